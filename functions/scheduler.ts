@@ -1,0 +1,33 @@
+/**
+ * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan.
+ * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { ValidationError } from '#domain/errors.ts';
+import { startDueSnapshots } from '#domain/scheduling.ts';
+import { type Container, lambdaContainer } from '#runtime/container.ts';
+import { lazyHandler } from '#runtime/lazy-handler.ts';
+
+/** The fields of an EventBridge "Scheduled Event" the scheduler reads. */
+export const ScheduledEventSchema = z.looseObject({
+  'detail-type': z.literal('Scheduled Event'),
+  source: z.literal('aws.events'),
+  time: z.iso.datetime({ offset: true }),
+});
+
+export const makeHandler = (c: Container) =>
+  middy()
+    .use(injectLambdaContext(c.logger))
+    .handler(async (event: unknown) => {
+      const parsed = ScheduledEventSchema.safeParse(event);
+      if (!parsed.success) {
+        throw new ValidationError(`not an EventBridge scheduled event: ${parsed.error.issues[0]?.message}`);
+      }
+      const started = await startDueSnapshots(c.pipeline, new Date(parsed.data.time).toISOString());
+      c.logger.info('scheduler tick', { time: parsed.data.time, started });
+      return { started };
+    });
+
+export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

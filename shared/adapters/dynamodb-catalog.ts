@@ -1,0 +1,303 @@
+/**
+ * The catalog on DynamoDB: one table, keys `pk`/`sk`.
+ *
+ * | item      | pk                 | sk                              |
+ * |-----------|--------------------|---------------------------------|
+ * | plan      | `PLAN`             | `<planId>`                      |
+ * | snapshot  | `PLAN#<planId>`    | `SNAPSHOT#<snapshotId>`         |
+ * | job       | `PLAN#<planId>`    | `JOB#<snapshotId>`              |
+ * | task      | `PLAN#<planId>`    | `TASK#<snapshotId>#<taskId>`    |
+ * | journal   | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` |
+ *
+ * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
+ * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`).
+ * @see ../../docs/format.md#catalog
+ */
+import { ConditionalCheckFailedException, type DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { NotFoundError, TransientError } from '#domain/errors.ts';
+import type {
+  Catalog,
+  JobRecord,
+  JournalEntry,
+  PlanRecord,
+  RegionCopy,
+  SnapshotRecord,
+  SnapshotStatus,
+  TaskRecord,
+} from '#domain/ports.ts';
+import { contentIdOf } from '#domain/vault.ts';
+
+type Item = Record<string, unknown>;
+
+function splitJobId(jobId: string): { planId: string; snapshotId: string } {
+  const i = jobId.indexOf('/');
+  if (i < 0) throw new NotFoundError(`job id '${jobId}' is not <plan>/<snapshot>`);
+  return { planId: jobId.slice(0, i), snapshotId: jobId.slice(i + 1) };
+}
+
+function strip<T>(item: Item | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as T;
+}
+
+/**
+ * {@link Catalog} on one DynamoDB table.
+ * @example
+ * ```ts
+ * const catalog = new DynamoDbCatalog(new DynamoDBClient({ region: 'us-east-1' }), 'strongbox-prod-state');
+ * ```
+ */
+export class DynamoDbCatalog implements Catalog {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.#doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.#table = tableName;
+  }
+
+  async putPlans(plans: readonly PlanRecord[]): Promise<void> {
+    await this.#call('put plans', async () => {
+      for (let i = 0; i < plans.length; i += 25) {
+        await this.#doc.send(
+          new TransactWriteCommand({
+            TransactItems: plans.slice(i, i + 25).map((p) => ({ Put: { TableName: this.#table, Item: { pk: 'PLAN', sk: p.id, ...p } } })),
+          }),
+        );
+      }
+    });
+  }
+
+  async getPlan(planId: string): Promise<PlanRecord | undefined> {
+    return this.#get<PlanRecord>('PLAN', planId);
+  }
+
+  async listPlans(): Promise<PlanRecord[]> {
+    return this.#query<PlanRecord>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'PLAN' } });
+  }
+
+  async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk: `PLAN#${job.planId}`, sk: `JOB#${job.snapshotId}`, ...job },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk: `PLAN#${snapshot.planId}`, sk: `SNAPSHOT#${snapshot.snapshotId}`, ...snapshot },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')) {
+        return false;
+      }
+      throw new TransientError(`create job ${job.jobId}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    return this.#get<JobRecord>(`PLAN#${planId}`, `JOB#${snapshotId}`);
+  }
+
+  async updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    const ok = await this.#update(`PLAN#${planId}`, `JOB#${snapshotId}`, patch, 'attribute_exists(pk)');
+    if (!ok) throw new NotFoundError(`job ${jobId} does not exist`);
+  }
+
+  async listJobs(planId: string): Promise<JobRecord[]> {
+    return this.#query<JobRecord>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': 'JOB#' },
+    });
+  }
+
+  async getSnapshot(planId: string, snapshotId: string): Promise<SnapshotRecord | undefined> {
+    return this.#get<SnapshotRecord>(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`);
+  }
+
+  async listSnapshots(planId: string): Promise<SnapshotRecord[]> {
+    return this.#query<SnapshotRecord>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': 'SNAPSHOT#' },
+    });
+  }
+
+  async updateSnapshot(
+    planId: string,
+    snapshotId: string,
+    patch: Partial<SnapshotRecord>,
+    when: readonly SnapshotStatus[],
+  ): Promise<boolean> {
+    const names = when.map((_, i) => `:when${i}`);
+    const values = Object.fromEntries(when.map((s, i) => [`:when${i}`, s]));
+    return this.#update(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`, patch, `#status IN (${names.join(', ')})`, values, {
+      '#status': 'status',
+    });
+  }
+
+  async setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>> {
+    return this.#call(`set copy state of ${planId}/${snapshotId} in ${region}`, async () => {
+      const out = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+          UpdateExpression: 'SET #regions.#region = :copy',
+          ConditionExpression: 'attribute_exists(#regions)',
+          ExpressionAttributeNames: { '#regions': 'regions', '#region': region },
+          ExpressionAttributeValues: { ':copy': copy },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return (out.Attributes?.regions ?? {}) as Record<string, RegionCopy>;
+    });
+  }
+
+  async deleteSnapshot(planId: string, snapshotId: string): Promise<void> {
+    await this.#call('delete snapshot', () =>
+      this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` } })),
+    );
+  }
+
+  async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    return this.#call(`start task ${jobId} ${taskId}`, async () => {
+      const out = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${taskId}` },
+          UpdateExpression:
+            'SET #status = :running, startedAt = :at, jobId = :job, taskId = :task ADD attempts :one REMOVE #error, finishedAt, progress',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':at': at, ':job': jobId, ':task': taskId, ':one': 1 },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<TaskRecord>(out.Attributes) as TaskRecord;
+    });
+  }
+
+  async updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    await this.#update(`PLAN#${planId}`, `TASK#${snapshotId}#${taskId}`, { jobId, taskId, ...patch });
+  }
+
+  async listTasks(jobId: string): Promise<TaskRecord[]> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    return this.#query<TaskRecord>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': `TASK#${snapshotId}#` },
+    });
+  }
+
+  async appendJournal(entry: JournalEntry): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: `JOURNAL#${entry.planId}`, sk: `E#${contentIdOf(`${entry.bucket}\n${entry.key}\n${entry.sequencer}`)}`, ...entry },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`journal ${entry.key}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async listJournal(planId: string): Promise<JournalEntry[]> {
+    return this.#query<JournalEntry>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}` } });
+  }
+
+  async #get<T>(pk: string, sk: string): Promise<T | undefined> {
+    return this.#call(`get ${pk} ${sk}`, async () => {
+      const out = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk, sk }, ConsistentRead: true }));
+      return strip<T>(out.Item);
+    });
+  }
+
+  async #query<T>(input: Omit<QueryCommandInput, 'TableName'>): Promise<T[]> {
+    return this.#call('query', async () => {
+      const items: T[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const out = await this.#doc.send(
+          new QueryCommand({ TableName: this.#table, ConsistentRead: true, ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
+        );
+        for (const item of out.Items ?? []) items.push(strip<T>(item) as T);
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return items;
+    });
+  }
+
+  /** SET every field of `patch`; false when the condition fails. */
+  async #update(
+    pk: string,
+    sk: string,
+    patch: Item,
+    condition?: string,
+    values: Item = {},
+    names: Record<string, string> = {},
+  ): Promise<boolean> {
+    const fields = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (fields.length === 0) return true;
+    const attrNames: Record<string, string> = { ...names };
+    const attrValues: Item = { ...values };
+    const sets = fields.map(([k, v], i) => {
+      attrNames[`#f${i}`] = k;
+      attrValues[`:f${i}`] = v;
+      return `#f${i} = :f${i}`;
+    });
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk, sk },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ...(condition ? { ConditionExpression: condition } : {}),
+          ExpressionAttributeNames: attrNames,
+          ExpressionAttributeValues: attrValues,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`update ${pk} ${sk}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof NotFoundError || error instanceof TransientError) throw error;
+      throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

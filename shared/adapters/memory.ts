@@ -1,0 +1,271 @@
+/**
+ * Memory twins of the ports, for unit tests and the contract suites: same contracts as the AWS
+ * adapters, no network. `MemoryVaultStore` and `MemoryObjectStore` can inject faults.
+ */
+import { ConflictError, NotFoundError, SourceUnavailableError, TransientError } from '#domain/errors.ts';
+import type {
+  Catalog,
+  Clock,
+  FetchedObject,
+  JobRecord,
+  JournalEntry,
+  ObjectStore,
+  PlanRecord,
+  RegionCopy,
+  SnapshotRecord,
+  SnapshotStatus,
+  SourceObject,
+  StoredObject,
+  TaskQueue,
+  TaskRecord,
+  VaultStore,
+} from '#domain/ports.ts';
+import type { Task } from '#domain/tasks.ts';
+import { compareKeys, contentIdOf } from '#domain/vault.ts';
+import { randomBytes } from 'node:crypto';
+import { MasterKeyProvider } from './key-providers.ts';
+
+/** A clock that stands still until moved. */
+export class ManualClock implements Clock {
+  #now: number;
+  constructor(start: string | Date = '2026-01-01T00:00:00Z') {
+    this.#now = new Date(start).getTime();
+  }
+  now(): Date {
+    return new Date(this.#now);
+  }
+  /** Move the clock forward by `ms` milliseconds. */
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+  set(at: string | Date): void {
+    this.#now = new Date(at).getTime();
+  }
+}
+
+/** A fault to inject: fail the n-th matching call (1-based) with the given error. */
+export interface Fault {
+  op: 'put' | 'get' | 'list' | 'delete';
+  /** Only keys with this prefix count. */
+  prefix?: string;
+  /** Fail on this matching call; later calls succeed. */
+  onCall: number;
+  error?: Error;
+}
+
+/** A vault bucket in memory. Lists in UTF-8 binary order; `faults` fail chosen calls. */
+export class MemoryVaultStore implements VaultStore {
+  readonly region: string;
+  readonly bucket: string;
+  readonly objects = new Map<string, { body: Uint8Array; lastModified: string }>();
+  readonly faults: Fault[] = [];
+  readonly calls = { put: 0, get: 0, list: 0, delete: 0 };
+  readonly #clock: Clock;
+  readonly #counts = new Map<Fault, number>();
+
+  constructor(region: string, bucket: string, clock: Clock) {
+    this.region = region;
+    this.bucket = bucket;
+    this.#clock = clock;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    this.calls.put += 1;
+    this.#maybeFail('put', key);
+    this.objects.set(key, { body: Uint8Array.from(body), lastModified: this.#clock.now().toISOString() });
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    this.calls.get += 1;
+    this.#maybeFail('get', key);
+    const found = this.objects.get(key);
+    if (!found) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    return Uint8Array.from(found.body);
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    this.calls.list += 1;
+    this.#maybeFail('list', prefix);
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
+    for (const key of keys) {
+      const o = this.objects.get(key);
+      if (o) yield { key, sizeBytes: o.body.length, lastModified: o.lastModified };
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    this.calls.delete += 1;
+    for (const key of keys) this.#maybeFail('delete', key);
+    for (const key of keys) this.objects.delete(key);
+  }
+
+  #maybeFail(op: Fault['op'], key: string): void {
+    for (const fault of this.faults) {
+      if (fault.op !== op || (fault.prefix && !key.startsWith(fault.prefix))) continue;
+      const n = (this.#counts.get(fault) ?? 0) + 1;
+      this.#counts.set(fault, n);
+      if (n === fault.onCall) throw fault.error ?? new TransientError(`injected ${op} fault on ${key}`);
+    }
+  }
+}
+
+/** Buckets of objects in memory (sources and restore targets). */
+export class MemoryObjectStore implements ObjectStore {
+  readonly buckets = new Map<string, Map<string, FetchedObject>>();
+  readonly #clock: Clock;
+  /** Called before each get: lets a test change or delete an object mid-snapshot. */
+  beforeGet?: (bucket: string, key: string) => void;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  createBucket(name: string): void {
+    if (!this.buckets.has(name)) this.buckets.set(name, new Map());
+  }
+
+  async *list(bucket: string, prefix: string): AsyncIterable<SourceObject> {
+    const objects = this.buckets.get(bucket);
+    if (!objects) throw new SourceUnavailableError(`bucket ${bucket} does not exist`);
+    for (const key of [...objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) {
+      const o = objects.get(key);
+      if (o) yield { key, sizeBytes: o.sizeBytes, etag: o.etag, lastModified: o.lastModified };
+    }
+  }
+
+  async get(bucket: string, key: string): Promise<FetchedObject> {
+    this.beforeGet?.(bucket, key);
+    const o = this.buckets.get(bucket)?.get(key);
+    if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
+    return { ...o, body: Uint8Array.from(o.body) };
+  }
+
+  async put(
+    bucket: string,
+    key: string,
+    body: Uint8Array,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void> {
+    const objects = this.buckets.get(bucket);
+    if (!objects) throw new NotFoundError(`bucket ${bucket} does not exist`);
+    objects.set(key, {
+      key,
+      body: Uint8Array.from(body),
+      sizeBytes: body.length,
+      etag: contentIdOf(body).slice(0, 32),
+      lastModified: this.#clock.now().toISOString(),
+      ...attributes,
+    });
+  }
+}
+
+/** A queue per task kind, in memory. */
+export class MemoryTaskQueue implements TaskQueue {
+  readonly sent: Task[] = [];
+  async send(task: Task): Promise<void> {
+    this.sent.push(structuredClone(task));
+  }
+  /** Remove and return every queued task. */
+  drain(): Task[] {
+    return this.sent.splice(0);
+  }
+}
+
+/** A key provider with a random master key in memory. */
+export function memoryKeyProvider(master: Uint8Array = randomBytes(32)): MasterKeyProvider {
+  return new MasterKeyProvider(async () => Buffer.from(master), 'memory');
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** The catalog in memory, with the same conditional semantics as the DynamoDB catalog. */
+export class MemoryCatalog implements Catalog {
+  readonly plans = new Map<string, PlanRecord>();
+  readonly jobs = new Map<string, JobRecord>();
+  readonly snapshots = new Map<string, SnapshotRecord>();
+  readonly tasks = new Map<string, TaskRecord>();
+  readonly journal = new Map<string, JournalEntry>();
+
+  async putPlans(plans: readonly PlanRecord[]): Promise<void> {
+    for (const p of plans) this.plans.set(p.id, clone(p));
+  }
+  async getPlan(planId: string): Promise<PlanRecord | undefined> {
+    const p = this.plans.get(planId);
+    return p && clone(p);
+  }
+  async listPlans(): Promise<PlanRecord[]> {
+    return [...this.plans.values()].sort((a, b) => a.id.localeCompare(b.id)).map(clone);
+  }
+  async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
+    if (this.jobs.has(job.jobId)) return false;
+    this.jobs.set(job.jobId, clone(job));
+    this.snapshots.set(`${snapshot.planId}/${snapshot.snapshotId}`, clone(snapshot));
+    return true;
+  }
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    const j = this.jobs.get(jobId);
+    return j && clone(j);
+  }
+  async updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
+    const j = this.jobs.get(jobId);
+    if (!j) throw new NotFoundError(`job ${jobId} does not exist`);
+    Object.assign(j, clone(patch));
+  }
+  async listJobs(planId: string): Promise<JobRecord[]> {
+    return [...this.jobs.values()].filter((j) => j.planId === planId).sort((a, b) => (a.jobId < b.jobId ? -1 : 1)).map(clone);
+  }
+  async getSnapshot(planId: string, snapshotId: string): Promise<SnapshotRecord | undefined> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    return s && clone(s);
+  }
+  async listSnapshots(planId: string): Promise<SnapshotRecord[]> {
+    return [...this.snapshots.values()]
+      .filter((s) => s.planId === planId)
+      .sort((a, b) => (a.snapshotId < b.snapshotId ? -1 : 1))
+      .map(clone);
+  }
+  async updateSnapshot(
+    planId: string,
+    snapshotId: string,
+    patch: Partial<SnapshotRecord>,
+    when: readonly SnapshotStatus[],
+  ): Promise<boolean> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (!s || !when.includes(s.status)) return false;
+    Object.assign(s, clone(patch));
+    return true;
+  }
+  async setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (!s) throw new ConflictError(`snapshot ${planId}/${snapshotId} does not exist`);
+    s.regions = { ...(s.regions ?? {}), [region]: clone(copy) };
+    return clone(s.regions);
+  }
+  async deleteSnapshot(planId: string, snapshotId: string): Promise<void> {
+    this.snapshots.delete(`${planId}/${snapshotId}`);
+  }
+  async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {
+    const id = `${jobId}#${taskId}`;
+    const previous = this.tasks.get(id);
+    const record: TaskRecord = { jobId, taskId, status: 'RUNNING', attempts: (previous?.attempts ?? 0) + 1, startedAt: at };
+    this.tasks.set(id, record);
+    return clone(record);
+  }
+  async updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void> {
+    const id = `${jobId}#${taskId}`;
+    const t = this.tasks.get(id) ?? { jobId, taskId, status: 'RUNNING', attempts: 0 };
+    this.tasks.set(id, Object.assign(t, clone(patch)));
+  }
+  async listTasks(jobId: string): Promise<TaskRecord[]> {
+    return [...this.tasks.values()].filter((t) => t.jobId === jobId).map(clone);
+  }
+  async appendJournal(entry: JournalEntry): Promise<boolean> {
+    const id = `${entry.planId}#${entry.bucket}#${entry.key}#${entry.sequencer}`;
+    if (this.journal.has(id)) return false;
+    this.journal.set(id, clone(entry));
+    return true;
+  }
+  async listJournal(planId: string): Promise<JournalEntry[]> {
+    return [...this.journal.values()].filter((e) => e.planId === planId).map(clone);
+  }
+}

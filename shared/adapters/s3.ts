@@ -1,0 +1,213 @@
+/**
+ * S3 adapters: {@link S3VaultStore} (a vault bucket in one region) and {@link S3ObjectStore}
+ * (protected buckets and restore targets). Both take an injected `S3Client`.
+ */
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  type S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NotFoundError, SourceUnavailableError, StrongboxError, TransientError } from '#domain/errors.ts';
+import type { FetchedObject, ObjectStore, SourceObject, StoredObject, VaultStore } from '#domain/ports.ts';
+
+/**
+ * Part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
+ * 5 MiB minimum. Bodies up to this size go up in one PutObject.
+ */
+export const PART_SIZE_BYTES = 8 * 1024 * 1024;
+
+/** Map an SDK error to a Strongbox error. 404s become NotFoundError; throttling and 5xx are retryable. */
+export function mapS3Error(error: unknown, what: string): StrongboxError {
+  if (error instanceof StrongboxError) return error;
+  if (error instanceof S3ServiceException) {
+    const status = error.$metadata.httpStatusCode ?? 0;
+    if (error.name === 'NoSuchKey' || error.name === 'NotFound' || (status === 404 && error.name !== 'NoSuchBucket')) {
+      return new NotFoundError(`${what}: not found`, { cause: error });
+    }
+    if (error.name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket does not exist`, { cause: error });
+    if (status === 403) return new StrongboxError(`${what}: access denied`, { cause: error, retryable: false });
+    if (status >= 500 || error.name === 'SlowDown' || status === 429 || status === 0) {
+      return new TransientError(`${what}: ${error.name}`, { cause: error });
+    }
+    return new StrongboxError(`${what}: ${error.name}: ${error.message}`, { cause: error, retryable: false });
+  }
+  return new TransientError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+async function upload(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: Uint8Array,
+  attributes: { contentType?: string; metadata?: Record<string, string> } = {},
+): Promise<void> {
+  await new Upload({
+    client,
+    params: {
+      Bucket: bucket,
+      Key: key,
+      Body: body,
+      ...(attributes.contentType ? { ContentType: attributes.contentType } : {}),
+      ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
+    },
+    partSize: PART_SIZE_BYTES,
+    queueSize: 4,
+    leavePartsOnError: false,
+  }).done();
+}
+
+async function* listAll(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncIterable<{ key: string; sizeBytes: number; etag: string; lastModified: string }> {
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
+    for (const o of page.Contents ?? []) {
+      if (!o.Key) continue;
+      yield {
+        key: o.Key,
+        sizeBytes: o.Size ?? 0,
+        etag: (o.ETag ?? '').replace(/"/g, ''),
+        lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+      };
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+async function getObject(client: S3Client, bucket: string, key: string): Promise<FetchedObject> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const body = await out.Body?.transformToByteArray();
+  if (!body) throw new TransientError(`s3://${bucket}/${key}: empty response body`);
+  return {
+    key,
+    body,
+    sizeBytes: body.length,
+    etag: (out.ETag ?? '').replace(/"/g, ''),
+    lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+    ...(out.ContentType ? { contentType: out.ContentType } : {}),
+    ...(out.Metadata && Object.keys(out.Metadata).length > 0 ? { metadata: out.Metadata } : {}),
+  };
+}
+
+/**
+ * A vault bucket. Implements the {@link VaultStore} contract on S3.
+ * @example
+ * ```ts
+ * const vault = new S3VaultStore(new S3Client({ region: 'eu-west-1' }), 'eu-west-1', 'strongbox-prod-vault-eu-west-1');
+ * ```
+ */
+export class S3VaultStore implements VaultStore {
+  readonly region: string;
+  readonly bucket: string;
+  readonly #client: S3Client;
+
+  constructor(client: S3Client, region: string, bucket: string) {
+    this.#client = client;
+    this.region = region;
+    this.bucket = bucket;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    try {
+      await upload(this.#client, this.bucket, key, body, { contentType: 'application/octet-stream' });
+    } catch (error) {
+      throw mapS3Error(error, `put s3://${this.bucket}/${key}`);
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return (await getObject(this.#client, this.bucket, key)).body;
+    } catch (error) {
+      throw mapS3Error(error, `get s3://${this.bucket}/${key}`);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    try {
+      for await (const o of listAll(this.#client, this.bucket, prefix)) {
+        yield { key: o.key, sizeBytes: o.sizeBytes, lastModified: o.lastModified };
+      }
+    } catch (error) {
+      throw mapS3Error(error, `list s3://${this.bucket}/${prefix}`);
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      try {
+        const out = await this.#client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        const failed = out.Errors ?? [];
+        if (failed.length > 0) {
+          throw new TransientError(`delete in s3://${this.bucket}: ${failed.length} key(s) failed, e.g. ${failed[0]?.Key}: ${failed[0]?.Code}`);
+        }
+      } catch (error) {
+        throw mapS3Error(error, `delete in s3://${this.bucket}`);
+      }
+    }
+  }
+}
+
+/**
+ * Protected buckets and restore targets. Implements {@link ObjectStore} on S3.
+ * A missing or forbidden source bucket surfaces as SourceUnavailableError (the job fails, not retried).
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly #client: S3Client;
+
+  constructor(client: S3Client) {
+    this.#client = client;
+  }
+
+  async *list(bucket: string, prefix: string): AsyncIterable<SourceObject> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: bucket }));
+    } catch (error) {
+      const mapped = mapS3Error(error, `source bucket ${bucket}`);
+      if (mapped instanceof NotFoundError || !mapped.retryable) {
+        throw new SourceUnavailableError(`source bucket ${bucket} is missing or unreadable (${mapped.message})`, { cause: error });
+      }
+      throw mapped;
+    }
+    try {
+      yield* listAll(this.#client, bucket, prefix);
+    } catch (error) {
+      const mapped = mapS3Error(error, `list s3://${bucket}/${prefix}`);
+      if (!mapped.retryable) throw new SourceUnavailableError(mapped.message, { cause: error });
+      throw mapped;
+    }
+  }
+
+  async get(bucket: string, key: string): Promise<FetchedObject> {
+    try {
+      return await getObject(this.#client, bucket, key);
+    } catch (error) {
+      throw mapS3Error(error, `get s3://${bucket}/${key}`);
+    }
+  }
+
+  async put(
+    bucket: string,
+    key: string,
+    body: Uint8Array,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void> {
+    try {
+      await upload(this.#client, bucket, key, body, attributes);
+    } catch (error) {
+      throw mapS3Error(error, `put s3://${bucket}/${key}`);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * {@link TaskQueue} on SQS: each task kind has its own queue (snapshot, copy, verify, prune).
+ */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { TransientError } from '#domain/errors.ts';
+import type { TaskQueue } from '#domain/ports.ts';
+import type { Task, TaskKind } from '#domain/tasks.ts';
+
+/**
+ * Sends each task to the queue of its kind.
+ * @example
+ * ```ts
+ * const queue = new SqsTaskQueue(new SQSClient({}), { snapshot: url1, copy: url2, verify: url3, prune: url4 });
+ * await queue.send({ kind: 'verify', planId: 'photos', snapshotId });
+ * ```
+ */
+export class SqsTaskQueue implements TaskQueue {
+  readonly #client: SQSClient;
+  readonly #urls: Record<TaskKind, string>;
+
+  constructor(client: SQSClient, queueUrls: Record<TaskKind, string>) {
+    this.#client = client;
+    this.#urls = queueUrls;
+  }
+
+  async send(task: Task): Promise<void> {
+    try {
+      await this.#client.send(new SendMessageCommand({ QueueUrl: this.#urls[task.kind], MessageBody: JSON.stringify(task) }));
+    } catch (error) {
+      throw new TransientError(`send ${task.kind} task: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The encrypted envelope every blob and manifest is stored in: zstd compression (skipped when it
+ * does not shrink the data), then AES-256-GCM under a data key that a {@link KeyProvider} wraps.
+ *
+ * ```
+ * offset   size  field
+ * 0        4     magic "SBX1"
+ * 4        1     format version (1)
+ * 5        1     compression: 0 = none, 1 = zstd
+ * 6        2     length L of the wrapped data key, unsigned big-endian
+ * 8        L     wrapped data key (opaque to Strongbox: what the key provider returned)
+ * 8+L      12    nonce
+ * 20+L     n     ciphertext
+ * end-16   16    GCM authentication tag
+ * ```
+ * The additional authenticated data is the header (bytes 0 to 20+L) followed by the document's
+ * associated data (its address), so a document cannot be moved to another address undetected.
+ *
+ * @see ../../docs/format.md#encrypted-envelope
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
+import { IntegrityError } from './errors.ts';
+import type { KeyProvider } from './ports.ts';
+import { VAULT_FORMAT_VERSION } from './vault.ts';
+
+const MAGIC = Buffer.from('SBX1', 'ascii');
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const COMPRESSION_NONE = 0;
+const COMPRESSION_ZSTD = 1;
+const compress = promisify(zstdCompress);
+const decompress = promisify(zstdDecompress);
+
+/** Options of an {@link Envelope}. */
+export interface EnvelopeOptions {
+  /** zstd level. @default 3 */
+  zstdLevel?: number;
+  /** How many documents one data key seals before a new one is generated. @default 100000 */
+  documentsPerDataKey?: number;
+}
+
+/**
+ * Seals and opens documents. Holds one data key at a time (generated on first use) and a cache of
+ * unwrapped keys, so a task asks the key provider once, not once per blob.
+ *
+ * @example
+ * ```ts
+ * const envelope = new Envelope(keyProvider);
+ * const sealed = await envelope.seal(bytes, blobAssociatedData(blobId));
+ * const opened = await envelope.open(sealed, blobAssociatedData(blobId)); // equals bytes
+ * ```
+ */
+export class Envelope {
+  readonly #keys: KeyProvider;
+  readonly #level: number;
+  readonly #perKey: number;
+  #current: Promise<{ plaintext: Buffer; wrapped: Buffer }> | undefined;
+  #sealedWithCurrent = 0;
+  readonly #unwrapped = new Map<string, Promise<Buffer>>();
+
+  constructor(keys: KeyProvider, options: EnvelopeOptions = {}) {
+    this.#keys = keys;
+    this.#level = options.zstdLevel ?? 3;
+    this.#perKey = options.documentsPerDataKey ?? 100_000;
+  }
+
+  /**
+   * Compress (when it helps) and encrypt `plaintext`, binding `associatedData` (the address).
+   * @returns the sealed envelope bytes.
+   * @throws whatever the key provider throws when it cannot generate a key (retryable when transient).
+   */
+  async seal(plaintext: Uint8Array, associatedData: string): Promise<Buffer> {
+    const key = await this.#dataKey();
+    const compressed = await compress(plaintext, { params: { [constants.ZSTD_c_compressionLevel]: this.#level } });
+    const useZstd = compressed.length < plaintext.length;
+    const body = useZstd ? compressed : plaintext;
+    const header = Buffer.alloc(8 + key.wrapped.length + NONCE_BYTES);
+    MAGIC.copy(header, 0);
+    header.writeUInt8(VAULT_FORMAT_VERSION, 4);
+    header.writeUInt8(useZstd ? COMPRESSION_ZSTD : COMPRESSION_NONE, 5);
+    header.writeUInt16BE(key.wrapped.length, 6);
+    key.wrapped.copy(header, 8);
+    randomBytes(NONCE_BYTES).copy(header, 8 + key.wrapped.length);
+    const nonce = header.subarray(8 + key.wrapped.length);
+    const cipher = createCipheriv('aes-256-gcm', key.plaintext, nonce);
+    cipher.setAAD(Buffer.concat([header, Buffer.from(associatedData, 'utf8')]));
+    const ciphertext = Buffer.concat([cipher.update(body), cipher.final()]);
+    return Buffer.concat([header, ciphertext, cipher.getAuthTag()]);
+  }
+
+  /**
+   * Decrypt and decompress a sealed envelope.
+   * @throws IntegrityError (not retryable) when the bytes are not an envelope of this version, or
+   *   fail authentication (tampered, truncated, or stored under another address).
+   */
+  async open(sealed: Uint8Array, associatedData: string): Promise<Buffer> {
+    const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    if (buf.length < 8 + NONCE_BYTES + TAG_BYTES || !buf.subarray(0, 4).equals(MAGIC)) {
+      throw new IntegrityError(`not a Strongbox envelope (${associatedData})`);
+    }
+    const version = buf.readUInt8(4);
+    if (version !== VAULT_FORMAT_VERSION) {
+      throw new IntegrityError(`envelope version ${version} is not supported (${associatedData})`);
+    }
+    const compression = buf.readUInt8(5);
+    const wrappedLength = buf.readUInt16BE(6);
+    const headerLength = 8 + wrappedLength + NONCE_BYTES;
+    if (buf.length < headerLength + TAG_BYTES) throw new IntegrityError(`truncated envelope (${associatedData})`);
+    const wrapped = buf.subarray(8, 8 + wrappedLength);
+    const nonce = buf.subarray(8 + wrappedLength, headerLength);
+    const key = await this.#unwrap(wrapped);
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    decipher.setAAD(Buffer.concat([buf.subarray(0, headerLength), Buffer.from(associatedData, 'utf8')]));
+    decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+    let body: Buffer;
+    try {
+      body = Buffer.concat([decipher.update(buf.subarray(headerLength, buf.length - TAG_BYTES)), decipher.final()]);
+    } catch (cause) {
+      throw new IntegrityError(`envelope failed authentication (${associatedData})`, { cause });
+    }
+    if (compression === COMPRESSION_NONE) return body;
+    if (compression === COMPRESSION_ZSTD) return decompress(body);
+    throw new IntegrityError(`unknown compression ${compression} (${associatedData})`);
+  }
+
+  #dataKey(): Promise<{ plaintext: Buffer; wrapped: Buffer }> {
+    if (this.#current === undefined || this.#sealedWithCurrent >= this.#perKey) {
+      this.#sealedWithCurrent = 0;
+      const pending = this.#keys.generateDataKey().then((k) => ({
+        plaintext: Buffer.from(k.plaintext),
+        wrapped: Buffer.from(k.wrapped),
+      }));
+      // A failed generation must not poison later calls.
+      pending.catch(() => {
+        if (this.#current === pending) this.#current = undefined;
+      });
+      this.#current = pending;
+    }
+    this.#sealedWithCurrent += 1;
+    return this.#current;
+  }
+
+  #unwrap(wrapped: Buffer): Promise<Buffer> {
+    const id = wrapped.toString('base64');
+    let key = this.#unwrapped.get(id);
+    if (key === undefined) {
+      key = this.#keys.unwrapDataKey(wrapped).then((k) => Buffer.from(k));
+      key.catch(() => this.#unwrapped.delete(id));
+      this.#unwrapped.set(id, key);
+    }
+    return key;
+  }
+}

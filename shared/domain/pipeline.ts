@@ -1,0 +1,66 @@
+/**
+ * What every use case of the pipeline is given: ports, the clock and a few limits.
+ * Built once per process by the composition root (shared/runtime/container.ts).
+ */
+import { Envelope } from './envelope.ts';
+import { NotFoundError } from './errors.ts';
+import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
+
+/** The vault buckets of a deployment: one primary, and one per copy region. */
+export interface Vaults {
+  primary: VaultStore;
+  /** Copy vaults by region. */
+  copies: ReadonlyMap<string, VaultStore>;
+}
+
+/** Dependencies of the pipeline's use cases. */
+export interface PipelineDeps {
+  catalog: Catalog;
+  queue: TaskQueue;
+  clock: Clock;
+  envelope: Envelope;
+  vaults: Vaults;
+  /** Protected buckets and restore targets. */
+  objects: ObjectStore;
+  /** Parallel object reads/writes per task. @default 16 */
+  concurrency?: number;
+  /**
+   * Age a blob or manifest must reach before garbage collection may delete it unreferenced; longer
+   * than the longest snapshot can run. @default 86400 (one day)
+   */
+  gcGraceSeconds?: number;
+  /** Milliseconds between progress updates written to a task record. @default 2000 */
+  progressIntervalMs?: number;
+}
+
+/** The vault of `region` (the primary region's or a copy region's). @throws NotFoundError */
+export function vaultIn(vaults: Vaults, region: string): VaultStore {
+  if (vaults.primary.region === region) return vaults.primary;
+  const vault = vaults.copies.get(region);
+  if (!vault) throw new NotFoundError(`no vault is configured in region ${region}`);
+  return vault;
+}
+
+/** Every vault bucket name of the deployment (restores refuse to write into one). */
+export function vaultBuckets(vaults: Vaults): Set<string> {
+  return new Set([vaults.primary.bucket, ...[...vaults.copies.values()].map((v) => v.bucket)]);
+}
+
+/** ISO-8601 UTC string of the clock's now. */
+export function nowIso(clock: Clock): string {
+  return clock.now().toISOString();
+}
+
+/**
+ * Calls `write` at most once per `intervalMs` (by the injected clock), for progress updates that
+ * must not cost a catalog write per object.
+ */
+export function throttled(clock: Clock, intervalMs: number, write: () => Promise<void>): () => Promise<void> {
+  let last = 0;
+  return async () => {
+    const now = clock.now().getTime();
+    if (now - last < intervalMs) return;
+    last = now;
+    await write();
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Plans: what to back up, when, how long to keep it and where to copy it.
+ * Applied from a YAML file by `strongbox plans apply`; stored in the catalog.
+ * @see ../../docs/format.md#plans
+ */
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+import { parseKeepWithin, type RetentionPolicy } from './retention.ts';
+import { parseSchedule } from './schedule.ts';
+
+const count = z.number().int().min(-1, 'use a positive count, or -1 for unlimited');
+
+/** Retention rules with restic's semantics. @see docs/format.md#retention */
+export const RetentionPolicySchema = z
+  .strictObject({
+    keepLast: count.optional(),
+    keepHourly: count.optional(),
+    keepDaily: count.optional(),
+    keepWeekly: count.optional(),
+    keepMonthly: count.optional(),
+    keepYearly: count.optional(),
+    keepWithin: z
+      .string()
+      .refine((s) => {
+        try {
+          parseKeepWithin(s);
+          return true;
+        } catch {
+          return false;
+        }
+      }, "use a duration like '7d', '1y6m' or '12h'")
+      .optional(),
+  })
+  .refine((p) => Object.values(p).some((v) => v !== undefined && v !== 0), {
+    message: 'set at least one rule (keepLast, keepDaily, …): an empty policy would keep nothing safe to prune',
+  }) satisfies z.ZodType<RetentionPolicy>;
+
+/** A plan as users write it. @see docs/format.md#plans */
+export const PlanSchema = z.strictObject({
+  /** Lowercase letters, digits and dashes; appears in vault keys. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (at most 63)'),
+  source: z.strictObject({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
+    prefix: z.string().default(''),
+  }),
+  schedule: z.string().refine((s) => {
+    try {
+      parseSchedule(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year), e.g. 'rate(1 hour)'"),
+  retention: RetentionPolicySchema,
+  copyRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name')).default([]),
+  verification: z
+    .strictObject({ samplePercent: z.number().min(0).max(100).default(5) })
+    .default({ samplePercent: 5 }),
+  enabled: z.boolean().default(true),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+/** A file of plans: `plans: [ ... ]`. */
+export const PlansFileSchema = z.strictObject({ plans: z.array(PlanSchema).min(1) });
+
+/**
+ * Validate a parsed plans document (from YAML or JSON) against the schema and the deployment.
+ * @param doc the parsed document.
+ * @param copyRegions the regions this deployment has a copy vault in.
+ * @throws ValidationError (not retryable) naming the field, e.g. `plans[0].retention.keepDaily`.
+ * @example
+ * ```ts
+ * const plans = validatePlans(YAML.parse(text), ['eu-west-1']);
+ * ```
+ */
+export function validatePlans(doc: unknown, copyRegions: readonly string[]): Plan[] {
+  const parsed = PlansFileSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ValidationError(issue?.message ?? 'invalid plans file', formatPath(issue?.path ?? []));
+  }
+  const seen = new Set<string>();
+  parsed.data.plans.forEach((plan, i) => {
+    if (seen.has(plan.id)) throw new ValidationError(`duplicate plan id '${plan.id}'`, `plans[${i}].id`);
+    seen.add(plan.id);
+    plan.copyRegions.forEach((region, j) => {
+      if (!copyRegions.includes(region)) {
+        throw new ValidationError(
+          `no copy vault is configured in ${region} (configured: ${copyRegions.join(', ') || 'none'})`,
+          `plans[${i}].copyRegions[${j}]`,
+        );
+      }
+    });
+  });
+  return parsed.data.plans;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) => {
+    if (typeof part === 'number') return `${acc}[${part}]`;
+    return acc ? `${acc}.${String(part)}` : String(part);
+  }, '');
+}

@@ -1,0 +1,239 @@
+/**
+ * Ports: the narrow interfaces the domain needs from the outside world. Adapters in
+ * shared/adapters implement them (S3, SQS, DynamoDB, KMS, and memory twins for tests).
+ * Each method documents its contract the way restic's backend interface does.
+ */
+import type { Plan } from './plan.ts';
+import type { Task } from './tasks.ts';
+
+/** Source of the current time. Injected everywhere; the domain never reads the clock itself. */
+export interface Clock {
+  now(): Date;
+}
+
+/** A data key: 32 random bytes, and the same key wrapped (encrypted) by a master key. */
+export interface DataKey {
+  plaintext: Uint8Array;
+  wrapped: Uint8Array;
+}
+
+/**
+ * Issues and unwraps data keys (envelope encryption). AWS: KMS `GenerateDataKey`/`Decrypt`;
+ * the embedded stack: a master key in a local key file.
+ */
+export interface KeyProvider {
+  /** A fresh 256-bit data key. Throws a retryable error on throttling. */
+  generateDataKey(): Promise<DataKey>;
+  /** The plaintext of a wrapped key. Throws IntegrityError when the key cannot be unwrapped. */
+  unwrapDataKey(wrapped: Uint8Array): Promise<Uint8Array>;
+}
+
+/** An object as a listing reports it. */
+export interface StoredObject {
+  key: string;
+  sizeBytes: number;
+  /** ISO-8601 UTC. */
+  lastModified: string;
+}
+
+/**
+ * One vault bucket in one region. Keys follow {@link VaultLayout}.
+ * - `put` is atomic: readers see the whole object or nothing, never a part.
+ * - `get` throws NotFoundError for a missing key, TransientError when it may pass.
+ * - `list` yields every key under the prefix exactly once, in UTF-8 binary order.
+ * - `delete` of a missing key succeeds.
+ */
+export interface VaultStore {
+  readonly region: string;
+  readonly bucket: string;
+  put(key: string, body: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  list(prefix: string): AsyncIterable<StoredObject>;
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+/** A source object as listed: enough to tell whether it changed since the last snapshot. */
+export interface SourceObject {
+  key: string;
+  sizeBytes: number;
+  /** The ETag without quotes. */
+  etag: string;
+  /** ISO-8601 UTC. */
+  lastModified: string;
+}
+
+/** A source object with its content and the attributes a restore gives back. */
+export interface FetchedObject extends SourceObject {
+  body: Uint8Array;
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Protected buckets (read) and restore targets (write), in the primary region.
+ * - `list` yields every object under the prefix exactly once, in UTF-8 binary order; throws
+ *   SourceUnavailableError when the bucket is missing or access is denied.
+ * - `get` throws NotFoundError when the object vanished since it was listed.
+ */
+export interface ObjectStore {
+  list(bucket: string, prefix: string): AsyncIterable<SourceObject>;
+  get(bucket: string, key: string): Promise<FetchedObject>;
+  put(
+    bucket: string,
+    key: string,
+    body: Uint8Array,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void>;
+}
+
+/** Sends tasks to the queue of their kind. At-least-once: a task may be delivered twice. */
+export interface TaskQueue {
+  send(task: Task): Promise<void>;
+}
+
+/** Status of a snapshot (recovery point). @see docs/format.md#catalog */
+export type SnapshotStatus = 'RUNNING' | 'COMMITTED' | 'FAILED' | 'FORGOTTEN';
+
+/** Copy state of a snapshot in one copy region. */
+export interface RegionCopy {
+  status: 'PENDING' | 'COPIED' | 'FAILED';
+  copiedAt?: string;
+  blobsCopied?: number;
+  bytesCopied?: number;
+  seconds?: number;
+  error?: string;
+}
+
+/** What verification found in one region. */
+export interface RegionVerification {
+  referencedBlobs: number;
+  missingBlobs: string[];
+  manifestPresent: boolean;
+  sampledBlobs: number;
+  sampledBytes: number;
+  corruptBlobs: string[];
+  seconds: number;
+}
+
+/** The result of verifying a snapshot in every region that holds it. */
+export interface Verification {
+  status: 'PASSED' | 'FAILED';
+  checkedAt: string;
+  regions: Record<string, RegionVerification>;
+}
+
+/** The catalog record of a snapshot. @see docs/format.md#catalog */
+export interface SnapshotRecord {
+  planId: string;
+  snapshotId: string;
+  status: SnapshotStatus;
+  /** ISO-8601 UTC: the scheduled time that started the job. */
+  scheduledAt: string;
+  /** ISO-8601 UTC: when the listing of the source began; what point-in-time restores compare with. */
+  time?: string;
+  startedAt?: string;
+  committedAt?: string;
+  manifestId?: string;
+  parentSnapshotId?: string | null;
+  objectCount?: number;
+  logicalBytes?: number;
+  /** Objects read from the source (new or changed since the parent). */
+  objectsRead?: number;
+  /** Blobs this snapshot wrote, and their stored (compressed, encrypted) size. */
+  blobsWritten?: number;
+  storedBytesWritten?: number;
+  /** Distinct blobs the manifest references and their stored size: the snapshot's own footprint. */
+  uniqueBlobs?: number;
+  seconds?: number;
+  /** Copy regions and their state. */
+  regions?: Record<string, RegionCopy>;
+  verification?: Verification;
+  forgottenAt?: string;
+  error?: string;
+}
+
+/** A job: one run of the pipeline for one snapshot (snapshot, copies, verify, prune). */
+export interface JobRecord {
+  jobId: string;
+  planId: string;
+  snapshotId: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  createdAt: string;
+  updatedAt: string;
+  error?: string;
+}
+
+/** One task of a job, e.g. `snapshot`, `copy:eu-west-1`, `verify`, `prune`. */
+export interface TaskRecord {
+  jobId: string;
+  taskId: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  attempts: number;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: string;
+  /** Progress of long work, updated every few seconds. */
+  progress?: { done: number; total?: number; bytes?: number };
+  /** Figures the task measured (counts, bytes, seconds). */
+  result?: Record<string, number | string>;
+}
+
+/** A change to a protected object, as capture journals it. @see docs/format.md#journal */
+export interface JournalEntry {
+  planId: string;
+  bucket: string;
+  key: string;
+  event: 'created' | 'removed';
+  /** ISO-8601 UTC, from the S3 event. */
+  eventTime: string;
+  /** S3's sequencer: orders events for one key. */
+  sequencer: string;
+  sizeBytes?: number;
+  etag?: string;
+  versionId?: string;
+}
+
+/** A plan as stored: the plan plus when it was first applied (schedules are anchored there). */
+export interface PlanRecord extends Plan {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Pipeline state (DynamoDB on AWS). Writes that decide who does a piece of work are conditional,
+ * so duplicate deliveries cannot both win.
+ */
+export interface Catalog {
+  putPlans(plans: readonly PlanRecord[]): Promise<void>;
+  getPlan(planId: string): Promise<PlanRecord | undefined>;
+  listPlans(): Promise<PlanRecord[]>;
+
+  /** Create the job and its RUNNING snapshot record; false when they already exist (idempotent start). */
+  createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean>;
+  getJob(jobId: string): Promise<JobRecord | undefined>;
+  updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void>;
+  listJobs(planId: string): Promise<JobRecord[]>;
+
+  getSnapshot(planId: string, snapshotId: string): Promise<SnapshotRecord | undefined>;
+  /** Every snapshot of a plan, any status, oldest first. */
+  listSnapshots(planId: string): Promise<SnapshotRecord[]>;
+  /** Set fields on a snapshot whose status is one of `when`; false when its status is not. */
+  updateSnapshot(
+    planId: string,
+    snapshotId: string,
+    patch: Partial<SnapshotRecord>,
+    when: readonly SnapshotStatus[],
+  ): Promise<boolean>;
+  /** Set one region's copy state; returns the regions map after the write. */
+  setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>>;
+  deleteSnapshot(planId: string, snapshotId: string): Promise<void>;
+
+  /** Record that a task started; increments `attempts` and returns the record after the write. */
+  startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord>;
+  updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void>;
+  listTasks(jobId: string): Promise<TaskRecord[]>;
+
+  /** Journal a change; false when the same (plan, key, sequencer) was journaled already. */
+  appendJournal(entry: JournalEntry): Promise<boolean>;
+  listJournal(planId: string): Promise<JournalEntry[]>;
+}

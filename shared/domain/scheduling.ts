@@ -1,0 +1,75 @@
+/**
+ * The scheduler's use case: on each tick, start exactly one snapshot job per plan and scheduled
+ * time (idempotent on plan + scheduled time), by enqueueing a snapshot task.
+ */
+import { NotFoundError } from './errors.ts';
+import type { PipelineDeps } from './pipeline.ts';
+import type { PlanRecord } from './ports.ts';
+import { latestOccurrence, parseSchedule } from './schedule.ts';
+import { jobIdOf } from './tasks.ts';
+import { snapshotIdFor } from './vault.ts';
+
+/** A job the scheduler started (or found already started). */
+export interface StartedJob {
+  planId: string;
+  snapshotId: string;
+  scheduledAt: string;
+  created: boolean;
+}
+
+type Deps = Pick<PipelineDeps, 'catalog' | 'queue' | 'clock'>;
+
+/**
+ * Start the due snapshot job of every enabled plan at tick time `at`: the latest occurrence of the
+ * plan's schedule at or before `at` (missed occurrences are not replayed one by one).
+ * @param at the tick's time (the EventBridge event's `time`), ISO-8601 UTC.
+ * @example
+ * ```ts
+ * const started = await startDueSnapshots(deps, event.time);
+ * ```
+ */
+export async function startDueSnapshots(deps: Deps, at: string): Promise<StartedJob[]> {
+  const started: StartedJob[] = [];
+  for (const plan of await deps.catalog.listPlans()) {
+    if (!plan.enabled) continue;
+    const due = latestOccurrence(parseSchedule(plan.schedule), new Date(plan.createdAt), new Date(at));
+    if (!due) continue;
+    started.push(await startSnapshotJob(deps, plan, due));
+  }
+  return started;
+}
+
+/**
+ * Start an on-demand snapshot of a plan now (`strongbox backup`).
+ * @throws NotFoundError (not retryable) for an unknown plan.
+ */
+export async function startSnapshotNow(deps: Deps, planId: string): Promise<StartedJob> {
+  const plan = await deps.catalog.getPlan(planId);
+  if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
+  const now = deps.clock.now();
+  return startSnapshotJob(deps, plan, new Date(Math.floor(now.getTime() / 1000) * 1000));
+}
+
+async function startSnapshotJob(deps: Deps, plan: PlanRecord, scheduledAt: Date): Promise<StartedJob> {
+  const snapshotId = snapshotIdFor(scheduledAt);
+  const now = deps.clock.now().toISOString();
+  const created = await deps.catalog.createJob(
+    { jobId: jobIdOf({ planId: plan.id, snapshotId }), planId: plan.id, snapshotId, status: 'RUNNING', createdAt: now, updatedAt: now },
+    { planId: plan.id, snapshotId, status: 'RUNNING', scheduledAt: scheduledAt.toISOString() },
+  );
+  if (created || (await needsResend(deps, plan.id, snapshotId))) {
+    await deps.queue.send({ kind: 'snapshot', planId: plan.id, snapshotId, scheduledAt: scheduledAt.toISOString() });
+  }
+  return { planId: plan.id, snapshotId, scheduledAt: scheduledAt.toISOString(), created };
+}
+
+/** A job created earlier whose snapshot task never started (the send after the create failed). */
+async function needsResend(deps: Deps, planId: string, snapshotId: string): Promise<boolean> {
+  const snapshot = await deps.catalog.getSnapshot(planId, snapshotId);
+  if (snapshot?.status !== 'RUNNING') return false;
+  const tasks = await deps.catalog.listTasks(jobIdOf({ planId, snapshotId }));
+  if (tasks.some((t) => t.taskId === 'snapshot')) return false;
+  const job = await deps.catalog.getJob(jobIdOf({ planId, snapshotId }));
+  const ageMs = deps.clock.now().getTime() - Date.parse(job?.createdAt ?? deps.clock.now().toISOString());
+  return ageMs > 5 * 60_000;
+}

@@ -1,0 +1,72 @@
+/**
+ * Tasks: the messages on the snapshot, copy, verify and prune queues. Validated at the edge;
+ * a task that does not parse is a poison message (DLQ with the reason).
+ * @see ../../docs/format.md#tasks
+ */
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
+
+/** Take a snapshot of a plan's source for one scheduled time. */
+export const SnapshotTaskSchema = z.strictObject({
+  kind: z.literal('snapshot'),
+  planId: id,
+  snapshotId: id,
+  scheduledAt: z.iso.datetime({ offset: false }),
+});
+/** Copy a committed snapshot to one copy region. */
+export const CopyTaskSchema = z.strictObject({
+  kind: z.literal('copy'),
+  planId: id,
+  snapshotId: id,
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+});
+/** Verify a committed snapshot in every region that holds it. */
+export const VerifyTaskSchema = z.strictObject({ kind: z.literal('verify'), planId: id, snapshotId: id });
+/** Apply a plan's retention; `snapshotId` names the job that asked for it. */
+export const PruneTaskSchema = z.strictObject({ kind: z.literal('prune'), planId: id, snapshotId: id });
+
+export const TaskSchema = z.discriminatedUnion('kind', [SnapshotTaskSchema, CopyTaskSchema, VerifyTaskSchema, PruneTaskSchema]);
+export type Task = z.infer<typeof TaskSchema>;
+export type SnapshotTask = z.infer<typeof SnapshotTaskSchema>;
+export type CopyTask = z.infer<typeof CopyTaskSchema>;
+export type VerifyTask = z.infer<typeof VerifyTaskSchema>;
+export type PruneTask = z.infer<typeof PruneTaskSchema>;
+export type TaskKind = Task['kind'];
+
+/** The job a task belongs to: `<planId>/<snapshotId>`. */
+export function jobIdOf(task: { planId: string; snapshotId: string }): string {
+  return `${task.planId}/${task.snapshotId}`;
+}
+
+/** The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `prune`. */
+export function taskIdOf(task: Task): string {
+  return task.kind === 'copy' ? `copy:${task.region}` : task.kind;
+}
+
+/**
+ * Parse a task of the expected kind from a message body.
+ * @throws ValidationError (not retryable) naming the first bad field.
+ * @example
+ * ```ts
+ * const task = parseTask(record.body, 'snapshot');
+ * ```
+ */
+export function parseTask<K extends TaskKind>(body: string, kind: K): Extract<Task, { kind: K }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new ValidationError(`task body is not JSON: ${body.slice(0, 80)}`);
+  }
+  const parsed = TaskSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ValidationError(issue?.message ?? 'invalid task', issue?.path.join('.') ?? '');
+  }
+  if (parsed.data.kind !== kind) {
+    throw new ValidationError(`expected a ${kind} task, got ${parsed.data.kind}`, 'kind');
+  }
+  return parsed.data as Extract<Task, { kind: K }>;
+}

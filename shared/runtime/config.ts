@@ -1,0 +1,124 @@
+/**
+ * Typed configuration, read once. The only module that reads `process.env`.
+ */
+import { z } from 'zod';
+import { ValidationError } from '#domain/errors.ts';
+
+const url = z.url();
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name');
+
+/** `region=value,region=value` → map. */
+const regionMap = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const map = new Map<string, string>();
+    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [r, v] = part.split('=').map((x) => x.trim());
+      if (!r || !v || !region.safeParse(r).success) {
+        ctx.addIssue({ code: 'custom', message: `'${part}' is not region=value` });
+        return z.NEVER;
+      }
+      map.set(r, v);
+    }
+    return map;
+  });
+
+const optional = z
+  .string()
+  .optional()
+  .transform((s) => (s?.trim() ? s.trim() : undefined));
+
+const EnvSchema = z.object({
+  STRONGBOX_PRIMARY_REGION: region,
+  STRONGBOX_STATE_TABLE: z.string().min(3),
+  STRONGBOX_VAULT_BUCKET: z.string().min(3),
+  STRONGBOX_COPY_VAULTS: regionMap,
+  STRONGBOX_KMS_KEY_ID: optional,
+  STRONGBOX_LOCAL_KEY_FILE: optional,
+  STRONGBOX_SNAPSHOT_QUEUE_URL: url,
+  STRONGBOX_COPY_QUEUE_URL: url,
+  STRONGBOX_VERIFY_QUEUE_URL: url,
+  STRONGBOX_PRUNE_QUEUE_URL: url,
+  STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
+  STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  AWS_ENDPOINT_URL_S3: optional.pipe(url.optional()),
+  AWS_ENDPOINT_URL_SQS: optional.pipe(url.optional()),
+  AWS_ENDPOINT_URL_DYNAMODB: optional.pipe(url.optional()),
+  /** S3 endpoints of other regions (the embedded stack runs one endpoint per region). */
+  STRONGBOX_REGION_ENDPOINTS: regionMap,
+  POWERTOOLS_LOG_LEVEL: optional,
+});
+
+/** Strongbox's configuration. */
+export interface Config {
+  primaryRegion: string;
+  stateTable: string;
+  vaultBucket: string;
+  /** Copy vault bucket by region. */
+  copyVaults: Map<string, string>;
+  /** KMS key that wraps data keys (AWS). */
+  kmsKeyId?: string;
+  /** Local master key file (embedded stack). */
+  localKeyFile?: string;
+  queueUrls: { snapshot: string; copy: string; verify: string; prune: string };
+  /** This function's dead-letter queue, for poison messages. */
+  dlqUrl?: string;
+  concurrency: number;
+  gcGraceSeconds: number;
+  /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
+  endpoints: { s3: Map<string, string>; sqs?: string; dynamodb?: string };
+  logLevel?: string;
+}
+
+/**
+ * Read and validate the configuration.
+ * @param env the environment to read. @default process.env
+ * @throws ValidationError naming the missing or invalid variable (not retryable).
+ * @example
+ * ```ts
+ * const config = loadConfig(); // in Lambda
+ * const local = loadConfig({ ...functionEnvironment }); // in the local dispatcher
+ * ```
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? '');
+    throw new ValidationError(
+      env[name] === undefined ? 'missing environment variable' : (issue?.message ?? 'invalid'),
+      name,
+    );
+  }
+  const e = parsed.data;
+  if (!e.STRONGBOX_KMS_KEY_ID && !e.STRONGBOX_LOCAL_KEY_FILE) {
+    throw new ValidationError('set STRONGBOX_KMS_KEY_ID (AWS) or STRONGBOX_LOCAL_KEY_FILE (embedded stack)', 'STRONGBOX_KMS_KEY_ID');
+  }
+  const s3 = new Map(e.STRONGBOX_REGION_ENDPOINTS);
+  if (e.AWS_ENDPOINT_URL_S3) s3.set(e.STRONGBOX_PRIMARY_REGION, e.AWS_ENDPOINT_URL_S3);
+  return {
+    primaryRegion: e.STRONGBOX_PRIMARY_REGION,
+    stateTable: e.STRONGBOX_STATE_TABLE,
+    vaultBucket: e.STRONGBOX_VAULT_BUCKET,
+    copyVaults: e.STRONGBOX_COPY_VAULTS,
+    ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
+    ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),
+    queueUrls: {
+      snapshot: e.STRONGBOX_SNAPSHOT_QUEUE_URL,
+      copy: e.STRONGBOX_COPY_QUEUE_URL,
+      verify: e.STRONGBOX_VERIFY_QUEUE_URL,
+      prune: e.STRONGBOX_PRUNE_QUEUE_URL,
+    },
+    ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
+    concurrency: e.STRONGBOX_CONCURRENCY,
+    gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
+    endpoints: {
+      s3,
+      ...(e.AWS_ENDPOINT_URL_SQS ? { sqs: e.AWS_ENDPOINT_URL_SQS } : {}),
+      ...(e.AWS_ENDPOINT_URL_DYNAMODB ? { dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB } : {}),
+    },
+    ...(e.POWERTOOLS_LOG_LEVEL ? { logLevel: e.POWERTOOLS_LOG_LEVEL } : {}),
+  };
+}

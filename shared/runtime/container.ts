@@ -1,0 +1,83 @@
+/**
+ * The composition root: builds SDK clients, adapters and the pipeline's dependencies from a
+ * {@link Config}, once per process (per Lambda container).
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
+import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
+import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
+import { Envelope } from '#domain/envelope.ts';
+import type { PipelineDeps } from '#domain/pipeline.ts';
+import type { Clock } from '#domain/ports.ts';
+import { type Config, loadConfig } from './config.ts';
+
+/** What handlers are given. */
+export interface Container {
+  config: Config;
+  pipeline: PipelineDeps;
+  sqs: SQSClient;
+  logger: Logger;
+}
+
+const systemClock: Clock = { now: () => new Date() };
+
+/** An S3 client for `region`, pointed at the configured endpoint when there is one. */
+export function s3ClientFor(config: Config, region: string): S3Client {
+  const endpoint = config.endpoints.s3.get(region);
+  return new S3Client({
+    region,
+    maxAttempts: 5,
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+  });
+}
+
+/**
+ * Build the container.
+ * @example
+ * ```ts
+ * const container = createContainer(loadConfig());
+ * ```
+ */
+export function createContainer(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Container {
+  const region = config.primaryRegion;
+  // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
+  const sqs = new SQSClient({ region, maxAttempts: 5, ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}) });
+  const dynamodb = new DynamoDBClient({
+    region,
+    maxAttempts: 5,
+    ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
+  });
+  const keys = config.kmsKeyId
+    ? new KmsKeyProvider(new KMSClient({ region }), config.kmsKeyId)
+    : localKeyFileProvider(config.localKeyFile as string);
+  const primaryS3 = s3ClientFor(config, region);
+  const copies = new Map(
+    [...config.copyVaults].map(([r, bucket]) => [r, new S3VaultStore(s3ClientFor(config, r), r, bucket)] as const),
+  );
+  const pipeline: PipelineDeps = {
+    catalog: new DynamoDbCatalog(dynamodb, config.stateTable),
+    queue: new SqsTaskQueue(sqs, config.queueUrls),
+    clock: options.clock ?? systemClock,
+    envelope: new Envelope(keys),
+    vaults: { primary: new S3VaultStore(primaryS3, region, config.vaultBucket), copies },
+    objects: new S3ObjectStore(primaryS3),
+    concurrency: config.concurrency,
+    gcGraceSeconds: config.gcGraceSeconds,
+  };
+  const logger =
+    options.logger ?? new Logger({ serviceName: 'strongbox', ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}) });
+  return { config, pipeline, sqs, logger };
+}
+
+let defaultContainer: Container | undefined;
+
+/** The process's container, built from `process.env` on first use (in Lambda). */
+export function lambdaContainer(): Container {
+  defaultContainer ??= createContainer(loadConfig());
+  return defaultContainer;
+}

@@ -1,0 +1,115 @@
+/**
+ * The shape every SQS-fed handler shares: parse each record as a task (zod), run one use case,
+ * and map the outcome to Lambda's partial batch response.
+ *
+ * - success → the record is deleted;
+ * - retryable error → reported in `batchItemFailures`: SQS redelivers it after the visibility
+ *   timeout and moves it to the DLQ after `maxReceiveCount`;
+ * - not retryable (bad JSON, unknown plan, integrity failure) → sent to this function's DLQ at once
+ *   with the reason as a message attribute, recorded on the job, and deleted from the queue.
+ *
+ * One bad record never fails the others.
+ * @see https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
+ */
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { isRetryable, reasonOf } from '#domain/errors.ts';
+import { jobIdOf, parseTask, type Task, type TaskKind, taskIdOf } from '#domain/tasks.ts';
+import type { Container } from './container.ts';
+
+/** Message attribute that carries the reason a poison message was dead-lettered. */
+export const DLQ_REASON_ATTRIBUTE = 'strongbox-error-reason';
+
+/**
+ * Build the Lambda handler of an SQS-fed function.
+ * @param kind the task kind this queue carries.
+ * @param container dependencies (config, pipeline, SQS client, logger).
+ * @param run the use case: takes the parsed task, returns a result to log.
+ * @example
+ * ```ts
+ * export const makeHandler = (c: Container) => sqsTaskHandler('verify', c, (task) => verifySnapshot(c.pipeline, task));
+ * ```
+ */
+export function sqsTaskHandler<K extends TaskKind>(
+  kind: K,
+  container: Container,
+  run: (task: Extract<Task, { kind: K }>) => Promise<unknown>,
+) {
+  const { logger } = container;
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    let task: Extract<Task, { kind: K }> | undefined;
+    try {
+      task = parseTask(record.body, kind);
+      const result = await run(task);
+      logger.info(`${kind} task done`, { task, result: summarize(result) });
+    } catch (error) {
+      const reason = reasonOf(error);
+      if (isRetryable(error) || !container.config.dlqUrl) {
+        logger.warn(`${kind} task failed, will be retried`, { messageId: record.messageId, reason, receiveCount: record.attributes.ApproximateReceiveCount });
+        throw error;
+      }
+      logger.error(`${kind} task is poison: sent to the DLQ`, { messageId: record.messageId, reason });
+      await deadLetter(container, record, reason);
+      await recordOnJob(container, task ?? looseTask(record.body, kind), reason);
+    }
+  };
+
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>()
+    .use(injectLambdaContext(logger))
+    .handler(async (event, context) =>
+      processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }),
+    );
+}
+
+async function deadLetter(container: Container, record: SQSRecord, reason: string): Promise<void> {
+  await container.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: container.config.dlqUrl,
+      MessageBody: record.body,
+      MessageAttributes: {
+        [DLQ_REASON_ATTRIBUTE]: { DataType: 'String', StringValue: reason.slice(0, 1000) },
+        'strongbox-source-message-id': { DataType: 'String', StringValue: record.messageId },
+      },
+    }),
+  );
+}
+
+/** The task fields a poison message still carries, if any, so its job can record the reason. */
+function looseTask(body: string, kind: TaskKind): Task | undefined {
+  try {
+    const json = JSON.parse(body) as Record<string, unknown>;
+    if (typeof json.planId === 'string' && typeof json.snapshotId === 'string') {
+      return { ...json, kind, planId: json.planId, snapshotId: json.snapshotId, region: String(json.region ?? '') } as Task;
+    }
+  } catch {
+    // not JSON: nothing to record it on
+  }
+  return undefined;
+}
+
+async function recordOnJob(container: Container, task: Task | undefined, reason: string): Promise<void> {
+  if (!task) return;
+  const { catalog, clock } = container.pipeline;
+  const jobId = jobIdOf(task);
+  const at = clock.now().toISOString();
+  try {
+    if (!(await catalog.getJob(jobId))) return;
+    await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
+    await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
+  } catch (error) {
+    container.logger.warn('could not record the failure on the job', { jobId, reason: reasonOf(error) });
+  }
+}
+
+function summarize(result: unknown): unknown {
+  if (result && typeof result === 'object' && 'decisions' in result) {
+    const { decisions: _d, ...rest } = result as Record<string, unknown>;
+    return rest;
+  }
+  return result;
+}

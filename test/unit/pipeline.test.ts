@@ -1,0 +1,125 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { restoreSnapshot } from '#domain/restore.ts';
+import { startDueSnapshots, startSnapshotNow } from '#domain/scheduling.ts';
+import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+
+describe('the pipeline on memory twins', () => {
+  let p: MemoryPipeline;
+  beforeEach(async () => {
+    p = memoryPipeline();
+    await p.catalog.putPlans([plan()]);
+    await putText(p, 'a.txt', 'alpha');
+    await putText(p, 'dir/b.txt', 'bravo');
+    await putText(p, 'dup.txt', 'alpha');
+    p.objects.createBucket('restored');
+  });
+
+  it('takes, copies, verifies and prunes a snapshot, and restores it byte-identically', async () => {
+    // Act
+    const started = await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    const ran = await p.drain();
+    // Assess
+    expect(started).toHaveLength(1);
+    expect(ran.map((t) => t.kind)).toEqual(['snapshot', 'copy', 'verify', 'prune']);
+    const [snap] = await p.catalog.listSnapshots('photos');
+    expect(snap?.status).toBe('COMMITTED');
+    expect(snap?.objectCount).toBe(3);
+    expect(snap?.uniqueBlobs).toBe(2);
+    expect(snap?.regions?.['eu-west-1']?.status).toBe('COPIED');
+    expect(snap?.verification?.status).toBe('PASSED');
+    const report = await restoreSnapshot(p.deps, { plan: 'photos', snapshot: 'latest', targetBucket: 'restored', targetPrefix: 'r/' });
+    expect(report.objects).toBe(3);
+    const restored = await p.objects.get('restored', 'r/dir/b.txt');
+    expect(Buffer.from(restored.body).toString()).toBe('bravo');
+    expect(restored.contentType).toBe('text/plain');
+    expect(restored.metadata).toEqual({ origin: 'test' });
+  });
+
+  it('starts one job per plan and scheduled time, however often the tick repeats', async () => {
+    await startDueSnapshots(p.deps, '2026-03-01T00:10:00Z');
+    await startDueSnapshots(p.deps, '2026-03-01T00:20:00Z');
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot')).toHaveLength(1);
+    await startDueSnapshots(p.deps, '2026-03-01T01:00:00Z');
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot')).toHaveLength(2);
+  });
+
+  it('yields one complete snapshot when every task is delivered twice', async () => {
+    await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    await p.drain({ duplicate: true });
+    const snaps = await p.catalog.listSnapshots('photos');
+    expect(snaps).toHaveLength(1);
+    expect(snaps[0]?.status).toBe('COMMITTED');
+    expect(snaps[0]?.verification?.status).toBe('PASSED');
+    const manifests = [...p.primary.objects.keys()].filter((k) => k.startsWith('manifests/'));
+    expect(manifests).toHaveLength(1);
+  });
+
+  it('completes the snapshot when a task crashes mid-way and is redelivered', async () => {
+    await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    const [task] = p.queue.drain();
+    p.primary.faults.push({ op: 'put', prefix: 'blobs/', onCall: 2 });
+    await expect(p.run(task as never)).rejects.toThrow(/injected put fault/);
+    expect((await p.catalog.listSnapshots('photos'))[0]?.status).toBe('RUNNING');
+    await p.run(task as never); // redelivery
+    await p.drain();
+    const [snap] = await p.catalog.listSnapshots('photos');
+    expect(snap?.status).toBe('COMMITTED');
+    expect(snap?.verification?.status).toBe('PASSED');
+  });
+
+  it('reads only new and changed objects in the next snapshot', async () => {
+    await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    await p.drain();
+    await putText(p, 'a.txt', 'alpha changed');
+    await putText(p, 'new.txt', 'new');
+    p.clock.advance(60_000);
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    const snaps = await p.catalog.listSnapshots('photos');
+    expect(snaps).toHaveLength(2);
+    expect(snaps[1]?.objectsRead).toBe(2);
+    expect(snaps[1]?.objectCount).toBe(4);
+    expect(snaps[1]?.parentSnapshotId).toBe(snaps[0]?.snapshotId);
+  });
+
+  it('fails the job with the reason when the source bucket is missing, and keeps earlier snapshots', async () => {
+    await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    await p.drain();
+    await p.catalog.putPlans([plan({ source: { bucket: 'gone', prefix: '' } })]);
+    p.clock.advance(60_000);
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    const snaps = await p.catalog.listSnapshots('photos');
+    expect(snaps.map((s) => s.status)).toEqual(['COMMITTED', 'FAILED']);
+    expect(snaps[1]?.error).toMatch(/gone/);
+    const job = await p.catalog.getJob(`photos/${snaps[1]?.snapshotId}`);
+    expect(job?.status).toBe('FAILED');
+  });
+
+  it('forgets snapshots retention drops and collects their blobs after the grace period', async () => {
+    for (const text of ['one', 'two', 'three']) {
+      await putText(p, 'a.txt', text);
+      await startSnapshotNow(p.deps, 'photos');
+      await p.drain();
+      p.clock.advance(2 * 3600_000);
+    }
+    await putText(p, 'a.txt', 'four');
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    const snaps = await p.catalog.listSnapshots('photos');
+    expect(snaps).toHaveLength(2); // keepLast 2
+    const blobs = [...p.primary.objects.keys()].filter((k) => k.startsWith('blobs/'));
+    // live: alpha (dup.txt), bravo, three, four; 'one' and 'two' are garbage older than the grace.
+    expect(blobs).toHaveLength(4);
+    for (const s of snaps) {
+      const report = await restoreSnapshot(p.deps, { plan: 'photos', snapshot: s.snapshotId, targetBucket: 'restored', targetPrefix: `${s.snapshotId}/` });
+      expect(report.objects).toBe(3);
+    }
+  });
+
+  it('refuses to restore into a vault bucket', async () => {
+    await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    await p.drain();
+    await expect(restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'vault-euw1' })).rejects.toThrow(/vault bucket/);
+  });
+});
