@@ -32,7 +32,8 @@ export async function startDueSnapshots(deps: Deps, at: string): Promise<Started
   const started: StartedJob[] = [];
   for (const plan of await deps.catalog.listPlans()) {
     if (!plan.enabled) continue;
-    const due = latestOccurrence(parseSchedule(plan.schedule), new Date(plan.createdAt), new Date(at));
+    const anchor = new Date(Math.floor(Date.parse(plan.createdAt) / 1000) * 1000);
+    const due = latestOccurrence(parseSchedule(plan.schedule), anchor, new Date(at));
     if (!due) continue;
     started.push(await startSnapshotJob(deps, plan, due));
   }

@@ -1,0 +1,310 @@
+/**
+ * The embedded stack: S3 and SQS from fauxqs (one endpoint per region), DynamoDB from DynamoDB
+ * Local, the resources and functions of serverless.yml, and the dispatcher that plays their event
+ * sources. Everything binds to 127.0.0.1; everything it starts, `stop()` stops.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { startFauxqs } from 'fauxqs';
+import { loadConfig } from '#runtime/config.ts';
+import { type Container, createContainer } from '#runtime/container.ts';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
+import { type Invocation, LocalDispatcher, type S3Mapping, type ScheduleMapping, type SqsMapping } from './dispatcher.ts';
+import { type LocalRefs, readServerlessConfig, resolveIntrinsics, scheduleExpressions, type ServerlessConfig } from './serverless-config.ts';
+
+/** The project root (where serverless.yml lives). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Options of {@link startLocalStack}. */
+export interface LocalStackOptions {
+  /** Keep state here across restarts (SQLite and files); omitted = in memory, gone at stop. */
+  dataDir?: string;
+  /** Serverless stage. @default 'local' */
+  stage?: string;
+  /** `--param` overrides for serverless.yml, e.g. `{ protectedBucket: 'photos' }`. */
+  params?: Record<string, string>;
+  /** Fixed ports; 0 or omitted = any free port. */
+  ports?: { primaryS3Sqs?: number; copyS3?: number; dynamodb?: number };
+  /** Override every queue's visibility timeout (tests that exercise redelivery). */
+  visibilityTimeoutSeconds?: number;
+  /** Extra environment for every function (e.g. STRONGBOX_GC_GRACE_SECONDS). */
+  environment?: Record<string, string>;
+  /** Powertools log level of the functions. @default 'WARN' */
+  logLevel?: string;
+  /** Start the dispatcher (schedules, S3 notifications, SQS pollers). @default true */
+  dispatch?: boolean;
+  onInvocation?: (i: Invocation) => void;
+}
+
+/** A running embedded stack. */
+export interface LocalStack {
+  serverless: ServerlessConfig;
+  primaryRegion: string;
+  copyRegions: string[];
+  endpoints: { s3: Record<string, string>; sqs: string; dynamodb: string };
+  /** Where the stack keeps its master key (and state, with `dataDir`). */
+  dataDir: string;
+  /** The resolved environment of a function, as Lambda would give it, plus local endpoints. */
+  env(functionName: string): Record<string, string>;
+  /** A container built from a function's environment (for the CLI and tests). */
+  container(functionName?: string): Container;
+  dispatcher: LocalDispatcher;
+  /** An S3 client of a region's endpoint. */
+  s3(region?: string): S3Client;
+  sqs: SQSClient;
+  dynamodb: DynamoDBClient;
+  /** Queue URL and ARN by logical id (e.g. SnapshotQueue). */
+  queues: Record<string, { url: string; arn: string }>;
+  stop(): Promise<void>;
+}
+
+interface Fauxqs {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start the embedded stack.
+ * @example
+ * ```ts
+ * const stack = await startLocalStack({ params: { protectedBucket: 'photos' } });
+ * try { await stack.dispatcher.fireSchedule('scheduler'); } finally { await stack.stop(); }
+ * ```
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  process.env.AWS_REGION ??= 'us-east-1';
+  const stage = options.stage ?? 'local';
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), 'strongbox-'));
+    if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    await mkdir(dataDir, { recursive: true });
+    const serverless = await readServerlessConfig(PROJECT_ROOT, { stage, ...(options.params ? { params: options.params } : {}) });
+    const primaryRegion = serverless.provider.region;
+    const providerEnv = serverless.provider.environment;
+    const copyVaults = parseRegionMap(String(providerEnv.STRONGBOX_COPY_VAULTS ?? ''));
+
+    // One S3+SQS endpoint per region; the sink turns S3 writes into notifications.
+    let dispatcher: LocalDispatcher | undefined;
+    const servers = new Map<string, Fauxqs>();
+    const startRegion = async (region: string, port: number | undefined, withSink: boolean) => {
+      const persist = options.dataDir
+        ? { dataDir: join(dataDir, 'fauxqs', region), s3StorageDir: join(dataDir, 's3', region) }
+        : {};
+      if (options.dataDir) await mkdir(join(dataDir, 'fauxqs', region), { recursive: true });
+      const server = await startFauxqs({
+        port: port ?? 0,
+        logger: false,
+        defaultRegion: region,
+        bindHost: '127.0.0.1',
+        ...persist,
+        ...(withSink ? { s3EventSink: (e) => dispatcher?.observeS3(e) } : {}),
+      });
+      servers.set(region, server);
+      cleanups.push(() => server.stop());
+    };
+    await startRegion(primaryRegion, options.ports?.primaryS3Sqs, true);
+    let copyPort = options.ports?.copyS3;
+    for (const region of copyVaults.keys()) {
+      await startRegion(region, copyPort, false);
+      copyPort = copyPort ? copyPort + 1 : undefined;
+    }
+    const dynamo: DynamoDbLocal = await startDynamoDbLocal({
+      ...(options.ports?.dynamodb ? { port: options.ports.dynamodb } : {}),
+      ...(options.dataDir ? { dbPath: join(dataDir, 'dynamodb') } : {}),
+    });
+    cleanups.push(() => dynamo.stop());
+
+    const endpoints = {
+      s3: Object.fromEntries([...servers].map(([r, s]) => [r, s.address])),
+      sqs: (servers.get(primaryRegion) as Fauxqs).address,
+      dynamodb: dynamo.endpoint,
+    };
+    const s3Clients = new Map(
+      [...servers].map(([r, s]) => [r, new S3Client({ region: r, endpoint: s.address, forcePathStyle: true })]),
+    );
+    const sqs = new SQSClient({ region: primaryRegion, endpoint: endpoints.sqs });
+    const dynamodb = new DynamoDBClient({ region: primaryRegion, endpoint: endpoints.dynamodb });
+
+    // Resources, as CloudFormation would create them.
+    const refs: LocalRefs = { ref: {}, arn: {} };
+    const queues: LocalStack['queues'] = {};
+    const resources = Object.entries(serverless.resources.Resources);
+    const isDlqFirst = ([, r]: (typeof resources)[number]) => (r.Properties.RedrivePolicy ? 1 : 0);
+    for (const [id, resource] of [...resources].sort((a, b) => isDlqFirst(a) - isDlqFirst(b))) {
+      const p = resource.Properties;
+      if (resource.Type === 'AWS::SQS::Queue') {
+        const attributes: Record<string, string> = {};
+        const visibility = options.visibilityTimeoutSeconds ?? p.VisibilityTimeout;
+        if (visibility !== undefined) attributes.VisibilityTimeout = String(visibility);
+        if (p.MessageRetentionPeriod !== undefined) attributes.MessageRetentionPeriod = String(p.MessageRetentionPeriod);
+        if (p.RedrivePolicy) attributes.RedrivePolicy = JSON.stringify(resolveIntrinsics(p.RedrivePolicy, refs));
+        const out = await sqs.send(new CreateQueueCommand({ QueueName: String(p.QueueName), Attributes: attributes }));
+        const url = out.QueueUrl as string;
+        const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        const arn = attrs.Attributes?.QueueArn as string;
+        queues[id] = { url, arn };
+        refs.ref[id] = url;
+        refs.arn[id] = arn;
+      } else if (resource.Type === 'AWS::DynamoDB::Table') {
+        try {
+          await dynamodb.send(
+            new CreateTableCommand({
+              TableName: String(p.TableName),
+              BillingMode: 'PAY_PER_REQUEST',
+              AttributeDefinitions: p.AttributeDefinitions as never,
+              KeySchema: p.KeySchema as never,
+            }),
+          );
+        } catch (error) {
+          if (!(error instanceof ResourceInUseException)) throw error;
+        }
+        refs.ref[id] = String(p.TableName);
+        refs.arn[id] = `arn:aws:dynamodb:${primaryRegion}:000000000000:table/${p.TableName}`;
+      } else if (resource.Type === 'AWS::S3::Bucket') {
+        await createBucket(s3Clients.get(primaryRegion) as S3Client, String(p.BucketName));
+        refs.ref[id] = String(p.BucketName);
+        refs.arn[id] = `arn:aws:s3:::${p.BucketName}`;
+      }
+    }
+    for (const [region, bucket] of copyVaults) await createBucket(s3Clients.get(region) as S3Client, bucket);
+    for (const name of Object.keys(serverless.functions)) {
+      refs.ref[`${lambdaLogicalId(name)}LambdaFunction`] = `${serverless.service}-${stage}-${name}`;
+    }
+
+    // Functions: the environment Lambda would give them, plus the local endpoints and key file.
+    const localEnv: Record<string, string> = {
+      AWS_ENDPOINT_URL_S3: endpoints.s3[primaryRegion] as string,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      STRONGBOX_REGION_ENDPOINTS: [...copyVaults.keys()].map((r) => `${r}=${endpoints.s3[r]}`).join(','),
+      STRONGBOX_LOCAL_KEY_FILE: join(dataDir, 'master.key'),
+      POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
+      ...(options.environment ?? {}),
+    };
+    const envOf = (name: string): Record<string, string> => {
+      const fn = serverless.functions[name];
+      if (!fn) throw new Error(`serverless.yml has no function '${name}'`);
+      const merged = resolveIntrinsics({ ...providerEnv, ...(fn.environment ?? {}) }, refs) as Record<string, unknown>;
+      return { ...Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, String(v)])), ...localEnv };
+    };
+    const logger = new Logger({ serviceName: 'strongbox', logLevel: (options.logLevel ?? 'WARN') as 'WARN' });
+    const containers = new Map<string, Container>();
+    const containerOf = (name = 'restore'): Container => {
+      let c = containers.get(name);
+      if (!c) {
+        c = createContainer(loadConfig(envOf(name)), { logger });
+        containers.set(name, c);
+      }
+      return c;
+    };
+
+    const functions = await Promise.all(
+      Object.entries(serverless.functions).map(async ([name, fn]) => {
+        const file = join(PROJECT_ROOT, `${fn.handler.replace(/\.[^.]+$/, '')}.ts`);
+        const mod = (await import(pathToFileURL(file).href)) as {
+          makeHandler: (c: Container) => (event: unknown, context: Context) => Promise<unknown>;
+        };
+        return { name, timeoutSeconds: fn.timeout ?? serverless.provider.timeout, handler: mod.makeHandler(containerOf(name)) };
+      }),
+    );
+    const schedules: ScheduleMapping[] = [];
+    const s3: S3Mapping[] = [];
+    const sqsMappings: SqsMapping[] = [];
+    for (const [name, fn] of Object.entries(serverless.functions)) {
+      for (const event of fn.events) {
+        for (const expression of scheduleExpressions(event.schedule)) schedules.push({ functionName: name, expression });
+        if (event.s3) {
+          const prefix = event.s3.rules?.find((r) => r.prefix)?.prefix;
+          const suffix = event.s3.rules?.find((r) => r.suffix)?.suffix;
+          s3.push({ functionName: name, bucket: event.s3.bucket, event: event.s3.event, ...(prefix ? { prefix } : {}), ...(suffix ? { suffix } : {}) });
+          await createBucket(s3Clients.get(primaryRegion) as S3Client, event.s3.bucket); // `existing: true` locally
+        }
+        if (event.sqs) {
+          const arn = String(resolveIntrinsics(event.sqs.arn, refs));
+          const queue = Object.values(queues).find((q) => q.arn === arn);
+          if (!queue) throw new Error(`serverless.yml: ${name} polls ${arn}, which is not a queue of this stack`);
+          sqsMappings.push({
+            functionName: name,
+            queueUrl: queue.url,
+            queueArn: arn,
+            batchSize: event.sqs.batchSize,
+            reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
+            concurrency: event.sqs.maximumConcurrency ?? 2,
+          });
+        }
+      }
+    }
+    dispatcher = new LocalDispatcher({
+      functions,
+      sqs,
+      region: primaryRegion,
+      schedules,
+      s3,
+      queues: sqsMappings,
+      ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
+    });
+    const running = dispatcher;
+    if (options.dispatch !== false) running.start();
+    cleanups.push(() => running.stop());
+
+    return {
+      serverless,
+      primaryRegion,
+      copyRegions: [...copyVaults.keys()],
+      endpoints,
+      dataDir,
+      env: envOf,
+      container: containerOf,
+      dispatcher: running,
+      s3: (region = primaryRegion) => {
+        const c = s3Clients.get(region);
+        if (!c) throw new Error(`the embedded stack has no endpoint in ${region}`);
+        return c;
+      },
+      sqs,
+      dynamodb,
+      queues,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function createBucket(client: S3Client, bucket: string): Promise<void> {
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
+  }
+}
+
+function parseRegionMap(s: string): Map<string, string> {
+  return new Map(
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => p.split('=').map((x) => x.trim()) as [string, string]),
+  );
+}
+
+/** Serverless's logical id of a function: `restore` → `Restore`. */
+function lambdaLogicalId(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1).replace(/[-_](.)/g, (_, c: string) => c.toUpperCase());
+}
