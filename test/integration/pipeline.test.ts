@@ -1,0 +1,163 @@
+/**
+ * The real pipeline on the embedded stack: serverless.yml's functions, queues, table and buckets on
+ * fauxqs and DynamoDB Local, driven by the local dispatcher.
+ */
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyPlans } from '#domain/apply-plans.ts';
+import { readManifest } from '#domain/manifests.ts';
+import { restoreSnapshot } from '#domain/restore.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import { type LocalStack, startLocalStack } from '#local/stack.ts';
+import type { Container } from '#runtime/container.ts';
+import { DLQ_REASON_ATTRIBUTE } from '#runtime/sqs-task-handler.ts';
+import { waitFor } from '../support/wait.ts';
+
+const KEYS = ['plain.txt', 'with space.txt', 'plus+sign.txt', 'caf\u00e9/\u00fcber.md', 'deep/a/b/c/d.json', 'Upper/lower', 'empty', '%percent%'];
+
+let stack: LocalStack;
+let c: Container;
+let source: string;
+
+async function jobDone(planId: string, snapshotId: string) {
+  return waitFor(`job ${planId}/${snapshotId}`, async () => {
+    const job = await c.pipeline.catalog.getJob(`${planId}/${snapshotId}`);
+    return job && job.status !== 'RUNNING' ? job : undefined;
+  });
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack({ visibilityTimeoutSeconds: 1, logLevel: 'SILENT' });
+  c = stack.container();
+  source = String(stack.serverless.functions.capture?.events.find((e) => e.s3)?.s3?.bucket);
+  for (const [i, key] of KEYS.entries()) {
+    await stack.s3().send(
+      new PutObjectCommand({ Bucket: source, Key: key, Body: key === 'empty' ? '' : `content of ${key} ${i}`, ContentType: 'text/plain', Metadata: { n: String(i) } }),
+    );
+  }
+  await stack.dispatcher.settled(); // capture ran for the uploads (no plan protected them yet)
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('the pipeline on the embedded stack', () => {
+  it('snapshots on the schedule, copies, verifies, prunes, and restores every byte', async () => {
+    // Prepare
+    await applyPlans(
+      c.pipeline,
+      { plans: [{ id: 'e2e', source: { bucket: source }, schedule: 'rate(1 hour)', retention: { keepLast: 1 }, copyRegions: ['eu-west-1'], verification: { samplePercent: 100 } }] },
+      stack.copyRegions,
+    );
+    // Act: the scheduler's EventBridge event
+    const tick = (await stack.dispatcher.fireSchedule('scheduler', new Date(Date.now() + 1000))) as { started: { snapshotId: string }[] };
+    const snapshotId = tick.started[0]?.snapshotId as string;
+    const job = await jobDone('e2e', snapshotId);
+    // Assess
+    expect(job.status).toBe('SUCCEEDED');
+    const snap = await c.pipeline.catalog.getSnapshot('e2e', snapshotId);
+    expect(snap).toMatchObject({ status: 'COMMITTED', objectCount: KEYS.length, regions: { 'eu-west-1': { status: 'COPIED' } } });
+    expect(snap?.verification?.status).toBe('PASSED');
+    expect(Object.keys(snap?.verification?.regions ?? {}).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    const manifest = await readManifest(c.pipeline.vaults.primary, c.pipeline.envelope, 'e2e', snap?.manifestId as string);
+    expect(manifest.entries.map((e) => e.key).sort()).toEqual([...KEYS].sort());
+
+    await stack.s3().send(new CreateBucketCommand({ Bucket: 'e2e-restore' }));
+    const report = await restoreSnapshot(c.pipeline, { plan: 'e2e', snapshot: 'latest', targetBucket: 'e2e-restore', targetPrefix: 'out/', region: 'eu-west-1' });
+    expect(report.objects).toBe(KEYS.length);
+    for (const [i, key] of KEYS.entries()) {
+      const out = await stack.s3().send(new GetObjectCommand({ Bucket: 'e2e-restore', Key: `out/${key}` }));
+      expect(await out.Body?.transformToString()).toBe(key === 'empty' ? '' : `content of ${key} ${i}`);
+      expect(out.ContentType).toBe('text/plain');
+      expect(out.Metadata).toEqual({ n: String(i) });
+    }
+  });
+
+  it('journals uploads and deletes through capture, with keys decoded as S3 encodes them', async () => {
+    await stack.s3().send(new PutObjectCommand({ Bucket: source, Key: 'new file+1 \u00e9.txt', Body: 'new' }));
+    await stack.s3().send(new DeleteObjectCommand({ Bucket: source, Key: 'plain.txt' }));
+    const journal = await waitFor('two journal entries', async () => {
+      const entries = await c.pipeline.catalog.listJournal('e2e');
+      return entries.length >= 2 ? entries : undefined;
+    });
+    expect(journal.map((e) => `${e.event} ${e.key}`).sort()).toEqual(['created new file+1 \u00e9.txt', 'removed plain.txt']);
+    expect(journal.find((e) => e.event === 'created')?.sizeBytes).toBe(3);
+  });
+
+  it('takes an incremental snapshot that reads only what changed', async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    const started = await startSnapshotNow(c.pipeline, 'e2e');
+    expect((await jobDone('e2e', started.snapshotId)).status).toBe('SUCCEEDED');
+    const snap = await c.pipeline.catalog.getSnapshot('e2e', started.snapshotId);
+    expect(snap?.objectsRead).toBe(1);
+    expect(snap?.objectCount).toBe(KEYS.length);
+    // keepLast 1: the first snapshot was forgotten and its manifest removed in both regions.
+    const all = await c.pipeline.catalog.listSnapshots('e2e');
+    expect(all.map((s) => s.snapshotId)).toEqual([started.snapshotId]);
+  });
+
+  it('fails the job with the reason when the source bucket is missing, keeping earlier snapshots', async () => {
+    await applyPlans(
+      c.pipeline,
+      { plans: [{ id: 'gone', source: { bucket: 'no-such-bucket' }, schedule: 'rate(1 hour)', retention: { keepLast: 1 } }] },
+      stack.copyRegions,
+    );
+    const started = await startSnapshotNow(c.pipeline, 'gone');
+    const job = await jobDone('gone', started.snapshotId);
+    expect(job.status).toBe('FAILED');
+    expect(job.error).toMatch(/no-such-bucket.*missing or unreadable/);
+    expect((await c.pipeline.catalog.listSnapshots('e2e')).every((s) => s.status === 'COMMITTED')).toBe(true);
+  });
+
+  it('sends a malformed task to the DLQ at once with the reason, and the rest of the pipeline goes on', async () => {
+    const q = stack.queues;
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: q.VerifyQueue?.url, MessageBody: '{"kind":"verify","planId":' }));
+    const dead = await waitFor('a message in the verify DLQ', async () => {
+      const out = await stack.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: q.VerifyDLQ?.url, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+      );
+      return out.Messages?.[0];
+    });
+    expect(dead.Body).toBe('{"kind":"verify","planId":');
+    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(/ValidationError: task body is not JSON/);
+  });
+
+  it('records an unknown plan on the DLQ message and fails nothing else', async () => {
+    const q = stack.queues;
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: q.PruneQueue?.url, MessageBody: JSON.stringify({ kind: 'prune', planId: 'nope', snapshotId: '20260101T000000Z' }) }),
+    );
+    const dead = await waitFor('a message in the prune DLQ', async () => {
+      const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: q.PruneDLQ?.url, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+      return out.Messages?.[0];
+    });
+    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(/NotFoundError: plan 'nope' does not exist/);
+  });
+
+  it('retries a task that fails for a passing reason, then redrives it to the DLQ after maxReceiveCount', async () => {
+    // A copy of a snapshot that is still RUNNING is retryable ("not committed yet").
+    await c.pipeline.catalog.createJob(
+      { jobId: 'e2e/20200101T000000Z', planId: 'e2e', snapshotId: '20200101T000000Z', status: 'RUNNING', createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z' },
+      { planId: 'e2e', snapshotId: '20200101T000000Z', status: 'RUNNING', scheduledAt: '2020-01-01T00:00:00.000Z' },
+    );
+    const body = JSON.stringify({ kind: 'copy', planId: 'e2e', snapshotId: '20200101T000000Z', region: 'eu-west-1' });
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.CopyQueue?.url, MessageBody: body }));
+    const dead = await waitFor(
+      'the copy task in the copy DLQ',
+      async () => {
+        const out = await stack.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: stack.queues.CopyDLQ?.url, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }),
+        );
+        return out.Messages?.find((m) => m.Body === body);
+      },
+      30_000,
+    );
+    expect(dead.Body).toBe(body);
+    const failures = stack.dispatcher.invocations.filter((i) => i.functionName === 'copy' && i.batchItemFailures === 1);
+    expect(failures.length).toBeGreaterThanOrEqual(3);
+    const attrs = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: stack.queues.CopyQueue?.url, AttributeNames: ['RedrivePolicy'] }));
+    expect(JSON.parse(attrs.Attributes?.RedrivePolicy ?? '{}').maxReceiveCount).toBe(3);
+  });
+});
