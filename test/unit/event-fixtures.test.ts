@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { decodeS3Key, S3EventRecordSchema } from '#domain/capture.ts';
+import { parseRestoreRequest } from '#domain/restore.ts';
+import { parseTask } from '#domain/tasks.ts';
+import { ScheduledEventSchema } from '../../functions/scheduler.ts';
+
+const fixture = (path: string) => JSON.parse(readFileSync(new URL(`../../events/${path}`, import.meta.url), 'utf8'));
+
+describe('event fixtures (events/) parse at the edge as Lambda delivers them', () => {
+  it('reads the S3 ObjectCreated record and decodes its URL-encoded key', () => {
+    const record = S3EventRecordSchema.parse(fixture('s3/object-created.json').Records[0]);
+    expect(decodeS3Key(record.s3.object.key)).toBe('photos/2026/red flower \u00e9t\u00e9.jpg');
+    expect(record.s3.object.size).toBe(1024);
+  });
+
+  it('reads the S3 ObjectRemoved record, which has no size or ETag', () => {
+    const record = S3EventRecordSchema.parse(fixture('s3/object-removed.json').Records[0]);
+    expect(record.eventName).toBe('ObjectRemoved:Delete');
+    expect(record.s3.object.size).toBeUndefined();
+  });
+
+  it('rejects the s3:TestEvent as a record (capture ignores it)', () => {
+    expect(S3EventRecordSchema.safeParse(fixture('s3/test-event.json')).success).toBe(false);
+  });
+
+  it('reads the EventBridge scheduled event', () => {
+    expect(ScheduledEventSchema.parse(fixture('schedule/tick.json')).time).toBe('2026-11-21T23:45:00Z');
+  });
+
+  it('reads the snapshot task in the SQS record body', () => {
+    const task = parseTask(fixture('sqs/snapshot-task.json').Records[0].body, 'snapshot');
+    expect(task).toEqual({ kind: 'snapshot', planId: 'photos', snapshotId: '20261121T234500Z', scheduledAt: '2026-11-21T23:45:00.000Z' });
+  });
+
+  it('refuses the poison task with a reason', () => {
+    expect(() => parseTask(fixture('sqs/poison-task.json').Records[0].body, 'snapshot')).toThrow(/not JSON/);
+  });
+
+  it('reads the restore request', () => {
+    expect(parseRestoreRequest(fixture('restore/request.json'))).toMatchObject({ plan: 'photos', dryRun: true, include: ['2026/**'] });
+  });
+});
