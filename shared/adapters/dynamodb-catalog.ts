@@ -13,7 +13,11 @@
  * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`).
  * @see ../../docs/format.md#catalog
  */
-import { ConditionalCheckFailedException, type DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -72,7 +76,9 @@ export class DynamoDbCatalog implements Catalog {
       for (let i = 0; i < plans.length; i += 25) {
         await this.#doc.send(
           new TransactWriteCommand({
-            TransactItems: plans.slice(i, i + 25).map((p) => ({ Put: { TableName: this.#table, Item: { pk: 'PLAN', sk: p.id, ...p } } })),
+            TransactItems: plans
+              .slice(i, i + 25)
+              .map((p) => ({ Put: { TableName: this.#table, Item: { pk: 'PLAN', sk: p.id, ...p } } })),
           }),
         );
       }
@@ -84,7 +90,10 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async listPlans(): Promise<PlanRecord[]> {
-    return this.#query<PlanRecord>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'PLAN' } });
+    return this.#query<PlanRecord>({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'PLAN' },
+    });
   }
 
   async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
@@ -111,7 +120,10 @@ export class DynamoDbCatalog implements Catalog {
       );
       return true;
     } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')) {
+      if (
+        error instanceof TransactionCanceledException &&
+        error.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')
+      ) {
         return false;
       }
       throw new TransientError(`create job ${job.jobId}: ${(error as Error).message}`, { cause: error });
@@ -155,12 +167,24 @@ export class DynamoDbCatalog implements Catalog {
   ): Promise<boolean> {
     const names = when.map((_, i) => `:when${i}`);
     const values = Object.fromEntries(when.map((s, i) => [`:when${i}`, s]));
-    return this.#update(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`, patch, `#status IN (${names.join(', ')})`, values, {
-      '#status': 'status',
-    });
+    return this.#update(
+      `PLAN#${planId}`,
+      `SNAPSHOT#${snapshotId}`,
+      patch,
+      `#status IN (${names.join(', ')})`,
+      values,
+      {
+        '#status': 'status',
+      },
+    );
   }
 
-  async setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>> {
+  async setRegionCopy(
+    planId: string,
+    snapshotId: string,
+    region: string,
+    copy: RegionCopy,
+  ): Promise<Record<string, RegionCopy>> {
     return this.#call(`set copy state of ${planId}/${snapshotId} in ${region}`, async () => {
       const out = await this.#doc.send(
         new UpdateCommand({
@@ -179,7 +203,12 @@ export class DynamoDbCatalog implements Catalog {
 
   async deleteSnapshot(planId: string, snapshotId: string): Promise<void> {
     await this.#call('delete snapshot', () =>
-      this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` } })),
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+        }),
+      ),
     );
   }
 
@@ -193,7 +222,13 @@ export class DynamoDbCatalog implements Catalog {
           UpdateExpression:
             'SET #status = :running, startedAt = :at, jobId = :job, taskId = :task ADD attempts :one REMOVE #error, finishedAt, progress',
           ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: { ':running': 'RUNNING', ':at': at, ':job': jobId, ':task': taskId, ':one': 1 },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':at': at,
+            ':job': jobId,
+            ':task': taskId,
+            ':one': 1,
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -219,7 +254,11 @@ export class DynamoDbCatalog implements Catalog {
       await this.#doc.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { pk: `JOURNAL#${entry.planId}`, sk: `E#${contentIdOf(`${entry.bucket}\n${entry.key}\n${entry.sequencer}`)}`, ...entry },
+          Item: {
+            pk: `JOURNAL#${entry.planId}`,
+            sk: `E#${contentIdOf(`${entry.bucket}\n${entry.key}\n${entry.sequencer}`)}`,
+            ...entry,
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -231,12 +270,17 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async listJournal(planId: string): Promise<JournalEntry[]> {
-    return this.#query<JournalEntry>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}` } });
+    return this.#query<JournalEntry>({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}` },
+    });
   }
 
   async #get<T>(pk: string, sk: string): Promise<T | undefined> {
     return this.#call(`get ${pk} ${sk}`, async () => {
-      const out = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: { pk, sk }, ConsistentRead: true }));
+      const out = await this.#doc.send(
+        new GetCommand({ TableName: this.#table, Key: { pk, sk }, ConsistentRead: true }),
+      );
       return strip<T>(out.Item);
     });
   }
@@ -247,7 +291,12 @@ export class DynamoDbCatalog implements Catalog {
       let start: Record<string, unknown> | undefined;
       do {
         const out = await this.#doc.send(
-          new QueryCommand({ TableName: this.#table, ConsistentRead: true, ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
+          new QueryCommand({
+            TableName: this.#table,
+            ConsistentRead: true,
+            ...input,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
         );
         for (const item of out.Items ?? []) items.push(strip<T>(item) as T);
         start = out.LastEvaluatedKey;

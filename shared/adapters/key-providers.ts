@@ -27,7 +27,9 @@ export class KmsKeyProvider implements KeyProvider {
 
   async generateDataKey(): Promise<DataKey> {
     try {
-      const out = await this.#client.send(new GenerateDataKeyCommand({ KeyId: this.#keyId, KeySpec: 'AES_256' }));
+      const out = await this.#client.send(
+        new GenerateDataKeyCommand({ KeyId: this.#keyId, KeySpec: 'AES_256' }),
+      );
       if (!out.Plaintext || !out.CiphertextBlob) throw new TransientError('GenerateDataKey returned no key');
       return { plaintext: out.Plaintext, wrapped: out.CiphertextBlob };
     } catch (error) {
@@ -37,7 +39,9 @@ export class KmsKeyProvider implements KeyProvider {
 
   async unwrapDataKey(wrapped: Uint8Array): Promise<Uint8Array> {
     try {
-      const out = await this.#client.send(new DecryptCommand({ CiphertextBlob: wrapped, KeyId: this.#keyId }));
+      const out = await this.#client.send(
+        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: this.#keyId }),
+      );
       if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
       return out.Plaintext;
     } catch (error) {
@@ -81,7 +85,13 @@ export class MasterKeyProvider implements KeyProvider {
     const plaintext = randomBytes(32);
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', master, nonce);
-    const wrapped = Buffer.concat([Buffer.from('LK1'), nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    const wrapped = Buffer.concat([
+      Buffer.from('LK1'),
+      nonce,
+      cipher.update(plaintext),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
     return { plaintext, wrapped };
   }
 
@@ -124,9 +134,11 @@ export function localKeyFileProvider(path: string): MasterKeyProvider {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch((e) => {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      });
+      await writeFile(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(
+        (e) => {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        },
+      );
       return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
     }
   }, path);

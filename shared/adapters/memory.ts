@@ -2,6 +2,8 @@
  * Memory twins of the ports, for unit tests and the contract suites: same contracts as the AWS
  * adapters, no network. `MemoryVaultStore` and `MemoryObjectStore` can inject faults.
  */
+
+import { randomBytes } from 'node:crypto';
 import { ConflictError, NotFoundError, SourceUnavailableError, TransientError } from '#domain/errors.ts';
 import type {
   Catalog,
@@ -22,7 +24,6 @@ import type {
 } from '#domain/ports.ts';
 import type { Task } from '#domain/tasks.ts';
 import { compareKeys, contentIdOf } from '#domain/vault.ts';
-import { randomBytes } from 'node:crypto';
 import { MasterKeyProvider } from './key-providers.ts';
 
 /** A clock that stands still until moved. */
@@ -212,7 +213,10 @@ export class MemoryCatalog implements Catalog {
     Object.assign(j, clone(patch));
   }
   async listJobs(planId: string): Promise<JobRecord[]> {
-    return [...this.jobs.values()].filter((j) => j.planId === planId).sort((a, b) => (a.jobId < b.jobId ? -1 : 1)).map(clone);
+    return [...this.jobs.values()]
+      .filter((j) => j.planId === planId)
+      .sort((a, b) => (a.jobId < b.jobId ? -1 : 1))
+      .map(clone);
   }
   async getSnapshot(planId: string, snapshotId: string): Promise<SnapshotRecord | undefined> {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
@@ -235,7 +239,12 @@ export class MemoryCatalog implements Catalog {
     Object.assign(s, clone(patch));
     return true;
   }
-  async setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>> {
+  async setRegionCopy(
+    planId: string,
+    snapshotId: string,
+    region: string,
+    copy: RegionCopy,
+  ): Promise<Record<string, RegionCopy>> {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s) throw new ConflictError(`snapshot ${planId}/${snapshotId} does not exist`);
     s.regions = { ...(s.regions ?? {}), [region]: clone(copy) };
@@ -247,7 +256,13 @@ export class MemoryCatalog implements Catalog {
   async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {
     const id = `${jobId}#${taskId}`;
     const previous = this.tasks.get(id);
-    const record: TaskRecord = { jobId, taskId, status: 'RUNNING', attempts: (previous?.attempts ?? 0) + 1, startedAt: at };
+    const record: TaskRecord = {
+      jobId,
+      taskId,
+      status: 'RUNNING',
+      attempts: (previous?.attempts ?? 0) + 1,
+      startedAt: at,
+    };
     this.tasks.set(id, record);
     return clone(record);
   }

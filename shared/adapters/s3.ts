@@ -25,17 +25,25 @@ export function mapS3Error(error: unknown, what: string): StrongboxError {
   if (error instanceof StrongboxError) return error;
   if (error instanceof S3ServiceException) {
     const status = error.$metadata.httpStatusCode ?? 0;
-    if (error.name === 'NoSuchKey' || error.name === 'NotFound' || (status === 404 && error.name !== 'NoSuchBucket')) {
+    if (
+      error.name === 'NoSuchKey' ||
+      error.name === 'NotFound' ||
+      (status === 404 && error.name !== 'NoSuchBucket')
+    ) {
       return new NotFoundError(`${what}: not found`, { cause: error });
     }
-    if (error.name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket does not exist`, { cause: error });
-    if (status === 403) return new StrongboxError(`${what}: access denied`, { cause: error, retryable: false });
+    if (error.name === 'NoSuchBucket')
+      return new NotFoundError(`${what}: bucket does not exist`, { cause: error });
+    if (status === 403)
+      return new StrongboxError(`${what}: access denied`, { cause: error, retryable: false });
     if (status >= 500 || error.name === 'SlowDown' || status === 429 || status === 0) {
       return new TransientError(`${what}: ${error.name}`, { cause: error });
     }
     return new StrongboxError(`${what}: ${error.name}: ${error.message}`, { cause: error, retryable: false });
   }
-  return new TransientError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new TransientError(`${what}: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
 }
 
 async function upload(
@@ -68,7 +76,11 @@ async function* listAll(
   let token: string | undefined;
   do {
     const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
     );
     for (const o of page.Contents ?? []) {
       if (!o.Key) continue;
@@ -147,11 +159,16 @@ export class S3VaultStore implements VaultStore {
       const batch = keys.slice(i, i + 1000);
       try {
         const out = await this.#client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
         );
         const failed = out.Errors ?? [];
         if (failed.length > 0) {
-          throw new TransientError(`delete in s3://${this.bucket}: ${failed.length} key(s) failed, e.g. ${failed[0]?.Key}: ${failed[0]?.Code}`);
+          throw new TransientError(
+            `delete in s3://${this.bucket}: ${failed.length} key(s) failed, e.g. ${failed[0]?.Key}: ${failed[0]?.Code}`,
+          );
         }
       } catch (error) {
         throw mapS3Error(error, `delete in s3://${this.bucket}`);
@@ -177,7 +194,10 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       const mapped = mapS3Error(error, `source bucket ${bucket}`);
       if (mapped instanceof NotFoundError || !mapped.retryable) {
-        throw new SourceUnavailableError(`source bucket ${bucket} is missing or unreadable (${mapped.message})`, { cause: error });
+        throw new SourceUnavailableError(
+          `source bucket ${bucket} is missing or unreadable (${mapped.message})`,
+          { cause: error },
+        );
       }
       throw mapped;
     }

@@ -25,7 +25,9 @@ export class SqsTaskQueue implements TaskQueue {
 
   async send(task: Task): Promise<void> {
     try {
-      await this.#client.send(new SendMessageCommand({ QueueUrl: this.#urls[task.kind], MessageBody: JSON.stringify(task) }));
+      await this.#client.send(
+        new SendMessageCommand({ QueueUrl: this.#urls[task.kind], MessageBody: JSON.stringify(task) }),
+      );
     } catch (error) {
       throw new TransientError(`send ${task.kind} task: ${(error as Error).message}`, { cause: error });
     }

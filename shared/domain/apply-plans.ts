@@ -3,8 +3,9 @@
  * A plan that already exists keeps its `createdAt` (its schedule's anchor).
  * @see ../../docs/format.md#plans
  */
-import { validatePlans } from './plan.ts';
+
 import type { PipelineDeps } from './pipeline.ts';
+import { validatePlans } from './plan.ts';
 import type { PlanRecord } from './ports.ts';
 
 /**

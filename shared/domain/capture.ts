@@ -56,8 +56,11 @@ export async function captureChange(
 ): Promise<CaptureOutcome> {
   const bucket = record.s3.bucket.name;
   const key = decodeS3Key(record.s3.object.key);
-  const plans = (await deps.catalog.listPlans()).filter((p) => p.source.bucket === bucket && key.startsWith(p.source.prefix));
-  if (plans.length === 0) return { status: 'ignored', bucket, key, reason: 'no plan protects this bucket and prefix' };
+  const plans = (await deps.catalog.listPlans()).filter(
+    (p) => p.source.bucket === bucket && key.startsWith(p.source.prefix),
+  );
+  if (plans.length === 0)
+    return { status: 'ignored', bucket, key, reason: 'no plan protects this bucket and prefix' };
   let fresh = false;
   for (const plan of plans) {
     const entry: JournalEntry = {

@@ -55,7 +55,9 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     let blobsCopied = 0;
     let bytesCopied = 0;
     const report = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
-      catalog.updateTask(jobId, taskId, { progress: { done: blobsCopied, total: missing.length, bytes: bytesCopied } }),
+      catalog.updateTask(jobId, taskId, {
+        progress: { done: blobsCopied, total: missing.length, bytes: bytesCopied },
+      }),
     );
     const limit = pLimit(deps.concurrency ?? 16);
     await Promise.all(
@@ -89,9 +91,20 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     if (Object.values(regions).every((r) => r.status === 'COPIED')) {
       await deps.queue.send({ kind: 'verify', planId: task.planId, snapshotId: task.snapshotId });
     }
-    return { status: 'COPIED', region: task.region, blobsReferenced: referenced.length, blobsCopied, bytesCopied, seconds };
+    return {
+      status: 'COPIED',
+      region: task.region,
+      blobsReferenced: referenced.length,
+      blobsCopied,
+      bytesCopied,
+      seconds,
+    };
   } catch (error) {
-    await catalog.updateTask(jobId, taskId, { status: 'FAILED', error: reasonOf(error), finishedAt: nowIso(clock) });
+    await catalog.updateTask(jobId, taskId, {
+      status: 'FAILED',
+      error: reasonOf(error),
+      finishedAt: nowIso(clock),
+    });
     throw error;
   }
 }

@@ -73,7 +73,9 @@ export class Envelope {
    */
   async seal(plaintext: Uint8Array, associatedData: string): Promise<Buffer> {
     const key = await this.#dataKey();
-    const compressed = await compress(plaintext, { params: { [constants.ZSTD_c_compressionLevel]: this.#level } });
+    const compressed = await compress(plaintext, {
+      params: { [constants.ZSTD_c_compressionLevel]: this.#level },
+    });
     const useZstd = compressed.length < plaintext.length;
     const body = useZstd ? compressed : plaintext;
     const header = Buffer.alloc(8 + key.wrapped.length + NONCE_BYTES);
@@ -107,7 +109,8 @@ export class Envelope {
     const compression = buf.readUInt8(5);
     const wrappedLength = buf.readUInt16BE(6);
     const headerLength = 8 + wrappedLength + NONCE_BYTES;
-    if (buf.length < headerLength + TAG_BYTES) throw new IntegrityError(`truncated envelope (${associatedData})`);
+    if (buf.length < headerLength + TAG_BYTES)
+      throw new IntegrityError(`truncated envelope (${associatedData})`);
     const wrapped = buf.subarray(8, 8 + wrappedLength);
     const nonce = buf.subarray(8 + wrappedLength, headerLength);
     const key = await this.#unwrap(wrapped);
@@ -116,7 +119,10 @@ export class Envelope {
     decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
     let body: Buffer;
     try {
-      body = Buffer.concat([decipher.update(buf.subarray(headerLength, buf.length - TAG_BYTES)), decipher.final()]);
+      body = Buffer.concat([
+        decipher.update(buf.subarray(headerLength, buf.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
     } catch (cause) {
       throw new IntegrityError(`envelope failed authentication (${associatedData})`, { cause });
     }

@@ -4,7 +4,14 @@
  */
 import type { Envelope } from './envelope.ts';
 import type { VaultStore } from './ports.ts';
-import { type ContentId, decodeManifest, encodeManifest, type Manifest, manifestAssociatedData, VaultLayout } from './vault.ts';
+import {
+  type ContentId,
+  decodeManifest,
+  encodeManifest,
+  type Manifest,
+  manifestAssociatedData,
+  VaultLayout,
+} from './vault.ts';
 
 /**
  * Seal and store a manifest. Call only after every blob it references is stored (blobs first,

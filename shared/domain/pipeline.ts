@@ -2,7 +2,7 @@
  * What every use case of the pipeline is given: ports, the clock and a few limits.
  * Built once per process by the composition root (shared/runtime/container.ts).
  */
-import { Envelope } from './envelope.ts';
+import type { Envelope } from './envelope.ts';
 import { NotFoundError } from './errors.ts';
 import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
 

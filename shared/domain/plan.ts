@@ -32,7 +32,8 @@ export const RetentionPolicySchema = z
       .optional(),
   })
   .refine((p) => Object.values(p).some((v) => v !== undefined && v !== 0), {
-    message: 'set at least one rule (keepLast, keepDaily, …): an empty policy would keep nothing safe to prune',
+    message:
+      'set at least one rule (keepLast, keepDaily, …): an empty policy would keep nothing safe to prune',
   }) satisfies z.ZodType<RetentionPolicy>;
 
 /** A plan as users write it. @see docs/format.md#plans */

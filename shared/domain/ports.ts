@@ -225,7 +225,12 @@ export interface Catalog {
     when: readonly SnapshotStatus[],
   ): Promise<boolean>;
   /** Set one region's copy state; returns the regions map after the write. */
-  setRegionCopy(planId: string, snapshotId: string, region: string, copy: RegionCopy): Promise<Record<string, RegionCopy>>;
+  setRegionCopy(
+    planId: string,
+    snapshotId: string,
+    region: string,
+    copy: RegionCopy,
+  ): Promise<Record<string, RegionCopy>>;
   deleteSnapshot(planId: string, snapshotId: string): Promise<void>;
 
   /** Record that a task started; increments `attempts` and returns the record after the write. */

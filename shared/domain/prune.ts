@@ -24,7 +24,10 @@ export interface PruneResult {
   kept: number;
   forgotten: string[];
   /** Per region: what garbage collection deleted. */
-  gc: Record<string, { blobsDeleted: number; bytesDeleted: number; manifestsDeleted: number; blobsLive: number }>;
+  gc: Record<
+    string,
+    { blobsDeleted: number; bytesDeleted: number; manifestsDeleted: number; blobsLive: number }
+  >;
 }
 
 /**
@@ -45,7 +48,9 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
   try {
     const snapshots = await catalog.listSnapshots(plan.id);
     const protectedIds = protectedSnapshots(snapshots);
-    const candidates = snapshots.filter((s) => s.status === 'COMMITTED' && s.time && !protectedIds.has(s.snapshotId));
+    const candidates = snapshots.filter(
+      (s) => s.status === 'COMMITTED' && s.time && !protectedIds.has(s.snapshotId),
+    );
     const { decisions } = applyRetention(
       candidates.map((s) => ({ snapshotId: s.snapshotId, time: s.time as string })),
       plan.retention,
@@ -53,7 +58,12 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
     const forgotten: string[] = [];
     for (const d of decisions) {
       if (d.keep) continue;
-      const ok = await catalog.updateSnapshot(plan.id, d.snapshotId, { status: 'FORGOTTEN', forgottenAt: nowIso(clock) }, ['COMMITTED']);
+      const ok = await catalog.updateSnapshot(
+        plan.id,
+        d.snapshotId,
+        { status: 'FORGOTTEN', forgottenAt: nowIso(clock) },
+        ['COMMITTED'],
+      );
       if (ok) forgotten.push(d.snapshotId);
     }
     // Forgotten snapshots (of this run and of earlier runs that crashed) lose their manifests, then their records.
@@ -67,9 +77,17 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
     }
     const gc: PruneResult['gc'] = {};
     for (const vault of allVaults(deps)) gc[vault.region] = await collectGarbage(deps, vault);
-    const result: PruneResult = { decisions, kept: decisions.filter((d) => d.keep).length + protectedIds.size, forgotten, gc };
+    const result: PruneResult = {
+      decisions,
+      kept: decisions.filter((d) => d.keep).length + protectedIds.size,
+      forgotten,
+      gc,
+    };
     const totals = Object.values(gc).reduce(
-      (acc, r) => ({ blobsDeleted: acc.blobsDeleted + r.blobsDeleted, bytesDeleted: acc.bytesDeleted + r.bytesDeleted }),
+      (acc, r) => ({
+        blobsDeleted: acc.blobsDeleted + r.blobsDeleted,
+        bytesDeleted: acc.bytesDeleted + r.bytesDeleted,
+      }),
       { blobsDeleted: 0, bytesDeleted: 0 },
     );
     await catalog.updateTask(jobId, 'prune', {
@@ -78,10 +96,15 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
       result: { kept: result.kept, forgotten: forgotten.length, ...totals },
     });
     const job = await catalog.getJob(jobId);
-    if (job && job.status === 'RUNNING') await catalog.updateJob(jobId, { status: 'SUCCEEDED', updatedAt: nowIso(clock) });
+    if (job && job.status === 'RUNNING')
+      await catalog.updateJob(jobId, { status: 'SUCCEEDED', updatedAt: nowIso(clock) });
     return result;
   } catch (error) {
-    await catalog.updateTask(jobId, 'prune', { status: 'FAILED', error: reasonOf(error), finishedAt: nowIso(clock) });
+    await catalog.updateTask(jobId, 'prune', {
+      status: 'FAILED',
+      error: reasonOf(error),
+      finishedAt: nowIso(clock),
+    });
     throw error;
   }
 }
@@ -143,5 +166,10 @@ async function collectGarbage(
     manifestsDeleted += 1;
   }
   for (let i = 0; i < doomed.length; i += 1000) await vault.delete(doomed.slice(i, i + 1000));
-  return { blobsDeleted: doomed.length - manifestsDeleted, bytesDeleted, manifestsDeleted, blobsLive: live.size };
+  return {
+    blobsDeleted: doomed.length - manifestsDeleted,
+    bytesDeleted,
+    manifestsDeleted,
+    blobsLive: live.size,
+  };
 }

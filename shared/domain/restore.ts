@@ -4,8 +4,9 @@
  * checking that the blob hashes to its address.
  * @see ../../docs/format.md#read-and-write-ordering
  */
-import picomatch from 'picomatch';
+
 import pLimit from 'p-limit';
+import picomatch from 'picomatch';
 import { z } from 'zod';
 import { IntegrityError, NotFoundError, ValidationError } from './errors.ts';
 import { readManifest } from './manifests.ts';
@@ -67,7 +68,10 @@ export function selectSnapshot(
   if (request.pointInTime) {
     const at = Date.parse(request.pointInTime);
     const found = committed.filter((s) => Date.parse(s.time as string) <= at).at(-1);
-    if (!found) throw new NotFoundError(`plan '${request.plan}' has no committed snapshot at or before ${request.pointInTime}`);
+    if (!found)
+      throw new NotFoundError(
+        `plan '${request.plan}' has no committed snapshot at or before ${request.pointInTime}`,
+      );
     return found;
   }
   if (request.snapshot === 'latest') {
@@ -78,7 +82,9 @@ export function selectSnapshot(
   const found = snapshots.find((s) => s.snapshotId === request.snapshot);
   if (!found) throw new NotFoundError(`plan '${request.plan}' has no snapshot '${request.snapshot}'`);
   if (found.status !== 'COMMITTED') {
-    throw new NotFoundError(`snapshot '${request.snapshot}' of plan '${request.plan}' is ${found.status}, not restorable`);
+    throw new NotFoundError(
+      `snapshot '${request.snapshot}' of plan '${request.plan}' is ${found.status}, not restorable`,
+    );
   }
   return found;
 }
@@ -102,7 +108,10 @@ export async function restoreSnapshot(
   const request = parseRestoreRequest(input);
   const { catalog, clock, envelope, objects, vaults } = deps;
   if (vaultBuckets(vaults).has(request.targetBucket)) {
-    throw new ValidationError(`'${request.targetBucket}' is a vault bucket: restore refuses to write into a vault`, 'targetBucket');
+    throw new ValidationError(
+      `'${request.targetBucket}' is a vault bucket: restore refuses to write into a vault`,
+      'targetBucket',
+    );
   }
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);

@@ -33,7 +33,9 @@ export function parseSchedule(expression: string): Schedule {
     const unit = rate[2] as string;
     if (value < 1) throw new ValidationError(`rate must be at least 1 in '${expression}'`);
     if ((value === 1) !== !unit.endsWith('s')) {
-      throw new ValidationError(`use '${value === 1 ? 'minute/hour/day' : 'minutes/hours/days'}' with ${value} in '${expression}'`);
+      throw new ValidationError(
+        `use '${value === 1 ? 'minute/hour/day' : 'minutes/hours/days'}' with ${value} in '${expression}'`,
+      );
     }
     const base = unit.replace(/s$/, '') as keyof typeof UNIT_SECONDS;
     return { kind: 'rate', expression, everySeconds: value * UNIT_SECONDS[base] };
@@ -42,7 +44,9 @@ export function parseSchedule(expression: string): Schedule {
   if (cron) {
     const fields = (cron[1] as string).trim().split(/\s+/);
     if (fields.length !== 6) {
-      throw new ValidationError(`cron needs 6 fields (minutes hours day-of-month month day-of-week year) in '${expression}'`);
+      throw new ValidationError(
+        `cron needs 6 fields (minutes hours day-of-month month day-of-week year) in '${expression}'`,
+      );
     }
     if (fields[2] !== '?' && fields[4] !== '?') {
       throw new ValidationError(`cron needs '?' in day-of-month or day-of-week in '${expression}'`);

@@ -55,11 +55,23 @@ async function startSnapshotJob(deps: Deps, plan: PlanRecord, scheduledAt: Date)
   const snapshotId = snapshotIdFor(scheduledAt);
   const now = deps.clock.now().toISOString();
   const created = await deps.catalog.createJob(
-    { jobId: jobIdOf({ planId: plan.id, snapshotId }), planId: plan.id, snapshotId, status: 'RUNNING', createdAt: now, updatedAt: now },
+    {
+      jobId: jobIdOf({ planId: plan.id, snapshotId }),
+      planId: plan.id,
+      snapshotId,
+      status: 'RUNNING',
+      createdAt: now,
+      updatedAt: now,
+    },
     { planId: plan.id, snapshotId, status: 'RUNNING', scheduledAt: scheduledAt.toISOString() },
   );
   if (created || (await needsResend(deps, plan.id, snapshotId))) {
-    await deps.queue.send({ kind: 'snapshot', planId: plan.id, snapshotId, scheduledAt: scheduledAt.toISOString() });
+    await deps.queue.send({
+      kind: 'snapshot',
+      planId: plan.id,
+      snapshotId,
+      scheduledAt: scheduledAt.toISOString(),
+    });
   }
   return { planId: plan.id, snapshotId, scheduledAt: scheduledAt.toISOString(), created };
 }

@@ -10,7 +10,14 @@ import { readManifest, writeManifest } from './manifests.ts';
 import { nowIso, type PipelineDeps, throttled } from './pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from './ports.ts';
 import { jobIdOf, type SnapshotTask, type Task } from './tasks.ts';
-import { blobAssociatedData, contentIdOf, type Manifest, type ManifestEntry, VAULT_FORMAT_VERSION, VaultLayout } from './vault.ts';
+import {
+  blobAssociatedData,
+  contentIdOf,
+  type Manifest,
+  type ManifestEntry,
+  VAULT_FORMAT_VERSION,
+  VaultLayout,
+} from './vault.ts';
 
 /** What a snapshot task did. */
 export interface SnapshotResult {
@@ -45,13 +52,17 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
   const plan = await catalog.getPlan(task.planId);
   if (!plan) throw new NotFoundError(`plan '${task.planId}' does not exist`);
   const record = await catalog.getSnapshot(task.planId, task.snapshotId);
-  if (!record) throw new NotFoundError(`snapshot ${jobId} has no job: start it with the scheduler or 'strongbox backup'`);
+  if (!record)
+    throw new NotFoundError(
+      `snapshot ${jobId} has no job: start it with the scheduler or 'strongbox backup'`,
+    );
   if (record.status === 'COMMITTED') {
     // A redelivery after the commit: make sure the next stage was asked for, then stop.
     await fanOutAfterCommit(deps, plan, task.snapshotId);
     return { status: 'ALREADY_COMMITTED', snapshotId: task.snapshotId };
   }
-  if (record.status !== 'RUNNING') return { status: 'SKIPPED', snapshotId: task.snapshotId, reason: record.status };
+  if (record.status !== 'RUNNING')
+    return { status: 'SKIPPED', snapshotId: task.snapshotId, reason: record.status };
 
   const started = clock.now();
   await catalog.startTask(jobId, 'snapshot', started.toISOString());
@@ -66,13 +77,23 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
     return result;
   } catch (error) {
     if (!(error instanceof SourceUnavailableError)) {
-      await catalog.updateTask(jobId, 'snapshot', { status: 'FAILED', error: reasonOf(error), finishedAt: nowIso(clock) });
+      await catalog.updateTask(jobId, 'snapshot', {
+        status: 'FAILED',
+        error: reasonOf(error),
+        finishedAt: nowIso(clock),
+      });
       throw error;
     }
     const reason = reasonOf(error);
-    await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, ['RUNNING']);
+    await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
+      'RUNNING',
+    ]);
     await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: nowIso(clock) });
-    await catalog.updateTask(jobId, 'snapshot', { status: 'FAILED', error: reason, finishedAt: nowIso(clock) });
+    await catalog.updateTask(jobId, 'snapshot', {
+      status: 'FAILED',
+      error: reason,
+      finishedAt: nowIso(clock),
+    });
     return { status: 'FAILED', snapshotId: task.snapshotId, reason };
   }
 }
@@ -105,7 +126,9 @@ async function storeAndCommit(
   let objectsVanished = 0;
   let bytesDone = 0;
   const reportProgress = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
-    catalog.updateTask(jobId, 'snapshot', { progress: { done: entries.length, total: listed.length, bytes: bytesDone } }),
+    catalog.updateTask(jobId, 'snapshot', {
+      progress: { done: entries.length, total: listed.length, bytes: bytesDone },
+    }),
   );
   const limit = pLimit(deps.concurrency ?? 16);
   const writing = new Map<string, Promise<void>>(); // one PUT per blob id at a time

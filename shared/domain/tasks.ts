@@ -27,7 +27,12 @@ export const VerifyTaskSchema = z.strictObject({ kind: z.literal('verify'), plan
 /** Apply a plan's retention; `snapshotId` names the job that asked for it. */
 export const PruneTaskSchema = z.strictObject({ kind: z.literal('prune'), planId: id, snapshotId: id });
 
-export const TaskSchema = z.discriminatedUnion('kind', [SnapshotTaskSchema, CopyTaskSchema, VerifyTaskSchema, PruneTaskSchema]);
+export const TaskSchema = z.discriminatedUnion('kind', [
+  SnapshotTaskSchema,
+  CopyTaskSchema,
+  VerifyTaskSchema,
+  PruneTaskSchema,
+]);
 export type Task = z.infer<typeof TaskSchema>;
 export type SnapshotTask = z.infer<typeof SnapshotTaskSchema>;
 export type CopyTask = z.infer<typeof CopyTaskSchema>;

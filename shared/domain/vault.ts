@@ -40,7 +40,7 @@ export const VaultLayout = {
   /** The blob id of a key under `blobs/`, or undefined for a key that is not a blob. */
   blobIdOf(key: string): ContentId | undefined {
     const m = /^blobs\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(key);
-    return m && m[2]?.startsWith(m[1] ?? '') ? m[2] : undefined;
+    return m?.[2]?.startsWith(m[1] ?? '') ? m[2] : undefined;
   },
   /** Prefix of every manifest of one plan. */
   manifestsPrefix(planId: string): string {
@@ -99,7 +99,10 @@ export const ManifestSchema = z.object({
   scheduledAt: isoUtc,
   time: isoUtc,
   completedAt: isoUtc,
-  totals: z.object({ objectCount: z.number().int().nonnegative(), logicalBytes: z.number().int().nonnegative() }),
+  totals: z.object({
+    objectCount: z.number().int().nonnegative(),
+    logicalBytes: z.number().int().nonnegative(),
+  }),
   entries: z.array(ManifestEntrySchema),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
@@ -156,7 +159,9 @@ export function decodeManifest(bytes: Uint8Array, expectedId: ContentId): Manife
   }
   const parsed = ManifestSchema.safeParse(JSON.parse(Buffer.from(bytes).toString('utf8')));
   if (!parsed.success) {
-    throw new ValidationError(`manifest ${expectedId} is not a version-${VAULT_FORMAT_VERSION} manifest: ${parsed.error.message}`);
+    throw new ValidationError(
+      `manifest ${expectedId} is not a version-${VAULT_FORMAT_VERSION} manifest: ${parsed.error.message}`,
+    );
   }
   return parsed.data;
 }
@@ -167,5 +172,8 @@ export function decodeManifest(bytes: Uint8Array, expectedId: ContentId): Manife
  * @see docs/format.md#terminology
  */
 export function snapshotIdFor(scheduledAt: Date): string {
-  return scheduledAt.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return scheduledAt
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }

@@ -21,7 +21,8 @@ import { blobAssociatedData, contentIdOf, VaultLayout } from './vault.ts';
  * @param samplePercent 0–100.
  */
 export function inSample(snapshotId: string, blobId: string, samplePercent: number): boolean {
-  const draw = createHash('sha256').update(`${snapshotId}:${blobId}`).digest().readUInt32BE(0) / 0x1_0000_0000;
+  const draw =
+    createHash('sha256').update(`${snapshotId}:${blobId}`).digest().readUInt32BE(0) / 0x1_0000_0000;
   return draw < samplePercent / 100;
 }
 
@@ -35,7 +36,10 @@ export function inSample(snapshotId: string, blobId: string, samplePercent: numb
  * if (v.status === 'FAILED') alarm(v);
  * ```
  */
-export async function verifySnapshot(deps: PipelineDeps, task: VerifyTask): Promise<Verification | undefined> {
+export async function verifySnapshot(
+  deps: PipelineDeps,
+  task: VerifyTask,
+): Promise<Verification | undefined> {
   const { catalog, clock, envelope, vaults } = deps;
   const jobId = jobIdOf(task);
   const plan = await catalog.getPlan(task.planId);
@@ -67,7 +71,9 @@ export async function verifySnapshot(deps: PipelineDeps, task: VerifyTask): Prom
       }
       const present = await blobIdsIn(vault);
       const missingBlobs = referenced.filter((id) => !present.has(id));
-      let sample = referenced.filter((id) => present.has(id) && inSample(task.snapshotId, id, plan.verification.samplePercent));
+      let sample = referenced.filter(
+        (id) => present.has(id) && inSample(task.snapshotId, id, plan.verification.samplePercent),
+      );
       const first = referenced.find((id) => present.has(id));
       if (sample.length === 0 && first && plan.verification.samplePercent > 0) sample = [first];
       const corruptBlobs: string[] = [];
@@ -99,8 +105,14 @@ export async function verifySnapshot(deps: PipelineDeps, task: VerifyTask): Prom
         seconds: (clock.now().getTime() - started.getTime()) / 1000,
       };
     }
-    const passed = Object.values(results).every((r) => r.manifestPresent && r.missingBlobs.length === 0 && r.corruptBlobs.length === 0);
-    const verification: Verification = { status: passed ? 'PASSED' : 'FAILED', checkedAt: nowIso(clock), regions: results };
+    const passed = Object.values(results).every(
+      (r) => r.manifestPresent && r.missingBlobs.length === 0 && r.corruptBlobs.length === 0,
+    );
+    const verification: Verification = {
+      status: passed ? 'PASSED' : 'FAILED',
+      checkedAt: nowIso(clock),
+      regions: results,
+    };
     await catalog.updateSnapshot(task.planId, task.snapshotId, { verification }, ['COMMITTED']);
     const failure = passed ? undefined : describeFailure(verification);
     await catalog.updateTask(jobId, 'verify', {
@@ -109,11 +121,16 @@ export async function verifySnapshot(deps: PipelineDeps, task: VerifyTask): Prom
       ...(failure ? { error: failure } : {}),
       result: { regions: regions.length, referencedBlobs: referenced.length },
     });
-    if (failure) await catalog.updateJob(jobId, { status: 'FAILED', error: failure, updatedAt: nowIso(clock) });
+    if (failure)
+      await catalog.updateJob(jobId, { status: 'FAILED', error: failure, updatedAt: nowIso(clock) });
     await deps.queue.send({ kind: 'prune', planId: task.planId, snapshotId: task.snapshotId });
     return verification;
   } catch (error) {
-    await catalog.updateTask(jobId, 'verify', { status: 'FAILED', error: reasonOf(error), finishedAt: nowIso(clock) });
+    await catalog.updateTask(jobId, 'verify', {
+      status: 'FAILED',
+      error: reasonOf(error),
+      finishedAt: nowIso(clock),
+    });
     throw error;
   }
 }

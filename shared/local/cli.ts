@@ -40,7 +40,9 @@ async function connect(dataDir: string): Promise<Container> {
   try {
     process.kill(file.pid, 0);
   } catch {
-    throw new StrongboxError(`the embedded stack (pid ${file.pid}) is not running any more: start it with 'npm start'`);
+    throw new StrongboxError(
+      `the embedded stack (pid ${file.pid}) is not running any more: start it with 'npm start'`,
+    );
   }
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
@@ -52,11 +54,15 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
   const { catalog } = c.pipeline;
   const plans = (await catalog.listPlans()).filter((p) => !planId || p.id === planId);
   if (plans.length === 0) {
-    console.log(planId ? `no plan '${planId}'` : "no plans yet: apply some with 'strongbox plans apply FILE'");
+    console.log(
+      planId ? `no plan '${planId}'` : "no plans yet: apply some with 'strongbox plans apply FILE'",
+    );
     return;
   }
   for (const plan of plans) {
-    console.log(`\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${plan.copyRegions.join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`);
+    console.log(
+      `\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${plan.copyRegions.join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`,
+    );
     const snapshots = await catalog.listSnapshots(plan.id);
     console.log(
       formatTable(
@@ -66,7 +72,9 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
           s.status,
           s.objectCount ?? '-',
           s.logicalBytes === undefined ? '-' : formatBytes(s.logicalBytes),
-          Object.entries(s.regions ?? {}).map(([r, x]) => `${r}:${x.status}`).join(' ') || '-',
+          Object.entries(s.regions ?? {})
+            .map(([r, x]) => `${r}:${x.status}`)
+            .join(' ') || '-',
           s.verification?.status ?? '-',
           s.error ?? '',
         ]),
@@ -76,7 +84,10 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
     for (const job of jobs) {
       const tasks = await catalog.listTasks(job.jobId);
       const line = tasks
-        .map((t) => `${t.taskId}:${t.status}${t.attempts > 1 ? `(x${t.attempts})` : ''}${t.progress ? ` ${t.progress.done}/${t.progress.total ?? '?'}` : ''}`)
+        .map(
+          (t) =>
+            `${t.taskId}:${t.status}${t.attempts > 1 ? `(x${t.attempts})` : ''}${t.progress ? ` ${t.progress.done}/${t.progress.total ?? '?'}` : ''}`,
+        )
         .join('  ');
       console.log(`  job ${job.jobId} ${job.status}  ${line}${job.error ? `  reason: ${job.error}` : ''}`);
     }
@@ -97,11 +108,16 @@ export function buildCli(): Command {
   program
     .command('start')
     .description('start the embedded stack (S3, SQS, DynamoDB, the functions) and keep it running')
-    .option('--port <port>', 'port of the primary region S3+SQS endpoint (the copy region uses the next one)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port');
-      return n;
-    }, 4566)
+    .option(
+      '--port <port>',
+      'port of the primary region S3+SQS endpoint (the copy region uses the next one)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port');
+        return n;
+      },
+      4566,
+    )
     .option('--log-level <level>', 'functions log level', 'INFO')
     .action(async (opts: { port: number; logLevel: string }) => {
       const dir = dataDir();
@@ -111,14 +127,24 @@ export function buildCli(): Command {
         logLevel: opts.logLevel,
       });
       const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
-      await writeFile(join(dir, 'stack.json'), JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2));
+      await writeFile(
+        join(dir, 'stack.json'),
+        JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2),
+      );
       console.log(`Strongbox embedded stack running (state in ${dir})`);
-      console.log(formatTable(['service', 'endpoint'], [
-        ...Object.entries(stack.endpoints.s3).map(([r, e]) => [`S3 ${r}`, e]),
-        ['SQS', stack.endpoints.sqs],
-        ['DynamoDB', stack.endpoints.dynamodb],
-      ]));
-      const protectedBuckets = Object.values(stack.serverless.functions).flatMap((f) => f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])));
+      console.log(
+        formatTable(
+          ['service', 'endpoint'],
+          [
+            ...Object.entries(stack.endpoints.s3).map(([r, e]) => [`S3 ${r}`, e]),
+            ['SQS', stack.endpoints.sqs],
+            ['DynamoDB', stack.endpoints.dynamodb],
+          ],
+        ),
+      );
+      const protectedBuckets = Object.values(stack.serverless.functions).flatMap((f) =>
+        f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])),
+      );
       console.log(`protected bucket(s): ${[...new Set(protectedBuckets)].join(', ') || 'none'}`);
       console.log('Ctrl-C stops it.');
       const stop = async () => {
@@ -133,7 +159,9 @@ export function buildCli(): Command {
   const plans = program.command('plans').description('manage backup plans');
   plans
     .command('apply <file>')
-    .description('validate a YAML plans file and store every plan in it (nothing is written if any is invalid)')
+    .description(
+      'validate a YAML plans file and store every plan in it (nothing is written if any is invalid)',
+    )
     .action(async (file: string) => {
       const c = await connect(dataDir());
       const doc = YAML.parse(await readFile(file, 'utf8')) as unknown;
@@ -146,9 +174,18 @@ export function buildCli(): Command {
     .action(async () => {
       const c = await connect(dataDir());
       const all = await c.pipeline.catalog.listPlans();
-      console.log(formatTable(['plan', 'source', 'schedule', 'retention', 'copies'], all.map((p) => [
-        p.id, `s3://${p.source.bucket}/${p.source.prefix}`, p.schedule, JSON.stringify(p.retention), p.copyRegions.join(',') || '-',
-      ])));
+      console.log(
+        formatTable(
+          ['plan', 'source', 'schedule', 'retention', 'copies'],
+          all.map((p) => [
+            p.id,
+            `s3://${p.source.bucket}/${p.source.prefix}`,
+            p.schedule,
+            JSON.stringify(p.retention),
+            p.copyRegions.join(',') || '-',
+          ]),
+        ),
+      );
     });
 
   program
@@ -157,7 +194,9 @@ export function buildCli(): Command {
     .action(async (planId: string) => {
       const c = await connect(dataDir());
       const job = await startSnapshotNow(c.pipeline, planId);
-      console.log(`${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}`);
+      console.log(
+        `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}`,
+      );
     });
 
   program
@@ -176,24 +215,42 @@ export function buildCli(): Command {
     .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
     .option('--region <region>', 'read from this region’s vault')
     .option('--dry-run', 'list what would be restored, write nothing', false)
-    .action(async (opts: { plan: string; snapshot: string; pointInTime?: string; targetBucket: string; targetPrefix: string; include?: string[]; region?: string; dryRun: boolean }) => {
-      const c = await connect(dataDir());
-      const report = await restoreSnapshot(c.pipeline, {
-        plan: opts.plan,
-        snapshot: opts.snapshot,
-        targetBucket: opts.targetBucket,
-        targetPrefix: opts.targetPrefix,
-        dryRun: opts.dryRun,
-        ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
-        ...(opts.include ? { include: opts.include } : {}),
-        ...(opts.region ? { region: opts.region } : {}),
-      }, ({ objects, total }) => {
-        if (objects % 500 === 0 || objects === total) process.stderr.write(`\rrestored ${objects}/${total}`);
-      });
-      if (!opts.dryRun) process.stderr.write('\n');
-      for (const key of report.keys ?? []) console.log(key);
-      console.log(`${opts.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}`);
-    });
+    .action(
+      async (opts: {
+        plan: string;
+        snapshot: string;
+        pointInTime?: string;
+        targetBucket: string;
+        targetPrefix: string;
+        include?: string[];
+        region?: string;
+        dryRun: boolean;
+      }) => {
+        const c = await connect(dataDir());
+        const report = await restoreSnapshot(
+          c.pipeline,
+          {
+            plan: opts.plan,
+            snapshot: opts.snapshot,
+            targetBucket: opts.targetBucket,
+            targetPrefix: opts.targetPrefix,
+            dryRun: opts.dryRun,
+            ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
+            ...(opts.include ? { include: opts.include } : {}),
+            ...(opts.region ? { region: opts.region } : {}),
+          },
+          ({ objects, total }) => {
+            if (objects % 500 === 0 || objects === total)
+              process.stderr.write(`\rrestored ${objects}/${total}`);
+          },
+        );
+        if (!opts.dryRun) process.stderr.write('\n');
+        for (const key of report.keys ?? []) console.log(key);
+        console.log(
+          `${opts.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}`,
+        );
+      },
+    );
 
   return program;
 }

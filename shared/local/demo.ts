@@ -10,7 +10,12 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
@@ -46,7 +51,11 @@ async function walk(root: string, limit: number): Promise<CorpusFile[]> {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) await visit(path);
       else if (entry.isFile()) {
-        files.push({ key: relative(root, path).split(sep).join('/'), path, sizeBytes: (await stat(path)).size });
+        files.push({
+          key: relative(root, path).split(sep).join('/'),
+          path,
+          sizeBytes: (await stat(path)).size,
+        });
       }
     }
   };
@@ -69,7 +78,13 @@ function bar(label: string, total: number): cliProgress.SingleBar {
   return b;
 }
 
-async function put(s3: S3Client, bucket: string, key: string, body: Buffer, contentType?: string): Promise<void> {
+async function put(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  contentType?: string,
+): Promise<void> {
   await new Upload({
     client: s3,
     params: { Bucket: bucket, Key: key, Body: body, ...(contentType ? { ContentType: contentType } : {}) },
@@ -126,7 +141,10 @@ function taskSeconds(t: TaskRecord | undefined): number | undefined {
   return (Date.parse(t.finishedAt) - Date.parse(t.startedAt)) / 1000;
 }
 
-async function vaultUsage(stack: LocalStack, c: Container): Promise<{ region: string; blobs: number; storedBytes: number; manifests: number }[]> {
+async function vaultUsage(
+  stack: LocalStack,
+  c: Container,
+): Promise<{ region: string; blobs: number; storedBytes: number; manifests: number }[]> {
   const out = [];
   for (const vault of [c.pipeline.vaults.primary, ...c.pipeline.vaults.copies.values()]) {
     let blobs = 0;
@@ -146,14 +164,21 @@ async function vaultUsage(stack: LocalStack, c: Container): Promise<{ region: st
 async function main(): Promise<number> {
   const program = new Command('demo')
     .option('--from <dir>', 'directory tree to back up', join(PROJECT_ROOT, 'node_modules'))
-    .option('--max-files <n>', 'back up at most this many files', (v) => Number.parseInt(v, 10), Number.POSITIVE_INFINITY)
+    .option(
+      '--max-files <n>',
+      'back up at most this many files',
+      (v) => Number.parseInt(v, 10),
+      Number.POSITIVE_INFINITY,
+    )
     .parse(process.argv);
   const opts = program.opts<{ from: string; maxFiles: number }>();
   const started = Date.now();
   const root = resolve(opts.from);
 
   log('Strongbox demo: the whole pipeline on the embedded stack\n');
-  log('1. Starting the embedded stack (fauxqs S3+SQS in us-east-1 and eu-west-1, DynamoDB Local, the functions of serverless.yml)…');
+  log(
+    '1. Starting the embedded stack (fauxqs S3+SQS in us-east-1 and eu-west-1, DynamoDB Local, the functions of serverless.yml)…',
+  );
   const stack = await startLocalStack({ environment: { STRONGBOX_CONCURRENCY: '32' } });
   const stop = async () => {
     await stack.stop();
@@ -163,9 +188,13 @@ async function main(): Promise<number> {
     const c = stack.container();
     const s3 = stack.s3();
     const sourceBucket = String(
-      Object.values(stack.serverless.functions).flatMap((f) => f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])))[0],
+      Object.values(stack.serverless.functions).flatMap((f) =>
+        f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])),
+      )[0],
     );
-    log(`   up in ${formatSeconds((Date.now() - started) / 1000)}: S3 ${Object.values(stack.endpoints.s3).join(', ')}, DynamoDB ${stack.endpoints.dynamodb}`);
+    log(
+      `   up in ${formatSeconds((Date.now() - started) / 1000)}: S3 ${Object.values(stack.endpoints.s3).join(', ')}, DynamoDB ${stack.endpoints.dynamodb}`,
+    );
 
     log(`\n2. Uploading ${root} into s3://${sourceBucket}/ …`);
     const files = await walk(root, opts.maxFiles);
@@ -186,7 +215,9 @@ async function main(): Promise<number> {
     const uploadSeconds = (Date.now() - uploadStart) / 1000;
     log(`   ${files.length} files, ${formatBytes(totalBytes)} in ${formatSeconds(uploadSeconds)}`);
 
-    log(`\n3. Applying plan '${PLAN_ID}' (schedule rate(1 hour), keepLast 3 + keepDaily 7, copy to ${stack.copyRegions.join(', ')}, verify a 5% sample)…`);
+    log(
+      `\n3. Applying plan '${PLAN_ID}' (schedule rate(1 hour), keepLast 3 + keepDaily 7, copy to ${stack.copyRegions.join(', ')}, verify a 5% sample)…`,
+    );
     await applyPlans(
       c.pipeline,
       {
@@ -211,21 +242,36 @@ async function main(): Promise<number> {
     const snap1 = (await c.pipeline.catalog.getSnapshot(PLAN_ID, first.snapshotId)) as SnapshotRecord;
     if (job1.status !== 'SUCCEEDED') throw new Error(`first job ${job1.status}: ${job1.error ?? ''}`);
 
-    log('\n5. Changing the source: modifying 1%, adding 0.5%, deleting 0.5% of the objects (upload events flow through capture)…');
+    log(
+      '\n5. Changing the source: modifying 1%, adding 0.5%, deleting 0.5% of the objects (upload events flow through capture)…',
+    );
     const modified = files.filter((_, i) => i % 100 === 7);
     const deleted = files.filter((_, i) => i % 200 === 3);
     const added = files.filter((_, i) => i % 200 === 5).map((f) => ({ ...f, key: `added/${f.key}` }));
     await Promise.all([
-      ...modified.map((f) => limit(async () => put(s3, sourceBucket, f.key, Buffer.concat([await readFile(f.path), Buffer.from('\n// changed by the demo\n')])))),
+      ...modified.map((f) =>
+        limit(async () =>
+          put(
+            s3,
+            sourceBucket,
+            f.key,
+            Buffer.concat([await readFile(f.path), Buffer.from('\n// changed by the demo\n')]),
+          ),
+        ),
+      ),
       ...added.map((f) => limit(async () => put(s3, sourceBucket, f.key, await readFile(f.path)))),
-      ...deleted.map((f) => limit(() => s3.send(new DeleteObjectCommand({ Bucket: sourceBucket, Key: f.key })))),
+      ...deleted.map((f) =>
+        limit(() => s3.send(new DeleteObjectCommand({ Bucket: sourceBucket, Key: f.key }))),
+      ),
     ]);
     const changes = modified.length + added.length + deleted.length;
     const journaled = await waitUntil(async () => {
       const n = (await c.pipeline.catalog.listJournal(PLAN_ID)).length;
       return n >= changes ? n : undefined;
     }, 120_000);
-    log(`   ${modified.length} modified, ${added.length} added, ${deleted.length} deleted; capture journaled ${journaled} change(s)`);
+    log(
+      `   ${modified.length} modified, ${added.length} added, ${deleted.length} deleted; capture journaled ${journaled} change(s)`,
+    );
 
     log("\n6. Taking a second snapshot on demand ('strongbox backup demo')…");
     await new Promise((r) => setTimeout(r, 1100)); // a new second: a new snapshot id
@@ -237,11 +283,22 @@ async function main(): Promise<number> {
     log(`\n7. Restoring the FIRST snapshot (${snap1.snapshotId}) into s3://${RESTORE_BUCKET}/ …`);
     await s3.send(new CreateBucketCommand({ Bucket: RESTORE_BUCKET }));
     const restoreBar = bar('restore', snap1.objectCount ?? 0);
-    const restored = await restoreSnapshot(c.pipeline, { plan: PLAN_ID, snapshot: snap1.snapshotId, targetBucket: RESTORE_BUCKET }, ({ objects }) => restoreBar.update(objects));
+    const restored = await restoreSnapshot(
+      c.pipeline,
+      { plan: PLAN_ID, snapshot: snap1.snapshotId, targetBucket: RESTORE_BUCKET },
+      ({ objects }) => restoreBar.update(objects),
+    );
     restoreBar.stop();
 
-    log('\n8. Checking: the first manifest lists exactly the uploaded keys, and every restored object equals its file…');
-    const manifest = await readManifest(c.pipeline.vaults.primary, c.pipeline.envelope, PLAN_ID, snap1.manifestId as string);
+    log(
+      '\n8. Checking: the first manifest lists exactly the uploaded keys, and every restored object equals its file…',
+    );
+    const manifest = await readManifest(
+      c.pipeline.vaults.primary,
+      c.pipeline.envelope,
+      PLAN_ID,
+      snap1.manifestId as string,
+    );
     const manifestKeys = new Set(manifest.entries.map((e) => e.key));
     const uploadedKeys = new Set(files.map((f) => f.key));
     const missingFromManifest = [...uploadedKeys].filter((k) => !manifestKeys.has(k));
@@ -272,31 +329,84 @@ async function main(): Promise<number> {
     const task = (ts: TaskRecord[], id: string) => ts.find((t) => t.taskId === id);
     const primary = stack.primaryRegion;
     const rows: (string | number)[][] = [
-      ['upload (source)', primary, files.length, formatBytes(totalBytes), formatSeconds(uploadSeconds), formatRate(files.length, uploadSeconds)],
-      ['snapshot 1 (full)', primary, snap1.objectsRead ?? 0, formatBytes(snap1.logicalBytes ?? 0), formatSeconds(snap1.seconds), formatRate(snap1.objectCount ?? 0, snap1.seconds)],
+      [
+        'upload (source)',
+        primary,
+        files.length,
+        formatBytes(totalBytes),
+        formatSeconds(uploadSeconds),
+        formatRate(files.length, uploadSeconds),
+      ],
+      [
+        'snapshot 1 (full)',
+        primary,
+        snap1.objectsRead ?? 0,
+        formatBytes(snap1.logicalBytes ?? 0),
+        formatSeconds(snap1.seconds),
+        formatRate(snap1.objectCount ?? 0, snap1.seconds),
+      ],
     ];
     for (const [region, copy] of Object.entries(snap1.regions ?? {})) {
-      rows.push([`copy 1`, region, copy.blobsCopied ?? 0, formatBytes(copy.bytesCopied ?? 0), formatSeconds(copy.seconds), formatRate(copy.blobsCopied ?? 0, copy.seconds)]);
+      rows.push([
+        `copy 1`,
+        region,
+        copy.blobsCopied ?? 0,
+        formatBytes(copy.bytesCopied ?? 0),
+        formatSeconds(copy.seconds),
+        formatRate(copy.blobsCopied ?? 0, copy.seconds),
+      ]);
     }
     for (const [region, v] of Object.entries(snap1.verification?.regions ?? {})) {
-      rows.push([`verify 1 (${v.sampledBlobs} sampled)`, region, v.referencedBlobs, formatBytes(v.sampledBytes), formatSeconds(v.seconds), formatRate(v.referencedBlobs, v.seconds)]);
+      rows.push([
+        `verify 1 (${v.sampledBlobs} sampled)`,
+        region,
+        v.referencedBlobs,
+        formatBytes(v.sampledBytes),
+        formatSeconds(v.seconds),
+        formatRate(v.referencedBlobs, v.seconds),
+      ]);
     }
     rows.push(['prune 1', 'all', '-', '-', formatSeconds(taskSeconds(task(tasks1, 'prune'))), '-']);
-    rows.push(['snapshot 2 (incremental)', primary, snap2.objectsRead ?? 0, formatBytes(snap2.logicalBytes ?? 0), formatSeconds(snap2.seconds), formatRate(snap2.objectCount ?? 0, snap2.seconds)]);
+    rows.push([
+      'snapshot 2 (incremental)',
+      primary,
+      snap2.objectsRead ?? 0,
+      formatBytes(snap2.logicalBytes ?? 0),
+      formatSeconds(snap2.seconds),
+      formatRate(snap2.objectCount ?? 0, snap2.seconds),
+    ]);
     for (const [region, copy] of Object.entries(snap2.regions ?? {})) {
-      rows.push([`copy 2`, region, copy.blobsCopied ?? 0, formatBytes(copy.bytesCopied ?? 0), formatSeconds(copy.seconds), formatRate(copy.blobsCopied ?? 0, copy.seconds)]);
+      rows.push([
+        `copy 2`,
+        region,
+        copy.blobsCopied ?? 0,
+        formatBytes(copy.bytesCopied ?? 0),
+        formatSeconds(copy.seconds),
+        formatRate(copy.blobsCopied ?? 0, copy.seconds),
+      ]);
     }
     rows.push(['prune 2', 'all', '-', '-', formatSeconds(taskSeconds(task(tasks2, 'prune'))), '-']);
-    rows.push(['restore snapshot 1', primary, restored.objects, formatBytes(restored.bytes), formatSeconds(restored.seconds), formatRate(restored.objects, restored.seconds)]);
-    log(`\nStages (objects = objects read or blobs copied; snapshot objects/s counts every object of the snapshot)\n${formatTable(['stage', 'region', 'objects', 'bytes', 'time', 'rate'], rows)}`);
+    rows.push([
+      'restore snapshot 1',
+      primary,
+      restored.objects,
+      formatBytes(restored.bytes),
+      formatSeconds(restored.seconds),
+      formatRate(restored.objects, restored.seconds),
+    ]);
+    log(
+      `\nStages (objects = objects read or blobs copied; snapshot objects/s counts every object of the snapshot)\n${formatTable(['stage', 'region', 'objects', 'bytes', 'time', 'rate'], rows)}`,
+    );
 
     const uniqueBlobs = new Map(manifest.entries.map((e) => [e.blobId, e.sizeBytes]));
     const uniqueBytes = [...uniqueBlobs.values()].reduce((a, b) => a + b, 0);
     const usage = await vaultUsage(stack, c);
-    log(`\nVault (after both snapshots)\n${formatTable(
-      ['region', 'blobs', 'manifests', 'stored'],
-      usage.map((u) => [u.region, u.blobs, u.manifests, formatBytes(u.storedBytes)]),
-    )}`);
+    log(
+      `\nVault (after both snapshots)\n${formatTable(
+        ['region', 'blobs', 'manifests', 'stored'],
+        usage.map((u) => [u.region, u.blobs, u.manifests, formatBytes(u.storedBytes)]),
+      )}`,
+    );
     const storedSnap1 = snap1.storedBytesWritten ?? 0;
     log(
       `\nSnapshot 1: ${snap1.objectCount} objects, ${formatBytes(snap1.logicalBytes ?? 0)} logical → ${uniqueBlobs.size} unique blobs, ` +
@@ -304,21 +414,33 @@ async function main(): Promise<number> {
         `dedup ratio ${((snap1.logicalBytes ?? 0) / Math.max(uniqueBytes, 1)).toFixed(2)}, ` +
         `compression ratio ${(uniqueBytes / Math.max(storedSnap1, 1)).toFixed(2)}`,
     );
-    log(`Snapshot 2: ${snap2.objectCount} objects, read ${snap2.objectsRead} new or changed, wrote ${snap2.blobsWritten} blob(s), ${formatBytes(snap2.storedBytesWritten ?? 0)}`);
+    log(
+      `Snapshot 2: ${snap2.objectCount} objects, read ${snap2.objectsRead} new or changed, wrote ${snap2.blobsWritten} blob(s), ${formatBytes(snap2.storedBytesWritten ?? 0)}`,
+    );
     log(`Total demo time: ${formatSeconds((Date.now() - started) / 1000)}`);
 
     const problems: string[] = [];
     if (missingFromManifest.length || extraInManifest.length) {
-      problems.push(`manifest differs from the upload: ${missingFromManifest.length} missing (e.g. ${missingFromManifest[0] ?? '-'}), ${extraInManifest.length} extra`);
+      problems.push(
+        `manifest differs from the upload: ${missingFromManifest.length} missing (e.g. ${missingFromManifest[0] ?? '-'}), ${extraInManifest.length} extra`,
+      );
     }
-    if (mismatched.length) problems.push(`${mismatched.length} restored object(s) differ, e.g. ${mismatched.slice(0, 3).join(', ')}`);
-    if (restored.objects !== files.length) problems.push(`restore wrote ${restored.objects} objects, expected ${files.length}`);
-    log(`\nManifest of snapshot 1 lists ${manifestKeys.size} keys; uploaded ${uploadedKeys.size}: ${missingFromManifest.length + extraInManifest.length === 0 ? 'exactly the same keys' : 'DIFFERENT'}`);
+    if (mismatched.length)
+      problems.push(
+        `${mismatched.length} restored object(s) differ, e.g. ${mismatched.slice(0, 3).join(', ')}`,
+      );
+    if (restored.objects !== files.length)
+      problems.push(`restore wrote ${restored.objects} objects, expected ${files.length}`);
+    log(
+      `\nManifest of snapshot 1 lists ${manifestKeys.size} keys; uploaded ${uploadedKeys.size}: ${missingFromManifest.length + extraInManifest.length === 0 ? 'exactly the same keys' : 'DIFFERENT'}`,
+    );
     if (problems.length > 0) {
       for (const p of problems) console.error(`FAILED: ${p}`);
       return 1;
     }
-    log(`Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`);
+    log(
+      `Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`,
+    );
     return 0;
   } finally {
     await stop();

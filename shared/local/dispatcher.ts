@@ -172,7 +172,11 @@ export class LocalDispatcher {
         s3: {
           s3SchemaVersion: '1.0',
           configurationId: `${m.functionName}-${kind}`,
-          bucket: { name: change.bucket, ownerIdentity: { principalId: 'LOCAL' }, arn: `arn:aws:s3:::${change.bucket}` },
+          bucket: {
+            name: change.bucket,
+            ownerIdentity: { principalId: 'LOCAL' },
+            arn: `arn:aws:s3:::${change.bucket}`,
+          },
           object: {
             key: encodeS3EventKey(change.key),
             ...(change.status === 'uploaded' ? { size: change.size ?? 0, eTag: change.eTag ?? '' } : {}),
@@ -190,15 +194,25 @@ export class LocalDispatcher {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  #arm(mapping: ScheduleMapping, schedule: ReturnType<typeof parseSchedule>, anchor: Date, after: Date): void {
+  #arm(
+    mapping: ScheduleMapping,
+    schedule: ReturnType<typeof parseSchedule>,
+    anchor: Date,
+    after: Date,
+  ): void {
     if (!this.#running) return;
     const next = nextOccurrence(schedule, anchor, after);
     if (!next) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.#track(this.#invoke(mapping.functionName, scheduledEvent(this.#region, next), 'schedule', false));
-      this.#arm(mapping, schedule, anchor, next);
-    }, Math.max(0, next.getTime() - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(timer);
+        this.#track(
+          this.#invoke(mapping.functionName, scheduledEvent(this.#region, next), 'schedule', false),
+        );
+        this.#arm(mapping, schedule, anchor, next);
+      },
+      Math.max(0, next.getTime() - Date.now()),
+    );
     this.#timers.add(timer);
   }
 
@@ -238,7 +252,9 @@ export class LocalDispatcher {
       const records = messages.map((m) => toSqsRecord(m, mapping, this.#region));
       let failed = new Set(records.map((r) => r.messageId));
       try {
-        const response = (await this.#invoke(mapping.functionName, { Records: records }, 'sqs', true)) as SQSBatchResponse | undefined;
+        const response = (await this.#invoke(mapping.functionName, { Records: records }, 'sqs', true)) as
+          | SQSBatchResponse
+          | undefined;
         const items = mapping.reportBatchItemFailures ? (response?.batchItemFailures ?? []) : [];
         failed = new Set(items.map((i) => i.itemIdentifier));
       } catch {
@@ -256,7 +272,12 @@ export class LocalDispatcher {
     }
   }
 
-  async #invoke(functionName: string, event: unknown, source: Invocation['source'], rethrow: boolean): Promise<unknown> {
+  async #invoke(
+    functionName: string,
+    event: unknown,
+    source: Invocation['source'],
+    rethrow: boolean,
+  ): Promise<unknown> {
     const fn = this.#functions.get(functionName);
     if (!fn) throw new Error(`serverless.yml has no function '${functionName}'`);
     const started = Date.now();
@@ -265,10 +286,22 @@ export class LocalDispatcher {
     try {
       const result = await fn.handler(event, context);
       const failures = (result as SQSBatchResponse | undefined)?.batchItemFailures?.length;
-      this.#record({ functionName, source, ok: true, ms: Date.now() - started, ...(failures ? { batchItemFailures: failures } : {}) });
+      this.#record({
+        functionName,
+        source,
+        ok: true,
+        ms: Date.now() - started,
+        ...(failures ? { batchItemFailures: failures } : {}),
+      });
       return result;
     } catch (error) {
-      this.#record({ functionName, source, ok: false, error: (error as Error).message, ms: Date.now() - started });
+      this.#record({
+        functionName,
+        source,
+        ok: false,
+        error: (error as Error).message,
+        ms: Date.now() - started,
+      });
       if (rethrow) throw error;
       return undefined;
     }

@@ -13,8 +13,19 @@ import { z } from 'zod';
 const run = promisify(execFile);
 
 const EventSchema = z.looseObject({
-  schedule: z.union([z.string(), z.looseObject({ rate: z.union([z.string(), z.array(z.string())]), enabled: z.boolean().optional() })]).optional(),
-  s3: z.looseObject({ bucket: z.string(), event: z.string(), rules: z.array(z.record(z.string(), z.string())).optional() }).optional(),
+  schedule: z
+    .union([
+      z.string(),
+      z.looseObject({ rate: z.union([z.string(), z.array(z.string())]), enabled: z.boolean().optional() }),
+    ])
+    .optional(),
+  s3: z
+    .looseObject({
+      bucket: z.string(),
+      event: z.string(),
+      rules: z.array(z.record(z.string(), z.string())).optional(),
+    })
+    .optional(),
   sqs: z
     .looseObject({
       arn: z.unknown(),
@@ -44,7 +55,10 @@ export const ServerlessConfigSchema = z.looseObject({
   }),
   functions: z.record(z.string(), FunctionSchema),
   resources: z.looseObject({
-    Resources: z.record(z.string(), z.looseObject({ Type: z.string(), Properties: z.record(z.string(), z.unknown()).default({}) })),
+    Resources: z.record(
+      z.string(),
+      z.looseObject({ Type: z.string(), Properties: z.record(z.string(), z.unknown()).default({}) }),
+    ),
   }),
 });
 export type ServerlessConfig = z.infer<typeof ServerlessConfigSchema>;
@@ -102,7 +116,8 @@ export function resolveIntrinsics(value: unknown, refs: LocalRefs): unknown {
     if ('Fn::GetAtt' in obj && Object.keys(obj).length === 1) {
       const [id, attr] = obj['Fn::GetAtt'] as [string, string];
       const found = attr === 'Arn' ? refs.arn[id] : undefined;
-      if (found === undefined) throw new Error(`serverless.yml: cannot resolve { Fn::GetAtt: [${id}, ${attr}] } locally`);
+      if (found === undefined)
+        throw new Error(`serverless.yml: cannot resolve { Fn::GetAtt: [${id}, ${attr}] } locally`);
       return found;
     }
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, resolveIntrinsics(v, refs)]));

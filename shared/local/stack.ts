@@ -7,17 +7,29 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { startFauxqs } from 'fauxqs';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
+import {
+  type Invocation,
+  LocalDispatcher,
+  type S3Mapping,
+  type ScheduleMapping,
+  type SqsMapping,
+} from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
-import { type Invocation, LocalDispatcher, type S3Mapping, type ScheduleMapping, type SqsMapping } from './dispatcher.ts';
-import { type LocalRefs, readServerlessConfig, resolveIntrinsics, scheduleExpressions, type ServerlessConfig } from './serverless-config.ts';
+import {
+  type LocalRefs,
+  readServerlessConfig,
+  resolveIntrinsics,
+  type ServerlessConfig,
+  scheduleExpressions,
+} from './serverless-config.ts';
 
 /** The project root (where serverless.yml lives). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -91,7 +103,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), 'strongbox-'));
     if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     await mkdir(dataDir, { recursive: true });
-    const serverless = await readServerlessConfig(PROJECT_ROOT, { stage, ...(options.params ? { params: options.params } : {}) });
+    const serverless = await readServerlessConfig(PROJECT_ROOT, {
+      stage,
+      ...(options.params ? { params: options.params } : {}),
+    });
     const primaryRegion = serverless.provider.region;
     const providerEnv = serverless.provider.environment;
     const copyVaults = parseRegionMap(String(providerEnv.STRONGBOX_COPY_VAULTS ?? ''));
@@ -133,7 +148,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamodb: dynamo.endpoint,
     };
     const s3Clients = new Map(
-      [...servers].map(([r, s]) => [r, new S3Client({ region: r, endpoint: s.address, forcePathStyle: true })]),
+      [...servers].map(([r, s]) => [
+        r,
+        new S3Client({ region: r, endpoint: s.address, forcePathStyle: true }),
+      ]),
     );
     const sqs = new SQSClient({ region: primaryRegion, endpoint: endpoints.sqs });
     const dynamodb = new DynamoDBClient({ region: primaryRegion, endpoint: endpoints.dynamodb });
@@ -149,11 +167,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const attributes: Record<string, string> = {};
         const visibility = options.visibilityTimeoutSeconds ?? p.VisibilityTimeout;
         if (visibility !== undefined) attributes.VisibilityTimeout = String(visibility);
-        if (p.MessageRetentionPeriod !== undefined) attributes.MessageRetentionPeriod = String(p.MessageRetentionPeriod);
-        if (p.RedrivePolicy) attributes.RedrivePolicy = JSON.stringify(resolveIntrinsics(p.RedrivePolicy, refs));
-        const out = await sqs.send(new CreateQueueCommand({ QueueName: String(p.QueueName), Attributes: attributes }));
+        if (p.MessageRetentionPeriod !== undefined)
+          attributes.MessageRetentionPeriod = String(p.MessageRetentionPeriod);
+        if (p.RedrivePolicy)
+          attributes.RedrivePolicy = JSON.stringify(resolveIntrinsics(p.RedrivePolicy, refs));
+        const out = await sqs.send(
+          new CreateQueueCommand({ QueueName: String(p.QueueName), Attributes: attributes }),
+        );
         const url = out.QueueUrl as string;
-        const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        const attrs = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+        );
         const arn = attrs.Attributes?.QueueArn as string;
         queues[id] = { url, arn };
         refs.ref[id] = url;
@@ -197,7 +221,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const envOf = (name: string): Record<string, string> => {
       const fn = serverless.functions[name];
       if (!fn) throw new Error(`serverless.yml has no function '${name}'`);
-      const merged = resolveIntrinsics({ ...providerEnv, ...(fn.environment ?? {}) }, refs) as Record<string, unknown>;
+      const merged = resolveIntrinsics({ ...providerEnv, ...(fn.environment ?? {}) }, refs) as Record<
+        string,
+        unknown
+      >;
       return { ...Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, String(v)])), ...localEnv };
     };
     const logger = new Logger({ serviceName: 'strongbox', logLevel: (options.logLevel ?? 'WARN') as 'WARN' });
@@ -217,7 +244,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const mod = (await import(pathToFileURL(file).href)) as {
           makeHandler: (c: Container) => (event: unknown, context: Context) => Promise<unknown>;
         };
-        return { name, timeoutSeconds: fn.timeout ?? serverless.provider.timeout, handler: mod.makeHandler(containerOf(name)) };
+        return {
+          name,
+          timeoutSeconds: fn.timeout ?? serverless.provider.timeout,
+          handler: mod.makeHandler(containerOf(name)),
+        };
       }),
     );
     const schedules: ScheduleMapping[] = [];
@@ -225,17 +256,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sqsMappings: SqsMapping[] = [];
     for (const [name, fn] of Object.entries(serverless.functions)) {
       for (const event of fn.events) {
-        for (const expression of scheduleExpressions(event.schedule)) schedules.push({ functionName: name, expression });
+        for (const expression of scheduleExpressions(event.schedule))
+          schedules.push({ functionName: name, expression });
         if (event.s3) {
           const prefix = event.s3.rules?.find((r) => r.prefix)?.prefix;
           const suffix = event.s3.rules?.find((r) => r.suffix)?.suffix;
-          s3.push({ functionName: name, bucket: event.s3.bucket, event: event.s3.event, ...(prefix ? { prefix } : {}), ...(suffix ? { suffix } : {}) });
+          s3.push({
+            functionName: name,
+            bucket: event.s3.bucket,
+            event: event.s3.event,
+            ...(prefix ? { prefix } : {}),
+            ...(suffix ? { suffix } : {}),
+          });
           await createBucket(s3Clients.get(primaryRegion) as S3Client, event.s3.bucket); // `existing: true` locally
         }
         if (event.sqs) {
           const arn = String(resolveIntrinsics(event.sqs.arn, refs));
           const queue = Object.values(queues).find((q) => q.arn === arn);
-          if (!queue) throw new Error(`serverless.yml: ${name} polls ${arn}, which is not a queue of this stack`);
+          if (!queue)
+            throw new Error(`serverless.yml: ${name} polls ${arn}, which is not a queue of this stack`);
           sqsMappings.push({
             functionName: name,
             queueUrl: queue.url,

@@ -13,7 +13,10 @@ const regionMap = z
   .default('')
   .transform((s, ctx) => {
     const map = new Map<string, string>();
-    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const [r, v] = part.split('=').map((x) => x.trim());
       if (!r || !v || !region.safeParse(r).success) {
         ctx.addIssue({ code: 'custom', message: `'${part}' is not region=value` });
@@ -94,7 +97,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   if (!e.STRONGBOX_KMS_KEY_ID && !e.STRONGBOX_LOCAL_KEY_FILE) {
-    throw new ValidationError('set STRONGBOX_KMS_KEY_ID (AWS) or STRONGBOX_LOCAL_KEY_FILE (embedded stack)', 'STRONGBOX_KMS_KEY_ID');
+    throw new ValidationError(
+      'set STRONGBOX_KMS_KEY_ID (AWS) or STRONGBOX_LOCAL_KEY_FILE (embedded stack)',
+      'STRONGBOX_KMS_KEY_ID',
+    );
   }
   const s3 = new Map(e.STRONGBOX_REGION_ENDPOINTS);
   if (e.AWS_ENDPOINT_URL_S3) s3.set(e.STRONGBOX_PRIMARY_REGION, e.AWS_ENDPOINT_URL_S3);

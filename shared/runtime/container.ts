@@ -2,11 +2,12 @@
  * The composition root: builds SDK clients, adapters and the pipeline's dependencies from a
  * {@link Config}, once per process (per Lambda container).
  */
+
+import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
 import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
@@ -46,7 +47,11 @@ export function s3ClientFor(config: Config, region: string): S3Client {
 export function createContainer(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Container {
   const region = config.primaryRegion;
   // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
-  const sqs = new SQSClient({ region, maxAttempts: 5, ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}) });
+  const sqs = new SQSClient({
+    region,
+    maxAttempts: 5,
+    ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}),
+  });
   const dynamodb = new DynamoDBClient({
     region,
     maxAttempts: 5,
@@ -57,7 +62,9 @@ export function createContainer(config: Config, options: { clock?: Clock; logger
     : localKeyFileProvider(config.localKeyFile as string);
   const primaryS3 = s3ClientFor(config, region);
   const copies = new Map(
-    [...config.copyVaults].map(([r, bucket]) => [r, new S3VaultStore(s3ClientFor(config, r), r, bucket)] as const),
+    [...config.copyVaults].map(
+      ([r, bucket]) => [r, new S3VaultStore(s3ClientFor(config, r), r, bucket)] as const,
+    ),
   );
   const pipeline: PipelineDeps = {
     catalog: new DynamoDbCatalog(dynamodb, config.stateTable),
@@ -70,7 +77,11 @@ export function createContainer(config: Config, options: { clock?: Clock; logger
     gcGraceSeconds: config.gcGraceSeconds,
   };
   const logger =
-    options.logger ?? new Logger({ serviceName: 'strongbox', ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}) });
+    options.logger ??
+    new Logger({
+      serviceName: 'strongbox',
+      ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}),
+    });
   return { config, pipeline, sqs, logger };
 }
 

@@ -11,9 +11,10 @@
  * One bad record never fails the others.
  * @see https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
  */
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { isRetryable, reasonOf } from '#domain/errors.ts';
@@ -50,7 +51,11 @@ export function sqsTaskHandler<K extends TaskKind>(
     } catch (error) {
       const reason = reasonOf(error);
       if (isRetryable(error) || !container.config.dlqUrl) {
-        logger.warn(`${kind} task failed, will be retried`, { messageId: record.messageId, reason, receiveCount: record.attributes.ApproximateReceiveCount });
+        logger.warn(`${kind} task failed, will be retried`, {
+          messageId: record.messageId,
+          reason,
+          receiveCount: record.attributes.ApproximateReceiveCount,
+        });
         throw error;
       }
       logger.error(`${kind} task is poison: sent to the DLQ`, { messageId: record.messageId, reason });
@@ -84,7 +89,13 @@ function looseTask(body: string, kind: TaskKind): Task | undefined {
   try {
     const json = JSON.parse(body) as Record<string, unknown>;
     if (typeof json.planId === 'string' && typeof json.snapshotId === 'string') {
-      return { ...json, kind, planId: json.planId, snapshotId: json.snapshotId, region: String(json.region ?? '') } as Task;
+      return {
+        ...json,
+        kind,
+        planId: json.planId,
+        snapshotId: json.snapshotId,
+        region: String(json.region ?? ''),
+      } as Task;
     }
   } catch {
     // not JSON: nothing to record it on

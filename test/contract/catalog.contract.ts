@@ -49,15 +49,22 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
     it('commits a snapshot only from RUNNING: the second commit loses', async () => {
       const c = await make();
       await c.createJob(job('S1'), snapshot('S1'));
-      expect(await c.updateSnapshot('photos', 'S1', { status: 'COMMITTED', manifestId: 'a', regions: {} }, ['RUNNING'])).toBe(true);
-      expect(await c.updateSnapshot('photos', 'S1', { status: 'COMMITTED', manifestId: 'b' }, ['RUNNING'])).toBe(false);
+      expect(
+        await c.updateSnapshot('photos', 'S1', { status: 'COMMITTED', manifestId: 'a', regions: {} }, [
+          'RUNNING',
+        ]),
+      ).toBe(true);
+      expect(
+        await c.updateSnapshot('photos', 'S1', { status: 'COMMITTED', manifestId: 'b' }, ['RUNNING']),
+      ).toBe(false);
       expect((await c.getSnapshot('photos', 'S1'))?.manifestId).toBe('a');
       expect(await c.updateSnapshot('photos', 'missing', { status: 'FAILED' }, ['RUNNING'])).toBe(false);
     });
 
     it('lists snapshots oldest first', async () => {
       const c = await make();
-      for (const id of ['20260102T000000Z', '20260101T000000Z', '20260103T000000Z']) await c.createJob(job(id), snapshot(id));
+      for (const id of ['20260102T000000Z', '20260101T000000Z', '20260103T000000Z'])
+        await c.createJob(job(id), snapshot(id));
       expect((await c.listSnapshots('photos')).map((s) => s.snapshotId)).toEqual([
         '20260101T000000Z',
         '20260102T000000Z',
@@ -68,9 +75,23 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
     it('records each region’s copy and returns every region', async () => {
       const c = await make();
       await c.createJob(job('S1'), snapshot('S1'));
-      await c.updateSnapshot('photos', 'S1', { status: 'COMMITTED', regions: { 'eu-west-1': { status: 'PENDING' }, 'ap-south-1': { status: 'PENDING' } } }, ['RUNNING']);
-      const regions = await c.setRegionCopy('photos', 'S1', 'eu-west-1', { status: 'COPIED', blobsCopied: 3 });
-      expect(regions).toEqual({ 'eu-west-1': { status: 'COPIED', blobsCopied: 3 }, 'ap-south-1': { status: 'PENDING' } });
+      await c.updateSnapshot(
+        'photos',
+        'S1',
+        {
+          status: 'COMMITTED',
+          regions: { 'eu-west-1': { status: 'PENDING' }, 'ap-south-1': { status: 'PENDING' } },
+        },
+        ['RUNNING'],
+      );
+      const regions = await c.setRegionCopy('photos', 'S1', 'eu-west-1', {
+        status: 'COPIED',
+        blobsCopied: 3,
+      });
+      expect(regions).toEqual({
+        'eu-west-1': { status: 'COPIED', blobsCopied: 3 },
+        'ap-south-1': { status: 'PENDING' },
+      });
     });
 
     it('counts task attempts and keeps the last error', async () => {
@@ -84,12 +105,24 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       expect(second.error).toBeUndefined();
       await c.updateTask('photos/S1', 'snapshot', { status: 'SUCCEEDED', progress: { done: 5, total: 5 } });
       const [t] = await c.listTasks('photos/S1');
-      expect(t).toMatchObject({ taskId: 'snapshot', status: 'SUCCEEDED', attempts: 2, progress: { done: 5, total: 5 } });
+      expect(t).toMatchObject({
+        taskId: 'snapshot',
+        status: 'SUCCEEDED',
+        attempts: 2,
+        progress: { done: 5, total: 5 },
+      });
     });
 
     it('journals a change once per plan, key and sequencer', async () => {
       const c = await make();
-      const entry = { planId: 'photos', bucket: 'src', key: 'a b.txt', event: 'created' as const, eventTime: '2026-01-01T00:00:00.000Z', sequencer: '01' };
+      const entry = {
+        planId: 'photos',
+        bucket: 'src',
+        key: 'a b.txt',
+        event: 'created' as const,
+        eventTime: '2026-01-01T00:00:00.000Z',
+        sequencer: '01',
+      };
       expect(await c.appendJournal(entry)).toBe(true);
       expect(await c.appendJournal(entry)).toBe(false);
       expect(await c.appendJournal({ ...entry, sequencer: '02' })).toBe(true);

@@ -13,4 +13,7 @@ afterAll(async () => {
 });
 
 catalogContract('MemoryCatalog', async () => new MemoryCatalog());
-catalogContract('DynamoDbCatalog on DynamoDB Local', async () => new DynamoDbCatalog(ddb.client, await ddb.table()));
+catalogContract(
+  'DynamoDbCatalog on DynamoDB Local',
+  async () => new DynamoDbCatalog(ddb.client, await ddb.table()),
+);

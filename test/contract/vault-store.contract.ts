@@ -29,7 +29,10 @@ export function vaultStoreContract(name: string, make: () => Promise<VaultStore>
 
     it('lists every key under a prefix once, in UTF-8 binary order, across pages', async () => {
       const vault = await make();
-      const keys = Array.from({ length: 1105 }, (_, i) => `blobs/${['a', 'B', '_', 'é', '-', 'Z'][i % 6]}${i}`);
+      const keys = Array.from(
+        { length: 1105 },
+        (_, i) => `blobs/${['a', 'B', '_', 'é', '-', 'Z'][i % 6]}${i}`,
+      );
       await Promise.all(keys.map((k) => vault.put(k, Buffer.from(k))));
       await vault.put('other/x', Buffer.from('x'));
       const listed: string[] = [];

@@ -13,7 +13,10 @@ afterAll(async () => {
   await s3.stop();
 });
 
-vaultStoreContract('MemoryVaultStore', async () => new MemoryVaultStore('us-east-1', 'vault', new ManualClock()));
+vaultStoreContract(
+  'MemoryVaultStore',
+  async () => new MemoryVaultStore('us-east-1', 'vault', new ManualClock()),
+);
 vaultStoreContract('S3VaultStore on the emulator', async () => {
   n += 1;
   return new S3VaultStore(s3.client, 'us-east-1', await s3.bucket(`vault-contract-${n}`));
@@ -21,6 +24,7 @@ vaultStoreContract('S3VaultStore on the emulator', async () => {
 
 // Large documents go up in 8 MiB parts (the emulator's request limit is 11 MiB).
 import { expect, it } from 'vitest';
+
 it('S3VaultStore stores a 20 MiB document in parts and reads it back intact', async () => {
   const vault = new S3VaultStore(s3.client, 'us-east-1', await s3.bucket('vault-large'));
   const body = Buffer.alloc(20 * 1024 * 1024);

@@ -2,7 +2,12 @@
  * The real pipeline on the embedded stack: serverless.yml's functions, queues, table and buckets on
  * fauxqs and DynamoDB Local, driven by the local dispatcher.
  */
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
@@ -14,7 +19,16 @@ import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE } from '#runtime/sqs-task-handler.ts';
 import { waitFor } from '../support/wait.ts';
 
-const KEYS = ['plain.txt', 'with space.txt', 'plus+sign.txt', 'caf\u00e9/\u00fcber.md', 'deep/a/b/c/d.json', 'Upper/lower', 'empty', '%percent%'];
+const KEYS = [
+  'plain.txt',
+  'with space.txt',
+  'plus+sign.txt',
+  'caf\u00e9/\u00fcber.md',
+  'deep/a/b/c/d.json',
+  'Upper/lower',
+  'empty',
+  '%percent%',
+];
 
 let stack: LocalStack;
 let c: Container;
@@ -33,7 +47,13 @@ beforeAll(async () => {
   source = String(stack.serverless.functions.capture?.events.find((e) => e.s3)?.s3?.bucket);
   for (const [i, key] of KEYS.entries()) {
     await stack.s3().send(
-      new PutObjectCommand({ Bucket: source, Key: key, Body: key === 'empty' ? '' : `content of ${key} ${i}`, ContentType: 'text/plain', Metadata: { n: String(i) } }),
+      new PutObjectCommand({
+        Bucket: source,
+        Key: key,
+        Body: key === 'empty' ? '' : `content of ${key} ${i}`,
+        ContentType: 'text/plain',
+        Metadata: { n: String(i) },
+      }),
     );
   }
   await stack.dispatcher.settled(); // capture ran for the uploads (no plan protected them yet)
@@ -48,24 +68,52 @@ describe('the pipeline on the embedded stack', () => {
     // Prepare
     await applyPlans(
       c.pipeline,
-      { plans: [{ id: 'e2e', source: { bucket: source }, schedule: 'rate(1 hour)', retention: { keepLast: 1 }, copyRegions: ['eu-west-1'], verification: { samplePercent: 100 } }] },
+      {
+        plans: [
+          {
+            id: 'e2e',
+            source: { bucket: source },
+            schedule: 'rate(1 hour)',
+            retention: { keepLast: 1 },
+            copyRegions: ['eu-west-1'],
+            verification: { samplePercent: 100 },
+          },
+        ],
+      },
       stack.copyRegions,
     );
     // Act: the scheduler's EventBridge event
-    const tick = (await stack.dispatcher.fireSchedule('scheduler', new Date(Date.now() + 1000))) as { started: { snapshotId: string }[] };
+    const tick = (await stack.dispatcher.fireSchedule('scheduler', new Date(Date.now() + 1000))) as {
+      started: { snapshotId: string }[];
+    };
     const snapshotId = tick.started[0]?.snapshotId as string;
     const job = await jobDone('e2e', snapshotId);
     // Assess
     expect(job.status).toBe('SUCCEEDED');
     const snap = await c.pipeline.catalog.getSnapshot('e2e', snapshotId);
-    expect(snap).toMatchObject({ status: 'COMMITTED', objectCount: KEYS.length, regions: { 'eu-west-1': { status: 'COPIED' } } });
+    expect(snap).toMatchObject({
+      status: 'COMMITTED',
+      objectCount: KEYS.length,
+      regions: { 'eu-west-1': { status: 'COPIED' } },
+    });
     expect(snap?.verification?.status).toBe('PASSED');
     expect(Object.keys(snap?.verification?.regions ?? {}).sort()).toEqual(['eu-west-1', 'us-east-1']);
-    const manifest = await readManifest(c.pipeline.vaults.primary, c.pipeline.envelope, 'e2e', snap?.manifestId as string);
+    const manifest = await readManifest(
+      c.pipeline.vaults.primary,
+      c.pipeline.envelope,
+      'e2e',
+      snap?.manifestId as string,
+    );
     expect(manifest.entries.map((e) => e.key).sort()).toEqual([...KEYS].sort());
 
     await stack.s3().send(new CreateBucketCommand({ Bucket: 'e2e-restore' }));
-    const report = await restoreSnapshot(c.pipeline, { plan: 'e2e', snapshot: 'latest', targetBucket: 'e2e-restore', targetPrefix: 'out/', region: 'eu-west-1' });
+    const report = await restoreSnapshot(c.pipeline, {
+      plan: 'e2e',
+      snapshot: 'latest',
+      targetBucket: 'e2e-restore',
+      targetPrefix: 'out/',
+      region: 'eu-west-1',
+    });
     expect(report.objects).toBe(KEYS.length);
     for (const [i, key] of KEYS.entries()) {
       const out = await stack.s3().send(new GetObjectCommand({ Bucket: 'e2e-restore', Key: `out/${key}` }));
@@ -76,13 +124,18 @@ describe('the pipeline on the embedded stack', () => {
   });
 
   it('journals uploads and deletes through capture, with keys decoded as S3 encodes them', async () => {
-    await stack.s3().send(new PutObjectCommand({ Bucket: source, Key: 'new file+1 \u00e9.txt', Body: 'new' }));
+    await stack
+      .s3()
+      .send(new PutObjectCommand({ Bucket: source, Key: 'new file+1 \u00e9.txt', Body: 'new' }));
     await stack.s3().send(new DeleteObjectCommand({ Bucket: source, Key: 'plain.txt' }));
     const journal = await waitFor('two journal entries', async () => {
       const entries = await c.pipeline.catalog.listJournal('e2e');
       return entries.length >= 2 ? entries : undefined;
     });
-    expect(journal.map((e) => `${e.event} ${e.key}`).sort()).toEqual(['created new file+1 \u00e9.txt', 'removed plain.txt']);
+    expect(journal.map((e) => `${e.event} ${e.key}`).sort()).toEqual([
+      'created new file+1 \u00e9.txt',
+      'removed plain.txt',
+    ]);
     expect(journal.find((e) => e.event === 'created')?.sizeBytes).toBe(3);
   });
 
@@ -101,7 +154,16 @@ describe('the pipeline on the embedded stack', () => {
   it('fails the job with the reason when the source bucket is missing, keeping earlier snapshots', async () => {
     await applyPlans(
       c.pipeline,
-      { plans: [{ id: 'gone', source: { bucket: 'no-such-bucket' }, schedule: 'rate(1 hour)', retention: { keepLast: 1 } }] },
+      {
+        plans: [
+          {
+            id: 'gone',
+            source: { bucket: 'no-such-bucket' },
+            schedule: 'rate(1 hour)',
+            retention: { keepLast: 1 },
+          },
+        ],
+      },
       stack.copyRegions,
     );
     const started = await startSnapshotNow(c.pipeline, 'gone');
@@ -113,51 +175,100 @@ describe('the pipeline on the embedded stack', () => {
 
   it('sends a malformed task to the DLQ at once with the reason, and the rest of the pipeline goes on', async () => {
     const q = stack.queues;
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: q.VerifyQueue?.url, MessageBody: '{"kind":"verify","planId":' }));
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: q.VerifyQueue?.url, MessageBody: '{"kind":"verify","planId":' }),
+    );
     const dead = await waitFor('a message in the verify DLQ', async () => {
       const out = await stack.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: q.VerifyDLQ?.url, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+        new ReceiveMessageCommand({
+          QueueUrl: q.VerifyDLQ?.url,
+          MessageAttributeNames: ['All'],
+          WaitTimeSeconds: 1,
+        }),
       );
       return out.Messages?.[0];
     });
     expect(dead.Body).toBe('{"kind":"verify","planId":');
-    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(/ValidationError: task body is not JSON/);
+    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(
+      /ValidationError: task body is not JSON/,
+    );
   });
 
   it('records an unknown plan on the DLQ message and fails nothing else', async () => {
     const q = stack.queues;
     await stack.sqs.send(
-      new SendMessageCommand({ QueueUrl: q.PruneQueue?.url, MessageBody: JSON.stringify({ kind: 'prune', planId: 'nope', snapshotId: '20260101T000000Z' }) }),
+      new SendMessageCommand({
+        QueueUrl: q.PruneQueue?.url,
+        MessageBody: JSON.stringify({ kind: 'prune', planId: 'nope', snapshotId: '20260101T000000Z' }),
+      }),
     );
     const dead = await waitFor('a message in the prune DLQ', async () => {
-      const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: q.PruneDLQ?.url, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+      const out = await stack.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: q.PruneDLQ?.url,
+          MessageAttributeNames: ['All'],
+          WaitTimeSeconds: 1,
+        }),
+      );
       return out.Messages?.[0];
     });
-    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(/NotFoundError: plan 'nope' does not exist/);
+    expect(dead.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(
+      /NotFoundError: plan 'nope' does not exist/,
+    );
   });
 
   it('retries a task that fails for a passing reason, then redrives it to the DLQ after maxReceiveCount', async () => {
     // A copy of a snapshot that is still RUNNING is retryable ("not committed yet").
     await c.pipeline.catalog.createJob(
-      { jobId: 'e2e/20200101T000000Z', planId: 'e2e', snapshotId: '20200101T000000Z', status: 'RUNNING', createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z' },
-      { planId: 'e2e', snapshotId: '20200101T000000Z', status: 'RUNNING', scheduledAt: '2020-01-01T00:00:00.000Z' },
+      {
+        jobId: 'e2e/20200101T000000Z',
+        planId: 'e2e',
+        snapshotId: '20200101T000000Z',
+        status: 'RUNNING',
+        createdAt: '2020-01-01T00:00:00.000Z',
+        updatedAt: '2020-01-01T00:00:00.000Z',
+      },
+      {
+        planId: 'e2e',
+        snapshotId: '20200101T000000Z',
+        status: 'RUNNING',
+        scheduledAt: '2020-01-01T00:00:00.000Z',
+      },
     );
-    const body = JSON.stringify({ kind: 'copy', planId: 'e2e', snapshotId: '20200101T000000Z', region: 'eu-west-1' });
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.CopyQueue?.url, MessageBody: body }));
+    const body = JSON.stringify({
+      kind: 'copy',
+      planId: 'e2e',
+      snapshotId: '20200101T000000Z',
+      region: 'eu-west-1',
+    });
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.queues.CopyQueue?.url, MessageBody: body }),
+    );
     const dead = await waitFor(
       'the copy task in the copy DLQ',
       async () => {
         const out = await stack.sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: stack.queues.CopyDLQ?.url, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }),
+          new ReceiveMessageCommand({
+            QueueUrl: stack.queues.CopyDLQ?.url,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+          }),
         );
         return out.Messages?.find((m) => m.Body === body);
       },
       30_000,
     );
     expect(dead.Body).toBe(body);
-    const failures = stack.dispatcher.invocations.filter((i) => i.functionName === 'copy' && i.batchItemFailures === 1);
+    const failures = stack.dispatcher.invocations.filter(
+      (i) => i.functionName === 'copy' && i.batchItemFailures === 1,
+    );
     expect(failures.length).toBeGreaterThanOrEqual(3);
-    const attrs = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: stack.queues.CopyQueue?.url, AttributeNames: ['RedrivePolicy'] }));
+    const attrs = await stack.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: stack.queues.CopyQueue?.url,
+        AttributeNames: ['RedrivePolicy'],
+      }),
+    );
     expect(JSON.parse(attrs.Attributes?.RedrivePolicy ?? '{}').maxReceiveCount).toBe(3);
   });
 });

@@ -2,7 +2,14 @@
  * A whole pipeline on the memory twins, with a loop that plays the queues: the unit tests' stand-in
  * for the embedded stack.
  */
-import { ManualClock, MemoryCatalog, MemoryObjectStore, MemoryTaskQueue, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
+import {
+  ManualClock,
+  MemoryCatalog,
+  MemoryObjectStore,
+  MemoryTaskQueue,
+  MemoryVaultStore,
+  memoryKeyProvider,
+} from '#adapters/memory.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
@@ -92,7 +99,15 @@ export function plan(overrides: Partial<PlanRecord> = {}): PlanRecord {
   };
 }
 
-export async function putText(p: MemoryPipeline, key: string, text: string, bucket = 'source'): Promise<void> {
+export async function putText(
+  p: MemoryPipeline,
+  key: string,
+  text: string,
+  bucket = 'source',
+): Promise<void> {
   p.objects.createBucket(bucket);
-  await p.objects.put(bucket, key, Buffer.from(text), { contentType: 'text/plain', metadata: { origin: 'test' } });
+  await p.objects.put(bucket, key, Buffer.from(text), {
+    contentType: 'text/plain',
+    metadata: { origin: 'test' },
+  });
 }

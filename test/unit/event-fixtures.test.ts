@@ -5,7 +5,8 @@ import { parseRestoreRequest } from '#domain/restore.ts';
 import { parseTask } from '#domain/tasks.ts';
 import { ScheduledEventSchema } from '../../functions/scheduler.ts';
 
-const fixture = (path: string) => JSON.parse(readFileSync(new URL(`../../events/${path}`, import.meta.url), 'utf8'));
+const fixture = (path: string) =>
+  JSON.parse(readFileSync(new URL(`../../events/${path}`, import.meta.url), 'utf8'));
 
 describe('event fixtures (events/) parse at the edge as Lambda delivers them', () => {
   it('reads the S3 ObjectCreated record and decodes its URL-encoded key', () => {
@@ -30,7 +31,12 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
 
   it('reads the snapshot task in the SQS record body', () => {
     const task = parseTask(fixture('sqs/snapshot-task.json').Records[0].body, 'snapshot');
-    expect(task).toEqual({ kind: 'snapshot', planId: 'photos', snapshotId: '20261121T234500Z', scheduledAt: '2026-11-21T23:45:00.000Z' });
+    expect(task).toEqual({
+      kind: 'snapshot',
+      planId: 'photos',
+      snapshotId: '20261121T234500Z',
+      scheduledAt: '2026-11-21T23:45:00.000Z',
+    });
   });
 
   it('refuses the poison task with a reason', () => {
@@ -38,6 +44,10 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
   });
 
   it('reads the restore request', () => {
-    expect(parseRestoreRequest(fixture('restore/request.json'))).toMatchObject({ plan: 'photos', dryRun: true, include: ['2026/**'] });
+    expect(parseRestoreRequest(fixture('restore/request.json'))).toMatchObject({
+      plan: 'photos',
+      dryRun: true,
+      include: ['2026/**'],
+    });
   });
 });

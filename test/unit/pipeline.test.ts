@@ -27,7 +27,12 @@ describe('the pipeline on memory twins', () => {
     expect(snap?.uniqueBlobs).toBe(2);
     expect(snap?.regions?.['eu-west-1']?.status).toBe('COPIED');
     expect(snap?.verification?.status).toBe('PASSED');
-    const report = await restoreSnapshot(p.deps, { plan: 'photos', snapshot: 'latest', targetBucket: 'restored', targetPrefix: 'r/' });
+    const report = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      snapshot: 'latest',
+      targetBucket: 'restored',
+      targetPrefix: 'r/',
+    });
     expect(report.objects).toBe(3);
     const restored = await p.objects.get('restored', 'r/dir/b.txt');
     expect(Buffer.from(restored.body).toString()).toBe('bravo');
@@ -112,7 +117,12 @@ describe('the pipeline on memory twins', () => {
     // live: alpha (dup.txt), bravo, three, four; 'one' and 'two' are garbage older than the grace.
     expect(blobs).toHaveLength(4);
     for (const s of snaps) {
-      const report = await restoreSnapshot(p.deps, { plan: 'photos', snapshot: s.snapshotId, targetBucket: 'restored', targetPrefix: `${s.snapshotId}/` });
+      const report = await restoreSnapshot(p.deps, {
+        plan: 'photos',
+        snapshot: s.snapshotId,
+        targetBucket: 'restored',
+        targetPrefix: `${s.snapshotId}/`,
+      });
       expect(report.objects).toBe(3);
     }
   });
@@ -120,6 +130,8 @@ describe('the pipeline on memory twins', () => {
   it('refuses to restore into a vault bucket', async () => {
     await startDueSnapshots(p.deps, p.clock.now().toISOString());
     await p.drain();
-    await expect(restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'vault-euw1' })).rejects.toThrow(/vault bucket/);
+    await expect(restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'vault-euw1' })).rejects.toThrow(
+      /vault bucket/,
+    );
   });
 });
