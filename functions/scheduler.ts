@@ -5,7 +5,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { ValidationError } from '#domain/errors.ts';
+import { TransientError, ValidationError } from '#domain/errors.ts';
 import { startDueSnapshots } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
@@ -25,9 +25,16 @@ export const makeHandler = (c: Container) =>
       if (!parsed.success) {
         throw new ValidationError(`not an EventBridge scheduled event: ${parsed.error.issues[0]?.message}`);
       }
-      const started = await startDueSnapshots(c.pipeline, new Date(parsed.data.time).toISOString());
-      c.logger.info('scheduler tick', { time: parsed.data.time, started });
-      return { started };
+      const result = await startDueSnapshots(c.pipeline, new Date(parsed.data.time).toISOString());
+      c.logger.info('scheduler tick', { time: parsed.data.time, ...result });
+      for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
+      // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
+      if (result.failed.some((f) => f.retryable)) {
+        throw new TransientError(
+          `scheduler tick: ${result.failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
+        );
+      }
+      return result;
     });
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

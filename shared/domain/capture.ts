@@ -5,6 +5,7 @@
  * @see ../../docs/format.md#journal
  */
 import { z } from 'zod';
+import { ValidationError } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { JournalEntry } from './ports.ts';
 
@@ -36,10 +37,15 @@ export type CaptureOutcome =
 
 /**
  * Decode an S3 event key: S3 URL-encodes keys in notifications, with `+` for a space.
+ * @throws ValidationError (not retryable) for a malformed percent-encoding.
  * @example decodeS3Key('photos/my+cat%C3%A9.jpg') === 'photos/my caté.jpg'
  */
 export function decodeS3Key(encoded: string): string {
-  return decodeURIComponent(encoded.replace(/\+/g, ' '));
+  try {
+    return decodeURIComponent(encoded.replace(/\+/g, ' '));
+  } catch (cause) {
+    throw new ValidationError(`S3 event key '${encoded}' is not URL-encoded`, 's3.object.key', { cause });
+  }
 }
 
 /**

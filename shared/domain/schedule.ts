@@ -15,6 +15,17 @@ export type Schedule =
 const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
 const CRON = /^cron\((.+)\)$/;
 const UNIT_SECONDS = { minute: 60, hour: 3600, day: 86_400 } as const;
+const MONTHS = 'JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC';
+const DAYS = 'SUN|MON|TUE|WED|THU|FRI|SAT';
+/** What each cron field may hold, after the EventBridge documentation. */
+const CRON_FIELDS = [
+  { name: 'minutes', pattern: /^[0-9,\-*/]+$/ },
+  { name: 'hours', pattern: /^[0-9,\-*/]+$/ },
+  { name: 'day-of-month', pattern: /^(\?|[0-9,\-*/LW]+)$/ },
+  { name: 'month', pattern: new RegExp(`^([0-9,\\-*/]|${MONTHS})+$`, 'i') },
+  { name: 'day-of-week', pattern: new RegExp(`^(\\?|([0-9,\\-*/L#]|${DAYS})+)$`, 'i') },
+  { name: 'year', pattern: /^[0-9,\-*/]+$/ },
+] as const;
 
 /**
  * Parse an EventBridge schedule expression.
@@ -48,11 +59,21 @@ export function parseSchedule(expression: string): Schedule {
         `cron needs 6 fields (minutes hours day-of-month month day-of-week year) in '${expression}'`,
       );
     }
-    if (fields[2] !== '?' && fields[4] !== '?') {
-      throw new ValidationError(`cron needs '?' in day-of-month or day-of-week in '${expression}'`);
+    if ((fields[2] === '?') === (fields[4] === '?')) {
+      throw new ValidationError(
+        `cron needs '?' in exactly one of day-of-month and day-of-week in '${expression}'`,
+      );
     }
+    CRON_FIELDS.forEach((field, i) => {
+      if (!field.pattern.test(fields[i] as string)) {
+        throw new ValidationError(`cron ${field.name} '${fields[i]}' is not valid in '${expression}'`);
+      }
+    });
     try {
-      return { kind: 'cron', expression, cron: awsCronParser.parse(cron[1] as string) };
+      const parsed = awsCronParser.parse(cron[1] as string);
+      // A cron that never fires (e.g. 31 February) is as wrong as a malformed one.
+      if (!awsCronParser.next(parsed, new Date('2000-01-01T00:00:00Z'))) throw new Error('never fires');
+      return { kind: 'cron', expression, cron: parsed };
     } catch (cause) {
       throw new ValidationError(`invalid cron in '${expression}'`, '', { cause });
     }

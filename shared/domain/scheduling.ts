@@ -2,7 +2,7 @@
  * The scheduler's use case: on each tick, start exactly one snapshot job per plan and scheduled
  * time (idempotent on plan + scheduled time), by enqueueing a snapshot task.
  */
-import { NotFoundError } from './errors.ts';
+import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord } from './ports.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
@@ -25,19 +25,29 @@ type Deps = Pick<PipelineDeps, 'catalog' | 'queue' | 'clock'>;
  * @param at the tick's time (the EventBridge event's `time`), ISO-8601 UTC.
  * @example
  * ```ts
- * const started = await startDueSnapshots(deps, event.time);
+ * const { started, failed } = await startDueSnapshots(deps, event.time);
  * ```
  */
-export async function startDueSnapshots(deps: Deps, at: string): Promise<StartedJob[]> {
-  const started: StartedJob[] = [];
+export async function startDueSnapshots(deps: Deps, at: string): Promise<TickResult> {
+  const result: TickResult = { started: [], failed: [] };
   for (const plan of await deps.catalog.listPlans()) {
     if (!plan.enabled) continue;
-    const anchor = new Date(Math.floor(Date.parse(plan.createdAt) / 1000) * 1000);
-    const due = latestOccurrence(parseSchedule(plan.schedule), anchor, new Date(at));
-    if (!due) continue;
-    started.push(await startSnapshotJob(deps, plan, due));
+    try {
+      const anchor = new Date(Math.floor(Date.parse(plan.createdAt) / 1000) * 1000);
+      const due = latestOccurrence(parseSchedule(plan.schedule), anchor, new Date(at));
+      if (due) result.started.push(await startSnapshotJob(deps, plan, due));
+    } catch (error) {
+      // One plan's failure must not keep the others from their schedule.
+      result.failed.push({ planId: plan.id, reason: reasonOf(error), retryable: isRetryable(error) });
+    }
   }
-  return started;
+  return result;
+}
+
+/** What one tick did: the jobs it started (or found started), and the plans it could not start. */
+export interface TickResult {
+  started: StartedJob[];
+  failed: { planId: string; reason: string; retryable: boolean }[];
 }
 
 /**

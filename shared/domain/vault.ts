@@ -139,7 +139,9 @@ export function encodeManifest(manifest: Manifest): { bytes: Uint8Array; manifes
       etag: e.etag,
       lastModified: e.lastModified,
       ...(e.contentType === undefined ? {} : { contentType: e.contentType }),
-      ...(e.metadata === undefined ? {} : { metadata: e.metadata }),
+      ...(e.metadata === undefined
+        ? {}
+        : { metadata: Object.fromEntries(Object.entries(e.metadata).sort(([a], [b]) => compareKeys(a, b))) }),
       blobId: e.blobId,
     })),
   };
@@ -157,7 +159,13 @@ export function decodeManifest(bytes: Uint8Array, expectedId: ContentId): Manife
   if (actual !== expectedId) {
     throw new IntegrityError(`manifest ${expectedId} hashes to ${actual}`);
   }
-  const parsed = ManifestSchema.safeParse(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (cause) {
+    throw new ValidationError(`manifest ${expectedId} is not JSON`, '', { cause });
+  }
+  const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
     throw new ValidationError(
       `manifest ${expectedId} is not a version-${VAULT_FORMAT_VERSION} manifest: ${parsed.error.message}`,

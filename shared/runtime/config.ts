@@ -17,7 +17,9 @@ const regionMap = z
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean)) {
-      const [r, v] = part.split('=').map((x) => x.trim());
+      const at = part.indexOf('=');
+      const r = at < 0 ? '' : part.slice(0, at).trim();
+      const v = at < 0 ? '' : part.slice(at + 1).trim();
       if (!r || !v || !region.safeParse(r).success) {
         ctx.addIssue({ code: 'custom', message: `'${part}' is not region=value` });
         return z.NEVER;

@@ -19,7 +19,8 @@ describe('the pipeline on memory twins', () => {
     const started = await startDueSnapshots(p.deps, p.clock.now().toISOString());
     const ran = await p.drain();
     // Assess
-    expect(started).toHaveLength(1);
+    expect(started.started).toHaveLength(1);
+    expect(started.failed).toEqual([]);
     expect(ran.map((t) => t.kind)).toEqual(['snapshot', 'copy', 'verify', 'prune']);
     const [snap] = await p.catalog.listSnapshots('photos');
     expect(snap?.status).toBe('COMMITTED');
@@ -38,6 +39,15 @@ describe('the pipeline on memory twins', () => {
     expect(Buffer.from(restored.body).toString()).toBe('bravo');
     expect(restored.contentType).toBe('text/plain');
     expect(restored.metadata).toEqual({ origin: 'test' });
+  });
+
+  it('starts the other plans when one plan cannot be started', async () => {
+    await p.catalog.putPlans([plan({ id: 'broken', schedule: 'cron(0 3 ? * ? *)' })]);
+    const tick = await startDueSnapshots(p.deps, p.clock.now().toISOString());
+    expect(tick.started.map((s) => s.planId)).toEqual(['photos']);
+    expect(tick.failed).toEqual([
+      { planId: 'broken', reason: expect.stringMatching(/ValidationError/), retryable: false },
+    ]);
   });
 
   it('starts one job per plan and scheduled time, however often the tick repeats', async () => {

@@ -1,0 +1,318 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryCatalog } from '#adapters/memory.ts';
+import { captureChange, decodeS3Key, type S3EventRecord, S3EventRecordSchema } from '#domain/capture.ts';
+import { ValidationError } from '#domain/errors.ts';
+import { jobIdOf, parseTask, type Task, taskIdOf } from '#domain/tasks.ts';
+import { plan } from '../support/memory-pipeline.ts';
+
+function validationErrorOf(fn: () => unknown): ValidationError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ValidationError, nothing was thrown');
+}
+
+const snapshotTask = {
+  kind: 'snapshot',
+  planId: 'photos',
+  snapshotId: '20260301T000000Z',
+  scheduledAt: '2026-03-01T00:00:00.000Z',
+};
+
+describe('parseTask', () => {
+  it.each<[Task['kind'], Record<string, unknown>]>([
+    ['snapshot', snapshotTask],
+    ['copy', { kind: 'copy', planId: 'photos', snapshotId: '20260301T000000Z', region: 'eu-west-1' }],
+    ['verify', { kind: 'verify', planId: 'photos', snapshotId: '20260301T000000Z' }],
+    ['prune', { kind: 'prune', planId: 'photos', snapshotId: '20260301T000000Z' }],
+  ])('parses a valid %s task', (kind, body) => {
+    expect(parseTask(JSON.stringify(body), kind)).toEqual(body);
+  });
+
+  it('refuses a body that is not JSON, quoting its start', () => {
+    const error = validationErrorOf(() => parseTask('{"kind": "snapshot",', 'snapshot'));
+    expect(error.message).toMatch(/not JSON: \{"kind": "snapshot",/);
+    expect(error.retryable).toBe(false);
+  });
+
+  it('quotes at most 80 characters of a body that is not JSON', () => {
+    const error = validationErrorOf(() => parseTask(`x${'y'.repeat(500)}`, 'snapshot'));
+    expect(error.message.length).toBeLessThan(120);
+  });
+
+  it('refuses a task of another kind than the queue carries', () => {
+    const body = JSON.stringify({ kind: 'verify', planId: 'photos', snapshotId: 's1' });
+    const error = validationErrorOf(() => parseTask(body, 'snapshot'));
+    expect(error.field).toBe('kind');
+    expect(error.message).toMatch(/expected a snapshot task, got verify/);
+  });
+
+  it('refuses an unknown kind', () => {
+    const error = validationErrorOf(() =>
+      parseTask(JSON.stringify({ ...snapshotTask, kind: 'backup' }), 'snapshot'),
+    );
+    expect(error.field).toBe('kind');
+  });
+
+  it('refuses an unknown field (tasks are strict)', () => {
+    const error = validationErrorOf(() =>
+      parseTask(JSON.stringify({ ...snapshotTask, force: true }), 'snapshot'),
+    );
+    expect(error.message).toMatch(/force/);
+  });
+
+  it('refuses a copy task with a bad region, naming the field', () => {
+    const body = JSON.stringify({ kind: 'copy', planId: 'photos', snapshotId: 's1', region: 'Europe' });
+    expect(validationErrorOf(() => parseTask(body, 'copy')).field).toBe('region');
+  });
+
+  it('refuses a snapshot task with a scheduledAt that is not UTC ISO-8601', () => {
+    const body = JSON.stringify({ ...snapshotTask, scheduledAt: '2026-03-01T00:00:00+02:00' });
+    expect(validationErrorOf(() => parseTask(body, 'snapshot')).field).toBe('scheduledAt');
+  });
+
+  it.each([
+    ['a path separator', 'a/b'],
+    ['an empty id', ''],
+    ['a leading dot', '.hidden'],
+    ['129 characters', 'a'.repeat(129)],
+  ])('refuses a planId with %s', (_name, planId) => {
+    const body = JSON.stringify({ kind: 'prune', planId, snapshotId: 's1' });
+    expect(validationErrorOf(() => parseTask(body, 'prune')).field).toBe('planId');
+  });
+
+  it('refuses a missing field, naming it', () => {
+    const body = JSON.stringify({ kind: 'verify', planId: 'photos' });
+    expect(validationErrorOf(() => parseTask(body, 'verify')).field).toBe('snapshotId');
+  });
+
+  it('refuses JSON that is not an object', () => {
+    expect(() => parseTask('null', 'verify')).toThrow(ValidationError);
+    expect(() => parseTask('[1,2]', 'verify')).toThrow(ValidationError);
+  });
+});
+
+describe('jobIdOf and taskIdOf', () => {
+  it('names the job <planId>/<snapshotId>', () => {
+    expect(jobIdOf({ planId: 'photos', snapshotId: '20260301T000000Z' })).toBe('photos/20260301T000000Z');
+  });
+
+  it('names each task within its job', () => {
+    const base = { planId: 'p', snapshotId: 's' };
+    expect(taskIdOf({ kind: 'snapshot', ...base, scheduledAt: '2026-03-01T00:00:00Z' })).toBe('snapshot');
+    expect(taskIdOf({ kind: 'copy', ...base, region: 'eu-west-1' })).toBe('copy:eu-west-1');
+    expect(taskIdOf({ kind: 'verify', ...base })).toBe('verify');
+    expect(taskIdOf({ kind: 'prune', ...base })).toBe('prune');
+  });
+});
+
+describe('decodeS3Key', () => {
+  it.each([
+    ['photos/my+cat%C3%A9.jpg', 'photos/my caté.jpg'],
+    ['a+b+c', 'a b c'],
+    ['a%20b', 'a b'],
+    ['1%2B1%3D2', '1+1=2'],
+    ['%E6%97%A5%E6%9C%AC/%F0%9F%98%80.txt', '日本/😀.txt'],
+    ['dir%2Fsub/file', 'dir/sub/file'],
+    ['plain/key.txt', 'plain/key.txt'],
+    ['100%25', '100%'],
+  ])('decodes %s', (encoded, decoded) => {
+    expect(decodeS3Key(encoded)).toBe(decoded);
+  });
+});
+
+function s3Record(overrides: {
+  bucket?: string;
+  key?: string;
+  eventName?: string;
+  sequencer?: string;
+  size?: number;
+  eTag?: string;
+  versionId?: string;
+  eventTime?: string;
+}): S3EventRecord {
+  const removed = overrides.eventName?.startsWith('ObjectRemoved');
+  return S3EventRecordSchema.parse({
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: 'us-east-1',
+    eventTime: overrides.eventTime ?? '2026-03-01T10:00:00.000Z',
+    eventName: overrides.eventName ?? 'ObjectCreated:Put',
+    userIdentity: { principalId: 'AWS:EXAMPLE' },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'strongbox',
+      bucket: { name: overrides.bucket ?? 'source', arn: `arn:aws:s3:::${overrides.bucket ?? 'source'}` },
+      object: {
+        key: overrides.key ?? 'photos/cat.jpg',
+        ...(removed
+          ? {}
+          : { size: overrides.size ?? 1024, eTag: overrides.eTag ?? 'd41d8cd98f00b204e9800998ecf8427e' }),
+        ...(overrides.versionId ? { versionId: overrides.versionId } : {}),
+        sequencer: overrides.sequencer ?? '0055AED6DCD90281E5',
+      },
+    },
+  });
+}
+
+describe('S3EventRecordSchema', () => {
+  it('accepts an S3 record and keeps its extra fields', () => {
+    const record = s3Record({});
+    expect(record.eventSource).toBe('aws:s3');
+    expect((record as Record<string, unknown>).userIdentity).toEqual({ principalId: 'AWS:EXAMPLE' });
+  });
+
+  it('rejects a record of another service', () => {
+    const sqsRecord = {
+      messageId: '1',
+      eventSource: 'aws:sqs',
+      eventVersion: '2.0',
+      body: '{}',
+      awsRegion: 'us-east-1',
+    };
+    expect(S3EventRecordSchema.safeParse(sqsRecord).success).toBe(false);
+  });
+
+  it('rejects a record that is neither a creation nor a removal', () => {
+    const record = { ...s3Record({}), eventName: 'ObjectRestore:Completed' };
+    expect(S3EventRecordSchema.safeParse(record).success).toBe(false);
+  });
+
+  it('rejects an event structure of version 1', () => {
+    const record = { ...s3Record({}), eventVersion: '1.0' };
+    expect(S3EventRecordSchema.safeParse(record).success).toBe(false);
+  });
+
+  it('rejects a record without a sequencer', () => {
+    const record = s3Record({});
+    const { sequencer: _s, ...object } = record.s3.object;
+    expect(S3EventRecordSchema.safeParse({ ...record, s3: { ...record.s3, object } }).success).toBe(false);
+  });
+});
+
+describe('captureChange', () => {
+  let catalog: MemoryCatalog;
+  beforeEach(async () => {
+    catalog = new MemoryCatalog();
+    await catalog.putPlans([
+      plan({ id: 'everything', source: { bucket: 'source', prefix: '' } }),
+      plan({ id: 'photos', source: { bucket: 'source', prefix: 'photos/' } }),
+      plan({ id: 'other', source: { bucket: 'other-bucket', prefix: '' } }),
+    ]);
+  });
+
+  it('journals the change for every plan that protects the bucket and prefix', async () => {
+    // Act
+    const outcome = await captureChange({ catalog }, s3Record({ key: 'photos/cat.jpg', versionId: 'v1' }));
+    // Assess
+    expect(outcome).toEqual({
+      status: 'journaled',
+      bucket: 'source',
+      key: 'photos/cat.jpg',
+      plans: ['everything', 'photos'],
+    });
+    const [entry] = await catalog.listJournal('photos');
+    expect(entry).toEqual({
+      planId: 'photos',
+      bucket: 'source',
+      key: 'photos/cat.jpg',
+      event: 'created',
+      eventTime: '2026-03-01T10:00:00.000Z',
+      sequencer: '0055AED6DCD90281E5',
+      sizeBytes: 1024,
+      etag: 'd41d8cd98f00b204e9800998ecf8427e',
+      versionId: 'v1',
+    });
+    expect(await catalog.listJournal('everything')).toHaveLength(1);
+    expect(await catalog.listJournal('other')).toHaveLength(0);
+  });
+
+  it('journals only for plans whose prefix the key starts with', async () => {
+    const outcome = await captureChange({ catalog }, s3Record({ key: 'docs/report.pdf' }));
+    expect(outcome).toMatchObject({ status: 'journaled', plans: ['everything'] });
+    expect(await catalog.listJournal('photos')).toHaveLength(0);
+  });
+
+  it('journals the decoded key', async () => {
+    const outcome = await captureChange({ catalog }, s3Record({ key: 'photos/my+cat%C3%A9%2B1.jpg' }));
+    expect(outcome).toMatchObject({ key: 'photos/my caté+1.jpg' });
+    expect((await catalog.listJournal('photos'))[0]?.key).toBe('photos/my caté+1.jpg');
+  });
+
+  it('matches the prefix against the decoded key', async () => {
+    await catalog.putPlans([
+      plan({ id: 'spaced', source: { bucket: 'spaced-bucket', prefix: 'my photos/' } }),
+    ]);
+    const outcome = await captureChange(
+      { catalog },
+      s3Record({ bucket: 'spaced-bucket', key: 'my+photos/a.jpg' }),
+    );
+    expect(outcome).toMatchObject({ status: 'journaled', plans: ['spaced'] });
+  });
+
+  it('ignores a bucket no plan protects, with a reason', async () => {
+    const outcome = await captureChange({ catalog }, s3Record({ bucket: 'unprotected', key: 'x' }));
+    expect(outcome).toEqual({
+      status: 'ignored',
+      bucket: 'unprotected',
+      key: 'x',
+      reason: 'no plan protects this bucket and prefix',
+    });
+    expect(catalog.journal.size).toBe(0);
+  });
+
+  it('ignores a key outside every prefix of the bucket', async () => {
+    await catalog.putPlans([plan({ id: 'other', source: { bucket: 'other-bucket', prefix: 'keep/' } })]);
+    const outcome = await captureChange({ catalog }, s3Record({ bucket: 'other-bucket', key: 'tmp/x' }));
+    expect(outcome.status).toBe('ignored');
+    expect(catalog.journal.size).toBe(0);
+  });
+
+  it('reports a second delivery of the same event as a duplicate and journals it once', async () => {
+    // Prepare
+    const record = s3Record({ key: 'photos/cat.jpg', sequencer: '00AA' });
+    await captureChange({ catalog }, record);
+    // Act
+    const outcome = await captureChange({ catalog }, record);
+    // Assess
+    expect(outcome).toMatchObject({ status: 'duplicate', plans: ['everything', 'photos'] });
+    expect(await catalog.listJournal('photos')).toHaveLength(1);
+  });
+
+  it('journals a later change of the same key (another sequencer)', async () => {
+    await captureChange({ catalog }, s3Record({ key: 'photos/cat.jpg', sequencer: '00AA' }));
+    const outcome = await captureChange({ catalog }, s3Record({ key: 'photos/cat.jpg', sequencer: '00AB' }));
+    expect(outcome.status).toBe('journaled');
+    expect((await catalog.listJournal('photos')).map((e) => e.sequencer).sort()).toEqual(['00AA', '00AB']);
+  });
+
+  it('journals a removal without size or etag', async () => {
+    // Act
+    const outcome = await captureChange(
+      { catalog },
+      s3Record({ key: 'photos/cat.jpg', eventName: 'ObjectRemoved:Delete', sequencer: '00FF' }),
+    );
+    // Assess
+    expect(outcome.status).toBe('journaled');
+    const [entry] = await catalog.listJournal('photos');
+    expect(entry?.event).toBe('removed');
+    expect(entry).not.toHaveProperty('sizeBytes');
+    expect(entry).not.toHaveProperty('etag');
+  });
+
+  it('journals a delete marker as a removal', async () => {
+    await captureChange(
+      { catalog },
+      s3Record({ eventName: 'ObjectRemoved:DeleteMarkerCreated', key: 'photos/x' }),
+    );
+    expect((await catalog.listJournal('photos'))[0]?.event).toBe('removed');
+  });
+
+  it('stores the event time in UTC', async () => {
+    await captureChange({ catalog }, s3Record({ eventTime: '2026-03-01T12:00:00.5+02:00', key: 'photos/x' }));
+    expect((await catalog.listJournal('photos'))[0]?.eventTime).toBe('2026-03-01T10:00:00.500Z');
+  });
+});
