@@ -12,17 +12,18 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
-import { startFauxqs } from 'fauxqs';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
 import {
   type Invocation,
   LocalDispatcher,
+  type ObservedS3Change,
   type S3Mapping,
   type ScheduleMapping,
   type SqsMapping,
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
+import { type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
 import {
   type LocalRefs,
   readServerlessConfig,
@@ -74,11 +75,8 @@ export interface LocalStack {
   dynamodb: DynamoDBClient;
   /** Queue URL and ARN by logical id (e.g. SnapshotQueue). */
   queues: Record<string, { url: string; arn: string }>;
-  stop(): Promise<void>;
-}
-
-interface Fauxqs {
-  address: string;
+  /** Resolves when every S3 change so far has been delivered and no invocation is in flight. */
+  settled(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,19 +111,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // One S3+SQS endpoint per region; the sink turns S3 writes into notifications.
     let dispatcher: LocalDispatcher | undefined;
-    const servers = new Map<string, Fauxqs>();
+    const servers = new Map<string, FauxqsThread>();
     const startRegion = async (region: string, port: number | undefined, withSink: boolean) => {
-      const persist = options.dataDir
-        ? { dataDir: join(dataDir, 'fauxqs', region), s3StorageDir: join(dataDir, 's3', region) }
-        : {};
       if (options.dataDir) await mkdir(join(dataDir, 'fauxqs', region), { recursive: true });
-      const server = await startFauxqs({
-        port: port ?? 0,
-        logger: false,
-        defaultRegion: region,
-        bindHost: '127.0.0.1',
-        ...persist,
-        ...(withSink ? { s3EventSink: (e) => dispatcher?.observeS3(e) } : {}),
+      const server = await startFauxqsThread({
+        region,
+        ...(port ? { port } : {}),
+        ...(options.dataDir
+          ? { dataDir: join(dataDir, 'fauxqs', region), s3StorageDir: join(dataDir, 's3', region) }
+          : {}),
+        ...(withSink ? { onS3Change: (e: ObservedS3Change) => dispatcher?.observeS3(e) } : {}),
       });
       servers.set(region, server);
       cleanups.push(() => server.stop());
@@ -144,7 +139,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const endpoints = {
       s3: Object.fromEntries([...servers].map(([r, s]) => [r, s.address])),
-      sqs: (servers.get(primaryRegion) as Fauxqs).address,
+      sqs: (servers.get(primaryRegion) as FauxqsThread).address,
       dynamodb: dynamo.endpoint,
     };
     const s3Clients = new Map(
@@ -316,6 +311,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqs,
       dynamodb,
       queues,
+      settled: async () => {
+        for (const server of servers.values()) await server.flush();
+        await running.settled();
+      },
       stop: stopAll,
     };
   } catch (error) {

@@ -56,7 +56,7 @@ beforeAll(async () => {
       }),
     );
   }
-  await stack.dispatcher.settled(); // capture ran for the uploads (no plan protected them yet)
+  await stack.settled(); // capture ran for the uploads (no plan protected them yet)
 });
 
 afterAll(async () => {
