@@ -86,6 +86,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     await catalog.updateTask(jobId, taskId, {
       status: 'SUCCEEDED',
       finishedAt: finished.toISOString(),
+      progress: { done: blobsCopied, total: missing.length, bytes: bytesCopied },
       result: { blobsReferenced: referenced.length, blobsCopied, bytesCopied, seconds },
     });
     if (Object.values(regions).every((r) => r.status === 'COPIED')) {

@@ -71,6 +71,11 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
     await catalog.updateTask(jobId, 'snapshot', {
       status: 'SUCCEEDED',
       finishedAt: nowIso(clock),
+      progress: {
+        done: result.objectCount ?? 0,
+        total: result.objectCount ?? 0,
+        bytes: result.logicalBytes ?? 0,
+      },
       result: { ...result, status: result.status },
     });
     if (result.status === 'COMMITTED') await fanOutAfterCommit(deps, plan, task.snapshotId);
