@@ -151,6 +151,73 @@ describe('the pipeline on the embedded stack', () => {
     expect(all.map((s) => s.snapshotId)).toEqual([started.snapshotId]);
   });
 
+  it('commits once when the same snapshot task is delivered twice at the same time', async () => {
+    // Prepare: a job, and its task sent twice (at-least-once delivery); two pollers take both.
+    await applyPlans(
+      c.pipeline,
+      {
+        plans: [
+          { id: 'dup', source: { bucket: source }, schedule: 'rate(1 hour)', retention: { keepLast: 5 } },
+        ],
+      },
+      stack.copyRegions,
+    );
+    const scheduledAt = '2026-06-01T00:00:00.000Z';
+    await c.pipeline.catalog.createJob(
+      {
+        jobId: 'dup/20260601T000000Z',
+        planId: 'dup',
+        snapshotId: '20260601T000000Z',
+        status: 'RUNNING',
+        createdAt: scheduledAt,
+        updatedAt: scheduledAt,
+      },
+      { planId: 'dup', snapshotId: '20260601T000000Z', status: 'RUNNING', scheduledAt },
+    );
+    const snapshotsBefore = stack.dispatcher.invocations.filter(
+      (i) => i.functionName === 'snapshot' && i.ok,
+    ).length;
+    const body = JSON.stringify({
+      kind: 'snapshot',
+      planId: 'dup',
+      snapshotId: '20260601T000000Z',
+      scheduledAt,
+    });
+    // Act
+    await Promise.all(
+      [1, 2].map(() =>
+        stack.sqs.send(
+          new SendMessageCommand({ QueueUrl: stack.queues.SnapshotQueue?.url, MessageBody: body }),
+        ),
+      ),
+    );
+    const job = await jobDone('dup', '20260601T000000Z');
+    // Assess: one committed snapshot whose manifest is complete; a losing twin's manifest is never visible.
+    expect(job.status).toBe('SUCCEEDED');
+    const snaps = await c.pipeline.catalog.listSnapshots('dup');
+    expect(snaps.map((x) => x.status)).toEqual(['COMMITTED']);
+    const manifest = await readManifest(
+      c.pipeline.vaults.primary,
+      c.pipeline.envelope,
+      'dup',
+      snaps[0]?.manifestId as string,
+    );
+    expect(manifest.entries.length).toBe(snaps[0]?.objectCount);
+    await waitFor('both deliveries handled', async () => {
+      const n = stack.dispatcher.invocations.filter((i) => i.functionName === 'snapshot' && i.ok).length;
+      return n - snapshotsBefore >= 2 ? n : undefined;
+    });
+    expect((await c.pipeline.catalog.listSnapshots('dup')).map((x) => [x.status, x.manifestId])).toEqual([
+      ['COMMITTED', snaps[0]?.manifestId],
+    ]);
+    const report = await restoreSnapshot(c.pipeline, {
+      plan: 'dup',
+      targetBucket: 'e2e-restore',
+      targetPrefix: 'dup/',
+    });
+    expect(report.objects).toBe(snaps[0]?.objectCount);
+  });
+
   it('fails the job with the reason when the source bucket is missing, keeping earlier snapshots', async () => {
     await applyPlans(
       c.pipeline,
