@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../shared/local/dynamodb-local.ts';
+import { nonLoopbackIPv4, tryConnect } from '../support/network.ts';
 
 const isLinux = process.platform === 'linux';
 const MODULE_URL = pathToFileURL(
@@ -108,29 +109,6 @@ async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return !isAlive(pid);
-}
-
-function nonLoopbackIPv4(): string | undefined {
-  for (const infos of Object.values(os.networkInterfaces())) {
-    for (const info of infos ?? []) if (info.family === 'IPv4' && !info.internal) return info.address;
-  }
-  return undefined;
-}
-
-/** 'connected' or the error code of a TCP connection attempt. */
-function tryConnect(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 3000 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve('ETIMEDOUT');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-  });
 }
 
 describe('startDynamoDbLocal', () => {

@@ -8,8 +8,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import {
   CopyObjectCommand,
   CreateBucketCommand,
@@ -24,6 +22,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nonLoopbackIPv4, tryConnect } from '../support/network.ts';
 
 type SinkEvent = Parameters<NonNullable<NonNullable<Parameters<typeof startFauxqs>[0]>['s3EventSink']>>[0];
 
@@ -162,30 +161,6 @@ function listeningAddresses(port: number): string[] {
     }
   }
   return result;
-}
-
-/** First non-internal IPv4 address of this machine, if any. */
-function nonLoopbackIPv4(): string | undefined {
-  for (const infos of Object.values(os.networkInterfaces())) {
-    for (const info of infos ?? []) if (info.family === 'IPv4' && !info.internal) return info.address;
-  }
-  return undefined;
-}
-
-/** Resolves with 'connected' or the error code of a TCP connection attempt to host:port. */
-function tryConnect(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 3000 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve('ETIMEDOUT');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-  });
 }
 
 describe('fauxqs S3 listing order and pagination', () => {

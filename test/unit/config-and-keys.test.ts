@@ -17,6 +17,7 @@ import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, StrongboxError, TransientError, ValidationError } from '#domain/errors.ts';
 import { loadConfig } from '#runtime/config.ts';
+import { validationErrorOf } from '../support/errors.ts';
 
 const minimalEnv = {
   STRONGBOX_PRIMARY_REGION: 'us-east-1',
@@ -28,16 +29,6 @@ const minimalEnv = {
   STRONGBOX_VERIFY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/verify',
   STRONGBOX_PRUNE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/prune',
 };
-
-function validationErrorOf(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ValidationError, nothing was thrown');
-}
 
 describe('loadConfig', () => {
   it('reads a minimal environment, with defaults', () => {

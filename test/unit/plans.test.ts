@@ -3,6 +3,7 @@ import { ManualClock, MemoryCatalog } from '#adapters/memory.ts';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { validatePlans } from '#domain/plan.ts';
+import { validationErrorOf } from '../support/errors.ts';
 
 /** A plan as a user would write it, with only the required fields. */
 function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -13,17 +14,6 @@ function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     retention: { keepLast: 3 },
     ...overrides,
   };
-}
-
-/** The ValidationError `fn` throws. */
-function validationErrorOf(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ValidationError, nothing was thrown');
 }
 
 describe('validatePlans', () => {

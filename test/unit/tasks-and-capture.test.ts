@@ -3,17 +3,8 @@ import { MemoryCatalog } from '#adapters/memory.ts';
 import { captureChange, decodeS3Key, type S3EventRecord, S3EventRecordSchema } from '#domain/capture.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { jobIdOf, parseTask, type Task, taskIdOf } from '#domain/tasks.ts';
+import { validationErrorOf } from '../support/errors.ts';
 import { plan } from '../support/memory-pipeline.ts';
-
-function validationErrorOf(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ValidationError, nothing was thrown');
-}
 
 const snapshotTask = {
   kind: 'snapshot',
