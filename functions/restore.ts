@@ -4,7 +4,7 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { type RestoreReport, restoreSnapshot } from '#domain/restore.ts';
+import { parseRestoreRequest, type RestoreReport, restoreSnapshot } from '#domain/restore.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 
@@ -12,7 +12,7 @@ export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
     .handler(async (event: unknown): Promise<RestoreReport> => {
-      const report = await restoreSnapshot(c.pipeline, event as never);
+      const report = await restoreSnapshot(c.pipeline, parseRestoreRequest(event));
       c.logger.info('restore done', { ...report, keys: undefined });
       return report;
     });

@@ -147,7 +147,6 @@ function taskSeconds(t: TaskRecord | undefined): number | undefined {
 }
 
 async function vaultUsage(
-  stack: LocalStack,
   c: Container,
 ): Promise<{ region: string; blobs: number; storedBytes: number; manifests: number }[]> {
   const out = [];
@@ -162,7 +161,6 @@ async function vaultUsage(
     }
     out.push({ region: vault.region, blobs, storedBytes, manifests });
   }
-  void stack;
   return out;
 }
 
@@ -409,7 +407,7 @@ async function main(): Promise<number> {
 
     const uniqueBlobs = new Map(manifest.entries.map((e) => [e.blobId, e.sizeBytes]));
     const uniqueBytes = [...uniqueBlobs.values()].reduce((a, b) => a + b, 0);
-    const usage = await vaultUsage(stack, c);
+    const usage = await vaultUsage(c);
     log(
       `\nVault (after both snapshots)\n${formatTable(
         ['region', 'blobs', 'manifests', 'stored'],
