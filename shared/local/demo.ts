@@ -29,7 +29,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { VaultLayout } from '#domain/vault.ts';
 import type { Container } from '#runtime/container.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
-import { type LocalStack, PROJECT_ROOT, startLocalStack } from './stack.ts';
+import { PROJECT_ROOT, startLocalStack } from './stack.ts';
 
 const PLAN_ID = 'demo';
 const RESTORE_BUCKET = 'strongbox-demo-restore';
