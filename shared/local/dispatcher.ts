@@ -248,7 +248,11 @@ export class LocalDispatcher {
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      if (messages.length === 0) continue;
+      if (messages.length === 0) {
+        // Long polling waits on SQS; a receiver that answers at once must not spin.
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       const records = messages.map((m) => toSqsRecord(m, mapping, this.#region));
       let failed = new Set(records.map((r) => r.messageId));
       try {
