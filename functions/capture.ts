@@ -11,12 +11,14 @@ import { type CaptureOutcome, captureChange, S3EventRecordSchema } from '#domain
 import { isRetryable, reasonOf } from '#domain/errors.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
+import { publishMetrics, recordCaptureLag } from '#runtime/metrics.ts';
 
 const S3EventSchema = z.looseObject({ Records: z.array(z.unknown()) });
 
 export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
+    .use(publishMetrics(c.metrics))
     .handler(async (event: unknown) => {
       const parsed = S3EventSchema.safeParse(event);
       if (!parsed.success) {
@@ -36,6 +38,7 @@ export const makeHandler = (c: Container) =>
         }
         try {
           const outcome = await captureChange(c.pipeline, record.data);
+          recordCaptureLag(c.metrics, record.data.eventTime, c.pipeline.clock.now());
           if (outcome.status === 'ignored') c.logger.info('change ignored', { ...outcome });
           outcomes.push(outcome);
         } catch (error) {

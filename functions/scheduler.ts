@@ -9,6 +9,7 @@ import { TransientError, ValidationError } from '#domain/errors.ts';
 import { startDueSnapshots } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
+import { publishMetrics, recordSnapshotAges } from '#runtime/metrics.ts';
 
 /** The fields of an EventBridge "Scheduled Event" the scheduler reads. */
 export const ScheduledEventSchema = z.looseObject({
@@ -20,6 +21,7 @@ export const ScheduledEventSchema = z.looseObject({
 export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
+    .use(publishMetrics(c.metrics))
     .handler(async (event: unknown) => {
       const parsed = ScheduledEventSchema.safeParse(event);
       if (!parsed.success) {
@@ -28,6 +30,7 @@ export const makeHandler = (c: Container) =>
       const result = await startDueSnapshots(c.pipeline, new Date(parsed.data.time).toISOString());
       c.logger.info('scheduler tick', { time: parsed.data.time, ...result });
       for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
+      await recordSnapshotAges(c, c.pipeline.clock.now());
       // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
       if (result.failed.some((f) => f.retryable)) {
         throw new TransientError(

@@ -54,6 +54,8 @@ const EnvSchema = z.object({
   /** S3 endpoints of other regions (the embedded stack runs one endpoint per region). */
   STRONGBOX_REGION_ENDPOINTS: regionMap,
   POWERTOOLS_LOG_LEVEL: optional,
+  /** CloudWatch namespace of the application metrics (EMF). */
+  POWERTOOLS_METRICS_NAMESPACE: optional,
 });
 
 /** Strongbox's configuration. */
@@ -75,6 +77,8 @@ export interface Config {
   /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
   endpoints: { s3: Map<string, string>; sqs?: string; dynamodb?: string };
   logLevel?: string;
+  /** CloudWatch namespace of the application metrics. @default 'Strongbox' */
+  metricsNamespace?: string;
 }
 
 /**
@@ -128,5 +132,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.AWS_ENDPOINT_URL_DYNAMODB ? { dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB } : {}),
     },
     ...(e.POWERTOOLS_LOG_LEVEL ? { logLevel: e.POWERTOOLS_LOG_LEVEL } : {}),
+    ...(e.POWERTOOLS_METRICS_NAMESPACE ? { metricsNamespace: e.POWERTOOLS_METRICS_NAMESPACE } : {}),
   };
 }

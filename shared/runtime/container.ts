@@ -4,6 +4,7 @@
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -16,6 +17,7 @@ import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { Clock } from '#domain/ports.ts';
 import { type Config, loadConfig } from './config.ts';
+import { createMetrics } from './metrics.ts';
 
 /** What handlers are given. */
 export interface Container {
@@ -23,6 +25,8 @@ export interface Container {
   pipeline: PipelineDeps;
   sqs: SQSClient;
   logger: Logger;
+  /** Application metrics (CloudWatch EMF on stdout); see ./metrics.ts. */
+  metrics: Metrics;
 }
 
 const systemClock: Clock = { now: () => new Date() };
@@ -44,7 +48,10 @@ export function s3ClientFor(config: Config, region: string): S3Client {
  * const container = createContainer(loadConfig());
  * ```
  */
-export function createContainer(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Container {
+export function createContainer(
+  config: Config,
+  options: { clock?: Clock; logger?: Logger; metrics?: Metrics } = {},
+): Container {
   const region = config.primaryRegion;
   // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
   const sqs = new SQSClient({
@@ -82,7 +89,8 @@ export function createContainer(config: Config, options: { clock?: Clock; logger
       serviceName: 'strongbox',
       ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}),
     });
-  return { config, pipeline, sqs, logger };
+  const metrics = options.metrics ?? createMetrics(config, logger);
+  return { config, pipeline, sqs, logger, metrics };
 }
 
 let defaultContainer: Container | undefined;

@@ -20,6 +20,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { isRetryable, reasonOf } from '#domain/errors.ts';
 import { jobIdOf, parseTask, type Task, type TaskKind, taskIdOf } from '#domain/tasks.ts';
 import type { Container } from './container.ts';
+import { publishMetrics } from './metrics.ts';
 
 /** Message attribute that carries the reason a poison message was dead-lettered. */
 export const DLQ_REASON_ATTRIBUTE = 'strongbox-error-reason';
@@ -66,6 +67,7 @@ export function sqsTaskHandler<K extends TaskKind>(
 
   return middy<SQSEvent, SQSBatchResponse, Error, Context>()
     .use(injectLambdaContext(logger))
+    .use(publishMetrics(container.metrics))
     .handler(async (event, context) =>
       processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }),
     );

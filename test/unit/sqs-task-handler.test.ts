@@ -11,6 +11,7 @@ import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE, sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
 
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/111122223333/strongbox-verify-dlq';
 
@@ -88,6 +89,7 @@ describe('sqsTaskHandler', () => {
       pipeline: p.deps,
       sqs: new SQSClient({ region: 'us-east-1' }),
       logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
     };
   }
 

@@ -1,0 +1,104 @@
+/**
+ * Application metrics, written as CloudWatch embedded metric format (EMF) lines on stdout by
+ * Powertools Metrics: Lambda ships them to CloudWatch Logs, which turns them into metrics (no API
+ * call, no permission). serverless.yml's alarms and dashboard read them, in the namespace
+ * `Strongbox/<stage>` with the dimension `service=strongbox` (`plan` too for per-plan ages).
+ *
+ * - `CaptureLagSeconds` (capture): how long after an S3 event capture journaled it.
+ * - `SnapshotAgeMinutes` per plan and `OldestSnapshotAgeMinutes` (scheduler, every tick): minutes
+ *   since each enabled plan's newest committed snapshot; the alarm compares the oldest with the RPO.
+ * - `VerificationFailed` (verify): 1 for a snapshot that failed verification, 0 for one that passed.
+ *
+ * Function errors and throttles come from AWS/Lambda's own metrics. Metrics carry ids and numbers
+ * only: never a key, an object's name or its content.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { MiddlewareObj } from '@middy/core';
+import type { Verification } from '#domain/ports.ts';
+import type { Config } from './config.ts';
+import type { Container } from './container.ts';
+
+/** The names of Strongbox's metrics (serverless.yml's alarms name them too). */
+export const METRICS = {
+  captureLag: 'CaptureLagSeconds',
+  snapshotAge: 'SnapshotAgeMinutes',
+  oldestSnapshotAge: 'OldestSnapshotAgeMinutes',
+  verificationFailed: 'VerificationFailed',
+} as const;
+
+/** The `service` dimension of every metric. */
+export const METRICS_SERVICE = 'strongbox';
+
+/**
+ * The metrics of one function (one per container). `POWERTOOLS_METRICS_DISABLED=true` in the
+ * process environment turns output off (the embedded stack does, to keep stdout readable).
+ */
+export function createMetrics(config: Pick<Config, 'metricsNamespace'>, logger?: Logger): Metrics {
+  return new Metrics({
+    namespace: config.metricsNamespace ?? 'Strongbox',
+    serviceName: METRICS_SERVICE,
+    ...(logger ? { logger } : {}),
+  });
+}
+
+/**
+ * middy middleware: publish what the invocation stored, after it succeeds or fails. Unlike
+ * Powertools' `logMetrics`, an invocation that stored nothing writes nothing (and warns nothing).
+ */
+export function publishMetrics(metrics: Metrics): MiddlewareObj {
+  const publish = async () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return { after: publish, onError: publish };
+}
+
+/** Capture: seconds between an S3 event and its journaling. */
+export function recordCaptureLag(metrics: Metrics, eventTime: string, now: Date): void {
+  const lag = Math.max(0, (now.getTime() - Date.parse(eventTime)) / 1000);
+  metrics.addMetric(METRICS.captureLag, MetricUnit.Seconds, lag);
+}
+
+/** Verify: 1 when the snapshot failed verification, 0 when it passed. Returns its argument. */
+export function recordVerification(
+  metrics: Metrics,
+  verification: Verification | undefined,
+): Verification | undefined {
+  if (verification) {
+    metrics.addMetric(METRICS.verificationFailed, MetricUnit.Count, verification.status === 'FAILED' ? 1 : 0);
+  }
+  return verification;
+}
+
+/**
+ * Scheduler: the age in minutes of each enabled plan's newest committed snapshot (its point in
+ * time), or of the plan itself while it has none, per plan and the oldest of all (0 without plans,
+ * so a tick always reports and a silent scheduler shows as missing data). A catalog failure is
+ * logged, not thrown: the tick's own work is done by then.
+ */
+export async function recordSnapshotAges(
+  c: Pick<Container, 'metrics' | 'pipeline' | 'logger'>,
+  now: Date,
+): Promise<void> {
+  const { catalog } = c.pipeline;
+  try {
+    let oldest = 0;
+    for (const plan of await catalog.listPlans()) {
+      if (!plan.enabled) continue;
+      const snapshots = await catalog.listSnapshots(plan.id);
+      const newest = snapshots
+        .filter((s) => s.status === 'COMMITTED')
+        .map((s) => Date.parse(s.time ?? s.scheduledAt))
+        .reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
+      const since = Number.isFinite(newest) ? newest : Date.parse(plan.createdAt);
+      const minutes = Math.max(0, Math.round((now.getTime() - since) / 6_000) / 10);
+      const single = c.metrics.singleMetric();
+      single.addDimension('plan', plan.id);
+      single.addMetric(METRICS.snapshotAge, MetricUnit.NoUnit, minutes);
+      oldest = Math.max(oldest, minutes);
+    }
+    c.metrics.addMetric(METRICS.oldestSnapshotAge, MetricUnit.NoUnit, oldest);
+  } catch (error) {
+    c.logger.warn('could not measure snapshot ages', { reason: (error as Error).message });
+  }
+}

@@ -1,0 +1,210 @@
+// The handlers' application metrics: the EMF documents Powertools writes to stdout carry the metrics
+// that serverless.yml's alarms read (namespace, service dimension, names, values).
+import { readFileSync } from 'node:fs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import { contentIdOf, VaultLayout } from '#domain/vault.ts';
+import type { Config } from '#runtime/config.ts';
+import type { Container } from '#runtime/container.ts';
+import { createMetrics, METRICS } from '#runtime/metrics.ts';
+import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
+import { makeHandler as makePruneHandler } from '../../functions/prune.ts';
+import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
+import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
+import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { captureEmf, type EmfDocument } from '../support/metrics.ts';
+
+const NAMESPACE = 'Strongbox/test';
+
+const context = {
+  functionName: 'strongbox-test',
+  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:strongbox-test',
+  memoryLimitInMB: '1024',
+  getRemainingTimeInMillis: () => 60_000,
+} as Context;
+
+function config(): Config {
+  return {
+    primaryRegion: 'us-east-1',
+    stateTable: 'strongbox-state',
+    vaultBucket: 'vault-use1',
+    copyVaults: new Map([['eu-west-1', 'vault-euw1']]),
+    localKeyFile: '/nonexistent/master.key',
+    queueUrls: {
+      snapshot: 'https://sqs.us-east-1.amazonaws.com/111122223333/snapshot',
+      copy: 'https://sqs.us-east-1.amazonaws.com/111122223333/copy',
+      verify: 'https://sqs.us-east-1.amazonaws.com/111122223333/verify',
+      prune: 'https://sqs.us-east-1.amazonaws.com/111122223333/prune',
+    },
+    concurrency: 4,
+    gcGraceSeconds: 3600,
+    endpoints: { s3: new Map() },
+    metricsNamespace: NAMESPACE,
+  };
+}
+
+/** The value of `name` in the documents (the one whose dimensions match `dimensions`, if given). */
+function valuesOf(docs: EmfDocument[], name: string, dimensions: Record<string, string> = {}): unknown[] {
+  return docs
+    .filter((d) => d._aws.CloudWatchMetrics.some((m) => m.Metrics.some((x) => x.Name === name)))
+    .filter((d) => Object.entries(dimensions).every(([k, v]) => d[k] === v))
+    .map((d) => d[name]);
+}
+
+function sqsEvent(body: object): SQSEvent {
+  return {
+    Records: [
+      {
+        messageId: 'm-1',
+        receiptHandle: 'r-1',
+        body: JSON.stringify(body),
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: '1772323200000',
+          SenderId: 'AIDAEXAMPLE',
+          ApproximateFirstReceiveTimestamp: '1772323200000',
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:strongbox-test-verify',
+        awsRegion: 'us-east-1',
+      },
+    ],
+  };
+}
+
+describe('application metrics (EMF on stdout)', () => {
+  let metrics: Metrics;
+
+  function container(p: MemoryPipeline): Container {
+    return {
+      config: config(),
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics,
+    };
+  }
+
+  beforeEach(() => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    vi.stubEnv('POWERTOOLS_DEV', 'false');
+    metrics = createMetrics(config());
+  });
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('capture reports how long after the S3 event it journaled it', async () => {
+    // Prepare: the fixture's event happened at 23:45:00.123; capture runs 42.5 s later
+    const event = JSON.parse(readFileSync('events/s3/object-created.json', 'utf8')) as unknown;
+    const p = memoryPipeline('2026-11-21T23:45:42.623Z');
+    await p.catalog.putPlans([plan({ source: { bucket: 'strongbox-dev-source', prefix: '' } })]);
+    const handler = makeCaptureHandler(container(p));
+    // Act
+    const docs = await captureEmf(() => handler(event, context));
+    // Assess
+    expect(docs).toHaveLength(1);
+    const [doc] = docs as [EmfDocument];
+    expect(doc._aws.CloudWatchMetrics[0]).toEqual({
+      Namespace: NAMESPACE,
+      Dimensions: [['service']],
+      Metrics: [{ Name: METRICS.captureLag, Unit: 'Seconds' }],
+    });
+    expect(doc.service).toBe('strongbox');
+    expect(doc[METRICS.captureLag]).toBe(42.5);
+  });
+
+  it('the scheduler reports each enabled plan’s snapshot age and the oldest, every tick', async () => {
+    // Prepare: one plan snapshotted at 00:00, one disabled plan
+    const p = memoryPipeline('2026-03-01T00:00:00Z');
+    await p.catalog.putPlans([plan(), plan({ id: 'archive', enabled: false })]);
+    await putText(p, 'a.txt', 'alpha');
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    p.clock.advance(90 * 60_000);
+    const handler = makeSchedulerHandler(container(p));
+    const tick = {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: p.clock.now().toISOString(),
+    };
+    // Act
+    const docs = await captureEmf(() => handler(tick, context));
+    // Assess
+    expect(valuesOf(docs, METRICS.snapshotAge, { plan: 'photos', service: 'strongbox' })).toEqual([90]);
+    expect(valuesOf(docs, METRICS.snapshotAge, { plan: 'archive' })).toEqual([]);
+    expect(valuesOf(docs, METRICS.oldestSnapshotAge)).toEqual([90]);
+    const perPlan = docs.find((d) => d.plan === 'photos');
+    expect(perPlan?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service', 'plan']]);
+    expect(perPlan?._aws.CloudWatchMetrics[0]?.Namespace).toBe(NAMESPACE);
+  });
+
+  it('a plan without a committed snapshot ages from its creation; no plans report 0', async () => {
+    const p = memoryPipeline('2026-03-01T02:00:00Z');
+    const handler = makeSchedulerHandler(container(p));
+    const tick = {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: p.clock.now().toISOString(),
+    };
+    expect(valuesOf(await captureEmf(() => handler(tick, context)), METRICS.oldestSnapshotAge)).toEqual([0]);
+    await p.catalog.putPlans([plan({ createdAt: '2026-03-01T01:15:00.000Z', schedule: 'rate(1 day)' })]);
+    p.clock.advance(0);
+    const docs = await captureEmf(() => handler(tick, context));
+    expect(valuesOf(docs, METRICS.snapshotAge, { plan: 'photos' })).toEqual([45]);
+    expect(valuesOf(docs, METRICS.oldestSnapshotAge)).toEqual([45]);
+  });
+
+  describe('verify', () => {
+    let p: MemoryPipeline;
+    let snapshotId: string;
+
+    beforeEach(async () => {
+      p = memoryPipeline();
+      await p.catalog.putPlans([plan({ verification: { samplePercent: 100 } })]);
+      await putText(p, 'a.txt', 'alpha');
+      snapshotId = (await startSnapshotNow(p.deps, 'photos')).snapshotId;
+      // Run the snapshot and its copy; leave verification to the handler.
+      for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
+        for (const task of tasks.filter((t) => t.kind !== 'verify')) await p.run(task);
+      }
+    });
+
+    it('reports VerificationFailed 0 for a snapshot that passes', async () => {
+      const handler = makeVerifyHandler(container(p));
+      const docs = await captureEmf(() =>
+        handler(sqsEvent({ kind: 'verify', planId: 'photos', snapshotId }), context),
+      );
+      expect(valuesOf(docs, METRICS.verificationFailed)).toEqual([0]);
+      expect(docs[0]?._aws.CloudWatchMetrics[0]?.Metrics).toEqual([
+        { Name: METRICS.verificationFailed, Unit: 'Count' },
+      ]);
+    });
+
+    it('reports VerificationFailed 1 for a snapshot with a missing blob', async () => {
+      p.copy.objects.delete(VaultLayout.blobKey(contentIdOf('alpha')));
+      const handler = makeVerifyHandler(container(p));
+      const docs = await captureEmf(() =>
+        handler(sqsEvent({ kind: 'verify', planId: 'photos', snapshotId }), context),
+      );
+      expect(valuesOf(docs, METRICS.verificationFailed)).toEqual([1]);
+    });
+  });
+
+  it('writes nothing for an invocation that stored no metric', async () => {
+    const p = memoryPipeline();
+    const handler = makePruneHandler(container(p));
+    const docs = await captureEmf(() =>
+      handler(sqsEvent({ kind: 'prune', planId: 'nope', snapshotId: '20260301T000000Z' }), context),
+    );
+    expect(docs).toEqual([]);
+  });
+});
