@@ -1,8 +1,8 @@
 /**
  * serverless.yml, resolved: `osls print --format json` resolves `${self:…}`, `${sls:stage}`,
  * `${param:…}` offline, so the embedded stack reads the same description that deploys to AWS.
- * CloudFormation intrinsics (`Ref`, `Fn::GetAtt`) stay as objects; {@link resolveIntrinsics}
- * replaces them with the local resources' names, URLs and ARNs.
+ * CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`) stay as objects;
+ * {@link resolveIntrinsics} replaces them with the local resources' names, URLs and ARNs.
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -92,21 +92,43 @@ export async function readServerlessConfig(
   return ServerlessConfigSchema.parse(JSON.parse(stdout));
 }
 
-/** What `Ref` and `Fn::GetAtt … Arn` mean for each logical id, locally. */
+/** What `Ref` and `Fn::GetAtt … Arn` mean for each logical id (and pseudo parameter), locally. */
 export interface LocalRefs {
   ref: Record<string, string>;
   arn: Record<string, string>;
 }
 
+/** The account id the embedded stack pretends to run in. */
+export const LOCAL_ACCOUNT_ID = '000000000000';
+
+/** `Ref`s of CloudFormation's pseudo parameters, locally (e.g. in `!Sub '…-${AWS::AccountId}'`). */
+export function localPseudoParameters(region: string, stackName: string): Record<string, string> {
+  return {
+    'AWS::AccountId': LOCAL_ACCOUNT_ID,
+    'AWS::Region': region,
+    'AWS::Partition': 'aws',
+    'AWS::URLSuffix': 'amazonaws.com',
+    'AWS::StackName': stackName,
+  };
+}
+
 /**
- * Replace CloudFormation intrinsics with local values: `{Ref: X}` → refs.ref[X] and
- * `{'Fn::GetAtt': [X, 'Arn']}` → refs.arn[X]. Other values pass through; strings stay strings.
+ * Replace CloudFormation intrinsics with local values: `{Ref: X}` → refs.ref[X],
+ * `{'Fn::GetAtt': [X, 'Arn']}` → refs.arn[X], `Fn::Sub` (string or [string, variables]; `${X}`,
+ * `${X.Arn}`, `${!Literal}`) and `Fn::Join`. Other values pass through; strings stay strings.
  * @throws Error naming an intrinsic the stack cannot resolve.
  */
 export function resolveIntrinsics(value: unknown, refs: LocalRefs): unknown {
   if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, refs));
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
+    if ('Fn::Sub' in obj && Object.keys(obj).length === 1) return resolveSub(obj['Fn::Sub'], refs);
+    if ('Fn::Join' in obj && Object.keys(obj).length === 1) {
+      const [delimiter, list] = obj['Fn::Join'] as [string, unknown];
+      const items = resolveIntrinsics(list, refs);
+      if (!Array.isArray(items)) throw new Error('serverless.yml: Fn::Join needs a list locally');
+      return items.map(String).join(delimiter);
+    }
     if ('Ref' in obj && Object.keys(obj).length === 1) {
       const id = String(obj.Ref);
       const found = refs.ref[id];
@@ -123,6 +145,19 @@ export function resolveIntrinsics(value: unknown, refs: LocalRefs): unknown {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, resolveIntrinsics(v, refs)]));
   }
   return value;
+}
+
+function resolveSub(argument: unknown, refs: LocalRefs): string {
+  const [template, variables] =
+    typeof argument === 'string' ? [argument, {}] : (argument as [string, object]);
+  const locals = resolveIntrinsics(variables ?? {}, refs) as Record<string, unknown>;
+  return String(template).replace(/\$\{(!?)([^}]+)\}/g, (_, literal: string, name: string) => {
+    if (literal) return `\${${name}}`;
+    if (name in locals) return String(locals[name]);
+    const dot = name.includes('::') ? -1 : name.indexOf('.');
+    const intrinsic = dot < 0 ? { Ref: name } : { 'Fn::GetAtt': [name.slice(0, dot), name.slice(dot + 1)] };
+    return String(resolveIntrinsics(intrinsic, refs));
+  });
 }
 
 /** The rate expressions of a `schedule` event, in any of the forms Serverless accepts. */

@@ -25,7 +25,9 @@ import {
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
 import {
+  LOCAL_ACCOUNT_ID,
   type LocalRefs,
+  localPseudoParameters,
   readServerlessConfig,
   resolveIntrinsics,
   type ServerlessConfig,
@@ -41,7 +43,7 @@ export interface LocalStackOptions {
   dataDir?: string;
   /** Serverless stage. @default 'local' */
   stage?: string;
-  /** `--param` overrides for serverless.yml, e.g. `{ protectedBucket: 'photos' }`. */
+  /** `--param` overrides for serverless.yml, e.g. `{ protectedBuckets: 'photos' }`. */
   params?: Record<string, string>;
   /** Fixed ports; 0 or omitted = any free port. */
   ports?: { primaryS3Sqs?: number; copyS3?: number; dynamodb?: number };
@@ -59,6 +61,8 @@ export interface LocalStackOptions {
 /** A running embedded stack. */
 export interface LocalStack {
   serverless: ServerlessConfig;
+  /** The buckets whose changes reach capture (serverless.yml's protectedBuckets). */
+  protectedBuckets: string[];
   primaryRegion: string;
   copyRegions: string[];
   endpoints: { s3: Record<string, string>; sqs: string; dynamodb: string };
@@ -84,7 +88,7 @@ export interface LocalStack {
  * Start the embedded stack.
  * @example
  * ```ts
- * const stack = await startLocalStack({ params: { protectedBucket: 'photos' } });
+ * const stack = await startLocalStack({ params: { protectedBuckets: 'photos' } });
  * try { await stack.dispatcher.fireSchedule('scheduler'); } finally { await stack.stop(); }
  * ```
  */
@@ -92,6 +96,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   process.env.AWS_REGION ??= 'us-east-1';
+  // The functions' EMF metric lines would drown the console; on AWS they go to CloudWatch Logs.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const stage = options.stage ?? 'local';
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -107,7 +113,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const primaryRegion = serverless.provider.region;
     const providerEnv = serverless.provider.environment;
-    const copyVaults = parseRegionMap(String(providerEnv.STRONGBOX_COPY_VAULTS ?? ''));
+    // What `Ref` and `Fn::GetAtt … Arn` mean locally: pseudo parameters now, resources as they are made.
+    const refs: LocalRefs = {
+      ref: localPseudoParameters(primaryRegion, `${serverless.service}-${stage}`),
+      arn: {},
+    };
+    const copyVaults = parseRegionMap(
+      String(resolveIntrinsics(providerEnv.STRONGBOX_COPY_VAULTS ?? '', refs)),
+    );
 
     // One S3+SQS endpoint per region; the sink turns S3 writes into notifications.
     let dispatcher: LocalDispatcher | undefined;
@@ -151,13 +164,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sqs = new SQSClient({ region: primaryRegion, endpoint: endpoints.sqs });
     const dynamodb = new DynamoDBClient({ region: primaryRegion, endpoint: endpoints.dynamodb });
 
-    // Resources, as CloudFormation would create them.
-    const refs: LocalRefs = { ref: {}, arn: {} };
+    // Resources, as CloudFormation would create them (only the kinds the functions touch locally).
     const queues: LocalStack['queues'] = {};
+    const notifications: S3Mapping[] = [];
     const resources = Object.entries(serverless.resources.Resources);
     const isDlqFirst = ([, r]: (typeof resources)[number]) => (r.Properties.RedrivePolicy ? 1 : 0);
     for (const [id, resource] of [...resources].sort((a, b) => isDlqFirst(a) - isDlqFirst(b))) {
       const p = resource.Properties;
+      const nameOf = (value: unknown) => String(resolveIntrinsics(value, refs));
       if (resource.Type === 'AWS::SQS::Queue') {
         const attributes: Record<string, string> = {};
         const visibility = options.visibilityTimeoutSeconds ?? p.VisibilityTimeout;
@@ -167,7 +181,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (p.RedrivePolicy)
           attributes.RedrivePolicy = JSON.stringify(resolveIntrinsics(p.RedrivePolicy, refs));
         const out = await sqs.send(
-          new CreateQueueCommand({ QueueName: String(p.QueueName), Attributes: attributes }),
+          new CreateQueueCommand({ QueueName: nameOf(p.QueueName), Attributes: attributes }),
         );
         const url = out.QueueUrl as string;
         const attrs = await sqs.send(
@@ -178,10 +192,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         refs.ref[id] = url;
         refs.arn[id] = arn;
       } else if (resource.Type === 'AWS::DynamoDB::Table') {
+        const tableName = nameOf(p.TableName);
         try {
           await dynamodb.send(
             new CreateTableCommand({
-              TableName: String(p.TableName),
+              TableName: tableName,
               BillingMode: 'PAY_PER_REQUEST',
               AttributeDefinitions: p.AttributeDefinitions as never,
               KeySchema: p.KeySchema as never,
@@ -190,13 +205,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         } catch (error) {
           if (!(error instanceof ResourceInUseException)) throw error;
         }
-        refs.ref[id] = String(p.TableName);
-        refs.arn[id] = `arn:aws:dynamodb:${primaryRegion}:000000000000:table/${p.TableName}`;
+        refs.ref[id] = tableName;
+        refs.arn[id] = `arn:aws:dynamodb:${primaryRegion}:${LOCAL_ACCOUNT_ID}:table/${tableName}`;
       } else if (resource.Type === 'AWS::S3::Bucket') {
-        await createBucket(s3Clients.get(primaryRegion) as S3Client, String(p.BucketName));
-        refs.ref[id] = String(p.BucketName);
-        refs.arn[id] = `arn:aws:s3:::${p.BucketName}`;
+        const bucketName = nameOf(p.BucketName);
+        await createBucket(s3Clients.get(primaryRegion) as S3Client, bucketName);
+        refs.ref[id] = bucketName;
+        refs.arn[id] = `arn:aws:s3:::${bucketName}`;
+      } else if (resource.Type === 'Custom::S3') {
+        // osls's notifications on an existing bucket, written out for capture's further buckets.
+        const fn = String(p.FunctionName).slice(`${serverless.service}-${stage}-`.length);
+        for (const config of (p.BucketConfigs ?? []) as { Event: string }[]) {
+          notifications.push({ functionName: fn, bucket: String(p.BucketName), event: config.Event });
+        }
+        await createBucket(s3Clients.get(primaryRegion) as S3Client, String(p.BucketName)); // `existing` locally
+      } else if (resource.Type === 'AWS::KMS::Key') {
+        // No KMS locally: a key resolves to '' (STRONGBOX_KMS_KEY_ID unset), so the functions wrap
+        // data keys with the stack's local key file (STRONGBOX_LOCAL_KEY_FILE) instead.
+        refs.ref[id] = '';
+        refs.arn[id] = '';
       }
+      // Roles, policies, alarms, topics, the dashboard: nothing to emulate, nothing refers to them.
     }
     for (const [region, bucket] of copyVaults) await createBucket(s3Clients.get(region) as S3Client, bucket);
     for (const name of Object.keys(serverless.functions)) {
@@ -247,7 +276,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }),
     );
     const schedules: ScheduleMapping[] = [];
-    const s3: S3Mapping[] = [];
+    const s3: S3Mapping[] = [...notifications];
     const sqsMappings: SqsMapping[] = [];
     for (const [name, fn] of Object.entries(serverless.functions)) {
       for (const event of fn.events) {
@@ -296,6 +325,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       serverless,
+      protectedBuckets: [...new Set(s3.map((m) => m.bucket))],
       primaryRegion,
       copyRegions: [...copyVaults.keys()],
       endpoints,

@@ -1,14 +1,12 @@
 // Runs the real `npm run package` (esbuild + yazl + osls, offline) and checks the CloudFormation it
-// produces against serverless.yml. Skipped until the real handlers exist.
-import { execFileSync } from 'node:child_process';
+// produces against serverless.yml. Skipped until the real handlers exist. (template.test.ts checks
+// the security and operations side of the template.)
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { parse, type Tags } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readYaml } from '../support/cloudformation.ts';
+import { type Packaged, PROJECT_ROOT as root, runPackage } from '../support/package.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const templatePath = path.join(root, '.serverless', 'cloudformation-template-update-stack.json');
 const handlersMissing = !existsSync(path.join(root, 'functions', 'snapshot.ts'));
 const skipReason = handlersMissing
   ? ' [skipped: functions/snapshot.ts does not exist yet, so there is nothing real to package]'
@@ -28,31 +26,10 @@ interface ServerlessFunction {
   events?: Record<string, unknown>[];
 }
 
-// serverless.yml uses CloudFormation short tags; turn them into their long form so the file parses.
-const intrinsics = [
-  'Ref',
-  'GetAtt',
-  'Sub',
-  'Join',
-  'Select',
-  'Split',
-  'If',
-  'Equals',
-  'ImportValue',
-  'FindInMap',
-];
-const cloudFormationTags: Tags = intrinsics.flatMap((name): Tags => {
-  const long = name === 'Ref' ? 'Ref' : `Fn::${name}`;
-  return [
-    { tag: `!${name}`, resolve: (value: string) => ({ [long]: value }) },
-    { tag: `!${name}`, collection: 'seq', resolve: (seq) => ({ [long]: seq.toJSON() }) },
-  ];
-});
-
 function readFunctions(): Record<string, ServerlessFunction> {
-  const config = parse(readFileSync(path.join(root, 'serverless.yml'), 'utf8'), {
-    customTags: cloudFormationTags,
-  }) as { functions: Record<string, ServerlessFunction> };
+  const config = readYaml<{ functions: Record<string, ServerlessFunction> }>(
+    path.join(root, 'serverless.yml'),
+  );
   return config.functions;
 }
 
@@ -87,7 +64,12 @@ function getAttTarget(value: unknown): string | undefined {
 describe.skipIf(handlersMissing)(`npm run package${skipReason}`, () => {
   const functions = handlersMissing ? {} : readFunctions();
   const names = Object.keys(functions);
-  const sqsFed = names.filter((name) => functions[name]?.events?.some((event) => 'sqs' in event));
+  // capture's events come from a variable (one pair per protected bucket): not a list here.
+  const eventsOf = (name: string) => {
+    const events = functions[name]?.events;
+    return Array.isArray(events) ? events : [];
+  };
+  const sqsFed = names.filter((name) => eventsOf(name).some((event) => 'sqs' in event));
   let template: Template;
   const resources = (type: string) =>
     Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
@@ -98,10 +80,16 @@ describe.skipIf(handlersMissing)(`npm run package${skipReason}`, () => {
     return found[0] as [string, Resource];
   };
 
-  beforeAll(() => {
-    execFileSync('npm', ['run', 'package'], { cwd: root, stdio: 'pipe', timeout: 120_000 });
-    template = JSON.parse(readFileSync(templatePath, 'utf8')) as Template;
-  }, 150_000);
+  let packaged: Packaged | undefined;
+
+  beforeAll(async () => {
+    packaged = await runPackage();
+    template = packaged.template as Template;
+  }, 300_000);
+
+  afterAll(async () => {
+    await packaged?.dispose();
+  });
 
   it('serverless.yml declares the pipeline functions', () => {
     expect(names).toEqual(
@@ -168,7 +156,7 @@ describe.skipIf(handlersMissing)(`npm run package${skipReason}`, () => {
 
   it('writes a zip per function holding functions/<name>.mjs', () => {
     for (const name of names) {
-      const zip = path.join(root, '.build', `${name}.zip`);
+      const zip = path.join(packaged?.buildDir ?? '', `${name}.zip`);
       expect(existsSync(zip), zip).toBe(true);
       expect(zipEntries(zip)).toContain(`functions/${name}.mjs`);
     }

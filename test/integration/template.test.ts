@@ -1,0 +1,716 @@
+// The deployment, as a security reviewer and an operator read it: runs the real `npm run package`
+// (offline) for two stages with different parameters and checks the CloudFormation it writes —
+// least privilege per function against an allow-list, encryption, TLS-only buckets, the vault's
+// Object Lock, queues and their DLQs, alarms, the dashboard, outputs — and the copy region's
+// template (deploy/copy-vault.yml) against it.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRICS, METRICS_SERVICE } from '#runtime/metrics.ts';
+import {
+  asList,
+  type Bindings,
+  evaluate,
+  grants,
+  pseudoParameters,
+  type Resource,
+  readYaml,
+  roleStatements,
+  type Statement,
+  type Template,
+} from '../support/cloudformation.ts';
+import { type Packaged, PROJECT_ROOT, runPackage } from '../support/package.ts';
+
+const ACCOUNT = '123456789012';
+const FUNCTIONS = ['scheduler', 'capture', 'snapshot', 'copy', 'verify', 'prune', 'restore'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+const logicalId = (fn: string) => fn.charAt(0).toUpperCase() + fn.slice(1);
+
+interface Case {
+  stage: string;
+  region: string;
+  copyRegion: string;
+  protectedBuckets: string[];
+  restoreBuckets: string[];
+  rpoMinutes: number;
+  captureLagSeconds: number;
+  alarmEmail: string;
+  args: string[];
+}
+
+const CASES: Case[] = [
+  {
+    // serverless.yml's defaults
+    stage: 'dev',
+    region: 'us-east-1',
+    copyRegion: 'eu-west-1',
+    protectedBuckets: ['strongbox-dev-source'],
+    restoreBuckets: ['strongbox-dev-restore'],
+    rpoMinutes: 1440,
+    captureLagSeconds: 900,
+    alarmEmail: '',
+    args: ['--stage', 'dev'],
+  },
+  {
+    stage: 'prod',
+    region: 'us-west-2',
+    copyRegion: 'eu-central-1',
+    protectedBuckets: ['photos-prod', 'logs-prod'],
+    restoreBuckets: ['photos-restored'],
+    rpoMinutes: 120,
+    captureLagSeconds: 300,
+    alarmEmail: 'ops@example.com',
+    args: [
+      '--stage',
+      'prod',
+      '--region',
+      'us-west-2',
+      '--param',
+      'copyRegion=eu-central-1',
+      '--param',
+      'protectedBuckets=photos-prod, logs-prod',
+      '--param',
+      'restoreBuckets=photos-restored',
+      '--param',
+      'rpoMinutes=120',
+      '--param',
+      'captureLagSeconds=300',
+      '--param',
+      'alarmEmail=ops@example.com',
+    ],
+  },
+];
+
+/** Exactly what each function's role may do: `"action resource"`, resources evaluated. */
+function allowList(c: Case): Record<FunctionName, string[]> {
+  const table = '<StateTable.Arn>';
+  const key = '<VaultKey.Arn>';
+  const vault = '<VaultBucket.Arn>';
+  const vaultObjects = '<VaultBucket.Arn>/*';
+  const copyVault = `arn:aws:s3:::strongbox-${c.stage}-vault-${ACCOUNT}-${c.copyRegion}`;
+  const copyVaultObjects = `${copyVault}/*`;
+  const copyKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`;
+  const sources = c.protectedBuckets.map((b) => `arn:aws:s3:::${b}`);
+  const g = (actions: string[], resources: string[]) =>
+    actions.flatMap((a) => resources.map((r) => `${a} ${r}`));
+  const logs = (fn: string) =>
+    g(['logs:CreateLogStream', 'logs:PutLogEvents'], [`<${logicalId(fn)}LogGroup.Arn>`]);
+  const poll = (queue: string) =>
+    g(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], [`<${queue}.Arn>`]);
+  const send = (...queues: string[]) =>
+    g(
+      ['sqs:SendMessage'],
+      queues.map((q) => `<${q}.Arn>`),
+    );
+  return {
+    scheduler: [
+      ...logs('scheduler'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
+      ...send('SnapshotQueue'),
+    ],
+    capture: [...logs('capture'), ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table])],
+    snapshot: [
+      ...logs('snapshot'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]),
+      ...g(['s3:ListBucket'], sources),
+      ...g(
+        ['s3:GetObject'],
+        sources.map((s) => `${s}/*`),
+      ),
+      ...g(['s3:ListBucket'], [vault]),
+      ...g(['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], [vaultObjects]),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+      ...poll('SnapshotQueue'),
+      ...send('CopyQueue', 'VerifyQueue', 'SnapshotDLQ'),
+    ],
+    copy: [
+      ...logs('copy'),
+      ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects]),
+      ...g(['s3:PutObject', 's3:AbortMultipartUpload'], [copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key]),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
+      ...poll('CopyQueue'),
+      ...send('VerifyQueue', 'CopyDLQ'),
+    ],
+    verify: [
+      ...logs('verify'),
+      ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key, copyKey]),
+      ...poll('VerifyQueue'),
+      ...send('PruneQueue', 'VerifyDLQ'),
+    ],
+    prune: [
+      ...logs('prune'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects]),
+      ...g(['s3:DeleteObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key]),
+      ...poll('PruneQueue'),
+      ...send('PruneDLQ'),
+    ],
+    restore: [
+      ...logs('restore'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(
+        ['s3:PutObject', 's3:AbortMultipartUpload'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+      ),
+    ],
+  };
+}
+
+/** Key administration must not include any use of the key (or a way to hand one out). */
+const KEY_USE = [
+  'kms:Decrypt',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:GenerateDataKeyPair',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:CreateGrant',
+];
+
+const packaged: Record<string, Packaged> = {};
+
+beforeAll(async () => {
+  for (const c of CASES) packaged[c.stage] = await runPackage(c.args);
+}, 600_000);
+
+afterAll(async () => {
+  for (const p of Object.values(packaged)) await p.dispose();
+});
+
+const resourcesOf = (t: Template, type: string) =>
+  Object.entries(t.Resources).filter(([, r]) => r.Type === type) as [string, Resource][];
+
+/** The role of a function, by the Lambda function's `Role: !GetAtt <X>.Arn`. */
+function roleOf(t: Template, fn: string, b: Bindings): [string, Resource] {
+  const lambda = t.Resources[`${logicalId(fn)}LambdaFunction`];
+  expect(lambda?.Type, `${fn} Lambda function`).toBe('AWS::Lambda::Function');
+  const arn = evaluate(lambda?.Properties?.Role, b) as string;
+  const id = /^<(\w+)\.Arn>$/.exec(arn)?.[1];
+  expect(id, `${fn}'s role is a role of this stack`).toBeDefined();
+  const role = t.Resources[id as string];
+  expect(role?.Type).toBe('AWS::IAM::Role');
+  return [id as string, role as Resource];
+}
+
+/** A function's environment variables, evaluated. */
+function envOf(t: Template, fn: string, b: Bindings): Record<string, string> {
+  const environment = t.Resources[`${logicalId(fn)}LambdaFunction`]?.Properties?.Environment as
+    | { Variables?: unknown }
+    | undefined;
+  return evaluate(environment?.Variables ?? {}, b) as Record<string, string>;
+}
+
+function roleArn(role: Resource, b: Bindings): string {
+  return `arn:aws:iam::${ACCOUNT}:role/${evaluate(role.Properties?.RoleName, b)}`;
+}
+
+/** Statements of every identity policy in the template (inline in roles, or standalone). */
+function identityStatements(t: Template, b: Bindings): [string, Statement[]][] {
+  return Object.entries(t.Resources).flatMap(([id, r]): [string, Statement[]][] => {
+    if (r.Type === 'AWS::IAM::Role') return [[id, roleStatements(r, b)]];
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
+      const doc = r.Properties?.PolicyDocument as { Statement: unknown };
+      return [[id, asList(evaluate(doc.Statement, b) as Statement[])]];
+    }
+    return [];
+  });
+}
+
+/** Which principals (role ARNs) a key policy lets use the key, by action. */
+function keyUse(keyPolicy: unknown, b: Bindings): Record<string, string[]> {
+  const statements = asList((evaluate(keyPolicy, b) as { Statement: Statement[] }).Statement);
+  const use: Record<string, string[]> = {};
+  for (const s of statements) {
+    const actions = asList(s.Action);
+    if (s.Effect !== 'Allow' || !actions.some((a) => KEY_USE.includes(a))) continue;
+    const principal = (s.Principal as { AWS?: unknown; Service?: unknown }) ?? {};
+    if (principal.Service) continue; // a service principal: checked where it is expected
+    // Use is delegated to the account's IAM only for the named function roles.
+    expect(principal.AWS, `${s.Sid}: principal`).toBe(`arn:aws:iam::${ACCOUNT}:root`);
+    const roles = asList(s.Condition?.ArnEquals?.['aws:PrincipalArn'] as string | string[] | undefined);
+    expect(roles.length, `${s.Sid}: limited to named roles`).toBeGreaterThan(0);
+    expect(Object.keys(s.Condition ?? {})).toEqual(['ArnEquals']);
+    for (const a of actions) use[a] = [...(use[a] ?? []), ...roles].sort();
+  }
+  return use;
+}
+
+/** Which function roles the identity policies let use a key, by action. */
+function roleKeyUse(t: Template, b: Bindings, keyArn: string): Record<string, string[]> {
+  const use: Record<string, string[]> = {};
+  for (const fn of FUNCTIONS) {
+    const [, role] = roleOf(t, fn, b);
+    for (const grant of grants(roleStatements(role, b))) {
+      const [action, resource] = grant.split(' ') as [string, string];
+      if (resource === keyArn) use[action] = [...(use[action] ?? []), roleArn(role, b)].sort();
+    }
+  }
+  return use;
+}
+
+function expectKeyAdministration(keyPolicy: unknown, b: Bindings): void {
+  const statements = asList((evaluate(keyPolicy, b) as { Statement: Statement[] }).Statement);
+  for (const s of statements) {
+    expect(
+      asList(s.Action).filter((a) => a.includes('*')),
+      `${s.Sid}: wildcard actions`,
+    ).toEqual([]);
+    // In a key policy "*" is the key itself: AWS requires exactly that.
+    expect(s.Resource).toBe('*');
+  }
+  const admin = statements.find((s) => s.Sid === 'KeyAdministration');
+  expect(admin?.Principal).toEqual({ AWS: `arn:aws:iam::${ACCOUNT}:root` });
+  expect(asList(admin?.Action).filter((a) => KEY_USE.includes(a))).toEqual([]);
+}
+
+function expectHardenedBucket(t: Template, id: string, b: Bindings): void {
+  const bucket = t.Resources[id];
+  const p = bucket?.Properties ?? {};
+  expect(p.PublicAccessBlockConfiguration, `${id}: Block Public Access`).toEqual({
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
+  const sse = (
+    p.BucketEncryption as
+      | {
+          ServerSideEncryptionConfiguration?: { ServerSideEncryptionByDefault?: { SSEAlgorithm?: string } }[];
+        }
+      | undefined
+  )?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault?.SSEAlgorithm;
+  expect(['aws:kms', 'AES256'], `${id}: default encryption`).toContain(sse);
+  const arns = [`<${id}.Arn>`, `arn:aws:s3:::<${id}>`];
+  const tlsOnly = resourcesOf(t, 'AWS::S3::BucketPolicy')
+    .filter(([, policy]) => evaluate(policy.Properties?.Bucket, b) === `<${id}>`)
+    .flatMap(([, policy]) =>
+      asList(
+        evaluate(
+          (policy.Properties?.PolicyDocument as { Statement?: unknown } | undefined)?.Statement,
+          b,
+        ) as Statement[],
+      ),
+    )
+    .filter(
+      (s) =>
+        s.Effect === 'Deny' &&
+        (s.Principal === '*' || (s.Principal as { AWS?: unknown })?.AWS === '*') &&
+        asList(s.Action).includes('s3:*') &&
+        String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false',
+    );
+  expect(tlsOnly.length, `${id}: a TLS-only bucket policy`).toBeGreaterThan(0);
+  const covered = tlsOnly.flatMap((s) => asList(s.Resource));
+  expect(
+    arns.some((arn) => covered.includes(arn)),
+    `${id}: TLS-only covers the bucket`,
+  ).toBe(true);
+  expect(
+    arns.some((arn) => covered.includes(`${arn}/*`)),
+    `${id}: TLS-only covers its objects`,
+  ).toBe(true);
+}
+
+function expectVault(t: Template, id: string, keyArn: string): void {
+  const vault = t.Resources[id];
+  const p = vault?.Properties ?? {};
+  expect(p.ObjectLockEnabled, `${id}: Object Lock`).toBe(true);
+  expect(p.ObjectLockConfiguration, `${id}: no default retention (a later decision)`).toBeUndefined();
+  expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+  expect(p.BucketEncryption).toMatchObject({
+    ServerSideEncryptionConfiguration: [
+      { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn } },
+    ],
+  });
+  expect(vault?.DeletionPolicy).toBe('Retain');
+  expect(vault?.UpdateReplacePolicy).toBe('Retain');
+}
+
+describe.each(CASES)('npm run package $args', (c) => {
+  const t = () => (packaged[c.stage] as Packaged).template;
+  const b = pseudoParameters(c.region, ACCOUNT);
+  const allowed = allowList(c);
+  const evaluated = (id: string) => evaluate(t().Resources[id], b) as Resource;
+
+  it('gives every function its own role, allowed exactly what its allow-list says', () => {
+    const roles = new Set<string>();
+    for (const fn of FUNCTIONS) {
+      const [id, role] = roleOf(t(), fn, b);
+      roles.add(id);
+      expect(evaluate(role.Properties?.RoleName, b)).toBe(`strongbox-${c.stage}-${c.region}-${fn}`);
+      expect(role.Properties?.ManagedPolicyArns, `${fn}: no managed policies`).toBeUndefined();
+      expect(role.Properties?.AssumeRolePolicyDocument).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ],
+      });
+      const statements = roleStatements(role, b);
+      expect(
+        statements.filter((s) => s.Effect !== 'Allow' || s.NotAction || s.NotResource),
+        fn,
+      ).toEqual([]);
+      expect(grants(statements), `${fn}'s grants`).toEqual([...allowed[fn]].sort());
+    }
+    expect(roles.size).toBe(FUNCTIONS.length);
+    // No other role can be attached to a function: the only other role is osls's notification helper.
+    expect(resourcesOf(t(), 'AWS::IAM::Role').map(([id]) => id)).toEqual(
+      expect.arrayContaining([...roles, 'IamRoleCustomResourcesLambdaExecution']),
+    );
+    expect(resourcesOf(t(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length + 1);
+  });
+
+  it('keeps the issue’s separations: only prune deletes, only snapshot reads sources, restore writes only targets, verify only reads', () => {
+    const byFunction = Object.fromEntries(
+      FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
+    ) as Record<FunctionName, string[]>;
+    const sources = c.protectedBuckets.map((s) => `arn:aws:s3:::${s}`);
+    for (const fn of FUNCTIONS) {
+      const mine = byFunction[fn];
+      if (fn !== 'prune')
+        expect(
+          mine.filter((g) => /^s3:Delete/.test(g)),
+          fn,
+        ).toEqual([]);
+      if (fn !== 'snapshot')
+        expect(
+          mine.filter((g) => sources.some((s) => g.includes(s))),
+          fn,
+        ).toEqual([]);
+    }
+    const restoreWrites = byFunction.restore.filter((g) => g.startsWith('s3:PutObject '));
+    expect(restoreWrites.map((g) => g.split(' ')[1])).toEqual(
+      c.restoreBuckets.map((r) => `arn:aws:s3:::${r}/*`).sort(),
+    );
+    const verifyStorage = byFunction.verify.filter((g) => /^(s3|kms):/.test(g)).map((g) => g.split(' ')[0]);
+    expect([...new Set(verifyStorage)].sort()).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+    // Every grant on a vault is limited to vault buckets of this account (no bucket sniping).
+    for (const fn of FUNCTIONS) {
+      for (const s of roleStatements(roleOf(t(), fn, b)[1], b)) {
+        const onVault = asList(s.Resource).some((r) => r.includes('<VaultBucket') || r.includes('-vault-'));
+        if (onVault)
+          expect(s.Condition, `${fn} ${s.Sid}`).toEqual({ StringEquals: { 's3:ResourceAccount': ACCOUNT } });
+      }
+    }
+  });
+
+  it('grants no wildcard action and no "*" resource in any role or policy', () => {
+    // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*").
+    const objectsOfNamedBucket = /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/\*$/;
+    for (const [id, statements] of identityStatements(t(), b)) {
+      for (const s of statements) {
+        expect(s.NotAction, id).toBeUndefined();
+        expect(s.NotResource, id).toBeUndefined();
+        for (const action of asList(s.Action)) expect(action, `${id}: action`).not.toContain('*');
+        for (const resource of asList(s.Resource)) {
+          expect(typeof resource, `${id}: resource ${JSON.stringify(resource)}`).toBe('string');
+          if (resource.includes('*')) expect(resource, `${id}: resource`).toMatch(objectsOfNamedBucket);
+        }
+      }
+    }
+    // osls's notification helper: the protected buckets' notifications and the capture function only.
+    expect(
+      grants(roleStatements(t().Resources.IamRoleCustomResourcesLambdaExecution as Resource, b)),
+    ).toEqual(
+      [
+        ...c.protectedBuckets.flatMap((s) => [
+          `s3:GetBucketNotification arn:aws:s3:::${s}`,
+          `s3:PutBucketNotification arn:aws:s3:::${s}`,
+        ]),
+        `lambda:AddPermission arn:aws:lambda:${c.region}:${ACCOUNT}:function:strongbox-${c.stage}-capture`,
+        `lambda:RemovePermission arn:aws:lambda:${c.region}:${ACCOUNT}:function:strongbox-${c.stage}-capture`,
+      ].sort(),
+    );
+  });
+
+  it('lets only the function roles use the vault key, each for what its role grants', () => {
+    const key = t().Resources.VaultKey as Resource;
+    expect(key.Properties?.MultiRegion).toBe(true);
+    expect(key.Properties?.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    expectKeyAdministration(key.Properties?.KeyPolicy, b);
+    const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
+    const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
+    expect(byKeyPolicy).toEqual({
+      'kms:GenerateDataKey': [role('snapshot')],
+      'kms:Decrypt': ['snapshot', 'copy', 'verify', 'prune', 'restore'].map(role).sort(),
+    });
+    expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, '<VaultKey.Arn>'));
+    // The functions wrap the format's data keys with it.
+    for (const fn of FUNCTIONS) {
+      const env = envOf(t(), fn, b);
+      expect(env.STRONGBOX_KMS_KEY_ID, fn).toBe('<VaultKey.Arn>');
+      expect(env.STRONGBOX_VAULT_BUCKET, fn).toBe('<VaultBucket>');
+      expect(env.STRONGBOX_COPY_VAULTS, fn).toBe(
+        `${c.copyRegion}=strongbox-${c.stage}-vault-${ACCOUNT}-${c.copyRegion}`,
+      );
+    }
+  });
+
+  it('encrypts every queue; every task queue has a DLQ and a visibility timeout ≥ 6 × its function’s', () => {
+    for (const [id, queue] of resourcesOf(t(), 'AWS::SQS::Queue')) {
+      const p = queue.Properties ?? {};
+      expect(p.SqsManagedSseEnabled === true || p.KmsMasterKeyId !== undefined, `${id}: SSE`).toBe(true);
+    }
+    const mappings = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(4);
+    for (const [id, mapping] of mappings) {
+      const m = evaluate(mapping.Properties, b) as Record<string, string>;
+      const fnId = /^<(\w+)\.Arn>$/.exec(m.FunctionName as string)?.[1] as string;
+      const queueId = /^<(\w+)\.Arn>$/.exec(m.EventSourceArn as string)?.[1] as string;
+      const timeout = t().Resources[fnId]?.Properties?.Timeout as number;
+      const queue = evaluated(queueId).Properties ?? {};
+      expect(queue.VisibilityTimeout as number, `${id}: visibility timeout`).toBeGreaterThanOrEqual(
+        6 * timeout,
+      );
+      const redrive = queue.RedrivePolicy as { deadLetterTargetArn: string; maxReceiveCount: number };
+      const dlqId = /^<(\w+)\.Arn>$/.exec(redrive?.deadLetterTargetArn ?? '')?.[1] as string;
+      expect(t().Resources[dlqId]?.Type, `${queueId}: DLQ`).toBe('AWS::SQS::Queue');
+      expect(redrive.maxReceiveCount).toBe(3);
+      expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    }
+  });
+
+  it('blocks public access, encrypts and accepts only TLS on every bucket', () => {
+    const buckets = resourcesOf(t(), 'AWS::S3::Bucket').map(([id]) => id);
+    expect(buckets.sort()).toEqual(['ServerlessDeploymentBucket', 'VaultBucket']);
+    for (const id of buckets) expectHardenedBucket(t(), id, b);
+  });
+
+  it('keeps the vault versioned with Object Lock, SSE-KMS under the vault key, named for the account', () => {
+    expectVault(evaluate(t(), b) as Template, 'VaultBucket', '<VaultKey.Arn>');
+    expect(evaluated('VaultBucket').Properties?.BucketName).toBe(
+      `strongbox-${c.stage}-vault-${ACCOUNT}-${c.region}`,
+    );
+    expect(evaluated('VaultBucket').Properties?.BucketEncryption).toMatchObject({
+      ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: true }],
+    });
+  });
+
+  it('encrypts the state table and keeps point-in-time recovery', () => {
+    const tables = resourcesOf(t(), 'AWS::DynamoDB::Table');
+    expect(tables.map(([id]) => id)).toEqual(['StateTable']);
+    for (const [, table] of tables) {
+      expect(table.Properties?.SSESpecification).toMatchObject({ SSEEnabled: true });
+      expect(table.Properties?.PointInTimeRecoverySpecification).toEqual({
+        PointInTimeRecoveryEnabled: true,
+      });
+      expect(table.DeletionPolicy).toBe('Retain');
+    }
+  });
+
+  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, capture lag and failed verification', () => {
+    const alarms = resourcesOf(t(), 'AWS::CloudWatch::Alarm').map(
+      ([id, a]) => [id, evaluate(a.Properties, b) as Record<string, unknown>] as const,
+    );
+    const find = (match: (a: Record<string, unknown>) => boolean) => alarms.filter(([, a]) => match(a));
+    for (const [, a] of alarms) {
+      expect(a.AlarmActions, String(a.AlarmName)).toEqual(['<AlarmTopic>']);
+      expect(a.OKActions, String(a.AlarmName)).toEqual(['<AlarmTopic>']);
+      expect(String(a.AlarmName)).toMatch(new RegExp(`^strongbox-${c.stage}-`));
+    }
+    const dlqs = resourcesOf(t(), 'AWS::SQS::Queue')
+      .map(
+        ([, q]) =>
+          (evaluate(q.Properties?.RedrivePolicy, b) as { deadLetterTargetArn?: string } | undefined)
+            ?.deadLetterTargetArn,
+      )
+      .filter((arn): arn is string => Boolean(arn))
+      .map((arn) => /^<(\w+)\.Arn>$/.exec(arn)?.[1] as string);
+    expect(dlqs).toHaveLength(4);
+    for (const dlq of dlqs) {
+      const found = find(
+        (a) =>
+          a.Namespace === 'AWS/SQS' &&
+          a.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          JSON.stringify(a.Dimensions) ===
+            JSON.stringify([{ Name: 'QueueName', Value: `<${dlq}.QueueName>` }]),
+      );
+      expect(found, `alarm on ${dlq}`).toHaveLength(1);
+      expect(found[0]?.[1]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
+    for (const fn of FUNCTIONS) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const found = find(
+          (a) =>
+            a.Namespace === 'AWS/Lambda' &&
+            a.MetricName === metric &&
+            JSON.stringify(a.Dimensions) ===
+              JSON.stringify([{ Name: 'FunctionName', Value: `<${logicalId(fn)}LambdaFunction>` }]),
+        );
+        expect(found, `${metric} alarm of ${fn}`).toHaveLength(1);
+        expect(found[0]?.[1]).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
+      }
+    }
+    // The application metrics: the names and namespace the functions emit them under.
+    const namespace = `Strongbox/${c.stage}`;
+    const env = envOf(t(), 'scheduler', b);
+    expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(namespace);
+    const app = (name: string) => {
+      const found = find((a) => a.Namespace === namespace && a.MetricName === name);
+      expect(found, `alarm on ${name}`).toHaveLength(1);
+      expect(found[0]?.[1].Dimensions).toEqual([{ Name: 'service', Value: METRICS_SERVICE }]);
+      return found[0]?.[1] as Record<string, unknown>;
+    };
+    const age = app(METRICS.oldestSnapshotAge);
+    expect(Number(age.Threshold)).toBe(c.rpoMinutes);
+    expect(age).toMatchObject({ Statistic: 'Maximum', TreatMissingData: 'breaching' });
+    expect(Number(app(METRICS.captureLag).Threshold)).toBe(c.captureLagSeconds);
+    expect(app(METRICS.verificationFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
+    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 3);
+  });
+
+  it('sends alarms to an encrypted topic CloudWatch may publish to, and e-mails it when asked', () => {
+    const topic = evaluated('AlarmTopic').Properties ?? {};
+    expect(topic.KmsMasterKeyId).toBe('<NotificationKey.Arn>');
+    const key = t().Resources.NotificationKey as Resource;
+    expectKeyAdministration(key.Properties?.KeyPolicy, b);
+    expect(keyUse(key.Properties?.KeyPolicy, b)).toEqual({});
+    const statements = asList(
+      (evaluate(key.Properties?.KeyPolicy, b) as { Statement: Statement[] }).Statement,
+    );
+    const cloudwatch = statements.find(
+      (s) => (s.Principal as { Service?: string })?.Service === 'cloudwatch.amazonaws.com',
+    );
+    expect(asList(cloudwatch?.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(cloudwatch?.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': ACCOUNT } });
+    const subscription = t().Resources.AlarmEmailSubscription as Resource;
+    expect(subscription.Condition).toBe('HasAlarmEmail');
+    expect(t().Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [c.alarmEmail, ''] }] });
+    expect(subscription.Properties?.Endpoint).toBe(c.alarmEmail);
+  });
+
+  it('has a dashboard over the functions, the queues and the application metrics', () => {
+    const board = evaluated('Dashboard').Properties ?? {};
+    expect(board.DashboardName).toBe(`strongbox-${c.stage}-${c.region}`);
+    const body = JSON.parse(String(board.DashboardBody)) as {
+      widgets: { properties: { region: string; metrics: unknown[][] } }[];
+    };
+    const metrics = body.widgets.flatMap((w) => w.properties.metrics.map((m) => JSON.stringify(m)));
+    for (const w of body.widgets) expect(w.properties.region).toBe(c.region);
+    const has = (...parts: string[]) => metrics.some((m) => parts.every((p) => m.includes(`"${p}"`)));
+    for (const fn of FUNCTIONS) {
+      for (const metric of ['Errors', 'Throttles', 'Duration'])
+        expect(has('AWS/Lambda', metric, `strongbox-${c.stage}-${fn}`), `${metric} of ${fn}`).toBe(true);
+    }
+    for (const q of ['snapshot', 'copy', 'verify', 'prune']) {
+      expect(has('ApproximateNumberOfMessagesVisible', `strongbox-${c.stage}-${q}-dlq`), q).toBe(true);
+      expect(has('ApproximateAgeOfOldestMessage', `strongbox-${c.stage}-${q}`), q).toBe(true);
+    }
+    for (const name of [METRICS.oldestSnapshotAge, METRICS.captureLag, METRICS.verificationFailed])
+      expect(has(`Strongbox/${c.stage}`, name), name).toBe(true);
+    expect(metrics.some((m) => m.includes(METRICS.snapshotAge) && m.includes('SEARCH'))).toBe(true);
+  });
+
+  it('hears uploads and deletes of every protected bucket, added to the bucket’s other notifications', () => {
+    const notifications = resourcesOf(t(), 'Custom::S3').map(
+      ([, r]) => evaluate(r.Properties, b) as Record<string, unknown>,
+    );
+    expect(notifications.map((n) => n.BucketName).sort()).toEqual([...c.protectedBuckets].sort());
+    for (const n of notifications) {
+      // osls's existing-bucket helper reads the bucket's configuration and adds its own entries.
+      expect(n.ServiceToken).toBe('<CustomDashresourceDashexistingDashs3LambdaFunction.Arn>');
+      expect(n.FunctionName).toBe(`strongbox-${c.stage}-capture`);
+      expect((n.BucketConfigs as { Event: string }[]).map((x) => x.Event).sort()).toEqual([
+        's3:ObjectCreated:*',
+        's3:ObjectRemoved:*',
+      ]);
+    }
+    // The stack never owns (and so never replaces) a protected bucket.
+    const owned = resourcesOf(t(), 'AWS::S3::Bucket').map(([id]) => evaluated(id).Properties?.BucketName);
+    for (const s of c.protectedBuckets) expect(owned).not.toContain(s);
+  });
+
+  it('outputs the restore function, the state table, the vault buckets and the vault key', () => {
+    const outputs = Object.fromEntries(
+      Object.entries(t().Outputs ?? {}).map(([k, o]) => [k, evaluate(o.Value, b)]),
+    );
+    expect(outputs).toMatchObject({
+      RestoreFunctionName: '<RestoreLambdaFunction>',
+      StateTableName: '<StateTable>',
+      VaultBucketName: '<VaultBucket>',
+      CopyVaultBucketName: `strongbox-${c.stage}-vault-${ACCOUNT}-${c.copyRegion}`,
+      CopyRegion: c.copyRegion,
+      VaultKeyArn: '<VaultKey.Arn>',
+      AlarmTopicArn: '<AlarmTopic>',
+      DashboardName: '<Dashboard>',
+    });
+    expect(evaluated('RestoreLambdaFunction').Properties?.FunctionName).toBe(`strongbox-${c.stage}-restore`);
+    expect(evaluated('StateTable').Properties?.TableName).toBe(`strongbox-${c.stage}-state`);
+  });
+
+  it('matches deploy/copy-vault.yml: the copy vault, its replica key and who may use it', () => {
+    const copy = readYaml<Template>(path.join(PROJECT_ROOT, 'deploy', 'copy-vault.yml'));
+    const cb: Bindings = {
+      ...pseudoParameters(c.copyRegion, ACCOUNT),
+      Service: 'strongbox',
+      Stage: c.stage,
+      PrimaryRegion: c.region,
+      PrimaryKeyArn: `arn:aws:kms:${c.region}:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`,
+    };
+    const copyTemplate = evaluate(copy, cb) as Template;
+    // The bucket the functions are granted and told about is the one the template creates.
+    expect(copyTemplate.Resources.VaultBucket?.Properties?.BucketName).toBe(
+      evaluate(t().Outputs?.CopyVaultBucketName?.Value, b),
+    );
+    expectVault(copyTemplate, 'VaultBucket', '<VaultKey.Arn>');
+    expect(resourcesOf(copy, 'AWS::S3::Bucket').map(([id]) => id)).toEqual(['VaultBucket']);
+    expectHardenedBucket(copy, 'VaultBucket', cb);
+    const key = copy.Resources.VaultKey as Resource;
+    expect(key.Type).toBe('AWS::KMS::ReplicaKey');
+    expect(evaluate(key.Properties?.PrimaryKeyArn, cb)).toBe(cb.PrimaryKeyArn);
+    expectKeyAdministration(key.Properties?.KeyPolicy, cb);
+    // The replica has the primary's key id: the roles are granted it as that ARN.
+    const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
+    const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, cb);
+    expect(byKeyPolicy).toEqual({
+      'kms:GenerateDataKey': [role('copy')],
+      'kms:Decrypt': ['copy', 'verify', 'restore'].map(role).sort(),
+    });
+    expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
+  });
+});
+
+it('two stages in one account and region have disjoint names', () => {
+  const names = (c: Case): Set<string> => {
+    const t = evaluate(
+      (packaged[c.stage] as Packaged).template,
+      pseudoParameters(c.region, ACCOUNT),
+    ) as Template;
+    const properties = [
+      'FunctionName',
+      'QueueName',
+      'TableName',
+      'BucketName',
+      'RoleName',
+      'AlarmName',
+      'DashboardName',
+      'TopicName',
+      'AliasName',
+      'LogGroupName',
+      'Name',
+    ];
+    const found = Object.values(t.Resources).flatMap((r) =>
+      properties
+        .map((p) => r.Properties?.[p])
+        // A reference to another resource is not a name of its own.
+        .filter((v): v is string => typeof v === 'string' && !v.includes('<')),
+    );
+    found.push(...Object.values(t.Outputs ?? {}).flatMap((o) => (o.Export ? [String(o.Export.Name)] : [])));
+    // As if both stages were deployed in the same region.
+    return new Set(found.map((n) => n.replaceAll(c.region, '<region>')));
+  };
+  const [dev, prod] = CASES.map(names) as [Set<string>, Set<string>];
+  expect(dev.size).toBeGreaterThan(30);
+  expect([...dev].filter((n) => prod.has(n))).toEqual([]);
+});
