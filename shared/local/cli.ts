@@ -8,14 +8,25 @@
  *   strongbox backup PLAN                         start an on-demand snapshot
  *   strongbox status [PLAN]                       plans, snapshots, jobs and their tasks
  *   strongbox restore --plan P --target-bucket B  restore a snapshot (see --help)
+ *
+ * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
+ * (AWS credentials from the environment): plans, backup and status use its state table and queues
+ * (their names come from the restore function's configuration), and restore invokes the deployed
+ * restore function, so the restore runs with that function's role and nothing else.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import {
+  GetFunctionConfigurationCommand,
+  InvokeCommand,
+  LambdaClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-lambda';
 import { Command, InvalidArgumentError } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { StrongboxError } from '#domain/errors.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { type RestoreReport, type RestoreRequest, restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
@@ -30,7 +41,71 @@ interface StackFile {
   env: Record<string, Record<string, string>>;
 }
 
-async function connect(dataDir: string): Promise<Container> {
+/** A deployed stack: its stage and primary region (`--stage`, `--aws-region`). */
+interface Deployment {
+  stage: string;
+  region: string;
+}
+
+/** The deployed restore function of a stage (serverless.yml names functions `<service>-<stage>-<name>`). */
+export function restoreFunctionName(stage: string): string {
+  return `strongbox-${stage}-restore`;
+}
+
+/**
+ * A container for a deployed stack, built from its restore function's environment (the same
+ * configuration the functions read), with the operator's credentials.
+ */
+async function connectDeployed({ stage, region }: Deployment): Promise<Container> {
+  const functionName = restoreFunctionName(stage);
+  let variables: Record<string, string>;
+  try {
+    const out = await new LambdaClient({ region }).send(
+      new GetFunctionConfigurationCommand({ FunctionName: functionName }),
+    );
+    variables = out.Environment?.Variables ?? {};
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) {
+      throw new StrongboxError(
+        `no function ${functionName} in ${region}: is stage '${stage}' deployed there?`,
+      );
+    }
+    throw error;
+  }
+  return createContainer(loadConfig(variables));
+}
+
+/** Invoke the deployed restore function with a restore request and return its report. */
+export async function invokeRestore(
+  deployment: Deployment,
+  request: RestoreRequest,
+  client = new LambdaClient({ region: deployment.region }),
+): Promise<RestoreReport> {
+  const functionName = restoreFunctionName(deployment.stage);
+  const out = await client.send(
+    new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(request)) }),
+  );
+  const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+  let payload: Record<string, unknown> = {};
+  try {
+    payload = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    // not JSON: reported below
+  }
+  if (out.FunctionError) {
+    const reason = typeof payload.errorMessage === 'string' ? payload.errorMessage : text;
+    throw new StrongboxError(
+      `${functionName} failed: ${typeof payload.errorType === 'string' ? `${payload.errorType}: ` : ''}${reason}`,
+    );
+  }
+  if (typeof payload.snapshotId !== 'string') {
+    throw new StrongboxError(`${functionName} returned no restore report: ${text.slice(0, 500)}`);
+  }
+  return payload as unknown as RestoreReport;
+}
+
+async function connect(dataDir: string, deployment?: Deployment): Promise<Container> {
+  if (deployment) return connectDeployed(deployment);
   let file: StackFile;
   try {
     file = JSON.parse(await readFile(join(dataDir, 'stack.json'), 'utf8')) as StackFile;
@@ -102,8 +177,18 @@ export function buildCli(): Command {
   const program = new Command('strongbox')
     .description('Strongbox: serverless backups for S3, on the embedded stack')
     .option('--data-dir <dir>', 'state of the embedded stack', DEFAULT_DATA_DIR)
+    .option('--stage <stage>', 'talk to this deployed stage instead (AWS credentials from the environment)')
+    .option(
+      '--aws-region <region>',
+      'primary region of the deployed stage',
+      process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    )
     .showHelpAfterError();
   const dataDir = () => resolve(program.opts<{ dataDir: string }>().dataDir);
+  const deployment = (): Deployment | undefined => {
+    const { stage, awsRegion } = program.opts<{ stage?: string; awsRegion: string }>();
+    return stage ? { stage, region: awsRegion } : undefined;
+  };
 
   program
     .command('start')
@@ -142,10 +227,7 @@ export function buildCli(): Command {
           ],
         ),
       );
-      const protectedBuckets = Object.values(stack.serverless.functions).flatMap((f) =>
-        f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])),
-      );
-      console.log(`protected bucket(s): ${[...new Set(protectedBuckets)].join(', ') || 'none'}`);
+      console.log(`protected bucket(s): ${stack.protectedBuckets.join(', ') || 'none'}`);
       console.log('Ctrl-C stops it.');
       const stop = async () => {
         await rm(join(dir, 'stack.json'), { force: true });
@@ -163,7 +245,7 @@ export function buildCli(): Command {
       'validate a YAML plans file and store every plan in it (nothing is written if any is invalid)',
     )
     .action(async (file: string) => {
-      const c = await connect(dataDir());
+      const c = await connect(dataDir(), deployment());
       const doc = YAML.parse(await readFile(file, 'utf8')) as unknown;
       const applied = await applyPlans(c.pipeline, doc, [...c.config.copyVaults.keys()]);
       console.log(`applied ${applied.length} plan(s): ${applied.map((p) => p.id).join(', ')}`);
@@ -172,7 +254,7 @@ export function buildCli(): Command {
     .command('list')
     .description('list plans')
     .action(async () => {
-      const c = await connect(dataDir());
+      const c = await connect(dataDir(), deployment());
       const all = await c.pipeline.catalog.listPlans();
       console.log(
         formatTable(
@@ -192,7 +274,7 @@ export function buildCli(): Command {
     .command('backup <plan>')
     .description('start an on-demand snapshot of a plan now')
     .action(async (planId: string) => {
-      const c = await connect(dataDir());
+      const c = await connect(dataDir(), deployment());
       const job = await startSnapshotNow(c.pipeline, planId);
       console.log(
         `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}`,
@@ -202,7 +284,7 @@ export function buildCli(): Command {
   program
     .command('status [plan]')
     .description('plans, snapshots, jobs and tasks')
-    .action(async (planId?: string) => printStatus(await connect(dataDir()), planId));
+    .action(async (planId?: string) => printStatus(await connect(dataDir(), deployment()), planId));
 
   program
     .command('restore')
@@ -226,25 +308,29 @@ export function buildCli(): Command {
         region?: string;
         dryRun: boolean;
       }) => {
-        const c = await connect(dataDir());
-        const report = await restoreSnapshot(
-          c.pipeline,
-          {
-            plan: opts.plan,
-            snapshot: opts.snapshot,
-            targetBucket: opts.targetBucket,
-            targetPrefix: opts.targetPrefix,
-            dryRun: opts.dryRun,
-            ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
-            ...(opts.include ? { include: opts.include } : {}),
-            ...(opts.region ? { region: opts.region } : {}),
-          },
-          ({ objects, total }) => {
+        const request: RestoreRequest = {
+          plan: opts.plan,
+          snapshot: opts.snapshot,
+          targetBucket: opts.targetBucket,
+          targetPrefix: opts.targetPrefix,
+          dryRun: opts.dryRun,
+          ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
+          ...(opts.include ? { include: opts.include } : {}),
+          ...(opts.region ? { region: opts.region } : {}),
+        };
+        const deployed = deployment();
+        let report: RestoreReport;
+        if (deployed) {
+          process.stderr.write(`invoking ${restoreFunctionName(deployed.stage)} in ${deployed.region}…\n`);
+          report = await invokeRestore(deployed, request);
+        } else {
+          const c = await connect(dataDir());
+          report = await restoreSnapshot(c.pipeline, request, ({ objects, total }) => {
             if (objects % 500 === 0 || objects === total)
               process.stderr.write(`\rrestored ${objects}/${total}`);
-          },
-        );
-        if (!opts.dryRun) process.stderr.write('\n');
+          });
+          if (!opts.dryRun) process.stderr.write('\n');
+        }
         for (const key of report.keys ?? []) console.log(key);
         console.log(
           `${opts.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}`,
