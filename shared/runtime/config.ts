@@ -48,6 +48,7 @@ const EnvSchema = z.object({
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
   STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  STRONGBOX_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(3),
   AWS_ENDPOINT_URL_S3: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_SQS: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_DYNAMODB: optional.pipe(url.optional()),
@@ -74,6 +75,8 @@ export interface Config {
   dlqUrl?: string;
   concurrency: number;
   gcGraceSeconds: number;
+  /** The task queues' redrive maxReceiveCount: a failure on that receive is the last. @default 3 */
+  maxReceiveCount: number;
   /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
   endpoints: { s3: Map<string, string>; sqs?: string; dynamodb?: string };
   logLevel?: string;
@@ -126,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
+    maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,
     endpoints: {
       s3,
       ...(e.AWS_ENDPOINT_URL_SQS ? { sqs: e.AWS_ENDPOINT_URL_SQS } : {}),

@@ -4,7 +4,8 @@
  *
  * - success → the record is deleted;
  * - retryable error → reported in `batchItemFailures`: SQS redelivers it after the visibility
- *   timeout and moves it to the DLQ after `maxReceiveCount`;
+ *   timeout and moves it to the DLQ after `maxReceiveCount`; the failure on that last receive is
+ *   recorded on the job (and a snapshot that will never finish is marked FAILED);
  * - not retryable (bad JSON, unknown plan, integrity failure) → sent to this function's DLQ at once
  *   with the reason as a message attribute, recorded on the job, and deleted from the queue.
  *
@@ -52,11 +53,22 @@ export function sqsTaskHandler<K extends TaskKind>(
     } catch (error) {
       const reason = reasonOf(error);
       if (isRetryable(error) || !container.config.dlqUrl) {
-        logger.warn(`${kind} task failed, will be retried`, {
-          messageId: record.messageId,
-          reason,
-          receiveCount: record.attributes.ApproximateReceiveCount,
-        });
+        const receives = Number(record.attributes.ApproximateReceiveCount);
+        if (receives >= container.config.maxReceiveCount) {
+          // The last receive: SQS moves the message to the DLQ, so the job ends here.
+          const final = `${reason} (failed ${receives} times; the task is in the DLQ)`;
+          logger.error(`${kind} task failed for the last time`, {
+            messageId: record.messageId,
+            reason: final,
+          });
+          await recordOnJob(container, task ?? looseTask(record.body, kind), final);
+        } else {
+          logger.warn(`${kind} task failed, will be retried`, {
+            messageId: record.messageId,
+            reason,
+            receives,
+          });
+        }
         throw error;
       }
       logger.error(`${kind} task is poison: sent to the DLQ`, { messageId: record.messageId, reason });
@@ -114,6 +126,12 @@ async function recordOnJob(container: Container, task: Task | undefined, reason:
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
     await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
+    if (task.kind === 'snapshot') {
+      // A snapshot that will never finish must not stay RUNNING (it would shield its parent from retention).
+      await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
+        'RUNNING',
+      ]);
+    }
   } catch (error) {
     container.logger.warn('could not record the failure on the job', { jobId, reason: reasonOf(error) });
   }

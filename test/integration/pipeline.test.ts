@@ -326,6 +326,9 @@ describe('the pipeline on the embedded stack', () => {
       30_000,
     );
     expect(dead.Body).toBe(body);
+    const job = await c.pipeline.catalog.getJob('e2e/20200101T000000Z');
+    expect(job?.status).toBe('FAILED');
+    expect(job?.error).toMatch(/not committed yet \(failed 3 times; the task is in the DLQ\)/);
     const failures = stack.dispatcher.invocations.filter(
       (i) => i.functionName === 'copy' && i.batchItemFailures === 1,
     );

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       },
       concurrency: 16,
       gcGraceSeconds: 86_400,
+      maxReceiveCount: 3,
       endpoints: { s3: new Map() },
     });
   });

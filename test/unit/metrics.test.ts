@@ -43,6 +43,7 @@ function config(): Config {
     },
     concurrency: 4,
     gcGraceSeconds: 3600,
+    maxReceiveCount: 3,
     endpoints: { s3: new Map() },
     metricsNamespace: NAMESPACE,
   };

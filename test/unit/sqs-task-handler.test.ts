@@ -31,6 +31,7 @@ function config(overrides: Partial<Config> = {}): Config {
     dlqUrl: DLQ_URL,
     concurrency: 4,
     gcGraceSeconds: 3600,
+    maxReceiveCount: 3,
     endpoints: { s3: new Map() },
     ...overrides,
   };
@@ -275,6 +276,52 @@ describe('sqsTaskHandler', () => {
       const handler = sqsTaskHandler('verify', container(), run);
       await handler(mixedBatch(), context);
       expect((await p.catalog.getJob(jobId))?.status).toBe('RUNNING');
+    });
+
+    it('records a retryable failure on the job when it happens on the last receive before the DLQ', async () => {
+      // Prepare
+      const jobId = await createJob('transient');
+      const last = { ...sqsRecord('m-last', verifyBody('transient')) };
+      last.attributes = { ...last.attributes, ApproximateReceiveCount: '3' };
+      const handler = sqsTaskHandler('verify', container({ maxReceiveCount: 3 }), run);
+      // Act
+      const response = await handler({ Records: [last] }, context);
+      // Assess: still a batch item failure (SQS moves it to the DLQ), and the job says why
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm-last' }]);
+      expect(await p.catalog.getJob(jobId)).toMatchObject({
+        status: 'FAILED',
+        error: 'TransientError: throttled (failed 3 times; the task is in the DLQ)',
+      });
+    });
+
+    it('marks a snapshot FAILED when its snapshot task fails for the last time', async () => {
+      const now = p.clock.now().toISOString();
+      await p.catalog.createJob(
+        {
+          jobId: 'photos/s9',
+          planId: 'photos',
+          snapshotId: 's9',
+          status: 'RUNNING',
+          createdAt: now,
+          updatedAt: now,
+        },
+        { planId: 'photos', snapshotId: 's9', status: 'RUNNING', scheduledAt: now },
+      );
+      const body = JSON.stringify({ kind: 'snapshot', planId: 'photos', snapshotId: 's9', scheduledAt: now });
+      const last = sqsRecord('m-snap', body);
+      last.attributes = { ...last.attributes, ApproximateReceiveCount: '3' };
+      const failing = vi.fn(async () => {
+        throw new TransientError('SlowDown');
+      });
+      await sqsTaskHandler(
+        'snapshot',
+        container({ maxReceiveCount: 3 }),
+        failing,
+      )({ Records: [last] }, context);
+      expect(await p.catalog.getSnapshot('photos', 's9')).toMatchObject({
+        status: 'FAILED',
+        error: expect.stringMatching(/SlowDown/),
+      });
     });
 
     it('records the reason on the job of a task that does not parse but names its job', async () => {
