@@ -19,40 +19,12 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../shared/local/dynamodb-local.ts';
-import { nonLoopbackIPv4, tryConnect } from '../support/network.ts';
+import { listeners, nonLoopbackIPv4, tryConnect } from '../support/network.ts';
 
 const isLinux = process.platform === 'linux';
 const MODULE_URL = pathToFileURL(
   fileURLToPath(new URL('../../shared/local/dynamodb-local.ts', import.meta.url)),
 ).href;
-
-interface Listener {
-  /** Dotted IPv4 local address (IPv6 rows: the embedded IPv4 part, prefixed with the raw hex). */
-  address: string;
-  inode: string;
-}
-
-/** Listening TCP sockets on `port`, from /proc/net/tcp and /proc/net/tcp6 (Linux). */
-function listeners(port: number): Listener[] {
-  const result: Listener[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const [hexAddr, hexPort] = (cols[1] ?? '').split(':');
-      if (cols[3] !== '0A' || !hexAddr || Number.parseInt(hexPort ?? '', 16) !== port) continue;
-      const v4 = hexAddr.slice(-8);
-      const ip = [6, 4, 2, 0].map((i) => Number.parseInt(v4.slice(i, i + 2), 16)).join('.');
-      result.push({ address: hexAddr.length === 8 ? ip : `${hexAddr}(${ip})`, inode: cols[9] ?? '' });
-    }
-  }
-  return result;
-}
 
 /** Pid of the process holding socket `inode` open, by scanning /proc/<pid>/fd (own processes only). */
 function pidOfSocket(inode: string): number | undefined {

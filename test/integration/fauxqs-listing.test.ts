@@ -7,7 +7,6 @@
  * Each suite starts its own fauxqs server on a free port.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   CopyObjectCommand,
   CreateBucketCommand,
@@ -22,7 +21,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nonLoopbackIPv4, tryConnect } from '../support/network.ts';
+import { listeners, nonLoopbackIPv4, tryConnect } from '../support/network.ts';
 
 type SinkEvent = Parameters<NonNullable<NonNullable<Parameters<typeof startFauxqs>[0]>['s3EventSink']>>[0];
 
@@ -138,29 +137,6 @@ function describeMismatch(listed: string[], expected: string[]): string {
       ? ` (${JSON.stringify(listed[outOfOrder - 1])} before ${JSON.stringify(listed[outOfOrder])})`
       : '')
   );
-}
-
-/** Local IPv4 addresses of listening TCP sockets on `port`, from /proc/net/tcp{,6} (Linux only). */
-function listeningAddresses(port: number): string[] {
-  const result: string[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const [hexAddr, hexPort] = (cols[1] ?? '').split(':');
-      if (cols[3] !== '0A' || !hexAddr || Number.parseInt(hexPort ?? '', 16) !== port) continue;
-      // IPv4 (or the last 32 bits of an IPv6 address) in little-endian hex.
-      const v4 = hexAddr.slice(-8);
-      const ip = [6, 4, 2, 0].map((i) => Number.parseInt(v4.slice(i, i + 2), 16)).join('.');
-      result.push(hexAddr.length === 8 ? ip : `${hexAddr}(${ip})`);
-    }
-  }
-  return result;
 }
 
 describe('fauxqs S3 listing order and pagination', () => {
@@ -292,7 +268,8 @@ describe('fauxqs bind address', () => {
       const url = new URL(server.address);
       expect(url.hostname).toBe('127.0.0.1');
       expect(await tryConnect('127.0.0.1', server.port)).toBe('connected');
-      if (process.platform === 'linux') expect(listeningAddresses(server.port)).toEqual(['127.0.0.1']);
+      if (process.platform === 'linux')
+        expect(listeners(server.port).map((l) => l.address)).toEqual(['127.0.0.1']);
       const external = nonLoopbackIPv4();
       if (external) expect(await tryConnect(external, server.port)).toBe('ECONNREFUSED');
     } finally {

@@ -15,6 +15,7 @@ import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
 import { makeHandler as makePruneHandler } from '../../functions/prune.ts';
 import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
 import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
+import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 import { captureEmf, type EmfDocument } from '../support/metrics.ts';
 
@@ -28,26 +29,7 @@ const context = {
   getRemainingTimeInMillis: () => 60_000,
 } as Context;
 
-function config(): Config {
-  return {
-    primaryRegion: 'us-east-1',
-    stateTable: 'strongbox-state',
-    vaultBucket: 'vault-use1',
-    copyVaults: new Map([['eu-west-1', 'vault-euw1']]),
-    localKeyFile: '/nonexistent/master.key',
-    queueUrls: {
-      snapshot: 'https://sqs.us-east-1.amazonaws.com/111122223333/snapshot',
-      copy: 'https://sqs.us-east-1.amazonaws.com/111122223333/copy',
-      verify: 'https://sqs.us-east-1.amazonaws.com/111122223333/verify',
-      prune: 'https://sqs.us-east-1.amazonaws.com/111122223333/prune',
-    },
-    concurrency: 4,
-    gcGraceSeconds: 3600,
-    maxReceiveCount: 3,
-    endpoints: { s3: new Map() },
-    metricsNamespace: NAMESPACE,
-  };
-}
+const config = (): Config => testConfig({ metricsNamespace: NAMESPACE });
 
 /** The value of `name` in the documents (the one whose dimensions match `dimensions`, if given). */
 function valuesOf(docs: EmfDocument[], name: string, dimensions: Record<string, string> = {}): unknown[] {

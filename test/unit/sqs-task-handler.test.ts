@@ -10,32 +10,13 @@ import type { Config } from '#runtime/config.ts';
 import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE, sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
+import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 import { silentMetrics } from '../support/metrics.ts';
 
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/111122223333/strongbox-verify-dlq';
 
-function config(overrides: Partial<Config> = {}): Config {
-  return {
-    primaryRegion: 'us-east-1',
-    stateTable: 'strongbox-state',
-    vaultBucket: 'vault-use1',
-    copyVaults: new Map([['eu-west-1', 'vault-euw1']]),
-    localKeyFile: '/nonexistent/master.key',
-    queueUrls: {
-      snapshot: 'https://sqs.us-east-1.amazonaws.com/111122223333/snapshot',
-      copy: 'https://sqs.us-east-1.amazonaws.com/111122223333/copy',
-      verify: 'https://sqs.us-east-1.amazonaws.com/111122223333/verify',
-      prune: 'https://sqs.us-east-1.amazonaws.com/111122223333/prune',
-    },
-    dlqUrl: DLQ_URL,
-    concurrency: 4,
-    gcGraceSeconds: 3600,
-    maxReceiveCount: 3,
-    endpoints: { s3: new Map() },
-    ...overrides,
-  };
-}
+const config = (overrides: Partial<Config> = {}): Config => testConfig({ dlqUrl: DLQ_URL, ...overrides });
 
 const context = {
   callbackWaitsForEmptyEventLoop: false,
