@@ -67,6 +67,7 @@ module.exports = async ({ resolveVariable }) => {
     },
     protectedBucketArns: protectedBuckets.map(bucketArn),
     protectedObjectArns: protectedBuckets.map(objectsArn),
+    restoreBucketArns: restoreBuckets.map(bucketArn),
     restoreObjectArns: restoreBuckets.map(objectsArn),
   };
 };

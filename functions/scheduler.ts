@@ -1,12 +1,13 @@
 /**
- * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan.
+ * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan, and enqueues
+ * the verification tiers plans schedule on their own.
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { TransientError, ValidationError } from '#domain/errors.ts';
-import { startDueSnapshots } from '#domain/scheduling.ts';
+import { startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { publishMetrics, recordSnapshotAges } from '#runtime/metrics.ts';
@@ -27,17 +28,26 @@ export const makeHandler = (c: Container) =>
       if (!parsed.success) {
         throw new ValidationError(`not an EventBridge scheduled event: ${parsed.error.issues[0]?.message}`);
       }
-      const result = await startDueSnapshots(c.pipeline, new Date(parsed.data.time).toISOString());
-      c.logger.info('scheduler tick', { time: parsed.data.time, ...result });
+      const time = new Date(parsed.data.time).toISOString();
+      const result = await startDueSnapshots(c.pipeline, time);
+      const verifications = await startDueVerifications(c.pipeline, time);
+      c.logger.info('scheduler tick', {
+        time: parsed.data.time,
+        ...result,
+        verifications: verifications.started,
+      });
       for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
+      for (const f of verifications.failed)
+        c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
       await recordSnapshotAges(c, c.pipeline.clock.now());
       // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
-      if (result.failed.some((f) => f.retryable)) {
+      const failed = [...result.failed, ...verifications.failed];
+      if (failed.some((f) => f.retryable)) {
         throw new TransientError(
-          `scheduler tick: ${result.failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
+          `scheduler tick: ${failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
         );
       }
-      return result;
+      return { ...result, verifications: verifications.started };
     });
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -1,4 +1,7 @@
-/** verify: SQS-fed; checks every referenced blob exists in each region and a sample hashes to its address. */
+/**
+ * verify: SQS-fed; runs the verification tiers (catalog, checksum, deep) in every region holding the
+ * snapshot; a deep pass stops before the Lambda's time runs out and continues in a new task.
+ */
 import { verifySnapshot } from '#domain/verify.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
@@ -6,7 +9,14 @@ import { recordVerification } from '#runtime/metrics.ts';
 import { sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  sqsTaskHandler('verify', c, async (task) =>
-    recordVerification(c.metrics, await verifySnapshot(c.pipeline, task)),
+  sqsTaskHandler('verify', c, async (task, context) =>
+    recordVerification(
+      c.metrics,
+      await verifySnapshot(
+        c.pipeline,
+        task,
+        context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {},
+      ),
+    ),
   );
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -6,24 +6,28 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, NotFoundError, SourceUnavailableError, TransientError } from '#domain/errors.ts';
 import type {
+  ArchiveTier,
   Catalog,
   Clock,
   FetchedObject,
   JobRecord,
   JournalEntry,
+  ObjectHead,
   ObjectStore,
   PlanRecord,
   RegionCopy,
   SnapshotRecord,
   SnapshotStatus,
   SourceObject,
+  StorageState,
+  StoredChecksum,
   StoredObject,
   TaskQueue,
   TaskRecord,
   VaultStore,
 } from '#domain/ports.ts';
 import type { Task } from '#domain/tasks.ts';
-import { compareKeys, contentIdOf } from '#domain/vault.ts';
+import { compareKeys, contentIdOf, storedChecksumOf } from '#domain/vault.ts';
 import { MasterKeyProvider } from './key-providers.ts';
 
 /** A clock that stands still until moved. */
@@ -46,7 +50,7 @@ export class ManualClock implements Clock {
 
 /** A fault to inject: fail the n-th matching call (1-based) with the given error. */
 export interface Fault {
-  op: 'put' | 'get' | 'list' | 'delete';
+  op: 'put' | 'get' | 'list' | 'delete' | 'checksum';
   /** Only keys with this prefix count. */
   prefix?: string;
   /** Fail on this matching call; later calls succeed. */
@@ -54,13 +58,17 @@ export interface Fault {
   error?: Error;
 }
 
-/** A vault bucket in memory. Lists in UTF-8 binary order; `faults` fail chosen calls. */
+/**
+ * A vault bucket in memory. Lists in UTF-8 binary order; `faults` fail chosen calls. Like S3, it
+ * records each object's checksum when it is put and reports that record from `checksum`, so a test
+ * that changes `objects.get(key).body` behind its back corrupts the bytes, not the checksum.
+ */
 export class MemoryVaultStore implements VaultStore {
   readonly region: string;
   readonly bucket: string;
-  readonly objects = new Map<string, { body: Uint8Array; lastModified: string }>();
+  readonly objects = new Map<string, { body: Uint8Array; lastModified: string; checksum: StoredChecksum }>();
   readonly faults: Fault[] = [];
-  readonly calls = { put: 0, get: 0, list: 0, delete: 0 };
+  readonly calls = { put: 0, get: 0, list: 0, delete: 0, checksum: 0 };
   readonly #clock: Clock;
   readonly #counts = new Map<Fault, number>();
 
@@ -70,10 +78,24 @@ export class MemoryVaultStore implements VaultStore {
     this.#clock = clock;
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: Uint8Array): Promise<StoredChecksum> {
     this.calls.put += 1;
     this.#maybeFail('put', key);
-    this.objects.set(key, { body: Uint8Array.from(body), lastModified: this.#clock.now().toISOString() });
+    const checksum = storedChecksumOf(body);
+    this.objects.set(key, {
+      body: Uint8Array.from(body),
+      lastModified: this.#clock.now().toISOString(),
+      checksum,
+    });
+    return { ...checksum };
+  }
+
+  async checksum(key: string): Promise<StoredChecksum> {
+    this.calls.checksum += 1;
+    this.#maybeFail('checksum', key);
+    const found = this.objects.get(key);
+    if (!found) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    return { ...found.checksum };
   }
 
   async get(key: string): Promise<Uint8Array> {
@@ -81,6 +103,10 @@ export class MemoryVaultStore implements VaultStore {
     this.#maybeFail('get', key);
     const found = this.objects.get(key);
     if (!found) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    const state = this.archived.get(key);
+    if (state && state.storageClass !== 'GLACIER_IR' && state.restore !== 'ready') {
+      throw new ConflictError(`${key} in ${this.bucket} is in ${state.storageClass}: restore it first`);
+    }
     return Uint8Array.from(found.body);
   }
 
@@ -98,6 +124,40 @@ export class MemoryVaultStore implements VaultStore {
     this.calls.delete += 1;
     for (const key of keys) this.#maybeFail('delete', key);
     for (const key of keys) this.objects.delete(key);
+  }
+
+  /**
+   * Archive simulation: storage classes of objects moved out of STANDARD by {@link archive}. A `get`
+   * of an archived object (GLACIER, DEEP_ARCHIVE) throws until its restore is `ready`, like S3's
+   * InvalidObjectState.
+   */
+  readonly archived = new Map<string, StorageState>();
+  /** Every `requestRestore` call, in order. */
+  readonly restoreRequests: { key: string; tier: ArchiveTier; days: number }[] = [];
+
+  /** Move a stored object to an archive class (test set-up). */
+  archive(key: string, storageClass: 'GLACIER' | 'DEEP_ARCHIVE' | 'GLACIER_IR'): void {
+    if (!this.objects.has(key)) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    this.archived.set(key, { storageClass, restore: 'none' });
+  }
+
+  /** Finish every restore under way (what S3 does hours after `RestoreObject`). */
+  completeRestores(): void {
+    for (const state of this.archived.values()) if (state.restore === 'ongoing') state.restore = 'ready';
+  }
+
+  async storageStateOf(key: string): Promise<StorageState> {
+    if (!this.objects.has(key)) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    return { ...(this.archived.get(key) ?? { storageClass: 'STANDARD', restore: 'none' }) };
+  }
+
+  async requestRestore(key: string, tier: ArchiveTier, days: number): Promise<void> {
+    const state = this.archived.get(key);
+    if (!state || state.storageClass === 'GLACIER_IR') {
+      throw new ConflictError(`${key} in ${this.bucket} is not in an archive class: nothing to restore`);
+    }
+    this.restoreRequests.push({ key, tier, days });
+    if (state.restore === 'none') state.restore = 'ongoing';
   }
 
   #maybeFail(op: Fault['op'], key: string): void {
@@ -139,6 +199,16 @@ export class MemoryObjectStore implements ObjectStore {
     const o = this.buckets.get(bucket)?.get(key);
     if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
     return { ...o, body: Uint8Array.from(o.body) };
+  }
+
+  /** Every `head` call, as `bucket/key`. */
+  readonly heads: string[] = [];
+
+  async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    this.heads.push(`${bucket}/${key}`);
+    const o = this.buckets.get(bucket)?.get(key);
+    if (!o) return undefined;
+    return { sizeBytes: o.sizeBytes, etag: o.etag, ...(o.metadata ? { metadata: { ...o.metadata } } : {}) };
   }
 
   async put(

@@ -6,23 +6,49 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
+  RestoreObjectCommand,
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { NotFoundError, SourceUnavailableError, StrongboxError, TransientError } from '#domain/errors.ts';
-import type { FetchedObject, ObjectStore, SourceObject, StoredObject, VaultStore } from '#domain/ports.ts';
+import {
+  IntegrityError,
+  NotFoundError,
+  SourceUnavailableError,
+  StrongboxError,
+  TransientError,
+} from '#domain/errors.ts';
+import type {
+  ArchiveTier,
+  FetchedObject,
+  ObjectHead,
+  ObjectStore,
+  SourceObject,
+  StorageState,
+  StoredChecksum,
+  StoredObject,
+  VaultStore,
+} from '#domain/ports.ts';
+import { storedChecksumOf, VAULT_PART_SIZE_BYTES } from '#domain/vault.ts';
 
 /**
  * Part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
  * 5 MiB minimum. Bodies up to this size go up in one PutObject.
  */
-export const PART_SIZE_BYTES = 8 * 1024 * 1024;
+export const PART_SIZE_BYTES = VAULT_PART_SIZE_BYTES;
 
-/** Map an SDK error to a Strongbox error. 404s become NotFoundError; throttling and 5xx are retryable. */
+/**
+ * Map an SDK error to a Strongbox error. 404s become NotFoundError; throttling and 5xx are retryable;
+ * a body that does not match the checksum S3 recorded at upload (the SDK validates every GetObject of
+ * an object stored with a checksum) is IntegrityError: corrupt, not worth retrying.
+ */
 export function mapS3Error(error: unknown, what: string): StrongboxError {
   if (error instanceof StrongboxError) return error;
+  if (error instanceof Error && /^Checksum mismatch/.test(error.message)) {
+    return new IntegrityError(`${what}: ${error.message}`, { cause: error });
+  }
   if (error instanceof S3ServiceException) {
     const status = error.$metadata.httpStatusCode ?? 0;
     if (
@@ -51,7 +77,7 @@ async function upload(
   bucket: string,
   key: string,
   body: Uint8Array,
-  attributes: { contentType?: string; metadata?: Record<string, string> } = {},
+  attributes: { contentType?: string; metadata?: Record<string, string>; sha256?: boolean } = {},
 ): Promise<void> {
   await new Upload({
     client,
@@ -59,6 +85,7 @@ async function upload(
       Bucket: bucket,
       Key: key,
       Body: body,
+      ...(attributes.sha256 ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
       ...(attributes.contentType ? { ContentType: attributes.contentType } : {}),
       ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
     },
@@ -95,6 +122,12 @@ async function* listAll(
   } while (token);
 }
 
+/** The state of an archive restore from HeadObject's `Restore` header. */
+export function restoreStateOf(header: string | undefined): StorageState['restore'] {
+  if (!header) return 'none';
+  return /ongoing-request="true"/.test(header) ? 'ongoing' : 'ready';
+}
+
 async function getObject(client: S3Client, bucket: string, key: string): Promise<FetchedObject> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = await out.Body?.transformToByteArray();
@@ -128,11 +161,32 @@ export class S3VaultStore implements VaultStore {
     this.bucket = bucket;
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  /** Upload with an S3 SHA-256 checksum (one PutObject up to {@link PART_SIZE_BYTES}, else multipart). */
+  async put(key: string, body: Uint8Array): Promise<StoredChecksum> {
     try {
-      await upload(this.#client, this.bucket, key, body, { contentType: 'application/octet-stream' });
+      await upload(this.#client, this.bucket, key, body, {
+        contentType: 'application/octet-stream',
+        sha256: true,
+      });
+      return storedChecksumOf(body, PART_SIZE_BYTES);
     } catch (error) {
       throw mapS3Error(error, `put s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /** `HeadObject` with `ChecksumMode: ENABLED`: the size and checksum S3 recorded, no body read. */
+  async checksum(key: string): Promise<StoredChecksum> {
+    try {
+      const out = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+      return {
+        sizeBytes: out.ContentLength ?? 0,
+        checksumSha256: out.ChecksumSHA256 ?? '',
+        checksumType: out.ChecksumType === 'COMPOSITE' ? 'COMPOSITE' : 'FULL_OBJECT',
+      };
+    } catch (error) {
+      throw mapS3Error(error, `head s3://${this.bucket}/${key}`);
     }
   }
 
@@ -141,6 +195,41 @@ export class S3VaultStore implements VaultStore {
       return (await getObject(this.#client, this.bucket, key)).body;
     } catch (error) {
       throw mapS3Error(error, `get s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /**
+   * `HeadObject`: the storage class (absent means STANDARD) and the `Restore` header —
+   * `ongoing-request="true"` while a restore runs, `ongoing-request="false", expiry-date="…"` once
+   * the temporary copy is readable.
+   */
+  async storageStateOf(key: string): Promise<StorageState> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { storageClass: out.StorageClass ?? 'STANDARD', restore: restoreStateOf(out.Restore) };
+    } catch (error) {
+      throw mapS3Error(error, `head s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /**
+   * `RestoreObject` with the tier and the days the copy stays readable. S3 answers 409
+   * RestoreAlreadyInProgress to a second request: that is success here.
+   * @throws NotFoundError for a missing key; a non-retryable StrongboxError for an object that is
+   *   not archived (InvalidObjectState) or a tier its class lacks.
+   */
+  async requestRestore(key: string, tier: ArchiveTier, days: number): Promise<void> {
+    try {
+      await this.#client.send(
+        new RestoreObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          RestoreRequest: { Days: days, GlacierJobParameters: { Tier: tier } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.name === 'RestoreAlreadyInProgress') return;
+      throw mapS3Error(error, `restore-object s3://${this.bucket}/${key} (${tier})`);
     }
   }
 
@@ -215,6 +304,22 @@ export class S3ObjectStore implements ObjectStore {
       return await getObject(this.#client, bucket, key);
     } catch (error) {
       throw mapS3Error(error, `get s3://${bucket}/${key}`);
+    }
+  }
+
+  /** `HeadObject`; a missing key or bucket (404) is undefined. */
+  async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return {
+        sizeBytes: out.ContentLength ?? 0,
+        etag: (out.ETag ?? '').replace(/"/g, ''),
+        ...(out.Metadata && Object.keys(out.Metadata).length > 0 ? { metadata: out.Metadata } : {}),
+      };
+    } catch (error) {
+      const mapped = mapS3Error(error, `head s3://${bucket}/${key}`);
+      if (mapped instanceof NotFoundError) return undefined;
+      throw mapped;
     }
   }
 

@@ -36,6 +36,35 @@ export const RetentionPolicySchema = z
       'set at least one rule (keepLast, keepDaily, …): an empty policy would keep nothing safe to prune',
   }) satisfies z.ZodType<RetentionPolicy>;
 
+const scheduleSchema = z.string().refine((s) => {
+  try {
+    parseSchedule(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, "use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year), e.g. 'rate(1 hour)'");
+
+/**
+ * How a plan's snapshots are verified. The pipeline's verify step runs the catalog and checksum
+ * tiers and a deep check of the sample; `schedules` run a tier again on the plan's newest committed
+ * snapshot. @see docs/format.md#verification
+ */
+export const VerificationSettingsSchema = z.strictObject({
+  /** Percent (0–100) of the referenced blobs the deep tier downloads and checks. */
+  samplePercent: z.number().min(0).max(100).default(5),
+  /** Also deep-check blobs, in sample order, until this many stored bytes are covered. */
+  sampleBytes: z.number().int().nonnegative().optional(),
+  /** EventBridge `rate(…)`/`cron(…)` per tier; a scheduled `deep` run checks every blob. */
+  schedules: z
+    .strictObject({
+      catalog: scheduleSchema.optional(),
+      checksum: scheduleSchema.optional(),
+      deep: scheduleSchema.optional(),
+    })
+    .optional(),
+});
+
 /** A plan as users write it. @see docs/format.md#plans */
 export const PlanSchema = z.strictObject({
   /** Lowercase letters, digits and dashes; appears in vault keys. */
@@ -44,19 +73,10 @@ export const PlanSchema = z.strictObject({
     bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
     prefix: z.string().default(''),
   }),
-  schedule: z.string().refine((s) => {
-    try {
-      parseSchedule(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, "use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year), e.g. 'rate(1 hour)'"),
+  schedule: scheduleSchema,
   retention: RetentionPolicySchema,
   copyRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name')).default([]),
-  verification: z
-    .strictObject({ samplePercent: z.number().min(0).max(100).default(5) })
-    .default({ samplePercent: 5 }),
+  verification: VerificationSettingsSchema.default({ samplePercent: 5 }),
   enabled: z.boolean().default(true),
 });
 export type Plan = z.infer<typeof PlanSchema>;

@@ -5,6 +5,7 @@
  */
 import type { Plan } from './plan.ts';
 import type { Task } from './tasks.ts';
+import type { StoredBlob } from './vault.ts';
 
 /** Source of the current time. Injected everywhere; the domain never reads the clock itself. */
 export interface Clock {
@@ -37,8 +38,21 @@ export interface StoredObject {
 }
 
 /**
+ * What a vault stored for one object, and what S3 reports for it without reading the bytes:
+ * its size and its S3 SHA-256 checksum (base64). `FULL_OBJECT` is the SHA-256 of the whole object
+ * (a single-part upload); `COMPOSITE` is the SHA-256 of the concatenated raw SHA-256 digests of the
+ * parts, followed by `-<parts>` (a multipart upload). @see docs/format.md#manifests
+ */
+export type StoredChecksum = StoredBlob;
+
+/**
  * One vault bucket in one region. Keys follow {@link VaultLayout}.
- * - `put` is atomic: readers see the whole object or nothing, never a part.
+ * - `put` is atomic: readers see the whole object or nothing, never a part. It stores the object
+ *   with an S3 SHA-256 checksum and returns what it stored (computed client-side, the same value S3
+ *   records).
+ * - `checksum` reports the stored size and checksum without reading the bytes (S3 `HeadObject`
+ *   with checksum mode); throws NotFoundError for a missing key. An object stored without a
+ *   checksum reports `checksumSha256: ''`.
  * - `get` throws NotFoundError for a missing key, TransientError when it may pass.
  * - `list` yields every key under the prefix exactly once, in UTF-8 binary order.
  * - `delete` of a missing key succeeds.
@@ -46,10 +60,33 @@ export interface StoredObject {
 export interface VaultStore {
   readonly region: string;
   readonly bucket: string;
-  put(key: string, body: Uint8Array): Promise<void>;
+  put(key: string, body: Uint8Array): Promise<StoredChecksum>;
   get(key: string): Promise<Uint8Array>;
+  checksum(key: string): Promise<StoredChecksum>;
   list(prefix: string): AsyncIterable<StoredObject>;
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Optional capability: the storage class of a stored object and the state of its archive
+   * restore (S3: HeadObject's `StorageClass` and `Restore` header). Stores without archive classes
+   * leave it out. Throws NotFoundError for a missing key.
+   */
+  storageStateOf?(key: string): Promise<StorageState>;
+  /**
+   * Optional capability: ask for a temporary readable copy of an archived object, kept `days` days
+   * (S3: RestoreObject with `GlacierJobParameters.Tier`). Asking again while one is under way succeeds.
+   */
+  requestRestore?(key: string, tier: ArchiveTier, days: number): Promise<void>;
+}
+
+/** Retrieval tiers of S3's archive classes. DEEP_ARCHIVE has no `Expedited`. */
+export type ArchiveTier = 'Expedited' | 'Standard' | 'Bulk';
+
+/** Where a stored object lives and whether it can be read now. */
+export interface StorageState {
+  /** S3's storage class, e.g. `STANDARD`, `GLACIER_IR`, `GLACIER`, `DEEP_ARCHIVE`. */
+  storageClass: string;
+  /** Archive restore: none asked for, under way, or a readable copy is there. */
+  restore: 'none' | 'ongoing' | 'ready';
 }
 
 /** A source object as listed: enough to tell whether it changed since the last snapshot. */
@@ -69,6 +106,14 @@ export interface FetchedObject extends SourceObject {
   metadata?: Record<string, string>;
 }
 
+/** An object's attributes as HEAD reports them. */
+export interface ObjectHead {
+  sizeBytes: number;
+  /** The ETag without quotes. */
+  etag: string;
+  metadata?: Record<string, string>;
+}
+
 /**
  * Protected buckets (read) and restore targets (write), in the primary region.
  * - `list` yields every object under the prefix exactly once, in UTF-8 binary order; throws
@@ -78,6 +123,8 @@ export interface FetchedObject extends SourceObject {
 export interface ObjectStore {
   list(bucket: string, prefix: string): AsyncIterable<SourceObject>;
   get(bucket: string, key: string): Promise<FetchedObject>;
+  /** Size, ETag and metadata of an object without its body; undefined when the key (or bucket) is missing. */
+  head(bucket: string, key: string): Promise<ObjectHead | undefined>;
   put(
     bucket: string,
     key: string,
@@ -104,22 +151,60 @@ export interface RegionCopy {
   error?: string;
 }
 
-/** What verification found in one region. */
+/**
+ * A verification tier: `catalog` (every referenced document is listed), `checksum` (S3 reports the
+ * checksum the manifest expects, no download) or `deep` (download, decrypt, decompress, hash).
+ * @see docs/format.md#verification
+ */
+export type VerificationTier = 'catalog' | 'checksum' | 'deep';
+
+/** What one tier found in one region. Lists of blob ids are capped at 100. */
 export interface RegionVerification {
+  /** Distinct blobs the manifest references. */
   referencedBlobs: number;
-  missingBlobs: string[];
+  /** catalog, checksum: whether the manifest is stored (and, for catalog, opens and matches its id). */
   manifestPresent: boolean;
-  sampledBlobs: number;
-  sampledBytes: number;
+  /** Referenced blobs not stored in the region. */
+  missingBlobs: string[];
+  /** checksum: blobs whose stored size or checksum differs from the manifest's `stored` record. */
+  mismatchedBlobs?: string[];
+  /** checksum: blobs whose manifest entry records no `stored` checksum (written before checksums). */
+  uncheckedBlobs?: number;
+  /** deep: blobs that failed to open or hash to their id. */
   corruptBlobs: string[];
+  /** checksum, deep: blobs checked so far. */
+  checkedBlobs: number;
+  /** deep: sealed bytes downloaded so far. */
+  checkedBytes?: number;
+  /** deep: blobs this pass checks (the sample, or every referenced blob). */
+  totalBlobs?: number;
+  /** deep: index into the pass's blob order of the next blob to check (the resumption cursor). */
+  cursor?: number;
   seconds: number;
 }
 
-/** The result of verifying a snapshot in every region that holds it. */
+/** The result of one tier in every region that holds the snapshot. */
+export interface TierVerification {
+  /**
+   * RUNNING: a deep pass that ran out of time and continues in a later task (see `cursor`); the
+   * blobs it found corrupt or missing so far already fail the snapshot.
+   */
+  status: 'PASSED' | 'FAILED' | 'RUNNING';
+  /** ISO-8601 UTC: when the tier last recorded a result. */
+  checkedAt: string;
+  /** deep: whether this pass checks every referenced blob (`all`) or a sample. */
+  scope?: 'all' | 'sample';
+  regions: Record<string, RegionVerification>;
+}
+
+/**
+ * The verification record of a snapshot. `status` is FAILED once any tier has failed, and stays
+ * FAILED: a later passing run of any tier never turns it back.
+ */
 export interface Verification {
   status: 'PASSED' | 'FAILED';
   checkedAt: string;
-  regions: Record<string, RegionVerification>;
+  tiers: Partial<Record<VerificationTier, TierVerification>>;
 }
 
 /** The catalog record of a snapshot. @see docs/format.md#catalog */
@@ -148,6 +233,8 @@ export interface SnapshotRecord {
   /** Copy regions and their state. */
   regions?: Record<string, RegionCopy>;
   verification?: Verification;
+  /** Per tier, the latest occurrence of the plan's verification schedule enqueued for this snapshot. */
+  scheduledVerification?: Partial<Record<VerificationTier, string>>;
   forgottenAt?: string;
   error?: string;
 }

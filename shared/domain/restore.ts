@@ -1,56 +1,159 @@
 /**
- * Restore: write a snapshot's objects (all, or those matching include globs) into a target bucket,
- * each under its original key below an optional prefix, with its content type and metadata, after
- * checking that the blob hashes to its address.
+ * Restore: write a snapshot's objects (all, or those a key, a prefix and include/exclude globs
+ * select) into a target bucket — the plan's source bucket unless another is named — each under its
+ * original key below an optional prefix, with its content type and metadata, after checking that the
+ * blob hashes to its address. An overwrite policy decides what happens to keys the target already
+ * holds; blobs in archive storage classes are restored from the archive first.
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
 import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { z } from 'zod';
-import { IntegrityError, NotFoundError, ValidationError } from './errors.ts';
+import { IntegrityError, NotFoundError, StrongboxError, ValidationError } from './errors.ts';
 import { readManifest } from './manifests.ts';
 import { type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
-import type { SnapshotRecord } from './ports.ts';
-import { blobAssociatedData, contentIdOf, VaultLayout } from './vault.ts';
+import type { ArchiveTier, ObjectStore, SnapshotRecord, StorageState, VaultStore } from './ports.ts';
+import { blobAssociatedData, contentIdOf, type ManifestEntry, VaultLayout } from './vault.ts';
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** What to do with a key the target already holds. */
+export const OVERWRITE_POLICIES = ['never', 'ifChanged', 'always'] as const;
+export type OverwritePolicy = (typeof OVERWRITE_POLICIES)[number];
+
+/** How many skipped objects (and, with `dryRun`, keys) a report lists. */
+export const REPORT_LIST_LIMIT = 1000;
 
 /** A restore request, as the restore function and the CLI accept it. */
-export const RestoreRequestSchema = z.strictObject({
-  plan: z.string().min(1),
-  /** A snapshot id, or "latest". @default "latest" */
-  snapshot: z.string().min(1).default('latest'),
-  /** ISO-8601: restore the newest snapshot taken at or before this time (instead of `snapshot`). */
-  pointInTime: z.iso.datetime({ offset: true }).optional(),
-  targetBucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
-  targetPrefix: z.string().default(''),
-  /** Globs over the original keys (picomatch syntax, `**` crosses `/`); none = everything. */
-  include: z.array(z.string().min(1)).optional(),
-  /** The region whose vault to read. @default the primary region */
-  region: z.string().optional(),
-  dryRun: z.boolean().default(false),
-});
+export const RestoreRequestSchema = z
+  .strictObject({
+    plan: z.string().min(1),
+    /** A snapshot id, or "latest". @default "latest" */
+    snapshot: z.string().min(1).default('latest'),
+    /** ISO-8601: restore the newest snapshot taken at or before this time (instead of `snapshot`). */
+    pointInTime: z.iso.datetime({ offset: true }).optional(),
+    /** One object: its original key. With `snapshot` or `pointInTime`, the version that snapshot captured. */
+    key: z.string().min(1).optional(),
+    /** Only original keys under this prefix. */
+    prefix: z.string().min(1).optional(),
+    /** Globs over the original keys (picomatch syntax, `**` crosses `/`); none = everything. */
+    include: z.array(z.string().min(1)).optional(),
+    /** Globs over the original keys to leave out, applied after `include`. */
+    exclude: z.array(z.string().min(1)).optional(),
+    /** @default the plan's source bucket (a restore "to the original bucket") */
+    targetBucket: z.string().regex(BUCKET_NAME, 'not a valid S3 bucket name').optional(),
+    targetPrefix: z.string().default(''),
+    /**
+     * A key the target already holds: `never` skips it, `ifChanged` writes it only when its size or
+     * SHA-256 differs from the snapshot's, `always` writes it. @default "never"
+     */
+    overwrite: z.enum(OVERWRITE_POLICIES).default('never'),
+    /** Retrieval tier for blobs in GLACIER or DEEP_ARCHIVE. @default "Standard" */
+    archiveTier: z.enum(['Expedited', 'Standard', 'Bulk']).default('Standard'),
+    /** Days an archive restore keeps its readable copy. @default 3 */
+    archiveDays: z.number().int().min(1).max(365).default(3),
+    /** The region whose vault to read. @default the primary region */
+    region: z.string().optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .superRefine((r, ctx) => {
+    if (r.key !== undefined && (r.prefix !== undefined || r.include || r.exclude)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: 'a single key cannot be combined with prefix, include or exclude',
+      });
+    }
+  });
 export type RestoreRequest = z.input<typeof RestoreRequestSchema>;
+export type ParsedRestoreRequest = z.output<typeof RestoreRequestSchema>;
+
+/** Why an object was not written. */
+export type SkipReason = 'exists' | 'unchanged';
 
 /** What a restore did (or, with `dryRun`, would do). */
 export interface RestoreReport {
   planId: string;
   snapshotId: string;
+  /** ISO-8601 UTC: the snapshot's time. */
+  snapshotTime?: string;
   region: string;
   targetBucket: string;
   targetPrefix: string;
+  overwrite: OverwritePolicy;
   dryRun: boolean;
+  /** Objects selected from the snapshot. */
+  selected: number;
+  /** Objects written (with `dryRun`: that would be written). */
   objects: number;
+  /** Bytes written (with `dryRun`: that would be written). */
   bytes: number;
+  /** Objects not written, by reason: `exists` (policy never), `unchanged` (policy ifChanged). */
+  skipped: Record<SkipReason, number>;
+  /** The first 1000 skipped objects (target keys) and why. */
+  skippedObjects: { key: string; reason: SkipReason }[];
+  /** Archived blobs this restore needed, and how many it asked the archive to restore. */
+  archive?: { blobs: number; requested: number; tier: ArchiveTier };
+  /** Wall-clock seconds by the injected clock. */
   seconds: number;
-  /** With `dryRun`: the first 1000 keys that would be written. */
+  /** Requests that select nothing, globs that match nothing: the restore still succeeds. */
+  warnings: string[];
+  /** With `dryRun`: the first 1000 target keys that would be written. */
   keys?: string[];
+}
+
+/** Progress of a restore: `check` while it looks at the target, `write` while it writes. */
+export interface RestoreProgress {
+  phase: 'check' | 'write';
+  /** Objects checked (phase check) or written (phase write) so far. */
+  objects: number;
+  /** Bytes written so far. */
+  bytes: number;
+  /** Objects the phase has to go through. */
+  total: number;
+  /** Bytes the write phase has to write. */
+  totalBytes: number;
+}
+
+/** Hooks and timing of one restore call. */
+export interface RestoreOptions {
+  /** Called after each object with the running totals. */
+  onProgress?: (p: RestoreProgress) => void;
+  /** Called after each look at archived blobs: how many are still being restored. */
+  onArchive?: (p: { pending: number; total: number; tier: ArchiveTier }) => void;
+  /**
+   * Waits between looks at archived blobs. Without it a restore that needs archived blobs asks for
+   * them and fails with {@link ArchivePendingError} (retryable): run it again later.
+   */
+  sleep?: (ms: number) => Promise<void>;
+  /** Milliseconds between looks at archived blobs. @default 300000 (5 minutes) */
+  archivePollMs?: number;
+  /** Longest wait for archived blobs, in milliseconds. @default 172800000 (48 hours) */
+  archiveMaxWaitMs?: number;
+}
+
+/** Storage classes whose objects cannot be read until restored. GLACIER_IR reads directly. */
+export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+/**
+ * Archived blobs are still being restored: nothing was written. Retryable — the restores already
+ * asked for keep running, so running the same restore later proceeds once they are ready.
+ */
+export class ArchivePendingError extends StrongboxError {
+  /** Vault keys of the blobs not readable yet. */
+  readonly pending: string[];
+  constructor(message: string, pending: string[]) {
+    super(message, { retryable: true });
+    this.pending = pending;
+  }
 }
 
 /**
  * Parse a restore request.
  * @throws ValidationError (not retryable) naming the field.
  */
-export function parseRestoreRequest(input: unknown): z.output<typeof RestoreRequestSchema> {
+export function parseRestoreRequest(input: unknown): ParsedRestoreRequest {
   const parsed = RestoreRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -59,7 +162,11 @@ export function parseRestoreRequest(input: unknown): z.output<typeof RestoreRequ
   return parsed.data;
 }
 
-/** Choose the snapshot a request names among a plan's snapshots. @throws NotFoundError */
+/**
+ * Choose the snapshot a request names among a plan's snapshots.
+ * @throws NotFoundError (not retryable): an unknown or unrestorable snapshot, or a point in time
+ *   before the first committed snapshot (the message names that snapshot's time).
+ */
 export function selectSnapshot(
   snapshots: readonly SnapshotRecord[],
   request: { plan: string; snapshot: string; pointInTime?: string | undefined },
@@ -68,10 +175,15 @@ export function selectSnapshot(
   if (request.pointInTime) {
     const at = Date.parse(request.pointInTime);
     const found = committed.filter((s) => Date.parse(s.time as string) <= at).at(-1);
-    if (!found)
+    if (!found) {
+      const first = committed[0];
       throw new NotFoundError(
-        `plan '${request.plan}' has no committed snapshot at or before ${request.pointInTime}`,
+        `plan '${request.plan}' has no committed snapshot at or before ${request.pointInTime}` +
+          (first
+            ? `: its first snapshot (${first.snapshotId}) was taken at ${first.time}`
+            : ': it has no committed snapshot yet'),
       );
+    }
     return found;
   }
   if (request.snapshot === 'latest') {
@@ -90,31 +202,169 @@ export function selectSnapshot(
 }
 
 /**
- * Restore a snapshot.
- * @param onProgress called after each object with the running totals.
- * @throws ValidationError (not retryable) for a bad request or a target that is a vault bucket.
- * @throws NotFoundError (not retryable) for an unknown plan, snapshot or region, or a missing blob.
+ * The entries of a snapshot a request selects (key, prefix, include, exclude), and a warning for
+ * each part of the request that matches nothing.
+ * @throws NotFoundError (not retryable) when a single `key` is not in the snapshot.
+ */
+export function selectEntries(
+  entries: readonly ManifestEntry[],
+  request: Pick<ParsedRestoreRequest, 'key' | 'prefix' | 'include' | 'exclude'>,
+  snapshotId: string,
+): { selected: ManifestEntry[]; warnings: string[] } {
+  const warnings: string[] = [];
+  if (request.key !== undefined) {
+    const found = entries.find((e) => e.key === request.key);
+    if (!found) {
+      throw new NotFoundError(
+        `snapshot ${snapshotId} does not hold '${request.key}' ('strongbox versions' lists the snapshots that do)`,
+      );
+    }
+    return { selected: [found], warnings };
+  }
+  const { prefix } = request;
+  let selected = prefix === undefined ? [...entries] : entries.filter((e) => e.key.startsWith(prefix));
+  if (prefix !== undefined && selected.length === 0) {
+    warnings.push(`prefix '${prefix}' matches no object of snapshot ${snapshotId}`);
+  }
+  const globs = (list: readonly string[] | undefined) =>
+    (list ?? []).map((glob) => ({ glob, match: picomatch(glob, { dot: true }) }));
+  const includes = globs(request.include);
+  const excludes = globs(request.exclude);
+  for (const { glob, match } of [...includes, ...excludes]) {
+    if (selected.length > 0 && !selected.some((e) => match(e.key))) {
+      warnings.push(
+        `${includes.some((i) => i.glob === glob) ? 'include' : 'exclude'} glob '${glob}' matches no object of snapshot ${snapshotId}`,
+      );
+    }
+  }
+  if (includes.length > 0) selected = selected.filter((e) => includes.some((i) => i.match(e.key)));
+  if (excludes.length > 0) selected = selected.filter((e) => !excludes.some((x) => x.match(e.key)));
+  if (selected.length === 0 && entries.length > 0) {
+    warnings.push(`nothing to restore: the request selects no object of snapshot ${snapshotId}`);
+  }
+  if (entries.length === 0) warnings.push(`snapshot ${snapshotId} holds no object`);
+  return { selected, warnings };
+}
+
+/**
+ * Whether to write one entry at `targetKey` under an overwrite policy.
+ *
+ * `ifChanged` compares content, not ETags (a multipart or SSE-KMS ETag is no content hash): a HEAD
+ * first; a target of another size is changed; one of the same size is read and hashed, and is
+ * `unchanged` when its SHA-256 equals the entry's blob id (the SHA-256 of the snapshot's bytes).
+ * Restores write no marker metadata, so restored objects keep exactly their original metadata.
+ * @returns `write`, or the reason to skip.
+ */
+export async function overwriteDecision(
+  objects: ObjectStore,
+  bucket: string,
+  targetKey: string,
+  entry: ManifestEntry,
+  policy: OverwritePolicy,
+): Promise<'write' | SkipReason> {
+  if (policy === 'always') return 'write';
+  const head = await objects.head(bucket, targetKey);
+  if (!head) return 'write';
+  if (policy === 'never') return 'exists';
+  if (head.sizeBytes !== entry.sizeBytes) return 'write';
+  const current = await objects.get(bucket, targetKey);
+  return contentIdOf(current.body) === entry.blobId ? 'unchanged' : 'write';
+}
+
+/**
+ * Make the archived blobs among `blobIds` readable: ask the archive to restore those not asked for
+ * yet, then look again every `archivePollMs` (through the injected `sleep`) until all are ready.
+ * GLACIER_IR and STANDARD need nothing. A vault without the storage-state capability is taken as
+ * having no archived blobs.
+ * @throws ValidationError (not retryable), before anything is asked for, for `Expedited` with a
+ *   DEEP_ARCHIVE blob.
+ * @throws ArchivePendingError (retryable) when blobs are not ready within the wait, or no `sleep` was given.
+ */
+export async function prepareArchivedBlobs(
+  vault: VaultStore,
+  blobIds: readonly string[],
+  request: { archiveTier: ArchiveTier; archiveDays: number; dryRun: boolean },
+  options: RestoreOptions & { concurrency: number },
+): Promise<{ blobs: number; requested: number } | undefined> {
+  const stateOf = vault.storageStateOf?.bind(vault);
+  if (!stateOf) return undefined;
+  const limit = pLimit(options.concurrency);
+  const keys = blobIds.map((id) => VaultLayout.blobKey(id));
+  const look = async (among: readonly string[]) => {
+    const states = await Promise.all(
+      among.map((key) => limit(async () => ({ key, ...(await stateOf(key)) }))),
+    );
+    return states.filter((s) => ARCHIVE_CLASSES.has(s.storageClass));
+  };
+  const archived = await look(keys);
+  if (archived.length === 0) return undefined;
+  const tier = request.archiveTier;
+  if (tier === 'Expedited' && archived.some((s) => s.storageClass === 'DEEP_ARCHIVE')) {
+    throw new ValidationError(
+      'DEEP_ARCHIVE has no Expedited tier; use Standard (≤ 12 h) or Bulk (≤ 48 h)',
+      'archiveTier',
+    );
+  }
+  const notReady = (states: readonly ({ key: string } & StorageState)[]) =>
+    states.filter((s) => s.restore !== 'ready');
+  let pending = notReady(archived);
+  const result = { blobs: archived.length, requested: 0 };
+  if (request.dryRun || pending.length === 0) return result;
+  const ask = pending.filter((s) => s.restore === 'none');
+  const requestRestore = vault.requestRestore?.bind(vault);
+  if (!requestRestore) throw new StrongboxError(`vault ${vault.bucket} cannot restore archived objects`);
+  await Promise.all(ask.map((s) => limit(() => requestRestore(s.key, tier, request.archiveDays))));
+  result.requested = ask.length;
+  options.onArchive?.({ pending: pending.length, total: archived.length, tier });
+  const pollMs = options.archivePollMs ?? 300_000;
+  const maxWaitMs = options.archiveMaxWaitMs ?? 172_800_000;
+  for (let waited = 0; options.sleep && pending.length > 0 && waited < maxWaitMs; waited += pollMs) {
+    await options.sleep(pollMs);
+    pending = notReady(await look(pending.map((s) => s.key)));
+    options.onArchive?.({ pending: pending.length, total: archived.length, tier });
+  }
+  if (pending.length > 0) {
+    throw new ArchivePendingError(
+      `${pending.length} of ${archived.length} archived blob(s) are still being restored (tier ${tier}), e.g. ${pending[0]?.key}: nothing was written; run the same restore again later`,
+      pending.map((s) => s.key),
+    );
+  }
+  return result;
+}
+
+/**
+ * Restore a snapshot (or part of it). Everything that can make a request bad is checked before
+ * anything is written or asked of the archive.
+ * @param options progress callbacks and the injected `sleep` for archived blobs; a bare function is
+ *   taken as `onProgress`.
+ * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or
+ *   `Expedited` for a DEEP_ARCHIVE blob.
+ * @throws NotFoundError (not retryable) for an unknown plan, snapshot, region or key, a point in time
+ *   before the first snapshot, or a missing blob.
  * @throws IntegrityError (not retryable) when a blob does not hash to its address: nothing is written for it.
+ * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
  * @example
  * ```ts
- * await restoreSnapshot(deps, { plan: 'photos', snapshot: 'latest', targetBucket: 'photos-restored', include: ['2026/**'] });
+ * await restoreSnapshot(deps, { plan: 'photos', include: ['2026/**'], exclude: ['**\/*.tmp'], overwrite: 'ifChanged' });
  * ```
  */
 export async function restoreSnapshot(
   deps: PipelineDeps,
   input: RestoreRequest,
-  onProgress?: (p: { objects: number; bytes: number; total: number }) => void,
+  options: RestoreOptions | RestoreOptions['onProgress'] = {},
 ): Promise<RestoreReport> {
+  const opts: RestoreOptions = typeof options === 'function' ? { onProgress: options } : (options ?? {});
   const request = parseRestoreRequest(input);
   const { catalog, clock, envelope, objects, vaults } = deps;
-  if (vaultBuckets(vaults).has(request.targetBucket)) {
+  const plan = await catalog.getPlan(request.plan);
+  if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
+  const targetBucket = request.targetBucket ?? plan.source.bucket;
+  if (vaultBuckets(vaults).has(targetBucket)) {
     throw new ValidationError(
-      `'${request.targetBucket}' is a vault bucket: restore refuses to write into a vault`,
+      `'${targetBucket}' is a vault bucket: restore refuses to write into a vault`,
       'targetBucket',
     );
   }
-  const plan = await catalog.getPlan(request.plan);
-  if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
   const snapshot = selectSnapshot(await catalog.listSnapshots(plan.id), request);
   const region = request.region ?? vaults.primary.region;
   if (region !== vaults.primary.region && snapshot.regions?.[region]?.status !== 'COPIED') {
@@ -123,44 +373,179 @@ export async function restoreSnapshot(
   const vault = vaultIn(vaults, region);
   const started = clock.now();
   const manifest = await readManifest(vault, envelope, plan.id, snapshot.manifestId as string);
-  const matchers = request.include?.map((glob) => picomatch(glob, { dot: true }));
-  const selected = manifest.entries.filter((e) => !matchers || matchers.some((m) => m(e.key)));
+  const { selected, warnings } = selectEntries(manifest.entries, request, snapshot.snapshotId);
   const report: RestoreReport = {
     planId: plan.id,
     snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
     region,
-    targetBucket: request.targetBucket,
+    targetBucket,
     targetPrefix: request.targetPrefix,
+    overwrite: request.overwrite,
     dryRun: request.dryRun,
+    selected: selected.length,
     objects: 0,
     bytes: 0,
+    skipped: { exists: 0, unchanged: 0 },
+    skippedObjects: [],
     seconds: 0,
+    warnings,
   };
+  const limit = pLimit(deps.concurrency ?? 16);
+  const targetKey = (entry: ManifestEntry) => request.targetPrefix + entry.key;
+
+  // 1. What the target already holds decides what to write.
+  let checked = 0;
+  const decisions = await Promise.all(
+    selected.map((entry) =>
+      limit(async () => {
+        const decision = await overwriteDecision(
+          objects,
+          targetBucket,
+          targetKey(entry),
+          entry,
+          request.overwrite,
+        );
+        if (request.overwrite !== 'always') {
+          checked += 1;
+          opts.onProgress?.({
+            phase: 'check',
+            objects: checked,
+            bytes: 0,
+            total: selected.length,
+            totalBytes: 0,
+          });
+        }
+        return { entry, decision };
+      }),
+    ),
+  );
+  const toWrite: ManifestEntry[] = [];
+  for (const { entry, decision } of decisions) {
+    if (decision === 'write') {
+      toWrite.push(entry);
+      continue;
+    }
+    report.skipped[decision] += 1;
+    if (report.skippedObjects.length < REPORT_LIST_LIMIT) {
+      report.skippedObjects.push({ key: targetKey(entry), reason: decision });
+    }
+  }
+  const totalBytes = toWrite.reduce((sum, e) => sum + e.sizeBytes, 0);
+
+  // 2. Archived blobs must be readable before the first write.
+  const archive = await prepareArchivedBlobs(vault, [...new Set(toWrite.map((e) => e.blobId))], request, {
+    ...opts,
+    concurrency: deps.concurrency ?? 16,
+  });
+  if (archive) {
+    report.archive = { ...archive, tier: request.archiveTier };
+    if (request.dryRun) {
+      warnings.push(
+        `${archive.blobs} blob(s) are in archive storage: a real restore first restores them with tier ${request.archiveTier}`,
+      );
+    }
+  }
+
   if (request.dryRun) {
-    report.objects = selected.length;
-    report.bytes = selected.reduce((sum, e) => sum + e.sizeBytes, 0);
-    report.keys = selected.slice(0, 1000).map((e) => request.targetPrefix + e.key);
+    report.objects = toWrite.length;
+    report.bytes = totalBytes;
+    report.keys = toWrite.slice(0, REPORT_LIST_LIMIT).map(targetKey);
+    report.seconds = (clock.now().getTime() - started.getTime()) / 1000;
     return report;
   }
-  const limit = pLimit(deps.concurrency ?? 16);
+
+  // 3. Write.
   await Promise.all(
-    selected.map((entry) =>
+    toWrite.map((entry) =>
       limit(async () => {
         const sealed = await vault.get(VaultLayout.blobKey(entry.blobId));
         const body = await envelope.open(sealed, blobAssociatedData(entry.blobId));
         if (contentIdOf(body) !== entry.blobId) {
           throw new IntegrityError(`blob ${entry.blobId} of '${entry.key}' does not hash to its address`);
         }
-        await objects.put(request.targetBucket, request.targetPrefix + entry.key, body, {
+        await objects.put(targetBucket, targetKey(entry), body, {
           ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
           ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
         });
         report.objects += 1;
         report.bytes += body.length;
-        onProgress?.({ objects: report.objects, bytes: report.bytes, total: selected.length });
+        opts.onProgress?.({
+          phase: 'write',
+          objects: report.objects,
+          bytes: report.bytes,
+          total: toWrite.length,
+          totalBytes,
+        });
       }),
     ),
   );
   report.seconds = (clock.now().getTime() - started.getTime()) / 1000;
   return report;
+}
+
+/** One captured version of an object: a run of consecutive snapshots that hold the same ETag. */
+export interface CapturedVersion {
+  /** The newest snapshot holding this version: restore it with `snapshot` = this and `key`. */
+  snapshotId: string;
+  /** ISO-8601 UTC: that snapshot's time. */
+  time: string;
+  /** The oldest snapshot of the run, i.e. when this version was first captured. */
+  firstSnapshotId: string;
+  firstTime: string;
+  sizeBytes: number;
+  etag: string;
+  /** ISO-8601 UTC: the object's LastModified when captured. */
+  lastModified: string;
+}
+
+/**
+ * The versions of one object that a plan's committed snapshots captured, newest first. Reads
+ * manifests newest-first and stops as soon as `limit` versions are complete (a version is complete
+ * when an older snapshot holds another ETag, or none of it).
+ * @param request.limit most versions to list. @default 20
+ * @throws NotFoundError (not retryable) for an unknown plan or a region without a vault.
+ * @example
+ * ```ts
+ * const versions = await listVersions(deps, { plan: 'photos', key: '2026/03/cat.jpg' });
+ * await restoreSnapshot(deps, { plan: 'photos', key: '2026/03/cat.jpg', snapshot: versions[1].snapshotId, targetBucket: 'restored' });
+ * ```
+ */
+export async function listVersions(
+  deps: PipelineDeps,
+  request: { plan: string; key: string; region?: string; limit?: number },
+): Promise<CapturedVersion[]> {
+  const { catalog, envelope, vaults } = deps;
+  const plan = await catalog.getPlan(request.plan);
+  if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
+  const region = request.region ?? vaults.primary.region;
+  const vault = vaultIn(vaults, region);
+  const limit = request.limit ?? 20;
+  const snapshots = (await catalog.listSnapshots(plan.id))
+    .filter((s) => s.status === 'COMMITTED' && s.time && s.manifestId)
+    .filter((s) => region === vaults.primary.region || s.regions?.[region]?.status === 'COPIED')
+    .reverse();
+  const versions: CapturedVersion[] = [];
+  let current: CapturedVersion | undefined;
+  for (const snapshot of snapshots) {
+    const manifest = await readManifest(vault, envelope, plan.id, snapshot.manifestId as string);
+    const entry = manifest.entries.find((e) => e.key === request.key);
+    if (entry && current && entry.etag === current.etag) {
+      current.firstSnapshotId = snapshot.snapshotId;
+      current.firstTime = snapshot.time as string;
+      continue;
+    }
+    if (versions.length === limit) break; // the last version is complete
+    current = entry && {
+      snapshotId: snapshot.snapshotId,
+      time: snapshot.time as string,
+      firstSnapshotId: snapshot.snapshotId,
+      firstTime: snapshot.time as string,
+      sizeBytes: entry.sizeBytes,
+      etag: entry.etag,
+      lastModified: entry.lastModified,
+    };
+    if (current) versions.push(current);
+  }
+  return versions;
 }

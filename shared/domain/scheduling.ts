@@ -1,10 +1,12 @@
 /**
- * The scheduler's use case: on each tick, start exactly one snapshot job per plan and scheduled
- * time (idempotent on plan + scheduled time), by enqueueing a snapshot task.
+ * The scheduler's use cases: on each tick, start exactly one snapshot job per plan and scheduled
+ * time (idempotent on plan + scheduled time), by enqueueing a snapshot task; and enqueue the
+ * verification tiers a plan schedules on its own (`verification.schedules`) for its newest
+ * committed snapshot.
  */
 import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
-import type { PlanRecord } from './ports.ts';
+import type { PlanRecord, VerificationTier } from './ports.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf } from './tasks.ts';
 import { snapshotIdFor } from './vault.ts';
@@ -48,6 +50,73 @@ export async function startDueSnapshots(deps: Deps, at: string): Promise<TickRes
 export interface TickResult {
   started: StartedJob[];
   failed: { planId: string; reason: string; retryable: boolean }[];
+}
+
+/** A scheduled verification the tick enqueued (`created`), or found enqueued for that time already. */
+export interface StartedVerification {
+  planId: string;
+  snapshotId: string;
+  tier: VerificationTier;
+  /** ISO-8601 UTC: the occurrence of the tier's schedule. */
+  scheduledAt: string;
+  created: boolean;
+}
+
+/**
+ * Enqueue the due verification tiers of every enabled plan at tick time `at`: for each tier the plan
+ * schedules (`verification.schedules`), when the latest occurrence at or before `at` is later than
+ * the plan's newest committed snapshot's commit (the pipeline verified it then) and was not
+ * enqueued yet, a verify task of that tier for that snapshot (a scheduled deep tier checks every
+ * blob). The occurrence is recorded on the snapshot (`scheduledVerification`) after the send, so a
+ * tick delivered twice enqueues it once, and a failed send is retried by the next tick.
+ * @param at the tick's time, ISO-8601 UTC.
+ * @see docs/format.md#verification
+ */
+export async function startDueVerifications(
+  deps: Deps,
+  at: string,
+): Promise<{ started: StartedVerification[]; failed: TickResult['failed'] }> {
+  const started: StartedVerification[] = [];
+  const failed: TickResult['failed'] = [];
+  for (const plan of await deps.catalog.listPlans()) {
+    const schedules = plan.verification.schedules;
+    if (!plan.enabled || !schedules) continue;
+    try {
+      const snapshot = (await deps.catalog.listSnapshots(plan.id))
+        .filter((s) => s.status === 'COMMITTED')
+        .at(-1);
+      if (!snapshot) continue;
+      const anchor = new Date(Math.floor(Date.parse(plan.createdAt) / 1000) * 1000);
+      let recorded = { ...(snapshot.scheduledVerification ?? {}) };
+      for (const tier of ['catalog', 'checksum', 'deep'] as const) {
+        const schedule = schedules[tier];
+        if (!schedule) continue;
+        const due = latestOccurrence(parseSchedule(schedule), anchor, new Date(at));
+        if (!due || due.getTime() <= Date.parse(snapshot.committedAt ?? snapshot.scheduledAt)) continue;
+        const scheduledAt = due.toISOString();
+        const item = { planId: plan.id, snapshotId: snapshot.snapshotId, tier, scheduledAt };
+        if (recorded[tier] === scheduledAt) {
+          started.push({ ...item, created: false });
+          continue;
+        }
+        await deps.queue.send({
+          kind: 'verify',
+          planId: plan.id,
+          snapshotId: snapshot.snapshotId,
+          tier,
+          ...(tier === 'deep' ? { all: true } : {}),
+        });
+        recorded = { ...recorded, [tier]: scheduledAt };
+        await deps.catalog.updateSnapshot(plan.id, snapshot.snapshotId, { scheduledVerification: recorded }, [
+          'COMMITTED',
+        ]);
+        started.push({ ...item, created: true });
+      }
+    } catch (error) {
+      failed.push({ planId: plan.id, reason: reasonOf(error), retryable: isRetryable(error) });
+    }
+  }
+  return { started, failed };
 }
 
 /**

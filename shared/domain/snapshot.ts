@@ -5,7 +5,7 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 import pLimit from 'p-limit';
-import { NotFoundError, reasonOf, SourceUnavailableError } from './errors.ts';
+import { IntegrityError, NotFoundError, reasonOf, SourceUnavailableError } from './errors.ts';
 import { readManifest, writeManifest } from './manifests.ts';
 import { nowIso, type PipelineDeps, throttled } from './pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from './ports.ts';
@@ -15,6 +15,7 @@ import {
   contentIdOf,
   type Manifest,
   type ManifestEntry,
+  type StoredBlob,
   VAULT_FORMAT_VERSION,
   VaultLayout,
 } from './vault.ts';
@@ -122,8 +123,11 @@ async function storeAndCommit(
   const listed = [];
   for await (const object of objects.list(plan.source.bucket, plan.source.prefix)) listed.push(object);
 
-  const stored = new Set<string>(); // blobs this run has stored or seen referenced by the parent
-  for (const entry of parentEntries.values()) stored.add(entry.blobId);
+  // Blobs this run has stored or seen referenced by the parent, with what the vault stored (when known).
+  const stored = new Map<string, StoredBlob | undefined>();
+  for (const entry of parentEntries.values()) {
+    if (!stored.get(entry.blobId)) stored.set(entry.blobId, entry.stored);
+  }
   const entries: ManifestEntry[] = [];
   let objectsRead = 0;
   let blobsWritten = 0;
@@ -161,17 +165,24 @@ async function storeAndCommit(
             let pending = writing.get(blobId);
             if (!pending) {
               pending = (async () => {
+                const key = VaultLayout.blobKey(blobId);
+                const kept = await rewriteStoredBlob(deps, key, blobId);
+                if (kept) {
+                  stored.set(blobId, kept);
+                  return;
+                }
                 const sealed = await envelope.seal(fetched.body, blobAssociatedData(blobId));
-                await vaults.primary.put(VaultLayout.blobKey(blobId), sealed);
+                const written = await vaults.primary.put(key, sealed);
                 blobsWritten += 1;
                 storedBytesWritten += sealed.length;
-                stored.add(blobId);
+                stored.set(blobId, written);
               })();
               writing.set(blobId, pending);
               pending.finally(() => writing.delete(blobId)).catch(() => {});
             }
             await pending;
           }
+          const storedBlob = stored.get(blobId);
           entries.push({
             key: object.key,
             sizeBytes: fetched.body.length,
@@ -182,6 +193,7 @@ async function storeAndCommit(
               ? {}
               : { metadata: fetched.metadata }),
             blobId,
+            ...(storedBlob ? { stored: storedBlob } : {}),
           });
         }
         bytesDone += object.sizeBytes;
@@ -242,6 +254,34 @@ async function storeAndCommit(
     objectsVanished,
     seconds,
   };
+}
+
+/**
+ * A blob the parent does not reference may still be in the vault (an older snapshot's, or one
+ * awaiting garbage collection), and older manifests may record its checksum. Sealing it again would
+ * store other bytes (a new nonce and data key) under its key and break those records, so when it
+ * is stored with a checksum and opens to its id, store the same bytes again instead: the checksum
+ * stays, and the new upload time keeps it from garbage collection while this snapshot runs.
+ * @returns what was stored, or undefined when the blob must be sealed and stored afresh (absent,
+ *   stored before checksums were recorded, or corrupt).
+ */
+async function rewriteStoredBlob(
+  deps: PipelineDeps,
+  key: string,
+  blobId: string,
+): Promise<StoredBlob | undefined> {
+  const vault = deps.vaults.primary;
+  let existing: Uint8Array;
+  try {
+    if ((await vault.checksum(key)).checksumSha256 === '') return undefined;
+    existing = await vault.get(key);
+    if (contentIdOf(await deps.envelope.open(existing, blobAssociatedData(blobId))) !== blobId)
+      return undefined;
+  } catch (error) {
+    if (error instanceof NotFoundError || error instanceof IntegrityError) return undefined;
+    throw error;
+  }
+  return vault.put(key, existing);
 }
 
 /** The newest COMMITTED snapshot of a plan older than `snapshotId` (ids sort by time). */

@@ -22,8 +22,18 @@ export const CopyTaskSchema = z.strictObject({
   snapshotId: id,
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
 });
-/** Verify a committed snapshot in every region that holds it. */
-export const VerifyTaskSchema = z.strictObject({ kind: z.literal('verify'), planId: id, snapshotId: id });
+/**
+ * Verify a committed snapshot in every region that holds it. Without `tier`: the catalog and
+ * checksum tiers and the plan's deep sample, then prune (the pipeline's step). With `tier`: that
+ * tier alone (a scheduled run or a deep pass continuing); `all` makes a deep pass check every blob.
+ */
+export const VerifyTaskSchema = z.strictObject({
+  kind: z.literal('verify'),
+  planId: id,
+  snapshotId: id,
+  tier: z.enum(['catalog', 'checksum', 'deep']).optional(),
+  all: z.boolean().optional(),
+});
 /** Apply a plan's retention; `snapshotId` names the job that asked for it. */
 export const PruneTaskSchema = z.strictObject({ kind: z.literal('prune'), planId: id, snapshotId: id });
 
@@ -45,9 +55,11 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
   return `${task.planId}/${task.snapshotId}`;
 }
 
-/** The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `prune`. */
+/** The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`. */
 export function taskIdOf(task: Task): string {
-  return task.kind === 'copy' ? `copy:${task.region}` : task.kind;
+  if (task.kind === 'copy') return `copy:${task.region}`;
+  if (task.kind === 'verify' && task.tier) return `verify:${task.tier}`;
+  return task.kind;
 }
 
 /**

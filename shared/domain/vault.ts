@@ -16,6 +16,49 @@ export type ContentId = string;
 
 const CONTENT_ID = /^[0-9a-f]{64}$/;
 
+/**
+ * Part size of multipart uploads to a vault, in bytes (8 MiB). A document up to this size is stored
+ * in one part (`FULL_OBJECT` checksum); a larger one in parts of this size (`COMPOSITE`). Copies use
+ * the same part size, so a copy's checksum equals the primary's. @see docs/format.md#manifests
+ */
+export const VAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The S3 SHA-256 checksum a vault records for `body` uploaded in parts of `partSizeBytes`: the
+ * base64 SHA-256 of the whole body when it fits in one part (`FULL_OBJECT`), otherwise the base64
+ * SHA-256 of the concatenated raw SHA-256 digests of the parts, followed by `-<parts>` (`COMPOSITE`).
+ * @example
+ * ```ts
+ * storedChecksumOf(Buffer.from('abc')); // { sizeBytes: 3, checksumSha256: 'ungWv48B…=', checksumType: 'FULL_OBJECT' }
+ * ```
+ * @see docs/format.md#manifests
+ */
+export function storedChecksumOf(
+  body: Uint8Array,
+  partSizeBytes: number = VAULT_PART_SIZE_BYTES,
+): StoredBlob {
+  if (body.length <= partSizeBytes) {
+    return {
+      sizeBytes: body.length,
+      checksumSha256: createHash('sha256').update(body).digest('base64'),
+      checksumType: 'FULL_OBJECT',
+    };
+  }
+  const digests: Buffer[] = [];
+  for (let offset = 0; offset < body.length; offset += partSizeBytes) {
+    digests.push(
+      createHash('sha256')
+        .update(body.subarray(offset, offset + partSizeBytes))
+        .digest(),
+    );
+  }
+  return {
+    sizeBytes: body.length,
+    checksumSha256: `${createHash('sha256').update(Buffer.concat(digests)).digest('base64')}-${digests.length}`,
+    checksumType: 'COMPOSITE',
+  };
+}
+
 /** Lowercase hex SHA-256 of `data`. */
 export function contentIdOf(data: Uint8Array | string): ContentId {
   return createHash('sha256').update(data).digest('hex');
@@ -72,6 +115,17 @@ export function manifestAssociatedData(planId: string, manifestId: ContentId): s
 
 const isoUtc = z.iso.datetime({ offset: false });
 
+/**
+ * A sealed blob as the vault stored it: its size and S3 SHA-256 checksum. What checksum
+ * verification expects S3 to report. @see docs/format.md#manifests
+ */
+export const StoredBlobSchema = z.strictObject({
+  sizeBytes: z.number().int().nonnegative(),
+  checksumSha256: z.string().min(1),
+  checksumType: z.enum(['FULL_OBJECT', 'COMPOSITE']),
+});
+export type StoredBlob = z.infer<typeof StoredBlobSchema>;
+
 /** One object of the source as a snapshot saw it. @see docs/format.md#manifests */
 export const ManifestEntrySchema = z.object({
   key: z.string().min(1),
@@ -81,6 +135,8 @@ export const ManifestEntrySchema = z.object({
   contentType: z.string().optional(),
   metadata: z.record(z.string(), z.string()).optional(),
   blobId: z.string().regex(CONTENT_ID),
+  /** The sealed blob as stored; absent in manifests written before checksums were recorded. */
+  stored: StoredBlobSchema.optional(),
 });
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;
 
@@ -143,6 +199,15 @@ export function encodeManifest(manifest: Manifest): { bytes: Uint8Array; manifes
         ? {}
         : { metadata: Object.fromEntries(Object.entries(e.metadata).sort(([a], [b]) => compareKeys(a, b))) }),
       blobId: e.blobId,
+      ...(e.stored === undefined
+        ? {}
+        : {
+            stored: {
+              sizeBytes: e.stored.sizeBytes,
+              checksumSha256: e.stored.checksumSha256,
+              checksumType: e.stored.checksumType,
+            },
+          }),
     })),
   };
   const bytes = Buffer.from(JSON.stringify(canonical), 'utf8');

@@ -7,7 +7,8 @@
  *   strongbox plans list
  *   strongbox backup PLAN                         start an on-demand snapshot
  *   strongbox status [PLAN]                       plans, snapshots, jobs and their tasks
- *   strongbox restore --plan P --target-bucket B  restore a snapshot (see --help)
+ *   strongbox restore --plan P [--target-bucket B] restore a snapshot, whole or in part (see --help)
+ *   strongbox versions --plan P --key K           the versions of one object the snapshots captured
  *
  * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
  * (AWS credentials from the environment): plans, backup and status use its state table and queues
@@ -22,15 +23,26 @@ import {
   LambdaClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-lambda';
-import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { StrongboxError } from '#domain/errors.ts';
-import { type RestoreReport, type RestoreRequest, restoreSnapshot } from '#domain/restore.ts';
+import type { Verification } from '#domain/ports.ts';
+import {
+  listVersions,
+  OVERWRITE_POLICIES,
+  type OverwritePolicy,
+  type RestoreOptions,
+  type RestoreReport,
+  type RestoreRequest,
+  restoreSnapshot,
+} from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
-import { formatBytes, formatSeconds, formatTable } from './format.ts';
+import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
 import { PROJECT_ROOT, startLocalStack } from './stack.ts';
 
 const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.strongbox', 'data');
@@ -155,6 +167,10 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
         ]),
       ),
     );
+    for (const s of snapshots) {
+      if (s.verification)
+        for (const line of verificationLines(s.snapshotId, s.verification)) console.log(line);
+    }
     const jobs = (await catalog.listJobs(plan.id)).slice(-5);
     for (const job of jobs) {
       const tasks = await catalog.listTasks(job.jobId);
@@ -169,8 +185,127 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
   }
 }
 
+/**
+ * The status lines of a snapshot's verification: the overall status (with what failed, e.g.
+ * `verification 20261121T234500Z FAILED (deep us-east-1: 1 corrupt blob(s) (5f70…))`), then one line
+ * per tier and region with its status and figures.
+ * @see docs/format.md#verification
+ */
+export function verificationLines(snapshotId: string, v: Verification): string[] {
+  const tiers = v.tiers ?? {};
+  const failure = describeFailure(tiers);
+  const lines = [
+    `  verification ${snapshotId} ${v.status}${failure ? ` (${failure.replace(/^verification failed: /, '')})` : ''}`,
+  ];
+  for (const tier of VERIFICATION_TIERS) {
+    const t = tiers[tier];
+    if (!t) continue;
+    for (const [region, r] of Object.entries(t.regions)) {
+      const figures =
+        tier === 'catalog'
+          ? `${r.referencedBlobs - r.missingBlobs.length}/${r.referencedBlobs} blobs listed`
+          : tier === 'checksum'
+            ? `${r.checkedBlobs - (r.mismatchedBlobs?.length ?? 0) - (r.uncheckedBlobs ?? 0)}/${r.referencedBlobs} checksums match${r.uncheckedBlobs ? `, ${r.uncheckedBlobs} without a recorded checksum` : ''}`
+            : `${r.checkedBlobs}/${r.totalBlobs ?? '?'} ${t.scope === 'all' ? 'blobs' : 'sampled blobs'} hashed (${formatBytes(r.checkedBytes ?? 0)})`;
+      const problems = regionProblems(r);
+      const status =
+        problems.length > 0
+          ? 'FAILED'
+          : t.status === 'RUNNING' && (r.cursor ?? 0) < (r.totalBlobs ?? 0)
+            ? 'RUNNING'
+            : 'PASSED';
+      lines.push(
+        `    ${tier.padEnd(8)} ${region.padEnd(12)} ${status.padEnd(7)} ${figures}${problems.length > 0 ? `: ${problems.join(', ')}` : ''}  at ${t.checkedAt}`,
+      );
+    }
+  }
+  return lines;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/**
+ * A progress bar on stderr for a restore: objects, bytes, rate and ETA while it writes (and a
+ * count while it checks the target), plus a line per look at archived blobs.
+ */
+export function restoreProgress(stream: NodeJS.WriteStream = process.stderr): {
+  options: RestoreOptions;
+  stop(): void;
+} {
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        '{phase} [{bar}] {percentage}% | {value}/{total} objects | {done} of {size} | {rate}/s | ETA {eta_formatted}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 100,
+      stream,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let phase: 'check' | 'write' | undefined;
+  let started = 0;
+  const payload = (bytes: number, totalBytes: number) => {
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      phase: phase === 'check' ? 'checking target' : 'restoring',
+      done: formatBytes(bytes),
+      size: phase === 'check' ? '-' : formatBytes(totalBytes),
+      rate: seconds > 0 ? formatBytes(bytes / seconds) : '-',
+    };
+  };
+  return {
+    options: {
+      onProgress: (p) => {
+        if (p.phase !== phase) {
+          if (phase) bar.stop();
+          phase = p.phase;
+          started = performance.now();
+          bar.start(p.total, 0, payload(0, p.totalBytes));
+        }
+        bar.update(p.objects, payload(p.bytes, p.totalBytes));
+      },
+      onArchive: ({ pending, total, tier }) => {
+        stream.write(
+          `archive: ${pending} of ${total} archived blob(s) still being restored (tier ${tier})${pending ? '; checking again in 5 min' : ''}\n`,
+        );
+      },
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    },
+    stop: () => {
+      if (phase) bar.stop();
+    },
+  };
+}
+
+/** The final report of a restore, for people: what was written, what was skipped and why, warnings. */
+export function formatRestoreReport(report: RestoreReport): string {
+  const lines = [
+    `${report.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}${report.dryRun || !report.seconds ? '' : ` (${formatRate(report.objects, report.seconds)})`}`,
+  ];
+  const skipped = report.skipped ?? { exists: 0, unchanged: 0 };
+  if (skipped.exists + skipped.unchanged > 0) {
+    lines.push(
+      `${report.dryRun ? 'would skip' : 'skipped'} ${skipped.exists} object(s) the target already holds (overwrite: never) and ${skipped.unchanged} unchanged one(s) (overwrite: ifChanged)`,
+    );
+    for (const s of (report.skippedObjects ?? []).slice(0, 20)) lines.push(`  skipped ${s.key}: ${s.reason}`);
+    const listed = Math.min(20, report.skippedObjects?.length ?? 0);
+    if (skipped.exists + skipped.unchanged > listed) {
+      lines.push(
+        `  … and ${skipped.exists + skipped.unchanged - listed} more (the report lists the first 1000)`,
+      );
+    }
+  }
+  if (report.archive) {
+    lines.push(
+      `archive: ${report.archive.blobs} archived blob(s), ${report.archive.requested} restore(s) requested (tier ${report.archive.tier})`,
+    );
+  }
+  for (const warning of report.warnings ?? []) lines.push(`warning: ${warning}`);
+  return lines.join('\n');
 }
 
 export function buildCli(): Command {
@@ -288,34 +423,65 @@ export function buildCli(): Command {
 
   program
     .command('restore')
-    .description('restore a snapshot (whole or in part) into a bucket')
+    .description(
+      "restore a snapshot (whole or in part) into a bucket: the plan's source bucket unless --target-bucket",
+    )
     .requiredOption('--plan <plan>', 'plan id')
     .option('--snapshot <id>', 'snapshot id, or "latest"', 'latest')
     .option('--point-in-time <iso>', 'restore the newest snapshot taken at or before this ISO-8601 time')
-    .requiredOption('--target-bucket <bucket>', 'bucket to write into (never a vault)')
-    .option('--target-prefix <prefix>', 'prefix to write under', '')
+    .option('--key <key>', "one object (with --snapshot/--point-in-time: that snapshot's version of it)")
+    .option('--prefix <prefix>', 'only keys under this prefix')
     .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
+    .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
+    .option(
+      '--target-bucket <bucket>',
+      "bucket to write into (never a vault) [default: the plan's source bucket]",
+    )
+    .option('--target-prefix <prefix>', 'prefix to write under', '')
+    .addOption(
+      new Option('--overwrite <policy>', 'keys the target already holds')
+        .choices(OVERWRITE_POLICIES)
+        .default('never'),
+    )
+    .addOption(
+      new Option(
+        '--archive-tier <tier>',
+        'retrieval tier for blobs in GLACIER / DEEP_ARCHIVE (DEEP_ARCHIVE has no Expedited)',
+      )
+        .choices(['Expedited', 'Standard', 'Bulk'])
+        .default('Standard'),
+    )
     .option('--region <region>', 'read from this region’s vault')
-    .option('--dry-run', 'list what would be restored, write nothing', false)
+    .option('--dry-run', 'list what would be restored and skipped, write nothing', false)
     .action(
       async (opts: {
         plan: string;
         snapshot: string;
         pointInTime?: string;
-        targetBucket: string;
-        targetPrefix: string;
+        key?: string;
+        prefix?: string;
         include?: string[];
+        exclude?: string[];
+        targetBucket?: string;
+        targetPrefix: string;
+        overwrite: OverwritePolicy;
+        archiveTier: 'Expedited' | 'Standard' | 'Bulk';
         region?: string;
         dryRun: boolean;
       }) => {
         const request: RestoreRequest = {
           plan: opts.plan,
           snapshot: opts.snapshot,
-          targetBucket: opts.targetBucket,
           targetPrefix: opts.targetPrefix,
+          overwrite: opts.overwrite,
+          archiveTier: opts.archiveTier,
           dryRun: opts.dryRun,
+          ...(opts.targetBucket ? { targetBucket: opts.targetBucket } : {}),
           ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
+          ...(opts.key ? { key: opts.key } : {}),
+          ...(opts.prefix ? { prefix: opts.prefix } : {}),
           ...(opts.include ? { include: opts.include } : {}),
+          ...(opts.exclude ? { exclude: opts.exclude } : {}),
           ...(opts.region ? { region: opts.region } : {}),
         };
         const deployed = deployment();
@@ -325,18 +491,62 @@ export function buildCli(): Command {
           report = await invokeRestore(deployed, request);
         } else {
           const c = await connect(dataDir());
-          report = await restoreSnapshot(c.pipeline, request, ({ objects, total }) => {
-            if (objects % 500 === 0 || objects === total)
-              process.stderr.write(`\rrestored ${objects}/${total}`);
-          });
-          if (!opts.dryRun) process.stderr.write('\n');
+          const progress = restoreProgress();
+          try {
+            report = await restoreSnapshot(c.pipeline, request, progress.options);
+          } finally {
+            progress.stop();
+          }
         }
         for (const key of report.keys ?? []) console.log(key);
-        console.log(
-          `${opts.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}`,
-        );
+        console.log(formatRestoreReport(report));
       },
     );
+
+  program
+    .command('versions')
+    .description(
+      'the versions of one object the snapshots captured, newest first (restore one with --snapshot)',
+    )
+    .requiredOption('--plan <plan>', 'plan id')
+    .requiredOption('--key <key>', 'the object’s original key')
+    .option('--region <region>', 'read from this region’s vault')
+    .option(
+      '--limit <n>',
+      'at most this many versions',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
+        return n;
+      },
+      20,
+    )
+    .action(async (opts: { plan: string; key: string; region?: string; limit: number }) => {
+      const c = await connect(dataDir(), deployment());
+      const versions = await listVersions(c.pipeline, {
+        plan: opts.plan,
+        key: opts.key,
+        limit: opts.limit,
+        ...(opts.region ? { region: opts.region } : {}),
+      });
+      if (versions.length === 0) {
+        console.log(`no snapshot of plan '${opts.plan}' holds '${opts.key}'`);
+        return;
+      }
+      console.log(
+        formatTable(
+          ['snapshot', 'time', 'first captured in', 'size', 'etag', 'last modified'],
+          versions.map((v) => [
+            v.snapshotId,
+            v.time,
+            v.firstSnapshotId,
+            formatBytes(v.sizeBytes),
+            v.etag,
+            v.lastModified,
+          ]),
+        ),
+      );
+    });
 
   return program;
 }

@@ -27,6 +27,7 @@ import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/ports.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { VaultLayout } from '#domain/vault.ts';
+import { VERIFICATION_TIERS } from '#domain/verify.ts';
 import type { Container } from '#runtime/container.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
 import { PROJECT_ROOT, startLocalStack } from './stack.ts';
@@ -292,7 +293,9 @@ async function main(): Promise<number> {
     const restored = await restoreSnapshot(
       c.pipeline,
       { plan: PLAN_ID, snapshot: snap1.snapshotId, targetBucket: RESTORE_BUCKET },
-      ({ objects }) => restoreBar.update(objects),
+      ({ phase, objects }) => {
+        if (phase === 'write') restoreBar.update(objects);
+      },
     );
     restoreBar.stop();
 
@@ -363,15 +366,18 @@ async function main(): Promise<number> {
         formatRate(copy.blobsCopied ?? 0, copy.seconds),
       ]);
     }
-    for (const [region, v] of Object.entries(snap1.verification?.regions ?? {})) {
-      rows.push([
-        `verify 1 (${v.sampledBlobs} sampled)`,
-        region,
-        v.referencedBlobs,
-        formatBytes(v.sampledBytes),
-        formatSeconds(v.seconds),
-        formatRate(v.referencedBlobs, v.seconds),
-      ]);
+    for (const tier of VERIFICATION_TIERS) {
+      const t = snap1.verification?.tiers[tier];
+      for (const [region, v] of Object.entries(t?.regions ?? {})) {
+        rows.push([
+          tier === 'deep' ? `verify 1 deep (${v.checkedBlobs} sampled)` : `verify 1 ${tier}`,
+          region,
+          v.checkedBlobs,
+          tier === 'deep' ? formatBytes(v.checkedBytes ?? 0) : '-',
+          formatSeconds(v.seconds),
+          formatRate(v.checkedBlobs, v.seconds),
+        ]);
+      }
     }
     rows.push(['prune 1', 'all', '-', '-', formatSeconds(taskSeconds(task(tasks1, 'prune'))), '-']);
     rows.push([

@@ -7,7 +7,8 @@
  * - `CaptureLagSeconds` (capture): how long after an S3 event capture journaled it.
  * - `SnapshotAgeMinutes` per plan and `OldestSnapshotAgeMinutes` (scheduler, every tick): minutes
  *   since each enabled plan's newest committed snapshot; the alarm compares the oldest with the RPO.
- * - `VerificationFailed` (verify): 1 for a snapshot that failed verification, 0 for one that passed.
+ * - `VerificationFailed` (verify): after each run of any tier, 1 when the snapshot's verification is
+ *   FAILED (it stays FAILED, so every later run of a tier on it raises the alarm again), 0 otherwise.
  *
  * Function errors and throttles come from AWS/Lambda's own metrics. Metrics carry ids and numbers
  * only: never a key, an object's name or its content.
@@ -59,7 +60,7 @@ export function recordCaptureLag(metrics: Metrics, eventTime: string, now: Date)
   metrics.addMetric(METRICS.captureLag, MetricUnit.Seconds, lag);
 }
 
-/** Verify: 1 when the snapshot failed verification, 0 when it passed. Returns its argument. */
+/** Verify: 1 when the snapshot's verification is FAILED (by any tier, now or before), 0 otherwise. Returns its argument. */
 export function recordVerification(
   metrics: Metrics,
   verification: Verification | undefined,

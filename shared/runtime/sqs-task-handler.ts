@@ -30,7 +30,8 @@ export const DLQ_REASON_ATTRIBUTE = 'strongbox-error-reason';
  * Build the Lambda handler of an SQS-fed function.
  * @param kind the task kind this queue carries.
  * @param container dependencies (config, pipeline, SQS client, logger).
- * @param run the use case: takes the parsed task, returns a result to log.
+ * @param run the use case: takes the parsed task (and the Lambda context, for its remaining time),
+ *   returns a result to log.
  * @example
  * ```ts
  * export const makeHandler = (c: Container) => sqsTaskHandler('verify', c, (task) => verifySnapshot(c.pipeline, task));
@@ -39,16 +40,16 @@ export const DLQ_REASON_ATTRIBUTE = 'strongbox-error-reason';
 export function sqsTaskHandler<K extends TaskKind>(
   kind: K,
   container: Container,
-  run: (task: Extract<Task, { kind: K }>) => Promise<unknown>,
+  run: (task: Extract<Task, { kind: K }>, context?: Context) => Promise<unknown>,
 ) {
   const { logger } = container;
   const processor = new BatchProcessor(EventType.SQS);
 
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
+  const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
     let task: Extract<Task, { kind: K }> | undefined;
     try {
       task = parseTask(record.body, kind);
-      const result = await run(task);
+      const result = await run(task, context);
       logger.info(`${kind} task done`, { task, result: summarize(result) });
     } catch (error) {
       const reason = reasonOf(error);

@@ -2,6 +2,8 @@
  * The VaultStore contract (docs/format.md and shared/domain/ports.ts), run against every
  * implementation: the memory twin and S3 on the emulator.
  */
+
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '#domain/errors.ts';
 import type { VaultStore } from '#domain/ports.ts';
@@ -67,6 +69,28 @@ export function vaultStoreContract(name: string, make: () => Promise<VaultStore>
       await vault.put('blobs/dd/k', Buffer.from('old'));
       await vault.put('blobs/dd/k', Buffer.from('new'));
       expect(Buffer.from(await vault.get('blobs/dd/k')).toString()).toBe('new');
+    });
+
+    it('stores a single-part document with its full-object SHA-256 checksum and reports it without reading the bytes', async () => {
+      // Prepare
+      const vault = await make();
+      const body = Buffer.from('sealed bytes');
+      // Act
+      const stored = await vault.put('blobs/ef/k', body);
+      const reported = await vault.checksum('blobs/ef/k');
+      // Assess
+      const expected = createHash('sha256').update(body).digest('base64');
+      expect(stored).toEqual({
+        sizeBytes: body.length,
+        checksumSha256: expected,
+        checksumType: 'FULL_OBJECT',
+      });
+      expect(reported).toEqual(stored);
+    });
+
+    it('throws NotFoundError for the checksum of a missing key', async () => {
+      const vault = await make();
+      await expect(vault.checksum('blobs/00/missing')).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 }

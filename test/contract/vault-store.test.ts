@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { ManualClock, MemoryVaultStore } from '#adapters/memory.ts';
-import { S3VaultStore } from '#adapters/s3.ts';
+import { PART_SIZE_BYTES, S3VaultStore } from '#adapters/s3.ts';
 import { startS3 } from '../support/emulators.ts';
 import { vaultStoreContract } from './vault-store.contract.ts';
 
@@ -29,6 +30,29 @@ it('S3VaultStore stores a 20 MiB document in parts and reads it back intact', as
   const vault = new S3VaultStore(s3.client, 'us-east-1', await s3.bucket('vault-large'));
   const body = Buffer.alloc(20 * 1024 * 1024);
   for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
-  await vault.put('blobs/ee/large', body);
+  const stored = await vault.put('blobs/ee/large', body);
   expect(Buffer.from(await vault.get('blobs/ee/large')).equals(body)).toBe(true);
+  // Three 8 MiB parts: S3 records a composite SHA-256 of the parts' digests, and reports it.
+  const digests = [0, 1, 2].map((i) =>
+    createHash('sha256')
+      .update(body.subarray(i * 8 * 1024 * 1024, (i + 1) * 8 * 1024 * 1024))
+      .digest(),
+  );
+  const composite = `${createHash('sha256').update(Buffer.concat(digests)).digest('base64')}-3`;
+  expect(stored).toEqual({ sizeBytes: body.length, checksumSha256: composite, checksumType: 'COMPOSITE' });
+  expect(await vault.checksum('blobs/ee/large')).toEqual(stored);
+});
+
+it.each([
+  ['exactly one part', PART_SIZE_BYTES, 'FULL_OBJECT'],
+  ['one byte over one part', PART_SIZE_BYTES + 1, 'COMPOSITE'],
+])('S3VaultStore reports the checksum it computed for a document of %s', async (_name, size, type) => {
+  // Prepare
+  const vault = new S3VaultStore(s3.client, 'us-east-1', await s3.bucket(`vault-edge-${size}`));
+  const body = Buffer.alloc(size, 7);
+  // Act
+  const stored = await vault.put('blobs/ef/edge', body);
+  // Assess
+  expect(stored.checksumType).toBe(type);
+  expect(await vault.checksum('blobs/ef/edge')).toEqual(stored);
 });

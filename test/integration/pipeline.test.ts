@@ -97,7 +97,13 @@ describe('the pipeline on the embedded stack', () => {
       regions: { 'eu-west-1': { status: 'COPIED' } },
     });
     expect(snap?.verification?.status).toBe('PASSED');
-    expect(Object.keys(snap?.verification?.regions ?? {}).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    for (const tier of ['catalog', 'checksum', 'deep'] as const) {
+      expect(snap?.verification?.tiers[tier]?.status).toBe('PASSED');
+      expect(Object.keys(snap?.verification?.tiers[tier]?.regions ?? {}).sort()).toEqual([
+        'eu-west-1',
+        'us-east-1',
+      ]);
+    }
     const manifest = await readManifest(
       c.pipeline.vaults.primary,
       c.pipeline.envelope,

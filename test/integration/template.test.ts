@@ -104,8 +104,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   return {
     scheduler: [
       ...logs('scheduler'),
-      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
-      ...send('SnapshotQueue'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
+      ...send('SnapshotQueue', 'VerifyQueue'),
     ],
     capture: [...logs('capture'), ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table])],
     snapshot: [
@@ -140,7 +140,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
       ...poll('VerifyQueue'),
-      ...send('PruneQueue', 'VerifyDLQ'),
+      ...send('PruneQueue', 'VerifyQueue', 'VerifyDLQ'),
     ],
     prune: [
       ...logs('prune'),
@@ -158,9 +158,18 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
       ...g(
         ['s3:PutObject', 's3:AbortMultipartUpload'],
         c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+      ),
+      ...g(
+        ['s3:GetObject'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+      ),
+      ...g(
+        ['s3:ListBucket'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
       ),
     ],
   };

@@ -64,6 +64,10 @@ describe('strongbox --stage (a deployed stack)', () => {
       'photos-restored',
       '--include',
       '2026/**',
+      '--exclude',
+      '**/*.tmp',
+      '--overwrite',
+      'ifChanged',
     ]);
     // Assess
     const calls = lambda.commandCalls(InvokeCommand);
@@ -75,8 +79,11 @@ describe('strongbox --stage (a deployed stack)', () => {
       snapshot: 'latest',
       targetBucket: 'photos-restored',
       targetPrefix: '',
+      overwrite: 'ifChanged',
+      archiveTier: 'Standard',
       dryRun: false,
       include: ['2026/**'],
+      exclude: ['**/*.tmp'],
     });
     expect(await lambda.call(0).thisValue.config.region()).toBe('eu-central-1');
     expect(out.join('\n')).toContain('restored 3 object(s), 1.5 KiB from snapshot 20261121T234500Z');

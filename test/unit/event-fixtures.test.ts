@@ -48,6 +48,9 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
       plan: 'photos',
       dryRun: true,
       include: ['2026/**'],
+      exclude: ['**/*.tmp'],
+      overwrite: 'ifChanged',
+      archiveTier: 'Bulk',
     });
   });
 });

@@ -76,6 +76,17 @@ describe('validatePlans', () => {
     ['a plan id with a slash', { id: 'a/b' }, 'plans[0].id'],
     ['a region that is not a region', { copyRegions: ['europe'] }, 'plans[0].copyRegions[0]'],
     ['a sample above 100%', { verification: { samplePercent: 101 } }, 'plans[0].verification.samplePercent'],
+    [
+      'a bad verification schedule',
+      { verification: { schedules: { deep: 'monthly' } } },
+      'plans[0].verification.schedules.deep',
+    ],
+    [
+      'a schedule for an unknown tier',
+      { verification: { schedules: { fast: 'rate(1 day)' } } },
+      'plans[0].verification.schedules',
+    ],
+    ['a fractional sampleBytes', { verification: { sampleBytes: 1.5 } }, 'plans[0].verification.sampleBytes'],
     ['enabled given as a string', { enabled: 'yes' }, 'plans[0].enabled'],
   ])('names the field of %s', (_name, overrides, field) => {
     const error = validationErrorOf(() => validatePlans({ plans: [raw(overrides)] }, []));

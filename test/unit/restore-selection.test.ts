@@ -84,6 +84,7 @@ describe('selectSnapshot', () => {
       selectSnapshot(snapshots, { plan: 'photos', snapshot: 'latest', pointInTime: '2026-03-01T00:00:00Z' });
     expect(select).toThrow(NotFoundError);
     expect(select).toThrow(/no committed snapshot at or before 2026-03-01T00:00:00Z/);
+    expect(select).toThrow('its first snapshot (20260301T000000Z) was taken at 2026-03-01T00:00:01.000Z');
   });
 
   it('prefers the point in time over the snapshot id', () => {
@@ -103,12 +104,14 @@ describe('parseRestoreRequest', () => {
       snapshot: 'latest',
       targetBucket: 'restored',
       targetPrefix: '',
+      overwrite: 'never',
+      archiveTier: 'Standard',
+      archiveDays: 3,
       dryRun: false,
     });
   });
 
   it.each([
-    ['a missing target bucket', { plan: 'photos' }, 'targetBucket'],
     ['a target bucket with capitals', { plan: 'photos', targetBucket: 'Restored' }, 'targetBucket'],
     ['a target bucket with underscores', { plan: 'photos', targetBucket: 'my_bucket' }, 'targetBucket'],
     ['a missing plan', { targetBucket: 'restored' }, 'plan'],
@@ -120,6 +123,11 @@ describe('parseRestoreRequest', () => {
     ],
     ['an empty include glob', { plan: 'photos', targetBucket: 'restored', include: [''] }, 'include.0'],
     ['a dryRun given as a string', { plan: 'photos', targetBucket: 'restored', dryRun: 'yes' }, 'dryRun'],
+    ['an unknown overwrite policy', { plan: 'photos', overwrite: 'sometimes' }, 'overwrite'],
+    ['an unknown archive tier', { plan: 'photos', archiveTier: 'Fast' }, 'archiveTier'],
+    ['an empty exclude glob', { plan: 'photos', exclude: [''] }, 'exclude.0'],
+    ['a key with a prefix', { plan: 'photos', key: 'a.txt', prefix: 'dir/' }, 'key'],
+    ['a key with include globs', { plan: 'photos', key: 'a.txt', include: ['*'] }, 'key'],
   ])('names the field of %s', (_name, input, field) => {
     let error: unknown;
     try {
@@ -139,9 +147,13 @@ describe('parseRestoreRequest', () => {
   });
 
   it('refuses an unknown field', () => {
-    expect(() => parseRestoreRequest({ plan: 'photos', targetBucket: 'restored', overwrite: true })).toThrow(
-      /overwrite/,
+    expect(() => parseRestoreRequest({ plan: 'photos', targetBucket: 'restored', force: true })).toThrow(
+      /force/,
     );
+  });
+
+  it('leaves the target bucket to the plan when none is named', () => {
+    expect(parseRestoreRequest({ plan: 'photos' }).targetBucket).toBeUndefined();
   });
 });
 
@@ -338,10 +350,12 @@ describe('restoreSnapshot', () => {
 
   it('reports progress after each object', async () => {
     await snapshotNow();
-    const progress: number[] = [];
-    await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored', include: ['dir/**'] }, (p) =>
-      progress.push(p.objects),
+    const progress: string[] = [];
+    await restoreSnapshot(
+      p.deps,
+      { plan: 'photos', targetBucket: 'restored', include: ['dir/**'] },
+      { onProgress: (p) => progress.push(`${p.phase} ${p.objects}/${p.total}`) },
     );
-    expect(progress).toEqual([1, 2]);
+    expect(progress).toEqual(['check 1/2', 'check 2/2', 'write 1/2', 'write 2/2']);
   });
 });

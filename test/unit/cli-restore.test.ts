@@ -1,0 +1,75 @@
+// What `strongbox restore` shows: a progress bar on stderr while it runs, and a final report.
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { RestoreReport } from '#domain/restore.ts';
+import { formatRestoreReport, restoreProgress } from '#local/cli.ts';
+
+const report: RestoreReport = {
+  planId: 'photos',
+  snapshotId: '20261121T234500Z',
+  region: 'us-east-1',
+  targetBucket: 'photos',
+  targetPrefix: '',
+  overwrite: 'ifChanged',
+  dryRun: false,
+  selected: 25,
+  objects: 2,
+  bytes: 2048,
+  skipped: { exists: 0, unchanged: 23 },
+  skippedObjects: Array.from({ length: 23 }, (_, i) => ({ key: `k${i}`, reason: 'unchanged' as const })),
+  seconds: 2,
+  warnings: ["include glob '*.jpg' matches no object of snapshot 20261121T234500Z"],
+};
+
+describe('formatRestoreReport', () => {
+  it('states what was written, what was skipped and why, and every warning', () => {
+    // Act
+    const text = formatRestoreReport(report);
+    // Assess
+    const lines = text.split('\n');
+    expect(lines[0]).toBe(
+      'restored 2 object(s), 2.0 KiB from snapshot 20261121T234500Z (us-east-1) into s3://photos/ in 2.0 s (1 obj/s)',
+    );
+    expect(lines[1]).toBe(
+      'skipped 0 object(s) the target already holds (overwrite: never) and 23 unchanged one(s) (overwrite: ifChanged)',
+    );
+    expect(lines).toContain('  skipped k0: unchanged');
+    expect(lines).toContain('  … and 3 more (the report lists the first 1000)');
+    expect(lines.at(-1)).toBe("warning: include glob '*.jpg' matches no object of snapshot 20261121T234500Z");
+  });
+
+  it('speaks of a dry run in the conditional', () => {
+    const text = formatRestoreReport({
+      ...report,
+      dryRun: true,
+      skipped: { exists: 0, unchanged: 0 },
+      warnings: [],
+    });
+    expect(text).toBe(
+      'would restore 2 object(s), 2.0 KiB from snapshot 20261121T234500Z (us-east-1) into s3://photos/ in 2.0 s',
+    );
+  });
+});
+
+describe('restoreProgress', () => {
+  it('draws objects, bytes and ETA on the stream it is given, phase by phase', async () => {
+    // Prepare
+    const stream = new PassThrough() as unknown as NodeJS.WriteStream;
+    let out = '';
+    (stream as unknown as PassThrough).on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const progress = restoreProgress(stream);
+    // Act
+    progress.options.onProgress?.({ phase: 'check', objects: 1, bytes: 0, total: 2, totalBytes: 0 });
+    progress.options.onProgress?.({ phase: 'write', objects: 2, bytes: 2048, total: 2, totalBytes: 2048 });
+    progress.options.onArchive?.({ pending: 1, total: 3, tier: 'Bulk' });
+    progress.stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Assess
+    expect(out).toContain('checking target');
+    expect(out).toMatch(/restoring .* 100% \| 2\/2 objects \| 2\.0 KiB of 2\.0 KiB/);
+    expect(out).toContain('ETA');
+    expect(out).toContain('archive: 1 of 3 archived blob(s) still being restored (tier Bulk)');
+  });
+});
