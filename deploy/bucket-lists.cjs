@@ -40,6 +40,9 @@ const objectsArn = (name) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${name}/
 module.exports = async ({ resolveVariable }) => {
   const protectedBuckets = bucketList('protectedBuckets', await resolveVariable('param:protectedBuckets'));
   const restoreBuckets = bucketList('restoreBuckets', await resolveVariable('param:restoreBuckets'));
+  // Restore drills' scratch bucket: the drillBucket parameter, or the first restore bucket.
+  const drillParam = String((await resolveVariable('param:drillBucket')) ?? '').trim();
+  const [drillBucket] = drillParam ? bucketList('drillBucket', drillParam) : restoreBuckets;
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
   const [first, ...others] = protectedBuckets;
@@ -69,5 +72,8 @@ module.exports = async ({ resolveVariable }) => {
     protectedObjectArns: protectedBuckets.map(objectsArn),
     restoreBucketArns: restoreBuckets.map(bucketArn),
     restoreObjectArns: restoreBuckets.map(objectsArn),
+    drillBucket,
+    // The drill role may write and delete only its scratch prefix.
+    drillScratchArn: { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${drillBucket}/strongbox-drill/*` },
   };
 };

@@ -1,21 +1,31 @@
 /**
  * restore: invoked by hand (`aws lambda invoke`, or `strongbox restore` locally) with a restore
- * request (see RestoreRequestSchema: key, prefix, include/exclude, overwrite, archiveTier, dryRun…);
- * returns the report. Errors surface as the invocation's error with a clear message.
+ * request (see RestoreRequestSchema: key, prefix, include/exclude, overwrite, archiveTier, fanOut,
+ * dryRun…). A small selection is restored in this invocation and the report returned; a large one
+ * (more objects than STRONGBOX_RESTORE_FANOUT_THRESHOLD, or `fanOut: true`) becomes a restore job
+ * whose parts the restoreWorker runs from the restore queue, and the job record (its
+ * `restoreJobId`) is returned at once. Errors surface as the invocation's error with a clear message.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { parseRestoreRequest, type RestoreReport, restoreSnapshot } from '#domain/restore.ts';
+import type { RestoreJobRecord } from '#domain/ports.ts';
+import { parseRestoreRequest, type RestoreReport, startRestore } from '#domain/restore.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 
 export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
-    .handler(async (event: unknown): Promise<RestoreReport> => {
-      const report = await restoreSnapshot(c.pipeline, parseRestoreRequest(event));
+    .handler(async (event: unknown): Promise<RestoreReport | RestoreJobRecord> => {
       // No `sleep`: a restore that needs archived blobs asks for them and fails with a retryable
       // ArchivePendingError; invoking it again once they are ready (hours later) proceeds.
+      const started = await startRestore(c.pipeline, parseRestoreRequest(event));
+      if (started.job) {
+        const { request: _r, ...job } = started.job;
+        c.logger.info('restore job started', job);
+        return started.job;
+      }
+      const { report } = started;
       c.logger.info('restore done', { ...report, keys: undefined, skippedObjects: undefined });
       return report;
     });

@@ -1,13 +1,13 @@
 /**
  * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan, and enqueues
- * the verification tiers plans schedule on their own.
+ * the verification tiers plans schedule on their own and their due restore drills.
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { TransientError, ValidationError } from '#domain/errors.ts';
-import { startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
+import { startDueDrills, startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { publishMetrics, recordSnapshotAges } from '#runtime/metrics.ts';
@@ -31,23 +31,26 @@ export const makeHandler = (c: Container) =>
       const time = new Date(parsed.data.time).toISOString();
       const result = await startDueSnapshots(c.pipeline, time);
       const verifications = await startDueVerifications(c.pipeline, time);
+      const drills = await startDueDrills(c.pipeline, time);
       c.logger.info('scheduler tick', {
         time: parsed.data.time,
         ...result,
         verifications: verifications.started,
+        drills: drills.started,
       });
       for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
       for (const f of verifications.failed)
         c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
+      for (const f of drills.failed) c.logger.error('could not enqueue a plan’s restore drill', { ...f });
       await recordSnapshotAges(c, c.pipeline.clock.now());
       // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
-      const failed = [...result.failed, ...verifications.failed];
+      const failed = [...result.failed, ...verifications.failed, ...drills.failed];
       if (failed.some((f) => f.retryable)) {
         throw new TransientError(
           `scheduler tick: ${failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
         );
       }
-      return { ...result, verifications: verifications.started };
+      return { ...result, verifications: verifications.started, drills: drills.started };
     });
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -8,9 +8,13 @@
  * | job       | `PLAN#<planId>`    | `JOB#<snapshotId>`              |
  * | task      | `PLAN#<planId>`    | `TASK#<snapshotId>#<taskId>`    |
  * | journal   | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` |
+ * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
+ * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
+ * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
- * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`).
+ * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore part counts
+ * once (its done marker is put with `attribute_not_exists` in the transaction that `ADD`s its counts).
  * @see ../../docs/format.md#catalog
  */
 import {
@@ -31,10 +35,13 @@ import {
 import { NotFoundError, TransientError } from '#domain/errors.ts';
 import type {
   Catalog,
+  DrillHistory,
   JobRecord,
   JournalEntry,
   PlanRecord,
   RegionCopy,
+  RestoreJobRecord,
+  RestorePartCounts,
   SnapshotRecord,
   SnapshotStatus,
   TaskRecord,
@@ -247,6 +254,142 @@ export class DynamoDbCatalog implements Catalog {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': `TASK#${snapshotId}#` },
     });
+  }
+
+  async createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: 'RESTORE', sk: `JOB#${job.restoreJobId}`, ...job },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`create restore job ${job.restoreJobId}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
+    return this.#get<RestoreJobRecord>('RESTORE', `JOB#${restoreJobId}`);
+  }
+
+  async listRestoreJobs(limit = 20): Promise<RestoreJobRecord[]> {
+    return this.#call('list restore jobs', async () => {
+      const out = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': 'RESTORE', ':p': 'JOB#' },
+          ScanIndexForward: false,
+          Limit: limit,
+          ConsistentRead: true,
+        }),
+      );
+      return (out.Items ?? []).map((item) => strip<RestoreJobRecord>(item) as RestoreJobRecord);
+    });
+  }
+
+  async completeRestorePart(
+    restoreJobId: string,
+    part: number,
+    counts: RestorePartCounts,
+    at: string,
+  ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
+    let counted = true;
+    try {
+      await this.#doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk: `RESTORE#${restoreJobId}`, sk: `PART#${part}`, doneAt: at, ...counts },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: { pk: 'RESTORE', sk: `JOB#${restoreJobId}` },
+                UpdateExpression:
+                  'SET updatedAt = :at ADD objects :o, #bytes :b, skippedExists :se, skippedUnchanged :su, partsDone :one',
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeNames: { '#bytes': 'bytes' },
+                ExpressionAttributeValues: {
+                  ':at': at,
+                  ':o': counts.objects,
+                  ':b': counts.bytes,
+                  ':se': counts.skippedExists,
+                  ':su': counts.skippedUnchanged,
+                  ':one': 1,
+                },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (reasons[1]?.Code === 'ConditionalCheckFailed') {
+        throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
+      }
+      if (reasons[0]?.Code !== 'ConditionalCheckFailed') {
+        throw new TransientError(`complete part ${part} of ${restoreJobId}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      counted = false;
+    }
+    const job = await this.getRestoreJob(restoreJobId);
+    if (!job) throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
+    return { counted, job };
+  }
+
+  async finishRestoreJob(
+    restoreJobId: string,
+    end: { status: 'SUCCEEDED' | 'FAILED'; at: string; error?: string },
+  ): Promise<boolean> {
+    return this.#update(
+      'RESTORE',
+      `JOB#${restoreJobId}`,
+      { status: end.status, updatedAt: end.at, finishedAt: end.at, error: end.error },
+      end.status === 'SUCCEEDED' ? '#status = :running AND partsDone = partsTotal' : '#status = :running',
+      { ':running': 'RUNNING' },
+      { '#status': 'status' },
+    );
+  }
+
+  async getDrillHistory(planId: string): Promise<DrillHistory | undefined> {
+    return this.#get<DrillHistory>(`PLAN#${planId}`, 'DRILLS');
+  }
+
+  async putDrillHistory(history: DrillHistory, expectedVersion: number): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: `PLAN#${history.planId}`, sk: 'DRILLS', ...history },
+          ...(expectedVersion === 0
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`put drills of ${history.planId}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
 
   async appendJournal(entry: JournalEntry): Promise<boolean> {

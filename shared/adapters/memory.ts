@@ -9,6 +9,7 @@ import type {
   ArchiveTier,
   Catalog,
   Clock,
+  DrillHistory,
   FetchedObject,
   JobRecord,
   JournalEntry,
@@ -16,6 +17,8 @@ import type {
   ObjectStore,
   PlanRecord,
   RegionCopy,
+  RestoreJobRecord,
+  RestorePartCounts,
   SnapshotRecord,
   SnapshotStatus,
   SourceObject,
@@ -116,7 +119,10 @@ export class MemoryVaultStore implements VaultStore {
     const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
     for (const key of keys) {
       const o = this.objects.get(key);
-      if (o) yield { key, sizeBytes: o.body.length, lastModified: o.lastModified };
+      if (o) {
+        const storageClass = this.archived.get(key)?.storageClass ?? 'STANDARD';
+        yield { key, sizeBytes: o.body.length, lastModified: o.lastModified, storageClass };
+      }
     }
   }
 
@@ -228,6 +234,10 @@ export class MemoryObjectStore implements ObjectStore {
       ...attributes,
     });
   }
+  async delete(bucket: string, keys: readonly string[]): Promise<void> {
+    const objects = this.buckets.get(bucket);
+    for (const key of keys) objects?.delete(key);
+  }
 }
 
 /** A queue per task kind, in memory. */
@@ -256,6 +266,10 @@ export class MemoryCatalog implements Catalog {
   readonly snapshots = new Map<string, SnapshotRecord>();
   readonly tasks = new Map<string, TaskRecord>();
   readonly journal = new Map<string, JournalEntry>();
+  readonly drills = new Map<string, DrillHistory>();
+  readonly restoreJobs = new Map<string, RestoreJobRecord>();
+  /** Done markers of restore parts: `<restoreJobId>#<part>`. */
+  readonly restoreParts = new Set<string>();
 
   async putPlans(plans: readonly PlanRecord[]): Promise<void> {
     for (const p of plans) this.plans.set(p.id, clone(p));
@@ -343,6 +357,62 @@ export class MemoryCatalog implements Catalog {
   }
   async listTasks(jobId: string): Promise<TaskRecord[]> {
     return [...this.tasks.values()].filter((t) => t.jobId === jobId).map(clone);
+  }
+  async createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
+    if (this.restoreJobs.has(job.restoreJobId)) return false;
+    this.restoreJobs.set(job.restoreJobId, clone(job));
+    return true;
+  }
+  async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
+    const j = this.restoreJobs.get(restoreJobId);
+    return j && clone(j);
+  }
+  async listRestoreJobs(limit = 20): Promise<RestoreJobRecord[]> {
+    return [...this.restoreJobs.values()]
+      .sort((a, b) => (a.restoreJobId < b.restoreJobId ? 1 : -1))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async completeRestorePart(
+    restoreJobId: string,
+    part: number,
+    counts: RestorePartCounts,
+    at: string,
+  ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
+    const j = this.restoreJobs.get(restoreJobId);
+    if (!j) throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
+    const marker = `${restoreJobId}#${part}`;
+    if (this.restoreParts.has(marker)) return { counted: false, job: clone(j) };
+    this.restoreParts.add(marker);
+    j.objects += counts.objects;
+    j.bytes += counts.bytes;
+    j.skippedExists += counts.skippedExists;
+    j.skippedUnchanged += counts.skippedUnchanged;
+    j.partsDone += 1;
+    j.updatedAt = at;
+    return { counted: true, job: clone(j) };
+  }
+  async finishRestoreJob(
+    restoreJobId: string,
+    end: { status: 'SUCCEEDED' | 'FAILED'; at: string; error?: string },
+  ): Promise<boolean> {
+    const j = this.restoreJobs.get(restoreJobId);
+    if (j?.status !== 'RUNNING') return false;
+    if (end.status === 'SUCCEEDED' && j.partsDone !== j.partsTotal) return false;
+    j.status = end.status;
+    j.updatedAt = end.at;
+    j.finishedAt = end.at;
+    if (end.error !== undefined) j.error = end.error;
+    return true;
+  }
+  async getDrillHistory(planId: string): Promise<DrillHistory | undefined> {
+    const h = this.drills.get(planId);
+    return h && clone(h);
+  }
+  async putDrillHistory(history: DrillHistory, expectedVersion: number): Promise<boolean> {
+    if ((this.drills.get(history.planId)?.version ?? 0) !== expectedVersion) return false;
+    this.drills.set(history.planId, clone(history));
+    return true;
   }
   async appendJournal(entry: JournalEntry): Promise<boolean> {
     const id = `${entry.planId}#${entry.bucket}#${entry.key}#${entry.sequencer}`;

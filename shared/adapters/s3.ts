@@ -99,7 +99,13 @@ async function* listAll(
   client: S3Client,
   bucket: string,
   prefix: string,
-): AsyncIterable<{ key: string; sizeBytes: number; etag: string; lastModified: string }> {
+): AsyncIterable<{
+  key: string;
+  sizeBytes: number;
+  etag: string;
+  lastModified: string;
+  storageClass: string;
+}> {
   let token: string | undefined;
   do {
     const page = await client.send(
@@ -116,6 +122,7 @@ async function* listAll(
         sizeBytes: o.Size ?? 0,
         etag: (o.ETag ?? '').replace(/"/g, ''),
         lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+        storageClass: o.StorageClass ?? 'STANDARD',
       };
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -236,7 +243,12 @@ export class S3VaultStore implements VaultStore {
   async *list(prefix: string): AsyncIterable<StoredObject> {
     try {
       for await (const o of listAll(this.#client, this.bucket, prefix)) {
-        yield { key: o.key, sizeBytes: o.sizeBytes, lastModified: o.lastModified };
+        yield {
+          key: o.key,
+          sizeBytes: o.sizeBytes,
+          lastModified: o.lastModified,
+          storageClass: o.storageClass,
+        };
       }
     } catch (error) {
       throw mapS3Error(error, `list s3://${this.bucket}/${prefix}`);
@@ -244,24 +256,29 @@ export class S3VaultStore implements VaultStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
-      try {
-        const out = await this.#client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }),
+    await deleteKeys(this.#client, this.bucket, keys);
+  }
+}
+
+/** `DeleteObjects` in batches of 1000; a key S3 reports it could not delete fails the call (retryable). */
+async function deleteKeys(client: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    try {
+      const out = await client.send(
+        new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      const failed = out.Errors ?? [];
+      if (failed.length > 0) {
+        throw new TransientError(
+          `delete in s3://${bucket}: ${failed.length} key(s) failed, e.g. ${failed[0]?.Key}: ${failed[0]?.Code}`,
         );
-        const failed = out.Errors ?? [];
-        if (failed.length > 0) {
-          throw new TransientError(
-            `delete in s3://${this.bucket}: ${failed.length} key(s) failed, e.g. ${failed[0]?.Key}: ${failed[0]?.Code}`,
-          );
-        }
-      } catch (error) {
-        throw mapS3Error(error, `delete in s3://${this.bucket}`);
       }
+    } catch (error) {
+      throw mapS3Error(error, `delete in s3://${bucket}`);
     }
   }
 }
@@ -334,5 +351,9 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }
+  }
+  /** `DeleteObjects` (restore drills' scratch copies); a missing key succeeds. */
+  async delete(bucket: string, keys: readonly string[]): Promise<void> {
+    await deleteKeys(this.#client, bucket, keys);
   }
 }

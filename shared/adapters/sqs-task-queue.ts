@@ -1,8 +1,8 @@
 /**
- * {@link TaskQueue} on SQS: each task kind has its own queue (snapshot, copy, verify, prune).
+ * {@link TaskQueue} on SQS: each task kind has its own queue (snapshot, copy, verify, prune, restore).
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { TransientError } from '#domain/errors.ts';
+import { TransientError, ValidationError } from '#domain/errors.ts';
 import type { TaskQueue } from '#domain/ports.ts';
 import type { Task, TaskKind } from '#domain/tasks.ts';
 
@@ -16,18 +16,19 @@ import type { Task, TaskKind } from '#domain/tasks.ts';
  */
 export class SqsTaskQueue implements TaskQueue {
   readonly #client: SQSClient;
-  readonly #urls: Record<TaskKind, string>;
+  readonly #urls: Partial<Record<TaskKind, string>>;
 
-  constructor(client: SQSClient, queueUrls: Record<TaskKind, string>) {
+  constructor(client: SQSClient, queueUrls: Partial<Record<TaskKind, string>>) {
     this.#client = client;
     this.#urls = queueUrls;
   }
 
+  /** @throws ValidationError (not retryable) when no queue is configured for the task's kind. */
   async send(task: Task): Promise<void> {
+    const url = this.#urls[task.kind];
+    if (!url) throw new ValidationError(`no queue is configured for ${task.kind} tasks`);
     try {
-      await this.#client.send(
-        new SendMessageCommand({ QueueUrl: this.#urls[task.kind], MessageBody: JSON.stringify(task) }),
-      );
+      await this.#client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(task) }));
     } catch (error) {
       throw new TransientError(`send ${task.kind} task: ${(error as Error).message}`, { cause: error });
     }

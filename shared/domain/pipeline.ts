@@ -31,6 +31,10 @@ export interface PipelineDeps {
   gcGraceSeconds?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
+  /** A restore selecting more objects than this fans out into restore-part tasks. @default 500 */
+  restoreFanOutThreshold?: number;
+  /** Selected objects per restore part. @default 500 */
+  restorePartSize?: number;
 }
 
 /** The vault of `region` (the primary region's or a copy region's). @throws NotFoundError */

@@ -65,6 +65,23 @@ export const VerificationSettingsSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Restore drills: on a schedule, restore a random sample of a recent snapshot's objects to a scratch
+ * prefix, check them, measure throughput and time to first byte, and estimate the plan's RTO.
+ * @see docs/format.md#plans
+ */
+export const DrillSettingsSchema = z.strictObject({
+  /** EventBridge `rate(…)`/`cron(…)`: when the scheduler enqueues a drill. */
+  schedule: scheduleSchema,
+  /** Objects restored per region (at most). */
+  sampleObjects: z.number().int().min(1).max(1000).default(20),
+  /** Optional cap on the sample's bytes (the first object drawn always counts). */
+  sampleBytes: z.number().int().positive().optional(),
+  /** Draw the snapshot among this many newest committed snapshots. */
+  recentSnapshots: z.number().int().min(1).max(100).default(3),
+});
+export type DrillSettings = z.infer<typeof DrillSettingsSchema>;
+
 /** A plan as users write it. @see docs/format.md#plans */
 export const PlanSchema = z.strictObject({
   /** Lowercase letters, digits and dashes; appears in vault keys. */
@@ -77,6 +94,8 @@ export const PlanSchema = z.strictObject({
   retention: RetentionPolicySchema,
   copyRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name')).default([]),
   verification: VerificationSettingsSchema.default({ samplePercent: 5 }),
+  /** Optional restore drills; none when absent. */
+  drill: DrillSettingsSchema.optional(),
   enabled: z.boolean().default(true),
 });
 export type Plan = z.infer<typeof PlanSchema>;

@@ -35,6 +35,12 @@ export interface StoredObject {
   sizeBytes: number;
   /** ISO-8601 UTC. */
   lastModified: string;
+  /**
+   * S3's storage class as the listing reports it (`STANDARD`, `GLACIER`, …); stores without
+   * storage classes leave it out. Lets a large restore learn which blobs are archived from one
+   * listing instead of a HEAD per blob.
+   */
+  storageClass?: string;
 }
 
 /**
@@ -131,6 +137,8 @@ export interface ObjectStore {
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> },
   ): Promise<void>;
+  /** Delete keys (restore drills' scratch copies); deleting a missing key succeeds. */
+  delete(bucket: string, keys: readonly string[]): Promise<void>;
 }
 
 /** Sends tasks to the queue of their kind. At-least-once: a task may be delivered twice. */
@@ -265,6 +273,53 @@ export interface TaskRecord {
   result?: Record<string, number | string>;
 }
 
+/**
+ * A fanned-out restore: the restore function creates it RUNNING, restore-part tasks add to its
+ * counters, and the last part marks it SUCCEEDED; a part that fails for good marks it FAILED.
+ * @see docs/format.md#catalog
+ */
+export interface RestoreJobRecord {
+  /** `restore-<yyyymmddThhmmssZ>-<8 hex of the request>`: sorts by creation time. */
+  restoreJobId: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  planId: string;
+  snapshotId: string;
+  /** ISO-8601 UTC: the snapshot's time. */
+  snapshotTime?: string;
+  manifestId: string;
+  region: string;
+  targetBucket: string;
+  /** The parsed restore request the parts replay (overwrite policy, archive tier, selection). */
+  request: Record<string, unknown>;
+  /** Objects and bytes the request selects. */
+  selected: number;
+  selectedBytes: number;
+  /** Objects and bytes written so far. */
+  objects: number;
+  bytes: number;
+  /** Objects skipped so far because the target held them: policy never / ifChanged. */
+  skippedExists: number;
+  skippedUnchanged: number;
+  /** Parts the selection was split into, and how many have finished. */
+  partsTotal: number;
+  partsDone: number;
+  /** Selected entries per part. */
+  partSize: number;
+  warnings: string[];
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+/** What one restore part did: added to its job's counters once. */
+export interface RestorePartCounts {
+  objects: number;
+  bytes: number;
+  skippedExists: number;
+  skippedUnchanged: number;
+}
+
 /** A change to a protected object, as capture journals it. @see docs/format.md#journal */
 export interface JournalEntry {
   planId: string;
@@ -278,6 +333,52 @@ export interface JournalEntry {
   sizeBytes?: number;
   etag?: string;
   versionId?: string;
+}
+
+/** What a restore drill measured in one region. @see docs/format.md#catalog */
+export interface DrillRegion {
+  status: 'PASSED' | 'FAILED';
+  /** Objects restored to the scratch prefix and bytes (logical, as restored). */
+  objects: number;
+  bytes: number;
+  /** Seconds from the first GET to the last scratch write, by the monotonic timer. */
+  seconds: number;
+  /** `bytes ÷ seconds`: logical bytes restored per second. */
+  throughputBytesPerSecond: number;
+  /** Latency of the first blob's GET, in milliseconds. */
+  timeToFirstByteMs: number;
+  /** The plan's newest committed snapshot's `logicalBytes ÷ throughputBytesPerSecond`, in seconds. */
+  estimatedRtoSeconds: number;
+  /** Keys (original) whose blob is missing or does not hash to the manifest's blob id; at most 100. */
+  failedObjects?: string[];
+  reason?: string;
+}
+
+/** One restore drill of a plan. @see docs/format.md#catalog */
+export interface DrillRecord {
+  drillId: string;
+  /** ISO-8601 UTC: the schedule occurrence (or the on-demand request time). */
+  scheduledAt: string;
+  startedAt: string;
+  finishedAt: string;
+  /** The snapshot drawn, and the plan's newest committed one whose size the RTO estimates. */
+  snapshotId: string;
+  latestSnapshotId: string;
+  latestLogicalBytes: number;
+  /** PASSED when every region passed; FAILED (with `reason`) stays FAILED for this drill id. */
+  status: 'PASSED' | 'FAILED';
+  reason?: string;
+  regions: Record<string, DrillRegion>;
+}
+
+/** A plan's drill history: one catalog item per plan, the newest drills last. */
+export interface DrillHistory {
+  planId: string;
+  /** Optimistic-concurrency counter: each write increments it. */
+  version: number;
+  /** ISO-8601 UTC: the latest occurrence of the plan's drill schedule the scheduler enqueued. */
+  scheduledAt?: string;
+  drills: DrillRecord[];
 }
 
 /** A plan as stored: the plan plus when it was first applied (schedules are anchored there). */
@@ -324,6 +425,39 @@ export interface Catalog {
   startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord>;
   updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void>;
   listTasks(jobId: string): Promise<TaskRecord[]>;
+
+  /** Create a restore job; false when one with its id exists already (idempotent start). */
+  createRestoreJob(job: RestoreJobRecord): Promise<boolean>;
+  getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined>;
+  /** The most recent restore jobs, newest first. */
+  listRestoreJobs(limit?: number): Promise<RestoreJobRecord[]>;
+  /**
+   * Mark part `part` of a restore job done and add its counts to the job's, atomically and once:
+   * a redelivered part finds its marker and adds nothing (`counted: false`). Returns the job after
+   * the write. Throws NotFoundError for an unknown job.
+   */
+  completeRestorePart(
+    restoreJobId: string,
+    part: number,
+    counts: RestorePartCounts,
+    at: string,
+  ): Promise<{ counted: boolean; job: RestoreJobRecord }>;
+  /**
+   * End a RUNNING restore job: SUCCEEDED only once every part is done, FAILED with a reason. False
+   * when the job is not RUNNING (or, for SUCCEEDED, parts are missing): only one caller ends it.
+   */
+  finishRestoreJob(
+    restoreJobId: string,
+    end: { status: 'SUCCEEDED' | 'FAILED'; at: string; error?: string },
+  ): Promise<boolean>;
+
+  /** A plan's drill history; undefined before its first drill. */
+  getDrillHistory(planId: string): Promise<DrillHistory | undefined>;
+  /**
+   * Write a plan's drill history if its stored version is still `expectedVersion` (0: none stored
+   * yet); false when another writer got there first (read again and retry).
+   */
+  putDrillHistory(history: DrillHistory, expectedVersion: number): Promise<boolean>;
 
   /** Journal a change; false when the same (plan, key, sequencer) was journaled already. */
   appendJournal(entry: JournalEntry): Promise<boolean>;

@@ -4,16 +4,29 @@
  * original key below an optional prefix, with its content type and metadata, after checking that the
  * blob hashes to its address. An overwrite policy decides what happens to keys the target already
  * holds; blobs in archive storage classes are restored from the archive first.
+ *
+ * Small selections are restored in one call ({@link restoreSnapshot}); large ones fan out
+ * ({@link startRestore}): a restore job in the catalog and one restore-part task per slice of the
+ * selection, each run by {@link restorePart} with the same per-object work.
  * @see ../../docs/format.md#read-and-write-ordering
+ * @see ../../docs/format.md#catalog (the restore job record)
  */
 
 import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { z } from 'zod';
-import { IntegrityError, NotFoundError, StrongboxError, ValidationError } from './errors.ts';
+import { IntegrityError, NotFoundError, reasonOf, StrongboxError, ValidationError } from './errors.ts';
 import { readManifest } from './manifests.ts';
-import { type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
-import type { ArchiveTier, ObjectStore, SnapshotRecord, StorageState, VaultStore } from './ports.ts';
+import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
+import type {
+  ArchiveTier,
+  ObjectStore,
+  RestoreJobRecord,
+  SnapshotRecord,
+  StorageState,
+  VaultStore,
+} from './ports.ts';
+import type { RestorePartTask } from './tasks.ts';
 import { blobAssociatedData, contentIdOf, type ManifestEntry, VaultLayout } from './vault.ts';
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -56,6 +69,11 @@ export const RestoreRequestSchema = z
     /** The region whose vault to read. @default the primary region */
     region: z.string().optional(),
     dryRun: z.boolean().default(false),
+    /**
+     * `true`: fan out through the restore queue whatever the selection's size; `false`: restore in
+     * this invocation. @default fan out above the configured threshold (500 objects)
+     */
+    fanOut: z.boolean().optional(),
   })
   .superRefine((r, ctx) => {
     if (r.key !== undefined && (r.prefix !== undefined || r.include || r.exclude)) {
@@ -253,6 +271,8 @@ export function selectEntries(
  * first; a target of another size is changed; one of the same size is read and hashed, and is
  * `unchanged` when its SHA-256 equals the entry's blob id (the SHA-256 of the snapshot's bytes).
  * Restores write no marker metadata, so restored objects keep exactly their original metadata.
+ * @param listed what a listing of the target reported for `targetKey` (`null`: not there), instead
+ *   of a HEAD; undefined to HEAD it.
  * @returns `write`, or the reason to skip.
  */
 export async function overwriteDecision(
@@ -261,9 +281,10 @@ export async function overwriteDecision(
   targetKey: string,
   entry: ManifestEntry,
   policy: OverwritePolicy,
+  listed?: { sizeBytes: number } | null,
 ): Promise<'write' | SkipReason> {
   if (policy === 'always') return 'write';
-  const head = await objects.head(bucket, targetKey);
+  const head = listed === undefined ? await objects.head(bucket, targetKey) : listed;
   if (!head) return 'write';
   if (policy === 'never') return 'exists';
   if (head.sizeBytes !== entry.sizeBytes) return 'write';
@@ -275,7 +296,8 @@ export async function overwriteDecision(
  * Make the archived blobs among `blobIds` readable: ask the archive to restore those not asked for
  * yet, then look again every `archivePollMs` (through the injected `sleep`) until all are ready.
  * GLACIER_IR and STANDARD need nothing. A vault without the storage-state capability is taken as
- * having no archived blobs.
+ * having no archived blobs. `options.classes` (vault key → storage class, from a listing) spares a
+ * HEAD for each blob it shows in a class that reads directly.
  * @throws ValidationError (not retryable), before anything is asked for, for `Expedited` with a
  *   DEEP_ARCHIVE blob.
  * @throws ArchivePendingError (retryable) when blobs are not ready within the wait, or no `sleep` was given.
@@ -284,12 +306,19 @@ export async function prepareArchivedBlobs(
   vault: VaultStore,
   blobIds: readonly string[],
   request: { archiveTier: ArchiveTier; archiveDays: number; dryRun: boolean },
-  options: RestoreOptions & { concurrency: number },
+  options: RestoreOptions & { concurrency: number; classes?: ReadonlyMap<string, string> },
 ): Promise<{ blobs: number; requested: number } | undefined> {
   const stateOf = vault.storageStateOf?.bind(vault);
   if (!stateOf) return undefined;
   const limit = pLimit(options.concurrency);
-  const keys = blobIds.map((id) => VaultLayout.blobKey(id));
+  // Blobs a listing showed in a class that reads directly need no HEAD.
+  const { classes } = options;
+  const keys = blobIds
+    .map((id) => VaultLayout.blobKey(id))
+    .filter((key) => {
+      const storageClass = classes?.get(key);
+      return storageClass === undefined || ARCHIVE_CLASSES.has(storageClass);
+    });
   const look = async (among: readonly string[]) => {
     const states = await Promise.all(
       among.map((key) => limit(async () => ({ key, ...(await stateOf(key)) }))),
@@ -332,30 +361,25 @@ export async function prepareArchivedBlobs(
   return result;
 }
 
+/** Where a restore reads and writes, resolved from a request before anything is written. */
+interface ResolvedRestore {
+  request: ParsedRestoreRequest;
+  planId: string;
+  snapshot: SnapshotRecord;
+  region: string;
+  vault: VaultStore;
+  targetBucket: string;
+  manifestId: string;
+  selected: ManifestEntry[];
+  warnings: string[];
+}
+
 /**
- * Restore a snapshot (or part of it). Everything that can make a request bad is checked before
- * anything is written or asked of the archive.
- * @param options progress callbacks and the injected `sleep` for archived blobs; a bare function is
- *   taken as `onProgress`.
- * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or
- *   `Expedited` for a DEEP_ARCHIVE blob.
- * @throws NotFoundError (not retryable) for an unknown plan, snapshot, region or key, a point in time
- *   before the first snapshot, or a missing blob.
- * @throws IntegrityError (not retryable) when a blob does not hash to its address: nothing is written for it.
- * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
- * @example
- * ```ts
- * await restoreSnapshot(deps, { plan: 'photos', include: ['2026/**'], exclude: ['**\/*.tmp'], overwrite: 'ifChanged' });
- * ```
+ * Resolve a request: plan, target (never a vault), snapshot, region, manifest and selection.
+ * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}.
  */
-export async function restoreSnapshot(
-  deps: PipelineDeps,
-  input: RestoreRequest,
-  options: RestoreOptions | RestoreOptions['onProgress'] = {},
-): Promise<RestoreReport> {
-  const opts: RestoreOptions = typeof options === 'function' ? { onProgress: options } : (options ?? {});
-  const request = parseRestoreRequest(input);
-  const { catalog, clock, envelope, objects, vaults } = deps;
+async function resolveRestore(deps: PipelineDeps, request: ParsedRestoreRequest): Promise<ResolvedRestore> {
+  const { catalog, envelope, vaults } = deps;
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
   const targetBucket = request.targetBucket ?? plan.source.bucket;
@@ -371,33 +395,94 @@ export async function restoreSnapshot(
     throw new NotFoundError(`snapshot ${snapshot.snapshotId} has not been copied to ${region}`);
   }
   const vault = vaultIn(vaults, region);
-  const started = clock.now();
-  const manifest = await readManifest(vault, envelope, plan.id, snapshot.manifestId as string);
+  const manifestId = snapshot.manifestId as string;
+  const manifest = await readManifest(vault, envelope, plan.id, manifestId);
   const { selected, warnings } = selectEntries(manifest.entries, request, snapshot.snapshotId);
-  const report: RestoreReport = {
-    planId: plan.id,
-    snapshotId: snapshot.snapshotId,
-    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
-    region,
-    targetBucket,
-    targetPrefix: request.targetPrefix,
-    overwrite: request.overwrite,
-    dryRun: request.dryRun,
-    selected: selected.length,
+  return { request, planId: plan.id, snapshot, region, vault, targetBucket, manifestId, selected, warnings };
+}
+
+/**
+ * Above this many objects a restore lists the target once (existence and size for the overwrite
+ * policy) and the vault's blobs once (storage classes) instead of a HEAD per object.
+ */
+export const LISTING_THRESHOLD = 100;
+
+/** The longest prefix every key shares: what to list to see them all. */
+export function commonPrefix(keys: readonly string[]): string {
+  let prefix = keys[0] ?? '';
+  for (const key of keys) {
+    let i = 0;
+    while (i < prefix.length && i < key.length && prefix.charCodeAt(i) === key.charCodeAt(i)) i += 1;
+    prefix = prefix.slice(0, i);
+    if (!prefix) break;
+  }
+  return prefix;
+}
+
+/** Storage classes of the given blobs, from one listing of the vault's blobs (keys the listing shows). */
+async function storageClassesOf(vault: VaultStore, blobIds: readonly string[]): Promise<Map<string, string>> {
+  const wanted = new Set(blobIds.map((id) => VaultLayout.blobKey(id)));
+  const classes = new Map<string, string>();
+  for await (const o of vault.list(commonPrefix([...wanted]))) {
+    if (o.storageClass !== undefined && wanted.has(o.key)) classes.set(o.key, o.storageClass);
+  }
+  return classes;
+}
+
+/** What {@link restoreEntries} did with a list of entries. */
+interface EntriesOutcome {
+  objects: number;
+  bytes: number;
+  skipped: Record<SkipReason, number>;
+  skippedObjects: { key: string; reason: SkipReason }[];
+  archive?: { blobs: number; requested: number };
+  /** With `dryRun`: the first 1000 target keys that would be written. */
+  keys: string[];
+}
+
+/**
+ * The per-entry work of every restore, synchronous or one part of a fanned-out one: decide each
+ * entry under the overwrite policy, make archived blobs readable, then (unless `dryRun`) open each
+ * blob, check it hashes to its address and write it.
+ * @throws IntegrityError (not retryable) for a blob that does not hash to its address.
+ * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
+ */
+async function restoreEntries(
+  deps: PipelineDeps,
+  at: Pick<ResolvedRestore, 'request' | 'vault' | 'targetBucket'> & { listVault?: boolean },
+  entries: readonly ManifestEntry[],
+  opts: RestoreOptions,
+): Promise<EntriesOutcome> {
+  const { envelope, objects } = deps;
+  const { request, vault, targetBucket } = at;
+  const out: EntriesOutcome = {
     objects: 0,
     bytes: 0,
     skipped: { exists: 0, unchanged: 0 },
     skippedObjects: [],
-    seconds: 0,
-    warnings,
+    keys: [],
   };
   const limit = pLimit(deps.concurrency ?? 16);
   const targetKey = (entry: ManifestEntry) => request.targetPrefix + entry.key;
+  const listing = entries.length > LISTING_THRESHOLD;
 
-  // 1. What the target already holds decides what to write.
+  // 1. What the target already holds decides what to write: one listing of the part of the target
+  //    the entries fall under for a large selection, a HEAD per key for a small one.
+  let listed: Map<string, number> | undefined;
+  if (listing && request.overwrite !== 'always') {
+    listed = new Map();
+    for await (const o of objects.list(targetBucket, commonPrefix(entries.map(targetKey)))) {
+      listed.set(o.key, o.sizeBytes);
+    }
+  }
+  const listedAt = (key: string) => {
+    if (!listed) return undefined;
+    const sizeBytes = listed.get(key);
+    return sizeBytes === undefined ? null : { sizeBytes };
+  };
   let checked = 0;
   const decisions = await Promise.all(
-    selected.map((entry) =>
+    entries.map((entry) =>
       limit(async () => {
         const decision = await overwriteDecision(
           objects,
@@ -405,6 +490,7 @@ export async function restoreSnapshot(
           targetKey(entry),
           entry,
           request.overwrite,
+          listedAt(targetKey(entry)),
         );
         if (request.overwrite !== 'always') {
           checked += 1;
@@ -412,7 +498,7 @@ export async function restoreSnapshot(
             phase: 'check',
             objects: checked,
             bytes: 0,
-            total: selected.length,
+            total: entries.length,
             totalBytes: 0,
           });
         }
@@ -426,33 +512,33 @@ export async function restoreSnapshot(
       toWrite.push(entry);
       continue;
     }
-    report.skipped[decision] += 1;
-    if (report.skippedObjects.length < REPORT_LIST_LIMIT) {
-      report.skippedObjects.push({ key: targetKey(entry), reason: decision });
+    out.skipped[decision] += 1;
+    if (out.skippedObjects.length < REPORT_LIST_LIMIT) {
+      out.skippedObjects.push({ key: targetKey(entry), reason: decision });
     }
   }
   const totalBytes = toWrite.reduce((sum, e) => sum + e.sizeBytes, 0);
 
-  // 2. Archived blobs must be readable before the first write.
-  const archive = await prepareArchivedBlobs(vault, [...new Set(toWrite.map((e) => e.blobId))], request, {
+  // 2. Archived blobs must be readable before the first write. A large restore learns the storage
+  //    classes from one listing of the vault's blobs (unless `at.listVault` is false: a restore part,
+  //    whose few hundred blobs are cheaper to HEAD than a whole vault is to list, once per part).
+  const blobIds = [...new Set(toWrite.map((e) => e.blobId))];
+  const classes =
+    blobIds.length > LISTING_THRESHOLD && at.listVault !== false && vault.storageStateOf
+      ? await storageClassesOf(vault, blobIds)
+      : undefined;
+  const archive = await prepareArchivedBlobs(vault, blobIds, request, {
     ...opts,
     concurrency: deps.concurrency ?? 16,
+    ...(classes ? { classes } : {}),
   });
-  if (archive) {
-    report.archive = { ...archive, tier: request.archiveTier };
-    if (request.dryRun) {
-      warnings.push(
-        `${archive.blobs} blob(s) are in archive storage: a real restore first restores them with tier ${request.archiveTier}`,
-      );
-    }
-  }
+  if (archive) out.archive = archive;
 
   if (request.dryRun) {
-    report.objects = toWrite.length;
-    report.bytes = totalBytes;
-    report.keys = toWrite.slice(0, REPORT_LIST_LIMIT).map(targetKey);
-    report.seconds = (clock.now().getTime() - started.getTime()) / 1000;
-    return report;
+    out.objects = toWrite.length;
+    out.bytes = totalBytes;
+    out.keys = toWrite.slice(0, REPORT_LIST_LIMIT).map(targetKey);
+    return out;
   }
 
   // 3. Write.
@@ -468,20 +554,299 @@ export async function restoreSnapshot(
           ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
           ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
         });
-        report.objects += 1;
-        report.bytes += body.length;
+        out.objects += 1;
+        out.bytes += body.length;
         opts.onProgress?.({
           phase: 'write',
-          objects: report.objects,
-          bytes: report.bytes,
+          objects: out.objects,
+          bytes: out.bytes,
           total: toWrite.length,
           totalBytes,
         });
       }),
     ),
   );
-  report.seconds = (clock.now().getTime() - started.getTime()) / 1000;
+  return out;
+}
+
+/** Run a resolved restore in this process and report it. */
+async function restoreResolved(
+  deps: PipelineDeps,
+  resolved: ResolvedRestore,
+  opts: RestoreOptions,
+  started: Date,
+): Promise<RestoreReport> {
+  const { request, snapshot, selected, warnings } = resolved;
+  const outcome = await restoreEntries(deps, resolved, selected, opts);
+  const report: RestoreReport = {
+    planId: resolved.planId,
+    snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    region: resolved.region,
+    targetBucket: resolved.targetBucket,
+    targetPrefix: request.targetPrefix,
+    overwrite: request.overwrite,
+    dryRun: request.dryRun,
+    selected: selected.length,
+    objects: outcome.objects,
+    bytes: outcome.bytes,
+    skipped: outcome.skipped,
+    skippedObjects: outcome.skippedObjects,
+    seconds: 0,
+    warnings,
+  };
+  if (outcome.archive) {
+    report.archive = { ...outcome.archive, tier: request.archiveTier };
+    if (request.dryRun) {
+      warnings.push(
+        `${outcome.archive.blobs} blob(s) are in archive storage: a real restore first restores them with tier ${request.archiveTier}`,
+      );
+    }
+  }
+  if (request.dryRun) report.keys = outcome.keys;
+  report.seconds = (deps.clock.now().getTime() - started.getTime()) / 1000;
   return report;
+}
+
+/**
+ * Restore a snapshot (or part of it) in this process. Everything that can make a request bad is
+ * checked before anything is written or asked of the archive.
+ * @param options progress callbacks and the injected `sleep` for archived blobs; a bare function is
+ *   taken as `onProgress`.
+ * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or
+ *   `Expedited` for a DEEP_ARCHIVE blob.
+ * @throws NotFoundError (not retryable) for an unknown plan, snapshot, region or key, a point in time
+ *   before the first snapshot, or a missing blob.
+ * @throws IntegrityError (not retryable) when a blob does not hash to its address: nothing is written for it.
+ * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
+ * @see startRestore for restores that fan out through the restore queue.
+ * @example
+ * ```ts
+ * await restoreSnapshot(deps, { plan: 'photos', include: ['2026/**'], exclude: ['**\/*.tmp'], overwrite: 'ifChanged' });
+ * ```
+ */
+export async function restoreSnapshot(
+  deps: PipelineDeps,
+  input: RestoreRequest,
+  options: RestoreOptions | RestoreOptions['onProgress'] = {},
+): Promise<RestoreReport> {
+  const opts: RestoreOptions = typeof options === 'function' ? { onProgress: options } : (options ?? {});
+  const request = parseRestoreRequest(input);
+  const resolved = await resolveRestore(deps, request);
+  return restoreResolved(deps, resolved, opts, deps.clock.now());
+}
+
+/** Selected objects above which a restore fans out, unless configured. */
+export const DEFAULT_FANOUT_THRESHOLD = 500;
+/** Selected objects per restore part, unless configured. */
+export const DEFAULT_PART_SIZE = 500;
+
+/** What {@link startRestore} did: restored at once (`report`) or created a restore job (`job`). */
+export type RestoreStart =
+  | { report: RestoreReport; job?: undefined }
+  | { job: RestoreJobRecord; report?: undefined };
+
+/** `restore-<yyyymmddThhmmssZ>-<8 hex of the request>`: the same request in the same second is the same job. */
+export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `restore-${stamp}-${contentIdOf(JSON.stringify(request)).slice(0, 8)}`;
+}
+
+/**
+ * Start a restore: small selections (≤ `deps.restoreFanOutThreshold`, 500 by default) and dry runs
+ * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
+ * a RUNNING restore job in the catalog whose selection is split into parts of
+ * `deps.restorePartSize` entries (manifest order), one restore-part task each, and this returns the
+ * job at once. Every check of the request happens before the job is created; archived blobs of the
+ * selection are asked for first (as a synchronous restore does), so parts find them readable.
+ * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
+ * @throws TransientError (retryable) when the catalog or the queue fails: start it again — a job
+ *   whose parts could not all be sent is marked FAILED, and a part enqueued twice counts once.
+ * @example
+ * ```ts
+ * const started = await startRestore(deps, { plan: 'photos', targetBucket: 'photos-restored' });
+ * if (started.job) console.log(`restore job ${started.job.restoreJobId}: ${started.job.partsTotal} parts`);
+ * ```
+ */
+export async function startRestore(
+  deps: PipelineDeps,
+  input: RestoreRequest,
+  options: RestoreOptions = {},
+): Promise<RestoreStart> {
+  const request = parseRestoreRequest(input);
+  const started = deps.clock.now();
+  const resolved = await resolveRestore(deps, request);
+  const threshold = deps.restoreFanOutThreshold ?? DEFAULT_FANOUT_THRESHOLD;
+  const fanOut = request.fanOut ?? resolved.selected.length > threshold;
+  if (request.dryRun || !fanOut || resolved.selected.length === 0) {
+    return { report: await restoreResolved(deps, resolved, options, started) };
+  }
+  const { selected, snapshot, vault } = resolved;
+  const blobIds = [...new Set(selected.map((e) => e.blobId))];
+  const classes =
+    blobIds.length > LISTING_THRESHOLD && vault.storageStateOf
+      ? await storageClassesOf(vault, blobIds)
+      : undefined;
+  await prepareArchivedBlobs(vault, blobIds, request, {
+    ...options,
+    concurrency: deps.concurrency ?? 16,
+    ...(classes ? { classes } : {}),
+  });
+  const partSize = deps.restorePartSize ?? DEFAULT_PART_SIZE;
+  const at = started.toISOString();
+  const job: RestoreJobRecord = {
+    restoreJobId: restoreJobIdOf(request, started),
+    status: 'RUNNING',
+    planId: resolved.planId,
+    snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    manifestId: resolved.manifestId,
+    region: resolved.region,
+    targetBucket: resolved.targetBucket,
+    request: { ...request },
+    selected: selected.length,
+    selectedBytes: selected.reduce((sum, e) => sum + e.sizeBytes, 0),
+    objects: 0,
+    bytes: 0,
+    skippedExists: 0,
+    skippedUnchanged: 0,
+    partsTotal: Math.ceil(selected.length / partSize),
+    partsDone: 0,
+    partSize,
+    warnings: resolved.warnings,
+    createdAt: at,
+    updatedAt: at,
+  };
+  await deps.catalog.createRestoreJob(job);
+  try {
+    for (let part = 0; part < job.partsTotal; part += 1) {
+      const first = part * partSize;
+      await deps.queue.send({
+        kind: 'restore-part',
+        restoreJobId: job.restoreJobId,
+        manifestId: job.manifestId,
+        part,
+        first,
+        count: Math.min(partSize, selected.length - first),
+      });
+    }
+  } catch (error) {
+    // A job whose parts were not all sent would stay RUNNING for ever.
+    await deps.catalog.finishRestoreJob(job.restoreJobId, {
+      status: 'FAILED',
+      at: nowIso(deps.clock),
+      error: `could not send every part: ${reasonOf(error)}`,
+    });
+    throw error;
+  }
+  return { job };
+}
+
+/** What one restore part did. */
+export interface RestorePartResult {
+  restoreJobId: string;
+  part: number;
+  /** False when the part had been counted already (a redelivery) or the job had ended. */
+  counted: boolean;
+  objects: number;
+  bytes: number;
+  /** Whether this part ended the job (it was the last to finish). */
+  finishedJob: boolean;
+}
+
+/**
+ * Restore one part of a restore job: replay the job's request over the part's entries (the same
+ * per-entry work as a synchronous restore), add what it did to the job's counters once, and — when
+ * every part is done — mark the job SUCCEEDED (once, whoever gets there first). A part of a job
+ * that has ended does nothing.
+ * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
+ *   part's range.
+ * @throws IntegrityError (not retryable) for a blob that does not hash to its address.
+ * @throws ArchivePendingError, TransientError (retryable): SQS delivers the part again.
+ * @example
+ * ```ts
+ * await restorePart(deps, { kind: 'restore-part', restoreJobId, manifestId, part: 0, first: 0, count: 500 });
+ * ```
+ */
+export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Promise<RestorePartResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const job = await catalog.getRestoreJob(task.restoreJobId);
+  if (!job) throw new NotFoundError(`restore job ${task.restoreJobId} does not exist`);
+  const result: RestorePartResult = {
+    restoreJobId: job.restoreJobId,
+    part: task.part,
+    counted: false,
+    objects: 0,
+    bytes: 0,
+    finishedJob: false,
+  };
+  if (job.status !== 'RUNNING') return result;
+  const request = parseRestoreRequest(job.request);
+  const vault = vaultIn(vaults, job.region);
+  const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
+  const { selected } = selectEntries(manifest.entries, request, job.snapshotId);
+  const entries = selected.slice(task.first, task.first + task.count);
+  if (entries.length !== task.count) {
+    throw new NotFoundError(
+      `restore job ${job.restoreJobId} selects ${selected.length} object(s): part ${task.part} (${task.first}+${task.count}) is out of range`,
+    );
+  }
+  const outcome = await restoreEntries(
+    deps,
+    { request, vault, targetBucket: job.targetBucket, listVault: false },
+    entries,
+    {},
+  );
+  const done = await catalog.completeRestorePart(
+    job.restoreJobId,
+    task.part,
+    {
+      objects: outcome.objects,
+      bytes: outcome.bytes,
+      skippedExists: outcome.skipped.exists,
+      skippedUnchanged: outcome.skipped.unchanged,
+    },
+    nowIso(clock),
+  );
+  result.counted = done.counted;
+  result.objects = outcome.objects;
+  result.bytes = outcome.bytes;
+  if (done.job.partsDone >= done.job.partsTotal) {
+    result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
+      status: 'SUCCEEDED',
+      at: nowIso(clock),
+    });
+  }
+  return result;
+}
+
+/**
+ * A restore job as a restore report (what the CLI prints when the job ends or is re-attached to).
+ * `seconds` runs from creation to the end (or the last update of a running job).
+ */
+export function reportOfRestoreJob(job: RestoreJobRecord): RestoreReport {
+  const request = parseRestoreRequest(job.request);
+  const end = Date.parse(job.finishedAt ?? job.updatedAt);
+  return {
+    planId: job.planId,
+    snapshotId: job.snapshotId,
+    ...(job.snapshotTime ? { snapshotTime: job.snapshotTime } : {}),
+    region: job.region,
+    targetBucket: job.targetBucket,
+    targetPrefix: request.targetPrefix,
+    overwrite: request.overwrite,
+    dryRun: false,
+    selected: job.selected,
+    objects: job.objects,
+    bytes: job.bytes,
+    skipped: { exists: job.skippedExists, unchanged: job.skippedUnchanged },
+    skippedObjects: [],
+    seconds: Math.max(0, (end - Date.parse(job.createdAt)) / 1000),
+    warnings: [...job.warnings, ...(job.error ? [`restore job ${job.status}: ${job.error}`] : [])],
+  };
 }
 
 /** One captured version of an object: a run of consecutive snapshots that hold the same ETag. */

@@ -2,8 +2,9 @@
  * The scheduler's use cases: on each tick, start exactly one snapshot job per plan and scheduled
  * time (idempotent on plan + scheduled time), by enqueueing a snapshot task; and enqueue the
  * verification tiers a plan schedules on its own (`verification.schedules`) for its newest
- * committed snapshot.
+ * committed snapshot, and its restore drills (`drill.schedule`), once per plan and occurrence.
  */
+import { drillIdFor, updateDrillHistory } from './drill.ts';
 import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord, VerificationTier } from './ports.ts';
@@ -117,6 +118,82 @@ export async function startDueVerifications(
     }
   }
   return { started, failed };
+}
+
+/** A drill the tick enqueued (`created`), or found enqueued for that occurrence already. */
+export interface StartedDrill {
+  planId: string;
+  drillId: string;
+  /** ISO-8601 UTC: the occurrence of the plan's drill schedule (or the request time). */
+  scheduledAt: string;
+  created: boolean;
+}
+
+/**
+ * Enqueue the due restore drill of every enabled plan with a `drill` schedule at tick time `at`:
+ * when the schedule's latest occurrence at or before `at` was not enqueued yet and the plan has a
+ * committed snapshot, a drill task named after the occurrence. The occurrence is recorded on the
+ * plan's drill history (`scheduledAt`) after the send, so a tick delivered twice enqueues it once
+ * (and a drill delivered twice runs once: its id is recorded), and a failed send is retried by the
+ * next tick.
+ * @param at the tick's time, ISO-8601 UTC.
+ * @see docs/format.md#restore-drills
+ */
+export async function startDueDrills(
+  deps: Deps,
+  at: string,
+): Promise<{ started: StartedDrill[]; failed: TickResult['failed'] }> {
+  const started: StartedDrill[] = [];
+  const failed: TickResult['failed'] = [];
+  for (const plan of await deps.catalog.listPlans()) {
+    if (!plan.enabled || !plan.drill) continue;
+    try {
+      const anchor = new Date(Math.floor(Date.parse(plan.createdAt) / 1000) * 1000);
+      const due = latestOccurrence(parseSchedule(plan.drill.schedule), anchor, new Date(at));
+      if (!due) continue;
+      const committed = (await deps.catalog.listSnapshots(plan.id)).some((s) => s.status === 'COMMITTED');
+      if (!committed) continue;
+      const scheduledAt = due.toISOString();
+      const item = { planId: plan.id, drillId: drillIdFor(due), scheduledAt };
+      if ((await deps.catalog.getDrillHistory(plan.id))?.scheduledAt === scheduledAt) {
+        started.push({ ...item, created: false });
+        continue;
+      }
+      await deps.queue.send({ kind: 'drill', ...item });
+      await updateDrillHistory(deps, plan.id, (previous) => ({
+        planId: plan.id,
+        drills: [],
+        ...previous,
+        version: (previous?.version ?? 0) + 1,
+        scheduledAt,
+      }));
+      started.push({ ...item, created: true });
+    } catch (error) {
+      failed.push({ planId: plan.id, reason: reasonOf(error), retryable: isRetryable(error) });
+    }
+  }
+  return { started, failed };
+}
+
+/**
+ * Enqueue a restore drill of a plan now (`strongbox drill`), named after the current second.
+ * @throws NotFoundError (not retryable) for an unknown plan, or one without a committed snapshot.
+ * @example
+ * ```ts
+ * const { drillId } = await startDrillNow(deps, 'photos');
+ * ```
+ */
+export async function startDrillNow(deps: Deps, planId: string): Promise<StartedDrill> {
+  const plan = await deps.catalog.getPlan(planId);
+  if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
+  const snapshots = await deps.catalog.listSnapshots(planId);
+  if (!snapshots.some((s) => s.status === 'COMMITTED')) {
+    throw new NotFoundError(`plan '${planId}' has no committed snapshot to drill yet`);
+  }
+  const at = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000);
+  const item = { planId, drillId: drillIdFor(at), scheduledAt: at.toISOString() };
+  await deps.queue.send({ kind: 'drill', ...item });
+  return { ...item, created: true };
 }
 
 /**

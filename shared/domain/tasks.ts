@@ -1,5 +1,5 @@
 /**
- * Tasks: the messages on the snapshot, copy, verify and prune queues. Validated at the edge;
+ * Tasks: the messages on the snapshot, copy, verify, prune and restore queues. Validated at the edge;
  * a task that does not parse is a poison message (DLQ with the reason).
  * @see ../../docs/format.md#tasks
  */
@@ -37,17 +37,48 @@ export const VerifyTaskSchema = z.strictObject({
 /** Apply a plan's retention; `snapshotId` names the job that asked for it. */
 export const PruneTaskSchema = z.strictObject({ kind: z.literal('prune'), planId: id, snapshotId: id });
 
+/**
+ * Restore one part of a fanned-out restore: the selected entries `first` … `first + count - 1`
+ * (indexes into the job's selection, in manifest order) of manifest `manifestId`. The part names a
+ * range, not keys, so messages stay small; the restore job record holds the request.
+ * @see ../../docs/format.md#tasks
+ */
+export const RestorePartTaskSchema = z.strictObject({
+  kind: z.literal('restore-part'),
+  restoreJobId: id,
+  manifestId: id,
+  part: z.number().int().min(0),
+  first: z.number().int().min(0),
+  count: z.number().int().min(1),
+});
+
+/**
+ * Run a restore drill of a plan: `drillId` names the drill (from its scheduled time) and seeds its
+ * random choices, so a redelivery drills the same snapshot and objects.
+ * @see ../../docs/format.md#restore-drills
+ */
+export const DrillTaskSchema = z.strictObject({
+  kind: z.literal('drill'),
+  planId: id,
+  drillId: id,
+  scheduledAt: z.iso.datetime({ offset: false }),
+});
+
 export const TaskSchema = z.discriminatedUnion('kind', [
   SnapshotTaskSchema,
   CopyTaskSchema,
   VerifyTaskSchema,
   PruneTaskSchema,
+  RestorePartTaskSchema,
+  DrillTaskSchema,
 ]);
 export type Task = z.infer<typeof TaskSchema>;
 export type SnapshotTask = z.infer<typeof SnapshotTaskSchema>;
 export type CopyTask = z.infer<typeof CopyTaskSchema>;
 export type VerifyTask = z.infer<typeof VerifyTaskSchema>;
 export type PruneTask = z.infer<typeof PruneTaskSchema>;
+export type DrillTask = z.infer<typeof DrillTaskSchema>;
+export type RestorePartTask = z.infer<typeof RestorePartTaskSchema>;
 export type TaskKind = Task['kind'];
 
 /** The job a task belongs to: `<planId>/<snapshotId>`. */
@@ -55,8 +86,13 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
   return `${task.planId}/${task.snapshotId}`;
 }
 
-/** The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`. */
+/**
+ * The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`,
+ * `drill:<drillId>` (a drill has no job: its record lives on the plan).
+ */
 export function taskIdOf(task: Task): string {
+  if (task.kind === 'drill') return `drill:${task.drillId}`;
+  if (task.kind === 'restore-part') return `restore-part:${task.part}`;
   if (task.kind === 'copy') return `copy:${task.region}`;
   if (task.kind === 'verify' && task.tier) return `verify:${task.tier}`;
   return task.kind;

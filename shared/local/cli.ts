@@ -6,8 +6,11 @@
  *   strongbox plans apply FILE                    validate and store plans (YAML)
  *   strongbox plans list
  *   strongbox backup PLAN                         start an on-demand snapshot
+ *   strongbox drill PLAN                          enqueue a restore drill of a plan now
  *   strongbox status [PLAN]                       plans, snapshots, jobs and their tasks
- *   strongbox restore --plan P [--target-bucket B] restore a snapshot, whole or in part (see --help)
+ *   strongbox restore --plan P [--target-bucket B] restore a snapshot, whole or in part (see --help);
+ *                                                 a large one runs as a restore job it follows
+ *   strongbox restore-status [JOB]                recent restore jobs, or follow one (= restore --attach JOB)
  *   strongbox versions --plan P --key K           the versions of one object the snapshots captured
  *
  * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
@@ -28,7 +31,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { StrongboxError } from '#domain/errors.ts';
-import type { Verification } from '#domain/ports.ts';
+import type { Catalog, DrillRecord, RestoreJobRecord, Verification } from '#domain/ports.ts';
 import {
   listVersions,
   OVERWRITE_POLICIES,
@@ -36,9 +39,10 @@ import {
   type RestoreOptions,
   type RestoreReport,
   type RestoreRequest,
-  restoreSnapshot,
+  reportOfRestoreJob,
+  startRestore,
 } from '#domain/restore.ts';
-import { startSnapshotNow } from '#domain/scheduling.ts';
+import { startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
@@ -87,12 +91,15 @@ async function connectDeployed({ stage, region }: Deployment): Promise<Container
   return createContainer(loadConfig(variables));
 }
 
-/** Invoke the deployed restore function with a restore request and return its report. */
+/**
+ * Invoke the deployed restore function with a restore request and return its report, or the
+ * record of the restore job it started (a selection large enough to fan out).
+ */
 export async function invokeRestore(
   deployment: Deployment,
   request: RestoreRequest,
   client = new LambdaClient({ region: deployment.region }),
-): Promise<RestoreReport> {
+): Promise<RestoreReport | RestoreJobRecord> {
   const functionName = restoreFunctionName(deployment.stage);
   const out = await client.send(
     new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(request)) }),
@@ -113,7 +120,7 @@ export async function invokeRestore(
   if (typeof payload.snapshotId !== 'string') {
     throw new StrongboxError(`${functionName} returned no restore report: ${text.slice(0, 500)}`);
   }
-  return payload as unknown as RestoreReport;
+  return payload as unknown as RestoreReport | RestoreJobRecord;
 }
 
 async function connect(dataDir: string, deployment?: Deployment): Promise<Container> {
@@ -171,6 +178,8 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
       if (s.verification)
         for (const line of verificationLines(s.snapshotId, s.verification)) console.log(line);
     }
+    const drills = (await catalog.getDrillHistory(plan.id))?.drills ?? [];
+    for (const drill of drills.slice(-3)) console.log(drillLine(drill));
     const jobs = (await catalog.listJobs(plan.id)).slice(-5);
     for (const job of jobs) {
       const tasks = await catalog.listTasks(job.jobId);
@@ -220,6 +229,30 @@ export function verificationLines(snapshotId: string, v: Verification): string[]
     }
   }
   return lines;
+}
+
+/**
+ * The status line of a restore drill, e.g. `drill 2026-11-22T01:00Z snapshot 20261121T234500Z PASSED:
+ * us-east-1 20 objects 1.2 MiB 35.0 MiB/s TTFB 12 ms RTO ≈ 18 s; eu-west-1 …`, with the reason when
+ * it FAILED.
+ * @see docs/format.md#restore-drills
+ */
+export function drillLine(drill: DrillRecord): string {
+  const at = `${drill.scheduledAt.slice(0, 16)}Z`;
+  const regions = Object.entries(drill.regions)
+    .map(
+      ([region, r]) =>
+        `${region} ${r.objects} objects ${formatBytes(r.bytes)} ${formatBytes(r.throughputBytesPerSecond)}/s TTFB ${Math.round(r.timeToFirstByteMs)} ms RTO ≈ ${formatDuration(r.estimatedRtoSeconds)}${r.status === 'FAILED' ? ' FAILED' : ''}`,
+    )
+    .join('; ');
+  return `  drill ${at} snapshot ${drill.snapshotId} ${drill.status}: ${regions}${drill.reason ? `  reason: ${drill.reason}` : ''}`;
+}
+
+/** `18` → `18 s`, `5400` → `1.5 h`: a duration for people. */
+function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -279,6 +312,97 @@ export function restoreProgress(stream: NodeJS.WriteStream = process.stderr): {
       if (phase) bar.stop();
     },
   };
+}
+
+/**
+ * Follow a restore job until it ends, with a progress bar on `stream`: objects done (written or
+ * skipped) of those selected, bytes written, the rate since attaching, ETA and parts done. Returns at
+ * once for a job that has ended, or with `follow: false`.
+ * @param options.pollMs milliseconds between reads of the job. @default 1000
+ * @throws StrongboxError (not retryable) for an unknown job.
+ * @example
+ * ```ts
+ * const job = await followRestoreJob(c.pipeline.catalog, 'restore-20261122T010000Z-1a2b3c4d');
+ * console.log(formatRestoreReport(reportOfRestoreJob(job)));
+ * ```
+ */
+export async function followRestoreJob(
+  catalog: Pick<Catalog, 'getRestoreJob'>,
+  restoreJobId: string,
+  options: {
+    stream?: NodeJS.WriteStream;
+    pollMs?: number;
+    follow?: boolean;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
+): Promise<RestoreJobRecord> {
+  const stream = options.stream ?? process.stderr;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let job = await catalog.getRestoreJob(restoreJobId);
+  if (!job) {
+    throw new StrongboxError(
+      `no restore job '${restoreJobId}' ('strongbox restore-status' lists the recent ones)`,
+    );
+  }
+  if (job.status !== 'RUNNING' || options.follow === false) return job;
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        'restoring [{bar}] {percentage}% | {value}/{total} objects | {done} of {size} | {rate}/s | ETA {eta_formatted} | parts {parts}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 20,
+      stream,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const attachedAt = performance.now();
+  const attachedBytes = job.bytes;
+  const done = (j: RestoreJobRecord) => j.objects + j.skippedExists + j.skippedUnchanged;
+  const payload = (j: RestoreJobRecord) => {
+    const seconds = (performance.now() - attachedAt) / 1000;
+    return {
+      done: formatBytes(j.bytes),
+      size: formatBytes(j.selectedBytes),
+      rate: seconds > 0 ? formatBytes((j.bytes - attachedBytes) / seconds) : '-',
+      parts: `${j.partsDone}/${j.partsTotal}`,
+    };
+  };
+  bar.start(job.selected, done(job), payload(job));
+  try {
+    while (job.status === 'RUNNING') {
+      await sleep(options.pollMs ?? 1000);
+      job = (await catalog.getRestoreJob(restoreJobId)) ?? job;
+      bar.update(done(job), payload(job));
+    }
+  } finally {
+    bar.stop();
+  }
+  return job;
+}
+
+/** One line per restore job for `strongbox restore-status`. */
+export function restoreJobLine(job: RestoreJobRecord): string {
+  const done = job.objects + job.skippedExists + job.skippedUnchanged;
+  return `${job.restoreJobId} ${job.status} plan ${job.planId} snapshot ${job.snapshotId} → s3://${job.targetBucket}: ${done}/${job.selected} objects, ${formatBytes(job.bytes)} of ${formatBytes(job.selectedBytes)}, parts ${job.partsDone}/${job.partsTotal}${job.error ? ` — ${job.error}` : ''}`;
+}
+
+/** Follow a restore job (unless `follow` is false) and print its report; a FAILED job sets the exit code. */
+export async function attachToRestore(
+  catalog: Pick<Catalog, 'getRestoreJob'>,
+  restoreJobId: string,
+  follow: boolean,
+): Promise<void> {
+  const job = await followRestoreJob(catalog, restoreJobId, { follow });
+  if (job.status === 'RUNNING') {
+    console.log(restoreJobLine(job));
+    console.log(`follow it with: strongbox restore --attach ${job.restoreJobId}`);
+    return;
+  }
+  console.log(`restore job ${job.restoreJobId} ${job.status}`);
+  console.log(formatRestoreReport(reportOfRestoreJob(job)));
+  if (job.status === 'FAILED') process.exitCode = 1;
 }
 
 /** The final report of a restore, for people: what was written, what was skipped and why, warnings. */
@@ -417,6 +541,17 @@ export function buildCli(): Command {
     });
 
   program
+    .command('drill <plan>')
+    .description(
+      'enqueue a restore drill of a plan now: a sample of a recent snapshot restored to scratch, checked, timed, deleted',
+    )
+    .action(async (planId: string) => {
+      const c = await connect(dataDir(), deployment());
+      const drill = await startDrillNow(c.pipeline, planId);
+      console.log(`enqueued: drill ${drill.drillId} of plan ${planId} (see 'strongbox status ${planId}')`);
+    });
+
+  program
     .command('status [plan]')
     .description('plans, snapshots, jobs and tasks')
     .action(async (planId?: string) => printStatus(await connect(dataDir(), deployment()), planId));
@@ -426,7 +561,7 @@ export function buildCli(): Command {
     .description(
       "restore a snapshot (whole or in part) into a bucket: the plan's source bucket unless --target-bucket",
     )
-    .requiredOption('--plan <plan>', 'plan id')
+    .option('--plan <plan>', 'plan id (required unless --attach)')
     .option('--snapshot <id>', 'snapshot id, or "latest"', 'latest')
     .option('--point-in-time <iso>', 'restore the newest snapshot taken at or before this ISO-8601 time')
     .option('--key <key>', "one object (with --snapshot/--point-in-time: that snapshot's version of it)")
@@ -453,9 +588,15 @@ export function buildCli(): Command {
     )
     .option('--region <region>', 'read from this region’s vault')
     .option('--dry-run', 'list what would be restored and skipped, write nothing', false)
+    .option('--fan-out', 'run as a restore job through the restore queue, whatever the selection’s size')
+    .option('--attach <jobId>', 'follow a running restore job (or print the report of one that ended)')
+    .option('--no-follow', 'print the restore job id and return at once')
     .action(
       async (opts: {
-        plan: string;
+        plan?: string;
+        fanOut?: boolean;
+        attach?: string;
+        follow: boolean;
         snapshot: string;
         pointInTime?: string;
         key?: string;
@@ -469,8 +610,16 @@ export function buildCli(): Command {
         region?: string;
         dryRun: boolean;
       }) => {
+        const deployed = deployment();
+        if (opts.attach) {
+          const c = await connect(dataDir(), deployed);
+          await attachToRestore(c.pipeline.catalog, opts.attach, opts.follow);
+          return;
+        }
+        if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
         const request: RestoreRequest = {
           plan: opts.plan,
+          ...(opts.fanOut ? { fanOut: true } : {}),
           snapshot: opts.snapshot,
           targetPrefix: opts.targetPrefix,
           overwrite: opts.overwrite,
@@ -484,24 +633,46 @@ export function buildCli(): Command {
           ...(opts.exclude ? { exclude: opts.exclude } : {}),
           ...(opts.region ? { region: opts.region } : {}),
         };
-        const deployed = deployment();
-        let report: RestoreReport;
+        // A deployed restore runs in the restore function (with its role); a local one in-process.
+        let result: RestoreReport | RestoreJobRecord;
         if (deployed) {
           process.stderr.write(`invoking ${restoreFunctionName(deployed.stage)} in ${deployed.region}…\n`);
-          report = await invokeRestore(deployed, request);
+          result = await invokeRestore(deployed, request);
         } else {
           const c = await connect(dataDir());
           const progress = restoreProgress();
           try {
-            report = await restoreSnapshot(c.pipeline, request, progress.options);
+            const started = await startRestore(c.pipeline, request, progress.options);
+            result = started.job ?? started.report;
           } finally {
             progress.stop();
           }
         }
+        if ('restoreJobId' in result) {
+          console.log(
+            `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.partsTotal} part(s)`,
+          );
+          const { catalog } = (await connect(dataDir(), deployed)).pipeline;
+          await attachToRestore(catalog, result.restoreJobId, opts.follow);
+          return;
+        }
+        const report = result;
         for (const key of report.keys ?? []) console.log(key);
         console.log(formatRestoreReport(report));
       },
     );
+
+  program
+    .command('restore-status [jobId]')
+    .description('the recent restore jobs, or follow one until it ends and print its report')
+    .option('--no-follow', 'print the job’s state and return at once')
+    .action(async (jobId: string | undefined, opts: { follow: boolean }) => {
+      const { catalog } = (await connect(dataDir(), deployment())).pipeline;
+      if (jobId) return attachToRestore(catalog, jobId, opts.follow);
+      const jobs = await catalog.listRestoreJobs(20);
+      if (jobs.length === 0) console.log('no restore job yet');
+      for (const job of jobs) console.log(restoreJobLine(job));
+    });
 
   program
     .command('versions')

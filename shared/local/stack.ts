@@ -251,6 +251,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       >;
       return { ...Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, String(v)])), ...localEnv };
     };
+    // Restore drills' scratch bucket (an existing bucket on AWS, like the restore buckets): made here.
+    for (const name of Object.keys(serverless.functions)) {
+      const drillBucket = envOf(name).STRONGBOX_DRILL_BUCKET;
+      if (drillBucket) await createBucket(s3Clients.get(primaryRegion) as S3Client, drillBucket);
+    }
     const logger = new Logger({ serviceName: 'strongbox', logLevel: (options.logLevel ?? 'WARN') as 'WARN' });
     const containers = new Map<string, Container>();
     const containerOf = (name = 'restore'): Container => {

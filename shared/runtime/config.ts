@@ -45,6 +45,16 @@ const EnvSchema = z.object({
   STRONGBOX_COPY_QUEUE_URL: url,
   STRONGBOX_VERIFY_QUEUE_URL: url,
   STRONGBOX_PRUNE_QUEUE_URL: url,
+  /** The restore queue (restore-part tasks of fanned-out restores). */
+  STRONGBOX_RESTORE_QUEUE_URL: optional.pipe(url.optional()),
+  /** A restore selecting more objects than this fans out through the restore queue. */
+  STRONGBOX_RESTORE_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(500),
+  /** Selected objects per restore part. */
+  STRONGBOX_RESTORE_PART_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** The drill queue (restore drills). */
+  STRONGBOX_DRILL_QUEUE_URL: optional.pipe(url.optional()),
+  /** The bucket of restore drills' scratch copies (the drill function). */
+  STRONGBOX_DRILL_BUCKET: optional,
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
   STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
@@ -70,7 +80,21 @@ export interface Config {
   kmsKeyId?: string;
   /** Local master key file (embedded stack). */
   localKeyFile?: string;
-  queueUrls: { snapshot: string; copy: string; verify: string; prune: string };
+  /** Task queues by task kind; `restore-part` only where the restore queue is deployed. */
+  queueUrls: {
+    snapshot: string;
+    copy: string;
+    verify: string;
+    prune: string;
+    'restore-part'?: string;
+    drill?: string;
+  };
+  /** Restores selecting more objects than this fan out through the restore queue. @default 500 */
+  restoreFanOutThreshold?: number;
+  /** Selected objects per restore part. @default 500 */
+  restorePartSize?: number;
+  /** The bucket restore drills write their scratch copies to (never a vault). */
+  drillBucket?: string;
   /** This function's dead-letter queue, for poison messages. */
   dlqUrl?: string;
   concurrency: number;
@@ -125,7 +149,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       copy: e.STRONGBOX_COPY_QUEUE_URL,
       verify: e.STRONGBOX_VERIFY_QUEUE_URL,
       prune: e.STRONGBOX_PRUNE_QUEUE_URL,
+      ...(e.STRONGBOX_RESTORE_QUEUE_URL ? { 'restore-part': e.STRONGBOX_RESTORE_QUEUE_URL } : {}),
+      ...(e.STRONGBOX_DRILL_QUEUE_URL ? { drill: e.STRONGBOX_DRILL_QUEUE_URL } : {}),
     },
+    ...(e.STRONGBOX_DRILL_BUCKET ? { drillBucket: e.STRONGBOX_DRILL_BUCKET } : {}),
+    ...(env.STRONGBOX_RESTORE_FANOUT_THRESHOLD
+      ? { restoreFanOutThreshold: e.STRONGBOX_RESTORE_FANOUT_THRESHOLD }
+      : {}),
+    ...(env.STRONGBOX_RESTORE_PART_SIZE ? { restorePartSize: e.STRONGBOX_RESTORE_PART_SIZE } : {}),
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,

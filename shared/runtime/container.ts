@@ -82,6 +82,8 @@ export function createContainer(
     objects: new S3ObjectStore(primaryS3),
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
+    ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
+    ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),
   };
   const logger =
     options.logger ??

@@ -9,6 +9,8 @@
  *   since each enabled plan's newest committed snapshot; the alarm compares the oldest with the RPO.
  * - `VerificationFailed` (verify): after each run of any tier, 1 when the snapshot's verification is
  *   FAILED (it stays FAILED, so every later run of a tier on it raises the alarm again), 0 otherwise.
+ * - `DrillFailed` (drill): after each restore drill, 1 when it FAILED, 0 otherwise, and per plan;
+ *   `EstimatedRtoSeconds` per plan: the slowest region's RTO estimate of the drill.
  *
  * Function errors and throttles come from AWS/Lambda's own metrics. Metrics carry ids and numbers
  * only: never a key, an object's name or its content.
@@ -16,7 +18,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
-import type { Verification } from '#domain/ports.ts';
+import type { DrillRecord, Verification } from '#domain/ports.ts';
 import type { Config } from './config.ts';
 import type { Container } from './container.ts';
 
@@ -26,6 +28,8 @@ export const METRICS = {
   snapshotAge: 'SnapshotAgeMinutes',
   oldestSnapshotAge: 'OldestSnapshotAgeMinutes',
   verificationFailed: 'VerificationFailed',
+  drillFailed: 'DrillFailed',
+  estimatedRto: 'EstimatedRtoSeconds',
 } as const;
 
 /** The `service` dimension of every metric. */
@@ -69,6 +73,26 @@ export function recordVerification(
     metrics.addMetric(METRICS.verificationFailed, MetricUnit.Count, verification.status === 'FAILED' ? 1 : 0);
   }
   return verification;
+}
+
+/**
+ * Drill: `DrillFailed` (1 or 0) for the alarm and per plan, and the plan's `EstimatedRtoSeconds`
+ * (the largest of its regions'). Returns its argument.
+ */
+export function recordDrill(metrics: Metrics, planId: string, drill: DrillRecord): DrillRecord {
+  const failed = drill.status === 'FAILED' ? 1 : 0;
+  metrics.addMetric(METRICS.drillFailed, MetricUnit.Count, failed);
+  const rto = Math.max(0, ...Object.values(drill.regions).map((r) => r.estimatedRtoSeconds));
+  // A single metric is written at once, per metric: one document each, with the plan dimension.
+  for (const [name, unit, value] of [
+    [METRICS.drillFailed, MetricUnit.Count, failed],
+    [METRICS.estimatedRto, MetricUnit.Seconds, rto],
+  ] as const) {
+    const single = metrics.singleMetric();
+    single.addDimension('plan', planId);
+    single.addMetric(name, unit, value);
+  }
+  return drill;
 }
 
 /**

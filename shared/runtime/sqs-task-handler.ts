@@ -5,7 +5,8 @@
  * - success → the record is deleted;
  * - retryable error → reported in `batchItemFailures`: SQS redelivers it after the visibility
  *   timeout and moves it to the DLQ after `maxReceiveCount`; the failure on that last receive is
- *   recorded on the job (and a snapshot that will never finish is marked FAILED);
+ *   recorded on the job (and a snapshot that will never finish is marked FAILED; a restore part's
+ *   failure marks its restore job FAILED);
  * - not retryable (bad JSON, unknown plan, integrity failure) → sent to this function's DLQ at once
  *   with the reason as a message attribute, recorded on the job, and deleted from the queue.
  *
@@ -103,6 +104,9 @@ async function deadLetter(container: Container, record: SQSRecord, reason: strin
 function looseTask(body: string, kind: TaskKind): Task | undefined {
   try {
     const json = JSON.parse(body) as Record<string, unknown>;
+    if (kind === 'restore-part' && typeof json.restoreJobId === 'string') {
+      return { ...json, kind, restoreJobId: json.restoreJobId } as Task;
+    }
     if (typeof json.planId === 'string' && typeof json.snapshotId === 'string') {
       return {
         ...json,
@@ -119,10 +123,24 @@ function looseTask(body: string, kind: TaskKind): Task | undefined {
 }
 
 async function recordOnJob(container: Container, task: Task | undefined, reason: string): Promise<void> {
-  if (!task) return;
+  // A drill has no job: its record lives on the plan (and the reason in the logs and the DLQ).
+  if (!task || task.kind === 'drill') return;
   const { catalog, clock } = container.pipeline;
-  const jobId = jobIdOf(task);
   const at = clock.now().toISOString();
+  if (task.kind === 'restore-part') {
+    // A restore part names a restore job, not a snapshot job: the whole restore fails with the reason.
+    const error = `part ${task.part}: ${reason}`;
+    try {
+      await catalog.finishRestoreJob(task.restoreJobId, { status: 'FAILED', at, error });
+    } catch (failure) {
+      container.logger.warn('could not record the failure on the restore job', {
+        restoreJobId: task.restoreJobId,
+        reason: reasonOf(failure),
+      });
+    }
+    return;
+  }
+  const jobId = jobIdOf(task);
   try {
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });

@@ -1,6 +1,6 @@
 /** The Catalog contract, run against the memory twin and DynamoDB Local. */
 import { describe, expect, it } from 'vitest';
-import type { Catalog, JobRecord, PlanRecord, SnapshotRecord } from '#domain/ports.ts';
+import type { Catalog, JobRecord, PlanRecord, RestoreJobRecord, SnapshotRecord } from '#domain/ports.ts';
 
 const plan: PlanRecord = {
   id: 'photos',
@@ -26,6 +26,35 @@ const snapshot = (snapshotId: string): SnapshotRecord => ({
   snapshotId,
   status: 'RUNNING',
   scheduledAt: '2026-01-01T00:00:00.000Z',
+});
+
+const restoreJob = (restoreJobId: string, partsTotal = 2): RestoreJobRecord => ({
+  restoreJobId,
+  status: 'RUNNING',
+  planId: 'photos',
+  snapshotId: 'S1',
+  manifestId: 'm1',
+  region: 'us-east-1',
+  targetBucket: 'restored',
+  request: { plan: 'photos', overwrite: 'never', targetPrefix: '' },
+  selected: 7,
+  selectedBytes: 700,
+  objects: 0,
+  bytes: 0,
+  skippedExists: 0,
+  skippedUnchanged: 0,
+  partsTotal,
+  partsDone: 0,
+  partSize: 5,
+  warnings: [],
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+const counts = (objects: number, skippedExists = 0) => ({
+  objects,
+  bytes: objects * 100,
+  skippedExists,
+  skippedUnchanged: 0,
 });
 
 export function catalogContract(name: string, make: () => Promise<Catalog>): void {
@@ -127,6 +156,86 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       expect(await c.appendJournal(entry)).toBe(false);
       expect(await c.appendJournal({ ...entry, sequencer: '02' })).toBe(true);
       expect(await c.listJournal('photos')).toHaveLength(2);
+    });
+
+    it('creates a restore job once and lists restore jobs newest first', async () => {
+      const c = await make();
+      expect(await c.createRestoreJob(restoreJob('restore-20260101T000000Z-aaaaaaaa'))).toBe(true);
+      expect(await c.createRestoreJob(restoreJob('restore-20260101T000000Z-aaaaaaaa'))).toBe(false);
+      await c.createRestoreJob(restoreJob('restore-20260102T000000Z-bbbbbbbb'));
+      expect(await c.getRestoreJob('restore-20260101T000000Z-aaaaaaaa')).toEqual(
+        restoreJob('restore-20260101T000000Z-aaaaaaaa'),
+      );
+      expect(await c.getRestoreJob('restore-nope')).toBeUndefined();
+      expect((await c.listRestoreJobs(10)).map((j) => j.restoreJobId)).toEqual([
+        'restore-20260102T000000Z-bbbbbbbb',
+        'restore-20260101T000000Z-aaaaaaaa',
+      ]);
+      expect(await c.listRestoreJobs(1)).toHaveLength(1);
+    });
+
+    it('adds a restore part’s counts once: a redelivered part adds nothing', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const first = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      const again = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:06.000Z');
+      expect(first.counted).toBe(true);
+      expect(again.counted).toBe(false);
+      expect(again.job).toMatchObject({
+        partsDone: 1,
+        objects: 5,
+        bytes: 500,
+        updatedAt: '2026-01-01T00:00:05.000Z',
+      });
+      const second = await c.completeRestorePart('R1', 1, counts(0, 2), '2026-01-01T00:00:07.000Z');
+      expect(second.job).toMatchObject({ partsDone: 2, objects: 5, skippedExists: 2, skippedUnchanged: 0 });
+      await expect(c.completeRestorePart('R-missing', 0, counts(1), 'x')).rejects.toThrow(/does not exist/);
+    });
+
+    it('ends a restore job once: SUCCEEDED only when every part is done', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const end = { status: 'SUCCEEDED' as const, at: '2026-01-01T00:01:00.000Z' };
+      await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      expect(await c.finishRestoreJob('R1', end)).toBe(false);
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:09.000Z');
+      expect(await c.finishRestoreJob('R1', end)).toBe(true);
+      expect(await c.finishRestoreJob('R1', end)).toBe(false);
+      expect(await c.finishRestoreJob('R1', { status: 'FAILED', at: end.at, error: 'too late' })).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({
+        status: 'SUCCEEDED',
+        finishedAt: end.at,
+        objects: 7,
+      });
+    });
+
+    it('fails a RUNNING restore job with its reason, whatever its parts', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const failed = { status: 'FAILED' as const, at: '2026-01-01T00:02:00.000Z', error: 'part 1: boom' };
+      expect(await c.finishRestoreJob('R1', failed)).toBe(true);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', error: 'part 1: boom' });
+      expect(await c.finishRestoreJob('R-missing', failed)).toBe(false);
+    });
+
+    it('writes a plan’s drill history only over the version it read, and keeps it apart from snapshots', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      const first = { planId: 'photos', version: 1, scheduledAt: '2026-01-08T00:00:00.000Z', drills: [] };
+      expect(await c.getDrillHistory('photos')).toBeUndefined();
+      expect(await c.putDrillHistory(first, 1)).toBe(false);
+      expect(await c.putDrillHistory(first, 0)).toBe(true);
+      expect(await c.putDrillHistory({ ...first, version: 2 }, 0)).toBe(false);
+      expect(
+        await c.putDrillHistory({ ...first, version: 2, scheduledAt: '2026-01-15T00:00:00.000Z' }, 1),
+      ).toBe(true);
+      expect(await c.getDrillHistory('photos')).toEqual({
+        ...first,
+        version: 2,
+        scheduledAt: '2026-01-15T00:00:00.000Z',
+      });
+      expect((await c.listSnapshots('photos')).map((x) => x.snapshotId)).toEqual(['S1']);
+      expect(await c.listJobs('photos')).toHaveLength(1);
     });
 
     it('deletes a snapshot record', async () => {

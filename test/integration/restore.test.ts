@@ -1,7 +1,8 @@
 /**
  * Restores operators need, on the embedded stack: to the original bucket under each overwrite
  * policy, include and exclude globs, a prefix, one key at an older captured version, dry runs, and
- * the requests that must fail (or warn) before anything is written.
+ * the requests that must fail (or warn) before anything is written; a restore large enough to fan
+ * out through the restore queue as a restore job.
  */
 import {
   CreateBucketCommand,
@@ -10,11 +11,12 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { NotFoundError } from '#domain/errors.ts';
-import { listVersions, restoreSnapshot } from '#domain/restore.ts';
+import { listVersions, restoreSnapshot, startRestore } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { attachToRestore } from '#local/cli.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { waitFor } from '../support/wait.ts';
@@ -218,4 +220,79 @@ describe('restore on the embedded stack', () => {
     expect(report.warnings).toContain(`include glob '*.jpg' matches no object of snapshot ${second}`);
     expect(await keysIn(TARGET, 'none/')).toEqual([]);
   });
+});
+
+describe('a restore that fans out on the embedded stack', () => {
+  it('runs as a restore job the restoreWorker finishes: the same bytes, counters and SUCCEEDED', async () => {
+    // Prepare: parts of 2 objects, so the 7 objects make 4 restore-part tasks
+    c.pipeline.restorePartSize = 2;
+    await restoreSnapshot(c.pipeline, { plan: PLAN, targetBucket: TARGET, targetPrefix: 'sync/' });
+    // Act
+    const started = await startRestore(c.pipeline, {
+      plan: PLAN,
+      targetBucket: TARGET,
+      targetPrefix: 'fan/',
+      fanOut: true,
+    });
+    const id = started.job?.restoreJobId as string;
+    const job = await waitFor(`restore job ${id}`, async () => {
+      const j = await c.pipeline.catalog.getRestoreJob(id);
+      return j && j.status !== 'RUNNING' ? j : undefined;
+    });
+    // Assess
+    expect(started.job).toMatchObject({ status: 'RUNNING', selected: 7, partsTotal: 4 });
+    expect(job).toMatchObject({
+      status: 'SUCCEEDED',
+      selected: 7,
+      objects: 7,
+      bytes: started.job?.selectedBytes,
+      skippedExists: 0,
+      partsDone: 4,
+    });
+    const keys = await keysIn(TARGET, 'fan/');
+    expect(keys).toEqual(await keysIn(TARGET, 'sync/'));
+    expect(keys).toHaveLength(7);
+    for (const key of keys) {
+      const [fanned, synced] = await Promise.all(
+        [`fan/${key}`, `sync/${key}`].map(async (k) => {
+          const out = await stack.s3().send(new GetObjectCommand({ Bucket: TARGET, Key: k }));
+          return Buffer.from((await out.Body?.transformToByteArray()) ?? []);
+        }),
+      );
+      expect(fanned?.equals(synced as Buffer), key).toBe(true);
+    }
+  }, 60_000);
+
+  it('prints the final report when re-attached to a job that has ended', async () => {
+    // Prepare: a restore job's id is derived from the request and the second it starts (the same
+    // request twice in one second is one job), so this second run starts in a new second.
+    await new Promise((r) => setTimeout(r, 1100));
+    const started = await startRestore(c.pipeline, {
+      plan: PLAN,
+      targetBucket: TARGET,
+      targetPrefix: 'fan/',
+      fanOut: true,
+    });
+    const id = started.job?.restoreJobId as string;
+    await waitFor(`restore job ${id}`, async () => {
+      const j = await c.pipeline.catalog.getRestoreJob(id);
+      return j && j.status !== 'RUNNING' ? j : undefined;
+    });
+    const printed: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line) => void printed.push(String(line)));
+    // Act
+    try {
+      await attachToRestore(c.pipeline.catalog, id, true);
+    } finally {
+      log.mockRestore();
+    }
+    // Assess
+    expect(printed[0]).toBe(`restore job ${id} SUCCEEDED`);
+    expect(printed[1]).toMatch(
+      new RegExp(
+        `^restored 0 object\\(s\\), 0 B from snapshot ${second} \\(us-east-1\\) into s3://${TARGET}/fan/ in `,
+      ),
+    );
+    expect(printed[1]).toContain('skipped 7 object(s) the target already holds (overwrite: never)');
+  }, 60_000);
 });

@@ -21,7 +21,17 @@ import {
 import { type Packaged, PROJECT_ROOT, runPackage } from '../support/package.ts';
 
 const ACCOUNT = '123456789012';
-const FUNCTIONS = ['scheduler', 'capture', 'snapshot', 'copy', 'verify', 'prune', 'restore'] as const;
+const FUNCTIONS = [
+  'scheduler',
+  'capture',
+  'snapshot',
+  'copy',
+  'verify',
+  'prune',
+  'restore',
+  'restoreWorker',
+  'drill',
+] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 const logicalId = (fn: string) => fn.charAt(0).toUpperCase() + fn.slice(1);
 
@@ -31,6 +41,8 @@ interface Case {
   copyRegion: string;
   protectedBuckets: string[];
   restoreBuckets: string[];
+  /** Where restore drills write their scratch copies. */
+  drillBucket: string;
   rpoMinutes: number;
   captureLagSeconds: number;
   alarmEmail: string;
@@ -45,6 +57,7 @@ const CASES: Case[] = [
     copyRegion: 'eu-west-1',
     protectedBuckets: ['strongbox-dev-source'],
     restoreBuckets: ['strongbox-dev-restore'],
+    drillBucket: 'strongbox-dev-restore',
     rpoMinutes: 1440,
     captureLagSeconds: 900,
     alarmEmail: '',
@@ -56,6 +69,7 @@ const CASES: Case[] = [
     copyRegion: 'eu-central-1',
     protectedBuckets: ['photos-prod', 'logs-prod'],
     restoreBuckets: ['photos-restored'],
+    drillBucket: 'photos-drills',
     rpoMinutes: 120,
     captureLagSeconds: 300,
     alarmEmail: 'ops@example.com',
@@ -70,6 +84,8 @@ const CASES: Case[] = [
       'protectedBuckets=photos-prod, logs-prod',
       '--param',
       'restoreBuckets=photos-restored',
+      '--param',
+      'drillBucket=photos-drills',
       '--param',
       'rpoMinutes=120',
       '--param',
@@ -105,7 +121,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     scheduler: [
       ...logs('scheduler'),
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
-      ...send('SnapshotQueue', 'VerifyQueue'),
+      ...send('SnapshotQueue', 'VerifyQueue', 'DrillQueue'),
     ],
     capture: [...logs('capture'), ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table])],
     snapshot: [
@@ -154,7 +170,9 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     restore: [
       ...logs('restore'),
-      ...g(['dynamodb:GetItem', 'dynamodb:Query'], [table]),
+      // PutItem: a fanned-out restore's job record; its parts go to the restore queue.
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
+      ...send('RestoreQueue'),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
@@ -171,6 +189,40 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         ['s3:ListBucket'],
         c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
       ),
+    ],
+    // Parts of restore jobs: what restore may do with vaults and targets, no job creation, no delete.
+    restoreWorker: [
+      ...logs('restoreWorker'),
+      ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
+      ...g(
+        ['s3:PutObject', 's3:AbortMultipartUpload'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+      ),
+      ...g(
+        ['s3:GetObject'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+      ),
+      ...g(
+        ['s3:ListBucket'],
+        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
+      ),
+      ...poll('RestoreQueue'),
+      ...send('RestoreDLQ'),
+    ],
+    // Restore drills: read the vaults, write and delete scratch copies under one prefix of one bucket.
+    drill: [
+      ...logs('drill'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['s3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${c.drillBucket}/strongbox-drill/*`]),
+      ...poll('DrillQueue'),
+      ...send('DrillDLQ'),
     ],
   };
 }
@@ -379,14 +431,14 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(resourcesOf(t(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length + 1);
   });
 
-  it('keeps the issue’s separations: only prune deletes, only snapshot reads sources, restore writes only targets, verify only reads', () => {
+  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot reads sources, restore writes only targets, drills write and delete only scratch, verify only reads', () => {
     const byFunction = Object.fromEntries(
       FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
     ) as Record<FunctionName, string[]>;
     const sources = c.protectedBuckets.map((s) => `arn:aws:s3:::${s}`);
     for (const fn of FUNCTIONS) {
       const mine = byFunction[fn];
-      if (fn !== 'prune')
+      if (fn !== 'prune' && fn !== 'drill')
         expect(
           mine.filter((g) => /^s3:Delete/.test(g)),
           fn,
@@ -397,10 +449,20 @@ describe.each(CASES)('npm run package $args', (c) => {
           fn,
         ).toEqual([]);
     }
-    const restoreWrites = byFunction.restore.filter((g) => g.startsWith('s3:PutObject '));
-    expect(restoreWrites.map((g) => g.split(' ')[1])).toEqual(
-      c.restoreBuckets.map((r) => `arn:aws:s3:::${r}/*`).sort(),
-    );
+    for (const fn of ['restore', 'restoreWorker'] as const) {
+      const restoreWrites = byFunction[fn].filter((g) => g.startsWith('s3:PutObject '));
+      expect(
+        restoreWrites.map((g) => g.split(' ')[1]),
+        fn,
+      ).toEqual(c.restoreBuckets.map((r) => `arn:aws:s3:::${r}/*`).sort());
+    }
+    // A drill writes and deletes only its scratch prefix of the drill bucket (never a vault).
+    const scratch = `arn:aws:s3:::${c.drillBucket}/strongbox-drill/*`;
+    expect(byFunction.drill.filter((g) => /^s3:(Put|Delete)/.test(g))).toEqual([
+      `s3:DeleteObject ${scratch}`,
+      `s3:PutObject ${scratch}`,
+    ]);
+    expect(envOf(t(), 'drill', b).STRONGBOX_DRILL_BUCKET).toBe(c.drillBucket);
     const verifyStorage = byFunction.verify.filter((g) => /^(s3|kms):/.test(g)).map((g) => g.split(' ')[0]);
     expect([...new Set(verifyStorage)].sort()).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
     // Every grant on a vault is limited to vault buckets of this account (no bucket sniping).
@@ -414,8 +476,10 @@ describe.each(CASES)('npm run package $args', (c) => {
   });
 
   it('grants no wildcard action and no "*" resource in any role or policy', () => {
-    // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*").
-    const objectsOfNamedBucket = /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/\*$/;
+    // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*"), or of
+    // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*").
+    const objectsOfNamedBucket =
+      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/)?\*$/;
     for (const [id, statements] of identityStatements(t(), b)) {
       for (const s of statements) {
         expect(s.NotAction, id).toBeUndefined();
@@ -452,7 +516,9 @@ describe.each(CASES)('npm run package $args', (c) => {
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
     expect(byKeyPolicy).toEqual({
       'kms:GenerateDataKey': [role('snapshot')],
-      'kms:Decrypt': ['snapshot', 'copy', 'verify', 'prune', 'restore'].map(role).sort(),
+      'kms:Decrypt': ['snapshot', 'copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill']
+        .map(role)
+        .sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, '<VaultKey.Arn>'));
     // The functions wrap the format's data keys with it.
@@ -472,7 +538,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(p.SqsManagedSseEnabled === true || p.KmsMasterKeyId !== undefined, `${id}: SSE`).toBe(true);
     }
     const mappings = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping');
-    expect(mappings).toHaveLength(4);
+    expect(mappings).toHaveLength(6);
     for (const [id, mapping] of mappings) {
       const m = evaluate(mapping.Properties, b) as Record<string, string>;
       const fnId = /^<(\w+)\.Arn>$/.exec(m.FunctionName as string)?.[1] as string;
@@ -518,7 +584,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
-  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, capture lag and failed verification', () => {
+  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, capture lag, failed verification and failed drills', () => {
     const alarms = resourcesOf(t(), 'AWS::CloudWatch::Alarm').map(
       ([id, a]) => [id, evaluate(a.Properties, b) as Record<string, unknown>] as const,
     );
@@ -536,7 +602,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       )
       .filter((arn): arn is string => Boolean(arn))
       .map((arn) => /^<(\w+)\.Arn>$/.exec(arn)?.[1] as string);
-    expect(dlqs).toHaveLength(4);
+    expect(dlqs).toHaveLength(6);
     for (const dlq of dlqs) {
       const found = find(
         (a) =>
@@ -576,7 +642,8 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(age).toMatchObject({ Statistic: 'Maximum', TreatMissingData: 'breaching' });
     expect(Number(app(METRICS.captureLag).Threshold)).toBe(c.captureLagSeconds);
     expect(app(METRICS.verificationFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
-    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 3);
+    expect(app(METRICS.drillFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
+    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 4);
   });
 
   it('sends alarms to an encrypted topic CloudWatch may publish to, and e-mails it when asked', () => {
@@ -612,11 +679,16 @@ describe.each(CASES)('npm run package $args', (c) => {
       for (const metric of ['Errors', 'Throttles', 'Duration'])
         expect(has('AWS/Lambda', metric, `strongbox-${c.stage}-${fn}`), `${metric} of ${fn}`).toBe(true);
     }
-    for (const q of ['snapshot', 'copy', 'verify', 'prune']) {
+    for (const q of ['snapshot', 'copy', 'verify', 'prune', 'restore', 'drill']) {
       expect(has('ApproximateNumberOfMessagesVisible', `strongbox-${c.stage}-${q}-dlq`), q).toBe(true);
       expect(has('ApproximateAgeOfOldestMessage', `strongbox-${c.stage}-${q}`), q).toBe(true);
     }
-    for (const name of [METRICS.oldestSnapshotAge, METRICS.captureLag, METRICS.verificationFailed])
+    for (const name of [
+      METRICS.oldestSnapshotAge,
+      METRICS.captureLag,
+      METRICS.verificationFailed,
+      METRICS.drillFailed,
+    ])
       expect(has(`Strongbox/${c.stage}`, name), name).toBe(true);
     expect(metrics.some((m) => m.includes(METRICS.snapshotAge) && m.includes('SEARCH'))).toBe(true);
   });
@@ -684,7 +756,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, cb);
     expect(byKeyPolicy).toEqual({
       'kms:GenerateDataKey': [role('copy')],
-      'kms:Decrypt': ['copy', 'verify', 'restore'].map(role).sort(),
+      'kms:Decrypt': ['copy', 'verify', 'restore', 'restoreWorker', 'drill'].map(role).sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
   });

@@ -11,10 +11,12 @@ import {
   memoryKeyProvider,
 } from '#adapters/memory.ts';
 import { copyToRegion } from '#domain/copy.ts';
+import { runDrill } from '#domain/drill.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { PlanRecord } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
+import { restorePart } from '#domain/restore.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
 import { verifySnapshot } from '#domain/verify.ts';
@@ -59,6 +61,15 @@ export function memoryPipeline(start = '2026-03-01T00:00:00Z'): MemoryPipeline {
         return verifySnapshot(deps, task);
       case 'prune':
         return prunePlan(deps, task);
+      case 'restore-part':
+        return restorePart(deps, task);
+      case 'drill':
+        // The drill bucket is `drill-scratch`; time is the manual clock's (it stands still unless moved).
+        objects.createBucket('drill-scratch');
+        return runDrill(
+          { ...deps, drillBucket: 'drill-scratch', elapsedMs: () => clock.now().getTime() },
+          task,
+        );
     }
   };
   return {

@@ -1,8 +1,10 @@
-// What `strongbox restore` shows: a progress bar on stderr while it runs, and a final report.
+// What `strongbox restore` shows: a progress bar on stderr while it runs (in-process, or following a
+// restore job), and a final report.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { RestoreReport } from '#domain/restore.ts';
-import { formatRestoreReport, restoreProgress } from '#local/cli.ts';
+import type { RestoreJobRecord } from '#domain/ports.ts';
+import { type RestoreReport, reportOfRestoreJob } from '#domain/restore.ts';
+import { followRestoreJob, formatRestoreReport, restoreProgress } from '#local/cli.ts';
 
 const report: RestoreReport = {
   planId: 'photos',
@@ -71,5 +73,78 @@ describe('restoreProgress', () => {
     expect(out).toMatch(/restoring .* 100% \| 2\/2 objects \| 2\.0 KiB of 2\.0 KiB/);
     expect(out).toContain('ETA');
     expect(out).toContain('archive: 1 of 3 archived blob(s) still being restored (tier Bulk)');
+  });
+});
+
+describe('followRestoreJob', () => {
+  const running: RestoreJobRecord = {
+    restoreJobId: 'restore-20261122T010203Z-1a2b3c4d',
+    status: 'RUNNING',
+    planId: 'photos',
+    snapshotId: '20261121T234500Z',
+    manifestId: 'm1',
+    region: 'us-east-1',
+    targetBucket: 'photos-restored',
+    request: { plan: 'photos', targetPrefix: '', overwrite: 'never' },
+    selected: 4,
+    selectedBytes: 4096,
+    objects: 0,
+    bytes: 0,
+    skippedExists: 0,
+    skippedUnchanged: 0,
+    partsTotal: 2,
+    partsDone: 0,
+    partSize: 2,
+    warnings: [],
+    createdAt: '2026-11-22T01:02:03.000Z',
+    updatedAt: '2026-11-22T01:02:03.000Z',
+  };
+
+  it('follows a running job, drawing objects, bytes and parts, until it ends', async () => {
+    // Prepare: the job as three successive reads see it
+    const reads: RestoreJobRecord[] = [
+      running,
+      { ...running, partsDone: 1, objects: 1, skippedExists: 1, bytes: 1024 },
+      {
+        ...running,
+        status: 'SUCCEEDED',
+        partsDone: 2,
+        objects: 3,
+        skippedExists: 1,
+        bytes: 3072,
+        finishedAt: '2026-11-22T01:02:13.000Z',
+      },
+    ];
+    const stream = new PassThrough() as unknown as NodeJS.WriteStream;
+    let out = '';
+    (stream as unknown as PassThrough).on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const sleeps: number[] = [];
+    // Act
+    const job = await followRestoreJob({ getRestoreJob: async () => reads.shift() }, running.restoreJobId, {
+      stream,
+      pollMs: 250,
+      sleep: async (ms) => void sleeps.push(ms),
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Assess
+    expect(job.status).toBe('SUCCEEDED');
+    expect(sleeps).toEqual([250, 250]);
+    expect(out).toMatch(/restoring .* 100% \| 4\/4 objects \| 3\.0 KiB of 4\.0 KiB .* parts 2\/2/);
+    expect(formatRestoreReport(reportOfRestoreJob(job)).split('\n').slice(0, 2)).toEqual([
+      'restored 3 object(s), 3.0 KiB from snapshot 20261121T234500Z (us-east-1) into s3://photos-restored/ in 10.0 s (0 obj/s)',
+      'skipped 1 object(s) the target already holds (overwrite: never) and 0 unchanged one(s) (overwrite: ifChanged)',
+    ]);
+  });
+
+  it('returns at once with --no-follow, and refuses an unknown job', async () => {
+    const catalog = {
+      getRestoreJob: async (id: string) => (id === running.restoreJobId ? running : undefined),
+    };
+    expect(await followRestoreJob(catalog, running.restoreJobId, { follow: false })).toEqual(running);
+    await expect(followRestoreJob(catalog, 'restore-nope')).rejects.toThrow(
+      "no restore job 'restore-nope' ('strongbox restore-status' lists the recent ones)",
+    );
   });
 });

@@ -78,6 +78,21 @@ describe('loadConfig', () => {
     expect(error.field).toBe('STRONGBOX_COPY_QUEUE_URL');
   });
 
+  it('reads the restore queue and the fan-out settings of large restores', () => {
+    const config = loadConfig({
+      ...minimalEnv,
+      STRONGBOX_RESTORE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/restore',
+      STRONGBOX_RESTORE_FANOUT_THRESHOLD: '2000',
+      STRONGBOX_RESTORE_PART_SIZE: '250',
+    });
+    expect(config.queueUrls['restore-part']).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/restore');
+    expect(config.restoreFanOutThreshold).toBe(2000);
+    expect(config.restorePartSize).toBe(250);
+    expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_PART_SIZE: '0' })).toThrow(
+      expect.objectContaining({ field: 'STRONGBOX_RESTORE_PART_SIZE' }),
+    );
+  });
+
   it('reads copy vaults as region=bucket pairs', () => {
     const config = loadConfig({
       ...minimalEnv,

@@ -39,6 +39,28 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
     });
   });
 
+  it('reads the drill task in the SQS record body', () => {
+    const task = parseTask(fixture('sqs/drill-task.json').Records[0].body, 'drill');
+    expect(task).toEqual({
+      kind: 'drill',
+      planId: 'photos',
+      drillId: '20261122T010000Z',
+      scheduledAt: '2026-11-22T01:00:00.000Z',
+    });
+  });
+
+  it('reads the restore-part task in the SQS record body: a range of the job’s selection, not keys', () => {
+    const task = parseTask(fixture('sqs/restore-part-task.json').Records[0].body, 'restore-part');
+    expect(task).toEqual({
+      kind: 'restore-part',
+      restoreJobId: 'restore-20261122T010203Z-1a2b3c4d',
+      manifestId: '9c3e5b7a1d2f4e6c8b0a9d8e7f6c5b4a3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a',
+      part: 3,
+      first: 1500,
+      count: 500,
+    });
+  });
+
   it('refuses the poison task with a reason', () => {
     expect(() => parseTask(fixture('sqs/poison-task.json').Records[0].body, 'snapshot')).toThrow(/not JSON/);
   });

@@ -12,6 +12,7 @@ import type { Config } from '#runtime/config.ts';
 import type { Container } from '#runtime/container.ts';
 import { createMetrics, METRICS } from '#runtime/metrics.ts';
 import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
+import { makeHandler as makeDrillHandler } from '../../functions/drill.ts';
 import { makeHandler as makePruneHandler } from '../../functions/prune.ts';
 import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
 import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
@@ -179,6 +180,48 @@ describe('application metrics (EMF on stdout)', () => {
         handler(sqsEvent({ kind: 'verify', planId: 'photos', snapshotId }), context),
       );
       expect(valuesOf(docs, METRICS.verificationFailed)).toEqual([1]);
+    });
+  });
+
+  describe('drill', () => {
+    let p: MemoryPipeline;
+    const drillTask = {
+      kind: 'drill',
+      planId: 'photos',
+      drillId: '20260301T010000Z',
+      scheduledAt: '2026-03-01T01:00:00.000Z',
+    };
+
+    beforeEach(async () => {
+      p = memoryPipeline();
+      p.objects.createBucket('drill-scratch');
+      await p.catalog.putPlans([plan()]);
+      await putText(p, 'a.txt', 'alpha');
+      await startSnapshotNow(p.deps, 'photos');
+      await p.drain();
+    });
+
+    const drillContainer = () => ({
+      ...container(p),
+      config: testConfig({ metricsNamespace: NAMESPACE, drillBucket: 'drill-scratch' }),
+    });
+
+    it('reports DrillFailed 0 and the plan’s EstimatedRtoSeconds for a drill that passes', async () => {
+      const handler = makeDrillHandler(drillContainer());
+      const docs = await captureEmf(() => handler(sqsEvent(drillTask), context));
+      expect(valuesOf(docs, METRICS.drillFailed, { service: 'strongbox' })).toEqual([0, 0]);
+      expect(valuesOf(docs, METRICS.drillFailed, { plan: 'photos' })).toEqual([0]);
+      const [rto] = valuesOf(docs, METRICS.estimatedRto, { plan: 'photos' }) as [number];
+      expect(rto).toBeGreaterThan(0);
+    });
+
+    it('reports DrillFailed 1 for a drill that finds a corrupt blob', async () => {
+      const blob = p.copy.objects.get(VaultLayout.blobKey(contentIdOf('alpha'))) as { body: Uint8Array };
+      blob.body = new Uint8Array(blob.body.length);
+      const handler = makeDrillHandler(drillContainer());
+      const docs = await captureEmf(() => handler(sqsEvent(drillTask), context));
+      expect(valuesOf(docs, METRICS.drillFailed, { plan: 'photos' })).toEqual([1]);
+      expect((await p.catalog.getDrillHistory('photos'))?.drills[0]?.status).toBe('FAILED');
     });
   });
 

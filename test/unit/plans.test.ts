@@ -30,6 +30,22 @@ describe('validatePlans', () => {
     });
   });
 
+  it('fills in a drill’s sample size and recent snapshots when only its schedule is given', () => {
+    const [plan] = validatePlans({ plans: [raw({ drill: { schedule: 'rate(7 days)' } })] }, []);
+    expect(plan?.drill).toEqual({ schedule: 'rate(7 days)', sampleObjects: 20, recentSnapshots: 3 });
+  });
+
+  it.each([
+    [{ schedule: 'weekly' }, 'plans[0].drill.schedule'],
+    [{ schedule: 'rate(7 days)', sampleObjects: 0 }, 'plans[0].drill.sampleObjects'],
+    [{ schedule: 'rate(7 days)', sampleBytes: -1 }, 'plans[0].drill.sampleBytes'],
+    [{ schedule: 'rate(7 days)', recentSnapshots: 0 }, 'plans[0].drill.recentSnapshots'],
+    [{ schedule: 'rate(7 days)', extra: 1 }, 'plans[0].drill'],
+  ])('rejects the drill %j naming %s', (drill, field) => {
+    const error = validationErrorOf(() => validatePlans({ plans: [raw({ drill })] }, []));
+    expect(error.field).toBe(field);
+  });
+
   it('fills in samplePercent when verification is given without it', () => {
     const [plan] = validatePlans({ plans: [raw({ verification: {} })] }, []);
     expect(plan?.verification.samplePercent).toBe(5);

@@ -1,0 +1,337 @@
+/**
+ * Restore drills: prove, on a schedule, that a plan's backups restore, and how fast. A drill draws a
+ * recent committed snapshot and a sample of its objects (seeded by the drill id, so a redelivery
+ * draws the same), and in every region holding the snapshot reads each sampled blob from that
+ * region's vault, opens it, checks it hashes to the manifest's blob id, writes it to a scratch
+ * prefix of the drill bucket, and deletes the scratch copies again. It records objects, bytes,
+ * seconds, throughput, time to first byte and the estimated RTO of the whole plan per region.
+ * A hash mismatch or a missing blob FAILS the drill, and no redelivery of that drill turns it back
+ * into success.
+ * @see ../../docs/format.md#restore-drills
+ */
+import { createHash } from 'node:crypto';
+import { IntegrityError, NotFoundError, TransientError, ValidationError } from './errors.ts';
+import { readManifest } from './manifests.ts';
+import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
+import type { DrillSettings } from './plan.ts';
+import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './ports.ts';
+import type { DrillTask } from './tasks.ts';
+import { blobAssociatedData, contentIdOf, type ManifestEntry, snapshotIdFor, VaultLayout } from './vault.ts';
+
+/** A plan's history keeps this many drills (the newest). */
+export const DRILLS_KEPT = 10;
+
+/** Scratch copies of a drill live under this prefix of the drill bucket (the drill role may write only there). */
+export const DRILL_SCRATCH_ROOT = 'strongbox-drill/';
+
+/** Defaults of a plan's `drill` settings, for a drill run on demand of a plan without them. */
+export const DRILL_DEFAULTS = { sampleObjects: 20, recentSnapshots: 3 } as const;
+
+/** At most this many failed keys are recorded per region. */
+const MAX_LISTED = 100;
+
+/** What a drill needs besides the pipeline's ports. */
+export interface DrillDeps extends PipelineDeps {
+  /** The bucket of the scratch copies (never a vault). */
+  drillBucket: string;
+  /**
+   * A monotonic timer in milliseconds (on Lambda, `performance.now`): what throughput and time to
+   * first byte are measured with. Only differences between two readings count.
+   */
+  elapsedMs: () => number;
+}
+
+/** Options of {@link runDrill}. */
+export interface DrillOptions {
+  /**
+   * The random source of the drill's draws, numbers in [0, 1). @default seededRandom of the plan and
+   * drill id, so a redelivery of the task repeats the same choices.
+   */
+  random?: () => number;
+}
+
+/**
+ * A deterministic pseudo-random source in [0, 1): SHA-256 of `seed` and a counter, 48 bits per draw.
+ * @example
+ * ```ts
+ * const random = seededRandom('photos:20261122T010000Z');
+ * random(); // the same sequence for the same seed, every time
+ * ```
+ */
+export function seededRandom(seed: string): () => number {
+  let counter = 0;
+  return () => {
+    const digest = createHash('sha256').update(`${seed}:${counter++}`).digest();
+    return digest.readUIntBE(0, 6) / 2 ** 48;
+  };
+}
+
+/** The id of a drill scheduled (or requested) at `at`: the same shape as a snapshot id. */
+export function drillIdFor(at: Date): string {
+  return snapshotIdFor(at);
+}
+
+/** The scratch prefix of one drill in one region: `strongbox-drill/<plan>/<drill id>/<region>/`. */
+export function scratchPrefix(planId: string, drillId: string, region: string): string {
+  return `${DRILL_SCRATCH_ROOT}${planId}/${drillId}/${region}/`;
+}
+
+/**
+ * Draw the drill's snapshot among the `recentSnapshots` newest committed ones.
+ * @param committed committed snapshots, oldest first.
+ */
+export function pickSnapshot(
+  committed: readonly SnapshotRecord[],
+  recentSnapshots: number,
+  random: () => number,
+): SnapshotRecord | undefined {
+  const recent = committed.slice(-Math.max(1, recentSnapshots));
+  if (recent.length === 0) return undefined;
+  return recent[Math.min(recent.length - 1, Math.floor(random() * recent.length))];
+}
+
+/**
+ * Draw the sample: entries in a random order (a partial Fisher–Yates shuffle of the manifest's
+ * order), the first `sampleObjects` that keep the sample's bytes within `sampleBytes`. The first
+ * entry drawn always counts, so a drill always measures something.
+ */
+export function pickSample(
+  entries: readonly ManifestEntry[],
+  settings: { sampleObjects: number; sampleBytes?: number },
+  random: () => number,
+): ManifestEntry[] {
+  const pool = [...entries];
+  const chosen: ManifestEntry[] = [];
+  let bytes = 0;
+  for (let i = 0; i < pool.length && chosen.length < settings.sampleObjects; i++) {
+    const j = i + Math.min(pool.length - i - 1, Math.floor(random() * (pool.length - i)));
+    [pool[i], pool[j]] = [pool[j] as ManifestEntry, pool[i] as ManifestEntry];
+    const entry = pool[i] as ManifestEntry;
+    if (
+      chosen.length > 0 &&
+      settings.sampleBytes !== undefined &&
+      bytes + entry.sizeBytes > settings.sampleBytes
+    ) {
+      continue;
+    }
+    chosen.push(entry);
+    bytes += entry.sizeBytes;
+  }
+  return chosen;
+}
+
+/**
+ * The RTO estimate: how many seconds restoring `logicalBytes` takes at `throughputBytesPerSecond`
+ * (0 for an empty snapshot, and 0 when no throughput was measured rather than Infinity).
+ * @example
+ * ```ts
+ * estimatedRtoSeconds(36 * 2 ** 20, 2 * 2 ** 20); // 18
+ * ```
+ */
+export function estimatedRtoSeconds(logicalBytes: number, throughputBytesPerSecond: number): number {
+  if (throughputBytesPerSecond <= 0) return 0;
+  return logicalBytes / throughputBytesPerSecond;
+}
+
+/**
+ * Fold a drill into a plan's history: replace the record of the same drill id unless that record is
+ * FAILED (a failed drill stays failed), append a new one, keep the newest {@link DRILLS_KEPT}.
+ */
+export function mergeDrill(
+  previous: DrillHistory | undefined,
+  planId: string,
+  drill: DrillRecord,
+): DrillHistory {
+  const drills = [...(previous?.drills ?? [])];
+  const i = drills.findIndex((d) => d.drillId === drill.drillId);
+  if (i >= 0) {
+    if (drills[i]?.status !== 'FAILED') drills[i] = drill;
+  } else {
+    drills.push(drill);
+  }
+  return {
+    planId,
+    version: (previous?.version ?? 0) + 1,
+    ...(previous?.scheduledAt ? { scheduledAt: previous.scheduledAt } : {}),
+    drills: drills.slice(-DRILLS_KEPT),
+  };
+}
+
+/**
+ * Read-modify-write a plan's drill history with optimistic concurrency (a few tries).
+ * @throws TransientError (retryable) when other writers keep winning.
+ */
+export async function updateDrillHistory(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planId: string,
+  change: (previous: DrillHistory | undefined) => DrillHistory,
+): Promise<DrillHistory> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const previous = await deps.catalog.getDrillHistory(planId);
+    const next = change(previous);
+    if (await deps.catalog.putDrillHistory(next, previous?.version ?? 0)) return next;
+  }
+  throw new TransientError(`drill history of ${planId}: too many concurrent writers`);
+}
+
+/**
+ * Run a drill task: draw the snapshot and the sample, restore the sample to scratch in every region
+ * holding the snapshot (the primary, and each copy region whose copy is COPIED), check every hash,
+ * measure, delete the scratch copies (also when the drill fails or throws), and record the drill on
+ * the plan's history. A drill id recorded already is not run again: the task returns its record (so
+ * a FAILED drill is never retried into success).
+ * @throws NotFoundError (not retryable) for an unknown plan, or a plan without a committed snapshot.
+ * @throws ValidationError (not retryable) when the drill bucket is a vault bucket.
+ * @throws TransientError (retryable) when storage fails; the scratch copies written so far are deleted first.
+ * @returns the drill's record.
+ * @example
+ * ```ts
+ * const drill = await runDrill({ ...c.pipeline, drillBucket, elapsedMs: () => performance.now() }, task);
+ * if (drill.status === 'FAILED') alarm(drill.reason);
+ * ```
+ * @see docs/format.md#restore-drills
+ */
+export async function runDrill(
+  deps: DrillDeps,
+  task: DrillTask,
+  options: DrillOptions = {},
+): Promise<DrillRecord> {
+  const { catalog, clock } = deps;
+  const plan = await catalog.getPlan(task.planId);
+  if (!plan) throw new NotFoundError(`plan '${task.planId}' does not exist`);
+  if (vaultBuckets(deps.vaults).has(deps.drillBucket)) {
+    throw new ValidationError(
+      `the drill bucket ${deps.drillBucket} is a vault bucket: drills never write into a vault`,
+    );
+  }
+  const done = (await catalog.getDrillHistory(task.planId))?.drills.find((d) => d.drillId === task.drillId);
+  if (done) return done;
+
+  const settings: Pick<DrillSettings, 'sampleObjects' | 'recentSnapshots'> & { sampleBytes?: number } = {
+    ...DRILL_DEFAULTS,
+    ...(plan.drill ?? {}),
+  };
+  const random = options.random ?? seededRandom(`${task.planId}:${task.drillId}`);
+  const committed = (await catalog.listSnapshots(task.planId)).filter(
+    (s) => s.status === 'COMMITTED' && s.manifestId,
+  );
+  const snapshot = pickSnapshot(committed, settings.recentSnapshots, random);
+  const latest = committed.at(-1);
+  if (!snapshot || !latest)
+    throw new NotFoundError(`plan '${task.planId}' has no committed snapshot to drill`);
+  const startedAt = nowIso(clock);
+  const manifestId = snapshot.manifestId as string;
+  const manifest = await readManifest(deps.vaults.primary, deps.envelope, task.planId, manifestId);
+  const sample = pickSample(manifest.entries, settings, random);
+  const latestLogicalBytes = latest.logicalBytes ?? 0;
+
+  const regions: Record<string, DrillRegion> = {};
+  for (const region of regionsHolding(deps, snapshot)) {
+    regions[region] = await drillRegion(deps, task, region, sample, latestLogicalBytes);
+  }
+  const failures = Object.entries(regions)
+    .filter(([, r]) => r.status === 'FAILED')
+    .map(([region, r]) => `${region}: ${r.reason}`);
+  const record: DrillRecord = {
+    drillId: task.drillId,
+    scheduledAt: task.scheduledAt,
+    startedAt,
+    finishedAt: nowIso(clock),
+    snapshotId: snapshot.snapshotId,
+    latestSnapshotId: latest.snapshotId,
+    latestLogicalBytes,
+    status: failures.length > 0 ? 'FAILED' : 'PASSED',
+    ...(failures.length > 0 ? { reason: `drill failed: ${failures.join('; ')}` } : {}),
+    regions,
+  };
+  const history = await updateDrillHistory(deps, task.planId, (previous) =>
+    mergeDrill(previous, task.planId, record),
+  );
+  // Of two deliveries racing, the first record written wins; report what the history holds.
+  return history.drills.find((d) => d.drillId === task.drillId) ?? record;
+}
+
+/** The primary region and every copy region whose copy is COPIED. */
+function regionsHolding(deps: PipelineDeps, snapshot: SnapshotRecord): string[] {
+  return [
+    deps.vaults.primary.region,
+    ...Object.entries(snapshot.regions ?? {})
+      .filter(([, copy]) => copy.status === 'COPIED')
+      .map(([region]) => region),
+  ];
+}
+
+/** Restore the sample from one region's vault to scratch, check, measure, and delete the copies. */
+async function drillRegion(
+  deps: DrillDeps,
+  task: DrillTask,
+  region: string,
+  sample: readonly ManifestEntry[],
+  latestLogicalBytes: number,
+): Promise<DrillRegion> {
+  const vault = vaultIn(deps.vaults, region);
+  const prefix = scratchPrefix(task.planId, task.drillId, region);
+  const scratchKeys = sample.map((e) => `${prefix}${e.key}`);
+  const failedObjects: string[] = [];
+  let objects = 0;
+  let bytes = 0;
+  let timeToFirstByteMs = 0;
+  const started = deps.elapsedMs();
+  let ended = started;
+  try {
+    for (const [i, entry] of sample.entries()) {
+      const before = deps.elapsedMs();
+      let sealed: Uint8Array;
+      try {
+        sealed = await vault.get(VaultLayout.blobKey(entry.blobId));
+      } catch (error) {
+        if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
+        failedObjects.push(entry.key);
+        continue;
+      } finally {
+        if (i === 0) timeToFirstByteMs = deps.elapsedMs() - before;
+      }
+      let plaintext: Uint8Array;
+      try {
+        plaintext = await deps.envelope.open(sealed, blobAssociatedData(entry.blobId));
+      } catch (error) {
+        if (!(error instanceof IntegrityError)) throw error;
+        failedObjects.push(entry.key);
+        continue;
+      }
+      if (contentIdOf(plaintext) !== entry.blobId) {
+        failedObjects.push(entry.key);
+        continue;
+      }
+      await deps.objects.put(deps.drillBucket, `${prefix}${entry.key}`, plaintext, {
+        ...(entry.contentType ? { contentType: entry.contentType } : {}),
+        ...(entry.metadata ? { metadata: entry.metadata } : {}),
+      });
+      objects += 1;
+      bytes += plaintext.length;
+    }
+    ended = deps.elapsedMs();
+  } finally {
+    // The scratch copies go whatever happened (a redelivery would write the same keys again).
+    await deps.objects.delete(deps.drillBucket, scratchKeys);
+  }
+  const seconds = Math.max(0, (ended - started) / 1000);
+  const throughputBytesPerSecond = seconds > 0 ? bytes / seconds : 0;
+  const reasons: string[] = [];
+  if (failedObjects.length > 0) {
+    reasons.push(
+      `${failedObjects.length} object(s) missing or not matching the manifest's hash (${failedObjects[0]}…)`,
+    );
+  }
+  return {
+    status: reasons.length > 0 ? 'FAILED' : 'PASSED',
+    objects,
+    bytes,
+    seconds,
+    throughputBytesPerSecond,
+    timeToFirstByteMs,
+    estimatedRtoSeconds: estimatedRtoSeconds(latestLogicalBytes, throughputBytesPerSecond),
+    ...(failedObjects.length > 0 ? { failedObjects: failedObjects.slice(0, MAX_LISTED) } : {}),
+    ...(reasons.length > 0 ? { reason: reasons.join(', ') } : {}),
+  };
+}

@@ -1,0 +1,409 @@
+// Large restores fan out like snapshots: the restore function creates a restore job and one
+// restore-part task per slice of the selection; each part restores its entries and adds its counts
+// to the job once; the last part ends the job once; a part that fails for good fails the job.
+// All on the memory twins.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { TransientError, ValidationError } from '#domain/errors.ts';
+import {
+  ArchivePendingError,
+  reportOfRestoreJob,
+  restoreJobIdOf,
+  restorePart,
+  restoreSnapshot,
+  startRestore,
+} from '#domain/restore.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import type { RestorePartTask } from '#domain/tasks.ts';
+import { contentIdOf, VaultLayout } from '#domain/vault.ts';
+import type { Container } from '#runtime/container.ts';
+import { makeHandler as makeWorkerHandler } from '../../functions/restoreWorker.ts';
+import { testConfig } from '../support/config.ts';
+import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
+
+/** 23 objects: with parts of 5, parts 0–3 hold 5 entries and part 4 holds 3. */
+const KEYS = Array.from({ length: 23 }, (_, i) => `photos/${String(i).padStart(3, '0')}.txt`);
+
+let p: MemoryPipeline;
+
+async function snapshotNow(): Promise<void> {
+  await startSnapshotNow(p.deps, 'photos');
+  await p.drain();
+  p.clock.advance(3600_000);
+}
+
+function keysIn(bucket: string): string[] {
+  return [...(p.objects.buckets.get(bucket)?.keys() ?? [])].sort();
+}
+
+/** Start a fanned-out restore into `restored` and return its job and its queued part tasks. */
+async function fanOut(request: Record<string, unknown> = {}) {
+  const started = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', ...request });
+  const parts = p.queue.drain() as RestorePartTask[];
+  if (!started.job) throw new Error('expected a restore job');
+  return { job: started.job, parts };
+}
+
+beforeEach(async () => {
+  p = memoryPipeline();
+  p.deps.restoreFanOutThreshold = 10;
+  p.deps.restorePartSize = 5;
+  await p.catalog.putPlans([plan({ retention: { keepLast: 10 }, copyRegions: [] })]);
+  for (const key of KEYS) await putText(p, key, `content of ${key}`);
+  p.objects.createBucket('restored');
+  await snapshotNow();
+});
+
+describe('starting a restore', () => {
+  it('restores a selection at or under the threshold at once, with no job and no task', async () => {
+    // Act
+    const started = await startRestore(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      include: ['photos/00*'],
+    });
+    // Assess
+    expect(started.job).toBeUndefined();
+    expect(started.report?.objects).toBe(10);
+    expect(p.queue.sent).toEqual([]);
+    expect(p.catalog.restoreJobs.size).toBe(0);
+  });
+
+  it('fans a larger selection out into a RUNNING job and one part task per 5 entries, writing nothing yet', async () => {
+    // Act
+    const { job, parts } = await fanOut();
+    // Assess
+    expect(job).toMatchObject({
+      status: 'RUNNING',
+      planId: 'photos',
+      targetBucket: 'restored',
+      selected: 23,
+      partsTotal: 5,
+      partsDone: 0,
+      objects: 0,
+    });
+    expect(job.selectedBytes).toBe(KEYS.reduce((sum, k) => sum + `content of ${k}`.length, 0));
+    expect(parts.map((t) => [t.part, t.first, t.count])).toEqual([
+      [0, 0, 5],
+      [1, 5, 5],
+      [2, 10, 5],
+      [3, 15, 5],
+      [4, 20, 3],
+    ]);
+    expect(new Set(parts.map((t) => t.restoreJobId))).toEqual(new Set([job.restoreJobId]));
+    expect(keysIn('restored')).toEqual([]);
+    expect(await p.catalog.getRestoreJob(job.restoreJobId)).toEqual(job);
+  });
+
+  it('fans out a small selection when asked to, and never a dry run', async () => {
+    const asked = await startRestore(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      key: KEYS[0],
+      fanOut: true,
+    });
+    expect(asked.job?.partsTotal).toBe(1);
+    const dry = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', dryRun: true });
+    expect(dry.report?.objects).toBe(23);
+    expect(dry.job).toBeUndefined();
+  });
+
+  it('rejects a bad request before any job or task exists', async () => {
+    await expect(
+      startRestore(p.deps, { plan: 'photos', targetBucket: 'vault-use1', fanOut: true }),
+    ).rejects.toThrow(ValidationError);
+    expect(p.catalog.restoreJobs.size).toBe(0);
+    expect(p.queue.sent).toEqual([]);
+  });
+
+  it('asks for archived blobs first: while they are pending no job or task exists', async () => {
+    // Prepare
+    const archived = VaultLayout.blobKey(contentIdOf(`content of ${KEYS[4]}`));
+    p.primary.archive(archived, 'GLACIER');
+    // Act
+    const started = startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', archiveTier: 'Bulk' });
+    // Assess
+    await expect(started).rejects.toThrow(ArchivePendingError);
+    expect(p.primary.restoreRequests).toEqual([{ key: archived, tier: 'Bulk', days: 3 }]);
+    expect(p.catalog.restoreJobs.size).toBe(0);
+    expect(p.queue.sent).toEqual([]);
+  });
+
+  it('names the job by its time and request: the same request in the same second is the same job', () => {
+    const at = new Date('2026-03-01T12:34:56.789Z');
+    const id = restoreJobIdOf({ plan: 'photos' } as never, at);
+    expect(id).toMatch(/^restore-20260301T123456Z-[0-9a-f]{8}$/);
+    expect(restoreJobIdOf({ plan: 'photos' } as never, at)).toBe(id);
+    expect(restoreJobIdOf({ plan: 'docs' } as never, at)).not.toBe(id);
+  });
+});
+
+describe('restoring the parts', () => {
+  it('writes every selected object byte for byte and ends the job SUCCEEDED with the totals', async () => {
+    // Prepare
+    const { job, parts } = await fanOut();
+    // Act
+    for (const task of parts) await restorePart(p.deps, task);
+    // Assess
+    expect(keysIn('restored')).toEqual(KEYS);
+    for (const key of KEYS) {
+      expect(Buffer.from((await p.objects.get('restored', key)).body).toString()).toBe(`content of ${key}`);
+    }
+    const done = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(done).toMatchObject({
+      status: 'SUCCEEDED',
+      partsDone: 5,
+      objects: 23,
+      bytes: job.selectedBytes,
+      skippedExists: 0,
+    });
+    expect(done?.finishedAt).toBeDefined();
+  });
+
+  it('counts a redelivered part once', async () => {
+    // Prepare
+    const { job, parts } = await fanOut();
+    const first = parts[0] as RestorePartTask;
+    // Act
+    const once = await restorePart(p.deps, first);
+    const again = await restorePart(p.deps, first);
+    // Assess
+    expect(once.counted).toBe(true);
+    expect(again.counted).toBe(false);
+    expect(await p.catalog.getRestoreJob(job.restoreJobId)).toMatchObject({
+      partsDone: 1,
+      objects: 5,
+      skippedExists: 0,
+      status: 'RUNNING',
+    });
+  });
+
+  it('ends the job exactly once when every part is delivered twice, in any order', async () => {
+    // Prepare
+    const { job, parts } = await fanOut();
+    const deliveries = [...parts, ...[...parts].reverse()];
+    // Act
+    const results = await Promise.all(deliveries.map((task) => restorePart(p.deps, task)));
+    // Assess
+    expect(results.filter((r) => r.finishedJob)).toHaveLength(1);
+    expect(results.filter((r) => r.counted)).toHaveLength(5);
+    expect(await p.catalog.getRestoreJob(job.restoreJobId)).toMatchObject({
+      status: 'SUCCEEDED',
+      partsDone: 5,
+      objects: 23,
+    });
+  });
+
+  it("applies the request's overwrite policy in each part and counts skips by reason", async () => {
+    // Prepare: the target already holds two of the keys
+    await putText(p, KEYS[0] as string, 'newer', 'restored');
+    await putText(p, KEYS[21] as string, 'newer', 'restored');
+    const { job, parts } = await fanOut({ overwrite: 'never' });
+    // Act
+    for (const task of parts) await restorePart(p.deps, task);
+    // Assess
+    const done = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', objects: 21, skippedExists: 2 });
+    expect(Buffer.from((await p.objects.get('restored', KEYS[0] as string)).body).toString()).toBe('newer');
+    expect(reportOfRestoreJob(done as never)).toMatchObject({
+      objects: 21,
+      selected: 23,
+      skipped: { exists: 2, unchanged: 0 },
+    });
+  });
+
+  it('runs through the memory pipeline like any other task', async () => {
+    const { job } = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored' });
+    await p.drain({ duplicate: true });
+    expect((await p.catalog.getRestoreJob(job?.restoreJobId as string))?.status).toBe('SUCCEEDED');
+    expect(keysIn('restored')).toEqual(KEYS);
+  });
+
+  it('does nothing for a part of a job that has already ended', async () => {
+    const { job, parts } = await fanOut();
+    await p.catalog.finishRestoreJob(job.restoreJobId, { status: 'FAILED', at: 'x', error: 'stopped' });
+    const result = await restorePart(p.deps, parts[0] as RestorePartTask);
+    expect(result.counted).toBe(false);
+    expect(keysIn('restored')).toEqual([]);
+  });
+
+  it('matches what a synchronous restore of the same request writes', async () => {
+    p.objects.createBucket('sync');
+    const report = await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'sync' });
+    const { job, parts } = await fanOut();
+    for (const task of parts) await restorePart(p.deps, task);
+    const done = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(done?.objects).toBe(report.objects);
+    expect(done?.bytes).toBe(report.bytes);
+    expect(keysIn('restored')).toEqual(keysIn('sync'));
+  });
+});
+
+describe('a part that keeps failing', () => {
+  const sqsMock = mockClient(SQSClient);
+  const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
+
+  function container(): Container {
+    return {
+      config: testConfig({ dlqUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/restore-dlq' }),
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
+    };
+  }
+
+  function record(task: RestorePartTask, receives: number): SQSRecord {
+    return {
+      messageId: `m-${task.part}-${receives}`,
+      receiptHandle: 'r',
+      body: JSON.stringify(task),
+      attributes: {
+        ApproximateReceiveCount: String(receives),
+        SentTimestamp: '0',
+        SenderId: 'x',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:strongbox-restore',
+      awsRegion: 'us-east-1',
+    };
+  }
+
+  beforeEach(() => {
+    sqsMock.reset();
+    sqsMock.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
+  });
+
+  it('is retried while receives remain, and fails the job with the reason on the last one', async () => {
+    // Prepare: every write into the target fails (transiently)
+    const { job, parts } = await fanOut();
+    const task = parts[0] as RestorePartTask;
+    p.objects.put = async () => {
+      throw new TransientError('SlowDown: reduce your request rate');
+    };
+    const handler = makeWorkerHandler(container());
+    // Act
+    const first = await handler({ Records: [record(task, 1)] }, context);
+    const afterFirst = await p.catalog.getRestoreJob(job.restoreJobId);
+    const last = await handler({ Records: [record(task, 3)] }, context);
+    // Assess
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: 'm-0-1' }]);
+    expect(afterFirst?.status).toBe('RUNNING');
+    expect(last.batchItemFailures).toEqual([{ itemIdentifier: 'm-0-3' }]);
+    const failed = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(failed?.status).toBe('FAILED');
+    expect(failed?.error).toMatch(
+      /^part 0: TransientError: SlowDown: reduce your request rate \(failed 3 times; the task is in the DLQ\)$/,
+    );
+  });
+
+  it('fails the job at once when the part is poison (a part out of the selection’s range)', async () => {
+    const { job, parts } = await fanOut();
+    const bad = { ...(parts[4] as RestorePartTask), first: 40 };
+    await makeWorkerHandler(container())({ Records: [record(bad, 1)] }, context);
+    const failed = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(failed?.status).toBe('FAILED');
+    expect(failed?.error).toMatch(/^part 4: .*out of range/);
+    expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(1);
+  });
+});
+
+describe('large restores list instead of a HEAD per object', () => {
+  /** 150 objects under `big/`, snapshotted: above the listing threshold of 100. */
+  const BIG = Array.from({ length: 150 }, (_, i) => `big/${String(i).padStart(3, '0')}.txt`);
+
+  beforeEach(async () => {
+    for (const key of BIG) await putText(p, key, `content of ${key}`);
+    await snapshotNow();
+  });
+
+  it('HEADs each target key of a small selection', async () => {
+    await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored', prefix: 'photos/' });
+    expect(p.objects.heads).toHaveLength(23);
+  });
+
+  it("decides 'never' for a large selection from one listing of the target: no HEAD", async () => {
+    // Prepare: the target already holds two of the keys
+    await putText(p, 'big/000.txt', 'newer', 'restored');
+    await putText(p, 'big/149.txt', 'newer', 'restored');
+    // Act
+    const report = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      prefix: 'big/',
+    });
+    // Assess
+    expect(p.objects.heads).toEqual([]);
+    expect(report).toMatchObject({ selected: 150, objects: 148, skipped: { exists: 2, unchanged: 0 } });
+    expect(Buffer.from((await p.objects.get('restored', 'big/000.txt')).body).toString()).toBe('newer');
+  });
+
+  it("decides 'ifChanged' from the listed sizes, and hashes only same-size objects", async () => {
+    // Prepare: one identical copy, one of the same size with other bytes, one of another size
+    await putText(p, 'big/001.txt', 'content of big/001.txt', 'restored');
+    await putText(p, 'big/002.txt', 'CONTENT OF BIG/002.TXT', 'restored');
+    await putText(p, 'big/003.txt', 'short', 'restored');
+    // Act
+    const report = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      prefix: 'big/',
+      overwrite: 'ifChanged',
+    });
+    // Assess
+    expect(p.objects.heads).toEqual([]);
+    expect(report).toMatchObject({ objects: 149, skipped: { exists: 0, unchanged: 1 } });
+    expect(Buffer.from((await p.objects.get('restored', 'big/002.txt')).body).toString()).toBe(
+      'content of big/002.txt',
+    );
+  });
+
+  it('learns storage classes from one listing of the vault: HEADs only the archived blobs', async () => {
+    // Prepare: one blob of the selection in GLACIER
+    const archived = VaultLayout.blobKey(contentIdOf('content of big/007.txt'));
+    p.primary.archive(archived, 'GLACIER');
+    const looked: string[] = [];
+    const stateOf = p.primary.storageStateOf.bind(p.primary);
+    p.primary.storageStateOf = async (key) => {
+      looked.push(key);
+      return stateOf(key);
+    };
+    const sleep = async () => p.primary.completeRestores();
+    // Act
+    const report = await restoreSnapshot(
+      p.deps,
+      { plan: 'photos', targetBucket: 'restored', prefix: 'big/' },
+      { sleep, archivePollMs: 1 },
+    );
+    // Assess
+    expect(new Set(looked)).toEqual(new Set([archived]));
+    expect(report).toMatchObject({ objects: 150, archive: { blobs: 1, requested: 1 } });
+  });
+});
+
+describe('a restore whose parts cannot all be sent', () => {
+  it('fails its job with the reason and rethrows, rather than leave it RUNNING', async () => {
+    // Prepare: the third send fails
+    let sends = 0;
+    const send = p.queue.send.bind(p.queue);
+    p.queue.send = async (task) => {
+      sends += 1;
+      if (sends === 3) throw new TransientError('queue unavailable');
+      return send(task);
+    };
+    // Act
+    const started = startRestore(p.deps, { plan: 'photos', targetBucket: 'restored' });
+    // Assess
+    await expect(started).rejects.toThrow('queue unavailable');
+    const [job] = await p.catalog.listRestoreJobs();
+    expect(job?.status).toBe('FAILED');
+    expect(job?.error).toBe('could not send every part: TransientError: queue unavailable');
+  });
+});
