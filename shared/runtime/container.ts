@@ -37,6 +37,8 @@ export function s3ClientFor(config: Config, region: string): S3Client {
   return new S3Client({
     region,
     maxAttempts: 5,
+    // Restore targets may live in any region: follow S3's redirect to the bucket's region.
+    followRegionRedirects: true,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
   });
 }
