@@ -4,9 +4,9 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 import pLimit from 'p-limit';
-import { NotFoundError, reasonOf, TransientError } from './errors.ts';
+import { NotFoundError, TransientError } from './errors.ts';
 import { readManifest } from './manifests.ts';
-import { nowIso, type PipelineDeps, throttled, vaultIn } from './pipeline.ts';
+import { type PipelineDeps, recordTaskFailure, throttled, vaultIn } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import { type CopyTask, jobIdOf, taskIdOf } from './tasks.ts';
 import { VaultLayout } from './vault.ts';
@@ -101,11 +101,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       seconds,
     };
   } catch (error) {
-    await catalog.updateTask(jobId, taskId, {
-      status: 'FAILED',
-      error: reasonOf(error),
-      finishedAt: nowIso(clock),
-    });
+    await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   }
 }

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { IntegrityError, NotFoundError, TransientError, ValidationError } from './errors.ts';
 import { readManifest } from './manifests.ts';
-import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
+import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from './pipeline.ts';
 import type { DrillSettings } from './plan.ts';
 import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './ports.ts';
 import type { DrillTask } from './tasks.ts';
@@ -226,7 +226,7 @@ export async function runDrill(
   const latestLogicalBytes = latest.logicalBytes ?? 0;
 
   const regions: Record<string, DrillRegion> = {};
-  for (const region of regionsHolding(deps, snapshot)) {
+  for (const region of regionsHolding(deps.vaults, snapshot)) {
     regions[region] = await drillRegion(deps, task, region, sample, latestLogicalBytes);
   }
   const failures = Object.entries(regions)
@@ -249,16 +249,6 @@ export async function runDrill(
   );
   // Of two deliveries racing, the first record written wins; report what the history holds.
   return history.drills.find((d) => d.drillId === task.drillId) ?? record;
-}
-
-/** The primary region and every copy region whose copy is COPIED. */
-function regionsHolding(deps: PipelineDeps, snapshot: SnapshotRecord): string[] {
-  return [
-    deps.vaults.primary.region,
-    ...Object.entries(snapshot.regions ?? {})
-      .filter(([, copy]) => copy.status === 'COPIED')
-      .map(([region]) => region),
-  ];
 }
 
 /** Restore the sample from one region's vault to scratch, check, measure, and delete the copies. */

@@ -3,8 +3,8 @@
  * Built once per process by the composition root (shared/runtime/container.ts).
  */
 import type { Envelope } from './envelope.ts';
-import { NotFoundError } from './errors.ts';
-import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
+import { NotFoundError, reasonOf } from './errors.ts';
+import type { Catalog, Clock, ObjectStore, SnapshotRecord, TaskQueue, VaultStore } from './ports.ts';
 
 /** The vault buckets of a deployment: one primary, and one per copy region. */
 export interface Vaults {
@@ -67,4 +67,31 @@ export function throttled(clock: Clock, intervalMs: number, write: () => Promise
     last = now;
     await write();
   };
+}
+
+/** The regions holding a snapshot: the primary, and every copy region whose copy is COPIED. */
+export function regionsHolding(vaults: Vaults, snapshot: Pick<SnapshotRecord, 'regions'>): string[] {
+  return [
+    vaults.primary.region,
+    ...Object.entries(snapshot.regions ?? {})
+      .filter(([, copy]) => copy.status === 'COPIED')
+      .map(([region]) => region),
+  ];
+}
+
+/**
+ * Record that a task failed with `error` (its reason, and when), for `strongbox status` and the
+ * job's history. The caller rethrows, so the handler still decides retry or DLQ.
+ */
+export async function recordTaskFailure(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock'>,
+  jobId: string,
+  taskId: string,
+  error: unknown,
+): Promise<void> {
+  await deps.catalog.updateTask(jobId, taskId, {
+    status: 'FAILED',
+    error: reasonOf(error),
+    finishedAt: nowIso(deps.clock),
+  });
 }

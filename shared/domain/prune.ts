@@ -10,9 +10,9 @@
  *   vault references it, and it is older than `gcGraceSeconds` (so the blobs of a snapshot still
  *   being written, which no manifest names yet, are never touched).
  */
-import { NotFoundError, reasonOf } from './errors.ts';
+import { NotFoundError } from './errors.ts';
 import { readManifest } from './manifests.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure } from './pipeline.ts';
 import type { SnapshotRecord, VaultStore } from './ports.ts';
 import { applyRetention, type RetentionDecision } from './retention.ts';
 import { jobIdOf, type PruneTask } from './tasks.ts';
@@ -100,11 +100,7 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
       await catalog.updateJob(jobId, { status: 'SUCCEEDED', updatedAt: nowIso(clock) });
     return result;
   } catch (error) {
-    await catalog.updateTask(jobId, 'prune', {
-      status: 'FAILED',
-      error: reasonOf(error),
-      finishedAt: nowIso(clock),
-    });
+    await recordTaskFailure(deps, jobId, 'prune', error);
     throw error;
   }
 }

@@ -7,7 +7,7 @@
 import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, reasonOf, SourceUnavailableError } from './errors.ts';
 import { readManifest, writeManifest } from './manifests.ts';
-import { nowIso, type PipelineDeps, throttled } from './pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, throttled } from './pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from './ports.ts';
 import { jobIdOf, type SnapshotTask, type Task } from './tasks.ts';
 import {
@@ -83,11 +83,7 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
     return result;
   } catch (error) {
     if (!(error instanceof SourceUnavailableError)) {
-      await catalog.updateTask(jobId, 'snapshot', {
-        status: 'FAILED',
-        error: reasonOf(error),
-        finishedAt: nowIso(clock),
-      });
+      await recordTaskFailure(deps, jobId, 'snapshot', error);
       throw error;
     }
     const reason = reasonOf(error);

@@ -13,9 +13,16 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { blobIdsIn } from './copy.ts';
-import { IntegrityError, NotFoundError, reasonOf } from './errors.ts';
+import { IntegrityError, NotFoundError } from './errors.ts';
 import { readManifest } from './manifests.ts';
-import { nowIso, type PipelineDeps, throttled, vaultIn } from './pipeline.ts';
+import {
+  nowIso,
+  type PipelineDeps,
+  recordTaskFailure,
+  regionsHolding,
+  throttled,
+  vaultIn,
+} from './pipeline.ts';
 import type {
   PlanRecord,
   RegionVerification,
@@ -142,7 +149,7 @@ export async function verifySnapshot(
       snapshot,
       manifestId,
       expected: expectedBlobs(manifest),
-      regions: regionsHolding(deps, snapshot),
+      regions: regionsHolding(deps.vaults, snapshot),
     };
     const results: Partial<Record<VerificationTier, TierVerification>> = {};
     for (const tier of task.tier ? [task.tier] : VERIFICATION_TIERS) {
@@ -185,11 +192,7 @@ export async function verifySnapshot(
       await deps.queue.send({ kind: 'prune', planId: task.planId, snapshotId: task.snapshotId });
     return verification;
   } catch (error) {
-    await catalog.updateTask(jobId, taskId, {
-      status: 'FAILED',
-      error: reasonOf(error),
-      finishedAt: nowIso(clock),
-    });
+    await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   }
 }
@@ -229,16 +232,6 @@ function expectedBlobs(manifest: Manifest): Map<ContentId, { stored?: StoredBlob
     expected.set(entry.blobId, { ...(stored ? { stored } : {}), logicalBytes: entry.sizeBytes });
   }
   return expected;
-}
-
-/** The primary region and every copy region whose copy is COPIED. */
-function regionsHolding(deps: PipelineDeps, snapshot: SnapshotRecord): string[] {
-  return [
-    deps.vaults.primary.region,
-    ...Object.entries(snapshot.regions ?? {})
-      .filter(([, copy]) => copy.status === 'COPIED')
-      .map(([region]) => region),
-  ];
 }
 
 function secondsSince(deps: PipelineDeps, started: Date): number {
