@@ -117,6 +117,25 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ['sqs:SendMessage'],
       queues.map((q) => `<${q}.Arn>`),
     );
+  /** Restore and its workers: read both vaults (and ask for archived blobs), write only the restore buckets. */
+  const readVaultsWriteRestoreTargets = [
+    ...g(['s3:ListBucket'], [vault, copyVault]),
+    ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+    ...g(['kms:Decrypt'], [key, copyKey]),
+    ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
+    ...g(
+      ['s3:PutObject', 's3:AbortMultipartUpload'],
+      c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+    ),
+    ...g(
+      ['s3:GetObject'],
+      c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
+    ),
+    ...g(
+      ['s3:ListBucket'],
+      c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
+    ),
+  ];
   return {
     scheduler: [
       ...logs('scheduler'),
@@ -173,43 +192,13 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // PutItem: a fanned-out restore's job record; its parts go to the restore queue.
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
       ...send('RestoreQueue'),
-      ...g(['s3:ListBucket'], [vault, copyVault]),
-      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
-      ...g(['kms:Decrypt'], [key, copyKey]),
-      ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
-      ...g(
-        ['s3:PutObject', 's3:AbortMultipartUpload'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
-      ),
-      ...g(
-        ['s3:GetObject'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
-      ),
-      ...g(
-        ['s3:ListBucket'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
-      ),
+      ...readVaultsWriteRestoreTargets,
     ],
     // Parts of restore jobs: what restore may do with vaults and targets, no job creation, no delete.
     restoreWorker: [
       ...logs('restoreWorker'),
       ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
-      ...g(['s3:ListBucket'], [vault, copyVault]),
-      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
-      ...g(['kms:Decrypt'], [key, copyKey]),
-      ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
-      ...g(
-        ['s3:PutObject', 's3:AbortMultipartUpload'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
-      ),
-      ...g(
-        ['s3:GetObject'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}/*`),
-      ),
-      ...g(
-        ['s3:ListBucket'],
-        c.restoreBuckets.map((b) => `arn:aws:s3:::${b}`),
-      ),
+      ...readVaultsWriteRestoreTargets,
       ...poll('RestoreQueue'),
       ...send('RestoreDLQ'),
     ],
