@@ -234,6 +234,24 @@ function expectedBlobs(manifest: Manifest): Map<ContentId, { stored?: StoredBlob
   return expected;
 }
 
+/**
+ * Whether `probe` finds its document: false when it is missing (NotFoundError), or, with
+ * `unreadableIsMissing`, when it cannot be opened (IntegrityError). Anything else is rethrown.
+ */
+async function documentPresent(
+  probe: () => Promise<unknown>,
+  unreadableIsMissing: boolean,
+): Promise<boolean> {
+  try {
+    await probe();
+    return true;
+  } catch (error) {
+    if (error instanceof NotFoundError || (unreadableIsMissing && error instanceof IntegrityError))
+      return false;
+    throw error;
+  }
+}
+
 function secondsSince(deps: PipelineDeps, started: Date): number {
   return (deps.clock.now().getTime() - started.getTime()) / 1000;
 }
@@ -245,13 +263,10 @@ async function catalogTier(c: TierContext): Promise<TierVerification> {
   for (const region of c.regions) {
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
-    let manifestPresent = true;
-    try {
-      await readManifest(vault, deps.envelope, task.planId, manifestId);
-    } catch (error) {
-      if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
-      manifestPresent = false;
-    }
+    const manifestPresent = await documentPresent(
+      () => readManifest(vault, deps.envelope, task.planId, manifestId),
+      true,
+    );
     const present = await blobIdsIn(vault);
     const missingBlobs = [...c.expected.keys()].filter((id) => !present.has(id));
     regions[region] = {
@@ -273,13 +288,10 @@ async function checksumTier(c: TierContext): Promise<TierVerification> {
   for (const region of c.regions) {
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
-    let manifestPresent = true;
-    try {
-      await vault.checksum(VaultLayout.manifestKey(task.planId, manifestId));
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-      manifestPresent = false;
-    }
+    const manifestPresent = await documentPresent(
+      () => vault.checksum(VaultLayout.manifestKey(task.planId, manifestId)),
+      false,
+    );
     const missingBlobs: string[] = [];
     const mismatchedBlobs: string[] = [];
     let uncheckedBlobs = 0;

@@ -19,6 +19,7 @@ import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
 import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 import { captureEmf, type EmfDocument } from '../support/metrics.ts';
+import { sqsRecord } from '../support/sqs.ts';
 
 const NAMESPACE = 'Strongbox/test';
 
@@ -41,26 +42,7 @@ function valuesOf(docs: EmfDocument[], name: string, dimensions: Record<string, 
 }
 
 function sqsEvent(body: object): SQSEvent {
-  return {
-    Records: [
-      {
-        messageId: 'm-1',
-        receiptHandle: 'r-1',
-        body: JSON.stringify(body),
-        attributes: {
-          ApproximateReceiveCount: '1',
-          SentTimestamp: '1772323200000',
-          SenderId: 'AIDAEXAMPLE',
-          ApproximateFirstReceiveTimestamp: '1772323200000',
-        },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:strongbox-test-verify',
-        awsRegion: 'us-east-1',
-      },
-    ],
-  };
+  return { Records: [sqsRecord('m-1', JSON.stringify(body))] };
 }
 
 describe('application metrics (EMF on stdout)', () => {

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { IntegrityError, NotFoundError, TransientError } from '#domain/errors.ts';
@@ -13,6 +13,7 @@ import { makeHandler as makeVerifyHandler } from '../../functions/verify.ts';
 import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 import { silentMetrics } from '../support/metrics.ts';
+import { sqsRecord } from '../support/sqs.ts';
 
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/111122223333/strongbox-verify-dlq';
 
@@ -32,25 +33,6 @@ const context = {
   fail: () => {},
   succeed: () => {},
 } as Context;
-
-function sqsRecord(messageId: string, body: string): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: `receipt-${messageId}`,
-    body,
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: '1772323200000',
-      SenderId: 'AIDAEXAMPLE',
-      ApproximateFirstReceiveTimestamp: '1772323200000',
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:strongbox-verify',
-    awsRegion: 'us-east-1',
-  };
-}
 
 const verifyBody = (snapshotId: string, planId = 'photos') =>
   JSON.stringify({ kind: 'verify', planId, snapshotId });
