@@ -11,10 +11,12 @@
  * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
  * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
+ * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
  * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore part counts
- * once (its done marker is put with `attribute_not_exists` in the transaction that `ADD`s its counts).
+ * once (its done marker is put with `attribute_not_exists` in the transaction that `ADD`s its counts),
+ * and so does a snapshot partition (its summary, in the transaction that `ADD`s `partitionsDone`).
  * @see ../../docs/format.md#catalog
  */
 import {
@@ -32,12 +34,14 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { NotFoundError, TransientError } from '#domain/errors.ts';
+import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
 import type {
   Catalog,
   DrillHistory,
   JobRecord,
   JournalEntry,
+  PartitionPlan,
+  PartitionSummary,
   PlanRecord,
   RegionCopy,
   RestoreJobRecord,
@@ -49,6 +53,11 @@ import type {
 import { contentIdOf } from '#domain/vault.ts';
 
 type Item = Record<string, unknown>;
+
+/** Sort key of a partition summary; the number is zero-padded so a query returns them in order. */
+function partitionSk(snapshotId: string, partition: number): string {
+  return `PARTITION#${snapshotId}#${String(partition).padStart(6, '0')}`;
+}
 
 function splitJobId(jobId: string): { planId: string; snapshotId: string } {
   const i = jobId.indexOf('/');
@@ -217,6 +226,95 @@ export class DynamoDbCatalog implements Catalog {
         }),
       ),
     );
+  }
+
+  async planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+          UpdateExpression:
+            'SET partitionBoundaries = :b, partitionsTotal = :n, partitionsDone = if_not_exists(partitionsDone, :zero), parentSnapshotId = :parent, #time = :time',
+          ConditionExpression: 'attribute_not_exists(partitionBoundaries) AND #status = :running',
+          ExpressionAttributeNames: { '#status': 'status', '#time': 'time' },
+          ExpressionAttributeValues: {
+            ':b': [...plan.boundaries],
+            ':n': plan.boundaries.length + 1,
+            ':zero': 0,
+            ':running': 'RUNNING',
+            ':parent': plan.parentSnapshotId,
+            ':time': plan.time,
+          },
+        }),
+      );
+      return plan;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw new TransientError(`plan partitions of ${planId}/${snapshotId}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    }
+    const s = await this.getSnapshot(planId, snapshotId);
+    if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
+    if (s.partitionBoundaries) {
+      return {
+        boundaries: s.partitionBoundaries,
+        parentSnapshotId: s.parentSnapshotId ?? null,
+        time: s.time ?? '',
+      };
+    }
+    throw new ConflictError(`snapshot ${planId}/${snapshotId} is ${s.status}`);
+  }
+
+  async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {
+    let counted = true;
+    try {
+      await this.#doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+                UpdateExpression: 'ADD partitionsDone :one',
+                ConditionExpression: '#status = :running',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':one': 1, ':running': 'RUNNING' },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (!reasons.some((r) => r.Code === 'ConditionalCheckFailed')) {
+        throw new TransientError(
+          `complete partition ${summary.partition} of ${planId}/${snapshotId}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      counted = false;
+    }
+    const s = await this.getSnapshot(planId, snapshotId);
+    if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
+    return { counted, done: s.partitionsDone ?? 0, total: s.partitionsTotal ?? 0, status: s.status };
+  }
+
+  async listPartitions(planId: string, snapshotId: string): Promise<PartitionSummary[]> {
+    const items = await this.#query<PartitionSummary>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': `PARTITION#${snapshotId}#` },
+    });
+    return items.sort((a, b) => a.partition - b.partition);
   }
 
   async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {

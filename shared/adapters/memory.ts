@@ -4,9 +4,16 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError, SourceUnavailableError, TransientError } from '#domain/errors.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  SourceUnavailableError,
+  TransientError,
+  ValidationError,
+} from '#domain/errors.ts';
 import type {
   ArchiveTier,
+  ByteRange,
   Catalog,
   Clock,
   DrillHistory,
@@ -15,6 +22,8 @@ import type {
   JournalEntry,
   ObjectHead,
   ObjectStore,
+  PartitionPlan,
+  PartitionSummary,
   PlanRecord,
   RegionCopy,
   RestoreJobRecord,
@@ -71,7 +80,7 @@ export class MemoryVaultStore implements VaultStore {
   readonly bucket: string;
   readonly objects = new Map<string, { body: Uint8Array; lastModified: string; checksum: StoredChecksum }>();
   readonly faults: Fault[] = [];
-  readonly calls = { put: 0, get: 0, list: 0, delete: 0, checksum: 0 };
+  readonly calls = { put: 0, get: 0, getRange: 0, list: 0, delete: 0, checksum: 0 };
   readonly #clock: Clock;
   readonly #counts = new Map<Fault, number>();
 
@@ -111,6 +120,18 @@ export class MemoryVaultStore implements VaultStore {
       throw new ConflictError(`${key} in ${this.bucket} is in ${state.storageClass}: restore it first`);
     }
     return Uint8Array.from(found.body);
+  }
+
+  async getRange(key: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    const body = await this.get(key);
+    this.calls.get -= 1;
+    this.calls.getRange += 1;
+    if (offsetBytes + lengthBytes > body.length) {
+      throw new ValidationError(
+        `range ${offsetBytes}+${lengthBytes} is past the end of ${key} (${body.length})`,
+      );
+    }
+    return body.subarray(offsetBytes, offsetBytes + lengthBytes);
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
@@ -191,10 +212,18 @@ export class MemoryObjectStore implements ObjectStore {
     if (!this.buckets.has(name)) this.buckets.set(name, new Map());
   }
 
-  async *list(bucket: string, prefix: string): AsyncIterable<SourceObject> {
+  async *list(
+    bucket: string,
+    prefix: string,
+    options: { startAfter?: string } = {},
+  ): AsyncIterable<SourceObject> {
     const objects = this.buckets.get(bucket);
     if (!objects) throw new SourceUnavailableError(`bucket ${bucket} does not exist`);
-    for (const key of [...objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) {
+    const after = options.startAfter;
+    const keys = [...objects.keys()]
+      .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))
+      .sort(compareKeys);
+    for (const key of keys) {
       const o = objects.get(key);
       if (o) yield { key, sizeBytes: o.sizeBytes, etag: o.etag, lastModified: o.lastModified };
     }
@@ -205,6 +234,28 @@ export class MemoryObjectStore implements ObjectStore {
     const o = this.buckets.get(bucket)?.get(key);
     if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
     return { ...o, body: Uint8Array.from(o.body) };
+  }
+
+  async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {
+    this.beforeGet?.(bucket, key);
+    const o = this.buckets.get(bucket)?.get(key);
+    if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
+    if (range.ifMatch !== undefined && range.ifMatch !== o.etag) {
+      throw new ConflictError(`${bucket}/${key} changed since it was listed (precondition failed)`);
+    }
+    const body = o.body.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes);
+    return { ...o, body: Uint8Array.from(body) };
+  }
+
+  async putStream(
+    bucket: string,
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    await this.put(bucket, key, Buffer.concat(parts), attributes);
   }
 
   /** Every `head` call, as `bucket/key`. */
@@ -270,6 +321,47 @@ export class MemoryCatalog implements Catalog {
   readonly restoreJobs = new Map<string, RestoreJobRecord>();
   /** Done markers of restore parts: `<restoreJobId>#<part>`. */
   readonly restoreParts = new Set<string>();
+  /** Partition summaries by `<planId>/<snapshotId>#<partition>`. */
+  readonly partitions = new Map<string, PartitionSummary>();
+
+  async planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
+    if (s.partitionBoundaries) {
+      return {
+        boundaries: clone(s.partitionBoundaries),
+        parentSnapshotId: s.parentSnapshotId ?? null,
+        time: s.time ?? '',
+      };
+    }
+    if (s.status !== 'RUNNING') throw new ConflictError(`snapshot ${planId}/${snapshotId} is ${s.status}`);
+    s.partitionBoundaries = [...plan.boundaries];
+    s.partitionsTotal = plan.boundaries.length + 1;
+    s.partitionsDone = s.partitionsDone ?? 0;
+    s.parentSnapshotId = plan.parentSnapshotId;
+    s.time = plan.time;
+    return clone(plan);
+  }
+
+  async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
+    const key = `${planId}/${snapshotId}#${summary.partition}`;
+    const counted = !this.partitions.has(key) && s.status === 'RUNNING';
+    if (counted) {
+      this.partitions.set(key, clone(summary));
+      s.partitionsDone = (s.partitionsDone ?? 0) + 1;
+    }
+    return { counted, done: s.partitionsDone ?? 0, total: s.partitionsTotal ?? 0, status: s.status };
+  }
+
+  async listPartitions(planId: string, snapshotId: string): Promise<PartitionSummary[]> {
+    const prefix = `${planId}/${snapshotId}#`;
+    return [...this.partitions.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => clone(v))
+      .sort((a, b) => a.partition - b.partition);
+  }
 
   async putPlans(plans: readonly PlanRecord[]): Promise<void> {
     for (const p of plans) this.plans.set(p.id, clone(p));

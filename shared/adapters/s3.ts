@@ -2,6 +2,8 @@
  * S3 adapters: {@link S3VaultStore} (a vault bucket in one region) and {@link S3ObjectStore}
  * (protected buckets and restore targets). Both take an injected `S3Client`.
  */
+
+import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -14,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
+  ConflictError,
   IntegrityError,
   NotFoundError,
   SourceUnavailableError,
@@ -22,6 +25,7 @@ import {
 } from '#domain/errors.ts';
 import type {
   ArchiveTier,
+  ByteRange,
   FetchedObject,
   ObjectHead,
   ObjectStore,
@@ -62,6 +66,10 @@ export function mapS3Error(error: unknown, what: string): StrongboxError {
       return new NotFoundError(`${what}: bucket does not exist`, { cause: error });
     if (status === 403)
       return new StrongboxError(`${what}: access denied`, { cause: error, retryable: false });
+    if (status === 412 || error.name === 'PreconditionFailed')
+      return new ConflictError(`${what}: changed since it was listed (precondition failed)`, {
+        cause: error,
+      });
     if (status >= 500 || error.name === 'SlowDown' || status === 429 || status === 0) {
       return new TransientError(`${what}: ${error.name}`, { cause: error });
     }
@@ -76,7 +84,7 @@ async function upload(
   client: S3Client,
   bucket: string,
   key: string,
-  body: Uint8Array,
+  body: Uint8Array | Readable,
   attributes: { contentType?: string; metadata?: Record<string, string>; sha256?: boolean } = {},
 ): Promise<void> {
   await new Upload({
@@ -99,6 +107,7 @@ async function* listAll(
   client: S3Client,
   bucket: string,
   prefix: string,
+  startAfter?: string,
 ): AsyncIterable<{
   key: string;
   sizeBytes: number;
@@ -112,7 +121,7 @@ async function* listAll(
       new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix,
-        ...(token ? { ContinuationToken: token } : {}),
+        ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
       }),
     );
     for (const o of page.Contents ?? []) {
@@ -135,14 +144,32 @@ export function restoreStateOf(header: string | undefined): StorageState['restor
   return /ongoing-request="true"/.test(header) ? 'ongoing' : 'ready';
 }
 
-async function getObject(client: S3Client, bucket: string, key: string): Promise<FetchedObject> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+async function getObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  range?: ByteRange,
+): Promise<FetchedObject> {
+  const out = await client.send(
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ...(range
+        ? {
+            Range: `bytes=${range.offsetBytes}-${range.offsetBytes + range.lengthBytes - 1}`,
+            ...(range.ifMatch ? { IfMatch: `"${range.ifMatch}"` } : {}),
+          }
+        : {}),
+    }),
+  );
   const body = await out.Body?.transformToByteArray();
   if (!body) throw new TransientError(`s3://${bucket}/${key}: empty response body`);
+  // A ranged GET answers `Content-Range: bytes a-b/total`: the object's size is the total.
+  const total = /\/(\d+)$/.exec(out.ContentRange ?? '')?.[1];
   return {
     key,
     body,
-    sizeBytes: body.length,
+    sizeBytes: total === undefined ? body.length : Number(total),
     etag: (out.ETag ?? '').replace(/"/g, ''),
     lastModified: (out.LastModified ?? new Date(0)).toISOString(),
     ...(out.ContentType ? { contentType: out.ContentType } : {}),
@@ -202,6 +229,15 @@ export class S3VaultStore implements VaultStore {
       return (await getObject(this.#client, this.bucket, key)).body;
     } catch (error) {
       throw mapS3Error(error, `get s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /** A ranged `GetObject` (`Range: bytes=a-b`). */
+  async getRange(key: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    try {
+      return (await getObject(this.#client, this.bucket, key, { offsetBytes, lengthBytes })).body;
+    } catch (error) {
+      throw mapS3Error(error, `get s3://${this.bucket}/${key} bytes ${offsetBytes}+${lengthBytes}`);
     }
   }
 
@@ -294,7 +330,11 @@ export class S3ObjectStore implements ObjectStore {
     this.#client = client;
   }
 
-  async *list(bucket: string, prefix: string): AsyncIterable<SourceObject> {
+  async *list(
+    bucket: string,
+    prefix: string,
+    options: { startAfter?: string } = {},
+  ): AsyncIterable<SourceObject> {
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: bucket }));
     } catch (error) {
@@ -308,7 +348,7 @@ export class S3ObjectStore implements ObjectStore {
       throw mapped;
     }
     try {
-      yield* listAll(this.#client, bucket, prefix);
+      yield* listAll(this.#client, bucket, prefix, options.startAfter);
     } catch (error) {
       const mapped = mapS3Error(error, `list s3://${bucket}/${prefix}`);
       if (!mapped.retryable) throw new SourceUnavailableError(mapped.message, { cause: error });
@@ -321,6 +361,32 @@ export class S3ObjectStore implements ObjectStore {
       return await getObject(this.#client, bucket, key);
     } catch (error) {
       throw mapS3Error(error, `get s3://${bucket}/${key}`);
+    }
+  }
+
+  /**
+   * A ranged `GetObject`, with `If-Match` when `range.ifMatch` is given.
+   * @throws ConflictError (not retryable) when the object changed (412); NotFoundError when gone.
+   */
+  async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {
+    try {
+      return await getObject(this.#client, bucket, key, range);
+    } catch (error) {
+      throw mapS3Error(error, `get s3://${bucket}/${key} bytes ${range.offsetBytes}+${range.lengthBytes}`);
+    }
+  }
+
+  /** Multipart upload of a stream of chunks, holding at most a few parts in memory. */
+  async putStream(
+    bucket: string,
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void> {
+    try {
+      await upload(this.#client, bucket, key, Readable.from(chunks), attributes);
+    } catch (error) {
+      throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }
   }
 

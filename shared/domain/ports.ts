@@ -5,7 +5,7 @@
  */
 import type { Plan } from './plan.ts';
 import type { Task } from './tasks.ts';
-import type { StoredBlob } from './vault.ts';
+import type { PartRef, StoredBlob } from './vault.ts';
 
 /** Source of the current time. Injected everywhere; the domain never reads the clock itself. */
 export interface Clock {
@@ -63,11 +63,23 @@ export type StoredChecksum = StoredBlob;
  * - `list` yields every key under the prefix exactly once, in UTF-8 binary order.
  * - `delete` of a missing key succeeds.
  */
+/**
+ * A byte range of an object: `lengthBytes` bytes from `offsetBytes`; `ifMatch` (an ETag without
+ * quotes) makes the read fail with ConflictError when the object changed since.
+ */
+export interface ByteRange {
+  offsetBytes: number;
+  lengthBytes: number;
+  ifMatch?: string;
+}
+
 export interface VaultStore {
   readonly region: string;
   readonly bucket: string;
   put(key: string, body: Uint8Array): Promise<StoredChecksum>;
   get(key: string): Promise<Uint8Array>;
+  /** `lengthBytes` bytes of a stored document from `offsetBytes` (one blob of a pack). @throws NotFoundError */
+  getRange(key: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
   checksum(key: string): Promise<StoredChecksum>;
   list(prefix: string): AsyncIterable<StoredObject>;
   delete(keys: readonly string[]): Promise<void>;
@@ -125,10 +137,21 @@ export interface ObjectHead {
  * - `list` yields every object under the prefix exactly once, in UTF-8 binary order; throws
  *   SourceUnavailableError when the bucket is missing or access is denied.
  * - `get` throws NotFoundError when the object vanished since it was listed.
+ * - `getRange` reads part of an object (its `sizeBytes` is the whole object's); with `ifMatch` it
+ *   throws ConflictError when the object changed since.
+ * - `putStream` uploads a stream of chunks (multipart), for objects too large to hold in memory.
  */
 export interface ObjectStore {
-  list(bucket: string, prefix: string): AsyncIterable<SourceObject>;
+  /** Keys after `options.startAfter` only, when given (a partition's range). */
+  list(bucket: string, prefix: string, options?: { startAfter?: string }): AsyncIterable<SourceObject>;
   get(bucket: string, key: string): Promise<FetchedObject>;
+  getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject>;
+  putStream(
+    bucket: string,
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void>;
   /** Size, ETag and metadata of an object without its body; undefined when the key (or bucket) is missing. */
   head(bucket: string, key: string): Promise<ObjectHead | undefined>;
   put(
@@ -153,7 +176,11 @@ export type SnapshotStatus = 'RUNNING' | 'COMMITTED' | 'FAILED' | 'FORGOTTEN';
 export interface RegionCopy {
   status: 'PENDING' | 'COPIED' | 'FAILED';
   copiedAt?: string;
+  /** Packs copied to the region (format 2; those it lacked). */
+  packsCopied?: number;
+  /** Blobs copied: format 2, the blobs in the packs copied; format 1, the blob documents copied. */
   blobsCopied?: number;
+  /** Sealed bytes copied (packs, manifest parts and root). */
   bytesCopied?: number;
   seconds?: number;
   error?: string;
@@ -166,23 +193,50 @@ export interface RegionCopy {
  */
 export type VerificationTier = 'catalog' | 'checksum' | 'deep';
 
-/** What one tier found in one region. Lists of blob ids are capped at 100. */
+/**
+ * What one tier found in one region. Lists of ids are capped at 100.
+ *
+ * Format 2 (packs): a `*Blobs` list names referenced blobs affected, a `*Packs`/`*Parts` list names
+ * the documents at fault: a blob in a missing pack is listed in `missingBlobs` and its pack in
+ * `missingPacks`; a blob in a pack whose checksum differs is listed in `mismatchedBlobs` and its
+ * pack in `mismatchedPacks`. Records written under format 1 (one document per blob) have no
+ * `*Packs`/`*Parts` fields. @see docs/format.md#verification
+ */
 export interface RegionVerification {
   /** Distinct blobs the manifest references. */
   referencedBlobs: number;
-  /** catalog, checksum: whether the manifest is stored (and, for catalog, opens and matches its id). */
+  /** catalog, checksum: packs that hold them, by the region's own index (format 2). */
+  referencedPacks?: number;
+  /** catalog, checksum: whether the manifest root is stored (and, for catalog, opens and matches its id). */
   manifestPresent: boolean;
-  /** Referenced blobs not stored in the region. */
+  /** catalog, checksum: manifest parts of the snapshot not listed in the region (part ids; format 2). */
+  missingParts?: string[];
+  /**
+   * Referenced blobs the region does not hold: no index of the region locates them, their pack is
+   * missing (catalog: not listed; checksum: HeadObject finds nothing), or (deep) the read found nothing.
+   */
   missingBlobs: string[];
-  /** checksum: blobs whose stored size or checksum differs from the manifest's `stored` record. */
+  /** catalog, checksum: packs the region's index names for referenced blobs that are not stored (format 2). */
+  missingPacks?: string[];
+  /**
+   * checksum: format 2, referenced blobs held in a pack of `mismatchedPacks`; format 1, blobs whose
+   * stored size or checksum differs from the manifest's `stored` record.
+   */
   mismatchedBlobs?: string[];
-  /** checksum: blobs whose manifest entry records no `stored` checksum (written before checksums). */
+  /** checksum: packs whose size or checksum S3 reports differs from the region's index `stored` record (format 2). */
+  mismatchedPacks?: string[];
+  /** checksum, format 1 only: blobs whose manifest entry recorded no `stored` checksum. */
   uncheckedBlobs?: number;
   /** deep: blobs that failed to open or hash to their id. */
   corruptBlobs: string[];
-  /** checksum, deep: blobs checked so far. */
+  /**
+   * catalog: referenced blobs looked up; checksum: referenced blobs whose pack S3 reported a checksum
+   * for (format 1: blobs reported); deep: blobs read so far.
+   */
   checkedBlobs: number;
-  /** deep: sealed bytes downloaded so far. */
+  /** checksum: packs S3 reported a checksum for (format 2). */
+  checkedPacks?: number;
+  /** deep: sealed bytes downloaded so far (ranged reads of the blobs, not whole packs). */
   checkedBytes?: number;
   /** deep: blobs this pass checks (the sample, or every referenced blob). */
   totalBlobs?: number;
@@ -245,6 +299,47 @@ export interface SnapshotRecord {
   scheduledVerification?: Partial<Record<VerificationTier, string>>;
   forgottenAt?: string;
   error?: string;
+  /**
+   * Upper bounds (inclusive) of the key ranges the snapshot is split into: partition i covers the
+   * keys after `partitionBoundaries[i-1]` up to `partitionBoundaries[i]`; the last runs to the end.
+   * Set once by the first delivery that plans the snapshot. @see docs/format.md#partitions
+   */
+  partitionBoundaries?: string[];
+  /** Partitions planned (`partitionBoundaries.length + 1`). */
+  partitionsTotal?: number;
+  /** Partitions whose completion was counted (by {@link Catalog.completePartition}). */
+  partitionsDone?: number;
+  packsWritten?: number;
+}
+
+/** How a snapshot is split, recorded once on its snapshot record. @see docs/format.md#partitions */
+export interface PartitionPlan {
+  /** Upper bounds (inclusive) of every partition but the last, in UTF-8 binary order. */
+  boundaries: string[];
+  /** The snapshot unchanged objects are taken from (null for the plan's first). */
+  parentSnapshotId: string | null;
+  /** The snapshot's time (ISO-8601 UTC): when it was planned, before any object was read. */
+  time: string;
+}
+
+/**
+ * What one partition of a snapshot produced: its manifest parts (in key order) and counters. Stored
+ * once per partition; the last one counted seals the snapshot from these.
+ */
+export interface PartitionSummary {
+  partition: number;
+  parts: PartRef[];
+  objectCount: number;
+  logicalBytes: number;
+  objectsRead: number;
+  blobsWritten: number;
+  packsWritten: number;
+  storedBytesWritten: number;
+  objectsVanished: number;
+  /** Invocations it took (more than one when its time budget ran out). */
+  invocations: number;
+  seconds: number;
+  doneAt: string;
 }
 
 /** A job: one run of the pipeline for one snapshot (snapshot, copies, verify, prune). */
@@ -420,6 +515,25 @@ export interface Catalog {
     copy: RegionCopy,
   ): Promise<Record<string, RegionCopy>>;
   deleteSnapshot(planId: string, snapshotId: string): Promise<void>;
+
+  /**
+   * Record a RUNNING snapshot's partition plan (boundaries, parent, time) unless one is recorded.
+   * @returns the plan now recorded (the first caller's), so every partition works from the same one.
+   * @throws ConflictError (not retryable) when the snapshot is not RUNNING; NotFoundError.
+   */
+  planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan>;
+  /**
+   * Store a partition's summary and count it on its snapshot, atomically and once: a second call for
+   * the same partition is not counted. Counting needs the snapshot RUNNING.
+   * @returns whether this call was counted, and the snapshot's counters after it.
+   */
+  completePartition(
+    planId: string,
+    snapshotId: string,
+    summary: PartitionSummary,
+  ): Promise<{ counted: boolean; done: number; total: number; status: SnapshotStatus }>;
+  /** The summaries of a snapshot's completed partitions, by partition number. */
+  listPartitions(planId: string, snapshotId: string): Promise<PartitionSummary[]>;
 
   /** Record that a task started; increments `attempts` and returns the record after the write. */
   startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord>;

@@ -9,9 +9,9 @@ import { z } from 'zod';
 import { IntegrityError, ValidationError } from './errors.ts';
 
 /** Version written into every blob header and manifest; readers refuse any other. */
-export const VAULT_FORMAT_VERSION = 1;
+export const VAULT_FORMAT_VERSION = 2;
 
-/** A blob id or manifest id: the lowercase hex SHA-256 of the plaintext. @see docs/format.md#terminology */
+/** A blob, part, index or manifest id: the lowercase hex SHA-256 of the plaintext (a pack id: of the pack's bytes). @see docs/format.md#terminology */
 export type ContentId = string;
 
 const CONTENT_ID = /^[0-9a-f]{64}$/;
@@ -74,22 +74,32 @@ export function isContentId(id: string): boolean {
  * @see docs/format.md#layout
  */
 export const VaultLayout = {
-  /** Prefix under which every blob lives. */
-  blobsPrefix: 'blobs/',
-  /** `blobs/<first two hex digits>/<blob id>`. */
-  blobKey(blobId: ContentId): string {
-    return `blobs/${blobId.slice(0, 2)}/${blobId}`;
+  /** Prefix under which every pack lives. */
+  packsPrefix: 'packs/',
+  /** `packs/<first two hex digits>/<pack id>`. */
+  packKey(packId: ContentId): string {
+    return `packs/${packId.slice(0, 2)}/${packId}`;
   },
-  /** The blob id of a key under `blobs/`, or undefined for a key that is not a blob. */
-  blobIdOf(key: string): ContentId | undefined {
-    const m = /^blobs\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(key);
+  /** The pack id of a key under `packs/`, or undefined for a key that is not a pack. */
+  packIdOf(key: string): ContentId | undefined {
+    const m = /^packs\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(key);
     return m?.[2]?.startsWith(m[1] ?? '') ? m[2] : undefined;
   },
-  /** Prefix of every manifest of one plan. */
+  /** Prefix under which every index document lives. */
+  indexPrefix: 'index/',
+  /** `index/<index id>`. */
+  indexKey(indexId: ContentId): string {
+    return `index/${indexId}`;
+  },
+  /** The index id of a key under `index/`, or undefined. */
+  indexIdOf(key: string): ContentId | undefined {
+    return /^index\/([0-9a-f]{64})$/.exec(key)?.[1];
+  },
+  /** Prefix of every manifest root of one plan. */
   manifestsPrefix(planId: string): string {
     return `manifests/${planId}/`;
   },
-  /** `manifests/<plan id>/<manifest id>`. */
+  /** `manifests/<plan id>/<manifest id>`: a manifest root. */
   manifestKey(planId: string, manifestId: ContentId): string {
     return `manifests/${planId}/${manifestId}`;
   },
@@ -98,26 +108,68 @@ export const VaultLayout = {
     const m = /^manifests\/[^/]+\/([0-9a-f]{64})$/.exec(key);
     return m?.[1];
   },
+  /** Prefix of every manifest part of one plan. */
+  partsPrefix(planId: string): string {
+    return `parts/${planId}/`;
+  },
+  /** `parts/<plan id>/<part id>`: one manifest part. */
+  partKey(planId: string, partId: ContentId): string {
+    return `parts/${planId}/${partId}`;
+  },
+  /** The part id of a key under `parts/<plan>/`, or undefined. */
+  partIdOf(key: string): ContentId | undefined {
+    return /^parts\/[^/]+\/([0-9a-f]{64})$/.exec(key)?.[1];
+  },
 } as const;
 
 /**
- * Associated data bound into the encryption of a document, so that a blob cannot be served
- * under another blob's address. @see docs/format.md#encrypted-envelope
+ * Associated data bound into the encryption of a blob, so that a blob cannot be served under
+ * another blob's id. @see docs/format.md#encrypted-envelope
  */
 export function blobAssociatedData(blobId: ContentId): string {
   return `strongbox:blob:${blobId}`;
 }
 
-/** Associated data of a manifest. @see docs/format.md#encrypted-envelope */
+/** Associated data of a pack header (the pack id is the hash of the finished pack, so not in it). */
+export const PACK_HEADER_ASSOCIATED_DATA = 'strongbox:pack-header';
+
+/** Associated data of a manifest root. @see docs/format.md#encrypted-envelope */
 export function manifestAssociatedData(planId: string, manifestId: ContentId): string {
   return `strongbox:manifest:${planId}/${manifestId}`;
 }
 
-const isoUtc = z.iso.datetime({ offset: false });
+/** Associated data of a manifest part. @see docs/format.md#encrypted-envelope */
+export function partAssociatedData(planId: string, partId: ContentId): string {
+  return `strongbox:part:${planId}/${partId}`;
+}
+
+/** Associated data of an index document. @see docs/format.md#encrypted-envelope */
+export function indexAssociatedData(indexId: ContentId): string {
+  return `strongbox:index:${indexId}`;
+}
 
 /**
- * A sealed blob as the vault stored it: its size and S3 SHA-256 checksum. What checksum
- * verification expects S3 to report. @see docs/format.md#manifests
+ * Plaintext size of one chunk, in bytes (8 MiB): an object is cut into chunks of this size (the last
+ * one shorter), each stored as one blob, so no object is ever held whole in memory.
+ * @see docs/format.md#blobs-and-packs
+ */
+export const CHUNK_SIZE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A pack is closed and stored once its sealed blobs reach this size, in bytes (16 MiB, as restic).
+ * @see docs/format.md#blobs-and-packs
+ */
+export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
+
+/** Most entries one manifest part holds. @see docs/format.md#manifest-parts */
+export const PART_MAX_ENTRIES = 2000;
+
+const isoUtc = z.iso.datetime({ offset: false });
+const contentId = z.string().regex(CONTENT_ID);
+
+/**
+ * A document as the vault stored it: its size and S3 SHA-256 checksum. What checksum
+ * verification expects S3 to report. @see docs/format.md#index
  */
 export const StoredBlobSchema = z.strictObject({
   sizeBytes: z.number().int().nonnegative(),
@@ -126,40 +178,108 @@ export const StoredBlobSchema = z.strictObject({
 });
 export type StoredBlob = z.infer<typeof StoredBlobSchema>;
 
-/** One object of the source as a snapshot saw it. @see docs/format.md#manifests */
-export const ManifestEntrySchema = z.object({
+/** Where one blob lies in a pack. @see docs/format.md#index */
+export const PackedBlobSchema = z.strictObject({
+  blobId: contentId,
+  /** Offset of the sealed blob in the pack, in bytes. */
+  offsetBytes: z.number().int().nonnegative(),
+  /** Length of the sealed blob, in bytes. */
+  lengthBytes: z.number().int().positive(),
+  /** Plaintext size, in bytes. */
+  sizeBytes: z.number().int().nonnegative(),
+});
+export type PackedBlob = z.infer<typeof PackedBlobSchema>;
+
+/** One pack and the blobs in it. @see docs/format.md#index */
+export const IndexedPackSchema = z.strictObject({
+  packId: contentId,
+  stored: StoredBlobSchema,
+  blobs: z.array(PackedBlobSchema),
+});
+export type IndexedPack = z.infer<typeof IndexedPackSchema>;
+
+/**
+ * An index document: which blobs each of some packs holds. Written after its packs, before any
+ * manifest part that names their blobs. @see docs/format.md#index
+ */
+export const IndexDocumentSchema = z.strictObject({
+  version: z.literal(VAULT_FORMAT_VERSION),
+  type: z.literal('index'),
+  packs: z.array(IndexedPackSchema),
+});
+export type IndexDocument = z.infer<typeof IndexDocumentSchema>;
+
+/** The header at the end of a pack: the same list an index holds for it. @see docs/format.md#packs */
+export const PackHeaderSchema = z.strictObject({
+  version: z.literal(VAULT_FORMAT_VERSION),
+  type: z.literal('pack-header'),
+  blobs: z.array(PackedBlobSchema),
+});
+export type PackHeader = z.infer<typeof PackHeaderSchema>;
+
+/** One object of the source as a snapshot saw it. @see docs/format.md#manifest-parts */
+export const ManifestEntrySchema = z.strictObject({
   key: z.string().min(1),
   sizeBytes: z.number().int().nonnegative(),
   etag: z.string(),
   lastModified: isoUtc,
   contentType: z.string().optional(),
   metadata: z.record(z.string(), z.string()).optional(),
-  blobId: z.string().regex(CONTENT_ID),
-  /** The sealed blob as stored; absent in manifests written before checksums were recorded. */
-  stored: StoredBlobSchema.optional(),
+  /** The object's chunks in order: one blob id per {@link CHUNK_SIZE_BYTES} (at least one). */
+  blobs: z.array(contentId).min(1),
+  /** SHA-256 of the whole object; present only when it has more than one chunk (else `blobs[0]`). */
+  contentSha256: contentId.optional(),
 });
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;
 
+/** The SHA-256 (lowercase hex) of the object an entry describes. */
+export function contentSha256Of(entry: Pick<ManifestEntry, 'blobs' | 'contentSha256'>): ContentId {
+  return entry.contentSha256 ?? (entry.blobs[0] as ContentId);
+}
+
 /**
- * A manifest: the immutable list of what one snapshot holds. Stored encrypted at
- * `manifests/<planId>/<manifestId>`, where the manifest id is the SHA-256 of its canonical JSON.
- * @see docs/format.md#manifests
+ * A manifest part: up to {@link PART_MAX_ENTRIES} entries, sorted by key in UTF-8 binary order.
+ * Stored at `parts/<planId>/<partId>`; an unchanged part is shared by consecutive snapshots.
+ * @see docs/format.md#manifest-parts
  */
-export const ManifestSchema = z.object({
+export const ManifestPartSchema = z.strictObject({
+  version: z.literal(VAULT_FORMAT_VERSION),
+  type: z.literal('manifest-part'),
+  planId: z.string().min(1),
+  entries: z.array(ManifestEntrySchema).min(1),
+});
+export type ManifestPart = z.infer<typeof ManifestPartSchema>;
+
+/** What a root says of one of its parts. @see docs/format.md#manifests */
+export const PartRefSchema = z.strictObject({
+  partId: contentId,
+  firstKey: z.string().min(1),
+  lastKey: z.string().min(1),
+  objectCount: z.number().int().positive(),
+  logicalBytes: z.number().int().nonnegative(),
+});
+export type PartRef = z.infer<typeof PartRefSchema>;
+
+/**
+ * A manifest root: one snapshot, naming its parts in key order. Stored encrypted at
+ * `manifests/<planId>/<manifestId>`, where the manifest id is the SHA-256 of its canonical JSON.
+ * Written last, after every part, index and pack it depends on. @see docs/format.md#manifests
+ */
+export const ManifestSchema = z.strictObject({
   version: z.literal(VAULT_FORMAT_VERSION),
   type: z.literal('manifest'),
   planId: z.string().min(1),
   snapshotId: z.string().min(1),
   parentSnapshotId: z.string().nullable(),
-  source: z.object({ bucket: z.string().min(1), prefix: z.string() }),
+  source: z.strictObject({ bucket: z.string().min(1), prefix: z.string() }),
   scheduledAt: isoUtc,
   time: isoUtc,
   completedAt: isoUtc,
-  totals: z.object({
+  totals: z.strictObject({
     objectCount: z.number().int().nonnegative(),
     logicalBytes: z.number().int().nonnegative(),
   }),
-  entries: z.array(ManifestEntrySchema),
+  parts: z.array(PartRefSchema),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -169,74 +289,90 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /**
- * Serialise a manifest canonically (entries sorted by key in UTF-8 binary order, fixed field order)
- * and return its bytes and id.
+ * Canonical JSON: object keys in the schema's order, so equal documents have equal bytes and ids.
+ * zod's parse output keeps the schema's key order, which is what makes this canonical.
+ */
+function canonicalBytes<T>(schema: z.ZodType<T>, doc: T): { bytes: Uint8Array; id: ContentId } {
+  const bytes = Buffer.from(JSON.stringify(schema.parse(doc)), 'utf8');
+  return { bytes, id: contentIdOf(bytes) };
+}
+
+function sortedEntry(e: ManifestEntry): ManifestEntry {
+  return e.metadata === undefined
+    ? e
+    : {
+        ...e,
+        metadata: Object.fromEntries(Object.entries(e.metadata).sort(([a], [b]) => compareKeys(a, b))),
+      };
+}
+
+/**
+ * Serialise a manifest root canonically and return its bytes and id.
  * @example
  * ```ts
  * const { bytes, manifestId } = encodeManifest(manifest);
  * ```
  */
 export function encodeManifest(manifest: Manifest): { bytes: Uint8Array; manifestId: ContentId } {
-  const entries = [...manifest.entries].sort((a, b) => compareKeys(a.key, b.key));
-  const canonical: Manifest = {
-    version: manifest.version,
-    type: manifest.type,
-    planId: manifest.planId,
-    snapshotId: manifest.snapshotId,
-    parentSnapshotId: manifest.parentSnapshotId,
-    source: { bucket: manifest.source.bucket, prefix: manifest.source.prefix },
-    scheduledAt: manifest.scheduledAt,
-    time: manifest.time,
-    completedAt: manifest.completedAt,
-    totals: { objectCount: manifest.totals.objectCount, logicalBytes: manifest.totals.logicalBytes },
-    entries: entries.map((e) => ({
-      key: e.key,
-      sizeBytes: e.sizeBytes,
-      etag: e.etag,
-      lastModified: e.lastModified,
-      ...(e.contentType === undefined ? {} : { contentType: e.contentType }),
-      ...(e.metadata === undefined
-        ? {}
-        : { metadata: Object.fromEntries(Object.entries(e.metadata).sort(([a], [b]) => compareKeys(a, b))) }),
-      blobId: e.blobId,
-      ...(e.stored === undefined
-        ? {}
-        : {
-            stored: {
-              sizeBytes: e.stored.sizeBytes,
-              checksumSha256: e.stored.checksumSha256,
-              checksumType: e.stored.checksumType,
-            },
-          }),
-    })),
-  };
-  const bytes = Buffer.from(JSON.stringify(canonical), 'utf8');
-  return { bytes, manifestId: contentIdOf(bytes) };
+  const { bytes, id } = canonicalBytes(ManifestSchema, manifest);
+  return { bytes, manifestId: id };
 }
 
-/**
- * Parse manifest bytes, checking that they hash to `expectedId` and follow the schema.
- * @throws IntegrityError (not retryable) when the bytes hash to another id.
- * @throws ValidationError (not retryable) when the document is not a version-1 manifest.
- */
-export function decodeManifest(bytes: Uint8Array, expectedId: ContentId): Manifest {
-  const actual = contentIdOf(bytes);
-  if (actual !== expectedId) {
-    throw new IntegrityError(`manifest ${expectedId} hashes to ${actual}`);
+/** Serialise a manifest part canonically (entries sorted by key) and return its bytes and id. */
+export function encodePart(part: ManifestPart): { bytes: Uint8Array; partId: ContentId } {
+  const entries = part.entries.map(sortedEntry).sort((a, b) => compareKeys(a.key, b.key));
+  const { bytes, id } = canonicalBytes(ManifestPartSchema, { ...part, entries });
+  return { bytes, partId: id };
+}
+
+/** Serialise an index document canonically and return its bytes and id. */
+export function encodeIndex(index: IndexDocument): { bytes: Uint8Array; indexId: ContentId } {
+  const { bytes, id } = canonicalBytes(IndexDocumentSchema, index);
+  return { bytes, indexId: id };
+}
+
+function decodeDocument<T>(schema: z.ZodType<T>, what: string, bytes: Uint8Array, expectedId?: ContentId): T {
+  if (expectedId !== undefined) {
+    const actual = contentIdOf(bytes);
+    if (actual !== expectedId) throw new IntegrityError(`${what} ${expectedId} hashes to ${actual}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (cause) {
-    throw new ValidationError(`manifest ${expectedId} is not JSON`, '', { cause });
+    throw new ValidationError(`${what} ${expectedId ?? ''} is not JSON`.trim(), '', { cause });
   }
-  const parsed = ManifestSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new ValidationError(
-      `manifest ${expectedId} is not a version-${VAULT_FORMAT_VERSION} manifest: ${parsed.error.message}`,
+      `${what} ${expectedId ?? ''} is not a version-${VAULT_FORMAT_VERSION} ${what}: ${parsed.error.message}`,
     );
   }
   return parsed.data;
+}
+
+/**
+ * Parse manifest root bytes, checking that they hash to `expectedId` and follow the schema.
+ * @throws IntegrityError (not retryable) when the bytes hash to another id.
+ * @throws ValidationError (not retryable) when the document is not a manifest of this version.
+ */
+export function decodeManifest(bytes: Uint8Array, expectedId: ContentId): Manifest {
+  return decodeDocument(ManifestSchema, 'manifest', bytes, expectedId);
+}
+
+/** Parse manifest part bytes against their id. @throws IntegrityError, ValidationError (not retryable) */
+export function decodePart(bytes: Uint8Array, expectedId: ContentId): ManifestPart {
+  return decodeDocument(ManifestPartSchema, 'manifest part', bytes, expectedId);
+}
+
+/** Parse index bytes against their id. @throws IntegrityError, ValidationError (not retryable) */
+export function decodeIndex(bytes: Uint8Array, expectedId: ContentId): IndexDocument {
+  return decodeDocument(IndexDocumentSchema, 'index', bytes, expectedId);
+}
+
+/** Parse the plaintext of a pack header. @throws ValidationError (not retryable) */
+export function decodePackHeader(bytes: Uint8Array): PackHeader {
+  return decodeDocument(PackHeaderSchema, 'pack header', bytes);
 }
 
 /**
