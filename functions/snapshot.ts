@@ -1,9 +1,17 @@
-/** snapshot: SQS-fed; stores new and changed objects as blobs, then the manifest, then commits. */
+/**
+ * snapshot: SQS-fed; plans a snapshot into key-range partitions, stores each partition (packs, index,
+ * manifest parts) within its time budget, and the last partition seals and commits.
+ */
 import { takeSnapshot } from '#domain/snapshot.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  sqsTaskHandler('snapshot', c, (task) => takeSnapshot(c.pipeline, task));
+  sqsTaskHandler('snapshot', c, (task, context) =>
+    takeSnapshot(
+      context ? { ...c.pipeline, remainingTimeMs: () => context.getRemainingTimeInMillis() } : c.pipeline,
+      task,
+    ),
+  );
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

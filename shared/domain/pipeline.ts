@@ -29,6 +29,16 @@ export interface PipelineDeps {
    * than the longest snapshot can run. @default 86400 (one day)
    */
   gcGraceSeconds?: number;
+  /**
+   * Milliseconds this invocation has left (Lambda's `context.getRemainingTimeInMillis`); absent
+   * outside a Lambda invocation (no time budget).
+   */
+  remainingTimeMs?: () => number;
+  /**
+   * Seconds a snapshot partition keeps in hand: with less left it stores what it has done and
+   * re-enqueues the rest. @default 120
+   */
+  timeReserveSeconds?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
   /** A restore selecting more objects than this fans out into restore-part tasks. @default 500 */

@@ -83,6 +83,22 @@ export const DrillSettingsSchema = z.strictObject({
 export type DrillSettings = z.infer<typeof DrillSettingsSchema>;
 
 /** A plan as users write it. @see docs/format.md#plans */
+/**
+ * How a plan's snapshots fan out: partitions of about `partitionObjects` objects, at most
+ * `maxParallelPartitions` of them running at once (so a backup cannot starve the source bucket).
+ * @see docs/format.md#partitions
+ */
+export const SnapshotSettingsSchema = z.strictObject({
+  partitionObjects: z.number().int().min(100).max(1_000_000).optional(),
+  maxParallelPartitions: z.number().int().min(1).max(1000).optional(),
+});
+export type SnapshotSettings = z.infer<typeof SnapshotSettingsSchema>;
+
+/** Objects per partition when a plan does not say. */
+export const DEFAULT_PARTITION_OBJECTS = 10_000;
+/** Partitions of one snapshot running at once when a plan does not say. */
+export const DEFAULT_MAX_PARALLEL_PARTITIONS = 4;
+
 export const PlanSchema = z.strictObject({
   /** Lowercase letters, digits and dashes; appears in vault keys. */
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (at most 63)'),
@@ -96,6 +112,7 @@ export const PlanSchema = z.strictObject({
   verification: VerificationSettingsSchema.default({ samplePercent: 5 }),
   /** Optional restore drills; none when absent. */
   drill: DrillSettingsSchema.optional(),
+  snapshot: SnapshotSettingsSchema.optional(),
   enabled: z.boolean().default(true),
 });
 export type Plan = z.infer<typeof PlanSchema>;

@@ -5,7 +5,7 @@
  * committed snapshot, and its restore drills (`drill.schedule`), once per plan and occurrence.
  */
 import { drillIdFor, updateDrillHistory } from './drill.ts';
-import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
+import { ConflictError, isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord, VerificationTier } from './ports.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
@@ -205,6 +205,34 @@ export async function startSnapshotNow(deps: Deps, planId: string): Promise<Star
   if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
   const now = deps.clock.now();
   return startSnapshotJob(deps, plan, new Date(Math.floor(now.getTime() / 1000) * 1000));
+}
+
+/**
+ * Retry a snapshot whose job failed (a partition failed on its last receive, or a source was
+ * unavailable): back to RUNNING and planned again. The partitions that finished keep their work —
+ * only those without a done summary run again.
+ * @throws NotFoundError for an unknown snapshot; ConflictError (not retryable) when the snapshot is not
+ *   a failed, uncommitted one (a committed snapshot that failed verification is never retried).
+ * @example
+ * ```ts
+ * await retrySnapshot(deps, 'photos', '20261122T010000Z');
+ * ```
+ */
+export async function retrySnapshot(deps: Deps, planId: string, snapshotId: string): Promise<StartedJob> {
+  const snapshot = await deps.catalog.getSnapshot(planId, snapshotId);
+  if (!snapshot) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
+  if (snapshot.status !== 'FAILED' || snapshot.manifestId) {
+    throw new ConflictError(
+      `snapshot ${planId}/${snapshotId} is ${snapshot.status}${snapshot.manifestId ? ' (committed)' : ''}: only a failed, uncommitted snapshot can be retried`,
+    );
+  }
+  const jobId = jobIdOf({ planId, snapshotId });
+  const now = deps.clock.now().toISOString();
+  const resumed = await deps.catalog.updateSnapshot(planId, snapshotId, { status: 'RUNNING' }, ['FAILED']);
+  if (!resumed) throw new ConflictError(`snapshot ${planId}/${snapshotId} changed meanwhile; try again`);
+  await deps.catalog.updateJob(jobId, { status: 'RUNNING', updatedAt: now });
+  await deps.queue.send({ kind: 'snapshot', planId, snapshotId, scheduledAt: snapshot.scheduledAt });
+  return { planId, snapshotId, scheduledAt: snapshot.scheduledAt, created: false };
 }
 
 async function startSnapshotJob(deps: Deps, plan: PlanRecord, scheduledAt: Date): Promise<StartedJob> {

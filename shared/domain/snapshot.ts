@@ -1,33 +1,72 @@
 /**
- * Taking a snapshot: list the source, store new or changed objects as blobs, write the manifest
- * last, then commit the snapshot in the catalog. Idempotent: a task delivered twice, or crashed and
- * redelivered, ends with one complete snapshot.
+ * Taking a snapshot, fanned out by key range (docs/format.md#partitions):
+ *
+ * 1. The snapshot task (no `partition`) plans: it splits the source into key ranges — at the
+ *    boundaries of the parent's manifest parts, or from a first listing — records the plan once on
+ *    the snapshot record (boundaries, parent, time), and enqueues the first partitions.
+ * 2. Each partition task lists its range, reuses the parent's entries for unchanged objects, reads
+ *    changed ones chunk by chunk into packs, then stores packs → index → manifest parts, and counts
+ *    itself done with its summary in one conditional transaction. When its time budget runs low it
+ *    stores what it has and re-enqueues itself from the last key done.
+ * 3. The partition whose count completes the plan seals: manifest root last, then the conditional
+ *    RUNNING → COMMITTED (exactly once, whatever is delivered twice).
  * @see ../../docs/format.md#read-and-write-ordering
  */
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import { IntegrityError, NotFoundError, reasonOf, SourceUnavailableError } from './errors.ts';
-import { readManifest, writeManifest } from './manifests.ts';
+import { ConflictError, NotFoundError, reasonOf, SourceUnavailableError, TransientError } from './errors.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, throttled } from './pipeline.ts';
-import type { PlanRecord, SnapshotRecord } from './ports.ts';
-import { jobIdOf, type SnapshotTask, type Task } from './tasks.ts';
+import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from './plan.ts';
+import type { PartitionPlan, PartitionSummary, PlanRecord, SnapshotRecord, SourceObject } from './ports.ts';
 import {
-  blobAssociatedData,
+  PackWriter,
+  readAllEntries,
+  readManifest,
+  VaultIndex,
+  writeIndex,
+  writeManifest,
+  writePart,
+} from './repository.ts';
+import { jobIdOf, type PartitionResume, type SnapshotTask, type Task } from './tasks.ts';
+import {
+  CHUNK_SIZE_BYTES,
+  type ContentId,
+  compareKeys,
   contentIdOf,
   type Manifest,
   type ManifestEntry,
-  type StoredBlob,
+  PART_MAX_ENTRIES,
+  type PartRef,
   VAULT_FORMAT_VERSION,
-  VaultLayout,
 } from './vault.ts';
+
+/** Entries a new part gets before it is cut, when no parent part boundary cuts it first. */
+export const PART_TARGET_ENTRIES = 1000;
+/** Objects a partition lists and stores between two looks at its time budget. */
+const BATCH_OBJECTS = 500;
 
 /** What a snapshot task did. */
 export interface SnapshotResult {
-  status: 'COMMITTED' | 'ALREADY_COMMITTED' | 'FAILED' | 'SKIPPED';
+  /**
+   * PLANNED: partitions enqueued; PARTITION_DONE: a partition stored and counted (others remain);
+   * CONTINUED: the time budget ran low, the rest was re-enqueued; COMMITTED: this task sealed it.
+   */
+  status:
+    | 'PLANNED'
+    | 'PARTITION_DONE'
+    | 'CONTINUED'
+    | 'COMMITTED'
+    | 'ALREADY_COMMITTED'
+    | 'FAILED'
+    | 'SKIPPED';
   snapshotId: string;
+  partition?: number;
+  partitions?: number;
   objectCount?: number;
   logicalBytes?: number;
   objectsRead?: number;
   blobsWritten?: number;
+  packsWritten?: number;
   storedBytesWritten?: number;
   /** Objects listed but gone before they could be read (deleted meanwhile). */
   objectsVanished?: number;
@@ -36,19 +75,20 @@ export interface SnapshotResult {
 }
 
 /**
- * Run a snapshot task.
+ * Run a snapshot task: plan the snapshot, or store one partition of it.
  * @throws NotFoundError (not retryable) when the plan or the job does not exist.
- * @throws TransientError (retryable) on storage or catalog failures that may pass; the next
- *   delivery starts over, reusing the blobs already stored.
- * A missing or unreadable source bucket is not thrown: the job and snapshot are marked FAILED
- * with the reason, and the previous snapshots stay intact.
+ * @throws TransientError (retryable) on storage or catalog failures that may pass; a redelivered
+ *   partition starts its range over (or from its last checkpoint), reusing what the index holds.
+ * A missing or unreadable source bucket is not thrown: the job and snapshot are marked FAILED with
+ * the reason, and the previous snapshots stay intact.
  * @example
  * ```ts
- * const result = await takeSnapshot(deps, { kind: 'snapshot', planId: 'photos', snapshotId, scheduledAt });
+ * await takeSnapshot(deps, { kind: 'snapshot', planId: 'photos', snapshotId, scheduledAt });
+ * await takeSnapshot(deps, { kind: 'snapshot', planId: 'photos', snapshotId, scheduledAt, partition: { index: 0 } });
  * ```
  */
 export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Promise<SnapshotResult> {
-  const { catalog, clock } = deps;
+  const { catalog } = deps;
   const jobId = jobIdOf(task);
   const plan = await catalog.getPlan(task.planId);
   if (!plan) throw new NotFoundError(`plan '${task.planId}' does not exist`);
@@ -65,219 +105,541 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
   if (record.status !== 'RUNNING')
     return { status: 'SKIPPED', snapshotId: task.snapshotId, reason: record.status };
 
-  const started = clock.now();
-  await catalog.startTask(jobId, 'snapshot', started.toISOString());
+  const taskId = task.partition ? `snapshot:p${task.partition.index}` : 'snapshot';
   try {
-    const result = await storeAndCommit(deps, plan, record, started);
-    await catalog.updateTask(jobId, 'snapshot', {
-      status: 'SUCCEEDED',
-      finishedAt: nowIso(clock),
-      progress: {
-        done: result.objectCount ?? 0,
-        total: result.objectCount ?? 0,
-        bytes: result.logicalBytes ?? 0,
-      },
-      result: { ...result, status: result.status },
-    });
-    if (result.status === 'COMMITTED') await fanOutAfterCommit(deps, plan, task.snapshotId);
-    return result;
+    if (!task.partition) return await planSnapshot(deps, plan, record, task);
+    return await runPartition(deps, plan, record, task, task.partition.index, task.partition.resume);
   } catch (error) {
     if (!(error instanceof SourceUnavailableError)) {
-      await recordTaskFailure(deps, jobId, 'snapshot', error);
+      await recordTaskFailure(deps, jobId, taskId, error);
       throw error;
     }
     const reason = reasonOf(error);
-    await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
-      'RUNNING',
-    ]);
-    await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: nowIso(clock) });
-    await catalog.updateTask(jobId, 'snapshot', {
-      status: 'FAILED',
-      error: reason,
-      finishedAt: nowIso(clock),
-    });
+    await failSnapshot(deps, record, taskId, reason);
     return { status: 'FAILED', snapshotId: task.snapshotId, reason };
   }
 }
 
-async function storeAndCommit(
+async function failSnapshot(deps: PipelineDeps, record: SnapshotRecord, taskId: string, reason: string) {
+  const { catalog, clock } = deps;
+  const jobId = jobIdOf(record);
+  await catalog.updateSnapshot(record.planId, record.snapshotId, { status: 'FAILED', error: reason }, [
+    'RUNNING',
+  ]);
+  await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: nowIso(clock) });
+  await catalog.updateTask(jobId, taskId, { status: 'FAILED', error: reason, finishedAt: nowIso(clock) });
+}
+
+/**
+ * Plan a snapshot: record its partition plan (once) and enqueue the partitions not done yet, at most
+ * the plan's `maxParallelPartitions` of them; each finishing partition enqueues the next.
+ */
+async function planSnapshot(
   deps: PipelineDeps,
   plan: PlanRecord,
   record: SnapshotRecord,
-  started: Date,
+  task: SnapshotTask,
 ): Promise<SnapshotResult> {
-  const { catalog, clock, envelope, objects, vaults } = deps;
+  const { catalog, clock } = deps;
   const jobId = jobIdOf(record);
-  const parent = await latestCommittedBefore(deps, plan.id, record.snapshotId);
+  await catalog.startTask(jobId, 'snapshot', nowIso(clock));
+  let recorded: PartitionPlan;
+  if (record.partitionBoundaries) {
+    recorded = {
+      boundaries: record.partitionBoundaries,
+      parentSnapshotId: record.parentSnapshotId ?? null,
+      time: record.time ?? nowIso(clock),
+    };
+  } else {
+    const time = nowIso(clock);
+    const parent = await latestCommittedBefore(deps, plan.id, record.snapshotId);
+    const target = plan.snapshot?.partitionObjects ?? DEFAULT_PARTITION_OBJECTS;
+    const boundaries = parent?.manifestId
+      ? boundariesFromParent(
+          await readManifest(deps.vaults.primary, deps.envelope, plan.id, parent.manifestId),
+          target,
+        )
+      : await boundariesFromListing(deps, plan, target);
+    recorded = await catalog.planPartitions(plan.id, record.snapshotId, {
+      boundaries,
+      parentSnapshotId: parent?.snapshotId ?? null,
+      time,
+    });
+  }
+  const total = recorded.boundaries.length + 1;
+  const done = new Set((await catalog.listPartitions(plan.id, record.snapshotId)).map((p) => p.partition));
+  const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
+  const todo = [...Array(total).keys()].filter((i) => !done.has(i)).slice(0, window);
+  for (const index of todo) await deps.queue.send({ ...task, partition: { index } });
+  await catalog.updateTask(jobId, 'snapshot', { progress: { done: done.size, total } });
+  if (todo.length === 0 && done.size === total) {
+    // Every partition is done (a redelivered plan task after a crash before the seal): seal now.
+    return seal(deps, plan, record.snapshotId);
+  }
+  return { status: 'PLANNED', snapshotId: record.snapshotId, partitions: total };
+}
+
+/** Boundaries at the parent's part boundaries, grouping parts until a group holds `target` objects. */
+export function boundariesFromParent(parent: Pick<Manifest, 'parts'>, target: number): string[] {
+  const boundaries: string[] = [];
+  let objects = 0;
+  for (const [i, part] of parent.parts.entries()) {
+    objects += part.objectCount;
+    if (objects >= target && i < parent.parts.length - 1) {
+      boundaries.push(part.lastKey);
+      objects = 0;
+    }
+  }
+  return boundaries;
+}
+
+/** Boundaries every `target` keys of one listing (the first snapshot of a plan). Keeps only the keys. */
+async function boundariesFromListing(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  target: number,
+): Promise<string[]> {
+  const boundaries: string[] = [];
+  let n = 0;
+  let pending: string | undefined;
+  for await (const o of deps.objects.list(plan.source.bucket, plan.source.prefix)) {
+    if (pending !== undefined) {
+      boundaries.push(pending); // only a boundary when some key follows it
+      pending = undefined;
+    }
+    n += 1;
+    if (n % target === 0) pending = o.key;
+  }
+  return boundaries;
+}
+
+interface Counters {
+  objectsRead: number;
+  blobsWritten: number;
+  packsWritten: number;
+  storedBytesWritten: number;
+  objectsVanished: number;
+}
+
+/** Store one partition (or the rest of it, from `resume`); the last to finish seals. */
+async function runPartition(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+  resume: PartitionResume | undefined,
+): Promise<SnapshotResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const jobId = jobIdOf(record);
+  const taskId = `snapshot:p${index}`;
+  const boundaries = record.partitionBoundaries;
+  if (!boundaries) throw new TransientError(`snapshot ${jobId} has no partition plan yet`);
+  if (index > boundaries.length) throw new NotFoundError(`snapshot ${jobId} has no partition ${index}`);
+  if ((await catalog.listPartitions(plan.id, record.snapshotId)).some((p) => p.partition === index)) {
+    return afterPartition(deps, plan, record, task, index, false);
+  }
+  const started = clock.now();
+  await catalog.startTask(jobId, taskId, started.toISOString());
+
+  const lower = index > 0 ? boundaries[index - 1] : undefined;
+  const upper = index < boundaries.length ? boundaries[index] : undefined;
+  const inRange = (key: string) =>
+    (lower === undefined || compareKeys(key, lower) > 0) &&
+    (upper === undefined || compareKeys(key, upper) <= 0);
+
+  // The parent's entries for this range, and its part boundaries to cut ours at (so unchanged parts
+  // come out byte-identical and are shared, not stored again).
   const parentEntries = new Map<string, ManifestEntry>();
-  if (parent?.manifestId) {
-    const manifest = await readManifest(vaults.primary, envelope, plan.id, parent.manifestId);
-    for (const entry of manifest.entries) parentEntries.set(entry.key, entry);
+  const parentCuts: string[] = [];
+  const parentPartIds = new Set<ContentId>();
+  const parentRecord = record.parentSnapshotId
+    ? await catalog.getSnapshot(plan.id, record.parentSnapshotId)
+    : undefined;
+  if (parentRecord?.manifestId) {
+    const parent = await readManifest(vaults.primary, envelope, plan.id, parentRecord.manifestId);
+    const overlapping = parent.parts.filter(
+      (p) =>
+        (lower === undefined || compareKeys(p.lastKey, lower) > 0) &&
+        (upper === undefined || compareKeys(p.firstKey, upper) <= 0),
+    );
+    for (const part of overlapping) {
+      parentCuts.push(part.lastKey);
+      parentPartIds.add(part.partId);
+    }
+    for (const entry of await readAllEntries(vaults.primary, envelope, {
+      planId: plan.id,
+      parts: overlapping,
+    })) {
+      if (inRange(entry.key)) parentEntries.set(entry.key, entry);
+    }
   }
 
-  const time = clock.now().toISOString();
-  const listed = [];
-  for await (const object of objects.list(plan.source.bucket, plan.source.prefix)) listed.push(object);
-
-  // Blobs this run has stored or seen referenced by the parent, with what the vault stored (when known).
-  const stored = new Map<string, StoredBlob | undefined>();
-  for (const entry of parentEntries.values()) {
-    if (!stored.get(entry.blobId)) stored.set(entry.blobId, entry.stored);
-  }
-  const entries: ManifestEntry[] = [];
-  let objectsRead = 0;
-  let blobsWritten = 0;
-  let storedBytesWritten = 0;
-  let objectsVanished = 0;
+  const counters: Counters = {
+    objectsRead: resume?.objectsRead ?? 0,
+    blobsWritten: resume?.blobsWritten ?? 0,
+    packsWritten: resume?.packsWritten ?? 0,
+    storedBytesWritten: resume?.storedBytesWritten ?? 0,
+    objectsVanished: resume?.objectsVanished ?? 0,
+  };
+  const packs = new PackWriter(vaults.primary, envelope);
+  let loadedIndex: VaultIndex | undefined;
+  const vaultIndex = async () => {
+    loadedIndex ??= await VaultIndex.load(vaults.primary, envelope);
+    return loadedIndex;
+  };
+  const parts: PartRef[] = [...(resume?.parts ?? [])];
+  let pending: ManifestEntry[] = []; // entries done but not yet in a stored part
   let bytesDone = 0;
   const reportProgress = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
-    catalog.updateTask(jobId, 'snapshot', {
-      progress: { done: entries.length, total: listed.length, bytes: bytesDone },
+    catalog.updateTask(jobId, taskId, {
+      progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) + pending.length, bytes: bytesDone },
     }),
   );
   const limit = pLimit(deps.concurrency ?? 16);
-  const writing = new Map<string, Promise<void>>(); // one PUT per blob id at a time
+  const reserveMs = (deps.timeReserveSeconds ?? 120) * 1000;
 
-  await Promise.all(
-    listed.map((object) =>
-      limit(async () => {
-        const previous = parentEntries.get(object.key);
-        if (previous && previous.etag === object.etag && previous.sizeBytes === object.sizeBytes) {
-          entries.push({ ...previous, lastModified: object.lastModified });
-        } else {
-          let fetched: Awaited<ReturnType<typeof objects.get>>;
-          try {
-            fetched = await objects.get(plan.source.bucket, object.key);
-          } catch (error) {
-            if (error instanceof NotFoundError) {
-              objectsVanished += 1; // deleted after the listing: not part of this snapshot
-              return;
-            }
-            throw error;
-          }
-          objectsRead += 1;
-          const blobId = contentIdOf(fetched.body);
-          if (!stored.has(blobId)) {
-            let pending = writing.get(blobId);
-            if (!pending) {
-              pending = (async () => {
-                const key = VaultLayout.blobKey(blobId);
-                const kept = await rewriteStoredBlob(deps, key, blobId);
-                if (kept) {
-                  stored.set(blobId, kept);
-                  return;
-                }
-                const sealed = await envelope.seal(fetched.body, blobAssociatedData(blobId));
-                const written = await vaults.primary.put(key, sealed);
-                blobsWritten += 1;
-                storedBytesWritten += sealed.length;
-                stored.set(blobId, written);
-              })();
-              writing.set(blobId, pending);
-              pending.finally(() => writing.delete(blobId)).catch(() => {});
-            }
-            await pending;
-          }
-          const storedBlob = stored.get(blobId);
-          entries.push({
-            key: object.key,
-            sizeBytes: fetched.body.length,
-            etag: fetched.etag,
-            lastModified: fetched.lastModified,
-            ...(fetched.contentType === undefined ? {} : { contentType: fetched.contentType }),
-            ...(fetched.metadata === undefined || Object.keys(fetched.metadata).length === 0
-              ? {}
-              : { metadata: fetched.metadata }),
-            blobId,
-            ...(storedBlob ? { stored: storedBlob } : {}),
-          });
-        }
-        bytesDone += object.sizeBytes;
-        await reportProgress();
-      }),
-    ),
-  );
+  /** Store the packs, then their index, then the parts of `entries` (write order). */
+  const storeParts = async (entries: ManifestEntry[], cutTail: boolean): Promise<ManifestEntry[]> => {
+    const stored = await packs.flush();
+    await writeIndex(vaults.primary, envelope, stored);
+    for (const pack of stored) loadedIndex?.addPack(pack);
+    const { complete, rest } = cutParts(entries, parentCuts, cutTail);
+    for (const group of complete) {
+      const { ref } = await writePart(vaults.primary, envelope, plan.id, group, parentPartIds);
+      parts.push(ref);
+    }
+    return rest;
+  };
 
+  let lastKey: string | undefined = resume?.afterKey;
+  let batch: SourceObject[] = [];
+  const runBatch = async () => {
+    const results = await Promise.all(
+      batch.map((object) =>
+        limit(async () => {
+          const entry = await entryFor(
+            deps,
+            plan,
+            object,
+            parentEntries.get(object.key),
+            packs,
+            vaultIndex,
+            counters,
+          );
+          bytesDone += object.sizeBytes;
+          await reportProgress();
+          return entry;
+        }),
+      ),
+    );
+    for (const entry of results) if (entry) pending.push(entry);
+    lastKey = batch.at(-1)?.key ?? lastKey;
+    batch = [];
+  };
+
+  const startAfter = resume?.afterKey ?? lower;
+  for await (const object of deps.objects.list(
+    plan.source.bucket,
+    plan.source.prefix,
+    startAfter ? { startAfter } : {},
+  )) {
+    if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
+    if (batch.length >= BATCH_OBJECTS) {
+      await runBatch();
+      // More objects follow: is there time for them?
+      if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {
+        // Out of time: store what is done (packs, index, parts) and let the next invocation go on.
+        pending = await storeParts(pending, true);
+        const next: PartitionResume = {
+          afterKey: lastKey,
+          parts,
+          ...counters,
+          packsWritten: counters.packsWritten + packs.packsWritten,
+          storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
+          invocations: (resume?.invocations ?? 1) + 1,
+          seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+        };
+        await deps.queue.send({ ...task, partition: { index, resume: next } });
+        await catalog.updateTask(jobId, taskId, {
+          progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
+        });
+        return { status: 'CONTINUED', snapshotId: record.snapshotId, partition: index };
+      }
+    }
+    batch.push(object);
+  }
+  if (batch.length > 0) await runBatch();
+  await storeParts(pending, true);
+
+  const summary: PartitionSummary = {
+    partition: index,
+    parts,
+    objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
+    logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+    ...counters,
+    packsWritten: counters.packsWritten + packs.packsWritten,
+    storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
+    invocations: resume?.invocations ?? 1,
+    seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+    doneAt: nowIso(clock),
+  };
+  const { counted } = await catalog.completePartition(plan.id, record.snapshotId, summary);
+  await catalog.updateTask(jobId, taskId, {
+    status: 'SUCCEEDED',
+    finishedAt: nowIso(clock),
+    progress: { done: summary.objectCount, total: summary.objectCount, bytes: summary.logicalBytes },
+  });
+  const result = await afterPartition(deps, plan, record, task, index, counted);
+  return { ...summaryResult(summary), ...result, snapshotId: record.snapshotId, partition: index };
+}
+
+/** After a partition is done (now or before): enqueue the next one in its window, seal when last. */
+async function afterPartition(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+  counted: boolean,
+): Promise<SnapshotResult> {
+  const { catalog } = deps;
+  const total = (record.partitionBoundaries?.length ?? 0) + 1;
+  const summaries = await catalog.listPartitions(plan.id, record.snapshotId);
+  const done = new Set(summaries.map((s) => s.partition));
+  const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
+  const next = index + window;
+  if (next < total && !done.has(next)) await deps.queue.send({ ...task, partition: { index: next } });
+  await catalog.updateTask(jobIdOf(record), 'snapshot', {
+    progress: {
+      done: summaries.reduce((n, s) => n + s.objectCount, 0),
+      bytes: summaries.reduce((n, s) => n + s.logicalBytes, 0),
+    },
+  });
+  if (done.size === total) return seal(deps, plan, record.snapshotId);
+  return { status: counted ? 'PARTITION_DONE' : 'SKIPPED', snapshotId: record.snapshotId, partition: index };
+}
+
+/**
+ * Seal: every partition is done, so write the manifest root (last) and commit RUNNING → COMMITTED.
+ * Two sealers (a duplicate delivery, a crash after counting) may both write a root; the conditional
+ * commit lets one win, and the other root is never visible (garbage collection removes it).
+ */
+async function seal(deps: PipelineDeps, plan: PlanRecord, snapshotId: string): Promise<SnapshotResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const record = await catalog.getSnapshot(plan.id, snapshotId);
+  if (!record) throw new NotFoundError(`snapshot ${plan.id}/${snapshotId} does not exist`);
+  if (record.status === 'COMMITTED') return { status: 'ALREADY_COMMITTED', snapshotId };
+  if (record.status !== 'RUNNING') return { status: 'SKIPPED', snapshotId, reason: record.status };
+  const summaries = await catalog.listPartitions(plan.id, snapshotId);
+  const total = (record.partitionBoundaries?.length ?? 0) + 1;
+  if (summaries.length !== total)
+    throw new TransientError(`snapshot ${plan.id}/${snapshotId}: not every partition is done`);
+  const parts = summaries.flatMap((s) => s.parts);
   const completedAt = clock.now();
+  const time = record.time ?? completedAt.toISOString();
   const manifest: Manifest = {
     version: VAULT_FORMAT_VERSION,
     type: 'manifest',
     planId: plan.id,
-    snapshotId: record.snapshotId,
-    parentSnapshotId: parent?.snapshotId ?? null,
+    snapshotId,
+    parentSnapshotId: record.parentSnapshotId ?? null,
     source: { bucket: plan.source.bucket, prefix: plan.source.prefix },
     scheduledAt: record.scheduledAt,
     time,
     completedAt: completedAt.toISOString(),
     totals: {
-      objectCount: entries.length,
-      logicalBytes: entries.reduce((sum, e) => sum + e.sizeBytes, 0),
+      objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
+      logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
     },
-    entries,
+    parts,
   };
-  // Manifest last: every blob it names is stored by now.
+  // Manifest root last: every part, index and pack it depends on is stored by now.
   const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
-  const seconds = (completedAt.getTime() - started.getTime()) / 1000;
+  const sum = (f: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + f(s), 0);
+  const seconds = (completedAt.getTime() - Date.parse(time)) / 1000;
+  const totals = {
+    objectCount: manifest.totals.objectCount,
+    logicalBytes: manifest.totals.logicalBytes,
+    objectsRead: sum((s) => s.objectsRead),
+    blobsWritten: sum((s) => s.blobsWritten),
+    packsWritten: sum((s) => s.packsWritten),
+    storedBytesWritten: sum((s) => s.storedBytesWritten),
+    objectsVanished: sum((s) => s.objectsVanished),
+  };
   const committed = await catalog.updateSnapshot(
     plan.id,
-    record.snapshotId,
+    snapshotId,
     {
       status: 'COMMITTED',
-      time,
-      startedAt: started.toISOString(),
+      startedAt: time,
       committedAt: completedAt.toISOString(),
       manifestId,
-      parentSnapshotId: parent?.snapshotId ?? null,
-      objectCount: manifest.totals.objectCount,
-      logicalBytes: manifest.totals.logicalBytes,
-      objectsRead,
-      blobsWritten,
-      storedBytesWritten,
-      uniqueBlobs: new Set(entries.map((e) => e.blobId)).size,
+      objectCount: totals.objectCount,
+      logicalBytes: totals.logicalBytes,
+      objectsRead: totals.objectsRead,
+      blobsWritten: totals.blobsWritten,
+      packsWritten: totals.packsWritten,
+      storedBytesWritten: totals.storedBytesWritten,
       seconds,
       regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
     },
     ['RUNNING'],
   );
+  if (!committed) return { status: 'ALREADY_COMMITTED', snapshotId };
+  const jobId = jobIdOf(record);
+  await catalog.updateTask(jobId, 'snapshot', {
+    status: 'SUCCEEDED',
+    finishedAt: completedAt.toISOString(),
+    progress: { done: totals.objectCount, total: totals.objectCount, bytes: totals.logicalBytes },
+    result: { status: 'COMMITTED', partitions: total, seconds, ...totals },
+  });
+  await fanOutAfterCommit(deps, plan, snapshotId);
+  return { status: 'COMMITTED', snapshotId, partitions: total, seconds, ...totals };
+}
+
+function summaryResult(s: PartitionSummary): Omit<SnapshotResult, 'status' | 'snapshotId'> {
   return {
-    status: committed ? 'COMMITTED' : 'ALREADY_COMMITTED',
-    snapshotId: record.snapshotId,
-    objectCount: manifest.totals.objectCount,
-    logicalBytes: manifest.totals.logicalBytes,
-    objectsRead,
-    blobsWritten,
-    storedBytesWritten,
-    objectsVanished,
-    seconds,
+    objectCount: s.objectCount,
+    logicalBytes: s.logicalBytes,
+    objectsRead: s.objectsRead,
+    blobsWritten: s.blobsWritten,
+    packsWritten: s.packsWritten,
+    storedBytesWritten: s.storedBytesWritten,
+    objectsVanished: s.objectsVanished,
+    seconds: s.seconds,
   };
 }
 
 /**
- * A blob the parent does not reference may still be in the vault (an older snapshot's, or one
- * awaiting garbage collection), and older manifests may record its checksum. Sealing it again would
- * store other bytes (a new nonce and data key) under its key and break those records, so when it
- * is stored with a checksum and opens to its id, store the same bytes again instead: the checksum
- * stays, and the new upload time keeps it from garbage collection while this snapshot runs.
- * @returns what was stored, or undefined when the blob must be sealed and stored afresh (absent,
- *   stored before checksums were recorded, or corrupt).
+ * Cut entries (in key order) into parts: at the parent's part boundaries (so an unchanged part is
+ * the same part), at {@link PART_TARGET_ENTRIES} where no parent part covers the keys, and never
+ * above {@link PART_MAX_ENTRIES}. With `cutTail` false the last, possibly unfinished group is
+ * returned as `rest`.
  */
-async function rewriteStoredBlob(
-  deps: PipelineDeps,
-  key: string,
-  blobId: string,
-): Promise<StoredBlob | undefined> {
-  const vault = deps.vaults.primary;
-  let existing: Uint8Array;
-  try {
-    if ((await vault.checksum(key)).checksumSha256 === '') return undefined;
-    existing = await vault.get(key);
-    if (contentIdOf(await deps.envelope.open(existing, blobAssociatedData(blobId))) !== blobId)
-      return undefined;
-  } catch (error) {
-    if (error instanceof NotFoundError || error instanceof IntegrityError) return undefined;
-    throw error;
+export function cutParts(
+  entries: readonly ManifestEntry[],
+  parentCuts: readonly string[],
+  cutTail: boolean,
+): { complete: ManifestEntry[][]; rest: ManifestEntry[] } {
+  const slotOf = (key: string): number => {
+    let lo = 0;
+    let hi = parentCuts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareKeys(parentCuts[mid] as string, key) >= 0) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo; // the first parent part whose last key is ≥ key; parentCuts.length = past them all
+  };
+  const complete: ManifestEntry[][] = [];
+  let group: ManifestEntry[] = [];
+  let slot = -1;
+  for (const entry of entries) {
+    const s = slotOf(entry.key);
+    const limit = s < parentCuts.length ? PART_MAX_ENTRIES : PART_TARGET_ENTRIES;
+    if (group.length > 0 && (s !== slot || group.length >= limit)) {
+      complete.push(group);
+      group = [];
+    }
+    group.push(entry);
+    slot = s;
   }
-  return vault.put(key, existing);
+  if (group.length > 0) {
+    if (cutTail) complete.push(group);
+    else return { complete, rest: group };
+  }
+  return { complete, rest: [] };
+}
+
+/**
+ * The manifest entry of one listed object: the parent's when unchanged (same ETag and size), else
+ * read chunk by chunk into the pack writer. Undefined when the object vanished after the listing.
+ */
+async function entryFor(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  object: SourceObject,
+  previous: ManifestEntry | undefined,
+  packs: PackWriter,
+  vaultIndex: () => Promise<VaultIndex>,
+  counters: Counters,
+): Promise<ManifestEntry | undefined> {
+  if (previous && previous.etag === object.etag && previous.sizeBytes === object.sizeBytes) {
+    return { ...previous, lastModified: object.lastModified };
+  }
+  const index = await vaultIndex();
+  const store = async (chunk: Uint8Array): Promise<ContentId> => {
+    const blobId = contentIdOf(chunk);
+    if (!packs.added.has(blobId) && !index.locate(blobId)) {
+      counters.blobsWritten += 1;
+      await packs.add(blobId, chunk);
+    }
+    return blobId;
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const entry = await readObject(deps, plan.source.bucket, object, store);
+      counters.objectsRead += 1;
+      return entry;
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        counters.objectsVanished += 1; // deleted after the listing: not part of this snapshot
+        return undefined;
+      }
+      // Overwritten while its chunks were read: read it again, whole.
+      if (error instanceof ConflictError && attempt < 3) continue;
+      throw error instanceof ConflictError
+        ? new TransientError(`${object.key} keeps changing while it is read`, { cause: error })
+        : error;
+    }
+  }
+}
+
+/** Read an object in chunks of {@link CHUNK_SIZE_BYTES}, handing each to `store`, and describe it. */
+async function readObject(
+  deps: PipelineDeps,
+  bucket: string,
+  object: SourceObject,
+  store: (chunk: Uint8Array) => Promise<ContentId>,
+): Promise<ManifestEntry> {
+  const first =
+    object.sizeBytes <= CHUNK_SIZE_BYTES
+      ? await deps.objects.get(bucket, object.key)
+      : await deps.objects.getRange(bucket, object.key, { offsetBytes: 0, lengthBytes: CHUNK_SIZE_BYTES });
+  const whole = createHash('sha256');
+  const blobs: ContentId[] = [];
+  const take = async (body: Uint8Array) => {
+    for (let at = 0; at < body.length || (at === 0 && body.length === 0); at += CHUNK_SIZE_BYTES) {
+      const chunk = body.subarray(at, at + CHUNK_SIZE_BYTES);
+      whole.update(chunk);
+      blobs.push(await store(chunk));
+      if (body.length === 0) break;
+    }
+  };
+  await take(first.body);
+  for (let offset = first.body.length; offset < first.sizeBytes; offset += CHUNK_SIZE_BYTES) {
+    const lengthBytes = Math.min(CHUNK_SIZE_BYTES, first.sizeBytes - offset);
+    const next = await deps.objects.getRange(bucket, object.key, {
+      offsetBytes: offset,
+      lengthBytes,
+      ifMatch: first.etag,
+    });
+    await take(next.body);
+  }
+  const contentSha256 = whole.digest('hex');
+  return {
+    key: object.key,
+    sizeBytes: first.sizeBytes,
+    etag: first.etag,
+    lastModified: first.lastModified,
+    ...(first.contentType === undefined ? {} : { contentType: first.contentType }),
+    ...(first.metadata === undefined || Object.keys(first.metadata).length === 0
+      ? {}
+      : { metadata: first.metadata }),
+    blobs,
+    ...(blobs.length > 1 ? { contentSha256 } : {}),
+  };
 }
 
 /** The newest COMMITTED snapshot of a plan older than `snapshotId` (ids sort by time). */

@@ -5,15 +5,43 @@
  */
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
+import { PartRefSchema } from './vault.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
 
-/** Take a snapshot of a plan's source for one scheduled time. */
+const count = z.number().int().nonnegative();
+
+/**
+ * Where a partition stopped when its time budget ran out: the last key done, the parts written so
+ * far and the counters, so the next invocation goes on from there. @see docs/format.md#partitions
+ */
+export const PartitionResumeSchema = z.strictObject({
+  afterKey: z.string().min(1),
+  parts: z.array(PartRefSchema),
+  objectsRead: count,
+  blobsWritten: count,
+  packsWritten: count,
+  storedBytesWritten: count,
+  objectsVanished: count,
+  invocations: z.number().int().min(1),
+  seconds: z.number().nonnegative(),
+});
+export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
+
+/**
+ * Take a snapshot of a plan's source for one scheduled time. Without `partition`: plan the snapshot
+ * (split the source into key ranges) and start its partitions. With `partition`: store one key range
+ * (`index` into the snapshot's recorded boundaries), going on from `resume` when given.
+ * @see docs/format.md#partitions
+ */
 export const SnapshotTaskSchema = z.strictObject({
   kind: z.literal('snapshot'),
   planId: id,
   snapshotId: id,
   scheduledAt: z.iso.datetime({ offset: false }),
+  partition: z
+    .strictObject({ index: z.number().int().min(0), resume: PartitionResumeSchema.optional() })
+    .optional(),
 });
 /** Copy a committed snapshot to one copy region. */
 export const CopyTaskSchema = z.strictObject({
@@ -87,13 +115,14 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
 }
 
 /**
- * The task's id within its job: `snapshot`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`,
+ * The task's id within its job: `snapshot`, `snapshot:p<partition>`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`,
  * `drill:<drillId>` (a drill has no job: its record lives on the plan).
  */
 export function taskIdOf(task: Task): string {
   if (task.kind === 'drill') return `drill:${task.drillId}`;
   if (task.kind === 'restore-part') return `restore-part:${task.part}`;
   if (task.kind === 'copy') return `copy:${task.region}`;
+  if (task.kind === 'snapshot' && task.partition) return `snapshot:p${task.partition.index}`;
   if (task.kind === 'verify' && task.tier) return `verify:${task.tier}`;
   return task.kind;
 }

@@ -58,6 +58,10 @@ const EnvSchema = z.object({
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
   STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** Seconds a snapshot partition keeps in hand before it checkpoints and re-enqueues the rest. */
+  STRONGBOX_TIME_RESERVE_SECONDS: z.coerce.number().min(0).max(900).default(120),
+  /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
+  STRONGBOX_SDK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   STRONGBOX_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(3),
   AWS_ENDPOINT_URL_S3: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_SQS: optional.pipe(url.optional()),
@@ -99,6 +103,10 @@ export interface Config {
   dlqUrl?: string;
   concurrency: number;
   gcGraceSeconds: number;
+  /** Seconds a snapshot partition keeps in hand (see PipelineDeps.timeReserveSeconds). @default 120 */
+  timeReserveSeconds: number;
+  /** Attempts per AWS SDK call, with the SDK's adaptive retry mode. @default 8 */
+  sdkMaxAttempts: number;
   /** The task queues' redrive maxReceiveCount: a failure on that receive is the last. @default 3 */
   maxReceiveCount: number;
   /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
@@ -160,6 +168,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
+    timeReserveSeconds: e.STRONGBOX_TIME_RESERVE_SECONDS,
+    sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,
     endpoints: {
       s3,

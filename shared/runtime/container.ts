@@ -36,7 +36,10 @@ export function s3ClientFor(config: Config, region: string): S3Client {
   const endpoint = config.endpoints.s3.get(region);
   return new S3Client({
     region,
-    maxAttempts: 5,
+    // SlowDown (503) and other throttling: the SDK's adaptive mode backs off exponentially with
+    // jitter and rate-limits this client, so a backup eases off the source bucket instead of failing.
+    maxAttempts: config.sdkMaxAttempts,
+    retryMode: 'adaptive',
     // Restore targets may live in any region: follow S3's redirect to the bucket's region.
     followRegionRedirects: true,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
@@ -58,12 +61,14 @@ export function createContainer(
   // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
   const sqs = new SQSClient({
     region,
-    maxAttempts: 5,
+    maxAttempts: config.sdkMaxAttempts,
+    retryMode: 'adaptive',
     ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}),
   });
   const dynamodb = new DynamoDBClient({
     region,
-    maxAttempts: 5,
+    maxAttempts: config.sdkMaxAttempts,
+    retryMode: 'adaptive',
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
   });
   const keys = config.kmsKeyId
@@ -84,6 +89,7 @@ export function createContainer(
     objects: new S3ObjectStore(primaryS3),
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
+    timeReserveSeconds: config.timeReserveSeconds,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),
   };

@@ -122,7 +122,8 @@ function looseTask(body: string, kind: TaskKind): Task | undefined {
   return undefined;
 }
 
-async function recordOnJob(container: Container, task: Task | undefined, reason: string): Promise<void> {
+async function recordOnJob(container: Container, task: Task | undefined, failure: string): Promise<void> {
+  let reason = failure;
   // A drill has no job: its record lives on the plan (and the reason in the logs and the DLQ).
   if (!task || task.kind === 'drill') return;
   const { catalog, clock } = container.pipeline;
@@ -141,6 +142,8 @@ async function recordOnJob(container: Container, task: Task | undefined, reason:
     return;
   }
   const jobId = jobIdOf(task);
+  // A partition's failure fails its snapshot: say which partition.
+  if (task.kind === 'snapshot' && task.partition) reason = `partition ${task.partition.index}: ${reason}`;
   try {
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });

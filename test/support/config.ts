@@ -16,6 +16,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     },
     concurrency: 4,
     gcGraceSeconds: 3600,
+    timeReserveSeconds: 120,
+    sdkMaxAttempts: 3,
     maxReceiveCount: 3,
     endpoints: { s3: new Map() },
     ...overrides,
