@@ -1,116 +1,210 @@
 /**
- * Copy-to-region: copy the blobs a region's vault lacks, then the manifest, then record the copy.
- * Sealed bytes are copied as they are (no re-encryption), so a copy is byte-identical.
+ * Copy-to-region: copy the packs and manifest parts a region's vault lacks, then one index naming
+ * the packs copied, then the manifest root, then record the copy. Sealed bytes are copied as they
+ * are (no re-encryption), in the same part size, so a copied pack is byte-identical and S3 reports
+ * the same checksum for it in both regions.
  * @see ../../docs/format.md#read-and-write-ordering
+ * @see ../../docs/format.md#packs
+ * @see ../../docs/format.md#index
  */
 import pLimit from 'p-limit';
-import { NotFoundError, TransientError } from './errors.ts';
-import { readManifest } from './manifests.ts';
+import { IntegrityError, NotFoundError, TransientError } from './errors.ts';
 import { type PipelineDeps, recordTaskFailure, throttled, vaultIn } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
+import { readManifest, referencedDocuments, VaultIndex, writeIndex } from './repository.ts';
 import { type CopyTask, jobIdOf, taskIdOf } from './tasks.ts';
-import { VaultLayout } from './vault.ts';
+import { type ContentId, contentIdOf, type IndexedPack, VaultLayout } from './vault.ts';
 
-/** What a copy task did. */
+/**
+ * Packs copied at once. A pack is about 16 MiB and is held whole between its GET and its put, so
+ * this bounds the copy's memory at about 4 × 16 MiB (plus the SDK's part buffers).
+ */
+const PACKS_IN_FLIGHT = 4;
+
+/** What a copy task did. Counts are of this task's writes; documents already in the region are not counted. */
 export interface CopyResult {
   status: 'COPIED' | 'SKIPPED';
   region: string;
+  /** Distinct blobs the snapshot references. */
   blobsReferenced?: number;
+  /** Packs holding them (in the primary's index). */
+  packsReferenced?: number;
+  /** Packs copied (those the region lacked). */
+  packsCopied?: number;
+  /** Blobs in the packs copied (a pack may hold blobs of other snapshots too). */
   blobsCopied?: number;
+  /** Manifest parts copied (those the region lacked; a part shared with the parent is there already). */
+  partsCopied?: number;
+  /** Bytes of the packs, parts and root copied (sealed, as stored). */
   bytesCopied?: number;
   seconds?: number;
   reason?: string;
 }
 
 /**
- * Run a copy task.
+ * Run a copy task: load the primary's index, find the snapshot's packs and parts, list the region's
+ * `packs/` and `parts/<plan>/` once, copy the packs it lacks (GET and put, byte for byte, checked
+ * against their pack id), write one index document there naming them (and any pack the region holds
+ * but does not index yet, e.g. left by a copy that crashed before its index), then the parts it
+ * lacks, then the root last. Idempotent: a redelivery copies only what is still missing.
+ * SKIPPED for a snapshot that failed or was forgotten (also when its record is already removed).
  * @throws NotFoundError (not retryable) for an unknown plan, snapshot or region.
  * @throws TransientError (retryable) when the snapshot is not committed yet, or storage fails.
+ * @throws IntegrityError (not retryable) when the primary does not hold the snapshot intact: a blob
+ *   no index locates, or a pack whose bytes do not hash to its id.
  * @example
  * ```ts
  * await copyToRegion(deps, { kind: 'copy', planId: 'photos', snapshotId, region: 'eu-west-1' });
  * ```
+ * @see ../../docs/format.md#packs
+ * @see ../../docs/format.md#index
+ * @see ../../docs/format.md#manifests
+ * @see ../../docs/format.md#manifest-parts
  */
 export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<CopyResult> {
   const { catalog, clock, envelope, vaults } = deps;
   const jobId = jobIdOf(task);
   const taskId = taskIdOf(task);
   const snapshot = await catalog.getSnapshot(task.planId, task.snapshotId);
-  if (!snapshot) throw new NotFoundError(`snapshot ${jobId} does not exist`);
+  if (!snapshot) {
+    // A late redelivery after prune forgot the snapshot and removed its record (its job stays).
+    if (await catalog.getJob(jobId)) return { status: 'SKIPPED', region: task.region, reason: 'FORGOTTEN' };
+    throw new NotFoundError(`snapshot ${jobId} does not exist`);
+  }
   if (snapshot.status === 'FORGOTTEN' || snapshot.status === 'FAILED') {
     return { status: 'SKIPPED', region: task.region, reason: snapshot.status };
   }
   if (snapshot.status !== 'COMMITTED' || !snapshot.manifestId) {
     throw new TransientError(`snapshot ${jobId} is not committed yet`);
   }
+  const manifestId = snapshot.manifestId;
+  const primary = vaults.primary;
   const target = vaultIn(vaults, task.region);
   const started = clock.now();
   await catalog.startTask(jobId, taskId, started.toISOString());
   try {
-    const manifestKey = VaultLayout.manifestKey(task.planId, snapshot.manifestId);
-    const manifest = await readManifest(vaults.primary, envelope, task.planId, snapshot.manifestId);
-    const referenced = [...new Set(manifest.entries.map((e) => e.blobId))];
-    const present = await blobIdsIn(target);
-    const missing = referenced.filter((id) => !present.has(id));
+    const manifest = await readManifest(primary, envelope, task.planId, manifestId);
+    const index = await VaultIndex.load(primary, envelope);
+    const referenced = await referencedDocuments(primary, envelope, index, manifestId, manifest);
+    if (referenced.unlocatedBlobs.length > 0) {
+      throw new IntegrityError(
+        `snapshot ${jobId}: ${referenced.unlocatedBlobs.length} blob(s) are in no index of ${primary.bucket} (${referenced.unlocatedBlobs[0]}…); not copied`,
+      );
+    }
+    const [packsThere, partsThere, targetIndex] = await Promise.all([
+      idsListed(target, VaultLayout.packsPrefix, VaultLayout.packIdOf),
+      idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),
+      VaultIndex.load(target, envelope),
+    ]);
+    const missingPacks = [...referenced.packs.values()].filter((p) => !packsThere.has(p.packId));
+    // Held by the region but named by none of its indexes (a copy that crashed before its index).
+    const unindexed = [...referenced.packs.values()].filter(
+      (p) => packsThere.has(p.packId) && !targetIndex.pack(p.packId),
+    );
+    let packsCopied = 0;
     let blobsCopied = 0;
     let bytesCopied = 0;
     const report = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
       catalog.updateTask(jobId, taskId, {
-        progress: { done: blobsCopied, total: missing.length, bytes: bytesCopied },
+        progress: { done: packsCopied, total: missingPacks.length, bytes: bytesCopied },
       }),
     );
-    const limit = pLimit(deps.concurrency ?? 16);
-    await Promise.all(
-      missing.map((blobId) =>
-        limit(async () => {
-          const key = VaultLayout.blobKey(blobId);
-          const sealed = await vaults.primary.get(key);
-          await target.put(key, sealed);
-          blobsCopied += 1;
-          bytesCopied += sealed.length;
+    const limit = pLimit(Math.max(1, Math.min(deps.concurrency ?? 16, PACKS_IN_FLIGHT)));
+    const copied = await Promise.all(
+      missingPacks.map((pack) =>
+        limit(async (): Promise<IndexedPack> => {
+          const key = VaultLayout.packKey(pack.packId);
+          const body = await primary.get(key);
+          const actual = contentIdOf(body);
+          if (actual !== pack.packId) {
+            throw new IntegrityError(
+              `pack ${pack.packId} in ${primary.bucket} hashes to ${actual}; not copied`,
+            );
+          }
+          // Same bytes, same part size: the same checksum as recorded in the primary.
+          const stored = await target.put(key, body);
+          packsCopied += 1;
+          blobsCopied += pack.blobs.length;
+          bytesCopied += body.length;
           await report();
+          return { ...pack, stored };
         }),
       ),
     );
-    // Manifest last, as in the primary region.
-    await target.put(manifestKey, await vaults.primary.get(manifestKey));
+    // One index naming the packs now in the region; before any part naming their blobs.
+    await writeIndex(target, envelope, [...copied, ...unindexed]);
+    const missingParts = manifest.parts.filter((ref) => !partsThere.has(ref.partId));
+    let partsCopied = 0;
+    const partLimit = pLimit(deps.concurrency ?? 16);
+    await Promise.all(
+      missingParts.map((ref) =>
+        partLimit(async () => {
+          const key = VaultLayout.partKey(task.planId, ref.partId);
+          const sealed = await primary.get(key);
+          await target.put(key, sealed);
+          partsCopied += 1;
+          bytesCopied += sealed.length;
+        }),
+      ),
+    );
+    // The root last, as in the primary region.
+    const rootKey = VaultLayout.manifestKey(task.planId, manifestId);
+    const root = await primary.get(rootKey);
+    await target.put(rootKey, root);
+    bytesCopied += root.length;
+
     const finished = clock.now();
     const seconds = (finished.getTime() - started.getTime()) / 1000;
     const regions = await catalog.setRegionCopy(task.planId, task.snapshotId, task.region, {
       status: 'COPIED',
       copiedAt: finished.toISOString(),
+      packsCopied,
       blobsCopied,
       bytesCopied,
       seconds,
     });
+    const counts = {
+      blobsReferenced: referenced.blobCount,
+      packsReferenced: referenced.packs.size,
+      packsCopied,
+      blobsCopied,
+      partsCopied,
+      bytesCopied,
+      seconds,
+    };
     await catalog.updateTask(jobId, taskId, {
       status: 'SUCCEEDED',
       finishedAt: finished.toISOString(),
-      progress: { done: blobsCopied, total: missing.length, bytes: bytesCopied },
-      result: { blobsReferenced: referenced.length, blobsCopied, bytesCopied, seconds },
+      progress: { done: packsCopied, total: missingPacks.length, bytes: bytesCopied },
+      result: counts,
     });
     if (Object.values(regions).every((r) => r.status === 'COPIED')) {
       await deps.queue.send({ kind: 'verify', planId: task.planId, snapshotId: task.snapshotId });
     }
-    return {
-      status: 'COPIED',
-      region: task.region,
-      blobsReferenced: referenced.length,
-      blobsCopied,
-      bytesCopied,
-      seconds,
-    };
+    return { status: 'COPIED', region: task.region, ...counts };
   } catch (error) {
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   }
 }
 
-/** The ids of every blob stored in a vault, from one listing (not one request per blob). */
-export async function blobIdsIn(vault: VaultStore): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for await (const object of vault.list(VaultLayout.blobsPrefix)) {
-    const id = VaultLayout.blobIdOf(object.key);
+/**
+ * The ids of the documents stored under `prefix` in a vault, from one listing (not one request per
+ * document); `idOf` maps a key to its id, or undefined for a key to skip.
+ * @example
+ * ```ts
+ * const packs = await idsListed(vault, VaultLayout.packsPrefix, VaultLayout.packIdOf);
+ * ```
+ * @throws whatever the vault's listing throws (TransientError, retryable, when S3 fails).
+ */
+export async function idsListed(
+  vault: VaultStore,
+  prefix: string,
+  idOf: (key: string) => ContentId | undefined,
+): Promise<Set<ContentId>> {
+  const ids = new Set<ContentId>();
+  for await (const object of vault.list(prefix)) {
+    const id = idOf(object.key);
     if (id) ids.add(id);
   }
   return ids;

@@ -1,20 +1,25 @@
 /**
  * Verification in three tiers, each recorded per snapshot and per region, each runnable on its own:
- * - **catalog**: the manifest is stored and opens, and every blob it references appears in one
- *   listing of the region's `blobs/` (a diff of listings, not one request per blob);
- * - **checksum**: S3 reports, for every referenced blob, the size and SHA-256 checksum the manifest
- *   recorded when the blob was stored (`HeadObject` with checksum mode; no byte is downloaded);
- * - **deep**: a sample (or all) of the blobs is downloaded, opened (decrypted, decompressed) and
- *   hashed to its address, resumably: a pass that runs low on time saves its cursor on the snapshot
- *   record and continues in a new task.
+ * - **catalog**: the manifest root is stored and opens, every manifest part appears in one listing
+ *   of the region's `parts/<plan>/`, every referenced blob is located by the region's own index, and
+ *   every pack holding one appears in one listing of the region's `packs/` (diffs of listings, not
+ *   one request per document);
+ * - **checksum**: S3 reports, for every referenced pack, the size and SHA-256 checksum the region's
+ *   index recorded when the pack was stored (`HeadObject` with checksum mode; no byte is
+ *   downloaded); the root is checked by `HeadObject`, the parts by listing (presence only);
+ * - **deep**: a sample (or all) of the blobs is read from the region's packs with one ranged GET
+ *   each, opened (decrypted, decompressed) and hashed to its id, resumably: a pass that runs low on
+ *   time saves its cursor on the snapshot record and continues in a new task.
  * A failure marks the snapshot and its job and is never turned back into success by a later run.
  * @see ../../docs/format.md#verification
+ * @see ../../docs/format.md#packs
+ * @see ../../docs/format.md#index
+ * @see ../../docs/format.md#manifest-parts
  */
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import { blobIdsIn } from './copy.ts';
-import { IntegrityError, NotFoundError } from './errors.ts';
-import { readManifest } from './manifests.ts';
+import { idsListed } from './copy.ts';
+import { IntegrityError, NotFoundError, ValidationError } from './errors.ts';
 import {
   nowIso,
   type PipelineDeps,
@@ -31,12 +36,13 @@ import type {
   Verification,
   VerificationTier,
 } from './ports.ts';
+import { readBlob, readManifest, readPart, VaultIndex } from './repository.ts';
 import { jobIdOf, taskIdOf, type VerifyTask } from './tasks.ts';
 import {
-  blobAssociatedData,
+  CHUNK_SIZE_BYTES,
   type ContentId,
-  contentIdOf,
   type Manifest,
+  type ManifestPart,
   type StoredBlob,
   VaultLayout,
 } from './vault.ts';
@@ -74,18 +80,26 @@ export function inSample(snapshotId: string, blobId: string, samplePercent: numb
   return sampleDraw(snapshotId, blobId) < samplePercent / 100;
 }
 
+/** What verification knows of a referenced blob before reading it. */
+export interface ExpectedBlob {
+  /** Plaintext size of the blob (its chunk of the object), in bytes. */
+  logicalBytes: number;
+  /** Sealed size in its pack, in bytes, by the primary's index; undefined when no index locates it. */
+  storedBytes?: number;
+}
+
 /**
  * The blobs a deep pass checks, in the stable order it checks them (ascending draw, then id): all
  * referenced blobs, or the sample — a blob whose draw falls below `samplePercent`, or whose
  * predecessors in that order add up to fewer than `sampleBytes` stored bytes, and at least the first
  * blob when either setting is positive.
- * @param expected referenced blob ids and their stored record (undefined when the manifest has none:
- *   the blob's logical size stands in for its stored size).
+ * @param expected referenced blob ids with their sizes in bytes (a blob without a stored size counts
+ *   its logical size).
  * @see docs/format.md#verification
  */
 export function deepPassOrder(
   snapshotId: string,
-  expected: ReadonlyMap<ContentId, { stored?: StoredBlob; logicalBytes: number }>,
+  expected: ReadonlyMap<ContentId, ExpectedBlob>,
   scope: { all: boolean; samplePercent: number; sampleBytes?: number },
 ): ContentId[] {
   const ordered = [...expected.keys()]
@@ -104,7 +118,7 @@ export function deepPassOrder(
     ) {
       chosen.push(id);
     }
-    before += info?.stored?.sizeBytes ?? info?.logicalBytes ?? 0;
+    before += info?.storedBytes ?? info?.logicalBytes ?? 0;
   });
   return chosen;
 }
@@ -113,9 +127,15 @@ export function deepPassOrder(
  * Run a verify task: without `task.tier`, the catalog and checksum tiers and a deep pass over the
  * plan's sample, then ask for prune (the pipeline's verify step); with `task.tier`, that tier alone
  * (a scheduled run, or a deep pass continuing from its cursor).
- * @throws NotFoundError (not retryable) for an unknown plan or snapshot.
+ *
+ * Reads the manifest root and its parts from the primary (a part the primary lacks or cannot open
+ * is read from a copy region), and each region's index once; each region is judged by its own
+ * index and listings.
+ * @throws NotFoundError (not retryable) for an unknown plan or snapshot, or a root missing from the
+ *   primary or a part missing from every region (nothing to verify against).
  * @throws TransientError (retryable) when storage fails; missing or corrupt data is a result, not an error.
- * @returns the snapshot's verification record after this run, or undefined for a snapshot that is not committed.
+ * @returns the snapshot's verification record after this run, or undefined for a snapshot that is not
+ *   committed (or was forgotten and its record removed since: a late redelivery does nothing).
  * @example
  * ```ts
  * const v = await verifySnapshot(deps, { kind: 'verify', planId: 'photos', snapshotId, tier: 'deep' }, {
@@ -123,6 +143,7 @@ export function deepPassOrder(
  * });
  * if (v?.status === 'FAILED') alarm(v);
  * ```
+ * @see ../../docs/format.md#verification
  */
 export async function verifySnapshot(
   deps: PipelineDeps,
@@ -135,12 +156,17 @@ export async function verifySnapshot(
   const plan = await catalog.getPlan(task.planId);
   if (!plan) throw new NotFoundError(`plan '${task.planId}' does not exist`);
   const snapshot = await catalog.getSnapshot(task.planId, task.snapshotId);
-  if (!snapshot) throw new NotFoundError(`snapshot ${jobId} does not exist`);
+  if (!snapshot) {
+    // A late redelivery after prune forgot the snapshot and removed its record (its job stays).
+    if (await catalog.getJob(jobId)) return undefined;
+    throw new NotFoundError(`snapshot ${jobId} does not exist`);
+  }
   if (snapshot.status !== 'COMMITTED' || !snapshot.manifestId) return undefined;
   const manifestId = snapshot.manifestId;
   await catalog.startTask(jobId, taskId, nowIso(clock));
   try {
     const manifest = await readManifest(vaults.primary, envelope, task.planId, manifestId);
+    const regions = regionsHolding(deps.vaults, snapshot);
     const context: TierContext = {
       deps,
       options,
@@ -148,9 +174,13 @@ export async function verifySnapshot(
       plan,
       snapshot,
       manifestId,
-      expected: expectedBlobs(manifest),
-      regions: regionsHolding(deps.vaults, snapshot),
+      manifest,
+      expected: new Map(),
+      unreadableParts: new Map(),
+      regions,
+      indexes: new Map(),
     };
+    await loadExpected(context);
     const results: Partial<Record<VerificationTier, TierVerification>> = {};
     for (const tier of task.tier ? [task.tier] : VERIFICATION_TIERS) {
       if (tier === 'catalog') results.catalog = await catalogTier(context);
@@ -173,6 +203,7 @@ export async function verifySnapshot(
         tiers: Object.keys(results).join(','),
         regions: context.regions.length,
         referencedBlobs: context.expected.size,
+        referencedParts: manifest.parts.length,
         ...(deep ? { deep: deep.status } : {}),
       },
     });
@@ -219,19 +250,111 @@ interface TierContext {
   plan: PlanRecord;
   snapshot: SnapshotRecord;
   manifestId: ContentId;
-  /** Referenced blobs, with what the manifest says was stored. */
-  expected: Map<ContentId, { stored?: StoredBlob; logicalBytes: number }>;
+  manifest: Manifest;
+  /** Referenced blobs and their sizes. */
+  expected: Map<ContentId, ExpectedBlob>;
+  /** Per region, the parts found there but unreadable while reading the entries (counted as missing). */
+  unreadableParts: Map<string, Set<ContentId>>;
   regions: string[];
+  /** Each region's index, loaded once per task. */
+  indexes: Map<string, Promise<VaultIndex>>;
 }
 
-function expectedBlobs(manifest: Manifest): Map<ContentId, { stored?: StoredBlob; logicalBytes: number }> {
-  const expected = new Map<ContentId, { stored?: StoredBlob; logicalBytes: number }>();
-  for (const entry of manifest.entries) {
-    const known = expected.get(entry.blobId);
-    const stored = known?.stored ?? entry.stored;
-    expected.set(entry.blobId, { ...(stored ? { stored } : {}), logicalBytes: entry.sizeBytes });
+/** A region's index, loaded on first use and shared by the tiers of one task. */
+function regionIndex(c: TierContext, region: string): Promise<VaultIndex> {
+  let index = c.indexes.get(region);
+  if (!index) {
+    index = VaultIndex.load(vaultIn(c.deps.vaults, region), c.deps.envelope);
+    c.indexes.set(region, index);
   }
-  return expected;
+  return index;
+}
+
+/**
+ * Read every part (from the primary, else from the first copy region that has it and opens it) and
+ * collect the referenced blobs with their sizes (the stored size from the primary's index). Parts
+ * are folded in as they arrive, so memory holds the blob ids, not the entries.
+ */
+async function loadExpected(c: TierContext): Promise<void> {
+  const { deps, manifest } = c;
+  const primaryIndex = await regionIndex(c, deps.vaults.primary.region);
+  const limit = pLimit(8);
+  await Promise.all(
+    manifest.parts.map((ref) =>
+      limit(async () => {
+        const part = await readPartAnywhere(c, ref.partId);
+        for (const entry of part.entries) {
+          entry.blobs.forEach((blobId, i) => {
+            if (c.expected.has(blobId)) return;
+            const where = primaryIndex.locate(blobId);
+            const chunk = Math.max(0, Math.min(CHUNK_SIZE_BYTES, entry.sizeBytes - i * CHUNK_SIZE_BYTES));
+            c.expected.set(blobId, {
+              logicalBytes: where?.sizeBytes ?? chunk,
+              ...(where ? { storedBytes: where.lengthBytes } : {}),
+            });
+          });
+        }
+      }),
+    ),
+  );
+}
+
+async function readPartAnywhere(c: TierContext, partId: ContentId): Promise<ManifestPart> {
+  let first: unknown;
+  for (const region of c.regions) {
+    try {
+      return await readPart(vaultIn(c.deps.vaults, region), c.deps.envelope, c.task.planId, partId);
+    } catch (error) {
+      if (
+        !(
+          error instanceof NotFoundError ||
+          error instanceof IntegrityError ||
+          error instanceof ValidationError
+        )
+      )
+        throw error;
+      if (!(error instanceof NotFoundError)) {
+        const set = c.unreadableParts.get(region) ?? new Set<ContentId>();
+        set.add(partId);
+        c.unreadableParts.set(region, set);
+      }
+      first ??= error;
+    }
+  }
+  throw first ?? new NotFoundError(`part ${partId} of ${c.task.planId}/${c.task.snapshotId} is in no region`);
+}
+
+/** The referenced blobs grouped by the pack the region's index puts them in, and those it does not locate. */
+function locateReferenced(
+  c: TierContext,
+  index: VaultIndex,
+): { byPack: Map<ContentId, ContentId[]>; unlocated: ContentId[] } {
+  const byPack = new Map<ContentId, ContentId[]>();
+  const unlocated: ContentId[] = [];
+  for (const blobId of c.expected.keys()) {
+    const where = index.locate(blobId);
+    if (!where) {
+      unlocated.push(blobId);
+      continue;
+    }
+    const blobs = byPack.get(where.packId);
+    if (blobs) blobs.push(blobId);
+    else byPack.set(where.packId, [blobId]);
+  }
+  return { byPack, unlocated };
+}
+
+/** The snapshot's parts not listed in the region (or found unreadable there). */
+async function missingPartsIn(c: TierContext, region: string): Promise<ContentId[]> {
+  const vault = vaultIn(c.deps.vaults, region);
+  const listed = await idsListed(vault, VaultLayout.partsPrefix(c.task.planId), VaultLayout.partIdOf);
+  const unreadable = c.unreadableParts.get(region);
+  return c.manifest.parts.map((ref) => ref.partId).filter((id) => !listed.has(id) || unreadable?.has(id));
+}
+
+/** Sorted, de-duplicated and capped at {@link MAX_LISTED}. */
+function listed(ids: Iterable<string>): string[] {
+  return [...new Set(ids)].sort().slice(0, MAX_LISTED);
 }
 
 /**
@@ -246,7 +369,10 @@ async function documentPresent(
     await probe();
     return true;
   } catch (error) {
-    if (error instanceof NotFoundError || (unreadableIsMissing && error instanceof IntegrityError))
+    if (
+      error instanceof NotFoundError ||
+      (unreadableIsMissing && (error instanceof IntegrityError || error instanceof ValidationError))
+    )
       return false;
     throw error;
   }
@@ -256,23 +382,31 @@ function secondsSince(deps: PipelineDeps, started: Date): number {
   return (deps.clock.now().getTime() - started.getTime()) / 1000;
 }
 
-/** Tier 1: the manifest opens and every referenced blob is listed. */
+/**
+ * Tier 1: the root opens, every part and every pack is listed, every blob is located by the
+ * region's index. @see ../../docs/format.md#index
+ */
 async function catalogTier(c: TierContext): Promise<TierVerification> {
   const { deps, task, manifestId } = c;
   const regions: Record<string, RegionVerification> = {};
   for (const region of c.regions) {
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
-    const manifestPresent = await documentPresent(
-      () => readManifest(vault, deps.envelope, task.planId, manifestId),
-      true,
-    );
-    const present = await blobIdsIn(vault);
-    const missingBlobs = [...c.expected.keys()].filter((id) => !present.has(id));
+    const [manifestPresent, missingParts, packsListed, index] = await Promise.all([
+      documentPresent(() => readManifest(vault, deps.envelope, task.planId, manifestId), true),
+      missingPartsIn(c, region),
+      idsListed(vault, VaultLayout.packsPrefix, VaultLayout.packIdOf),
+      regionIndex(c, region),
+    ]);
+    const { byPack, unlocated } = locateReferenced(c, index);
+    const missingPacks = [...byPack.keys()].filter((id) => !packsListed.has(id));
     regions[region] = {
       referencedBlobs: c.expected.size,
+      referencedPacks: byPack.size,
       manifestPresent,
-      missingBlobs: missingBlobs.slice(0, MAX_LISTED),
+      missingParts: listed(missingParts),
+      missingBlobs: listed([...unlocated, ...missingPacks.flatMap((id) => byPack.get(id) ?? [])]),
+      missingPacks: listed(missingPacks),
       corruptBlobs: [],
       checkedBlobs: c.expected.size,
       seconds: secondsSince(deps, started),
@@ -281,55 +415,71 @@ async function catalogTier(c: TierContext): Promise<TierVerification> {
   return tierResult(deps, regions);
 }
 
-/** Tier 2: S3 reports the stored size and checksum the manifest expects, without a download. */
+/**
+ * Tier 2: S3 reports, for every referenced pack, the stored size and checksum the region's index
+ * recorded, without a download; the root is present (HeadObject), the parts listed.
+ * @see ../../docs/format.md#index
+ */
 async function checksumTier(c: TierContext): Promise<TierVerification> {
   const { deps, task, manifestId } = c;
   const regions: Record<string, RegionVerification> = {};
   for (const region of c.regions) {
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
-    const manifestPresent = await documentPresent(
-      () => vault.checksum(VaultLayout.manifestKey(task.planId, manifestId)),
-      false,
-    );
-    const missingBlobs: string[] = [];
-    const mismatchedBlobs: string[] = [];
-    let uncheckedBlobs = 0;
+    const [manifestPresent, missingParts, index] = await Promise.all([
+      documentPresent(() => vault.checksum(VaultLayout.manifestKey(task.planId, manifestId)), false),
+      missingPartsIn(c, region),
+      regionIndex(c, region),
+    ]);
+    const { byPack, unlocated } = locateReferenced(c, index);
+    const missingPacks: ContentId[] = [];
+    const mismatchedPacks: ContentId[] = [];
+    const missingBlobs: ContentId[] = [...unlocated];
+    const mismatchedBlobs: ContentId[] = [];
+    let checkedPacks = 0;
     let checkedBlobs = 0;
     const limit = pLimit(deps.concurrency ?? 16);
     await Promise.all(
-      [...c.expected].map(([blobId, { stored }]) =>
+      [...byPack].map(([packId, blobs]) =>
         limit(async () => {
           let reported: StoredBlob;
           try {
-            reported = await vault.checksum(VaultLayout.blobKey(blobId));
+            reported = await vault.checksum(VaultLayout.packKey(packId));
           } catch (error) {
             if (error instanceof NotFoundError) {
-              missingBlobs.push(blobId);
+              missingPacks.push(packId);
+              missingBlobs.push(...blobs);
               return;
             }
             throw error;
           }
-          checkedBlobs += 1;
-          if (!stored) uncheckedBlobs += 1;
-          else if (
+          checkedPacks += 1;
+          checkedBlobs += blobs.length;
+          const stored = index.pack(packId)?.stored;
+          if (
+            !stored ||
             reported.sizeBytes !== stored.sizeBytes ||
             reported.checksumSha256 !== stored.checksumSha256 ||
             reported.checksumType !== stored.checksumType
           ) {
-            mismatchedBlobs.push(blobId);
+            mismatchedPacks.push(packId);
+            mismatchedBlobs.push(...blobs);
           }
         }),
       ),
     );
     regions[region] = {
       referencedBlobs: c.expected.size,
+      referencedPacks: byPack.size,
       manifestPresent,
-      missingBlobs: missingBlobs.sort().slice(0, MAX_LISTED),
-      mismatchedBlobs: mismatchedBlobs.sort().slice(0, MAX_LISTED),
-      uncheckedBlobs,
+      missingParts: listed(missingParts),
+      missingBlobs: listed(missingBlobs),
+      missingPacks: listed(missingPacks),
+      mismatchedBlobs: listed(mismatchedBlobs),
+      mismatchedPacks: listed(mismatchedPacks),
       corruptBlobs: [],
       checkedBlobs,
+      checkedPacks,
       seconds: secondsSince(deps, started),
     };
   }
@@ -337,8 +487,11 @@ async function checksumTier(c: TierContext): Promise<TierVerification> {
 }
 
 /**
- * Tier 3: download, open and hash blobs in {@link deepPassOrder}, region after region, from the
- * cursor of a pass still RUNNING; when time runs low, record the cursor and return RUNNING.
+ * Tier 3: read (one ranged GET of its pack), open and hash blobs in {@link deepPassOrder}, region
+ * after region, each region through its own index, from the cursor of a pass still RUNNING; when
+ * time runs low, record the cursor and return RUNNING. A blob the region's index does not locate,
+ * or whose pack is gone, is missing; one that does not open or hash to its id is corrupt.
+ * @see ../../docs/format.md#packs
  */
 async function deepTier(c: TierContext): Promise<TierVerification> {
   const { deps, task, plan, options } = c;
@@ -381,9 +534,10 @@ async function deepTier(c: TierContext): Promise<TierVerification> {
       seconds: before?.seconds ?? 0,
     };
     regions[region] = result;
-    if (stopped) continue;
+    if (stopped || (result.cursor ?? 0) >= order.length) continue;
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
+    const index = await regionIndex(c, region);
     const limit = pLimit(concurrency);
     while ((result.cursor ?? 0) < order.length) {
       // Always make progress: the first batch of a task runs whatever the time left.
@@ -396,16 +550,20 @@ async function deepTier(c: TierContext): Promise<TierVerification> {
       await Promise.all(
         batch.map((blobId) =>
           limit(async () => {
-            try {
-              const sealed = await vault.get(VaultLayout.blobKey(blobId));
-              result.checkedBytes = (result.checkedBytes ?? 0) + sealed.length;
-              bytes += sealed.length;
-              const plaintext = await deps.envelope.open(sealed, blobAssociatedData(blobId));
-              if (contentIdOf(plaintext) !== blobId) result.corruptBlobs.push(blobId);
-            } catch (error) {
-              if (error instanceof IntegrityError) result.corruptBlobs.push(blobId);
-              else if (error instanceof NotFoundError) result.missingBlobs.push(blobId);
-              else throw error;
+            const where = index.locate(blobId);
+            if (!where) result.missingBlobs.push(blobId);
+            else {
+              try {
+                result.checkedBytes = (result.checkedBytes ?? 0) + where.lengthBytes;
+                bytes += where.lengthBytes;
+                await readBlob(vault, deps.envelope, where);
+              } catch (error) {
+                // ValidationError: the pack is shorter than the index says (a range past its end).
+                if (error instanceof IntegrityError || error instanceof ValidationError)
+                  result.corruptBlobs.push(blobId);
+                else if (error instanceof NotFoundError) result.missingBlobs.push(blobId);
+                else throw error;
+              }
             }
             result.checkedBlobs += 1;
             done += 1;
@@ -432,9 +590,7 @@ async function deepTier(c: TierContext): Promise<TierVerification> {
 }
 
 function tierResult(deps: PipelineDeps, regions: Record<string, RegionVerification>): TierVerification {
-  const failed = Object.values(regions).some(
-    (r) => !r.manifestPresent || r.missingBlobs.length > 0 || (r.mismatchedBlobs?.length ?? 0) > 0,
-  );
+  const failed = Object.values(regions).some((r) => regionProblems(r).length > 0);
   return { status: failed ? 'FAILED' : 'PASSED', checkedAt: nowIso(deps.clock), regions };
 }
 
@@ -462,15 +618,22 @@ export function describeFailure(
   return lines.length > 0 ? `verification failed: ${lines.join('; ')}` : undefined;
 }
 
-/** What is wrong in one region's result, in words (empty when nothing is). */
+/**
+ * What is wrong in one region's result, in words (empty when nothing is), causes first: e.g.
+ * `1 missing pack(s) (ab12…), 3 missing blob(s) (cd34…)`. A checksum mismatch is named by pack
+ * (format 2) or, in a format-1 record, by blob.
+ */
 export function regionProblems(r: RegionVerification): string[] {
   const problems: string[] = [];
+  const some = (what: string, ids: readonly string[] | undefined) => {
+    if (ids && ids.length > 0) problems.push(`${ids.length} ${what} (${ids[0]}…)`);
+  };
   if (!r.manifestPresent) problems.push('manifest missing');
-  if (r.missingBlobs.length > 0)
-    problems.push(`${r.missingBlobs.length} missing blob(s) (${r.missingBlobs[0]}…)`);
-  if ((r.mismatchedBlobs?.length ?? 0) > 0)
-    problems.push(`${r.mismatchedBlobs?.length} checksum mismatch(es) (${r.mismatchedBlobs?.[0]}…)`);
-  if (r.corruptBlobs.length > 0)
-    problems.push(`${r.corruptBlobs.length} corrupt blob(s) (${r.corruptBlobs[0]}…)`);
+  some('missing part(s)', r.missingParts);
+  some('missing pack(s)', r.missingPacks);
+  some('missing blob(s)', r.missingBlobs);
+  if (r.mismatchedPacks !== undefined) some('pack checksum mismatch(es)', r.mismatchedPacks);
+  else some('checksum mismatch(es)', r.mismatchedBlobs);
+  some('corrupt blob(s)', r.corruptBlobs);
   return problems;
 }

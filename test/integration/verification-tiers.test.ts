@@ -1,7 +1,7 @@
 /**
  * The three verification tiers on the embedded stack, against what each can and cannot see:
  * fauxqs keeps S3 objects as files (`<dataDir>/s3/<region>/buckets/<bucket>/objects/<key>.data`),
- * so a test can flip a byte behind S3's back, delete a blob, or re-upload other bytes.
+ * so a test can flip a byte of a pack behind S3's back, delete a pack, or re-upload other bytes.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,10 +11,10 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { readManifest } from '#domain/manifests.ts';
 import type { Verification, VerificationTier } from '#domain/ports.ts';
+import { type BlobLocation, readAllEntries, readManifest, VaultIndex } from '#domain/repository.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { blobAssociatedData, type Manifest, VaultLayout } from '#domain/vault.ts';
+import { blobAssociatedData, type ManifestEntry, VaultLayout } from '#domain/vault.ts';
 import { verificationLines } from '#local/cli.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
@@ -25,17 +25,39 @@ let stack: LocalStack;
 let c: Container;
 let dataDir: string;
 let snapshotId: string;
-let manifest: Manifest;
+let entries: ManifestEntry[];
 
 /** The file fauxqs keeps an object's bytes in. */
 function objectFile(region: string, bucket: string, key: string): string {
   return `${join(dataDir, 's3', region, 'buckets', bucket, 'objects', ...key.split('/'))}.data`;
 }
 
+/** The first (for these small objects: only) blob of the object at `key`. */
 function blobOf(key: string): string {
-  const entry = manifest.entries.find((e) => e.key === key);
-  if (!entry) throw new Error(`no entry ${key}`);
-  return entry.blobId;
+  const entry = entries.find((e) => e.key === key);
+  if (!entry?.blobs[0]) throw new Error(`no entry ${key}`);
+  return entry.blobs[0];
+}
+
+/** Where a region's own index puts the first blob of `key`. */
+async function locate(region: string, key: string): Promise<BlobLocation> {
+  const vault = region === 'us-east-1' ? c.pipeline.vaults.primary : c.pipeline.vaults.copies.get(region);
+  if (!vault) throw new Error(`no vault in ${region}`);
+  const where = (await VaultIndex.load(vault, c.pipeline.envelope)).locate(blobOf(key));
+  if (!where) throw new Error(`no blob of ${key} in ${region}`);
+  return where;
+}
+
+/** The referenced blobs a region's index puts in `packId`, sorted. */
+async function referencedIn(region: string, packId: string): Promise<string[]> {
+  const vault = region === 'us-east-1' ? c.pipeline.vaults.primary : c.pipeline.vaults.copies.get(region);
+  if (!vault) throw new Error(`no vault in ${region}`);
+  const index = await VaultIndex.load(vault, c.pipeline.envelope);
+  const referenced = new Set(entries.flatMap((e) => e.blobs));
+  return (index.pack(packId)?.blobs ?? [])
+    .map((b) => b.blobId)
+    .filter((id) => referenced.has(id))
+    .sort();
 }
 
 /** Send a verify task of one tier through the verify queue and wait for its task record to finish. */
@@ -97,12 +119,13 @@ beforeAll(async () => {
     return job && job.status !== 'RUNNING' ? job : undefined;
   });
   const record = await c.pipeline.catalog.getSnapshot(PLAN, snapshotId);
-  manifest = await readManifest(
+  const manifest = await readManifest(
     c.pipeline.vaults.primary,
     c.pipeline.envelope,
     PLAN,
     record?.manifestId as string,
   );
+  entries = await readAllEntries(c.pipeline.vaults.primary, c.pipeline.envelope, manifest);
 }, 120_000);
 
 afterAll(async () => {
@@ -111,9 +134,11 @@ afterAll(async () => {
 });
 
 describe('verification tiers on the embedded stack', () => {
-  it('passes every tier in both regions after the pipeline, with S3 reporting single-part and multipart checksums', async () => {
+  it('passes every tier in both regions after the pipeline, with S3 reporting in both the pack checksums the index recorded', async () => {
     // Prepare
     const record = await c.pipeline.catalog.getSnapshot(PLAN, snapshotId);
+    const copy = c.pipeline.vaults.copies.get('eu-west-1');
+    if (!copy) throw new Error('no copy vault');
     // Assess
     expect(record?.verification?.status).toBe('PASSED');
     for (const tier of ['catalog', 'checksum', 'deep'] as const) {
@@ -123,28 +148,33 @@ describe('verification tiers on the embedded stack', () => {
         'us-east-1',
       ]);
     }
+    // Five blobs: three small objects and large.bin in two chunks (8 MiB + 1 MiB).
     const checksum = record?.verification?.tiers.checksum?.regions['eu-west-1'];
-    expect(checksum).toMatchObject({ checkedBlobs: 4, uncheckedBlobs: 0, mismatchedBlobs: [] });
-    const types = Object.fromEntries(manifest.entries.map((e) => [e.key, e.stored?.checksumType]));
-    expect(types).toEqual({
-      'deleted.txt': 'FULL_OBJECT',
-      'flipped.txt': 'FULL_OBJECT',
-      'large.bin': 'COMPOSITE',
-      'replaced.txt': 'FULL_OBJECT',
-    });
-    // The copy was uploaded in the same parts: S3 reports the same composite checksum there.
-    const large = manifest.entries.find((e) => e.key === 'large.bin');
-    const key = VaultLayout.blobKey(large?.blobId as string);
-    expect(await c.pipeline.vaults.copies.get('eu-west-1')?.checksum(key)).toEqual(large?.stored);
-    expect(large?.stored?.checksumSha256).toMatch(/-2$/);
+    expect(checksum).toMatchObject({ checkedBlobs: 5, missingPacks: [], mismatchedPacks: [] });
+    expect(checksum?.checkedPacks).toBe(checksum?.referencedPacks);
+    // The copy was uploaded in the same parts: S3 reports in the copy region the checksum the
+    // primary's index recorded, multipart (COMPOSITE, `-<parts>`) for a pack over 8 MiB.
+    const primaryIndex = await VaultIndex.load(c.pipeline.vaults.primary, c.pipeline.envelope);
+    const copyIndex = await VaultIndex.load(copy, c.pipeline.envelope);
+    for (const pack of copyIndex.packs.values()) {
+      expect(await copy.checksum(VaultLayout.packKey(pack.packId))).toEqual(pack.stored);
+      expect(primaryIndex.pack(pack.packId)?.stored).toEqual(pack.stored);
+    }
+    const large = (await locate('eu-west-1', 'large.bin')).packId;
+    const stored = copyIndex.pack(large)?.stored;
+    expect(stored?.checksumType).toBe('COMPOSITE');
+    expect(stored?.checksumSha256).toMatch(/-2$/);
   });
 
-  it('catches a byte flipped on S3 behind its back in the deep tier only', async () => {
-    // Prepare: flip one byte of the primary's stored blob file; S3 keeps the checksum of the upload.
+  it('catches a byte of a pack flipped on S3 behind its back in the deep tier only', async () => {
+    // Prepare: flip one byte inside the sealed blob of flipped.txt in the primary's pack file; S3
+    // keeps reporting the checksum of the upload, so nothing but reading the blob can tell.
     const blobId = blobOf('flipped.txt');
-    const file = objectFile('us-east-1', c.pipeline.vaults.primary.bucket, VaultLayout.blobKey(blobId));
+    const where = await locate('us-east-1', 'flipped.txt');
+    const file = objectFile('us-east-1', c.pipeline.vaults.primary.bucket, VaultLayout.packKey(where.packId));
     const bytes = await readFile(file);
-    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0x01;
+    const at = where.offsetBytes + where.lengthBytes - 20;
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
     await writeFile(file, bytes);
     // Act
     const catalog = await runTier('catalog');
@@ -152,8 +182,8 @@ describe('verification tiers on the embedded stack', () => {
     const deep = await runTier('deep');
     // Assess: the catalog tier only lists (it cannot see content); the checksum tier compares what
     // S3 reports, the checksum recorded at upload, so a byte flipped behind S3's back is invisible
-    // to it; the deep tier downloads it (the SDK already finds the body does not match the checksum
-    // S3 sends with it, which the vault store reports as IntegrityError) and names the blob.
+    // to it; the deep tier reads the blob's range of the pack, which does not open, and names the
+    // blob (the other blobs of the pack still read fine).
     expect(catalog.tiers.catalog?.status).toBe('PASSED');
     expect(checksum.tiers.checksum?.status).toBe('PASSED');
     expect(deep.tiers.deep?.status).toBe('FAILED');
@@ -167,52 +197,65 @@ describe('verification tiers on the embedded stack', () => {
     );
     expect(lines.some((l) => /^ {4}deep {5}us-east-1 {4}FAILED/.test(l))).toBe(true);
     // Restore the byte so the next tests see one fault at a time.
-    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0x01;
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
     await writeFile(file, bytes);
   });
 
-  it('catches a blob deleted from the copy vault in the catalog and checksum tiers', async () => {
+  it('catches a pack deleted from the copy vault in the catalog and checksum tiers', async () => {
     // Prepare
-    const blobId = blobOf('deleted.txt');
+    const { packId } = await locate('eu-west-1', 'deleted.txt');
+    const blobs = await referencedIn('eu-west-1', packId);
+    expect(blobs).toContain(blobOf('deleted.txt'));
+    const key = VaultLayout.packKey(packId);
     const copyBucket = c.pipeline.vaults.copies.get('eu-west-1')?.bucket as string;
-    await stack
-      .s3('eu-west-1')
-      .send(new DeleteObjectCommand({ Bucket: copyBucket, Key: VaultLayout.blobKey(blobId) }));
+    await stack.s3('eu-west-1').send(new DeleteObjectCommand({ Bucket: copyBucket, Key: key }));
     // Act
     const catalog = await runTier('catalog');
     const checksum = await runTier('checksum');
-    // Assess
+    // Assess: the pack is named, and every referenced blob in it is missing.
     expect(catalog.tiers.catalog?.status).toBe('FAILED');
-    expect(catalog.tiers.catalog?.regions['eu-west-1']?.missingBlobs).toEqual([blobId]);
-    expect(catalog.tiers.catalog?.regions['us-east-1']?.missingBlobs).toEqual([]);
+    expect(catalog.tiers.catalog?.regions['eu-west-1']).toMatchObject({
+      missingPacks: [packId],
+      missingBlobs: blobs,
+    });
+    expect(catalog.tiers.catalog?.regions['us-east-1']).toMatchObject({ missingPacks: [], missingBlobs: [] });
     expect(checksum.tiers.checksum?.status).toBe('FAILED');
-    expect(checksum.tiers.checksum?.regions['eu-west-1']?.missingBlobs).toEqual([blobId]);
-    // Put it back (the same sealed bytes, from the primary).
-    const sealed = await c.pipeline.vaults.primary.get(VaultLayout.blobKey(blobId));
-    await c.pipeline.vaults.copies.get('eu-west-1')?.put(VaultLayout.blobKey(blobId), sealed);
+    expect(checksum.tiers.checksum?.regions['eu-west-1']).toMatchObject({
+      missingPacks: [packId],
+      missingBlobs: blobs,
+    });
+    // Put it back (the same bytes, from the primary: the same checksum as recorded).
+    const body = await c.pipeline.vaults.primary.get(key);
+    await c.pipeline.vaults.copies.get('eu-west-1')?.put(key, body);
   });
 
-  it('catches other sealed bytes uploaded under a blob key in the checksum tier, and not in the catalog tier', async () => {
-    // Prepare: a valid envelope of the same plaintext (another nonce), so S3 reports another checksum.
+  it('catches other bytes uploaded under a pack key in the checksum tier, and not in the catalog or deep tiers', async () => {
+    // Prepare: the pack with the blob of replaced.txt sealed again (a valid envelope of the same
+    // plaintext with another nonce, as long), uploaded again, so S3 reports another checksum.
     const blobId = blobOf('replaced.txt');
-    const key = VaultLayout.blobKey(blobId);
-    const plaintext = await c.pipeline.envelope.open(
-      await c.pipeline.vaults.primary.get(key),
-      blobAssociatedData(blobId),
-    );
+    const where = await locate('us-east-1', 'replaced.txt');
+    const key = VaultLayout.packKey(where.packId);
+    const pack = Buffer.from(await c.pipeline.vaults.primary.get(key));
+    const sealed = pack.subarray(where.offsetBytes, where.offsetBytes + where.lengthBytes);
+    const plaintext = await c.pipeline.envelope.open(sealed, blobAssociatedData(blobId));
     const resealed = await c.pipeline.envelope.seal(plaintext, blobAssociatedData(blobId));
-    await c.pipeline.vaults.primary.put(key, resealed);
+    expect(resealed.length).toBe(where.lengthBytes);
+    pack.set(resealed, where.offsetBytes);
+    await c.pipeline.vaults.primary.put(key, pack);
     // Act
     const catalog = await runTier('catalog');
     const checksum = await runTier('checksum');
     const deep = await runTier('deep');
-    // Assess: listed, so the catalog tier passes; S3 reports a checksum the manifest does not
-    // expect, so the checksum tier fails; the bytes are a valid envelope of the right content, so
-    // the deep tier has nothing to object to (only the checksum tier can tell).
+    // Assess: listed, so the catalog tier passes; S3 reports a checksum the index does not
+    // record, so the checksum tier fails and names the pack; every blob in it is a valid envelope
+    // of the right content, so the deep tier has nothing to object to (only the checksum tier can tell).
     expect(catalog.tiers.catalog?.status).toBe('PASSED');
     expect(checksum.tiers.checksum?.status).toBe('FAILED');
-    expect(checksum.tiers.checksum?.regions['us-east-1']?.mismatchedBlobs).toEqual([blobId]);
-    expect(checksum.tiers.checksum?.regions['eu-west-1']?.mismatchedBlobs).toEqual([]);
+    expect(checksum.tiers.checksum?.regions['us-east-1']?.mismatchedPacks).toEqual([where.packId]);
+    expect(checksum.tiers.checksum?.regions['us-east-1']?.mismatchedBlobs).toEqual(
+      await referencedIn('us-east-1', where.packId),
+    );
+    expect(checksum.tiers.checksum?.regions['eu-west-1']?.mismatchedPacks).toEqual([]);
     expect(deep.tiers.deep?.status).toBe('PASSED');
     // Every earlier failure stays: the snapshot's verification never turns back to PASSED.
     expect(deep.status).toBe('FAILED');
@@ -223,7 +266,7 @@ describe('verification tiers on the embedded stack', () => {
     const tasks = await c.pipeline.catalog.listTasks(`${PLAN}/${snapshotId}`);
     const checksum = tasks.find((t) => t.taskId === 'verify:checksum');
     expect(checksum?.status).toBe('FAILED');
-    expect(checksum?.error).toMatch(/^verification failed: checksum us-east-1: 1 checksum mismatch/);
+    expect(checksum?.error).toMatch(/^verification failed: checksum us-east-1: 1 pack checksum mismatch/);
     expect((await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`))?.status).toBe('FAILED');
   });
 });
