@@ -85,7 +85,13 @@ async function upload(
   bucket: string,
   key: string,
   body: Uint8Array | Readable,
-  attributes: { contentType?: string; metadata?: Record<string, string>; sha256?: boolean } = {},
+  attributes: {
+    contentType?: string;
+    metadata?: Record<string, string>;
+    sha256?: boolean;
+    /** Parts uploaded at once. @default 4 */
+    queueSize?: number;
+  } = {},
 ): Promise<void> {
   await new Upload({
     client,
@@ -98,7 +104,7 @@ async function upload(
       ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
     },
     partSize: PART_SIZE_BYTES,
-    queueSize: 4,
+    queueSize: attributes.queueSize ?? 4,
     leavePartsOnError: false,
   }).done();
 }
@@ -384,7 +390,8 @@ export class S3ObjectStore implements ObjectStore {
     attributes: { contentType?: string; metadata?: Record<string, string> },
   ): Promise<void> {
     try {
-      await upload(this.#client, bucket, key, Readable.from(chunks), attributes);
+      // One part in flight per stream: a restore writes many objects at once, each holding about one chunk.
+      await upload(this.#client, bucket, key, Readable.from(chunks), { ...attributes, queueSize: 1 });
     } catch (error) {
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }

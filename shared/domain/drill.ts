@@ -1,22 +1,25 @@
 /**
  * Restore drills: prove, on a schedule, that a plan's backups restore, and how fast. A drill draws a
  * recent committed snapshot and a sample of its objects (seeded by the drill id, so a redelivery
- * draws the same), and in every region holding the snapshot reads each sampled blob from that
- * region's vault, opens it, checks it hashes to the manifest's blob id, writes it to a scratch
- * prefix of the drill bucket, and deletes the scratch copies again. It records objects, bytes,
- * seconds, throughput, time to first byte and the estimated RTO of the whole plan per region.
- * A hash mismatch or a missing blob FAILS the drill, and no redelivery of that drill turns it back
- * into success.
+ * draws the same), and in every region holding the snapshot reads each sampled object from that
+ * region's vault as a restore does (the region's index, loaded once, locates each chunk's blob in
+ * its pack; one ranged GET per chunk), checks every chunk against its blob id and the whole against
+ * the manifest's SHA-256 and size, writes it to a scratch prefix of the drill bucket (one PUT, or a
+ * streamed multipart upload above one chunk), and deletes the scratch copies again. It records
+ * objects, bytes, seconds, throughput, time to first byte and the estimated RTO of the whole plan per
+ * region. A mismatch or a missing blob FAILS the drill, and no redelivery of that drill turns it
+ * back into success.
  * @see ../../docs/format.md#restore-drills
  */
 import { createHash } from 'node:crypto';
-import { IntegrityError, NotFoundError, TransientError, ValidationError } from './errors.ts';
-import { readManifest } from './manifests.ts';
+import { IntegrityError, NotFoundError, reasonOf, TransientError, ValidationError } from './errors.ts';
 import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from './pipeline.ts';
 import type { DrillSettings } from './plan.ts';
 import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './ports.ts';
+import { readAllEntries, readManifest, VaultIndex } from './repository.ts';
+import { writeEntry } from './restore.ts';
 import type { DrillTask } from './tasks.ts';
-import { blobAssociatedData, contentIdOf, type ManifestEntry, snapshotIdFor, VaultLayout } from './vault.ts';
+import { type contentSha256Of, type ManifestEntry, snapshotIdFor } from './vault.ts';
 
 /** A plan's history keeps this many drills (the newest). */
 export const DRILLS_KEPT = 10;
@@ -175,12 +178,17 @@ export async function updateDrillHistory(
 }
 
 /**
- * Run a drill task: draw the snapshot and the sample, restore the sample to scratch in every region
- * holding the snapshot (the primary, and each copy region whose copy is COPIED), check every hash,
- * measure, delete the scratch copies (also when the drill fails or throws), and record the drill on
- * the plan's history. A drill id recorded already is not run again: the task returns its record (so
- * a FAILED drill is never retried into success).
- * @throws NotFoundError (not retryable) for an unknown plan, or a plan without a committed snapshot.
+ * Run a drill task: draw the snapshot and the sample (from the snapshot's entries, read from the
+ * primary vault's manifest parts), restore the sample to scratch in every region holding the
+ * snapshot (the primary, and each copy region whose copy is COPIED) reading from that region's vault
+ * and index, check every chunk against its blob id and every object against its manifest SHA-256
+ * ({@link contentSha256Of}) and size, measure, delete the scratch copies (also when the drill fails
+ * or throws), and record the drill on the plan's history. A blob no index of the region locates, a
+ * pack gone, a chunk that does not open or match, or an index document that does not load fails the
+ * region (a result, not an error). A drill id recorded already is not run again: the task returns
+ * its record (so a FAILED drill is never retried into success).
+ * @throws NotFoundError (not retryable) for an unknown plan, or a plan without a committed snapshot,
+ *   or when the snapshot's manifest (root or a part) is missing from the primary vault.
  * @throws ValidationError (not retryable) when the drill bucket is a vault bucket.
  * @throws TransientError (retryable) when storage fails; the scratch copies written so far are deleted first.
  * @returns the drill's record.
@@ -222,7 +230,8 @@ export async function runDrill(
   const startedAt = nowIso(clock);
   const manifestId = snapshot.manifestId as string;
   const manifest = await readManifest(deps.vaults.primary, deps.envelope, task.planId, manifestId);
-  const sample = pickSample(manifest.entries, settings, random);
+  const entries = await readAllEntries(deps.vaults.primary, deps.envelope, manifest);
+  const sample = pickSample(entries, settings, random);
   const latestLogicalBytes = latest.logicalBytes ?? 0;
 
   const regions: Record<string, DrillRegion> = {};
@@ -251,7 +260,17 @@ export async function runDrill(
   return history.drills.find((d) => d.drillId === task.drillId) ?? record;
 }
 
-/** Restore the sample from one region's vault to scratch, check, measure, and delete the copies. */
+/** Failures of the data (not of storage): they fail the object, and the drill, and are not retried. */
+function isDataFailure(error: unknown): boolean {
+  return (
+    error instanceof NotFoundError || error instanceof IntegrityError || error instanceof ValidationError
+  );
+}
+
+/**
+ * Restore the sample from one region's vault to scratch, check, measure, and delete the copies.
+ * The region's index is loaded once, before the clock starts (a restore loads it once too).
+ */
 async function drillRegion(
   deps: DrillDeps,
   task: DrillTask,
@@ -263,42 +282,47 @@ async function drillRegion(
   const prefix = scratchPrefix(task.planId, task.drillId, region);
   const scratchKeys = sample.map((e) => `${prefix}${e.key}`);
   const failedObjects: string[] = [];
+  const reasons: string[] = [];
   let objects = 0;
   let bytes = 0;
   let timeToFirstByteMs = 0;
+  let index: VaultIndex | undefined;
+  try {
+    index = await VaultIndex.load(vault, deps.envelope);
+  } catch (error) {
+    if (!isDataFailure(error)) throw error;
+    reasons.push(`the index of ${vault.bucket} does not load: ${reasonOf(error)}`);
+  }
   const started = deps.elapsedMs();
   let ended = started;
   try {
-    for (const [i, entry] of sample.entries()) {
+    for (const [i, entry] of index ? sample.entries() : []) {
       const before = deps.elapsedMs();
-      let sealed: Uint8Array;
+      let firstChunk = i === 0;
+      const onChunk = () => {
+        // Time to first byte: the first blob's ranged GET of the first object.
+        if (firstChunk) timeToFirstByteMs = deps.elapsedMs() - before;
+        firstChunk = false;
+      };
       try {
-        sealed = await vault.get(VaultLayout.blobKey(entry.blobId));
+        const written = await writeEntry(
+          deps.objects,
+          vault,
+          deps.envelope,
+          index as VaultIndex,
+          entry,
+          deps.drillBucket,
+          `${prefix}${entry.key}`,
+          onChunk,
+        );
+        objects += 1;
+        bytes += written;
       } catch (error) {
-        if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
+        if (!isDataFailure(error)) throw error;
         failedObjects.push(entry.key);
-        continue;
       } finally {
-        if (i === 0) timeToFirstByteMs = deps.elapsedMs() - before;
+        if (firstChunk) onChunk(); // the first object failed before its first byte
       }
-      let plaintext: Uint8Array;
-      try {
-        plaintext = await deps.envelope.open(sealed, blobAssociatedData(entry.blobId));
-      } catch (error) {
-        if (!(error instanceof IntegrityError)) throw error;
-        failedObjects.push(entry.key);
-        continue;
-      }
-      if (contentIdOf(plaintext) !== entry.blobId) {
-        failedObjects.push(entry.key);
-        continue;
-      }
-      await deps.objects.put(deps.drillBucket, `${prefix}${entry.key}`, plaintext, {
-        ...(entry.contentType ? { contentType: entry.contentType } : {}),
-        ...(entry.metadata ? { metadata: entry.metadata } : {}),
-      });
-      objects += 1;
-      bytes += plaintext.length;
     }
     ended = deps.elapsedMs();
   } finally {
@@ -307,7 +331,6 @@ async function drillRegion(
   }
   const seconds = Math.max(0, (ended - started) / 1000);
   const throughputBytesPerSecond = seconds > 0 ? bytes / seconds : 0;
-  const reasons: string[] = [];
   if (failedObjects.length > 0) {
     reasons.push(
       `${failedObjects.length} object(s) missing or not matching the manifest's hash (${failedObjects[0]}…)`,

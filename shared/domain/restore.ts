@@ -1,22 +1,39 @@
 /**
  * Restore: write a snapshot's objects (all, or those a key, a prefix and include/exclude globs
  * select) into a target bucket — the plan's source bucket unless another is named — each under its
- * original key below an optional prefix, with its content type and metadata, after checking that the
- * blob hashes to its address. An overwrite policy decides what happens to keys the target already
- * holds; blobs in archive storage classes are restored from the archive first.
+ * original key below an optional prefix, with its content type and metadata, after checking that
+ * every chunk hashes to its blob id and the whole object to the manifest's SHA-256. An overwrite
+ * policy decides what happens to keys the target already holds; packs in archive storage classes are
+ * restored from the archive first.
+ *
+ * Reading (format version 2): the manifest root names its parts; only the parts whose key range can
+ * hold selected entries are read. The region's index (loaded once per task) locates each blob in
+ * its pack; an object is read chunk by chunk (one ranged GET per blob) and written with one PUT
+ * when it has one chunk, or streamed as a multipart upload when it has more, so a restore holds
+ * about one chunk per object in flight, never a whole large object.
  *
  * Small selections are restored in one call ({@link restoreSnapshot}); large ones fan out
  * ({@link startRestore}): a restore job in the catalog and one restore-part task per slice of the
  * selection, each run by {@link restorePart} with the same per-object work.
+ * @see ../../docs/format.md#manifests
+ * @see ../../docs/format.md#index
  * @see ../../docs/format.md#read-and-write-ordering
  * @see ../../docs/format.md#catalog (the restore job record)
  */
 
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { z } from 'zod';
-import { IntegrityError, NotFoundError, reasonOf, StrongboxError, ValidationError } from './errors.ts';
-import { readManifest } from './manifests.ts';
+import type { Envelope } from './envelope.ts';
+import {
+  ConflictError,
+  IntegrityError,
+  NotFoundError,
+  reasonOf,
+  StrongboxError,
+  ValidationError,
+} from './errors.ts';
 import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
 import type {
   ArchiveTier,
@@ -26,8 +43,20 @@ import type {
   StorageState,
   VaultStore,
 } from './ports.ts';
+import { entryContent, readManifest, readPart, VaultIndex } from './repository.ts';
 import type { RestorePartTask } from './tasks.ts';
-import { blobAssociatedData, contentIdOf, type ManifestEntry, VaultLayout } from './vault.ts';
+import {
+  CHUNK_SIZE_BYTES,
+  type ContentId,
+  compareKeys,
+  contentIdOf,
+  contentSha256Of,
+  type Manifest,
+  type ManifestEntry,
+  type ManifestPart,
+  type PartRef,
+  VaultLayout,
+} from './vault.ts';
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -62,7 +91,7 @@ export const RestoreRequestSchema = z
      * SHA-256 differs from the snapshot's, `always` writes it. @default "never"
      */
     overwrite: z.enum(OVERWRITE_POLICIES).default('never'),
-    /** Retrieval tier for blobs in GLACIER or DEEP_ARCHIVE. @default "Standard" */
+    /** Retrieval tier for packs in GLACIER or DEEP_ARCHIVE. @default "Standard" */
     archiveTier: z.enum(['Expedited', 'Standard', 'Bulk']).default('Standard'),
     /** Days an archive restore keeps its readable copy. @default 3 */
     archiveDays: z.number().int().min(1).max(365).default(3),
@@ -111,8 +140,12 @@ export interface RestoreReport {
   skipped: Record<SkipReason, number>;
   /** The first 1000 skipped objects (target keys) and why. */
   skippedObjects: { key: string; reason: SkipReason }[];
-  /** Archived blobs this restore needed, and how many it asked the archive to restore. */
-  archive?: { blobs: number; requested: number; tier: ArchiveTier };
+  /**
+   * Archive storage this restore needed: `packs` archived packs (the unit S3 restores) holding
+   * `blobs` of the blobs to write, and `requested` packs it asked the archive to restore (a pack
+   * asked for earlier is not asked for again).
+   */
+  archive?: { packs: number; blobs: number; requested: number; tier: ArchiveTier };
   /** Wall-clock seconds by the injected clock. */
   seconds: number;
   /** Requests that select nothing, globs that match nothing: the restore still succeeds. */
@@ -138,16 +171,16 @@ export interface RestoreProgress {
 export interface RestoreOptions {
   /** Called after each object with the running totals. */
   onProgress?: (p: RestoreProgress) => void;
-  /** Called after each look at archived blobs: how many are still being restored. */
+  /** Called after each look at archived packs: how many of them are still being restored. */
   onArchive?: (p: { pending: number; total: number; tier: ArchiveTier }) => void;
   /**
-   * Waits between looks at archived blobs. Without it a restore that needs archived blobs asks for
+   * Waits between looks at archived packs. Without it a restore that needs archived packs asks for
    * them and fails with {@link ArchivePendingError} (retryable): run it again later.
    */
   sleep?: (ms: number) => Promise<void>;
-  /** Milliseconds between looks at archived blobs. @default 300000 (5 minutes) */
+  /** Milliseconds between looks at archived packs. @default 300000 (5 minutes) */
   archivePollMs?: number;
-  /** Longest wait for archived blobs, in milliseconds. @default 172800000 (48 hours) */
+  /** Longest wait for archived packs, in milliseconds. @default 172800000 (48 hours) */
   archiveMaxWaitMs?: number;
 }
 
@@ -155,11 +188,11 @@ export interface RestoreOptions {
 export const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 /**
- * Archived blobs are still being restored: nothing was written. Retryable — the restores already
+ * Archived packs are still being restored: nothing was written. Retryable — the restores already
  * asked for keep running, so running the same restore later proceeds once they are ready.
  */
 export class ArchivePendingError extends StrongboxError {
-  /** Vault keys of the blobs not readable yet. */
+  /** Vault keys (`packs/<2hex>/<pack id>`) of the packs not readable yet. */
   readonly pending: string[];
   constructor(message: string, pending: string[]) {
     super(message, { retryable: true });
@@ -219,61 +252,306 @@ export function selectSnapshot(
   return found;
 }
 
+/** The part of a restore request that selects entries. */
+export type EntrySelection = Pick<ParsedRestoreRequest, 'key' | 'prefix' | 'include' | 'exclude'>;
+
+/** A compiled include or exclude glob, and whether it matched an entry under the prefix yet. */
+interface Glob {
+  glob: string;
+  match: (key: string) => boolean;
+  hit: boolean;
+}
+
+/**
+ * Decides, entry by entry in manifest (key) order, what a request selects, and gathers the warnings
+ * of {@link selectEntries} as it goes, so a selection can be made while streaming a manifest's parts.
+ * From the key range of a part ({@link PartRef}) it also tells whether the part can hold selected
+ * entries at all, and whether it is selected whole, so those parts need not be read.
+ */
+export class EntrySelector {
+  readonly #request: EntrySelection;
+  readonly #snapshotId: string;
+  readonly #includes: Glob[];
+  readonly #excludes: Glob[];
+  /** Entries under the prefix (all entries without one). */
+  #underPrefix = 0;
+  /** Entries selected so far. */
+  selected = 0;
+
+  constructor(request: EntrySelection, snapshotId: string) {
+    this.#request = request;
+    this.#snapshotId = snapshotId;
+    const globs = (list: readonly string[] | undefined) =>
+      (list ?? []).map((glob) => ({ glob, match: picomatch(glob, { dot: true }), hit: false }));
+    this.#includes = globs(request.include);
+    this.#excludes = globs(request.exclude);
+  }
+
+  /** Whether a part whose keys run from `firstKey` to `lastKey` can hold a selected entry. */
+  mayHold(ref: Pick<PartRef, 'firstKey' | 'lastKey'>): boolean {
+    const { key, prefix } = this.#request;
+    if (key !== undefined) return compareKeys(ref.firstKey, key) <= 0 && compareKeys(key, ref.lastKey) <= 0;
+    if (prefix === undefined) return true;
+    // The keys under a prefix are one run in binary order, starting at the prefix itself.
+    return (
+      compareKeys(ref.lastKey, prefix) >= 0 &&
+      (ref.firstKey.startsWith(prefix) || compareKeys(ref.firstKey, prefix) < 0)
+    );
+  }
+
+  /** Whether every entry of such a part is selected (no key, no glob, the range under the prefix). */
+  selectsAll(ref: Pick<PartRef, 'firstKey' | 'lastKey'>): boolean {
+    const { key, prefix } = this.#request;
+    if (key !== undefined || this.#includes.length > 0 || this.#excludes.length > 0) return false;
+    return prefix === undefined || (ref.firstKey.startsWith(prefix) && ref.lastKey.startsWith(prefix));
+  }
+
+  /** Count `objectCount` entries of a part {@link selectsAll} selects, without looking at them. */
+  acceptAll(objectCount: number): void {
+    this.#underPrefix += objectCount;
+    this.selected += objectCount;
+  }
+
+  /** Whether the request selects `entry` (entries come in manifest order). */
+  accept(entry: Pick<ManifestEntry, 'key'>): boolean {
+    const { key, prefix } = this.#request;
+    if (key !== undefined) {
+      if (entry.key !== key || this.selected > 0) return false;
+      this.selected += 1;
+      return true;
+    }
+    if (prefix !== undefined && !entry.key.startsWith(prefix)) return false;
+    this.#underPrefix += 1;
+    // Every glob is matched (not only until one selects or excludes): a warning names each that matches nothing.
+    const matches = (globs: readonly Glob[]) => {
+      let any = false;
+      for (const g of globs) {
+        if (g.match(entry.key)) {
+          g.hit = true;
+          any = true;
+        }
+      }
+      return any;
+    };
+    const included = matches(this.#includes) || this.#includes.length === 0;
+    const excluded = matches(this.#excludes);
+    if (!included || excluded) return false;
+    this.selected += 1;
+    return true;
+  }
+
+  /**
+   * The warnings of the whole selection, once every entry was offered.
+   * @param totalEntries entries of the snapshot.
+   * @throws NotFoundError (not retryable) when a single `key` is not in the snapshot.
+   */
+  finish(totalEntries: number): string[] {
+    const { key, prefix } = this.#request;
+    const snapshotId = this.#snapshotId;
+    if (key !== undefined) {
+      if (this.selected === 0) {
+        throw new NotFoundError(
+          `snapshot ${snapshotId} does not hold '${key}' ('strongbox versions' lists the snapshots that do)`,
+        );
+      }
+      return [];
+    }
+    const warnings: string[] = [];
+    if (prefix !== undefined && this.#underPrefix === 0) {
+      warnings.push(`prefix '${prefix}' matches no object of snapshot ${snapshotId}`);
+    }
+    if (this.#underPrefix > 0) {
+      for (const [kind, list] of [
+        ['include', this.#includes],
+        ['exclude', this.#excludes],
+      ] as const) {
+        for (const g of list) {
+          if (!g.hit) warnings.push(`${kind} glob '${g.glob}' matches no object of snapshot ${snapshotId}`);
+        }
+      }
+    }
+    if (this.selected === 0 && totalEntries > 0) {
+      warnings.push(`nothing to restore: the request selects no object of snapshot ${snapshotId}`);
+    }
+    if (totalEntries === 0) warnings.push(`snapshot ${snapshotId} holds no object`);
+    return warnings;
+  }
+}
+
 /**
  * The entries of a snapshot a request selects (key, prefix, include, exclude), and a warning for
  * each part of the request that matches nothing.
+ * @param entries the snapshot's entries in manifest (key) order.
  * @throws NotFoundError (not retryable) when a single `key` is not in the snapshot.
+ * @see selectFromManifest to select while reading a stored manifest part by part.
  */
 export function selectEntries(
   entries: readonly ManifestEntry[],
-  request: Pick<ParsedRestoreRequest, 'key' | 'prefix' | 'include' | 'exclude'>,
+  request: EntrySelection,
   snapshotId: string,
 ): { selected: ManifestEntry[]; warnings: string[] } {
-  const warnings: string[] = [];
-  if (request.key !== undefined) {
-    const found = entries.find((e) => e.key === request.key);
-    if (!found) {
-      throw new NotFoundError(
-        `snapshot ${snapshotId} does not hold '${request.key}' ('strongbox versions' lists the snapshots that do)`,
-      );
+  const selector = new EntrySelector(request, snapshotId);
+  const selected = entries.filter((e) => selector.accept(e));
+  return { selected, warnings: selector.finish(entries.length) };
+}
+
+/**
+ * Read the given parts of a manifest in order, up to `window` reads ahead (memory: `window` parts).
+ * @throws NotFoundError when a part is missing; IntegrityError, ValidationError (not retryable).
+ */
+async function* partsInOrder(
+  vault: VaultStore,
+  envelope: Envelope,
+  planId: string,
+  refs: readonly PartRef[],
+  window = 4,
+): AsyncIterable<ManifestPart> {
+  const reads: Promise<ManifestPart>[] = [];
+  const start = (i: number) => {
+    const ref = refs[i];
+    if (!ref) return;
+    const read = readPart(vault, envelope, planId, ref.partId);
+    read.catch(() => {}); // surfaced when its turn comes
+    reads[i] = read;
+  };
+  for (let i = 0; i < Math.min(window, refs.length); i++) start(i);
+  for (let i = 0; i < refs.length; i++) {
+    const part = await (reads[i] as Promise<ManifestPart>);
+    delete reads[i];
+    start(i + window);
+    yield part;
+  }
+}
+
+/**
+ * The selection of a stored manifest, reading only the parts that can hold selected entries (a
+ * single key: the one part whose key range holds it; a prefix: the parts whose range meets it).
+ *
+ * With `range`, only the selected entries numbered `first` to `first + count - 1` (in manifest
+ * order, from 0) are returned — what one restore part restores; parts selected whole that lie before
+ * the range are counted without being read, reading stops after the range, and no warning is made.
+ * @returns the selected entries (of the range), how many the selection holds (with `range`: at
+ *   least up to its end), and the warnings of {@link selectEntries}.
+ * @throws NotFoundError (not retryable) when a single `key` is not in the snapshot, or a part is missing.
+ * @throws IntegrityError, ValidationError (not retryable) when a part does not match its id.
+ * @see docs/format.md#manifests
+ */
+export async function selectFromManifest(
+  vault: VaultStore,
+  envelope: Envelope,
+  manifest: Pick<Manifest, 'planId' | 'parts'>,
+  request: EntrySelection,
+  snapshotId: string,
+  range?: { first: number; count: number },
+): Promise<{ selected: ManifestEntry[]; selectedCount: number; warnings: string[] }> {
+  const selector = new EntrySelector(request, snapshotId);
+  const end = range ? range.first + range.count : Number.POSITIVE_INFINITY;
+  const selected: ManifestEntry[] = [];
+  // Parts decided from their ref alone are not read; the others are read ahead in order.
+  const toRead: PartRef[] = [];
+  const plan: ({ read: true } | { read: false; ref: PartRef })[] = [];
+  // Selected entries before the part at hand: exact until the first part that must be read, a lower
+  // bound after it (a part read may select fewer than its count).
+  let counted = 0;
+  let exact = true;
+  for (const ref of manifest.parts) {
+    if (!selector.mayHold(ref)) continue;
+    if (range && exact && selector.selectsAll(ref) && counted + ref.objectCount <= range.first) {
+      plan.push({ read: false, ref });
+      counted += ref.objectCount;
+      continue;
     }
-    return { selected: [found], warnings };
+    if (range && counted >= end) break;
+    plan.push({ read: true });
+    toRead.push(ref);
+    exact = false;
+    counted += selector.selectsAll(ref) ? ref.objectCount : 0;
   }
-  const { prefix } = request;
-  let selected = prefix === undefined ? [...entries] : entries.filter((e) => e.key.startsWith(prefix));
-  if (prefix !== undefined && selected.length === 0) {
-    warnings.push(`prefix '${prefix}' matches no object of snapshot ${snapshotId}`);
-  }
-  const globs = (list: readonly string[] | undefined) =>
-    (list ?? []).map((glob) => ({ glob, match: picomatch(glob, { dot: true }) }));
-  const includes = globs(request.include);
-  const excludes = globs(request.exclude);
-  for (const { glob, match } of [...includes, ...excludes]) {
-    if (selected.length > 0 && !selected.some((e) => match(e.key))) {
-      warnings.push(
-        `${includes.some((i) => i.glob === glob) ? 'include' : 'exclude'} glob '${glob}' matches no object of snapshot ${snapshotId}`,
-      );
+  const parts = partsInOrder(vault, envelope, manifest.planId, toRead)[Symbol.asyncIterator]();
+  for (const step of plan) {
+    if (selector.selected >= end) break;
+    if (!step.read) {
+      selector.acceptAll(step.ref.objectCount);
+      continue;
+    }
+    const next = await parts.next();
+    if (next.done) break;
+    for (const entry of next.value.entries) {
+      const index = selector.selected;
+      if (!selector.accept(entry)) continue;
+      if (!range || (index >= range.first && index < end)) selected.push(entry);
+      if (selector.selected >= end) break;
     }
   }
-  if (includes.length > 0) selected = selected.filter((e) => includes.some((i) => i.match(e.key)));
-  if (excludes.length > 0) selected = selected.filter((e) => !excludes.some((x) => x.match(e.key)));
-  if (selected.length === 0 && entries.length > 0) {
-    warnings.push(`nothing to restore: the request selects no object of snapshot ${snapshotId}`);
+  await parts.return?.();
+  const total = manifest.parts.reduce((sum, p) => sum + p.objectCount, 0);
+  return {
+    selected,
+    selectedCount: selector.selected,
+    warnings: range ? [] : selector.finish(total),
+  };
+}
+
+/**
+ * The entry a manifest holds for `key`, reading only the part whose key range holds it.
+ * @returns undefined when the snapshot does not hold `key`.
+ * @throws NotFoundError when the part is missing; IntegrityError, ValidationError (not retryable).
+ */
+export async function findEntry(
+  vault: VaultStore,
+  envelope: Envelope,
+  manifest: Pick<Manifest, 'planId' | 'parts'>,
+  key: string,
+): Promise<ManifestEntry | undefined> {
+  const ref = manifest.parts.find(
+    (p) => compareKeys(p.firstKey, key) <= 0 && compareKeys(key, p.lastKey) <= 0,
+  );
+  if (!ref) return undefined;
+  const part = await readPart(vault, envelope, manifest.planId, ref.partId);
+  return part.entries.find((e) => e.key === key);
+}
+
+/**
+ * SHA-256 (lowercase hex) of an object of a bucket: one GET up to one chunk
+ * ({@link CHUNK_SIZE_BYTES}), ranged GETs of one chunk each above (pinned to the first one's ETag),
+ * so memory stays at one chunk.
+ * @throws ConflictError (not retryable here) when the object changes between two ranged GETs.
+ * @throws NotFoundError when it vanished.
+ */
+async function sha256OfObject(
+  objects: ObjectStore,
+  bucket: string,
+  key: string,
+  sizeBytes: number,
+): Promise<ContentId> {
+  if (sizeBytes <= CHUNK_SIZE_BYTES) return contentIdOf((await objects.get(bucket, key)).body);
+  const hash = createHash('sha256');
+  let etag: string | undefined;
+  for (let offset = 0; offset < sizeBytes; offset += CHUNK_SIZE_BYTES) {
+    const lengthBytes = Math.min(CHUNK_SIZE_BYTES, sizeBytes - offset);
+    const got = await objects.getRange(bucket, key, {
+      offsetBytes: offset,
+      lengthBytes,
+      ...(etag === undefined ? {} : { ifMatch: etag }),
+    });
+    etag ??= got.etag;
+    hash.update(got.body);
   }
-  if (entries.length === 0) warnings.push(`snapshot ${snapshotId} holds no object`);
-  return { selected, warnings };
+  return hash.digest('hex');
 }
 
 /**
  * Whether to write one entry at `targetKey` under an overwrite policy.
  *
  * `ifChanged` compares content, not ETags (a multipart or SSE-KMS ETag is no content hash): a HEAD
- * first; a target of another size is changed; one of the same size is read and hashed, and is
- * `unchanged` when its SHA-256 equals the entry's blob id (the SHA-256 of the snapshot's bytes).
+ * first; a target of another size is changed; one of the same size is read (chunk by chunk above
+ * 8 MiB) and hashed, and is `unchanged` when its SHA-256 equals the snapshot's
+ * ({@link contentSha256Of} the entry). A target that changes while it is read counts as changed.
  * Restores write no marker metadata, so restored objects keep exactly their original metadata.
  * @param listed what a listing of the target reported for `targetKey` (`null`: not there), instead
  *   of a HEAD; undefined to HEAD it.
  * @returns `write`, or the reason to skip.
+ * @throws TransientError (retryable) when the target cannot be read.
  */
 export async function overwriteDecision(
   objects: ObjectStore,
@@ -288,33 +566,44 @@ export async function overwriteDecision(
   if (!head) return 'write';
   if (policy === 'never') return 'exists';
   if (head.sizeBytes !== entry.sizeBytes) return 'write';
-  const current = await objects.get(bucket, targetKey);
-  return contentIdOf(current.body) === entry.blobId ? 'unchanged' : 'write';
+  try {
+    const current = await sha256OfObject(objects, bucket, targetKey, entry.sizeBytes);
+    return current === contentSha256Of(entry) ? 'unchanged' : 'write';
+  } catch (error) {
+    // Gone or being rewritten since the HEAD: write the snapshot's version.
+    if (error instanceof NotFoundError || error instanceof ConflictError) return 'write';
+    throw error;
+  }
 }
 
 /**
- * Make the archived blobs among `blobIds` readable: ask the archive to restore those not asked for
- * yet, then look again every `archivePollMs` (through the injected `sleep`) until all are ready.
- * GLACIER_IR and STANDARD need nothing. A vault without the storage-state capability is taken as
- * having no archived blobs. `options.classes` (vault key → storage class, from a listing) spares a
- * HEAD for each blob it shows in a class that reads directly.
+ * Make the archived packs among `packIds` readable: ask the archive to restore those not asked for
+ * yet (each pack once, however many of the restore's objects it holds), then look again every
+ * `archivePollMs` (through the injected `sleep`) until all are ready. GLACIER_IR and STANDARD need
+ * nothing. A vault without the storage-state capability is taken as having no archived packs.
+ * `options.classes` (vault key → storage class, from a listing) spares a HEAD for each pack it shows
+ * in a class that reads directly.
+ * @param packIds pack ids (not keys), each once.
+ * @returns the archived packs among them (ids) and how many were asked for now; undefined when none
+ *   is archived.
  * @throws ValidationError (not retryable), before anything is asked for, for `Expedited` with a
- *   DEEP_ARCHIVE blob.
- * @throws ArchivePendingError (retryable) when blobs are not ready within the wait, or no `sleep` was given.
+ *   DEEP_ARCHIVE pack.
+ * @throws ArchivePendingError (retryable) when packs are not ready within the wait, or no `sleep` was given.
+ * @see docs/format.md#layout
  */
-export async function prepareArchivedBlobs(
+export async function prepareArchivedPacks(
   vault: VaultStore,
-  blobIds: readonly string[],
+  packIds: readonly ContentId[],
   request: { archiveTier: ArchiveTier; archiveDays: number; dryRun: boolean },
   options: RestoreOptions & { concurrency: number; classes?: ReadonlyMap<string, string> },
-): Promise<{ blobs: number; requested: number } | undefined> {
+): Promise<{ archived: ContentId[]; requested: number } | undefined> {
   const stateOf = vault.storageStateOf?.bind(vault);
   if (!stateOf) return undefined;
   const limit = pLimit(options.concurrency);
-  // Blobs a listing showed in a class that reads directly need no HEAD.
+  // Packs a listing showed in a class that reads directly need no HEAD.
   const { classes } = options;
-  const keys = blobIds
-    .map((id) => VaultLayout.blobKey(id))
+  const keys = packIds
+    .map((id) => VaultLayout.packKey(id))
     .filter((key) => {
       const storageClass = classes?.get(key);
       return storageClass === undefined || ARCHIVE_CLASSES.has(storageClass);
@@ -337,7 +626,10 @@ export async function prepareArchivedBlobs(
   const notReady = (states: readonly ({ key: string } & StorageState)[]) =>
     states.filter((s) => s.restore !== 'ready');
   let pending = notReady(archived);
-  const result = { blobs: archived.length, requested: 0 };
+  const result = {
+    archived: archived.map((s) => VaultLayout.packIdOf(s.key) as ContentId),
+    requested: 0,
+  };
   if (request.dryRun || pending.length === 0) return result;
   const ask = pending.filter((s) => s.restore === 'none');
   const requestRestore = vault.requestRestore?.bind(vault);
@@ -354,11 +646,20 @@ export async function prepareArchivedBlobs(
   }
   if (pending.length > 0) {
     throw new ArchivePendingError(
-      `${pending.length} of ${archived.length} archived blob(s) are still being restored (tier ${tier}), e.g. ${pending[0]?.key}: nothing was written; run the same restore again later`,
+      `${pending.length} of ${archived.length} archived pack(s) are still being restored (tier ${tier}), e.g. ${pending[0]?.key}: nothing was written; run the same restore again later`,
       pending.map((s) => s.key),
     );
   }
   return result;
+}
+
+/** `load()` once, on first use: the region's index, loaded only when some object is to be written. */
+function indexOnce(vault: VaultStore, envelope: Envelope): () => Promise<VaultIndex> {
+  let loading: Promise<VaultIndex> | undefined;
+  return () => {
+    loading ??= VaultIndex.load(vault, envelope);
+    return loading;
+  };
 }
 
 /** Where a restore reads and writes, resolved from a request before anything is written. */
@@ -368,6 +669,8 @@ interface ResolvedRestore {
   snapshot: SnapshotRecord;
   region: string;
   vault: VaultStore;
+  /** The region's index, loaded once (on first use) for the whole task. */
+  index: () => Promise<VaultIndex>;
   targetBucket: string;
   manifestId: string;
   selected: ManifestEntry[];
@@ -397,13 +700,30 @@ async function resolveRestore(deps: PipelineDeps, request: ParsedRestoreRequest)
   const vault = vaultIn(vaults, region);
   const manifestId = snapshot.manifestId as string;
   const manifest = await readManifest(vault, envelope, plan.id, manifestId);
-  const { selected, warnings } = selectEntries(manifest.entries, request, snapshot.snapshotId);
-  return { request, planId: plan.id, snapshot, region, vault, targetBucket, manifestId, selected, warnings };
+  const { selected, warnings } = await selectFromManifest(
+    vault,
+    envelope,
+    manifest,
+    request,
+    snapshot.snapshotId,
+  );
+  return {
+    request,
+    planId: plan.id,
+    snapshot,
+    region,
+    vault,
+    index: indexOnce(vault, envelope),
+    targetBucket,
+    manifestId,
+    selected,
+    warnings,
+  };
 }
 
 /**
  * Above this many objects a restore lists the target once (existence and size for the overwrite
- * policy) and the vault's blobs once (storage classes) instead of a HEAD per object.
+ * policy); above this many packs, the vault's packs once (storage classes) instead of a HEAD each.
  */
 export const LISTING_THRESHOLD = 100;
 
@@ -419,14 +739,151 @@ export function commonPrefix(keys: readonly string[]): string {
   return prefix;
 }
 
-/** Storage classes of the given blobs, from one listing of the vault's blobs (keys the listing shows). */
-async function storageClassesOf(vault: VaultStore, blobIds: readonly string[]): Promise<Map<string, string>> {
-  const wanted = new Set(blobIds.map((id) => VaultLayout.blobKey(id)));
+/** Storage classes of the given packs, from one listing of the vault's packs (keys the listing shows). */
+async function storageClassesOf(
+  vault: VaultStore,
+  packIds: readonly ContentId[],
+): Promise<Map<string, string>> {
+  const wanted = new Set(packIds.map((id) => VaultLayout.packKey(id)));
   const classes = new Map<string, string>();
   for await (const o of vault.list(commonPrefix([...wanted]))) {
     if (o.storageClass !== undefined && wanted.has(o.key)) classes.set(o.key, o.storageClass);
   }
   return classes;
+}
+
+/**
+ * The packs holding the blobs of `entries`, located with the region's index: pack id → how many of
+ * those blobs it holds.
+ * @throws NotFoundError (not retryable), before anything is written, for a blob no index locates.
+ */
+function packsOf(
+  vault: VaultStore,
+  index: VaultIndex,
+  entries: readonly ManifestEntry[],
+): Map<ContentId, number> {
+  const seen = new Set<ContentId>();
+  const packs = new Map<ContentId, number>();
+  for (const entry of entries) {
+    for (const blobId of entry.blobs) {
+      if (seen.has(blobId)) continue;
+      seen.add(blobId);
+      const where = index.locate(blobId);
+      if (!where) {
+        throw new NotFoundError(
+          `blob ${blobId} of '${entry.key}' is in no index of ${vault.bucket}: the vault lacks it`,
+        );
+      }
+      packs.set(where.packId, (packs.get(where.packId) ?? 0) + 1);
+    }
+  }
+  return packs;
+}
+
+/**
+ * Make the archived packs holding the blobs of `entries` readable (see {@link prepareArchivedPacks}).
+ * @returns what the restore report says of the archive, or undefined when nothing is archived.
+ */
+async function prepareArchive(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  index: VaultIndex,
+  entries: readonly ManifestEntry[],
+  request: ParsedRestoreRequest,
+  options: RestoreOptions & { listVault?: boolean },
+): Promise<{ packs: number; blobs: number; requested: number } | undefined> {
+  const packs = packsOf(vault, index, entries);
+  const packIds = [...packs.keys()];
+  const classes =
+    packIds.length > LISTING_THRESHOLD && options.listVault !== false && vault.storageStateOf
+      ? await storageClassesOf(vault, packIds)
+      : undefined;
+  const prepared = await prepareArchivedPacks(vault, packIds, request, {
+    ...options,
+    concurrency: deps.concurrency ?? 16,
+    ...(classes ? { classes } : {}),
+  });
+  if (!prepared) return undefined;
+  return {
+    packs: prepared.archived.length,
+    blobs: prepared.archived.reduce((sum, id) => sum + (packs.get(id) ?? 0), 0),
+    requested: prepared.requested,
+  };
+}
+
+/**
+ * The content of the object `entry` describes, chunk by chunk, checked: each chunk hashes to its
+ * blob id (as the repository reads it), and the whole to {@link contentSha256Of} the entry with the
+ * entry's size. The check of the whole comes after the last chunk and before the iteration ends, so
+ * a consumer that stores the chunks (a multipart upload) fails before completing.
+ * @param onChunk called with each chunk's size as it arrives (time to first byte, progress).
+ * @throws NotFoundError when a blob's pack is gone or no index locates the blob.
+ * @throws IntegrityError (not retryable) when a chunk or the whole does not match the manifest.
+ * @see docs/format.md#manifest-parts
+ */
+export async function* verifiedEntryContent(
+  vault: VaultStore,
+  envelope: Envelope,
+  index: VaultIndex,
+  entry: ManifestEntry,
+  onChunk?: (sizeBytes: number) => void,
+): AsyncIterable<Buffer> {
+  // With one chunk the blob id is the object's SHA-256, and the repository checks it already.
+  const hash = entry.blobs.length > 1 || entry.contentSha256 !== undefined ? createHash('sha256') : undefined;
+  let sizeBytes = 0;
+  for await (const chunk of entryContent(vault, envelope, index, entry)) {
+    hash?.update(chunk);
+    sizeBytes += chunk.length;
+    onChunk?.(chunk.length);
+    if (sizeBytes > entry.sizeBytes) break;
+    yield chunk;
+  }
+  if (sizeBytes !== entry.sizeBytes) {
+    throw new IntegrityError(
+      `'${entry.key}' reads as ${sizeBytes} byte(s) from ${vault.bucket}; its manifest entry says ${entry.sizeBytes}`,
+    );
+  }
+  if (hash) {
+    const actual = hash.digest('hex');
+    if (actual !== contentSha256Of(entry)) {
+      throw new IntegrityError(
+        `'${entry.key}' hashes to ${actual}, not to its manifest's SHA-256 ${contentSha256Of(entry)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Write the object an entry describes to `bucket`/`key`, with its content type and metadata, from
+ * a vault: one PUT for an object of one chunk, a streamed multipart upload for a larger one (so
+ * memory stays at about one chunk). Nothing is stored at `key` when a check fails.
+ * @returns the bytes written.
+ * @throws as {@link verifiedEntryContent}; TransientError (retryable) when the target fails.
+ */
+export async function writeEntry(
+  objects: ObjectStore,
+  vault: VaultStore,
+  envelope: Envelope,
+  index: VaultIndex,
+  entry: ManifestEntry,
+  bucket: string,
+  key: string,
+  onChunk?: (sizeBytes: number) => void,
+): Promise<number> {
+  const attributes = {
+    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
+    ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
+  };
+  const content = verifiedEntryContent(vault, envelope, index, entry, onChunk);
+  if (entry.blobs.length > 1) {
+    await objects.putStream(bucket, key, content, attributes);
+    return entry.sizeBytes;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of content) chunks.push(chunk);
+  const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  await objects.put(bucket, key, body, attributes);
+  return body.length;
 }
 
 /** What {@link restoreEntries} did with a list of entries. */
@@ -435,21 +892,23 @@ interface EntriesOutcome {
   bytes: number;
   skipped: Record<SkipReason, number>;
   skippedObjects: { key: string; reason: SkipReason }[];
-  archive?: { blobs: number; requested: number };
+  archive?: { packs: number; blobs: number; requested: number };
   /** With `dryRun`: the first 1000 target keys that would be written. */
   keys: string[];
 }
 
 /**
  * The per-entry work of every restore, synchronous or one part of a fanned-out one: decide each
- * entry under the overwrite policy, make archived blobs readable, then (unless `dryRun`) open each
- * blob, check it hashes to its address and write it.
- * @throws IntegrityError (not retryable) for a blob that does not hash to its address.
- * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
+ * entry under the overwrite policy, locate the blobs to write in the region's index (loaded once),
+ * make archived packs readable, then (unless `dryRun`) read each object chunk by chunk, check it
+ * and write it.
+ * @throws NotFoundError (not retryable), before anything is written, for a blob no index locates.
+ * @throws IntegrityError (not retryable) for content that does not match the manifest.
+ * @throws ArchivePendingError (retryable) when archived packs are not readable yet.
  */
 async function restoreEntries(
   deps: PipelineDeps,
-  at: Pick<ResolvedRestore, 'request' | 'vault' | 'targetBucket'> & { listVault?: boolean },
+  at: Pick<ResolvedRestore, 'request' | 'vault' | 'index' | 'targetBucket'> & { listVault?: boolean },
   entries: readonly ManifestEntry[],
   opts: RestoreOptions,
 ): Promise<EntriesOutcome> {
@@ -519,43 +978,41 @@ async function restoreEntries(
   }
   const totalBytes = toWrite.reduce((sum, e) => sum + e.sizeBytes, 0);
 
-  // 2. Archived blobs must be readable before the first write. A large restore learns the storage
-  //    classes from one listing of the vault's blobs (unless `at.listVault` is false: a restore part,
-  //    whose few hundred blobs are cheaper to HEAD than a whole vault is to list, once per part).
-  const blobIds = [...new Set(toWrite.map((e) => e.blobId))];
-  const classes =
-    blobIds.length > LISTING_THRESHOLD && at.listVault !== false && vault.storageStateOf
-      ? await storageClassesOf(vault, blobIds)
-      : undefined;
-  const archive = await prepareArchivedBlobs(vault, blobIds, request, {
-    ...opts,
-    concurrency: deps.concurrency ?? 16,
-    ...(classes ? { classes } : {}),
-  });
-  if (archive) out.archive = archive;
+  // 2. Every blob to write must be in the region's index, and archived packs readable, before the
+  //    first write. Above LISTING_THRESHOLD packs a restore learns the storage classes from one
+  //    listing of the vault's packs (unless `at.listVault` is false: a restore part, whose packs are
+  //    cheaper to HEAD than a whole vault is to list, once per part).
+  const index = toWrite.length > 0 ? await at.index() : undefined;
+  if (index) {
+    const archive = await prepareArchive(deps, vault, index, toWrite, request, {
+      ...opts,
+      ...(at.listVault === undefined ? {} : { listVault: at.listVault }),
+    });
+    if (archive) out.archive = archive;
+  }
 
-  if (request.dryRun) {
+  if (request.dryRun || !index) {
     out.objects = toWrite.length;
     out.bytes = totalBytes;
     out.keys = toWrite.slice(0, REPORT_LIST_LIMIT).map(targetKey);
     return out;
   }
 
-  // 3. Write.
+  // 3. Write: each object read chunk by chunk and checked on the way.
   await Promise.all(
     toWrite.map((entry) =>
       limit(async () => {
-        const sealed = await vault.get(VaultLayout.blobKey(entry.blobId));
-        const body = await envelope.open(sealed, blobAssociatedData(entry.blobId));
-        if (contentIdOf(body) !== entry.blobId) {
-          throw new IntegrityError(`blob ${entry.blobId} of '${entry.key}' does not hash to its address`);
-        }
-        await objects.put(targetBucket, targetKey(entry), body, {
-          ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
-          ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
-        });
+        const written = await writeEntry(
+          objects,
+          vault,
+          envelope,
+          index,
+          entry,
+          targetBucket,
+          targetKey(entry),
+        );
         out.objects += 1;
-        out.bytes += body.length;
+        out.bytes += written;
         opts.onProgress?.({
           phase: 'write',
           objects: out.objects,
@@ -599,7 +1056,7 @@ async function restoreResolved(
     report.archive = { ...outcome.archive, tier: request.archiveTier };
     if (request.dryRun) {
       warnings.push(
-        `${outcome.archive.blobs} blob(s) are in archive storage: a real restore first restores them with tier ${request.archiveTier}`,
+        `${outcome.archive.blobs} blob(s) are in ${outcome.archive.packs} archived pack(s): a real restore first restores them with tier ${request.archiveTier}`,
       );
     }
   }
@@ -611,14 +1068,17 @@ async function restoreResolved(
 /**
  * Restore a snapshot (or part of it) in this process. Everything that can make a request bad is
  * checked before anything is written or asked of the archive.
- * @param options progress callbacks and the injected `sleep` for archived blobs; a bare function is
+ * Memory: the selected entries, and about one chunk (8 MiB) per object being written.
+ * @param options progress callbacks and the injected `sleep` for archived packs; a bare function is
  *   taken as `onProgress`.
  * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or
- *   `Expedited` for a DEEP_ARCHIVE blob.
+ *   `Expedited` for a DEEP_ARCHIVE pack.
  * @throws NotFoundError (not retryable) for an unknown plan, snapshot, region or key, a point in time
- *   before the first snapshot, or a missing blob.
- * @throws IntegrityError (not retryable) when a blob does not hash to its address: nothing is written for it.
- * @throws ArchivePendingError (retryable) when archived blobs are not readable yet.
+ *   before the first snapshot, or a blob the region's index does not locate (checked before any
+ *   write), or a pack gone since.
+ * @throws IntegrityError (not retryable) when a chunk does not hash to its blob id, or the object to
+ *   the manifest's SHA-256 and size: nothing is stored at its key (a multipart upload is not completed).
+ * @throws ArchivePendingError (retryable) when archived packs are not readable yet.
  * @see startRestore for restores that fan out through the restore queue.
  * @example
  * ```ts
@@ -660,8 +1120,9 @@ export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string 
  * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
  * a RUNNING restore job in the catalog whose selection is split into parts of
  * `deps.restorePartSize` entries (manifest order), one restore-part task each, and this returns the
- * job at once. Every check of the request happens before the job is created; archived blobs of the
- * selection are asked for first (as a synchronous restore does), so parts find them readable.
+ * job at once. Every check of the request happens before the job is created, including that the
+ * region's index locates every blob of the selection; the archived packs holding them are asked
+ * for first (as a synchronous restore does), so parts find them readable.
  * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
  * @throws TransientError (retryable) when the catalog or the queue fails: start it again — a job
  *   whose parts could not all be sent is marked FAILED, and a part enqueued twice counts once.
@@ -685,16 +1146,8 @@ export async function startRestore(
     return { report: await restoreResolved(deps, resolved, options, started) };
   }
   const { selected, snapshot, vault } = resolved;
-  const blobIds = [...new Set(selected.map((e) => e.blobId))];
-  const classes =
-    blobIds.length > LISTING_THRESHOLD && vault.storageStateOf
-      ? await storageClassesOf(vault, blobIds)
-      : undefined;
-  await prepareArchivedBlobs(vault, blobIds, request, {
-    ...options,
-    concurrency: deps.concurrency ?? 16,
-    ...(classes ? { classes } : {}),
-  });
+  // Every blob located and every archived pack asked for before the job exists.
+  await prepareArchive(deps, vault, await resolved.index(), selected, request, options);
   const partSize = deps.restorePartSize ?? DEFAULT_PART_SIZE;
   const at = started.toISOString();
   const job: RestoreJobRecord = {
@@ -758,13 +1211,16 @@ export interface RestorePartResult {
 }
 
 /**
- * Restore one part of a restore job: replay the job's request over the part's entries (the same
- * per-entry work as a synchronous restore), add what it did to the job's counters once, and — when
+ * Restore one part of a restore job: replay the job's request over the part's entries (the
+ * selected entries `first` to `first + count - 1` in manifest order, reading only the manifest parts
+ * needed for them; the same per-entry work as a synchronous restore, with the region's index loaded
+ * once for the part), add what it did to the job's counters once, and — when
  * every part is done — mark the job SUCCEEDED (once, whoever gets there first). A part of a job
  * that has ended does nothing.
  * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
  *   part's range.
- * @throws IntegrityError (not retryable) for a blob that does not hash to its address.
+ * @throws NotFoundError (not retryable) for a blob no index of the region locates.
+ * @throws IntegrityError (not retryable) for content that does not match the manifest.
  * @throws ArchivePendingError, TransientError (retryable): SQS delivers the part again.
  * @example
  * ```ts
@@ -787,16 +1243,28 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
   const request = parseRestoreRequest(job.request);
   const vault = vaultIn(vaults, job.region);
   const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
-  const { selected } = selectEntries(manifest.entries, request, job.snapshotId);
-  const entries = selected.slice(task.first, task.first + task.count);
+  const { selected: entries, selectedCount } = await selectFromManifest(
+    vault,
+    envelope,
+    manifest,
+    request,
+    job.snapshotId,
+    { first: task.first, count: task.count },
+  );
   if (entries.length !== task.count) {
     throw new NotFoundError(
-      `restore job ${job.restoreJobId} selects ${selected.length} object(s): part ${task.part} (${task.first}+${task.count}) is out of range`,
+      `restore job ${job.restoreJobId} selects ${selectedCount} object(s): part ${task.part} (${task.first}+${task.count}) is out of range`,
     );
   }
   const outcome = await restoreEntries(
     deps,
-    { request, vault, targetBucket: job.targetBucket, listVault: false },
+    {
+      request,
+      vault,
+      index: indexOnce(vault, envelope),
+      targetBucket: job.targetBucket,
+      listVault: false,
+    },
     entries,
     {},
   );
@@ -866,8 +1334,9 @@ export interface CapturedVersion {
 
 /**
  * The versions of one object that a plan's committed snapshots captured, newest first. Reads
- * manifests newest-first and stops as soon as `limit` versions are complete (a version is complete
- * when an older snapshot holds another ETag, or none of it).
+ * manifests newest-first (of each, the root and the one part whose key range holds the key) and
+ * stops as soon as `limit` versions are complete (a version is complete when an older snapshot holds
+ * another ETag, or none of it).
  * @param request.limit most versions to list. @default 20
  * @throws NotFoundError (not retryable) for an unknown plan or a region without a vault.
  * @example
@@ -894,7 +1363,7 @@ export async function listVersions(
   let current: CapturedVersion | undefined;
   for (const snapshot of snapshots) {
     const manifest = await readManifest(vault, envelope, plan.id, snapshot.manifestId as string);
-    const entry = manifest.entries.find((e) => e.key === request.key);
+    const entry = await findEntry(vault, envelope, manifest, request.key);
     if (entry && current && entry.etag === current.etag) {
       current.firstSnapshotId = snapshot.snapshotId;
       current.firstTime = snapshot.time as string;

@@ -23,7 +23,10 @@ import { waitFor } from '../support/wait.ts';
 
 const PLAN = 'ops';
 const TARGET = 'ops-restore';
-/** 9 MiB: uploaded in one PutObject, restored as a multipart upload (an ETag that is no MD5). */
+/**
+ * 9 MiB: uploaded in one PutObject; two chunks (two blobs) in the vault; restored as a streamed
+ * multipart upload (an ETag that is no MD5).
+ */
 const BIG = Buffer.alloc(9 * 1024 * 1024, 7);
 
 let stack: LocalStack;
@@ -41,6 +44,11 @@ async function put(key: string, body: string | Uint8Array): Promise<void> {
 async function text(bucket: string, key: string): Promise<string> {
   const out = await stack.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return (await out.Body?.transformToString()) ?? '';
+}
+
+async function bytesOf(bucket: string, key: string): Promise<Buffer> {
+  const out = await stack.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from((await out.Body?.transformToByteArray()) ?? []);
 }
 
 async function keysIn(bucket: string, prefix: string): Promise<string[]> {
@@ -120,6 +128,7 @@ describe('restore on the embedded stack', () => {
       targetBucket: TARGET,
       targetPrefix: 'big/',
     });
+    expect(Buffer.compare(await bytesOf(TARGET, 'big/big.bin'), BIG)).toBe(0);
     // Act
     const report = await restoreSnapshot(c.pipeline, { plan: PLAN, overwrite: 'ifChanged' });
     const big = await restoreSnapshot(c.pipeline, {

@@ -72,7 +72,7 @@ describe('restoreProgress', () => {
     expect(out).toContain('checking target');
     expect(out).toMatch(/restoring .* 100% \| 2\/2 objects \| 2\.0 KiB of 2\.0 KiB/);
     expect(out).toContain('ETA');
-    expect(out).toContain('archive: 1 of 3 archived blob(s) still being restored (tier Bulk)');
+    expect(out).toContain('archive: 1 of 3 archived pack(s) still being restored (tier Bulk)');
   });
 });
 

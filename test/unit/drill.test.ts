@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { MemoryVaultStore } from '#adapters/memory.ts';
 import {
   DRILLS_KEPT,
   type DrillDeps,
@@ -11,9 +12,16 @@ import {
 } from '#domain/drill.ts';
 import { TransientError, ValidationError } from '#domain/errors.ts';
 import type { DrillRecord, SnapshotRecord } from '#domain/ports.ts';
+import { VaultIndex } from '#domain/repository.ts';
 import { startDrillNow, startDueDrills, startSnapshotNow } from '#domain/scheduling.ts';
 import type { DrillTask } from '#domain/tasks.ts';
-import { blobAssociatedData, contentIdOf, type ManifestEntry, VaultLayout } from '#domain/vault.ts';
+import {
+  blobAssociatedData,
+  CHUNK_SIZE_BYTES,
+  contentIdOf,
+  type ManifestEntry,
+  VaultLayout,
+} from '#domain/vault.ts';
 import { drillLine } from '#local/cli.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
@@ -25,7 +33,7 @@ function entry(key: string, sizeBytes: number): ManifestEntry {
     sizeBytes,
     etag: 'e',
     lastModified: '2026-03-01T00:00:00.000Z',
-    blobId: contentIdOf(key),
+    blobs: [contentIdOf(key)],
   };
 }
 
@@ -131,14 +139,15 @@ describe('runDrill', () => {
     p.objects.createBucket(SCRATCH);
     nowMs = 1_000;
     written.length = 0;
+    // Each blob read (a ranged GET of its pack) takes 10 ms in the primary region, 40 in the copy's.
     for (const [vault, ms] of [
       [p.primary, 10],
       [p.copy, 40],
     ] as const) {
-      const get = vault.get.bind(vault);
-      vault.get = async (key: string) => {
+      const getRange = vault.getRange.bind(vault);
+      vault.getRange = async (key, offsetBytes, lengthBytes) => {
         nowMs += ms;
-        return get(key);
+        return getRange(key, offsetBytes, lengthBytes);
       };
     }
     const put = p.objects.put.bind(p.objects);
@@ -150,6 +159,17 @@ describe('runDrill', () => {
   });
 
   const scratch = () => [...(p.objects.buckets.get(SCRATCH)?.keys() ?? [])];
+
+  /** Where each blob of a vault lies: its pack's stored bytes, and its range in them. */
+  async function blobsIn(vault: MemoryVaultStore) {
+    const index = await VaultIndex.load(vault, p.deps.envelope);
+    return [...index.packs.values()].flatMap((pack) =>
+      pack.blobs.map((blob) => ({
+        blob,
+        stored: vault.objects.get(VaultLayout.packKey(pack.packId)) as { body: Uint8Array },
+      })),
+    );
+  }
 
   it('restores the sample in both regions, measures it and records the RTO estimate', async () => {
     // Act
@@ -197,10 +217,10 @@ describe('runDrill', () => {
   });
 
   it('fails on a blob that does not hash to the manifest, deletes the scratch copies, and raises no error', async () => {
-    // Prepare: corrupt every blob in the copy region.
-    for (const [key, o] of p.copy.objects) {
-      if (key.startsWith('blobs/'))
-        o.body = Uint8Array.from(o.body.map((b, i) => (i === o.body.length - 1 ? b ^ 1 : b)));
+    // Prepare: corrupt the last byte of every blob in the copy region.
+    for (const { blob, stored } of await blobsIn(p.copy)) {
+      const last = blob.offsetBytes + blob.lengthBytes - 1;
+      stored.body[last] = (stored.body[last] ?? 0) ^ 1;
     }
     // Act
     const drill = await runDrill(deps, task());
@@ -216,16 +236,19 @@ describe('runDrill', () => {
   });
 
   it('fails on a blob that opens but whose content hashes to another id than the manifest’s', async () => {
-    // Prepare: every object in the sample; under dir/0.txt's blob key, other content sealed for that id.
+    // Prepare: every object in the sample; in place of dir/0.txt's blob, other content of the same
+    // length sealed for that blob id.
     await p.catalog.putPlans([
       plan({ drill: { schedule: 'rate(7 days)', sampleObjects: 30, recentSnapshots: 1 } }),
     ]);
     const blobId = contentIdOf(texts[0] as string);
     const other = await p.deps.envelope.seal(
-      Buffer.from('not what was backed up'),
+      Buffer.from('not what was bkd'.slice(0, (texts[0] as string).length)),
       blobAssociatedData(blobId),
     );
-    (p.primary.objects.get(VaultLayout.blobKey(blobId)) as { body: Uint8Array }).body = other;
+    const found = (await blobsIn(p.primary)).find((b) => b.blob.blobId === blobId);
+    if (!found || found.blob.lengthBytes !== other.length) throw new Error('cannot swap the blob in place');
+    found.stored.body.set(other, found.blob.offsetBytes);
     // Act
     const drill = await runDrill(deps, task());
     // Assess
@@ -240,9 +263,28 @@ describe('runDrill', () => {
     expect(scratch()).toEqual([]);
   });
 
+  it('fails on blobs the region’s index does not locate, and on an index that does not open', async () => {
+    // Prepare: the copy region loses its index documents; then one is corrupt instead.
+    const indexKeys = [...p.copy.objects.keys()].filter((k) => k.startsWith(VaultLayout.indexPrefix));
+    const saved = new Map(indexKeys.map((k) => [k, p.copy.objects.get(k)]));
+    for (const key of indexKeys) p.copy.objects.delete(key);
+    // Act
+    const lost = await runDrill(deps, task('20260303T000000Z'));
+    for (const [key, o] of saved)
+      if (o) p.copy.objects.set(key, { ...o, body: new Uint8Array(o.body.length) });
+    const corrupt = await runDrill(deps, task('20260304T000000Z'));
+    // Assess
+    expect(lost.regions['eu-west-1']).toMatchObject({ status: 'FAILED', objects: 0 });
+    expect(lost.regions['eu-west-1']?.failedObjects).toHaveLength(5);
+    expect(lost.regions['us-east-1']?.status).toBe('PASSED');
+    expect(corrupt.regions['eu-west-1']).toMatchObject({ status: 'FAILED', objects: 0 });
+    expect(corrupt.regions['eu-west-1']?.reason).toMatch(/^the index of vault-euw1 does not load: /);
+    expect(scratch()).toEqual([]);
+  });
+
   it('never turns a failed drill into success when it is delivered again', async () => {
     // Prepare
-    const blobs = [...p.copy.objects].filter(([key]) => key.startsWith('blobs/'));
+    const blobs = [...p.copy.objects].filter(([key]) => key.startsWith(VaultLayout.packsPrefix));
     const originals = new Map(blobs.map(([key, o]) => [key, o.body]));
     for (const [, o] of blobs) o.body = new Uint8Array(o.body.length);
     const failed = await runDrill(deps, task());
@@ -261,8 +303,13 @@ describe('runDrill', () => {
   });
 
   it('deletes the scratch copies written before a storage failure, and throws it to be retried', async () => {
-    // Prepare: the third GET of the primary vault fails.
-    p.primary.faults.push({ op: 'get', prefix: 'blobs/', onCall: 3, error: new TransientError('503') });
+    // Prepare: the third blob read (a ranged GET of a pack) of the primary vault fails.
+    p.primary.faults.push({
+      op: 'get',
+      prefix: VaultLayout.packsPrefix,
+      onCall: 3,
+      error: new TransientError('503'),
+    });
     // Act
     const run = runDrill(deps, task());
     // Assess
@@ -409,5 +456,53 @@ describe('drillLine', () => {
     expect(drillLine(failed)).toMatch(
       /FAILED: us-east-1 .*; eu-west-1 .*RTO ≈ 3\.0 h FAILED {2}reason: drill failed: eu-west-1/,
     );
+  });
+});
+
+describe('drilling an object of several chunks', () => {
+  it('streams it to scratch and checks it against the manifest’s SHA-256 of the whole', async () => {
+    // Prepare
+    const p = memoryPipeline();
+    await p.catalog.putPlans([
+      plan({ copyRegions: [], drill: { schedule: 'rate(7 days)', sampleObjects: 1, recentSnapshots: 1 } }),
+    ]);
+    const large = Buffer.concat([Buffer.alloc(CHUNK_SIZE_BYTES, 1), Buffer.alloc(99, 2)]);
+    p.objects.createBucket('source');
+    await p.objects.put('source', 'large.bin', large, {});
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    p.objects.createBucket(SCRATCH);
+    const streamed: string[] = [];
+    const putStream = p.objects.putStream.bind(p.objects);
+    p.objects.putStream = async (bucket, key, chunks, attributes) => {
+      streamed.push(key);
+      return putStream(bucket, key, chunks, attributes);
+    };
+    let nowMs = 0;
+    const getRange = p.primary.getRange.bind(p.primary);
+    p.primary.getRange = async (key, offsetBytes, lengthBytes) => {
+      nowMs += 10;
+      return getRange(key, offsetBytes, lengthBytes);
+    };
+    // Act
+    const drill = await runDrill(
+      { ...p.deps, drillBucket: SCRATCH, elapsedMs: () => nowMs },
+      {
+        kind: 'drill',
+        planId: 'photos',
+        drillId: '20260302T000000Z',
+        scheduledAt: '2026-03-02T00:00:00.000Z',
+      },
+    );
+    // Assess: two blobs, two ranged GETs; time to first byte is the first one's
+    expect(drill.status).toBe('PASSED');
+    expect(drill.regions['us-east-1']).toMatchObject({
+      objects: 1,
+      bytes: large.length,
+      timeToFirstByteMs: 10,
+      seconds: 0.02,
+    });
+    expect(streamed).toEqual(['strongbox-drill/photos/20260302T000000Z/us-east-1/large.bin']);
+    expect(p.objects.buckets.get(SCRATCH)?.size).toBe(0);
   });
 });

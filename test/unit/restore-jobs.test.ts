@@ -8,6 +8,7 @@ import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError, ValidationError } from '#domain/errors.ts';
+import { PackWriter, readBlob, VaultIndex, writeIndex } from '#domain/repository.ts';
 import {
   ArchivePendingError,
   reportOfRestoreJob,
@@ -38,6 +39,14 @@ async function snapshotNow(): Promise<void> {
 
 function keysIn(bucket: string): string[] {
   return [...(p.objects.buckets.get(bucket)?.keys() ?? [])].sort();
+}
+
+/** The vault key of the pack holding the (one-chunk) object whose content is `text`. */
+async function packKeyOf(text: string): Promise<string> {
+  const index = await VaultIndex.load(p.primary, p.deps.envelope);
+  const where = index.locate(contentIdOf(text));
+  if (!where) throw new Error(`no blob holds '${text}'`);
+  return VaultLayout.packKey(where.packId);
 }
 
 /** Start a fanned-out restore into `restored` and return its job and its queued part tasks. */
@@ -120,9 +129,9 @@ describe('starting a restore', () => {
     expect(p.queue.sent).toEqual([]);
   });
 
-  it('asks for archived blobs first: while they are pending no job or task exists', async () => {
+  it('asks for archived packs first: while they are pending no job or task exists', async () => {
     // Prepare
-    const archived = VaultLayout.blobKey(contentIdOf(`content of ${KEYS[4]}`));
+    const archived = await packKeyOf(`content of ${KEYS[4]}`);
     p.primary.archive(archived, 'GLACIER');
     // Act
     const started = startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', archiveTier: 'Bulk' });
@@ -365,9 +374,9 @@ describe('large restores list instead of a HEAD per object', () => {
     );
   });
 
-  it('learns storage classes from one listing of the vault: HEADs only the archived blobs', async () => {
-    // Prepare: one blob of the selection in GLACIER
-    const archived = VaultLayout.blobKey(contentIdOf('content of big/007.txt'));
+  it('looks at each pack once, however many of the objects it holds', async () => {
+    // Prepare: the 150 objects share one pack, in GLACIER
+    const archived = await packKeyOf('content of big/007.txt');
     p.primary.archive(archived, 'GLACIER');
     const looked: string[] = [];
     const stateOf = p.primary.storageStateOf.bind(p.primary);
@@ -382,9 +391,65 @@ describe('large restores list instead of a HEAD per object', () => {
       { plan: 'photos', targetBucket: 'restored', prefix: 'big/' },
       { sleep, archivePollMs: 1 },
     );
+    // Assess: one look before the request, one after the sleep
+    expect(looked).toEqual([archived, archived]);
+    expect(report).toMatchObject({ objects: 150, archive: { packs: 1, blobs: 150, requested: 1 } });
+  });
+});
+
+describe('restores of objects in many packs', () => {
+  /**
+   * Rewrite the primary vault's packs as one pack per blob (and one index naming them), as if every
+   * object had been captured by its own snapshot.
+   */
+  async function repackOnePerBlob(): Promise<number> {
+    const { envelope } = p.deps;
+    const index = await VaultIndex.load(p.primary, envelope);
+    const writer = new PackWriter(p.primary, envelope, { targetBytes: 1 });
+    for (const pack of index.packs.values()) {
+      for (const blob of pack.blobs) {
+        await writer.add(blob.blobId, await readBlob(p.primary, envelope, { ...blob, packId: pack.packId }));
+      }
+    }
+    const packs = await writer.flush();
+    await p.primary.delete([
+      ...[...index.indexIds].map((id) => VaultLayout.indexKey(id)),
+      ...[...index.packs.keys()].map((id) => VaultLayout.packKey(id)),
+    ]);
+    await writeIndex(p.primary, envelope, packs);
+    return packs.length;
+  }
+
+  it('learns storage classes from one listing of the vault: HEADs only the archived pack', async () => {
+    // Prepare: 150 objects in 150 packs (above the listing threshold of 100), one of them in GLACIER
+    for (let i = 0; i < 150; i++) await putText(p, `spread/${String(i).padStart(3, '0')}.txt`, `spread ${i}`);
+    await snapshotNow();
+    expect(await repackOnePerBlob()).toBe(23 + 150);
+    const archived = await packKeyOf('spread 7');
+    p.primary.archive(archived, 'GLACIER');
+    const looked: string[] = [];
+    const stateOf = p.primary.storageStateOf.bind(p.primary);
+    p.primary.storageStateOf = async (key) => {
+      looked.push(key);
+      return stateOf(key);
+    };
+    const listed: string[] = [];
+    const list = p.primary.list.bind(p.primary);
+    p.primary.list = (prefix) => {
+      listed.push(prefix);
+      return list(prefix);
+    };
+    // Act
+    const report = await restoreSnapshot(
+      p.deps,
+      { plan: 'photos', targetBucket: 'restored', prefix: 'spread/' },
+      { sleep: async () => p.primary.completeRestores(), archivePollMs: 1 },
+    );
     // Assess
     expect(new Set(looked)).toEqual(new Set([archived]));
-    expect(report).toMatchObject({ objects: 150, archive: { blobs: 1, requested: 1 } });
+    expect(listed).toEqual(['index/', 'packs/']);
+    expect(report).toMatchObject({ objects: 150, archive: { packs: 1, blobs: 1, requested: 1 } });
+    expect(Buffer.from((await p.objects.get('restored', 'spread/007.txt')).body).toString()).toBe('spread 7');
   });
 });
 

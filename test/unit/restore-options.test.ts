@@ -3,6 +3,7 @@
 // is written, and blobs in archive storage classes. All on the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
+import { VaultIndex } from '#domain/repository.ts';
 import { ArchivePendingError, listVersions, restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
@@ -284,7 +285,8 @@ describe('listVersions', () => {
     const versions = await listVersions(p.deps, { plan: 'photos', key: 'a.txt', limit: 1 });
     // Assess
     expect(versions.map((v) => v.sizeBytes)).toEqual(['three'.length]);
-    expect(p.primary.calls.get - readsBefore).toBe(2);
+    // Of the two newest snapshots: the root and the one part whose key range holds a.txt.
+    expect(p.primary.calls.get - readsBefore).toBe(4);
   });
 
   it('lists nothing for a key no snapshot holds', async () => {
@@ -293,13 +295,37 @@ describe('listVersions', () => {
   });
 });
 
-describe('blobs in archive storage classes', () => {
-  const blobKeyOf = (text: string) => VaultLayout.blobKey(contentIdOf(text));
+describe('packs in archive storage classes', () => {
+  // Three snapshots, so that a.txt, notes.md and the four other objects lie in three packs.
+  beforeEach(async () => {
+    p.objects.buckets.get('source')?.clear();
+    await putText(p, 'a.txt', 'content of a.txt');
+    await snapshotNow();
+    await putText(p, 'notes.md', 'content of notes.md');
+    await snapshotNow();
+    for (const key of KEYS.slice(2)) await putText(p, key, `content of ${key}`);
+    await snapshotNow();
+  });
+
+  /** The vault key of the pack holding the (one-chunk) object whose content is `text`. */
+  async function packKeyOf(text: string): Promise<string> {
+    const index = await VaultIndex.load(p.primary, p.deps.envelope);
+    const where = index.locate(contentIdOf(text));
+    if (!where) throw new Error(`no blob holds '${text}'`);
+    return VaultLayout.packKey(where.packId);
+  }
+
+  it('lays the objects out in three packs', async () => {
+    const packs = await Promise.all(KEYS.map((key) => packKeyOf(`content of ${key}`)));
+    expect(new Set(packs).size).toBe(3);
+    expect(packs[0]).not.toBe(packs[1]);
+    expect(new Set(packs.slice(2)).size).toBe(1);
+  });
 
   it('asks for a restore with the chosen tier, re-checks after each sleep, and proceeds when ready', async () => {
     // Prepare
-    await snapshotNow();
-    p.primary.archive(blobKeyOf('content of a.txt'), 'GLACIER');
+    const pack = await packKeyOf('content of a.txt');
+    p.primary.archive(pack, 'GLACIER');
     const sleeps: number[] = [];
     const looks: number[] = [];
     const sleep = async (ms: number) => {
@@ -313,20 +339,34 @@ describe('blobs in archive storage classes', () => {
       { sleep, archivePollMs: 60_000, onArchive: ({ pending }) => looks.push(pending) },
     );
     // Assess
-    expect(p.primary.restoreRequests).toEqual([
-      { key: blobKeyOf('content of a.txt'), tier: 'Bulk', days: 2 },
-    ]);
+    expect(p.primary.restoreRequests).toEqual([{ key: pack, tier: 'Bulk', days: 2 }]);
     expect(sleeps).toEqual([60_000, 60_000]);
     expect(looks).toEqual([1, 1, 0]);
-    expect(report.archive).toEqual({ blobs: 1, requested: 1, tier: 'Bulk' });
+    expect(report.archive).toEqual({ packs: 1, blobs: 1, requested: 1, tier: 'Bulk' });
     expect(await textOf('restored', 'a.txt')).toBe('content of a.txt');
   });
 
-  it('refuses Expedited for a DEEP_ARCHIVE blob before asking for anything', async () => {
+  it('asks once for a pack that holds several of the objects, and counts their blobs', async () => {
+    // Prepare: dir/b.txt, dir/sub/c.txt, dir/tmp/x.tmp and other/e.txt share one pack
+    const pack = await packKeyOf('content of dir/b.txt');
+    p.primary.archive(pack, 'GLACIER');
+    // Act
+    const report = await restoreSnapshot(
+      p.deps,
+      { plan: 'photos', targetBucket: 'restored' },
+      { sleep: async () => p.primary.completeRestores(), archivePollMs: 1 },
+    );
+    // Assess
+    expect(p.primary.restoreRequests).toEqual([{ key: pack, tier: 'Standard', days: 3 }]);
+    expect(report.archive).toEqual({ packs: 1, blobs: 4, requested: 1, tier: 'Standard' });
+    expect(report.objects).toBe(6);
+    expect(await textOf('restored', 'other/e.txt')).toBe('content of other/e.txt');
+  });
+
+  it('refuses Expedited for a DEEP_ARCHIVE pack before asking for anything', async () => {
     // Prepare
-    await snapshotNow();
-    p.primary.archive(blobKeyOf('content of a.txt'), 'GLACIER');
-    p.primary.archive(blobKeyOf('content of notes.md'), 'DEEP_ARCHIVE');
+    p.primary.archive(await packKeyOf('content of a.txt'), 'GLACIER');
+    p.primary.archive(await packKeyOf('content of notes.md'), 'DEEP_ARCHIVE');
     // Act
     const restoring = restoreSnapshot(p.deps, {
       plan: 'photos',
@@ -344,27 +384,22 @@ describe('blobs in archive storage classes', () => {
 
   it('without a sleep, asks for the restores and fails retryably, writing nothing', async () => {
     // Prepare
-    await snapshotNow();
-    p.primary.archive(blobKeyOf('content of a.txt'), 'DEEP_ARCHIVE');
+    const pack = await packKeyOf('content of a.txt');
+    p.primary.archive(pack, 'DEEP_ARCHIVE');
     // Act
     const restoring = restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored' });
     // Assess
     await expect(restoring).rejects.toBeInstanceOf(ArchivePendingError);
-    await expect(restoring).rejects.toMatchObject({
-      retryable: true,
-      pending: [blobKeyOf('content of a.txt')],
-    });
-    expect(p.primary.restoreRequests).toEqual([
-      { key: blobKeyOf('content of a.txt'), tier: 'Standard', days: 3 },
-    ]);
+    await expect(restoring).rejects.toMatchObject({ retryable: true, pending: [pack] });
+    expect(p.primary.restoreRequests).toEqual([{ key: pack, tier: 'Standard', days: 3 }]);
     expect(keysIn('restored')).toEqual([]);
   });
 
   it('does not ask again for a restore under way, and gives up after the longest wait', async () => {
     // Prepare
-    await snapshotNow();
-    p.primary.archive(blobKeyOf('content of a.txt'), 'GLACIER');
-    await p.primary.requestRestore(blobKeyOf('content of a.txt'), 'Standard', 3);
+    const pack = await packKeyOf('content of a.txt');
+    p.primary.archive(pack, 'GLACIER');
+    await p.primary.requestRestore(pack, 'Standard', 3);
     let slept = 0;
     // Act
     const restoring = restoreSnapshot(
@@ -380,24 +415,23 @@ describe('blobs in archive storage classes', () => {
     );
     // Assess
     await expect(restoring).rejects.toThrow(
-      /1 of 1 archived blob\(s\) are still being restored \(tier Standard\)/,
+      /1 of 1 archived pack\(s\) are still being restored \(tier Standard\)/,
     );
     expect(slept).toBe(3);
     expect(p.primary.restoreRequests).toHaveLength(1);
   });
 
-  it('reads GLACIER_IR blobs directly, and a dry run asks for nothing', async () => {
+  it('reads GLACIER_IR packs directly, and a dry run asks for nothing', async () => {
     // Prepare
-    await snapshotNow();
-    p.primary.archive(blobKeyOf('content of a.txt'), 'GLACIER_IR');
-    p.primary.archive(blobKeyOf('content of notes.md'), 'GLACIER');
+    p.primary.archive(await packKeyOf('content of a.txt'), 'GLACIER_IR');
+    p.primary.archive(await packKeyOf('content of notes.md'), 'GLACIER');
     // Act
     const dry = await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored', dryRun: true });
     const ir = await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored', key: 'a.txt' });
     // Assess
-    expect(dry.archive).toEqual({ blobs: 1, requested: 0, tier: 'Standard' });
+    expect(dry.archive).toEqual({ packs: 1, blobs: 1, requested: 0, tier: 'Standard' });
     expect(dry.warnings).toEqual([
-      '1 blob(s) are in archive storage: a real restore first restores them with tier Standard',
+      '1 blob(s) are in 1 archived pack(s): a real restore first restores them with tier Standard',
     ]);
     expect(ir.objects).toBe(1);
     expect(ir.archive).toBeUndefined();

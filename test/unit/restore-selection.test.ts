@@ -1,9 +1,18 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
+import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError, ValidationError } from '#domain/errors.ts';
 import type { SnapshotRecord, SnapshotStatus } from '#domain/ports.ts';
-import { parseRestoreRequest, restoreSnapshot, selectSnapshot } from '#domain/restore.ts';
+import { VaultIndex, writePart } from '#domain/repository.ts';
+import {
+  parseRestoreRequest,
+  restoreSnapshot,
+  selectEntries,
+  selectFromManifest,
+  selectSnapshot,
+} from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { contentIdOf, VaultLayout } from '#domain/vault.ts';
+import { contentIdOf, type ManifestEntry, type PartRef, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 function snap(snapshotId: string, status: SnapshotStatus, time?: string): SnapshotRecord {
@@ -333,10 +342,12 @@ describe('restoreSnapshot', () => {
   it('refuses to restore a blob that is corrupt in the vault, writing nothing for it', async () => {
     // Prepare
     await snapshotNow();
-    const blobKey = VaultLayout.blobKey(contentIdOf('content of a.txt'));
-    const stored = p.primary.objects.get(blobKey);
-    if (!stored) throw new Error('blob of a.txt not found');
-    stored.body[stored.body.length - 1] = (stored.body.at(-1) ?? 0) ^ 0xff;
+    const index = await VaultIndex.load(p.primary, p.deps.envelope);
+    const where = index.locate(contentIdOf('content of a.txt'));
+    const stored = where && p.primary.objects.get(VaultLayout.packKey(where.packId));
+    if (!where || !stored) throw new Error('blob of a.txt not found');
+    const last = where.offsetBytes + where.lengthBytes - 1;
+    stored.body[last] = (stored.body[last] ?? 0) ^ 0xff;
     // Act
     const restoring = restoreSnapshot(p.deps, {
       plan: 'photos',
@@ -357,5 +368,106 @@ describe('restoreSnapshot', () => {
       { onProgress: (p) => progress.push(`${p.phase} ${p.objects}/${p.total}`) },
     );
     expect(progress).toEqual(['check 1/2', 'check 2/2', 'write 1/2', 'write 2/2']);
+  });
+});
+
+describe('selectFromManifest', () => {
+  /** Five parts of four entries each: a/0…a/3, b/0…b/3, c/…, d/…, e/… */
+  const KEYS = ['a', 'b', 'c', 'd', 'e'].flatMap((dir) => [0, 1, 2, 3].map((i) => `${dir}/${i}.txt`));
+  let vault: MemoryVaultStore;
+  let envelope: Envelope;
+  let manifest: { planId: string; parts: PartRef[] };
+  let entries: ManifestEntry[];
+
+  const entryOf = (key: string): ManifestEntry => ({
+    key,
+    sizeBytes: key.length,
+    etag: contentIdOf(key).slice(0, 32),
+    lastModified: '2026-03-01T00:00:00.000Z',
+    blobs: [contentIdOf(key)],
+  });
+
+  beforeEach(async () => {
+    vault = new MemoryVaultStore('us-east-1', 'vault-use1', new ManualClock('2026-03-01T00:00:00Z'));
+    envelope = new Envelope(memoryKeyProvider());
+    entries = KEYS.map(entryOf);
+    const parts: PartRef[] = [];
+    for (let i = 0; i < entries.length; i += 4) {
+      parts.push((await writePart(vault, envelope, 'photos', entries.slice(i, i + 4))).ref);
+    }
+    manifest = { planId: 'photos', parts };
+    vault.calls.get = 0;
+  });
+
+  it.each([
+    ['everything', {}],
+    ['a prefix', { prefix: 'c/' }],
+    ['a prefix across parts', { prefix: 'c' }],
+    ['a prefix matching nothing', { prefix: 'x/' }],
+    ['include and exclude globs', { include: ['*/1.txt', 'b/**'], exclude: ['b/2.txt', 'z/**'] }],
+    ['a prefix and a glob', { prefix: 'd/', include: ['**/3.txt'] }],
+    ['one key', { key: 'd/2.txt' }],
+  ])('selects what selectEntries selects, with the same warnings: %s', async (_name, request) => {
+    const streamed = await selectFromManifest(vault, envelope, manifest, request, 'S');
+    const whole = selectEntries(entries, request, 'S');
+    expect(streamed.selected).toEqual(whole.selected);
+    expect(streamed.selectedCount).toBe(whole.selected.length);
+    expect(streamed.warnings).toEqual(whole.warnings);
+  });
+
+  it('reads only the part whose key range holds a single key', async () => {
+    const { selected } = await selectFromManifest(vault, envelope, manifest, { key: 'd/2.txt' }, 'S');
+    expect(selected.map((e) => e.key)).toEqual(['d/2.txt']);
+    expect(vault.calls.get).toBe(1);
+  });
+
+  it('refuses a key no part holds, reading at most the part whose range holds it', async () => {
+    await expect(selectFromManifest(vault, envelope, manifest, { key: 'b/25.txt' }, 'S')).rejects.toThrow(
+      NotFoundError,
+    );
+    expect(vault.calls.get).toBe(1);
+    vault.calls.get = 0;
+    await expect(selectFromManifest(vault, envelope, manifest, { key: 'zzz' }, 'S')).rejects.toThrow(
+      /does not hold 'zzz'/,
+    );
+    expect(vault.calls.get).toBe(0);
+  });
+
+  it('reads only the parts whose key range meets a prefix', async () => {
+    await selectFromManifest(vault, envelope, manifest, { prefix: 'c/' }, 'S');
+    expect(vault.calls.get).toBe(1);
+  });
+
+  it.each([
+    [{}, 0, 4],
+    [{}, 6, 5],
+    [{}, 16, 4],
+    [{ prefix: 'b' }, 1, 3],
+    [{ include: ['*/2.txt', '*/3.txt'] }, 3, 5],
+    [{ exclude: ['a/**'] }, 4, 4],
+  ])(
+    'gives a restore part its range of the selection: %j from %i, %i entries',
+    async (request, first, count) => {
+      const { selected } = await selectFromManifest(vault, envelope, manifest, request, 'S', {
+        first,
+        count,
+      });
+      expect(selected).toEqual(selectEntries(entries, request, 'S').selected.slice(first, first + count));
+    },
+  );
+
+  it('skips the parts wholly before a range of a whole-snapshot selection, and stops after it', async () => {
+    const { selected } = await selectFromManifest(vault, envelope, manifest, {}, 'S', { first: 9, count: 2 });
+    expect(selected.map((e) => e.key)).toEqual(['c/1.txt', 'c/2.txt']);
+    expect(vault.calls.get).toBe(1);
+  });
+
+  it('returns fewer entries than asked for a range past the selection', async () => {
+    const { selected, selectedCount } = await selectFromManifest(vault, envelope, manifest, {}, 'S', {
+      first: 18,
+      count: 5,
+    });
+    expect(selected.map((e) => e.key)).toEqual(['e/2.txt', 'e/3.txt']);
+    expect(selectedCount).toBe(20);
   });
 });

@@ -1,5 +1,5 @@
 // The S3 side of restores, against a mocked S3Client (the emulator has no archive storage classes):
-// HeadObject for the target's attributes and a blob's storage class, RestoreObject with the tier.
+// HeadObject for the target's attributes and a pack's storage class, RestoreObject with the tier.
 import {
   HeadObjectCommand,
   NotFound,
@@ -11,8 +11,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { restoreStateOf, S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
 import { NotFoundError } from '#domain/errors.ts';
+import { VaultLayout } from '#domain/vault.ts';
 
 const s3 = mockClient(S3Client);
+/** A pack key: archived storage is per pack. */
+const PACK = VaultLayout.packKey(`ab${'c'.repeat(62)}`);
 const vault = () => new S3VaultStore(new S3Client({ region: 'us-east-1' }), 'us-east-1', 'vault');
 
 function serviceError(name: string, status: number): S3ServiceException {
@@ -39,19 +42,19 @@ describe('S3VaultStore archive capability', () => {
 
   it('reports the storage class and restore state from HeadObject', async () => {
     // Prepare
-    s3.on(HeadObjectCommand, { Bucket: 'vault', Key: 'blobs/ab/abc' }).resolves({
+    s3.on(HeadObjectCommand, { Bucket: 'vault', Key: PACK }).resolves({
       StorageClass: 'DEEP_ARCHIVE',
       Restore: 'ongoing-request="true"',
     });
     // Act
-    const state = await vault().storageStateOf('blobs/ab/abc');
+    const state = await vault().storageStateOf(PACK);
     // Assess
     expect(state).toEqual({ storageClass: 'DEEP_ARCHIVE', restore: 'ongoing' });
   });
 
   it('takes an object without a StorageClass for STANDARD', async () => {
     s3.on(HeadObjectCommand).resolves({});
-    expect(await vault().storageStateOf('blobs/ab/abc')).toEqual({
+    expect(await vault().storageStateOf(PACK)).toEqual({
       storageClass: 'STANDARD',
       restore: 'none',
     });
@@ -61,34 +64,34 @@ describe('S3VaultStore archive capability', () => {
     // Prepare
     s3.on(RestoreObjectCommand).resolves({});
     // Act
-    await vault().requestRestore('blobs/ab/abc', 'Bulk', 5);
+    await vault().requestRestore(PACK, 'Bulk', 5);
     // Assess
     const calls = s3.commandCalls(RestoreObjectCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0]?.args[0].input).toEqual({
       Bucket: 'vault',
-      Key: 'blobs/ab/abc',
+      Key: PACK,
       RestoreRequest: { Days: 5, GlacierJobParameters: { Tier: 'Bulk' } },
     });
   });
 
   it('takes RestoreAlreadyInProgress for success', async () => {
     s3.on(RestoreObjectCommand).rejects(serviceError('RestoreAlreadyInProgress', 409));
-    await expect(vault().requestRestore('blobs/ab/abc', 'Standard', 1)).resolves.toBeUndefined();
+    await expect(vault().requestRestore(PACK, 'Standard', 1)).resolves.toBeUndefined();
   });
 
   it('fails without retry on an object that is not archived', async () => {
     s3.on(RestoreObjectCommand).rejects(serviceError('InvalidObjectState', 403));
-    await expect(vault().requestRestore('blobs/ab/abc', 'Standard', 1)).rejects.toMatchObject({
+    await expect(vault().requestRestore(PACK, 'Standard', 1)).rejects.toMatchObject({
       retryable: false,
     });
   });
 
-  it('reports a missing blob as NotFoundError', async () => {
+  it('reports a missing pack as NotFoundError', async () => {
     s3.on(HeadObjectCommand).rejects(
       new NotFound({ $metadata: { httpStatusCode: 404 }, message: 'NotFound' }),
     );
-    await expect(vault().storageStateOf('blobs/ab/abc')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(vault().storageStateOf(PACK)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
