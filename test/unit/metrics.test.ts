@@ -6,6 +6,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { VaultIndex } from '#domain/repository.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Config } from '#runtime/config.ts';
@@ -39,6 +40,13 @@ function valuesOf(docs: EmfDocument[], name: string, dimensions: Record<string, 
     .filter((d) => d._aws.CloudWatchMetrics.some((m) => m.Metrics.some((x) => x.Name === name)))
     .filter((d) => Object.entries(dimensions).every(([k, v]) => d[k] === v))
     .map((d) => d[name]);
+}
+
+/** The key of the copy vault's pack holding `blobId`. */
+async function packKeyOf(p: MemoryPipeline, blobId: string): Promise<string> {
+  const where = (await VaultIndex.load(p.copy, p.deps.envelope)).locate(blobId);
+  if (!where) throw new Error(`blob ${blobId} is in no index of the copy vault`);
+  return VaultLayout.packKey(where.packId);
 }
 
 function sqsEvent(body: object): SQSEvent {
@@ -155,8 +163,8 @@ describe('application metrics (EMF on stdout)', () => {
       ]);
     });
 
-    it('reports VerificationFailed 1 for a snapshot with a missing blob', async () => {
-      p.copy.objects.delete(VaultLayout.blobKey(contentIdOf('alpha')));
+    it('reports VerificationFailed 1 for a snapshot with a missing pack', async () => {
+      p.copy.objects.delete(await packKeyOf(p, contentIdOf('alpha')));
       const handler = makeVerifyHandler(container(p));
       const docs = await captureEmf(() =>
         handler(sqsEvent({ kind: 'verify', planId: 'photos', snapshotId }), context),
@@ -198,8 +206,8 @@ describe('application metrics (EMF on stdout)', () => {
     });
 
     it('reports DrillFailed 1 for a drill that finds a corrupt blob', async () => {
-      const blob = p.copy.objects.get(VaultLayout.blobKey(contentIdOf('alpha'))) as { body: Uint8Array };
-      blob.body = new Uint8Array(blob.body.length);
+      const pack = p.copy.objects.get(await packKeyOf(p, contentIdOf('alpha'))) as { body: Uint8Array };
+      pack.body = new Uint8Array(pack.body.length);
       const handler = makeDrillHandler(drillContainer());
       const docs = await captureEmf(() => handler(sqsEvent(drillTask), context));
       expect(valuesOf(docs, METRICS.drillFailed, { plan: 'photos' })).toEqual([1]);

@@ -1,19 +1,32 @@
+// The vault format, version 2 (docs/format.md): where each document lives, and the canonical
+// encoding that makes equal documents have equal bytes and ids.
 import { describe, expect, it } from 'vitest';
-import { IntegrityError, ValidationError } from '#domain/errors.ts';
+import { IntegrityError, type StrongboxError, ValidationError } from '#domain/errors.ts';
 import {
   compareKeys,
   contentIdOf,
+  contentSha256Of,
+  decodeIndex,
   decodeManifest,
+  decodePackHeader,
+  decodePart,
+  encodeIndex,
   encodeManifest,
+  encodePart,
+  type IndexDocument,
   isContentId,
   type Manifest,
   type ManifestEntry,
+  type ManifestPart,
   snapshotIdFor,
+  storedChecksumOf,
+  VAULT_FORMAT_VERSION,
   VaultLayout,
 } from '#domain/vault.ts';
 
 const idA = contentIdOf('alpha');
 const idB = contentIdOf('bravo');
+const idC = contentIdOf('charlie');
 
 function entry(key: string, overrides: Partial<ManifestEntry> = {}): ManifestEntry {
   return {
@@ -21,14 +34,18 @@ function entry(key: string, overrides: Partial<ManifestEntry> = {}): ManifestEnt
     sizeBytes: 5,
     etag: 'abc123',
     lastModified: '2026-03-01T00:00:00.000Z',
-    blobId: idA,
+    blobs: [idA],
     ...overrides,
   };
 }
 
-function manifest(entries: ManifestEntry[], overrides: Partial<Manifest> = {}): Manifest {
+function part(entries: ManifestEntry[], overrides: Partial<ManifestPart> = {}): ManifestPart {
+  return { version: VAULT_FORMAT_VERSION, type: 'manifest-part', planId: 'photos', entries, ...overrides };
+}
+
+function manifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
-    version: 1,
+    version: VAULT_FORMAT_VERSION,
     type: 'manifest',
     planId: 'photos',
     snapshotId: '20260301T000000Z',
@@ -37,10 +54,60 @@ function manifest(entries: ManifestEntry[], overrides: Partial<Manifest> = {}): 
     scheduledAt: '2026-03-01T00:00:00.000Z',
     time: '2026-03-01T00:00:01.000Z',
     completedAt: '2026-03-01T00:00:02.000Z',
-    totals: { objectCount: entries.length, logicalBytes: entries.reduce((s, e) => s + e.sizeBytes, 0) },
-    entries,
+    totals: { objectCount: 3, logicalBytes: 15 },
+    parts: [
+      { partId: idA, firstKey: 'a.txt', lastKey: 'b.txt', objectCount: 2, logicalBytes: 10 },
+      { partId: idB, firstKey: 'c.txt', lastKey: 'c.txt', objectCount: 1, logicalBytes: 5 },
+    ],
     ...overrides,
   };
+}
+
+function index(overrides: Partial<IndexDocument> = {}): IndexDocument {
+  return {
+    version: VAULT_FORMAT_VERSION,
+    type: 'index',
+    packs: [
+      {
+        packId: idC,
+        stored: {
+          sizeBytes: 300,
+          checksumSha256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=',
+          checksumType: 'FULL_OBJECT',
+        },
+        blobs: [
+          { blobId: idA, offsetBytes: 0, lengthBytes: 100, sizeBytes: 5 },
+          { blobId: idB, offsetBytes: 100, lengthBytes: 120, sizeBytes: 5 },
+        ],
+      },
+    ],
+    ...overrides,
+  };
+}
+
+const bytesOf = (doc: unknown) => Buffer.from(JSON.stringify(doc), 'utf8');
+
+/** Reverse the key order of an object (and of every object inside it). */
+function reversedKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(reversedKeys) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reversedKeys(v)]),
+    ) as T;
+  }
+  return value;
+}
+
+/** The error `fn` throws. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
 }
 
 describe('contentIdOf', () => {
@@ -59,43 +126,59 @@ describe('contentIdOf', () => {
 });
 
 describe('VaultLayout', () => {
-  it('stores a blob under blobs/<first two hex digits>/<id>', () => {
-    expect(VaultLayout.blobKey(idA)).toBe(`blobs/${idA.slice(0, 2)}/${idA}`);
-    expect(VaultLayout.blobKey(idA).startsWith(VaultLayout.blobsPrefix)).toBe(true);
-  });
+  const ids = [idA, idB, contentIdOf(''), '0'.repeat(64), 'f'.repeat(64)];
 
-  it('reads the blob id back from a blob key', () => {
-    for (const id of [idA, idB, contentIdOf(''), '0'.repeat(64), 'f'.repeat(64)]) {
-      expect(VaultLayout.blobIdOf(VaultLayout.blobKey(id))).toBe(id);
-    }
+  it('stores a pack under packs/<first two hex digits>/<pack id>, and reads the id back', () => {
+    expect(VaultLayout.packKey(idA)).toBe(`packs/${idA.slice(0, 2)}/${idA}`);
+    expect(VaultLayout.packKey(idA).startsWith(VaultLayout.packsPrefix)).toBe(true);
+    for (const id of ids) expect(VaultLayout.packIdOf(VaultLayout.packKey(id))).toBe(id);
   });
 
   it.each([
-    ['a shard that does not match the id', `blobs/00/${'1'.repeat(64)}`],
-    ['an uppercase id', `blobs/${idA.slice(0, 2).toUpperCase()}/${idA.toUpperCase()}`],
-    ['a short id', `blobs/${idA.slice(0, 2)}/${idA.slice(0, 63)}`],
-    ['a long id', `blobs/${idA.slice(0, 2)}/${idA}0`],
-    ['a missing shard', `blobs/${idA}`],
-    ['a nested path', `blobs/${idA.slice(0, 2)}/x/${idA}`],
-    ['another prefix', `manifests/${idA.slice(0, 2)}/${idA}`],
-    ['a leading slash', `/blobs/${idA.slice(0, 2)}/${idA}`],
-    ['a trailing slash', `blobs/${idA.slice(0, 2)}/${idA}/`],
-    ['the prefix alone', 'blobs/'],
-  ])('rejects a key that is not a blob: %s', (_name, key) => {
-    expect(VaultLayout.blobIdOf(key)).toBeUndefined();
+    ['a shard that does not match the id', `packs/00/${'1'.repeat(64)}`],
+    ['an uppercase id', `packs/${idA.slice(0, 2).toUpperCase()}/${idA.toUpperCase()}`],
+    ['a short id', `packs/${idA.slice(0, 2)}/${idA.slice(0, 63)}`],
+    ['a long id', `packs/${idA.slice(0, 2)}/${idA}0`],
+    ['a missing shard', `packs/${idA}`],
+    ['a nested path', `packs/${idA.slice(0, 2)}/x/${idA}`],
+    ['a v1 blob key', `blobs/${idA.slice(0, 2)}/${idA}`],
+    ['a leading slash', `/packs/${idA.slice(0, 2)}/${idA}`],
+    ['a trailing slash', `packs/${idA.slice(0, 2)}/${idA}/`],
+    ['the prefix alone', 'packs/'],
+  ])('rejects a key that is not a pack: %s', (_name, key) => {
+    expect(VaultLayout.packIdOf(key)).toBeUndefined();
   });
 
-  it('stores a manifest under manifests/<plan id>/<manifest id>', () => {
+  it('stores an index document under index/<index id>, and reads the id back', () => {
+    expect(VaultLayout.indexKey(idB)).toBe(`index/${idB}`);
+    expect(VaultLayout.indexKey(idB).startsWith(VaultLayout.indexPrefix)).toBe(true);
+    for (const id of ids) expect(VaultLayout.indexIdOf(VaultLayout.indexKey(id))).toBe(id);
+  });
+
+  it.each([
+    ['a sharded key', `index/${idA.slice(0, 2)}/${idA}`],
+    ['a short id', `index/${idA.slice(1)}`],
+    ['an uppercase id', `index/${idA.toUpperCase()}`],
+    ['a pack key', VaultLayout.packKey(idA)],
+  ])('rejects a key that is not an index document: %s', (_name, key) => {
+    expect(VaultLayout.indexIdOf(key)).toBeUndefined();
+  });
+
+  it('stores a manifest root under manifests/<plan id>/<manifest id>, and reads the id back', () => {
     expect(VaultLayout.manifestKey('photos', idB)).toBe(`manifests/photos/${idB}`);
+    expect(VaultLayout.manifestsPrefix('photos')).toBe('manifests/photos/');
     expect(VaultLayout.manifestKey('photos', idB).startsWith(VaultLayout.manifestsPrefix('photos'))).toBe(
       true,
     );
-    expect(VaultLayout.manifestsPrefix('photos')).toBe('manifests/photos/');
-  });
-
-  it('reads the manifest id back from a manifest key', () => {
     expect(VaultLayout.manifestIdOf(VaultLayout.manifestKey('photos', idB))).toBe(idB);
     expect(VaultLayout.manifestIdOf(VaultLayout.manifestKey('a-1', idA))).toBe(idA);
+  });
+
+  it('stores a manifest part under parts/<plan id>/<part id>, and reads the id back', () => {
+    expect(VaultLayout.partKey('photos', idB)).toBe(`parts/photos/${idB}`);
+    expect(VaultLayout.partsPrefix('photos')).toBe('parts/photos/');
+    expect(VaultLayout.partKey('photos', idB).startsWith(VaultLayout.partsPrefix('photos'))).toBe(true);
+    expect(VaultLayout.partIdOf(VaultLayout.partKey('photos', idB))).toBe(idB);
   });
 
   it.each([
@@ -104,9 +187,48 @@ describe('VaultLayout', () => {
     ['a nested plan', `manifests/a/b/${idA}`],
     ['a short id', `manifests/photos/${idA.slice(1)}`],
     ['an uppercase id', `manifests/photos/${idA.toUpperCase()}`],
-    ['a blob key', VaultLayout.blobKey(idA)],
-  ])('rejects a key that is not a manifest: %s', (_name, key) => {
+    ['a part key', `parts/photos/${idA}`],
+    ['a pack key', VaultLayout.packKey(idA)],
+  ])('rejects a key that is not a manifest root: %s', (_name, key) => {
     expect(VaultLayout.manifestIdOf(key)).toBeUndefined();
+  });
+
+  it.each([
+    ['a missing plan', `parts/${idA}`],
+    ['an empty plan', `parts//${idA}`],
+    ['a nested plan', `parts/a/b/${idA}`],
+    ['a short id', `parts/photos/${idA.slice(1)}`],
+    ['a root key', `manifests/photos/${idA}`],
+  ])('rejects a key that is not a manifest part: %s', (_name, key) => {
+    expect(VaultLayout.partIdOf(key)).toBeUndefined();
+  });
+});
+
+describe('storedChecksumOf', () => {
+  it('is the base64 SHA-256 of a body that fits in one part (FULL_OBJECT)', () => {
+    expect(storedChecksumOf(Buffer.from('abc'))).toEqual({
+      sizeBytes: 3,
+      checksumSha256: Buffer.from(contentIdOf('abc'), 'hex').toString('base64'),
+      checksumType: 'FULL_OBJECT',
+    });
+  });
+
+  it('is the SHA-256 of the parts’ digests and their count for a larger body (COMPOSITE)', () => {
+    const body = Buffer.from('abcdefgh');
+    const digests = ['abc', 'def', 'gh'].map((p) => Buffer.from(contentIdOf(p), 'hex'));
+    expect(storedChecksumOf(body, 3)).toEqual({
+      sizeBytes: 8,
+      checksumSha256: `${Buffer.from(contentIdOf(Buffer.concat(digests)), 'hex').toString('base64')}-3`,
+      checksumType: 'COMPOSITE',
+    });
+    expect(storedChecksumOf(body, 8).checksumType).toBe('FULL_OBJECT');
+  });
+});
+
+describe('contentSha256Of', () => {
+  it('is the only blob’s id for a one-chunk object, else the recorded whole-object hash', () => {
+    expect(contentSha256Of({ blobs: [idA] })).toBe(idA);
+    expect(contentSha256Of({ blobs: [idA, idB], contentSha256: idC })).toBe(idC);
   });
 });
 
@@ -160,114 +282,215 @@ describe('compareKeys', () => {
   });
 });
 
-describe('encodeManifest', () => {
+describe('encodePart', () => {
   it('gives the id of its bytes', () => {
-    const { bytes, manifestId } = encodeManifest(manifest([entry('a.txt')]));
-    expect(manifestId).toBe(contentIdOf(bytes));
+    const { bytes, partId } = encodePart(part([entry('a.txt')]));
+    expect(partId).toBe(contentIdOf(bytes));
   });
 
-  it('gives the same id whatever the order of the entries', () => {
-    const entries = [entry('b.txt'), entry('a.txt', { blobId: idB }), entry('dir/c.txt')];
-    const one = encodeManifest(manifest(entries));
-    const other = encodeManifest(manifest([...entries].reverse()));
-    expect(other.manifestId).toBe(one.manifestId);
+  it('gives equal bytes and ids to equal parts, whatever the order of the entries', () => {
+    const entries = [entry('b.txt'), entry('a.txt', { blobs: [idB] }), entry('dir/c.txt')];
+    const one = encodePart(part(entries));
+    const other = encodePart(part([...entries].reverse()));
+    expect(other.partId).toBe(one.partId);
     expect(Buffer.from(other.bytes).equals(Buffer.from(one.bytes))).toBe(true);
   });
 
   it('sorts entries by key in UTF-8 binary order', () => {
-    // Prepare
-    const m = manifest([entry('é'), entry('a'), entry('B'), entry('\ud83d\ude00'), entry('\uffff')]);
-    // Act
-    const { bytes } = encodeManifest(m);
-    // Assess
-    const keys = (JSON.parse(Buffer.from(bytes).toString('utf8')) as Manifest).entries.map((e) => e.key);
+    const { bytes } = encodePart(
+      part([entry('é'), entry('a'), entry('B'), entry('\ud83d\ude00'), entry('\uffff')]),
+    );
+    const keys = (JSON.parse(Buffer.from(bytes).toString('utf8')) as ManifestPart).entries.map((e) => e.key);
     expect(keys).toEqual(['B', 'a', 'é', '\uffff', '\ud83d\ude00']);
   });
 
   it('gives the same id whatever the order of the fields', () => {
-    // Prepare
-    const m = manifest([entry('a.txt', { contentType: 'text/plain', metadata: { k: 'v' } })]);
-    const shuffled = Object.fromEntries(Object.entries(m).reverse()) as Manifest;
-    shuffled.source = { prefix: m.source.prefix, bucket: m.source.bucket };
-    shuffled.totals = { logicalBytes: m.totals.logicalBytes, objectCount: m.totals.objectCount };
-    shuffled.entries = m.entries.map((e) => Object.fromEntries(Object.entries(e).reverse()) as ManifestEntry);
-    // Act
-    const one = encodeManifest(m);
-    const other = encodeManifest(shuffled);
-    // Assess
+    const p = part([entry('a.txt', { contentType: 'text/plain', metadata: { k: 'v' } })]);
+    const shuffled = reversedKeys(p);
     expect(Object.keys(shuffled)[0]).toBe('entries');
-    expect(other.manifestId).toBe(one.manifestId);
+    expect(Object.keys(shuffled.entries[0] as object)[0]).toBe('metadata');
+    expect(encodePart(shuffled).partId).toBe(encodePart(p).partId);
   });
 
   it('gives the same id whatever the order of the metadata keys', () => {
-    const one = encodeManifest(manifest([entry('a.txt', { metadata: { a: '1', b: '2' } })]));
-    const other = encodeManifest(manifest([entry('a.txt', { metadata: { b: '2', a: '1' } })]));
-    expect(other.manifestId).toBe(one.manifestId);
+    const one = encodePart(part([entry('a.txt', { metadata: { a: '1', b: '2', é: '3' } })]));
+    const other = encodePart(part([entry('a.txt', { metadata: { é: '3', b: '2', a: '1' } })]));
+    expect(other.partId).toBe(one.partId);
   });
 
   it('leaves out absent optional fields rather than writing null', () => {
-    const { bytes } = encodeManifest(manifest([entry('a.txt')]));
-    const text = Buffer.from(bytes).toString('utf8');
+    const text = Buffer.from(encodePart(part([entry('a.txt')])).bytes).toString('utf8');
     expect(text).not.toContain('contentType');
     expect(text).not.toContain('metadata');
+    expect(text).not.toContain('contentSha256');
   });
 
-  it('drops fields that are not part of the format', () => {
-    const m = { ...manifest([entry('a.txt')]), extra: 'ignored' } as Manifest;
-    const { manifestId } = encodeManifest(m);
-    expect(manifestId).toBe(encodeManifest(manifest([entry('a.txt')])).manifestId);
+  it('refuses to encode fields that are not part of the format', () => {
+    const p = { ...part([entry('a.txt')]), extra: 'ignored' } as ManifestPart;
+    expect(() => encodePart(p)).toThrow(/extra/);
   });
 
-  it('gives another id when any entry changes', () => {
-    const one = encodeManifest(manifest([entry('a.txt')]));
-    const other = encodeManifest(manifest([entry('a.txt', { blobId: idB })]));
-    expect(other.manifestId).not.toBe(one.manifestId);
+  it('gives another id when an entry, its chunks or the plan changes', () => {
+    const one = encodePart(part([entry('a.txt')])).partId;
+    expect(encodePart(part([entry('a.txt', { blobs: [idB] })])).partId).not.toBe(one);
+    expect(encodePart(part([entry('a.txt', { blobs: [idA, idB], contentSha256: idC })])).partId).not.toBe(
+      one,
+    );
+    expect(encodePart(part([entry('a.txt')], { planId: 'docs' })).partId).not.toBe(one);
+  });
+
+  it('keeps the order of an entry’s chunks', () => {
+    const ab = encodePart(part([entry('a.txt', { blobs: [idA, idB], contentSha256: idC })])).partId;
+    const ba = encodePart(part([entry('a.txt', { blobs: [idB, idA], contentSha256: idC })])).partId;
+    expect(ab).not.toBe(ba);
   });
 });
 
-describe('decodeManifest', () => {
-  it('decodes what encodeManifest wrote', () => {
-    const m = manifest([entry('b.txt', { contentType: 'text/plain', metadata: { k: 'v' } }), entry('a.txt')]);
-    const { bytes, manifestId } = encodeManifest(m);
-    const decoded = decodeManifest(bytes, manifestId);
-    expect(decoded.entries.map((e) => e.key)).toEqual(['a.txt', 'b.txt']);
-    expect(decoded.entries[1]).toEqual(m.entries[0]);
-    expect(encodeManifest(decoded).manifestId).toBe(manifestId);
+describe('encodeManifest', () => {
+  it('gives the id of its bytes, the same for equal roots whatever their key order', () => {
+    const { bytes, manifestId } = encodeManifest(manifest());
+    expect(manifestId).toBe(contentIdOf(bytes));
+    const other = encodeManifest(reversedKeys(manifest()));
+    expect(other.manifestId).toBe(manifestId);
+    expect(Buffer.from(other.bytes).equals(Buffer.from(bytes))).toBe(true);
   });
 
-  it('refuses bytes that hash to another id with an IntegrityError', () => {
-    const { bytes } = encodeManifest(manifest([entry('a.txt')]));
-    const { manifestId: otherId } = encodeManifest(manifest([entry('b.txt')]));
-    expect(() => decodeManifest(bytes, otherId)).toThrow(IntegrityError);
-    expect(() => decodeManifest(bytes, otherId)).toThrow(/hashes to/);
+  it('keeps the order of the parts (they are in key order already)', () => {
+    const m = manifest();
+    const swapped = encodeManifest({ ...m, parts: [...m.parts].reverse() });
+    expect(swapped.manifestId).not.toBe(encodeManifest(m).manifestId);
   });
 
-  it('refuses a manifest of another version with a ValidationError', () => {
-    const bytes = Buffer.from(JSON.stringify({ ...manifest([entry('a.txt')]), version: 2 }), 'utf8');
-    const error = (() => {
-      try {
-        decodeManifest(bytes, contentIdOf(bytes));
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).retryable).toBe(false);
+  it('refuses to encode fields that are not part of the format, and changes with any field', () => {
+    const id = encodeManifest(manifest()).manifestId;
+    expect(() => encodeManifest({ ...manifest(), entries: [] } as Manifest)).toThrow(/entries/);
+    expect(encodeManifest(manifest({ snapshotId: '20260301T010000Z' })).manifestId).not.toBe(id);
+  });
+});
+
+describe('encodeIndex', () => {
+  it('gives the id of its bytes, the same for equal indexes whatever their key order', () => {
+    const { bytes, indexId } = encodeIndex(index());
+    expect(indexId).toBe(contentIdOf(bytes));
+    const other = encodeIndex(reversedKeys(index()));
+    expect(other.indexId).toBe(indexId);
+    expect(Buffer.from(other.bytes).equals(Buffer.from(bytes))).toBe(true);
   });
 
-  it('refuses a document that is not a manifest with a ValidationError', () => {
-    const bytes = Buffer.from(JSON.stringify({ ...manifest([entry('a.txt')]), type: 'index' }), 'utf8');
+  it('gives another id for another pack', () => {
+    const [pack] = index().packs;
+    const other = index({ packs: [{ ...(pack as IndexDocument['packs'][number]), packId: idA }] });
+    expect(encodeIndex(other).indexId).not.toBe(encodeIndex(index()).indexId);
+  });
+});
+
+describe('decoding', () => {
+  const cases = [
+    {
+      what: 'a manifest root',
+      encode: () => encodeManifest(manifest()),
+      idOf: (e: { manifestId: string }) => e.manifestId,
+      decode: decodeManifest,
+      doc: () => manifest() as unknown as Record<string, unknown>,
+    },
+    {
+      what: 'a manifest part',
+      encode: () => encodePart(part([entry('a.txt', { metadata: { k: 'v' } }), entry('b.txt')])),
+      idOf: (e: { partId: string }) => e.partId,
+      decode: decodePart,
+      doc: () => part([entry('a.txt')]) as unknown as Record<string, unknown>,
+    },
+    {
+      what: 'an index document',
+      encode: () => encodeIndex(index()),
+      idOf: (e: { indexId: string }) => e.indexId,
+      decode: decodeIndex,
+      doc: () => index() as unknown as Record<string, unknown>,
+    },
+  ] as const;
+
+  describe.each(cases)('$what', (c) => {
+    const encode = c.encode as () => { bytes: Uint8Array };
+    const idOf = c.idOf as (e: unknown) => string;
+    const decode = c.decode as (bytes: Uint8Array, id: string) => unknown;
+
+    it('decodes what was encoded, and encodes again to the same id', () => {
+      const encoded = encode();
+      const decoded = decode(encoded.bytes, idOf(encoded));
+      expect(bytesOf(decoded).equals(Buffer.from(encoded.bytes))).toBe(true);
+    });
+
+    it('refuses bytes that hash to another id with an IntegrityError (not retryable)', () => {
+      const { bytes } = encode();
+      const error = thrown(() => decode(bytes, idC));
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect((error as StrongboxError).retryable).toBe(false);
+      expect((error as Error).message).toMatch(/hashes to/);
+    });
+
+    it.each([
+      ['version 1', { version: 1 }],
+      ['version 3', { version: 3 }],
+      ['another type', { type: 'something-else' }],
+    ])('refuses %s with a ValidationError (not retryable)', (_name, patch) => {
+      const bytes = bytesOf({ ...c.doc(), ...patch });
+      const error = thrown(() => decode(bytes, contentIdOf(bytes)));
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as StrongboxError).retryable).toBe(false);
+    });
+
+    it('refuses bytes that are not JSON with a ValidationError', () => {
+      const bytes = Buffer.from('not json', 'utf8');
+      expect(() => decode(bytes, contentIdOf(bytes))).toThrow(ValidationError);
+    });
+  });
+
+  it.each([
+    ['an entry without chunks', part([entry('a.txt', { blobs: [] })])],
+    ['a chunk id that is not a content id', part([entry('a.txt', { blobs: ['XYZ'] })])],
+    ['a v1 entry (blobId)', part([{ ...entry('a.txt'), blobs: undefined, blobId: idA } as never])],
+    ['no entries', part([])],
+    ['an unknown field', { ...part([entry('a.txt')]), extra: 1 }],
+    ['a bad last-modified', part([entry('a.txt', { lastModified: 'yesterday' })])],
+  ])('refuses a manifest part with %s', (_name, doc) => {
+    const bytes = bytesOf(doc);
+    expect(() => decodePart(bytes, contentIdOf(bytes))).toThrow(ValidationError);
+  });
+
+  it.each([
+    [
+      'a part ref with no objects',
+      manifest({ parts: [{ partId: idA, firstKey: 'a', lastKey: 'a', objectCount: 0, logicalBytes: 0 }] }),
+    ],
+    ['a v1 root (entries)', { ...manifest(), parts: undefined, entries: [] }],
+    [
+      'a part id that is not a content id',
+      manifest({ parts: [{ partId: 'x', firstKey: 'a', lastKey: 'a', objectCount: 1, logicalBytes: 0 }] }),
+    ],
+  ])('refuses a manifest root with %s', (_name, doc) => {
+    const bytes = bytesOf(doc);
     expect(() => decodeManifest(bytes, contentIdOf(bytes))).toThrow(ValidationError);
   });
 
-  it('refuses an entry whose blob id is not a content id', () => {
-    const bytes = Buffer.from(JSON.stringify(manifest([entry('a.txt', { blobId: 'XYZ' })])), 'utf8');
-    expect(() => decodeManifest(bytes, contentIdOf(bytes))).toThrow(ValidationError);
+  it.each([
+    ['a negative offset', { blobId: idA, offsetBytes: -1, lengthBytes: 10, sizeBytes: 1 }],
+    ['an empty sealed blob', { blobId: idA, offsetBytes: 0, lengthBytes: 0, sizeBytes: 1 }],
+    ['a bad blob id', { blobId: 'A'.repeat(64), offsetBytes: 0, lengthBytes: 10, sizeBytes: 1 }],
+  ])('refuses an index whose pack lists %s', (_name, blob) => {
+    const [pack] = index().packs;
+    const bytes = bytesOf(index({ packs: [{ ...(pack as IndexDocument['packs'][number]), blobs: [blob] }] }));
+    expect(() => decodeIndex(bytes, contentIdOf(bytes))).toThrow(ValidationError);
   });
 
-  it('refuses bytes that are not JSON with a ValidationError', () => {
-    const bytes = Buffer.from('not json', 'utf8');
-    expect(() => decodeManifest(bytes, contentIdOf(bytes))).toThrow(ValidationError);
+  it('reads a pack header, and refuses one of another version', () => {
+    const header = {
+      version: VAULT_FORMAT_VERSION,
+      type: 'pack-header',
+      blobs: [{ blobId: idA, offsetBytes: 0, lengthBytes: 100, sizeBytes: 5 }],
+    };
+    expect(decodePackHeader(bytesOf(header))).toEqual(header);
+    expect(() => decodePackHeader(bytesOf({ ...header, version: 1 }))).toThrow(ValidationError);
+    expect(() => decodePackHeader(bytesOf({ ...header, type: 'index' }))).toThrow(ValidationError);
   });
 });
 
