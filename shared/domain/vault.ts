@@ -293,7 +293,12 @@ export function compareKeys(a: string, b: string): number {
  * zod's parse output keeps the schema's key order, which is what makes this canonical.
  */
 function canonicalBytes<T>(schema: z.ZodType<T>, doc: T): { bytes: Uint8Array; id: ContentId } {
-  const bytes = Buffer.from(JSON.stringify(schema.parse(doc)), 'utf8');
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ValidationError(`not a valid document: ${issue?.message}`, issue?.path.join('.') ?? '');
+  }
+  const bytes = Buffer.from(JSON.stringify(parsed.data), 'utf8');
   return { bytes, id: contentIdOf(bytes) };
 }
 

@@ -11,7 +11,7 @@ import {
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { readManifest } from '#domain/manifests.ts';
+import { readAllEntries, readManifest } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
@@ -110,7 +110,8 @@ describe('the pipeline on the embedded stack', () => {
       'e2e',
       snap?.manifestId as string,
     );
-    expect(manifest.entries.map((e) => e.key).sort()).toEqual([...KEYS].sort());
+    const entries = await readAllEntries(c.pipeline.vaults.primary, c.pipeline.envelope, manifest);
+    expect(entries.map((e) => e.key).sort()).toEqual([...KEYS].sort());
 
     await stack.s3().send(new CreateBucketCommand({ Bucket: 'e2e-restore' }));
     const report = await restoreSnapshot(c.pipeline, {
@@ -152,9 +153,17 @@ describe('the pipeline on the embedded stack', () => {
     const snap = await c.pipeline.catalog.getSnapshot('e2e', started.snapshotId);
     expect(snap?.objectsRead).toBe(1);
     expect(snap?.objectCount).toBe(KEYS.length);
-    // keepLast 1: the first snapshot was forgotten and its manifest removed in both regions.
+    // keepLast 1: the first snapshot was forgotten and its record deleted; its root, younger than the
+    // grace period (one day), stays until a later prune, and no pack is deleted yet.
     const all = await c.pipeline.catalog.listSnapshots('e2e');
     expect(all.map((s) => s.snapshotId)).toEqual([started.snapshotId]);
+    const prune = (await c.pipeline.catalog.listTasks(`e2e/${started.snapshotId}`)).find(
+      (t) => t.taskId === 'prune',
+    );
+    expect(prune).toMatchObject({
+      status: 'SUCCEEDED',
+      result: { forgotten: 1, manifestsDeleted: 0, packsDeleted: 0, indexesDeleted: 0 },
+    });
   });
 
   it('commits once when the same snapshot task is delivered twice at the same time', async () => {
@@ -208,7 +217,9 @@ describe('the pipeline on the embedded stack', () => {
       'dup',
       snaps[0]?.manifestId as string,
     );
-    expect(manifest.entries.length).toBe(snaps[0]?.objectCount);
+    expect(manifest.totals.objectCount).toBe(snaps[0]?.objectCount);
+    const entries = await readAllEntries(c.pipeline.vaults.primary, c.pipeline.envelope, manifest);
+    expect(entries.length).toBe(snaps[0]?.objectCount);
     await waitFor('both deliveries handled', async () => {
       const n = stack.dispatcher.invocations.filter((i) => i.functionName === 'snapshot' && i.ok).length;
       return n - snapshotsBefore >= 2 ? n : undefined;

@@ -47,6 +47,8 @@ describe('loadConfig', () => {
       },
       concurrency: 16,
       gcGraceSeconds: 86_400,
+      timeReserveSeconds: 120,
+      sdkMaxAttempts: 8,
       maxReceiveCount: 3,
       endpoints: { s3: new Map() },
     });

@@ -4,7 +4,7 @@ import { memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, TransientError } from '#domain/errors.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
-import { blobAssociatedData, contentIdOf } from '#domain/vault.ts';
+import { blobAssociatedData, contentIdOf, VAULT_FORMAT_VERSION } from '#domain/vault.ts';
 
 /** Length of a wrapped key from a MasterKeyProvider: 'LK1' + nonce + 32-byte key + tag. */
 const WRAPPED = 3 + 12 + 32 + 16;
@@ -47,7 +47,7 @@ describe('Envelope', () => {
     it('writes the magic, the version and the wrapped key length into the header', async () => {
       const sealed = await new Envelope(memoryKeyProvider()).seal(Buffer.from('x'), ad);
       expect(sealed.subarray(0, 4).toString('ascii')).toBe('SBX1');
-      expect(sealed[4]).toBe(1);
+      expect(sealed[4]).toBe(VAULT_FORMAT_VERSION);
       expect(sealed.readUInt16BE(6)).toBe(WRAPPED);
       expect(sealed.subarray(8, 11).toString('ascii')).toBe('LK1');
     });
@@ -176,10 +176,10 @@ describe('Envelope', () => {
     it('refuses an unsupported format version, naming it', async () => {
       const envelope = new Envelope(memoryKeyProvider());
       const sealed = Buffer.from(await envelope.seal(plaintext, ad));
-      sealed[4] = 2;
+      sealed[4] = 1; // a version-1 vault's envelope
       const opening = envelope.open(sealed, ad);
       await expect(opening).rejects.toBeInstanceOf(IntegrityError);
-      await expect(opening).rejects.toThrow(/version 2 is not supported/);
+      await expect(opening).rejects.toThrow(/version 1 is not supported/);
     });
 
     it('reports integrity failures as not retryable', async () => {

@@ -1,6 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { VaultIndex } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startDueSnapshots, startSnapshotNow } from '#domain/scheduling.ts';
+import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 describe('the pipeline on memory twins', () => {
@@ -21,11 +23,12 @@ describe('the pipeline on memory twins', () => {
     // Assess
     expect(started.started).toHaveLength(1);
     expect(started.failed).toEqual([]);
-    expect(ran.map((t) => t.kind)).toEqual(['snapshot', 'copy', 'verify', 'prune']);
+    // The snapshot task plans one partition (three objects), which seals the snapshot.
+    expect(ran.map((t) => t.kind)).toEqual(['snapshot', 'snapshot', 'copy', 'verify', 'prune']);
     const [snap] = await p.catalog.listSnapshots('photos');
     expect(snap?.status).toBe('COMMITTED');
     expect(snap?.objectCount).toBe(3);
-    expect(snap?.uniqueBlobs).toBe(2);
+    expect(snap?.blobsWritten).toBe(2); // dup.txt has a.txt's content: stored once
     expect(snap?.regions?.['eu-west-1']?.status).toBe('COPIED');
     expect(snap?.verification?.status).toBe('PASSED');
     const report = await restoreSnapshot(p.deps, {
@@ -71,11 +74,13 @@ describe('the pipeline on memory twins', () => {
 
   it('completes the snapshot when a task crashes mid-way and is redelivered', async () => {
     await startDueSnapshots(p.deps, p.clock.now().toISOString());
-    const [task] = p.queue.drain();
-    p.primary.faults.push({ op: 'put', prefix: 'blobs/', onCall: 2 });
-    await expect(p.run(task as never)).rejects.toThrow(/injected put fault/);
+    await p.run(p.queue.drain()[0] as never); // plan: one partition
+    const [partition] = p.queue.drain();
+    // The index upload fails after the pack was stored: the worst moment to crash.
+    p.primary.faults.push({ op: 'put', prefix: 'index/', onCall: 1 });
+    await expect(p.run(partition as never)).rejects.toThrow(/injected put fault/);
     expect((await p.catalog.listSnapshots('photos'))[0]?.status).toBe('RUNNING');
-    await p.run(task as never); // redelivery
+    await p.run(partition as never); // redelivery
     await p.drain();
     const [snap] = await p.catalog.listSnapshots('photos');
     expect(snap?.status).toBe('COMMITTED');
@@ -111,7 +116,7 @@ describe('the pipeline on memory twins', () => {
     expect(job?.status).toBe('FAILED');
   });
 
-  it('forgets snapshots retention drops and collects their blobs after the grace period', async () => {
+  it('forgets snapshots retention drops and collects their packs after the grace period', async () => {
     for (const text of ['one', 'two', 'three']) {
       await putText(p, 'a.txt', text);
       await startSnapshotNow(p.deps, 'photos');
@@ -119,13 +124,30 @@ describe('the pipeline on memory twins', () => {
       p.clock.advance(2 * 3600_000);
     }
     await putText(p, 'a.txt', 'four');
-    await startSnapshotNow(p.deps, 'photos');
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     await p.drain();
     const snaps = await p.catalog.listSnapshots('photos');
     expect(snaps).toHaveLength(2); // keepLast 2
-    const blobs = [...p.primary.objects.keys()].filter((k) => k.startsWith('blobs/'));
-    // live: alpha (dup.txt), bravo, three, four; 'one' and 'two' are garbage older than the grace.
-    expect(blobs).toHaveLength(4);
+    const prune = (await p.catalog.listTasks(`photos/${snapshotId}`)).find((t) => t.taskId === 'prune');
+    expect(prune?.status).toBe('SUCCEEDED');
+    expect(prune?.result?.deferred).toBeUndefined();
+    // live: alpha (dup.txt), bravo, three, four. 'two' was alone in the second snapshot's pack: that
+    // pack is garbage older than the grace period, gone with its index entry. ('one' may stay in the
+    // first snapshot's pack, next to alpha and bravo, until repacking exists.) Every pack left is
+    // indexed, and only the live snapshots' roots remain.
+    for (const vault of [p.primary, p.copy]) {
+      const index = await VaultIndex.load(vault, p.deps.envelope);
+      for (const text of ['alpha', 'bravo', 'three', 'four']) {
+        expect(index.locate(contentIdOf(text)), `${vault.region}: ${text}`).toBeDefined();
+      }
+      expect(index.locate(contentIdOf('two')), vault.region).toBeUndefined();
+      const packs = [...vault.objects.keys()].filter((k) => k.startsWith(VaultLayout.packsPrefix));
+      expect(packs.map((k) => VaultLayout.packIdOf(k)).sort()).toEqual([...index.packs.keys()].sort());
+      const roots = [...vault.objects.keys()].filter((k) => k.startsWith('manifests/'));
+      expect(roots.sort()).toEqual(
+        snaps.map((s) => VaultLayout.manifestKey('photos', s.manifestId as string)).sort(),
+      );
+    }
     for (const s of snaps) {
       const report = await restoreSnapshot(p.deps, {
         plan: 'photos',
