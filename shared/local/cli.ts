@@ -42,7 +42,7 @@ import {
   reportOfRestoreJob,
   startRestore,
 } from '#domain/restore.ts';
-import { startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
+import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
@@ -214,7 +214,9 @@ export function verificationLines(snapshotId: string, v: Verification): string[]
         tier === 'catalog'
           ? `${r.referencedBlobs - r.missingBlobs.length}/${r.referencedBlobs} blobs listed`
           : tier === 'checksum'
-            ? `${r.checkedBlobs - (r.mismatchedBlobs?.length ?? 0) - (r.uncheckedBlobs ?? 0)}/${r.referencedBlobs} checksums match${r.uncheckedBlobs ? `, ${r.uncheckedBlobs} without a recorded checksum` : ''}`
+            ? r.checkedPacks !== undefined
+              ? `${r.checkedPacks - (r.mismatchedPacks?.length ?? 0)}/${r.referencedPacks ?? '?'} pack checksums match`
+              : `${r.checkedBlobs - (r.mismatchedBlobs?.length ?? 0) - (r.uncheckedBlobs ?? 0)}/${r.referencedBlobs} checksums match${r.uncheckedBlobs ? `, ${r.uncheckedBlobs} without a recorded checksum` : ''}`
             : `${r.checkedBlobs}/${r.totalBlobs ?? '?'} ${t.scope === 'all' ? 'blobs' : 'sampled blobs'} hashed (${formatBytes(r.checkedBytes ?? 0)})`;
       const problems = regionProblems(r);
       const status =
@@ -261,7 +263,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 /**
  * A progress bar on stderr for a restore: objects, bytes, rate and ETA while it writes (and a
- * count while it checks the target), plus a line per look at archived blobs.
+ * count while it checks the target), plus a line per look at archived packs.
  */
 export function restoreProgress(stream: NodeJS.WriteStream = process.stderr): {
   options: RestoreOptions;
@@ -303,7 +305,7 @@ export function restoreProgress(stream: NodeJS.WriteStream = process.stderr): {
       },
       onArchive: ({ pending, total, tier }) => {
         stream.write(
-          `archive: ${pending} of ${total} archived blob(s) still being restored (tier ${tier})${pending ? '; checking again in 5 min' : ''}\n`,
+          `archive: ${pending} of ${total} archived pack(s) still being restored (tier ${tier})${pending ? '; checking again in 5 min' : ''}\n`,
         );
       },
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
@@ -425,7 +427,7 @@ export function formatRestoreReport(report: RestoreReport): string {
   }
   if (report.archive) {
     lines.push(
-      `archive: ${report.archive.blobs} archived blob(s), ${report.archive.requested} restore(s) requested (tier ${report.archive.tier})`,
+      `archive: ${report.archive.packs} archived pack(s) holding ${report.archive.blobs} blob(s), ${report.archive.requested} restore(s) requested (tier ${report.archive.tier})`,
     );
   }
   for (const warning of report.warnings ?? []) lines.push(`warning: ${warning}`);
@@ -532,8 +534,19 @@ export function buildCli(): Command {
   program
     .command('backup <plan>')
     .description('start an on-demand snapshot of a plan now')
-    .action(async (planId: string) => {
+    .option(
+      '--retry <snapshotId>',
+      'retry a failed snapshot instead: only its partitions that did not finish run again',
+    )
+    .action(async (planId: string, opts: { retry?: string }) => {
       const c = await connect(dataDir(), deployment());
+      if (opts.retry) {
+        const job = await retrySnapshot(c.pipeline, planId, opts.retry);
+        console.log(
+          `retrying: snapshot ${job.snapshotId} of plan ${planId} (see 'strongbox status ${planId}')`,
+        );
+        return;
+      }
       const job = await startSnapshotNow(c.pipeline, planId);
       console.log(
         `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}`,
