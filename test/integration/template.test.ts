@@ -145,7 +145,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     capture: [...logs('capture'), ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table])],
     snapshot: [
       ...logs('snapshot'),
-      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]),
+      // PutItem: a partition's summary, in the transaction that counts it.
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
       ...g(['s3:ListBucket'], sources),
       ...g(
         ['s3:GetObject'],
@@ -155,15 +156,16 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], [vaultObjects]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...poll('SnapshotQueue'),
-      ...send('CopyQueue', 'VerifyQueue', 'SnapshotDLQ'),
+      // Its own queue: partitions, and a partition's continuation.
+      ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'SnapshotDLQ'),
     ],
     copy: [
       ...logs('copy'),
       ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
-      ...g(['s3:GetObject'], [vaultObjects]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['s3:PutObject', 's3:AbortMultipartUpload'], [copyVaultObjects]),
-      ...g(['kms:Decrypt'], [key]),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
       ...poll('CopyQueue'),
       ...send('VerifyQueue', 'CopyDLQ'),
@@ -181,9 +183,11 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...logs('prune'),
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
-      ...g(['s3:GetObject'], [vaultObjects]),
+      // Put: index documents rewritten without the packs garbage collection deletes.
+      ...g(['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], [vaultObjects, copyVaultObjects]),
       ...g(['s3:DeleteObject'], [vaultObjects, copyVaultObjects]),
-      ...g(['kms:Decrypt'], [key]),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
       ...poll('PruneQueue'),
       ...send('PruneDLQ'),
     ],
@@ -504,7 +508,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
     expect(byKeyPolicy).toEqual({
-      'kms:GenerateDataKey': [role('snapshot')],
+      'kms:GenerateDataKey': ['copy', 'prune', 'snapshot'].map(role),
       'kms:Decrypt': ['snapshot', 'copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill']
         .map(role)
         .sort(),
@@ -543,6 +547,13 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(redrive.maxReceiveCount).toBe(3);
       expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     }
+  });
+
+  it('bounds parallel snapshot partitions with the snapshot queue’s maximumConcurrency', () => {
+    const snapshot = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping')
+      .map(([, mapping]) => evaluate(mapping.Properties, b) as Record<string, unknown>)
+      .find((m) => m.EventSourceArn === '<SnapshotQueue.Arn>');
+    expect(snapshot?.ScalingConfig).toEqual({ MaximumConcurrency: 4 });
   });
 
   it('blocks public access, encrypts and accepts only TLS on every bucket', () => {
@@ -744,8 +755,8 @@ describe.each(CASES)('npm run package $args', (c) => {
     const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, cb);
     expect(byKeyPolicy).toEqual({
-      'kms:GenerateDataKey': [role('copy')],
-      'kms:Decrypt': ['copy', 'verify', 'restore', 'restoreWorker', 'drill'].map(role).sort(),
+      'kms:GenerateDataKey': ['copy', 'prune'].map(role),
+      'kms:Decrypt': ['copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill'].map(role).sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
   });
