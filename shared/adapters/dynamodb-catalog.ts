@@ -7,16 +7,23 @@
  * | snapshot  | `PLAN#<planId>`    | `SNAPSHOT#<snapshotId>`         |
  * | job       | `PLAN#<planId>`    | `JOB#<snapshotId>`              |
  * | task      | `PLAN#<planId>`    | `TASK#<snapshotId>#<taskId>`    |
- * | journal   | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` |
+ * | journal marker | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` (idempotency) |
+ * | journal entry, by time | `JOURNAL#<planId>` | `C#<capturedAt>#<sha256(bucket, key, sequencer)>` |
+ * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
  * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
  * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
  * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
+ * | GC mark of a pack | `GC#<vault bucket>` | `PACK#<packId>` (with `markedAt`) |
+ * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`) |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
  * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore part counts
  * once (its done marker is put with `attribute_not_exists` in the transaction that `ADD`s its counts),
  * and so does a snapshot partition (its summary, in the transaction that `ADD`s `partitionsDone`).
+ * A journal entry is one transaction of three puts: its marker (`attribute_not_exists`), then the
+ * entry under the plan's time order and under its key's sequencer order; a redelivered event finds
+ * the marker and writes nothing. `sha256(bucket, key, sequencer)` hashes `<bucket>\n<key>\n<sequencer>`.
  * @see ../../docs/format.md#catalog
  */
 import {
@@ -25,6 +32,8 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -35,11 +44,14 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
+import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type {
   Catalog,
   DrillHistory,
+  GcMark,
   JobRecord,
   JournalEntry,
+  LegalHold,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
@@ -183,16 +195,41 @@ export class DynamoDbCatalog implements Catalog {
   ): Promise<boolean> {
     const names = when.map((_, i) => `:when${i}`);
     const values = Object.fromEntries(when.map((s, i) => [`:when${i}`, s]));
+    // A snapshot under legal hold is never marked FORGOTTEN, whatever retention decided before the hold.
+    const forgetting = patch.status === 'FORGOTTEN';
     return this.#update(
       `PLAN#${planId}`,
       `SNAPSHOT#${snapshotId}`,
       patch,
-      `#status IN (${names.join(', ')})`,
+      `#status IN (${names.join(', ')})${forgetting ? ' AND attribute_not_exists(#legalHold)' : ''}`,
       values,
       {
         '#status': 'status',
+        ...(forgetting ? { '#legalHold': 'legalHold' } : {}),
       },
     );
+  }
+
+  async setLegalHold(planId: string, snapshotId: string, hold: LegalHold | undefined): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+          // #update only SETs: clearing the hold needs REMOVE.
+          UpdateExpression: hold ? 'SET #legalHold = :hold' : 'REMOVE #legalHold',
+          ConditionExpression: 'attribute_exists(pk) AND #status <> :forgotten',
+          ExpressionAttributeNames: { '#legalHold': 'legalHold', '#status': 'status' },
+          ExpressionAttributeValues: { ':forgotten': 'FORGOTTEN', ...(hold ? { ':hold': hold } : {}) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`set legal hold of ${planId}/${snapshotId}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
 
   async setRegionCopy(
@@ -490,30 +527,147 @@ export class DynamoDbCatalog implements Catalog {
     }
   }
 
+  /**
+   * One transaction: the idempotency marker (conditional on not existing), the time-ordered item
+   * and the per-key item. A marker already there cancels it all: false.
+   */
   async appendJournal(entry: JournalEntry): Promise<boolean> {
+    const hash = journalEntryHash(entry);
+    const pk = `JOURNAL#${entry.planId}`;
+    const bySequencer = sequencerSortKey(entry.sequencer); // ValidationError (not retryable) for a non-hex one
+    try {
+      await this.#doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: { pk, sk: `E#${hash}`, capturedAt: entry.capturedAt },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            { Put: { TableName: this.#table, Item: { pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry } } },
+            {
+              Put: {
+                TableName: this.#table,
+                Item: {
+                  pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`,
+                  sk: bySequencer,
+                  ...entry,
+                },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (reasons[0]?.Code === 'ConditionalCheckFailed') return false;
+      throw new TransientError(`journal ${entry.key}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async listJournal(
+    planId: string,
+    options: { capturedAfter?: string; capturedUntil?: string } = {},
+  ): Promise<JournalEntry[]> {
+    // `$` sorts right after `#`: `C#<t>$` is above every `C#<t>#<hash>` and below any later time.
+    const iso = (t: string) => new Date(t).toISOString();
+    const low = options.capturedAfter === undefined ? 'C#' : `C#${iso(options.capturedAfter)}$`;
+    const high = options.capturedUntil === undefined ? 'C$' : `C#${iso(options.capturedUntil)}$`;
+    if (low >= high) return [];
+    return this.#query<JournalEntry>({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
+      ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}`, ':low': low, ':high': high },
+    });
+  }
+
+  async listJournalForKey(planId: string, key: string): Promise<JournalEntry[]> {
+    return this.#query<JournalEntry>({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `JKEY#${planId}#${contentIdOf(key)}` },
+    });
+  }
+
+  async putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void> {
+    await this.#batchWrite(
+      `put GC marks of ${vault}`,
+      marks.map((m) => ({
+        PutRequest: {
+          Item: { pk: `GC#${vault}`, sk: `PACK#${m.packId}`, packId: m.packId, markedAt: m.markedAt },
+        },
+      })),
+    );
+  }
+
+  async listGcMarks(vault: string): Promise<GcMark[]> {
+    const items = await this.#query<GcMark>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+      ExpressionAttributeValues: { ':pk': `GC#${vault}`, ':sk': 'PACK#' },
+    });
+    return items.map((m) => ({ packId: m.packId, markedAt: m.markedAt }));
+  }
+
+  async deleteGcMarks(vault: string, packIds: readonly string[]): Promise<void> {
+    await this.#batchWrite(
+      `delete GC marks of ${vault}`,
+      packIds.map((id) => ({ DeleteRequest: { Key: { pk: `GC#${vault}`, sk: `PACK#${id}` } } })),
+    );
+  }
+
+  async acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean> {
     try {
       await this.#doc.send(
         new PutCommand({
           TableName: this.#table,
-          Item: {
-            pk: `JOURNAL#${entry.planId}`,
-            sk: `E#${contentIdOf(`${entry.bucket}\n${entry.key}\n${entry.sequencer}`)}`,
-            ...entry,
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          Item: { pk: `GC#${vault}`, sk: 'LEASE', owner, until },
+          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR #until < :now',
+          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+          ExpressionAttributeValues: { ':owner': owner, ':now': now },
         }),
       );
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`journal ${entry.key}: ${(error as Error).message}`, { cause: error });
+      throw new TransientError(`acquire GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  async listJournal(planId: string): Promise<JournalEntry[]> {
-    return this.#query<JournalEntry>({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}` },
+  async releaseGcLease(vault: string, owner: string): Promise<void> {
+    try {
+      await this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: `GC#${vault}`, sk: 'LEASE' },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw new TransientError(`release GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** BatchWriteItem in batches of 25 (DynamoDB's limit), sending unprocessed items again with backoff. */
+  async #batchWrite(
+    what: string,
+    requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string],
+  ): Promise<void> {
+    await this.#call(what, async () => {
+      for (let i = 0; i < requests.length; i += 25) {
+        let pending = requests.slice(i, i + 25);
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt > 8) throw new TransientError(`${what}: ${pending.length} item(s) left unprocessed`);
+          if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+          const out = await this.#doc.send(
+            new BatchWriteCommand({ RequestItems: { [this.#table]: pending } }),
+          );
+          pending = out.UnprocessedItems?.[this.#table] ?? [];
+        }
+      }
     });
   }
 

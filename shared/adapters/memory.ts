@@ -11,6 +11,7 @@ import {
   TransientError,
   ValidationError,
 } from '#domain/errors.ts';
+import { compareSequencers, journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type {
   ArchiveTier,
   ByteRange,
@@ -18,13 +19,18 @@ import type {
   Clock,
   DrillHistory,
   FetchedObject,
+  GcMark,
   JobRecord,
   JournalEntry,
+  LegalHold,
+  LockMode,
   ObjectHead,
   ObjectStore,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
+  PutOptions,
+  ReadOptions,
   RegionCopy,
   RestoreJobRecord,
   RestorePartCounts,
@@ -60,6 +66,9 @@ export class ManualClock implements Clock {
   }
 }
 
+/** Storage classes whose objects must be restored before they can be read. */
+const ARCHIVE_CLASSES: ReadonlySet<string> = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
 /** A fault to inject: fail the n-th matching call (1-based) with the given error. */
 export interface Fault {
   op: 'put' | 'get' | 'list' | 'delete' | 'checksum';
@@ -90,16 +99,64 @@ export class MemoryVaultStore implements VaultStore {
     this.#clock = clock;
   }
 
-  async put(key: string, body: Uint8Array): Promise<StoredChecksum> {
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<StoredChecksum> {
     this.calls.put += 1;
     this.#maybeFail('put', key);
+    if (options.retainUntil !== undefined && !options.lockMode) {
+      throw new ValidationError(`retain-until ${options.retainUntil} needs a lock mode`, 'retainUntil');
+    }
     const checksum = storedChecksumOf(body);
     this.objects.set(key, {
       body: Uint8Array.from(body),
       lastModified: this.#clock.now().toISOString(),
       checksum,
     });
+    this.putOptions.set(key, { ...options });
+    if (options.storageClass && options.storageClass !== 'STANDARD') {
+      this.archived.set(key, { storageClass: options.storageClass, restore: 'none' });
+    } else {
+      this.archived.delete(key);
+    }
+    if (options.retainUntil && options.lockMode) this.#retain(key, options.retainUntil, options.lockMode);
     return { ...checksum };
+  }
+
+  /**
+   * Object Lock simulation: each key's retention (mode and retain-until, ISO-8601 UTC). Like S3, a
+   * retention is only ever extended, and the mode of a retained key never changes. Unlike S3 (whose
+   * DELETE without a version id adds a delete marker and keeps the locked version), {@link delete}
+   * refuses a key retained until after the clock's now: what deleting the locked version does in
+   * COMPLIANCE mode. That lets a domain test see that nothing tried to delete a retained document.
+   */
+  readonly retention = new Map<string, { mode: LockMode; retainUntil: string }>();
+  /** The options of each key's latest put (storage class, lock), as given. */
+  readonly putOptions = new Map<string, PutOptions>();
+  /** Every `extendRetention` call that moved a date, in order. */
+  readonly retentionExtensions: { key: string; retainUntil: string }[] = [];
+
+  #retain(key: string, retainUntil: string, mode: LockMode): boolean {
+    const current = this.retention.get(key);
+    if (current && Date.parse(current.retainUntil) >= Date.parse(retainUntil)) return false;
+    this.retention.set(key, {
+      mode: current?.mode ?? mode,
+      retainUntil: new Date(retainUntil).toISOString(),
+    });
+    return true;
+  }
+
+  async retainUntil(key: string): Promise<string | undefined> {
+    if (!this.objects.has(key)) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    return this.retention.get(key)?.retainUntil;
+  }
+
+  async extendRetention(key: string, retainUntil: string, mode: LockMode): Promise<boolean> {
+    if (!this.objects.has(key)) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
+    if (Number.isNaN(Date.parse(retainUntil))) {
+      throw new ValidationError(`${retainUntil} is not an ISO-8601 time`, 'retainUntil');
+    }
+    const moved = this.#retain(key, retainUntil, mode);
+    if (moved) this.retentionExtensions.push({ key, retainUntil: new Date(retainUntil).toISOString() });
+    return moved;
   }
 
   async checksum(key: string): Promise<StoredChecksum> {
@@ -116,7 +173,7 @@ export class MemoryVaultStore implements VaultStore {
     const found = this.objects.get(key);
     if (!found) throw new NotFoundError(`no such key ${key} in ${this.bucket}`);
     const state = this.archived.get(key);
-    if (state && state.storageClass !== 'GLACIER_IR' && state.restore !== 'ready') {
+    if (state && ARCHIVE_CLASSES.has(state.storageClass) && state.restore !== 'ready') {
       throw new ConflictError(`${key} in ${this.bucket} is in ${state.storageClass}: restore it first`);
     }
     return Uint8Array.from(found.body);
@@ -147,10 +204,27 @@ export class MemoryVaultStore implements VaultStore {
     }
   }
 
+  /**
+   * @throws ConflictError (not retryable), deleting nothing, when a key is retained (Object Lock)
+   *   until after the clock's now.
+   */
   async delete(keys: readonly string[]): Promise<void> {
     this.calls.delete += 1;
     for (const key of keys) this.#maybeFail('delete', key);
-    for (const key of keys) this.objects.delete(key);
+    const now = this.#clock.now().getTime();
+    for (const key of keys) {
+      const held = this.objects.has(key) ? this.retention.get(key) : undefined;
+      if (held && Date.parse(held.retainUntil) > now) {
+        throw new ConflictError(
+          `${key} in ${this.bucket} is retained (${held.mode}) until ${held.retainUntil}: not deleted`,
+        );
+      }
+    }
+    for (const key of keys) {
+      this.objects.delete(key);
+      this.retention.delete(key);
+      this.putOptions.delete(key);
+    }
   }
 
   /**
@@ -180,7 +254,7 @@ export class MemoryVaultStore implements VaultStore {
 
   async requestRestore(key: string, tier: ArchiveTier, days: number): Promise<void> {
     const state = this.archived.get(key);
-    if (!state || state.storageClass === 'GLACIER_IR') {
+    if (!state || !ARCHIVE_CLASSES.has(state.storageClass)) {
       throw new ConflictError(`${key} in ${this.bucket} is not in an archive class: nothing to restore`);
     }
     this.restoreRequests.push({ key, tier, days });
@@ -212,11 +286,15 @@ export class MemoryObjectStore implements ObjectStore {
     if (!this.buckets.has(name)) this.buckets.set(name, new Map());
   }
 
+  /** How many listings were started (a journal-built snapshot lists nothing). */
+  listings = 0;
+
   async *list(
     bucket: string,
     prefix: string,
     options: { startAfter?: string } = {},
   ): AsyncIterable<SourceObject> {
+    this.listings += 1;
     const objects = this.buckets.get(bucket);
     if (!objects) throw new SourceUnavailableError(`bucket ${bucket} does not exist`);
     const after = options.startAfter;
@@ -229,22 +307,54 @@ export class MemoryObjectStore implements ObjectStore {
     }
   }
 
-  async get(bucket: string, key: string): Promise<FetchedObject> {
+  /** Every `get` and `getRange` call, in order (what a test checks reads against). */
+  readonly reads: { bucket: string; key: string; range?: ByteRange; options?: ReadOptions }[] = [];
+
+  async get(bucket: string, key: string, options: ReadOptions = {}): Promise<FetchedObject> {
     this.beforeGet?.(bucket, key);
-    const o = this.buckets.get(bucket)?.get(key);
-    if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
+    this.reads.push({ bucket, key, options: { ...options } });
+    const o = this.#read(bucket, key, options);
     return { ...o, body: Uint8Array.from(o.body) };
   }
 
   async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {
     this.beforeGet?.(bucket, key);
-    const o = this.buckets.get(bucket)?.get(key);
-    if (!o) throw new NotFoundError(`no such key ${key} in ${bucket}`);
-    if (range.ifMatch !== undefined && range.ifMatch !== o.etag) {
-      throw new ConflictError(`${bucket}/${key} changed since it was listed (precondition failed)`);
-    }
+    this.reads.push({ bucket, key, range: { ...range } });
+    const o = this.#read(bucket, key, range);
     const body = o.body.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes);
     return { ...o, body: Uint8Array.from(body) };
+  }
+
+  /** The object (or version) a read names, after its conditions: S3's 404 and 412. */
+  #read(bucket: string, key: string, options: ReadOptions): FetchedObject {
+    const o =
+      options.versionId === undefined
+        ? this.buckets.get(bucket)?.get(key)
+        : this.versions.get(`${bucket}/${key}`)?.find((v) => v.versionId === options.versionId);
+    if (!o) {
+      throw new NotFoundError(
+        `no such key ${key}${options.versionId === undefined ? '' : ` version ${options.versionId}`} in ${bucket}`,
+      );
+    }
+    if (options.ifMatch !== undefined && options.ifMatch !== o.etag) {
+      throw new ConflictError(`${bucket}/${key} changed since it was listed (precondition failed)`);
+    }
+    return o;
+  }
+
+  /**
+   * Versioning (S3's, simplified): buckets made versioned keep every version put, each with a new
+   * `versionId`; a delete removes the current object (a delete marker) and keeps the versions.
+   */
+  readonly versioned = new Set<string>();
+  /** Versions by `<bucket>/<key>`, oldest first. */
+  readonly versions = new Map<string, FetchedObject[]>();
+  #versionCount = 0;
+
+  /** Turn versioning on for a bucket (creating it). */
+  enableVersioning(bucket: string): void {
+    this.createBucket(bucket);
+    this.versioned.add(bucket);
   }
 
   async putStream(
@@ -276,14 +386,22 @@ export class MemoryObjectStore implements ObjectStore {
   ): Promise<void> {
     const objects = this.buckets.get(bucket);
     if (!objects) throw new NotFoundError(`bucket ${bucket} does not exist`);
-    objects.set(key, {
+    const object: FetchedObject = {
       key,
       body: Uint8Array.from(body),
       sizeBytes: body.length,
       etag: contentIdOf(body).slice(0, 32),
       lastModified: this.#clock.now().toISOString(),
       ...attributes,
-    });
+    };
+    if (this.versioned.has(bucket)) {
+      this.#versionCount += 1;
+      object.versionId = `v${String(this.#versionCount).padStart(6, '0')}`;
+      const all = this.versions.get(`${bucket}/${key}`) ?? [];
+      all.push(object);
+      this.versions.set(`${bucket}/${key}`, all);
+    }
+    objects.set(key, object);
   }
   async delete(bucket: string, keys: readonly string[]): Promise<void> {
     const objects = this.buckets.get(bucket);
@@ -309,6 +427,8 @@ export function memoryKeyProvider(master: Uint8Array = randomBytes(32)): MasterK
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
+/** An ISO-8601 time in `toISOString` form (what `capturedAt` is stored as). */
+const isoOf = (t: string): string => new Date(t).toISOString();
 
 /** The catalog in memory, with the same conditional semantics as the DynamoDB catalog. */
 export class MemoryCatalog implements Catalog {
@@ -412,7 +532,15 @@ export class MemoryCatalog implements Catalog {
   ): Promise<boolean> {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s || !when.includes(s.status)) return false;
+    if (patch.status === 'FORGOTTEN' && s.legalHold) return false;
     Object.assign(s, clone(patch));
+    return true;
+  }
+  async setLegalHold(planId: string, snapshotId: string, hold: LegalHold | undefined): Promise<boolean> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (!s || s.status === 'FORGOTTEN') return false;
+    if (hold) s.legalHold = clone(hold);
+    else delete s.legalHold;
     return true;
   }
   async setRegionCopy(
@@ -506,13 +634,65 @@ export class MemoryCatalog implements Catalog {
     this.drills.set(history.planId, clone(history));
     return true;
   }
+  /**
+   * Like the DynamoDB catalog: idempotent on (plan, bucket, key, sequencer), listed by
+   * `<capturedAt>#<sha256(bucket, key, sequencer)>` (time, then identity) or by padded sequencer.
+   */
   async appendJournal(entry: JournalEntry): Promise<boolean> {
-    const id = `${entry.planId}#${entry.bucket}#${entry.key}#${entry.sequencer}`;
+    const id = `${entry.planId}\n${journalEntryHash(entry)}`;
     if (this.journal.has(id)) return false;
+    sequencerSortKey(entry.sequencer); // refuses a sequencer DynamoDB could not sort by
     this.journal.set(id, clone(entry));
     return true;
   }
-  async listJournal(planId: string): Promise<JournalEntry[]> {
-    return [...this.journal.values()].filter((e) => e.planId === planId).map(clone);
+  async listJournal(
+    planId: string,
+    options: { capturedAfter?: string; capturedUntil?: string } = {},
+  ): Promise<JournalEntry[]> {
+    const after = options.capturedAfter === undefined ? undefined : isoOf(options.capturedAfter);
+    const until = options.capturedUntil === undefined ? undefined : isoOf(options.capturedUntil);
+    const order = (e: JournalEntry) => `${e.capturedAt}#${journalEntryHash(e)}`;
+    return [...this.journal.values()]
+      .filter(
+        (e) =>
+          e.planId === planId &&
+          (after === undefined || e.capturedAt > after) &&
+          (until === undefined || e.capturedAt <= until),
+      )
+      .sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0))
+      .map(clone);
+  }
+  async listJournalForKey(planId: string, key: string): Promise<JournalEntry[]> {
+    return [...this.journal.values()]
+      .filter((e) => e.planId === planId && e.key === key)
+      .sort((a, b) => compareSequencers(a.sequencer, b.sequencer))
+      .map(clone);
+  }
+  /** Garbage-collection marks: vault bucket → pack id → mark. */
+  readonly gcMarks = new Map<string, Map<string, GcMark>>();
+  async putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void> {
+    const byPack = this.gcMarks.get(vault) ?? new Map<string, GcMark>();
+    for (const m of marks) byPack.set(m.packId, clone(m));
+    this.gcMarks.set(vault, byPack);
+  }
+  async listGcMarks(vault: string): Promise<GcMark[]> {
+    return [...(this.gcMarks.get(vault)?.values() ?? [])]
+      .sort((a, b) => (a.packId < b.packId ? -1 : a.packId > b.packId ? 1 : 0))
+      .map(clone);
+  }
+  async deleteGcMarks(vault: string, packIds: readonly string[]): Promise<void> {
+    const byPack = this.gcMarks.get(vault);
+    for (const id of packIds) byPack?.delete(id);
+  }
+  /** Garbage-collection leases: vault bucket → holder. */
+  readonly gcLeases = new Map<string, { owner: string; until: string }>();
+  async acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean> {
+    const held = this.gcLeases.get(vault);
+    if (held && held.owner !== owner && held.until >= now) return false;
+    this.gcLeases.set(vault, { owner, until });
+    return true;
+  }
+  async releaseGcLease(vault: string, owner: string): Promise<void> {
+    if (this.gcLeases.get(vault)?.owner === owner) this.gcLeases.delete(vault);
   }
 }

@@ -10,9 +10,11 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectRetentionCommand,
   RestoreObjectCommand,
   type S3Client,
   S3ServiceException,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
@@ -22,13 +24,17 @@ import {
   SourceUnavailableError,
   StrongboxError,
   TransientError,
+  ValidationError,
 } from '#domain/errors.ts';
 import type {
   ArchiveTier,
   ByteRange,
   FetchedObject,
+  LockMode,
   ObjectHead,
   ObjectStore,
+  PutOptions,
+  ReadOptions,
   SourceObject,
   StorageState,
   StoredChecksum,
@@ -91,6 +97,8 @@ async function upload(
     sha256?: boolean;
     /** Parts uploaded at once. @default 4 */
     queueSize?: number;
+    /** Object Lock and storage class (vault documents). */
+    put?: PutOptions;
   } = {},
 ): Promise<void> {
   await new Upload({
@@ -102,11 +110,50 @@ async function upload(
       ...(attributes.sha256 ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
       ...(attributes.contentType ? { ContentType: attributes.contentType } : {}),
       ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
+      ...s3PutParameters(attributes.put),
     },
     partSize: PART_SIZE_BYTES,
     queueSize: attributes.queueSize ?? 4,
     leavePartsOnError: false,
   }).done();
+}
+
+/**
+ * The PutObject (and CreateMultipartUpload: lib-storage passes the same parameters) fields of
+ * {@link PutOptions}: `ObjectLockMode` + `ObjectLockRetainUntilDate`, and `StorageClass` unless
+ * STANDARD (S3's default, left out). S3 refuses a PUT with Object Lock parameters that carries
+ * neither `Content-MD5` nor an `x-amz-checksum-*` header; vault puts always send
+ * `x-amz-checksum-sha256` (`ChecksumAlgorithm: SHA256`, on every part of a multipart upload), which
+ * satisfies it.
+ * @throws ValidationError (not retryable) for a retain-until date without a mode, or one that is not
+ *   an ISO-8601 time.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html
+ */
+export function s3PutParameters(options: PutOptions | undefined): {
+  ObjectLockMode?: LockMode;
+  ObjectLockRetainUntilDate?: Date;
+  StorageClass?: StorageClass;
+} {
+  if (!options) return {};
+  const lock: { ObjectLockMode?: LockMode; ObjectLockRetainUntilDate?: Date } = {};
+  if (options.retainUntil !== undefined) {
+    const until = new Date(options.retainUntil);
+    if (!options.lockMode || Number.isNaN(until.getTime())) {
+      throw new ValidationError(
+        `retain-until ${options.retainUntil} needs a lock mode and an ISO-8601 time`,
+        'retainUntil',
+      );
+    }
+    lock.ObjectLockMode = options.lockMode;
+    lock.ObjectLockRetainUntilDate = until;
+  }
+  return {
+    ...lock,
+    ...(options.storageClass && options.storageClass !== 'STANDARD'
+      ? { StorageClass: options.storageClass as StorageClass }
+      : {}),
+  };
 }
 
 async function* listAll(
@@ -155,17 +202,15 @@ async function getObject(
   bucket: string,
   key: string,
   range?: ByteRange,
+  options: ReadOptions = range ?? {},
 ): Promise<FetchedObject> {
   const out = await client.send(
     new GetObjectCommand({
       Bucket: bucket,
       Key: key,
-      ...(range
-        ? {
-            Range: `bytes=${range.offsetBytes}-${range.offsetBytes + range.lengthBytes - 1}`,
-            ...(range.ifMatch ? { IfMatch: `"${range.ifMatch}"` } : {}),
-          }
-        : {}),
+      ...(range ? { Range: `bytes=${range.offsetBytes}-${range.offsetBytes + range.lengthBytes - 1}` } : {}),
+      ...(options.ifMatch ? { IfMatch: `"${options.ifMatch}"` } : {}),
+      ...(options.versionId ? { VersionId: options.versionId } : {}),
     }),
   );
   const body = await out.Body?.transformToByteArray();
@@ -180,6 +225,7 @@ async function getObject(
     lastModified: (out.LastModified ?? new Date(0)).toISOString(),
     ...(out.ContentType ? { contentType: out.ContentType } : {}),
     ...(out.Metadata && Object.keys(out.Metadata).length > 0 ? { metadata: out.Metadata } : {}),
+    ...(out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {}),
   };
 }
 
@@ -201,16 +247,74 @@ export class S3VaultStore implements VaultStore {
     this.bucket = bucket;
   }
 
-  /** Upload with an S3 SHA-256 checksum (one PutObject up to {@link PART_SIZE_BYTES}, else multipart). */
-  async put(key: string, body: Uint8Array): Promise<StoredChecksum> {
+  /**
+   * Upload with an S3 SHA-256 checksum (one PutObject up to {@link PART_SIZE_BYTES}, else multipart),
+   * with `options` as {@link s3PutParameters} maps them (on the PutObject, or on the
+   * CreateMultipartUpload of a multipart upload).
+   */
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<StoredChecksum> {
     try {
       await upload(this.#client, this.bucket, key, body, {
         contentType: 'application/octet-stream',
         sha256: true,
+        ...(options ? { put: options } : {}),
       });
       return storedChecksumOf(body, PART_SIZE_BYTES);
     } catch (error) {
       throw mapS3Error(error, `put s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /**
+   * `HeadObject`'s `ObjectLockRetainUntilDate`. S3 reports it only to a caller allowed
+   * `s3:GetObjectRetention`; an object without retention (or a store without Object Lock, like the
+   * embedded emulator) reports none: undefined.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
+   */
+  async retainUntil(key: string): Promise<string | undefined> {
+    return (await this.#retention(key)).retainUntil;
+  }
+
+  /**
+   * `HeadObject` for the current retention, then — only when `retainUntil` is later —
+   * `PutObjectRetention` with the object's own mode (or `mode` for an object without retention).
+   * Never sends an earlier date, and never changes a mode (S3 refuses COMPLIANCE → GOVERNANCE, and
+   * GOVERNANCE → COMPLIANCE without `s3:BypassGovernanceRetention`, which no Strongbox role has).
+   * @throws NotFoundError for a missing key; ValidationError for a date that is not ISO-8601;
+   *   TransientError (retryable) on throttling and 5xx.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html
+   */
+  async extendRetention(key: string, retainUntil: string, mode: LockMode): Promise<boolean> {
+    const until = new Date(retainUntil);
+    if (Number.isNaN(until.getTime())) {
+      throw new ValidationError(`${retainUntil} is not an ISO-8601 time`, 'retainUntil');
+    }
+    const current = await this.#retention(key);
+    if (current.retainUntil && new Date(current.retainUntil).getTime() >= until.getTime()) return false;
+    try {
+      await this.#client.send(
+        new PutObjectRetentionCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Retention: { Mode: current.mode ?? mode, RetainUntilDate: until },
+        }),
+      );
+      return true;
+    } catch (error) {
+      throw mapS3Error(error, `put-object-retention s3://${this.bucket}/${key}`);
+    }
+  }
+
+  async #retention(key: string): Promise<{ mode?: LockMode; retainUntil?: string }> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const date = out.ObjectLockRetainUntilDate;
+      return {
+        ...(out.ObjectLockMode ? { mode: out.ObjectLockMode } : {}),
+        ...(date ? { retainUntil: new Date(date).toISOString() } : {}),
+      };
+    } catch (error) {
+      throw mapS3Error(error, `head s3://${this.bucket}/${key}`);
     }
   }
 
@@ -362,16 +466,23 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async get(bucket: string, key: string): Promise<FetchedObject> {
+  /**
+   * `GetObject`, with `If-Match` when `options.ifMatch` is given and `VersionId` when
+   * `options.versionId` is.
+   * @throws ConflictError (not retryable) when the object changed (412); NotFoundError when the
+   *   object or version is gone.
+   */
+  async get(bucket: string, key: string, options: ReadOptions = {}): Promise<FetchedObject> {
     try {
-      return await getObject(this.#client, bucket, key);
+      return await getObject(this.#client, bucket, key, undefined, options);
     } catch (error) {
       throw mapS3Error(error, `get s3://${bucket}/${key}`);
     }
   }
 
   /**
-   * A ranged `GetObject`, with `If-Match` when `range.ifMatch` is given.
+   * A ranged `GetObject`, with `If-Match` when `range.ifMatch` is given and `VersionId` when
+   * `range.versionId` is.
    * @throws ConflictError (not retryable) when the object changed (412); NotFoundError when gone.
    */
   async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {

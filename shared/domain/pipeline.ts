@@ -30,6 +30,12 @@ export interface PipelineDeps {
    */
   gcGraceSeconds?: number;
   /**
+   * Garbage collection repacks a pack some of whose blobs are live when more than this percentage
+   * of its sealed blob bytes is unreferenced (restic's `--max-unused`): its live blobs go to new
+   * packs, the old pack is marked and deleted after the grace period. 0–100. @default 5
+   */
+  gcMaxUnusedPercent?: number;
+  /**
    * Milliseconds this invocation has left (Lambda's `context.getRemainingTimeInMillis`); absent
    * outside a Lambda invocation (no time budget).
    */

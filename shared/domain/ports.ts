@@ -67,16 +67,52 @@ export type StoredChecksum = StoredBlob;
  * A byte range of an object: `lengthBytes` bytes from `offsetBytes`; `ifMatch` (an ETag without
  * quotes) makes the read fail with ConflictError when the object changed since.
  */
-export interface ByteRange {
+export interface ByteRange extends ReadOptions {
   offsetBytes: number;
   lengthBytes: number;
+}
+
+/**
+ * Which bytes of a source object a read may return.
+ * - `versionId`: that version of the object (S3 `GetObject` `VersionId`, versioned buckets); a
+ *   version that no longer exists is NotFoundError.
+ * - `ifMatch` (an ETag without quotes, as S3 gives it, e.g. `9b2c…-3` for a multipart upload):
+ *   the read fails with ConflictError (not retryable) when the object's ETag is another (412).
+ */
+export interface ReadOptions {
+  versionId?: string;
   ifMatch?: string;
 }
 
 export interface VaultStore {
   readonly region: string;
   readonly bucket: string;
-  put(key: string, body: Uint8Array): Promise<StoredChecksum>;
+  /**
+   * Store `body` under `key` (see the contract above). `options` adds S3 Object Lock retention and a
+   * storage class (S3: `ObjectLockMode`, `ObjectLockRetainUntilDate`, `StorageClass` on PutObject or
+   * CreateMultipartUpload); without them the object is STANDARD and unlocked.
+   * @throws TransientError (retryable) when storage fails; a non-retryable StrongboxError when S3
+   *   refuses the request (e.g. Object Lock headers on a bucket without Object Lock).
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html
+   */
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<StoredChecksum>;
+  /**
+   * Move the object's retain-until date to `retainUntil` (ISO-8601 UTC), only ever later: when the
+   * object is already retained until then or later, nothing is sent. The object keeps the mode it
+   * has (S3 forbids changing a COMPLIANCE mode, and a GOVERNANCE one without bypass); `mode` is used
+   * only for an object that has no retention yet. S3: HeadObject, then PutObjectRetention.
+   * @returns whether the date was moved.
+   * @throws NotFoundError for a missing key; TransientError (retryable) when storage fails.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html
+   */
+  extendRetention(key: string, retainUntil: string, mode: LockMode): Promise<boolean>;
+  /**
+   * The object's Object Lock retain-until date (ISO-8601 UTC), or undefined when it has none (or the
+   * store has no Object Lock, e.g. the embedded emulator). S3: HeadObject's
+   * `ObjectLockRetainUntilDate` (reported only to callers allowed `s3:GetObjectRetention`).
+   * @throws NotFoundError for a missing key; TransientError (retryable) when storage fails.
+   */
+  retainUntil(key: string): Promise<string | undefined>;
   get(key: string): Promise<Uint8Array>;
   /** `lengthBytes` bytes of a stored document from `offsetBytes` (one blob of a pack). @throws NotFoundError */
   getRange(key: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
@@ -94,6 +130,23 @@ export interface VaultStore {
    * (S3: RestoreObject with `GlacierJobParameters.Tier`). Asking again while one is under way succeeds.
    */
   requestRestore?(key: string, tier: ArchiveTier, days: number): Promise<void>;
+}
+
+/**
+ * S3 Object Lock retention modes. GOVERNANCE: only principals allowed `s3:BypassGovernanceRetention`
+ * may shorten the retention or delete the locked version; COMPLIANCE: nobody may, not even the root
+ * user, until the retain-until date. @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html
+ */
+export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
+
+/** How {@link VaultStore.put} stores a document beyond its bytes. */
+export interface PutOptions {
+  /** Object Lock: retain the stored version until this time (ISO-8601 UTC); needs `lockMode`. */
+  retainUntil?: string;
+  /** Object Lock mode of `retainUntil`. */
+  lockMode?: LockMode;
+  /** S3 storage class, e.g. `STANDARD`, `STANDARD_IA`, `GLACIER_IR`. @default 'STANDARD' */
+  storageClass?: string;
 }
 
 /** Retrieval tiers of S3's archive classes. DEEP_ARCHIVE has no `Expedited`. */
@@ -120,6 +173,8 @@ export interface SourceObject {
 /** A source object with its content and the attributes a restore gives back. */
 export interface FetchedObject extends SourceObject {
   body: Uint8Array;
+  /** The version read, on a versioned bucket. */
+  versionId?: string;
   contentType?: string;
   metadata?: Record<string, string>;
 }
@@ -136,15 +191,16 @@ export interface ObjectHead {
  * Protected buckets (read) and restore targets (write), in the primary region.
  * - `list` yields every object under the prefix exactly once, in UTF-8 binary order; throws
  *   SourceUnavailableError when the bucket is missing or access is denied.
- * - `get` throws NotFoundError when the object vanished since it was listed.
+ * - `get` throws NotFoundError when the object (or the version asked for) vanished since it was
+ *   listed; with `ifMatch` it throws ConflictError when the object changed since.
  * - `getRange` reads part of an object (its `sizeBytes` is the whole object's); with `ifMatch` it
- *   throws ConflictError when the object changed since.
+ *   throws ConflictError when the object changed since; with `versionId` it reads that version.
  * - `putStream` uploads a stream of chunks (multipart), for objects too large to hold in memory.
  */
 export interface ObjectStore {
   /** Keys after `options.startAfter` only, when given (a partition's range). */
   list(bucket: string, prefix: string, options?: { startAfter?: string }): AsyncIterable<SourceObject>;
-  get(bucket: string, key: string): Promise<FetchedObject>;
+  get(bucket: string, key: string, options?: ReadOptions): Promise<FetchedObject>;
   getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject>;
   putStream(
     bucket: string,
@@ -300,6 +356,17 @@ export interface SnapshotRecord {
   forgottenAt?: string;
   error?: string;
   /**
+   * Tags given at backup time (`strongbox backup --tag`), for the `keepTag` retention rule; each 1–128
+   * letters, digits or `. _ - : @ + = /`. Absent: no tags. @see docs/format.md#retention
+   */
+  tags?: string[];
+  /**
+   * Legal hold (`strongbox hold`): while present, retention never forgets the snapshot, whatever its
+   * rules, and the catalog refuses to mark it FORGOTTEN. Cleared by `strongbox release`
+   * ({@link Catalog.setLegalHold}). @see docs/format.md#retention
+   */
+  legalHold?: LegalHold;
+  /**
    * Upper bounds (inclusive) of the key ranges the snapshot is split into: partition i covers the
    * keys after `partitionBoundaries[i-1]` up to `partitionBoundaries[i]`; the last runs to the end.
    * Set once by the first delivery that plans the snapshot. @see docs/format.md#partitions
@@ -310,6 +377,38 @@ export interface SnapshotRecord {
   /** Partitions whose completion was counted (by {@link Catalog.completePartition}). */
   partitionsDone?: number;
   packsWritten?: number;
+  /**
+   * How it was built: `listing` (partitions list the source), `journal` (the parent plus the
+   * journal, no listing) or `reconcile` (a listing that also counts what the journal missed).
+   * Absent: listing. @see docs/format.md#journal-built-snapshots
+   */
+  mode?: 'listing' | 'journal' | 'reconcile';
+  /**
+   * For plans under continuous protection: the journal up to this capture time (ISO-8601 UTC) is in
+   * the snapshot; the next journal-built snapshot starts after it.
+   */
+  journalUntil?: string;
+  /** Journal entries a journal-built snapshot applied. */
+  journalEntries?: number;
+  /** Keys whose newest change was lost before capture (kept as the parent had them; the next snapshot reconciles). */
+  journalLost?: number;
+  /** What a reconcile found that the journal had missed (0 is healthy): objects changed or gone unseen. */
+  reconcileMissed?: number;
+}
+
+/**
+ * A legal hold on a snapshot: who or why, and since when.
+ * @example
+ * ```ts
+ * const hold: LegalHold = { since: '2026-03-01T10:00:00.000Z', reason: 'case 2026-17' };
+ * ```
+ * @see docs/format.md#retention
+ */
+export interface LegalHold {
+  /** ISO-8601 UTC: when the hold was placed. */
+  since: string;
+  /** Free text shown by `strongbox forget --dry-run` and `status`, e.g. a case number. */
+  reason?: string;
 }
 
 /** How a snapshot is split, recorded once on its snapshot record. @see docs/format.md#partitions */
@@ -336,6 +435,8 @@ export interface PartitionSummary {
   packsWritten: number;
   storedBytesWritten: number;
   objectsVanished: number;
+  /** In a reconcile: listed objects that differ from the parent plus the journal, and keys gone unseen. */
+  reconcileMissed?: number;
   /** Invocations it took (more than one when its time budget ran out). */
   invocations: number;
   seconds: number;
@@ -382,6 +483,14 @@ export interface RestoreJobRecord {
   /** ISO-8601 UTC: the snapshot's time. */
   snapshotTime?: string;
   manifestId: string;
+  /**
+   * A point-in-time restore (`request.pointInTime`): ISO-8601 UTC, the capture horizon — the parts
+   * apply the journal entries captured up to this time (and after the snapshot, up to the point in
+   * time), so every part derives the same selection. Absent: the snapshot alone.
+   */
+  journalUntil?: string;
+  /** With `journalUntil`: the snapshot's own journal horizon (its `journalUntil`), when it has one. */
+  snapshotJournalUntil?: string;
   region: string;
   targetBucket: string;
   /** The parsed restore request the parts replay (overwrite policy, archive tier, selection). */
@@ -415,19 +524,54 @@ export interface RestorePartCounts {
   skippedUnchanged: number;
 }
 
-/** A change to a protected object, as capture journals it. @see docs/format.md#journal */
+/**
+ * What capture did with one S3 event for one plan: the journal's unit (docs/format.md#journal).
+ * Idempotent on (planId, bucket, key, sequencer): a redelivered event is journaled once.
+ *
+ * - `captured`: an `ObjectCreated:*` event whose bytes capture read (the version the event names,
+ *   or, unversioned, the object while its ETag was still the event's) and stored in the primary
+ *   vault before this entry was written: packs, then the index naming them, then this entry. Its
+ *   `blobs` restore the object exactly like a manifest entry's.
+ * - `removed`: an `ObjectRemoved:*` event (a delete, or a delete marker on a versioned bucket); no bytes.
+ * - `lost-before-capture`: an `ObjectCreated:*` event whose bytes were gone before capture read them
+ *   (overwritten: 412 on If-Match; deleted: 404); `reason` says which. No bytes are stored, never
+ *   another version's.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+ * @see ../../docs/format.md#journal
+ */
 export interface JournalEntry {
   planId: string;
   bucket: string;
+  /** The object key, decoded (S3 URL-encodes keys in events, `+` for a space). */
   key: string;
   event: 'created' | 'removed';
-  /** ISO-8601 UTC, from the S3 event. */
+  /** ISO-8601 UTC, from the S3 record's `eventTime`. */
   eventTime: string;
-  /** S3's sequencer: orders events for one key. */
+  /**
+   * S3's sequencer (hex, as S3 gives it): orders the events of one key (not across keys). Compare
+   * with `compareSequencers` (journal.ts): left-pad the shorter with zeros, then compare.
+   */
   sequencer: string;
+  /** ISO-8601 UTC: when capture wrote the entry (the injected clock), after its bytes were stored. */
+  capturedAt: string;
+  outcome: 'captured' | 'removed' | 'lost-before-capture';
+  /** Bytes: of the object read (captured) or as the event reports it (lost-before-capture). */
   sizeBytes?: number;
+  /** The ETag without quotes, as S3 gives it (`<md5>` or, multipart, `<hash>-<parts>`). */
   etag?: string;
+  /** The version the event names (versioned buckets; a delete marker's for a removal). */
   versionId?: string;
+  /** ISO-8601 UTC, as the read returned it (captured). */
+  lastModified?: string;
+  contentType?: string;
+  /** User metadata (`x-amz-meta-*`), when the object has any (captured). */
+  metadata?: Record<string, string>;
+  /** Blob ids of the object's chunks in order (captured), as a manifest entry's `blobs`. */
+  blobs?: string[];
+  /** Lowercase hex SHA-256 of the whole object, only when it has more than one chunk (captured). */
+  contentSha256?: string;
+  /** Why the bytes could not be captured (lost-before-capture). */
+  reason?: string;
 }
 
 /** What a restore drill measured in one region. @see docs/format.md#catalog */
@@ -500,7 +644,11 @@ export interface Catalog {
   getSnapshot(planId: string, snapshotId: string): Promise<SnapshotRecord | undefined>;
   /** Every snapshot of a plan, any status, oldest first. */
   listSnapshots(planId: string): Promise<SnapshotRecord[]>;
-  /** Set fields on a snapshot whose status is one of `when`; false when its status is not. */
+  /**
+   * Set fields on a snapshot whose status is one of `when`; false when its status is not. A patch that
+   * sets `status: 'FORGOTTEN'` also fails (false) while the snapshot is under legal hold, so a hold
+   * placed after retention decided still wins. @see docs/format.md#retention
+   */
   updateSnapshot(
     planId: string,
     snapshotId: string,
@@ -515,6 +663,20 @@ export interface Catalog {
     copy: RegionCopy,
   ): Promise<Record<string, RegionCopy>>;
   deleteSnapshot(planId: string, snapshotId: string): Promise<void>;
+  /**
+   * Place (`hold` given) or clear (`hold` undefined: the field is removed) a snapshot's legal hold,
+   * unless the snapshot is FORGOTTEN. Idempotent: placing replaces an earlier hold, clearing a snapshot
+   * without one succeeds.
+   * @returns false when the snapshot does not exist or is FORGOTTEN.
+   * @throws TransientError (retryable) when the store fails.
+   * @example
+   * ```ts
+   * await catalog.setLegalHold('photos', '20261121T234500Z', { since: now, reason: 'case 17' });
+   * await catalog.setLegalHold('photos', '20261121T234500Z', undefined); // release
+   * ```
+   * @see docs/format.md#retention
+   */
+  setLegalHold(planId: string, snapshotId: string, hold: LegalHold | undefined): Promise<boolean>;
 
   /**
    * Record a RUNNING snapshot's partition plan (boundaries, parent, time) unless one is recorded.
@@ -573,7 +735,60 @@ export interface Catalog {
    */
   putDrillHistory(history: DrillHistory, expectedVersion: number): Promise<boolean>;
 
-  /** Journal a change; false when the same (plan, key, sequencer) was journaled already. */
+  /**
+   * Journal one event for one plan, atomically: false (nothing written) when an entry with the same
+   * (planId, bucket, key, sequencer) exists already. Call only after the bytes it names are stored.
+   * @throws TransientError (retryable) when the catalog write fails; appending again is harmless.
+   * @see ../../docs/format.md#journal
+   */
   appendJournal(entry: JournalEntry): Promise<boolean>;
-  listJournal(planId: string): Promise<JournalEntry[]>;
+  /**
+   * A plan's journal ordered by `capturedAt` (entries captured at the same instant in an order
+   * fixed by their identity), optionally only those with `capturedAfter < capturedAt <= capturedUntil`
+   * (ISO-8601 UTC). One query of the plan's journal, never a scan of the table.
+   */
+  listJournal(
+    planId: string,
+    options?: { capturedAfter?: string; capturedUntil?: string },
+  ): Promise<JournalEntry[]>;
+  /** Every entry of one key of a plan, ordered by sequencer (oldest event first). One query. */
+  listJournalForKey(planId: string, key: string): Promise<JournalEntry[]>;
+
+  /**
+   * Record garbage-collection marks on packs of the vault bucket `vault` (item `pk` `GC#<vault>`,
+   * `sk` `PACK#<packId>`). A mark already stored for a pack is overwritten (a later `markedAt` only
+   * delays its deletion). @throws TransientError (retryable).
+   * @see ../../docs/format.md#garbage-collection
+   */
+  putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void>;
+  /** Every mark of the vault bucket `vault`, in pack id order. @throws TransientError (retryable). */
+  listGcMarks(vault: string): Promise<GcMark[]>;
+  /**
+   * Remove the marks of `packIds` (a rescue, or the pack is gone); removing a missing mark succeeds.
+   * @throws TransientError (retryable).
+   */
+  deleteGcMarks(vault: string, packIds: readonly string[]): Promise<void>;
+  /**
+   * Take the garbage-collection lease of the vault bucket `vault` (item `pk` `GC#<vault>`, `sk`
+   * `LEASE`) for `owner` until `until` (ISO-8601 UTC), conditionally: only when no lease is held or
+   * the held one ended before `now`. Two GC runs of one vault never overlap (a stale index rewrite
+   * of one could bring back an entry the other dropped).
+   * @returns false when another owner holds it. @throws TransientError (retryable).
+   */
+  acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean>;
+  /** Give the lease back if `owner` holds it (a no-op otherwise). @throws TransientError (retryable). */
+  releaseGcLease(vault: string, owner: string): Promise<void>;
+}
+
+/**
+ * A pack garbage collection found unreferenced: deleted by a later run once `markedAt` is older than
+ * the grace period and the pack is still unreferenced; a pack referenced again meanwhile loses its
+ * mark (rescued). Snapshots do not reuse blobs of marked packs.
+ * @see ../../docs/format.md#garbage-collection
+ */
+export interface GcMark {
+  /** The pack's id (64 hex). */
+  packId: string;
+  /** ISO-8601 UTC: when the pack was found unreferenced. */
+  markedAt: string;
 }

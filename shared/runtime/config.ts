@@ -3,6 +3,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '#domain/errors.ts';
+import { type LockPolicy, PACK_STORAGE_CLASSES } from '#domain/immutability.ts';
 
 const url = z.url();
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name');
@@ -58,6 +59,23 @@ const EnvSchema = z.object({
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
   STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** Repack a partly live pack when more than this percentage of its bytes is unreferenced. */
+  STRONGBOX_GC_MAX_UNUSED_PERCENT: z.coerce.number().min(0).max(100).default(5),
+  /** S3 Object Lock of every vault document written: mode, and days from the write (both or neither). */
+  STRONGBOX_OBJECT_LOCK_MODE: optional.pipe(z.enum(['GOVERNANCE', 'COMPLIANCE']).optional()),
+  STRONGBOX_OBJECT_LOCK_DAYS: optional.pipe(
+    z
+      .string()
+      .regex(/^\d+$/, 'whole days')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(36_500))
+      .optional(),
+  ),
+  /** `region=CLASS,…`: the storage class packs are written in, per vault region (default STANDARD). */
+  STRONGBOX_PACK_STORAGE_CLASSES: regionMap.refine(
+    (m) => [...m.values()].every((c) => (PACK_STORAGE_CLASSES as readonly string[]).includes(c)),
+    `a pack storage class is one of ${PACK_STORAGE_CLASSES.join(', ')}`,
+  ),
   /** Seconds a snapshot partition keeps in hand before it checkpoints and re-enqueues the rest. */
   STRONGBOX_TIME_RESERVE_SECONDS: z.coerce.number().min(0).max(900).default(120),
   /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
@@ -103,6 +121,15 @@ export interface Config {
   dlqUrl?: string;
   concurrency: number;
   gcGraceSeconds: number;
+  /** See PipelineDeps.gcMaxUnusedPercent. @default 5 */
+  gcMaxUnusedPercent: number;
+  /**
+   * S3 Object Lock of every vault document written (`STRONGBOX_OBJECT_LOCK_MODE` and `_DAYS`): each
+   * is retained `days` days from its write in `mode`. None when absent. @see #domain/immutability.ts
+   */
+  objectLock?: LockPolicy;
+  /** Storage class of packs per vault region (`STRONGBOX_PACK_STORAGE_CLASSES`); STANDARD when absent. */
+  packStorageClasses?: Map<string, string>;
   /** Seconds a snapshot partition keeps in hand (see PipelineDeps.timeReserveSeconds). @default 120 */
   timeReserveSeconds: number;
   /** Attempts per AWS SDK call, with the SDK's adaptive retry mode. @default 8 */
@@ -143,6 +170,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'STRONGBOX_KMS_KEY_ID',
     );
   }
+  if (Boolean(e.STRONGBOX_OBJECT_LOCK_MODE) !== (e.STRONGBOX_OBJECT_LOCK_DAYS !== undefined)) {
+    throw new ValidationError(
+      'set both STRONGBOX_OBJECT_LOCK_MODE and STRONGBOX_OBJECT_LOCK_DAYS, or neither',
+      e.STRONGBOX_OBJECT_LOCK_MODE ? 'STRONGBOX_OBJECT_LOCK_DAYS' : 'STRONGBOX_OBJECT_LOCK_MODE',
+    );
+  }
   const s3 = new Map(e.STRONGBOX_REGION_ENDPOINTS);
   if (e.AWS_ENDPOINT_URL_S3) s3.set(e.STRONGBOX_PRIMARY_REGION, e.AWS_ENDPOINT_URL_S3);
   return {
@@ -168,6 +201,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
+    gcMaxUnusedPercent: e.STRONGBOX_GC_MAX_UNUSED_PERCENT,
+    ...(e.STRONGBOX_OBJECT_LOCK_MODE && e.STRONGBOX_OBJECT_LOCK_DAYS !== undefined
+      ? { objectLock: { mode: e.STRONGBOX_OBJECT_LOCK_MODE, days: e.STRONGBOX_OBJECT_LOCK_DAYS } }
+      : {}),
+    ...(e.STRONGBOX_PACK_STORAGE_CLASSES.size > 0
+      ? { packStorageClasses: e.STRONGBOX_PACK_STORAGE_CLASSES }
+      : {}),
     timeReserveSeconds: e.STRONGBOX_TIME_RESERVE_SECONDS,
     sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,

@@ -14,8 +14,9 @@ import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts
 import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
 import { Envelope } from '#domain/envelope.ts';
+import { withWritePolicy } from '#domain/immutability.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { Clock } from '#domain/ports.ts';
+import type { Clock, VaultStore } from '#domain/ports.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -47,6 +48,23 @@ export function s3ClientFor(config: Config, region: string): S3Client {
 }
 
 /**
+ * A region's vault writing under the deployment's Object Lock and that region's pack storage class
+ * (unchanged when neither is configured). @see #domain/immutability.ts
+ */
+export function withVaultPolicy(config: Config, vault: VaultStore, clock: Clock): VaultStore {
+  const packStorageClass = config.packStorageClasses?.get(vault.region);
+  if (!config.objectLock && !packStorageClass) return vault;
+  return withWritePolicy(
+    vault,
+    {
+      ...(config.objectLock ? { lock: config.objectLock } : {}),
+      ...(packStorageClass ? { packStorageClass } : {}),
+    },
+    clock,
+  );
+}
+
+/**
  * Build the container.
  * @example
  * ```ts
@@ -75,20 +93,26 @@ export function createContainer(
     ? new KmsKeyProvider(new KMSClient({ region }), config.kmsKeyId)
     : localKeyFileProvider(config.localKeyFile as string);
   const primaryS3 = s3ClientFor(config, region);
+  const clock = options.clock ?? systemClock;
   const copies = new Map(
     [...config.copyVaults].map(
-      ([r, bucket]) => [r, new S3VaultStore(s3ClientFor(config, r), r, bucket)] as const,
+      ([r, bucket]) =>
+        [r, withVaultPolicy(config, new S3VaultStore(s3ClientFor(config, r), r, bucket), clock)] as const,
     ),
   );
   const pipeline: PipelineDeps = {
     catalog: new DynamoDbCatalog(dynamodb, config.stateTable),
     queue: new SqsTaskQueue(sqs, config.queueUrls),
-    clock: options.clock ?? systemClock,
+    clock,
     envelope: new Envelope(keys),
-    vaults: { primary: new S3VaultStore(primaryS3, region, config.vaultBucket), copies },
+    vaults: {
+      primary: withVaultPolicy(config, new S3VaultStore(primaryS3, region, config.vaultBucket), clock),
+      copies,
+    },
     objects: new S3ObjectStore(primaryS3),
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
+    gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),

@@ -1,6 +1,13 @@
 /** The Catalog contract, run against the memory twin and DynamoDB Local. */
 import { describe, expect, it } from 'vitest';
-import type { Catalog, JobRecord, PlanRecord, RestoreJobRecord, SnapshotRecord } from '#domain/ports.ts';
+import type {
+  Catalog,
+  JobRecord,
+  JournalEntry,
+  PlanRecord,
+  RestoreJobRecord,
+  SnapshotRecord,
+} from '#domain/ports.ts';
 
 const plan: PlanRecord = {
   id: 'photos',
@@ -49,6 +56,20 @@ const restoreJob = (restoreJobId: string, partsTotal = 2): RestoreJobRecord => (
   warnings: [],
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
+});
+const journalEntry = (overrides: Partial<JournalEntry> = {}): JournalEntry => ({
+  planId: 'photos',
+  bucket: 'src',
+  key: 'a.txt',
+  event: 'created',
+  eventTime: '2026-01-01T00:00:00.000Z',
+  sequencer: '0055AED6DCD90281E5',
+  capturedAt: '2026-01-01T00:00:01.000Z',
+  outcome: 'captured',
+  sizeBytes: 1,
+  etag: 'f'.repeat(32),
+  blobs: ['0'.repeat(64)],
+  ...overrides,
 });
 const counts = (objects: number, skippedExists = 0) => ({
   objects,
@@ -142,20 +163,93 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       });
     });
 
-    it('journals a change once per plan, key and sequencer', async () => {
+    it('journals a change once per plan, bucket, key and sequencer', async () => {
       const c = await make();
-      const entry = {
-        planId: 'photos',
-        bucket: 'src',
-        key: 'a b.txt',
-        event: 'created' as const,
-        eventTime: '2026-01-01T00:00:00.000Z',
-        sequencer: '01',
-      };
+      const entry = journalEntry({ key: 'a b.txt', sequencer: '01' });
       expect(await c.appendJournal(entry)).toBe(true);
-      expect(await c.appendJournal(entry)).toBe(false);
+      expect(await c.appendJournal({ ...entry, capturedAt: '2026-01-01T00:00:09.000Z' })).toBe(false);
       expect(await c.appendJournal({ ...entry, sequencer: '02' })).toBe(true);
-      expect(await c.listJournal('photos')).toHaveLength(2);
+      expect(await c.appendJournal({ ...entry, bucket: 'other' })).toBe(true);
+      expect(await c.appendJournal({ ...entry, planId: 'docs' })).toBe(true);
+      expect(await c.listJournal('photos')).toHaveLength(3);
+      expect(await c.listJournal('docs')).toHaveLength(1);
+    });
+
+    it('keeps every field of a journal entry', async () => {
+      const c = await make();
+      const captured = journalEntry({
+        key: 'big/\u00fcber file.bin',
+        sizeBytes: 20_000_000,
+        etag: '9b2cf535f27731c974343645a3985328-3',
+        versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+        lastModified: '2026-01-01T00:00:00.000Z',
+        contentType: 'application/octet-stream',
+        metadata: { origin: 'camera' },
+        blobs: ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)],
+        contentSha256: 'd'.repeat(64),
+      });
+      const lost = journalEntry({
+        key: 'gone.txt',
+        sequencer: '0A',
+        outcome: 'lost-before-capture',
+        sizeBytes: 3,
+        etag: 'e'.repeat(32),
+        reason: 'overwritten before capture',
+      });
+      const removed = journalEntry({
+        key: 'gone.txt',
+        sequencer: '0B',
+        event: 'removed',
+        outcome: 'removed',
+      });
+      for (const e of [captured, lost, removed]) await c.appendJournal(e);
+      expect(await c.listJournalForKey('photos', captured.key)).toEqual([captured]);
+      expect(await c.listJournalForKey('photos', 'gone.txt')).toEqual([lost, removed]);
+    });
+
+    it("lists a plan's journal by capture time, within (capturedAfter, capturedUntil]", async () => {
+      const c = await make();
+      const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+      for (const [i, s] of [3, 1, 2, 1].entries()) {
+        await c.appendJournal(journalEntry({ key: `k${i}`, sequencer: `0${i + 1}`, capturedAt: at(s) }));
+      }
+      const keysOf = (entries: JournalEntry[]) => entries.map((e) => e.key);
+      const all = await c.listJournal('photos');
+      expect(all.map((e) => e.capturedAt)).toEqual([at(1), at(1), at(2), at(3)]);
+      expect(keysOf(all).slice(2)).toEqual(['k2', 'k0']);
+      expect(keysOf(await c.listJournal('photos', { capturedAfter: at(1) }))).toEqual(['k2', 'k0']);
+      expect(keysOf(await c.listJournal('photos', { capturedUntil: at(2) })).sort()).toEqual([
+        'k1',
+        'k2',
+        'k3',
+      ]);
+      expect(keysOf(await c.listJournal('photos', { capturedAfter: at(1), capturedUntil: at(2) }))).toEqual([
+        'k2',
+      ]);
+      expect(await c.listJournal('photos', { capturedAfter: at(3) })).toEqual([]);
+      expect(await c.listJournal('photos', { capturedAfter: at(2), capturedUntil: at(1) })).toEqual([]);
+      expect(await c.listJournal('nobody')).toEqual([]);
+    });
+
+    it("lists one key's entries by sequencer, as S3 compares them, whatever the arrival order", async () => {
+      const c = await make();
+      // S3: left-pad the shorter with zeros, then compare; arrival order does not count.
+      for (const sequencer of [
+        '00FF',
+        '1',
+        'a0',
+        '0000000000000000000000000000000000000000000000000000000000000002',
+      ]) {
+        await c.appendJournal(journalEntry({ key: 'same', sequencer }));
+      }
+      await c.appendJournal(journalEntry({ key: 'other', sequencer: '0' }));
+      expect((await c.listJournalForKey('photos', 'same')).map((e) => e.sequencer)).toEqual([
+        '1',
+        '0000000000000000000000000000000000000000000000000000000000000002',
+        'a0',
+        '00FF',
+      ]);
+      expect(await c.listJournalForKey('photos', 'nothing')).toEqual([]);
     });
 
     it('creates a restore job once and lists restore jobs newest first', async () => {
@@ -236,6 +330,81 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       });
       expect((await c.listSnapshots('photos')).map((x) => x.snapshotId)).toEqual(['S1']);
       expect(await c.listJobs('photos')).toHaveLength(1);
+    });
+
+    it('stores, lists and removes garbage-collection marks per vault bucket', async () => {
+      const c = await make();
+      const a = 'a'.repeat(64);
+      const b = 'b'.repeat(64);
+      expect(await c.listGcMarks('vault-use1')).toEqual([]);
+      await c.putGcMarks('vault-use1', [
+        { packId: b, markedAt: '2026-01-01T00:00:00.000Z' },
+        { packId: a, markedAt: '2026-01-01T00:00:01.000Z' },
+      ]);
+      await c.putGcMarks('vault-euw1', [{ packId: a, markedAt: '2026-01-02T00:00:00.000Z' }]);
+      // A second put of the same pack overwrites its mark.
+      await c.putGcMarks('vault-use1', [{ packId: b, markedAt: '2026-01-03T00:00:00.000Z' }]);
+      expect(await c.listGcMarks('vault-use1')).toEqual([
+        { packId: a, markedAt: '2026-01-01T00:00:01.000Z' },
+        { packId: b, markedAt: '2026-01-03T00:00:00.000Z' },
+      ]);
+      await c.deleteGcMarks('vault-use1', [a, 'c'.repeat(64)]); // a missing mark is no error
+      expect(await c.listGcMarks('vault-use1')).toEqual([
+        { packId: b, markedAt: '2026-01-03T00:00:00.000Z' },
+      ]);
+      expect(await c.listGcMarks('vault-euw1')).toEqual([
+        { packId: a, markedAt: '2026-01-02T00:00:00.000Z' },
+      ]);
+      // More than one batch (DynamoDB writes 25 items per request).
+      const many = Array.from({ length: 60 }, (_, i) => ({
+        packId: i.toString(16).padStart(64, '0'),
+        markedAt: '2026-01-04T00:00:00.000Z',
+      }));
+      await c.putGcMarks('vault-many', many);
+      expect(await c.listGcMarks('vault-many')).toHaveLength(60);
+      await c.deleteGcMarks(
+        'vault-many',
+        many.map((m) => m.packId),
+      );
+      expect(await c.listGcMarks('vault-many')).toEqual([]);
+      expect(await c.listPlans()).toEqual([]); // marks are apart from plans
+    });
+
+    it('places and clears a legal hold, and never marks a held snapshot FORGOTTEN', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), { ...snapshot('S1'), status: 'COMMITTED' });
+      expect(
+        await c.setLegalHold('photos', 'S1', { since: '2026-03-01T00:00:00.000Z', reason: 'case 17' }),
+      ).toBe(true);
+      expect((await c.getSnapshot('photos', 'S1'))?.legalHold).toEqual({
+        since: '2026-03-01T00:00:00.000Z',
+        reason: 'case 17',
+      });
+      expect(await c.updateSnapshot('photos', 'S1', { status: 'FORGOTTEN' }, ['COMMITTED'])).toBe(false);
+      expect(await c.updateSnapshot('photos', 'S1', { objectCount: 3 }, ['COMMITTED'])).toBe(true);
+      expect(await c.setLegalHold('photos', 'S1', undefined)).toBe(true);
+      expect(await c.setLegalHold('photos', 'S1', undefined)).toBe(true); // idempotent
+      expect(await c.getSnapshot('photos', 'S1')).not.toHaveProperty('legalHold');
+      expect(await c.updateSnapshot('photos', 'S1', { status: 'FORGOTTEN' }, ['COMMITTED'])).toBe(true);
+      expect(await c.setLegalHold('photos', 'S1', { since: '2026-03-02T00:00:00.000Z' })).toBe(false);
+      expect(await c.setLegalHold('photos', 'missing', { since: '2026-03-02T00:00:00.000Z' })).toBe(false);
+    });
+
+    it('grants the garbage-collection lease of a vault to one owner at a time, until it ends', async () => {
+      const c = await make();
+      const t = (m: number) => `2026-01-01T00:${String(m).padStart(2, '0')}:00.000Z`;
+      expect(await c.acquireGcLease('vault-use1', 'a', t(0), t(15))).toBe(true);
+      expect(await c.acquireGcLease('vault-use1', 'b', t(1), t(16))).toBe(false);
+      expect(await c.acquireGcLease('vault-euw1', 'b', t(1), t(16))).toBe(true); // another vault
+      expect(await c.acquireGcLease('vault-use1', 'a', t(2), t(17))).toBe(true); // its holder renews
+      await c.releaseGcLease('vault-use1', 'b'); // not the holder: nothing happens
+      expect(await c.acquireGcLease('vault-use1', 'b', t(3), t(18))).toBe(false);
+      expect(await c.acquireGcLease('vault-use1', 'b', t(18).replace(':00.000Z', ':01.000Z'), t(30))).toBe(
+        true,
+      ); // ended
+      await c.releaseGcLease('vault-use1', 'b');
+      expect(await c.acquireGcLease('vault-use1', 'c', t(19), t(34))).toBe(true);
+      expect(await c.listGcMarks('vault-use1')).toEqual([]); // the lease is no mark
     });
 
     it('deletes a snapshot record', async () => {

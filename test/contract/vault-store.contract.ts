@@ -92,5 +92,17 @@ export function vaultStoreContract(name: string, make: () => Promise<VaultStore>
       const vault = await make();
       await expect(vault.checksum('blobs/00/missing')).rejects.toBeInstanceOf(NotFoundError);
     });
+
+    // Object Lock itself (modes, dates, refusals) is pinned by the S3 adapter's mocked-client tests
+    // and the memory twin's: the emulator stores the headers but enforces nothing.
+    it('reports no retain-until for a document put without a lock, and NotFoundError for a missing key', async () => {
+      const vault = await make();
+      await vault.put('index/unlocked', Buffer.from('i'));
+      expect(await vault.retainUntil('index/unlocked')).toBeUndefined();
+      await expect(vault.retainUntil('index/missing')).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        vault.extendRetention('index/missing', '2030-01-01T00:00:00.000Z', 'GOVERNANCE'),
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
   });
 }

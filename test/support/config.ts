@@ -16,6 +16,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     },
     concurrency: 4,
     gcGraceSeconds: 3600,
+    gcMaxUnusedPercent: 5,
     timeReserveSeconds: 120,
     sdkMaxAttempts: 3,
     maxReceiveCount: 3,

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       },
       concurrency: 16,
       gcGraceSeconds: 86_400,
+      gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
       sdkMaxAttempts: 8,
       maxReceiveCount: 3,
@@ -172,12 +173,14 @@ describe('loadConfig', () => {
       STRONGBOX_DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/dlq',
       STRONGBOX_CONCURRENCY: '32',
       STRONGBOX_GC_GRACE_SECONDS: '0',
+      STRONGBOX_GC_MAX_UNUSED_PERCENT: '12.5',
       POWERTOOLS_LOG_LEVEL: 'DEBUG',
     });
     expect(config).toMatchObject({
       dlqUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/dlq',
       concurrency: 32,
       gcGraceSeconds: 0,
+      gcMaxUnusedPercent: 12.5,
       logLevel: 'DEBUG',
     });
   });
