@@ -1,13 +1,27 @@
 /**
- * Capture: every upload and delete in a protected bucket becomes a journal entry for each plan that
- * protects the key, within seconds of the event.
+ * Capture (continuous protection): every upload in a protected bucket is stored in the primary
+ * vault within seconds of its S3 event, and every upload and delete becomes a journal entry for
+ * each plan that protects the key.
+ *
+ * For an `ObjectCreated:*` record capture reads exactly what the event names — the version
+ * (`versionId`, versioned buckets) or, unversioned, the object only while its ETag is still the
+ * event's (`If-Match`) — chunk by chunk into a pack, then writes in the snapshot's order: the packs,
+ * then the index document naming them, then the journal entries naming the blobs. An object
+ * overwritten (412) or deleted (404) before capture read it is journaled `lost-before-capture`:
+ * never other bytes under this event.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
  * @see ../../docs/format.md#journal
+ * @see ../../docs/format.md#read-and-write-ordering
  */
 import { z } from 'zod';
-import { ValidationError } from './errors.ts';
-import type { PipelineDeps } from './pipeline.ts';
-import type { JournalEntry } from './ports.ts';
+import type { Envelope } from './envelope.ts';
+import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
+import { SEQUENCER_MAX_DIGITS } from './journal.ts';
+import { nowIso, type PipelineDeps } from './pipeline.ts';
+import type { Catalog, JournalEntry, PlanRecord, VaultStore } from './ports.ts';
+import { readObjectChunks } from './reader.ts';
+import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
+import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
 
 /** One record of an S3 event notification (event structure version 2.x). */
 export const S3EventRecordSchema = z.looseObject({
@@ -23,16 +37,47 @@ export const S3EventRecordSchema = z.looseObject({
       size: z.number().int().nonnegative().optional(),
       eTag: z.string().optional(),
       versionId: z.string().optional(),
-      sequencer: z.string().min(1),
+      sequencer: z
+        .string()
+        .regex(new RegExp(`^[0-9A-Fa-f]{1,${SEQUENCER_MAX_DIGITS}}$`), 'a sequencer is 1 to 64 hex digits'),
     }),
   }),
 });
 export type S3EventRecord = z.infer<typeof S3EventRecordSchema>;
 
+/**
+ * The message S3 sends to a destination when a notification configuration is saved:
+ * `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":…,"Bucket":…,"RequestId":…,"HostId":…}`.
+ * It has no `Records` and names no object.
+ */
+export const S3TestEventSchema = z.looseObject({
+  Service: z.literal('Amazon S3'),
+  Event: z.literal('s3:TestEvent'),
+});
+
 /** What capture did with one record. */
 export type CaptureOutcome =
-  | { status: 'journaled'; bucket: string; key: string; plans: string[] }
-  | { status: 'duplicate'; bucket: string; key: string; plans: string[] }
+  | {
+      status: 'journaled';
+      bucket: string;
+      key: string;
+      plans: string[];
+      outcome: JournalEntry['outcome'];
+      /** From the record, for the capture-lag metric. */
+      eventTime: string;
+      /** New blobs stored in the primary vault for this record (0 when the vault held them all). */
+      blobsWritten: number;
+      reason?: string;
+    }
+  | {
+      status: 'duplicate';
+      bucket: string;
+      key: string;
+      plans: string[];
+      outcome: JournalEntry['outcome'];
+      eventTime: string;
+      blobsWritten: number;
+    }
   | { status: 'ignored'; bucket: string; key: string; reason: string };
 
 /**
@@ -48,39 +93,198 @@ export function decodeS3Key(encoded: string): string {
   }
 }
 
+/** Age after which capture's cached vault index is refreshed (new index documents loaded). */
+export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
+
 /**
- * Journal one S3 event record for every plan protecting its bucket and key.
- * @throws TransientError (retryable) when the catalog write fails; appending twice is harmless.
+ * The primary vault's index, loaded lazily once per container (per vault) and refreshed when older
+ * than {@link CAPTURE_INDEX_MAX_AGE_MS} by the injected clock; packs capture stores are added to it
+ * as they are indexed. Packs garbage collection has marked are left out (their blobs are stored
+ * again, never reused).
+ */
+const indexCache = new WeakMap<VaultStore, { index: Promise<VaultIndex>; loadedAt: number }>();
+
+async function captureIndex(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults'>,
+): Promise<VaultIndex> {
+  const vault = deps.vaults.primary;
+  const now = deps.clock.now().getTime();
+  const cached = indexCache.get(vault);
+  if (cached && now - cached.loadedAt <= CAPTURE_INDEX_MAX_AGE_MS) return cached.index;
+  const index = cached
+    ? cached.index.then(async (i) => {
+        await i.refresh();
+        return i;
+      })
+    : loadIndex(deps.catalog, vault, deps.envelope);
+  indexCache.set(vault, { index, loadedAt: now });
+  index.catch(() => {
+    if (indexCache.get(vault)?.index === index) indexCache.delete(vault); // load again next time
+  });
+  return index;
+}
+
+async function loadIndex(catalog: Catalog, vault: VaultStore, envelope: Envelope): Promise<VaultIndex> {
+  const marks = await catalog.listGcMarks(vault.bucket);
+  return VaultIndex.load(vault, envelope, { exclude: new Set(marks.map((m) => m.packId)), cached: true });
+}
+
+/** Forget every cached vault index (tests that swap a vault's contents behind capture's back). */
+export function resetCaptureIndex(vault: VaultStore): void {
+  indexCache.delete(vault);
+}
+
+/** The plans protecting `bucket` and the decoded `key` (bucket and prefix). */
+function protecting(plans: readonly PlanRecord[], bucket: string, key: string): PlanRecord[] {
+  return plans.filter((p) => p.source.bucket === bucket && key.startsWith(p.source.prefix));
+}
+
+/**
+ * Capture one S3 event record: for an `ObjectCreated:*` record, read the object the event names and
+ * store it in the primary vault (packs → index), then journal it for every plan protecting its
+ * bucket and prefix; for an `ObjectRemoved:*` record, journal the removal. Redelivered records are
+ * journaled once (the catalog is idempotent on plan, bucket, key and sequencer); their bytes are
+ * read again but not stored again (the vault's index locates them).
+ * @returns `ignored` (nothing read or written) when no plan protects the bucket and prefix.
+ * @throws TransientError (retryable) when S3, the vault or the catalog may answer later: run the
+ *   record again (storing and journaling twice is harmless). ValidationError (not retryable) for a
+ *   malformed key.
  * @example
  * ```ts
  * for (const record of event.Records) await captureChange(deps, S3EventRecordSchema.parse(record));
  * ```
  */
 export async function captureChange(
-  deps: Pick<PipelineDeps, 'catalog'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
   record: S3EventRecord,
 ): Promise<CaptureOutcome> {
   const bucket = record.s3.bucket.name;
   const key = decodeS3Key(record.s3.object.key);
-  const plans = (await deps.catalog.listPlans()).filter(
-    (p) => p.source.bucket === bucket && key.startsWith(p.source.prefix),
-  );
+  const plans = protecting(await deps.catalog.listPlans(), bucket, key);
   if (plans.length === 0)
     return { status: 'ignored', bucket, key, reason: 'no plan protects this bucket and prefix' };
+  const object = record.s3.object;
+  const eventTime = new Date(record.eventTime).toISOString();
+  const created = record.eventName.startsWith('ObjectCreated:');
+  const etag = object.eTag ? object.eTag.replace(/"/g, '') : undefined;
+  const versionId = object.versionId && object.versionId !== 'null' ? object.versionId : undefined;
+  const common = {
+    bucket,
+    key,
+    event: created ? ('created' as const) : ('removed' as const),
+    eventTime,
+    sequencer: object.sequencer,
+    ...(versionId === undefined ? {} : { versionId }),
+  };
+
+  let body: Omit<JournalEntry, 'planId' | 'capturedAt' | keyof typeof common> & {
+    outcome: JournalEntry['outcome'];
+  };
+  let blobsWritten = 0;
+  if (!created) {
+    body = { outcome: 'removed' };
+  } else {
+    const read = await storeObject(deps, bucket, key, object.size ?? 0, { versionId, etag });
+    blobsWritten = read.blobsWritten;
+    body =
+      'reason' in read
+        ? {
+            outcome: 'lost-before-capture',
+            ...(object.size === undefined ? {} : { sizeBytes: object.size }),
+            ...(etag === undefined ? {} : { etag }),
+            reason: read.reason,
+          }
+        : {
+            outcome: 'captured',
+            sizeBytes: read.entry.sizeBytes,
+            etag: etag ?? read.entry.etag,
+            lastModified: read.entry.lastModified,
+            ...(read.entry.contentType === undefined ? {} : { contentType: read.entry.contentType }),
+            ...(read.entry.metadata === undefined ? {} : { metadata: read.entry.metadata }),
+            blobs: read.entry.blobs,
+            ...(read.entry.contentSha256 === undefined ? {} : { contentSha256: read.entry.contentSha256 }),
+          };
+  }
+
+  // Journal last: the bytes the entries name are stored and indexed by now.
+  const capturedAt = nowIso(deps.clock);
   let fresh = false;
   for (const plan of plans) {
-    const entry: JournalEntry = {
-      planId: plan.id,
-      bucket,
-      key,
-      event: record.eventName.startsWith('ObjectCreated:') ? 'created' : 'removed',
-      eventTime: new Date(record.eventTime).toISOString(),
-      sequencer: record.s3.object.sequencer,
-      ...(record.s3.object.size === undefined ? {} : { sizeBytes: record.s3.object.size }),
-      ...(record.s3.object.eTag === undefined ? {} : { etag: record.s3.object.eTag }),
-      ...(record.s3.object.versionId === undefined ? {} : { versionId: record.s3.object.versionId }),
-    };
+    const entry: JournalEntry = { planId: plan.id, ...common, capturedAt, ...body };
     if (await deps.catalog.appendJournal(entry)) fresh = true;
   }
-  return { status: fresh ? 'journaled' : 'duplicate', bucket, key, plans: plans.map((p) => p.id) };
+  const outcome = {
+    bucket,
+    key,
+    plans: plans.map((p) => p.id),
+    outcome: body.outcome,
+    eventTime,
+    blobsWritten,
+  };
+  if (!fresh) return { status: 'duplicate', ...outcome };
+  return {
+    status: 'journaled',
+    ...outcome,
+    ...(body.outcome === 'lost-before-capture' && body.reason ? { reason: body.reason } : {}),
+  };
+}
+
+/**
+ * Read the object an `ObjectCreated` event names into the primary vault: chunks → new blobs into a
+ * pack → the packs stored → one index document naming them. Memory: one chunk and the open pack.
+ * @returns the manifest-like entry and the blobs written, or the reason the bytes are gone.
+ */
+async function storeObject(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
+  bucket: string,
+  key: string,
+  sizeBytes: number,
+  named: { versionId: string | undefined; etag: string | undefined },
+): Promise<{ entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: 0 }> {
+  if (named.versionId === undefined && named.etag === undefined) {
+    // Without a version or an ETag, nothing says which bytes are the event's.
+    return { reason: 'the event names neither a version nor an ETag to read', blobsWritten: 0 };
+  }
+  const { envelope, vaults } = deps;
+  const index = await captureIndex(deps);
+  const packs = new PackWriter(vaults.primary, envelope);
+  let blobsWritten = 0;
+  const store = async (chunk: Uint8Array): Promise<ContentId> => {
+    const blobId = contentIdOf(chunk);
+    if (!packs.added.has(blobId) && !index.locate(blobId)) {
+      blobsWritten += 1;
+      await packs.add(blobId, chunk);
+    }
+    return blobId;
+  };
+  let entry: ManifestEntry;
+  try {
+    entry = await readObjectChunks(
+      deps.objects,
+      bucket,
+      { key, sizeBytes },
+      named.versionId === undefined ? { ifMatch: named.etag as string } : { versionId: named.versionId },
+      store,
+    );
+  } catch (error) {
+    if (error instanceof ConflictError) {
+      return {
+        reason: `overwritten before capture: s3://${bucket}/${key} no longer has ETag ${named.etag} (${reasonOf(error)})`,
+        blobsWritten: 0,
+      };
+    }
+    if (error instanceof NotFoundError) {
+      const what = named.versionId === undefined ? '' : ` version ${named.versionId}`;
+      return {
+        reason: `deleted before capture: s3://${bucket}/${key}${what} is gone (${reasonOf(error)})`,
+        blobsWritten: 0,
+      };
+    }
+    throw error;
+  }
+  // Packs, then the index naming them; the journal entry comes after (the caller).
+  const stored = await packs.flush();
+  await writeIndex(vaults.primary, envelope, stored);
+  for (const pack of stored) index.addPack(pack);
+  return { entry, blobsWritten };
 }
