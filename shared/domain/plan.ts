@@ -5,12 +5,37 @@
  */
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
-import { parseKeepWithin, type RetentionPolicy } from './retention.ts';
+import type { ForgetPolicy } from './forget.ts';
+import { checkTimeZone, isEmptyPolicy, parseKeepWithin, parseTagList } from './retention.ts';
 import { parseSchedule } from './schedule.ts';
 
 const count = z.number().int().min(-1, 'use a positive count, or -1 for unlimited');
 
-/** Retention rules with restic's semantics. @see docs/format.md#retention */
+/** A restic duration (`2y5m7d3h`); `rule` names it in the message. */
+const duration = (rule: string) =>
+  z.string().refine((s) => {
+    try {
+      parseKeepWithin(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, `${rule}: use a duration of y (years), m (months), d (days) and h (hours), like '7d', '1y6m' or '12h' (no 'w': write 7d)`);
+
+/** One `keepTag` entry: a tag, or a comma-separated list of tags a snapshot must all hold. */
+const tagList = z.string().refine((s) => {
+  try {
+    parseTagList(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, "use a tag (letters, digits, . _ - : @ + = /) or a comma-separated list of tags a snapshot must all hold, like 'release' or 'monthly,audited'");
+
+/**
+ * Retention rules with restic's semantics, plus the calendar's time zone and a minimum retention.
+ * @see docs/format.md#retention
+ */
 export const RetentionPolicySchema = z
   .strictObject({
     keepLast: count.optional(),
@@ -19,22 +44,32 @@ export const RetentionPolicySchema = z
     keepWeekly: count.optional(),
     keepMonthly: count.optional(),
     keepYearly: count.optional(),
-    keepWithin: z
+    keepWithin: duration('keepWithin').optional(),
+    keepTag: z.array(tagList).optional(),
+    keepWithinHourly: duration('keepWithinHourly').optional(),
+    keepWithinDaily: duration('keepWithinDaily').optional(),
+    keepWithinWeekly: duration('keepWithinWeekly').optional(),
+    keepWithinMonthly: duration('keepWithinMonthly').optional(),
+    keepWithinYearly: duration('keepWithinYearly').optional(),
+    /** IANA zone of the hour/day/week/month/year buckets; UTC when absent. */
+    timeZone: z
       .string()
       .refine((s) => {
         try {
-          parseKeepWithin(s);
+          checkTimeZone(s);
           return true;
         } catch {
           return false;
         }
-      }, "use a duration like '7d', '1y6m' or '12h'")
+      }, "unknown time zone: use an IANA name like 'UTC', 'Europe/Paris' or 'America/New_York'")
       .optional(),
+    /** A COMMITTED snapshot younger than this (from now) is always kept. */
+    minimumRetention: duration('minimumRetention').optional(),
   })
-  .refine((p) => Object.values(p).some((v) => v !== undefined && v !== 0), {
+  .refine((p) => !isEmptyPolicy(p), {
     message:
-      'set at least one rule (keepLast, keepDaily, …): an empty policy would keep nothing safe to prune',
-  }) satisfies z.ZodType<RetentionPolicy>;
+      'set at least one rule (keepLast, keepDaily, keepWithin, keepTag, keepWithinDaily, …): an empty policy would keep nothing safe to prune',
+  }) satisfies z.ZodType<ForgetPolicy>;
 
 const scheduleSchema = z.string().refine((s) => {
   try {
@@ -94,6 +129,33 @@ export const SnapshotSettingsSchema = z.strictObject({
 });
 export type SnapshotSettings = z.infer<typeof SnapshotSettingsSchema>;
 
+/**
+ * Continuous protection (docs/format.md#journal-built-snapshots): capture stores every change of the
+ * source as it happens, and the plan's snapshots are built from the previous snapshot plus the
+ * journal, without listing the source. `reconcileSchedule` (default daily) makes the first snapshot
+ * after each of its occurrences list the source instead, repair what the events missed, and count it.
+ */
+export const ContinuousSettingsSchema = z.strictObject({
+  reconcileSchedule: scheduleSchema.optional(),
+  /** Seconds a journal entry must have been captured before a snapshot includes it. @default 30 */
+  settleSeconds: z.number().int().min(0).max(3600).optional(),
+});
+export type ContinuousSettings = z.infer<typeof ContinuousSettingsSchema>;
+
+/** How often a continuously protected plan reconciles when it does not say. */
+export const DEFAULT_RECONCILE_SCHEDULE = 'rate(1 day)';
+
+/**
+ * A plan's own S3 Object Lock period, overriding the deployment's (`STRONGBOX_OBJECT_LOCK_MODE` and
+ * `_DAYS`) when prune extends the retention of the documents its kept snapshots reference. Documents
+ * are written with the deployment's lock. @see ./immutability.ts
+ */
+export const ImmutabilitySchema = z.strictObject({
+  mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
+  /** Days each snapshot stays undeletable after its time. */
+  days: z.number().int().min(1).max(36_500),
+});
+
 /** Objects per partition when a plan does not say. */
 export const DEFAULT_PARTITION_OBJECTS = 10_000;
 /** Partitions of one snapshot running at once when a plan does not say. */
@@ -113,6 +175,9 @@ export const PlanSchema = z.strictObject({
   /** Optional restore drills; none when absent. */
   drill: DrillSettingsSchema.optional(),
   snapshot: SnapshotSettingsSchema.optional(),
+  continuous: ContinuousSettingsSchema.optional(),
+  /** Optional Object Lock period of this plan's snapshots (the deployment's when absent). */
+  immutability: ImmutabilitySchema.optional(),
   enabled: z.boolean().default(true),
 });
 export type Plan = z.infer<typeof PlanSchema>;

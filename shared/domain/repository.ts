@@ -22,6 +22,7 @@ import {
   encodeIndex,
   encodeManifest,
   encodePart,
+  type IndexDocument,
   type IndexedPack,
   indexAssociatedData,
   type Manifest,
@@ -152,6 +153,27 @@ export async function readPackHeader(
 }
 
 /**
+ * Read a pack's header with two ranged GETs (its last 4 bytes, then the sealed header), without
+ * fetching its blobs; `sizeBytes` is the pack's stored size (from a listing).
+ * @throws NotFoundError when the pack is gone; IntegrityError when the header does not open.
+ */
+export async function readPackHeaderAt(
+  vault: VaultStore,
+  envelope: Envelope,
+  packId: ContentId,
+  sizeBytes: number,
+): Promise<PackHeader> {
+  const key = VaultLayout.packKey(packId);
+  if (sizeBytes < 4) throw new IntegrityError(`pack ${packId} is too short`);
+  const tail = await vault.getRange(key, sizeBytes - 4, 4);
+  const length = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength).readUInt32BE(0);
+  if (length + 4 > sizeBytes)
+    throw new IntegrityError(`pack ${packId}: header length ${length} is past its start`);
+  const sealed = await vault.getRange(key, sizeBytes - 4 - length, length);
+  return decodePackHeader(await envelope.open(sealed, PACK_HEADER_ASSOCIATED_DATA));
+}
+
+/**
  * Store an index document naming `packs` (after they are stored, before any part naming their
  * blobs). Nothing is written for no packs.
  * @returns the index id, or undefined when there was nothing to index.
@@ -182,21 +204,54 @@ export class VaultIndex {
   readonly #blobs = new Map<ContentId, BlobLocation>();
   readonly #packs = new Map<ContentId, IndexedPack>();
   readonly #loaded = new Set<ContentId>();
+  readonly #exclude: ReadonlySet<ContentId>;
+  readonly #cached: boolean;
 
-  private constructor(vault: VaultStore, envelope: Envelope) {
+  private constructor(
+    vault: VaultStore,
+    envelope: Envelope,
+    exclude: ReadonlySet<ContentId>,
+    cached: boolean,
+  ) {
     this.#vault = vault;
     this.#envelope = envelope;
+    this.#exclude = exclude;
+    this.#cached = cached;
   }
 
-  /** List `index/` and load every index document. */
-  static async load(vault: VaultStore, envelope: Envelope): Promise<VaultIndex> {
-    const index = new VaultIndex(vault, envelope);
+  /**
+   * List `index/` and load every index document.
+   * @param options.exclude packs to leave out, as if no index named them: a snapshot passes the packs
+   *   garbage collection marked, so it stores their blobs again rather than reuse them (see
+   *   docs/format.md#garbage-collection). {@link addPack} still records an excluded pack.
+   * @param options.cached reuse the documents this vault store has read before (see
+   *   {@link readIndex}): for the hot paths that only dedupe (snapshot partitions, capture), never for
+   *   verification, which must see what the vault holds now.
+   */
+  static async load(
+    vault: VaultStore,
+    envelope: Envelope,
+    options: { exclude?: ReadonlySet<ContentId>; cached?: boolean } = {},
+  ): Promise<VaultIndex> {
+    const index = new VaultIndex(vault, envelope, options.exclude ?? new Set(), options.cached ?? false);
     await index.refresh();
     return index;
   }
 
   /** Load index documents written since the last load. @returns how many were new. */
   async refresh(): Promise<number> {
+    // An index document can vanish between the listing and its read: garbage collection rewrites
+    // or merges documents, always writing the new one before deleting the old. So when one has
+    // vanished, list again: the listing now shows its replacement.
+    let total = 0;
+    for (let attempt = 1; ; attempt++) {
+      const { loaded, vanished } = await this.#loadListed();
+      total += loaded;
+      if (vanished === 0 || attempt === 5) return total;
+    }
+  }
+
+  async #loadListed(): Promise<{ loaded: number; vanished: number }> {
     const fresh: ContentId[] = [];
     for await (const o of this.#vault.list(VaultLayout.indexPrefix)) {
       const id = VaultLayout.indexIdOf(o.key);
@@ -207,7 +262,7 @@ export class VaultIndex {
       fresh.map((id) =>
         limit(async () => {
           try {
-            return await readIndex(this.#vault, this.#envelope, id);
+            return await readIndex(this.#vault, this.#envelope, id, { cached: this.#cached });
           } catch (error) {
             if (error instanceof NotFoundError) return undefined; // removed meanwhile (garbage collection)
             throw error;
@@ -215,12 +270,16 @@ export class VaultIndex {
         }),
       ),
     );
+    let vanished = 0;
     for (const [i, doc] of docs.entries()) {
-      if (!doc) continue;
+      if (!doc) {
+        vanished += 1;
+        continue;
+      }
       this.#loaded.add(fresh[i] as ContentId);
-      for (const pack of doc.packs) this.addPack(pack);
+      for (const pack of doc.packs) if (!this.#exclude.has(pack.packId)) this.addPack(pack);
     }
-    return fresh.length;
+    return { loaded: fresh.length - vanished, vanished };
   }
 
   /** Record a pack (one this task just stored, or one read from an index). */
@@ -253,10 +312,32 @@ export class VaultIndex {
 }
 
 /** Fetch, open and check one index document. @throws NotFoundError, IntegrityError */
-export async function readIndex(vault: VaultStore, envelope: Envelope, indexId: ContentId) {
+export async function readIndex(
+  vault: VaultStore,
+  envelope: Envelope,
+  indexId: ContentId,
+  options: { cached?: boolean } = {},
+): Promise<IndexDocument> {
+  // Index documents are content-addressed, so one read (and checked) once never changes: a warm
+  // Lambda container reads only the documents written since. Whether a document still exists is
+  // always decided by a fresh listing, never by this cache.
+  let cache = indexCache.get(vault);
+  if (!cache) {
+    cache = new Map();
+    indexCache.set(vault, cache);
+  }
+  const cached = options.cached ? cache.get(indexId) : undefined;
+  if (cached) return cached;
   const sealed = await vault.get(VaultLayout.indexKey(indexId));
-  return decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId);
+  const doc = decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId);
+  cache.set(indexId, doc);
+  if (cache.size > INDEX_CACHE_DOCUMENTS) cache.delete(cache.keys().next().value as string);
+  return doc;
 }
+
+/** Index documents kept in memory per vault store (the oldest read is dropped first). */
+const INDEX_CACHE_DOCUMENTS = 20_000;
+const indexCache = new WeakMap<VaultStore, Map<ContentId, IndexDocument>>();
 
 /**
  * Read one blob: a ranged GET of its pack, open, and check it hashes to its id.

@@ -12,12 +12,18 @@
  *    RUNNING → COMMITTED (exactly once, whatever is delivered twice).
  * @see ../../docs/format.md#read-and-write-ordering
  */
-import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, reasonOf, SourceUnavailableError, TransientError } from './errors.ts';
+import { latestByKey } from './journal.ts';
+import { snapshotFromJournal } from './journal-snapshot.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, throttled } from './pipeline.ts';
-import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from './plan.ts';
+import {
+  DEFAULT_MAX_PARALLEL_PARTITIONS,
+  DEFAULT_PARTITION_OBJECTS,
+  DEFAULT_RECONCILE_SCHEDULE,
+} from './plan.ts';
 import type { PartitionPlan, PartitionSummary, PlanRecord, SnapshotRecord, SourceObject } from './ports.ts';
+import { readObjectChunks } from './reader.ts';
 import {
   PackWriter,
   readAllEntries,
@@ -27,9 +33,9 @@ import {
   writeManifest,
   writePart,
 } from './repository.ts';
+import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf, type PartitionResume, type SnapshotTask, type Task } from './tasks.ts';
 import {
-  CHUNK_SIZE_BYTES,
   type ContentId,
   compareKeys,
   contentIdOf,
@@ -153,6 +159,12 @@ async function planSnapshot(
   } else {
     const time = nowIso(clock);
     const parent = await latestCommittedBefore(deps, plan.id, record.snapshotId);
+    if (plan.continuous && parent?.manifestId) {
+      const mode = await continuousMode(deps, plan, parent);
+      if (mode === 'journal') return journalBuilt(deps, plan, record, parent);
+      await catalog.updateSnapshot(plan.id, record.snapshotId, { mode }, ['RUNNING']);
+      record.mode = mode;
+    }
     const target = plan.snapshot?.partitionObjects ?? DEFAULT_PARTITION_OBJECTS;
     const boundaries = parent?.manifestId
       ? boundariesFromParent(
@@ -275,6 +287,22 @@ async function runPartition(
     }
   }
 
+  // A reconcile compares the listing with what the parent and the journal say the range holds.
+  const expected =
+    record.mode === 'reconcile'
+      ? await expectedState(deps, plan, record, parentRecord, parentEntries, inRange)
+      : undefined;
+  const seen = new Set<string>();
+  let reconcileMissed = resume?.reconcileMissed ?? 0;
+  const countUnseen = (upTo: string | undefined) => {
+    if (!expected) return;
+    for (const key of expected.keys()) {
+      if (seen.has(key) || (resume?.afterKey !== undefined && compareKeys(key, resume.afterKey) <= 0))
+        continue;
+      if (upTo === undefined || compareKeys(key, upTo) <= 0) reconcileMissed += 1;
+    }
+  };
+
   const counters: Counters = {
     objectsRead: resume?.objectsRead ?? 0,
     blobsWritten: resume?.blobsWritten ?? 0,
@@ -285,7 +313,12 @@ async function runPartition(
   const packs = new PackWriter(vaults.primary, envelope);
   let loadedIndex: VaultIndex | undefined;
   const vaultIndex = async () => {
-    loadedIndex ??= await VaultIndex.load(vaults.primary, envelope);
+    // Blobs of packs garbage collection marked count as absent: stored again, never reused
+    // (docs/format.md#garbage-collection). The marks are read before the index is listed.
+    loadedIndex ??= await VaultIndex.load(vaults.primary, envelope, {
+      cached: true,
+      exclude: new Set((await catalog.listGcMarks(vaults.primary.bucket)).map((m) => m.packId)),
+    });
     return loadedIndex;
   };
   const parts: PartRef[] = [...(resume?.parts ?? [])];
@@ -345,15 +378,22 @@ async function runPartition(
     startAfter ? { startAfter } : {},
   )) {
     if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
+    if (expected) {
+      seen.add(object.key);
+      const want = expected.get(object.key);
+      if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
+    }
     if (batch.length >= BATCH_OBJECTS) {
       await runBatch();
       // More objects follow: is there time for them?
       if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {
         // Out of time: store what is done (packs, index, parts) and let the next invocation go on.
         pending = await storeParts(pending, true);
+        countUnseen(lastKey);
         const next: PartitionResume = {
           afterKey: lastKey,
           parts,
+          ...(expected ? { reconcileMissed } : {}),
           ...counters,
           packsWritten: counters.packsWritten + packs.packsWritten,
           storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
@@ -371,6 +411,7 @@ async function runPartition(
   }
   if (batch.length > 0) await runBatch();
   await storeParts(pending, true);
+  countUnseen(undefined);
 
   const summary: PartitionSummary = {
     partition: index,
@@ -383,6 +424,7 @@ async function runPartition(
     invocations: resume?.invocations ?? 1,
     seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
     doneAt: nowIso(clock),
+    ...(expected ? { reconcileMissed } : {}),
   };
   const { counted } = await catalog.completePartition(plan.id, record.snapshotId, summary);
   await catalog.updateTask(jobId, taskId, {
@@ -482,6 +524,9 @@ async function seal(deps: PipelineDeps, plan: PlanRecord, snapshotId: string): P
       packsWritten: totals.packsWritten,
       storedBytesWritten: totals.storedBytesWritten,
       seconds,
+      // The listing ran after `time`: every change captured up to then is in it.
+      ...(plan.continuous ? { journalUntil: time } : {}),
+      ...(record.mode === 'reconcile' ? { reconcileMissed: sum((s) => s.reconcileMissed ?? 0) } : {}),
       regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
     },
     ['RUNNING'],
@@ -579,7 +624,7 @@ async function entryFor(
   };
   for (let attempt = 1; ; attempt++) {
     try {
-      const entry = await readObject(deps, plan.source.bucket, object, store);
+      const entry = await readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
       counters.objectsRead += 1;
       return entry;
     } catch (error) {
@@ -596,50 +641,80 @@ async function entryFor(
   }
 }
 
-/** Read an object in chunks of {@link CHUNK_SIZE_BYTES}, handing each to `store`, and describe it. */
-async function readObject(
+/**
+ * Under continuous protection, how the next snapshot is built: from the journal, unless the parent
+ * has no journal position (continuous protection just began: a listing), its journal lost a change
+ * (a reconcile repairs it), or an occurrence of the reconcile schedule has passed since the last
+ * snapshot that listed the source (a reconcile).
+ */
+async function continuousMode(
   deps: PipelineDeps,
-  bucket: string,
-  object: SourceObject,
-  store: (chunk: Uint8Array) => Promise<ContentId>,
-): Promise<ManifestEntry> {
-  const first =
-    object.sizeBytes <= CHUNK_SIZE_BYTES
-      ? await deps.objects.get(bucket, object.key)
-      : await deps.objects.getRange(bucket, object.key, { offsetBytes: 0, lengthBytes: CHUNK_SIZE_BYTES });
-  const whole = createHash('sha256');
-  const blobs: ContentId[] = [];
-  const take = async (body: Uint8Array) => {
-    for (let at = 0; at < body.length || (at === 0 && body.length === 0); at += CHUNK_SIZE_BYTES) {
-      const chunk = body.subarray(at, at + CHUNK_SIZE_BYTES);
-      whole.update(chunk);
-      blobs.push(await store(chunk));
-      if (body.length === 0) break;
-    }
-  };
-  await take(first.body);
-  for (let offset = first.body.length; offset < first.sizeBytes; offset += CHUNK_SIZE_BYTES) {
-    const lengthBytes = Math.min(CHUNK_SIZE_BYTES, first.sizeBytes - offset);
-    const next = await deps.objects.getRange(bucket, object.key, {
-      offsetBytes: offset,
-      lengthBytes,
-      ifMatch: first.etag,
-    });
-    await take(next.body);
-  }
-  const contentSha256 = whole.digest('hex');
+  plan: PlanRecord,
+  parent: SnapshotRecord,
+): Promise<'journal' | 'listing' | 'reconcile'> {
+  if (!parent.journalUntil) return 'listing';
+  if (parent.journalLost) return 'reconcile';
+  const listed = (await deps.catalog.listSnapshots(plan.id))
+    .filter((s) => s.status === 'COMMITTED' && s.mode !== 'journal' && s.time)
+    .at(-1);
+  const schedule = parseSchedule(plan.continuous?.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE);
+  const occurrence = latestOccurrence(schedule, new Date(plan.createdAt), deps.clock.now());
+  return occurrence && (!listed || occurrence.getTime() > Date.parse(listed.time as string))
+    ? 'reconcile'
+    : 'journal';
+}
+
+/** Build the snapshot from its parent and the journal (no listing), and ask for the next stage. */
+async function journalBuilt(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  parent: SnapshotRecord,
+): Promise<SnapshotResult> {
+  const settleMs = (plan.continuous?.settleSeconds ?? 30) * 1000;
+  const now = deps.clock.now().getTime();
+  const until = new Date(Math.max(Date.parse(parent.journalUntil as string), now - settleMs)).toISOString();
+  const result = await snapshotFromJournal(deps, plan, record, parent, until);
+  if (result.status === 'COMMITTED') await fanOutAfterCommit(deps, plan, record.snapshotId);
   return {
-    key: object.key,
-    sizeBytes: first.sizeBytes,
-    etag: first.etag,
-    lastModified: first.lastModified,
-    ...(first.contentType === undefined ? {} : { contentType: first.contentType }),
-    ...(first.metadata === undefined || Object.keys(first.metadata).length === 0
-      ? {}
-      : { metadata: first.metadata }),
-    blobs,
-    ...(blobs.length > 1 ? { contentSha256 } : {}),
+    status: result.status,
+    snapshotId: record.snapshotId,
+    objectCount: result.objectCount,
+    logicalBytes: result.logicalBytes,
+    objectsRead: 0,
+    seconds: result.seconds,
   };
+}
+
+/**
+ * What a reconcile partition expects its range to hold: the parent's entries with the journal
+ * captured since the parent (up to this snapshot's time) applied, by key.
+ */
+async function expectedState(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  parent: SnapshotRecord | undefined,
+  parentEntries: ReadonlyMap<string, ManifestEntry>,
+  inRange: (key: string) => boolean,
+): Promise<Map<string, Pick<ManifestEntry, 'etag' | 'sizeBytes'>>> {
+  const expected = new Map<string, Pick<ManifestEntry, 'etag' | 'sizeBytes'>>(parentEntries);
+  const journal = await deps.catalog.listJournal(plan.id, {
+    ...(parent?.journalUntil ? { capturedAfter: parent.journalUntil } : {}),
+    ...(record.time ? { capturedUntil: record.time } : {}),
+  });
+  const changes = latestByKey(
+    journal.filter(
+      (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
+    ),
+  );
+  for (const change of changes.values()) {
+    if (change.outcome === 'removed') expected.delete(change.key);
+    else if (change.outcome === 'captured') {
+      expected.set(change.key, { etag: change.etag ?? '', sizeBytes: change.sizeBytes ?? 0 });
+    }
+  }
+  return expected;
 }
 
 /** The newest COMMITTED snapshot of a plan older than `snapshotId` (ids sort by time). */

@@ -25,6 +25,8 @@ export const PartitionResumeSchema = z.strictObject({
   objectsVanished: count,
   invocations: z.number().int().min(1),
   seconds: z.number().nonnegative(),
+  /** A reconcile's count so far. */
+  reconcileMissed: count.optional(),
 });
 export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
 
@@ -62,8 +64,20 @@ export const VerifyTaskSchema = z.strictObject({
   tier: z.enum(['catalog', 'checksum', 'deep']).optional(),
   all: z.boolean().optional(),
 });
-/** Apply a plan's retention; `snapshotId` names the job that asked for it. */
-export const PruneTaskSchema = z.strictObject({ kind: z.literal('prune'), planId: id, snapshotId: id });
+/**
+ * Without `region`: apply a plan's retention, then enqueue one garbage-collection task per region.
+ * With `region`: collect garbage in that region's vault only (for every plan sharing it). `snapshotId`
+ * names the job that asked for it. @see docs/format.md#garbage-collection
+ */
+export const PruneTaskSchema = z.strictObject({
+  kind: z.literal('prune'),
+  planId: id,
+  snapshotId: id,
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
+    .optional(),
+});
 
 /**
  * Restore one part of a fanned-out restore: the selected entries `first` … `first + count - 1`
@@ -116,12 +130,14 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
 
 /**
  * The task's id within its job: `snapshot`, `snapshot:p<partition>`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`,
+ * `prune:<region>` (garbage collection of one region's vault),
  * `drill:<drillId>` (a drill has no job: its record lives on the plan).
  */
 export function taskIdOf(task: Task): string {
   if (task.kind === 'drill') return `drill:${task.drillId}`;
   if (task.kind === 'restore-part') return `restore-part:${task.part}`;
   if (task.kind === 'copy') return `copy:${task.region}`;
+  if (task.kind === 'prune' && task.region) return `prune:${task.region}`;
   if (task.kind === 'snapshot' && task.partition) return `snapshot:p${task.partition.index}`;
   if (task.kind === 'verify' && task.tier) return `verify:${task.tier}`;
   return task.kind;

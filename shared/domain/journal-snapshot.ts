@@ -1,0 +1,220 @@
+/**
+ * Listing-free incrementals (docs/format.md#journal-built-snapshots): the next snapshot of a
+ * continuously protected plan is its parent's manifest plus the journal since the parent, with no
+ * listing of the source. Only the parts the changes fall into are read and written again, so the
+ * S3 requests grow with the number of changes, not with the bucket.
+ * @see ../../docs/format.md#read-and-write-ordering
+ */
+import { NotFoundError } from './errors.ts';
+import { latestByKey } from './journal.ts';
+import { nowIso, type PipelineDeps } from './pipeline.ts';
+import type { JournalEntry, PlanRecord, SnapshotRecord } from './ports.ts';
+import { readManifest, readPart, writeManifest, writePart } from './repository.ts';
+import { jobIdOf } from './tasks.ts';
+import {
+  compareKeys,
+  type Manifest,
+  type ManifestEntry,
+  PART_MAX_ENTRIES,
+  type PartRef,
+  VAULT_FORMAT_VERSION,
+} from './vault.ts';
+
+/** What a journal-built snapshot did. */
+export interface JournalSnapshotResult {
+  status: 'COMMITTED' | 'ALREADY_COMMITTED';
+  snapshotId: string;
+  objectCount: number;
+  logicalBytes: number;
+  /** Journal entries read, and the keys they changed. */
+  journalEntries: number;
+  changedKeys: number;
+  /** Parts read (and so rewritten) because a change falls into them. */
+  partsRewritten: number;
+  /**
+   * Keys whose newest change was lost before capture: the snapshot keeps the parent's state for
+   * them, and the plan's next snapshot reconciles (lists the source) to repair them.
+   */
+  lostChanges: number;
+  seconds: number;
+}
+
+/**
+ * The state a journal entry gives its key: the entry to keep (or null when the key is gone), or
+ * undefined when the parent already has a state at least as new.
+ */
+function stateOf(
+  change: JournalEntry,
+  previous: ManifestEntry | undefined,
+): ManifestEntry | null | undefined {
+  if (previous && Date.parse(previous.lastModified) > Date.parse(change.lastModified ?? change.eventTime)) {
+    return undefined; // the parent saw a later version (a late capture of an older change)
+  }
+  if (change.outcome === 'removed') return null;
+  if (change.outcome !== 'captured' || !change.blobs || change.blobs.length === 0) return undefined;
+  if (previous && previous.etag === change.etag && previous.sizeBytes === change.sizeBytes) return undefined;
+  return {
+    key: change.key,
+    sizeBytes: change.sizeBytes ?? 0,
+    etag: change.etag ?? '',
+    lastModified: change.lastModified ?? change.eventTime,
+    ...(change.contentType === undefined ? {} : { contentType: change.contentType }),
+    ...(change.metadata === undefined || Object.keys(change.metadata).length === 0
+      ? {}
+      : { metadata: change.metadata }),
+    blobs: change.blobs,
+    ...(change.blobs.length > 1 && change.contentSha256 ? { contentSha256: change.contentSha256 } : {}),
+  };
+}
+
+/** The index of the first part whose last key is ≥ `key` (`parts.length` past them all). */
+function slotOf(parts: readonly PartRef[], key: string): number {
+  let lo = 0;
+  let hi = parts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareKeys((parts[mid] as PartRef).lastKey, key) >= 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * Build and commit a snapshot from `parent` and the journal captured after the parent's
+ * `journalUntil` up to `journalUntil`. A key whose newest change was lost before capture keeps the
+ * parent's state and is counted (`journalLost`), which makes the next snapshot a reconcile. Reads
+ * the changed parts only; writes the changed parts, then the root, then commits RUNNING → COMMITTED
+ * (conditionally: once). No source object is read and no pack is written: capture stored them.
+ * @throws NotFoundError (not retryable) when the parent's manifest is missing; TransientError
+ *   (retryable) on storage or catalog failures — a redelivery builds the same snapshot again.
+ */
+export async function snapshotFromJournal(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  parent: SnapshotRecord,
+  journalUntil: string,
+): Promise<JournalSnapshotResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const started = clock.now();
+  if (!parent.manifestId || !parent.journalUntil) {
+    throw new NotFoundError(`snapshot ${plan.id}/${parent.snapshotId} cannot be a journal parent`);
+  }
+  const base = await readManifest(vaults.primary, envelope, plan.id, parent.manifestId);
+  const journal = (
+    await catalog.listJournal(plan.id, { capturedAfter: parent.journalUntil, capturedUntil: journalUntil })
+  ).filter((e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix));
+  const changes = [...latestByKey(journal).values()].sort((a, b) => compareKeys(a.key, b.key));
+
+  // Group the changes by the parent part whose key range holds them; read only those parts.
+  const bySlot = new Map<number, JournalEntry[]>();
+  for (const change of changes) {
+    const slot = slotOf(base.parts, change.key);
+    bySlot.set(slot, [...(bySlot.get(slot) ?? []), change]);
+  }
+  let lostChanges = 0;
+  const replaced = new Map<number, ManifestEntry[]>();
+  for (const [slot, slotChanges] of bySlot) {
+    const ref = base.parts[slot];
+    const entries = new Map<string, ManifestEntry>();
+    if (ref) {
+      for (const e of (await readPart(vaults.primary, envelope, plan.id, ref.partId)).entries)
+        entries.set(e.key, e);
+    }
+    for (const change of slotChanges) {
+      if (change.outcome === 'lost-before-capture') lostChanges += 1;
+      const state = stateOf(change, entries.get(change.key));
+      if (state === null) entries.delete(change.key);
+      else if (state) entries.set(change.key, state);
+    }
+    replaced.set(
+      slot,
+      [...entries.values()].sort((a, b) => compareKeys(a.key, b.key)),
+    );
+  }
+  // The changed parts (their blobs were stored and indexed by capture), then the root.
+  const parts: PartRef[] = [];
+  const known = new Set(base.parts.map((p) => p.partId));
+  for (let slot = 0; slot <= base.parts.length; slot++) {
+    const entries = replaced.get(slot);
+    if (!entries) {
+      const ref = base.parts[slot];
+      if (ref) parts.push(ref);
+      continue;
+    }
+    for (let i = 0; i < entries.length; i += PART_MAX_ENTRIES) {
+      const { ref } = await writePart(
+        vaults.primary,
+        envelope,
+        plan.id,
+        entries.slice(i, i + PART_MAX_ENTRIES),
+        known,
+      );
+      parts.push(ref);
+    }
+  }
+  const completedAt = clock.now();
+  const manifest: Manifest = {
+    version: VAULT_FORMAT_VERSION,
+    type: 'manifest',
+    planId: plan.id,
+    snapshotId: record.snapshotId,
+    parentSnapshotId: parent.snapshotId,
+    source: { bucket: plan.source.bucket, prefix: plan.source.prefix },
+    scheduledAt: record.scheduledAt,
+    time: journalUntil,
+    completedAt: completedAt.toISOString(),
+    totals: {
+      objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
+      logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+    },
+    parts,
+  };
+  const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
+  const seconds = (completedAt.getTime() - started.getTime()) / 1000;
+  const committed = await catalog.updateSnapshot(
+    plan.id,
+    record.snapshotId,
+    {
+      status: 'COMMITTED',
+      mode: 'journal',
+      time: journalUntil,
+      journalUntil,
+      parentSnapshotId: parent.snapshotId,
+      startedAt: started.toISOString(),
+      committedAt: completedAt.toISOString(),
+      manifestId,
+      objectCount: manifest.totals.objectCount,
+      logicalBytes: manifest.totals.logicalBytes,
+      objectsRead: 0,
+      blobsWritten: 0,
+      packsWritten: 0,
+      storedBytesWritten: 0,
+      journalEntries: journal.length,
+      journalLost: lostChanges,
+      seconds,
+      regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
+    },
+    ['RUNNING'],
+  );
+  const result: JournalSnapshotResult = {
+    status: committed ? 'COMMITTED' : 'ALREADY_COMMITTED',
+    snapshotId: record.snapshotId,
+    objectCount: manifest.totals.objectCount,
+    logicalBytes: manifest.totals.logicalBytes,
+    journalEntries: journal.length,
+    changedKeys: changes.length,
+    partsRewritten: replaced.size,
+    lostChanges,
+    seconds,
+  };
+  if (committed) {
+    await catalog.updateTask(jobIdOf(record), 'snapshot', {
+      status: 'SUCCEEDED',
+      finishedAt: nowIso(clock),
+      progress: { done: result.objectCount, total: result.objectCount, bytes: result.logicalBytes },
+      result: { mode: 'journal', ...result },
+    });
+  }
+  return result;
+}

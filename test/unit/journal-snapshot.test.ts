@@ -1,0 +1,141 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { captureChange, type S3EventRecord } from '#domain/capture.ts';
+import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import { takeSnapshot } from '#domain/snapshot.ts';
+import type { SnapshotTask } from '#domain/tasks.ts';
+import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
+
+const OBJECTS = 3000;
+const keyOf = (i: number) => `k/${String(i).padStart(5, '0')}`;
+let sequence = 0;
+
+/** What S3 sends for a change (URL-encoded key, an increasing sequencer). */
+function record(key: string, kind: 'Put' | 'Delete', etag?: string, size?: number): S3EventRecord {
+  sequence += 1;
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: 'us-east-1',
+    eventTime: new Date(Date.now()).toISOString(),
+    eventName: kind === 'Put' ? 'ObjectCreated:Put' : 'ObjectRemoved:Delete',
+    s3: {
+      bucket: { name: 'source' },
+      object: {
+        key: encodeURIComponent(key),
+        sequencer: sequence.toString(16).toUpperCase().padStart(16, '0'),
+        ...(etag === undefined ? {} : { eTag: etag, size }),
+      },
+    },
+  } as S3EventRecord;
+}
+
+/** Change the source and let capture see it, as the S3 notification would. */
+async function upload(p: MemoryPipeline, key: string, body: string) {
+  p.clock.advance(1000);
+  await p.objects.put('source', key, Buffer.from(body), {});
+  const o = await p.objects.get('source', key);
+  await captureChange(p.deps, record(key, 'Put', o.etag, o.sizeBytes));
+}
+async function remove(p: MemoryPipeline, key: string) {
+  p.clock.advance(1000);
+  await p.objects.delete('source', [key]);
+  await captureChange(p.deps, record(key, 'Delete'));
+}
+
+async function snapshot(p: MemoryPipeline) {
+  p.clock.advance(60_000);
+  const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+  for (let tasks = p.queue.drain(); tasks.some((t) => t.kind === 'snapshot'); tasks = p.queue.drain()) {
+    for (const t of tasks) if (t.kind === 'snapshot') await takeSnapshot(p.deps, t as SnapshotTask);
+  }
+  const record = await p.catalog.getSnapshot('photos', snapshotId);
+  expect(record?.status).toBe('COMMITTED');
+  return record as NonNullable<typeof record>;
+}
+
+/** Every object of the snapshot equals the source's, and the snapshot holds exactly the source's keys. */
+async function expectEqualsSource(p: MemoryPipeline, manifestId: string) {
+  const manifest = await readManifest(p.primary, p.deps.envelope, 'photos', manifestId);
+  const entries = await readAllEntries(p.primary, p.deps.envelope, manifest);
+  const source = [...(p.objects.buckets.get('source')?.keys() ?? [])].sort();
+  expect(entries.map((e) => e.key)).toEqual(source);
+  const index = await VaultIndex.load(p.primary, p.deps.envelope);
+  for (const entry of entries) {
+    const content = await readEntryContent(p.primary, p.deps.envelope, index, entry);
+    expect(content.toString(), entry.key).toBe(
+      Buffer.from((await p.objects.get('source', entry.key)).body).toString(),
+    );
+  }
+}
+
+describe('snapshots built from the journal (continuous protection)', () => {
+  let p: MemoryPipeline;
+  beforeEach(async () => {
+    p = memoryPipeline();
+    await p.catalog.putPlans([
+      plan({ copyRegions: [], continuous: { settleSeconds: 0, reconcileSchedule: 'rate(7 days)' } }),
+    ]);
+    p.objects.createBucket('source');
+    for (let i = 0; i < OBJECTS; i++) await p.objects.put('source', keyOf(i), Buffer.from(`object ${i}`), {});
+  });
+
+  it('lists the source once, then builds the next snapshots from the journal alone', async () => {
+    const first = await snapshot(p);
+    expect(first.mode).toBeUndefined(); // a listing
+    expect(first.journalUntil).toBe(first.time);
+
+    await upload(p, keyOf(5), 'changed');
+    await upload(p, 'k/01500 new', 'added');
+    await remove(p, keyOf(2999));
+    const calls = { ...p.primary.calls };
+    const listingsBefore = p.objects.listings;
+
+    const second = await snapshot(p);
+    expect(second.mode).toBe('journal');
+    expect(second.journalEntries).toBe(3);
+    expect(p.objects.listings).toBe(listingsBefore); // the source was not listed
+    // Requests grow with the changes: the root, the parts the three changes fall into (read and
+    // written), and the new root — not one per object.
+    expect(p.primary.calls.get - calls.get).toBeLessThanOrEqual(1 + 3);
+    expect(p.primary.calls.put - calls.put).toBeLessThanOrEqual(3 + 1);
+    await expectEqualsSource(p, second.manifestId as string);
+  });
+
+  it('applies the latest change of a key by sequencer, whatever order they arrive in', async () => {
+    await snapshot(p);
+    await p.objects.put('source', keyOf(7), Buffer.from('final'), {});
+    const final = await p.objects.get('source', keyOf(7));
+    const later = record(keyOf(7), 'Put', final.etag, final.sizeBytes);
+    const earlier = record(keyOf(7), 'Delete');
+    p.clock.advance(1000);
+    [later.s3.object.sequencer, earlier.s3.object.sequencer] = [
+      earlier.s3.object.sequencer,
+      later.s3.object.sequencer,
+    ];
+    await captureChange(p.deps, later); // the newer event arrives first
+    await captureChange(p.deps, earlier);
+    const second = await snapshot(p);
+    await expectEqualsSource(p, second.manifestId as string);
+  });
+
+  it('reconciles on its schedule: lists the source, repairs what the events missed, counts it', async () => {
+    await snapshot(p);
+    // Changes S3 never told capture about (a lost notification).
+    await p.objects.put('source', keyOf(10), Buffer.from('missed'), {});
+    await p.objects.delete('source', [keyOf(11)]);
+    const journalBuilt = await snapshot(p);
+    expect(journalBuilt.mode).toBe('journal'); // it cannot know
+
+    p.clock.advance(7 * 24 * 3_600_000);
+    const reconciled = await snapshot(p);
+    expect(reconciled.mode).toBe('reconcile');
+    expect(reconciled.reconcileMissed).toBe(2);
+    await expectEqualsSource(p, reconciled.manifestId as string);
+
+    await upload(p, keyOf(12), 'seen');
+    const next = await snapshot(p);
+    expect(next.mode).toBe('journal');
+    await expectEqualsSource(p, next.manifestId as string);
+  });
+});
