@@ -34,9 +34,12 @@ import {
   StrongboxError,
   ValidationError,
 } from './errors.ts';
+import { compareSequencers } from './journal.ts';
 import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts';
+import { applyChanges, changesAt, type KeyChange, lostChangeWarnings } from './point-in-time.ts';
 import type {
   ArchiveTier,
+  JournalEntry,
   ObjectStore,
   RestoreJobRecord,
   SnapshotRecord,
@@ -73,9 +76,17 @@ export const RestoreRequestSchema = z
     plan: z.string().min(1),
     /** A snapshot id, or "latest". @default "latest" */
     snapshot: z.string().min(1).default('latest'),
-    /** ISO-8601: restore the newest snapshot taken at or before this time (instead of `snapshot`). */
+    /**
+     * ISO-8601: restore the source as it was at this time (instead of `snapshot`), key by key: the
+     * newest committed snapshot taken at or before it, with each key's latest journaled change
+     * between that snapshot and this time applied (see point-in-time.ts). Without journaled changes:
+     * exactly that snapshot.
+     */
     pointInTime: z.iso.datetime({ offset: true }).optional(),
-    /** One object: its original key. With `snapshot` or `pointInTime`, the version that snapshot captured. */
+    /**
+     * One object: its original key. With `snapshot`, the version that snapshot captured; with
+     * `pointInTime`, the version the key had at that time (a captured version between snapshots too).
+     */
     key: z.string().min(1).optional(),
     /** Only original keys under this prefix. */
     prefix: z.string().min(1).optional(),
@@ -125,6 +136,13 @@ export interface RestoreReport {
   snapshotId: string;
   /** ISO-8601 UTC: the snapshot's time. */
   snapshotTime?: string;
+  /** With `pointInTime`: the time restored (as requested); `snapshotId` is the base snapshot. */
+  pointInTime?: string;
+  /**
+   * With `pointInTime`: selected objects whose version came from the journal (captured after the
+   * base snapshot, at or before the point in time) rather than from the base snapshot.
+   */
+  fromJournal?: number;
   region: string;
   targetBucket: string;
   targetPrefix: string;
@@ -312,6 +330,18 @@ export class EntrySelector {
     this.selected += objectCount;
   }
 
+  /**
+   * Whether the request's key, prefix and globs select `key`, without counting it (and without
+   * marking globs as matching).
+   */
+  matches(key: string): boolean {
+    const r = this.#request;
+    if (r.key !== undefined) return key === r.key;
+    if (r.prefix !== undefined && !key.startsWith(r.prefix)) return false;
+    const any = (globs: readonly Glob[]) => globs.some((g) => g.match(key));
+    return (this.#includes.length === 0 || any(this.#includes)) && !any(this.#excludes);
+  }
+
   /** Whether the request selects `entry` (entries come in manifest order). */
   accept(entry: Pick<ManifestEntry, 'key'>): boolean {
     const { key, prefix } = this.#request;
@@ -430,9 +460,16 @@ async function* partsInOrder(
  * With `range`, only the selected entries numbered `first` to `first + count - 1` (in manifest
  * order, from 0) are returned — what one restore part restores; parts selected whole that lie before
  * the range are counted without being read, reading stops after the range, and no warning is made.
+ *
+ * With `pointInTime` (the changes of a point-in-time selection, in key order: see
+ * point-in-time.ts), the entries selected are the manifest's with the changes applied; a part that a
+ * change falls into (its key lies after the previous part's last key, up to this part's last key) is
+ * read whatever the range. A warning names each selected key whose change was lost before capture;
+ * with changes, warnings and errors name the selection `<snapshotId> as of <at>`.
  * @returns the selected entries (of the range), how many the selection holds (with `range`: at
- *   least up to its end), and the warnings of {@link selectEntries}.
- * @throws NotFoundError (not retryable) when a single `key` is not in the snapshot, or a part is missing.
+ *   least up to its end), the warnings of {@link selectEntries}, and how many of the entries
+ *   returned are changes (`fromJournal`).
+ * @throws NotFoundError (not retryable) when a single `key` is not in the selection, or a part is missing.
  * @throws IntegrityError, ValidationError (not retryable) when a part does not match its id.
  * @see docs/format.md#manifests
  */
@@ -443,53 +480,101 @@ export async function selectFromManifest(
   request: EntrySelection,
   snapshotId: string,
   range?: { first: number; count: number },
-): Promise<{ selected: ManifestEntry[]; selectedCount: number; warnings: string[] }> {
-  const selector = new EntrySelector(request, snapshotId);
+  pointInTime?: { at: string; changes: readonly KeyChange[] },
+): Promise<{ selected: ManifestEntry[]; selectedCount: number; warnings: string[]; fromJournal: number }> {
+  const changes = pointInTime?.changes ?? [];
+  const label = changes.length > 0 ? `${snapshotId} as of ${pointInTime?.at}` : snapshotId;
+  const selector = new EntrySelector(request, label);
   const end = range ? range.first + range.count : Number.POSITIVE_INFINITY;
   const selected: ManifestEntry[] = [];
+  // The changes falling into each part's span (after the previous part's last key, up to its own);
+  // those after the last part come after every part.
+  const spans: KeyChange[][] = manifest.parts.map(() => []);
+  const trailing: KeyChange[] = [];
+  let p = 0;
+  for (const change of changes) {
+    while (p < manifest.parts.length && compareKeys((manifest.parts[p] as PartRef).lastKey, change.key) < 0)
+      p += 1;
+    (spans[p] ?? trailing).push(change);
+  }
+  type Step =
+    | { kind: 'count'; ref: PartRef }
+    | { kind: 'read'; changes: KeyChange[] }
+    | { kind: 'changes'; changes: KeyChange[] };
   // Parts decided from their ref alone are not read; the others are read ahead in order.
   const toRead: PartRef[] = [];
-  const plan: ({ read: true } | { read: false; ref: PartRef })[] = [];
+  const plan: Step[] = [];
   // Selected entries before the part at hand: exact until the first part that must be read, a lower
   // bound after it (a part read may select fewer than its count).
   let counted = 0;
   let exact = true;
-  for (const ref of manifest.parts) {
-    if (!selector.mayHold(ref)) continue;
-    if (range && exact && selector.selectsAll(ref) && counted + ref.objectCount <= range.first) {
-      plan.push({ read: false, ref });
+  let complete = true;
+  for (const [i, ref] of manifest.parts.entries()) {
+    const touched = spans[i] as KeyChange[];
+    if (!selector.mayHold(ref)) {
+      // None of its entries is selected; a change between parts may be.
+      if (touched.length > 0) {
+        plan.push({ kind: 'changes', changes: touched });
+        exact = false;
+      }
+      continue;
+    }
+    if (
+      range &&
+      exact &&
+      touched.length === 0 &&
+      selector.selectsAll(ref) &&
+      counted + ref.objectCount <= range.first
+    ) {
+      plan.push({ kind: 'count', ref });
       counted += ref.objectCount;
       continue;
     }
-    if (range && counted >= end) break;
-    plan.push({ read: true });
+    if (range && counted >= end) {
+      complete = false;
+      break;
+    }
+    plan.push({ kind: 'read', changes: touched });
     toRead.push(ref);
     exact = false;
-    counted += selector.selectsAll(ref) ? ref.objectCount : 0;
+    counted += selector.selectsAll(ref) && touched.length === 0 ? ref.objectCount : 0;
   }
+  if (complete && trailing.length > 0) plan.push({ kind: 'changes', changes: trailing });
+  const fromChanges = new Set(changes.flatMap((c) => (c.state === 'present' ? [c.entry] : [])));
+  let fromJournal = 0;
   const parts = partsInOrder(vault, envelope, manifest.planId, toRead)[Symbol.asyncIterator]();
   for (const step of plan) {
     if (selector.selected >= end) break;
-    if (!step.read) {
+    if (step.kind === 'count') {
       selector.acceptAll(step.ref.objectCount);
       continue;
     }
-    const next = await parts.next();
-    if (next.done) break;
-    for (const entry of next.value.entries) {
+    let base: readonly ManifestEntry[] = [];
+    if (step.kind === 'read') {
+      const next = await parts.next();
+      if (next.done) break;
+      base = next.value.entries;
+    }
+    for (const entry of step.changes.length > 0 ? applyChanges(base, step.changes) : base) {
       const index = selector.selected;
       if (!selector.accept(entry)) continue;
-      if (!range || (index >= range.first && index < end)) selected.push(entry);
+      if (!range || (index >= range.first && index < end)) {
+        selected.push(entry);
+        if (fromChanges.has(entry)) fromJournal += 1;
+      }
       if (selector.selected >= end) break;
     }
   }
   await parts.return?.();
-  const total = manifest.parts.reduce((sum, p) => sum + p.objectCount, 0);
-  return {
-    selected,
-    selectedCount: selector.selected,
-    warnings: range ? [] : selector.finish(total),
-  };
+  const total =
+    manifest.parts.reduce((sum, p) => sum + p.objectCount, 0) +
+    changes.filter((c) => c.state === 'present').length;
+  const warnings = range ? [] : selector.finish(total);
+  if (!range) {
+    const lost = changes.filter((c) => c.state === 'lost' && selector.matches(c.key));
+    warnings.push(...lostChangeWarnings(lost, snapshotId));
+  }
+  return { selected, selectedCount: selector.selected, warnings, fromJournal };
 }
 
 /**
@@ -675,6 +760,47 @@ interface ResolvedRestore {
   manifestId: string;
   selected: ManifestEntry[];
   warnings: string[];
+  /** With `pointInTime`: the capture horizon the journal was read to, and the selected journal versions. */
+  journal?: { capturedUntil: string; fromJournal: number };
+}
+
+/**
+ * Capture time is at or after event time; this much earlier than the base's time the journal is read
+ * from, for clocks that disagree a little (entries are then filtered by event time).
+ */
+const JOURNAL_SKEW_MS = 5 * 60_000;
+
+/**
+ * The journaled changes a point-in-time request applies to its base snapshot, in key order: of the
+ * one key (its history, by sequencer) or of every key (entries captured since shortly before the
+ * base, up to `capturedUntil`), filtered and reduced by {@link changesAt}.
+ * @param capturedUntil ISO-8601: entries captured later are left out (the restore's horizon).
+ * @throws TransientError (retryable) when the catalog fails.
+ */
+export async function pointInTimeChanges(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planId: string,
+  request: { key?: string | undefined; pointInTime: string },
+  base: Pick<SnapshotRecord, 'time' | 'journalUntil'>,
+  capturedUntil: string,
+): Promise<KeyChange[]> {
+  const { catalog } = deps;
+  const baseTime = base.time as string;
+  const from = Math.min(Date.parse(baseTime), Date.parse(base.journalUntil ?? baseTime)) - JOURNAL_SKEW_MS;
+  const entries =
+    request.key !== undefined
+      ? await catalog.listJournalForKey(planId, request.key)
+      : await catalog.listJournal(planId, {
+          capturedAfter: new Date(from).toISOString(),
+          capturedUntil,
+        });
+  const ofKey = request.key === undefined ? entries : entries.filter((e) => e.key === request.key);
+  return changesAt(ofKey, {
+    baseTime,
+    ...(base.journalUntil === undefined ? {} : { baseJournalUntil: base.journalUntil }),
+    at: request.pointInTime,
+    capturedUntil,
+  });
 }
 
 /**
@@ -700,14 +826,30 @@ async function resolveRestore(deps: PipelineDeps, request: ParsedRestoreRequest)
   const vault = vaultIn(vaults, region);
   const manifestId = snapshot.manifestId as string;
   const manifest = await readManifest(vault, envelope, plan.id, manifestId);
-  const { selected, warnings } = await selectFromManifest(
+  const capturedUntil = nowIso(deps.clock);
+  const pointInTime = request.pointInTime
+    ? {
+        at: request.pointInTime,
+        changes: await pointInTimeChanges(
+          deps,
+          plan.id,
+          { ...request, pointInTime: request.pointInTime },
+          snapshot,
+          capturedUntil,
+        ),
+      }
+    : undefined;
+  const { selected, warnings, fromJournal } = await selectFromManifest(
     vault,
     envelope,
     manifest,
     request,
     snapshot.snapshotId,
+    undefined,
+    pointInTime,
   );
   return {
+    ...(pointInTime ? { journal: { capturedUntil, fromJournal } } : {}),
     request,
     planId: plan.id,
     snapshot,
@@ -1039,6 +1181,8 @@ async function restoreResolved(
     planId: resolved.planId,
     snapshotId: snapshot.snapshotId,
     ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    ...(request.pointInTime ? { pointInTime: request.pointInTime } : {}),
+    ...(resolved.journal ? { fromJournal: resolved.journal.fromJournal } : {}),
     region: resolved.region,
     targetBucket: resolved.targetBucket,
     targetPrefix: request.targetPrefix,
@@ -1157,6 +1301,8 @@ export async function startRestore(
     snapshotId: snapshot.snapshotId,
     ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
     manifestId: resolved.manifestId,
+    ...(resolved.journal ? { journalUntil: resolved.journal.capturedUntil } : {}),
+    ...(resolved.journal && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
     region: resolved.region,
     targetBucket: resolved.targetBucket,
     request: { ...request },
@@ -1243,6 +1389,24 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
   const request = parseRestoreRequest(job.request);
   const vault = vaultIn(vaults, job.region);
   const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
+  // A point-in-time job replays the journal up to the capture horizon it recorded: every part
+  // derives the same selection, however late it runs.
+  const pointInTime =
+    request.pointInTime && job.journalUntil && job.snapshotTime
+      ? {
+          at: request.pointInTime,
+          changes: await pointInTimeChanges(
+            deps,
+            job.planId,
+            { ...request, pointInTime: request.pointInTime },
+            {
+              time: job.snapshotTime,
+              ...(job.snapshotJournalUntil === undefined ? {} : { journalUntil: job.snapshotJournalUntil }),
+            },
+            job.journalUntil,
+          ),
+        }
+      : undefined;
   const { selected: entries, selectedCount } = await selectFromManifest(
     vault,
     envelope,
@@ -1250,6 +1414,7 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
     request,
     job.snapshotId,
     { first: task.first, count: task.count },
+    pointInTime,
   );
   if (entries.length !== task.count) {
     throw new NotFoundError(
@@ -1302,6 +1467,7 @@ export function reportOfRestoreJob(job: RestoreJobRecord): RestoreReport {
     planId: job.planId,
     snapshotId: job.snapshotId,
     ...(job.snapshotTime ? { snapshotTime: job.snapshotTime } : {}),
+    ...(request.pointInTime ? { pointInTime: request.pointInTime } : {}),
     region: job.region,
     targetBucket: job.targetBucket,
     targetPrefix: request.targetPrefix,
@@ -1319,6 +1485,7 @@ export function reportOfRestoreJob(job: RestoreJobRecord): RestoreReport {
 
 /** One captured version of an object: a run of consecutive snapshots that hold the same ETag. */
 export interface CapturedVersion {
+  source: 'snapshot';
   /** The newest snapshot holding this version: restore it with `snapshot` = this and `key`. */
   snapshotId: string;
   /** ISO-8601 UTC: that snapshot's time. */
@@ -1333,22 +1500,66 @@ export interface CapturedVersion {
 }
 
 /**
- * The versions of one object that a plan's committed snapshots captured, newest first. Reads
- * manifests newest-first (of each, the root and the one part whose key range holds the key) and
- * stops as soon as `limit` versions are complete (a version is complete when an older snapshot holds
- * another ETag, or none of it).
+ * One journaled change of an object (continuous protection): an upload captured between snapshots,
+ * a removal, or an upload lost before capture.
+ */
+export interface JournalVersion {
+  source: 'journal';
+  /** None: a journaled change is in no snapshot (so `v.snapshotId` reads on any version). */
+  snapshotId?: undefined;
+  firstSnapshotId?: undefined;
+  /** ISO-8601 UTC: when the change happened (the S3 event's time). */
+  time: string;
+  /** S3's sequencer: orders the changes of the key. */
+  sequencer: string;
+  /** ISO-8601 UTC: when capture journaled it. */
+  capturedAt: string;
+  event: JournalEntry['event'];
+  outcome: JournalEntry['outcome'];
+  /** Size and ETag (captured: of the bytes stored; lost: as the event reported them). */
+  sizeBytes?: number;
+  etag?: string;
+  lastModified?: string;
+  /** Why the bytes were lost (lost-before-capture). */
+  reason?: string;
+  /**
+   * A captured version a point-in-time restore reaches: restore it with `pointInTime` = this (its
+   * event time) and `key`. Absent when no committed snapshot precedes it (a point-in-time restore
+   * needs one) or the version was not captured.
+   */
+  pointInTime?: string;
+}
+
+/** A version of one object, from the snapshots or from the journal. */
+export type KeyVersion = CapturedVersion | JournalVersion;
+
+/**
+ * The versions of one object, newest first: those a plan's committed snapshots captured (a run of
+ * snapshots holding one ETag is one version) and, with `journal` and in the primary region, its
+ * journaled changes (uploads captured between snapshots, removals, uploads lost before capture; a
+ * duplicate entry once). Reads manifests newest-first (of each, the root and the one part whose key range holds the
+ * key) and stops as soon as `limit` snapshot versions are complete (a version is complete when an
+ * older snapshot holds another ETag, or none of it); the key's journal is one catalog query.
+ * Versions are ordered by time (a snapshot version: its newest snapshot's time; a journaled change:
+ * its event time), then cut to `limit`.
  * @param request.limit most versions to list. @default 20
+ * @param request.journal also list the journaled changes. @default false (snapshot versions only)
  * @throws NotFoundError (not retryable) for an unknown plan or a region without a vault.
+ * @throws TransientError (retryable) when the catalog or the vault fails.
  * @example
  * ```ts
- * const versions = await listVersions(deps, { plan: 'photos', key: '2026/03/cat.jpg' });
- * await restoreSnapshot(deps, { plan: 'photos', key: '2026/03/cat.jpg', snapshot: versions[1].snapshotId, targetBucket: 'restored' });
+ * const versions = await listVersions(deps, { plan: 'photos', key: '2026/03/cat.jpg', journal: true });
+ * const v = versions[1];
+ * await restoreSnapshot(deps, {
+ *   plan: 'photos', key: '2026/03/cat.jpg', targetBucket: 'restored',
+ *   ...(v?.source === 'journal' ? { pointInTime: v.pointInTime } : { snapshot: v?.snapshotId }),
+ * });
  * ```
  */
 export async function listVersions(
   deps: PipelineDeps,
-  request: { plan: string; key: string; region?: string; limit?: number },
-): Promise<CapturedVersion[]> {
+  request: { plan: string; key: string; region?: string; limit?: number; journal?: boolean },
+): Promise<KeyVersion[]> {
   const { catalog, envelope, vaults } = deps;
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
@@ -1371,6 +1582,7 @@ export async function listVersions(
     }
     if (versions.length === limit) break; // the last version is complete
     current = entry && {
+      source: 'snapshot',
       snapshotId: snapshot.snapshotId,
       time: snapshot.time as string,
       firstSnapshotId: snapshot.snapshotId,
@@ -1381,5 +1593,50 @@ export async function listVersions(
     };
     if (current) versions.push(current);
   }
-  return versions;
+  // Captured bytes are in the primary vault only: the journal counts there.
+  const journaled =
+    request.journal && region === vaults.primary.region
+      ? await journalVersions(deps, plan.id, request.key, snapshots)
+      : [];
+  if (journaled.length === 0) return versions;
+  const at = (v: KeyVersion) => Date.parse(v.time);
+  return [...versions, ...journaled]
+    .sort((a, b) => at(b) - at(a) || (a.source === b.source ? 0 : a.source === 'snapshot' ? -1 : 1))
+    .slice(0, limit);
+}
+
+/** The journaled changes of one key, newest first (by sequencer), each sequencer once. */
+async function journalVersions(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planId: string,
+  key: string,
+  committed: readonly SnapshotRecord[],
+): Promise<JournalVersion[]> {
+  const entries = await deps.catalog.listJournalForKey(planId, key);
+  const bySequencer = new Map<string, JournalEntry>();
+  for (const entry of entries) {
+    if (entry.key !== key) continue;
+    const seen = bySequencer.get(entry.sequencer);
+    // A duplicate: keep the captured one (or the first).
+    if (!seen || (seen.outcome !== 'captured' && entry.outcome === 'captured'))
+      bySequencer.set(entry.sequencer, entry);
+  }
+  const firstSnapshotTime = Math.min(...committed.map((s) => Date.parse(s.time as string)));
+  return [...bySequencer.values()]
+    .sort((a, b) => compareSequencers(b.sequencer, a.sequencer))
+    .map((e) => ({
+      source: 'journal' as const,
+      time: e.eventTime,
+      sequencer: e.sequencer,
+      capturedAt: e.capturedAt,
+      event: e.event,
+      outcome: e.outcome,
+      ...(e.sizeBytes === undefined ? {} : { sizeBytes: e.sizeBytes }),
+      ...(e.etag === undefined ? {} : { etag: e.etag }),
+      ...(e.lastModified === undefined ? {} : { lastModified: e.lastModified }),
+      ...(e.reason === undefined ? {} : { reason: e.reason }),
+      ...(e.outcome === 'captured' && e.blobs?.length && firstSnapshotTime < Date.parse(e.eventTime)
+        ? { pointInTime: e.eventTime }
+        : {}),
+    }));
 }

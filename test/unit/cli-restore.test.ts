@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { RestoreJobRecord } from '#domain/ports.ts';
 import { type RestoreReport, reportOfRestoreJob } from '#domain/restore.ts';
-import { followRestoreJob, formatRestoreReport, restoreProgress } from '#local/cli.ts';
+import { followRestoreJob, formatRestoreReport, formatVersions, restoreProgress } from '#local/cli.ts';
 
 const report: RestoreReport = {
   planId: 'photos',
@@ -146,5 +146,63 @@ describe('followRestoreJob', () => {
     await expect(followRestoreJob(catalog, 'restore-nope')).rejects.toThrow(
       "no restore job 'restore-nope' ('strongbox restore-status' lists the recent ones)",
     );
+  });
+});
+
+describe('point in time', () => {
+  it('names the time restored and the journaled versions in the report', () => {
+    const text = formatRestoreReport({
+      ...report,
+      pointInTime: '2026-11-22T00:10:00Z',
+      fromJournal: 3,
+      skipped: { exists: 0, unchanged: 0 },
+      warnings: [],
+    });
+    expect(text).toBe(
+      'restored 2 object(s), 2.0 KiB from 2026-11-22T00:10:00Z (snapshot 20261121T234500Z + 3 journaled version(s), us-east-1) into s3://photos/ in 2.0 s (1 obj/s)',
+    );
+  });
+
+  it('lists the versions of a key from snapshots and the journal, with how to restore each', () => {
+    const lines = formatVersions([
+      {
+        source: 'journal',
+        time: '2026-11-22T00:10:00.000Z',
+        sequencer: '0055AED6DCD90281E5',
+        capturedAt: '2026-11-22T00:10:01.000Z',
+        event: 'created',
+        outcome: 'captured',
+        sizeBytes: 2048,
+        etag: 'abc',
+        pointInTime: '2026-11-22T00:10:00.000Z',
+      },
+      {
+        source: 'journal',
+        time: '2026-11-22T00:05:00.000Z',
+        sequencer: '0055AED6DCD90281E4',
+        capturedAt: '2026-11-22T00:05:01.000Z',
+        event: 'created',
+        outcome: 'lost-before-capture',
+        reason: 'overwritten before it was read',
+      },
+      {
+        source: 'snapshot',
+        snapshotId: '20261121T234500Z',
+        time: '2026-11-21T23:45:02.000Z',
+        firstSnapshotId: '20261121T224500Z',
+        firstTime: '2026-11-21T22:45:02.000Z',
+        sizeBytes: 1024,
+        etag: 'def',
+        lastModified: '2026-11-20T08:00:00.000Z',
+      },
+    ]).split('\n');
+    expect(lines[0]).toMatch(/^version\s+time\s+size\s+etag\s+outcome\s+restore with/);
+    const rows = lines.filter((l) => /^(journal|snapshot)/.test(l));
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatch(
+      /journal 0055AED6DCD90281E5 .*2\.0 KiB .*captured .*--point-in-time 2026-11-22T00:10:00.000Z$/,
+    );
+    expect(rows[1]).toMatch(/lost before capture: overwritten before it was read\s*$/);
+    expect(rows[2]).toMatch(/^snapshots 20261121T224500Z…20261121T234500Z .*--snapshot 20261121T234500Z$/);
   });
 });
