@@ -25,18 +25,41 @@ import { ValidationError } from './errors.ts';
 export interface RetentionPolicy {
   /** Keep the n newest snapshots (`--keep-last`). */
   keepLast?: number;
-  /** For the last n UTC hours that have a snapshot, keep the newest of each (`--keep-hourly`). */
+  /** For the last n hours (of {@link timeZone}) that have a snapshot, keep the newest of each (`--keep-hourly`). */
   keepHourly?: number;
-  /** For the last n UTC days that have a snapshot, keep the newest of each (`--keep-daily`). */
+  /** For the last n days (of {@link timeZone}) that have a snapshot, keep the newest of each (`--keep-daily`). */
   keepDaily?: number;
-  /** For the last n ISO weeks (Monday–Sunday, UTC) that have a snapshot, keep the newest of each (`--keep-weekly`). */
+  /** For the last n ISO weeks (Monday–Sunday in {@link timeZone}) that have a snapshot, keep the newest of each (`--keep-weekly`). */
   keepWeekly?: number;
-  /** For the last n UTC months that have a snapshot, keep the newest of each (`--keep-monthly`). */
+  /** For the last n months (of {@link timeZone}) that have a snapshot, keep the newest of each (`--keep-monthly`). */
   keepMonthly?: number;
-  /** For the last n UTC years that have a snapshot, keep the newest of each (`--keep-yearly`). */
+  /** For the last n years (of {@link timeZone}) that have a snapshot, keep the newest of each (`--keep-yearly`). */
   keepYearly?: number;
   /** Keep every snapshot taken within this duration of the NEWEST snapshot, restic syntax like '2y5m7d3h' (y, m, d, h units). */
   keepWithin?: string;
+  /**
+   * Keep every snapshot that has the tags of any entry (`--keep-tag`, repeatable). An entry is one tag
+   * (`'release'`) or, as in restic, a comma-separated tag list a snapshot must hold all of
+   * (`'monthly,audited'`; blanks around each tag are ignored). Tags are not counted. An empty array is
+   * "rule not set".
+   */
+  keepTag?: string[];
+  /** Within this duration of the newest snapshot, keep the newest snapshot of each hour (`--keep-within-hourly`). */
+  keepWithinHourly?: string;
+  /** Within this duration of the newest snapshot, keep the newest snapshot of each day (`--keep-within-daily`). */
+  keepWithinDaily?: string;
+  /** Within this duration of the newest snapshot, keep the newest snapshot of each ISO week (`--keep-within-weekly`). */
+  keepWithinWeekly?: string;
+  /** Within this duration of the newest snapshot, keep the newest snapshot of each month (`--keep-within-monthly`). */
+  keepWithinMonthly?: string;
+  /** Within this duration of the newest snapshot, keep the newest snapshot of each year (`--keep-within-yearly`). */
+  keepWithinYearly?: string;
+  /**
+   * IANA time zone (e.g. `'Europe/Paris'`) the calendar buckets (hour, day, ISO week, month, year) and
+   * the calendar arithmetic of the `keepWithin*` windows use, as restic uses the snapshots' local time.
+   * Not a rule. @default 'UTC'
+   */
+  timeZone?: string;
 }
 
 /**
@@ -53,6 +76,8 @@ export interface RetentionCandidate {
   snapshotId: string;
   /** When the snapshot was taken, ISO-8601 with an explicit offset (normally UTC, `…Z`). */
   time: string;
+  /** The snapshot's tags (set at backup time), for `keepTag`; none when absent. */
+  tags?: readonly string[];
 }
 
 /**
@@ -72,9 +97,10 @@ export interface RetentionDecision {
   /** true: keep the snapshot; false: forget it. */
   keep: boolean;
   /**
-   * Why it is kept, with restic's wording, in restic's order ('within …' first, then last, hourly, daily,
-   * weekly, monthly, yearly): e.g. `['within 7d', 'last snapshot', 'daily snapshot']`,
-   * `'oldest monthly snapshot'`, `'no retention policy'`. Empty when removed.
+   * Why it is kept, with restic's wording, in restic's order ('has tags […]' first, then 'within …', then
+   * last, hourly, daily, weekly, monthly, yearly, then the '<period> within …' rules): e.g.
+   * `['has tags [release]', 'within 7d', 'last snapshot', 'daily snapshot', 'weekly within 1m']`,
+   * `'oldest monthly snapshot'`, `'oldest daily within 7d'`, `'no retention policy'`. Empty when removed.
    */
   reasons: string[];
 }
@@ -109,7 +135,7 @@ export class RetentionPolicyError extends ValidationError {
 }
 
 /** A `keepWithin` duration, in calendar units (not normalised: 36h stays 36 hours). */
-interface WithinDuration {
+export interface WithinDuration {
   years: number;
   months: number;
   days: number;
@@ -192,17 +218,41 @@ function isZeroWithin(d: WithinDuration): boolean {
   return d.years === 0 && d.months === 0 && d.days === 0 && d.hours === 0;
 }
 
+/** The `keepWithin*` duration rules, in restic's order, with the reason word of the bucketed ones. */
+const WITHIN_RULES = [
+  ['keepWithinHourly', 'hourly within'],
+  ['keepWithinDaily', 'daily within'],
+  ['keepWithinWeekly', 'weekly within'],
+  ['keepWithinMonthly', 'monthly within'],
+  ['keepWithinYearly', 'yearly within'],
+] as const;
+
+type WithinRuleName = 'keepWithin' | (typeof WITHIN_RULES)[number][0];
+
+/** Parses a duration rule, reporting errors under the rule's own name. */
+function parseWithinField(s: string, field: WithinRuleName): WithinDuration {
+  try {
+    return parseKeepWithin(s);
+  } catch (error) {
+    if (error instanceof RetentionPolicyError && field !== 'keepWithin') {
+      throw new RetentionPolicyError(error.message.replace(/^keepWithin: /, ''), field);
+    }
+    throw error;
+  }
+}
+
 /**
- * Whether a policy sets no rule at all: every count absent or 0 and `keepWithin` absent or a zero
- * duration (e.g. `'0d'`), like restic's `ExpirePolicy.Empty()`. Never throws: a `keepWithin` that does
- * not parse counts as set (so that {@link applyRetention} reports it).
+ * Whether a policy sets no rule at all: every count absent or 0, `keepTag` absent or empty, and every
+ * duration (`keepWithin`, `keepWithinHourly` … `keepWithinYearly`) absent or zero (e.g. `'0d'`), like
+ * restic's `ExpirePolicy.Empty()`. `timeZone` is not a rule. Never throws: a duration that does not
+ * parse counts as set (so that {@link applyRetention} reports it).
  *
  * @param p - the policy.
  * @returns true when no rule is set; {@link applyRetention} then keeps every snapshot.
  * @example
  * ```ts
- * isEmptyPolicy({ keepDaily: 0 }); // true
- * isEmptyPolicy({ keepLast: 1 }); // false
+ * isEmptyPolicy({ keepDaily: 0, keepTag: [], timeZone: 'Europe/Paris' }); // true
+ * isEmptyPolicy({ keepWithinDaily: '7d' }); // false
  * ```
  * @see docs/format.md#retention
  * @see https://restic.readthedocs.io/en/stable/060_forget.html#removing-all-snapshots
@@ -210,12 +260,16 @@ function isZeroWithin(d: WithinDuration): boolean {
 export function isEmptyPolicy(p: RetentionPolicy): boolean {
   const counts = [p.keepLast, p.keepHourly, p.keepDaily, p.keepWeekly, p.keepMonthly, p.keepYearly];
   if (counts.some((c) => c !== undefined && c !== 0)) return false;
-  if (p.keepWithin === undefined) return true;
-  try {
-    return isZeroWithin(parseKeepWithin(p.keepWithin));
-  } catch {
-    return false;
-  }
+  if (p.keepTag !== undefined && p.keepTag.length > 0) return false;
+  const durations = [p.keepWithin, ...WITHIN_RULES.map(([name]) => p[name])];
+  return durations.every((d) => {
+    if (d === undefined) return true;
+    try {
+      return isZeroWithin(parseKeepWithin(d));
+    } catch {
+      return false;
+    }
+  });
 }
 
 const COUNT_RULES = [
@@ -241,61 +295,298 @@ function validCount(policy: RetentionPolicy, name: CountRuleName): number {
   return c;
 }
 
+/** A tag: letters, digits and `. _ - : @ + = /`, 1–128 characters (no comma, no blank). */
+const TAG = /^[A-Za-z0-9._\-:@+=/]{1,128}$/;
+
+/**
+ * Checks a snapshot tag (`strongbox backup --tag`, `SnapshotRecord.tags`).
+ *
+ * @param tag - e.g. `'release'`, `'before-migration'`, `'v1.2'`.
+ * @returns the tag, unchanged.
+ * @throws {RetentionPolicyError} (field `field`, not retryable) unless the tag is 1–128 letters, digits
+ *   or `. _ - : @ + = /` (commas separate tags in a `keepTag` entry; blanks are not allowed).
+ * @example
+ * ```ts
+ * checkTag('release'); // 'release'
+ * ```
+ * @see docs/format.md#retention
+ */
+export function checkTag(tag: string, field = 'tags'): string {
+  if (typeof tag !== 'string' || !TAG.test(tag)) {
+    throw new RetentionPolicyError(
+      `invalid tag ${JSON.stringify(tag)}: use 1–128 letters, digits or . _ - : @ + = /`,
+      field,
+    );
+  }
+  return tag;
+}
+
+/**
+ * Splits a `keepTag` entry into its tag list, like restic's `--keep-tag a,b`: commas separate the tags,
+ * blanks around each are ignored.
+ *
+ * @param entry - e.g. `'release'` or `'monthly, audited'`.
+ * @returns the tags, e.g. `['monthly', 'audited']`.
+ * @throws {RetentionPolicyError} (field `keepTag[i]`, not retryable) when a tag of the list is empty or
+ *   not a valid tag ({@link checkTag}).
+ * @example
+ * ```ts
+ * parseTagList('monthly, audited'); // ['monthly', 'audited']
+ * ```
+ * @see docs/format.md#retention
+ */
+export function parseTagList(entry: string, field = 'keepTag'): string[] {
+  return String(entry)
+    .split(',')
+    .map((t) => checkTag(t.trim(), field));
+}
+
+/**
+ * Checks an IANA time zone name.
+ *
+ * @param zone - e.g. `'UTC'`, `'Europe/Paris'`, `'America/New_York'`.
+ * @returns the zone, unchanged.
+ * @throws {RetentionPolicyError} (field `timeZone`, not retryable) when the runtime does not know it.
+ * @example
+ * ```ts
+ * checkTimeZone('Europe/Paris'); // 'Europe/Paris'
+ * ```
+ * @see docs/format.md#retention
+ */
+export function checkTimeZone(zone: string): string {
+  try {
+    zonedFormatter(zone);
+    return zone;
+  } catch {
+    throw new RetentionPolicyError(
+      `unknown time zone ${JSON.stringify(zone)}: use an IANA name like 'UTC' or 'Europe/Paris'`,
+      'timeZone',
+    );
+  }
+}
+
+/** Local calendar fields of an instant in a zone. */
+interface ZonedParts {
+  year: number;
+  /** 1–12 */
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function zonedFormatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    if (typeof zone !== 'string' || zone === '') throw new RangeError('empty time zone');
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      era: 'short',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+function isUtc(zone: string): boolean {
+  return zone === 'UTC';
+}
+
+/** The wall-clock fields of instant `ms` in `zone` (UTC: without Intl, exact for every representable date). */
+function zonedParts(ms: number, zone: string): ZonedParts {
+  if (isUtc(zone)) {
+    const d = new Date(ms);
+    return {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    };
+  }
+  const parts: Record<string, string> = {};
+  for (const p of zonedFormatter(zone).formatToParts(new Date(ms))) parts[p.type] = p.value;
+  const yearOfEra = Number(parts.year);
+  return {
+    year: parts.era === 'BC' || parts.era === 'B' ? 1 - yearOfEra : yearOfEra,
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
+  };
+}
+
+/** Milliseconds of a UTC calendar date-time, fields allowed to overflow (like Go's time.Date); years 0–99 as such. */
+function utcFields(
+  year: number,
+  month0: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+  ms = 0,
+): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month0, day);
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime();
+}
+
+/** Offset of `zone` from UTC at instant `ms`, in milliseconds (e.g. +7,200,000 for CEST). */
+function offsetAt(ms: number, zone: string): number {
+  if (isUtc(zone)) return 0;
+  const p = zonedParts(ms, zone);
+  const wholeSecond = ms - (((ms % 1000) + 1000) % 1000);
+  return utcFields(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - wholeSecond;
+}
+
+/**
+ * The instant at which the wall clock of `zone` reads `wall` (given as if UTC), like Go's `time.Date`:
+ * in a gap (spring forward) or an overlap (fall back) one of the two offsets around the transition.
+ */
+function wallToInstant(wall: number, zone: string): number {
+  if (isUtc(zone)) return wall;
+  const first = offsetAt(wall, zone);
+  return wall - offsetAt(wall - first, zone);
+}
+
+/**
+ * `ms` minus a restic duration, like Go's `t.AddDate(-y, -m, -d).Add(-h hours)` with `t` in `zone`: the
+ * years, months and days are taken off the wall-clock date (an overflowing day rolls over: 31 March − 1m
+ * = "31 February" = 2 or 3 March), then the hours as elapsed time.
+ *
+ * @returns milliseconds since the epoch; -Infinity when the result lies before the earliest
+ *   representable date (the window then covers every snapshot).
+ */
+export function subtractDuration(ms: number, d: WithinDuration, zone = 'UTC'): number {
+  try {
+    const p = zonedParts(ms, zone);
+    const subMs = ((ms % 1000) + 1000) % 1000;
+    const wall = utcFields(
+      p.year - d.years,
+      p.month - 1 - d.months,
+      p.day - d.days,
+      p.hour,
+      p.minute,
+      p.second,
+      subMs,
+    );
+    if (Number.isNaN(wall)) return -Infinity;
+    const instant = wallToInstant(wall, zone) - d.hours * 3_600_000;
+    return Number.isNaN(instant) ? -Infinity : instant;
+  } catch {
+    // Intl cannot format a date beyond its range: the window reaches before any snapshot.
+    return -Infinity;
+  }
+}
+
+/**
+ * Formats an instant as local time in a zone, for people: `YYYY-MM-DD HH:MM:SS±HH:MM`.
+ *
+ * @param time - ISO-8601 with an offset, or milliseconds since the epoch.
+ * @param zone - IANA time zone. @default 'UTC'
+ * @returns e.g. `'2024-05-01 05:00:00+02:00'` for `'2024-05-01T03:00:00Z'` in Europe/Paris.
+ * @throws {RetentionPolicyError} (not retryable) for an unknown zone ({@link checkTimeZone}).
+ * @example
+ * ```ts
+ * formatZonedTime('2024-01-15T12:00:00Z', 'America/New_York'); // '2024-01-15 07:00:00-05:00'
+ * ```
+ * @see docs/format.md#retention
+ */
+export function formatZonedTime(time: string | number, zone = 'UTC'): string {
+  checkTimeZone(zone);
+  const ms = typeof time === 'number' ? time : Date.parse(time);
+  if (Number.isNaN(ms)) return String(time);
+  const p = zonedParts(ms, zone);
+  const offsetMinutes = Math.round(offsetAt(ms, zone) / 60_000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMinutes);
+  return `${String(p.year).padStart(4, '0')}-${two(p.month)}-${two(p.day)} ${two(p.hour)}:${two(p.minute)}:${two(p.second)}${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
+}
+
 /** An ISO-8601 date-time with an explicit offset: without one, Date.parse would read local time. */
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** ISO-8601 week of a UTC instant, as YYYYWW with the ISO week-numbering year (weeks run Monday–Sunday). */
-function isoWeekKey(ms: number): number {
-  const d = new Date(ms);
-  const dayFromMonday = (d.getUTCDay() + 6) % 7;
+/** ISO-8601 week of a local calendar date, as YYYYWW with the ISO week-numbering year (weeks run Monday–Sunday). */
+function isoWeekKey(year: number, month: number, day: number): number {
+  const date = utcFields(year, month - 1, day);
+  const dayFromMonday = (new Date(date).getUTCDay() + 6) % 7;
   // The Thursday of the same ISO week decides the week-year; week 1 holds the year's first Thursday.
-  const thursday = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - dayFromMonday + 3);
+  const thursday = date + (3 - dayFromMonday) * 86_400_000;
   const weekYear = new Date(thursday).getUTCFullYear();
-  const week = Math.floor((thursday - Date.UTC(weekYear, 0, 1)) / 86_400_000 / 7) + 1;
+  const week = Math.floor((thursday - utcFields(weekYear, 0, 1)) / 86_400_000 / 7) + 1;
   return weekYear * 100 + week;
 }
 
-/** Bucket value of a snapshot for each counted rule, in COUNT_RULES order (restic's bucker functions). */
-function bucketValues(ms: number, index: number): readonly number[] {
-  const d = new Date(ms);
-  const y = d.getUTCFullYear();
-  const ym = y * 100 + d.getUTCMonth() + 1;
-  const ymd = ym * 100 + d.getUTCDate();
-  const ymdh = ymd * 100 + d.getUTCHours();
-  return [index, ymdh, ymd, isoWeekKey(ms), ym, y];
+/**
+ * Bucket values of a snapshot (restic's bucker functions, on the wall clock of the zone): the index
+ * (keepLast), then hour, day, ISO week, month and year.
+ */
+function bucketValues(ms: number, index: number, zone: string): readonly number[] {
+  const p = zonedParts(ms, zone);
+  const ym = p.year * 100 + p.month;
+  const ymd = ym * 100 + p.day;
+  const ymdh = ymd * 100 + p.hour;
+  return [index, ymdh, ymd, isoWeekKey(p.year, p.month, p.day), ym, p.year];
 }
+
+/** Go's zero time (0001-01-01T00:00:00Z): restic's "latest" when every snapshot lies in the future. */
+const GO_ZERO_TIME = utcFields(1, 0, 1);
 
 /**
  * Decides which snapshots a retention policy keeps, with restic's `forget` semantics:
  *
  * - snapshots are sorted newest first (equal times: ascending `snapshotId`);
- * - `keepLast: n` keeps the n newest;
- * - `keepHourly|Daily|Weekly|Monthly|Yearly: n` walks newest to oldest and keeps a snapshot when its UTC
- *   bucket (hour, day, ISO week, month, year) differs from the last bucket that rule kept, while the rule
- *   has count left (-1 = unlimited), decrementing the count: the newest snapshot of each of the last n
- *   buckets that contain a snapshot. Like restic ≥ 0.17, when a rule still has count left at the OLDEST
- *   snapshot, that snapshot is kept too (reason `'oldest <rule> snapshot'`) to lengthen the history;
+ * - `keepTag` keeps every snapshot holding all the tags of any entry (reason `has tags [a, b]`), uncounted;
  * - `keepWithin` keeps every snapshot strictly after (newest snapshot time − duration), the duration
- *   subtracted with calendar arithmetic like Go's `AddDate(-y, -m, -d)` (an overflowing day rolls over:
- *   2016-03-31 − 1m = "2016-02-31" = 2016-03-02) and then `-h` hours;
- * - rules are OR-ed; every matching rule adds its reason;
+ *   subtracted with calendar arithmetic in `timeZone` like Go's `AddDate(-y, -m, -d)` (an overflowing
+ *   day rolls over: 2016-03-31 − 1m = "2016-02-31" = 2016-03-02), then `-h` hours (reason `within 2d`);
+ * - `keepLast: n` keeps the n newest;
+ * - `keepHourly|Daily|Weekly|Monthly|Yearly: n` walks newest to oldest and keeps a snapshot when its
+ *   bucket (hour, day, ISO week Monday–Sunday, month, year, on the wall clock of `timeZone`) differs from
+ *   the last bucket that rule kept, while the rule has count left (-1 = unlimited), decrementing the
+ *   count: the newest snapshot of each of the last n buckets that contain a snapshot. Like restic ≥ 0.17,
+ *   when a rule still has count left at the OLDEST snapshot, that snapshot is kept too (reason
+ *   `'oldest <rule> snapshot'`) to lengthen the history;
+ * - `keepWithinHourly|Daily|Weekly|Monthly|Yearly: d` does the same, uncounted, for the snapshots
+ *   strictly after (newest − d): the newest of each bucket within d of the newest snapshot (reason
+ *   `'daily within 7d'`; `'oldest daily within 7d'` for the oldest snapshot when it lies in the window);
+ * - rules are OR-ed; every matching rule adds its reason, in that order;
  * - an empty policy ({@link isEmptyPolicy}) keeps everything with reason `'no retention policy'` (restic
  *   refuses to forget without a policy).
  *
- * Differences from restic: no wall clock, so snapshots dated in the future are not set aside when
- * finding the newest one; no tag, `keep-within-<period>` or grouping options (callers group per plan).
+ * Differences from restic: the newest snapshot is found among all candidates unless `options.now` is
+ * given (then, like restic, among those not after it; none: Go's zero time, year 1); no grouping
+ * (callers group per plan); a `keepTag` entry has no empty tag.
  *
  * @param snapshots - candidates of ONE plan/group, any order; times ISO-8601 with an offset.
- * @param policy - the rules; counts positive integers or -1, `keepWithin` like `'2y5m7d3h'`.
+ * @param policy - the rules; counts positive integers or -1, durations like `'2y5m7d3h'`, `timeZone` an
+ *   IANA name (default UTC).
+ * @param options.now - the wall clock: snapshots after it are not taken as the newest (restic's
+ *   `findLatestTimestamp`).
  * @returns `{ keep, remove, decisions }`, each newest first; `keep` ∪ `remove` = `decisions`, one per candidate.
- * @throws {RetentionPolicyError} (not retryable) when a count is not an integer ≥ -1, `keepWithin` does not
- *   parse ({@link parseKeepWithin}) or a snapshot time is not an ISO-8601 date-time with an offset
- *   (field `snapshots[i].time`).
+ * @throws {RetentionPolicyError} (not retryable) when a count is not an integer ≥ -1, a duration does not
+ *   parse ({@link parseKeepWithin}; field named after the rule), a `keepTag` entry holds an invalid tag,
+ *   `timeZone` is unknown, or a snapshot time is not an ISO-8601 date-time with an offset (field
+ *   `snapshots[i].time`).
  * @example
  * ```ts
  * const { keep, remove } = applyRetention(
  *   [{ snapshotId: 'a', time: '2024-05-01T03:00:00Z' }, { snapshotId: 'b', time: '2024-05-01T15:00:00Z' }],
- *   { keepDaily: 7 },
+ *   { keepDaily: 7, timeZone: 'Europe/Paris' },
  * );
  * // keep: b ('daily snapshot'), a ('oldest daily snapshot'); remove: []
  * ```
@@ -305,9 +596,17 @@ function bucketValues(ms: number, index: number): readonly number[] {
 export function applyRetention(
   snapshots: readonly RetentionCandidate[],
   policy: RetentionPolicy,
+  options: { now?: Date } = {},
 ): RetentionResult {
   const counts = COUNT_RULES.map(([name]) => validCount(policy, name));
-  const within = policy.keepWithin === undefined ? undefined : parseKeepWithin(policy.keepWithin);
+  const within =
+    policy.keepWithin === undefined ? undefined : parseWithinField(policy.keepWithin, 'keepWithin');
+  const withinRules = WITHIN_RULES.map(([name, reason]) => {
+    const value = policy[name];
+    return { reason, duration: value === undefined ? undefined : parseWithinField(value, name) };
+  });
+  const tagLists = (policy.keepTag ?? []).map((entry, i) => parseTagList(entry, `keepTag[${i}]`));
+  const zone = policy.timeZone === undefined ? 'UTC' : checkTimeZone(policy.timeZone);
 
   const sorted = snapshots
     .map((s, i) => {
@@ -318,7 +617,7 @@ export function applyRetention(
           `snapshots[${i}].time`,
         );
       }
-      return { snapshotId: s.snapshotId, time: s.time, ms };
+      return { snapshotId: s.snapshotId, time: s.time, ms, tags: new Set(s.tags ?? []) };
     })
     .sort((a, b) => b.ms - a.ms || (a.snapshotId < b.snapshotId ? -1 : a.snapshotId > b.snapshotId ? 1 : 0));
 
@@ -334,33 +633,39 @@ export function applyRetention(
     }
     return { keep: [...decisions], remove: [], decisions };
   }
+  if (sorted.length === 0) return { keep: [], remove: [], decisions };
 
-  const newest = sorted[0];
+  const nowMs = options.now?.getTime();
+  const latest =
+    nowMs === undefined
+      ? (sorted[0]?.ms ?? GO_ZERO_TIME)
+      : (sorted.find((s) => s.ms <= nowMs)?.ms ?? GO_ZERO_TIME);
+
   let withinCutoff = Number.NaN;
   let withinReason = '';
-  if (newest && within && !isZeroWithin(within)) {
-    // Like Go's AddDate: shift the calendar fields, let overflowing months and days roll over, then subtract
-    // the hours as a duration. setUTCFullYear, unlike Date.UTC, does not read years 0–99 as 1900–1999.
-    const cutoff = new Date(newest.ms);
-    cutoff.setUTCFullYear(
-      cutoff.getUTCFullYear() - within.years,
-      cutoff.getUTCMonth() - within.months,
-      cutoff.getUTCDate() - within.days,
-    );
-    // A window reaching before the earliest representable date (±273,790 years) covers every snapshot.
-    withinCutoff = Number.isNaN(cutoff.getTime()) ? -Infinity : cutoff.getTime() - within.hours * 3_600_000;
+  if (within && !isZeroWithin(within)) {
+    withinCutoff = subtractDuration(latest, within, zone);
     withinReason = `within ${formatWithin(within)}`;
   }
+  const windows = withinRules.map(({ reason, duration }) =>
+    duration && !isZeroWithin(duration)
+      ? { cutoff: subtractDuration(latest, duration, zone), reason, label: formatWithin(duration) }
+      : undefined,
+  );
 
   const remaining = [...counts];
   const lastBucket: (number | undefined)[] = COUNT_RULES.map(() => undefined);
+  const lastWithinBucket: (number | undefined)[] = WITHIN_RULES.map(() => undefined);
 
   sorted.forEach((s, index) => {
     const reasons: string[] = [];
+    for (const list of tagLists) {
+      if (list.every((t) => s.tags.has(t))) reasons.push(`has tags [${list.join(', ')}]`);
+    }
     if (withinReason && s.ms > withinCutoff) reasons.push(withinReason);
 
     const isOldest = index === sorted.length - 1;
-    const values = bucketValues(s.ms, index);
+    const values = bucketValues(s.ms, index, zone);
     COUNT_RULES.forEach(([, reason], r) => {
       const left = remaining[r] ?? 0;
       if (left === 0) return;
@@ -370,6 +675,17 @@ export function applyRetention(
         reasons.push(sameBucket ? `oldest ${reason}` : reason);
         lastBucket[r] = value;
         if (left > 0) remaining[r] = left - 1;
+      }
+    });
+
+    windows.forEach((w, r) => {
+      if (!w || !(s.ms > w.cutoff)) return;
+      // Hour, day, week, month, year: the bucket values after keepLast's index.
+      const value = values[r + 1];
+      const sameBucket = value === lastWithinBucket[r];
+      if (!sameBucket || isOldest) {
+        reasons.push(`${sameBucket ? 'oldest ' : ''}${w.reason} ${w.label}`);
+        lastWithinBucket[r] = value;
       }
     });
 

@@ -8,6 +8,7 @@ import { drillIdFor, updateDrillHistory } from './drill.ts';
 import { ConflictError, isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord, VerificationTier } from './ports.ts';
+import { checkTag } from './retention.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf } from './tasks.ts';
 import { snapshotIdFor } from './vault.ts';
@@ -197,14 +198,27 @@ export async function startDrillNow(deps: Deps, planId: string): Promise<Started
 }
 
 /**
- * Start an on-demand snapshot of a plan now (`strongbox backup`).
+ * Start an on-demand snapshot of a plan now (`strongbox backup [--tag t]…`).
+ * @param options.tags tags recorded on the new snapshot (for the `keepTag` retention rule), duplicates
+ *   dropped; ignored when a snapshot of this second already exists.
  * @throws NotFoundError (not retryable) for an unknown plan.
+ * @throws RetentionPolicyError (a ValidationError, not retryable; field `tags[i]`) for an invalid tag.
+ * @example
+ * ```ts
+ * await startSnapshotNow(deps, 'photos', { tags: ['before-migration'] });
+ * ```
+ * @see docs/format.md#retention
  */
-export async function startSnapshotNow(deps: Deps, planId: string): Promise<StartedJob> {
+export async function startSnapshotNow(
+  deps: Deps,
+  planId: string,
+  options: { tags?: readonly string[] } = {},
+): Promise<StartedJob> {
+  const tags = [...new Set((options.tags ?? []).map((t, i) => checkTag(t, `tags[${i}]`)))];
   const plan = await deps.catalog.getPlan(planId);
   if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
   const now = deps.clock.now();
-  return startSnapshotJob(deps, plan, new Date(Math.floor(now.getTime() / 1000) * 1000));
+  return startSnapshotJob(deps, plan, new Date(Math.floor(now.getTime() / 1000) * 1000), tags);
 }
 
 /**
@@ -235,7 +249,12 @@ export async function retrySnapshot(deps: Deps, planId: string, snapshotId: stri
   return { planId, snapshotId, scheduledAt: snapshot.scheduledAt, created: false };
 }
 
-async function startSnapshotJob(deps: Deps, plan: PlanRecord, scheduledAt: Date): Promise<StartedJob> {
+async function startSnapshotJob(
+  deps: Deps,
+  plan: PlanRecord,
+  scheduledAt: Date,
+  tags: readonly string[] = [],
+): Promise<StartedJob> {
   const snapshotId = snapshotIdFor(scheduledAt);
   const now = deps.clock.now().toISOString();
   const created = await deps.catalog.createJob(
@@ -247,7 +266,13 @@ async function startSnapshotJob(deps: Deps, plan: PlanRecord, scheduledAt: Date)
       createdAt: now,
       updatedAt: now,
     },
-    { planId: plan.id, snapshotId, status: 'RUNNING', scheduledAt: scheduledAt.toISOString() },
+    {
+      planId: plan.id,
+      snapshotId,
+      status: 'RUNNING',
+      scheduledAt: scheduledAt.toISOString(),
+      ...(tags.length > 0 ? { tags: [...tags] } : {}),
+    },
   );
   if (created || (await needsResend(deps, plan.id, snapshotId))) {
     await deps.queue.send({
