@@ -91,6 +91,15 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
         `snapshot ${jobId}: ${referenced.unlocatedBlobs.length} blob(s) are in no index of ${primary.bucket} (${referenced.unlocatedBlobs[0]}…); not copied`,
       );
     }
+    // Rescue, before looking at what the region holds: a pack of this snapshot that garbage
+    // collection marked in the region loses its mark, so no later run deletes it as unreferenced
+    // (docs/format.md#garbage-collection).
+    const marked = (await catalog.listGcMarks(target.bucket)).filter((m) => referenced.packs.has(m.packId));
+    if (marked.length > 0)
+      await catalog.deleteGcMarks(
+        target.bucket,
+        marked.map((m) => m.packId),
+      );
     const [packsThere, partsThere, targetIndex] = await Promise.all([
       idsListed(target, VaultLayout.packsPrefix, VaultLayout.packIdOf),
       idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),

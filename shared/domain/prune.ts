@@ -1,32 +1,43 @@
 /**
- * Prune: apply a plan's retention, forget the snapshots it drops, then collect garbage in every
- * vault: delete the documents (manifest roots, manifest parts, packs, index documents) that no live
- * snapshot needs and that are older than the grace period.
+ * Prune: apply a plan's retention and forget the snapshots it drops, then fan garbage collection out
+ * to one task per region; each collects its own vault with two-phase mark and sweep (with rescue)
+ * and repacks packs that are mostly unreferenced.
  *
  * Safety (docs/format.md#read-and-write-ordering, docs/format.md#garbage-collection):
  * - the newest committed snapshot of a plan, the parent of a running snapshot, a snapshot that
  *   failed verification and a snapshot still running are never forgotten;
  * - the live set is every COMMITTED snapshot of EVERY plan sharing the vault: their roots, the parts
  *   the roots name (and the parts a running snapshot's finished partitions wrote), and the blobs the
- *   parts name. A pack is deleted only when none of its blobs is live;
- * - nothing is deleted before it is older than `gcGraceSeconds` (by the listing's last-modified), so
- *   the documents of a task still writing, which nothing names yet, are never touched;
+ *   parts name. A pack is unreferenced when none of its blobs is live;
+ * - an unreferenced pack is first MARKED (in the catalog); a later run deletes it only when the mark
+ *   is older than `gcGraceSeconds` and the pack is still unreferenced; a pack referenced again in
+ *   between is RESCUED (its mark removed). Snapshots never reuse blobs of marked packs, so only a
+ *   snapshot that started before the mark can reference them, and it ends within the grace period;
  * - an index document never names a deleted pack: indexes are rewritten (the new one first, then the
  *   old one deleted) or deleted BEFORE their packs are deleted, so a crash in between leaves packs no
- *   index names, which a later run deletes as orphans;
- * - until two-phase GC exists, packs and index documents are left alone while any snapshot of a plan
- *   sharing the vault is RUNNING: it may be about to reference a blob it found in the index.
+ *   index names, which a later run deletes as orphans (through the same marks).
  *
  * @see ../../docs/format.md#garbage-collection
  */
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
-import { nowIso, type PipelineDeps, recordTaskFailure } from './pipeline.ts';
+import { decideRetention } from './forget.ts';
+import { extendRetentionForPlan } from './immutability.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
 import type { PlanRecord, SnapshotRecord, StoredObject, VaultStore } from './ports.ts';
-import { readIndex, readManifest, readPart, writeIndex } from './repository.ts';
-import { applyRetention, type RetentionDecision } from './retention.ts';
-import { jobIdOf, type PruneTask } from './tasks.ts';
-import { type ContentId, type IndexedPack, VaultLayout } from './vault.ts';
+import {
+  PackWriter,
+  readBlob,
+  readIndex,
+  readManifest,
+  readPackHeaderAt,
+  readPart,
+  writeIndex,
+} from './repository.ts';
+import type { RetentionDecision } from './retention.ts';
+import { jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
+import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from './vault.ts';
 
 /**
  * What garbage collection did in one vault. Counts are documents; bytes are stored (sealed) bytes as
@@ -38,10 +49,20 @@ export interface VaultGcResult {
   manifestsDeleted: number;
   /** Manifest parts deleted: those no live root names. */
   partsDeleted: number;
-  /** Packs deleted (including {@link orphanPacksDeleted}). */
+  /** Packs found unreferenced (or left by a repack) and marked in this run: deleted after the grace period. */
+  packsMarked: number;
+  /** Marked packs referenced again, whose mark this run removed (re-indexed when no index named them). */
+  packsRescued: number;
+  /** Packs deleted (including {@link orphanPacksDeleted}): marked longer than the grace period and still unreferenced. */
   packsDeleted: number;
-  /** Of the packs deleted: those no index named (left by a task that crashed before its index). */
+  /** Of the packs deleted: those no index named (a crashed task's, or a repacked pack). */
   orphanPacksDeleted: number;
+  /** Packs due for deletion that Object Lock still retains (`VaultStore.retainUntil` in the future): kept, still marked. */
+  packsLocked: number;
+  /** Partly live packs whose live blobs were copied to new packs (the old pack is marked and dropped from the index). */
+  packsRepacked: number;
+  /** Sealed bytes of the live blobs the repacked packs moved to new packs. */
+  bytesRepacked: number;
   /** Blobs the deleted packs held, as their index listed them. */
   blobsDeleted: number;
   /** Index documents deleted because every pack they named is gone. */
@@ -56,15 +77,15 @@ export interface VaultGcResult {
   partsLive: number;
   /** Packs holding at least one live blob. */
   packsLive: number;
-  /** Live packs that also hold blobs no live snapshot references (kept until repacking exists). */
+  /** Live packs that also hold blobs no live snapshot references (repacked above `gcMaxUnusedPercent`). */
   packsPartlyUnused: number;
-  /** Sealed bytes of the unreferenced blobs inside live packs: what repacking would reclaim. */
+  /** Sealed bytes of the unreferenced blobs inside live packs (before this run's repacking). */
   unusedBytesInLivePacks: number;
   /** Live packs an index names but the vault does not hold: lost data, which verification reports. */
   packsMissing: number;
   /**
    * Why packs and index documents (and, when the live set could not be read, parts) were left alone
-   * in this run, e.g. `snapshot photos/20261121T234500Z is running`; absent when nothing was deferred.
+   * in this run, e.g. `index 3b7c… is unreadable: …`; absent when nothing was deferred.
    */
   deferred?: string;
 }
@@ -74,22 +95,29 @@ export interface PruneResult {
   decisions: RetentionDecision[];
   kept: number;
   forgotten: string[];
-  /** Per region: what garbage collection did in that region's vault. */
+  /** Per region: what garbage collection did in that region's vault (a region task fills its own). */
   gc: Record<string, VaultGcResult>;
+  /** The regions a retention task enqueued a garbage-collection task for (`prune:<region>`). */
+  gcRegions: string[];
 }
 
 /**
- * Run a prune task for one plan; garbage collection covers every plan sharing the vaults.
- * @throws NotFoundError (not retryable) for an unknown plan.
+ * Run a prune task. Without `region`: apply the plan's retention (forget what it drops), delete the
+ * records of forgotten snapshots and enqueue `{kind:'prune', planId, snapshotId, region}` for every
+ * region. With `region`: collect garbage in that region's vault (every plan sharing it).
+ * @throws NotFoundError (not retryable) for an unknown plan, or a region without a vault.
  * @throws TransientError (retryable) on storage or catalog failures; a rerun picks up where it stopped
- *   (every step is idempotent: deleting a missing key succeeds, a rewritten index is content-addressed).
+ *   (every step is idempotent: deleting a missing key succeeds, a rewritten index is content-addressed,
+ *   a mark put twice only moves later).
  * @example
  * ```ts
- * const { forgotten, gc } = await prunePlan(deps, { kind: 'prune', planId: 'photos', snapshotId });
- * console.log(gc['us-east-1']?.packsDeleted, gc['us-east-1']?.deferred);
+ * const { forgotten, gcRegions } = await prunePlan(deps, { kind: 'prune', planId: 'photos', snapshotId });
+ * const { gc } = await prunePlan(deps, { kind: 'prune', planId: 'photos', snapshotId, region: 'us-east-1' });
+ * console.log(gc['us-east-1']?.packsMarked, gc['us-east-1']?.packsDeleted);
  * ```
  */
 export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<PruneResult> {
+  if (task.region !== undefined) return collectRegion(deps, task, task.region);
   const { catalog, clock } = deps;
   const jobId = jobIdOf(task);
   const plan = await catalog.getPlan(task.planId);
@@ -97,14 +125,7 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
   await catalog.startTask(jobId, 'prune', nowIso(clock));
   try {
     const snapshots = await catalog.listSnapshots(plan.id);
-    const protectedIds = protectedSnapshots(snapshots);
-    const candidates = snapshots.filter(
-      (s) => s.status === 'COMMITTED' && s.time && !protectedIds.has(s.snapshotId),
-    );
-    const { decisions } = applyRetention(
-      candidates.map((s) => ({ snapshotId: s.snapshotId, time: s.time as string })),
-      plan.retention,
-    );
+    const { decisions } = decideRetention(snapshots, plan, clock.now());
     const forgotten: string[] = [];
     for (const d of decisions) {
       if (d.keep) continue;
@@ -116,9 +137,14 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
       );
       if (ok) forgotten.push(d.snapshotId);
     }
-    const gc: PruneResult['gc'] = {};
-    const live = await liveSet(deps);
-    for (const vault of allVaults(deps)) gc[vault.region] = await collectGarbage(deps, vault, live);
+    // Object Lock: extend the retain-until dates of what the kept snapshots reference (a no-op
+    // without a lock), before any garbage collection looks at dates.
+    const extensions = await extendRetentionForPlan(deps, plan, await catalog.listSnapshots(plan.id));
+    // Garbage collection: one task per region, each collecting its own vault.
+    const gcRegions = allVaults(deps).map((v) => v.region);
+    for (const region of gcRegions) {
+      await deps.queue.send({ kind: 'prune', planId: plan.id, snapshotId: task.snapshotId, region });
+    }
     // Forgotten snapshots (of this run and of earlier runs that crashed) lose their records last. A
     // root younger than the grace period outlives its record: a later run deletes it as a stray.
     for (const s of await catalog.listSnapshots(plan.id)) {
@@ -126,14 +152,20 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
     }
     const result: PruneResult = {
       decisions,
-      kept: decisions.filter((d) => d.keep).length + protectedIds.size,
+      kept: decisions.filter((d) => d.keep).length,
       forgotten,
-      gc,
+      gc: {},
+      gcRegions,
     };
     await catalog.updateTask(jobId, 'prune', {
       status: 'SUCCEEDED',
       finishedAt: nowIso(clock),
-      result: { kept: result.kept, forgotten: forgotten.length, ...gcTotals(gc) },
+      result: {
+        kept: result.kept,
+        forgotten: forgotten.length,
+        retentionExtended: extensions.reduce((n, r) => n + r.extended, 0),
+        gcRegions: gcRegions.join(','),
+      },
     });
     const job = await catalog.getJob(jobId);
     if (job && job.status === 'RUNNING')
@@ -145,49 +177,63 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
   }
 }
 
-/** The figures of every region added up, for the task record (`deferred`: the first reason). */
-function gcTotals(gc: PruneResult['gc']): Record<string, number | string> {
-  const totals: Record<string, number | string> = {
-    packsDeleted: 0,
-    blobsDeleted: 0,
-    partsDeleted: 0,
-    manifestsDeleted: 0,
-    indexesDeleted: 0,
-    indexesRewritten: 0,
-    bytesDeleted: 0,
-    packsPartlyUnused: 0,
-    unusedBytesInLivePacks: 0,
-  };
-  for (const r of Object.values(gc)) {
-    for (const k of Object.keys(totals)) totals[k] = Number(totals[k]) + Number(r[k as keyof VaultGcResult]);
+/**
+ * A garbage-collection task: collect the vault of `region` against the live set, recording the
+ * figures on the task `prune:<region>` of the job that asked.
+ * @throws NotFoundError (not retryable) when no vault is configured in `region`.
+ * @throws TransientError (retryable) on storage or catalog failures.
+ */
+async function collectRegion(deps: PipelineDeps, task: PruneTask, region: string): Promise<PruneResult> {
+  const { catalog, clock } = deps;
+  const vault = vaultIn(deps.vaults, region);
+  const jobId = jobIdOf(task);
+  const taskId = taskIdOf(task);
+  await catalog.startTask(jobId, taskId, nowIso(clock));
+  try {
+    // The run's time is taken BEFORE the live set is read: a mark older than the grace period at
+    // this time was already old when the live set was read.
+    const startedMs = clock.now().getTime();
+    // One run per vault at a time: a run's index rewrite from a stale read could bring back an
+    // entry another run dropped (and then deleted the pack of).
+    const owner = randomUUID();
+    const until = new Date(startedMs + GC_LEASE_SECONDS * 1000).toISOString();
+    let gc: VaultGcResult;
+    if (!(await catalog.acquireGcLease(vault.bucket, owner, new Date(startedMs).toISOString(), until))) {
+      gc = { ...emptyGcResult(), deferred: `another garbage collection of ${vault.bucket} is running` };
+    } else {
+      try {
+        gc = await collectGarbage(deps, vault, await liveSet(deps), startedMs);
+      } finally {
+        await catalog.releaseGcLease(vault.bucket, owner);
+      }
+    }
+    await catalog.updateTask(jobId, taskId, {
+      status: 'SUCCEEDED',
+      finishedAt: nowIso(clock),
+      result: gcFigures(gc),
+    });
+    return { decisions: [], kept: 0, forgotten: [], gc: { [region]: gc }, gcRegions: [] };
+  } catch (error) {
+    await recordTaskFailure(deps, jobId, taskId, error);
+    throw error;
   }
-  const deferred = Object.entries(gc).find(([, r]) => r.deferred);
-  if (deferred) totals.deferred = `${deferred[0]}: ${deferred[1].deferred}`;
-  return totals;
 }
 
-/** Snapshots retention may never drop: the parents of running snapshots and those that failed verification. */
-function protectedSnapshots(snapshots: readonly SnapshotRecord[]): Set<string> {
-  const ids = new Set<string>();
-  const committed = snapshots.filter((s) => s.status === 'COMMITTED');
-  for (const s of snapshots) {
-    if (s.status === 'RUNNING') {
-      // Its parent will be the newest committed snapshot older than it.
-      const parent = committed.filter((c) => c.snapshotId < s.snapshotId).at(-1);
-      if (parent) ids.add(parent.snapshotId);
-    }
-  }
-  for (const s of committed) if (s.verification?.status === 'FAILED') ids.add(s.snapshotId);
-  return ids;
+/**
+ * How long a garbage-collection run holds its vault's lease: longer than a run can take (the prune
+ * function's timeout is at most 15 minutes); a run that died holding it blocks others no longer.
+ */
+export const GC_LEASE_SECONDS = 1800;
+
+/** A region's figures for its task record (numbers, and `deferred` when set). */
+function gcFigures(gc: VaultGcResult): Record<string, number | string> {
+  const figures: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(gc)) if (typeof v === 'number' || typeof v === 'string') figures[k] = v;
+  return figures;
 }
 
 function allVaults(deps: PipelineDeps): VaultStore[] {
   return [deps.vaults.primary, ...deps.vaults.copies.values()];
-}
-
-/** Whether `plan` shares `vault`: every plan shares the primary; a copy vault, the plans copying there. */
-function sharesVault(deps: PipelineDeps, plan: Pick<PlanRecord, 'copyRegions'>, vault: VaultStore): boolean {
-  return vault === deps.vaults.primary || (plan.copyRegions ?? []).includes(vault.region);
 }
 
 /** What every vault must keep, from the catalog and the primary's documents. */
@@ -208,6 +254,17 @@ interface LiveSet {
  * since consecutive snapshots share their unchanged parts.
  * @throws TransientError (retryable) on storage or catalog failures.
  */
+/**
+ * How long before a plan's oldest snapshot captured versions stay live: a point-in-time restore
+ * reads the journal from a little before its base snapshot's time (see restore.ts).
+ */
+const JOURNAL_MARGIN_MS = 10 * 60_000;
+
+/** More index documents than this in a vault are merged into documents of {@link INDEX_COMPACT_PACKS} packs. */
+export const INDEX_COMPACT_THRESHOLD = 32;
+/** Packs one merged index document names at most. */
+export const INDEX_COMPACT_PACKS = 2000;
+
 async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
   const { catalog } = deps;
   const plans = await catalog.listPlans();
@@ -221,11 +278,28 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
         committed.push(s);
         live.roots.add(VaultLayout.manifestKey(plan.id, s.manifestId));
       } else if (s.status === 'RUNNING') {
-        // Parts a finished partition wrote are named by no root until the snapshot commits.
+        // Parts a finished partition wrote are named by no root until the snapshot commits; they and
+        // their blobs are live (the partition may have reused blobs of marked packs: the rescue).
         for (const summary of await catalog.listPartitions(plan.id, s.snapshotId)) {
-          for (const ref of summary.parts) live.parts.add(VaultLayout.partKey(plan.id, ref.partId));
+          for (const ref of summary.parts) {
+            const key = VaultLayout.partKey(plan.id, ref.partId);
+            live.parts.add(key);
+            partsToRead.set(key, { planId: plan.id, partId: ref.partId });
+          }
         }
       }
+    }
+  }
+  // Under continuous protection, captured versions are restorable to any moment since the oldest
+  // snapshot (point-in-time restores read them from the journal), and the next journal-built snapshot
+  // names the ones captured since the newest: their blobs are live until then.
+  for (const plan of plans) {
+    const oldest = committed.find((s) => s.planId === plan.id && s.time);
+    const after = oldest
+      ? new Date(Date.parse(oldest.time as string) - JOURNAL_MARGIN_MS).toISOString()
+      : undefined;
+    for (const entry of await catalog.listJournal(plan.id, after ? { capturedAfter: after } : {})) {
+      for (const blobId of entry.blobs ?? []) live.blobs.add(blobId);
     }
   }
   const roots = await Promise.all(
@@ -288,20 +362,6 @@ async function fromAnyVault<T>(
   return { ok: false, reason };
 }
 
-/** The first RUNNING snapshot of a plan sharing `vault`, as `plan/snapshot`, or undefined. */
-async function runningSnapshot(
-  deps: PipelineDeps,
-  plans: readonly PlanRecord[],
-  vault: VaultStore,
-): Promise<string | undefined> {
-  for (const plan of plans) {
-    if (!sharesVault(deps, plan, vault)) continue;
-    const running = (await deps.catalog.listSnapshots(plan.id)).find((s) => s.status === 'RUNNING');
-    if (running) return `${plan.id}/${running.snapshotId}`;
-  }
-  return undefined;
-}
-
 /** Every object under `prefix`, by key. */
 async function listing(vault: VaultStore, prefix: string): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
@@ -314,38 +374,96 @@ async function deleteKeys(vault: VaultStore, keys: readonly string[]): Promise<v
   for (let i = 0; i < keys.length; i += 1000) await vault.delete(keys.slice(i, i + 1000));
 }
 
-/**
- * Sweep one vault against the live set. Order: load the index documents, THEN list the packs (so
- * every pack a loaded index names was stored before the listing); delete dead roots and parts;
- * rewrite or delete the index documents naming doomed packs (new index first); delete the packs.
- * Only documents older than the grace period are deleted; an index document is rewritten or deleted
- * whatever its age, since it only ever loses packs that are themselves dead and past the grace period.
- * @throws TransientError (retryable) on storage failures.
- */
-async function collectGarbage(deps: PipelineDeps, vault: VaultStore, live: LiveSet): Promise<VaultGcResult> {
-  const { clock, envelope } = deps;
-  const cutoff = clock.now().getTime() - (deps.gcGraceSeconds ?? 86_400) * 1000;
-  const old = (o: StoredObject) => Date.parse(o.lastModified) <= cutoff;
-  const result: VaultGcResult = {
+/** Every figure zero. */
+function emptyGcResult(): VaultGcResult {
+  return {
     manifestsDeleted: 0,
     partsDeleted: 0,
+    packsMarked: 0,
+    packsRescued: 0,
     packsDeleted: 0,
     orphanPacksDeleted: 0,
+    packsLocked: 0,
+    packsRepacked: 0,
+    bytesRepacked: 0,
     blobsDeleted: 0,
     indexesDeleted: 0,
     indexesRewritten: 0,
     bytesDeleted: 0,
-    blobsLive: live.blobs.size,
-    partsLive: live.parts.size,
+    blobsLive: 0,
+    partsLive: 0,
     packsLive: 0,
     packsPartlyUnused: 0,
     unusedBytesInLivePacks: 0,
     packsMissing: 0,
   };
-  let deferred = live.incomplete ?? (await runningSnapshot(deps, live.plans, vault));
-  if (deferred && !live.incomplete) deferred = `snapshot ${deferred} is running`;
+}
 
-  // 1. Index documents, then packs.
+/** A vault whose store may report Object Lock retention (an optional capability of VaultStore). */
+type MaybeLockedVault = VaultStore & { retainUntil?: (key: string) => Promise<string | undefined> };
+
+/**
+ * Collect one vault against the live set, in two phases: MARK every pack none of whose blobs is live
+ * (and every pack no index names), SWEEP the packs marked longer than the grace period that are
+ * still unreferenced, RESCUE (unmark) marked packs referenced again, and REPACK partly live packs
+ * whose unreferenced bytes exceed `gcMaxUnusedPercent`.
+ *
+ * Order: read the marks, load the index documents, THEN list the packs (so every pack a loaded index
+ * names was stored before the listing); delete dead roots and parts (older than the grace period by
+ * last-modified); repack (new packs, then the index naming them); write new marks, remove rescued
+ * ones; read the marks again (a copy task may have rescued one meanwhile); rewrite or delete the
+ * index documents naming packs to drop (new index first); delete the packs; then their marks.
+ *
+ * Why no live snapshot loses a blob (the rescue argument), with G = `gcGraceSeconds` longer than the
+ * longest snapshot partition (from its index load to its recorded summary) plus one GC run:
+ * - a pack is deleted only if its mark M was written at least G before this run started, and none of
+ *   its blobs is in the live set read after that start (every COMMITTED manifest, and the finished
+ *   partitions of RUNNING snapshots);
+ * - a snapshot partition reads the marks before it loads the index, and does not reuse a blob of a
+ *   marked pack (it stores the blob again). So a partition that reuses a blob of the pack read the
+ *   marks before M was written: it started before M and finished (recorded its summary, whose parts
+ *   are then live) before M + G, i.e. before this run read the live set. Its blob is then live, and
+ *   the pack is rescued instead of deleted — or its snapshot failed, and nothing needs the blob;
+ * - a repacked pack keeps, in the index, only its unreferenced blobs (the live ones are found in the
+ *   new packs alone, so no reader is sent to it), and is marked: a dead pack like any other. Its
+ *   unreferenced blobs stay indexed until the sweep, because a partition that loaded the index
+ *   before may reference one (dropping them at once would leave that snapshot's blob in no index);
+ * - a marked pack no index names (a task crashed before its index) has its header read before it is
+ *   deleted: if a live blob of it is located in no other kept pack, it is rescued and re-indexed;
+ * - a copy task rescues (unmarks) the region's packs of the snapshot it copies before it looks at
+ *   what the region holds, and the marks are read again just before index documents are rewritten,
+ *   so a pack rescued during this run is neither dropped from the index nor deleted.
+ * - two runs of one vault never overlap (a lease in the catalog, see `collectRegion`): a run's index
+ *   rewrite computed from a stale read could otherwise bring back an entry the other dropped.
+ * Readers (restores, copies, verification) locate blobs with their own index load: a dropped pack
+ * stays stored for at least G after it left the index.
+ *
+ * @throws TransientError (retryable) on storage or catalog failures; every step is idempotent.
+ * @see ../../docs/format.md#garbage-collection
+ */
+async function collectGarbage(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  live: LiveSet,
+  startedMs: number,
+): Promise<VaultGcResult> {
+  const { catalog, clock, envelope } = deps;
+  const cutoff = startedMs - (deps.gcGraceSeconds ?? 86_400) * 1000;
+  const maxUnusedPercent = deps.gcMaxUnusedPercent ?? 5;
+  const old = (o: StoredObject) => Date.parse(o.lastModified) <= cutoff;
+  const result: VaultGcResult = {
+    ...emptyGcResult(),
+    blobsLive: live.blobs.size,
+    partsLive: live.parts.size,
+  };
+  let deferred = live.incomplete;
+
+  // 1. Marks, then index documents, then packs.
+  const marks = new Map((await catalog.listGcMarks(vault.bucket)).map((m) => [m.packId, m.markedAt]));
+  const oldMark = (packId: ContentId) => {
+    const at = marks.get(packId);
+    return at !== undefined && Date.parse(at) <= cutoff;
+  };
   const indexObjects = new Map<ContentId, StoredObject>();
   for (const o of await listing(vault, VaultLayout.indexPrefix)) {
     const id = VaultLayout.indexIdOf(o.key);
@@ -382,41 +500,6 @@ async function collectGarbage(deps: PipelineDeps, vault: VaultStore, live: LiveS
     : (await listing(vault, 'parts/')).filter(
         (o) => VaultLayout.partIdOf(o.key) && !live.parts.has(o.key) && old(o),
       );
-
-  // 3. Packs: live, partly unused, dead (doomed when old enough), missing, orphaned.
-  const named = new Map<ContentId, IndexedPack>();
-  for (const packs of indexes.values())
-    for (const p of packs) if (!named.has(p.packId)) named.set(p.packId, p);
-  /** Packs every index must stop naming: doomed now, or dead and already gone from the vault. */
-  const dropped = new Set<ContentId>();
-  const doomedPacks: { packId: ContentId; object: StoredObject; blobs: number }[] = [];
-  for (const [packId, pack] of named) {
-    const object = packObjects.get(packId);
-    const liveBlobs = pack.blobs.filter((b) => live.blobs.has(b.blobId));
-    if (liveBlobs.length > 0) {
-      result.packsLive += 1;
-      if (!object) result.packsMissing += 1;
-      if (liveBlobs.length < pack.blobs.length) {
-        result.packsPartlyUnused += 1;
-        for (const b of pack.blobs)
-          if (!live.blobs.has(b.blobId)) result.unusedBytesInLivePacks += b.lengthBytes;
-      }
-    } else if (!object) {
-      dropped.add(packId); // a crashed run deleted it before its index was rewritten
-    } else if (old(object)) {
-      dropped.add(packId);
-      doomedPacks.push({ packId, object, blobs: pack.blobs.length });
-    }
-  }
-  const orphans = [...packObjects].filter(([packId, o]) => !named.has(packId) && old(o));
-
-  // Last look before deleting data: a snapshot may have started since the first.
-  if (!deferred) {
-    const running = await runningSnapshot(deps, live.plans, vault);
-    if (running) deferred = `snapshot ${running} is running`;
-  }
-
-  // 4. Delete: roots, parts, then (unless deferred) index documents before their packs.
   await deleteKeys(
     vault,
     doomedRoots.map((o) => o.key),
@@ -430,10 +513,177 @@ async function collectGarbage(deps: PipelineDeps, vault: VaultStore, live: LiveS
   result.bytesDeleted += [...doomedRoots, ...doomedParts].reduce((sum, o) => sum + o.sizeBytes, 0);
   if (deferred) return { ...result, deferred };
 
+  // 3. Classify packs: live (rescue a marked one; repack a mostly unused one), dead (mark, or sweep
+  //    once the mark is old), missing, orphaned.
+  // A pack named twice (a crash between writing a rewritten index document and deleting the old one)
+  // counts by its shortest entry: the newest shrink of a repacked pack, whose other blobs the new
+  // packs hold.
+  const named = new Map<ContentId, IndexedPack>();
+  for (const packs of indexes.values())
+    for (const p of packs) {
+      const seen = named.get(p.packId);
+      if (!seen || p.blobs.length < seen.blobs.length) named.set(p.packId, p);
+    }
+  const toMark = new Set<ContentId>();
+  const toUnmark = new Set<ContentId>();
+  /** Marks of packs that are gone: removed after the sweep. */
+  const staleMarks = new Set<ContentId>();
+  /** Packs every index must stop naming: dead and gone already, swept now, or repacked now. */
+  const dropped = new Set<ContentId>();
+  const sweep: { packId: ContentId; object: StoredObject; blobs: number; orphan: boolean }[] = [];
+  const repack: { pack: IndexedPack; live: PackedBlob[] }[] = [];
+  const oldOrphans: [ContentId, StoredObject][] = [];
+  for (const [packId, pack] of named) {
+    const object = packObjects.get(packId);
+    const liveBlobs = pack.blobs.filter((b) => live.blobs.has(b.blobId));
+    if (liveBlobs.length > 0) {
+      result.packsLive += 1;
+      if (!object) result.packsMissing += 1;
+      if (marks.has(packId)) toUnmark.add(packId); // referenced again: rescued
+      if (liveBlobs.length < pack.blobs.length) {
+        result.packsPartlyUnused += 1;
+        const total = pack.blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+        const unused = total - liveBlobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+        result.unusedBytesInLivePacks += unused;
+        // Only packs older than the grace period: a young pack's blobs may be about to be referenced.
+        if (object && old(object) && unused * 100 > maxUnusedPercent * total)
+          repack.push({ pack, live: liveBlobs });
+      }
+    } else if (!object) {
+      dropped.add(packId); // a crashed run deleted it before its index was rewritten
+      if (marks.has(packId)) staleMarks.add(packId);
+    } else if (!marks.has(packId)) {
+      toMark.add(packId);
+    } else if (oldMark(packId)) {
+      sweep.push({ packId, object, blobs: pack.blobs.length, orphan: false });
+    }
+  }
+  for (const [packId, object] of packObjects) {
+    if (named.has(packId)) continue;
+    if (!marks.has(packId)) toMark.add(packId);
+    else if (oldMark(packId)) oldOrphans.push([packId, object]);
+  }
+  for (const packId of marks.keys())
+    if (!named.has(packId) && !packObjects.has(packId)) staleMarks.add(packId);
+
+  // 4. Repack: live blobs into new packs, then the index naming them; then the old pack's index
+  //    entries keep only its unreferenced blobs (readers find the live ones in the new packs only) and
+  //    it is marked: from now on a dead pack, swept after the grace period like any other. Its dead
+  //    blobs stay indexed until then, since a partition that loaded the index before may reference one.
+  const newPacks: IndexedPack[] = [];
+  /** Repacked packs → the blobs their index entries stop listing (now in the new packs). */
+  const moved = new Map<ContentId, Set<ContentId>>();
+  if (repack.length > 0) {
+    const writer = new PackWriter(vault, envelope);
+    for (const { pack, live: blobs } of repack) {
+      const plaintexts: Buffer[] = [];
+      try {
+        for (const b of blobs)
+          plaintexts.push(await readBlob(vault, envelope, { ...b, packId: pack.packId }));
+      } catch (error) {
+        if (isRetryable(error)) throw error;
+        continue; // a blob that does not read is verification's to report: leave its pack alone
+      }
+      for (const [i, b] of blobs.entries()) await writer.add(b.blobId, plaintexts[i] as Buffer);
+      result.packsRepacked += 1;
+      result.bytesRepacked += blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+      moved.set(pack.packId, new Set(blobs.map((b) => b.blobId)));
+      toMark.add(pack.packId);
+    }
+    newPacks.push(...(await writer.flush()));
+    await writeIndex(vault, envelope, newPacks); // before any index stops naming the old packs
+  }
+
+  // 5. Old-marked orphans: a live blob no kept pack holds rescues the pack (re-indexed).
+  const kept = new Set<ContentId>();
+  for (const [packId, pack] of named) {
+    if (dropped.has(packId) || !packObjects.has(packId) || sweep.some((s) => s.packId === packId)) continue;
+    for (const b of pack.blobs) if (!moved.get(packId)?.has(b.blobId)) kept.add(b.blobId);
+  }
+  for (const p of newPacks) for (const b of p.blobs) kept.add(b.blobId);
+  for (const [packId, object] of oldOrphans) {
+    let blobs: PackedBlob[];
+    try {
+      blobs = (await readPackHeaderAt(vault, envelope, packId, object.sizeBytes)).blobs;
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        staleMarks.add(packId);
+        continue;
+      }
+      if (isRetryable(error)) throw error;
+      blobs = []; // no readable header: no reader can locate its blobs either
+    }
+    if (blobs.some((b) => live.blobs.has(b.blobId) && !kept.has(b.blobId))) {
+      const stored = await vault.checksum(VaultLayout.packKey(packId));
+      await writeIndex(vault, envelope, [{ packId, stored, blobs }]);
+      for (const b of blobs) kept.add(b.blobId);
+      toUnmark.add(packId);
+    } else {
+      sweep.push({ packId, object, blobs: blobs.length, orphan: true });
+    }
+  }
+
+  // 6. Marks: new ones, rescues. A pack rescued and repacked in this run is a dead pack now: it gets
+  //    a fresh mark instead.
+  for (const packId of toMark) toUnmark.delete(packId);
+  if (toMark.size > 0) {
+    const markedAt = nowIso(clock);
+    await catalog.putGcMarks(
+      vault.bucket,
+      [...toMark].map((packId) => ({ packId, markedAt })),
+    );
+    result.packsMarked = toMark.size;
+  }
+  if (toUnmark.size > 0) await catalog.deleteGcMarks(vault.bucket, [...toUnmark]);
+  result.packsRescued = toUnmark.size;
+
+  // 7. Sweep what is still marked as it was (not rescued meanwhile) and not retained by Object Lock.
+  const current = new Map((await catalog.listGcMarks(vault.bucket)).map((m) => [m.packId, m.markedAt]));
+  const doomed: typeof sweep = [];
+  for (const s of sweep) {
+    if (current.get(s.packId) !== marks.get(s.packId)) continue; // rescued or re-marked meanwhile
+    const until = await (vault as MaybeLockedVault).retainUntil?.(VaultLayout.packKey(s.packId));
+    if (until && Date.parse(until) > clock.now().getTime()) {
+      result.packsLocked += 1; // stays named and marked: a later run tries again
+      continue;
+    }
+    doomed.push(s);
+    dropped.add(s.packId);
+  }
+
+  // 8. Index documents before their packs. Many small documents (capture writes one per upload)
+  // are merged into few, so every reader lists and reads a handful, not one per upload.
   const obsoleteIndexes: string[] = [];
+  const keep = (packs: readonly IndexedPack[]) =>
+    packs
+      .filter((p) => !dropped.has(p.packId))
+      .map((p) => {
+        const gone = moved.get(p.packId);
+        return gone ? { ...p, blobs: p.blobs.filter((b) => !gone.has(b.blobId)) } : p;
+      });
+  if (indexes.size > INDEX_COMPACT_THRESHOLD) {
+    const merged = new Map<ContentId, IndexedPack>(); // a pack named twice keeps its shortest entry
+    for (const packs of indexes.values()) {
+      for (const p of keep(packs)) {
+        const seen = merged.get(p.packId);
+        if (!seen || p.blobs.length < seen.blobs.length) merged.set(p.packId, p);
+      }
+    }
+    const all = [...merged.values()];
+    for (let i = 0; i < all.length; i += INDEX_COMPACT_PACKS) {
+      await writeIndex(vault, envelope, all.slice(i, i + INDEX_COMPACT_PACKS)); // new documents first
+    }
+    result.indexesRewritten += Math.ceil(all.length / INDEX_COMPACT_PACKS);
+    result.indexesDeleted += indexes.size;
+    for (const indexId of indexes.keys()) {
+      obsoleteIndexes.push(VaultLayout.indexKey(indexId));
+      result.bytesDeleted += indexObjects.get(indexId)?.sizeBytes ?? 0;
+    }
+    indexes.clear();
+  }
   for (const [indexId, packs] of indexes) {
-    const remaining = packs.filter((p) => !dropped.has(p.packId));
-    if (remaining.length === packs.length) continue;
+    const remaining = keep(packs);
+    if (remaining.length === packs.length && !packs.some((p) => moved.has(p.packId))) continue;
     if (remaining.length > 0) {
       await writeIndex(vault, envelope, remaining); // the new index first: its packs stay findable
       result.indexesRewritten += 1;
@@ -445,16 +695,17 @@ async function collectGarbage(deps: PipelineDeps, vault: VaultStore, live: LiveS
   }
   await deleteKeys(vault, obsoleteIndexes);
 
-  await deleteKeys(vault, [
-    ...doomedPacks.map((p) => VaultLayout.packKey(p.packId)),
-    ...orphans.map(([packId]) => VaultLayout.packKey(packId)),
-  ]);
-  result.packsDeleted = doomedPacks.length + orphans.length;
-  result.orphanPacksDeleted = orphans.length;
-  result.blobsDeleted = doomedPacks.reduce((sum, p) => sum + p.blobs, 0);
-  result.bytesDeleted += [...doomedPacks.map((p) => p.object), ...orphans.map(([, o]) => o)].reduce(
-    (sum, o) => sum + o.sizeBytes,
-    0,
+  // 9. The packs, then their marks.
+  await deleteKeys(
+    vault,
+    doomed.map((p) => VaultLayout.packKey(p.packId)),
   );
+  const orphans = doomed.filter((p) => p.orphan);
+  result.packsDeleted = doomed.length;
+  result.orphanPacksDeleted = orphans.length;
+  result.blobsDeleted = doomed.filter((p) => !p.orphan).reduce((sum, p) => sum + p.blobs, 0);
+  result.bytesDeleted += doomed.reduce((sum, p) => sum + p.object.sizeBytes, 0);
+  const cleared = [...doomed.map((p) => p.packId), ...staleMarks];
+  if (cleared.length > 0) await catalog.deleteGcMarks(vault.bucket, cleared);
   return result;
 }

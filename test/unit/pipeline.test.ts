@@ -24,7 +24,16 @@ describe('the pipeline on memory twins', () => {
     expect(started.started).toHaveLength(1);
     expect(started.failed).toEqual([]);
     // The snapshot task plans one partition (three objects), which seals the snapshot.
-    expect(ran.map((t) => t.kind)).toEqual(['snapshot', 'snapshot', 'copy', 'verify', 'prune']);
+    // prune: retention, then one garbage-collection task per region
+    expect(ran.map((t) => t.kind)).toEqual([
+      'snapshot',
+      'snapshot',
+      'copy',
+      'verify',
+      'prune',
+      'prune',
+      'prune',
+    ]);
     const [snap] = await p.catalog.listSnapshots('photos');
     expect(snap?.status).toBe('COMMITTED');
     expect(snap?.objectCount).toBe(3);
@@ -131,16 +140,25 @@ describe('the pipeline on memory twins', () => {
     const prune = (await p.catalog.listTasks(`photos/${snapshotId}`)).find((t) => t.taskId === 'prune');
     expect(prune?.status).toBe('SUCCEEDED');
     expect(prune?.result?.deferred).toBeUndefined();
-    // live: alpha (dup.txt), bravo, three, four. 'two' was alone in the second snapshot's pack: that
-    // pack is garbage older than the grace period, gone with its index entry. ('one' may stay in the
-    // first snapshot's pack, next to alpha and bravo, until repacking exists.) Every pack left is
-    // indexed, and only the live snapshots' roots remain.
+    // 'two' was alone in the second snapshot's pack, forgotten just now: its pack is only marked.
+    const gcTask = (await p.catalog.listTasks(`photos/${snapshotId}`)).find(
+      (t) => t.taskId === 'prune:us-east-1',
+    );
+    expect(gcTask?.result).toMatchObject({ packsMarked: 1 });
+    // A prune after the grace period sweeps it.
+    p.clock.advance(2 * 3600_000);
+    await p.run({ kind: 'prune', planId: 'photos', snapshotId });
+    await p.drain();
+    // live: alpha (dup.txt), bravo, three, four. 'two''s pack is gone with its index entry; 'one' was
+    // in the first snapshot's pack next to alpha and bravo: that pack was repacked (alpha and bravo
+    // moved) and then swept. Every pack left is indexed, and only the live snapshots' roots remain.
     for (const vault of [p.primary, p.copy]) {
       const index = await VaultIndex.load(vault, p.deps.envelope);
       for (const text of ['alpha', 'bravo', 'three', 'four']) {
         expect(index.locate(contentIdOf(text)), `${vault.region}: ${text}`).toBeDefined();
       }
       expect(index.locate(contentIdOf('two')), vault.region).toBeUndefined();
+      expect(index.locate(contentIdOf('one')), vault.region).toBeUndefined();
       const packs = [...vault.objects.keys()].filter((k) => k.startsWith(VaultLayout.packsPrefix));
       expect(packs.map((k) => VaultLayout.packIdOf(k)).sort()).toEqual([...index.packs.keys()].sort());
       const roots = [...vault.objects.keys()].filter((k) => k.startsWith('manifests/'));

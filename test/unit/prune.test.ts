@@ -12,10 +12,11 @@ import {
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { PlanRecord } from '#domain/ports.ts';
-import { prunePlan } from '#domain/prune.ts';
+import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
 import {
   PackWriter,
   readAllEntries,
+  readEntryContent,
   readIndex,
   readManifest,
   VaultIndex,
@@ -23,6 +24,7 @@ import {
   writeManifest,
   writePart,
 } from '#domain/repository.ts';
+import { taskIdOf } from '#domain/tasks.ts';
 import {
   type ContentId,
   contentIdOf,
@@ -162,8 +164,20 @@ async function snapshot(
   return { snapshotId, manifestId, parts };
 }
 
-const prune = (h: Harness, snapshotId: string, planId = 'photos') =>
-  prunePlan(h.deps, { kind: 'prune', planId, snapshotId });
+/** Retention, then the garbage-collection tasks it enqueued (one per region), as the queue would run them. */
+async function prune(h: Harness, snapshotId: string, planId = 'photos'): Promise<PruneResult> {
+  const result = await prunePlan(h.deps, { kind: 'prune', planId, snapshotId });
+  for (const task of (h.deps.queue as MemoryTaskQueue).drain()) {
+    if (task.kind === 'prune') Object.assign(result.gc, (await prunePlan(h.deps, task)).gc);
+  }
+  return result;
+}
+
+/** Past the grace period (1 h), then another run: what the previous run marked is swept. */
+async function afterGrace(h: Harness, snapshotId: string, planId = 'photos'): Promise<PruneResult> {
+  h.clock.advance(HOUR + 1000);
+  return prune(h, snapshotId, planId);
+}
 
 const keysUnder = (vault: MemoryVaultStore, prefix: string) =>
   [...vault.objects.keys()].filter((k) => k.startsWith(prefix));
@@ -205,6 +219,7 @@ describe('prune: garbage collection on format v2', () => {
     );
     const s3 = await snapshot(h, { ...base, 'c.txt': 'three', 'd.txt': 'delta' }, { partSize: 2 });
     expect(s2.parts[0]?.partId).toBe(s1.parts[0]?.partId); // the unchanged part is shared
+    h.deps.gcMaxUnusedPercent = 100; // no repacking here (see the repack test)
     // Act: keepLast 2 forgets S1
     const first = await prune(h, s3.snapshotId);
     // Assess: 'one' shares its pack with alpha and bravo: the pack stays, partly unused
@@ -213,6 +228,7 @@ describe('prune: garbage collection on format v2', () => {
     expect(gc1).toMatchObject({
       manifestsDeleted: 1,
       partsDeleted: 1, // S1's [c.txt] part; [a, b] is shared with S2 and S3
+      packsMarked: 0,
       packsDeleted: 0,
       indexesDeleted: 0,
       indexesRewritten: 0,
@@ -228,11 +244,21 @@ describe('prune: garbage collection on format v2', () => {
     const s4 = await snapshot(h, { ...base, 'c.txt': 'four', 'd.txt': 'delta' }, { partSize: 2 });
     const indexesBefore = keysUnder(h.primary, 'index/');
     const second = await prune(h, s4.snapshotId);
-    // Assess
+    // Assess: the dead pack is only marked
     expect(second.forgotten).toEqual([s2.snapshotId]);
     expect(second.gc['us-east-1']).toMatchObject({
       manifestsDeleted: 1,
       partsDeleted: 1,
+      packsMarked: 1,
+      packsDeleted: 0,
+      indexesRewritten: 0,
+    });
+    expect(await h.catalog.listGcMarks(h.primary.bucket)).toHaveLength(1);
+    expect(keysUnder(h.primary, 'index/')).toEqual(indexesBefore);
+    // Act: a run after the grace period sweeps it
+    const third = await afterGrace(h, s4.snapshotId);
+    expect(third.gc['us-east-1']).toMatchObject({
+      packsMarked: 0,
       packsDeleted: 1,
       orphanPacksDeleted: 0,
       blobsDeleted: 1,
@@ -263,7 +289,9 @@ describe('prune: garbage collection on format v2', () => {
     const s3 = await snapshot(h, { 'a.txt': 'three' });
     const result = await prune(h, s3.snapshotId);
     expect(result.forgotten).toEqual([s1.snapshotId]);
-    expect(result.gc['us-east-1']).toMatchObject({ packsDeleted: 1, indexesDeleted: 1, indexesRewritten: 0 });
+    expect(result.gc['us-east-1']).toMatchObject({ packsMarked: 1, packsDeleted: 0 });
+    const swept = await afterGrace(h, s3.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsDeleted: 1, indexesDeleted: 1, indexesRewritten: 0 });
     expect(keysUnder(h.primary, 'index/')).toHaveLength(2);
     expect(keysUnder(h.primary, 'packs/')).toHaveLength(2);
     expect(await danglingPacks(h.primary, h.deps.envelope)).toEqual([]);
@@ -282,9 +310,16 @@ describe('prune: garbage collection on format v2', () => {
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(true);
     // The record is gone: the root is now a stray, which a later run deletes once old enough.
     expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
+    // Its pack was marked in the first run (a mark does not wait for the pack's age).
+    expect(young.gc['us-east-1']?.packsMarked).toBe(1);
     h.clock.advance(2 * HOUR);
+    // Roots and parts go by their age; the pack waits until its MARK is older than the grace period.
     const later = await prune(h, s3.snapshotId);
-    expect(later.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, partsDeleted: 1, packsDeleted: 1 });
+    expect(later.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, partsDeleted: 1, packsDeleted: 0 });
+    expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(true);
+    h.clock.advance(5 * HOUR);
+    const last = await prune(h, s3.snapshotId);
+    expect(last.gc['us-east-1']).toMatchObject({ packsDeleted: 1, blobsDeleted: 1 });
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(false);
   });
 
@@ -295,7 +330,7 @@ describe('prune: garbage collection on format v2', () => {
     const [orphan] = await writer.flush(); // no index: the task crashed here
     const orphanKey = VaultLayout.packKey(orphan?.packId as string);
     const young = await prune(h, s1.snapshotId);
-    expect(young.gc['us-east-1']).toMatchObject({ packsDeleted: 0, orphanPacksDeleted: 0 });
+    expect(young.gc['us-east-1']).toMatchObject({ packsMarked: 1, packsDeleted: 0, orphanPacksDeleted: 0 });
     expect(h.primary.objects.has(orphanKey)).toBe(true);
     h.clock.advance(2 * HOUR);
     const old = await prune(h, s1.snapshotId);
@@ -304,32 +339,199 @@ describe('prune: garbage collection on format v2', () => {
     expect(keysUnder(h.primary, 'packs/')).toHaveLength(1); // alpha's
   });
 
-  it('defers deleting packs and index documents while a snapshot is running, but still deletes roots and parts', async () => {
+  it('no longer defers while a snapshot is running: dead packs are marked, then swept after the grace period', async () => {
     // keepLast 1 among the candidates: S3 is protected as the running snapshot's parent.
     await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
     const s1 = await snapshot(h, { 'a.txt': 'one' });
     await snapshot(h, { 'a.txt': 'two' });
     const s3 = await snapshot(h, { 'a.txt': 'three' });
     const running = await snapshot(h, { 'a.txt': 'four' }, { running: true });
-    const packsBefore = keysUnder(h.primary, 'packs/');
-    const indexesBefore = keysUnder(h.primary, 'index/');
     const result = await prune(h, s3.snapshotId);
     expect(result.forgotten).toEqual([s1.snapshotId]);
-    expect(result.gc['us-east-1']).toMatchObject({
-      deferred: `snapshot photos/${running.snapshotId} is running`,
-      manifestsDeleted: 1,
-      partsDeleted: 1,
+    // 'one' (forgotten) and 'four' (the running snapshot's, unreferenced until a partition finishes)
+    expect(result.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, partsDeleted: 1, packsMarked: 2 });
+    expect(result.gc['us-east-1']?.deferred).toBeUndefined();
+    // The running snapshot finishes its partition within the grace period: its pack is rescued.
+    await h.catalog.completePartition('photos', running.snapshotId, {
+      partition: 0,
+      parts: running.parts,
+      objectCount: 1,
+      logicalBytes: 4,
+      objectsRead: 1,
+      blobsWritten: 1,
+      packsWritten: 1,
+      storedBytesWritten: 100,
+      objectsVanished: 0,
+      invocations: 1,
+      seconds: 1,
+      doneAt: h.clock.now().toISOString(),
+    });
+    const swept = await afterGrace(h, s3.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsRescued: 1, packsDeleted: 1, blobsDeleted: 1 });
+    const blobs = await indexedBlobs(h.primary, h.deps.envelope);
+    expect(blobs.has(blob('one'))).toBe(false);
+    expect(blobs.has(blob('four'))).toBe(true);
+    expect(await h.catalog.listGcMarks(h.primary.bucket)).toEqual([]);
+    const tasks = await h.catalog.listTasks(`photos/${s3.snapshotId}`);
+    expect(tasks.map((t) => t.taskId).sort()).toEqual(['prune', 'prune:eu-west-1', 'prune:us-east-1']);
+    expect(tasks.find((t) => t.taskId === 'prune:us-east-1')?.result).toMatchObject({ packsDeleted: 1 });
+  });
+
+  it('rescues a marked pack whose blob a snapshot references again before the sweep', async () => {
+    await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    const first = await prune(h, s2.snapshotId);
+    expect(first.forgotten).toEqual([s1.snapshotId]);
+    expect(first.gc['us-east-1']?.packsMarked).toBe(1);
+    const [mark] = await h.catalog.listGcMarks(h.primary.bucket);
+    // A snapshot that loaded the index before the mark reuses 'one' (the write path of a partition
+    // that started earlier): its parts name the blob of the marked pack.
+    const index = await VaultIndex.load(h.primary, h.deps.envelope);
+    expect(index.locate(blob('one'))?.packId).toBe(mark?.packId);
+    const s3 = await snapshot(h, { 'a.txt': 'one' });
+    const swept = await afterGrace(h, s3.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsRescued: 1, packsDeleted: 0, packsMarked: 1 }); // S2's 'two' is marked now
+    expect(h.primary.objects.has(VaultLayout.packKey(mark?.packId as string))).toBe(true);
+    expect((await h.catalog.listGcMarks(h.primary.bucket)).map((m) => m.packId)).not.toContain(mark?.packId);
+    // Nothing marks it again while S3 lives: a later sweep keeps it.
+    const later = await afterGrace(h, s3.snapshotId);
+    expect(later.gc['us-east-1']).toMatchObject({ packsDeleted: 1, packsRescued: 0 });
+    expect(h.primary.objects.has(VaultLayout.packKey(mark?.packId as string))).toBe(true);
+  });
+
+  it('makes a snapshot index load leave out marked packs, so their blobs are stored again', async () => {
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const packId = [...(await VaultIndex.load(h.primary, h.deps.envelope)).packs.keys()][0] as string;
+    await h.catalog.putGcMarks(h.primary.bucket, [{ packId, markedAt: h.clock.now().toISOString() }]);
+    const index = await VaultIndex.load(h.primary, h.deps.envelope, { exclude: new Set([packId]) });
+    expect(index.locate(blob('one'))).toBeUndefined();
+    expect(index.pack(packId)).toBeUndefined();
+    expect(s1.snapshotId).toBeDefined();
+  });
+
+  it('repacks a pack whose unused bytes exceed gcMaxUnusedPercent; the old pack goes after the grace period', async () => {
+    await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
+    const s1 = await snapshot(h, { 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'one' });
+    const oldPack = [...(await VaultIndex.load(h.primary, h.deps.envelope)).packs.keys()][0] as string;
+    const s2 = await snapshot(h, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    const first = await prune(h, s2.snapshotId);
+    expect(first.forgotten).toEqual([s1.snapshotId]);
+    expect(first.gc['us-east-1']).toMatchObject({
+      packsPartlyUnused: 1,
+      packsRepacked: 1,
+      packsMarked: 1,
       packsDeleted: 0,
+      indexesRewritten: 1, // the old pack's entry now lists only its unreferenced blob
       indexesDeleted: 0,
     });
-    expect(keysUnder(h.primary, 'packs/')).toEqual(packsBefore);
-    expect(keysUnder(h.primary, 'index/')).toEqual(indexesBefore);
-    // The running snapshot's own part is younger than the grace period.
-    expect(h.primary.objects.has(VaultLayout.partKey('photos', running.parts[0]?.partId as string))).toBe(
-      true,
+    expect(first.gc['us-east-1']?.bytesRepacked).toBeGreaterThan(0);
+    const index = await VaultIndex.load(h.primary, h.deps.envelope);
+    expect(index.pack(oldPack)?.blobs.map((b) => b.blobId)).toEqual([blob('one')]);
+    for (const text of ['alpha', 'bravo']) {
+      const where = index.locate(blob(text));
+      expect(where?.packId).not.toBe(oldPack);
+      expect(h.primary.objects.has(VaultLayout.packKey(where?.packId as string))).toBe(true);
+    }
+    expect(index.locate(blob('one'))?.packId).toBe(oldPack); // until the sweep
+    expect(await h.catalog.listGcMarks(h.primary.bucket)).toEqual([
+      { packId: oldPack, markedAt: h.clock.now().toISOString() },
+    ]);
+    const swept = await afterGrace(h, s2.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsDeleted: 1, orphanPacksDeleted: 0, packsRepacked: 0 });
+    expect(h.primary.objects.has(VaultLayout.packKey(oldPack))).toBe(false);
+    const root = await readManifest(h.primary, h.deps.envelope, 'photos', s2.manifestId as string);
+    const fresh = await VaultIndex.load(h.primary, h.deps.envelope);
+    for (const e of await readAllEntries(h.primary, h.deps.envelope, root))
+      expect((await readEntryContent(h.primary, h.deps.envelope, fresh, e)).toString()).toBe(
+        e.key === 'a.txt' ? 'alpha' : 'bravo',
+      );
+  });
+
+  it('rescues a repacked pack when a snapshot that loaded the index before reuses its unreferenced blob', async () => {
+    await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
+    await snapshot(h, { 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'one' });
+    const oldPack = [...(await VaultIndex.load(h.primary, h.deps.envelope)).packs.keys()][0] as string;
+    const s2 = await snapshot(h, { 'a.txt': 'alpha', 'b.txt': 'bravo' });
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    const repacked = await prune(h, s2.snapshotId);
+    expect(repacked.gc['us-east-1']).toMatchObject({ packsRepacked: 1, packsMarked: 1 });
+    // A partition that loaded the index BEFORE the repack found 'one' in the old pack and stored
+    // nothing; its snapshot commits within the grace period and restores meanwhile.
+    const s3 = await snapshot(h, { 'a.txt': 'alpha', 'c.txt': 'one' });
+    expect(keysUnder(h.primary, 'packs/')).toHaveLength(2); // nothing new stored
+    const index = await VaultIndex.load(h.primary, h.deps.envelope);
+    expect(index.locate(blob('one'))?.packId).toBe(oldPack);
+    // Act: the sweep finds the old pack marked for longer than the grace period, referenced again
+    const swept = await afterGrace(h, s3.snapshotId);
+    // Assess: rescued, not deleted
+    expect(swept.gc['us-east-1']).toMatchObject({ packsRescued: 1, packsDeleted: 0 });
+    expect(h.primary.objects.has(VaultLayout.packKey(oldPack))).toBe(true);
+    expect((await VaultIndex.load(h.primary, h.deps.envelope)).locate(blob('one'))?.packId).toBe(oldPack);
+    expect((await h.catalog.listGcMarks(h.primary.bucket)).map((m) => m.packId)).not.toContain(oldPack);
+  });
+
+  it('rescues and re-indexes a marked pack no index names when a live blob is nowhere else (a copy that crashed before its index)', async () => {
+    const s1 = await snapshot(h, { 'a.txt': 'alpha' });
+    // The copy stored the pack in eu-west-1 and crashed before its index; the region is not COPIED.
+    for (const [key, o] of h.primary.objects) if (key.startsWith('packs/')) await h.copy.put(key, o.body);
+    const packId = VaultLayout.packIdOf(keysUnder(h.copy, 'packs/')[0] as string) as string;
+    const first = await prune(h, s1.snapshotId);
+    expect(first.gc['eu-west-1']).toMatchObject({ packsMarked: 1, packsDeleted: 0 });
+    const swept = await afterGrace(h, s1.snapshotId);
+    expect(swept.gc['eu-west-1']).toMatchObject({ packsRescued: 1, packsDeleted: 0 });
+    const index = await VaultIndex.load(h.copy, h.deps.envelope);
+    expect(index.locate(blob('alpha'))?.packId).toBe(packId);
+    expect(index.pack(packId)?.stored).toEqual(await h.primary.checksum(VaultLayout.packKey(packId)));
+    expect(await h.catalog.listGcMarks(h.copy.bucket)).toEqual([]);
+  });
+
+  it('keeps a pack Object Lock still retains, marked, and counts it', async () => {
+    await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
+    await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    await prune(h, s2.snapshotId);
+    const until = new Date(h.clock.now().getTime() + 30 * 24 * HOUR).toISOString();
+    Object.assign(h.primary, { retainUntil: async () => until });
+    const swept = await afterGrace(h, s2.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsLocked: 1, packsDeleted: 0, indexesRewritten: 0 });
+    expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(true);
+    expect(await h.catalog.listGcMarks(h.primary.bucket)).toHaveLength(1);
+  });
+
+  it('collects only the vault its region names, and says so in the task id', async () => {
+    expect(taskIdOf({ kind: 'prune', planId: 'photos', snapshotId: 'S', region: 'eu-west-1' })).toBe(
+      'prune:eu-west-1',
     );
-    const task = await h.catalog.listTasks(`photos/${s3.snapshotId}`);
-    expect(task[0]?.result?.deferred).toMatch(/is running/);
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const listed: string[] = [];
+    for (const vault of [h.primary, h.copy]) {
+      const list = vault.list.bind(vault);
+      vault.list = (prefix: string) => {
+        listed.push(`${vault.region}:${prefix}`);
+        return list(prefix);
+      };
+    }
+    const result = await prunePlan(h.deps, {
+      kind: 'prune',
+      planId: 'photos',
+      snapshotId: s1.snapshotId,
+      region: 'eu-west-1',
+    });
+    expect(Object.keys(result.gc)).toEqual(['eu-west-1']);
+    expect(listed.every((l) => l.startsWith('eu-west-1:'))).toBe(true);
+    expect(new Set(listed.map((l) => l.split(':')[1]))).toEqual(
+      new Set(['index/', 'packs/', 'manifests/', 'parts/']),
+    );
+    // The retention task collects nothing itself: it enqueues one task per region.
+    const retention = await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId });
+    expect(retention.gc).toEqual({});
+    expect((h.deps.queue as MemoryTaskQueue).drain()).toEqual([
+      { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId, region: 'us-east-1' },
+      { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId, region: 'eu-west-1' },
+    ]);
   });
 
   it('keeps the parts a running snapshot’s finished partitions wrote', async () => {
@@ -365,7 +567,11 @@ describe('prune: garbage collection on format v2', () => {
     const s4 = await snapshot(h, { 'a.txt': 'three' });
     const result = await prune(h, s4.snapshotId);
     expect(result.forgotten).toEqual([s1.snapshotId]);
-    expect(result.gc['us-east-1']).toMatchObject({ packsDeleted: 1, blobsDeleted: 1 });
+    expect(result.gc['us-east-1']).toMatchObject({ packsMarked: 1 });
+    expect((await afterGrace(h, s4.snapshotId)).gc['us-east-1']).toMatchObject({
+      packsDeleted: 1,
+      blobsDeleted: 1,
+    });
     const blobs = await indexedBlobs(h.primary, h.deps.envelope);
     expect(blobs.has(blob('shared'))).toBe(true);
     expect(blobs.has(blob('mine'))).toBe(false);
@@ -386,7 +592,8 @@ describe('prune: garbage collection on format v2', () => {
     };
     await prune(h, last);
     expect(reads.size).toBe(2 + 4); // two shared parts, one [zz] part per snapshot
-    expect([...reads.values()].every((n) => n === 1)).toBe(true);
+    // Once per region's garbage-collection task (two regions).
+    expect([...reads.values()].every((n) => n === 2)).toBe(true);
   });
 
   it('collects each copy vault on its own', async () => {
@@ -403,8 +610,12 @@ describe('prune: garbage collection on format v2', () => {
       expect(result.gc[region], region).toMatchObject({
         manifestsDeleted: 1,
         partsDeleted: 1,
-        packsDeleted: 1,
+        packsMarked: 1,
       });
+    }
+    const swept = await afterGrace(h, s3.snapshotId);
+    for (const region of ['us-east-1', 'eu-west-1']) {
+      expect(swept.gc[region], region).toMatchObject({ packsDeleted: 1 });
     }
     expect((await indexedBlobs(h.copy, h.deps.envelope)).has(blob('one'))).toBe(false);
     expect(await danglingPacks(h.copy, h.deps.envelope)).toEqual([]);
@@ -415,13 +626,15 @@ describe('prune: garbage collection on format v2', () => {
     await snapshot(h, { 'a.txt': 'two', 'b.txt': 'bravo' });
     const s3 = await snapshot(h, { 'a.txt': 'three', 'b.txt': 'bravo' });
     h.deps.vaults = { primary: h.primary, copies: new Map() };
+    await prune(h, s3.snapshotId); // marks
     h.primary.faults.push({ op: 'delete', prefix: 'packs/', onCall: 1 });
-    await expect(prune(h, s3.snapshotId)).rejects.toThrow(/injected delete fault/);
+    await expect(afterGrace(h, s3.snapshotId)).rejects.toThrow(/injected delete fault/);
     // The index was rewritten before the packs went: the dead pack is now an orphan.
     expect(await danglingPacks(h.primary, h.deps.envelope)).toEqual([]);
     expect(keysUnder(h.primary, 'packs/')).toHaveLength(4);
     const rerun = await prune(h, s3.snapshotId);
     expect(rerun.gc['us-east-1']).toMatchObject({ packsDeleted: 1, orphanPacksDeleted: 1 });
+    expect(await h.catalog.listGcMarks(h.primary.bucket)).toEqual([]);
     expect(keysUnder(h.primary, 'packs/')).toHaveLength(3);
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('bravo'))).toBe(true);
   });
@@ -447,5 +660,26 @@ describe('prune: garbage collection on format v2', () => {
       const doc = await readIndex(h.primary, h.deps.envelope, VaultLayout.indexIdOf(key) as string);
       for (const p of doc.packs) expect(h.primary.objects.has(VaultLayout.packKey(p.packId))).toBe(true);
     }
+  });
+});
+
+describe('index compaction', () => {
+  it('merges many small index documents into one, and every live blob stays located', async () => {
+    const h = harness();
+    await h.catalog.putPlans([plan()]);
+    // One snapshot per file, one pack and one index document each (as capture writes them).
+    const files: Record<string, string> = {};
+    let last = '';
+    for (let i = 0; i < INDEX_COMPACT_THRESHOLD + 8; i++) {
+      files[`f${i}`] = `content ${i}`;
+      last = (await snapshot(h, { ...files }, { packBytes: 1 })).snapshotId;
+    }
+    expect(keysUnder(h.primary, VaultLayout.indexPrefix).length).toBeGreaterThan(INDEX_COMPACT_THRESHOLD);
+    const result = await prune(h, last);
+    expect(keysUnder(h.primary, VaultLayout.indexPrefix)).toHaveLength(1);
+    expect(result.gc['us-east-1']?.indexesRewritten).toBe(1);
+    const located = await indexedBlobs(h.primary, h.deps.envelope);
+    for (const text of Object.values(files)) expect(located.has(blob(text))).toBe(true);
+    expect(await danglingPacks(h.primary, h.deps.envelope)).toEqual([]);
   });
 });
