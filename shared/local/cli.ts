@@ -5,13 +5,19 @@
  *   strongbox start [--data-dir DIR]              start the embedded stack and keep it running
  *   strongbox plans apply FILE                    validate and store plans (YAML)
  *   strongbox plans list
- *   strongbox backup PLAN                         start an on-demand snapshot
+ *   strongbox backup PLAN [--tag T]...            start an on-demand snapshot (tagged, for keepTag)
+ *   strongbox forget PLAN [--dry-run]             what retention keeps and forgets; enqueue a prune
+ *   strongbox hold PLAN SNAPSHOT [--reason R]     place a legal hold: retention never forgets it
+ *   strongbox release PLAN SNAPSHOT               clear a legal hold
  *   strongbox drill PLAN                          enqueue a restore drill of a plan now
  *   strongbox status [PLAN]                       plans, snapshots, jobs and their tasks
  *   strongbox restore --plan P [--target-bucket B] restore a snapshot, whole or in part (see --help);
  *                                                 a large one runs as a restore job it follows
  *   strongbox restore-status [JOB]                recent restore jobs, or follow one (= restore --attach JOB)
- *   strongbox versions --plan P --key K           the versions of one object the snapshots captured
+ *   strongbox versions PLAN KEY                   the versions of one object: snapshots and journaled
+ *                                                 captures (restore --key K --point-in-time T)
+ *   strongbox cost [PLAN] [--price CLASS=USD]     stored bytes, dedup, compression, USD/month per plan and region
+ *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
  *
  * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
  * (AWS credentials from the environment): plans, backup and status use its state table and queues
@@ -30,9 +36,13 @@ import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { StrongboxError } from '#domain/errors.ts';
+import { costReport, gatherCostInputs } from '#domain/cost.ts';
+import { NotFoundError, StrongboxError } from '#domain/errors.ts';
+import { decideRetention, type ForgetDecision, type ForgetResult } from '#domain/forget.ts';
+import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { Catalog, DrillRecord, RestoreJobRecord, Verification } from '#domain/ports.ts';
 import {
+  type KeyVersion,
   listVersions,
   OVERWRITE_POLICIES,
   type OverwritePolicy,
@@ -42,11 +52,13 @@ import {
   reportOfRestoreJob,
   startRestore,
 } from '#domain/restore.ts';
+import { formatZonedTime } from '#domain/retention.ts';
 import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
+import { formatCostReport, formatPruneRun, parsePrice, pruneNow } from './reports.ts';
 import { PROJECT_ROOT, startLocalStack } from './stack.ts';
 
 const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.strongbox', 'data');
@@ -257,6 +269,101 @@ function formatDuration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+/**
+ * The table of `strongbox forget --dry-run`: every snapshot of the plan, newest first, with its time in
+ * the plan's time zone (`YYYY-MM-DD HH:MM:SS±HH:MM`), its status, keep or remove, and the reasons
+ * (restic's wording, plus 'legal hold', 'minimum retention', 'parent of a running snapshot', 'failed
+ * verification', 'running', 'failed', 'forgotten').
+ * @param result what {@link decideRetention} decided.
+ * @param timeZone the plan's `retention.timeZone`. @default 'UTC'
+ * @see docs/format.md#retention
+ */
+export function formatForgetTable(result: ForgetResult, timeZone = 'UTC'): string {
+  const rows = [...result.decisions, ...result.others].sort(
+    (a, b) => Date.parse(b.time) - Date.parse(a.time) || (a.snapshotId < b.snapshotId ? -1 : 1),
+  );
+  return formatTable(
+    ['snapshot', `time (${timeZone})`, 'status', 'decision', 'reasons'],
+    rows.map((d: ForgetDecision) => [
+      d.snapshotId,
+      formatZonedTime(d.time, timeZone),
+      d.status,
+      d.keep ? 'keep' : 'remove',
+      d.reasons.join(', ') || '-',
+    ]),
+  );
+}
+
+/**
+ * `strongbox forget PLAN [--dry-run]`: decide retention for the plan now; with `dryRun`, return the
+ * table and a summary and change nothing; otherwise enqueue a prune task for the plan (named after its
+ * newest committed snapshot), which forgets and collects garbage, and say so.
+ * @returns the lines to print.
+ * @throws NotFoundError (not retryable) for an unknown plan, or (without `dryRun`) a plan without a
+ *   committed snapshot; RetentionPolicyError for an invalid stored policy; TransientError (retryable)
+ *   from the catalog or the queue.
+ * @example
+ * ```ts
+ * console.log((await forgetCommand(c.pipeline, 'photos', { dryRun: true })).join('\n'));
+ * ```
+ * @see docs/format.md#retention
+ */
+export async function forgetCommand(
+  deps: Pick<PipelineDeps, 'catalog' | 'queue' | 'clock'>,
+  planId: string,
+  options: { dryRun: boolean },
+): Promise<string[]> {
+  const plan = await deps.catalog.getPlan(planId);
+  if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
+  const snapshots = await deps.catalog.listSnapshots(planId);
+  const result = decideRetention(snapshots, plan, deps.clock.now());
+  const removed = result.remove.map((d) => d.snapshotId);
+  if (options.dryRun) {
+    return [
+      formatForgetTable(result, plan.retention.timeZone ?? 'UTC'),
+      `dry run: would keep ${result.keep.length} and forget ${removed.length} committed snapshot(s)${removed.length ? ` (${removed.join(', ')})` : ''}; nothing was changed`,
+    ];
+  }
+  const newest = snapshots.filter((s) => s.status === 'COMMITTED').at(-1);
+  if (!newest) throw new NotFoundError(`plan '${planId}' has no committed snapshot: nothing to forget`);
+  await deps.queue.send({ kind: 'prune', planId, snapshotId: newest.snapshotId });
+  return [
+    `enqueued: prune of plan ${planId} (task of snapshot ${newest.snapshotId}); it would forget ${removed.length} snapshot(s) now${removed.length ? `: ${removed.join(', ')}` : ''}, then collect garbage (see 'strongbox status ${planId}')`,
+  ];
+}
+
+/**
+ * `strongbox hold PLAN SNAPSHOT [--reason R]` and `strongbox release PLAN SNAPSHOT`: place or clear a
+ * snapshot's legal hold (a held snapshot is never forgotten).
+ * @param hold `{ reason? }` to place a hold (since the clock's now), undefined to release it.
+ * @returns the line to print.
+ * @throws NotFoundError (not retryable) when the snapshot does not exist or is already forgotten;
+ *   TransientError (retryable) from the catalog.
+ * @example
+ * ```ts
+ * console.log(await legalHoldCommand(c.pipeline, 'photos', '20261121T234500Z', { reason: 'case 17' }));
+ * ```
+ * @see docs/format.md#retention
+ */
+export async function legalHoldCommand(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock'>,
+  planId: string,
+  snapshotId: string,
+  hold: { reason?: string } | undefined,
+): Promise<string> {
+  const record = hold
+    ? { since: deps.clock.now().toISOString(), ...(hold.reason ? { reason: hold.reason } : {}) }
+    : undefined;
+  if (!(await deps.catalog.setLegalHold(planId, snapshotId, record))) {
+    throw new NotFoundError(
+      `snapshot ${planId}/${snapshotId} does not exist or is forgotten ('strongbox status ${planId}' lists the snapshots)`,
+    );
+  }
+  return record
+    ? `held: snapshot ${snapshotId} of plan ${planId} is under legal hold since ${record.since}${record.reason ? ` (${record.reason})` : ''}; retention will not forget it`
+    : `released: snapshot ${snapshotId} of plan ${planId} has no legal hold; retention applies again`;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -407,10 +514,43 @@ export async function attachToRestore(
   if (job.status === 'FAILED') process.exitCode = 1;
 }
 
+/**
+ * The versions of one object as a table, newest first: where each comes from (a run of snapshots,
+ * or a journaled change), its time, how to restore it, size, ETag and what happened.
+ */
+export function formatVersions(versions: readonly KeyVersion[]): string {
+  return formatTable(
+    ['version', 'time', 'size', 'etag', 'outcome', 'restore with'],
+    versions.map((v) =>
+      v.source === 'snapshot'
+        ? [
+            v.firstSnapshotId === v.snapshotId
+              ? `snapshot ${v.snapshotId}`
+              : `snapshots ${v.firstSnapshotId}…${v.snapshotId}`,
+            v.time,
+            formatBytes(v.sizeBytes),
+            v.etag,
+            `in snapshot (modified ${v.lastModified})`,
+            `--snapshot ${v.snapshotId}`,
+          ]
+        : [
+            `journal ${v.sequencer}`,
+            v.time,
+            v.sizeBytes === undefined ? '' : formatBytes(v.sizeBytes),
+            v.etag ?? '',
+            v.outcome === 'lost-before-capture'
+              ? `lost before capture${v.reason ? `: ${v.reason}` : ''}`
+              : v.outcome,
+            v.pointInTime ? `--point-in-time ${v.pointInTime}` : '',
+          ],
+    ),
+  );
+}
+
 /** The final report of a restore, for people: what was written, what was skipped and why, warnings. */
 export function formatRestoreReport(report: RestoreReport): string {
   const lines = [
-    `${report.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from snapshot ${report.snapshotId} (${report.region}) into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}${report.dryRun || !report.seconds ? '' : ` (${formatRate(report.objects, report.seconds)})`}`,
+    `${report.dryRun ? 'would restore' : 'restored'} ${report.objects} object(s), ${formatBytes(report.bytes)} from ${report.pointInTime ? `${report.pointInTime} (snapshot ${report.snapshotId}${report.fromJournal ? ` + ${report.fromJournal} journaled version(s)` : ''}, ${report.region})` : `snapshot ${report.snapshotId} (${report.region})`} into s3://${report.targetBucket}/${report.targetPrefix} in ${formatSeconds(report.seconds)}${report.dryRun || !report.seconds ? '' : ` (${formatRate(report.objects, report.seconds)})`}`,
   ];
   const skipped = report.skipped ?? { exists: 0, unchanged: 0 };
   if (skipped.exists + skipped.unchanged > 0) {
@@ -538,7 +678,8 @@ export function buildCli(): Command {
       '--retry <snapshotId>',
       'retry a failed snapshot instead: only its partitions that did not finish run again',
     )
-    .action(async (planId: string, opts: { retry?: string }) => {
+    .option('--tag <tag>', 'tag the snapshot, for the keepTag retention rule (repeatable)', collect)
+    .action(async (planId: string, opts: { retry?: string; tag?: string[] }) => {
       const c = await connect(dataDir(), deployment());
       if (opts.retry) {
         const job = await retrySnapshot(c.pipeline, planId, opts.retry);
@@ -547,10 +688,38 @@ export function buildCli(): Command {
         );
         return;
       }
-      const job = await startSnapshotNow(c.pipeline, planId);
+      const job = await startSnapshotNow(c.pipeline, planId, { tags: opts.tag ?? [] });
       console.log(
-        `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}`,
+        `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}${job.created && opts.tag?.length ? ` tagged ${opts.tag.join(', ')}` : ''}`,
       );
+    });
+
+  program
+    .command('forget <plan>')
+    .description(
+      "apply the plan's retention: list what it keeps and forgets (--dry-run), or enqueue a prune that forgets and collects garbage",
+    )
+    .option('--dry-run', 'print the decision for every snapshot and change nothing', false)
+    .action(async (planId: string, opts: { dryRun: boolean }) => {
+      const c = await connect(dataDir(), deployment());
+      for (const line of await forgetCommand(c.pipeline, planId, { dryRun: opts.dryRun })) console.log(line);
+    });
+
+  program
+    .command('hold <plan> <snapshotId>')
+    .description('place a legal hold on a snapshot: retention never forgets it until it is released')
+    .option('--reason <reason>', 'why (e.g. a case number), shown by forget --dry-run')
+    .action(async (planId: string, snapshotId: string, opts: { reason?: string }) => {
+      const c = await connect(dataDir(), deployment());
+      console.log(await legalHoldCommand(c.pipeline, planId, snapshotId, { reason: opts.reason }));
+    });
+
+  program
+    .command('release <plan> <snapshotId>')
+    .description('clear the legal hold of a snapshot')
+    .action(async (planId: string, snapshotId: string) => {
+      const c = await connect(dataDir(), deployment());
+      console.log(await legalHoldCommand(c.pipeline, planId, snapshotId, undefined));
     });
 
   program
@@ -576,8 +745,14 @@ export function buildCli(): Command {
     )
     .option('--plan <plan>', 'plan id (required unless --attach)')
     .option('--snapshot <id>', 'snapshot id, or "latest"', 'latest')
-    .option('--point-in-time <iso>', 'restore the newest snapshot taken at or before this ISO-8601 time')
-    .option('--key <key>', "one object (with --snapshot/--point-in-time: that snapshot's version of it)")
+    .option(
+      '--point-in-time <iso>',
+      'restore the source as it was at this ISO-8601 time: the newest snapshot at or before it plus the changes captured since, key by key',
+    )
+    .option(
+      '--key <key>',
+      "one object (with --snapshot: that snapshot's version of it; with --point-in-time: its version at that time, see 'strongbox versions')",
+    )
     .option('--prefix <prefix>', 'only keys under this prefix')
     .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
     .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
@@ -688,13 +863,16 @@ export function buildCli(): Command {
     });
 
   program
-    .command('versions')
+    .command('versions [plan] [key]')
     .description(
-      'the versions of one object the snapshots captured, newest first (restore one with --snapshot)',
+      'the versions of one object, newest first: from the snapshots (restore one with --snapshot) and captured between them (restore one with --point-in-time)',
     )
-    .requiredOption('--plan <plan>', 'plan id')
-    .requiredOption('--key <key>', 'the object’s original key')
-    .option('--region <region>', 'read from this region’s vault')
+    .option('--plan <plan>', 'plan id (or the first argument)')
+    .option('--key <key>', 'the object’s original key (or the second argument)')
+    .option(
+      '--region <region>',
+      'read from this region’s vault (journaled versions are in the primary’s only)',
+    )
     .option(
       '--limit <n>',
       'at most this many versions',
@@ -705,31 +883,66 @@ export function buildCli(): Command {
       },
       20,
     )
-    .action(async (opts: { plan: string; key: string; region?: string; limit: number }) => {
+    .action(
+      async (
+        planArg: string | undefined,
+        keyArg: string | undefined,
+        opts: { plan?: string; key?: string; region?: string; limit: number },
+      ) => {
+        const plan = opts.plan ?? planArg;
+        const key = opts.key ?? keyArg;
+        if (!plan || !key)
+          throw new InvalidArgumentError('name the plan and the key: strongbox versions <plan> <key>');
+        const c = await connect(dataDir(), deployment());
+        const versions = await listVersions(c.pipeline, {
+          plan,
+          key,
+          limit: opts.limit,
+          journal: true,
+          ...(opts.region ? { region: opts.region } : {}),
+        });
+        if (versions.length === 0) {
+          console.log(`no snapshot or journal entry of plan '${plan}' holds '${key}'`);
+          return;
+        }
+        console.log(formatVersions(versions));
+      },
+    );
+
+  program
+    .command('cost [plan]')
+    .description(
+      'estimate what each plan stores per region: logical, unique and stored bytes, dedup and compression, USD/month by storage class',
+    )
+    .option(
+      '--price <class=usd>',
+      'USD per GB-month of a storage class (repeatable), e.g. GLACIER_IR=0.004',
+      (v: string, previous: Record<string, number> = {}) => {
+        const [name, price] = parsePrice(v);
+        return { ...previous, [name]: price };
+      },
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (planId: string | undefined, opts: { price?: Record<string, number>; json?: boolean }) => {
       const c = await connect(dataDir(), deployment());
-      const versions = await listVersions(c.pipeline, {
-        plan: opts.plan,
-        key: opts.key,
-        limit: opts.limit,
-        ...(opts.region ? { region: opts.region } : {}),
+      const report = costReport(await gatherCostInputs(c.pipeline, planId), {
+        ...(opts.price ? { prices: opts.price } : {}),
       });
-      if (versions.length === 0) {
-        console.log(`no snapshot of plan '${opts.plan}' holds '${opts.key}'`);
-        return;
-      }
-      console.log(
-        formatTable(
-          ['snapshot', 'time', 'first captured in', 'size', 'etag', 'last modified'],
-          versions.map((v) => [
-            v.snapshotId,
-            v.time,
-            v.firstSnapshotId,
-            formatBytes(v.sizeBytes),
-            v.etag,
-            v.lastModified,
-          ]),
-        ),
-      );
+      console.log(opts.json ? JSON.stringify(report, null, 2) : formatCostReport(report));
+    });
+
+  program
+    .command('prune <plan>')
+    .description(
+      'prune a plan now: apply its retention, collect garbage in every region, and print what it did',
+    )
+    .option('--timeout <seconds>', 'give up following after this long', (v) => Number(v), 900)
+    .action(async (planId: string, opts: { timeout: number }) => {
+      const c = await connect(dataDir(), deployment());
+      const run = await pruneNow(c.pipeline, planId, { timeoutMs: opts.timeout * 1000 });
+      console.log(formatPruneRun(run));
+      if (run.prune.status === 'FAILED' || run.regions.some((t) => t.status === 'FAILED'))
+        process.exitCode = 1;
     });
 
   return program;
