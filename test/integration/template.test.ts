@@ -46,6 +46,10 @@ interface Case {
   rpoMinutes: number;
   captureLagSeconds: number;
   alarmEmail: string;
+  /** The functions' Object Lock and pack storage class settings ('' = none). */
+  objectLockMode: string;
+  objectLockDays: string;
+  packStorageClasses: string;
   args: string[];
 }
 
@@ -61,6 +65,9 @@ const CASES: Case[] = [
     rpoMinutes: 1440,
     captureLagSeconds: 900,
     alarmEmail: '',
+    objectLockMode: '',
+    objectLockDays: '',
+    packStorageClasses: '',
     args: ['--stage', 'dev'],
   },
   {
@@ -73,6 +80,9 @@ const CASES: Case[] = [
     rpoMinutes: 120,
     captureLagSeconds: 300,
     alarmEmail: 'ops@example.com',
+    objectLockMode: 'COMPLIANCE',
+    objectLockDays: '35',
+    packStorageClasses: 'eu-central-1=GLACIER_IR',
     args: [
       '--stage',
       'prod',
@@ -92,6 +102,12 @@ const CASES: Case[] = [
       'captureLagSeconds=300',
       '--param',
       'alarmEmail=ops@example.com',
+      '--param',
+      'objectLockMode=COMPLIANCE',
+      '--param',
+      'objectLockDays=35',
+      '--param',
+      'packStorageClasses=eu-central-1=GLACIER_IR',
     ],
   },
 ];
@@ -142,7 +158,22 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
       ...send('SnapshotQueue', 'VerifyQueue', 'DrillQueue'),
     ],
-    capture: [...logs('capture'), ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table])],
+    // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
+    capture: [
+      ...logs('capture'),
+      ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table]),
+      ...g(
+        ['s3:GetObject', 's3:GetObjectVersion'],
+        sources.map((s) => `${s}/*`),
+      ),
+      ...g(['s3:ListBucket'], [vault]),
+      ...g(['s3:GetObject'], [`${vault}/index/*`]),
+      ...g(
+        ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'],
+        [`${vault}/packs/*`, `${vault}/index/*`],
+      ),
+      ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+    ],
     snapshot: [
       ...logs('snapshot'),
       // PutItem: a partition's summary, in the transaction that counts it.
@@ -153,7 +184,11 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         sources.map((s) => `${s}/*`),
       ),
       ...g(['s3:ListBucket'], [vault]),
-      ...g(['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], [vaultObjects]),
+      // PutObjectRetention: a PUT with Object Lock headers needs it.
+      ...g(
+        ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:AbortMultipartUpload'],
+        [vaultObjects],
+      ),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...poll('SnapshotQueue'),
       // Its own queue: partitions, and a partition's continuation.
@@ -164,7 +199,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
-      ...g(['s3:PutObject', 's3:AbortMultipartUpload'], [copyVaultObjects]),
+      ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], [copyVaultObjects]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
       ...poll('CopyQueue'),
@@ -186,6 +221,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // Put: index documents rewritten without the packs garbage collection deletes.
       ...g(['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], [vaultObjects, copyVaultObjects]),
       ...g(['s3:DeleteObject'], [vaultObjects, copyVaultObjects]),
+      // Object Lock: read retain-until dates, extend those of documents kept snapshots reference.
+      ...g(['s3:GetObjectRetention', 's3:PutObjectRetention'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
       ...poll('PruneQueue'),
@@ -424,7 +461,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(resourcesOf(t(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length + 1);
   });
 
-  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot reads sources, restore writes only targets, drills write and delete only scratch, verify only reads', () => {
+  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot and capture read sources, restore writes only targets, drills write and delete only scratch, verify only reads', () => {
     const byFunction = Object.fromEntries(
       FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
     ) as Record<FunctionName, string[]>;
@@ -436,11 +473,16 @@ describe.each(CASES)('npm run package $args', (c) => {
           mine.filter((g) => /^s3:Delete/.test(g)),
           fn,
         ).toEqual([]);
-      if (fn !== 'snapshot')
+      // Snapshot lists and reads them; capture reads the uploads it is told of (exact versions).
+      if (fn !== 'snapshot' && fn !== 'capture')
         expect(
           mine.filter((g) => sources.some((s) => g.includes(s))),
           fn,
         ).toEqual([]);
+      if (fn === 'capture')
+        expect([
+          ...new Set(mine.filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0])),
+        ]).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
     }
     for (const fn of ['restore', 'restoreWorker'] as const) {
       const restoreWrites = byFunction[fn].filter((g) => g.startsWith('s3:PutObject '));
@@ -472,7 +514,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*"), or of
     // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*").
     const objectsOfNamedBucket =
-      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/)?\*$/;
+      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/)?\*$/;
     for (const [id, statements] of identityStatements(t(), b)) {
       for (const s of statements) {
         expect(s.NotAction, id).toBeUndefined();
@@ -508,8 +550,8 @@ describe.each(CASES)('npm run package $args', (c) => {
     const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
     expect(byKeyPolicy).toEqual({
-      'kms:GenerateDataKey': ['copy', 'prune', 'snapshot'].map(role),
-      'kms:Decrypt': ['snapshot', 'copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill']
+      'kms:GenerateDataKey': ['capture', 'copy', 'prune', 'snapshot'].map(role),
+      'kms:Decrypt': ['capture', 'snapshot', 'copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill']
         .map(role)
         .sort(),
     });
@@ -569,6 +611,68 @@ describe.each(CASES)('npm run package $args', (c) => {
     );
     expect(evaluated('VaultBucket').Properties?.BucketEncryption).toMatchObject({
       ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: true }],
+    });
+  });
+
+  it('locks vault documents only through retention the functions set: no bypass, no bucket-wide lock changes', () => {
+    for (const fn of FUNCTIONS) {
+      const mine = grants(roleStatements(roleOf(t(), fn, b)[1], b));
+      expect(
+        mine.filter((g) =>
+          /^s3:(BypassGovernanceRetention|PutObjectLegalHold|PutBucketObjectLockConfiguration|PutLifecycleConfiguration) /.test(
+            g,
+          ),
+        ),
+        fn,
+      ).toEqual([]);
+      const retention = mine.filter((g) => g.startsWith('s3:PutObjectRetention '));
+      expect(retention.length > 0, fn).toBe(['capture', 'snapshot', 'copy', 'prune'].includes(fn));
+    }
+    // Every function reads the same settings (the CLI reads the restore function's).
+    for (const fn of FUNCTIONS) {
+      expect(envOf(t(), fn, b)).toMatchObject({
+        STRONGBOX_OBJECT_LOCK_MODE: c.objectLockMode,
+        STRONGBOX_OBJECT_LOCK_DAYS: c.objectLockDays,
+        STRONGBOX_PACK_STORAGE_CLASSES: c.packStorageClasses,
+      });
+    }
+  });
+
+  it('keeps collected versions a week in the vault, and the copy vault moves only packs/ to a colder class', () => {
+    const rules = (r: Resource | undefined) =>
+      ((r?.Properties?.LifecycleConfiguration as { Rules?: unknown[] } | undefined)?.Rules ?? []) as Record<
+        string,
+        unknown
+      >[];
+    const expiry = {
+      Id: 'expire-collected-versions',
+      Status: 'Enabled',
+      NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+      ExpiredObjectDeleteMarker: true,
+    };
+    expect(rules(evaluated('VaultBucket'))).toContainEqual(expiry);
+    expect(rules(evaluated('VaultBucket')).some((r) => 'Transitions' in r)).toBe(false);
+    const copy = readYaml<Template>(path.join(PROJECT_ROOT, 'deploy', 'copy-vault.yml'));
+    expect(copy.Parameters?.PackStorageClass?.Default).toBe('GLACIER_IR');
+    expect(copy.Parameters?.PackTransitionDays?.Default).toBe(30);
+    expect(copy.Conditions?.TransitionPacks).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'PackStorageClass' }, 'STANDARD'] }],
+    });
+    const copyRules = rules(copy.Resources.VaultBucket);
+    expect(copyRules).toContainEqual(expiry);
+    expect(copyRules).toContainEqual({
+      'Fn::If': [
+        'TransitionPacks',
+        {
+          Id: 'packs-to-colder-storage',
+          Status: 'Enabled',
+          Prefix: 'packs/',
+          Transitions: [
+            { StorageClass: { Ref: 'PackStorageClass' }, TransitionInDays: { Ref: 'PackTransitionDays' } },
+          ],
+        },
+        { Ref: 'AWS::NoValue' },
+      ],
     });
   });
 
