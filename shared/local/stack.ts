@@ -23,7 +23,7 @@ import {
   type SqsMapping,
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
-import { type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
+import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
 import {
   LOCAL_ACCOUNT_ID,
   type LocalRefs,
@@ -81,7 +81,17 @@ export interface LocalStack {
   queues: Record<string, { url: string; arn: string }>;
   /** Resolves when every S3 change so far has been delivered and no invocation is in flight. */
   settled(): Promise<void>;
+  /**
+   * What each region's fauxqs endpoint has served since start: HTTP requests by kind (`sqs` apart
+   * from `s3:GET`, `s3:PUT`, …; see fauxqs-worker.ts) and its thread's memory. Take deltas.
+   */
+  endpointStats(): Promise<Record<string, FauxqsStats>>;
   stop(): Promise<void>;
+}
+
+/** The S3 requests among an endpoint's request counts (everything but SQS). */
+export function s3RequestCount(requests: Record<string, number>): number {
+  return Object.entries(requests).reduce((sum, [kind, n]) => (kind.startsWith('s3:') ? sum + n : sum), 0);
 }
 
 /**
@@ -350,6 +360,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         for (const server of servers.values()) await server.flush();
         await running.settled();
       },
+      endpointStats: async () =>
+        Object.fromEntries(
+          await Promise.all([...servers].map(async ([r, s]) => [r, await s.stats()] as const)),
+        ),
       stop: stopAll,
     };
   } catch (error) {

@@ -1,0 +1,579 @@
+/**
+ * `npm run bench`: Strongbox against a raw-SDK floor and its peers (rclone, restic), in one run, on
+ * one machine, against the same emulated S3 endpoint.
+ *
+ *   npm run bench                       # ≥ 25,000 files and ≥ 300 MB, plus the 200k-object row
+ *   npm run bench -- --quick            # 3,000 files, 20,000 small objects: a smoke run
+ *   npm run bench -- --files 3000 --skip-200k
+ *
+ * Options: --files N (≥ N files; with --files the 300 MB floor is off unless --min-mb), --min-mb M,
+ * --small N (objects of the small-object row, default 200000), --skip-200k, --verify-sample P (deep
+ * verification sample, default 100 = every blob, like `restic check --read-data`), --concurrency N
+ * (default 32: functions, uploads, raw floor, rclone transfers), --no-peers, --keep (keep the temp dir).
+ *
+ * Processes (see stack-child.ts for why):
+ *   - this process: corpus, orchestration, the peers (each its own child process), the table;
+ *   - the stack process (stack-child.ts): fauxqs threads + dispatcher + our functions, and our rows;
+ *     DynamoDB Local is its Java child;
+ *   - the raw floor (raw-floor.ts): its own process.
+ * S3 requests are counted by the fauxqs endpoints themselves (every HTTP request they receive, SQS
+ * excluded; fauxqs-worker.ts), as deltas around each row, whoever makes them.
+ * Results: a table on stdout and `.bench/results.json`.
+ */
+import { type ChildProcess, execFile, fork } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges } from '#local/demo.ts';
+import { formatTable } from '#local/format.ts';
+import { PROJECT_ROOT, s3RequestCount } from '#local/stack.ts';
+import { buildCorpus } from './corpus.ts';
+import {
+  ensurePeers,
+  type PeerRun,
+  rcloneCheck,
+  rcloneCopy,
+  rcloneSync,
+  resticBackup,
+  resticCheckReadData,
+  resticDispose,
+  resticInit,
+  resticRestore,
+} from './peers.ts';
+import type { RawFloorJob, RawFloorResult } from './raw-floor.ts';
+import type { Command, OurRow } from './stack-child.ts';
+
+const MB = 1_000_000;
+
+/** One row of the table. */
+interface Row {
+  id: string;
+  name: string;
+  who: 'ours' | 'floor' | 'peer';
+  /** For a peer or the floor: the id of our row it is the baseline of. */
+  peerOf?: string;
+  seconds?: number;
+  objects: number;
+  bytes: number;
+  s3Requests?: number;
+  requestsByKind?: Record<string, number>;
+  /** `rss`: the process's peak RSS; `js`: peak heapTotal+external of our functions' thread. */
+  memBytes?: number;
+  memKind: 'rss' | 'js';
+  /** Whole stack process RSS peak (our rows; includes the emulators' storage). */
+  stackRssPeakBytes?: number;
+  ok: boolean;
+  note?: string;
+  detail?: unknown;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    files: { type: 'string' },
+    'min-mb': { type: 'string' },
+    small: { type: 'string' },
+    'skip-200k': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    'verify-sample': { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '32' },
+    'no-peers': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick === true;
+const fileTarget = Number(args.files ?? (quick ? 3000 : 25_000));
+const minBytes = Number(args['min-mb'] ?? (args.files || quick ? 0 : 300)) * MB;
+const smallCount = Number(args.small ?? (quick ? 20_000 : 200_000));
+const skipSmall = args['skip-200k'] === true;
+const samplePercent = Number(args['verify-sample']);
+const concurrency = Number(args.concurrency);
+const withPeers = args['no-peers'] !== true;
+
+const log = (s: string) => console.log(s);
+const rows: Row[] = [];
+const problems: string[] = [];
+const RESULTS = join(PROJECT_ROOT, '.bench', 'results.json');
+const meta: Record<string, unknown> = {};
+
+/** Write what the run has so far (after every row, so an interrupted run still leaves its rows). */
+async function saveResults(): Promise<void> {
+  await mkdir(dirname(RESULTS), { recursive: true });
+  await writeFile(RESULTS, `${JSON.stringify({ ...meta, problems, rows }, null, 2)}\n`);
+}
+
+let saving = Promise.resolve();
+function addRow(row: Row): void {
+  rows.push(row);
+  saving = saving.then(saveResults).catch(() => {});
+}
+
+/** The stack process and a typed call into it. */
+class StackProcess {
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly child: ChildProcess;
+  constructor() {
+    this.child = fork(new URL('./stack-child.ts', import.meta.url), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // A stack with ~2 GB of objects in memory: room for the emulators.
+      execArgv: ['--max-old-space-size=8192'],
+    });
+    this.child.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.ok) w?.resolve(m.value);
+      else w?.reject(new Error(`stack process: ${m.error}`));
+    });
+    this.child.on('exit', (code) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`the stack process exited with ${code}`));
+      this.waiting.clear();
+    });
+  }
+  call<T>(command: Command): Promise<T> {
+    this.seq += 1;
+    const id = this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ id, ...command });
+    });
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    await this.call({ cmd: 'stop' }).catch(() => {});
+    this.child.disconnect();
+  }
+}
+
+type Counts = Record<string, Record<string, number>>;
+
+function s3Delta(before: Counts, after: Counts): { total: number; byKind: Record<string, number> } {
+  const byKind: Record<string, number> = {};
+  for (const [region, counts] of Object.entries(after)) {
+    for (const [kind, n] of Object.entries(counts)) {
+      const d = n - (before[region]?.[kind] ?? 0);
+      if (d > 0 && kind.startsWith('s3:')) byKind[kind] = (byKind[kind] ?? 0) + d;
+    }
+  }
+  return { total: s3RequestCount(byKind), byKind };
+}
+
+function sumKinds(requests: Counts): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const counts of Object.values(requests))
+    for (const [k, n] of Object.entries(counts)) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
+
+function ourRow(id: string, name: string, r: OurRow, objects: number, bytes: number, note?: string): Row {
+  return {
+    id,
+    name,
+    who: 'ours',
+    seconds: r.seconds,
+    objects,
+    bytes,
+    s3Requests: r.s3Requests,
+    requestsByKind: sumKinds(r.requests),
+    memBytes: r.jsPeakBytes,
+    memKind: 'js',
+    stackRssPeakBytes: r.stackRssPeakBytes,
+    ok: true,
+    ...(note ? { note } : {}),
+    detail: r.detail,
+  };
+}
+
+/** Run a peer and count the S3 requests the endpoint served meanwhile. */
+async function peerRow(
+  stack: StackProcess,
+  id: string,
+  name: string,
+  peerOf: string,
+  objects: number,
+  bytes: number,
+  run: () => Promise<PeerRun>,
+  okExit: (code: number | null) => boolean = (code) => code === 0,
+): Promise<PeerRun> {
+  log(`  ${name}…`);
+  const before = await stack.call<Counts>({ cmd: 'stats' });
+  const r = await run();
+  const after = await stack.call<Counts>({ cmd: 'stats' });
+  const { total, byKind } = s3Delta(before, after);
+  const ok = okExit(r.exitCode);
+  if (!ok) problems.push(`${name} exited with ${r.exitCode}: ${r.stdoutTail.slice(-600)}`);
+  addRow({
+    id,
+    name,
+    who: 'peer',
+    peerOf,
+    seconds: r.seconds,
+    objects,
+    bytes,
+    s3Requests: total,
+    requestsByKind: byKind,
+    memBytes: r.peakRssBytes,
+    memKind: 'rss',
+    ok,
+    ...(ok ? {} : { note: `exit ${r.exitCode}` }),
+    detail: { exitCode: r.exitCode, tail: r.stdoutTail.slice(-1000) },
+  });
+  log(`    ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${total} S3 requests`);
+  return r;
+}
+
+/** Rows the run could not make (a peer that is missing or failed before running). */
+function notRun(id: string, name: string, peerOf: string, why: string): void {
+  addRow({
+    id,
+    name,
+    who: 'peer',
+    peerOf,
+    objects: 0,
+    bytes: 0,
+    memKind: 'rss',
+    ok: false,
+    note: `not run: ${why}`,
+  });
+}
+
+/** The same changes the bucket got, applied to the corpus directory (for restic). */
+async function applyChangesToDir(dir: string, changes: ChangeSet): Promise<void> {
+  for (const f of changes.added) {
+    const path = join(dir, f.key);
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(f.path, path);
+  }
+  for (const f of changes.modified) await writeFile(f.path, modifiedBody(await readFile(f.path)));
+  for (const f of changes.deleted) await unlink(f.path);
+}
+
+async function runRawFloor(
+  stack: StackProcess,
+  endpoint: string,
+  region: string,
+  srcBucket: string,
+  files: CorpusFile[],
+  scratch: string,
+): Promise<void> {
+  const dstBucket = 'strongbox-bench-raw';
+  await stack.call({ cmd: 'createBucket', bucket: dstBucket });
+  const jobFile = join(scratch, 'raw-floor.json');
+  const job: RawFloorJob = {
+    endpoint,
+    region,
+    srcBucket,
+    dstBucket,
+    keys: files.map((f) => f.key),
+    concurrency,
+  };
+  await writeFile(jobFile, JSON.stringify(job));
+  log(`  raw floor: GET + PUT of every object, AWS SDK, concurrency ${concurrency}…`);
+  const before = await stack.call<Counts>({ cmd: 'stats' });
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [join(PROJECT_ROOT, 'test/bench/raw-floor.ts'), jobFile],
+      { cwd: PROJECT_ROOT, maxBuffer: 1 << 20 },
+      (error, out, err) => (error ? reject(new Error(`raw floor: ${error.message}\n${err}`)) : resolve(out)),
+    ),
+  );
+  const after = await stack.call<Counts>({ cmd: 'stats' });
+  const r = JSON.parse(stdout.trim().split('\n').pop() as string) as RawFloorResult;
+  const { total, byKind } = s3Delta(before, after);
+  addRow({
+    id: 'raw',
+    name: 'raw floor: SDK GET+PUT every object',
+    who: 'floor',
+    peerOf: 'full',
+    seconds: r.seconds,
+    objects: r.objects,
+    bytes: r.bytes,
+    s3Requests: total,
+    requestsByKind: byKind,
+    memBytes: r.peakRssBytes,
+    memKind: 'rss',
+    ok: true,
+  });
+  log(`    ${r.seconds.toFixed(1)} s, ${total} S3 requests`);
+}
+
+const fmtMB = (b: number | undefined) =>
+  b === undefined || Number.isNaN(b) ? '-' : `${(b / MB).toFixed(0)}`;
+
+function printTable(): string {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const ratio = (r: Row): string => {
+    if (r.who === 'ours' || !r.peerOf || r.seconds === undefined) return '';
+    const ours = byId.get(r.peerOf);
+    if (ours?.seconds === undefined) return '';
+    return `${(ours.seconds / r.seconds).toFixed(2)}× (${ours.id})`;
+  };
+  const table = formatTable(
+    ['row', 'seconds', 'objects/s', 'MB/s', 'S3 requests', 'peak mem MB', 'ours/this'],
+    rows.map((r) => [
+      `${r.who === 'ours' ? '' : '  '}${r.name}${r.note ? ` [${r.note}]` : ''}`,
+      r.seconds === undefined ? '-' : Number(r.seconds.toFixed(1)),
+      r.seconds ? Math.round(r.objects / r.seconds) : '-',
+      r.seconds ? Number((r.bytes / MB / r.seconds).toFixed(1)) : '-',
+      r.s3Requests ?? '-',
+      r.memBytes === undefined || Number.isNaN(r.memBytes) ? '-' : `${fmtMB(r.memBytes)} ${r.memKind}`,
+      ratio(r),
+    ]),
+  );
+  const lines = [table, ''];
+  for (const ours of rows.filter((r) => r.who === 'ours')) {
+    for (const peer of rows.filter((r) => r.peerOf === ours.id && r.seconds !== undefined)) {
+      lines.push(
+        `${ours.name} — ours ${ours.seconds?.toFixed(1)} s vs ${peer.name} ${peer.seconds?.toFixed(1)} s → ${((ours.seconds ?? 0) / (peer.seconds as number)).toFixed(2)}×`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    'objects/s and MB/s: over the data set the row covers (full, floor, copy, backup, verify, restore of snapshot 1: the corpus; incremental/sync/backup 2: the whole source after the changes).',
+    'S3 requests: every S3 HTTP request the emulator endpoints served during the row (SQS excluded), by whoever made it.',
+    'peak mem: "rss" = the process\'s peak RSS (peers: /usr/bin/time; raw floor: getrusage); "js" = peak heapTotal+external of the thread running our',
+    '  functions (sampled every 100 ms; excludes the emulator threads sharing that process, DynamoDB Local (Java) and the node binary; stackRssPeakBytes in results.json is the whole stack process).',
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const scratch = await mkdtemp(join(tmpdir(), 'strongbox-bench-'));
+  const corpusDir = join(scratch, 'corpus');
+  let stack: StackProcess | undefined;
+  Object.assign(meta, {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    options: { fileTarget, minBytes, smallCount, skipSmall, samplePercent, concurrency, withPeers },
+  });
+  try {
+    const peers = withPeers ? await ensurePeers() : { missing: ['peers: --no-peers'] };
+    for (const m of peers.missing) log(`peer missing: ${m}`);
+    const why = (name: string) =>
+      withPeers ? (peers.missing.find((m) => m.startsWith(name)) ?? `${name} missing`) : '--no-peers';
+    const rcloneWhy = why('rclone');
+    const resticWhy = why('restic');
+
+    log(`1. Corpus: ≥ ${fileTarget} files, ≥ ${minBytes / MB} MB from /usr/share/doc and node_modules…`);
+    const corpus = await buildCorpus({ files: fileTarget, minBytes, dir: corpusDir });
+    const files = corpus.files;
+    log(
+      `   ${files.length} files, ${(corpus.bytes / MB).toFixed(1)} MB in ${corpusDir} (digest ${corpus.digest.slice(0, 16)})`,
+    );
+    meta.corpus = { files: files.length, bytes: corpus.bytes, digest: corpus.digest };
+
+    log('2. Starting the embedded stack in its own process and uploading the corpus…');
+    stack = new StackProcess();
+    const info = await stack.call<{
+      endpoints: { s3: Record<string, string> };
+      primaryRegion: string;
+      sourceBucket: string;
+    }>({ cmd: 'start', concurrency });
+    const region = info.primaryRegion;
+    const endpoint = info.endpoints.s3[region] as string;
+    const source = info.sourceBucket;
+    const load = await stack.call<{ seconds: number }>({ cmd: 'load', files });
+    log(`   s3://${source} at ${endpoint}: uploaded in ${load.seconds.toFixed(1)} s`);
+    meta.endpoint = endpoint;
+    meta.uploadSeconds = load.seconds;
+
+    const changes = pickChanges(files);
+    const changedBytes = (f: CorpusFile) => modifiedBody(Buffer.alloc(0)).length + f.sizeBytes;
+    const afterObjects = files.length + changes.added.length - changes.deleted.length;
+    const afterBytes =
+      corpus.bytes +
+      changes.added.reduce((s, f) => s + f.sizeBytes, 0) -
+      changes.deleted.reduce((s, f) => s + f.sizeBytes, 0) +
+      changes.modified.reduce((s, f) => s + changedBytes(f) - f.sizeBytes, 0);
+
+    log(`3. Ours: full snapshot (plan on s3://${source}, verification sample ${samplePercent}%)…`);
+    const full = await stack.call<OurRow>({ cmd: 'full', samplePercent });
+    addRow(ourRow('full', 'full snapshot', full, files.length, corpus.bytes));
+    log(`   ${full.seconds.toFixed(1)} s, ${full.s3Requests} S3 requests; following its verification…`);
+    const verify = await stack.call<OurRow>({ cmd: 'verify' });
+    const verifyRow = ourRow(
+      'verify',
+      `verify (catalog+checksum+deep ${samplePercent}%)`,
+      verify,
+      files.length,
+      corpus.bytes,
+    );
+    log(`   verify ${verify.seconds.toFixed(1)} s, ${verify.s3Requests} S3 requests`);
+
+    log('4. Raw floor…');
+    await runRawFloor(stack, endpoint, region, source, files, scratch);
+
+    const rcloneBucket = 'strongbox-bench-rclone';
+    const resticBucket = 'strongbox-bench-restic';
+    let repo: Awaited<ReturnType<typeof resticInit>>['repo'] | undefined;
+    let resticFirst: string | undefined;
+    log('5. Peers: copy / first backup…');
+    if (peers.rclone) {
+      await stack.call({ cmd: 'createBucket', bucket: rcloneBucket });
+      await peerRow(stack, 'rclone-copy', 'rclone copy', 'full', files.length, corpus.bytes, () =>
+        rcloneCopy(endpoint, region, source, rcloneBucket),
+      );
+    } else notRun('rclone-copy', 'rclone copy', 'full', rcloneWhy);
+    if (peers.restic) {
+      await stack.call({ cmd: 'createBucket', bucket: resticBucket });
+      const init = await resticInit(endpoint, region, resticBucket, 'strongbox-bench');
+      if (init.exitCode !== 0) {
+        problems.push(`restic init exited with ${init.exitCode}: ${init.stdoutTail.slice(-600)}`);
+        notRun('restic-backup', 'restic backup', 'full', `restic init failed (exit ${init.exitCode})`);
+      } else {
+        repo = init.repo;
+        const r = await peerRow(
+          stack,
+          'restic-backup',
+          'restic backup',
+          'full',
+          files.length,
+          corpus.bytes,
+          () => resticBackup(init.repo, corpusDir),
+        );
+        resticFirst = /snapshot ([0-9a-f]{8,}) saved/.exec(r.stdoutTail)?.[1];
+      }
+    } else notRun('restic-backup', 'restic backup', 'full', resticWhy);
+
+    log(
+      `6. Changes: ${changes.modified.length} modified, ${changes.added.length} added, ${changes.deleted.length} deleted (bucket and corpus dir)…`,
+    );
+    const changed = await stack.call<{ journaled: number }>({ cmd: 'change', changes });
+    await applyChangesToDir(corpusDir, changes);
+    log(`   capture journaled ${changed.journaled}`);
+    const incremental = await stack.call<OurRow>({ cmd: 'incremental' });
+    addRow(
+      ourRow(
+        'incremental',
+        'incremental snapshot (1% mod, 0.5% add, 0.5% del)',
+        incremental,
+        afterObjects,
+        afterBytes,
+      ),
+    );
+    log(`   ours incremental ${incremental.seconds.toFixed(1)} s, ${incremental.s3Requests} S3 requests`);
+    if (peers.rclone)
+      await peerRow(stack, 'rclone-sync', 'rclone sync', 'incremental', afterObjects, afterBytes, () =>
+        rcloneSync(endpoint, region, source, rcloneBucket),
+      );
+    else notRun('rclone-sync', 'rclone sync', 'incremental', rcloneWhy);
+    if (repo) {
+      const r = repo;
+      await peerRow(
+        stack,
+        'restic-backup-2',
+        'restic backup (2nd)',
+        'incremental',
+        afterObjects,
+        afterBytes,
+        () => resticBackup(r, corpusDir),
+      );
+    } else notRun('restic-backup-2', 'restic backup (2nd)', 'incremental', 'no restic repository');
+
+    log('7. Verify…');
+    addRow(verifyRow);
+    if (peers.rclone)
+      await peerRow(
+        stack,
+        'rclone-check',
+        'rclone check (sizes+MD5 ETags)',
+        'verify',
+        afterObjects,
+        afterBytes,
+        () => rcloneCheck(endpoint, region, source, rcloneBucket),
+      );
+    else notRun('rclone-check', 'rclone check', 'verify', rcloneWhy);
+    if (repo) {
+      const r = repo;
+      await peerRow(
+        stack,
+        'restic-check',
+        'restic check --read-data',
+        'verify',
+        afterObjects,
+        afterBytes,
+        () => resticCheckReadData(r),
+      );
+    } else notRun('restic-check', 'restic check --read-data', 'verify', 'no restic repository');
+
+    log('8. Restore of the first snapshot into a new bucket, compared byte for byte…');
+    const restore = await stack.call<OurRow>({ cmd: 'restore', files, expectedKeys: files.length });
+    const compare = restore.detail.compare as { identical: number; mismatched: string[]; listed: number };
+    const restoreOk = compare.mismatched.length === 0 && compare.identical === files.length;
+    if (!restoreOk)
+      problems.push(
+        `RESTORE DIFFERS: ${compare.identical}/${files.length} identical; e.g. ${compare.mismatched.slice(0, 5).join(', ')}`,
+      );
+    addRow({
+      ...ourRow('restore', 'restore snapshot 1 (new bucket)', restore, files.length, corpus.bytes),
+      ok: restoreOk,
+      ...(restoreOk ? {} : { note: 'DIFFERS' }),
+    });
+    log(
+      `   ours ${restore.seconds.toFixed(1)} s; compared ${compare.identical}/${files.length} byte-identical, ${compare.listed} keys listed`,
+    );
+    if (peers.rclone) {
+      const back = 'strongbox-bench-rclone-back';
+      await stack.call({ cmd: 'createBucket', bucket: back });
+      await peerRow(stack, 'rclone-back', 'rclone copy back', 'restore', afterObjects, afterBytes, () =>
+        rcloneCopy(endpoint, region, rcloneBucket, back),
+      );
+    } else notRun('rclone-back', 'rclone copy back', 'restore', rcloneWhy);
+    if (repo) {
+      const r = repo;
+      const target = join(scratch, 'restic-restore');
+      await peerRow(
+        stack,
+        'restic-restore',
+        'restic restore (1st snapshot)',
+        'restore',
+        files.length,
+        corpus.bytes,
+        () => resticRestore(r, resticFirst ?? 'latest', target),
+      );
+      await resticDispose(r);
+    } else notRun('restic-restore', 'restic restore', 'restore', 'no restic repository');
+
+    if (!skipSmall) {
+      log(`9. ${smallCount} small objects in another bucket, then our full snapshot of it…`);
+      const small = await stack.call<OurRow>({ cmd: 'small', count: smallCount });
+      addRow(
+        ourRow(
+          'small',
+          `${smallCount >= 1000 ? `${Math.round(smallCount / 1000)}k` : smallCount}-object snapshot`,
+          small,
+          smallCount,
+          Number(small.detail.bytes),
+        ),
+      );
+      log(
+        `   ${small.seconds.toFixed(1)} s, ${small.s3Requests} S3 requests (upload ${Number(small.detail.uploadSeconds).toFixed(1)} s)`,
+      );
+    }
+  } catch (error) {
+    problems.push(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await stack?.stop();
+    if (!args.keep) await rm(scratch, { recursive: true, force: true });
+  }
+  meta.totalSeconds = (Date.now() - started) / 1000;
+  meta.complete = true;
+  await saving;
+  await saveResults();
+  const out = RESULTS;
+  log(`\n${printTable()}\n`);
+  log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${out}`);
+  for (const p of problems) console.error(`PROBLEM: ${p}`);
+  return problems.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,495 @@
+/**
+ * The bench's stack process: the embedded stack (fauxqs S3+SQS threads, DynamoDB Local as a Java
+ * child process, the dispatcher and every function of serverless.yml) and OUR measured rows, driven
+ * by run.ts over the IPC channel of `child_process.fork`.
+ *
+ * Why a process of its own: the parent runs the peers (rclone, restic) and the raw floor in their own
+ * processes, so nothing but the stack and our functions lives here. Our functions share this process
+ * with the fauxqs worker threads, whose in-memory storage holds every corpus copy, so this process's
+ * RSS says little about our functions. What we report for our rows instead is the peak of
+ * `heapTotal + external` of the MAIN thread (the V8 isolate where the dispatcher and the handlers
+ * run; ArrayBuffers, zlib/zstd contexts and sockets' buffers are in `external`, and each worker thread
+ * has its own isolate and accounting), sampled every 100 ms. It leaves out the node binary's own
+ * resident memory (~40–50 MB) and native memory V8 is not told about. The whole process's RSS peak is
+ * recorded too (`stackRssPeakBytes` in results.json), labelled as such.
+ *
+ * Our rows use only the public paths the demo and the CLI use: applyPlans, startSnapshotNow (=
+ * `strongbox backup`), the catalog's job, task and snapshot records, restoreSnapshot.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { applyPlans } from '#domain/apply-plans.ts';
+import { restoreSnapshot } from '#domain/restore.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import {
+  applyChanges,
+  type ChangeSet,
+  type CorpusFile,
+  sourceBucketOf,
+  uploadFiles,
+  waitUntil,
+} from '#local/demo.ts';
+import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
+import type { Container } from '#runtime/container.ts';
+
+/** What one of our rows measured. */
+export interface OurRow {
+  seconds: number;
+  /** S3 requests per endpoint (region), by kind, during the row. */
+  requests: Record<string, Record<string, number>>;
+  s3Requests: number;
+  /** Peak heapTotal + external of the main thread (our functions' isolate) during the row. */
+  jsPeakBytes: number;
+  /** Peak RSS of this whole process (emulator threads included) during the row. */
+  stackRssPeakBytes: number;
+  detail: Record<string, unknown>;
+}
+
+export type Command =
+  | { cmd: 'start'; concurrency: number }
+  | { cmd: 'stats' }
+  | { cmd: 'load'; files: CorpusFile[] }
+  | { cmd: 'full'; samplePercent: number }
+  | { cmd: 'verify' }
+  | { cmd: 'change'; changes: ChangeSet }
+  | { cmd: 'incremental' }
+  | { cmd: 'restore'; files: CorpusFile[]; expectedKeys: number }
+  | { cmd: 'small'; count: number }
+  | { cmd: 'createBucket'; bucket: string }
+  | { cmd: 'stop' };
+
+const PLAN_ID = 'bench';
+const SMALL_PLAN_ID = 'bench-small';
+const SMALL_BUCKET = 'strongbox-bench-small';
+const RESTORE_BUCKET = 'strongbox-bench-restore';
+
+let stack: LocalStack | undefined;
+let c: Container | undefined;
+let s3: S3Client | undefined;
+let sourceBucket = '';
+let firstSnapshotId = '';
+let concurrency = 32;
+
+// Memory sampler: peaks since the last reset.
+let jsPeak = 0;
+let rssPeak = 0;
+const sample = () => {
+  const m = process.memoryUsage();
+  jsPeak = Math.max(jsPeak, m.heapTotal + m.external);
+  rssPeak = Math.max(rssPeak, m.rss);
+};
+setInterval(sample, 100).unref();
+
+const ready = () => {
+  if (!stack || !c || !s3) throw new Error('the stack is not started');
+  return { stack, c, s3 };
+};
+
+async function requestCounts(): Promise<Record<string, Record<string, number>>> {
+  const stats = await ready().stack.endpointStats();
+  return Object.fromEntries(Object.entries(stats).map(([region, s]) => [region, s.requests]));
+}
+
+function delta(
+  before: Record<string, Record<string, number>>,
+  after: Record<string, Record<string, number>>,
+): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [region, counts] of Object.entries(after)) {
+    const d: Record<string, number> = {};
+    for (const [kind, n] of Object.entries(counts)) {
+      const diff = n - (before[region]?.[kind] ?? 0);
+      if (diff > 0 && kind.startsWith('s3:')) d[kind] = diff;
+    }
+    out[region] = d;
+  }
+  return out;
+}
+
+/** Run `work` as a row: wall-clock seconds, S3 requests at every endpoint, memory peaks. */
+async function measure(
+  work: () => Promise<{ seconds?: number; detail?: Record<string, unknown>; endCounts?: Counts }>,
+): Promise<OurRow> {
+  const before = await requestCounts();
+  sample();
+  jsPeak = 0;
+  rssPeak = 0;
+  sample();
+  const started = performance.now();
+  const result = await work();
+  const wall = (performance.now() - started) / 1000;
+  sample();
+  const requests = delta(before, result.endCounts ?? (await requestCounts()));
+  return {
+    seconds: result.seconds ?? wall,
+    requests,
+    s3Requests: Object.values(requests).reduce((sum, r) => sum + s3RequestCount(r), 0),
+    jsPeakBytes: jsPeak,
+    stackRssPeakBytes: rssPeak,
+    detail: { wallSeconds: wall, ...(result.detail ?? {}) },
+  };
+}
+
+type Counts = Record<string, Record<string, number>>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Start a snapshot now and follow its job: resolves when the snapshot task has succeeded (seconds
+ * from the start to then, and request counts read at that moment), and hands back a follower for the
+ * rest of the job (verification, prune).
+ */
+async function snapshotNow(planId: string): Promise<{
+  snapshotId: string;
+  seconds: number;
+  endCounts: Counts;
+  doneAt: number;
+}> {
+  const { c } = ready();
+  // One snapshot id per second: never reuse the previous one.
+  await sleep(1100);
+  const t0 = performance.now();
+  const started = await startSnapshotNow(c.pipeline, planId);
+  const jobId = `${planId}/${started.snapshotId}`;
+  for (;;) {
+    const tasks = await c.pipeline.catalog.listTasks(jobId);
+    const snap = tasks.find((t) => t.taskId === 'snapshot');
+    if (snap?.status === 'SUCCEEDED') {
+      const seconds = (performance.now() - t0) / 1000;
+      const endCounts = await requestCounts();
+      return { snapshotId: started.snapshotId, seconds, endCounts, doneAt: performance.now() };
+    }
+    if (snap?.status === 'FAILED') throw new Error(`snapshot ${jobId} FAILED: ${snap.error ?? ''}`);
+    const job = await c.pipeline.catalog.getJob(jobId);
+    if (job && job.status !== 'RUNNING')
+      throw new Error(`job ${jobId} ended ${job.status} before its snapshot task: ${job.error ?? ''}`);
+    await sleep(200);
+  }
+}
+
+/** Follow a job to its end; the verify tasks' span (first start to last finish) and counts after them. */
+async function followVerification(
+  planId: string,
+  snapshotId: string,
+): Promise<{ seconds: number; endCounts: Counts; tasks: string[] }> {
+  const { c } = ready();
+  const jobId = `${planId}/${snapshotId}`;
+  let endCounts: Counts | undefined;
+  for (;;) {
+    const tasks = await c.pipeline.catalog.listTasks(jobId);
+    const verify = tasks.filter((t) => t.taskId.startsWith('verify'));
+    const verifyDone = verify.length > 0 && verify.every((t) => t.status !== 'RUNNING');
+    const pruneStarted = tasks.some((t) => t.taskId === 'prune');
+    if (!endCounts && verifyDone && pruneStarted) endCounts = await requestCounts();
+    const job = await c.pipeline.catalog.getJob(jobId);
+    if (job && job.status !== 'RUNNING') {
+      if (job.status !== 'SUCCEEDED') throw new Error(`job ${jobId} ${job.status}: ${job.error ?? ''}`);
+      const failed = verify.filter((t) => t.status !== 'SUCCEEDED');
+      if (verify.length === 0 || failed.length > 0)
+        throw new Error(`job ${jobId}: verification tasks ${JSON.stringify(verify.map((t) => t.status))}`);
+      const snap = await c.pipeline.catalog.getSnapshot(planId, snapshotId);
+      if (snap?.status !== 'COMMITTED') throw new Error(`snapshot ${jobId} is ${snap?.status}`);
+      const start = Math.min(...verify.map((t) => Date.parse(t.startedAt ?? '')));
+      const end = Math.max(...verify.map((t) => Date.parse(t.finishedAt ?? '')));
+      return {
+        seconds: (end - start) / 1000,
+        endCounts: endCounts ?? (await requestCounts()),
+        tasks: verify.map((t) => t.taskId),
+      };
+    }
+    await sleep(200);
+  }
+}
+
+let pendingVerification: Promise<{ seconds: number; endCounts: Counts; tasks: string[] }> | undefined;
+let verificationStartCounts: Counts | undefined;
+
+async function handle(message: Command): Promise<unknown> {
+  switch (message.cmd) {
+    case 'start': {
+      concurrency = message.concurrency;
+      stack = await startLocalStack({ environment: { STRONGBOX_CONCURRENCY: String(concurrency) } });
+      c = stack.container();
+      s3 = stack.s3();
+      sourceBucket = sourceBucketOf(stack);
+      return {
+        endpoints: stack.endpoints,
+        primaryRegion: stack.primaryRegion,
+        sourceBucket,
+        pid: process.pid,
+      };
+    }
+    case 'stats':
+      return requestCounts();
+    case 'createBucket':
+      await ready().s3.send(new CreateBucketCommand({ Bucket: message.bucket }));
+      return null;
+    case 'load': {
+      const { stack, s3 } = ready();
+      const t0 = performance.now();
+      let n = 0;
+      let last = Date.now();
+      await uploadFiles(s3, sourceBucket, message.files, concurrency, () => {
+        n += 1;
+        if (Date.now() - last > 10_000) {
+          last = Date.now();
+          console.log(`  uploaded ${n}/${message.files.length}`);
+        }
+      });
+      await stack.settled(); // capture has journaled every upload
+      return { seconds: (performance.now() - t0) / 1000 };
+    }
+    case 'full': {
+      const { c } = ready();
+      await applyPlans(
+        c.pipeline,
+        {
+          plans: [
+            {
+              id: PLAN_ID,
+              source: { bucket: sourceBucket, prefix: '' },
+              schedule: 'rate(1 day)',
+              retention: { keepLast: 10 },
+              copyRegions: [],
+              verification: { samplePercent: message.samplePercent },
+              // Disabled: only our on-demand snapshots run, never the scheduler's.
+              enabled: false,
+            },
+          ],
+        },
+        [],
+      );
+      let snapshotId = '';
+      const row = await measure(async () => {
+        const s = await snapshotNow(PLAN_ID);
+        snapshotId = s.snapshotId;
+        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
+      });
+      firstSnapshotId = snapshotId;
+      verificationStartCounts = await requestCounts();
+      jsPeak = 0;
+      rssPeak = 0;
+      pendingVerification = followVerification(PLAN_ID, snapshotId);
+      const snap = await c.pipeline.catalog.getSnapshot(PLAN_ID, snapshotId);
+      row.detail.snapshot = snap;
+      return row;
+    }
+    case 'verify': {
+      // The verification the pipeline ran after the full snapshot (all tiers; deep on samplePercent).
+      if (!pendingVerification || !verificationStartCounts) throw new Error('no full snapshot yet');
+      const v = await pendingVerification;
+      const requests = delta(verificationStartCounts, v.endCounts);
+      return {
+        seconds: v.seconds,
+        requests,
+        s3Requests: Object.values(requests).reduce((sum, r) => sum + s3RequestCount(r), 0),
+        jsPeakBytes: jsPeak,
+        stackRssPeakBytes: rssPeak,
+        detail: { tasks: v.tasks },
+      } satisfies OurRow;
+    }
+    case 'change': {
+      const { c, s3, stack } = ready();
+      const before = (await c.pipeline.catalog.listJournal(PLAN_ID)).length;
+      await applyChanges(s3, sourceBucket, message.changes, concurrency);
+      await stack.settled();
+      const expected =
+        message.changes.modified.length + message.changes.added.length + message.changes.deleted.length;
+      const journaled = await waitUntil(async () => {
+        const n = (await c.pipeline.catalog.listJournal(PLAN_ID)).length - before;
+        return n >= expected ? n : undefined;
+      }, 120_000);
+      return { journaled };
+    }
+    case 'incremental': {
+      const { c } = ready();
+      let snapshotId = '';
+      const row = await measure(async () => {
+        const s = await snapshotNow(PLAN_ID);
+        snapshotId = s.snapshotId;
+        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
+      });
+      await followVerification(PLAN_ID, snapshotId); // let the job end before the next row
+      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(PLAN_ID, snapshotId);
+      return row;
+    }
+    case 'restore': {
+      const { c, s3 } = ready();
+      await s3.send(new CreateBucketCommand({ Bucket: RESTORE_BUCKET }));
+      const row = await measure(async () => {
+        const report = await restoreSnapshot(c.pipeline, {
+          plan: PLAN_ID,
+          snapshot: firstSnapshotId,
+          targetBucket: RESTORE_BUCKET,
+        });
+        return { detail: { objects: report.objects, bytes: report.bytes, reportSeconds: report.seconds } };
+      });
+      row.detail.compare = await compareRestore(s3, message.files, message.expectedKeys);
+      return row;
+    }
+    case 'small': {
+      const { c, s3 } = ready();
+      const t0 = performance.now();
+      await s3.send(new CreateBucketCommand({ Bucket: SMALL_BUCKET }));
+      const bytes = await uploadSmallObjects(s3, SMALL_BUCKET, message.count);
+      const uploadSeconds = (performance.now() - t0) / 1000;
+      await applyPlans(
+        c.pipeline,
+        {
+          plans: [
+            {
+              id: SMALL_PLAN_ID,
+              source: { bucket: SMALL_BUCKET, prefix: '' },
+              schedule: 'rate(1 day)',
+              retention: { keepLast: 10 },
+              copyRegions: [],
+              verification: { samplePercent: 0 },
+              enabled: false,
+            },
+          ],
+        },
+        [],
+      );
+      const row = await measure(async () => {
+        const s = await snapshotNow(SMALL_PLAN_ID);
+        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId: s.snapshotId } };
+      });
+      // Let the job (verification, prune) end before anything else runs: not part of the row.
+      const jobId = `${SMALL_PLAN_ID}/${String(row.detail.snapshotId)}`;
+      await waitUntil(async () => {
+        const job = await c.pipeline.catalog.getJob(jobId);
+        return job && job.status !== 'RUNNING' ? job.status : undefined;
+      }, 3_600_000);
+      row.detail.objects = message.count;
+      row.detail.bytes = bytes;
+      row.detail.uploadSeconds = uploadSeconds;
+      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(
+        SMALL_PLAN_ID,
+        String(row.detail.snapshotId),
+      );
+      return row;
+    }
+    case 'stop':
+      await stack?.stop();
+      stack = undefined;
+      return null;
+    default:
+      throw new Error(`unknown command ${JSON.stringify(message)}`);
+  }
+}
+
+/**
+ * Every object of the restore bucket against the bytes uploaded: the listing must hold exactly the
+ * corpus keys, and each object must hash to its file's SHA-256 as uploaded.
+ */
+async function compareRestore(
+  s3: S3Client,
+  files: CorpusFile[],
+  expectedKeys: number,
+): Promise<{ identical: number; mismatched: string[]; listed: number }> {
+  const keys = new Set<string>();
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: RESTORE_BUCKET, ...(token ? { ContinuationToken: token } : {}) }),
+    );
+    for (const o of page.Contents ?? []) keys.add(o.Key as string);
+    token = page.NextContinuationToken;
+  } while (token);
+  const limit = pLimit(concurrency);
+  const mismatched: string[] = [];
+  let identical = 0;
+  await Promise.all(
+    files.map((f) =>
+      limit(async () => {
+        try {
+          const out = await s3.send(new GetObjectCommand({ Bucket: RESTORE_BUCKET, Key: f.key }));
+          const body = await out.Body?.transformToByteArray();
+          const hash = createHash('sha256')
+            .update(body ?? new Uint8Array())
+            .digest('hex');
+          if (hash === f.sha256 && body?.length === f.sizeBytes) identical += 1;
+          else mismatched.push(f.key);
+        } catch {
+          mismatched.push(f.key);
+        }
+      }),
+    ),
+  );
+  if (keys.size !== expectedKeys)
+    mismatched.push(`(listing holds ${keys.size} keys, expected ${expectedKeys})`);
+  return { identical, mismatched, listed: keys.size };
+}
+
+/**
+ * `count` small objects with deterministic content: 100 B to ~4 KiB of seeded pseudo-random text;
+ * every tenth repeats an earlier object's bytes (duplicates for dedup). Returns the bytes written.
+ */
+async function uploadSmallObjects(s3: S3Client, bucket: string, count: number): Promise<number> {
+  const limit = pLimit(concurrency);
+  let bytes = 0;
+  let done = 0;
+  let last = Date.now();
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      limit(async () => {
+        const body = smallBody(i % 10 === 9 ? Math.floor(i / 10) : i);
+        bytes += body.length;
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `small/${String(Math.floor(i / 1000)).padStart(3, '0')}/${String(i).padStart(6, '0')}.txt`,
+            Body: body,
+          }),
+        );
+        done += 1;
+        if (Date.now() - last > 10_000) {
+          last = Date.now();
+          console.log(`  small objects: ${done}/${count}`);
+        }
+      }),
+    ),
+  );
+  return bytes;
+}
+
+function smallBody(seed: number): Buffer {
+  // xorshift32, seeded by the object's number: the same bytes on every run.
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  const size = 100 + (next() % 4000);
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz      \n';
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) out[i] = alphabet.charCodeAt(next() % alphabet.length);
+  return out;
+}
+
+// The IPC loop: one command at a time, answered with its id.
+process.on('message', (m: { id: number } & Command) => {
+  handle(m).then(
+    (value) => process.send?.({ id: m.id, ok: true, value }),
+    (error: unknown) =>
+      process.send?.({
+        id: m.id,
+        ok: false,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
+  );
+});
+process.on('disconnect', () => {
+  void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+});
