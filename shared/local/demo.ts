@@ -22,6 +22,8 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
 import { applyPlans } from '#domain/apply-plans.ts';
+import { costReport, gatherCostInputs } from '#domain/cost.ts';
+import { decideRetention } from '#domain/forget.ts';
 import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/ports.ts';
 import { readAllEntries, readManifest } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
@@ -29,7 +31,9 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentSha256Of, VaultLayout } from '#domain/vault.ts';
 import { VERIFICATION_TIERS } from '#domain/verify.ts';
 import type { Container } from '#runtime/container.ts';
+import { formatForgetTable } from './cli.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
+import { formatCostReport } from './reports.ts';
 import { type LocalStack, PROJECT_ROOT, startLocalStack } from './stack.ts';
 
 const PLAN_ID = 'demo';
@@ -571,6 +575,15 @@ async function main(): Promise<number> {
         ? `Snapshot 2: ${snap2.objectCount} objects, built from snapshot 1 plus ${snap2.journalEntries ?? 0} journaled change(s) (capture stored their bytes as they happened): no listing, no object read`
         : `Snapshot 2: ${snap2.objectCount} objects, read ${snap2.objectsRead} new or changed, wrote ${snap2.blobsWritten} blob(s), ${formatBytes(snap2.storedBytesWritten ?? 0)}`,
     );
+    // What retention decided at the last prune, with restic's reasons ('strongbox forget demo --dry-run').
+    const demoPlan = await c.pipeline.catalog.getPlan(PLAN_ID);
+    if (demoPlan) {
+      const decided = decideRetention(await c.pipeline.catalog.listSnapshots(PLAN_ID), demoPlan, new Date());
+      log(`\nRetention of plan '${PLAN_ID}' (keepLast 3, keepDaily 7), as prune applies it:`);
+      log(formatForgetTable(decided));
+    }
+    log(`\nCost ('strongbox cost ${PLAN_ID}'):`);
+    log(formatCostReport(costReport(await gatherCostInputs(c.pipeline, PLAN_ID))));
     log(`Total demo time: ${formatSeconds((Date.now() - started) / 1000)}`);
 
     const problems: string[] = [];
