@@ -176,6 +176,11 @@ export const PlanSchema = z.strictObject({
   drill: DrillSettingsSchema.optional(),
   snapshot: SnapshotSettingsSchema.optional(),
   continuous: ContinuousSettingsSchema.optional(),
+  /**
+   * The plan's recovery point objective, in minutes: its newest committed snapshot older than this
+   * raises the RPO alarm (metric `RpoExceededPlans`) and a line in `strongbox status`.
+   */
+  rpoMinutes: z.number().int().min(1).max(525_600).optional(),
   /** Optional Object Lock period of this plan's snapshots (the deployment's when absent). */
   immutability: ImmutabilitySchema.optional(),
   enabled: z.boolean().default(true),

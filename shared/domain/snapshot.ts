@@ -312,14 +312,21 @@ async function runPartition(
   };
   const packs = new PackWriter(vaults.primary, envelope);
   let loadedIndex: VaultIndex | undefined;
-  const vaultIndex = async () => {
+  let loadingIndex: Promise<VaultIndex> | undefined;
+  const vaultIndex = (): Promise<VaultIndex> => {
+    // One load per invocation, shared by every object read in parallel (the promise is kept, not
+    // its result: sixteen reads arriving together must not start sixteen loads).
     // Blobs of packs garbage collection marked count as absent: stored again, never reused
     // (docs/format.md#garbage-collection). The marks are read before the index is listed.
-    loadedIndex ??= await VaultIndex.load(vaults.primary, envelope, {
-      cached: true,
-      exclude: new Set((await catalog.listGcMarks(vaults.primary.bucket)).map((m) => m.packId)),
-    });
-    return loadedIndex;
+    loadingIndex ??= (async () => {
+      const marks = await catalog.listGcMarks(vaults.primary.bucket);
+      loadedIndex = await VaultIndex.load(vaults.primary, envelope, {
+        cached: true,
+        exclude: new Set(marks.map((m) => m.packId)),
+      });
+      return loadedIndex;
+    })();
+    return loadingIndex;
   };
   const parts: PartRef[] = [...(resume?.parts ?? [])];
   let pending: ManifestEntry[] = []; // entries done but not yet in a stored part

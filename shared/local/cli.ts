@@ -40,7 +40,15 @@ import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { NotFoundError, StrongboxError } from '#domain/errors.ts';
 import { decideRetention, type ForgetDecision, type ForgetResult } from '#domain/forget.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { Catalog, DrillRecord, RestoreJobRecord, Verification } from '#domain/ports.ts';
+import type {
+  Catalog,
+  DrillRecord,
+  JournalEntry,
+  PlanRecord,
+  RestoreJobRecord,
+  SnapshotRecord,
+  Verification,
+} from '#domain/ports.ts';
 import {
   type KeyVersion,
   listVersions,
@@ -53,6 +61,7 @@ import {
   startRestore,
 } from '#domain/restore.ts';
 import { formatZonedTime } from '#domain/retention.ts';
+import { recoveryPoint } from '#domain/rpo.ts';
 import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
@@ -170,6 +179,15 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
       `\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${plan.copyRegions.join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`,
     );
     const snapshots = await catalog.listSnapshots(plan.id);
+    for (const line of recoveryLines(
+      plan,
+      snapshots,
+      await catalog.listJournal(plan.id, {
+        capturedAfter: new Date(c.pipeline.clock.now().getTime() - 3_600_000).toISOString(),
+      }),
+      c.pipeline.clock.now(),
+    ))
+      console.log(line);
     console.log(
       formatTable(
         ['snapshot', 'status', 'objects', 'size', 'copies', 'verification', 'error'],
@@ -212,6 +230,42 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
  * per tier and region with its status and figures.
  * @see docs/format.md#verification
  */
+/**
+ * The recovery point lines of `strongbox status`: the newest snapshot's age against the plan's RPO,
+ * the last reconcile's finding, and (under capture) the lag of the last hour's captures.
+ */
+export function recoveryLines(
+  plan: PlanRecord,
+  snapshots: readonly SnapshotRecord[],
+  lastHour: readonly JournalEntry[],
+  now: Date,
+): string[] {
+  const point = recoveryPoint(plan, snapshots, now);
+  const rpo =
+    point.rpoMinutes === undefined
+      ? ''
+      : point.exceeded
+        ? ` — RPO ${point.rpoMinutes} min EXCEEDED`
+        : ` — within RPO ${point.rpoMinutes} min`;
+  const lines = [
+    `  recovery point: ${point.newestSnapshotTime ? `newest snapshot ${formatDuration(point.ageMinutes * 60)} old` : 'no committed snapshot yet'}${rpo}`,
+  ];
+  const reconciled = snapshots.filter((s) => s.mode === 'reconcile' && s.status === 'COMMITTED').at(-1);
+  if (reconciled) {
+    lines.push(
+      `  reconcile ${reconciled.snapshotId}: ${reconciled.reconcileMissed ?? 0} change(s) the journal had missed${reconciled.reconcileMissed ? ' (repaired)' : ''}`,
+    );
+  }
+  if (lastHour.length > 0) {
+    const lags = lastHour.map((e) => (Date.parse(e.capturedAt) - Date.parse(e.eventTime)) / 1000);
+    const lost = lastHour.filter((e) => e.outcome === 'lost-before-capture').length;
+    lines.push(
+      `  capture (last hour): ${lastHour.length} change(s), lag max ${Math.max(...lags).toFixed(1)} s${lost ? `, ${lost} lost before capture` : ''}`,
+    );
+  }
+  return lines;
+}
+
 export function verificationLines(snapshotId: string, v: Verification): string[] {
   const tiers = v.tiers ?? {};
   const failure = describeFailure(tiers);

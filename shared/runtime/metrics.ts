@@ -5,6 +5,8 @@
  * `Strongbox/<stage>` with the dimension `service=strongbox` (`plan` too for per-plan ages).
  *
  * - `CaptureLagSeconds` (capture): how long after an S3 event capture journaled it.
+ * - `RpoExceededPlans` (scheduler, every tick): how many enabled plans' newest committed snapshot is
+ *   older than the plan's own `rpoMinutes`.
  * - `SnapshotAgeMinutes` per plan and `OldestSnapshotAgeMinutes` (scheduler, every tick): minutes
  *   since each enabled plan's newest committed snapshot; the alarm compares the oldest with the RPO.
  * - `VerificationFailed` (verify): after each run of any tier, 1 when the snapshot's verification is
@@ -19,6 +21,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { DrillRecord, Verification } from '#domain/ports.ts';
+import { recoveryPoint } from '#domain/rpo.ts';
 import type { Config } from './config.ts';
 import type { Container } from './container.ts';
 
@@ -27,6 +30,7 @@ export const METRICS = {
   captureLag: 'CaptureLagSeconds',
   snapshotAge: 'SnapshotAgeMinutes',
   oldestSnapshotAge: 'OldestSnapshotAgeMinutes',
+  rpoExceededPlans: 'RpoExceededPlans',
   verificationFailed: 'VerificationFailed',
   drillFailed: 'DrillFailed',
   estimatedRto: 'EstimatedRtoSeconds',
@@ -108,21 +112,18 @@ export async function recordSnapshotAges(
   const { catalog } = c.pipeline;
   try {
     let oldest = 0;
+    let exceeded = 0;
     for (const plan of await catalog.listPlans()) {
       if (!plan.enabled) continue;
-      const snapshots = await catalog.listSnapshots(plan.id);
-      const newest = snapshots
-        .filter((s) => s.status === 'COMMITTED')
-        .map((s) => Date.parse(s.time ?? s.scheduledAt))
-        .reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
-      const since = Number.isFinite(newest) ? newest : Date.parse(plan.createdAt);
-      const minutes = Math.max(0, Math.round((now.getTime() - since) / 6_000) / 10);
+      const point = recoveryPoint(plan, await catalog.listSnapshots(plan.id), now);
       const single = c.metrics.singleMetric();
       single.addDimension('plan', plan.id);
-      single.addMetric(METRICS.snapshotAge, MetricUnit.NoUnit, minutes);
-      oldest = Math.max(oldest, minutes);
+      single.addMetric(METRICS.snapshotAge, MetricUnit.NoUnit, point.ageMinutes);
+      oldest = Math.max(oldest, point.ageMinutes);
+      if (point.exceeded) exceeded += 1;
     }
     c.metrics.addMetric(METRICS.oldestSnapshotAge, MetricUnit.NoUnit, oldest);
+    c.metrics.addMetric(METRICS.rpoExceededPlans, MetricUnit.Count, exceeded);
   } catch (error) {
     c.logger.warn('could not measure snapshot ages', { reason: (error as Error).message });
   }

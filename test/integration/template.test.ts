@@ -688,7 +688,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
-  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, capture lag, failed verification and failed drills', () => {
+  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, a plan past its own RPO, capture lag, failed verification and failed drills', () => {
     const alarms = resourcesOf(t(), 'AWS::CloudWatch::Alarm').map(
       ([id, a]) => [id, evaluate(a.Properties, b) as Record<string, unknown>] as const,
     );
@@ -747,7 +747,13 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(Number(app(METRICS.captureLag).Threshold)).toBe(c.captureLagSeconds);
     expect(app(METRICS.verificationFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
     expect(app(METRICS.drillFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
-    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 4);
+    // Any plan past its own rpoMinutes (the scheduler counts them every tick).
+    expect(app(METRICS.rpoExceededPlans)).toMatchObject({
+      Statistic: 'Maximum',
+      Threshold: 0,
+      TreatMissingData: 'breaching',
+    });
+    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 5);
   });
 
   it('sends alarms to an encrypted topic CloudWatch may publish to, and e-mails it when asked', () => {
