@@ -8,17 +8,11 @@
 import { NotFoundError } from './errors.ts';
 import { latestByKey } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { manifestEntryOfJournal } from './point-in-time.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './ports.ts';
 import { readManifest, readPart, writeManifest, writePart } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
-import {
-  compareKeys,
-  type Manifest,
-  type ManifestEntry,
-  PART_MAX_ENTRIES,
-  type PartRef,
-  VAULT_FORMAT_VERSION,
-} from './vault.ts';
+import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
 
 /** What a journal-built snapshot did. */
 export interface JournalSnapshotResult {
@@ -51,20 +45,10 @@ function stateOf(
     return undefined; // the parent saw a later version (a late capture of an older change)
   }
   if (change.outcome === 'removed') return null;
-  if (change.outcome !== 'captured' || !change.blobs || change.blobs.length === 0) return undefined;
-  if (previous && previous.etag === change.etag && previous.sizeBytes === change.sizeBytes) return undefined;
-  return {
-    key: change.key,
-    sizeBytes: change.sizeBytes ?? 0,
-    etag: change.etag ?? '',
-    lastModified: change.lastModified ?? change.eventTime,
-    ...(change.contentType === undefined ? {} : { contentType: change.contentType }),
-    ...(change.metadata === undefined || Object.keys(change.metadata).length === 0
-      ? {}
-      : { metadata: change.metadata }),
-    blobs: change.blobs,
-    ...(change.blobs.length > 1 && change.contentSha256 ? { contentSha256: change.contentSha256 } : {}),
-  };
+  const entry = manifestEntryOfJournal(change);
+  if (!entry) return undefined; // lost before capture: the parent's state stays
+  if (previous && previous.etag === entry.etag && previous.sizeBytes === entry.sizeBytes) return undefined;
+  return entry;
 }
 
 /** The index of the first part whose last key is ≥ `key` (`parts.length` past them all). */
@@ -154,22 +138,18 @@ export async function snapshotFromJournal(
     }
   }
   const completedAt = clock.now();
-  const manifest: Manifest = {
-    version: VAULT_FORMAT_VERSION,
-    type: 'manifest',
-    planId: plan.id,
-    snapshotId: record.snapshotId,
-    parentSnapshotId: parent.snapshotId,
-    source: { bucket: plan.source.bucket, prefix: plan.source.prefix },
-    scheduledAt: record.scheduledAt,
-    time: journalUntil,
-    completedAt: completedAt.toISOString(),
-    totals: {
-      objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
-      logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+  const manifest = manifestRoot(
+    {
+      planId: plan.id,
+      snapshotId: record.snapshotId,
+      parentSnapshotId: parent.snapshotId,
+      source: plan.source,
+      scheduledAt: record.scheduledAt,
+      time: journalUntil,
+      completedAt: completedAt.toISOString(),
     },
     parts,
-  };
+  );
   const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
   const seconds = (completedAt.getTime() - started.getTime()) / 1000;
   const committed = await catalog.updateSnapshot(

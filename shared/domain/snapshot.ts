@@ -41,9 +41,9 @@ import {
   contentIdOf,
   type Manifest,
   type ManifestEntry,
+  manifestRoot,
   PART_MAX_ENTRIES,
   type PartRef,
-  VAULT_FORMAT_VERSION,
 } from './vault.ts';
 
 /** Entries a new part gets before it is cut, when no parent part boundary cuts it first. */
@@ -487,22 +487,18 @@ async function seal(deps: PipelineDeps, plan: PlanRecord, snapshotId: string): P
   const parts = summaries.flatMap((s) => s.parts);
   const completedAt = clock.now();
   const time = record.time ?? completedAt.toISOString();
-  const manifest: Manifest = {
-    version: VAULT_FORMAT_VERSION,
-    type: 'manifest',
-    planId: plan.id,
-    snapshotId,
-    parentSnapshotId: record.parentSnapshotId ?? null,
-    source: { bucket: plan.source.bucket, prefix: plan.source.prefix },
-    scheduledAt: record.scheduledAt,
-    time,
-    completedAt: completedAt.toISOString(),
-    totals: {
-      objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
-      logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+  const manifest = manifestRoot(
+    {
+      planId: plan.id,
+      snapshotId,
+      parentSnapshotId: record.parentSnapshotId ?? null,
+      source: plan.source,
+      scheduledAt: record.scheduledAt,
+      time,
+      completedAt: completedAt.toISOString(),
     },
     parts,
-  };
+  );
   // Manifest root last: every part, index and pack it depends on is stored by now.
   const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
   const sum = (f: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + f(s), 0);

@@ -283,6 +283,40 @@ export const ManifestSchema = z.strictObject({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/**
+ * The root of a snapshot over `parts` (in key order), with its totals summed from them.
+ * @see docs/format.md#manifests
+ */
+export function manifestRoot(
+  snapshot: {
+    planId: string;
+    snapshotId: string;
+    parentSnapshotId: string | null;
+    source: { bucket: string; prefix: string };
+    scheduledAt: string;
+    time: string;
+    completedAt: string;
+  },
+  parts: readonly PartRef[],
+): Manifest {
+  return {
+    version: VAULT_FORMAT_VERSION,
+    type: 'manifest',
+    planId: snapshot.planId,
+    snapshotId: snapshot.snapshotId,
+    parentSnapshotId: snapshot.parentSnapshotId,
+    source: { bucket: snapshot.source.bucket, prefix: snapshot.source.prefix },
+    scheduledAt: snapshot.scheduledAt,
+    time: snapshot.time,
+    completedAt: snapshot.completedAt,
+    totals: {
+      objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
+      logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+    },
+    parts: [...parts],
+  };
+}
+
 /** Compare two keys in UTF-8 binary order, the order S3 lists keys in. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
