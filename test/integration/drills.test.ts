@@ -57,6 +57,7 @@ beforeAll(async () => {
     );
   }
   await stack.settled();
+  const applied = Date.now();
   await applyPlans(
     c.pipeline,
     {
@@ -78,6 +79,9 @@ beforeAll(async () => {
     const job = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
     return job && job.status !== 'RUNNING' ? job : undefined;
   });
+  // Drill ids are seconds: the manual drill's (now) must not fall in the second the plan was
+  // created, which is the weekly schedule's first occurrence (the scheduled drill's id).
+  await new Promise((r) => setTimeout(r, Math.max(0, 1100 - (Date.now() - applied))));
 }, 120_000);
 
 afterAll(async () => {
