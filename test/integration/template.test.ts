@@ -196,7 +196,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     copy: [
       ...logs('copy'),
-      ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table]),
+      // Query, BatchWriteItem: a copy rescues its packs from the region's GC marks.
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], [copyVaultObjects]),
@@ -216,7 +217,18 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     prune: [
       ...logs('prune'),
-      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [table]),
+      // PutItem: the per-vault GC lease; BatchWriteItem: GC marks.
+      ...g(
+        [
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:BatchWriteItem',
+        ],
+        [table],
+      ),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       // Put: index documents rewritten without the packs garbage collection deletes.
       ...g(['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], [vaultObjects, copyVaultObjects]),
@@ -238,7 +250,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     // Parts of restore jobs: what restore may do with vaults and targets, no job creation, no delete.
     restoreWorker: [
       ...logs('restoreWorker'),
-      ...g(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
+      // Query: a point-in-time part re-reads the journal up to its job's capture horizon.
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
       ...readVaultsWriteRestoreTargets,
       ...poll('RestoreQueue'),
       ...send('RestoreDLQ'),
