@@ -125,37 +125,23 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.#table,
-                Item: { pk: `PLAN#${job.planId}`, sk: `JOB#${job.snapshotId}`, ...job },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Put: {
-                TableName: this.#table,
-                Item: { pk: `PLAN#${snapshot.planId}`, sk: `SNAPSHOT#${snapshot.snapshotId}`, ...snapshot },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (
-        error instanceof TransactionCanceledException &&
-        error.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')
-      ) {
-        return false;
-      }
-      throw new TransientError(`create job ${job.jobId}: ${(error as Error).message}`, { cause: error });
-    }
+    const cancelled = await this.#transact(`create job ${job.jobId}`, [
+      {
+        Put: {
+          TableName: this.#table,
+          Item: { pk: `PLAN#${job.planId}`, sk: `JOB#${job.snapshotId}`, ...job },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.#table,
+          Item: { pk: `PLAN#${snapshot.planId}`, sk: `SNAPSHOT#${snapshot.snapshotId}`, ...snapshot },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+    ]);
+    return cancelled === undefined;
   }
 
   async getJob(jobId: string): Promise<JobRecord | undefined> {
@@ -306,41 +292,29 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {
-    let counted = true;
-    try {
-      await this.#doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.#table,
-                Item: { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Update: {
-                TableName: this.#table,
-                Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
-                UpdateExpression: 'ADD partitionsDone :one',
-                ConditionExpression: '#status = :running',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: { ':one': 1, ':running': 'RUNNING' },
-              },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
-      if (!reasons.some((r) => r.Code === 'ConditionalCheckFailed')) {
-        throw new TransientError(
-          `complete partition ${summary.partition} of ${planId}/${snapshotId}: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      counted = false;
-    }
+    const cancelled = await this.#transact(
+      `complete partition ${summary.partition} of ${planId}/${snapshotId}`,
+      [
+        {
+          Put: {
+            TableName: this.#table,
+            Item: { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: this.#table,
+            Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
+            UpdateExpression: 'ADD partitionsDone :one',
+            ConditionExpression: '#status = :running',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':one': 1, ':running': 'RUNNING' },
+          },
+        },
+      ],
+    );
+    const counted = cancelled === undefined;
     const s = await this.getSnapshot(planId, snapshotId);
     if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
     return { counted, done: s.partitionsDone ?? 0, total: s.partitionsTotal ?? 0, status: s.status };
@@ -435,51 +409,37 @@ export class DynamoDbCatalog implements Catalog {
     counts: RestorePartCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
-    let counted = true;
-    try {
-      await this.#doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.#table,
-                Item: { pk: `RESTORE#${restoreJobId}`, sk: `PART#${part}`, doneAt: at, ...counts },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Update: {
-                TableName: this.#table,
-                Key: { pk: 'RESTORE', sk: `JOB#${restoreJobId}` },
-                UpdateExpression:
-                  'SET updatedAt = :at ADD objects :o, #bytes :b, skippedExists :se, skippedUnchanged :su, partsDone :one',
-                ConditionExpression: 'attribute_exists(pk)',
-                ExpressionAttributeNames: { '#bytes': 'bytes' },
-                ExpressionAttributeValues: {
-                  ':at': at,
-                  ':o': counts.objects,
-                  ':b': counts.bytes,
-                  ':se': counts.skippedExists,
-                  ':su': counts.skippedUnchanged,
-                  ':one': 1,
-                },
-              },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
-      if (reasons[1]?.Code === 'ConditionalCheckFailed') {
-        throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
-      }
-      if (reasons[0]?.Code !== 'ConditionalCheckFailed') {
-        throw new TransientError(`complete part ${part} of ${restoreJobId}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      counted = false;
+    const cancelled = await this.#transact(`complete part ${part} of ${restoreJobId}`, [
+      {
+        Put: {
+          TableName: this.#table,
+          Item: { pk: `RESTORE#${restoreJobId}`, sk: `PART#${part}`, doneAt: at, ...counts },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Update: {
+          TableName: this.#table,
+          Key: { pk: 'RESTORE', sk: `JOB#${restoreJobId}` },
+          UpdateExpression:
+            'SET updatedAt = :at ADD objects :o, #bytes :b, skippedExists :se, skippedUnchanged :su, partsDone :one',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#bytes': 'bytes' },
+          ExpressionAttributeValues: {
+            ':at': at,
+            ':o': counts.objects,
+            ':b': counts.bytes,
+            ':se': counts.skippedExists,
+            ':su': counts.skippedUnchanged,
+            ':one': 1,
+          },
+        },
+      },
+    ]);
+    if (cancelled?.[1] === 'ConditionalCheckFailed') {
+      throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
     }
+    const counted = cancelled === undefined;
     const job = await this.getRestoreJob(restoreJobId);
     if (!job) throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
     return { counted, job };
@@ -535,37 +495,27 @@ export class DynamoDbCatalog implements Catalog {
     const hash = journalEntryHash(entry);
     const pk = `JOURNAL#${entry.planId}`;
     const bySequencer = sequencerSortKey(entry.sequencer); // ValidationError (not retryable) for a non-hex one
-    try {
-      await this.#doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.#table,
-                Item: { pk, sk: `E#${hash}`, capturedAt: entry.capturedAt },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            { Put: { TableName: this.#table, Item: { pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry } } },
-            {
-              Put: {
-                TableName: this.#table,
-                Item: {
-                  pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`,
-                  sk: bySequencer,
-                  ...entry,
-                },
-              },
-            },
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
-      if (reasons[0]?.Code === 'ConditionalCheckFailed') return false;
-      throw new TransientError(`journal ${entry.key}: ${(error as Error).message}`, { cause: error });
-    }
+    const cancelled = await this.#transact(`journal ${entry.key}`, [
+      {
+        Put: {
+          TableName: this.#table,
+          Item: { pk, sk: `E#${hash}`, capturedAt: entry.capturedAt },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      { Put: { TableName: this.#table, Item: { pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry } } },
+      {
+        Put: {
+          TableName: this.#table,
+          Item: {
+            pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`,
+            sk: bySequencer,
+            ...entry,
+          },
+        },
+      },
+    ]);
+    return cancelled?.[0] !== 'ConditionalCheckFailed';
   }
 
   async listJournal(
@@ -669,6 +619,27 @@ export class DynamoDbCatalog implements Catalog {
         }
       }
     });
+  }
+
+  /**
+   * One TransactWriteItems. Undefined when it committed; the cancellation code of each item
+   * (`ConditionalCheckFailed` for a failed condition) when a condition cancelled it.
+   * @throws TransientError (retryable) for any other failure.
+   */
+  async #transact(
+    what: string,
+    items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>,
+  ): Promise<(string | undefined)[] | undefined> {
+    try {
+      await this.#doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return undefined;
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (!reasons.some((r) => r.Code === 'ConditionalCheckFailed')) {
+        throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+      }
+      return reasons.map((r) => r.Code);
+    }
   }
 
   async #get<T>(pk: string, sk: string): Promise<T | undefined> {
