@@ -10,6 +10,7 @@
  *   concurrency, honours partial batch responses (ReportBatchItemFailures), leaves failed messages
  *   to the queue's visibility timeout, and so to its redrive policy (DLQ after maxReceiveCount).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import {
   DeleteMessageBatchCommand,
@@ -20,6 +21,16 @@ import {
 import type { Context, S3EventRecord, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { nextOccurrence, parseSchedule } from '#domain/schedule.ts';
+
+/**
+ * The invocation the current code runs in (its function and event source), for code that observes
+ * the stack from outside the functions: the benchmark attributes each outgoing S3 request to the
+ * function that made it. Undefined outside an invocation.
+ */
+export const currentInvocation = new AsyncLocalStorage<{
+  functionName: string;
+  source: Invocation['source'];
+}>();
 
 /** A function the dispatcher can invoke. */
 export interface LocalFunction {
@@ -288,7 +299,7 @@ export class LocalDispatcher {
     const deadline = started + fn.timeoutSeconds * 1000;
     const context = lambdaContext(fn, deadline);
     try {
-      const result = await fn.handler(event, context);
+      const result = await currentInvocation.run({ functionName, source }, () => fn.handler(event, context));
       const failures = (result as SQSBatchResponse | undefined)?.batchItemFailures?.length;
       this.#record({
         functionName,

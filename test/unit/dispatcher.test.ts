@@ -2,7 +2,12 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeS3Key } from '#domain/capture.ts';
-import { encodeS3EventKey, LocalDispatcher, type LocalFunction } from '#local/dispatcher.ts';
+import {
+  currentInvocation,
+  encodeS3EventKey,
+  LocalDispatcher,
+  type LocalFunction,
+} from '#local/dispatcher.ts';
 
 function recorder(name: string, respond: (event: unknown) => unknown = () => ({})) {
   const events: unknown[] = [];
@@ -165,5 +170,31 @@ describe('LocalDispatcher SQS event source mappings', () => {
       { Id: '0', ReceiptHandle: 'r1' },
     ]);
     sqs.restore();
+  });
+});
+
+describe('LocalDispatcher invocation context', () => {
+  it('tells the code an invocation runs which function it is, and nothing outside one', async () => {
+    const seen: unknown[] = [];
+    const fn: LocalFunction = {
+      name: 'verify',
+      timeoutSeconds: 60,
+      handler: async () => {
+        await new Promise((r) => setTimeout(r, 1)); // across an await, as an SDK call would be
+        seen.push(currentInvocation.getStore());
+        return {};
+      },
+    };
+    const d = new LocalDispatcher({
+      functions: [fn],
+      sqs: new SQSClient({}),
+      region: 'us-east-1',
+      schedules: [],
+      s3: [],
+      queues: [],
+    });
+    await d.invoke('verify', {});
+    expect(seen).toEqual([{ functionName: 'verify', source: 'manual' }]);
+    expect(currentInvocation.getStore()).toBeUndefined();
   });
 });
