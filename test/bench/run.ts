@@ -18,7 +18,12 @@
  *   - the raw floor (raw-floor.ts): its own process.
  * S3 requests are counted by the fauxqs endpoints themselves (every HTTP request they receive, SQS
  * excluded; fauxqs-worker.ts), as deltas around each row, whoever makes them.
- * Results: a table on stdout and `.bench/results.json`.
+ * Rows: our full snapshot, verify, incremental and restore against the raw floor and the peers; the
+ * incremental a second way, built from the journal capture fills from S3 events (a second plan over
+ * the same bucket, continuously protected); both incrementals again at a second bucket size (every
+ * fifth file, under `size-b/`), with the peers' incrementals there too; the 200k-object snapshot.
+ * Results: two tables on stdout (all rows; journal vs listing per bucket size, with the S3 requests
+ * per change fitted over the two sizes) and `.bench/results.json`.
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -46,6 +51,16 @@ import type { Command, OurRow } from './stack-child.ts';
 
 const MB = 1_000_000;
 
+/** The plans of our rows (stack-child.ts's PLAN_ID is the listing plan of the corpus). */
+const PLAN_LISTING = 'bench';
+/** The corpus again, continuously protected: its incrementals are built from the journal. */
+const PLAN_JOURNAL = 'bench-journal';
+/** The second bucket size for the journal-vs-listing rows: every SIZE_B_DIVISOR-th corpus file. */
+const SIZE_B_DIVISOR = 5;
+const SIZE_B_PREFIX = 'size-b/';
+const PLAN_B_LISTING = 'bench-b';
+const PLAN_B_JOURNAL = 'bench-b-journal';
+
 /** One row of the table. */
 interface Row {
   id: string;
@@ -58,6 +73,8 @@ interface Row {
   bytes: number;
   s3Requests?: number;
   requestsByKind?: Record<string, number>;
+  /** Our rows: the S3 requests each of our functions sent during the row. */
+  requestsByFunction?: Record<string, number>;
   /** `rss`: the process's peak RSS; `js`: peak heapTotal+external of our functions' thread. */
   memBytes?: number;
   memKind: 'rss' | 'js';
@@ -175,6 +192,7 @@ function ourRow(id: string, name: string, r: OurRow, objects: number, bytes: num
     bytes,
     s3Requests: r.s3Requests,
     requestsByKind: sumKinds(r.requests),
+    requestsByFunction: r.requestsByFunction,
     memBytes: r.jsPeakBytes,
     memKind: 'js',
     stackRssPeakBytes: r.stackRssPeakBytes,
@@ -220,6 +238,264 @@ async function peerRow(
   });
   log(`    ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${total} S3 requests`);
   return r;
+}
+
+/** What the stack's `change` command measured: the changes and capture's work on them. */
+interface Changed {
+  journaled: Record<string, number>;
+  changes: number;
+  /** From the first change sent to every change journaled for every plan. */
+  seconds: number;
+  requestsByKind: Record<string, number>;
+  /** The client's own requests (a PUT per modified or added object, a DELETE per deleted one). */
+  clientRequests: number;
+  /** Every other S3 request meanwhile: capture's (reads of the changed objects, packs, index). */
+  captureRequests: number;
+  /** The S3 requests each of our functions sent meanwhile (capture's under `capture`). */
+  requestsByFunction: Record<string, number>;
+}
+
+/** One bucket size of the journal-vs-listing comparison (issue: "at two bucket sizes"). */
+interface JournalSize {
+  label: string;
+  objects: number;
+  changes: number;
+  capture: Changed;
+  ids: { journal: string; listing: string; restic: string; rclone: string };
+}
+const journalSizes: JournalSize[] = [];
+
+/** Objects and bytes of a source after `changes` (modified objects grow by the appended line). */
+function sizeAfter(files: CorpusFile[], changes: ChangeSet): { objects: number; bytes: number } {
+  const sum = (fs: CorpusFile[]) => fs.reduce((n, f) => n + f.sizeBytes, 0);
+  return {
+    objects: files.length + changes.added.length - changes.deleted.length,
+    bytes:
+      sum(files) +
+      sum(changes.added) -
+      sum(changes.deleted) +
+      changes.modified.length * modifiedBody(Buffer.alloc(0)).length,
+  };
+}
+
+/** The second, smaller bucket: every SIZE_B_DIVISOR-th corpus file copied into `dir` (before any change). */
+async function prepareSizeB(files: CorpusFile[], dir: string): Promise<CorpusFile[]> {
+  const chosen = files.filter((_, i) => i % SIZE_B_DIVISOR === 0);
+  const out: CorpusFile[] = [];
+  for (const f of chosen) {
+    const path = join(dir, f.key);
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(f.path, path);
+    out.push({ ...f, path });
+  }
+  return out;
+}
+
+const prefixed = (f: CorpusFile): CorpusFile => ({ ...f, key: `${SIZE_B_PREFIX}${f.key}` });
+
+/**
+ * The incremental rows again at a second bucket size: the size-B files under SIZE_B_PREFIX of the
+ * same source bucket, a listing plan and a continuous plan over that prefix, their first snapshots
+ * and the peers' first copy and backup (not rows), the same kind of changes, then the four
+ * incrementals (rows).
+ */
+async function journalAtSizeB(
+  stack: StackProcess,
+  ctx: {
+    endpoint: string;
+    region: string;
+    source: string;
+    filesB: CorpusFile[];
+    dirB: string;
+    peers: { rclone?: string; restic?: string };
+    rcloneWhy: string;
+    resticWhy: string;
+  },
+): Promise<void> {
+  const { endpoint, region, source, filesB, dirB, peers } = ctx;
+  const changesDir = pickChanges(filesB);
+  const changesBucket: ChangeSet = {
+    modified: changesDir.modified.map(prefixed),
+    added: changesDir.added.map(prefixed),
+    deleted: changesDir.deleted.map(prefixed),
+  };
+  const after = sizeAfter(filesB, changesDir);
+  const load = await stack.call<{ seconds: number }>({ cmd: 'load', files: filesB.map(prefixed) });
+  log(`   ${filesB.length} objects uploaded in ${load.seconds.toFixed(1)} s; the plans' first snapshots…`);
+  await stack.call({
+    cmd: 'plan',
+    planId: PLAN_B_LISTING,
+    prefix: SIZE_B_PREFIX,
+    continuous: false,
+    samplePercent: 0,
+  });
+  await stack.call({
+    cmd: 'plan',
+    planId: PLAN_B_JOURNAL,
+    prefix: SIZE_B_PREFIX,
+    continuous: true,
+    samplePercent: 0,
+  });
+  for (const planId of [PLAN_B_LISTING, PLAN_B_JOURNAL]) {
+    const base = await stack.call<OurRow>({ cmd: 'base', planId });
+    log(`   ${planId}: first snapshot ${base.seconds.toFixed(1)} s`);
+  }
+  const sourceB = `${source}/${SIZE_B_PREFIX.replace(/\/$/, '')}`;
+  const rcloneB = 'strongbox-bench-rclone-b';
+  if (peers.rclone) {
+    await stack.call({ cmd: 'createBucket', bucket: rcloneB });
+    const r = await rcloneCopy(endpoint, region, sourceB, rcloneB);
+    if (r.exitCode !== 0)
+      problems.push(`rclone copy (size B) exited with ${r.exitCode}: ${r.stdoutTail.slice(-600)}`);
+  }
+  let repoB: Awaited<ReturnType<typeof resticInit>>['repo'] | undefined;
+  if (peers.restic) {
+    const bucket = 'strongbox-bench-restic-b';
+    await stack.call({ cmd: 'createBucket', bucket });
+    const init = await resticInit(endpoint, region, bucket, 'strongbox-bench');
+    const first = init.exitCode === 0 ? await resticBackup(init.repo, dirB) : init;
+    if (first.exitCode === 0) repoB = init.repo;
+    else problems.push(`restic (size B) exited with ${first.exitCode}: ${first.stdoutTail.slice(-600)}`);
+  }
+  const changed = await stack.call<Changed>({
+    cmd: 'change',
+    changes: changesBucket,
+    planIds: [PLAN_B_LISTING, PLAN_B_JOURNAL],
+  });
+  await applyChangesToDir(dirB, changesDir);
+  log(
+    `   ${changed.changes} changes captured in ${changed.seconds.toFixed(1)} s with ${changed.captureRequests} S3 requests`,
+  );
+  const listing = await stack.call<OurRow>({ cmd: 'incremental', planId: PLAN_B_LISTING });
+  addRow(ourRow('b-incremental', 'B: incremental snapshot by listing', listing, after.objects, after.bytes));
+  const journal = await stack.call<OurRow>({ cmd: 'incremental', planId: PLAN_B_JOURNAL });
+  addRow(
+    ourRow('b-incremental-journal', 'B: incremental from the journal', journal, after.objects, after.bytes),
+  );
+  log(
+    `   ours by listing ${listing.seconds.toFixed(1)} s, ${listing.s3Requests} S3 requests; from the journal ${journal.seconds.toFixed(1)} s, ${journal.s3Requests} S3 requests`,
+  );
+  if (peers.rclone)
+    await peerRow(
+      stack,
+      'b-rclone-sync',
+      'B: rclone sync',
+      'b-incremental-journal',
+      after.objects,
+      after.bytes,
+      () => rcloneSync(endpoint, region, sourceB, rcloneB),
+    );
+  else notRun('b-rclone-sync', 'B: rclone sync', 'b-incremental-journal', ctx.rcloneWhy);
+  if (repoB) {
+    const r = repoB;
+    await peerRow(
+      stack,
+      'b-restic-backup-2',
+      'B: restic backup (2nd)',
+      'b-incremental-journal',
+      after.objects,
+      after.bytes,
+      () => resticBackup(r, dirB),
+    );
+    await resticDispose(r);
+  } else notRun('b-restic-backup-2', 'B: restic backup (2nd)', 'b-incremental-journal', ctx.resticWhy);
+  journalSizes.push({
+    label: 'B',
+    objects: filesB.length,
+    changes: changed.changes,
+    capture: changed,
+    ids: {
+      journal: 'b-incremental-journal',
+      listing: 'b-incremental',
+      restic: 'b-restic-backup-2',
+      rclone: 'b-rclone-sync',
+    },
+  });
+}
+
+/**
+ * The journal-vs-listing table: per bucket size, the incremental built from the journal (and the
+ * capture that fed it, which runs as the changes happen, not at snapshot time), by listing, and the
+ * peers' incrementals; then requests per change fitted over the two sizes (a × changes + b).
+ */
+function printJournalTable(): string {
+  if (journalSizes.length === 0) return '';
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const perChange = (n: number | undefined, changes: number) =>
+    n === undefined ? '-' : Number((n / changes).toFixed(2));
+  const lines: (string | number)[][] = [];
+  for (const size of journalSizes) {
+    const journal = byId.get(size.ids.journal);
+    const ratio = (r: Row | undefined) =>
+      journal?.seconds === undefined || !r?.seconds ? '' : `${(journal.seconds / r.seconds).toFixed(2)}×`;
+    const line = (name: string, r: Row | undefined, first = false): (string | number)[] => [
+      first ? size.label : '',
+      first ? size.objects : '',
+      first ? size.changes : '',
+      `${name}${r?.note ? ` [${r.note}]` : ''}`,
+      r?.seconds === undefined ? '-' : Number(r.seconds.toFixed(1)),
+      requestsOf(r) ?? '-',
+      perChange(requestsOf(r), size.changes),
+      ratio(r),
+    ];
+    const capture = size.capture.requestsByFunction.capture ?? 0;
+    lines.push(line('ours: snapshot from the journal', journal, true));
+    lines.push([
+      '',
+      '',
+      '',
+      '  + capture of the changes (as they happen)',
+      Number(size.capture.seconds.toFixed(1)),
+      capture,
+      perChange(capture, size.changes),
+      '',
+    ]);
+    lines.push(line('ours: snapshot by listing', byId.get(size.ids.listing)));
+    lines.push(line('restic backup (2nd)', byId.get(size.ids.restic)));
+    lines.push(line('rclone sync', byId.get(size.ids.rclone)));
+  }
+  const out = [
+    'Incremental after the same changes (1% modified, 0.5% added, 0.5% deleted): built from the journal vs by listing',
+    formatTable(
+      ['size', 'objects', 'changes', 'row', 'seconds', 'S3 requests', 'per change', 'journal/this'],
+      lines,
+    ),
+  ];
+  const [a, b] = journalSizes;
+  if (a && b && a.changes !== b.changes) {
+    const linear = (ra: number, rb: number) => {
+      const slope = (ra - rb) / (a.changes - b.changes);
+      return `${slope.toFixed(2)} × changes + ${(ra - slope * a.changes).toFixed(0)}`;
+    };
+    const ja = requestsOf(byId.get(a.ids.journal));
+    const jb = requestsOf(byId.get(b.ids.journal));
+    const la = requestsOf(byId.get(a.ids.listing));
+    const lb = requestsOf(byId.get(b.ids.listing));
+    const ca = a.capture.requestsByFunction.capture ?? 0;
+    const cb = b.capture.requestsByFunction.capture ?? 0;
+    if (ja !== undefined && jb !== undefined) {
+      out.push(
+        `S3 requests fitted over the two sizes (target: ≤ 3 per changed object + a constant):`,
+        `  snapshot from the journal:           ${linear(ja, jb)}`,
+        `  capture + snapshot from the journal: ${linear(ja + ca, jb + cb)}`,
+      );
+      if (la !== undefined && lb !== undefined)
+        out.push(`  snapshot by listing:                 ${linear(la, lb)}`);
+    }
+  }
+  out.push(
+    'S3 requests: ours = the requests the snapshot function (capture: the capture function) sent, told apart by invocation',
+    '  (the verification a commit starts overlaps the row); peers = every S3 request the endpoint served during the row.',
+    'Capture runs as the changes happen (its seconds: from the first change sent to the last journaled), not at snapshot time.',
+  );
+  return out.join('\n');
+}
+
+/** Our rows: the S3 requests our snapshot function sent; a peer's: the endpoint's count. */
+function requestsOf(r: Row | undefined): number | undefined {
+  if (!r) return undefined;
+  if (r.who === 'ours') return r.requestsByFunction?.snapshot ?? 0;
+  return r.s3Requests;
 }
 
 /** Rows the run could not make (a peer that is missing or failed before running). */
@@ -364,6 +640,8 @@ async function main(): Promise<number> {
       `   ${files.length} files, ${(corpus.bytes / MB).toFixed(1)} MB in ${corpusDir} (digest ${corpus.digest.slice(0, 16)})`,
     );
     meta.corpus = { files: files.length, bytes: corpus.bytes, digest: corpus.digest };
+    const dirB = join(scratch, 'corpus-b');
+    const filesB = await prepareSizeB(files, dirB);
 
     log('2. Starting the embedded stack in its own process and uploading the corpus…');
     stack = new StackProcess();
@@ -381,13 +659,7 @@ async function main(): Promise<number> {
     meta.uploadSeconds = load.seconds;
 
     const changes = pickChanges(files);
-    const changedBytes = (f: CorpusFile) => modifiedBody(Buffer.alloc(0)).length + f.sizeBytes;
-    const afterObjects = files.length + changes.added.length - changes.deleted.length;
-    const afterBytes =
-      corpus.bytes +
-      changes.added.reduce((s, f) => s + f.sizeBytes, 0) -
-      changes.deleted.reduce((s, f) => s + f.sizeBytes, 0) +
-      changes.modified.reduce((s, f) => s + changedBytes(f) - f.sizeBytes, 0);
+    const { objects: afterObjects, bytes: afterBytes } = sizeAfter(files, changes);
 
     log(`3. Ours: full snapshot (plan on s3://${source}, verification sample ${samplePercent}%)…`);
     const full = await stack.call<OurRow>({ cmd: 'full', samplePercent });
@@ -439,12 +711,27 @@ async function main(): Promise<number> {
     } else notRun('restic-backup', 'restic backup', 'full', resticWhy);
 
     log(
+      `   ours: a second plan on the same bucket, continuously protected (its incrementals come from the journal): its first snapshot…`,
+    );
+    await stack.call({ cmd: 'plan', planId: PLAN_JOURNAL, prefix: '', continuous: true, samplePercent: 0 });
+    const journalBase = await stack.call<OurRow>({ cmd: 'base', planId: PLAN_JOURNAL });
+    log(
+      `   ${journalBase.seconds.toFixed(1)} s (not a row: the same data as the full snapshot, deduplicated)`,
+    );
+
+    log(
       `6. Changes: ${changes.modified.length} modified, ${changes.added.length} added, ${changes.deleted.length} deleted (bucket and corpus dir)…`,
     );
-    const changed = await stack.call<{ journaled: number }>({ cmd: 'change', changes });
+    const changed = await stack.call<Changed>({
+      cmd: 'change',
+      changes,
+      planIds: [PLAN_LISTING, PLAN_JOURNAL],
+    });
     await applyChangesToDir(corpusDir, changes);
-    log(`   capture journaled ${changed.journaled}`);
-    const incremental = await stack.call<OurRow>({ cmd: 'incremental' });
+    log(
+      `   capture journaled ${changed.changes} changes in ${changed.seconds.toFixed(1)} s with ${changed.captureRequests} S3 requests`,
+    );
+    const incremental = await stack.call<OurRow>({ cmd: 'incremental', planId: PLAN_LISTING });
     addRow(
       ourRow(
         'incremental',
@@ -455,6 +742,31 @@ async function main(): Promise<number> {
       ),
     );
     log(`   ours incremental ${incremental.seconds.toFixed(1)} s, ${incremental.s3Requests} S3 requests`);
+    const fromJournal = await stack.call<OurRow>({ cmd: 'incremental', planId: PLAN_JOURNAL });
+    addRow(
+      ourRow(
+        'incremental-journal',
+        'incremental from the journal (same changes)',
+        fromJournal,
+        afterObjects,
+        afterBytes,
+      ),
+    );
+    log(
+      `   ours from the journal ${fromJournal.seconds.toFixed(1)} s, ${fromJournal.s3Requests} S3 requests (mode ${String(fromJournal.detail.mode)})`,
+    );
+    journalSizes.push({
+      label: 'A',
+      objects: files.length,
+      changes: changed.changes,
+      capture: changed,
+      ids: {
+        journal: 'incremental-journal',
+        listing: 'incremental',
+        restic: 'restic-backup-2',
+        rclone: 'rclone-sync',
+      },
+    });
     if (peers.rclone)
       await peerRow(stack, 'rclone-sync', 'rclone sync', 'incremental', afterObjects, afterBytes, () =>
         rcloneSync(endpoint, region, source, rcloneBucket),
@@ -537,8 +849,13 @@ async function main(): Promise<number> {
       await resticDispose(r);
     } else notRun('restic-restore', 'restic restore', 'restore', 'no restic repository');
 
+    log(
+      `9. The incrementals again on a bucket ${SIZE_B_DIVISOR}× smaller (every ${SIZE_B_DIVISOR}th file, under ${SIZE_B_PREFIX})…`,
+    );
+    await journalAtSizeB(stack, { endpoint, region, source, filesB, dirB, peers, rcloneWhy, resticWhy });
+
     if (!skipSmall) {
-      log(`9. ${smallCount} small objects in another bucket, then our full snapshot of it…`);
+      log(`10. ${smallCount} small objects in another bucket, then our full snapshot of it…`);
       const small = await stack.call<OurRow>({ cmd: 'small', count: smallCount });
       addRow(
         ourRow(
@@ -565,6 +882,7 @@ async function main(): Promise<number> {
   await saveResults();
   const out = RESULTS;
   log(`\n${printTable()}\n`);
+  log(`${printJournalTable()}\n`);
   log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${out}`);
   for (const p of problems) console.error(`PROBLEM: ${p}`);
   return problems.length ? 1 : 0;

@@ -17,6 +17,8 @@
  * `strongbox backup`), the catalog's job, task and snapshot records, restoreSnapshot.
  */
 import { createHash } from 'node:crypto';
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -36,6 +38,7 @@ import {
   uploadFiles,
   waitUntil,
 } from '#local/demo.ts';
+import { currentInvocation } from '#local/dispatcher.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 
@@ -45,6 +48,12 @@ export interface OurRow {
   /** S3 requests per endpoint (region), by kind, during the row. */
   requests: Record<string, Record<string, number>>;
   s3Requests: number;
+  /**
+   * S3 requests sent by each of our functions during the row (attributed by the dispatcher's
+   * invocation context; '(outside)' = not from a function): unlike `requests`, a function's work
+   * overlapping the row (the verification a commit starts) is told apart.
+   */
+  requestsByFunction: Record<string, number>;
   /** Peak heapTotal + external of the main thread (our functions' isolate) during the row. */
   jsPeakBytes: number;
   /** Peak RSS of this whole process (emulator threads included) during the row. */
@@ -58,8 +67,10 @@ export type Command =
   | { cmd: 'load'; files: CorpusFile[] }
   | { cmd: 'full'; samplePercent: number }
   | { cmd: 'verify' }
-  | { cmd: 'change'; changes: ChangeSet }
-  | { cmd: 'incremental' }
+  | { cmd: 'plan'; planId: string; prefix: string; continuous: boolean; samplePercent: number }
+  | { cmd: 'base'; planId: string }
+  | { cmd: 'change'; changes: ChangeSet; planIds: string[] }
+  | { cmd: 'incremental'; planId: string }
   | { cmd: 'restore'; files: CorpusFile[]; expectedKeys: number }
   | { cmd: 'small'; count: number }
   | { cmd: 'createBucket'; bucket: string }
@@ -76,6 +87,26 @@ let s3: S3Client | undefined;
 let sourceBucket = '';
 let firstSnapshotId = '';
 let concurrency = 32;
+
+// Outgoing S3 requests of this process, by the function whose invocation sent them.
+const sentByFunction: Record<string, number> = {};
+let s3Hosts = new Set<string>();
+subscribe('http.client.request.start', (message) => {
+  const request = (message as { request: ClientRequest }).request;
+  if (!s3Hosts.has(String(request.getHeader('host') ?? ''))) return;
+  const target = request.getHeader('x-amz-target');
+  const contentType = String(request.getHeader('content-type') ?? '');
+  if (typeof target === 'string' && target.startsWith('AmazonSQS')) return;
+  if (request.method === 'POST' && contentType.startsWith('application/x-www-form-urlencoded')) return;
+  const fn = currentInvocation.getStore()?.functionName ?? '(outside)';
+  sentByFunction[fn] = (sentByFunction[fn] ?? 0) + 1;
+});
+const sentDelta = (before: Record<string, number>, after: Record<string, number> = sentByFunction) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([fn, n]) => [fn, n - (before[fn] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
 
 // Memory sampler: peaks since the last reset.
 let jsPeak = 0;
@@ -115,9 +146,15 @@ function delta(
 
 /** Run `work` as a row: wall-clock seconds, S3 requests at every endpoint, memory peaks. */
 async function measure(
-  work: () => Promise<{ seconds?: number; detail?: Record<string, unknown>; endCounts?: Counts }>,
+  work: () => Promise<{
+    seconds?: number;
+    detail?: Record<string, unknown>;
+    endCounts?: Counts;
+    endByFunction?: Record<string, number>;
+  }>,
 ): Promise<OurRow> {
   const before = await requestCounts();
+  const sentBefore = { ...sentByFunction };
   sample();
   jsPeak = 0;
   rssPeak = 0;
@@ -131,6 +168,7 @@ async function measure(
     seconds: result.seconds ?? wall,
     requests,
     s3Requests: Object.values(requests).reduce((sum, r) => sum + s3RequestCount(r), 0),
+    requestsByFunction: sentDelta(sentBefore, result.endByFunction),
     jsPeakBytes: jsPeak,
     stackRssPeakBytes: rssPeak,
     detail: { wallSeconds: wall, ...(result.detail ?? {}) },
@@ -150,6 +188,7 @@ async function snapshotNow(planId: string): Promise<{
   snapshotId: string;
   seconds: number;
   endCounts: Counts;
+  endByFunction: Record<string, number>;
   doneAt: number;
 }> {
   const { c } = ready();
@@ -163,14 +202,17 @@ async function snapshotNow(planId: string): Promise<{
     const snap = tasks.find((t) => t.taskId === 'snapshot');
     if (snap?.status === 'SUCCEEDED') {
       const seconds = (performance.now() - t0) / 1000;
+      const endByFunction = { ...sentByFunction };
       const endCounts = await requestCounts();
-      return { snapshotId: started.snapshotId, seconds, endCounts, doneAt: performance.now() };
+      return { snapshotId: started.snapshotId, seconds, endCounts, endByFunction, doneAt: performance.now() };
     }
     if (snap?.status === 'FAILED') throw new Error(`snapshot ${jobId} FAILED: ${snap.error ?? ''}`);
     const job = await c.pipeline.catalog.getJob(jobId);
     if (job && job.status !== 'RUNNING')
       throw new Error(`job ${jobId} ended ${job.status} before its snapshot task: ${job.error ?? ''}`);
-    await sleep(200);
+    // Polled often: the row ends (and its S3 requests are read) when the task has succeeded, before
+    // the verification the commit starts has made many requests of its own.
+    await sleep(25);
   }
 }
 
@@ -219,6 +261,7 @@ async function handle(message: Command): Promise<unknown> {
       c = stack.container();
       s3 = stack.s3();
       sourceBucket = sourceBucketOf(stack);
+      s3Hosts = new Set(Object.values(stack.endpoints.s3).map((url) => new URL(url).host));
       return {
         endpoints: stack.endpoints,
         primaryRegion: stack.primaryRegion,
@@ -270,7 +313,12 @@ async function handle(message: Command): Promise<unknown> {
       const row = await measure(async () => {
         const s = await snapshotNow(PLAN_ID);
         snapshotId = s.snapshotId;
-        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
+        return {
+          seconds: s.seconds,
+          endCounts: s.endCounts,
+          endByFunction: s.endByFunction,
+          detail: { snapshotId },
+        };
       });
       firstSnapshotId = snapshotId;
       verificationStartCounts = await requestCounts();
@@ -290,34 +338,117 @@ async function handle(message: Command): Promise<unknown> {
         seconds: v.seconds,
         requests,
         s3Requests: Object.values(requests).reduce((sum, r) => sum + s3RequestCount(r), 0),
+        requestsByFunction: {},
         jsPeakBytes: jsPeak,
         stackRssPeakBytes: rssPeak,
         detail: { tasks: v.tasks },
       } satisfies OurRow;
     }
+    case 'plan': {
+      // A plan of its own over `prefix` of the source bucket; `continuous` plans build their
+      // incrementals from the journal. Disabled: only our on-demand snapshots run.
+      const { c } = ready();
+      await applyPlans(
+        c.pipeline,
+        {
+          plans: [
+            {
+              id: message.planId,
+              source: { bucket: sourceBucket, prefix: message.prefix },
+              schedule: 'rate(1 day)',
+              retention: { keepLast: 10 },
+              copyRegions: [],
+              verification: { samplePercent: message.samplePercent },
+              // settleSeconds 1: the bench waits until capture has journaled every change, and
+              // snapshotNow waits 1.1 s before it starts the snapshot.
+              ...(message.continuous ? { continuous: { settleSeconds: 1 } } : {}),
+              enabled: false,
+            },
+          ],
+        },
+        [],
+      );
+      return null;
+    }
+    case 'base': {
+      // A plan's first snapshot (not a row of the table): taken, then its job followed to its end.
+      const { c } = ready();
+      let snapshotId = '';
+      const row = await measure(async () => {
+        const s = await snapshotNow(message.planId);
+        snapshotId = s.snapshotId;
+        return {
+          seconds: s.seconds,
+          endCounts: s.endCounts,
+          endByFunction: s.endByFunction,
+          detail: { snapshotId },
+        };
+      });
+      await followVerification(message.planId, snapshotId);
+      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(message.planId, snapshotId);
+      return row;
+    }
     case 'change': {
+      // The changes, by the S3 client, and capture's work on them (S3 events → capture → vault
+      // and journal), until every plan named has journaled every change. The S3 requests counted
+      // are the client's (a PUT per modified or added object, a DELETE per deleted one) and
+      // capture's; `captureRequests` leaves the client's out.
       const { c, s3, stack } = ready();
-      const before = (await c.pipeline.catalog.listJournal(PLAN_ID)).length;
+      const journalSize = async (planId: string) => (await c.pipeline.catalog.listJournal(planId)).length;
+      const before = new Map<string, number>();
+      for (const planId of message.planIds) before.set(planId, await journalSize(planId));
+      const counts = await requestCounts();
+      const sentBefore = { ...sentByFunction };
+      const t0 = performance.now();
       await applyChanges(s3, sourceBucket, message.changes, concurrency);
       await stack.settled();
       const expected =
         message.changes.modified.length + message.changes.added.length + message.changes.deleted.length;
-      const journaled = await waitUntil(async () => {
-        const n = (await c.pipeline.catalog.listJournal(PLAN_ID)).length - before;
-        return n >= expected ? n : undefined;
-      }, 120_000);
-      return { journaled };
+      const journaled: Record<string, number> = {};
+      for (const planId of message.planIds) {
+        journaled[planId] = await waitUntil(async () => {
+          const n = (await journalSize(planId)) - (before.get(planId) ?? 0);
+          return n >= expected ? n : undefined;
+        }, 120_000);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const requests = delta(counts, await requestCounts());
+      const byKind: Record<string, number> = {};
+      for (const r of Object.values(requests))
+        for (const [kind, n] of Object.entries(r)) byKind[kind] = (byKind[kind] ?? 0) + n;
+      const clientRequests =
+        message.changes.modified.length + message.changes.added.length + message.changes.deleted.length;
+      return {
+        journaled,
+        changes: expected,
+        seconds,
+        requestsByKind: byKind,
+        clientRequests,
+        captureRequests: s3RequestCount(byKind) - clientRequests,
+        requestsByFunction: sentDelta(sentBefore),
+      };
     }
     case 'incremental': {
       const { c } = ready();
       let snapshotId = '';
       const row = await measure(async () => {
-        const s = await snapshotNow(PLAN_ID);
+        const s = await snapshotNow(message.planId);
         snapshotId = s.snapshotId;
-        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
+        return {
+          seconds: s.seconds,
+          endCounts: s.endCounts,
+          endByFunction: s.endByFunction,
+          detail: { snapshotId },
+        };
       });
-      await followVerification(PLAN_ID, snapshotId); // let the job end before the next row
-      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(PLAN_ID, snapshotId);
+      await followVerification(message.planId, snapshotId); // let the job end before the next row
+      const snapshot = await c.pipeline.catalog.getSnapshot(message.planId, snapshotId);
+      row.detail.snapshot = snapshot;
+      const task = (await c.pipeline.catalog.listTasks(`${message.planId}/${snapshotId}`)).find(
+        (t) => t.taskId === 'snapshot',
+      );
+      row.detail.mode = snapshot?.mode;
+      row.detail.result = task?.result;
       return row;
     }
     case 'restore': {
@@ -359,7 +490,12 @@ async function handle(message: Command): Promise<unknown> {
       );
       const row = await measure(async () => {
         const s = await snapshotNow(SMALL_PLAN_ID);
-        return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId: s.snapshotId } };
+        return {
+          seconds: s.seconds,
+          endCounts: s.endCounts,
+          endByFunction: s.endByFunction,
+          detail: { snapshotId: s.snapshotId },
+        };
       });
       // Let the job (verification, prune) end before anything else runs: not part of the row.
       const jobId = `${SMALL_PLAN_ID}/${String(row.detail.snapshotId)}`;
