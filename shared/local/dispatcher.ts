@@ -36,6 +36,8 @@ export const currentInvocation = new AsyncLocalStorage<{
 export interface LocalFunction {
   name: string;
   timeoutSeconds: number;
+  /** serverless.yml's memorySize (MB), for the context's memoryLimitInMB. @default 1024 */
+  memorySizeMb?: number;
   handler: (event: unknown, context: Context) => Promise<unknown>;
 }
 
@@ -380,14 +382,15 @@ function toSqsRecord(m: Message, mapping: SqsMapping, region: string): SQSRecord
   };
 }
 
-function lambdaContext(fn: LocalFunction, deadline: number): Context {
+/** The Lambda context of one invocation of `fn` that must end by `deadline` (epoch ms). */
+export function lambdaContext(fn: Pick<LocalFunction, 'name' | 'memorySizeMb'>, deadline: number): Context {
   const requestId = randomUUID();
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: fn.name,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
-    memoryLimitInMB: '1024',
+    memoryLimitInMB: String(fn.memorySizeMb ?? 1024),
     awsRequestId: requestId,
     logGroupName: `/aws/lambda/${fn.name}`,
     logStreamName: `local/${requestId}`,

@@ -39,6 +39,7 @@ const EventSchema = z.looseObject({
 const FunctionSchema = z.looseObject({
   handler: z.string(),
   timeout: z.number().optional(),
+  memorySize: z.number().int().optional(),
   environment: z.record(z.string(), z.unknown()).optional(),
   events: z.array(EventSchema).default([]),
 });
@@ -51,6 +52,8 @@ export const ServerlessConfigSchema = z.looseObject({
     region: z.string().default('us-east-1'),
     stage: z.string().default('dev'),
     timeout: z.number().default(6),
+    /** MB; Serverless Framework v3's default when absent. */
+    memorySize: z.number().int().default(1024),
     environment: z.record(z.string(), z.unknown()).default({}),
   }),
   functions: z.record(z.string(), FunctionSchema),

@@ -24,6 +24,7 @@ import {
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
+import { type ProcessFunction, ProcessFunctions } from './process-functions.ts';
 import {
   LOCAL_ACCOUNT_ID,
   type LocalRefs,
@@ -86,6 +87,11 @@ export interface LocalStack {
    * from `s3:GET`, `s3:PUT`, …; see fauxqs-worker.ts) and its thread's memory. Take deltas.
    */
   endpointStats(): Promise<Record<string, FauxqsStats>>;
+  /**
+   * Functions switched to run in processes of their own, as Lambda environments of their
+   * memorySize (none by default): for measuring a function's peak RSS. @see ./process-functions.ts
+   */
+  processFunctions: ProcessFunctions;
   stop(): Promise<void>;
 }
 
@@ -277,16 +283,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return c;
     };
 
+    const processFunctions = new ProcessFunctions();
+    cleanups.push(() => processFunctions.stop());
     const functions = await Promise.all(
       Object.entries(serverless.functions).map(async ([name, fn]) => {
         const file = join(PROJECT_ROOT, `${fn.handler.replace(/\.[^.]+$/, '')}.ts`);
         const mod = (await import(pathToFileURL(file).href)) as {
           makeHandler: (c: Container) => (event: unknown, context: Context) => Promise<unknown>;
         };
+        const inProcess = mod.makeHandler(containerOf(name));
+        const memorySizeMb = fn.memorySize ?? serverless.provider.memorySize;
+        const asProcess: ProcessFunction = {
+          name,
+          file,
+          exportName: fn.handler.slice(fn.handler.lastIndexOf('.') + 1),
+          memorySizeMb,
+          environment: envOf(name),
+        };
         return {
           name,
           timeoutSeconds: fn.timeout ?? serverless.provider.timeout,
-          handler: mod.makeHandler(containerOf(name)),
+          memorySizeMb,
+          handler: (event: unknown, context: Context) =>
+            processFunctions.has(name)
+              ? processFunctions.invoke(asProcess, event, context)
+              : inProcess(event, context),
         };
       }),
     );
@@ -348,6 +369,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: envOf,
       container: containerOf,
       dispatcher: running,
+      processFunctions,
       s3: (region = primaryRegion) => {
         const c = s3Clients.get(region);
         if (!c) throw new Error(`the embedded stack has no endpoint in ${region}`);

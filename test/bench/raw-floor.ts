@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { peakRssBytes } from '#local/peak-rss.ts';
 
 export interface RawFloorJob {
   endpoint: string;
@@ -24,7 +25,7 @@ export interface RawFloorResult {
   seconds: number;
   objects: number;
   bytes: number;
-  /** This process's peak RSS (getrusage ru_maxrss). */
+  /** This process's peak RSS (VmHWM; see #local/peak-rss.ts). */
   peakRssBytes: number;
 }
 
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     seconds: (performance.now() - started) / 1000,
     objects: job.keys.length,
     bytes,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes() ?? process.resourceUsage().maxRSS * 1024,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -7,7 +7,8 @@
  *   npm run bench -- --files 3000 --skip-200k
  *
  * Options: --files N (≥ N files; with --files the 300 MB floor is off unless --min-mb), --min-mb M,
- * --small N (objects of the small-object row, default 200000), --skip-200k, --verify-sample P (deep
+ * --small N (objects of the small-object row, default 200000), --skip-200k, --large-mb M (the large-object
+ * row's object, default 2048 MiB), --skip-large, --verify-sample P (deep
  * verification sample, default 100 = every blob, like `restic check --read-data`), --concurrency N
  * (default 32: functions, uploads, raw floor, rclone transfers), --no-peers, --keep (keep the temp dir).
  *
@@ -75,9 +76,12 @@ interface Row {
   requestsByKind?: Record<string, number>;
   /** Our rows: the S3 requests each of our functions sent during the row. */
   requestsByFunction?: Record<string, number>;
-  /** `rss`: the process's peak RSS; `js`: peak heapTotal+external of our functions' thread. */
+  /**
+   * `rss`: the process's peak RSS; `js`: peak heapTotal+external of our functions' thread; `env`:
+   * the highest peak RSS of the Lambda environments (processes) that ran our snapshot function.
+   */
   memBytes?: number;
-  memKind: 'rss' | 'js';
+  memKind: 'rss' | 'js' | 'env';
   /** Whole stack process RSS peak (our rows; includes the emulators' storage). */
   stackRssPeakBytes?: number;
   ok: boolean;
@@ -91,6 +95,8 @@ const { values: args } = parseArgs({
     'min-mb': { type: 'string' },
     small: { type: 'string' },
     'skip-200k': { type: 'boolean', default: false },
+    'large-mb': { type: 'string' },
+    'skip-large': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     'verify-sample': { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '32' },
@@ -103,6 +109,8 @@ const fileTarget = Number(args.files ?? (quick ? 3000 : 25_000));
 const minBytes = Number(args['min-mb'] ?? (args.files || quick ? 0 : 300)) * MB;
 const smallCount = Number(args.small ?? (quick ? 20_000 : 200_000));
 const skipSmall = args['skip-200k'] === true;
+const largeBytes = Number(args['large-mb'] ?? (quick ? 256 : 2048)) * 1024 * 1024;
+const skipLarge = args['skip-large'] === true;
 const samplePercent = Number(args['verify-sample']);
 const concurrency = Number(args.concurrency);
 const withPeers = args['no-peers'] !== true;
@@ -193,8 +201,8 @@ function ourRow(id: string, name: string, r: OurRow, objects: number, bytes: num
     s3Requests: r.s3Requests,
     requestsByKind: sumKinds(r.requests),
     requestsByFunction: r.requestsByFunction,
-    memBytes: r.jsPeakBytes,
-    memKind: 'js',
+    memBytes: r.environments?.maxRssBytes ?? r.jsPeakBytes,
+    memKind: r.environments ? 'env' : 'js',
     stackRssPeakBytes: r.stackRssPeakBytes,
     ok: true,
     ...(note ? { note } : {}),
@@ -609,8 +617,10 @@ function printTable(): string {
     '',
     'objects/s and MB/s: over the data set the row covers (full, floor, copy, backup, verify, restore of snapshot 1: the corpus; incremental/sync/backup 2: the whole source after the changes).',
     'S3 requests: every S3 HTTP request the emulator endpoints served during the row (SQS excluded), by whoever made it.',
-    'peak mem: "rss" = the process\'s peak RSS (peers: /usr/bin/time; raw floor: getrusage); "js" = peak heapTotal+external of the thread running our',
-    '  functions (sampled every 100 ms; excludes the emulator threads sharing that process, DynamoDB Local (Java) and the node binary; stackRssPeakBytes in results.json is the whole stack process).',
+    'peak mem: "rss" = the process\'s peak RSS (peers: /usr/bin/time; raw floor: VmHWM); "js" = peak heapTotal+external of the thread running our',
+    '  functions (sampled every 100 ms; excludes the emulator threads sharing that process, DynamoDB Local (Java) and the node binary; stackRssPeakBytes in results.json is the whole stack process);',
+    '  "env" = the highest peak RSS of any Lambda environment that ran the snapshot function in the row: a Node process of its own, started with',
+    "  the heap flags Lambda's Node.js bootstrap uses for the function's memorySize (1024 MB: --max-old-space-size=922 --max-semi-space-size=51).",
   );
   return lines.join('\n');
 }
@@ -623,7 +633,17 @@ async function main(): Promise<number> {
   Object.assign(meta, {
     startedAt: new Date().toISOString(),
     node: process.version,
-    options: { fileTarget, minBytes, smallCount, skipSmall, samplePercent, concurrency, withPeers },
+    options: {
+      fileTarget,
+      minBytes,
+      smallCount,
+      skipSmall,
+      largeBytes,
+      skipLarge,
+      samplePercent,
+      concurrency,
+      withPeers,
+    },
   });
   try {
     const peers = withPeers ? await ensurePeers() : { missing: ['peers: --no-peers'] };
@@ -854,8 +874,27 @@ async function main(): Promise<number> {
     );
     await journalAtSizeB(stack, { endpoint, region, source, filesB, dirB, peers, rcloneWhy, resticWhy });
 
+    if (!skipLarge) {
+      log(
+        `10. One ${(largeBytes / 2 ** 20).toFixed(0)} MiB object, snapshotted by the snapshot function as 1024 MB Lambda environments…`,
+      );
+      const large = await stack.call<OurRow>({ cmd: 'large', sizeBytes: largeBytes });
+      addRow(
+        ourRow(
+          'large',
+          `one ${largeBytes >= 2 ** 30 ? `${(largeBytes / 2 ** 30).toFixed(0)} GiB` : `${(largeBytes / 2 ** 20).toFixed(0)} MiB`} object (snapshot fn in Lambda envs)`,
+          large,
+          1,
+          largeBytes,
+        ),
+      );
+      log(
+        `   ${large.seconds.toFixed(1)} s, ${large.s3Requests} S3 requests, peak RSS of its environments ${fmtMB(large.environments?.maxRssBytes)} MB (${large.environments?.environments} environments, ${large.environments?.invocations} invocations)`,
+      );
+    }
+
     if (!skipSmall) {
-      log(`10. ${smallCount} small objects in another bucket, then our full snapshot of it…`);
+      log(`11. ${smallCount} small objects in another bucket, then our full snapshot of it…`);
       const small = await stack.call<OurRow>({ cmd: 'small', count: smallCount });
       addRow(
         ourRow(
@@ -867,7 +906,7 @@ async function main(): Promise<number> {
         ),
       );
       log(
-        `   ${small.seconds.toFixed(1)} s, ${small.s3Requests} S3 requests (upload ${Number(small.detail.uploadSeconds).toFixed(1)} s)`,
+        `   ${small.seconds.toFixed(1)} s, ${small.s3Requests} S3 requests (upload ${Number(small.detail.uploadSeconds).toFixed(1)} s), peak RSS of its environments ${fmtMB(small.environments?.maxRssBytes)} MB (${small.environments?.environments} environments, ${small.environments?.invocations} invocations)`,
       );
     }
   } catch (error) {

@@ -16,9 +16,10 @@
  * Our rows use only the public paths the demo and the CLI use: applyPlans, startSnapshotNow (=
  * `strongbox backup`), the catalog's job, task and snapshot records, restoreSnapshot.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -26,6 +27,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
@@ -39,6 +41,7 @@ import {
   waitUntil,
 } from '#local/demo.ts';
 import { currentInvocation } from '#local/dispatcher.ts';
+import type { FunctionProcessStats } from '#local/process-functions.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 
@@ -54,6 +57,11 @@ export interface OurRow {
    * overlapping the row (the verification a commit starts) is told apart.
    */
   requestsByFunction: Record<string, number>;
+  /**
+   * Rows whose snapshot function ran as Lambda environments (processes of their own with Lambda's
+   * heap flags for its memorySize): how many, and the highest peak RSS of any of them.
+   */
+  environments?: { functionName: string; memorySizeMb: number } & FunctionProcessStats;
   /** Peak heapTotal + external of the main thread (our functions' isolate) during the row. */
   jsPeakBytes: number;
   /** Peak RSS of this whole process (emulator threads included) during the row. */
@@ -73,12 +81,16 @@ export type Command =
   | { cmd: 'incremental'; planId: string }
   | { cmd: 'restore'; files: CorpusFile[]; expectedKeys: number }
   | { cmd: 'small'; count: number }
+  | { cmd: 'large'; sizeBytes: number }
   | { cmd: 'createBucket'; bucket: string }
   | { cmd: 'stop' };
 
 const PLAN_ID = 'bench';
 const SMALL_PLAN_ID = 'bench-small';
 const SMALL_BUCKET = 'strongbox-bench-small';
+const LARGE_PLAN_ID = 'bench-large';
+const LARGE_BUCKET = 'strongbox-bench-large';
+const LARGE_KEY = 'large/object.bin';
 const RESTORE_BUCKET = 'strongbox-bench-restore';
 
 let stack: LocalStack | undefined;
@@ -488,15 +500,17 @@ async function handle(message: Command): Promise<unknown> {
         },
         [],
       );
-      const row = await measure(async () => {
-        const s = await snapshotNow(SMALL_PLAN_ID);
-        return {
-          seconds: s.seconds,
-          endCounts: s.endCounts,
-          endByFunction: s.endByFunction,
-          detail: { snapshotId: s.snapshotId },
-        };
-      });
+      const row = await inEnvironments(() =>
+        measure(async () => {
+          const s = await snapshotNow(SMALL_PLAN_ID);
+          return {
+            seconds: s.seconds,
+            endCounts: s.endCounts,
+            endByFunction: s.endByFunction,
+            detail: { snapshotId: s.snapshotId },
+          };
+        }),
+      );
       // Let the job (verification, prune) end before anything else runs: not part of the row.
       const jobId = `${SMALL_PLAN_ID}/${String(row.detail.snapshotId)}`;
       await waitUntil(async () => {
@@ -512,12 +526,91 @@ async function handle(message: Command): Promise<unknown> {
       );
       return row;
     }
+    case 'large': {
+      // One object larger than the function's memory, snapshotted by the snapshot function running
+      // as Lambda environments of its memorySize: their peak RSS is the row's memory.
+      const { c, s3 } = ready();
+      await s3.send(new CreateBucketCommand({ Bucket: LARGE_BUCKET }));
+      const t0 = performance.now();
+      await new Upload({
+        client: s3,
+        params: { Bucket: LARGE_BUCKET, Key: LARGE_KEY, Body: Readable.from(largeBody(message.sizeBytes)) },
+        partSize: 16 * 1024 * 1024,
+        queueSize: 4,
+      }).done();
+      const uploadSeconds = (performance.now() - t0) / 1000;
+      await applyPlans(
+        c.pipeline,
+        {
+          plans: [
+            {
+              id: LARGE_PLAN_ID,
+              source: { bucket: LARGE_BUCKET, prefix: '' },
+              schedule: 'rate(1 day)',
+              retention: { keepLast: 10 },
+              copyRegions: [],
+              verification: { samplePercent: 0 },
+              enabled: false,
+            },
+          ],
+        },
+        [],
+      );
+      let snapshotId = '';
+      const row = await inEnvironments(() =>
+        measure(async () => {
+          const s = await snapshotNow(LARGE_PLAN_ID);
+          snapshotId = s.snapshotId;
+          return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
+        }),
+      );
+      await followVerification(LARGE_PLAN_ID, snapshotId);
+      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(LARGE_PLAN_ID, snapshotId);
+      row.detail.uploadSeconds = uploadSeconds;
+      return row;
+    }
     case 'stop':
       await stack?.stop();
       stack = undefined;
       return null;
     default:
       throw new Error(`unknown command ${JSON.stringify(message)}`);
+  }
+}
+
+/**
+ * Run a row with the snapshot function as Lambda environments (processes of their own, see
+ * #local/process-functions.ts) and attach what they measured.
+ */
+async function inEnvironments(row: () => Promise<OurRow>): Promise<OurRow> {
+  const { stack } = ready();
+  stack.processFunctions.resetStats();
+  stack.processFunctions.use(['snapshot']);
+  try {
+    const r = await row();
+    const stats = stack.processFunctions.stats().snapshot;
+    if (stats) {
+      const fn = stack.serverless.functions.snapshot;
+      r.environments = {
+        functionName: 'snapshot',
+        memorySizeMb: fn?.memorySize ?? stack.serverless.provider.memorySize,
+        ...stats,
+      };
+      if (stats.crashes > 0)
+        throw new Error(`the snapshot function's environment crashed ${stats.crashes} times`);
+    }
+    return r;
+  } finally {
+    stack.processFunctions.use([]);
+  }
+}
+
+/** `sizeBytes` of incompressible, reproducible bytes (AES-256-CTR of zeros under a fixed key), 8 MiB at a time. */
+async function* largeBody(sizeBytes: number): AsyncGenerator<Buffer> {
+  const cipher = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16, 0));
+  const step = 8 * 1024 * 1024;
+  for (let done = 0; done < sizeBytes; done += step) {
+    yield cipher.update(Buffer.alloc(Math.min(step, sizeBytes - done)));
   }
 }
 

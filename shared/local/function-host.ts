@@ -1,0 +1,68 @@
+/**
+ * One Lambda execution environment of the embedded stack, in a Node process of its own (see
+ * ./process-functions.ts): it imports the function's module as Lambda does (its `handler` export,
+ * which builds its container from this process's environment on the first invocation) and runs one
+ * invocation at a time sent over the IPC channel, answering with the result or the error and the
+ * process's peak resident memory so far.
+ */
+import { pathToFileURL } from 'node:url';
+import type { Context } from 'aws-lambda';
+import { lambdaContext } from './dispatcher.ts';
+import { peakRssBytes } from './peak-rss.ts';
+
+/** An invocation sent to the host. */
+export interface HostInvocation {
+  /** The function's module (a `.ts` file of functions/) and its exported handler's name. */
+  file: string;
+  exportName: string;
+  functionName: string;
+  memorySizeMb: number;
+  event: unknown;
+  /** Epoch milliseconds by which the invocation must end (Lambda's timeout). */
+  deadline: number;
+}
+
+/** The host's answer: the handler's result or its error, and `process.resourceUsage().maxRSS`. */
+export type HostAnswer = ({ ok: true; result: unknown } | { ok: false; error: string }) & {
+  maxRssBytes: number;
+  peaks: typeof peaks;
+};
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+let handler: Promise<Handler> | undefined;
+
+/** Peak RSS (VmHWM; the highest sampled RSS where /proc is missing). */
+const maxRssBytes = () => peakRssBytes() ?? peaks.rssBytes;
+
+/** Peaks of `process.memoryUsage()` since the environment started, sampled every 50 ms. */
+const peaks = { rssBytes: 0, heapUsedBytes: 0, externalBytes: 0, arrayBuffersBytes: 0 };
+setInterval(() => {
+  const m = process.memoryUsage();
+  peaks.rssBytes = Math.max(peaks.rssBytes, m.rss);
+  peaks.heapUsedBytes = Math.max(peaks.heapUsedBytes, m.heapUsed);
+  peaks.externalBytes = Math.max(peaks.externalBytes, m.external);
+  peaks.arrayBuffersBytes = Math.max(peaks.arrayBuffersBytes, m.arrayBuffers);
+}, 50).unref();
+
+process.on('message', (m: HostInvocation) => {
+  handler ??= import(pathToFileURL(m.file).href).then((mod: Record<string, Handler>) => {
+    const h = mod[m.exportName];
+    if (typeof h !== 'function') throw new Error(`${m.file} exports no handler '${m.exportName}'`);
+    return h;
+  });
+  const context = lambdaContext({ name: m.functionName, memorySizeMb: m.memorySizeMb }, m.deadline);
+  handler
+    .then((h) => h(m.event, context))
+    .then(
+      (result) =>
+        process.send?.({ ok: true, result, maxRssBytes: maxRssBytes(), peaks } satisfies HostAnswer),
+      (error: unknown) =>
+        process.send?.({
+          ok: false,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          maxRssBytes: maxRssBytes(),
+          peaks,
+        } satisfies HostAnswer),
+    );
+});
+process.on('disconnect', () => process.exit(0));
