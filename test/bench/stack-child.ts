@@ -303,24 +303,7 @@ async function handle(message: Command): Promise<unknown> {
     }
     case 'full': {
       const { c } = ready();
-      await applyPlans(
-        c.pipeline,
-        {
-          plans: [
-            {
-              id: PLAN_ID,
-              source: { bucket: sourceBucket, prefix: '' },
-              schedule: 'rate(1 day)',
-              retention: { keepLast: 10 },
-              copyRegions: [],
-              verification: { samplePercent: message.samplePercent },
-              // Disabled: only our on-demand snapshots run, never the scheduler's.
-              enabled: false,
-            },
-          ],
-        },
-        [],
-      );
+      await benchPlan(PLAN_ID, sourceBucket, '', { samplePercent: message.samplePercent, continuous: false });
       let snapshotId = '';
       const row = await measure(async () => {
         const s = await snapshotNow(PLAN_ID);
@@ -357,29 +340,11 @@ async function handle(message: Command): Promise<unknown> {
       } satisfies OurRow;
     }
     case 'plan': {
-      // A plan of its own over `prefix` of the source bucket; `continuous` plans build their
-      // incrementals from the journal. Disabled: only our on-demand snapshots run.
-      const { c } = ready();
-      await applyPlans(
-        c.pipeline,
-        {
-          plans: [
-            {
-              id: message.planId,
-              source: { bucket: sourceBucket, prefix: message.prefix },
-              schedule: 'rate(1 day)',
-              retention: { keepLast: 10 },
-              copyRegions: [],
-              verification: { samplePercent: message.samplePercent },
-              // settleSeconds 1: the bench waits until capture has journaled every change, and
-              // snapshotNow waits 1.1 s before it starts the snapshot.
-              ...(message.continuous ? { continuous: { settleSeconds: 1 } } : {}),
-              enabled: false,
-            },
-          ],
-        },
-        [],
-      );
+      // A plan of its own over `prefix` of the source bucket.
+      await benchPlan(message.planId, sourceBucket, message.prefix, {
+        samplePercent: message.samplePercent,
+        continuous: message.continuous,
+      });
       return null;
     }
     case 'base': {
@@ -483,23 +448,7 @@ async function handle(message: Command): Promise<unknown> {
       await s3.send(new CreateBucketCommand({ Bucket: SMALL_BUCKET }));
       const bytes = await uploadSmallObjects(s3, SMALL_BUCKET, message.count);
       const uploadSeconds = (performance.now() - t0) / 1000;
-      await applyPlans(
-        c.pipeline,
-        {
-          plans: [
-            {
-              id: SMALL_PLAN_ID,
-              source: { bucket: SMALL_BUCKET, prefix: '' },
-              schedule: 'rate(1 day)',
-              retention: { keepLast: 10 },
-              copyRegions: [],
-              verification: { samplePercent: 0 },
-              enabled: false,
-            },
-          ],
-        },
-        [],
-      );
+      await benchPlan(SMALL_PLAN_ID, SMALL_BUCKET, '', { samplePercent: 0, continuous: false });
       const row = await inEnvironments(() =>
         measure(async () => {
           const s = await snapshotNow(SMALL_PLAN_ID);
@@ -539,23 +488,7 @@ async function handle(message: Command): Promise<unknown> {
         queueSize: 4,
       }).done();
       const uploadSeconds = (performance.now() - t0) / 1000;
-      await applyPlans(
-        c.pipeline,
-        {
-          plans: [
-            {
-              id: LARGE_PLAN_ID,
-              source: { bucket: LARGE_BUCKET, prefix: '' },
-              schedule: 'rate(1 day)',
-              retention: { keepLast: 10 },
-              copyRegions: [],
-              verification: { samplePercent: 0 },
-              enabled: false,
-            },
-          ],
-        },
-        [],
-      );
+      await benchPlan(LARGE_PLAN_ID, LARGE_BUCKET, '', { samplePercent: 0, continuous: false });
       let snapshotId = '';
       const row = await inEnvironments(() =>
         measure(async () => {
@@ -576,6 +509,38 @@ async function handle(message: Command): Promise<unknown> {
     default:
       throw new Error(`unknown command ${JSON.stringify(message)}`);
   }
+}
+
+/**
+ * Apply one plan of ours over `bucket`/`prefix`. Disabled: only our on-demand snapshots run, never
+ * the scheduler's. A `continuous` plan builds its incrementals from the journal; its settleSeconds
+ * is 1 because the bench waits until capture has journaled every change, and snapshotNow waits
+ * 1.1 s before it starts a snapshot.
+ */
+async function benchPlan(
+  id: string,
+  bucket: string,
+  prefix: string,
+  options: { samplePercent: number; continuous: boolean },
+): Promise<void> {
+  await applyPlans(
+    ready().c.pipeline,
+    {
+      plans: [
+        {
+          id,
+          source: { bucket, prefix },
+          schedule: 'rate(1 day)',
+          retention: { keepLast: 10 },
+          copyRegions: [],
+          verification: { samplePercent: options.samplePercent },
+          ...(options.continuous ? { continuous: { settleSeconds: 1 } } : {}),
+          enabled: false,
+        },
+      ],
+    },
+    [],
+  );
 }
 
 /**
