@@ -567,6 +567,8 @@ async function inEnvironments(row: () => Promise<OurRow>): Promise<OurRow> {
     return r;
   } finally {
     stack.processFunctions.use([]);
+    // Fresh environments for the next such row: an environment's peak RSS is its lifetime's.
+    await stack.processFunctions.stop();
   }
 }
 
