@@ -20,7 +20,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
+import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
 import { IntegrityError } from './errors.ts';
 import type { KeyProvider } from './ports.ts';
 import { VAULT_FORMAT_VERSION } from './vault.ts';
@@ -30,8 +30,31 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const COMPRESSION_NONE = 0;
 const COMPRESSION_ZSTD = 1;
-const compress = promisify(zstdCompress);
-const decompress = promisify(zstdDecompress);
+const compressAsync = promisify(zstdCompress);
+const decompressAsync = promisify(zstdDecompress);
+
+/**
+ * Inputs up to this size are (de)compressed on the calling thread. The async zlib functions set up
+ * a stream and a zstd context and hop to the libuv thread pool for each call: for a typical small
+ * blob (10–20 KB) that costs about ten times the compression itself, all of it on the main thread.
+ * Larger inputs (up to a chunk, 8 MiB: ~25 ms at level 3) go to the thread pool, so one large blob
+ * does not stall the event loop. Both paths produce standard zstd frames; either opens the other's.
+ */
+export const ZSTD_SYNC_MAX_BYTES = 256 * 1024;
+
+/** zstd-compress `data` at `level` (synchronously when small, see {@link ZSTD_SYNC_MAX_BYTES}). */
+async function compress(data: Uint8Array, level: number): Promise<Buffer> {
+  const options = { params: { [constants.ZSTD_c_compressionLevel]: level } };
+  return data.length <= ZSTD_SYNC_MAX_BYTES ? zstdCompressSync(data, options) : compressAsync(data, options);
+}
+
+/**
+ * Decompress a zstd frame: synchronously when the compressed input is at most a quarter of
+ * {@link ZSTD_SYNC_MAX_BYTES} (its output is then small too, for what blobs hold).
+ */
+async function decompress(data: Buffer): Promise<Buffer> {
+  return data.length <= ZSTD_SYNC_MAX_BYTES / 4 ? zstdDecompressSync(data) : decompressAsync(data);
+}
 
 /** Options of an {@link Envelope}. */
 export interface EnvelopeOptions {
@@ -73,9 +96,7 @@ export class Envelope {
    */
   async seal(plaintext: Uint8Array, associatedData: string): Promise<Buffer> {
     const key = await this.#dataKey();
-    const compressed = await compress(plaintext, {
-      params: { [constants.ZSTD_c_compressionLevel]: this.#level },
-    });
+    const compressed = await compress(plaintext, this.#level);
     const useZstd = compressed.length < plaintext.length;
     const body = useZstd ? compressed : plaintext;
     const header = Buffer.alloc(8 + key.wrapped.length + NONCE_BYTES);

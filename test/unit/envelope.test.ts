@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { memoryKeyProvider } from '#adapters/memory.ts';
-import { Envelope } from '#domain/envelope.ts';
+import { Envelope, ZSTD_SYNC_MAX_BYTES } from '#domain/envelope.ts';
 import { IntegrityError, TransientError } from '#domain/errors.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
 import { blobAssociatedData, contentIdOf, VAULT_FORMAT_VERSION } from '#domain/vault.ts';
@@ -86,6 +86,28 @@ describe('Envelope', () => {
       const sealed = await new Envelope(memoryKeyProvider()).seal(plaintext, ad);
       expect(sealed[5]).toBe(0);
       expect(sealed.length).toBe(HEADER + plaintext.length + 16);
+    });
+
+    it.each([
+      ['below the sync limit', ZSTD_SYNC_MAX_BYTES - 1],
+      ['at the sync limit', ZSTD_SYNC_MAX_BYTES],
+      ['above the sync limit (thread pool)', ZSTD_SYNC_MAX_BYTES + 1],
+      ['a large chunk (both sides in the thread pool)', 4 * ZSTD_SYNC_MAX_BYTES],
+    ])('compresses and opens data %s', async (_name, size) => {
+      // Prepare: hex text compresses to about half, so the larger ones decompress off-thread too.
+      const plaintext = Buffer.from(
+        randomBytes(Math.ceil(size / 2))
+          .toString('hex')
+          .slice(0, size),
+      );
+      const envelope = new Envelope(memoryKeyProvider());
+      // Act
+      const sealed = await envelope.seal(plaintext, ad);
+      const opened = await envelope.open(sealed, ad);
+      // Assess
+      expect(sealed[5]).toBe(1);
+      expect(sealed.length).toBeLessThan(plaintext.length * 0.6);
+      expect(opened.equals(plaintext)).toBe(true);
     });
 
     it('stores empty data uncompressed', async () => {
