@@ -42,6 +42,7 @@ import type {
   VaultStore,
 } from '#domain/ports.ts';
 import { storedChecksumOf, VAULT_PART_SIZE_BYTES } from '#domain/vault.ts';
+import { S3HttpClient, S3HttpError, S3HttpFallback } from './s3-http.ts';
 
 /**
  * Part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
@@ -60,30 +61,33 @@ export function mapS3Error(error: unknown, what: string): StrongboxError {
     return new IntegrityError(`${what}: ${error.message}`, { cause: error });
   }
   if (error instanceof S3ServiceException) {
-    const status = error.$metadata.httpStatusCode ?? 0;
-    if (
-      error.name === 'NoSuchKey' ||
-      error.name === 'NotFound' ||
-      (status === 404 && error.name !== 'NoSuchBucket')
-    ) {
-      return new NotFoundError(`${what}: not found`, { cause: error });
-    }
-    if (error.name === 'NoSuchBucket')
-      return new NotFoundError(`${what}: bucket does not exist`, { cause: error });
-    if (status === 403)
-      return new StrongboxError(`${what}: access denied`, { cause: error, retryable: false });
-    if (status === 412 || error.name === 'PreconditionFailed')
-      return new ConflictError(`${what}: changed since it was listed (precondition failed)`, {
-        cause: error,
-      });
-    if (status >= 500 || error.name === 'SlowDown' || status === 429 || status === 0) {
-      return new TransientError(`${what}: ${error.name}`, { cause: error });
-    }
-    return new StrongboxError(`${what}: ${error.name}: ${error.message}`, { cause: error, retryable: false });
+    return errorOfS3Answer(error.name, error.$metadata.httpStatusCode ?? 0, error.message, what, error);
   }
+  if (error instanceof S3HttpError) return errorOfS3Answer(error.code, error.status, error.message, what, error);
   return new TransientError(`${what}: ${error instanceof Error ? error.message : String(error)}`, {
     cause: error,
   });
+}
+
+/** An S3 error answer (its code and HTTP status), from the SDK or {@link S3HttpClient}, as a Strongbox error. */
+function errorOfS3Answer(
+  name: string,
+  status: number,
+  message: string,
+  what: string,
+  cause: Error,
+): StrongboxError {
+  if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) {
+    return new NotFoundError(`${what}: not found`, { cause });
+  }
+  if (name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket does not exist`, { cause });
+  if (status === 403) return new StrongboxError(`${what}: access denied`, { cause, retryable: false });
+  if (status === 412 || name === 'PreconditionFailed')
+    return new ConflictError(`${what}: changed since it was listed (precondition failed)`, { cause });
+  if (status >= 500 || name === 'SlowDown' || status === 429 || status === 0) {
+    return new TransientError(`${what}: ${name}`, { cause });
+  }
+  return new StrongboxError(`${what}: ${name}: ${message}`, { cause, retryable: false });
 }
 
 async function upload(
@@ -197,12 +201,65 @@ export function restoreStateOf(header: string | undefined): StorageState['restor
   return /ongoing-request="true"/.test(header) ? 'ongoing' : 'ready';
 }
 
+/**
+ * Run `fast` on the {@link S3HttpClient} when there is one and it serves `bucket`, else (or when it
+ * hands the request back with S3HttpFallback) `sdk`.
+ */
+async function viaHttp<T>(
+  http: S3HttpClient | undefined,
+  bucket: string,
+  fast: (http: S3HttpClient) => Promise<T>,
+  sdk: () => Promise<T>,
+): Promise<T> {
+  if (http?.serves(bucket)) {
+    try {
+      return await fast(http);
+    } catch (error) {
+      if (!(error instanceof S3HttpFallback)) throw error;
+    }
+  }
+  return sdk();
+}
+
 async function getObject(
   client: S3Client,
   bucket: string,
   key: string,
   range?: ByteRange,
   options: ReadOptions = range ?? {},
+  http?: S3HttpClient,
+): Promise<FetchedObject> {
+  return viaHttp(
+    http,
+    bucket,
+    async (h) => {
+      const out = await h.getObject(bucket, key, {
+        ...(range ? { range } : {}),
+        ...(options.ifMatch ? { ifMatch: options.ifMatch } : {}),
+        ...(options.versionId ? { versionId: options.versionId } : {}),
+      });
+      const total = /\/(\d+)$/.exec(out.contentRange ?? '')?.[1];
+      return {
+        key,
+        body: out.body,
+        sizeBytes: total === undefined ? out.body.length : Number(total),
+        etag: out.etag,
+        lastModified: out.lastModified ?? new Date(0).toISOString(),
+        ...(out.contentType ? { contentType: out.contentType } : {}),
+        ...(Object.keys(out.metadata).length > 0 ? { metadata: out.metadata } : {}),
+        ...(out.versionId && out.versionId !== 'null' ? { versionId: out.versionId } : {}),
+      };
+    },
+    () => getObjectSdk(client, bucket, key, range, options),
+  );
+}
+
+async function getObjectSdk(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  range: ByteRange | undefined,
+  options: ReadOptions,
 ): Promise<FetchedObject> {
   const out = await client.send(
     new GetObjectCommand({
@@ -240,9 +297,12 @@ export class S3VaultStore implements VaultStore {
   readonly region: string;
   readonly bucket: string;
   readonly #client: S3Client;
+  readonly #http: S3HttpClient | undefined;
 
-  constructor(client: S3Client, region: string, bucket: string) {
+  /** @param http the lighter client for ranged reads (pack blobs); the SDK client does the rest. */
+  constructor(client: S3Client, region: string, bucket: string, http?: S3HttpClient) {
     this.#client = client;
+    this.#http = http;
     this.region = region;
     this.bucket = bucket;
   }
@@ -342,10 +402,11 @@ export class S3VaultStore implements VaultStore {
     }
   }
 
-  /** A ranged `GetObject` (`Range: bytes=a-b`). */
+  /** A ranged `GetObject` (`Range: bytes=a-b`), through the {@link S3HttpClient} when given one. */
   async getRange(key: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
     try {
-      return (await getObject(this.#client, this.bucket, key, { offsetBytes, lengthBytes })).body;
+      const range = { offsetBytes, lengthBytes };
+      return (await getObject(this.#client, this.bucket, key, range, {}, this.#http)).body;
     } catch (error) {
       throw mapS3Error(error, `get s3://${this.bucket}/${key} bytes ${offsetBytes}+${lengthBytes}`);
     }
@@ -435,9 +496,15 @@ async function deleteKeys(client: S3Client, bucket: string, keys: readonly strin
  */
 export class S3ObjectStore implements ObjectStore {
   readonly #client: S3Client;
+  readonly #http: S3HttpClient | undefined;
 
-  constructor(client: S3Client) {
+  /**
+   * @param http the lighter client for the hot paths ({@link get}, {@link getRange}, {@link put} of
+   *   up to {@link PART_SIZE_BYTES}); without it, the SDK client does everything.
+   */
+  constructor(client: S3Client, http?: S3HttpClient) {
     this.#client = client;
+    this.#http = http;
   }
 
   async *list(
@@ -474,7 +541,7 @@ export class S3ObjectStore implements ObjectStore {
    */
   async get(bucket: string, key: string, options: ReadOptions = {}): Promise<FetchedObject> {
     try {
-      return await getObject(this.#client, bucket, key, undefined, options);
+      return await getObject(this.#client, bucket, key, undefined, options, this.#http);
     } catch (error) {
       throw mapS3Error(error, `get s3://${bucket}/${key}`);
     }
@@ -487,7 +554,7 @@ export class S3ObjectStore implements ObjectStore {
    */
   async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {
     try {
-      return await getObject(this.#client, bucket, key, range);
+      return await getObject(this.#client, bucket, key, range, range, this.#http);
     } catch (error) {
       throw mapS3Error(error, `get s3://${bucket}/${key} bytes ${range.offsetBytes}+${range.lengthBytes}`);
     }
@@ -524,6 +591,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Store `body` at `key`: one `PutObject` (through the {@link S3HttpClient} when given one) up to
+   * {@link PART_SIZE_BYTES}, a multipart upload above.
+   * @throws NotFoundError when the bucket does not exist; TransientError (retryable) on throttling,
+   *   5xx and connection failures that outlast the retries.
+   */
   async put(
     bucket: string,
     key: string,
@@ -531,7 +604,12 @@ export class S3ObjectStore implements ObjectStore {
     attributes: { contentType?: string; metadata?: Record<string, string> },
   ): Promise<void> {
     try {
-      await upload(this.#client, bucket, key, body, attributes);
+      await viaHttp(
+        body.length <= PART_SIZE_BYTES ? this.#http : undefined,
+        bucket,
+        (h) => h.putObject(bucket, key, body, attributes),
+        () => upload(this.#client, bucket, key, body, attributes),
+      );
     } catch (error) {
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }

@@ -80,6 +80,11 @@ const EnvSchema = z.object({
   STRONGBOX_TIME_RESERVE_SECONDS: z.coerce.number().min(0).max(900).default(120),
   /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
   STRONGBOX_SDK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  /**
+   * `http`: object GETs, ranged pack reads and single-request PUTs go through the lighter signed-HTTP
+   * client (shared/adapters/s3-http.ts); `sdk`: everything through the AWS SDK.
+   */
+  STRONGBOX_S3_OBJECT_CLIENT: z.enum(['http', 'sdk']).default('http'),
   STRONGBOX_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(3),
   AWS_ENDPOINT_URL_S3: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_SQS: optional.pipe(url.optional()),
@@ -134,6 +139,8 @@ export interface Config {
   timeReserveSeconds: number;
   /** Attempts per AWS SDK call, with the SDK's adaptive retry mode. @default 8 */
   sdkMaxAttempts: number;
+  /** Which client makes the hot S3 object requests (`STRONGBOX_S3_OBJECT_CLIENT`). @default 'http' */
+  s3ObjectClient: 'http' | 'sdk';
   /** The task queues' redrive maxReceiveCount: a failure on that receive is the last. @default 3 */
   maxReceiveCount: number;
   /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
@@ -210,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
     timeReserveSeconds: e.STRONGBOX_TIME_RESERVE_SECONDS,
     sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
+    s3ObjectClient: e.STRONGBOX_S3_OBJECT_CLIENT,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,
     endpoints: {
       s3,

@@ -12,6 +12,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
 import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
+import { S3HttpClient } from '#adapters/s3-http.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
@@ -45,6 +46,16 @@ export function s3ClientFor(config: Config, region: string): S3Client {
     followRegionRedirects: true,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
   });
+}
+
+/**
+ * The lighter client for the hot object requests, over an S3 client (its credentials, region and
+ * addressing); undefined when the configuration says `sdk`.
+ */
+export function s3HttpClientFor(config: Config, client: S3Client): S3HttpClient | undefined {
+  return config.s3ObjectClient === 'http'
+    ? new S3HttpClient(client, { maxAttempts: config.sdkMaxAttempts })
+    : undefined;
 }
 
 /**
@@ -94,11 +105,13 @@ export function createContainer(
     : localKeyFileProvider(config.localKeyFile as string);
   const primaryS3 = s3ClientFor(config, region);
   const clock = options.clock ?? systemClock;
+  const primaryHttp = s3HttpClientFor(config, primaryS3);
   const copies = new Map(
-    [...config.copyVaults].map(
-      ([r, bucket]) =>
-        [r, withVaultPolicy(config, new S3VaultStore(s3ClientFor(config, r), r, bucket), clock)] as const,
-    ),
+    [...config.copyVaults].map(([r, bucket]) => {
+      const client = s3ClientFor(config, r);
+      const vault = new S3VaultStore(client, r, bucket, s3HttpClientFor(config, client));
+      return [r, withVaultPolicy(config, vault, clock)] as const;
+    }),
   );
   const pipeline: PipelineDeps = {
     catalog: new DynamoDbCatalog(dynamodb, config.stateTable),
@@ -106,10 +119,14 @@ export function createContainer(
     clock,
     envelope: new Envelope(keys),
     vaults: {
-      primary: withVaultPolicy(config, new S3VaultStore(primaryS3, region, config.vaultBucket), clock),
+      primary: withVaultPolicy(
+        config,
+        new S3VaultStore(primaryS3, region, config.vaultBucket, primaryHttp),
+        clock,
+      ),
       copies,
     },
-    objects: new S3ObjectStore(primaryS3),
+    objects: new S3ObjectStore(primaryS3, primaryHttp),
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,

@@ -19,6 +19,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     gcMaxUnusedPercent: 5,
     timeReserveSeconds: 120,
     sdkMaxAttempts: 3,
+    // Handler tests mock the SDK client (aws-sdk-client-mock): every request goes through it.
+    s3ObjectClient: 'sdk',
     maxReceiveCount: 3,
     endpoints: { s3: new Map() },
     ...overrides,

@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
       sdkMaxAttempts: 8,
+      s3ObjectClient: 'http',
       maxReceiveCount: 3,
       endpoints: { s3: new Map() },
     });
