@@ -42,7 +42,7 @@ import type {
   VaultStore,
 } from '#domain/ports.ts';
 import { storedChecksumOf, VAULT_PART_SIZE_BYTES } from '#domain/vault.ts';
-import { S3HttpClient, S3HttpError, S3HttpFallback } from './s3-http.ts';
+import { type S3HttpClient, S3HttpError, S3HttpFallback } from './s3-http.ts';
 
 /**
  * Part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
@@ -63,7 +63,8 @@ export function mapS3Error(error: unknown, what: string): StrongboxError {
   if (error instanceof S3ServiceException) {
     return errorOfS3Answer(error.name, error.$metadata.httpStatusCode ?? 0, error.message, what, error);
   }
-  if (error instanceof S3HttpError) return errorOfS3Answer(error.code, error.status, error.message, what, error);
+  if (error instanceof S3HttpError)
+    return errorOfS3Answer(error.code, error.status, error.message, what, error);
   return new TransientError(`${what}: ${error instanceof Error ? error.message : String(error)}`, {
     cause: error,
   });
