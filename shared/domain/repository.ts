@@ -355,6 +355,97 @@ export async function readBlob(vault: VaultStore, envelope: Envelope, where: Blo
   return plaintext;
 }
 
+/** Limits of {@link coalesceBlobReads}, in bytes. */
+export interface CoalesceLimits {
+  /** Longest span of a pack one read covers (blobs and gaps). */
+  maxSpanBytes: number;
+  /** Longest run of unwanted bytes between two blobs read together. */
+  maxGapBytes: number;
+}
+
+/**
+ * Group blob locations into reads: blobs of one pack, in pack order, whose span stays within
+ * `maxSpanBytes` and whose gaps stay within `maxGapBytes` share one ranged GET (a blob longer than
+ * the span is a read of its own). Each blob id once. Pure.
+ * @returns the reads, each a non-empty list of locations in one pack sorted by offset.
+ */
+export function coalesceBlobReads(
+  locations: Iterable<BlobLocation>,
+  limits: CoalesceLimits,
+): BlobLocation[][] {
+  const byPack = new Map<ContentId, BlobLocation[]>();
+  const seen = new Set<ContentId>();
+  for (const where of locations) {
+    if (seen.has(where.blobId)) continue;
+    seen.add(where.blobId);
+    const list = byPack.get(where.packId);
+    if (list) list.push(where);
+    else byPack.set(where.packId, [where]);
+  }
+  const reads: BlobLocation[][] = [];
+  for (const list of byPack.values()) {
+    list.sort((a, b) => a.offsetBytes - b.offsetBytes);
+    let read: BlobLocation[] = [];
+    let start = 0;
+    let end = 0;
+    for (const where of list) {
+      const fits =
+        read.length > 0 &&
+        where.offsetBytes - end <= limits.maxGapBytes &&
+        where.offsetBytes + where.lengthBytes - start <= limits.maxSpanBytes;
+      if (!fits) {
+        if (read.length > 0) reads.push(read);
+        read = [];
+        start = where.offsetBytes;
+      }
+      read.push(where);
+      end = Math.max(end, where.offsetBytes + where.lengthBytes);
+    }
+    if (read.length > 0) reads.push(read);
+  }
+  return reads;
+}
+
+/**
+ * Read blobs of one pack with one ranged GET of the span they cover (as {@link coalesceBlobReads}
+ * groups them), open each and check it hashes to its id.
+ * @param blobs locations in one pack, sorted by offset.
+ * @returns the plaintexts, in the order of `blobs`.
+ * @throws NotFoundError when the pack is gone; IntegrityError (not retryable) when a blob's bytes
+ *   are not the blob.
+ */
+export async function readBlobsOfPack(
+  vault: VaultStore,
+  envelope: Envelope,
+  blobs: readonly BlobLocation[],
+): Promise<Buffer[]> {
+  const first = blobs[0];
+  if (!first) return [];
+  if (blobs.length === 1) return [await readBlob(vault, envelope, first)];
+  const start = first.offsetBytes;
+  const end = Math.max(...blobs.map((b) => b.offsetBytes + b.lengthBytes));
+  const span = await vault.getRange(VaultLayout.packKey(first.packId), start, end - start);
+  if (span.length !== end - start) {
+    throw new IntegrityError(
+      `pack ${first.packId}: read ${span.length} of ${end - start} byte(s) at ${start}`,
+    );
+  }
+  const out: Buffer[] = [];
+  for (const where of blobs) {
+    if (where.packId !== first.packId)
+      throw new IntegrityError(`blob ${where.blobId} is not in ${first.packId}`);
+    const at = where.offsetBytes - start;
+    const plaintext = await envelope.open(
+      span.subarray(at, at + where.lengthBytes),
+      blobAssociatedData(where.blobId),
+    );
+    const actual = contentIdOf(plaintext);
+    if (actual !== where.blobId) throw new IntegrityError(`blob ${where.blobId} hashes to ${actual}`);
+    out.push(plaintext);
+  }
+  return out;
+}
+
 /**
  * The content of the object an entry describes, chunk by chunk (one blob read at a time, so memory
  * stays at one chunk).

@@ -8,9 +8,11 @@
  *
  * Reading (format version 2): the manifest root names its parts; only the parts whose key range can
  * hold selected entries are read. The region's index (loaded once per task) locates each blob in
- * its pack; an object is read chunk by chunk (one ranged GET per blob) and written with one PUT
- * when it has one chunk, or streamed as a multipart upload when it has more, so a restore holds
- * about one chunk per object in flight, never a whole large object.
+ * its pack. An object of several chunks is read chunk by chunk (one ranged GET per blob) and
+ * streamed as a multipart upload, so a restore holds about one chunk per such object in flight,
+ * never a whole large object. Objects of one chunk are read many at a time: their blobs, grouped by
+ * pack, in runs of up to one chunk of pack bytes, one ranged GET per run
+ * ({@link RESTORE_COALESCE_LIMITS}); each is then written with one PUT.
  *
  * Small selections are restored in one call ({@link restoreSnapshot}); large ones fan out
  * ({@link startRestore}): a restore job in the catalog and one restore-part task per slice of the
@@ -46,7 +48,16 @@ import type {
   StorageState,
   VaultStore,
 } from './ports.ts';
-import { entryContent, readManifest, readPart, VaultIndex } from './repository.ts';
+import {
+  type BlobLocation,
+  type CoalesceLimits,
+  coalesceBlobReads,
+  entryContent,
+  readBlobsOfPack,
+  readManifest,
+  readPart,
+  VaultIndex,
+} from './repository.ts';
 import type { RestorePartTask } from './tasks.ts';
 import {
   CHUNK_SIZE_BYTES,
@@ -1012,10 +1023,7 @@ export async function writeEntry(
   key: string,
   onChunk?: (sizeBytes: number) => void,
 ): Promise<number> {
-  const attributes = {
-    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
-    ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
-  };
+  const attributes = attributesOf(entry);
   const content = verifiedEntryContent(vault, envelope, index, entry, onChunk);
   if (entry.blobs.length > 1) {
     await objects.putStream(bucket, key, content, attributes);
@@ -1140,32 +1148,99 @@ async function restoreEntries(
     return out;
   }
 
-  // 3. Write: each object read chunk by chunk and checked on the way.
-  await Promise.all(
-    toWrite.map((entry) =>
-      limit(async () => {
-        const written = await writeEntry(
-          objects,
-          vault,
-          envelope,
-          index,
-          entry,
-          targetBucket,
-          targetKey(entry),
+  // 3. Write: objects of several chunks read chunk by chunk and streamed; objects of one chunk read
+  //    many at a time (one ranged GET per run of their blobs in a pack) and written with one PUT each.
+  const written = (bytes: number) => {
+    out.objects += 1;
+    out.bytes += bytes;
+    opts.onProgress?.({
+      phase: 'write',
+      objects: out.objects,
+      bytes: out.bytes,
+      total: toWrite.length,
+      totalBytes,
+    });
+  };
+  const chunked = toWrite.filter((entry) => entry.blobs.length !== 1);
+  const byBlob = new Map<ContentId, ManifestEntry[]>();
+  for (const entry of toWrite) {
+    if (entry.blobs.length !== 1) continue;
+    const blobId = entry.blobs[0] as ContentId;
+    const list = byBlob.get(blobId);
+    if (list) list.push(entry);
+    else byBlob.set(blobId, [entry]);
+  }
+  // Every blob was located before the first write (packsOf, in prepareArchive).
+  const reads = coalesceBlobReads(
+    [...byBlob.keys()].map((blobId) => index.locate(blobId) as BlobLocation),
+    RESTORE_COALESCE_LIMITS,
+  );
+  // Memory: at most this many coalesced reads (each ≤ maxSpanBytes) in flight at once.
+  const readLimit = pLimit(Math.max(2, Math.ceil((deps.concurrency ?? 16) / 8)));
+  await Promise.all([
+    ...chunked.map((entry) =>
+      limit(async () =>
+        written(await writeEntry(objects, vault, envelope, index, entry, targetBucket, targetKey(entry))),
+      ),
+    ),
+    ...reads.map((read) =>
+      readLimit(async () => {
+        const bodies = await readBlobsOfPack(vault, envelope, read);
+        await Promise.all(
+          read.flatMap((where, i) =>
+            (byBlob.get(where.blobId) ?? []).map((entry) =>
+              limit(async () => {
+                const body = bodies[i] as Buffer;
+                checkWholeObject(vault, entry, body);
+                await objects.put(targetBucket, targetKey(entry), body, attributesOf(entry));
+                written(body.length);
+              }),
+            ),
+          ),
         );
-        out.objects += 1;
-        out.bytes += written;
-        opts.onProgress?.({
-          phase: 'write',
-          objects: out.objects,
-          bytes: out.bytes,
-          total: toWrite.length,
-          totalBytes,
-        });
       }),
     ),
-  );
+  ]);
   return out;
+}
+
+/**
+ * How a restore coalesces the reads of one-chunk objects' blobs: spans up to 8 MiB (one chunk) of a
+ * pack, skipping at most 256 KiB of blobs it does not need between two it does.
+ */
+export const RESTORE_COALESCE_LIMITS: CoalesceLimits = {
+  maxSpanBytes: CHUNK_SIZE_BYTES,
+  maxGapBytes: 256 * 1024,
+};
+
+/** The content type and metadata an entry's object is written with. */
+function attributesOf(entry: ManifestEntry): { contentType?: string; metadata?: Record<string, string> } {
+  return {
+    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
+    ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
+  };
+}
+
+/**
+ * The checks {@link verifiedEntryContent} makes of a whole object, for a one-chunk object read in
+ * one piece (its blob already checked against its id): the manifest's size, and its SHA-256 when the
+ * entry records one.
+ * @throws IntegrityError (not retryable)
+ */
+function checkWholeObject(vault: VaultStore, entry: ManifestEntry, body: Buffer): void {
+  if (body.length !== entry.sizeBytes) {
+    throw new IntegrityError(
+      `'${entry.key}' reads as ${body.length} byte(s) from ${vault.bucket}; its manifest entry says ${entry.sizeBytes}`,
+    );
+  }
+  if (entry.contentSha256 !== undefined) {
+    const actual = createHash('sha256').update(body).digest('hex');
+    if (actual !== entry.contentSha256) {
+      throw new IntegrityError(
+        `'${entry.key}' hashes to ${actual}, not to its manifest's SHA-256 ${entry.contentSha256}`,
+      );
+    }
+  }
 }
 
 /** Run a resolved restore in this process and report it. */
@@ -1212,7 +1287,8 @@ async function restoreResolved(
 /**
  * Restore a snapshot (or part of it) in this process. Everything that can make a request bad is
  * checked before anything is written or asked of the archive.
- * Memory: the selected entries, and about one chunk (8 MiB) per object being written.
+ * Memory: the selected entries, about one chunk (8 MiB) per object of several chunks being written,
+ * and up to max(2, concurrency / 8) coalesced reads of one-chunk objects (8 MiB each at most).
  * @param options progress callbacks and the injected `sleep` for archived packs; a bare function is
  *   taken as `onProgress`.
  * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or

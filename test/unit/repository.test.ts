@@ -6,11 +6,14 @@ import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memo
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import {
+  type BlobLocation,
+  coalesceBlobReads,
   entryContent,
   manifestEntries,
   PackWriter,
   readAllEntries,
   readBlob,
+  readBlobsOfPack,
   readEntryContent,
   readIndex,
   readManifest,
@@ -278,6 +281,82 @@ describe('readBlob', () => {
       })(),
     ).rejects.toThrow(new RegExp(`${missing}.*broken\\.bin`));
     expect(seen).toHaveLength(1); // streamed: the first chunk came before the failure
+  });
+});
+
+describe('coalesceBlobReads', () => {
+  const at = (packId: string, blobId: string, offsetBytes: number, lengthBytes: number): BlobLocation => ({
+    packId,
+    blobId,
+    offsetBytes,
+    lengthBytes,
+    sizeBytes: lengthBytes,
+  });
+  const ids = (reads: BlobLocation[][]) => reads.map((r) => r.map((b) => b.blobId));
+
+  it('groups blobs of one pack in pack order, each pack apart, each blob once', () => {
+    const reads = coalesceBlobReads(
+      [
+        at('p1', 'c', 200, 100),
+        at('p2', 'x', 0, 10),
+        at('p1', 'a', 0, 100),
+        at('p1', 'b', 100, 100),
+        at('p1', 'a', 0, 100),
+      ],
+      { maxSpanBytes: 1000, maxGapBytes: 0 },
+    );
+    expect(ids(reads)).toEqual([['a', 'b', 'c'], ['x']]);
+  });
+
+  it('cuts a read at a gap longer than maxGapBytes and at maxSpanBytes', () => {
+    const blobs = [
+      at('p', 'a', 0, 100),
+      at('p', 'b', 150, 100),
+      at('p', 'c', 400, 100),
+      at('p', 'd', 500, 600),
+    ];
+    expect(ids(coalesceBlobReads(blobs, { maxSpanBytes: 600, maxGapBytes: 50 }))).toEqual([
+      ['a', 'b'],
+      ['c'],
+      ['d'],
+    ]);
+    expect(ids(coalesceBlobReads(blobs, { maxSpanBytes: 10_000, maxGapBytes: 150 }))).toEqual([
+      ['a', 'b', 'c', 'd'],
+    ]);
+    // A blob longer than the span is a read of its own.
+    expect(ids(coalesceBlobReads([at('p', 'big', 0, 5000)], { maxSpanBytes: 1000, maxGapBytes: 0 }))).toEqual(
+      [['big']],
+    );
+  });
+});
+
+describe('readBlobsOfPack', () => {
+  it('reads blobs of one pack with one ranged GET, skipping the blobs between them', async () => {
+    const chunks = [chunk(300), chunk(100), chunk(700), chunk(50)];
+    await store(chunks);
+    const index = await VaultIndex.load(vault, envelope);
+    const wanted = [chunks[0], chunks[2], chunks[3]].map(
+      (c) => index.locate(c?.blobId as ContentId) as BlobLocation,
+    );
+    const gets = vault.calls.getRange;
+    const plaintexts = await readBlobsOfPack(vault, envelope, wanted);
+    expect(vault.calls.getRange - gets).toBe(1);
+    expect(plaintexts.map((p) => p.toString('hex'))).toEqual(
+      [chunks[0], chunks[2], chunks[3]].map((c) => c?.data.toString('hex')),
+    );
+  });
+
+  it('detects a flipped byte in any blob of the span with an IntegrityError', async () => {
+    const chunks = [chunk(300), chunk(300)];
+    const [pack] = await store(chunks);
+    const index = await VaultIndex.load(vault, envelope);
+    const wanted = chunks.map((c) => index.locate(c.blobId) as BlobLocation);
+    const stored = vault.objects.get(VaultLayout.packKey(pack?.packId as string)) as { body: Uint8Array };
+    const body = Uint8Array.from(stored.body);
+    const second = wanted[1] as BlobLocation;
+    body[second.offsetBytes + 100] = (body[second.offsetBytes + 100] ?? 0) ^ 0x01;
+    stored.body = body;
+    await expect(readBlobsOfPack(vault, envelope, wanted)).rejects.toThrow(IntegrityError);
   });
 });
 
