@@ -19,7 +19,10 @@
  * What it does not do, and hands back to the SDK instead (by throwing {@link S3HttpFallback}): a
  * bucket whose endpoint rules want another signing scheme than SigV4 (S3 Express, multi-region
  * access points), and a bucket in another region (S3 answers a redirect; the SDK client follows
- * region redirects). The caller then uses the SDK for that bucket from then on.
+ * region redirects) — the caller then uses the SDK for that bucket from then on — and a request S3
+ * refuses for a skewed clock (the SDK corrects its clock offset, which this client then signs with).
+ * Retries back off exponentially with full jitter, as the SDK's standard mode; the SDK's adaptive
+ * mode also rate-limits a throttled client, which this client does not.
  */
 
 import { createHash } from 'node:crypto';
@@ -225,14 +228,19 @@ export class S3HttpClient {
           .join('&')}`
       : '';
     for (let attempt = 1; ; attempt++) {
-      const signed = await target.signer.sign({
-        method,
-        protocol: target.origin.startsWith('https:') ? 'https:' : 'http:',
-        hostname: target.host,
-        path,
-        query: query ?? {},
-        headers: { ...extraHeaders, host: target.host, 'x-amz-content-sha256': payloadHash },
-      });
+      // The SDK client's clock offset: it corrects it when S3 reports a skewed clock.
+      const signingDate = new Date(Date.now() + (this.#client.config.systemClockOffset ?? 0));
+      const signed = await target.signer.sign(
+        {
+          method,
+          protocol: target.origin.startsWith('https:') ? 'https:' : 'http:',
+          hostname: target.host,
+          path,
+          query: query ?? {},
+          headers: { ...extraHeaders, host: target.host, 'x-amz-content-sha256': payloadHash },
+        },
+        { signingDate },
+      );
       let res: Dispatcher.ResponseData;
       try {
         res = await this.#dispatcher.request({
@@ -262,6 +270,10 @@ export class S3HttpClient {
         // Another region's bucket: the SDK client follows region redirects.
         this.#sdkOnly.add(bucket);
         throw new S3HttpFallback(`${bucket} is in ${bucketRegion}`);
+      }
+      if (code === 'RequestTimeTooSkewed') {
+        // The SDK client learns the clock offset from its own requests; let it make this one.
+        throw new S3HttpFallback(`${method} s3://${bucket}/${key}: clock skewed`);
       }
       const retryable =
         res.statusCode >= 500 || res.statusCode === 429 || code === 'SlowDown' || code === 'RequestTimeout';

@@ -246,6 +246,16 @@ describe('S3HttpClient through S3ObjectStore', () => {
     await expect(read).rejects.toMatchObject({ retryable: false });
   });
 
+  it('lets the SDK client make a request S3 refused for a skewed clock (it corrects its offset)', async () => {
+    const { objects } = clients();
+    replies.push(error(403, 'RequestTimeTooSkewed'), ok({ etag: '"e"' }, 'x'));
+    const got = await objects.get('src', 'k');
+    expect(Buffer.from(got.body).toString()).toBe('x');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]?.headers['amz-sdk-invocation-id']).toBeUndefined();
+    expect(seen[1]?.headers['amz-sdk-invocation-id']).toBeDefined(); // the SDK's request
+  });
+
   it('hands a bucket of another region back to the SDK, and keeps it there', async () => {
     const { http } = clients();
     replies.push((_s, res) =>
