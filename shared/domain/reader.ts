@@ -56,12 +56,13 @@ export async function readObjectChunks(
           lengthBytes: CHUNK_SIZE_BYTES,
           ...given,
         });
-  const whole = createHash('sha256');
+  // An object of one chunk has no `contentSha256` (its blob id is its SHA-256): hash it once, not twice.
+  const whole = first.sizeBytes > CHUNK_SIZE_BYTES ? createHash('sha256') : undefined;
   const blobs: ContentId[] = [];
   const take = async (body: Uint8Array) => {
     for (let at = 0; at < body.length || (at === 0 && body.length === 0); at += CHUNK_SIZE_BYTES) {
       const chunk = body.subarray(at, at + CHUNK_SIZE_BYTES);
-      whole.update(chunk);
+      whole?.update(chunk);
       blobs.push(await store(chunk));
       if (body.length === 0) break;
     }
@@ -77,7 +78,7 @@ export async function readObjectChunks(
     });
     await take(next.body);
   }
-  const contentSha256 = whole.digest('hex');
+  const contentSha256 = whole?.digest('hex');
   return {
     key: object.key,
     sizeBytes: first.sizeBytes,
@@ -88,6 +89,6 @@ export async function readObjectChunks(
       ? {}
       : { metadata: first.metadata }),
     blobs,
-    ...(blobs.length > 1 ? { contentSha256 } : {}),
+    ...(blobs.length > 1 && contentSha256 !== undefined ? { contentSha256 } : {}),
   };
 }
