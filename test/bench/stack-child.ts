@@ -100,7 +100,8 @@ let sourceBucket = '';
 let firstSnapshotId = '';
 let concurrency = 32;
 
-// Outgoing S3 requests of this process, by the function whose invocation sent them.
+// Outgoing S3 requests of this process, by the function whose invocation sent them: those sent
+// with node:http (the AWS SDK)…
 const sentByFunction: Record<string, number> = {};
 let s3Hosts = new Set<string>();
 subscribe('http.client.request.start', (message) => {
@@ -110,9 +111,17 @@ subscribe('http.client.request.start', (message) => {
   const contentType = String(request.getHeader('content-type') ?? '');
   if (typeof target === 'string' && target.startsWith('AmazonSQS')) return;
   if (request.method === 'POST' && contentType.startsWith('application/x-www-form-urlencoded')) return;
+  countSent();
+});
+// …and those sent with undici (the adapters' lighter S3 client for object GETs and PUTs).
+subscribe('undici:request:create', (message) => {
+  const { origin } = (message as { request: { origin: string | URL } }).request;
+  if (s3Hosts.has(new URL(String(origin)).host)) countSent();
+});
+function countSent(): void {
   const fn = currentInvocation.getStore()?.functionName ?? '(outside)';
   sentByFunction[fn] = (sentByFunction[fn] ?? 0) + 1;
-});
+}
 const sentDelta = (before: Record<string, number>, after: Record<string, number> = sentByFunction) =>
   Object.fromEntries(
     Object.entries(after)
