@@ -300,7 +300,10 @@ export class S3VaultStore implements VaultStore {
   readonly #client: S3Client;
   readonly #http: S3HttpClient | undefined;
 
-  /** @param http the lighter client for ranged reads (pack blobs); the SDK client does the rest. */
+  /**
+   * @param http the lighter client for reads (whole documents and pack ranges); the SDK client does
+   *   the rest.
+   */
   constructor(client: S3Client, region: string, bucket: string, http?: S3HttpClient) {
     this.#client = client;
     this.#http = http;
@@ -395,9 +398,10 @@ export class S3VaultStore implements VaultStore {
     }
   }
 
+  /** A whole `GetObject` (roots, parts, index documents), through the {@link S3HttpClient} when given one. */
   async get(key: string): Promise<Uint8Array> {
     try {
-      return (await getObject(this.#client, this.bucket, key)).body;
+      return (await getObject(this.#client, this.bucket, key, undefined, {}, this.#http)).body;
     } catch (error) {
       throw mapS3Error(error, `get s3://${this.bucket}/${key}`);
     }

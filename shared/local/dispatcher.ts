@@ -109,6 +109,7 @@ export class LocalDispatcher {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #asyncLimit = pLimit(8);
   readonly #onInvocation: ((i: Invocation) => void) | undefined;
+  #active = 0;
   #sequence = 0n;
   #running = false;
   #pollers: Promise<void>[] = [];
@@ -130,6 +131,11 @@ export class LocalDispatcher {
     this.#s3 = options.s3;
     this.#queues = options.queues;
     this.#onInvocation = options.onInvocation;
+  }
+
+  /** Invocations running now, of every source (the benchmark waits for 0 before it times a row). */
+  get activeInvocations(): number {
+    return this.#active;
   }
 
   /** Start schedules and SQS pollers. */
@@ -300,6 +306,7 @@ export class LocalDispatcher {
     const started = Date.now();
     const deadline = started + fn.timeoutSeconds * 1000;
     const context = lambdaContext(fn, deadline);
+    this.#active += 1;
     try {
       const result = await currentInvocation.run({ functionName, source }, () => fn.handler(event, context));
       const failures = (result as SQSBatchResponse | undefined)?.batchItemFailures?.length;
@@ -321,6 +328,8 @@ export class LocalDispatcher {
       });
       if (rethrow) throw error;
       return undefined;
+    } finally {
+      this.#active -= 1;
     }
   }
 

@@ -212,7 +212,9 @@ async function snapshotNow(planId: string): Promise<{
   endByFunction: Record<string, number>;
   doneAt: number;
 }> {
-  const { c } = ready();
+  const { c, stack } = ready();
+  // Nothing else running (a previous job's prune, GC): a row times its own work only.
+  await quiet(stack);
   // One snapshot id per second: never reuse the previous one.
   await sleep(1100);
   const t0 = performance.now();
@@ -234,6 +236,17 @@ async function snapshotNow(planId: string): Promise<{
     // Polled often: the row ends (and its S3 requests are read) when the task has succeeded, before
     // the verification the commit starts has made many requests of its own.
     await sleep(25);
+  }
+}
+
+/** Wait until no function has run for a second (at most 10 minutes). */
+async function quiet(stack: LocalStack): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  let idleSince = Date.now();
+  while (Date.now() < deadline) {
+    if (stack.dispatcher.activeInvocations > 0) idleSince = Date.now();
+    else if (Date.now() - idleSince >= 1000) return;
+    await sleep(50);
   }
 }
 

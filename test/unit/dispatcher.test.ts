@@ -193,7 +193,10 @@ describe('LocalDispatcher invocation context', () => {
       s3: [],
       queues: [],
     });
-    await d.invoke('verify', {});
+    const running = d.invoke('verify', {});
+    expect(d.activeInvocations).toBe(1);
+    await running;
+    expect(d.activeInvocations).toBe(0);
     expect(seen).toEqual([{ functionName: 'verify', source: 'manual' }]);
     expect(currentInvocation.getStore()).toBeUndefined();
   });
