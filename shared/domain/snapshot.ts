@@ -22,6 +22,7 @@ import {
   DEFAULT_PARTITION_OBJECTS,
   DEFAULT_RECONCILE_SCHEDULE,
 } from './plan.ts';
+import { manifestEntryOfJournal } from './point-in-time.ts';
 import type { PartitionPlan, PartitionSummary, PlanRecord, SnapshotRecord, SourceObject } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import {
@@ -287,6 +288,10 @@ async function runPartition(
     }
   }
 
+  // What capture stored since the parent: a listed object whose ETag and size are its key's newest
+  // captured version is taken from the journal, not read again (docs/format.md#journal).
+  const captured = await capturedSince(deps, plan, parentRecord, inRange);
+
   // A reconcile compares the listing with what the parent and the journal say the range holds.
   const expected =
     record.mode === 'reconcile'
@@ -363,6 +368,7 @@ async function runPartition(
             plan,
             object,
             parentEntries.get(object.key),
+            captured.get(object.key),
             packs,
             vaultIndex,
             counters,
@@ -609,12 +615,15 @@ async function entryFor(
   plan: PlanRecord,
   object: SourceObject,
   previous: ManifestEntry | undefined,
+  captured: ManifestEntry | undefined,
   packs: PackWriter,
   vaultIndex: () => Promise<VaultIndex>,
   counters: Counters,
 ): Promise<ManifestEntry | undefined> {
-  if (previous && previous.etag === object.etag && previous.sizeBytes === object.sizeBytes) {
-    return { ...previous, lastModified: object.lastModified };
+  for (const known of [previous, captured]) {
+    if (known && known.etag === object.etag && known.sizeBytes === object.sizeBytes) {
+      return { ...known, lastModified: object.lastModified };
+    }
   }
   const index = await vaultIndex();
   const store = async (chunk: Uint8Array): Promise<ContentId> => {
@@ -642,6 +651,30 @@ async function entryFor(
         : error;
     }
   }
+}
+
+/**
+ * The newest captured version of each key in range that capture journaled after the parent's time,
+ * as manifest entries. Their blobs are stored and indexed (capture journals last) and stay live for
+ * garbage collection while the parent is (it keeps journaled blobs since the oldest snapshot), so a
+ * snapshot may name them without reading the object or the vault index. Empty without a parent.
+ */
+async function capturedSince(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  parent: SnapshotRecord | undefined,
+  inRange: (key: string) => boolean,
+): Promise<Map<string, ManifestEntry>> {
+  const out = new Map<string, ManifestEntry>();
+  if (!parent?.time) return out;
+  const journal = (await deps.catalog.listJournal(plan.id, { capturedAfter: parent.time })).filter(
+    (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
+  );
+  for (const [key, change] of latestByKey(journal)) {
+    const entry = manifestEntryOfJournal(change);
+    if (entry) out.set(key, entry);
+  }
+  return out;
 }
 
 /**

@@ -139,3 +139,43 @@ describe('snapshots built from the journal (continuous protection)', () => {
     await expectEqualsSource(p, next.manifestId as string);
   });
 });
+
+describe('listing snapshots of plans without continuous protection', () => {
+  let p: MemoryPipeline;
+  beforeEach(async () => {
+    p = memoryPipeline();
+    await p.catalog.putPlans([plan({ copyRegions: [] })]);
+    p.objects.createBucket('source');
+    for (let i = 0; i < 300; i++) await p.objects.put('source', keyOf(i), Buffer.from(`object ${i}`), {});
+  });
+
+  it('take what capture stored since the parent from the journal: no read of the object or the vault index', async () => {
+    await snapshot(p);
+    await upload(p, keyOf(5), 'changed');
+    await upload(p, 'k/00150 new', 'added');
+    await remove(p, keyOf(299));
+    // Changed behind capture's back (no event): this one must be read.
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(7), Buffer.from('changed without an event'), {});
+    const reads = p.objects.reads.length;
+    const indexGets = p.primary.calls.list;
+
+    const second = await snapshot(p);
+    expect(second.mode).toBeUndefined(); // a listing
+    expect(p.objects.reads.slice(reads).map((r) => r.key)).toEqual([keyOf(7)]);
+    expect(second.objectsRead).toBe(1);
+    await expectEqualsSource(p, second.manifestId as string);
+    expect(p.primary.calls.list).toBeGreaterThan(indexGets); // the index was loaded for keyOf(7) only
+  });
+
+  it('read an object again when its listed ETag is not the one capture stored', async () => {
+    await snapshot(p);
+    await upload(p, keyOf(5), 'captured');
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(5), Buffer.from('overwritten, its event not yet captured'), {});
+    const reads = p.objects.reads.length;
+    const second = await snapshot(p);
+    expect(p.objects.reads.slice(reads).map((r) => r.key)).toEqual([keyOf(5)]);
+    await expectEqualsSource(p, second.manifestId as string);
+  });
+});
