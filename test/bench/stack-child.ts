@@ -250,6 +250,19 @@ async function quiet(stack: LocalStack): Promise<void> {
   }
 }
 
+/** Take a snapshot of `planId` now, as a row: it ends when the snapshot task has succeeded. */
+function snapshotRow(planId: string): Promise<OurRow> {
+  return measure(async () => {
+    const s = await snapshotNow(planId);
+    return {
+      seconds: s.seconds,
+      endCounts: s.endCounts,
+      endByFunction: s.endByFunction,
+      detail: { snapshotId: s.snapshotId },
+    };
+  });
+}
+
 /** Follow a job to its end; the verify tasks' span (first start to last finish) and counts after them. */
 async function followVerification(
   planId: string,
@@ -326,17 +339,8 @@ async function handle(message: Command): Promise<unknown> {
     case 'full': {
       const { c } = ready();
       await benchPlan(PLAN_ID, sourceBucket, '', { samplePercent: message.samplePercent, continuous: false });
-      let snapshotId = '';
-      const row = await measure(async () => {
-        const s = await snapshotNow(PLAN_ID);
-        snapshotId = s.snapshotId;
-        return {
-          seconds: s.seconds,
-          endCounts: s.endCounts,
-          endByFunction: s.endByFunction,
-          detail: { snapshotId },
-        };
-      });
+      const row = await snapshotRow(PLAN_ID);
+      const snapshotId = String(row.detail.snapshotId);
       firstSnapshotId = snapshotId;
       verificationStartCounts = await requestCounts();
       jsPeak = 0;
@@ -372,17 +376,8 @@ async function handle(message: Command): Promise<unknown> {
     case 'base': {
       // A plan's first snapshot (not a row of the table): taken, then its job followed to its end.
       const { c } = ready();
-      let snapshotId = '';
-      const row = await measure(async () => {
-        const s = await snapshotNow(message.planId);
-        snapshotId = s.snapshotId;
-        return {
-          seconds: s.seconds,
-          endCounts: s.endCounts,
-          endByFunction: s.endByFunction,
-          detail: { snapshotId },
-        };
-      });
+      const row = await snapshotRow(message.planId);
+      const snapshotId = String(row.detail.snapshotId);
       await followVerification(message.planId, snapshotId);
       row.detail.snapshot = await c.pipeline.catalog.getSnapshot(message.planId, snapshotId);
       return row;
@@ -415,8 +410,7 @@ async function handle(message: Command): Promise<unknown> {
       const byKind: Record<string, number> = {};
       for (const r of Object.values(requests))
         for (const [kind, n] of Object.entries(r)) byKind[kind] = (byKind[kind] ?? 0) + n;
-      const clientRequests =
-        message.changes.modified.length + message.changes.added.length + message.changes.deleted.length;
+      const clientRequests = expected; // one request per change
       return {
         journaled,
         changes: expected,
@@ -429,17 +423,8 @@ async function handle(message: Command): Promise<unknown> {
     }
     case 'incremental': {
       const { c } = ready();
-      let snapshotId = '';
-      const row = await measure(async () => {
-        const s = await snapshotNow(message.planId);
-        snapshotId = s.snapshotId;
-        return {
-          seconds: s.seconds,
-          endCounts: s.endCounts,
-          endByFunction: s.endByFunction,
-          detail: { snapshotId },
-        };
-      });
+      const row = await snapshotRow(message.planId);
+      const snapshotId = String(row.detail.snapshotId);
       await followVerification(message.planId, snapshotId); // let the job end before the next row
       const snapshot = await c.pipeline.catalog.getSnapshot(message.planId, snapshotId);
       row.detail.snapshot = snapshot;
@@ -471,17 +456,7 @@ async function handle(message: Command): Promise<unknown> {
       const bytes = await uploadSmallObjects(s3, SMALL_BUCKET, message.count);
       const uploadSeconds = (performance.now() - t0) / 1000;
       await benchPlan(SMALL_PLAN_ID, SMALL_BUCKET, '', { samplePercent: 0, continuous: false });
-      const row = await inEnvironments(() =>
-        measure(async () => {
-          const s = await snapshotNow(SMALL_PLAN_ID);
-          return {
-            seconds: s.seconds,
-            endCounts: s.endCounts,
-            endByFunction: s.endByFunction,
-            detail: { snapshotId: s.snapshotId },
-          };
-        }),
-      );
+      const row = await inEnvironments(() => snapshotRow(SMALL_PLAN_ID));
       // Let the job (verification, prune) end before anything else runs: not part of the row.
       const jobId = `${SMALL_PLAN_ID}/${String(row.detail.snapshotId)}`;
       await waitUntil(async () => {
@@ -511,14 +486,8 @@ async function handle(message: Command): Promise<unknown> {
       }).done();
       const uploadSeconds = (performance.now() - t0) / 1000;
       await benchPlan(LARGE_PLAN_ID, LARGE_BUCKET, '', { samplePercent: 0, continuous: false });
-      let snapshotId = '';
-      const row = await inEnvironments(() =>
-        measure(async () => {
-          const s = await snapshotNow(LARGE_PLAN_ID);
-          snapshotId = s.snapshotId;
-          return { seconds: s.seconds, endCounts: s.endCounts, detail: { snapshotId } };
-        }),
-      );
+      const row = await inEnvironments(() => snapshotRow(LARGE_PLAN_ID));
+      const snapshotId = String(row.detail.snapshotId);
       await followVerification(LARGE_PLAN_ID, snapshotId);
       row.detail.snapshot = await c.pipeline.catalog.getSnapshot(LARGE_PLAN_ID, snapshotId);
       row.detail.uploadSeconds = uploadSeconds;
