@@ -349,6 +349,11 @@ export async function readBlob(vault: VaultStore, envelope: Envelope, where: Blo
     where.offsetBytes,
     where.lengthBytes,
   );
+  return openBlob(envelope, where, sealed);
+}
+
+/** Open a sealed blob and check it hashes to its id. @throws IntegrityError (not retryable) */
+async function openBlob(envelope: Envelope, where: BlobLocation, sealed: Uint8Array): Promise<Buffer> {
   const plaintext = await envelope.open(sealed, blobAssociatedData(where.blobId));
   const actual = contentIdOf(plaintext);
   if (actual !== where.blobId) throw new IntegrityError(`blob ${where.blobId} hashes to ${actual}`);
@@ -435,13 +440,7 @@ export async function readBlobsOfPack(
     if (where.packId !== first.packId)
       throw new IntegrityError(`blob ${where.blobId} is not in ${first.packId}`);
     const at = where.offsetBytes - start;
-    const plaintext = await envelope.open(
-      span.subarray(at, at + where.lengthBytes),
-      blobAssociatedData(where.blobId),
-    );
-    const actual = contentIdOf(plaintext);
-    if (actual !== where.blobId) throw new IntegrityError(`blob ${where.blobId} hashes to ${actual}`);
-    out.push(plaintext);
+    out.push(await openBlob(envelope, where, span.subarray(at, at + where.lengthBytes)));
   }
   return out;
 }

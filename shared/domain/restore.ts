@@ -991,18 +991,29 @@ export async function* verifiedEntryContent(
     if (sizeBytes > entry.sizeBytes) break;
     yield chunk;
   }
+  checkWholeObject(vault, entry, sizeBytes, hash?.digest('hex'));
+}
+
+/**
+ * The checks of a whole object read from a vault: the manifest's size, and the object's SHA-256
+ * when one was computed (`sha256`, hex).
+ * @throws IntegrityError (not retryable)
+ */
+function checkWholeObject(
+  vault: VaultStore,
+  entry: ManifestEntry,
+  sizeBytes: number,
+  sha256: string | undefined,
+): void {
   if (sizeBytes !== entry.sizeBytes) {
     throw new IntegrityError(
       `'${entry.key}' reads as ${sizeBytes} byte(s) from ${vault.bucket}; its manifest entry says ${entry.sizeBytes}`,
     );
   }
-  if (hash) {
-    const actual = hash.digest('hex');
-    if (actual !== contentSha256Of(entry)) {
-      throw new IntegrityError(
-        `'${entry.key}' hashes to ${actual}, not to its manifest's SHA-256 ${contentSha256Of(entry)}`,
-      );
-    }
+  if (sha256 !== undefined && sha256 !== contentSha256Of(entry)) {
+    throw new IntegrityError(
+      `'${entry.key}' hashes to ${sha256}, not to its manifest's SHA-256 ${contentSha256Of(entry)}`,
+    );
   }
 }
 
@@ -1191,7 +1202,13 @@ async function restoreEntries(
             (byBlob.get(where.blobId) ?? []).map((entry) =>
               limit(async () => {
                 const body = bodies[i] as Buffer;
-                checkWholeObject(vault, entry, body);
+                // Its blob was checked against its id (the object's SHA-256); a recorded
+                // contentSha256 is checked too, as verifiedEntryContent does.
+                const sha256 =
+                  entry.contentSha256 === undefined
+                    ? undefined
+                    : createHash('sha256').update(body).digest('hex');
+                checkWholeObject(vault, entry, body.length, sha256);
                 await objects.put(targetBucket, targetKey(entry), body, attributesOf(entry));
                 written(body.length);
               }),
@@ -1219,28 +1236,6 @@ function attributesOf(entry: ManifestEntry): { contentType?: string; metadata?: 
     ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
     ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
   };
-}
-
-/**
- * The checks {@link verifiedEntryContent} makes of a whole object, for a one-chunk object read in
- * one piece (its blob already checked against its id): the manifest's size, and its SHA-256 when the
- * entry records one.
- * @throws IntegrityError (not retryable)
- */
-function checkWholeObject(vault: VaultStore, entry: ManifestEntry, body: Buffer): void {
-  if (body.length !== entry.sizeBytes) {
-    throw new IntegrityError(
-      `'${entry.key}' reads as ${body.length} byte(s) from ${vault.bucket}; its manifest entry says ${entry.sizeBytes}`,
-    );
-  }
-  if (entry.contentSha256 !== undefined) {
-    const actual = createHash('sha256').update(body).digest('hex');
-    if (actual !== entry.contentSha256) {
-      throw new IntegrityError(
-        `'${entry.key}' hashes to ${actual}, not to its manifest's SHA-256 ${entry.contentSha256}`,
-      );
-    }
-  }
 }
 
 /** Run a resolved restore in this process and report it. */
