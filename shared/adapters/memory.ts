@@ -43,6 +43,8 @@ import type {
   TaskQueue,
   TaskRecord,
   VaultStore,
+  WriteConditions,
+  WriteOutcome,
 } from '#domain/ports.ts';
 import type { Task } from '#domain/tasks.ts';
 import { compareKeys, contentIdOf, storedChecksumOf } from '#domain/vault.ts';
@@ -357,15 +359,17 @@ export class MemoryObjectStore implements ObjectStore {
     this.versioned.add(bucket);
   }
 
+  /** As S3's multipart upload: `conditions` are checked once every chunk is in (CompleteMultipartUpload). */
   async putStream(
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
     const parts: Uint8Array[] = [];
     for await (const chunk of chunks) parts.push(chunk);
-    await this.put(bucket, key, Buffer.concat(parts), attributes);
+    return this.put(bucket, key, Buffer.concat(parts), attributes, conditions);
   }
 
   /** Every `head` call, as `bucket/key`. */
@@ -378,14 +382,17 @@ export class MemoryObjectStore implements ObjectStore {
     return { sizeBytes: o.sizeBytes, etag: o.etag, ...(o.metadata ? { metadata: { ...o.metadata } } : {}) };
   }
 
+  /** With `conditions.ifNoneMatch`, stores nothing and answers `exists` when the key has an object (S3's 412). */
   async put(
     bucket: string,
     key: string,
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
     const objects = this.buckets.get(bucket);
     if (!objects) throw new NotFoundError(`bucket ${bucket} does not exist`);
+    if (conditions.ifNoneMatch && objects.has(key)) return 'exists';
     const object: FetchedObject = {
       key,
       body: Uint8Array.from(body),
@@ -402,6 +409,7 @@ export class MemoryObjectStore implements ObjectStore {
       this.versions.set(`${bucket}/${key}`, all);
     }
     objects.set(key, object);
+    return 'written';
   }
   async delete(bucket: string, keys: readonly string[]): Promise<void> {
     const objects = this.buckets.get(bucket);

@@ -31,6 +31,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Agent, type Dispatcher } from 'undici';
 import { IntegrityError } from '#domain/errors.ts';
+import type { WriteConditions } from '#domain/ports.ts';
 
 /** A non-2xx answer from S3: its HTTP status and the error `Code` of its XML body (or the status text). */
 export class S3HttpError extends Error {
@@ -188,18 +189,24 @@ export class S3HttpClient {
   /**
    * `PutObject` of a body in one request (S3 takes up to 5 GiB; callers keep it to a part's size),
    * with the SHA-256 of the body signed (`x-amz-content-sha256`), so S3 refuses a body changed on
-   * the way.
-   * @throws as {@link getObject} (no checksum check).
+   * the way. `conditions.ifNoneMatch` sends `If-None-Match: *`: S3 then stores the body only when
+   * no object has the key, else answers 412 PreconditionFailed; a 409 ConditionalRequestConflict
+   * (another write of the key under way) is retried as S3 advises.
+   * @throws as {@link getObject} (no checksum check); S3HttpError 412 `PreconditionFailed` when the
+   *   condition fails.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
    */
   async putObject(
     bucket: string,
     key: string,
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> } = {},
+    conditions: WriteConditions = {},
   ): Promise<void> {
     const headers: Record<string, string> = {
       'content-length': String(body.length),
       ...(attributes.contentType ? { 'content-type': attributes.contentType } : {}),
+      ...(conditions.ifNoneMatch ? { 'if-none-match': '*' } : {}),
     };
     for (const [name, value] of Object.entries(attributes.metadata ?? {})) {
       headers[`x-amz-meta-${name.toLowerCase()}`] = value;
@@ -275,8 +282,13 @@ export class S3HttpClient {
         // The SDK client learns the clock offset from its own requests; let it make this one.
         throw new S3HttpFallback(`${method} s3://${bucket}/${key}: clock skewed`);
       }
+      // ConditionalRequestConflict (409): a conditional PUT met another write of the key; S3 says retry.
       const retryable =
-        res.statusCode >= 500 || res.statusCode === 429 || code === 'SlowDown' || code === 'RequestTimeout';
+        res.statusCode >= 500 ||
+        res.statusCode === 429 ||
+        code === 'SlowDown' ||
+        code === 'RequestTimeout' ||
+        code === 'ConditionalRequestConflict';
       if (retryable && attempt < this.#maxAttempts) {
         await this.#sleep(this.#backoff(attempt));
         continue;

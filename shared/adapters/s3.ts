@@ -40,6 +40,8 @@ import type {
   StoredChecksum,
   StoredObject,
   VaultStore,
+  WriteConditions,
+  WriteOutcome,
 } from '#domain/ports.ts';
 import { storedChecksumOf, VAULT_PART_SIZE_BYTES } from '#domain/vault.ts';
 import { type S3HttpClient, S3HttpError, S3HttpFallback } from './s3-http.ts';
@@ -85,10 +87,20 @@ function errorOfS3Answer(
   if (status === 403) return new StrongboxError(`${what}: access denied`, { cause, retryable: false });
   if (status === 412 || name === 'PreconditionFailed')
     return new ConflictError(`${what}: changed since it was listed (precondition failed)`, { cause });
+  // 409 to a conditional write: another write of the key was under way; S3 advises to try again.
+  if (name === 'ConditionalRequestConflict') return new TransientError(`${what}: ${name}`, { cause });
   if (status >= 500 || name === 'SlowDown' || status === 429 || status === 0) {
     return new TransientError(`${what}: ${name}`, { cause });
   }
   return new StrongboxError(`${what}: ${name}: ${message}`, { cause, retryable: false });
+}
+
+/** Whether S3 answered 412 PreconditionFailed (through the SDK or {@link S3HttpClient}). */
+function isPreconditionFailed(error: unknown): boolean {
+  if (error instanceof S3ServiceException) {
+    return error.name === 'PreconditionFailed' || error.$metadata.httpStatusCode === 412;
+  }
+  return error instanceof S3HttpError && error.status === 412;
 }
 
 async function upload(
@@ -104,6 +116,11 @@ async function upload(
     queueSize?: number;
     /** Object Lock and storage class (vault documents). */
     put?: PutOptions;
+    /**
+     * `If-None-Match: *`: on the PutObject, or on the CompleteMultipartUpload of a multipart upload
+     * (lib-storage passes its parameters to every request; only those two carry the header).
+     */
+    ifNoneMatch?: boolean;
   } = {},
 ): Promise<void> {
   await new Upload({
@@ -116,6 +133,7 @@ async function upload(
       ...(attributes.contentType ? { ContentType: attributes.contentType } : {}),
       ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
       ...s3PutParameters(attributes.put),
+      ...(attributes.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     },
     partSize: PART_SIZE_BYTES,
     queueSize: attributes.queueSize ?? 4,
@@ -565,17 +583,31 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Multipart upload of a stream of chunks, holding at most a few parts in memory. */
+  /**
+   * Multipart upload of a stream of chunks, holding at most a few parts in memory (one PutObject
+   * when the stream fits in one part). `conditions.ifNoneMatch` puts `If-None-Match: *` on the
+   * CompleteMultipartUpload (or that PutObject): a 412 there is `exists`, and lib-storage aborts the
+   * upload, so no parts are left behind.
+   * @throws as {@link ObjectStore.putStream}: a 409 ConditionalRequestConflict is TransientError
+   *   (retryable; the stream cannot be replayed here).
+   */
   async putStream(
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
     try {
       // One part in flight per stream: a restore writes many objects at once, each holding about one chunk.
-      await upload(this.#client, bucket, key, Readable.from(chunks), { ...attributes, queueSize: 1 });
+      await upload(this.#client, bucket, key, Readable.from(chunks), {
+        ...attributes,
+        queueSize: 1,
+        ifNoneMatch: conditions.ifNoneMatch === true,
+      });
+      return 'written';
     } catch (error) {
+      if (conditions.ifNoneMatch && isPreconditionFailed(error)) return 'exists';
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }
   }
@@ -598,24 +630,31 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * Store `body` at `key`: one `PutObject` (through the {@link S3HttpClient} when given one) up to
-   * {@link PART_SIZE_BYTES}, a multipart upload above.
+   * {@link PART_SIZE_BYTES}, a multipart upload above. `conditions.ifNoneMatch` sends
+   * `If-None-Match: *` (on the PutObject, or the CompleteMultipartUpload): S3's 412
+   * PreconditionFailed is `exists`, nothing stored.
    * @throws NotFoundError when the bucket does not exist; TransientError (retryable) on throttling,
-   *   5xx and connection failures that outlast the retries.
+   *   5xx and connection failures that outlast the retries, and a 409 ConditionalRequestConflict.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
    */
   async put(
     bucket: string,
     key: string,
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
+    const ifNoneMatch = conditions.ifNoneMatch === true;
     try {
       await viaHttp(
         body.length <= PART_SIZE_BYTES ? this.#http : undefined,
         bucket,
-        (h) => h.putObject(bucket, key, body, attributes),
-        () => upload(this.#client, bucket, key, body, attributes),
+        (h) => h.putObject(bucket, key, body, attributes, conditions),
+        () => upload(this.#client, bucket, key, body, { ...attributes, ifNoneMatch }),
       );
+      return 'written';
     } catch (error) {
+      if (ifNoneMatch && isPreconditionFailed(error)) return 'exists';
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }
   }

@@ -196,29 +196,65 @@ export interface ObjectHead {
  * - `getRange` reads part of an object (its `sizeBytes` is the whole object's); with `ifMatch` it
  *   throws ConflictError when the object changed since; with `versionId` it reads that version.
  * - `putStream` uploads a stream of chunks (multipart), for objects too large to hold in memory.
+ * - `put` and `putStream` with {@link WriteConditions} `ifNoneMatch` write only when no object has
+ *   the key at the moment the write takes effect, and otherwise store nothing and report `exists`.
  */
 export interface ObjectStore {
   /** Keys after `options.startAfter` only, when given (a partition's range). */
   list(bucket: string, prefix: string, options?: { startAfter?: string }): AsyncIterable<SourceObject>;
   get(bucket: string, key: string, options?: ReadOptions): Promise<FetchedObject>;
   getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject>;
+  /**
+   * Upload a stream of chunks (multipart; the condition is checked when the upload completes).
+   * @returns `exists` when `conditions.ifNoneMatch` and the key has an object (nothing stored),
+   *   else `written`.
+   * @throws NotFoundError when the bucket does not exist; TransientError (retryable) when storage
+   *   fails, or when a conditional write raced another write of the key (S3: 409).
+   */
   putStream(
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void>;
+    conditions?: WriteConditions,
+  ): Promise<WriteOutcome>;
   /** Size, ETag and metadata of an object without its body; undefined when the key (or bucket) is missing. */
   head(bucket: string, key: string): Promise<ObjectHead | undefined>;
+  /**
+   * Store `body` at `key`.
+   * @returns `exists` when `conditions.ifNoneMatch` and the key has an object (nothing stored),
+   *   else `written`.
+   * @throws as {@link putStream}.
+   */
   put(
     bucket: string,
     key: string,
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void>;
+    conditions?: WriteConditions,
+  ): Promise<WriteOutcome>;
   /** Delete keys (restore drills' scratch copies); deleting a missing key succeeds. */
   delete(bucket: string, keys: readonly string[]): Promise<void>;
 }
+
+/**
+ * Conditions of an {@link ObjectStore} write.
+ * - `ifNoneMatch`: write only when no object has the key when the write takes effect (S3:
+ *   `If-None-Match: *` on PutObject, or on CompleteMultipartUpload for a multipart upload; in a
+ *   versioned bucket, against the current version). A restore with
+ *   `overwrite: never` writes so: a write that lands in a live target after the restore looked is
+ *   never replaced. @default false
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+ */
+export interface WriteConditions {
+  ifNoneMatch?: boolean;
+}
+
+/**
+ * What an {@link ObjectStore} write did: `written`, or `exists` when a conditional write found an
+ * object at the key and stored nothing (S3: 412 PreconditionFailed).
+ */
+export type WriteOutcome = 'written' | 'exists';
 
 /** Sends tasks to the queue of their kind. At-least-once: a task may be delivered twice. */
 export interface TaskQueue {

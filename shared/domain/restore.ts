@@ -47,6 +47,8 @@ import type {
   SnapshotRecord,
   StorageState,
   VaultStore,
+  WriteConditions,
+  WriteOutcome,
 } from './ports.ts';
 import {
   type BlobLocation,
@@ -1034,17 +1036,36 @@ export async function writeEntry(
   key: string,
   onChunk?: (sizeBytes: number) => void,
 ): Promise<number> {
+  return (await putEntry(objects, vault, envelope, index, entry, bucket, key, {}, onChunk)).bytes;
+}
+
+/**
+ * {@link writeEntry} under write `conditions`: with `ifNoneMatch`, an object found at `key` when
+ * the write takes effect is kept, and the outcome is `exists` (0 bytes written).
+ * @throws as {@link writeEntry}.
+ */
+async function putEntry(
+  objects: ObjectStore,
+  vault: VaultStore,
+  envelope: Envelope,
+  index: VaultIndex,
+  entry: ManifestEntry,
+  bucket: string,
+  key: string,
+  conditions: WriteConditions,
+  onChunk?: (sizeBytes: number) => void,
+): Promise<{ outcome: WriteOutcome; bytes: number }> {
   const attributes = attributesOf(entry);
   const content = verifiedEntryContent(vault, envelope, index, entry, onChunk);
   if (entry.blobs.length > 1) {
-    await objects.putStream(bucket, key, content, attributes);
-    return entry.sizeBytes;
+    const outcome = await objects.putStream(bucket, key, content, attributes, conditions);
+    return { outcome, bytes: outcome === 'written' ? entry.sizeBytes : 0 };
   }
   const chunks: Buffer[] = [];
   for await (const chunk of content) chunks.push(chunk);
   const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  await objects.put(bucket, key, body, attributes);
-  return body.length;
+  const outcome = await objects.put(bucket, key, body, attributes, conditions);
+  return { outcome, bytes: outcome === 'written' ? body.length : 0 };
 }
 
 /** What {@link restoreEntries} did with a list of entries. */
@@ -1062,7 +1083,8 @@ interface EntriesOutcome {
  * The per-entry work of every restore, synchronous or one part of a fanned-out one: decide each
  * entry under the overwrite policy, locate the blobs to write in the region's index (loaded once),
  * make archived packs readable, then (unless `dryRun`) read each object chunk by chunk, check it
- * and write it.
+ * and write it. Under `never` each write is conditional (`ifNoneMatch`): an object that appeared at
+ * its key after the decision is kept and counted as skipped because it exists.
  * @throws NotFoundError (not retryable), before anything is written, for a blob no index locates.
  * @throws IntegrityError (not retryable) for content that does not match the manifest.
  * @throws ArchivePendingError (retryable) when archived packs are not readable yet.
@@ -1161,6 +1183,15 @@ async function restoreEntries(
 
   // 3. Write: objects of several chunks read chunk by chunk and streamed; objects of one chunk read
   //    many at a time (one ranged GET per run of their blobs in a pack) and written with one PUT each.
+  //    Under `never` the target is live between the decision and the write: each write stores only
+  //    while the key has no object, so a newer write there is never replaced.
+  const conditions: WriteConditions = { ifNoneMatch: request.overwrite === 'never' };
+  const skippedAtWrite = (entry: ManifestEntry) => {
+    out.skipped.exists += 1;
+    if (out.skippedObjects.length < REPORT_LIST_LIMIT) {
+      out.skippedObjects.push({ key: targetKey(entry), reason: 'exists' });
+    }
+  };
   const written = (bytes: number) => {
     out.objects += 1;
     out.bytes += bytes;
@@ -1190,9 +1221,12 @@ async function restoreEntries(
   const readLimit = pLimit(Math.max(2, Math.ceil((deps.concurrency ?? 16) / 8)));
   await Promise.all([
     ...chunked.map((entry) =>
-      limit(async () =>
-        written(await writeEntry(objects, vault, envelope, index, entry, targetBucket, targetKey(entry))),
-      ),
+      limit(async () => {
+        const key = targetKey(entry);
+        const put = await putEntry(objects, vault, envelope, index, entry, targetBucket, key, conditions);
+        if (put.outcome === 'exists') skippedAtWrite(entry);
+        else written(put.bytes);
+      }),
     ),
     ...reads.map((read) =>
       readLimit(async () => {
@@ -1209,8 +1243,15 @@ async function restoreEntries(
                     ? undefined
                     : createHash('sha256').update(body).digest('hex');
                 checkWholeObject(vault, entry, body.length, sha256);
-                await objects.put(targetBucket, targetKey(entry), body, attributesOf(entry));
-                written(body.length);
+                const outcome = await objects.put(
+                  targetBucket,
+                  targetKey(entry),
+                  body,
+                  attributesOf(entry),
+                  conditions,
+                );
+                if (outcome === 'exists') skippedAtWrite(entry);
+                else written(body.length);
               }),
             ),
           ),

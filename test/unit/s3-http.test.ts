@@ -193,6 +193,34 @@ describe('S3HttpClient through S3ObjectStore', () => {
     expect(request.signatureValid).toBe(true);
   });
 
+  it('PUTs If-None-Match: * (signed) for a conditional write, and none otherwise', async () => {
+    // Prepare
+    const { objects } = clients();
+    replies.push(ok({ etag: '"e"' }), ok({ etag: '"e"' }));
+    // Act
+    const conditional = await objects.put('target', 'a', Buffer.from('x'), {}, { ifNoneMatch: true });
+    const plain = await objects.put('target', 'b', Buffer.from('x'), {});
+    // Assess
+    expect([conditional, plain]).toEqual(['written', 'written']);
+    const [first, second] = seen as [Seen, Seen];
+    expect(first.headers['if-none-match']).toBe('*');
+    expect(String(first.headers.authorization)).toMatch(/SignedHeaders=[^,]*if-none-match/);
+    expect(first.signatureValid).toBe(true);
+    expect(second.headers['if-none-match']).toBeUndefined();
+  });
+
+  it("takes a conditional PUT's 412 PreconditionFailed for 'exists', after retrying a 409 ConditionalRequestConflict", async () => {
+    // Prepare: another write of the key is under way (409), then it has landed (412)
+    const { objects } = clients();
+    replies.push(error(409, 'ConditionalRequestConflict'), error(412, 'PreconditionFailed'));
+    // Act
+    const outcome = await objects.put('target', 'a', Buffer.from('x'), {}, { ifNoneMatch: true });
+    // Assess
+    expect(outcome).toBe('exists');
+    expect(seen).toHaveLength(2);
+    expect(seen.every((s) => s.headers['if-none-match'] === '*')).toBe(true);
+  });
+
   it('addresses a bucket virtual-host style when the SDK client is not path-style', async () => {
     const { http } = clients({ endpoint: 'http://localhost:1', forcePathStyle: false });
     // The endpoint rules put the bucket in the host name: the request goes to that origin.
