@@ -157,6 +157,38 @@ describe('restore on the embedded stack', () => {
     expect(await text(source, 'a.txt')).toBe('second version of a.txt');
   });
 
+  it("with 'never' keeps what another writer stores in the target between its HEAD and its write, multipart too", async () => {
+    // Prepare: another writer stores two keys just after the restore found them missing
+    const raced = new Set(['race/a.txt', 'race/big.bin']);
+    const objects = c.pipeline.objects;
+    const head = objects.head.bind(objects);
+    const spy = vi.spyOn(objects, 'head').mockImplementation(async (bucket, key) => {
+      const found = await head(bucket, key);
+      if (bucket === TARGET && raced.delete(key)) {
+        await stack.s3().send(new PutObjectCommand({ Bucket: TARGET, Key: key, Body: 'newer write' }));
+      }
+      return found;
+    });
+    // Act
+    let report: Awaited<ReturnType<typeof restoreSnapshot>>;
+    try {
+      report = await restoreSnapshot(c.pipeline, {
+        plan: PLAN,
+        targetBucket: TARGET,
+        targetPrefix: 'race/',
+        include: ['a.txt', 'big.bin', 'notes.md'],
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    // Assess: the one-chunk PUT and the multipart upload were both refused (412), nothing replaced
+    expect(raced.size).toBe(0);
+    expect(report).toMatchObject({ objects: 1, skipped: { exists: 2, unchanged: 0 } });
+    expect(await text(TARGET, 'race/a.txt')).toBe('newer write');
+    expect(await text(TARGET, 'race/big.bin')).toBe('newer write');
+    expect(await text(TARGET, 'race/notes.md')).toBe('content of notes.md');
+  });
+
   it('restores what include globs match minus what exclude globs match', async () => {
     const report = await restoreSnapshot(c.pipeline, {
       plan: PLAN,
