@@ -15,7 +15,7 @@
  * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
  * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
  * | GC mark of a pack | `GC#<vault bucket>` | `PACK#<packId>` (with `markedAt`) |
- * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`) |
+ * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`; copies' holds `copy:<holder>`, `version`) |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
  * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore part counts
@@ -65,6 +65,9 @@ import type {
 import { contentIdOf } from '#domain/vault.ts';
 
 type Item = Record<string, unknown>;
+
+/** Attribute name prefix of a copy's hold on the lease item of a vault (`copy:<holder>` = until). */
+const COPY_HOLD_PREFIX = 'copy:';
 
 /** Sort key of a partition summary; the number is zero-padded so a query returns them in order. */
 function partitionSk(snapshotId: string, partition: number): string {
@@ -566,15 +569,39 @@ export class DynamoDbCatalog implements Catalog {
     );
   }
 
+  /**
+   * The lease item holds the run's `owner` and `until`, and one attribute `copy:<holder>` = until per
+   * copy's hold, with a `version` every hold adds 1 to. A run reads the item, then writes its lease on
+   * the condition that the version is unchanged (no copy took a hold since the read) and that no
+   * other run holds it; a copy's hold is conditional on no run holding it. One item, so the two
+   * conditions cannot both pass against each other.
+   */
   async acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean> {
+    const item = await this.#get<Item>(`GC#${vault}`, 'LEASE');
+    if (item?.owner && item.owner !== owner && String(item.until) >= now) return false;
+    const holds = Object.entries(item ?? {}).filter(([name]) => name.startsWith(COPY_HOLD_PREFIX));
+    if (holds.some(([, end]) => String(end) >= now)) return false;
+    const names: Record<string, string> = { '#owner': 'owner', '#until': 'until', '#version': 'version' };
+    // Holds that ended (their copies died) are dropped on the way.
+    const ended = holds.map(([name], i) => {
+      names[`#h${i}`] = name;
+      return `#h${i}`;
+    });
+    const unchanged = item?.version === undefined ? 'attribute_not_exists(#version)' : '#version = :version';
     try {
       await this.#doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.#table,
-          Item: { pk: `GC#${vault}`, sk: 'LEASE', owner, until },
-          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner OR #until < :now',
-          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
-          ExpressionAttributeValues: { ':owner': owner, ':now': now },
+          Key: { pk: `GC#${vault}`, sk: 'LEASE' },
+          UpdateExpression: `SET #owner = :owner, #until = :until${ended.length > 0 ? ` REMOVE ${ended.join(', ')}` : ''}`,
+          ConditionExpression: `(attribute_not_exists(#owner) OR #owner = :owner OR #until < :now) AND ${unchanged}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':until': until,
+            ':now': now,
+            ...(item?.version === undefined ? {} : { ':version': item.version }),
+          },
         }),
       );
       return true;
@@ -586,18 +613,61 @@ export class DynamoDbCatalog implements Catalog {
 
   async releaseGcLease(vault: string, owner: string): Promise<void> {
     try {
+      // REMOVE, not DeleteItem: the item also carries the copies' holds.
       await this.#doc.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.#table,
           Key: { pk: `GC#${vault}`, sk: 'LEASE' },
+          UpdateExpression: 'REMOVE #owner, #until',
           ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return;
       throw new TransientError(`release GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `GC#${vault}`, sk: 'LEASE' },
+          UpdateExpression: 'SET #hold = :until ADD #version :one',
+          ConditionExpression: 'attribute_not_exists(#owner) OR #until < :now',
+          ExpressionAttributeNames: {
+            '#hold': `${COPY_HOLD_PREFIX}${holder}`,
+            '#owner': 'owner',
+            '#until': 'until',
+            '#version': 'version',
+          },
+          ExpressionAttributeValues: { ':until': until, ':now': now, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`hold ${vault} for a copy: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async releaseCopyHold(vault: string, holder: string): Promise<void> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `GC#${vault}`, sk: 'LEASE' },
+          UpdateExpression: 'REMOVE #hold',
+          ConditionExpression: 'attribute_exists(#hold)',
+          ExpressionAttributeNames: { '#hold': `${COPY_HOLD_PREFIX}${holder}` },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw new TransientError(`release ${vault} from a copy: ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -697,10 +697,24 @@ export class MemoryCatalog implements Catalog {
   async acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean> {
     const held = this.gcLeases.get(vault);
     if (held && held.owner !== owner && held.until >= now) return false;
+    if ([...(this.copyHolds.get(vault)?.values() ?? [])].some((end) => end >= now)) return false;
     this.gcLeases.set(vault, { owner, until });
     return true;
   }
   async releaseGcLease(vault: string, owner: string): Promise<void> {
     if (this.gcLeases.get(vault)?.owner === owner) this.gcLeases.delete(vault);
+  }
+  /** Copies' holds on vaults: vault bucket → holder → until. */
+  readonly copyHolds = new Map<string, Map<string, string>>();
+  async acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
+    const lease = this.gcLeases.get(vault);
+    if (lease && lease.until >= now) return false;
+    const holds = this.copyHolds.get(vault) ?? new Map<string, string>();
+    holds.set(holder, until);
+    this.copyHolds.set(vault, holds);
+    return true;
+  }
+  async releaseCopyHold(vault: string, holder: string): Promise<void> {
+    this.copyHolds.get(vault)?.delete(holder);
   }
 }

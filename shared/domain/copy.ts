@@ -7,6 +7,7 @@
  * @see ../../docs/format.md#packs
  * @see ../../docs/format.md#index
  */
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, TransientError } from './errors.ts';
 import { type PipelineDeps, recordTaskFailure, throttled, vaultIn } from './pipeline.ts';
@@ -20,6 +21,13 @@ import { type ContentId, contentIdOf, type IndexedPack, VaultLayout } from './va
  * this bounds the copy's memory at about 4 × 16 MiB (plus the SDK's part buffers).
  */
 const PACKS_IN_FLIGHT = 4;
+
+/**
+ * How long a copy holds the region's vault against garbage collection: longer than a copy can take
+ * (the copy function's timeout is at most 15 minutes), so a live copy's hold never lapses; a copy
+ * that died holding it blocks garbage collection no longer.
+ */
+export const COPY_HOLD_SECONDS = 1800;
 
 /** What a copy task did. Counts are of this task's writes; documents already in the region are not counted. */
 export interface CopyResult {
@@ -42,14 +50,18 @@ export interface CopyResult {
 }
 
 /**
- * Run a copy task: load the primary's index, find the snapshot's packs and parts, list the region's
+ * Run a copy task: load the primary's index, find the snapshot's packs and parts, hold the region's
+ * vault against garbage collection (`Catalog.acquireCopyHold`, given back at the end, whatever
+ * happens), rescue the region's marks of the snapshot's packs, list the region's
  * `packs/` and `parts/<plan>/` once, copy the packs it lacks (GET and put, byte for byte, checked
  * against their pack id), write one index document there naming them (and any pack the region holds
  * but does not index yet, e.g. left by a copy that crashed before its index), then the parts it
  * lacks, then the root last. Idempotent: a redelivery copies only what is still missing.
  * SKIPPED for a snapshot that failed or was forgotten (also when its record is already removed).
  * @throws NotFoundError (not retryable) for an unknown plan, snapshot or region.
- * @throws TransientError (retryable) when the snapshot is not committed yet, or storage fails.
+ * @throws TransientError (retryable) when the snapshot is not committed yet, a garbage-collection
+ *   run holds the region's vault (it is bounded by its lease: the redelivery finds it done), or
+ *   storage fails.
  * @throws IntegrityError (not retryable) when the primary does not hold the snapshot intact: a blob
  *   no index locates, or a pack whose bytes do not hash to its id.
  * @example
@@ -82,6 +94,8 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   const target = vaultIn(vaults, task.region);
   const started = clock.now();
   await catalog.startTask(jobId, taskId, started.toISOString());
+  /** This copy's hold on the region's vault, once taken. */
+  let held: string | undefined;
   try {
     const manifest = await readManifest(primary, envelope, task.planId, manifestId);
     const index = await VaultIndex.load(primary, envelope);
@@ -91,6 +105,18 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
         `snapshot ${jobId}: ${referenced.unlocatedBlobs.length} blob(s) are in no index of ${primary.bucket} (${referenced.unlocatedBlobs[0]}…); not copied`,
       );
     }
+    // Fence: no garbage-collection run of the region's vault overlaps what follows. A run that read
+    // its live set before this snapshot committed could otherwise delete a pack, part or index
+    // document this copy found there (and so did not copy again) after the copy looked; a run that
+    // starts after the hold reads a live set holding this snapshot. A run holding the vault is
+    // bounded (its lease): the copy is retried later (docs/format.md#garbage-collection).
+    const holder = randomUUID();
+    const heldAt = clock.now();
+    const heldUntil = new Date(heldAt.getTime() + COPY_HOLD_SECONDS * 1000).toISOString();
+    if (!(await catalog.acquireCopyHold(target.bucket, holder, heldAt.toISOString(), heldUntil))) {
+      throw new TransientError(`garbage collection of ${target.bucket} is running; the copy is retried`);
+    }
+    held = holder;
     // Rescue, before looking at what the region holds: a pack of this snapshot that garbage
     // collection marked in the region loses its mark, so no later run deletes it as unreferenced
     // (docs/format.md#garbage-collection).
@@ -194,6 +220,10 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   } catch (error) {
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
+  } finally {
+    // A hold not given back (the catalog failed) lapses at its end: garbage collection waits longer,
+    // and nothing is lost, so it does not fail a copy that is done.
+    if (held) await catalog.releaseCopyHold(target.bucket, held).catch(() => undefined);
   }
 }
 

@@ -199,7 +199,7 @@ async function collectRegion(deps: PipelineDeps, task: PruneTask, region: string
     const until = new Date(startedMs + GC_LEASE_SECONDS * 1000).toISOString();
     let gc: VaultGcResult;
     if (!(await catalog.acquireGcLease(vault.bucket, owner, new Date(startedMs).toISOString(), until))) {
-      gc = { ...emptyGcResult(), deferred: `another garbage collection of ${vault.bucket} is running` };
+      gc = { ...emptyGcResult(), deferred: `another garbage collection or a copy holds ${vault.bucket}` };
     } else {
       try {
         gc = await collectGarbage(deps, vault, await liveSet(deps), startedMs);
@@ -430,9 +430,11 @@ type MaybeLockedVault = VaultStore & { retainUntil?: (key: string) => Promise<st
  *   before may reference one (dropping them at once would leave that snapshot's blob in no index);
  * - a marked pack no index names (a task crashed before its index) has its header read before it is
  *   deleted: if a live blob of it is located in no other kept pack, it is rescued and re-indexed;
- * - a copy task rescues (unmarks) the region's packs of the snapshot it copies before it looks at
- *   what the region holds, and the marks are read again just before index documents are rewritten,
- *   so a pack rescued during this run is neither dropped from the index nor deleted.
+ * - a copy task holds the region's vault (`Catalog.acquireCopyHold`) from before it rescues
+ *   (unmarks) its snapshot's packs until after its COPIED state, and no run overlaps a hold (the
+ *   lease, see `collectRegion`): a run that starts after the hold reads a live set holding the
+ *   snapshot, so nothing the copy found in the region and relied on is dropped or deleted. The marks
+ *   are still read again just before index documents are rewritten (a second guard).
  * - two runs of one vault never overlap (a lease in the catalog, see `collectRegion`): a run's index
  *   rewrite computed from a stale read could otherwise bring back an entry the other dropped.
  * Readers (restores, copies, verification) locate blobs with their own index load: a dropped pack

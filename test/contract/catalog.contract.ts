@@ -407,6 +407,34 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       expect(await c.listGcMarks('vault-use1')).toEqual([]); // the lease is no mark
     });
 
+    it('lets copies hold a vault together, and never at the same time as a garbage-collection run', async () => {
+      const c = await make();
+      const t = (m: number) => `2026-01-01T00:${String(m).padStart(2, '0')}:00.000Z`;
+      // Copies' holds coexist; while one is held, no run takes the lease.
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-1', t(0), t(30))).toBe(true);
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-2', t(1), t(31))).toBe(true);
+      expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(2), t(32))).toBe(false);
+      expect(await c.acquireGcLease('vault-use1', 'gc-1', t(2), t(32))).toBe(true); // another vault
+      await c.releaseCopyHold('vault-euw1', 'copy-1');
+      expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(3), t(33))).toBe(false); // copy-2 still holds
+      await c.releaseCopyHold('vault-euw1', 'copy-2');
+      await c.releaseCopyHold('vault-euw1', 'copy-2'); // not held: nothing happens
+      // Once no copy holds it, a run takes it; then no copy does, until the run gives it back.
+      expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(4), t(34))).toBe(true);
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-3', t(5), t(35))).toBe(false);
+      await c.releaseGcLease('vault-euw1', 'gc-1');
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-3', t(6), t(36))).toBe(true);
+      // A hold that ended (its copy died) no longer blocks a run; a run's lease that ended, no copy.
+      expect(await c.acquireGcLease('vault-euw1', 'gc-2', t(37), t(50))).toBe(true);
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-4', t(51), t(59))).toBe(true);
+      await c.releaseCopyHold('vault-euw1', 'copy-4');
+      // Giving the lease back keeps the lease item usable: a run and a copy take turns again.
+      expect(await c.acquireGcLease('vault-euw1', 'gc-3', t(52), t(58))).toBe(true);
+      await c.releaseGcLease('vault-euw1', 'gc-3');
+      expect(await c.acquireCopyHold('vault-euw1', 'copy-5', t(53), t(59))).toBe(true);
+      expect(await c.listGcMarks('vault-euw1')).toEqual([]); // holds are no marks
+    });
+
     it('deletes a snapshot record', async () => {
       const c = await make();
       await c.createJob(job('S1'), snapshot('S1'));

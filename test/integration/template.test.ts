@@ -196,7 +196,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     copy: [
       ...logs('copy'),
-      // Query, BatchWriteItem: a copy rescues its packs from the region's GC marks.
+      // Query, BatchWriteItem: a copy rescues its packs from the region's GC marks. UpdateItem: also
+      // its hold on the region's vault (acquireCopyHold/releaseCopyHold), which no GC run overlaps.
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
