@@ -4,7 +4,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { MemoryVaultStore } from '#adapters/memory.ts';
 import type { VaultGcResult } from '#domain/prune.ts';
-import { VaultIndex } from '#domain/repository.ts';
+import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
+import { readManifest, referencedDocuments, VaultIndex } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
@@ -34,7 +35,6 @@ async function pruneNow(p: MemoryPipeline, snapshotId: string): Promise<Record<s
 
 /** Every document a snapshot needs in `vault`: its root, its parts and the packs of its blobs. */
 async function documentsOf(p: MemoryPipeline, vault: MemoryVaultStore, manifestId: string) {
-  const { readManifest, referencedDocuments } = await import('#domain/repository.ts');
   const root = await readManifest(vault, p.deps.envelope, 'photos', manifestId);
   const index = await VaultIndex.load(vault, p.deps.envelope);
   const docs = await referencedDocuments(vault, p.deps.envelope, index, manifestId, root);
@@ -91,5 +91,119 @@ describe('garbage collection after the state table is restored to an earlier poi
         expect(gc[region]?.warning, region).toMatch(/strongbox repair catalog/);
       }
     }
+
+    // Act: repair the catalog, a dry run first.
+    const dry = await repairCatalog(p.deps, { dryRun: true });
+    expect(dry.recreate.map((s) => s.snapshotId)).toEqual([s2]);
+    expect(await p.catalog.getSnapshot('photos', s2)).toBeUndefined();
+    expect(describeCatalogRepair(dry).at(-1)).toMatch(/1 snapshot record\(s\) would be recreated.*dry run/);
+    const repaired = await repairCatalog(p.deps);
+    await p.drain(); // the verification it enqueued (and the prune after it)
+
+    // Assess: S2 is listed again, as the pipeline had it, and restores byte-identically in both regions.
+    expect(repaired.recreated).toEqual([`photos/${s2}`]);
+    expect(repaired.rootsKnown).toBe(1); // S1's
+    expect(repaired.enqueued).toEqual([{ kind: 'verify', planId: 'photos', snapshotId: s2 }]);
+    expect(describeCatalogRepair(repaired)[0]).toMatch(
+      new RegExp(
+        `^recreated photos/${s2} \\(manifest ${manifestId.slice(0, 12)}…, 3 object\\(s\\).*held by us-east-1, eu-west-1\\)$`,
+      ),
+    );
+    const again = await p.catalog.getSnapshot('photos', s2);
+    expect(again).toMatchObject({
+      status: 'COMMITTED',
+      manifestId,
+      time: record?.time,
+      scheduledAt: record?.scheduledAt,
+      committedAt: record?.committedAt,
+      parentSnapshotId: s1,
+      objectCount: record?.objectCount,
+      logicalBytes: record?.logicalBytes,
+      regions: { 'eu-west-1': { status: 'COPIED' } },
+    });
+    expect(again?.repairedAt).toBeDefined();
+    expect(again?.verification?.status).toBe('PASSED');
+    expect((await p.catalog.listSnapshots('photos')).map((s) => s.snapshotId)).toEqual([s1, s2]);
+    for (const region of ['us-east-1', 'eu-west-1']) {
+      const report = await restoreSnapshot(p.deps, {
+        plan: 'photos',
+        snapshot: 'latest',
+        region,
+        targetBucket: 'restored',
+        targetPrefix: `${region}/`,
+      });
+      expect(report.snapshotId, region).toBe(s2);
+      for (const [key, text] of [
+        ['a.txt', 'alpha, second version'],
+        ['b.txt', 'bravo'],
+        ['c.txt', 'charlie'],
+      ]) {
+        const restored = await p.objects.get('restored', `${region}/${key}`);
+        expect(Buffer.from(restored.body).equals(Buffer.from(text as string)), `${region}: ${key}`).toBe(
+          true,
+        );
+      }
+    }
+    // Nothing unknown is left, and a second repair has nothing to do.
+    const after = await pruneNow(p, s2);
+    expect(after['us-east-1']).toMatchObject({ rootsUnknown: 0, manifestsDeleted: 0 });
+    expect(after['us-east-1']?.warning).toBeUndefined();
+    expect((await repairCatalog(p.deps)).recreate).toEqual([]);
+  });
+});
+
+describe('repairCatalog', () => {
+  let p: MemoryPipeline;
+  beforeEach(async () => {
+    p = memoryPipeline();
+    await p.catalog.putPlans([plan({ retention: { keepLast: 10 } })]);
+    await putText(p, 'a.txt', 'alpha');
+  });
+
+  it('leaves known records alone, copies a recovered snapshot a copy region lacks, and skips what it cannot read', async () => {
+    // Prepare: S1 and S2 commit; S2's record is lost; the copy region lost S2's root; a foreign plan's root.
+    const s1 = await snapshotNow(p);
+    await putText(p, 'a.txt', 'alpha 2');
+    const s2 = await snapshotNow(p);
+    const s1Record = await p.catalog.getSnapshot('photos', s1);
+    const manifestId = (await p.catalog.getSnapshot('photos', s2))?.manifestId as string;
+    p.catalog.snapshots.delete(`photos/${s2}`);
+    p.catalog.jobs.delete(`photos/${s2}`);
+    await p.copy.delete([VaultLayout.manifestKey('photos', manifestId)]);
+    await p.primary.put(VaultLayout.manifestKey('gone', contentIdOf('x')), Buffer.from('x'));
+    await p.primary.put(VaultLayout.manifestKey('photos', contentIdOf('y')), Buffer.from('not a root'));
+
+    // Act
+    const result = await repairCatalog(p.deps);
+
+    // Assess
+    expect(result.recreated).toEqual([`photos/${s2}`]);
+    expect(await p.catalog.getSnapshot('photos', s1)).toEqual(s1Record);
+    expect((await p.catalog.getSnapshot('photos', s2))?.regions).toEqual({
+      'eu-west-1': { status: 'PENDING' },
+    });
+    expect(result.enqueued).toEqual([
+      { kind: 'copy', planId: 'photos', snapshotId: s2, region: 'eu-west-1' },
+    ]);
+    expect(result.skipped.map((k) => k.reason)).toEqual([
+      expect.stringMatching(/^plan 'gone' is not in the catalog/),
+      expect.stringMatching(/^unreadable in us-east-1: IntegrityError/),
+    ]);
+    await p.drain();
+    const copied = await p.catalog.getSnapshot('photos', s2);
+    expect(copied?.regions?.['eu-west-1']?.status).toBe('COPIED');
+    expect(copied?.verification?.status).toBe('PASSED');
+    expect(p.copy.objects.has(VaultLayout.manifestKey('photos', manifestId))).toBe(true);
+  });
+
+  it('does not bring back a snapshot forgotten earlier (its job remains) whose root reappeared', async () => {
+    const s1 = await snapshotNow(p);
+    p.catalog.snapshots.delete(`photos/${s1}`); // its tombstone was deleted; the job stays
+    const result = await repairCatalog(p.deps);
+    expect(result.recreated).toEqual([]);
+    expect(result.skipped.map((k) => k.reason)).toEqual([
+      expect.stringMatching(/job photos\/.* exists: the snapshot was forgotten earlier/),
+    ]);
+    expect(await p.catalog.getSnapshot('photos', s1)).toBeUndefined();
   });
 });
