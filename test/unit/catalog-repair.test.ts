@@ -9,6 +9,7 @@ import { readManifest, referencedDocuments, VaultIndex } from '#domain/repositor
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
+import { buildCli } from '#local/cli.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const HOUR = 3600_000;
@@ -194,6 +195,12 @@ describe('repairCatalog', () => {
     expect(copied?.regions?.['eu-west-1']?.status).toBe('COPIED');
     expect(copied?.verification?.status).toBe('PASSED');
     expect(p.copy.objects.has(VaultLayout.manifestKey('photos', manifestId))).toBe(true);
+  });
+
+  it('is the CLI’s `strongbox repair catalog [--dry-run]`', () => {
+    const repair = buildCli().commands.find((c) => c.name() === 'repair');
+    const catalog = repair?.commands.find((c) => c.name() === 'catalog');
+    expect(catalog?.options.map((o) => o.long)).toEqual(['--dry-run']);
   });
 
   it('does not bring back a snapshot forgotten earlier (its job remains) whose root reappeared', async () => {
