@@ -252,11 +252,11 @@ function allVaults(deps: PipelineDeps): VaultStore[] {
   return [deps.vaults.primary, ...deps.vaults.copies.values()];
 }
 
-/** What every vault must keep, from the catalog and the primary's documents. */
+/** What the vault being collected must keep, from the catalog, its listing and the primary's documents. */
 interface LiveSet {
   plans: PlanRecord[];
   /**
-   * Keys of the roots every vault keeps: those of COMMITTED snapshots, of snapshots the catalog does
+   * Keys of the roots the vault keeps: those of COMMITTED snapshots, of snapshots the catalog does
    * not know ({@link unknownRoots}), and of RUNNING or FAILED snapshots (a sealer's root awaiting
    * its commit).
    */
