@@ -717,4 +717,69 @@ export class MemoryCatalog implements Catalog {
   async releaseCopyHold(vault: string, holder: string): Promise<void> {
     this.copyHolds.get(vault)?.delete(holder);
   }
+
+  /**
+   * A deep copy of every item of the catalog: what a point-in-time backup of the state table holds.
+   * With {@link importState}, tests emulate a PITR restore of the table to an earlier point.
+   * @example
+   * ```ts
+   * const before = catalog.exportState();
+   * // … snapshots commit …
+   * catalog.importState(before); // the table "restored" to before they committed
+   * ```
+   */
+  exportState(): MemoryCatalogState {
+    return clone({
+      plans: this.plans,
+      jobs: this.jobs,
+      snapshots: this.snapshots,
+      tasks: this.tasks,
+      journal: this.journal,
+      drills: this.drills,
+      restoreJobs: this.restoreJobs,
+      restoreParts: this.restoreParts,
+      partitions: this.partitions,
+      gcMarks: this.gcMarks,
+      gcLeases: this.gcLeases,
+      copyHolds: this.copyHolds,
+    });
+  }
+
+  /** Replace every item with those of `state` (from {@link exportState}): a PITR restore of the table. */
+  importState(state: MemoryCatalogState): void {
+    const copy = clone(state);
+    const replace = <K, V>(target: Map<K, V>, from: Map<K, V>) => {
+      target.clear();
+      for (const [k, v] of from) target.set(k, v);
+    };
+    replace(this.plans, copy.plans);
+    replace(this.jobs, copy.jobs);
+    replace(this.snapshots, copy.snapshots);
+    replace(this.tasks, copy.tasks);
+    replace(this.journal, copy.journal);
+    replace(this.drills, copy.drills);
+    replace(this.restoreJobs, copy.restoreJobs);
+    this.restoreParts.clear();
+    for (const marker of copy.restoreParts) this.restoreParts.add(marker);
+    replace(this.partitions, copy.partitions);
+    replace(this.gcMarks, copy.gcMarks);
+    replace(this.gcLeases, copy.gcLeases);
+    replace(this.copyHolds, copy.copyHolds);
+  }
+}
+
+/** Every item of a {@link MemoryCatalog}, as {@link MemoryCatalog.exportState} copies them. */
+export interface MemoryCatalogState {
+  plans: Map<string, PlanRecord>;
+  jobs: Map<string, JobRecord>;
+  snapshots: Map<string, SnapshotRecord>;
+  tasks: Map<string, TaskRecord>;
+  journal: Map<string, JournalEntry>;
+  drills: Map<string, DrillHistory>;
+  restoreJobs: Map<string, RestoreJobRecord>;
+  restoreParts: Set<string>;
+  partitions: Map<string, PartitionSummary>;
+  gcMarks: Map<string, Map<string, GcMark>>;
+  gcLeases: Map<string, { owner: string; until: string }>;
+  copyHolds: Map<string, Map<string, string>>;
 }

@@ -75,8 +75,8 @@ export interface ForgetResult extends RetentionResult {
   /**
    * The other snapshots, which are never candidates of the rules (so never the reason another is
    * forgotten) and which forget never touches: RUNNING (`keep`, reason `'running'`), FAILED (`keep`,
-   * `'failed'`) and FORGOTTEN (`keep: false`, `'forgotten'`: its record is about to be deleted). Newest
-   * first.
+   * `'failed'`) and FORGOTTEN (`keep: false`, `'forgotten'`: a tombstone, deleted by garbage collection
+   * once no vault holds its root). Newest first.
    */
   others: ForgetDecision[];
 }

@@ -389,7 +389,13 @@ export interface SnapshotRecord {
   verification?: Verification;
   /** Per tier, the latest occurrence of the plan's verification schedule enqueued for this snapshot. */
   scheduledVerification?: Partial<Record<VerificationTier, string>>;
+  /** ISO-8601 UTC: when retention marked it FORGOTTEN (from then on a tombstone for garbage collection). */
   forgottenAt?: string;
+  /**
+   * ISO-8601 UTC: when `strongbox repair catalog` recreated this record from the snapshot's manifest
+   * root (the catalog had lost it). Absent on records the pipeline wrote. @see docs/format.md#catalog
+   */
+  repairedAt?: string;
   error?: string;
   /**
    * Tags given at backup time (`strongbox backup --tag`), for the `keepTag` retention rule; each 1–128

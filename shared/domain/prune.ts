@@ -9,6 +9,11 @@
  * - the live set is every COMMITTED snapshot of EVERY plan sharing the vault: their roots, the parts
  *   the roots name (and the parts a running snapshot's finished partitions wrote), and the blobs the
  *   parts name. A pack is unreferenced when none of its blobs is live;
+ * - the catalog is not the only authority: a root is deleted only when a FORGOTTEN record (a
+ *   tombstone) names it, or when the record of its snapshot names another root (the losing root of
+ *   two sealers). A root whose snapshot the catalog does not know (a state table restored to an
+ *   earlier point) is kept and live, with its parts and blobs, and reported (`rootsUnknown`) until
+ *   `strongbox repair catalog` recreates its record;
  * - an unreferenced pack is first MARKED (in the catalog); a later run deletes it only when the mark
  *   is older than `gcGraceSeconds` and the pack is still unreferenced; a pack referenced again in
  *   between is RESCUED (its mark removed). Snapshots never reuse blobs of marked packs, so only a
@@ -37,7 +42,7 @@ import {
 } from './repository.ts';
 import type { RetentionDecision } from './retention.ts';
 import { jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
-import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from './vault.ts';
+import { type ContentId, type IndexedPack, type Manifest, type PackedBlob, VaultLayout } from './vault.ts';
 
 /**
  * What garbage collection did in one vault. Counts are documents; bytes are stored (sealed) bytes as
@@ -45,8 +50,19 @@ import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from '
  * @see ../../docs/format.md#garbage-collection
  */
 export interface VaultGcResult {
-  /** Manifest roots deleted: those of forgotten snapshots, and strays no catalog record names. */
+  /**
+   * Manifest roots deleted: those a FORGOTTEN record (a tombstone) names, and losing roots of two
+   * sealers (the snapshot's record names another root).
+   */
   manifestsDeleted: number;
+  /**
+   * Manifest roots in this vault whose snapshot no catalog record knows (the state table was restored
+   * to an earlier point, or a record was lost): kept, and live with their parts and blobs. Run
+   * `strongbox repair catalog` to recreate their records (see {@link warning}).
+   */
+  rootsUnknown: number;
+  /** FORGOTTEN records deleted: their root is gone from every vault (see docs/format.md#garbage-collection). */
+  tombstonesDeleted: number;
   /** Manifest parts deleted: those no live root names. */
   partsDeleted: number;
   /** Packs found unreferenced (or left by a repack) and marked in this run: deleted after the grace period. */
@@ -88,6 +104,8 @@ export interface VaultGcResult {
    * in this run, e.g. `index 3b7c… is unreadable: …`; absent when nothing was deferred.
    */
   deferred?: string;
+  /** What the operator should do, e.g. run `strongbox repair catalog` when {@link rootsUnknown} > 0. */
+  warning?: string;
 }
 
 /** What a prune task did. */
@@ -102,9 +120,10 @@ export interface PruneResult {
 }
 
 /**
- * Run a prune task. Without `region`: apply the plan's retention (forget what it drops), delete the
- * records of forgotten snapshots and enqueue `{kind:'prune', planId, snapshotId, region}` for every
- * region. With `region`: collect garbage in that region's vault (every plan sharing it).
+ * Run a prune task. Without `region`: apply the plan's retention (mark what it drops FORGOTTEN: the
+ * records stay as tombstones, which garbage collection deletes once their roots are gone) and enqueue
+ * `{kind:'prune', planId, snapshotId, region}` for every region. With `region`: collect garbage in
+ * that region's vault (every plan sharing it).
  * @throws NotFoundError (not retryable) for an unknown plan, or a region without a vault.
  * @throws TransientError (retryable) on storage or catalog failures; a rerun picks up where it stopped
  *   (every step is idempotent: deleting a missing key succeeds, a rewritten index is content-addressed,
@@ -145,11 +164,8 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
     for (const region of gcRegions) {
       await deps.queue.send({ kind: 'prune', planId: plan.id, snapshotId: task.snapshotId, region });
     }
-    // Forgotten snapshots (of this run and of earlier runs that crashed) lose their records last. A
-    // root younger than the grace period outlives its record: a later run deletes it as a stray.
-    for (const s of await catalog.listSnapshots(plan.id)) {
-      if (s.status === 'FORGOTTEN') await catalog.deleteSnapshot(plan.id, s.snapshotId);
-    }
+    // The FORGOTTEN records stay: they are the tombstones that let garbage collection delete the
+    // roots (and it deletes them once no vault holds their root).
     const result: PruneResult = {
       decisions,
       kept: decisions.filter((d) => d.keep).length,
@@ -202,7 +218,7 @@ async function collectRegion(deps: PipelineDeps, task: PruneTask, region: string
       gc = { ...emptyGcResult(), deferred: `another garbage collection or a copy holds ${vault.bucket}` };
     } else {
       try {
-        gc = await collectGarbage(deps, vault, await liveSet(deps), startedMs);
+        gc = await collectGarbage(deps, vault, await liveSet(deps, vault), startedMs);
       } finally {
         await catalog.releaseGcLease(vault.bucket, owner);
       }
@@ -236,11 +252,24 @@ function allVaults(deps: PipelineDeps): VaultStore[] {
   return [deps.vaults.primary, ...deps.vaults.copies.values()];
 }
 
-/** What every vault must keep, from the catalog and the primary's documents. */
+/** What the vault being collected must keep, from the catalog, its listing and the primary's documents. */
 interface LiveSet {
   plans: PlanRecord[];
-  /** Keys of the roots of COMMITTED snapshots. */
+  /**
+   * Keys of the roots the vault keeps: those of COMMITTED snapshots, of snapshots the catalog does
+   * not know ({@link unknownRoots}), and of RUNNING or FAILED snapshots (a sealer's root awaiting
+   * its commit).
+   */
   roots: Set<string>;
+  /**
+   * Keys of the roots garbage collection may delete (once older than the grace period): those a
+   * FORGOTTEN record names, and losing roots of two sealers (their snapshot's record names another).
+   */
+  garbageRoots: Set<string>;
+  /** Keys of the roots no catalog record knows the snapshot of (also in {@link roots}). */
+  unknownRoots: Set<string>;
+  /** The FORGOTTEN records of every plan: deleted once no vault holds their root. */
+  tombstones: SnapshotRecord[];
   /** Keys of the parts live roots name, and of the parts running snapshots' partitions wrote. */
   parts: Set<string>;
   blobs: Set<ContentId>;
@@ -248,12 +277,6 @@ interface LiveSet {
   incomplete?: string;
 }
 
-/**
- * Mark: every COMMITTED snapshot of every plan. Roots and parts are read from the primary (which
- * holds every committed snapshot), falling back to the copy vaults; each distinct part is read once,
- * since consecutive snapshots share their unchanged parts.
- * @throws TransientError (retryable) on storage or catalog failures.
- */
 /**
  * How long before a plan's oldest snapshot captured versions stay live: a point-in-time restore
  * reads the journal from a little before its base snapshot's time (see restore.ts).
@@ -265,26 +288,58 @@ export const INDEX_COMPACT_THRESHOLD = 32;
 /** Packs one merged index document names at most. */
 export const INDEX_COMPACT_PACKS = 2000;
 
-async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
+/**
+ * Mark: every COMMITTED snapshot of every plan, and every root `vault` holds that no tombstone
+ * condemns. The vault's `manifests/` is listed; a root no record names by its manifest id is read
+ * (checked against its id) to learn its snapshot: no record of that snapshot → unknown, kept and
+ * live; a COMMITTED or FORGOTTEN record naming another root → a losing sealer's root, garbage; a
+ * RUNNING or FAILED record → kept and live. Roots and parts are read from the primary (which holds
+ * every committed snapshot), falling back to the copy vaults; each distinct part is read once, since
+ * consecutive snapshots share their unchanged parts.
+ * @throws TransientError (retryable) on storage or catalog failures.
+ */
+async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> {
   const { catalog } = deps;
   const plans = await catalog.listPlans();
-  const live: LiveSet = { plans, roots: new Set(), parts: new Set(), blobs: new Set() };
+  const live: LiveSet = {
+    plans,
+    roots: new Set(),
+    garbageRoots: new Set(),
+    unknownRoots: new Set(),
+    tombstones: [],
+    parts: new Set(),
+    blobs: new Set(),
+  };
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   const limit = pLimit(deps.concurrency ?? 16);
+  // Every root the vault holds, and the plans they belong to (a plan may be gone from the catalog).
+  const listedRoots = new Map<string, { planId: string; manifestId: ContentId }>();
+  for (const o of await listing(vault, 'manifests/')) {
+    const manifestId = VaultLayout.manifestIdOf(o.key);
+    if (manifestId) listedRoots.set(o.key, { planId: o.key.split('/')[1] as string, manifestId });
+  }
+  const planIds = new Set([...plans.map((p) => p.id), ...[...listedRoots.values()].map((r) => r.planId)]);
   const committed: SnapshotRecord[] = [];
-  for (const plan of plans) {
-    for (const s of await catalog.listSnapshots(plan.id)) {
+  /** Records that name a root (COMMITTED, FORGOTTEN), by root key. */
+  const byRoot = new Map<string, SnapshotRecord>();
+  /** Every record, by `<planId>/<snapshotId>`. */
+  const bySnapshot = new Map<string, SnapshotRecord>();
+  for (const planId of planIds) {
+    for (const s of await catalog.listSnapshots(planId)) {
+      bySnapshot.set(`${planId}/${s.snapshotId}`, s);
+      if (s.manifestId) byRoot.set(VaultLayout.manifestKey(planId, s.manifestId), s);
+      if (s.status === 'FORGOTTEN') live.tombstones.push(s);
       if (s.status === 'COMMITTED' && s.manifestId) {
         committed.push(s);
-        live.roots.add(VaultLayout.manifestKey(plan.id, s.manifestId));
+        live.roots.add(VaultLayout.manifestKey(planId, s.manifestId));
       } else if (s.status === 'RUNNING') {
         // Parts a finished partition wrote are named by no root until the snapshot commits; they and
         // their blobs are live (the partition may have reused blobs of marked packs: the rescue).
-        for (const summary of await catalog.listPartitions(plan.id, s.snapshotId)) {
+        for (const summary of await catalog.listPartitions(planId, s.snapshotId)) {
           for (const ref of summary.parts) {
-            const key = VaultLayout.partKey(plan.id, ref.partId);
+            const key = VaultLayout.partKey(planId, ref.partId);
             live.parts.add(key);
-            partsToRead.set(key, { planId: plan.id, partId: ref.partId });
+            partsToRead.set(key, { planId, partId: ref.partId });
           }
         }
       }
@@ -302,6 +357,41 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
       for (const blobId of entry.blobs ?? []) live.blobs.add(blobId);
     }
   }
+  // Roots no COMMITTED record names: a tombstone condemns its own; any other is read to learn whose it is.
+  const unnamed: { key: string; planId: string; manifestId: ContentId }[] = [];
+  for (const [key, root] of listedRoots) {
+    if (live.roots.has(key)) continue;
+    if (byRoot.get(key)?.status === 'FORGOTTEN') live.garbageRoots.add(key);
+    else unnamed.push({ key, ...root });
+  }
+  const unnamedRoots = await Promise.all(
+    unnamed.map((r) =>
+      limit(async () => ({
+        ...r,
+        read: await fromAnyVault(deps, `manifest root ${r.key}`, (from) =>
+          readManifest(from, deps.envelope, r.planId, r.manifestId),
+        ),
+      })),
+    ),
+  );
+  const keptManifests: Manifest[] = [];
+  for (const { key, planId, read } of unnamedRoots) {
+    if (!read.ok) {
+      // Whose it is cannot be told: kept, and the parts and packs with it (nothing is deleted blind).
+      live.roots.add(key);
+      live.unknownRoots.add(key);
+      live.incomplete ??= read.reason;
+      continue;
+    }
+    const record = bySnapshot.get(`${planId}/${read.value.snapshotId}`);
+    if (record?.status === 'COMMITTED' || record?.status === 'FORGOTTEN') {
+      live.garbageRoots.add(key); // its snapshot's record names another root: a losing sealer's
+      continue;
+    }
+    live.roots.add(key);
+    if (!record) live.unknownRoots.add(key);
+    keptManifests.push(read.value);
+  }
   const roots = await Promise.all(
     committed.map((s) =>
       limit(() =>
@@ -311,7 +401,7 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
       ),
     ),
   );
-  for (const root of roots) {
+  for (const root of [...roots, ...keptManifests.map((value) => ({ ok: true as const, value }))]) {
     if (!root.ok) {
       live.incomplete ??= root.reason;
       continue;
@@ -362,6 +452,56 @@ async function fromAnyVault<T>(
   return { ok: false, reason };
 }
 
+/**
+ * Delete the tombstones (FORGOTTEN records) garbage collection no longer needs: forgotten more than
+ * the grace period before this run (`cutoff`, ms), and whose root no vault holds — this vault by
+ * `rootsHere` (its listing, less the roots this run deleted), each other vault by a HEAD of the root.
+ * The grace period lets a copy that read the record before it was forgotten finish (a copy writes
+ * the root last) while the tombstone still condemns what it writes.
+ * @returns how many records were deleted.
+ * @throws TransientError (retryable) on catalog failures; deleting a deleted record succeeds.
+ */
+async function deleteTombstones(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  live: LiveSet,
+  rootsHere: ReadonlySet<string>,
+  cutoff: number,
+): Promise<number> {
+  let deleted = 0;
+  for (const t of live.tombstones) {
+    if (t.forgottenAt !== undefined && Date.parse(t.forgottenAt) > cutoff) continue;
+    if (t.manifestId) {
+      const key = VaultLayout.manifestKey(t.planId, t.manifestId);
+      if (rootsHere.has(key)) continue;
+      let elsewhere = false;
+      for (const other of allVaults(deps)) {
+        if (other.region === vault.region || elsewhere) continue;
+        elsewhere = await holds(other, key);
+      }
+      if (elsewhere) continue;
+    }
+    await deps.catalog.deleteSnapshot(t.planId, t.snapshotId);
+    deleted += 1;
+  }
+  return deleted;
+}
+
+/**
+ * Whether `vault` holds `key` (a HEAD); true when a non-retryable error leaves it unknown.
+ * @throws TransientError (retryable) when storage fails.
+ */
+async function holds(vault: VaultStore, key: string): Promise<boolean> {
+  try {
+    await vault.checksum(key);
+    return true;
+  } catch (error) {
+    if (error instanceof NotFoundError) return false;
+    if (isRetryable(error)) throw error;
+    return true; // cannot tell: as if held (the tombstone stays)
+  }
+}
+
 /** Every object under `prefix`, by key. */
 async function listing(vault: VaultStore, prefix: string): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
@@ -378,6 +518,8 @@ async function deleteKeys(vault: VaultStore, keys: readonly string[]): Promise<v
 function emptyGcResult(): VaultGcResult {
   return {
     manifestsDeleted: 0,
+    rootsUnknown: 0,
+    tombstonesDeleted: 0,
     partsDeleted: 0,
     packsMarked: 0,
     packsRescued: 0,
@@ -493,10 +635,17 @@ async function collectGarbage(
     if (id) packObjects.set(id, o);
   }
 
-  // 2. Roots no COMMITTED record names, and parts no live root names.
-  const doomedRoots = (await listing(vault, 'manifests/')).filter(
-    (o) => VaultLayout.manifestIdOf(o.key) && !live.roots.has(o.key) && old(o),
+  // 2. Roots a tombstone condemns (or a losing sealer's), and parts no live root names. A root the
+  //    catalog does not know is kept, and reported.
+  const rootObjects = (await listing(vault, 'manifests/')).filter((o) => VaultLayout.manifestIdOf(o.key));
+  const doomedRoots = rootObjects.filter(
+    (o) => live.garbageRoots.has(o.key) && !live.roots.has(o.key) && old(o),
   );
+  const unknown = rootObjects.filter((o) => live.unknownRoots.has(o.key));
+  result.rootsUnknown = unknown.length;
+  if (unknown.length > 0) {
+    result.warning = `${unknown.length} manifest root(s) of snapshots the catalog does not know (${unknown[0]?.key}${unknown.length > 1 ? ', …' : ''}) are kept with their parts and packs: run 'strongbox repair catalog' to recreate their records`;
+  }
   const doomedParts = live.incomplete
     ? []
     : (await listing(vault, 'parts/')).filter(
@@ -513,6 +662,9 @@ async function collectGarbage(
   );
   result.partsDeleted = doomedParts.length;
   result.bytesDeleted += [...doomedRoots, ...doomedParts].reduce((sum, o) => sum + o.sizeBytes, 0);
+  const rootsHere = new Set(rootObjects.map((o) => o.key));
+  for (const o of doomedRoots) rootsHere.delete(o.key);
+  result.tombstonesDeleted = await deleteTombstones(deps, vault, live, rootsHere, cutoff);
   if (deferred) return { ...result, deferred };
 
   // 3. Classify packs: live (rescue a marked one; repack a mostly unused one), dead (mark, or sweep

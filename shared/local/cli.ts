@@ -49,6 +49,7 @@ import type {
   SnapshotRecord,
   Verification,
 } from '#domain/ports.ts';
+import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
 import {
   type KeyVersion,
   listVersions,
@@ -983,6 +984,19 @@ export function buildCli(): Command {
         ...(opts.price ? { prices: opts.price } : {}),
       });
       console.log(opts.json ? JSON.stringify(report, null, 2) : formatCostReport(report));
+    });
+
+  const repair = program.command('repair').description('rebuild catalog state from the vaults');
+  repair
+    .command('catalog')
+    .description(
+      'recreate the records of snapshots whose manifest roots the vaults hold but the catalog lost (e.g. after a restore of the state table to an earlier point); records it knows are left alone',
+    )
+    .option('--dry-run', 'print what it would recreate and change nothing', false)
+    .action(async (opts: { dryRun: boolean }) => {
+      const c = await connect(dataDir(), deployment());
+      for (const line of describeCatalogRepair(await repairCatalog(c.pipeline, { dryRun: opts.dryRun })))
+        console.log(line);
     });
 
   program

@@ -170,10 +170,11 @@ describe('the pipeline on the embedded stack', () => {
         await readEntryContent(c.pipeline.vaults.primary, c.pipeline.envelope, index, added as ManifestEntry)
       ).toString(),
     ).toBe('new');
-    // keepLast 1: the first snapshot was forgotten and its record deleted; its root, younger than the
-    // grace period (one day), stays until a later prune, and no pack is deleted yet.
+    // keepLast 1: the first snapshot was forgotten; its record stays FORGOTTEN (the tombstone by which
+    // a later prune deletes its root, younger than the grace period of one day), and no pack is deleted yet.
     const all = await c.pipeline.catalog.listSnapshots('e2e');
-    expect(all.map((s) => s.snapshotId)).toEqual([started.snapshotId]);
+    expect(all.map((s) => s.status)).toEqual(['FORGOTTEN', 'COMMITTED']);
+    expect(all[1]?.snapshotId).toBe(started.snapshotId);
     const prune = (await c.pipeline.catalog.listTasks(`e2e/${started.snapshotId}`)).find(
       (t) => t.taskId === 'prune',
     );
@@ -275,7 +276,11 @@ describe('the pipeline on the embedded stack', () => {
     const job = await jobDone('gone', started.snapshotId);
     expect(job.status).toBe('FAILED');
     expect(job.error).toMatch(/no-such-bucket.*missing or unreadable/);
-    expect((await c.pipeline.catalog.listSnapshots('e2e')).every((s) => s.status === 'COMMITTED')).toBe(true);
+    expect(
+      (await c.pipeline.catalog.listSnapshots('e2e')).every((s) =>
+        ['COMMITTED', 'FORGOTTEN'].includes(s.status),
+      ),
+    ).toBe(true);
   });
 
   it('sends a malformed task to the DLQ at once with the reason, and the rest of the pipeline goes on', async () => {

@@ -74,7 +74,7 @@ async function gcHeldBeforeItsSweep(p: MemoryPipeline, model: SourceModel) {
   const regionGc = gcTasks.find((t) => t.kind === 'prune' && t.region === REGION) as Task;
   const marked = (await p.run(regionGc)) as PruneResult;
   expect(marked.gc[REGION]?.packsMarked).toBeGreaterThan(0);
-  expect(await p.catalog.getSnapshot('photos', s1)).toBeUndefined(); // forgotten, record removed
+  expect((await p.catalog.getSnapshot('photos', s1))?.status).toBe('FORGOTTEN'); // forgotten: its record stays as a tombstone
   p.clock.advance((GRACE_SECONDS + 1) * 1000);
 
   // A GC run of the region starts: it reads the live set (S3 is not committed yet), then the marks.

@@ -238,7 +238,8 @@ describe('prune: garbage collection on format v2', () => {
     expect(gc1?.unusedBytesInLivePacks).toBeGreaterThan(0);
     expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(false);
     expect(h.primary.objects.has(VaultLayout.partKey('photos', s1.parts[0]?.partId as string))).toBe(true);
-    expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
+    // The record stays as a tombstone for the grace period (a late copy's root would still be condemned).
+    expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
 
     // Act: S4 makes keepLast 2 forget S2, whose index names two packs: 'two' (dead) and 'delta' (live)
     const s4 = await snapshot(h, { ...base, 'c.txt': 'four', 'd.txt': 'delta' }, { partSize: 2 });
@@ -269,6 +270,12 @@ describe('prune: garbage collection on format v2', () => {
     expect(blobs.has(blob('two'))).toBe(false);
     expect(blobs.has(blob('delta'))).toBe(true);
     expect(blobs.has(blob('one'))).toBe(true); // in the partly used pack
+    // A tombstone goes once its root is in no vault and it was forgotten over the grace period ago:
+    // S1's in the second run, S2's in the third.
+    expect(second.gc['us-east-1']?.tombstonesDeleted).toBe(1);
+    expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
+    expect(third.gc['us-east-1']?.tombstonesDeleted).toBe(1);
+    expect(await h.catalog.getSnapshot('photos', s2.snapshotId)).toBeUndefined();
     expect(await danglingPacks(h.primary, h.deps.envelope)).toEqual([]);
     const indexesAfter = keysUnder(h.primary, 'index/');
     expect(indexesAfter).toHaveLength(indexesBefore.length);
@@ -308,18 +315,25 @@ describe('prune: garbage collection on format v2', () => {
     expect(young.gc['us-east-1']).toMatchObject({ manifestsDeleted: 0, partsDeleted: 0, packsDeleted: 0 });
     expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(true);
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(true);
-    // The record is gone: the root is now a stray, which a later run deletes once old enough.
-    expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
+    // The record stays FORGOTTEN: the tombstone by which a later run deletes the root once old enough.
+    expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
     // Its pack was marked in the first run (a mark does not wait for the pack's age).
     expect(young.gc['us-east-1']?.packsMarked).toBe(1);
     h.clock.advance(2 * HOUR);
     // Roots and parts go by their age; the pack waits until its MARK is older than the grace period.
     const later = await prune(h, s3.snapshotId);
-    expect(later.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, partsDeleted: 1, packsDeleted: 0 });
+    expect(later.gc['us-east-1']).toMatchObject({
+      manifestsDeleted: 1,
+      partsDeleted: 1,
+      packsDeleted: 0,
+      tombstonesDeleted: 0, // its root is in no vault now, but it was forgotten only 2 h ago
+    });
+    expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(true);
     h.clock.advance(5 * HOUR);
     const last = await prune(h, s3.snapshotId);
-    expect(last.gc['us-east-1']).toMatchObject({ packsDeleted: 1, blobsDeleted: 1 });
+    expect(last.gc['us-east-1']).toMatchObject({ packsDeleted: 1, blobsDeleted: 1, tombstonesDeleted: 1 });
+    expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
     expect((await indexedBlobs(h.primary, h.deps.envelope)).has(blob('one'))).toBe(false);
   });
 
@@ -619,6 +633,97 @@ describe('prune: garbage collection on format v2', () => {
     }
     expect((await indexedBlobs(h.copy, h.deps.envelope)).has(blob('one'))).toBe(false);
     expect(await danglingPacks(h.copy, h.deps.envelope)).toEqual([]);
+  });
+
+  it('deletes a forgotten snapshot’s root through its tombstone, and the tombstone once no region holds the root', async () => {
+    // Prepare: S1 copied to eu-west-1; keepLast 2 forgets it when S3 commits.
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    mirror(h);
+    await snapshot(h, { 'a.txt': 'two' });
+    const s3 = await snapshot(h, { 'a.txt': 'three' });
+    const root = VaultLayout.manifestKey('photos', s1.manifestId as string);
+    await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s3.snapshotId });
+    (h.deps.queue as MemoryTaskQueue).drain();
+    expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
+    h.clock.advance(2 * HOUR); // the tombstone is older than the grace period
+    const gcIn = async (region: string) =>
+      (await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s3.snapshotId, region })).gc[
+        region
+      ];
+
+    // Act: the primary first: the copy region still holds the root, so the tombstone stays.
+    const primary = await gcIn('us-east-1');
+    // Assess
+    expect(primary).toMatchObject({ manifestsDeleted: 1, tombstonesDeleted: 0, rootsUnknown: 0 });
+    expect(h.primary.objects.has(root)).toBe(false);
+    expect(h.copy.objects.has(root)).toBe(true);
+    expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
+
+    // Act: then the copy region: the root is gone from every vault, and so is the tombstone.
+    const copy = await gcIn('eu-west-1');
+    // Assess
+    expect(copy).toMatchObject({ manifestsDeleted: 1, tombstonesDeleted: 1, rootsUnknown: 0 });
+    expect(h.copy.objects.has(root)).toBe(false);
+    expect(await h.catalog.getSnapshot('photos', s1.snapshotId)).toBeUndefined();
+  });
+
+  it('deletes the losing root of two sealers (its snapshot’s record names the other), and keeps the winner', async () => {
+    // Prepare: a second sealer of S1 wrote its own root (another completedAt) and lost the commit.
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const winner = await readManifest(h.primary, h.deps.envelope, 'photos', s1.manifestId as string);
+    const { manifestId: loser } = await writeManifest(h.primary, h.deps.envelope, {
+      ...winner,
+      completedAt: new Date(Date.parse(winner.completedAt) + 1000).toISOString(),
+    });
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+
+    // Act: before, then after the grace period
+    const young = await prune(h, s1.snapshotId);
+    h.clock.advance(2 * HOUR);
+    const old = await prune(h, s1.snapshotId);
+
+    // Assess
+    expect(young.gc['us-east-1']).toMatchObject({ manifestsDeleted: 0, rootsUnknown: 0 });
+    expect(old.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, partsDeleted: 0, rootsUnknown: 0 });
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', loser))).toBe(false);
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(true);
+  });
+
+  it('keeps a root the catalog does not know, and one it cannot read, with their parts and packs', async () => {
+    // Prepare: S2's record is lost (as after a PITR restore of the table); a stray root is unreadable.
+    await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two', 'b.txt': 'bravo' }, { packBytes: 1 });
+    h.catalog.snapshots.delete(`photos/${s2.snapshotId}`);
+    const stray = VaultLayout.manifestKey('photos', contentIdOf('stray'));
+    await h.primary.put(stray, Buffer.from('not a sealed root'));
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    const before = [...h.primary.objects.keys()].sort();
+
+    // Act: two runs past the grace period
+    h.clock.advance(2 * HOUR);
+    await prune(h, s2.snapshotId);
+    h.clock.advance(2 * HOUR);
+    const result = await prune(h, s2.snapshotId);
+
+    // Assess: nothing is deleted; both roots are reported; packs and parts wait for the unreadable one.
+    expect(result.gc['us-east-1']).toMatchObject({
+      manifestsDeleted: 0,
+      partsDeleted: 0,
+      packsDeleted: 0,
+      rootsUnknown: 2,
+    });
+    expect(result.gc['us-east-1']?.warning).toMatch(/2 manifest root\(s\).*strongbox repair catalog/);
+    expect(result.gc['us-east-1']?.deferred).toMatch(/manifest root .* is unreadable/);
+    expect([...h.primary.objects.keys()].sort()).toEqual(before);
+    // Without the unreadable one, the unknown snapshot's blobs are live: no pack of it is even marked.
+    await h.primary.delete([stray]);
+    const clean = await prune(h, s2.snapshotId);
+    expect(clean.gc['us-east-1']).toMatchObject({ rootsUnknown: 1, partsDeleted: 0 });
+    expect(clean.gc['us-east-1']?.deferred).toBeUndefined();
+    const marked = new Set((await h.catalog.listGcMarks(h.primary.bucket)).map((m) => m.packId));
+    const index = await VaultIndex.load(h.primary, h.deps.envelope);
+    for (const text of ['two', 'bravo'])
+      expect(marked.has(index.locate(blob(text))?.packId as string), text).toBe(false);
   });
 
   it('never leaves an index naming a deleted pack when it crashes mid-way; the rerun finishes', async () => {
