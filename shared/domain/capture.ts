@@ -14,11 +14,10 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 import { z } from 'zod';
-import type { Envelope } from './envelope.ts';
 import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
 import { SEQUENCER_MAX_DIGITS } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
-import type { Catalog, JournalEntry, PlanRecord, VaultStore } from './ports.ts';
+import type { JournalEntry, PlanRecord, VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
@@ -93,40 +92,62 @@ export function decodeS3Key(encoded: string): string {
   }
 }
 
+/** The grace period when `PipelineDeps.gcGraceSeconds` is not given (as garbage collection's). */
+const DEFAULT_GC_GRACE_SECONDS = 86_400;
+
 /** Age after which capture's cached vault index is refreshed (new index documents loaded). */
 export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
 
 /**
  * The primary vault's index, loaded lazily once per container (per vault) and refreshed when older
  * than {@link CAPTURE_INDEX_MAX_AGE_MS} by the injected clock; packs capture stores are added to it
- * as they are indexed. Packs garbage collection has marked are left out (their blobs are stored
- * again, never reused).
+ * as they are indexed. `marksReadAt` is when the garbage-collection marks were last read for it.
  */
-const indexCache = new WeakMap<VaultStore, { index: Promise<VaultIndex>; loadedAt: number }>();
+const indexCache = new WeakMap<
+  VaultStore,
+  { index: Promise<VaultIndex>; loadedAt: number; marksReadAt: number }
+>();
 
+/**
+ * The primary vault's index for one capture, obeying "nothing reuses blobs of marked packs" however
+ * long the container lives (docs/format.md#garbage-collection): the marks are read on every call
+ * (one catalog query), before the index is used, and every pack marked then or at an earlier call is
+ * left out of the cached index for good. A pack is swept only once its mark is older than the grace
+ * period G, and its mark is deleted with it; so when the previous read of the marks is G/2 old or
+ * more, a pack may have been marked and swept in between unseen, and the index is loaded afresh.
+ */
 async function captureIndex(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'gcGraceSeconds'>,
 ): Promise<VaultIndex> {
   const vault = deps.vaults.primary;
+  const graceMs = (deps.gcGraceSeconds ?? DEFAULT_GC_GRACE_SECONDS) * 1000;
   const now = deps.clock.now().getTime();
-  const cached = indexCache.get(vault);
-  if (cached && now - cached.loadedAt <= CAPTURE_INDEX_MAX_AGE_MS) return cached.index;
-  const index = cached
-    ? cached.index.then(async (i) => {
+  const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
+  let cached = indexCache.get(vault);
+  if (cached && now - cached.marksReadAt >= graceMs / 2) cached = undefined;
+  if (!cached) {
+    const index = VaultIndex.load(vault, deps.envelope, { exclude: new Set(marked), cached: true });
+    cached = { index, loadedAt: now, marksReadAt: now };
+  } else {
+    cached.marksReadAt = Math.max(cached.marksReadAt, now);
+    if (now - cached.loadedAt > CAPTURE_INDEX_MAX_AGE_MS) {
+      cached.loadedAt = now;
+      cached.index = cached.index.then(async (i) => {
+        i.exclude(marked); // before the refresh: it skips excluded packs
         await i.refresh();
         return i;
-      })
-    : loadIndex(deps.catalog, vault, deps.envelope);
-  indexCache.set(vault, { index, loadedAt: now });
-  index.catch(() => {
-    if (indexCache.get(vault)?.index === index) indexCache.delete(vault); // load again next time
+      });
+    }
+  }
+  const entry = cached;
+  const pending = entry.index;
+  indexCache.set(vault, entry);
+  pending.catch(() => {
+    if (indexCache.get(vault)?.index === pending) indexCache.delete(vault); // load again next time
   });
+  const index = await pending;
+  index.exclude(marked);
   return index;
-}
-
-async function loadIndex(catalog: Catalog, vault: VaultStore, envelope: Envelope): Promise<VaultIndex> {
-  const marks = await catalog.listGcMarks(vault.bucket);
-  return VaultIndex.load(vault, envelope, { exclude: new Set(marks.map((m) => m.packId)), cached: true });
 }
 
 /** Forget every cached vault index (tests that swap a vault's contents behind capture's back). */
@@ -155,7 +176,7 @@ function protecting(plans: readonly PlanRecord[], bucket: string, key: string): 
  * ```
  */
 export async function captureChange(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
   record: S3EventRecord,
 ): Promise<CaptureOutcome> {
   const bucket = record.s3.bucket.name;
@@ -235,7 +256,7 @@ export async function captureChange(
  * @returns the manifest-like entry and the blobs written, or the reason the bytes are gone.
  */
 async function storeObject(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
   bucket: string,
   key: string,
   sizeBytes: number,

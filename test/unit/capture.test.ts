@@ -18,6 +18,7 @@ import { TransientError } from '#domain/errors.ts';
 import { latestByKey } from '#domain/journal.ts';
 import type { JournalEntry } from '#domain/ports.ts';
 import { readEntryContent, VaultIndex } from '#domain/repository.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Container } from '#runtime/container.ts';
 import { makeHandler } from '../../functions/capture.ts';
@@ -492,5 +493,59 @@ describe('the capture handler', () => {
     const record = await upload(p, 'a.txt', 'a');
     p.primary.faults.push({ op: 'put', onCall: 1 });
     await expect(handlerOf(p)({ Records: [record] }, context)).rejects.toBeInstanceOf(TransientError);
+  });
+});
+
+describe('captureChange and garbage collection marks (docs/format.md#garbage-collection)', () => {
+  /**
+   * A pack that only a removed object's journal entry named: capture stores 'doomed' in its own pack
+   * while the container is warm, the object is deleted, and a snapshot taken 20 minutes later lets
+   * that journal entry out of the live set. The snapshot's prune marks the pack.
+   */
+  async function doomedPack(p: MemoryPipeline): Promise<string> {
+    await captureChange(p.deps, await upload(p, 'keep.txt', 'kept bytes'));
+    const packsBefore = new Set(packKeys(p));
+    await captureChange(p.deps, await upload(p, 'doomed.txt', 'doomed bytes'));
+    const [doomed] = packKeys(p).filter((k) => !packsBefore.has(k));
+    await p.objects.delete('source', ['doomed.txt']);
+    await captureChange(p.deps, s3Record({ key: 'doomed.txt', eventName: 'ObjectRemoved:Delete' }));
+    p.clock.advance(20 * 60_000);
+    await startSnapshotNow(p.deps, 'plan0');
+    await p.drain();
+    const marks = await p.catalog.listGcMarks(p.primary.bucket);
+    expect(marks.map((m) => `packs/${m.packId.slice(0, 2)}/${m.packId}`)).toContain(doomed);
+    return doomed as string;
+  }
+
+  const gc = (p: MemoryPipeline) =>
+    p.run({ kind: 'prune', planId: 'plan0', snapshotId: 'gc', region: 'us-east-1' });
+
+  it('never reuses a blob of a pack marked while its container stayed warm', async () => {
+    // Prepare: a warm capture container, invoked every 25 minutes while GC marks the pack and,
+    // after the grace period (an hour), sweeps it
+    const p = await setUp();
+    const doomed = await doomedPack(p);
+    for (let i = 0; i < 3; i++) {
+      p.clock.advance(25 * 60_000);
+      await captureChange(p.deps, await upload(p, `other-${i}.txt`, `other ${i}`));
+    }
+    await gc(p);
+    expect(p.primary.objects.has(doomed)).toBe(false);
+    // Act: the same content uploaded again
+    await captureChange(p.deps, await upload(p, 'again.txt', 'doomed bytes'));
+    // Assess: the journal entry's blobs are readable
+    const entry = latestByKey(await p.catalog.listJournalForKey('plan0', 'again.txt')).get('again.txt');
+    expect((await contentOf(p, entry)).toString()).toBe('doomed bytes');
+  });
+
+  it('never reuses a blob of a pack marked and swept while its container was idle', async () => {
+    const p = await setUp();
+    const doomed = await doomedPack(p);
+    p.clock.advance(3601_000);
+    await gc(p);
+    expect(p.primary.objects.has(doomed)).toBe(false);
+    await captureChange(p.deps, await upload(p, 'again.txt', 'doomed bytes'));
+    const entry = latestByKey(await p.catalog.listJournalForKey('plan0', 'again.txt')).get('again.txt');
+    expect((await contentOf(p, entry)).toString()).toBe('doomed bytes');
   });
 });
