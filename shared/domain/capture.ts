@@ -198,13 +198,9 @@ export async function captureChange(
     ...(versionId === undefined ? {} : { versionId }),
   };
 
-  let body: Omit<JournalEntry, 'planId' | 'capturedAt' | keyof typeof common> & {
-    outcome: JournalEntry['outcome'];
-  };
+  let body: EntryBody;
   let blobsWritten = 0;
-  if (!created) {
-    body = { outcome: 'removed' };
-  } else {
+  if (created) {
     const read = await storeObject(deps, bucket, key, object.size ?? 0, { versionId, etag });
     blobsWritten = read.blobsWritten;
     body =
@@ -215,16 +211,15 @@ export async function captureChange(
             ...(etag === undefined ? {} : { etag }),
             reason: read.reason,
           }
-        : {
-            outcome: 'captured',
-            sizeBytes: read.entry.sizeBytes,
-            etag: etag ?? read.entry.etag,
-            lastModified: read.entry.lastModified,
-            ...(read.entry.contentType === undefined ? {} : { contentType: read.entry.contentType }),
-            ...(read.entry.metadata === undefined ? {} : { metadata: read.entry.metadata }),
-            blobs: read.entry.blobs,
-            ...(read.entry.contentSha256 === undefined ? {} : { contentSha256: read.entry.contentSha256 }),
-          };
+        : capturedBody(read.entry, etag);
+  } else if (record.eventName === 'ObjectRemoved:Delete' && versionId !== undefined) {
+    // One version deleted (S3 says which, not what is left): the key may still have a current
+    // version — older, or unchanged — so ask the source what the key is now.
+    const state = await stateAfterVersionDelete(deps, bucket, key);
+    blobsWritten = state.blobsWritten;
+    body = state.body;
+  } else {
+    body = { outcome: 'removed' };
   }
 
   // Journal last: the bytes the entries name are stored and indexed by now.
@@ -248,6 +243,62 @@ export async function captureChange(
     ...outcome,
     ...(body.outcome === 'lost-before-capture' && body.reason ? { reason: body.reason } : {}),
   };
+}
+
+/** What a journal entry says beyond the event it journals. */
+type EntryBody = Omit<
+  JournalEntry,
+  'planId' | 'capturedAt' | 'bucket' | 'key' | 'event' | 'eventTime' | 'sequencer' | 'versionId'
+>;
+
+/** The `captured` body of an object read into the vault; `etag` (the event's) wins over the read's. */
+function capturedBody(entry: ManifestEntry, etag: string | undefined): EntryBody {
+  return {
+    outcome: 'captured',
+    sizeBytes: entry.sizeBytes,
+    etag: etag ?? entry.etag,
+    lastModified: entry.lastModified,
+    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
+    ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
+    blobs: entry.blobs,
+    ...(entry.contentSha256 === undefined ? {} : { contentSha256: entry.contentSha256 }),
+  };
+}
+
+/** Reads of the current version after a version delete, when it keeps changing under capture. */
+const CURRENT_VERSION_ATTEMPTS = 3;
+
+/**
+ * The key's state after an `ObjectRemoved:Delete` of one version (versioned bucket): S3 sends it
+ * for deleting a noncurrent version (nothing visible changes), the current version (the newest
+ * remaining one becomes current: the key's content changes to it), or a delete marker (the version
+ * under it comes back). So capture asks the source what a GET would read now (`currentVersion`,
+ * one HEAD): a current version is read — that exact version, chunk by chunk — into the vault and
+ * journaled `captured` (`currentVersionId` names it), never `removed`; no current version (none left,
+ * or the newest is a delete marker) is `removed`. The state is the one at capture time, at or after
+ * the event: it may show a later change early, never an earlier one (docs/format.md#journal).
+ */
+async function stateAfterVersionDelete(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
+  bucket: string,
+  key: string,
+): Promise<{ body: EntryBody; blobsWritten: number }> {
+  let reason = '';
+  for (let attempt = 1; attempt <= CURRENT_VERSION_ATTEMPTS; attempt++) {
+    const current = await deps.objects.currentVersion(bucket, key);
+    if (!current) return { body: { outcome: 'removed' }, blobsWritten: 0 };
+    const read = await storeObject(deps, bucket, key, current.sizeBytes, {
+      versionId: current.versionId,
+      etag: current.etag,
+    });
+    if (!('reason' in read)) {
+      const body = capturedBody(read.entry, current.etag);
+      if (current.versionId !== undefined) body.currentVersionId = current.versionId;
+      return { body, blobsWritten: read.blobsWritten };
+    }
+    reason = read.reason; // changed again between the HEAD and the read: ask again
+  }
+  return { body: { outcome: 'lost-before-capture', reason }, blobsWritten: 0 };
 }
 
 /**

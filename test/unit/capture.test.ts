@@ -549,3 +549,78 @@ describe('captureChange and garbage collection marks (docs/format.md#garbage-col
     expect((await contentOf(p, entry)).toString()).toBe('doomed bytes');
   });
 });
+
+describe('captureChange: deletes on a versioned bucket', () => {
+  /** Delete one version of `key` and return the record S3 sends: `ObjectRemoved:Delete` with its version. */
+  async function deleteVersion(p: MemoryPipeline, key: string, versionId: string): Promise<S3EventRecord> {
+    await p.objects.deleteVersion('source', key, versionId);
+    return s3Record({ key: encodeKey(key), eventName: 'ObjectRemoved:Delete', versionId });
+  }
+  /** A simple delete (a delete marker) of `key`: `ObjectRemoved:DeleteMarkerCreated` with the marker's version. */
+  async function deleteMarker(p: MemoryPipeline, key: string): Promise<S3EventRecord> {
+    await p.objects.delete('source', [key]);
+    const marker = p.objects.versions.get(`source/${key}`)?.at(-1);
+    return s3Record({
+      key: encodeKey(key),
+      eventName: 'ObjectRemoved:DeleteMarkerCreated',
+      versionId: marker?.versionId as string,
+    });
+  }
+  async function latest(p: MemoryPipeline, key: string): Promise<JournalEntry | undefined> {
+    return latestByKey(await p.catalog.listJournalForKey('plan0', key)).get(key);
+  }
+  async function versioned(): Promise<{ p: MemoryPipeline; v1: string; v2: string }> {
+    const p = await setUp();
+    p.objects.enableVersioning('source');
+    const one = await upload(p, 'doc.txt', 'version one');
+    const two = await upload(p, 'doc.txt', 'version two');
+    await captureChange(p.deps, one);
+    await captureChange(p.deps, two);
+    return { p, v1: one.s3.object.versionId as string, v2: two.s3.object.versionId as string };
+  }
+
+  it('journals the older version as the key’s state when the current version is deleted', async () => {
+    // Prepare
+    const { p, v2 } = await versioned();
+    // Act: deleting the current version makes version one current again
+    const outcome = await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    // Assess
+    expect(outcome).toMatchObject({ status: 'journaled', outcome: 'captured' });
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ event: 'removed', outcome: 'captured', versionId: v2 });
+    expect((await contentOf(p, entry)).toString()).toBe('version one');
+  });
+
+  it('journals the current version, unchanged, when a noncurrent version is deleted', async () => {
+    const { p, v1, v2 } = await versioned();
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v1));
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ outcome: 'captured', currentVersionId: v2 });
+    expect((await contentOf(p, entry)).toString()).toBe('version two');
+  });
+
+  it('journals a removal when the last version is deleted', async () => {
+    const { p, v1, v2 } = await versioned();
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v1));
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed', versionId: v2 });
+  });
+
+  it('journals a removal for a delete marker, and the key back when the marker is deleted', async () => {
+    const { p } = await versioned();
+    const marker = await deleteMarker(p, 'doc.txt');
+    await captureChange(p.deps, marker);
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed' });
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', marker.s3.object.versionId as string));
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ outcome: 'captured' });
+    expect((await contentOf(p, entry)).toString()).toBe('version two');
+  });
+
+  it('journals a removal when the newest remaining version is a delete marker', async () => {
+    const { p, v2 } = await versioned();
+    await captureChange(p.deps, await deleteMarker(p, 'doc.txt'));
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed', versionId: v2 });
+  });
+});
