@@ -8,7 +8,9 @@
  * event's (`If-Match`) — chunk by chunk into a pack, then writes in the snapshot's order: the packs,
  * then the index document naming them, then the journal entries naming the blobs. An object
  * overwritten (412) or deleted (404) before capture read it is journaled `lost-before-capture`:
- * never other bytes under this event.
+ * never other bytes under this event. An `ObjectRemoved:Delete` of one version (versioned buckets)
+ * is journaled as what the key is after it — the current version's bytes, or a removal when none
+ * is left — never as a removal of a key that still has a current version.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
  * @see ../../docs/format.md#journal
  * @see ../../docs/format.md#read-and-write-ordering
@@ -163,7 +165,8 @@ function protecting(plans: readonly PlanRecord[], bucket: string, key: string): 
 /**
  * Capture one S3 event record: for an `ObjectCreated:*` record, read the object the event names and
  * store it in the primary vault (packs → index), then journal it for every plan protecting its
- * bucket and prefix; for an `ObjectRemoved:*` record, journal the removal. Redelivered records are
+ * bucket and prefix; for an `ObjectRemoved:*` record, journal the removal — or, for the deletion of
+ * one version that left a current version, that version's bytes (see stateAfterVersionDelete). Redelivered records are
  * journaled once (the catalog is idempotent on plan, bucket, key and sequencer); their bytes are
  * read again but not stored again (the vault's index locates them).
  * @returns `ignored` (nothing read or written) when no plan protects the bucket and prefix.

@@ -548,8 +548,10 @@ export interface RestorePartCounts {
  * - `captured`: an `ObjectCreated:*` event whose bytes capture read (the version the event names,
  *   or, unversioned, the object while its ETag was still the event's) and stored in the primary
  *   vault before this entry was written: packs, then the index naming them, then this entry. Its
- *   `blobs` restore the object exactly like a manifest entry's.
- * - `removed`: an `ObjectRemoved:*` event (a delete, or a delete marker on a versioned bucket); no bytes.
+ *   `blobs` restore the object exactly like a manifest entry's. Also an `ObjectRemoved:Delete` of
+ *   one version (`versionId`) that left a current version: that version's bytes (`currentVersionId`).
+ * - `removed`: an `ObjectRemoved:*` event that removed the key (a delete on an unversioned bucket, a
+ *   delete marker, or the deletion of a version that left no current one); no bytes.
  * - `lost-before-capture`: an `ObjectCreated:*` event whose bytes were gone before capture read them
  *   (overwritten: 412 on If-Match; deleted: 404); `reason` says which. No bytes are stored, never
  *   another version's.
