@@ -17,6 +17,7 @@ import type {
   ByteRange,
   Catalog,
   Clock,
+  CurrentVersion,
   DrillHistory,
   FetchedObject,
   GcMark,
@@ -332,7 +333,9 @@ export class MemoryObjectStore implements ObjectStore {
     const o =
       options.versionId === undefined
         ? this.buckets.get(bucket)?.get(key)
-        : this.versions.get(`${bucket}/${key}`)?.find((v) => v.versionId === options.versionId);
+        : this.versions
+            .get(`${bucket}/${key}`)
+            ?.find((v) => v.versionId === options.versionId && !v.deleteMarker);
     if (!o) {
       throw new NotFoundError(
         `no such key ${key}${options.versionId === undefined ? '' : ` version ${options.versionId}`} in ${bucket}`,
@@ -345,13 +348,52 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   /**
-   * Versioning (S3's, simplified): buckets made versioned keep every version put, each with a new
-   * `versionId`; a delete removes the current object (a delete marker) and keeps the versions.
+   * Versioning, as S3 does it: buckets made versioned keep every version put, each with a new
+   * `versionId`; a simple delete ({@link delete}) adds a delete marker (a version with no data) and
+   * keeps the others; deleting one version ({@link deleteVersion}) removes it for good, and the key's
+   * newest remaining version, unless it is a delete marker, becomes the current object.
    */
   readonly versioned = new Set<string>();
-  /** Versions by `<bucket>/<key>`, oldest first. */
-  readonly versions = new Map<string, FetchedObject[]>();
+  /** Versions (delete markers included) by `<bucket>/<key>`, oldest first. */
+  readonly versions = new Map<string, MemoryVersion[]>();
   #versionCount = 0;
+
+  #nextVersionId(): string {
+    this.#versionCount += 1;
+    return `v${String(this.#versionCount).padStart(6, '0')}`;
+  }
+
+  /**
+   * `DeleteObject` with a `VersionId`: remove that version (or delete marker) of `key` for good;
+   * the key's newest remaining version becomes current, and when it is a delete marker or none is
+   * left the key has no current object. Deleting a missing version succeeds (as S3's does).
+   * @returns whether the deleted version was a delete marker (S3 answers `x-amz-delete-marker`).
+   */
+  async deleteVersion(bucket: string, key: string, versionId: string): Promise<{ deleteMarker: boolean }> {
+    const all = this.versions.get(`${bucket}/${key}`) ?? [];
+    const at = all.findIndex((v) => v.versionId === versionId);
+    if (at < 0) return { deleteMarker: false };
+    const [deleted] = all.splice(at, 1);
+    const newest = all.at(-1);
+    const objects = this.buckets.get(bucket);
+    if (!newest || newest.deleteMarker) objects?.delete(key);
+    else objects?.set(key, newest);
+    return { deleteMarker: deleted?.deleteMarker === true };
+  }
+
+  /** What a GET without a version id reads now: the key's current version, or undefined (none, or a delete marker). */
+  async currentVersion(bucket: string, key: string): Promise<CurrentVersion | undefined> {
+    this.heads.push(`${bucket}/${key}`);
+    const o = this.buckets.get(bucket)?.get(key);
+    if (!o) return undefined;
+    return {
+      key,
+      sizeBytes: o.sizeBytes,
+      etag: o.etag,
+      lastModified: o.lastModified,
+      ...(o.versionId === undefined ? {} : { versionId: o.versionId }),
+    };
+  }
 
   /** Turn versioning on for a bucket (creating it). */
   enableVersioning(bucket: string): void {
@@ -402,8 +444,7 @@ export class MemoryObjectStore implements ObjectStore {
       ...attributes,
     };
     if (this.versioned.has(bucket)) {
-      this.#versionCount += 1;
-      object.versionId = `v${String(this.#versionCount).padStart(6, '0')}`;
+      object.versionId = this.#nextVersionId();
       const all = this.versions.get(`${bucket}/${key}`) ?? [];
       all.push(object);
       this.versions.set(`${bucket}/${key}`, all);
@@ -411,11 +452,29 @@ export class MemoryObjectStore implements ObjectStore {
     objects.set(key, object);
     return 'written';
   }
+  /** A simple delete: on a versioned bucket it adds a delete marker, keeping the versions. */
   async delete(bucket: string, keys: readonly string[]): Promise<void> {
     const objects = this.buckets.get(bucket);
-    for (const key of keys) objects?.delete(key);
+    for (const key of keys) {
+      objects?.delete(key);
+      if (!this.versioned.has(bucket)) continue;
+      const all = this.versions.get(`${bucket}/${key}`) ?? [];
+      all.push({
+        key,
+        body: new Uint8Array(),
+        sizeBytes: 0,
+        etag: '',
+        lastModified: this.#clock.now().toISOString(),
+        versionId: this.#nextVersionId(),
+        deleteMarker: true,
+      });
+      this.versions.set(`${bucket}/${key}`, all);
+    }
   }
 }
+
+/** A version {@link MemoryObjectStore} keeps: an object's, or a delete marker (no data). */
+export type MemoryVersion = FetchedObject & { deleteMarker?: true };
 
 /** A queue per task kind, in memory. */
 export class MemoryTaskQueue implements TaskQueue {

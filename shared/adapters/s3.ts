@@ -29,6 +29,7 @@ import {
 import type {
   ArchiveTier,
   ByteRange,
+  CurrentVersion,
   FetchedObject,
   LockMode,
   ObjectHead,
@@ -658,6 +659,28 @@ export class S3ObjectStore implements ObjectStore {
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
     }
   }
+  /**
+   * `HeadObject` without a version id: the key's current version. A 404 (no such key, or the newest
+   * version is a delete marker: S3 then answers 404 with `x-amz-delete-marker: true`) is undefined.
+   * @throws TransientError (retryable) on throttling and 5xx; StrongboxError (not retryable) on 403.
+   */
+  async currentVersion(bucket: string, key: string): Promise<CurrentVersion | undefined> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return {
+        key,
+        sizeBytes: out.ContentLength ?? 0,
+        etag: (out.ETag ?? '').replace(/"/g, ''),
+        lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+        ...(out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {}),
+      };
+    } catch (error) {
+      const mapped = mapS3Error(error, `head s3://${bucket}/${key}`);
+      if (mapped instanceof NotFoundError) return undefined;
+      throw mapped;
+    }
+  }
+
   /** `DeleteObjects` (restore drills' scratch copies); a missing key succeeds. */
   async delete(bucket: string, keys: readonly string[]): Promise<void> {
     await deleteKeys(this.#client, bucket, keys);

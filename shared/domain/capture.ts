@@ -8,17 +8,18 @@
  * event's (`If-Match`) — chunk by chunk into a pack, then writes in the snapshot's order: the packs,
  * then the index document naming them, then the journal entries naming the blobs. An object
  * overwritten (412) or deleted (404) before capture read it is journaled `lost-before-capture`:
- * never other bytes under this event.
+ * never other bytes under this event. An `ObjectRemoved:Delete` of one version (versioned buckets)
+ * is journaled as what the key is after it — the current version's bytes, or a removal when none
+ * is left — never as a removal of a key that still has a current version.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
  * @see ../../docs/format.md#journal
  * @see ../../docs/format.md#read-and-write-ordering
  */
 import { z } from 'zod';
-import type { Envelope } from './envelope.ts';
 import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
 import { SEQUENCER_MAX_DIGITS } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
-import type { Catalog, JournalEntry, PlanRecord, VaultStore } from './ports.ts';
+import type { JournalEntry, PlanRecord, VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
@@ -93,40 +94,62 @@ export function decodeS3Key(encoded: string): string {
   }
 }
 
+/** The grace period when `PipelineDeps.gcGraceSeconds` is not given (as garbage collection's). */
+const DEFAULT_GC_GRACE_SECONDS = 86_400;
+
 /** Age after which capture's cached vault index is refreshed (new index documents loaded). */
 export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
 
 /**
  * The primary vault's index, loaded lazily once per container (per vault) and refreshed when older
  * than {@link CAPTURE_INDEX_MAX_AGE_MS} by the injected clock; packs capture stores are added to it
- * as they are indexed. Packs garbage collection has marked are left out (their blobs are stored
- * again, never reused).
+ * as they are indexed. `marksReadAt` is when the garbage-collection marks were last read for it.
  */
-const indexCache = new WeakMap<VaultStore, { index: Promise<VaultIndex>; loadedAt: number }>();
+const indexCache = new WeakMap<
+  VaultStore,
+  { index: Promise<VaultIndex>; loadedAt: number; marksReadAt: number }
+>();
 
+/**
+ * The primary vault's index for one capture, obeying "nothing reuses blobs of marked packs" however
+ * long the container lives (docs/format.md#garbage-collection): the marks are read on every call
+ * (one catalog query), before the index is used, and every pack marked then or at an earlier call is
+ * left out of the cached index for good. A pack is swept only once its mark is older than the grace
+ * period G, and its mark is deleted with it; so when the previous read of the marks is G/2 old or
+ * more, a pack may have been marked and swept in between unseen, and the index is loaded afresh.
+ */
 async function captureIndex(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'gcGraceSeconds'>,
 ): Promise<VaultIndex> {
   const vault = deps.vaults.primary;
+  const graceMs = (deps.gcGraceSeconds ?? DEFAULT_GC_GRACE_SECONDS) * 1000;
   const now = deps.clock.now().getTime();
-  const cached = indexCache.get(vault);
-  if (cached && now - cached.loadedAt <= CAPTURE_INDEX_MAX_AGE_MS) return cached.index;
-  const index = cached
-    ? cached.index.then(async (i) => {
+  const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
+  let cached = indexCache.get(vault);
+  if (cached && now - cached.marksReadAt >= graceMs / 2) cached = undefined;
+  if (!cached) {
+    const index = VaultIndex.load(vault, deps.envelope, { exclude: new Set(marked), cached: true });
+    cached = { index, loadedAt: now, marksReadAt: now };
+  } else {
+    cached.marksReadAt = Math.max(cached.marksReadAt, now);
+    if (now - cached.loadedAt > CAPTURE_INDEX_MAX_AGE_MS) {
+      cached.loadedAt = now;
+      cached.index = cached.index.then(async (i) => {
+        i.exclude(marked); // before the refresh: it skips excluded packs
         await i.refresh();
         return i;
-      })
-    : loadIndex(deps.catalog, vault, deps.envelope);
-  indexCache.set(vault, { index, loadedAt: now });
-  index.catch(() => {
-    if (indexCache.get(vault)?.index === index) indexCache.delete(vault); // load again next time
+      });
+    }
+  }
+  const entry = cached;
+  const pending = entry.index;
+  indexCache.set(vault, entry);
+  pending.catch(() => {
+    if (indexCache.get(vault)?.index === pending) indexCache.delete(vault); // load again next time
   });
+  const index = await pending;
+  index.exclude(marked);
   return index;
-}
-
-async function loadIndex(catalog: Catalog, vault: VaultStore, envelope: Envelope): Promise<VaultIndex> {
-  const marks = await catalog.listGcMarks(vault.bucket);
-  return VaultIndex.load(vault, envelope, { exclude: new Set(marks.map((m) => m.packId)), cached: true });
 }
 
 /** Forget every cached vault index (tests that swap a vault's contents behind capture's back). */
@@ -142,7 +165,8 @@ function protecting(plans: readonly PlanRecord[], bucket: string, key: string): 
 /**
  * Capture one S3 event record: for an `ObjectCreated:*` record, read the object the event names and
  * store it in the primary vault (packs → index), then journal it for every plan protecting its
- * bucket and prefix; for an `ObjectRemoved:*` record, journal the removal. Redelivered records are
+ * bucket and prefix; for an `ObjectRemoved:*` record, journal the removal — or, for the deletion of
+ * one version that left a current version, that version's bytes (see stateAfterVersionDelete). Redelivered records are
  * journaled once (the catalog is idempotent on plan, bucket, key and sequencer); their bytes are
  * read again but not stored again (the vault's index locates them).
  * @returns `ignored` (nothing read or written) when no plan protects the bucket and prefix.
@@ -155,7 +179,7 @@ function protecting(plans: readonly PlanRecord[], bucket: string, key: string): 
  * ```
  */
 export async function captureChange(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
   record: S3EventRecord,
 ): Promise<CaptureOutcome> {
   const bucket = record.s3.bucket.name;
@@ -177,13 +201,9 @@ export async function captureChange(
     ...(versionId === undefined ? {} : { versionId }),
   };
 
-  let body: Omit<JournalEntry, 'planId' | 'capturedAt' | keyof typeof common> & {
-    outcome: JournalEntry['outcome'];
-  };
+  let body: EntryBody;
   let blobsWritten = 0;
-  if (!created) {
-    body = { outcome: 'removed' };
-  } else {
+  if (created) {
     const read = await storeObject(deps, bucket, key, object.size ?? 0, { versionId, etag });
     blobsWritten = read.blobsWritten;
     body =
@@ -194,16 +214,15 @@ export async function captureChange(
             ...(etag === undefined ? {} : { etag }),
             reason: read.reason,
           }
-        : {
-            outcome: 'captured',
-            sizeBytes: read.entry.sizeBytes,
-            etag: etag ?? read.entry.etag,
-            lastModified: read.entry.lastModified,
-            ...(read.entry.contentType === undefined ? {} : { contentType: read.entry.contentType }),
-            ...(read.entry.metadata === undefined ? {} : { metadata: read.entry.metadata }),
-            blobs: read.entry.blobs,
-            ...(read.entry.contentSha256 === undefined ? {} : { contentSha256: read.entry.contentSha256 }),
-          };
+        : capturedBody(read.entry, etag);
+  } else if (record.eventName === 'ObjectRemoved:Delete' && versionId !== undefined) {
+    // One version deleted (S3 says which, not what is left): the key may still have a current
+    // version — older, or unchanged — so ask the source what the key is now.
+    const state = await stateAfterVersionDelete(deps, bucket, key);
+    blobsWritten = state.blobsWritten;
+    body = state.body;
+  } else {
+    body = { outcome: 'removed' };
   }
 
   // Journal last: the bytes the entries name are stored and indexed by now.
@@ -229,13 +248,69 @@ export async function captureChange(
   };
 }
 
+/** What a journal entry says beyond the event it journals. */
+type EntryBody = Omit<
+  JournalEntry,
+  'planId' | 'capturedAt' | 'bucket' | 'key' | 'event' | 'eventTime' | 'sequencer' | 'versionId'
+>;
+
+/** The `captured` body of an object read into the vault; `etag` (the event's) wins over the read's. */
+function capturedBody(entry: ManifestEntry, etag: string | undefined): EntryBody {
+  return {
+    outcome: 'captured',
+    sizeBytes: entry.sizeBytes,
+    etag: etag ?? entry.etag,
+    lastModified: entry.lastModified,
+    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
+    ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
+    blobs: entry.blobs,
+    ...(entry.contentSha256 === undefined ? {} : { contentSha256: entry.contentSha256 }),
+  };
+}
+
+/** Reads of the current version after a version delete, when it keeps changing under capture. */
+const CURRENT_VERSION_ATTEMPTS = 3;
+
+/**
+ * The key's state after an `ObjectRemoved:Delete` of one version (versioned bucket): S3 sends it
+ * for deleting a noncurrent version (nothing visible changes), the current version (the newest
+ * remaining one becomes current: the key's content changes to it), or a delete marker (the version
+ * under it comes back). So capture asks the source what a GET would read now (`currentVersion`,
+ * one HEAD): a current version is read — that exact version, chunk by chunk — into the vault and
+ * journaled `captured` (`currentVersionId` names it), never `removed`; no current version (none left,
+ * or the newest is a delete marker) is `removed`. The state is the one at capture time, at or after
+ * the event: it may show a later change early, never an earlier one (docs/format.md#journal).
+ */
+async function stateAfterVersionDelete(
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
+  bucket: string,
+  key: string,
+): Promise<{ body: EntryBody; blobsWritten: number }> {
+  let reason = '';
+  for (let attempt = 1; attempt <= CURRENT_VERSION_ATTEMPTS; attempt++) {
+    const current = await deps.objects.currentVersion(bucket, key);
+    if (!current) return { body: { outcome: 'removed' }, blobsWritten: 0 };
+    const read = await storeObject(deps, bucket, key, current.sizeBytes, {
+      versionId: current.versionId,
+      etag: current.etag,
+    });
+    if (!('reason' in read)) {
+      const body = capturedBody(read.entry, current.etag);
+      if (current.versionId !== undefined) body.currentVersionId = current.versionId;
+      return { body, blobsWritten: read.blobsWritten };
+    }
+    reason = read.reason; // changed again between the HEAD and the read: ask again
+  }
+  return { body: { outcome: 'lost-before-capture', reason }, blobsWritten: 0 };
+}
+
 /**
  * Read the object an `ObjectCreated` event names into the primary vault: chunks → new blobs into a
  * pack → the packs stored → one index document naming them. Memory: one chunk and the open pack.
  * @returns the manifest-like entry and the blobs written, or the reason the bytes are gone.
  */
 async function storeObject(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects'>,
+  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
   bucket: string,
   key: string,
   sizeBytes: number,

@@ -5,11 +5,13 @@
  * S3 requests grow with the number of changes, not with the bucket.
  * @see ../../docs/format.md#read-and-write-ordering
  */
+
+import pLimit from 'p-limit';
 import { NotFoundError } from './errors.ts';
-import { latestByKey } from './journal.ts';
+import { CLOCK_SKEW_MS, latestByKey, supersededBy } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
-import type { JournalEntry, PlanRecord, SnapshotRecord } from './ports.ts';
+import type { Catalog, JournalEntry, PlanRecord, SnapshotRecord } from './ports.ts';
 import { readManifest, readPart, writeManifest, writePart } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
 import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
@@ -35,20 +37,54 @@ export interface JournalSnapshotResult {
 
 /**
  * The state a journal entry gives its key: the entry to keep (or null when the key is gone), or
- * undefined when the parent already has a state at least as new.
+ * undefined when the parent's state stays (lost before capture, or the same content). Whether the
+ * parent holds a newer state is decided before, by sequencer ({@link parentHoldsNewer}), never by
+ * `lastModified` (one-second resolution, and a multipart upload's is its start).
  */
 function stateOf(
   change: JournalEntry,
   previous: ManifestEntry | undefined,
 ): ManifestEntry | null | undefined {
-  if (previous && Date.parse(previous.lastModified) > Date.parse(change.lastModified ?? change.eventTime)) {
-    return undefined; // the parent saw a later version (a late capture of an older change)
-  }
   if (change.outcome === 'removed') return null;
   const entry = manifestEntryOfJournal(change);
   if (!entry) return undefined; // lost before capture: the parent's state stays
   if (previous && previous.etag === entry.etag && previous.sizeBytes === entry.sizeBytes) return undefined;
   return entry;
+}
+
+/**
+ * Whether the parent already holds a state of `change`'s key newer than `change` (a late capture
+ * of an older event), so that applying it would roll the key back:
+ * - the journal has an entry of the key with a greater sequencer captured by the parent's
+ *   `journalUntil` (the parent holds it, or something newer). Only a change whose event is at most
+ *   {@link CLOCK_SKEW_MS} after that horizon can have one (an entry's event precedes its capture),
+ *   so only those cost a query of the key's history;
+ * - or its event is more than {@link CLOCK_SKEW_MS} before `listedAt`, the time of the newest
+ *   listing the parent descends from: that listing saw the change or a later one.
+ */
+async function parentHoldsNewer(
+  catalog: Catalog,
+  planId: string,
+  change: JournalEntry,
+  parentJournalUntil: string,
+  listedAt: string | undefined,
+): Promise<boolean> {
+  const eventMs = Date.parse(change.eventTime);
+  if (listedAt !== undefined && eventMs < Date.parse(listedAt) - CLOCK_SKEW_MS) return true;
+  if (eventMs > Date.parse(parentJournalUntil) + CLOCK_SKEW_MS) return false;
+  return (
+    supersededBy(change, await catalog.listJournalForKey(planId, change.key), parentJournalUntil) !==
+    undefined
+  );
+}
+
+/** The time of the newest committed snapshot that listed the source, at or before `parent`'s time. */
+async function listedAtOrBefore(catalog: Catalog, parent: SnapshotRecord): Promise<string | undefined> {
+  if (parent.mode !== 'journal') return parent.time;
+  const until = Date.parse(parent.time as string);
+  return (await catalog.listSnapshots(parent.planId))
+    .filter((s) => s.status === 'COMMITTED' && s.mode !== 'journal' && s.time && Date.parse(s.time) <= until)
+    .at(-1)?.time;
 }
 
 /** The index of the first part whose last key is ≥ `key` (`parts.length` past them all). */
@@ -88,7 +124,17 @@ export async function snapshotFromJournal(
   const journal = (
     await catalog.listJournal(plan.id, { capturedAfter: parent.journalUntil, capturedUntil: journalUntil })
   ).filter((e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix));
-  const changes = [...latestByKey(journal).values()].sort((a, b) => compareKeys(a.key, b.key));
+  // Latest entry per key by sequencer; then drop those the parent holds a newer state of (never
+  // roll a key back: docs/format.md#journal-built-snapshots).
+  const listedAt = await listedAtOrBefore(catalog, parent);
+  const latest = [...latestByKey(journal).values()];
+  const limit = pLimit(deps.concurrency ?? 16);
+  const stale = await Promise.all(
+    latest.map((change) =>
+      limit(() => parentHoldsNewer(catalog, plan.id, change, parent.journalUntil as string, listedAt)),
+    ),
+  );
+  const changes = latest.filter((_, i) => !stale[i]).sort((a, b) => compareKeys(a.key, b.key));
 
   // Group the changes by the parent part whose key range holds them; read only those parts.
   const bySlot = new Map<number, JournalEntry[]>();

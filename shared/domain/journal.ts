@@ -8,6 +8,12 @@ import { ValidationError } from './errors.ts';
 import type { JournalEntry } from './ports.ts';
 import { type ContentId, contentIdOf } from './vault.ts';
 
+/**
+ * How far S3's event times (`eventTime`) and the functions' clocks (`capturedAt`, snapshot times)
+ * may disagree, in milliseconds: a comparison between the two counts only beyond this margin.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** Hex digits a sequencer may have (S3's are about 18); sort keys are padded to this width. */
 export const SEQUENCER_MAX_DIGITS = 64;
 
@@ -68,4 +74,25 @@ export function latestByKey(entries: Iterable<JournalEntry>): Map<string, Journa
  */
 export function journalEntryHash(entry: Pick<JournalEntry, 'bucket' | 'key' | 'sequencer'>): ContentId {
   return contentIdOf(`${entry.bucket}\n${entry.key}\n${entry.sequencer}`);
+}
+
+/**
+ * Whether the journal says a state newer than `change` was already held by a snapshot whose journal
+ * horizon is `horizon`: some entry of the same key (from `history`, that key's entries in any order)
+ * with a greater sequencer was captured at or before `horizon`. Such a snapshot holds that newer
+ * state or a later one, so applying `change` on top of it would roll the key back.
+ * @param horizon ISO-8601 UTC: the snapshot's `journalUntil`.
+ * @example supersededBy(late, await catalog.listJournalForKey(plan.id, late.key), parent.journalUntil)
+ */
+export function supersededBy(
+  change: Pick<JournalEntry, 'key' | 'sequencer'>,
+  history: Iterable<JournalEntry>,
+  horizon: string,
+): JournalEntry | undefined {
+  const until = Date.parse(horizon);
+  for (const entry of history) {
+    if (entry.key !== change.key || compareSequencers(entry.sequencer, change.sequencer) <= 0) continue;
+    if (Date.parse(entry.capturedAt) <= until) return entry;
+  }
+  return undefined;
 }

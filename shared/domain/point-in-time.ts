@@ -3,11 +3,12 @@
  * committed snapshot taken at or before T (the **base**) and the journal of the changes captured
  * since (each upload stored in the vault within seconds, with its blobs).
  *
- * For each key, its latest journal entry (by S3's sequencer) whose `eventTime` lies in
- * (base time, T] — or, for a base that records its journal horizon, that is at or before T and was
- * captured after that horizon — decides: `captured` → that content, `removed` → absent, `lost-before-capture` → the
- * base's entry stays and a warning names the key. A key with no such entry is as the base holds it.
- * Entries at or before the base's time are in the base already; entries after T did not happen yet.
+ * For each key, its latest journal entry (by S3's sequencer) among those with `eventTime` ≤ T decides,
+ * when it is not in the base already — its `eventTime` is after the base's time or, for a base that
+ * records its journal horizon, it was captured after that horizon: `captured` → that content,
+ * `removed` → absent, `lost-before-capture` → the base's entry stays and a warning names the key. A
+ * key whose latest entry the base holds (a late capture of an older change does not count over it),
+ * or with no entry, is as the base holds it. Entries after T did not happen yet.
  * Everything here is pure: the same base, journal and window give the same entries.
  * @see ../../docs/format.md#journal
  * @see ../../docs/format.md#manifest-parts
@@ -95,12 +96,11 @@ export function changesAt(journal: Iterable<JournalEntry>, window: PointInTimeWi
   const horizon = window.baseJournalUntil === undefined ? undefined : Date.parse(window.baseJournalUntil);
   const until = Date.parse(window.at);
   const capturedUntil = window.capturedUntil === undefined ? undefined : Date.parse(window.capturedUntil);
+  // The latest entry of each key among every change that happened by T, those the base holds
+  // included: a late capture of an older change never beats a newer one the base holds.
   const latest = new Map<string, JournalEntry>();
   for (const entry of journal) {
-    const at = Date.parse(entry.eventTime);
-    if (at > until) continue;
-    const sinceBase = at > after || (horizon !== undefined && Date.parse(entry.capturedAt) > horizon);
-    if (!sinceBase) continue;
+    if (Date.parse(entry.eventTime) > until) continue;
     // An entry journaled before capture times existed has none: it counts.
     if (capturedUntil !== undefined && entry.capturedAt && Date.parse(entry.capturedAt) > capturedUntil) {
       continue;
@@ -108,6 +108,9 @@ export function changesAt(journal: Iterable<JournalEntry>, window: PointInTimeWi
     const seen = latest.get(entry.key);
     if (!seen || isLater(entry, seen)) latest.set(entry.key, entry);
   }
+  const sinceBase = (entry: JournalEntry) =>
+    Date.parse(entry.eventTime) > after || (horizon !== undefined && Date.parse(entry.capturedAt) > horizon);
+  for (const [key, entry] of latest) if (!sinceBase(entry)) latest.delete(key); // the base holds it
   const changes: KeyChange[] = [];
   for (const [key, journalEntry] of latest) {
     const outcome = outcomeOf(journalEntry);

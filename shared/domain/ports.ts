@@ -179,6 +179,12 @@ export interface FetchedObject extends SourceObject {
   metadata?: Record<string, string>;
 }
 
+/** A key's current version: what a GET without a version id reads now. */
+export interface CurrentVersion extends SourceObject {
+  /** Its version id; absent on an unversioned bucket (S3's `null` version). */
+  versionId?: string;
+}
+
 /** An object's attributes as HEAD reports them. */
 export interface ObjectHead {
   sizeBytes: number;
@@ -235,6 +241,17 @@ export interface ObjectStore {
   ): Promise<WriteOutcome>;
   /** Delete keys (restore drills' scratch copies); deleting a missing key succeeds. */
   delete(bucket: string, keys: readonly string[]): Promise<void>;
+  /**
+   * The key's current version, as a GET without a version id would read it now (`HeadObject`):
+   * capture asks after an `ObjectRemoved:Delete` of one version, which may have left an older
+   * version current. Strongly consistent: it reflects every change S3 finished before the call.
+   * @returns undefined when the key has no current version: never written, every version deleted,
+   *   or its newest version is a delete marker.
+   * @throws TransientError (retryable) on throttling, 5xx and connection failures; a non-retryable
+   *   StrongboxError when access is denied.
+   * @see docs/format.md#journal
+   */
+  currentVersion(bucket: string, key: string): Promise<CurrentVersion | undefined>;
 }
 
 /**
@@ -573,8 +590,10 @@ export interface RestorePartCounts {
  * - `captured`: an `ObjectCreated:*` event whose bytes capture read (the version the event names,
  *   or, unversioned, the object while its ETag was still the event's) and stored in the primary
  *   vault before this entry was written: packs, then the index naming them, then this entry. Its
- *   `blobs` restore the object exactly like a manifest entry's.
- * - `removed`: an `ObjectRemoved:*` event (a delete, or a delete marker on a versioned bucket); no bytes.
+ *   `blobs` restore the object exactly like a manifest entry's. Also an `ObjectRemoved:Delete` of
+ *   one version (`versionId`) that left a current version: that version's bytes (`currentVersionId`).
+ * - `removed`: an `ObjectRemoved:*` event that removed the key (a delete on an unversioned bucket, a
+ *   delete marker, or the deletion of a version that left no current one); no bytes.
  * - `lost-before-capture`: an `ObjectCreated:*` event whose bytes were gone before capture read them
  *   (overwritten: 412 on If-Match; deleted: 404); `reason` says which. No bytes are stored, never
  *   another version's.
@@ -603,6 +622,12 @@ export interface JournalEntry {
   etag?: string;
   /** The version the event names (versioned buckets; a delete marker's for a removal). */
   versionId?: string;
+  /**
+   * After an `ObjectRemoved:Delete` of one version (`versionId`, the deleted one), the version
+   * that was current when capture asked, whose content a `captured` entry holds.
+   * @see docs/format.md#journal
+   */
+  currentVersionId?: string;
   /** ISO-8601 UTC, as the read returned it (captured). */
   lastModified?: string;
   contentType?: string;

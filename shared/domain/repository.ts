@@ -204,7 +204,7 @@ export class VaultIndex {
   readonly #blobs = new Map<ContentId, BlobLocation>();
   readonly #packs = new Map<ContentId, IndexedPack>();
   readonly #loaded = new Set<ContentId>();
-  readonly #exclude: ReadonlySet<ContentId>;
+  readonly #exclude: Set<ContentId>;
   readonly #cached: boolean;
 
   private constructor(
@@ -215,7 +215,7 @@ export class VaultIndex {
   ) {
     this.#vault = vault;
     this.#envelope = envelope;
-    this.#exclude = exclude;
+    this.#exclude = new Set(exclude);
     this.#cached = cached;
   }
 
@@ -288,6 +288,39 @@ export class VaultIndex {
     for (const blob of pack.blobs) {
       if (!this.#blobs.has(blob.blobId)) this.#blobs.set(blob.blobId, { ...blob, packId: pack.packId });
     }
+  }
+
+  /**
+   * Leave `packIds` out from now on, as if no index named them: drop those already loaded (a blob
+   * they held is located in another loaded pack that holds it, or nowhere) and skip them in later
+   * {@link refresh}es. A long-lived index (capture's, per container) passes the marks it reads
+   * again, so it never reuses a blob of a pack garbage collection has since marked (see
+   * docs/format.md#garbage-collection). Exclusion only grows: a mark that vanished may mean the pack
+   * was swept. {@link addPack} still records an excluded pack.
+   * @returns how many loaded packs were dropped.
+   */
+  exclude(packIds: Iterable<ContentId>): number {
+    const dropped = new Set<ContentId>();
+    for (const packId of packIds) {
+      this.#exclude.add(packId);
+      if (this.#packs.delete(packId)) dropped.add(packId);
+    }
+    if (dropped.size === 0) return 0;
+    const orphaned = new Set<ContentId>();
+    for (const [blobId, where] of this.#blobs) {
+      if (dropped.has(where.packId)) {
+        this.#blobs.delete(blobId);
+        orphaned.add(blobId);
+      }
+    }
+    for (const pack of this.#packs.values()) {
+      for (const blob of pack.blobs) {
+        if (orphaned.has(blob.blobId) && !this.#blobs.has(blob.blobId)) {
+          this.#blobs.set(blob.blobId, { ...blob, packId: pack.packId });
+        }
+      }
+    }
+    return dropped.size;
   }
 
   /** Where `blobId` is, or undefined when no loaded index names it. */

@@ -808,11 +808,29 @@ export async function pointInTimeChanges(
           capturedUntil,
         });
   const ofKey = request.key === undefined ? entries : entries.filter((e) => e.key === request.key);
-  return changesAt(ofKey, {
+  const window = {
     baseTime,
     ...(base.journalUntil === undefined ? {} : { baseJournalUntil: base.journalUntil }),
     at: request.pointInTime,
     capturedUntil,
+  };
+  const changes = changesAt(ofKey, window);
+  if (request.key !== undefined) return changes;
+  // A late capture (its event at or before the base's time) may be older than an entry the base
+  // holds that was captured before the query's start: such keys are decided on their whole history.
+  const late = new Set(
+    changes.filter((c) => Date.parse(c.journal.eventTime) <= Date.parse(baseTime)).map((c) => c.key),
+  );
+  if (late.size === 0) return changes;
+  const limit = pLimit(16);
+  const histories = await Promise.all(
+    [...late].map((key) => limit(() => catalog.listJournalForKey(planId, key))),
+  );
+  const decided = new Map(changesAt(histories.flat(), window).map((c) => [c.key, c]));
+  return changes.flatMap((c) => {
+    if (!late.has(c.key)) return [c];
+    const change = decided.get(c.key);
+    return change ? [change] : [];
   });
 }
 

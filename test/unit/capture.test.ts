@@ -18,6 +18,7 @@ import { TransientError } from '#domain/errors.ts';
 import { latestByKey } from '#domain/journal.ts';
 import type { JournalEntry } from '#domain/ports.ts';
 import { readEntryContent, VaultIndex } from '#domain/repository.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Container } from '#runtime/container.ts';
 import { makeHandler } from '../../functions/capture.ts';
@@ -492,5 +493,134 @@ describe('the capture handler', () => {
     const record = await upload(p, 'a.txt', 'a');
     p.primary.faults.push({ op: 'put', onCall: 1 });
     await expect(handlerOf(p)({ Records: [record] }, context)).rejects.toBeInstanceOf(TransientError);
+  });
+});
+
+describe('captureChange and garbage collection marks (docs/format.md#garbage-collection)', () => {
+  /**
+   * A pack that only a removed object's journal entry named: capture stores 'doomed' in its own pack
+   * while the container is warm, the object is deleted, and a snapshot taken 20 minutes later lets
+   * that journal entry out of the live set. The snapshot's prune marks the pack.
+   */
+  async function doomedPack(p: MemoryPipeline): Promise<string> {
+    await captureChange(p.deps, await upload(p, 'keep.txt', 'kept bytes'));
+    const packsBefore = new Set(packKeys(p));
+    await captureChange(p.deps, await upload(p, 'doomed.txt', 'doomed bytes'));
+    const [doomed] = packKeys(p).filter((k) => !packsBefore.has(k));
+    await p.objects.delete('source', ['doomed.txt']);
+    await captureChange(p.deps, s3Record({ key: 'doomed.txt', eventName: 'ObjectRemoved:Delete' }));
+    p.clock.advance(20 * 60_000);
+    await startSnapshotNow(p.deps, 'plan0');
+    await p.drain();
+    const marks = await p.catalog.listGcMarks(p.primary.bucket);
+    expect(marks.map((m) => `packs/${m.packId.slice(0, 2)}/${m.packId}`)).toContain(doomed);
+    return doomed as string;
+  }
+
+  const gc = (p: MemoryPipeline) =>
+    p.run({ kind: 'prune', planId: 'plan0', snapshotId: 'gc', region: 'us-east-1' });
+
+  it('never reuses a blob of a pack marked while its container stayed warm', async () => {
+    // Prepare: a warm capture container, invoked every 25 minutes while GC marks the pack and,
+    // after the grace period (an hour), sweeps it
+    const p = await setUp();
+    const doomed = await doomedPack(p);
+    for (let i = 0; i < 3; i++) {
+      p.clock.advance(25 * 60_000);
+      await captureChange(p.deps, await upload(p, `other-${i}.txt`, `other ${i}`));
+    }
+    await gc(p);
+    expect(p.primary.objects.has(doomed)).toBe(false);
+    // Act: the same content uploaded again
+    await captureChange(p.deps, await upload(p, 'again.txt', 'doomed bytes'));
+    // Assess: the journal entry's blobs are readable
+    const entry = latestByKey(await p.catalog.listJournalForKey('plan0', 'again.txt')).get('again.txt');
+    expect((await contentOf(p, entry)).toString()).toBe('doomed bytes');
+  });
+
+  it('never reuses a blob of a pack marked and swept while its container was idle', async () => {
+    const p = await setUp();
+    const doomed = await doomedPack(p);
+    p.clock.advance(3601_000);
+    await gc(p);
+    expect(p.primary.objects.has(doomed)).toBe(false);
+    await captureChange(p.deps, await upload(p, 'again.txt', 'doomed bytes'));
+    const entry = latestByKey(await p.catalog.listJournalForKey('plan0', 'again.txt')).get('again.txt');
+    expect((await contentOf(p, entry)).toString()).toBe('doomed bytes');
+  });
+});
+
+describe('captureChange: deletes on a versioned bucket', () => {
+  /** Delete one version of `key` and return the record S3 sends: `ObjectRemoved:Delete` with its version. */
+  async function deleteVersion(p: MemoryPipeline, key: string, versionId: string): Promise<S3EventRecord> {
+    await p.objects.deleteVersion('source', key, versionId);
+    return s3Record({ key: encodeKey(key), eventName: 'ObjectRemoved:Delete', versionId });
+  }
+  /** A simple delete (a delete marker) of `key`: `ObjectRemoved:DeleteMarkerCreated` with the marker's version. */
+  async function deleteMarker(p: MemoryPipeline, key: string): Promise<S3EventRecord> {
+    await p.objects.delete('source', [key]);
+    const marker = p.objects.versions.get(`source/${key}`)?.at(-1);
+    return s3Record({
+      key: encodeKey(key),
+      eventName: 'ObjectRemoved:DeleteMarkerCreated',
+      versionId: marker?.versionId as string,
+    });
+  }
+  async function latest(p: MemoryPipeline, key: string): Promise<JournalEntry | undefined> {
+    return latestByKey(await p.catalog.listJournalForKey('plan0', key)).get(key);
+  }
+  async function versioned(): Promise<{ p: MemoryPipeline; v1: string; v2: string }> {
+    const p = await setUp();
+    p.objects.enableVersioning('source');
+    const one = await upload(p, 'doc.txt', 'version one');
+    const two = await upload(p, 'doc.txt', 'version two');
+    await captureChange(p.deps, one);
+    await captureChange(p.deps, two);
+    return { p, v1: one.s3.object.versionId as string, v2: two.s3.object.versionId as string };
+  }
+
+  it('journals the older version as the key’s state when the current version is deleted', async () => {
+    // Prepare
+    const { p, v2 } = await versioned();
+    // Act: deleting the current version makes version one current again
+    const outcome = await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    // Assess
+    expect(outcome).toMatchObject({ status: 'journaled', outcome: 'captured' });
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ event: 'removed', outcome: 'captured', versionId: v2 });
+    expect((await contentOf(p, entry)).toString()).toBe('version one');
+  });
+
+  it('journals the current version, unchanged, when a noncurrent version is deleted', async () => {
+    const { p, v1, v2 } = await versioned();
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v1));
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ outcome: 'captured', currentVersionId: v2 });
+    expect((await contentOf(p, entry)).toString()).toBe('version two');
+  });
+
+  it('journals a removal when the last version is deleted', async () => {
+    const { p, v1, v2 } = await versioned();
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v1));
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed', versionId: v2 });
+  });
+
+  it('journals a removal for a delete marker, and the key back when the marker is deleted', async () => {
+    const { p } = await versioned();
+    const marker = await deleteMarker(p, 'doc.txt');
+    await captureChange(p.deps, marker);
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed' });
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', marker.s3.object.versionId as string));
+    const entry = await latest(p, 'doc.txt');
+    expect(entry).toMatchObject({ outcome: 'captured' });
+    expect((await contentOf(p, entry)).toString()).toBe('version two');
+  });
+
+  it('journals a removal when the newest remaining version is a delete marker', async () => {
+    const { p, v2 } = await versioned();
+    await captureChange(p.deps, await deleteMarker(p, 'doc.txt'));
+    await captureChange(p.deps, await deleteVersion(p, 'doc.txt', v2));
+    expect(await latest(p, 'doc.txt')).toMatchObject({ outcome: 'removed', versionId: v2 });
   });
 });

@@ -119,6 +119,70 @@ describe('snapshots built from the journal (continuous protection)', () => {
     await expectEqualsSource(p, second.manifestId as string);
   });
 
+  /** The record S3 sends for the object now current at `key` (versioned: with its version). */
+  function putRecord(key: string): S3EventRecord {
+    const o = p.objects.buckets.get('source')?.get(key);
+    if (!o) throw new Error(`no ${key}`);
+    const r = record(key, 'Put', o.etag, o.sizeBytes);
+    r.eventTime = p.clock.now().toISOString();
+    if (o.versionId) r.s3.object.versionId = o.versionId;
+    return r;
+  }
+
+  it('never rolls a key back: two writes in the same second, captured in reverse order', async () => {
+    // Prepare: a versioned source (capture reads the very version an event names)
+    p.objects.enableVersioning('source');
+    await snapshot(p);
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(20), Buffer.from('first'), {});
+    const first = putRecord(keyOf(20));
+    await p.objects.put('source', keyOf(20), Buffer.from('second'), {}); // same instant
+    const second = putRecord(keyOf(20));
+    // Act: the second write is captured, and snapshotted, before the first
+    await captureChange(p.deps, second);
+    const holdsSecond = await snapshot(p);
+    p.clock.advance(1000);
+    await captureChange(p.deps, first);
+    const afterLate = await snapshot(p);
+    // Assess
+    expect(afterLate.mode).toBe('journal');
+    await expectEqualsSource(p, holdsSecond.manifestId as string);
+    await expectEqualsSource(p, afterLate.manifestId as string);
+  });
+
+  it('never rolls a key back: a delete captured after the upload that followed it', async () => {
+    await snapshot(p);
+    p.clock.advance(1000);
+    const removal = record(keyOf(21), 'Delete');
+    removal.eventTime = p.clock.now().toISOString();
+    await p.objects.delete('source', [keyOf(21)]);
+    await p.objects.put('source', keyOf(21), Buffer.from('back'), {}); // same instant
+    await captureChange(p.deps, putRecord(keyOf(21)));
+    await snapshot(p);
+    p.clock.advance(1000);
+    await captureChange(p.deps, removal);
+    const afterLate = await snapshot(p);
+    await expectEqualsSource(p, afterLate.manifestId as string);
+  });
+
+  it('keeps a key whose current version was deleted while an older one remains', async () => {
+    p.objects.enableVersioning('source');
+    await snapshot(p);
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(22), Buffer.from('older'), {});
+    await captureChange(p.deps, putRecord(keyOf(22)));
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(22), Buffer.from('newer'), {});
+    const newer = putRecord(keyOf(22));
+    await captureChange(p.deps, newer);
+    await p.objects.deleteVersion('source', keyOf(22), newer.s3.object.versionId as string);
+    const removal = record(keyOf(22), 'Delete');
+    removal.s3.object.versionId = newer.s3.object.versionId;
+    await captureChange(p.deps, removal);
+    const next = await snapshot(p);
+    await expectEqualsSource(p, next.manifestId as string);
+  });
+
   it('reconciles on its schedule: lists the source, repairs what the events missed, counts it', async () => {
     await snapshot(p);
     // Changes S3 never told capture about (a lost notification).

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#domain/errors.ts';
-import { compareSequencers, journalEntryHash, latestByKey, sequencerSortKey } from '#domain/journal.ts';
+import {
+  compareSequencers,
+  journalEntryHash,
+  latestByKey,
+  sequencerSortKey,
+  supersededBy,
+} from '#domain/journal.ts';
 import type { JournalEntry } from '#domain/ports.ts';
 
 const entry = (
@@ -72,5 +78,24 @@ describe('journalEntryHash', () => {
     expect(journalEntryHash(later)).toBe(journalEntryHash(a));
     expect(journalEntryHash({ ...a, bucket: 'other' })).not.toBe(journalEntryHash(a));
     expect(journalEntryHash({ ...a, sequencer: '02' })).not.toBe(journalEntryHash(a));
+  });
+});
+
+describe('supersededBy', () => {
+  const horizon = '2026-03-01T00:00:05.000Z';
+  it('names an entry of the key with a greater sequencer captured by the horizon', () => {
+    const late = { ...entry('k', '0A'), capturedAt: '2026-03-01T00:00:09.000Z' };
+    const held = entry('k', '0B');
+    expect(supersededBy(late, [late, held], horizon)).toBe(held);
+  });
+
+  it('ignores earlier sequencers, other keys and entries captured after the horizon', () => {
+    const change = entry('k', '0B');
+    const history = [
+      entry('k', '0A'),
+      entry('other', 'FF'),
+      { ...entry('k', '0C'), capturedAt: '2026-03-01T00:00:05.001Z' },
+    ];
+    expect(supersededBy(change, history, horizon)).toBeUndefined();
   });
 });

@@ -1,8 +1,10 @@
 // The state of a source at a point in time, key by key: the base snapshot's entries with each key's
 // latest journaled change between the base and T applied. Pure: no vault, no catalog.
 import { describe, expect, it } from 'vitest';
+import { MemoryCatalog } from '#adapters/memory.ts';
 import { applyChanges, changesAt, entriesAt, manifestEntryOfJournal } from '#domain/point-in-time.ts';
 import type { JournalEntry } from '#domain/ports.ts';
+import { pointInTimeChanges } from '#domain/restore.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
 
 const BASE_TIME = '2026-03-01T10:00:00.000Z';
@@ -195,6 +197,28 @@ describe('entriesAt', () => {
     expect(entriesAt(snapshot, [early], withHorizon).entries).toEqual(snapshot);
   });
 
+  it('never rolls a key back: a late capture of an older change loses to a newer one the base holds', () => {
+    // Two writes in the same second: the newer (0B) captured before the base's horizon (the base
+    // holds it), the older (0A) captured after it.
+    const newer = {
+      ...journal('a', 0, '0B'),
+      eventTime: '2026-03-01T09:59:59.700Z',
+      capturedAt: '2026-03-01T09:59:59.900Z',
+    };
+    const older = {
+      ...journal('a', 0, '0A', 'captured', 'older'),
+      eventTime: '2026-03-01T09:59:59.200Z',
+      capturedAt: '2026-03-01T10:00:05.000Z',
+    };
+    const withHorizon = { ...window, baseJournalUntil: BASE_TIME };
+    const based = [base('a', 'a@0'), base('b'), base('c')];
+    expect(entriesAt(based, [newer, older], withHorizon).entries).toEqual(based);
+    expect(entriesAt(based, [older, newer], withHorizon).entries).toEqual(based);
+    // A change after both, since the base, still counts.
+    const after = journal('a', 5, '0C', 'removed');
+    expect(keysOf(entriesAt(based, [older, after, newer], withHorizon).entries)).toEqual(['b', 'c']);
+  });
+
   it('compares times as instants, whatever their offset', () => {
     const at = entriesAt(snapshot, [journal('a', 10, '0A')], {
       baseTime: '2026-03-01T11:00:00+01:00',
@@ -227,5 +251,34 @@ describe('changesAt and applyChanges', () => {
     const changes = changesAt([journal('a', 1, '01', 'removed'), journal('d', 1, '01')], window);
     expect(keysOf([...applyChanges([base('a'), base('c')], changes)])).toEqual(['c', 'd']);
     expect(keysOf([...applyChanges([], changes)])).toEqual(['d']);
+  });
+});
+
+describe('pointInTimeChanges', () => {
+  it('decides a late capture on its key’s whole history, even entries captured long before the base', async () => {
+    // Prepare: the newer write (0B) was captured 20 minutes before the base (which holds it); the
+    // older one (0A), in the same second, only after the base's horizon
+    const catalog = new MemoryCatalog();
+    const newer = {
+      ...journal('a', -20, '0B'),
+      eventTime: '2026-03-01T09:40:00.700Z',
+      capturedAt: '2026-03-01T09:40:01.000Z',
+    };
+    const older = {
+      ...journal('a', -20, '0A', 'captured', 'older'),
+      eventTime: '2026-03-01T09:40:00.200Z',
+      capturedAt: '2026-03-01T10:20:00.000Z',
+    };
+    for (const entry of [newer, older, journal('b', 10, '01')]) await catalog.appendJournal(entry);
+    // Act
+    const changes = await pointInTimeChanges(
+      { catalog },
+      'photos',
+      { pointInTime: T },
+      { time: BASE_TIME, journalUntil: BASE_TIME },
+      T,
+    );
+    // Assess: 'a' stays as the base holds it; 'b' changed since
+    expect(changes.map((c) => `${c.key} ${c.journal.sequencer}`)).toEqual(['b 01']);
   });
 });

@@ -218,6 +218,29 @@ describe('VaultIndex', () => {
     expect(index.locate(kept.blobId)).toBeDefined();
   });
 
+  it('drops the packs it is told to exclude, now and on every later refresh', async () => {
+    // Prepare: a blob held by two packs (stored twice), and a pack indexed after the exclusion
+    const shared = chunk(10);
+    const only = chunk(10);
+    const [first] = await store([shared, only]);
+    const [second] = await store([shared]);
+    const index = await VaultIndex.load(vault, envelope);
+    expect(index.locate(shared.blobId)?.packId).toBe(first?.packId);
+    // Act
+    const dropped = index.exclude([first?.packId as ContentId]);
+    const later = chunk(10);
+    const [third] = await store([later]);
+    index.exclude([third?.packId as ContentId]);
+    await index.refresh();
+    // Assess: the shared blob is located in the pack that still counts; the others nowhere
+    expect(dropped).toBe(1);
+    expect(index.pack(first?.packId as ContentId)).toBeUndefined();
+    expect(index.locate(shared.blobId)?.packId).toBe(second?.packId);
+    expect(index.locate(only.blobId)).toBeUndefined();
+    expect(index.locate(later.blobId)).toBeUndefined();
+    expect(index.exclude([first?.packId as ContentId])).toBe(0);
+  });
+
   it('refuses an index document stored under another id', async () => {
     await store([chunk(10)]);
     const [key] = [...vault.objects.keys()].filter((k) => k.startsWith('index/'));
