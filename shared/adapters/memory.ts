@@ -26,6 +26,7 @@ import type {
   LockMode,
   ObjectHead,
   ObjectStore,
+  PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
@@ -481,6 +482,39 @@ export class MemoryCatalog implements Catalog {
       .filter(([k]) => k.startsWith(prefix))
       .map(([, v]) => clone(v))
       .sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Partition checkpoints by `<planId>/<snapshotId>#<partition>`. */
+  readonly checkpoints = new Map<string, PartitionCheckpoint>();
+
+  async putPartitionCheckpoint(
+    planId: string,
+    snapshotId: string,
+    checkpoint: PartitionCheckpoint,
+  ): Promise<boolean> {
+    const key = `${planId}/${snapshotId}#${checkpoint.partition}`;
+    const stored = this.checkpoints.get(key);
+    if (stored && stored.invocations >= checkpoint.invocations) return false;
+    this.checkpoints.set(key, clone(checkpoint));
+    return true;
+  }
+
+  async listPartitionCheckpoints(planId: string, snapshotId: string): Promise<PartitionCheckpoint[]> {
+    const prefix = `${planId}/${snapshotId}#`;
+    return [...this.checkpoints.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => clone(v))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async resetPartition(planId: string, snapshotId: string, partition: number): Promise<boolean> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (s?.status !== 'RUNNING') return false;
+    const key = `${planId}/${snapshotId}#${partition}`;
+    this.checkpoints.delete(key);
+    if (!this.partitions.delete(key)) return false;
+    s.partitionsDone = (s.partitionsDone ?? 1) - 1;
+    return true;
   }
 
   async putPlans(plans: readonly PlanRecord[]): Promise<void> {

@@ -7,8 +7,9 @@
  * - the newest committed snapshot of a plan, the parent of a running snapshot, a snapshot that
  *   failed verification and a snapshot still running are never forgotten;
  * - the live set is every COMMITTED snapshot of EVERY plan sharing the vault: their roots, the parts
- *   the roots name (and the parts a running snapshot's finished partitions wrote), and the blobs the
- *   parts name. A pack is unreferenced when none of its blobs is live;
+ *   the roots name (and the parts the finished partitions and checkpoints of a running or retryable
+ *   snapshot wrote: see retry.ts), and the blobs the parts name. A pack is unreferenced when none of
+ *   its blobs is live;
  * - an unreferenced pack is first MARKED (in the catalog); a later run deletes it only when the mark
  *   is older than `gcGraceSeconds` and the pack is still unreferenced; a pack referenced again in
  *   between is RESCUED (its mark removed). Snapshots never reuse blobs of marked packs, so only a
@@ -36,6 +37,7 @@ import {
   writeIndex,
 } from './repository.ts';
 import type { RetentionDecision } from './retention.ts';
+import { keepsWork } from './retry.ts';
 import { jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
 import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from './vault.ts';
 
@@ -241,7 +243,7 @@ interface LiveSet {
   plans: PlanRecord[];
   /** Keys of the roots of COMMITTED snapshots. */
   roots: Set<string>;
-  /** Keys of the parts live roots name, and of the parts running snapshots' partitions wrote. */
+  /** Keys of the parts live roots name, and of the parts running or retryable snapshots' partitions wrote. */
   parts: Set<string>;
   blobs: Set<ContentId>;
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
@@ -272,20 +274,26 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   const limit = pLimit(deps.concurrency ?? 16);
   const committed: SnapshotRecord[] = [];
+  const now = deps.clock.now();
   for (const plan of plans) {
-    for (const s of await catalog.listSnapshots(plan.id)) {
+    const snapshots = await catalog.listSnapshots(plan.id);
+    for (const s of snapshots) {
       if (s.status === 'COMMITTED' && s.manifestId) {
         committed.push(s);
         live.roots.add(VaultLayout.manifestKey(plan.id, s.manifestId));
-      } else if (s.status === 'RUNNING') {
-        // Parts a finished partition wrote are named by no root until the snapshot commits; they and
-        // their blobs are live (the partition may have reused blobs of marked packs: the rescue).
-        for (const summary of await catalog.listPartitions(plan.id, s.snapshotId)) {
-          for (const ref of summary.parts) {
-            const key = VaultLayout.partKey(plan.id, ref.partId);
-            live.parts.add(key);
-            partsToRead.set(key, { planId: plan.id, partId: ref.partId });
-          }
+      } else if (keepsWork(s, snapshots, now)) {
+        // Parts a finished partition wrote, or a partition continued across invocations recorded in
+        // its checkpoint, are named by no root until the snapshot commits; they and their blobs are
+        // live while the snapshot runs or may be retried (FAILED, not abandoned) — the partition may
+        // have reused blobs of marked packs: the rescue.
+        const work = [
+          ...(await catalog.listPartitions(plan.id, s.snapshotId)),
+          ...(await catalog.listPartitionCheckpoints(plan.id, s.snapshotId)),
+        ];
+        for (const ref of work.flatMap((w) => w.parts)) {
+          const key = VaultLayout.partKey(plan.id, ref.partId);
+          live.parts.add(key);
+          partsToRead.set(key, { planId: plan.id, partId: ref.partId });
         }
       }
     }
@@ -418,7 +426,7 @@ type MaybeLockedVault = VaultStore & { retainUntil?: (key: string) => Promise<st
  * longest snapshot partition (from its index load to its recorded summary) plus one GC run:
  * - a pack is deleted only if its mark M was written at least G before this run started, and none of
  *   its blobs is in the live set read after that start (every COMMITTED manifest, and the finished
- *   partitions of RUNNING snapshots);
+ *   partitions and checkpoints of RUNNING and retryable FAILED snapshots);
  * - a snapshot partition reads the marks before it loads the index, and does not reuse a blob of a
  *   marked pack (it stores the blob again). So a partition that reuses a blob of the pack read the
  *   marks before M was written: it started before M and finished (recorded its summary, whose parts
