@@ -6,7 +6,7 @@ import { ConflictError } from '#domain/errors.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { prunePlan } from '#domain/prune.ts';
 import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
-import { abandonSnapshot, FAILED_SNAPSHOT_RETRY_DAYS } from '#domain/retry.ts';
+import { abandonSnapshot, FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned, keepsWork } from '#domain/retry.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
@@ -282,5 +282,52 @@ describe('a partition continued across invocations', () => {
     const [summary] = await p.catalog.listPartitions('photos', snapshotId);
     expect(summary?.invocations).toBe(2);
     await expectRestorable(p, snapshotId, 1000);
+  });
+
+  it('lets only one of two concurrent deliveries of a partition go on: the other stops at the checkpoint', async () => {
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    const [planTask] = p.queue.drain();
+    await takeSnapshot(p.deps, planTask as SnapshotTask);
+    const [first] = p.queue.drain() as SnapshotTask[];
+    const results = await Promise.all([
+      takeSnapshot(budgeted, first as SnapshotTask),
+      takeSnapshot(budgeted, first as SnapshotTask),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['CONTINUED', 'SKIPPED']);
+    expect(p.queue.drain()).toHaveLength(1); // one continuation, not two chains
+    expect(
+      (await p.catalog.listPartitionCheckpoints('photos', snapshotId)).map((c) => c.invocations),
+    ).toEqual([2]);
+  });
+});
+
+describe('isAbandoned', () => {
+  const failed = {
+    planId: 'photos',
+    snapshotId: '20260301T000000Z',
+    status: 'FAILED' as const,
+    scheduledAt: '2026-03-01T00:00:00.000Z',
+  };
+  const newer = {
+    planId: 'photos',
+    snapshotId: '20260301T010000Z',
+    status: 'COMMITTED' as const,
+    scheduledAt: '2026-03-01T01:00:00.000Z',
+  };
+  const at = (days: number) => new Date(Date.parse(failed.scheduledAt) + days * DAY);
+
+  it('keeps a failed snapshot retryable while no newer snapshot of its plan has committed, however old', () => {
+    expect(isAbandoned(failed, [failed], at(365))).toBe(false);
+    expect(isAbandoned(failed, [failed, { ...newer, status: 'FAILED' }], at(365))).toBe(false);
+    expect(keepsWork(failed, [failed], at(365))).toBe(true);
+  });
+
+  it(`abandons it ${FAILED_SNAPSHOT_RETRY_DAYS} days after it was scheduled once a newer one committed, or when an operator did`, () => {
+    expect(isAbandoned(failed, [failed, newer], at(FAILED_SNAPSHOT_RETRY_DAYS - 0.01))).toBe(false);
+    expect(isAbandoned(failed, [failed, newer], at(FAILED_SNAPSHOT_RETRY_DAYS))).toBe(true);
+    expect(isAbandoned({ ...failed, abandonedAt: at(0).toISOString() }, [failed], at(0))).toBe(true);
+    expect(keepsWork({ ...failed, status: 'RUNNING', abandonedAt: at(0).toISOString() }, [], at(99))).toBe(
+      true,
+    );
   });
 });
