@@ -272,6 +272,8 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
   const plans = await catalog.listPlans();
   const live: LiveSet = { plans, roots: new Set(), parts: new Set(), blobs: new Set() };
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
+  /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
+  const workOnly = new Set<string>();
   const limit = pLimit(deps.concurrency ?? 16);
   const committed: SnapshotRecord[] = [];
   const now = deps.clock.now();
@@ -293,6 +295,7 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
         for (const ref of work.flatMap((w) => w.parts)) {
           const key = VaultLayout.partKey(plan.id, ref.partId);
           live.parts.add(key);
+          workOnly.add(key);
           partsToRead.set(key, { planId: plan.id, partId: ref.partId });
         }
       }
@@ -327,15 +330,19 @@ async function liveSet(deps: PipelineDeps): Promise<LiveSet> {
     for (const ref of root.value.parts) {
       const key = VaultLayout.partKey(root.value.planId, ref.partId);
       live.parts.add(key);
+      workOnly.delete(key);
       partsToRead.set(key, { planId: root.value.planId, partId: ref.partId });
     }
   }
   await Promise.all(
-    [...partsToRead.values()].map(({ planId, partId }) =>
+    [...partsToRead.entries()].map(([key, { planId, partId }]) =>
       limit(async () => {
         const part = await fromAnyVault(deps, `manifest part ${planId}/${partId}`, (vault) =>
           readPart(vault, deps.envelope, planId, partId),
         );
+        // A part only uncommitted work names, and no vault holds, is lost work: the seal never names
+        // it (its partition runs again), so none of its blobs needs keeping and the run goes on.
+        if (!part.ok && workOnly.has(key) && (await absentEverywhere(deps, key))) return;
         if (!part.ok) {
           live.incomplete ??= part.reason;
           return;
@@ -368,6 +375,19 @@ async function fromAnyVault<T>(
     }
   }
   return { ok: false, reason };
+}
+
+/** Whether no vault holds `key` (a HEAD in each). @throws TransientError (retryable) */
+async function absentEverywhere(deps: PipelineDeps, key: string): Promise<boolean> {
+  for (const vault of allVaults(deps)) {
+    try {
+      await vault.checksum(key);
+      return false;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+  return true;
 }
 
 /** Every object under `prefix`, by key. */

@@ -174,6 +174,21 @@ describe('garbage collection and the retry of a failed snapshot', () => {
     await expectRestorable(p, snapshotId);
   });
 
+  it('goes on collecting when a part only uncommitted work names is gone, and the seal re-runs its partition', async () => {
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    await takeSnapshot(p.deps, p.queue.drain()[0] as SnapshotTask); // plan
+    const [first, second] = p.queue.drain() as SnapshotTask[];
+    await takeSnapshot(p.deps, first as SnapshotTask); // partition 0 done; partition 1 not yet run
+    await p.primary.delete(await partKeysOf(p, snapshotId, 0));
+    p.clock.advance(2 * HOUR);
+    const collected = await gc(p, snapshotId);
+    expect(collected?.deferred).toBeUndefined();
+
+    await p.queue.send(second as SnapshotTask);
+    await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
+    await expectRestorable(p, snapshotId);
+  });
+
   it('lets an operator abandon a FAILED snapshot: never retried, and its work is garbage', async () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     await failOn(p, snapshotId, 1);
