@@ -14,6 +14,8 @@
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
  * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
  * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
+ * | partition checkpoint | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>` (no parts; `token`, `chunks`) |
+ * | its part refs, in order | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>#<token>#<0000 chunk>` (`parts`) |
  * | GC mark of a pack | `GC#<vault bucket>` | `PACK#<packId>` (with `markedAt`) |
  * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`; copies' holds `copy:<holder>`, `version`) |
  *
@@ -24,8 +26,13 @@
  * A journal entry is one transaction of three puts: its marker (`attribute_not_exists`), then the
  * entry under the plan's time order and under its key's sequencer order; a redelivered event finds
  * the marker and writes nothing. `sha256(bucket, key, sequencer)` hashes `<bucket>\n<key>\n<sequencer>`.
+ * A partition checkpoint's part refs can outgrow DynamoDB's 400 KB item: they are written first, in
+ * chunk items of at most {@link CHECKPOINT_CHUNK_BYTES} under a fresh token, then the checkpoint item
+ * naming the token and chunk count (conditional on fewer invocations), then the previous token's
+ * chunks are deleted. A reader that finds fewer chunks than the checkpoint names reads again.
  * @see ../../docs/format.md#catalog
  */
+import { randomUUID } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
@@ -52,6 +59,7 @@ import type {
   JobRecord,
   JournalEntry,
   LegalHold,
+  PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
@@ -62,12 +70,46 @@ import type {
   SnapshotStatus,
   TaskRecord,
 } from '#domain/ports.ts';
-import { contentIdOf } from '#domain/vault.ts';
+import { contentIdOf, type PartRef } from '#domain/vault.ts';
 
 type Item = Record<string, unknown>;
 
 /** Attribute name prefix of a copy's hold on the lease item of a vault (`copy:<holder>` = until). */
 const COPY_HOLD_PREFIX = 'copy:';
+
+/**
+ * Bytes of part refs (as UTF-8 JSON, an upper bound of DynamoDB's size of the list) per checkpoint
+ * chunk item: well under DynamoDB's 400 KB item limit.
+ */
+export const CHECKPOINT_CHUNK_BYTES = 256 * 1024;
+
+/** Sort key of a partition checkpoint (a chunk of its parts: `<sk>#<token>#<0000 chunk>`). */
+function checkpointSk(snapshotId: string, partition: number): string {
+  return `CHECKPOINT#${snapshotId}#${String(partition).padStart(6, '0')}`;
+}
+
+function chunkSk(head: string, token: string, chunk: number): string {
+  return `${head}#${token}#${String(chunk).padStart(4, '0')}`;
+}
+
+/** Part refs in order, cut into chunks of at most {@link CHECKPOINT_CHUNK_BYTES}. */
+function chunksOf(parts: readonly PartRef[]): PartRef[][] {
+  const chunks: PartRef[][] = [];
+  let chunk: PartRef[] = [];
+  let bytes = 0;
+  for (const ref of parts) {
+    const size = Buffer.byteLength(JSON.stringify(ref)) + 1;
+    if (chunk.length > 0 && bytes + size > CHECKPOINT_CHUNK_BYTES) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(ref);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
 
 /** Sort key of a partition summary; the number is zero-padded so a query returns them in order. */
 function partitionSk(snapshotId: string, partition: number): string {
@@ -329,6 +371,127 @@ export class DynamoDbCatalog implements Catalog {
       ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': `PARTITION#${snapshotId}#` },
     });
     return items.sort((a, b) => a.partition - b.partition);
+  }
+
+  async putPartitionCheckpoint(
+    planId: string,
+    snapshotId: string,
+    checkpoint: PartitionCheckpoint,
+  ): Promise<boolean> {
+    const pk = `PLAN#${planId}`;
+    const head = checkpointSk(snapshotId, checkpoint.partition);
+    const what = `checkpoint partition ${checkpoint.partition} of ${planId}/${snapshotId}`;
+    const token = randomUUID();
+    const { parts, ...rest } = checkpoint;
+    const chunks = chunksOf(parts);
+    // The parts first, under a token no reader follows yet.
+    for (const [i, chunk] of chunks.entries()) {
+      await this.#call(what, () =>
+        this.#doc.send(
+          new PutCommand({ TableName: this.#table, Item: { pk, sk: chunkSk(head, token, i), parts: chunk } }),
+        ),
+      );
+    }
+    let previous: Item | undefined;
+    try {
+      const out = await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk, sk: head, ...rest, token, chunks: chunks.length },
+          ConditionExpression: 'attribute_not_exists(pk) OR invocations < :n',
+          ExpressionAttributeValues: { ':n': checkpoint.invocations },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      previous = out.Attributes;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+      }
+      await this.#deleteChunks(pk, head, token, chunks.length);
+      return false;
+    }
+    if (previous) await this.#deleteChunks(pk, head, String(previous.token), Number(previous.chunks ?? 0));
+    return true;
+  }
+
+  async listPartitionCheckpoints(planId: string, snapshotId: string): Promise<PartitionCheckpoint[]> {
+    const prefix = `CHECKPOINT#${snapshotId}#`;
+    // A checkpoint replaced between two pages of the query may miss chunks (deleted after the
+    // replacement): read again, a checkpoint is only ever returned whole.
+    for (let attempt = 1; ; attempt++) {
+      const items = await this.#query<Item & { sk: string }>(
+        {
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': prefix },
+        },
+        { keepKeys: true },
+      );
+      const bySk = new Map(items.map((item) => [item.sk, item]));
+      const out: PartitionCheckpoint[] = [];
+      let torn = false;
+      for (const item of items) {
+        if (item.sk.slice(prefix.length).includes('#')) continue; // a chunk
+        const { pk: _pk, sk, token, chunks, ...rest } = item;
+        const parts: PartRef[] = [];
+        for (let i = 0; i < Number(chunks ?? 0); i++) {
+          const chunk = bySk.get(chunkSk(sk, String(token), i));
+          if (!chunk) torn = true;
+          else parts.push(...(chunk.parts as PartRef[]));
+        }
+        out.push({ ...(rest as Omit<PartitionCheckpoint, 'parts'>), parts });
+      }
+      if (!torn) return out.sort((a, b) => a.partition - b.partition);
+      if (attempt === 5) {
+        throw new TransientError(`checkpoints of ${planId}/${snapshotId} keep changing while they are read`);
+      }
+    }
+  }
+
+  async resetPartition(planId: string, snapshotId: string, partition: number): Promise<boolean> {
+    const pk = `PLAN#${planId}`;
+    const s = await this.getSnapshot(planId, snapshotId);
+    if (s?.status !== 'RUNNING') return false;
+    const head = checkpointSk(snapshotId, partition);
+    const out = await this.#call(`reset partition ${partition} of ${planId}/${snapshotId}`, () =>
+      this.#doc.send(
+        new DeleteCommand({ TableName: this.#table, Key: { pk, sk: head }, ReturnValues: 'ALL_OLD' }),
+      ),
+    );
+    if (out.Attributes) {
+      await this.#deleteChunks(pk, head, String(out.Attributes.token), Number(out.Attributes.chunks ?? 0));
+    }
+    const cancelled = await this.#transact(`reset partition ${partition} of ${planId}/${snapshotId}`, [
+      {
+        Delete: {
+          TableName: this.#table,
+          Key: { pk, sk: partitionSk(snapshotId, partition) },
+          ConditionExpression: 'attribute_exists(pk)',
+        },
+      },
+      {
+        Update: {
+          TableName: this.#table,
+          Key: { pk, sk: `SNAPSHOT#${snapshotId}` },
+          UpdateExpression: 'ADD partitionsDone :minusOne',
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':minusOne': -1, ':running': 'RUNNING' },
+        },
+      },
+    ]);
+    return cancelled === undefined;
+  }
+
+  /** Delete the chunk items of one token of a checkpoint (deleting a missing item succeeds). */
+  async #deleteChunks(pk: string, head: string, token: string, chunks: number): Promise<void> {
+    for (let i = 0; i < chunks; i++) {
+      await this.#call(`delete checkpoint chunk ${head}`, () =>
+        this.#doc.send(
+          new DeleteCommand({ TableName: this.#table, Key: { pk, sk: chunkSk(head, token, i) } }),
+        ),
+      );
+    }
   }
 
   async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {
@@ -721,7 +884,11 @@ export class DynamoDbCatalog implements Catalog {
     });
   }
 
-  async #query<T>(input: Omit<QueryCommandInput, 'TableName'>): Promise<T[]> {
+  /** Every item a query returns, across pages; `keepKeys` keeps `pk` and `sk` on each. */
+  async #query<T>(
+    input: Omit<QueryCommandInput, 'TableName'>,
+    options: { keepKeys?: boolean } = {},
+  ): Promise<T[]> {
     return this.#call('query', async () => {
       const items: T[] = [];
       let start: Record<string, unknown> | undefined;
@@ -734,7 +901,7 @@ export class DynamoDbCatalog implements Catalog {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        for (const item of out.Items ?? []) items.push(strip<T>(item) as T);
+        for (const item of out.Items ?? []) items.push((options.keepKeys ? item : strip<T>(item)) as T);
         start = out.LastEvaluatedKey;
       } while (start);
       return items;

@@ -27,6 +27,7 @@ import type {
   LockMode,
   ObjectHead,
   ObjectStore,
+  PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
@@ -550,6 +551,39 @@ export class MemoryCatalog implements Catalog {
       .sort((a, b) => a.partition - b.partition);
   }
 
+  /** Partition checkpoints by `<planId>/<snapshotId>#<partition>`. */
+  readonly checkpoints = new Map<string, PartitionCheckpoint>();
+
+  async putPartitionCheckpoint(
+    planId: string,
+    snapshotId: string,
+    checkpoint: PartitionCheckpoint,
+  ): Promise<boolean> {
+    const key = `${planId}/${snapshotId}#${checkpoint.partition}`;
+    const stored = this.checkpoints.get(key);
+    if (stored && stored.invocations >= checkpoint.invocations) return false;
+    this.checkpoints.set(key, clone(checkpoint));
+    return true;
+  }
+
+  async listPartitionCheckpoints(planId: string, snapshotId: string): Promise<PartitionCheckpoint[]> {
+    const prefix = `${planId}/${snapshotId}#`;
+    return [...this.checkpoints.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => clone(v))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async resetPartition(planId: string, snapshotId: string, partition: number): Promise<boolean> {
+    const s = this.snapshots.get(`${planId}/${snapshotId}`);
+    if (s?.status !== 'RUNNING') return false;
+    const key = `${planId}/${snapshotId}#${partition}`;
+    this.checkpoints.delete(key);
+    if (!this.partitions.delete(key)) return false;
+    s.partitionsDone = (s.partitionsDone ?? 1) - 1;
+    return true;
+  }
+
   async putPlans(plans: readonly PlanRecord[]): Promise<void> {
     for (const p of plans) this.plans.set(p.id, clone(p));
   }
@@ -788,57 +822,31 @@ export class MemoryCatalog implements Catalog {
    * ```
    */
   exportState(): MemoryCatalogState {
-    return clone({
-      plans: this.plans,
-      jobs: this.jobs,
-      snapshots: this.snapshots,
-      tasks: this.tasks,
-      journal: this.journal,
-      drills: this.drills,
-      restoreJobs: this.restoreJobs,
-      restoreParts: this.restoreParts,
-      partitions: this.partitions,
-      gcMarks: this.gcMarks,
-      gcLeases: this.gcLeases,
-      copyHolds: this.copyHolds,
-    });
+    const state: MemoryCatalogState = new Map();
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof Map || value instanceof Set) state.set(name, clone(value));
+    }
+    return state;
   }
 
   /** Replace every item with those of `state` (from {@link exportState}): a PITR restore of the table. */
   importState(state: MemoryCatalogState): void {
-    const copy = clone(state);
-    const replace = <K, V>(target: Map<K, V>, from: Map<K, V>) => {
-      target.clear();
-      for (const [k, v] of from) target.set(k, v);
-    };
-    replace(this.plans, copy.plans);
-    replace(this.jobs, copy.jobs);
-    replace(this.snapshots, copy.snapshots);
-    replace(this.tasks, copy.tasks);
-    replace(this.journal, copy.journal);
-    replace(this.drills, copy.drills);
-    replace(this.restoreJobs, copy.restoreJobs);
-    this.restoreParts.clear();
-    for (const marker of copy.restoreParts) this.restoreParts.add(marker);
-    replace(this.partitions, copy.partitions);
-    replace(this.gcMarks, copy.gcMarks);
-    replace(this.gcLeases, copy.gcLeases);
-    replace(this.copyHolds, copy.copyHolds);
+    for (const [name, value] of Object.entries(this)) {
+      const from = state.get(name);
+      if (value instanceof Map) {
+        value.clear();
+        for (const [k, v] of clone((from as Map<unknown, unknown> | undefined) ?? new Map())) value.set(k, v);
+      } else if (value instanceof Set) {
+        value.clear();
+        for (const v of clone((from as Set<unknown> | undefined) ?? new Set())) value.add(v);
+      }
+    }
   }
 }
 
-/** Every item of a {@link MemoryCatalog}, as {@link MemoryCatalog.exportState} copies them. */
-export interface MemoryCatalogState {
-  plans: Map<string, PlanRecord>;
-  jobs: Map<string, JobRecord>;
-  snapshots: Map<string, SnapshotRecord>;
-  tasks: Map<string, TaskRecord>;
-  journal: Map<string, JournalEntry>;
-  drills: Map<string, DrillHistory>;
-  restoreJobs: Map<string, RestoreJobRecord>;
-  restoreParts: Set<string>;
-  partitions: Map<string, PartitionSummary>;
-  gcMarks: Map<string, Map<string, GcMark>>;
-  gcLeases: Map<string, { owner: string; until: string }>;
-  copyHolds: Map<string, Map<string, string>>;
-}
+/**
+ * Every item of a {@link MemoryCatalog}, as {@link MemoryCatalog.exportState} copies them: each of its
+ * item maps and sets (plans, snapshots, partitions, checkpoints, journal, marks, leases, …) by field name,
+ * so an item kind added later is covered too.
+ */
+export type MemoryCatalogState = Map<string, Map<unknown, unknown> | Set<unknown>>;

@@ -4,7 +4,7 @@
  * Each method documents its contract the way restic's backend interface does.
  */
 import type { Plan } from './plan.ts';
-import type { Task } from './tasks.ts';
+import type { PartitionResume, Task } from './tasks.ts';
 import type { PartRef, StoredBlob } from './vault.ts';
 
 /** Source of the current time. Injected everywhere; the domain never reads the clock itself. */
@@ -415,6 +415,12 @@ export interface SnapshotRecord {
   repairedAt?: string;
   error?: string;
   /**
+   * ISO-8601 UTC: when an operator abandoned this FAILED snapshot (`strongbox backup PLAN --abandon
+   * ID`). An abandoned snapshot is never retried, and garbage collection no longer keeps its
+   * partitions' work. @see docs/format.md#partitions
+   */
+  abandonedAt?: string;
+  /**
    * Tags given at backup time (`strongbox backup --tag`), for the `keepTag` retention rule; each 1–128
    * letters, digits or `. _ - : @ + = /`. Absent: no tags. @see docs/format.md#retention
    */
@@ -500,6 +506,17 @@ export interface PartitionSummary {
   invocations: number;
   seconds: number;
   doneAt: string;
+}
+
+/**
+ * Where a partition continued across invocations stands: what its `resume` message carries, recorded
+ * in the catalog before the message is sent, so garbage collection keeps its parts and a partition
+ * delivered without `resume` (a re-drive) goes on from it. @see docs/format.md#partitions
+ */
+export interface PartitionCheckpoint extends PartitionResume {
+  partition: number;
+  /** ISO-8601 UTC: when it was recorded. */
+  checkpointedAt: string;
 }
 
 /** A job: one run of the pipeline for one snapshot (snapshot, copies, verify, prune). */
@@ -763,6 +780,33 @@ export interface Catalog {
   ): Promise<{ counted: boolean; done: number; total: number; status: SnapshotStatus }>;
   /** The summaries of a snapshot's completed partitions, by partition number. */
   listPartitions(planId: string, snapshotId: string): Promise<PartitionSummary[]>;
+  /**
+   * Record where a partition continued across invocations stands, replacing its previous checkpoint
+   * only when `checkpoint.invocations` is greater than the stored one's: of two deliveries of one
+   * message, only the first to record its checkpoint goes on. Any number of parts fits (DynamoDB
+   * spreads them over several items; readers never see a checkpoint with some of its parts).
+   * @returns false (nothing changed) when a checkpoint with as many invocations or more is stored.
+   * @throws TransientError (retryable) when the store fails.
+   * @see ../../docs/format.md#partitions
+   */
+  putPartitionCheckpoint(
+    planId: string,
+    snapshotId: string,
+    checkpoint: PartitionCheckpoint,
+  ): Promise<boolean>;
+  /**
+   * The checkpoints of a snapshot's partitions, by partition number, each whole. One query.
+   * @throws TransientError (retryable) when the store fails.
+   */
+  listPartitionCheckpoints(planId: string, snapshotId: string): Promise<PartitionCheckpoint[]>;
+  /**
+   * Forget what a partition of a RUNNING snapshot did, so it runs again from its first key: remove
+   * its summary (taking one from `partitionsDone`, once) and its checkpoint. Used when its parts or
+   * blobs are gone (see docs/format.md#partitions, Failure and retry).
+   * @returns whether a summary was removed. When the snapshot is not RUNNING nothing changes (false).
+   * @throws TransientError (retryable) when the store fails.
+   */
+  resetPartition(planId: string, snapshotId: string, partition: number): Promise<boolean>;
 
   /** Record that a task started; increments `attempts` and returns the record after the write. */
   startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord>;

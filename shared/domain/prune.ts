@@ -7,8 +7,9 @@
  * - the newest committed snapshot of a plan, the parent of a running snapshot, a snapshot that
  *   failed verification and a snapshot still running are never forgotten;
  * - the live set is every COMMITTED snapshot of EVERY plan sharing the vault: their roots, the parts
- *   the roots name (and the parts a running snapshot's finished partitions wrote), and the blobs the
- *   parts name. A pack is unreferenced when none of its blobs is live;
+ *   the roots name (and the parts the finished partitions and checkpoints of a running or retryable
+ *   snapshot wrote: see retry.ts), and the blobs the parts name. A pack is unreferenced when none of
+ *   its blobs is live;
  * - the catalog is not the only authority: a root is deleted only when a FORGOTTEN record (a
  *   tombstone) names it, or when the record of its snapshot names another root (the losing root of
  *   two sealers). A root whose snapshot the catalog does not know (a state table restored to an
@@ -41,6 +42,7 @@ import {
   writeIndex,
 } from './repository.ts';
 import type { RetentionDecision } from './retention.ts';
+import { keepsWork } from './retry.ts';
 import { jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
 import { type ContentId, type IndexedPack, type Manifest, type PackedBlob, VaultLayout } from './vault.ts';
 
@@ -270,7 +272,7 @@ interface LiveSet {
   unknownRoots: Set<string>;
   /** The FORGOTTEN records of every plan: deleted once no vault holds their root. */
   tombstones: SnapshotRecord[];
-  /** Keys of the parts live roots name, and of the parts running snapshots' partitions wrote. */
+  /** Keys of the parts live roots name, and of the parts running or retryable snapshots' partitions wrote. */
   parts: Set<string>;
   blobs: Set<ContentId>;
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
@@ -311,6 +313,8 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
     blobs: new Set(),
   };
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
+  /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
+  const workOnly = new Set<string>();
   const limit = pLimit(deps.concurrency ?? 16);
   // Every root the vault holds, and the plans they belong to (a plan may be gone from the catalog).
   const listedRoots = new Map<string, { planId: string; manifestId: ContentId }>();
@@ -320,27 +324,34 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
   }
   const planIds = new Set([...plans.map((p) => p.id), ...[...listedRoots.values()].map((r) => r.planId)]);
   const committed: SnapshotRecord[] = [];
+  const now = deps.clock.now();
   /** Records that name a root (COMMITTED, FORGOTTEN), by root key. */
   const byRoot = new Map<string, SnapshotRecord>();
   /** Every record, by `<planId>/<snapshotId>`. */
   const bySnapshot = new Map<string, SnapshotRecord>();
   for (const planId of planIds) {
-    for (const s of await catalog.listSnapshots(planId)) {
+    const snapshots = await catalog.listSnapshots(planId);
+    for (const s of snapshots) {
       bySnapshot.set(`${planId}/${s.snapshotId}`, s);
       if (s.manifestId) byRoot.set(VaultLayout.manifestKey(planId, s.manifestId), s);
       if (s.status === 'FORGOTTEN') live.tombstones.push(s);
       if (s.status === 'COMMITTED' && s.manifestId) {
         committed.push(s);
         live.roots.add(VaultLayout.manifestKey(planId, s.manifestId));
-      } else if (s.status === 'RUNNING') {
-        // Parts a finished partition wrote are named by no root until the snapshot commits; they and
-        // their blobs are live (the partition may have reused blobs of marked packs: the rescue).
-        for (const summary of await catalog.listPartitions(planId, s.snapshotId)) {
-          for (const ref of summary.parts) {
-            const key = VaultLayout.partKey(planId, ref.partId);
-            live.parts.add(key);
-            partsToRead.set(key, { planId, partId: ref.partId });
-          }
+      } else if (keepsWork(s, snapshots, now)) {
+        // Parts a finished partition wrote, or a partition continued across invocations recorded in
+        // its checkpoint, are named by no root until the snapshot commits; they and their blobs are
+        // live while the snapshot runs or may be retried (FAILED, not abandoned) — the partition may
+        // have reused blobs of marked packs: the rescue.
+        const work = [
+          ...(await catalog.listPartitions(planId, s.snapshotId)),
+          ...(await catalog.listPartitionCheckpoints(planId, s.snapshotId)),
+        ];
+        for (const ref of work.flatMap((w) => w.parts)) {
+          const key = VaultLayout.partKey(planId, ref.partId);
+          live.parts.add(key);
+          workOnly.add(key);
+          partsToRead.set(key, { planId, partId: ref.partId });
         }
       }
     }
@@ -409,15 +420,19 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
     for (const ref of root.value.parts) {
       const key = VaultLayout.partKey(root.value.planId, ref.partId);
       live.parts.add(key);
+      workOnly.delete(key);
       partsToRead.set(key, { planId: root.value.planId, partId: ref.partId });
     }
   }
   await Promise.all(
-    [...partsToRead.values()].map(({ planId, partId }) =>
+    [...partsToRead.entries()].map(([key, { planId, partId }]) =>
       limit(async () => {
         const part = await fromAnyVault(deps, `manifest part ${planId}/${partId}`, (vault) =>
           readPart(vault, deps.envelope, planId, partId),
         );
+        // A part only uncommitted work names, and no vault holds, is lost work: the seal never names
+        // it (its partition runs again), so none of its blobs needs keeping and the run goes on.
+        if (!part.ok && workOnly.has(key) && (await absentEverywhere(deps, key))) return;
         if (!part.ok) {
           live.incomplete ??= part.reason;
           return;
@@ -502,6 +517,12 @@ async function holds(vault: VaultStore, key: string): Promise<boolean> {
   }
 }
 
+/** Whether no vault holds `key` (a HEAD in each; an unreadable answer counts as held). @throws TransientError (retryable) */
+async function absentEverywhere(deps: PipelineDeps, key: string): Promise<boolean> {
+  for (const vault of allVaults(deps)) if (await holds(vault, key)) return false;
+  return true;
+}
+
 /** Every object under `prefix`, by key. */
 async function listing(vault: VaultStore, prefix: string): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
@@ -560,7 +581,7 @@ type MaybeLockedVault = VaultStore & { retainUntil?: (key: string) => Promise<st
  * longest snapshot partition (from its index load to its recorded summary) plus one GC run:
  * - a pack is deleted only if its mark M was written at least G before this run started, and none of
  *   its blobs is in the live set read after that start (every COMMITTED manifest, and the finished
- *   partitions of RUNNING snapshots);
+ *   partitions and checkpoints of RUNNING and retryable FAILED snapshots);
  * - a snapshot partition reads the marks before it loads the index, and does not reuse a blob of a
  *   marked pack (it stores the blob again). So a partition that reuses a blob of the pack read the
  *   marks before M was written: it started before M and finished (recorded its summary, whose parts

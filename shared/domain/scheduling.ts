@@ -9,6 +9,7 @@ import { ConflictError, isRetryable, NotFoundError, reasonOf } from './errors.ts
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord, VerificationTier } from './ports.ts';
 import { checkTag } from './retention.ts';
+import { FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned } from './retry.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf } from './tasks.ts';
 import { snapshotIdFor } from './vault.ts';
@@ -224,9 +225,11 @@ export async function startSnapshotNow(
 /**
  * Retry a snapshot whose job failed (a partition failed on its last receive, or a source was
  * unavailable): back to RUNNING and planned again. The partitions that finished keep their work —
- * only those without a done summary run again.
+ * only those without a done summary run again (from their checkpoint when they have one) — unless
+ * planning finds that work no longer whole (see `resetLostWork` in retry.ts): those run again too.
  * @throws NotFoundError for an unknown snapshot; ConflictError (not retryable) when the snapshot is not
- *   a failed, uncommitted one (a committed snapshot that failed verification is never retried).
+ *   a failed, uncommitted one (a committed snapshot that failed verification is never retried), or is
+ *   abandoned (see `isAbandoned` in retry.ts).
  * @example
  * ```ts
  * await retrySnapshot(deps, 'photos', '20261122T010000Z');
@@ -238,6 +241,11 @@ export async function retrySnapshot(deps: Deps, planId: string, snapshotId: stri
   if (snapshot.status !== 'FAILED' || snapshot.manifestId) {
     throw new ConflictError(
       `snapshot ${planId}/${snapshotId} is ${snapshot.status}${snapshot.manifestId ? ' (committed)' : ''}: only a failed, uncommitted snapshot can be retried`,
+    );
+  }
+  if (isAbandoned(snapshot, await deps.catalog.listSnapshots(planId), deps.clock.now())) {
+    throw new ConflictError(
+      `snapshot ${planId}/${snapshotId} is abandoned (${snapshot.abandonedAt ? `at ${snapshot.abandonedAt}` : `failed more than ${FAILED_SNAPSHOT_RETRY_DAYS} days ago, and a newer snapshot committed`}): its work may be deleted; start a new snapshot instead`,
     );
   }
   const jobId = jobIdOf({ planId, snapshotId });

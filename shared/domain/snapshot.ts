@@ -34,6 +34,7 @@ import {
   writeManifest,
   writePart,
 } from './repository.ts';
+import { missingParts, resetLostWork } from './retry.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf, type PartitionResume, type SnapshotTask, type Task } from './tasks.ts';
 import {
@@ -56,7 +57,8 @@ const BATCH_OBJECTS = 500;
 export interface SnapshotResult {
   /**
    * PLANNED: partitions enqueued; PARTITION_DONE: a partition stored and counted (others remain);
-   * CONTINUED: the time budget ran low, the rest was re-enqueued; COMMITTED: this task sealed it.
+   * CONTINUED: the time budget ran low, the rest was re-enqueued (or the seal found parts missing
+   * and enqueued their partitions again); COMMITTED: this task sealed it.
    */
   status:
     | 'PLANNED'
@@ -115,7 +117,8 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
   const taskId = task.partition ? `snapshot:p${task.partition.index}` : 'snapshot';
   try {
     if (!task.partition) return await planSnapshot(deps, plan, record, task);
-    return await runPartition(deps, plan, record, task, task.partition.index, task.partition.resume);
+    const resume = await resumeOf(deps, record, task.partition.index, task.partition.resume);
+    return await runPartition(deps, plan, record, task, task.partition.index, resume);
   } catch (error) {
     if (!(error instanceof SourceUnavailableError)) {
       await recordTaskFailure(deps, jobId, taskId, error);
@@ -152,6 +155,8 @@ async function planSnapshot(
   await catalog.startTask(jobId, 'snapshot', nowIso(clock));
   let recorded: PartitionPlan;
   if (record.partitionBoundaries) {
+    // Planned before (a retry, or this task delivered again): keep only work that is still whole.
+    await resetLostWork(deps, plan.id, record.snapshotId);
     recorded = {
       boundaries: record.partitionBoundaries,
       parentSnapshotId: record.parentSnapshotId ?? null,
@@ -232,6 +237,24 @@ interface Counters {
   packsWritten: number;
   storedBytesWritten: number;
   objectsVanished: number;
+}
+
+/**
+ * Where a partition goes on from: the `resume` its message carries or the checkpoint the catalog
+ * records for it, whichever is further along (more invocations); none when neither exists.
+ */
+async function resumeOf(
+  deps: PipelineDeps,
+  record: SnapshotRecord,
+  index: number,
+  fromMessage: PartitionResume | undefined,
+): Promise<PartitionResume | undefined> {
+  const recorded = (await deps.catalog.listPartitionCheckpoints(record.planId, record.snapshotId)).find(
+    (c) => c.partition === index,
+  );
+  if (!recorded || (fromMessage && fromMessage.invocations > recorded.invocations)) return fromMessage;
+  const { partition: _partition, checkpointedAt: _at, ...resume } = recorded;
+  return resume;
 }
 
 /** Store one partition (or the rest of it, from `resume`); the last to finish seals. */
@@ -413,6 +436,18 @@ async function runPartition(
           invocations: (resume?.invocations ?? 1) + 1,
           seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
         };
+        // The checkpoint in the catalog first: it keeps the parts live for garbage collection, and a
+        // delivery without `resume` (a re-drive) goes on from it. A second delivery of the message
+        // this invocation ran from finds a checkpoint as far along already, and stops.
+        const checkpoint = { ...next, partition: index, checkpointedAt: nowIso(clock) };
+        if (!(await catalog.putPartitionCheckpoint(plan.id, record.snapshotId, checkpoint))) {
+          return {
+            status: 'SKIPPED',
+            snapshotId: record.snapshotId,
+            partition: index,
+            reason: 'another delivery of this partition recorded its checkpoint first',
+          };
+        }
         await deps.queue.send({ ...task, partition: { index, resume: next } });
         await catalog.updateTask(jobId, taskId, {
           progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
@@ -491,6 +526,27 @@ async function seal(deps: PipelineDeps, plan: PlanRecord, snapshotId: string): P
   if (summaries.length !== total)
     throw new TransientError(`snapshot ${plan.id}/${snapshotId}: not every partition is done`);
   const parts = summaries.flatMap((s) => s.parts);
+  // Never a root naming a part the vault lacks (garbage collection deleted the work of a snapshot
+  // that was failed long enough): the partitions that wrote such parts run again.
+  const missing = await missingParts(deps, plan.id, parts);
+  if (missing.size > 0) {
+    const rerun = summaries.filter((s) => s.parts.some((p) => missing.has(p.partId))).map((s) => s.partition);
+    for (const index of rerun) {
+      await catalog.resetPartition(plan.id, snapshotId, index);
+      await deps.queue.send({
+        kind: 'snapshot',
+        planId: plan.id,
+        snapshotId,
+        scheduledAt: record.scheduledAt,
+        partition: { index },
+      });
+    }
+    return {
+      status: 'CONTINUED',
+      snapshotId,
+      reason: `partition(s) ${rerun.join(', ')} run again: ${missing.size} part(s) are missing`,
+    };
+  }
   const completedAt = clock.now();
   const time = record.time ?? completedAt.toISOString();
   const manifest = manifestRoot(

@@ -62,6 +62,7 @@ import {
   startRestore,
 } from '#domain/restore.ts';
 import { formatZonedTime } from '#domain/retention.ts';
+import { abandonSnapshot } from '#domain/retry.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
 import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
@@ -733,9 +734,20 @@ export function buildCli(): Command {
       '--retry <snapshotId>',
       'retry a failed snapshot instead: only its partitions that did not finish run again',
     )
+    .option(
+      '--abandon <snapshotId>',
+      'abandon a failed snapshot instead: it is never retried, and garbage collection deletes what only it wrote',
+    )
     .option('--tag <tag>', 'tag the snapshot, for the keepTag retention rule (repeatable)', collect)
-    .action(async (planId: string, opts: { retry?: string; tag?: string[] }) => {
+    .action(async (planId: string, opts: { retry?: string; abandon?: string; tag?: string[] }) => {
       const c = await connect(dataDir(), deployment());
+      if (opts.abandon) {
+        const abandoned = await abandonSnapshot(c.pipeline, planId, opts.abandon);
+        console.log(
+          `abandoned: snapshot ${abandoned.snapshotId} of plan ${planId} (at ${abandoned.abandonedAt}); the next garbage collections delete what only it wrote`,
+        );
+        return;
+      }
       if (opts.retry) {
         const job = await retrySnapshot(c.pipeline, planId, opts.retry);
         console.log(

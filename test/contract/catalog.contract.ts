@@ -4,10 +4,13 @@ import type {
   Catalog,
   JobRecord,
   JournalEntry,
+  PartitionCheckpoint,
+  PartitionSummary,
   PlanRecord,
   RestoreJobRecord,
   SnapshotRecord,
 } from '#domain/ports.ts';
+import { contentIdOf, type PartRef } from '#domain/vault.ts';
 
 const plan: PlanRecord = {
   id: 'photos',
@@ -76,6 +79,43 @@ const counts = (objects: number, skippedExists = 0) => ({
   bytes: objects * 100,
   skippedExists,
   skippedUnchanged: 0,
+});
+
+/** `n` part refs whose keys start with `key`, in key order. */
+const parts = (n: number, key: string): PartRef[] =>
+  Array.from({ length: n }, (_, i) => ({
+    partId: contentIdOf(`${key}${i}`),
+    firstKey: `${key}/${String(i).padStart(5, '0')}/a`,
+    lastKey: `${key}/${String(i).padStart(5, '0')}/z`,
+    objectCount: 1000,
+    logicalBytes: 123_456,
+  }));
+const checkpoint = (partition: number, invocations: number, refs: PartRef[]): PartitionCheckpoint => ({
+  partition,
+  afterKey: refs.at(-1)?.lastKey ?? 'a',
+  parts: refs,
+  objectsRead: 10,
+  blobsWritten: 9,
+  packsWritten: 1,
+  storedBytesWritten: 4096,
+  objectsVanished: 0,
+  invocations,
+  seconds: 600.5,
+  checkpointedAt: '2026-01-01T00:10:00.000Z',
+});
+const summary = (partition: number): PartitionSummary => ({
+  partition,
+  parts: parts(1, `s${partition}`),
+  objectCount: 1000,
+  logicalBytes: 123_456,
+  objectsRead: 1000,
+  blobsWritten: 1000,
+  packsWritten: 1,
+  storedBytesWritten: 4096,
+  objectsVanished: 0,
+  invocations: 1,
+  seconds: 1,
+  doneAt: '2026-01-01T00:10:00.000Z',
 });
 
 export function catalogContract(name: string, make: () => Promise<Catalog>): void {
@@ -433,6 +473,62 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       await c.releaseGcLease('vault-euw1', 'gc-3');
       expect(await c.acquireCopyHold('vault-euw1', 'copy-5', t(53), t(59))).toBe(true);
       expect(await c.listGcMarks('vault-euw1')).toEqual([]); // holds are no marks
+    });
+
+    it('records a partition checkpoint only over one with fewer invocations, however many parts it names', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.planPartitions('photos', 'S1', {
+        boundaries: ['m'],
+        parentSnapshotId: null,
+        time: '2026-01-01T00:00:00.000Z',
+      });
+      const first = checkpoint(0, 2, parts(3, 'a'));
+      expect(await c.putPartitionCheckpoint('photos', 'S1', first)).toBe(true);
+      expect(await c.listPartitionCheckpoints('photos', 'S1')).toEqual([first]);
+      // A second delivery of the same message: its checkpoint loses, the first stays.
+      expect(await c.putPartitionCheckpoint('photos', 'S1', checkpoint(0, 2, parts(4, 'b')))).toBe(false);
+      expect(await c.listPartitionCheckpoints('photos', 'S1')).toEqual([first]);
+      // Thousands of parts with long keys: megabytes, far over one DynamoDB item.
+      const large = checkpoint(0, 3, parts(1500, 'c'.repeat(600)));
+      expect(await c.putPartitionCheckpoint('photos', 'S1', large)).toBe(true);
+      const other = checkpoint(1, 2, parts(1, 'n'));
+      expect(await c.putPartitionCheckpoint('photos', 'S1', other)).toBe(true);
+      expect(await c.listPartitionCheckpoints('photos', 'S1')).toEqual([large, other]);
+      expect(await c.putPartitionCheckpoint('photos', 'S1', checkpoint(0, 4, parts(2, 'd')))).toBe(true);
+      expect((await c.listPartitionCheckpoints('photos', 'S1')).map((x) => x.parts.length)).toEqual([2, 1]);
+      expect(await c.listPartitions('photos', 'S1')).toEqual([]); // no summary
+      expect(await c.listPartitionCheckpoints('photos', 'S2')).toEqual([]);
+    });
+
+    it('resets a partition of a RUNNING snapshot: its summary goes (counted back once) with its checkpoint', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.planPartitions('photos', 'S1', {
+        boundaries: ['g', 'p'],
+        parentSnapshotId: null,
+        time: '2026-01-01T00:00:00.000Z',
+      });
+      await c.completePartition('photos', 'S1', summary(0));
+      await c.completePartition('photos', 'S1', summary(1));
+      await c.putPartitionCheckpoint('photos', 'S1', checkpoint(0, 2, parts(2, 'a')));
+      await c.putPartitionCheckpoint('photos', 'S1', checkpoint(2, 2, parts(2, 'q')));
+      expect((await c.getSnapshot('photos', 'S1'))?.partitionsDone).toBe(2);
+
+      expect(await c.resetPartition('photos', 'S1', 0)).toBe(true);
+      expect(await c.resetPartition('photos', 'S1', 0)).toBe(false);
+      expect((await c.getSnapshot('photos', 'S1'))?.partitionsDone).toBe(1);
+      expect((await c.listPartitions('photos', 'S1')).map((x) => x.partition)).toEqual([1]);
+      expect((await c.listPartitionCheckpoints('photos', 'S1')).map((x) => x.partition)).toEqual([2]);
+      expect(await c.resetPartition('photos', 'S1', 2)).toBe(false); // no summary; its checkpoint goes
+      expect(await c.listPartitionCheckpoints('photos', 'S1')).toEqual([]);
+      // Done again after the reset: counted again.
+      expect((await c.completePartition('photos', 'S1', summary(0))).counted).toBe(true);
+      expect((await c.getSnapshot('photos', 'S1'))?.partitionsDone).toBe(2);
+      // Not RUNNING: nothing changes.
+      await c.updateSnapshot('photos', 'S1', { status: 'FAILED' }, ['RUNNING']);
+      expect(await c.resetPartition('photos', 'S1', 1)).toBe(false);
+      expect((await c.listPartitions('photos', 'S1')).map((x) => x.partition)).toEqual([0, 1]);
     });
 
     it('deletes a snapshot record', async () => {

@@ -176,8 +176,18 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     snapshot: [
       ...logs('snapshot'),
-      // PutItem: a partition's summary, in the transaction that counts it.
-      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
+      // PutItem: a partition's summary, in the transaction that counts it, and its checkpoint.
+      // DeleteItem: a checkpoint's replaced chunks, and a partition reset.
+      ...g(
+        [
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+        ],
+        [table],
+      ),
       ...g(['s3:ListBucket'], sources),
       ...g(
         ['s3:GetObject'],
