@@ -43,7 +43,13 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  StrongboxError,
+  TransientError,
+  ValidationError,
+} from '#domain/errors.ts';
 import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type {
   Catalog,
@@ -81,6 +87,26 @@ function strip<T>(item: Item | undefined): T | undefined {
   if (!item) return undefined;
   const { pk: _pk, sk: _sk, ...rest } = item;
   return rest as T;
+}
+
+/**
+ * The Strongbox error for a failed DynamoDB call: DynamoDB's `ValidationException` (or a
+ * transaction cancelled for `ValidationError`: an item over 400 KB, an empty key attribute, a
+ * malformed expression) says the request itself is wrong, so sending it again cannot succeed; any
+ * other failure (throttling, 5xx, timeouts, the network) may pass.
+ * @param what what the call was doing, for the message (e.g. `journal photos/a.jpg`).
+ * @returns ValidationError (not retryable) with DynamoDB's message, or TransientError (retryable).
+ * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+ */
+export function catalogFailure(what: string, error: unknown): StrongboxError {
+  const message = `${what}: ${(error as Error)?.message ?? String(error)}`;
+  const name = (error as { name?: unknown })?.name;
+  const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+  if (name === 'ValidationException' || reasons.some((r) => r.Code === 'ValidationError')) {
+    const detail = reasons.find((r) => r.Code === 'ValidationError')?.Message;
+    return new ValidationError(detail ? `${message} (${detail})` : message, '', { cause: error });
+  }
+  return new TransientError(message, { cause: error });
 }
 
 /**
@@ -212,9 +238,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`set legal hold of ${planId}/${snapshotId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`set legal hold of ${planId}/${snapshotId}`, error);
     }
   }
 
@@ -274,9 +298,7 @@ export class DynamoDbCatalog implements Catalog {
       return plan;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
-        throw new TransientError(`plan partitions of ${planId}/${snapshotId}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw catalogFailure(`plan partitions of ${planId}/${snapshotId}`, error);
       }
     }
     const s = await this.getSnapshot(planId, snapshotId);
@@ -377,9 +399,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`create restore job ${job.restoreJobId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`create restore job ${job.restoreJobId}`, error);
     }
   }
 
@@ -481,9 +501,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`put drills of ${history.planId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`put drills of ${history.planId}`, error);
     }
   }
 
@@ -580,7 +598,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`acquire GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`acquire GC lease of ${vault}`, error);
     }
   }
 
@@ -597,7 +615,7 @@ export class DynamoDbCatalog implements Catalog {
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return;
-      throw new TransientError(`release GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`release GC lease of ${vault}`, error);
     }
   }
 
@@ -624,7 +642,8 @@ export class DynamoDbCatalog implements Catalog {
   /**
    * One TransactWriteItems. Undefined when it committed; the cancellation code of each item
    * (`ConditionalCheckFailed` for a failed condition) when a condition cancelled it.
-   * @throws TransientError (retryable) for any other failure.
+   * @throws ValidationError (not retryable) when DynamoDB refused the request itself (see
+   *   {@link catalogFailure}); TransientError (retryable) for any other failure.
    */
   async #transact(
     what: string,
@@ -636,7 +655,7 @@ export class DynamoDbCatalog implements Catalog {
     } catch (error) {
       const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
       if (!reasons.some((r) => r.Code === 'ConditionalCheckFailed')) {
-        throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+        throw catalogFailure(what, error);
       }
       return reasons.map((r) => r.Code);
     }
@@ -703,7 +722,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`update ${pk} ${sk}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`update ${pk} ${sk}`, error);
     }
   }
 
@@ -711,8 +730,8 @@ export class DynamoDbCatalog implements Catalog {
     try {
       return await fn();
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof TransientError) throw error;
-      throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+      if (error instanceof StrongboxError) throw error;
+      throw catalogFailure(what, error);
     }
   }
 }
