@@ -816,7 +816,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(metrics.some((m) => m.includes(METRICS.snapshotAge) && m.includes('SEARCH'))).toBe(true);
   });
 
-  it('hears uploads and deletes of every protected bucket, added to the bucket’s other notifications', () => {
+  it('hears uploads, deletes and Lifecycle expirations of every protected bucket, added to the bucket’s other notifications', () => {
     const notifications = resourcesOf(t(), 'Custom::S3').map(
       ([, r]) => evaluate(r.Properties, b) as Record<string, unknown>,
     );
@@ -826,6 +826,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(n.ServiceToken).toBe('<CustomDashresourceDashexistingDashs3LambdaFunction.Arn>');
       expect(n.FunctionName).toBe(`strongbox-${c.stage}-capture`);
       expect((n.BucketConfigs as { Event: string }[]).map((x) => x.Event).sort()).toEqual([
+        's3:LifecycleExpiration:*',
         's3:ObjectCreated:*',
         's3:ObjectRemoved:*',
       ]);
