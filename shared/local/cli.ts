@@ -702,7 +702,9 @@ export function buildCli(): Command {
     .action(async (file: string) => {
       const c = await connect(dataDir(), deployment());
       const doc = YAML.parse(await readFile(file, 'utf8')) as unknown;
-      const applied = await applyPlans(c.pipeline, doc, [...c.config.copyVaults.keys()]);
+      const applied = await applyPlans(c.pipeline, doc, [...c.config.copyVaults.keys()], {
+        drillBucket: c.config.drillBucket,
+      });
       console.log(`applied ${applied.length} plan(s): ${applied.map((p) => p.id).join(', ')}`);
     });
   plans
