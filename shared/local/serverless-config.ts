@@ -45,7 +45,9 @@ const FunctionSchema = z.looseObject({
   /** Retries of a failed asynchronous invocation (Lambda's default: 2). */
   maximumRetryAttempts: z.number().int().min(0).max(2).optional(),
   /** `onFailure`: an ARN, or `{ type: sqs | sns | function | eventBus, arn }` (intrinsics unresolved). */
-  destinations: z.looseObject({ onSuccess: z.unknown().optional(), onFailure: z.unknown().optional() }).optional(),
+  destinations: z
+    .looseObject({ onSuccess: z.unknown().optional(), onFailure: z.unknown().optional() })
+    .optional(),
 });
 
 /** The parts of the resolved serverless.yml the embedded stack uses. */
