@@ -69,6 +69,7 @@ import type {
   TaskRecord,
 } from '#domain/ports.ts';
 import { contentIdOf } from '#domain/vault.ts';
+import { isOverflowChunk, joinOverflow, splitOverflow } from './item-size.ts';
 
 type Item = Record<string, unknown>;
 
@@ -265,6 +266,11 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async deleteSnapshot(planId: string, snapshotId: string): Promise<void> {
+    const overflow = await this.#overflowOf(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`);
+    await this.#batchWrite(
+      `delete overflow items of ${planId}/${snapshotId}`,
+      overflow.map((c) => ({ DeleteRequest: { Key: { pk: c.pk, sk: c.sk } } })),
+    );
     await this.#call('delete snapshot', () =>
       this.#doc.send(
         new DeleteCommand({
@@ -276,17 +282,23 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan> {
+    // Many long boundaries go to overflow items first; the record then names them (`overflow`).
+    const pk = `PLAN#${planId}`;
+    const sk = `SNAPSHOT#${snapshotId}`;
+    const split = splitOverflow({ pk, sk, partitionBoundaries: [...plan.boundaries] }, 'partitionBoundaries');
+    await this.#putOverflow(`partition plan of ${planId}/${snapshotId}`, split.chunks);
+    const set = split.chunks.length > 0 ? '#overflow = :b' : 'partitionBoundaries = :b';
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
-          UpdateExpression:
-            'SET partitionBoundaries = :b, partitionsTotal = :n, partitionsDone = if_not_exists(partitionsDone, :zero), parentSnapshotId = :parent, #time = :time',
-          ConditionExpression: 'attribute_not_exists(partitionBoundaries) AND #status = :running',
-          ExpressionAttributeNames: { '#status': 'status', '#time': 'time' },
+          Key: { pk, sk },
+          UpdateExpression: `SET ${set}, partitionsTotal = :n, partitionsDone = if_not_exists(partitionsDone, :zero), parentSnapshotId = :parent, #time = :time`,
+          ConditionExpression:
+            'attribute_not_exists(partitionBoundaries) AND attribute_not_exists(#overflow) AND #status = :running',
+          ExpressionAttributeNames: { '#status': 'status', '#time': 'time', '#overflow': 'overflow' },
           ExpressionAttributeValues: {
-            ':b': [...plan.boundaries],
+            ':b': split.chunks.length > 0 ? split.item.overflow : [...plan.boundaries],
             ':n': plan.boundaries.length + 1,
             ':zero': 0,
             ':running': 'RUNNING',
@@ -314,13 +326,18 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {
+    const { item: summaryItem, chunks } = splitOverflow(
+      { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+      'parts',
+    );
+    await this.#putOverflow(`parts of partition ${summary.partition} of ${planId}/${snapshotId}`, chunks);
     const cancelled = await this.#transact(
       `complete partition ${summary.partition} of ${planId}/${snapshotId}`,
       [
         {
           Put: {
             TableName: this.#table,
-            Item: { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+            Item: summaryItem,
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -513,6 +530,13 @@ export class DynamoDbCatalog implements Catalog {
     const hash = journalEntryHash(entry);
     const pk = `JOURNAL#${entry.planId}`;
     const bySequencer = sequencerSortKey(entry.sequencer); // ValidationError (not retryable) for a non-hex one
+    // A long blob list (an object of thousands of chunks) goes to overflow items first.
+    const byTime = splitOverflow({ pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry }, 'blobs');
+    const byKey = splitOverflow(
+      { pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`, sk: bySequencer, ...entry },
+      'blobs',
+    );
+    await this.#putOverflow(`blobs of journal entry ${entry.key}`, [...byTime.chunks, ...byKey.chunks]);
     const cancelled = await this.#transact(`journal ${entry.key}`, [
       {
         Put: {
@@ -521,17 +545,8 @@ export class DynamoDbCatalog implements Catalog {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      { Put: { TableName: this.#table, Item: { pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry } } },
-      {
-        Put: {
-          TableName: this.#table,
-          Item: {
-            pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`,
-            sk: bySequencer,
-            ...entry,
-          },
-        },
-      },
+      { Put: { TableName: this.#table, Item: byTime.item } },
+      { Put: { TableName: this.#table, Item: byKey.item } },
     ]);
     return cancelled?.[0] !== 'ConditionalCheckFailed';
   }
@@ -666,13 +681,55 @@ export class DynamoDbCatalog implements Catalog {
       const out = await this.#doc.send(
         new GetCommand({ TableName: this.#table, Key: { pk, sk }, ConsistentRead: true }),
       );
-      return strip<T>(out.Item);
+      if (!out.Item?.overflow) return strip<T>(out.Item);
+      return strip<T>(joinOverflow(out.Item, await this.#overflowOf(pk, sk)));
     });
   }
 
+  /** The overflow items of the item at `pk`/`sk` (see item-size.ts). */
+  async #overflowOf(pk: string, sk: string): Promise<Item[]> {
+    return this.#queryItems({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': pk, ':p': `${sk}#~` },
+    });
+  }
+
+  /** Put overflow items (before the item naming them is written). */
+  async #putOverflow(what: string, chunks: readonly Item[]): Promise<void> {
+    if (chunks.length === 0) return;
+    await this.#batchWrite(
+      what,
+      chunks.map((Item) => ({ PutRequest: { Item } })),
+    );
+  }
+
+  /**
+   * Query, with every item's long lists joined back from its overflow items (which a range query
+   * returns right after the item; fetched when the range cut them off).
+   */
   async #query<T>(input: Omit<QueryCommandInput, 'TableName'>): Promise<T[]> {
+    const raw = await this.#queryItems(input);
+    const chunks = raw.filter(isOverflowChunk);
+    const joined: T[] = [];
+    for (const item of raw) {
+      if (isOverflowChunk(item)) continue;
+      if (!item.overflow) {
+        joined.push(strip<T>(item) as T);
+        continue;
+      }
+      const sk = String(item.sk);
+      const mine = chunks.filter((c) => c.chunkOf === sk && c.pk === item.pk);
+      const refs = item.overflow as Record<string, { chunks: number }>;
+      const expected = Object.values(refs).reduce((n, r) => n + r.chunks, 0);
+      const found = mine.length >= expected ? mine : await this.#overflowOf(String(item.pk), sk);
+      joined.push(strip<T>(joinOverflow(item, found)) as T);
+    }
+    return joined;
+  }
+
+  async #queryItems(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
     return this.#call('query', async () => {
-      const items: T[] = [];
+      const items: Item[] = [];
       let start: Record<string, unknown> | undefined;
       do {
         const out = await this.#doc.send(
@@ -683,7 +740,7 @@ export class DynamoDbCatalog implements Catalog {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        for (const item of out.Items ?? []) items.push(strip<T>(item) as T);
+        items.push(...(out.Items ?? []));
         start = out.LastEvaluatedKey;
       } while (start);
       return items;
