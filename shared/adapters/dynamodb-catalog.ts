@@ -315,9 +315,17 @@ export class DynamoDbCatalog implements Catalog {
     }
     const s = await this.getSnapshot(planId, snapshotId);
     if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
-    if (s.partitionBoundaries) {
+    const recorded = s.partitionBoundaries;
+    if (split.chunks.length > 0 && JSON.stringify(recorded) !== JSON.stringify(plan.boundaries)) {
+      // Another plan was recorded first: this one's overflow items (keyed by its hash) are garbage.
+      await this.#batchWrite(
+        `delete the losing partition plan of ${planId}/${snapshotId}`,
+        split.chunks.map((c) => ({ DeleteRequest: { Key: { pk: c.pk, sk: c.sk } } })),
+      );
+    }
+    if (recorded) {
       return {
-        boundaries: s.partitionBoundaries,
+        boundaries: recorded,
         parentSnapshotId: s.parentSnapshotId ?? null,
         time: s.time ?? '',
       };
