@@ -11,7 +11,8 @@
 'use strict';
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const CAPTURED_EVENTS = ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'];
+// Uploads, deletes, and the deletes S3 Lifecycle makes (expirations are not ObjectRemoved events).
+const CAPTURED_EVENTS = ['s3:ObjectCreated:*', 's3:ObjectRemoved:*', 's3:LifecycleExpiration:*'];
 // osls's logical ids of capture's function and of its existing-bucket notification handler.
 const CAPTURE_FUNCTION = 'CaptureLambdaFunction';
 const NOTIFICATION_HANDLER = 'CustomDashresourceDashexistingDashs3LambdaFunction';

@@ -50,7 +50,13 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  StrongboxError,
+  TransientError,
+  ValidationError,
+} from '#domain/errors.ts';
 import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type {
   Catalog,
@@ -71,6 +77,7 @@ import type {
   TaskRecord,
 } from '#domain/ports.ts';
 import { contentIdOf, type PartRef } from '#domain/vault.ts';
+import { isOverflowChunk, joinOverflow, splitOverflow } from './item-size.ts';
 
 type Item = Record<string, unknown>;
 
@@ -126,6 +133,26 @@ function strip<T>(item: Item | undefined): T | undefined {
   if (!item) return undefined;
   const { pk: _pk, sk: _sk, ...rest } = item;
   return rest as T;
+}
+
+/**
+ * The Strongbox error for a failed DynamoDB call: DynamoDB's `ValidationException` (or a
+ * transaction cancelled for `ValidationError`: an item over 400 KB, an empty key attribute, a
+ * malformed expression) says the request itself is wrong, so sending it again cannot succeed; any
+ * other failure (throttling, 5xx, timeouts, the network) may pass.
+ * @param what what the call was doing, for the message (e.g. `journal photos/a.jpg`).
+ * @returns ValidationError (not retryable) with DynamoDB's message, or TransientError (retryable).
+ * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+ */
+export function catalogFailure(what: string, error: unknown): StrongboxError {
+  const message = `${what}: ${(error as Error)?.message ?? String(error)}`;
+  const name = (error as { name?: unknown })?.name;
+  const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+  if (name === 'ValidationException' || reasons.some((r) => r.Code === 'ValidationError')) {
+    const detail = reasons.find((r) => r.Code === 'ValidationError')?.Message;
+    return new ValidationError(detail ? `${message} (${detail})` : message, '', { cause: error });
+  }
+  return new TransientError(message, { cause: error });
 }
 
 /**
@@ -257,9 +284,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`set legal hold of ${planId}/${snapshotId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`set legal hold of ${planId}/${snapshotId}`, error);
     }
   }
 
@@ -286,6 +311,11 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async deleteSnapshot(planId: string, snapshotId: string): Promise<void> {
+    const overflow = await this.#overflowOf(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`);
+    await this.#batchWrite(
+      `delete overflow items of ${planId}/${snapshotId}`,
+      overflow.map((c) => ({ DeleteRequest: { Key: { pk: c.pk, sk: c.sk } } })),
+    );
     await this.#call('delete snapshot', () =>
       this.#doc.send(
         new DeleteCommand({
@@ -297,17 +327,23 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan> {
+    // Many long boundaries go to overflow items first; the record then names them (`overflow`).
+    const pk = `PLAN#${planId}`;
+    const sk = `SNAPSHOT#${snapshotId}`;
+    const split = splitOverflow({ pk, sk, partitionBoundaries: [...plan.boundaries] }, 'partitionBoundaries');
+    await this.#putOverflow(`partition plan of ${planId}/${snapshotId}`, split.chunks);
+    const set = split.chunks.length > 0 ? '#overflow = :b' : 'partitionBoundaries = :b';
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
-          UpdateExpression:
-            'SET partitionBoundaries = :b, partitionsTotal = :n, partitionsDone = if_not_exists(partitionsDone, :zero), parentSnapshotId = :parent, #time = :time',
-          ConditionExpression: 'attribute_not_exists(partitionBoundaries) AND #status = :running',
-          ExpressionAttributeNames: { '#status': 'status', '#time': 'time' },
+          Key: { pk, sk },
+          UpdateExpression: `SET ${set}, partitionsTotal = :n, partitionsDone = if_not_exists(partitionsDone, :zero), parentSnapshotId = :parent, #time = :time`,
+          ConditionExpression:
+            'attribute_not_exists(partitionBoundaries) AND attribute_not_exists(#overflow) AND #status = :running',
+          ExpressionAttributeNames: { '#status': 'status', '#time': 'time', '#overflow': 'overflow' },
           ExpressionAttributeValues: {
-            ':b': [...plan.boundaries],
+            ':b': split.chunks.length > 0 ? split.item.overflow : [...plan.boundaries],
             ':n': plan.boundaries.length + 1,
             ':zero': 0,
             ':running': 'RUNNING',
@@ -319,16 +355,22 @@ export class DynamoDbCatalog implements Catalog {
       return plan;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
-        throw new TransientError(`plan partitions of ${planId}/${snapshotId}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw catalogFailure(`plan partitions of ${planId}/${snapshotId}`, error);
       }
     }
     const s = await this.getSnapshot(planId, snapshotId);
     if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
-    if (s.partitionBoundaries) {
+    const recorded = s.partitionBoundaries;
+    if (split.chunks.length > 0 && JSON.stringify(recorded) !== JSON.stringify(plan.boundaries)) {
+      // Another plan was recorded first: this one's overflow items (keyed by its hash) are garbage.
+      await this.#batchWrite(
+        `delete the losing partition plan of ${planId}/${snapshotId}`,
+        split.chunks.map((c) => ({ DeleteRequest: { Key: { pk: c.pk, sk: c.sk } } })),
+      );
+    }
+    if (recorded) {
       return {
-        boundaries: s.partitionBoundaries,
+        boundaries: recorded,
         parentSnapshotId: s.parentSnapshotId ?? null,
         time: s.time ?? '',
       };
@@ -337,13 +379,18 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {
+    const { item: summaryItem, chunks } = splitOverflow(
+      { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+      'parts',
+    );
+    await this.#putOverflow(`parts of partition ${summary.partition} of ${planId}/${snapshotId}`, chunks);
     const cancelled = await this.#transact(
       `complete partition ${summary.partition} of ${planId}/${snapshotId}`,
       [
         {
           Put: {
             TableName: this.#table,
-            Item: { pk: `PLAN#${planId}`, sk: partitionSk(snapshotId, summary.partition), ...summary },
+            Item: summaryItem,
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -543,9 +590,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`create restore job ${job.restoreJobId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`create restore job ${job.restoreJobId}`, error);
     }
   }
 
@@ -647,9 +692,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`put drills of ${history.planId}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw catalogFailure(`put drills of ${history.planId}`, error);
     }
   }
 
@@ -661,6 +704,13 @@ export class DynamoDbCatalog implements Catalog {
     const hash = journalEntryHash(entry);
     const pk = `JOURNAL#${entry.planId}`;
     const bySequencer = sequencerSortKey(entry.sequencer); // ValidationError (not retryable) for a non-hex one
+    // A long blob list (an object of thousands of chunks) goes to overflow items first.
+    const byTime = splitOverflow({ pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry }, 'blobs');
+    const byKey = splitOverflow(
+      { pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`, sk: bySequencer, ...entry },
+      'blobs',
+    );
+    await this.#putOverflow(`blobs of journal entry ${entry.key}`, [...byTime.chunks, ...byKey.chunks]);
     const cancelled = await this.#transact(`journal ${entry.key}`, [
       {
         Put: {
@@ -669,17 +719,8 @@ export class DynamoDbCatalog implements Catalog {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      { Put: { TableName: this.#table, Item: { pk, sk: `C#${entry.capturedAt}#${hash}`, ...entry } } },
-      {
-        Put: {
-          TableName: this.#table,
-          Item: {
-            pk: `JKEY#${entry.planId}#${contentIdOf(entry.key)}`,
-            sk: bySequencer,
-            ...entry,
-          },
-        },
-      },
+      { Put: { TableName: this.#table, Item: byTime.item } },
+      { Put: { TableName: this.#table, Item: byKey.item } },
     ]);
     return cancelled?.[0] !== 'ConditionalCheckFailed';
   }
@@ -770,7 +811,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`acquire GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`acquire GC lease of ${vault}`, error);
     }
   }
 
@@ -789,7 +830,7 @@ export class DynamoDbCatalog implements Catalog {
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return;
-      throw new TransientError(`release GC lease of ${vault}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`release GC lease of ${vault}`, error);
     }
   }
 
@@ -857,7 +898,8 @@ export class DynamoDbCatalog implements Catalog {
   /**
    * One TransactWriteItems. Undefined when it committed; the cancellation code of each item
    * (`ConditionalCheckFailed` for a failed condition) when a condition cancelled it.
-   * @throws TransientError (retryable) for any other failure.
+   * @throws ValidationError (not retryable) when DynamoDB refused the request itself (see
+   *   {@link catalogFailure}); TransientError (retryable) for any other failure.
    */
   async #transact(
     what: string,
@@ -869,7 +911,7 @@ export class DynamoDbCatalog implements Catalog {
     } catch (error) {
       const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
       if (!reasons.some((r) => r.Code === 'ConditionalCheckFailed')) {
-        throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+        throw catalogFailure(what, error);
       }
       return reasons.map((r) => r.Code);
     }
@@ -880,17 +922,60 @@ export class DynamoDbCatalog implements Catalog {
       const out = await this.#doc.send(
         new GetCommand({ TableName: this.#table, Key: { pk, sk }, ConsistentRead: true }),
       );
-      return strip<T>(out.Item);
+      if (!out.Item?.overflow) return strip<T>(out.Item);
+      return strip<T>(joinOverflow(out.Item, await this.#overflowOf(pk, sk)));
     });
   }
 
-  /** Every item a query returns, across pages; `keepKeys` keeps `pk` and `sk` on each. */
+  /** The overflow items of the item at `pk`/`sk` (see item-size.ts). */
+  async #overflowOf(pk: string, sk: string): Promise<Item[]> {
+    return this.#queryItems({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': pk, ':p': `${sk}#~` },
+    });
+  }
+
+  /** Put overflow items (before the item naming them is written). */
+  async #putOverflow(what: string, chunks: readonly Item[]): Promise<void> {
+    if (chunks.length === 0) return;
+    await this.#batchWrite(
+      what,
+      chunks.map((Item) => ({ PutRequest: { Item } })),
+    );
+  }
+
+  /**
+   * Query, with every item's long lists joined back from its overflow items (which a range query
+   * returns right after the item; fetched when the range cut them off). `keepKeys` keeps `pk` and
+   * `sk` on each.
+   */
   async #query<T>(
     input: Omit<QueryCommandInput, 'TableName'>,
     options: { keepKeys?: boolean } = {},
   ): Promise<T[]> {
+    const finish = (item: Item): T => (options.keepKeys ? item : strip<T>(item)) as T;
+    const raw = await this.#queryItems(input);
+    const chunks = raw.filter(isOverflowChunk);
+    const joined: T[] = [];
+    for (const item of raw) {
+      if (isOverflowChunk(item)) continue;
+      if (!item.overflow) {
+        joined.push(finish(item));
+        continue;
+      }
+      const sk = String(item.sk);
+      const mine = chunks.filter((c) => c.chunkOf === sk && c.pk === item.pk);
+      const refs = item.overflow as Record<string, { chunks: number }>;
+      const expected = Object.values(refs).reduce((n, r) => n + r.chunks, 0);
+      const found = mine.length >= expected ? mine : await this.#overflowOf(String(item.pk), sk);
+      joined.push(finish(joinOverflow(item, found)));
+    }
+    return joined;
+  }
+
+  async #queryItems(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
     return this.#call('query', async () => {
-      const items: T[] = [];
+      const items: Item[] = [];
       let start: Record<string, unknown> | undefined;
       do {
         const out = await this.#doc.send(
@@ -901,7 +986,7 @@ export class DynamoDbCatalog implements Catalog {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        for (const item of out.Items ?? []) items.push((options.keepKeys ? item : strip<T>(item)) as T);
+        items.push(...(out.Items ?? []));
         start = out.LastEvaluatedKey;
       } while (start);
       return items;
@@ -940,7 +1025,7 @@ export class DynamoDbCatalog implements Catalog {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new TransientError(`update ${pk} ${sk}: ${(error as Error).message}`, { cause: error });
+      throw catalogFailure(`update ${pk} ${sk}`, error);
     }
   }
 
@@ -948,8 +1033,8 @@ export class DynamoDbCatalog implements Catalog {
     try {
       return await fn();
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof TransientError) throw error;
-      throw new TransientError(`${what}: ${(error as Error).message}`, { cause: error });
+      if (error instanceof StrongboxError) throw error;
+      throw catalogFailure(what, error);
     }
   }
 }

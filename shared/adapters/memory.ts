@@ -50,6 +50,7 @@ import type {
 } from '#domain/ports.ts';
 import type { Task } from '#domain/tasks.ts';
 import { compareKeys, contentIdOf, storedChecksumOf } from '#domain/vault.ts';
+import { assertItemSize, type OverflowAttribute, splitOverflow } from './item-size.ts';
 import { MasterKeyProvider } from './key-providers.ts';
 
 /** A clock that stands still until moved. */
@@ -495,6 +496,18 @@ export function memoryKeyProvider(master: Uint8Array = randomBytes(32)): MasterK
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
+
+/**
+ * What every put of {@link MemoryCatalog} checks first: DynamoDB's 400 KB item limit, on the item as
+ * the DynamoDB catalog stores it (its keys; a long `overflow` list in overflow items beside it).
+ * @throws ValidationError (not retryable), as DynamoDB's ValidationException maps to.
+ */
+function fitsInItem(pk: string, sk: string, record: object, overflow?: OverflowAttribute): void {
+  const split = overflow
+    ? splitOverflow({ pk, sk, ...record }, overflow)
+    : { item: { pk, sk, ...record }, chunks: [] };
+  for (const item of [split.item, ...split.chunks]) assertItemSize(item, `${pk} ${sk}`);
+}
 /** An ISO-8601 time in `toISOString` form (what `capturedAt` is stored as). */
 const isoOf = (t: string): string => new Date(t).toISOString();
 
@@ -523,6 +536,12 @@ export class MemoryCatalog implements Catalog {
       };
     }
     if (s.status !== 'RUNNING') throw new ConflictError(`snapshot ${planId}/${snapshotId} is ${s.status}`);
+    fitsInItem(
+      `PLAN#${planId}`,
+      `SNAPSHOT#${snapshotId}`,
+      { ...s, partitionBoundaries: plan.boundaries },
+      'partitionBoundaries',
+    );
     s.partitionBoundaries = [...plan.boundaries];
     s.partitionsTotal = plan.boundaries.length + 1;
     s.partitionsDone = s.partitionsDone ?? 0;
@@ -535,6 +554,12 @@ export class MemoryCatalog implements Catalog {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
     const key = `${planId}/${snapshotId}#${summary.partition}`;
+    fitsInItem(
+      `PLAN#${planId}`,
+      `PARTITION#${snapshotId}#${String(summary.partition).padStart(6, '0')}`,
+      summary,
+      'parts',
+    );
     const counted = !this.partitions.has(key) && s.status === 'RUNNING';
     if (counted) {
       this.partitions.set(key, clone(summary));
@@ -585,6 +610,7 @@ export class MemoryCatalog implements Catalog {
   }
 
   async putPlans(plans: readonly PlanRecord[]): Promise<void> {
+    for (const p of plans) fitsInItem('PLAN', p.id, p);
     for (const p of plans) this.plans.set(p.id, clone(p));
   }
   async getPlan(planId: string): Promise<PlanRecord | undefined> {
@@ -596,6 +622,8 @@ export class MemoryCatalog implements Catalog {
   }
   async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
     if (this.jobs.has(job.jobId)) return false;
+    fitsInItem(`PLAN#${job.planId}`, `JOB#${job.snapshotId}`, job);
+    fitsInItem(`PLAN#${snapshot.planId}`, `SNAPSHOT#${snapshot.snapshotId}`, snapshot);
     this.jobs.set(job.jobId, clone(job));
     this.snapshots.set(`${snapshot.planId}/${snapshot.snapshotId}`, clone(snapshot));
     return true;
@@ -607,6 +635,7 @@ export class MemoryCatalog implements Catalog {
   async updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
     const j = this.jobs.get(jobId);
     if (!j) throw new NotFoundError(`job ${jobId} does not exist`);
+    fitsInItem(`PLAN#${j.planId}`, `JOB#${j.snapshotId}`, { ...j, ...patch });
     Object.assign(j, clone(patch));
   }
   async listJobs(planId: string): Promise<JobRecord[]> {
@@ -634,12 +663,14 @@ export class MemoryCatalog implements Catalog {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s || !when.includes(s.status)) return false;
     if (patch.status === 'FORGOTTEN' && s.legalHold) return false;
+    fitsInItem(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`, { ...s, ...patch }, 'partitionBoundaries');
     Object.assign(s, clone(patch));
     return true;
   }
   async setLegalHold(planId: string, snapshotId: string, hold: LegalHold | undefined): Promise<boolean> {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s || s.status === 'FORGOTTEN') return false;
+    fitsInItem(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`, { ...s, legalHold: hold }, 'partitionBoundaries');
     if (hold) s.legalHold = clone(hold);
     else delete s.legalHold;
     return true;
@@ -652,6 +683,8 @@ export class MemoryCatalog implements Catalog {
   ): Promise<Record<string, RegionCopy>> {
     const s = this.snapshots.get(`${planId}/${snapshotId}`);
     if (!s) throw new ConflictError(`snapshot ${planId}/${snapshotId} does not exist`);
+    const regions = { ...(s.regions ?? {}), [region]: copy };
+    fitsInItem(`PLAN#${planId}`, `SNAPSHOT#${snapshotId}`, { ...s, regions }, 'partitionBoundaries');
     s.regions = { ...(s.regions ?? {}), [region]: clone(copy) };
     return clone(s.regions);
   }
@@ -668,12 +701,14 @@ export class MemoryCatalog implements Catalog {
       attempts: (previous?.attempts ?? 0) + 1,
       startedAt: at,
     };
+    fitsInItem(`TASK#${jobId}`, taskId, record);
     this.tasks.set(id, record);
     return clone(record);
   }
   async updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void> {
     const id = `${jobId}#${taskId}`;
     const t = this.tasks.get(id) ?? { jobId, taskId, status: 'RUNNING', attempts: 0 };
+    fitsInItem(`TASK#${jobId}`, taskId, { ...t, ...patch });
     this.tasks.set(id, Object.assign(t, clone(patch)));
   }
   async listTasks(jobId: string): Promise<TaskRecord[]> {
@@ -681,6 +716,7 @@ export class MemoryCatalog implements Catalog {
   }
   async createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
     if (this.restoreJobs.has(job.restoreJobId)) return false;
+    fitsInItem('RESTORE', `JOB#${job.restoreJobId}`, job);
     this.restoreJobs.set(job.restoreJobId, clone(job));
     return true;
   }
@@ -732,6 +768,7 @@ export class MemoryCatalog implements Catalog {
   }
   async putDrillHistory(history: DrillHistory, expectedVersion: number): Promise<boolean> {
     if ((this.drills.get(history.planId)?.version ?? 0) !== expectedVersion) return false;
+    fitsInItem(`PLAN#${history.planId}`, 'DRILLS', history);
     this.drills.set(history.planId, clone(history));
     return true;
   }
@@ -742,7 +779,9 @@ export class MemoryCatalog implements Catalog {
   async appendJournal(entry: JournalEntry): Promise<boolean> {
     const id = `${entry.planId}\n${journalEntryHash(entry)}`;
     if (this.journal.has(id)) return false;
-    sequencerSortKey(entry.sequencer); // refuses a sequencer DynamoDB could not sort by
+    const bySequencer = sequencerSortKey(entry.sequencer); // refuses a sequencer DynamoDB could not sort by
+    fitsInItem(`JOURNAL#${entry.planId}`, `C#${entry.capturedAt}#${journalEntryHash(entry)}`, entry, 'blobs');
+    fitsInItem(`JKEY#${entry.planId}#${contentIdOf(entry.key)}`, bySequencer, entry, 'blobs');
     this.journal.set(id, clone(entry));
     return true;
   }
@@ -773,6 +812,7 @@ export class MemoryCatalog implements Catalog {
   readonly gcMarks = new Map<string, Map<string, GcMark>>();
   async putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void> {
     const byPack = this.gcMarks.get(vault) ?? new Map<string, GcMark>();
+    for (const m of marks) fitsInItem(`GC#${vault}`, `PACK#${m.packId}`, m);
     for (const m of marks) byPack.set(m.packId, clone(m));
     this.gcMarks.set(vault, byPack);
   }

@@ -24,13 +24,32 @@ import { readObjectChunks } from './reader.ts';
 import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
 
-/** One record of an S3 event notification (event structure version 2.x). */
+/**
+ * An S3 Lifecycle expiration as the removal it is: `LifecycleExpiration:Delete` (S3 removed an
+ * object, or a version, for good) as `ObjectRemoved:Delete`, `LifecycleExpiration:DeleteMarkerCreated`
+ * (a versioned bucket's current version expired behind a delete marker) as
+ * `ObjectRemoved:DeleteMarkerCreated`; every other event name unchanged.
+ * @example objectEventName('LifecycleExpiration:Delete') === 'ObjectRemoved:Delete'
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html#supported-notification-event-types
+ */
+export function objectEventName(eventName: string): string {
+  return eventName.replace(/^LifecycleExpiration:/, 'ObjectRemoved:');
+}
+
+/**
+ * One record of an S3 event notification (event structure version 2.x). `eventName` is parsed to its
+ * object event: a Lifecycle expiration reads as the `ObjectRemoved:*` removal it is
+ * ({@link objectEventName}).
+ */
 export const S3EventRecordSchema = z.looseObject({
   eventVersion: z.string().startsWith('2.'),
   eventSource: z.literal('aws:s3'),
   awsRegion: z.string(),
   eventTime: z.iso.datetime({ offset: true }),
-  eventName: z.string().regex(/^Object(Created|Removed):/),
+  eventName: z
+    .string()
+    .regex(/^(Object(Created|Removed):|LifecycleExpiration:(Delete|DeleteMarkerCreated)$)/)
+    .transform(objectEventName),
   s3: z.looseObject({
     bucket: z.looseObject({ name: z.string().min(1) }),
     object: z.looseObject({

@@ -194,13 +194,22 @@ export const PlansFileSchema = z.strictObject({ plans: z.array(PlanSchema).min(1
  * Validate a parsed plans document (from YAML or JSON) against the schema and the deployment.
  * @param doc the parsed document.
  * @param copyRegions the regions this deployment has a copy vault in.
- * @throws ValidationError (not retryable) naming the field, e.g. `plans[0].retention.keepDaily`.
+ * @param reservedBuckets buckets of the deployment no plan may protect, each with what it is (e.g.
+ *   `strongbox-prod-vault-… → 'the primary vault'`): its vault buckets (primary and copies), whose
+ *   documents a snapshot would back up into themselves, and the restore drills' scratch bucket.
+ *   @default none
+ * @throws ValidationError (not retryable) naming the field, e.g. `plans[0].retention.keepDaily`, or
+ *   `plans[0].source.bucket` for a reserved bucket.
  * @example
  * ```ts
- * const plans = validatePlans(YAML.parse(text), ['eu-west-1']);
+ * const plans = validatePlans(YAML.parse(text), ['eu-west-1'], new Map([[vaultBucket, 'the primary vault']]));
  * ```
  */
-export function validatePlans(doc: unknown, copyRegions: readonly string[]): Plan[] {
+export function validatePlans(
+  doc: unknown,
+  copyRegions: readonly string[],
+  reservedBuckets: ReadonlyMap<string, string> = new Map(),
+): Plan[] {
   const parsed = PlansFileSchema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -210,6 +219,13 @@ export function validatePlans(doc: unknown, copyRegions: readonly string[]): Pla
   parsed.data.plans.forEach((plan, i) => {
     if (seen.has(plan.id)) throw new ValidationError(`duplicate plan id '${plan.id}'`, `plans[${i}].id`);
     seen.add(plan.id);
+    const reserved = reservedBuckets.get(plan.source.bucket);
+    if (reserved !== undefined) {
+      throw new ValidationError(
+        `'${plan.source.bucket}' is ${reserved} of this deployment: a plan may not protect a vault or the drill bucket`,
+        `plans[${i}].source.bucket`,
+      );
+    }
     plan.copyRegions.forEach((region, j) => {
       if (!copyRegions.includes(region)) {
         throw new ValidationError(

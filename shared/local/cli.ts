@@ -18,6 +18,8 @@
  *                                                 captures (restore --key K --point-in-time T)
  *   strongbox cost [PLAN] [--price CLASS=USD]     stored bytes, dedup, compression, USD/month per plan and region
  *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
+ *   strongbox capture replay [--max N] [--dry-run] run capture again on the S3 events it failed after
+ *                                                 Lambda's retries (its failure queue); delete each once captured
  *
  * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
  * (AWS credentials from the environment): plans, backup and status use its state table and queues
@@ -36,6 +38,7 @@ import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
+import { replayCaptureFailures } from '#domain/capture-replay.ts';
 import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { NotFoundError, StrongboxError } from '#domain/errors.ts';
 import { decideRetention, type ForgetDecision, type ForgetResult } from '#domain/forget.ts';
@@ -68,6 +71,7 @@ import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduli
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
+import { deployedCaptureReplay, formatCaptureReplay, localCaptureReplay } from './capture-replay.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
 import { formatCostReport, formatPruneRun, parsePrice, pruneNow } from './reports.ts';
 import { PROJECT_ROOT, startLocalStack } from './stack.ts';
@@ -148,6 +152,12 @@ export async function invokeRestore(
 
 async function connect(dataDir: string, deployment?: Deployment): Promise<Container> {
   if (deployment) return connectDeployed(deployment);
+  const file = await readStackFile(dataDir);
+  return createContainer(loadConfig(file.env.restore));
+}
+
+/** The running embedded stack's stack.json (endpoints, each function's environment). */
+async function readStackFile(dataDir: string): Promise<StackFile> {
   let file: StackFile;
   try {
     file = JSON.parse(await readFile(join(dataDir, 'stack.json'), 'utf8')) as StackFile;
@@ -163,7 +173,7 @@ async function connect(dataDir: string, deployment?: Deployment): Promise<Contai
   }
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
-  return createContainer(loadConfig(file.env.restore));
+  return file;
 }
 
 /** `strongbox status`: plans, their snapshots and recent jobs. */
@@ -704,7 +714,9 @@ export function buildCli(): Command {
     .action(async (file: string) => {
       const c = await connect(dataDir(), deployment());
       const doc = YAML.parse(await readFile(file, 'utf8')) as unknown;
-      const applied = await applyPlans(c.pipeline, doc, [...c.config.copyVaults.keys()]);
+      const applied = await applyPlans(c.pipeline, doc, [...c.config.copyVaults.keys()], {
+        drillBucket: c.config.drillBucket,
+      });
       console.log(`applied ${applied.length} plan(s): ${applied.map((p) => p.id).join(', ')}`);
     });
   plans
@@ -759,6 +771,32 @@ export function buildCli(): Command {
       console.log(
         `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}${job.created && opts.tag?.length ? ` tagged ${opts.tag.join(', ')}` : ''}`,
       );
+    });
+
+  program
+    .command('capture')
+    .description("capture's failures: S3 events capture failed after Lambda's retries")
+    .command('replay')
+    .description(
+      "run capture again on each event in capture's failure queue; delete each once capture succeeded (failures stay queued)",
+    )
+    .option('--max <n>', 'replay at most this many events', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
+      return n;
+    })
+    .option('--dry-run', 'list the failed events and change nothing', false)
+    .action(async (opts: { max?: number; dryRun: boolean }) => {
+      const deployed = deployment();
+      const deps = deployed
+        ? await deployedCaptureReplay(deployed)
+        : await localCaptureReplay((await readStackFile(dataDir())).env.capture);
+      const report = await replayCaptureFailures(deps, {
+        dryRun: opts.dryRun,
+        ...(opts.max === undefined ? {} : { max: opts.max }),
+      });
+      for (const line of formatCaptureReplay(report)) console.log(line);
+      if (report.failed > 0) process.exitCode = 1;
     });
 
   program

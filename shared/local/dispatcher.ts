@@ -5,7 +5,9 @@
  *   Event" payload (first tick one period after start, like a new rule).
  * - `s3`: every object created or removed in a bucket a function subscribes to becomes the S3
  *   event record Lambda would receive (key URL-encoded as S3 encodes it, a per-key-increasing
- *   sequencer); invoked asynchronously, retried twice on error like Lambda's async invocation.
+ *   sequencer); invoked asynchronously, retried on error like Lambda's async invocation
+ *   (`maximumRetryAttempts`, 2 by default), then, with `destinations.onFailure`, sent to that queue
+ *   as Lambda's invocation record (the event and the error) instead of being dropped.
  * - `sqs`: each event source mapping polls its queue with the configured batch size and
  *   concurrency, honours partial batch responses (ReportBatchItemFailures), leaves failed messages
  *   to the queue's visibility timeout, and so to its redrive policy (DLQ after maxReceiveCount).
@@ -16,6 +18,7 @@ import {
   DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, S3EventRecord, SQSBatchResponse, SQSRecord } from 'aws-lambda';
@@ -38,7 +41,34 @@ export interface LocalFunction {
   timeoutSeconds: number;
   /** serverless.yml's memorySize (MB), for the context's memoryLimitInMB. @default 1024 */
   memorySizeMb?: number;
+  /** Retries of an asynchronous invocation that failed (serverless.yml's `maximumRetryAttempts`, 0–2). @default 2 */
+  maximumRetryAttempts?: number;
+  /**
+   * serverless.yml's `destinations.onFailure` when it is an SQS queue: where an asynchronous event
+   * goes, as {@link AsyncFailureRecord}, once its retries are spent.
+   */
+  onFailure?: { queueUrl: string; queueArn: string };
   handler: (event: unknown, context: Context) => Promise<unknown>;
+}
+
+/**
+ * What Lambda sends to an on-failure destination when an asynchronous invocation failed for good
+ * (the "invocation record"): the original event as `requestPayload`, the error as `responsePayload`.
+ * @see https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+ */
+export interface AsyncFailureRecord {
+  version: '1.0';
+  /** ISO-8601 UTC. */
+  timestamp: string;
+  requestContext: {
+    requestId: string;
+    functionArn: string;
+    condition: 'RetriesExhausted' | 'EventAgeExceeded';
+    approximateInvokeCount: number;
+  };
+  requestPayload: unknown;
+  responseContext: { statusCode: number; executedVersion: string; functionError: 'Unhandled' };
+  responsePayload: { errorType: string; errorMessage: string };
 }
 
 /** An SQS event source mapping. */
@@ -236,15 +266,48 @@ export class LocalDispatcher {
   }
 
   async #invokeAsync(functionName: string, event: unknown): Promise<void> {
-    // Lambda's asynchronous invocation: the first try and two retries.
-    for (let attempt = 0; attempt < 3 && this.#running; attempt++) {
+    // Lambda's asynchronous invocation: the first try and its retries (two by default), then the
+    // on-failure destination, if any.
+    const fn = this.#functions.get(functionName);
+    const attempts = 1 + (fn?.maximumRetryAttempts ?? 2);
+    let last: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (!this.#running) return; // stopped mid-way: the event is not spent, only abandoned
       try {
         await this.#invoke(functionName, event, 's3', true);
         return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      } catch (error) {
+        last = error;
+        if (attempt + 1 < attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
     }
+    if (fn?.onFailure) await this.#sendToOnFailure(fn, fn.onFailure.queueUrl, event, last, attempts);
+  }
+
+  async #sendToOnFailure(
+    fn: LocalFunction,
+    queueUrl: string,
+    event: unknown,
+    error: unknown,
+    attempts: number,
+  ): Promise<void> {
+    const record: AsyncFailureRecord = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: randomUUID(),
+        functionArn: `arn:aws:lambda:${this.#region}:000000000000:function:${fn.name}:$LATEST`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: attempts,
+      },
+      requestPayload: event,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: {
+        errorType: error instanceof Error ? error.name : 'Error',
+        errorMessage: error instanceof Error ? error.message : String(error),
+      },
+    };
+    await this.#sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(record) }));
   }
 
   async #poll(mapping: SqsMapping): Promise<void> {

@@ -42,6 +42,12 @@ const FunctionSchema = z.looseObject({
   memorySize: z.number().int().optional(),
   environment: z.record(z.string(), z.unknown()).optional(),
   events: z.array(EventSchema).default([]),
+  /** Retries of a failed asynchronous invocation (Lambda's default: 2). */
+  maximumRetryAttempts: z.number().int().min(0).max(2).optional(),
+  /** `onFailure`: an ARN, or `{ type: sqs | sns | function | eventBus, arn }` (intrinsics unresolved). */
+  destinations: z
+    .looseObject({ onSuccess: z.unknown().optional(), onFailure: z.unknown().optional() })
+    .optional(),
 });
 
 /** The parts of the resolved serverless.yml the embedded stack uses. */
@@ -169,4 +175,19 @@ export function scheduleExpressions(event: z.infer<typeof EventSchema>['schedule
   if (typeof event === 'string') return [event];
   if (event.enabled === false) return [];
   return Array.isArray(event.rate) ? event.rate : [event.rate];
+}
+
+/**
+ * The SQS queue ARN of a function's `destinations.onFailure`, intrinsics resolved; undefined when it
+ * has none.
+ * @throws Error for a destination other than an SQS queue (the embedded stack plays only those).
+ */
+export function onFailureQueueArn(fn: ServerlessFunction, refs: LocalRefs): string | undefined {
+  const target = fn.destinations?.onFailure;
+  if (target === undefined) return undefined;
+  const isObject = typeof target === 'object' && target !== null;
+  const arn = String(resolveIntrinsics(isObject ? (target as { arn: unknown }).arn : target, refs));
+  const type = isObject ? (target as { type?: unknown }).type : undefined;
+  if (type === 'sqs' || (type === undefined && arn.startsWith('arn:') && arn.includes(':sqs:'))) return arn;
+  throw new Error(`serverless.yml: the embedded stack plays only SQS on-failure destinations, not ${arn}`);
 }

@@ -29,6 +29,7 @@ import {
   LOCAL_ACCOUNT_ID,
   type LocalRefs,
   localPseudoParameters,
+  onFailureQueueArn,
   readServerlessConfig,
   resolveIntrinsics,
   type ServerlessConfig,
@@ -293,6 +294,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         };
         const inProcess = mod.makeHandler(containerOf(name));
         const memorySizeMb = fn.memorySize ?? serverless.provider.memorySize;
+        // Lambda's asynchronous invocation settings: retries, then the on-failure queue.
+        const failureArn = onFailureQueueArn(fn, refs);
+        const failureQueue = failureArn && Object.values(queues).find((q) => q.arn === failureArn);
+        if (failureArn && !failureQueue)
+          throw new Error(`serverless.yml: ${name}'s onFailure ${failureArn} is not a queue of this stack`);
         const asProcess: ProcessFunction = {
           name,
           file,
@@ -304,6 +310,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           name,
           timeoutSeconds: fn.timeout ?? serverless.provider.timeout,
           memorySizeMb,
+          ...(fn.maximumRetryAttempts === undefined ? {} : { maximumRetryAttempts: fn.maximumRetryAttempts }),
+          ...(failureQueue ? { onFailure: { queueUrl: failureQueue.url, queueArn: failureQueue.arn } } : {}),
           handler: (event: unknown, context: Context) =>
             processFunctions.has(name)
               ? processFunctions.invoke(asProcess, event, context)

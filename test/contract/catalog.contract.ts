@@ -1,5 +1,6 @@
 /** The Catalog contract, run against the memory twin and DynamoDB Local. */
 import { describe, expect, it } from 'vitest';
+import { isRetryable, ValidationError } from '#domain/errors.ts';
 import type {
   Catalog,
   JobRecord,
@@ -536,6 +537,100 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       await c.createJob(job('S1'), snapshot('S1'));
       await c.deleteSnapshot('photos', 'S1');
       expect(await c.getSnapshot('photos', 'S1')).toBeUndefined();
+    });
+
+    // DynamoDB's 400 KB item limit: the three lists that outgrow it at run time are kept whole.
+    const hex = (i: number) => i.toString(16).padStart(64, '0');
+    const longKey = (i: number) => `${'deep/'.repeat(180)}${String(i).padStart(8, '0')}`; // ~908 bytes
+
+    it('keeps a journal entry naming thousands of blobs (an object over 47 GiB), by time and by key', async () => {
+      const c = await make();
+      const huge = journalEntry({
+        key: 'video/raw.mxf',
+        sizeBytes: 60 * 1024 ** 3,
+        blobs: Array.from({ length: 7_680 }, (_, i) => hex(i)),
+        contentSha256: 'd'.repeat(64),
+      });
+      const small = journalEntry({ key: 'video/raw.mxf', sequencer: '0055AED6DCD90281E6' });
+      expect(await c.appendJournal(huge)).toBe(true);
+      expect(await c.appendJournal(small)).toBe(true);
+      expect(await c.appendJournal(huge)).toBe(false);
+      expect(await c.listJournalForKey('photos', huge.key)).toEqual([huge, small]);
+      const byTime = await c.listJournal('photos');
+      expect(byTime.sort((a, b) => a.sequencer.localeCompare(b.sequencer))).toEqual([huge, small]);
+    });
+
+    it('keeps a partition plan of many long keys on the snapshot record', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.createJob(job('S2'), snapshot('S2'));
+      const boundaries = Array.from({ length: 600 }, (_, i) => longKey(i)); // ~545 KB
+      const plan = { boundaries, parentSnapshotId: null, time: '2026-01-01T00:00:00.000Z' };
+      expect(await c.planPartitions('photos', 'S1', plan)).toEqual(plan);
+      // A second planner (another delivery) gets the recorded plan, not its own.
+      const other = { ...plan, boundaries: boundaries.slice(1) };
+      expect((await c.planPartitions('photos', 'S1', other)).boundaries).toEqual(boundaries);
+      const record = await c.getSnapshot('photos', 'S1');
+      expect(record?.partitionBoundaries).toEqual(boundaries);
+      expect(record?.partitionsTotal).toBe(601);
+      expect(
+        (await c.listSnapshots('photos')).map((s) => [s.snapshotId, s.partitionBoundaries?.length]),
+      ).toEqual([
+        ['S1', 600],
+        ['S2', undefined],
+      ]);
+      await c.deleteSnapshot('photos', 'S1');
+      expect((await c.listSnapshots('photos')).map((s) => s.snapshotId)).toEqual(['S2']);
+    });
+
+    it('keeps a partition summary naming many parts', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.planPartitions('photos', 'S1', {
+        boundaries: ['m'],
+        parentSnapshotId: null,
+        time: '2026-01-01T00:00:00.000Z',
+      });
+      const parts = Array.from({ length: 300 }, (_, i) => ({
+        partId: hex(i),
+        firstKey: longKey(2 * i),
+        lastKey: longKey(2 * i + 1),
+        objectCount: 1000,
+        logicalBytes: 1_000_000,
+      })); // ~560 KB
+      const summary = {
+        partition: 0,
+        parts,
+        objectCount: 300_000,
+        logicalBytes: 300_000_000,
+        objectsRead: 300_000,
+        blobsWritten: 0,
+        packsWritten: 0,
+        storedBytesWritten: 0,
+        objectsVanished: 0,
+        invocations: 3,
+        seconds: 1800,
+        doneAt: '2026-01-01T01:00:00.000Z',
+      };
+      expect(await c.completePartition('photos', 'S1', summary)).toMatchObject({
+        counted: true,
+        done: 1,
+        total: 2,
+      });
+      expect(await c.completePartition('photos', 'S1', summary)).toMatchObject({ counted: false, done: 1 });
+      const small = { ...summary, partition: 1, parts: parts.slice(0, 1) };
+      await c.completePartition('photos', 'S1', small);
+      expect(await c.listPartitions('photos', 'S1')).toEqual([summary, small]);
+    });
+
+    it('refuses, for good, an item over 400 KB that has no long list to move out', async () => {
+      const c = await make();
+      const error = await c
+        .putPlans([{ ...plan, id: 'huge', source: { bucket: 'src', prefix: 'p/'.repeat(210_000) } }])
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(isRetryable(error)).toBe(false);
+      expect(await c.getPlan('huge')).toBeUndefined();
     });
   });
 }

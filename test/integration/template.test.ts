@@ -173,6 +173,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         [`${vault}/packs/*`, `${vault}/index/*`],
       ),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+      // Lambda sends an event capture failed for good to its on-failure queue as this role.
+      ...send('CaptureFailureQueue'),
     ],
     snapshot: [
       ...logs('snapshot'),
@@ -615,6 +617,40 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
+  it('sends an S3 event capture failed after Lambda’s two async retries to an encrypted failure queue, never drops it', () => {
+    // Capture's asynchronous invocation settings: the only EventInvokeConfig of the stack.
+    const configs = resourcesOf(t(), 'AWS::Lambda::EventInvokeConfig');
+    expect(configs.map(([id]) => id)).toEqual(['CaptureLambdaEvConf']);
+    expect(evaluated('CaptureLambdaEvConf').Properties).toEqual({
+      FunctionName: '<CaptureLambdaFunction>',
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 21600,
+      DestinationConfig: { OnFailure: { Destination: '<CaptureFailureQueue.Arn>' } },
+    });
+    // The queue: encrypted, 14 days, no redrive (nothing polls it), polled by no function.
+    const queue = evaluated('CaptureFailureQueue');
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(queue.Properties).toEqual({
+      QueueName: `strongbox-${c.stage}-capture-failures`,
+      MessageRetentionPeriod: 1209600,
+      SqsManagedSseEnabled: true,
+    });
+    const polled = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping').map(
+      ([, m]) => (evaluate(m.Properties, b) as Record<string, unknown>).EventSourceArn,
+    );
+    expect(polled).not.toContain('<CaptureFailureQueue.Arn>');
+    // Capture's role may send to it (the destination uses the function's role), and no other role may.
+    expect(allowed.capture).toContain('sqs:SendMessage <CaptureFailureQueue.Arn>');
+    for (const fn of FUNCTIONS.filter((f) => f !== 'capture')) {
+      expect(grants(roleStatements(roleOf(t(), fn, b)[1], b)).join('\n'), fn).not.toContain(
+        'CaptureFailureQueue',
+      );
+    }
+    // `strongbox capture replay` finds it in capture's configuration.
+    expect(envOf(t(), 'capture', b).STRONGBOX_CAPTURE_FAILURE_QUEUE_URL).toBe('<CaptureFailureQueue>');
+  });
+
   it('bounds parallel snapshot partitions with the snapshot queue’s maximumConcurrency', () => {
     const snapshot = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping')
       .map(([, mapping]) => evaluate(mapping.Properties, b) as Record<string, unknown>)
@@ -712,7 +748,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
-  it('alarms on every DLQ, each function’s errors and throttles, snapshot age over the RPO, a plan past its own RPO, capture lag, failed verification and failed drills', () => {
+  it('alarms on every DLQ and capture’s failure queue, each function’s errors and throttles, snapshot age over the RPO, a plan past its own RPO, capture lag, failed verification and failed drills', () => {
     const alarms = resourcesOf(t(), 'AWS::CloudWatch::Alarm').map(
       ([id, a]) => [id, evaluate(a.Properties, b) as Record<string, unknown>] as const,
     );
@@ -755,6 +791,22 @@ describe.each(CASES)('npm run package $args', (c) => {
         expect(found[0]?.[1]).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
       }
     }
+    // Capture's failure queue: any message in it raises an alarm, like a DLQ.
+    const captureFailures = find(
+      (a) =>
+        a.Namespace === 'AWS/SQS' &&
+        a.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+        JSON.stringify(a.Dimensions) ===
+          JSON.stringify([{ Name: 'QueueName', Value: '<CaptureFailureQueue.QueueName>' }]),
+    );
+    expect(captureFailures, 'alarm on CaptureFailureQueue').toHaveLength(1);
+    expect(captureFailures[0]?.[1]).toMatchObject({
+      Statistic: 'Maximum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmName: `strongbox-${c.stage}-capture-failures-not-empty`,
+    });
     // The application metrics: the names and namespace the functions emit them under.
     const namespace = `Strongbox/${c.stage}`;
     const env = envOf(t(), 'scheduler', b);
@@ -777,7 +829,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       Threshold: 0,
       TreatMissingData: 'breaching',
     });
-    expect(alarms).toHaveLength(dlqs.length + 2 * FUNCTIONS.length + 5);
+    expect(alarms).toHaveLength(dlqs.length + 1 + 2 * FUNCTIONS.length + 5);
   });
 
   it('sends alarms to an encrypted topic CloudWatch may publish to, and e-mails it when asked', () => {
@@ -817,6 +869,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(has('ApproximateNumberOfMessagesVisible', `strongbox-${c.stage}-${q}-dlq`), q).toBe(true);
       expect(has('ApproximateAgeOfOldestMessage', `strongbox-${c.stage}-${q}`), q).toBe(true);
     }
+    expect(has('ApproximateNumberOfMessagesVisible', `strongbox-${c.stage}-capture-failures`)).toBe(true);
     for (const name of [
       METRICS.oldestSnapshotAge,
       METRICS.captureLag,
@@ -827,7 +880,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(metrics.some((m) => m.includes(METRICS.snapshotAge) && m.includes('SEARCH'))).toBe(true);
   });
 
-  it('hears uploads and deletes of every protected bucket, added to the bucket’s other notifications', () => {
+  it('hears uploads, deletes and Lifecycle expirations of every protected bucket, added to the bucket’s other notifications', () => {
     const notifications = resourcesOf(t(), 'Custom::S3').map(
       ([, r]) => evaluate(r.Properties, b) as Record<string, unknown>,
     );
@@ -837,6 +890,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(n.ServiceToken).toBe('<CustomDashresourceDashexistingDashs3LambdaFunction.Arn>');
       expect(n.FunctionName).toBe(`strongbox-${c.stage}-capture`);
       expect((n.BucketConfigs as { Event: string }[]).map((x) => x.Event).sort()).toEqual([
+        's3:LifecycleExpiration:*',
         's3:ObjectCreated:*',
         's3:ObjectRemoved:*',
       ]);

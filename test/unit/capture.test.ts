@@ -366,6 +366,35 @@ describe('captureChange: removals, duplicates, order, scope', () => {
     expect((await p.catalog.listJournal('plan0'))[0]).toMatchObject({ outcome: 'removed', versionId: 'dm1' });
   });
 
+  it('journals a Lifecycle expiration as a removal, like the ObjectRemoved event it stands for', async () => {
+    const p = await setUp();
+    const expired = await captureChange(
+      p.deps,
+      s3Record({ key: 'old.txt', eventName: 'LifecycleExpiration:Delete', size: 0 }),
+    );
+    expect(expired).toMatchObject({ status: 'journaled', outcome: 'removed', blobsWritten: 0 });
+    await captureChange(
+      p.deps,
+      s3Record({ key: 'v.txt', eventName: 'LifecycleExpiration:DeleteMarkerCreated', versionId: 'dm2' }),
+    );
+    const journal = (await p.catalog.listJournal('plan0')).sort((a, b) => a.key.localeCompare(b.key));
+    expect(journal.map((e) => [e.key, e.event, e.outcome, e.versionId])).toEqual([
+      ['old.txt', 'removed', 'removed', undefined],
+      ['v.txt', 'removed', 'removed', 'dm2'],
+    ]);
+    expect(p.objects.reads).toEqual([]);
+  });
+
+  it('reads Lifecycle expirations as ObjectRemoved events, and refuses other Lifecycle events', () => {
+    expect(s3Record({ key: 'a', eventName: 'LifecycleExpiration:Delete' }).eventName).toBe(
+      'ObjectRemoved:Delete',
+    );
+    expect(s3Record({ key: 'a', eventName: 'LifecycleExpiration:DeleteMarkerCreated' }).eventName).toBe(
+      'ObjectRemoved:DeleteMarkerCreated',
+    );
+    expect(() => s3Record({ key: 'a', eventName: 'LifecycleTransition' })).toThrow();
+  });
+
   it('journals a redelivered event once and stores nothing more', async () => {
     const p = await setUp();
     const record = await upload(p, 'a.txt', 'a');

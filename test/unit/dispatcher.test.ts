@@ -1,8 +1,14 @@
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeS3Key } from '#domain/capture.ts';
 import {
+  type AsyncFailureRecord,
   currentInvocation,
   encodeS3EventKey,
   LocalDispatcher,
@@ -114,6 +120,84 @@ describe('LocalDispatcher S3 notifications', () => {
     expect(records[0]?.s3.object).toMatchObject({ key: 'a+b.txt', size: 3, eTag: 'abc' });
     expect(records[1]?.s3.object.size).toBeUndefined();
     expect(String(records[0]?.s3.object.sequencer) < String(records[1]?.s3.object.sequencer)).toBe(true);
+  });
+});
+
+describe('LocalDispatcher asynchronous invocation failures', () => {
+  const failureQueue = { queueUrl: 'http://sqs.local/capture-failures', queueArn: 'arn:aws:sqs:local:0:cf' };
+  const dispatcher = (fn: LocalFunction, sqs: SQSClient) =>
+    new LocalDispatcher({
+      functions: [fn],
+      sqs,
+      region: 'us-east-1',
+      schedules: [],
+      s3: [{ functionName: 'capture', bucket: 'src', event: 's3:ObjectCreated:*' }],
+      queues: [],
+    });
+
+  it('after the first try and maximumRetryAttempts retries, sends the event and its error to the onFailure queue', async () => {
+    // Prepare: capture fails every time
+    const sqs = mockClient(SQSClient);
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'f1' });
+    let calls = 0;
+    const fn: LocalFunction = {
+      name: 'capture',
+      timeoutSeconds: 60,
+      maximumRetryAttempts: 1,
+      onFailure: failureQueue,
+      handler: async () => {
+        calls += 1;
+        throw new TypeError('vault unreachable');
+      },
+    };
+    const d = dispatcher(fn, sqs as unknown as SQSClient);
+    d.start();
+    // Act
+    d.observeS3({ bucket: 'src', key: 'a.txt', status: 'uploaded', size: 1, eTag: 'e' });
+    await d.settled();
+    await d.stop();
+    // Assess: 2 tries, then Lambda's invocation record on the queue
+    expect(calls).toBe(2);
+    const sent = sqs.commandCalls(SendMessageCommand);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.args[0].input.QueueUrl).toBe(failureQueue.queueUrl);
+    const record = JSON.parse(String(sent[0]?.args[0].input.MessageBody)) as AsyncFailureRecord;
+    expect(record).toMatchObject({
+      version: '1.0',
+      requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 2 },
+      responseContext: { functionError: 'Unhandled' },
+      responsePayload: { errorType: 'TypeError', errorMessage: 'vault unreachable' },
+    });
+    const event = record.requestPayload as {
+      Records: { eventName: string; s3: { object: { key: string } } }[];
+    };
+    expect(event.Records.map((r) => [r.eventName, r.s3.object.key])).toEqual([
+      ['ObjectCreated:Put', 'a.txt'],
+    ]);
+    sqs.restore();
+  });
+
+  it('sends nothing to the onFailure queue when a retry succeeds', async () => {
+    const sqs = mockClient(SQSClient);
+    let calls = 0;
+    const flaky: LocalFunction = {
+      name: 'capture',
+      timeoutSeconds: 60,
+      onFailure: failureQueue,
+      handler: async () => {
+        calls += 1;
+        if (calls < 3) throw new Error('throttled');
+        return {};
+      },
+    };
+    const d = dispatcher(flaky, sqs as unknown as SQSClient);
+    d.start();
+    d.observeS3({ bucket: 'src', key: 'b.txt', status: 'uploaded', size: 1, eTag: 'e' });
+    await d.settled();
+    await d.stop();
+    expect(calls).toBe(3); // the first try and Lambda's default two retries
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    sqs.restore();
   });
 });
 

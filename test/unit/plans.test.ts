@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog } from '#adapters/memory.ts';
+import { ManualClock, MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { validatePlans } from '#domain/plan.ts';
@@ -230,6 +230,34 @@ describe('applyPlans', () => {
     await expect(applying).rejects.toThrow(ValidationError);
     expect([...catalog.plans.keys()]).toEqual(['photos']);
     expect(catalog.plans.get('photos')).toEqual(before);
+  });
+
+  it.each([
+    ['strongbox-prod-vault-123-us-east-1', 'the primary vault'],
+    ['strongbox-prod-vault-123-eu-west-1', 'the copy vault in eu-west-1'],
+    ['photos-drills', 'the restore drills’ scratch bucket'],
+  ])('refuses a plan whose source is %s (%s), and writes nothing', async (bucket, what) => {
+    // Prepare: a deployment with a primary vault, a copy vault and a drill bucket
+    const { catalog, clock } = setup();
+    const vaults = {
+      primary: new MemoryVaultStore('us-east-1', 'strongbox-prod-vault-123-us-east-1', clock),
+      copies: new Map([
+        ['eu-west-1', new MemoryVaultStore('eu-west-1', 'strongbox-prod-vault-123-eu-west-1', clock)],
+      ]),
+    };
+    // Act
+    const applying = applyPlans(
+      { catalog, clock, vaults },
+      { plans: [raw({ id: 'docs' }), raw({ id: 'vault', source: { bucket } })] },
+      ['eu-west-1'],
+      { drillBucket: 'photos-drills' },
+    );
+    // Assess
+    const error = await applying.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('plans[1].source.bucket');
+    expect((error as Error).message).toContain(`'${bucket}' is ${what} of this deployment`);
+    expect(catalog.plans.size).toBe(0);
   });
 
   it('writes nothing when a plan names a region without a copy vault', async () => {

@@ -225,7 +225,8 @@ describe('VaultIndex', () => {
     const [first] = await store([shared, only]);
     const [second] = await store([shared]);
     const index = await VaultIndex.load(vault, envelope);
-    expect(index.locate(shared.blobId)?.packId).toBe(first?.packId);
+    // Either pack may locate it first (index documents are read in the order of their random ids).
+    expect([first?.packId, second?.packId]).toContain(index.locate(shared.blobId)?.packId);
     // Act
     const dropped = index.exclude([first?.packId as ContentId]);
     const later = chunk(10);

@@ -1,0 +1,80 @@
+// How DynamoDbCatalog maps DynamoDB's errors to retryable or not: a request DynamoDB refuses as
+// invalid (ValidationException: an item over 400 KB, an empty key) fails the same way every time,
+// so it must not be retried as if it were transient. DynamoDB is mocked.
+import {
+  DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
+import { isRetryable, TransientError, ValidationError } from '#domain/errors.ts';
+import type { JournalEntry } from '#domain/ports.ts';
+
+const dynamo = mockClient(DynamoDBDocumentClient);
+const catalog = () => new DynamoDbCatalog(new DynamoDBClient({ region: 'us-east-1' }), 'state');
+
+const validation = () =>
+  Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+    name: 'ValidationException',
+    $fault: 'client',
+    $metadata: {},
+  });
+
+const entry: JournalEntry = {
+  planId: 'photos',
+  bucket: 'src',
+  key: 'a.jpg',
+  event: 'removed',
+  eventTime: '2026-12-01T00:00:00.000Z',
+  sequencer: '0A',
+  capturedAt: '2026-12-01T00:00:01.000Z',
+  outcome: 'removed',
+};
+
+describe('DynamoDbCatalog error mapping', () => {
+  afterEach(() => dynamo.reset());
+
+  it('fails a request DynamoDB refuses with ValidationException for good: not retryable, with its message', async () => {
+    dynamo.on(UpdateCommand).rejects(validation());
+    const error = await catalog()
+      .updateJob('photos/20261201T000000Z', { status: 'FAILED' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(isRetryable(error)).toBe(false);
+    expect((error as Error).message).toContain('Item size has exceeded the maximum allowed size');
+  });
+
+  it('fails a transaction cancelled for ValidationError for good', async () => {
+    dynamo.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: [
+          { Code: 'None' },
+          { Code: 'ValidationError', Message: 'Item size has exceeded the maximum allowed size' },
+          { Code: 'None' },
+        ],
+      }),
+    );
+    const error = await catalog()
+      .appendJournal(entry)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(isRetryable(error)).toBe(false);
+    expect((error as Error).message).toContain('maximum allowed size');
+  });
+
+  it('still retries throttling', async () => {
+    dynamo
+      .on(UpdateCommand)
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    const error = await catalog()
+      .updateJob('photos/20261201T000000Z', { status: 'FAILED' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect(isRetryable(error)).toBe(true);
+  });
+});
