@@ -425,7 +425,7 @@ export class DynamoDbCatalog implements Catalog {
           Key: { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${taskId}` },
           UpdateExpression:
             'SET redrives = :next, heartbeatAt = :at, jobId = :job, taskId = :task, #status = :running, attempts = if_not_exists(attempts, :zero), startedAt = if_not_exists(startedAt, :at)',
-          ConditionExpression: `(attribute_not_exists(pk) OR #status = :running) AND ${same}`,
+          ConditionExpression: `(attribute_not_exists(pk) OR #status <> :succeeded) AND ${same}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':expected': expectedRedrives,
@@ -434,6 +434,7 @@ export class DynamoDbCatalog implements Catalog {
             ':job': jobId,
             ':task': taskId,
             ':running': 'RUNNING',
+            ':succeeded': 'SUCCEEDED',
             ':zero': 0,
           },
         }),

@@ -584,9 +584,10 @@ export class MemoryCatalog implements Catalog {
   async redriveTask(jobId: string, taskId: string, expectedRedrives: number, at: string): Promise<boolean> {
     const id = `${jobId}#${taskId}`;
     const t = this.tasks.get(id);
-    if (t && (t.status !== 'RUNNING' || (t.redrives ?? 0) !== expectedRedrives)) return false;
+    if (t && (t.status === 'SUCCEEDED' || (t.redrives ?? 0) !== expectedRedrives)) return false;
     if (!t && expectedRedrives !== 0) return false;
     const record: TaskRecord = t ?? { jobId, taskId, status: 'RUNNING', attempts: 0, startedAt: at };
+    record.status = 'RUNNING';
     record.redrives = expectedRedrives + 1;
     record.heartbeatAt = at;
     this.tasks.set(id, record);

@@ -726,8 +726,8 @@ export interface Catalog {
   listRunningTasks(): Promise<TaskRecord[]>;
   /**
    * Take the right to re-drive a task, conditionally: only when its `redrives` is still
-   * `expectedRedrives` (absent counts as 0) and it is RUNNING (or has no record yet, which is then
-   * created RUNNING). Sets `redrives = expectedRedrives + 1` and `heartbeatAt = at`, and indexes the task
+   * `expectedRedrives` (absent counts as 0) and it has not SUCCEEDED (a RUNNING task, a FAILED one
+   * whose message waits for its retry, or no record yet); the record is then RUNNING. Sets `redrives = expectedRedrives + 1` and `heartbeatAt = at`, and indexes the task
    * as running. Of two reapers that read the same record (a tick delivered twice), one wins.
    * @returns false when another reaper got there first or the task ended. @throws TransientError (retryable).
    */

@@ -730,13 +730,15 @@ export function buildCli(): Command {
     .description('start an on-demand snapshot of a plan now')
     .option(
       '--retry <snapshotId>',
-      'retry a failed snapshot instead: only its partitions that did not finish run again',
+      'retry a failed snapshot (or a RUNNING one whose tasks are all silent, their workers dead) instead: only its partitions that did not finish run again',
     )
     .option('--tag <tag>', 'tag the snapshot, for the keepTag retention rule (repeatable)', collect)
     .action(async (planId: string, opts: { retry?: string; tag?: string[] }) => {
       const c = await connect(dataDir(), deployment());
       if (opts.retry) {
-        const job = await retrySnapshot(c.pipeline, planId, opts.retry);
+        const job = await retrySnapshot(c.pipeline, planId, opts.retry, {
+          staleSeconds: c.config.reaper.staleSeconds,
+        });
         console.log(
           `retrying: snapshot ${job.snapshotId} of plan ${planId} (see 'strongbox status ${planId}')`,
         );
