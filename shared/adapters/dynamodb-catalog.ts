@@ -7,7 +7,7 @@
  * | snapshot  | `PLAN#<planId>`    | `SNAPSHOT#<snapshotId>`         |
  * | job       | `PLAN#<planId>`    | `JOB#<snapshotId>`              |
  * | task      | `PLAN#<planId>`    | `TASK#<snapshotId>#<taskId>`    |
- * | running task (sparse index) | `RUNNING` | `TASK#<jobId>#<taskId>` (put at start, dropped after it ends) |
+ * | running task (sparse index) | `RUNNING` | `TASK#<jobId>#<taskId>` (`indexedAt`; put at start, dropped after it ends) |
  * | journal marker | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` (idempotency) |
  * | journal entry, by time | `JOURNAL#<planId>` | `C#<capturedAt>#<sha256(bucket, key, sequencer)>` |
  * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
@@ -334,7 +334,7 @@ export class DynamoDbCatalog implements Catalog {
     const { planId, snapshotId } = splitJobId(jobId);
     return this.#call(`start task ${jobId} ${taskId}`, async () => {
       // The running-task index entry first: a task RUNNING without one would escape the reaper.
-      await this.#indexRunning(jobId, taskId);
+      await this.#indexRunning(jobId, taskId, at);
       const out = await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
@@ -374,7 +374,7 @@ export class DynamoDbCatalog implements Catalog {
   }
 
   async listRunningTasks(): Promise<TaskRecord[]> {
-    const entries = await this.#query<{ jobId: string; taskId: string }>({
+    const entries = await this.#query<{ jobId: string; taskId: string; indexedAt?: string }>({
       KeyConditionExpression: 'pk = :pk',
       ExpressionAttributeValues: { ':pk': 'RUNNING' },
     });
@@ -383,7 +383,7 @@ export class DynamoDbCatalog implements Catalog {
       return { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${e.taskId}` };
     };
     const running: TaskRecord[] = [];
-    const ended: { jobId: string; taskId: string }[] = [];
+    const ended: { jobId: string; taskId: string; indexedAt?: string }[] = [];
     for (let i = 0; i < entries.length; i += 100) {
       const chunk = entries.slice(i, i + 100);
       const found = new Map<string, TaskRecord>();
@@ -400,12 +400,19 @@ export class DynamoDbCatalog implements Catalog {
     // The index is sparse: an entry lives from the task's start until the first listing after it ended.
     await this.#call('drop running-task index entries', async () => {
       for (const e of ended) {
-        await this.#doc.send(
-          new DeleteCommand({
-            TableName: this.#table,
-            Key: { pk: 'RUNNING', sk: `TASK#${e.jobId}#${e.taskId}` },
-          }),
-        );
+        try {
+          // Only the entry as read: a task started again meanwhile re-indexed itself (a later indexedAt).
+          await this.#doc.send(
+            new DeleteCommand({
+              TableName: this.#table,
+              Key: { pk: 'RUNNING', sk: `TASK#${e.jobId}#${e.taskId}` },
+              ConditionExpression: 'attribute_not_exists(indexedAt) OR indexedAt = :seen',
+              ExpressionAttributeValues: { ':seen': e.indexedAt ?? '' },
+            }),
+          );
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
       }
     });
     return running;
@@ -413,7 +420,7 @@ export class DynamoDbCatalog implements Catalog {
 
   async redriveTask(jobId: string, taskId: string, expectedRedrives: number, at: string): Promise<boolean> {
     const { planId, snapshotId } = splitJobId(jobId);
-    await this.#call(`index task ${jobId} ${taskId}`, () => this.#indexRunning(jobId, taskId));
+    await this.#call(`index task ${jobId} ${taskId}`, () => this.#indexRunning(jobId, taskId, at));
     const same =
       expectedRedrives === 0
         ? '(attribute_not_exists(redrives) OR redrives = :expected)'
@@ -448,15 +455,15 @@ export class DynamoDbCatalog implements Catalog {
     }
   }
 
-  /** Put the running-task index entry of a task (idempotent). */
-  async #indexRunning(jobId: string, taskId: string): Promise<void> {
+  /** Put the running-task index entry of a task (idempotent), stamped `indexedAt` = `at`. */
+  async #indexRunning(jobId: string, taskId: string, at: string): Promise<void> {
     // UpdateItem, not PutItem: every role that starts tasks may already update items.
     await this.#doc.send(
       new UpdateCommand({
         TableName: this.#table,
         Key: { pk: 'RUNNING', sk: `TASK#${jobId}#${taskId}` },
-        UpdateExpression: 'SET jobId = :job, taskId = :task',
-        ExpressionAttributeValues: { ':job': jobId, ':task': taskId },
+        UpdateExpression: 'SET jobId = :job, taskId = :task, indexedAt = :at',
+        ExpressionAttributeValues: { ':job': jobId, ':task': taskId, ':at': at },
       }),
     );
   }
