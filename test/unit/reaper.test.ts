@@ -1,10 +1,16 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { reapStaleWork } from '#domain/reaper.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
+import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
+import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
 
 const options = { staleSeconds: 180, maxRedrives: 3 };
 
@@ -251,5 +257,32 @@ describe('reapStaleWork', () => {
     await drain(p, process);
     const snapshot = await p.catalog.getSnapshot('photos', snapshotId);
     expect(snapshot?.regions?.['eu-west-1']?.status).toBe('COPIED');
+  });
+
+  it('runs on every scheduler tick, with the configured threshold', async () => {
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    process.killOnGet('k015');
+    await drain(p, process);
+    process.killOnGet(undefined);
+    minutes(p, 2);
+    const handler = makeSchedulerHandler({
+      config: testConfig({ reaper: { heartbeatSeconds: 10, staleSeconds: 60, maxRedrives: 1 } }),
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
+    });
+    const tick = {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: p.clock.now().toISOString(),
+    };
+    const result = (await handler(tick, {} as Context)) as { reaped: { taskId: string; action: string }[] };
+    expect(result.reaped).toEqual([
+      { jobId: `photos/${snapshotId}`, taskId: 'snapshot:p1', action: 'redriven', silentSeconds: 120 },
+    ]);
+    expect(p.queue.sent).toEqual([
+      expect.objectContaining({ kind: 'snapshot', snapshotId, partition: { index: 1 } }),
+    ]);
   });
 });
