@@ -1,12 +1,14 @@
 /**
  * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan, and enqueues
- * the verification tiers plans schedule on their own and their due restore drills.
+ * the verification tiers plans schedule on their own and their due restore drills; then the reaper
+ * re-drives (or fails for good) work held by dead workers.
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { TransientError, ValidationError } from '#domain/errors.ts';
+import { reapStaleWork } from '#domain/reaper.ts';
 import { startDueDrills, startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
@@ -32,12 +34,17 @@ export const makeHandler = (c: Container) =>
       const result = await startDueSnapshots(c.pipeline, time);
       const verifications = await startDueVerifications(c.pipeline, time);
       const drills = await startDueDrills(c.pipeline, time);
+      const reaper = await reapStaleWork(c.pipeline, time, c.config.reaper);
       c.logger.info('scheduler tick', {
         time: parsed.data.time,
         ...result,
         verifications: verifications.started,
         drills: drills.started,
+        reaped: reaper.reaped,
       });
+      for (const r of reaper.reaped.filter((x) => x.action === 'failed'))
+        c.logger.error('a task held by a dead worker failed for good', { ...r });
+      for (const f of reaper.failed) c.logger.warn('the reaper could not handle a task', { ...f });
       for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
       for (const f of verifications.failed)
         c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
@@ -50,7 +57,12 @@ export const makeHandler = (c: Container) =>
           `scheduler tick: ${failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
         );
       }
-      return { ...result, verifications: verifications.started, drills: drills.started };
+      return {
+        ...result,
+        verifications: verifications.started,
+        drills: drills.started,
+        reaped: reaper.reaped,
+      };
     });
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -7,6 +7,7 @@
  * | snapshot  | `PLAN#<planId>`    | `SNAPSHOT#<snapshotId>`         |
  * | job       | `PLAN#<planId>`    | `JOB#<snapshotId>`              |
  * | task      | `PLAN#<planId>`    | `TASK#<snapshotId>#<taskId>`    |
+ * | running task (sparse index) | `RUNNING` | `TASK#<jobId>#<taskId>` (`indexedAt`; put at start, dropped after it ends) |
  * | journal marker | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` (idempotency) |
  * | journal entry, by time | `JOURNAL#<planId>` | `C#<capturedAt>#<sha256(bucket, key, sequencer)>` |
  * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
@@ -39,6 +40,7 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   type BatchWriteCommandInput,
   DeleteCommand,
@@ -544,12 +546,14 @@ export class DynamoDbCatalog implements Catalog {
   async startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord> {
     const { planId, snapshotId } = splitJobId(jobId);
     return this.#call(`start task ${jobId} ${taskId}`, async () => {
+      // The running-task index entry first: a task RUNNING without one would escape the reaper.
+      await this.#indexRunning(jobId, taskId, at);
       const out = await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${taskId}` },
           UpdateExpression:
-            'SET #status = :running, startedAt = :at, jobId = :job, taskId = :task ADD attempts :one REMOVE #error, finishedAt, progress',
+            'SET #status = :running, startedAt = :at, heartbeatAt = :at, jobId = :job, taskId = :task ADD attempts :one REMOVE #error, finishedAt, progress',
           ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
           ExpressionAttributeValues: {
             ':running': 'RUNNING',
@@ -568,6 +572,131 @@ export class DynamoDbCatalog implements Catalog {
   async updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void> {
     const { planId, snapshotId } = splitJobId(jobId);
     await this.#update(`PLAN#${planId}`, `TASK#${snapshotId}#${taskId}`, { jobId, taskId, ...patch });
+  }
+
+  async heartbeatTask(jobId: string, taskId: string, at: string): Promise<boolean> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    return this.#update(
+      `PLAN#${planId}`,
+      `TASK#${snapshotId}#${taskId}`,
+      { heartbeatAt: at },
+      '#status = :running',
+      { ':running': 'RUNNING' },
+      { '#status': 'status' },
+    );
+  }
+
+  async listRunningTasks(): Promise<TaskRecord[]> {
+    const entries = await this.#query<{ jobId: string; taskId: string; indexedAt?: string }>({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'RUNNING' },
+    });
+    const keyOf = (e: { jobId: string; taskId: string }) => {
+      const { planId, snapshotId } = splitJobId(e.jobId);
+      return { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${e.taskId}` };
+    };
+    const running: TaskRecord[] = [];
+    const ended: { jobId: string; taskId: string; indexedAt?: string }[] = [];
+    for (let i = 0; i < entries.length; i += 100) {
+      const chunk = entries.slice(i, i + 100);
+      const found = new Map<string, TaskRecord>();
+      for (const item of await this.#batchGet(chunk.map(keyOf))) {
+        const task = strip<TaskRecord>(item) as TaskRecord;
+        found.set(`${task.jobId}#${task.taskId}`, task);
+      }
+      for (const entry of chunk) {
+        const task = found.get(`${entry.jobId}#${entry.taskId}`);
+        if (task?.status === 'RUNNING') running.push(task);
+        else ended.push(entry);
+      }
+    }
+    // The index is sparse: an entry lives from the task's start until the first listing after it ended.
+    await this.#call('drop running-task index entries', async () => {
+      for (const e of ended) {
+        try {
+          // Only the entry as read: a task started again meanwhile re-indexed itself (a later indexedAt).
+          await this.#doc.send(
+            new DeleteCommand({
+              TableName: this.#table,
+              Key: { pk: 'RUNNING', sk: `TASK#${e.jobId}#${e.taskId}` },
+              ConditionExpression: 'attribute_not_exists(indexedAt) OR indexedAt = :seen',
+              ExpressionAttributeValues: { ':seen': e.indexedAt ?? '' },
+            }),
+          );
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
+      }
+    });
+    return running;
+  }
+
+  async redriveTask(jobId: string, taskId: string, expectedRedrives: number, at: string): Promise<boolean> {
+    const { planId, snapshotId } = splitJobId(jobId);
+    await this.#call(`index task ${jobId} ${taskId}`, () => this.#indexRunning(jobId, taskId, at));
+    const same =
+      expectedRedrives === 0
+        ? '(attribute_not_exists(redrives) OR redrives = :expected)'
+        : 'redrives = :expected';
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: `PLAN#${planId}`, sk: `TASK#${snapshotId}#${taskId}` },
+          UpdateExpression:
+            'SET redrives = :next, heartbeatAt = :at, jobId = :job, taskId = :task, #status = :running, attempts = if_not_exists(attempts, :zero), startedAt = if_not_exists(startedAt, :at)',
+          ConditionExpression: `(attribute_not_exists(pk) OR #status <> :succeeded) AND ${same}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':expected': expectedRedrives,
+            ':next': expectedRedrives + 1,
+            ':at': at,
+            ':job': jobId,
+            ':task': taskId,
+            ':running': 'RUNNING',
+            ':succeeded': 'SUCCEEDED',
+            ':zero': 0,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw new TransientError(`redrive task ${jobId} ${taskId}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Put the running-task index entry of a task (idempotent), stamped `indexedAt` = `at`. */
+  async #indexRunning(jobId: string, taskId: string, at: string): Promise<void> {
+    // UpdateItem, not PutItem: every role that starts tasks may already update items.
+    await this.#doc.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: 'RUNNING', sk: `TASK#${jobId}#${taskId}` },
+        UpdateExpression: 'SET jobId = :job, taskId = :task, indexedAt = :at',
+        ExpressionAttributeValues: { ':job': jobId, ':task': taskId, ':at': at },
+      }),
+    );
+  }
+
+  /** Consistent BatchGetItem of up to 100 keys, retrying unprocessed keys. */
+  async #batchGet(keys: Item[]): Promise<Item[]> {
+    return this.#call('batch get', async () => {
+      const items: Item[] = [];
+      let pending: Item[] = keys;
+      for (let round = 0; pending.length > 0; round++) {
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** round)));
+        if (round > 8) throw new TransientError(`batch get: ${pending.length} keys left unprocessed`);
+        const out = await this.#doc.send(
+          new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        items.push(...(out.Responses?.[this.#table] ?? []));
+        pending = (out.UnprocessedKeys?.[this.#table]?.Keys as Item[] | undefined) ?? [];
+      }
+      return items;
+    });
   }
 
   async listTasks(jobId: string): Promise<TaskRecord[]> {

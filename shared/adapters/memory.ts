@@ -700,10 +700,33 @@ export class MemoryCatalog implements Catalog {
       status: 'RUNNING',
       attempts: (previous?.attempts ?? 0) + 1,
       startedAt: at,
+      heartbeatAt: at,
+      ...(previous?.redrives !== undefined ? { redrives: previous.redrives } : {}),
     };
     fitsInItem(`TASK#${jobId}`, taskId, record);
     this.tasks.set(id, record);
     return clone(record);
+  }
+  async heartbeatTask(jobId: string, taskId: string, at: string): Promise<boolean> {
+    const t = this.tasks.get(`${jobId}#${taskId}`);
+    if (t?.status !== 'RUNNING') return false;
+    t.heartbeatAt = at;
+    return true;
+  }
+  async listRunningTasks(): Promise<TaskRecord[]> {
+    return [...this.tasks.values()].filter((t) => t.status === 'RUNNING').map(clone);
+  }
+  async redriveTask(jobId: string, taskId: string, expectedRedrives: number, at: string): Promise<boolean> {
+    const id = `${jobId}#${taskId}`;
+    const t = this.tasks.get(id);
+    if (t && (t.status === 'SUCCEEDED' || (t.redrives ?? 0) !== expectedRedrives)) return false;
+    if (!t && expectedRedrives !== 0) return false;
+    const record: TaskRecord = t ?? { jobId, taskId, status: 'RUNNING', attempts: 0, startedAt: at };
+    record.status = 'RUNNING';
+    record.redrives = expectedRedrives + 1;
+    record.heartbeatAt = at;
+    this.tasks.set(id, record);
+    return true;
   }
   async updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void> {
     const id = `${jobId}#${taskId}`;

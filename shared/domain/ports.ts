@@ -541,6 +541,15 @@ export interface TaskRecord {
   error?: string;
   /** Progress of long work, updated every few seconds. */
   progress?: { done: number; total?: number; bytes?: number };
+  /**
+   * ISO-8601 UTC: the last sign of life of a RUNNING task — its start, then every heartbeat
+   * ({@link Catalog.heartbeatTask}, about every 30 s while a worker holds it). The reaper treats a task
+   * whose heartbeat (or, without one, `startedAt`) is older than its stale threshold as dead.
+   * @see docs/format.md#tasks
+   */
+  heartbeatAt?: string;
+  /** Times the reaper re-drove the task (re-enqueued it after its worker went silent). Absent: 0. */
+  redrives?: number;
   /** Figures the task measured (counts, bytes, seconds). */
   result?: Record<string, number | string>;
 }
@@ -812,6 +821,28 @@ export interface Catalog {
   startTask(jobId: string, taskId: string, at: string): Promise<TaskRecord>;
   updateTask(jobId: string, taskId: string, patch: Partial<TaskRecord>): Promise<void>;
   listTasks(jobId: string): Promise<TaskRecord[]>;
+  /**
+   * Record a heartbeat (`heartbeatAt = at`) on a task, only while it is RUNNING: a task that ended, or
+   * was never started, is left alone.
+   * @returns whether the heartbeat was recorded. @throws TransientError (retryable).
+   * @see docs/format.md#tasks
+   */
+  heartbeatTask(jobId: string, taskId: string, at: string): Promise<boolean>;
+  /**
+   * Every task whose status is RUNNING, from the running-task index (item `pk` `RUNNING`, one per
+   * task started by {@link Catalog.startTask}); never a scan of the table. Index entries of tasks that
+   * ended since are dropped on the way.
+   * @throws TransientError (retryable).
+   */
+  listRunningTasks(): Promise<TaskRecord[]>;
+  /**
+   * Take the right to re-drive a task, conditionally: only when its `redrives` is still
+   * `expectedRedrives` (absent counts as 0) and it has not SUCCEEDED (a RUNNING task, a FAILED one
+   * whose message waits for its retry, or no record yet); the record is then RUNNING. Sets `redrives = expectedRedrives + 1` and `heartbeatAt = at`, and indexes the task
+   * as running. Of two reapers that read the same record (a tick delivered twice), one wins.
+   * @returns false when another reaper got there first or the task ended. @throws TransientError (retryable).
+   */
+  redriveTask(jobId: string, taskId: string, expectedRedrives: number, at: string): Promise<boolean>;
 
   /** Create a restore job; false when one with its id exists already (idempotent start). */
   createRestoreJob(job: RestoreJobRecord): Promise<boolean>;

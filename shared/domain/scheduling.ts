@@ -224,37 +224,71 @@ export async function startSnapshotNow(
 
 /**
  * Retry a snapshot whose job failed (a partition failed on its last receive, or a source was
- * unavailable): back to RUNNING and planned again. The partitions that finished keep their work —
- * only those without a done summary run again (from their checkpoint when they have one) — unless
- * planning finds that work no longer whole (see `resetLostWork` in retry.ts): those run again too.
+ * unavailable), or a RUNNING one whose every task went silent (its workers died: no heartbeat, start
+ * or finish for `staleSeconds`; the reaper would re-drive it on its own, this does it now): back to
+ * RUNNING and planned again. The partitions that finished keep their work — only those without a
+ * done summary run again (from their checkpoint when they have one) — unless planning finds that
+ * work no longer whole (see `resetLostWork` in retry.ts): those run again too.
+ * @param options.staleSeconds silence after which a RUNNING snapshot counts as abandoned by its workers. @default 180
  * @throws NotFoundError for an unknown snapshot; ConflictError (not retryable) when the snapshot is not
- *   a failed, uncommitted one (a committed snapshot that failed verification is never retried), or is
- *   abandoned (see `isAbandoned` in retry.ts).
+ *   a failed, uncommitted one, nor a RUNNING one whose tasks are all stale (a committed snapshot that
+ *   failed verification is never retried), or is abandoned (see `isAbandoned` in retry.ts).
  * @example
  * ```ts
  * await retrySnapshot(deps, 'photos', '20261122T010000Z');
  * ```
+ * @see docs/format.md#tasks
  */
-export async function retrySnapshot(deps: Deps, planId: string, snapshotId: string): Promise<StartedJob> {
+export async function retrySnapshot(
+  deps: Deps,
+  planId: string,
+  snapshotId: string,
+  options: { staleSeconds?: number } = {},
+): Promise<StartedJob> {
   const snapshot = await deps.catalog.getSnapshot(planId, snapshotId);
   if (!snapshot) throw new NotFoundError(`snapshot ${planId}/${snapshotId} does not exist`);
-  if (snapshot.status !== 'FAILED' || snapshot.manifestId) {
-    throw new ConflictError(
-      `snapshot ${planId}/${snapshotId} is ${snapshot.status}${snapshot.manifestId ? ' (committed)' : ''}: only a failed, uncommitted snapshot can be retried`,
-    );
-  }
-  if (isAbandoned(snapshot, await deps.catalog.listSnapshots(planId), deps.clock.now())) {
-    throw new ConflictError(
-      `snapshot ${planId}/${snapshotId} is abandoned (${snapshot.abandonedAt ? `at ${snapshot.abandonedAt}` : `failed more than ${FAILED_SNAPSHOT_RETRY_DAYS} days ago, and a newer snapshot committed`}): its work may be deleted; start a new snapshot instead`,
-    );
-  }
   const jobId = jobIdOf({ planId, snapshotId });
   const now = deps.clock.now().toISOString();
-  const resumed = await deps.catalog.updateSnapshot(planId, snapshotId, { status: 'RUNNING' }, ['FAILED']);
-  if (!resumed) throw new ConflictError(`snapshot ${planId}/${snapshotId} changed meanwhile; try again`);
+  if (snapshot.status === 'RUNNING' && !snapshot.manifestId) {
+    const staleSeconds = options.staleSeconds ?? 180;
+    const silent = await silentSeconds(deps, jobId);
+    if (silent <= staleSeconds) {
+      throw new ConflictError(
+        `snapshot ${planId}/${snapshotId} is RUNNING and a task of it showed life ${silent} s ago: it is still at work (a RUNNING snapshot can be retried once every task is silent for ${staleSeconds} s)`,
+      );
+    }
+  } else {
+    if (snapshot.status !== 'FAILED' || snapshot.manifestId) {
+      throw new ConflictError(
+        `snapshot ${planId}/${snapshotId} is ${snapshot.status}${snapshot.manifestId ? ' (committed)' : ''}: only a failed, uncommitted snapshot (or a RUNNING one whose tasks are all stale) can be retried`,
+      );
+    }
+    if (isAbandoned(snapshot, await deps.catalog.listSnapshots(planId), deps.clock.now())) {
+      throw new ConflictError(
+        `snapshot ${planId}/${snapshotId} is abandoned (${snapshot.abandonedAt ? `at ${snapshot.abandonedAt}` : `failed more than ${FAILED_SNAPSHOT_RETRY_DAYS} days ago, and a newer snapshot committed`}): its work may be deleted; start a new snapshot instead`,
+      );
+    }
+    const resumed = await deps.catalog.updateSnapshot(planId, snapshotId, { status: 'RUNNING' }, ['FAILED']);
+    if (!resumed) throw new ConflictError(`snapshot ${planId}/${snapshotId} changed meanwhile; try again`);
+  }
   await deps.catalog.updateJob(jobId, { status: 'RUNNING', updatedAt: now });
   await deps.queue.send({ kind: 'snapshot', planId, snapshotId, scheduledAt: snapshot.scheduledAt });
   return { planId, snapshotId, scheduledAt: snapshot.scheduledAt, created: false };
+}
+
+/** Seconds since the last sign of life of a job: its tasks' heartbeats, starts and ends, its own updates. */
+async function silentSeconds(deps: Deps, jobId: string): Promise<number> {
+  const job = await deps.catalog.getJob(jobId);
+  const tasks = await deps.catalog.listTasks(jobId);
+  const signs = [
+    job?.createdAt,
+    job?.updatedAt,
+    ...tasks.flatMap((t) => [t.heartbeatAt, t.startedAt, t.finishedAt]),
+  ]
+    .filter((s): s is string => s !== undefined)
+    .map((s) => Date.parse(s));
+  const last = signs.length > 0 ? Math.max(...signs) : 0;
+  return Math.round((deps.clock.now().getTime() - last) / 1000);
 }
 
 async function startSnapshotJob(

@@ -744,7 +744,7 @@ export function buildCli(): Command {
     .description('start an on-demand snapshot of a plan now')
     .option(
       '--retry <snapshotId>',
-      'retry a failed snapshot instead: only its partitions that did not finish run again',
+      'retry a failed snapshot (or a RUNNING one whose tasks are all silent, their workers dead) instead: only its partitions that did not finish run again',
     )
     .option(
       '--abandon <snapshotId>',
@@ -761,7 +761,9 @@ export function buildCli(): Command {
         return;
       }
       if (opts.retry) {
-        const job = await retrySnapshot(c.pipeline, planId, opts.retry);
+        const job = await retrySnapshot(c.pipeline, planId, opts.retry, {
+          staleSeconds: c.config.reaper.staleSeconds,
+        });
         console.log(
           `retrying: snapshot ${job.snapshotId} of plan ${planId} (see 'strongbox status ${planId}')`,
         );

@@ -86,6 +86,12 @@ const EnvSchema = z.object({
    */
   STRONGBOX_S3_OBJECT_CLIENT: z.enum(['http', 'sdk']).default('http'),
   STRONGBOX_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(3),
+  /** Seconds between two heartbeats a worker records on the task it holds. */
+  STRONGBOX_HEARTBEAT_SECONDS: z.coerce.number().min(1).max(600).default(30),
+  /** Seconds without a heartbeat after which the reaper treats a RUNNING task as dead. */
+  STRONGBOX_REAPER_STALE_SECONDS: z.coerce.number().min(10).max(86_400).default(180),
+  /** Re-drives of a dead task before the reaper fails it for good. */
+  STRONGBOX_REAPER_MAX_REDRIVES: z.coerce.number().int().min(0).max(100).default(3),
   AWS_ENDPOINT_URL_S3: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_SQS: optional.pipe(url.optional()),
   AWS_ENDPOINT_URL_DYNAMODB: optional.pipe(url.optional()),
@@ -143,6 +149,13 @@ export interface Config {
   s3ObjectClient: 'http' | 'sdk';
   /** The task queues' redrive maxReceiveCount: a failure on that receive is the last. @default 3 */
   maxReceiveCount: number;
+  /**
+   * Crash recovery (docs/format.md#tasks): a worker records a heartbeat on the task it holds every
+   * `heartbeatSeconds` (@default 30); the reaper, on each scheduler tick, re-drives a RUNNING task
+   * silent for more than `staleSeconds` (@default 180, above twice the heartbeat) and fails it for
+   * good after `maxRedrives` re-drives (@default 3).
+   */
+  reaper: { heartbeatSeconds: number; staleSeconds: number; maxRedrives: number };
   /** Endpoint overrides (the embedded stack): S3 per region, SQS and DynamoDB for the primary region. */
   endpoints: { s3: Map<string, string>; sqs?: string; dynamodb?: string };
   logLevel?: string;
@@ -219,6 +232,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
     s3ObjectClient: e.STRONGBOX_S3_OBJECT_CLIENT,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,
+    reaper: {
+      heartbeatSeconds: e.STRONGBOX_HEARTBEAT_SECONDS,
+      staleSeconds: e.STRONGBOX_REAPER_STALE_SECONDS,
+      maxRedrives: e.STRONGBOX_REAPER_MAX_REDRIVES,
+    },
     endpoints: {
       s3,
       ...(e.AWS_ENDPOINT_URL_SQS ? { sqs: e.AWS_ENDPOINT_URL_SQS } : {}),

@@ -22,6 +22,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { isRetryable, reasonOf } from '#domain/errors.ts';
 import { jobIdOf, parseTask, type Task, type TaskKind, taskIdOf } from '#domain/tasks.ts';
 import type { Container } from './container.ts';
+import { withHeartbeat } from './heartbeat.ts';
 import { publishMetrics } from './metrics.ts';
 
 /** Message attribute that carries the reason a poison message was dead-lettered. */
@@ -49,8 +50,10 @@ export function sqsTaskHandler<K extends TaskKind>(
   const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
     let task: Extract<Task, { kind: K }> | undefined;
     try {
-      task = parseTask(record.body, kind);
-      const result = await run(task, context);
+      const parsed = parseTask(record.body, kind);
+      task = parsed;
+      // A sign of life every heartbeatSeconds: the reaper re-drives the task only once they stop.
+      const result = await withHeartbeat(container, parsed, () => run(parsed, context));
       logger.info(`${kind} task done`, { task, result: summarize(result) });
     } catch (error) {
       const reason = reasonOf(error);

@@ -204,6 +204,58 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       });
     });
 
+    it('lists RUNNING tasks from the running-task index, with their heartbeat, and drops ended ones', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.createJob(job('S2'), snapshot('S2'));
+      await c.startTask('photos/S1', 'snapshot', '2026-01-01T00:00:01.000Z');
+      await c.startTask('photos/S1', 'snapshot:p0', '2026-01-01T00:00:02.000Z');
+      await c.startTask('photos/S2', 'copy:eu-west-1', '2026-01-01T00:00:03.000Z');
+      await c.updateTask('photos/S1', 'snapshot:p0', { status: 'SUCCEEDED' });
+      expect(await c.heartbeatTask('photos/S2', 'copy:eu-west-1', '2026-01-01T00:01:00.000Z')).toBe(true);
+      // A heartbeat never revives an ended task, nor creates one.
+      expect(await c.heartbeatTask('photos/S1', 'snapshot:p0', '2026-01-01T00:01:00.000Z')).toBe(false);
+      expect(await c.heartbeatTask('photos/S1', 'verify', '2026-01-01T00:01:00.000Z')).toBe(false);
+      const running = (await c.listRunningTasks()).sort((a, b) => a.jobId.localeCompare(b.jobId));
+      expect(running.map((t) => [t.jobId, t.taskId, t.status, t.heartbeatAt])).toEqual([
+        ['photos/S1', 'snapshot', 'RUNNING', '2026-01-01T00:00:01.000Z'],
+        ['photos/S2', 'copy:eu-west-1', 'RUNNING', '2026-01-01T00:01:00.000Z'],
+      ]);
+      expect((await c.listTasks('photos/S1')).map((t) => t.taskId).sort()).toEqual([
+        'snapshot',
+        'snapshot:p0',
+      ]);
+      await c.updateTask('photos/S1', 'snapshot', { status: 'FAILED', error: 'boom' });
+      await c.updateTask('photos/S2', 'copy:eu-west-1', { status: 'SUCCEEDED' });
+      expect(await c.listRunningTasks()).toEqual([]);
+      // Started again: indexed again.
+      await c.startTask('photos/S1', 'snapshot', '2026-01-01T00:02:00.000Z');
+      expect((await c.listRunningTasks()).map((t) => t.taskId)).toEqual(['snapshot']);
+    });
+
+    it('lets one reaper re-drive a task per redrive count, only while it runs', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.startTask('photos/S1', 'snapshot:p3', '2026-01-01T00:00:00.000Z');
+      const at = '2026-01-01T00:05:00.000Z';
+      // Two ticks read redrives 0: one wins.
+      expect(await c.redriveTask('photos/S1', 'snapshot:p3', 0, at)).toBe(true);
+      expect(await c.redriveTask('photos/S1', 'snapshot:p3', 0, at)).toBe(false);
+      const [t] = await c.listRunningTasks();
+      expect(t).toMatchObject({ taskId: 'snapshot:p3', status: 'RUNNING', redrives: 1, heartbeatAt: at });
+      // The re-driven task starts again: its redrive count stays.
+      const restarted = await c.startTask('photos/S1', 'snapshot:p3', '2026-01-01T00:06:00.000Z');
+      expect(restarted).toMatchObject({ attempts: 2, redrives: 1, heartbeatAt: '2026-01-01T00:06:00.000Z' });
+      expect(await c.redriveTask('photos/S1', 'snapshot:p3', 1, at)).toBe(true);
+      await c.updateTask('photos/S1', 'snapshot:p3', { status: 'SUCCEEDED' });
+      expect(await c.redriveTask('photos/S1', 'snapshot:p3', 2, at)).toBe(false);
+      // A task with no record yet (its snapshot's first task never started) is created RUNNING.
+      expect(await c.redriveTask('photos/S1', 'snapshot', 0, at)).toBe(true);
+      expect((await c.listRunningTasks()).map((x) => [x.taskId, x.redrives, x.attempts])).toEqual([
+        ['snapshot', 1, 0],
+      ]);
+    });
+
     it('journals a change once per plan, bucket, key and sequencer', async () => {
       const c = await make();
       const entry = journalEntry({ key: 'a b.txt', sequencer: '01' });

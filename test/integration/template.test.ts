@@ -155,8 +155,19 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   return {
     scheduler: [
       ...logs('scheduler'),
-      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
-      ...send('SnapshotQueue', 'VerifyQueue', 'DrillQueue'),
+      ...g(
+        [
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:DeleteItem',
+        ],
+        [table],
+      ),
+      // The reaper re-drives snapshot, copy, verify and prune tasks of dead workers.
+      ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'PruneQueue', 'DrillQueue'),
     ],
     // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
     capture: [

@@ -22,6 +22,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // Handler tests mock the SDK client (aws-sdk-client-mock): every request goes through it.
     s3ObjectClient: 'sdk',
     maxReceiveCount: 3,
+    reaper: { heartbeatSeconds: 30, staleSeconds: 180, maxRedrives: 3 },
     endpoints: { s3: new Map() },
     ...overrides,
   };

@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       sdkMaxAttempts: 8,
       s3ObjectClient: 'http',
       maxReceiveCount: 3,
+      reaper: { heartbeatSeconds: 30, staleSeconds: 180, maxRedrives: 3 },
       endpoints: { s3: new Map() },
     });
   });

@@ -1,0 +1,47 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { withHeartbeat } from '#runtime/heartbeat.ts';
+import { testConfig } from '../support/config.ts';
+import { memoryPipeline } from '../support/memory-pipeline.ts';
+
+describe('withHeartbeat', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('records a heartbeat on the running task every heartbeatSeconds, and stops when the work ends', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const p = memoryPipeline('2026-03-01T00:00:00Z');
+    const container = {
+      config: testConfig(),
+      pipeline: p.deps,
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+    };
+    const task = { kind: 'copy', planId: 'photos', snapshotId: 'S1', region: 'eu-west-1' } as const;
+    let finish: () => void = () => {};
+    const heartbeats = async () =>
+      (await p.catalog.listTasks('photos/S1')).find((t) => t.taskId === 'copy:eu-west-1')?.heartbeatAt;
+    // Act
+    const running = withHeartbeat(container, task, async () => {
+      await p.catalog.startTask('photos/S1', 'copy:eu-west-1', p.clock.now().toISOString());
+      await new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      return 'done';
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    p.clock.advance(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    // Assess
+    expect(await heartbeats()).toBe('2026-03-01T00:00:30.000Z');
+    p.clock.advance(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(await heartbeats()).toBe('2026-03-01T00:01:00.000Z');
+    finish();
+    expect(await running).toBe('done');
+    p.clock.advance(30_000);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await heartbeats()).toBe('2026-03-01T00:01:00.000Z');
+  });
+});
