@@ -785,6 +785,44 @@ export class DynamoDbCatalog implements Catalog {
     return { counted, job };
   }
 
+  async listRestorePartsDone(restoreJobId: string): Promise<number[]> {
+    const markers = await this.#query<{ sk: string }>(
+      {
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': `RESTORE#${restoreJobId}`, ':p': 'PART#' },
+        ProjectionExpression: 'sk',
+      },
+      { keepKeys: true },
+    );
+    return markers.map((m) => Number(m.sk.slice('PART#'.length))).sort((a, b) => a - b);
+  }
+
+  async heartbeatRestoreJob(restoreJobId: string, at: string): Promise<boolean> {
+    return this.#update(
+      'RESTORE',
+      `JOB#${restoreJobId}`,
+      { heartbeatAt: at },
+      '#status = :running',
+      { ':running': 'RUNNING' },
+      { '#status': 'status' },
+    );
+  }
+
+  async redriveRestoreJob(restoreJobId: string, expectedRedrives: number, at: string): Promise<boolean> {
+    const same =
+      expectedRedrives === 0
+        ? '(attribute_not_exists(redrives) OR redrives = :expected)'
+        : 'redrives = :expected';
+    return this.#update(
+      'RESTORE',
+      `JOB#${restoreJobId}`,
+      { redrives: expectedRedrives + 1, heartbeatAt: at },
+      `#status = :running AND ${same}`,
+      { ':running': 'RUNNING', ':expected': expectedRedrives },
+      { '#status': 'status' },
+    );
+  }
+
   async finishRestoreJob(
     restoreJobId: string,
     end: { status: 'SUCCEEDED' | 'FAILED'; at: string; error?: string },

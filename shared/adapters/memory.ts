@@ -772,6 +772,29 @@ export class MemoryCatalog implements Catalog {
     j.updatedAt = at;
     return { counted: true, job: clone(j) };
   }
+  async listRestorePartsDone(restoreJobId: string): Promise<number[]> {
+    const prefix = `${restoreJobId}#`;
+    return [...this.restoreParts]
+      .filter((m) => m.startsWith(prefix))
+      .map((m) => Number(m.slice(prefix.length)))
+      .sort((a, b) => a - b);
+  }
+
+  async heartbeatRestoreJob(restoreJobId: string, at: string): Promise<boolean> {
+    const j = this.restoreJobs.get(restoreJobId);
+    if (j?.status !== 'RUNNING') return false;
+    j.heartbeatAt = at;
+    return true;
+  }
+
+  async redriveRestoreJob(restoreJobId: string, expectedRedrives: number, at: string): Promise<boolean> {
+    const j = this.restoreJobs.get(restoreJobId);
+    if (j?.status !== 'RUNNING' || (j.redrives ?? 0) !== expectedRedrives) return false;
+    j.redrives = expectedRedrives + 1;
+    j.heartbeatAt = at;
+    return true;
+  }
+
   async finishRestoreJob(
     restoreJobId: string,
     end: { status: 'SUCCEEDED' | 'FAILED'; at: string; error?: string },

@@ -186,7 +186,10 @@ export async function updateDrillHistory(
  * or throws), and record the drill on the plan's history. A blob no index of the region locates, a
  * pack gone, a chunk that does not open or match, or an index document that does not load fails the
  * region (a result, not an error). A drill id recorded already is not run again: the task returns
- * its record (so a FAILED drill is never retried into success).
+ * its record (so a FAILED drill is never retried into success). From the draw of its snapshot the
+ * drill is recorded RUNNING (keeping the reaper's `redrives` of a RUNNING record of its id), beaten
+ * on by its worker, and replaced by its result; an error thrown removes the RUNNING record (the queue
+ * delivers the task again), a worker killed leaves it to the reaper (shared/domain/reaper.ts).
  * @throws NotFoundError (not retryable) for an unknown plan, or a plan without a committed snapshot,
  *   or when the snapshot's manifest (root or a part) is missing from the primary vault.
  * @throws ValidationError (not retryable) when the drill bucket is a vault bucket.
@@ -213,7 +216,7 @@ export async function runDrill(
     );
   }
   const done = (await catalog.getDrillHistory(task.planId))?.drills.find((d) => d.drillId === task.drillId);
-  if (done) return done;
+  if (done && done.status !== 'RUNNING') return done;
 
   const settings: Pick<DrillSettings, 'sampleObjects' | 'recentSnapshots'> & { sampleBytes?: number } = {
     ...DRILL_DEFAULTS,
@@ -228,15 +231,33 @@ export async function runDrill(
   if (!snapshot || !latest)
     throw new NotFoundError(`plan '${task.planId}' has no committed snapshot to drill`);
   const startedAt = nowIso(clock);
-  const manifestId = snapshot.manifestId as string;
-  const manifest = await readManifest(deps.vaults.primary, deps.envelope, task.planId, manifestId);
-  const entries = await readAllEntries(deps.vaults.primary, deps.envelope, manifest);
-  const sample = pickSample(entries, settings, random);
   const latestLogicalBytes = latest.logicalBytes ?? 0;
-
+  // RUNNING from here, so the reaper can tell a dead drill (it stops beating) from a slow one.
+  const running = await markDrillRunning(deps, task, {
+    drillId: task.drillId,
+    scheduledAt: task.scheduledAt,
+    startedAt,
+    snapshotId: snapshot.snapshotId,
+    latestSnapshotId: latest.snapshotId,
+    latestLogicalBytes,
+    status: 'RUNNING',
+    regions: {},
+    heartbeatAt: startedAt,
+  });
+  if (running.status !== 'RUNNING') return running; // another delivery finished it meanwhile
   const regions: Record<string, DrillRegion> = {};
-  for (const region of regionsHolding(deps.vaults, snapshot)) {
-    regions[region] = await drillRegion(deps, task, region, sample, latestLogicalBytes);
+  try {
+    const manifestId = snapshot.manifestId as string;
+    const manifest = await readManifest(deps.vaults.primary, deps.envelope, task.planId, manifestId);
+    const entries = await readAllEntries(deps.vaults.primary, deps.envelope, manifest);
+    const sample = pickSample(entries, settings, random);
+    for (const region of regionsHolding(deps.vaults, snapshot)) {
+      regions[region] = await drillRegion(deps, task, region, sample, latestLogicalBytes);
+    }
+  } catch (error) {
+    // A failure caught is no death: the queue delivers the task again, the reaper leaves it alone.
+    await changeRunningDrill(deps, task.planId, task.drillId, () => null).catch(() => false);
+    throw error;
   }
   const failures = Object.entries(regions)
     .filter(([, r]) => r.status === 'FAILED')
@@ -258,6 +279,73 @@ export async function runDrill(
   );
   // Of two deliveries racing, the first record written wins; report what the history holds.
   return history.drills.find((d) => d.drillId === task.drillId) ?? record;
+}
+
+/**
+ * Record a drill as RUNNING in its plan's history (keeping the `redrives` of a RUNNING record of the
+ * same id). @returns the record now stored under its id: a finished one is returned as it is.
+ * @throws TransientError (retryable) when other writers keep winning.
+ */
+async function markDrillRunning(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  task: DrillTask,
+  running: DrillRecord,
+): Promise<DrillRecord> {
+  let stored = running;
+  await updateDrillHistory(deps, task.planId, (previous) => {
+    const found = previous?.drills.find((d) => d.drillId === task.drillId);
+    stored =
+      found && found.status !== 'RUNNING'
+        ? found
+        : { ...running, ...(found?.redrives ? { redrives: found.redrives } : {}) };
+    return mergeDrill(previous, task.planId, stored);
+  });
+  return stored;
+}
+
+/**
+ * Change the RUNNING record of drill `drillId` in its plan's history, with optimistic concurrency:
+ * `change` returns the new record, `null` to remove it, or undefined to leave the history alone.
+ * @returns false when no RUNNING record of that drill is stored, or `change` returned undefined.
+ * @throws TransientError (retryable) when other writers keep winning, or the catalog fails.
+ */
+export async function changeRunningDrill(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planId: string,
+  drillId: string,
+  change: (running: DrillRecord) => DrillRecord | null | undefined,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const previous = await deps.catalog.getDrillHistory(planId);
+    const running = previous?.drills.find((d) => d.drillId === drillId && d.status === 'RUNNING');
+    if (!previous || !running) return false;
+    const next = change(running);
+    if (next === undefined) return false;
+    const drills = previous.drills.flatMap((d) => (d === running ? (next ? [next] : []) : [d]));
+    if (
+      await deps.catalog.putDrillHistory(
+        { ...previous, version: previous.version + 1, drills },
+        previous.version,
+      )
+    )
+      return true;
+  }
+  throw new TransientError(`drill history of ${planId}: too many concurrent writers`);
+}
+
+/**
+ * Record a heartbeat on a RUNNING drill (`heartbeatAt = at`); a drill that ended, or is not RUNNING
+ * yet, is left alone. @returns whether it was recorded.
+ * @throws TransientError (retryable).
+ * @see docs/format.md#tasks
+ */
+export function heartbeatDrill(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planId: string,
+  drillId: string,
+  at: string,
+): Promise<boolean> {
+  return changeRunningDrill(deps, planId, drillId, (d) => ({ ...d, heartbeatAt: at }));
 }
 
 /** Failures of the data (not of storage): they fail the object, and the drill, and are not retried. */

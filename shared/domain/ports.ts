@@ -599,6 +599,15 @@ export interface RestoreJobRecord {
   updatedAt: string;
   finishedAt?: string;
   error?: string;
+  /**
+   * ISO-8601 UTC: the last sign of life of its restore-part workers ({@link Catalog.heartbeatRestoreJob},
+   * at the start of each part and about every 30 s while one runs). The reaper treats a RUNNING job
+   * silent (the latest of this, `updatedAt` and `createdAt`) for its stale threshold as held by dead
+   * workers. @see docs/format.md#tasks
+   */
+  heartbeatAt?: string;
+  /** Times the reaper re-drove the job (re-sent its parts not done). Absent: 0. */
+  redrives?: number;
 }
 
 /** What one restore part did: added to its job's counters once. */
@@ -692,15 +701,26 @@ export interface DrillRecord {
   /** ISO-8601 UTC: the schedule occurrence (or the on-demand request time). */
   scheduledAt: string;
   startedAt: string;
-  finishedAt: string;
+  /** ISO-8601 UTC; absent while the drill is RUNNING. */
+  finishedAt?: string;
   /** The snapshot drawn, and the plan's newest committed one whose size the RTO estimates. */
   snapshotId: string;
   latestSnapshotId: string;
   latestLogicalBytes: number;
-  /** PASSED when every region passed; FAILED (with `reason`) stays FAILED for this drill id. */
-  status: 'PASSED' | 'FAILED';
+  /**
+   * RUNNING from the draw of its snapshot until it ends (no `regions` yet); PASSED when every region
+   * passed; FAILED (with `reason`) stays FAILED for this drill id.
+   */
+  status: 'RUNNING' | 'PASSED' | 'FAILED';
   reason?: string;
   regions: Record<string, DrillRegion>;
+  /**
+   * ISO-8601 UTC, while RUNNING: its last sign of life (its start, then a heartbeat about every 30 s).
+   * The reaper re-drives a RUNNING drill silent for its stale threshold. @see docs/format.md#tasks
+   */
+  heartbeatAt?: string;
+  /** Times the reaper re-drove the drill. Absent: 0. */
+  redrives?: number;
 }
 
 /** A plan's drill history: one catalog item per plan, the newest drills last. */
@@ -860,6 +880,24 @@ export interface Catalog {
     counts: RestorePartCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }>;
+  /**
+   * The parts of a restore job marked done ({@link Catalog.completeRestorePart}), ascending. One
+   * query of the job's part markers, never a scan. @throws TransientError (retryable).
+   */
+  listRestorePartsDone(restoreJobId: string): Promise<number[]>;
+  /**
+   * Record a heartbeat (`heartbeatAt = at`) on a restore job, only while it is RUNNING.
+   * @returns whether it was recorded. @throws TransientError (retryable).
+   * @see docs/format.md#tasks
+   */
+  heartbeatRestoreJob(restoreJobId: string, at: string): Promise<boolean>;
+  /**
+   * Take the right to re-drive a RUNNING restore job, conditionally: only when its `redrives` is still
+   * `expectedRedrives` (absent counts as 0); sets `redrives = expectedRedrives + 1` and
+   * `heartbeatAt = at`. Of two reapers that read the same record (a tick delivered twice), one wins.
+   * @returns false when another reaper got there first or the job ended. @throws TransientError (retryable).
+   */
+  redriveRestoreJob(restoreJobId: string, expectedRedrives: number, at: string): Promise<boolean>;
   /**
    * End a RUNNING restore job: SUCCEEDED only once every part is done, FAILED with a reason. False
    * when the job is not RUNNING (or, for SUCCEEDED, parts are missing): only one caller ends it.

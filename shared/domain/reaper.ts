@@ -16,11 +16,19 @@
  *    its job and (for a snapshot task) its snapshot, so `strongbox backup --retry` can take it up.
  * 4. A task record left RUNNING whose work the catalog shows done (its partition summarized, its
  *    snapshot committed or failed, its copy recorded) is closed without a re-drive.
+ * 5. A RUNNING restore job silent for `staleSeconds` (the latest of its heartbeat, beaten by its
+ *    restore-part workers, and its last update) gets its parts not done sent again, after a
+ *    conditional mark on the job ({@link Catalog.redriveRestoreJob}); re-driven `maxRedrives` times
+ *    it ends FAILED with its reason; with every part done it ends SUCCEEDED.
+ * 6. A RUNNING drill (in its plan's drill history) silent for `staleSeconds` is sent again after a
+ *    conditional mark on its record (the history's version), or FAILED with its reason after
+ *    `maxRedrives`. A drill is idempotent: its id seeds its draws, and a finished record is final.
  * @see ../../docs/format.md#tasks
  */
+import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
-import type { SnapshotRecord, TaskRecord } from './ports.ts';
+import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './ports.ts';
 import { jobIdOf, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */
@@ -33,9 +41,11 @@ export interface ReaperOptions {
 
 export const DEFAULT_REAPER_OPTIONS: ReaperOptions = { staleSeconds: 180, maxRedrives: 3 };
 
-/** What the reaper did with one dead (or finished but unclosed) task. */
+/** What the reaper did with one dead (or finished but unclosed) task, restore job or drill. */
 export interface ReapedTask {
+  /** The snapshot job (`<plan>/<snapshotId>`), the restore job's id, or a drill's plan. */
   jobId: string;
+  /** The task's id; `restore` for a restore job; `drill:<drillId>` for a drill. */
   taskId: string;
   /**
    * `redriven`: its message was sent again; `failed`: failed for good (`reason`); `closed`: the catalog
@@ -89,7 +99,8 @@ export async function reapStaleWork(
   }
 
   // Snapshots still RUNNING: their partitions one by one, then the snapshot as a whole.
-  for (const plan of await deps.catalog.listPlans()) {
+  const plans = await deps.catalog.listPlans();
+  for (const plan of plans) {
     for (const snapshot of await deps.catalog.listSnapshots(plan.id)) {
       if (snapshot.status !== 'RUNNING') continue;
       const jobId = jobIdOf(snapshot);
@@ -126,7 +137,123 @@ export async function reapStaleWork(
       });
     }
   }
+
+  // Restore jobs and drills: their records carry their heartbeat and redrive count.
+  for (const job of await deps.catalog.listRestoreJobs(REAPED_RESTORE_JOBS)) {
+    if (job.status !== 'RUNNING') continue;
+    await guarded({ jobId: job.restoreJobId, taskId: 'restore' }, () =>
+      reapRestoreJob(deps, job, at, options, silentSeconds, result),
+    );
+  }
+  for (const plan of plans) {
+    await guarded({ jobId: plan.id, taskId: 'drill' }, async () => {
+      const history = await deps.catalog.getDrillHistory(plan.id);
+      for (const drill of history?.drills ?? []) {
+        if (drill.status !== 'RUNNING') continue;
+        await guarded({ jobId: plan.id, taskId: `drill:${drill.drillId}` }, () =>
+          reapDrill(deps, plan.id, drill, at, options, silentSeconds(drill), result),
+        );
+      }
+    });
+  }
   return result;
+}
+
+/**
+ * Restore jobs the reaper reads on each tick: the newest (a job RUNNING for longer is re-driven or
+ * failed within a few ticks, long before this many newer ones start).
+ */
+export const REAPED_RESTORE_JOBS = 100;
+
+/**
+ * A RUNNING restore job: silent for the threshold, it gets its parts not done sent again (or ends
+ * SUCCEEDED when every part is done: its last part was killed before it ended the job), or FAILED
+ * once it was re-driven `maxRedrives` times.
+ */
+async function reapRestoreJob(
+  deps: Deps,
+  job: RestoreJobRecord,
+  at: string,
+  options: ReaperOptions,
+  silentSeconds: (t: { heartbeatAt?: string; startedAt?: string }) => number,
+  result: ReapResult,
+): Promise<void> {
+  const { catalog } = deps;
+  const signs = [job.heartbeatAt, job.updatedAt, job.createdAt].filter((s): s is string => !!s);
+  const last = signs.reduce((a, b) => (Date.parse(a) >= Date.parse(b) ? a : b), signs[0] ?? at);
+  const silent = silentSeconds({ heartbeatAt: last });
+  if (silent <= options.staleSeconds) return;
+  const base = { jobId: job.restoreJobId, taskId: 'restore', silentSeconds: silent };
+  const done = new Set(await catalog.listRestorePartsDone(job.restoreJobId));
+  const missing = Array.from({ length: job.partsTotal }, (_, part) => part).filter((p) => !done.has(p));
+  if (missing.length === 0) {
+    if (await catalog.finishRestoreJob(job.restoreJobId, { status: 'SUCCEEDED', at })) {
+      result.reaped.push({ ...base, action: 'closed' });
+    }
+    return;
+  }
+  const redrives = job.redrives ?? 0;
+  if (redrives >= options.maxRedrives) {
+    const parts =
+      missing.length === 1
+        ? `restore part ${missing[0]}`
+        : `restore parts ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`;
+    const reason = `${parts}: no heartbeat for ${silent} s after ${redrives} redrives`;
+    await catalog.finishRestoreJob(job.restoreJobId, { status: 'FAILED', at, error: reason });
+    result.reaped.push({ ...base, action: 'failed', reason });
+    return;
+  }
+  if (!(await catalog.redriveRestoreJob(job.restoreJobId, redrives, at))) {
+    result.reaped.push({ ...base, action: 'raced' });
+    return;
+  }
+  // Marked first, then sent: a send that fails is re-driven by a later tick, counted once more.
+  for (const part of missing) {
+    const first = part * job.partSize;
+    await deps.queue.send({
+      kind: 'restore-part',
+      restoreJobId: job.restoreJobId,
+      manifestId: job.manifestId,
+      part,
+      first,
+      count: Math.min(job.partSize, job.selected - first),
+    });
+  }
+  result.reaped.push({ ...base, action: 'redriven' });
+}
+
+/** A RUNNING drill silent for the threshold: sent again, or FAILED after `maxRedrives`. */
+async function reapDrill(
+  deps: Deps,
+  planId: string,
+  drill: DrillRecord,
+  at: string,
+  options: ReaperOptions,
+  silent: number,
+  result: ReapResult,
+): Promise<void> {
+  if (silent <= options.staleSeconds) return;
+  const base = { jobId: planId, taskId: `drill:${drill.drillId}`, silentSeconds: silent };
+  const redrives = drill.redrives ?? 0;
+  // Only the record as this tick read it: a concurrent tick's change (or the drill's end) wins.
+  const same = (d: DrillRecord) => (d.redrives ?? 0) === redrives;
+  if (redrives >= options.maxRedrives) {
+    const reason = `drill ${drill.drillId}: no heartbeat for ${silent} s after ${redrives} redrives`;
+    const failed = await changeRunningDrill(deps, planId, drill.drillId, (d) =>
+      same(d) ? { ...d, status: 'FAILED', finishedAt: at, reason } : undefined,
+    );
+    result.reaped.push({ ...base, ...(failed ? { action: 'failed', reason } : { action: 'raced' }) });
+    return;
+  }
+  const marked = await changeRunningDrill(deps, planId, drill.drillId, (d) =>
+    same(d) ? { ...d, redrives: redrives + 1, heartbeatAt: at } : undefined,
+  );
+  if (!marked) {
+    result.reaped.push({ ...base, action: 'raced' });
+    return;
+  }
+  await deps.queue.send({ kind: 'drill', planId, drillId: drill.drillId, scheduledAt: drill.scheduledAt });
+  result.reaped.push({ ...base, action: 'redriven' });
 }
 
 /** A RUNNING snapshot: re-drive its dead partitions; with no live task left, its plan task. */

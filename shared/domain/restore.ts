@@ -1516,6 +1516,16 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
     finishedJob: false,
   };
   if (job.status !== 'RUNNING') return result;
+  // A job the reaper re-drove may get a part again that a dead worker had finished: skip its writes.
+  if (job.redrives && (await catalog.listRestorePartsDone(job.restoreJobId)).includes(task.part)) {
+    if (job.partsDone >= job.partsTotal) {
+      result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
+        status: 'SUCCEEDED',
+        at: nowIso(clock),
+      });
+    }
+    return result;
+  }
   const request = parseRestoreRequest(job.request);
   const vault = vaultIn(vaults, job.region);
   const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);

@@ -4,14 +4,16 @@
  * one. A killed function stops beating; a task that ended (or never started) is left alone.
  * @see ../../docs/format.md#tasks
  */
+import { heartbeatDrill } from '#domain/drill.ts';
 import { reasonOf } from '#domain/errors.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import type { Container } from './container.ts';
 
 /**
  * Run `work` while recording a heartbeat on `task`'s record every `config.reaper.heartbeatSeconds`
- * (by the container's clock). Restore parts and drills have no task record: they run without one.
- * A heartbeat that fails is logged, never thrown: the work goes on.
+ * (by the container's clock). A restore part beats on its restore job's record, once as it starts
+ * and then on the same interval; a drill beats on its RUNNING record in the plan's drill history
+ * ({@link heartbeatDrill}). A heartbeat that fails is logged, never thrown: the work goes on.
  * @example
  * ```ts
  * const result = await withHeartbeat(container, task, () => run(task, context));
@@ -22,17 +24,24 @@ export async function withHeartbeat<T>(
   task: Task,
   work: () => Promise<T>,
 ): Promise<T> {
-  if (task.kind === 'restore-part' || task.kind === 'drill') return work();
   const { catalog, clock } = container.pipeline;
-  const jobId = jobIdOf(task);
+  const jobId =
+    task.kind === 'restore-part' ? task.restoreJobId : task.kind === 'drill' ? task.planId : jobIdOf(task);
   const taskId = taskIdOf(task);
+  const record = (at: string): Promise<boolean> => {
+    if (task.kind === 'restore-part') return catalog.heartbeatRestoreJob(task.restoreJobId, at);
+    if (task.kind === 'drill') return heartbeatDrill(container.pipeline, task.planId, task.drillId, at);
+    return catalog.heartbeatTask(jobId, taskId, at);
+  };
   const beat = async () => {
     try {
-      await catalog.heartbeatTask(jobId, taskId, clock.now().toISOString());
+      await record(clock.now().toISOString());
     } catch (error) {
       container.logger.warn('could not record a heartbeat', { jobId, taskId, reason: reasonOf(error) });
     }
   };
+  // A restore job has parts waiting in the queue: each part that starts is a sign of life of the job.
+  if (task.kind === 'restore-part') await beat();
   const timer = setInterval(() => void beat(), container.config.reaper.heartbeatSeconds * 1000);
   timer.unref?.();
   try {

@@ -405,6 +405,33 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       expect(await c.finishRestoreJob('R-missing', failed)).toBe(false);
     });
 
+    it('lists a restore job’s done parts, and beats and re-drives it only while it is RUNNING', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      expect(await c.listRestorePartsDone('R1')).toEqual([]);
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:05.000Z');
+      await c.completeRestorePart('R1', 0, counts(2), '2026-01-01T00:00:06.000Z');
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:07.000Z');
+      expect(await c.listRestorePartsDone('R1')).toEqual([0, 1]);
+      expect(await c.listRestorePartsDone('R-missing')).toEqual([]);
+      expect(await c.heartbeatRestoreJob('R1', '2026-01-01T00:00:30.000Z')).toBe(true);
+      expect((await c.getRestoreJob('R1'))?.heartbeatAt).toBe('2026-01-01T00:00:30.000Z');
+      // Of two reapers that read redrives = 0, one wins.
+      expect(await c.redriveRestoreJob('R1', 0, '2026-01-01T00:04:00.000Z')).toBe(true);
+      expect(await c.redriveRestoreJob('R1', 0, '2026-01-01T00:04:00.000Z')).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({
+        redrives: 1,
+        heartbeatAt: '2026-01-01T00:04:00.000Z',
+      });
+      expect(await c.redriveRestoreJob('R1', 1, '2026-01-01T00:08:00.000Z')).toBe(true);
+      await c.finishRestoreJob('R1', { status: 'FAILED', at: '2026-01-01T00:09:00.000Z', error: 'x' });
+      expect(await c.heartbeatRestoreJob('R1', '2026-01-01T00:09:30.000Z')).toBe(false);
+      expect(await c.redriveRestoreJob('R1', 2, '2026-01-01T00:12:00.000Z')).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', redrives: 2 });
+      expect(await c.heartbeatRestoreJob('R-missing', 'x')).toBe(false);
+      expect(await c.redriveRestoreJob('R-missing', 0, 'x')).toBe(false);
+    });
+
     it('writes a plan’s drill history only over the version it read, and keeps it apart from snapshots', async () => {
       const c = await make();
       await c.createJob(job('S1'), snapshot('S1'));

@@ -44,4 +44,52 @@ describe('withHeartbeat', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(await heartbeats()).toBe('2026-03-01T00:01:00.000Z');
   });
+
+  it('beats on a restore part’s job as the part starts and every heartbeatSeconds, and on a RUNNING drill', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const p = memoryPipeline('2026-03-01T00:00:00Z');
+    const container = {
+      config: testConfig(),
+      pipeline: p.deps,
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+    };
+    p.catalog.restoreJobs.set('R1', { restoreJobId: 'R1', status: 'RUNNING' } as never);
+    await p.catalog.putDrillHistory(
+      {
+        planId: 'photos',
+        version: 1,
+        drills: [{ drillId: 'D1', status: 'RUNNING', startedAt: '2026-03-01T00:00:00.000Z' } as never],
+      },
+      0,
+    );
+    const part = { kind: 'restore-part', restoreJobId: 'R1', manifestId: 'M', part: 0, first: 0, count: 1 };
+    const drill = { kind: 'drill', planId: 'photos', drillId: 'D1', scheduledAt: '2026-03-01T00:00:00.000Z' };
+    let finish: () => void = () => {};
+    const until = () =>
+      new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    // Act: a part starts at 00:00:10
+    p.clock.advance(10_000);
+    const restoring = withHeartbeat(container, part as never, until);
+    await vi.advanceTimersByTimeAsync(0);
+    // Assess
+    expect(p.catalog.restoreJobs.get('R1')?.heartbeatAt).toBe('2026-03-01T00:00:10.000Z');
+    p.clock.advance(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(p.catalog.restoreJobs.get('R1')?.heartbeatAt).toBe('2026-03-01T00:00:40.000Z');
+    finish();
+    await restoring;
+    // Act: a drill
+    const drilling = withHeartbeat(container, drill as never, until);
+    p.clock.advance(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    finish();
+    await drilling;
+    // Assess
+    expect((await p.catalog.getDrillHistory('photos'))?.drills[0]?.heartbeatAt).toBe(
+      '2026-03-01T00:01:10.000Z',
+    );
+  });
 });

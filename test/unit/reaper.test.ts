@@ -4,9 +4,9 @@ import type { Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { reapStaleWork } from '#domain/reaper.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
-import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
-import type { Task } from '#domain/tasks.ts';
+import { restoreSnapshot, startRestore } from '#domain/restore.ts';
+import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
+import type { RestorePartTask, Task } from '#domain/tasks.ts';
 import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
 import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
@@ -19,7 +19,11 @@ const options = { staleSeconds: 180, maxRedrives: 3 };
  * nothing recorded (a Lambda killed, timed out or out of memory). `revive` is the next container.
  */
 function killable(p: MemoryPipeline) {
-  const state = { dead: false, killOnGet: undefined as string | undefined };
+  const state = {
+    dead: false,
+    killOnGet: undefined as string | undefined,
+    killOnPut: undefined as ((bucket: string, key: string) => boolean) | undefined,
+  };
   const wrap = <T extends object>(target: T): T =>
     new Proxy(target, {
       get(t, prop) {
@@ -28,6 +32,14 @@ function killable(p: MemoryPipeline) {
         return (...args: unknown[]) => {
           if (state.dead) throw new Error('killed');
           if (prop === 'get' && target === (p.objects as object) && args[1] === state.killOnGet) {
+            state.dead = true;
+            throw new Error('killed');
+          }
+          if (
+            prop === 'put' &&
+            target === (p.objects as object) &&
+            state.killOnPut?.(args[0] as string, args[1] as string)
+          ) {
             state.dead = true;
             throw new Error('killed');
           }
@@ -48,6 +60,10 @@ function killable(p: MemoryPipeline) {
     /** The next read of this source key kills the process. */
     killOnGet(key: string | undefined) {
       state.killOnGet = key;
+    },
+    /** The next write of a target object for which `when` holds kills the process. */
+    killOnPut(when: ((bucket: string, key: string) => boolean) | undefined) {
+      state.killOnPut = when;
     },
     revive() {
       state.dead = false;
@@ -284,5 +300,184 @@ describe('reapStaleWork', () => {
     expect(p.queue.sent).toEqual([
       expect.objectContaining({ kind: 'snapshot', snapshotId, partition: { index: 1 } }),
     ]);
+  });
+});
+
+describe('reapStaleWork: restore jobs and drills', () => {
+  let p: MemoryPipeline;
+  let process: ReturnType<typeof killable>;
+  const tick = () => reapStaleWork(p.deps, p.clock.now().toISOString(), options);
+  /** Restore part 2 (k020…k029) dies on its sixth object, nothing caught or recorded. */
+  const killPart2 = () => process.killOnPut((bucket, key) => bucket === 'restored' && key === 'k025');
+  const keysOf = (bucket: string) => [...(p.objects.buckets.get(bucket)?.keys() ?? [])].sort();
+
+  beforeEach(async () => {
+    p = memoryPipeline();
+    await p.catalog.putPlans([
+      plan({ drill: { schedule: 'rate(7 days)', sampleObjects: 5, recentSnapshots: 1 } }),
+    ]);
+    for (let i = 0; i < 40; i++) await putText(p, `k${String(i).padStart(3, '0')}`, `body ${i}`);
+    p.objects.createBucket('restored');
+    process = killable(p);
+    await startSnapshotNow(p.deps, 'photos');
+    await drain(p, process);
+    p.deps.restoreFanOutThreshold = 10;
+    p.deps.restorePartSize = 10;
+  });
+
+  /** Start a fanned-out restore of the 40 objects (4 parts) and run it; part 2 dies. */
+  async function restoreWithPart2Killed() {
+    const started = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored' });
+    const restoreJobId = started.job?.restoreJobId as string;
+    killPart2();
+    const killed = await drain(p, process);
+    process.killOnPut(undefined);
+    expect(killed).toMatchObject([{ kind: 'restore-part', part: 2 }]);
+    expect((await p.catalog.getRestoreJob(restoreJobId))?.status).toBe('RUNNING');
+    return restoreJobId;
+  }
+
+  it('re-drives a restore job whose part was killed mid-way: only that part is sent, and the job succeeds', async () => {
+    // Prepare
+    const restoreJobId = await restoreWithPart2Killed();
+    minutes(p, 2);
+    expect((await tick()).reaped).toEqual([]);
+    // Act
+    minutes(p, 2);
+    const { reaped } = await tick();
+    // Assess
+    expect(reaped).toEqual([
+      { jobId: restoreJobId, taskId: 'restore', action: 'redriven', silentSeconds: 240 },
+    ]);
+    expect(p.queue.sent).toEqual([
+      { kind: 'restore-part', restoreJobId, manifestId: expect.any(String), part: 2, first: 20, count: 10 },
+    ]);
+    expect(await drain(p, process)).toEqual([]);
+    const job = await p.catalog.getRestoreJob(restoreJobId);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', partsDone: 4, redrives: 1 });
+    // The 5 objects the dead worker wrote were found in place by the re-driven part.
+    expect((job?.objects ?? 0) + (job?.skippedExists ?? 0) + (job?.skippedUnchanged ?? 0)).toBe(40);
+    expect(keysOf('restored')).toHaveLength(40);
+    for (const i of [0, 20, 25, 29, 39]) {
+      const key = `k${String(i).padStart(3, '0')}`;
+      expect(Buffer.from((await p.objects.get('restored', key)).body).toString()).toBe(`body ${i}`);
+    }
+    expect((await tick()).reaped).toEqual([]);
+  });
+
+  it('skips the reads and writes of a restore part delivered again after it was done, and counts it once', async () => {
+    // Prepare: a re-driven job, then part 0 (done before) delivered again.
+    const restoreJobId = await restoreWithPart2Killed();
+    minutes(p, 4);
+    await tick();
+    const [redriven] = p.queue.drain() as RestorePartTask[];
+    expect(redriven).toMatchObject({ kind: 'restore-part', restoreJobId, part: 2 });
+    // Every read of the vault and every look at the target, by the part delivered again.
+    const calls: string[] = [];
+    const head = p.objects.head.bind(p.objects);
+    p.objects.head = async (bucket, key) => {
+      calls.push(`head ${key}`);
+      return head(bucket, key);
+    };
+    const get = p.primary.get.bind(p.primary);
+    p.primary.get = async (key) => {
+      calls.push(`get ${key}`);
+      return get(key);
+    };
+    // Act
+    await p.run({ ...(redriven as RestorePartTask), part: 0, first: 0 });
+    // Assess
+    expect(calls).toEqual([]);
+    expect(await p.catalog.getRestoreJob(restoreJobId)).toMatchObject({ partsDone: 3, objects: 30 });
+  });
+
+  it('ends a restore job that keeps dying FAILED with its reason after 3 redrives', async () => {
+    const restoreJobId = await restoreWithPart2Killed();
+    const actions: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      minutes(p, 4);
+      actions.push(...(await tick()).reaped.map((r) => r.action));
+      killPart2();
+      await drain(p, process);
+    }
+    expect(actions).toEqual(['redriven', 'redriven', 'redriven', 'failed']);
+    expect(await p.catalog.getRestoreJob(restoreJobId)).toMatchObject({
+      status: 'FAILED',
+      error: 'restore part 2: no heartbeat for 240 s after 3 redrives',
+      partsDone: 3,
+    });
+    minutes(p, 4);
+    expect((await tick()).reaped).toEqual([]);
+  });
+
+  it('re-drives a restore job once when the tick is delivered twice', async () => {
+    await restoreWithPart2Killed();
+    minutes(p, 4);
+    const [first, second] = await Promise.all([tick(), tick()]);
+    expect([...first.reaped, ...second.reaped].map((r) => r.action).sort()).toEqual(['raced', 'redriven']);
+    expect(p.queue.sent).toMatchObject([{ kind: 'restore-part', part: 2 }]);
+  });
+
+  /** Start a drill and run it; it dies on its first scratch write. */
+  async function drillKilled() {
+    const { drillId } = await startDrillNow(p.deps, 'photos');
+    process.killOnPut((bucket) => bucket === 'drill-scratch');
+    const killed = await drain(p, process);
+    process.killOnPut(undefined);
+    expect(killed).toMatchObject([{ kind: 'drill', drillId }]);
+    expect((await p.catalog.getDrillHistory('photos'))?.drills).toMatchObject([
+      { drillId, status: 'RUNNING' },
+    ]);
+    return drillId;
+  }
+
+  it('re-drives a drill killed mid-way once it is silent, and the drill passes', async () => {
+    // Prepare
+    const drillId = await drillKilled();
+    minutes(p, 2);
+    expect((await tick()).reaped).toEqual([]);
+    // Act
+    minutes(p, 2);
+    const { reaped } = await tick();
+    // Assess
+    expect(reaped).toEqual([
+      { jobId: 'photos', taskId: `drill:${drillId}`, action: 'redriven', silentSeconds: 240 },
+    ]);
+    expect(p.queue.sent).toMatchObject([{ kind: 'drill', planId: 'photos', drillId }]);
+    expect(await drain(p, process)).toEqual([]);
+    const drills = (await p.catalog.getDrillHistory('photos'))?.drills;
+    expect(drills).toMatchObject([{ drillId, status: 'PASSED' }]);
+    expect(Object.keys(drills?.[0]?.regions ?? {}).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    expect(keysOf('drill-scratch')).toEqual([]);
+    expect((await tick()).reaped).toEqual([]);
+  });
+
+  it('ends a drill that keeps dying FAILED with its reason after 3 redrives', async () => {
+    const drillId = await drillKilled();
+    const actions: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      minutes(p, 4);
+      actions.push(...(await tick()).reaped.map((r) => r.action));
+      process.killOnPut((bucket) => bucket === 'drill-scratch');
+      await drain(p, process);
+    }
+    expect(actions).toEqual(['redriven', 'redriven', 'redriven', 'failed']);
+    expect((await p.catalog.getDrillHistory('photos'))?.drills).toMatchObject([
+      { drillId, status: 'FAILED', reason: `drill ${drillId}: no heartbeat for 240 s after 3 redrives` },
+    ]);
+    // A late delivery never turns it into success.
+    process.killOnPut(undefined);
+    await p.run({ kind: 'drill', planId: 'photos', drillId, scheduledAt: p.clock.now().toISOString() });
+    expect((await p.catalog.getDrillHistory('photos'))?.drills).toMatchObject([
+      { drillId, status: 'FAILED' },
+    ]);
+  });
+
+  it('re-drives a drill once when the tick is delivered twice', async () => {
+    await drillKilled();
+    minutes(p, 4);
+    const [first, second] = await Promise.all([tick(), tick()]);
+    expect([...first.reaped, ...second.reaped].map((r) => r.action).sort()).toEqual(['raced', 'redriven']);
+    expect(p.queue.sent).toMatchObject([{ kind: 'drill' }]);
   });
 });
