@@ -166,8 +166,9 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         ],
         [table],
       ),
-      // The reaper re-drives snapshot, copy, verify and prune tasks of dead workers.
-      ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'PruneQueue', 'DrillQueue'),
+      // The reaper re-drives snapshot, copy, verify and prune tasks, restore parts and drills of dead
+      // workers (Query and UpdateItem: a restore job's done parts and its conditional redrive mark).
+      ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'PruneQueue', 'DrillQueue', 'RestoreQueue'),
     ],
     // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
     capture: [
