@@ -99,9 +99,9 @@ describe('restore drills on the embedded stack', () => {
     expect(snapshot?.regions?.['eu-west-1']?.status).toBe('COPIED');
     // Act
     const printed = await cli('drill', PLAN);
-    drill = await waitFor(
-      'the drill record',
-      async () => (await c.pipeline.catalog.getDrillHistory(PLAN))?.drills[0],
+    // A drill is RUNNING in the history while it runs: wait for its result.
+    drill = await waitFor('the drill record', async () =>
+      (await c.pipeline.catalog.getDrillHistory(PLAN))?.drills.find((d) => d.status !== 'RUNNING'),
     );
     // Assess
     expect(printed).toMatch(new RegExp(`^enqueued: drill ${drill.drillId} of plan ${PLAN}`));
@@ -143,7 +143,9 @@ describe('restore drills on the embedded stack', () => {
     };
     const scheduledId = first.drills[0]?.drillId as string;
     const scheduled = await waitFor('the scheduled drill', async () =>
-      (await c.pipeline.catalog.getDrillHistory(PLAN))?.drills.find((d) => d.drillId === scheduledId),
+      (await c.pipeline.catalog.getDrillHistory(PLAN))?.drills.find(
+        (d) => d.drillId === scheduledId && d.status !== 'RUNNING',
+      ),
     );
     await stack.settled();
     // Assess
