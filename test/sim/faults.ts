@@ -1,0 +1,65 @@
+/**
+ * What the simulator may do to the pipeline, one switch per kind, so a defect can be isolated
+ * (`npm run simulate -- --faults kill,versioned`) and CI can leave out the kinds whose fixes have not
+ * merged yet.
+ */
+export const FAULT_KINDS = [
+  /** Kill a function at a port call, before or after its effect (no catch runs), and at its timeout. */
+  'kill',
+  /** A port call fails with a retryable error (the task's own error handling runs). */
+  'error',
+  /** The queue delivers a message twice. */
+  'duplicate',
+  /** A message's visibility expires while its task still runs: a second delivery runs alongside. */
+  'visibility',
+  /** S3 events lost. */
+  'event-loss',
+  /** S3 events delivered twice. */
+  'event-dup',
+  /** The clock jumps forward by hours. */
+  'clock-jump',
+  /** The functions' clock is a few seconds off S3's, forward or backward. */
+  'clock-skew',
+  /** A versioned source bucket (deletes of one version, delete markers). Issue 12, defect 2. */
+  'versioned',
+  /** `strongbox backup --retry` of FAILED snapshots. Issue 12, defect 1. */
+  'failed-retry',
+  /** A tiny time budget: partitions continue across invocations. Issue 12, defect 1 (second part). */
+  'continuation',
+  /** Capture runs in a long-lived container (its vault index stays cached). Issue 12, defect 3. */
+  'warm-capture',
+  /** A copy and a garbage collection of the copy region run at the same time. Issue 12, defect 4. */
+  'copy-gc-overlap',
+  /** The state table restored to an earlier point (PITR). Issue 12, defect 5. */
+  'state-restore',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * The fault kinds CI simulates (test/unit/simulate.test.ts). The others find defects of issue 12
+ * whose fixes are on other branches: enable each one here as its fix merges.
+ * - `kill`: crash recovery (a snapshot stays RUNNING for ever) needs the reaper; kills also break
+ *   GC's assumption that no partition outlives the grace period.
+ * - `failed-retry`, `continuation`: defect 1. `versioned`: defect 2. `warm-capture`: defect 3.
+ * - `copy-gc-overlap`: defect 4. `state-restore`: defect 5.
+ */
+export const CI_FAULTS: readonly FaultKind[] = [
+  'error',
+  'duplicate',
+  'visibility',
+  'event-loss',
+  'event-dup',
+  'clock-jump',
+  'clock-skew',
+];
+
+export function parseFaults(list: string): FaultKind[] {
+  if (list === 'all') return [...FAULT_KINDS];
+  if (list === 'ci') return [...CI_FAULTS];
+  if (list === 'none' || list === '') return [];
+  const kinds = list.split(',').map((s) => s.trim());
+  for (const k of kinds)
+    if (!(FAULT_KINDS as readonly string[]).includes(k))
+      throw new Error(`unknown fault kind '${k}' (known: ${FAULT_KINDS.join(', ')}, all, ci, none)`);
+  return kinds as FaultKind[];
+}

@@ -1,0 +1,1129 @@
+/**
+ * A deterministic simulation of the whole pipeline on the memory twins (FoundationDB-style): one
+ * seeded scheduler owns every source of nondeterminism — which pending port call goes next, whether
+ * it crashes, message and S3-event delivery, the clock — and the invariants are checked after every
+ * step. A run is a list of named decisions, so a failure replays from its seed, and a shrunk list of
+ * decisions replays too.
+ *
+ * Every port call of a task is a yield point: the wrapped port returns a promise the scheduler
+ * settles later (or never: a kill stops resolving the task's promises, so no catch of the task runs).
+ * @see ../../docs/format.md#read-and-write-ordering
+ */
+import { MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
+import { captureChange, type S3EventRecord } from '#domain/capture.ts';
+import { copyToRegion } from '#domain/copy.ts';
+import { runDrill } from '#domain/drill.ts';
+import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#domain/errors.ts';
+import type { PipelineDeps } from '#domain/pipeline.ts';
+import type {
+  Catalog,
+  Clock,
+  ObjectStore,
+  PlanRecord,
+  SnapshotRecord,
+  TaskQueue,
+  VaultStore,
+} from '#domain/ports.ts';
+import { prunePlan } from '#domain/prune.ts';
+import {
+  readAllEntries,
+  readEntryContent,
+  readIndex,
+  readManifest,
+  VaultIndex,
+} from '#domain/repository.ts';
+import { restorePart, startRestore } from '#domain/restore.ts';
+import {
+  retrySnapshot,
+  startDrillNow,
+  startDueDrills,
+  startDueSnapshots,
+  startDueVerifications,
+  startSnapshotNow,
+} from '#domain/scheduling.ts';
+import { takeSnapshot } from '#domain/snapshot.ts';
+import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
+import { type ContentId, VaultLayout } from '#domain/vault.ts';
+import { verifySnapshot } from '#domain/verify.ts';
+import { SimEnvelope } from './envelope.ts';
+import type { FaultKind } from './faults.ts';
+import { SimObjectStore } from './object-store.ts';
+import { Prng } from './prng.ts';
+
+export interface SimOptions {
+  seed: number;
+  /** Scheduler steps with faults, before the quiet phase that lets everything finish. @default 300 */
+  steps?: number;
+  faults: readonly FaultKind[];
+  /**
+   * Seconds a RUNNING snapshot or restore job may stay RUNNING (by S3's clock) before it is a
+   * violation; undefined: not checked (until the reaper lands).
+   */
+  runningDeadlineSeconds?: number;
+  /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
+  quietSteps?: number;
+  /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
+  replay?: readonly string[];
+}
+
+export interface SimResult {
+  seed: number;
+  violations: string[];
+  /** Every decision taken, in order (the trace). */
+  decisions: string[];
+  /** The decision after which the first violation was seen (index into `decisions`), or -1. */
+  failedAt: number;
+  stats: Record<string, number>;
+}
+
+const PRIMARY = 'us-east-1';
+const COPY = 'eu-west-1';
+const GRACE_SECONDS = 1800;
+const CALL_MS = 1000;
+const LAMBDA_TIMEOUT_MS = 900_000;
+const VISIBILITY_MS = 5_400_000;
+const MAX_RECEIVES = 3;
+const CAPTURE_ATTEMPTS = 3;
+const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
+const ALPHABET = ['aaaa', 'bbbb', 'abab', 'cccccc'];
+const START = Date.parse('2026-03-01T00:00:00Z');
+
+interface Run {
+  name: string;
+  kind: string;
+  container: Container;
+  message?: Message;
+  event?: SimEvent;
+  deadlineT: number;
+  calls: number;
+  state: 'running' | 'done' | 'killed';
+}
+
+interface Pending {
+  run: Run;
+  name: string;
+  effect: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Container {
+  kind: string;
+  deps: PipelineDeps;
+  current?: Run;
+  dead: boolean;
+}
+
+interface Message {
+  name: string;
+  task: Task;
+  receives: number;
+  state: 'visible' | 'inflight' | 'gone';
+  visibleAt: number;
+  runs: Run[];
+}
+
+interface SimEvent {
+  name: string;
+  record: S3EventRecord;
+  attempts: number;
+}
+
+interface Mutation {
+  seq: number;
+  step: number;
+  /** Content of the key after it (null: absent). */
+  after: string | null;
+}
+
+interface CheckedSnapshot {
+  planId: string;
+  snapshotId: string;
+  manifestId: string;
+  contents: Map<string, string>;
+  regions: Set<string>;
+}
+
+interface Candidate {
+  name: string;
+  weight: number;
+  /** Draw the decision's variant (outcome, content, seconds); '' when it has none. */
+  variant?: (rng: Prng) => string;
+  exec: (variant: string) => Promise<void> | void;
+}
+
+const short = (s: string) => s.replace(/[0-9a-f]{64}/g, (h) => h.slice(0, 8));
+
+/** A clock whose time is `T + skew` of the world. */
+class SimClock implements Clock {
+  readonly world: World;
+  readonly skewed: boolean;
+  constructor(world: World, skewed: boolean) {
+    this.world = world;
+    this.skewed = skewed;
+  }
+  now(): Date {
+    return new Date(this.world.T + (this.skewed ? this.world.skewMs : 0));
+  }
+}
+
+export class World {
+  readonly rng: Prng;
+  /** Draws made inside effects (a send delivered twice, an S3 event lost): a stream of their own. */
+  readonly effects: Prng;
+  readonly faults: ReadonlySet<FaultKind>;
+  readonly opts: SimOptions;
+  /** S3's time (milliseconds): only ever moves forward. */
+  T = START;
+  /** How far the functions' clock is off S3's. */
+  skewMs = 0;
+  readonly s3Clock = new SimClock(this, false);
+  readonly fnClock = new SimClock(this, true);
+  readonly catalog = new MemoryCatalog();
+  readonly primary = new MemoryVaultStore(PRIMARY, 'vault-use1', this.s3Clock);
+  readonly copy = new MemoryVaultStore(COPY, 'vault-euw1', this.s3Clock);
+  readonly objects = new SimObjectStore(this.s3Clock);
+  readonly envelope = new SimEnvelope();
+  readonly plans: PlanRecord[] = [];
+  readonly pending: Pending[] = [];
+  readonly runs: Run[] = [];
+  readonly messages: Message[] = [];
+  readonly events: SimEvent[] = [];
+  readonly decisions: string[] = [];
+  readonly violations: string[] = [];
+  readonly stats: Record<string, number> = {};
+  step = 0;
+  #quiet = false;
+  /** The source buckets refuse access (a policy change, a deleted bucket): listings fail. */
+  sourceDown = false;
+  get quiet(): boolean {
+    return this.#quiet;
+  }
+  /** The quiet phase: no faults, and the sources are reachable again. */
+  set quiet(on: boolean) {
+    this.#quiet = on;
+    if (on) this.sourceDown = false;
+  }
+  /** Catalog calls and state restores so far (the checks skip work when nothing changed). */
+  writes = 0;
+  #checkedAt = '';
+  readonly #blobsOf = new Map<string, { parts: string[]; blobs: ContentId[] }>();
+  readonly #locatedAt = new Map<string, { at: string; located: Map<ContentId, ContentId[]> }>();
+  #warmCapture: Container | undefined;
+  #sent = new Map<string, number>();
+  #runCount = new Map<string, number>();
+  #sequencer = 0;
+  /** Source history by `<bucket>/<key>`: every mutation, in order. */
+  readonly history = new Map<string, Mutation[]>();
+  /** The step each snapshot record was first seen (window start), and each manifest committed (window end). */
+  readonly #created = new Map<string, { step: number; T: number }>();
+  readonly #checked = new Map<string, CheckedSnapshot>();
+  /** Committed snapshots a state restore dropped from the catalog: the vault must keep them. */
+  readonly #orphans = new Map<string, CheckedSnapshot>();
+  /** Snapshots seen FORGOTTEN (or removed by retention): a state restore may bring their records back. */
+  readonly #forgotten = new Set<string>();
+  #savedState: unknown;
+  #restores = 0;
+  readonly #indexCache = new Map<string, ReadonlyMap<ContentId, readonly ContentId[]>>();
+
+  constructor(opts: SimOptions) {
+    this.opts = opts;
+    this.rng = new Prng(opts.seed);
+    this.effects = new Prng(opts.seed ^ 0x5bd1e995);
+    this.faults = new Set(opts.faults);
+  }
+
+  has(f: FaultKind): boolean {
+    return !this.quiet && this.faults.has(f);
+  }
+
+  count(what: string, n = 1): void {
+    this.stats[what] = (this.stats[what] ?? 0) + n;
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  async setUp(): Promise<void> {
+    const at = new Date(START).toISOString();
+    const base = {
+      schedule: 'rate(1 hour)',
+      enabled: true,
+      createdAt: at,
+      updatedAt: at,
+      verification: { samplePercent: 50, schedules: { checksum: 'rate(3 hours)' } },
+      snapshot: { partitionObjects: 2, maxParallelPartitions: 2 },
+      continuous: { reconcileSchedule: 'rate(4 hours)', settleSeconds: 0 },
+      drill: { schedule: 'rate(5 hours)', sampleObjects: 2, recentSnapshots: 2 },
+    };
+    this.plans.push({
+      ...base,
+      id: 'photos',
+      source: { bucket: 'src-photos', prefix: '' },
+      retention: { keepLast: 2 },
+      copyRegions: [COPY],
+    } as PlanRecord);
+    this.objects.createBucket('src-photos');
+    if (this.faults.has('versioned')) {
+      this.plans.push({
+        ...base,
+        id: 'docs',
+        source: { bucket: 'src-docs', prefix: '' },
+        retention: { keepLast: 1 },
+        copyRegions: [],
+      } as PlanRecord);
+      this.objects.createBucket('src-docs', true);
+    }
+    this.objects.createBucket('restored');
+    this.objects.createBucket('drill-scratch');
+    await this.catalog.putPlans(this.plans);
+    // A first state of each source: every key present.
+    for (const plan of this.plans)
+      for (const key of KEYS) this.mutate(plan.source.bucket, key, 'put', this.rng.pick(ALPHABET), false);
+  }
+
+  // ---------------------------------------------------------------- containers and ports
+
+  #container(kind: string): Container {
+    const c: Container = { kind, dead: false } as Container;
+    const call = <T>(name: string, effect: () => Promise<T>): Promise<T> => {
+      const run = c.current;
+      // A frozen container (its invocation ended or died): the call never returns.
+      if (!run || run.state !== 'running') return new Promise<T>(() => {});
+      return new Promise<T>((resolve, reject) => {
+        run.calls += 1;
+        this.pending.push({
+          run,
+          name: `${run.name} #${run.calls} ${short(name)}`,
+          effect,
+          resolve: resolve as (v: unknown) => void,
+          reject,
+        });
+      });
+    };
+    const wrapVault = (raw: MemoryVaultStore, tag: string): VaultStore => ({
+      region: raw.region,
+      bucket: raw.bucket,
+      put: (key, body, options) => call(`${tag}.put ${key}`, () => raw.put(key, body, options)),
+      extendRetention: (key, until, mode) =>
+        call(`${tag}.extendRetention ${key}`, () => raw.extendRetention(key, until, mode)),
+      retainUntil: (key) => call(`${tag}.retainUntil ${key}`, () => raw.retainUntil(key)),
+      get: (key) => call(`${tag}.get ${key}`, () => raw.get(key)),
+      getRange: (key, o, l) => call(`${tag}.getRange ${key}`, () => raw.getRange(key, o, l)),
+      checksum: (key) => call(`${tag}.checksum ${key}`, () => raw.checksum(key)),
+      delete: (keys) => call(`${tag}.delete ${keys.length}`, () => raw.delete(keys)),
+      list: (prefix) => ({
+        async *[Symbol.asyncIterator]() {
+          yield* await call(`${tag}.list ${prefix}`, async () => {
+            const out = [];
+            for await (const o of raw.list(prefix)) out.push(o);
+            return out;
+          });
+        },
+      }),
+    });
+    const raw = this.catalog as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const catalog = new Proxy(this.catalog, {
+      get: (target, prop) => {
+        const f = (target as unknown as Record<string | symbol, unknown>)[prop];
+        if (typeof f !== 'function') return f;
+        return (...args: unknown[]) => {
+          const copy = structuredClone(args);
+          return call(`catalog.${String(prop)}`, () => {
+            this.writes += 1;
+            return (raw[prop as string] as Function).apply(target, copy);
+          });
+        };
+      },
+    }) as Catalog;
+    const queue: TaskQueue = {
+      send: (task) => {
+        const copy = structuredClone(task);
+        return call(`queue.send ${copy.kind}`, async () => this.enqueue(copy));
+      },
+    };
+    const o = this.objects;
+    const self = this;
+    const objects: ObjectStore = {
+      list: (bucket, prefix, options) => ({
+        async *[Symbol.asyncIterator]() {
+          yield* await call(`s3.list ${bucket}`, async () => {
+            if (self.sourceDown && bucket.startsWith('src-'))
+              throw new SourceUnavailableError(`access to bucket ${bucket} is denied`);
+            const out = [];
+            for await (const x of o.list(bucket, prefix, options)) out.push(x);
+            return out;
+          });
+        },
+      }),
+      get: (bucket, key, options) => call(`s3.get ${bucket}/${key}`, () => o.get(bucket, key, options)),
+      getRange: (bucket, key, range) => call(`s3.getRange ${bucket}/${key}`, () => o.getRange(bucket, key, range)),
+      head: (bucket, key) => call(`s3.head ${bucket}/${key}`, () => o.head(bucket, key)),
+      put: (bucket, key, body, attrs) => call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs)),
+      putStream: async (bucket, key, chunks, attrs) => {
+        const parts: Uint8Array[] = [];
+        for await (const chunk of chunks) parts.push(chunk);
+        const body = Buffer.concat(parts);
+        return call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs));
+      },
+      delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),
+    };
+    c.deps = {
+      catalog,
+      queue,
+      clock: this.fnClock,
+      envelope: this.envelope,
+      vaults: { primary: wrapVault(this.primary, 'use1'), copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]) },
+      objects,
+      concurrency: 2,
+      gcGraceSeconds: GRACE_SECONDS,
+      gcMaxUnusedPercent: 30,
+      remainingTimeMs: () => (c.current ? c.current.deadlineT - this.T : LAMBDA_TIMEOUT_MS),
+      timeReserveSeconds: this.faults.has('continuation') ? LAMBDA_TIMEOUT_MS / 1000 - 8 : 120,
+      ...(this.faults.has('continuation') ? { partitionBatchObjects: 1 } : {}),
+      progressIntervalMs: 0,
+      restoreFanOutThreshold: 1,
+      restorePartSize: 2,
+    };
+    return c;
+  }
+
+  /** Start `body` as an invocation in a container of `kind` (the warm capture container when it is idle). */
+  #start(kind: string, label: string, body: (deps: PipelineDeps) => Promise<void>, extra: Partial<Run> = {}): Run {
+    let c: Container;
+    const warm = this.#warmCapture;
+    if (kind === 'capture' && this.faults.has('warm-capture') && warm && !warm.dead && warm.current?.state !== 'running') {
+      c = warm;
+    } else {
+      c = this.#container(kind);
+      if (kind === 'capture' && this.faults.has('warm-capture') && (!warm || warm.dead)) this.#warmCapture = c;
+    }
+    const n = (this.#runCount.get(label) ?? 0) + 1;
+    this.#runCount.set(label, n);
+    const run: Run = {
+      name: n > 1 ? `${label}@${n}` : label,
+      kind,
+      container: c,
+      deadlineT: this.T + LAMBDA_TIMEOUT_MS,
+      calls: 0,
+      state: 'running',
+      ...extra,
+    };
+    c.current = run;
+    this.runs.push(run);
+    this.count(`runs.${kind}`);
+    void body(c.deps).then(
+      () => {
+        if (run.state === 'running') run.state = 'done';
+      },
+      (error) => {
+        if (run.state !== 'running') return;
+        run.state = 'done';
+        this.violations.push(`[sim] ${run.name} escaped with ${reasonOf(error)}`);
+      },
+    );
+    return run;
+  }
+
+  #kill(run: Run, why: string): void {
+    if (run.state !== 'running') return;
+    run.state = 'killed';
+    run.container.dead = true;
+    this.count('kills');
+    for (let i = this.pending.length - 1; i >= 0; i--) if (this.pending[i]?.run === run) this.pending.splice(i, 1);
+    if (run.event) this.#retryEvent(run.event);
+    void why;
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  enqueue(task: Task): void {
+    const base = short(describeTask(task));
+    const n = (this.#sent.get(base) ?? 0) + 1;
+    this.#sent.set(base, n);
+    const copies = this.has('duplicate') && this.effects.chance(0.1) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const name = `${base}#${n}${i > 0 ? 'd' : ''}`;
+      this.messages.push({ name, task: structuredClone(task), receives: 0, state: 'visible', visibleAt: 0, runs: [] });
+    }
+  }
+
+  #deliver(m: Message): void {
+    m.receives += 1;
+    m.state = 'inflight';
+    m.visibleAt = this.T + VISIBILITY_MS;
+    const run = this.#start(m.task.kind, m.name, async (deps) => {
+      const outcome = await this.#handle(deps, m.task, m.receives);
+      if (outcome === 'ok' || outcome === 'dlq') m.state = 'gone';
+      // 'retry': the message stays in flight until its visibility timeout.
+    });
+    run.message = m;
+    m.runs.push(run);
+  }
+
+  /** What the SQS task handler does (shared/runtime/sqs-task-handler.ts), on the container's ports. */
+  async #handle(deps: PipelineDeps, task: Task, receives: number): Promise<'ok' | 'retry' | 'dlq'> {
+    try {
+      await this.#useCase(deps, task);
+      return 'ok';
+    } catch (error) {
+      this.count('task-errors');
+      const retryable = isRetryable(error);
+      if (retryable && receives < MAX_RECEIVES) return 'retry';
+      const reason = retryable ? `${reasonOf(error)} (failed ${receives} times; the task is in the DLQ)` : reasonOf(error);
+      await recordOnJob(deps, task, reason);
+      return 'dlq';
+    }
+  }
+
+  async #useCase(deps: PipelineDeps, task: Task): Promise<unknown> {
+    switch (task.kind) {
+      case 'snapshot':
+        return takeSnapshot(deps, task);
+      case 'copy':
+        return copyToRegion(deps, task);
+      case 'verify':
+        return verifySnapshot(deps, task);
+      case 'prune': {
+        const result = await prunePlan(deps, task);
+        for (const gc of Object.values(result.gc))
+          for (const [k, v] of Object.entries(gc)) if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
+        return result;
+      }
+      case 'restore-part':
+        return restorePart(deps, task);
+      case 'drill':
+        return runDrill({ ...deps, drillBucket: 'drill-scratch', elapsedMs: () => this.T }, task);
+    }
+  }
+
+  /** Messages whose visibility timeout passed are visible again (or, on their last receive, dead-lettered). */
+  #expireVisibility(): void {
+    for (const m of this.messages) {
+      if (m.state !== 'inflight' || this.T < m.visibleAt) continue;
+      if (m.receives >= MAX_RECEIVES) {
+        m.state = 'gone';
+        this.count('dlq');
+      } else m.state = 'visible';
+    }
+    // Lambda's timeout: an invocation past it dies (no catch runs).
+    if (this.faults.has('kill'))
+      for (const run of this.runs) if (run.state === 'running' && this.T > run.deadlineT) this.#kill(run, 'timeout');
+    this.runs.splice(0, this.runs.length, ...this.runs.filter((r) => r.state === 'running'));
+  }
+
+  // ---------------------------------------------------------------- sources and S3 events
+
+  /** Change a source key (S3's side) and emit its event (maybe lost, maybe twice). */
+  mutate(bucket: string, key: string, op: 'put' | 'delete' | 'delete-version', arg: string, events = true): void {
+    const seq = ++this.#sequencer;
+    const sequencer = seq.toString(16).toUpperCase().padStart(16, '0');
+    let eventName: string;
+    let object: Record<string, unknown> = { key, sequencer };
+    if (op === 'put') {
+      const v = this.objects.putVersion(bucket, key, Buffer.from(arg), { contentType: 'text/plain' });
+      eventName = 'ObjectCreated:Put';
+      object = { ...object, size: v.sizeBytes, eTag: v.etag, ...(v.versionId !== 'null' ? { versionId: v.versionId } : {}) };
+    } else if (op === 'delete') {
+      const marker = this.objects.deleteKey(bucket, key);
+      eventName = marker ? 'ObjectRemoved:DeleteMarkerCreated' : 'ObjectRemoved:Delete';
+      if (marker) object = { ...object, versionId: marker.versionId };
+    } else {
+      this.objects.deleteVersion(bucket, key, arg);
+      eventName = 'ObjectRemoved:Delete';
+      object = { ...object, versionId: arg };
+    }
+    const now = this.objects.current(bucket, key);
+    const list = this.history.get(`${bucket}/${key}`) ?? [];
+    list.push({ seq, step: this.step, after: now ? Buffer.from(now.body).toString('utf8') : null });
+    this.history.set(`${bucket}/${key}`, list);
+    if (!events) return;
+    const record = {
+      eventVersion: '2.1',
+      eventSource: 'aws:s3',
+      awsRegion: PRIMARY,
+      eventTime: new Date(this.T).toISOString(),
+      eventName,
+      s3: { bucket: { name: bucket }, object },
+    } as S3EventRecord;
+    if (this.has('event-loss') && this.effects.chance(0.1)) {
+      this.count('events-lost');
+      return;
+    }
+    const copies = this.has('event-dup') && this.effects.chance(0.1) ? 2 : 1;
+    for (let i = 0; i < copies; i++)
+      this.events.push({ name: `${bucket}/${key}@${seq}${i ? 'd' : ''}`, record, attempts: 0 });
+  }
+
+  #retryEvent(e: SimEvent): void {
+    if (e.attempts < CAPTURE_ATTEMPTS) this.events.push(e);
+    else this.count('events-dropped');
+  }
+
+  #capture(e: SimEvent): void {
+    e.attempts += 1;
+    this.#start(
+      'capture',
+      `capture ${e.name}`,
+      async (deps) => {
+        try {
+          await captureChange(deps, e.record);
+        } catch (error) {
+          if (isRetryable(error)) this.#retryEvent(e);
+        }
+      },
+      { event: e },
+    );
+  }
+
+  // ---------------------------------------------------------------- the scheduler
+
+  /** What may happen next, with weights. */
+  #candidates(): Candidate[] {
+    const out: Candidate[] = [];
+    const faults = this.has('kill') || this.has('error');
+    for (const p of this.pending) {
+      out.push({
+        name: `resume ${p.name}`,
+        weight: 150 / Math.max(1, this.pending.length),
+        variant: (rng) => {
+          if (!faults) return 'ok';
+          const r = rng.next();
+          if (this.has('kill') && r < 0.002) return 'kill-before';
+          if (this.has('kill') && r < 0.004) return 'kill-after';
+          if (this.has('error') && r < 0.009) return 'error';
+          return 'ok';
+        },
+        exec: (v) => this.#resume(p, v),
+      });
+    }
+    const busy = (pred: (t: Task) => boolean) => this.runs.some((r) => r.state === 'running' && r.message && pred(r.message.task));
+    const visible = this.messages.filter((m) => m.state === 'visible');
+    for (const m of visible) {
+      const t = m.task;
+      if (!this.faults.has('copy-gc-overlap')) {
+        // Without the fault, a copy to a region and that region's GC never run together.
+        if (t.kind === 'copy' && busy((x) => x.kind === 'prune' && x.region === t.region)) continue;
+        if (t.kind === 'prune' && t.region && busy((x) => x.kind === 'copy' && x.region === t.region)) continue;
+      }
+      out.push({ name: `deliver ${m.name}`, weight: 25 / Math.max(1, visible.length), exec: () => this.#deliver(m) });
+    }
+    for (const e of this.events)
+      out.push({
+        name: `capture ${e.name}`,
+        weight: 10 / Math.max(1, this.events.length),
+        exec: () => {
+          this.events.splice(this.events.indexOf(e), 1);
+          this.#capture(e);
+        },
+      });
+    if (this.quiet) {
+      if (out.length === 0) {
+        out.push({ name: 'advance', weight: 1, variant: () => '600', exec: (v) => this.#advance(Number(v) * 1000) });
+        out.push({ name: 'tick', weight: 1, exec: () => this.#tick() });
+      }
+      return out;
+    }
+    for (const plan of this.plans) {
+      const bucket = plan.source.bucket;
+      for (const key of KEYS) {
+        out.push({
+          name: `put ${bucket}/${key}`,
+          weight: 3 / KEYS.length,
+          variant: (rng) => rng.pick(ALPHABET),
+          exec: (v) => this.mutate(bucket, key, 'put', v),
+        });
+        if (this.objects.current(bucket, key))
+          out.push({ name: `delete ${bucket}/${key}`, weight: 1 / KEYS.length, exec: () => this.mutate(bucket, key, 'delete', '') });
+        for (const v of this.objects.versionsOf(bucket, key)) {
+          if (v.versionId === 'null') continue;
+          out.push({
+            name: `delete-version ${bucket}/${key}@${v.versionId}`,
+            weight: 0.3,
+            exec: () => this.mutate(bucket, key, 'delete-version', v.versionId),
+          });
+        }
+      }
+      out.push({ name: `backup ${plan.id}`, weight: 0.3, exec: () => this.#cli(`backup ${plan.id}`, (d) => startSnapshotNow(d, plan.id)) });
+      out.push({ name: `drill ${plan.id}`, weight: 0.3, exec: () => this.#cli(`drill ${plan.id}`, (d) => startDrillNow(d, plan.id)) });
+      for (const s of this.catalog.snapshots.values()) {
+        if (s.planId !== plan.id) continue;
+        if (s.status === 'FAILED' && !s.manifestId && this.has('failed-retry'))
+          out.push({
+            name: `retry ${plan.id}/${s.snapshotId}`,
+            weight: 2,
+            exec: () => this.#cli(`retry ${plan.id}/${s.snapshotId}`, (d) => retrySnapshot(d, plan.id, s.snapshotId)),
+          });
+        if (s.status === 'COMMITTED')
+          out.push({
+            name: `restore ${plan.id}/${s.snapshotId}`,
+            weight: 0.2,
+            variant: (rng) => rng.pick([PRIMARY, ...(s.regions?.[COPY]?.status === 'COPIED' ? [COPY] : [])]),
+            exec: (region) => this.#restore(plan.id, s.snapshotId, region),
+          });
+      }
+    }
+    if (this.has('failed-retry'))
+      out.push({ name: this.sourceDown ? 'outage-ends' : 'outage', weight: 0.5, exec: () => void (this.sourceDown = !this.sourceDown) });
+    out.push({ name: 'tick', weight: 2, exec: () => this.#tick() });
+    for (const region of [PRIMARY, COPY])
+      out.push({
+        name: `gc ${region}`,
+        weight: 3,
+        exec: () => this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region }),
+      });
+    out.push({
+      name: 'advance',
+      weight: 5,
+      variant: (rng) => String(60 * (1 + rng.int(20))),
+      exec: (v) => this.#advance(Number(v) * 1000, true),
+    });
+    if (this.has('clock-jump'))
+      out.push({ name: 'jump', weight: 0.2, variant: (rng) => String(3600 * (1 + rng.int(3))), exec: (v) => this.#advance(Number(v) * 1000) });
+    if (this.has('clock-skew'))
+      out.push({ name: 'skew', weight: 0.5, variant: (rng) => String(rng.int(11) - 5), exec: (v) => {
+        this.skewMs = Number(v) * 1000;
+      } });
+    if (this.has('visibility'))
+      for (const m of this.messages)
+        if (m.state === 'inflight' && m.runs.some((r) => r.state === 'running'))
+          out.push({ name: `expire ${m.name}`, weight: 0.5, exec: () => void (m.state = 'visible') });
+    if (this.has('state-restore')) {
+      out.push({ name: 'save-state', weight: 0.3, exec: () => this.#saveState() });
+      if (this.#savedState) out.push({ name: 'restore-state', weight: 0.3, exec: () => this.#restoreState() });
+    }
+    return out;
+  }
+
+  async #resume(p: Pending, variant: string): Promise<void> {
+    this.pending.splice(this.pending.indexOf(p), 1);
+    this.T += CALL_MS;
+    if (variant === 'kill-before') return this.#kill(p.run, 'kill');
+    if (variant === 'error') {
+      this.count('errors');
+      return p.reject(new TransientError(`injected failure of ${p.name}`));
+    }
+    let result: unknown;
+    let error: unknown;
+    let failed = false;
+    try {
+      result = await p.effect();
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    if (variant === 'kill-after') return this.#kill(p.run, 'kill');
+    if (failed) p.reject(error);
+    else p.resolve(result);
+  }
+
+  /** Move S3's clock on; `capped`: not past a running invocation's timeout (a jump may be). */
+  #advance(ms: number, capped = false): void {
+    let by = ms;
+    if (capped || !this.faults.has('kill')) {
+      // Without kills no invocation outlives its timeout: the clock waits for the running ones.
+      for (const r of this.runs) if (r.state === 'running') by = Math.min(by, r.deadlineT - this.T);
+    }
+    this.T += Math.max(0, by);
+  }
+
+  #tick(): void {
+    this.#start('scheduler', 'tick', async (deps) => {
+      try {
+        const at = deps.clock.now().toISOString();
+        await startDueSnapshots(deps, at);
+        await startDueVerifications(deps, at);
+        await startDueDrills(deps, at);
+      } catch {
+        // EventBridge invokes again at the next tick
+      }
+    });
+  }
+
+  /** An operator's command (the CLI): its failure is reported to the operator, nothing else. */
+  #cli(label: string, body: (deps: PipelineDeps) => Promise<unknown>): void {
+    this.#start('cli', label, async (deps) => {
+      try {
+        await body(deps);
+      } catch {
+        // refused or failed: the operator sees the error
+      }
+    });
+  }
+
+  #restore(planId: string, snapshotId: string, region: string): void {
+    const prefix = `r${++this.#restores}/`;
+    this.#cli(`restore ${planId}/${snapshotId} ${region}`, (deps) =>
+      startRestore(deps, {
+        plan: planId,
+        snapshot: snapshotId,
+        region,
+        targetBucket: 'restored',
+        targetPrefix: prefix,
+        fanOut: true,
+      }),
+    );
+  }
+
+  #saveState(): void {
+    const c = this.catalog;
+    this.#savedState = structuredClone({
+      plans: c.plans, jobs: c.jobs, snapshots: c.snapshots, tasks: c.tasks, journal: c.journal, drills: c.drills,
+      restoreJobs: c.restoreJobs, restoreParts: c.restoreParts, partitions: c.partitions, gcMarks: c.gcMarks, gcLeases: c.gcLeases,
+    });
+  }
+
+  #restoreState(): void {
+    const saved = structuredClone(this.#savedState) as Record<string, Map<unknown, unknown> | Set<unknown>>;
+    const c = this.catalog as unknown as Record<string, Map<unknown, unknown> | Set<unknown>>;
+    const before = [...this.catalog.snapshots.values()].filter((s) => s.status === 'COMMITTED');
+    for (const [k, v] of Object.entries(saved)) {
+      const target = c[k] as Map<unknown, unknown> & Set<unknown>;
+      target.clear();
+      if (v instanceof Map) for (const [a, b] of v) target.set(a, b);
+      else for (const a of v) target.add(a);
+    }
+    this.count('state-restores');
+    this.writes += 1;
+    for (const s of before) {
+      const now = this.catalog.snapshots.get(`${s.planId}/${s.snapshotId}`);
+      if (now?.status === 'COMMITTED' && now.manifestId === s.manifestId) continue;
+      const checked = this.#checked.get(`${s.planId}/${s.snapshotId}/${s.manifestId}`);
+      if (checked) this.#orphans.set(`${s.planId}/${s.snapshotId}/${s.manifestId}`, checked);
+    }
+  }
+
+  /** Take one decision (drawn, or the next replayed one); false when there is nothing to do. */
+  async decide(): Promise<boolean> {
+    let chosen: Candidate | undefined;
+    let variant = '';
+    if (this.opts.replay) {
+      const next = this.opts.replay[this.decisions.length];
+      if (next === undefined) return false;
+      if (next === 'quiet') {
+        this.quiet = true;
+        this.decisions.push(next);
+        return true;
+      }
+      const candidates = this.#candidates();
+      const [name, v = ''] = next.split(' | ');
+      chosen = candidates.find((c) => c.name === name);
+      variant = v;
+      if (!chosen) {
+        this.decisions.push(`(skipped) ${next}`);
+        return true;
+      }
+    } else {
+      const candidates = this.#candidates();
+      if (candidates.length === 0) return false;
+      const total = candidates.reduce((n, c) => n + c.weight, 0);
+      let r = this.rng.next() * total;
+      for (const c of candidates) {
+        r -= c.weight;
+        if (r <= 0) {
+          chosen = c;
+          break;
+        }
+      }
+      chosen ??= candidates.at(-1) as Candidate;
+      variant = chosen.variant ? chosen.variant(this.rng) : '';
+    }
+    this.decisions.push(variant ? `${chosen.name} | ${variant}` : chosen.name);
+    this.step += 1;
+    await chosen.exec(variant);
+    // Let every task run on to its next port call (all of it is microtasks: one turn settles it).
+    await new Promise((r) => setImmediate(r));
+    this.#expireVisibility();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- invariants
+
+  /** Check every invariant; @returns the new violations. */
+  async check(full = false): Promise<string[]> {
+    const found: string[] = [];
+    const at = `${this.writes}/${this.#vaultVersion(this.primary)}/${this.#vaultVersion(this.copy)}/${this.opts.runningDeadlineSeconds === undefined ? '' : this.T}`;
+    if (at === this.#checkedAt && !full) return [];
+    this.#checkedAt = at;
+    const snapshots = [...this.catalog.snapshots.values()];
+    for (const s of snapshots) {
+      const id = `${s.planId}/${s.snapshotId}`;
+      if (!this.#created.has(id)) this.#created.set(id, { step: this.step, T: this.T });
+      if (s.status === 'FORGOTTEN') this.#forgotten.add(id);
+    }
+    // Retention never forgets the newest committed snapshot.
+    for (const s of snapshots) {
+      if (s.status !== 'FORGOTTEN') continue;
+      // Newest by the data it holds (`time`, when its listing or journal cut began), as retention orders them.
+      const timeOf = (x: SnapshotRecord) => x.time ?? x.scheduledAt;
+      const newer = snapshots.some((x) => x.planId === s.planId && x.status === 'COMMITTED' && timeOf(x) >= timeOf(s));
+      if (!newer) found.push(`[retention] ${s.planId}/${s.snapshotId} was forgotten, and no newer snapshot is committed`);
+    }
+    // Every COMMITTED snapshot restores byte-identically in every region where it is COPIED.
+    for (const s of snapshots) {
+      if (s.status !== 'COMMITTED' || !s.manifestId) continue;
+      const id = `${s.planId}/${s.snapshotId}`;
+      if (this.#forgotten.has(id)) continue; // brought back by a state restore after retention dropped it
+      const key = `${id}/${s.manifestId}`;
+      let checked = this.#checked.get(key);
+      const regions = [PRIMARY, ...(s.regions?.[COPY]?.status === 'COPIED' ? [COPY] : [])];
+      for (const region of regions) {
+        if (checked?.regions.has(region) && !full) continue;
+        const restored = await this.#restoreAll(s, region).catch((e: unknown) => `${reasonOf(e)}`);
+        if (typeof restored === 'string') {
+          found.push(`[restore] ${id} (committed) does not restore in ${region}: ${short(restored)}`);
+          continue;
+        }
+        if (!checked) {
+          checked = { planId: s.planId, snapshotId: s.snapshotId, manifestId: s.manifestId, contents: restored, regions: new Set() };
+          this.#checked.set(key, checked);
+          found.push(...this.#judge(s, restored));
+        } else if (!sameMap(checked.contents, restored)) {
+          found.push(`[restore] ${id} restores differently in ${region} than in ${[...checked.regions][0]}`);
+        }
+        checked.regions.add(region);
+      }
+      if (checked) found.push(...(await this.#present(checked, regions)));
+    }
+    // Committed snapshots a state restore dropped from the catalog keep their documents.
+    for (const o of this.#orphans.values()) {
+      if (this.#forgotten.has(`${o.planId}/${o.snapshotId}`)) continue;
+      for (const v of await this.#present(o, [PRIMARY]))
+        found.push(`[state-restore] ${v} (its record was lost to a state-table restore)`);
+    }
+    // No RUNNING record outlives its deadline.
+    const deadline = this.opts.runningDeadlineSeconds;
+    if (deadline !== undefined) {
+      for (const s of snapshots) {
+        const since = this.#created.get(`${s.planId}/${s.snapshotId}`);
+        if (s.status === 'RUNNING' && since && this.T - since.T > deadline * 1000)
+          found.push(`[running] ${s.planId}/${s.snapshotId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`);
+      }
+      for (const j of this.catalog.restoreJobs.values()) {
+        const since = this.#created.get(j.restoreJobId) ?? { step: this.step, T: this.T };
+        this.#created.set(j.restoreJobId, since);
+        if (j.status === 'RUNNING' && this.T - since.T > deadline * 1000)
+          found.push(`[running] restore job ${j.restoreJobId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`);
+      }
+    }
+    // A finished restore job wrote what its snapshot holds.
+    for (const j of this.catalog.restoreJobs.values()) {
+      if (j.status !== 'SUCCEEDED' || this.#created.has(`done:${j.restoreJobId}`)) continue;
+      this.#created.set(`done:${j.restoreJobId}`, { step: this.step, T: this.T });
+      const checked = this.#checked.get(`${j.planId}/${j.snapshotId}/${j.manifestId}`);
+      const prefix = String((j.request as { targetPrefix?: string }).targetPrefix ?? '');
+      if (!checked) continue;
+      for (const [k, content] of checked.contents) {
+        const got = this.objects.current('restored', `${prefix}${k}`);
+        if (!got || Buffer.from(got.body).toString('utf8') !== content)
+          found.push(`[restore-job] ${j.restoreJobId} SUCCEEDED but ${prefix}${k} is ${got ? 'different' : 'missing'}`);
+      }
+    }
+    const fresh = found.filter((v) => !this.violations.includes(v));
+    this.violations.push(...fresh);
+    return fresh;
+  }
+
+  /** Restore a snapshot from a region, every byte, on the raw stores: key → content. */
+  async #restoreAll(s: SnapshotRecord, region: string): Promise<Map<string, string>> {
+    const vault = region === PRIMARY ? this.primary : this.copy;
+    const root = await readManifest(vault, this.envelope, s.planId, s.manifestId as string);
+    const entries = await readAllEntries(vault, this.envelope, root);
+    const index = await VaultIndex.load(vault, this.envelope);
+    const out = new Map<string, string>();
+    for (const e of entries) out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
+    return out;
+  }
+
+  /** Is the restored content one the source could have given this snapshot? */
+  #judge(s: SnapshotRecord, restored: Map<string, string>): string[] {
+    const plan = this.plans.find((p) => p.id === s.planId) as PlanRecord;
+    const bucket = plan.source.bucket;
+    const id = `${s.planId}/${s.snapshotId}`;
+    const out: string[] = [];
+    if (s.mode === 'journal') {
+      // A journal-built snapshot equals the source at its cut, for every key whose newest change up to
+      // the cut was journaled and has not changed since (keys with lost or late events are skipped).
+      const until = s.journalUntil as string;
+      for (const key of KEYS) {
+        const history = this.history.get(`${bucket}/${key}`) ?? [];
+        const journaled = [...this.catalog.journal.values()].filter(
+          (e) => e.planId === s.planId && e.key === key && e.capturedAt <= until,
+        );
+        if (journaled.length === 0) continue;
+        const top = journaled.reduce((a, b) => (parseInt(a.sequencer, 16) >= parseInt(b.sequencer, 16) ? a : b));
+        if (top.outcome === 'lost-before-capture') continue;
+        const seq = parseInt(top.sequencer, 16);
+        const m = history.find((h) => h.seq === seq);
+        if (!m || history.some((h) => h.seq > seq && h.step <= this.step)) continue;
+        const got = restored.get(key) ?? null;
+        if (got !== m.after)
+          out.push(
+            `[journal] ${id} (journal-built, cut ${until}) has ${key} = ${got ?? '(absent)'}, the source had ${m.after ?? '(absent)'} after the change it journaled last (${top.event} ${top.versionId ?? ''} seq ${seq})`,
+          );
+      }
+      return out;
+    }
+    // A listing snapshot holds, for each key, a state the key had while the snapshot ran.
+    const from = this.#created.get(id)?.step ?? 0;
+    for (const key of KEYS) {
+      const history = this.history.get(`${bucket}/${key}`) ?? [];
+      const allowed = new Set<string | null>();
+      let atStart: string | null = null;
+      for (const h of history) {
+        if (h.step <= from) atStart = h.after;
+        else allowed.add(h.after);
+      }
+      allowed.add(atStart);
+      const got = restored.get(key) ?? null;
+      if (!allowed.has(got))
+        out.push(`[content] ${id} has ${key} = ${got ?? '(absent)'}, the source held only ${[...allowed].map((a) => a ?? '(absent)').join(', ')} while it ran`);
+    }
+    return out;
+  }
+
+  #vaultVersion(v: MemoryVaultStore): number {
+    return v.calls.put * 100_000 + v.calls.delete;
+  }
+
+  /** The documents of a checked snapshot are still stored and indexed in each region. */
+  async #present(c: CheckedSnapshot, regions: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const region of regions) {
+      const vault = region === PRIMARY ? this.primary : this.copy;
+      const where = `${c.planId}/${c.snapshotId} in ${region}`;
+      const rootKey = VaultLayout.manifestKey(c.planId, c.manifestId);
+      if (!vault.objects.has(rootKey)) {
+        out.push(`[lost] ${where}: its manifest root is gone`);
+        continue;
+      }
+      const key = `${c.planId}/${c.manifestId}`;
+      let docs = this.#blobsOf.get(key);
+      if (!docs) {
+        const root = await readManifest(vault, this.envelope, c.planId, c.manifestId);
+        const blobs = new Set<ContentId>();
+        for (const e of await readAllEntries(vault, this.envelope, root)) for (const b of e.blobs) blobs.add(b);
+        docs = { parts: root.parts.map((p) => VaultLayout.partKey(c.planId, p.partId)), blobs: [...blobs] };
+        this.#blobsOf.set(key, docs);
+      }
+      const gone = docs.parts.filter((p) => !vault.objects.has(p));
+      if (gone.length > 0) {
+        out.push(`[lost] ${where}: ${gone.length} manifest part(s) gone (${short(gone[0] as string)})`);
+        continue;
+      }
+      const located = await this.#located(vault);
+      for (const b of docs.blobs) {
+        const packs = located.get(b) ?? [];
+        if (!packs.some((p) => vault.objects.has(VaultLayout.packKey(p))))
+          out.push(`[lost] ${where}: blob ${b.slice(0, 8)} is in no stored pack its index names (${packs.length} named)`);
+      }
+    }
+    return out;
+  }
+
+  /** Blob → packs naming it, over every index document of a vault. */
+  async #located(vault: MemoryVaultStore): Promise<Map<ContentId, ContentId[]>> {
+    const version = String(this.#vaultVersion(vault));
+    const cached = this.#locatedAt.get(vault.bucket);
+    if (cached?.at === version) return cached.located;
+    const out = new Map<ContentId, ContentId[]>();
+    for (const key of vault.objects.keys()) {
+      const id = VaultLayout.indexIdOf(key);
+      if (!id) continue;
+      let doc = this.#indexCache.get(`${vault.bucket}/${id}`);
+      if (!doc) {
+        const m = new Map<ContentId, ContentId[]>();
+        for (const p of (await readIndex(vault, this.envelope, id)).packs)
+          for (const b of p.blobs) m.set(b.blobId, [...(m.get(b.blobId) ?? []), p.packId]);
+        doc = m;
+        this.#indexCache.set(`${vault.bucket}/${id}`, doc);
+      }
+      for (const [b, packs] of doc) out.set(b, [...(out.get(b) ?? []), ...packs]);
+    }
+    this.#locatedAt.set(vault.bucket, { at: version, located: out });
+    return out;
+  }
+}
+
+function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function describeTask(t: Task): string {
+  switch (t.kind) {
+    case 'snapshot':
+      return `snapshot ${t.planId}/${t.snapshotId}${t.partition ? ` p${t.partition.index}${t.partition.resume ? `>${t.partition.resume.afterKey}` : ''}` : ''}`;
+    case 'copy':
+      return `copy ${t.planId}/${t.snapshotId} ${t.region}`;
+    case 'verify':
+      return `verify ${t.planId}/${t.snapshotId}${t.tier ? ` ${t.tier}` : ''}`;
+    case 'prune':
+      return `prune ${t.planId}/${t.snapshotId}${t.region ? ` ${t.region}` : ''}`;
+    case 'restore-part':
+      return `restore-part ${t.restoreJobId} ${t.part}`;
+    case 'drill':
+      return `drill ${t.planId} ${t.drillId}`;
+  }
+}
+
+/** What the SQS handler records when a task fails for the last time (sqs-task-handler.ts `recordOnJob`). */
+async function recordOnJob(deps: PipelineDeps, task: Task, failure: string): Promise<void> {
+  const { catalog, clock } = deps;
+  const at = clock.now().toISOString();
+  if (task.kind === 'drill') return;
+  try {
+    if (task.kind === 'restore-part') {
+      await catalog.finishRestoreJob(task.restoreJobId, { status: 'FAILED', at, error: `part ${task.part}: ${failure}` });
+      return;
+    }
+    const jobId = jobIdOf(task);
+    const reason = task.kind === 'snapshot' && task.partition ? `partition ${task.partition.index}: ${failure}` : failure;
+    if (!(await catalog.getJob(jobId))) return;
+    await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
+    await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
+    if (task.kind === 'snapshot')
+      await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, ['RUNNING']);
+  } catch {
+    // could not record: logged by the real handler
+  }
+}
+
+/**
+ * Run one seed: the steps with faults, then a quiet phase (no faults) until nothing is left to do,
+ * checking every invariant after every step.
+ */
+export async function simulate(opts: SimOptions): Promise<SimResult> {
+  const w = new World(opts);
+  await w.setUp();
+  let failedAt = -1;
+  const steps = opts.steps ?? 300;
+  const record = (fresh: string[]) => {
+    if (fresh.length > 0 && failedAt < 0) failedAt = w.decisions.length - 1;
+  };
+  if (opts.replay) {
+    while (failedAt < 0 && (await w.decide())) record(await w.check());
+    if (failedAt < 0) record(await w.check(true));
+    return { seed: opts.seed, violations: w.violations, decisions: w.decisions, failedAt, stats: w.stats };
+  }
+  for (let i = 0; i < steps; i++) {
+    if (!(await w.decide())) break;
+    record(await w.check());
+    if (failedAt >= 0) break;
+  }
+  if (failedAt < 0) {
+    w.quiet = true;
+    w.decisions.push('quiet');
+    for (let i = 0; i < (opts.quietSteps ?? 300); i++) {
+      if (!(await w.decide())) break;
+      record(await w.check());
+      if (failedAt >= 0) break;
+      if (w.pending.length === 0 && w.events.length === 0 && !w.messages.some((m) => m.state !== 'gone')) {
+        if (i > 0 && w.decisions.at(-1)?.startsWith('tick')) break;
+      }
+    }
+    if (failedAt < 0) record(await w.check(true));
+  }
+  for (const x of w.catalog.snapshots.values()) w.count(`end.${x.status}${x.mode ? `.${x.mode}` : ''}`);
+  return { seed: opts.seed, violations: w.violations, decisions: w.decisions, failedAt, stats: w.stats };
+}
