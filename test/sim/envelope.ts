@@ -4,8 +4,9 @@
  * blobs get different ids), its address is bound (opening it under another address fails), and the
  * same seed seals the same bytes, so pack ids and listing orders replay exactly.
  */
-import { IntegrityError } from '#domain/errors.ts';
+
 import { Envelope } from '#domain/envelope.ts';
+import { IntegrityError } from '#domain/errors.ts';
 import type { KeyProvider } from '#domain/ports.ts';
 import { contentIdOf } from '#domain/vault.ts';
 

@@ -51,11 +51,19 @@ export class SimObjectStore implements ObjectStore {
     return this.buckets.get(bucket)?.keys.get(key) ?? [];
   }
 
-  async *list(bucket: string, prefix: string, options: { startAfter?: string } = {}): AsyncIterable<SourceObject> {
+  async *list(
+    bucket: string,
+    prefix: string,
+    options: { startAfter?: string } = {},
+  ): AsyncIterable<SourceObject> {
     const b = this.buckets.get(bucket);
     if (!b) throw new SourceUnavailableError(`bucket ${bucket} does not exist`);
     const keys = [...b.keys.keys()]
-      .filter((k) => k.startsWith(prefix) && (options.startAfter === undefined || compareKeys(k, options.startAfter) > 0))
+      .filter(
+        (k) =>
+          k.startsWith(prefix) &&
+          (options.startAfter === undefined || compareKeys(k, options.startAfter) > 0),
+      )
       .sort(compareKeys);
     for (const key of keys) {
       const o = this.current(bucket, key);
@@ -68,7 +76,10 @@ export class SimObjectStore implements ObjectStore {
       options.versionId === undefined
         ? this.current(bucket, key)
         : this.versionsOf(bucket, key).find((v) => v.versionId === options.versionId && !v.deleteMarker);
-    if (!o) throw new NotFoundError(`no such key ${key}${options.versionId ? ` version ${options.versionId}` : ''} in ${bucket}`);
+    if (!o)
+      throw new NotFoundError(
+        `no such key ${key}${options.versionId ? ` version ${options.versionId}` : ''} in ${bucket}`,
+      );
     if (options.ifMatch !== undefined && options.ifMatch !== o.etag)
       throw new ConflictError(`${bucket}/${key} changed since it was listed (precondition failed)`);
     return o;
@@ -81,12 +92,17 @@ export class SimObjectStore implements ObjectStore {
 
   async getRange(bucket: string, key: string, range: ByteRange): Promise<FetchedObject> {
     const o = this.#read(bucket, key, range);
-    return { ...o, body: Uint8Array.from(o.body.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes)) };
+    return {
+      ...o,
+      body: Uint8Array.from(o.body.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes)),
+    };
   }
 
   async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
     const o = this.current(bucket, key);
-    return o && { sizeBytes: o.sizeBytes, etag: o.etag, ...(o.metadata ? { metadata: { ...o.metadata } } : {}) };
+    return (
+      o && { sizeBytes: o.sizeBytes, etag: o.etag, ...(o.metadata ? { metadata: { ...o.metadata } } : {}) }
+    );
   }
 
   async putStream(

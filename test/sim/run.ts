@@ -48,7 +48,9 @@ for (let seed = first; seed < first + seeds; seed++) {
   const minimal = noShrink ? trace : await shrink(options, trace, result.violations[0] as string);
   console.log(`  trace (${minimal.length} of ${trace.length} decisions${noShrink ? '' : ', shrunk'}):`);
   for (const d of minimal) console.log(`    ${d}`);
-  console.log(`  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}`);
+  console.log(
+    `  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}`,
+  );
 }
 const seconds = (performance.now() - started) / 1000;
 if (verbose) console.log(JSON.stringify(totals));

@@ -26,13 +26,7 @@ import type {
   VaultStore,
 } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
-import {
-  readAllEntries,
-  readEntryContent,
-  readIndex,
-  readManifest,
-  VaultIndex,
-} from '#domain/repository.ts';
+import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
 import { restorePart, startRestore } from '#domain/restore.ts';
 import {
   retrySnapshot,
@@ -294,7 +288,7 @@ export class World {
     const call = <T>(name: string, effect: () => Promise<T>): Promise<T> => {
       const run = c.current;
       // A frozen container (its invocation ended or died): the call never returns.
-      if (!run || run.state !== 'running') return new Promise<T>(() => {});
+      if (run?.state !== 'running') return new Promise<T>(() => {});
       return new Promise<T>((resolve, reject) => {
         run.calls += 1;
         this.pending.push({
@@ -340,7 +334,7 @@ export class World {
               const id = `${e.planId}/${e.key}/${e.sequencer}`;
               if (!this.#appendedAt.has(id)) this.#appendedAt.set(id, this.T + this.skewMs);
             }
-            return (raw[prop as string] as Function).apply(target, args);
+            return (raw[prop as string] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           });
       },
     }) as Catalog;
@@ -365,9 +359,11 @@ export class World {
         },
       }),
       get: (bucket, key, options) => call(`s3.get ${bucket}/${key}`, () => o.get(bucket, key, options)),
-      getRange: (bucket, key, range) => call(`s3.getRange ${bucket}/${key}`, () => o.getRange(bucket, key, range)),
+      getRange: (bucket, key, range) =>
+        call(`s3.getRange ${bucket}/${key}`, () => o.getRange(bucket, key, range)),
       head: (bucket, key) => call(`s3.head ${bucket}/${key}`, () => o.head(bucket, key)),
-      put: (bucket, key, body, attrs) => call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs)),
+      put: (bucket, key, body, attrs) =>
+        call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs)),
       putStream: async (bucket, key, chunks, attrs) => {
         const parts: Uint8Array[] = [];
         for await (const chunk of chunks) parts.push(chunk);
@@ -381,7 +377,10 @@ export class World {
       queue,
       clock: this.fnClock,
       envelope: this.envelope,
-      vaults: { primary: wrapVault(this.primary, 'use1'), copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]) },
+      vaults: {
+        primary: wrapVault(this.primary, 'use1'),
+        copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]),
+      },
       objects,
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
@@ -397,14 +396,26 @@ export class World {
   }
 
   /** Start `body` as an invocation in a container of `kind` (the warm capture container when it is idle). */
-  #start(kind: string, label: string, body: (deps: PipelineDeps) => Promise<void>, extra: Partial<Run> = {}): Run {
+  #start(
+    kind: string,
+    label: string,
+    body: (deps: PipelineDeps) => Promise<void>,
+    extra: Partial<Run> = {},
+  ): Run {
     let c: Container;
     const warm = this.#warmCapture;
-    if (kind === 'capture' && this.faults.has('warm-capture') && warm && !warm.dead && warm.current?.state !== 'running') {
+    if (
+      kind === 'capture' &&
+      this.faults.has('warm-capture') &&
+      warm &&
+      !warm.dead &&
+      warm.current?.state !== 'running'
+    ) {
       c = warm;
     } else {
       c = this.#container(kind);
-      if (kind === 'capture' && this.faults.has('warm-capture') && (!warm || warm.dead)) this.#warmCapture = c;
+      if (kind === 'capture' && this.faults.has('warm-capture') && (!warm || warm.dead))
+        this.#warmCapture = c;
     }
     const n = (this.#runCount.get(label) ?? 0) + 1;
     this.#runCount.set(label, n);
@@ -438,7 +449,8 @@ export class World {
     run.state = 'killed';
     run.container.dead = true;
     this.count(`kills.${why}`);
-    for (let i = this.pending.length - 1; i >= 0; i--) if (this.pending[i]?.run === run) this.pending.splice(i, 1);
+    for (let i = this.pending.length - 1; i >= 0; i--)
+      if (this.pending[i]?.run === run) this.pending.splice(i, 1);
     if (run.event) this.#retryEvent(run.event);
     void why;
   }
@@ -452,7 +464,14 @@ export class World {
     const copies = this.has('duplicate') && this.effects.chance(0.1) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const name = `${base}#${n}${i > 0 ? 'd' : ''}`;
-      this.messages.push({ name, task: structuredClone(task), receives: 0, state: 'visible', visibleAt: 0, runs: [] });
+      this.messages.push({
+        name,
+        task: structuredClone(task),
+        receives: 0,
+        state: 'visible',
+        visibleAt: 0,
+        runs: [],
+      });
     }
   }
 
@@ -478,7 +497,9 @@ export class World {
       this.count('task-errors');
       const retryable = isRetryable(error);
       if (retryable && receives < MAX_RECEIVES) return 'retry';
-      const reason = retryable ? `${reasonOf(error)} (failed ${receives} times; the task is in the DLQ)` : reasonOf(error);
+      const reason = retryable
+        ? `${reasonOf(error)} (failed ${receives} times; the task is in the DLQ)`
+        : reasonOf(error);
       await recordOnJob(deps, task, reason);
       return 'dlq';
     }
@@ -495,7 +516,8 @@ export class World {
       case 'prune': {
         const result = await prunePlan(deps, task);
         for (const gc of Object.values(result.gc)) {
-          for (const [k, v] of Object.entries(gc)) if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
+          for (const [k, v] of Object.entries(gc))
+            if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
           if (gc.deferred) this.count(`gc.deferred.${gc.deferred.slice(0, 40)}`);
         }
         return result;
@@ -518,14 +540,21 @@ export class World {
     }
     // Lambda's timeout: an invocation past it dies (no catch runs).
     if (this.faults.has('kill'))
-      for (const run of this.runs) if (run.state === 'running' && this.T > run.deadlineT) this.#kill(run, 'timeout');
+      for (const run of this.runs)
+        if (run.state === 'running' && this.T > run.deadlineT) this.#kill(run, 'timeout');
     this.runs.splice(0, this.runs.length, ...this.runs.filter((r) => r.state === 'running'));
   }
 
   // ---------------------------------------------------------------- sources and S3 events
 
   /** Change a source key (S3's side) and emit its event (maybe lost, maybe twice). */
-  mutate(bucket: string, key: string, op: 'put' | 'delete' | 'delete-version', arg: string, events = true): void {
+  mutate(
+    bucket: string,
+    key: string,
+    op: 'put' | 'delete' | 'delete-version',
+    arg: string,
+    events = true,
+  ): void {
     const seq = ++this.#sequencer;
     const sequencer = seq.toString(16).toUpperCase().padStart(16, '0');
     let eventName: string;
@@ -533,7 +562,12 @@ export class World {
     if (op === 'put') {
       const v = this.objects.putVersion(bucket, key, Buffer.from(arg), { contentType: 'text/plain' });
       eventName = 'ObjectCreated:Put';
-      object = { ...object, size: v.sizeBytes, eTag: v.etag, ...(v.versionId !== 'null' ? { versionId: v.versionId } : {}) };
+      object = {
+        ...object,
+        size: v.sizeBytes,
+        eTag: v.etag,
+        ...(v.versionId !== 'null' ? { versionId: v.versionId } : {}),
+      };
     } else if (op === 'delete') {
       const marker = this.objects.deleteKey(bucket, key);
       eventName = marker ? 'ObjectRemoved:DeleteMarkerCreated' : 'ObjectRemoved:Delete';
@@ -600,7 +634,8 @@ export class World {
       cats.push({
         name: 'deliver',
         weight: 25,
-        build: () => visible.map((m) => ({ name: `deliver ${m.name}`, weight: 1, exec: () => this.#deliver(m) })),
+        build: () =>
+          visible.map((m) => ({ name: `deliver ${m.name}`, weight: 1, exec: () => this.#deliver(m) })),
       });
     if (this.events.length > 0)
       cats.push({
@@ -618,14 +653,30 @@ export class World {
       });
     if (this.quiet) {
       if (cats.length === 0) {
-        cats.push({ name: 'advance', weight: 1, build: () => [{ name: 'advance', weight: 1, variant: () => '600', exec: (v) => this.#advance(Number(v) * 1000) }] });
-        cats.push({ name: 'tick', weight: 1, build: () => [{ name: 'tick', weight: 1, exec: () => this.#tick() }] });
+        cats.push({
+          name: 'advance',
+          weight: 1,
+          build: () => [
+            {
+              name: 'advance',
+              weight: 1,
+              variant: () => '600',
+              exec: (v) => this.#advance(Number(v) * 1000),
+            },
+          ],
+        });
+        cats.push({
+          name: 'tick',
+          weight: 1,
+          build: () => [{ name: 'tick', weight: 1, exec: () => this.#tick() }],
+        });
       }
       return cats;
     }
     cats.push({ name: 'put', weight: 3, build: () => this.#puts() });
     cats.push({ name: 'delete', weight: 1, build: () => this.#deletes() });
-    if (this.faults.has('versioned')) cats.push({ name: 'delete-version', weight: 0.5, build: () => this.#deleteVersions() });
+    if (this.faults.has('versioned'))
+      cats.push({ name: 'delete-version', weight: 0.5, build: () => this.#deleteVersions() });
     cats.push({ name: 'op', weight: 12, build: () => this.#operations() });
     return cats;
   }
@@ -697,15 +748,24 @@ export class World {
   #operations(): Candidate[] {
     const out: Candidate[] = [];
     for (const plan of this.plans) {
-      out.push({ name: `backup ${plan.id}`, weight: 0.3, exec: () => this.#cli(`backup ${plan.id}`, (d) => startSnapshotNow(d, plan.id)) });
-      out.push({ name: `drill ${plan.id}`, weight: 0.2, exec: () => this.#cli(`drill ${plan.id}`, (d) => startDrillNow(d, plan.id)) });
+      out.push({
+        name: `backup ${plan.id}`,
+        weight: 0.3,
+        exec: () => this.#cli(`backup ${plan.id}`, (d) => startSnapshotNow(d, plan.id)),
+      });
+      out.push({
+        name: `drill ${plan.id}`,
+        weight: 0.2,
+        exec: () => this.#cli(`drill ${plan.id}`, (d) => startDrillNow(d, plan.id)),
+      });
       for (const s of this.catalog.snapshots.values()) {
         if (s.planId !== plan.id) continue;
         if (s.status === 'FAILED' && !s.manifestId && this.has('failed-retry'))
           out.push({
             name: `retry ${plan.id}/${s.snapshotId}`,
             weight: 1,
-            exec: () => this.#cli(`retry ${plan.id}/${s.snapshotId}`, (d) => retrySnapshot(d, plan.id, s.snapshotId)),
+            exec: () =>
+              this.#cli(`retry ${plan.id}/${s.snapshotId}`, (d) => retrySnapshot(d, plan.id, s.snapshotId)),
           });
         if (s.status === 'COMMITTED')
           out.push({
@@ -717,12 +777,20 @@ export class World {
       }
     }
     if (this.has('failed-retry'))
-      out.push({ name: this.sourceDown ? 'outage-ends' : 'outage', weight: 0.4, exec: () => void (this.sourceDown = !this.sourceDown) });
+      out.push({
+        name: this.sourceDown ? 'outage-ends' : 'outage',
+        weight: 0.4,
+        exec: () => {
+          this.sourceDown = !this.sourceDown;
+        },
+      });
     out.push({ name: 'tick', weight: 2, exec: () => this.#tick() });
     for (const region of [PRIMARY, COPY])
       out.push({
         name: `gc ${region}`,
-        weight: 0.8,
+        // With copy-gc-overlap the copy region collects more often than the primary, so a pack can be
+        // marked there while the primary still lets snapshots reuse it.
+        weight: this.faults.has('copy-gc-overlap') ? (region === COPY ? 3 : 0.1) : 0.8,
         exec: () => this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region }),
       });
     // Time passes mostly while no function runs (tasks take seconds; the clock jumps between them).
@@ -734,7 +802,12 @@ export class World {
       exec: (v) => this.#advance(Number(v) * 1000, true),
     });
     if (this.has('clock-jump'))
-      out.push({ name: 'jump', weight: 0.1, variant: (rng) => String(3600 * (1 + rng.int(3))), exec: (v) => this.#advance(Number(v) * 1000) });
+      out.push({
+        name: 'jump',
+        weight: 0.1,
+        variant: (rng) => String(3600 * (1 + rng.int(3))),
+        exec: (v) => this.#advance(Number(v) * 1000),
+      });
     if (this.has('clock-skew'))
       out.push({
         name: 'skew',
@@ -747,10 +820,17 @@ export class World {
     if (this.has('visibility'))
       for (const m of this.messages)
         if (m.state === 'inflight' && m.runs.some((r) => r.state === 'running'))
-          out.push({ name: `expire ${m.name}`, weight: 0.3, exec: () => void (m.state = 'visible') });
+          out.push({
+            name: `expire ${m.name}`,
+            weight: 0.3,
+            exec: () => {
+              m.state = 'visible';
+            },
+          });
     if (this.has('state-restore')) {
       out.push({ name: 'save-state', weight: 0.2, exec: () => this.#saveState() });
-      if (this.#savedState) out.push({ name: 'restore-state', weight: 0.2, exec: () => this.#restoreState() });
+      if (this.#savedState)
+        out.push({ name: 'restore-state', weight: 0.2, exec: () => this.#restoreState() });
     }
     return out;
   }
@@ -787,6 +867,12 @@ export class World {
         if (r.state === 'running') by = Math.min(by, r.deadlineT - LAMBDA_TIMEOUT_MS / 3 - this.T);
     }
     this.T += Math.max(0, by);
+  }
+
+  /** Move every clock on by `ms` (the quiet phase's wait for deadlines). */
+  advanceBy(ms: number): void {
+    this.decisions.push(`advance | ${ms / 1000}`);
+    this.#advance(ms);
   }
 
   #tick(): void {
@@ -830,8 +916,17 @@ export class World {
   #saveState(): void {
     const c = this.catalog;
     this.#savedState = structuredClone({
-      plans: c.plans, jobs: c.jobs, snapshots: c.snapshots, tasks: c.tasks, journal: c.journal, drills: c.drills,
-      restoreJobs: c.restoreJobs, restoreParts: c.restoreParts, partitions: c.partitions, gcMarks: c.gcMarks, gcLeases: c.gcLeases,
+      plans: c.plans,
+      jobs: c.jobs,
+      snapshots: c.snapshots,
+      tasks: c.tasks,
+      journal: c.journal,
+      drills: c.drills,
+      restoreJobs: c.restoreJobs,
+      restoreParts: c.restoreParts,
+      partitions: c.partitions,
+      gcMarks: c.gcMarks,
+      gcLeases: c.gcLeases,
     });
   }
 
@@ -923,8 +1018,13 @@ export class World {
       if (s.status !== 'FORGOTTEN') continue;
       // Newest by the data it holds (`time`, when its listing or journal cut began), as retention orders them.
       const timeOf = (x: SnapshotRecord) => x.time ?? x.scheduledAt;
-      const newer = snapshots.some((x) => x.planId === s.planId && x.status === 'COMMITTED' && timeOf(x) >= timeOf(s));
-      if (!newer) found.push(`[retention] ${s.planId}/${s.snapshotId} was forgotten, and no newer snapshot is committed`);
+      const newer = snapshots.some(
+        (x) => x.planId === s.planId && x.status === 'COMMITTED' && timeOf(x) >= timeOf(s),
+      );
+      if (!newer)
+        found.push(
+          `[retention] ${s.planId}/${s.snapshotId} was forgotten, and no newer snapshot is committed`,
+        );
     }
     // Every COMMITTED snapshot restores byte-identically in every region where it is COPIED.
     for (const s of snapshots) {
@@ -942,7 +1042,13 @@ export class World {
           continue;
         }
         if (!checked) {
-          checked = { planId: s.planId, snapshotId: s.snapshotId, manifestId: s.manifestId, contents: restored, regions: new Set() };
+          checked = {
+            planId: s.planId,
+            snapshotId: s.snapshotId,
+            manifestId: s.manifestId,
+            contents: restored,
+            regions: new Set(),
+          };
           this.#checked.set(key, checked);
           found.push(...this.#judge(s, restored));
         } else if (!sameMap(checked.contents, restored)) {
@@ -964,13 +1070,17 @@ export class World {
       for (const s of snapshots) {
         const since = this.#created.get(`${s.planId}/${s.snapshotId}`);
         if (s.status === 'RUNNING' && since && this.T - since.T > deadline * 1000)
-          found.push(`[running] ${s.planId}/${s.snapshotId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`);
+          found.push(
+            `[running] ${s.planId}/${s.snapshotId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`,
+          );
       }
       for (const j of this.catalog.restoreJobs.values()) {
         const since = this.#created.get(j.restoreJobId) ?? { step: this.step, T: this.T };
         this.#created.set(j.restoreJobId, since);
         if (j.status === 'RUNNING' && this.T - since.T > deadline * 1000)
-          found.push(`[running] restore job ${j.restoreJobId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`);
+          found.push(
+            `[running] restore job ${j.restoreJobId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`,
+          );
       }
     }
     // A finished restore job wrote what its snapshot holds.
@@ -983,7 +1093,9 @@ export class World {
       for (const [k, content] of checked.contents) {
         const got = this.objects.current('restored', `${prefix}${k}`);
         if (!got || Buffer.from(got.body).toString('utf8') !== content)
-          found.push(`[restore-job] ${j.restoreJobId} SUCCEEDED but ${prefix}${k} is ${got ? 'different' : 'missing'}`);
+          found.push(
+            `[restore-job] ${j.restoreJobId} SUCCEEDED but ${prefix}${k} is ${got ? 'different' : 'missing'}`,
+          );
       }
     }
     const fresh = found.filter((v) => !this.violations.includes(v));
@@ -998,7 +1110,8 @@ export class World {
     const entries = await readAllEntries(vault, this.envelope, root);
     const index = await VaultIndex.load(vault, this.envelope);
     const out = new Map<string, string>();
-    for (const e of entries) out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
+    for (const e of entries)
+      out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
     return out;
   }
 
@@ -1023,13 +1136,17 @@ export class World {
         // The cut trusts that an entry is written within `settleSeconds` of its `capturedAt`: an entry
         // written later (a capture stalled between the two) may be missed by design; not judged.
         const late = journaled.some(
-          (e) => (this.#appendedAt.get(`${e.planId}/${e.key}/${e.sequencer}`) ?? 0) > Date.parse(e.capturedAt) + SETTLE_MS,
+          (e) =>
+            (this.#appendedAt.get(`${e.planId}/${e.key}/${e.sequencer}`) ?? 0) >
+            Date.parse(e.capturedAt) + SETTLE_MS,
         );
         if (late) {
           this.count('late-journal-writes');
           continue;
         }
-        const top = journaled.reduce((a, b) => (parseInt(a.sequencer, 16) >= parseInt(b.sequencer, 16) ? a : b));
+        const top = journaled.reduce((a, b) =>
+          parseInt(a.sequencer, 16) >= parseInt(b.sequencer, 16) ? a : b,
+        );
         if (top.outcome === 'lost-before-capture') continue;
         const seq = parseInt(top.sequencer, 16);
         const m = history.find((h) => h.seq === seq);
@@ -1055,7 +1172,9 @@ export class World {
       allowed.add(atStart);
       const got = restored.get(key) ?? null;
       if (!allowed.has(got))
-        out.push(`[content] ${id} has ${key} = ${got ?? '(absent)'}, the source held only ${[...allowed].map((a) => a ?? '(absent)').join(', ')} while it ran`);
+        out.push(
+          `[content] ${id} has ${key} = ${got ?? '(absent)'}, the source held only ${[...allowed].map((a) => a ?? '(absent)').join(', ')} while it ran`,
+        );
     }
     return out;
   }
@@ -1080,7 +1199,8 @@ export class World {
       if (!docs) {
         const root = await readManifest(vault, this.envelope, c.planId, c.manifestId);
         const blobs = new Set<ContentId>();
-        for (const e of await readAllEntries(vault, this.envelope, root)) for (const b of e.blobs) blobs.add(b);
+        for (const e of await readAllEntries(vault, this.envelope, root))
+          for (const b of e.blobs) blobs.add(b);
         docs = { parts: root.parts.map((p) => VaultLayout.partKey(c.planId, p.partId)), blobs: [...blobs] };
         this.#blobsOf.set(key, docs);
       }
@@ -1093,7 +1213,9 @@ export class World {
       for (const b of docs.blobs) {
         const packs = located.get(b) ?? [];
         if (!packs.some((p) => vault.objects.has(VaultLayout.packKey(p))))
-          out.push(`[lost] ${where}: blob ${b.slice(0, 8)} is in no stored pack its index names (${packs.length} named)`);
+          out.push(
+            `[lost] ${where}: blob ${b.slice(0, 8)} is in no stored pack its index names (${packs.length} named)`,
+          );
       }
     }
     return out;
@@ -1153,16 +1275,23 @@ async function recordOnJob(deps: PipelineDeps, task: Task, failure: string): Pro
   if (task.kind === 'drill') return;
   try {
     if (task.kind === 'restore-part') {
-      await catalog.finishRestoreJob(task.restoreJobId, { status: 'FAILED', at, error: `part ${task.part}: ${failure}` });
+      await catalog.finishRestoreJob(task.restoreJobId, {
+        status: 'FAILED',
+        at,
+        error: `part ${task.part}: ${failure}`,
+      });
       return;
     }
     const jobId = jobIdOf(task);
-    const reason = task.kind === 'snapshot' && task.partition ? `partition ${task.partition.index}: ${failure}` : failure;
+    const reason =
+      task.kind === 'snapshot' && task.partition ? `partition ${task.partition.index}: ${failure}` : failure;
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
     await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
     if (task.kind === 'snapshot')
-      await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, ['RUNNING']);
+      await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
+        'RUNNING',
+      ]);
   } catch {
     // could not record: logged by the real handler
   }
@@ -1199,6 +1328,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       if (failedAt >= 0) break;
       if (w.pending.length === 0 && w.events.length === 0 && !w.messages.some((m) => m.state !== 'gone')) {
         if (i > 0 && w.decisions.at(-1)?.startsWith('tick')) break;
+      }
+    }
+    if (failedAt < 0 && opts.runningDeadlineSeconds !== undefined) {
+      // Nothing is left to do: let the deadline pass (ticks run meanwhile, for a reaper) and look again.
+      for (let i = 0; i < 100 && failedAt < 0; i++) {
+        w.advanceBy(Math.ceil((opts.runningDeadlineSeconds * 1000) / 20));
+        if (!(await w.decide())) break;
+        record(await w.check());
       }
     }
     if (failedAt < 0) record(await w.check(true));
