@@ -3,7 +3,8 @@
  * bucket keeps every version; a DELETE without a version id adds a delete marker
  * (`ObjectRemoved:DeleteMarkerCreated`); a DELETE of one version removes that version
  * (`ObjectRemoved:Delete`), and when it was the current one the previous version becomes current.
- * Timestamps come from the store's own clock (S3's, which never goes back).
+ * Timestamps come from the store's own clock (S3's, which never goes back), at S3's one-second
+ * resolution for `LastModified`.
  */
 import { ConflictError, NotFoundError, SourceUnavailableError } from '#domain/errors.ts';
 import type {
@@ -34,6 +35,11 @@ export class SimObjectStore implements ObjectStore {
 
   constructor(clock: Clock) {
     this.#clock = clock;
+  }
+
+  /** S3 reports LastModified to the second. */
+  #lastModified(): string {
+    return new Date(Math.floor(this.#clock.now().getTime() / 1000) * 1000).toISOString();
   }
 
   createBucket(name: string, versioned = false): void {
@@ -139,7 +145,7 @@ export class SimObjectStore implements ObjectStore {
       body: Uint8Array.from(body),
       sizeBytes: body.length,
       etag: contentIdOf(body).slice(0, 32),
-      lastModified: this.#clock.now().toISOString(),
+      lastModified: this.#lastModified(),
       versionId: b.versioned ? `v${String(++this.#versions).padStart(6, '0')}` : 'null',
       ...attributes,
     };
@@ -165,7 +171,7 @@ export class SimObjectStore implements ObjectStore {
       body: new Uint8Array(),
       sizeBytes: 0,
       etag: '',
-      lastModified: this.#clock.now().toISOString(),
+      lastModified: this.#lastModified(),
       versionId: `v${String(++this.#versions).padStart(6, '0')}`,
       deleteMarker: true,
     };

@@ -19,7 +19,7 @@ function arg(name: string): string | undefined {
 const seedArg = arg('seed');
 const seeds = Number(arg('seeds') ?? (seedArg ? 1 : 100));
 const first = Number(seedArg ?? 1);
-const steps = Number(arg('steps') ?? 300);
+const steps = Number(arg('steps') ?? 600);
 const faults = parseFaults(arg('faults') ?? 'all');
 const deadline = arg('running-deadline');
 const noShrink = process.argv.includes('--no-shrink');

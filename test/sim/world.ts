@@ -246,14 +246,14 @@ export class World {
   async setUp(): Promise<void> {
     const at = new Date(START).toISOString();
     const base = {
-      schedule: 'rate(1 hour)',
+      schedule: 'rate(20 minutes)',
       enabled: true,
       createdAt: at,
       updatedAt: at,
-      verification: { samplePercent: 50, schedules: { checksum: 'rate(3 hours)' } },
+      verification: { samplePercent: 50, schedules: { checksum: 'rate(2 hours)' } },
       snapshot: { partitionObjects: 2, maxParallelPartitions: 2 },
-      continuous: { reconcileSchedule: 'rate(4 hours)' },
-      drill: { schedule: 'rate(5 hours)', sampleObjects: 2, recentSnapshots: 2 },
+      continuous: { reconcileSchedule: 'rate(2 hours)' },
+      drill: { schedule: 'rate(3 hours)', sampleObjects: 2, recentSnapshots: 2 },
     };
     this.plans.push({
       ...base,
@@ -329,6 +329,7 @@ export class World {
         return (...args: unknown[]) =>
           call(`catalog.${String(prop)}`, () => {
             this.writes += 1;
+            if (prop === 'deleteGcMarks' && c.kind === 'copy') this.count('copy-rescues');
             if (prop === 'appendJournal') {
               const e = args[0] as JournalEntry;
               const id = `${e.planId}/${e.key}/${e.sequencer}`;
@@ -600,8 +601,11 @@ export class World {
   }
 
   #retryEvent(e: SimEvent): void {
-    if (e.attempts < CAPTURE_ATTEMPTS) this.events.push(e);
-    else this.count('events-dropped');
+    // Lambda retries an asynchronous invocation; without event-reorder it goes first again.
+    if (e.attempts < CAPTURE_ATTEMPTS) {
+      if (this.faults.has('event-reorder')) this.events.push(e);
+      else this.events.unshift(e);
+    } else this.count('events-dropped');
   }
 
   #capture(e: SimEvent): void {
@@ -629,20 +633,24 @@ export class World {
   #categories(): { name: string; weight: number; build: () => Candidate[] }[] {
     const cats: { name: string; weight: number; build: () => Candidate[] }[] = [];
     const visible = this.messages.filter((m) => m.state === 'visible' && this.#deliverable(m));
-    if (this.pending.length > 0) cats.push({ name: 'resume', weight: 150, build: () => this.#resumes() });
+    // Functions run much faster than work arrives: most steps are port calls of running tasks.
+    if (this.pending.length > 0) cats.push({ name: 'resume', weight: 600, build: () => this.#resumes() });
     if (visible.length > 0)
       cats.push({
         name: 'deliver',
-        weight: 25,
+        weight: 60,
         build: () =>
           visible.map((m) => ({ name: `deliver ${m.name}`, weight: 1, exec: () => this.#deliver(m) })),
       });
-    if (this.events.length > 0)
+    // Without event-reorder, S3 events reach capture one at a time, in the order they happened.
+    const inOrder = !this.faults.has('event-reorder');
+    const capturing = inOrder && this.runs.some((r) => r.state === 'running' && r.kind === 'capture');
+    if (this.events.length > 0 && !capturing)
       cats.push({
         name: 'capture',
-        weight: 10,
+        weight: 30,
         build: () =>
-          this.events.map((e) => ({
+          (inOrder ? this.events.slice(0, 1) : this.events).map((e) => ({
             name: `capture ${e.name}`,
             weight: 1,
             exec: () => {
@@ -790,7 +798,7 @@ export class World {
         name: `gc ${region}`,
         // With copy-gc-overlap the copy region collects more often than the primary, so a pack can be
         // marked there while the primary still lets snapshots reuse it.
-        weight: this.faults.has('copy-gc-overlap') ? (region === COPY ? 3 : 0.1) : 0.8,
+        weight: this.faults.has('copy-gc-overlap') ? (region === COPY ? 1.2 : 0.1) : 0.8,
         exec: () => this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region }),
       });
     // Time passes mostly while no function runs (tasks take seconds; the clock jumps between them).

@@ -14,7 +14,7 @@ describe('deterministic simulation of the pipeline', () => {
     const failures: string[] = [];
     const totals: Record<string, number> = {};
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const result = await simulate({ seed, faults: CI_FAULTS, steps: 250, quietSteps: 200 });
+      const result = await simulate({ seed, faults: CI_FAULTS, steps: 400, quietSteps: 200 });
       for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
       if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
     }
