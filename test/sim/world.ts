@@ -879,8 +879,8 @@ export class World {
 
   /** Move every clock on by `ms` (the quiet phase's wait for deadlines). */
   advanceBy(ms: number): void {
-    this.decisions.push(`advance | ${ms / 1000}`);
-    this.#advance(ms);
+    this.decisions.push(`wait | ${ms / 1000}`);
+    this.#advance(ms, true);
   }
 
   #tick(): void {
@@ -969,6 +969,11 @@ export class World {
       if (next === 'quiet') {
         this.quiet = true;
         this.decisions.push(next);
+        return true;
+      }
+      if (next.startsWith('wait | ')) {
+        this.decisions.push(next);
+        this.#advance(Number(next.slice('wait | '.length)) * 1000, true);
         return true;
       }
       const [name = '', v = ''] = next.split(' | ');
@@ -1340,8 +1345,10 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     }
     if (failedAt < 0 && opts.runningDeadlineSeconds !== undefined) {
       // Nothing is left to do: let the deadline pass (ticks run meanwhile, for a reaper) and look again.
-      for (let i = 0; i < 100 && failedAt < 0; i++) {
-        w.advanceBy(Math.ceil((opts.runningDeadlineSeconds * 1000) / 20));
+      const until = w.T + opts.runningDeadlineSeconds * 1000 + 2 * VISIBILITY_MS;
+      for (let i = 0; i < 3000 && failedAt < 0 && w.T < until; i++) {
+        if (!w.runs.some((r) => r.state === 'running'))
+          w.advanceBy(Math.ceil((opts.runningDeadlineSeconds * 1000) / 20));
         if (!(await w.decide())) break;
         record(await w.check());
       }
