@@ -1,7 +1,10 @@
 /**
- * `npm run simulate -- --seeds N [--seed S] [--steps K] [--faults a,b|all|ci] [--running-deadline s]`
+ * `npm run simulate -- --seeds N [--seed S] [--steps K] [--faults a,b|all|ci] [--running-deadline s]
+ *   [--no-shrink] [--verbose]`
  *
- * Runs seeds S, S+1, … S+N-1 (S defaults to 1) of the deterministic simulation (world.ts). Each
+ * Runs seeds S, S+1, … S+N-1 (S defaults to 1; N to 1 with `--seed`, else 100) of the deterministic
+ * simulation (world.ts), K scheduler steps each (default 600) and a quiet phase, with the fault kinds
+ * of faults.ts (default `all`; `ci` is the set CI runs). Each
  * failing seed prints its first violation and a minimal trace (the decisions up to the violation,
  * shrunk by dropping decisions while the same kind of violation still shows); `--seed S` replays a
  * seed exactly. Ends with `N seeds, M violations, T s`; exits 1 when any seed failed.
