@@ -1,6 +1,6 @@
 /**
  * `npm run simulate -- --seeds N [--seed S] [--steps K] [--faults a,b|all|ci] [--running-deadline s]
- *   [--no-shrink] [--verbose]`
+ *   [--garbage] [--no-shrink] [--verbose]`
  *
  * Runs seeds S, S+1, … S+N-1 (S defaults to 1; N to 1 with `--seed`, else 100) of the deterministic
  * simulation (world.ts), K scheduler steps each (default 600) and a quiet phase, with the fault kinds
@@ -37,6 +37,7 @@ for (let seed = first; seed < first + seeds; seed++) {
     steps,
     faults,
     ...(deadline ? { runningDeadlineSeconds: Number(deadline) } : {}),
+    ...(process.argv.includes('--garbage') ? { checkGarbage: true } : {}),
   };
   const result = await simulate(options);
   for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
@@ -52,7 +53,7 @@ for (let seed = first; seed < first + seeds; seed++) {
   console.log(`  trace (${minimal.length} of ${trace.length} decisions${noShrink ? '' : ', shrunk'}):`);
   for (const d of minimal) console.log(`    ${d}`);
   console.log(
-    `  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}`,
+    `  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}${options.checkGarbage ? ' --garbage' : ''}`,
   );
 }
 const seconds = (performance.now() - started) / 1000;

@@ -40,6 +40,7 @@ import { takeSnapshot } from '#domain/snapshot.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify.ts';
+import { GarbageWatch, garbagePacks, liveBlobs } from '../support/gc-model.ts';
 import { SimEnvelope } from './envelope.ts';
 import type { FaultKind } from './faults.ts';
 import { SimObjectStore } from './object-store.ts';
@@ -55,6 +56,11 @@ export interface SimOptions {
    * violation; undefined: not checked (until the reaper lands).
    */
   runningDeadlineSeconds?: number;
+  /**
+   * Also check that no unreferenced pack outlives the grace period plus one GC run (test/support/
+   * gc-model.ts's GarbageWatch, against the live set GC defines today). @default false
+   */
+  checkGarbage?: boolean;
   /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
   quietSteps?: number;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
@@ -221,6 +227,7 @@ export class World {
   /** Snapshots seen FORGOTTEN (or removed by retention): a state restore may bring their records back. */
   readonly #forgotten = new Set<string>();
   #savedState: unknown;
+  readonly #watch = new GarbageWatch(GRACE_SECONDS);
   /** When each journal entry was first written (the functions' clock), by `<plan>/<key>/<sequencer>`. */
   readonly #appendedAt = new Map<string, number>();
   #restores = 0;
@@ -515,7 +522,10 @@ export class World {
       case 'verify':
         return verifySnapshot(deps, task);
       case 'prune': {
+        const seq = this.#watch.started();
+        const startedMs = this.T + this.skewMs;
         const result = await prunePlan(deps, task);
+        if (task.region && !result.gc[task.region]?.deferred) this.#watch.ran(task.region, startedMs, seq);
         for (const gc of Object.values(result.gc)) {
           for (const [k, v] of Object.entries(gc))
             if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
@@ -1111,6 +1121,7 @@ export class World {
           );
       }
     }
+    if (this.opts.checkGarbage) found.push(...(await this.#garbage()));
     const fresh = found.filter((v) => !this.violations.includes(v));
     this.violations.push(...fresh);
     return fresh;
@@ -1188,6 +1199,34 @@ export class World {
         out.push(
           `[content] ${id} has ${key} = ${got ?? '(absent)'}, the source held only ${[...allowed].map((a) => a ?? '(absent)').join(', ')} while it ran`,
         );
+    }
+    return out;
+  }
+
+  /** No unreferenced pack outlives the grace period plus one GC run (live: as GC defines it). */
+  async #garbage(): Promise<string[]> {
+    const vaults = { primary: this.primary, copies: new Map([[COPY, this.copy as VaultStore]]) };
+    let live: Set<ContentId>;
+    try {
+      live = await liveBlobs(this.catalog, vaults, this.envelope);
+    } catch {
+      return []; // a live document is unreadable: the restore checks report that
+    }
+    // GC keeps the blobs journaled since a little before the oldest committed snapshot.
+    for (const plan of this.plans) {
+      const oldest = [...this.catalog.snapshots.values()].find(
+        (x) => x.planId === plan.id && x.status === 'COMMITTED' && x.time,
+      );
+      const after = oldest ? new Date(Date.parse(oldest.time as string) - 10 * 60_000).toISOString() : '';
+      for (const e of this.catalog.journal.values())
+        if (e.planId === plan.id && e.capturedAt > after) for (const b of e.blobs ?? []) live.add(b);
+    }
+    const out: string[] = [];
+    for (const vault of [this.primary, this.copy]) {
+      const garbage = await garbagePacks(vault, this.envelope, live).catch(() => undefined);
+      if (garbage)
+        for (const overdue of this.#watch.observe(vault.region, garbage, this.T + this.skewMs))
+          out.push(`[garbage] ${overdue}`);
     }
     return out;
   }

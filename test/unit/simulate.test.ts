@@ -2,7 +2,7 @@
 // kinds CI enables (CI_FAULTS in test/sim/faults.ts), every invariant checked after every step. A
 // failure names its seed: `npm run simulate -- --seed <seed> --faults ci` replays it and prints a
 // shrunk trace. The fault kinds that find the open defects of issue 12 are enabled there as their
-// fixes merge.
+// fixes merge; so is the RUNNING-deadline check (`runningDeadlineSeconds`) once the reaper lands.
 import { describe, expect, it } from 'vitest';
 import { CI_FAULTS } from '../sim/faults.ts';
 import { simulate } from '../sim/world.ts';
@@ -14,7 +14,13 @@ describe('deterministic simulation of the pipeline', () => {
     const failures: string[] = [];
     const totals: Record<string, number> = {};
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const result = await simulate({ seed, faults: CI_FAULTS, steps: 400, quietSteps: 200 });
+      const result = await simulate({
+        seed,
+        faults: CI_FAULTS,
+        steps: 400,
+        quietSteps: 200,
+        checkGarbage: true,
+      });
       for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
       if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
     }
@@ -25,6 +31,8 @@ describe('deterministic simulation of the pipeline', () => {
     expect(totals['runs.copy'] ?? 0).toBeGreaterThan(SEEDS / 4);
     expect(totals['gc.packsMarked'] ?? 0).toBeGreaterThan(SEEDS / 4);
     expect(totals.errors ?? 0).toBeGreaterThan(SEEDS / 4);
+    expect(Object.entries(totals).filter(([k]) => k.startsWith('kills.')).length).toBeGreaterThan(0);
+    expect(totals['gc.packsDeleted'] ?? 0).toBeGreaterThan(SEEDS / 20);
   }, 120_000);
 
   it('replays a seed exactly', async () => {
