@@ -7,6 +7,24 @@
  *
  * Every port call of a task is a yield point: the wrapped port returns a promise the scheduler
  * settles later (or never: a kill stops resolving the task's promises, so no catch of the task runs).
+ * Each invocation runs in a container (its ports); a killed container is thrown away, and capture's
+ * may live on across invocations (`warm-capture`), keeping its module-level index cache. SQS is
+ * modelled with receive counts, visibility timeouts and the task handler's last-receive recording;
+ * S3 events with Lambda's asynchronous retries. Time passes mostly while no function runs.
+ *
+ * Invariants, after every step:
+ * - `[restore]`: every COMMITTED snapshot restores byte-identically in the primary and in every
+ *   region where it is COPIED (the same bytes everywhere);
+ * - `[lost]`: its root, parts and blobs stay stored and indexed there (docs/format.md, Read and
+ *   Write Ordering);
+ * - `[content]`: a listing snapshot holds, per key, a state the source had while it ran;
+ *   `[journal]`: a journal-built snapshot equals the source after the newest change it journaled
+ *   by its cut (keys whose events are lost, late or changed since are not judged);
+ * - `[retention]`: retention never forgets the newest committed snapshot;
+ * - `[state-restore]`: snapshots a state-table restore dropped from the catalog keep their documents;
+ * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
+ * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline;
+ * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
  * @see ../../docs/format.md#read-and-write-ordering
  */
 import { MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
@@ -452,7 +470,8 @@ export class World {
     return run;
   }
 
-  #kill(run: Run, why: string): void {
+  /** Kill an invocation (`kill`: at a port call; `timeout`: Lambda's): no catch of it runs, ever. */
+  #kill(run: Run, why: 'kill' | 'timeout'): void {
     if (run.state !== 'running') return;
     run.state = 'killed';
     run.container.dead = true;
@@ -460,7 +479,6 @@ export class World {
     for (let i = this.pending.length - 1; i >= 0; i--)
       if (this.pending[i]?.run === run) this.pending.splice(i, 1);
     if (run.event) this.#retryEvent(run.event);
-    void why;
   }
 
   // ---------------------------------------------------------------- queues
