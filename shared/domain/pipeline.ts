@@ -45,6 +45,11 @@ export interface PipelineDeps {
    * re-enqueues the rest. @default 120
    */
   timeReserveSeconds?: number;
+  /**
+   * Objects a snapshot partition lists and stores between two looks at its time budget (tests and the
+   * simulator make it small so partitions continue across invocations). @default 500
+   */
+  partitionBatchObjects?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
   /** A restore selecting more objects than this fans out into restore-part tasks. @default 500 */

@@ -419,7 +419,7 @@ async function runPartition(
       const want = expected.get(object.key);
       if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
     }
-    if (batch.length >= BATCH_OBJECTS) {
+    if (batch.length >= (deps.partitionBatchObjects ?? BATCH_OBJECTS)) {
       await runBatch();
       // More objects follow: is there time for them?
       if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {

@@ -1,0 +1,1418 @@
+/**
+ * A deterministic simulation of the whole pipeline on the memory twins (FoundationDB-style): one
+ * seeded scheduler owns every source of nondeterminism — which pending port call goes next, whether
+ * it crashes, message and S3-event delivery, the clock — and the invariants are checked after every
+ * step. A run is a list of named decisions, so a failure replays from its seed, and a shrunk list of
+ * decisions replays too.
+ *
+ * Every port call of a task is a yield point: the wrapped port returns a promise the scheduler
+ * settles later (or never: a kill stops resolving the task's promises, so no catch of the task runs).
+ * Each invocation runs in a container (its ports); a killed container is thrown away, and capture's
+ * may live on across invocations (`warm-capture`), keeping its module-level index cache. SQS is
+ * modelled with receive counts, visibility timeouts and the task handler's last-receive recording;
+ * S3 events with Lambda's asynchronous retries. Time passes mostly while no function runs.
+ *
+ * Invariants, after every step:
+ * - `[restore]`: every COMMITTED snapshot restores byte-identically in the primary and in every
+ *   region where it is COPIED (the same bytes everywhere);
+ * - `[lost]`: its root, parts and blobs stay stored and indexed there (docs/format.md, Read and
+ *   Write Ordering);
+ * - `[content]`: a listing snapshot holds, per key, a state the source had while it ran;
+ *   `[journal]`: a journal-built snapshot equals the source after the newest change it journaled
+ *   by its cut (keys whose events are lost, late or changed since are not judged);
+ * - `[retention]`: retention never forgets the newest committed snapshot;
+ * - `[state-restore]`: snapshots a state-table restore dropped from the catalog keep their documents;
+ * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
+ * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline;
+ * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
+ * @see ../../docs/format.md#read-and-write-ordering
+ */
+import { MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
+import { captureChange, type S3EventRecord } from '#domain/capture.ts';
+import { copyToRegion } from '#domain/copy.ts';
+import { runDrill } from '#domain/drill.ts';
+import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#domain/errors.ts';
+import type { PipelineDeps } from '#domain/pipeline.ts';
+import type {
+  Catalog,
+  Clock,
+  JournalEntry,
+  ObjectStore,
+  PlanRecord,
+  SnapshotRecord,
+  TaskQueue,
+  VaultStore,
+} from '#domain/ports.ts';
+import { prunePlan } from '#domain/prune.ts';
+import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
+import { restorePart, startRestore } from '#domain/restore.ts';
+import {
+  retrySnapshot,
+  startDrillNow,
+  startDueDrills,
+  startDueSnapshots,
+  startDueVerifications,
+  startSnapshotNow,
+} from '#domain/scheduling.ts';
+import { takeSnapshot } from '#domain/snapshot.ts';
+import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
+import { type ContentId, VaultLayout } from '#domain/vault.ts';
+import { verifySnapshot } from '#domain/verify.ts';
+import { GarbageWatch, garbagePacks, liveBlobs } from '../support/gc-model.ts';
+import { SimEnvelope } from './envelope.ts';
+import type { FaultKind } from './faults.ts';
+import { SimObjectStore } from './object-store.ts';
+import { Prng } from './prng.ts';
+
+export interface SimOptions {
+  seed: number;
+  /** Scheduler steps with faults, before the quiet phase that lets everything finish. @default 300 */
+  steps?: number;
+  faults: readonly FaultKind[];
+  /**
+   * Seconds a RUNNING snapshot or restore job may stay RUNNING (by S3's clock) before it is a
+   * violation; undefined: not checked (until the reaper lands).
+   */
+  runningDeadlineSeconds?: number;
+  /**
+   * Also check that no unreferenced pack outlives the grace period plus one GC run (test/support/
+   * gc-model.ts's GarbageWatch, against the live set GC defines today). @default false
+   */
+  checkGarbage?: boolean;
+  /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
+  quietSteps?: number;
+  /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
+  replay?: readonly string[];
+}
+
+export interface SimResult {
+  seed: number;
+  violations: string[];
+  /** Every decision taken, in order (the trace). */
+  decisions: string[];
+  /** The decision after which the first violation was seen (index into `decisions`), or -1. */
+  failedAt: number;
+  stats: Record<string, number>;
+}
+
+const PRIMARY = 'us-east-1';
+const COPY = 'eu-west-1';
+const GRACE_SECONDS = 600;
+const CALL_MS = 100;
+const LAMBDA_TIMEOUT_MS = 300_000;
+const VISIBILITY_MS = 5_400_000;
+const MAX_RECEIVES = 3;
+/** Journal-built snapshots cut `settleSeconds` (default 30) before now. */
+const SETTLE_MS = 30_000;
+const CAPTURE_ATTEMPTS = 3;
+const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
+/** Contents: a small alphabet, so blobs dedupe, die and come back. */
+const ALPHABET = [...'abcdefghijklmnopqrst'].map((c, i) => c.repeat(2 + (i % 4)));
+const START = Date.parse('2026-03-01T00:00:00Z');
+
+interface Run {
+  name: string;
+  kind: string;
+  container: Container;
+  message?: Message;
+  event?: SimEvent;
+  deadlineT: number;
+  calls: number;
+  state: 'running' | 'done' | 'killed';
+}
+
+interface Pending {
+  run: Run;
+  name: string;
+  effect: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Container {
+  kind: string;
+  deps: PipelineDeps;
+  current?: Run;
+  dead: boolean;
+}
+
+interface Message {
+  name: string;
+  task: Task;
+  receives: number;
+  state: 'visible' | 'inflight' | 'gone';
+  visibleAt: number;
+  runs: Run[];
+}
+
+interface SimEvent {
+  name: string;
+  record: S3EventRecord;
+  attempts: number;
+}
+
+interface Mutation {
+  seq: number;
+  step: number;
+  /** Content of the key after it (null: absent). */
+  after: string | null;
+}
+
+interface CheckedSnapshot {
+  planId: string;
+  snapshotId: string;
+  manifestId: string;
+  contents: Map<string, string>;
+  regions: Set<string>;
+}
+
+interface Candidate {
+  name: string;
+  weight: number;
+  /** Draw the decision's variant (outcome, content, seconds); '' when it has none. */
+  variant?: (rng: Prng) => string;
+  exec: (variant: string) => Promise<void> | void;
+}
+
+const short = (s: string) => s.replace(/[0-9a-f]{64}/g, (h) => h.slice(0, 8));
+
+/** A clock whose time is `T + skew` of the world. */
+class SimClock implements Clock {
+  readonly world: World;
+  readonly skewed: boolean;
+  constructor(world: World, skewed: boolean) {
+    this.world = world;
+    this.skewed = skewed;
+  }
+  now(): Date {
+    return new Date(this.world.T + (this.skewed ? this.world.skewMs : 0));
+  }
+}
+
+export class World {
+  readonly rng: Prng;
+  /** Draws made inside effects (a send delivered twice, an S3 event lost): a stream of their own. */
+  readonly effects: Prng;
+  readonly faults: ReadonlySet<FaultKind>;
+  readonly opts: SimOptions;
+  /** S3's time (milliseconds): only ever moves forward. */
+  T = START;
+  /** How far the functions' clock is off S3's. */
+  skewMs = 0;
+  readonly s3Clock = new SimClock(this, false);
+  readonly fnClock = new SimClock(this, true);
+  readonly catalog = new MemoryCatalog();
+  readonly primary = new MemoryVaultStore(PRIMARY, 'vault-use1', this.s3Clock);
+  readonly copy = new MemoryVaultStore(COPY, 'vault-euw1', this.s3Clock);
+  readonly objects = new SimObjectStore(this.s3Clock);
+  readonly envelope = new SimEnvelope();
+  readonly plans: PlanRecord[] = [];
+  readonly pending: Pending[] = [];
+  readonly runs: Run[] = [];
+  readonly messages: Message[] = [];
+  readonly events: SimEvent[] = [];
+  readonly decisions: string[] = [];
+  readonly violations: string[] = [];
+  readonly stats: Record<string, number> = {};
+  step = 0;
+  #quiet = false;
+  /** The source buckets refuse access (a policy change, a deleted bucket): listings fail. */
+  sourceDown = false;
+  get quiet(): boolean {
+    return this.#quiet;
+  }
+  /** The quiet phase: no faults, and the sources are reachable again. */
+  set quiet(on: boolean) {
+    this.#quiet = on;
+    if (on) this.sourceDown = false;
+  }
+  /** Catalog calls and state restores so far (the checks skip work when nothing changed). */
+  writes = 0;
+  #checkedAt = '';
+  readonly #blobsOf = new Map<string, { parts: string[]; blobs: ContentId[] }>();
+  readonly #locatedAt = new Map<string, { at: string; located: Map<ContentId, ContentId[]> }>();
+  #warmCapture: Container | undefined;
+  #sent = new Map<string, number>();
+  #runCount = new Map<string, number>();
+  #sequencer = 0;
+  /** Source history by `<bucket>/<key>`: every mutation, in order. */
+  readonly history = new Map<string, Mutation[]>();
+  /** The step each snapshot record was first seen (window start), and each manifest committed (window end). */
+  readonly #created = new Map<string, { step: number; T: number }>();
+  readonly #checked = new Map<string, CheckedSnapshot>();
+  /** Committed snapshots a state restore dropped from the catalog: the vault must keep them. */
+  readonly #orphans = new Map<string, CheckedSnapshot>();
+  /** Snapshots seen FORGOTTEN (or removed by retention): a state restore may bring their records back. */
+  readonly #forgotten = new Set<string>();
+  #savedState: unknown;
+  readonly #watch = new GarbageWatch(GRACE_SECONDS);
+  /** When each journal entry was first written (the functions' clock), by `<plan>/<key>/<sequencer>`. */
+  readonly #appendedAt = new Map<string, number>();
+  #restores = 0;
+  readonly #indexCache = new Map<string, ReadonlyMap<ContentId, readonly ContentId[]>>();
+
+  constructor(opts: SimOptions) {
+    this.opts = opts;
+    this.rng = new Prng(opts.seed);
+    this.effects = new Prng(opts.seed ^ 0x5bd1e995);
+    this.faults = new Set(opts.faults);
+  }
+
+  has(f: FaultKind): boolean {
+    return !this.quiet && this.faults.has(f);
+  }
+
+  count(what: string, n = 1): void {
+    this.stats[what] = (this.stats[what] ?? 0) + n;
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  async setUp(): Promise<void> {
+    const at = new Date(START).toISOString();
+    const base = {
+      schedule: 'rate(20 minutes)',
+      enabled: true,
+      createdAt: at,
+      updatedAt: at,
+      verification: { samplePercent: 50, schedules: { checksum: 'rate(2 hours)' } },
+      snapshot: { partitionObjects: 2, maxParallelPartitions: 2 },
+      continuous: { reconcileSchedule: 'rate(2 hours)' },
+      drill: { schedule: 'rate(3 hours)', sampleObjects: 2, recentSnapshots: 2 },
+    };
+    this.plans.push({
+      ...base,
+      id: 'photos',
+      source: { bucket: 'src-photos', prefix: '' },
+      retention: { keepLast: 2 },
+      copyRegions: [COPY],
+    } as PlanRecord);
+    this.objects.createBucket('src-photos');
+    if (this.faults.has('versioned')) {
+      this.plans.push({
+        ...base,
+        id: 'docs',
+        source: { bucket: 'src-docs', prefix: '' },
+        retention: { keepLast: 1 },
+        copyRegions: [],
+      } as PlanRecord);
+      this.objects.createBucket('src-docs', true);
+    }
+    this.objects.createBucket('restored');
+    this.objects.createBucket('drill-scratch');
+    await this.catalog.putPlans(this.plans);
+    // A first state of each source: every key present.
+    for (const plan of this.plans)
+      for (const key of KEYS) this.mutate(plan.source.bucket, key, 'put', this.rng.pick(ALPHABET), false);
+  }
+
+  // ---------------------------------------------------------------- containers and ports
+
+  #container(kind: string): Container {
+    const c: Container = { kind, dead: false } as Container;
+    const call = <T>(name: string, effect: () => Promise<T>): Promise<T> => {
+      const run = c.current;
+      // A frozen container (its invocation ended or died): the call never returns.
+      if (run?.state !== 'running') return new Promise<T>(() => {});
+      return new Promise<T>((resolve, reject) => {
+        run.calls += 1;
+        this.pending.push({
+          run,
+          name: `${run.name} #${run.calls} ${short(name)}`,
+          effect,
+          resolve: resolve as (v: unknown) => void,
+          reject,
+        });
+      });
+    };
+    const wrapVault = (raw: MemoryVaultStore, tag: string): VaultStore => ({
+      region: raw.region,
+      bucket: raw.bucket,
+      put: (key, body, options) => call(`${tag}.put ${key}`, () => raw.put(key, body, options)),
+      extendRetention: (key, until, mode) =>
+        call(`${tag}.extendRetention ${key}`, () => raw.extendRetention(key, until, mode)),
+      retainUntil: (key) => call(`${tag}.retainUntil ${key}`, () => raw.retainUntil(key)),
+      get: (key) => call(`${tag}.get ${key}`, () => raw.get(key)),
+      getRange: (key, o, l) => call(`${tag}.getRange ${key}`, () => raw.getRange(key, o, l)),
+      checksum: (key) => call(`${tag}.checksum ${key}`, () => raw.checksum(key)),
+      delete: (keys) => call(`${tag}.delete ${keys.length}`, () => raw.delete(keys)),
+      list: (prefix) => ({
+        async *[Symbol.asyncIterator]() {
+          yield* await call(`${tag}.list ${prefix}`, async () => {
+            const out = [];
+            for await (const o of raw.list(prefix)) out.push(o);
+            return out;
+          });
+        },
+      }),
+    });
+    const raw = this.catalog as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const catalog = new Proxy(this.catalog, {
+      get: (target, prop) => {
+        const f = (target as unknown as Record<string | symbol, unknown>)[prop];
+        if (typeof f !== 'function') return f;
+        return (...args: unknown[]) =>
+          call(`catalog.${String(prop)}`, () => {
+            this.writes += 1;
+            if (prop === 'deleteGcMarks' && c.kind === 'copy') this.count('copy-rescues');
+            if (prop === 'appendJournal') {
+              const e = args[0] as JournalEntry;
+              const id = `${e.planId}/${e.key}/${e.sequencer}`;
+              if (!this.#appendedAt.has(id)) this.#appendedAt.set(id, this.T + this.skewMs);
+            }
+            return (raw[prop as string] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          });
+      },
+    }) as Catalog;
+    const queue: TaskQueue = {
+      send: (task) => {
+        const copy = structuredClone(task);
+        return call(`queue.send ${copy.kind}`, async () => this.enqueue(copy));
+      },
+    };
+    const o = this.objects;
+    const self = this;
+    const objects: ObjectStore = {
+      list: (bucket, prefix, options) => ({
+        async *[Symbol.asyncIterator]() {
+          yield* await call(`s3.list ${bucket}`, async () => {
+            if (self.sourceDown && bucket.startsWith('src-'))
+              throw new SourceUnavailableError(`access to bucket ${bucket} is denied`);
+            const out = [];
+            for await (const x of o.list(bucket, prefix, options)) out.push(x);
+            return out;
+          });
+        },
+      }),
+      get: (bucket, key, options) => call(`s3.get ${bucket}/${key}`, () => o.get(bucket, key, options)),
+      getRange: (bucket, key, range) =>
+        call(`s3.getRange ${bucket}/${key}`, () => o.getRange(bucket, key, range)),
+      head: (bucket, key) => call(`s3.head ${bucket}/${key}`, () => o.head(bucket, key)),
+      put: (bucket, key, body, attrs) =>
+        call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs)),
+      putStream: async (bucket, key, chunks, attrs) => {
+        const parts: Uint8Array[] = [];
+        for await (const chunk of chunks) parts.push(chunk);
+        const body = Buffer.concat(parts);
+        return call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs));
+      },
+      delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),
+    };
+    c.deps = {
+      catalog,
+      queue,
+      clock: this.fnClock,
+      envelope: this.envelope,
+      vaults: {
+        primary: wrapVault(this.primary, 'use1'),
+        copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]),
+      },
+      objects,
+      concurrency: 2,
+      gcGraceSeconds: GRACE_SECONDS,
+      gcMaxUnusedPercent: 30,
+      remainingTimeMs: () => (c.current ? c.current.deadlineT - this.T : LAMBDA_TIMEOUT_MS),
+      timeReserveSeconds: this.faults.has('continuation') ? LAMBDA_TIMEOUT_MS / 1000 - 8 : 120,
+      ...(this.faults.has('continuation') ? { partitionBatchObjects: 1 } : {}),
+      progressIntervalMs: 0,
+      restoreFanOutThreshold: 1,
+      restorePartSize: 2,
+    };
+    return c;
+  }
+
+  /** Start `body` as an invocation in a container of `kind` (the warm capture container when it is idle). */
+  #start(
+    kind: string,
+    label: string,
+    body: (deps: PipelineDeps) => Promise<void>,
+    extra: Partial<Run> = {},
+  ): Run {
+    let c: Container;
+    const warm = this.#warmCapture;
+    if (
+      kind === 'capture' &&
+      this.faults.has('warm-capture') &&
+      warm &&
+      !warm.dead &&
+      warm.current?.state !== 'running'
+    ) {
+      c = warm;
+    } else {
+      c = this.#container(kind);
+      if (kind === 'capture' && this.faults.has('warm-capture') && (!warm || warm.dead))
+        this.#warmCapture = c;
+    }
+    const n = (this.#runCount.get(label) ?? 0) + 1;
+    this.#runCount.set(label, n);
+    const run: Run = {
+      name: n > 1 ? `${label}@${n}` : label,
+      kind,
+      container: c,
+      deadlineT: this.T + LAMBDA_TIMEOUT_MS,
+      calls: 0,
+      state: 'running',
+      ...extra,
+    };
+    c.current = run;
+    this.runs.push(run);
+    this.count(`runs.${kind}`);
+    void body(c.deps).then(
+      () => {
+        if (run.state === 'running') run.state = 'done';
+      },
+      (error) => {
+        if (run.state !== 'running') return;
+        run.state = 'done';
+        this.violations.push(`[sim] ${run.name} escaped with ${reasonOf(error)}`);
+      },
+    );
+    return run;
+  }
+
+  /** Kill an invocation (`kill`: at a port call; `timeout`: Lambda's): no catch of it runs, ever. */
+  #kill(run: Run, why: 'kill' | 'timeout'): void {
+    if (run.state !== 'running') return;
+    run.state = 'killed';
+    run.container.dead = true;
+    this.count(`kills.${why}`);
+    for (let i = this.pending.length - 1; i >= 0; i--)
+      if (this.pending[i]?.run === run) this.pending.splice(i, 1);
+    if (run.event) this.#retryEvent(run.event);
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  enqueue(task: Task): void {
+    const base = short(describeTask(task));
+    const n = (this.#sent.get(base) ?? 0) + 1;
+    this.#sent.set(base, n);
+    const copies = this.has('duplicate') && this.effects.chance(0.1) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const name = `${base}#${n}${i > 0 ? 'd' : ''}`;
+      this.messages.push({
+        name,
+        task: structuredClone(task),
+        receives: 0,
+        state: 'visible',
+        visibleAt: 0,
+        runs: [],
+      });
+    }
+  }
+
+  #deliver(m: Message): void {
+    m.receives += 1;
+    m.state = 'inflight';
+    m.visibleAt = this.T + VISIBILITY_MS;
+    const run = this.#start(m.task.kind, m.name, async (deps) => {
+      const outcome = await this.#handle(deps, m.task, m.receives);
+      if (outcome === 'ok' || outcome === 'dlq') m.state = 'gone';
+      // 'retry': the message stays in flight until its visibility timeout.
+    });
+    run.message = m;
+    m.runs.push(run);
+  }
+
+  /** What the SQS task handler does (shared/runtime/sqs-task-handler.ts), on the container's ports. */
+  async #handle(deps: PipelineDeps, task: Task, receives: number): Promise<'ok' | 'retry' | 'dlq'> {
+    try {
+      await this.#useCase(deps, task);
+      return 'ok';
+    } catch (error) {
+      this.count('task-errors');
+      const retryable = isRetryable(error);
+      if (retryable && receives < MAX_RECEIVES) return 'retry';
+      const reason = retryable
+        ? `${reasonOf(error)} (failed ${receives} times; the task is in the DLQ)`
+        : reasonOf(error);
+      await recordOnJob(deps, task, reason);
+      return 'dlq';
+    }
+  }
+
+  async #useCase(deps: PipelineDeps, task: Task): Promise<unknown> {
+    switch (task.kind) {
+      case 'snapshot':
+        return takeSnapshot(deps, task);
+      case 'copy':
+        return copyToRegion(deps, task);
+      case 'verify':
+        return verifySnapshot(deps, task);
+      case 'prune': {
+        const seq = this.#watch.started();
+        const startedMs = this.T + this.skewMs;
+        const result = await prunePlan(deps, task);
+        if (task.region && !result.gc[task.region]?.deferred) this.#watch.ran(task.region, startedMs, seq);
+        for (const gc of Object.values(result.gc)) {
+          for (const [k, v] of Object.entries(gc))
+            if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
+          if (gc.deferred) this.count(`gc.deferred.${gc.deferred.slice(0, 40)}`);
+        }
+        return result;
+      }
+      case 'restore-part':
+        return restorePart(deps, task);
+      case 'drill':
+        return runDrill({ ...deps, drillBucket: 'drill-scratch', elapsedMs: () => this.T }, task);
+    }
+  }
+
+  /** Messages whose visibility timeout passed are visible again (or, on their last receive, dead-lettered). */
+  #expireVisibility(): void {
+    for (const m of this.messages) {
+      if (m.state !== 'inflight' || this.T < m.visibleAt) continue;
+      if (m.receives >= MAX_RECEIVES) {
+        m.state = 'gone';
+        this.count('dlq');
+      } else m.state = 'visible';
+    }
+    // Lambda's timeout: an invocation past it dies (no catch runs).
+    if (this.faults.has('kill'))
+      for (const run of this.runs)
+        if (run.state === 'running' && this.T > run.deadlineT) this.#kill(run, 'timeout');
+    this.runs.splice(0, this.runs.length, ...this.runs.filter((r) => r.state === 'running'));
+  }
+
+  // ---------------------------------------------------------------- sources and S3 events
+
+  /** Change a source key (S3's side) and emit its event (maybe lost, maybe twice). */
+  mutate(
+    bucket: string,
+    key: string,
+    op: 'put' | 'delete' | 'delete-version',
+    arg: string,
+    events = true,
+  ): void {
+    const seq = ++this.#sequencer;
+    const sequencer = seq.toString(16).toUpperCase().padStart(16, '0');
+    let eventName: string;
+    let object: Record<string, unknown> = { key, sequencer };
+    if (op === 'put') {
+      const v = this.objects.putVersion(bucket, key, Buffer.from(arg), { contentType: 'text/plain' });
+      eventName = 'ObjectCreated:Put';
+      object = {
+        ...object,
+        size: v.sizeBytes,
+        eTag: v.etag,
+        ...(v.versionId !== 'null' ? { versionId: v.versionId } : {}),
+      };
+    } else if (op === 'delete') {
+      const marker = this.objects.deleteKey(bucket, key);
+      eventName = marker ? 'ObjectRemoved:DeleteMarkerCreated' : 'ObjectRemoved:Delete';
+      if (marker) object = { ...object, versionId: marker.versionId };
+    } else {
+      this.objects.deleteVersion(bucket, key, arg);
+      eventName = 'ObjectRemoved:Delete';
+      object = { ...object, versionId: arg };
+    }
+    const now = this.objects.current(bucket, key);
+    const list = this.history.get(`${bucket}/${key}`) ?? [];
+    list.push({ seq, step: this.step, after: now ? Buffer.from(now.body).toString('utf8') : null });
+    this.history.set(`${bucket}/${key}`, list);
+    if (!events) return;
+    const record = {
+      eventVersion: '2.1',
+      eventSource: 'aws:s3',
+      awsRegion: PRIMARY,
+      eventTime: new Date(this.T).toISOString(),
+      eventName,
+      s3: { bucket: { name: bucket }, object },
+    } as S3EventRecord;
+    if (this.has('event-loss') && this.effects.chance(0.1)) {
+      this.count('events-lost');
+      return;
+    }
+    const copies = this.has('event-dup') && this.effects.chance(0.1) ? 2 : 1;
+    for (let i = 0; i < copies; i++)
+      this.events.push({ name: `${bucket}/${key}@${seq}${i ? 'd' : ''}`, record, attempts: 0 });
+  }
+
+  #retryEvent(e: SimEvent): void {
+    // Lambda retries an asynchronous invocation; without event-reorder it goes first again.
+    if (e.attempts < CAPTURE_ATTEMPTS) {
+      if (this.faults.has('event-reorder')) this.events.push(e);
+      else this.events.unshift(e);
+    } else this.count('events-dropped');
+  }
+
+  #capture(e: SimEvent): void {
+    e.attempts += 1;
+    this.#start(
+      'capture',
+      `capture ${e.name}`,
+      async (deps) => {
+        try {
+          await captureChange(deps, e.record);
+        } catch (error) {
+          if (isRetryable(error)) this.#retryEvent(e);
+        }
+      },
+      { event: e },
+    );
+  }
+
+  // ---------------------------------------------------------------- the scheduler
+
+  /**
+   * What may happen next, by category: each category's weight, and a builder of its candidates (built
+   * only for the category drawn, or the one a replayed decision names).
+   */
+  #categories(): { name: string; weight: number; build: () => Candidate[] }[] {
+    const cats: { name: string; weight: number; build: () => Candidate[] }[] = [];
+    const visible = this.messages.filter((m) => m.state === 'visible' && this.#deliverable(m));
+    // Functions run much faster than work arrives: most steps are port calls of running tasks.
+    if (this.pending.length > 0) cats.push({ name: 'resume', weight: 600, build: () => this.#resumes() });
+    if (visible.length > 0)
+      cats.push({
+        name: 'deliver',
+        weight: 60,
+        build: () =>
+          visible.map((m) => ({ name: `deliver ${m.name}`, weight: 1, exec: () => this.#deliver(m) })),
+      });
+    // Without event-reorder, S3 events reach capture one at a time, in the order they happened.
+    const inOrder = !this.faults.has('event-reorder');
+    const capturing = inOrder && this.runs.some((r) => r.state === 'running' && r.kind === 'capture');
+    if (this.events.length > 0 && !capturing)
+      cats.push({
+        name: 'capture',
+        weight: 30,
+        build: () =>
+          (inOrder ? this.events.slice(0, 1) : this.events).map((e) => ({
+            name: `capture ${e.name}`,
+            weight: 1,
+            exec: () => {
+              this.events.splice(this.events.indexOf(e), 1);
+              this.#capture(e);
+            },
+          })),
+      });
+    if (this.quiet) {
+      if (cats.length === 0) {
+        cats.push({
+          name: 'advance',
+          weight: 1,
+          build: () => [
+            {
+              name: 'advance',
+              weight: 1,
+              variant: () => '600',
+              exec: (v) => this.#advance(Number(v) * 1000),
+            },
+          ],
+        });
+        cats.push({
+          name: 'tick',
+          weight: 1,
+          build: () => [{ name: 'tick', weight: 1, exec: () => this.#tick() }],
+        });
+      }
+      return cats;
+    }
+    cats.push({ name: 'put', weight: 3, build: () => this.#puts() });
+    cats.push({ name: 'delete', weight: 1, build: () => this.#deletes() });
+    if (this.faults.has('versioned'))
+      cats.push({ name: 'delete-version', weight: 0.5, build: () => this.#deleteVersions() });
+    cats.push({ name: 'op', weight: 12, build: () => this.#operations() });
+    return cats;
+  }
+
+  #deliverable(m: Message): boolean {
+    if (this.faults.has('copy-gc-overlap')) return true;
+    // Without the fault, a copy to a region and that region's GC never run together.
+    const t = m.task;
+    const busy = (pred: (x: Task) => boolean) =>
+      this.runs.some((r) => r.state === 'running' && r.message && pred(r.message.task));
+    if (t.kind === 'copy') return !busy((x) => x.kind === 'prune' && x.region === t.region);
+    if (t.kind === 'prune' && t.region) return !busy((x) => x.kind === 'copy' && x.region === t.region);
+    return true;
+  }
+
+  #resumes(): Candidate[] {
+    const faults = this.has('kill') || this.has('error');
+    return this.pending.map((p) => ({
+      name: `resume ${p.name}`,
+      weight: 1,
+      variant: (rng: Prng) => {
+        if (!faults) return 'ok';
+        const r = rng.next();
+        if (this.has('kill') && r < 0.0015) return 'kill-before';
+        if (this.has('kill') && r < 0.003) return 'kill-after';
+        if (this.has('error') && r < 0.008) return 'error';
+        return 'ok';
+      },
+      exec: (v: string) => this.#resume(p, v),
+    }));
+  }
+
+  #puts(): Candidate[] {
+    return this.plans.flatMap((plan) =>
+      KEYS.map((key) => ({
+        name: `put ${plan.source.bucket}/${key}`,
+        weight: 1,
+        variant: (rng: Prng) => rng.pick(ALPHABET),
+        exec: (v: string) => this.mutate(plan.source.bucket, key, 'put', v),
+      })),
+    );
+  }
+
+  #deletes(): Candidate[] {
+    return this.plans.flatMap((plan) =>
+      KEYS.filter((key) => this.objects.current(plan.source.bucket, key)).map((key) => ({
+        name: `delete ${plan.source.bucket}/${key}`,
+        weight: 1,
+        exec: () => this.mutate(plan.source.bucket, key, 'delete', ''),
+      })),
+    );
+  }
+
+  #deleteVersions(): Candidate[] {
+    const out: Candidate[] = [];
+    for (const plan of this.plans)
+      for (const key of KEYS)
+        for (const v of this.objects.versionsOf(plan.source.bucket, key).slice(-3)) {
+          if (v.versionId === 'null') continue;
+          out.push({
+            name: `delete-version ${plan.source.bucket}/${key}@${v.versionId}`,
+            weight: 1,
+            exec: () => this.mutate(plan.source.bucket, key, 'delete-version', v.versionId),
+          });
+        }
+    return out;
+  }
+
+  #operations(): Candidate[] {
+    const out: Candidate[] = [];
+    for (const plan of this.plans) {
+      out.push({
+        name: `backup ${plan.id}`,
+        weight: 0.3,
+        exec: () => this.#cli(`backup ${plan.id}`, (d) => startSnapshotNow(d, plan.id)),
+      });
+      out.push({
+        name: `drill ${plan.id}`,
+        weight: 0.2,
+        exec: () => this.#cli(`drill ${plan.id}`, (d) => startDrillNow(d, plan.id)),
+      });
+      for (const s of this.catalog.snapshots.values()) {
+        if (s.planId !== plan.id) continue;
+        if (s.status === 'FAILED' && !s.manifestId && this.has('failed-retry'))
+          out.push({
+            name: `retry ${plan.id}/${s.snapshotId}`,
+            weight: 1,
+            exec: () =>
+              this.#cli(`retry ${plan.id}/${s.snapshotId}`, (d) => retrySnapshot(d, plan.id, s.snapshotId)),
+          });
+        if (s.status === 'COMMITTED')
+          out.push({
+            name: `restore ${plan.id}/${s.snapshotId}`,
+            weight: 0.1,
+            variant: (rng) => rng.pick([PRIMARY, ...(s.regions?.[COPY]?.status === 'COPIED' ? [COPY] : [])]),
+            exec: (region) => this.#restore(plan.id, s.snapshotId, region),
+          });
+      }
+    }
+    if (this.has('failed-retry'))
+      out.push({
+        name: this.sourceDown ? 'outage-ends' : 'outage',
+        weight: 0.4,
+        exec: () => {
+          this.sourceDown = !this.sourceDown;
+        },
+      });
+    out.push({ name: 'tick', weight: 2, exec: () => this.#tick() });
+    for (const region of [PRIMARY, COPY])
+      out.push({
+        name: `gc ${region}`,
+        // With copy-gc-overlap the copy region collects more often than the primary, so a pack can be
+        // marked there while the primary still lets snapshots reuse it.
+        weight: this.faults.has('copy-gc-overlap') ? (region === COPY ? 1.2 : 0.1) : 0.8,
+        exec: () => this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region }),
+      });
+    // Time passes mostly while no function runs (tasks take seconds; the clock jumps between them).
+    const idle = !this.runs.some((r) => r.state === 'running');
+    out.push({
+      name: 'advance',
+      weight: idle ? 40 : 4,
+      variant: (rng) => String(idle ? 60 * (1 + rng.int(30)) : 1 + rng.int(20)),
+      exec: (v) => this.#advance(Number(v) * 1000, true),
+    });
+    if (this.has('clock-jump'))
+      out.push({
+        name: 'jump',
+        weight: 0.1,
+        variant: (rng) => String(3600 * (1 + rng.int(3))),
+        exec: (v) => this.#advance(Number(v) * 1000),
+      });
+    if (this.has('clock-skew'))
+      out.push({
+        name: 'skew',
+        weight: 0.3,
+        variant: (rng) => String(rng.int(11) - 5),
+        exec: (v) => {
+          this.skewMs = Number(v) * 1000;
+        },
+      });
+    if (this.has('visibility'))
+      for (const m of this.messages)
+        if (m.state === 'inflight' && m.runs.some((r) => r.state === 'running'))
+          out.push({
+            name: `expire ${m.name}`,
+            weight: 0.3,
+            exec: () => {
+              m.state = 'visible';
+            },
+          });
+    if (this.has('state-restore')) {
+      out.push({ name: 'save-state', weight: 0.2, exec: () => this.#saveState() });
+      if (this.#savedState)
+        out.push({ name: 'restore-state', weight: 0.2, exec: () => this.#restoreState() });
+    }
+    return out;
+  }
+
+  async #resume(p: Pending, variant: string): Promise<void> {
+    this.pending.splice(this.pending.indexOf(p), 1);
+    this.T += CALL_MS;
+    if (variant === 'kill-before') return this.#kill(p.run, 'kill');
+    if (variant === 'error') {
+      this.count('errors');
+      return p.reject(new TransientError(`injected failure of ${p.name}`));
+    }
+    let result: unknown;
+    let error: unknown;
+    let failed = false;
+    try {
+      result = await p.effect();
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    if (variant === 'kill-after') return this.#kill(p.run, 'kill');
+    if (failed) p.reject(error);
+    else p.resolve(result);
+  }
+
+  /** Move S3's clock on; `capped`: not past a running invocation's timeout (a jump may be). */
+  #advance(ms: number, capped = false): void {
+    let by = ms;
+    if (capped || !this.faults.has('kill')) {
+      // Without kills no invocation outlives its timeout: the clock waits for the running ones.
+      // (and leaves each at least a third of its budget: time passes while functions are idle)
+      for (const r of this.runs)
+        if (r.state === 'running') by = Math.min(by, r.deadlineT - LAMBDA_TIMEOUT_MS / 3 - this.T);
+    }
+    this.T += Math.max(0, by);
+  }
+
+  /** Move every clock on by `ms` (the quiet phase's wait for deadlines). */
+  advanceBy(ms: number): void {
+    this.decisions.push(`wait | ${ms / 1000}`);
+    this.#advance(ms, true);
+  }
+
+  #tick(): void {
+    this.#start('scheduler', 'tick', async (deps) => {
+      try {
+        const at = deps.clock.now().toISOString();
+        await startDueSnapshots(deps, at);
+        await startDueVerifications(deps, at);
+        await startDueDrills(deps, at);
+      } catch {
+        // EventBridge invokes again at the next tick
+      }
+    });
+  }
+
+  /** An operator's command (the CLI): its failure is reported to the operator, nothing else. */
+  #cli(label: string, body: (deps: PipelineDeps) => Promise<unknown>): void {
+    this.#start('cli', label, async (deps) => {
+      try {
+        await body(deps);
+      } catch {
+        // refused or failed: the operator sees the error
+      }
+    });
+  }
+
+  #restore(planId: string, snapshotId: string, region: string): void {
+    const prefix = `r${++this.#restores}/`;
+    this.#cli(`restore ${planId}/${snapshotId} ${region}`, (deps) =>
+      startRestore(deps, {
+        plan: planId,
+        snapshot: snapshotId,
+        region,
+        targetBucket: 'restored',
+        targetPrefix: prefix,
+        fanOut: true,
+      }),
+    );
+  }
+
+  #saveState(): void {
+    const c = this.catalog;
+    this.#savedState = structuredClone({
+      plans: c.plans,
+      jobs: c.jobs,
+      snapshots: c.snapshots,
+      tasks: c.tasks,
+      journal: c.journal,
+      drills: c.drills,
+      restoreJobs: c.restoreJobs,
+      restoreParts: c.restoreParts,
+      partitions: c.partitions,
+      gcMarks: c.gcMarks,
+      gcLeases: c.gcLeases,
+    });
+  }
+
+  #restoreState(): void {
+    const saved = structuredClone(this.#savedState) as Record<string, Map<unknown, unknown> | Set<unknown>>;
+    const c = this.catalog as unknown as Record<string, Map<unknown, unknown> | Set<unknown>>;
+    const before = [...this.catalog.snapshots.values()].filter((s) => s.status === 'COMMITTED');
+    for (const [k, v] of Object.entries(saved)) {
+      const target = c[k] as Map<unknown, unknown> & Set<unknown>;
+      target.clear();
+      if (v instanceof Map) for (const [a, b] of v) target.set(a, b);
+      else for (const a of v) target.add(a);
+    }
+    this.count('state-restores');
+    this.writes += 1;
+    for (const s of before) {
+      const now = this.catalog.snapshots.get(`${s.planId}/${s.snapshotId}`);
+      if (now?.status === 'COMMITTED' && now.manifestId === s.manifestId) continue;
+      const checked = this.#checked.get(`${s.planId}/${s.snapshotId}/${s.manifestId}`);
+      if (checked) this.#orphans.set(`${s.planId}/${s.snapshotId}/${s.manifestId}`, checked);
+    }
+  }
+
+  /** Take one decision (drawn, or the next replayed one); false when there is nothing to do. */
+  async decide(): Promise<boolean> {
+    let chosen: Candidate | undefined;
+    let variant = '';
+    const categories = this.#categories();
+    if (this.opts.replay) {
+      const next = this.opts.replay[this.decisions.length];
+      if (next === undefined) return false;
+      if (next === 'quiet') {
+        this.quiet = true;
+        this.decisions.push(next);
+        return true;
+      }
+      if (next.startsWith('wait | ')) {
+        this.decisions.push(next);
+        this.#advance(Number(next.slice('wait | '.length)) * 1000, true);
+        return true;
+      }
+      const [name = '', v = ''] = next.split(' | ');
+      const first = name.split(' ')[0] as string;
+      const category = categories.find((c) => c.name === first) ?? categories.find((c) => c.name === 'op');
+      chosen = category?.build().find((c) => c.name === name);
+      variant = v;
+      if (!chosen) {
+        this.decisions.push(`(skipped) ${next}`);
+        return true;
+      }
+    } else {
+      if (categories.length === 0) return false;
+      const category = this.#draw(categories);
+      const candidates = category.build();
+      if (candidates.length === 0) return true;
+      chosen = this.#draw(candidates);
+      variant = chosen.variant ? chosen.variant(this.rng) : '';
+    }
+    this.decisions.push(variant ? `${chosen.name} | ${variant}` : chosen.name);
+    this.step += 1;
+    await chosen.exec(variant);
+    // Let every task run on to its next port call (all of it is microtasks: one turn settles it).
+    await new Promise((r) => setImmediate(r));
+    this.#expireVisibility();
+    return true;
+  }
+
+  #draw<T extends { weight: number }>(items: readonly T[]): T {
+    const total = items.reduce((n, c) => n + c.weight, 0);
+    let r = this.rng.next() * total;
+    for (const c of items) {
+      r -= c.weight;
+      if (r <= 0) return c;
+    }
+    return items.at(-1) as T;
+  }
+
+  // ---------------------------------------------------------------- invariants
+
+  /** Check every invariant; @returns the new violations. */
+  async check(full = false): Promise<string[]> {
+    const found: string[] = [];
+    const at = `${this.writes}/${this.#vaultVersion(this.primary)}/${this.#vaultVersion(this.copy)}/${this.opts.runningDeadlineSeconds === undefined ? '' : this.T}`;
+    if (at === this.#checkedAt && !full) return [];
+    this.#checkedAt = at;
+    const snapshots = [...this.catalog.snapshots.values()];
+    for (const s of snapshots) {
+      const id = `${s.planId}/${s.snapshotId}`;
+      if (!this.#created.has(id)) this.#created.set(id, { step: this.step, T: this.T });
+      if (s.status === 'FORGOTTEN') this.#forgotten.add(id);
+    }
+    // Retention never forgets the newest committed snapshot.
+    for (const s of snapshots) {
+      if (s.status !== 'FORGOTTEN') continue;
+      // Newest by the data it holds (`time`, when its listing or journal cut began), as retention orders them.
+      const timeOf = (x: SnapshotRecord) => x.time ?? x.scheduledAt;
+      const newer = snapshots.some(
+        (x) => x.planId === s.planId && x.status === 'COMMITTED' && timeOf(x) >= timeOf(s),
+      );
+      if (!newer)
+        found.push(
+          `[retention] ${s.planId}/${s.snapshotId} was forgotten, and no newer snapshot is committed`,
+        );
+    }
+    // Every COMMITTED snapshot restores byte-identically in every region where it is COPIED.
+    for (const s of snapshots) {
+      if (s.status !== 'COMMITTED' || !s.manifestId) continue;
+      const id = `${s.planId}/${s.snapshotId}`;
+      if (this.#forgotten.has(id)) continue; // brought back by a state restore after retention dropped it
+      const key = `${id}/${s.manifestId}`;
+      let checked = this.#checked.get(key);
+      const regions = [PRIMARY, ...(s.regions?.[COPY]?.status === 'COPIED' ? [COPY] : [])];
+      for (const region of regions) {
+        if (checked?.regions.has(region) && !full) continue;
+        const restored = await this.#restoreAll(s, region).catch((e: unknown) => `${reasonOf(e)}`);
+        if (typeof restored === 'string') {
+          found.push(`[restore] ${id} (committed) does not restore in ${region}: ${short(restored)}`);
+          continue;
+        }
+        if (!checked) {
+          checked = {
+            planId: s.planId,
+            snapshotId: s.snapshotId,
+            manifestId: s.manifestId,
+            contents: restored,
+            regions: new Set(),
+          };
+          this.#checked.set(key, checked);
+          found.push(...this.#judge(s, restored));
+        } else if (!sameMap(checked.contents, restored)) {
+          found.push(`[restore] ${id} restores differently in ${region} than in ${[...checked.regions][0]}`);
+        }
+        checked.regions.add(region);
+      }
+      if (checked) found.push(...(await this.#present(checked, regions)));
+    }
+    // Committed snapshots a state restore dropped from the catalog keep their documents.
+    for (const o of this.#orphans.values()) {
+      if (this.#forgotten.has(`${o.planId}/${o.snapshotId}`)) continue;
+      for (const v of await this.#present(o, [PRIMARY]))
+        found.push(`[state-restore] ${v} (its record was lost to a state-table restore)`);
+    }
+    // No RUNNING record outlives its deadline.
+    const deadline = this.opts.runningDeadlineSeconds;
+    if (deadline !== undefined) {
+      for (const s of snapshots) {
+        const since = this.#created.get(`${s.planId}/${s.snapshotId}`);
+        if (s.status === 'RUNNING' && since && this.T - since.T > deadline * 1000)
+          found.push(
+            `[running] ${s.planId}/${s.snapshotId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`,
+          );
+      }
+      for (const j of this.catalog.restoreJobs.values()) {
+        const since = this.#created.get(j.restoreJobId) ?? { step: this.step, T: this.T };
+        this.#created.set(j.restoreJobId, since);
+        if (j.status === 'RUNNING' && this.T - since.T > deadline * 1000)
+          found.push(
+            `[running] restore job ${j.restoreJobId} is still RUNNING ${Math.round((this.T - since.T) / 1000)} s after it started`,
+          );
+      }
+    }
+    // A finished restore job wrote what its snapshot holds.
+    for (const j of this.catalog.restoreJobs.values()) {
+      if (j.status !== 'SUCCEEDED' || this.#created.has(`done:${j.restoreJobId}`)) continue;
+      this.#created.set(`done:${j.restoreJobId}`, { step: this.step, T: this.T });
+      const checked = this.#checked.get(`${j.planId}/${j.snapshotId}/${j.manifestId}`);
+      const prefix = String((j.request as { targetPrefix?: string }).targetPrefix ?? '');
+      if (!checked) continue;
+      for (const [k, content] of checked.contents) {
+        const got = this.objects.current('restored', `${prefix}${k}`);
+        if (!got || Buffer.from(got.body).toString('utf8') !== content)
+          found.push(
+            `[restore-job] ${j.restoreJobId} SUCCEEDED but ${prefix}${k} is ${got ? 'different' : 'missing'}`,
+          );
+      }
+    }
+    if (this.opts.checkGarbage) found.push(...(await this.#garbage()));
+    const fresh = found.filter((v) => !this.violations.includes(v));
+    this.violations.push(...fresh);
+    return fresh;
+  }
+
+  /** Restore a snapshot from a region, every byte, on the raw stores: key → content. */
+  async #restoreAll(s: SnapshotRecord, region: string): Promise<Map<string, string>> {
+    const vault = region === PRIMARY ? this.primary : this.copy;
+    const root = await readManifest(vault, this.envelope, s.planId, s.manifestId as string);
+    const entries = await readAllEntries(vault, this.envelope, root);
+    const index = await VaultIndex.load(vault, this.envelope);
+    const out = new Map<string, string>();
+    for (const e of entries)
+      out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
+    return out;
+  }
+
+  /** Is the restored content one the source could have given this snapshot? */
+  #judge(s: SnapshotRecord, restored: Map<string, string>): string[] {
+    const plan = this.plans.find((p) => p.id === s.planId) as PlanRecord;
+    const bucket = plan.source.bucket;
+    const id = `${s.planId}/${s.snapshotId}`;
+    const out: string[] = [];
+    if (s.mode === 'journal') {
+      // After a state restore the journal is no longer one history (entries lost, then captured again).
+      if (this.stats['state-restores']) return out;
+      // A journal-built snapshot equals the source at its cut, for every key whose newest change up to
+      // the cut was journaled and has not changed since (keys with lost or late events are skipped).
+      const until = s.journalUntil as string;
+      for (const key of KEYS) {
+        const history = this.history.get(`${bucket}/${key}`) ?? [];
+        const journaled = [...this.catalog.journal.values()].filter(
+          (e) => e.planId === s.planId && e.key === key && e.capturedAt <= until,
+        );
+        if (journaled.length === 0) continue;
+        // The cut trusts that an entry is written within `settleSeconds` of its `capturedAt`: an entry
+        // written later (a capture stalled between the two) may be missed by design; not judged.
+        const late = journaled.some(
+          (e) =>
+            (this.#appendedAt.get(`${e.planId}/${e.key}/${e.sequencer}`) ?? 0) >
+            Date.parse(e.capturedAt) + SETTLE_MS,
+        );
+        if (late) {
+          this.count('late-journal-writes');
+          continue;
+        }
+        const top = journaled.reduce((a, b) =>
+          parseInt(a.sequencer, 16) >= parseInt(b.sequencer, 16) ? a : b,
+        );
+        if (top.outcome === 'lost-before-capture') continue;
+        const seq = parseInt(top.sequencer, 16);
+        const m = history.find((h) => h.seq === seq);
+        if (!m || history.some((h) => h.seq > seq && h.step <= this.step)) continue;
+        const got = restored.get(key) ?? null;
+        if (got !== m.after)
+          out.push(
+            `[journal] ${id} (journal-built, cut ${until}) has ${key} = ${got ?? '(absent)'}, the source had ${m.after ?? '(absent)'} after the change it journaled last (${top.event} ${top.versionId ?? ''} seq ${seq})`,
+          );
+      }
+      return out;
+    }
+    // A listing snapshot holds, for each key, a state the key had while the snapshot ran.
+    const from = this.#created.get(id)?.step ?? 0;
+    for (const key of KEYS) {
+      const history = this.history.get(`${bucket}/${key}`) ?? [];
+      const allowed = new Set<string | null>();
+      let atStart: string | null = null;
+      for (const h of history) {
+        if (h.step <= from) atStart = h.after;
+        else allowed.add(h.after);
+      }
+      allowed.add(atStart);
+      const got = restored.get(key) ?? null;
+      if (!allowed.has(got))
+        out.push(
+          `[content] ${id} has ${key} = ${got ?? '(absent)'}, the source held only ${[...allowed].map((a) => a ?? '(absent)').join(', ')} while it ran`,
+        );
+    }
+    return out;
+  }
+
+  /** No unreferenced pack outlives the grace period plus one GC run (live: as GC defines it). */
+  async #garbage(): Promise<string[]> {
+    const vaults = { primary: this.primary, copies: new Map([[COPY, this.copy as VaultStore]]) };
+    let live: Set<ContentId>;
+    try {
+      live = await liveBlobs(this.catalog, vaults, this.envelope);
+    } catch {
+      return []; // a live document is unreadable: the restore checks report that
+    }
+    // GC keeps the blobs journaled since a little before the oldest committed snapshot.
+    for (const plan of this.plans) {
+      const oldest = [...this.catalog.snapshots.values()].find(
+        (x) => x.planId === plan.id && x.status === 'COMMITTED' && x.time,
+      );
+      const after = oldest ? new Date(Date.parse(oldest.time as string) - 10 * 60_000).toISOString() : '';
+      for (const e of this.catalog.journal.values())
+        if (e.planId === plan.id && e.capturedAt > after) for (const b of e.blobs ?? []) live.add(b);
+    }
+    const out: string[] = [];
+    for (const vault of [this.primary, this.copy]) {
+      const garbage = await garbagePacks(vault, this.envelope, live).catch(() => undefined);
+      if (garbage)
+        for (const overdue of this.#watch.observe(vault.region, garbage, this.T + this.skewMs))
+          out.push(`[garbage] ${overdue}`);
+    }
+    return out;
+  }
+
+  #vaultVersion(v: MemoryVaultStore): number {
+    return v.calls.put * 100_000 + v.calls.delete;
+  }
+
+  /** The documents of a checked snapshot are still stored and indexed in each region. */
+  async #present(c: CheckedSnapshot, regions: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const region of regions) {
+      const vault = region === PRIMARY ? this.primary : this.copy;
+      const where = `${c.planId}/${c.snapshotId} in ${region}`;
+      const rootKey = VaultLayout.manifestKey(c.planId, c.manifestId);
+      if (!vault.objects.has(rootKey)) {
+        out.push(`[lost] ${where}: its manifest root is gone`);
+        continue;
+      }
+      const key = `${c.planId}/${c.manifestId}`;
+      let docs = this.#blobsOf.get(key);
+      if (!docs) {
+        const root = await readManifest(vault, this.envelope, c.planId, c.manifestId);
+        const blobs = new Set<ContentId>();
+        for (const e of await readAllEntries(vault, this.envelope, root))
+          for (const b of e.blobs) blobs.add(b);
+        docs = { parts: root.parts.map((p) => VaultLayout.partKey(c.planId, p.partId)), blobs: [...blobs] };
+        this.#blobsOf.set(key, docs);
+      }
+      const gone = docs.parts.filter((p) => !vault.objects.has(p));
+      if (gone.length > 0) {
+        out.push(`[lost] ${where}: ${gone.length} manifest part(s) gone (${short(gone[0] as string)})`);
+        continue;
+      }
+      const located = await this.#located(vault);
+      for (const b of docs.blobs) {
+        const packs = located.get(b) ?? [];
+        if (!packs.some((p) => vault.objects.has(VaultLayout.packKey(p))))
+          out.push(
+            `[lost] ${where}: blob ${b.slice(0, 8)} is in no stored pack its index names (${packs.length} named)`,
+          );
+      }
+    }
+    return out;
+  }
+
+  /** Blob → packs naming it, over every index document of a vault. */
+  async #located(vault: MemoryVaultStore): Promise<Map<ContentId, ContentId[]>> {
+    const version = String(this.#vaultVersion(vault));
+    const cached = this.#locatedAt.get(vault.bucket);
+    if (cached?.at === version) return cached.located;
+    const out = new Map<ContentId, ContentId[]>();
+    for (const key of vault.objects.keys()) {
+      const id = VaultLayout.indexIdOf(key);
+      if (!id) continue;
+      let doc = this.#indexCache.get(`${vault.bucket}/${id}`);
+      if (!doc) {
+        const m = new Map<ContentId, ContentId[]>();
+        for (const p of (await readIndex(vault, this.envelope, id)).packs)
+          for (const b of p.blobs) m.set(b.blobId, [...(m.get(b.blobId) ?? []), p.packId]);
+        doc = m;
+        this.#indexCache.set(`${vault.bucket}/${id}`, doc);
+      }
+      for (const [b, packs] of doc) out.set(b, [...(out.get(b) ?? []), ...packs]);
+    }
+    this.#locatedAt.set(vault.bucket, { at: version, located: out });
+    return out;
+  }
+}
+
+function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function describeTask(t: Task): string {
+  switch (t.kind) {
+    case 'snapshot':
+      return `snapshot ${t.planId}/${t.snapshotId}${t.partition ? ` p${t.partition.index}${t.partition.resume ? `>${t.partition.resume.afterKey}` : ''}` : ''}`;
+    case 'copy':
+      return `copy ${t.planId}/${t.snapshotId} ${t.region}`;
+    case 'verify':
+      return `verify ${t.planId}/${t.snapshotId}${t.tier ? ` ${t.tier}` : ''}`;
+    case 'prune':
+      return `prune ${t.planId}/${t.snapshotId}${t.region ? ` ${t.region}` : ''}`;
+    case 'restore-part':
+      return `restore-part ${t.restoreJobId} ${t.part}`;
+    case 'drill':
+      return `drill ${t.planId} ${t.drillId}`;
+  }
+}
+
+/** What the SQS handler records when a task fails for the last time (sqs-task-handler.ts `recordOnJob`). */
+async function recordOnJob(deps: PipelineDeps, task: Task, failure: string): Promise<void> {
+  const { catalog, clock } = deps;
+  const at = clock.now().toISOString();
+  if (task.kind === 'drill') return;
+  try {
+    if (task.kind === 'restore-part') {
+      await catalog.finishRestoreJob(task.restoreJobId, {
+        status: 'FAILED',
+        at,
+        error: `part ${task.part}: ${failure}`,
+      });
+      return;
+    }
+    const jobId = jobIdOf(task);
+    const reason =
+      task.kind === 'snapshot' && task.partition ? `partition ${task.partition.index}: ${failure}` : failure;
+    if (!(await catalog.getJob(jobId))) return;
+    await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
+    await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
+    if (task.kind === 'snapshot')
+      await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
+        'RUNNING',
+      ]);
+  } catch {
+    // could not record: logged by the real handler
+  }
+}
+
+/**
+ * Run one seed: the steps with faults, then a quiet phase (no faults) until nothing is left to do,
+ * checking every invariant after every step.
+ */
+export async function simulate(opts: SimOptions): Promise<SimResult> {
+  const w = new World(opts);
+  await w.setUp();
+  let failedAt = -1;
+  const steps = opts.steps ?? 300;
+  const record = (fresh: string[]) => {
+    if (fresh.length > 0 && failedAt < 0) failedAt = w.decisions.length - 1;
+  };
+  if (opts.replay) {
+    while (failedAt < 0 && (await w.decide())) record(await w.check());
+    if (failedAt < 0) record(await w.check(true));
+    return { seed: opts.seed, violations: w.violations, decisions: w.decisions, failedAt, stats: w.stats };
+  }
+  for (let i = 0; i < steps; i++) {
+    if (!(await w.decide())) break;
+    record(await w.check());
+    if (failedAt >= 0) break;
+  }
+  if (failedAt < 0) {
+    w.quiet = true;
+    w.decisions.push('quiet');
+    for (let i = 0; i < (opts.quietSteps ?? 300); i++) {
+      if (!(await w.decide())) break;
+      record(await w.check());
+      if (failedAt >= 0) break;
+      if (w.pending.length === 0 && w.events.length === 0 && !w.messages.some((m) => m.state !== 'gone')) {
+        if (i > 0 && w.decisions.at(-1)?.startsWith('tick')) break;
+      }
+    }
+    if (failedAt < 0 && opts.runningDeadlineSeconds !== undefined) {
+      // Nothing is left to do: let the deadline pass (ticks run meanwhile, for a reaper) and look again.
+      const until = w.T + opts.runningDeadlineSeconds * 1000 + 2 * VISIBILITY_MS;
+      for (let i = 0; i < 3000 && failedAt < 0 && w.T < until; i++) {
+        if (!w.runs.some((r) => r.state === 'running'))
+          w.advanceBy(Math.ceil((opts.runningDeadlineSeconds * 1000) / 20));
+        if (!(await w.decide())) break;
+        record(await w.check());
+      }
+    }
+    if (failedAt < 0) record(await w.check(true));
+  }
+  w.count('hours', (w.T - START) / 3_600_000);
+  for (const x of w.catalog.snapshots.values()) w.count(`end.${x.status}${x.mode ? `.${x.mode}` : ''}`);
+  return { seed: opts.seed, violations: w.violations, decisions: w.decisions, failedAt, stats: w.stats };
+}
