@@ -10,11 +10,14 @@ import { ConflictError, NotFoundError, SourceUnavailableError } from '#domain/er
 import type {
   ByteRange,
   Clock,
+  CurrentVersion,
   FetchedObject,
   ObjectHead,
   ObjectStore,
   ReadOptions,
   SourceObject,
+  WriteConditions,
+  WriteOutcome,
 } from '#domain/ports.ts';
 import { compareKeys, contentIdOf } from '#domain/vault.ts';
 
@@ -116,10 +119,11 @@ export class SimObjectStore implements ObjectStore {
     key: string,
     chunks: AsyncIterable<Uint8Array>,
     attributes: { contentType?: string; metadata?: Record<string, string> },
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
     const parts: Uint8Array[] = [];
     for await (const c of chunks) parts.push(c);
-    await this.put(bucket, key, Buffer.concat(parts), attributes);
+    return this.put(bucket, key, Buffer.concat(parts), attributes, conditions);
   }
 
   async put(
@@ -127,8 +131,24 @@ export class SimObjectStore implements ObjectStore {
     key: string,
     body: Uint8Array,
     attributes: { contentType?: string; metadata?: Record<string, string> } = {},
-  ): Promise<void> {
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
+    // S3's If-None-Match: * is checked against the current version when the write takes effect.
+    if (conditions.ifNoneMatch && this.current(bucket, key)) return 'exists';
     this.putVersion(bucket, key, body, attributes);
+    return 'written';
+  }
+
+  async currentVersion(bucket: string, key: string): Promise<CurrentVersion | undefined> {
+    const o = this.current(bucket, key);
+    if (!o) return undefined;
+    return {
+      key,
+      sizeBytes: o.sizeBytes,
+      etag: o.etag,
+      lastModified: o.lastModified,
+      ...(o.versionId !== 'null' ? { versionId: o.versionId } : {}),
+    };
   }
 
   /** Store a new version (the current one); @returns it. */

@@ -27,6 +27,7 @@
  * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
  * @see ../../docs/format.md#read-and-write-ordering
  */
+
 import { MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
@@ -44,6 +45,7 @@ import type {
   VaultStore,
 } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
+import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
 import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
 import { restorePart, startRestore } from '#domain/restore.ts';
 import {
@@ -95,6 +97,8 @@ export interface SimResult {
   stats: Record<string, number>;
 }
 
+/** The scheduler's EventBridge rate: `rate(1 minute)`. */
+const TICK_MS = 60_000;
 const PRIMARY = 'us-east-1';
 const COPY = 'eu-west-1';
 const GRACE_SECONDS = 600;
@@ -388,14 +392,16 @@ export class World {
       getRange: (bucket, key, range) =>
         call(`s3.getRange ${bucket}/${key}`, () => o.getRange(bucket, key, range)),
       head: (bucket, key) => call(`s3.head ${bucket}/${key}`, () => o.head(bucket, key)),
-      put: (bucket, key, body, attrs) =>
-        call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs)),
-      putStream: async (bucket, key, chunks, attrs) => {
+      put: (bucket, key, body, attrs, conditions) =>
+        call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs, conditions)),
+      putStream: async (bucket, key, chunks, attrs, conditions) => {
         const parts: Uint8Array[] = [];
         for await (const chunk of chunks) parts.push(chunk);
         const body = Buffer.concat(parts);
-        return call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs));
+        return call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs, conditions));
       },
+      currentVersion: (bucket, key) =>
+        call(`s3.currentVersion ${bucket}/${key}`, () => o.currentVersion(bucket, key)),
       delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),
     };
     c.deps = {
@@ -903,6 +909,13 @@ export class World {
         if (r.state === 'running') by = Math.min(by, r.deadlineT - LAMBDA_TIMEOUT_MS / 3 - this.T);
     }
     this.T += Math.max(0, by);
+    // EventBridge fires the scheduler every minute whatever else happens: once a minute has passed
+    // since the last tick, one fires now (the minutes a jump skipped coalesce into it).
+    if (
+      this.T - this.#lastTickT >= TICK_MS &&
+      !this.runs.some((r) => r.kind === 'scheduler' && r.state === 'running')
+    )
+      this.#tick();
   }
 
   /** Move every clock on by `ms` (the quiet phase's wait for deadlines). */
@@ -911,13 +924,17 @@ export class World {
     this.#advance(ms, true);
   }
 
+  #lastTickT = 0;
+
   #tick(): void {
+    this.#lastTickT = this.T;
     this.#start('scheduler', 'tick', async (deps) => {
       try {
         const at = deps.clock.now().toISOString();
         await startDueSnapshots(deps, at);
         await startDueVerifications(deps, at);
         await startDueDrills(deps, at);
+        await reapStaleWork(deps, at, DEFAULT_REAPER_OPTIONS);
       } catch {
         // EventBridge invokes again at the next tick
       }
