@@ -401,9 +401,22 @@ export class DynamoDbCatalog implements Catalog {
             TableName: this.#table,
             Key: { pk: `PLAN#${planId}`, sk: `SNAPSHOT#${snapshotId}` },
             UpdateExpression: 'ADD partitionsDone :one',
-            ConditionExpression: '#status = :running',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':one': 1, ':running': 'RUNNING' },
+            // Counted only into the partition plan it was stored under (see PartitionSummary.planTime).
+            ...(summary.planTime === undefined
+              ? {
+                  ConditionExpression: '#status = :running',
+                  ExpressionAttributeNames: { '#status': 'status' },
+                  ExpressionAttributeValues: { ':one': 1, ':running': 'RUNNING' },
+                }
+              : {
+                  ConditionExpression: '#status = :running AND #time = :planTime',
+                  ExpressionAttributeNames: { '#status': 'status', '#time': 'time' },
+                  ExpressionAttributeValues: {
+                    ':one': 1,
+                    ':running': 'RUNNING',
+                    ':planTime': summary.planTime,
+                  },
+                }),
           },
         },
       ],

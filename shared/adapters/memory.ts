@@ -560,7 +560,10 @@ export class MemoryCatalog implements Catalog {
       summary,
       'parts',
     );
-    const counted = !this.partitions.has(key) && s.status === 'RUNNING';
+    const counted =
+      !this.partitions.has(key) &&
+      s.status === 'RUNNING' &&
+      (summary.planTime === undefined || summary.planTime === s.time);
     if (counted) {
       this.partitions.set(key, clone(summary));
       s.partitionsDone = (s.partitionsDone ?? 0) + 1;

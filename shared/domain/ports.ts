@@ -506,6 +506,12 @@ export interface PartitionSummary {
   invocations: number;
   seconds: number;
   doneAt: string;
+  /**
+   * ISO-8601 UTC: the `time` of the partition plan it was stored under. The catalog counts it only
+   * while the snapshot's recorded plan has that time, so a straggler of an earlier plan (a task still
+   * running when the state table was restored to before that plan) is never counted into a new one.
+   */
+  planTime?: string;
 }
 
 /**

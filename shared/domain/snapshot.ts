@@ -23,7 +23,14 @@ import {
   DEFAULT_RECONCILE_SCHEDULE,
 } from './plan.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
-import type { PartitionPlan, PartitionSummary, PlanRecord, SnapshotRecord, SourceObject } from './ports.ts';
+import type {
+  PartitionCheckpoint,
+  PartitionPlan,
+  PartitionSummary,
+  PlanRecord,
+  SnapshotRecord,
+  SourceObject,
+} from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import {
   PackWriter,
@@ -249,10 +256,16 @@ async function resumeOf(
   index: number,
   fromMessage: PartitionResume | undefined,
 ): Promise<PartitionResume | undefined> {
-  const recorded = (await deps.catalog.listPartitionCheckpoints(record.planId, record.snapshotId)).find(
-    (c) => c.partition === index,
-  );
-  if (!recorded || (fromMessage && fromMessage.invocations > recorded.invocations)) return fromMessage;
+  // Work stored under another partition plan (before a state-table restore) covers other keys.
+  const ofThisPlan = (r: PartitionResume | undefined) =>
+    r && (r.planTime === undefined || r.planTime === record.time) ? r : undefined;
+  const message = ofThisPlan(fromMessage);
+  const recorded = ofThisPlan(
+    (await deps.catalog.listPartitionCheckpoints(record.planId, record.snapshotId)).find(
+      (c) => c.partition === index,
+    ),
+  ) as PartitionCheckpoint | undefined;
+  if (!recorded || (message && message.invocations > recorded.invocations)) return message;
   const { partition: _partition, checkpointedAt: _at, ...resume } = recorded;
   return resume;
 }
@@ -435,6 +448,7 @@ async function runPartition(
           storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
           invocations: (resume?.invocations ?? 1) + 1,
           seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+          ...(record.time ? { planTime: record.time } : {}),
         };
         // The checkpoint in the catalog first: it keeps the parts live for garbage collection, and a
         // delivery without `resume` (a re-drive) goes on from it. A second delivery of the message
@@ -473,6 +487,7 @@ async function runPartition(
     seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
     doneAt: nowIso(clock),
     ...(expected ? { reconcileMissed } : {}),
+    ...(record.time ? { planTime: record.time } : {}),
   };
   const { counted } = await catalog.completePartition(plan.id, record.snapshotId, summary);
   await catalog.updateTask(jobId, taskId, {

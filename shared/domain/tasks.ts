@@ -27,6 +27,11 @@ export const PartitionResumeSchema = z.strictObject({
   seconds: z.number().nonnegative(),
   /** A reconcile's count so far. */
   reconcileMissed: count.optional(),
+  /**
+   * ISO-8601 UTC: the `time` of the partition plan this work was stored under (the snapshot record's
+   * `time`). Work of another plan (a straggler from before a state-table restore) is not continued.
+   */
+  planTime: z.iso.datetime().optional(),
 });
 export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
 

@@ -555,6 +555,24 @@ export function catalogContract(name: string, make: () => Promise<Catalog>): voi
       expect(await c.listGcMarks('vault-euw1')).toEqual([]); // holds are no marks
     });
 
+    it('counts a partition only into the partition plan it was stored under (planTime)', async () => {
+      const c = await make();
+      await c.createJob(job('S1'), snapshot('S1'));
+      await c.planPartitions('photos', 'S1', {
+        boundaries: ['m'],
+        parentSnapshotId: null,
+        time: '2026-01-01T00:00:05.000Z',
+      });
+      // A straggler of an earlier plan (before a state-table restore): not counted.
+      const stale = { ...summary(0), planTime: '2026-01-01T00:00:01.000Z' };
+      expect((await c.completePartition('photos', 'S1', stale)).counted).toBe(false);
+      expect((await c.getSnapshot('photos', 'S1'))?.partitionsDone ?? 0).toBe(0);
+      // Stored under the recorded plan: counted.
+      const mine = { ...summary(1), planTime: '2026-01-01T00:00:05.000Z' };
+      expect((await c.completePartition('photos', 'S1', mine)).counted).toBe(true);
+      expect((await c.getSnapshot('photos', 'S1'))?.partitionsDone).toBe(1);
+    });
+
     it('records a partition checkpoint only over one with fewer invocations, however many parts it names', async () => {
       const c = await make();
       await c.createJob(job('S1'), snapshot('S1'));

@@ -28,7 +28,7 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
-import { MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
+import { MemoryCatalog, type MemoryCatalogState, MemoryVaultStore } from '#adapters/memory.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
@@ -967,32 +967,13 @@ export class World {
   }
 
   #saveState(): void {
-    const c = this.catalog;
-    this.#savedState = structuredClone({
-      plans: c.plans,
-      jobs: c.jobs,
-      snapshots: c.snapshots,
-      tasks: c.tasks,
-      journal: c.journal,
-      drills: c.drills,
-      restoreJobs: c.restoreJobs,
-      restoreParts: c.restoreParts,
-      partitions: c.partitions,
-      gcMarks: c.gcMarks,
-      gcLeases: c.gcLeases,
-    });
+    // Every item of the table, as PITR keeps them (checkpoints, running-task index, holds included).
+    this.#savedState = this.catalog.exportState();
   }
 
   #restoreState(): void {
-    const saved = structuredClone(this.#savedState) as Record<string, Map<unknown, unknown> | Set<unknown>>;
-    const c = this.catalog as unknown as Record<string, Map<unknown, unknown> | Set<unknown>>;
     const before = [...this.catalog.snapshots.values()].filter((s) => s.status === 'COMMITTED');
-    for (const [k, v] of Object.entries(saved)) {
-      const target = c[k] as Map<unknown, unknown> & Set<unknown>;
-      target.clear();
-      if (v instanceof Map) for (const [a, b] of v) target.set(a, b);
-      else for (const a of v) target.add(a);
-    }
+    this.catalog.importState(this.#savedState as MemoryCatalogState);
     this.count('state-restores');
     this.writes += 1;
     for (const s of before) {
