@@ -461,7 +461,11 @@ type Read<T> = { ok: true; value: T } | { ok: false; reason: string };
  * less, never more).
  * @throws TransientError (retryable) on storage failures.
  */
-async function namesNothingElse(deps: PipelineDeps, root: Manifest, record: SnapshotRecord): Promise<boolean> {
+async function namesNothingElse(
+  deps: PipelineDeps,
+  root: Manifest,
+  record: SnapshotRecord,
+): Promise<boolean> {
   if (!record.manifestId) return false;
   const named = await fromAnyVault(deps, `manifest of ${record.planId}/${record.snapshotId}`, (vault) =>
     readManifest(vault, deps.envelope, record.planId, record.manifestId as string),

@@ -155,7 +155,7 @@ describe('garbage collection after the state table is restored to an earlier poi
   it('keeps the root of a committed run the restored table forgot when the snapshot runs again and commits another root', async () => {
     // Prepare: S1 committed; S2 starts and the table is backed up while it is RUNNING; S2 commits
     // root R1 (holding 'alpha, second version'), is copied and verified.
-    const s1 = await snapshotNow(p);
+    await snapshotNow(p); // S1
     const { snapshotId: s2 } = await startSnapshotNow(p.deps, 'photos');
     const tableWhileRunning = p.catalog.exportState();
     const planTasks = p.queue.drain();
@@ -187,7 +187,8 @@ describe('garbage collection after the state table is restored to an earlier poi
       expect(p.primary.objects.has(key), key).toBe(true);
     const index = await VaultIndex.load(p.primary, p.deps.envelope);
     expect(index.locate(contentIdOf('alpha, second version'))).toBeDefined();
-    for (const gc of [first, second]) expect(gc['us-east-1']).toMatchObject({ manifestsDeleted: 0, rootsUnknown: 1 });
+    for (const gc of [first, second])
+      expect(gc['us-east-1']).toMatchObject({ manifestsDeleted: 0, rootsUnknown: 1 });
   });
 });
 
