@@ -21,9 +21,11 @@
  *   `[journal]`: a journal-built snapshot equals the source after the newest change it journaled
  *   by its cut (keys whose events are lost, late or changed since are not judged);
  * - `[retention]`: retention never forgets the newest committed snapshot;
- * - `[state-restore]`: snapshots a state-table restore dropped from the catalog keep their documents;
+ * - `[state-restore]`: snapshots a state-table restore dropped from the catalog keep their documents
+ *   (unless the snapshot ran again and committed a root holding every key alike);
  * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
- * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline;
+ * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline
+ *   (clock jumps not counted: no tick runs the reaper during them);
  * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
  * @see ../../docs/format.md#read-and-write-ordering
  */
