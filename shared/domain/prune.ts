@@ -59,8 +59,10 @@ export interface VaultGcResult {
   manifestsDeleted: number;
   /**
    * Manifest roots in this vault whose snapshot no catalog record knows (the state table was restored
-   * to an earlier point, or a record was lost): kept, and live with their parts and blobs. Run
-   * `strongbox repair catalog` to recreate their records (see {@link warning}).
+   * to an earlier point, or a record was lost), and roots an earlier committed run of a snapshot
+   * wrote before such a restore set its record back (its COMMITTED record now names a root lacking
+   * some of their parts): kept, and live with their parts and blobs. Run `strongbox repair catalog`
+   * to recreate the records of the former (see {@link warning}).
    */
   rootsUnknown: number;
   /** FORGOTTEN records deleted: their root is gone from every vault (see docs/format.md#garbage-collection). */
@@ -268,7 +270,10 @@ interface LiveSet {
    * FORGOTTEN record names, and losing roots of two sealers (their snapshot's record names another).
    */
   garbageRoots: Set<string>;
-  /** Keys of the roots no catalog record knows the snapshot of (also in {@link roots}). */
+  /**
+   * Keys of the roots no catalog record knows the snapshot of, or of an earlier committed run of a
+   * snapshot (see {@link VaultGcResult.rootsUnknown}); also in {@link roots}.
+   */
   unknownRoots: Set<string>;
   /** The FORGOTTEN records of every plan: deleted once no vault holds their root. */
   tombstones: SnapshotRecord[];
