@@ -59,8 +59,10 @@ export interface VaultGcResult {
   manifestsDeleted: number;
   /**
    * Manifest roots in this vault whose snapshot no catalog record knows (the state table was restored
-   * to an earlier point, or a record was lost): kept, and live with their parts and blobs. Run
-   * `strongbox repair catalog` to recreate their records (see {@link warning}).
+   * to an earlier point, or a record was lost), and roots an earlier committed run of a snapshot
+   * wrote before such a restore set its record back (its COMMITTED record now names a root lacking
+   * some of their parts): kept, and live with their parts and blobs. Run `strongbox repair catalog`
+   * to recreate the records of the former (see {@link warning}).
    */
   rootsUnknown: number;
   /** FORGOTTEN records deleted: their root is gone from every vault (see docs/format.md#garbage-collection). */
@@ -268,7 +270,10 @@ interface LiveSet {
    * FORGOTTEN record names, and losing roots of two sealers (their snapshot's record names another).
    */
   garbageRoots: Set<string>;
-  /** Keys of the roots no catalog record knows the snapshot of (also in {@link roots}). */
+  /**
+   * Keys of the roots no catalog record knows the snapshot of, or of an earlier committed run of a
+   * snapshot (see {@link VaultGcResult.rootsUnknown}); also in {@link roots}.
+   */
   unknownRoots: Set<string>;
   /** The FORGOTTEN records of every plan: deleted once no vault holds their root. */
   tombstones: SnapshotRecord[];
@@ -395,12 +400,18 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
       continue;
     }
     const record = bySnapshot.get(`${planId}/${read.value.snapshotId}`);
-    if (record?.status === 'COMMITTED' || record?.status === 'FORGOTTEN') {
+    if (
+      record?.status === 'FORGOTTEN' ||
+      (record?.status === 'COMMITTED' && (await namesNothingElse(deps, read.value, record)))
+    ) {
       live.garbageRoots.add(key); // its snapshot's record names another root: a losing sealer's
       continue;
     }
     live.roots.add(key);
-    if (!record) live.unknownRoots.add(key);
+    // No record, or a COMMITTED one naming another root that lacks some of this root's parts: the
+    // root of an earlier committed run of that snapshot, whose record a state-table restore set back
+    // (the snapshot then ran again): kept with what it holds, and reported.
+    if (record?.status !== 'RUNNING' && record?.status !== 'FAILED') live.unknownRoots.add(key);
     keptManifests.push(read.value);
   }
   const roots = await Promise.all(
@@ -445,6 +456,29 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
 }
 
 type Read<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * Whether deleting `root`, which its snapshot's COMMITTED `record` does not name, loses nothing:
+ * every part it names is named by the record's root too. Two sealers of one run seal the same
+ * partitions, so a losing sealer's root names nothing else; a root committed by an earlier run of
+ * the snapshot, whose record a state-table restore set back to RUNNING before the snapshot ran
+ * again, may hold other versions, and is kept. False when the record's root cannot be read (delete
+ * less, never more).
+ * @throws TransientError (retryable) on storage failures.
+ */
+async function namesNothingElse(
+  deps: PipelineDeps,
+  root: Manifest,
+  record: SnapshotRecord,
+): Promise<boolean> {
+  if (!record.manifestId) return false;
+  const named = await fromAnyVault(deps, `manifest of ${record.planId}/${record.snapshotId}`, (vault) =>
+    readManifest(vault, deps.envelope, record.planId, record.manifestId as string),
+  );
+  if (!named.ok) return false;
+  const parts = new Set(named.value.parts.map((p) => p.partId));
+  return root.parts.every((p) => parts.has(p.partId));
+}
 
 /**
  * Read a document from the primary, else from each copy vault in turn. Retryable failures are thrown;

@@ -151,6 +151,45 @@ describe('garbage collection after the state table is restored to an earlier poi
     expect(after['us-east-1']?.warning).toBeUndefined();
     expect((await repairCatalog(p.deps)).recreate).toEqual([]);
   });
+
+  it('keeps the root of a committed run the restored table forgot when the snapshot runs again and commits another root', async () => {
+    // Prepare: S1 committed; S2 starts and the table is backed up while it is RUNNING; S2 commits
+    // root R1 (holding 'alpha, second version'), is copied and verified.
+    await snapshotNow(p); // S1
+    const { snapshotId: s2 } = await startSnapshotNow(p.deps, 'photos');
+    const tableWhileRunning = p.catalog.exportState();
+    const planTasks = p.queue.drain();
+    await putText(p, 'a.txt', 'alpha, second version');
+    for (const task of planTasks) await p.run(task);
+    await p.drain();
+    p.clock.advance(2 * HOUR);
+    const r1 = (await p.catalog.getSnapshot('photos', s2))?.manifestId as string;
+    expect(r1).toBeDefined();
+    const r1Docs = await documentsOf(p, p.primary, r1);
+
+    // Act: the table is restored to while S2 ran; the source changes; S2 runs again (the reaper
+    // re-drives its task) and commits root R2; garbage collection runs twice past the grace period.
+    p.catalog.importState(tableWhileRunning);
+    expect((await p.catalog.getSnapshot('photos', s2))?.status).toBe('RUNNING');
+    await putText(p, 'a.txt', 'alpha, third version');
+    for (const task of planTasks) await p.run(task);
+    await p.drain();
+    p.clock.advance(2 * HOUR);
+    const r2 = (await p.catalog.getSnapshot('photos', s2))?.manifestId as string;
+    expect(r2).not.toBe(r1);
+    const first = await pruneNow(p, s2);
+    p.clock.advance(2 * HOUR);
+    const second = await pruneNow(p, s2);
+
+    // Assess: R1 was committed, and what only it holds ('alpha, second version') is kept with it: it
+    // is not the losing root of two sealers of one run, which names nothing the winner does not.
+    for (const key of [r1Docs.manifestKey, ...r1Docs.partKeys, ...r1Docs.packKeys])
+      expect(p.primary.objects.has(key), key).toBe(true);
+    const index = await VaultIndex.load(p.primary, p.deps.envelope);
+    expect(index.locate(contentIdOf('alpha, second version'))).toBeDefined();
+    for (const gc of [first, second])
+      expect(gc['us-east-1']).toMatchObject({ manifestsDeleted: 0, rootsUnknown: 1 });
+  });
 });
 
 describe('repairCatalog', () => {
