@@ -81,6 +81,11 @@ export interface SimOptions {
    * gc-model.ts's GarbageWatch, against the live set GC defines today). @default false
    */
   checkGarbage?: boolean;
+  /**
+   * A deliberately broken vault that drops every delete of a pack (a garbage collection that leaks):
+   * for the test that shows the `[garbage]` check can fail. @default false
+   */
+  leakPacks?: boolean;
   /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
   quietSteps?: number;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
@@ -374,7 +379,10 @@ export class World {
       get: (key) => call(`${tag}.get ${key}`, () => raw.get(key)),
       getRange: (key, o, l) => call(`${tag}.getRange ${key}`, () => raw.getRange(key, o, l)),
       checksum: (key) => call(`${tag}.checksum ${key}`, () => raw.checksum(key)),
-      delete: (keys) => call(`${tag}.delete ${keys.length}`, () => raw.delete(keys)),
+      delete: (keys) =>
+        call(`${tag}.delete ${keys.length}`, () =>
+          raw.delete(this.opts.leakPacks ? keys.filter((k) => !VaultLayout.packIdOf(k)) : keys),
+        ),
       list: (prefix) => ({
         async *[Symbol.asyncIterator]() {
           yield* await call(`${tag}.list ${prefix}`, async () => {
