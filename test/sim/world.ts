@@ -24,7 +24,9 @@
  * - `[state-restore]`: snapshots a state-table restore dropped from the catalog keep their documents;
  * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
  * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline;
- * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
+ * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run
+ *   ("unreferenced" as GC's live set defines it: test/support/gc-model.ts's liveBlobs and
+ *   keptRootBlobs, plus journaled blobs); the quiet phase then ends with a GC cycle per region.
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
