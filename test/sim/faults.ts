@@ -45,8 +45,15 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  * whose fixes are on other branches: enable each one here as its fix merges.
  * - `kill` is on, but the RUNNING-deadline check that shows crash recovery's defect (a snapshot
  *   RUNNING for ever) is off until the reaper lands: pass `runningDeadlineSeconds` then.
- * - `failed-retry`, `continuation`: defect 1. `versioned`, `event-reorder`: defect 2. `warm-capture`: defect 3.
- * - `copy-gc-overlap`: defect 4. `state-restore`: defect 5.
+ * - On (300 seeds each with `checkGarbage`, no violation): `failed-retry`, `continuation` (defect 1),
+ *   `copy-gc-overlap` (defect 4).
+ * - Off: `versioned` (defect 2) passes 300 seeds with no violation, but its second plan doubles the
+ *   work per simulated hour, so seeds end before GC sweeps (gc.packsDeleted 1 in 60 seeds): on once
+ *   the seeds last long enough for the CI test's GC assertion.
+ * - Off: `event-reorder` (defect 2) and `warm-capture` (defect 3) pass every invariant but
+ *   `[garbage]`: seeds 85 (`ci,event-reorder`) and 47 (`ci,warm-capture`) keep a pack of the copy
+ *   region unreferenced through the quiet phase's closing GC cycle (not yet explained: GC's own
+ *   live set or the model's copy rescues). `state-restore`: defect 5.
  * - `clock-skew`: a finding not in the issue's list (seed 7062 of `--faults ci,clock-skew`): a capture
  *   whose clock runs a few seconds behind S3's journals a change with a `capturedAt` before the
  *   parent listing's `journalUntil` although the listing did not see it; journal-built snapshots then
@@ -60,6 +67,9 @@ export const CI_FAULTS: readonly FaultKind[] = [
   'event-loss',
   'event-dup',
   'clock-jump',
+  'failed-retry',
+  'continuation',
+  'copy-gc-overlap',
 ];
 
 /**

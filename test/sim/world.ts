@@ -26,7 +26,9 @@
  * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
  * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline
  *   (clock jumps not counted: no tick runs the reaper during them);
- * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run.
+ * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run
+ *   ("unreferenced" as GC's live set defines it: test/support/gc-model.ts's liveBlobs and
+ *   keptRootBlobs, plus journaled blobs); the quiet phase then ends with a GC cycle per region.
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
@@ -62,7 +64,7 @@ import { takeSnapshot } from '#domain/snapshot.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify.ts';
-import { GarbageWatch, garbagePacks, liveBlobs } from '../support/gc-model.ts';
+import { GarbageWatch, garbagePacks, keptRootBlobs, liveBlobs } from '../support/gc-model.ts';
 import { SimEnvelope } from './envelope.ts';
 import type { FaultKind } from './faults.ts';
 import { SimObjectStore } from './object-store.ts';
@@ -83,6 +85,11 @@ export interface SimOptions {
    * gc-model.ts's GarbageWatch, against the live set GC defines today). @default false
    */
   checkGarbage?: boolean;
+  /**
+   * A deliberately broken vault that drops every delete of a pack (a garbage collection that leaks):
+   * for the test that shows the `[garbage]` check can fail. @default false
+   */
+  leakPacks?: boolean;
   /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
   quietSteps?: number;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
@@ -105,6 +112,8 @@ const PRIMARY = 'us-east-1';
 const COPY = 'eu-west-1';
 const GRACE_SECONDS = 600;
 const CALL_MS = 100;
+/** Steps past `quietSteps` the quiet phase's closing garbage-collection cycle may take. */
+const END_GC_STEPS = 400;
 const LAMBDA_TIMEOUT_MS = 300_000;
 const VISIBILITY_MS = 5_400_000;
 const MAX_RECEIVES = 3;
@@ -230,7 +239,40 @@ export class World {
   /** The quiet phase: no faults, and the sources are reachable again. */
   set quiet(on: boolean) {
     this.#quiet = on;
-    if (on) this.sourceDown = false;
+    if (on) {
+      this.sourceDown = false;
+      this.#quietT = this.T;
+    }
+  }
+  /** When the quiet phase began (S3's clock). */
+  #quietT = 0;
+  /** Per region, when the quiet phase last asked for a garbage-collection run (S3's clock). */
+  readonly #endGcAsked = new Map<string, number>();
+
+  /**
+   * With `checkGarbage`, the quiet phase ends with a garbage-collection cycle in each region: a run that
+   * started in the quiet phase, and one that started a grace period after it (the one that marks, the
+   * one that sweeps). Work arrives much more often than garbage-collection runs, so without it few
+   * seeds last long enough for a sweep, and the garbage check would see little.
+   * @returns a region whose cycle needs a run now; `'wait'` when one needs time to pass; undefined when done.
+   */
+  endGcDue(): string | undefined {
+    if (!this.opts.checkGarbage) return undefined;
+    let wait = false;
+    for (const region of [PRIMARY, COPY]) {
+      const runs = this.#watch.runs.filter((r) => r.region === region && r.startedMs >= this.#quietT);
+      const first = runs[0];
+      if (first && runs.some((r) => r.startedMs >= first.startedMs + GRACE_SECONDS * 1000)) continue;
+      const asked = this.#endGcAsked.get(region);
+      // A run deferred (a lease held, a copy's hold) is asked again once a grace period has passed.
+      const next = Math.max(
+        first ? first.startedMs + GRACE_SECONDS * 1000 : 0,
+        (asked ?? -Infinity) + GRACE_SECONDS * 1000,
+      );
+      if (this.T + this.skewMs >= next) return region;
+      wait = true;
+    }
+    return wait ? 'wait' : undefined;
   }
   /** Catalog calls and state restores so far (the checks skip work when nothing changed). */
   writes = 0;
@@ -341,7 +383,10 @@ export class World {
       get: (key) => call(`${tag}.get ${key}`, () => raw.get(key)),
       getRange: (key, o, l) => call(`${tag}.getRange ${key}`, () => raw.getRange(key, o, l)),
       checksum: (key) => call(`${tag}.checksum ${key}`, () => raw.checksum(key)),
-      delete: (keys) => call(`${tag}.delete ${keys.length}`, () => raw.delete(keys)),
+      delete: (keys) =>
+        call(`${tag}.delete ${keys.length}`, () =>
+          raw.delete(this.opts.leakPacks ? keys.filter((k) => !VaultLayout.packIdOf(k)) : keys),
+        ),
       list: (prefix) => ({
         async *[Symbol.asyncIterator]() {
           yield* await call(`${tag}.list ${prefix}`, async () => {
@@ -696,7 +741,23 @@ export class World {
           })),
       });
     if (this.quiet) {
-      if (cats.length === 0) {
+      const gc = cats.length === 0 ? this.endGcDue() : undefined;
+      if (gc && gc !== 'wait') {
+        cats.push({
+          name: 'gc',
+          weight: 1,
+          build: () => [
+            {
+              name: `gc ${gc}`,
+              weight: 1,
+              exec: () => {
+                this.#endGcAsked.set(gc, this.T + this.skewMs);
+                this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region: gc });
+              },
+            },
+          ],
+        });
+      } else if (cats.length === 0) {
         cats.push({
           name: 'advance',
           weight: 1,
@@ -1242,26 +1303,38 @@ export class World {
     return out;
   }
 
-  /** No unreferenced pack outlives the grace period plus one GC run (live: as GC defines it). */
+  /**
+   * No unreferenced pack outlives the grace period plus one GC run (live: as GC defines it, for the
+   * vault being collected: its kept roots count, see gc-model.ts's liveBlobs).
+   */
   async #garbage(): Promise<string[]> {
     const vaults = { primary: this.primary, copies: new Map([[COPY, this.copy as VaultStore]]) };
-    let live: Set<ContentId>;
-    try {
-      live = await liveBlobs(this.catalog, vaults, this.envelope);
-    } catch {
-      return []; // a live document is unreadable: the restore checks report that
-    }
     // GC keeps the blobs journaled since a little before the oldest committed snapshot.
+    const journaled = new Set<ContentId>();
     for (const plan of this.plans) {
       const oldest = [...this.catalog.snapshots.values()].find(
         (x) => x.planId === plan.id && x.status === 'COMMITTED' && x.time,
       );
       const after = oldest ? new Date(Date.parse(oldest.time as string) - 10 * 60_000).toISOString() : '';
       for (const e of this.catalog.journal.values())
-        if (e.planId === plan.id && e.capturedAt > after) for (const b of e.blobs ?? []) live.add(b);
+        if (e.planId === plan.id && e.capturedAt > after) for (const b of e.blobs ?? []) journaled.add(b);
+    }
+    const now = new Date(this.T + this.skewMs);
+    let common: Set<ContentId>;
+    try {
+      common = await liveBlobs(this.catalog, vaults, this.envelope, { now });
+    } catch {
+      return []; // a live document is unreadable: the restore checks report that
     }
     const out: string[] = [];
     for (const vault of [this.primary, this.copy]) {
+      let live: Set<ContentId>;
+      try {
+        live = new Set([...common, ...(await keptRootBlobs(this.catalog, vaults, this.envelope, vault))]);
+      } catch {
+        continue;
+      }
+      for (const b of journaled) live.add(b);
       const garbage = await garbagePacks(vault, this.envelope, live).catch(() => undefined);
       if (garbage)
         for (const overdue of this.#watch.observe(vault.region, garbage, this.T + this.skewMs))
@@ -1413,12 +1486,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   if (failedAt < 0) {
     w.quiet = true;
     w.decisions.push('quiet');
-    for (let i = 0; i < (opts.quietSteps ?? 300); i++) {
+    const quietSteps = opts.quietSteps ?? 300;
+    // The garbage-collection cycle that ends the quiet phase (endGcDue) has steps of its own.
+    for (let i = 0; i < quietSteps || (i < quietSteps + END_GC_STEPS && w.endGcDue() !== undefined); i++) {
       if (!(await w.decide())) break;
       record(await w.check());
       if (failedAt >= 0) break;
       if (w.pending.length === 0 && w.events.length === 0 && !w.messages.some((m) => m.state !== 'gone')) {
-        if (i > 0 && w.decisions.at(-1)?.startsWith('tick')) break;
+        if (i > 0 && w.decisions.at(-1)?.startsWith('tick') && w.endGcDue() === undefined) break;
       }
     }
     if (failedAt < 0 && opts.runningDeadlineSeconds !== undefined) {

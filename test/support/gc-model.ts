@@ -5,8 +5,9 @@
  * @see ../../docs/format.md#garbage-collection
  */
 import type { Envelope } from '#domain/envelope.ts';
+import { NotFoundError } from '#domain/errors.ts';
 import { regionsHolding, type Vaults, vaultIn } from '#domain/pipeline.ts';
-import type { Catalog, VaultStore } from '#domain/ports.ts';
+import type { Catalog, SnapshotRecord, VaultStore } from '#domain/ports.ts';
 import {
   readAllEntries,
   readEntryContent,
@@ -16,6 +17,7 @@ import {
   readPart,
   VaultIndex,
 } from '#domain/repository.ts';
+import { keepsWork } from '#domain/retry.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '#domain/vault.ts';
 
 /** What a source held when a snapshot of it was taken: `<plan>/<snapshotId>` → key → content. */
@@ -72,13 +74,84 @@ export async function checkRestores(
 }
 
 /**
- * The blobs live as garbage collection defines them: every COMMITTED manifest of every plan, and the
- * finished partitions of RUNNING snapshots. Parts are read from the primary, else from a copy.
+ * The blobs live as garbage collection defines them (docs/format.md, Garbage Collection): every
+ * COMMITTED manifest of every plan; the uncommitted work (partition summaries and checkpoints) of
+ * every snapshot that may still commit — RUNNING, or FAILED and retryable (`keepsWork`); and, when
+ * `collected` is given, every root that vault holds which no COMMITTED record names and no COMMITTED or
+ * FORGOTTEN record of its snapshot condemns (an unknown root after a state-table restore, a RUNNING or
+ * FAILED sealer's), with its parts. Parts and roots are read from the primary, else from a copy; a part
+ * only uncommitted work names that no vault holds is lost work, which keeps nothing.
+ * @throws the read error when a document that keeps blobs live is unreadable everywhere.
  */
 export async function liveBlobs(
   catalog: Catalog,
   vaults: Vaults,
   envelope: Envelope,
+  options: {
+    /** The vault being collected: its roots no COMMITTED record names are read (see above). */
+    collected?: VaultStore;
+    /** The clock, for `keepsWork` (when a FAILED snapshot is abandoned); default: never abandoned by age. */
+    now?: Date;
+  } = {},
+): Promise<Set<ContentId>> {
+  const { collected, now = new Date(0) } = options;
+  const blobs = new Set<ContentId>();
+  const all = [vaults.primary, ...vaults.copies.values()];
+  const read = async <T>(f: (v: VaultStore) => Promise<T>): Promise<T> => {
+    let last: unknown;
+    for (const v of all) {
+      try {
+        return await f(v);
+      } catch (error) {
+        last = error;
+      }
+    }
+    throw last;
+  };
+  /** Parts, and whether only uncommitted work names them. */
+  const parts = new Map<string, { planId: string; partId: ContentId; workOnly: boolean }>();
+  const named = (planId: string, partId: ContentId, workOnly: boolean) => {
+    const key = `${planId}/${partId}`;
+    const seen = parts.get(key);
+    parts.set(key, { planId, partId, workOnly: workOnly && (seen?.workOnly ?? true) });
+  };
+  for (const plan of await catalog.listPlans()) {
+    const snapshots = await catalog.listSnapshots(plan.id);
+    for (const s of snapshots) {
+      if (s.status === 'COMMITTED' && s.manifestId) {
+        const root = await read((v) => readManifest(v, envelope, plan.id, s.manifestId as string));
+        for (const ref of root.parts) named(plan.id, ref.partId, false);
+      } else if (keepsWork(s, snapshots, now)) {
+        const work = [
+          ...(await catalog.listPartitions(plan.id, s.snapshotId)),
+          ...(await catalog.listPartitionCheckpoints(plan.id, s.snapshotId)),
+        ];
+        for (const ref of work.flatMap((w) => w.parts)) named(plan.id, ref.partId, true);
+      }
+    }
+  }
+  if (collected)
+    for (const blob of await keptRootBlobs(catalog, vaults, envelope, collected)) blobs.add(blob);
+  for (const { planId, partId, workOnly } of parts.values()) {
+    const key = VaultLayout.partKey(planId, partId);
+    if (workOnly && !(await Promise.all(all.map((v) => held(v, key)))).some(Boolean)) continue;
+    const part = await read((v) => readPart(v, envelope, planId, partId));
+    for (const e of part.entries) for (const b of e.blobs) blobs.add(b);
+  }
+  return blobs;
+}
+
+/**
+ * The blobs of the roots `collected` holds which no COMMITTED record names and no COMMITTED or
+ * FORGOTTEN record of their snapshot condemns (unknown roots, RUNNING or FAILED sealers'), and of
+ * their parts: garbage collection of that vault keeps them (see {@link liveBlobs}).
+ * @throws the read error when such a root or part is unreadable everywhere.
+ */
+export async function keptRootBlobs(
+  catalog: Catalog,
+  vaults: Vaults,
+  envelope: Envelope,
+  collected: VaultStore,
 ): Promise<Set<ContentId>> {
   const blobs = new Set<ContentId>();
   const all = [vaults.primary, ...vaults.copies.values()];
@@ -93,26 +166,44 @@ export async function liveBlobs(
     }
     throw last;
   };
+  const records = new Map<string, SnapshotRecord>();
+  const committedRoots = new Set<string>();
+  const snapshotsOf = new Map<string, SnapshotRecord[]>();
   const parts = new Map<string, { planId: string; partId: ContentId }>();
-  for (const plan of await catalog.listPlans()) {
-    for (const s of await catalog.listSnapshots(plan.id)) {
-      if (s.status === 'COMMITTED' && s.manifestId) {
-        const root = await read((v) => readManifest(v, envelope, plan.id, s.manifestId as string));
-        for (const ref of root.parts)
-          parts.set(`${plan.id}/${ref.partId}`, { planId: plan.id, partId: ref.partId });
-      } else if (s.status === 'RUNNING') {
-        for (const summary of await catalog.listPartitions(plan.id, s.snapshotId)) {
-          for (const ref of summary.parts)
-            parts.set(`${plan.id}/${ref.partId}`, { planId: plan.id, partId: ref.partId });
-        }
+  for await (const o of collected.list('manifests/')) {
+    const manifestId = VaultLayout.manifestIdOf(o.key);
+    if (!manifestId) continue;
+    const planId = o.key.split('/')[1] as string;
+    if (!snapshotsOf.has(planId)) {
+      const snapshots = await catalog.listSnapshots(planId);
+      snapshotsOf.set(planId, snapshots);
+      for (const s of snapshots) {
+        records.set(`${planId}/${s.snapshotId}`, s);
+        if (s.status === 'COMMITTED' && s.manifestId)
+          committedRoots.add(VaultLayout.manifestKey(planId, s.manifestId));
       }
     }
+    if (committedRoots.has(o.key)) continue;
+    const root = await read((v) => readManifest(v, envelope, planId, manifestId));
+    const record = records.get(`${planId}/${root.snapshotId}`);
+    if (record?.status === 'COMMITTED' || record?.status === 'FORGOTTEN') continue; // condemned
+    for (const ref of root.parts) parts.set(`${planId}/${ref.partId}`, { planId, partId: ref.partId });
   }
   for (const { planId, partId } of parts.values()) {
     const part = await read((v) => readPart(v, envelope, planId, partId));
     for (const e of part.entries) for (const b of e.blobs) blobs.add(b);
   }
   return blobs;
+}
+
+/** Whether `vault` holds `key` (an unreadable answer counts as held). */
+async function held(vault: VaultStore, key: string): Promise<boolean> {
+  try {
+    await vault.checksum(key);
+    return true;
+  } catch (error) {
+    return !(error instanceof NotFoundError);
+  }
 }
 
 /**

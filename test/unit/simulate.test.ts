@@ -33,6 +33,22 @@ describe('deterministic simulation of the pipeline', () => {
     expect(totals.errors ?? 0).toBeGreaterThan(SEEDS / 4);
     expect(Object.entries(totals).filter(([k]) => k.startsWith('kills.')).length).toBeGreaterThan(0);
     expect(totals['gc.packsDeleted'] ?? 0).toBeGreaterThan(SEEDS / 20);
+  }, 300_000);
+
+  it('the garbage check fails on a garbage collection that never deletes a pack', async () => {
+    const found: string[] = [];
+    for (let seed = 1; seed <= 40 && found.length === 0; seed++) {
+      const result = await simulate({
+        seed,
+        faults: CI_FAULTS,
+        steps: 400,
+        quietSteps: 200,
+        checkGarbage: true,
+        leakPacks: true,
+      });
+      found.push(...result.violations.filter((v) => v.startsWith('[garbage]')));
+    }
+    expect(found[0]).toMatch(/^\[garbage\] .*: pack \w+ unreferenced since .* outlived GC runs at /);
   }, 120_000);
 
   it('replays a seed exactly', async () => {
