@@ -96,18 +96,7 @@ export async function liveBlobs(
 ): Promise<Set<ContentId>> {
   const { collected, now = new Date(0) } = options;
   const blobs = new Set<ContentId>();
-  const all = [vaults.primary, ...vaults.copies.values()];
-  const read = async <T>(f: (v: VaultStore) => Promise<T>): Promise<T> => {
-    let last: unknown;
-    for (const v of all) {
-      try {
-        return await f(v);
-      } catch (error) {
-        last = error;
-      }
-    }
-    throw last;
-  };
+  const read = fromAnyVault(vaults);
   /** Parts, and whether only uncommitted work names them. */
   const parts = new Map<string, { planId: string; partId: ContentId; workOnly: boolean }>();
   const named = (planId: string, partId: ContentId, workOnly: boolean) => {
@@ -134,7 +123,11 @@ export async function liveBlobs(
     for (const blob of await keptRootBlobs(catalog, vaults, envelope, collected)) blobs.add(blob);
   for (const { planId, partId, workOnly } of parts.values()) {
     const key = VaultLayout.partKey(planId, partId);
-    if (workOnly && !(await Promise.all(all.map((v) => held(v, key)))).some(Boolean)) continue;
+    if (
+      workOnly &&
+      !(await Promise.all([vaults.primary, ...vaults.copies.values()].map((v) => held(v, key)))).some(Boolean)
+    )
+      continue;
     const part = await read((v) => readPart(v, envelope, planId, partId));
     for (const e of part.entries) for (const b of e.blobs) blobs.add(b);
   }
@@ -154,18 +147,7 @@ export async function keptRootBlobs(
   collected: VaultStore,
 ): Promise<Set<ContentId>> {
   const blobs = new Set<ContentId>();
-  const all = [vaults.primary, ...vaults.copies.values()];
-  const read = async <T>(f: (v: VaultStore) => Promise<T>): Promise<T> => {
-    let last: unknown;
-    for (const v of all) {
-      try {
-        return await f(v);
-      } catch (error) {
-        last = error;
-      }
-    }
-    throw last;
-  };
+  const read = fromAnyVault(vaults);
   const records = new Map<string, SnapshotRecord>();
   const committedRoots = new Set<string>();
   const snapshotsOf = new Map<string, SnapshotRecord[]>();
@@ -304,4 +286,20 @@ export class GarbageWatch {
     }
     return overdue;
   }
+}
+
+/** Read with `f` from the primary vault, else from each copy vault in turn; the last error if none answers. */
+function fromAnyVault(vaults: Vaults) {
+  const all = [vaults.primary, ...vaults.copies.values()];
+  return async <T>(f: (v: VaultStore) => Promise<T>): Promise<T> => {
+    let last: unknown;
+    for (const v of all) {
+      try {
+        return await f(v);
+      } catch (error) {
+        last = error;
+      }
+    }
+    throw last;
+  };
 }
