@@ -52,8 +52,9 @@ export interface CopyResult {
 /**
  * Run a copy task: load the primary's index, find the snapshot's packs and parts, hold the region's
  * vault against garbage collection (`Catalog.acquireCopyHold`, given back at the end, whatever
- * happens), rescue the region's marks of the snapshot's packs, list the region's
- * `packs/` and `parts/<plan>/` once, copy the packs it lacks (GET and put, byte for byte, checked
+ * happens), list the region's `packs/` and `parts/<plan>/` once and load its index, rescue the
+ * region's marks of the packs the copy relies on there (those the region locates the snapshot's
+ * blobs in, and those it copies or indexes), copy the packs it lacks (GET and put, byte for byte, checked
  * against their pack id), write one index document there naming them (and any pack the region holds
  * but does not index yet, e.g. left by a copy that crashed before its index), then the parts it
  * lacks, then the root last. Idempotent: a redelivery copies only what is still missing.
@@ -117,15 +118,6 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       throw new TransientError(`garbage collection of ${target.bucket} is running; the copy is retried`);
     }
     held = holder;
-    // Rescue, before looking at what the region holds: a pack of this snapshot that garbage
-    // collection marked in the region loses its mark, so no later run deletes it as unreferenced
-    // (docs/format.md#garbage-collection).
-    const marked = (await catalog.listGcMarks(target.bucket)).filter((m) => referenced.packs.has(m.packId));
-    if (marked.length > 0)
-      await catalog.deleteGcMarks(
-        target.bucket,
-        marked.map((m) => m.packId),
-      );
     const [packsThere, partsThere, targetIndex] = await Promise.all([
       idsListed(target, VaultLayout.packsPrefix, VaultLayout.packIdOf),
       idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),
@@ -136,6 +128,23 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     const unindexed = [...referenced.packs.values()].filter(
       (p) => packsThere.has(p.packId) && !targetIndex.pack(p.packId),
     );
+    // Rescue, still holding the vault: a pack this copy relies on in the region (one the region's
+    // index locates a blob of this snapshot in, or one it copies or indexes) loses its mark, so no
+    // later run deletes it as unreferenced. A pack the primary locates a blob in but the region does
+    // not (the region repacked it: its entry keeps only unreferenced blobs) keeps its mark: rescuing
+    // it would keep that garbage as long as copies come more often than the grace period
+    // (docs/format.md#garbage-collection).
+    const reliedOn = new Set<ContentId>([...missingPacks, ...unindexed].map((p) => p.packId));
+    for (const blobId of referenced.blobs) {
+      const where = targetIndex.locate(blobId);
+      if (where) reliedOn.add(where.packId);
+    }
+    const marked = (await catalog.listGcMarks(target.bucket)).filter((m) => reliedOn.has(m.packId));
+    if (marked.length > 0)
+      await catalog.deleteGcMarks(
+        target.bucket,
+        marked.map((m) => m.packId),
+      );
     let packsCopied = 0;
     let blobsCopied = 0;
     let bytesCopied = 0;

@@ -616,6 +616,8 @@ export interface SnapshotDocuments {
   packs: Map<ContentId, IndexedPack>;
   /** Blob ids no loaded index locates (missing from the vault). */
   unlocatedBlobs: ContentId[];
+  /** Every blob id the snapshot's entries name, once each. */
+  blobs: ReadonlySet<ContentId>;
   blobCount: number;
 }
 
@@ -648,6 +650,7 @@ export async function referencedDocuments(
     partKeys: manifest.parts.map((p) => VaultLayout.partKey(manifest.planId, p.partId)),
     packs,
     unlocatedBlobs: [...unlocated],
+    blobs,
     blobCount: blobs.size,
   };
 }

@@ -173,4 +173,66 @@ describe('copy vs garbage collection in a copy region', () => {
     expect(problems).toEqual([]);
     expect(checked).toBe(2);
   });
+
+  it("rescues only the region's packs it relies on: a pack the region repacked stays marked and is swept", async () => {
+    // Prepare: S1 = {x, d0…d8} in one pack P, copied to the region.
+    const p = memoryPipeline();
+    await p.catalog.putPlans([plan({ retention: { keepLast: 1 }, verification: { samplePercent: 0 } })]);
+    p.deps.gcGraceSeconds = GRACE_SECONDS;
+    const model: SourceModel = new Map();
+    const source = new Map<string, string>();
+    const put = async (key: string, text: string) => {
+      source.set(key, text);
+      await putText(p, key, text);
+    };
+    await put('x.txt', 'x stays for good');
+    const dead = Array.from({ length: 9 }, (_, i) => `d${i}.txt`);
+    for (const key of dead) await put(key, `${key} is gone soon `.repeat(50));
+    await snapshot(p, model, source);
+    await runQueued(p, ['copy']);
+    p.queue.drain();
+    p.clock.advance((GRACE_SECONDS + 60) * 1000);
+    // S2 = {x}: S1 is forgotten; only the region's GC runs. P is old and mostly unused there, so it
+    // is repacked: x's blob moves to a new pack, P's index entry keeps only the dead blobs, P is marked.
+    for (const key of dead) source.delete(key);
+    await p.objects.delete('source', dead);
+    const s2 = await snapshot(p, model, source);
+    await runQueued(p, ['copy']);
+    p.queue.drain();
+    await p.run({ kind: 'prune', planId: 'photos', snapshotId: s2 });
+    const regionGc = p.queue.drain().find((t) => t.kind === 'prune' && t.region === REGION) as Task;
+    const repacked = (await p.run(regionGc)) as PruneResult;
+    expect(repacked.gc[REGION]?.packsRepacked).toBe(1);
+    const markedBefore = (await p.catalog.listGcMarks(p.copy.bucket)).map((m) => m.packId);
+    expect(markedBefore).toHaveLength(1);
+
+    // Act: S3 = {x, z} is copied; the primary (never collected) still locates x's blob in P.
+    p.clock.advance(60_000);
+    await put('z.txt', 'z is new');
+    const s3 = await snapshot(p, model, source);
+    await runQueued(p, ['copy']);
+    p.queue.drain();
+
+    // Assess: the copy left P's mark alone (the region locates x in the new pack), so the region's
+    // next run a grace period on sweeps P; every snapshot still restores in both regions.
+    expect((await p.catalog.getSnapshot('photos', s3))?.regions?.[REGION]?.status).toBe('COPIED');
+    expect((await p.catalog.listGcMarks(p.copy.bucket)).map((m) => m.packId)).toEqual(markedBefore);
+    p.clock.advance((GRACE_SECONDS + 60) * 1000);
+    const swept = (await p.run({
+      kind: 'prune',
+      planId: 'photos',
+      snapshotId: s3,
+      region: REGION,
+    })) as PruneResult;
+    expect(swept.gc[REGION]?.packsDeleted).toBe(1);
+    const { problems, checked } = await checkRestores(
+      p.catalog,
+      p.deps.vaults,
+      p.deps.envelope,
+      ['photos'],
+      model,
+    );
+    expect(problems).toEqual([]);
+    expect(checked).toBe(4); // S2 and S3, in each region (retention has not run since S3)
+  });
 });
