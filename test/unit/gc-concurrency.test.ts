@@ -90,6 +90,21 @@ class World {
       );
       return deleteGcMarks(bucket, packIds);
     };
+    // A partition's recorded work makes its blobs live at once (GC's live set counts a RUNNING
+    // snapshot's summaries and checkpoints), and they can die again before the next round's look
+    // (the snapshot fails for good): look right after each record, so a pack referenced only in
+    // between (and rightly rescued by a run that read its live set then) starts its streak over.
+    for (const method of ['completePartition', 'putPartitionCheckpoint'] as const) {
+      const original = this.p.catalog[method].bind(this.p.catalog) as (...a: unknown[]) => Promise<unknown>;
+      (this.p.catalog as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+        const out = await original(...args);
+        await this.als.exit(async () => {
+          for (const region of [this.p.primary.region, this.p.copy.region])
+            await this.observe(region, `after ${method}`);
+        });
+        return out;
+      };
+    }
     const putGcMarks = this.p.catalog.putGcMarks.bind(this.p.catalog);
     this.p.catalog.putGcMarks = async (bucket, marks) => {
       this.log.push(
