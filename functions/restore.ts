@@ -8,7 +8,7 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { RestoreJobRecord } from '#domain/ports.ts';
+import type { RestoreJobRecord } from '#domain/records.ts';
 import { parseRestoreRequest, type RestoreReport, startRestore } from '#domain/restore.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';

@@ -60,8 +60,8 @@ import {
   ValidationError,
 } from '#domain/errors.ts';
 import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
+import type { Catalog } from '#domain/ports.ts';
 import type {
-  Catalog,
   DrillHistory,
   GcMark,
   JobRecord,
@@ -77,7 +77,7 @@ import type {
   SnapshotRecord,
   SnapshotStatus,
   TaskRecord,
-} from '#domain/ports.ts';
+} from '#domain/records.ts';
 import { contentIdOf, type PartRef } from '#domain/vault.ts';
 import { isOverflowChunk, joinOverflow, splitOverflow } from './item-size.ts';
 

@@ -6,7 +6,7 @@
 
 import type { PipelineDeps, Vaults } from './pipeline.ts';
 import { validatePlans } from './plan.ts';
-import type { PlanRecord } from './ports.ts';
+import type { PlanRecord } from './records.ts';
 
 /**
  * The buckets of a deployment no plan may protect, each with what it is: the primary vault, each

@@ -19,8 +19,9 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
 import { SEQUENCER_MAX_DIGITS } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
-import type { JournalEntry, PlanRecord, VaultStore } from './ports.ts';
+import type { VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
+import type { JournalEntry, PlanRecord } from './records.ts';
 import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
 

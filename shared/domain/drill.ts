@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { IntegrityError, NotFoundError, reasonOf, TransientError, ValidationError } from './errors.ts';
 import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from './pipeline.ts';
 import type { DrillSettings } from './plan.ts';
-import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './ports.ts';
+import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './records.ts';
 import { readAllEntries, readManifest, VaultIndex } from './repository.ts';
 import { writeEntry } from './restore.ts';
 import type { DrillTask } from './tasks.ts';

@@ -9,7 +9,7 @@
  * @see docs/format.md#retention
  */
 
-import type { SnapshotRecord, SnapshotStatus } from './ports.ts';
+import type { SnapshotRecord, SnapshotStatus } from './records.ts';
 import {
   applyRetention,
   parseKeepWithin,

@@ -23,12 +23,12 @@ import type {
   Clock,
   LockMode,
   PutOptions,
-  SnapshotRecord,
   StorageState,
   StoredChecksum,
   StoredObject,
   VaultStore,
 } from './ports.ts';
+import type { SnapshotRecord } from './records.ts';
 import { readIndex, readManifest, readPart } from './repository.ts';
 import { type ContentId, VaultLayout } from './vault.ts';
 

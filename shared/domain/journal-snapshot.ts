@@ -11,7 +11,8 @@ import { NotFoundError } from './errors.ts';
 import { CLOCK_SKEW_MS, latestByKey, supersededBy } from './journal.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
-import type { Catalog, JournalEntry, PlanRecord, SnapshotRecord } from './ports.ts';
+import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
+import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
 import { readManifest, readPart, writeManifest, writePart } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
 import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
@@ -63,7 +64,7 @@ function stateOf(
  *   listing the parent descends from: that listing saw the change or a later one.
  */
 async function parentHoldsNewer(
-  catalog: Catalog,
+  catalog: JournalCatalog,
   planId: string,
   change: JournalEntry,
   parentJournalUntil: string,
@@ -79,7 +80,10 @@ async function parentHoldsNewer(
 }
 
 /** The time of the newest committed snapshot that listed the source, at or before `parent`'s time. */
-async function listedAtOrBefore(catalog: Catalog, parent: SnapshotRecord): Promise<string | undefined> {
+async function listedAtOrBefore(
+  catalog: SnapshotCatalog,
+  parent: SnapshotRecord,
+): Promise<string | undefined> {
   if (parent.mode !== 'journal') return parent.time;
   const until = Date.parse(parent.time as string);
   return (await catalog.listSnapshots(parent.planId))

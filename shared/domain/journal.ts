@@ -5,7 +5,7 @@
  * @see ../../docs/format.md#journal
  */
 import { ValidationError } from './errors.ts';
-import type { JournalEntry } from './ports.ts';
+import type { JournalEntry } from './records.ts';
 import { type ContentId, contentIdOf } from './vault.ts';
 
 /**

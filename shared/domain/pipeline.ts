@@ -4,7 +4,8 @@
  */
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
-import type { Catalog, Clock, ObjectStore, SnapshotRecord, TaskQueue, VaultStore } from './ports.ts';
+import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
+import type { SnapshotRecord } from './records.ts';
 
 /** The vault buckets of a deployment: one primary, and one per copy region. */
 export interface Vaults {

@@ -15,7 +15,7 @@
  */
 
 import { compareSequencers } from './journal.ts';
-import type { JournalEntry } from './ports.ts';
+import type { JournalEntry } from './records.ts';
 import { compareKeys, type ManifestEntry } from './vault.ts';
 
 /** Which journal entries count for the state at `at`. */

@@ -31,7 +31,8 @@ import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import { decideRetention } from './forget.ts';
 import { extendRetentionForPlan } from './immutability.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
-import type { PlanRecord, SnapshotRecord, StoredObject, VaultStore } from './ports.ts';
+import type { StoredObject, VaultStore } from './ports.ts';
+import type { PlanRecord, SnapshotRecord } from './records.ts';
 import {
   PackWriter,
   readBlob,

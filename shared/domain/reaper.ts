@@ -28,7 +28,7 @@
 import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
-import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './ports.ts';
+import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './records.ts';
 import { jobIdOf, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */

@@ -13,7 +13,8 @@
  */
 import { isRetryable, reasonOf } from './errors.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
-import type { JobRecord, PlanRecord, RegionCopy, SnapshotRecord, VaultStore } from './ports.ts';
+import type { VaultStore } from './ports.ts';
+import type { JobRecord, PlanRecord, RegionCopy, SnapshotRecord } from './records.ts';
 import { readManifest } from './repository.ts';
 import { type CopyTask, jobIdOf, type VerifyTask } from './tasks.ts';
 import { type ContentId, type Manifest, VaultLayout } from './vault.ts';

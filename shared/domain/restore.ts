@@ -41,15 +41,13 @@ import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from './pipeline.ts'
 import { applyChanges, changesAt, type KeyChange, lostChangeWarnings } from './point-in-time.ts';
 import type {
   ArchiveTier,
-  JournalEntry,
   ObjectStore,
-  RestoreJobRecord,
-  SnapshotRecord,
   StorageState,
   VaultStore,
   WriteConditions,
   WriteOutcome,
 } from './ports.ts';
+import type { JournalEntry, RestoreJobRecord, SnapshotRecord } from './records.ts';
 import {
   type BlobLocation,
   type CoalesceLimits,

@@ -18,7 +18,7 @@
 import pLimit from 'p-limit';
 import { ConflictError, isRetryable, NotFoundError } from './errors.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
-import type { SnapshotRecord } from './ports.ts';
+import type { SnapshotRecord } from './records.ts';
 import { readPart, VaultIndex } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
 import { type ContentId, type PartRef, VaultLayout } from './vault.ts';

@@ -2,7 +2,7 @@
  * Recovery point: how old a plan's newest committed snapshot is, and whether that breaks the plan's
  * RPO. Pure: the clock's now is given. @see ../../docs/format.md#plans
  */
-import type { PlanRecord, SnapshotRecord } from './ports.ts';
+import type { PlanRecord, SnapshotRecord } from './records.ts';
 
 /** A plan's recovery point as the scheduler and `strongbox status` report it. */
 export interface RecoveryPoint {

@@ -23,15 +23,15 @@ import {
   DEFAULT_RECONCILE_SCHEDULE,
 } from './plan.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
+import type { SourceObject } from './ports.ts';
+import { readObjectChunks } from './reader.ts';
 import type {
   PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
   SnapshotRecord,
-  SourceObject,
-} from './ports.ts';
-import { readObjectChunks } from './reader.ts';
+} from './records.ts';
 import {
   PackWriter,
   readAllEntries,

@@ -35,7 +35,7 @@ import type {
   TierVerification,
   Verification,
   VerificationTier,
-} from './ports.ts';
+} from './records.ts';
 import { readBlob, readManifest, readPart, VaultIndex } from './repository.ts';
 import { jobIdOf, taskIdOf, type VerifyTask } from './tasks.ts';
 import {

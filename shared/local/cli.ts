@@ -43,15 +43,15 @@ import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { NotFoundError, StrongboxError } from '#domain/errors.ts';
 import { decideRetention, type ForgetDecision, type ForgetResult } from '#domain/forget.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
+import type { Catalog } from '#domain/ports.ts';
 import type {
-  Catalog,
   DrillRecord,
   JournalEntry,
   PlanRecord,
   RestoreJobRecord,
   SnapshotRecord,
   Verification,
-} from '#domain/ports.ts';
+} from '#domain/records.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
 import {
   type KeyVersion,

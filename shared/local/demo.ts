@@ -24,7 +24,7 @@ import pLimit from 'p-limit';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { decideRetention } from '#domain/forget.ts';
-import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/ports.ts';
+import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/records.ts';
 import { readAllEntries, readManifest } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';

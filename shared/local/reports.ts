@@ -5,7 +5,7 @@
 import type { CostReport, PlanRegionCost } from '#domain/cost.ts';
 import { NotFoundError, StrongboxError } from '#domain/errors.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { TaskRecord } from '#domain/ports.ts';
+import type { TaskRecord } from '#domain/records.ts';
 import { formatBytes, formatTable } from './format.ts';
 
 const usd = (n: number) => `$${n < 0.01 && n > 0 ? n.toFixed(6) : n.toFixed(2)}`;

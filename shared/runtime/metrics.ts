@@ -20,7 +20,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
-import type { DrillRecord, Verification } from '#domain/ports.ts';
+import type { DrillRecord, Verification } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
 import type { Config } from './config.ts';
 import type { Container } from './container.ts';

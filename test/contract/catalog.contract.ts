@@ -1,8 +1,8 @@
 /** The Catalog contract, run against the memory twin and DynamoDB Local. */
 import { describe, expect, it } from 'vitest';
 import { isRetryable, ValidationError } from '#domain/errors.ts';
+import type { Catalog } from '#domain/ports.ts';
 import type {
-  Catalog,
   JobRecord,
   JournalEntry,
   PartitionCheckpoint,
@@ -10,7 +10,7 @@ import type {
   PlanRecord,
   RestoreJobRecord,
   SnapshotRecord,
-} from '#domain/ports.ts';
+} from '#domain/records.ts';
 import { contentIdOf, type PartRef } from '#domain/vault.ts';
 
 const plan: PlanRecord = {

@@ -8,7 +8,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 import { readEntryContent, VaultIndex } from '#domain/repository.ts';
 import { CHUNK_SIZE_BYTES } from '#domain/vault.ts';
 import { encodeS3EventKey } from '#local/dispatcher.ts';

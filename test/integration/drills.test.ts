@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import type { DrillRecord } from '#domain/ports.ts';
+import type { DrillRecord } from '#domain/records.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { buildCli } from '#local/cli.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';

@@ -11,7 +11,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import type { Verification, VerificationTier } from '#domain/ports.ts';
+import type { Verification, VerificationTier } from '#domain/records.ts';
 import { type BlobLocation, readAllEntries, readManifest, VaultIndex } from '#domain/repository.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { blobAssociatedData, type ManifestEntry, VaultLayout } from '#domain/vault.ts';

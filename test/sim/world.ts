@@ -38,18 +38,10 @@ import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
 import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#domain/errors.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type {
-  Catalog,
-  Clock,
-  JournalEntry,
-  ObjectStore,
-  PlanRecord,
-  SnapshotRecord,
-  TaskQueue,
-  VaultStore,
-} from '#domain/ports.ts';
+import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
+import type { JournalEntry, PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
 import { restorePart, startRestore } from '#domain/restore.ts';
 import {

@@ -7,7 +7,8 @@
 import type { Envelope } from '#domain/envelope.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import { regionsHolding, type Vaults, vaultIn } from '#domain/pipeline.ts';
-import type { Catalog, SnapshotRecord, VaultStore } from '#domain/ports.ts';
+import type { Catalog, VaultStore } from '#domain/ports.ts';
+import type { SnapshotRecord } from '#domain/records.ts';
 import {
   readAllEntries,
   readEntryContent,

@@ -16,7 +16,7 @@ import {
 } from '#domain/capture.ts';
 import { TransientError } from '#domain/errors.ts';
 import { latestByKey } from '#domain/journal.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 import { readEntryContent, VaultIndex } from '#domain/repository.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, VaultLayout } from '#domain/vault.ts';

@@ -1,7 +1,7 @@
 // What `strongbox forget`, `hold` and `release` print and do, on the memory catalog.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, MemoryCatalog, MemoryTaskQueue } from '#adapters/memory.ts';
-import type { PlanRecord, SnapshotRecord } from '#domain/ports.ts';
+import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { forgetCommand, legalHoldCommand } from '#local/cli.ts';
 
 const planRecord: PlanRecord = {

@@ -2,7 +2,7 @@
 // restore job), and a final report.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { RestoreJobRecord } from '#domain/ports.ts';
+import type { RestoreJobRecord } from '#domain/records.ts';
 import { type RestoreReport, reportOfRestoreJob } from '#domain/restore.ts';
 import { followRestoreJob, formatRestoreReport, formatVersions, restoreProgress } from '#local/cli.ts';
 

@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
 import { isRetryable, TransientError, ValidationError } from '#domain/errors.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 
 const dynamo = mockClient(DynamoDBDocumentClient);
 const catalog = () => new DynamoDbCatalog(new DynamoDBClient({ region: 'us-east-1' }), 'state');

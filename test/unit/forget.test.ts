@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock, MemoryCatalog, MemoryTaskQueue } from '#adapters/memory.ts';
 import { decideRetention, type ForgetPolicy } from '#domain/forget.ts';
-import type { PlanRecord, SnapshotRecord } from '#domain/ports.ts';
+import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { RetentionPolicyError } from '#domain/retention.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 

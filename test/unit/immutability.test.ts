@@ -16,7 +16,8 @@ import {
   withWritePolicy,
   writePolicyOf,
 } from '#domain/immutability.ts';
-import type { SnapshotRecord, VaultStore } from '#domain/ports.ts';
+import type { VaultStore } from '#domain/ports.ts';
+import type { SnapshotRecord } from '#domain/records.ts';
 import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository.ts';
 import { type ContentId, contentIdOf, VAULT_FORMAT_VERSION, VaultLayout } from '#domain/vault.ts';
 import { loadConfig } from '#runtime/config.ts';

@@ -7,7 +7,7 @@ import {
   sequencerSortKey,
   supersededBy,
 } from '#domain/journal.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 
 const entry = (
   key: string,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCatalog } from '#adapters/memory.ts';
 import { applyChanges, changesAt, entriesAt, manifestEntryOfJournal } from '#domain/point-in-time.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 import { pointInTimeChanges } from '#domain/restore.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
 

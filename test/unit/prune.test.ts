@@ -11,8 +11,8 @@ import {
 } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { PlanRecord } from '#domain/ports.ts';
 import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
+import type { PlanRecord } from '#domain/records.ts';
 import {
   PackWriter,
   readAllEntries,

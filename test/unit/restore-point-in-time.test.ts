@@ -7,7 +7,7 @@ import { captureChange, type S3EventRecord, S3EventRecordSchema } from '#domain/
 import { Envelope } from '#domain/envelope.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import { changesAt, entriesAt } from '#domain/point-in-time.ts';
-import type { JournalEntry } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
 import { writePart } from '#domain/repository.ts';
 import {
   listVersions,

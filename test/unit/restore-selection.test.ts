@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError, ValidationError } from '#domain/errors.ts';
-import type { SnapshotRecord, SnapshotStatus } from '#domain/ports.ts';
+import type { SnapshotRecord, SnapshotStatus } from '#domain/records.ts';
 import { VaultIndex, writePart } from '#domain/repository.ts';
 import {
   parseRestoreRequest,

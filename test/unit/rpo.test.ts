@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JournalEntry, SnapshotRecord } from '#domain/ports.ts';
+import type { JournalEntry, SnapshotRecord } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
 import { recoveryLines } from '#local/cli.ts';
 import { plan } from '../support/memory-pipeline.ts';
