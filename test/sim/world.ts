@@ -51,7 +51,7 @@ import type {
 import { prunePlan } from '#domain/prune.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
 import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
-import { restorePart, startRestore } from '#domain/restore.ts';
+import { restorePart, startRestore } from '#domain/restore/jobs.ts';
 import {
   retrySnapshot,
   startDrillNow,
