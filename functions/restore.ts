@@ -9,7 +9,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { RestoreJobRecord } from '#domain/records.ts';
-import { parseRestoreRequest, type RestoreReport, startRestore } from '#domain/restore.ts';
+import { startRestore } from '#domain/restore/jobs.ts';
+import type { RestoreReport } from '#domain/restore/report.ts';
+import { parseRestoreRequest } from '#domain/restore/request.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 

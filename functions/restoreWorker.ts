@@ -2,7 +2,7 @@
  * restoreWorker: SQS-fed from the restore queue; restores one part of a fanned-out restore job,
  * adds what it did to the job's counters once, and marks the job SUCCEEDED when it is the last part.
  */
-import { restorePart } from '#domain/restore.ts';
+import { restorePart } from '#domain/restore/jobs.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { sqsTaskHandler } from '#runtime/sqs-task-handler.ts';

@@ -17,7 +17,7 @@ import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from
 import type { DrillSettings } from './plan.ts';
 import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './records.ts';
 import { readAllEntries, readManifest, VaultIndex } from './repository.ts';
-import { writeEntry } from './restore.ts';
+import { writeEntry } from './restore/write.ts';
 import type { DrillTask } from './tasks.ts';
 import { type contentSha256Of, type ManifestEntry, snapshotIdFor } from './vault.ts';
 

@@ -287,7 +287,7 @@ interface LiveSet {
 
 /**
  * How long before a plan's oldest snapshot captured versions stay live: a point-in-time restore
- * reads the journal from a little before its base snapshot's time (see restore.ts).
+ * reads the journal from a little before its base snapshot's time (see restore/point-in-time.ts).
  */
 const JOURNAL_MARGIN_MS = 10 * 60_000;
 

@@ -53,17 +53,11 @@ import type {
   Verification,
 } from '#domain/records.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
-import {
-  type KeyVersion,
-  listVersions,
-  OVERWRITE_POLICIES,
-  type OverwritePolicy,
-  type RestoreOptions,
-  type RestoreReport,
-  type RestoreRequest,
-  reportOfRestoreJob,
-  startRestore,
-} from '#domain/restore.ts';
+import { reportOfRestoreJob, startRestore } from '#domain/restore/jobs.ts';
+import { OVERWRITE_POLICIES, type OverwritePolicy } from '#domain/restore/overwrite.ts';
+import type { RestoreReport } from '#domain/restore/report.ts';
+import type { RestoreOptions, RestoreRequest } from '#domain/restore/request.ts';
+import { type KeyVersion, listVersions } from '#domain/restore/versions.ts';
 import { formatZonedTime } from '#domain/retention.ts';
 import { abandonSnapshot } from '#domain/retry.ts';
 import { recoveryPoint } from '#domain/rpo.ts';

@@ -26,7 +26,7 @@ import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { decideRetention } from '#domain/forget.ts';
 import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/records.ts';
 import { readAllEntries, readManifest } from '#domain/repository.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentSha256Of, VaultLayout } from '#domain/vault.ts';
 import { VERIFICATION_TIERS } from '#domain/verify.ts';

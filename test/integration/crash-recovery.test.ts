@@ -19,7 +19,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { type CorpusFile, walk } from '#local/demo.ts';
 import { PROJECT_ROOT } from '#local/stack.ts';

@@ -11,7 +11,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sd
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';

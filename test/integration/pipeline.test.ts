@@ -12,7 +12,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';

@@ -14,7 +14,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { NotFoundError } from '#domain/errors.ts';
-import { listVersions, restoreSnapshot, startRestore } from '#domain/restore.ts';
+import { startRestore } from '#domain/restore/jobs.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { attachToRestore } from '#local/cli.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';

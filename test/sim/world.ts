@@ -43,7 +43,7 @@ import { prunePlan } from '#domain/prune.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
-import { restorePart, startRestore } from '#domain/restore.ts';
+import { restorePart, startRestore } from '#domain/restore/jobs.ts';
 import {
   retrySnapshot,
   startDrillNow,

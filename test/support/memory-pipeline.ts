@@ -16,7 +16,7 @@ import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
-import { restorePart } from '#domain/restore.ts';
+import { restorePart } from '#domain/restore/jobs.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
 import { verifySnapshot } from '#domain/verify.ts';

@@ -6,7 +6,7 @@ import type { MemoryVaultStore } from '#adapters/memory.ts';
 import type { VaultGcResult } from '#domain/prune.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
 import { readManifest, referencedDocuments, VaultIndex } from '#domain/repository.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import { buildCli } from '#local/cli.ts';

@@ -3,7 +3,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { RestoreJobRecord } from '#domain/records.ts';
-import { type RestoreReport, reportOfRestoreJob } from '#domain/restore.ts';
+import { reportOfRestoreJob } from '#domain/restore/jobs.ts';
+import type { RestoreReport } from '#domain/restore/report.ts';
 import { followRestoreJob, formatRestoreReport, formatVersions, restoreProgress } from '#local/cli.ts';
 
 const report: RestoreReport = {

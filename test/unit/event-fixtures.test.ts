@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeS3Key, S3EventRecordSchema } from '#domain/capture.ts';
-import { parseRestoreRequest } from '#domain/restore.ts';
+import { parseRestoreRequest } from '#domain/restore/request.ts';
 import { parseTask } from '#domain/tasks.ts';
 import { ScheduledEventSchema } from '../../functions/scheduler.ts';
 

@@ -11,7 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import type { MemoryVaultStore } from '#adapters/memory.ts';
 import type { PruneResult } from '#domain/prune.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
 import {

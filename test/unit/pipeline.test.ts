@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { VaultIndex } from '#domain/repository.ts';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startDueSnapshots, startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';

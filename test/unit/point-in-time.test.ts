@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryCatalog } from '#adapters/memory.ts';
 import { applyChanges, changesAt, entriesAt, manifestEntryOfJournal } from '#domain/point-in-time.ts';
 import type { JournalEntry } from '#domain/records.ts';
-import { pointInTimeChanges } from '#domain/restore.ts';
+import { pointInTimeChanges } from '#domain/restore/point-in-time.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
 
 const BASE_TIME = '2026-03-01T10:00:00.000Z';

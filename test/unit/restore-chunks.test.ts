@@ -5,13 +5,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import { readAllEntries, readManifest, VaultIndex } from '#domain/repository.ts';
-import {
-  restorePart,
-  restoreSnapshot,
-  startRestore,
-  verifiedEntryContent,
-  writeEntry,
-} from '#domain/restore.ts';
+import { restorePart, startRestore } from '#domain/restore/jobs.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { verifiedEntryContent, writeEntry } from '#domain/restore/write.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestorePartTask } from '#domain/tasks.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, type ManifestEntry, VaultLayout } from '#domain/vault.ts';

@@ -2,7 +2,7 @@
 // decided to write it, and before its PUT, is never replaced (the PUT is conditional, If-None-Match: *),
 // and the key counts as skipped because it exists. On the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { restoreSnapshot } from '#domain/restore.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';

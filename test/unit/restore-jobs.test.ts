@@ -9,14 +9,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError, ValidationError } from '#domain/errors.ts';
 import { PackWriter, readBlob, VaultIndex, writeIndex } from '#domain/repository.ts';
-import {
-  ArchivePendingError,
-  reportOfRestoreJob,
-  restoreJobIdOf,
-  restorePart,
-  restoreSnapshot,
-  startRestore,
-} from '#domain/restore.ts';
+import { ArchivePendingError } from '#domain/restore/archive.ts';
+import { reportOfRestoreJob, restoreJobIdOf, restorePart, startRestore } from '#domain/restore/jobs.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestorePartTask } from '#domain/tasks.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';

@@ -4,7 +4,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
 import { VaultIndex } from '#domain/repository.ts';
-import { ArchivePendingError, listVersions, restoreSnapshot } from '#domain/restore.ts';
+import { ArchivePendingError } from '#domain/restore/archive.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';

@@ -9,13 +9,10 @@ import { NotFoundError } from '#domain/errors.ts';
 import { changesAt, entriesAt } from '#domain/point-in-time.ts';
 import type { JournalEntry } from '#domain/records.ts';
 import { writePart } from '#domain/repository.ts';
-import {
-  listVersions,
-  restoreSnapshot,
-  selectEntries,
-  selectFromManifest,
-  startRestore,
-} from '#domain/restore.ts';
+import { startRestore } from '#domain/restore/jobs.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { selectEntries, selectFromManifest } from '#domain/restore/selection.ts';
+import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestorePartTask } from '#domain/tasks.ts';
 import { contentIdOf, type ManifestEntry, type PartRef } from '#domain/vault.ts';

@@ -4,13 +4,9 @@ import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError, ValidationError } from '#domain/errors.ts';
 import type { SnapshotRecord, SnapshotStatus } from '#domain/records.ts';
 import { VaultIndex, writePart } from '#domain/repository.ts';
-import {
-  parseRestoreRequest,
-  restoreSnapshot,
-  selectEntries,
-  selectFromManifest,
-  selectSnapshot,
-} from '#domain/restore.ts';
+import { parseRestoreRequest } from '#domain/restore/request.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { selectEntries, selectFromManifest, selectSnapshot } from '#domain/restore/selection.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, type ManifestEntry, type PartRef, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';

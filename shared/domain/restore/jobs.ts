@@ -1,0 +1,277 @@
+/**
+ * Restore jobs: a large selection fans out as a restore job in the catalog and one restore-part task
+ * per slice of the selection, each run by {@link restorePart}.
+ * @see ../../../docs/format.md#catalog (the restore job record)
+ */
+
+import { NotFoundError, reasonOf } from '../errors.ts';
+import { nowIso, type PipelineDeps, vaultIn } from '../pipeline.ts';
+import type { RestoreJobRecord } from '../records.ts';
+import { readManifest } from '../repository.ts';
+import type { RestorePartTask } from '../tasks.ts';
+import { contentIdOf } from '../vault.ts';
+import { prepareArchive } from './archive.ts';
+import { restoreEntries } from './entries.ts';
+import { pointInTimeChanges } from './point-in-time.ts';
+import type { RestoreReport } from './report.ts';
+import {
+  type ParsedRestoreRequest,
+  parseRestoreRequest,
+  type RestoreOptions,
+  type RestoreRequest,
+} from './request.ts';
+import { indexOnce, resolveRestore, restoreResolved } from './restore.ts';
+import { selectFromManifest } from './selection.ts';
+
+/** Selected objects above which a restore fans out, unless configured. */
+export const DEFAULT_FANOUT_THRESHOLD = 500;
+/** Selected objects per restore part, unless configured. */
+export const DEFAULT_PART_SIZE = 500;
+
+/** What {@link startRestore} did: restored at once (`report`) or created a restore job (`job`). */
+export type RestoreStart =
+  | { report: RestoreReport; job?: undefined }
+  | { job: RestoreJobRecord; report?: undefined };
+
+/** `restore-<yyyymmddThhmmssZ>-<8 hex of the request>`: the same request in the same second is the same job. */
+export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `restore-${stamp}-${contentIdOf(JSON.stringify(request)).slice(0, 8)}`;
+}
+
+/**
+ * Start a restore: small selections (≤ `deps.restoreFanOutThreshold`, 500 by default) and dry runs
+ * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
+ * a RUNNING restore job in the catalog whose selection is split into parts of
+ * `deps.restorePartSize` entries (manifest order), one restore-part task each, and this returns the
+ * job at once. Every check of the request happens before the job is created, including that the
+ * region's index locates every blob of the selection; the archived packs holding them are asked
+ * for first (as a synchronous restore does), so parts find them readable.
+ * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
+ * @throws TransientError (retryable) when the catalog or the queue fails: start it again — a job
+ *   whose parts could not all be sent is marked FAILED, and a part enqueued twice counts once.
+ * @example
+ * ```ts
+ * const started = await startRestore(deps, { plan: 'photos', targetBucket: 'photos-restored' });
+ * if (started.job) console.log(`restore job ${started.job.restoreJobId}: ${started.job.partsTotal} parts`);
+ * ```
+ */
+export async function startRestore(
+  deps: PipelineDeps,
+  input: RestoreRequest,
+  options: RestoreOptions = {},
+): Promise<RestoreStart> {
+  const request = parseRestoreRequest(input);
+  const started = deps.clock.now();
+  const resolved = await resolveRestore(deps, request);
+  const threshold = deps.restoreFanOutThreshold ?? DEFAULT_FANOUT_THRESHOLD;
+  const fanOut = request.fanOut ?? resolved.selected.length > threshold;
+  if (request.dryRun || !fanOut || resolved.selected.length === 0) {
+    return { report: await restoreResolved(deps, resolved, options, started) };
+  }
+  const { selected, snapshot, vault } = resolved;
+  // Every blob located and every archived pack asked for before the job exists.
+  await prepareArchive(deps, vault, await resolved.index(), selected, request, options);
+  const partSize = deps.restorePartSize ?? DEFAULT_PART_SIZE;
+  const at = started.toISOString();
+  const job: RestoreJobRecord = {
+    restoreJobId: restoreJobIdOf(request, started),
+    status: 'RUNNING',
+    planId: resolved.planId,
+    snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    manifestId: resolved.manifestId,
+    ...(resolved.journal ? { journalUntil: resolved.journal.capturedUntil } : {}),
+    ...(resolved.journal && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
+    region: resolved.region,
+    targetBucket: resolved.targetBucket,
+    request: { ...request },
+    selected: selected.length,
+    selectedBytes: selected.reduce((sum, e) => sum + e.sizeBytes, 0),
+    objects: 0,
+    bytes: 0,
+    skippedExists: 0,
+    skippedUnchanged: 0,
+    partsTotal: Math.ceil(selected.length / partSize),
+    partsDone: 0,
+    partSize,
+    warnings: resolved.warnings,
+    createdAt: at,
+    updatedAt: at,
+  };
+  await deps.catalog.createRestoreJob(job);
+  try {
+    for (let part = 0; part < job.partsTotal; part += 1) {
+      const first = part * partSize;
+      await deps.queue.send({
+        kind: 'restore-part',
+        restoreJobId: job.restoreJobId,
+        manifestId: job.manifestId,
+        part,
+        first,
+        count: Math.min(partSize, selected.length - first),
+      });
+    }
+  } catch (error) {
+    // A job whose parts were not all sent would stay RUNNING for ever.
+    await deps.catalog.finishRestoreJob(job.restoreJobId, {
+      status: 'FAILED',
+      at: nowIso(deps.clock),
+      error: `could not send every part: ${reasonOf(error)}`,
+    });
+    throw error;
+  }
+  return { job };
+}
+
+/** What one restore part did. */
+export interface RestorePartResult {
+  restoreJobId: string;
+  part: number;
+  /** False when the part had been counted already (a redelivery) or the job had ended. */
+  counted: boolean;
+  objects: number;
+  bytes: number;
+  /** Whether this part ended the job (it was the last to finish). */
+  finishedJob: boolean;
+}
+
+/**
+ * Restore one part of a restore job: replay the job's request over the part's entries (the
+ * selected entries `first` to `first + count - 1` in manifest order, reading only the manifest parts
+ * needed for them; the same per-entry work as a synchronous restore, with the region's index loaded
+ * once for the part), add what it did to the job's counters once, and — when
+ * every part is done — mark the job SUCCEEDED (once, whoever gets there first). A part of a job
+ * that has ended does nothing.
+ * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
+ *   part's range.
+ * @throws NotFoundError (not retryable) for a blob no index of the region locates.
+ * @throws IntegrityError (not retryable) for content that does not match the manifest.
+ * @throws ArchivePendingError, TransientError (retryable): SQS delivers the part again.
+ * @example
+ * ```ts
+ * await restorePart(deps, { kind: 'restore-part', restoreJobId, manifestId, part: 0, first: 0, count: 500 });
+ * ```
+ */
+export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Promise<RestorePartResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const job = await catalog.getRestoreJob(task.restoreJobId);
+  if (!job) throw new NotFoundError(`restore job ${task.restoreJobId} does not exist`);
+  const result: RestorePartResult = {
+    restoreJobId: job.restoreJobId,
+    part: task.part,
+    counted: false,
+    objects: 0,
+    bytes: 0,
+    finishedJob: false,
+  };
+  if (job.status !== 'RUNNING') return result;
+  // A job the reaper re-drove may get a part again that a dead worker had finished: skip its writes.
+  if (job.redrives && (await catalog.listRestorePartsDone(job.restoreJobId)).includes(task.part)) {
+    if (job.partsDone >= job.partsTotal) {
+      result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
+        status: 'SUCCEEDED',
+        at: nowIso(clock),
+      });
+    }
+    return result;
+  }
+  const request = parseRestoreRequest(job.request);
+  const vault = vaultIn(vaults, job.region);
+  const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
+  // A point-in-time job replays the journal up to the capture horizon it recorded: every part
+  // derives the same selection, however late it runs.
+  const pointInTime =
+    request.pointInTime && job.journalUntil && job.snapshotTime
+      ? {
+          at: request.pointInTime,
+          changes: await pointInTimeChanges(
+            deps,
+            job.planId,
+            { ...request, pointInTime: request.pointInTime },
+            {
+              time: job.snapshotTime,
+              ...(job.snapshotJournalUntil === undefined ? {} : { journalUntil: job.snapshotJournalUntil }),
+            },
+            job.journalUntil,
+          ),
+        }
+      : undefined;
+  const { selected: entries, selectedCount } = await selectFromManifest(
+    vault,
+    envelope,
+    manifest,
+    request,
+    job.snapshotId,
+    { first: task.first, count: task.count },
+    pointInTime,
+  );
+  if (entries.length !== task.count) {
+    throw new NotFoundError(
+      `restore job ${job.restoreJobId} selects ${selectedCount} object(s): part ${task.part} (${task.first}+${task.count}) is out of range`,
+    );
+  }
+  const outcome = await restoreEntries(
+    deps,
+    {
+      request,
+      vault,
+      index: indexOnce(vault, envelope),
+      targetBucket: job.targetBucket,
+      listVault: false,
+    },
+    entries,
+    {},
+  );
+  const done = await catalog.completeRestorePart(
+    job.restoreJobId,
+    task.part,
+    {
+      objects: outcome.objects,
+      bytes: outcome.bytes,
+      skippedExists: outcome.skipped.exists,
+      skippedUnchanged: outcome.skipped.unchanged,
+    },
+    nowIso(clock),
+  );
+  result.counted = done.counted;
+  result.objects = outcome.objects;
+  result.bytes = outcome.bytes;
+  if (done.job.partsDone >= done.job.partsTotal) {
+    result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
+      status: 'SUCCEEDED',
+      at: nowIso(clock),
+    });
+  }
+  return result;
+}
+
+/**
+ * A restore job as a restore report (what the CLI prints when the job ends or is re-attached to).
+ * `seconds` runs from creation to the end (or the last update of a running job).
+ */
+export function reportOfRestoreJob(job: RestoreJobRecord): RestoreReport {
+  const request = parseRestoreRequest(job.request);
+  const end = Date.parse(job.finishedAt ?? job.updatedAt);
+  return {
+    planId: job.planId,
+    snapshotId: job.snapshotId,
+    ...(job.snapshotTime ? { snapshotTime: job.snapshotTime } : {}),
+    ...(request.pointInTime ? { pointInTime: request.pointInTime } : {}),
+    region: job.region,
+    targetBucket: job.targetBucket,
+    targetPrefix: request.targetPrefix,
+    overwrite: request.overwrite,
+    dryRun: false,
+    selected: job.selected,
+    objects: job.objects,
+    bytes: job.bytes,
+    skipped: { exists: job.skippedExists, unchanged: job.skippedUnchanged },
+    skippedObjects: [],
+    seconds: Math.max(0, (end - Date.parse(job.createdAt)) / 1000),
+    warnings: [...job.warnings, ...(job.error ? [`restore job ${job.status}: ${job.error}`] : [])],
+  };
+}

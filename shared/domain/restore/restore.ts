@@ -1,0 +1,185 @@
+/**
+ * The restore use case: resolve a request (plan, target, snapshot, region, selection) before
+ * anything is written, then restore the selection in this process.
+ * @see ../../../docs/format.md#read-and-write-ordering
+ */
+
+import type { Envelope } from '../envelope.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from '../pipeline.ts';
+import type { VaultStore } from '../ports.ts';
+import type { SnapshotRecord } from '../records.ts';
+import { readManifest, VaultIndex } from '../repository.ts';
+import type { ManifestEntry } from '../vault.ts';
+import { restoreEntries } from './entries.ts';
+import { pointInTimeChanges } from './point-in-time.ts';
+import type { RestoreReport } from './report.ts';
+import {
+  type ParsedRestoreRequest,
+  parseRestoreRequest,
+  type RestoreOptions,
+  type RestoreRequest,
+} from './request.ts';
+import { selectFromManifest, selectSnapshot } from './selection.ts';
+
+/** `load()` once, on first use: the region's index, loaded only when some object is to be written. */
+export function indexOnce(vault: VaultStore, envelope: Envelope): () => Promise<VaultIndex> {
+  let loading: Promise<VaultIndex> | undefined;
+  return () => {
+    loading ??= VaultIndex.load(vault, envelope);
+    return loading;
+  };
+}
+
+/** Where a restore reads and writes, resolved from a request before anything is written. */
+export interface ResolvedRestore {
+  request: ParsedRestoreRequest;
+  planId: string;
+  snapshot: SnapshotRecord;
+  region: string;
+  vault: VaultStore;
+  /** The region's index, loaded once (on first use) for the whole task. */
+  index: () => Promise<VaultIndex>;
+  targetBucket: string;
+  manifestId: string;
+  selected: ManifestEntry[];
+  warnings: string[];
+  /** With `pointInTime`: the capture horizon the journal was read to, and the selected journal versions. */
+  journal?: { capturedUntil: string; fromJournal: number };
+}
+
+/**
+ * Resolve a request: plan, target (never a vault), snapshot, region, manifest and selection.
+ * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}.
+ */
+export async function resolveRestore(
+  deps: PipelineDeps,
+  request: ParsedRestoreRequest,
+): Promise<ResolvedRestore> {
+  const { catalog, envelope, vaults } = deps;
+  const plan = await catalog.getPlan(request.plan);
+  if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
+  const targetBucket = request.targetBucket ?? plan.source.bucket;
+  if (vaultBuckets(vaults).has(targetBucket)) {
+    throw new ValidationError(
+      `'${targetBucket}' is a vault bucket: restore refuses to write into a vault`,
+      'targetBucket',
+    );
+  }
+  const snapshot = selectSnapshot(await catalog.listSnapshots(plan.id), request);
+  const region = request.region ?? vaults.primary.region;
+  if (region !== vaults.primary.region && snapshot.regions?.[region]?.status !== 'COPIED') {
+    throw new NotFoundError(`snapshot ${snapshot.snapshotId} has not been copied to ${region}`);
+  }
+  const vault = vaultIn(vaults, region);
+  const manifestId = snapshot.manifestId as string;
+  const manifest = await readManifest(vault, envelope, plan.id, manifestId);
+  const capturedUntil = nowIso(deps.clock);
+  const pointInTime = request.pointInTime
+    ? {
+        at: request.pointInTime,
+        changes: await pointInTimeChanges(
+          deps,
+          plan.id,
+          { ...request, pointInTime: request.pointInTime },
+          snapshot,
+          capturedUntil,
+        ),
+      }
+    : undefined;
+  const { selected, warnings, fromJournal } = await selectFromManifest(
+    vault,
+    envelope,
+    manifest,
+    request,
+    snapshot.snapshotId,
+    undefined,
+    pointInTime,
+  );
+  return {
+    ...(pointInTime ? { journal: { capturedUntil, fromJournal } } : {}),
+    request,
+    planId: plan.id,
+    snapshot,
+    region,
+    vault,
+    index: indexOnce(vault, envelope),
+    targetBucket,
+    manifestId,
+    selected,
+    warnings,
+  };
+}
+
+/** Run a resolved restore in this process and report it. */
+export async function restoreResolved(
+  deps: PipelineDeps,
+  resolved: ResolvedRestore,
+  opts: RestoreOptions,
+  started: Date,
+): Promise<RestoreReport> {
+  const { request, snapshot, selected, warnings } = resolved;
+  const outcome = await restoreEntries(deps, resolved, selected, opts);
+  const report: RestoreReport = {
+    planId: resolved.planId,
+    snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    ...(request.pointInTime ? { pointInTime: request.pointInTime } : {}),
+    ...(resolved.journal ? { fromJournal: resolved.journal.fromJournal } : {}),
+    region: resolved.region,
+    targetBucket: resolved.targetBucket,
+    targetPrefix: request.targetPrefix,
+    overwrite: request.overwrite,
+    dryRun: request.dryRun,
+    selected: selected.length,
+    objects: outcome.objects,
+    bytes: outcome.bytes,
+    skipped: outcome.skipped,
+    skippedObjects: outcome.skippedObjects,
+    seconds: 0,
+    warnings,
+  };
+  if (outcome.archive) {
+    report.archive = { ...outcome.archive, tier: request.archiveTier };
+    if (request.dryRun) {
+      warnings.push(
+        `${outcome.archive.blobs} blob(s) are in ${outcome.archive.packs} archived pack(s): a real restore first restores them with tier ${request.archiveTier}`,
+      );
+    }
+  }
+  if (request.dryRun) report.keys = outcome.keys;
+  report.seconds = (deps.clock.now().getTime() - started.getTime()) / 1000;
+  return report;
+}
+
+/**
+ * Restore a snapshot (or part of it) in this process. Everything that can make a request bad is
+ * checked before anything is written or asked of the archive.
+ * Memory: the selected entries, about one chunk (8 MiB) per object of several chunks being written,
+ * and up to max(2, concurrency / 8) coalesced reads of one-chunk objects (8 MiB each at most).
+ * @param options progress callbacks and the injected `sleep` for archived packs; a bare function is
+ *   taken as `onProgress`.
+ * @throws ValidationError (not retryable) for a bad request, a target that is a vault bucket, or
+ *   `Expedited` for a DEEP_ARCHIVE pack.
+ * @throws NotFoundError (not retryable) for an unknown plan, snapshot, region or key, a point in time
+ *   before the first snapshot, or a blob the region's index does not locate (checked before any
+ *   write), or a pack gone since.
+ * @throws IntegrityError (not retryable) when a chunk does not hash to its blob id, or the object to
+ *   the manifest's SHA-256 and size: nothing is stored at its key (a multipart upload is not completed).
+ * @throws ArchivePendingError (retryable) when archived packs are not readable yet.
+ * @see startRestore for restores that fan out through the restore queue.
+ * @example
+ * ```ts
+ * await restoreSnapshot(deps, { plan: 'photos', include: ['2026/**'], exclude: ['**\/*.tmp'], overwrite: 'ifChanged' });
+ * ```
+ */
+export async function restoreSnapshot(
+  deps: PipelineDeps,
+  input: RestoreRequest,
+  options: RestoreOptions | RestoreOptions['onProgress'] = {},
+): Promise<RestoreReport> {
+  const opts: RestoreOptions = typeof options === 'function' ? { onProgress: options } : (options ?? {});
+  const request = parseRestoreRequest(input);
+  const resolved = await resolveRestore(deps, request);
+  return restoreResolved(deps, resolved, opts, deps.clock.now());
+}
