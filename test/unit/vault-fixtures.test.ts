@@ -162,7 +162,9 @@ describe('frozen vault fixtures: damaged', () => {
       missingBlobs: blobsOf(INCREMENTAL, lost),
       corruptBlobs: [],
     });
-    expect(describeFailure(v.tiers)).toContain(`catalog us-east-1: 1 missing pack(s) (${packId}…), 3 missing blob(s)`);
+    expect(describeFailure(v.tiers)).toContain(
+      `catalog us-east-1: 1 missing pack(s) (${packId}…), 3 missing blob(s)`,
+    );
 
     // Restore: the snapshot fails as a whole, naming the pack, before writing anything.
     const error = await restoreInto(fx, 'restored', INCREMENTAL.snapshotId).catch((e: unknown) => e);
