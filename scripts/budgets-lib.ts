@@ -148,7 +148,12 @@ export function outsideFences(markdown: string): { line: number; text: string }[
   markdown.split('\n').forEach((text, i) => {
     const marker = /^ {0,3}(`{3,}|~{3,})/.exec(text)?.[1];
     if (fence === undefined && marker) fence = marker;
-    else if (fence !== undefined && marker?.[0] === fence[0] && marker.length >= fence.length) {
+    else if (
+      fence !== undefined &&
+      marker !== undefined &&
+      marker[0] === fence[0] &&
+      marker.length >= fence.length
+    ) {
       fence = undefined;
     } else if (fence === undefined) result.push({ line: i + 1, text });
   });
@@ -182,4 +187,16 @@ export function anchorReferences(text: string, isMarkdown: boolean): AnchorRefer
     for (const m of t.matchAll(SAME_DOCUMENT_ANCHOR)) add({ line, target: '', anchor: m[1] ?? '' });
   }
   return [...refs.values()];
+}
+
+/** The shape of biome.json this check reads: its overrides. */
+interface BiomeConfig {
+  overrides?: { includes?: string[]; linter?: { rules?: { complexity?: Record<string, unknown> } } }[];
+}
+
+/** The paths biome.json's overrides give their own cognitive-complexity limit (the exempt files). */
+export function complexityExemptions(config: BiomeConfig): string[] {
+  return (config.overrides ?? [])
+    .filter((o) => o.linter?.rules?.complexity?.noExcessiveCognitiveComplexity !== undefined)
+    .flatMap((o) => o.includes ?? []);
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   anchorReferences,
+  complexityExemptions,
   countLines,
   githubSlug,
   markdownAnchors,
@@ -129,5 +130,26 @@ describe('ratchet', () => {
     );
     const allowed = { 'shrunk.ts': 900, 'grew.ts': 950, 'small.ts': 650, 'gone.ts': 700 };
     expect(tightened(lines, 600, allowed)).toEqual({ 'shrunk.ts': 800, 'grew.ts': 950 });
+  });
+});
+
+describe('complexityExemptions', () => {
+  it('lists the files biome.json overrides give their own cognitive-complexity limit, and only those', () => {
+    const rule = { level: 'error', options: { maxAllowedComplexity: 40 } };
+    const config = {
+      overrides: [
+        { includes: ['shared/domain/**'], linter: { rules: { style: { noProcessEnv: 'error' } } } },
+        {
+          includes: ['shared/domain/big.ts'],
+          linter: { rules: { complexity: { noExcessiveCognitiveComplexity: rule } } },
+        },
+        {
+          includes: ['test/x.ts', 'test/y.ts'],
+          linter: { rules: { complexity: { noExcessiveCognitiveComplexity: rule } } },
+        },
+      ],
+    };
+    expect(complexityExemptions(config)).toEqual(['shared/domain/big.ts', 'test/x.ts', 'test/y.ts']);
+    expect(complexityExemptions({})).toEqual([]);
   });
 });
