@@ -61,7 +61,7 @@ export class SourceUnavailableError extends StrongboxError {
 /**
  * Stored data does not match its address or cannot be decrypted: a blob whose content hashes to
  * something else, a manifest whose id differs, a bad authentication tag. Not retryable.
- * @see ../../docs/format.md#blobs
+ * @see ../../docs/format.md#encrypted-envelope
  */
 export class IntegrityError extends StrongboxError {
   constructor(message: string, options: StrongboxErrorOptions = {}) {

@@ -151,13 +151,13 @@ export function indexAssociatedData(indexId: ContentId): string {
 /**
  * Plaintext size of one chunk, in bytes (8 MiB): an object is cut into chunks of this size (the last
  * one shorter), each stored as one blob, so no object is ever held whole in memory.
- * @see docs/format.md#blobs-and-packs
+ * @see docs/format.md#terminology
  */
 export const CHUNK_SIZE_BYTES = 8 * 1024 * 1024;
 
 /**
  * A pack is closed and stored once its sealed blobs reach this size, in bytes (16 MiB, as restic).
- * @see docs/format.md#blobs-and-packs
+ * @see docs/format.md#packs
  */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 
