@@ -20,7 +20,7 @@ import {
 } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { JobRecord, PlanRecord, SnapshotRecord } from '#domain/ports.ts';
+import type { JobRecord, PlanRecord, SnapshotRecord } from '#domain/records.ts';
 
 /** Where the fixtures live. */
 export const FIXTURE_VAULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'vaults');
