@@ -79,6 +79,18 @@ async function parentHoldsNewer(
   );
 }
 
+/**
+ * Whether `change` is newer, by S3's clock in whole seconds, than the parent's state of its key:
+ * the parent does not hold the key, or its `lastModified` is in an earlier second than the
+ * change's event. For entries captured by the parent's horizon, which the parent may have applied
+ * or listed a newer state of: a tie keeps the parent's state.
+ */
+function newerThan(change: JournalEntry, previous: ManifestEntry | undefined): boolean {
+  if (!previous) return true;
+  const second = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+  return second(previous.lastModified) < second(change.eventTime);
+}
+
 /** The time of the newest committed snapshot that listed the source, at or before `parent`'s time. */
 async function listedAtOrBefore(
   catalog: SnapshotCatalog,
@@ -125,9 +137,14 @@ export async function snapshotFromJournal(
     throw new NotFoundError(`snapshot ${plan.id}/${parent.snapshotId} cannot be a journal parent`);
   }
   const base = await readManifest(vaults.primary, envelope, plan.id, parent.manifestId);
-  const journal = (
-    await catalog.listJournal(plan.id, { capturedAfter: parent.journalUntil, capturedUntil: journalUntil })
-  ).filter((e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix));
+  // From CLOCK_SKEW_MS before the parent's horizon: a capture whose clock ran behind dates a change
+  // the parent never saw before it (docs/format.md#journal-built-snapshots). An entry captured by
+  // the horizon counts only when it is newer, by S3's clock, than the parent's state of its key.
+  const horizon = parent.journalUntil;
+  const capturedAfter = new Date(Date.parse(horizon) - CLOCK_SKEW_MS).toISOString();
+  const journal = (await catalog.listJournal(plan.id, { capturedAfter, capturedUntil: journalUntil })).filter(
+    (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix),
+  );
   // Latest entry per key by sequencer; then drop those the parent holds a newer state of (never
   // roll a key back: docs/format.md#journal-built-snapshots).
   const listedAt = await listedAtOrBefore(catalog, parent);
@@ -156,8 +173,10 @@ export async function snapshotFromJournal(
         entries.set(e.key, e);
     }
     for (const change of slotChanges) {
+      const previous = entries.get(change.key);
+      if (change.capturedAt <= horizon && !newerThan(change, previous)) continue; // the parent's, or older
       if (change.outcome === 'lost-before-capture') lostChanges += 1;
-      const state = stateOf(change, entries.get(change.key));
+      const state = stateOf(change, previous);
       if (state === null) entries.delete(change.key);
       else if (state) entries.set(change.key, state);
     }

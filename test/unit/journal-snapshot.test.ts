@@ -129,6 +129,41 @@ describe('snapshots built from the journal (continuous protection)', () => {
     return r;
   }
 
+  it("takes a change whose capture clock ran behind the parent's journal horizon", async () => {
+    // The parent lists the source; a change S3 made after that listing is captured by a function
+    // whose clock runs 2 s behind: its capturedAt falls before the parent's journalUntil.
+    const first = await snapshot(p);
+    p.clock.advance(1000);
+    await p.objects.put('source', 'k/late', Buffer.from('after the listing'), {});
+    const late = putRecord('k/late');
+    const behind = { now: () => new Date(Date.parse(first.journalUntil as string) - 2000) };
+    await captureChange({ ...p.deps, clock: behind }, late);
+    const [entry] = await p.catalog.listJournal('photos', {});
+    expect(Date.parse(entry?.capturedAt ?? '')).toBeLessThan(Date.parse(first.journalUntil as string));
+
+    const second = await snapshot(p);
+
+    expect(second.mode).toBe('journal');
+    await expectEqualsSource(p, second.manifestId as string); // k/late included
+  });
+
+  it("never rolls a key back to a removal captured before the parent's horizon by a clock behind", async () => {
+    // k/00009 is removed, then written again; the listing sees it written. The removal is captured
+    // late by a clock 1 s behind the parent's horizon, and the new write's event is lost.
+    await p.objects.delete('source', [keyOf(9)]);
+    const removal = record(keyOf(9), 'Delete');
+    removal.eventTime = p.clock.now().toISOString();
+    p.clock.advance(2000);
+    await p.objects.put('source', keyOf(9), Buffer.from('written again'), {});
+    const first = await snapshot(p);
+    const behind = { now: () => new Date(Date.parse(first.journalUntil as string) - 1000) };
+    await captureChange({ ...p.deps, clock: behind }, removal);
+
+    const second = await snapshot(p);
+
+    await expectEqualsSource(p, second.manifestId as string); // k/00009 kept, as the listing saw it
+  });
+
   it('never rolls a key back: two writes in the same second, captured in reverse order', async () => {
     // Prepare: a versioned source (capture reads the very version an event names)
     p.objects.enableVersioning('source');
