@@ -31,7 +31,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentSha256Of, VaultLayout } from '#domain/vault.ts';
 import { VERIFICATION_TIERS } from '#domain/verify.ts';
 import type { Container } from '#runtime/container.ts';
-import { formatForgetTable } from './cli.ts';
+import { formatForgetTable } from './cli/format/retention.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
 import { formatCostReport } from './reports.ts';
 import { type LocalStack, PROJECT_ROOT, startLocalStack } from './stack.ts';

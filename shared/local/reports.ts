@@ -1,6 +1,6 @@
 /**
  * What `strongbox cost` and `strongbox prune` print, and how `prune` follows its tasks. Kept out of
- * cli.ts so the commands there stay small registrations.
+ * cli/ so the commands there stay small registrations.
  */
 import type { CostReport, PlanRegionCost } from '#domain/cost.ts';
 import { NotFoundError, StrongboxError } from '#domain/errors.ts';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import type { DrillRecord } from '#domain/records.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { buildCli } from '#local/cli.ts';
+import { buildCli } from '#local/cli/index.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { waitFor } from '../support/wait.ts';

@@ -18,7 +18,7 @@ import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { attachToRestore } from '#local/cli.ts';
+import { attachToRestore } from '#local/cli/restore.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { waitFor } from '../support/wait.ts';

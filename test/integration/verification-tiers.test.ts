@@ -15,7 +15,7 @@ import type { Verification, VerificationTier } from '#domain/records.ts';
 import { type BlobLocation, readAllEntries, readManifest, VaultIndex } from '#domain/repository.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { blobAssociatedData, type ManifestEntry, VaultLayout } from '#domain/vault.ts';
-import { verificationLines } from '#local/cli.ts';
+import { verificationLines } from '#local/cli/format/status.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { waitFor } from '../support/wait.ts';

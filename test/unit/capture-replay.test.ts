@@ -15,7 +15,7 @@ import {
   type ReceivedFailure,
   replayCaptureFailures,
 } from '#domain/capture-replay.ts';
-import { buildCli } from '#local/cli.ts';
+import { buildCli } from '#local/cli/index.ts';
 
 /** Lambda's invocation record of an S3 event capture failed on. */
 function failureRecord(key: string, error = 'TransientError: catalog unreachable') {

@@ -9,7 +9,7 @@ import { readManifest, referencedDocuments, VaultIndex } from '#domain/repositor
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
-import { buildCli } from '#local/cli.ts';
+import { buildCli } from '#local/cli/index.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const HOUR = 3600_000;

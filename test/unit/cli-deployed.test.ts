@@ -10,7 +10,8 @@ import {
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildCli, invokeRestore } from '#local/cli.ts';
+import { invokeRestore } from '#local/cli/deployed.ts';
+import { buildCli } from '#local/cli/index.ts';
 
 const lambda = mockClient(LambdaClient);
 const dynamo = mockClient(DynamoDBDocumentClient);

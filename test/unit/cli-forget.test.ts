@@ -2,7 +2,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, MemoryCatalog, MemoryTaskQueue } from '#adapters/memory.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { forgetCommand, legalHoldCommand } from '#local/cli.ts';
+import { forgetCommand, legalHoldCommand } from '#local/cli/retention.ts';
 
 const planRecord: PlanRecord = {
   id: 'photos',

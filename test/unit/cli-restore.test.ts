@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { reportOfRestoreJob } from '#domain/restore/jobs.ts';
 import type { RestoreReport } from '#domain/restore/report.ts';
-import { followRestoreJob, formatRestoreReport, formatVersions, restoreProgress } from '#local/cli.ts';
+import { followRestoreJob, restoreProgress } from '#local/cli/format/progress.ts';
+import { formatRestoreReport, formatVersions } from '#local/cli/format/restore.ts';
 
 const report: RestoreReport = {
   planId: 'photos',

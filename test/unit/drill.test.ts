@@ -22,7 +22,7 @@ import {
   type ManifestEntry,
   VaultLayout,
 } from '#domain/vault.ts';
-import { drillLine } from '#local/cli.ts';
+import { drillLine } from '#local/cli/format/status.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const SCRATCH = 'drill-scratch';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry, SnapshotRecord } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
-import { recoveryLines } from '#local/cli.ts';
+import { recoveryLines } from '#local/cli/format/status.ts';
 import { plan } from '../support/memory-pipeline.ts';
 
 const snapshot = (snapshotId: string, time: string, extra: Partial<SnapshotRecord> = {}): SnapshotRecord => ({

@@ -8,7 +8,7 @@ import { type BlobLocation, readManifest, VaultIndex } from '#domain/repository.
 import { startDueVerifications, startSnapshotNow } from '#domain/scheduling.ts';
 import { blobAssociatedData, contentIdOf, storedChecksumOf, VaultLayout } from '#domain/vault.ts';
 import { inSample, verifySnapshot } from '#domain/verify.ts';
-import { verificationLines } from '#local/cli.ts';
+import { verificationLines } from '#local/cli/format/status.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const ids = Array.from({ length: 10_000 }, (_v, i) => contentIdOf(`blob ${i}`));

@@ -1,0 +1,218 @@
+/**
+ * `strongbox restore` (whole or in part, at a snapshot or a point in time, in-process or as a restore
+ * job it follows), `strongbox restore-status [JOB]` and `strongbox versions PLAN KEY`.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { Catalog } from '#domain/ports.ts';
+import type { RestoreJobRecord } from '#domain/records.ts';
+import { reportOfRestoreJob, startRestore } from '#domain/restore/jobs.ts';
+import { OVERWRITE_POLICIES, type OverwritePolicy } from '#domain/restore/overwrite.ts';
+import type { RestoreReport } from '#domain/restore/report.ts';
+import type { RestoreRequest } from '#domain/restore/request.ts';
+import { listVersions } from '#domain/restore/versions.ts';
+import { formatBytes } from '../format.ts';
+import { type CliContext, collect, connect, positiveInteger } from './context.ts';
+import { type Deployment, invokeRestore, restoreFunctionName } from './deployed.ts';
+import { followRestoreJob, restoreProgress } from './format/progress.ts';
+import { formatRestoreReport, formatVersions, restoreJobLine } from './format/restore.ts';
+
+/** Follow a restore job (unless `follow` is false) and print its report; a FAILED job sets the exit code. */
+export async function attachToRestore(
+  catalog: Pick<Catalog, 'getRestoreJob'>,
+  restoreJobId: string,
+  follow: boolean,
+): Promise<void> {
+  const job = await followRestoreJob(catalog, restoreJobId, { follow });
+  if (job.status === 'RUNNING') {
+    console.log(restoreJobLine(job));
+    console.log(`follow it with: strongbox restore --attach ${job.restoreJobId}`);
+    return;
+  }
+  console.log(`restore job ${job.restoreJobId} ${job.status}`);
+  console.log(formatRestoreReport(reportOfRestoreJob(job)));
+  if (job.status === 'FAILED') process.exitCode = 1;
+}
+
+/** The options of `strongbox restore`, as commander parses them. */
+interface RestoreCliOptions {
+  plan?: string;
+  fanOut?: boolean;
+  attach?: string;
+  follow: boolean;
+  snapshot: string;
+  pointInTime?: string;
+  key?: string;
+  prefix?: string;
+  include?: string[];
+  exclude?: string[];
+  targetBucket?: string;
+  targetPrefix: string;
+  overwrite: OverwritePolicy;
+  archiveTier: 'Expedited' | 'Standard' | 'Bulk';
+  region?: string;
+  dryRun: boolean;
+}
+
+/** The restore request of `strongbox restore`'s options (options left out stay out of it). */
+function restoreRequest(plan: string, opts: RestoreCliOptions): RestoreRequest {
+  return {
+    plan,
+    ...(opts.fanOut ? { fanOut: true } : {}),
+    snapshot: opts.snapshot,
+    targetPrefix: opts.targetPrefix,
+    overwrite: opts.overwrite,
+    archiveTier: opts.archiveTier,
+    dryRun: opts.dryRun,
+    ...(opts.targetBucket ? { targetBucket: opts.targetBucket } : {}),
+    ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
+    ...(opts.key ? { key: opts.key } : {}),
+    ...(opts.prefix ? { prefix: opts.prefix } : {}),
+    ...(opts.include ? { include: opts.include } : {}),
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+    ...(opts.region ? { region: opts.region } : {}),
+  };
+}
+
+/**
+ * Run a restore: a deployed one in the restore function (with its role), a local one in-process with
+ * a progress bar. Returns its report, or the record of the restore job it started.
+ */
+async function runRestore(
+  dataDir: string,
+  deployed: Deployment | undefined,
+  request: RestoreRequest,
+): Promise<RestoreReport | RestoreJobRecord> {
+  if (deployed) {
+    process.stderr.write(`invoking ${restoreFunctionName(deployed.stage)} in ${deployed.region}…\n`);
+    return invokeRestore(deployed, request);
+  }
+  const c = await connect(dataDir);
+  const progress = restoreProgress();
+  try {
+    const started = await startRestore(c.pipeline, request, progress.options);
+    return started.job ?? started.report;
+  } finally {
+    progress.stop();
+  }
+}
+
+export function registerRestore(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('restore')
+    .description(
+      "restore a snapshot (whole or in part) into a bucket: the plan's source bucket unless --target-bucket",
+    )
+    .option('--plan <plan>', 'plan id (required unless --attach)')
+    .option('--snapshot <id>', 'snapshot id, or "latest"', 'latest')
+    .option(
+      '--point-in-time <iso>',
+      'restore the source as it was at this ISO-8601 time: the newest snapshot at or before it plus the changes captured since, key by key',
+    )
+    .option(
+      '--key <key>',
+      "one object (with --snapshot: that snapshot's version of it; with --point-in-time: its version at that time, see 'strongbox versions')",
+    )
+    .option('--prefix <prefix>', 'only keys under this prefix')
+    .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
+    .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
+    .option(
+      '--target-bucket <bucket>',
+      "bucket to write into (never a vault) [default: the plan's source bucket]",
+    )
+    .option('--target-prefix <prefix>', 'prefix to write under', '')
+    .addOption(
+      new Option('--overwrite <policy>', 'keys the target already holds')
+        .choices(OVERWRITE_POLICIES)
+        .default('never'),
+    )
+    .addOption(
+      new Option(
+        '--archive-tier <tier>',
+        'retrieval tier for blobs in GLACIER / DEEP_ARCHIVE (DEEP_ARCHIVE has no Expedited)',
+      )
+        .choices(['Expedited', 'Standard', 'Bulk'])
+        .default('Standard'),
+    )
+    .option('--region <region>', 'read from this region’s vault')
+    .option('--dry-run', 'list what would be restored and skipped, write nothing', false)
+    .option('--fan-out', 'run as a restore job through the restore queue, whatever the selection’s size')
+    .option('--attach <jobId>', 'follow a running restore job (or print the report of one that ended)')
+    .option('--no-follow', 'print the restore job id and return at once')
+    .action(async (opts: RestoreCliOptions) => {
+      const deployed = deployment();
+      if (opts.attach) {
+        const c = await connect(dataDir(), deployed);
+        await attachToRestore(c.pipeline.catalog, opts.attach, opts.follow);
+        return;
+      }
+      if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
+      const request = restoreRequest(opts.plan, opts);
+      // A deployed restore runs in the restore function (with its role); a local one in-process.
+      const result = await runRestore(dataDir(), deployed, request);
+      if ('restoreJobId' in result) {
+        console.log(
+          `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.partsTotal} part(s)`,
+        );
+        const { catalog } = (await connect(dataDir(), deployed)).pipeline;
+        await attachToRestore(catalog, result.restoreJobId, opts.follow);
+        return;
+      }
+      const report = result;
+      for (const key of report.keys ?? []) console.log(key);
+      console.log(formatRestoreReport(report));
+    });
+}
+
+export function registerRestoreStatus(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('restore-status [jobId]')
+    .description('the recent restore jobs, or follow one until it ends and print its report')
+    .option('--no-follow', 'print the job’s state and return at once')
+    .action(async (jobId: string | undefined, opts: { follow: boolean }) => {
+      const { catalog } = (await connect(dataDir(), deployment())).pipeline;
+      if (jobId) return attachToRestore(catalog, jobId, opts.follow);
+      const jobs = await catalog.listRestoreJobs(20);
+      if (jobs.length === 0) console.log('no restore job yet');
+      for (const job of jobs) console.log(restoreJobLine(job));
+    });
+}
+
+export function registerVersions(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('versions [plan] [key]')
+    .description(
+      'the versions of one object, newest first: from the snapshots (restore one with --snapshot) and captured between them (restore one with --point-in-time)',
+    )
+    .option('--plan <plan>', 'plan id (or the first argument)')
+    .option('--key <key>', 'the object’s original key (or the second argument)')
+    .option(
+      '--region <region>',
+      'read from this region’s vault (journaled versions are in the primary’s only)',
+    )
+    .option('--limit <n>', 'at most this many versions', positiveInteger, 20)
+    .action(
+      async (
+        planArg: string | undefined,
+        keyArg: string | undefined,
+        opts: { plan?: string; key?: string; region?: string; limit: number },
+      ) => {
+        const plan = opts.plan ?? planArg;
+        const key = opts.key ?? keyArg;
+        if (!plan || !key)
+          throw new InvalidArgumentError('name the plan and the key: strongbox versions <plan> <key>');
+        const c = await connect(dataDir(), deployment());
+        const versions = await listVersions(c.pipeline, {
+          plan,
+          key,
+          limit: opts.limit,
+          journal: true,
+          ...(opts.region ? { region: opts.region } : {}),
+        });
+        if (versions.length === 0) {
+          console.log(`no snapshot or journal entry of plan '${plan}' holds '${key}'`);
+          return;
+        }
+        console.log(formatVersions(versions));
+      },
+    );
+}

@@ -1,0 +1,58 @@
+/** `strongbox start`: run the embedded stack in this process until Ctrl-C. */
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import { formatTable } from '../format.ts';
+import { startLocalStack } from '../stack.ts';
+import type { CliContext } from './context.ts';
+
+/** `start [--port P] [--log-level L]`: start the stack and write its stack.json for the other commands. */
+export function registerStart(program: Command, { dataDir }: CliContext): void {
+  program
+    .command('start')
+    .description('start the embedded stack (S3, SQS, DynamoDB, the functions) and keep it running')
+    .option(
+      '--port <port>',
+      'port of the primary region S3+SQS endpoint (the copy region uses the next one)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port');
+        return n;
+      },
+      4566,
+    )
+    .option('--log-level <level>', 'functions log level', 'INFO')
+    .action(async (opts: { port: number; logLevel: string }) => {
+      const dir = dataDir();
+      const stack = await startLocalStack({
+        dataDir: dir,
+        ports: { primaryS3Sqs: opts.port, copyS3: opts.port + 1, dynamodb: opts.port + 2 },
+        logLevel: opts.logLevel,
+      });
+      const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
+      await writeFile(
+        join(dir, 'stack.json'),
+        JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2),
+      );
+      console.log(`Strongbox embedded stack running (state in ${dir})`);
+      console.log(
+        formatTable(
+          ['service', 'endpoint'],
+          [
+            ...Object.entries(stack.endpoints.s3).map(([r, e]) => [`S3 ${r}`, e]),
+            ['SQS', stack.endpoints.sqs],
+            ['DynamoDB', stack.endpoints.dynamodb],
+          ],
+        ),
+      );
+      console.log(`protected bucket(s): ${stack.protectedBuckets.join(', ') || 'none'}`);
+      console.log('Ctrl-C stops it.');
+      const stop = async () => {
+        await rm(join(dir, 'stack.json'), { force: true });
+        await stack.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,56 @@
+/** `strongbox status [PLAN]`: plans, snapshots, jobs and tasks. */
+import type { Command } from 'commander';
+import type { Container } from '#runtime/container.ts';
+import { type CliContext, connect } from './context.ts';
+import {
+  drillLine,
+  jobLine,
+  planLine,
+  recoveryLines,
+  snapshotTable,
+  verificationLines,
+} from './format/status.ts';
+
+/** `strongbox status`: plans, their snapshots and recent jobs. */
+export async function printStatus(c: Container, planId?: string): Promise<void> {
+  const { catalog } = c.pipeline;
+  const plans = (await catalog.listPlans()).filter((p) => !planId || p.id === planId);
+  if (plans.length === 0) {
+    console.log(
+      planId ? `no plan '${planId}'` : "no plans yet: apply some with 'strongbox plans apply FILE'",
+    );
+    return;
+  }
+  for (const plan of plans) {
+    console.log(planLine(plan));
+    const snapshots = await catalog.listSnapshots(plan.id);
+    for (const line of recoveryLines(
+      plan,
+      snapshots,
+      await catalog.listJournal(plan.id, {
+        capturedAfter: new Date(c.pipeline.clock.now().getTime() - 3_600_000).toISOString(),
+      }),
+      c.pipeline.clock.now(),
+    ))
+      console.log(line);
+    console.log(snapshotTable(snapshots));
+    for (const s of snapshots) {
+      if (s.verification)
+        for (const line of verificationLines(s.snapshotId, s.verification)) console.log(line);
+    }
+    const drills = (await catalog.getDrillHistory(plan.id))?.drills ?? [];
+    for (const drill of drills.slice(-3)) console.log(drillLine(drill));
+    const jobs = (await catalog.listJobs(plan.id)).slice(-5);
+    for (const job of jobs) {
+      const tasks = await catalog.listTasks(job.jobId);
+      console.log(jobLine(job, tasks));
+    }
+  }
+}
+
+export function registerStatus(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('status [plan]')
+    .description('plans, snapshots, jobs and tasks')
+    .action(async (planId?: string) => printStatus(await connect(dataDir(), deployment()), planId));
+}
