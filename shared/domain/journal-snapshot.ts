@@ -80,6 +80,28 @@ async function parentHoldsNewer(
 }
 
 /**
+ * Apply a part's changes to its entries (by key), in place. An entry captured by the parent's
+ * `horizon` counts only when {@link newerThan} the parent's state.
+ * @returns how many applied changes were lost before capture.
+ */
+function applyChanges(
+  entries: Map<string, ManifestEntry>,
+  changes: readonly JournalEntry[],
+  horizon: string,
+): number {
+  let lost = 0;
+  for (const change of changes) {
+    const previous = entries.get(change.key);
+    if (change.capturedAt <= horizon && !newerThan(change, previous)) continue; // the parent's, or older
+    if (change.outcome === 'lost-before-capture') lost += 1;
+    const state = stateOf(change, previous);
+    if (state === null) entries.delete(change.key);
+    else if (state) entries.set(change.key, state);
+  }
+  return lost;
+}
+
+/**
  * Whether `change` is newer, by S3's clock in whole seconds, than the parent's state of its key:
  * the parent does not hold the key, or its `lastModified` is in an earlier second than the
  * change's event. For entries captured by the parent's horizon, which the parent may have applied
@@ -172,14 +194,7 @@ export async function snapshotFromJournal(
       for (const e of (await readPart(vaults.primary, envelope, plan.id, ref.partId)).entries)
         entries.set(e.key, e);
     }
-    for (const change of slotChanges) {
-      const previous = entries.get(change.key);
-      if (change.capturedAt <= horizon && !newerThan(change, previous)) continue; // the parent's, or older
-      if (change.outcome === 'lost-before-capture') lostChanges += 1;
-      const state = stateOf(change, previous);
-      if (state === null) entries.delete(change.key);
-      else if (state) entries.set(change.key, state);
-    }
+    lostChanges += applyChanges(entries, slotChanges, horizon);
     replaced.set(
       slot,
       [...entries.values()].sort((a, b) => compareKeys(a.key, b.key)),
