@@ -136,9 +136,10 @@ export async function liveBlobs(
 }
 
 /**
- * The blobs of the roots `collected` holds which no COMMITTED record names and no COMMITTED or
- * FORGOTTEN record of their snapshot condemns (unknown roots, RUNNING or FAILED sealers'), and of
- * their parts: garbage collection of that vault keeps them (see {@link liveBlobs}).
+ * The blobs of the roots `collected` holds which no COMMITTED record names and no record of their
+ * snapshot condemns — a FORGOTTEN one, or a COMMITTED one whose root names every part this one names
+ * (so: unknown roots, RUNNING or FAILED sealers', earlier committed runs a state-table restore set
+ * back) — and of their parts: garbage collection of that vault keeps them (see {@link liveBlobs}).
  * @throws the read error when such a root or part is unreadable everywhere.
  */
 export async function keptRootBlobs(
@@ -169,7 +170,14 @@ export async function keptRootBlobs(
     if (committedRoots.has(o.key)) continue;
     const root = await read((v) => readManifest(v, envelope, planId, manifestId));
     const record = records.get(`${planId}/${root.snapshotId}`);
-    if (record?.status === 'COMMITTED' || record?.status === 'FORGOTTEN') continue; // condemned
+    if (record?.status === 'FORGOTTEN') continue; // condemned by its tombstone
+    if (record?.status === 'COMMITTED' && record.manifestId) {
+      // A losing sealer's, unless it names a part the winner lacks (an earlier committed run a
+      // state-table restore set back: kept).
+      const winner = await read((v) => readManifest(v, envelope, planId, record.manifestId as string));
+      const named = new Set(winner.parts.map((p) => p.partId));
+      if (root.parts.every((p) => named.has(p.partId))) continue;
+    }
     for (const ref of root.parts) parts.set(`${planId}/${ref.partId}`, { planId, partId: ref.partId });
   }
   for (const { planId, partId } of parts.values()) {
