@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideRetention, type ForgetPolicy } from '#domain/forget.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { RetentionPolicyError } from '#domain/retention.ts';
+import { RetentionPolicyError } from '#domain/retention/policy.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { MemoryCatalog } from '../support/memory/catalog.ts';
 import { ManualClock } from '../support/memory/clock.ts';
