@@ -29,7 +29,7 @@ import { readAllEntries, readManifest } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentSha256Of, VaultLayout } from '#domain/vault.ts';
-import { VERIFICATION_TIERS } from '#domain/verify.ts';
+import { VERIFICATION_TIERS } from '#domain/verify/report.ts';
 import type { Container } from '#runtime/container.ts';
 import { formatForgetTable } from './cli.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';

@@ -54,7 +54,7 @@ import {
 import { takeSnapshot } from '#domain/snapshot.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
-import { verifySnapshot } from '#domain/verify.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { GarbageWatch, garbagePacks, keptRootBlobs, liveBlobs } from '../support/gc-model.ts';
 import { MemoryCatalog, type MemoryCatalogState } from '../support/memory/catalog.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';

@@ -12,7 +12,7 @@ import type { PlanRecord } from '#domain/records.ts';
 import { restorePart } from '#domain/restore/jobs.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
-import { verifySnapshot } from '#domain/verify.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { MemoryCatalog } from './memory/catalog.ts';
 import { ManualClock } from './memory/clock.ts';
 import { memoryKeyProvider } from './memory/key-provider.ts';
