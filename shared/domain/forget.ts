@@ -10,15 +10,9 @@
  */
 
 import type { SnapshotRecord, SnapshotStatus } from './records.ts';
-import {
-  applyRetention,
-  parseKeepWithin,
-  type RetentionDecision,
-  type RetentionPolicy,
-  RetentionPolicyError,
-  type RetentionResult,
-  subtractDuration,
-} from './retention.ts';
+import { applyRetention, type RetentionDecision, type RetentionResult } from './retention/apply.ts';
+import { parseKeepWithin, type RetentionPolicy, RetentionPolicyError } from './retention/policy.ts';
+import { subtractDuration } from './retention/zoned-time.ts';
 
 /**
  * A plan's retention as the plan file states it: restic's rules ({@link RetentionPolicy}) plus

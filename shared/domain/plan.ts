@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 import type { ForgetPolicy } from './forget.ts';
-import { checkTimeZone, isEmptyPolicy, parseKeepWithin, parseTagList } from './retention.ts';
+import { isEmptyPolicy, parseKeepWithin, parseTagList } from './retention/policy.ts';
+import { checkTimeZone } from './retention/zoned-time.ts';
 import { parseSchedule } from './schedule.ts';
 
 const count = z.number().int().min(-1, 'use a positive count, or -1 for unlimited');

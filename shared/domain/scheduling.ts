@@ -8,7 +8,7 @@ import { drillIdFor, updateDrillHistory } from './drill.ts';
 import { ConflictError, isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { PlanRecord, VerificationTier } from './records.ts';
-import { checkTag } from './retention.ts';
+import { checkTag } from './retention/policy.ts';
 import { FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned } from './retry.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
 import { jobIdOf } from './tasks.ts';

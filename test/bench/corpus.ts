@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
-import { type CorpusFile, walk } from '#local/demo.ts';
+import { type CorpusFile, walk } from '#local/demo/corpus.ts';
 import { PROJECT_ROOT } from '#local/stack.ts';
 
 export const CORPUS_ROOTS = [

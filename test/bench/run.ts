@@ -31,7 +31,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges } from '#local/demo.ts';
+import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges } from '#local/demo/corpus.ts';
 import { formatTable } from '#local/format.ts';
 import { PROJECT_ROOT, s3RequestCount } from '#local/stack.ts';
 import { buildCorpus } from './corpus.ts';

@@ -38,8 +38,8 @@ import {
   type CorpusFile,
   sourceBucketOf,
   uploadFiles,
-  waitUntil,
-} from '#local/demo.ts';
+} from '#local/demo/corpus.ts';
+import { waitUntil } from '#local/demo/wait.ts';
 import { currentInvocation } from '#local/dispatcher.ts';
 import type { FunctionProcessStats } from '#local/process-functions.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';

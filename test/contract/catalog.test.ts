@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
-import { MemoryCatalog } from '#adapters/memory.ts';
 import { startDynamoDb } from '../support/emulators.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
 import { catalogContract } from './catalog.contract.ts';
 
 let ddb: Awaited<ReturnType<typeof startDynamoDb>>;

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { ManualClock, MemoryVaultStore } from '#adapters/memory.ts';
-import { PART_SIZE_BYTES, S3VaultStore } from '#adapters/s3.ts';
+import { PART_SIZE_BYTES } from '#adapters/s3/upload.ts';
+import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { startS3 } from '../support/emulators.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { vaultStoreContract } from './vault-store.contract.ts';
 
 let s3: Awaited<ReturnType<typeof startS3>>;

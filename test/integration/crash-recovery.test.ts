@@ -21,7 +21,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { type CorpusFile, walk } from '#local/demo.ts';
+import { type CorpusFile, walk } from '#local/demo/corpus.ts';
 import { PROJECT_ROOT } from '#local/stack.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';

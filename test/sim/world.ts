@@ -32,7 +32,6 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
-import { MemoryCatalog, type MemoryCatalogState, MemoryVaultStore } from '#adapters/memory.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
@@ -55,8 +54,10 @@ import {
 import { takeSnapshot } from '#domain/snapshot.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
-import { verifySnapshot } from '#domain/verify.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { GarbageWatch, garbagePacks, keptRootBlobs, liveBlobs } from '../support/gc-model.ts';
+import { MemoryCatalog, type MemoryCatalogState } from '../support/memory/catalog.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { SimEnvelope } from './envelope.ts';
 import type { FaultKind } from './faults.ts';
 import { SimObjectStore } from './object-store.ts';

@@ -11,16 +11,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MasterKeyProvider } from '#adapters/key-providers.ts';
-import {
-  ManualClock,
-  MemoryCatalog,
-  MemoryObjectStore,
-  MemoryTaskQueue,
-  MemoryVaultStore,
-} from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { JobRecord, PlanRecord, SnapshotRecord } from '#domain/records.ts';
+import { MemoryCatalog } from './memory/catalog.ts';
+import { ManualClock } from './memory/clock.ts';
+import { MemoryObjectStore } from './memory/object-store.ts';
+import { MemoryTaskQueue } from './memory/task-queue.ts';
+import { MemoryVaultStore } from './memory/vault-store.ts';
 
 /** Where the fixtures live. */
 export const FIXTURE_VAULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'vaults');

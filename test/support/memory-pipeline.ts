@@ -2,14 +2,7 @@
  * A whole pipeline on the memory twins, with a loop that plays the queues: the unit tests' stand-in
  * for the embedded stack.
  */
-import {
-  ManualClock,
-  MemoryCatalog,
-  MemoryObjectStore,
-  MemoryTaskQueue,
-  MemoryVaultStore,
-  memoryKeyProvider,
-} from '#adapters/memory.ts';
+
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
 import { Envelope } from '#domain/envelope.ts';
@@ -19,7 +12,13 @@ import type { PlanRecord } from '#domain/records.ts';
 import { restorePart } from '#domain/restore/jobs.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
-import { verifySnapshot } from '#domain/verify.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
+import { MemoryCatalog } from './memory/catalog.ts';
+import { ManualClock } from './memory/clock.ts';
+import { memoryKeyProvider } from './memory/key-provider.ts';
+import { MemoryObjectStore } from './memory/object-store.ts';
+import { MemoryTaskQueue } from './memory/task-queue.ts';
+import { MemoryVaultStore } from './memory/vault-store.ts';
 
 export interface MemoryPipeline {
   deps: PipelineDeps;

@@ -2,7 +2,6 @@
 // time (PITR), garbage collection must not delete the snapshots committed after that point, and
 // `strongbox repair catalog` must bring their records back from the vaults' roots.
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { MemoryVaultStore } from '#adapters/memory.ts';
 import type { VaultGcResult } from '#domain/prune.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
 import { readManifest, referencedDocuments, VaultIndex } from '#domain/repository.ts';
@@ -10,6 +9,7 @@ import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import { buildCli } from '#local/cli/index.ts';
+import type { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const HOUR = 3600_000;

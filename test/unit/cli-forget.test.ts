@@ -1,8 +1,10 @@
 // What `strongbox forget`, `hold` and `release` print and do, on the memory catalog.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog, MemoryTaskQueue } from '#adapters/memory.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { forgetCommand, legalHoldCommand } from '#local/cli/retention.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { MemoryTaskQueue } from '../support/memory/task-queue.ts';
 
 const planRecord: PlanRecord = {
   id: 'photos',

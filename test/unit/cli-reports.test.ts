@@ -1,12 +1,14 @@
 // `strongbox prune` and `strongbox cost` output: pruneNow follows the prune task and each region's
 // garbage-collection task by their records (a fake worker writes them, as the functions would).
 import { describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
 import { costReport } from '#domain/cost.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import type { TaskQueue } from '#domain/ports.ts';
 import type { Task } from '#domain/tasks.ts';
 import { formatCostReport, formatPruneRun, parsePrice, pruneNow } from '#local/reports.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { plan } from '../support/memory-pipeline.ts';
 
 async function setUp() {

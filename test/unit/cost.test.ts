@@ -2,7 +2,6 @@
 // dedup and compression ratios, shared packs, storage classes and the price table.
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import {
   costReport,
   DEFAULT_PRICES_USD_PER_GB_MONTH,
@@ -16,6 +15,10 @@ import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { VaultStore } from '#domain/ports.ts';
 import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository.ts';
 import { contentIdOf, VAULT_FORMAT_VERSION } from '#domain/vault.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { plan } from '../support/memory-pipeline.ts';
 
 const GIB = 2 ** 30;

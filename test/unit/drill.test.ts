@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { MemoryVaultStore } from '#adapters/memory.ts';
 import {
   DRILLS_KEPT,
   type DrillDeps,
@@ -23,6 +22,7 @@ import {
   VaultLayout,
 } from '#domain/vault.ts';
 import { drillLine } from '#local/cli/format/status.ts';
+import type { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const SCRATCH = 'drill-scratch';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope, ZSTD_SYNC_MAX_BYTES } from '#domain/envelope.ts';
 import { IntegrityError, TransientError } from '#domain/errors.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
 import { blobAssociatedData, contentIdOf, VAULT_FORMAT_VERSION } from '#domain/vault.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
 
 /** Length of a wrapped key from a MasterKeyProvider: 'LK1' + nonce + 32-byte key + tag. */
 const WRAPPED = 3 + 12 + 32 + 16;

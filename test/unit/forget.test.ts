@@ -1,11 +1,13 @@
 // decideRetention: retention's rules plus legal holds, minimum retention and the snapshots in use;
 // legal holds on the memory catalog; tags at backup time.
 import { describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog, MemoryTaskQueue } from '#adapters/memory.ts';
 import { decideRetention, type ForgetPolicy } from '#domain/forget.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { RetentionPolicyError } from '#domain/retention.ts';
+import { RetentionPolicyError } from '#domain/retention/policy.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { MemoryTaskQueue } from '../support/memory/task-queue.ts';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 

@@ -9,7 +9,6 @@
 // @see docs/format.md#garbage-collection
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
-import type { MemoryVaultStore } from '#adapters/memory.ts';
 import type { PruneResult } from '#domain/prune.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
@@ -21,6 +20,7 @@ import {
   liveBlobs,
   type SourceModel,
 } from '../support/gc-model.ts';
+import type { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 
 const GRACE_SECONDS = 3600;

@@ -3,7 +3,6 @@
 // of the documents kept snapshots reference.
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { ConflictError } from '#domain/errors.ts';
 import {
@@ -23,6 +22,9 @@ import { type ContentId, contentIdOf, VAULT_FORMAT_VERSION, VaultLayout } from '
 import { loadConfig } from '#runtime/config.ts';
 import { createContainer } from '#runtime/container.ts';
 import { validationErrorOf } from '../support/errors.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
 const DAY = 86_400_000;
 const T0 = '2026-03-01T00:00:00.000Z';

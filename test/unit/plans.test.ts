@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, MemoryCatalog, MemoryVaultStore } from '#adapters/memory.ts';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { validatePlans } from '#domain/plan.ts';
 import { validationErrorOf } from '../support/errors.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
 /** A plan as a user would write it, with only the required fields. */
 function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,11 +1,11 @@
 // The state of a source at a point in time, key by key: the base snapshot's entries with each key's
 // latest journaled change between the base and T applied. Pure: no vault, no catalog.
 import { describe, expect, it } from 'vitest';
-import { MemoryCatalog } from '#adapters/memory.ts';
 import { applyChanges, changesAt, entriesAt, manifestEntryOfJournal } from '#domain/point-in-time.ts';
 import type { JournalEntry } from '#domain/records.ts';
 import { pointInTimeChanges } from '#domain/restore/point-in-time.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
 
 const BASE_TIME = '2026-03-01T10:00:00.000Z';
 const T = '2026-03-01T10:30:00.000Z';

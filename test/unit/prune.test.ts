@@ -1,14 +1,6 @@
 // Garbage collection on format v2, on vaults built directly with the repository's writers (no
 // snapshot task): what prune deletes, what it keeps, and in which order.
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  ManualClock,
-  MemoryCatalog,
-  MemoryObjectStore,
-  MemoryTaskQueue,
-  MemoryVaultStore,
-  memoryKeyProvider,
-} from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
@@ -34,6 +26,12 @@ import {
   VAULT_FORMAT_VERSION,
   VaultLayout,
 } from '#domain/vault.ts';
+import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryObjectStore } from '../support/memory/object-store.ts';
+import { MemoryTaskQueue } from '../support/memory/task-queue.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
 const HOUR = 3600_000;
 

@@ -2,7 +2,6 @@
 // parts and roots, on the memory vault.
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import {
@@ -35,6 +34,9 @@ import {
   VAULT_FORMAT_VERSION,
   VaultLayout,
 } from '#domain/vault.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
 let clock: ManualClock;
 let vault: MemoryVaultStore;

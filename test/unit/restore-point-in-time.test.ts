@@ -2,7 +2,6 @@
 // the uploads capture stored and journaled between that snapshot and T. Synchronous restores, restore
 // jobs (whose parts must all see the same journal) and the versions of one key.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import { captureChange, type S3EventRecord, S3EventRecordSchema } from '#domain/capture.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { NotFoundError } from '#domain/errors.ts';
@@ -16,6 +15,9 @@ import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestorePartTask } from '#domain/tasks.ts';
 import { contentIdOf, type ManifestEntry, type PartRef } from '#domain/vault.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 let p: MemoryPipeline;

@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, MemoryVaultStore, memoryKeyProvider } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError, ValidationError } from '#domain/errors.ts';
 import type { SnapshotRecord, SnapshotStatus } from '#domain/records.ts';
@@ -9,6 +8,9 @@ import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { selectEntries, selectFromManifest, selectSnapshot } from '#domain/restore/selection.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, type ManifestEntry, type PartRef, VaultLayout } from '#domain/vault.ts';
+import { ManualClock } from '../support/memory/clock.ts';
+import { memoryKeyProvider } from '../support/memory/key-provider.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 function snap(snapshotId: string, status: SnapshotStatus, time?: string): SnapshotRecord {

@@ -3,15 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validatePlans } from '#domain/plan.ts';
-import {
-  applyRetention,
-  formatZonedTime,
-  isEmptyPolicy,
-  type RetentionCandidate,
-  type RetentionPolicy,
-  RetentionPolicyError,
-  type RetentionResult,
-} from '#domain/retention.ts';
+import { applyRetention, type RetentionCandidate, type RetentionResult } from '#domain/retention/apply.ts';
+import { isEmptyPolicy, type RetentionPolicy, RetentionPolicyError } from '#domain/retention/policy.ts';
+import { formatZonedTime } from '#domain/retention/zoned-time.ts';
 
 interface GoldenKeep {
   snapshotId: string;

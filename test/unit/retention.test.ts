@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   applyRetention,
+  type RetentionCandidate,
+  type RetentionResult,
+} from '../../shared/domain/retention/apply.ts';
+import {
   isEmptyPolicy,
   parseKeepWithin,
-  type RetentionCandidate,
   type RetentionPolicy,
   RetentionPolicyError,
-  type RetentionResult,
-} from '../../shared/domain/retention.ts';
+} from '../../shared/domain/retention/policy.ts';
 
 interface GoldenKeep {
   snapshotId: string;

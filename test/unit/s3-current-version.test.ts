@@ -3,7 +3,7 @@
 import { HeadObjectCommand, NotFound, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { S3ObjectStore } from '#adapters/s3.ts';
+import { S3ObjectStore } from '#adapters/s3/object-store.ts';
 
 const s3 = mockClient(S3Client);
 const store = () => new S3ObjectStore(new S3Client({ region: 'us-east-1' }));

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
+import { S3ObjectStore } from '#adapters/s3/object-store.ts';
+import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { S3HttpClient, S3HttpFallback, uriEscape } from '#adapters/s3-http.ts';
 import { ConflictError, IntegrityError, NotFoundError, TransientError } from '#domain/errors.ts';
 

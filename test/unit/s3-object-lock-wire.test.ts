@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
-import { S3VaultStore } from '#adapters/s3.ts';
+import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { VaultLayout } from '#domain/vault.ts';
 
 it('a locked PutObject carries x-amz-object-lock-*, the storage class and x-amz-checksum-sha256', async () => {

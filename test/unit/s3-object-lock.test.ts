@@ -13,7 +13,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { PART_SIZE_BYTES, S3VaultStore, s3PutParameters } from '#adapters/s3.ts';
+import { PART_SIZE_BYTES, s3PutParameters } from '#adapters/s3/upload.ts';
+import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
 import { VaultLayout } from '#domain/vault.ts';
 

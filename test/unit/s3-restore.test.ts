@@ -14,7 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { restoreStateOf, S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
+import { S3ObjectStore } from '#adapters/s3/object-store.ts';
+import { restoreStateOf, S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { NotFoundError, TransientError } from '#domain/errors.ts';
 import { CHUNK_SIZE_BYTES, VaultLayout } from '#domain/vault.ts';
 

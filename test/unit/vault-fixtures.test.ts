@@ -10,7 +10,8 @@ import { repairCatalog } from '#domain/repair.ts';
 import { readPackHeader } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { VAULT_FORMAT_VERSION, VaultLayout } from '#domain/vault.ts';
-import { describeFailure, regionProblems, verifySnapshot } from '#domain/verify.ts';
+import { describeFailure, regionProblems } from '#domain/verify/report.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import {
   FIXTURE_REGION,
   type FixtureExpected,

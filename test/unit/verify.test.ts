@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { MemoryVaultStore } from '#adapters/memory.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import { prunePlan } from '#domain/prune.ts';
@@ -7,8 +6,10 @@ import type { Verification } from '#domain/records.ts';
 import { type BlobLocation, readManifest, VaultIndex } from '#domain/repository.ts';
 import { startDueVerifications, startSnapshotNow } from '#domain/scheduling.ts';
 import { blobAssociatedData, contentIdOf, storedChecksumOf, VaultLayout } from '#domain/vault.ts';
-import { inSample, verifySnapshot } from '#domain/verify.ts';
+import { inSample } from '#domain/verify/sample.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { verificationLines } from '#local/cli/format/status.ts';
+import type { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const ids = Array.from({ length: 10_000 }, (_v, i) => contentIdOf(`blob ${i}`));

@@ -1,6 +1,6 @@
 /** What `strongbox forget --dry-run` prints. */
 import type { ForgetDecision, ForgetResult } from '#domain/forget.ts';
-import { formatZonedTime } from '#domain/retention.ts';
+import { formatZonedTime } from '#domain/retention/zoned-time.ts';
 import { formatTable } from '../../format.ts';
 
 /**

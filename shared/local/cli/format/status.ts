@@ -15,7 +15,7 @@ import type {
   VerificationTier,
 } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
-import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify.ts';
+import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify/report.ts';
 import { formatBytes, formatTable } from '../../format.ts';
 
 /** The header line of a plan: its source, schedule, copy regions and whether it is disabled. */

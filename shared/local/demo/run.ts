@@ -8,148 +8,43 @@
  * checks the first manifest lists exactly the uploaded keys; prints a summary. Exits 0 only when
  * every restored object is byte-identical.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { decideRetention } from '#domain/forget.ts';
-import type { JobRecord, SnapshotRecord, TaskRecord } from '#domain/records.ts';
+import type { JobRecord, SnapshotRecord } from '#domain/records.ts';
 import { readAllEntries, readManifest } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { contentSha256Of, VaultLayout } from '#domain/vault.ts';
-import { VERIFICATION_TIERS } from '#domain/verify.ts';
+import { contentSha256Of } from '#domain/vault.ts';
+import { VERIFICATION_TIERS } from '#domain/verify/report.ts';
 import type { Container } from '#runtime/container.ts';
-import { formatForgetTable } from './cli/format/retention.ts';
-import { formatBytes, formatRate, formatSeconds, formatTable } from './format.ts';
-import { formatCostReport } from './reports.ts';
-import { type LocalStack, PROJECT_ROOT, startLocalStack } from './stack.ts';
+import { formatForgetTable } from '../cli/format/retention.ts';
+import { formatBytes, formatRate, formatSeconds, formatTable } from '../format.ts';
+import { formatCostReport } from '../reports.ts';
+import { PROJECT_ROOT, startLocalStack } from '../stack.ts';
+import {
+  applyChanges,
+  modifiedBody,
+  pickChanges,
+  put,
+  sha256,
+  sourceBucketOf,
+  uploadFiles,
+  walk,
+} from './corpus.ts';
+import { pruneRows, vaultUsage } from './report.ts';
+import { waitUntil } from './wait.ts';
 
 const PLAN_ID = 'demo';
 const RESTORE_BUCKET = 'strongbox-demo-restore';
 const log = (line: string) => console.log(line);
-
-/** A file of a backed-up tree and the object it becomes. */
-export interface CorpusFile {
-  key: string;
-  path: string;
-  sizeBytes: number;
-  /** SHA-256 of the bytes uploaded (the file as it was when it was backed up). */
-  sha256?: string;
-}
-
-export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
-/** Every regular file below `root` (symbolic links are skipped), keyed by its relative path. */
-export async function walk(root: string, limit: number): Promise<CorpusFile[]> {
-  const files: CorpusFile[] = [];
-  const visit = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const entry of entries) {
-      if (files.length >= limit) return;
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await visit(path);
-      else if (entry.isFile()) {
-        files.push({
-          key: relative(root, path).split(sep).join('/'),
-          path,
-          sizeBytes: (await stat(path)).size,
-        });
-      }
-    }
-  };
-  await visit(root);
-  return files;
-}
-
-/** The bucket the demo backs up: the first one whose uploads reach capture (a protected bucket). */
-export function sourceBucketOf(stack: Pick<LocalStack, 'serverless'>): string {
-  return String(
-    Object.values(stack.serverless.functions).flatMap((f) =>
-      f.events.flatMap((e) => (e.s3 ? [e.s3.bucket] : [])),
-    )[0],
-  );
-}
-
-/**
- * Upload every file as its key, `concurrency` at a time, recording each file's SHA-256 and size as
- * uploaded (the bytes a restore must give back).
- */
-export async function uploadFiles(
-  s3: S3Client,
-  bucket: string,
-  files: CorpusFile[],
-  concurrency: number,
-  onUploaded: (f: CorpusFile) => void = () => {},
-): Promise<void> {
-  const limit = pLimit(concurrency);
-  await Promise.all(
-    files.map((f) =>
-      limit(async () => {
-        const body = await readFile(f.path);
-        f.sha256 = sha256(body);
-        f.sizeBytes = body.length;
-        await put(s3, bucket, f.key, body, contentTypeOf(f.key));
-        onUploaded(f);
-      }),
-    ),
-  );
-}
-
-/** What the demo changes between its two snapshots: 1% modified, 0.5% added, 0.5% deleted. */
-export interface ChangeSet<F extends CorpusFile = CorpusFile> {
-  /** Files whose object gets {@link modifiedBody}. */
-  modified: F[];
-  /** New objects: a copy of an existing file under `added/<key>` (same bytes: a duplicate). */
-  added: F[];
-  /** Objects deleted. */
-  deleted: F[];
-}
-
-/** The demo's deterministic choice of changes (by position in the sorted walk). */
-export function pickChanges<F extends CorpusFile>(files: F[]): ChangeSet<F> {
-  return {
-    modified: files.filter((_, i) => i % 100 === 7),
-    added: files.filter((_, i) => i % 200 === 5).map((f) => ({ ...f, key: `added/${f.key}` })),
-    deleted: files.filter((_, i) => i % 200 === 3),
-  };
-}
-
-/** The new content of a modified object: the original with a line appended. */
-export function modifiedBody(original: Buffer): Buffer {
-  return Buffer.concat([original, Buffer.from('\n// changed by the demo\n')]);
-}
-
-/** Apply a change set to a bucket, `concurrency` requests at a time. */
-export async function applyChanges(
-  s3: S3Client,
-  bucket: string,
-  changes: ChangeSet,
-  concurrency: number,
-): Promise<void> {
-  const limit = pLimit(concurrency);
-  await Promise.all([
-    ...changes.modified.map((f) =>
-      limit(async () => put(s3, bucket, f.key, modifiedBody(await readFile(f.path)))),
-    ),
-    ...changes.added.map((f) => limit(async () => put(s3, bucket, f.key, await readFile(f.path)))),
-    ...changes.deleted.map((f) =>
-      limit(() => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: f.key }))),
-    ),
-  ]);
-}
 
 function bar(label: string, total: number): cliProgress.SingleBar {
   const b = new cliProgress.SingleBar(
@@ -164,28 +59,6 @@ function bar(label: string, total: number): cliProgress.SingleBar {
   );
   b.start(total, 0, { unit: '' });
   return b;
-}
-
-export async function put(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  body: Buffer,
-  contentType?: string,
-): Promise<void> {
-  await new Upload({
-    client: s3,
-    params: { Bucket: bucket, Key: key, Body: body, ...(contentType ? { ContentType: contentType } : {}) },
-    partSize: 8 * 1024 * 1024,
-  }).done();
-}
-
-export function contentTypeOf(key: string): string {
-  if (key.endsWith('.json')) return 'application/json';
-  if (key.endsWith('.js') || key.endsWith('.mjs') || key.endsWith('.cjs')) return 'text/javascript';
-  if (key.endsWith('.md') || key.endsWith('.txt')) return 'text/plain';
-  if (key.endsWith('.ts')) return 'application/typescript';
-  return 'application/octet-stream';
 }
 
 /** Follow a job through its tasks with a progress bar per task, until it ends. */
@@ -222,76 +95,6 @@ async function follow(c: Container, snapshotId: string): Promise<JobRecord> {
   } finally {
     multi.stop();
   }
-}
-
-function taskSeconds(t: TaskRecord | undefined): number | undefined {
-  if (!t?.startedAt || !t.finishedAt) return undefined;
-  return (Date.parse(t.finishedAt) - Date.parse(t.startedAt)) / 1000;
-}
-
-/** What each vault holds (format v2): packs, index documents, manifest parts and roots, and all their bytes. */
-async function vaultUsage(c: Container): Promise<
-  {
-    region: string;
-    packs: number;
-    packBytes: number;
-    indexes: number;
-    parts: number;
-    manifests: number;
-    storedBytes: number;
-  }[]
-> {
-  const out = [];
-  for (const vault of [c.pipeline.vaults.primary, ...c.pipeline.vaults.copies.values()]) {
-    const usage = {
-      region: vault.region,
-      packs: 0,
-      packBytes: 0,
-      indexes: 0,
-      parts: 0,
-      manifests: 0,
-      storedBytes: 0,
-    };
-    for await (const o of vault.list('')) {
-      if (VaultLayout.packIdOf(o.key)) {
-        usage.packs += 1;
-        usage.packBytes += o.sizeBytes;
-      } else if (VaultLayout.indexIdOf(o.key)) usage.indexes += 1;
-      else if (VaultLayout.partIdOf(o.key)) usage.parts += 1;
-      else if (VaultLayout.manifestIdOf(o.key)) usage.manifests += 1;
-      usage.storedBytes += o.sizeBytes;
-    }
-    out.push(usage);
-  }
-  return out;
-}
-
-/** A prune task's figures for the stages table: packs deleted (objects) and bytes deleted. */
-/**
- * One row per region's garbage collection (`prune:<region>` tasks, which retention's `prune` task
- * enqueues), once each has finished (waits up to a minute).
- */
-async function pruneRows(c: Container, jobId: string, label: string): Promise<(string | number)[][]> {
-  const regions = [c.pipeline.vaults.primary.region, ...c.pipeline.vaults.copies.keys()];
-  const done = await waitUntil(async () => {
-    const tasks = (await c.pipeline.catalog.listTasks(jobId)).filter((t) => t.taskId.startsWith('prune:'));
-    const finished = tasks.filter((t) => t.status !== 'RUNNING');
-    return finished.length >= regions.length ? finished : undefined;
-  }, 60_000).catch(() => [] as TaskRecord[]);
-  return done.map((t) => pruneRow(label, t.taskId.slice('prune:'.length), t));
-}
-
-function pruneRow(label: string, region: string, t: TaskRecord | undefined): (string | number)[] {
-  const r = t?.result ?? {};
-  const deferred = typeof r.deferred === 'string' ? ` (GC deferred: ${r.deferred})` : '';
-  return [
-    `${label}${deferred}`,
-    region,
-    `${Number(r.packsMarked ?? 0)} pack(s) marked, ${Number(r.packsDeleted ?? 0)} pack(s), ${Number(r.partsDeleted ?? 0)} part(s), ${Number(r.manifestsDeleted ?? 0)} root(s) deleted`,
-    formatBytes(Number(r.bytesDeleted ?? 0)),
-    formatSeconds(taskSeconds(t)),
-    '-',
-  ];
 }
 
 async function main(): Promise<number> {
@@ -612,16 +415,6 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await stop();
-  }
-}
-
-export async function waitUntil<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
