@@ -10,8 +10,9 @@ import {
   memoryKeyProvider,
 } from '#adapters/memory.ts';
 import { Envelope } from '#domain/envelope.ts';
+import { INDEX_COMPACT_THRESHOLD } from '#domain/gc/plan.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
+import { type PruneResult, prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
 import {
   PackWriter,
