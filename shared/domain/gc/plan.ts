@@ -343,14 +343,26 @@ export function planIndexRewrite(
     if (remaining.length > 0) {
       out.writes.push(remaining); // the new document first: its packs stay findable
       out.rewritten += 1;
-      obsolete(
-        doc,
-        `rewritten: ${doc.packs.length - remaining.length} pack(s) dropped, repacked ones shrunk`,
-      );
+      obsolete(doc, rewriteReason(doc, remaining, moved));
     } else {
       out.deleted += 1;
       obsolete(doc, 'every pack it names is dropped');
     }
   }
   return out;
+}
+
+/** Why an index document is rewritten: the packs it stops naming, the repacked entries it shrinks. */
+function rewriteReason(
+  doc: GcIndexDocument,
+  remaining: readonly IndexedPack[],
+  moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
+): string {
+  const dropped = doc.packs.length - remaining.length;
+  const shrunk = remaining.filter((p) => moved.has(p.packId)).length;
+  const what = [
+    ...(dropped > 0 ? [`${dropped} pack(s) dropped`] : []),
+    ...(shrunk > 0 ? [`${shrunk} repacked pack(s) shrunk to their unreferenced blobs`] : []),
+  ];
+  return `rewritten: ${what.join(', ')}`;
 }
