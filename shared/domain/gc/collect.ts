@@ -42,8 +42,8 @@ export function gcOptions(deps: PipelineDeps): GcOptions {
 }
 
 /**
- * Collect one vault: read its inputs, plan ({@link planGc}), execute ({@link executeGc}). In two phases: MARK every pack none of whose blobs is live
- * (and every pack no index names), SWEEP the packs marked longer than the grace period that are
+ * Collect one vault: read its inputs ({@link readGcInputs}), plan (`planGc`), execute (`executeGc`).
+ * In two phases: MARK every pack none of whose blobs is live (and every pack no index names), SWEEP the packs marked longer than the grace period that are
  * still unreferenced, RESCUE (unmark) marked packs referenced again, and REPACK partly live packs
  * whose unreferenced bytes exceed `gcMaxUnusedPercent`.
  *
@@ -71,10 +71,10 @@ export function gcOptions(deps: PipelineDeps): GcOptions {
  *   deleted: if a live blob of it is located in no other kept pack, it is rescued and re-indexed;
  * - a copy task holds the region's vault (`Catalog.acquireCopyHold`) from before it rescues
  *   (unmarks) its snapshot's packs until after its COPIED state, and no run overlaps a hold (the
- *   lease, see `collectRegion`): a run that starts after the hold reads a live set holding the
+ *   lease, see `collectRegion` in prune.ts): a run that starts after the hold reads a live set holding the
  *   snapshot, so nothing the copy found in the region and relied on is dropped or deleted. The marks
  *   are still read again just before index documents are rewritten (a second guard).
- * - two runs of one vault never overlap (a lease in the catalog, see `collectRegion`): a run's index
+ * - two runs of one vault never overlap (a lease in the catalog, see `collectRegion` in prune.ts): a run's index
  *   rewrite computed from a stale read could otherwise bring back an entry the other dropped.
  * Readers (restores, copies, verification) locate blobs with their own index load: a dropped pack
  * stays stored for at least G after it left the index.
