@@ -2,7 +2,7 @@
 // time (PITR), garbage collection must not delete the snapshots committed after that point, and
 // `strongbox repair catalog` must bring their records back from the vaults' roots.
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { VaultGcResult } from '#domain/prune.ts';
+import type { VaultGcResult } from '#domain/gc/result.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
 import { readManifest, referencedDocuments, VaultIndex } from '#domain/repository.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';

@@ -2,8 +2,9 @@
 // snapshot task): what prune deletes, what it keeps, and in which order.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Envelope } from '#domain/envelope.ts';
+import { INDEX_COMPACT_THRESHOLD } from '#domain/gc/plan.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
+import { type PruneResult, prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
 import {
   PackWriter,

@@ -1,0 +1,368 @@
+/**
+ * Garbage collection, planned: from what a run read (the live set, the marks, the index documents,
+ * the listings), what it would do, each step with its reason. PURE: no I/O, no clock (the run's time
+ * comes in with the inputs). `executeGc` (execute.ts) carries a plan out in the spec's order; a dry
+ * run prints it (`planGcRun` in collect.ts, `formatGcPlan` in format.ts).
+ *
+ * Two steps of a run depend on what execution finds, and are planned again, by the pure functions
+ * here, from what it found: the old-marked orphans (their headers are read after the repack:
+ * {@link keptBlobs}, {@link settleOrphans}), and the index documents (rewritten for the packs
+ * actually swept and repacked: {@link planIndexRewrite}). The plan carries their prediction.
+ * @see ../../../docs/format.md#garbage-collection
+ */
+import type { StoredObject } from '../ports.ts';
+import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from '../vault.ts';
+import type {
+  GcDocument,
+  GcIndexDocument,
+  GcIndexRewrite,
+  GcInputs,
+  GcOptions,
+  GcOrphanVerdict,
+  GcPlan,
+  GcTombstone,
+} from './types.ts';
+
+/** More index documents than this in a vault are merged into documents of {@link INDEX_COMPACT_PACKS} packs. */
+export const INDEX_COMPACT_THRESHOLD = 32;
+/** Packs one merged index document names at most. */
+export const INDEX_COMPACT_PACKS = 2000;
+
+/**
+ * Plan a garbage-collection run from what it read. Roots and parts are deleted when older than the
+ * grace period (by last-modified); tombstones when forgotten before it and no vault holds their
+ * root. Packs, by the entry of every index that names them (a pack named twice counts by its
+ * shortest entry): a live pack is rescued if marked and repacked if old and mostly unused; a dead
+ * one is marked, or swept once its mark is old; a pack no index names is marked, or its header
+ * decides once its mark is old.
+ * @see ../../../docs/format.md#garbage-collection
+ */
+export function planGc(inputs: GcInputs, options: GcOptions): GcPlan {
+  const cutoffMs = inputs.startedMs - options.graceSeconds * 1000;
+  const roots = plannedRoots(inputs, cutoffMs);
+  const unknown = inputs.rootObjects.filter((o) => inputs.live.unknownRoots.has(o.key));
+  const plan: GcPlan = {
+    vault: inputs.vault,
+    cutoffMs,
+    roots,
+    parts: plannedParts(inputs, cutoffMs),
+    tombstones: plannedTombstones(inputs, roots, cutoffMs),
+    ...unknownRootsWarning(unknown),
+    mark: [],
+    rescue: [],
+    staleMarks: [],
+    waiting: [],
+    repack: [],
+    orphans: [],
+    sweep: [],
+    gone: [],
+    liveBlobs: inputs.live.blobs,
+    keptPacks: [],
+    indexes: inputs.indexes,
+    indexRewrite: { writes: [], obsolete: [], rewritten: 0, deleted: 0 },
+    stats: {
+      blobsLive: inputs.live.blobs.size,
+      partsLive: inputs.live.parts.size,
+      rootsUnknown: unknown.length,
+      packsLive: 0,
+      packsMissing: 0,
+      packsPartlyUnused: 0,
+      unusedBytesInLivePacks: 0,
+    },
+  };
+  const deferred = inputs.live.incomplete ?? inputs.unreadableIndex;
+  if (deferred) return { ...plan, deferred };
+  planPacks(inputs, options, plan);
+  return plan;
+}
+
+const isOld = (o: StoredObject, cutoffMs: number) => Date.parse(o.lastModified) <= cutoffMs;
+
+/** Roots a tombstone condemns (or a losing sealer's), old enough; never a live one. */
+function plannedRoots(inputs: GcInputs, cutoffMs: number): GcDocument[] {
+  const { live } = inputs;
+  return inputs.rootObjects
+    .filter((o) => live.garbageRoots.has(o.key) && !live.roots.has(o.key) && isOld(o, cutoffMs))
+    .map((o) => ({ key: o.key, sizeBytes: o.sizeBytes, reason: live.garbageRoots.get(o.key) as string }));
+}
+
+/** Parts no live root, summary or checkpoint names, old enough (none when the live set is incomplete). */
+function plannedParts(inputs: GcInputs, cutoffMs: number): GcDocument[] {
+  if (inputs.live.incomplete || !inputs.partObjects) return [];
+  return inputs.partObjects
+    .filter((o) => VaultLayout.partIdOf(o.key) && !inputs.live.parts.has(o.key) && isOld(o, cutoffMs))
+    .map((o) => ({
+      key: o.key,
+      sizeBytes: o.sizeBytes,
+      reason: 'no live root, summary or checkpoint names it',
+    }));
+}
+
+/**
+ * Tombstones forgotten before the grace period whose root this vault no longer holds (its listing,
+ * less the roots this run deletes); execution deletes each unless another vault holds its root.
+ */
+function plannedTombstones(inputs: GcInputs, roots: readonly GcDocument[], cutoffMs: number): GcTombstone[] {
+  const rootsHere = new Set(inputs.rootObjects.map((o) => o.key));
+  for (const r of roots) rootsHere.delete(r.key);
+  const out: GcTombstone[] = [];
+  for (const record of inputs.live.tombstones) {
+    if (record.forgottenAt !== undefined && Date.parse(record.forgottenAt) > cutoffMs) continue;
+    const forgotten = `forgotten ${record.forgottenAt ?? '(no date)'}, before the grace period`;
+    if (!record.manifestId) {
+      out.push({ record, reason: `${forgotten}; it names no root` });
+      continue;
+    }
+    const root = VaultLayout.manifestKey(record.planId, record.manifestId);
+    if (rootsHere.has(root)) continue;
+    out.push({ record, root, reason: `${forgotten}; its root is gone from this vault` });
+  }
+  return out;
+}
+
+/** The warning about the roots no catalog record knows (kept, with their parts and packs). */
+function unknownRootsWarning(unknown: readonly StoredObject[]): { warning?: string } {
+  if (unknown.length === 0) return {};
+  return {
+    warning: `${unknown.length} manifest root(s) of snapshots the catalog does not know (${unknown[0]?.key}${unknown.length > 1 ? ', …' : ''}) are kept with their parts and packs: run 'strongbox repair catalog' to recreate their records`,
+  };
+}
+
+/**
+ * Every pack the index documents name, by its shortest entry. A pack named twice (a crash between
+ * writing a rewritten index document and deleting the old one) counts by its shortest entry: the
+ * newest shrink of a repacked pack, whose other blobs the new packs hold.
+ */
+export function namedPacks(indexes: readonly GcIndexDocument[]): Map<ContentId, IndexedPack> {
+  const named = new Map<ContentId, IndexedPack>();
+  for (const doc of indexes)
+    for (const p of doc.packs) {
+      const seen = named.get(p.packId);
+      if (!seen || p.blobs.length < seen.blobs.length) named.set(p.packId, p);
+    }
+  return named;
+}
+
+/** Classify every pack: named ones, then those no index names, then marks of packs that are gone. */
+function planPacks(inputs: GcInputs, options: GcOptions, plan: GcPlan): void {
+  const named = namedPacks(inputs.indexes);
+  for (const pack of named.values()) classifyNamed(inputs, options, plan, pack);
+  for (const [packId, object] of inputs.packObjects) {
+    if (!named.has(packId)) classifyOrphan(inputs, plan, packId, object);
+  }
+  for (const packId of inputs.marks.keys()) {
+    if (!named.has(packId) && !inputs.packObjects.has(packId))
+      plan.staleMarks.push({ packId, reason: 'marked, but gone from the vault and from every index' });
+  }
+  const swept = new Set(plan.sweep.map((s) => s.packId));
+  const gone = new Set(plan.gone);
+  plan.keptPacks = [...named.values()].filter(
+    (p) => !gone.has(p.packId) && inputs.packObjects.has(p.packId) && !swept.has(p.packId),
+  );
+  const moved = new Map(plan.repack.map((r) => [r.pack.packId, new Set(r.live.map((b) => b.blobId))]));
+  plan.indexRewrite = planIndexRewrite(inputs.indexes, new Set([...gone, ...swept]), moved);
+}
+
+/** Whether `packId`'s mark is older than the grace period. */
+function oldMark(inputs: GcInputs, packId: ContentId, cutoffMs: number): boolean {
+  const at = inputs.marks.get(packId);
+  return at !== undefined && Date.parse(at) <= cutoffMs;
+}
+
+/** A named pack: live (rescue, repack), or dead (gone, mark, sweep, or wait). */
+function classifyNamed(inputs: GcInputs, options: GcOptions, plan: GcPlan, pack: IndexedPack): void {
+  const { packId } = pack;
+  const object = inputs.packObjects.get(packId);
+  const markedAt = inputs.marks.get(packId);
+  const liveBlobs = pack.blobs.filter((b) => inputs.live.blobs.has(b.blobId));
+  if (liveBlobs.length > 0) {
+    const repacked = classifyLive(options, plan, pack, object, liveBlobs);
+    if (markedAt !== undefined) {
+      plan.rescue.push({
+        packId,
+        reason: `referenced again: ${liveBlobs.length} of its ${pack.blobs.length} blobs are live${repacked ? ' (repacked in this run: marked afresh instead)' : ''}`,
+      });
+    }
+  } else if (!object) {
+    // a crashed run deleted it before its index was rewritten
+    plan.gone.push(packId);
+    if (markedAt !== undefined)
+      plan.staleMarks.push({ packId, reason: 'dead and gone from the vault; an index still names it' });
+  } else if (markedAt === undefined) {
+    plan.mark.push({ packId, reason: `none of its ${pack.blobs.length} indexed blobs is live` });
+  } else if (oldMark(inputs, packId, plan.cutoffMs)) {
+    plan.sweep.push({
+      packId,
+      object,
+      markedAt,
+      blobs: pack.blobs.length,
+      orphan: false,
+      reason: `marked ${markedAt}, before the grace period, and still unreferenced`,
+    });
+  } else {
+    plan.waiting.push({ packId, reason: `marked ${markedAt}: the grace period has not passed` });
+  }
+}
+
+/**
+ * A live pack: counted (missing, partly unused); repacked when older than the grace period and its
+ * unreferenced bytes exceed `maxUnusedPercent` (a young pack's blobs may be about to be referenced).
+ * @returns whether it is to be repacked.
+ */
+function classifyLive(
+  options: GcOptions,
+  plan: GcPlan,
+  pack: IndexedPack,
+  object: StoredObject | undefined,
+  liveBlobs: PackedBlob[],
+): boolean {
+  plan.stats.packsLive += 1;
+  if (!object) plan.stats.packsMissing += 1;
+  if (liveBlobs.length === pack.blobs.length) return false;
+  plan.stats.packsPartlyUnused += 1;
+  const totalBytes = pack.blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+  const unusedBytes = totalBytes - liveBlobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+  plan.stats.unusedBytesInLivePacks += unusedBytes;
+  // Only packs older than the grace period: a young pack's blobs may be about to be referenced.
+  if (!object || !isOld(object, plan.cutoffMs) || unusedBytes * 100 <= options.maxUnusedPercent * totalBytes)
+    return false;
+  plan.repack.push({
+    pack,
+    object,
+    live: liveBlobs,
+    totalBytes,
+    unusedBytes,
+    reason: `${unusedBytes} of its ${totalBytes} blob bytes are unreferenced (more than ${options.maxUnusedPercent}%)`,
+  });
+  return true;
+}
+
+/** A pack no index names (a crashed task's, or a repacked one): marked, or its header decides. */
+function classifyOrphan(inputs: GcInputs, plan: GcPlan, packId: ContentId, object: StoredObject): void {
+  const markedAt = inputs.marks.get(packId);
+  if (markedAt === undefined) {
+    plan.mark.push({ packId, reason: 'named by no index' });
+  } else if (oldMark(inputs, packId, plan.cutoffMs)) {
+    plan.orphans.push({
+      packId,
+      object,
+      markedAt,
+      reason: `named by no index, marked ${markedAt}, before the grace period: its header decides`,
+    });
+  } else {
+    plan.waiting.push({
+      packId,
+      reason: `named by no index, marked ${markedAt}: the grace period has not passed`,
+    });
+  }
+}
+
+/**
+ * The blobs the vault keeps located after the repack: those of the kept packs (less the blobs a
+ * repack moved out of them) and those of the new packs. An old-marked orphan holding a live blob
+ * outside this set is rescued.
+ */
+export function keptBlobs(
+  plan: GcPlan,
+  moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
+  newBlobs: Iterable<ContentId>,
+): Set<ContentId> {
+  const kept = new Set<ContentId>();
+  for (const pack of plan.keptPacks)
+    for (const b of pack.blobs) if (!moved.get(pack.packId)?.has(b.blobId)) kept.add(b.blobId);
+  for (const blobId of newBlobs) kept.add(blobId);
+  return kept;
+}
+
+/**
+ * Settle the old-marked orphans, in the plan's order, from their headers (`'gone'`: the pack is no
+ * longer stored; `[]`: no readable header, so no reader can locate its blobs either). An orphan with
+ * a live blob no kept pack holds is rescued (re-indexed, unmarked), and its blobs count as kept for
+ * the orphans after it; any other is swept; a gone one only loses its mark.
+ */
+export function settleOrphans(
+  plan: GcPlan,
+  kept: ReadonlySet<ContentId>,
+  headers: ReadonlyMap<ContentId, readonly PackedBlob[] | 'gone'>,
+): GcOrphanVerdict[] {
+  const located = new Set(kept);
+  return plan.orphans.map((orphan): GcOrphanVerdict => {
+    const header = headers.get(orphan.packId);
+    if (header === undefined) throw new Error(`the header of orphan pack ${orphan.packId} was not read`);
+    if (header === 'gone')
+      return { ...orphan, action: 'stale', blobs: [], reason: 'gone from the vault: its mark is removed' };
+    const blobs = [...header];
+    const lost = blobs.filter((b) => plan.liveBlobs.has(b.blobId) && !located.has(b.blobId));
+    if (lost.length === 0)
+      return { ...orphan, action: 'sweep', blobs, reason: 'named by no index; no live blob only it holds' };
+    for (const b of blobs) located.add(b.blobId);
+    return {
+      ...orphan,
+      action: 'rescue',
+      blobs,
+      reason: `${lost.length} live blob(s) no kept pack holds: re-indexed and unmarked`,
+    };
+  });
+}
+
+/**
+ * The index documents naming packs to drop (`dropped`: gone or swept) or packs a repack shrank
+ * (`moved`: repacked pack → the blobs its entry stops listing) are rewritten without them (the new
+ * document first) or deleted. More than {@link INDEX_COMPACT_THRESHOLD} documents are merged into
+ * documents of {@link INDEX_COMPACT_PACKS} packs (a pack named twice keeps its shortest entry), and
+ * every old one deleted.
+ */
+export function planIndexRewrite(
+  indexes: readonly GcIndexDocument[],
+  dropped: ReadonlySet<ContentId>,
+  moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
+): GcIndexRewrite {
+  const keep = (packs: readonly IndexedPack[]) =>
+    packs
+      .filter((p) => !dropped.has(p.packId))
+      .map((p) => {
+        const gone = moved.get(p.packId);
+        return gone ? { ...p, blobs: p.blobs.filter((b) => !gone.has(b.blobId)) } : p;
+      });
+  const out: GcIndexRewrite = { writes: [], obsolete: [], rewritten: 0, deleted: 0 };
+  const obsolete = (doc: GcIndexDocument, reason: string) =>
+    out.obsolete.push({ key: VaultLayout.indexKey(doc.indexId), sizeBytes: doc.object.sizeBytes, reason });
+  if (indexes.length > INDEX_COMPACT_THRESHOLD) {
+    const all = [...namedPacks(indexes.map((doc) => ({ ...doc, packs: keep(doc.packs) }))).values()];
+    for (let i = 0; i < all.length; i += INDEX_COMPACT_PACKS)
+      out.writes.push(all.slice(i, i + INDEX_COMPACT_PACKS));
+    out.rewritten = out.writes.length;
+    out.deleted = indexes.length;
+    const reason = `merged: the vault holds ${indexes.length} index documents (more than ${INDEX_COMPACT_THRESHOLD})`;
+    for (const doc of indexes) obsolete(doc, reason);
+    return out;
+  }
+  for (const doc of indexes) {
+    const remaining = keep(doc.packs);
+    if (remaining.length === doc.packs.length && !doc.packs.some((p) => moved.has(p.packId))) continue;
+    if (remaining.length > 0) {
+      out.writes.push(remaining); // the new document first: its packs stay findable
+      out.rewritten += 1;
+      obsolete(doc, rewriteReason(doc, remaining, moved));
+    } else {
+      out.deleted += 1;
+      obsolete(doc, 'every pack it names is dropped');
+    }
+  }
+  return out;
+}
+
+/** Why an index document is rewritten: the packs it stops naming, the repacked entries it shrinks. */
+function rewriteReason(
+  doc: GcIndexDocument,
+  remaining: readonly IndexedPack[],
+  moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
+): string {
+  const dropped = doc.packs.length - remaining.length;
+  const shrunk = remaining.filter((p) => moved.has(p.packId)).length;
+  const what = [
+    ...(dropped > 0 ? [`${dropped} pack(s) dropped`] : []),
+    ...(shrunk > 0 ? [`${shrunk} repacked pack(s) shrunk to their unreferenced blobs`] : []),
+  ];
+  return `rewritten: ${what.join(', ')}`;
+}
