@@ -1,10 +1,12 @@
 /**
  * Retention from the command line: `strongbox forget PLAN [--dry-run]`, `strongbox hold PLAN SNAPSHOT
- * [--reason R]`, `strongbox release PLAN SNAPSHOT` and `strongbox prune PLAN [--timeout S]`.
+ * [--reason R]`, `strongbox release PLAN SNAPSHOT` and `strongbox prune PLAN [--dry-run] [--timeout S]`.
  */
 import type { Command } from 'commander';
 import { NotFoundError } from '#domain/errors.ts';
 import { decideRetention } from '#domain/forget.ts';
+import { planGcRun } from '#domain/gc/collect.ts';
+import { formatGcPlan } from '#domain/gc/format.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { formatPruneRun, pruneNow } from '../reports.ts';
 import { type CliContext, connect } from './context.ts';
@@ -113,15 +115,42 @@ export function registerLegalHold(program: Command, { dataDir, deployment }: Cli
     });
 }
 
+/**
+ * `strongbox prune PLAN --dry-run`: what a prune would do now, changing nothing: the retention
+ * decision (as `forget --dry-run` prints it), then each region's garbage-collection plan (what it
+ * would mark, rescue, repack and delete, and why). The plan reads the catalog as it is, before the
+ * forgetting: snapshots retention would forget still count as live in it.
+ * @returns the lines to print.
+ * @throws NotFoundError (not retryable) for an unknown plan; RetentionPolicyError for an invalid
+ *   stored policy; TransientError (retryable) from the catalog or the vaults.
+ * @example
+ * ```ts
+ * console.log((await pruneDryRun(c.pipeline, 'photos')).join('\n'));
+ * ```
+ * @see docs/format.md#garbage-collection
+ */
+export async function pruneDryRun(deps: PipelineDeps, planId: string): Promise<string[]> {
+  const lines = await forgetCommand(deps, planId, { dryRun: true });
+  for (const region of [deps.vaults.primary.region, ...deps.vaults.copies.keys()]) {
+    lines.push('', `garbage collection in ${region} (dry run):`, formatGcPlan(await planGcRun(deps, region)));
+  }
+  return lines;
+}
+
 export function registerPrune(program: Command, { dataDir, deployment }: CliContext): void {
   program
     .command('prune <plan>')
     .description(
       'prune a plan now: apply its retention, collect garbage in every region, and print what it did',
     )
+    .option('--dry-run', 'print what retention and garbage collection would do, and change nothing', false)
     .option('--timeout <seconds>', 'give up following after this long', (v) => Number(v), 900)
-    .action(async (planId: string, opts: { timeout: number }) => {
+    .action(async (planId: string, opts: { timeout: number; dryRun: boolean }) => {
       const c = await connect(dataDir(), deployment());
+      if (opts.dryRun) {
+        for (const line of await pruneDryRun(c.pipeline, planId)) console.log(line);
+        return;
+      }
       const run = await pruneNow(c.pipeline, planId, { timeoutMs: opts.timeout * 1000 });
       console.log(formatPruneRun(run));
       if (run.prune.status === 'FAILED' || run.regions.some((t) => t.status === 'FAILED'))
