@@ -3,66 +3,48 @@
  * the verification tiers plans schedule on their own and their due restore drills; then the reaper
  * re-drives (or fails for good) work held by dead workers.
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
+ * @see ../shared/runtime/scheduled-event-handler.ts
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
-import { z } from 'zod';
-import { TransientError, ValidationError } from '#domain/errors.ts';
+import { TransientError } from '#domain/errors.ts';
 import { reapStaleWork } from '#domain/reaper.ts';
 import { startDueDrills, startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
-import { publishMetrics, recordSnapshotAges } from '#runtime/metrics.ts';
-
-/** The fields of an EventBridge "Scheduled Event" the scheduler reads. */
-export const ScheduledEventSchema = z.looseObject({
-  'detail-type': z.literal('Scheduled Event'),
-  source: z.literal('aws.events'),
-  time: z.iso.datetime({ offset: true }),
-});
+import { recordSnapshotAges } from '#runtime/metrics.ts';
+import { scheduledEventHandler } from '#runtime/scheduled-event-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  middy()
-    .use(injectLambdaContext(c.logger))
-    .use(publishMetrics(c.metrics))
-    .handler(async (event: unknown) => {
-      const parsed = ScheduledEventSchema.safeParse(event);
-      if (!parsed.success) {
-        throw new ValidationError(`not an EventBridge scheduled event: ${parsed.error.issues[0]?.message}`);
-      }
-      const time = new Date(parsed.data.time).toISOString();
-      const result = await startDueSnapshots(c.pipeline, time);
-      const verifications = await startDueVerifications(c.pipeline, time);
-      const drills = await startDueDrills(c.pipeline, time);
-      const reaper = await reapStaleWork(c.pipeline, time, c.config.reaper);
-      c.logger.info('scheduler tick', {
-        time: parsed.data.time,
-        ...result,
-        verifications: verifications.started,
-        drills: drills.started,
-        reaped: reaper.reaped,
-      });
-      for (const r of reaper.reaped.filter((x) => x.action === 'failed'))
-        c.logger.error('a task held by a dead worker failed for good', { ...r });
-      for (const f of reaper.failed) c.logger.warn('the reaper could not handle a task', { ...f });
-      for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
-      for (const f of verifications.failed)
-        c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
-      for (const f of drills.failed) c.logger.error('could not enqueue a plan’s restore drill', { ...f });
-      await recordSnapshotAges(c, c.pipeline.clock.now());
-      // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
-      const failed = [...result.failed, ...verifications.failed, ...drills.failed];
-      if (failed.some((f) => f.retryable)) {
-        throw new TransientError(
-          `scheduler tick: ${failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`,
-        );
-      }
-      return {
-        ...result,
-        verifications: verifications.started,
-        drills: drills.started,
-        reaped: reaper.reaped,
-      };
+  scheduledEventHandler(c, async (time, event) => {
+    const result = await startDueSnapshots(c.pipeline, time);
+    const verifications = await startDueVerifications(c.pipeline, time);
+    const drills = await startDueDrills(c.pipeline, time);
+    const reaper = await reapStaleWork(c.pipeline, time, c.config.reaper);
+    c.logger.info('scheduler tick', {
+      time: event.time,
+      ...result,
+      verifications: verifications.started,
+      drills: drills.started,
+      reaped: reaper.reaped,
     });
+    for (const r of reaper.reaped.filter((x) => x.action === 'failed'))
+      c.logger.error('a task held by a dead worker failed for good', { ...r });
+    for (const f of reaper.failed) c.logger.warn('the reaper could not handle a task', { ...f });
+    for (const f of result.failed) c.logger.error('could not start a plan’s snapshot', { ...f });
+    for (const f of verifications.failed)
+      c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
+    for (const f of drills.failed) c.logger.error('could not enqueue a plan’s restore drill', { ...f });
+    await recordSnapshotAges(c, c.pipeline.clock.now());
+    // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
+    const failed = [...result.failed, ...verifications.failed, ...drills.failed];
+    if (failed.some((f) => f.retryable)) {
+      throw new TransientError(`scheduler tick: ${failed.map((f) => `${f.planId}: ${f.reason}`).join('; ')}`);
+    }
+    return {
+      ...result,
+      verifications: verifications.started,
+      drills: drills.started,
+      reaped: reaper.reaped,
+    };
+  });
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeS3Key, S3EventRecordSchema } from '#domain/capture.ts';
 import { parseRestoreRequest } from '#domain/restore/request.ts';
 import { parseTask } from '#domain/tasks.ts';
-import { ScheduledEventSchema } from '../../functions/scheduler.ts';
+import { ScheduledEventSchema } from '#runtime/scheduled-event-handler.ts';
 
 const fixture = (path: string) =>
   JSON.parse(readFileSync(new URL(`../../events/${path}`, import.meta.url), 'utf8'));
