@@ -1,6 +1,7 @@
 /** Start the emulators a contract suite needs, on loopback, and stop them after. */
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { startDynamoDbLocal } from '#local/dynamodb-local.ts';
 
@@ -15,6 +16,21 @@ export async function startS3(region = 'us-east-1') {
     async bucket(name: string) {
       await client.send(new CreateBucketCommand({ Bucket: name }));
       return name;
+    },
+    stop: () => server.stop(),
+  };
+}
+
+export async function startSqs(region = 'us-east-1') {
+  const server = await startFauxqs({ port: 0, logger: false, defaultRegion: region });
+  // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
+  const client = new SQSClient({ region, endpoint: server.address });
+  return {
+    client,
+    /** Create the queue `name` (a no-op when it exists); its URL. */
+    async queue(name: string): Promise<string> {
+      const out = await client.send(new CreateQueueCommand({ QueueName: name }));
+      return out.QueueUrl as string;
     },
     stop: () => server.stop(),
   };

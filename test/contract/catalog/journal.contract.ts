@@ -1,0 +1,174 @@
+/** The JournalCatalog contract: what capture did with each S3 event, per plan. @see docs/format.md#journal */
+import { describe, expect, it } from 'vitest';
+import { isRetryable, ValidationError } from '#domain/errors.ts';
+import type { JournalCatalog } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
+import type { KnownDivergences } from '../divergences.ts';
+import { hex, journalEntry, tooLarge } from './fixtures.ts';
+
+export function journalCatalogContract(
+  name: string,
+  make: () => Promise<JournalCatalog>,
+  _known?: KnownDivergences,
+): void {
+  describe(`JournalCatalog contract: ${name}`, () => {
+    it('journals a change once per plan, bucket, key and sequencer', async () => {
+      const c = await make();
+      const entry = journalEntry({ key: 'a b.txt', sequencer: '01' });
+      expect(await c.appendJournal(entry)).toBe(true);
+      expect(await c.appendJournal({ ...entry, capturedAt: '2026-01-01T00:00:09.000Z' })).toBe(false);
+      expect(await c.appendJournal({ ...entry, sequencer: '02' })).toBe(true);
+      expect(await c.appendJournal({ ...entry, bucket: 'other' })).toBe(true);
+      expect(await c.appendJournal({ ...entry, planId: 'docs' })).toBe(true);
+      expect(await c.listJournal('photos')).toHaveLength(3);
+      expect(await c.listJournal('docs')).toHaveLength(1);
+    });
+
+    it('journals one of several deliveries of one event appended at the same time', async () => {
+      const c = await make();
+      const deliveries = [1, 2, 3, 4].map((s) => journalEntry({ capturedAt: `2026-01-01T00:00:0${s}.000Z` }));
+      const appended = await Promise.all(deliveries.map((e) => c.appendJournal(e)));
+      expect(appended.filter(Boolean)).toHaveLength(1);
+      const winner = deliveries[appended.indexOf(true)];
+      expect(await c.listJournal('photos')).toEqual([winner]);
+      expect(await c.listJournalForKey('photos', 'a.txt')).toEqual([winner]);
+    });
+
+    it('keeps every field of a journal entry', async () => {
+      const c = await make();
+      const captured = journalEntry({
+        key: 'big/\u00fcber file.bin',
+        sizeBytes: 20_000_000,
+        etag: '9b2cf535f27731c974343645a3985328-3',
+        versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+        lastModified: '2026-01-01T00:00:00.000Z',
+        contentType: 'application/octet-stream',
+        metadata: { origin: 'camera' },
+        blobs: ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)],
+        contentSha256: 'd'.repeat(64),
+      });
+      const lost = journalEntry({
+        key: 'gone.txt',
+        sequencer: '0A',
+        outcome: 'lost-before-capture',
+        sizeBytes: 3,
+        etag: 'e'.repeat(32),
+        reason: 'overwritten before capture',
+      });
+      const removed = journalEntry({
+        key: 'gone.txt',
+        sequencer: '0B',
+        event: 'removed',
+        outcome: 'removed',
+      });
+      for (const e of [captured, lost, removed]) await c.appendJournal(e);
+      expect(await c.listJournalForKey('photos', captured.key)).toEqual([captured]);
+      expect(await c.listJournalForKey('photos', 'gone.txt')).toEqual([lost, removed]);
+    });
+
+    it("lists a plan's journal by capture time, within (capturedAfter, capturedUntil]", async () => {
+      const c = await make();
+      const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+      for (const [i, s] of [3, 1, 2, 1].entries()) {
+        await c.appendJournal(journalEntry({ key: `k${i}`, sequencer: `0${i + 1}`, capturedAt: at(s) }));
+      }
+      const keysOf = (entries: JournalEntry[]) => entries.map((e) => e.key);
+      const all = await c.listJournal('photos');
+      expect(all.map((e) => e.capturedAt)).toEqual([at(1), at(1), at(2), at(3)]);
+      expect(keysOf(all).slice(2)).toEqual(['k2', 'k0']);
+      expect(keysOf(await c.listJournal('photos', { capturedAfter: at(1) }))).toEqual(['k2', 'k0']);
+      expect(keysOf(await c.listJournal('photos', { capturedUntil: at(2) })).sort()).toEqual([
+        'k1',
+        'k2',
+        'k3',
+      ]);
+      expect(keysOf(await c.listJournal('photos', { capturedAfter: at(1), capturedUntil: at(2) }))).toEqual([
+        'k2',
+      ]);
+      expect(await c.listJournal('photos', { capturedAfter: at(3) })).toEqual([]);
+      expect(await c.listJournal('photos', { capturedAfter: at(2), capturedUntil: at(1) })).toEqual([]);
+      expect(await c.listJournal('nobody')).toEqual([]);
+    });
+
+    it('lists entries captured at the same instant in the same order every time', async () => {
+      const c = await make();
+      const same = '2026-01-01T00:00:01.000Z';
+      for (const [i, key] of ['z', 'a', 'm', 'b', 'y'].entries()) {
+        await c.appendJournal(journalEntry({ key, sequencer: `0${i + 1}`, capturedAt: same }));
+      }
+      const first = (await c.listJournal('photos')).map((e) => e.key);
+      expect(first.sort()).toEqual(['a', 'b', 'm', 'y', 'z']);
+      const again = (await c.listJournal('photos')).map((e) => e.key);
+      const windowed = (await c.listJournal('photos', { capturedUntil: same })).map((e) => e.key);
+      expect(again).toEqual(windowed);
+    });
+
+    it('reads a capture-time window given in another ISO-8601 form as the same instant', async () => {
+      const c = await make();
+      await c.appendJournal(journalEntry({ key: 'k', capturedAt: '2026-01-01T00:00:01.000Z' }));
+      expect(await c.listJournal('photos', { capturedAfter: '2026-01-01T00:00:00Z' })).toHaveLength(1);
+      expect(await c.listJournal('photos', { capturedUntil: '2026-01-01T01:00:01+01:00' })).toHaveLength(1);
+      expect(await c.listJournal('photos', { capturedAfter: '2026-01-01T00:00:01Z' })).toEqual([]);
+    });
+
+    it("lists one key's entries by sequencer, as S3 compares them, whatever the arrival order", async () => {
+      const c = await make();
+      // S3: left-pad the shorter with zeros, then compare; arrival order does not count.
+      for (const sequencer of [
+        '00FF',
+        '1',
+        'a0',
+        '0000000000000000000000000000000000000000000000000000000000000002',
+      ]) {
+        await c.appendJournal(journalEntry({ key: 'same', sequencer }));
+      }
+      await c.appendJournal(journalEntry({ key: 'other', sequencer: '0' }));
+      expect((await c.listJournalForKey('photos', 'same')).map((e) => e.sequencer)).toEqual([
+        '1',
+        '0000000000000000000000000000000000000000000000000000000000000002',
+        'a0',
+        '00FF',
+      ]);
+      expect(await c.listJournalForKey('photos', 'nothing')).toEqual([]);
+    });
+
+    it('refuses, for good, a sequencer that is not hex, and journals nothing', async () => {
+      const c = await make();
+      const error = await c.appendJournal(journalEntry({ sequencer: 'not-hex' })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(isRetryable(error)).toBe(false);
+      expect(await c.listJournal('photos')).toEqual([]);
+    });
+
+    describe("DynamoDB's 400 KB item limit", () => {
+      it('keeps a journal entry naming thousands of blobs (an object over 47 GiB), by time and by key', async () => {
+        const c = await make();
+        const huge = journalEntry({
+          key: 'video/raw.mxf',
+          sizeBytes: 60 * 1024 ** 3,
+          blobs: Array.from({ length: 7_680 }, (_, i) => hex(i)),
+          contentSha256: 'd'.repeat(64),
+        });
+        const small = journalEntry({ key: 'video/raw.mxf', sequencer: '0055AED6DCD90281E6' });
+        expect(await c.appendJournal(huge)).toBe(true);
+        expect(await c.appendJournal(small)).toBe(true);
+        expect(await c.appendJournal(huge)).toBe(false);
+        expect(await c.listJournalForKey('photos', huge.key)).toEqual([huge, small]);
+        const byTime = await c.listJournal('photos');
+        expect(byTime.sort((a, b) => a.sequencer.localeCompare(b.sequencer))).toEqual([huge, small]);
+      });
+
+      it('refuses, for good, an entry over 400 KB outside its blob list, and journals nothing', async () => {
+        const c = await make();
+        const entry = journalEntry({ metadata: { note: tooLarge() } });
+        const error = await c.appendJournal(entry).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(isRetryable(error)).toBe(false);
+        expect(await c.listJournal('photos')).toEqual([]);
+        expect(await c.listJournalForKey('photos', entry.key)).toEqual([]);
+        // Nothing was journalled: the event, captured again with a smaller entry, is journalled.
+        expect(await c.appendJournal(journalEntry())).toBe(true);
+      });
+    });
+  });
+}

@@ -1,0 +1,59 @@
+/** The PlanCatalog contract: the plans applied, as stored. */
+import { describe, expect, it } from 'vitest';
+import { isRetryable, ValidationError } from '#domain/errors.ts';
+import type { PlanCatalog } from '#domain/ports.ts';
+import type { KnownDivergences } from '../divergences.ts';
+import { plan } from './fixtures.ts';
+
+export function planCatalogContract(
+  name: string,
+  make: () => Promise<PlanCatalog>,
+  _known?: KnownDivergences,
+): void {
+  describe(`PlanCatalog contract: ${name}`, () => {
+    it('stores and lists plans', async () => {
+      const c = await make();
+      await c.putPlans([plan, { ...plan, id: 'docs' }]);
+      expect((await c.listPlans()).map((p) => p.id).sort()).toEqual(['docs', 'photos']);
+      expect(await c.getPlan('photos')).toEqual(plan);
+      expect(await c.getPlan('nope')).toBeUndefined();
+    });
+
+    it('replaces a plan put again under its id, and keeps the others', async () => {
+      const c = await make();
+      await c.putPlans([plan, { ...plan, id: 'docs' }]);
+      const changed = {
+        ...plan,
+        schedule: 'rate(2 hours)',
+        enabled: false,
+        updatedAt: '2026-01-02T00:00:00.000Z',
+      };
+      await c.putPlans([changed]);
+      expect(await c.getPlan('photos')).toEqual(changed);
+      expect((await c.listPlans()).map((p) => p.id).sort()).toEqual(['docs', 'photos']);
+      await c.putPlans([]); // nothing to put is no error
+      expect(await c.listPlans()).toHaveLength(2);
+    });
+
+    it('stores more plans at once than one DynamoDB transaction holds (25)', async () => {
+      const c = await make();
+      const many = Array.from({ length: 60 }, (_, i) => ({
+        ...plan,
+        id: `plan-${String(i).padStart(2, '0')}`,
+      }));
+      await c.putPlans(many);
+      expect((await c.listPlans()).map((p) => p.id).sort()).toEqual(many.map((p) => p.id));
+      expect(await c.getPlan('plan-59')).toEqual(many[59]);
+    });
+
+    it('refuses, for good, an item over 400 KB that has no long list to move out', async () => {
+      const c = await make();
+      const error = await c
+        .putPlans([{ ...plan, id: 'huge', source: { bucket: 'src', prefix: 'p/'.repeat(210_000) } }])
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(isRetryable(error)).toBe(false);
+      expect(await c.getPlan('huge')).toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * The RestoreJobCatalog contract: fanned-out restores, their parts' count-once completion, heartbeats,
+ * re-drives and their end.
+ */
+import { describe, expect, it } from 'vitest';
+import { isRetryable, NotFoundError, ValidationError } from '#domain/errors.ts';
+import type { RestoreJobCatalog } from '#domain/ports.ts';
+import type { KnownDivergences } from '../divergences.ts';
+import { counts, restoreJob, tooLarge } from './fixtures.ts';
+
+export function restoreJobCatalogContract(
+  name: string,
+  make: () => Promise<RestoreJobCatalog>,
+  _known?: KnownDivergences,
+): void {
+  describe(`RestoreJobCatalog contract: ${name}`, () => {
+    it('creates a restore job once and lists restore jobs newest first', async () => {
+      const c = await make();
+      expect(await c.createRestoreJob(restoreJob('restore-20260101T000000Z-aaaaaaaa'))).toBe(true);
+      expect(await c.createRestoreJob(restoreJob('restore-20260101T000000Z-aaaaaaaa'))).toBe(false);
+      await c.createRestoreJob(restoreJob('restore-20260102T000000Z-bbbbbbbb'));
+      expect(await c.getRestoreJob('restore-20260101T000000Z-aaaaaaaa')).toEqual(
+        restoreJob('restore-20260101T000000Z-aaaaaaaa'),
+      );
+      expect(await c.getRestoreJob('restore-nope')).toBeUndefined();
+      expect((await c.listRestoreJobs(10)).map((j) => j.restoreJobId)).toEqual([
+        'restore-20260102T000000Z-bbbbbbbb',
+        'restore-20260101T000000Z-aaaaaaaa',
+      ]);
+      expect(await c.listRestoreJobs(1)).toHaveLength(1);
+    });
+
+    it('lists the 20 most recent restore jobs when no limit is given', async () => {
+      const c = await make();
+      const ids = Array.from(
+        { length: 23 },
+        (_, i) => `restore-202601${String(i + 1).padStart(2, '0')}T000000Z-a`,
+      );
+      for (const id of ids) await c.createRestoreJob(restoreJob(id));
+      expect((await c.listRestoreJobs()).map((j) => j.restoreJobId)).toEqual(ids.reverse().slice(0, 20));
+    });
+
+    it('adds a restore part’s counts once: a redelivered part adds nothing', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const first = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      const again = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:06.000Z');
+      expect(first.counted).toBe(true);
+      expect(again.counted).toBe(false);
+      expect(again.job).toMatchObject({
+        partsDone: 1,
+        objects: 5,
+        bytes: 500,
+        updatedAt: '2026-01-01T00:00:05.000Z',
+      });
+      const second = await c.completeRestorePart('R1', 1, counts(0, 2), '2026-01-01T00:00:07.000Z');
+      expect(second.job).toMatchObject({ partsDone: 2, objects: 5, skippedExists: 2, skippedUnchanged: 0 });
+      await expect(c.completeRestorePart('R-missing', 0, counts(1), 'x')).rejects.toThrow(/does not exist/);
+      await expect(c.completeRestorePart('R-missing', 0, counts(1), 'x')).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      expect(await c.listRestorePartsDone('R-missing')).toEqual([]);
+    });
+
+    it('adds the counts of every one of distinct parts completed at the same time', async () => {
+      const c = await make();
+      const n = 8;
+      await c.createRestoreJob(restoreJob('R1', n));
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, part) =>
+          c.completeRestorePart('R1', part, counts(part + 1), '2026-01-01T00:00:05.000Z'),
+        ),
+      );
+      expect(results.every((r) => r.counted)).toBe(true);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ partsDone: n, objects: 36, bytes: 3600 });
+      expect(await c.listRestorePartsDone('R1')).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    it('ends a restore job once: SUCCEEDED only when every part is done', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const end = { status: 'SUCCEEDED' as const, at: '2026-01-01T00:01:00.000Z' };
+      await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      expect(await c.finishRestoreJob('R1', end)).toBe(false);
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:09.000Z');
+      expect(await c.finishRestoreJob('R1', end)).toBe(true);
+      expect(await c.finishRestoreJob('R1', end)).toBe(false);
+      expect(await c.finishRestoreJob('R1', { status: 'FAILED', at: end.at, error: 'too late' })).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({
+        status: 'SUCCEEDED',
+        finishedAt: end.at,
+        objects: 7,
+      });
+    });
+
+    it('fails a RUNNING restore job with its reason, whatever its parts', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      const failed = { status: 'FAILED' as const, at: '2026-01-01T00:02:00.000Z', error: 'part 1: boom' };
+      expect(await c.finishRestoreJob('R1', failed)).toBe(true);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', error: 'part 1: boom' });
+      expect(await c.finishRestoreJob('R-missing', failed)).toBe(false);
+    });
+
+    it('lets one of two callers ending a restore job at the same time end it', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1', 1));
+      await c.completeRestorePart('R1', 0, counts(1), '2026-01-01T00:00:05.000Z');
+      const won = await Promise.all([
+        c.finishRestoreJob('R1', { status: 'SUCCEEDED', at: '2026-01-01T00:01:00.000Z' }),
+        c.finishRestoreJob('R1', { status: 'FAILED', at: '2026-01-01T00:01:01.000Z', error: 'reaped' }),
+      ]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect((await c.getRestoreJob('R1'))?.status).toBe(won[0] ? 'SUCCEEDED' : 'FAILED');
+    });
+
+    it('lists a restore job’s done parts, and beats and re-drives it only while it is RUNNING', async () => {
+      const c = await make();
+      await c.createRestoreJob(restoreJob('R1'));
+      expect(await c.listRestorePartsDone('R1')).toEqual([]);
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:05.000Z');
+      await c.completeRestorePart('R1', 0, counts(2), '2026-01-01T00:00:06.000Z');
+      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:07.000Z');
+      expect(await c.listRestorePartsDone('R1')).toEqual([0, 1]);
+      expect(await c.listRestorePartsDone('R-missing')).toEqual([]);
+      expect(await c.heartbeatRestoreJob('R1', '2026-01-01T00:00:30.000Z')).toBe(true);
+      expect((await c.getRestoreJob('R1'))?.heartbeatAt).toBe('2026-01-01T00:00:30.000Z');
+      // Of two reapers that read redrives = 0, one wins.
+      expect(await c.redriveRestoreJob('R1', 0, '2026-01-01T00:04:00.000Z')).toBe(true);
+      expect(await c.redriveRestoreJob('R1', 0, '2026-01-01T00:04:00.000Z')).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({
+        redrives: 1,
+        heartbeatAt: '2026-01-01T00:04:00.000Z',
+      });
+      expect(await c.redriveRestoreJob('R1', 1, '2026-01-01T00:08:00.000Z')).toBe(true);
+      await c.finishRestoreJob('R1', { status: 'FAILED', at: '2026-01-01T00:09:00.000Z', error: 'x' });
+      expect(await c.heartbeatRestoreJob('R1', '2026-01-01T00:09:30.000Z')).toBe(false);
+      expect(await c.redriveRestoreJob('R1', 2, '2026-01-01T00:12:00.000Z')).toBe(false);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', redrives: 2 });
+      expect(await c.heartbeatRestoreJob('R-missing', 'x')).toBe(false);
+      expect(await c.redriveRestoreJob('R-missing', 0, 'x')).toBe(false);
+    });
+
+    it('refuses, for good, a restore job over 400 KB, and stores nothing', async () => {
+      const c = await make();
+      const error = await c
+        .createRestoreJob({ ...restoreJob('R1'), warnings: [tooLarge()] })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(isRetryable(error)).toBe(false);
+      expect(await c.getRestoreJob('R1')).toBeUndefined();
+    });
+  });
+}
