@@ -4,7 +4,7 @@
  */
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
-import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
+import type { Catalog, Clock, ObjectStore, Retry, TaskQueue, VaultStore } from './ports.ts';
 import type { SnapshotRecord } from './records.ts';
 
 /** The vault buckets of a deployment: one primary, and one per copy region. */
@@ -23,6 +23,11 @@ export interface PipelineDeps {
   vaults: Vaults;
   /** Protected buckets and restore targets. */
   objects: ObjectStore;
+  /**
+   * How the domain tries an operation again (an object re-read after it changed mid-read, the vault
+   * index listed again after a document vanished): shared/adapters/retrying.ts's `withRetry`.
+   */
+  retry: Retry;
   /** Parallel object reads/writes per task. @default 16 */
   concurrency?: number;
   /**

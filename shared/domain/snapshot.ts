@@ -705,22 +705,21 @@ async function entryFor(
     }
     return blobId;
   };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const entry = await readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
-      counters.objectsRead += 1;
-      return entry;
-    } catch (error) {
-      if (error instanceof NotFoundError) {
-        counters.objectsVanished += 1; // deleted after the listing: not part of this snapshot
-        return undefined;
-      }
-      // Overwritten while its chunks were read: read it again, whole.
-      if (error instanceof ConflictError && attempt < 3) continue;
-      throw error instanceof ConflictError
-        ? new TransientError(`${object.key} keeps changing while it is read`, { cause: error })
-        : error;
+  // Overwritten while its chunks were read: read it again, whole, at once (3 reads in all).
+  const retryIf = (error: unknown) => error instanceof ConflictError;
+  try {
+    const read = () => readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
+    const entry = await deps.retry(read, { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, retryIf });
+    counters.objectsRead += 1;
+    return entry;
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      counters.objectsVanished += 1; // deleted after the listing: not part of this snapshot
+      return undefined;
     }
+    throw error instanceof ConflictError
+      ? new TransientError(`${object.key} keeps changing while it is read`, { cause: error })
+      : error;
   }
 }
 

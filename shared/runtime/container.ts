@@ -11,6 +11,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore, S3VaultStore } from '#adapters/s3.ts';
 import { S3HttpClient } from '#adapters/s3-http.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
@@ -127,6 +128,7 @@ export function createContainer(
       copies,
     },
     objects: new S3ObjectStore(primaryS3, primaryHttp),
+    retry: withRetry,
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,

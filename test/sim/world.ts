@@ -33,6 +33,7 @@
  */
 
 import { MemoryCatalog, type MemoryCatalogState, MemoryVaultStore } from '#adapters/memory.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
@@ -453,6 +454,7 @@ export class World {
         copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]),
       },
       objects,
+      retry: withRetry,
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
       gcMaxUnusedPercent: 30,

@@ -18,6 +18,7 @@ import {
   MemoryTaskQueue,
   MemoryVaultStore,
 } from '#adapters/memory.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { JobRecord, PlanRecord, SnapshotRecord } from '#domain/records.ts';
@@ -166,6 +167,7 @@ export async function loadFixtureVault(
     ),
     vaults: { primary: vault, copies: new Map() },
     objects,
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };

@@ -10,6 +10,7 @@ import {
   MemoryVaultStore,
   memoryKeyProvider,
 } from '#adapters/memory.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
 import { Envelope } from '#domain/envelope.ts';
@@ -48,6 +49,7 @@ export function memoryPipeline(start = '2026-03-01T00:00:00Z'): MemoryPipeline {
     envelope: new Envelope(memoryKeyProvider()),
     vaults: { primary, copies: new Map([['eu-west-1', copy]]) },
     objects,
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };

@@ -9,6 +9,7 @@ import {
   MemoryVaultStore,
   memoryKeyProvider,
 } from '#adapters/memory.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { INDEX_COMPACT_THRESHOLD, type PruneResult, prunePlan } from '#domain/prune.ts';
@@ -57,6 +58,7 @@ function harness(): Harness {
     envelope: new Envelope(memoryKeyProvider()),
     vaults: { primary, copies: new Map([['eu-west-1', copy]]) },
     objects: new MemoryObjectStore(clock),
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };
