@@ -5,7 +5,7 @@
  * ({@link retryingVaultStore}, {@link retryingObjectStore}, {@link retryingCatalog}) or log the calls
  * that fail ({@link loggingPort}).
  *
- * {@link withRetry} implements the domain's `Retry` (#domain/ports.ts) on p-retry, which runs the
+ * {@link withRetry} implements the domain's `Retry` (#domain/retry-policy.ts) on p-retry, which runs the
  * attempts, counts them and asks whether to go on. The waits are this module's: p-retry randomizes a
  * wait by [1, 2)× rather than full jitter and waits on its own timer, so it is told to wait 0 ms and
  * each attempt after the first begins by sleeping the policy's delay through an injectable `sleep`
@@ -18,7 +18,8 @@
  */
 import pRetry from 'p-retry';
 import { isRetryable, reasonOf } from '#domain/errors.ts';
-import type { Catalog, ObjectStore, RetryPolicy, VaultStore } from '#domain/ports.ts';
+import type { Catalog, ObjectStore, VaultStore } from '#domain/ports.ts';
+import type { RetryPolicy } from '#domain/retry-policy.ts';
 
 /** One retry about to happen: the failure, the attempt that failed (from 1) and the wait before the next. */
 export interface RetryEvent {
@@ -65,7 +66,7 @@ class AttemptFailed extends Error {
 }
 
 /**
- * Run `fn` as `policy` says (see `RetryPolicy` in #domain/ports.ts): retries the failures
+ * Run `fn` as `policy` says (see `RetryPolicy` in #domain/retry-policy.ts): retries the failures
  * `policy.retryIf` accepts (@default isRetryable), with jittered exponential backoff, at most
  * `maxAttempts` attempts and at most `maxTotalDelayMs` of waits in all.
  * @returns what the first successful attempt resolved to.

@@ -4,8 +4,9 @@
  */
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
-import type { Catalog, Clock, ObjectStore, Retry, TaskQueue, VaultStore } from './ports.ts';
+import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
 import type { SnapshotRecord } from './records.ts';
+import type { Retry } from './retry-policy.ts';
 
 /** The vault buckets of a deployment: one primary, and one per copy region. */
 export interface Vaults {

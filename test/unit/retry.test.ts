@@ -13,7 +13,7 @@ import {
   withRetry,
 } from '#adapters/retrying.ts';
 import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
-import type { Retry } from '#domain/ports.ts';
+import type { Retry } from '#domain/retry-policy.ts';
 
 /** A policy whose waits are recorded in `waits`, not waited. */
 function recorded(policy: Omit<RuntimeRetryPolicy, 'sleep'>) {
