@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
 import { SEQUENCER_MAX_DIGITS } from './journal.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import type { JournalEntry, PlanRecord } from './records.ts';
@@ -114,9 +114,6 @@ export function decodeS3Key(encoded: string): string {
   }
 }
 
-/** The grace period when `PipelineDeps.gcGraceSeconds` is not given (as garbage collection's). */
-const DEFAULT_GC_GRACE_SECONDS = 86_400;
-
 /** Age after which capture's cached vault index is refreshed (new index documents loaded). */
 export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
 
@@ -142,7 +139,7 @@ async function captureIndex(
   deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'gcGraceSeconds'>,
 ): Promise<VaultIndex> {
   const vault = deps.vaults.primary;
-  const graceMs = (deps.gcGraceSeconds ?? DEFAULT_GC_GRACE_SECONDS) * 1000;
+  const graceMs = tuningOf(deps).gcGraceSeconds * 1000;
   const now = deps.clock.now().getTime();
   const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
   let cached = indexCache.get(vault);

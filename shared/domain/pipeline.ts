@@ -65,6 +65,43 @@ export interface PipelineDeps {
   restorePartSize?: number;
 }
 
+/**
+ * The tuning defaults of {@link PipelineDeps}, in one place: what a use case runs with when its deps
+ * leave a value out (tests, the simulator). shared/runtime/config.ts takes its defaults from here, so
+ * a deployment runs with the same values unless configured otherwise.
+ */
+export const TUNING_DEFAULTS = {
+  concurrency: 16,
+  gcGraceSeconds: 86_400,
+  gcMaxUnusedPercent: 5,
+  timeReserveSeconds: 120,
+  partitionBatchObjects: 500,
+  progressIntervalMs: 2000,
+} as const;
+
+/** The tuning values of {@link PipelineDeps}, resolved. */
+export type Tuning = { -readonly [K in keyof typeof TUNING_DEFAULTS]: number };
+
+/**
+ * `deps`' tuning: each value it gives, else its {@link TUNING_DEFAULTS} default. Every use site
+ * reads its tuning through this, never with a default of its own.
+ * @example
+ * ```ts
+ * const limit = pLimit(tuningOf(deps).concurrency);
+ * ```
+ */
+export function tuningOf(deps: Partial<Tuning>): Tuning {
+  const d = TUNING_DEFAULTS;
+  return {
+    concurrency: deps.concurrency ?? d.concurrency,
+    gcGraceSeconds: deps.gcGraceSeconds ?? d.gcGraceSeconds,
+    gcMaxUnusedPercent: deps.gcMaxUnusedPercent ?? d.gcMaxUnusedPercent,
+    timeReserveSeconds: deps.timeReserveSeconds ?? d.timeReserveSeconds,
+    partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,
+    progressIntervalMs: deps.progressIntervalMs ?? d.progressIntervalMs,
+  };
+}
+
 /** The vault of `region` (the primary region's or a copy region's). @throws NotFoundError */
 export function vaultIn(vaults: Vaults, region: string): VaultStore {
   if (vaults.primary.region === region) return vaults.primary;

@@ -30,7 +30,7 @@ import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import { decideRetention } from './forget.ts';
 import { extendRetentionForPlan } from './immutability.ts';
-import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, tuningOf, vaultIn } from './pipeline.ts';
 import type { StoredObject, VaultStore } from './ports.ts';
 import type { PlanRecord, SnapshotRecord } from './records.ts';
 import {
@@ -321,7 +321,7 @@ async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> 
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
   const workOnly = new Set<string>();
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   // Every root the vault holds, and the plans they belong to (a plan may be gone from the catalog).
   const listedRoots = new Map<string, { planId: string; manifestId: ContentId }>();
   for (const o of await listing(vault, 'manifests/')) {
@@ -648,8 +648,8 @@ async function collectGarbage(
   startedMs: number,
 ): Promise<VaultGcResult> {
   const { catalog, clock, envelope } = deps;
-  const cutoff = startedMs - (deps.gcGraceSeconds ?? 86_400) * 1000;
-  const maxUnusedPercent = deps.gcMaxUnusedPercent ?? 5;
+  const cutoff = startedMs - tuningOf(deps).gcGraceSeconds * 1000;
+  const maxUnusedPercent = tuningOf(deps).gcMaxUnusedPercent;
   const old = (o: StoredObject) => Date.parse(o.lastModified) <= cutoff;
   const result: VaultGcResult = {
     ...emptyGcResult(),
@@ -670,7 +670,7 @@ async function collectGarbage(
     if (id) indexObjects.set(id, o);
   }
   const indexes = new Map<ContentId, IndexedPack[]>();
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   await Promise.all(
     [...indexObjects.keys()].map((id) =>
       limit(async () => {

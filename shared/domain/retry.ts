@@ -17,7 +17,7 @@
  */
 import pLimit from 'p-limit';
 import { ConflictError, isRetryable, NotFoundError } from './errors.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { SnapshotRecord } from './records.ts';
 import { readPart, VaultIndex } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
@@ -143,7 +143,7 @@ export async function missingParts(
   parts: readonly PartRef[],
 ): Promise<Set<ContentId>> {
   const vault = deps.vaults.primary;
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   const missing = new Set<ContentId>();
   const ids = [...new Set(parts.map((p) => p.partId))];
   await Promise.all(

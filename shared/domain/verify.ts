@@ -26,6 +26,7 @@ import {
   recordTaskFailure,
   regionsHolding,
   throttled,
+  tuningOf,
   vaultIn,
 } from './pipeline.ts';
 import type {
@@ -438,7 +439,7 @@ async function checksumTier(c: TierContext): Promise<TierVerification> {
     const mismatchedBlobs: ContentId[] = [];
     let checkedPacks = 0;
     let checkedBlobs = 0;
-    const limit = pLimit(deps.concurrency ?? 16);
+    const limit = pLimit(tuningOf(deps).concurrency);
     await Promise.all(
       [...byPack].map(([packId, blobs]) =>
         limit(async () => {
@@ -506,7 +507,7 @@ async function deepTier(c: TierContext): Promise<TierVerification> {
     ...(plan.verification.sampleBytes === undefined ? {} : { sampleBytes: plan.verification.sampleBytes }),
   });
   const reserveMs = options.reserveMs ?? 60_000;
-  const concurrency = deps.concurrency ?? 16;
+  const concurrency = tuningOf(deps).concurrency;
   const outOfTime = () => options.remainingMs !== undefined && options.remainingMs() < reserveMs;
   const regions: Record<string, RegionVerification> = {};
   let batches = 0;
@@ -515,7 +516,7 @@ async function deepTier(c: TierContext): Promise<TierVerification> {
   const jobId = jobIdOf(task);
   let done = 0;
   let bytes = 0;
-  const report = throttled(deps.clock, deps.progressIntervalMs ?? 2000, () =>
+  const report = throttled(deps.clock, tuningOf(deps).progressIntervalMs, () =>
     deps.catalog.updateTask(jobId, taskId, {
       progress: { done, total: order.length * c.regions.length, bytes },
     }),
