@@ -99,7 +99,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   let held: string | undefined;
   try {
     const manifest = await readManifest(primary, envelope, task.planId, manifestId);
-    const index = await VaultIndex.load(primary, envelope);
+    const index = await VaultIndex.load(primary, envelope, deps);
     const referenced = await referencedDocuments(primary, envelope, index, manifestId, manifest);
     if (referenced.unlocatedBlobs.length > 0) {
       throw new IntegrityError(
@@ -121,7 +121,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     const [packsThere, partsThere, targetIndex] = await Promise.all([
       idsListed(target, VaultLayout.packsPrefix, VaultLayout.packIdOf),
       idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),
-      VaultIndex.load(target, envelope),
+      VaultIndex.load(target, envelope, deps),
     ]);
     const missingPacks = [...referenced.packs.values()].filter((p) => !packsThere.has(p.packId));
     // Held by the region but named by none of its indexes (a copy that crashed before its index).

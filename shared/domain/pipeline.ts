@@ -29,7 +29,7 @@ export interface PipelineDeps {
    * index listed again after a document vanished): shared/adapters/retrying.ts's `withRetry`.
    */
   retry: Retry;
-  /** Parallel object reads/writes per task. @default 16 */
+  /** Parallel object reads/writes per task (index documents loaded too). @default 16 */
   concurrency?: number;
   /**
    * Age a blob or manifest must reach before garbage collection may delete it unreferenced; longer

@@ -113,8 +113,8 @@ export async function resetLostWork(
   if (work.length === 0) return [];
   // Marks first, then the index (the order a partition loads them in).
   const marked = new Set((await catalog.listGcMarks(vaults.primary.bucket)).map((m) => m.packId));
-  const index = await VaultIndex.load(vaults.primary, envelope, { cached: true, exclude: marked });
-  const limit = pLimit(deps.concurrency ?? 16);
+  const index = await VaultIndex.load(vaults.primary, envelope, { ...deps, cached: true, exclude: marked });
+  const limit = pLimit(tuningOf(deps).concurrency);
   const whole = async (ref: PartRef): Promise<boolean> => {
     try {
       const part = await readPart(vaults.primary, envelope, planId, ref.partId);

@@ -360,6 +360,7 @@ async function runPartition(
     loadingIndex ??= (async () => {
       const marks = await catalog.listGcMarks(vaults.primary.bucket);
       loadedIndex = await VaultIndex.load(vaults.primary, envelope, {
+        ...deps,
         cached: true,
         exclude: new Set(marks.map((m) => m.packId)),
       });

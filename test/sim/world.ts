@@ -1240,7 +1240,7 @@ export class World {
     const vault = region === PRIMARY ? this.primary : this.copy;
     const root = await readManifest(vault, this.envelope, s.planId, s.manifestId as string);
     const entries = await readAllEntries(vault, this.envelope, root);
-    const index = await VaultIndex.load(vault, this.envelope);
+    const index = await VaultIndex.load(vault, this.envelope, { retry: withRetry });
     const out = new Map<string, string>();
     for (const e of entries)
       out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
