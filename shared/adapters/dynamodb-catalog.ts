@@ -80,6 +80,7 @@ import type {
 } from '#domain/records.ts';
 import { contentIdOf, type PartRef } from '#domain/vault.ts';
 import { isOverflowChunk, joinOverflow, splitOverflow } from './item-size.ts';
+import { withRetry } from './retrying.ts';
 
 type Item = Record<string, unknown>;
 
@@ -479,9 +480,11 @@ export class DynamoDbCatalog implements Catalog {
 
   async listPartitionCheckpoints(planId: string, snapshotId: string): Promise<PartitionCheckpoint[]> {
     const prefix = `CHECKPOINT#${snapshotId}#`;
-    // A checkpoint replaced between two pages of the query may miss chunks (deleted after the
-    // replacement): read again, a checkpoint is only ever returned whole.
-    for (let attempt = 1; ; attempt++) {
+    // A replacement between two pages deletes chunks the query then misses: read again, only ever whole.
+    const torn = new TransientError(
+      `checkpoints of ${planId}/${snapshotId} keep changing while they are read`,
+    );
+    const read = async (): Promise<PartitionCheckpoint[]> => {
       const items = await this.#query<Item & { sk: string }>(
         {
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
@@ -491,23 +494,20 @@ export class DynamoDbCatalog implements Catalog {
       );
       const bySk = new Map(items.map((item) => [item.sk, item]));
       const out: PartitionCheckpoint[] = [];
-      let torn = false;
       for (const item of items) {
         if (item.sk.slice(prefix.length).includes('#')) continue; // a chunk
         const { pk: _pk, sk, token, chunks, ...rest } = item;
         const parts: PartRef[] = [];
         for (let i = 0; i < Number(chunks ?? 0); i++) {
           const chunk = bySk.get(chunkSk(sk, String(token), i));
-          if (!chunk) torn = true;
-          else parts.push(...(chunk.parts as PartRef[]));
+          if (!chunk) throw torn;
+          parts.push(...(chunk.parts as PartRef[]));
         }
         out.push({ ...(rest as Omit<PartitionCheckpoint, 'parts'>), parts });
       }
-      if (!torn) return out.sort((a, b) => a.partition - b.partition);
-      if (attempt === 5) {
-        throw new TransientError(`checkpoints of ${planId}/${snapshotId} keep changing while they are read`);
-      }
-    }
+      return out.sort((a, b) => a.partition - b.partition);
+    };
+    return withRetry(read, { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, retryIf: (e) => e === torn });
   }
 
   async resetPartition(planId: string, snapshotId: string, partition: number): Promise<boolean> {
@@ -1060,17 +1060,17 @@ export class DynamoDbCatalog implements Catalog {
     what: string,
     requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string],
   ): Promise<void> {
+    // 9 sends at most, 100 ms before the second, doubling; the SDK's own errors go to #call.
+    const policy = { maxAttempts: 9, baseDelayMs: 100, maxDelayMs: 12_800, jitter: 'none' } as const;
     await this.#call(what, async () => {
       for (let i = 0; i < requests.length; i += 25) {
         let pending = requests.slice(i, i + 25);
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > 8) throw new TransientError(`${what}: ${pending.length} item(s) left unprocessed`);
-          if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-          const out = await this.#doc.send(
-            new BatchWriteCommand({ RequestItems: { [this.#table]: pending } }),
-          );
-          pending = out.UnprocessedItems?.[this.#table] ?? [];
-        }
+        const send = async () => {
+          const request = new BatchWriteCommand({ RequestItems: { [this.#table]: pending } });
+          pending = (await this.#doc.send(request)).UnprocessedItems?.[this.#table] ?? [];
+          if (pending.length) throw new TransientError(`${what}: ${pending.length} item(s) left unprocessed`);
+        };
+        await withRetry(send, { ...policy, retryIf: (e) => e instanceof TransientError });
       }
     });
   }

@@ -32,6 +32,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Agent, type Dispatcher } from 'undici';
 import { IntegrityError } from '#domain/errors.ts';
 import type { WriteConditions } from '#domain/ports.ts';
+import { type RuntimeRetryPolicy, withRetry } from './retrying.ts';
 
 /** A non-2xx answer from S3: its HTTP status and the error `Code` of its XML body (or the status text). */
 export class S3HttpError extends Error {
@@ -101,7 +102,6 @@ export function uriEscape(value: string): string {
 }
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Signed GET and PUT of S3 objects over HTTP, configured from an SDK `S3Client`.
@@ -114,17 +114,19 @@ const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolv
 export class S3HttpClient {
   readonly #client: S3Client;
   readonly #dispatcher: Dispatcher;
-  readonly #maxAttempts: number;
-  readonly #backoffBaseMs: number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #retry: RuntimeRetryPolicy;
   readonly #targets = new Map<string, Promise<Target>>();
   readonly #sdkOnly = new Set<string>();
 
   constructor(client: S3Client, options: S3HttpClientOptions = {}) {
     this.#client = client;
-    this.#maxAttempts = options.maxAttempts ?? 8;
-    this.#backoffBaseMs = options.backoffBaseMs ?? 100;
-    this.#sleep = options.sleep ?? sleepMs;
+    // Full jitter, the ceiling doubling from backoffBaseMs up to 20 s: as the SDK's standard retry.
+    this.#retry = {
+      maxAttempts: options.maxAttempts ?? 8,
+      baseDelayMs: options.backoffBaseMs ?? 100,
+      maxDelayMs: 20_000,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+    };
     this.#dispatcher =
       options.dispatcher ??
       new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 4_000, pipelining: 1 });
@@ -234,7 +236,10 @@ export class S3HttpClient {
           .map(([k, v]) => `${uriEscape(k)}=${uriEscape(v)}`)
           .join('&')}`
       : '';
-    for (let attempt = 1; ; attempt++) {
+    let connectionFailure: unknown; // what the last request threw: retried, like a retryable answer
+    const retryIf = (error: unknown) =>
+      error === connectionFailure || (error instanceof S3HttpError && isRetryableAnswer(error));
+    const attempt = async (): Promise<Dispatcher.ResponseData> => {
       // The SDK client's clock offset: it corrects it when S3 reports a skewed clock.
       const signingDate = new Date(Date.now() + (this.#client.config.systemClockOffset ?? 0));
       const signed = await target.signer.sign(
@@ -258,10 +263,7 @@ export class S3HttpClient {
           ...(body ? { body } : {}),
         });
       } catch (error) {
-        if (attempt < this.#maxAttempts) {
-          await this.#sleep(this.#backoff(attempt));
-          continue;
-        }
+        connectionFailure = error;
         throw error;
       }
       if (res.statusCode >= 200 && res.statusCode < 300) return res;
@@ -282,24 +284,9 @@ export class S3HttpClient {
         // The SDK client learns the clock offset from its own requests; let it make this one.
         throw new S3HttpFallback(`${method} s3://${bucket}/${key}: clock skewed`);
       }
-      // ConditionalRequestConflict (409): a conditional PUT met another write of the key; S3 says retry.
-      const retryable =
-        res.statusCode >= 500 ||
-        res.statusCode === 429 ||
-        code === 'SlowDown' ||
-        code === 'RequestTimeout' ||
-        code === 'ConditionalRequestConflict';
-      if (retryable && attempt < this.#maxAttempts) {
-        await this.#sleep(this.#backoff(attempt));
-        continue;
-      }
       throw new S3HttpError(res.statusCode, code, `${method} s3://${bucket}/${key}: ${code}: ${message}`);
-    }
-  }
-
-  /** Full jitter: a random wait up to base × 2^(attempt−1), capped at 20 s (as the SDK's standard retry). */
-  #backoff(attempt: number): number {
-    return Math.random() * Math.min(20_000, this.#backoffBaseMs * 2 ** (attempt - 1));
+    };
+    return withRetry(attempt, { ...this.#retry, retryIf });
   }
 
   /** Where `bucket`'s requests go, by the SDK client's own endpoint rules (once per bucket). */
@@ -372,6 +359,20 @@ function codeOfStatus(status: number): string {
   if (status === 403) return 'Forbidden';
   if (status === 503) return 'ServiceUnavailable';
   return `Http${status}`;
+}
+
+/**
+ * Whether S3's answer is worth the same request again: 5xx, 429, `SlowDown`, `RequestTimeout`, and
+ * `ConditionalRequestConflict` (409: a conditional PUT met another write of the key; S3 says retry).
+ */
+function isRetryableAnswer({ status, code }: S3HttpError): boolean {
+  return (
+    status >= 500 ||
+    status === 429 ||
+    code === 'SlowDown' ||
+    code === 'RequestTimeout' ||
+    code === 'ConditionalRequestConflict'
+  );
 }
 
 /**

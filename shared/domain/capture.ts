@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, reasonOf, ValidationError } from './errors.ts';
 import { SEQUENCER_MAX_DIGITS } from './journal.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import type { JournalEntry, PlanRecord } from './records.ts';
@@ -114,8 +114,11 @@ export function decodeS3Key(encoded: string): string {
   }
 }
 
-/** The grace period when `PipelineDeps.gcGraceSeconds` is not given (as garbage collection's). */
-const DEFAULT_GC_GRACE_SECONDS = 86_400;
+/** What capture uses of the pipeline's deps. */
+type CaptureDeps = Pick<
+  PipelineDeps,
+  'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds' | 'retry' | 'concurrency'
+>;
 
 /** Age after which capture's cached vault index is refreshed (new index documents loaded). */
 export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
@@ -138,17 +141,15 @@ const indexCache = new WeakMap<
  * period G, and its mark is deleted with it; so when the previous read of the marks is G/2 old or
  * more, a pack may have been marked and swept in between unseen, and the index is loaded afresh.
  */
-async function captureIndex(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'gcGraceSeconds'>,
-): Promise<VaultIndex> {
+async function captureIndex(deps: Omit<CaptureDeps, 'objects'>): Promise<VaultIndex> {
   const vault = deps.vaults.primary;
-  const graceMs = (deps.gcGraceSeconds ?? DEFAULT_GC_GRACE_SECONDS) * 1000;
+  const graceMs = tuningOf(deps).gcGraceSeconds * 1000;
   const now = deps.clock.now().getTime();
   const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
   let cached = indexCache.get(vault);
   if (cached && now - cached.marksReadAt >= graceMs / 2) cached = undefined;
   if (!cached) {
-    const index = VaultIndex.load(vault, deps.envelope, { exclude: new Set(marked), cached: true });
+    const index = VaultIndex.load(vault, deps.envelope, { ...deps, exclude: new Set(marked), cached: true });
     cached = { index, loadedAt: now, marksReadAt: now };
   } else {
     cached.marksReadAt = Math.max(cached.marksReadAt, now);
@@ -198,10 +199,7 @@ function protecting(plans: readonly PlanRecord[], bucket: string, key: string): 
  * for (const record of event.Records) await captureChange(deps, S3EventRecordSchema.parse(record));
  * ```
  */
-export async function captureChange(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
-  record: S3EventRecord,
-): Promise<CaptureOutcome> {
+export async function captureChange(deps: CaptureDeps, record: S3EventRecord): Promise<CaptureOutcome> {
   const bucket = record.s3.bucket.name;
   const key = decodeS3Key(record.s3.object.key);
   const plans = protecting(await deps.catalog.listPlans(), bucket, key);
@@ -302,7 +300,7 @@ const CURRENT_VERSION_ATTEMPTS = 3;
  * the event: it may show a later change early, never an earlier one (docs/format.md#journal).
  */
 async function stateAfterVersionDelete(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
+  deps: CaptureDeps,
   bucket: string,
   key: string,
 ): Promise<{ body: EntryBody; blobsWritten: number }> {
@@ -330,7 +328,7 @@ async function stateAfterVersionDelete(
  * @returns the manifest-like entry and the blobs written, or the reason the bytes are gone.
  */
 async function storeObject(
-  deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds'>,
+  deps: CaptureDeps,
   bucket: string,
   key: string,
   sizeBytes: number,

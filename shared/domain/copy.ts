@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, TransientError } from './errors.ts';
-import { type PipelineDeps, recordTaskFailure, throttled, vaultIn } from './pipeline.ts';
+import { type PipelineDeps, recordTaskFailure, throttled, tuningOf, vaultIn } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import { readManifest, referencedDocuments, VaultIndex, writeIndex } from './repository.ts';
 import { type CopyTask, jobIdOf, taskIdOf } from './tasks.ts';
@@ -99,7 +99,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   let held: string | undefined;
   try {
     const manifest = await readManifest(primary, envelope, task.planId, manifestId);
-    const index = await VaultIndex.load(primary, envelope);
+    const index = await VaultIndex.load(primary, envelope, deps);
     const referenced = await referencedDocuments(primary, envelope, index, manifestId, manifest);
     if (referenced.unlocatedBlobs.length > 0) {
       throw new IntegrityError(
@@ -121,7 +121,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     const [packsThere, partsThere, targetIndex] = await Promise.all([
       idsListed(target, VaultLayout.packsPrefix, VaultLayout.packIdOf),
       idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),
-      VaultIndex.load(target, envelope),
+      VaultIndex.load(target, envelope, deps),
     ]);
     const missingPacks = [...referenced.packs.values()].filter((p) => !packsThere.has(p.packId));
     // Held by the region but named by none of its indexes (a copy that crashed before its index).
@@ -148,12 +148,12 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     let packsCopied = 0;
     let blobsCopied = 0;
     let bytesCopied = 0;
-    const report = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
+    const report = throttled(clock, tuningOf(deps).progressIntervalMs, () =>
       catalog.updateTask(jobId, taskId, {
         progress: { done: packsCopied, total: missingPacks.length, bytes: bytesCopied },
       }),
     );
-    const limit = pLimit(Math.max(1, Math.min(deps.concurrency ?? 16, PACKS_IN_FLIGHT)));
+    const limit = pLimit(Math.max(1, Math.min(tuningOf(deps).concurrency, PACKS_IN_FLIGHT)));
     const copied = await Promise.all(
       missingPacks.map((pack) =>
         limit(async (): Promise<IndexedPack> => {
@@ -179,7 +179,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     await writeIndex(target, envelope, [...copied, ...unindexed]);
     const missingParts = manifest.parts.filter((ref) => !partsThere.has(ref.partId));
     let partsCopied = 0;
-    const partLimit = pLimit(deps.concurrency ?? 16);
+    const partLimit = pLimit(tuningOf(deps).concurrency);
     await Promise.all(
       missingParts.map((ref) =>
         partLimit(async () => {

@@ -28,7 +28,7 @@
  */
 import pLimit from 'p-limit';
 import { NotFoundError } from './errors.ts';
-import type { PipelineDeps } from './pipeline.ts';
+import { type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { StoredObject, VaultStore } from './ports.ts';
 import { readIndex, readManifest, readPart } from './repository.ts';
 import { type ContentId, VaultLayout } from './vault.ts';
@@ -324,7 +324,7 @@ export async function gatherCostInputs(
 ): Promise<CostInputs> {
   const { catalog, envelope } = deps;
   const vaults: VaultStore[] = [deps.vaults.primary, ...deps.vaults.copies.values()];
-  const limit = pLimit(Math.max(1, deps.concurrency ?? 16));
+  const limit = pLimit(Math.max(1, tuningOf(deps).concurrency));
   const records = (await catalog.listPlans()).filter((p) => !planId || p.id === planId);
   if (planId && records.length === 0) throw new NotFoundError(`plan '${planId}' does not exist`);
 

@@ -376,7 +376,7 @@ async function drillRegion(
   let timeToFirstByteMs = 0;
   let index: VaultIndex | undefined;
   try {
-    index = await VaultIndex.load(vault, deps.envelope);
+    index = await VaultIndex.load(vault, deps.envelope, deps);
   } catch (error) {
     if (!isDataFailure(error)) throw error;
     reasons.push(`the index of ${vault.bucket} does not load: ${reasonOf(error)}`);

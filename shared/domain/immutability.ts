@@ -18,6 +18,7 @@
 import pLimit from 'p-limit';
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
+import { tuningOf } from './pipeline.ts';
 import type {
   ArchiveTier,
   Clock,
@@ -223,7 +224,7 @@ export async function extendRetainedDocuments(
   lock: LockPolicy,
 ): Promise<RetentionExtension> {
   if (!Number.isInteger(lock.days) || lock.days < 1) throw new ValidationError('must be at least 1', 'days');
-  const limit = pLimit(Math.max(1, deps.concurrency ?? 16));
+  const limit = pLimit(Math.max(1, tuningOf(deps).concurrency));
   // The index: blob → pack, pack → the index documents naming it.
   const indexIds: ContentId[] = [];
   for await (const o of vault.list(VaultLayout.indexPrefix)) {

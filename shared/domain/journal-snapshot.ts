@@ -9,7 +9,7 @@
 import pLimit from 'p-limit';
 import { NotFoundError } from './errors.ts';
 import { CLOCK_SKEW_MS, latestByKey, supersededBy } from './journal.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
 import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
@@ -171,7 +171,7 @@ export async function snapshotFromJournal(
   // roll a key back: docs/format.md#journal-built-snapshots).
   const listedAt = await listedAtOrBefore(catalog, parent);
   const latest = [...latestByKey(journal).values()];
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   const stale = await Promise.all(
     latest.map((change) =>
       limit(() => parentHoldsNewer(catalog, plan.id, change, parent.journalUntil as string, listedAt)),

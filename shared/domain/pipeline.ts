@@ -6,6 +6,7 @@ import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
 import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
 import type { SnapshotRecord } from './records.ts';
+import type { Retry } from './retry-policy.ts';
 
 /** The vault buckets of a deployment: one primary, and one per copy region. */
 export interface Vaults {
@@ -23,7 +24,12 @@ export interface PipelineDeps {
   vaults: Vaults;
   /** Protected buckets and restore targets. */
   objects: ObjectStore;
-  /** Parallel object reads/writes per task. @default 16 */
+  /**
+   * How the domain tries an operation again (an object re-read after it changed mid-read, the vault
+   * index listed again after a document vanished): shared/adapters/retrying.ts's `withRetry`.
+   */
+  retry: Retry;
+  /** Parallel object reads/writes per task (index documents loaded too). @default 16 */
   concurrency?: number;
   /**
    * Age a blob or manifest must reach before garbage collection may delete it unreferenced; longer
@@ -57,6 +63,43 @@ export interface PipelineDeps {
   restoreFanOutThreshold?: number;
   /** Selected objects per restore part. @default 500 */
   restorePartSize?: number;
+}
+
+/**
+ * The tuning defaults of {@link PipelineDeps}, in one place: what a use case runs with when its deps
+ * leave a value out (tests, the simulator). shared/runtime/config.ts takes its defaults from here, so
+ * a deployment runs with the same values unless configured otherwise.
+ */
+export const TUNING_DEFAULTS = {
+  concurrency: 16,
+  gcGraceSeconds: 86_400,
+  gcMaxUnusedPercent: 5,
+  timeReserveSeconds: 120,
+  partitionBatchObjects: 500,
+  progressIntervalMs: 2000,
+} as const;
+
+/** The tuning values of {@link PipelineDeps}, resolved. */
+export type Tuning = { -readonly [K in keyof typeof TUNING_DEFAULTS]: number };
+
+/**
+ * `deps`' tuning: each value it gives, else its {@link TUNING_DEFAULTS} default. Every use site
+ * reads its tuning through this, never with a default of its own.
+ * @example
+ * ```ts
+ * const limit = pLimit(tuningOf(deps).concurrency);
+ * ```
+ */
+export function tuningOf(deps: Partial<Tuning>): Tuning {
+  const d = TUNING_DEFAULTS;
+  return {
+    concurrency: deps.concurrency ?? d.concurrency,
+    gcGraceSeconds: deps.gcGraceSeconds ?? d.gcGraceSeconds,
+    gcMaxUnusedPercent: deps.gcMaxUnusedPercent ?? d.gcMaxUnusedPercent,
+    timeReserveSeconds: deps.timeReserveSeconds ?? d.timeReserveSeconds,
+    partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,
+    progressIntervalMs: deps.progressIntervalMs ?? d.progressIntervalMs,
+  };
 }
 
 /** The vault of `region` (the primary region's or a copy region's). @throws NotFoundError */

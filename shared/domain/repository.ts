@@ -9,6 +9,7 @@
 import pLimit from 'p-limit';
 import type { Envelope } from './envelope.ts';
 import { IntegrityError, NotFoundError } from './errors.ts';
+import { type PipelineDeps, TUNING_DEFAULTS } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import {
   blobAssociatedData,
@@ -189,6 +190,16 @@ export async function writeIndex(
   return indexId;
 }
 
+type IndexOptions = {
+  exclude?: ReadonlySet<ContentId>;
+  cached?: boolean;
+  retry?: PipelineDeps['retry'];
+  concurrency?: number;
+};
+/** Thrown inside {@link VaultIndex.refresh} when a listed index document vanished before its read. */
+const VANISHED = new NotFoundError('an index document vanished between the listing and its read');
+const once: PipelineDeps['retry'] = (attempt) => attempt(1); // no retry: one attempt
+
 /**
  * The blobs a vault holds, from its index documents: blob id → pack and place. Loads each index
  * document once; {@link refresh} adds those written since.
@@ -205,35 +216,28 @@ export class VaultIndex {
   readonly #packs = new Map<ContentId, IndexedPack>();
   readonly #loaded = new Set<ContentId>();
   readonly #exclude: Set<ContentId>;
-  readonly #cached: boolean;
+  readonly #options: IndexOptions;
 
-  private constructor(
-    vault: VaultStore,
-    envelope: Envelope,
-    exclude: ReadonlySet<ContentId>,
-    cached: boolean,
-  ) {
+  private constructor(vault: VaultStore, envelope: Envelope, options: IndexOptions) {
     this.#vault = vault;
     this.#envelope = envelope;
-    this.#exclude = new Set(exclude);
-    this.#cached = cached;
+    this.#exclude = new Set(options.exclude);
+    this.#options = options;
   }
 
   /**
-   * List `index/` and load every index document.
+   * List `index/` and load every index document (`options.concurrency` at a time, 16 by default).
    * @param options.exclude packs to leave out, as if no index named them: a snapshot passes the packs
    *   garbage collection marked, so it stores their blobs again rather than reuse them (see
    *   docs/format.md#garbage-collection). {@link addPack} still records an excluded pack.
    * @param options.cached reuse the documents this vault store has read before (see
    *   {@link readIndex}): for the hot paths that only dedupe (snapshot partitions, capture), never for
    *   verification, which must see what the vault holds now.
+   * @param options.retry lists again when a document vanished under the listing (see {@link refresh});
+   *   without it, such a document is left out until the next refresh. Use cases pass their deps.
    */
-  static async load(
-    vault: VaultStore,
-    envelope: Envelope,
-    options: { exclude?: ReadonlySet<ContentId>; cached?: boolean } = {},
-  ): Promise<VaultIndex> {
-    const index = new VaultIndex(vault, envelope, options.exclude ?? new Set(), options.cached ?? false);
+  static async load(vault: VaultStore, envelope: Envelope, options: IndexOptions = {}): Promise<VaultIndex> {
+    const index = new VaultIndex(vault, envelope, options);
     await index.refresh();
     return index;
   }
@@ -242,27 +246,27 @@ export class VaultIndex {
   async refresh(): Promise<number> {
     // An index document can vanish between the listing and its read: garbage collection rewrites
     // or merges documents, always writing the new one before deleting the old. So when one has
-    // vanished, list again: the listing now shows its replacement.
-    let total = 0;
-    for (let attempt = 1; ; attempt++) {
-      const { loaded, vanished } = await this.#loadListed();
-      total += loaded;
-      if (vanished === 0 || attempt === 5) return total;
-    }
+    // vanished, list again at once (5 listings at most): the listing now shows its replacement.
+    const before = this.#loaded.size;
+    const policy = { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, retryIf: (e: unknown) => e === VANISHED };
+    await (this.#options.retry ?? once)(() => this.#loadListed(), policy).catch((error: unknown) => {
+      if (error !== VANISHED) throw error; // still vanishing: the next refresh loads the rest
+    });
+    return this.#loaded.size - before;
   }
 
-  async #loadListed(): Promise<{ loaded: number; vanished: number }> {
+  async #loadListed(): Promise<void> {
     const fresh: ContentId[] = [];
     for await (const o of this.#vault.list(VaultLayout.indexPrefix)) {
       const id = VaultLayout.indexIdOf(o.key);
       if (id && !this.#loaded.has(id)) fresh.push(id);
     }
-    const limit = pLimit(16);
+    const limit = pLimit(this.#options.concurrency ?? TUNING_DEFAULTS.concurrency);
     const docs = await Promise.all(
       fresh.map((id) =>
         limit(async () => {
           try {
-            return await readIndex(this.#vault, this.#envelope, id, { cached: this.#cached });
+            return await readIndex(this.#vault, this.#envelope, id, { cached: this.#options.cached });
           } catch (error) {
             if (error instanceof NotFoundError) return undefined; // removed meanwhile (garbage collection)
             throw error;
@@ -270,16 +274,12 @@ export class VaultIndex {
         }),
       ),
     );
-    let vanished = 0;
     for (const [i, doc] of docs.entries()) {
-      if (!doc) {
-        vanished += 1;
-        continue;
-      }
+      if (!doc) continue;
       this.#loaded.add(fresh[i] as ContentId);
       for (const pack of doc.packs) if (!this.#exclude.has(pack.packId)) this.addPack(pack);
     }
-    return { loaded: fresh.length - vanished, vanished };
+    if (docs.includes(undefined)) throw VANISHED;
   }
 
   /** Record a pack (one this task just stored, or one read from an index). */

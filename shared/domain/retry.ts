@@ -17,7 +17,7 @@
  */
 import pLimit from 'p-limit';
 import { ConflictError, isRetryable, NotFoundError } from './errors.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { SnapshotRecord } from './records.ts';
 import { readPart, VaultIndex } from './repository.ts';
 import { jobIdOf } from './tasks.ts';
@@ -113,8 +113,8 @@ export async function resetLostWork(
   if (work.length === 0) return [];
   // Marks first, then the index (the order a partition loads them in).
   const marked = new Set((await catalog.listGcMarks(vaults.primary.bucket)).map((m) => m.packId));
-  const index = await VaultIndex.load(vaults.primary, envelope, { cached: true, exclude: marked });
-  const limit = pLimit(deps.concurrency ?? 16);
+  const index = await VaultIndex.load(vaults.primary, envelope, { ...deps, cached: true, exclude: marked });
+  const limit = pLimit(tuningOf(deps).concurrency);
   const whole = async (ref: PartRef): Promise<boolean> => {
     try {
       const part = await readPart(vaults.primary, envelope, planId, ref.partId);
@@ -143,7 +143,7 @@ export async function missingParts(
   parts: readonly PartRef[],
 ): Promise<Set<ContentId>> {
   const vault = deps.vaults.primary;
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   const missing = new Set<ContentId>();
   const ids = [...new Set(parts.map((p) => p.partId))];
   await Promise.all(

@@ -7,6 +7,7 @@
 import { drillIdFor, updateDrillHistory } from './drill.ts';
 import { ConflictError, isRetryable, NotFoundError, reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
+import { DEFAULT_REAPER_OPTIONS } from './reaper.ts';
 import type { PlanRecord, VerificationTier } from './records.ts';
 import { checkTag } from './retention/policy.ts';
 import { FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned } from './retry.ts';
@@ -250,7 +251,7 @@ export async function retrySnapshot(
   const jobId = jobIdOf({ planId, snapshotId });
   const now = deps.clock.now().toISOString();
   if (snapshot.status === 'RUNNING' && !snapshot.manifestId) {
-    const staleSeconds = options.staleSeconds ?? 180;
+    const staleSeconds = options.staleSeconds ?? DEFAULT_REAPER_OPTIONS.staleSeconds;
     const silent = await silentSeconds(deps, jobId);
     if (silent <= staleSeconds) {
       throw new ConflictError(

@@ -16,7 +16,7 @@ import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, reasonOf, SourceUnavailableError, TransientError } from './errors.ts';
 import { latestByKey } from './journal.ts';
 import { snapshotFromJournal } from './journal-snapshot.ts';
-import { nowIso, type PipelineDeps, recordTaskFailure, throttled } from './pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, throttled, tuningOf } from './pipeline.ts';
 import {
   DEFAULT_MAX_PARALLEL_PARTITIONS,
   DEFAULT_PARTITION_OBJECTS,
@@ -57,8 +57,6 @@ import {
 
 /** Entries a new part gets before it is cut, when no parent part boundary cuts it first. */
 export const PART_TARGET_ENTRIES = 1000;
-/** Objects a partition lists and stores between two looks at its time budget. */
-const BATCH_OBJECTS = 500;
 
 /** What a snapshot task did. */
 export interface SnapshotResult {
@@ -362,6 +360,7 @@ async function runPartition(
     loadingIndex ??= (async () => {
       const marks = await catalog.listGcMarks(vaults.primary.bucket);
       loadedIndex = await VaultIndex.load(vaults.primary, envelope, {
+        ...deps,
         cached: true,
         exclude: new Set(marks.map((m) => m.packId)),
       });
@@ -372,13 +371,13 @@ async function runPartition(
   const parts: PartRef[] = [...(resume?.parts ?? [])];
   let pending: ManifestEntry[] = []; // entries done but not yet in a stored part
   let bytesDone = 0;
-  const reportProgress = throttled(clock, deps.progressIntervalMs ?? 2000, () =>
+  const reportProgress = throttled(clock, tuningOf(deps).progressIntervalMs, () =>
     catalog.updateTask(jobId, taskId, {
       progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) + pending.length, bytes: bytesDone },
     }),
   );
-  const limit = pLimit(deps.concurrency ?? 16);
-  const reserveMs = (deps.timeReserveSeconds ?? 120) * 1000;
+  const limit = pLimit(tuningOf(deps).concurrency);
+  const reserveMs = tuningOf(deps).timeReserveSeconds * 1000;
 
   /** Store the packs, then their index, then the parts of `entries` (write order). */
   const storeParts = async (entries: ManifestEntry[], cutTail: boolean): Promise<ManifestEntry[]> => {
@@ -432,7 +431,7 @@ async function runPartition(
       const want = expected.get(object.key);
       if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
     }
-    if (batch.length >= (deps.partitionBatchObjects ?? BATCH_OBJECTS)) {
+    if (batch.length >= tuningOf(deps).partitionBatchObjects) {
       await runBatch();
       // More objects follow: is there time for them?
       if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {
@@ -705,22 +704,21 @@ async function entryFor(
     }
     return blobId;
   };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const entry = await readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
-      counters.objectsRead += 1;
-      return entry;
-    } catch (error) {
-      if (error instanceof NotFoundError) {
-        counters.objectsVanished += 1; // deleted after the listing: not part of this snapshot
-        return undefined;
-      }
-      // Overwritten while its chunks were read: read it again, whole.
-      if (error instanceof ConflictError && attempt < 3) continue;
-      throw error instanceof ConflictError
-        ? new TransientError(`${object.key} keeps changing while it is read`, { cause: error })
-        : error;
+  // Overwritten while its chunks were read: read it again, whole, at once (3 reads in all).
+  const retryIf = (error: unknown) => error instanceof ConflictError;
+  try {
+    const read = () => readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
+    const entry = await deps.retry(read, { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, retryIf });
+    counters.objectsRead += 1;
+    return entry;
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      counters.objectsVanished += 1; // deleted after the listing: not part of this snapshot
+      return undefined;
     }
+    throw error instanceof ConflictError
+      ? new TransientError(`${object.key} keeps changing while it is read`, { cause: error })
+      : error;
   }
 }
 

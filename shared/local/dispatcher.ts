@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, S3EventRecord, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
+import { withRetry } from '#adapters/retrying.ts';
 import { nextOccurrence, parseSchedule } from '#domain/schedule.ts';
 
 /**
@@ -266,22 +267,23 @@ export class LocalDispatcher {
   }
 
   async #invokeAsync(functionName: string, event: unknown): Promise<void> {
-    // Lambda's asynchronous invocation: the first try and its retries (two by default), then the
-    // on-failure destination, if any.
+    // Lambda's asynchronous invocation: the first try and its retries (two by default), 200 ms and
+    // then 400 ms apart, then the on-failure destination, if any. Any error is retried.
     const fn = this.#functions.get(functionName);
     const attempts = 1 + (fn?.maximumRetryAttempts ?? 2);
-    let last: unknown;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (!this.#running) return; // stopped mid-way: the event is not spent, only abandoned
-      try {
-        await this.#invoke(functionName, event, 's3', true);
-        return;
-      } catch (error) {
-        last = error;
-        if (attempt + 1 < attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    const stopped = new Error('the dispatcher stopped');
+    const attempt = async () => {
+      if (!this.#running) throw stopped; // stopped mid-way: the event is not spent, only abandoned
+      await this.#invoke(functionName, event, 's3', true);
+    };
+    const policy = { maxAttempts: attempts, baseDelayMs: 200, maxDelayMs: Number.POSITIVE_INFINITY };
+    try {
+      await withRetry(attempt, { ...policy, jitter: 'none', retryIf: (error) => error !== stopped });
+    } catch (error) {
+      if (error !== stopped && fn?.onFailure) {
+        await this.#sendToOnFailure(fn, fn.onFailure.queueUrl, event, error, attempts);
       }
     }
-    if (fn?.onFailure) await this.#sendToOnFailure(fn, fn.onFailure.queueUrl, event, last, attempts);
   }
 
   async #sendToOnFailure(

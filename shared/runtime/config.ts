@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ValidationError } from '#domain/errors.ts';
 import { type LockPolicy, PACK_STORAGE_CLASSES } from '#domain/immutability.ts';
+import { TUNING_DEFAULTS } from '#domain/pipeline.ts';
 
 const url = z.url();
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name');
@@ -57,10 +58,14 @@ const EnvSchema = z.object({
   /** The bucket of restore drills' scratch copies (the drill function). */
   STRONGBOX_DRILL_BUCKET: optional,
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
-  STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
-  STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(TUNING_DEFAULTS.concurrency),
+  STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcGraceSeconds),
   /** Repack a partly live pack when more than this percentage of its bytes is unreferenced. */
-  STRONGBOX_GC_MAX_UNUSED_PERCENT: z.coerce.number().min(0).max(100).default(5),
+  STRONGBOX_GC_MAX_UNUSED_PERCENT: z.coerce
+    .number()
+    .min(0)
+    .max(100)
+    .default(TUNING_DEFAULTS.gcMaxUnusedPercent),
   /** S3 Object Lock of every vault document written: mode, and days from the write (both or neither). */
   STRONGBOX_OBJECT_LOCK_MODE: optional.pipe(z.enum(['GOVERNANCE', 'COMPLIANCE']).optional()),
   STRONGBOX_OBJECT_LOCK_DAYS: optional.pipe(
@@ -77,7 +82,11 @@ const EnvSchema = z.object({
     `a pack storage class is one of ${PACK_STORAGE_CLASSES.join(', ')}`,
   ),
   /** Seconds a snapshot partition keeps in hand before it checkpoints and re-enqueues the rest. */
-  STRONGBOX_TIME_RESERVE_SECONDS: z.coerce.number().min(0).max(900).default(120),
+  STRONGBOX_TIME_RESERVE_SECONDS: z.coerce
+    .number()
+    .min(0)
+    .max(900)
+    .default(TUNING_DEFAULTS.timeReserveSeconds),
   /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
   STRONGBOX_SDK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /**

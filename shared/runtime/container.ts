@@ -11,6 +11,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore } from '#adapters/s3/object-store.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { S3HttpClient } from '#adapters/s3-http.ts';
@@ -128,6 +129,7 @@ export function createContainer(
       copies,
     },
     objects: new S3ObjectStore(primaryS3, primaryHttp),
+    retry: withRetry,
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,

@@ -32,6 +32,7 @@
  * @see ../../docs/format.md#read-and-write-ordering
  */
 
+import { withRetry } from '#adapters/retrying.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
@@ -454,6 +455,7 @@ export class World {
         copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]),
       },
       objects,
+      retry: withRetry,
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
       gcMaxUnusedPercent: 30,
@@ -1239,7 +1241,7 @@ export class World {
     const vault = region === PRIMARY ? this.primary : this.copy;
     const root = await readManifest(vault, this.envelope, s.planId, s.manifestId as string);
     const entries = await readAllEntries(vault, this.envelope, root);
-    const index = await VaultIndex.load(vault, this.envelope);
+    const index = await VaultIndex.load(vault, this.envelope, { retry: withRetry });
     const out = new Map<string, string>();
     for (const e of entries)
       out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));

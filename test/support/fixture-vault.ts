@@ -11,6 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MasterKeyProvider } from '#adapters/key-providers.ts';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { JobRecord, PlanRecord, SnapshotRecord } from '#domain/records.ts';
@@ -164,6 +165,7 @@ export async function loadFixtureVault(
     ),
     vaults: { primary: vault, copies: new Map() },
     objects,
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };

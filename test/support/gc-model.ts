@@ -4,6 +4,7 @@
  * the source held), and no unreferenced pack outlives the grace period plus one GC cycle.
  * @see ../../docs/format.md#garbage-collection
  */
+import { withRetry } from '#adapters/retrying.ts';
 import type { Envelope } from '#domain/envelope.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import { regionsHolding, type Vaults, vaultIn } from '#domain/pipeline.ts';
@@ -57,7 +58,7 @@ export async function checkRestores(
           if (JSON.stringify(keys) !== JSON.stringify(want)) {
             problems.push(`${where}: keys ${keys.length} ≠ model ${want.length}`);
           }
-          const index = await VaultIndex.load(vault, envelope);
+          const index = await VaultIndex.load(vault, envelope, { retry: withRetry });
           for (const e of entries) {
             const content = (await readEntryContent(vault, envelope, index, e)).toString('utf8');
             if (content !== expected.get(e.key)) problems.push(`${where}: ${e.key} differs`);

@@ -3,6 +3,7 @@
  * for the embedded stack.
  */
 
+import { withRetry } from '#adapters/retrying.ts';
 import { copyToRegion } from '#domain/copy.ts';
 import { runDrill } from '#domain/drill.ts';
 import { Envelope } from '#domain/envelope.ts';
@@ -47,6 +48,7 @@ export function memoryPipeline(start = '2026-03-01T00:00:00Z'): MemoryPipeline {
     envelope: new Envelope(memoryKeyProvider()),
     vaults: { primary, copies: new Map([['eu-west-1', copy]]) },
     objects,
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };

@@ -6,7 +6,13 @@ import {
   ProvisionedThroughputExceededException,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
@@ -76,5 +82,43 @@ describe('DynamoDbCatalog error mapping', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect(isRetryable(error)).toBe(true);
+  });
+});
+
+describe('DynamoDbCatalog reads and writes again', () => {
+  afterEach(() => dynamo.reset());
+
+  it('sends the items a BatchWriteItem left unprocessed again, after a wait', async () => {
+    const mark = { packId: 'p1', markedAt: '2026-12-01T00:00:00.000Z' };
+    const put = { PutRequest: { Item: { pk: 'GC#vault', sk: 'PACK#p1', ...mark } } };
+    dynamo
+      .on(BatchWriteCommand)
+      .resolvesOnce({ UnprocessedItems: { state: [put] } })
+      .resolves({});
+    await catalog().putGcMarks('vault', [mark]);
+    const sent = dynamo.commandCalls(BatchWriteCommand);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.args[0].input.RequestItems?.state).toEqual([put]);
+  });
+
+  it('reads checkpoints again while a replacement tears them, and gives up after 5 reads', async () => {
+    const head = 'CHECKPOINT#S1#000000';
+    const checkpoint = { pk: 'PLAN#photos', sk: head, partition: 0, token: 't', chunks: 1 };
+    const chunk = { pk: 'PLAN#photos', sk: `${head}#t#0000`, parts: [{ partId: 'a', entries: 1 }] };
+    dynamo
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [checkpoint] })
+      .resolves({ Items: [checkpoint, chunk] });
+    const read = await catalog().listPartitionCheckpoints('photos', 'S1');
+    expect(read.map((c) => c.parts)).toEqual([chunk.parts]);
+    expect(dynamo.commandCalls(QueryCommand)).toHaveLength(2);
+    dynamo.reset();
+    dynamo.on(QueryCommand).resolves({ Items: [checkpoint] });
+    const error = await catalog()
+      .listPartitionCheckpoints('photos', 'S1')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toBe('checkpoints of photos/S1 keep changing while they are read');
+    expect(dynamo.commandCalls(QueryCommand)).toHaveLength(5);
   });
 });

@@ -2,6 +2,7 @@
 // The end-to-end behaviour (and the safety argument under concurrency) is prune.test.ts's and
 // gc-concurrency.test.ts's; this pins each planning rule of docs/format.md#garbage-collection.
 import { describe, expect, it } from 'vitest';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { collectGarbage, planGcRun } from '#domain/gc/collect.ts';
 import { formatGcPlan } from '#domain/gc/format.ts';
@@ -478,6 +479,7 @@ describe('planGcRun: a dry run', () => {
       vaults: { primary, copies: new Map() },
       objects: new MemoryObjectStore(clock),
       gcGraceSeconds: 3600,
+      retry: withRetry,
     };
     // A pack an index names (no snapshot references its blob), and a marked pack no index names.
     const indexedWriter = new PackWriter(primary, envelope);

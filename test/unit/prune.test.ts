@@ -1,6 +1,7 @@
 // Garbage collection on format v2, on vaults built directly with the repository's writers (no
 // snapshot task): what prune deletes, what it keeps, and in which order.
 import { beforeEach, describe, expect, it } from 'vitest';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { INDEX_COMPACT_THRESHOLD } from '#domain/gc/plan.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
@@ -56,6 +57,7 @@ function harness(): Harness {
     envelope: new Envelope(memoryKeyProvider()),
     vaults: { primary, copies: new Map([['eu-west-1', copy]]) },
     objects: new MemoryObjectStore(clock),
+    retry: withRetry,
     concurrency: 4,
     gcGraceSeconds: 3600,
   };

@@ -2,6 +2,7 @@
 // parts and roots, on the memory vault.
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import {
@@ -214,10 +215,40 @@ describe('VaultIndex', () => {
     await store([kept]);
     vault.faults.push({ op: 'get', prefix: 'index/', onCall: 1, error: new NotFoundError('gone') });
     const lists = vault.calls.list;
-    const index = await VaultIndex.load(vault, envelope);
+    const index = await VaultIndex.load(vault, envelope, { retry: withRetry });
     expect(vault.calls.list - lists).toBe(2);
     expect(index.indexIds.size).toBe(2);
     expect(index.locate(kept.blobId)).toBeDefined();
+  });
+
+  it('without a retry, lists once and leaves a vanished document to the next refresh', async () => {
+    await store([chunk(10)]);
+    await store([chunk(10)]);
+    vault.faults.push({ op: 'get', prefix: 'index/', onCall: 1, error: new NotFoundError('gone') });
+    const lists = vault.calls.list;
+    const index = await VaultIndex.load(vault, envelope);
+    expect(vault.calls.list - lists).toBe(1);
+    expect(index.indexIds.size).toBe(1);
+    expect(await index.refresh()).toBe(1);
+    expect(index.indexIds.size).toBe(2);
+  });
+
+  it('reads index documents `concurrency` at a time', async () => {
+    for (let i = 0; i < 6; i++) await store([chunk(10)]);
+    let inFlight = 0;
+    let most = 0;
+    const get = vault.get.bind(vault);
+    vault.get = async (key: string) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      inFlight -= 1;
+      return get(key);
+    };
+    await VaultIndex.load(vault, envelope, { concurrency: 2 });
+    expect(most).toBe(2);
+    most = 0;
+    await VaultIndex.load(vault, envelope);
+    expect(most).toBe(6); // 16 by default
   });
 
   it('drops the packs it is told to exclude, now and on every later refresh', async () => {

@@ -25,7 +25,7 @@
  */
 import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from '../errors.ts';
-import { type PipelineDeps, vaultIn } from '../pipeline.ts';
+import { type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
 import type { StoredObject, VaultStore } from '../ports.ts';
 import { readIndex } from '../repository.ts';
 import { type ContentId, VaultLayout } from '../vault.ts';
@@ -38,7 +38,7 @@ import type { GcIndexDocument, GcInputs, GcOptions, GcPlan } from './types.ts';
 
 /** The deployment's garbage-collection settings (`gcGraceSeconds`, default a day; `gcMaxUnusedPercent`, default 5). */
 export function gcOptions(deps: PipelineDeps): GcOptions {
-  return { graceSeconds: deps.gcGraceSeconds ?? 86_400, maxUnusedPercent: deps.gcMaxUnusedPercent ?? 5 };
+  return { graceSeconds: tuningOf(deps).gcGraceSeconds, maxUnusedPercent: tuningOf(deps).gcMaxUnusedPercent };
 }
 
 /**
@@ -164,7 +164,7 @@ async function readIndexes(
   }
   const indexes: GcIndexDocument[] = [];
   let unreadableIndex: string | undefined;
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   await Promise.all(
     [...objects].map(([indexId, object]) =>
       limit(async () => {

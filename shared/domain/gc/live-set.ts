@@ -8,7 +8,7 @@
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { isRetryable, reasonOf } from '../errors.ts';
-import type { PipelineDeps } from '../pipeline.ts';
+import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest, readPart } from '../repository.ts';
@@ -76,7 +76,7 @@ export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<Li
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
   const workOnly = new Set<string>();
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   // Every root the vault holds, and the plans they belong to (a plan may be gone from the catalog).
   const listedRoots = new Map<string, { planId: string; manifestId: ContentId }>();
   for (const o of await listing(vault, 'manifests/')) {

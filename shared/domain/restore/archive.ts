@@ -6,7 +6,7 @@
 
 import pLimit from 'p-limit';
 import { NotFoundError, StrongboxError, ValidationError } from '../errors.ts';
-import type { PipelineDeps } from '../pipeline.ts';
+import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { ArchiveTier, StorageState, VaultStore } from '../ports.ts';
 import type { VaultIndex } from '../repository.ts';
 import { type ContentId, type ManifestEntry, VaultLayout } from '../vault.ts';
@@ -167,7 +167,7 @@ export async function prepareArchive(
       : undefined;
   const prepared = await prepareArchivedPacks(vault, packIds, request, {
     ...options,
-    concurrency: deps.concurrency ?? 16,
+    concurrency: tuningOf(deps).concurrency,
     ...(classes ? { classes } : {}),
   });
   if (!prepared) return undefined;

@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { PipelineDeps } from '../pipeline.ts';
+import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { WriteConditions } from '../ports.ts';
 import { type BlobLocation, type CoalesceLimits, coalesceBlobReads, readBlobsOfPack } from '../repository.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type ManifestEntry } from '../vault.ts';
@@ -54,7 +54,7 @@ export async function restoreEntries(
     skippedObjects: [],
     keys: [],
   };
-  const limit = pLimit(deps.concurrency ?? 16);
+  const limit = pLimit(tuningOf(deps).concurrency);
   const targetKey = (entry: ManifestEntry) => request.targetPrefix + entry.key;
   const listing = entries.length > LISTING_THRESHOLD;
 
@@ -168,7 +168,7 @@ export async function restoreEntries(
     RESTORE_COALESCE_LIMITS,
   );
   // Memory: at most this many coalesced reads (each ≤ maxSpanBytes) in flight at once.
-  const readLimit = pLimit(Math.max(2, Math.ceil((deps.concurrency ?? 16) / 8)));
+  const readLimit = pLimit(Math.max(2, Math.ceil(tuningOf(deps).concurrency / 8)));
   await Promise.all([
     ...chunked.map((entry) =>
       limit(async () => {

@@ -219,7 +219,7 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
     {
       request,
       vault,
-      index: indexOnce(vault, envelope),
+      index: indexOnce(vault, envelope, deps),
       targetBucket: job.targetBucket,
       listVault: false,
     },

@@ -22,11 +22,18 @@ import {
 } from './request.ts';
 import { selectFromManifest, selectSnapshot } from './selection.ts';
 
-/** `load()` once, on first use: the region's index, loaded only when some object is to be written. */
-export function indexOnce(vault: VaultStore, envelope: Envelope): () => Promise<VaultIndex> {
+/**
+ * `load()` once, on first use: the region's index, loaded only when some object is to be written
+ * (with the deps' retry and concurrency).
+ */
+export function indexOnce(
+  vault: VaultStore,
+  envelope: Envelope,
+  deps: Pick<PipelineDeps, 'retry' | 'concurrency'>,
+): () => Promise<VaultIndex> {
   let loading: Promise<VaultIndex> | undefined;
   return () => {
-    loading ??= VaultIndex.load(vault, envelope);
+    loading ??= VaultIndex.load(vault, envelope, deps);
     return loading;
   };
 }
@@ -103,7 +110,7 @@ export async function resolveRestore(
     snapshot,
     region,
     vault,
-    index: indexOnce(vault, envelope),
+    index: indexOnce(vault, envelope, deps),
     targetBucket,
     manifestId,
     selected,

@@ -6,7 +6,7 @@
 
 import pLimit from 'p-limit';
 import { NotFoundError } from '../errors.ts';
-import { vaultIn } from '../pipeline.ts';
+import { tuningOf, vaultIn } from '../pipeline.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
 import { type ContentId, type StoredBlob, VaultLayout } from '../vault.ts';
 import {
@@ -43,7 +43,7 @@ export async function checksumTier(c: TierContext): Promise<TierVerification> {
     const mismatchedBlobs: ContentId[] = [];
     let checkedPacks = 0;
     let checkedBlobs = 0;
-    const limit = pLimit(deps.concurrency ?? 16);
+    const limit = pLimit(tuningOf(deps).concurrency);
     await Promise.all(
       [...byPack].map(([packId, blobs]) =>
         limit(async () => {

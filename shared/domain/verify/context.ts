@@ -51,7 +51,7 @@ export interface TierContext {
 export function regionIndex(c: TierContext, region: string): Promise<VaultIndex> {
   let index = c.indexes.get(region);
   if (!index) {
-    index = VaultIndex.load(vaultIn(c.deps.vaults, region), c.deps.envelope);
+    index = VaultIndex.load(vaultIn(c.deps.vaults, region), c.deps.envelope, c.deps);
     c.indexes.set(region, index);
   }
   return index;

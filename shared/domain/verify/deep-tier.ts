@@ -6,7 +6,7 @@
 
 import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
-import { nowIso, throttled, vaultIn } from '../pipeline.ts';
+import { nowIso, throttled, tuningOf, vaultIn } from '../pipeline.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
 import { readBlob } from '../repository.ts';
 import { jobIdOf, taskIdOf } from '../tasks.ts';
@@ -33,7 +33,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     ...(plan.verification.sampleBytes === undefined ? {} : { sampleBytes: plan.verification.sampleBytes }),
   });
   const reserveMs = options.reserveMs ?? 60_000;
-  const concurrency = deps.concurrency ?? 16;
+  const concurrency = tuningOf(deps).concurrency;
   const outOfTime = () => options.remainingMs !== undefined && options.remainingMs() < reserveMs;
   const regions: Record<string, RegionVerification> = {};
   let batches = 0;
@@ -42,7 +42,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
   const jobId = jobIdOf(task);
   let done = 0;
   let bytes = 0;
-  const report = throttled(deps.clock, deps.progressIntervalMs ?? 2000, () =>
+  const report = throttled(deps.clock, tuningOf(deps).progressIntervalMs, () =>
     deps.catalog.updateTask(jobId, taskId, {
       progress: { done, total: order.length * c.regions.length, bytes },
     }),
