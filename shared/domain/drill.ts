@@ -69,9 +69,12 @@ export function seededRandom(seed: string): () => number {
   };
 }
 
-/** The id of a drill scheduled (or requested) at `at`: the same shape as a snapshot id. */
-export function drillIdFor(at: Date): string {
-  return snapshotIdFor(at);
+/**
+ * The id of a drill scheduled (or requested) at `at`: the same shape as a snapshot id (see
+ * {@link snapshotIdFor}): to the second for a scheduled drill, to the millisecond for a requested one.
+ */
+export function drillIdFor(at: Date, precision: 'second' | 'millisecond' = 'second'): string {
+  return snapshotIdFor(at, precision);
 }
 
 /** The scratch prefix of one drill in one region: `strongbox-drill/<plan>/<drill id>/<region>/`. */

@@ -91,8 +91,9 @@ function newestFirst(a: ForgetDecision, b: ForgetDecision): number {
  *
  * 1. Only COMMITTED snapshots with a time are candidates. RUNNING, FAILED and FORGOTTEN snapshots are
  *    not (see `others`); neither is a committed snapshot whose verification FAILED, nor the parent of a
- *    RUNNING snapshot (the newest committed snapshot older than it): both are kept with their reason
- *    and, not being candidates, take no bucket and no `keepLast` place from another.
+ *    RUNNING snapshot (the `parentSnapshotId` its plan recorded; before it is planned, the newest
+ *    committed snapshot with a smaller id): both are kept with their reason and, not being
+ *    candidates, take no bucket and no `keepLast` place from another.
  * 2. The plan's rules ({@link applyRetention}, restic's `forget`, in the plan's `timeZone`) run over
  *    the candidates; snapshots at or after `now` are not taken as the newest.
  * 3. Whatever the rules say, a COMMITTED snapshot is kept when it is under legal hold (reason
@@ -137,7 +138,13 @@ export function decideRetention(
   const protectedReasons = new Map<string, string>();
   for (const s of byId) {
     if (s.status !== 'RUNNING') continue;
-    const parent = committed.filter((c) => c.snapshotId < s.snapshotId).at(-1);
+    // Once planned, the parent it reads is recorded: a snapshot with a smaller id may commit after
+    // that (one asked for in the same second sorts first: docs/format.md#terminology). Before, the
+    // parent is the one planning will take (snapshot.ts: the newest committed with a smaller id).
+    const parent =
+      s.parentSnapshotId !== undefined
+        ? committed.find((c) => c.snapshotId === s.parentSnapshotId)
+        : committed.filter((c) => c.snapshotId < s.snapshotId).at(-1);
     if (parent) protectedReasons.set(parent.snapshotId, FORCED_REASONS.parentOfRunning);
   }
   for (const s of committed) {

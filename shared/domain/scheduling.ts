@@ -179,7 +179,8 @@ export async function startDueDrills(
 }
 
 /**
- * Enqueue a restore drill of a plan now (`strongbox drill`), named after the current second.
+ * Enqueue a restore drill of a plan now (`strongbox drill`), named after the current millisecond
+ * (`20261122T010000.123Z`: two requests in one second are two drills).
  * @throws NotFoundError (not retryable) for an unknown plan, or one without a committed snapshot.
  * @example
  * ```ts
@@ -193,16 +194,18 @@ export async function startDrillNow(deps: Deps, planId: string): Promise<Started
   if (!snapshots.some((s) => s.status === 'COMMITTED')) {
     throw new NotFoundError(`plan '${planId}' has no committed snapshot to drill yet`);
   }
-  const at = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000);
-  const item = { planId, drillId: drillIdFor(at), scheduledAt: at.toISOString() };
+  const at = deps.clock.now();
+  const item = { planId, drillId: drillIdFor(at, 'millisecond'), scheduledAt: at.toISOString() };
   await deps.queue.send({ kind: 'drill', ...item });
   return { ...item, created: true };
 }
 
 /**
- * Start an on-demand snapshot of a plan now (`strongbox backup [--tag t]…`).
+ * Start an on-demand snapshot of a plan now (`strongbox backup [--tag t]…`): its id is the current
+ * millisecond (`20261121T234500.123Z`), so two requests in one second are two snapshots; a request in
+ * the millisecond of an existing snapshot is that snapshot's job (`created: false`).
  * @param options.tags tags recorded on the new snapshot (for the `keepTag` retention rule), duplicates
- *   dropped; ignored when a snapshot of this second already exists.
+ *   dropped; ignored when a snapshot of this millisecond already exists.
  * @throws NotFoundError (not retryable) for an unknown plan.
  * @throws RetentionPolicyError (a ValidationError, not retryable; field `tags[i]`) for an invalid tag.
  * @example
@@ -219,8 +222,7 @@ export async function startSnapshotNow(
   const tags = [...new Set((options.tags ?? []).map((t, i) => checkTag(t, `tags[${i}]`)))];
   const plan = await deps.catalog.getPlan(planId);
   if (!plan) throw new NotFoundError(`plan '${planId}' does not exist`);
-  const now = deps.clock.now();
-  return startSnapshotJob(deps, plan, new Date(Math.floor(now.getTime() / 1000) * 1000), tags);
+  return startSnapshotJob(deps, plan, deps.clock.now(), tags, 'millisecond');
 }
 
 /**
@@ -297,8 +299,9 @@ async function startSnapshotJob(
   plan: PlanRecord,
   scheduledAt: Date,
   tags: readonly string[] = [],
+  precision: 'second' | 'millisecond' = 'second',
 ): Promise<StartedJob> {
-  const snapshotId = snapshotIdFor(scheduledAt);
+  const snapshotId = snapshotIdFor(scheduledAt, precision);
   const now = deps.clock.now().toISOString();
   const created = await deps.catalog.createJob(
     {

@@ -415,13 +415,15 @@ export function decodePackHeader(bytes: Uint8Array): PackHeader {
 }
 
 /**
- * The snapshot id for a plan's job scheduled at `scheduledAt`: the compact ISO-8601 UTC time,
- * e.g. `20261121T234500Z`, so ids sort by time and one scheduled time maps to one snapshot.
+ * The snapshot id for a plan's job at `at`: the compact ISO-8601 UTC time. A scheduled job passes
+ * its schedule's occurrence at `'second'` precision, e.g. `20261121T234500Z` (milliseconds dropped),
+ * so one scheduled time maps to one snapshot (a tick delivered twice starts one job). An on-demand
+ * job passes the time it was asked for at `'millisecond'` precision, e.g. `20261121T234500.123Z`, so
+ * two requests in one second are two snapshots (in one millisecond, one). Ids of one form sort by
+ * time as strings; within one second an id with milliseconds sorts before the plain one (`.` < `Z`).
  * @see docs/format.md#terminology
  */
-export function snapshotIdFor(scheduledAt: Date): string {
-  return scheduledAt
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
+export function snapshotIdFor(at: Date, precision: 'second' | 'millisecond' = 'second'): string {
+  const iso = at.toISOString();
+  return (precision === 'second' ? iso.replace(/\.\d{3}Z$/, 'Z') : iso).replace(/[-:]/g, '');
 }

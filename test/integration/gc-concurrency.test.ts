@@ -159,8 +159,6 @@ describe('garbage collection under concurrency on the embedded stack', { timeout
     for (let round = 1; round <= 4; round++) {
       await upload(12);
       await stack.settled(); // capture heard the uploads: the source is what the model says
-      // A snapshot second of its own.
-      await new Promise((r) => setTimeout(r, 1100));
       const started = await startSnapshotNow(c.pipeline, PLAN);
       model.set(`${PLAN}/${started.snapshotId}`, new Map(content));
       // At the same time: restores of the committed snapshots from both regions, and GC runs.

@@ -87,7 +87,9 @@ async function newPlan(id: string, maxParallelPartitions = 2) {
         {
           id,
           source: { bucket: source },
-          schedule: 'rate(1 hour)',
+          // Never due while the file runs: a rate plan is due at once and the scheduler ticks every
+          // minute; the on-demand snapshot (an id to the millisecond) is not that occurrence's.
+          schedule: 'cron(0 3 1 1 ? *)',
           retention: { keepLast: 5 },
           snapshot: { partitionObjects: 1000, maxParallelPartitions },
         },

@@ -104,7 +104,9 @@ beforeAll(async () => {
         {
           id: PLAN,
           source: { bucket: source },
-          schedule: 'rate(1 day)',
+          // Never due while the file runs: a rate plan is due at once and the scheduler ticks every
+          // minute; a scheduled snapshot (and its copy) would join the on-demand one below.
+          schedule: 'cron(0 3 1 1 ? *)',
           retention: { keepLast: 5 },
           copyRegions: ['eu-west-1'],
           verification: { samplePercent: 100 },

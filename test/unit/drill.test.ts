@@ -409,6 +409,27 @@ describe('startDueDrills', () => {
     ]);
   });
 
+  it('names on-demand drills after the millisecond, so two in one second are two drills', async () => {
+    // Prepare
+    await putText(p, 'a.txt', 'alpha');
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    p.clock.set('2026-03-01T00:30:00.250Z');
+    // Act
+    const first = await startDrillNow(p.deps, 'photos');
+    p.clock.advance(1);
+    const second = await startDrillNow(p.deps, 'photos');
+    await p.drain();
+    // Assess
+    expect([first.drillId, second.drillId]).toEqual(['20260301T003000.250Z', '20260301T003000.251Z']);
+    expect(second.scheduledAt).toBe('2026-03-01T00:30:00.251Z');
+    const history = await p.catalog.getDrillHistory('photos');
+    expect(history?.drills.map((d) => [d.drillId, d.status])).toEqual([
+      [first.drillId, 'PASSED'],
+      [second.drillId, 'PASSED'],
+    ]);
+  });
+
   it('refuses an on-demand drill of an unknown plan or one without a snapshot', async () => {
     await expect(startDrillNow(p.deps, 'nope')).rejects.toThrow(/does not exist/);
     await expect(startDrillNow(p.deps, 'photos')).rejects.toThrow(/no committed snapshot/);

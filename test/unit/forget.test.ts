@@ -104,6 +104,32 @@ describe('decideRetention', () => {
     ]);
   });
 
+  it('protects the parent a RUNNING snapshot recorded, though a snapshot with a smaller id committed since', () => {
+    // Prepare: the snapshot scheduled at 01:00:00 was planned on the one of 00:00:00; one asked for
+    // in its second (01:00:00.500) sorts before it ('.' < 'Z') and committed while it runs.
+    const snapshots = [
+      committed('20260310T000000Z', '2026-03-10T00:00:01Z'),
+      committed('20260310T010000.500Z', '2026-03-10T01:00:01Z'),
+      {
+        planId: 'photos',
+        snapshotId: '20260310T010000Z',
+        status: 'RUNNING',
+        scheduledAt: '2026-03-10T01:00:00.000Z',
+        time: '2026-03-10T01:00:00.100Z',
+        parentSnapshotId: '20260310T000000Z',
+      },
+    ] satisfies SnapshotRecord[];
+
+    // Act
+    const result = decideRetention(snapshots, plan({ keepLast: 1 }), NOW);
+
+    // Assess: the running snapshot reads its recorded parent's manifest: that parent stays.
+    expect(rows(result)).toEqual([
+      ['20260310T010000.500Z', true, ['last snapshot']],
+      ['20260310T000000Z', true, ['parent of a running snapshot']],
+    ]);
+  });
+
   it('keeps a snapshot that failed verification without letting it take a bucket', () => {
     // Prepare
     const snapshots = [

@@ -70,6 +70,48 @@ describe('the pipeline on memory twins', () => {
     expect(p.queue.sent.filter((t) => t.kind === 'snapshot')).toHaveLength(2);
   });
 
+  it('keeps scheduled snapshot ids to the second, whatever the tick time', async () => {
+    const tick = await startDueSnapshots(p.deps, '2026-03-01T00:10:00.456Z');
+    expect(tick.started).toEqual([
+      {
+        planId: 'photos',
+        snapshotId: '20260301T000000Z',
+        scheduledAt: '2026-03-01T00:00:00.000Z',
+        created: true,
+      },
+    ]);
+  });
+
+  it('starts two on-demand snapshots in one second, ids to the millisecond in time order; one millisecond is one job', async () => {
+    // Act
+    p.clock.set('2026-03-01T00:30:00.250Z');
+    const first = await startSnapshotNow(p.deps, 'photos');
+    await p.drain(); // the manual clock stands still: still 00:30:00.250
+    p.clock.advance(1);
+    const second = await startSnapshotNow(p.deps, 'photos', { tags: ['t'] });
+    const again = await startSnapshotNow(p.deps, 'photos', { tags: ['other'] });
+    // Assess
+    expect(first).toEqual({
+      planId: 'photos',
+      snapshotId: '20260301T003000.250Z',
+      scheduledAt: '2026-03-01T00:30:00.250Z',
+      created: true,
+    });
+    expect(second).toMatchObject({ snapshotId: '20260301T003000.251Z', created: true });
+    expect(again).toEqual({ ...second, created: false });
+    // The repeat in the same millisecond sent nothing: one task for the second snapshot.
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot').map((t) => t.snapshotId)).toEqual([
+      second.snapshotId,
+    ]);
+    await p.drain();
+    const snaps = await p.catalog.listSnapshots('photos');
+    expect(snaps.map((s) => [s.snapshotId, s.status, s.tags])).toEqual([
+      [first.snapshotId, 'COMMITTED', undefined],
+      [second.snapshotId, 'COMMITTED', ['t']],
+    ]);
+    expect(snaps[1]?.parentSnapshotId).toBe(first.snapshotId);
+  });
+
   it('yields one complete snapshot when every task is delivered twice', async () => {
     await startDueSnapshots(p.deps, p.clock.now().toISOString());
     await p.drain({ duplicate: true });

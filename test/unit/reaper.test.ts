@@ -299,6 +299,9 @@ describe('reapStaleWork', () => {
       { jobId: `photos/${snapshotId}`, taskId: 'snapshot:p1', action: 'redriven', silentSeconds: 120 },
     ]);
     expect(p.queue.sent).toEqual([
+      // The tick also starts the plan's scheduled snapshot of its creation time: a job of its own,
+      // not the on-demand one (an id to the millisecond), though both are of 00:00:00.
+      expect.objectContaining({ kind: 'snapshot', snapshotId: '20260301T000000Z' }),
       expect.objectContaining({ kind: 'snapshot', snapshotId, partition: { index: 1 } }),
     ]);
   });

@@ -76,8 +76,8 @@ describe('selecting what to restore', () => {
     // Assess
     expect(report.objects).toBe(0);
     expect(report.warnings).toEqual([
-      "include glob 'photos/**' matches no object of snapshot 20260301T000000Z",
-      'nothing to restore: the request selects no object of snapshot 20260301T000000Z',
+      "include glob 'photos/**' matches no object of snapshot 20260301T000000.000Z",
+      'nothing to restore: the request selects no object of snapshot 20260301T000000.000Z',
     ]);
     expect(keysIn('restored')).toEqual([]);
   });
@@ -92,8 +92,8 @@ describe('selecting what to restore', () => {
     });
     expect(keysIn('restored')).toEqual(['notes.md']);
     expect(report.warnings).toEqual([
-      "include glob '*.jpg' matches no object of snapshot 20260301T000000Z",
-      "exclude glob '**/*.bak' matches no object of snapshot 20260301T000000Z",
+      "include glob '*.jpg' matches no object of snapshot 20260301T000000.000Z",
+      "exclude glob '**/*.bak' matches no object of snapshot 20260301T000000.000Z",
     ]);
   });
 
@@ -105,7 +105,7 @@ describe('selecting what to restore', () => {
       prefix: 'nope/',
     });
     expect(report.objects).toBe(0);
-    expect(report.warnings[0]).toBe("prefix 'nope/' matches no object of snapshot 20260301T000000Z");
+    expect(report.warnings[0]).toBe("prefix 'nope/' matches no object of snapshot 20260301T000000.000Z");
   });
 
   it('restores a single key at an older captured version', async () => {
@@ -151,7 +151,7 @@ describe('bad requests fail before anything is written', () => {
     // Assess
     await expect(restoring).rejects.toBeInstanceOf(NotFoundError);
     await expect(restoring).rejects.toThrow(
-      "plan 'photos' has no committed snapshot at or before 2025-12-31T23:00:00Z: its first snapshot (20260301T000000Z) was taken at 2026-03-01T00:00:00.000Z",
+      "plan 'photos' has no committed snapshot at or before 2025-12-31T23:00:00Z: its first snapshot (20260301T000000.000Z) was taken at 2026-03-01T00:00:00.000Z",
     );
     expect(keysIn('restored')).toEqual([]);
   });

@@ -94,6 +94,22 @@ describe('selectSnapshot', () => {
     expect(select).toThrow('its first snapshot (20260301T000000Z) was taken at 2026-03-01T00:00:01.000Z');
   });
 
+  it('orders by time, not id: an on-demand snapshot taken in the second of a scheduled one sorts before it', () => {
+    // Prepare: as the catalog lists them, by id ('.' < 'Z'); the on-demand one read the source last
+    const mixed = [
+      ...snapshots.slice(0, 5),
+      snap('20260301T050000.500Z', 'COMMITTED', '2026-03-01T05:00:02.000Z'),
+      snap('20260301T050000Z', 'COMMITTED', '2026-03-01T05:00:01.000Z'),
+    ];
+    const select = (request: { snapshot?: string; pointInTime?: string }) =>
+      selectSnapshot(mixed, { plan: 'photos', snapshot: 'latest', ...request }).snapshotId;
+    // Act, Assess
+    expect(select({})).toBe('20260301T050000.500Z');
+    expect(select({ pointInTime: '2026-03-01T06:00:00Z' })).toBe('20260301T050000.500Z');
+    expect(select({ pointInTime: '2026-03-01T05:00:01.500Z' })).toBe('20260301T050000Z');
+    expect(select({ snapshot: '20260301T050000.500Z' })).toBe('20260301T050000.500Z');
+  });
+
   it('prefers the point in time over the snapshot id', () => {
     const found = selectSnapshot(snapshots, {
       plan: 'photos',

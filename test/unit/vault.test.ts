@@ -514,4 +514,25 @@ describe('snapshotIdFor', () => {
     const ids = times.map((t) => snapshotIdFor(new Date(t)));
     expect([...ids].sort()).toEqual(ids);
   });
+
+  it("keeps the milliseconds at 'millisecond' precision (on-demand snapshots), sorting like the times", () => {
+    expect(snapshotIdFor(new Date('2026-11-21T23:45:00.123Z'), 'millisecond')).toBe('20261121T234500.123Z');
+    expect(snapshotIdFor(new Date('2026-11-21T23:45:00Z'), 'millisecond')).toBe('20261121T234500.000Z');
+    const times = [
+      '2026-03-01T09:00:00.000Z',
+      '2026-03-01T09:00:00.001Z',
+      '2026-03-01T09:00:00.999Z',
+      '2026-03-01T09:00:01.000Z',
+    ];
+    const ids = times.map((t) => snapshotIdFor(new Date(t), 'millisecond'));
+    expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('sorts an id with milliseconds before the plain id of its second (the two forms mix only there)', () => {
+    const scheduled = snapshotIdFor(new Date('2026-03-01T09:00:00Z'));
+    const onDemand = snapshotIdFor(new Date('2026-03-01T09:00:00.500Z'), 'millisecond');
+    const before = snapshotIdFor(new Date('2026-03-01T08:59:59.999Z'), 'millisecond');
+    const after = snapshotIdFor(new Date('2026-03-01T09:00:01.000Z'), 'millisecond');
+    expect([scheduled, onDemand, before, after].sort()).toEqual([before, onDemand, scheduled, after]);
+  });
 });

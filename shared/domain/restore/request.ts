@@ -11,7 +11,7 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 export const RestoreRequestSchema = z
   .strictObject({
     plan: z.string().min(1),
-    /** A snapshot id, or "latest". @default "latest" */
+    /** A snapshot id, or "latest" (the committed snapshot with the newest `time`). @default "latest" */
     snapshot: z.string().min(1).default('latest'),
     /**
      * ISO-8601: restore the source as it was at this time (instead of `snapshot`), key by key: the

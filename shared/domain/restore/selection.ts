@@ -15,15 +15,26 @@ import { compareKeys, type Manifest, type ManifestEntry, type ManifestPart, type
 import type { ParsedRestoreRequest } from './request.ts';
 
 /**
- * Choose the snapshot a request names among a plan's snapshots.
+ * Choose the snapshot a request names among a plan's snapshots: by id; `latest`, the committed one
+ * with the newest `time`; with `pointInTime`, the committed one with the newest `time` at or before it.
+ * Ordered by `time`, not by id: ids sort by the time a snapshot was scheduled or asked for, which a
+ * late scheduler tick, or a scheduled and an on-demand snapshot in one second (`20261121T234500.500Z`
+ * sorts before `20261121T234500Z`), can put in another order than the times the source was read.
  * @throws NotFoundError (not retryable): an unknown or unrestorable snapshot, or a point in time
  *   before the first committed snapshot (the message names that snapshot's time).
+ * @see docs/format.md#terminology
  */
 export function selectSnapshot(
   snapshots: readonly SnapshotRecord[],
   request: { plan: string; snapshot: string; pointInTime?: string | undefined },
 ): SnapshotRecord {
-  const committed = snapshots.filter((s) => s.status === 'COMMITTED' && s.time);
+  const committed = snapshots
+    .filter((s) => s.status === 'COMMITTED' && s.time)
+    .sort(
+      (a, b) =>
+        Date.parse(a.time as string) - Date.parse(b.time as string) ||
+        (a.snapshotId < b.snapshotId ? -1 : a.snapshotId > b.snapshotId ? 1 : 0),
+    );
   if (request.pointInTime) {
     const at = Date.parse(request.pointInTime);
     const found = committed.filter((s) => Date.parse(s.time as string) <= at).at(-1);

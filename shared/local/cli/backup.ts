@@ -36,8 +36,15 @@ export function registerBackup(program: Command, { dataDir, deployment }: CliCon
         return;
       }
       const job = await startSnapshotNow(c.pipeline, planId, { tags: opts.tag ?? [] });
+      if (!job.created) {
+        // On-demand ids are to the millisecond: only a request in the same millisecond lands here.
+        console.log(
+          `already started: snapshot ${job.snapshotId} of plan ${planId} was started in this same millisecond, and this request is that snapshot${opts.tag?.length ? ` (its tags are left as they were: ${opts.tag.join(', ')} not added)` : ''}; see 'strongbox status ${planId}'`,
+        );
+        return;
+      }
       console.log(
-        `${job.created ? 'started' : 'already running'}: snapshot ${job.snapshotId} of plan ${planId}${job.created && opts.tag?.length ? ` tagged ${opts.tag.join(', ')}` : ''}`,
+        `started: snapshot ${job.snapshotId} of plan ${planId}${opts.tag?.length ? ` tagged ${opts.tag.join(', ')}` : ''}`,
       );
     });
 }

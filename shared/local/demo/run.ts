@@ -198,7 +198,6 @@ async function main(): Promise<number> {
     }
 
     log("\n6. Taking a second snapshot on demand ('strongbox backup demo')…");
-    await new Promise((r) => setTimeout(r, 1100)); // a new second: a new snapshot id
     const second = await startSnapshotNow(c.pipeline, PLAN_ID);
     const job2 = await follow(c, second.snapshotId);
     const snap2 = (await c.pipeline.catalog.getSnapshot(PLAN_ID, second.snapshotId)) as SnapshotRecord;
