@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { IntegrityError, NotFoundError, TransientError } from '#domain/errors.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import type { VerifyTask } from '#domain/tasks.ts';
+import type { TaskOn } from '#domain/tasks.ts';
 import type { Config } from '#runtime/config.ts';
 import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE, sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
@@ -65,7 +65,7 @@ describe('sqsTaskHandler', () => {
   });
 
   /** A use case that succeeds, or throws according to the snapshot id. */
-  const run = vi.fn(async (task: VerifyTask) => {
+  const run = vi.fn(async (task: TaskOn<'verify'>) => {
     if (task.snapshotId === 'transient') throw new TransientError('throttled');
     if (task.snapshotId === 'missing') throw new NotFoundError("plan 'photos' has no snapshot 'missing'");
     if (task.snapshotId === 'corrupt') throw new IntegrityError('blob does not hash to its address');
@@ -155,12 +155,12 @@ describe('sqsTaskHandler', () => {
 
   it('dead-letters a task of another kind than the queue carries', async () => {
     const handler = sqsTaskHandler('verify', container(), run);
-    const body = JSON.stringify({ kind: 'prune', planId: 'photos', snapshotId: 's1' });
+    const body = JSON.stringify({ kind: 'forget', planId: 'photos', snapshotId: 's1' });
     const response = await handler({ Records: [sqsRecord('m-kind', body)] }, context);
     expect(response.batchItemFailures).toEqual([]);
     expect(run).not.toHaveBeenCalled();
     expect(deadLettered()[0]?.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(
-      /expected a verify task, got prune/,
+      /expected a task of the verify queue, got a forget task/,
     );
   });
 
@@ -270,7 +270,12 @@ describe('sqsTaskHandler', () => {
         },
         { planId: 'photos', snapshotId: 's9', status: 'RUNNING', scheduledAt: now },
       );
-      const body = JSON.stringify({ kind: 'snapshot', planId: 'photos', snapshotId: 's9', scheduledAt: now });
+      const body = JSON.stringify({
+        kind: 'snapshot-plan',
+        planId: 'photos',
+        snapshotId: 's9',
+        scheduledAt: now,
+      });
       const last = sqsRecord('m-snap', body);
       last.attributes = { ...last.attributes, ApproximateReceiveCount: '3' };
       const failing = vi.fn(async () => {
@@ -323,8 +328,12 @@ describe('sqsTaskHandler', () => {
       const photos = await startSnapshotNow(p.deps, 'photos');
       const docs = await startSnapshotNow(p.deps, 'docs');
       // Snapshots only (plan, then partitions); the verify tasks they enqueue are the handler's to run.
-      for (let tasks = p.queue.drain(); tasks.some((t) => t.kind === 'snapshot'); tasks = p.queue.drain()) {
-        for (const task of tasks) if (task.kind === 'snapshot') await p.run(task);
+      for (
+        let tasks = p.queue.drain();
+        tasks.some((t) => t.kind.startsWith('snapshot'));
+        tasks = p.queue.drain()
+      ) {
+        for (const task of tasks) if (task.kind.startsWith('snapshot')) await p.run(task);
       }
       const ghostJob = 'ghost/20260301T000000Z';
       await p.catalog.createJob(
