@@ -164,6 +164,16 @@ describe('sqsTaskHandler', () => {
     );
   });
 
+  it('runs a record of an old shape as its new kind (in flight, or redriven from a DLQ)', async () => {
+    const handler = sqsTaskHandler('verify', container(), run);
+    const old = JSON.stringify({ kind: 'verify', planId: 'photos', snapshotId: 'ok', tier: 'deep' });
+    const response = await handler({ Records: [sqsRecord('m-old', old)] }, context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(run.mock.calls.map(([task]) => task)).toEqual([
+      { kind: 'verify-tier', planId: 'photos', snapshotId: 'ok', tier: 'deep' },
+    ]);
+  });
+
   it('reports a non-retryable record as a batch item failure when no DLQ is configured', async () => {
     // Prepare
     const handler = sqsTaskHandler('verify', container({ dlqUrl: undefined }), run);
@@ -303,6 +313,31 @@ describe('sqsTaskHandler', () => {
       const job = await p.catalog.getJob(jobId);
       expect(job?.status).toBe('FAILED');
       expect(job?.error).toMatch(/^ValidationError: .*unexpected/);
+    });
+
+    it('records a poison partition of the old shape on its partition, failing its snapshot', async () => {
+      // Prepare: a partition message sent before the kinds were explicit, with a field it never had.
+      const jobId = 'photos/s9';
+      const now = p.clock.now().toISOString();
+      await p.catalog.createJob(
+        { jobId, planId: 'photos', snapshotId: 's9', status: 'RUNNING', createdAt: now, updatedAt: now },
+        { planId: 'photos', snapshotId: 's9', status: 'RUNNING', scheduledAt: now },
+      );
+      const old = {
+        kind: 'snapshot',
+        planId: 'photos',
+        snapshotId: 's9',
+        scheduledAt: now,
+        partition: { index: 1 },
+      };
+      const handler = sqsTaskHandler('snapshot', container(), vi.fn());
+      // Act
+      await handler({ Records: [sqsRecord('m-part', JSON.stringify({ ...old, bogus: 1 }))] }, context);
+      // Assess
+      const [task] = await p.catalog.listTasks(jobId);
+      expect(task).toMatchObject({ taskId: 'snapshot:p1', status: 'FAILED' });
+      expect(task?.error).toMatch(/^partition 1: ValidationError: .*bogus/);
+      expect((await p.catalog.getSnapshot('photos', 's9'))?.status).toBe('FAILED');
     });
 
     it('dead-letters a task whose job does not exist without creating one', async () => {
