@@ -1,4 +1,7 @@
-/** prune: SQS-fed; applies retention, removes expired manifests and unreferenced blobs. */
+/**
+ * prune: SQS-fed from the prune queue. A `forget` task applies retention, then enqueues one `gc` task
+ * per region; a `gc` task removes the unreferenced manifests, parts and blobs of one region's vault.
+ */
 import { prunePlan } from '#domain/prune.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';

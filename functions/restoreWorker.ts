@@ -8,5 +8,5 @@ import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  sqsTaskHandler('restore-part', c, (task) => restorePart(c.pipeline, task));
+  sqsTaskHandler('restore', c, (task) => restorePart(c.pipeline, task));
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -20,7 +20,7 @@ import { allVaults } from './gc/store.ts';
 import { extendRetentionForPlan } from './immutability.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
 import type { RetentionDecision } from './retention/apply.ts';
-import { jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
+import { type ForgetTask, type GcTask, jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
 
 /** What a prune task did. */
 export interface PruneResult {
@@ -29,28 +29,32 @@ export interface PruneResult {
   forgotten: string[];
   /** Per region: what garbage collection did in that region's vault (a region task fills its own). */
   gc: Record<string, VaultGcResult>;
-  /** The regions a retention task enqueued a garbage-collection task for (`prune:<region>`). */
+  /** The regions a forget task enqueued a `gc` task for (task ids `prune:<region>`). */
   gcRegions: string[];
 }
 
 /**
- * Run a prune task. Without `region`: apply the plan's retention (mark what it drops FORGOTTEN: the
- * records stay as tombstones, which garbage collection deletes once their roots are gone) and enqueue
- * `{kind:'prune', planId, snapshotId, region}` for every region. With `region`: collect garbage in
- * that region's vault (every plan sharing it).
+ * Run a task of the prune queue. `forget`: apply the plan's retention (mark what it drops FORGOTTEN:
+ * the records stay as tombstones, which garbage collection deletes once their roots are gone) and
+ * enqueue `{kind:'gc', planId, snapshotId, region}` for every region. `gc`: collect garbage in that
+ * region's vault (every plan sharing it).
  * @throws NotFoundError (not retryable) for an unknown plan, or a region without a vault.
  * @throws TransientError (retryable) on storage or catalog failures; a rerun picks up where it stopped
  *   (every step is idempotent: deleting a missing key succeeds, a rewritten index is content-addressed,
  *   a mark put twice only moves later).
  * @example
  * ```ts
- * const { forgotten, gcRegions } = await prunePlan(deps, { kind: 'prune', planId: 'photos', snapshotId });
- * const { gc } = await prunePlan(deps, { kind: 'prune', planId: 'photos', snapshotId, region: 'us-east-1' });
+ * const { forgotten, gcRegions } = await prunePlan(deps, { kind: 'forget', planId: 'photos', snapshotId });
+ * const { gc } = await prunePlan(deps, { kind: 'gc', planId: 'photos', snapshotId, region: 'us-east-1' });
  * console.log(gc['us-east-1']?.packsMarked, gc['us-east-1']?.packsDeleted);
  * ```
  */
 export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<PruneResult> {
-  if (task.region !== undefined) return collectRegion(deps, task, task.region);
+  return task.kind === 'gc' ? collectRegion(deps, task) : forget(deps, task);
+}
+
+/** A forget task: retention, Object Lock extensions, then one `gc` task per region (see {@link prunePlan}). */
+async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult> {
   const { catalog, clock } = deps;
   const jobId = jobIdOf(task);
   const plan = await catalog.getPlan(task.planId);
@@ -76,7 +80,7 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
     // Garbage collection: one task per region, each collecting its own vault.
     const gcRegions = allVaults(deps).map((v) => v.region);
     for (const region of gcRegions) {
-      await deps.queue.send({ kind: 'prune', planId: plan.id, snapshotId: task.snapshotId, region });
+      await deps.queue.send({ kind: 'gc', planId: plan.id, snapshotId: task.snapshotId, region });
     }
     // The FORGOTTEN records stay: they are the tombstones that let garbage collection delete the
     // roots (and it deletes them once no vault holds their root).
@@ -108,13 +112,14 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
 }
 
 /**
- * A garbage-collection task: collect the vault of `region` against the live set, recording the
- * figures on the task `prune:<region>` of the job that asked.
+ * A gc task: collect the vault of `task.region` against the live set, recording the figures on the
+ * task `prune:<region>` of the job that asked.
  * @throws NotFoundError (not retryable) when no vault is configured in `region`.
  * @throws TransientError (retryable) on storage or catalog failures.
  */
-async function collectRegion(deps: PipelineDeps, task: PruneTask, region: string): Promise<PruneResult> {
+async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneResult> {
   const { catalog, clock } = deps;
+  const region = task.region;
   const vault = vaultIn(deps.vaults, region);
   const jobId = jobIdOf(task);
   const taskId = taskIdOf(task);

@@ -29,7 +29,7 @@ import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './records.ts';
-import { jobIdOf, type Task } from './tasks.ts';
+import { jobIdOf, partitionTask, queueOf, type SnapshotPlanTask, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */
 export interface ReaperOptions {
@@ -268,8 +268,8 @@ async function reapSnapshot(
 ): Promise<void> {
   const { catalog } = deps;
   const jobId = jobIdOf(snapshot);
-  const base: Task = {
-    kind: 'snapshot',
+  const base: SnapshotPlanTask = {
+    kind: 'snapshot-plan',
     planId: snapshot.planId,
     snapshotId: snapshot.snapshotId,
     scheduledAt: snapshot.scheduledAt,
@@ -297,7 +297,7 @@ async function reapSnapshot(
       const redriven = await redriveOrFail(
         deps,
         task,
-        { ...base, partition: { index } },
+        partitionTask(base, index),
         `partition ${index}`,
         at,
         silent,
@@ -375,7 +375,7 @@ async function failForGood(deps: Deps, task: TaskRecord, message: Task, reason: 
   if (await catalog.getJob(task.jobId)) {
     await catalog.updateJob(task.jobId, { status: 'FAILED', error: reason, updatedAt: at });
   }
-  if (message.kind === 'snapshot') {
+  if (queueOf(message.kind) === 'snapshot') {
     await catalog.updateSnapshot(message.planId, message.snapshotId, { status: 'FAILED', error: reason }, [
       'RUNNING',
     ]);
@@ -420,8 +420,10 @@ function splitJobId(jobId: string): { planId: string; snapshotId: string } {
 }
 
 /**
- * The message of a task, rebuilt from its ids: `copy:<region>`, `verify[:<tier>]`, `prune[:<region>]`.
- * (Snapshot tasks are rebuilt by {@link reapSnapshot}, which knows their scheduled time.)
+ * The message of a task, rebuilt from its ids: `copy:<region>` (copy), `verify` (verify),
+ * `verify:<tier>` (verify-tier), `prune` (forget), `prune:<region>` (gc), `snapshot` (snapshot-plan),
+ * `snapshot:p<index>` (snapshot-partition). (The reaper rebuilds a RUNNING snapshot's tasks in
+ * {@link reapSnapshot}, which knows their scheduled time.)
  */
 async function messageOf(deps: Deps, task: TaskRecord): Promise<Task> {
   const { planId, snapshotId } = splitJobId(task.jobId);
@@ -429,26 +431,23 @@ async function messageOf(deps: Deps, task: TaskRecord): Promise<Task> {
   if (kind === 'copy' && arg) return { kind: 'copy', planId, snapshotId, region: arg };
   if (kind === 'verify') {
     const tier = arg as 'catalog' | 'checksum' | 'deep' | undefined;
+    if (!tier) return { kind: 'verify', planId, snapshotId };
     if (tier === 'deep') {
       // A deep pass goes on from its cursor; `all` as the pass in progress recorded it.
       const snapshot = await deps.catalog.getSnapshot(planId, snapshotId);
       const all = snapshot?.verification?.tiers.deep?.scope === 'all';
-      return { kind: 'verify', planId, snapshotId, tier, ...(all ? { all } : {}) };
+      return { kind: 'verify-tier', planId, snapshotId, tier, ...(all ? { all } : {}) };
     }
-    return { kind: 'verify', planId, snapshotId, ...(tier ? { tier } : {}) };
+    return { kind: 'verify-tier', planId, snapshotId, tier };
   }
-  if (kind === 'prune') return { kind: 'prune', planId, snapshotId, ...(arg ? { region: arg } : {}) };
+  if (kind === 'prune')
+    return arg ? { kind: 'gc', planId, snapshotId, region: arg } : { kind: 'forget', planId, snapshotId };
   if (kind === 'snapshot') {
     const snapshot = await deps.catalog.getSnapshot(planId, snapshotId);
     const scheduledAt = snapshot?.scheduledAt ?? new Date(0).toISOString();
     const index = arg?.startsWith('p') ? Number(arg.slice(1)) : undefined;
-    return {
-      kind: 'snapshot',
-      planId,
-      snapshotId,
-      scheduledAt,
-      ...(index !== undefined ? { partition: { index } } : {}),
-    };
+    const plan: Task = { kind: 'snapshot-plan', planId, snapshotId, scheduledAt };
+    return index !== undefined ? partitionTask(plan, index) : plan;
   }
   throw new Error(`task ${task.jobId} ${task.taskId} cannot be re-driven: unknown task id`);
 }

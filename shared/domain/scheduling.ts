@@ -1,6 +1,6 @@
 /**
  * The scheduler's use cases: on each tick, start exactly one snapshot job per plan and scheduled
- * time (idempotent on plan + scheduled time), by enqueueing a snapshot task; and enqueue the
+ * time (idempotent on plan + scheduled time), by enqueueing a snapshot-plan task; and enqueue the
  * verification tiers a plan schedules on its own (`verification.schedules`) for its newest
  * committed snapshot, and its restore drills (`drill.schedule`), once per plan and occurrence.
  */
@@ -70,7 +70,7 @@ export interface StartedVerification {
  * Enqueue the due verification tiers of every enabled plan at tick time `at`: for each tier the plan
  * schedules (`verification.schedules`), when the latest occurrence at or before `at` is later than
  * the plan's newest committed snapshot's commit (the pipeline verified it then) and was not
- * enqueued yet, a verify task of that tier for that snapshot (a scheduled deep tier checks every
+ * enqueued yet, a verify-tier task of that tier for that snapshot (a scheduled deep tier checks every
  * blob). The occurrence is recorded on the snapshot (`scheduledVerification`) after the send, so a
  * tick delivered twice enqueues it once, and a failed send is retried by the next tick.
  * @param at the tick's time, ISO-8601 UTC.
@@ -104,7 +104,7 @@ export async function startDueVerifications(
           continue;
         }
         await deps.queue.send({
-          kind: 'verify',
+          kind: 'verify-tier',
           planId: plan.id,
           snapshotId: snapshot.snapshotId,
           tier,
@@ -275,7 +275,7 @@ export async function retrySnapshot(
     if (!resumed) throw new ConflictError(`snapshot ${planId}/${snapshotId} changed meanwhile; try again`);
   }
   await deps.catalog.updateJob(jobId, { status: 'RUNNING', updatedAt: now });
-  await deps.queue.send({ kind: 'snapshot', planId, snapshotId, scheduledAt: snapshot.scheduledAt });
+  await deps.queue.send({ kind: 'snapshot-plan', planId, snapshotId, scheduledAt: snapshot.scheduledAt });
   return { planId, snapshotId, scheduledAt: snapshot.scheduledAt, created: false };
 }
 
@@ -322,7 +322,7 @@ async function startSnapshotJob(
   );
   if (created || (await needsResend(deps, plan.id, snapshotId))) {
     await deps.queue.send({
-      kind: 'snapshot',
+      kind: 'snapshot-plan',
       planId: plan.id,
       snapshotId,
       scheduledAt: scheduledAt.toISOString(),

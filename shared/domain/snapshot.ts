@@ -43,7 +43,7 @@ import {
 } from './repository.ts';
 import { missingParts, resetLostWork } from './retry.ts';
 import { latestOccurrence, parseSchedule } from './schedule.ts';
-import { jobIdOf, type PartitionResume, type SnapshotTask, type Task } from './tasks.ts';
+import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask, type Task } from './tasks.ts';
 import {
   type ContentId,
   compareKeys,
@@ -89,7 +89,7 @@ export interface SnapshotResult {
 }
 
 /**
- * Run a snapshot task: plan the snapshot, or store one partition of it.
+ * Run a snapshot task: `snapshot-plan` plans the snapshot, `snapshot-partition` stores one partition.
  * @throws NotFoundError (not retryable) when the plan or the job does not exist.
  * @throws TransientError (retryable) on storage or catalog failures that may pass; a redelivered
  *   partition starts its range over (or from its last checkpoint), reusing what the index holds.
@@ -97,8 +97,8 @@ export interface SnapshotResult {
  * the reason, and the previous snapshots stay intact.
  * @example
  * ```ts
- * await takeSnapshot(deps, { kind: 'snapshot', planId: 'photos', snapshotId, scheduledAt });
- * await takeSnapshot(deps, { kind: 'snapshot', planId: 'photos', snapshotId, scheduledAt, partition: { index: 0 } });
+ * await takeSnapshot(deps, { kind: 'snapshot-plan', planId: 'photos', snapshotId, scheduledAt });
+ * await takeSnapshot(deps, { kind: 'snapshot-partition', planId: 'photos', snapshotId, scheduledAt, partition: { index: 0 } });
  * ```
  */
 export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Promise<SnapshotResult> {
@@ -119,9 +119,9 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
   if (record.status !== 'RUNNING')
     return { status: 'SKIPPED', snapshotId: task.snapshotId, reason: record.status };
 
-  const taskId = task.partition ? `snapshot:p${task.partition.index}` : 'snapshot';
+  const taskId = task.kind === 'snapshot-partition' ? `snapshot:p${task.partition.index}` : 'snapshot';
   try {
-    if (!task.partition) return await planSnapshot(deps, plan, record, task);
+    if (task.kind === 'snapshot-plan') return await planSnapshot(deps, plan, record, task);
     const resume = await resumeOf(deps, record, task.partition.index, task.partition.resume);
     return await runPartition(deps, plan, record, task, task.partition.index, resume);
   } catch (error) {
@@ -193,7 +193,7 @@ async function planSnapshot(
   const done = new Set((await catalog.listPartitions(plan.id, record.snapshotId)).map((p) => p.partition));
   const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
   const todo = [...Array(total).keys()].filter((i) => !done.has(i)).slice(0, window);
-  for (const index of todo) await deps.queue.send({ ...task, partition: { index } });
+  for (const index of todo) await deps.queue.send(partitionTask(task, index));
   await catalog.updateTask(jobId, 'snapshot', { progress: { done: done.size, total } });
   if (todo.length === 0 && done.size === total) {
     // Every partition is done (a redelivered plan task after a crash before the seal): seal now.
@@ -461,7 +461,7 @@ async function runPartition(
             reason: 'another delivery of this partition recorded its checkpoint first',
           };
         }
-        await deps.queue.send({ ...task, partition: { index, resume: next } });
+        await deps.queue.send(partitionTask(task, index, next));
         await catalog.updateTask(jobId, taskId, {
           progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
         });
@@ -513,7 +513,7 @@ async function afterPartition(
   const done = new Set(summaries.map((s) => s.partition));
   const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
   const next = index + window;
-  if (next < total && !done.has(next)) await deps.queue.send({ ...task, partition: { index: next } });
+  if (next < total && !done.has(next)) await deps.queue.send(partitionTask(task, next));
   await catalog.updateTask(jobIdOf(record), 'snapshot', {
     progress: {
       done: summaries.reduce((n, s) => n + s.objectCount, 0),
@@ -548,7 +548,7 @@ async function seal(deps: PipelineDeps, plan: PlanRecord, snapshotId: string): P
     for (const index of rerun) {
       await catalog.resetPartition(plan.id, snapshotId, index);
       await deps.queue.send({
-        kind: 'snapshot',
+        kind: 'snapshot-partition',
         planId: plan.id,
         snapshotId,
         scheduledAt: record.scheduledAt,

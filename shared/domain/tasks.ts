@@ -35,53 +35,79 @@ export const PartitionResumeSchema = z.strictObject({
 });
 export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
 
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/);
+
 /**
- * Take a snapshot of a plan's source for one scheduled time. Without `partition`: plan the snapshot
- * (split the source into key ranges) and start its partitions. With `partition`: store one key range
- * (`index` into the snapshot's recorded boundaries), going on from `resume` when given.
+ * Plan a snapshot of a plan's source for one scheduled time: split the source into key ranges
+ * (recorded on the snapshot once), then enqueue its partitions.
  * @see docs/format.md#partitions
  */
-export const SnapshotTaskSchema = z.strictObject({
-  kind: z.literal('snapshot'),
+export const SnapshotPlanTaskSchema = z.strictObject({
+  kind: z.literal('snapshot-plan'),
   planId: id,
   snapshotId: id,
   scheduledAt: z.iso.datetime({ offset: false }),
-  partition: z
-    .strictObject({ index: z.number().int().min(0), resume: PartitionResumeSchema.optional() })
-    .optional(),
+});
+/**
+ * Store one key range of a planned snapshot: `partition.index` into the snapshot's recorded
+ * boundaries, going on from `partition.resume` when given (else from its recorded checkpoint).
+ * @see docs/format.md#partitions
+ */
+export const SnapshotPartitionTaskSchema = z.strictObject({
+  kind: z.literal('snapshot-partition'),
+  planId: id,
+  snapshotId: id,
+  scheduledAt: z.iso.datetime({ offset: false }),
+  partition: z.strictObject({ index: z.number().int().min(0), resume: PartitionResumeSchema.optional() }),
 });
 /** Copy a committed snapshot to one copy region. */
 export const CopyTaskSchema = z.strictObject({
   kind: z.literal('copy'),
   planId: id,
   snapshotId: id,
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+  region,
 });
 /**
- * Verify a committed snapshot in every region that holds it. Without `tier`: the catalog and
- * checksum tiers and the plan's deep sample, then prune (the pipeline's step). With `tier`: that
- * tier alone (a scheduled run or a deep pass continuing); `all` makes a deep pass check every blob.
+ * The pipeline's verify step on a committed snapshot, in every region that holds it: the catalog and
+ * checksum tiers and a deep pass over the plan's sample, then a `forget` task.
+ * @see docs/format.md#verification
  */
 export const VerifyTaskSchema = z.strictObject({
   kind: z.literal('verify'),
   planId: id,
   snapshotId: id,
-  tier: z.enum(['catalog', 'checksum', 'deep']).optional(),
+});
+/**
+ * One verification tier of a committed snapshot, in every region that holds it, and nothing after
+ * (a plan's scheduled verification, or a deep pass continuing from its cursor). `all` (deep tier
+ * only) makes a deep pass check every blob instead of the plan's sample.
+ * @see docs/format.md#verification
+ */
+export const VerifyTierTaskSchema = z.strictObject({
+  kind: z.literal('verify-tier'),
+  planId: id,
+  snapshotId: id,
+  tier: z.enum(['catalog', 'checksum', 'deep']),
   all: z.boolean().optional(),
 });
 /**
- * Without `region`: apply a plan's retention, then enqueue one garbage-collection task per region.
- * With `region`: collect garbage in that region's vault only (for every plan sharing it). `snapshotId`
- * names the job that asked for it. @see docs/format.md#garbage-collection
+ * Apply a plan's retention (forget what it drops), then enqueue one `gc` task per region.
+ * `snapshotId` names the job that asked for it. @see docs/format.md#retention
  */
-export const PruneTaskSchema = z.strictObject({
-  kind: z.literal('prune'),
+export const ForgetTaskSchema = z.strictObject({
+  kind: z.literal('forget'),
   planId: id,
   snapshotId: id,
-  region: z
-    .string()
-    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
-    .optional(),
+});
+/**
+ * Collect garbage in one region's vault (for every plan sharing it). `planId` and `snapshotId` name
+ * the job that asked for it (its figures are recorded there). @see docs/format.md#garbage-collection
+ */
+export const GcTaskSchema = z.strictObject({
+  kind: z.literal('gc'),
+  planId: id,
+  snapshotId: id,
+  region,
 });
 
 /**
@@ -111,22 +137,103 @@ export const DrillTaskSchema = z.strictObject({
   scheduledAt: z.iso.datetime({ offset: false }),
 });
 
+/** Every task, by its `kind`: each kind has only the fields its meaning needs. */
 export const TaskSchema = z.discriminatedUnion('kind', [
-  SnapshotTaskSchema,
+  SnapshotPlanTaskSchema,
+  SnapshotPartitionTaskSchema,
   CopyTaskSchema,
   VerifyTaskSchema,
-  PruneTaskSchema,
+  VerifyTierTaskSchema,
+  ForgetTaskSchema,
+  GcTaskSchema,
   RestorePartTaskSchema,
   DrillTaskSchema,
 ]);
 export type Task = z.infer<typeof TaskSchema>;
-export type SnapshotTask = z.infer<typeof SnapshotTaskSchema>;
+export type SnapshotPlanTask = z.infer<typeof SnapshotPlanTaskSchema>;
+export type SnapshotPartitionTask = z.infer<typeof SnapshotPartitionTaskSchema>;
 export type CopyTask = z.infer<typeof CopyTaskSchema>;
 export type VerifyTask = z.infer<typeof VerifyTaskSchema>;
-export type PruneTask = z.infer<typeof PruneTaskSchema>;
+export type VerifyTierTask = z.infer<typeof VerifyTierTaskSchema>;
+export type ForgetTask = z.infer<typeof ForgetTaskSchema>;
+export type GcTask = z.infer<typeof GcTaskSchema>;
 export type DrillTask = z.infer<typeof DrillTaskSchema>;
 export type RestorePartTask = z.infer<typeof RestorePartTaskSchema>;
 export type TaskKind = Task['kind'];
+
+/**
+ * The queue (and so the function) each kind travels on: one queue per function in serverless.yml,
+ * so a function's kinds share its queue, its DLQ and its `STRONGBOX_<QUEUE>_QUEUE_URL`.
+ */
+export const QUEUE_OF = {
+  'snapshot-plan': 'snapshot',
+  'snapshot-partition': 'snapshot',
+  copy: 'copy',
+  verify: 'verify',
+  'verify-tier': 'verify',
+  forget: 'prune',
+  gc: 'prune',
+  'restore-part': 'restore',
+  drill: 'drill',
+} as const satisfies Record<TaskKind, string>;
+/** A task queue: `snapshot`, `copy`, `verify`, `prune`, `restore`, `drill`. */
+export type TaskQueueName = (typeof QUEUE_OF)[TaskKind];
+/** The kinds a queue carries. */
+export type KindOn<Q extends TaskQueueName> = {
+  [K in TaskKind]: (typeof QUEUE_OF)[K] extends Q ? K : never;
+}[TaskKind];
+/** The tasks a queue carries. */
+export type TaskOn<Q extends TaskQueueName> = Extract<Task, { kind: KindOn<Q> }>;
+/** A task of the snapshot queue: plan a snapshot, or store one of its partitions. */
+export type SnapshotTask = TaskOn<'snapshot'>;
+/** A task of the prune queue: apply retention, or collect one region's garbage. */
+export type PruneTask = TaskOn<'prune'>;
+
+/** The queue a task kind travels on. */
+export function queueOf(kind: TaskKind): TaskQueueName {
+  return QUEUE_OF[kind];
+}
+
+/**
+ * The shapes before task kinds were explicit (one field's presence chose the meaning), mapped to
+ * today's kinds, so messages already in flight, and those redriven from a DLQ, still run. Accepted
+ * for one release:
+ * - `snapshot` → `snapshot-plan`; with `partition` → `snapshot-partition`;
+ * - `prune` → `forget`; with `region` → `gc`;
+ * - `verify` with `tier` → `verify-tier` (without it, `verify` is today's kind unchanged).
+ * Anything else is returned as it is. @see ../../docs/format.md#tasks
+ */
+export function upgradeTask(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const task = value as Record<string, unknown>;
+  if (task.kind === 'snapshot')
+    return { ...task, kind: task.partition ? 'snapshot-partition' : 'snapshot-plan' };
+  if (task.kind === 'prune') return { ...task, kind: task.region ? 'gc' : 'forget' };
+  if (task.kind === 'verify' && task.tier) return { ...task, kind: 'verify-tier' };
+  return value;
+}
+
+/** {@link TaskSchema}, also accepting the old shapes ({@link upgradeTask}): what a queue delivers. */
+export const IncomingTaskSchema = z.preprocess(upgradeTask, TaskSchema);
+
+/**
+ * The `snapshot-partition` task storing partition `index` of the snapshot `of` names (a snapshot
+ * task or record), going on from `resume` when given.
+ */
+export function partitionTask(
+  of: { planId: string; snapshotId: string; scheduledAt: string },
+  index: number,
+  resume?: PartitionResume,
+): SnapshotPartitionTask {
+  const { planId, snapshotId, scheduledAt } = of;
+  return {
+    kind: 'snapshot-partition',
+    planId,
+    snapshotId,
+    scheduledAt,
+    partition: { index, ...(resume ? { resume } : {}) },
+  };
+}
 
 /** The job a task belongs to: `<planId>/<snapshotId>`. */
 export function jobIdOf(task: { planId: string; snapshotId: string }): string {
@@ -134,42 +241,62 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
 }
 
 /**
- * The task's id within its job: `snapshot`, `snapshot:p<partition>`, `copy:<region>`, `verify`, `verify:<tier>`, `prune`,
- * `prune:<region>` (garbage collection of one region's vault),
+ * The task's id within its job (stored on task records, so unchanged when the kinds were renamed):
+ * `snapshot` (snapshot-plan), `snapshot:p<partition>` (snapshot-partition), `copy:<region>`,
+ * `verify`, `verify:<tier>` (verify-tier), `prune` (forget), `prune:<region>` (gc: garbage
+ * collection of one region's vault), `restore-part:<part>`,
  * `drill:<drillId>` (a drill has no job: its record lives on the plan).
  */
 export function taskIdOf(task: Task): string {
-  if (task.kind === 'drill') return `drill:${task.drillId}`;
-  if (task.kind === 'restore-part') return `restore-part:${task.part}`;
-  if (task.kind === 'copy') return `copy:${task.region}`;
-  if (task.kind === 'prune' && task.region) return `prune:${task.region}`;
-  if (task.kind === 'snapshot' && task.partition) return `snapshot:p${task.partition.index}`;
-  if (task.kind === 'verify' && task.tier) return `verify:${task.tier}`;
-  return task.kind;
+  switch (task.kind) {
+    case 'snapshot-plan':
+      return 'snapshot';
+    case 'snapshot-partition':
+      return `snapshot:p${task.partition.index}`;
+    case 'copy':
+      return `copy:${task.region}`;
+    case 'verify':
+      return 'verify';
+    case 'verify-tier':
+      return `verify:${task.tier}`;
+    case 'forget':
+      return 'prune';
+    case 'gc':
+      return `prune:${task.region}`;
+    case 'restore-part':
+      return `restore-part:${task.part}`;
+    case 'drill':
+      return `drill:${task.drillId}`;
+  }
 }
 
 /**
- * Parse a task of the expected kind from a message body.
- * @throws ValidationError (not retryable) naming the first bad field.
+ * Parse a task of the expected queue from a message body; the old shapes are accepted
+ * ({@link upgradeTask}) and returned as today's kinds.
+ * @throws ValidationError (not retryable) naming the first bad field, or `kind` for a task of
+ *   another queue.
  * @example
  * ```ts
- * const task = parseTask(record.body, 'snapshot');
+ * const task = parseTask(record.body, 'snapshot'); // a snapshot-plan or snapshot-partition task
  * ```
  */
-export function parseTask<K extends TaskKind>(body: string, kind: K): Extract<Task, { kind: K }> {
+export function parseTask<Q extends TaskQueueName>(body: string, queue: Q): TaskOn<Q> {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw new ValidationError(`task body is not JSON: ${body.slice(0, 80)}`);
   }
-  const parsed = TaskSchema.safeParse(json);
+  const parsed = IncomingTaskSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ValidationError(issue?.message ?? 'invalid task', issue?.path.join('.') ?? '');
   }
-  if (parsed.data.kind !== kind) {
-    throw new ValidationError(`expected a ${kind} task, got ${parsed.data.kind}`, 'kind');
+  if (queueOf(parsed.data.kind) !== queue) {
+    throw new ValidationError(
+      `expected a task of the ${queue} queue, got a ${parsed.data.kind} task`,
+      'kind',
+    );
   }
-  return parsed.data as Extract<Task, { kind: K }>;
+  return parsed.data as TaskOn<Q>;
 }

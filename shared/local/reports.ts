@@ -103,9 +103,9 @@ export interface PruneRun {
 }
 
 /**
- * Enqueue a prune task for a plan now (in the job of its newest snapshot) and follow the task records
- * until the prune task and each region's garbage-collection task (`prune:<region>`, named by the
- * prune task's `gcRegions` result) have run. A task counts as run when its `attempts` grew past what
+ * Enqueue a forget task for a plan now (in the job of its newest snapshot) and follow the task records
+ * until the forget task (task id `prune`) and each region's gc task (`prune:<region>`, named by the
+ * forget task's `gcRegions` result) have run. A task counts as run when its `attempts` grew past what
  * it was before the send and it is not RUNNING.
  * @throws NotFoundError for an unknown plan or one without snapshots; StrongboxError on timeout.
  */
@@ -124,7 +124,7 @@ export async function pruneNow(
   const before = attemptsOf(await catalog.listTasks(jobId));
   const ran = (t: TaskRecord | undefined): t is TaskRecord =>
     !!t && t.attempts > (before.get(t.taskId) ?? 0) && t.status !== 'RUNNING';
-  await deps.queue.send({ kind: 'prune', planId, snapshotId: newest.snapshotId });
+  await deps.queue.send({ kind: 'forget', planId, snapshotId: newest.snapshotId });
   const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000);
   const pollMs = options.pollMs ?? 1000;
   for (;;) {

@@ -122,13 +122,16 @@ export interface Config {
   kmsKeyId?: string;
   /** Local master key file (embedded stack). */
   localKeyFile?: string;
-  /** Task queues by task kind; `restore-part` only where the restore queue is deployed. */
+  /**
+   * Task queues by name (`TaskQueueName`: each task kind's queue is `queueOf(kind)`); `restore` only
+   * where the restore queue is deployed.
+   */
   queueUrls: {
     snapshot: string;
     copy: string;
     verify: string;
     prune: string;
-    'restore-part'?: string;
+    restore?: string;
     drill?: string;
   };
   /** Restores selecting more objects than this fan out through the restore queue. @default 500 */
@@ -219,7 +222,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       copy: e.STRONGBOX_COPY_QUEUE_URL,
       verify: e.STRONGBOX_VERIFY_QUEUE_URL,
       prune: e.STRONGBOX_PRUNE_QUEUE_URL,
-      ...(e.STRONGBOX_RESTORE_QUEUE_URL ? { 'restore-part': e.STRONGBOX_RESTORE_QUEUE_URL } : {}),
+      ...(e.STRONGBOX_RESTORE_QUEUE_URL ? { restore: e.STRONGBOX_RESTORE_QUEUE_URL } : {}),
       ...(e.STRONGBOX_DRILL_QUEUE_URL ? { drill: e.STRONGBOX_DRILL_QUEUE_URL } : {}),
     },
     ...(e.STRONGBOX_DRILL_BUCKET ? { drillBucket: e.STRONGBOX_DRILL_BUCKET } : {}),

@@ -20,7 +20,17 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { isRetryable, reasonOf } from '#domain/errors.ts';
-import { jobIdOf, parseTask, type Task, type TaskKind, taskIdOf } from '#domain/tasks.ts';
+import {
+  jobIdOf,
+  parseTask,
+  queueOf,
+  type Task,
+  type TaskKind,
+  type TaskOn,
+  type TaskQueueName,
+  taskIdOf,
+  upgradeTask,
+} from '#domain/tasks.ts';
 import type { Container } from './container.ts';
 import { withHeartbeat } from './heartbeat.ts';
 import { publishMetrics } from './metrics.ts';
@@ -30,32 +40,34 @@ export const DLQ_REASON_ATTRIBUTE = 'strongbox-error-reason';
 
 /**
  * Build the Lambda handler of an SQS-fed function.
- * @param kind the task kind this queue carries.
+ * @param queue the queue this function polls: it carries the kinds `queueOf` maps to it (the prune
+ *   queue: `forget` and `gc`); the old shapes of those kinds are accepted too (`upgradeTask`).
  * @param container dependencies (config, pipeline, SQS client, logger).
- * @param run the use case: takes the parsed task (and the Lambda context, for its remaining time),
- *   returns a result to log.
+ * @param run the use case: takes the parsed task, one of the queue's kinds (and the Lambda context,
+ *   for its remaining time), returns a result to log.
  * @example
  * ```ts
  * export const makeHandler = (c: Container) => sqsTaskHandler('verify', c, (task) => verifySnapshot(c.pipeline, task));
  * ```
  */
-export function sqsTaskHandler<K extends TaskKind>(
-  kind: K,
+export function sqsTaskHandler<Q extends TaskQueueName>(
+  queue: Q,
   container: Container,
-  run: (task: Extract<Task, { kind: K }>, context?: Context) => Promise<unknown>,
+  run: (task: TaskOn<Q>, context?: Context) => Promise<unknown>,
 ) {
   const { logger } = container;
   const processor = new BatchProcessor(EventType.SQS);
 
   const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
-    let task: Extract<Task, { kind: K }> | undefined;
+    let task: TaskOn<Q> | undefined;
     try {
-      const parsed = parseTask(record.body, kind);
+      const parsed = parseTask(record.body, queue);
       task = parsed;
       // A sign of life every heartbeatSeconds: the reaper re-drives the task only once they stop.
       const result = await withHeartbeat(container, parsed, () => run(parsed, context));
-      logger.info(`${kind} task done`, { task, result: summarize(result) });
+      logger.info(`${parsed.kind} task done`, { task, result: summarize(result) });
     } catch (error) {
+      const kind = task?.kind ?? queue;
       const reason = reasonOf(error);
       if (isRetryable(error) || !container.config.dlqUrl) {
         const receives = Number(record.attributes.ApproximateReceiveCount);
@@ -66,7 +78,7 @@ export function sqsTaskHandler<K extends TaskKind>(
             messageId: record.messageId,
             reason: final,
           });
-          await recordOnJob(container, task ?? looseTask(record.body, kind), final);
+          await recordOnJob(container, task ?? looseTask(record.body, queue), final);
         } else {
           logger.warn(`${kind} task failed, will be retried`, {
             messageId: record.messageId,
@@ -78,7 +90,7 @@ export function sqsTaskHandler<K extends TaskKind>(
       }
       logger.error(`${kind} task is poison: sent to the DLQ`, { messageId: record.messageId, reason });
       await deadLetter(container, record, reason);
-      await recordOnJob(container, task ?? looseTask(record.body, kind), reason);
+      await recordOnJob(container, task ?? looseTask(record.body, queue), reason);
     }
   };
 
@@ -103,10 +115,26 @@ async function deadLetter(container: Container, record: SQSRecord, reason: strin
   );
 }
 
-/** The task fields a poison message still carries, if any, so its job can record the reason. */
-function looseTask(body: string, kind: TaskKind): Task | undefined {
+/** The kind of the old shapes each queue carried: `upgradeTask` tells its kind from its fields. */
+const OLD_KIND: Record<TaskQueueName, string> = {
+  snapshot: 'snapshot',
+  copy: 'copy',
+  verify: 'verify',
+  prune: 'prune',
+  restore: 'restore-part',
+  drill: 'drill',
+};
+
+/**
+ * The task fields a poison message still carries, if any, so its job can record the reason. Its kind
+ * is the queue's, told apart by the fields it carries (`partition`, `tier`, `region`), whatever its
+ * `kind` says.
+ */
+function looseTask(body: string, queue: TaskQueueName): Task | undefined {
   try {
-    const json = JSON.parse(body) as Record<string, unknown>;
+    const raw = JSON.parse(body) as Record<string, unknown>;
+    const json = upgradeTask({ ...raw, kind: OLD_KIND[queue] }) as Record<string, unknown>;
+    const kind = json.kind as TaskKind;
     if (kind === 'restore-part' && typeof json.restoreJobId === 'string') {
       return { ...json, kind, restoreJobId: json.restoreJobId } as Task;
     }
@@ -146,12 +174,12 @@ async function recordOnJob(container: Container, task: Task | undefined, failure
   }
   const jobId = jobIdOf(task);
   // A partition's failure fails its snapshot: say which partition.
-  if (task.kind === 'snapshot' && task.partition) reason = `partition ${task.partition.index}: ${reason}`;
+  if (task.kind === 'snapshot-partition') reason = `partition ${task.partition.index}: ${reason}`;
   try {
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
     await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
-    if (task.kind === 'snapshot') {
+    if (queueOf(task.kind) === 'snapshot') {
       // A snapshot that will never finish must not stay RUNNING (it would shield its parent from retention).
       await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
         'RUNNING',

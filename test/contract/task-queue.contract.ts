@@ -1,34 +1,34 @@
 /**
- * The TaskQueue contract (shared/domain/ports.ts): each task goes to the queue of its kind, as sent,
- * at least once. Run against the memory twin and SQS on the emulator; the suite reads what each
- * kind's queue delivers.
+ * The TaskQueue contract (shared/domain/ports.ts): each task goes to the queue of its kind
+ * (`queueOf`), as sent, at least once. Run against the memory twin and SQS on the emulator; the suite
+ * reads what each queue delivers.
  */
 import { describe, expect, it } from 'vitest';
 import type { TaskQueue } from '#domain/ports.ts';
-import { type Task, type TaskKind, TaskSchema } from '#domain/tasks.ts';
+import { queueOf, type Task, type TaskQueueName, TaskSchema } from '#domain/tasks.ts';
 import { contentIdOf } from '#domain/vault.ts';
 import { contractCase, type KnownDivergences } from './divergences.ts';
 
 /** A queue under test, and how to read what it delivered. */
 export interface TaskQueueUnderTest {
   queue: TaskQueue;
-  /** Take every task waiting on the queue of `kind` (each is delivered to this reader once). */
-  receive(kind: TaskKind): Promise<Task[]>;
+  /** Take every task waiting on `queue` (each is delivered to this reader once). */
+  receive(queue: TaskQueueName): Promise<Task[]>;
 }
 
-export const TASK_KINDS: readonly TaskKind[] = [
+export const TASK_QUEUES: readonly TaskQueueName[] = [
   'snapshot',
   'copy',
   'verify',
   'prune',
-  'restore-part',
+  'restore',
   'drill',
 ];
 
-/** One task of every kind, with every optional field set where it has one. */
+/** One task for every queue, with every optional field set where it has one. */
 const oneOfEach: Task[] = [
   {
-    kind: 'snapshot',
+    kind: 'snapshot-partition',
     planId: 'photos',
     snapshotId: '20260101T000000Z',
     scheduledAt: '2026-01-01T00:00:00.000Z',
@@ -58,8 +58,8 @@ const oneOfEach: Task[] = [
     },
   },
   { kind: 'copy', planId: 'photos', snapshotId: '20260101T000000Z', region: 'eu-west-1' },
-  { kind: 'verify', planId: 'photos', snapshotId: '20260101T000000Z', tier: 'deep', all: true },
-  { kind: 'prune', planId: 'photos', snapshotId: '20260101T000000Z', region: 'ap-south-1' },
+  { kind: 'verify-tier', planId: 'photos', snapshotId: '20260101T000000Z', tier: 'deep', all: true },
+  { kind: 'gc', planId: 'photos', snapshotId: '20260101T000000Z', region: 'ap-south-1' },
   {
     kind: 'restore-part',
     restoreJobId: 'restore-20260101T000000Z-aaaaaaaa',
@@ -86,7 +86,7 @@ function withResume(afterKey: string, n: number): Task {
     logicalBytes: 123_456,
   }));
   return {
-    kind: 'snapshot',
+    kind: 'snapshot-partition',
     planId: 'photos',
     snapshotId: '20260101T000000Z',
     scheduledAt: '2026-01-01T00:00:00.000Z',
@@ -121,11 +121,11 @@ export function taskQueueContract(
       const { queue, receive } = await make();
       for (const task of oneOfEach) await queue.send(task);
       for (const task of oneOfEach) {
-        const delivered = await receive(task.kind);
+        const delivered = await receive(queueOf(task.kind));
         expect(delivered).toEqual([task]);
         expect(TaskSchema.parse(delivered[0])).toEqual(task);
       }
-      for (const kind of TASK_KINDS) expect(await receive(kind)).toEqual([]);
+      for (const queueName of TASK_QUEUES) expect(await receive(queueName)).toEqual([]);
     });
 
     contractCase(

@@ -2,10 +2,10 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll } from 'vitest';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
-import type { Task, TaskKind } from '#domain/tasks.ts';
+import { queueOf, type Task, type TaskQueueName } from '#domain/tasks.ts';
 import { startSqs } from '../support/emulators.ts';
 import { MemoryTaskQueue } from '../support/memory/task-queue.ts';
-import { TASK_KINDS, taskQueueContract } from './task-queue.contract.ts';
+import { TASK_QUEUES, taskQueueContract } from './task-queue.contract.ts';
 
 let sqs: Awaited<ReturnType<typeof startSqs>>;
 let n = 0;
@@ -20,10 +20,10 @@ taskQueueContract('MemoryTaskQueue', async () => {
   const queue = new MemoryTaskQueue();
   return {
     queue,
-    async receive(kind: TaskKind) {
+    async receive(name: TaskQueueName) {
       const all = queue.drain();
-      queue.sent.push(...all.filter((t) => t.kind !== kind));
-      return all.filter((t) => t.kind === kind);
+      queue.sent.push(...all.filter((t) => queueOf(t.kind) !== name));
+      return all.filter((t) => queueOf(t.kind) === name);
     },
   };
 });
@@ -33,12 +33,12 @@ taskQueueContract(
   async () => {
     n += 1;
     const urls = Object.fromEntries(
-      await Promise.all(TASK_KINDS.map(async (kind) => [kind, await sqs.queue(`contract-${n}-${kind}`)])),
-    ) as Record<TaskKind, string>;
+      await Promise.all(TASK_QUEUES.map(async (name) => [name, await sqs.queue(`contract-${n}-${name}`)])),
+    ) as Record<TaskQueueName, string>;
     return {
       queue: new SqsTaskQueue(sqs.client, urls),
       /** Receive until the queue answers empty, deleting what it delivered. */
-      async receive(kind: TaskKind) {
+      async receive(kind: TaskQueueName) {
         const tasks: Task[] = [];
         for (;;) {
           const out = await sqs.client.send(

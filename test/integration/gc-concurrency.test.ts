@@ -93,7 +93,7 @@ const regions = () => [c.pipeline.vaults.primary.region, ...c.pipeline.vaults.co
 
 async function gcAllRegions(snapshotId: string): Promise<void> {
   for (const region of regions())
-    await c.pipeline.queue.send({ kind: 'prune', planId: PLAN, snapshotId, region });
+    await c.pipeline.queue.send({ kind: 'gc', planId: PLAN, snapshotId, region });
 }
 
 /** Run a GC cycle in every region and wait until each finished (not deferred by another run's lease). */
@@ -102,7 +102,7 @@ async function gcCycle(snapshotId: string): Promise<Record<string, unknown>[]> {
   for (const region of regions()) {
     for (let attempt = 0; ; attempt++) {
       const sent = new Date().toISOString();
-      await c.pipeline.queue.send({ kind: 'prune', planId: PLAN, snapshotId, region });
+      await c.pipeline.queue.send({ kind: 'gc', planId: PLAN, snapshotId, region });
       const task = await waitFor(
         `GC of ${region}`,
         async () =>

@@ -150,7 +150,7 @@ describe('partitioned snapshots on the embedded stack', { timeout: 240_000 }, ()
     await newPlan('twice');
     const started = await startSnapshotNow(c.pipeline, 'twice');
     const body = JSON.stringify({
-      kind: 'snapshot',
+      kind: 'snapshot-plan',
       planId: 'twice',
       snapshotId: started.snapshotId,
       scheduledAt: started.scheduledAt,

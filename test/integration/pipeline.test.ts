@@ -220,7 +220,7 @@ describe('the pipeline on the embedded stack', () => {
       (i) => i.functionName === 'snapshot' && i.ok,
     ).length;
     const body = JSON.stringify({
-      kind: 'snapshot',
+      kind: 'snapshot-plan',
       planId: 'dup',
       snapshotId: '20260601T000000Z',
       scheduledAt,
@@ -314,7 +314,7 @@ describe('the pipeline on the embedded stack', () => {
     await stack.sqs.send(
       new SendMessageCommand({
         QueueUrl: q.PruneQueue?.url,
-        MessageBody: JSON.stringify({ kind: 'prune', planId: 'nope', snapshotId: '20260101T000000Z' }),
+        MessageBody: JSON.stringify({ kind: 'forget', planId: 'nope', snapshotId: '20260101T000000Z' }),
       }),
     );
     const dead = await waitFor('a message in the prune DLQ', async () => {

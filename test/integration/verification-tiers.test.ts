@@ -67,7 +67,7 @@ async function runTier(tier: VerificationTier): Promise<Verification> {
   await stack.sqs.send(
     new SendMessageCommand({
       QueueUrl: stack.queues.VerifyQueue?.url,
-      MessageBody: JSON.stringify({ kind: 'verify', planId: PLAN, snapshotId, tier }),
+      MessageBody: JSON.stringify({ kind: 'verify-tier', planId: PLAN, snapshotId, tier }),
     }),
   );
   // Done when the tier recorded a new result and its task finished (a thrown, retried task records none).

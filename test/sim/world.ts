@@ -53,7 +53,7 @@ import {
   startSnapshotNow,
 } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
-import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
+import { jobIdOf, queueOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { GarbageWatch, garbagePacks, keptRootBlobs, liveBlobs } from '../support/gc-model.ts';
@@ -553,7 +553,8 @@ export class World {
     m.receives += 1;
     m.state = 'inflight';
     m.visibleAt = this.T + VISIBILITY_MS;
-    const run = this.#start(m.task.kind, m.name, async (deps) => {
+    // A container per function, as Lambda's: the queue's (`forget` and `gc` both run in prune's).
+    const run = this.#start(queueOf(m.task.kind), m.name, async (deps) => {
       const outcome = await this.#handle(deps, m.task, m.receives);
       if (outcome === 'ok' || outcome === 'dlq') m.state = 'gone';
       // 'retry': the message stays in flight until its visibility timeout.
@@ -581,17 +582,21 @@ export class World {
 
   async #useCase(deps: PipelineDeps, task: Task): Promise<unknown> {
     switch (task.kind) {
-      case 'snapshot':
+      case 'snapshot-plan':
+      case 'snapshot-partition':
         return takeSnapshot(deps, task);
       case 'copy':
         return copyToRegion(deps, task);
       case 'verify':
+      case 'verify-tier':
         return verifySnapshot(deps, task);
-      case 'prune': {
+      case 'forget':
+      case 'gc': {
         const seq = this.#watch.started();
         const startedMs = this.T + this.skewMs;
         const result = await prunePlan(deps, task);
-        if (task.region && !result.gc[task.region]?.deferred) this.#watch.ran(task.region, startedMs, seq);
+        if (task.kind === 'gc' && !result.gc[task.region]?.deferred)
+          this.#watch.ran(task.region, startedMs, seq);
         for (const gc of Object.values(result.gc)) {
           for (const [k, v] of Object.entries(gc))
             if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);
@@ -747,7 +752,7 @@ export class World {
               weight: 1,
               exec: () => {
                 this.#endGcAsked.set(gc, this.T + this.skewMs);
-                this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region: gc });
+                this.enqueue({ kind: 'gc', planId: 'photos', snapshotId: 'gc', region: gc });
               },
             },
           ],
@@ -787,8 +792,8 @@ export class World {
     const t = m.task;
     const busy = (pred: (x: Task) => boolean) =>
       this.runs.some((r) => r.state === 'running' && r.message && pred(r.message.task));
-    if (t.kind === 'copy') return !busy((x) => x.kind === 'prune' && x.region === t.region);
-    if (t.kind === 'prune' && t.region) return !busy((x) => x.kind === 'copy' && x.region === t.region);
+    if (t.kind === 'copy') return !busy((x) => x.kind === 'gc' && x.region === t.region);
+    if (t.kind === 'gc') return !busy((x) => x.kind === 'copy' && x.region === t.region);
     return true;
   }
 
@@ -891,7 +896,7 @@ export class World {
         // With copy-gc-overlap the copy region collects more often than the primary, so a pack can be
         // marked there while the primary still lets snapshots reuse it.
         weight: this.faults.has('copy-gc-overlap') ? (region === COPY ? 1.2 : 0.1) : 0.8,
-        exec: () => this.enqueue({ kind: 'prune', planId: 'photos', snapshotId: 'gc', region }),
+        exec: () => this.enqueue({ kind: 'gc', planId: 'photos', snapshotId: 'gc', region }),
       });
     // Time passes mostly while no function runs (tasks take seconds; the clock jumps between them).
     const idle = !this.runs.some((r) => r.state === 'running');
@@ -1426,14 +1431,20 @@ function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>)
 
 function describeTask(t: Task): string {
   switch (t.kind) {
-    case 'snapshot':
-      return `snapshot ${t.planId}/${t.snapshotId}${t.partition ? ` p${t.partition.index}${t.partition.resume ? `>${t.partition.resume.afterKey}` : ''}` : ''}`;
+    case 'snapshot-plan':
+      return `snapshot ${t.planId}/${t.snapshotId}`;
+    case 'snapshot-partition':
+      return `snapshot ${t.planId}/${t.snapshotId} p${t.partition.index}${t.partition.resume ? `>${t.partition.resume.afterKey}` : ''}`;
     case 'copy':
       return `copy ${t.planId}/${t.snapshotId} ${t.region}`;
     case 'verify':
-      return `verify ${t.planId}/${t.snapshotId}${t.tier ? ` ${t.tier}` : ''}`;
-    case 'prune':
-      return `prune ${t.planId}/${t.snapshotId}${t.region ? ` ${t.region}` : ''}`;
+      return `verify ${t.planId}/${t.snapshotId}`;
+    case 'verify-tier':
+      return `verify ${t.planId}/${t.snapshotId} ${t.tier}`;
+    case 'forget':
+      return `forget ${t.planId}/${t.snapshotId}`;
+    case 'gc':
+      return `gc ${t.planId}/${t.snapshotId} ${t.region}`;
     case 'restore-part':
       return `restore-part ${t.restoreJobId} ${t.part}`;
     case 'drill':
@@ -1457,11 +1468,11 @@ async function recordOnJob(deps: PipelineDeps, task: Task, failure: string): Pro
     }
     const jobId = jobIdOf(task);
     const reason =
-      task.kind === 'snapshot' && task.partition ? `partition ${task.partition.index}: ${failure}` : failure;
+      task.kind === 'snapshot-partition' ? `partition ${task.partition.index}: ${failure}` : failure;
     if (!(await catalog.getJob(jobId))) return;
     await catalog.updateTask(jobId, taskIdOf(task), { status: 'FAILED', error: reason, finishedAt: at });
     await catalog.updateJob(jobId, { status: 'FAILED', error: reason, updatedAt: at });
-    if (task.kind === 'snapshot')
+    if (queueOf(task.kind) === 'snapshot')
       await catalog.updateSnapshot(task.planId, task.snapshotId, { status: 'FAILED', error: reason }, [
         'RUNNING',
       ]);

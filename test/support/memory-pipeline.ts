@@ -54,13 +54,16 @@ export function memoryPipeline(start = '2026-03-01T00:00:00Z'): MemoryPipeline {
   };
   const run = (task: Task): Promise<unknown> => {
     switch (task.kind) {
-      case 'snapshot':
+      case 'snapshot-plan':
+      case 'snapshot-partition':
         return takeSnapshot(deps, task);
       case 'copy':
         return copyToRegion(deps, task);
       case 'verify':
+      case 'verify-tier':
         return verifySnapshot(deps, task);
-      case 'prune':
+      case 'forget':
+      case 'gc':
         return prunePlan(deps, task);
       case 'restore-part':
         return restorePart(deps, task);

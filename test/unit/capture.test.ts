@@ -547,7 +547,7 @@ describe('captureChange and garbage collection marks (docs/format.md#garbage-col
   }
 
   const gc = (p: MemoryPipeline) =>
-    p.run({ kind: 'prune', planId: 'plan0', snapshotId: 'gc', region: 'us-east-1' });
+    p.run({ kind: 'gc', planId: 'plan0', snapshotId: 'gc', region: 'us-east-1' });
 
   it('never reuses a blob of a pack marked while its container stayed warm', async () => {
     // Prepare: a warm capture container, invoked every 25 minutes while GC marks the pack and,

@@ -24,10 +24,10 @@ async function snapshotNow(p: MemoryPipeline): Promise<string> {
 
 /** A prune of the plan (retention, then garbage collection in every region), as the queue runs it. */
 async function pruneNow(p: MemoryPipeline, snapshotId: string): Promise<Record<string, VaultGcResult>> {
-  await p.run({ kind: 'prune', planId: 'photos', snapshotId });
+  await p.run({ kind: 'forget', planId: 'photos', snapshotId });
   const gc: Record<string, VaultGcResult> = {};
   for (const task of p.queue.drain()) {
-    if (task.kind !== 'prune' || !task.region) continue;
+    if (task.kind !== 'gc') continue;
     const result = (await p.run(task)) as { gc: Record<string, VaultGcResult> };
     Object.assign(gc, result.gc);
   }

@@ -11,7 +11,7 @@ async function snapshot(p: MemoryPipeline): Promise<string> {
   p.clock.advance(60_000);
   const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
   for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain())
-    for (const t of tasks) if (t.kind === 'snapshot' || t.kind === 'copy') await p.run(t);
+    for (const t of tasks) if (t.kind.startsWith('snapshot') || t.kind === 'copy') await p.run(t);
   return snapshotId;
 }
 
@@ -44,8 +44,8 @@ describe('strongbox prune --dry-run', () => {
     await p.objects.delete('source', ['gone.txt']);
     p.clock.advance((GRACE_SECONDS + 60) * 1000);
     const s2 = await snapshot(p);
-    await p.run({ kind: 'prune', planId: 'photos', snapshotId: s2 });
-    for (const t of p.queue.drain()) if (t.kind === 'prune') await p.run(t);
+    await p.run({ kind: 'forget', planId: 'photos', snapshotId: s2 });
+    for (const t of p.queue.drain()) if (t.kind === 'gc') await p.run(t);
     expect((await p.catalog.listGcMarks(p.primary.bucket)).length).toBeGreaterThan(0);
     p.clock.advance((GRACE_SECONDS + 60) * 1000);
     const before = await state(p);

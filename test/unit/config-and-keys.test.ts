@@ -90,7 +90,7 @@ describe('loadConfig', () => {
       STRONGBOX_RESTORE_FANOUT_THRESHOLD: '2000',
       STRONGBOX_RESTORE_PART_SIZE: '250',
     });
-    expect(config.queueUrls['restore-part']).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/restore');
+    expect(config.queueUrls.restore).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/restore');
     expect(config.restoreFanOutThreshold).toBe(2000);
     expect(config.restorePartSize).toBe(250);
     expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_PART_SIZE: '0' })).toThrow(

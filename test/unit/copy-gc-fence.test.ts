@@ -34,7 +34,7 @@ async function runQueued(p: MemoryPipeline, kinds: readonly Task['kind'][]): Pro
 async function snapshot(p: MemoryPipeline, model: SourceModel, source: Map<string, string>): Promise<string> {
   const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
   model.set(`photos/${snapshotId}`, new Map(source));
-  await runQueued(p, ['snapshot']);
+  await runQueued(p, ['snapshot-plan', 'snapshot-partition']);
   return snapshotId;
 }
 
@@ -69,9 +69,9 @@ async function gcHeldBeforeItsSweep(p: MemoryPipeline, model: SourceModel) {
   const s2 = await snapshot(p, model, source);
   await runQueued(p, ['copy']);
   p.queue.drain();
-  await p.run({ kind: 'prune', planId: 'photos', snapshotId: s2 });
+  await p.run({ kind: 'forget', planId: 'photos', snapshotId: s2 });
   const gcTasks = p.queue.drain();
-  const regionGc = gcTasks.find((t) => t.kind === 'prune' && t.region === REGION) as Task;
+  const regionGc = gcTasks.find((t) => t.kind === 'gc' && t.region === REGION) as Task;
   const marked = (await p.run(regionGc)) as PruneResult;
   expect(marked.gc[REGION]?.packsMarked).toBeGreaterThan(0);
   expect((await p.catalog.getSnapshot('photos', s1))?.status).toBe('FORGOTTEN'); // forgotten: its record stays as a tombstone
@@ -84,7 +84,7 @@ async function gcHeldBeforeItsSweep(p: MemoryPipeline, model: SourceModel) {
   const isRegion = (vault: string) => vault === p.copy.bucket;
   const marksRead = pauseAt(p.catalog, 'listGcMarks', isRegion);
   const gc = p.run({
-    kind: 'prune',
+    kind: 'gc',
     planId: 'photos',
     snapshotId: s3,
     region: REGION,
@@ -92,7 +92,7 @@ async function gcHeldBeforeItsSweep(p: MemoryPipeline, model: SourceModel) {
   await marksRead.reached;
 
   // Meanwhile S3 = {x, y} commits: the primary's index locates x's blob in P, unmarked there.
-  await runQueued(p, ['snapshot']);
+  await runQueued(p, ['snapshot-plan', 'snapshot-partition']);
   expect((await p.catalog.getSnapshot('photos', s3))?.status).toBe('COMMITTED');
 
   // The run goes on to its sweep: it re-reads the marks (P's is as old as before) and is held there.
@@ -152,7 +152,7 @@ describe('copy vs garbage collection in a copy region', () => {
 
     // Act: the region's GC runs meanwhile.
     const gc = (await p.run({
-      kind: 'prune',
+      kind: 'gc',
       planId: 'photos',
       snapshotId: s1,
       region: REGION,
@@ -199,8 +199,8 @@ describe('copy vs garbage collection in a copy region', () => {
     const s2 = await snapshot(p, model, source);
     await runQueued(p, ['copy']);
     p.queue.drain();
-    await p.run({ kind: 'prune', planId: 'photos', snapshotId: s2 });
-    const regionGc = p.queue.drain().find((t) => t.kind === 'prune' && t.region === REGION) as Task;
+    await p.run({ kind: 'forget', planId: 'photos', snapshotId: s2 });
+    const regionGc = p.queue.drain().find((t) => t.kind === 'gc' && t.region === REGION) as Task;
     const repacked = (await p.run(regionGc)) as PruneResult;
     expect(repacked.gc[REGION]?.packsRepacked).toBe(1);
     const markedBefore = (await p.catalog.listGcMarks(p.copy.bucket)).map((m) => m.packId);
@@ -219,7 +219,7 @@ describe('copy vs garbage collection in a copy region', () => {
     expect((await p.catalog.listGcMarks(p.copy.bucket)).map((m) => m.packId)).toEqual(markedBefore);
     p.clock.advance((GRACE_SECONDS + 60) * 1000);
     const swept = (await p.run({
-      kind: 'prune',
+      kind: 'gc',
       planId: 'photos',
       snapshotId: s3,
       region: REGION,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeS3Key, S3EventRecordSchema } from '#domain/capture.ts';
 import { parseRestoreRequest } from '#domain/restore/request.ts';
-import { parseTask } from '#domain/tasks.ts';
+import { parseTask, type TaskQueueName } from '#domain/tasks.ts';
 import { ScheduledEventSchema } from '#runtime/scheduled-event-handler.ts';
 
 const fixture = (path: string) =>
@@ -29,15 +29,32 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
     expect(ScheduledEventSchema.parse(fixture('schedule/tick.json')).time).toBe('2026-11-21T23:45:00Z');
   });
 
-  it('reads the snapshot task in the SQS record body', () => {
-    const task = parseTask(fixture('sqs/snapshot-task.json').Records[0].body, 'snapshot');
-    expect(task).toEqual({
-      kind: 'snapshot',
-      planId: 'photos',
-      snapshotId: '20261121T234500Z',
-      scheduledAt: '2026-11-21T23:45:00.000Z',
-    });
+  const job = { planId: 'photos', snapshotId: '20261121T234500Z' };
+  const scheduledAt = '2026-11-21T23:45:00.000Z';
+
+  it.each<[string, TaskQueueName, Record<string, unknown>]>([
+    ['snapshot-plan', 'snapshot', { kind: 'snapshot-plan', ...job, scheduledAt }],
+    [
+      'snapshot-partition',
+      'snapshot',
+      { kind: 'snapshot-partition', ...job, scheduledAt, partition: { index: 2 } },
+    ],
+    ['verify-tier', 'verify', { kind: 'verify-tier', ...job, tier: 'deep', all: true }],
+    ['gc', 'prune', { kind: 'gc', ...job, region: 'eu-west-1' }],
+  ])('reads the %s task in the SQS record body', (kind, queue, task) => {
+    expect(parseTask(fixture(`sqs/${kind}-task.json`).Records[0].body, queue)).toEqual(task);
   });
+
+  it.each<[string, TaskQueueName, Record<string, unknown>]>([
+    ['snapshot', 'snapshot', { kind: 'snapshot-plan', ...job, scheduledAt }],
+    ['verify', 'verify', { kind: 'verify-tier', ...job, tier: 'deep', all: true }],
+    ['prune', 'prune', { kind: 'gc', ...job, region: 'eu-west-1' }],
+  ])(
+    'reads the old-shape %s task (in flight, or redriven from a DLQ) as its new kind',
+    (kind, queue, task) => {
+      expect(parseTask(fixture(`sqs/legacy/${kind}-task.json`).Records[0].body, queue)).toEqual(task);
+    },
+  );
 
   it('reads the drill task in the SQS record body', () => {
     const task = parseTask(fixture('sqs/drill-task.json').Records[0].body, 'drill');
@@ -50,7 +67,7 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
   });
 
   it('reads the restore-part task in the SQS record body: a range of the job’s selection, not keys', () => {
-    const task = parseTask(fixture('sqs/restore-part-task.json').Records[0].body, 'restore-part');
+    const task = parseTask(fixture('sqs/restore-part-task.json').Records[0].body, 'restore');
     expect(task).toEqual({
       kind: 'restore-part',
       restoreJobId: 'restore-20261122T010203Z-1a2b3c4d',

@@ -194,7 +194,7 @@ class World {
 
   /** Run a task concurrently; a failure is a crash, and the task is delivered again later. */
   launch(task: Task, attempt = 1): void {
-    const pausable = task.kind === 'snapshot' || task.kind === 'copy';
+    const pausable = task.kind.startsWith('snapshot') || task.kind === 'copy';
     const ctx: TaskContext = {
       name: `${task.kind}:${JSON.stringify(task)}`,
       startedMs: this.now(),
@@ -205,9 +205,9 @@ class World {
       try {
         // Look just before a GC run too: a pack referenced only between two rounds' looks (a blob
         // that came back, then moved by a repack) starts its streak over.
-        if (task.kind === 'prune' && task.region) await this.observe(task.region, 'before a GC run');
+        if (task.kind === 'gc') await this.observe(task.region, 'before a GC run');
         const result = await this.p.run(task);
-        if (task.kind === 'prune' && task.region) {
+        if (task.kind === 'gc') {
           // A run that found the vault's lease taken did nothing: not a GC cycle.
           if (!(result as PruneResult).gc[task.region]?.deferred)
             this.watch.ran(task.region, ctx.startedMs, seq);
@@ -438,7 +438,7 @@ async function play(seed: number, rounds: number) {
       else if (roll < 0.65) w.resume();
       else if (roll < 0.73) {
         // An extra GC run of one region (as a redelivered or late prune would be).
-        w.launch({ kind: 'prune', planId, snapshotId: 'gc', region: w.pick(['us-east-1', 'eu-west-1']) });
+        w.launch({ kind: 'gc', planId, snapshotId: 'gc', region: w.pick(['us-east-1', 'eu-west-1']) });
       } else if (roll < 0.8) await w.restore();
       else if (roll < 0.87) w.crash();
       else await w.advance((5 + w.int(20)) * MINUTE);

@@ -46,8 +46,12 @@ async function remove(p: MemoryPipeline, key: string) {
 async function snapshot(p: MemoryPipeline) {
   p.clock.advance(60_000);
   const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
-  for (let tasks = p.queue.drain(); tasks.some((t) => t.kind === 'snapshot'); tasks = p.queue.drain()) {
-    for (const t of tasks) if (t.kind === 'snapshot') await takeSnapshot(p.deps, t as SnapshotTask);
+  for (
+    let tasks = p.queue.drain();
+    tasks.some((t) => t.kind.startsWith('snapshot'));
+    tasks = p.queue.drain()
+  ) {
+    for (const t of tasks) if (t.kind.startsWith('snapshot')) await takeSnapshot(p.deps, t as SnapshotTask);
   }
   const record = await p.catalog.getSnapshot('photos', snapshotId);
   expect(record?.status).toBe('COMMITTED');

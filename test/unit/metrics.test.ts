@@ -219,7 +219,7 @@ describe('application metrics (EMF on stdout)', () => {
     const p = memoryPipeline();
     const handler = makePruneHandler(container(p));
     const docs = await captureEmf(() =>
-      handler(sqsEvent({ kind: 'prune', planId: 'nope', snapshotId: '20260301T000000Z' }), context),
+      handler(sqsEvent({ kind: 'forget', planId: 'nope', snapshotId: '20260301T000000Z' }), context),
     );
     expect(docs).toEqual([]);
   });

@@ -23,7 +23,9 @@ describe('a partition of a partition plan the catalog lost', () => {
     const planTask = p.queue.drain()[0] as Task;
     await p.run(planTask); // boundaries at k0099 and k0199
     const partitions = p.queue.drain();
-    const straggler = partitions.find((t) => t.kind === 'snapshot' && t.partition?.index === 1) as Task;
+    const straggler = partitions.find(
+      (t) => t.kind === 'snapshot-partition' && t.partition.index === 1,
+    ) as Task;
     // Act: partition 1 of that plan is still storing when the table is restored to before the plan.
     const listed = pauseAt(p.catalog, 'listGcMarks');
     const running = p.run(straggler);

@@ -23,16 +23,16 @@ describe('the pipeline on memory twins', () => {
     // Assess
     expect(started.started).toHaveLength(1);
     expect(started.failed).toEqual([]);
-    // The snapshot task plans one partition (three objects), which seals the snapshot.
-    // prune: retention, then one garbage-collection task per region
+    // The snapshot is planned as one partition (three objects), which seals it.
+    // forget: retention, then one gc task per region
     expect(ran.map((t) => t.kind)).toEqual([
-      'snapshot',
-      'snapshot',
+      'snapshot-plan',
+      'snapshot-partition',
       'copy',
       'verify',
-      'prune',
-      'prune',
-      'prune',
+      'forget',
+      'gc',
+      'gc',
     ]);
     const [snap] = await p.catalog.listSnapshots('photos');
     expect(snap?.status).toBe('COMMITTED');
@@ -65,9 +65,9 @@ describe('the pipeline on memory twins', () => {
   it('starts one job per plan and scheduled time, however often the tick repeats', async () => {
     await startDueSnapshots(p.deps, '2026-03-01T00:10:00Z');
     await startDueSnapshots(p.deps, '2026-03-01T00:20:00Z');
-    expect(p.queue.sent.filter((t) => t.kind === 'snapshot')).toHaveLength(1);
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot-plan')).toHaveLength(1);
     await startDueSnapshots(p.deps, '2026-03-01T01:00:00Z');
-    expect(p.queue.sent.filter((t) => t.kind === 'snapshot')).toHaveLength(2);
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot-plan')).toHaveLength(2);
   });
 
   it('keeps scheduled snapshot ids to the second, whatever the tick time', async () => {
@@ -100,7 +100,7 @@ describe('the pipeline on memory twins', () => {
     expect(second).toMatchObject({ snapshotId: '20260301T003000.251Z', created: true });
     expect(again).toEqual({ ...second, created: false });
     // The repeat in the same millisecond sent nothing: one task for the second snapshot.
-    expect(p.queue.sent.filter((t) => t.kind === 'snapshot').map((t) => t.snapshotId)).toEqual([
+    expect(p.queue.sent.filter((t) => t.kind === 'snapshot-plan').map((t) => t.snapshotId)).toEqual([
       second.snapshotId,
     ]);
     await p.drain();
@@ -189,7 +189,7 @@ describe('the pipeline on memory twins', () => {
     expect(gcTask?.result).toMatchObject({ packsMarked: 1 });
     // A prune after the grace period sweeps it.
     p.clock.advance(2 * 3600_000);
-    await p.run({ kind: 'prune', planId: 'photos', snapshotId });
+    await p.run({ kind: 'forget', planId: 'photos', snapshotId });
     await p.drain();
     // live: alpha (dup.txt), bravo, three, four. 'two''s pack is gone with its index entry; 'one' was
     // in the first snapshot's pack next to alpha and bravo: that pack was repacked (alpha and bravo

@@ -167,9 +167,9 @@ async function snapshot(
 
 /** Retention, then the garbage-collection tasks it enqueued (one per region), as the queue would run them. */
 async function prune(h: Harness, snapshotId: string, planId = 'photos'): Promise<PruneResult> {
-  const result = await prunePlan(h.deps, { kind: 'prune', planId, snapshotId });
+  const result = await prunePlan(h.deps, { kind: 'forget', planId, snapshotId });
   for (const task of (h.deps.queue as MemoryTaskQueue).drain()) {
-    if (task.kind === 'prune') Object.assign(result.gc, (await prunePlan(h.deps, task)).gc);
+    if (task.kind === 'gc') Object.assign(result.gc, (await prunePlan(h.deps, task)).gc);
   }
   return result;
 }
@@ -517,7 +517,7 @@ describe('prune: garbage collection on format v2', () => {
   });
 
   it('collects only the vault its region names, and says so in the task id', async () => {
-    expect(taskIdOf({ kind: 'prune', planId: 'photos', snapshotId: 'S', region: 'eu-west-1' })).toBe(
+    expect(taskIdOf({ kind: 'gc', planId: 'photos', snapshotId: 'S', region: 'eu-west-1' })).toBe(
       'prune:eu-west-1',
     );
     const s1 = await snapshot(h, { 'a.txt': 'one' });
@@ -530,7 +530,7 @@ describe('prune: garbage collection on format v2', () => {
       };
     }
     const result = await prunePlan(h.deps, {
-      kind: 'prune',
+      kind: 'gc',
       planId: 'photos',
       snapshotId: s1.snapshotId,
       region: 'eu-west-1',
@@ -541,11 +541,15 @@ describe('prune: garbage collection on format v2', () => {
       new Set(['index/', 'packs/', 'manifests/', 'parts/']),
     );
     // The retention task collects nothing itself: it enqueues one task per region.
-    const retention = await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId });
+    const retention = await prunePlan(h.deps, {
+      kind: 'forget',
+      planId: 'photos',
+      snapshotId: s1.snapshotId,
+    });
     expect(retention.gc).toEqual({});
     expect((h.deps.queue as MemoryTaskQueue).drain()).toEqual([
-      { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId, region: 'us-east-1' },
-      { kind: 'prune', planId: 'photos', snapshotId: s1.snapshotId, region: 'eu-west-1' },
+      { kind: 'gc', planId: 'photos', snapshotId: s1.snapshotId, region: 'us-east-1' },
+      { kind: 'gc', planId: 'photos', snapshotId: s1.snapshotId, region: 'eu-west-1' },
     ]);
   });
 
@@ -643,12 +647,12 @@ describe('prune: garbage collection on format v2', () => {
     await snapshot(h, { 'a.txt': 'two' });
     const s3 = await snapshot(h, { 'a.txt': 'three' });
     const root = VaultLayout.manifestKey('photos', s1.manifestId as string);
-    await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s3.snapshotId });
+    await prunePlan(h.deps, { kind: 'forget', planId: 'photos', snapshotId: s3.snapshotId });
     (h.deps.queue as MemoryTaskQueue).drain();
     expect((await h.catalog.getSnapshot('photos', s1.snapshotId))?.status).toBe('FORGOTTEN');
     h.clock.advance(2 * HOUR); // the tombstone is older than the grace period
     const gcIn = async (region: string) =>
-      (await prunePlan(h.deps, { kind: 'prune', planId: 'photos', snapshotId: s3.snapshotId, region })).gc[
+      (await prunePlan(h.deps, { kind: 'gc', planId: 'photos', snapshotId: s3.snapshotId, region })).gc[
         region
       ];
 

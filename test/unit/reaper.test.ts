@@ -109,7 +109,7 @@ describe('reapStaleWork', () => {
     process.killOnGet('k015');
     const killed = await drain(p, process);
     process.killOnGet(undefined);
-    expect(killed.map((t) => (t.kind === 'snapshot' ? t.partition?.index : t.kind))).toEqual([1]);
+    expect(killed.map((t) => (t.kind === 'snapshot-partition' ? t.partition.index : t.kind))).toEqual([1]);
     expect((await p.catalog.getSnapshot('photos', snapshotId))?.status).toBe('RUNNING');
     // Not yet silent for the threshold: nothing happens.
     minutes(p, 2);
@@ -152,7 +152,7 @@ describe('reapStaleWork', () => {
     ]);
     expect([...first.reaped, ...second.reaped].map((r) => r.action).sort()).toEqual(['raced', 'redriven']);
     expect(p.queue.sent).toHaveLength(1);
-    expect(p.queue.sent[0]).toMatchObject({ kind: 'snapshot', partition: { index: 1 } });
+    expect(p.queue.sent[0]).toMatchObject({ kind: 'snapshot-partition', partition: { index: 1 } });
   });
 
   it('fails a partition that keeps dying after 3 redrives, with its reason, and a retry then commits it', async () => {
@@ -301,8 +301,8 @@ describe('reapStaleWork', () => {
     expect(p.queue.sent).toEqual([
       // The tick also starts the plan's scheduled snapshot of its creation time: a job of its own,
       // not the on-demand one (an id to the millisecond), though both are of 00:00:00.
-      expect.objectContaining({ kind: 'snapshot', snapshotId: '20260301T000000Z' }),
-      expect.objectContaining({ kind: 'snapshot', snapshotId, partition: { index: 1 } }),
+      expect.objectContaining({ kind: 'snapshot-plan', snapshotId: '20260301T000000Z' }),
+      expect.objectContaining({ kind: 'snapshot-partition', snapshotId, partition: { index: 1 } }),
     ]);
   });
 });

@@ -9,7 +9,7 @@ import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#dom
 import { abandonSnapshot, FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned, keepsWork } from '#domain/retry.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot.ts';
-import type { SnapshotTask } from '#domain/tasks.ts';
+import type { SnapshotPartitionTask, SnapshotTask } from '#domain/tasks.ts';
 import { type ManifestEntry, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 
@@ -29,12 +29,14 @@ async function fill(p: MemoryPipeline, n = OBJECTS): Promise<void> {
   }
 }
 
+/** The partition a snapshot task stores (none for the plan task). */
+const partitionOf = (t: SnapshotTask) => (t.kind === 'snapshot-partition' ? t.partition : undefined);
 /** Run the snapshot tasks the queue holds (and those they enqueue); other tasks are dropped. */
 async function runSnapshotTasks(p: MemoryPipeline, deliver: (t: SnapshotTask) => Promise<unknown>) {
   const ran: SnapshotTask[] = [];
   for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
     for (const t of tasks) {
-      if (t.kind !== 'snapshot') continue;
+      if (t.kind !== 'snapshot-plan' && t.kind !== 'snapshot-partition') continue;
       await deliver(t);
       ran.push(t);
     }
@@ -45,7 +47,7 @@ async function runSnapshotTasks(p: MemoryPipeline, deliver: (t: SnapshotTask) =>
 /** Fail the snapshot the way the handler does when partition `index` fails on its last receive. */
 async function failOn(p: MemoryPipeline, snapshotId: string, index: number) {
   return runSnapshotTasks(p, async (t) => {
-    if (t.partition?.index === index) {
+    if (partitionOf(t)?.index === index) {
       await p.catalog.updateSnapshot(
         'photos',
         snapshotId,
@@ -62,7 +64,7 @@ async function failOn(p: MemoryPipeline, snapshotId: string, index: number) {
 /** One garbage-collection run of the primary vault (what a `prune:<region>` task does). */
 async function gc(p: MemoryPipeline, snapshotId: string) {
   const { gc: out } = await prunePlan(p.deps, {
-    kind: 'prune',
+    kind: 'gc',
     planId: 'photos',
     snapshotId,
     region: 'us-east-1',
@@ -119,7 +121,7 @@ describe('garbage collection and the retry of a failed snapshot', () => {
 
     await retrySnapshot(p.deps, 'photos', snapshotId);
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 1, 2]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 1, 2]);
     await expectRestorable(p, snapshotId);
   });
 
@@ -130,7 +132,7 @@ describe('garbage collection and the retry of a failed snapshot', () => {
 
     await retrySnapshot(p.deps, 'photos', snapshotId);
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
     await expectRestorable(p, snapshotId);
   });
 
@@ -146,7 +148,7 @@ describe('garbage collection and the retry of a failed snapshot', () => {
 
     await retrySnapshot(p.deps, 'photos', snapshotId);
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
     // Every blob the snapshot names is in a pack no mark dooms.
     const marked = new Set((await p.catalog.listGcMarks(p.primary.bucket)).map((m) => m.packId));
     const fresh = await VaultIndex.load(p.primary, p.deps.envelope, { exclude: marked });
@@ -164,13 +166,13 @@ describe('garbage collection and the retry of a failed snapshot', () => {
     let planned = false;
     const ran = await runSnapshotTasks(p, async (t) => {
       const result = await takeSnapshot(p.deps, t);
-      if (!t.partition && !planned) {
+      if (t.kind === 'snapshot-plan' && !planned) {
         planned = true;
         await p.primary.delete(lost); // gone between the retry's planning and the seal
       }
       return result;
     });
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 1, 2, 0]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 1, 2, 0]);
     await expectRestorable(p, snapshotId);
   });
 
@@ -242,14 +244,14 @@ describe('a partition continued across invocations', () => {
   });
 
   /** Plan, then the first invocation of partition 0, which checkpoints; the re-enqueued message is returned. */
-  async function firstInvocation(): Promise<SnapshotTask> {
+  async function firstInvocation(): Promise<SnapshotPartitionTask> {
     const [planTask] = p.queue.drain();
     await takeSnapshot(p.deps, planTask as SnapshotTask);
     const [first] = p.queue.drain() as SnapshotTask[];
     expect((await takeSnapshot(budgeted, first as SnapshotTask)).status).toBe('CONTINUED');
-    const [next] = p.queue.drain() as SnapshotTask[];
-    expect(next?.partition?.resume?.afterKey).toBe('k/00499');
-    return next as SnapshotTask;
+    const [next] = p.queue.drain() as SnapshotPartitionTask[];
+    expect(next?.partition.resume?.afterKey).toBe('k/00499');
+    return next as SnapshotPartitionTask;
   }
 
   it('goes on from the checkpoint recorded in the catalog when redelivered without resume', async () => {
@@ -270,7 +272,7 @@ describe('a partition continued across invocations', () => {
   it('keeps the parts of a checkpoint through garbage collection, so the continued partition restores', async () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     const next = await firstInvocation();
-    const checkpointed = (next.partition?.resume?.parts ?? []).map((r) =>
+    const checkpointed = (next.partition.resume?.parts ?? []).map((r) =>
       VaultLayout.partKey('photos', r.partId),
     );
     expect(checkpointed.length).toBeGreaterThan(0);

@@ -28,12 +28,14 @@ async function fill(p: MemoryPipeline, n = OBJECTS): Promise<void> {
   }
 }
 
+/** The partition a snapshot task stores (none for the plan task). */
+const partitionOf = (t: SnapshotTask) => (t.kind === 'snapshot-partition' ? t.partition : undefined);
 /** Run only the snapshot tasks the queue holds (and those they enqueue); other tasks are dropped. */
 async function runSnapshotTasks(p: MemoryPipeline, deliver: (t: SnapshotTask) => Promise<unknown>) {
   const ran: SnapshotTask[] = [];
   for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
     for (const t of tasks) {
-      if (t.kind !== 'snapshot') continue;
+      if (t.kind !== 'snapshot-plan' && t.kind !== 'snapshot-partition') continue;
       await deliver(t);
       ran.push(t);
     }
@@ -74,7 +76,7 @@ describe('partitioned snapshots', () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
     // One planning task, then three partitions of at most 1,000 objects, two at a time.
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 0, 1, 2]);
     const { record, manifest, entries } = await committed(p, snapshotId);
     expect(record?.partitionsTotal).toBe(3);
     expect(manifest.totals.objectCount).toBe(OBJECTS);
@@ -127,7 +129,7 @@ describe('partitioned snapshots', () => {
     const budgeted = { ...p.deps, remainingTimeMs: () => 1000, timeReserveSeconds: 60 };
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(budgeted, t));
     // Partitions of 1,000 objects stop once, after their first 500; the last (500) fits in one go.
-    expect(ran.filter((t) => t.partition?.resume).map((t) => t.partition?.index)).toEqual([0, 1]);
+    expect(ran.filter((t) => partitionOf(t)?.resume).map((t) => partitionOf(t)?.index)).toEqual([0, 1]);
     const summaries = await p.catalog.listPartitions('photos', snapshotId);
     expect(summaries.map((s) => s.invocations)).toEqual([2, 2, 1]);
     const { entries } = await committed(p, snapshotId);
@@ -158,7 +160,7 @@ describe('partitioned snapshots', () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     // Partition 1 fails for good: its snapshot is marked FAILED (what the handler does on the last receive).
     await runSnapshotTasks(p, async (t) => {
-      if (t.partition?.index === 1) {
+      if (partitionOf(t)?.index === 1) {
         await p.catalog.updateSnapshot(
           'photos',
           snapshotId,
@@ -176,7 +178,7 @@ describe('partitioned snapshots', () => {
 
     await retrySnapshot(p.deps, 'photos', snapshotId);
     const ran = await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
-    expect(ran.map((t) => t.partition?.index ?? 'plan')).toEqual(['plan', 1, 2]);
+    expect(ran.map((t) => partitionOf(t)?.index ?? 'plan')).toEqual(['plan', 1, 2]);
     const { record, entries } = await committed(p, snapshotId);
     expect(record?.objectsRead).toBe(OBJECTS);
     expect(entries).toHaveLength(OBJECTS);

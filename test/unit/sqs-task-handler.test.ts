@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { IntegrityError, NotFoundError, TransientError } from '#domain/errors.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import type { VerifyTask } from '#domain/tasks.ts';
+import type { TaskOn } from '#domain/tasks.ts';
 import type { Config } from '#runtime/config.ts';
 import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE, sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
@@ -65,7 +65,7 @@ describe('sqsTaskHandler', () => {
   });
 
   /** A use case that succeeds, or throws according to the snapshot id. */
-  const run = vi.fn(async (task: VerifyTask) => {
+  const run = vi.fn(async (task: TaskOn<'verify'>) => {
     if (task.snapshotId === 'transient') throw new TransientError('throttled');
     if (task.snapshotId === 'missing') throw new NotFoundError("plan 'photos' has no snapshot 'missing'");
     if (task.snapshotId === 'corrupt') throw new IntegrityError('blob does not hash to its address');
@@ -155,13 +155,23 @@ describe('sqsTaskHandler', () => {
 
   it('dead-letters a task of another kind than the queue carries', async () => {
     const handler = sqsTaskHandler('verify', container(), run);
-    const body = JSON.stringify({ kind: 'prune', planId: 'photos', snapshotId: 's1' });
+    const body = JSON.stringify({ kind: 'forget', planId: 'photos', snapshotId: 's1' });
     const response = await handler({ Records: [sqsRecord('m-kind', body)] }, context);
     expect(response.batchItemFailures).toEqual([]);
     expect(run).not.toHaveBeenCalled();
     expect(deadLettered()[0]?.MessageAttributes?.[DLQ_REASON_ATTRIBUTE]?.StringValue).toMatch(
-      /expected a verify task, got prune/,
+      /expected a task of the verify queue, got a forget task/,
     );
+  });
+
+  it('runs a record of an old shape as its new kind (in flight, or redriven from a DLQ)', async () => {
+    const handler = sqsTaskHandler('verify', container(), run);
+    const old = JSON.stringify({ kind: 'verify', planId: 'photos', snapshotId: 'ok', tier: 'deep' });
+    const response = await handler({ Records: [sqsRecord('m-old', old)] }, context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(run.mock.calls.map(([task]) => task)).toEqual([
+      { kind: 'verify-tier', planId: 'photos', snapshotId: 'ok', tier: 'deep' },
+    ]);
   });
 
   it('reports a non-retryable record as a batch item failure when no DLQ is configured', async () => {
@@ -270,7 +280,12 @@ describe('sqsTaskHandler', () => {
         },
         { planId: 'photos', snapshotId: 's9', status: 'RUNNING', scheduledAt: now },
       );
-      const body = JSON.stringify({ kind: 'snapshot', planId: 'photos', snapshotId: 's9', scheduledAt: now });
+      const body = JSON.stringify({
+        kind: 'snapshot-plan',
+        planId: 'photos',
+        snapshotId: 's9',
+        scheduledAt: now,
+      });
       const last = sqsRecord('m-snap', body);
       last.attributes = { ...last.attributes, ApproximateReceiveCount: '3' };
       const failing = vi.fn(async () => {
@@ -300,6 +315,31 @@ describe('sqsTaskHandler', () => {
       expect(job?.error).toMatch(/^ValidationError: .*unexpected/);
     });
 
+    it('records a poison partition of the old shape on its partition, failing its snapshot', async () => {
+      // Prepare: a partition message sent before the kinds were explicit, with a field it never had.
+      const jobId = 'photos/s9';
+      const now = p.clock.now().toISOString();
+      await p.catalog.createJob(
+        { jobId, planId: 'photos', snapshotId: 's9', status: 'RUNNING', createdAt: now, updatedAt: now },
+        { planId: 'photos', snapshotId: 's9', status: 'RUNNING', scheduledAt: now },
+      );
+      const old = {
+        kind: 'snapshot',
+        planId: 'photos',
+        snapshotId: 's9',
+        scheduledAt: now,
+        partition: { index: 1 },
+      };
+      const handler = sqsTaskHandler('snapshot', container(), vi.fn());
+      // Act
+      await handler({ Records: [sqsRecord('m-part', JSON.stringify({ ...old, bogus: 1 }))] }, context);
+      // Assess
+      const [task] = await p.catalog.listTasks(jobId);
+      expect(task).toMatchObject({ taskId: 'snapshot:p1', status: 'FAILED' });
+      expect(task?.error).toMatch(/^partition 1: ValidationError: .*bogus/);
+      expect((await p.catalog.getSnapshot('photos', 's9'))?.status).toBe('FAILED');
+    });
+
     it('dead-letters a task whose job does not exist without creating one', async () => {
       const handler = sqsTaskHandler('verify', container(), run);
       await handler({ Records: [sqsRecord('m-missing', verifyBody('missing'))] }, context);
@@ -323,8 +363,12 @@ describe('sqsTaskHandler', () => {
       const photos = await startSnapshotNow(p.deps, 'photos');
       const docs = await startSnapshotNow(p.deps, 'docs');
       // Snapshots only (plan, then partitions); the verify tasks they enqueue are the handler's to run.
-      for (let tasks = p.queue.drain(); tasks.some((t) => t.kind === 'snapshot'); tasks = p.queue.drain()) {
-        for (const task of tasks) if (task.kind === 'snapshot') await p.run(task);
+      for (
+        let tasks = p.queue.drain();
+        tasks.some((t) => t.kind.startsWith('snapshot'));
+        tasks = p.queue.drain()
+      ) {
+        for (const task of tasks) if (task.kind.startsWith('snapshot')) await p.run(task);
       }
       const ghostJob = 'ghost/20260301T000000Z';
       await p.catalog.createJob(

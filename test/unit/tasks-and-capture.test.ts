@@ -1,24 +1,119 @@
 import { describe, expect, it } from 'vitest';
 import { decodeS3Key, type S3EventRecord, S3EventRecordSchema } from '#domain/capture.ts';
 import { ValidationError } from '#domain/errors.ts';
-import { jobIdOf, parseTask, type Task, taskIdOf } from '#domain/tasks.ts';
+import { jobIdOf, parseTask, type TaskQueueName, taskIdOf, upgradeTask } from '#domain/tasks.ts';
 import { validationErrorOf } from '../support/errors.ts';
 
 const snapshotTask = {
-  kind: 'snapshot',
+  kind: 'snapshot-plan',
   planId: 'photos',
   snapshotId: '20260301T000000Z',
   scheduledAt: '2026-03-01T00:00:00.000Z',
 };
 
+const job = { planId: 'photos', snapshotId: '20260301T000000Z' };
+const resume = {
+  afterKey: 'k/04999',
+  parts: [],
+  objectsRead: 12,
+  blobsWritten: 10,
+  packsWritten: 1,
+  storedBytesWritten: 40960,
+  objectsVanished: 0,
+  invocations: 2,
+  seconds: 780.5,
+};
+
 describe('parseTask', () => {
-  it.each<[Task['kind'], Record<string, unknown>]>([
-    ['snapshot', snapshotTask],
-    ['copy', { kind: 'copy', planId: 'photos', snapshotId: '20260301T000000Z', region: 'eu-west-1' }],
-    ['verify', { kind: 'verify', planId: 'photos', snapshotId: '20260301T000000Z' }],
-    ['prune', { kind: 'prune', planId: 'photos', snapshotId: '20260301T000000Z' }],
-  ])('parses a valid %s task', (kind, body) => {
-    expect(parseTask(JSON.stringify(body), kind)).toEqual(body);
+  it.each<[string, TaskQueueName, Record<string, unknown>]>([
+    ['snapshot-plan', 'snapshot', snapshotTask],
+    [
+      'snapshot-partition',
+      'snapshot',
+      { ...snapshotTask, kind: 'snapshot-partition', partition: { index: 2 } },
+    ],
+    ['copy', 'copy', { kind: 'copy', ...job, region: 'eu-west-1' }],
+    ['verify', 'verify', { kind: 'verify', ...job }],
+    ['verify-tier', 'verify', { kind: 'verify-tier', ...job, tier: 'deep', all: true }],
+    ['forget', 'prune', { kind: 'forget', ...job }],
+    ['gc', 'prune', { kind: 'gc', ...job, region: 'eu-west-1' }],
+  ])('parses a valid %s task from the %s queue', (_kind, queue, body) => {
+    expect(parseTask(JSON.stringify(body), queue)).toEqual(body);
+  });
+
+  it.each<[string, Record<string, unknown>, TaskQueueName, Record<string, unknown>]>([
+    [
+      'snapshot',
+      { kind: 'snapshot', ...job, scheduledAt: snapshotTask.scheduledAt },
+      'snapshot',
+      snapshotTask,
+    ],
+    [
+      'snapshot with partition',
+      { kind: 'snapshot', ...job, scheduledAt: snapshotTask.scheduledAt, partition: { index: 2 } },
+      'snapshot',
+      { ...snapshotTask, kind: 'snapshot-partition', partition: { index: 2 } },
+    ],
+    [
+      'snapshot with partition and resume',
+      { kind: 'snapshot', ...job, scheduledAt: snapshotTask.scheduledAt, partition: { index: 2, resume } },
+      'snapshot',
+      { ...snapshotTask, kind: 'snapshot-partition', partition: { index: 2, resume } },
+    ],
+    [
+      'verify with tier',
+      { kind: 'verify', ...job, tier: 'checksum' },
+      'verify',
+      { kind: 'verify-tier', ...job, tier: 'checksum' },
+    ],
+    [
+      'verify with tier and all',
+      { kind: 'verify', ...job, tier: 'deep', all: true },
+      'verify',
+      { kind: 'verify-tier', ...job, tier: 'deep', all: true },
+    ],
+    ['prune', { kind: 'prune', ...job }, 'prune', { kind: 'forget', ...job }],
+    [
+      'prune with region',
+      { kind: 'prune', ...job, region: 'eu-west-1' },
+      'prune',
+      { kind: 'gc', ...job, region: 'eu-west-1' },
+    ],
+  ])(
+    'accepts the old shape %s (in flight or redriven from a DLQ) as its new kind',
+    (_name, old, queue, now) => {
+      expect(parseTask(JSON.stringify(old), queue)).toEqual(now);
+    },
+  );
+
+  it('keeps today’s shapes, and what is not a task, as they are', () => {
+    const gc = { kind: 'gc', ...job, region: 'eu-west-1' };
+    expect(upgradeTask(gc)).toBe(gc);
+    expect(upgradeTask({ kind: 'verify', ...job })).toEqual({ kind: 'verify', ...job });
+    expect(upgradeTask(null)).toBeNull();
+    expect(upgradeTask([1])).toEqual([1]);
+  });
+
+  it.each<[string, Record<string, unknown>, TaskQueueName, string]>([
+    [
+      'a partition task without its partition',
+      { ...snapshotTask, kind: 'snapshot-partition' },
+      'snapshot',
+      'partition',
+    ],
+    ['a plan task with a partition', { ...snapshotTask, partition: { index: 0 } }, 'snapshot', 'partition'],
+    ['a verify-tier task without its tier', { kind: 'verify-tier', ...job }, 'verify', 'tier'],
+    [
+      'a verify task with all but no tier (never sent)',
+      { kind: 'verify', ...job, all: true },
+      'verify',
+      'all',
+    ],
+    ['a gc task without its region', { kind: 'gc', ...job }, 'prune', 'region'],
+    ['a forget task with a region', { kind: 'forget', ...job, region: 'eu-west-1' }, 'prune', 'region'],
+  ])('refuses %s (each kind has only the fields its meaning needs)', (_name, body, queue, field) => {
+    const error = validationErrorOf(() => parseTask(JSON.stringify(body), queue));
+    expect(`${error.field} ${error.message}`).toMatch(field);
   });
 
   it('refuses a body that is not JSON, quoting its start', () => {
@@ -36,7 +131,12 @@ describe('parseTask', () => {
     const body = JSON.stringify({ kind: 'verify', planId: 'photos', snapshotId: 's1' });
     const error = validationErrorOf(() => parseTask(body, 'snapshot'));
     expect(error.field).toBe('kind');
-    expect(error.message).toMatch(/expected a snapshot task, got verify/);
+    expect(error.message).toMatch(/expected a task of the snapshot queue, got a verify task/);
+  });
+
+  it('refuses an old shape on another queue than its kind’s', () => {
+    const body = JSON.stringify({ kind: 'prune', planId: 'photos', snapshotId: 's1', region: 'eu-west-1' });
+    expect(validationErrorOf(() => parseTask(body, 'verify')).message).toMatch(/got a gc task/);
   });
 
   it('refuses an unknown kind', () => {
@@ -69,7 +169,7 @@ describe('parseTask', () => {
     ['a leading dot', '.hidden'],
     ['129 characters', 'a'.repeat(129)],
   ])('refuses a planId with %s', (_name, planId) => {
-    const body = JSON.stringify({ kind: 'prune', planId, snapshotId: 's1' });
+    const body = JSON.stringify({ kind: 'forget', planId, snapshotId: 's1' });
     expect(validationErrorOf(() => parseTask(body, 'prune')).field).toBe('planId');
   });
 
@@ -89,12 +189,18 @@ describe('jobIdOf and taskIdOf', () => {
     expect(jobIdOf({ planId: 'photos', snapshotId: '20260301T000000Z' })).toBe('photos/20260301T000000Z');
   });
 
-  it('names each task within its job', () => {
+  it('names each task within its job, as the records stored before the kinds were explicit do', () => {
     const base = { planId: 'p', snapshotId: 's' };
-    expect(taskIdOf({ kind: 'snapshot', ...base, scheduledAt: '2026-03-01T00:00:00Z' })).toBe('snapshot');
+    const scheduledAt = '2026-03-01T00:00:00Z';
+    expect(taskIdOf({ kind: 'snapshot-plan', ...base, scheduledAt })).toBe('snapshot');
+    expect(taskIdOf({ kind: 'snapshot-partition', ...base, scheduledAt, partition: { index: 3 } })).toBe(
+      'snapshot:p3',
+    );
     expect(taskIdOf({ kind: 'copy', ...base, region: 'eu-west-1' })).toBe('copy:eu-west-1');
     expect(taskIdOf({ kind: 'verify', ...base })).toBe('verify');
-    expect(taskIdOf({ kind: 'prune', ...base })).toBe('prune');
+    expect(taskIdOf({ kind: 'verify-tier', ...base, tier: 'deep' })).toBe('verify:deep');
+    expect(taskIdOf({ kind: 'forget', ...base })).toBe('prune');
+    expect(taskIdOf({ kind: 'gc', ...base, region: 'eu-west-1' })).toBe('prune:eu-west-1');
   });
 });
 

@@ -106,6 +106,10 @@ describe('verifySnapshot', () => {
     return { kind: 'verify' as const, planId: 'photos', snapshotId };
   }
 
+  function tierTask(tier: 'catalog' | 'checksum' | 'deep', all?: true) {
+    return { kind: 'verify-tier' as const, planId: 'photos', snapshotId, tier, ...(all ? { all } : {}) };
+  }
+
   /** Delete the copy region's pack holding the blob of `text`; returns the pack and its blobs. */
   async function deleteCopyPackOf(text: string): Promise<{ packId: string; blobs: string[] }> {
     const { packId } = await locate(p, p.copy, text);
@@ -190,7 +194,7 @@ describe('verifySnapshot', () => {
     await p.drain();
     // Assess: the blob was not stored again; the first snapshot's checks still hold.
     expect((await locate(p, p.primary, 'bravo')).packId).toBe(packBefore);
-    const first = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'checksum' });
+    const first = await verifySnapshot(p.deps, tierTask('checksum'));
     expect(first?.tiers.checksum?.status).toBe('PASSED');
     const record = await p.catalog.getSnapshot('photos', third.snapshotId);
     expect(record?.blobsWritten).toBe(0);
@@ -330,9 +334,8 @@ describe('verifySnapshot', () => {
     const n = blobs.length;
     expect(job?.status).toBe('FAILED');
     // The plan samples 100%, so the deep tier meets the missing blobs too.
-    const deepFirst = (await verifySnapshot(p.deps, { ...verifyTask(), tier: 'deep' }))?.tiers.deep?.regions[
-      'eu-west-1'
-    ]?.missingBlobs[0];
+    const deepFirst = (await verifySnapshot(p.deps, tierTask('deep')))?.tiers.deep?.regions['eu-west-1']
+      ?.missingBlobs[0];
     expect(job?.error).toBe(
       `verification failed: catalog eu-west-1: 1 missing pack(s) (${packId}…), ${n} missing blob(s) (${blobs[0]}…); checksum eu-west-1: 1 missing pack(s) (${packId}…), ${n} missing blob(s) (${blobs[0]}…); deep eu-west-1: ${n} missing blob(s) (${deepFirst}…)`,
     );
@@ -343,7 +346,7 @@ describe('verifySnapshot', () => {
   it('still enqueues prune after a failed verification', async () => {
     await deleteCopyPackOf('bravo');
     await verifySnapshot(p.deps, verifyTask());
-    expect(p.queue.sent).toEqual([{ kind: 'prune', planId: 'photos', snapshotId }]);
+    expect(p.queue.sent).toEqual([{ kind: 'forget', planId: 'photos', snapshotId }]);
   });
 
   it('does not let a later prune turn the failed job into a success', async () => {
@@ -385,7 +388,7 @@ describe('verifySnapshot', () => {
       (k) => k.startsWith(VaultLayout.indexPrefix) || k.startsWith(VaultLayout.partsPrefix('photos')),
     ).length;
     // Act
-    const verification = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'deep' });
+    const verification = await verifySnapshot(p.deps, tierTask('deep'));
     // Assess: whole GETs only of the root, its parts and the index documents.
     expect(verification?.tiers.deep?.regions['us-east-1']?.checkedBlobs).toBe(3);
     expect(p.primary.calls.getRange - getRange).toBe(3);
@@ -400,7 +403,7 @@ describe('verifySnapshot', () => {
       const before = await p.catalog.getSnapshot('photos', snapshotId);
       p.clock.advance(60_000);
       // Act
-      const verification = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'checksum' });
+      const verification = await verifySnapshot(p.deps, tierTask('checksum'));
       // Assess
       expect(verification?.tiers.checksum?.checkedAt).toBe(p.clock.now().toISOString());
       expect(verification?.tiers.catalog).toEqual(before?.verification?.tiers.catalog);
@@ -416,11 +419,11 @@ describe('verifySnapshot', () => {
       const key = VaultLayout.packKey(packId);
       const saved = p.copy.objects.get(key);
       p.copy.objects.delete(key);
-      await verifySnapshot(p.deps, { ...verifyTask(), tier: 'catalog' });
+      await verifySnapshot(p.deps, tierTask('catalog'));
       if (saved) p.copy.objects.set(key, saved);
       // Act
-      const checksum = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'checksum' });
-      const catalogAgain = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'catalog' });
+      const checksum = await verifySnapshot(p.deps, tierTask('checksum'));
+      const catalogAgain = await verifySnapshot(p.deps, tierTask('catalog'));
       // Assess
       expect(checksum?.tiers.checksum?.status).toBe('PASSED');
       expect(catalogAgain?.tiers.catalog?.status).toBe('PASSED');
@@ -441,7 +444,7 @@ describe('verifySnapshot', () => {
       const heads = p.primary.calls.checksum;
       const packs = (await VaultIndex.load(p.primary, p.deps.envelope)).packs.size;
       // Act
-      await verifySnapshot(p.deps, { ...verifyTask(), tier: 'checksum' });
+      await verifySnapshot(p.deps, tierTask('checksum'));
       // Assess: the root, its parts and the index are read; no pack is downloaded.
       expect(gets.filter((k) => k.startsWith(VaultLayout.packsPrefix))).toEqual([]);
       expect(p.primary.calls.getRange - ranges).toBe(0);
@@ -484,7 +487,9 @@ describe('verifySnapshot', () => {
         },
       ]);
       expect(again.started).toEqual([{ ...first.started[0], created: false }]);
-      expect(p.queue.drain()).toEqual([{ kind: 'verify', planId: 'photos', snapshotId, tier: 'checksum' }]);
+      expect(p.queue.drain()).toEqual([
+        { kind: 'verify-tier', planId: 'photos', snapshotId, tier: 'checksum' },
+      ]);
     });
 
     it('runs a scheduled deep tier over every blob, recorded with its scope', async () => {
@@ -495,8 +500,8 @@ describe('verifySnapshot', () => {
       for (const task of tasks) await p.run(task);
       // Assess
       expect(tasks).toEqual([
-        { kind: 'verify', planId: 'photos', snapshotId, tier: 'checksum' },
-        { kind: 'verify', planId: 'photos', snapshotId, tier: 'deep', all: true },
+        { kind: 'verify-tier', planId: 'photos', snapshotId, tier: 'checksum' },
+        { kind: 'verify-tier', planId: 'photos', snapshotId, tier: 'deep', all: true },
       ]);
       const record = await p.catalog.getSnapshot('photos', snapshotId);
       expect(record?.verification?.tiers.deep).toMatchObject({ status: 'PASSED', scope: 'all' });
@@ -512,7 +517,7 @@ describe('verifySnapshot', () => {
     it('prints the overall status with what failed, then a line per tier and region', async () => {
       // Prepare
       const { packId, blobs } = await deleteCopyPackOf('bravo');
-      const verification = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'catalog' });
+      const verification = await verifySnapshot(p.deps, tierTask('catalog'));
       // Act
       const lines = verificationLines(snapshotId, verification as Verification);
       // Assess
@@ -547,11 +552,10 @@ describe('verifySnapshot', () => {
 
     it('saves its cursor when time runs low, continues in a new task and passes when every blob is checked', async () => {
       // Act 1: time for the first batch and two more.
-      const first = await verifySnapshot(
-        p.deps,
-        { ...verifyTask(), tier: 'deep', all: true },
-        { remainingMs: budget(2), reserveMs: 60_000 },
-      );
+      const first = await verifySnapshot(p.deps, tierTask('deep', true), {
+        remainingMs: budget(2),
+        reserveMs: 60_000,
+      });
       // Assess 1
       expect(first?.tiers.deep?.status).toBe('RUNNING');
       expect(first?.tiers.deep?.regions['us-east-1']).toMatchObject({
@@ -561,21 +565,20 @@ describe('verifySnapshot', () => {
       });
       expect(first?.tiers.deep?.regions['eu-west-1']).toMatchObject({ cursor: 0, checkedBlobs: 0 });
       expect(p.queue.drain()).toEqual([
-        { kind: 'verify', planId: 'photos', snapshotId, tier: 'deep', all: true },
+        { kind: 'verify-tier', planId: 'photos', snapshotId, tier: 'deep', all: true },
       ]);
       // Act 2: the continuation has time for the first batch and three more.
-      const second = await verifySnapshot(
-        p.deps,
-        { ...verifyTask(), tier: 'deep', all: true },
-        { remainingMs: budget(3), reserveMs: 60_000 },
-      );
+      const second = await verifySnapshot(p.deps, tierTask('deep', true), {
+        remainingMs: budget(3),
+        reserveMs: 60_000,
+      });
       // Assess 2: the rest of the primary (3 batches), then the first batch of the copy region.
       expect(second?.tiers.deep?.regions['us-east-1']).toMatchObject({ cursor: 23, checkedBlobs: 23 });
       expect(second?.tiers.deep?.regions['eu-west-1']).toMatchObject({ cursor: 4, checkedBlobs: 4 });
       expect(second?.tiers.deep?.status).toBe('RUNNING');
       // Act 3: no deadline: the pass finishes.
       p.queue.drain();
-      const third = await verifySnapshot(p.deps, { ...verifyTask(), tier: 'deep', all: true });
+      const third = await verifySnapshot(p.deps, tierTask('deep', true));
       // Assess 3
       expect(third?.tiers.deep?.status).toBe('PASSED');
       expect(third?.tiers.deep?.regions['eu-west-1']).toMatchObject({
@@ -593,11 +596,7 @@ describe('verifySnapshot', () => {
       // Act: a pass cut after each batch until it ends.
       const runs = [];
       for (let i = 0; i < 20; i += 1) {
-        const v = await verifySnapshot(
-          p.deps,
-          { ...verifyTask(), tier: 'deep', all: true },
-          { remainingMs: budget(0) },
-        );
+        const v = await verifySnapshot(p.deps, tierTask('deep', true), { remainingMs: budget(0) });
         runs.push(v);
         if (v?.tiers.deep?.status !== 'RUNNING') break;
         p.queue.drain();
@@ -656,7 +655,7 @@ describe('verifySnapshot', () => {
       }
       // Act
       p.clock.advance(2 * 3600_000);
-      const result = await prunePlan(p.deps, { kind: 'prune', planId: 'photos', snapshotId: failed });
+      const result = await prunePlan(p.deps, { kind: 'forget', planId: 'photos', snapshotId: failed });
       // Assess
       const snapshots = await p.catalog.listSnapshots('photos');
       const kept = snapshots.find((s) => s.snapshotId === failed);
@@ -677,7 +676,7 @@ describe('verifySnapshot', () => {
       await startSnapshotNow(p.deps, 'photos');
       await p.drain();
       p.clock.advance(2 * 3600_000);
-      await prunePlan(p.deps, { kind: 'prune', planId: 'photos', snapshotId });
+      await prunePlan(p.deps, { kind: 'forget', planId: 'photos', snapshotId });
       for (const text of ['alpha', 'bravo', 'charlie']) {
         const where = await locate(p, p.primary, text);
         expect(p.primary.objects.has(VaultLayout.packKey(where.packId))).toBe(true);
@@ -705,7 +704,7 @@ describe('copyToRegion', () => {
   async function snapshotOnly(): Promise<string> {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
-      for (const task of tasks.filter((t) => t.kind === 'snapshot')) await p.run(task);
+      for (const task of tasks.filter((t) => t.kind.startsWith('snapshot'))) await p.run(task);
       if (tasks.some((t) => t.kind === 'copy')) break;
     }
     return snapshotId;

@@ -12,7 +12,7 @@ import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
 import { type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
 import { readPart, VaultIndex } from '../repository.ts';
-import type { VerifyTask } from '../tasks.ts';
+import type { VerifyTask, VerifyTierTask } from '../tasks.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type Manifest, type ManifestPart, VaultLayout } from '../vault.ts';
 import type { ExpectedBlob } from './sample.ts';
 
@@ -33,7 +33,7 @@ export interface VerifyOptions {
 export interface TierContext {
   deps: PipelineDeps;
   options: VerifyOptions;
-  task: VerifyTask;
+  task: VerifyTask | VerifyTierTask;
   plan: PlanRecord;
   snapshot: SnapshotRecord;
   manifestId: ContentId;

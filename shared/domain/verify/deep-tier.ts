@@ -22,11 +22,15 @@ import { deepPassOrder } from './sample.ts';
  */
 export async function deepTier(c: TierContext): Promise<TierVerification> {
   const { deps, task, plan, options } = c;
-  const all = task.all ?? false;
+  const all = task.kind === 'verify-tier' && task.all === true;
   const scope = all ? 'all' : 'sample';
   const previous = c.snapshot.verification?.tiers?.deep;
   // A task naming the deep tier continues a pass that ran out of time; the pipeline's step starts one.
-  const resume = task.tier === 'deep' && previous?.status === 'RUNNING' && previous.scope === scope;
+  const resume =
+    task.kind === 'verify-tier' &&
+    task.tier === 'deep' &&
+    previous?.status === 'RUNNING' &&
+    previous.scope === scope;
   const order = deepPassOrder(task.snapshotId, c.expected, {
     all,
     samplePercent: plan.verification.samplePercent,

@@ -8,7 +8,7 @@ import { NotFoundError } from '../errors.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, regionsHolding } from '../pipeline.ts';
 import type { TierVerification, Verification, VerificationTier } from '../records.ts';
 import { readManifest } from '../repository.ts';
-import { jobIdOf, taskIdOf, type VerifyTask } from '../tasks.ts';
+import { jobIdOf, taskIdOf, type VerifyTask, type VerifyTierTask } from '../tasks.ts';
 import { catalogTier } from './catalog-tier.ts';
 import { checksumTier } from './checksum-tier.ts';
 import { loadExpected, type TierContext, type VerifyOptions } from './context.ts';
@@ -16,8 +16,8 @@ import { deepTier } from './deep-tier.ts';
 import { describeFailure, mergeVerification, VERIFICATION_TIERS } from './report.ts';
 
 /**
- * Run a verify task: without `task.tier`, the catalog and checksum tiers and a deep pass over the
- * plan's sample, then ask for prune (the pipeline's verify step); with `task.tier`, that tier alone
+ * Run a task of the verify queue: `verify`, the catalog and checksum tiers and a deep pass over the
+ * plan's sample, then ask for `forget` (the pipeline's verify step); `verify-tier`, `task.tier` alone
  * (a scheduled run, or a deep pass continuing from its cursor).
  *
  * Reads the manifest root and its parts from the primary (a part the primary lacks or cannot open
@@ -30,7 +30,7 @@ import { describeFailure, mergeVerification, VERIFICATION_TIERS } from './report
  *   committed (or was forgotten and its record removed since: a late redelivery does nothing).
  * @example
  * ```ts
- * const v = await verifySnapshot(deps, { kind: 'verify', planId: 'photos', snapshotId, tier: 'deep' }, {
+ * const v = await verifySnapshot(deps, { kind: 'verify-tier', planId: 'photos', snapshotId, tier: 'deep' }, {
  *   remainingMs: () => context.getRemainingTimeInMillis(),
  * });
  * if (v?.status === 'FAILED') alarm(v);
@@ -39,7 +39,7 @@ import { describeFailure, mergeVerification, VERIFICATION_TIERS } from './report
  */
 export async function verifySnapshot(
   deps: PipelineDeps,
-  task: VerifyTask,
+  task: VerifyTask | VerifyTierTask,
   options: VerifyOptions = {},
 ): Promise<Verification | undefined> {
   const { catalog, clock, envelope, vaults } = deps;
@@ -74,7 +74,7 @@ export async function verifySnapshot(
     };
     await loadExpected(context);
     const results: Partial<Record<VerificationTier, TierVerification>> = {};
-    for (const tier of task.tier ? [task.tier] : VERIFICATION_TIERS) {
+    for (const tier of task.kind === 'verify-tier' ? [task.tier] : VERIFICATION_TIERS) {
       if (tier === 'catalog') results.catalog = await catalogTier(context);
       else if (tier === 'checksum') results.checksum = await checksumTier(context);
       else results.deep = await deepTier(context);
@@ -104,15 +104,15 @@ export async function verifySnapshot(
     if (deep?.status === 'RUNNING') {
       // Out of time: the pass continues from its cursor in a new task.
       await deps.queue.send({
-        kind: 'verify',
+        kind: 'verify-tier',
         planId: task.planId,
         snapshotId: task.snapshotId,
         tier: 'deep',
         ...(deep.scope === 'all' ? { all: true } : {}),
       });
     }
-    if (!task.tier)
-      await deps.queue.send({ kind: 'prune', planId: task.planId, snapshotId: task.snapshotId });
+    if (task.kind === 'verify')
+      await deps.queue.send({ kind: 'forget', planId: task.planId, snapshotId: task.snapshotId });
     return verification;
   } catch (error) {
     await recordTaskFailure(deps, jobId, taskId, error);

@@ -53,7 +53,7 @@ export async function vaultUsage(c: Container): Promise<
 
 /** A prune task's figures for the stages table: packs deleted (objects) and bytes deleted. */
 /**
- * One row per region's garbage collection (`prune:<region>` tasks, which retention's `prune` task
+ * One row per region's garbage collection (task ids `prune:<region>` of the gc tasks the forget task
  * enqueues), once each has finished (waits up to a minute).
  */
 export async function pruneRows(c: Container, jobId: string, label: string): Promise<(string | number)[][]> {
