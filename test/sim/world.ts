@@ -52,7 +52,7 @@ import {
   startDueVerifications,
   startSnapshotNow,
 } from '#domain/scheduling.ts';
-import { takeSnapshot } from '#domain/snapshot.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import { jobIdOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';

@@ -8,7 +8,7 @@ import { prunePlan } from '#domain/prune.ts';
 import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
 import { abandonSnapshot, FAILED_SNAPSHOT_RETRY_DAYS, isAbandoned, keepsWork } from '#domain/retry.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
-import { takeSnapshot } from '#domain/snapshot.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
 import { type ManifestEntry, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
