@@ -42,7 +42,10 @@ import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain
 import { prunePlan } from '#domain/prune.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restorePart, startRestore } from '#domain/restore/jobs.ts';
 import {
   retrySnapshot,

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '#domain/errors.ts';
-import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
 import { cutParts } from '#domain/snapshot/parts.ts';
 import { boundariesFromParent } from '#domain/snapshot/plan-partitions.ts';

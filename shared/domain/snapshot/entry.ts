@@ -4,7 +4,8 @@ import type { PipelineDeps } from '../pipeline.ts';
 import type { SourceObject } from '../ports.ts';
 import { readObjectChunks } from '../reader.ts';
 import type { PlanRecord } from '../records.ts';
-import type { PackWriter, VaultIndex } from '../repository.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
+import type { PackWriter } from '../repository/write.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from '../vault.ts';
 
 export interface Counters {

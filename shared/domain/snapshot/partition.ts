@@ -9,14 +9,10 @@ import { nowIso, type PipelineDeps, throttled, tuningOf } from '../pipeline.ts';
 import { DEFAULT_MAX_PARALLEL_PARTITIONS } from '../plan.ts';
 import type { SourceObject } from '../ports.ts';
 import type { PartitionCheckpoint, PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
-import {
-  PackWriter,
-  readAllEntries,
-  readManifest,
-  VaultIndex,
-  writeIndex,
-  writePart,
-} from '../repository.ts';
+import { readAllEntries } from '../repository/manifest-entries.ts';
+import { readManifest } from '../repository/read-documents.ts';
+import { VaultIndex } from '../repository/vault-index.ts';
+import { PackWriter, writeIndex, writePart } from '../repository/write.ts';
 import { jobIdOf, type PartitionResume, type SnapshotTask } from '../tasks.ts';
 import { type ContentId, compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
 import { type Counters, entryFor } from './entry.ts';

@@ -5,7 +5,7 @@
 import { nowIso, type PipelineDeps } from '../pipeline.ts';
 import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from '../plan.ts';
 import type { PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
-import { readManifest } from '../repository.ts';
+import { readManifest } from '../repository/read-documents.ts';
 import { resetLostWork } from '../retry.ts';
 import { jobIdOf, type SnapshotTask } from '../tasks.ts';
 import type { Manifest } from '../vault.ts';

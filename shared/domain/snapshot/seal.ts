@@ -2,7 +2,7 @@
 import { NotFoundError, TransientError } from '../errors.ts';
 import type { PipelineDeps } from '../pipeline.ts';
 import type { PartitionSummary, PlanRecord } from '../records.ts';
-import { writeManifest } from '../repository.ts';
+import { writeManifest } from '../repository/write.ts';
 import { missingParts } from '../retry.ts';
 import { jobIdOf, type Task } from '../tasks.ts';
 import { manifestRoot } from '../vault.ts';
