@@ -22,7 +22,8 @@ import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import { readObjectChunks } from './reader.ts';
 import type { JournalEntry, PlanRecord } from './records.ts';
-import { PackWriter, VaultIndex, writeIndex } from './repository.ts';
+import { VaultIndex } from './repository/vault-index.ts';
+import { PackWriter, writeIndex } from './repository/write.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
 
 /**

@@ -12,7 +12,10 @@ import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, TransientError } from './errors.ts';
 import { type PipelineDeps, recordTaskFailure, throttled, tuningOf, vaultIn } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
-import { readManifest, referencedDocuments, VaultIndex, writeIndex } from './repository.ts';
+import { referencedDocuments } from './repository/manifest-entries.ts';
+import { readManifest } from './repository/read-documents.ts';
+import { VaultIndex } from './repository/vault-index.ts';
+import { writeIndex } from './repository/write.ts';
 import { type CopyTask, jobIdOf, taskIdOf } from './tasks.ts';
 import { type ContentId, contentIdOf, type IndexedPack, VaultLayout } from './vault.ts';
 

@@ -30,7 +30,7 @@ import pLimit from 'p-limit';
 import { NotFoundError } from './errors.ts';
 import { type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { StoredObject, VaultStore } from './ports.ts';
-import { readIndex, readManifest, readPart } from './repository.ts';
+import { readIndex, readManifest, readPart } from './repository/read-documents.ts';
 import { type ContentId, VaultLayout } from './vault.ts';
 
 /**

@@ -16,7 +16,9 @@ import { IntegrityError, NotFoundError, reasonOf, TransientError, ValidationErro
 import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from './pipeline.ts';
 import type { DrillSettings } from './plan.ts';
 import type { DrillHistory, DrillRecord, DrillRegion, SnapshotRecord } from './records.ts';
-import { readAllEntries, readManifest, VaultIndex } from './repository.ts';
+import { readAllEntries } from './repository/manifest-entries.ts';
+import { readManifest } from './repository/read-documents.ts';
+import { VaultIndex } from './repository/vault-index.ts';
 import { writeEntry } from './restore/write.ts';
 import type { DrillTask } from './tasks.ts';
 import { type contentSha256Of, type ManifestEntry, snapshotIdFor } from './vault.ts';

@@ -30,7 +30,7 @@ import type {
   VaultStore,
 } from './ports.ts';
 import type { SnapshotRecord } from './records.ts';
-import { readIndex, readManifest, readPart } from './repository.ts';
+import { readIndex, readManifest, readPart } from './repository/read-documents.ts';
 import { type ContentId, VaultLayout } from './vault.ts';
 
 const DAY_MS = 86_400_000;

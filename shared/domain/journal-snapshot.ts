@@ -13,7 +13,8 @@ import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
 import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
-import { readManifest, readPart, writeManifest, writePart } from './repository.ts';
+import { readManifest, readPart } from './repository/read-documents.ts';
+import { writeManifest, writePart } from './repository/write.ts';
 import { jobIdOf } from './tasks.ts';
 import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
 

@@ -15,7 +15,7 @@ import { isRetryable, reasonOf } from './errors.ts';
 import { nowIso, type PipelineDeps } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import type { JobRecord, PlanRecord, RegionCopy, SnapshotRecord } from './records.ts';
-import { readManifest } from './repository.ts';
+import { readManifest } from './repository/read-documents.ts';
 import { type CopyTask, jobIdOf, type VerifyTask } from './tasks.ts';
 import { type ContentId, type Manifest, VaultLayout } from './vault.ts';
 

@@ -19,7 +19,8 @@ import pLimit from 'p-limit';
 import { ConflictError, isRetryable, NotFoundError } from './errors.ts';
 import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { SnapshotRecord } from './records.ts';
-import { readPart, VaultIndex } from './repository.ts';
+import { readPart } from './repository/read-documents.ts';
+import { VaultIndex } from './repository/vault-index.ts';
 import { jobIdOf } from './tasks.ts';
 import { type ContentId, type PartRef, VaultLayout } from './vault.ts';
 

@@ -9,7 +9,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
+import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
 import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore } from '#adapters/s3/object-store.ts';

@@ -3,7 +3,7 @@
  * DynamoDB catalog on DynamoDB Local (a fresh table per case).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
+import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import type { Catalog } from '#domain/ports.ts';
 import { startDynamoDb } from '../support/emulators.ts';
 import { MemoryCatalog } from '../support/memory/catalog.ts';
@@ -30,7 +30,7 @@ const implementations: { name: string; make: () => Promise<Catalog>; known: Know
     name: 'DynamoDbCatalog on DynamoDB Local',
     make: async () => new DynamoDbCatalog(ddb.client, await ddb.table()),
     known: {
-      // DynamoDbCatalog.#update sends nothing for a patch without fields and answers true: the
+      // DynamoDbCatalog (Table.update) sends nothing for a patch without fields and answers true: the
       // `when` condition is never checked (the twin answers false for a missing snapshot or
       // another status, as the port documents).
       'update-empty-patch': 'an empty patch answers true without checking the status',

@@ -11,7 +11,10 @@ import {
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
-import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { ManifestEntry } from '#domain/vault.ts';

@@ -42,7 +42,10 @@ import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain
 import { prunePlan } from '#domain/prune.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { readAllEntries, readEntryContent, readIndex, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restorePart, startRestore } from '#domain/restore/jobs.ts';
 import {
   retrySnapshot,
@@ -52,7 +55,7 @@ import {
   startDueVerifications,
   startSnapshotNow,
 } from '#domain/scheduling.ts';
-import { takeSnapshot } from '#domain/snapshot.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import { jobIdOf, queueOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';

@@ -10,15 +10,10 @@ import { NotFoundError } from '#domain/errors.ts';
 import { regionsHolding, type Vaults, vaultIn } from '#domain/pipeline.ts';
 import type { Catalog, VaultStore } from '#domain/ports.ts';
 import type { SnapshotRecord } from '#domain/records.ts';
-import {
-  readAllEntries,
-  readEntryContent,
-  readIndex,
-  readManifest,
-  readPackHeader,
-  readPart,
-  VaultIndex,
-} from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readIndex, readManifest, readPackHeader, readPart } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { keepsWork } from '#domain/retry.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '#domain/vault.ts';
 

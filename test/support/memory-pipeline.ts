@@ -11,7 +11,7 @@ import type { PipelineDeps } from '#domain/pipeline.ts';
 import { prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
 import { restorePart } from '#domain/restore/jobs.ts';
-import { takeSnapshot } from '#domain/snapshot.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { MemoryCatalog } from './memory/catalog.ts';

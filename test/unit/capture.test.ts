@@ -17,7 +17,8 @@ import {
 import { TransientError } from '#domain/errors.ts';
 import { latestByKey } from '#domain/journal.ts';
 import type { JournalEntry } from '#domain/records.ts';
-import { readEntryContent, VaultIndex } from '#domain/repository.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Container } from '#runtime/container.ts';

@@ -4,7 +4,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { VaultGcResult } from '#domain/gc/result.ts';
 import { describeCatalogRepair, repairCatalog } from '#domain/repair.ts';
-import { readManifest, referencedDocuments, VaultIndex } from '#domain/repository.ts';
+import { referencedDocuments } from '#domain/repository/manifest-entries.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';

@@ -13,7 +13,7 @@ import { NotFoundError } from '#domain/errors.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { VaultStore } from '#domain/ports.ts';
-import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository.ts';
+import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import { contentIdOf, VAULT_FORMAT_VERSION } from '#domain/vault.ts';
 import { MemoryCatalog } from '../support/memory/catalog.ts';
 import { ManualClock } from '../support/memory/clock.ts';

@@ -11,7 +11,7 @@ import {
 } from '#domain/drill.ts';
 import { TransientError, ValidationError } from '#domain/errors.ts';
 import type { DrillRecord, SnapshotRecord } from '#domain/records.ts';
-import { VaultIndex } from '#domain/repository.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startDrillNow, startDueDrills, startSnapshotNow } from '#domain/scheduling.ts';
 import type { DrillTask } from '#domain/tasks.ts';
 import {

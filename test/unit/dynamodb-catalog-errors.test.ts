@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoDbCatalog } from '#adapters/dynamodb-catalog.ts';
+import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import { isRetryable, TransientError, ValidationError } from '#domain/errors.ts';
 import type { JournalEntry } from '#domain/records.ts';
 

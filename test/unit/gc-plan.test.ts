@@ -18,7 +18,7 @@ import type { GcInputs, GcPlan } from '#domain/gc/types.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { StoredObject } from '#domain/ports.ts';
 import type { SnapshotRecord } from '#domain/records.ts';
-import { PackWriter, writeIndex } from '#domain/repository.ts';
+import { PackWriter, writeIndex } from '#domain/repository/write.ts';
 import {
   type ContentId,
   contentIdOf,

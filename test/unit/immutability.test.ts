@@ -17,7 +17,7 @@ import {
 } from '#domain/immutability.ts';
 import type { VaultStore } from '#domain/ports.ts';
 import type { SnapshotRecord } from '#domain/records.ts';
-import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository.ts';
+import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import { type ContentId, contentIdOf, VAULT_FORMAT_VERSION, VaultLayout } from '#domain/vault.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { createContainer } from '#runtime/container.ts';

@@ -1,8 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
-import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { takeSnapshot } from '#domain/snapshot.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 

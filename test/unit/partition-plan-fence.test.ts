@@ -4,7 +4,8 @@
 // the new plan, the straggler's summary would stand for a key range it never covered, and the sealed
 // snapshot would miss or double keys. Found by `npm run simulate` (seed 4867 of `--faults all`).
 import { describe, expect, it } from 'vitest';
-import { readAllEntries, readManifest } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
 import { memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { VaultIndex } from '#domain/repository.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startDueSnapshots, startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';

@@ -7,17 +7,11 @@ import { INDEX_COMPACT_THRESHOLD } from '#domain/gc/plan.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { type PruneResult, prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
-import {
-  PackWriter,
-  readAllEntries,
-  readEntryContent,
-  readIndex,
-  readManifest,
-  VaultIndex,
-  writeIndex,
-  writeManifest,
-  writePart,
-} from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
+import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import { taskIdOf } from '#domain/tasks.ts';
 import {
   type ContentId,

@@ -5,26 +5,18 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
+import { manifestEntries, readAllEntries, referencedDocuments } from '#domain/repository/manifest-entries.ts';
 import {
   type BlobLocation,
   coalesceBlobReads,
   entryContent,
-  manifestEntries,
-  PackWriter,
-  readAllEntries,
   readBlob,
   readBlobsOfPack,
   readEntryContent,
-  readIndex,
-  readManifest,
-  readPackHeader,
-  readPart,
-  referencedDocuments,
-  VaultIndex,
-  writeIndex,
-  writeManifest,
-  writePart,
-} from '#domain/repository.ts';
+} from '#domain/repository/read-blobs.ts';
+import { readIndex, readManifest, readPackHeader, readPart } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
+import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import {
   type ContentId,
   contentIdOf,

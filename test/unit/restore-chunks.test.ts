@@ -4,7 +4,9 @@
 // All on the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
-import { readAllEntries, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { restorePart, startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { verifiedEntryContent, writeEntry } from '#domain/restore/write.ts';

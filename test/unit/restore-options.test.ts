@@ -3,7 +3,7 @@
 // is written, and blobs in archive storage classes. All on the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
-import { VaultIndex } from '#domain/repository.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { ArchivePendingError } from '#domain/restore/archive.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { listVersions } from '#domain/restore/versions.ts';

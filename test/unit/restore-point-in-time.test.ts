@@ -7,7 +7,7 @@ import { Envelope } from '#domain/envelope.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import { changesAt, entriesAt } from '#domain/point-in-time.ts';
 import type { JournalEntry } from '#domain/records.ts';
-import { writePart } from '#domain/repository.ts';
+import { writePart } from '#domain/repository/write.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { selectEntries, selectFromManifest } from '#domain/restore/selection.ts';

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '#domain/errors.ts';
-import { readAllEntries, readEntryContent, readManifest, VaultIndex } from '#domain/repository.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readEntryContent } from '#domain/repository/read-blobs.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { retrySnapshot, startSnapshotNow } from '#domain/scheduling.ts';
-import { boundariesFromParent, cutParts, takeSnapshot } from '#domain/snapshot.ts';
+import { cutParts } from '#domain/snapshot/parts.ts';
+import { boundariesFromParent } from '#domain/snapshot/plan-partitions.ts';
+import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
 import {
   CHUNK_SIZE_BYTES,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError, isRetryable, NotFoundError } from '#domain/errors.ts';
 import type { RegionVerification, TierVerification, Verification } from '#domain/records.ts';
 import { repairCatalog } from '#domain/repair.ts';
-import { readPackHeader } from '#domain/repository.ts';
+import { readPackHeader } from '#domain/repository/read-documents.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { VAULT_FORMAT_VERSION, VaultLayout } from '#domain/vault.ts';
 import { describeFailure, regionProblems } from '#domain/verify/report.ts';

@@ -27,7 +27,7 @@ import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from '../errors.ts';
 import { type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
 import type { StoredObject, VaultStore } from '../ports.ts';
-import { readIndex } from '../repository.ts';
+import { readIndex } from '../repository/read-documents.ts';
 import { type ContentId, VaultLayout } from '../vault.ts';
 import { executeGc } from './execute.ts';
 import { liveSet } from './live-set.ts';

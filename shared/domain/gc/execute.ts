@@ -10,7 +10,8 @@
 import { isRetryable } from '../errors.ts';
 import { nowIso, type PipelineDeps } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
-import { PackWriter, readBlob, writeIndex } from '../repository.ts';
+import { readBlob } from '../repository/read-blobs.ts';
+import { PackWriter, writeIndex } from '../repository/write.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '../vault.ts';
 import { keptBlobs, planIndexRewrite, settleOrphans } from './plan.ts';
 import { emptyGcResult, type VaultGcResult } from './result.ts';

@@ -11,7 +11,7 @@ import { isRetryable, reasonOf } from '../errors.ts';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
-import { readManifest, readPart } from '../repository.ts';
+import { readManifest, readPart } from '../repository/read-documents.ts';
 import { keepsWork } from '../retry.ts';
 import { type ContentId, type Manifest, VaultLayout } from '../vault.ts';
 import { absentEverywhere, allVaults, listing } from './store.ts';

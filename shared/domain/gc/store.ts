@@ -6,7 +6,7 @@ import type { Envelope } from '../envelope.ts';
 import { isRetryable, NotFoundError } from '../errors.ts';
 import type { PipelineDeps } from '../pipeline.ts';
 import type { StoredObject, VaultStore } from '../ports.ts';
-import { readPackHeaderAt } from '../repository.ts';
+import { readPackHeaderAt } from '../repository/read-documents.ts';
 import type { ContentId, PackedBlob } from '../vault.ts';
 
 /** The primary vault, then every copy vault. */

@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { NotFoundError, StrongboxError, ValidationError } from '../errors.ts';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { ArchiveTier, StorageState, VaultStore } from '../ports.ts';
-import type { VaultIndex } from '../repository.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
 import { type ContentId, type ManifestEntry, VaultLayout } from '../vault.ts';
 import { commonPrefix, LISTING_THRESHOLD } from './listing.ts';
 import type { ParsedRestoreRequest, RestoreOptions } from './request.ts';

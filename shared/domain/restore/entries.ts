@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { WriteConditions } from '../ports.ts';
-import { type BlobLocation, type CoalesceLimits, coalesceBlobReads, readBlobsOfPack } from '../repository.ts';
+import {
+  type BlobLocation,
+  type CoalesceLimits,
+  coalesceBlobReads,
+  readBlobsOfPack,
+} from '../repository/read-blobs.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type ManifestEntry } from '../vault.ts';
 import { prepareArchive } from './archive.ts';
 import { commonPrefix, LISTING_THRESHOLD } from './listing.ts';

@@ -7,7 +7,7 @@
 import { NotFoundError, reasonOf } from '../errors.ts';
 import { nowIso, type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { RestoreJobRecord } from '../records.ts';
-import { readManifest } from '../repository.ts';
+import { readManifest } from '../repository/read-documents.ts';
 import type { RestorePartTask } from '../tasks.ts';
 import { contentIdOf } from '../vault.ts';
 import { prepareArchive } from './archive.ts';

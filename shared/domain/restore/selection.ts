@@ -10,7 +10,7 @@ import { NotFoundError } from '../errors.ts';
 import { applyChanges, type KeyChange, lostChangeWarnings } from '../point-in-time.ts';
 import type { VaultStore } from '../ports.ts';
 import type { SnapshotRecord } from '../records.ts';
-import { readPart } from '../repository.ts';
+import { readPart } from '../repository/read-documents.ts';
 import { compareKeys, type Manifest, type ManifestEntry, type ManifestPart, type PartRef } from '../vault.ts';
 import type { ParsedRestoreRequest } from './request.ts';
 

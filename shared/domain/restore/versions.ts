@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors.ts';
 import { compareSequencers } from '../journal.ts';
 import { type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { JournalEntry, SnapshotRecord } from '../records.ts';
-import { readManifest } from '../repository.ts';
+import { readManifest } from '../repository/read-documents.ts';
 import { findEntry } from './selection.ts';
 
 /** One captured version of an object: a run of consecutive snapshots that hold the same ETag. */

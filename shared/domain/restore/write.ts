@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import type { Envelope } from '../envelope.ts';
 import { IntegrityError } from '../errors.ts';
 import type { ObjectStore, VaultStore, WriteConditions, WriteOutcome } from '../ports.ts';
-import { entryContent, type VaultIndex } from '../repository.ts';
+import { entryContent } from '../repository/read-blobs.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
 import { contentSha256Of, type ManifestEntry } from '../vault.ts';
 
 /**

@@ -7,7 +7,7 @@
 import { idsListed } from '../copy.ts';
 import { vaultIn } from '../pipeline.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
-import { readManifest } from '../repository.ts';
+import { readManifest } from '../repository/read-documents.ts';
 import { VaultLayout } from '../vault.ts';
 import {
   documentPresent,

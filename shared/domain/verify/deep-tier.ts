@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
 import { nowIso, throttled, tuningOf, vaultIn } from '../pipeline.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
-import { readBlob } from '../repository.ts';
+import { readBlob } from '../repository/read-blobs.ts';
 import { jobIdOf, taskIdOf } from '../tasks.ts';
 import { MAX_LISTED, regionIndex, secondsSince, type TierContext } from './context.ts';
 import { deepPassOrder } from './sample.ts';

@@ -7,7 +7,7 @@
 import { NotFoundError } from '../errors.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, regionsHolding } from '../pipeline.ts';
 import type { TierVerification, Verification, VerificationTier } from '../records.ts';
-import { readManifest } from '../repository.ts';
+import { readManifest } from '../repository/read-documents.ts';
 import { jobIdOf, taskIdOf, type VerifyTask, type VerifyTierTask } from '../tasks.ts';
 import { catalogTier } from './catalog-tier.ts';
 import { checksumTier } from './checksum-tier.ts';

@@ -1,0 +1,107 @@
+/** Reading the vault's documents: pack headers, index documents, manifest parts and roots. */
+import type { Envelope } from '../envelope.ts';
+import { IntegrityError } from '../errors.ts';
+import type { VaultStore } from '../ports.ts';
+import {
+  type ContentId,
+  decodeIndex,
+  decodeManifest,
+  decodePackHeader,
+  decodePart,
+  type IndexDocument,
+  indexAssociatedData,
+  type Manifest,
+  manifestAssociatedData,
+  PACK_HEADER_ASSOCIATED_DATA,
+  type PackHeader,
+  partAssociatedData,
+  VaultLayout,
+} from '../vault.ts';
+
+/**
+ * Read the header at the end of a stored pack (the list of its blobs), e.g. to rebuild an index.
+ * @throws IntegrityError (not retryable) when the pack is too short or its header does not open.
+ */
+export async function readPackHeader(
+  vault: VaultStore,
+  envelope: Envelope,
+  packId: ContentId,
+): Promise<PackHeader> {
+  const body = await vault.get(VaultLayout.packKey(packId));
+  if (body.length < 4) throw new IntegrityError(`pack ${packId} is too short`);
+  const length = Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32BE(body.length - 4);
+  if (length + 4 > body.length)
+    throw new IntegrityError(`pack ${packId}: header length ${length} is past its start`);
+  const sealed = body.subarray(body.length - 4 - length, body.length - 4);
+  return decodePackHeader(await envelope.open(sealed, PACK_HEADER_ASSOCIATED_DATA));
+}
+
+/**
+ * Read a pack's header with two ranged GETs (its last 4 bytes, then the sealed header), without
+ * fetching its blobs; `sizeBytes` is the pack's stored size (from a listing).
+ * @throws NotFoundError when the pack is gone; IntegrityError when the header does not open.
+ */
+export async function readPackHeaderAt(
+  vault: VaultStore,
+  envelope: Envelope,
+  packId: ContentId,
+  sizeBytes: number,
+): Promise<PackHeader> {
+  const key = VaultLayout.packKey(packId);
+  if (sizeBytes < 4) throw new IntegrityError(`pack ${packId} is too short`);
+  const tail = await vault.getRange(key, sizeBytes - 4, 4);
+  const length = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength).readUInt32BE(0);
+  if (length + 4 > sizeBytes)
+    throw new IntegrityError(`pack ${packId}: header length ${length} is past its start`);
+  const sealed = await vault.getRange(key, sizeBytes - 4 - length, length);
+  return decodePackHeader(await envelope.open(sealed, PACK_HEADER_ASSOCIATED_DATA));
+}
+
+/** Fetch, open and check one index document. @throws NotFoundError, IntegrityError */
+export async function readIndex(
+  vault: VaultStore,
+  envelope: Envelope,
+  indexId: ContentId,
+  options: { cached?: boolean } = {},
+): Promise<IndexDocument> {
+  // Index documents are content-addressed, so one read (and checked) once never changes: a warm
+  // Lambda container reads only the documents written since. Whether a document still exists is
+  // always decided by a fresh listing, never by this cache.
+  let cache = indexCache.get(vault);
+  if (!cache) {
+    cache = new Map();
+    indexCache.set(vault, cache);
+  }
+  const cached = options.cached ? cache.get(indexId) : undefined;
+  if (cached) return cached;
+  const sealed = await vault.get(VaultLayout.indexKey(indexId));
+  const doc = decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId);
+  cache.set(indexId, doc);
+  if (cache.size > INDEX_CACHE_DOCUMENTS) cache.delete(cache.keys().next().value as string);
+  return doc;
+}
+
+/** Index documents kept in memory per vault store (the oldest read is dropped first). */
+const INDEX_CACHE_DOCUMENTS = 20_000;
+const indexCache = new WeakMap<VaultStore, Map<ContentId, IndexDocument>>();
+
+/** Fetch, open and check one manifest part. @throws NotFoundError, IntegrityError, ValidationError */
+export async function readPart(vault: VaultStore, envelope: Envelope, planId: string, partId: ContentId) {
+  const sealed = await vault.get(VaultLayout.partKey(planId, partId));
+  return decodePart(await envelope.open(sealed, partAssociatedData(planId, partId)), partId);
+}
+
+/**
+ * Fetch, open and check a manifest root.
+ * @throws NotFoundError when the vault lacks it; IntegrityError when it does not match its id.
+ */
+export async function readManifest(
+  vault: VaultStore,
+  envelope: Envelope,
+  planId: string,
+  manifestId: ContentId,
+): Promise<Manifest> {
+  const sealed = await vault.get(VaultLayout.manifestKey(planId, manifestId));
+  const bytes = await envelope.open(sealed, manifestAssociatedData(planId, manifestId));
+  return decodeManifest(bytes, manifestId);
+}

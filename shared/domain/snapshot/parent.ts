@@ -1,0 +1,71 @@
+/** A snapshot's parent, and what the journal says changed since it in a partition's range. */
+import { latestByKey } from '../journal.ts';
+import type { PipelineDeps } from '../pipeline.ts';
+import { manifestEntryOfJournal } from '../point-in-time.ts';
+import type { PlanRecord, SnapshotRecord } from '../records.ts';
+import type { ManifestEntry } from '../vault.ts';
+
+/** The newest COMMITTED snapshot of a plan older than `snapshotId` (ids sort by time). */
+export async function latestCommittedBefore(
+  deps: PipelineDeps,
+  planId: string,
+  snapshotId: string,
+): Promise<SnapshotRecord | undefined> {
+  const all = await deps.catalog.listSnapshots(planId);
+  return all.filter((s) => s.status === 'COMMITTED' && s.snapshotId < snapshotId).at(-1);
+}
+
+/**
+ * The newest captured version of each key in range that capture journaled after the parent's time,
+ * as manifest entries. Their blobs are stored and indexed (capture journals last) and stay live for
+ * garbage collection while the parent is (it keeps journaled blobs since the oldest snapshot), so a
+ * snapshot may name them without reading the object or the vault index. Empty without a parent.
+ */
+export async function capturedSince(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  parent: SnapshotRecord | undefined,
+  inRange: (key: string) => boolean,
+): Promise<Map<string, ManifestEntry>> {
+  const out = new Map<string, ManifestEntry>();
+  if (!parent?.time) return out;
+  const journal = (await deps.catalog.listJournal(plan.id, { capturedAfter: parent.time })).filter(
+    (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
+  );
+  for (const [key, change] of latestByKey(journal)) {
+    const entry = manifestEntryOfJournal(change);
+    if (entry) out.set(key, entry);
+  }
+  return out;
+}
+
+/**
+ * What a reconcile partition expects its range to hold: the parent's entries with the journal
+ * captured since the parent (up to this snapshot's time) applied, by key.
+ */
+export async function expectedState(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  parent: SnapshotRecord | undefined,
+  parentEntries: ReadonlyMap<string, ManifestEntry>,
+  inRange: (key: string) => boolean,
+): Promise<Map<string, Pick<ManifestEntry, 'etag' | 'sizeBytes'>>> {
+  const expected = new Map<string, Pick<ManifestEntry, 'etag' | 'sizeBytes'>>(parentEntries);
+  const journal = await deps.catalog.listJournal(plan.id, {
+    ...(parent?.journalUntil ? { capturedAfter: parent.journalUntil } : {}),
+    ...(record.time ? { capturedUntil: record.time } : {}),
+  });
+  const changes = latestByKey(
+    journal.filter(
+      (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
+    ),
+  );
+  for (const change of changes.values()) {
+    if (change.outcome === 'removed') expected.delete(change.key);
+    else if (change.outcome === 'captured') {
+      expected.set(change.key, { etag: change.etag ?? '', sizeBytes: change.sizeBytes ?? 0 });
+    }
+  }
+  return expected;
+}

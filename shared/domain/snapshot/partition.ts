@@ -1,0 +1,315 @@
+/**
+ * Storing one partition of a snapshot: list its key range, reuse the parent's (or the journal's)
+ * entries for unchanged objects, read the others into packs, store packs → index → parts, and count
+ * the partition done (or checkpoint and re-enqueue it when time runs low); the last one seals.
+ */
+import pLimit from 'p-limit';
+import { NotFoundError, TransientError } from '../errors.ts';
+import { nowIso, type PipelineDeps, throttled, tuningOf } from '../pipeline.ts';
+import { DEFAULT_MAX_PARALLEL_PARTITIONS } from '../plan.ts';
+import type { SourceObject } from '../ports.ts';
+import type { PartitionCheckpoint, PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
+import { readAllEntries } from '../repository/manifest-entries.ts';
+import { readManifest } from '../repository/read-documents.ts';
+import { VaultIndex } from '../repository/vault-index.ts';
+import { PackWriter, writeIndex, writePart } from '../repository/write.ts';
+import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
+import { type ContentId, compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
+import { type Counters, entryFor } from './entry.ts';
+import { capturedSince, expectedState } from './parent.ts';
+import { cutParts } from './parts.ts';
+import type { SnapshotResult } from './result.ts';
+import { seal } from './seal.ts';
+
+/**
+ * Where a partition goes on from: the `resume` its message carries or the checkpoint the catalog
+ * records for it, whichever is further along (more invocations); none when neither exists.
+ */
+export async function resumeOf(
+  deps: PipelineDeps,
+  record: SnapshotRecord,
+  index: number,
+  fromMessage: PartitionResume | undefined,
+): Promise<PartitionResume | undefined> {
+  // Work stored under another partition plan (before a state-table restore) covers other keys.
+  const ofThisPlan = (r: PartitionResume | undefined) =>
+    r && (r.planTime === undefined || r.planTime === record.time) ? r : undefined;
+  const message = ofThisPlan(fromMessage);
+  const recorded = ofThisPlan(
+    (await deps.catalog.listPartitionCheckpoints(record.planId, record.snapshotId)).find(
+      (c) => c.partition === index,
+    ),
+  ) as PartitionCheckpoint | undefined;
+  if (!recorded || (message && message.invocations > recorded.invocations)) return message;
+  const { partition: _partition, checkpointedAt: _at, ...resume } = recorded;
+  return resume;
+}
+
+/** Store one partition (or the rest of it, from `resume`); the last to finish seals. */
+export async function runPartition(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+  resume: PartitionResume | undefined,
+): Promise<SnapshotResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const jobId = jobIdOf(record);
+  const taskId = `snapshot:p${index}`;
+  const boundaries = record.partitionBoundaries;
+  if (!boundaries) throw new TransientError(`snapshot ${jobId} has no partition plan yet`);
+  if (index > boundaries.length) throw new NotFoundError(`snapshot ${jobId} has no partition ${index}`);
+  if ((await catalog.listPartitions(plan.id, record.snapshotId)).some((p) => p.partition === index)) {
+    return afterPartition(deps, plan, record, task, index, false);
+  }
+  const started = clock.now();
+  await catalog.startTask(jobId, taskId, started.toISOString());
+
+  const lower = index > 0 ? boundaries[index - 1] : undefined;
+  const upper = index < boundaries.length ? boundaries[index] : undefined;
+  const inRange = (key: string) =>
+    (lower === undefined || compareKeys(key, lower) > 0) &&
+    (upper === undefined || compareKeys(key, upper) <= 0);
+
+  // The parent's entries for this range, and its part boundaries to cut ours at (so unchanged parts
+  // come out byte-identical and are shared, not stored again).
+  const parentEntries = new Map<string, ManifestEntry>();
+  const parentCuts: string[] = [];
+  const parentPartIds = new Set<ContentId>();
+  const parentRecord = record.parentSnapshotId
+    ? await catalog.getSnapshot(plan.id, record.parentSnapshotId)
+    : undefined;
+  if (parentRecord?.manifestId) {
+    const parent = await readManifest(vaults.primary, envelope, plan.id, parentRecord.manifestId);
+    const overlapping = parent.parts.filter(
+      (p) =>
+        (lower === undefined || compareKeys(p.lastKey, lower) > 0) &&
+        (upper === undefined || compareKeys(p.firstKey, upper) <= 0),
+    );
+    for (const part of overlapping) {
+      parentCuts.push(part.lastKey);
+      parentPartIds.add(part.partId);
+    }
+    for (const entry of await readAllEntries(vaults.primary, envelope, {
+      planId: plan.id,
+      parts: overlapping,
+    })) {
+      if (inRange(entry.key)) parentEntries.set(entry.key, entry);
+    }
+  }
+
+  // What capture stored since the parent: a listed object whose ETag and size are its key's newest
+  // captured version is taken from the journal, not read again (docs/format.md#journal).
+  const captured = await capturedSince(deps, plan, parentRecord, inRange);
+
+  // A reconcile compares the listing with what the parent and the journal say the range holds.
+  const expected =
+    record.mode === 'reconcile'
+      ? await expectedState(deps, plan, record, parentRecord, parentEntries, inRange)
+      : undefined;
+  const seen = new Set<string>();
+  let reconcileMissed = resume?.reconcileMissed ?? 0;
+  const countUnseen = (upTo: string | undefined) => {
+    if (!expected) return;
+    for (const key of expected.keys()) {
+      if (seen.has(key) || (resume?.afterKey !== undefined && compareKeys(key, resume.afterKey) <= 0))
+        continue;
+      if (upTo === undefined || compareKeys(key, upTo) <= 0) reconcileMissed += 1;
+    }
+  };
+
+  const counters: Counters = {
+    objectsRead: resume?.objectsRead ?? 0,
+    blobsWritten: resume?.blobsWritten ?? 0,
+    packsWritten: resume?.packsWritten ?? 0,
+    storedBytesWritten: resume?.storedBytesWritten ?? 0,
+    objectsVanished: resume?.objectsVanished ?? 0,
+  };
+  const packs = new PackWriter(vaults.primary, envelope);
+  let loadedIndex: VaultIndex | undefined;
+  let loadingIndex: Promise<VaultIndex> | undefined;
+  const vaultIndex = (): Promise<VaultIndex> => {
+    // One load per invocation, shared by every object read in parallel (the promise is kept, not
+    // its result: sixteen reads arriving together must not start sixteen loads).
+    // Blobs of packs garbage collection marked count as absent: stored again, never reused
+    // (docs/format.md#garbage-collection). The marks are read before the index is listed.
+    loadingIndex ??= (async () => {
+      const marks = await catalog.listGcMarks(vaults.primary.bucket);
+      loadedIndex = await VaultIndex.load(vaults.primary, envelope, {
+        ...deps,
+        cached: true,
+        exclude: new Set(marks.map((m) => m.packId)),
+      });
+      return loadedIndex;
+    })();
+    return loadingIndex;
+  };
+  const parts: PartRef[] = [...(resume?.parts ?? [])];
+  let pending: ManifestEntry[] = []; // entries done but not yet in a stored part
+  let bytesDone = 0;
+  const reportProgress = throttled(clock, tuningOf(deps).progressIntervalMs, () =>
+    catalog.updateTask(jobId, taskId, {
+      progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) + pending.length, bytes: bytesDone },
+    }),
+  );
+  const limit = pLimit(tuningOf(deps).concurrency);
+  const reserveMs = tuningOf(deps).timeReserveSeconds * 1000;
+
+  /** Store the packs, then their index, then the parts of `entries` (write order). */
+  const storeParts = async (entries: ManifestEntry[], cutTail: boolean): Promise<ManifestEntry[]> => {
+    const stored = await packs.flush();
+    await writeIndex(vaults.primary, envelope, stored);
+    for (const pack of stored) loadedIndex?.addPack(pack);
+    const { complete, rest } = cutParts(entries, parentCuts, cutTail);
+    for (const group of complete) {
+      const { ref } = await writePart(vaults.primary, envelope, plan.id, group, parentPartIds);
+      parts.push(ref);
+    }
+    return rest;
+  };
+
+  let lastKey: string | undefined = resume?.afterKey;
+  let batch: SourceObject[] = [];
+  const runBatch = async () => {
+    const results = await Promise.all(
+      batch.map((object) =>
+        limit(async () => {
+          const entry = await entryFor(
+            deps,
+            plan,
+            object,
+            parentEntries.get(object.key),
+            captured.get(object.key),
+            packs,
+            vaultIndex,
+            counters,
+          );
+          bytesDone += object.sizeBytes;
+          await reportProgress();
+          return entry;
+        }),
+      ),
+    );
+    for (const entry of results) if (entry) pending.push(entry);
+    lastKey = batch.at(-1)?.key ?? lastKey;
+    batch = [];
+  };
+
+  const startAfter = resume?.afterKey ?? lower;
+  for await (const object of deps.objects.list(
+    plan.source.bucket,
+    plan.source.prefix,
+    startAfter ? { startAfter } : {},
+  )) {
+    if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
+    if (expected) {
+      seen.add(object.key);
+      const want = expected.get(object.key);
+      if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
+    }
+    if (batch.length >= tuningOf(deps).partitionBatchObjects) {
+      await runBatch();
+      // More objects follow: is there time for them?
+      if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {
+        // Out of time: store what is done (packs, index, parts) and let the next invocation go on.
+        pending = await storeParts(pending, true);
+        countUnseen(lastKey);
+        const next: PartitionResume = {
+          afterKey: lastKey,
+          parts,
+          ...(expected ? { reconcileMissed } : {}),
+          ...counters,
+          packsWritten: counters.packsWritten + packs.packsWritten,
+          storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
+          invocations: (resume?.invocations ?? 1) + 1,
+          seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+          ...(record.time ? { planTime: record.time } : {}),
+        };
+        // The checkpoint in the catalog first: it keeps the parts live for garbage collection, and a
+        // delivery without `resume` (a re-drive) goes on from it. A second delivery of the message
+        // this invocation ran from finds a checkpoint as far along already, and stops.
+        const checkpoint = { ...next, partition: index, checkpointedAt: nowIso(clock) };
+        if (!(await catalog.putPartitionCheckpoint(plan.id, record.snapshotId, checkpoint))) {
+          return {
+            status: 'SKIPPED',
+            snapshotId: record.snapshotId,
+            partition: index,
+            reason: 'another delivery of this partition recorded its checkpoint first',
+          };
+        }
+        await deps.queue.send(partitionTask(task, index, next));
+        await catalog.updateTask(jobId, taskId, {
+          progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
+        });
+        return { status: 'CONTINUED', snapshotId: record.snapshotId, partition: index };
+      }
+    }
+    batch.push(object);
+  }
+  if (batch.length > 0) await runBatch();
+  await storeParts(pending, true);
+  countUnseen(undefined);
+
+  const summary: PartitionSummary = {
+    partition: index,
+    parts,
+    objectCount: parts.reduce((n, p) => n + p.objectCount, 0),
+    logicalBytes: parts.reduce((n, p) => n + p.logicalBytes, 0),
+    ...counters,
+    packsWritten: counters.packsWritten + packs.packsWritten,
+    storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
+    invocations: resume?.invocations ?? 1,
+    seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+    doneAt: nowIso(clock),
+    ...(expected ? { reconcileMissed } : {}),
+    ...(record.time ? { planTime: record.time } : {}),
+  };
+  const { counted } = await catalog.completePartition(plan.id, record.snapshotId, summary);
+  await catalog.updateTask(jobId, taskId, {
+    status: 'SUCCEEDED',
+    finishedAt: nowIso(clock),
+    progress: { done: summary.objectCount, total: summary.objectCount, bytes: summary.logicalBytes },
+  });
+  const result = await afterPartition(deps, plan, record, task, index, counted);
+  return { ...summaryResult(summary), ...result, snapshotId: record.snapshotId, partition: index };
+}
+
+/** After a partition is done (now or before): enqueue the next one in its window, seal when last. */
+async function afterPartition(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+  counted: boolean,
+): Promise<SnapshotResult> {
+  const { catalog } = deps;
+  const total = (record.partitionBoundaries?.length ?? 0) + 1;
+  const summaries = await catalog.listPartitions(plan.id, record.snapshotId);
+  const done = new Set(summaries.map((s) => s.partition));
+  const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
+  const next = index + window;
+  if (next < total && !done.has(next)) await deps.queue.send(partitionTask(task, next));
+  await catalog.updateTask(jobIdOf(record), 'snapshot', {
+    progress: {
+      done: summaries.reduce((n, s) => n + s.objectCount, 0),
+      bytes: summaries.reduce((n, s) => n + s.logicalBytes, 0),
+    },
+  });
+  if (done.size === total) return seal(deps, plan, record.snapshotId);
+  return { status: counted ? 'PARTITION_DONE' : 'SKIPPED', snapshotId: record.snapshotId, partition: index };
+}
+
+function summaryResult(s: PartitionSummary): Omit<SnapshotResult, 'status' | 'snapshotId'> {
+  return {
+    objectCount: s.objectCount,
+    logicalBytes: s.logicalBytes,
+    objectsRead: s.objectsRead,
+    blobsWritten: s.blobsWritten,
+    packsWritten: s.packsWritten,
+    storedBytesWritten: s.storedBytesWritten,
+    objectsVanished: s.objectsVanished,
+    seconds: s.seconds,
+  };
+}

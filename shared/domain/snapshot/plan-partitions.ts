@@ -1,0 +1,106 @@
+/**
+ * Planning a snapshot: its partitions' key ranges (at the parent's part boundaries, or from a first
+ * listing), recorded once on the snapshot record, and the first partitions enqueued.
+ */
+import { nowIso, type PipelineDeps } from '../pipeline.ts';
+import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from '../plan.ts';
+import type { PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
+import { readManifest } from '../repository/read-documents.ts';
+import { resetLostWork } from '../retry.ts';
+import { jobIdOf, partitionTask, type SnapshotTask } from '../tasks.ts';
+import type { Manifest } from '../vault.ts';
+import { continuousMode, journalBuilt } from './mode.ts';
+import { latestCommittedBefore } from './parent.ts';
+import type { SnapshotResult } from './result.ts';
+import { seal } from './seal.ts';
+
+/**
+ * Plan a snapshot: record its partition plan (once) and enqueue the partitions not done yet, at most
+ * the plan's `maxParallelPartitions` of them; each finishing partition enqueues the next.
+ */
+export async function planSnapshot(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+): Promise<SnapshotResult> {
+  const { catalog, clock } = deps;
+  const jobId = jobIdOf(record);
+  await catalog.startTask(jobId, 'snapshot', nowIso(clock));
+  let recorded: PartitionPlan;
+  if (record.partitionBoundaries) {
+    // Planned before (a retry, or this task delivered again): keep only work that is still whole.
+    await resetLostWork(deps, plan.id, record.snapshotId);
+    recorded = {
+      boundaries: record.partitionBoundaries,
+      parentSnapshotId: record.parentSnapshotId ?? null,
+      time: record.time ?? nowIso(clock),
+    };
+  } else {
+    const time = nowIso(clock);
+    const parent = await latestCommittedBefore(deps, plan.id, record.snapshotId);
+    if (plan.continuous && parent?.manifestId) {
+      const mode = await continuousMode(deps, plan, parent);
+      if (mode === 'journal') return journalBuilt(deps, plan, record, parent);
+      await catalog.updateSnapshot(plan.id, record.snapshotId, { mode }, ['RUNNING']);
+      record.mode = mode;
+    }
+    const target = plan.snapshot?.partitionObjects ?? DEFAULT_PARTITION_OBJECTS;
+    const boundaries = parent?.manifestId
+      ? boundariesFromParent(
+          await readManifest(deps.vaults.primary, deps.envelope, plan.id, parent.manifestId),
+          target,
+        )
+      : await boundariesFromListing(deps, plan, target);
+    recorded = await catalog.planPartitions(plan.id, record.snapshotId, {
+      boundaries,
+      parentSnapshotId: parent?.snapshotId ?? null,
+      time,
+    });
+  }
+  const total = recorded.boundaries.length + 1;
+  const done = new Set((await catalog.listPartitions(plan.id, record.snapshotId)).map((p) => p.partition));
+  const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
+  const todo = [...Array(total).keys()].filter((i) => !done.has(i)).slice(0, window);
+  for (const index of todo) await deps.queue.send(partitionTask(task, index));
+  await catalog.updateTask(jobId, 'snapshot', { progress: { done: done.size, total } });
+  if (todo.length === 0 && done.size === total) {
+    // Every partition is done (a redelivered plan task after a crash before the seal): seal now.
+    return seal(deps, plan, record.snapshotId);
+  }
+  return { status: 'PLANNED', snapshotId: record.snapshotId, partitions: total };
+}
+
+/** Boundaries at the parent's part boundaries, grouping parts until a group holds `target` objects. */
+export function boundariesFromParent(parent: Pick<Manifest, 'parts'>, target: number): string[] {
+  const boundaries: string[] = [];
+  let objects = 0;
+  for (const [i, part] of parent.parts.entries()) {
+    objects += part.objectCount;
+    if (objects >= target && i < parent.parts.length - 1) {
+      boundaries.push(part.lastKey);
+      objects = 0;
+    }
+  }
+  return boundaries;
+}
+
+/** Boundaries every `target` keys of one listing (the first snapshot of a plan). Keeps only the keys. */
+async function boundariesFromListing(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  target: number,
+): Promise<string[]> {
+  const boundaries: string[] = [];
+  let n = 0;
+  let pending: string | undefined;
+  for await (const o of deps.objects.list(plan.source.bucket, plan.source.prefix)) {
+    if (pending !== undefined) {
+      boundaries.push(pending); // only a boundary when some key follows it
+      pending = undefined;
+    }
+    n += 1;
+    if (n % target === 0) pending = o.key;
+  }
+  return boundaries;
+}

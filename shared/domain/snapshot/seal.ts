@@ -1,0 +1,127 @@
+/** Sealing a snapshot: the manifest root last, the conditional commit, then the next stage. */
+import { NotFoundError, TransientError } from '../errors.ts';
+import type { PipelineDeps } from '../pipeline.ts';
+import type { PartitionSummary, PlanRecord } from '../records.ts';
+import { writeManifest } from '../repository/write.ts';
+import { missingParts } from '../retry.ts';
+import { jobIdOf, type Task } from '../tasks.ts';
+import { manifestRoot } from '../vault.ts';
+import type { SnapshotResult } from './result.ts';
+
+/**
+ * Seal: every partition is done, so write the manifest root (last) and commit RUNNING → COMMITTED.
+ * Two sealers (a duplicate delivery, a crash after counting) may both write a root; the conditional
+ * commit lets one win, and the other root is never visible (garbage collection removes it).
+ */
+export async function seal(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  snapshotId: string,
+): Promise<SnapshotResult> {
+  const { catalog, clock, envelope, vaults } = deps;
+  const record = await catalog.getSnapshot(plan.id, snapshotId);
+  if (!record) throw new NotFoundError(`snapshot ${plan.id}/${snapshotId} does not exist`);
+  if (record.status === 'COMMITTED') return { status: 'ALREADY_COMMITTED', snapshotId };
+  if (record.status !== 'RUNNING') return { status: 'SKIPPED', snapshotId, reason: record.status };
+  const summaries = await catalog.listPartitions(plan.id, snapshotId);
+  const total = (record.partitionBoundaries?.length ?? 0) + 1;
+  if (summaries.length !== total)
+    throw new TransientError(`snapshot ${plan.id}/${snapshotId}: not every partition is done`);
+  const parts = summaries.flatMap((s) => s.parts);
+  // Never a root naming a part the vault lacks (garbage collection deleted the work of a snapshot
+  // that was failed long enough): the partitions that wrote such parts run again.
+  const missing = await missingParts(deps, plan.id, parts);
+  if (missing.size > 0) {
+    const rerun = summaries.filter((s) => s.parts.some((p) => missing.has(p.partId))).map((s) => s.partition);
+    for (const index of rerun) {
+      await catalog.resetPartition(plan.id, snapshotId, index);
+      await deps.queue.send({
+        kind: 'snapshot-partition',
+        planId: plan.id,
+        snapshotId,
+        scheduledAt: record.scheduledAt,
+        partition: { index },
+      });
+    }
+    return {
+      status: 'CONTINUED',
+      snapshotId,
+      reason: `partition(s) ${rerun.join(', ')} run again: ${missing.size} part(s) are missing`,
+    };
+  }
+  const completedAt = clock.now();
+  const time = record.time ?? completedAt.toISOString();
+  const manifest = manifestRoot(
+    {
+      planId: plan.id,
+      snapshotId,
+      parentSnapshotId: record.parentSnapshotId ?? null,
+      source: plan.source,
+      scheduledAt: record.scheduledAt,
+      time,
+      completedAt: completedAt.toISOString(),
+    },
+    parts,
+  );
+  // Manifest root last: every part, index and pack it depends on is stored by now.
+  const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
+  const sum = (f: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + f(s), 0);
+  const seconds = (completedAt.getTime() - Date.parse(time)) / 1000;
+  const totals = {
+    objectCount: manifest.totals.objectCount,
+    logicalBytes: manifest.totals.logicalBytes,
+    objectsRead: sum((s) => s.objectsRead),
+    blobsWritten: sum((s) => s.blobsWritten),
+    packsWritten: sum((s) => s.packsWritten),
+    storedBytesWritten: sum((s) => s.storedBytesWritten),
+    objectsVanished: sum((s) => s.objectsVanished),
+  };
+  const committed = await catalog.updateSnapshot(
+    plan.id,
+    snapshotId,
+    {
+      status: 'COMMITTED',
+      startedAt: time,
+      committedAt: completedAt.toISOString(),
+      manifestId,
+      objectCount: totals.objectCount,
+      logicalBytes: totals.logicalBytes,
+      objectsRead: totals.objectsRead,
+      blobsWritten: totals.blobsWritten,
+      packsWritten: totals.packsWritten,
+      storedBytesWritten: totals.storedBytesWritten,
+      seconds,
+      // The listing ran after `time`: every change captured up to then is in it.
+      ...(plan.continuous ? { journalUntil: time } : {}),
+      ...(record.mode === 'reconcile' ? { reconcileMissed: sum((s) => s.reconcileMissed ?? 0) } : {}),
+      regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
+    },
+    ['RUNNING'],
+  );
+  if (!committed) return { status: 'ALREADY_COMMITTED', snapshotId };
+  const jobId = jobIdOf(record);
+  await catalog.updateTask(jobId, 'snapshot', {
+    status: 'SUCCEEDED',
+    finishedAt: completedAt.toISOString(),
+    progress: { done: totals.objectCount, total: totals.objectCount, bytes: totals.logicalBytes },
+    result: { status: 'COMMITTED', partitions: total, seconds, ...totals },
+  });
+  await fanOutAfterCommit(deps, plan, snapshotId);
+  return { status: 'COMMITTED', snapshotId, partitions: total, seconds, ...totals };
+}
+
+/**
+ * Ask for the stage after a commit: a copy task per copy region, or verification when the plan
+ * copies nowhere. Safe to repeat: every downstream task is idempotent.
+ */
+export async function fanOutAfterCommit(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  snapshotId: string,
+): Promise<void> {
+  const next: Task[] =
+    plan.copyRegions.length > 0
+      ? plan.copyRegions.map((region) => ({ kind: 'copy', planId: plan.id, snapshotId, region }))
+      : [{ kind: 'verify', planId: plan.id, snapshotId }];
+  for (const task of next) await deps.queue.send(task);
+}
