@@ -1057,6 +1057,10 @@ export class World {
     this.catalog.importState(this.#savedState as MemoryCatalogState);
     this.count('state-restores');
     this.writes += 1;
+    // The GC marks live in the state table too: those written since the saved point are gone, so a
+    // run before the restore no longer counts as the one that marked a pack (garbage waits one grace
+    // period more; nothing live is at stake).
+    this.#watch.forgetRuns();
     for (const s of before) {
       const now = this.catalog.snapshots.get(`${s.planId}/${s.snapshotId}`);
       if (now?.status === 'COMMITTED' && now.manifestId === s.manifestId) continue;

@@ -266,6 +266,14 @@ export class GarbageWatch {
     for (const packId of packIds) this.#since.delete(`${region}:${packId}`);
   }
 
+  /**
+   * The GC marks were lost (a state table restored to an earlier point): no run so far counts as
+   * having marked anything; streaks wait for runs from now on.
+   */
+  forgetRuns(): void {
+    this.runs.length = 0;
+  }
+
   /** Record this observation of a region's garbage; @returns the packs overdue (with how long). */
   observe(region: string, garbage: ReadonlySet<ContentId>, nowMs: number): string[] {
     const overdue: string[] = [];
