@@ -599,7 +599,7 @@ export class World {
         const startedMs = this.T + this.skewMs;
         const result = await prunePlan(deps, task);
         if (task.kind === 'gc' && !result.gc[task.region]?.deferred)
-          this.#watch.ran(task.region, startedMs, seq);
+          this.#watch.ran(task.region, startedMs, seq, this.T + this.skewMs);
         for (const gc of Object.values(result.gc)) {
           for (const [k, v] of Object.entries(gc))
             if (typeof v === 'number' && v > 0) this.count(`gc.${k}`, v);

@@ -235,12 +235,13 @@ export async function garbagePacks(
 /**
  * Follows unreferenced packs across observations and the GC runs between them. A pack garbage at
  * every observation since `t0` must be gone once a GC run started at or after `t0` (it marks the
- * pack) and another started a grace period after that one (it sweeps it): grace plus one GC cycle.
+ * pack, stamping the mark with its clock when it writes it, at the latest when it ends) and another
+ * started a grace period after that one ended (it sweeps it): grace plus one GC cycle.
  */
 export class GarbageWatch {
   /** Pack → when (clock, and order of events) it was first seen unreferenced in its current streak. */
   readonly #since = new Map<string, { ms: number; seq: number }>();
-  readonly runs: { region: string; startedMs: number; seq: number }[] = [];
+  readonly runs: { region: string; startedMs: number; endedMs: number; seq: number }[] = [];
   #seq = 0;
   readonly #graceMs: number;
 
@@ -253,9 +254,12 @@ export class GarbageWatch {
     return ++this.#seq;
   }
 
-  /** A GC run of `region` that started at `startedMs` (event `seq`, from {@link started}) and completed. */
-  ran(region: string, startedMs: number, seq: number): void {
-    this.runs.push({ region, startedMs, seq });
+  /**
+   * A GC run of `region` that started at `startedMs` (event `seq`, from {@link started}) and
+   * completed at `endedMs` (its marks are stamped at or before then).
+   */
+  ran(region: string, startedMs: number, seq: number, endedMs = startedMs): void {
+    this.runs.push({ region, startedMs, endedMs, seq });
   }
 
   /**
@@ -290,7 +294,7 @@ export class GarbageWatch {
       const t0 = since.ms;
       // A run that started after the observation (not merely at the same clock time) marks it.
       const marking = runs.find((r) => r.seq > since.seq);
-      const sweeping = marking && runs.find((r) => r.startedMs >= marking.startedMs + this.#graceMs);
+      const sweeping = marking && runs.find((r) => r.startedMs >= marking.endedMs + this.#graceMs);
       if (sweeping) {
         overdue.push(
           `${region}: pack ${packId.slice(0, 12)} unreferenced since ${new Date(t0).toISOString()} outlived GC runs at ${new Date(marking.startedMs).toISOString()} and ${new Date(sweeping.startedMs).toISOString()}`,

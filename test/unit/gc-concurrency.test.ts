@@ -210,7 +210,7 @@ class World {
         if (task.kind === 'gc') {
           // A run that found the vault's lease taken did nothing: not a GC cycle.
           if (!(result as PruneResult).gc[task.region]?.deferred)
-            this.watch.ran(task.region, ctx.startedMs, seq);
+            this.watch.ran(task.region, ctx.startedMs, seq, this.now());
           this.log.push(
             `${new Date(ctx.startedMs).toISOString()} gc ${task.region} #${seq} done at ${this.p.clock.now().toISOString()}: ${JSON.stringify((result as PruneResult).gc[task.region])}`,
           );
