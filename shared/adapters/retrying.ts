@@ -2,8 +2,9 @@
  * What cuts across the ports, as decorators (after restic's `backend/retry` and Kopia's
  * `blob/retrying` and `blob/logging` wrappers): the one retry mechanism of Strongbox,
  * {@link withRetry}, and decorators that run every call of a port through it
- * ({@link retryingVaultStore}, {@link retryingObjectStore}, {@link retryingCatalog}) or log the calls
- * that fail ({@link loggingPort}).
+ * ({@link retryingVaultStore}, {@link retryingObjectStore}, {@link retryingCatalog}). The other
+ * decorators have their own modules: `loggingPort` (./logging-port.ts) logs the calls that fail,
+ * `meteredPort` (./metered-port.ts) counts and times them; ./decorate.ts is their shared Proxy.
  *
  * {@link withRetry} implements the domain's `Retry` (#domain/retry-policy.ts) on p-retry, which runs the
  * attempts, counts them and asks whether to go on. The waits are this module's: p-retry randomizes a
@@ -17,9 +18,10 @@
  * `retryIf` and keeps that classification where it is.
  */
 import pRetry from 'p-retry';
-import { isRetryable, reasonOf } from '#domain/errors.ts';
+import { isRetryable } from '#domain/errors.ts';
 import type { Catalog, ObjectStore, VaultStore } from '#domain/ports.ts';
 import type { RetryPolicy } from '#domain/retry-policy.ts';
+import { decorate } from './decorate.ts';
 
 /** One retry about to happen: the failure, the attempt that failed (from 1) and the wait before the next. */
 export interface RetryEvent {
@@ -151,54 +153,4 @@ export function retryingObjectStore(store: ObjectStore, policy: RuntimeRetryPoli
  */
 export function retryingCatalog(catalog: Catalog, policy: RuntimeRetryPolicy): Catalog {
   return retryingPort(catalog, policy);
-}
-
-/** Where {@link loggingPort} writes: Powertools' `Logger` is one. */
-export interface WarnLogger {
-  warn(message: string, attributes: Record<string, unknown>): void;
-}
-
-/**
- * A port that logs, at warn level, each asynchronous call that fails — the port's `name`, the method,
- * the reason and whether it is retryable — and rethrows the failure unchanged. Ids only: the
- * arguments (keys, object names) are not logged.
- */
-export function loggingPort<T extends object>(port: T, name: string, logger: WarnLogger): T {
-  return decorate(port, (_method, _args, first, property) =>
-    first.catch((error: unknown) => {
-      logger.warn(`${name}.${property} failed`, {
-        port: name,
-        method: property,
-        reason: reasonOf(error),
-        retryable: isRetryable(error),
-      });
-      throw error;
-    }),
-  );
-}
-
-/**
- * `port` with each method that returns a promise routed through `around` (given the method bound to
- * the port, its arguments, the promise of this first call and the method's name).
- */
-function decorate<T extends object>(
-  port: T,
-  around: (
-    method: (...args: unknown[]) => Promise<unknown>,
-    args: unknown[],
-    first: Promise<unknown>,
-    property: string,
-  ) => Promise<unknown>,
-): T {
-  return new Proxy(port, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      const method = (...args: unknown[]) => value.apply(target, args);
-      return (...args: unknown[]) => {
-        const first: unknown = method(...args);
-        return first instanceof Promise ? around(method, args, first, String(property)) : first;
-      };
-    },
-  });
 }

@@ -2,13 +2,12 @@
 // sleep records the waits instead of waiting them, so nothing here takes time.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it } from 'vitest';
+import { loggingPort, type WarnLogger } from '#adapters/logging-port.ts';
 import {
   backoffDelay,
-  loggingPort,
   type RetryEvent,
   type RuntimeRetryPolicy,
   retryingVaultStore,
-  type WarnLogger,
   withRetry,
 } from '#adapters/retrying.ts';
 import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts';
