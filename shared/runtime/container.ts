@@ -11,6 +11,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import type { PortMeter } from '#adapters/metered-port.ts';
 import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore } from '#adapters/s3/object-store.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
@@ -31,6 +32,11 @@ export interface Container {
   logger: Logger;
   /** Application metrics (CloudWatch EMF on stdout); see ./metrics.ts. */
   metrics: Metrics;
+  /**
+   * The tallies of the pipeline's metered ports, published as port metrics after each invocation
+   * (`publishMetrics`); absent from containers built by hand, whose ports are not metered.
+   */
+  portMeter?: PortMeter;
 }
 
 const systemClock: Clock = { now: () => new Date() };

@@ -13,6 +13,9 @@
  *   FAILED (it stays FAILED, so every later run of a tier on it raises the alarm again), 0 otherwise.
  * - `DrillFailed` (drill): after each restore drill, 1 when it FAILED, 0 otherwise, and per plan;
  *   `EstimatedRtoSeconds` per plan: the slowest region's RTO estimate of the drill.
+ * - `PortCalls`, `PortMilliseconds`, `PortFailures` and `PortRetryableFailures` per `port` (every
+ *   function, each invocation): how often the ports (catalog, queue, vaults, object store) were
+ *   called, for how long in all, and how many calls failed (see {@link publishPortMetrics}).
  *
  * Function errors and throttles come from AWS/Lambda's own metrics. Metrics carry ids and numbers
  * only: never a key, an object's name or its content.
@@ -20,6 +23,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
+import type { PortMeter } from '#adapters/metered-port.ts';
 import type { DrillRecord, Verification } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
 import type { Config } from './config.ts';
@@ -34,7 +38,14 @@ export const METRICS = {
   verificationFailed: 'VerificationFailed',
   drillFailed: 'DrillFailed',
   estimatedRto: 'EstimatedRtoSeconds',
+  portCalls: 'PortCalls',
+  portMilliseconds: 'PortMilliseconds',
+  portFailures: 'PortFailures',
+  portRetryableFailures: 'PortRetryableFailures',
 } as const;
+
+/** The dimension naming the port of the port metrics (`catalog`, `queue`, `vault`, `vault:<region>`, `objects`). */
+export const PORT_DIMENSION = 'port';
 
 /** The `service` dimension of every metric. */
 export const METRICS_SERVICE = 'strongbox';
@@ -52,14 +63,49 @@ export function createMetrics(config: Pick<Config, 'metricsNamespace'>, logger?:
 }
 
 /**
- * middy middleware: publish what the invocation stored, after it succeeds or fails. Unlike
- * Powertools' `logMetrics`, an invocation that stored nothing writes nothing (and warns nothing).
+ * middy middleware: publish what the invocation stored, after it succeeds or fails, then the port
+ * metrics `meter` counted (when given; see {@link publishPortMetrics}). Unlike Powertools'
+ * `logMetrics`, an invocation that stored nothing writes nothing (and warns nothing).
  */
-export function publishMetrics(metrics: Metrics): MiddlewareObj {
+export function publishMetrics(metrics: Metrics, meter?: PortMeter): MiddlewareObj {
   const publish = async () => {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    if (meter && !meter.empty) publishPortMetrics(metrics, meter);
   };
   return { after: publish, onError: publish };
+}
+
+/**
+ * The port metrics (`meteredPort` in #adapters/metered-port.ts): for each port called since the
+ * meter was last drained, ONE EMF document with the dimension `port` carrying `PortCalls` and
+ * `PortMilliseconds` (the calls' durations summed: divide by `PortCalls` for the mean), plus
+ * `PortFailures` and `PortRetryableFailures` when a call failed; then the meter is empty. The
+ * per-method tallies ride along as the metadata `methods` (JSON: `{ "<method>": { calls, failures,
+ * retryableFailures, milliseconds } }`), searchable in Logs Insights, not a metric.
+ *
+ * Cheap on purpose: every distinct metric name × dimension value is a CloudWatch custom metric billed
+ * for each hour it receives data, and Powertools keeps every `addMetric` value until it publishes.
+ * So a handful of sums per port and invocation — never one value per call, never a method or key
+ * dimension — and the failure counts only in the hours when something failed. What `metrics` stored
+ * before is published first, on its own: the `port` dimension must not reach it.
+ */
+export function publishPortMetrics(metrics: Metrics, meter: PortMeter): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  for (const { port, total, methods } of meter.drain()) {
+    metrics.addDimension(PORT_DIMENSION, port);
+    metrics.addMetric(METRICS.portCalls, MetricUnit.Count, total.calls);
+    metrics.addMetric(METRICS.portMilliseconds, MetricUnit.Milliseconds, Math.round(total.milliseconds));
+    if (total.failures > 0) {
+      metrics.addMetric(METRICS.portFailures, MetricUnit.Count, total.failures);
+      metrics.addMetric(METRICS.portRetryableFailures, MetricUnit.Count, total.retryableFailures);
+    }
+    const perMethod = Object.entries(methods).map(([method, t]) => [
+      method,
+      { ...t, milliseconds: Math.round(t.milliseconds) },
+    ]);
+    metrics.addMetadata('methods', JSON.stringify(Object.fromEntries(perMethod)));
+    metrics.publishStoredMetrics();
+  }
 }
 
 /** Capture: seconds between an S3 event and its journaling. */

@@ -94,7 +94,7 @@ export function s3EventHandler<O>(container: Container, run: (record: S3EventRec
   const { logger } = container;
   return middy<unknown, S3EventResult<O>, Error, Context>()
     .use(injectLambdaContext(logger))
-    .use(publishMetrics(container.metrics))
+    .use(publishMetrics(container.metrics, container.portMeter))
     .handler(async (event) => {
       let parsed: ParsedS3Event;
       try {

@@ -63,7 +63,7 @@ export function scheduledEventHandler<R>(
 ) {
   return middy<unknown, R, Error, Context>()
     .use(injectLambdaContext(container.logger))
-    .use(publishMetrics(container.metrics))
+    .use(publishMetrics(container.metrics, container.portMeter))
     .handler(async (event) => {
       const parsed = parseScheduledEvent(event);
       return tick(new Date(parsed.time).toISOString(), parsed);

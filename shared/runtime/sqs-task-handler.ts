@@ -96,7 +96,7 @@ export function sqsTaskHandler<Q extends TaskQueueName>(
 
   return middy<SQSEvent, SQSBatchResponse, Error, Context>()
     .use(injectLambdaContext(logger))
-    .use(publishMetrics(container.metrics))
+    .use(publishMetrics(container.metrics, container.portMeter))
     .handler(async (event, context) =>
       processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false }),
     );

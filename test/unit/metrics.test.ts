@@ -6,12 +6,15 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { meteredPort, PortMeter } from '#adapters/metered-port.ts';
+import { NotFoundError, TransientError } from '#domain/errors.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Config } from '#runtime/config.ts';
 import type { Container } from '#runtime/container.ts';
-import { createMetrics, METRICS } from '#runtime/metrics.ts';
+import { createMetrics, METRICS, PORT_DIMENSION, publishPortMetrics } from '#runtime/metrics.ts';
+import { scheduledEventHandler } from '#runtime/scheduled-event-handler.ts';
 import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
 import { makeHandler as makeDrillHandler } from '../../functions/drill.ts';
 import { makeHandler as makePruneHandler } from '../../functions/prune.ts';
@@ -222,5 +225,101 @@ describe('application metrics (EMF on stdout)', () => {
       handler(sqsEvent({ kind: 'forget', planId: 'nope', snapshotId: '20260301T000000Z' }), context),
     );
     expect(docs).toEqual([]);
+  });
+
+  describe('port metrics', () => {
+    const PORT_METRICS = [
+      { Name: METRICS.portCalls, Unit: 'Count' },
+      { Name: METRICS.portMilliseconds, Unit: 'Milliseconds' },
+    ];
+
+    /** A meter on a fake clock, and a port whose calls take 10 ms and fail when told. */
+    function meteredFake(name: string, meter: PortMeter, clock: { ms: number }) {
+      return meteredPort(
+        {
+          async read(fail?: Error) {
+            clock.ms += 10;
+            if (fail) throw fail;
+            return 'ok';
+          },
+        },
+        name,
+        meter,
+      );
+    }
+
+    it('publishes one document per port called, with the port dimension, then empties the meter', async () => {
+      const clock = { ms: 0 };
+      const meter = new PortMeter({ now: () => clock.ms });
+      const catalog = meteredFake('catalog', meter, clock);
+      const vault = meteredFake('vault:eu-west-1', meter, clock);
+      await catalog.read();
+      await catalog.read(new TransientError('throttled')).catch(() => undefined);
+      await catalog.read(new NotFoundError('gone')).catch(() => undefined);
+      await vault.read();
+      metrics.addMetric(METRICS.captureLag, 'Seconds', 1); // stored by the invocation itself
+      const docs = await captureEmf(async () => publishPortMetrics(metrics, meter));
+      expect(docs).toHaveLength(3);
+      const [own, ofCatalog, ofVault] = docs as [EmfDocument, EmfDocument, EmfDocument];
+      expect(own._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+      expect(own[PORT_DIMENSION]).toBeUndefined();
+      expect(ofCatalog._aws.CloudWatchMetrics[0]).toEqual({
+        Namespace: NAMESPACE,
+        Dimensions: [['service', PORT_DIMENSION]],
+        Metrics: [
+          ...PORT_METRICS,
+          { Name: METRICS.portFailures, Unit: 'Count' },
+          { Name: METRICS.portRetryableFailures, Unit: 'Count' },
+        ],
+      });
+      expect(ofCatalog).toMatchObject({
+        service: 'strongbox',
+        [PORT_DIMENSION]: 'catalog',
+        [METRICS.portCalls]: 3,
+        [METRICS.portMilliseconds]: 30,
+        [METRICS.portFailures]: 2,
+        [METRICS.portRetryableFailures]: 1,
+      });
+      expect(JSON.parse(ofCatalog.methods as string)).toEqual({
+        read: { calls: 3, failures: 2, retryableFailures: 1, milliseconds: 30 },
+      });
+      // No failure, no failure metrics: an hour without failures costs no failure metric.
+      expect(ofVault._aws.CloudWatchMetrics[0]?.Metrics).toEqual(PORT_METRICS);
+      expect(ofVault).toMatchObject({ [PORT_DIMENSION]: 'vault:eu-west-1', [METRICS.portCalls]: 1 });
+      expect(meter.empty).toBe(true);
+      expect(await captureEmf(async () => publishPortMetrics(metrics, meter))).toEqual([]);
+    });
+
+    it('every handler shape publishes the port metrics after its invocation, a failed one too', async () => {
+      const p = memoryPipeline('2026-03-01T00:00:00Z');
+      const meter = new PortMeter();
+      const metered = (): Container => ({
+        ...container(p),
+        pipeline: { ...p.deps, catalog: meteredPort(p.deps.catalog, 'catalog', meter) },
+        portMeter: meter,
+      });
+      const capture = JSON.parse(readFileSync('events/s3/object-created.json', 'utf8')) as unknown;
+      const tick = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-03-01T00:00:00Z' };
+      const forget = sqsEvent({ kind: 'forget', planId: 'nope', snapshotId: '20260301T000000Z' });
+      for (const run of [
+        () => makeCaptureHandler(metered())(capture, context),
+        () => makeSchedulerHandler(metered())(tick, context),
+        () => makePruneHandler(metered())(forget, context),
+        // A tick that fails: the middleware publishes from onError.
+        async () => {
+          const c = metered();
+          const failing = scheduledEventHandler(c, async () => {
+            await c.pipeline.catalog.listPlans();
+            throw new TransientError('tick failed');
+          });
+          await expect(failing(tick, context)).rejects.toThrow('tick failed');
+        },
+      ]) {
+        const docs = await captureEmf(() => run().catch(() => undefined));
+        const [calls] = valuesOf(docs, METRICS.portCalls, { [PORT_DIMENSION]: 'catalog' }) as [number];
+        expect(calls).toBeGreaterThan(0);
+        expect(meter.empty).toBe(true);
+      }
+    });
   });
 });
