@@ -1,6 +1,12 @@
 /**
  * The composition root: builds SDK clients, adapters and the pipeline's dependencies from a
  * {@link Config}, once per process (per Lambda container).
+ *
+ * What cuts across the ports is added here, as decorators (#adapters/logging-port.ts,
+ * #adapters/metered-port.ts): the catalog, the queue, every vault and the object store log their
+ * failed calls and count and time all of them into the container's `portMeter`. No retry decorator:
+ * the domain retries at its own points (`PipelineDeps.retry`) and the SDK clients retry requests;
+ * one more layer would multiply the attempts.
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -11,7 +17,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
-import type { PortMeter } from '#adapters/metered-port.ts';
+import { loggingPort, type WarnLogger } from '#adapters/logging-port.ts';
+import { meteredPort, PortMeter } from '#adapters/metered-port.ts';
 import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore } from '#adapters/s3/object-store.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
@@ -84,6 +91,18 @@ export function withVaultPolicy(config: Config, vault: VaultStore, clock: Clock)
 }
 
 /**
+ * `port` as the pipeline gets it: each call counted and timed into `meter` under `name`, each failed
+ * call logged at warn level (ids only), the result or failure unchanged. Properties pass through.
+ */
+export function observedPort<T extends object>(
+  port: T,
+  name: string,
+  { logger, meter }: { logger: WarnLogger; meter: PortMeter },
+): T {
+  return loggingPort(meteredPort(port, name, meter), name, logger);
+}
+
+/**
  * Build the container.
  * @example
  * ```ts
@@ -92,8 +111,17 @@ export function withVaultPolicy(config: Config, vault: VaultStore, clock: Clock)
  */
 export function createContainer(
   config: Config,
-  options: { clock?: Clock; logger?: Logger; metrics?: Metrics } = {},
+  options: { clock?: Clock; logger?: Logger; metrics?: Metrics; portMeter?: PortMeter } = {},
 ): Container {
+  const logger =
+    options.logger ??
+    new Logger({
+      serviceName: 'strongbox',
+      ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}),
+    });
+  const portMeter = options.portMeter ?? new PortMeter();
+  const observed = <T extends object>(port: T, name: string) =>
+    observedPort(port, name, { logger, meter: portMeter });
   const region = config.primaryRegion;
   // An explicit endpoint keeps SQSClient from switching to the QueueUrl's host.
   const sqs = new SQSClient({
@@ -114,27 +142,28 @@ export function createContainer(
   const primaryS3 = s3ClientFor(config, region);
   const clock = options.clock ?? systemClock;
   const primaryHttp = s3HttpClientFor(config, primaryS3);
+  // The vaults are observed outside their write policy: the calls are counted as the domain makes
+  // them, and the policy (`writePolicyOf`, `region`, `bucket`) still reads through the Proxy.
   const copies = new Map(
     [...config.copyVaults].map(([r, bucket]) => {
       const client = s3ClientFor(config, r);
       const vault = new S3VaultStore(client, r, bucket, s3HttpClientFor(config, client));
-      return [r, withVaultPolicy(config, vault, clock)] as const;
+      return [r, observed(withVaultPolicy(config, vault, clock), `vault:${r}`)] as const;
     }),
   );
   const pipeline: PipelineDeps = {
-    catalog: new DynamoDbCatalog(dynamodb, config.stateTable),
-    queue: new SqsTaskQueue(sqs, config.queueUrls),
+    catalog: observed(new DynamoDbCatalog(dynamodb, config.stateTable), 'catalog'),
+    queue: observed(new SqsTaskQueue(sqs, config.queueUrls), 'queue'),
     clock,
     envelope: new Envelope(keys),
     vaults: {
-      primary: withVaultPolicy(
-        config,
-        new S3VaultStore(primaryS3, region, config.vaultBucket, primaryHttp),
-        clock,
+      primary: observed(
+        withVaultPolicy(config, new S3VaultStore(primaryS3, region, config.vaultBucket, primaryHttp), clock),
+        'vault',
       ),
       copies,
     },
-    objects: new S3ObjectStore(primaryS3, primaryHttp),
+    objects: observed(new S3ObjectStore(primaryS3, primaryHttp), 'objects'),
     retry: withRetry,
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
@@ -143,14 +172,8 @@ export function createContainer(
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),
   };
-  const logger =
-    options.logger ??
-    new Logger({
-      serviceName: 'strongbox',
-      ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}),
-    });
   const metrics = options.metrics ?? createMetrics(config, logger);
-  return { config, pipeline, sqs, logger, metrics };
+  return { config, pipeline, sqs, logger, metrics, portMeter };
 }
 
 let defaultContainer: Container | undefined;
