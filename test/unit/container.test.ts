@@ -22,13 +22,14 @@ const sqs = mockClient(SQSClient);
 function container() {
   const logger = new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' });
   const warn = vi.spyOn(logger, 'warn');
+  const debug = vi.spyOn(logger, 'debug');
   let ms = 0;
   const portMeter = new PortMeter({ now: () => (ms += 5) }); // every reading 5 ms after the last
   const c = createContainer(
     testConfig({ kmsKeyId: 'alias/strongbox-test', objectLock: { mode: 'GOVERNANCE', days: 30 } }),
     { logger, portMeter },
   );
-  return { c, warn, portMeter };
+  return { c, warn, debug, portMeter };
 }
 
 describe('createContainer wires the observing port decorators', () => {
@@ -69,7 +70,7 @@ describe('createContainer wires the observing port decorators', () => {
       Contents: [{ Key: 'snapshots/a', Size: 1, LastModified: new Date('2026-03-01T00:00:00Z') }],
     });
     sqs.on(SendMessageCommand).rejects(Object.assign(new Error('socket hang up'), { $metadata: {} }));
-    const { c, warn, portMeter } = container();
+    const { c, warn, debug, portMeter } = container();
     const { primary, copies } = c.pipeline.vaults;
     const copy = copies.get('eu-west-1') as VaultStore;
     expect([primary.region, primary.bucket, copy.region, copy.bucket]).toEqual([
@@ -91,11 +92,12 @@ describe('createContainer wires the observing port decorators', () => {
         snapshotId: '20260301T000000Z',
       }),
     ).rejects.toThrow();
-    expect(warn.mock.calls.map(([message]) => message)).toEqual([
+    // A missing key is an answer the domain expects: debug, not warn.
+    expect(debug.mock.calls.map(([message]) => message)).toEqual([
       'vault.get failed',
       'vault:eu-west-1.get failed',
-      'queue.send failed',
     ]);
+    expect(warn.mock.calls.map(([message]) => message)).toEqual(['queue.send failed']);
     expect(portMeter.drain().map(({ port, total }) => [port, total.calls, total.failures])).toEqual([
       ['vault', 1, 1],
       ['vault:eu-west-1', 1, 1],

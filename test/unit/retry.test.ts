@@ -151,15 +151,40 @@ describe('port decorators', () => {
   });
 
   it('loggingPort logs each failed call with its reason, and rethrows it unchanged', async () => {
-    const logged: [string, Record<string, unknown>][] = [];
-    const logger: WarnLogger = { warn: (message, attributes) => logged.push([message, attributes]) };
+    const warned: [string, Record<string, unknown>][] = [];
+    const debugged: [string, Record<string, unknown>][] = [];
+    const logger: WarnLogger = {
+      warn: (message, attributes) => warned.push([message, attributes]),
+      debug: (message, attributes) => debugged.push([message, attributes]),
+    };
     const powertools: WarnLogger = new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' });
     expect(powertools).toBeDefined(); // Powertools' Logger is a WarnLogger
     const store = new MemoryVaultStore('us-east-1', 'vault', clock);
+    const broken = new TransientError('storage down');
+    store.get = () => Promise.reject(broken);
     const vault = loggingPort(store, 'vault', logger);
-    await expect(vault.get('missing')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(vault.get('k')).rejects.toBe(broken);
     await vault.put('k', Buffer.from('v'));
-    expect(logged).toEqual([
+    expect(warned).toEqual([
+      [
+        'vault.get failed',
+        { port: 'vault', method: 'get', reason: expect.stringMatching(/^TransientError/), retryable: true },
+      ],
+    ]);
+    expect(debugged).toEqual([]);
+  });
+
+  it('loggingPort logs the answers the domain expects (not found, conflict) at debug, not warn', async () => {
+    const warned: string[] = [];
+    const debugged: [string, Record<string, unknown>][] = [];
+    const logger: WarnLogger = {
+      warn: (message) => warned.push(message),
+      debug: (message, attributes) => debugged.push([message, attributes]),
+    };
+    const vault = loggingPort(new MemoryVaultStore('us-east-1', 'vault', clock), 'vault', logger);
+    await expect(vault.get('missing')).rejects.toBeInstanceOf(NotFoundError);
+    expect(warned).toEqual([]);
+    expect(debugged).toEqual([
       [
         'vault.get failed',
         { port: 'vault', method: 'get', reason: expect.stringMatching(/^NotFoundError/), retryable: false },
