@@ -135,7 +135,7 @@ export function createContainer(
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
-    ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),
+    ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
   };
   const logger =
     options.logger ??

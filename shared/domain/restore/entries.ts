@@ -118,8 +118,8 @@ export async function restoreEntries(
 
   // 2. Every blob to write must be in the region's index, and archived packs readable, before the
   //    first write. Above LISTING_THRESHOLD packs a restore learns the storage classes from one
-  //    listing of the vault's packs (unless `at.listVault` is false: a restore part, whose packs are
-  //    cheaper to HEAD than a whole vault is to list, once per part).
+  //    listing of the vault's packs (unless `at.listVault` is false: a restore slice, whose packs are
+  //    cheaper to HEAD than a whole vault is to list, once per slice).
   const index = toWrite.length > 0 ? await at.index() : undefined;
   if (index) {
     const archive = await prepareArchive(deps, vault, index, toWrite, request, {
