@@ -35,7 +35,7 @@ interface EntriesOutcome {
 }
 
 /**
- * The per-entry work of every restore, synchronous or one part of a fanned-out one: decide each
+ * The per-entry work of every restore, synchronous or one slice of a fanned-out one: decide each
  * entry under the overwrite policy, locate the blobs to write in the region's index (loaded once),
  * make archived packs readable, then (unless `dryRun`) read each object chunk by chunk, check it
  * and write it. Under `never` each write is conditional (`ifNoneMatch`): an object that appeared at
