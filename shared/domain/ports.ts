@@ -64,7 +64,7 @@ export interface StoredObject {
  * What a vault stored for one object, and what S3 reports for it without reading the bytes:
  * its size and its S3 SHA-256 checksum (base64). `FULL_OBJECT` is the SHA-256 of the whole object
  * (a single-part upload); `COMPOSITE` is the SHA-256 of the concatenated raw SHA-256 digests of the
- * parts, followed by `-<parts>` (a multipart upload). @see docs/format.md#manifests
+ * upload parts, followed by `-<upload part count>` (a multipart upload). @see docs/format.md#manifests
  */
 export type StoredChecksum = StoredBlob;
 

@@ -390,7 +390,7 @@ export interface JournalEntry {
   outcome: 'captured' | 'removed' | 'lost-before-capture';
   /** Bytes: of the object read (captured) or as the event reports it (lost-before-capture). */
   sizeBytes?: number;
-  /** The ETag without quotes, as S3 gives it (`<md5>` or, multipart, `<hash>-<parts>`). */
+  /** The ETag without quotes, as S3 gives it (`<md5>` or, multipart, `<hash>-<upload part count>`). */
   etag?: string;
   /** The version the event names (versioned buckets; a delete marker's for a removal). */
   versionId?: string;
