@@ -3,7 +3,7 @@
  * request (see RestoreRequestSchema: key, prefix, include/exclude, overwrite, archiveTier, fanOut,
  * dryRun…). A small selection is restored in this invocation and the report returned; a large one
  * (more objects than STRONGBOX_RESTORE_FANOUT_THRESHOLD, or `fanOut: true`) becomes a restore job
- * whose parts the restoreWorker runs from the restore queue, and the job record (its
+ * whose slices the restoreWorker runs from the restore queue, and the job record (its
  * `restoreJobId`) is returned at once. Errors surface as the invocation's error with a clear message.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';

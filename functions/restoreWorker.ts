@@ -1,12 +1,12 @@
 /**
- * restoreWorker: SQS-fed from the restore queue; restores one part of a fanned-out restore job,
- * adds what it did to the job's counters once, and marks the job SUCCEEDED when it is the last part.
+ * restoreWorker: SQS-fed from the restore queue; restores one slice of a fanned-out restore job,
+ * adds what it did to the job's counters once, and marks the job SUCCEEDED when it is the last slice.
  */
-import { restorePart } from '#domain/restore/jobs.ts';
+import { restoreSlice } from '#domain/restore/jobs.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 import { sqsTaskHandler } from '#runtime/sqs-task-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  sqsTaskHandler('restore', c, (task) => restorePart(c.pipeline, task));
+  sqsTaskHandler('restore', c, (task) => restoreSlice(c.pipeline, task));
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -189,7 +189,7 @@ export class S3HttpClient {
   }
 
   /**
-   * `PutObject` of a body in one request (S3 takes up to 5 GiB; callers keep it to a part's size),
+   * `PutObject` of a body in one request (S3 takes up to 5 GiB; callers keep it to an upload part's size),
    * with the SHA-256 of the body signed (`x-amz-content-sha256`), so S3 refuses a body changed on
    * the way. `conditions.ifNoneMatch` sends `If-None-Match: *`: S3 then stores the body only when
    * no object has the key, else answers 412 PreconditionFailed; a 409 ConditionalRequestConflict

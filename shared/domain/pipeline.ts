@@ -59,10 +59,10 @@ export interface PipelineDeps {
   partitionBatchObjects?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
-  /** A restore selecting more objects than this fans out into restore-part tasks. @default 500 */
+  /** A restore selecting more objects than this fans out into restore-slice tasks. @default 500 */
   restoreFanOutThreshold?: number;
-  /** Selected objects per restore part. @default 500 */
-  restorePartSize?: number;
+  /** Selected objects per restore slice. @default 500 */
+  restoreSliceSize?: number;
 }
 
 /**

@@ -16,7 +16,7 @@ import type {
   PlanRecord,
   RegionCopy,
   RestoreJobRecord,
-  RestorePartCounts,
+  RestoreSliceCounts,
   SnapshotRecord,
   SnapshotStatus,
   TaskRecord,
@@ -64,7 +64,7 @@ export interface StoredObject {
  * What a vault stored for one object, and what S3 reports for it without reading the bytes:
  * its size and its S3 SHA-256 checksum (base64). `FULL_OBJECT` is the SHA-256 of the whole object
  * (a single-part upload); `COMPOSITE` is the SHA-256 of the concatenated raw SHA-256 digests of the
- * parts, followed by `-<parts>` (a multipart upload). @see docs/format.md#manifests
+ * upload parts, followed by `-<upload part count>` (a multipart upload). @see docs/format.md#manifests
  */
 export type StoredChecksum = StoredBlob;
 
@@ -447,7 +447,7 @@ export interface JobCatalog {
 }
 
 /**
- * The catalog's fanned-out restores: restore jobs, their parts' completion markers and counters,
+ * The catalog's fanned-out restores: restore jobs, their slices' completion markers and counters,
  * heartbeats, re-drives and their end.
  */
 export interface RestoreJobCatalog {
@@ -457,21 +457,21 @@ export interface RestoreJobCatalog {
   /** The most recent restore jobs, newest first. */
   listRestoreJobs(limit?: number): Promise<RestoreJobRecord[]>;
   /**
-   * Mark part `part` of a restore job done and add its counts to the job's, atomically and once:
-   * a redelivered part finds its marker and adds nothing (`counted: false`). Returns the job after
+   * Mark slice `slice` of a restore job done and add its counts to the job's, atomically and once:
+   * a redelivered slice finds its marker and adds nothing (`counted: false`). Returns the job after
    * the write. Throws NotFoundError for an unknown job.
    */
-  completeRestorePart(
+  completeRestoreSlice(
     restoreJobId: string,
-    part: number,
-    counts: RestorePartCounts,
+    slice: number,
+    counts: RestoreSliceCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }>;
   /**
-   * The parts of a restore job marked done ({@link Catalog.completeRestorePart}), ascending. One
-   * query of the job's part markers, never a scan. @throws TransientError (retryable).
+   * The slices of a restore job marked done ({@link Catalog.completeRestoreSlice}), ascending. One
+   * query of the job's slice markers, never a scan. @throws TransientError (retryable).
    */
-  listRestorePartsDone(restoreJobId: string): Promise<number[]>;
+  listRestoreSlicesDone(restoreJobId: string): Promise<number[]>;
   /**
    * Record a heartbeat (`heartbeatAt = at`) on a restore job, only while it is RUNNING.
    * @returns whether it was recorded. @throws TransientError (retryable).
@@ -486,8 +486,8 @@ export interface RestoreJobCatalog {
    */
   redriveRestoreJob(restoreJobId: string, expectedRedrives: number, at: string): Promise<boolean>;
   /**
-   * End a RUNNING restore job: SUCCEEDED only once every part is done, FAILED with a reason. False
-   * when the job is not RUNNING (or, for SUCCEEDED, parts are missing): only one caller ends it.
+   * End a RUNNING restore job: SUCCEEDED only once every slice is done, FAILED with a reason. False
+   * when the job is not RUNNING (or, for SUCCEEDED, slices are missing): only one caller ends it.
    */
   finishRestoreJob(
     restoreJobId: string,

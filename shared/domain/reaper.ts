@@ -17,9 +17,9 @@
  * 4. A task record left RUNNING whose work the catalog shows done (its partition summarized, its
  *    snapshot committed or failed, its copy recorded) is closed without a re-drive.
  * 5. A RUNNING restore job silent for `staleSeconds` (the latest of its heartbeat, beaten by its
- *    restore-part workers, and its last update) gets its parts not done sent again, after a
+ *    restore-slice workers, and its last update) gets its slices not done sent again, after a
  *    conditional mark on the job ({@link Catalog.redriveRestoreJob}); re-driven `maxRedrives` times
- *    it ends FAILED with its reason; with every part done it ends SUCCEEDED.
+ *    it ends FAILED with its reason; with every slice done it ends SUCCEEDED.
  * 6. A RUNNING drill (in its plan's drill history) silent for `staleSeconds` is sent again after a
  *    conditional mark on its record (the history's version), or FAILED with its reason after
  *    `maxRedrives`. A drill is idempotent: its id seeds its draws, and a finished record is final.
@@ -166,8 +166,8 @@ export async function reapStaleWork(
 export const REAPED_RESTORE_JOBS = 100;
 
 /**
- * A RUNNING restore job: silent for the threshold, it gets its parts not done sent again (or ends
- * SUCCEEDED when every part is done: its last part was killed before it ended the job), or FAILED
+ * A RUNNING restore job: silent for the threshold, it gets its slices not done sent again (or ends
+ * SUCCEEDED when every slice is done: its last slice was killed before it ended the job), or FAILED
  * once it was re-driven `maxRedrives` times.
  */
 async function reapRestoreJob(
@@ -184,8 +184,8 @@ async function reapRestoreJob(
   const silent = silentSeconds({ heartbeatAt: last });
   if (silent <= options.staleSeconds) return;
   const base = { jobId: job.restoreJobId, taskId: 'restore', silentSeconds: silent };
-  const done = new Set(await catalog.listRestorePartsDone(job.restoreJobId));
-  const missing = Array.from({ length: job.partsTotal }, (_, part) => part).filter((p) => !done.has(p));
+  const done = new Set(await catalog.listRestoreSlicesDone(job.restoreJobId));
+  const missing = Array.from({ length: job.slicesTotal }, (_, slice) => slice).filter((s) => !done.has(s));
   if (missing.length === 0) {
     if (await catalog.finishRestoreJob(job.restoreJobId, { status: 'SUCCEEDED', at })) {
       result.reaped.push({ ...base, action: 'closed' });
@@ -194,11 +194,11 @@ async function reapRestoreJob(
   }
   const redrives = job.redrives ?? 0;
   if (redrives >= options.maxRedrives) {
-    const parts =
+    const slices =
       missing.length === 1
-        ? `restore part ${missing[0]}`
-        : `restore parts ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`;
-    const reason = `${parts}: no heartbeat for ${silent} s after ${redrives} redrives`;
+        ? `restore slice ${missing[0]}`
+        : `restore slices ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`;
+    const reason = `${slices}: no heartbeat for ${silent} s after ${redrives} redrives`;
     await catalog.finishRestoreJob(job.restoreJobId, { status: 'FAILED', at, error: reason });
     result.reaped.push({ ...base, action: 'failed', reason });
     return;
@@ -208,15 +208,15 @@ async function reapRestoreJob(
     return;
   }
   // Marked first, then sent: a send that fails is re-driven by a later tick, counted once more.
-  for (const part of missing) {
-    const first = part * job.partSize;
+  for (const slice of missing) {
+    const first = slice * job.sliceSize;
     await deps.queue.send({
-      kind: 'restore-part',
+      kind: 'restore-slice',
       restoreJobId: job.restoreJobId,
       manifestId: job.manifestId,
-      part,
+      slice,
       first,
-      count: Math.min(job.partSize, job.selected - first),
+      count: Math.min(job.sliceSize, job.selected - first),
     });
   }
   result.reaped.push({ ...base, action: 'redriven' });
@@ -371,7 +371,7 @@ async function redriveOrFail(
 async function failForGood(deps: Deps, task: TaskRecord, message: Task, reason: string, at: string) {
   const { catalog } = deps;
   await catalog.updateTask(task.jobId, task.taskId, { status: 'FAILED', error: reason, finishedAt: at });
-  if (message.kind === 'restore-part' || message.kind === 'drill') return;
+  if (message.kind === 'restore-slice' || message.kind === 'drill') return;
   if (await catalog.getJob(task.jobId)) {
     await catalog.updateJob(task.jobId, { status: 'FAILED', error: reason, updatedAt: at });
   }

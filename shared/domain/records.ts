@@ -290,8 +290,10 @@ export interface TaskRecord {
 }
 
 /**
- * A fanned-out restore: the restore function creates it RUNNING, restore-part tasks add to its
- * counters, and the last part marks it SUCCEEDED; a part that fails for good marks it FAILED.
+ * A fanned-out restore: the restore function creates it RUNNING, restore-slice tasks add to its
+ * counters, and the last slice marks it SUCCEEDED; a slice that fails for good marks it FAILED.
+ * Stored with `partsTotal`, `partsDone` and `partSize` for `slicesTotal`, `slicesDone` and
+ * `sliceSize` (the names before the rename, kept so jobs in flight read the same).
  * @see docs/format.md#catalog
  */
 export interface RestoreJobRecord {
@@ -304,16 +306,16 @@ export interface RestoreJobRecord {
   snapshotTime?: string;
   manifestId: string;
   /**
-   * A point-in-time restore (`request.pointInTime`): ISO-8601 UTC, the capture horizon — the parts
+   * A point-in-time restore (`request.pointInTime`): ISO-8601 UTC, the capture horizon — the slices
    * apply the journal entries captured up to this time (and after the snapshot, up to the point in
-   * time), so every part derives the same selection. Absent: the snapshot alone.
+   * time), so every slice derives the same selection. Absent: the snapshot alone.
    */
   journalUntil?: string;
   /** With `journalUntil`: the snapshot's own journal horizon (its `journalUntil`), when it has one. */
   snapshotJournalUntil?: string;
   region: string;
   targetBucket: string;
-  /** The parsed restore request the parts replay (overwrite policy, archive tier, selection). */
+  /** The parsed restore request the slices replay (overwrite policy, archive tier, selection). */
   request: Record<string, unknown>;
   /** Objects and bytes the request selects. */
   selected: number;
@@ -324,29 +326,29 @@ export interface RestoreJobRecord {
   /** Objects skipped so far because the target held them: policy never / ifChanged. */
   skippedExists: number;
   skippedUnchanged: number;
-  /** Parts the selection was split into, and how many have finished. */
-  partsTotal: number;
-  partsDone: number;
-  /** Selected entries per part. */
-  partSize: number;
+  /** Slices the selection was split into, and how many have finished. */
+  slicesTotal: number;
+  slicesDone: number;
+  /** Selected entries per slice. */
+  sliceSize: number;
   warnings: string[];
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;
   error?: string;
   /**
-   * ISO-8601 UTC: the last sign of life of its restore-part workers ({@link Catalog.heartbeatRestoreJob},
-   * at the start of each part and about every 30 s while one runs). The reaper treats a RUNNING job
+   * ISO-8601 UTC: the last sign of life of its restore-slice workers ({@link Catalog.heartbeatRestoreJob},
+   * at the start of each slice and about every 30 s while one runs). The reaper treats a RUNNING job
    * silent (the latest of this, `updatedAt` and `createdAt`) for its stale threshold as held by dead
    * workers. @see docs/format.md#tasks
    */
   heartbeatAt?: string;
-  /** Times the reaper re-drove the job (re-sent its parts not done). Absent: 0. */
+  /** Times the reaper re-drove the job (re-sent its slices not done). Absent: 0. */
   redrives?: number;
 }
 
-/** What one restore part did: added to its job's counters once. */
-export interface RestorePartCounts {
+/** What one restore slice did: added to its job's counters once. */
+export interface RestoreSliceCounts {
   objects: number;
   bytes: number;
   skippedExists: number;
@@ -388,7 +390,7 @@ export interface JournalEntry {
   outcome: 'captured' | 'removed' | 'lost-before-capture';
   /** Bytes: of the object read (captured) or as the event reports it (lost-before-capture). */
   sizeBytes?: number;
-  /** The ETag without quotes, as S3 gives it (`<md5>` or, multipart, `<hash>-<parts>`). */
+  /** The ETag without quotes, as S3 gives it (`<md5>` or, multipart, `<hash>-<upload part count>`). */
   etag?: string;
   /** The version the event names (versioned buckets; a delete marker's for a removal). */
   versionId?: string;

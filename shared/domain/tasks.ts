@@ -111,16 +111,17 @@ export const GcTaskSchema = z.strictObject({
 });
 
 /**
- * Restore one part of a fanned-out restore: the selected entries `first` … `first + count - 1`
- * (indexes into the job's selection, in manifest order) of manifest `manifestId`. The part names a
- * range, not keys, so messages stay small; the restore job record holds the request.
+ * Restore one slice of a fanned-out restore: the selected entries `first` … `first + count - 1`
+ * (indexes into the job's selection, in manifest order) of manifest `manifestId`. The slice names a
+ * range, not keys, so messages stay small; the restore job record holds the request. (A slice is
+ * not a manifest part: it may span several parts, or cover a few entries of one.)
  * @see ../../docs/format.md#tasks
  */
-export const RestorePartTaskSchema = z.strictObject({
-  kind: z.literal('restore-part'),
+export const RestoreSliceTaskSchema = z.strictObject({
+  kind: z.literal('restore-slice'),
   restoreJobId: id,
   manifestId: id,
-  part: z.number().int().min(0),
+  slice: z.number().int().min(0),
   first: z.number().int().min(0),
   count: z.number().int().min(1),
 });
@@ -146,7 +147,7 @@ export const TaskSchema = z.discriminatedUnion('kind', [
   VerifyTierTaskSchema,
   ForgetTaskSchema,
   GcTaskSchema,
-  RestorePartTaskSchema,
+  RestoreSliceTaskSchema,
   DrillTaskSchema,
 ]);
 export type Task = z.infer<typeof TaskSchema>;
@@ -158,7 +159,7 @@ export type VerifyTierTask = z.infer<typeof VerifyTierTaskSchema>;
 export type ForgetTask = z.infer<typeof ForgetTaskSchema>;
 export type GcTask = z.infer<typeof GcTaskSchema>;
 export type DrillTask = z.infer<typeof DrillTaskSchema>;
-export type RestorePartTask = z.infer<typeof RestorePartTaskSchema>;
+export type RestoreSliceTask = z.infer<typeof RestoreSliceTaskSchema>;
 export type TaskKind = Task['kind'];
 
 /**
@@ -173,7 +174,7 @@ export const QUEUE_OF = {
   'verify-tier': 'verify',
   forget: 'prune',
   gc: 'prune',
-  'restore-part': 'restore',
+  'restore-slice': 'restore',
   drill: 'drill',
 } as const satisfies Record<TaskKind, string>;
 /** A task queue: `snapshot`, `copy`, `verify`, `prune`, `restore`, `drill`. */
@@ -200,7 +201,9 @@ export function queueOf(kind: TaskKind): TaskQueueName {
  * for one release:
  * - `snapshot` → `snapshot-plan`; with `partition` → `snapshot-partition`;
  * - `prune` → `forget`; with `region` → `gc`;
- * - `verify` with `tier` → `verify-tier` (without it, `verify` is today's kind unchanged).
+ * - `verify` with `tier` → `verify-tier` (without it, `verify` is today's kind unchanged);
+ * - `restore-part` with `part` → `restore-slice` with `slice` (the kind's name before the restore
+ *   meaning of "part" was renamed "slice": a manifest part is another thing).
  * Anything else is returned as it is. @see ../../docs/format.md#tasks
  */
 export function upgradeTask(value: unknown): unknown {
@@ -210,6 +213,10 @@ export function upgradeTask(value: unknown): unknown {
     return { ...task, kind: task.partition ? 'snapshot-partition' : 'snapshot-plan' };
   if (task.kind === 'prune') return { ...task, kind: task.region ? 'gc' : 'forget' };
   if (task.kind === 'verify' && task.tier) return { ...task, kind: 'verify-tier' };
+  if (task.kind === 'restore-part') {
+    const { part, ...rest } = task;
+    return { ...rest, kind: 'restore-slice', ...(part === undefined ? {} : { slice: part }) };
+  }
   return value;
 }
 
@@ -244,8 +251,9 @@ export function jobIdOf(task: { planId: string; snapshotId: string }): string {
  * The task's id within its job (stored on task records, so unchanged when the kinds were renamed):
  * `snapshot` (snapshot-plan), `snapshot:p<partition>` (snapshot-partition), `copy:<region>`,
  * `verify`, `verify:<tier>` (verify-tier), `prune` (forget), `prune:<region>` (gc: garbage
- * collection of one region's vault), `restore-part:<part>`,
- * `drill:<drillId>` (a drill has no job: its record lives on the plan).
+ * collection of one region's vault), `restore-slice:<slice>` (only logged: a restore job has no
+ * task record, its slices' done markers are keyed by number), `drill:<drillId>` (a drill has no
+ * job: its record lives on the plan).
  */
 export function taskIdOf(task: Task): string {
   switch (task.kind) {
@@ -263,8 +271,8 @@ export function taskIdOf(task: Task): string {
       return 'prune';
     case 'gc':
       return `prune:${task.region}`;
-    case 'restore-part':
-      return `restore-part:${task.part}`;
+    case 'restore-slice':
+      return `restore-slice:${task.slice}`;
     case 'drill':
       return `drill:${task.drillId}`;
   }

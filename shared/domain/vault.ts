@@ -17,16 +17,18 @@ export type ContentId = string;
 const CONTENT_ID = /^[0-9a-f]{64}$/;
 
 /**
- * Part size of multipart uploads to a vault, in bytes (8 MiB). A document up to this size is stored
- * in one part (`FULL_OBJECT` checksum); a larger one in parts of this size (`COMPOSITE`). Copies use
- * the same part size, so a copy's checksum equals the primary's. @see docs/format.md#manifests
+ * Upload part size of multipart uploads to a vault, in bytes (8 MiB; an S3 upload part, not a
+ * manifest part). A document up to this size is stored in one PutObject (`FULL_OBJECT` checksum); a
+ * larger one in upload parts of this size (`COMPOSITE`). Copies use the same upload part size, so a
+ * copy's checksum equals the primary's. @see docs/format.md#packs
  */
-export const VAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
+export const VAULT_UPLOAD_PART_SIZE_BYTES = 8 * 1024 * 1024;
 
 /**
- * The S3 SHA-256 checksum a vault records for `body` uploaded in parts of `partSizeBytes`: the
- * base64 SHA-256 of the whole body when it fits in one part (`FULL_OBJECT`), otherwise the base64
- * SHA-256 of the concatenated raw SHA-256 digests of the parts, followed by `-<parts>` (`COMPOSITE`).
+ * The S3 SHA-256 checksum a vault records for `body` uploaded in upload parts of
+ * `uploadPartSizeBytes`: the base64 SHA-256 of the whole body when it fits in one upload part
+ * (`FULL_OBJECT`), otherwise the base64 SHA-256 of the concatenated raw SHA-256 digests of the
+ * upload parts, followed by `-<upload part count>` (`COMPOSITE`).
  * @example
  * ```ts
  * storedChecksumOf(Buffer.from('abc')); // { sizeBytes: 3, checksumSha256: 'ungWv48B…=', checksumType: 'FULL_OBJECT' }
@@ -35,9 +37,9 @@ export const VAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
  */
 export function storedChecksumOf(
   body: Uint8Array,
-  partSizeBytes: number = VAULT_PART_SIZE_BYTES,
+  uploadPartSizeBytes: number = VAULT_UPLOAD_PART_SIZE_BYTES,
 ): StoredBlob {
-  if (body.length <= partSizeBytes) {
+  if (body.length <= uploadPartSizeBytes) {
     return {
       sizeBytes: body.length,
       checksumSha256: createHash('sha256').update(body).digest('base64'),
@@ -45,10 +47,10 @@ export function storedChecksumOf(
     };
   }
   const digests: Buffer[] = [];
-  for (let offset = 0; offset < body.length; offset += partSizeBytes) {
+  for (let offset = 0; offset < body.length; offset += uploadPartSizeBytes) {
     digests.push(
       createHash('sha256')
-        .update(body.subarray(offset, offset + partSizeBytes))
+        .update(body.subarray(offset, offset + uploadPartSizeBytes))
         .digest(),
     );
   }

@@ -36,6 +36,8 @@ const optional = z
   .optional()
   .transform((s) => (s?.trim() ? s.trim() : undefined));
 
+const restoreSliceSize = z.coerce.number().int().min(1).max(10_000).default(500);
+
 const EnvSchema = z.object({
   STRONGBOX_PRIMARY_REGION: region,
   STRONGBOX_STATE_TABLE: z.string().min(3),
@@ -47,12 +49,14 @@ const EnvSchema = z.object({
   STRONGBOX_COPY_QUEUE_URL: url,
   STRONGBOX_VERIFY_QUEUE_URL: url,
   STRONGBOX_PRUNE_QUEUE_URL: url,
-  /** The restore queue (restore-part tasks of fanned-out restores). */
+  /** The restore queue (restore-slice tasks of fanned-out restores). */
   STRONGBOX_RESTORE_QUEUE_URL: optional.pipe(url.optional()),
   /** A restore selecting more objects than this fans out through the restore queue. */
   STRONGBOX_RESTORE_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(500),
-  /** Selected objects per restore part. */
-  STRONGBOX_RESTORE_PART_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Selected objects per restore slice. */
+  STRONGBOX_RESTORE_SLICE_SIZE: restoreSliceSize,
+  /** Deprecated: the old name of STRONGBOX_RESTORE_SLICE_SIZE, read only when that is not set. */
+  STRONGBOX_RESTORE_PART_SIZE: restoreSliceSize,
   /** The drill queue (restore drills). */
   STRONGBOX_DRILL_QUEUE_URL: optional.pipe(url.optional()),
   /** The bucket of restore drills' scratch copies (the drill function). */
@@ -136,8 +140,8 @@ export interface Config {
   };
   /** Restores selecting more objects than this fan out through the restore queue. @default 500 */
   restoreFanOutThreshold?: number;
-  /** Selected objects per restore part. @default 500 */
-  restorePartSize?: number;
+  /** Selected objects per restore slice. @default 500 */
+  restoreSliceSize?: number;
   /** The bucket restore drills write their scratch copies to (never a vault). */
   drillBucket?: string;
   /** This function's dead-letter queue, for poison messages. */
@@ -173,6 +177,20 @@ export interface Config {
   logLevel?: string;
   /** CloudWatch namespace of the application metrics. @default 'Strongbox' */
   metricsNamespace?: string;
+}
+
+/**
+ * The restore slice size the environment sets: STRONGBOX_RESTORE_SLICE_SIZE, else the deprecated
+ * STRONGBOX_RESTORE_PART_SIZE (its name before slices were called so, still read so a deployment
+ * that sets it keeps its size); neither: none (the pipeline's default).
+ */
+function restoreSliceSizeOf(
+  env: Record<string, string | undefined>,
+  e: z.infer<typeof EnvSchema>,
+): Pick<Config, 'restoreSliceSize'> {
+  if (env.STRONGBOX_RESTORE_SLICE_SIZE) return { restoreSliceSize: e.STRONGBOX_RESTORE_SLICE_SIZE };
+  if (env.STRONGBOX_RESTORE_PART_SIZE) return { restoreSliceSize: e.STRONGBOX_RESTORE_PART_SIZE };
+  return {};
 }
 
 /**
@@ -229,7 +247,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(env.STRONGBOX_RESTORE_FANOUT_THRESHOLD
       ? { restoreFanOutThreshold: e.STRONGBOX_RESTORE_FANOUT_THRESHOLD }
       : {}),
-    ...(env.STRONGBOX_RESTORE_PART_SIZE ? { restorePartSize: e.STRONGBOX_RESTORE_PART_SIZE } : {}),
+    ...restoreSliceSizeOf(env, e),
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,

@@ -170,7 +170,7 @@ export function createContainer(
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
-    ...(config.restorePartSize ? { restorePartSize: config.restorePartSize } : {}),
+    ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
   };
   const metrics = options.metrics ?? createMetrics(config, logger);
   return { config, pipeline, sqs, logger, metrics, portMeter };

@@ -11,7 +11,7 @@ import type { Container } from './container.ts';
 
 /**
  * Run `work` while recording a heartbeat on `task`'s record every `config.reaper.heartbeatSeconds`
- * (by the container's clock). A restore part beats on its restore job's record, once as it starts
+ * (by the container's clock). A restore slice beats on its restore job's record, once as it starts
  * and then on the same interval; a drill beats on its RUNNING record in the plan's drill history
  * ({@link heartbeatDrill}). A heartbeat that fails is logged, never thrown: the work goes on.
  * @example
@@ -26,10 +26,10 @@ export async function withHeartbeat<T>(
 ): Promise<T> {
   const { catalog, clock } = container.pipeline;
   const jobId =
-    task.kind === 'restore-part' ? task.restoreJobId : task.kind === 'drill' ? task.planId : jobIdOf(task);
+    task.kind === 'restore-slice' ? task.restoreJobId : task.kind === 'drill' ? task.planId : jobIdOf(task);
   const taskId = taskIdOf(task);
   const record = (at: string): Promise<boolean> => {
-    if (task.kind === 'restore-part') return catalog.heartbeatRestoreJob(task.restoreJobId, at);
+    if (task.kind === 'restore-slice') return catalog.heartbeatRestoreJob(task.restoreJobId, at);
     if (task.kind === 'drill') return heartbeatDrill(container.pipeline, task.planId, task.drillId, at);
     return catalog.heartbeatTask(jobId, taskId, at);
   };
@@ -40,8 +40,8 @@ export async function withHeartbeat<T>(
       container.logger.warn('could not record a heartbeat', { jobId, taskId, reason: reasonOf(error) });
     }
   };
-  // A restore job has parts waiting in the queue: each part that starts is a sign of life of the job.
-  if (task.kind === 'restore-part') await beat();
+  // A restore job has slices waiting in the queue: each slice that starts is a sign of life of the job.
+  if (task.kind === 'restore-slice') await beat();
   const timer = setInterval(() => void beat(), container.config.reaper.heartbeatSeconds * 1000);
   timer.unref?.();
   try {

@@ -5,7 +5,7 @@
  * - success → the record is deleted;
  * - retryable error → reported in `batchItemFailures`: SQS redelivers it after the visibility
  *   timeout and moves it to the DLQ after `maxReceiveCount`; the failure on that last receive is
- *   recorded on the job (and a snapshot that will never finish is marked FAILED; a restore part's
+ *   recorded on the job (and a snapshot that will never finish is marked FAILED; a restore slice's
  *   failure marks its restore job FAILED);
  * - not retryable (bad JSON, unknown plan, integrity failure) → sent to this function's DLQ at once
  *   with the reason as a message attribute, recorded on the job, and deleted from the queue.
@@ -115,7 +115,10 @@ async function deadLetter(container: Container, record: SQSRecord, reason: strin
   );
 }
 
-/** The kind of the old shapes each queue carried: `upgradeTask` tells its kind from its fields. */
+/**
+ * The kind of the old shapes each queue carried: `upgradeTask` tells its kind from its fields (a
+ * `restore-part` becomes a `restore-slice`, its `part` the `slice`; a body of today's shape is kept).
+ */
 const OLD_KIND: Record<TaskQueueName, string> = {
   snapshot: 'snapshot',
   copy: 'copy',
@@ -135,7 +138,7 @@ function looseTask(body: string, queue: TaskQueueName): Task | undefined {
     const raw = JSON.parse(body) as Record<string, unknown>;
     const json = upgradeTask({ ...raw, kind: OLD_KIND[queue] }) as Record<string, unknown>;
     const kind = json.kind as TaskKind;
-    if (kind === 'restore-part' && typeof json.restoreJobId === 'string') {
+    if (kind === 'restore-slice' && typeof json.restoreJobId === 'string') {
       return { ...json, kind, restoreJobId: json.restoreJobId } as Task;
     }
     if (typeof json.planId === 'string' && typeof json.snapshotId === 'string') {
@@ -159,9 +162,9 @@ async function recordOnJob(container: Container, task: Task | undefined, failure
   if (!task || task.kind === 'drill') return;
   const { catalog, clock } = container.pipeline;
   const at = clock.now().toISOString();
-  if (task.kind === 'restore-part') {
-    // A restore part names a restore job, not a snapshot job: the whole restore fails with the reason.
-    const error = `part ${task.part}: ${reason}`;
+  if (task.kind === 'restore-slice') {
+    // A restore slice names a restore job, not a snapshot job: the whole restore fails with the reason.
+    const error = `slice ${task.slice}: ${reason}`;
     try {
       await catalog.finishRestoreJob(task.restoreJobId, { status: 'FAILED', at, error });
     } catch (failure) {

@@ -61,10 +61,10 @@ const oneOfEach: Task[] = [
   { kind: 'verify-tier', planId: 'photos', snapshotId: '20260101T000000Z', tier: 'deep', all: true },
   { kind: 'gc', planId: 'photos', snapshotId: '20260101T000000Z', region: 'ap-south-1' },
   {
-    kind: 'restore-part',
+    kind: 'restore-slice',
     restoreJobId: 'restore-20260101T000000Z-aaaaaaaa',
     manifestId: contentIdOf('m'),
-    part: 7,
+    slice: 7,
     first: 70,
     count: 10,
   },

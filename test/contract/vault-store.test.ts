@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { PART_SIZE_BYTES } from '#adapters/s3/upload.ts';
+import { UPLOAD_PART_SIZE_BYTES } from '#adapters/s3/upload.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { startS3 } from '../support/emulators.ts';
 import { ManualClock } from '../support/memory/clock.ts';
@@ -25,16 +25,16 @@ vaultStoreContract('S3VaultStore on the emulator', async () => {
   return new S3VaultStore(s3.client, 'us-east-1', await s3.bucket(`vault-contract-${n}`));
 });
 
-// Large documents go up in 8 MiB parts (the emulator's request limit is 11 MiB).
+// Large documents go up in 8 MiB upload parts (the emulator's request limit is 11 MiB).
 import { expect, it } from 'vitest';
 
-it('S3VaultStore stores a 20 MiB document in parts and reads it back intact', async () => {
+it('S3VaultStore stores a 20 MiB document in upload parts and reads it back intact', async () => {
   const vault = new S3VaultStore(s3.client, 'us-east-1', await s3.bucket('vault-large'));
   const body = Buffer.alloc(20 * 1024 * 1024);
   for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
   const stored = await vault.put('blobs/ee/large', body);
   expect(Buffer.from(await vault.get('blobs/ee/large')).equals(body)).toBe(true);
-  // Three 8 MiB parts: S3 records a composite SHA-256 of the parts' digests, and reports it.
+  // Three 8 MiB upload parts: S3 records a composite SHA-256 of the upload parts' digests, and reports it.
   const digests = [0, 1, 2].map((i) =>
     createHash('sha256')
       .update(body.subarray(i * 8 * 1024 * 1024, (i + 1) * 8 * 1024 * 1024))
@@ -46,8 +46,8 @@ it('S3VaultStore stores a 20 MiB document in parts and reads it back intact', as
 });
 
 it.each([
-  ['exactly one part', PART_SIZE_BYTES, 'FULL_OBJECT'],
-  ['one byte over one part', PART_SIZE_BYTES + 1, 'COMPOSITE'],
+  ['exactly one upload part', UPLOAD_PART_SIZE_BYTES, 'FULL_OBJECT'],
+  ['one byte over one upload part', UPLOAD_PART_SIZE_BYTES + 1, 'COMPOSITE'],
 ])('S3VaultStore reports the checksum it computed for a document of %s', async (_name, size, type) => {
   // Prepare
   const vault = new S3VaultStore(s3.client, 'us-east-1', await s3.bucket(`vault-edge-${size}`));

@@ -268,8 +268,8 @@ describe('restore on the embedded stack', () => {
 
 describe('a restore that fans out on the embedded stack', () => {
   it('runs as a restore job the restoreWorker finishes: the same bytes, counters and SUCCEEDED', async () => {
-    // Prepare: parts of 2 objects, so the 7 objects make 4 restore-part tasks
-    c.pipeline.restorePartSize = 2;
+    // Prepare: slices of 2 objects, so the 7 objects make 4 restore-slice tasks
+    c.pipeline.restoreSliceSize = 2;
     await restoreSnapshot(c.pipeline, { plan: PLAN, targetBucket: TARGET, targetPrefix: 'sync/' });
     // Act
     const started = await startRestore(c.pipeline, {
@@ -284,14 +284,14 @@ describe('a restore that fans out on the embedded stack', () => {
       return j && j.status !== 'RUNNING' ? j : undefined;
     });
     // Assess
-    expect(started.job).toMatchObject({ status: 'RUNNING', selected: 7, partsTotal: 4 });
+    expect(started.job).toMatchObject({ status: 'RUNNING', selected: 7, slicesTotal: 4 });
     expect(job).toMatchObject({
       status: 'SUCCEEDED',
       selected: 7,
       objects: 7,
       bytes: started.job?.selectedBytes,
       skippedExists: 0,
-      partsDone: 4,
+      slicesDone: 4,
     });
     const keys = await keysIn(TARGET, 'fan/');
     expect(keys).toEqual(await keysIn(TARGET, 'sync/'));

@@ -166,8 +166,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         ],
         [table],
       ),
-      // The reaper re-drives snapshot, copy, verify and prune tasks, restore parts and drills of dead
-      // workers (Query and UpdateItem: a restore job's done parts and its conditional redrive mark).
+      // The reaper re-drives snapshot, copy, verify and prune tasks, restore slices and drills of dead
+      // workers (Query and UpdateItem: a restore job's done slices and its conditional redrive mark).
       ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'PruneQueue', 'DrillQueue', 'RestoreQueue'),
     ],
     // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
@@ -267,15 +267,15 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     restore: [
       ...logs('restore'),
-      // PutItem: a fanned-out restore's job record; its parts go to the restore queue.
+      // PutItem: a fanned-out restore's job record; its slices go to the restore queue.
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
       ...send('RestoreQueue'),
       ...readVaultsWriteRestoreTargets,
     ],
-    // Parts of restore jobs: what restore may do with vaults and targets, no job creation, no delete.
+    // Slices of restore jobs: what restore may do with vaults and targets, no job creation, no delete.
     restoreWorker: [
       ...logs('restoreWorker'),
-      // Query: a point-in-time part re-reads the journal up to its job's capture horizon.
+      // Query: a point-in-time slice re-reads the journal up to its job's capture horizon.
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
       ...readVaultsWriteRestoreTargets,
       ...poll('RestoreQueue'),

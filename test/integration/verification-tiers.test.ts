@@ -93,7 +93,7 @@ beforeAll(async () => {
     'flipped.txt': Buffer.from('a blob whose stored bytes get one bit flipped on disk'),
     'deleted.txt': Buffer.from('a blob that gets deleted from the copy vault'),
     'replaced.txt': Buffer.from('a blob that gets other sealed bytes uploaded under its key'),
-    // Incompressible and over the 8 MiB part size: a multipart upload with a COMPOSITE checksum.
+    // Incompressible and over the 8 MiB upload part size: a multipart upload with a COMPOSITE checksum.
     'large.bin': randomBytes(9 * 1024 * 1024),
   };
   for (const [key, body] of Object.entries(bodies)) {
@@ -158,7 +158,7 @@ describe('verification tiers on the embedded stack', () => {
     expect(checksum).toMatchObject({ checkedBlobs: 5, missingPacks: [], mismatchedPacks: [] });
     expect(checksum?.checkedPacks).toBe(checksum?.referencedPacks);
     // The copy was uploaded in the same parts: S3 reports in the copy region the checksum the
-    // primary's index recorded, multipart (COMPOSITE, `-<parts>`) for a pack over 8 MiB.
+    // primary's index recorded, multipart (COMPOSITE, `-<upload part count>`) for a pack over 8 MiB.
     const primaryIndex = await VaultIndex.load(c.pipeline.vaults.primary, c.pipeline.envelope);
     const copyIndex = await VaultIndex.load(copy, c.pipeline.envelope);
     for (const pack of copyIndex.packs.values()) {

@@ -46,7 +46,7 @@ import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readEntryContent } from '#domain/repository/read-blobs.ts';
 import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
-import { restorePart, startRestore } from '#domain/restore/jobs.ts';
+import { restoreSlice, startRestore } from '#domain/restore/jobs.ts';
 import {
   retrySnapshot,
   startDrillNow,
@@ -467,7 +467,7 @@ export class World {
       ...(this.faults.has('continuation') ? { partitionBatchObjects: 1 } : {}),
       progressIntervalMs: 0,
       restoreFanOutThreshold: 1,
-      restorePartSize: 2,
+      restoreSliceSize: 2,
     };
     return c;
   }
@@ -607,8 +607,8 @@ export class World {
         }
         return result;
       }
-      case 'restore-part':
-        return restorePart(deps, task);
+      case 'restore-slice':
+        return restoreSlice(deps, task);
       case 'drill':
         return runDrill({ ...deps, drillBucket: 'drill-scratch', elapsedMs: () => this.T }, task);
     }
@@ -1452,8 +1452,8 @@ function describeTask(t: Task): string {
       return `forget ${t.planId}/${t.snapshotId}`;
     case 'gc':
       return `gc ${t.planId}/${t.snapshotId} ${t.region}`;
-    case 'restore-part':
-      return `restore-part ${t.restoreJobId} ${t.part}`;
+    case 'restore-slice':
+      return `restore-slice ${t.restoreJobId} ${t.slice}`;
     case 'drill':
       return `drill ${t.planId} ${t.drillId}`;
   }
@@ -1465,11 +1465,11 @@ async function recordOnJob(deps: PipelineDeps, task: Task, failure: string): Pro
   const at = clock.now().toISOString();
   if (task.kind === 'drill') return;
   try {
-    if (task.kind === 'restore-part') {
+    if (task.kind === 'restore-slice') {
       await catalog.finishRestoreJob(task.restoreJobId, {
         status: 'FAILED',
         at,
-        error: `part ${task.part}: ${failure}`,
+        error: `slice ${task.slice}: ${failure}`,
       });
       return;
     }

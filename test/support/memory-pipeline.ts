@@ -10,7 +10,7 @@ import { Envelope } from '#domain/envelope.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
-import { restorePart } from '#domain/restore/jobs.ts';
+import { restoreSlice } from '#domain/restore/jobs.ts';
 import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { Task } from '#domain/tasks.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
@@ -65,8 +65,8 @@ export function memoryPipeline(start = '2026-03-01T00:00:00Z'): MemoryPipeline {
       case 'forget':
       case 'gc':
         return prunePlan(deps, task);
-      case 'restore-part':
-        return restorePart(deps, task);
+      case 'restore-slice':
+        return restoreSlice(deps, task);
       case 'drill':
         // The drill bucket is `drill-scratch`; time is the manual clock's (it stands still unless moved).
         objects.createBucket('drill-scratch');

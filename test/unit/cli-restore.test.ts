@@ -94,23 +94,23 @@ describe('followRestoreJob', () => {
     bytes: 0,
     skippedExists: 0,
     skippedUnchanged: 0,
-    partsTotal: 2,
-    partsDone: 0,
-    partSize: 2,
+    slicesTotal: 2,
+    slicesDone: 0,
+    sliceSize: 2,
     warnings: [],
     createdAt: '2026-11-22T01:02:03.000Z',
     updatedAt: '2026-11-22T01:02:03.000Z',
   };
 
-  it('follows a running job, drawing objects, bytes and parts, until it ends', async () => {
+  it('follows a running job, drawing objects, bytes and slices, until it ends', async () => {
     // Prepare: the job as three successive reads see it
     const reads: RestoreJobRecord[] = [
       running,
-      { ...running, partsDone: 1, objects: 1, skippedExists: 1, bytes: 1024 },
+      { ...running, slicesDone: 1, objects: 1, skippedExists: 1, bytes: 1024 },
       {
         ...running,
         status: 'SUCCEEDED',
-        partsDone: 2,
+        slicesDone: 2,
         objects: 3,
         skippedExists: 1,
         bytes: 3072,
@@ -133,7 +133,7 @@ describe('followRestoreJob', () => {
     // Assess
     expect(job.status).toBe('SUCCEEDED');
     expect(sleeps).toEqual([250, 250]);
-    expect(out).toMatch(/restoring .* 100% \| 4\/4 objects \| 3\.0 KiB of 4\.0 KiB .* parts 2\/2/);
+    expect(out).toMatch(/restoring .* 100% \| 4\/4 objects \| 3\.0 KiB of 4\.0 KiB .* slices 2\/2/);
     expect(formatRestoreReport(reportOfRestoreJob(job)).split('\n').slice(0, 2)).toEqual([
       'restored 3 object(s), 3.0 KiB from snapshot 20261121T234500Z (us-east-1) into s3://photos-restored/ in 10.0 s (0 obj/s)',
       'skipped 1 object(s) the target already holds (overwrite: never) and 0 unchanged one(s) (overwrite: ifChanged)',

@@ -88,11 +88,21 @@ describe('loadConfig', () => {
       ...minimalEnv,
       STRONGBOX_RESTORE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/restore',
       STRONGBOX_RESTORE_FANOUT_THRESHOLD: '2000',
-      STRONGBOX_RESTORE_PART_SIZE: '250',
+      STRONGBOX_RESTORE_SLICE_SIZE: '250',
     });
     expect(config.queueUrls.restore).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/restore');
     expect(config.restoreFanOutThreshold).toBe(2000);
-    expect(config.restorePartSize).toBe(250);
+    expect(config.restoreSliceSize).toBe(250);
+    expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_SLICE_SIZE: '0' })).toThrow(
+      expect.objectContaining({ field: 'STRONGBOX_RESTORE_SLICE_SIZE' }),
+    );
+    expect(loadConfig(minimalEnv).restoreSliceSize).toBeUndefined();
+  });
+
+  it('still reads the slice size under its deprecated name STRONGBOX_RESTORE_PART_SIZE, unless the new one is set', () => {
+    expect(loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_PART_SIZE: '300' }).restoreSliceSize).toBe(300);
+    const both = { ...minimalEnv, STRONGBOX_RESTORE_SLICE_SIZE: '250', STRONGBOX_RESTORE_PART_SIZE: '300' };
+    expect(loadConfig(both).restoreSliceSize).toBe(250);
     expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_PART_SIZE: '0' })).toThrow(
       expect.objectContaining({ field: 'STRONGBOX_RESTORE_PART_SIZE' }),
     );

@@ -31,6 +31,14 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
 
   const job = { planId: 'photos', snapshotId: '20261121T234500Z' };
   const scheduledAt = '2026-11-21T23:45:00.000Z';
+  const restoreSlice = {
+    kind: 'restore-slice',
+    restoreJobId: 'restore-20261122T010203Z-1a2b3c4d',
+    manifestId: '9c3e5b7a1d2f4e6c8b0a9d8e7f6c5b4a3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a',
+    slice: 3,
+    first: 1500,
+    count: 500,
+  };
 
   it.each<[string, TaskQueueName, Record<string, unknown>]>([
     ['snapshot-plan', 'snapshot', { kind: 'snapshot-plan', ...job, scheduledAt }],
@@ -49,6 +57,7 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
     ['snapshot', 'snapshot', { kind: 'snapshot-plan', ...job, scheduledAt }],
     ['verify', 'verify', { kind: 'verify-tier', ...job, tier: 'deep', all: true }],
     ['prune', 'prune', { kind: 'gc', ...job, region: 'eu-west-1' }],
+    ['restore-part', 'restore', restoreSlice],
   ])(
     'reads the old-shape %s task (in flight, or redriven from a DLQ) as its new kind',
     (kind, queue, task) => {
@@ -66,16 +75,9 @@ describe('event fixtures (events/) parse at the edge as Lambda delivers them', (
     });
   });
 
-  it('reads the restore-part task in the SQS record body: a range of the job’s selection, not keys', () => {
-    const task = parseTask(fixture('sqs/restore-part-task.json').Records[0].body, 'restore');
-    expect(task).toEqual({
-      kind: 'restore-part',
-      restoreJobId: 'restore-20261122T010203Z-1a2b3c4d',
-      manifestId: '9c3e5b7a1d2f4e6c8b0a9d8e7f6c5b4a3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a',
-      part: 3,
-      first: 1500,
-      count: 500,
-    });
+  it('reads the restore-slice task in the SQS record body: a range of the job’s selection, not keys', () => {
+    const task = parseTask(fixture('sqs/restore-slice-task.json').Records[0].body, 'restore');
+    expect(task).toEqual(restoreSlice);
   });
 
   it('refuses the poison task with a reason', () => {

@@ -45,7 +45,7 @@ describe('withHeartbeat', () => {
     expect(await heartbeats()).toBe('2026-03-01T00:01:00.000Z');
   });
 
-  it('beats on a restore part’s job as the part starts and every heartbeatSeconds, and on a RUNNING drill', async () => {
+  it('beats on a restore slice’s job as the slice starts and every heartbeatSeconds, and on a RUNNING drill', async () => {
     // Prepare
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const p = memoryPipeline('2026-03-01T00:00:00Z');
@@ -63,16 +63,23 @@ describe('withHeartbeat', () => {
       },
       0,
     );
-    const part = { kind: 'restore-part', restoreJobId: 'R1', manifestId: 'M', part: 0, first: 0, count: 1 };
+    const slice = {
+      kind: 'restore-slice',
+      restoreJobId: 'R1',
+      manifestId: 'M',
+      slice: 0,
+      first: 0,
+      count: 1,
+    };
     const drill = { kind: 'drill', planId: 'photos', drillId: 'D1', scheduledAt: '2026-03-01T00:00:00.000Z' };
     let finish: () => void = () => {};
     const until = () =>
       new Promise<void>((resolve) => {
         finish = resolve;
       });
-    // Act: a part starts at 00:00:10
+    // Act: a slice starts at 00:00:10
     p.clock.advance(10_000);
-    const restoring = withHeartbeat(container, part as never, until);
+    const restoring = withHeartbeat(container, slice as never, until);
     await vi.advanceTimersByTimeAsync(0);
     // Assess
     expect(p.catalog.restoreJobs.get('R1')?.heartbeatAt).toBe('2026-03-01T00:00:10.000Z');

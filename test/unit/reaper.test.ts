@@ -7,7 +7,7 @@ import { reapStaleWork } from '#domain/reaper.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { retrySnapshot, startDrillNow, startSnapshotNow } from '#domain/scheduling.ts';
-import type { RestorePartTask, Task } from '#domain/tasks.ts';
+import type { RestoreSliceTask, Task } from '#domain/tasks.ts';
 import { makeHandler as makeSchedulerHandler } from '../../functions/scheduler.ts';
 import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
@@ -311,7 +311,7 @@ describe('reapStaleWork: restore jobs and drills', () => {
   let p: MemoryPipeline;
   let process: ReturnType<typeof killable>;
   const tick = () => reapStaleWork(p.deps, p.clock.now().toISOString(), options);
-  /** Restore part 2 (k020…k029) dies on its sixth object, nothing caught or recorded. */
+  /** Restore slice 2 (k020…k029) dies on its sixth object, nothing caught or recorded. */
   const killPart2 = () => process.killOnPut((bucket, key) => bucket === 'restored' && key === 'k025');
   const keysOf = (bucket: string) => [...(p.objects.buckets.get(bucket)?.keys() ?? [])].sort();
 
@@ -326,22 +326,22 @@ describe('reapStaleWork: restore jobs and drills', () => {
     await startSnapshotNow(p.deps, 'photos');
     await drain(p, process);
     p.deps.restoreFanOutThreshold = 10;
-    p.deps.restorePartSize = 10;
+    p.deps.restoreSliceSize = 10;
   });
 
-  /** Start a fanned-out restore of the 40 objects (4 parts) and run it; part 2 dies. */
+  /** Start a fanned-out restore of the 40 objects (4 slices) and run it; slice 2 dies. */
   async function restoreWithPart2Killed() {
     const started = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored' });
     const restoreJobId = started.job?.restoreJobId as string;
     killPart2();
     const killed = await drain(p, process);
     process.killOnPut(undefined);
-    expect(killed).toMatchObject([{ kind: 'restore-part', part: 2 }]);
+    expect(killed).toMatchObject([{ kind: 'restore-slice', slice: 2 }]);
     expect((await p.catalog.getRestoreJob(restoreJobId))?.status).toBe('RUNNING');
     return restoreJobId;
   }
 
-  it('re-drives a restore job whose part was killed mid-way: only that part is sent, and the job succeeds', async () => {
+  it('re-drives a restore job whose slice was killed mid-way: only that slice is sent, and the job succeeds', async () => {
     // Prepare
     const restoreJobId = await restoreWithPart2Killed();
     minutes(p, 2);
@@ -354,12 +354,12 @@ describe('reapStaleWork: restore jobs and drills', () => {
       { jobId: restoreJobId, taskId: 'restore', action: 'redriven', silentSeconds: 240 },
     ]);
     expect(p.queue.sent).toEqual([
-      { kind: 'restore-part', restoreJobId, manifestId: expect.any(String), part: 2, first: 20, count: 10 },
+      { kind: 'restore-slice', restoreJobId, manifestId: expect.any(String), slice: 2, first: 20, count: 10 },
     ]);
     expect(await drain(p, process)).toEqual([]);
     const job = await p.catalog.getRestoreJob(restoreJobId);
-    expect(job).toMatchObject({ status: 'SUCCEEDED', partsDone: 4, redrives: 1 });
-    // The 5 objects the dead worker wrote were found in place by the re-driven part.
+    expect(job).toMatchObject({ status: 'SUCCEEDED', slicesDone: 4, redrives: 1 });
+    // The 5 objects the dead worker wrote were found in place by the re-driven slice.
     expect((job?.objects ?? 0) + (job?.skippedExists ?? 0) + (job?.skippedUnchanged ?? 0)).toBe(40);
     expect(keysOf('restored')).toHaveLength(40);
     for (const i of [0, 20, 25, 29, 39]) {
@@ -369,14 +369,14 @@ describe('reapStaleWork: restore jobs and drills', () => {
     expect((await tick()).reaped).toEqual([]);
   });
 
-  it('skips the reads and writes of a restore part delivered again after it was done, and counts it once', async () => {
-    // Prepare: a re-driven job, then part 0 (done before) delivered again.
+  it('skips the reads and writes of a restore slice delivered again after it was done, and counts it once', async () => {
+    // Prepare: a re-driven job, then slice 0 (done before) delivered again.
     const restoreJobId = await restoreWithPart2Killed();
     minutes(p, 4);
     await tick();
-    const [redriven] = p.queue.drain() as RestorePartTask[];
-    expect(redriven).toMatchObject({ kind: 'restore-part', restoreJobId, part: 2 });
-    // Every read of the vault and every look at the target, by the part delivered again.
+    const [redriven] = p.queue.drain() as RestoreSliceTask[];
+    expect(redriven).toMatchObject({ kind: 'restore-slice', restoreJobId, slice: 2 });
+    // Every read of the vault and every look at the target, by the slice delivered again.
     const calls: string[] = [];
     const head = p.objects.head.bind(p.objects);
     p.objects.head = async (bucket, key) => {
@@ -389,10 +389,10 @@ describe('reapStaleWork: restore jobs and drills', () => {
       return get(key);
     };
     // Act
-    await p.run({ ...(redriven as RestorePartTask), part: 0, first: 0 });
+    await p.run({ ...(redriven as RestoreSliceTask), slice: 0, first: 0 });
     // Assess
     expect(calls).toEqual([]);
-    expect(await p.catalog.getRestoreJob(restoreJobId)).toMatchObject({ partsDone: 3, objects: 30 });
+    expect(await p.catalog.getRestoreJob(restoreJobId)).toMatchObject({ slicesDone: 3, objects: 30 });
   });
 
   it('ends a restore job that keeps dying FAILED with its reason after 3 redrives', async () => {
@@ -407,8 +407,8 @@ describe('reapStaleWork: restore jobs and drills', () => {
     expect(actions).toEqual(['redriven', 'redriven', 'redriven', 'failed']);
     expect(await p.catalog.getRestoreJob(restoreJobId)).toMatchObject({
       status: 'FAILED',
-      error: 'restore part 2: no heartbeat for 240 s after 3 redrives',
-      partsDone: 3,
+      error: 'restore slice 2: no heartbeat for 240 s after 3 redrives',
+      slicesDone: 3,
     });
     minutes(p, 4);
     expect((await tick()).reaped).toEqual([]);
@@ -419,7 +419,7 @@ describe('reapStaleWork: restore jobs and drills', () => {
     minutes(p, 4);
     const [first, second] = await Promise.all([tick(), tick()]);
     expect([...first.reaped, ...second.reaped].map((r) => r.action).sort()).toEqual(['raced', 'redriven']);
-    expect(p.queue.sent).toMatchObject([{ kind: 'restore-part', part: 2 }]);
+    expect(p.queue.sent).toMatchObject([{ kind: 'restore-slice', slice: 2 }]);
   });
 
   /** Start a drill and run it; it dies on its first scratch write. */

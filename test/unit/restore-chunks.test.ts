@@ -7,11 +7,11 @@ import { IntegrityError, NotFoundError } from '#domain/errors.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
-import { restorePart, startRestore } from '#domain/restore/jobs.ts';
+import { restoreSlice, startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { verifiedEntryContent, writeEntry } from '#domain/restore/write.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import type { RestorePartTask } from '#domain/tasks.ts';
+import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { CHUNK_SIZE_BYTES, contentIdOf, type ManifestEntry, VaultLayout } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
@@ -181,16 +181,16 @@ describe('the region index', () => {
     expect(vaultListings).toEqual([]);
   });
 
-  it('is loaded once per restore part', async () => {
+  it('is loaded once per restore slice', async () => {
     // Prepare
-    p.deps.restorePartSize = 2;
+    p.deps.restoreSliceSize = 2;
     const started = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', fanOut: true });
-    const parts = p.queue.drain() as RestorePartTask[];
+    const slices = p.queue.drain() as RestoreSliceTask[];
     vaultListings = [];
     // Act
-    for (const task of parts) await restorePart(p.deps, task);
+    for (const task of slices) await restoreSlice(p.deps, task);
     // Assess
-    expect(started.job?.partsTotal).toBe(2);
+    expect(started.job?.slicesTotal).toBe(2);
     expect(vaultListings).toEqual([VaultLayout.indexPrefix, VaultLayout.indexPrefix]);
     expect((await p.catalog.getRestoreJob(started.job?.restoreJobId as string))?.status).toBe('SUCCEEDED');
   });

@@ -1,6 +1,6 @@
 // Large restores fan out like snapshots: the restore function creates a restore job and one
-// restore-part task per slice of the selection; each part restores its entries and adds its counts
-// to the job once; the last part ends the job once; a part that fails for good fails the job.
+// restore-slice task per slice of the selection; each slice restores its entries and adds its counts
+// to the job once; the last slice ends the job once; a slice that fails for good fails the job.
 // All on the memory twins.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -12,10 +12,10 @@ import { readBlob } from '#domain/repository/read-blobs.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { PackWriter, writeIndex } from '#domain/repository/write.ts';
 import { ArchivePendingError } from '#domain/restore/archive.ts';
-import { reportOfRestoreJob, restoreJobIdOf, restorePart, startRestore } from '#domain/restore/jobs.ts';
+import { reportOfRestoreJob, restoreJobIdOf, restoreSlice, startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import type { RestorePartTask } from '#domain/tasks.ts';
+import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
 import type { Container } from '#runtime/container.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/restoreWorker.ts';
@@ -23,7 +23,7 @@ import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 import { silentMetrics } from '../support/metrics.ts';
 
-/** 23 objects: with parts of 5, parts 0–3 hold 5 entries and part 4 holds 3. */
+/** 23 objects: with slices of 5, slices 0–3 hold 5 entries and slice 4 holds 3. */
 const KEYS = Array.from({ length: 23 }, (_, i) => `photos/${String(i).padStart(3, '0')}.txt`);
 
 let p: MemoryPipeline;
@@ -46,18 +46,18 @@ async function packKeyOf(text: string): Promise<string> {
   return VaultLayout.packKey(where.packId);
 }
 
-/** Start a fanned-out restore into `restored` and return its job and its queued part tasks. */
+/** Start a fanned-out restore into `restored` and return its job and its queued slice tasks. */
 async function fanOut(request: Record<string, unknown> = {}) {
   const started = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', ...request });
-  const parts = p.queue.drain() as RestorePartTask[];
+  const slices = p.queue.drain() as RestoreSliceTask[];
   if (!started.job) throw new Error('expected a restore job');
-  return { job: started.job, parts };
+  return { job: started.job, slices };
 }
 
 beforeEach(async () => {
   p = memoryPipeline();
   p.deps.restoreFanOutThreshold = 10;
-  p.deps.restorePartSize = 5;
+  p.deps.restoreSliceSize = 5;
   await p.catalog.putPlans([plan({ retention: { keepLast: 10 }, copyRegions: [] })]);
   for (const key of KEYS) await putText(p, key, `content of ${key}`);
   p.objects.createBucket('restored');
@@ -79,28 +79,28 @@ describe('starting a restore', () => {
     expect(p.catalog.restoreJobs.size).toBe(0);
   });
 
-  it('fans a larger selection out into a RUNNING job and one part task per 5 entries, writing nothing yet', async () => {
+  it('fans a larger selection out into a RUNNING job and one slice task per 5 entries, writing nothing yet', async () => {
     // Act
-    const { job, parts } = await fanOut();
+    const { job, slices } = await fanOut();
     // Assess
     expect(job).toMatchObject({
       status: 'RUNNING',
       planId: 'photos',
       targetBucket: 'restored',
       selected: 23,
-      partsTotal: 5,
-      partsDone: 0,
+      slicesTotal: 5,
+      slicesDone: 0,
       objects: 0,
     });
     expect(job.selectedBytes).toBe(KEYS.reduce((sum, k) => sum + `content of ${k}`.length, 0));
-    expect(parts.map((t) => [t.part, t.first, t.count])).toEqual([
+    expect(slices.map((t) => [t.slice, t.first, t.count])).toEqual([
       [0, 0, 5],
       [1, 5, 5],
       [2, 10, 5],
       [3, 15, 5],
       [4, 20, 3],
     ]);
-    expect(new Set(parts.map((t) => t.restoreJobId))).toEqual(new Set([job.restoreJobId]));
+    expect(new Set(slices.map((t) => t.restoreJobId))).toEqual(new Set([job.restoreJobId]));
     expect(keysIn('restored')).toEqual([]);
     expect(await p.catalog.getRestoreJob(job.restoreJobId)).toEqual(job);
   });
@@ -112,7 +112,7 @@ describe('starting a restore', () => {
       key: KEYS[0],
       fanOut: true,
     });
-    expect(asked.job?.partsTotal).toBe(1);
+    expect(asked.job?.slicesTotal).toBe(1);
     const dry = await startRestore(p.deps, { plan: 'photos', targetBucket: 'restored', dryRun: true });
     expect(dry.report?.objects).toBe(23);
     expect(dry.job).toBeUndefined();
@@ -148,12 +148,12 @@ describe('starting a restore', () => {
   });
 });
 
-describe('restoring the parts', () => {
+describe('restoring the slices', () => {
   it('writes every selected object byte for byte and ends the job SUCCEEDED with the totals', async () => {
     // Prepare
-    const { job, parts } = await fanOut();
+    const { job, slices } = await fanOut();
     // Act
-    for (const task of parts) await restorePart(p.deps, task);
+    for (const task of slices) await restoreSlice(p.deps, task);
     // Assess
     expect(keysIn('restored')).toEqual(KEYS);
     for (const key of KEYS) {
@@ -162,7 +162,7 @@ describe('restoring the parts', () => {
     const done = await p.catalog.getRestoreJob(job.restoreJobId);
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
-      partsDone: 5,
+      slicesDone: 5,
       objects: 23,
       bytes: job.selectedBytes,
       skippedExists: 0,
@@ -170,47 +170,47 @@ describe('restoring the parts', () => {
     expect(done?.finishedAt).toBeDefined();
   });
 
-  it('counts a redelivered part once', async () => {
+  it('counts a redelivered slice once', async () => {
     // Prepare
-    const { job, parts } = await fanOut();
-    const first = parts[0] as RestorePartTask;
+    const { job, slices } = await fanOut();
+    const first = slices[0] as RestoreSliceTask;
     // Act
-    const once = await restorePart(p.deps, first);
-    const again = await restorePart(p.deps, first);
+    const once = await restoreSlice(p.deps, first);
+    const again = await restoreSlice(p.deps, first);
     // Assess
     expect(once.counted).toBe(true);
     expect(again.counted).toBe(false);
     expect(await p.catalog.getRestoreJob(job.restoreJobId)).toMatchObject({
-      partsDone: 1,
+      slicesDone: 1,
       objects: 5,
       skippedExists: 0,
       status: 'RUNNING',
     });
   });
 
-  it('ends the job exactly once when every part is delivered twice, in any order', async () => {
+  it('ends the job exactly once when every slice is delivered twice, in any order', async () => {
     // Prepare
-    const { job, parts } = await fanOut();
-    const deliveries = [...parts, ...[...parts].reverse()];
+    const { job, slices } = await fanOut();
+    const deliveries = [...slices, ...[...slices].reverse()];
     // Act
-    const results = await Promise.all(deliveries.map((task) => restorePart(p.deps, task)));
+    const results = await Promise.all(deliveries.map((task) => restoreSlice(p.deps, task)));
     // Assess
     expect(results.filter((r) => r.finishedJob)).toHaveLength(1);
     expect(results.filter((r) => r.counted)).toHaveLength(5);
     expect(await p.catalog.getRestoreJob(job.restoreJobId)).toMatchObject({
       status: 'SUCCEEDED',
-      partsDone: 5,
+      slicesDone: 5,
       objects: 23,
     });
   });
 
-  it("applies the request's overwrite policy in each part and counts skips by reason", async () => {
+  it("applies the request's overwrite policy in each slice and counts skips by reason", async () => {
     // Prepare: the target already holds two of the keys
     await putText(p, KEYS[0] as string, 'newer', 'restored');
     await putText(p, KEYS[21] as string, 'newer', 'restored');
-    const { job, parts } = await fanOut({ overwrite: 'never' });
+    const { job, slices } = await fanOut({ overwrite: 'never' });
     // Act
-    for (const task of parts) await restorePart(p.deps, task);
+    for (const task of slices) await restoreSlice(p.deps, task);
     // Assess
     const done = await p.catalog.getRestoreJob(job.restoreJobId);
     expect(done).toMatchObject({ status: 'SUCCEEDED', objects: 21, skippedExists: 2 });
@@ -229,10 +229,10 @@ describe('restoring the parts', () => {
     expect(keysIn('restored')).toEqual(KEYS);
   });
 
-  it('does nothing for a part of a job that has already ended', async () => {
-    const { job, parts } = await fanOut();
+  it('does nothing for a slice of a job that has already ended', async () => {
+    const { job, slices } = await fanOut();
     await p.catalog.finishRestoreJob(job.restoreJobId, { status: 'FAILED', at: 'x', error: 'stopped' });
-    const result = await restorePart(p.deps, parts[0] as RestorePartTask);
+    const result = await restoreSlice(p.deps, slices[0] as RestoreSliceTask);
     expect(result.counted).toBe(false);
     expect(keysIn('restored')).toEqual([]);
   });
@@ -240,8 +240,8 @@ describe('restoring the parts', () => {
   it('matches what a synchronous restore of the same request writes', async () => {
     p.objects.createBucket('sync');
     const report = await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'sync' });
-    const { job, parts } = await fanOut();
-    for (const task of parts) await restorePart(p.deps, task);
+    const { job, slices } = await fanOut();
+    for (const task of slices) await restoreSlice(p.deps, task);
     const done = await p.catalog.getRestoreJob(job.restoreJobId);
     expect(done?.objects).toBe(report.objects);
     expect(done?.bytes).toBe(report.bytes);
@@ -249,7 +249,7 @@ describe('restoring the parts', () => {
   });
 });
 
-describe('a part that keeps failing', () => {
+describe('the restore worker', () => {
   const sqsMock = mockClient(SQSClient);
   const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
 
@@ -263,9 +263,12 @@ describe('a part that keeps failing', () => {
     };
   }
 
-  function record(task: RestorePartTask, receives: number): SQSRecord {
+  /** A slice as the code before the rename sent it: kind `restore-part`, its number in `part`. */
+  const oldShape = ({ slice, ...task }: RestoreSliceTask) => ({ ...task, kind: 'restore-part', part: slice });
+
+  function record(task: RestoreSliceTask | ReturnType<typeof oldShape>, receives: number): SQSRecord {
     return {
-      messageId: `m-${task.part}-${receives}`,
+      messageId: `m-${'slice' in task ? task.slice : task.part}-${receives}`,
       receiptHandle: 'r',
       body: JSON.stringify(task),
       attributes: {
@@ -287,10 +290,10 @@ describe('a part that keeps failing', () => {
     sqsMock.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
   });
 
-  it('is retried while receives remain, and fails the job with the reason on the last one', async () => {
+  it('retries a slice that keeps failing while receives remain, and fails the job with the reason on the last one', async () => {
     // Prepare: every write into the target fails (transiently)
-    const { job, parts } = await fanOut();
-    const task = parts[0] as RestorePartTask;
+    const { job, slices } = await fanOut();
+    const task = slices[0] as RestoreSliceTask;
     p.objects.put = async () => {
       throw new TransientError('SlowDown: reduce your request rate');
     };
@@ -306,18 +309,47 @@ describe('a part that keeps failing', () => {
     const failed = await p.catalog.getRestoreJob(job.restoreJobId);
     expect(failed?.status).toBe('FAILED');
     expect(failed?.error).toMatch(
-      /^part 0: TransientError: SlowDown: reduce your request rate \(failed 3 times; the task is in the DLQ\)$/,
+      /^slice 0: TransientError: SlowDown: reduce your request rate \(failed 3 times; the task is in the DLQ\)$/,
     );
   });
 
-  it('fails the job at once when the part is poison (a part out of the selection’s range)', async () => {
-    const { job, parts } = await fanOut();
-    const bad = { ...(parts[4] as RestorePartTask), first: 40 };
+  it('fails the job at once when a slice is poison (a slice out of the selection’s range)', async () => {
+    const { job, slices } = await fanOut();
+    const bad = { ...(slices[4] as RestoreSliceTask), first: 40 };
     await makeWorkerHandler(container())({ Records: [record(bad, 1)] }, context);
     const failed = await p.catalog.getRestoreJob(job.restoreJobId);
     expect(failed?.status).toBe('FAILED');
-    expect(failed?.error).toMatch(/^part 4: .*out of range/);
+    expect(failed?.error).toMatch(/^slice 4: .*out of range/);
     expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(1);
+  });
+
+  it('runs slices sent as restore-part tasks before the rename (in flight, or redriven from a DLQ)', async () => {
+    // Prepare: the job's slices as the old code queued them
+    const { job, slices } = await fanOut();
+    const handler = makeWorkerHandler(container());
+    // Act
+    const responses = [];
+    for (const task of slices)
+      responses.push(await handler({ Records: [record(oldShape(task), 1)] }, context));
+    // Assess: each ran as its slice, counted once, and the job ended
+    expect(responses.flatMap((r) => r.batchItemFailures)).toEqual([]);
+    expect(keysIn('restored')).toEqual(KEYS);
+    expect(await p.catalog.getRestoreJob(job.restoreJobId)).toMatchObject({
+      status: 'SUCCEEDED',
+      slicesDone: 5,
+      objects: 23,
+    });
+    expect(await p.catalog.listRestoreSlicesDone(job.restoreJobId)).toEqual([0, 1, 2, 3, 4]);
+    expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('records the failure of a restore-part task that does not parse on its job, naming its slice', async () => {
+    const { job, slices } = await fanOut();
+    const bad = { ...oldShape(slices[4] as RestoreSliceTask), bogus: 1 };
+    await makeWorkerHandler(container())({ Records: [record(bad, 1)] }, context);
+    const failed = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(failed?.status).toBe('FAILED');
+    expect(failed?.error).toMatch(/^slice 4: ValidationError: .*bogus/);
   });
 });
 
@@ -450,7 +482,7 @@ describe('restores of objects in many packs', () => {
   });
 });
 
-describe('a restore whose parts cannot all be sent', () => {
+describe('a restore whose slices cannot all be sent', () => {
   it('fails its job with the reason and rethrows, rather than leave it RUNNING', async () => {
     // Prepare: the third send fails
     let sends = 0;
@@ -466,6 +498,6 @@ describe('a restore whose parts cannot all be sent', () => {
     await expect(started).rejects.toThrow('queue unavailable');
     const [job] = await p.catalog.listRestoreJobs();
     expect(job?.status).toBe('FAILED');
-    expect(job?.error).toBe('could not send every part: TransientError: queue unavailable');
+    expect(job?.error).toBe('could not send every slice: TransientError: queue unavailable');
   });
 });

@@ -1,6 +1,6 @@
 // Restores to any point in time, per key, on the memory twins: the newest snapshot at or before T plus
 // the uploads capture stored and journaled between that snapshot and T. Synchronous restores, restore
-// jobs (whose parts must all see the same journal) and the versions of one key.
+// jobs (whose slices must all see the same journal) and the versions of one key.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { captureChange, type S3EventRecord, S3EventRecordSchema } from '#domain/capture.ts';
 import { Envelope } from '#domain/envelope.ts';
@@ -13,7 +13,7 @@ import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { selectEntries, selectFromManifest } from '#domain/restore/selection.ts';
 import { listVersions } from '#domain/restore/versions.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import type { RestorePartTask } from '#domain/tasks.ts';
+import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { contentIdOf, type ManifestEntry, type PartRef } from '#domain/vault.ts';
 import { ManualClock } from '../support/memory/clock.ts';
 import { memoryKeyProvider } from '../support/memory/key-provider.ts';
@@ -159,9 +159,9 @@ describe('a point-in-time restore between two snapshots', () => {
     expect(keysIn('restored')).toEqual(['new.txt']);
   });
 
-  it('fans out into parts that all see the journal up to the job’s capture horizon', async () => {
+  it('fans out into slices that all see the journal up to the job’s capture horizon', async () => {
     // Prepare
-    p.deps.restorePartSize = 1;
+    p.deps.restoreSliceSize = 1;
     const started = await startRestore(p.deps, {
       plan: 'photos',
       targetBucket: 'restored',
@@ -171,11 +171,11 @@ describe('a point-in-time restore between two snapshots', () => {
     const job = started.job;
     if (!job) throw new Error('expected a restore job');
     expect(job.journalUntil).toBe(p.clock.now().toISOString());
-    expect(job.partsTotal).toBe(3);
-    // A change at or before T captured after the job started does not shift the parts' selection.
+    expect(job.slicesTotal).toBe(3);
+    // A change at or before T captured after the job started does not shift the slices' selection.
     await upload('0-late.txt', 'late', '2026-03-01T00:15:00Z', '2026-03-01T01:05:00Z');
     // Act
-    for (const task of p.queue.drain() as RestorePartTask[]) await p.run(task);
+    for (const task of p.queue.drain() as RestoreSliceTask[]) await p.run(task);
     // Assess
     expect((await p.catalog.getRestoreJob(job.restoreJobId))?.status).toBe('SUCCEEDED');
     expect(keysIn('restored')).toEqual(['a.txt', 'c.txt', 'new.txt']);
@@ -316,7 +316,7 @@ describe('selectFromManifest with the changes of a point in time', () => {
     expect(streamed.selected).toEqual(selectEntries(expected, request, 'S as of x').selected);
   });
 
-  it('gives every restore part its range of the selection at T, whatever the range', async () => {
+  it('gives every restore slice its range of the selection at T, whatever the range', async () => {
     for (const request of [{}, { prefix: 'b' }, { exclude: ['c/**'] }]) {
       const whole = selectEntries(expected, request, 'S').selected;
       for (let first = 0; first <= whole.length; first += 1) {

@@ -461,7 +461,7 @@ describe('selectFromManifest', () => {
     [{ include: ['*/2.txt', '*/3.txt'] }, 3, 5],
     [{ exclude: ['a/**'] }, 4, 4],
   ])(
-    'gives a restore part its range of the selection: %j from %i, %i entries',
+    'gives a restore slice its range of the selection: %j from %i, %i entries',
     async (request, first, count) => {
       const { selected } = await selectFromManifest(vault, envelope, manifest, request, 'S', {
         first,

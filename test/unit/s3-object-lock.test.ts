@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { PART_SIZE_BYTES, s3PutParameters } from '#adapters/s3/upload.ts';
+import { s3PutParameters, UPLOAD_PART_SIZE_BYTES } from '#adapters/s3/upload.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
 import { VaultLayout } from '#domain/vault.ts';
@@ -75,13 +75,13 @@ describe('S3VaultStore.put with Object Lock and a storage class', () => {
     }
   });
 
-  it('puts the lock headers and the class on CreateMultipartUpload, and a SHA-256 checksum on every part', async () => {
+  it('puts the lock headers and the class on CreateMultipartUpload, and a SHA-256 checksum on every upload part', async () => {
     // Prepare: a body one byte over a part: two parts
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
     s3.on(UploadPartCommand).resolves({ ETag: '"p"', ChecksumSHA256: 'x' });
     s3.on(CompleteMultipartUploadCommand).resolves({});
     // Act
-    await vault().put(PACK, Buffer.alloc(PART_SIZE_BYTES + 1), {
+    await vault().put(PACK, Buffer.alloc(UPLOAD_PART_SIZE_BYTES + 1), {
       lockMode: 'COMPLIANCE',
       retainUntil: UNTIL,
       storageClass: 'STANDARD_IA',

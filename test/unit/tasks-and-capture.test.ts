@@ -12,6 +12,7 @@ const snapshotTask = {
 };
 
 const job = { planId: 'photos', snapshotId: '20260301T000000Z' };
+const slice = { restoreJobId: 'restore-20260301T000000Z-1a2b3c4d', manifestId: 'M', first: 10, count: 5 };
 const resume = {
   afterKey: 'k/04999',
   parts: [],
@@ -37,6 +38,7 @@ describe('parseTask', () => {
     ['verify-tier', 'verify', { kind: 'verify-tier', ...job, tier: 'deep', all: true }],
     ['forget', 'prune', { kind: 'forget', ...job }],
     ['gc', 'prune', { kind: 'gc', ...job, region: 'eu-west-1' }],
+    ['restore-slice', 'restore', { kind: 'restore-slice', ...slice, slice: 2 }],
   ])('parses a valid %s task from the %s queue', (_kind, queue, body) => {
     expect(parseTask(JSON.stringify(body), queue)).toEqual(body);
   });
@@ -79,6 +81,12 @@ describe('parseTask', () => {
       'prune',
       { kind: 'gc', ...job, region: 'eu-west-1' },
     ],
+    [
+      'restore-part',
+      { kind: 'restore-part', ...slice, part: 2 },
+      'restore',
+      { kind: 'restore-slice', ...slice, slice: 2 },
+    ],
   ])(
     'accepts the old shape %s (in flight or redriven from a DLQ) as its new kind',
     (_name, old, queue, now) => {
@@ -111,6 +119,13 @@ describe('parseTask', () => {
     ],
     ['a gc task without its region', { kind: 'gc', ...job }, 'prune', 'region'],
     ['a forget task with a region', { kind: 'forget', ...job, region: 'eu-west-1' }, 'prune', 'region'],
+    [
+      'a restore-slice task with a part',
+      { kind: 'restore-slice', ...slice, slice: 2, part: 2 },
+      'restore',
+      'part',
+    ],
+    ['a restore-part task without its part', { kind: 'restore-part', ...slice }, 'restore', 'slice'],
   ])('refuses %s (each kind has only the fields its meaning needs)', (_name, body, queue, field) => {
     const error = validationErrorOf(() => parseTask(JSON.stringify(body), queue));
     expect(`${error.field} ${error.message}`).toMatch(field);
@@ -201,6 +216,10 @@ describe('jobIdOf and taskIdOf', () => {
     expect(taskIdOf({ kind: 'verify-tier', ...base, tier: 'deep' })).toBe('verify:deep');
     expect(taskIdOf({ kind: 'forget', ...base })).toBe('prune');
     expect(taskIdOf({ kind: 'gc', ...base, region: 'eu-west-1' })).toBe('prune:eu-west-1');
+  });
+
+  it('names a restore slice by its number (logged only: a restore job has no task record)', () => {
+    expect(taskIdOf({ kind: 'restore-slice', ...slice, slice: 4 })).toBe('restore-slice:4');
   });
 });
 

@@ -205,7 +205,7 @@ describe('VaultLayout', () => {
 });
 
 describe('storedChecksumOf', () => {
-  it('is the base64 SHA-256 of a body that fits in one part (FULL_OBJECT)', () => {
+  it('is the base64 SHA-256 of a body that fits in one upload part (FULL_OBJECT)', () => {
     expect(storedChecksumOf(Buffer.from('abc'))).toEqual({
       sizeBytes: 3,
       checksumSha256: Buffer.from(contentIdOf('abc'), 'hex').toString('base64'),
@@ -213,7 +213,7 @@ describe('storedChecksumOf', () => {
     });
   });
 
-  it('is the SHA-256 of the parts’ digests and their count for a larger body (COMPOSITE)', () => {
+  it('is the SHA-256 of the upload parts’ digests and their count for a larger body (COMPOSITE)', () => {
     const body = Buffer.from('abcdefgh');
     const digests = ['abc', 'def', 'gh'].map((p) => Buffer.from(contentIdOf(p), 'hex'));
     expect(storedChecksumOf(body, 3)).toEqual({

@@ -13,7 +13,7 @@
  * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
  * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
- * | restore part done | `RESTORE#<restoreJobId>` | `PART#<part>`     |
+ * | restore slice done | `RESTORE#<restoreJobId>` | `PART#<slice>` (`PART#`: the name before slices were called so) |
  * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
  * | partition checkpoint | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>` (no parts; `token`, `chunks`) |
  * | its part refs, in order | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>#<token>#<0000 chunk>` (`parts`) |
@@ -21,7 +21,7 @@
  * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`; copies' holds `copy:<holder>`, `version`) |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
- * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore part counts
+ * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore slice counts
  * once (its done marker is put with `attribute_not_exists` in the transaction that `ADD`s its counts),
  * and so does a snapshot partition (its summary, in the transaction that `ADD`s `partitionsDone`).
  * A journal entry is one transaction of three puts: its marker (`attribute_not_exists`), then the
@@ -52,7 +52,7 @@ import type {
   PlanRecord,
   RegionCopy,
   RestoreJobRecord,
-  RestorePartCounts,
+  RestoreSliceCounts,
   SnapshotRecord,
   SnapshotStatus,
   TaskRecord,
@@ -222,17 +222,17 @@ export class DynamoDbCatalog implements Catalog {
     return this.#restoreJobs.listRestoreJobs(limit);
   }
 
-  completeRestorePart(
+  completeRestoreSlice(
     restoreJobId: string,
-    part: number,
-    counts: RestorePartCounts,
+    slice: number,
+    counts: RestoreSliceCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
-    return this.#restoreJobs.completeRestorePart(restoreJobId, part, counts, at);
+    return this.#restoreJobs.completeRestoreSlice(restoreJobId, slice, counts, at);
   }
 
-  listRestorePartsDone(restoreJobId: string): Promise<number[]> {
-    return this.#restoreJobs.listRestorePartsDone(restoreJobId);
+  listRestoreSlicesDone(restoreJobId: string): Promise<number[]> {
+    return this.#restoreJobs.listRestoreSlicesDone(restoreJobId);
   }
 
   heartbeatRestoreJob(restoreJobId: string, at: string): Promise<boolean> {

@@ -1,14 +1,39 @@
 /**
  * {@link RestoreJobCatalog} on the catalog's table: restore jobs (`RESTORE` / `JOB#<restoreJobId>`)
- * and their parts' done markers (`RESTORE#<restoreJobId>` / `PART#<part>`).
+ * and their slices' done markers (`RESTORE#<restoreJobId>` / `PART#<slice>`).
+ *
+ * Slices were called parts before; what is stored keeps the old names, so a job in flight across the
+ * upgrade reads and counts the same: the markers' `PART#` sort keys, and the job's `partsTotal`,
+ * `partsDone` and `partSize` attributes, which {@link toItem} and {@link fromItem} map to and from
+ * the record's `slicesTotal`, `slicesDone` and `sliceSize`.
+ * @see ../../../docs/format.md#catalog
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '#domain/errors.ts';
 import type { RestoreJobCatalog } from '#domain/ports.ts';
-import type { RestoreJobRecord, RestorePartCounts } from '#domain/records.ts';
+import type { RestoreJobRecord, RestoreSliceCounts } from '#domain/records.ts';
 import { catalogFailure } from './errors.ts';
 import { strip, type Table } from './table.ts';
+
+/** A restore job as stored: its slice counters under their old names. */
+type StoredRestoreJob = Omit<RestoreJobRecord, 'slicesTotal' | 'slicesDone' | 'sliceSize'> & {
+  partsTotal: number;
+  partsDone: number;
+  partSize: number;
+};
+
+/** The attributes a restore job is stored with (its slice counters under their old names). */
+function toItem(job: RestoreJobRecord): StoredRestoreJob {
+  const { slicesTotal, slicesDone, sliceSize, ...rest } = job;
+  return { ...rest, partsTotal: slicesTotal, partsDone: slicesDone, partSize: sliceSize };
+}
+
+/** The record of a stored restore job (keys stripped). */
+function fromItem(item: StoredRestoreJob): RestoreJobRecord {
+  const { partsTotal, partsDone, partSize, ...rest } = item;
+  return { ...rest, slicesTotal: partsTotal, slicesDone: partsDone, sliceSize: partSize };
+}
 
 export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
   readonly #table: Table;
@@ -22,7 +47,7 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
       await this.#table.doc.send(
         new PutCommand({
           TableName: this.#table.name,
-          Item: { pk: 'RESTORE', sk: `JOB#${job.restoreJobId}`, ...job },
+          Item: { pk: 'RESTORE', sk: `JOB#${job.restoreJobId}`, ...toItem(job) },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -34,7 +59,8 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
   }
 
   async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
-    return this.#table.get<RestoreJobRecord>('RESTORE', `JOB#${restoreJobId}`);
+    const item = await this.#table.get<StoredRestoreJob>('RESTORE', `JOB#${restoreJobId}`);
+    return item && fromItem(item);
   }
 
   async listRestoreJobs(limit = 20): Promise<RestoreJobRecord[]> {
@@ -49,21 +75,21 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
           ConsistentRead: true,
         }),
       );
-      return (out.Items ?? []).map((item) => strip<RestoreJobRecord>(item) as RestoreJobRecord);
+      return (out.Items ?? []).map((item) => fromItem(strip<StoredRestoreJob>(item) as StoredRestoreJob));
     });
   }
 
-  async completeRestorePart(
+  async completeRestoreSlice(
     restoreJobId: string,
-    part: number,
-    counts: RestorePartCounts,
+    slice: number,
+    counts: RestoreSliceCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
-    const cancelled = await this.#table.transact(`complete part ${part} of ${restoreJobId}`, [
+    const cancelled = await this.#table.transact(`complete slice ${slice} of ${restoreJobId}`, [
       {
         Put: {
           TableName: this.#table.name,
-          Item: { pk: `RESTORE#${restoreJobId}`, sk: `PART#${part}`, doneAt: at, ...counts },
+          Item: { pk: `RESTORE#${restoreJobId}`, sk: `PART#${slice}`, doneAt: at, ...counts },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
@@ -95,7 +121,7 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
     return { counted, job };
   }
 
-  async listRestorePartsDone(restoreJobId: string): Promise<number[]> {
+  async listRestoreSlicesDone(restoreJobId: string): Promise<number[]> {
     const markers = await this.#table.query<{ sk: string }>(
       {
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',

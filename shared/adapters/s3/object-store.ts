@@ -21,7 +21,7 @@ import type { S3HttpClient } from '../s3-http.ts';
 import { isPreconditionFailed, mapS3Error } from './errors.ts';
 import { getObject, viaHttp } from './get-object.ts';
 import { deleteKeys, listAll } from './keys.ts';
-import { PART_SIZE_BYTES, upload } from './upload.ts';
+import { UPLOAD_PART_SIZE_BYTES, upload } from './upload.ts';
 
 /**
  * Protected buckets and restore targets. Implements {@link ObjectStore} on S3.
@@ -33,7 +33,7 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * @param http the lighter client for the hot paths ({@link get}, {@link getRange}, {@link put} of
-   *   up to {@link PART_SIZE_BYTES}); without it, the SDK client does everything.
+   *   up to {@link UPLOAD_PART_SIZE_BYTES}); without it, the SDK client does everything.
    */
   constructor(client: S3Client, http?: S3HttpClient) {
     this.#client = client;
@@ -94,10 +94,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Multipart upload of a stream of chunks, holding at most a few parts in memory (one PutObject
-   * when the stream fits in one part). `conditions.ifNoneMatch` puts `If-None-Match: *` on the
-   * CompleteMultipartUpload (or that PutObject): a 412 there is `exists`, and lib-storage aborts the
-   * upload, so no parts are left behind.
+   * Multipart upload of a stream of chunks, holding at most a few upload parts in memory (one
+   * PutObject when the stream fits in one upload part). `conditions.ifNoneMatch` puts
+   * `If-None-Match: *` on the CompleteMultipartUpload (or that PutObject): a 412 there is `exists`,
+   * and lib-storage aborts the upload, so no upload parts are left behind.
    * @throws as {@link ObjectStore.putStream}: a 409 ConditionalRequestConflict is TransientError
    *   (retryable; the stream cannot be replayed here).
    */
@@ -109,7 +109,7 @@ export class S3ObjectStore implements ObjectStore {
     conditions: WriteConditions = {},
   ): Promise<WriteOutcome> {
     try {
-      // One part in flight per stream: a restore writes many objects at once, each holding about one chunk.
+      // One upload part in flight per stream: a restore writes many objects at once, each holding about one chunk.
       await upload(this.#client, bucket, key, Readable.from(chunks), {
         ...attributes,
         queueSize: 1,
@@ -140,7 +140,7 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * Store `body` at `key`: one `PutObject` (through the {@link S3HttpClient} when given one) up to
-   * {@link PART_SIZE_BYTES}, a multipart upload above. `conditions.ifNoneMatch` sends
+   * {@link UPLOAD_PART_SIZE_BYTES}, a multipart upload above. `conditions.ifNoneMatch` sends
    * `If-None-Match: *` (on the PutObject, or the CompleteMultipartUpload): S3's 412
    * PreconditionFailed is `exists`, nothing stored.
    * @throws NotFoundError when the bucket does not exist; TransientError (retryable) on throttling,
@@ -157,7 +157,7 @@ export class S3ObjectStore implements ObjectStore {
     const ifNoneMatch = conditions.ifNoneMatch === true;
     try {
       await viaHttp(
-        body.length <= PART_SIZE_BYTES ? this.#http : undefined,
+        body.length <= UPLOAD_PART_SIZE_BYTES ? this.#http : undefined,
         bucket,
         (h) => h.putObject(bucket, key, body, attributes, conditions),
         () => upload(this.#client, bucket, key, body, { ...attributes, ifNoneMatch }),

@@ -1,5 +1,5 @@
 /**
- * Writes to S3 through lib-storage's `Upload`: one PutObject up to {@link PART_SIZE_BYTES}, a
+ * Writes to S3 through lib-storage's `Upload`: one PutObject up to {@link UPLOAD_PART_SIZE_BYTES}, a
  * multipart upload above, with the Object Lock and storage-class parameters of {@link PutOptions}.
  */
 
@@ -8,13 +8,13 @@ import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ValidationError } from '#domain/errors.ts';
 import type { LockMode, PutOptions } from '#domain/ports.ts';
-import { VAULT_PART_SIZE_BYTES } from '#domain/vault.ts';
+import { VAULT_UPLOAD_PART_SIZE_BYTES } from '#domain/vault.ts';
 
 /**
- * Part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
+ * Upload part size of multipart uploads: 8 MiB, under fauxqs's 11 MiB request limit and above S3's
  * 5 MiB minimum. Bodies up to this size go up in one PutObject.
  */
-export const PART_SIZE_BYTES = VAULT_PART_SIZE_BYTES;
+export const UPLOAD_PART_SIZE_BYTES = VAULT_UPLOAD_PART_SIZE_BYTES;
 
 export async function upload(
   client: S3Client,
@@ -25,7 +25,7 @@ export async function upload(
     contentType?: string;
     metadata?: Record<string, string>;
     sha256?: boolean;
-    /** Parts uploaded at once. @default 4 */
+    /** Upload parts uploaded at once. @default 4 */
     queueSize?: number;
     /** Object Lock and storage class (vault documents). */
     put?: PutOptions;
@@ -48,7 +48,7 @@ export async function upload(
       ...s3PutParameters(attributes.put),
       ...(attributes.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     },
-    partSize: PART_SIZE_BYTES,
+    partSize: UPLOAD_PART_SIZE_BYTES,
     queueSize: attributes.queueSize ?? 4,
     leavePartsOnError: false,
   }).done();
@@ -59,7 +59,7 @@ export async function upload(
  * {@link PutOptions}: `ObjectLockMode` + `ObjectLockRetainUntilDate`, and `StorageClass` unless
  * STANDARD (S3's default, left out). S3 refuses a PUT with Object Lock parameters that carries
  * neither `Content-MD5` nor an `x-amz-checksum-*` header; vault puts always send
- * `x-amz-checksum-sha256` (`ChecksumAlgorithm: SHA256`, on every part of a multipart upload), which
+ * `x-amz-checksum-sha256` (`ChecksumAlgorithm: SHA256`, on every upload part of a multipart upload), which
  * satisfies it.
  * @throws ValidationError (not retryable) for a retain-until date without a mode, or one that is not
  *   an ISO-8601 time.

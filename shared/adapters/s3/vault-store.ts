@@ -25,7 +25,7 @@ import type { S3HttpClient } from '../s3-http.ts';
 import { mapS3Error } from './errors.ts';
 import { getObject } from './get-object.ts';
 import { deleteKeys, listAll } from './keys.ts';
-import { PART_SIZE_BYTES, upload } from './upload.ts';
+import { UPLOAD_PART_SIZE_BYTES, upload } from './upload.ts';
 
 /** The state of an archive restore from HeadObject's `Restore` header. */
 export function restoreStateOf(header: string | undefined): StorageState['restore'] {
@@ -58,7 +58,7 @@ export class S3VaultStore implements VaultStore {
   }
 
   /**
-   * Upload with an S3 SHA-256 checksum (one PutObject up to {@link PART_SIZE_BYTES}, else multipart),
+   * Upload with an S3 SHA-256 checksum (one PutObject up to {@link UPLOAD_PART_SIZE_BYTES}, else multipart),
    * with `options` as {@link s3PutParameters} maps them (on the PutObject, or on the
    * CreateMultipartUpload of a multipart upload).
    */
@@ -69,7 +69,7 @@ export class S3VaultStore implements VaultStore {
         sha256: true,
         ...(options ? { put: options } : {}),
       });
-      return storedChecksumOf(body, PART_SIZE_BYTES);
+      return storedChecksumOf(body, UPLOAD_PART_SIZE_BYTES);
     } catch (error) {
       throw mapS3Error(error, `put s3://${this.bucket}/${key}`);
     }

@@ -35,7 +35,7 @@ interface EntriesOutcome {
 }
 
 /**
- * The per-entry work of every restore, synchronous or one part of a fanned-out one: decide each
+ * The per-entry work of every restore, synchronous or one slice of a fanned-out one: decide each
  * entry under the overwrite policy, locate the blobs to write in the region's index (loaded once),
  * make archived packs readable, then (unless `dryRun`) read each object chunk by chunk, check it
  * and write it. Under `never` each write is conditional (`ifNoneMatch`): an object that appeared at
@@ -118,8 +118,8 @@ export async function restoreEntries(
 
   // 2. Every blob to write must be in the region's index, and archived packs readable, before the
   //    first write. Above LISTING_THRESHOLD packs a restore learns the storage classes from one
-  //    listing of the vault's packs (unless `at.listVault` is false: a restore part, whose packs are
-  //    cheaper to HEAD than a whole vault is to list, once per part).
+  //    listing of the vault's packs (unless `at.listVault` is false: a restore slice, whose packs are
+  //    cheaper to HEAD than a whole vault is to list, once per slice).
   const index = toWrite.length > 0 ? await at.index() : undefined;
   if (index) {
     const archive = await prepareArchive(deps, vault, index, toWrite, request, {

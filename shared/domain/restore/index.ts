@@ -15,8 +15,8 @@
  * ({@link RESTORE_COALESCE_LIMITS}); each is then written with one PUT.
  *
  * Small selections are restored in one call ({@link restoreSnapshot}); large ones fan out
- * ({@link startRestore}): a restore job in the catalog and one restore-part task per slice of the
- * selection, each run by {@link restorePart} with the same per-object work.
+ * ({@link startRestore}): a restore job in the catalog and one restore-slice task per slice of the
+ * selection, each run by {@link restoreSlice} with the same per-object work.
  * @see ../../../docs/format.md#manifests
  * @see ../../../docs/format.md#index
  * @see ../../../docs/format.md#read-and-write-ordering
@@ -27,12 +27,12 @@ export { ARCHIVE_CLASSES, ArchivePendingError, prepareArchivedPacks } from './ar
 export { RESTORE_COALESCE_LIMITS } from './entries.ts';
 export {
   DEFAULT_FANOUT_THRESHOLD,
-  DEFAULT_PART_SIZE,
-  type RestorePartResult,
+  DEFAULT_SLICE_SIZE,
+  type RestoreSliceResult,
   type RestoreStart,
   reportOfRestoreJob,
   restoreJobIdOf,
-  restorePart,
+  restoreSlice,
   startRestore,
 } from './jobs.ts';
 export { commonPrefix, LISTING_THRESHOLD } from './listing.ts';

@@ -1,6 +1,6 @@
 /**
- * Restore jobs: a large selection fans out as a restore job in the catalog and one restore-part task
- * per slice of the selection, each run by {@link restorePart}.
+ * Restore jobs: a large selection fans out as a restore job in the catalog and one restore-slice task
+ * per slice of the selection, each run by {@link restoreSlice}.
  * @see ../../../docs/format.md#catalog (the restore job record)
  */
 
@@ -8,7 +8,7 @@ import { NotFoundError, reasonOf } from '../errors.ts';
 import { nowIso, type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { RestoreJobRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
-import type { RestorePartTask } from '../tasks.ts';
+import type { RestoreSliceTask } from '../tasks.ts';
 import { contentIdOf } from '../vault.ts';
 import { prepareArchive } from './archive.ts';
 import { restoreEntries } from './entries.ts';
@@ -25,8 +25,8 @@ import { selectFromManifest } from './selection.ts';
 
 /** Selected objects above which a restore fans out, unless configured. */
 export const DEFAULT_FANOUT_THRESHOLD = 500;
-/** Selected objects per restore part, unless configured. */
-export const DEFAULT_PART_SIZE = 500;
+/** Selected objects per restore slice, unless configured. */
+export const DEFAULT_SLICE_SIZE = 500;
 
 /** What {@link startRestore} did: restored at once (`report`) or created a restore job (`job`). */
 export type RestoreStart =
@@ -45,18 +45,18 @@ export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string 
 /**
  * Start a restore: small selections (≤ `deps.restoreFanOutThreshold`, 500 by default) and dry runs
  * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
- * a RUNNING restore job in the catalog whose selection is split into parts of
- * `deps.restorePartSize` entries (manifest order), one restore-part task each, and this returns the
+ * a RUNNING restore job in the catalog whose selection is split into slices of
+ * `deps.restoreSliceSize` entries (manifest order), one restore-slice task each, and this returns the
  * job at once. Every check of the request happens before the job is created, including that the
  * region's index locates every blob of the selection; the archived packs holding them are asked
- * for first (as a synchronous restore does), so parts find them readable.
+ * for first (as a synchronous restore does), so slices find them readable.
  * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
  * @throws TransientError (retryable) when the catalog or the queue fails: start it again — a job
- *   whose parts could not all be sent is marked FAILED, and a part enqueued twice counts once.
+ *   whose slices could not all be sent is marked FAILED, and a slice enqueued twice counts once.
  * @example
  * ```ts
  * const started = await startRestore(deps, { plan: 'photos', targetBucket: 'photos-restored' });
- * if (started.job) console.log(`restore job ${started.job.restoreJobId}: ${started.job.partsTotal} parts`);
+ * if (started.job) console.log(`restore job ${started.job.restoreJobId}: ${started.job.slicesTotal} slices`);
  * ```
  */
 export async function startRestore(
@@ -75,7 +75,7 @@ export async function startRestore(
   const { selected, snapshot, vault } = resolved;
   // Every blob located and every archived pack asked for before the job exists.
   await prepareArchive(deps, vault, await resolved.index(), selected, request, options);
-  const partSize = deps.restorePartSize ?? DEFAULT_PART_SIZE;
+  const sliceSize = deps.restoreSliceSize ?? DEFAULT_SLICE_SIZE;
   const at = started.toISOString();
   const job: RestoreJobRecord = {
     restoreJobId: restoreJobIdOf(request, started),
@@ -95,83 +95,83 @@ export async function startRestore(
     bytes: 0,
     skippedExists: 0,
     skippedUnchanged: 0,
-    partsTotal: Math.ceil(selected.length / partSize),
-    partsDone: 0,
-    partSize,
+    slicesTotal: Math.ceil(selected.length / sliceSize),
+    slicesDone: 0,
+    sliceSize,
     warnings: resolved.warnings,
     createdAt: at,
     updatedAt: at,
   };
   await deps.catalog.createRestoreJob(job);
   try {
-    for (let part = 0; part < job.partsTotal; part += 1) {
-      const first = part * partSize;
+    for (let slice = 0; slice < job.slicesTotal; slice += 1) {
+      const first = slice * sliceSize;
       await deps.queue.send({
-        kind: 'restore-part',
+        kind: 'restore-slice',
         restoreJobId: job.restoreJobId,
         manifestId: job.manifestId,
-        part,
+        slice,
         first,
-        count: Math.min(partSize, selected.length - first),
+        count: Math.min(sliceSize, selected.length - first),
       });
     }
   } catch (error) {
-    // A job whose parts were not all sent would stay RUNNING for ever.
+    // A job whose slices were not all sent would stay RUNNING for ever.
     await deps.catalog.finishRestoreJob(job.restoreJobId, {
       status: 'FAILED',
       at: nowIso(deps.clock),
-      error: `could not send every part: ${reasonOf(error)}`,
+      error: `could not send every slice: ${reasonOf(error)}`,
     });
     throw error;
   }
   return { job };
 }
 
-/** What one restore part did. */
-export interface RestorePartResult {
+/** What one restore slice did. */
+export interface RestoreSliceResult {
   restoreJobId: string;
-  part: number;
-  /** False when the part had been counted already (a redelivery) or the job had ended. */
+  slice: number;
+  /** False when the slice had been counted already (a redelivery) or the job had ended. */
   counted: boolean;
   objects: number;
   bytes: number;
-  /** Whether this part ended the job (it was the last to finish). */
+  /** Whether this slice ended the job (it was the last to finish). */
   finishedJob: boolean;
 }
 
 /**
- * Restore one part of a restore job: replay the job's request over the part's entries (the
+ * Restore one slice of a restore job: replay the job's request over the slice's entries (the
  * selected entries `first` to `first + count - 1` in manifest order, reading only the manifest parts
  * needed for them; the same per-entry work as a synchronous restore, with the region's index loaded
- * once for the part), add what it did to the job's counters once, and — when
- * every part is done — mark the job SUCCEEDED (once, whoever gets there first). A part of a job
+ * once for the slice), add what it did to the job's counters once, and — when
+ * every slice is done — mark the job SUCCEEDED (once, whoever gets there first). A slice of a job
  * that has ended does nothing.
  * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
- *   part's range.
+ *   slice's range.
  * @throws NotFoundError (not retryable) for a blob no index of the region locates.
  * @throws IntegrityError (not retryable) for content that does not match the manifest.
- * @throws ArchivePendingError, TransientError (retryable): SQS delivers the part again.
+ * @throws ArchivePendingError, TransientError (retryable): SQS delivers the slice again.
  * @example
  * ```ts
- * await restorePart(deps, { kind: 'restore-part', restoreJobId, manifestId, part: 0, first: 0, count: 500 });
+ * await restoreSlice(deps, { kind: 'restore-slice', restoreJobId, manifestId, slice: 0, first: 0, count: 500 });
  * ```
  */
-export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Promise<RestorePartResult> {
+export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): Promise<RestoreSliceResult> {
   const { catalog, clock, envelope, vaults } = deps;
   const job = await catalog.getRestoreJob(task.restoreJobId);
   if (!job) throw new NotFoundError(`restore job ${task.restoreJobId} does not exist`);
-  const result: RestorePartResult = {
+  const result: RestoreSliceResult = {
     restoreJobId: job.restoreJobId,
-    part: task.part,
+    slice: task.slice,
     counted: false,
     objects: 0,
     bytes: 0,
     finishedJob: false,
   };
   if (job.status !== 'RUNNING') return result;
-  // A job the reaper re-drove may get a part again that a dead worker had finished: skip its writes.
-  if (job.redrives && (await catalog.listRestorePartsDone(job.restoreJobId)).includes(task.part)) {
-    if (job.partsDone >= job.partsTotal) {
+  // A job the reaper re-drove may get a slice again that a dead worker had finished: skip its writes.
+  if (job.redrives && (await catalog.listRestoreSlicesDone(job.restoreJobId)).includes(task.slice)) {
+    if (job.slicesDone >= job.slicesTotal) {
       result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
         status: 'SUCCEEDED',
         at: nowIso(clock),
@@ -182,7 +182,7 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
   const request = parseRestoreRequest(job.request);
   const vault = vaultIn(vaults, job.region);
   const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
-  // A point-in-time job replays the journal up to the capture horizon it recorded: every part
+  // A point-in-time job replays the journal up to the capture horizon it recorded: every slice
   // derives the same selection, however late it runs.
   const pointInTime =
     request.pointInTime && job.journalUntil && job.snapshotTime
@@ -211,7 +211,7 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
   );
   if (entries.length !== task.count) {
     throw new NotFoundError(
-      `restore job ${job.restoreJobId} selects ${selectedCount} object(s): part ${task.part} (${task.first}+${task.count}) is out of range`,
+      `restore job ${job.restoreJobId} selects ${selectedCount} object(s): slice ${task.slice} (${task.first}+${task.count}) is out of range`,
     );
   }
   const outcome = await restoreEntries(
@@ -226,9 +226,9 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
     entries,
     {},
   );
-  const done = await catalog.completeRestorePart(
+  const done = await catalog.completeRestoreSlice(
     job.restoreJobId,
-    task.part,
+    task.slice,
     {
       objects: outcome.objects,
       bytes: outcome.bytes,
@@ -240,7 +240,7 @@ export async function restorePart(deps: PipelineDeps, task: RestorePartTask): Pr
   result.counted = done.counted;
   result.objects = outcome.objects;
   result.bytes = outcome.bytes;
-  if (done.job.partsDone >= done.job.partsTotal) {
+  if (done.job.slicesDone >= done.job.slicesTotal) {
     result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
       status: 'SUCCEEDED',
       at: nowIso(clock),

@@ -252,7 +252,7 @@ async function* partsInOrder(
  * single key: the one part whose key range holds it; a prefix: the parts whose range meets it).
  *
  * With `range`, only the selected entries numbered `first` to `first + count - 1` (in manifest
- * order, from 0) are returned — what one restore part restores; parts selected whole that lie before
+ * order, from 0) are returned — what one restore slice restores; parts selected whole that lie before
  * the range are counted without being read, reading stops after the range, and no warning is made.
  *
  * With `pointInTime` (the changes of a point-in-time selection, in key order: see

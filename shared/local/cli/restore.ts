@@ -151,7 +151,7 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
       const result = await runRestore(dataDir(), deployed, request);
       if ('restoreJobId' in result) {
         console.log(
-          `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.partsTotal} part(s)`,
+          `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.slicesTotal} slice(s)`,
         );
         const { catalog } = (await connect(dataDir(), deployed)).pipeline;
         await attachToRestore(catalog, result.restoreJobId, opts.follow);

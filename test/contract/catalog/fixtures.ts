@@ -36,7 +36,7 @@ export const snapshot = (snapshotId: string): SnapshotRecord => ({
   scheduledAt: '2026-01-01T00:00:00.000Z',
 });
 
-export const restoreJob = (restoreJobId: string, partsTotal = 2): RestoreJobRecord => ({
+export const restoreJob = (restoreJobId: string, slicesTotal = 2): RestoreJobRecord => ({
   restoreJobId,
   status: 'RUNNING',
   planId: 'photos',
@@ -51,9 +51,9 @@ export const restoreJob = (restoreJobId: string, partsTotal = 2): RestoreJobReco
   bytes: 0,
   skippedExists: 0,
   skippedUnchanged: 0,
-  partsTotal,
-  partsDone: 0,
-  partSize: 5,
+  slicesTotal,
+  slicesDone: 0,
+  sliceSize: 5,
   warnings: [],
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',

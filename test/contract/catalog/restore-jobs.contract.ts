@@ -1,5 +1,5 @@
 /**
- * The RestoreJobCatalog contract: fanned-out restores, their parts' count-once completion, heartbeats,
+ * The RestoreJobCatalog contract: fanned-out restores, their slices' count-once completion, heartbeats,
  * re-drives and their end.
  */
 import { describe, expect, it } from 'vitest';
@@ -40,49 +40,49 @@ export function restoreJobCatalogContract(
       expect((await c.listRestoreJobs()).map((j) => j.restoreJobId)).toEqual(ids.reverse().slice(0, 20));
     });
 
-    it('adds a restore part’s counts once: a redelivered part adds nothing', async () => {
+    it('adds a restore slice’s counts once: a redelivered slice adds nothing', async () => {
       const c = await make();
       await c.createRestoreJob(restoreJob('R1'));
-      const first = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
-      const again = await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:06.000Z');
+      const first = await c.completeRestoreSlice('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      const again = await c.completeRestoreSlice('R1', 0, counts(5), '2026-01-01T00:00:06.000Z');
       expect(first.counted).toBe(true);
       expect(again.counted).toBe(false);
       expect(again.job).toMatchObject({
-        partsDone: 1,
+        slicesDone: 1,
         objects: 5,
         bytes: 500,
         updatedAt: '2026-01-01T00:00:05.000Z',
       });
-      const second = await c.completeRestorePart('R1', 1, counts(0, 2), '2026-01-01T00:00:07.000Z');
-      expect(second.job).toMatchObject({ partsDone: 2, objects: 5, skippedExists: 2, skippedUnchanged: 0 });
-      await expect(c.completeRestorePart('R-missing', 0, counts(1), 'x')).rejects.toThrow(/does not exist/);
-      await expect(c.completeRestorePart('R-missing', 0, counts(1), 'x')).rejects.toBeInstanceOf(
+      const second = await c.completeRestoreSlice('R1', 1, counts(0, 2), '2026-01-01T00:00:07.000Z');
+      expect(second.job).toMatchObject({ slicesDone: 2, objects: 5, skippedExists: 2, skippedUnchanged: 0 });
+      await expect(c.completeRestoreSlice('R-missing', 0, counts(1), 'x')).rejects.toThrow(/does not exist/);
+      await expect(c.completeRestoreSlice('R-missing', 0, counts(1), 'x')).rejects.toBeInstanceOf(
         NotFoundError,
       );
-      expect(await c.listRestorePartsDone('R-missing')).toEqual([]);
+      expect(await c.listRestoreSlicesDone('R-missing')).toEqual([]);
     });
 
-    it('adds the counts of every one of distinct parts completed at the same time', async () => {
+    it('adds the counts of every one of distinct slices completed at the same time', async () => {
       const c = await make();
       const n = 8;
       await c.createRestoreJob(restoreJob('R1', n));
       const results = await Promise.all(
-        Array.from({ length: n }, (_, part) =>
-          c.completeRestorePart('R1', part, counts(part + 1), '2026-01-01T00:00:05.000Z'),
+        Array.from({ length: n }, (_, slice) =>
+          c.completeRestoreSlice('R1', slice, counts(slice + 1), '2026-01-01T00:00:05.000Z'),
         ),
       );
       expect(results.every((r) => r.counted)).toBe(true);
-      expect(await c.getRestoreJob('R1')).toMatchObject({ partsDone: n, objects: 36, bytes: 3600 });
-      expect(await c.listRestorePartsDone('R1')).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(await c.getRestoreJob('R1')).toMatchObject({ slicesDone: n, objects: 36, bytes: 3600 });
+      expect(await c.listRestoreSlicesDone('R1')).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     });
 
-    it('ends a restore job once: SUCCEEDED only when every part is done', async () => {
+    it('ends a restore job once: SUCCEEDED only when every slice is done', async () => {
       const c = await make();
       await c.createRestoreJob(restoreJob('R1'));
       const end = { status: 'SUCCEEDED' as const, at: '2026-01-01T00:01:00.000Z' };
-      await c.completeRestorePart('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
+      await c.completeRestoreSlice('R1', 0, counts(5), '2026-01-01T00:00:05.000Z');
       expect(await c.finishRestoreJob('R1', end)).toBe(false);
-      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:09.000Z');
+      await c.completeRestoreSlice('R1', 1, counts(2), '2026-01-01T00:00:09.000Z');
       expect(await c.finishRestoreJob('R1', end)).toBe(true);
       expect(await c.finishRestoreJob('R1', end)).toBe(false);
       expect(await c.finishRestoreJob('R1', { status: 'FAILED', at: end.at, error: 'too late' })).toBe(false);
@@ -93,19 +93,19 @@ export function restoreJobCatalogContract(
       });
     });
 
-    it('fails a RUNNING restore job with its reason, whatever its parts', async () => {
+    it('fails a RUNNING restore job with its reason, whatever its slices', async () => {
       const c = await make();
       await c.createRestoreJob(restoreJob('R1'));
-      const failed = { status: 'FAILED' as const, at: '2026-01-01T00:02:00.000Z', error: 'part 1: boom' };
+      const failed = { status: 'FAILED' as const, at: '2026-01-01T00:02:00.000Z', error: 'slice 1: boom' };
       expect(await c.finishRestoreJob('R1', failed)).toBe(true);
-      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', error: 'part 1: boom' });
+      expect(await c.getRestoreJob('R1')).toMatchObject({ status: 'FAILED', error: 'slice 1: boom' });
       expect(await c.finishRestoreJob('R-missing', failed)).toBe(false);
     });
 
     it('lets one of two callers ending a restore job at the same time end it', async () => {
       const c = await make();
       await c.createRestoreJob(restoreJob('R1', 1));
-      await c.completeRestorePart('R1', 0, counts(1), '2026-01-01T00:00:05.000Z');
+      await c.completeRestoreSlice('R1', 0, counts(1), '2026-01-01T00:00:05.000Z');
       const won = await Promise.all([
         c.finishRestoreJob('R1', { status: 'SUCCEEDED', at: '2026-01-01T00:01:00.000Z' }),
         c.finishRestoreJob('R1', { status: 'FAILED', at: '2026-01-01T00:01:01.000Z', error: 'reaped' }),
@@ -114,15 +114,15 @@ export function restoreJobCatalogContract(
       expect((await c.getRestoreJob('R1'))?.status).toBe(won[0] ? 'SUCCEEDED' : 'FAILED');
     });
 
-    it('lists a restore job’s done parts, and beats and re-drives it only while it is RUNNING', async () => {
+    it('lists a restore job’s done slices, and beats and re-drives it only while it is RUNNING', async () => {
       const c = await make();
       await c.createRestoreJob(restoreJob('R1'));
-      expect(await c.listRestorePartsDone('R1')).toEqual([]);
-      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:05.000Z');
-      await c.completeRestorePart('R1', 0, counts(2), '2026-01-01T00:00:06.000Z');
-      await c.completeRestorePart('R1', 1, counts(2), '2026-01-01T00:00:07.000Z');
-      expect(await c.listRestorePartsDone('R1')).toEqual([0, 1]);
-      expect(await c.listRestorePartsDone('R-missing')).toEqual([]);
+      expect(await c.listRestoreSlicesDone('R1')).toEqual([]);
+      await c.completeRestoreSlice('R1', 1, counts(2), '2026-01-01T00:00:05.000Z');
+      await c.completeRestoreSlice('R1', 0, counts(2), '2026-01-01T00:00:06.000Z');
+      await c.completeRestoreSlice('R1', 1, counts(2), '2026-01-01T00:00:07.000Z');
+      expect(await c.listRestoreSlicesDone('R1')).toEqual([0, 1]);
+      expect(await c.listRestoreSlicesDone('R-missing')).toEqual([]);
       expect(await c.heartbeatRestoreJob('R1', '2026-01-01T00:00:30.000Z')).toBe(true);
       expect((await c.getRestoreJob('R1'))?.heartbeatAt).toBe('2026-01-01T00:00:30.000Z');
       // Of two reapers that read redrives = 0, one wins.

@@ -19,7 +19,7 @@ import type {
   PlanRecord,
   RegionCopy,
   RestoreJobRecord,
-  RestorePartCounts,
+  RestoreSliceCounts,
   SnapshotRecord,
   SnapshotStatus,
   TaskRecord,
@@ -64,8 +64,8 @@ export class MemoryCatalog implements Catalog {
   readonly journal = new Map<string, JournalEntry>();
   readonly drills = new Map<string, DrillHistory>();
   readonly restoreJobs = new Map<string, RestoreJobRecord>();
-  /** Done markers of restore parts: `<restoreJobId>#<part>`. */
-  readonly restoreParts = new Set<string>();
+  /** Done markers of restore slices: `<restoreJobId>#<slice>`. */
+  readonly restoreSlices = new Set<string>();
   /** Partition summaries by `<planId>/<snapshotId>#<partition>`. */
   readonly partitions = new Map<string, PartitionSummary>();
 
@@ -300,28 +300,28 @@ export class MemoryCatalog implements Catalog {
       .slice(0, limit)
       .map(clone);
   }
-  async completeRestorePart(
+  async completeRestoreSlice(
     restoreJobId: string,
-    part: number,
-    counts: RestorePartCounts,
+    slice: number,
+    counts: RestoreSliceCounts,
     at: string,
   ): Promise<{ counted: boolean; job: RestoreJobRecord }> {
     const j = this.restoreJobs.get(restoreJobId);
     if (!j) throw new NotFoundError(`restore job ${restoreJobId} does not exist`);
-    const marker = `${restoreJobId}#${part}`;
-    if (this.restoreParts.has(marker)) return { counted: false, job: clone(j) };
-    this.restoreParts.add(marker);
+    const marker = `${restoreJobId}#${slice}`;
+    if (this.restoreSlices.has(marker)) return { counted: false, job: clone(j) };
+    this.restoreSlices.add(marker);
     j.objects += counts.objects;
     j.bytes += counts.bytes;
     j.skippedExists += counts.skippedExists;
     j.skippedUnchanged += counts.skippedUnchanged;
-    j.partsDone += 1;
+    j.slicesDone += 1;
     j.updatedAt = at;
     return { counted: true, job: clone(j) };
   }
-  async listRestorePartsDone(restoreJobId: string): Promise<number[]> {
+  async listRestoreSlicesDone(restoreJobId: string): Promise<number[]> {
     const prefix = `${restoreJobId}#`;
-    return [...this.restoreParts]
+    return [...this.restoreSlices]
       .filter((m) => m.startsWith(prefix))
       .map((m) => Number(m.slice(prefix.length)))
       .sort((a, b) => a - b);
@@ -348,7 +348,7 @@ export class MemoryCatalog implements Catalog {
   ): Promise<boolean> {
     const j = this.restoreJobs.get(restoreJobId);
     if (j?.status !== 'RUNNING') return false;
-    if (end.status === 'SUCCEEDED' && j.partsDone !== j.partsTotal) return false;
+    if (end.status === 'SUCCEEDED' && j.slicesDone !== j.slicesTotal) return false;
     j.status = end.status;
     j.updatedAt = end.at;
     j.finishedAt = end.at;

@@ -63,7 +63,7 @@ export function restoreProgress(stream: NodeJS.WriteStream = process.stderr): {
 
 /**
  * Follow a restore job until it ends, with a progress bar on `stream`: objects done (written or
- * skipped) of those selected, bytes written, the rate since attaching, ETA and parts done. Returns at
+ * skipped) of those selected, bytes written, the rate since attaching, ETA and slices done. Returns at
  * once for a job that has ended, or with `follow: false`.
  * @param options.pollMs milliseconds between reads of the job. @default 1000
  * @throws StrongboxError (not retryable) for an unknown job.
@@ -95,7 +95,7 @@ export async function followRestoreJob(
   const bar = new cliProgress.SingleBar(
     {
       format:
-        'restoring [{bar}] {percentage}% | {value}/{total} objects | {done} of {size} | {rate}/s | ETA {eta_formatted} | parts {parts}',
+        'restoring [{bar}] {percentage}% | {value}/{total} objects | {done} of {size} | {rate}/s | ETA {eta_formatted} | slices {slices}',
       hideCursor: true,
       noTTYOutput: true,
       notTTYSchedule: 5000,
@@ -113,7 +113,7 @@ export async function followRestoreJob(
       done: formatBytes(j.bytes),
       size: formatBytes(j.selectedBytes),
       rate: seconds > 0 ? formatBytes((j.bytes - attachedBytes) / seconds) : '-',
-      parts: `${j.partsDone}/${j.partsTotal}`,
+      slices: `${j.slicesDone}/${j.slicesTotal}`,
     };
   };
   bar.start(job.selected, done(job), payload(job));

@@ -7,7 +7,7 @@ import { formatBytes, formatRate, formatSeconds, formatTable } from '../../forma
 /** One line per restore job for `strongbox restore-status`. */
 export function restoreJobLine(job: RestoreJobRecord): string {
   const done = job.objects + job.skippedExists + job.skippedUnchanged;
-  return `${job.restoreJobId} ${job.status} plan ${job.planId} snapshot ${job.snapshotId} → s3://${job.targetBucket}: ${done}/${job.selected} objects, ${formatBytes(job.bytes)} of ${formatBytes(job.selectedBytes)}, parts ${job.partsDone}/${job.partsTotal}${job.error ? ` — ${job.error}` : ''}`;
+  return `${job.restoreJobId} ${job.status} plan ${job.planId} snapshot ${job.snapshotId} → s3://${job.targetBucket}: ${done}/${job.selected} objects, ${formatBytes(job.bytes)} of ${formatBytes(job.selectedBytes)}, slices ${job.slicesDone}/${job.slicesTotal}${job.error ? ` — ${job.error}` : ''}`;
 }
 
 /**
