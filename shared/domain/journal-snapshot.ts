@@ -15,6 +15,7 @@ import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
 import { readManifest, readPart } from './repository/read-documents.ts';
 import { writeManifest, writePart } from './repository/write.ts';
+import { sourceOf } from './source/index.ts';
 import { jobIdOf } from './tasks.ts';
 import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
 
@@ -165,8 +166,9 @@ export async function snapshotFromJournal(
   // the horizon counts only when it is newer, by S3's clock, than the parent's state of its key.
   const horizon = parent.journalUntil;
   const capturedAfter = new Date(Date.parse(horizon) - CLOCK_SKEW_MS).toISOString();
+  const source = sourceOf(deps, plan.source);
   const journal = (await catalog.listJournal(plan.id, { capturedAfter, capturedUntil: journalUntil })).filter(
-    (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix),
+    (e) => source.covers(e),
   );
   // Latest entry per key by sequencer; then drop those the parent holds a newer state of (never
   // roll a key back: docs/format.md#journal-built-snapshots).

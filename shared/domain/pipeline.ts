@@ -22,7 +22,10 @@ export interface PipelineDeps {
   clock: Clock;
   envelope: Envelope;
   vaults: Vaults;
-  /** Protected buckets and restore targets. */
+  /**
+   * Restore targets and the drills' scratch bucket; and the protected buckets, which the domain reads
+   * only through their `Source` (`sourceOf(deps, plan.source)`, source/index.ts).
+   */
   objects: ObjectStore;
   /**
    * How the domain tries an operation again (an object re-read after it changed mid-read, the vault

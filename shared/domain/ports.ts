@@ -211,7 +211,9 @@ export interface ObjectHead {
 }
 
 /**
- * Protected buckets (read) and restore targets (write), in the primary region.
+ * Protected buckets (read) and restore targets (write), in the primary region. Snapshots and capture
+ * read a protected bucket through its `Source` (`S3BucketSource`, source/s3-bucket.ts, over this
+ * port), never through this port directly; restores and drills write targets through it.
  * - `list` yields every object under the prefix exactly once, in UTF-8 binary order; throws
  *   SourceUnavailableError when the bucket is missing or access is denied.
  * - `get` throws NotFoundError when the object (or the version asked for) vanished since it was

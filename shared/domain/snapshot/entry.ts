@@ -6,6 +6,7 @@ import { readObjectChunks } from '../reader.ts';
 import type { PlanRecord } from '../records.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
 import type { PackWriter } from '../repository/write.ts';
+import { sourceOf } from '../source/index.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from '../vault.ts';
 
 export interface Counters {
@@ -46,8 +47,9 @@ export async function entryFor(
   };
   // Overwritten while its chunks were read: read it again, whole, at once (3 reads in all).
   const retryIf = (error: unknown) => error instanceof ConflictError;
+  const source = sourceOf(deps, plan.source);
   try {
-    const read = () => readObjectChunks(deps.objects, plan.source.bucket, object, {}, store);
+    const read = () => readObjectChunks(source, object, {}, store);
     const entry = await deps.retry(read, { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, retryIf });
     counters.objectsRead += 1;
     return entry;

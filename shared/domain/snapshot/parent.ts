@@ -3,6 +3,7 @@ import { latestByKey } from '../journal.ts';
 import type { PipelineDeps } from '../pipeline.ts';
 import { manifestEntryOfJournal } from '../point-in-time.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
+import { sourceOf } from '../source/index.ts';
 import type { ManifestEntry } from '../vault.ts';
 
 /** The newest COMMITTED snapshot of a plan older than `snapshotId` (ids sort by time). */
@@ -29,8 +30,9 @@ export async function capturedSince(
 ): Promise<Map<string, ManifestEntry>> {
   const out = new Map<string, ManifestEntry>();
   if (!parent?.time) return out;
+  const source = sourceOf(deps, plan.source);
   const journal = (await deps.catalog.listJournal(plan.id, { capturedAfter: parent.time })).filter(
-    (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
+    (e) => source.covers(e) && inRange(e.key),
   );
   for (const [key, change] of latestByKey(journal)) {
     const entry = manifestEntryOfJournal(change);
@@ -56,11 +58,8 @@ export async function expectedState(
     ...(parent?.journalUntil ? { capturedAfter: parent.journalUntil } : {}),
     ...(record.time ? { capturedUntil: record.time } : {}),
   });
-  const changes = latestByKey(
-    journal.filter(
-      (e) => e.bucket === plan.source.bucket && e.key.startsWith(plan.source.prefix) && inRange(e.key),
-    ),
-  );
+  const source = sourceOf(deps, plan.source);
+  const changes = latestByKey(journal.filter((e) => source.covers(e) && inRange(e.key)));
   for (const change of changes.values()) {
     if (change.outcome === 'removed') expected.delete(change.key);
     else if (change.outcome === 'captured') {

@@ -13,6 +13,7 @@ import { readAllEntries } from '../repository/manifest-entries.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { VaultIndex } from '../repository/vault-index.ts';
 import { PackWriter, writeIndex, writePart } from '../repository/write.ts';
+import { sourceOf } from '../source/index.ts';
 import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
 import { type ContentId, compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
 import { type Counters, entryFor } from './entry.ts';
@@ -197,11 +198,7 @@ export async function runPartition(
   };
 
   const startAfter = resume?.afterKey ?? lower;
-  for await (const object of deps.objects.list(
-    plan.source.bucket,
-    plan.source.prefix,
-    startAfter ? { startAfter } : {},
-  )) {
+  for await (const object of sourceOf(deps, plan.source).list(startAfter ? { startAfter } : {})) {
     if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
     if (expected) {
       seen.add(object.key);

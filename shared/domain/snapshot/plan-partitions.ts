@@ -7,6 +7,7 @@ import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from '../p
 import type { PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { resetLostWork } from '../retry.ts';
+import { sourceOf } from '../source/index.ts';
 import { jobIdOf, partitionTask, type SnapshotTask } from '../tasks.ts';
 import type { Manifest } from '../vault.ts';
 import { continuousMode, journalBuilt } from './mode.ts';
@@ -94,7 +95,7 @@ async function boundariesFromListing(
   const boundaries: string[] = [];
   let n = 0;
   let pending: string | undefined;
-  for await (const o of deps.objects.list(plan.source.bucket, plan.source.prefix)) {
+  for await (const o of sourceOf(deps, plan.source).list()) {
     if (pending !== undefined) {
       boundaries.push(pending); // only a boundary when some key follows it
       pending = undefined;
