@@ -1,7 +1,8 @@
 /** Sealing a snapshot: the manifest root last, the conditional commit, then the next stage. */
 import { NotFoundError, TransientError } from '../errors.ts';
+import { holdingVault } from '../gc/hold.ts';
 import type { PipelineDeps } from '../pipeline.ts';
-import type { PartitionSummary, PlanRecord } from '../records.ts';
+import type { PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { writeManifest } from '../repository/write.ts';
 import { missingParts } from '../retry.ts';
 import { jobIdOf, type Task } from '../tasks.ts';
@@ -11,14 +12,18 @@ import type { SnapshotResult } from './result.ts';
 /**
  * Seal: every partition is done, so write the manifest root (last) and commit RUNNING → COMMITTED.
  * Two sealers (a duplicate delivery, a crash after counting) may both write a root; the conditional
- * commit lets one win, and the other root is never visible (garbage collection removes it).
+ * commit lets one win, and the other root is never visible (garbage collection removes it). From
+ * the check that every part is stored to the commit, the sealer holds the primary vault against
+ * garbage collection (docs/format.md#garbage-collection, step 9).
+ * @throws TransientError (retryable) when not every partition is done, or a garbage-collection run
+ *   holds the vault (the task is delivered again).
  */
 export async function seal(
   deps: PipelineDeps,
   plan: PlanRecord,
   snapshotId: string,
 ): Promise<SnapshotResult> {
-  const { catalog, clock, envelope, vaults } = deps;
+  const { catalog, vaults } = deps;
   const record = await catalog.getSnapshot(plan.id, snapshotId);
   if (!record) throw new NotFoundError(`snapshot ${plan.id}/${snapshotId} does not exist`);
   if (record.status === 'COMMITTED') return { status: 'ALREADY_COMMITTED', snapshotId };
@@ -27,28 +32,68 @@ export async function seal(
   const total = (record.partitionBoundaries?.length ?? 0) + 1;
   if (summaries.length !== total)
     throw new TransientError(`snapshot ${plan.id}/${snapshotId}: not every partition is done`);
-  const parts = summaries.flatMap((s) => s.parts);
-  // Never a root naming a part the vault lacks (garbage collection deleted the work of a snapshot
-  // that was failed long enough): the partitions that wrote such parts run again.
-  const missing = await missingParts(deps, plan.id, parts);
-  if (missing.size > 0) {
-    const rerun = summaries.filter((s) => s.parts.some((p) => missing.has(p.partId))).map((s) => s.partition);
-    for (const index of rerun) {
-      await catalog.resetPartition(plan.id, snapshotId, index);
-      await deps.queue.send({
-        kind: 'snapshot-partition',
-        planId: plan.id,
-        snapshotId,
-        scheduledAt: record.scheduledAt,
-        partition: { index },
-      });
-    }
-    return {
-      status: 'CONTINUED',
+  // Held from the check to the commit: parts are content-addressed, so a partition may have written
+  // a part again that a run listed as garbage before; that run cannot delete it after the check.
+  const sealed = await holdingVault(deps, vaults.primary, `seal:${plan.id}/${snapshotId}`, async () => {
+    // Never a root naming a part the vault lacks (garbage collection deleted the work of a snapshot
+    // that was failed long enough): the partitions that wrote such parts run again.
+    const missing = await missingParts(
+      deps,
+      plan.id,
+      summaries.flatMap((s) => s.parts),
+    );
+    if (missing.size > 0) return rerunPartitions(deps, plan, record, summaries, missing);
+    return commitRoot(deps, plan, record, summaries);
+  });
+  if ('status' in sealed) return sealed;
+  const { committed, completedAt, seconds, totals } = sealed;
+  if (!committed) return { status: 'ALREADY_COMMITTED', snapshotId };
+  await catalog.updateTask(jobIdOf(record), 'snapshot', {
+    status: 'SUCCEEDED',
+    finishedAt: completedAt.toISOString(),
+    progress: { done: totals.objectCount, total: totals.objectCount, bytes: totals.logicalBytes },
+    result: { status: 'COMMITTED', partitions: total, seconds, ...totals },
+  });
+  await fanOutAfterCommit(deps, plan, snapshotId);
+  return { status: 'COMMITTED', snapshotId, partitions: total, seconds, ...totals };
+}
+
+/** Reset the partitions that wrote a missing part and send them again: the snapshot goes on. */
+async function rerunPartitions(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  summaries: readonly PartitionSummary[],
+  missing: ReadonlySet<string>,
+): Promise<SnapshotResult> {
+  const { snapshotId } = record;
+  const rerun = summaries.filter((s) => s.parts.some((p) => missing.has(p.partId))).map((s) => s.partition);
+  for (const index of rerun) {
+    await deps.catalog.resetPartition(plan.id, snapshotId, index);
+    await deps.queue.send({
+      kind: 'snapshot-partition',
+      planId: plan.id,
       snapshotId,
-      reason: `partition(s) ${rerun.join(', ')} run again: ${missing.size} part(s) are missing`,
-    };
+      scheduledAt: record.scheduledAt,
+      partition: { index },
+    });
   }
+  return {
+    status: 'CONTINUED',
+    snapshotId,
+    reason: `partition(s) ${rerun.join(', ')} run again: ${missing.size} part(s) are missing`,
+  };
+}
+
+/** Write the manifest root over every partition's parts (last), then commit RUNNING → COMMITTED. */
+async function commitRoot(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  summaries: readonly PartitionSummary[],
+) {
+  const { catalog, clock, envelope, vaults } = deps;
+  const { snapshotId } = record;
   const completedAt = clock.now();
   const time = record.time ?? completedAt.toISOString();
   const manifest = manifestRoot(
@@ -61,7 +106,7 @@ export async function seal(
       time,
       completedAt: completedAt.toISOString(),
     },
-    parts,
+    summaries.flatMap((s) => s.parts),
   );
   // Manifest root last: every part, index and pack it depends on is stored by now.
   const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
@@ -98,16 +143,7 @@ export async function seal(
     },
     ['RUNNING'],
   );
-  if (!committed) return { status: 'ALREADY_COMMITTED', snapshotId };
-  const jobId = jobIdOf(record);
-  await catalog.updateTask(jobId, 'snapshot', {
-    status: 'SUCCEEDED',
-    finishedAt: completedAt.toISOString(),
-    progress: { done: totals.objectCount, total: totals.objectCount, bytes: totals.logicalBytes },
-    result: { status: 'COMMITTED', partitions: total, seconds, ...totals },
-  });
-  await fanOutAfterCommit(deps, plan, snapshotId);
-  return { status: 'COMMITTED', snapshotId, partitions: total, seconds, ...totals };
+  return { committed, completedAt, seconds, totals };
 }
 
 /**
