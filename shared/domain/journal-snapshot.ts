@@ -7,7 +7,8 @@
  */
 
 import pLimit from 'p-limit';
-import { NotFoundError } from './errors.ts';
+import { NotFoundError, TransientError } from './errors.ts';
+import { holdingVault } from './gc/hold.ts';
 import { CLOCK_SKEW_MS, latestByKey, supersededBy } from './journal.ts';
 import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
@@ -15,6 +16,7 @@ import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
 import { readManifest, readPart } from './repository/read-documents.ts';
 import { writeManifest, writePart } from './repository/write.ts';
+import { missingParts } from './retry.ts';
 import { sourceOf } from './source/index.ts';
 import { jobIdOf } from './tasks.ts';
 import { compareKeys, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES, type PartRef } from './vault.ts';
@@ -205,6 +207,7 @@ export async function snapshotFromJournal(
   }
   // The changed parts (their blobs were stored and indexed by capture), then the root.
   const parts: PartRef[] = [];
+  const written: PartRef[] = [];
   const known = new Set(base.parts.map((p) => p.partId));
   for (let slot = 0; slot <= base.parts.length; slot++) {
     const entries = replaced.get(slot);
@@ -214,55 +217,69 @@ export async function snapshotFromJournal(
       continue;
     }
     for (let i = 0; i < entries.length; i += PART_MAX_ENTRIES) {
-      const { ref } = await writePart(
+      const part = await writePart(
         vaults.primary,
         envelope,
         plan.id,
         entries.slice(i, i + PART_MAX_ENTRIES),
         known,
       );
-      parts.push(ref);
+      parts.push(part.ref);
+      if (part.written) written.push(part.ref);
     }
   }
-  const completedAt = clock.now();
-  const manifest = manifestRoot(
-    {
-      planId: plan.id,
-      snapshotId: record.snapshotId,
-      parentSnapshotId: parent.snapshotId,
-      source: plan.source,
-      scheduledAt: record.scheduledAt,
-      time: journalUntil,
-      completedAt: completedAt.toISOString(),
+  // Held against garbage collection from the check to the commit (docs/format.md#garbage-collection,
+  // step 9): a part written here may be one a run listed as garbage before (same content, same id).
+  const { committed, manifest, seconds } = await holdingVault(
+    deps,
+    vaults.primary,
+    `seal:${plan.id}/${record.snapshotId}`,
+    async () => {
+      await checkStillWhole(deps, plan.id, parent, written);
+      const completedAt = clock.now();
+      const manifest = manifestRoot(
+        {
+          planId: plan.id,
+          snapshotId: record.snapshotId,
+          parentSnapshotId: parent.snapshotId,
+          source: plan.source,
+          scheduledAt: record.scheduledAt,
+          time: journalUntil,
+          completedAt: completedAt.toISOString(),
+        },
+        parts,
+      );
+      const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
+      const seconds = (completedAt.getTime() - started.getTime()) / 1000;
+      const committed = await catalog.updateSnapshot(
+        plan.id,
+        record.snapshotId,
+        {
+          status: 'COMMITTED',
+          mode: 'journal',
+          time: journalUntil,
+          journalUntil,
+          parentSnapshotId: parent.snapshotId,
+          startedAt: started.toISOString(),
+          committedAt: completedAt.toISOString(),
+          manifestId,
+          objectCount: manifest.totals.objectCount,
+          logicalBytes: manifest.totals.logicalBytes,
+          objectsRead: 0,
+          blobsWritten: 0,
+          packsWritten: 0,
+          storedBytesWritten: 0,
+          journalEntries: journal.length,
+          journalLost: lostChanges,
+          seconds,
+          regions: Object.fromEntries(
+            plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }]),
+          ),
+        },
+        ['RUNNING'],
+      );
+      return { committed, manifest, seconds };
     },
-    parts,
-  );
-  const { manifestId } = await writeManifest(vaults.primary, envelope, manifest);
-  const seconds = (completedAt.getTime() - started.getTime()) / 1000;
-  const committed = await catalog.updateSnapshot(
-    plan.id,
-    record.snapshotId,
-    {
-      status: 'COMMITTED',
-      mode: 'journal',
-      time: journalUntil,
-      journalUntil,
-      parentSnapshotId: parent.snapshotId,
-      startedAt: started.toISOString(),
-      committedAt: completedAt.toISOString(),
-      manifestId,
-      objectCount: manifest.totals.objectCount,
-      logicalBytes: manifest.totals.logicalBytes,
-      objectsRead: 0,
-      blobsWritten: 0,
-      packsWritten: 0,
-      storedBytesWritten: 0,
-      journalEntries: journal.length,
-      journalLost: lostChanges,
-      seconds,
-      regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
-    },
-    ['RUNNING'],
   );
   const result: JournalSnapshotResult = {
     status: committed ? 'COMMITTED' : 'ALREADY_COMMITTED',
@@ -284,4 +301,30 @@ export async function snapshotFromJournal(
     });
   }
   return result;
+}
+
+/**
+ * Before the root names them: the parts this snapshot wrote are stored (a run that ended before the
+ * hold may have deleted one it listed as garbage before it was written again), and the parent whose
+ * unchanged parts it names is still COMMITTED (its root kept them live for every run that ended).
+ * @throws TransientError (retryable) otherwise: the snapshot is built again.
+ */
+async function checkStillWhole(
+  deps: PipelineDeps,
+  planId: string,
+  parent: SnapshotRecord,
+  written: readonly PartRef[],
+): Promise<void> {
+  const missing = await missingParts(deps, planId, written);
+  if (missing.size > 0) {
+    throw new TransientError(
+      `snapshot of ${planId}: ${missing.size} part(s) it wrote were deleted as garbage meanwhile; it is built again`,
+    );
+  }
+  const now = await deps.catalog.getSnapshot(planId, parent.snapshotId);
+  if (now?.status !== 'COMMITTED') {
+    throw new TransientError(
+      `snapshot of ${planId}: its parent ${parent.snapshotId} is ${now?.status ?? 'gone'}; it is built again`,
+    );
+  }
 }
