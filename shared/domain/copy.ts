@@ -54,7 +54,7 @@ export interface CopyResult {
 
 /**
  * Run a copy task: load the primary's index, find the snapshot's packs and parts, hold the region's
- * vault against garbage collection (`Catalog.acquireCopyHold`, given back at the end, whatever
+ * vault against garbage collection (`Catalog.acquireVaultHold`, given back at the end, whatever
  * happens), list the region's `packs/` and `parts/<plan>/` once and load its index, rescue the
  * region's marks of the packs the copy relies on there (those the region locates the snapshot's
  * blobs in, and those it copies or indexes), copy the packs it lacks (GET and put, byte for byte, checked
@@ -117,7 +117,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     const holder = randomUUID();
     const heldAt = clock.now();
     const heldUntil = new Date(heldAt.getTime() + COPY_HOLD_SECONDS * 1000).toISOString();
-    if (!(await catalog.acquireCopyHold(target.bucket, holder, heldAt.toISOString(), heldUntil))) {
+    if (!(await catalog.acquireVaultHold(target.bucket, holder, heldAt.toISOString(), heldUntil))) {
       throw new TransientError(`garbage collection of ${target.bucket} is running; the copy is retried`);
     }
     held = holder;
@@ -235,7 +235,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   } finally {
     // A hold not given back (the catalog failed) lapses at its end: garbage collection waits longer,
     // and nothing is lost, so it does not fail a copy that is done.
-    if (held) await catalog.releaseCopyHold(target.bucket, held).catch(() => undefined);
+    if (held) await catalog.releaseVaultHold(target.bucket, held).catch(() => undefined);
   }
 }
 

@@ -553,7 +553,7 @@ export interface GcCatalog {
    * Take the garbage-collection lease of the vault bucket `vault` (item `pk` `GC#<vault>`, `sk`
    * `LEASE`) for `owner` until `until` (ISO-8601 UTC), conditionally: only when no lease is held or
    * the held one ended before `now`, and no copy holds the vault (no hold of
-   * {@link acquireCopyHold} whose `until` is at or after `now`). Two GC runs of one vault never
+   * {@link acquireVaultHold} whose `until` is at or after `now`). Two GC runs of one vault never
    * overlap (a stale index rewrite of one could bring back an entry the other dropped), nor a GC
    * run and a copy into that vault (the run could delete what the copy found there and relies on).
    * @returns false when another owner holds it, or a copy does. @throws TransientError (retryable).
@@ -563,19 +563,21 @@ export interface GcCatalog {
   /** Give the lease back if `owner` holds it (a no-op otherwise). @throws TransientError (retryable). */
   releaseGcLease(vault: string, owner: string): Promise<void>;
   /**
-   * Hold the vault bucket `vault` for a copy into it, as `holder` until `until` (ISO-8601 UTC),
-   * conditionally: only when no garbage-collection lease is held, or the held one ended before
-   * `now`. Holds of copies coexist (copies do not exclude each other); while any is held,
-   * {@link acquireGcLease} refuses. Stored on the lease item (`pk` `GC#<vault>`, `sk` `LEASE`).
+   * Hold the vault bucket `vault` against garbage collection for a writer that relies on what it
+   * found there (a copy into it, a sealer from its part check to its commit), as `holder` until
+   * `until` (ISO-8601 UTC), conditionally: only when no garbage-collection lease is held, or the
+   * held one ended before `now`. Holds coexist (writers do not exclude each other); while any is
+   * held, {@link acquireGcLease} refuses. Stored on the lease item (`pk` `GC#<vault>`, `sk`
+   * `LEASE`, attribute `copy:<holder>`: the name the first holders, copies, gave it).
    * @returns false when a garbage-collection run holds the vault. @throws TransientError (retryable).
    * @example
    * ```ts
-   * if (!(await catalog.acquireCopyHold('vault-euw1', holder, now, until))) throw new TransientError('GC is running');
-   * try { ... } finally { await catalog.releaseCopyHold('vault-euw1', holder); }
+   * if (!(await catalog.acquireVaultHold('vault-euw1', holder, now, until))) throw new TransientError('GC is running');
+   * try { ... } finally { await catalog.releaseVaultHold('vault-euw1', holder); }
    * ```
    * @see ../../docs/format.md#garbage-collection
    */
-  acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean>;
-  /** Give a copy's hold back (a no-op when it is not held). @throws TransientError (retryable). */
-  releaseCopyHold(vault: string, holder: string): Promise<void>;
+  acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean>;
+  /** Give a hold back (a no-op when it is not held). @throws TransientError (retryable). */
+  releaseVaultHold(vault: string, holder: string): Promise<void>;
 }

@@ -221,7 +221,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     copy: [
       ...logs('copy'),
       // Query, BatchWriteItem: a copy rescues its packs from the region's GC marks. UpdateItem: also
-      // its hold on the region's vault (acquireCopyHold/releaseCopyHold), which no GC run overlaps.
+      // its hold on the region's vault (acquireVaultHold/releaseVaultHold), which no GC run overlaps.
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),

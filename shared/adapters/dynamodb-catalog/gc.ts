@@ -10,7 +10,7 @@ import type { GcMark } from '#domain/records.ts';
 import { catalogFailure } from './errors.ts';
 import type { Item, Table } from './table.ts';
 
-/** Attribute name prefix of a copy's hold on the lease item of a vault (`copy:<holder>` = until). */
+/** Attribute name prefix of a hold on the lease item of a vault (`copy:<holder>` = until; named when copies were the only holders, kept so holds written by an older release still count). */
 const COPY_HOLD_PREFIX = 'copy:';
 
 export class DynamoDbGcCatalog implements GcCatalog {
@@ -107,7 +107,7 @@ export class DynamoDbGcCatalog implements GcCatalog {
     }
   }
 
-  async acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
+  async acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
     try {
       await this.#table.doc.send(
         new UpdateCommand({
@@ -131,7 +131,7 @@ export class DynamoDbGcCatalog implements GcCatalog {
     }
   }
 
-  async releaseCopyHold(vault: string, holder: string): Promise<void> {
+  async releaseVaultHold(vault: string, holder: string): Promise<void> {
     try {
       await this.#table.doc.send(
         new UpdateCommand({

@@ -293,11 +293,11 @@ export class DynamoDbCatalog implements Catalog {
     return this.#gc.releaseGcLease(vault, owner);
   }
 
-  acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
-    return this.#gc.acquireCopyHold(vault, holder, now, until);
+  acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
+    return this.#gc.acquireVaultHold(vault, holder, now, until);
   }
 
-  releaseCopyHold(vault: string, holder: string): Promise<void> {
-    return this.#gc.releaseCopyHold(vault, holder);
+  releaseVaultHold(vault: string, holder: string): Promise<void> {
+    return this.#gc.releaseVaultHold(vault, holder);
   }
 }

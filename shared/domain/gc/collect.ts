@@ -69,7 +69,7 @@ export function gcOptions(deps: PipelineDeps): GcOptions {
  *   before may reference one (dropping them at once would leave that snapshot's blob in no index);
  * - a marked pack no index names (a task crashed before its index) has its header read before it is
  *   deleted: if a live blob of it is located in no other kept pack, it is rescued and re-indexed;
- * - a copy task holds the region's vault (`Catalog.acquireCopyHold`) from before it rescues
+ * - a copy task holds the region's vault (`Catalog.acquireVaultHold`) from before it rescues
  *   (unmarks) its snapshot's packs until after its COPIED state, and no run overlaps a hold (the
  *   lease, see `collectRegion` in prune.ts): a run that starts after the hold reads a live set holding the
  *   snapshot, so nothing the copy found in the region and relied on is dropped or deleted. The marks

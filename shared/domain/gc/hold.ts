@@ -19,7 +19,7 @@ import type { VaultStore } from '../ports.ts';
 export const SEAL_HOLD_SECONDS = 900;
 
 /**
- * Run `fn` holding `vault` against garbage collection (`Catalog.acquireCopyHold`, as a copy does;
+ * Run `fn` holding `vault` against garbage collection (`Catalog.acquireVaultHold`, as a copy does;
  * holds coexist, and no run takes the vault's lease while one is held), and give the hold back
  * afterwards, whatever happens. A hold not given back (the catalog failed) lapses at its end.
  * @param holder what holds the vault, for the lease item (`seal:<plan>/<snapshot>`); a unique
@@ -43,12 +43,12 @@ export async function holdingVault<T>(
   const id = `${holder}:${randomUUID()}`;
   const now = deps.clock.now();
   const until = new Date(now.getTime() + SEAL_HOLD_SECONDS * 1000).toISOString();
-  if (!(await deps.catalog.acquireCopyHold(vault.bucket, id, now.toISOString(), until))) {
+  if (!(await deps.catalog.acquireVaultHold(vault.bucket, id, now.toISOString(), until))) {
     throw new TransientError(`garbage collection of ${vault.bucket} is running; ${holder} is retried`);
   }
   try {
     return await fn();
   } finally {
-    await deps.catalog.releaseCopyHold(vault.bucket, id).catch(() => undefined);
+    await deps.catalog.releaseVaultHold(vault.bucket, id).catch(() => undefined);
   }
 }

@@ -57,9 +57,9 @@ export function gcCatalogContract(
 
     it('keeps the marks of a vault apart from the lease and holds on it', async () => {
       const c = await make();
-      await c.acquireCopyHold('vault-use1', 'copy-1', t(0), t(30));
+      await c.acquireVaultHold('vault-use1', 'copy-1', t(0), t(30));
       await c.putGcMarks('vault-use1', [{ packId: 'a'.repeat(64), markedAt: t(1) }]);
-      await c.releaseCopyHold('vault-use1', 'copy-1');
+      await c.releaseVaultHold('vault-use1', 'copy-1');
       expect(await c.acquireGcLease('vault-use1', 'gc-1', t(2), t(32))).toBe(true);
       await c.deleteGcMarks('vault-use1', ['a'.repeat(64)]);
       expect(await c.listGcMarks('vault-use1')).toEqual([]);
@@ -98,27 +98,27 @@ export function gcCatalogContract(
     it('lets copies hold a vault together, and never at the same time as a garbage-collection run', async () => {
       const c = await make();
       // Copies' holds coexist; while one is held, no run takes the lease.
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-1', t(0), t(30))).toBe(true);
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-2', t(1), t(31))).toBe(true);
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-1', t(0), t(30))).toBe(true);
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-2', t(1), t(31))).toBe(true);
       expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(2), t(32))).toBe(false);
       expect(await c.acquireGcLease('vault-use1', 'gc-1', t(2), t(32))).toBe(true); // another vault
-      await c.releaseCopyHold('vault-euw1', 'copy-1');
+      await c.releaseVaultHold('vault-euw1', 'copy-1');
       expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(3), t(33))).toBe(false); // copy-2 still holds
-      await c.releaseCopyHold('vault-euw1', 'copy-2');
-      await c.releaseCopyHold('vault-euw1', 'copy-2'); // not held: nothing happens
+      await c.releaseVaultHold('vault-euw1', 'copy-2');
+      await c.releaseVaultHold('vault-euw1', 'copy-2'); // not held: nothing happens
       // Once no copy holds it, a run takes it; then no copy does, until the run gives it back.
       expect(await c.acquireGcLease('vault-euw1', 'gc-1', t(4), t(34))).toBe(true);
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-3', t(5), t(35))).toBe(false);
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-3', t(5), t(35))).toBe(false);
       await c.releaseGcLease('vault-euw1', 'gc-1');
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-3', t(6), t(36))).toBe(true);
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-3', t(6), t(36))).toBe(true);
       // A hold that ended (its copy died) no longer blocks a run; a run's lease that ended, no copy.
       expect(await c.acquireGcLease('vault-euw1', 'gc-2', t(37), t(50))).toBe(true);
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-4', t(51), t(59))).toBe(true);
-      await c.releaseCopyHold('vault-euw1', 'copy-4');
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-4', t(51), t(59))).toBe(true);
+      await c.releaseVaultHold('vault-euw1', 'copy-4');
       // Giving the lease back keeps the lease item usable: a run and a copy take turns again.
       expect(await c.acquireGcLease('vault-euw1', 'gc-3', t(52), t(58))).toBe(true);
       await c.releaseGcLease('vault-euw1', 'gc-3');
-      expect(await c.acquireCopyHold('vault-euw1', 'copy-5', t(53), t(59))).toBe(true);
+      expect(await c.acquireVaultHold('vault-euw1', 'copy-5', t(53), t(59))).toBe(true);
       expect(await c.listGcMarks('vault-euw1')).toEqual([]); // holds are no marks
     });
 
@@ -128,7 +128,7 @@ export function gcCatalogContract(
         const vault = `vault-race-${round}`;
         const [run, copy] = await Promise.all([
           c.acquireGcLease(vault, 'gc', t(0), t(30)),
-          c.acquireCopyHold(vault, 'copy', t(0), t(30)),
+          c.acquireVaultHold(vault, 'copy', t(0), t(30)),
         ]);
         expect(run && copy).toBe(false);
         expect(run || copy).toBe(true);

@@ -432,7 +432,7 @@ export class MemoryCatalog implements Catalog {
   }
   /** Copies' holds on vaults: vault bucket → holder → until. */
   readonly copyHolds = new Map<string, Map<string, string>>();
-  async acquireCopyHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
+  async acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {
     const lease = this.gcLeases.get(vault);
     if (lease && lease.until >= now) return false;
     const holds = this.copyHolds.get(vault) ?? new Map<string, string>();
@@ -440,7 +440,7 @@ export class MemoryCatalog implements Catalog {
     this.copyHolds.set(vault, holds);
     return true;
   }
-  async releaseCopyHold(vault: string, holder: string): Promise<void> {
+  async releaseVaultHold(vault: string, holder: string): Promise<void> {
     this.copyHolds.get(vault)?.delete(holder);
   }
 
