@@ -191,7 +191,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     snapshot: [
       ...logs('snapshot'),
       // PutItem: a partition's summary, in the transaction that counts it, and its checkpoint.
-      // DeleteItem: a checkpoint's replaced chunks, and a partition reset.
+      // DeleteItem: a checkpoint's replaced chunks, and a partition reset. UpdateItem: also the
+      // sealer's hold on the vault (acquireVaultHold/releaseVaultHold), from its part check to its commit.
       ...g(
         [
           'dynamodb:GetItem',
