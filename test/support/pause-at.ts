@@ -13,8 +13,8 @@ export interface Pause {
 }
 
 /**
- * Hold the next call of `target[method]` whose arguments satisfy `when`, after it ran, until
- * {@link Pause.release}.
+ * Hold the next call of `target[method]` whose arguments satisfy `when`, after it ran (or, with
+ * `options.before`, before it runs), until {@link Pause.release}.
  * @example
  * ```ts
  * const marksRead = pauseAt(p.catalog, 'listGcMarks', (vault) => vault === 'vault-euw1');
@@ -28,6 +28,7 @@ export function pauseAt<T extends object, K extends keyof T>(
   target: T,
   method: K,
   when: (...args: never[]) => boolean = () => true,
+  options: { before?: boolean } = {},
 ): Pause {
   const original = target[method] as unknown as (...args: unknown[]) => Promise<unknown>;
   let reached!: () => void;
@@ -39,13 +40,17 @@ export function pauseAt<T extends object, K extends keyof T>(
     release = r;
   });
   let armed = true;
-  const hooked = async function (this: unknown, ...args: unknown[]) {
-    const result = await original.apply(target, args);
-    if (!armed || !(when as (...a: unknown[]) => boolean)(...args)) return result;
+  const matches = (args: unknown[]) => armed && (when as (...a: unknown[]) => boolean)(...args);
+  const hold = async () => {
     armed = false;
     (target as Record<K, unknown>)[method] = original;
     reached();
     await released;
+  };
+  const hooked = async function (this: unknown, ...args: unknown[]) {
+    if (options.before && matches(args)) await hold();
+    const result = await original.apply(target, args);
+    if (!options.before && matches(args)) await hold();
     return result;
   };
   (target as Record<K, unknown>)[method] = hooked;

@@ -12,6 +12,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
 import { checkRestores, type SourceModel } from '../support/gc-model.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { pauseAt } from '../support/pause-at.ts';
 
 const GRACE_SECONDS = 3600;
 const SNAPSHOT_KINDS: readonly Task['kind'][] = ['snapshot-plan', 'snapshot-partition'];
@@ -40,25 +41,22 @@ async function runSnapshotTasks(p: MemoryPipeline): Promise<{ retried: Task[]; e
   }
 }
 
-/** Holds the primary's next `delete` call before it runs, until released. */
-function gateDeletes(p: MemoryPipeline) {
-  const vault = p.deps.vaults.primary;
-  const original = vault.delete.bind(vault);
-  let reached!: () => void;
-  let release!: () => void;
-  const reachedP = new Promise<void>((r) => {
-    reached = r;
-  });
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  vault.delete = async (keys) => {
-    vault.delete = original;
-    reached();
-    await released;
-    return original(keys);
-  };
-  return { reached: reachedP, release };
+/**
+ * With S3 started and X garbage: a GC run of the primary reads its live set, lists X as old and
+ * unreferenced and is held before it deletes anything; S3's tasks run meanwhile; then the run
+ * deletes what it planned, and the tasks refused meanwhile are delivered again.
+ */
+async function raceHeldGc(p: MemoryPipeline, s3: string) {
+  const region = p.deps.vaults.primary.region;
+  const gate = pauseAt(p.deps.vaults.primary, 'delete', () => true, { before: true });
+  const gc = p.run({ kind: 'gc', planId: 'photos', snapshotId: s3, region }) as Promise<PruneResult>;
+  await gate.reached;
+  const during = await runSnapshotTasks(p);
+  gate.release();
+  const result = (await gc).gc[region];
+  for (const task of during.retried) p.queue.sent.push(task);
+  const after = await runSnapshotTasks(p);
+  return { during, after, result };
 }
 
 describe('seal vs garbage collection in the primary', () => {
@@ -87,12 +85,6 @@ describe('seal vs garbage collection in the primary', () => {
     p.queue.drain();
     expect((await p.catalog.getSnapshot('photos', s1))?.status).toBe('FORGOTTEN');
     p.clock.advance((GRACE_SECONDS + 1) * 1000);
-    const gcTask = (snapshotId: string): Task => ({
-      kind: 'gc',
-      planId: 'photos',
-      snapshotId,
-      region: p.deps.vaults.primary.region,
-    });
 
     // w goes: the next snapshot S3 = {x} cuts the same part X again, byte for byte.
     source.delete('w.txt');
@@ -100,19 +92,10 @@ describe('seal vs garbage collection in the primary', () => {
     const { snapshotId: s3 } = await startSnapshotNow(p.deps, 'photos');
     model.set(`photos/${s3}`, new Map(source));
 
-    // A GC run of the primary reads its live set (S3 has no partition done yet), lists `parts/`
-    // (X is old and unreferenced: S1's root is condemned) and is held before it deletes anything.
-    const gate = gateDeletes(p);
-    const gc = p.run(gcTask(s3)) as Promise<PruneResult>;
-    await gate.reached;
-
-    // Act: S3 runs meanwhile (its partition writes X again and the seal checks it); then the run
-    // deletes what it planned; the snapshot tasks refused meanwhile are delivered again.
-    const during = await runSnapshotTasks(p);
-    gate.release();
-    const result = (await gc).gc[p.deps.vaults.primary.region];
-    for (const task of during.retried) p.queue.sent.push(task);
-    const after = await runSnapshotTasks(p);
+    // Act: a GC run of the primary reads its live set (S3 has no partition done yet), lists
+    // `parts/` (X is old and unreferenced: S1's root is condemned) and is held before it deletes;
+    // S3 runs meanwhile (its partition writes X again and the seal checks it); then the run deletes.
+    const { during, after, result } = await raceHeldGc(p, s3);
 
     // Assess: the run did delete X, and S3, committed, restores byte-identically everywhere.
     expect(result?.partsDeleted).toBeGreaterThan(0);
@@ -201,23 +184,8 @@ describe('seal vs garbage collection in the primary', () => {
     const { snapshotId: s3 } = await startSnapshotNow(p.deps, 'photos');
     model.set(`photos/${s3}`, new Map(source));
 
-    // A GC run of the primary lists X as garbage and is held before it deletes anything.
-    const gate = gateDeletes(p);
-    const gc = p.run({
-      kind: 'gc',
-      planId: 'photos',
-      snapshotId: s3,
-      region: p.deps.vaults.primary.region,
-    }) as Promise<PruneResult>;
-    await gate.reached;
-
-    // Act: S3 is built from the journal meanwhile (it writes X again); then the run deletes what it
-    // planned; what was refused meanwhile is delivered again.
-    const during = await runSnapshotTasks(p);
-    gate.release();
-    const result = (await gc).gc[p.deps.vaults.primary.region];
-    for (const task of during.retried) p.queue.sent.push(task);
-    const after = await runSnapshotTasks(p);
+    // Act: as above; S3 is built from the journal while the run is held (it writes X again).
+    const { during, after, result } = await raceHeldGc(p, s3);
 
     // Assess: the run deleted X, and S3, committed from the journal, restores byte-identically.
     expect(result?.partsDeleted).toBeGreaterThan(0);
