@@ -62,8 +62,11 @@ function stateOf(
  * of an older event), so that applying it would roll the key back:
  * - the journal has an entry of the key with a greater sequencer captured by the parent's
  *   `journalUntil` (the parent holds it, or something newer). Only a change whose event is at most
- *   {@link CLOCK_SKEW_MS} after that horizon can have one (an entry's event precedes its capture),
- *   so only those cost a query of the key's history;
+ *   {@link CLOCK_SKEW_MS} after that horizon can have one (an entry's event precedes its capture).
+ *   For a change whose event is at most {@link CLOCK_SKEW_MS} before the horizon, such an entry
+ *   (its event no earlier than the change's, give or take the skew; captured at most the skew
+ *   before its event) was captured after the horizon − 3 × {@link CLOCK_SKEW_MS}: `nearby`, the
+ *   journal already read from then, answers. Only an older event costs a query of the key's history;
  * - or its event is more than {@link CLOCK_SKEW_MS} before `listedAt`, the time of the newest
  *   listing the parent descends from: that listing saw the change or a later one.
  */
@@ -73,14 +76,33 @@ async function parentHoldsNewer(
   change: JournalEntry,
   parentJournalUntil: string,
   listedAt: string | undefined,
+  nearby: ReadonlyMap<string, readonly JournalEntry[]>,
 ): Promise<boolean> {
   const eventMs = Date.parse(change.eventTime);
+  const horizonMs = Date.parse(parentJournalUntil);
   if (listedAt !== undefined && eventMs < Date.parse(listedAt) - CLOCK_SKEW_MS) return true;
-  if (eventMs > Date.parse(parentJournalUntil) + CLOCK_SKEW_MS) return false;
-  return (
-    supersededBy(change, await catalog.listJournalForKey(planId, change.key), parentJournalUntil) !==
-    undefined
-  );
+  if (eventMs > horizonMs + CLOCK_SKEW_MS) return false;
+  const history =
+    eventMs >= horizonMs - CLOCK_SKEW_MS
+      ? (nearby.get(change.key) ?? [])
+      : await catalog.listJournalForKey(planId, change.key);
+  return supersededBy(change, history, parentJournalUntil) !== undefined;
+}
+
+/** How far before the parent's horizon the journal is read for {@link parentHoldsNewer}'s `nearby`. */
+const NEARBY_MS = 3 * CLOCK_SKEW_MS;
+
+/** The entries captured by `horizon`, by key. */
+function capturedBy(entries: readonly JournalEntry[], horizon: string): Map<string, JournalEntry[]> {
+  const until = Date.parse(horizon);
+  const byKey = new Map<string, JournalEntry[]>();
+  for (const entry of entries) {
+    if (Date.parse(entry.capturedAt) > until) continue;
+    const list = byKey.get(entry.key);
+    if (list) list.push(entry);
+    else byKey.set(entry.key, [entry]);
+  }
+  return byKey;
 }
 
 /**
@@ -167,11 +189,14 @@ export async function snapshotFromJournal(
   // the parent never saw before it (docs/format.md#journal-built-snapshots). An entry captured by
   // the horizon counts only when it is newer, by S3's clock, than the parent's state of its key.
   const horizon = parent.journalUntil;
-  const capturedAfter = new Date(Date.parse(horizon) - CLOCK_SKEW_MS).toISOString();
+  const capturedAfterMs = Date.parse(horizon) - CLOCK_SKEW_MS;
   const source = sourceOf(deps, plan.source);
-  const journal = (await catalog.listJournal(plan.id, { capturedAfter, capturedUntil: journalUntil })).filter(
-    (e) => source.covers(e),
-  );
+  const read = await catalog.listJournal(plan.id, {
+    capturedAfter: new Date(Date.parse(horizon) - NEARBY_MS).toISOString(),
+    capturedUntil: journalUntil,
+  });
+  const journal = read.filter((e) => Date.parse(e.capturedAt) > capturedAfterMs && source.covers(e));
+  const nearby = capturedBy(read, horizon);
   // Latest entry per key by sequencer; then drop those the parent holds a newer state of (never
   // roll a key back: docs/format.md#journal-built-snapshots).
   const listedAt = await listedAtOrBefore(catalog, parent);
@@ -179,7 +204,9 @@ export async function snapshotFromJournal(
   const limit = pLimit(tuningOf(deps).concurrency);
   const stale = await Promise.all(
     latest.map((change) =>
-      limit(() => parentHoldsNewer(catalog, plan.id, change, parent.journalUntil as string, listedAt)),
+      limit(() =>
+        parentHoldsNewer(catalog, plan.id, change, parent.journalUntil as string, listedAt, nearby),
+      ),
     ),
   );
   const changes = latest.filter((_, i) => !stale[i]).sort((a, b) => compareKeys(a.key, b.key));

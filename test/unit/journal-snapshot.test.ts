@@ -1,5 +1,6 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
+import { CLOCK_SKEW_MS } from '#domain/journal.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readEntryContent } from '#domain/repository/read-blobs.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
@@ -169,6 +170,48 @@ describe('snapshots built from the journal (continuous protection)', () => {
     const second = await snapshot(p);
 
     await expectEqualsSource(p, second.manifestId as string); // k/00009 kept, as the listing saw it
+  });
+
+  it('looks up no key history for changes near the horizon: the journal read answers them', async () => {
+    await snapshot(p);
+    for (const key of [keyOf(5), 'k/01500 new']) {
+      p.clock.advance(1000);
+      await p.objects.put('source', key, Buffer.from('changed'), {});
+      await captureChange(p.deps, putRecord(key)); // its event 1 to 2 s after the horizon
+    }
+    const history = vi.spyOn(p.catalog, 'listJournalForKey');
+
+    const second = await snapshot(p);
+
+    expect(second.mode).toBe('journal');
+    expect(history).not.toHaveBeenCalled(); // one query per change before (DynamoDB: one Query each)
+    await expectEqualsSource(p, second.manifestId as string);
+  });
+
+  it('never rolls a key back to a removal whose successor a clock 4 minutes behind captured 6 minutes before the horizon', async () => {
+    // k/00011 is removed, then written again a second later; the newer write is captured by a
+    // clock 4 minutes behind, so its capturedAt is earlier than CLOCK_SKEW_MS before the parent's
+    // horizon, while its event is 2 minutes before it. The removal is captured late, after the parent.
+    await p.objects.delete('source', [keyOf(11)]);
+    const removal = record(keyOf(11), 'Delete');
+    removal.eventTime = p.clock.now().toISOString();
+    p.clock.advance(1000);
+    await p.objects.put('source', keyOf(11), Buffer.from('written again'), {});
+    const behind = { now: () => new Date(p.clock.now().getTime() - 4 * 60_000) };
+    await captureChange({ ...p.deps, clock: behind }, putRecord(keyOf(11)));
+    p.clock.advance(60_000);
+    const first = await snapshot(p);
+    const [successor] = await p.catalog.listJournalForKey('photos', keyOf(11));
+    const horizonMs = Date.parse(first.journalUntil as string);
+    expect(horizonMs - Date.parse(successor?.capturedAt ?? '')).toBeGreaterThan(CLOCK_SKEW_MS);
+    expect(horizonMs - Date.parse(successor?.eventTime ?? '')).toBeLessThan(CLOCK_SKEW_MS);
+    p.clock.advance(1000);
+    await captureChange(p.deps, removal);
+
+    const second = await snapshot(p);
+
+    expect(second.mode).toBe('journal');
+    await expectEqualsSource(p, second.manifestId as string); // k/00011 kept, as the listing saw it
   });
 
   it('never rolls a key back: two writes in the same second, captured in reverse order', async () => {
