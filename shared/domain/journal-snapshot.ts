@@ -95,14 +95,10 @@ const NEARBY_MS = 3 * CLOCK_SKEW_MS;
 /** The entries captured by `horizon`, by key. */
 function capturedBy(entries: readonly JournalEntry[], horizon: string): Map<string, JournalEntry[]> {
   const until = Date.parse(horizon);
-  const byKey = new Map<string, JournalEntry[]>();
-  for (const entry of entries) {
-    if (Date.parse(entry.capturedAt) > until) continue;
-    const list = byKey.get(entry.key);
-    if (list) list.push(entry);
-    else byKey.set(entry.key, [entry]);
-  }
-  return byKey;
+  return Map.groupBy(
+    entries.filter((e) => Date.parse(e.capturedAt) <= until),
+    (e) => e.key,
+  );
 }
 
 /**

@@ -155,14 +155,20 @@ describe('snapshots built from the journal (continuous protection)', () => {
     await expectEqualsSource(p, second.manifestId as string); // k/late included
   });
 
+  /** Remove `key`, then write it again `afterMs` later: the removal's record, not yet captured. */
+  async function removedThenWrittenAgain(key: string, afterMs: number): Promise<S3EventRecord> {
+    await p.objects.delete('source', [key]);
+    const removal = record(key, 'Delete');
+    removal.eventTime = p.clock.now().toISOString();
+    p.clock.advance(afterMs);
+    await p.objects.put('source', key, Buffer.from('written again'), {});
+    return removal;
+  }
+
   it("never rolls a key back to a removal captured before the parent's horizon by a clock behind", async () => {
     // k/00009 is removed, then written again; the listing sees it written. The removal is captured
     // late by a clock 1 s behind the parent's horizon, and the new write's event is lost.
-    await p.objects.delete('source', [keyOf(9)]);
-    const removal = record(keyOf(9), 'Delete');
-    removal.eventTime = p.clock.now().toISOString();
-    p.clock.advance(2000);
-    await p.objects.put('source', keyOf(9), Buffer.from('written again'), {});
+    const removal = await removedThenWrittenAgain(keyOf(9), 2000);
     const first = await snapshot(p);
     const behind = { now: () => new Date(Date.parse(first.journalUntil as string) - 1000) };
     await captureChange({ ...p.deps, clock: behind }, removal);
@@ -192,11 +198,7 @@ describe('snapshots built from the journal (continuous protection)', () => {
     // k/00011 is removed, then written again a second later; the newer write is captured by a
     // clock 4 minutes behind, so its capturedAt is earlier than CLOCK_SKEW_MS before the parent's
     // horizon, while its event is 2 minutes before it. The removal is captured late, after the parent.
-    await p.objects.delete('source', [keyOf(11)]);
-    const removal = record(keyOf(11), 'Delete');
-    removal.eventTime = p.clock.now().toISOString();
-    p.clock.advance(1000);
-    await p.objects.put('source', keyOf(11), Buffer.from('written again'), {});
+    const removal = await removedThenWrittenAgain(keyOf(11), 1000);
     const behind = { now: () => new Date(p.clock.now().getTime() - 4 * 60_000) };
     await captureChange({ ...p.deps, clock: behind }, putRecord(keyOf(11)));
     p.clock.advance(60_000);
