@@ -22,10 +22,19 @@ export interface HostInvocation {
   deadline: number;
 }
 
-/** The host's answer: the handler's result or its error, and `process.resourceUsage().maxRSS`. */
+/**
+ * The host's answer: the handler's result or its error, `process.resourceUsage().maxRSS`, and the
+ * CPU the environment has used since it started (user + system, microseconds: `process.cpuUsage()`).
+ */
 export type HostAnswer = ({ ok: true; result: unknown } | { ok: false; error: string }) & {
   maxRssBytes: number;
   peaks: typeof peaks;
+  cpuMicros: number;
+};
+
+const cpuMicros = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 };
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -55,13 +64,20 @@ process.on('message', (m: HostInvocation) => {
     .then((h) => h(m.event, context))
     .then(
       (result) =>
-        process.send?.({ ok: true, result, maxRssBytes: maxRssBytes(), peaks } satisfies HostAnswer),
+        process.send?.({
+          ok: true,
+          result,
+          maxRssBytes: maxRssBytes(),
+          peaks,
+          cpuMicros: cpuMicros(),
+        } satisfies HostAnswer),
       (error: unknown) =>
         process.send?.({
           ok: false,
           error: error instanceof Error ? (error.stack ?? error.message) : String(error),
           maxRssBytes: maxRssBytes(),
           peaks,
+          cpuMicros: cpuMicros(),
         } satisfies HostAnswer),
     );
 });

@@ -12,7 +12,7 @@
  * ```ts
  * stack.processFunctions.use(['snapshot']);
  * // … run snapshots …
- * stack.processFunctions.stats().snapshot; // { invocations, environments, maxRssBytes, crashes }
+ * stack.processFunctions.stats().snapshot; // { invocations, environments, maxRssBytes, crashes, cpuSeconds }
  * ```
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -41,6 +41,11 @@ export interface FunctionProcessStats {
   maxRssBytes: number;
   /** Environments that exited during an invocation (out of memory, a crash). */
   crashes: number;
+  /**
+   * CPU seconds (user + system) its environments used, up to the end of each invocation, cold
+   * starts included: steadier than wall time on a shared machine.
+   */
+  cpuSeconds: number;
   /** Highest sampled (every 50 ms) `process.memoryUsage()` figures of any environment, in bytes. */
   heapUsedBytes: number;
   externalBytes: number;
@@ -60,6 +65,8 @@ export class ProcessFunctions {
   readonly #idle = new Map<string, ChildProcess[]>();
   readonly #live = new Set<ChildProcess>();
   readonly #stats = new Map<string, FunctionProcessStats>();
+  /** Each environment's CPU as of its last answer (`HostAnswer.cpuMicros`). */
+  readonly #cpuMicros = new WeakMap<ChildProcess, number>();
   #names = new Set<string>();
 
   /** Run these functions in processes from now on (the others in the stack's process). */
@@ -116,6 +123,8 @@ export class ProcessFunctions {
       child.send(message);
     });
     stats.maxRssBytes = Math.max(stats.maxRssBytes, answer.maxRssBytes);
+    stats.cpuSeconds += (answer.cpuMicros - (this.#cpuMicros.get(child) ?? 0)) / 1e6;
+    this.#cpuMicros.set(child, answer.cpuMicros);
     stats.heapUsedBytes = Math.max(stats.heapUsedBytes, answer.peaks.heapUsedBytes);
     stats.externalBytes = Math.max(stats.externalBytes, answer.peaks.externalBytes);
     stats.arrayBuffersBytes = Math.max(stats.arrayBuffersBytes, answer.peaks.arrayBuffersBytes);
@@ -173,6 +182,7 @@ export class ProcessFunctions {
         environments: 0,
         maxRssBytes: 0,
         crashes: 0,
+        cpuSeconds: 0,
         heapUsedBytes: 0,
         externalBytes: 0,
         arrayBuffersBytes: 0,

@@ -887,7 +887,7 @@ async function main(): Promise<number> {
         ),
       );
       log(
-        `   ${small.seconds.toFixed(1)} s, ${small.s3Requests} S3 requests (upload ${Number(small.detail.uploadSeconds).toFixed(1)} s), peak RSS of its environments ${fmtMB(small.environments?.maxRssBytes)} MB (${small.environments?.environments} environments, ${small.environments?.invocations} invocations)`,
+        `   ${small.seconds.toFixed(1)} s, ${small.s3Requests} S3 requests (upload ${Number(small.detail.uploadSeconds).toFixed(1)} s), peak RSS of its environments ${fmtMB(small.environments?.maxRssBytes)} MB (${small.environments?.environments} environments, ${small.environments?.invocations} invocations, ${small.environments?.cpuSeconds.toFixed(1)} CPU s)`,
       );
     }
     if (!skipLarge) {
@@ -905,7 +905,7 @@ async function main(): Promise<number> {
         ),
       );
       log(
-        `   ${large.seconds.toFixed(1)} s, ${large.s3Requests} S3 requests, peak RSS of its environments ${fmtMB(large.environments?.maxRssBytes)} MB (${large.environments?.environments} environments, ${large.environments?.invocations} invocations)`,
+        `   ${large.seconds.toFixed(1)} s, ${large.s3Requests} S3 requests, peak RSS of its environments ${fmtMB(large.environments?.maxRssBytes)} MB (${large.environments?.environments} environments, ${large.environments?.invocations} invocations, ${large.environments?.cpuSeconds.toFixed(1)} CPU s)`,
       );
     }
   } catch (error) {

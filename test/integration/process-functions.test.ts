@@ -72,6 +72,9 @@ describe('functions in processes of their own', () => {
       // A Node process that loaded the function (and the AWS SDK) holds tens of MB at least.
       expect(stats?.maxRssBytes).toBeGreaterThan(30 * 1024 * 1024);
       expect(stats?.maxRssBytes).toBeLessThan(1024 * 1024 * 1024);
+      // Loading the function and snapshotting 30 objects takes CPU: counted from the environments'
+      // own process.cpuUsage() (the stack process's CPU is not in it).
+      expect(stats?.cpuSeconds).toBeGreaterThan(0.05);
       // Every snapshot invocation the dispatcher made went to an environment (an invocation is
       // recorded when it ends, which may be after the commit).
       await waitFor('the snapshot invocations recorded', async () => {
