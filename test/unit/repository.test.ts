@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, NotFoundError } from '#domain/errors.ts';
+import type { PutOptions, StoredChecksum } from '#domain/ports.ts';
 import { manifestEntries, readAllEntries, referencedDocuments } from '#domain/repository/manifest-entries.ts';
 import {
   type BlobLocation,
@@ -146,6 +147,50 @@ describe('PackWriter', () => {
     expect(await writer.flush()).toEqual([]);
     expect(await writeIndex(vault, envelope, [])).toBeUndefined();
     expect(vault.calls.put).toBe(0);
+  });
+
+  it('holds at most three closed packs while the vault is slow, however many were stored before', async () => {
+    // Prepare: every blob fills a pack; the vault stores the first three packs at once, then stalls
+    // (a slow or throttled bucket) until released.
+    const release = Promise.withResolvers<void>();
+    let packPuts = 0;
+    let packsStored = 0;
+    class StallingVault extends MemoryVaultStore {
+      override async put(key: string, body: Uint8Array, options?: PutOptions): Promise<StoredChecksum> {
+        if (key.startsWith('packs/')) {
+          packPuts += 1;
+          if (packPuts > 3) await release.promise;
+        }
+        const stored = await super.put(key, body, options);
+        if (key.startsWith('packs/')) packsStored += 1;
+        return stored;
+      }
+    }
+    const writer = new PackWriter(new StallingVault('us-east-1', 'vault-use1', clock), envelope, {
+      targetBytes: 1,
+    });
+    const chunks = Array.from({ length: 30 }, () => chunk(100));
+    let packsClosed = 0;
+    let mostHeld = 0;
+    const producer = (async () => {
+      for (const c of chunks) {
+        await writer.add(c.blobId, c.data);
+        packsClosed += 1;
+        mostHeld = Math.max(mostHeld, packsClosed - packsStored);
+      }
+    })();
+    // Act: let the producer run as far as the writer lets it while the vault stalls
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closedWhileStalled = packsClosed;
+    release.resolve();
+    await producer;
+    const packs = await writer.flush();
+    // Assess: the producer waited for the vault (three stored, then at most three more closed), and
+    // nothing was lost on the way
+    expect(packsStored).toBe(30);
+    expect(closedWhileStalled).toBeLessThanOrEqual(3 + 3);
+    expect(mostHeld).toBeLessThanOrEqual(3);
+    expect(packs.flatMap((p) => p.blobs.map((b) => b.blobId))).toEqual(chunks.map((c) => c.blobId));
   });
 
   it('surfaces a failed upload from flush', async () => {

@@ -36,8 +36,8 @@ import {
 /**
  * Collects sealed blobs into packs of about {@link PACK_TARGET_BYTES} and stores each pack once it is
  * full. A pack is: the sealed blobs back to back, then the sealed {@link PackHeader}, then the
- * header's length as 4 bytes big-endian. Memory held: the open pack plus the packs being uploaded
- * (at most `uploadsInFlight`).
+ * header's length as 4 bytes big-endian. Memory held: the open pack plus at most three closed packs
+ * not yet stored (two uploading, one waiting): {@link add} waits while there are three.
  * @see ../../../docs/format.md#packs
  * @example
  * ```ts
@@ -52,7 +52,10 @@ export class PackWriter {
   readonly #targetBytes: number;
   readonly #uploads = pLimit(2);
   #open: { parts: Buffer[]; blobs: PackedBlob[]; sizeBytes: number } = { parts: [], blobs: [], sizeBytes: 0 };
+  /** Every pack closed since the last flush, stored or not: what flush returns. */
   #pending: Promise<IndexedPack>[] = [];
+  /** The closed packs not yet stored (uploading, or waiting for an upload slot): what memory holds. */
+  readonly #unstored = new Set<Promise<unknown>>();
   /** Blob ids added since the writer was made (open, uploading or stored). */
   readonly added = new Set<ContentId>();
   packsWritten = 0;
@@ -117,10 +120,16 @@ export class PackWriter {
       this.storedBytesWritten += body.length;
       return { packId, stored, blobs: open.blobs };
     });
-    upload.catch(() => {}); // surfaced by flush()
     this.#pending.push(upload);
-    // Back-pressure: do not let more than two closed packs wait in memory.
-    if (this.#pending.length >= 3) await Promise.race(this.#pending);
+    // Settled either way, the pack's body is no longer held; a failure is surfaced by flush().
+    const settled: Promise<boolean> = upload.then(
+      () => this.#unstored.delete(settled),
+      () => this.#unstored.delete(settled),
+    );
+    this.#unstored.add(settled);
+    // Back-pressure: at most three closed packs in memory (two uploading, one waiting for a slot).
+    // Only unsettled uploads count: a stored pack no longer holds its body.
+    while (this.#unstored.size >= 3) await Promise.race(this.#unstored);
   }
 }
 
