@@ -19,7 +19,8 @@
  *   - the raw floor (raw-floor.ts): its own process.
  * S3 requests are counted by the fauxqs endpoints themselves (every HTTP request they receive, SQS
  * excluded; fauxqs-worker.ts), as deltas around each row, whoever makes them.
- * Rows: our full snapshot, verify, incremental and restore against the raw floor and the peers; the
+ * Rows: our full snapshot, verify, incremental and restore (in-process, and as a restore job: the
+ * path `strongbox restore` takes) against the raw floor and the peers; the
  * incremental a second way, built from the journal capture fills from S3 events (a second plan over
  * the same bucket, continuously protected); both incrementals again at a second bucket size (every
  * fifth file, under `size-b/`), with the peers' incrementals there too; the 200k-object snapshot.
@@ -69,6 +70,8 @@ interface Row {
   who: 'ours' | 'floor' | 'peer';
   /** For a peer or the floor: the id of our row it is the baseline of. */
   peerOf?: string;
+  /** For our row: compared with the peers of this other row of ours (the same work, another path). */
+  sharesPeersOf?: string;
   seconds?: number;
   objects: number;
   bytes: number;
@@ -607,7 +610,8 @@ function printTable(): string {
   );
   const lines = [table, ''];
   for (const ours of rows.filter((r) => r.who === 'ours')) {
-    for (const peer of rows.filter((r) => r.peerOf === ours.id && r.seconds !== undefined)) {
+    const baselineOf = ours.sharesPeersOf ?? ours.id;
+    for (const peer of rows.filter((r) => r.peerOf === baselineOf && r.seconds !== undefined)) {
       lines.push(
         `${ours.name} — ours ${ours.seconds?.toFixed(1)} s vs ${peer.name} ${peer.seconds?.toFixed(1)} s → ${((ours.seconds ?? 0) / (peer.seconds as number)).toFixed(2)}×`,
       );
@@ -623,6 +627,45 @@ function printTable(): string {
     "  the heap flags Lambda's Node.js bootstrap uses for the function's memorySize (1024 MB: --max-old-space-size=922 --max-semi-space-size=51).",
   );
   return lines.join('\n');
+}
+
+/**
+ * Restore the first snapshot into a new bucket, in-process (`restore`) or as a restore job, the
+ * path `strongbox restore` takes (`restoreJob`), and compare every object with the corpus.
+ */
+async function ourRestoreRow(
+  stack: StackProcess,
+  cmd: 'restore' | 'restoreJob',
+  files: CorpusFile[],
+  bytes: number,
+): Promise<void> {
+  const row = await stack.call<OurRow>({ cmd, files, expectedKeys: files.length });
+  const compare = row.detail.compare as { identical: number; mismatched: string[]; listed: number };
+  const ok = compare.mismatched.length === 0 && compare.identical === files.length;
+  const what = cmd === 'restore' ? 'RESTORE' : 'RESTORE JOB';
+  if (!ok)
+    problems.push(
+      `${what} DIFFERS: ${compare.identical}/${files.length} identical; e.g. ${compare.mismatched.slice(0, 5).join(', ')}`,
+    );
+  addRow({
+    ...(cmd === 'restore'
+      ? ourRow('restore', 'restore snapshot 1 (new bucket)', row, files.length, bytes)
+      : {
+          ...ourRow('restore-job', 'restore snapshot 1 as a restore job', row, files.length, bytes),
+          sharesPeersOf: 'restore',
+        }),
+    ok,
+    ...(ok ? {} : { note: 'DIFFERS' }),
+  });
+  const how =
+    cmd === 'restore'
+      ? ''
+      : row.detail.fannedOut
+        ? ` (${String(row.detail.slices)} slices)`
+        : ' (not fanned out)';
+  log(
+    `   ours ${row.seconds.toFixed(1)} s${how}; compared ${compare.identical}/${files.length} byte-identical, ${compare.listed} keys listed`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -832,21 +875,9 @@ async function main(): Promise<number> {
     } else notRun('restic-check', 'restic check --read-data', 'verify', 'no restic repository');
 
     log('8. Restore of the first snapshot into a new bucket, compared byte for byte…');
-    const restore = await stack.call<OurRow>({ cmd: 'restore', files, expectedKeys: files.length });
-    const compare = restore.detail.compare as { identical: number; mismatched: string[]; listed: number };
-    const restoreOk = compare.mismatched.length === 0 && compare.identical === files.length;
-    if (!restoreOk)
-      problems.push(
-        `RESTORE DIFFERS: ${compare.identical}/${files.length} identical; e.g. ${compare.mismatched.slice(0, 5).join(', ')}`,
-      );
-    addRow({
-      ...ourRow('restore', 'restore snapshot 1 (new bucket)', restore, files.length, corpus.bytes),
-      ok: restoreOk,
-      ...(restoreOk ? {} : { note: 'DIFFERS' }),
-    });
-    log(
-      `   ours ${restore.seconds.toFixed(1)} s; compared ${compare.identical}/${files.length} byte-identical, ${compare.listed} keys listed`,
-    );
+    await ourRestoreRow(stack, 'restore', files, corpus.bytes);
+    log('   …and as a restore job, the path `strongbox restore` takes (slices through the restore queue)…');
+    await ourRestoreRow(stack, 'restoreJob', files, corpus.bytes);
     if (peers.rclone) {
       const back = 'strongbox-bench-rclone-back';
       await stack.call({ cmd: 'createBucket', bucket: back });
