@@ -164,7 +164,8 @@ export class Envelope {
 
   /**
    * Keys are held as KeyObjects, made once per data key: given a Buffer, every createCipheriv and
-   * createDecipheriv makes one again (on Node 24, ~15 µs each: a third of sealing a small blob).
+   * createDecipheriv makes one again (on Node 24, ~15 µs each: more than the rest of sealing a small
+   * blob, 6–9 µs).
    */
   #dataKey(): Promise<{ secret: KeyObject; wrapped: Buffer }> {
     if (this.#current === undefined || this.#sealedWithCurrent >= this.#perKey) {

@@ -33,6 +33,7 @@ import { applyPlans } from '#domain/apply-plans.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { followRestoreJob } from '#local/cli/format/progress.ts';
 import {
   applyChanges,
   type ChangeSet,
@@ -439,43 +440,28 @@ async function handle(message: Command): Promise<unknown> {
       row.detail.result = task?.result;
       return row;
     }
-    case 'restore': {
-      const { c, s3 } = ready();
-      await s3.send(new CreateBucketCommand({ Bucket: RESTORE_BUCKET }));
-      const row = await measure(async () => {
-        const report = await restoreSnapshot(c.pipeline, {
-          plan: PLAN_ID,
-          snapshot: firstSnapshotId,
-          targetBucket: RESTORE_BUCKET,
-        });
-        return { detail: { objects: report.objects, bytes: report.bytes, reportSeconds: report.seconds } };
-      });
-      row.detail.compare = await compareRestore(s3, message.files, message.expectedKeys, RESTORE_BUCKET);
-      return row;
-    }
+    case 'restore':
     case 'restoreJob': {
-      // What `strongbox restore` does on the embedded stack: startRestore, which fans a selection
-      // this large out as a restore job (slices through the restore queue to restoreWorker, which
-      // the dispatcher invokes), then follow the job until it ends.
       const { c, s3 } = ready();
-      await s3.send(new CreateBucketCommand({ Bucket: RESTORE_JOB_BUCKET }));
+      const bucket = message.cmd === 'restore' ? RESTORE_BUCKET : RESTORE_JOB_BUCKET;
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const request = { plan: PLAN_ID, snapshot: firstSnapshotId, targetBucket: bucket };
       const row = await measure(async () => {
-        const started = await startRestore(c.pipeline, {
-          plan: PLAN_ID,
-          snapshot: firstSnapshotId,
-          targetBucket: RESTORE_JOB_BUCKET,
-        });
+        if (message.cmd === 'restore') {
+          const report = await restoreSnapshot(c.pipeline, request);
+          return { detail: { objects: report.objects, bytes: report.bytes, reportSeconds: report.seconds } };
+        }
+        // What `strongbox restore` does: startRestore fans a selection this large out as a restore
+        // job (slices through the restore queue to restoreWorker, which the dispatcher invokes),
+        // and the CLI follows the job (its progress bar, polling every second) until it ends.
+        const started = await startRestore(c.pipeline, request);
         if (!started.job) return { detail: { fannedOut: false, objects: started.report.objects } };
-        const jobId = started.job.restoreJobId;
-        const job = await waitUntil(async () => {
-          const j = await c.pipeline.catalog.getRestoreJob(jobId);
-          return j && j.status !== 'RUNNING' ? j : undefined;
-        }, 3_600_000);
+        const job = await followRestoreJob(c.pipeline.catalog, started.job.restoreJobId);
         if (job.status !== 'SUCCEEDED')
-          throw new Error(`restore job ${jobId} ${job.status}: ${job.error ?? ''}`);
-        return { detail: { fannedOut: true, restoreJobId: jobId, slices: job.slicesTotal } };
+          throw new Error(`restore job ${job.restoreJobId} ${job.status}: ${job.error ?? ''}`);
+        return { detail: { fannedOut: true, restoreJobId: job.restoreJobId, slices: job.slicesTotal } };
       });
-      row.detail.compare = await compareRestore(s3, message.files, message.expectedKeys, RESTORE_JOB_BUCKET);
+      row.detail.compare = await compareRestore(s3, message.files, message.expectedKeys, bucket);
       return row;
     }
     case 'small': {
