@@ -16,7 +16,7 @@ import {
 } from '../repository/read-blobs.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type ManifestEntry } from '../vault.ts';
 import { prepareArchive } from './archive.ts';
-import { commonPrefix, LISTING_THRESHOLD } from './listing.ts';
+import { LISTING_THRESHOLD, listTargetRange } from './listing.ts';
 import { overwriteDecision, type SkipReason } from './overwrite.ts';
 import { REPORT_LIST_LIMIT } from './report.ts';
 import type { RestoreOptions } from './request.ts';
@@ -63,20 +63,12 @@ export async function restoreEntries(
   const targetKey = (entry: ManifestEntry) => request.targetPrefix + entry.key;
   const listing = entries.length > LISTING_THRESHOLD;
 
-  // 1. What the target already holds decides what to write: one listing of the part of the target
-  //    the entries fall under for a large selection, a HEAD per key for a small one.
-  let listed: Map<string, number> | undefined;
-  if (listing && request.overwrite !== 'always') {
-    listed = new Map();
-    for await (const o of objects.list(targetBucket, commonPrefix(entries.map(targetKey)))) {
-      listed.set(o.key, o.sizeBytes);
-    }
-  }
-  const listedAt = (key: string) => {
-    if (!listed) return undefined;
-    const sizeBytes = listed.get(key);
-    return sizeBytes === undefined ? null : { sizeBytes };
-  };
+  // 1. What the target already holds decides what to write: one listing of the target's keys from
+  //    the first entry's to the last's for a large selection, a HEAD per key for a small one.
+  const listedAt =
+    listing && request.overwrite !== 'always'
+      ? await listTargetRange(objects, targetBucket, entries.map(targetKey))
+      : () => undefined;
   let checked = 0;
   const decisions = await Promise.all(
     entries.map((entry) =>

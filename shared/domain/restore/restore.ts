@@ -26,15 +26,23 @@ import { selectFromManifest, selectSnapshot } from './selection.ts';
 /**
  * `load()` once, on first use: the region's index, loaded only when some object is to be written
  * (with the deps' retry and concurrency).
+ * @param options.cached reuse the index documents this vault store read before (a restore slice:
+ *   a warm worker reads only the documents written since its last slice). Which documents the index
+ *   holds is still decided by a fresh listing, and every blob read is checked against its id.
  */
 export function indexOnce(
   vault: VaultStore,
   envelope: Envelope,
   deps: Pick<PipelineDeps, 'retry' | 'concurrency'>,
+  options: { cached?: boolean } = {},
 ): () => Promise<VaultIndex> {
   let loading: Promise<VaultIndex> | undefined;
   return () => {
-    loading ??= VaultIndex.load(vault, envelope, deps);
+    loading ??= VaultIndex.load(vault, envelope, {
+      retry: deps.retry,
+      concurrency: deps.concurrency,
+      cached: options.cached ?? false,
+    });
     return loading;
   };
 }
