@@ -208,17 +208,16 @@ async function reapRestoreJob(
     return;
   }
   // Marked first, then sent: a send that fails is re-driven by a later tick, counted once more.
-  for (const slice of missing) {
-    const first = slice * job.sliceSize;
-    await deps.queue.send({
-      kind: 'restore-slice',
+  await deps.queue.sendBatch(
+    missing.map((slice) => ({
+      kind: 'restore-slice' as const,
       restoreJobId: job.restoreJobId,
       manifestId: job.manifestId,
       slice,
-      first,
-      count: Math.min(job.sliceSize, job.selected - first),
-    });
-  }
+      first: slice * job.sliceSize,
+      count: Math.min(job.sliceSize, job.selected - slice * job.sliceSize),
+    })),
+  );
   result.reaped.push({ ...base, action: 'redriven' });
 }
 

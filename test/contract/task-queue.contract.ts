@@ -161,6 +161,26 @@ export function taskQueueContract(
       expect(await receive('copy')).toEqual([{ ...task, region: 'eu-west-1' }]);
     });
 
+    it('delivers every task of a batch, each on the queue of its kind, whatever the batch size', async () => {
+      const { queue, receive } = await make();
+      // 25 verify tasks (more than one SendMessageBatch of 10) mixed with restore slices
+      const verifies = Array.from({ length: 25 }, (_, i) => verify(i));
+      const slices: Task[] = Array.from({ length: 7 }, (_, slice) => ({
+        kind: 'restore-slice',
+        restoreJobId: 'restore-20260101T000000Z-aaaaaaaa',
+        manifestId: contentIdOf('m'),
+        slice,
+        first: slice * 500,
+        count: 500,
+      }));
+      await queue.sendBatch([...verifies.slice(0, 12), ...slices, ...verifies.slice(12)]);
+      expect(byPlan(await receive('verify'))).toEqual(byPlan(verifies));
+      const restored = (await receive('restore')) as Extract<Task, { kind: 'restore-slice' }>[];
+      expect(restored.sort((a, b) => a.slice - b.slice)).toEqual(slices);
+      await queue.sendBatch([]);
+      for (const queueName of TASK_QUEUES) expect(await receive(queueName)).toEqual([]);
+    });
+
     it('delivers every one of many tasks sent at the same time; a task sent twice, twice (no deduplication)', async () => {
       const { queue, receive } = await make();
       const tasks = Array.from({ length: 30 }, (_, i) => verify(i));

@@ -417,6 +417,12 @@ export class World {
         const copy = structuredClone(task);
         return call(`queue.send ${copy.kind}`, async () => this.enqueue(copy));
       },
+      sendBatch: (tasks) => {
+        const copies = tasks.map((t) => structuredClone(t));
+        return call(`queue.sendBatch ${copies[0]?.kind ?? 'none'}`, async () => {
+          for (const copy of copies) this.enqueue(copy);
+        });
+      },
     };
     const o = this.objects;
     const self = this;

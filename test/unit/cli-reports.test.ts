@@ -50,6 +50,9 @@ async function setUp() {
         }
       }, 5);
     },
+    async sendBatch() {
+      throw new Error('pruneNow sends one task');
+    },
   };
   const vaults = { primary: new MemoryVaultStore('us-east-1', 'v', clock), copies: new Map() };
   return { catalog, queue, vaults, sent };

@@ -77,6 +77,27 @@ describe('a restore slice looks at its own part of the target', () => {
   });
 });
 
+describe('starting a restore job', () => {
+  it('sends its slices with one batch call, not one send per slice', async () => {
+    // Arrange: slices of 10 objects, so 33 slices
+    p.deps.restoreSliceSize = 10;
+    let sends = 0;
+    const send = p.queue.send.bind(p.queue);
+    p.queue.send = async (task) => {
+      sends += 1;
+      return send(task);
+    };
+    const batches = p.queue.batches;
+    // Act
+    const { job, slices } = await fanOut({ prefix: 'big/' });
+    // Assess: every slice sent, through sendBatch (the memory queue's sendBatch sends each inside)
+    expect(job.slicesTotal).toBe(33);
+    expect(slices.map((s) => s.slice)).toEqual(Array.from({ length: 33 }, (_, i) => i));
+    expect(p.queue.batches - batches).toBe(1);
+    expect(sends).toBe(33);
+  });
+});
+
 describe('a warm restore worker', () => {
   it('reads each index document once across the slices it runs', async () => {
     // Prepare: count the reads of index documents

@@ -63,7 +63,7 @@ export async function planSnapshot(
   const done = new Set((await catalog.listPartitions(plan.id, record.snapshotId)).map((p) => p.partition));
   const window = plan.snapshot?.maxParallelPartitions ?? DEFAULT_MAX_PARALLEL_PARTITIONS;
   const todo = [...Array(total).keys()].filter((i) => !done.has(i)).slice(0, window);
-  for (const index of todo) await deps.queue.send(partitionTask(task, index));
+  await deps.queue.sendBatch(todo.map((index) => partitionTask(task, index)));
   await catalog.updateTask(jobId, 'snapshot', { progress: { done: done.size, total } });
   if (todo.length === 0 && done.size === total) {
     // Every partition is done (a redelivered plan task after a crash before the seal): seal now.
