@@ -24,6 +24,7 @@ import {
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
+import { type LatencyProfile, startLatencyProxy } from './latency-proxy.ts';
 import { type ProcessFunction, ProcessFunctions } from './process-functions.ts';
 import {
   LOCAL_ACCOUNT_ID,
@@ -58,6 +59,12 @@ export interface LocalStackOptions {
   /** Start the dispatcher (schedules, S3 notifications, SQS pollers). @default true */
   dispatch?: boolean;
   onInvocation?: (i: Invocation) => void;
+  /**
+   * Put a {@link startLatencyProxy} in front of each region's S3, and advertise it as the S3 endpoint
+   * (`endpoints.s3`, the functions' and the CLI's): S3's first-byte latency and per-connection
+   * bandwidth. The stack's own clients (`s3()`: setup, checks) go straight to the emulator.
+   */
+  s3Latency?: LatencyProfile;
 }
 
 /** A running embedded stack. */
@@ -99,6 +106,25 @@ export interface LocalStack {
 /** The S3 requests among an endpoint's request counts (everything but SQS). */
 export function s3RequestCount(requests: Record<string, number>): number {
   return Object.entries(requests).reduce((sum, [kind, n]) => (kind.startsWith('s3:') ? sum + n : sum), 0);
+}
+
+/** Each region's S3 endpoint: the emulator's, or a latency proxy's in front of it. */
+async function s3EndpointsOf(
+  servers: ReadonlyMap<string, { address: string }>,
+  latency: LatencyProfile | undefined,
+  cleanups: (() => Promise<void>)[],
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [region, server] of servers) {
+    if (!latency) {
+      out[region] = server.address;
+      continue;
+    }
+    const proxy = await startLatencyProxy(server.address, latency);
+    cleanups.push(() => proxy.stop());
+    out[region] = proxy.address;
+  }
+  return out;
 }
 
 /**
@@ -168,7 +194,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => dynamo.stop());
 
     const endpoints = {
-      s3: Object.fromEntries([...servers].map(([r, s]) => [r, s.address])),
+      s3: await s3EndpointsOf(servers, options.s3Latency, cleanups),
       sqs: (servers.get(primaryRegion) as FauxqsThread).address,
       dynamodb: dynamo.endpoint,
     };

@@ -10,7 +10,10 @@
  * --small N (objects of the small-object row, default 200000), --skip-200k, --large-mb M (the large-object
  * row's object, default 5632 MiB: over S3's 5 GiB single-PUT limit), --skip-large, --verify-sample P (deep
  * verification sample, default 100 = every blob, like `restic check --read-data`), --concurrency N
- * (default 32: functions, uploads, raw floor, rclone transfers), --no-peers, --keep (keep the temp dir).
+ * (default 32: functions, uploads, raw floor, rclone transfers), --no-peers, --keep (keep the temp dir),
+ * --latency (every S3 request of ours, the floor's and the peers' goes through a proxy adding S3's
+ * first-byte latency and per-connection bandwidth: shared/local/latency-proxy.ts; uploads of the
+ * corpus and the byte-for-byte checks go straight to the emulator).
  *
  * Processes (see stack-child.ts for why):
  *   - this process: corpus, orchestration, the peers (each its own child process), the table;
@@ -34,6 +37,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges } from '#local/demo/corpus.ts';
 import { formatTable } from '#local/format.ts';
+import { S3_LATENCY_PROFILE } from '#local/latency-proxy.ts';
 import { PROJECT_ROOT, s3RequestCount } from '#local/stack.ts';
 import { buildCorpus } from './corpus.ts';
 import {
@@ -104,6 +108,7 @@ const { values: args } = parseArgs({
     'verify-sample': { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '32' },
     'no-peers': { type: 'boolean', default: false },
+    latency: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -117,6 +122,7 @@ const skipLarge = args['skip-large'] === true;
 const samplePercent = Number(args['verify-sample']);
 const concurrency = Number(args.concurrency);
 const withPeers = args['no-peers'] !== true;
+const withLatency = args.latency === true;
 
 const log = (s: string) => console.log(s);
 const rows: Row[] = [];
@@ -686,6 +692,7 @@ async function main(): Promise<number> {
       samplePercent,
       concurrency,
       withPeers,
+      latency: withLatency ? S3_LATENCY_PROFILE : false,
     },
   });
   try {
@@ -707,12 +714,17 @@ async function main(): Promise<number> {
     const filesB = await prepareSizeB(files, dirB);
 
     log('2. Starting the embedded stack in its own process and uploading the corpus…');
+    if (withLatency) {
+      log(
+        `   latency mode: S3 through a proxy, ${S3_LATENCY_PROFILE.firstByteMs} ms to the first byte, ${S3_LATENCY_PROFILE.bytesPerSecond / 1e6} MB/s per connection`,
+      );
+    }
     stack = new StackProcess();
     const info = await stack.call<{
       endpoints: { s3: Record<string, string> };
       primaryRegion: string;
       sourceBucket: string;
-    }>({ cmd: 'start', concurrency });
+    }>({ cmd: 'start', concurrency, latency: withLatency });
     const region = info.primaryRegion;
     const endpoint = info.endpoints.s3[region] as string;
     const source = info.sourceBucket;

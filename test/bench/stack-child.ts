@@ -43,6 +43,7 @@ import {
 } from '#local/demo/corpus.ts';
 import { waitUntil } from '#local/demo/wait.ts';
 import { currentInvocation } from '#local/dispatcher.ts';
+import { S3_LATENCY_PROFILE } from '#local/latency-proxy.ts';
 import type { FunctionProcessStats } from '#local/process-functions.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
@@ -72,7 +73,7 @@ export interface OurRow {
 }
 
 export type Command =
-  | { cmd: 'start'; concurrency: number }
+  | { cmd: 'start'; concurrency: number; latency?: boolean }
   | { cmd: 'stats' }
   | { cmd: 'load'; files: CorpusFile[] }
   | { cmd: 'full'; samplePercent: number }
@@ -309,7 +310,10 @@ async function handle(message: Command): Promise<unknown> {
   switch (message.cmd) {
     case 'start': {
       concurrency = message.concurrency;
-      stack = await startLocalStack({ environment: { STRONGBOX_CONCURRENCY: String(concurrency) } });
+      stack = await startLocalStack({
+        environment: { STRONGBOX_CONCURRENCY: String(concurrency) },
+        ...(message.latency ? { s3Latency: S3_LATENCY_PROFILE } : {}),
+      });
       c = stack.container();
       s3 = stack.s3();
       sourceBucket = sourceBucketOf(stack);

@@ -1,0 +1,113 @@
+/**
+ * A loopback HTTP proxy that makes the embedded S3 answer at S3's pace: every response's first byte
+ * waits `firstByteMs` from the request's arrival, and each request's body and response stream at no
+ * more than `bytesPerSecond` (one request at a time runs on a connection, so this is a per-connection
+ * limit). The bench's `--latency` mode puts it in front of the emulator for us and for the peers
+ * alike, since on AWS requests, not CPU, set the pace.
+ *
+ * The defaults are the low ends of AWS's published guidance: first-byte latencies of roughly
+ * 100–200 ms for small objects, and one connection per 85–90 MB/s of throughput.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-design-patterns.html
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-guidelines.html
+ */
+
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How slow the proxy makes S3. */
+export interface LatencyProfile {
+  /** Milliseconds from a request's arrival to its response's first byte. */
+  firstByteMs: number;
+  /** Bytes per second each request's body and response stream at, at most. */
+  bytesPerSecond: number;
+}
+
+/** AWS's published figures (low ends): 100 ms to the first byte, 85 MB/s per connection. */
+export const S3_LATENCY_PROFILE: LatencyProfile = { firstByteMs: 100, bytesPerSecond: 85_000_000 };
+
+/** A running proxy. */
+export interface LatencyProxy {
+  /** `http://127.0.0.1:<port>`: use as the S3 endpoint. */
+  address: string;
+  /** Requests proxied so far. */
+  requests(): number;
+  stop(): Promise<void>;
+}
+
+/** Passes bytes on no faster than `bytesPerSecond` from its creation. */
+class Throttle extends Transform {
+  readonly #rate: number;
+  readonly #start = performance.now();
+  #bytes = 0;
+  constructor(bytesPerSecond: number) {
+    super();
+    this.#rate = bytesPerSecond;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    void this.#pass(chunk).then(() => done(), done);
+  }
+  async #pass(chunk: Buffer): Promise<void> {
+    const piece = 64 * 1024;
+    for (let at = 0; at < chunk.length; at += piece) {
+      const part = chunk.subarray(at, at + piece);
+      this.#bytes += part.length;
+      const due = this.#start + (this.#bytes / this.#rate) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      this.push(part);
+    }
+  }
+}
+
+/**
+ * Start a proxy to `target` (an `http://host:port` endpoint) on a free loopback port.
+ * @example
+ * ```ts
+ * const proxy = await startLatencyProxy('http://127.0.0.1:4566', S3_LATENCY_PROFILE);
+ * const s3 = new S3Client({ endpoint: proxy.address, forcePathStyle: true, region: 'us-east-1' });
+ * ```
+ */
+export async function startLatencyProxy(target: string, profile: LatencyProfile): Promise<LatencyProxy> {
+  const upstream = new URL(target);
+  let count = 0;
+  const server: Server = createServer((req, res) => {
+    count += 1;
+    const arrived = performance.now();
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers, // the Host header too: it is signed
+      },
+      (answer: IncomingMessage) => {
+        const wait = arrived + profile.firstByteMs - performance.now();
+        void (wait > 1 ? sleep(wait) : Promise.resolve()).then(() => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          pipeline(answer, new Throttle(profile.bytesPerSecond), res).catch(() => res.destroy());
+        });
+      },
+    );
+    forward.on('error', (error) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`latency proxy: ${error.message}`);
+    });
+    pipeline(req, new Throttle(profile.bytesPerSecond), forward).catch(() => forward.destroy());
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    address: `http://127.0.0.1:${port}`,
+    requests: () => count,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
