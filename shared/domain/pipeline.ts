@@ -66,6 +66,11 @@ export interface PipelineDeps {
   restoreFanOutThreshold?: number;
   /** Selected objects per restore slice. @default 500 */
   restoreSliceSize?: number;
+  /**
+   * Selected bytes per restore slice, at most (an object larger than this is a slice of its own), so
+   * a slice of large objects still ends within a worker's 15 minutes. @default 2 GiB
+   */
+  restoreSliceBytes?: number;
 }
 
 /**

@@ -29,6 +29,7 @@ import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './records.ts';
+import { sliceRange } from './restore/jobs.ts';
 import { jobIdOf, partitionTask, queueOf, type SnapshotPlanTask, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */
@@ -214,8 +215,7 @@ async function reapRestoreJob(
       restoreJobId: job.restoreJobId,
       manifestId: job.manifestId,
       slice,
-      first: slice * job.sliceSize,
-      count: Math.min(job.sliceSize, job.selected - slice * job.sliceSize),
+      ...sliceRange(job, slice),
     })),
   );
   result.reaped.push({ ...base, action: 'redriven' });

@@ -329,8 +329,14 @@ export interface RestoreJobRecord {
   /** Slices the selection was split into, and how many have finished. */
   slicesTotal: number;
   slicesDone: number;
-  /** Selected entries per slice. */
+  /** Selected entries per slice, at most. */
   sliceSize: number;
+  /**
+   * Selected entries in each slice, in order, when a slice was cut short by bytes
+   * (`restoreSliceBytes`): slice `k` restores the entries from the sum of the counts before it.
+   * Absent: every slice holds `sliceSize` entries but the last. @see docs/format.md#catalog
+   */
+  sliceCounts?: number[];
   warnings: string[];
   createdAt: string;
   updatedAt: string;

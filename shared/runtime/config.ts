@@ -57,6 +57,8 @@ const EnvSchema = z.object({
   STRONGBOX_RESTORE_SLICE_SIZE: restoreSliceSize,
   /** Deprecated: the old name of STRONGBOX_RESTORE_SLICE_SIZE, read only when that is not set. */
   STRONGBOX_RESTORE_PART_SIZE: restoreSliceSize,
+  /** Selected bytes per restore slice, at most (a larger object is a slice of its own). */
+  STRONGBOX_RESTORE_SLICE_BYTES: z.coerce.number().int().min(1).optional(),
   /** The drill queue (restore drills). */
   STRONGBOX_DRILL_QUEUE_URL: optional.pipe(url.optional()),
   /** The bucket of restore drills' scratch copies (the drill function). */
@@ -142,6 +144,8 @@ export interface Config {
   restoreFanOutThreshold?: number;
   /** Selected objects per restore slice. @default 500 */
   restoreSliceSize?: number;
+  /** Selected bytes per restore slice, at most. @default 2 GiB */
+  restoreSliceBytes?: number;
   /** The bucket restore drills write their scratch copies to (never a vault). */
   drillBucket?: string;
   /** This function's dead-letter queue, for poison messages. */
@@ -248,6 +252,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { restoreFanOutThreshold: e.STRONGBOX_RESTORE_FANOUT_THRESHOLD }
       : {}),
     ...restoreSliceSizeOf(env, e),
+    ...(e.STRONGBOX_RESTORE_SLICE_BYTES ? { restoreSliceBytes: e.STRONGBOX_RESTORE_SLICE_BYTES } : {}),
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,

@@ -171,6 +171,7 @@ export function createContainer(
     timeReserveSeconds: config.timeReserveSeconds,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
+    ...(config.restoreSliceBytes ? { restoreSliceBytes: config.restoreSliceBytes } : {}),
   };
   const metrics = options.metrics ?? createMetrics(config, logger);
   return { config, pipeline, sqs, logger, metrics, portMeter };

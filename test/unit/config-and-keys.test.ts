@@ -99,6 +99,16 @@ describe('loadConfig', () => {
     expect(loadConfig(minimalEnv).restoreSliceSize).toBeUndefined();
   });
 
+  it('reads the bytes per restore slice (STRONGBOX_RESTORE_SLICE_BYTES), unset by default', () => {
+    expect(loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_SLICE_BYTES: '1073741824' }).restoreSliceBytes).toBe(
+      1073741824,
+    );
+    expect(loadConfig(minimalEnv).restoreSliceBytes).toBeUndefined();
+    expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_SLICE_BYTES: '0' })).toThrow(
+      expect.objectContaining({ field: 'STRONGBOX_RESTORE_SLICE_BYTES' }),
+    );
+  });
+
   it('still reads the slice size under its deprecated name STRONGBOX_RESTORE_PART_SIZE, unless the new one is set', () => {
     expect(loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_PART_SIZE: '300' }).restoreSliceSize).toBe(300);
     const both = { ...minimalEnv, STRONGBOX_RESTORE_SLICE_SIZE: '250', STRONGBOX_RESTORE_PART_SIZE: '300' };

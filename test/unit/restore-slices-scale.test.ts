@@ -2,7 +2,8 @@
 // lists only its own key range of the target, and the slices a warm worker runs read each index
 // document of the vault once. All on the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { restoreSlice, startRestore } from '#domain/restore/jobs.ts';
+import { reapStaleWork } from '#domain/reaper.ts';
+import { cutSlices, restoreSlice, sliceRange, startRestore } from '#domain/restore/jobs.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
@@ -114,5 +115,71 @@ describe('a warm restore worker', () => {
     // Assess: no document read twice (before this change each slice read every document again)
     const read = indexReads.slice(before);
     expect(read).toEqual([...new Set(read)]);
+  });
+});
+
+describe('cutting a selection into slices', () => {
+  it('ends a slice at the object count, or before the entry that would pass the byte budget', () => {
+    expect(cutSlices([], 3, 100)).toEqual([]);
+    expect(cutSlices([1, 1, 1, 1, 1, 1, 1], 3, 100)).toEqual([3, 3, 1]);
+    expect(cutSlices([40, 40, 40, 10], 10, 100)).toEqual([2, 2]);
+    // larger than the budget: a slice of its own, wherever it falls
+    expect(cutSlices([500, 1, 1, 500], 10, 100)).toEqual([1, 2, 1]);
+  });
+
+  it('gives each slice its range from the recorded counts, or from the slice size without them', () => {
+    const job = { selected: 23, sliceSize: 10 };
+    expect(sliceRange(job, 2)).toEqual({ first: 20, count: 3 });
+    expect(sliceRange({ ...job, sliceCounts: [10, 1, 10, 2] }, 3)).toEqual({ first: 21, count: 2 });
+  });
+});
+
+describe('slices cut by bytes as well as objects', () => {
+  /** Each object is 22 bytes (`content of big/NNN.txt`); big/150.txt is replaced by 5,000 bytes. */
+  const BIG = 'x'.repeat(5000);
+
+  beforeEach(async () => {
+    await putText(p, 'big/150.txt', BIG);
+    await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    p.clock.advance(3600_000);
+    p.deps.restoreSliceSize = 110;
+    p.deps.restoreSliceBytes = 22 * 50; // 50 small objects a slice
+  });
+
+  it('gives a slice at most restoreSliceBytes (a larger object alone), and restores every object', async () => {
+    // Act
+    const { job, slices } = await fanOut({ prefix: 'big/' });
+    for (const slice of slices) await restoreSlice(p.deps, slice);
+    // Assess: contiguous slices covering the 330 entries, 50 each but for the big object's
+    const ranges = slices.map((t) => [t.first, t.count]);
+    expect(ranges).toEqual([
+      [0, 50],
+      [50, 50],
+      [100, 50],
+      [150, 1],
+      [151, 50],
+      [201, 50],
+      [251, 50],
+      [301, 29],
+    ]);
+    expect(job).toMatchObject({ slicesTotal: 8, sliceCounts: [50, 50, 50, 1, 50, 50, 50, 29] });
+    expect(p.catalog.restoreJobs.get(job.restoreJobId)).toMatchObject({ status: 'SUCCEEDED', objects: 330 });
+    expect(Buffer.from((await p.objects.get('restored', 'big/150.txt')).body).toString()).toBe(BIG);
+  });
+
+  it('re-drives a missing slice with the range it was cut with', async () => {
+    // Prepare: every slice but the big object's runs; the job goes silent
+    const { job, slices } = await fanOut({ prefix: 'big/' });
+    for (const slice of slices) if (slice.slice !== 3) await restoreSlice(p.deps, slice);
+    p.clock.advance(10 * 60_000);
+    // Act
+    const { reaped } = await reapStaleWork(p.deps, p.clock.now().toISOString(), {
+      staleSeconds: 180,
+      maxRedrives: 3,
+    });
+    // Assess
+    expect(reaped).toMatchObject([{ jobId: job.restoreJobId, action: 'redriven' }]);
+    expect(p.queue.drain()).toEqual([slices[3]]);
   });
 });

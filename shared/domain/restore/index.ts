@@ -26,13 +26,16 @@
 export { ARCHIVE_CLASSES, ArchivePendingError, prepareArchivedPacks } from './archive.ts';
 export { RESTORE_COALESCE_LIMITS } from './entries.ts';
 export {
+  cutSlices,
   DEFAULT_FANOUT_THRESHOLD,
+  DEFAULT_SLICE_BYTES,
   DEFAULT_SLICE_SIZE,
   type RestoreSliceResult,
   type RestoreStart,
   reportOfRestoreJob,
   restoreJobIdOf,
   restoreSlice,
+  sliceRange,
   startRestore,
 } from './jobs.ts';
 export { commonPrefix, LISTING_THRESHOLD } from './listing.ts';

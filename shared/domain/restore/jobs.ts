@@ -27,6 +27,69 @@ import { selectFromManifest } from './selection.ts';
 export const DEFAULT_FANOUT_THRESHOLD = 500;
 /** Selected objects per restore slice, unless configured. */
 export const DEFAULT_SLICE_SIZE = 500;
+/** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
+export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
+/** The most slices a job records the counts of (a few hundred KB in its catalog item). */
+const MAX_RECORDED_SLICES = 50_000;
+
+/**
+ * Cut a selection into slices, in order: a slice ends at `maxObjects` entries, or before an entry
+ * that would take it past `maxBytes` (an entry larger than that is a slice of its own).
+ * @returns the number of entries in each slice.
+ * @example
+ * ```ts
+ * cutSlices([10, 10, 100, 10], 500, 25); // [2, 1, 1]
+ * ```
+ */
+export function cutSlices(sizesBytes: Iterable<number>, maxObjects: number, maxBytes: number): number[] {
+  const counts: number[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const size of sizesBytes) {
+    if (count > 0 && (count >= maxObjects || bytes + size > maxBytes)) {
+      counts.push(count);
+      count = 0;
+      bytes = 0;
+    }
+    count += 1;
+    bytes += size;
+  }
+  if (count > 0) counts.push(count);
+  return counts;
+}
+
+/** The entries slice `slice` of a job restores: its first (from 0, in manifest order) and count. */
+export function sliceRange(
+  job: Pick<RestoreJobRecord, 'selected' | 'sliceSize' | 'sliceCounts'>,
+  slice: number,
+): { first: number; count: number } {
+  if (!job.sliceCounts) {
+    const first = slice * job.sliceSize;
+    return { first, count: Math.min(job.sliceSize, job.selected - first) };
+  }
+  let first = 0;
+  for (let k = 0; k < slice; k++) first += job.sliceCounts[k] ?? 0;
+  return { first, count: job.sliceCounts[slice] ?? 0 };
+}
+
+/**
+ * The slices of a selection: by objects and bytes, the byte budget doubled until the job can record
+ * every slice's count. `uniform` when every slice but the last holds `maxObjects` entries (nothing
+ * to record).
+ */
+function slicesOf(
+  sizesBytes: readonly number[],
+  maxObjects: number,
+  maxBytes: number,
+): { counts: number[]; uniform: boolean } {
+  let budget = maxBytes;
+  for (;;) {
+    const counts = cutSlices(sizesBytes, maxObjects, budget);
+    const uniform = counts.slice(0, -1).every((n) => n === maxObjects);
+    if (uniform || counts.length <= MAX_RECORDED_SLICES) return { counts, uniform };
+    budget *= 2;
+  }
+}
 
 /** What {@link startRestore} did: restored at once (`report`) or created a restore job (`job`). */
 export type RestoreStart =
@@ -45,9 +108,9 @@ export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string 
 /**
  * Start a restore: small selections (≤ `deps.restoreFanOutThreshold`, 500 by default) and dry runs
  * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
- * a RUNNING restore job in the catalog whose selection is split into slices of
- * `deps.restoreSliceSize` entries (manifest order), one restore-slice task each, and this returns the
- * job at once. Every check of the request happens before the job is created, including that the
+ * a RUNNING restore job in the catalog whose selection is split into slices (manifest order) of
+ * `deps.restoreSliceSize` entries, cut short before `deps.restoreSliceBytes` (see {@link cutSlices}),
+ * one restore-slice task each, sent in batches, and this returns the job at once. Every check of the request happens before the job is created, including that the
  * region's index locates every blob of the selection; the archived packs holding them are asked
  * for first (as a synchronous restore does), so slices find them readable.
  * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
@@ -76,6 +139,11 @@ export async function startRestore(
   // Every blob located and every archived pack asked for before the job exists.
   await prepareArchive(deps, vault, await resolved.index(), selected, request, options);
   const sliceSize = deps.restoreSliceSize ?? DEFAULT_SLICE_SIZE;
+  const slices = slicesOf(
+    selected.map((e) => e.sizeBytes),
+    sliceSize,
+    deps.restoreSliceBytes ?? DEFAULT_SLICE_BYTES,
+  );
   const at = started.toISOString();
   const job: RestoreJobRecord = {
     restoreJobId: restoreJobIdOf(request, started),
@@ -95,9 +163,10 @@ export async function startRestore(
     bytes: 0,
     skippedExists: 0,
     skippedUnchanged: 0,
-    slicesTotal: Math.ceil(selected.length / sliceSize),
+    slicesTotal: slices.counts.length,
     slicesDone: 0,
     sliceSize,
+    ...(slices.uniform ? {} : { sliceCounts: slices.counts }),
     warnings: resolved.warnings,
     createdAt: at,
     updatedAt: at,
@@ -105,15 +174,20 @@ export async function startRestore(
   await deps.catalog.createRestoreJob(job);
   try {
     // SendMessageBatch: a job of 2,000 slices is 200 requests, not 2,000 one after another.
+    let first = 0;
     await deps.queue.sendBatch(
-      Array.from({ length: job.slicesTotal }, (_, slice) => ({
-        kind: 'restore-slice' as const,
-        restoreJobId: job.restoreJobId,
-        manifestId: job.manifestId,
-        slice,
-        first: slice * sliceSize,
-        count: Math.min(sliceSize, selected.length - slice * sliceSize),
-      })),
+      slices.counts.map((count, slice) => {
+        const task = {
+          kind: 'restore-slice' as const,
+          restoreJobId: job.restoreJobId,
+          manifestId: job.manifestId,
+          slice,
+          first,
+          count,
+        };
+        first += count;
+        return task;
+      }),
     );
   } catch (error) {
     // A job whose slices were not all sent would stay RUNNING for ever.

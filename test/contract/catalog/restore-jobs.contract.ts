@@ -30,6 +30,16 @@ export function restoreJobCatalogContract(
       expect(await c.listRestoreJobs(1)).toHaveLength(1);
     });
 
+    it('keeps the counts of slices cut by bytes, 50,000 of them, through a slice completed', async () => {
+      const c = await make();
+      // The most a job records (MAX_RECORDED_SLICES in restore/jobs.ts), three digits each
+      const sliceCounts = Array.from({ length: 50_000 }, (_, i) => (i % 7 === 0 ? 1 : 500));
+      const job = { ...restoreJob('R-bytes', sliceCounts.length), sliceCounts };
+      expect(await c.createRestoreJob(job)).toBe(true);
+      await c.completeRestoreSlice('R-bytes', 0, counts(1), '2026-01-01T00:00:05.000Z');
+      expect((await c.getRestoreJob('R-bytes'))?.sliceCounts).toEqual(sliceCounts);
+    });
+
     it('lists the 20 most recent restore jobs when no limit is given', async () => {
       const c = await make();
       const ids = Array.from(
