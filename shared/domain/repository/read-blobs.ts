@@ -1,6 +1,6 @@
 /** Reading blobs from their packs: one at a time, or many of one pack in one ranged GET. */
 import type { Envelope } from '../envelope.ts';
-import { IntegrityError, NotFoundError } from '../errors.ts';
+import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
 import type { VaultStore } from '../ports.ts';
 import {
   blobAssociatedData,
@@ -121,6 +121,59 @@ export async function readBlobsOfPack(
     out.push(await openBlob(envelope, where, span.subarray(at, at + where.lengthBytes)));
   }
   return out;
+}
+
+/** What {@link checkBlobsOfPack} found of one blob. */
+export type BlobCheck = 'ok' | 'missing' | 'corrupt';
+
+/**
+ * Check blobs of one pack with one ranged GET of the span they cover (as {@link coalesceBlobReads}
+ * groups them): each is opened and hashed to its id on its own, so one corrupt blob does not hide
+ * the others. When the pack is gone every blob is missing; when the span comes back short or
+ * fails as a whole, each blob is read on its own to tell which are missing or corrupt.
+ * @param blobs locations in one pack, sorted by offset.
+ * @returns per blob, in the order of `blobs`: `ok`, `missing` or `corrupt`.
+ * @throws TransientError (retryable) and what else the vault throws but NotFoundError,
+ *   IntegrityError and ValidationError (a range past the pack's end).
+ */
+export async function checkBlobsOfPack(
+  vault: VaultStore,
+  envelope: Envelope,
+  blobs: readonly BlobLocation[],
+): Promise<BlobCheck[]> {
+  const first = blobs[0];
+  if (!first) return [];
+  const start = first.offsetBytes;
+  const end = Math.max(...blobs.map((b) => b.offsetBytes + b.lengthBytes));
+  let span: Uint8Array | undefined;
+  try {
+    span = await vault.getRange(VaultLayout.packKey(first.packId), start, end - start);
+  } catch (error) {
+    if (error instanceof NotFoundError) return blobs.map(() => 'missing');
+    if (!(error instanceof IntegrityError || error instanceof ValidationError)) throw error;
+  }
+  if (!span || span.length !== end - start || blobs.some((b) => b.packId !== first.packId)) {
+    return Promise.all(blobs.map((where) => checkOne(() => readBlob(vault, envelope, where))));
+  }
+  const whole = span;
+  return Promise.all(
+    blobs.map((where) => {
+      const at = where.offsetBytes - start;
+      return checkOne(() => openBlob(envelope, where, whole.subarray(at, at + where.lengthBytes)));
+    }),
+  );
+}
+
+async function checkOne(read: () => Promise<Buffer>): Promise<BlobCheck> {
+  try {
+    await read();
+    return 'ok';
+  } catch (error) {
+    // ValidationError: a range past the pack's end (the pack is shorter than the index says).
+    if (error instanceof IntegrityError || error instanceof ValidationError) return 'corrupt';
+    if (error instanceof NotFoundError) return 'missing';
+    throw error;
+  }
 }
 
 /**

@@ -29,6 +29,12 @@ export interface VerifyOptions {
   remainingMs?: () => number;
   /** A deep pass saves its cursor and continues in a new task when fewer milliseconds remain. @default 60000 */
   reserveMs?: number;
+  /**
+   * Blobs of a deep pass per window: its cursor moves (and the time left is looked at) a window at
+   * a time, and a window's blobs of one pack are read together. A window also ends at 512 MiB.
+   * @default 4096
+   */
+  windowBlobs?: number;
 }
 
 export interface TierContext {

@@ -5,18 +5,102 @@
  */
 
 import pLimit from 'p-limit';
-import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
+import type { Envelope } from '../envelope.ts';
 import { nowIso, throttled, tuningOf, vaultIn } from '../pipeline.ts';
+import type { VaultStore } from '../ports.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
-import { readBlob } from '../repository/read-blobs.ts';
+import {
+  type BlobCheck,
+  type BlobLocation,
+  type CoalesceLimits,
+  checkBlobsOfPack,
+  coalesceBlobReads,
+} from '../repository/read-blobs.ts';
 import { jobIdOf, taskIdOf } from '../tasks.ts';
+import type { ContentId } from '../vault.ts';
 import { MAX_LISTED, regionIndex, secondsSince, type TierContext } from './context.ts';
 import { deepPassOrder } from './sample.ts';
 
+/** Blobs of the pass order per window (the cursor moves a window at a time), unless configured… */
+const WINDOW_BLOBS = 4096;
+/** …and at most this many stored bytes, unless one blob is larger: well inside the time reserve. */
+const WINDOW_BYTES = 512 * 1024 * 1024;
 /**
- * Tier 3: read (one ranged GET of its pack), open and hash blobs in {@link deepPassOrder}, region
- * after region, each region through its own index, from the cursor of a pass still RUNNING; when
- * time runs low, record the cursor and return RUNNING. A blob the region's index does not locate,
+ * How the deep tier coalesces the reads of a window's blobs: spans up to 8 MiB of a pack, skipping
+ * at most 256 KiB of blobs outside the window between two inside it (as a restore does).
+ */
+export const DEEP_COALESCE_LIMITS: CoalesceLimits = {
+  maxSpanBytes: 8 * 1024 * 1024,
+  maxGapBytes: 256 * 1024,
+};
+
+/** The window of the pass order from `from`: the blobs the index locates, and those it does not. */
+function windowOf(
+  order: readonly ContentId[],
+  from: number,
+  index: { locate(blobId: ContentId): BlobLocation | undefined },
+  windowBlobs: number,
+): { located: BlobLocation[]; unlocated: ContentId[]; to: number } {
+  const located: BlobLocation[] = [];
+  const unlocated: ContentId[] = [];
+  let to = from;
+  let windowBytes = 0;
+  while (to < order.length && to - from < windowBlobs && windowBytes < WINDOW_BYTES) {
+    const blobId = order[to] as ContentId;
+    const where = index.locate(blobId);
+    if (where) {
+      located.push(where);
+      windowBytes += where.lengthBytes;
+    } else unlocated.push(blobId);
+    to += 1;
+  }
+  return { located, unlocated, to };
+}
+
+/** Check a window's blobs, a coalesced read at a time (`readLimit` at once). @returns what it checked. */
+async function checkWindow(
+  vault: VaultStore,
+  envelope: Envelope,
+  window: { located: BlobLocation[]; unlocated: ContentId[] },
+  result: RegionVerification,
+  readLimit: (read: () => Promise<void>) => Promise<void>,
+): Promise<{ blobs: number; bytes: number }> {
+  for (const blobId of window.unlocated) result.missingBlobs.push(blobId);
+  result.checkedBlobs += window.unlocated.length;
+  let bytes = 0;
+  await Promise.all(
+    coalesceBlobReads(window.located, DEEP_COALESCE_LIMITS).map((read) =>
+      readLimit(async () => {
+        bytes += tally(result, read, await checkBlobsOfPack(vault, envelope, read));
+      }),
+    ),
+  );
+  return { blobs: window.unlocated.length + window.located.length, bytes };
+}
+
+/** Count a read's blobs as checked, and list the missing and corrupt ones. @returns their bytes. */
+function tally(
+  result: RegionVerification,
+  read: readonly BlobLocation[],
+  checks: readonly BlobCheck[],
+): number {
+  let bytes = 0;
+  for (const [i, where] of read.entries()) {
+    if (checks[i] === 'missing') result.missingBlobs.push(where.blobId);
+    if (checks[i] === 'corrupt') result.corruptBlobs.push(where.blobId);
+    bytes += where.lengthBytes;
+  }
+  result.checkedBlobs += read.length;
+  result.checkedBytes = (result.checkedBytes ?? 0) + bytes;
+  return bytes;
+}
+
+/**
+ * Tier 3: read, open and hash blobs in {@link deepPassOrder}, region after region, each region
+ * through its own index, from the cursor of a pass still RUNNING, a window of the order at a time:
+ * the window's blobs of one pack are read together (one ranged GET per run of them, as
+ * {@link coalesceBlobReads} groups them), each still opened and hashed on its own. When time runs
+ * low, record the cursor and return RUNNING. A blob the region's index does not locate,
  * or whose pack is gone, is missing; one that does not open or hash to its id is corrupt.
  * @see ../../../docs/format.md#packs
  */
@@ -69,40 +153,21 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     const started = deps.clock.now();
     const vault = vaultIn(deps.vaults, region);
     const index = await regionIndex(c, region);
-    const limit = pLimit(concurrency);
+    // Coalesced reads in flight: each at most DEEP_COALESCE_LIMITS.maxSpanBytes in memory.
+    const readLimit = pLimit(Math.max(2, Math.ceil(concurrency / 4)));
     while ((result.cursor ?? 0) < order.length) {
-      // Always make progress: the first batch of a task runs whatever the time left.
+      // Always make progress: the first window of a task runs whatever the time left.
       if (batches > 0 && outOfTime()) {
         stopped = true;
         break;
       }
       const from = result.cursor ?? 0;
-      const batch = order.slice(from, from + concurrency);
-      await Promise.all(
-        batch.map((blobId) =>
-          limit(async () => {
-            const where = index.locate(blobId);
-            if (!where) result.missingBlobs.push(blobId);
-            else {
-              try {
-                result.checkedBytes = (result.checkedBytes ?? 0) + where.lengthBytes;
-                bytes += where.lengthBytes;
-                await readBlob(vault, deps.envelope, where);
-              } catch (error) {
-                // ValidationError: the pack is shorter than the index says (a range past its end).
-                if (error instanceof IntegrityError || error instanceof ValidationError)
-                  result.corruptBlobs.push(blobId);
-                else if (error instanceof NotFoundError) result.missingBlobs.push(blobId);
-                else throw error;
-              }
-            }
-            result.checkedBlobs += 1;
-            done += 1;
-          }),
-        ),
-      );
+      const window = windowOf(order, from, index, options.windowBlobs ?? WINDOW_BLOBS);
+      const checked = await checkWindow(vault, deps.envelope, window, result, readLimit);
+      bytes += checked.bytes;
+      done += checked.blobs;
       batches += 1;
-      result.cursor = from + batch.length;
+      result.cursor = window.to;
       await report();
     }
     result.missingBlobs = result.missingBlobs.slice(0, MAX_LISTED);
