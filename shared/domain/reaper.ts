@@ -29,7 +29,7 @@ import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './records.ts';
-import { sliceRange } from './restore/jobs.ts';
+import { sliceRange } from './restore/slices.ts';
 import { jobIdOf, partitionTask, queueOf, type SnapshotPlanTask, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */

@@ -3,9 +3,14 @@
 // document of the vault once. All on the memory twins.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { reapStaleWork } from '#domain/reaper.ts';
-import { cutSlices, restoreSlice, sliceRange, startRestore } from '#domain/restore/jobs.ts';
+import type { SnapshotRecord } from '#domain/records.ts';
+import { writePart } from '#domain/repository/write.ts';
+import { restoreSlice, startRestore } from '#domain/restore/jobs.ts';
+import { parseRestoreRequest } from '#domain/restore/request.ts';
+import { cutSlices, measureSelection, sliceRange } from '#domain/restore/slices.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestoreSliceTask } from '#domain/tasks.ts';
+import { type ContentId, contentIdOf, type Manifest } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 /**
@@ -181,5 +186,58 @@ describe('slices cut by bytes as well as objects', () => {
     // Assess
     expect(reaped).toMatchObject([{ jobId: job.restoreJobId, action: 'redriven' }]);
     expect(p.queue.drain()).toEqual([slices[3]]);
+  });
+});
+
+describe('measuring a fanned-out selection', () => {
+  it('locates entries while later parts are still unread: the selection is streamed, never held', async () => {
+    // Prepare: a manifest of 12 parts of 10 entries; reads of its parts and locates, in order
+    const events: string[] = [];
+    const parts = [];
+    for (let k = 0; k < 12; k++) {
+      const entries = Array.from({ length: 10 }, (_, i) => ({
+        key: `p${String(k).padStart(2, '0')}/${i}`,
+        sizeBytes: 1,
+        etag: '"e"',
+        lastModified: '2026-01-01T00:00:00.000Z',
+        blobs: [contentIdOf(`${k}/${i}`)],
+      }));
+      parts.push((await writePart(p.primary, p.deps.envelope, 'photos', entries)).ref);
+    }
+    const get = p.primary.get.bind(p.primary);
+    p.primary.get = async (key) => {
+      if (key.startsWith('parts/')) events.push('read');
+      return get(key);
+    };
+    const index = {
+      locate: (blobId: ContentId) => {
+        events.push('locate');
+        return { blobId, packId: contentIdOf('pack'), offsetBytes: 0, lengthBytes: 1, sizeBytes: 1 };
+      },
+    };
+    const source = {
+      vault: p.primary,
+      snapshot: { snapshotId: 'S' } as SnapshotRecord,
+      manifest: { planId: 'photos', parts } as unknown as Manifest,
+    };
+    // Act
+    const measured = await measureSelection(
+      source,
+      p.deps.envelope,
+      parseRestoreRequest({ plan: 'photos' }),
+      index,
+      {
+        sliceSize: 25,
+        sliceBytes: 1000,
+      },
+    );
+    // Assess: all 120 counted in 5 slices; the first entry was located before the last part was read
+    expect(measured).toMatchObject({
+      selected: 120,
+      selectedBytes: 120,
+      slices: { counts: [25, 25, 25, 25, 20] },
+    });
+    expect(events.indexOf('locate')).toBeLessThan(events.lastIndexOf('read'));
+    expect(events.filter((e) => e === 'read')).toHaveLength(12);
   });
 });

@@ -131,20 +131,33 @@ function packsOf(
 ): Map<ContentId, number> {
   const seen = new Set<ContentId>();
   const packs = new Map<ContentId, number>();
-  for (const entry of entries) {
-    for (const blobId of entry.blobs) {
-      if (seen.has(blobId)) continue;
-      seen.add(blobId);
-      const where = index.locate(blobId);
-      if (!where) {
-        throw new NotFoundError(
-          `blob ${blobId} of '${entry.key}' is in no index of ${vault.bucket}: the vault lacks it`,
-        );
-      }
-      packs.set(where.packId, (packs.get(where.packId) ?? 0) + 1);
-    }
-  }
+  for (const entry of entries) addPacksOf(vault, index, entry, packs, seen);
   return packs;
+}
+
+/**
+ * Add the packs holding an entry's blobs to `packs` (pack id → blobs of the selection it holds),
+ * located with the region's index; with `seen`, a blob already counted is not counted again.
+ * @throws NotFoundError (not retryable), before anything is written, for a blob no index locates.
+ */
+export function addPacksOf(
+  vault: VaultStore,
+  index: Pick<VaultIndex, 'locate'>,
+  entry: Pick<ManifestEntry, 'key' | 'blobs'>,
+  packs: Map<ContentId, number>,
+  seen?: Set<ContentId>,
+): void {
+  for (const blobId of entry.blobs) {
+    if (seen?.has(blobId)) continue;
+    seen?.add(blobId);
+    const where = index.locate(blobId);
+    if (!where) {
+      throw new NotFoundError(
+        `blob ${blobId} of '${entry.key}' is in no index of ${vault.bucket}: the vault lacks it`,
+      );
+    }
+    packs.set(where.packId, (packs.get(where.packId) ?? 0) + 1);
+  }
 }
 
 /**
@@ -159,7 +172,20 @@ export async function prepareArchive(
   request: ParsedRestoreRequest,
   options: RestoreOptions & { listVault?: boolean },
 ): Promise<{ packs: number; blobs: number; requested: number } | undefined> {
-  const packs = packsOf(vault, index, entries);
+  return prepareArchiveOfPacks(deps, vault, packsOf(vault, index, entries), request, options);
+}
+
+/**
+ * {@link prepareArchive} of packs already located (see {@link addPacksOf}): a selection streamed
+ * rather than held.
+ */
+export async function prepareArchiveOfPacks(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  packs: ReadonlyMap<ContentId, number>,
+  request: ParsedRestoreRequest,
+  options: RestoreOptions & { listVault?: boolean },
+): Promise<{ packs: number; blobs: number; requested: number } | undefined> {
   const packIds = [...packs.keys()];
   const classes =
     packIds.length > LISTING_THRESHOLD && options.listVault !== false && vault.storageStateOf

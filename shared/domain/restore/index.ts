@@ -26,16 +26,13 @@
 export { ARCHIVE_CLASSES, ArchivePendingError, prepareArchivedPacks } from './archive.ts';
 export { RESTORE_COALESCE_LIMITS } from './entries.ts';
 export {
-  cutSlices,
   DEFAULT_FANOUT_THRESHOLD,
-  DEFAULT_SLICE_BYTES,
   DEFAULT_SLICE_SIZE,
   type RestoreSliceResult,
   type RestoreStart,
   reportOfRestoreJob,
   restoreJobIdOf,
   restoreSlice,
-  sliceRange,
   startRestore,
 } from './jobs.ts';
 export { commonPrefix, LISTING_THRESHOLD } from './listing.ts';
@@ -58,5 +55,6 @@ export {
   selectFromManifest,
   selectSnapshot,
 } from './selection.ts';
+export { cutSlices, DEFAULT_SLICE_BYTES, measureSelection, Slicer, sliceRange } from './slices.ts';
 export { type CapturedVersion, type JournalVersion, type KeyVersion, listVersions } from './versions.ts';
 export { verifiedEntryContent, writeEntry } from './write.ts';

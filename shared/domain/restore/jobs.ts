@@ -9,8 +9,8 @@ import { nowIso, type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { RestoreJobRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import type { RestoreSliceTask } from '../tasks.ts';
-import { contentIdOf } from '../vault.ts';
-import { prepareArchive } from './archive.ts';
+import { contentIdOf, type ManifestEntry } from '../vault.ts';
+import { prepareArchiveOfPacks } from './archive.ts';
 import { restoreEntries } from './entries.ts';
 import { pointInTimeChanges } from './point-in-time.ts';
 import type { RestoreReport } from './report.ts';
@@ -20,77 +20,14 @@ import {
   type RestoreOptions,
   type RestoreRequest,
 } from './request.ts';
-import { indexOnce, resolveRestore, restoreResolved } from './restore.ts';
-import { selectFromManifest } from './selection.ts';
+import { indexOnce, resolvedOf, resolveRestore, resolveRestoreSource, restoreResolved } from './restore.ts';
+import { type SelectionSummary, selectFromManifest, streamSelection } from './selection.ts';
+import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
 
 /** Selected objects above which a restore fans out, unless configured. */
 export const DEFAULT_FANOUT_THRESHOLD = 500;
 /** Selected objects per restore slice, unless configured. */
 export const DEFAULT_SLICE_SIZE = 500;
-/** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
-export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
-/** The most slices a job records the counts of (a few hundred KB in its catalog item). */
-const MAX_RECORDED_SLICES = 50_000;
-
-/**
- * Cut a selection into slices, in order: a slice ends at `maxObjects` entries, or before an entry
- * that would take it past `maxBytes` (an entry larger than that is a slice of its own).
- * @returns the number of entries in each slice.
- * @example
- * ```ts
- * cutSlices([10, 10, 100, 10], 500, 25); // [2, 1, 1]
- * ```
- */
-export function cutSlices(sizesBytes: Iterable<number>, maxObjects: number, maxBytes: number): number[] {
-  const counts: number[] = [];
-  let count = 0;
-  let bytes = 0;
-  for (const size of sizesBytes) {
-    if (count > 0 && (count >= maxObjects || bytes + size > maxBytes)) {
-      counts.push(count);
-      count = 0;
-      bytes = 0;
-    }
-    count += 1;
-    bytes += size;
-  }
-  if (count > 0) counts.push(count);
-  return counts;
-}
-
-/** The entries slice `slice` of a job restores: its first (from 0, in manifest order) and count. */
-export function sliceRange(
-  job: Pick<RestoreJobRecord, 'selected' | 'sliceSize' | 'sliceCounts'>,
-  slice: number,
-): { first: number; count: number } {
-  if (!job.sliceCounts) {
-    const first = slice * job.sliceSize;
-    return { first, count: Math.min(job.sliceSize, job.selected - first) };
-  }
-  let first = 0;
-  for (let k = 0; k < slice; k++) first += job.sliceCounts[k] ?? 0;
-  return { first, count: job.sliceCounts[slice] ?? 0 };
-}
-
-/**
- * The slices of a selection: by objects and bytes, the byte budget doubled until the job can record
- * every slice's count. `uniform` when every slice but the last holds `maxObjects` entries (nothing
- * to record).
- */
-function slicesOf(
-  sizesBytes: readonly number[],
-  maxObjects: number,
-  maxBytes: number,
-): { counts: number[]; uniform: boolean } {
-  let budget = maxBytes;
-  for (;;) {
-    const counts = cutSlices(sizesBytes, maxObjects, budget);
-    const uniform = counts.slice(0, -1).every((n) => n === maxObjects);
-    if (uniform || counts.length <= MAX_RECORDED_SLICES) return { counts, uniform };
-    budget *= 2;
-  }
-}
-
 /** What {@link startRestore} did: restored at once (`report`) or created a restore job (`job`). */
 export type RestoreStart =
   | { report: RestoreReport; job?: undefined }
@@ -129,36 +66,64 @@ export async function startRestore(
 ): Promise<RestoreStart> {
   const request = parseRestoreRequest(input);
   const started = deps.clock.now();
-  const resolved = await resolveRestore(deps, request);
+  const source = await resolveRestoreSource(deps, request);
   const threshold = deps.restoreFanOutThreshold ?? DEFAULT_FANOUT_THRESHOLD;
-  const fanOut = request.fanOut ?? resolved.selected.length > threshold;
-  if (request.dryRun || !fanOut || resolved.selected.length === 0) {
+  // Read the selection up to one entry past the threshold: whether it fans out.
+  const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
+  const stream = streamSelection(
+    source.vault,
+    deps.envelope,
+    source.manifest,
+    request,
+    source.snapshot.snapshotId,
+    summary,
+    undefined,
+    source.pointInTime,
+  );
+  const head: ManifestEntry[] = [];
+  let more = false;
+  for await (const entry of stream) {
+    if (head.length === threshold) {
+      more = true;
+      break; // the stream is closed: a fanned-out selection is read again, an entry at a time
+    }
+    head.push(entry);
+  }
+  const fanOut = request.fanOut ?? more;
+  if (request.dryRun || !fanOut || head.length === 0) {
+    // Restored (or reported) in this process: the whole selection in memory, read once more when
+    // the first reading stopped early (a dry run of a large selection).
+    const resolved = more
+      ? await resolveRestore(deps, request)
+      : resolvedOf(source, head, summary.warnings, summary.fromJournal);
     return { report: await restoreResolved(deps, resolved, options, started) };
   }
-  const { selected, snapshot, vault } = resolved;
-  // Every blob located and every archived pack asked for before the job exists.
-  await prepareArchive(deps, vault, await resolved.index(), selected, request, options);
+  head.length = 0;
+  // One pass over the whole selection, never held: totals, slices, and every blob located in the
+  // region's index; then the archived packs asked for, all before the job exists.
   const sliceSize = deps.restoreSliceSize ?? DEFAULT_SLICE_SIZE;
-  const slices = slicesOf(
-    selected.map((e) => e.sizeBytes),
+  const measured = await measureSelection(source, deps.envelope, request, await source.index(), {
     sliceSize,
-    deps.restoreSliceBytes ?? DEFAULT_SLICE_BYTES,
-  );
+    sliceBytes: deps.restoreSliceBytes ?? DEFAULT_SLICE_BYTES,
+  });
+  await prepareArchiveOfPacks(deps, source.vault, measured.packs, request, options);
+  const { snapshot, pointInTime } = source;
+  const slices = measured.slices;
   const at = started.toISOString();
   const job: RestoreJobRecord = {
     restoreJobId: restoreJobIdOf(request, started),
     status: 'RUNNING',
-    planId: resolved.planId,
+    planId: source.planId,
     snapshotId: snapshot.snapshotId,
     ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
-    manifestId: resolved.manifestId,
-    ...(resolved.journal ? { journalUntil: resolved.journal.capturedUntil } : {}),
-    ...(resolved.journal && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
-    region: resolved.region,
-    targetBucket: resolved.targetBucket,
+    manifestId: source.manifestId,
+    ...(pointInTime ? { journalUntil: pointInTime.capturedUntil } : {}),
+    ...(pointInTime && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
+    region: source.region,
+    targetBucket: source.targetBucket,
     request: { ...request },
-    selected: selected.length,
-    selectedBytes: selected.reduce((sum, e) => sum + e.sizeBytes, 0),
+    selected: measured.selected,
+    selectedBytes: measured.selectedBytes,
     objects: 0,
     bytes: 0,
     skippedExists: 0,
@@ -167,7 +132,7 @@ export async function startRestore(
     slicesDone: 0,
     sliceSize,
     ...(slices.uniform ? {} : { sliceCounts: slices.counts }),
-    warnings: resolved.warnings,
+    warnings: measured.summary.warnings,
     createdAt: at,
     updatedAt: at,
   };

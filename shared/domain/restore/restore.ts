@@ -7,11 +7,12 @@
 import type { Envelope } from '../envelope.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from '../pipeline.ts';
+import type { KeyChange } from '../point-in-time.ts';
 import type { VaultStore } from '../ports.ts';
 import type { SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { VaultIndex } from '../repository/vault-index.ts';
-import type { ManifestEntry } from '../vault.ts';
+import type { Manifest, ManifestEntry } from '../vault.ts';
 import { restoreEntries } from './entries.ts';
 import { pointInTimeChanges } from './point-in-time.ts';
 import type { RestoreReport } from './report.ts';
@@ -65,13 +66,24 @@ export interface ResolvedRestore {
 }
 
 /**
- * Resolve a request: plan, target (never a vault), snapshot, region, manifest and selection.
+ * Where a restore reads from and writes to, resolved from a request before its selection is read:
+ * everything of {@link ResolvedRestore} but the selected entries.
+ */
+export interface RestoreSource extends Omit<ResolvedRestore, 'selected' | 'warnings' | 'journal'> {
+  manifest: Manifest;
+  /** With `pointInTime`: the journal's changes to apply, and the capture horizon they were read to. */
+  pointInTime?: { at: string; changes: KeyChange[]; capturedUntil: string };
+}
+
+/**
+ * Resolve a request up to its selection: plan, target (never a vault), snapshot, region, manifest,
+ * and for a point in time the journal's changes.
  * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}.
  */
-export async function resolveRestore(
+export async function resolveRestoreSource(
   deps: PipelineDeps,
   request: ParsedRestoreRequest,
-): Promise<ResolvedRestore> {
+): Promise<RestoreSource> {
   const { catalog, envelope, vaults } = deps;
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
@@ -101,19 +113,11 @@ export async function resolveRestore(
           snapshot,
           capturedUntil,
         ),
+        capturedUntil,
       }
     : undefined;
-  const { selected, warnings, fromJournal } = await selectFromManifest(
-    vault,
-    envelope,
-    manifest,
-    request,
-    snapshot.snapshotId,
-    undefined,
-    pointInTime,
-  );
   return {
-    ...(pointInTime ? { journal: { capturedUntil, fromJournal } } : {}),
+    ...(pointInTime ? { pointInTime } : {}),
     request,
     planId: plan.id,
     snapshot,
@@ -122,6 +126,42 @@ export async function resolveRestore(
     index: indexOnce(vault, envelope, deps),
     targetBucket,
     manifestId,
+    manifest,
+  };
+}
+
+/**
+ * Resolve a request: plan, target (never a vault), snapshot, region, manifest and selection.
+ * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}.
+ */
+export async function resolveRestore(
+  deps: PipelineDeps,
+  request: ParsedRestoreRequest,
+): Promise<ResolvedRestore> {
+  const source = await resolveRestoreSource(deps, request);
+  const { selected, warnings, fromJournal } = await selectFromManifest(
+    source.vault,
+    deps.envelope,
+    source.manifest,
+    request,
+    source.snapshot.snapshotId,
+    undefined,
+    source.pointInTime,
+  );
+  return resolvedOf(source, selected, warnings, fromJournal);
+}
+
+/** A resolved restore from its source and its selection. */
+export function resolvedOf(
+  source: RestoreSource,
+  selected: ManifestEntry[],
+  warnings: string[],
+  fromJournal: number,
+): ResolvedRestore {
+  const { pointInTime, manifest: _manifest, ...rest } = source;
+  return {
+    ...rest,
+    ...(pointInTime ? { journal: { capturedUntil: pointInTime.capturedUntil, fromJournal } } : {}),
     selected,
     warnings,
   };

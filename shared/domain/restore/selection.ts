@@ -275,22 +275,55 @@ export async function selectFromManifest(
   snapshotId: string,
   range?: { first: number; count: number },
   pointInTime?: { at: string; changes: readonly KeyChange[] },
-): Promise<{ selected: ManifestEntry[]; selectedCount: number; warnings: string[]; fromJournal: number }> {
+): Promise<{ selected: ManifestEntry[] } & SelectionSummary> {
+  const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
+  const selected: ManifestEntry[] = [];
+  for await (const entry of streamSelection(
+    vault,
+    envelope,
+    manifest,
+    request,
+    snapshotId,
+    summary,
+    range,
+    pointInTime,
+  )) {
+    selected.push(entry);
+  }
+  return { selected, ...summary };
+}
+
+/** What a selection came to, once {@link streamSelection} has yielded its last entry. */
+export interface SelectionSummary {
+  /** Entries the selection holds (with a range: at least up to its end). */
+  selectedCount: number;
+  /** The warnings of {@link selectEntries} (none with a range). */
+  warnings: string[];
+  /** How many of the entries yielded are changes from the journal. */
+  fromJournal: number;
+}
+
+/**
+ * {@link selectFromManifest} one entry at a time, in manifest order, holding at most a few manifest
+ * parts in memory (a restore job's selection of any size); `summary` is filled in once the last
+ * entry has been yielded.
+ * @throws as {@link selectFromManifest}, as the entries are read.
+ */
+export async function* streamSelection(
+  vault: VaultStore,
+  envelope: Envelope,
+  manifest: Pick<Manifest, 'planId' | 'parts'>,
+  request: EntrySelection,
+  snapshotId: string,
+  summary: SelectionSummary,
+  range?: { first: number; count: number },
+  pointInTime?: { at: string; changes: readonly KeyChange[] },
+): AsyncGenerator<ManifestEntry> {
   const changes = pointInTime?.changes ?? [];
   const label = changes.length > 0 ? `${snapshotId} as of ${pointInTime?.at}` : snapshotId;
   const selector = new EntrySelector(request, label);
   const end = range ? range.first + range.count : Number.POSITIVE_INFINITY;
-  const selected: ManifestEntry[] = [];
-  // The changes falling into each part's span (after the previous part's last key, up to its own);
-  // those after the last part come after every part.
-  const spans: KeyChange[][] = manifest.parts.map(() => []);
-  const trailing: KeyChange[] = [];
-  let p = 0;
-  for (const change of changes) {
-    while (p < manifest.parts.length && compareKeys((manifest.parts[p] as PartRef).lastKey, change.key) < 0)
-      p += 1;
-    (spans[p] ?? trailing).push(change);
-  }
+  const { spans, trailing } = changesPerPart(manifest.parts, changes);
   type Step =
     | { kind: 'count'; ref: PartRef }
     | { kind: 'read'; changes: KeyChange[] }
@@ -337,29 +370,32 @@ export async function selectFromManifest(
   const fromChanges = new Set(changes.flatMap((c) => (c.state === 'present' ? [c.entry] : [])));
   let fromJournal = 0;
   const parts = partsInOrder(vault, envelope, manifest.planId, toRead)[Symbol.asyncIterator]();
-  for (const step of plan) {
-    if (selector.selected >= end) break;
-    if (step.kind === 'count') {
-      selector.acceptAll(step.ref.objectCount);
-      continue;
-    }
-    let base: readonly ManifestEntry[] = [];
-    if (step.kind === 'read') {
-      const next = await parts.next();
-      if (next.done) break;
-      base = next.value.entries;
-    }
-    for (const entry of step.changes.length > 0 ? applyChanges(base, step.changes) : base) {
-      const index = selector.selected;
-      if (!selector.accept(entry)) continue;
-      if (!range || (index >= range.first && index < end)) {
-        selected.push(entry);
-        if (fromChanges.has(entry)) fromJournal += 1;
-      }
+  try {
+    for (const step of plan) {
       if (selector.selected >= end) break;
+      if (step.kind === 'count') {
+        selector.acceptAll(step.ref.objectCount);
+        continue;
+      }
+      let base: readonly ManifestEntry[] = [];
+      if (step.kind === 'read') {
+        const next = await parts.next();
+        if (next.done) break;
+        base = next.value.entries;
+      }
+      for (const entry of step.changes.length > 0 ? applyChanges(base, step.changes) : base) {
+        const index = selector.selected;
+        if (!selector.accept(entry)) continue;
+        if (!range || (index >= range.first && index < end)) {
+          if (fromChanges.has(entry)) fromJournal += 1;
+          yield entry;
+        }
+        if (selector.selected >= end) break;
+      }
     }
+  } finally {
+    await parts.return?.();
   }
-  await parts.return?.();
   const total =
     manifest.parts.reduce((sum, p) => sum + p.objectCount, 0) +
     changes.filter((c) => c.state === 'present').length;
@@ -368,7 +404,27 @@ export async function selectFromManifest(
     const lost = changes.filter((c) => c.state === 'lost' && selector.matches(c.key));
     warnings.push(...lostChangeWarnings(lost, snapshotId));
   }
-  return { selected, selectedCount: selector.selected, warnings, fromJournal };
+  summary.selectedCount = selector.selected;
+  summary.warnings = warnings;
+  summary.fromJournal = fromJournal;
+}
+
+/**
+ * The changes falling into each part's span (after the previous part's last key, up to its own),
+ * and those after the last part (`trailing`, after every part). `changes` in key order.
+ */
+function changesPerPart(
+  parts: readonly PartRef[],
+  changes: readonly KeyChange[],
+): { spans: KeyChange[][]; trailing: KeyChange[] } {
+  const spans: KeyChange[][] = parts.map(() => []);
+  const trailing: KeyChange[] = [];
+  let p = 0;
+  for (const change of changes) {
+    while (p < parts.length && compareKeys((parts[p] as PartRef).lastKey, change.key) < 0) p += 1;
+    (spans[p] ?? trailing).push(change);
+  }
+  return { spans, trailing };
 }
 
 /**

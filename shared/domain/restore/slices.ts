@@ -1,0 +1,150 @@
+/**
+ * Restore slices: how a restore job's selection is cut (by objects and bytes), the range each slice
+ * restores, and the one streaming pass over a selection that gives a job its totals, its slices and
+ * the packs it reads, without holding the selection.
+ * @see ../../../docs/format.md#catalog (the restore job record, `sliceCounts`)
+ */
+
+import type { Envelope } from '../envelope.ts';
+import type { VaultStore } from '../ports.ts';
+import type { RestoreJobRecord } from '../records.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
+import type { ContentId, Manifest } from '../vault.ts';
+import { addPacksOf } from './archive.ts';
+import type { ParsedRestoreRequest } from './request.ts';
+import type { RestoreSource } from './restore.ts';
+import { type SelectionSummary, streamSelection } from './selection.ts';
+
+/** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
+export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
+/** The most slices a job records the counts of (a few hundred KB in its catalog item). */
+export const MAX_RECORDED_SLICES = 50_000;
+
+/**
+ * Cuts a selection into slices as its entries come, in order: a slice ends at `maxObjects` entries,
+ * or before an entry that would take it past `maxBytes` (an entry larger than that is a slice of
+ * its own).
+ */
+export class Slicer {
+  readonly counts: number[] = [];
+  readonly #maxObjects: number;
+  readonly #maxBytes: number;
+  #count = 0;
+  #bytes = 0;
+
+  constructor(maxObjects: number, maxBytes: number) {
+    this.#maxObjects = maxObjects;
+    this.#maxBytes = maxBytes;
+  }
+
+  add(sizeBytes: number): void {
+    if (this.#count > 0 && (this.#count >= this.#maxObjects || this.#bytes + sizeBytes > this.#maxBytes)) {
+      this.counts.push(this.#count);
+      this.#count = 0;
+      this.#bytes = 0;
+    }
+    this.#count += 1;
+    this.#bytes += sizeBytes;
+  }
+
+  /** The entries in each slice; `uniform` when all but the last hold `maxObjects` (nothing to record). */
+  finish(): { counts: number[]; uniform: boolean } {
+    if (this.#count > 0) this.counts.push(this.#count);
+    this.#count = 0;
+    const uniform = this.counts.slice(0, -1).every((n) => n === this.#maxObjects);
+    return { counts: this.counts, uniform };
+  }
+}
+
+/**
+ * Cut a selection into slices, in order (see {@link Slicer}).
+ * @returns the number of entries in each slice.
+ * @example
+ * ```ts
+ * cutSlices([10, 10, 100, 10], 500, 25); // [2, 1, 1]
+ * ```
+ */
+export function cutSlices(sizesBytes: Iterable<number>, maxObjects: number, maxBytes: number): number[] {
+  const slicer = new Slicer(maxObjects, maxBytes);
+  for (const size of sizesBytes) slicer.add(size);
+  return slicer.finish().counts;
+}
+
+/** The entries slice `slice` of a job restores: its first (from 0, in manifest order) and count. */
+export function sliceRange(
+  job: Pick<RestoreJobRecord, 'selected' | 'sliceSize' | 'sliceCounts'>,
+  slice: number,
+): { first: number; count: number } {
+  if (!job.sliceCounts) {
+    const first = slice * job.sliceSize;
+    return { first, count: Math.min(job.sliceSize, job.selected - first) };
+  }
+  let first = 0;
+  for (let k = 0; k < slice; k++) first += job.sliceCounts[k] ?? 0;
+  return { first, count: job.sliceCounts[slice] ?? 0 };
+}
+
+/** What a restore job needs of its selection, from one pass over it. */
+export interface MeasuredSelection {
+  selected: number;
+  selectedBytes: number;
+  /** Entries per slice; `uniform`: all but the last hold the slice size (nothing to record). */
+  slices: { counts: number[]; uniform: boolean };
+  /** Pack id → blobs of the selection it holds (each entry's blobs counted, a shared blob each time). */
+  packs: Map<ContentId, number>;
+  summary: SelectionSummary;
+}
+
+/**
+ * One pass over a request's whole selection, an entry at a time (memory: a few manifest parts, the
+ * packs and the slice counts, whatever the selection's size): its totals, its slices (the byte
+ * budget doubled, and the selection read again, until the job can record every slice's count), and
+ * the packs holding its blobs, each located in the region's index.
+ * @throws NotFoundError (not retryable) for a blob no index locates; as {@link streamSelection}.
+ */
+export async function measureSelection(
+  source: Pick<RestoreSource, 'vault' | 'snapshot' | 'pointInTime'> & { manifest: Manifest },
+  envelope: Envelope,
+  request: ParsedRestoreRequest,
+  index: Pick<VaultIndex, 'locate'>,
+  limits: { sliceSize: number; sliceBytes: number },
+): Promise<MeasuredSelection> {
+  for (let budget = limits.sliceBytes; ; budget *= 2) {
+    const measured = await measureOnce(source, source.vault, envelope, request, index, {
+      sliceSize: limits.sliceSize,
+      sliceBytes: budget,
+    });
+    if (measured.slices.uniform || measured.slices.counts.length <= MAX_RECORDED_SLICES) return measured;
+  }
+}
+
+async function measureOnce(
+  source: Pick<RestoreSource, 'snapshot' | 'pointInTime'> & { manifest: Manifest },
+  vault: VaultStore,
+  envelope: Envelope,
+  request: ParsedRestoreRequest,
+  index: Pick<VaultIndex, 'locate'>,
+  limits: { sliceSize: number; sliceBytes: number },
+): Promise<MeasuredSelection> {
+  const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
+  const slicer = new Slicer(limits.sliceSize, limits.sliceBytes);
+  const packs = new Map<ContentId, number>();
+  let selected = 0;
+  let selectedBytes = 0;
+  for await (const entry of streamSelection(
+    vault,
+    envelope,
+    source.manifest,
+    request,
+    source.snapshot.snapshotId,
+    summary,
+    undefined,
+    source.pointInTime,
+  )) {
+    selected += 1;
+    selectedBytes += entry.sizeBytes;
+    slicer.add(entry.sizeBytes);
+    addPacksOf(vault, index, entry, packs);
+  }
+  return { selected, selectedBytes, slices: slicer.finish(), packs, summary };
+}
