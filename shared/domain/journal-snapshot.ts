@@ -89,6 +89,9 @@ async function parentHoldsNewer(
   return supersededBy(change, history, parentJournalUntil) !== undefined;
 }
 
+/** Changed parts read, changed and written at once (each holds at most two parts' entries). */
+const PARTS_IN_FLIGHT = 16;
+
 /** How far before the parent's horizon the journal is read for {@link parentHoldsNewer}'s `nearby`. */
 const NEARBY_MS = 3 * CLOCK_SKEW_MS;
 
@@ -209,44 +212,48 @@ export async function snapshotFromJournal(
 
   // Group the changes by the parent part whose key range holds them; read only those parts. (One
   // pass: copying a slot's array per change made keys appended after the last part quadratic.)
+  // Each changed slot is read, changed and written again on its own, several at a time (each is a
+  // round trip or two to S3), holding only the slots in flight.
   const bySlot = Map.groupBy(changes, (change) => slotOf(base.parts, change.key));
   let lostChanges = 0;
-  const replaced = new Map<number, ManifestEntry[]>();
-  for (const [slot, slotChanges] of bySlot) {
-    const ref = base.parts[slot];
-    const entries = new Map<string, ManifestEntry>();
-    if (ref) {
-      for (const e of (await readPart(vaults.primary, envelope, plan.id, ref.partId)).entries)
-        entries.set(e.key, e);
-    }
-    lostChanges += applyChanges(entries, slotChanges, horizon);
-    replaced.set(
-      slot,
-      [...entries.values()].sort((a, b) => compareKeys(a.key, b.key)),
-    );
-  }
-  // The changed parts (their blobs were stored and indexed by capture), then the root.
-  const parts: PartRef[] = [];
+  const rewritten = new Map<number, PartRef[]>();
   const written: PartRef[] = [];
   const known = new Set(base.parts.map((p) => p.partId));
+  const slotLimit = pLimit(Math.min(PARTS_IN_FLIGHT, tuningOf(deps).concurrency));
+  await Promise.all(
+    [...bySlot].map(([slot, slotChanges]) =>
+      slotLimit(async () => {
+        const ref = base.parts[slot];
+        const entries = new Map<string, ManifestEntry>();
+        if (ref) {
+          for (const e of (await readPart(vaults.primary, envelope, plan.id, ref.partId)).entries)
+            entries.set(e.key, e);
+        }
+        lostChanges += applyChanges(entries, slotChanges, horizon);
+        const sorted = [...entries.values()].sort((a, b) => compareKeys(a.key, b.key));
+        const refs: PartRef[] = [];
+        for (let i = 0; i < sorted.length; i += PART_MAX_ENTRIES) {
+          const part = await writePart(
+            vaults.primary,
+            envelope,
+            plan.id,
+            sorted.slice(i, i + PART_MAX_ENTRIES),
+            known,
+          );
+          refs.push(part.ref);
+          if (part.written) written.push(part.ref);
+        }
+        rewritten.set(slot, refs);
+      }),
+    ),
+  );
+  // The changed parts (their blobs were stored and indexed by capture) in key order, then the root.
+  const parts: PartRef[] = [];
   for (let slot = 0; slot <= base.parts.length; slot++) {
-    const entries = replaced.get(slot);
-    if (!entries) {
-      const ref = base.parts[slot];
-      if (ref) parts.push(ref);
-      continue;
-    }
-    for (let i = 0; i < entries.length; i += PART_MAX_ENTRIES) {
-      const part = await writePart(
-        vaults.primary,
-        envelope,
-        plan.id,
-        entries.slice(i, i + PART_MAX_ENTRIES),
-        known,
-      );
-      parts.push(part.ref);
-      if (part.written) written.push(part.ref);
-    }
+    const refs = rewritten.get(slot);
+    const ref = base.parts[slot];
+    if (refs) parts.push(...refs);
+    else if (ref) parts.push(ref);
   }
   // Held against garbage collection from the check to the commit (docs/format.md#garbage-collection,
   // step 9): a part written here may be one a run listed as garbage before (same content, same id).
@@ -308,7 +315,7 @@ export async function snapshotFromJournal(
     logicalBytes: manifest.totals.logicalBytes,
     journalEntries: journal.length,
     changedKeys: changes.length,
-    partsRewritten: replaced.size,
+    partsRewritten: rewritten.size,
     lostChanges,
     seconds,
   };

@@ -110,6 +110,33 @@ describe('snapshots built from the journal (continuous protection)', () => {
     await expectEqualsSource(p, second.manifestId as string);
   });
 
+  it('reads and writes the parts its changes fall into at the same time, not one after another', async () => {
+    // Prepare: changes in both parts of the parent (2,000 and 1,000 entries); part reads take 5 ms
+    await snapshot(p);
+    await upload(p, keyOf(5), 'changed');
+    await remove(p, keyOf(2999));
+    let inFlight = 0;
+    let most = 0;
+    const get = p.primary.get.bind(p.primary);
+    p.primary.get = async (key) => {
+      if (!key.startsWith('parts/')) return get(key);
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      try {
+        return await get(key);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    // Act
+    const second = await snapshot(p);
+    // Assess: both parts read at once (on S3, each read is a round trip of its own)
+    expect(second.mode).toBe('journal');
+    expect(most).toBe(2);
+    await expectEqualsSource(p, second.manifestId as string);
+  });
+
   it('applies the latest change of a key by sequencer, whatever order they arrive in', async () => {
     await snapshot(p);
     await p.objects.put('source', keyOf(7), Buffer.from('final'), {});
