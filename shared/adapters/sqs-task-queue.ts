@@ -39,7 +39,8 @@ export class SqsTaskQueue implements TaskQueue {
    * `SendMessageBatch` per queue: up to 10 tasks and {@link BATCH_MAX_BYTES} a request, a few
    * requests at a time.
    * @throws TransientError (retryable) naming the first entry SQS failed, or the request that failed.
-   * @throws ValidationError (not retryable) when no queue is configured for a task's kind.
+   * @throws ValidationError (not retryable) when no queue is configured for a task's kind, or SQS
+   *   refused an entry as the sender's fault (`SenderFault`: its contents or size).
    * @see https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
    */
   async sendBatch(tasks: readonly Task[]): Promise<void> {
@@ -63,7 +64,12 @@ export class SqsTaskQueue implements TaskQueue {
   }
 
   async #sendOne(url: string, bodies: readonly string[]): Promise<void> {
-    let failed: { Id?: string | undefined; Code?: string | undefined; Message?: string | undefined }[];
+    let failed: {
+      Id?: string | undefined;
+      Code?: string | undefined;
+      Message?: string | undefined;
+      SenderFault?: boolean | undefined;
+    }[];
     try {
       const out = await this.#client.send(
         new SendMessageBatchCommand({
@@ -78,6 +84,14 @@ export class SqsTaskQueue implements TaskQueue {
       });
     }
     const first = failed[0];
+    const refused = failed.find((f) => f.SenderFault);
+    if (refused) {
+      // The message itself is refused (its contents or size): sending it again cannot help.
+      throw new ValidationError(
+        `send ${bodies.length} task(s): SQS refused ${failed.length}, e.g. ${refused.Code}: ${refused.Message}`,
+        'task',
+      );
+    }
     if (first) {
       throw new TransientError(
         `send ${bodies.length} task(s): ${failed.length} not sent, e.g. ${first.Code}: ${first.Message}`,

@@ -460,8 +460,17 @@ export interface JobCatalog {
  * heartbeats, re-drives and their end.
  */
 export interface RestoreJobCatalog {
-  /** Create a restore job; false when one with its id exists already (idempotent start). */
-  createRestoreJob(job: RestoreJobRecord): Promise<boolean>;
+  /**
+   * Create a restore job; false when one with its id exists already (idempotent start). With
+   * `sliceCounts` (its slices were cut by bytes: entries per slice, in order), they are stored
+   * first, apart from the job, so the job stays small for the updates every slice makes.
+   */
+  createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean>;
+  /**
+   * The entries per slice a job was created with (see {@link createRestoreJob}), or undefined: its
+   * slices all hold `sliceSize` entries but the last. @throws TransientError (retryable).
+   */
+  getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined>;
   getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined>;
   /** The most recent restore jobs, newest first. */
   listRestoreJobs(limit?: number): Promise<RestoreJobRecord[]>;

@@ -29,7 +29,7 @@ import { changeRunningDrill } from './drill.ts';
 import { reasonOf } from './errors.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import type { DrillRecord, RestoreJobRecord, SnapshotRecord, TaskRecord } from './records.ts';
-import { sliceRange } from './restore/slices.ts';
+import { sliceRanges } from './restore/slices.ts';
 import { jobIdOf, partitionTask, queueOf, type SnapshotPlanTask, type Task } from './tasks.ts';
 
 /** How the reaper judges silence. @see docs/format.md#tasks */
@@ -209,13 +209,13 @@ async function reapRestoreJob(
     return;
   }
   // Marked first, then sent: a send that fails is re-driven by a later tick, counted once more.
+  const counts = job.slicesCutByBytes ? await catalog.getRestoreSliceCounts(job.restoreJobId) : undefined;
   await deps.queue.sendBatch(
-    missing.map((slice) => ({
+    sliceRanges(job, missing, counts).map((range) => ({
       kind: 'restore-slice' as const,
       restoreJobId: job.restoreJobId,
       manifestId: job.manifestId,
-      slice,
-      ...sliceRange(job, slice),
+      ...range,
     })),
   );
   result.reaped.push({ ...base, action: 'redriven' });

@@ -332,11 +332,11 @@ export interface RestoreJobRecord {
   /** Selected entries per slice, at most. */
   sliceSize: number;
   /**
-   * Selected entries in each slice, in order, when a slice was cut short by bytes
-   * (`restoreSliceBytes`): slice `k` restores the entries from the sum of the counts before it.
-   * Absent: every slice holds `sliceSize` entries but the last. @see docs/format.md#catalog
+   * True when a slice was cut short by bytes (`restoreSliceBytes`): the entries of each slice are
+   * then stored apart ({@link RestoreJobCatalog.getRestoreSliceCounts}). Absent: every slice holds
+   * `sliceSize` entries but the last. @see docs/format.md#catalog
    */
-  sliceCounts?: number[];
+  slicesCutByBytes?: boolean;
   warnings: string[];
   createdAt: string;
   updatedAt: string;

@@ -86,15 +86,22 @@ export async function startLatencyProxy(target: string, profile: LatencyProfile)
       },
       (answer: IncomingMessage) => {
         const wait = arrived + profile.firstByteMs - performance.now();
-        void (wait > 1 ? sleep(wait) : Promise.resolve()).then(() => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          pipeline(answer, new Throttle(profile.bytesPerSecond), res).catch(() => res.destroy());
-        });
+        void (wait > 1 ? sleep(wait) : Promise.resolve())
+          .then(() => {
+            if (res.headersSent || res.destroyed) {
+              answer.destroy();
+              return;
+            }
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            return pipeline(answer, new Throttle(profile.bytesPerSecond), res);
+          })
+          .catch(() => res.destroy());
       },
     );
     forward.on('error', (error) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`latency proxy: ${error.message}`);
+      // Mid-body: cut the response (as a dropped connection), never append text to it.
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(502, { 'content-type': 'text/plain' }).end(`latency proxy: ${error.message}`);
     });
     pipeline(req, new Throttle(profile.bytesPerSecond), forward).catch(() => forward.destroy());
   });

@@ -5,7 +5,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Envelope } from '#domain/envelope.ts';
 import { type BlobLocation, checkBlobsOfPack } from '#domain/repository/read-blobs.ts';
 import { PackWriter } from '#domain/repository/write.ts';
-import { contentIdOf, VaultLayout } from '#domain/vault.ts';
+import { type ContentId, contentIdOf, VaultLayout } from '#domain/vault.ts';
+import { windowOf } from '#domain/verify/deep-tier.ts';
 import { ManualClock } from '../support/memory/clock.ts';
 import { memoryKeyProvider } from '../support/memory/key-provider.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
@@ -63,5 +64,37 @@ describe('checkBlobsOfPack', () => {
     stored.body = stored.body.subarray(0, (blobs[3] as BlobLocation).offsetBytes + 10);
     // Act and assess: the first three read on their own pass; the cut one and the one after do not
     expect(await checkBlobsOfPack(vault, envelope, blobs)).toEqual(['ok', 'ok', 'ok', 'corrupt', 'corrupt']);
+  });
+});
+
+describe('the deep pass window', () => {
+  const ids = Array.from({ length: 100 }, (_, i) => contentIdOf(`blob ${i}`));
+
+  it('holds a run of one pack whole: one read for 100 blobs', () => {
+    const index = {
+      locate: (blobId: ContentId) => {
+        const i = ids.indexOf(blobId);
+        return { blobId, packId: contentIdOf('pack'), offsetBytes: i * 100, lengthBytes: 100, sizeBytes: 90 };
+      },
+    };
+    const window = windowOf(ids, 0, index, 4096, 8);
+    expect(window.to).toBe(100);
+    expect(window.reads).toHaveLength(1);
+  });
+
+  it('shrinks to at most maxReads reads when the blobs lie in as many packs (a spread sample)', () => {
+    const index = {
+      locate: (blobId: ContentId) => ({
+        blobId,
+        packId: contentIdOf(`pack of ${blobId}`),
+        offsetBytes: 0,
+        lengthBytes: 100,
+        sizeBytes: 90,
+      }),
+    };
+    const window = windowOf(ids, 10, index, 4096, 8);
+    expect(window.reads.length).toBeLessThanOrEqual(8);
+    expect(window.to).toBe(10 + window.reads.length);
+    expect(window.to).toBeGreaterThan(10); // always progress
   });
 });

@@ -7,7 +7,7 @@ import type { SnapshotRecord } from '#domain/records.ts';
 import { writePart } from '#domain/repository/write.ts';
 import { restoreSlice, startRestore } from '#domain/restore/jobs.ts';
 import { parseRestoreRequest } from '#domain/restore/request.ts';
-import { cutSlices, measureSelection, sliceRange } from '#domain/restore/slices.ts';
+import { cutSlices, measureSelection, sliceRanges } from '#domain/restore/slices.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { type ContentId, contentIdOf, type Manifest } from '#domain/vault.ts';
@@ -134,8 +134,11 @@ describe('cutting a selection into slices', () => {
 
   it('gives each slice its range from the recorded counts, or from the slice size without them', () => {
     const job = { selected: 23, sliceSize: 10 };
-    expect(sliceRange(job, 2)).toEqual({ first: 20, count: 3 });
-    expect(sliceRange({ ...job, sliceCounts: [10, 1, 10, 2] }, 3)).toEqual({ first: 21, count: 2 });
+    expect(sliceRanges(job, [2])).toEqual([{ slice: 2, first: 20, count: 3 }]);
+    expect(sliceRanges(job, [3, 1], [10, 1, 10, 2])).toEqual([
+      { slice: 3, first: 21, count: 2 },
+      { slice: 1, first: 10, count: 1 },
+    ]);
   });
 });
 
@@ -168,7 +171,8 @@ describe('slices cut by bytes as well as objects', () => {
       [251, 50],
       [301, 29],
     ]);
-    expect(job).toMatchObject({ slicesTotal: 8, sliceCounts: [50, 50, 50, 1, 50, 50, 50, 29] });
+    expect(job).toMatchObject({ slicesTotal: 8, slicesCutByBytes: true });
+    expect(await p.catalog.getRestoreSliceCounts(job.restoreJobId)).toEqual([50, 50, 50, 1, 50, 50, 50, 29]);
     expect(p.catalog.restoreJobs.get(job.restoreJobId)).toMatchObject({ status: 'SUCCEEDED', objects: 330 });
     expect(Buffer.from((await p.objects.get('restored', 'big/150.txt')).body).toString()).toBe(BIG);
   });

@@ -74,3 +74,14 @@ describe('SqsTaskQueue.sendBatch', () => {
     expect(requests()).toEqual([]);
   });
 });
+
+describe('SqsTaskQueue.sendBatch, refused entries', () => {
+  it('throws a ValidationError (not retryable) when SQS refuses an entry as the sender’s fault', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: '0', SenderFault: true, Code: 'InvalidMessageContents', Message: 'Invalid characters' }],
+    });
+    const queue = new SqsTaskQueue(new SQSClient({}), URLS);
+    await expect(queue.sendBatch([verify(0)])).rejects.toBeInstanceOf(ValidationError);
+  });
+});

@@ -210,8 +210,12 @@ export class DynamoDbCatalog implements Catalog {
     return this.#jobs.listTasks(jobId);
   }
 
-  createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
-    return this.#restoreJobs.createRestoreJob(job);
+  createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean> {
+    return this.#restoreJobs.createRestoreJob(job, sliceCounts);
+  }
+
+  getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
+    return this.#restoreJobs.getRestoreSliceCounts(restoreJobId);
   }
 
   getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {

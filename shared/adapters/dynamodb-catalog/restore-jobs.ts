@@ -1,6 +1,7 @@
 /**
  * {@link RestoreJobCatalog} on the catalog's table: restore jobs (`RESTORE` / `JOB#<restoreJobId>`)
- * and their slices' done markers (`RESTORE#<restoreJobId>` / `PART#<slice>`).
+ * their slices' done markers (`RESTORE#<restoreJobId>` / `PART#<slice>`), and the entries per slice
+ * of a job whose slices were cut by bytes (`RESTORE#<restoreJobId>` / `SLICES`).
  *
  * Slices were called parts before; what is stored keeps the old names, so a job in flight across the
  * upgrade reads and counts the same: the markers' `PART#` sort keys, and the job's `partsTotal`,
@@ -42,7 +43,19 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
     this.#table = table;
   }
 
-  async createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
+  async createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean> {
+    if (sliceCounts) {
+      // First, and apart from the job (which every slice updates): the same job id is the same
+      // request in the same second, so a second start writes the same counts.
+      await this.#table.call(`store the slices of restore job ${job.restoreJobId}`, () =>
+        this.#table.doc.send(
+          new PutCommand({
+            TableName: this.#table.name,
+            Item: { pk: `RESTORE#${job.restoreJobId}`, sk: 'SLICES', counts: [...sliceCounts] },
+          }),
+        ),
+      );
+    }
     try {
       await this.#table.doc.send(
         new PutCommand({
@@ -56,6 +69,11 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw catalogFailure(`create restore job ${job.restoreJobId}`, error);
     }
+  }
+
+  async getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
+    const item = await this.#table.get<{ counts: number[] }>(`RESTORE#${restoreJobId}`, 'SLICES');
+    return item?.counts;
   }
 
   async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {

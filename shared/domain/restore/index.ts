@@ -55,6 +55,6 @@ export {
   selectFromManifest,
   selectSnapshot,
 } from './selection.ts';
-export { cutSlices, DEFAULT_SLICE_BYTES, measureSelection, Slicer, sliceRange } from './slices.ts';
+export { cutSlices, DEFAULT_SLICE_BYTES, measureSelection, Slicer, sliceRanges } from './slices.ts';
 export { type CapturedVersion, type JournalVersion, type KeyVersion, listVersions } from './versions.ts';
 export { verifiedEntryContent, writeEntry } from './write.ts';

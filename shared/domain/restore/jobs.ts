@@ -131,12 +131,12 @@ export async function startRestore(
     slicesTotal: slices.counts.length,
     slicesDone: 0,
     sliceSize,
-    ...(slices.uniform ? {} : { sliceCounts: slices.counts }),
+    ...(slices.uniform ? {} : { slicesCutByBytes: true }),
     warnings: measured.summary.warnings,
     createdAt: at,
     updatedAt: at,
   };
-  await deps.catalog.createRestoreJob(job);
+  await deps.catalog.createRestoreJob(job, slices.uniform ? undefined : slices.counts);
   try {
     // SendMessageBatch: a job of 2,000 slices is 200 requests, not 2,000 one after another.
     let first = 0;

@@ -55,10 +55,11 @@ export async function listTargetRange(
   keys: readonly string[],
 ): Promise<(key: string) => { sizeBytes: number } | null | undefined> {
   const listed = new Map<string, number>();
+  const wanted = new Set(keys);
   const { first, last } = keyRange(keys);
   for await (const o of objects.list(bucket, commonPrefix([first, last]), { startAfter: first })) {
     if (compareKeys(o.key, last) > 0) break;
-    listed.set(o.key, o.sizeBytes);
+    if (wanted.has(o.key)) listed.set(o.key, o.sizeBytes); // only what the restore asks about
   }
   return (key) => {
     if (key === first) return undefined;

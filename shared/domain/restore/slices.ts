@@ -6,6 +6,7 @@
  */
 
 import type { Envelope } from '../envelope.ts';
+import { ValidationError } from '../errors.ts';
 import type { VaultStore } from '../ports.ts';
 import type { RestoreJobRecord } from '../records.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
@@ -17,8 +18,10 @@ import { type SelectionSummary, streamSelection } from './selection.ts';
 
 /** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
 export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
-/** The most slices a job records the counts of (a few hundred KB in its catalog item). */
+/** The most slices a job records the counts of (about 200 KB: one catalog item of their own). */
 export const MAX_RECORDED_SLICES = 50_000;
+/** How far {@link measureSelection} raises the byte budget to fit the recorded slices: 16×. */
+const MAX_BUDGET_DOUBLINGS = 4;
 
 /**
  * Cuts a selection into slices as its entries come, in order: a slice ends at `maxObjects` entries,
@@ -70,18 +73,28 @@ export function cutSlices(sizesBytes: Iterable<number>, maxObjects: number, maxB
   return slicer.finish().counts;
 }
 
-/** The entries slice `slice` of a job restores: its first (from 0, in manifest order) and count. */
-export function sliceRange(
-  job: Pick<RestoreJobRecord, 'selected' | 'sliceSize' | 'sliceCounts'>,
-  slice: number,
-): { first: number; count: number } {
-  if (!job.sliceCounts) {
-    const first = slice * job.sliceSize;
-    return { first, count: Math.min(job.sliceSize, job.selected - first) };
+/**
+ * The entries each of `slices` of a job restores: its first (from 0, in manifest order) and count,
+ * from the job's slice counts when its slices were cut by bytes, else from its slice size.
+ */
+export function sliceRanges(
+  job: Pick<RestoreJobRecord, 'selected' | 'sliceSize'>,
+  slices: readonly number[],
+  sliceCounts?: readonly number[],
+): { slice: number; first: number; count: number }[] {
+  if (!sliceCounts) {
+    return slices.map((slice) => {
+      const first = slice * job.sliceSize;
+      return { slice, first, count: Math.min(job.sliceSize, job.selected - first) };
+    });
   }
+  const firsts: number[] = [];
   let first = 0;
-  for (let k = 0; k < slice; k++) first += job.sliceCounts[k] ?? 0;
-  return { first, count: job.sliceCounts[slice] ?? 0 };
+  for (const count of sliceCounts) {
+    firsts.push(first);
+    first += count;
+  }
+  return slices.map((slice) => ({ slice, first: firsts[slice] ?? first, count: sliceCounts[slice] ?? 0 }));
 }
 
 /** What a restore job needs of its selection, from one pass over it. */
@@ -98,9 +111,12 @@ export interface MeasuredSelection {
 /**
  * One pass over a request's whole selection, an entry at a time (memory: a few manifest parts, the
  * packs and the slice counts, whatever the selection's size): its totals, its slices (the byte
- * budget doubled, and the selection read again, until the job can record every slice's count), and
+ * budget doubled, and the selection read again, until the job can record every slice's count, up to
+ * 16×), and
  * the packs holding its blobs, each located in the region's index.
  * @throws NotFoundError (not retryable) for a blob no index locates; as {@link streamSelection}.
+ * @throws ValidationError (not retryable) for a selection that needs more slices than a job records
+ *   even at 16 times the byte budget (tens of millions of objects cut by bytes).
  */
 export async function measureSelection(
   source: Pick<RestoreSource, 'vault' | 'snapshot' | 'pointInTime'> & { manifest: Manifest },
@@ -109,12 +125,18 @@ export async function measureSelection(
   index: Pick<VaultIndex, 'locate'>,
   limits: { sliceSize: number; sliceBytes: number },
 ): Promise<MeasuredSelection> {
-  for (let budget = limits.sliceBytes; ; budget *= 2) {
+  for (let doublings = 0, budget = limits.sliceBytes; ; doublings += 1, budget *= 2) {
     const measured = await measureOnce(source, source.vault, envelope, request, index, {
       sliceSize: limits.sliceSize,
       sliceBytes: budget,
     });
     if (measured.slices.uniform || measured.slices.counts.length <= MAX_RECORDED_SLICES) return measured;
+    if (doublings === MAX_BUDGET_DOUBLINGS) {
+      throw new ValidationError(
+        `the selection (${measured.selected} objects) needs ${measured.slices.counts.length} slices of at most ${budget} bytes, more than a restore job records (${MAX_RECORDED_SLICES}): restore it in parts (--prefix, --include)`,
+        'prefix',
+      );
+    }
   }
 }
 

@@ -34,8 +34,31 @@ export const DEEP_COALESCE_LIMITS: CoalesceLimits = {
   maxGapBytes: 256 * 1024,
 };
 
-/** The window of the pass order from `from`: the blobs the index locates, and those it does not. */
-function windowOf(
+/**
+ * The window of the pass order from `from`: the blobs the index locates (and their coalesced reads,
+ * at most `maxReads` unless one blob alone), and those it does not.
+ * @internal exported for its tests.
+ */
+export function windowOf(
+  order: readonly ContentId[],
+  from: number,
+  index: { locate(blobId: ContentId): BlobLocation | undefined },
+  windowBlobs: number,
+  maxReads: number,
+): { located: BlobLocation[]; unlocated: ContentId[]; reads: BlobLocation[][]; to: number } {
+  // A sample spread over many packs coalesces little: shrink the window until its reads are few
+  // enough to finish well inside the time reserve.
+  let blobs = windowBlobs;
+  for (;;) {
+    const window = blobsOf(order, from, index, blobs);
+    const reads = coalesceBlobReads(window.located, DEEP_COALESCE_LIMITS);
+    if (reads.length <= maxReads || blobs === 1) return { ...window, reads };
+    blobs = Math.max(1, Math.floor(((window.to - from) * maxReads) / reads.length));
+  }
+}
+
+/** Up to `windowBlobs` blobs of the order from `from` (and at most WINDOW_BYTES, unless one is larger). */
+function blobsOf(
   order: readonly ContentId[],
   from: number,
   index: { locate(blobId: ContentId): BlobLocation | undefined },
@@ -61,7 +84,7 @@ function windowOf(
 async function checkWindow(
   vault: VaultStore,
   envelope: Envelope,
-  window: { located: BlobLocation[]; unlocated: ContentId[] },
+  window: { located: BlobLocation[]; unlocated: ContentId[]; reads: BlobLocation[][] },
   result: RegionVerification,
   readLimit: (read: () => Promise<void>) => Promise<void>,
 ): Promise<{ blobs: number; bytes: number }> {
@@ -69,9 +92,10 @@ async function checkWindow(
   result.checkedBlobs += window.unlocated.length;
   let bytes = 0;
   await Promise.all(
-    coalesceBlobReads(window.located, DEEP_COALESCE_LIMITS).map((read) =>
+    window.reads.map((read) =>
       readLimit(async () => {
-        bytes += tally(result, read, await checkBlobsOfPack(vault, envelope, read));
+        const checks = await checkBlobsOfPack(vault, envelope, read);
+        bytes += tally(result, read, checks);
       }),
     ),
   );
@@ -154,7 +178,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     const vault = vaultIn(deps.vaults, region);
     const index = await regionIndex(c, region);
     // Coalesced reads in flight: each at most DEEP_COALESCE_LIMITS.maxSpanBytes in memory.
-    const readLimit = pLimit(Math.max(2, Math.ceil(concurrency / 4)));
+    const readLimit = pLimit(concurrency);
     while ((result.cursor ?? 0) < order.length) {
       // Always make progress: the first window of a task runs whatever the time left.
       if (batches > 0 && outOfTime()) {
@@ -162,7 +186,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
         break;
       }
       const from = result.cursor ?? 0;
-      const window = windowOf(order, from, index, options.windowBlobs ?? WINDOW_BLOBS);
+      const window = windowOf(order, from, index, options.windowBlobs ?? WINDOW_BLOBS, concurrency * 8);
       const checked = await checkWindow(vault, deps.envelope, window, result, readLimit);
       bytes += checked.bytes;
       done += checked.blobs;

@@ -284,11 +284,21 @@ export class MemoryCatalog implements Catalog {
   async listTasks(jobId: string): Promise<TaskRecord[]> {
     return [...this.tasks.values()].filter((t) => t.jobId === jobId).map(clone);
   }
-  async createRestoreJob(job: RestoreJobRecord): Promise<boolean> {
+  /** Each restore job's slice counts, when it was created with them (an item of their own). */
+  readonly restoreSliceCounts = new Map<string, number[]>();
+  async createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean> {
+    if (sliceCounts) {
+      fitsInItem(`RESTORE#${job.restoreJobId}`, 'SLICES', { counts: sliceCounts });
+      this.restoreSliceCounts.set(job.restoreJobId, [...sliceCounts]);
+    }
     if (this.restoreJobs.has(job.restoreJobId)) return false;
     fitsInItem('RESTORE', `JOB#${job.restoreJobId}`, job);
     this.restoreJobs.set(job.restoreJobId, clone(job));
     return true;
+  }
+  async getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
+    const counts = this.restoreSliceCounts.get(restoreJobId);
+    return counts && [...counts];
   }
   async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
     const j = this.restoreJobs.get(restoreJobId);
