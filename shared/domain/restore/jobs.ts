@@ -20,8 +20,15 @@ import {
   type RestoreOptions,
   type RestoreRequest,
 } from './request.ts';
-import { indexOnce, resolvedOf, resolveRestore, resolveRestoreSource, restoreResolved } from './restore.ts';
-import { type SelectionSummary, selectFromManifest, streamSelection } from './selection.ts';
+import {
+  indexOnce,
+  resolvedOf,
+  resolveRestore,
+  resolveRestoreSource,
+  restoreResolved,
+  selectionOf,
+} from './restore.ts';
+import { type SelectionSummary, selectFromManifest } from './selection.ts';
 import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
 
 /** Selected objects above which a restore fans out, unless configured. */
@@ -70,16 +77,7 @@ export async function startRestore(
   const threshold = deps.restoreFanOutThreshold ?? DEFAULT_FANOUT_THRESHOLD;
   // Read the selection up to one entry past the threshold: whether it fans out.
   const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
-  const stream = streamSelection(
-    source.vault,
-    deps.envelope,
-    source.manifest,
-    request,
-    source.snapshot.snapshotId,
-    summary,
-    undefined,
-    source.pointInTime,
-  );
+  const stream = selectionOf(source, deps.envelope, request, summary);
   const head: ManifestEntry[] = [];
   let more = false;
   for await (const entry of stream) {

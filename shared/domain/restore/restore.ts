@@ -22,7 +22,7 @@ import {
   type RestoreOptions,
   type RestoreRequest,
 } from './request.ts';
-import { selectFromManifest, selectSnapshot } from './selection.ts';
+import { type SelectionSummary, selectFromManifest, selectSnapshot, streamSelection } from './selection.ts';
 
 /**
  * `load()` once, on first use: the region's index, loaded only when some object is to be written
@@ -128,6 +128,28 @@ export async function resolveRestoreSource(
     manifestId,
     manifest,
   };
+}
+
+/**
+ * The whole selection of a resolved source, an entry at a time ({@link streamSelection}); `summary`
+ * is filled in once the last entry has been yielded.
+ */
+export function selectionOf(
+  source: Pick<RestoreSource, 'vault' | 'manifest' | 'snapshot' | 'pointInTime'>,
+  envelope: Envelope,
+  request: ParsedRestoreRequest,
+  summary: SelectionSummary,
+): AsyncGenerator<ManifestEntry> {
+  return streamSelection(
+    source.vault,
+    envelope,
+    source.manifest,
+    request,
+    source.snapshot.snapshotId,
+    summary,
+    undefined,
+    source.pointInTime,
+  );
 }
 
 /**

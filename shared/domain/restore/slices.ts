@@ -13,8 +13,8 @@ import type { VaultIndex } from '../repository/vault-index.ts';
 import type { ContentId, Manifest } from '../vault.ts';
 import { addPacksOf } from './archive.ts';
 import type { ParsedRestoreRequest } from './request.ts';
-import type { RestoreSource } from './restore.ts';
-import { type SelectionSummary, streamSelection } from './selection.ts';
+import { type RestoreSource, selectionOf } from './restore.ts';
+import type { SelectionSummary } from './selection.ts';
 
 /** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
 export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
@@ -153,16 +153,7 @@ async function measureOnce(
   const packs = new Map<ContentId, number>();
   let selected = 0;
   let selectedBytes = 0;
-  for await (const entry of streamSelection(
-    vault,
-    envelope,
-    source.manifest,
-    request,
-    source.snapshot.snapshotId,
-    summary,
-    undefined,
-    source.pointInTime,
-  )) {
+  for await (const entry of selectionOf({ ...source, vault }, envelope, request, summary)) {
     selected += 1;
     selectedBytes += entry.sizeBytes;
     slicer.add(entry.sizeBytes);
