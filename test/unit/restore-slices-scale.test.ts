@@ -245,3 +245,25 @@ describe('measuring a fanned-out selection', () => {
     expect(events.filter((e) => e === 'read')).toHaveLength(12);
   });
 });
+
+describe('a dry run of a selection over the fan-out threshold', () => {
+  it('resolves the request once and reports every selected object', async () => {
+    // Prepare: count the catalog's snapshot listings (one per resolution of the request)
+    let listings = 0;
+    const listSnapshots = p.catalog.listSnapshots.bind(p.catalog);
+    p.catalog.listSnapshots = async (planId) => {
+      listings += 1;
+      return listSnapshots(planId);
+    };
+    // Act
+    const started = await startRestore(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      prefix: 'big/',
+      dryRun: true,
+    });
+    // Assess
+    expect(started.report).toMatchObject({ dryRun: true, selected: 330, objects: 330 });
+    expect(listings).toBe(1);
+  });
+});

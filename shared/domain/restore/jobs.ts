@@ -20,14 +20,7 @@ import {
   type RestoreOptions,
   type RestoreRequest,
 } from './request.ts';
-import {
-  indexOnce,
-  resolvedOf,
-  resolveRestore,
-  resolveRestoreSource,
-  restoreResolved,
-  selectionOf,
-} from './restore.ts';
+import { indexOnce, resolvedOf, resolveRestoreSource, restoreResolved, selectionOf } from './restore.ts';
 import { type SelectionSummary, selectFromManifest } from './selection.ts';
 import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
 
@@ -54,8 +47,9 @@ export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string 
  * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
  * a RUNNING restore job in the catalog whose selection is split into slices (manifest order) of
  * `deps.restoreSliceSize` entries, cut short before `deps.restoreSliceBytes` (see {@link cutSlices}),
- * one restore-slice task each, sent in batches, and this returns the job at once. Every check of the request happens before the job is created, including that the
- * region's index locates every blob of the selection; the archived packs holding them are asked
+ * one restore-slice task each, sent in batches, and this returns the job at once. The selection is
+ * read an entry at a time, never held. Every check of the request happens before the job is
+ * created, including that the region's index locates every blob of the selection; the archived packs holding them are asked
  * for first (as a synchronous restore does), so slices find them readable.
  * @throws as {@link restoreSnapshot}; ArchivePendingError (retryable) before any job is created.
  * @throws TransientError (retryable) when the catalog or the queue fails: start it again — a job
@@ -89,11 +83,13 @@ export async function startRestore(
   }
   const fanOut = request.fanOut ?? more;
   if (request.dryRun || !fanOut || head.length === 0) {
-    // Restored (or reported) in this process: the whole selection in memory, read once more when
-    // the first reading stopped early (a dry run of a large selection).
-    const resolved = more
-      ? await resolveRestore(deps, request)
-      : resolvedOf(source, head, summary.warnings, summary.fromJournal);
+    // Restored (or reported) in this process: the whole selection in memory, read again from the
+    // same source when the first reading stopped early (a dry run of a large selection).
+    if (more) {
+      head.length = 0;
+      for await (const entry of selectionOf(source, deps.envelope, request, summary)) head.push(entry);
+    }
+    const resolved = resolvedOf(source, head, summary.warnings, summary.fromJournal);
     return { report: await restoreResolved(deps, resolved, options, started) };
   }
   head.length = 0;
@@ -180,7 +176,8 @@ export interface RestoreSliceResult {
  * Restore one slice of a restore job: replay the job's request over the slice's entries (the
  * selected entries `first` to `first + count - 1` in manifest order, reading only the manifest parts
  * needed for them; the same per-entry work as a synchronous restore, with the region's index listed
- * once for the slice and its documents read once per worker), add what it did to the job's counters once, and — when
+ * once for the slice and its documents read once per worker), add what it did to the job's counters
+ * once, and — when
  * every slice is done — mark the job SUCCEEDED (once, whoever gets there first). A slice of a job
  * that has ended does nothing.
  * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
