@@ -268,7 +268,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     restore: [
       ...logs('restore'),
-      // PutItem: a fanned-out restore's job record; its slices go to the restore queue.
+      // PutItem: a fanned-out restore's job record (and its slice counts, when cut by bytes); its
+      // slices go to the restore queue (SendMessageBatch, which sqs:SendMessage allows).
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'], [table]),
       ...send('RestoreQueue'),
       ...readVaultsWriteRestoreTargets,
