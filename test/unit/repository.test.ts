@@ -312,6 +312,34 @@ describe('VaultIndex', () => {
     expect(index.exclude([first?.packId as ContentId])).toBe(0);
   });
 
+  it('locates thousands of blobs whose ids share their first bytes, before and after an exclusion', async () => {
+    // Prepare: 8 packs of 250 blobs (the table grows twice); every id starts with the same 8 hex digits, so they all hash
+    // to one slot and each lookup must probe past the others
+    const index = await VaultIndex.load(vault, envelope);
+    const packs: IndexedPack[] = Array.from({ length: 8 }, (_, p) => ({
+      packId: contentIdOf(`pack ${p}`),
+      stored: { sizeBytes: 1, checksumSha256: 'c2hh', checksumType: 'FULL_OBJECT' },
+      blobs: Array.from({ length: 250 }, (_, i) => ({
+        blobId: `0badcafe${contentIdOf(`blob ${p} ${i}`).slice(8)}`,
+        offsetBytes: i * 10,
+        lengthBytes: 10,
+        sizeBytes: i,
+      })),
+    }));
+    for (const pack of packs) index.addPack(pack);
+    const wrong = (pack: IndexedPack) =>
+      pack.blobs.filter(
+        (b) => JSON.stringify(index.locate(b.blobId)) !== JSON.stringify({ ...b, packId: pack.packId }),
+      );
+    // Act and assess
+    expect(packs.flatMap(wrong)).toEqual([]);
+    expect(index.exclude([packs[3]?.packId as ContentId])).toBe(1);
+    expect(packs.filter((_, p) => p !== 3).flatMap(wrong)).toEqual([]);
+    expect(packs[3]?.blobs.map((b) => index.locate(b.blobId))).toEqual(Array(250).fill(undefined));
+    expect(index.locate(`0badcafe${'0'.repeat(56)}`)).toBeUndefined();
+    expect(index.locate('not an id')).toBeUndefined();
+  });
+
   it('refuses an index document stored under another id', async () => {
     await store([chunk(10)]);
     const [key] = [...vault.objects.keys()].filter((k) => k.startsWith('index/'));

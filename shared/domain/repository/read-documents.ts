@@ -17,6 +17,7 @@ import {
   partAssociatedData,
   VaultLayout,
 } from '../vault.ts';
+import { compactIndex } from './pack-table.ts';
 
 /**
  * Read the header at the end of a stored pack (the list of its blobs), e.g. to rebuild an index.
@@ -57,7 +58,11 @@ export async function readPackHeaderAt(
   return decodePackHeader(await envelope.open(sealed, PACK_HEADER_ASSOCIATED_DATA));
 }
 
-/** Fetch, open and check one index document. @throws NotFoundError, IntegrityError */
+/**
+ * Fetch, open and check one index document. Its packs come back compact (see {@link compactIndex}):
+ * each pack's `blobs` is built on every read, so walk it once per pack.
+ * @throws NotFoundError, IntegrityError
+ */
 export async function readIndex(
   vault: VaultStore,
   envelope: Envelope,
@@ -75,7 +80,7 @@ export async function readIndex(
   const cached = options.cached ? cache.get(indexId) : undefined;
   if (cached) return cached;
   const sealed = await vault.get(VaultLayout.indexKey(indexId));
-  const doc = decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId);
+  const doc = compactIndex(decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId));
   cache.set(indexId, doc);
   if (cache.size > INDEX_CACHE_DOCUMENTS) cache.delete(cache.keys().next().value as string);
   return doc;

@@ -4,7 +4,8 @@ import type { Envelope } from '../envelope.ts';
 import { NotFoundError } from '../errors.ts';
 import { type PipelineDeps, TUNING_DEFAULTS } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
-import { type ContentId, type IndexedPack, VaultLayout } from '../vault.ts';
+import { type ContentId, type IndexedPack, isContentId, VaultLayout } from '../vault.ts';
+import { ID_BYTES, PackTable, tableOf } from './pack-table.ts';
 import type { BlobLocation } from './read-blobs.ts';
 import { readIndex } from './read-documents.ts';
 
@@ -30,8 +31,17 @@ const once: PipelineDeps['retry'] = (attempt) => attempt(1); // no retry: one at
 export class VaultIndex {
   readonly #vault: VaultStore;
   readonly #envelope: Envelope;
-  readonly #blobs = new Map<ContentId, BlobLocation>();
-  readonly #packs = new Map<ContentId, IndexedPack>();
+  /** The loaded documents' tables (and one per {@link addPack}), in load order. */
+  #tables: PackTable[] = [];
+  /** Entry number of each table's first blob: entry `bases[t] + i` is blob `i` of table `t`. */
+  #bases: number[] = [];
+  #entries = 0;
+  /** Packs located (not excluded): the table and place each was last recorded from. */
+  readonly #packs = new Map<ContentId, { table: PackTable; p: number }>();
+  /** Open-addressing hash of entry numbers (-1: empty), keyed by the blob id's first 4 bytes. */
+  #slots = new Int32Array(1024).fill(-1);
+  #used = 0;
+  readonly #probe = Buffer.alloc(ID_BYTES);
   readonly #loaded = new Set<ContentId>();
   readonly #exclude: Set<ContentId>;
   readonly #options: IndexOptions;
@@ -43,17 +53,6 @@ export class VaultIndex {
     this.#options = options;
   }
 
-  /**
-   * List `index/` and load every index document (`options.concurrency` at a time, 16 by default).
-   * @param options.exclude packs to leave out, as if no index named them: a snapshot passes the packs
-   *   garbage collection marked, so it stores their blobs again rather than reuse them (see
-   *   docs/format.md#garbage-collection). {@link addPack} still records an excluded pack.
-   * @param options.cached reuse the documents this vault store has read before (see
-   *   {@link readIndex}): for the hot paths that only dedupe (snapshot partitions, capture), never for
-   *   verification, which must see what the vault holds now.
-   * @param options.retry lists again when a document vanished under the listing (see {@link refresh});
-   *   without it, such a document is left out until the next refresh. Use cases pass their deps.
-   */
   static async load(vault: VaultStore, envelope: Envelope, options: IndexOptions = {}): Promise<VaultIndex> {
     const index = new VaultIndex(vault, envelope, options);
     await index.refresh();
@@ -95,17 +94,80 @@ export class VaultIndex {
     for (const [i, doc] of docs.entries()) {
       if (!doc) continue;
       this.#loaded.add(fresh[i] as ContentId);
-      for (const pack of doc.packs) if (!this.#exclude.has(pack.packId)) this.addPack(pack);
+      this.#addTable(tableOf(doc) ?? PackTable.of(doc.packs), (packId) => !this.#exclude.has(packId));
     }
     if (docs.includes(undefined)) throw VANISHED;
   }
 
   /** Record a pack (one this task just stored, or one read from an index). */
   addPack(pack: IndexedPack): void {
-    this.#packs.set(pack.packId, pack);
-    for (const blob of pack.blobs) {
-      if (!this.#blobs.has(blob.blobId)) this.#blobs.set(blob.blobId, { ...blob, packId: pack.packId });
+    this.#addTable(PackTable.of([pack]), () => true);
+  }
+
+  /** Append `table`, locating the blobs of its packs that `wanted` admits (a blob located already stays where it is). */
+  #addTable(table: PackTable, wanted: (packId: ContentId) => boolean): void {
+    const t = this.#tables.length;
+    this.#tables.push(table);
+    this.#bases.push(this.#entries);
+    this.#entries += table.blobCount;
+    for (let p = 0; p < table.packCount; p++) {
+      if (!wanted(table.packId(p))) continue;
+      this.#packs.set(table.packId(p), { table, p });
+      const { first, end } = table.entriesOf(p);
+      for (let i = first; i < end; i++) this.#insert(t, i);
     }
+  }
+
+  /** Locate entry `i` of table `t`, unless its blob is located already. */
+  #insert(t: number, i: number): void {
+    if ((this.#used + 1) * 2 > this.#slots.length) this.#grow(this.#slots.length * 2);
+    const table = this.#tables[t] as PackTable;
+    const mask = this.#slots.length - 1;
+    for (let s = table.ids.readUInt32LE(i * ID_BYTES) & mask; ; s = (s + 1) & mask) {
+      const e = this.#slots[s] as number;
+      if (e < 0) {
+        this.#slots[s] = (this.#bases[t] as number) + i;
+        this.#used += 1;
+        return;
+      }
+      const [u, j] = this.#entry(e);
+      if (
+        table.ids.compare(
+          (this.#tables[u] as PackTable).ids,
+          j * ID_BYTES,
+          (j + 1) * ID_BYTES,
+          i * ID_BYTES,
+          (i + 1) * ID_BYTES,
+        ) === 0
+      )
+        return;
+    }
+  }
+
+  /** Rehash into `size` slots (a power of two). */
+  #grow(size: number): void {
+    const old = this.#slots;
+    this.#slots = new Int32Array(size).fill(-1);
+    const mask = size - 1;
+    for (const e of old) {
+      if (e < 0) continue;
+      const [t, i] = this.#entry(e);
+      let s = (this.#tables[t] as PackTable).ids.readUInt32LE(i * ID_BYTES) & mask;
+      while ((this.#slots[s] as number) >= 0) s = (s + 1) & mask;
+      this.#slots[s] = e;
+    }
+  }
+
+  /** Table and entry of entry number `e` (a binary search over the tables' bases). */
+  #entry(e: number): [number, number] {
+    let lo = 0;
+    let hi = this.#bases.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.#bases[mid] as number) <= e) lo = mid;
+      else hi = mid - 1;
+    }
+    return [lo, e - (this.#bases[lo] as number)];
   }
 
   /**
@@ -118,37 +180,49 @@ export class VaultIndex {
    * @returns how many loaded packs were dropped.
    */
   exclude(packIds: Iterable<ContentId>): number {
-    const dropped = new Set<ContentId>();
+    let dropped = 0;
     for (const packId of packIds) {
       this.#exclude.add(packId);
-      if (this.#packs.delete(packId)) dropped.add(packId);
+      if (this.#packs.delete(packId)) dropped += 1;
     }
-    if (dropped.size === 0) return 0;
-    const orphaned = new Set<ContentId>();
-    for (const [blobId, where] of this.#blobs) {
-      if (dropped.has(where.packId)) {
-        this.#blobs.delete(blobId);
-        orphaned.add(blobId);
-      }
-    }
-    for (const pack of this.#packs.values()) {
-      for (const blob of pack.blobs) {
-        if (orphaned.has(blob.blobId) && !this.#blobs.has(blob.blobId)) {
-          this.#blobs.set(blob.blobId, { ...blob, packId: pack.packId });
-        }
-      }
-    }
-    return dropped.size;
+    if (dropped > 0) this.#rebuild();
+    return dropped;
+  }
+
+  /** Locate again, in load order, the blobs of the packs still located; forget tables with none. */
+  #rebuild(): void {
+    const live = new Set(this.#packs.keys());
+    const tables = this.#tables.filter((table) =>
+      Array.from({ length: table.packCount }, (_, p) => table.packId(p)).some((packId) => live.has(packId)),
+    );
+    this.#tables = [];
+    this.#bases = [];
+    this.#entries = 0;
+    this.#used = 0;
+    this.#slots = new Int32Array(1024).fill(-1);
+    this.#packs.clear();
+    for (const table of tables) this.#addTable(table, (packId) => live.has(packId));
   }
 
   /** Where `blobId` is, or undefined when no loaded index names it. */
   locate(blobId: ContentId): BlobLocation | undefined {
-    return this.#blobs.get(blobId);
+    if (!isContentId(blobId)) return undefined;
+    this.#probe.write(blobId, 0, ID_BYTES, 'hex');
+    const mask = this.#slots.length - 1;
+    for (let s = this.#probe.readUInt32LE(0) & mask; ; s = (s + 1) & mask) {
+      const e = this.#slots[s] as number;
+      if (e < 0) return undefined;
+      const [t, i] = this.#entry(e);
+      const table = this.#tables[t] as PackTable;
+      if (this.#probe.compare(table.ids, i * ID_BYTES, (i + 1) * ID_BYTES) === 0)
+        return { ...table.blob(i), packId: table.packId(table.packOf(i)) };
+    }
   }
 
   /** A pack as an index recorded it (with its stored checksum), or undefined. */
   pack(packId: ContentId): IndexedPack | undefined {
-    return this.#packs.get(packId);
+    const where = this.#packs.get(packId);
+    return where?.table.view(where.p);
   }
 
   /** Ids of the index documents loaded. */
@@ -156,8 +230,8 @@ export class VaultIndex {
     return this.#loaded;
   }
 
-  /** Every pack the loaded indexes name. */
+  /** Every pack the loaded indexes name (built on each read: for tests and small vaults). */
   get packs(): ReadonlyMap<ContentId, IndexedPack> {
-    return this.#packs;
+    return new Map([...this.#packs].map(([packId, { table, p }]) => [packId, table.view(p)]));
   }
 }
