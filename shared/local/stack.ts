@@ -24,7 +24,7 @@ import {
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
-import { type LatencyProfile, startLatencyProxy } from './latency-proxy.ts';
+import { type LatencyProfile, type LatencyProxy, startLatencyProxy } from './latency-proxy.ts';
 import { type ProcessFunction, ProcessFunctions } from './process-functions.ts';
 import {
   LOCAL_ACCOUNT_ID,
@@ -65,6 +65,11 @@ export interface LocalStackOptions {
    * bandwidth. The stack's own clients (`s3()`: setup, checks) go straight to the emulator.
    */
   s3Latency?: LatencyProfile;
+  /**
+   * Put a pass-through proxy in front of DynamoDB Local and advertise it (`endpoints.dynamodb`), so
+   * {@link LocalStack.dynamodbRequests} counts every request the functions and the CLI send.
+   */
+  countDynamoDbRequests?: boolean;
 }
 
 /** A running embedded stack. */
@@ -95,6 +100,8 @@ export interface LocalStack {
    * from `s3:GET`, `s3:PUT`, …; see fauxqs-worker.ts) and its thread's memory. Take deltas.
    */
   endpointStats(): Promise<Record<string, FauxqsStats>>;
+  /** DynamoDB requests through the advertised endpoint since start (with `countDynamoDbRequests`). */
+  dynamodbRequests(): number | undefined;
   /**
    * Functions switched to run in processes of their own, as Lambda environments of their
    * memorySize (none by default): for measuring a function's peak RSS. @see ./process-functions.ts
@@ -125,6 +132,21 @@ async function s3EndpointsOf(
     out[region] = proxy.address;
   }
   return out;
+}
+
+/** DynamoDB's endpoint to advertise: with `count`, a pass-through proxy counting the requests it forwards. */
+async function dynamodbEndpointOf(
+  endpoint: string,
+  count: boolean | undefined,
+  cleanups: (() => Promise<void>)[],
+): Promise<{ address: string; requests: () => number | undefined }> {
+  if (!count) return { address: endpoint, requests: () => undefined };
+  const proxy: LatencyProxy = await startLatencyProxy(endpoint, {
+    firstByteMs: 0,
+    bytesPerSecond: Number.POSITIVE_INFINITY,
+  });
+  cleanups.push(() => proxy.stop());
+  return { address: proxy.address, requests: () => proxy.requests() };
 }
 
 /**
@@ -193,10 +215,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanups.push(() => dynamo.stop());
 
+    const dynamoEndpoint = await dynamodbEndpointOf(dynamo.endpoint, options.countDynamoDbRequests, cleanups);
     const endpoints = {
       s3: await s3EndpointsOf(servers, options.s3Latency, cleanups),
       sqs: (servers.get(primaryRegion) as FauxqsThread).address,
-      dynamodb: dynamo.endpoint,
+      dynamodb: dynamoEndpoint.address,
     };
     const s3Clients = new Map(
       [...servers].map(([r, s]) => [
@@ -416,6 +439,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         for (const server of servers.values()) await server.flush();
         await running.settled();
       },
+      dynamodbRequests: dynamoEndpoint.requests,
       endpointStats: async () =>
         Object.fromEntries(
           await Promise.all([...servers].map(async ([r, s]) => [r, await s.stats()] as const)),

@@ -13,7 +13,8 @@
  * (default 32: functions, uploads, raw floor, rclone transfers), --no-peers, --keep (keep the temp dir),
  * --latency (every S3 request of ours, the floor's and the peers' goes through a proxy adding S3's
  * first-byte latency and per-connection bandwidth: shared/local/latency-proxy.ts; uploads of the
- * corpus and the byte-for-byte checks go straight to the emulator).
+ * corpus and the byte-for-byte checks go straight to the emulator), --scale (instead of the table:
+ * the scale rows of issue 14 and their memory verdict; see scale.ts for its options).
  *
  * Processes (see stack-child.ts for why):
  *   - this process: corpus, orchestration, the peers (each its own child process), the table;
@@ -53,6 +54,7 @@ import {
   resticRestore,
 } from './peers.ts';
 import type { RawFloorJob, RawFloorResult } from './raw-floor.ts';
+import { runScale } from './scale.ts';
 import type { Command, OurRow } from './stack-child.ts';
 
 const MB = 1_000_000;
@@ -110,6 +112,13 @@ const { values: args } = parseArgs({
     'no-peers': { type: 'boolean', default: false },
     latency: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    'scale-objects': { type: 'string', default: '1000000' },
+    'scale-changes': { type: 'string', default: '100000' },
+    'scale-blobs': { type: 'string', default: '2000000' },
+    'scale-large-gib': { type: 'string', default: '60' },
+    'scale-sample': { type: 'string', default: '2000' },
+    'scale-rows': { type: 'string', default: 'snapshot,restoreJob,journal,gc,large' },
   },
 });
 const quick = args.quick === true;
@@ -674,7 +683,32 @@ async function ourRestoreRow(
   );
 }
 
+/** `--scale`: the stack process with DynamoDB requests counted, and the scale rows (scale.ts). */
+async function mainScale(): Promise<number> {
+  const stack = new StackProcess();
+  try {
+    await stack.call({ cmd: 'start', concurrency, latency: withLatency, countDynamoDb: true });
+    await mkdir(dirname(RESULTS), { recursive: true });
+    return await runScale(
+      stack,
+      {
+        objects: Number(args['scale-objects']),
+        changes: Number(args['scale-changes']),
+        blobs: Number(args['scale-blobs']),
+        largeBytes: Number(args['scale-large-gib']) * 2 ** 30,
+        sampleObjects: Number(args['scale-sample']),
+        rows: String(args['scale-rows']).split(','),
+        resultsPath: join(PROJECT_ROOT, '.bench', 'scale.json'),
+      },
+      log,
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
 async function main(): Promise<number> {
+  if (args.scale) return mainScale();
   const started = Date.now();
   const scratch = await mkdtemp(join(tmpdir(), 'strongbox-bench-'));
   const corpusDir = join(scratch, 'corpus');

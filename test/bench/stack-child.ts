@@ -47,6 +47,7 @@ import { S3_LATENCY_PROFILE } from '#local/latency-proxy.ts';
 import type { FunctionProcessStats } from '#local/process-functions.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
+import { type EnvironmentStats, type ScaleCommand, type ScaleKit, scaleRow } from './scale-rows.ts';
 
 /** What one of our rows measured. */
 export interface OurRow {
@@ -65,6 +66,10 @@ export interface OurRow {
    * heap flags for its memorySize): how many, and the highest peak RSS of any of them.
    */
   environments?: { functionName: string; memorySizeMb: number } & FunctionProcessStats;
+  /** Rows that ran several functions as Lambda environments: each one's statistics. */
+  environmentsByFunction?: EnvironmentStats;
+  /** DynamoDB requests during the row (when the stack counts them: `--scale`). */
+  dynamodbRequests?: number;
   /** Peak heapTotal + external of the main thread (our functions' isolate) during the row. */
   jsPeakBytes: number;
   /** Peak RSS of this whole process (emulator threads included) during the row. */
@@ -73,7 +78,7 @@ export interface OurRow {
 }
 
 export type Command =
-  | { cmd: 'start'; concurrency: number; latency?: boolean }
+  | { cmd: 'start'; concurrency: number; latency?: boolean; countDynamoDb?: boolean }
   | { cmd: 'stats' }
   | { cmd: 'load'; files: CorpusFile[] }
   | { cmd: 'full'; samplePercent: number }
@@ -87,6 +92,7 @@ export type Command =
   | { cmd: 'small'; count: number }
   | { cmd: 'large'; sizeBytes: number }
   | { cmd: 'createBucket'; bucket: string }
+  | { cmd: 'scale'; command: ScaleCommand }
   | { cmd: 'stop' };
 
 const PLAN_ID = 'bench';
@@ -181,6 +187,7 @@ async function measure(
   }>,
 ): Promise<OurRow> {
   const before = await requestCounts();
+  const dynamodbBefore = stack?.dynamodbRequests();
   const sentBefore = { ...sentByFunction };
   sample();
   jsPeak = 0;
@@ -191,7 +198,11 @@ async function measure(
   const wall = (performance.now() - started) / 1000;
   sample();
   const requests = delta(before, result.endCounts ?? (await requestCounts()));
+  const dynamodbAfter = stack?.dynamodbRequests();
   return {
+    ...(dynamodbAfter !== undefined && dynamodbBefore !== undefined
+      ? { dynamodbRequests: dynamodbAfter - dynamodbBefore }
+      : {}),
     seconds: result.seconds ?? wall,
     requests,
     s3Requests: Object.values(requests).reduce((sum, r) => sum + s3RequestCount(r), 0),
@@ -313,6 +324,7 @@ async function handle(message: Command): Promise<unknown> {
       stack = await startLocalStack({
         environment: { STRONGBOX_CONCURRENCY: String(concurrency) },
         ...(message.latency ? { s3Latency: S3_LATENCY_PROFILE } : {}),
+        ...(message.countDynamoDb ? { countDynamoDbRequests: true } : {}),
       });
       c = stack.container();
       s3 = stack.s3();
@@ -491,26 +503,28 @@ async function handle(message: Command): Promise<unknown> {
       );
       return row;
     }
-    case 'large': {
+    case 'large':
       // One object larger than the function's memory, snapshotted by the snapshot function running
       // as Lambda environments of its memorySize: their peak RSS is the row's memory.
-      const { c, s3 } = ready();
-      await s3.send(new CreateBucketCommand({ Bucket: LARGE_BUCKET }));
-      const t0 = performance.now();
-      await new Upload({
-        client: s3,
-        params: { Bucket: LARGE_BUCKET, Key: LARGE_KEY, Body: Readable.from(largeBody(message.sizeBytes)) },
-        partSize: 16 * 1024 * 1024,
-        queueSize: 4,
-      }).done();
-      const uploadSeconds = (performance.now() - t0) / 1000;
-      await benchPlan(LARGE_PLAN_ID, LARGE_BUCKET, '', { samplePercent: 0, continuous: false });
-      const row = await inEnvironments(() => snapshotRow(LARGE_PLAN_ID));
-      const snapshotId = String(row.detail.snapshotId);
-      await followVerification(LARGE_PLAN_ID, snapshotId);
-      row.detail.snapshot = await c.pipeline.catalog.getSnapshot(LARGE_PLAN_ID, snapshotId);
-      row.detail.uploadSeconds = uploadSeconds;
-      return row;
+      return inEnvironments(() => largeRow(message.sizeBytes));
+    case 'scale': {
+      const { stack, c, s3 } = ready();
+      const kit: ScaleKit = {
+        stack,
+        c,
+        s3,
+        sourceBucket,
+        concurrency,
+        measure,
+        snapshotRow,
+        inEnvironments: (names, row) => inEnvironments(row, names),
+        benchPlan,
+        uploadSmallObjects,
+        smallObjectKey,
+        smallBody,
+        largeRow,
+      };
+      return scaleRow(message.command, kit);
     }
     case 'stop':
       await stack?.stop();
@@ -519,6 +533,27 @@ async function handle(message: Command): Promise<unknown> {
     default:
       throw new Error(`unknown command ${JSON.stringify(message)}`);
   }
+}
+
+/** One large object uploaded, then snapshotted as a row (run it in environments), then verified. */
+async function largeRow(sizeBytes: number): Promise<OurRow> {
+  const { c, s3 } = ready();
+  await s3.send(new CreateBucketCommand({ Bucket: LARGE_BUCKET }));
+  const t0 = performance.now();
+  await new Upload({
+    client: s3,
+    params: { Bucket: LARGE_BUCKET, Key: LARGE_KEY, Body: Readable.from(largeBody(sizeBytes)) },
+    partSize: 16 * 1024 * 1024,
+    queueSize: 4,
+  }).done();
+  const uploadSeconds = (performance.now() - t0) / 1000;
+  await benchPlan(LARGE_PLAN_ID, LARGE_BUCKET, '', { samplePercent: 0, continuous: false });
+  const row = await snapshotRow(LARGE_PLAN_ID);
+  const snapshotId = String(row.detail.snapshotId);
+  await followVerification(LARGE_PLAN_ID, snapshotId);
+  row.detail.snapshot = await c.pipeline.catalog.getSnapshot(LARGE_PLAN_ID, snapshotId);
+  row.detail.uploadSeconds = uploadSeconds;
+  return row;
 }
 
 /**
@@ -531,7 +566,7 @@ async function benchPlan(
   id: string,
   bucket: string,
   prefix: string,
-  options: { samplePercent: number; continuous: boolean },
+  options: { samplePercent: number; continuous: boolean; keepLast?: number },
 ): Promise<void> {
   await applyPlans(
     ready().c.pipeline,
@@ -541,7 +576,7 @@ async function benchPlan(
           id,
           source: { bucket, prefix },
           schedule: 'rate(1 day)',
-          retention: { keepLast: 10 },
+          retention: { keepLast: options.keepLast ?? 10 },
           copyRegions: [],
           verification: { samplePercent: options.samplePercent },
           ...(options.continuous ? { continuous: { settleSeconds: 1 } } : {}),
@@ -557,23 +592,28 @@ async function benchPlan(
  * Run a row with the snapshot function as Lambda environments (processes of their own, see
  * #local/process-functions.ts) and attach what they measured.
  */
-async function inEnvironments(row: () => Promise<OurRow>): Promise<OurRow> {
+async function inEnvironments(
+  row: () => Promise<OurRow>,
+  names: readonly string[] = ['snapshot'],
+): Promise<OurRow> {
   const { stack } = ready();
   stack.processFunctions.resetStats();
-  stack.processFunctions.use(['snapshot']);
+  stack.processFunctions.use(names);
   try {
     const r = await row();
-    const stats = stack.processFunctions.stats().snapshot;
-    if (stats) {
-      const fn = stack.serverless.functions.snapshot;
-      r.environments = {
-        functionName: 'snapshot',
-        memorySizeMb: fn?.memorySize ?? stack.serverless.provider.memorySize,
-        ...stats,
-      };
+    const all = stack.processFunctions.stats();
+    const byFunction: EnvironmentStats = {};
+    for (const name of names) {
+      const stats = all[name];
+      if (!stats) continue;
+      const fn = stack.serverless.functions[name];
+      byFunction[name] = { memorySizeMb: fn?.memorySize ?? stack.serverless.provider.memorySize, ...stats };
       if (stats.crashes > 0)
-        throw new Error(`the snapshot function's environment crashed ${stats.crashes} times`);
+        throw new Error(`the ${name} function's environment crashed ${stats.crashes} times`);
     }
+    const snapshot = byFunction.snapshot;
+    if (snapshot) r.environments = { functionName: 'snapshot', ...snapshot };
+    r.environmentsByFunction = byFunction;
     return r;
   } finally {
     stack.processFunctions.use([]);
@@ -652,7 +692,7 @@ async function uploadSmallObjects(s3: S3Client, bucket: string, count: number): 
         await s3.send(
           new PutObjectCommand({
             Bucket: bucket,
-            Key: `small/${String(Math.floor(i / 1000)).padStart(3, '0')}/${String(i).padStart(6, '0')}.txt`,
+            Key: smallObjectKey(i),
             Body: body,
           }),
         );
@@ -665,6 +705,11 @@ async function uploadSmallObjects(s3: S3Client, bucket: string, count: number): 
     ),
   );
   return bytes;
+}
+
+/** The key of the `i`-th small object. */
+function smallObjectKey(i: number): string {
+  return `small/${String(Math.floor(i / 1000)).padStart(3, '0')}/${String(i).padStart(6, '0')}.txt`;
 }
 
 function smallBody(seed: number): Buffer {

@@ -1,0 +1,335 @@
+/**
+ * The rows of `npm run bench -- --scale` (issue 14), run in the bench's stack process
+ * (stack-child.ts) with the functions they time as Lambda environments: processes of their own with
+ * Lambda's heap flags for their memorySize, whose peak RSS (VmHWM) is what a row's verdict reads.
+ *
+ * - `snapshot`: a full snapshot of N small objects (`strongbox backup`, the snapshot function);
+ * - `restoreJob`: that snapshot restored by the restore function into a new bucket, as the job it
+ *   fans out to restoreWorker (what `strongbox restore` does on a deployed stage);
+ * - `journal`: a journal-built snapshot after N changes under one prefix (new dated log keys, all
+ *   after the plan's last part: the slot issue 14 found quadratic);
+ * - `gc`: `strongbox prune` of a plan whose vault holds N blobs, half of them referenced only by the
+ *   snapshot retention forgets (the prune function: forget, then garbage collection);
+ * - `large`: one object of N bytes, snapshotted.
+ *
+ * The gc row's vault is written by the product's own writers (PackWriter, writeIndex, writePart,
+ * writeManifest, in the documented order) and its catalog records recreated by `strongbox repair
+ * catalog` (repairCatalog): uploading 2 million objects and snapshotting them twice would take the
+ * emulator an hour, and the row times GC, not the snapshot.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import type { RestoreJobRecord } from '#domain/records.ts';
+import { repairCatalog } from '#domain/repair.ts';
+import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
+import {
+  type ContentId,
+  contentIdOf,
+  type ManifestEntry,
+  manifestRoot,
+  PART_MAX_ENTRIES,
+} from '#domain/vault.ts';
+import { followRestoreJob } from '#local/cli/format/progress.ts';
+import { waitUntil } from '#local/demo/wait.ts';
+import type { FunctionProcessStats } from '#local/process-functions.ts';
+import { pruneNow } from '#local/reports.ts';
+import type { LocalStack } from '#local/stack.ts';
+import type { Container } from '#runtime/container.ts';
+import type { OurRow } from './stack-child.ts';
+
+/** One `--scale` row to run. */
+export type ScaleCommand =
+  | { row: 'snapshot'; objects: number }
+  | { row: 'restoreJob'; sampleObjects: number }
+  | { row: 'journal'; baseObjects: number; changes: number }
+  | { row: 'gc'; blobs: number }
+  | { row: 'large'; sizeBytes: number };
+
+/** What stack-child.ts lends the rows. */
+export interface ScaleKit {
+  stack: LocalStack;
+  c: Container;
+  s3: S3Client;
+  sourceBucket: string;
+  concurrency: number;
+  measure(work: () => Promise<{ detail?: Record<string, unknown> }>): Promise<OurRow>;
+  snapshotRow(planId: string): Promise<OurRow>;
+  inEnvironments(names: readonly string[], row: () => Promise<OurRow>): Promise<OurRow>;
+  benchPlan(
+    id: string,
+    bucket: string,
+    prefix: string,
+    options: { samplePercent: number; continuous: boolean; keepLast?: number },
+  ): Promise<void>;
+  uploadSmallObjects(s3: S3Client, bucket: string, count: number): Promise<number>;
+  smallObjectKey(i: number): string;
+  smallBody(seed: number): Buffer;
+  largeRow(sizeBytes: number): Promise<OurRow>;
+}
+
+/** Per-function Lambda environment statistics of a row. */
+export type EnvironmentStats = Record<string, { memorySizeMb: number } & FunctionProcessStats>;
+
+const SCALE_BUCKET = 'strongbox-bench-scale';
+const SCALE_PLAN = 'bench-scale';
+const SCALE_RESTORE_BUCKET = 'strongbox-bench-scale-restore';
+const JOURNAL_PLAN = 'bench-scale-journal';
+const JOURNAL_PREFIX = 'scale-journal/';
+const GC_BUCKET = 'strongbox-bench-scale-gc';
+const GC_PLAN = 'bench-scale-gc';
+const HOUR_MS = 3_600_000;
+
+/** Run one `--scale` row. */
+export async function scaleRow(command: ScaleCommand, kit: ScaleKit): Promise<OurRow> {
+  switch (command.row) {
+    case 'snapshot':
+      return snapshotOfSmallObjects(kit, command.objects);
+    case 'restoreJob':
+      return restoreJobOfSnapshot(kit, command.sampleObjects);
+    case 'journal':
+      return journalBuiltSnapshot(kit, command.baseObjects, command.changes);
+    case 'gc':
+      return gcOfVault(kit, command.blobs);
+    case 'large':
+      return kit.inEnvironments(['snapshot'], () => kit.largeRow(command.sizeBytes));
+  }
+}
+
+let scaleObjects = 0;
+
+async function snapshotOfSmallObjects(kit: ScaleKit, objects: number): Promise<OurRow> {
+  const t0 = performance.now();
+  await kit.s3.send(new CreateBucketCommand({ Bucket: SCALE_BUCKET }));
+  const bytes = await kit.uploadSmallObjects(kit.s3, SCALE_BUCKET, objects);
+  const uploadSeconds = (performance.now() - t0) / 1000;
+  await kit.benchPlan(SCALE_PLAN, SCALE_BUCKET, '', { samplePercent: 0, continuous: false });
+  const row = await kit.inEnvironments(['snapshot'], () => kit.snapshotRow(SCALE_PLAN));
+  await jobEnd(kit, SCALE_PLAN, String(row.detail.snapshotId));
+  const snapshot = await kit.c.pipeline.catalog.getSnapshot(SCALE_PLAN, String(row.detail.snapshotId));
+  if (snapshot?.objectCount !== objects)
+    throw new Error(`the scale snapshot holds ${snapshot?.objectCount} objects, not ${objects}`);
+  scaleObjects = objects;
+  Object.assign(row.detail, { objects, bytes, uploadSeconds, snapshot });
+  return row;
+}
+
+async function restoreJobOfSnapshot(kit: ScaleKit, sampleObjects: number): Promise<OurRow> {
+  const { c, s3, stack } = kit;
+  const snapshot = (await c.pipeline.catalog.listSnapshots(SCALE_PLAN)).findLast(
+    (s) => s.status === 'COMMITTED',
+  );
+  if (!snapshot || scaleObjects === 0)
+    throw new Error('the scale restore row needs the scale snapshot row first');
+  await s3.send(new CreateBucketCommand({ Bucket: SCALE_RESTORE_BUCKET }));
+  const request = { plan: SCALE_PLAN, snapshot: snapshot.snapshotId, targetBucket: SCALE_RESTORE_BUCKET };
+  const row = await kit.inEnvironments(['restore', 'restoreWorker'], () =>
+    kit.measure(async () => {
+      // What `strongbox restore` does on a deployed stage: invoke the restore function, which fans
+      // the selection out as a restore job, then follow the job until it ends.
+      const started = (await stack.dispatcher.invoke('restore', request)) as RestoreJobRecord;
+      if (!started?.restoreJobId)
+        throw new Error(`the restore function did not start a job: ${JSON.stringify(started)}`);
+      const job = await followRestoreJob(c.pipeline.catalog, started.restoreJobId, { pollMs: 2000 });
+      if (job.status !== 'SUCCEEDED')
+        throw new Error(`restore job ${job.restoreJobId} ${job.status}: ${job.error ?? ''}`);
+      return { detail: { restoreJobId: job.restoreJobId, slices: job.slicesTotal } };
+    }),
+  );
+  row.detail.check = await checkRestored(kit, scaleObjects, sampleObjects);
+  return row;
+}
+
+/** Every key listed, and a sample of objects (spread over the key space) byte-identical to what was uploaded. */
+async function checkRestored(
+  kit: ScaleKit,
+  objects: number,
+  sampleObjects: number,
+): Promise<{ listed: number; sampled: number; identical: number }> {
+  let listed = 0;
+  let token: string | undefined;
+  do {
+    const page = await kit.s3.send(
+      new ListObjectsV2Command({
+        Bucket: SCALE_RESTORE_BUCKET,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    listed += page.KeyCount ?? 0;
+    token = page.NextContinuationToken;
+  } while (token);
+  const step = Math.max(1, Math.floor(objects / sampleObjects));
+  const sample = Array.from({ length: Math.ceil(objects / step) }, (_, n) => n * step);
+  const limit = pLimit(kit.concurrency);
+  const same = await Promise.all(
+    sample.map((i) =>
+      limit(async () => {
+        const out = await kit.s3.send(
+          new GetObjectCommand({ Bucket: SCALE_RESTORE_BUCKET, Key: kit.smallObjectKey(i) }),
+        );
+        const body = Buffer.from((await out.Body?.transformToByteArray()) ?? []);
+        return body.equals(kit.smallBody(i % 10 === 9 ? Math.floor(i / 10) : i));
+      }),
+    ),
+  );
+  const identical = same.filter(Boolean).length;
+  if (listed !== objects || identical !== sample.length)
+    throw new Error(
+      `restored ${listed} of ${objects} keys; ${identical} of ${sample.length} sampled objects identical`,
+    );
+  return { listed, sampled: sample.length, identical };
+}
+
+async function journalBuiltSnapshot(kit: ScaleKit, baseObjects: number, changes: number): Promise<OurRow> {
+  const { c, stack } = kit;
+  await kit.benchPlan(JOURNAL_PLAN, kit.sourceBucket, JOURNAL_PREFIX, { samplePercent: 0, continuous: true });
+  await putMany(kit, baseObjects, (i) => `${JOURNAL_PREFIX}base/${String(i).padStart(7, '0')}.txt`);
+  await stack.settled();
+  const base = await kit.snapshotRow(JOURNAL_PLAN);
+  await jobEnd(kit, JOURNAL_PLAN, String(base.detail.snapshotId));
+  // The changes: new keys under one dated prefix, after every key the base holds.
+  const journaled = async () => (await c.pipeline.catalog.listJournal(JOURNAL_PLAN)).length;
+  const before = await journaled();
+  const t0 = performance.now();
+  await putMany(kit, changes, (i) => `${JOURNAL_PREFIX}logs/2026/12/05/${String(i).padStart(7, '0')}.log`);
+  await stack.settled();
+  for (const deadline = Date.now() + HOUR_MS; (await journaled()) - before < changes; ) {
+    if (Date.now() > deadline)
+      throw new Error(`capture journaled fewer than ${changes} changes within an hour`);
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  const captureSeconds = (performance.now() - t0) / 1000;
+  const row = await kit.inEnvironments(['snapshot'], () => kit.snapshotRow(JOURNAL_PLAN));
+  await jobEnd(kit, JOURNAL_PLAN, String(row.detail.snapshotId));
+  const snapshot = await c.pipeline.catalog.getSnapshot(JOURNAL_PLAN, String(row.detail.snapshotId));
+  if (snapshot?.mode !== 'journal' || snapshot.objectCount !== baseObjects + changes)
+    throw new Error(
+      `the journal row's snapshot is ${snapshot?.mode}-built with ${snapshot?.objectCount} objects, not journal-built with ${baseObjects + changes}`,
+    );
+  Object.assign(row.detail, { baseObjects, changes, captureSeconds, snapshot });
+  return row;
+}
+
+/** PUT `count` small objects to the protected source bucket, `keyOf(i)` each. */
+async function putMany(kit: ScaleKit, count: number, keyOf: (i: number) => string): Promise<void> {
+  const limit = pLimit(kit.concurrency);
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      limit(() =>
+        kit.s3.send(
+          new PutObjectCommand({
+            Bucket: kit.sourceBucket,
+            Key: keyOf(i),
+            Body: kit.smallBody(1_000_000 + i),
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+async function gcOfVault(kit: ScaleKit, blobs: number): Promise<OurRow> {
+  const { c, s3 } = kit;
+  await s3.send(new CreateBucketCommand({ Bucket: GC_BUCKET }));
+  await kit.benchPlan(GC_PLAN, GC_BUCKET, '', { samplePercent: 0, continuous: false, keepLast: 1 });
+  const half = Math.floor(blobs / 2);
+  const now = c.pipeline.clock.now().getTime();
+  const t0 = performance.now();
+  await writeSyntheticSnapshot(kit, now - 2 * 86_400_000, 0, half);
+  await writeSyntheticSnapshot(kit, now - 86_400_000, half, blobs);
+  const repaired = await repairCatalog(c.pipeline);
+  if (repaired.recreated.length !== 2)
+    throw new Error(`repair catalog recreated ${repaired.recreated.length} snapshot records, not 2`);
+  const writeSeconds = (performance.now() - t0) / 1000;
+  const row = await kit.inEnvironments(['prune'], () =>
+    kit.measure(async () => {
+      const run = await pruneNow(c.pipeline, GC_PLAN, { timeoutMs: 3 * HOUR_MS, pollMs: 2000 });
+      const failed = [run.prune, ...run.regions].filter((t) => t.status !== 'SUCCEEDED');
+      if (failed.length > 0 || run.regions.length === 0)
+        throw new Error(
+          `prune of ${GC_PLAN}: ${JSON.stringify(failed.map((t) => [t.taskId, t.status, t.error]))}`,
+        );
+      return { detail: { prune: run.prune.result, gc: run.regions.map((t) => t.result) } };
+    }),
+  );
+  Object.assign(row.detail, { blobs, writeSeconds });
+  return row;
+}
+
+/**
+ * Write one snapshot of `GC_PLAN` straight to the primary vault: one small blob and one entry per
+ * number in `[from, to)`, with the product's writers in the documented order (packs, index, parts,
+ * root). Its catalog record is recreated afterwards by repairCatalog.
+ */
+async function writeSyntheticSnapshot(kit: ScaleKit, atMs: number, from: number, to: number): Promise<void> {
+  const { vaults, envelope } = kit.c.pipeline;
+  const vault = vaults.primary;
+  const at = new Date(atMs).toISOString().replace(/\.\d{3}Z$/, '.000Z');
+  const snapshotId = at.replace(/[-:]/g, '').replace(/\.000Z$/, 'Z');
+  const writer = new PackWriter(vault, envelope);
+  const entries: ManifestEntry[] = [];
+  for (let i = from; i < to; i++) {
+    const data = syntheticBlob(i);
+    const blobId: ContentId = contentIdOf(data);
+    await writer.add(blobId, data);
+    entries.push({
+      key: `gc/${String(i).padStart(8, '0')}`,
+      sizeBytes: data.length,
+      etag: `"${i}"`,
+      lastModified: at,
+      blobs: [blobId],
+    });
+  }
+  const packs = await writer.flush();
+  for (let p = 0; p < packs.length; p += 100) await writeIndex(vault, envelope, packs.slice(p, p + 100));
+  const limit = pLimit(kit.concurrency);
+  const refs = await Promise.all(
+    Array.from({ length: Math.ceil(entries.length / PART_MAX_ENTRIES) }, (_, n) =>
+      limit(
+        async () =>
+          (
+            await writePart(
+              vault,
+              envelope,
+              GC_PLAN,
+              entries.slice(n * PART_MAX_ENTRIES, (n + 1) * PART_MAX_ENTRIES),
+            )
+          ).ref,
+      ),
+    ),
+  );
+  const root = manifestRoot(
+    {
+      planId: GC_PLAN,
+      snapshotId,
+      parentSnapshotId: null,
+      source: { bucket: GC_BUCKET, prefix: '' },
+      scheduledAt: at,
+      time: at,
+      completedAt: at,
+    },
+    refs,
+  );
+  await writeManifest(vault, envelope, root);
+}
+
+/** 256 bytes, unique per `i`: eight SHA-256s of it. */
+function syntheticBlob(i: number): Buffer {
+  return Buffer.concat(
+    Array.from({ length: 8 }, (_, k) => createHash('sha256').update(`gc ${i} ${k}`).digest()),
+  );
+}
+
+/** Wait until a job is no longer RUNNING (its verification and prune), within an hour. */
+async function jobEnd(kit: ScaleKit, planId: string, snapshotId: string): Promise<void> {
+  await waitUntil(async () => {
+    const job = await kit.c.pipeline.catalog.getJob(`${planId}/${snapshotId}`);
+    return job && job.status !== 'RUNNING' ? job.status : undefined;
+  }, HOUR_MS);
+}
