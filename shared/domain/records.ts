@@ -216,6 +216,27 @@ export interface PartitionPlan {
 }
 
 /**
+ * One leg of a plan's first listing, when it did not fit in one invocation: where the leg stopped
+ * and the partition boundaries it found. The legs, in order, carry the listing across invocations;
+ * the last one's planner joins their boundaries into the {@link PartitionPlan}. Each leg is recorded
+ * once (a second delivery that listed the same leg loses and stops). @see docs/format.md#partitions
+ */
+export interface ListingLeg {
+  /** 0 for the first leg, then 1, 2, … */
+  leg: number;
+  /** The last key this leg listed: the next leg lists after it. */
+  afterKey: string;
+  /** The boundaries this leg found (upper bounds, inclusive, in UTF-8 binary order). */
+  partitionBoundaries: string[];
+  /** Keys listed by this leg and every leg before it. */
+  keysListed: number;
+  /** A key that ends a partition if any key follows it (the listing stopped right after it). */
+  pendingBoundary?: string;
+  /** ISO-8601 UTC: when the leg was recorded. */
+  recordedAt: string;
+}
+
+/**
  * What one partition of a snapshot produced: its manifest parts (in key order) and counters. Stored
  * once per partition; the last one counted seals the snapshot from these.
  */

@@ -142,6 +142,31 @@ describe('partitioned snapshots', () => {
     await expectRestorable(p, entries);
   });
 
+  it('carries a first listing longer than its time budget across invocations, in legs recorded once', async () => {
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    const budgeted = { ...p.deps, remainingTimeMs: () => 1000, timeReserveSeconds: 60 };
+    const results: string[] = [];
+    const ran = await runSnapshotTasks(p, async (t) => {
+      const first = await takeSnapshot(budgeted, t);
+      results.push(first.status);
+      // A second delivery of every plan task: it lists the same leg again, loses, and stops.
+      if (t.kind === 'snapshot-plan') results.push((await takeSnapshot(budgeted, t)).status);
+    });
+    // 2,500 keys listed 500 per look at the budget: five legs, then the sixth invocation plans.
+    const plans = ran.filter((t) => t.kind === 'snapshot-plan').length;
+    expect(plans).toBe(6);
+    expect(results.filter((r) => r === 'CONTINUED')).toHaveLength(5 + 2); // 5 legs, then partitions 0 and 1 once each
+    expect(results.filter((r) => r === 'SKIPPED').length).toBeGreaterThanOrEqual(5);
+    const legs = await p.catalog.listListingLegs('photos', snapshotId);
+    expect(legs.map((l) => [l.afterKey, l.keysListed])).toEqual(
+      [499, 999, 1499, 1999, 2499].map((i, n) => [`k/${String(i).padStart(5, '0')}`, (n + 1) * 500]),
+    );
+    const record = await p.catalog.getSnapshot('photos', snapshotId);
+    expect(record?.partitionBoundaries).toEqual(['k/00999', 'k/01999']);
+    const { entries } = await committed(p, snapshotId);
+    expect(entries).toHaveLength(OBJECTS);
+  });
+
   it('survives a crash mid-partition: the redelivery stores everything', async () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     p.primary.faults.push({ op: 'put', prefix: 'index/', onCall: 2 });

@@ -17,6 +17,7 @@
  * | snapshot partition done | `PLAN#<planId>` | `PARTITION#<snapshotId>#<000000 partition>` |
  * | partition checkpoint | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>` (no parts; `token`, `chunks`) |
  * | its part refs, in order | `PLAN#<planId>` | `CHECKPOINT#<snapshotId>#<000000 partition>#<token>#<0000 chunk>` (`parts`) |
+ * | first-listing leg | `PLAN#<planId>` | `LISTING#<snapshotId>#<000000 leg>` (`attribute_not_exists`; long `partitionBoundaries` in overflow items) |
  * | GC mark of a pack | `GC#<vault bucket>` | `PACK#<packId>` (with `markedAt`) |
  * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`; copies' holds `copy:<holder>`, `version`) |
  *
@@ -46,6 +47,7 @@ import type {
   JobRecord,
   JournalEntry,
   LegalHold,
+  ListingLeg,
   PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
@@ -160,6 +162,14 @@ export class DynamoDbCatalog implements Catalog {
 
   planPartitions(planId: string, snapshotId: string, plan: PartitionPlan): Promise<PartitionPlan> {
     return this.#snapshots.planPartitions(planId, snapshotId, plan);
+  }
+
+  putListingLeg(planId: string, snapshotId: string, leg: ListingLeg): Promise<boolean> {
+    return this.#snapshots.putListingLeg(planId, snapshotId, leg);
+  }
+
+  listListingLegs(planId: string, snapshotId: string): Promise<ListingLeg[]> {
+    return this.#snapshots.listListingLegs(planId, snapshotId);
   }
 
   completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {

@@ -10,6 +10,14 @@ export function chunkSk(head: string, token: string, chunk: number): string {
   return `${head}#${token}#${String(chunk).padStart(4, '0')}`;
 }
 
+/**
+ * Sort key of a leg of a snapshot's first listing (zero-padded: a query returns them in order), or,
+ * without a leg, the prefix of them all.
+ */
+export function listingSk(snapshotId: string, leg: number | undefined): string {
+  return `LISTING#${snapshotId}#${leg === undefined ? '' : String(leg).padStart(6, '0')}`;
+}
+
 /** Sort key of a partition summary; the number is zero-padded so a query returns them in order. */
 export function partitionSk(snapshotId: string, partition: number): string {
   return `PARTITION#${snapshotId}#${String(partition).padStart(6, '0')}`;

@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError, TransientError } from '#domain/errors.ts'
 import type { SnapshotCatalog } from '#domain/ports.ts';
 import type {
   LegalHold,
+  ListingLeg,
   PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
@@ -21,7 +22,7 @@ import { splitOverflow } from '../item-size.ts';
 import { withRetry } from '../retrying.ts';
 import { chunksOf } from './checkpoint-chunks.ts';
 import { catalogFailure } from './errors.ts';
-import { checkpointSk, chunkSk, partitionSk } from './keys.ts';
+import { checkpointSk, chunkSk, listingSk, partitionSk } from './keys.ts';
 import type { Item, Table } from './table.ts';
 
 export class DynamoDbSnapshotCatalog implements SnapshotCatalog {
@@ -173,6 +174,36 @@ export class DynamoDbSnapshotCatalog implements SnapshotCatalog {
       };
     }
     throw new ConflictError(`snapshot ${planId}/${snapshotId} is ${s.status}`);
+  }
+
+  async putListingLeg(planId: string, snapshotId: string, leg: ListingLeg): Promise<boolean> {
+    const pk = `PLAN#${planId}`;
+    const sk = listingSk(snapshotId, leg.leg);
+    const what = `listing leg ${leg.leg} of ${planId}/${snapshotId}`;
+    // Many long boundaries go to overflow items first (keyed by their hash); the leg then names them.
+    const split = splitOverflow({ pk, sk, ...leg }, 'partitionBoundaries');
+    await this.#table.putOverflow(what, split.chunks);
+    try {
+      await this.#table.doc.send(
+        new PutCommand({
+          TableName: this.#table.name,
+          Item: split.item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw catalogFailure(what, error);
+    }
+  }
+
+  async listListingLegs(planId: string, snapshotId: string): Promise<ListingLeg[]> {
+    const legs = await this.#table.query<ListingLeg>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `PLAN#${planId}`, ':p': listingSk(snapshotId, undefined) },
+    });
+    return legs.sort((a, b) => a.leg - b.leg);
   }
 
   async completePartition(planId: string, snapshotId: string, summary: PartitionSummary) {

@@ -2,9 +2,9 @@
  * Planning a snapshot: its partitions' key ranges (at the parent's part boundaries, or from a first
  * listing), recorded once on the snapshot record, and the first partitions enqueued.
  */
-import { nowIso, type PipelineDeps } from '../pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from '../pipeline.ts';
 import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from '../plan.ts';
-import type { PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
+import type { ListingLeg, PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { resetLostWork } from '../retry.ts';
 import { sourceOf } from '../source/index.ts';
@@ -52,7 +52,8 @@ export async function planSnapshot(
           await readManifest(deps.vaults.primary, deps.envelope, plan.id, parent.manifestId),
           target,
         )
-      : await boundariesFromListing(deps, plan, target);
+      : await boundariesFromListing(deps, plan, record, task, target);
+    if (!Array.isArray(boundaries)) return boundaries; // the listing goes on in another invocation
     recorded = await catalog.planPartitions(plan.id, record.snapshotId, {
       boundaries,
       parentSnapshotId: parent?.snapshotId ?? null,
@@ -86,22 +87,64 @@ export function boundariesFromParent(parent: Pick<Manifest, 'parts'>, target: nu
   return boundaries;
 }
 
-/** Boundaries every `target` keys of one listing (the first snapshot of a plan). Keeps only the keys. */
+/**
+ * Boundaries every `target` keys of one listing (the first snapshot of a plan). Keeps only the keys.
+ * A listing longer than the invocation's time budget is carried across invocations in legs: with
+ * less than the time reserve left, this invocation records its leg (where it stopped, the boundaries
+ * it found), enqueues the plan task again and stops; the next one lists on from there. Of two
+ * deliveries that listed the same leg, the second to record it stops (SKIPPED).
+ * @returns the boundaries, or what this task did when the listing goes on elsewhere.
+ * @see ../../../docs/format.md#partitions
+ */
 async function boundariesFromListing(
   deps: PipelineDeps,
   plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
   target: number,
-): Promise<string[]> {
-  const boundaries: string[] = [];
-  let n = 0;
-  let pending: string | undefined;
-  for await (const o of sourceOf(deps, plan.source).list()) {
+): Promise<string[] | SnapshotResult> {
+  const { catalog } = deps;
+  const legs = await catalog.listListingLegs(plan.id, record.snapshotId);
+  const last = legs.at(-1);
+  const fresh: string[] = [];
+  let n = last?.keysListed ?? 0;
+  let pending = last?.pendingBoundary;
+  let listed = 0;
+  const reserveMs = tuningOf(deps).timeReserveSeconds * 1000;
+  const every = tuningOf(deps).partitionBatchObjects;
+  for await (const o of sourceOf(deps, plan.source).list(last ? { startAfter: last.afterKey } : {})) {
     if (pending !== undefined) {
-      boundaries.push(pending); // only a boundary when some key follows it
+      fresh.push(pending); // only a boundary when some key follows it
       pending = undefined;
     }
     n += 1;
+    listed += 1;
     if (n % target === 0) pending = o.key;
+    if (listed % every === 0 && deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs) {
+      const leg: ListingLeg = {
+        leg: legs.length,
+        afterKey: o.key,
+        partitionBoundaries: fresh,
+        keysListed: n,
+        ...(pending === undefined ? {} : { pendingBoundary: pending }),
+        recordedAt: nowIso(deps.clock),
+      };
+      const snapshotId = record.snapshotId;
+      if (!(await catalog.putListingLeg(plan.id, snapshotId, leg))) {
+        return {
+          status: 'SKIPPED',
+          snapshotId,
+          reason: `another delivery recorded leg ${leg.leg} of the first listing`,
+        };
+      }
+      await deps.queue.send(task);
+      await catalog.updateTask(jobIdOf(record), 'snapshot', { progress: { done: n } });
+      return {
+        status: 'CONTINUED',
+        snapshotId,
+        reason: `first listing: ${n} keys listed, going on after ${o.key}`,
+      };
+    }
   }
-  return boundaries;
+  return [...legs.flatMap((l) => l.partitionBoundaries), ...fresh];
 }

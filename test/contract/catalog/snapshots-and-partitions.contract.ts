@@ -203,6 +203,33 @@ export function snapshotCatalogContract(
       });
     });
 
+    describe('listing legs', () => {
+      it('records each leg of a first listing once, with however many long boundaries, and lists them in order', async () => {
+        const c = await make();
+        await c.createJob(job('S1'), snapshot('S1'));
+        const leg = (n: number, boundaries: string[]) => ({
+          leg: n,
+          afterKey: `after ${n}`,
+          partitionBoundaries: boundaries,
+          keysListed: 1000 * (n + 1),
+          recordedAt: '2026-01-01T00:00:00.000Z',
+        });
+        const long = Array.from({ length: 600 }, (_, i) => longKey(i)); // ~545 KB: overflow items
+        expect(await c.putListingLeg('photos', 'S1', leg(1, long))).toBe(true);
+        expect(await c.putListingLeg('photos', 'S1', { ...leg(0, ['a', 'b']), pendingBoundary: 'c' })).toBe(
+          true,
+        );
+        // A second delivery that listed leg 1 again loses, whatever it found.
+        expect(await c.putListingLeg('photos', 'S1', leg(1, ['other']))).toBe(false);
+        expect(await c.listListingLegs('photos', 'S1')).toEqual([
+          { ...leg(0, ['a', 'b']), pendingBoundary: 'c' },
+          leg(1, long),
+        ]);
+        expect(await c.listListingLegs('photos', 'S2')).toEqual([]);
+        expect((await c.listSnapshots('photos')).map((s) => s.snapshotId)).toEqual(['S1']);
+      });
+    });
+
     describe('count-once partition commit', () => {
       it('counts a partition once: a duplicate delivery is not counted and does not replace the summary', async () => {
         const c = await make();

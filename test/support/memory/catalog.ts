@@ -13,6 +13,7 @@ import type {
   JobRecord,
   JournalEntry,
   LegalHold,
+  ListingLeg,
   PartitionCheckpoint,
   PartitionPlan,
   PartitionSummary,
@@ -125,6 +126,22 @@ export class MemoryCatalog implements Catalog {
 
   /** Partition checkpoints by `<planId>/<snapshotId>#<partition>`. */
   readonly checkpoints = new Map<string, PartitionCheckpoint>();
+  readonly listingLegs = new Map<string, ListingLeg>();
+
+  async putListingLeg(planId: string, snapshotId: string, leg: ListingLeg): Promise<boolean> {
+    const key = `${planId}/${snapshotId}#${leg.leg}`;
+    if (this.listingLegs.has(key)) return false;
+    this.listingLegs.set(key, clone(leg));
+    return true;
+  }
+
+  async listListingLegs(planId: string, snapshotId: string): Promise<ListingLeg[]> {
+    const prefix = `${planId}/${snapshotId}#`;
+    return [...this.listingLegs.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, v]) => clone(v))
+      .sort((a, b) => a.leg - b.leg);
+  }
 
   async putPartitionCheckpoint(
     planId: string,
