@@ -276,6 +276,15 @@ export interface JournalCatalog {
   ): Promise<JournalEntry[]>;
   /** Every entry of one key of a plan, ordered by sequencer (oldest event first). One query. */
   listJournalForKey(planId: string, key: string): Promise<JournalEntry[]>;
+  /**
+   * Delete a plan's journal entries captured before `capturedBefore` (ISO-8601 UTC, exclusive),
+   * each whole (its idempotency marker, its items by time and by key, their overflow items), a page
+   * at a time. Deleting what is gone succeeds, so a rerun finishes what a failed run began. Only
+   * journal expiry calls it (see docs/format.md#journal, Expiry).
+   * @returns how many entries it deleted.
+   * @throws TransientError (retryable) when the store fails.
+   */
+  expireJournal(planId: string, capturedBefore: string): Promise<number>;
 }
 
 /**

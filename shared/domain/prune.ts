@@ -18,6 +18,7 @@ import { collectGarbage } from './gc/collect.ts';
 import { emptyGcResult, type VaultGcResult } from './gc/result.ts';
 import { allVaults } from './gc/store.ts';
 import { extendRetentionForPlan } from './immutability.ts';
+import { journalExpiryCutoff } from './journal-expiry.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
 import type { RetentionDecision } from './retention/apply.ts';
 import { type ForgetTask, type GcTask, jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
@@ -76,7 +77,11 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
     }
     // Object Lock: extend the retain-until dates of what the kept snapshots reference (a no-op
     // without a lock), before any garbage collection looks at dates.
-    const extensions = await extendRetentionForPlan(deps, plan, await catalog.listSnapshots(plan.id));
+    const remaining = await catalog.listSnapshots(plan.id);
+    const extensions = await extendRetentionForPlan(deps, plan, remaining);
+    // Journal expiry: the entries no reader will ask for again (see journal-expiry.ts).
+    const expireBefore = journalExpiryCutoff(remaining, clock.now());
+    const journalExpired = expireBefore ? await catalog.expireJournal(plan.id, expireBefore) : 0;
     // Garbage collection: one task per region, each collecting its own vault.
     const gcRegions = allVaults(deps).map((v) => v.region);
     for (const region of gcRegions) {
@@ -98,6 +103,7 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
         kept: result.kept,
         forgotten: forgotten.length,
         retentionExtended: extensions.reduce((n, r) => n + r.extended, 0),
+        journalExpired,
         gcRegions: gcRegions.join(','),
       },
     });

@@ -243,7 +243,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ],
     prune: [
       ...logs('prune'),
-      // PutItem: the per-vault GC lease; BatchWriteItem: GC marks.
+      // PutItem: the per-vault GC lease; BatchWriteItem: GC marks, and journal expiry's deletes
+      // (after a Query of the plan's journal by time).
       ...g(
         [
           'dynamodb:GetItem',

@@ -287,6 +287,10 @@ export class DynamoDbCatalog implements Catalog {
     return this.#journal.listJournalForKey(planId, key);
   }
 
+  expireJournal(planId: string, capturedBefore: string): Promise<number> {
+    return this.#journal.expireJournal(planId, capturedBefore);
+  }
+
   putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void> {
     return this.#gc.putGcMarks(vault, marks);
   }

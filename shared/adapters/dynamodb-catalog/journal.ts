@@ -2,6 +2,8 @@
  * {@link JournalCatalog} on the catalog's table: a plan's journal entries, each under its
  * idempotency marker, by time (`JOURNAL#<planId>`) and by key (`JKEY#<planId>#<sha256(key)>`).
  */
+
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type { JournalCatalog } from '#domain/ports.ts';
 import type { JournalEntry } from '#domain/records.ts';
@@ -58,6 +60,56 @@ export class DynamoDbJournalCatalog implements JournalCatalog {
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': `JOURNAL#${planId}`, ':low': low, ':high': high },
     });
+  }
+
+  async expireJournal(planId: string, capturedBefore: string): Promise<number> {
+    const pk = `JOURNAL#${planId}`;
+    // Every item by time below `C#<capturedBefore>` (entries, and their overflow items, whose sort
+    // keys extend the entry's), a page at a time.
+    const high = `C#${new Date(capturedBefore).toISOString()}`;
+    let deleted = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#table.call('expire journal', () =>
+        this.#table.doc.send(
+          new QueryCommand({
+            TableName: this.#table.name,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
+            ExpressionAttributeValues: { ':pk': pk, ':low': 'C#', ':high': high },
+            ProjectionExpression: 'sk, #key, sequencer, chunkOf',
+            ExpressionAttributeNames: { '#key': 'key' },
+            Limit: 500,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      // The items by time go last, in a request of their own: a run that fails midway leaves each
+      // entry findable by time, so the next run deletes the rest of it.
+      const others: { pk: string; sk: string }[] = [];
+      const byTime: { pk: string; sk: string }[] = [];
+      for (const item of page.Items ?? []) {
+        const sk = String(item.sk);
+        byTime.push({ pk, sk });
+        if (item.chunkOf !== undefined) continue; // an overflow item of an entry in this range
+        const byKey = `JKEY#${planId}#${contentIdOf(String(item.key))}`;
+        const bySequencer = sequencerSortKey(String(item.sequencer));
+        for (const chunk of await this.#table.overflowOf(byKey, bySequencer)) {
+          others.push({ pk: byKey, sk: String(chunk.sk) });
+        }
+        others.push({ pk: byKey, sk: bySequencer }, { pk, sk: `E#${sk.slice(sk.lastIndexOf('#') + 1)}` });
+        deleted += 1;
+      }
+      const remove = (keys: { pk: string; sk: string }[]) =>
+        this.#table.batchWrite(
+          `expire journal of ${planId}`,
+          keys.map((Key) => ({ DeleteRequest: { Key } })),
+        );
+      await remove(others);
+      await remove(byTime);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return deleted;
   }
 
   async listJournalForKey(planId: string, key: string): Promise<JournalEntry[]> {

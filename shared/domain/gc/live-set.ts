@@ -8,6 +8,7 @@
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { isRetryable, reasonOf } from '../errors.ts';
+import { JOURNAL_MARGIN_MS } from '../journal-expiry.ts';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
@@ -44,12 +45,6 @@ export interface LiveSet {
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
   incomplete?: string;
 }
-
-/**
- * How long before a plan's oldest snapshot captured versions stay live: a point-in-time restore
- * reads the journal from a little before its base snapshot's time (see restore/point-in-time.ts).
- */
-const JOURNAL_MARGIN_MS = 10 * 60_000;
 
 /**
  * Mark: every COMMITTED snapshot of every plan, and every root `vault` holds that no tombstone

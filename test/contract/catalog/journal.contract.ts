@@ -140,6 +140,31 @@ export function journalCatalogContract(
       expect(await c.listJournal('photos')).toEqual([]);
     });
 
+    it('expires the entries captured before a time, whole, by time and by key, and only those', async () => {
+      const c = await make();
+      const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
+      const old = [1, 2, 3].map((s) => journalEntry({ key: `k${s}`, sequencer: `0${s}`, capturedAt: at(s) }));
+      const huge = journalEntry({
+        key: 'k1',
+        sequencer: '09',
+        capturedAt: at(4),
+        blobs: Array.from({ length: 7_680 }, (_, i) => hex(i)),
+      });
+      const kept = [5, 6].map((s) => journalEntry({ key: 'k1', sequencer: `1${s}`, capturedAt: at(s) }));
+      const other = journalEntry({ planId: 'docs', capturedAt: at(1) });
+      for (const e of [...old, huge, ...kept, other]) expect(await c.appendJournal(e)).toBe(true);
+      // Act: everything captured before second 5 (exclusive) goes, twice (a rerun deletes nothing more)
+      expect(await c.expireJournal('photos', at(5))).toBe(4);
+      expect(await c.expireJournal('photos', at(5))).toBe(0);
+      // Assess
+      expect(await c.listJournal('photos')).toEqual(kept);
+      expect(await c.listJournalForKey('photos', 'k1')).toEqual(kept);
+      expect(await c.listJournalForKey('photos', 'k2')).toEqual([]);
+      expect(await c.listJournal('docs')).toEqual([other]);
+      // Its idempotency marker went with it: the same event is journaled again.
+      expect(await c.appendJournal(old[1] as JournalEntry)).toBe(true);
+    });
+
     describe("DynamoDB's 400 KB item limit", () => {
       it('keeps a journal entry naming thousands of blobs (an object over 47 GiB), by time and by key', async () => {
         const c = await make();

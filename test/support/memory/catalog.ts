@@ -428,6 +428,14 @@ export class MemoryCatalog implements Catalog {
       .sort((a, b) => compareSequencers(a.sequencer, b.sequencer))
       .map(clone);
   }
+  async expireJournal(planId: string, capturedBefore: string): Promise<number> {
+    const before = isoOf(capturedBefore);
+    let deleted = 0;
+    for (const [id, e] of this.journal) {
+      if (e.planId === planId && e.capturedAt < before && this.journal.delete(id)) deleted += 1;
+    }
+    return deleted;
+  }
   /** Garbage-collection marks: vault bucket → pack id → mark. */
   readonly gcMarks = new Map<string, Map<string, GcMark>>();
   async putGcMarks(vault: string, marks: readonly GcMark[]): Promise<void> {
