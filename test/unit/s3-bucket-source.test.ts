@@ -62,6 +62,48 @@ describe('S3BucketSource', () => {
     ]);
   });
 
+  it("reads a large object's chunks ahead, in parallel and in order, within one byte budget shared by every read", async () => {
+    // Prepare: two objects of 12 chunks, each chunk's bytes its number; every ranged read takes a while
+    const { objects, source } = memorySource('');
+    const size = 12 * CHUNK_SIZE_BYTES;
+    const body = (tag: number) => {
+      const b = Buffer.alloc(size);
+      for (let c = 0; c < 12; c++) b.fill(tag * 16 + c, c * CHUNK_SIZE_BYTES, (c + 1) * CHUNK_SIZE_BYTES);
+      return b;
+    };
+    await objects.put('photos-src', 'a', body(1), {});
+    await objects.put('photos-src', 'b', body(2), {});
+    let inFlight = 0;
+    let most = 0;
+    const getRange = objects.getRange.bind(objects);
+    objects.getRange = async (...args: Parameters<typeof getRange>) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      try {
+        return await getRange(...args);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    const firsts = async (key: string) => {
+      const got: number[] = [];
+      for await (const chunk of (await source.read({ key, sizeBytes: size })).chunks)
+        got.push(chunk[0] as number);
+      return got;
+    };
+    // Act: one read alone, then two at once
+    const alone = await firsts('a');
+    const mostAlone = most;
+    most = 0;
+    const [a, b] = await Promise.all([firsts('a'), firsts('b')]);
+    // Assess: in order; one read keeps its next chunk plus 8 more (64 MiB) in flight; two share the 8
+    const inOrder = (tag: number) => Array.from({ length: 12 }, (_, c) => tag * 16 + c);
+    expect([alone, a, b]).toEqual([inOrder(1), inOrder(1), inOrder(2)]);
+    expect(mostAlone).toBe(1 + 8);
+    expect(most).toBeLessThanOrEqual(2 + 8);
+  });
+
   it('reads the version asked for, and a deleted version is NotFoundError', async () => {
     const { objects, source } = memorySource('');
     objects.enableVersioning('photos-src');
