@@ -198,6 +198,27 @@ describe('fauxqs S3 listing order and pagination', () => {
     }
   });
 
+  it('lists under a prefix after a marker, and sees keys added, overwritten and removed between two pages', async () => {
+    // The patch keeps each bucket's keys sorted between changes to its key set: a listing must
+    // still see every change made since the previous page, as S3 does.
+    const bucket = 'listing-changes';
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const put = (Key: string) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key }));
+    for (const key of ['a/1', 'a/3', 'a/5', 'b/1', 'c']) await put(key);
+    const list = async (Prefix: string, StartAfter?: string) =>
+      ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix, StartAfter }))).Contents ?? []).map(
+        (o) => o.Key,
+      );
+    expect(await list('a/', 'a/1')).toEqual(['a/3', 'a/5']);
+    expect(await list('b/')).toEqual(['b/1']);
+    await put('a/4'); // added after the marker
+    await put('a/3'); // overwritten: the key set is unchanged
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'a/5' }));
+    expect(await list('a/', 'a/1')).toEqual(['a/3', 'a/4']);
+    expect(await list('', 'a/4')).toEqual(['b/1', 'c']);
+    expect(await list('a/', 'a/9')).toEqual([]);
+  });
+
   it('ListObjects (V1) with MaxKeys 7 and markers returns every key once, in UTF-8 binary order', async () => {
     const listed: string[] = [];
     let Marker: string | undefined;
