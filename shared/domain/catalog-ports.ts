@@ -277,6 +277,19 @@ export interface JournalCatalog {
   /** Every entry of one key of a plan, ordered by sequencer (oldest event first). One query. */
   listJournalForKey(planId: string, key: string): Promise<JournalEntry[]>;
   /**
+   * A plan's entries whose key is in `(range.after, range.upTo]` (UTF-8 binary order; an absent
+   * bound is open) and whose `capturedAt` is in `(capturedAfter, capturedUntil]`, in key order, then
+   * by capture. Reads only that key range of the journal (one query), however long the journal is:
+   * what a snapshot partition reads. Entries journaled before this index existed are not listed.
+   * @throws TransientError (retryable) when the store fails.
+   * @see ../../docs/format.md#journal
+   */
+  listJournalInRange(
+    planId: string,
+    range: { after?: string; upTo?: string },
+    window?: { capturedAfter?: string; capturedUntil?: string },
+  ): Promise<JournalEntry[]>;
+  /**
    * Delete a plan's journal entries captured before `capturedBefore` (ISO-8601 UTC, exclusive),
    * each whole (its idempotency marker, its items by time and by key, their overflow items), a page
    * at a time. Deleting what is gone succeeds, so a rerun finishes what a failed run began. Only

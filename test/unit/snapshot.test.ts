@@ -117,6 +117,33 @@ describe('partitioned snapshots', () => {
     await expectRestorable(p, entries);
   });
 
+  it("reads only its own key range of the journal in each partition, not the plan's whole journal", async () => {
+    await startSnapshotNow(p.deps, 'photos');
+    await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
+    p.clock.advance(60_000);
+    // 100 journaled removals spread over the three partitions' ranges (capture's, after the parent)
+    for (let i = 0; i < OBJECTS; i += 25) {
+      await p.catalog.appendJournal({
+        planId: 'photos',
+        bucket: 'source',
+        key: `k/${String(i).padStart(5, '0')}`,
+        event: 'removed',
+        eventTime: p.clock.now().toISOString(),
+        sequencer: `0${i.toString(16)}`,
+        capturedAt: p.clock.now().toISOString(),
+        outcome: 'removed',
+      });
+    }
+    p.clock.advance(3_600_000);
+    p.catalog.journalReads.byRange = 0;
+    p.catalog.journalReads.byTime = 0;
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    await runSnapshotTasks(p, (t) => takeSnapshot(p.deps, t));
+    await committed(p, snapshotId);
+    // Each entry read once, by the one partition whose range holds it; none through the whole journal.
+    expect(p.catalog.journalReads).toEqual({ byRange: 100, byTime: 0 });
+  });
+
   it('commits once when every task is delivered twice', async () => {
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
     await runSnapshotTasks(p, async (t) => {

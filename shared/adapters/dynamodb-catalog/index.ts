@@ -11,6 +11,7 @@
  * | journal marker | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` (idempotency) |
  * | journal entry, by time | `JOURNAL#<planId>` | `C#<capturedAt>#<sha256(bucket, key, sequencer)>` |
  * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
+ * | journal entry, by key range | `JRANGE#<planId>` | `<hex of the key's first 470 UTF-8 bytes>#<sha256(bucket, key, sequencer)>` |
  * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
  * | restore slice done | `RESTORE#<restoreJobId>` | `PART#<slice>` (`PART#`: the name before slices were called so) |
@@ -285,6 +286,14 @@ export class DynamoDbCatalog implements Catalog {
 
   listJournalForKey(planId: string, key: string): Promise<JournalEntry[]> {
     return this.#journal.listJournalForKey(planId, key);
+  }
+
+  listJournalInRange(
+    planId: string,
+    range: { after?: string; upTo?: string },
+    window?: { capturedAfter?: string; capturedUntil?: string },
+  ): Promise<JournalEntry[]> {
+    return this.#journal.listJournalInRange(planId, range, window);
   }
 
   expireJournal(planId: string, capturedBefore: string): Promise<number> {

@@ -17,7 +17,7 @@ import { sourceOf } from '../source/index.ts';
 import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
 import { type ContentId, compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
 import { type Counters, entryFor } from './entry.ts';
-import { capturedSince, expectedState } from './parent.ts';
+import { capturedSince, expectedState, keyRange } from './parent.ts';
 import { cutParts } from './parts.ts';
 import type { SnapshotResult } from './result.ts';
 import { seal } from './seal.ts';
@@ -102,12 +102,13 @@ export async function runPartition(
 
   // What capture stored since the parent: a listed object whose ETag and size are its key's newest
   // captured version is taken from the journal, not read again (docs/format.md#journal).
-  const captured = await capturedSince(deps, plan, parentRecord, inRange);
+  const range = keyRange(lower, upper);
+  const captured = await capturedSince(deps, plan, parentRecord, range);
 
   // A reconcile compares the listing with what the parent and the journal say the range holds.
   const expected =
     record.mode === 'reconcile'
-      ? await expectedState(deps, plan, record, parentRecord, parentEntries, inRange)
+      ? await expectedState(deps, plan, record, parentRecord, parentEntries, range)
       : undefined;
   const seen = new Set<string>();
   let reconcileMissed = resume?.reconcileMissed ?? 0;

@@ -140,6 +140,52 @@ export function journalCatalogContract(
       expect(await c.listJournal('photos')).toEqual([]);
     });
 
+    it('lists only a key range of the journal, exactly, in key order, within a capture window', async () => {
+      const c = await make();
+      const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
+      const long = (tail: string) => `${'l'.repeat(600)}${tail}`; // past the 470 bytes the index orders by
+      const keys = ['a', 'a!', 'a#', 'a/b', 'ab', 'b', 'é', '😀', long('1'), long('2'), long('3')];
+      let n = 0;
+      for (const key of keys) {
+        n += 1;
+        expect(await c.appendJournal(journalEntry({ key, sequencer: `0${n}`, capturedAt: at(n) }))).toBe(
+          true,
+        );
+      }
+      await c.appendJournal(journalEntry({ key: 'a!', sequencer: '99', capturedAt: at(30) }));
+      await c.appendJournal(journalEntry({ planId: 'docs', key: 'a!', capturedAt: at(1) }));
+      const list = async (after?: string, upTo?: string, window = {}) =>
+        (
+          await c.listJournalInRange(
+            'photos',
+            { ...(after ? { after } : {}), ...(upTo ? { upTo } : {}) },
+            window,
+          )
+        ).map((e) => `${e.key.length > 500 ? `long${e.key.at(-1)}` : e.key}@${e.capturedAt.slice(17, 19)}`);
+      expect(await list()).toEqual([
+        'a@01',
+        'a!@02',
+        'a!@30',
+        'a#@03',
+        'a/b@04',
+        'ab@05',
+        'b@06',
+        'long1@09',
+        'long2@10',
+        'long3@11',
+        'é@07',
+        '😀@08',
+      ]);
+      expect(await list('a', 'a/b')).toEqual(['a!@02', 'a!@30', 'a#@03', 'a/b@04']);
+      expect(await list('a!', 'ab', { capturedAfter: at(3) })).toEqual(['a/b@04', 'ab@05']);
+      expect(await list(long('1'), long('2'))).toEqual(['long2@10']);
+      expect(await list('b', undefined, { capturedUntil: at(9) })).toEqual(['long1@09', 'é@07', '😀@08']);
+      expect(await list(undefined, 'a!', { capturedAfter: at(1), capturedUntil: at(30) })).toEqual([
+        'a!@02',
+        'a!@30',
+      ]);
+    });
+
     it('expires the entries captured before a time, whole, by time and by key, and only those', async () => {
       const c = await make();
       const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
@@ -160,6 +206,7 @@ export function journalCatalogContract(
       expect(await c.listJournal('photos')).toEqual(kept);
       expect(await c.listJournalForKey('photos', 'k1')).toEqual(kept);
       expect(await c.listJournalForKey('photos', 'k2')).toEqual([]);
+      expect(await c.listJournalInRange('photos', {})).toEqual(kept);
       expect(await c.listJournal('docs')).toEqual([other]);
       // Its idempotency marker went with it: the same event is journaled again.
       expect(await c.appendJournal(old[1] as JournalEntry)).toBe(true);

@@ -25,7 +25,7 @@ import type {
   SnapshotStatus,
   TaskRecord,
 } from '#domain/records.ts';
-import { contentIdOf } from '#domain/vault.ts';
+import { compareKeys, contentIdOf } from '#domain/vault.ts';
 
 /**
  * A deep copy, so no caller shares a record with the store (as with DynamoDB). Catalog records are
@@ -409,6 +409,14 @@ export class MemoryCatalog implements Catalog {
     planId: string,
     options: { capturedAfter?: string; capturedUntil?: string } = {},
   ): Promise<JournalEntry[]> {
+    const entries = this.#journalByTime(planId, options);
+    this.journalReads.byTime += entries.length;
+    return entries;
+  }
+  #journalByTime(
+    planId: string,
+    options: { capturedAfter?: string; capturedUntil?: string },
+  ): JournalEntry[] {
     const after = options.capturedAfter === undefined ? undefined : isoOf(options.capturedAfter);
     const until = options.capturedUntil === undefined ? undefined : isoOf(options.capturedUntil);
     const order = (e: JournalEntry) => `${e.capturedAt}#${journalEntryHash(e)}`;
@@ -427,6 +435,23 @@ export class MemoryCatalog implements Catalog {
       .filter((e) => e.planId === planId && e.key === key)
       .sort((a, b) => compareSequencers(a.sequencer, b.sequencer))
       .map(clone);
+  }
+  /** Journal entries returned so far: by {@link listJournalInRange}, and by {@link listJournal}. */
+  readonly journalReads = { byRange: 0, byTime: 0 };
+  async listJournalInRange(
+    planId: string,
+    range: { after?: string; upTo?: string },
+    window: { capturedAfter?: string; capturedUntil?: string } = {},
+  ): Promise<JournalEntry[]> {
+    const inRange = (key: string) =>
+      (range.after === undefined || compareKeys(key, range.after) > 0) &&
+      (range.upTo === undefined || compareKeys(key, range.upTo) <= 0);
+    // Key order, then capture order (the time order is stable under the key sort).
+    const entries = this.#journalByTime(planId, window)
+      .filter((e) => inRange(e.key))
+      .sort((a, b) => compareKeys(a.key, b.key));
+    this.journalReads.byRange += entries.length;
+    return entries;
   }
   async expireJournal(planId: string, capturedBefore: string): Promise<number> {
     const before = isoOf(capturedBefore);
