@@ -54,6 +54,9 @@ export async function prunePlan(deps: PipelineDeps, task: PruneTask): Promise<Pr
   return task.kind === 'gc' ? collectRegion(deps, task) : forget(deps, task);
 }
 
+/** Restore jobs looked at (newest first) for one still replaying a plan's journal. */
+const RESTORE_JOBS_CONSIDERED = 1000;
+
 /** A forget task: retention, Object Lock extensions, then one `gc` task per region (see {@link prunePlan}). */
 async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult> {
   const { catalog, clock } = deps;
@@ -80,7 +83,10 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
     const remaining = await catalog.listSnapshots(plan.id);
     const extensions = await extendRetentionForPlan(deps, plan, remaining);
     // Journal expiry: the entries no reader will ask for again (see journal-expiry.ts).
-    const expireBefore = journalExpiryCutoff(remaining, clock.now());
+    const restoring = (await catalog.listRestoreJobs(RESTORE_JOBS_CONSIDERED)).filter(
+      (j) => j.planId === plan.id,
+    );
+    const expireBefore = journalExpiryCutoff(remaining, clock.now(), restoring);
     const journalExpired = expireBefore ? await catalog.expireJournal(plan.id, expireBefore) : 0;
     // Garbage collection: one task per region, each collecting its own vault.
     const gcRegions = allVaults(deps).map((v) => v.region);

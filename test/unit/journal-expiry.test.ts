@@ -32,10 +32,10 @@ function entry(n: number, capturedAt: string): JournalEntry {
 }
 
 describe('journalExpiryCutoff', () => {
-  it('is 10 minutes before the oldest time a snapshot is read from, and never within 15 days', () => {
+  it('is an hour before the oldest time a snapshot is read from, and never within 15 days', () => {
     const oldest = snapshot('s1', daysAgo(40), { journalUntil: daysAgo(40.5) });
     const cutoff = journalExpiryCutoff([oldest, snapshot('s2', daysAgo(20))], NOW);
-    expect(cutoff).toBe(iso(Date.parse(daysAgo(40.5)) - 10 * 60_000));
+    expect(cutoff).toBe(iso(Date.parse(daysAgo(40.5)) - 60 * 60_000));
     // A young oldest snapshot: the 15-day floor decides.
     expect(journalExpiryCutoff([snapshot('s3', daysAgo(1))], NOW)).toBe(
       iso(NOW.getTime() - JOURNAL_MIN_AGE_MS),
@@ -47,12 +47,43 @@ describe('journalExpiryCutoff', () => {
     const kept = snapshot('s1', daysAgo(40));
     const failed = snapshot('s2', daysAgo(30), { status: 'FAILED', parentSnapshotId: 's0' });
     expect(journalExpiryCutoff([forgotten, kept, failed], NOW)).toBe(
-      iso(Date.parse(daysAgo(90)) - 10 * 60_000),
+      iso(Date.parse(daysAgo(90)) - 60 * 60_000),
     );
     // Abandoned: it is never retried, so its parent no longer counts.
     const abandoned = { ...failed, abandonedAt: daysAgo(1) };
     expect(journalExpiryCutoff([forgotten, kept, abandoned], NOW)).toBe(
-      iso(Date.parse(daysAgo(40)) - 10 * 60_000),
+      iso(Date.parse(daysAgo(40)) - 60 * 60_000),
+    );
+    // A running point-in-time restore job of the forgotten snapshot replays the journal from it.
+    const job = {
+      restoreJobId: 'restore-1',
+      status: 'RUNNING' as const,
+      planId: 'photos',
+      snapshotId: 's0',
+      snapshotTime: daysAgo(90),
+      journalUntil: daysAgo(1),
+      manifestId: 'm',
+      region: 'us-east-1',
+      targetBucket: 't',
+      request: {},
+      slicesTotal: 1,
+      slicesDone: 0,
+      sliceSize: 500,
+      objects: 0,
+      bytes: 0,
+      selected: 0,
+      selectedBytes: 0,
+      skippedExists: 0,
+      skippedUnchanged: 0,
+      warnings: [],
+      createdAt: daysAgo(1),
+      updatedAt: daysAgo(1),
+    };
+    expect(journalExpiryCutoff([forgotten, kept, abandoned], NOW, [job])).toBe(
+      iso(Date.parse(daysAgo(90)) - 60 * 60_000),
+    );
+    expect(journalExpiryCutoff([forgotten, kept, abandoned], NOW, [{ ...job, status: 'SUCCEEDED' }])).toBe(
+      iso(Date.parse(daysAgo(40)) - 60 * 60_000),
     );
     // A retryable snapshot whose parent the catalog lost: nothing may go.
     expect(journalExpiryCutoff([kept, failed], NOW)).toBeUndefined();
@@ -79,16 +110,16 @@ describe('forget expires the journal', () => {
         s,
       );
     }
-    const ages = [70, 50, 40.01, 39.99, 30, 10, 0.5];
+    const ages = [70, 50, 40.05, 40.03, 39.99, 30, 10, 0.5]; // 40.05 days: 72 min before s2; 40.03: 43 min
     for (const [n, age] of ages.entries()) await p.catalog.appendJournal(entry(n, daysAgo(age)));
 
     // Act
     const result = await prunePlan(p.deps, { kind: 'forget', planId: 'photos', snapshotId: 's3' });
 
-    // Assess: s1 forgotten; everything captured more than 10 minutes before s2 (the oldest kept) is gone
+    // Assess: s1 forgotten; everything captured more than an hour before s2 (the oldest kept) is gone
     expect(result.forgotten).toEqual(['s1']);
     const left = (await p.catalog.listJournal('photos')).map((e) => e.key);
-    expect(left).toEqual(['k/3', 'k/4', 'k/5', 'k/6']);
+    expect(left).toEqual(['k/3', 'k/4', 'k/5', 'k/6', 'k/7']);
     const task = (await p.catalog.listTasks('photos/s3')).find((t) => t.taskId === 'prune');
     expect(task?.result?.journalExpired).toBe(3);
   });

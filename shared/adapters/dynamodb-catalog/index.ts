@@ -11,7 +11,7 @@
  * | journal marker | `JOURNAL#<planId>` | `E#<sha256(bucket, key, sequencer)>` (idempotency) |
  * | journal entry, by time | `JOURNAL#<planId>` | `C#<capturedAt>#<sha256(bucket, key, sequencer)>` |
  * | journal entry, by key | `JKEY#<planId>#<sha256(key)>` | `<sequencer, uppercase, zero-padded to 64>` |
- * | journal entry, by key range | `JRANGE#<planId>` | `<hex of the key's first 470 UTF-8 bytes>#<sha256(bucket, key, sequencer)>` |
+ * | journal entry, by key range | `JRANGE#<planId>` | `<hex of the key's first 430 UTF-8 bytes>#<sha256(bucket, key, sequencer)>` |
  * | drills    | `PLAN#<planId>`    | `DRILLS`                        |
  * | restore job | `RESTORE`        | `JOB#<restoreJobId>`            |
  * | restore slice done | `RESTORE#<restoreJobId>` | `PART#<slice>` (`PART#`: the name before slices were called so) |

@@ -4,7 +4,7 @@
  */
 
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
+import { compareSequencers, journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type { JournalCatalog } from '#domain/ports.ts';
 import type { JournalEntry } from '#domain/records.ts';
 import { compareKeys, contentIdOf } from '#domain/vault.ts';
@@ -12,11 +12,13 @@ import { splitOverflow } from '../item-size.ts';
 import type { Table } from './table.ts';
 
 /**
- * Bytes of a key that order its entry in the key-range index: hex-encoded (940 characters), with
- * `#` and the 64-digit hash, they keep the sort key under its 1,024 bytes. Longer keys sort by these
- * first bytes (a query over a range then holds every key in it, and is filtered exactly).
+ * Bytes of a key that order its entry in the key-range index: hex-encoded (860 characters), with
+ * `#` and the 64-digit hash (1,005), and an overflow item's suffix (`#~blobs#<64 hex>#0000`, 77
+ * more: an object of thousands of chunks), they keep every sort key under DynamoDB's 1,024 bytes.
+ * Longer keys sort by these first bytes (a query over a range then holds every key in it, and is
+ * filtered exactly).
  */
-const KEY_RANGE_BYTES = 470;
+const KEY_RANGE_BYTES = 430;
 
 /** `key`'s first {@link KEY_RANGE_BYTES} UTF-8 bytes as lowercase hex: the same order as the keys'. */
 function rangeHex(key: string): string {
@@ -93,9 +95,10 @@ export class DynamoDbJournalCatalog implements JournalCatalog {
 
   async expireJournal(planId: string, capturedBefore: string): Promise<number> {
     const pk = `JOURNAL#${planId}`;
-    // Every item by time below `C#<capturedBefore>` (entries, and their overflow items, whose sort
-    // keys extend the entry's), a page at a time.
-    const high = `C#${new Date(capturedBefore).toISOString()}`;
+    const cutoff = new Date(capturedBefore).toISOString();
+    // Every item by time below `C#<cutoff>` (entries, and their overflow items, whose sort keys
+    // extend the entry's), a page at a time.
+    const high = `C#${cutoff}`;
     let deleted = 0;
     let start: Record<string, unknown> | undefined;
     do {
@@ -113,40 +116,71 @@ export class DynamoDbJournalCatalog implements JournalCatalog {
           }),
         ),
       );
-      // The items by time go last, in a request of their own: a run that fails midway leaves each
-      // entry findable by time, so the next run deletes the rest of it.
-      const others: { pk: string; sk: string }[] = [];
-      const byTime: { pk: string; sk: string }[] = [];
-      for (const item of page.Items ?? []) {
-        const sk = String(item.sk);
-        byTime.push({ pk, sk });
-        if (item.chunkOf !== undefined) continue; // an overflow item of an entry in this range
-        const byKey = `JKEY#${planId}#${contentIdOf(String(item.key))}`;
-        const bySequencer = sequencerSortKey(String(item.sequencer));
-        const hash = sk.slice(sk.lastIndexOf('#') + 1);
-        const byRange = { pk: `JRANGE#${planId}`, sk: keyRangeSk(String(item.key), hash) };
-        for (const chunk of [
-          ...(await this.#table.overflowOf(byKey, bySequencer)).map((c) => ({ pk: byKey, sk: String(c.sk) })),
-          ...(await this.#table.overflowOf(byRange.pk, byRange.sk)).map((c) => ({
-            pk: byRange.pk,
-            sk: String(c.sk),
-          })),
-        ]) {
-          others.push(chunk);
+      const expired = (page.Items ?? [])
+        .filter((item) => item.chunkOf === undefined)
+        .map((item) => ({ key: String(item.key), sequencer: String(item.sequencer), sk: String(item.sk) }));
+      // First the entries an expiring one supersedes (its key's lower sequencers, captured later):
+      // without the newer entry, a reader could no longer tell them for the late captures they are.
+      const newest = new Map<string, string>();
+      for (const e of expired) {
+        const seen = newest.get(e.key);
+        if (seen === undefined || compareSequencers(e.sequencer, seen) > 0) newest.set(e.key, e.sequencer);
+      }
+      for (const [key, sequencer] of newest) {
+        for (const old of await this.listJournalForKey(planId, key)) {
+          if (compareSequencers(old.sequencer, sequencer) >= 0 || old.capturedAt < cutoff) continue;
+          await this.#removeEntry(
+            planId,
+            old.key,
+            old.sequencer,
+            `C#${old.capturedAt}#${journalEntryHash(old)}`,
+            'by key',
+          );
+          deleted += 1;
         }
-        others.push({ pk: byKey, sk: bySequencer }, byRange, { pk, sk: `E#${hash}` });
+      }
+      for (const e of expired) {
+        await this.#removeEntry(planId, e.key, e.sequencer, e.sk, 'by time');
         deleted += 1;
       }
-      const remove = (keys: { pk: string; sk: string }[]) =>
-        this.#table.batchWrite(
-          `expire journal of ${planId}`,
-          keys.map((Key) => ({ DeleteRequest: { Key } })),
-        );
-      await remove(others);
-      await remove(byTime);
       start = page.LastEvaluatedKey;
     } while (start);
     return deleted;
+  }
+
+  /**
+   * Delete one entry's items and their overflow items. The item the caller found it by goes last
+   * (`by`), in a request of its own: a run that fails midway leaves the entry findable the same way,
+   * so the next run deletes the rest of it.
+   */
+  async #removeEntry(
+    planId: string,
+    key: string,
+    sequencer: string,
+    byTimeSk: string,
+    by: 'by time' | 'by key',
+  ) {
+    const pk = `JOURNAL#${planId}`;
+    const hash = byTimeSk.slice(byTimeSk.lastIndexOf('#') + 1);
+    const items = {
+      byTime: { pk, sk: byTimeSk },
+      byKey: { pk: `JKEY#${planId}#${contentIdOf(key)}`, sk: sequencerSortKey(sequencer) },
+      byRange: { pk: `JRANGE#${planId}`, sk: keyRangeSk(key, hash) },
+      marker: { pk, sk: `E#${hash}` },
+    };
+    const withOverflow = async (item: { pk: string; sk: string }) => [
+      ...(await this.#table.overflowOf(item.pk, item.sk)).map((c) => ({ pk: item.pk, sk: String(c.sk) })),
+      item,
+    ];
+    const last = by === 'by time' ? items.byTime : items.byKey;
+    const first = [items.byTime, items.byKey, items.byRange, items.marker].filter((i) => i !== last);
+    const remove = (keys: { pk: string; sk: string }[]) =>
+      this.#table.batchWrite(
+        `expire journal entry ${key} of ${planId}`,
+        keys.map((Key) => ({ DeleteRequest: { Key } })),
+      );
+    await remove((await Promise.all(first.map(withOverflow))).flat());
+    await remove(await withOverflow(last));
   }
 
   async listJournalInRange(

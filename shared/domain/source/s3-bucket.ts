@@ -96,7 +96,11 @@ export class S3BucketSource implements Source {
           }
         }
       } finally {
-        for (const a of ahead) budget.give(a.heldBytes);
+        // Read-aheads still in flight (an error, or the consumer stopped) hold their bytes until done.
+        for (const a of ahead) {
+          const release = () => budget.give(a.heldBytes);
+          a.body.then(release, release);
+        }
       }
     }
     return { ...attributes, chunks: chunks() };

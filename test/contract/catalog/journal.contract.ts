@@ -143,7 +143,7 @@ export function journalCatalogContract(
     it('lists only a key range of the journal, exactly, in key order, within a capture window', async () => {
       const c = await make();
       const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
-      const long = (tail: string) => `${'l'.repeat(600)}${tail}`; // past the 470 bytes the index orders by
+      const long = (tail: string) => `${'l'.repeat(600)}${tail}`; // past the 430 bytes the index orders by
       const keys = ['a', 'a!', 'a#', 'a/b', 'ab', 'b', 'é', '😀', long('1'), long('2'), long('3')];
       let n = 0;
       for (const key of keys) {
@@ -210,6 +210,24 @@ export function journalCatalogContract(
       expect(await c.listJournal('docs')).toEqual([other]);
       // Its idempotency marker went with it: the same event is journaled again.
       expect(await c.appendJournal(old[1] as JournalEntry)).toBe(true);
+    });
+
+    it('expires with an entry the older events of its key captured after it, which it supersedes', async () => {
+      const c = await make();
+      const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
+      // A newer version captured first (sequencer 10, second 1), a late capture of an older event
+      // after the cutoff (sequencer 05, second 8), and a newer change after the cutoff (sequencer 20).
+      const newer = journalEntry({ key: 'k', sequencer: '10', capturedAt: at(1) });
+      const late = journalEntry({ key: 'k', sequencer: '05', capturedAt: at(8) });
+      const latest = journalEntry({ key: 'k', sequencer: '20', capturedAt: at(9) });
+      const other = journalEntry({ key: 'j', sequencer: '01', capturedAt: at(8) });
+      for (const e of [newer, late, latest, other]) expect(await c.appendJournal(e)).toBe(true);
+      // Act
+      expect(await c.expireJournal('photos', at(5))).toBe(2);
+      // Assess: without `newer`, `late` would read as the key's newest change after it
+      expect(await c.listJournalForKey('photos', 'k')).toEqual([latest]);
+      expect(await c.listJournal('photos')).toEqual([other, latest]);
+      expect(await c.listJournalInRange('photos', {})).toEqual([other, latest]);
     });
 
     describe("DynamoDB's 400 KB item limit", () => {

@@ -454,10 +454,23 @@ export class MemoryCatalog implements Catalog {
     return entries;
   }
   async expireJournal(planId: string, capturedBefore: string): Promise<number> {
+    // Like the DynamoDB catalog: the entries captured before, and those each supersedes (its key's
+    // lower sequencers, captured later).
     const before = isoOf(capturedBefore);
+    const newest = new Map<string, string>();
+    for (const e of this.journal.values()) {
+      if (e.planId !== planId || e.capturedAt >= before) continue;
+      const seen = newest.get(e.key);
+      if (seen === undefined || compareSequencers(e.sequencer, seen) > 0) newest.set(e.key, e.sequencer);
+    }
     let deleted = 0;
     for (const [id, e] of this.journal) {
-      if (e.planId === planId && e.capturedAt < before && this.journal.delete(id)) deleted += 1;
+      if (e.planId !== planId) continue;
+      const superseding = newest.get(e.key);
+      const doomed =
+        e.capturedAt < before ||
+        (superseding !== undefined && compareSequencers(e.sequencer, superseding) < 0);
+      if (doomed && this.journal.delete(id)) deleted += 1;
     }
     return deleted;
   }
