@@ -255,6 +255,13 @@ async function gcOfVault(kit: ScaleKit, blobs: number): Promise<OurRow> {
         throw new Error(
           `prune of ${GC_PLAN}: ${JSON.stringify(failed.map((t) => [t.taskId, t.status, t.error]))}`,
         );
+      // A region whose collection was deferred (another run or a copy held its vault) did no GC:
+      // the row would time nothing.
+      const deferred = run.regions.flatMap((t) =>
+        t.result?.deferred ? [`${t.taskId}: ${t.result.deferred}`] : [],
+      );
+      if (deferred.length > 0)
+        throw new Error(`garbage collection deferred, so not measured: ${deferred.join('; ')}`);
       return { detail: { prune: run.prune.result, gc: run.regions.map((t) => t.result) } };
     }),
   );
