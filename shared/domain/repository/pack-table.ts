@@ -6,6 +6,21 @@
  */
 import type { ContentId, IndexDocument, IndexedPack, PackedBlob, StoredBlob } from '../vault.ts';
 
+/**
+ * The index of the last of the first `count` numbers of `sorted` (ascending) that is at most
+ * `value`; 0 when none is (a binary search).
+ */
+export function lastAtOrBelow(sorted: ArrayLike<number>, count: number, value: number): number {
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((sorted[mid] as number) <= value) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /** Bytes of a binary blob id (a SHA-256). */
 export const ID_BYTES = 32;
 
@@ -75,14 +90,7 @@ export class PackTable {
 
   /** The pack holding entry `i` (a binary search over the packs' first entries). */
   packOf(i: number): number {
-    let lo = 0;
-    let hi = this.#packIds.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.#first[mid] as number) <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return lastAtOrBelow(this.#first, this.#packIds.length, i);
   }
 
   blobId(i: number): ContentId {

@@ -5,7 +5,7 @@ import { NotFoundError } from '../errors.ts';
 import { type PipelineDeps, TUNING_DEFAULTS } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import { type ContentId, type IndexedPack, isContentId, VaultLayout } from '../vault.ts';
-import { ID_BYTES, PackTable, tableOf } from './pack-table.ts';
+import { ID_BYTES, lastAtOrBelow, PackTable, tableOf } from './pack-table.ts';
 import type { BlobLocation } from './read-blobs.ts';
 import { readIndex } from './read-documents.ts';
 
@@ -160,14 +160,8 @@ export class VaultIndex {
 
   /** Table and entry of entry number `e` (a binary search over the tables' bases). */
   #entry(e: number): [number, number] {
-    let lo = 0;
-    let hi = this.#bases.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.#bases[mid] as number) <= e) lo = mid;
-      else hi = mid - 1;
-    }
-    return [lo, e - (this.#bases[lo] as number)];
+    const t = lastAtOrBelow(this.#bases, this.#bases.length, e);
+    return [t, e - (this.#bases[t] as number)];
   }
 
   /**
