@@ -193,6 +193,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // PutItem: a partition's summary, in the transaction that counts it, and its checkpoint.
       // DeleteItem: a checkpoint's replaced chunks, and a partition reset. UpdateItem: also the
       // sealer's hold on the vault (acquireVaultHold/releaseVaultHold), from its part check to its commit.
+      // PutItem also: a first listing's legs. BatchWriteItem: overflow items of long lists (a partition
+      // plan's or a listing leg's boundaries, a partition summary's parts).
       ...g(
         [
           'dynamodb:GetItem',
@@ -200,6 +202,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
           'dynamodb:PutItem',
           'dynamodb:UpdateItem',
           'dynamodb:DeleteItem',
+          'dynamodb:BatchWriteItem',
         ],
         [table],
       ),
