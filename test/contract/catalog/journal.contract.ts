@@ -248,6 +248,22 @@ export function journalCatalogContract(
         expect(byTime.sort((a, b) => a.sequencer.localeCompare(b.sequencer))).toEqual([huge, small]);
       });
 
+      it('keeps an entry naming thousands of blobs under a key of 1,024 bytes, in its key range too', async () => {
+        // Its overflow items' sort keys extend the entry's by-key-range sort key: both stay within
+        // DynamoDB's 1,024 bytes however long the key.
+        const c = await make();
+        const key = `${'k'.repeat(1_020)}.mxf`;
+        const huge = journalEntry({
+          key,
+          blobs: Array.from({ length: 7_680 }, (_, i) => hex(i)),
+          contentSha256: 'd'.repeat(64),
+        });
+        expect(await c.appendJournal(huge)).toBe(true);
+        expect(await c.listJournalInRange('photos', { after: 'k', upTo: key })).toEqual([huge]);
+        expect(await c.expireJournal('photos', '2026-01-02T00:00:00.000Z')).toBe(1);
+        expect(await c.listJournalInRange('photos', {})).toEqual([]);
+      });
+
       it('refuses, for good, an entry over 400 KB outside its blob list, and journals nothing', async () => {
         const c = await make();
         const entry = journalEntry({ metadata: { note: tooLarge() } });
