@@ -17,6 +17,18 @@ type IndexOptions = {
 };
 /** Thrown inside {@link VaultIndex.refresh} when a listed index document vanished before its read. */
 const VANISHED = new NotFoundError('an index document vanished between the listing and its read');
+/** The ids of the index documents `vault` lists now. */
+async function listIndexIds(vault: VaultStore): Promise<ContentId[]> {
+  const ids: ContentId[] = [];
+  for await (const o of vault.list(VaultLayout.indexPrefix)) {
+    const id = VaultLayout.indexIdOf(o.key);
+    if (id) ids.push(id);
+  }
+  return ids;
+}
+
+/** {@link VaultIndex.shared}'s index per vault (per warm container: the container keeps its vaults). */
+const sharedIndexes = new WeakMap<VaultStore, VaultIndex>();
 const once: PipelineDeps['retry'] = (attempt) => attempt(1); // no retry: one attempt
 
 /**
@@ -59,25 +71,65 @@ export class VaultIndex {
     return index;
   }
 
+  /**
+   * The index of `vault` a warm container keeps from one task to the next, for tasks that only
+   * {@link locate} (restore slices): the index built before when every index document it loaded is
+   * still listed (refreshed with those written since), else a new {@link load} (its documents read
+   * through the read cache), kept for the next task. A document gone from the listing means garbage
+   * collection rewrote it and may repack and delete the packs it named, so that index is dropped,
+   * never reused: what the index locates is as fresh as a {@link load} at the task's start. Its
+   * holders must not {@link addPack} or {@link exclude}.
+   * @throws what {@link load} throws.
+   * @example
+   * ```ts
+   * const index = await VaultIndex.shared(vault, envelope, { retry, concurrency: 16 });
+   * ```
+   */
+  static async shared(
+    vault: VaultStore,
+    envelope: Envelope,
+    options: Pick<IndexOptions, 'retry' | 'concurrency'> = {},
+  ): Promise<VaultIndex> {
+    const held = sharedIndexes.get(vault);
+    if (held) {
+      const listed = await listIndexIds(vault);
+      const still = new Set(listed);
+      if ([...held.#loaded].every((id) => still.has(id))) {
+        await held.#refresh(listed);
+        return held;
+      }
+    }
+    const index = await VaultIndex.load(vault, envelope, { ...options, cached: true });
+    sharedIndexes.set(vault, index);
+    return index;
+  }
+
   /** Load index documents written since the last load. @returns how many were new. */
-  async refresh(): Promise<number> {
+  refresh(): Promise<number> {
+    return this.#refresh();
+  }
+
+  /** {@link refresh}, from `listed` (the index ids just listed) before listing again. */
+  async #refresh(listed?: ContentId[]): Promise<number> {
     // An index document can vanish between the listing and its read: garbage collection rewrites
     // or merges documents, always writing the new one before deleting the old. So when one has
     // vanished, list again at once (5 listings at most): the listing now shows its replacement.
     const before = this.#loaded.size;
     const policy = { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, retryIf: (e: unknown) => e === VANISHED };
-    await (this.#options.retry ?? once)(() => this.#loadListed(), policy).catch((error: unknown) => {
+    let first = listed;
+    const attempt = () => {
+      const ids = first;
+      first = undefined;
+      return this.#loadListed(ids);
+    };
+    await (this.#options.retry ?? once)(attempt, policy).catch((error: unknown) => {
       if (error !== VANISHED) throw error; // still vanishing: the next refresh loads the rest
     });
     return this.#loaded.size - before;
   }
 
-  async #loadListed(): Promise<void> {
-    const fresh: ContentId[] = [];
-    for await (const o of this.#vault.list(VaultLayout.indexPrefix)) {
-      const id = VaultLayout.indexIdOf(o.key);
-      if (id && !this.#loaded.has(id)) fresh.push(id);
-    }
+  async #loadListed(listed?: ContentId[]): Promise<void> {
+    const fresh = (listed ?? (await listIndexIds(this.#vault))).filter((id) => !this.#loaded.has(id));
     const limit = pLimit(this.#options.concurrency ?? TUNING_DEFAULTS.concurrency);
     const docs = await Promise.all(
       fresh.map((id) =>
@@ -91,10 +143,14 @@ export class VaultIndex {
         }),
       ),
     );
-    for (const [i, doc] of docs.entries()) {
-      if (!doc) continue;
+    const tables = docs.map((doc) => doc && (tableOf(doc) ?? PackTable.of(doc.packs)));
+    // Sized once for every entry to come, not doubled (and rehashed) on the way: a million-blob
+    // vault otherwise allocates its slots about 11 times over on every load.
+    this.#reserve(this.#used + tables.reduce((n, table) => n + (table?.blobCount ?? 0), 0));
+    for (const [i, table] of tables.entries()) {
+      if (!table) continue;
       this.#loaded.add(fresh[i] as ContentId);
-      this.#addTable(tableOf(doc) ?? PackTable.of(doc.packs), (packId) => !this.#exclude.has(packId));
+      this.#addTable(table, (packId) => !this.#exclude.has(packId));
     }
     if (docs.includes(undefined)) throw VANISHED;
   }
@@ -142,6 +198,13 @@ export class VaultIndex {
       )
         return;
     }
+  }
+
+  /** Grow the slots, at once, to hold `entries` at most half full. */
+  #reserve(entries: number): void {
+    let size = this.#slots.length;
+    while (entries * 2 > size) size *= 2;
+    if (size > this.#slots.length) this.#grow(size);
   }
 
   /** Rehash into `size` slots (a power of two). */
@@ -195,6 +258,7 @@ export class VaultIndex {
     this.#used = 0;
     this.#slots = new Int32Array(1024).fill(-1);
     this.#packs.clear();
+    this.#reserve(tables.reduce((n, table) => n + table.blobCount, 0));
     for (const table of tables) this.#addTable(table, (packId) => live.has(packId));
   }
 

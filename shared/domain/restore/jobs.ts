@@ -175,10 +175,10 @@ export interface RestoreSliceResult {
 /**
  * Restore one slice of a restore job: replay the job's request over the slice's entries (the
  * selected entries `first` to `first + count - 1` in manifest order, reading only the manifest parts
- * needed for them; the same per-entry work as a synchronous restore, with the region's index listed
- * once for the slice and its documents read once per worker), add what it did to the job's counters
- * once, and — when
- * every slice is done — mark the job SUCCEEDED (once, whoever gets there first). A slice of a job
+ * needed for them; the same per-entry work as a synchronous restore, with the region's index the
+ * worker kept from its last slice while its documents are all still listed, see
+ * `VaultIndex.shared`), add what it did to the job's counters once, and — when every slice is
+ * done — mark the job SUCCEEDED (once, whoever gets there first). A slice of a job
  * that has ended does nothing.
  * @throws NotFoundError (not retryable) for an unknown job or a selection that no longer has the
  *   slice's range.
@@ -253,7 +253,7 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     {
       request,
       vault,
-      index: indexOnce(vault, envelope, deps, { cached: true }),
+      index: indexOnce(vault, envelope, deps, { shared: true }),
       targetBucket: job.targetBucket,
       listVault: false,
     },

@@ -27,23 +27,22 @@ import { type SelectionSummary, selectFromManifest, selectSnapshot, streamSelect
 /**
  * `load()` once, on first use: the region's index, loaded only when some object is to be written
  * (with the deps' retry and concurrency).
- * @param options.cached reuse the index documents this vault store read before (a restore slice:
- *   a warm worker reads only the documents written since its last slice). Which documents the index
- *   holds is still decided by a fresh listing, and every blob read is checked against its id.
+ * @param options.shared the index a warm container kept from its last task ({@link VaultIndex.shared},
+ *   a restore slice): rebuilt only when an index document it loaded is gone, refreshed with those
+ *   written since. Every blob read is still checked against its id.
  */
 export function indexOnce(
   vault: VaultStore,
   envelope: Envelope,
   deps: Pick<PipelineDeps, 'retry' | 'concurrency'>,
-  options: { cached?: boolean } = {},
+  options: { shared?: boolean } = {},
 ): () => Promise<VaultIndex> {
   let loading: Promise<VaultIndex> | undefined;
+  const tuning = { retry: deps.retry, concurrency: deps.concurrency };
   return () => {
-    loading ??= VaultIndex.load(vault, envelope, {
-      retry: deps.retry,
-      concurrency: deps.concurrency,
-      cached: options.cached ?? false,
-    });
+    loading ??= options.shared
+      ? VaultIndex.shared(vault, envelope, tuning)
+      : VaultIndex.load(vault, envelope, { ...tuning, cached: false });
     return loading;
   };
 }
