@@ -60,6 +60,13 @@ export interface PipelineDeps {
    * simulator make it small so partitions continue across invocations). @default 500
    */
   partitionBatchObjects?: number;
+  /**
+   * Bytes from which a snapshot partition reads an object so that the read can pause between two
+   * chunks when time runs low and go on in the next invocation (its SHA-256 kept resumable; see
+   * docs/format.md#partitions, step 4). Smaller objects are read whole within one invocation.
+   * @default 1073741824 (1 GiB)
+   */
+  resumableObjectBytes?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
   /** A restore selecting more objects than this fans out into restore-slice tasks. @default 500 */
@@ -84,6 +91,7 @@ export const TUNING_DEFAULTS = {
   gcMaxUnusedPercent: 5,
   timeReserveSeconds: 120,
   partitionBatchObjects: 500,
+  resumableObjectBytes: 1024 ** 3,
   progressIntervalMs: 2000,
 } as const;
 
@@ -106,6 +114,7 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
     gcMaxUnusedPercent: deps.gcMaxUnusedPercent ?? d.gcMaxUnusedPercent,
     timeReserveSeconds: deps.timeReserveSeconds ?? d.timeReserveSeconds,
     partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,
+    resumableObjectBytes: deps.resumableObjectBytes ?? d.resumableObjectBytes,
     progressIntervalMs: deps.progressIntervalMs ?? d.progressIntervalMs,
   };
 }

@@ -15,8 +15,27 @@ const count = z.number().int().nonnegative();
  * Where a partition stopped when its time budget ran out: the last key done, the parts written so
  * far and the counters, so the next invocation goes on from there. @see docs/format.md#partitions
  */
+/**
+ * An object whose read paused when the invocation ran short of time: the read goes on from
+ * `offsetBytes` while the object's ETag and size are still these. `part` is a manifest part of one
+ * entry, the object so far (its `sizeBytes` the bytes stored, its `blobs` their chunks): it keeps
+ * them live for garbage collection, and the next invocation reads the blob ids from it.
+ * `sha256State` is the whole-object SHA-256 over those bytes, resumable (base64).
+ * @see docs/format.md#partitions (step 4)
+ */
+export const ObjectResumeSchema = z.strictObject({
+  key: z.string().min(1),
+  etag: z.string().min(1),
+  sizeBytes: count,
+  offsetBytes: count,
+  sha256State: z.string().min(1),
+  part: PartRefSchema,
+});
+export type ObjectResume = z.infer<typeof ObjectResumeSchema>;
+
 export const PartitionResumeSchema = z.strictObject({
-  afterKey: z.string().min(1),
+  /** The last key done; absent when nothing before `object` was (it is the partition's first). */
+  afterKey: z.string().min(1).optional(),
   parts: z.array(PartRefSchema),
   objectsRead: count,
   blobsWritten: count,
@@ -32,6 +51,8 @@ export const PartitionResumeSchema = z.strictObject({
    * `time`). Work of another plan (a straggler from before a state-table restore) is not continued.
    */
   planTime: z.iso.datetime().optional(),
+  /** The object whose read paused, the first after `afterKey`. */
+  object: ObjectResumeSchema.optional(),
 });
 export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
 

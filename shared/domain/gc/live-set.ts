@@ -199,9 +199,9 @@ async function readRecords(
 
 /**
  * Parts a finished partition wrote, or a partition continued across invocations recorded in its
- * checkpoint, are named by no root until the snapshot commits; they and their blobs are live while
- * the snapshot runs or may be retried (FAILED, not abandoned) — the partition may have reused blobs
- * of marked packs: the rescue.
+ * checkpoint (with the progress part of an object whose read paused), are named by no root until
+ * the snapshot commits; they and their blobs are live while the snapshot runs or may be retried
+ * (FAILED, not abandoned) — the partition may have reused blobs of marked packs: the rescue.
  */
 async function addWorkParts(
   deps: PipelineDeps,
@@ -215,7 +215,10 @@ async function addWorkParts(
     ...(await deps.catalog.listPartitions(planId, s.snapshotId)),
     ...(await deps.catalog.listPartitionCheckpoints(planId, s.snapshotId)),
   ];
-  for (const ref of work.flatMap((w) => w.parts)) {
+  // A paused object read's progress part (and so its blobs so far) is live with its checkpoint.
+  for (const ref of work.flatMap((w) =>
+    'object' in w && w.object ? [...w.parts, w.object.part] : w.parts,
+  )) {
     const key = VaultLayout.partKey(planId, ref.partId);
     live.parts.add(key);
     workOnly.add(key);

@@ -2,7 +2,7 @@
 import { ConflictError, NotFoundError, TransientError } from '../errors.ts';
 import type { PipelineDeps } from '../pipeline.ts';
 import type { SourceObject } from '../ports.ts';
-import { readObjectChunks } from '../reader.ts';
+import { type Resumable, readObjectChunks } from '../reader.ts';
 import type { PlanRecord } from '../records.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
 import type { PackWriter } from '../repository/write.ts';
@@ -19,7 +19,9 @@ export interface Counters {
 
 /**
  * The manifest entry of one listed object: the parent's when unchanged (same ETag and size), else
- * read chunk by chunk into the pack writer. Undefined when the object vanished after the listing.
+ * read chunk by chunk into the pack writer (from `reading.from` when its read paused before, and
+ * pausing when `reading.pause` says so). Undefined when the object vanished after the listing.
+ * @throws ReadPaused (reader.ts) when the read paused: its chunks so far are in the pack writer.
  */
 export async function entryFor(
   deps: PipelineDeps,
@@ -30,6 +32,7 @@ export async function entryFor(
   packs: PackWriter,
   vaultIndex: () => Promise<VaultIndex>,
   counters: Counters,
+  reading?: Resumable,
 ): Promise<ManifestEntry | undefined> {
   for (const known of [previous, captured]) {
     if (known && known.etag === object.etag && known.sizeBytes === object.sizeBytes) {
@@ -49,7 +52,13 @@ export async function entryFor(
   const retryIf = (error: unknown) => error instanceof ConflictError;
   const source = sourceOf(deps, plan.source);
   try {
-    const read = () => readObjectChunks(source, object, {}, store);
+    // A paused read goes on from where it stopped once; read again after a conflict, from the start.
+    let from = reading?.from;
+    const read = () => {
+      const resumable = reading && { ...reading, from };
+      from = undefined;
+      return readObjectChunks(source, object, {}, store, resumable);
+    };
     const entry = await deps.retry(read, { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, retryIf });
     counters.objectsRead += 1;
     return entry;

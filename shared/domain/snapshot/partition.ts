@@ -8,6 +8,7 @@ import { NotFoundError, TransientError } from '../errors.ts';
 import { nowIso, type PipelineDeps, throttled, tuningOf } from '../pipeline.ts';
 import { DEFAULT_MAX_PARALLEL_PARTITIONS } from '../plan.ts';
 import type { SourceObject } from '../ports.ts';
+import { type ObjectProgress, ReadPaused, type Resumable } from '../reader.ts';
 import type { PartitionCheckpoint, PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { readAllEntries } from '../repository/manifest-entries.ts';
 import { readManifest } from '../repository/read-documents.ts';
@@ -17,6 +18,7 @@ import { sourceOf } from '../source/index.ts';
 import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
 import { type ContentId, compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
 import { type Counters, entryFor } from './entry.ts';
+import { objectProgressOf, recordObjectProgress } from './object-resume.ts';
 import { capturedSince, expectedState, keyRange } from './parent.ts';
 import { cutParts } from './parts.ts';
 import type { SnapshotResult } from './result.ts';
@@ -173,8 +175,25 @@ export async function runPartition(
 
   let lastKey: string | undefined = resume?.afterKey;
   let batch: SourceObject[] = [];
-  const runBatch = async () => {
-    const results = await Promise.all(
+  const outOfTime = () => deps.remainingTimeMs !== undefined && deps.remainingTimeMs() < reserveMs;
+  // The object whose read paused in the last invocation goes on where it stopped, if still the same.
+  let pausedBefore = resume?.object;
+  const readingOf = async (object: SourceObject): Promise<Resumable> => {
+    const reading = { pause: outOfTime, minBytes: tuningOf(deps).resumableObjectBytes };
+    const before = pausedBefore;
+    if (before?.key !== object.key) return reading;
+    pausedBefore = undefined;
+    if (before.etag !== object.etag || before.sizeBytes !== object.sizeBytes) return reading;
+    const from = await objectProgressOf(vaults.primary, envelope, plan.id, before);
+    return from ? { ...reading, from } : reading;
+  };
+  /**
+   * Store the batch's objects. A read that paused (time ran low) ends the batch at its object: the
+   * entries before it are kept, those after it dropped (their blobs are stored; the next invocation
+   * finds them in the index), and its progress is returned.
+   */
+  const runBatch = async (): Promise<{ progress: ObjectProgress; lastModified: string } | undefined> => {
+    const results = await Promise.allSettled(
       batch.map((object) =>
         limit(async () => {
           const entry = await entryFor(
@@ -186,6 +205,7 @@ export async function runPartition(
             packs,
             vaultIndex,
             counters,
+            await readingOf(object),
           );
           bytesDone += object.sizeBytes;
           await reportProgress();
@@ -193,9 +213,59 @@ export async function runPartition(
         }),
       ),
     );
-    for (const entry of results) if (entry) pending.push(entry);
-    lastKey = batch.at(-1)?.key ?? lastKey;
+    const failed = results.find((r) => r.status === 'rejected' && !(r.reason instanceof ReadPaused));
+    if (failed?.status === 'rejected') throw failed.reason;
+    const at = results.findIndex((r) => r.status === 'rejected');
+    const done = at < 0 ? results : results.slice(0, at);
+    for (const r of done) if (r.status === 'fulfilled' && r.value) pending.push(r.value);
+    const paused = at < 0 ? undefined : (results[at] as PromiseRejectedResult).reason;
+    lastKey = (at < 0 ? batch.at(-1) : batch[at - 1])?.key ?? lastKey;
+    const object = batch[at];
     batch = [];
+    return paused instanceof ReadPaused && object
+      ? { progress: paused.progress, lastModified: object.lastModified }
+      : undefined;
+  };
+
+  /** Store what is done, record the checkpoint, and re-enqueue the partition to go on from it. */
+  const continueLater = async (
+    paused: { progress: ObjectProgress; lastModified: string } | undefined,
+  ): Promise<SnapshotResult> => {
+    // Packs, index, parts; then the paused object's progress part: write order.
+    pending = await storeParts(pending, true);
+    const object =
+      paused &&
+      (await recordObjectProgress(vaults.primary, envelope, plan.id, paused.progress, paused.lastModified));
+    countUnseen(lastKey);
+    const next: PartitionResume = {
+      ...(lastKey === undefined ? {} : { afterKey: lastKey }),
+      parts,
+      ...(expected ? { reconcileMissed } : {}),
+      ...counters,
+      packsWritten: counters.packsWritten + packs.packsWritten,
+      storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
+      invocations: (resume?.invocations ?? 1) + 1,
+      seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
+      ...(record.time ? { planTime: record.time } : {}),
+      ...(object ? { object } : {}),
+    };
+    // The checkpoint in the catalog first: it keeps the parts live for garbage collection, and a
+    // delivery without `resume` (a re-drive) goes on from it. A second delivery of the message
+    // this invocation ran from finds a checkpoint as far along already, and stops.
+    const checkpoint = { ...next, partition: index, checkpointedAt: nowIso(clock) };
+    if (!(await catalog.putPartitionCheckpoint(plan.id, record.snapshotId, checkpoint))) {
+      return {
+        status: 'SKIPPED',
+        snapshotId: record.snapshotId,
+        partition: index,
+        reason: 'another delivery of this partition recorded its checkpoint first',
+      };
+    }
+    await deps.queue.send(partitionTask(task, index, next));
+    await catalog.updateTask(jobId, taskId, {
+      progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
+    });
+    return { status: 'CONTINUED', snapshotId: record.snapshotId, partition: index };
   };
 
   const startAfter = resume?.afterKey ?? lower;
@@ -207,45 +277,16 @@ export async function runPartition(
       if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
     }
     if (batch.length >= tuningOf(deps).partitionBatchObjects) {
-      await runBatch();
-      // More objects follow: is there time for them?
-      if (deps.remainingTimeMs && deps.remainingTimeMs() < reserveMs && lastKey !== undefined) {
-        // Out of time: store what is done (packs, index, parts) and let the next invocation go on.
-        pending = await storeParts(pending, true);
-        countUnseen(lastKey);
-        const next: PartitionResume = {
-          afterKey: lastKey,
-          parts,
-          ...(expected ? { reconcileMissed } : {}),
-          ...counters,
-          packsWritten: counters.packsWritten + packs.packsWritten,
-          storedBytesWritten: counters.storedBytesWritten + packs.storedBytesWritten,
-          invocations: (resume?.invocations ?? 1) + 1,
-          seconds: (resume?.seconds ?? 0) + (clock.now().getTime() - started.getTime()) / 1000,
-          ...(record.time ? { planTime: record.time } : {}),
-        };
-        // The checkpoint in the catalog first: it keeps the parts live for garbage collection, and a
-        // delivery without `resume` (a re-drive) goes on from it. A second delivery of the message
-        // this invocation ran from finds a checkpoint as far along already, and stops.
-        const checkpoint = { ...next, partition: index, checkpointedAt: nowIso(clock) };
-        if (!(await catalog.putPartitionCheckpoint(plan.id, record.snapshotId, checkpoint))) {
-          return {
-            status: 'SKIPPED',
-            snapshotId: record.snapshotId,
-            partition: index,
-            reason: 'another delivery of this partition recorded its checkpoint first',
-          };
-        }
-        await deps.queue.send(partitionTask(task, index, next));
-        await catalog.updateTask(jobId, taskId, {
-          progress: { done: parts.reduce((n, p) => n + p.objectCount, 0) },
-        });
-        return { status: 'CONTINUED', snapshotId: record.snapshotId, partition: index };
-      }
+      const paused = await runBatch();
+      // More objects follow: is there time for them? Out of time: the next invocation goes on.
+      if (paused || (outOfTime() && lastKey !== undefined)) return continueLater(paused);
     }
     batch.push(object);
   }
-  if (batch.length > 0) await runBatch();
+  if (batch.length > 0) {
+    const paused = await runBatch();
+    if (paused) return continueLater(paused);
+  }
   await storeParts(pending, true);
   countUnseen(undefined);
 

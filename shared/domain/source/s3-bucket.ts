@@ -53,13 +53,14 @@ export class S3BucketSource implements Source {
       ...(options.ifMatch === undefined ? {} : { ifMatch: options.ifMatch }),
     };
     const conditional = Object.keys(given).length > 0;
+    const from = item.offsetBytes ?? 0;
     const first =
-      item.sizeBytes <= CHUNK_SIZE_BYTES
+      from === 0 && item.sizeBytes <= CHUNK_SIZE_BYTES
         ? conditional
           ? await objects.get(bucket, item.key, given)
           : await objects.get(bucket, item.key)
         : await objects.getRange(bucket, item.key, {
-            offsetBytes: 0,
+            offsetBytes: from,
             lengthBytes: CHUNK_SIZE_BYTES,
             ...given,
           });
@@ -76,7 +77,7 @@ export class S3BucketSource implements Source {
       yield* chunksOf(body);
       // The next chunk is always being read; more are read ahead while the shared budget allows.
       const ahead: { body: Promise<{ body: Uint8Array }>; heldBytes: number }[] = [];
-      let next = body.length;
+      let next = from + body.length;
       try {
         while (next < size || ahead.length > 0) {
           while (next < size) {

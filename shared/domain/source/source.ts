@@ -18,6 +18,11 @@ export type SourceItem = SourceObject;
 export interface ItemToRead {
   key: string;
   sizeBytes: number;
+  /**
+   * Read from this byte on (a multiple of `CHUNK_SIZE_BYTES`, vault.ts): the rest of an item whose
+   * read paused (`ObjectProgress`, reader.ts). @default 0
+   */
+  offsetBytes?: number;
 }
 
 /**

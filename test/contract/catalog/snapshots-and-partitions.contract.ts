@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, isRetryable, NotFoundError, ValidationError } from '#domain/errors.ts';
 import type { JobCatalog, SnapshotCatalog } from '#domain/ports.ts';
 import type { PartitionSummary } from '#domain/records.ts';
+import type { PartRef } from '#domain/vault.ts';
 import { contractCase, type KnownDivergences } from '../divergences.ts';
 import { checkpoint, hex, job, longKey, parts, snapshot, summary, tooLarge } from './fixtures.ts';
 
@@ -420,6 +421,25 @@ export function snapshotCatalogContract(
         expect((await c.listPartitionCheckpoints('photos', 'S1')).map((x) => x.parts.length)).toEqual([2, 1]);
         expect(await c.listPartitions('photos', 'S1')).toEqual([]); // no summary
         expect(await c.listPartitionCheckpoints('photos', 'S2')).toEqual([]);
+      });
+
+      it('keeps a paused object read with its checkpoint, with no afterKey when it is the first object', async () => {
+        const c = await make();
+        await planned(c, 2);
+        const { afterKey: _none, ...first } = checkpoint(0, 2, []);
+        const paused = {
+          ...first,
+          object: {
+            key: 'huge.bin',
+            etag: '9b2cf535f27731c974343645a3985328-8',
+            sizeBytes: 64 * 1024 ** 3,
+            offsetBytes: 20 * 1024 ** 3,
+            sha256State: 'AAECAwQFBgc=',
+            part: parts(1, 'huge')[0] as PartRef,
+          },
+        };
+        expect(await c.putPartitionCheckpoint('photos', 'S1', paused)).toBe(true);
+        expect(await c.listPartitionCheckpoints('photos', 'S1')).toEqual([paused]);
       });
 
       it('lets one of two deliveries checkpointing at the same time go on', async () => {
