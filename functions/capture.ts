@@ -21,8 +21,11 @@ import { recordCaptureLag } from '#runtime/metrics.ts';
 import { s3EventHandler } from '#runtime/s3-event-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  s3EventHandler(c, async (record): Promise<CaptureOutcome> => {
-    const outcome = await captureChange(c.pipeline, record);
+  s3EventHandler(c, async (record, context): Promise<CaptureOutcome> => {
+    const deps = context
+      ? { ...c.pipeline, remainingTimeMs: () => context.getRemainingTimeInMillis() }
+      : c.pipeline;
+    const outcome = await captureChange(deps, record);
     if (outcome.status === 'journaled') {
       recordCaptureLag(c.metrics, outcome.eventTime, c.pipeline.clock.now());
       if (outcome.outcome === 'lost-before-capture') {

@@ -8,7 +8,9 @@
  * event's (`If-Match`) — chunk by chunk into a pack, then writes in the snapshot's order: the packs,
  * then the index document naming them, then the journal entries naming the blobs. An object
  * overwritten (412) or deleted (404) before capture read it is journaled `lost-before-capture`:
- * never other bytes under this event. An `ObjectRemoved:Delete` of one version (versioned buckets)
+ * never other bytes under this event. So is an object of `resumableObjectBytes` or more whose read
+ * would outlast the invocation (its time left under `timeReserveSeconds`): the snapshots read it,
+ * pausing across invocations as capture cannot. An `ObjectRemoved:Delete` of one version (versioned buckets)
  * is journaled as what the key is after it — the current version's bytes, or a removal when none
  * is left — never as a removal of a key that still has a current version.
  *
@@ -21,7 +23,7 @@
 import { ConflictError, NotFoundError, reasonOf } from './errors.ts';
 import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
-import { readObjectChunks } from './reader.ts';
+import { ReadPaused, readObjectChunks } from './reader.ts';
 import type { JournalEntry } from './records.ts';
 import { VaultIndex } from './repository/vault-index.ts';
 import { PackWriter, writeIndex } from './repository/write.ts';
@@ -66,7 +68,17 @@ export type CaptureOutcome =
 /** What capture uses of the pipeline's deps. */
 type CaptureDeps = Pick<
   PipelineDeps,
-  'catalog' | 'clock' | 'envelope' | 'vaults' | 'objects' | 'gcGraceSeconds' | 'retry' | 'concurrency'
+  | 'catalog'
+  | 'clock'
+  | 'envelope'
+  | 'vaults'
+  | 'objects'
+  | 'gcGraceSeconds'
+  | 'retry'
+  | 'concurrency'
+  | 'remainingTimeMs'
+  | 'timeReserveSeconds'
+  | 'resumableObjectBytes'
 >;
 
 /** Age after which capture's cached vault index is refreshed (new index documents loaded). */
@@ -281,7 +293,7 @@ async function storeObject(
   key: string,
   sizeBytes: number,
   named: { versionId: string | undefined; etag: string | undefined },
-): Promise<{ entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: 0 }> {
+): Promise<{ entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: number }> {
   if (named.versionId === undefined && named.etag === undefined) {
     // Without a version or an ETag, nothing says which bytes are the event's.
     return { reason: 'the event names neither a version nor an ETag to read', blobsWritten: 0 };
@@ -298,6 +310,13 @@ async function storeObject(
     }
     return blobId;
   };
+  // An object too large to read before the invocation's time runs out is left to the next snapshot.
+  const { remainingTimeMs } = deps;
+  const reserveMs = tuningOf(deps).timeReserveSeconds * 1000;
+  const resumable = remainingTimeMs && {
+    pause: () => remainingTimeMs() < reserveMs,
+    minBytes: tuningOf(deps).resumableObjectBytes,
+  };
   let entry: ManifestEntry;
   try {
     entry = await readObjectChunks(
@@ -305,8 +324,20 @@ async function storeObject(
       { key, sizeBytes },
       named.versionId === undefined ? { ifMatch: named.etag as string } : { versionId: named.versionId },
       store,
+      resumable,
     );
   } catch (error) {
+    if (error instanceof ReadPaused) {
+      // What was read is stored and indexed: the reconcile that reads the object finds those chunks.
+      const stored = await packs.flush();
+      await writeIndex(vaults.primary, envelope, stored);
+      for (const pack of stored) index.addPack(pack);
+      const { offsetBytes, sizeBytes: total } = error.progress;
+      return {
+        reason: `too large to capture within one invocation: ${source.uriOf(key)} was read to byte ${offsetBytes} of ${total} when time ran low; left to the snapshots (a journal-built one counts it lost, so the next reconciles and reads it)`,
+        blobsWritten,
+      };
+    }
     if (error instanceof ConflictError) {
       return {
         reason: `overwritten before capture: ${source.uriOf(key)} no longer has ETag ${named.etag} (${reasonOf(error)})`,

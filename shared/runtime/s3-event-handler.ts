@@ -90,12 +90,15 @@ export function parseS3Event(event: unknown): ParsedS3Event {
  * export const makeHandler = (c: Container) => s3EventHandler(c, (record) => captureChange(c.pipeline, record));
  * ```
  */
-export function s3EventHandler<O>(container: Container, run: (record: S3EventRecord) => Promise<O>) {
+export function s3EventHandler<O>(
+  container: Container,
+  run: (record: S3EventRecord, context?: Context) => Promise<O>,
+) {
   const { logger } = container;
   return middy<unknown, S3EventResult<O>, Error, Context>()
     .use(injectLambdaContext(logger))
     .use(publishMetrics(container.metrics, container.portMeter))
-    .handler(async (event) => {
+    .handler(async (event, context) => {
       let parsed: ParsedS3Event;
       try {
         parsed = parseS3Event(event);
@@ -107,7 +110,7 @@ export function s3EventHandler<O>(container: Container, run: (record: S3EventRec
         logger.info('ignored s3:TestEvent', { bucket: parsed.bucket });
         return { outcomes: [] };
       }
-      return runRecords(container, parsed.records, run);
+      return runRecords(container, parsed.records, (record) => run(record, context));
     });
 }
 

@@ -307,6 +307,32 @@ describe('captureChange: an upload', () => {
     expect((await contentOf(p, entry)).equals(body)).toBe(true);
   });
 
+  it('leaves an object whose read would outlast the invocation to the snapshots, its chunks read so far indexed', async () => {
+    // Prepare: 3 chunks and 5 bytes, resumable from 2 chunks; time runs low after the first chunk
+    const p = await setUp();
+    const body = Buffer.alloc(3 * CHUNK_SIZE_BYTES + 5);
+    for (let i = 0; i < body.length; i += 4096) body[i] = (i / 4096) % 251;
+    const record = await upload(p, 'huge.bin', body);
+    let looks = 0;
+    const deps = {
+      ...p.deps,
+      resumableObjectBytes: 2 * CHUNK_SIZE_BYTES,
+      timeReserveSeconds: 60,
+      remainingTimeMs: () => (++looks >= 1 ? 1000 : 600_000),
+    };
+    // Act
+    const outcome = await captureChange(deps, record);
+    // Assess: journaled lost (a journal-built snapshot counts it, the next reconciles), with why
+    expect(outcome).toMatchObject({ status: 'journaled', outcome: 'lost-before-capture', blobsWritten: 1 });
+    const [entry] = await p.catalog.listJournal('plan0');
+    expect(entry).toMatchObject({ outcome: 'lost-before-capture' });
+    expect(entry?.reason).toMatch(
+      /^too large to capture within one invocation: s3:\/\/source\/huge.bin was read to byte 8388608 of 25165829/,
+    );
+    const index = await VaultIndex.load(p.primary, p.deps.envelope);
+    expect(index.locate(contentIdOf(body.subarray(0, CHUNK_SIZE_BYTES)))).toBeDefined();
+  });
+
   it('never mixes two versions: an object overwritten mid-read is lost-before-capture', async () => {
     const p = await setUp();
     const record = await upload(p, 'big.bin', Buffer.alloc(2 * CHUNK_SIZE_BYTES, 1));
