@@ -11,7 +11,13 @@
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-guidelines.html
  */
 
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -27,6 +33,12 @@ export interface LatencyProfile {
 
 /** AWS's published figures (low ends): 100 ms to the first byte, 85 MB/s per connection. */
 export const S3_LATENCY_PROFILE: LatencyProfile = { firstByteMs: 100, bytesPerSecond: 85_000_000 };
+
+/**
+ * Answers some requests itself instead of the emulator (a bench's synthetic objects): returns true
+ * when it answered `req` (through `res`), false to let it through to the target.
+ */
+export type RequestOverlay = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** A running proxy. */
 export interface LatencyProxy {
@@ -63,18 +75,24 @@ class Throttle extends Transform {
 }
 
 /**
- * Start a proxy to `target` (an `http://host:port` endpoint) on a free loopback port.
+ * Start a proxy to `target` (an `http://host:port` endpoint) on a free loopback port; `overlay`
+ * answers the requests it claims (without the profile's latency).
  * @example
  * ```ts
  * const proxy = await startLatencyProxy('http://127.0.0.1:4566', S3_LATENCY_PROFILE);
  * const s3 = new S3Client({ endpoint: proxy.address, forcePathStyle: true, region: 'us-east-1' });
  * ```
  */
-export async function startLatencyProxy(target: string, profile: LatencyProfile): Promise<LatencyProxy> {
+export async function startLatencyProxy(
+  target: string,
+  profile: LatencyProfile,
+  overlay?: RequestOverlay,
+): Promise<LatencyProxy> {
   const upstream = new URL(target);
   let count = 0;
   const server: Server = createServer((req, res) => {
     count += 1;
+    if (overlay?.(req, res)) return;
     const arrived = performance.now();
     const forward = httpRequest(
       {

@@ -24,7 +24,12 @@ import {
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
-import { type LatencyProfile, type LatencyProxy, startLatencyProxy } from './latency-proxy.ts';
+import {
+  type LatencyProfile,
+  type LatencyProxy,
+  type RequestOverlay,
+  startLatencyProxy,
+} from './latency-proxy.ts';
 import { type ProcessFunction, ProcessFunctions } from './process-functions.ts';
 import {
   LOCAL_ACCOUNT_ID,
@@ -65,6 +70,12 @@ export interface LocalStackOptions {
    * bandwidth. The stack's own clients (`s3()`: setup, checks) go straight to the emulator.
    */
   s3Latency?: LatencyProfile;
+  /**
+   * Answer some S3 requests without the emulator, through a proxy advertised as every region's S3
+   * endpoint (as `s3Latency`'s): the bench's objects too large for fauxqs, which holds objects in RAM.
+   * The stack's own clients (`s3()`) go straight to the emulator.
+   */
+  s3Overlay?: RequestOverlay;
   /**
    * Put a pass-through proxy in front of DynamoDB Local and advertise it (`endpoints.dynamodb`), so
    * {@link LocalStack.dynamodbRequests} counts every request the functions and the CLI send.
@@ -115,19 +126,21 @@ export function s3RequestCount(requests: Record<string, number>): number {
   return Object.entries(requests).reduce((sum, [kind, n]) => (kind.startsWith('s3:') ? sum + n : sum), 0);
 }
 
-/** Each region's S3 endpoint: the emulator's, or a latency proxy's in front of it. */
+/** Each region's S3 endpoint: the emulator's, or a proxy's in front of it (latency, overlay). */
 async function s3EndpointsOf(
   servers: ReadonlyMap<string, { address: string }>,
   latency: LatencyProfile | undefined,
+  overlay: RequestOverlay | undefined,
   cleanups: (() => Promise<void>)[],
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [region, server] of servers) {
-    if (!latency) {
+    if (!latency && !overlay) {
       out[region] = server.address;
       continue;
     }
-    const proxy = await startLatencyProxy(server.address, latency);
+    const profile = latency ?? { firstByteMs: 0, bytesPerSecond: Number.POSITIVE_INFINITY };
+    const proxy = await startLatencyProxy(server.address, profile, overlay);
     cleanups.push(() => proxy.stop());
     out[region] = proxy.address;
   }
@@ -217,7 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const dynamoEndpoint = await dynamodbEndpointOf(dynamo.endpoint, options.countDynamoDbRequests, cleanups);
     const endpoints = {
-      s3: await s3EndpointsOf(servers, options.s3Latency, cleanups),
+      s3: await s3EndpointsOf(servers, options.s3Latency, options.s3Overlay, cleanups),
       sqs: (servers.get(primaryRegion) as FauxqsThread).address,
       dynamodb: dynamoEndpoint.address,
     };

@@ -687,7 +687,15 @@ async function ourRestoreRow(
 async function mainScale(): Promise<number> {
   const stack = new StackProcess();
   try {
-    await stack.call({ cmd: 'start', concurrency, latency: withLatency, countDynamoDb: true });
+    const rows = String(args['scale-rows']).split(',');
+    const largeBytes = Number(args['scale-large-gib']) * 2 ** 30;
+    await stack.call({
+      cmd: 'start',
+      concurrency,
+      latency: withLatency,
+      countDynamoDb: true,
+      ...(rows.includes('large') ? { syntheticBytes: largeBytes } : {}),
+    });
     await mkdir(dirname(RESULTS), { recursive: true });
     return await runScale(
       stack,
@@ -695,9 +703,9 @@ async function mainScale(): Promise<number> {
         objects: Number(args['scale-objects']),
         changes: Number(args['scale-changes']),
         blobs: Number(args['scale-blobs']),
-        largeBytes: Number(args['scale-large-gib']) * 2 ** 30,
+        largeBytes,
         sampleObjects: Number(args['scale-sample']),
-        rows: String(args['scale-rows']).split(','),
+        rows,
         resultsPath: join(PROJECT_ROOT, '.bench', 'scale.json'),
       },
       log,

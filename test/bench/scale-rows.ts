@@ -10,7 +10,8 @@
  *   after the plan's last part: the slot issue 14 found quadratic);
  * - `gc`: `strongbox prune` of a plan whose vault holds N blobs, half of them referenced only by the
  *   snapshot retention forgets (the prune function: forget, then garbage collection);
- * - `large`: one object of N bytes, snapshotted.
+ * - `large`: one object of N bytes, snapshotted; the stack's S3 proxy serves it from a generator
+ *   (synthetic-object.ts), since fauxqs keeps objects in RAM.
  *
  * The gc row's vault is written by the product's own writers (PackWriter, writeIndex, writePart,
  * writeManifest, in the documented order) and its catalog records recreated by `strongbox repair
@@ -28,8 +29,11 @@ import {
 import pLimit from 'p-limit';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { repairCatalog } from '#domain/repair.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
 import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import {
+  CHUNK_SIZE_BYTES,
   type ContentId,
   contentIdOf,
   type ManifestEntry,
@@ -43,6 +47,7 @@ import { pruneNow } from '#local/reports.ts';
 import type { LocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import type { OurRow } from './stack-child.ts';
+import { type SyntheticObject, syntheticSha256 } from './synthetic-object.ts';
 
 /** One `--scale` row to run. */
 export type ScaleCommand =
@@ -71,7 +76,8 @@ export interface ScaleKit {
   uploadSmallObjects(s3: S3Client, bucket: string, count: number): Promise<number>;
   smallObjectKey(i: number): string;
   smallBody(seed: number): Buffer;
-  largeRow(sizeBytes: number): Promise<OurRow>;
+  /** The large row's object, served by the stack's S3 proxy (synthetic-object.ts). */
+  synthetic: { object: SyntheticObject; served: { requests: number } } | undefined;
 }
 
 /** Per-function Lambda environment statistics of a row. */
@@ -84,6 +90,7 @@ const JOURNAL_PLAN = 'bench-scale-journal';
 const JOURNAL_PREFIX = 'scale-journal/';
 const GC_BUCKET = 'strongbox-bench-scale-gc';
 const GC_PLAN = 'bench-scale-gc';
+const LARGE_PLAN = 'bench-scale-large';
 const HOUR_MS = 3_600_000;
 
 /** Run one `--scale` row. */
@@ -98,7 +105,7 @@ export async function scaleRow(command: ScaleCommand, kit: ScaleKit): Promise<Ou
     case 'gc':
       return gcOfVault(kit, command.blobs);
     case 'large':
-      return kit.inEnvironments(['snapshot'], () => kit.largeRow(command.sizeBytes));
+      return largeObjectSnapshot(kit, command.sizeBytes);
   }
 }
 
@@ -363,6 +370,48 @@ function syntheticBlob(i: number): Buffer {
   return Buffer.concat(
     Array.from({ length: 8 }, (_, k) => createHash('sha256').update(`gc ${i} ${k}`).digest()),
   );
+}
+
+/**
+ * `strongbox backup` of a plan over one object of `sizeBytes`, served by the stack's S3 proxy from a
+ * generator (fauxqs would hold it in RAM). The snapshot must hold it whole: one blob per 8 MiB and
+ * the generator's SHA-256 as its `contentSha256`. The row counts the proxy's answers among its S3
+ * requests, and reports how many invocations the partition took (its read pauses between them).
+ */
+async function largeObjectSnapshot(kit: ScaleKit, sizeBytes: number): Promise<OurRow> {
+  const synthetic = kit.synthetic;
+  if (synthetic?.object.sizeBytes !== sizeBytes)
+    throw new Error('the stack serves no synthetic object of that size');
+  const o = synthetic.object;
+  await kit.s3.send(new CreateBucketCommand({ Bucket: o.bucket })); // the emulator answers the rest
+  await kit.benchPlan(LARGE_PLAN, o.bucket, '', { samplePercent: 0, continuous: false });
+  const served = synthetic.served.requests;
+  const row = await kit.inEnvironments(['snapshot'], () => kit.snapshotRow(LARGE_PLAN));
+  row.s3Requests += synthetic.served.requests - served;
+  const snapshotId = String(row.detail.snapshotId);
+  await jobEnd(kit, LARGE_PLAN, snapshotId);
+  const { catalog, envelope, vaults } = kit.c.pipeline;
+  const record = await catalog.getSnapshot(LARGE_PLAN, snapshotId);
+  const manifest = await readManifest(vaults.primary, envelope, LARGE_PLAN, record?.manifestId as string);
+  const [entry] = await readAllEntries(vaults.primary, envelope, manifest);
+  const sha256 = syntheticSha256(o);
+  if (
+    entry?.key !== o.key ||
+    entry.blobs.length !== Math.ceil(sizeBytes / CHUNK_SIZE_BYTES) ||
+    entry.contentSha256 !== sha256
+  )
+    throw new Error(
+      `the snapshot's entry is not the object: ${JSON.stringify({ ...entry, blobs: entry?.blobs.length })}`,
+    );
+  const [partition] = await catalog.listPartitions(LARGE_PLAN, snapshotId);
+  Object.assign(row.detail, {
+    sizeBytes,
+    sourceRequests: synthetic.served.requests - served,
+    invocations: partition?.invocations,
+    contentSha256: entry.contentSha256,
+    snapshot: record,
+  });
+  return row;
 }
 
 /** Wait until a job is no longer RUNNING (its verification and prune), within an hour. */

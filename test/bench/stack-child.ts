@@ -48,6 +48,7 @@ import type { FunctionProcessStats } from '#local/process-functions.ts';
 import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { type EnvironmentStats, type ScaleCommand, type ScaleKit, scaleRow } from './scale-rows.ts';
+import { type SyntheticObject, syntheticObject, syntheticOverlay } from './synthetic-object.ts';
 
 /** What one of our rows measured. */
 export interface OurRow {
@@ -78,7 +79,14 @@ export interface OurRow {
 }
 
 export type Command =
-  | { cmd: 'start'; concurrency: number; latency?: boolean; countDynamoDb?: boolean }
+  | {
+      cmd: 'start';
+      concurrency: number;
+      latency?: boolean;
+      countDynamoDb?: boolean;
+      /** Serve a synthetic object of this many bytes through the S3 proxy (synthetic-object.ts). */
+      syntheticBytes?: number;
+    }
   | { cmd: 'stats' }
   | { cmd: 'load'; files: CorpusFile[] }
   | { cmd: 'full'; samplePercent: number }
@@ -99,6 +107,7 @@ const PLAN_ID = 'bench';
 const SMALL_PLAN_ID = 'bench-small';
 const SMALL_BUCKET = 'strongbox-bench-small';
 const LARGE_PLAN_ID = 'bench-large';
+const SYNTHETIC_BUCKET = 'strongbox-bench-scale-large';
 const LARGE_BUCKET = 'strongbox-bench-large';
 const LARGE_KEY = 'large/object.bin';
 const RESTORE_BUCKET = 'strongbox-bench-restore';
@@ -106,6 +115,8 @@ const RESTORE_BUCKET = 'strongbox-bench-restore';
 const RESTORE_JOB_BUCKET = 'strongbox-bench-restore-job';
 
 let stack: LocalStack | undefined;
+/** The `--scale` large row's object, served by the stack's S3 proxy, and the requests it answered. */
+let synthetic: { object: SyntheticObject; served: { requests: number } } | undefined;
 let c: Container | undefined;
 let s3: S3Client | undefined;
 let sourceBucket = '';
@@ -321,10 +332,17 @@ async function handle(message: Command): Promise<unknown> {
   switch (message.cmd) {
     case 'start': {
       concurrency = message.concurrency;
+      synthetic = message.syntheticBytes
+        ? {
+            object: syntheticObject(SYNTHETIC_BUCKET, 'large/object.bin', message.syntheticBytes),
+            served: { requests: 0 },
+          }
+        : undefined;
       stack = await startLocalStack({
         environment: { STRONGBOX_CONCURRENCY: String(concurrency) },
         ...(message.latency ? { s3Latency: S3_LATENCY_PROFILE } : {}),
         ...(message.countDynamoDb ? { countDynamoDbRequests: true } : {}),
+        ...(synthetic ? { s3Overlay: syntheticOverlay(synthetic.object, synthetic.served) } : {}),
       });
       c = stack.container();
       s3 = stack.s3();
@@ -522,7 +540,7 @@ async function handle(message: Command): Promise<unknown> {
         uploadSmallObjects,
         smallObjectKey,
         smallBody,
-        largeRow,
+        synthetic,
       };
       return scaleRow(message.command, kit);
     }
