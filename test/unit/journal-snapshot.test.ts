@@ -316,6 +316,24 @@ describe('snapshots built from the journal (continuous protection)', () => {
     expect(next.mode).toBe('journal');
     await expectEqualsSource(p, next.manifestId as string);
   });
+
+  it('counts a missed key once when its partition goes on in another invocation right at it', async () => {
+    await snapshot(p);
+    // Missed changes at the first key of a partition's second batch (where a continued partition
+    // stops and the next invocation lists again), and inside it.
+    await p.objects.put('source', keyOf(500), Buffer.from('missed'), {});
+    await p.objects.put('source', keyOf(510), Buffer.from('missed'), {});
+    p.clock.advance(7 * 24 * 3_600_000);
+    Object.assign(p.deps, {
+      partitionBatchObjects: 500,
+      timeReserveSeconds: 60,
+      remainingTimeMs: () => 1000,
+    });
+    const reconciled = await snapshot(p);
+    expect(reconciled.mode).toBe('reconcile');
+    expect(reconciled.reconcileMissed).toBe(2);
+    await expectEqualsSource(p, reconciled.manifestId as string);
+  });
 });
 
 describe('listing snapshots of plans without continuous protection', () => {

@@ -218,6 +218,13 @@ export async function runPartition(
     const at = results.findIndex((r) => r.status === 'rejected');
     const done = at < 0 ? results : results.slice(0, at);
     for (const r of done) if (r.status === 'fulfilled' && r.value) pending.push(r.value);
+    // A reconcile counts what the listing shows against what it expected for the objects kept only:
+    // the others are listed again by the next invocation, and counted then.
+    for (const object of expected ? batch.slice(0, done.length) : []) {
+      seen.add(object.key);
+      const want = expected?.get(object.key);
+      if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
+    }
     const paused = at < 0 ? undefined : (results[at] as PromiseRejectedResult).reason;
     lastKey = (at < 0 ? batch.at(-1) : batch[at - 1])?.key ?? lastKey;
     const object = batch[at];
@@ -271,11 +278,6 @@ export async function runPartition(
   const startAfter = resume?.afterKey ?? lower;
   for await (const object of sourceOf(deps, plan.source).list(startAfter ? { startAfter } : {})) {
     if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
-    if (expected) {
-      seen.add(object.key);
-      const want = expected.get(object.key);
-      if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
-    }
     if (batch.length >= tuningOf(deps).partitionBatchObjects) {
       const paused = await runBatch();
       // More objects follow: is there time for them? Out of time: the next invocation goes on.
