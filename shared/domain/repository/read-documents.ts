@@ -86,6 +86,21 @@ export async function readIndex(
   return doc;
 }
 
+/**
+ * Drop from the read cache of `vault` every index document not in `listed` (the ids a complete
+ * listing of `index/` just showed): garbage collection deleted those, after writing what replaces
+ * them, and a warm container must not keep both.
+ */
+export function retainCachedIndexes(vault: VaultStore, listed: ReadonlySet<ContentId>): void {
+  const cache = indexCache.get(vault);
+  for (const id of cache?.keys() ?? []) if (!listed.has(id)) cache?.delete(id);
+}
+
+/** How many index documents the read cache holds for `vault` (diagnostics, tests). */
+export function cachedIndexCount(vault: VaultStore): number {
+  return indexCache.get(vault)?.size ?? 0;
+}
+
 /** Index documents kept in memory per vault store (the oldest read is dropped first). */
 const INDEX_CACHE_DOCUMENTS = 20_000;
 const indexCache = new WeakMap<VaultStore, Map<ContentId, IndexDocument>>();

@@ -7,7 +7,7 @@ import type { VaultStore } from '../ports.ts';
 import { type ContentId, type IndexedPack, isContentId, VaultLayout } from '../vault.ts';
 import { ID_BYTES, lastAtOrBelow, PackTable, tableOf } from './pack-table.ts';
 import type { BlobLocation } from './read-blobs.ts';
-import { readIndex } from './read-documents.ts';
+import { readIndex, retainCachedIndexes } from './read-documents.ts';
 
 type IndexOptions = {
   exclude?: ReadonlySet<ContentId>;
@@ -99,6 +99,7 @@ export class VaultIndex {
         return held;
       }
     }
+    sharedIndexes.delete(vault); // collectable while its replacement loads
     const index = await VaultIndex.load(vault, envelope, { ...options, cached: true });
     sharedIndexes.set(vault, index);
     return index;
@@ -129,7 +130,9 @@ export class VaultIndex {
   }
 
   async #loadListed(listed?: ContentId[]): Promise<void> {
-    const fresh = (listed ?? (await listIndexIds(this.#vault))).filter((id) => !this.#loaded.has(id));
+    const ids = listed ?? (await listIndexIds(this.#vault));
+    retainCachedIndexes(this.#vault, new Set(ids));
+    const fresh = ids.filter((id) => !this.#loaded.has(id));
     const limit = pLimit(this.#options.concurrency ?? TUNING_DEFAULTS.concurrency);
     const docs = await Promise.all(
       fresh.map((id) =>
