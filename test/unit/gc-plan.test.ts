@@ -8,6 +8,7 @@ import { collectGarbage, planGcRun } from '#domain/gc/collect.ts';
 import { formatGcPlan } from '#domain/gc/format.ts';
 import type { LiveSet } from '#domain/gc/live-set.ts';
 import {
+  INDEX_COMPACT_BLOBS,
   INDEX_COMPACT_THRESHOLD,
   keptBlobs,
   planGc,
@@ -403,6 +404,42 @@ describe('settleOrphans and the index rewrite', () => {
     expect(rewrite.writes).toHaveLength(1);
     expect(rewrite.writes[0]).toHaveLength(INDEX_COMPACT_THRESHOLD + 1);
     expect(rewrite).toMatchObject({ rewritten: 1, deleted: INDEX_COMPACT_THRESHOLD + 1 });
+  });
+
+  /** `blobs` blob names `<prefix>0…`: a pack of many small objects. */
+  const many = (prefix: string, blobs: number) => Array.from({ length: blobs }, (_, i) => `${prefix}${i}`);
+
+  it(`merges into documents of at most ${INDEX_COMPACT_BLOBS} blobs, however few packs`, () => {
+    // 33 small documents of one 4,000-blob pack each: 132,000 blobs (one document of them all was
+    // what a million-object vault's functions could not decode within 1024 MB)
+    const docs = Array.from({ length: INDEX_COMPACT_THRESHOLD + 1 }, (_, i) => ({
+      indexId: id(`s${i}`),
+      object: stored(`index/s${i}`),
+      packs: [pack(`sp${i}`, many(`s${i}-`, 4000))],
+    }));
+    const rewrite = planIndexRewrite(docs, new Set(), new Map());
+    const sizes = rewrite.writes.map((w) => w.reduce((n, p) => n + p.blobs.length, 0));
+    expect(sizes).toEqual([100_000, 32_000]);
+    expect(rewrite).toMatchObject({ rewritten: 2, deleted: INDEX_COMPACT_THRESHOLD + 1 });
+  });
+
+  it(`splits a document over ${INDEX_COMPACT_BLOBS} blobs (an earlier merge's), and leaves full ones alone`, () => {
+    const big = [pack('b1', many('b1-', 50_000)), pack('b2', many('b2-', 50_000)), pack('b3', many('b3-', 10))];
+    const docs = [
+      { indexId: id('big'), object: stored('index/big'), packs: big },
+      // Many documents of more than half the cap each: not merged again on every run
+      ...Array.from({ length: INDEX_COMPACT_THRESHOLD + 8 }, (_, i) => ({
+        indexId: id(`f${i}`),
+        object: stored(`index/f${i}`),
+        packs: [pack(`fp${i}`, [`f${i}`])],
+        blobCount: 60_000,
+      })),
+    ];
+    const rewrite = planIndexRewrite(docs, new Set(), new Map());
+    expect(rewrite.writes.map((w) => w.map((p) => p.packId))).toEqual([[id('b1'), id('b2')], [id('b3')]]);
+    expect(rewrite.obsolete.map((o) => o.key)).toEqual([VaultLayout.indexKey(id('big'))]);
+    expect(rewrite.obsolete[0]?.reason).toMatch(/^split: it names 100010 blobs/);
+    expect(rewrite).toMatchObject({ rewritten: 2, deleted: 1 });
   });
 });
 

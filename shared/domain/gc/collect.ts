@@ -27,6 +27,7 @@ import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from '../errors.ts';
 import { type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
 import type { StoredObject, VaultStore } from '../ports.ts';
+import { tableOf } from '../repository/pack-table.ts';
 import { readIndex } from '../repository/read-documents.ts';
 import { type ContentId, VaultLayout } from '../vault.ts';
 import { executeGc } from './execute.ts';
@@ -169,7 +170,14 @@ async function readIndexes(
     [...objects].map(([indexId, object]) =>
       limit(async () => {
         try {
-          indexes.push({ indexId, object, packs: (await readIndex(vault, deps.envelope, indexId)).packs });
+          const doc = await readIndex(vault, deps.envelope, indexId);
+          const blobCount = tableOf(doc)?.blobCount;
+          indexes.push({
+            indexId,
+            object,
+            packs: doc.packs,
+            ...(blobCount === undefined ? {} : { blobCount }),
+          });
         } catch (error) {
           if (error instanceof NotFoundError) return; // deleted meanwhile (another prune)
           if (isRetryable(error)) throw error;

@@ -23,10 +23,21 @@ import type {
   GcTombstone,
 } from './types.ts';
 
-/** More index documents than this in a vault are merged into documents of {@link INDEX_COMPACT_PACKS} packs. */
+/**
+ * More small index documents than this in a vault (under half {@link INDEX_COMPACT_BLOBS} blobs
+ * each) are merged into documents of at most {@link INDEX_COMPACT_PACKS} packs and
+ * {@link INDEX_COMPACT_BLOBS} blobs.
+ */
 export const INDEX_COMPACT_THRESHOLD = 32;
 /** Packs one merged index document names at most. */
 export const INDEX_COMPACT_PACKS = 2000;
+/**
+ * Blobs one merged index document names at most (about 15 MB of JSON): every function that loads
+ * the index decodes one document at a time, and a merge of 2,000 packs of small objects made a
+ * document of millions of blobs (hundreds of MB to decode, in 1024 MB functions). A document over
+ * this, which merges before the cap wrote, is split the next time garbage collection rewrites.
+ */
+export const INDEX_COMPACT_BLOBS = 100_000;
 
 /**
  * Plan a garbage-collection run from what it read. Roots and parts are deleted when older than the
@@ -308,9 +319,11 @@ export function settleOrphans(
 /**
  * The index documents naming packs to drop (`dropped`: gone or swept) or packs a repack shrank
  * (`moved`: repacked pack → the blobs its entry stops listing) are rewritten without them (the new
- * document first) or deleted. More than {@link INDEX_COMPACT_THRESHOLD} documents are merged into
- * documents of {@link INDEX_COMPACT_PACKS} packs (a pack named twice keeps its shortest entry), and
- * every old one deleted.
+ * document first) or deleted. More than {@link INDEX_COMPACT_THRESHOLD} small documents (under half
+ * {@link INDEX_COMPACT_BLOBS} blobs) are merged, and any document over {@link INDEX_COMPACT_BLOBS}
+ * blobs split: into documents of at most {@link INDEX_COMPACT_PACKS} packs and
+ * {@link INDEX_COMPACT_BLOBS} blobs (a pack named twice among them keeps its shortest entry), the
+ * old ones deleted. Full documents are left alone, so merges stay bounded as the vault grows.
  */
 export function planIndexRewrite(
   indexes: readonly GcIndexDocument[],
@@ -327,17 +340,29 @@ export function planIndexRewrite(
   const out: GcIndexRewrite = { writes: [], obsolete: [], rewritten: 0, deleted: 0 };
   const obsolete = (doc: GcIndexDocument, reason: string) =>
     out.obsolete.push({ key: VaultLayout.indexKey(doc.indexId), sizeBytes: doc.object.sizeBytes, reason });
-  if (indexes.length > INDEX_COMPACT_THRESHOLD) {
-    const all = [...namedPacks(indexes.map((doc) => ({ ...doc, packs: keep(doc.packs) }))).values()];
-    for (let i = 0; i < all.length; i += INDEX_COMPACT_PACKS)
-      out.writes.push(all.slice(i, i + INDEX_COMPACT_PACKS));
-    out.rewritten = out.writes.length;
-    out.deleted = indexes.length;
-    const reason = `merged: the vault holds ${indexes.length} index documents (more than ${INDEX_COMPACT_THRESHOLD})`;
-    for (const doc of indexes) obsolete(doc, reason);
-    return out;
+  const blobs = new Map(
+    indexes.map((doc) => [doc.indexId, doc.blobCount ?? doc.packs.reduce((n, p) => n + p.blobs.length, 0)]),
+  );
+  const small = indexes.filter((doc) => (blobs.get(doc.indexId) ?? 0) < INDEX_COMPACT_BLOBS / 2);
+  const oversized = indexes.filter((doc) => (blobs.get(doc.indexId) ?? 0) > INDEX_COMPACT_BLOBS);
+  const merging = new Set([...(small.length > INDEX_COMPACT_THRESHOLD ? small : []), ...oversized]);
+  if (merging.size > 0) {
+    const all = [...namedPacks([...merging].map((doc) => ({ ...doc, packs: keep(doc.packs) }))).values()];
+    out.writes.push(...cutDocuments(all));
+    out.rewritten += out.writes.length;
+    out.deleted += merging.size;
+    for (const doc of merging) {
+      const n = blobs.get(doc.indexId) ?? 0;
+      obsolete(
+        doc,
+        n > INDEX_COMPACT_BLOBS
+          ? `split: it names ${n} blobs (more than ${INDEX_COMPACT_BLOBS})`
+          : `merged: the vault holds ${small.length} small index documents (more than ${INDEX_COMPACT_THRESHOLD})`,
+      );
+    }
   }
   for (const doc of indexes) {
+    if (merging.has(doc)) continue;
     const remaining = keep(doc.packs);
     if (remaining.length === doc.packs.length && !doc.packs.some((p) => moved.has(p.packId))) continue;
     if (remaining.length > 0) {
@@ -350,6 +375,25 @@ export function planIndexRewrite(
     }
   }
   return out;
+}
+
+/** Packs cut, in order, into documents of at most {@link INDEX_COMPACT_PACKS} packs and {@link INDEX_COMPACT_BLOBS} blobs (a larger pack alone). */
+function cutDocuments(packs: readonly IndexedPack[]): IndexedPack[][] {
+  const docs: IndexedPack[][] = [];
+  let doc: IndexedPack[] = [];
+  let count = 0;
+  for (const pack of packs) {
+    const n = pack.blobs.length;
+    if (doc.length > 0 && (doc.length >= INDEX_COMPACT_PACKS || count + n > INDEX_COMPACT_BLOBS)) {
+      docs.push(doc);
+      doc = [];
+      count = 0;
+    }
+    doc.push(pack);
+    count += n;
+  }
+  if (doc.length > 0) docs.push(doc);
+  return docs;
 }
 
 /** Why an index document is rewritten: the packs it stops naming, the repacked entries it shrinks. */

@@ -15,6 +15,8 @@ export interface GcIndexDocument {
   indexId: ContentId;
   object: StoredObject;
   packs: readonly IndexedPack[];
+  /** The blobs its packs list (counted from `packs` when absent). */
+  blobCount?: number;
 }
 
 /**
