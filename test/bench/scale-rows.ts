@@ -333,7 +333,9 @@ async function writeSyntheticSnapshot(kit: ScaleKit, atMs: number, from: number,
       }),
     )
   ).flat();
-  for (let p = 0; p < packs.length; p += 100) await writeIndex(vault, envelope, packs.slice(p, p + 100));
+  // One index document per pack, as a partition that stored one pack writes (tens of thousands of
+  // blobs each): not one document of a million, which no snapshot writes.
+  for (const pack of packs) await writeIndex(vault, envelope, [pack]);
   const limit = pLimit(kit.concurrency);
   const refs = await Promise.all(
     Array.from({ length: Math.ceil(entries.length / PART_MAX_ENTRIES) }, (_, n) =>
