@@ -5,7 +5,9 @@
  * invocation at a time sent over the IPC channel, answering with the result or the error and the
  * process's peak resident memory so far.
  */
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 import type { Context } from 'aws-lambda';
 import { lambdaContext } from './dispatcher.ts';
 import { peakRssBytes } from './peak-rss.ts';
@@ -43,10 +45,28 @@ let handler: Promise<Handler> | undefined;
 /** Peak RSS (VmHWM; the highest sampled RSS where /proc is missing). */
 const maxRssBytes = () => peakRssBytes() ?? peaks.rssBytes;
 
+/**
+ * Where a memory peak goes: with `STRONGBOX_HEAP_SNAPSHOT_MB` (and `STRONGBOX_HEAP_SNAPSHOT_DIR`,
+ * default the working directory) set, the environment writes one V8 heap snapshot (ArrayBuffer
+ * backing stores included, with their retainers) the first time its RSS reaches that many MB.
+ */
+const snapshotAtBytes = Number(process.env.STRONGBOX_HEAP_SNAPSHOT_MB ?? 0) * 1024 * 1024;
+let snapshotWritten = false;
+const snapshotIfDue = (rss: number) => {
+  if (snapshotAtBytes <= 0 || snapshotWritten || rss < snapshotAtBytes) return;
+  snapshotWritten = true;
+  const dir = process.env.STRONGBOX_HEAP_SNAPSHOT_DIR ?? '.';
+  const file = writeHeapSnapshot(
+    join(dir, `${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'fn'}-${process.pid}.heapsnapshot`),
+  );
+  process.stderr.write(`heap snapshot at ${Math.round(rss / 2 ** 20)} MB RSS: ${file}\n`);
+};
+
 /** Peaks of `process.memoryUsage()` since the environment started, sampled every 50 ms. */
 const peaks = { rssBytes: 0, heapUsedBytes: 0, externalBytes: 0, arrayBuffersBytes: 0 };
 setInterval(() => {
   const m = process.memoryUsage();
+  snapshotIfDue(m.rss);
   peaks.rssBytes = Math.max(peaks.rssBytes, m.rss);
   peaks.heapUsedBytes = Math.max(peaks.heapUsedBytes, m.heapUsed);
   peaks.externalBytes = Math.max(peaks.externalBytes, m.external);
