@@ -424,7 +424,11 @@ describe('settleOrphans and the index rewrite', () => {
   });
 
   it(`splits a document over ${INDEX_COMPACT_BLOBS} blobs (an earlier merge's), and leaves full ones alone`, () => {
-    const big = [pack('b1', many('b1-', 50_000)), pack('b2', many('b2-', 50_000)), pack('b3', many('b3-', 10))];
+    const big = [
+      pack('b1', many('b1-', 50_000)),
+      pack('b2', many('b2-', 50_000)),
+      pack('b3', many('b3-', 10)),
+    ];
     const docs = [
       { indexId: id('big'), object: stored('index/big'), packs: big },
       // Many documents of more than half the cap each: not merged again on every run
