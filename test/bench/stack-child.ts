@@ -344,7 +344,7 @@ async function handle(message: Command): Promise<unknown> {
         ...(message.countDynamoDb ? { countDynamoDbRequests: true } : {}),
         ...(synthetic ? { s3Overlay: syntheticOverlay(synthetic.object, synthetic.served) } : {}),
       });
-      c = stack.container();
+      c = stack.container(undefined, { uncounted: true }); // its polling is not the rows' DynamoDB requests
       s3 = stack.s3();
       sourceBucket = sourceBucketOf(stack);
       s3Hosts = new Set(Object.values(stack.endpoints.s3).map((url) => new URL(url).host));
