@@ -9,6 +9,7 @@ import { formatGcPlan } from '#domain/gc/format.ts';
 import type { LiveSet } from '#domain/gc/live-set.ts';
 import {
   INDEX_COMPACT_BLOBS,
+  INDEX_COMPACT_PACKS,
   INDEX_COMPACT_THRESHOLD,
   keptBlobs,
   planGc,
@@ -403,6 +404,31 @@ describe('settleOrphans and the index rewrite', () => {
     const rewrite = planIndexRewrite(docs, new Set(), new Map());
     expect(rewrite.writes).toHaveLength(1);
     expect(rewrite.writes[0]).toHaveLength(INDEX_COMPACT_THRESHOLD + 1);
+    expect(rewrite).toMatchObject({ rewritten: 1, deleted: INDEX_COMPACT_THRESHOLD + 1 });
+  });
+
+  it('leaves a merged document of 2,000 packs alone, however few its blobs: merged again it would come out the same', () => {
+    // Two documents of 2,000 one-blob packs (an earlier merge of large objects) and 33 small ones.
+    // Merged again, the first would be cut byte for byte as it is: written (the same id), then
+    // deleted as obsolete, leaving its packs in no index.
+    const full = (name: string) => ({
+      indexId: id(name),
+      object: stored(`index/${name}`),
+      packs: Array.from({ length: INDEX_COMPACT_PACKS }, (_, i) => pack(`${name}p${i}`, [`${name}b${i}`])),
+    });
+    const docs = [
+      full('full1'),
+      full('full2'),
+      ...Array.from({ length: INDEX_COMPACT_THRESHOLD + 1 }, (_, i) => ({
+        indexId: id(`t${i}`),
+        object: stored(`index/t${i}`),
+        packs: [pack(`tp${i}`, [`tb${i}`])],
+      })),
+    ];
+    const rewrite = planIndexRewrite(docs, new Set(), new Map());
+    const obsolete = new Set(rewrite.obsolete.map((o) => o.key));
+    expect(obsolete.has(VaultLayout.indexKey(id('full1')))).toBe(false);
+    expect(obsolete.has(VaultLayout.indexKey(id('full2')))).toBe(false);
     expect(rewrite).toMatchObject({ rewritten: 1, deleted: INDEX_COMPACT_THRESHOLD + 1 });
   });
 

@@ -238,13 +238,20 @@ async function rewriteIndexes(
 ): Promise<void> {
   const dropped = new Set([...plan.gone, ...doomed.map((s) => s.packId)]);
   const rewrite = planIndexRewrite(plan.indexes, dropped, repacked.moved);
-  for (const packs of rewrite.writes) await writeIndex(vault, deps.envelope, packs); // new documents first
-  result.indexesRewritten += rewrite.rewritten;
-  result.indexesDeleted += rewrite.deleted;
-  result.bytesDeleted += rewrite.obsolete.reduce((sum, d) => sum + d.sizeBytes, 0);
+  // New documents first. Documents are content-addressed: one written byte for byte as an old one
+  // (a merge that cut the same packs again) has that old one's key, which must then not be deleted.
+  const written = new Set<string>();
+  for (const packs of rewrite.writes) {
+    const indexId = await writeIndex(vault, deps.envelope, packs);
+    if (indexId) written.add(VaultLayout.indexKey(indexId));
+  }
+  const obsolete = rewrite.obsolete.filter((d) => !written.has(d.key));
+  result.indexesRewritten += rewrite.rewritten - (rewrite.obsolete.length - obsolete.length);
+  result.indexesDeleted += rewrite.deleted - (rewrite.obsolete.length - obsolete.length);
+  result.bytesDeleted += obsolete.reduce((sum, d) => sum + d.sizeBytes, 0);
   await deleteKeys(
     vault,
-    rewrite.obsolete.map((d) => d.key),
+    obsolete.map((d) => d.key),
   );
 }
 

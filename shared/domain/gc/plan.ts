@@ -343,7 +343,12 @@ export function planIndexRewrite(
   const blobs = new Map(
     indexes.map((doc) => [doc.indexId, doc.blobCount ?? doc.packs.reduce((n, p) => n + p.blobs.length, 0)]),
   );
-  const small = indexes.filter((doc) => (blobs.get(doc.indexId) ?? 0) < INDEX_COMPACT_BLOBS / 2);
+  // Small: under half the blob cap and short of the pack cap (a merged document of 2,000 packs of
+  // large objects is full, however few its blobs: merged again, it would come out the same).
+  const small = indexes.filter(
+    (doc) =>
+      (blobs.get(doc.indexId) ?? 0) < INDEX_COMPACT_BLOBS / 2 && doc.packs.length < INDEX_COMPACT_PACKS,
+  );
   const oversized = indexes.filter((doc) => (blobs.get(doc.indexId) ?? 0) > INDEX_COMPACT_BLOBS);
   const merging = new Set([...(small.length > INDEX_COMPACT_THRESHOLD ? small : []), ...oversized]);
   if (merging.size > 0) {
