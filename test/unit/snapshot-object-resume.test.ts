@@ -108,6 +108,39 @@ describe('a read too long for one invocation', () => {
     expect(ranges.filter((at) => at === 0)).toHaveLength(1);
   });
 
+  it('starts no object after the paused one in that invocation: time is short', async () => {
+    // Prepare: one object at a time, so c/small.txt waits behind the huge object
+    p.deps.concurrency = 1;
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    const readsOfC: number[] = [];
+    // Act
+    await run(async () => {
+      readsOfC.push(p.objects.reads.filter((r) => r.key === 'c/small.txt').length);
+    });
+    // Assess: not read before the huge object's last invocation (then once), and all stored
+    expect(readsOfC).toEqual([0, 0, 0, 0]);
+    expect(p.objects.reads.filter((r) => r.key === 'c/small.txt')).toHaveLength(1);
+    expect((await entriesOf(snapshotId)).map((e) => e.key)).toEqual(['a/small.txt', HUGE, 'c/small.txt']);
+  });
+
+  it('reads the object from its start when the pack of its chunks so far was marked meanwhile', async () => {
+    // Prepare: garbage collection marks every pack after the first pause
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    // Act
+    await run(async (delivery) => {
+      if (delivery !== 2) return;
+      const marks = [];
+      for await (const o of p.primary.list(VaultLayout.packsPrefix)) {
+        marks.push({ packId: VaultLayout.packIdOf(o.key) as string, markedAt: p.clock.now().toISOString() });
+      }
+      await p.catalog.putGcMarks(p.primary.bucket, marks);
+    });
+    // Assess: read from byte 0 a second time (its marked chunks not reused), and whole
+    const fromStart = p.objects.reads.filter((r) => r.key === HUGE && r.range?.offsetBytes === 0);
+    expect(fromStart).toHaveLength(2);
+    expect((await entriesOf(snapshotId))[1]).toMatchObject(straight(huge));
+  });
+
   it('reads the object again from its start when it was overwritten between invocations', async () => {
     // Prepare: overwritten before the second partition invocation
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');

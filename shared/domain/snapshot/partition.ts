@@ -24,6 +24,9 @@ import { cutParts } from './parts.ts';
 import type { SnapshotResult } from './result.ts';
 import { seal } from './seal.ts';
 
+/** What a batch's object returns when a read before it paused: not started, the next invocation reads it. */
+const NOT_STARTED = Symbol('not started');
+
 /**
  * Where a partition goes on from: the `resume` its message carries or the checkpoint the catalog
  * records for it, whichever is further along (more invocations); none when neither exists.
@@ -185,39 +188,58 @@ export async function runPartition(
     pausedBefore = undefined;
     if (before.etag !== object.etag || before.sizeBytes !== object.sizeBytes) return reading;
     const from = await objectProgressOf(vaults.primary, envelope, plan.id, before);
-    return from ? { ...reading, from } : reading;
+    // Its chunks so far are reused only while the index (without marked packs) locates them all.
+    const index = from && (await vaultIndex());
+    return from && index && from.blobs.every((b) => index.locate(b)) ? { ...reading, from } : reading;
   };
   /**
    * Store the batch's objects. A read that paused (time ran low) ends the batch at its object: the
-   * entries before it are kept, those after it dropped (their blobs are stored; the next invocation
-   * finds them in the index), and its progress is returned.
+   * entries before it are kept; the objects after it are not started, or their entries dropped
+   * (their blobs are stored, and the next invocation finds them in the index); its progress is
+   * returned with `stopped`.
    */
-  const runBatch = async (): Promise<{ progress: ObjectProgress; lastModified: string } | undefined> => {
+  const runBatch = async (): Promise<{
+    stopped: boolean;
+    paused?: { progress: ObjectProgress; lastModified: string };
+  }> => {
+    let stopping = false;
     const results = await Promise.allSettled(
       batch.map((object) =>
         limit(async () => {
-          const entry = await entryFor(
-            deps,
-            plan,
-            object,
-            parentEntries.get(object.key),
-            captured.get(object.key),
-            packs,
-            vaultIndex,
-            counters,
-            await readingOf(object),
-          );
-          bytesDone += object.sizeBytes;
-          await reportProgress();
-          return entry;
+          if (stopping) return NOT_STARTED; // a read paused: time is short, the next invocation goes on
+          try {
+            const entry = await entryFor(
+              deps,
+              plan,
+              object,
+              parentEntries.get(object.key),
+              captured.get(object.key),
+              packs,
+              vaultIndex,
+              counters,
+              await readingOf(object),
+            );
+            bytesDone += object.sizeBytes;
+            await reportProgress();
+            return entry;
+          } catch (error) {
+            if (error instanceof ReadPaused) stopping = true;
+            throw error;
+          }
         }),
       ),
     );
-    const failed = results.find((r) => r.status === 'rejected' && !(r.reason instanceof ReadPaused));
+    // The batch ends at its first object that paused or was not started (objects start in order).
+    const stop = results.findIndex(
+      (r) =>
+        (r.status === 'rejected' && r.reason instanceof ReadPaused) ||
+        (r.status === 'fulfilled' && r.value === NOT_STARTED),
+    );
+    const done = stop < 0 ? results : results.slice(0, stop);
+    const failed = done.find((r) => r.status === 'rejected');
     if (failed?.status === 'rejected') throw failed.reason;
-    const at = results.findIndex((r) => r.status === 'rejected');
-    const done = at < 0 ? results : results.slice(0, at);
-    for (const r of done) if (r.status === 'fulfilled' && r.value) pending.push(r.value);
+    for (const r of done)
+      if (r.status === 'fulfilled' && r.value && r.value !== NOT_STARTED) pending.push(r.value);
     // A reconcile counts what the listing shows against what it expected for the objects kept only:
     // the others are listed again by the next invocation, and counted then.
     for (const object of expected ? batch.slice(0, done.length) : []) {
@@ -225,13 +247,14 @@ export async function runPartition(
       const want = expected?.get(object.key);
       if (!want || want.etag !== object.etag || want.sizeBytes !== object.sizeBytes) reconcileMissed += 1;
     }
-    const paused = at < 0 ? undefined : (results[at] as PromiseRejectedResult).reason;
-    lastKey = (at < 0 ? batch.at(-1) : batch[at - 1])?.key ?? lastKey;
-    const object = batch[at];
+    const reason = stop < 0 ? undefined : (results[stop] as PromiseSettledResult<unknown>);
+    lastKey = (stop < 0 ? batch.at(-1) : batch[stop - 1])?.key ?? lastKey;
+    const object = batch[stop];
     batch = [];
-    return paused instanceof ReadPaused && object
-      ? { progress: paused.progress, lastModified: object.lastModified }
-      : undefined;
+    if (stop < 0) return { stopped: false };
+    return reason?.status === 'rejected' && reason.reason instanceof ReadPaused && object
+      ? { stopped: true, paused: { progress: reason.reason.progress, lastModified: object.lastModified } }
+      : { stopped: true };
   };
 
   /** Store what is done, record the checkpoint, and re-enqueue the partition to go on from it. */
@@ -243,7 +266,7 @@ export async function runPartition(
     const object =
       paused &&
       (await recordObjectProgress(vaults.primary, envelope, plan.id, paused.progress, paused.lastModified));
-    countUnseen(lastKey);
+    if (lastKey !== undefined) countUnseen(lastKey); // nothing before the paused object is done yet
     const next: PartitionResume = {
       ...(lastKey === undefined ? {} : { afterKey: lastKey }),
       parts,
@@ -279,15 +302,15 @@ export async function runPartition(
   for await (const object of sourceOf(deps, plan.source).list(startAfter ? { startAfter } : {})) {
     if (upper !== undefined && compareKeys(object.key, upper) > 0) break;
     if (batch.length >= tuningOf(deps).partitionBatchObjects) {
-      const paused = await runBatch();
+      const ran = await runBatch();
       // More objects follow: is there time for them? Out of time: the next invocation goes on.
-      if (paused || (outOfTime() && lastKey !== undefined)) return continueLater(paused);
+      if (ran.stopped || (outOfTime() && lastKey !== undefined)) return continueLater(ran.paused);
     }
     batch.push(object);
   }
   if (batch.length > 0) {
-    const paused = await runBatch();
-    if (paused) return continueLater(paused);
+    const ran = await runBatch();
+    if (ran.stopped) return continueLater(ran.paused);
   }
   await storeParts(pending, true);
   countUnseen(undefined);
