@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { CLOCK_SKEW_MS } from '#domain/journal.ts';
@@ -8,6 +9,7 @@ import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
+import { CHUNK_SIZE_BYTES } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 
 const OBJECTS = 3000;
@@ -315,6 +317,23 @@ describe('snapshots built from the journal (continuous protection)', () => {
     const next = await snapshot(p);
     expect(next.mode).toBe('journal');
     await expectEqualsSource(p, next.manifestId as string);
+  });
+
+  it('counts what a reconcile missed once when the first object of its partition pauses', async () => {
+    await snapshot(p);
+    // Never told to capture: a huge object first in the bucket, and a small change
+    await p.objects.put('source', 'a/huge.bin', randomBytes(3 * CHUNK_SIZE_BYTES + 1), {});
+    await p.objects.put('source', keyOf(10), Buffer.from('missed'), {});
+    p.clock.advance(7 * 24 * 3_600_000);
+    Object.assign(p.deps, {
+      resumableObjectBytes: 2 * CHUNK_SIZE_BYTES,
+      timeReserveSeconds: 60,
+      remainingTimeMs: () => 1000,
+    });
+    const reconciled = await snapshot(p);
+    expect(reconciled.mode).toBe('reconcile');
+    expect(reconciled.reconcileMissed).toBe(2);
+    await expectEqualsSource(p, reconciled.manifestId as string);
   });
 
   it('counts a missed key once when its partition goes on in another invocation right at it', async () => {
