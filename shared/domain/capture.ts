@@ -277,7 +277,9 @@ async function stateAfterVersionDelete(
       if (current.versionId !== undefined) body.currentVersionId = current.versionId;
       return { body, blobsWritten: read.blobsWritten };
     }
-    reason = read.reason; // changed again between the HEAD and the read: ask again
+    reason = read.reason;
+    if (read.paused) break; // too large for this invocation: asking again would not help
+    // changed again between the HEAD and the read: ask again
   }
   return { body: { outcome: 'lost-before-capture', reason }, blobsWritten: 0 };
 }
@@ -293,7 +295,9 @@ async function storeObject(
   key: string,
   sizeBytes: number,
   named: { versionId: string | undefined; etag: string | undefined },
-): Promise<{ entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: number }> {
+): Promise<
+  { entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: number; paused?: true }
+> {
   if (named.versionId === undefined && named.etag === undefined) {
     // Without a version or an ETag, nothing says which bytes are the event's.
     return { reason: 'the event names neither a version nor an ETag to read', blobsWritten: 0 };
@@ -336,6 +340,7 @@ async function storeObject(
       return {
         reason: `too large to capture within one invocation: ${source.uriOf(key)} was read to byte ${offsetBytes} of ${total} when time ran low; left to the snapshots (a journal-built one counts it lost, so the next reconciles and reads it)`,
         blobsWritten,
+        paused: true,
       };
     }
     if (error instanceof ConflictError) {

@@ -635,6 +635,31 @@ describe('captureChange: deletes on a versioned bucket', () => {
     return { p, v1: one.s3.object.versionId as string, v2: two.s3.object.versionId as string };
   }
 
+  it('asks once, not three times, when the version left current is too large to read in the invocation', async () => {
+    // Prepare: a huge version under a small one; the small one is deleted
+    const p = await setUp();
+    p.objects.enableVersioning('source');
+    const huge = Buffer.alloc(3 * CHUNK_SIZE_BYTES + 5, 1);
+    await captureChange(p.deps, await upload(p, 'doc.bin', huge));
+    const two = await upload(p, 'doc.bin', 'small');
+    await captureChange(p.deps, two);
+    const record = await deleteVersion(p, 'doc.bin', two.s3.object.versionId as string);
+    const deps = {
+      ...p.deps,
+      resumableObjectBytes: 2 * CHUNK_SIZE_BYTES,
+      timeReserveSeconds: 60,
+      remainingTimeMs: () => 1000,
+    };
+    const reads = p.objects.reads.length;
+    // Act
+    const outcome = await captureChange(deps, record);
+    // Assess: left to the snapshots after one read of its first chunk
+    expect(outcome).toMatchObject({ status: 'journaled', outcome: 'lost-before-capture' });
+    expect((await latest(p, 'doc.bin'))?.reason).toMatch(/^too large to capture within one invocation/);
+    const firstChunkReads = p.objects.reads.slice(reads).filter((r) => r.range?.offsetBytes === 0);
+    expect(firstChunkReads).toHaveLength(1);
+  });
+
   it('journals the older version as the key’s state when the current version is deleted', async () => {
     // Prepare
     const { p, v2 } = await versioned();
