@@ -93,7 +93,7 @@ export async function abandonSnapshot(
 
 /**
  * Check the work a RUNNING snapshot already holds (done partitions' summaries, checkpoints of the
- * others, with a paused read's progress part) before it is kept, and reset ({@link Catalog.resetPartition}) every partition whose work is
+ * others) before it is kept, and reset ({@link Catalog.resetPartition}) every partition whose work is
  * not whole: a part is not stored (or does not open), or a blob a part names is in no pack of the
  * primary's index that garbage collection has not marked. Reads each part once.
  * @returns the partitions reset, in order.
@@ -127,9 +127,7 @@ export async function resetLostWork(
   };
   const lost: number[] = [];
   for (const w of work) {
-    // A paused read's progress part too: its chunks are reused when the partition goes on.
-    const refs = 'object' in w && w.object ? [...w.parts, w.object.part] : w.parts;
-    const checks = await Promise.all(refs.map((ref) => limit(() => whole(ref))));
+    const checks = await Promise.all(w.parts.map((ref) => limit(() => whole(ref))));
     if (checks.some((ok) => !ok)) lost.push(w.partition);
   }
   for (const partition of lost) await catalog.resetPartition(planId, snapshotId, partition);
