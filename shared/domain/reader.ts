@@ -91,10 +91,9 @@ export async function readObjectChunks(
   const read = from
     ? await source.read({ ...object, offsetBytes: from.offsetBytes }, { ...options, ifMatch: from.etag })
     : await source.read(object, options);
+  // A read that went on from a pause, or may pause, keeps its SHA-256 resumable.
   const pausable =
-    resumable?.pause !== undefined && from === undefined
-      ? read.sizeBytes >= resumable.minBytes
-      : from !== undefined;
+    from !== undefined || (resumable?.pause !== undefined && read.sizeBytes >= resumable.minBytes);
   // An item of one chunk has no `contentSha256` (its blob id is its SHA-256): hash it once, not twice.
   const whole = pausable
     ? await resumableSha256(from?.sha256State)
