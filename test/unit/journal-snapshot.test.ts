@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { CLOCK_SKEW_MS } from '#domain/journal.ts';
+import type { PipelineDeps } from '#domain/pipeline.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readEntryContent } from '#domain/repository/read-blobs.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
@@ -62,6 +63,19 @@ async function snapshot(p: MemoryPipeline) {
   const record = await p.catalog.getSnapshot('photos', snapshotId);
   expect(record?.status).toBe('COMMITTED');
   return record as NonNullable<typeof record>;
+}
+
+/**
+ * A week on (so the next snapshot reconciles), every invocation short of time (`tuning` says how
+ * often it looks): the reconcile counts `missed` keys and holds exactly the source.
+ */
+async function expectReconciledShortOfTime(p: MemoryPipeline, tuning: Partial<PipelineDeps>, missed: number) {
+  p.clock.advance(7 * 24 * 3_600_000);
+  Object.assign(p.deps, { ...tuning, timeReserveSeconds: 60, remainingTimeMs: () => 1000 });
+  const reconciled = await snapshot(p);
+  expect(reconciled.mode).toBe('reconcile');
+  expect(reconciled.reconcileMissed).toBe(missed);
+  await expectEqualsSource(p, reconciled.manifestId as string);
 }
 
 /** Every object of the snapshot equals the source's, and the snapshot holds exactly the source's keys. */
@@ -324,16 +338,7 @@ describe('snapshots built from the journal (continuous protection)', () => {
     // Never told to capture: a huge object first in the bucket, and a small change
     await p.objects.put('source', 'a/huge.bin', randomBytes(3 * CHUNK_SIZE_BYTES + 1), {});
     await p.objects.put('source', keyOf(10), Buffer.from('missed'), {});
-    p.clock.advance(7 * 24 * 3_600_000);
-    Object.assign(p.deps, {
-      resumableObjectBytes: 2 * CHUNK_SIZE_BYTES,
-      timeReserveSeconds: 60,
-      remainingTimeMs: () => 1000,
-    });
-    const reconciled = await snapshot(p);
-    expect(reconciled.mode).toBe('reconcile');
-    expect(reconciled.reconcileMissed).toBe(2);
-    await expectEqualsSource(p, reconciled.manifestId as string);
+    await expectReconciledShortOfTime(p, { resumableObjectBytes: 2 * CHUNK_SIZE_BYTES }, 2);
   });
 
   it('counts a missed key once when its partition goes on in another invocation right at it', async () => {
@@ -342,16 +347,7 @@ describe('snapshots built from the journal (continuous protection)', () => {
     // stops and the next invocation lists again), and inside it.
     await p.objects.put('source', keyOf(500), Buffer.from('missed'), {});
     await p.objects.put('source', keyOf(510), Buffer.from('missed'), {});
-    p.clock.advance(7 * 24 * 3_600_000);
-    Object.assign(p.deps, {
-      partitionBatchObjects: 500,
-      timeReserveSeconds: 60,
-      remainingTimeMs: () => 1000,
-    });
-    const reconciled = await snapshot(p);
-    expect(reconciled.mode).toBe('reconcile');
-    expect(reconciled.reconcileMissed).toBe(2);
-    await expectEqualsSource(p, reconciled.manifestId as string);
+    await expectReconciledShortOfTime(p, { partitionBatchObjects: 500 }, 2);
   });
 });
 
