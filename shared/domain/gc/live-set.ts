@@ -12,6 +12,7 @@ import { JOURNAL_MARGIN_MS } from '../journal-expiry.ts';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
+import { BlobIdSet, type ContentIdSet } from '../repository/blob-id-set.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { keepsWork } from '../retry.ts';
 import { type ContentId, type Manifest, VaultLayout } from '../vault.ts';
@@ -41,7 +42,8 @@ export interface LiveSet {
   tombstones: SnapshotRecord[];
   /** Keys of the parts live roots name, and of the parts running or retryable snapshots' partitions wrote. */
   parts: Set<string>;
-  blobs: Set<ContentId>;
+  /** The blobs those parts (and recent journal entries) name, held compactly ({@link BlobIdSet}). */
+  blobs: ContentIdSet;
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
   incomplete?: string;
 }
@@ -66,7 +68,7 @@ export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<Li
     unknownRoots: new Set(),
     tombstones: [],
     parts: new Set(),
-    blobs: new Set(),
+    blobs: new BlobIdSet(),
   };
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */

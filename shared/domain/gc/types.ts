@@ -6,6 +6,7 @@
  */
 import type { StoredObject } from '../ports.ts';
 import type { SnapshotRecord } from '../records.ts';
+import type { ContentIdSet } from '../repository/blob-id-set.ts';
 import type { ContentId, IndexedPack, PackedBlob } from '../vault.ts';
 import type { LiveSet } from './live-set.ts';
 import type { VaultGcResult } from './result.ts';
@@ -165,7 +166,7 @@ export interface GcPlan {
   /** Dead packs already gone from the vault: every index stops naming them. */
   gone: ContentId[];
   /** The blobs the live set references: an old-marked orphan holding one no kept pack holds is rescued. */
-  liveBlobs: ReadonlySet<ContentId>;
+  liveBlobs: Pick<ContentIdSet, 'has' | 'size'>;
   /** Named packs the vault holds that stay (neither gone nor swept): where live blobs are located. */
   keptPacks: IndexedPack[];
   /** The index documents the run read, for `planIndexRewrite`. */
