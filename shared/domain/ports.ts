@@ -223,7 +223,11 @@ export interface ObjectStore {
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    attributes: { contentType?: string; metadata?: Record<string, string> },
+    /**
+     * `sizeBytes`: the stream's total size when known (a restored object's). S3 takes at most
+     * 10,000 upload parts, so the part size must grow with it: 8 MiB parts stop at 78 GiB.
+     */
+    attributes: { contentType?: string; metadata?: Record<string, string>; sizeBytes?: number },
     conditions?: WriteConditions,
   ): Promise<WriteOutcome>;
   /** Size, ETag and metadata of an object without its body; undefined when the key (or bucket) is missing. */

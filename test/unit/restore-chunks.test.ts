@@ -110,6 +110,11 @@ describe('objects of several chunks', () => {
     expect(p.primary.calls.getRange - rangesBefore).toBe(3 + 1);
   });
 
+  it("declares the object's size to the upload, which sizes S3's parts from it (10,000 at most)", async () => {
+    await restoreSnapshot(p.deps, { plan: 'photos', targetBucket: 'restored' });
+    expect(p.objects.streams).toEqual([{ key: 'restored/large.bin', sizeBytes: LARGE.length }]);
+  });
+
   it("'ifChanged' hashes a large target chunk by chunk: identical is unchanged, one byte off is written", async () => {
     // Prepare
     const other = Buffer.from(LARGE);

@@ -105,7 +105,7 @@ export class S3ObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    attributes: { contentType?: string; metadata?: Record<string, string> },
+    attributes: { contentType?: string; metadata?: Record<string, string>; sizeBytes?: number },
     conditions: WriteConditions = {},
   ): Promise<WriteOutcome> {
     try {

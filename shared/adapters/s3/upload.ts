@@ -16,6 +16,25 @@ import { VAULT_UPLOAD_PART_SIZE_BYTES } from '#domain/vault.ts';
  */
 export const UPLOAD_PART_SIZE_BYTES = VAULT_UPLOAD_PART_SIZE_BYTES;
 
+/** S3's limit on the parts of one multipart upload. @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html */
+export const MAX_UPLOAD_PARTS = 10_000;
+
+/**
+ * The upload part size for a body of `sizeBytes` (when known): {@link UPLOAD_PART_SIZE_BYTES}, or
+ * more (whole MiB) when that many parts would pass {@link MAX_UPLOAD_PARTS}, which at 8 MiB is an
+ * object of 78 GiB. lib-storage holds about two parts of a stream in memory (one filling, one
+ * uploading), so a 1 TiB object holds about 210 MiB.
+ * @example
+ * ```ts
+ * uploadPartSizeFor(100 * 2 ** 30); // 11 MiB: 9,310 parts
+ * ```
+ */
+export function uploadPartSizeFor(sizeBytes: number | undefined): number {
+  const MiB = 1024 * 1024;
+  const needed = Math.ceil((sizeBytes ?? 0) / MAX_UPLOAD_PARTS / MiB) * MiB;
+  return Math.max(UPLOAD_PART_SIZE_BYTES, needed);
+}
+
 export async function upload(
   client: S3Client,
   bucket: string,
@@ -25,6 +44,8 @@ export async function upload(
     contentType?: string;
     metadata?: Record<string, string>;
     sha256?: boolean;
+    /** The body's size when it is a stream whose size is known: sets the part size ({@link uploadPartSizeFor}). */
+    sizeBytes?: number;
     /** Upload parts uploaded at once. @default 4 */
     queueSize?: number;
     /** Object Lock and storage class (vault documents). */
@@ -48,7 +69,9 @@ export async function upload(
       ...s3PutParameters(attributes.put),
       ...(attributes.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     },
-    partSize: UPLOAD_PART_SIZE_BYTES,
+    partSize: uploadPartSizeFor(
+      attributes.sizeBytes ?? (body instanceof Uint8Array ? body.length : undefined),
+    ),
     queueSize: attributes.queueSize ?? 4,
     leavePartsOnError: false,
   }).done();

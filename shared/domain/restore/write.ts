@@ -104,7 +104,13 @@ export async function putEntry(
   const attributes = attributesOf(entry);
   const content = verifiedEntryContent(vault, envelope, index, entry, onChunk);
   if (entry.blobs.length > 1) {
-    const outcome = await objects.putStream(bucket, key, content, attributes, conditions);
+    const outcome = await objects.putStream(
+      bucket,
+      key,
+      content,
+      { ...attributes, sizeBytes: entry.sizeBytes },
+      conditions,
+    );
     return { outcome, bytes: outcome === 'written' ? entry.sizeBytes : 0 };
   }
   const chunks: Buffer[] = [];

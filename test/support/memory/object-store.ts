@@ -145,17 +145,28 @@ export class MemoryObjectStore implements ObjectStore {
     this.versioned.add(bucket);
   }
 
-  /** As S3's multipart upload: `conditions` are checked once every chunk is in (CompleteMultipartUpload). */
+  /** Every `putStream` call, as `bucket/key` and the size it declared (which sets S3's part size). */
+  readonly streams: { key: string; sizeBytes?: number }[] = [];
+
+  /**
+   * As S3's multipart upload: `conditions` are checked once every chunk is in (CompleteMultipartUpload).
+   * A declared `sizeBytes` the stream does not match is an error (the adapter sizes parts from it).
+   */
   async putStream(
     bucket: string,
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    attributes: { contentType?: string; metadata?: Record<string, string> },
+    attributes: { contentType?: string; metadata?: Record<string, string>; sizeBytes?: number },
     conditions: WriteConditions = {},
   ): Promise<WriteOutcome> {
+    const { sizeBytes, ...stored } = attributes;
+    this.streams.push({ key: `${bucket}/${key}`, ...(sizeBytes === undefined ? {} : { sizeBytes }) });
     const parts: Uint8Array[] = [];
     for await (const chunk of chunks) parts.push(chunk);
-    return this.put(bucket, key, Buffer.concat(parts), attributes, conditions);
+    const body = Buffer.concat(parts);
+    if (sizeBytes !== undefined && body.length !== sizeBytes)
+      throw new Error(`putStream ${bucket}/${key}: declared ${sizeBytes} bytes, streamed ${body.length}`);
+    return this.put(bucket, key, body, stored, conditions);
   }
 
   /** Every `head` call, as `bucket/key`. */
