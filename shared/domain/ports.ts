@@ -230,6 +230,36 @@ export interface ObjectStore {
     attributes: { contentType?: string; metadata?: Record<string, string>; sizeBytes?: number },
     conditions?: WriteConditions,
   ): Promise<WriteOutcome>;
+  /**
+   * A multipart upload that outlives one invocation (a restore of an object too large for one):
+   * `createUpload` (S3 CreateMultipartUpload) → its upload id; `uploadPart` (UploadPart; parts are
+   * numbered from 1, every part but the last at least 5 MiB) → the part's ETag; `completeUpload`
+   * (CompleteMultipartUpload, with the ETags of parts 1..n in order, under `conditions`: `exists`
+   * when `ifNoneMatch` and the key has an object, nothing stored); `abortUpload` drops the parts.
+   * @throws NotFoundError when the bucket, or the upload (completed or aborted), is gone;
+   *   TransientError (retryable) when storage fails.
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
+   */
+  createUpload(
+    bucket: string,
+    key: string,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<string>;
+  uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array,
+  ): Promise<string>;
+  completeUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    etags: readonly string[],
+    conditions?: WriteConditions,
+  ): Promise<WriteOutcome>;
+  abortUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   /** Size, ETag and metadata of an object without its body; undefined when the key (or bucket) is missing. */
   head(bucket: string, key: string): Promise<ObjectHead | undefined>;
   /**

@@ -249,6 +249,49 @@ export function objectStoreContract(
       });
     });
 
+    describe('multipart uploads across invocations', () => {
+      const MiB = 1024 * 1024;
+
+      it('stores the parts in order as one object, with the attributes given at its start', async () => {
+        const { store, bucket } = await make();
+        const body = patterned(10 * MiB + 321);
+        const attributes = { contentType: 'application/x-dump', metadata: { origin: 'parts' } };
+        const uploadId = await store.createUpload(bucket, AWKWARD_KEY, attributes);
+        // Out of order, and part 2 sent twice: the second replaces the first.
+        const second = await store.uploadPart(bucket, AWKWARD_KEY, uploadId, 2, body.subarray(5 * MiB));
+        const first = await store.uploadPart(bucket, AWKWARD_KEY, uploadId, 1, body.subarray(0, 5 * MiB));
+        const again = await store.uploadPart(bucket, AWKWARD_KEY, uploadId, 2, body.subarray(5 * MiB));
+        expect(again).toBe(second);
+        expect(await store.completeUpload(bucket, AWKWARD_KEY, uploadId, [first, again])).toBe('written');
+        const got = await store.get(bucket, AWKWARD_KEY);
+        expect(Buffer.from(got.body).equals(body)).toBe(true);
+        expect(got).toMatchObject(attributes);
+      });
+
+      it('with ifNoneMatch, completes as exists over an object stored meanwhile, keeping it', async () => {
+        const { store, bucket } = await make();
+        const uploadId = await store.createUpload(bucket, 'dump', {});
+        const etag = await store.uploadPart(bucket, 'dump', uploadId, 1, patterned(1000));
+        await store.put(bucket, 'dump', bytes('newer'), {});
+        expect(await store.completeUpload(bucket, 'dump', uploadId, [etag], { ifNoneMatch: true })).toBe(
+          'exists',
+        );
+        expect(text((await store.get(bucket, 'dump')).body)).toBe('newer');
+      });
+
+      it('after an abort stores nothing, and the upload is gone (NotFoundError)', async () => {
+        const { store, bucket } = await make();
+        const uploadId = await store.createUpload(bucket, 'dump', {});
+        const etag = await store.uploadPart(bucket, 'dump', uploadId, 1, patterned(1000));
+        await store.abortUpload(bucket, 'dump', uploadId);
+        await expect(store.completeUpload(bucket, 'dump', uploadId, [etag])).rejects.toBeInstanceOf(
+          NotFoundError,
+        );
+        expect(await store.head(bucket, 'dump')).toBeUndefined();
+        await expect(store.createUpload(MISSING_BUCKET, 'k', {})).rejects.toBeInstanceOf(NotFoundError);
+      });
+    });
+
     describe('delete and currentVersion', () => {
       it('deletes keys, more than one S3 request holds (1000), and deleting a missing key succeeds', async () => {
         const { store, bucket } = await make();

@@ -20,6 +20,7 @@ import type {
   WriteOutcome,
 } from '#domain/ports.ts';
 import { compareKeys, contentIdOf } from '#domain/vault.ts';
+import { MultipartUploads } from '../support/memory/multipart.ts';
 
 export interface Version extends FetchedObject {
   versionId: string;
@@ -113,6 +114,17 @@ export class SimObjectStore implements ObjectStore {
       o && { sizeBytes: o.sizeBytes, etag: o.etag, ...(o.metadata ? { metadata: { ...o.metadata } } : {}) }
     );
   }
+
+  /** S3's multipart uploads (see {@link MultipartUploads}). */
+  readonly uploads = new MultipartUploads(
+    (bucket) => this.buckets.has(bucket),
+    (bucket, key) => this.current(bucket, key) !== undefined,
+    (bucket, key, body, attributes) => this.put(bucket, key, body, attributes),
+  );
+  readonly createUpload = this.uploads.create.bind(this.uploads);
+  readonly uploadPart = this.uploads.uploadPart.bind(this.uploads);
+  readonly completeUpload = this.uploads.complete.bind(this.uploads);
+  readonly abortUpload = this.uploads.abort.bind(this.uploads);
 
   async putStream(
     bucket: string,

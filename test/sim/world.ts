@@ -450,6 +450,16 @@ export class World {
         const body = Buffer.concat(parts);
         return call(`s3.put ${bucket}/${key}`, () => o.put(bucket, key, body, attrs, conditions));
       },
+      createUpload: (bucket, key, attrs) =>
+        call(`s3.createUpload ${bucket}/${key}`, () => o.createUpload(bucket, key, attrs)),
+      uploadPart: (bucket, key, uploadId, partNumber, body) =>
+        call(`s3.uploadPart ${bucket}/${key}`, () => o.uploadPart(bucket, key, uploadId, partNumber, body)),
+      completeUpload: (bucket, key, uploadId, etags, conditions) =>
+        call(`s3.completeUpload ${bucket}/${key}`, () =>
+          o.completeUpload(bucket, key, uploadId, etags, conditions),
+        ),
+      abortUpload: (bucket, key, uploadId) =>
+        call(`s3.abortUpload ${bucket}/${key}`, () => o.abortUpload(bucket, key, uploadId)),
       currentVersion: (bucket, key) =>
         call(`s3.currentVersion ${bucket}/${key}`, () => o.currentVersion(bucket, key)),
       delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),

@@ -4,7 +4,15 @@
  */
 
 import { Readable } from 'node:stream';
-import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { NotFoundError, SourceUnavailableError } from '#domain/errors.ts';
 import type {
   ByteRange,
@@ -119,6 +127,96 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       if (conditions.ifNoneMatch && isPreconditionFailed(error)) return 'exists';
       throw mapS3Error(error, `put s3://${bucket}/${key}`);
+    }
+  }
+
+  /** `CreateMultipartUpload` with the content type and metadata. @returns the upload id. */
+  async createUpload(
+    bucket: string,
+    key: string,
+    attributes: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<string> {
+    try {
+      const out = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          ...(attributes.contentType ? { ContentType: attributes.contentType } : {}),
+          ...(attributes.metadata ? { Metadata: attributes.metadata } : {}),
+        }),
+      );
+      if (!out.UploadId)
+        throw new Error(`CreateMultipartUpload of s3://${bucket}/${key} returned no UploadId`);
+      return out.UploadId;
+    } catch (error) {
+      throw mapS3Error(error, `create upload s3://${bucket}/${key}`);
+    }
+  }
+
+  /** `UploadPart`. @returns the part's ETag (quotes kept: CompleteMultipartUpload takes it as given). */
+  async uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array,
+  ): Promise<string> {
+    try {
+      const out = await this.#client.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+        }),
+      );
+      if (!out.ETag) throw new Error(`UploadPart ${partNumber} of s3://${bucket}/${key} returned no ETag`);
+      return out.ETag;
+    } catch (error) {
+      throw mapS3Error(error, `upload part ${partNumber} of s3://${bucket}/${key}`);
+    }
+  }
+
+  /**
+   * `CompleteMultipartUpload` of parts 1..n, with `If-None-Match: *` when `conditions.ifNoneMatch`
+   * (a 412 is `exists`; the upload is then aborted so that no parts are left behind).
+   */
+  async completeUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    etags: readonly string[],
+    conditions: WriteConditions = {},
+  ): Promise<WriteOutcome> {
+    try {
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          ...(conditions.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return 'written';
+    } catch (error) {
+      if (conditions.ifNoneMatch && isPreconditionFailed(error)) {
+        await this.abortUpload(bucket, key, uploadId);
+        return 'exists';
+      }
+      throw mapS3Error(error, `complete upload of s3://${bucket}/${key}`);
+    }
+  }
+
+  /** `AbortMultipartUpload`. */
+  async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (error) {
+      throw mapS3Error(error, `abort upload of s3://${bucket}/${key}`);
     }
   }
 

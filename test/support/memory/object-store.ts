@@ -17,6 +17,7 @@ import type {
   WriteOutcome,
 } from '#domain/ports.ts';
 import { compareKeys, contentIdOf } from '#domain/vault.ts';
+import { MultipartUploads } from './multipart.ts';
 
 /** Buckets of objects in memory (sources and restore targets). */
 export class MemoryObjectStore implements ObjectStore {
@@ -168,6 +169,17 @@ export class MemoryObjectStore implements ObjectStore {
       throw new Error(`putStream ${bucket}/${key}: declared ${sizeBytes} bytes, streamed ${body.length}`);
     return this.put(bucket, key, body, stored, conditions);
   }
+
+  /** Multipart uploads begun and neither completed nor aborted (S3's, see {@link MultipartUploads}). */
+  readonly uploads = new MultipartUploads(
+    (bucket) => this.buckets.has(bucket),
+    (bucket, key) => this.buckets.get(bucket)?.has(key) === true,
+    (bucket, key, body, attributes) => this.put(bucket, key, body, attributes),
+  );
+  readonly createUpload = this.uploads.create.bind(this.uploads);
+  readonly uploadPart = this.uploads.uploadPart.bind(this.uploads);
+  readonly completeUpload = this.uploads.complete.bind(this.uploads);
+  readonly abortUpload = this.uploads.abort.bind(this.uploads);
 
   /** Every `head` call, as `bucket/key`. */
   readonly heads: string[] = [];
