@@ -134,10 +134,10 @@ export async function readObjectChunks(
   };
 }
 
-type ResumableSha256 = Awaited<ReturnType<typeof createSHA256>>;
+export type ResumableSha256 = Awaited<ReturnType<typeof createSHA256>>;
 
 /** A SHA-256 whose state can be saved and loaded (hash-wasm): fresh, or from a saved base64 state. */
-async function resumableSha256(state: string | undefined): Promise<ResumableSha256> {
+export async function resumableSha256(state: string | undefined): Promise<ResumableSha256> {
   const hash = await createSHA256();
   if (state === undefined) hash.init();
   else hash.load(Buffer.from(state, 'base64'));

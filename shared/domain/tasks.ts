@@ -138,6 +138,27 @@ export const GcTaskSchema = z.strictObject({
  * not a manifest part: it may span several parts, or cover a few entries of one.)
  * @see ../../docs/format.md#tasks
  */
+/** The most upload parts a restore's resumable upload uses: their ETags travel in the task (~35 bytes each). */
+export const MAX_RESUMABLE_UPLOAD_PARTS = 4000;
+
+/**
+ * A restore of one large object that paused when the invocation ran short of time: its multipart
+ * upload to the target (`uploadId`), the ETags of the parts done (parts 1..n, each `partBytes` of
+ * the object, i.e. `partBytes / CHUNK_SIZE_BYTES` of its blobs), the bytes they hold, the object's
+ * SHA-256 over those bytes, resumable (base64), and the write condition decided at its start.
+ * @see docs/format.md#resumable-restore
+ */
+export const RestoreUploadSchema = z.strictObject({
+  key: z.string().min(1),
+  uploadId: z.string().min(1),
+  partBytes: z.number().int().positive(),
+  etags: z.array(z.string().min(1)).min(1).max(MAX_RESUMABLE_UPLOAD_PARTS),
+  offsetBytes: count,
+  sha256State: z.string().min(1),
+  ifNoneMatch: z.boolean(),
+});
+export type RestoreUpload = z.infer<typeof RestoreUploadSchema>;
+
 export const RestoreSliceTaskSchema = z.strictObject({
   kind: z.literal('restore-slice'),
   restoreJobId: id,
@@ -145,6 +166,8 @@ export const RestoreSliceTaskSchema = z.strictObject({
   slice: z.number().int().min(0),
   first: z.number().int().min(0),
   count: z.number().int().min(1),
+  /** Present when the slice is one large object whose restore goes on from here. */
+  upload: RestoreUploadSchema.optional(),
 });
 
 /**

@@ -14,6 +14,7 @@ import {
   coalesceBlobReads,
   readBlobsOfPack,
 } from '../repository/read-blobs.ts';
+import type { RestoreUpload } from '../tasks.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type ManifestEntry } from '../vault.ts';
 import { prepareArchive } from './archive.ts';
 import { LISTING_THRESHOLD, listTargetRange } from './listing.ts';
@@ -21,6 +22,7 @@ import { overwriteDecision, type SkipReason } from './overwrite.ts';
 import { REPORT_LIST_LIMIT } from './report.ts';
 import type { RestoreOptions } from './request.ts';
 import type { ResolvedRestore } from './restore.ts';
+import { restoreResumably } from './resumable.ts';
 import { attributesOf, checkWholeObject, putEntry } from './write.ts';
 
 /** What {@link restoreEntries} did with a list of entries. */
@@ -32,6 +34,17 @@ interface EntriesOutcome {
   archive?: { packs: number; blobs: number; requested: number };
   /** With `dryRun`: the first 1000 target keys that would be written. */
   keys: string[];
+  /** Set when the one object to write paused (see {@link Resumable}): nothing of it is counted yet. */
+  paused?: RestoreUpload;
+}
+
+/**
+ * A restore slice whose only object to write is at least `minBytes` writes it resumably
+ * ({@link restoreResumably}): it may pause between two upload parts when `shouldPause()` says so.
+ */
+export interface Resumable {
+  minBytes: number;
+  shouldPause: () => boolean;
 }
 
 /**
@@ -46,7 +59,10 @@ interface EntriesOutcome {
  */
 export async function restoreEntries(
   deps: PipelineDeps,
-  at: Pick<ResolvedRestore, 'request' | 'vault' | 'index' | 'targetBucket'> & { listVault?: boolean },
+  at: Pick<ResolvedRestore, 'request' | 'vault' | 'index' | 'targetBucket'> & {
+    listVault?: boolean;
+    resumable?: Resumable;
+  },
   entries: readonly ManifestEntry[],
   opts: RestoreOptions,
 ): Promise<EntriesOutcome> {
@@ -170,6 +186,15 @@ export async function restoreEntries(
     ...chunked.map((entry) =>
       limit(async () => {
         const key = targetKey(entry);
+        const { resumable } = at;
+        if (resumable && toWrite.length === 1 && entry.sizeBytes >= resumable.minBytes) {
+          const target = { objects, vault, envelope, index, bucket: targetBucket, key, ...resumable };
+          const done = await restoreResumably(target, entry, conditions.ifNoneMatch === true);
+          if ('paused' in done) out.paused = done.paused;
+          else if (done.outcome === 'exists') skippedAtWrite(entry);
+          else written(done.bytes);
+          return;
+        }
         const put = await putEntry(objects, vault, envelope, index, entry, targetBucket, key, conditions);
         if (put.outcome === 'exists') skippedAtWrite(entry);
         else written(put.bytes);

@@ -5,13 +5,16 @@
  */
 
 import { NotFoundError, reasonOf } from '../errors.ts';
-import { nowIso, type PipelineDeps, vaultIn } from '../pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
+import type { VaultStore } from '../ports.ts';
 import type { RestoreJobRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
-import type { RestoreSliceTask } from '../tasks.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
+import type { RestoreSliceTask, RestoreUpload } from '../tasks.ts';
 import { contentIdOf, type ManifestEntry } from '../vault.ts';
 import { prepareArchiveOfPacks } from './archive.ts';
-import { restoreEntries } from './entries.ts';
+import { type Resumable, restoreEntries } from './entries.ts';
+import type { SkipReason } from './overwrite.ts';
 import { pointInTimeChanges } from './point-in-time.ts';
 import type { RestoreReport } from './report.ts';
 import {
@@ -21,6 +24,7 @@ import {
   type RestoreRequest,
 } from './request.ts';
 import { indexOnce, resolvedOf, resolveRestoreSource, restoreResolved, selectionOf } from './restore.ts';
+import { restoreResumably } from './resumable.ts';
 import { type SelectionSummary, selectFromManifest } from './selection.ts';
 import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
 
@@ -43,8 +47,9 @@ export function restoreJobIdOf(request: ParsedRestoreRequest, at: Date): string 
 }
 
 /**
- * Start a restore: small selections (≤ `deps.restoreFanOutThreshold`, 500 by default) and dry runs
- * are restored at once, as {@link restoreSnapshot}; larger ones (or any with `fanOut: true`) become
+ * Start a restore: small selections (≤ `deps.restoreFanOutThreshold` objects, 500 by default, and
+ * ≤ `deps.restoreSliceBytes`, 2 GiB) and dry runs are restored at once, as {@link restoreSnapshot};
+ * larger ones (or any with `fanOut: true`) become
  * a RUNNING restore job in the catalog whose selection is split into slices (manifest order) of
  * `deps.restoreSliceSize` entries, cut short before `deps.restoreSliceBytes` (see {@link cutSlices}),
  * one restore-slice task each, sent in batches, and this returns the job at once. The selection is
@@ -74,13 +79,19 @@ export async function startRestore(
   const stream = selectionOf(source, deps.envelope, request, summary);
   const head: ManifestEntry[] = [];
   let more = false;
+  // A few objects can be more bytes than one invocation writes (a restore slice's budget): they fan
+  // out too, so that a restore worker restores them, pausing inside an object if it must.
+  const sliceBytes = deps.restoreSliceBytes ?? DEFAULT_SLICE_BYTES;
+  let headBytes = 0;
   for await (const entry of stream) {
-    if (head.length === threshold) {
+    if (head.length === threshold || headBytes > sliceBytes) {
       more = true;
       break; // the stream is closed: a fanned-out selection is read again, an entry at a time
     }
     head.push(entry);
+    headBytes += entry.sizeBytes;
   }
+  if (headBytes > sliceBytes) more = true;
   const fanOut = request.fanOut ?? more;
   if (request.dryRun || !fanOut || head.length === 0) {
     // Restored (or reported) in this process: the whole selection in memory, read again from the
@@ -98,7 +109,7 @@ export async function startRestore(
   const sliceSize = deps.restoreSliceSize ?? DEFAULT_SLICE_SIZE;
   const measured = await measureSelection(source, deps.envelope, request, await source.index(), {
     sliceSize,
-    sliceBytes: deps.restoreSliceBytes ?? DEFAULT_SLICE_BYTES,
+    sliceBytes,
   });
   await prepareArchiveOfPacks(deps, source.vault, measured.packs, request, options);
   const { snapshot, pointInTime } = source;
@@ -170,6 +181,11 @@ export interface RestoreSliceResult {
   bytes: number;
   /** Whether this slice ended the job (it was the last to finish). */
   finishedJob: boolean;
+  /**
+   * Set when the slice's one large object paused between two upload parts: a restore-slice task
+   * that goes on from there was sent, and nothing is counted yet.
+   */
+  continued?: RestoreUpload;
 }
 
 /**
@@ -202,9 +218,19 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     bytes: 0,
     finishedJob: false,
   };
-  if (job.status !== 'RUNNING') return result;
-  // A job the reaper re-drove may get a slice again that a dead worker had finished: skip its writes.
-  if (job.redrives && (await catalog.listRestoreSlicesDone(job.restoreJobId)).includes(task.slice)) {
+  if (job.status !== 'RUNNING') {
+    // A paused object's upload of a job that ended (another delivery finished it, or it failed).
+    if (task.upload)
+      await abandonUpload(deps, job.targetBucket, task.upload, parseRestoreRequest(job.request));
+    return result;
+  }
+  // A job the reaper re-drove may get a slice again that a dead worker had finished, and a paused
+  // object's task may come again after another delivery finished it: skip its writes.
+  const mayBeDone = job.redrives || task.upload !== undefined;
+  if (mayBeDone && (await catalog.listRestoreSlicesDone(job.restoreJobId)).includes(task.slice)) {
+    // Another delivery's upload completed the object: this one's parts are dropped (S3 bills them).
+    if (task.upload)
+      await abandonUpload(deps, job.targetBucket, task.upload, parseRestoreRequest(job.request));
     if (job.slicesDone >= job.slicesTotal) {
       result.finishedJob = await catalog.finishRestoreJob(job.restoreJobId, {
         status: 'SUCCEEDED',
@@ -248,18 +274,31 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
       `restore job ${job.restoreJobId} selects ${selectedCount} object(s): slice ${task.slice} (${task.first}+${task.count}) is out of range`,
     );
   }
-  const outcome = await restoreEntries(
-    deps,
-    {
-      request,
-      vault,
-      index: indexOnce(vault, envelope, deps, { shared: true }),
-      targetBucket: job.targetBucket,
-      listVault: false,
-    },
-    entries,
-    {},
-  );
+  const index = indexOnce(vault, envelope, deps, { shared: true });
+  const { remainingTimeMs } = deps;
+  const tuning = tuningOf(deps);
+  const resumable = {
+    minBytes: tuning.resumableObjectBytes,
+    shouldPause: () => remainingTimeMs !== undefined && remainingTimeMs() < tuning.timeReserveSeconds * 1000,
+  };
+  const outcome = task.upload
+    ? await goOnWithUpload(
+        deps,
+        { request, vault, index, targetBucket: job.targetBucket },
+        entries,
+        task.upload,
+        resumable,
+      )
+    : await restoreEntries(
+        deps,
+        { request, vault, index, targetBucket: job.targetBucket, listVault: false, resumable },
+        entries,
+        {},
+      );
+  if (outcome.paused) {
+    await deps.queue.send({ ...task, upload: outcome.paused });
+    return { ...result, continued: outcome.paused };
+  }
   const done = await catalog.completeRestoreSlice(
     job.restoreJobId,
     task.slice,
@@ -281,6 +320,56 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     });
   }
   return result;
+}
+
+/**
+ * Abort a paused object's multipart upload that another delivery made redundant. Best effort: the
+ * upload may be the one that completed (S3 then answers NoSuchUpload), or already aborted.
+ */
+async function abandonUpload(
+  deps: PipelineDeps,
+  bucket: string,
+  upload: RestoreUpload,
+  request: ParsedRestoreRequest,
+): Promise<void> {
+  await deps.objects.abortUpload(bucket, request.targetPrefix + upload.key, upload.uploadId).catch(() => {});
+}
+
+/**
+ * Go on with a slice's one large object from where its upload paused (a restore-slice task with
+ * `upload`): the overwrite decision and the archived packs were settled when it started.
+ * @throws NotFoundError (not retryable) when the slice's entry is not the paused one.
+ */
+async function goOnWithUpload(
+  deps: PipelineDeps,
+  at: {
+    request: ParsedRestoreRequest;
+    vault: VaultStore;
+    index: () => Promise<VaultIndex>;
+    targetBucket: string;
+  },
+  entries: readonly ManifestEntry[],
+  upload: RestoreUpload,
+  resumable: Pick<Resumable, 'shouldPause'>,
+): Promise<{ objects: number; bytes: number; skipped: Record<SkipReason, number>; paused?: RestoreUpload }> {
+  const [entry] = entries;
+  if (entries.length !== 1 || !entry) {
+    throw new NotFoundError(`a paused restore of '${upload.key}' is in a slice of ${entries.length} objects`);
+  }
+  const target = {
+    objects: deps.objects,
+    vault: at.vault,
+    envelope: deps.envelope,
+    index: await at.index(),
+    bucket: at.targetBucket,
+    key: at.request.targetPrefix + entry.key,
+    shouldPause: resumable.shouldPause,
+  };
+  const done = await restoreResumably(target, entry, upload.ifNoneMatch, upload);
+  if ('paused' in done)
+    return { objects: 0, bytes: 0, skipped: { exists: 0, unchanged: 0 }, paused: done.paused };
+  const exists = done.outcome === 'exists';
+  return { objects: exists ? 0 : 1, bytes: done.bytes, skipped: { exists: exists ? 1 : 0, unchanged: 0 } };
 }
 
 /**
