@@ -3,6 +3,9 @@
 // carried along (docs/format.md#resumable-restore). On the memory twins, whose multipart uploads
 // check what S3's CompleteMultipartUpload checks (ETags, 5 MiB minimum parts).
 import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, isRetryable } from '#domain/errors.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
@@ -13,7 +16,10 @@ import { READ_AHEAD_BLOBS, resumablePartBytes } from '#domain/restore/resumable.
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { MAX_RESUMABLE_UPLOAD_PARTS, parseTask, type RestoreSliceTask } from '#domain/tasks.ts';
 import { CHUNK_SIZE_BYTES, type ManifestEntry, VaultLayout } from '#domain/vault.ts';
+import { makeHandler as makeWorkerHandler } from '../../functions/restoreWorker.ts';
+import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
 
 const KEY = 'db/dump.bin';
 /** Five chunks and a bit: five parts of one chunk and a short sixth. */
@@ -180,6 +186,41 @@ describe('Resumable restore of one large object', () => {
     expect(Buffer.from((await p.objects.get('restored', KEY)).body).toString()).toBe('written meanwhile');
     expect(job).toMatchObject({ status: 'SUCCEEDED', objects: 0, skippedExists: 1 });
     expect(p.objects.uploads.open.size).toBe(0);
+  });
+});
+
+describe('the restore worker', () => {
+  it("gives the slice the invocation's time left: with little left, it pauses after one part", async () => {
+    // Arrange: a job of the one large object, and an invocation with 1 s left
+    await startRestore(
+      { ...p.deps, restoreSliceBytes: CHUNK_SIZE_BYTES },
+      { plan: 'photos', targetBucket: 'restored' },
+    );
+    const [task] = p.queue.drain();
+    const handler = makeWorkerHandler({
+      config: testConfig(),
+      pipeline: { ...p.deps, resumableObjectBytes: 2 * CHUNK_SIZE_BYTES, timeReserveSeconds: 60 },
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
+    });
+    const record = {
+      messageId: 'm-1',
+      receiptHandle: 'r',
+      body: JSON.stringify(task),
+      attributes: { ApproximateReceiveCount: '1' },
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:strongbox-restore',
+    } as unknown as SQSRecord;
+    // Act
+    const response = await handler({ Records: [record] }, {
+      getRemainingTimeInMillis: () => 1000,
+    } as Context);
+    // Assess: one part uploaded, the slice sent again to go on from there
+    expect(response.batchItemFailures).toEqual([]);
+    const [next] = p.queue.drain() as RestoreSliceTask[];
+    expect(next?.upload?.etags).toHaveLength(1);
+    expect(await p.objects.head('restored', KEY)).toBeUndefined();
   });
 });
 
