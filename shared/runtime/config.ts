@@ -93,6 +93,15 @@ const EnvSchema = z.object({
     .min(0)
     .max(900)
     .default(TUNING_DEFAULTS.timeReserveSeconds),
+  /**
+   * Bytes from which a snapshot reads, and a restore slice writes, one object so that it can pause
+   * inside it and go on in the next invocation (PipelineDeps.resumableObjectBytes).
+   */
+  STRONGBOX_RESUMABLE_OBJECT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(8 * 1024 * 1024)
+    .default(TUNING_DEFAULTS.resumableObjectBytes),
   /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
   STRONGBOX_SDK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /**
@@ -163,6 +172,8 @@ export interface Config {
   packStorageClasses?: Map<string, string>;
   /** Seconds a snapshot partition keeps in hand (see PipelineDeps.timeReserveSeconds). @default 120 */
   timeReserveSeconds: number;
+  /** Bytes from which one object's read or restore can pause (PipelineDeps.resumableObjectBytes). @default 1 GiB */
+  resumableObjectBytes: number;
   /** Attempts per AWS SDK call, with the SDK's adaptive retry mode. @default 8 */
   sdkMaxAttempts: number;
   /** Which client makes the hot S3 object requests (`STRONGBOX_S3_OBJECT_CLIENT`). @default 'http' */
@@ -264,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { packStorageClasses: e.STRONGBOX_PACK_STORAGE_CLASSES }
       : {}),
     timeReserveSeconds: e.STRONGBOX_TIME_RESERVE_SECONDS,
+    resumableObjectBytes: e.STRONGBOX_RESUMABLE_OBJECT_BYTES,
     sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
     s3ObjectClient: e.STRONGBOX_S3_OBJECT_CLIENT,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,

@@ -169,6 +169,7 @@ export function createContainer(
     gcGraceSeconds: config.gcGraceSeconds,
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
+    resumableObjectBytes: config.resumableObjectBytes,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
     ...(config.restoreSliceBytes ? { restoreSliceBytes: config.restoreSliceBytes } : {}),

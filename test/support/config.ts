@@ -18,6 +18,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     gcGraceSeconds: 3600,
     gcMaxUnusedPercent: 5,
     timeReserveSeconds: 120,
+    resumableObjectBytes: 1024 ** 3,
     sdkMaxAttempts: 3,
     // Handler tests mock the SDK client (aws-sdk-client-mock): every request goes through it.
     s3ObjectClient: 'sdk',

@@ -17,6 +17,7 @@ import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, StrongboxError, TransientError, ValidationError } from '#domain/errors.ts';
 import { loadConfig } from '#runtime/config.ts';
+import { createContainer } from '#runtime/container.ts';
 import { validationErrorOf } from '../support/errors.ts';
 
 const minimalEnv = {
@@ -49,6 +50,7 @@ describe('loadConfig', () => {
       gcGraceSeconds: 86_400,
       gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
+      resumableObjectBytes: 1024 ** 3,
       sdkMaxAttempts: 8,
       s3ObjectClient: 'http',
       maxReceiveCount: 3,
@@ -106,6 +108,15 @@ describe('loadConfig', () => {
     expect(loadConfig(minimalEnv).restoreSliceBytes).toBeUndefined();
     expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_SLICE_BYTES: '0' })).toThrow(
       expect.objectContaining({ field: 'STRONGBOX_RESTORE_SLICE_BYTES' }),
+    );
+  });
+
+  it('reads the size from which one object can pause (STRONGBOX_RESUMABLE_OBJECT_BYTES), at least one chunk', () => {
+    const config = loadConfig({ ...minimalEnv, STRONGBOX_RESUMABLE_OBJECT_BYTES: '16777216' });
+    expect(config.resumableObjectBytes).toBe(16 * 1024 * 1024);
+    expect(createContainer(config).pipeline.resumableObjectBytes).toBe(16 * 1024 * 1024);
+    expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESUMABLE_OBJECT_BYTES: '1000' })).toThrow(
+      expect.objectContaining({ field: 'STRONGBOX_RESUMABLE_OBJECT_BYTES' }),
     );
   });
 
