@@ -123,6 +123,23 @@ describe('a read too long for one invocation', () => {
     expect((await entriesOf(snapshotId)).map((e) => e.key)).toEqual(['a/small.txt', HUGE, 'c/small.txt']);
   });
 
+  it('reads several huge objects of one batch one at a time, so none is read twice from its start', async () => {
+    // Prepare: a second huge object in the same batch, read beside the first if it could be
+    const other = randomBytes(HUGE_BYTES);
+    await p.objects.put('source', 'b/huge2.bin', other, {});
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    // Act
+    await run();
+    // Assess: each read from byte 0 once (before, the second restarted with every invocation)
+    for (const key of [HUGE, 'b/huge2.bin']) {
+      const fromStart = p.objects.reads.filter((r) => r.key === key && r.range?.offsetBytes === 0);
+      expect(fromStart, key).toHaveLength(1);
+    }
+    const entries = await entriesOf(snapshotId);
+    expect(entries.map((e) => e.key)).toEqual(['a/small.txt', HUGE, 'b/huge2.bin', 'c/small.txt']);
+    expect(entries[2]).toMatchObject(straight(other));
+  });
+
   it('reads the object from its start when the pack of its chunks so far was marked meanwhile', async () => {
     // Prepare: garbage collection marks every pack after the first pause
     const { snapshotId } = await startSnapshotNow(p.deps, 'photos');

@@ -161,6 +161,17 @@ export async function runPartition(
     }),
   );
   const limit = pLimit(tuningOf(deps).concurrency);
+  /**
+   * Objects whose read may pause are read one at a time, in batch order: a pause keeps one object's
+   * progress, so a second one read beside it would be read again from its first byte by every
+   * invocation (N² reads for N such objects). Each is read with its own chunks in parallel anyway.
+   */
+  const oneResumable = pLimit(1);
+  const slotFor =
+    (object: SourceObject) =>
+    <T>(fn: () => Promise<T>): Promise<T> =>
+      // The concurrency slot first, so that objects still start in batch order.
+      limit(() => (object.sizeBytes >= tuningOf(deps).resumableObjectBytes ? oneResumable(fn) : fn()));
   const reserveMs = tuningOf(deps).timeReserveSeconds * 1000;
 
   /** Store the packs, then their index, then the parts of `entries` (write order). */
@@ -205,7 +216,7 @@ export async function runPartition(
     let stopping = false;
     const results = await Promise.allSettled(
       batch.map((object) =>
-        limit(async () => {
+        slotFor(object)(async () => {
           if (stopping) return NOT_STARTED; // a read paused: time is short, the next invocation goes on
           try {
             const entry = await entryFor(
