@@ -7,7 +7,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { IntegrityError, isRetryable } from '#domain/errors.ts';
+import { IntegrityError, isRetryable, TransientError } from '#domain/errors.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
@@ -176,6 +176,31 @@ describe('Resumable restore of one large object', () => {
     // Assess
     await expect(failing).rejects.toBeInstanceOf(IntegrityError);
     expect(await p.objects.head('restored', KEY)).toBeUndefined();
+    expect(p.objects.uploads.open.size).toBe(0);
+  });
+
+  it('aborts the upload it began when a part fails; the redelivery begins another and ends it', async () => {
+    // Prepare: the second part's upload fails once (after the SDK's own retries)
+    let failures = 0;
+    const uploadPart = p.objects.uploadPart;
+    p.objects.uploadPart = async (bucket, key, uploadId, partNumber, body) => {
+      if (partNumber === 2 && failures++ === 0)
+        throw new TransientError('SlowDown: reduce your request rate');
+      return uploadPart(bucket, key, uploadId, partNumber, body);
+    };
+    lowAfter = Number.POSITIVE_INFINITY;
+    await startRestore(
+      { ...p.deps, restoreSliceBytes: CHUNK_SIZE_BYTES },
+      { plan: 'photos', targetBucket: 'restored' },
+    );
+    const [task] = p.queue.drain() as RestoreSliceTask[];
+    // Act
+    const first = restoreSlice(worker(), task as RestoreSliceTask);
+    // Assess
+    await expect(first).rejects.toBeInstanceOf(TransientError);
+    expect(p.objects.uploads.open.size).toBe(0);
+    await restoreSlice(worker(), task as RestoreSliceTask);
+    expect(Buffer.from((await p.objects.get('restored', KEY)).body).equals(dump)).toBe(true);
     expect(p.objects.uploads.open.size).toBe(0);
   });
 

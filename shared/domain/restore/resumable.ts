@@ -114,15 +114,19 @@ export async function restoreResumably(
       }
     }
     checkWholeObject(target.vault, entry, offsetBytes, hash.digest('hex'));
+    const outcome = await ofUpload(uploadId, key, () =>
+      objects.completeUpload(bucket, key, uploadId, etags, { ifNoneMatch }),
+    );
+    return { outcome, bytes: outcome === 'written' ? offsetBytes : 0 };
   } catch (error) {
     blobs.stopAt(0);
-    if (error instanceof IntegrityError) await objects.abortUpload(bucket, key, uploadId).catch(() => {});
+    // Nobody goes on with an upload whose content failed its check, nor with one this call began: a
+    // redelivery of its task begins another. A paused upload stays for the redelivery of its task.
+    if (error instanceof IntegrityError || !from) {
+      await objects.abortUpload(bucket, key, uploadId).catch(() => {});
+    }
     throw error;
   }
-  const outcome = await ofUpload(uploadId, key, () =>
-    objects.completeUpload(bucket, key, uploadId, etags, { ifNoneMatch }),
-  );
-  return { outcome, bytes: outcome === 'written' ? offsetBytes : 0 };
 }
 
 /**

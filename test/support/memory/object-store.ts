@@ -177,7 +177,7 @@ export class MemoryObjectStore implements ObjectStore {
     (bucket, key, body, attributes) => this.put(bucket, key, body, attributes),
   );
   readonly createUpload = this.uploads.create.bind(this.uploads);
-  readonly uploadPart = this.uploads.uploadPart.bind(this.uploads);
+  uploadPart = this.uploads.uploadPart.bind(this.uploads);
   readonly completeUpload = this.uploads.complete.bind(this.uploads);
   readonly abortUpload = this.uploads.abort.bind(this.uploads);
 
