@@ -57,7 +57,7 @@ export type ResumableOutcome = { outcome: WriteOutcome; bytes: number } | { paus
  * against its blob id as it is read, the whole against the manifest's size and SHA-256 before the
  * upload completes, under `If-None-Match: *` when `ifNoneMatch`. As each part but the last starts,
  * `target.shouldPause()` may make it the call's last (at least one part is uploaded per call): no
- * chunk after it is read, and the call returns `paused`.
+ * read past it starts from then on, and the call returns `paused`.
  * @returns the outcome, or `paused` with the state the next invocation goes on from.
  * @throws NotFoundError (not retryable) when no index locates a blob or the target bucket is gone;
  *   IntegrityError (not retryable) when content does not match the manifest (the upload is aborted:
