@@ -285,6 +285,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], [table]),
       ...readVaultsWriteRestoreTargets,
       ...poll('RestoreQueue'),
+      // A slice whose one large object paused between upload parts sends itself on (resumable restore).
+      ...send('RestoreQueue'),
       ...send('RestoreDLQ'),
     ],
     // Restore drills: read the vaults, write and delete scratch copies under one prefix of one bucket.
