@@ -188,7 +188,15 @@ export async function restoreEntries(
         const key = targetKey(entry);
         const { resumable } = at;
         if (resumable && toWrite.length === 1 && entry.sizeBytes >= resumable.minBytes) {
-          const target = { objects, vault, envelope, index, bucket: targetBucket, key, ...resumable };
+          const target = {
+            objects,
+            vault,
+            envelope,
+            index,
+            bucket: targetBucket,
+            key,
+            shouldPause: resumable.shouldPause,
+          };
           const done = await restoreResumably(target, entry, conditions.ifNoneMatch === true);
           if ('paused' in done) out.paused = done.paused;
           else if (done.outcome === 'exists') skippedAtWrite(entry);
