@@ -100,9 +100,12 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
   await catalog.startTask(jobId, taskId, started.toISOString());
   /** This copy's hold on the region's vault, once taken. */
   let held: string | undefined;
+  /** The indexes this copy loaded: their local disk is freed when it ends. */
+  const opened: VaultIndex[] = [];
   try {
     const manifest = await readManifest(primary, envelope, task.planId, manifestId);
     const index = await VaultIndex.load(primary, envelope, deps);
+    opened.push(index);
     const referenced = await referencedDocuments(primary, envelope, index, manifestId, manifest);
     if (referenced.unlocatedBlobs.length > 0) {
       throw new IntegrityError(
@@ -126,6 +129,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       idsListed(target, VaultLayout.partsPrefix(task.planId), VaultLayout.partIdOf),
       VaultIndex.load(target, envelope, deps),
     ]);
+    opened.push(targetIndex);
     const missingPacks = [...referenced.packs.values()].filter((p) => !packsThere.has(p.packId));
     // Held by the region but named by none of its indexes (a copy that crashed before its index).
     const unindexed = [...referenced.packs.values()].filter(
@@ -233,6 +237,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   } finally {
+    for (const loaded of opened) loaded.close();
     // A hold not given back (the catalog failed) lapses at its end: garbage collection waits longer,
     // and nothing is lost, so it does not fail a copy that is done.
     if (held) await catalog.releaseVaultHold(target.bucket, held).catch(() => undefined);

@@ -419,6 +419,7 @@ async function drillRegion(
     }
     ended = deps.elapsedMs();
   } finally {
+    index?.close(); // the local disk the index spilled to, if any
     // The scratch copies go whatever happened (a redelivery would write the same keys again).
     await deps.objects.delete(deps.drillBucket, scratchKeys);
   }

@@ -4,7 +4,7 @@
  */
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
-import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from './ports.ts';
+import type { Catalog, Clock, ObjectStore, ScratchSpace, TaskQueue, VaultStore } from './ports.ts';
 import type { SnapshotRecord } from './records.ts';
 import type { Retry } from './retry-policy.ts';
 
@@ -69,6 +69,17 @@ export interface PipelineDeps {
   resumableObjectBytes?: number;
   /** Milliseconds between progress updates written to a task record. @default 2000 */
   progressIntervalMs?: number;
+  /**
+   * Local disk (Lambda's `/tmp`) a vault index spills to once it holds more than
+   * {@link indexMemoryBlobs} blobs, so its memory stops growing with the vault
+   * (docs/format.md#reading-the-index). Without it, an index stays in memory whatever its size.
+   */
+  scratch?: ScratchSpace;
+  /**
+   * Blobs a vault index holds in memory (about 64 bytes each) before it spills to {@link scratch}.
+   * @default 1000000
+   */
+  indexMemoryBlobs?: number;
   /** A restore selecting more objects than this fans out into restore-slice tasks. @default 500 */
   restoreFanOutThreshold?: number;
   /** Selected objects per restore slice. @default 500 */
@@ -93,6 +104,7 @@ export const TUNING_DEFAULTS = {
   partitionBatchObjects: 500,
   resumableObjectBytes: 1024 ** 3,
   progressIntervalMs: 2000,
+  indexMemoryBlobs: 1_000_000,
 } as const;
 
 /** The tuning values of {@link PipelineDeps}, resolved. */
@@ -116,6 +128,7 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
     partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,
     resumableObjectBytes: deps.resumableObjectBytes ?? d.resumableObjectBytes,
     progressIntervalMs: deps.progressIntervalMs ?? d.progressIntervalMs,
+    indexMemoryBlobs: deps.indexMemoryBlobs ?? d.indexMemoryBlobs,
   };
 }
 

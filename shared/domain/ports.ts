@@ -321,6 +321,37 @@ export interface TaskQueue {
   sendBatch(tasks: readonly Task[]): Promise<void>;
 }
 
+/**
+ * A file on the function's local disk (Lambda's `/tmp`, its ephemeral storage) that only this
+ * process sees: what a structure too large for the function's memory spills to. Synchronous, since a
+ * lookup in it (a few KiB read at most) costs less than a turn of the event loop. Gone with the
+ * process, or at {@link close}.
+ */
+export interface ScratchFile {
+  /** Append `bytes` at the end. @returns the offset they were written at, in bytes. */
+  append(bytes: Uint8Array): number;
+  /**
+   * Fill `into` with the bytes at `offsetBytes`.
+   * @throws IntegrityError (not retryable) when fewer bytes than `into.length` are there.
+   */
+  read(into: Uint8Array, offsetBytes: number): void;
+  /** Bytes appended so far. */
+  readonly sizeBytes: number;
+  /** Free the file's space. Later reads and appends throw. */
+  close(): void;
+}
+
+/**
+ * Where {@link ScratchFile}s come from: a directory on local disk (shared/adapters/scratch.ts), or
+ * memory in tests. Lambda's ephemeral storage is 512 MiB unless the function asks for more (up to
+ * 10,240 MiB, `ephemeralStorageSize` in serverless.yml).
+ * @see https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html
+ */
+export interface ScratchSpace {
+  /** A new, empty file. */
+  open(): ScratchFile;
+}
+
 export type {
   Catalog,
   DrillCatalog,

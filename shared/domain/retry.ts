@@ -126,9 +126,13 @@ export async function resetLostWork(
     }
   };
   const lost: number[] = [];
-  for (const w of work) {
-    const checks = await Promise.all(w.parts.map((ref) => limit(() => whole(ref))));
-    if (checks.some((ok) => !ok)) lost.push(w.partition);
+  try {
+    for (const w of work) {
+      const checks = await Promise.all(w.parts.map((ref) => limit(() => whole(ref))));
+      if (checks.some((ok) => !ok)) lost.push(w.partition);
+    }
+  } finally {
+    index.close();
   }
   for (const partition of lost) await catalog.resetPartition(planId, snapshotId, partition);
   return lost.sort((a, b) => a - b);

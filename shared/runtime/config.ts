@@ -102,6 +102,11 @@ const EnvSchema = z.object({
     .int()
     .min(8 * 1024 * 1024)
     .default(TUNING_DEFAULTS.resumableObjectBytes),
+  /**
+   * Blobs a vault index holds in memory before it spills to local disk (PipelineDeps.indexMemoryBlobs;
+   * docs/format.md#reading-the-index). 0 spills every index at once.
+   */
+  STRONGBOX_INDEX_MEMORY_BLOBS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.indexMemoryBlobs),
   /** Attempts per AWS SDK call (adaptive retry mode: backoff and client-side rate limiting on throttling). */
   STRONGBOX_SDK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /**
@@ -174,6 +179,8 @@ export interface Config {
   timeReserveSeconds: number;
   /** Bytes from which one object's read or restore can pause (PipelineDeps.resumableObjectBytes). @default 1 GiB */
   resumableObjectBytes: number;
+  /** Blobs a vault index holds in memory before it spills to local disk (PipelineDeps.indexMemoryBlobs). @default 1,000,000 */
+  indexMemoryBlobs: number;
   /** Attempts per AWS SDK call, with the SDK's adaptive retry mode. @default 8 */
   sdkMaxAttempts: number;
   /** Which client makes the hot S3 object requests (`STRONGBOX_S3_OBJECT_CLIENT`). @default 'http' */
@@ -276,6 +283,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
     timeReserveSeconds: e.STRONGBOX_TIME_RESERVE_SECONDS,
     resumableObjectBytes: e.STRONGBOX_RESUMABLE_OBJECT_BYTES,
+    indexMemoryBlobs: e.STRONGBOX_INDEX_MEMORY_BLOBS,
     sdkMaxAttempts: e.STRONGBOX_SDK_MAX_ATTEMPTS,
     s3ObjectClient: e.STRONGBOX_S3_OBJECT_CLIENT,
     maxReceiveCount: e.STRONGBOX_MAX_RECEIVE_COUNT,

@@ -23,6 +23,7 @@ import { withRetry } from '#adapters/retrying.ts';
 import { S3ObjectStore } from '#adapters/s3/object-store.ts';
 import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { S3HttpClient } from '#adapters/s3-http.ts';
+import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
@@ -170,6 +171,8 @@ export function createContainer(
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     resumableObjectBytes: config.resumableObjectBytes,
+    scratch: new DiskScratchSpace(),
+    indexMemoryBlobs: config.indexMemoryBlobs,
     ...(config.restoreFanOutThreshold ? { restoreFanOutThreshold: config.restoreFanOutThreshold } : {}),
     ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
     ...(config.restoreSliceBytes ? { restoreSliceBytes: config.restoreSliceBytes } : {}),

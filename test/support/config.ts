@@ -19,6 +19,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     gcMaxUnusedPercent: 5,
     timeReserveSeconds: 120,
     resumableObjectBytes: 1024 ** 3,
+    indexMemoryBlobs: 1_000_000,
     sdkMaxAttempts: 3,
     // Handler tests mock the SDK client (aws-sdk-client-mock): every request goes through it.
     s3ObjectClient: 'sdk',

@@ -14,6 +14,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, StrongboxError, TransientError, ValidationError } from '#domain/errors.ts';
 import { loadConfig } from '#runtime/config.ts';
@@ -51,6 +52,7 @@ describe('loadConfig', () => {
       gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
       resumableObjectBytes: 1024 ** 3,
+      indexMemoryBlobs: 1_000_000,
       sdkMaxAttempts: 8,
       s3ObjectClient: 'http',
       maxReceiveCount: 3,
@@ -108,6 +110,17 @@ describe('loadConfig', () => {
     expect(loadConfig(minimalEnv).restoreSliceBytes).toBeUndefined();
     expect(() => loadConfig({ ...minimalEnv, STRONGBOX_RESTORE_SLICE_BYTES: '0' })).toThrow(
       expect.objectContaining({ field: 'STRONGBOX_RESTORE_SLICE_BYTES' }),
+    );
+  });
+
+  it('reads the blobs a vault index holds in memory before it spills to local disk (STRONGBOX_INDEX_MEMORY_BLOBS)', () => {
+    const config = loadConfig({ ...minimalEnv, STRONGBOX_INDEX_MEMORY_BLOBS: '0' });
+    expect(config.indexMemoryBlobs).toBe(0);
+    const { pipeline } = createContainer(config);
+    expect(pipeline.indexMemoryBlobs).toBe(0);
+    expect(pipeline.scratch).toBeInstanceOf(DiskScratchSpace);
+    expect(() => loadConfig({ ...minimalEnv, STRONGBOX_INDEX_MEMORY_BLOBS: '-1' })).toThrow(
+      expect.objectContaining({ field: 'STRONGBOX_INDEX_MEMORY_BLOBS' }),
     );
   });
 

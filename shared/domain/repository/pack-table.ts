@@ -106,6 +106,20 @@ export class PackTable {
     };
   }
 
+  /** Pack `p`'s stored size and checksum. */
+  stored(p: number): StoredBlob {
+    return this.#stored[p] as StoredBlob;
+  }
+
+  /** Entry `i`'s place in its pack and plaintext size, without building its hex id. */
+  place(i: number): Omit<PackedBlob, 'blobId'> {
+    return {
+      offsetBytes: this.#offsets[i] as number,
+      lengthBytes: this.#lengths[i] as number,
+      sizeBytes: this.#sizes[i] as number,
+    };
+  }
+
   /**
    * Pack `p` as an {@link IndexedPack} whose `blobs` are built on each read (never kept), so a
    * caller that walks every pack holds one pack's blob objects at a time.

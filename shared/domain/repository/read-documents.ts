@@ -60,14 +60,15 @@ export async function readPackHeaderAt(
 
 /**
  * Fetch, open and check one index document. Its packs come back compact (see {@link compactIndex}):
- * each pack's `blobs` is built on every read, so walk it once per pack.
+ * each pack's `blobs` is built on every read, so walk it once per pack. `cached`: a document the
+ * read cache holds is not read again; `keep: false`: the document read is not put in the cache.
  * @throws NotFoundError, IntegrityError
  */
 export async function readIndex(
   vault: VaultStore,
   envelope: Envelope,
   indexId: ContentId,
-  options: { cached?: boolean } = {},
+  options: { cached?: boolean; keep?: boolean } = {},
 ): Promise<IndexDocument> {
   // Index documents are content-addressed, so one read (and checked) once never changes: a warm
   // Lambda container reads only the documents written since. Whether a document still exists is
@@ -81,6 +82,7 @@ export async function readIndex(
   if (cached) return cached;
   const sealed = await vault.get(VaultLayout.indexKey(indexId));
   const doc = compactIndex(decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId));
+  if (options.keep === false) return doc;
   cache.set(indexId, doc);
   if (cache.size > INDEX_CACHE_DOCUMENTS) cache.delete(cache.keys().next().value as string);
   return doc;

@@ -3,17 +3,26 @@ import pLimit from 'p-limit';
 import type { Envelope } from '../envelope.ts';
 import { NotFoundError } from '../errors.ts';
 import { type PipelineDeps, TUNING_DEFAULTS } from '../pipeline.ts';
-import type { VaultStore } from '../ports.ts';
+import type { ScratchSpace, VaultStore } from '../ports.ts';
 import { type ContentId, type IndexedPack, isContentId, VaultLayout } from '../vault.ts';
 import { ID_BYTES, lastAtOrBelow, PackTable, tableOf } from './pack-table.ts';
 import type { BlobLocation } from './read-blobs.ts';
 import { readIndex, retainCachedIndexes } from './read-documents.ts';
+import { SpilledIndex } from './spilled-index.ts';
 
 type IndexOptions = {
   exclude?: ReadonlySet<ContentId>;
   cached?: boolean;
   retry?: PipelineDeps['retry'];
   concurrency?: number;
+  /**
+   * Local disk to spill to: past {@link memoryBlobs} blobs, the index moves to scratch files and
+   * its memory stops growing (docs/format.md#reading-the-index). Without it, the index stays in
+   * memory whatever its size.
+   */
+  scratch?: ScratchSpace;
+  /** Blobs held in memory before the index spills to {@link scratch}. @default {@link TUNING_DEFAULTS}.indexMemoryBlobs */
+  indexMemoryBlobs?: number;
 };
 /** Thrown inside {@link VaultIndex.refresh} when a listed index document vanished before its read. */
 const VANISHED = new NotFoundError('an index document vanished between the listing and its read');
@@ -57,6 +66,8 @@ export class VaultIndex {
   readonly #loaded = new Set<ContentId>();
   readonly #exclude: Set<ContentId>;
   readonly #options: IndexOptions;
+  /** The blobs spilled to local disk (all loaded before those in memory), once the index outgrew memory. */
+  #spilled: SpilledIndex | undefined;
 
   private constructor(vault: VaultStore, envelope: Envelope, options: IndexOptions) {
     this.#vault = vault;
@@ -88,7 +99,7 @@ export class VaultIndex {
   static async shared(
     vault: VaultStore,
     envelope: Envelope,
-    options: Pick<IndexOptions, 'retry' | 'concurrency'> = {},
+    options: Pick<IndexOptions, 'retry' | 'concurrency' | 'scratch' | 'indexMemoryBlobs'> = {},
   ): Promise<VaultIndex> {
     const held = sharedIndexes.get(vault);
     if (held) {
@@ -133,34 +144,80 @@ export class VaultIndex {
     const ids = listed ?? (await listIndexIds(this.#vault));
     retainCachedIndexes(this.#vault, new Set(ids));
     const fresh = ids.filter((id) => !this.#loaded.has(id));
-    const limit = pLimit(this.#options.concurrency ?? TUNING_DEFAULTS.concurrency);
-    const docs = await Promise.all(
-      fresh.map((id) =>
-        limit(async () => {
-          try {
-            return await readIndex(this.#vault, this.#envelope, id, { cached: this.#options.cached });
-          } catch (error) {
-            if (error instanceof NotFoundError) return undefined; // removed meanwhile (garbage collection)
-            throw error;
-          }
-        }),
-      ),
-    );
-    const tables = docs.map((doc) => doc && (tableOf(doc) ?? PackTable.of(doc.packs)));
-    // Sized once for every entry to come, not doubled (and rehashed) on the way: a million-blob
-    // vault otherwise allocates its slots about 11 times over on every load.
-    this.#reserve(this.#used + tables.reduce((n, table) => n + (table?.blobCount ?? 0), 0));
-    for (const [i, table] of tables.entries()) {
-      if (!table) continue;
-      this.#loaded.add(fresh[i] as ContentId);
+    const concurrency = this.#options.concurrency ?? TUNING_DEFAULTS.concurrency;
+    const limit = pLimit(concurrency);
+    const read = (id: ContentId) => {
+      const reading = limit(async () => {
+        try {
+          // Once spilled, documents are not kept in the read cache either: that would hold the
+          // vault's whole index in memory again.
+          const keep = !this.#spilled;
+          const doc = await readIndex(this.#vault, this.#envelope, id, {
+            cached: this.#options.cached,
+            keep,
+          });
+          return tableOf(doc) ?? PackTable.of(doc.packs);
+        } catch (error) {
+          if (error instanceof NotFoundError) return undefined; // removed meanwhile (garbage collection)
+          throw error;
+        }
+      });
+      // A read ahead that fails after an earlier one ended the load is not an unhandled rejection.
+      reading.catch(() => undefined);
+      return reading;
+    };
+    // Read ahead a few documents per concurrent read, and add them in listing order: at most that
+    // many documents are in memory besides the index, whatever the vault's size.
+    const ahead = concurrency * 4;
+    const reading = fresh.slice(0, ahead).map(read);
+    let vanished = false;
+    for (const [i, id] of fresh.entries()) {
+      const table = await (reading[i] as Promise<PackTable | undefined>);
+      reading[i] = undefined as unknown as Promise<undefined>;
+      const next = fresh[i + ahead];
+      if (next) reading.push(read(next));
+      if (!table) {
+        vanished = true;
+        continue;
+      }
+      this.#loaded.add(id);
       this.#addTable(table, (packId) => !this.#exclude.has(packId));
+      this.#spillIfOver();
     }
-    if (docs.includes(undefined)) throw VANISHED;
+    if (this.#spilled) {
+      this.#spilled.seal();
+      retainCachedIndexes(this.#vault, new Set()); // any read ahead before the index spilled
+    }
+    if (vanished) throw VANISHED;
+  }
+
+  /**
+   * Move the blobs held in memory to local disk when they are more than the index may hold there
+   * (once spilled, the read cache keeps none of this vault's documents: they are all on disk).
+   */
+  #spillIfOver(): void {
+    const scratch = this.#options.scratch;
+    if (!scratch || this.#entries <= (this.#options.indexMemoryBlobs ?? TUNING_DEFAULTS.indexMemoryBlobs))
+      return;
+    if (!this.#spilled) {
+      this.#spilled = new SpilledIndex(scratch);
+      retainCachedIndexes(this.#vault, new Set());
+    }
+    const spilled = this.#spilled;
+    for (const table of this.#tables)
+      spilled.add(table, (packId) => this.#packs.get(packId)?.table === table);
+    this.#tables = [];
+    this.#bases = [];
+    this.#entries = 0;
+    this.#used = 0;
+    this.#slots = new Int32Array(1024).fill(-1);
+    this.#packs.clear();
   }
 
   /** Record a pack (one this task just stored, or one read from an index). */
   addPack(pack: IndexedPack): void {
     this.#addTable(PackTable.of([pack]), () => true);
+    this.#spillIfOver();
   }
 
   /** Append `table`, locating the blobs of its packs that `wanted` admits (a blob located already stays where it is). */
@@ -236,17 +293,21 @@ export class VaultIndex {
    * {@link refresh}es. A long-lived index (capture's, per container) passes the marks it reads
    * again, so it never reuses a blob of a pack garbage collection has since marked (see
    * docs/format.md#garbage-collection). Exclusion only grows: a mark that vanished may mean the pack
-   * was swept. {@link addPack} still records an excluded pack.
+   * was swept. {@link addPack} still records an excluded pack (in memory; once spilled to disk, an
+   * excluded pack stays left out: a pack's id hashes its sealed bytes, so no new pack has it).
    * @returns how many loaded packs were dropped.
    */
   exclude(packIds: Iterable<ContentId>): number {
     let dropped = 0;
+    let inMemory = 0;
     for (const packId of packIds) {
+      const fresh = !this.#exclude.has(packId);
       this.#exclude.add(packId);
-      if (this.#packs.delete(packId)) dropped += 1;
+      if (this.#packs.delete(packId)) inMemory += 1;
+      else if (fresh && this.#spilled?.hasPack(packId)) dropped += 1;
     }
-    if (dropped > 0) this.#rebuild();
-    return dropped;
+    if (inMemory > 0) this.#rebuild();
+    return dropped + inMemory;
   }
 
   /** Locate again, in load order, the blobs of the packs still located; forget tables with none. */
@@ -269,6 +330,8 @@ export class VaultIndex {
   locate(blobId: ContentId): BlobLocation | undefined {
     if (!isContentId(blobId)) return undefined;
     this.#probe.write(blobId, 0, ID_BYTES, 'hex');
+    const spilled = this.#spilled?.locate(this.#probe, (packId) => !this.#exclude.has(packId));
+    if (spilled) return spilled;
     const mask = this.#slots.length - 1;
     for (let s = this.#probe.readUInt32LE(0) & mask; ; s = (s + 1) & mask) {
       const e = this.#slots[s] as number;
@@ -283,7 +346,8 @@ export class VaultIndex {
   /** A pack as an index recorded it (with its stored checksum), or undefined. */
   pack(packId: ContentId): IndexedPack | undefined {
     const where = this.#packs.get(packId);
-    return where?.table.view(where.p);
+    if (where) return where.table.view(where.p);
+    return this.#exclude.has(packId) ? undefined : this.#spilled?.pack(packId);
   }
 
   /** Ids of the index documents loaded. */
@@ -293,6 +357,24 @@ export class VaultIndex {
 
   /** Every pack the loaded indexes name (built on each read: for tests and small vaults). */
   get packs(): ReadonlyMap<ContentId, IndexedPack> {
-    return new Map([...this.#packs].map(([packId, { table, p }]) => [packId, table.view(p)]));
+    const packs = new Map<ContentId, IndexedPack>();
+    for (const pack of this.#spilled?.packs() ?? [])
+      if (!this.#exclude.has(pack.packId) && !packs.has(pack.packId)) packs.set(pack.packId, pack);
+    for (const [packId, { table, p }] of this.#packs) packs.set(packId, table.view(p));
+    return packs;
+  }
+
+  /** Blobs held on local disk (0 while the index fits in memory). */
+  get spilledBlobs(): number {
+    return this.#spilled?.blobCount ?? 0;
+  }
+
+  /**
+   * Free the local disk the index spilled to. Call it when the task that loaded the index ends (a
+   * warm container runs the next task with the same disk); the index must not be used after. A
+   * {@link shared} index is never closed by its users.
+   */
+  close(): void {
+    this.#spilled?.close();
   }
 }

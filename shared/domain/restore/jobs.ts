@@ -23,7 +23,14 @@ import {
   type RestoreOptions,
   type RestoreRequest,
 } from './request.ts';
-import { indexOnce, resolvedOf, resolveRestoreSource, restoreResolved, selectionOf } from './restore.ts';
+import {
+  indexOnce,
+  type RestoreSource,
+  resolvedOf,
+  resolveRestoreSource,
+  restoreResolved,
+  selectionOf,
+} from './restore.ts';
 import { restoreResumably } from './resumable.ts';
 import { type SelectionSummary, selectFromManifest } from './selection.ts';
 import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
@@ -73,6 +80,21 @@ export async function startRestore(
   const request = parseRestoreRequest(input);
   const started = deps.clock.now();
   const source = await resolveRestoreSource(deps, request);
+  try {
+    return await startFrom(deps, request, source, started, options);
+  } finally {
+    source.index.close?.(); // the slices load their own
+  }
+}
+
+/** {@link startRestore} from its resolved source. */
+async function startFrom(
+  deps: PipelineDeps,
+  request: ParsedRestoreRequest,
+  source: RestoreSource,
+  started: Date,
+  options: RestoreOptions,
+): Promise<RestoreStart> {
   const threshold = deps.restoreFanOutThreshold ?? DEFAULT_FANOUT_THRESHOLD;
   // Read the selection up to one entry past the threshold: whether it fans out.
   const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };

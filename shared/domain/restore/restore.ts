@@ -25,8 +25,14 @@ import {
 import { type SelectionSummary, selectFromManifest, selectSnapshot, streamSelection } from './selection.ts';
 
 /**
+ * The region's index, loaded on first call; `close` frees the local disk it spilled to (a no-op for
+ * a shared index, which the container keeps for its next task).
+ */
+export type IndexOnce = (() => Promise<VaultIndex>) & { close?: () => void };
+
+/**
  * `load()` once, on first use: the region's index, loaded only when some object is to be written
- * (with the deps' retry and concurrency).
+ * (with the deps' retry, concurrency, scratch space and memory bound).
  * @param options.shared the index a warm container kept from its last task ({@link VaultIndex.shared},
  *   a restore slice): rebuilt only when an index document it loaded is gone, refreshed with those
  *   written since. Every blob read is still checked against its id.
@@ -34,17 +40,29 @@ import { type SelectionSummary, selectFromManifest, selectSnapshot, streamSelect
 export function indexOnce(
   vault: VaultStore,
   envelope: Envelope,
-  deps: Pick<PipelineDeps, 'retry' | 'concurrency'>,
+  deps: Pick<PipelineDeps, 'retry' | 'concurrency' | 'scratch' | 'indexMemoryBlobs'>,
   options: { shared?: boolean } = {},
-): () => Promise<VaultIndex> {
+): IndexOnce {
   let loading: Promise<VaultIndex> | undefined;
-  const tuning = { retry: deps.retry, concurrency: deps.concurrency };
-  return () => {
+  const tuning = {
+    retry: deps.retry,
+    concurrency: deps.concurrency,
+    ...(deps.scratch ? { scratch: deps.scratch } : {}),
+    ...(deps.indexMemoryBlobs !== undefined ? { indexMemoryBlobs: deps.indexMemoryBlobs } : {}),
+  };
+  const index = () => {
     loading ??= options.shared
       ? VaultIndex.shared(vault, envelope, tuning)
       : VaultIndex.load(vault, envelope, { ...tuning, cached: false });
     return loading;
   };
+  const close = () => {
+    loading?.then(
+      (i) => i.close(),
+      () => undefined, // never loaded: nothing to free
+    );
+  };
+  return options.shared ? index : Object.assign(index, { close });
 }
 
 /** Where a restore reads and writes, resolved from a request before anything is written. */
@@ -55,7 +73,7 @@ export interface ResolvedRestore {
   region: string;
   vault: VaultStore;
   /** The region's index, loaded once (on first use) for the whole task. */
-  index: () => Promise<VaultIndex>;
+  index: IndexOnce;
   targetBucket: string;
   manifestId: string;
   selected: ManifestEntry[];
@@ -258,5 +276,9 @@ export async function restoreSnapshot(
   const opts: RestoreOptions = typeof options === 'function' ? { onProgress: options } : (options ?? {});
   const request = parseRestoreRequest(input);
   const resolved = await resolveRestore(deps, request);
-  return restoreResolved(deps, resolved, opts, deps.clock.now());
+  try {
+    return await restoreResolved(deps, resolved, opts, deps.clock.now());
+  } finally {
+    resolved.index.close?.();
+  }
 }

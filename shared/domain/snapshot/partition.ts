@@ -60,6 +60,24 @@ export async function runPartition(
   index: number,
   resume: PartitionResume | undefined,
 ): Promise<SnapshotResult> {
+  const opened: VaultIndex[] = [];
+  try {
+    return await partitionWith(opened, deps, plan, record, task, index, resume);
+  } finally {
+    for (const vaultIndex of opened) vaultIndex.close(); // the local disk it spilled to, if any
+  }
+}
+
+/** {@link runPartition}, recording in `opened` the vault index it loads. */
+async function partitionWith(
+  opened: VaultIndex[],
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+  resume: PartitionResume | undefined,
+): Promise<SnapshotResult> {
   const { catalog, clock, envelope, vaults } = deps;
   const jobId = jobIdOf(record);
   const taskId = `snapshot:p${index}`;
@@ -148,6 +166,7 @@ export async function runPartition(
         cached: true,
         exclude: new Set(marks.map((m) => m.packId)),
       });
+      opened.push(loadedIndex);
       return loadedIndex;
     })();
     return loadingIndex;
