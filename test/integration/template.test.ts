@@ -613,6 +613,15 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
+  it('gives the functions that load a vault index 10,240 MiB of /tmp to spill it to, and no other', () => {
+    // docs/format.md#reading-the-index: past STRONGBOX_INDEX_MEMORY_BLOBS an index moves to /tmp.
+    const loadsIndex = ['capture', 'snapshot', 'copy', 'drill', 'restore', 'restoreWorker'];
+    for (const fn of FUNCTIONS) {
+      const storage = t().Resources[`${logicalId(fn)}LambdaFunction`]?.Properties?.EphemeralStorage;
+      expect(storage, fn).toEqual(loadsIndex.includes(fn) ? { Size: 10240 } : undefined);
+    }
+  });
+
   it('encrypts every queue; every task queue has a DLQ and a visibility timeout ≥ 6 × its function’s', () => {
     for (const [id, queue] of resourcesOf(t(), 'AWS::SQS::Queue')) {
       const p = queue.Properties ?? {};
