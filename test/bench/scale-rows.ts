@@ -264,6 +264,17 @@ async function gcOfVault(kit: ScaleKit, blobs: number): Promise<OurRow> {
   if (repaired.recreated.length !== 2)
     throw new Error(`repair catalog recreated ${repaired.recreated.length} snapshot records, not 2`);
   const writeSeconds = (performance.now() - t0) / 1000;
+  // What the repair enqueued (a verification per snapshot, each followed by a prune) ends before
+  // anything is timed: a verification still reading the older snapshot when the row's short grace
+  // period lets a timed run delete it would fail on a missing part.
+  for (const jobId of repaired.recreated) {
+    const snapshotId = jobId.slice(jobId.indexOf('/') + 1);
+    await waitUntil(async () => {
+      const record = await c.pipeline.catalog.getSnapshot(GC_PLAN, snapshotId);
+      return record && (record.verification || record.status !== 'COMMITTED') ? true : undefined;
+    }, HOUR_MS);
+  }
+  await kit.stack.settled();
   // The last pack written must be older than the grace period before the first run can mark it.
   await sleep(Math.max(0, GC_ROW_GRACE_SECONDS + 5 - writeSeconds) * 1000);
   await gcLeaseFree(c);
