@@ -22,10 +22,9 @@
  */
 import { ConflictError, NotFoundError, reasonOf } from './errors.ts';
 import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
-import type { VaultStore } from './ports.ts';
 import { ReadPaused, readObjectChunks } from './reader.ts';
 import type { JournalEntry } from './records.ts';
-import { VaultIndex } from './repository/vault-index.ts';
+import { keptIndex } from './repository/kept-index.ts';
 import { PackWriter, writeIndex } from './repository/write.ts';
 import { type ChangeNotification, changeOf, type Source, sourceOf } from './source/index.ts';
 import { type ContentId, contentIdOf, type ManifestEntry } from './vault.ts';
@@ -80,64 +79,6 @@ type CaptureDeps = Pick<
   | 'timeReserveSeconds'
   | 'resumableObjectBytes'
 >;
-
-/** Age after which capture's cached vault index is refreshed (new index documents loaded). */
-export const CAPTURE_INDEX_MAX_AGE_MS = 60_000;
-
-/**
- * The primary vault's index, loaded lazily once per container (per vault) and refreshed when older
- * than {@link CAPTURE_INDEX_MAX_AGE_MS} by the injected clock; packs capture stores are added to it
- * as they are indexed. `marksReadAt` is when the garbage-collection marks were last read for it.
- */
-const indexCache = new WeakMap<
-  VaultStore,
-  { index: Promise<VaultIndex>; loadedAt: number; marksReadAt: number }
->();
-
-/**
- * The primary vault's index for one capture, obeying "nothing reuses blobs of marked packs" however
- * long the container lives (docs/format.md#garbage-collection): the marks are read on every call
- * (one catalog query), before the index is used, and every pack marked then or at an earlier call is
- * left out of the cached index for good. A pack is swept only once its mark is older than the grace
- * period G, and its mark is deleted with it; so when the previous read of the marks is G/2 old or
- * more, a pack may have been marked and swept in between unseen, and the index is loaded afresh.
- */
-async function captureIndex(deps: Omit<CaptureDeps, 'objects'>): Promise<VaultIndex> {
-  const vault = deps.vaults.primary;
-  const graceMs = tuningOf(deps).gcGraceSeconds * 1000;
-  const now = deps.clock.now().getTime();
-  const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
-  let cached = indexCache.get(vault);
-  if (cached && now - cached.marksReadAt >= graceMs / 2) cached = undefined;
-  if (!cached) {
-    const index = VaultIndex.load(vault, deps.envelope, { ...deps, exclude: new Set(marked), cached: true });
-    cached = { index, loadedAt: now, marksReadAt: now };
-  } else {
-    cached.marksReadAt = Math.max(cached.marksReadAt, now);
-    if (now - cached.loadedAt > CAPTURE_INDEX_MAX_AGE_MS) {
-      cached.loadedAt = now;
-      cached.index = cached.index.then(async (i) => {
-        i.exclude(marked); // before the refresh: it skips excluded packs
-        await i.refresh();
-        return i;
-      });
-    }
-  }
-  const entry = cached;
-  const pending = entry.index;
-  indexCache.set(vault, entry);
-  pending.catch(() => {
-    if (indexCache.get(vault)?.index === pending) indexCache.delete(vault); // load again next time
-  });
-  const index = await pending;
-  index.exclude(marked);
-  return index;
-}
-
-/** Forget every cached vault index (tests that swap a vault's contents behind capture's back). */
-export function resetCaptureIndex(vault: VaultStore): void {
-  indexCache.delete(vault);
-}
 
 /**
  * Capture one S3 event record: for an `ObjectCreated:*` record (a `written` change), read the object
@@ -303,7 +244,7 @@ async function storeObject(
     return { reason: 'the event names neither a version nor an ETag to read', blobsWritten: 0 };
   }
   const { envelope, vaults } = deps;
-  const index = await captureIndex(deps);
+  const index = await keptIndex(deps, vaults.primary);
   const packs = new PackWriter(vaults.primary, envelope);
   let blobsWritten = 0;
   const store = async (chunk: Uint8Array): Promise<ContentId> => {
@@ -334,8 +275,7 @@ async function storeObject(
     if (error instanceof ReadPaused) {
       // What was read is stored and indexed: the reconcile that reads the object finds those chunks.
       const stored = await packs.flush();
-      await writeIndex(vaults.primary, envelope, stored);
-      for (const pack of stored) index.addPack(pack);
+      index.addDocument(await writeIndex(vaults.primary, envelope, stored), stored);
       const { offsetBytes, sizeBytes: total } = error.progress;
       return {
         reason: `too large to capture within one invocation: ${source.uriOf(key)} was read to byte ${offsetBytes} of ${total} when time ran low; left to the snapshots (a journal-built one counts it lost, so the next reconciles and reads it)`,
@@ -360,7 +300,6 @@ async function storeObject(
   }
   // Packs, then the index naming them; the journal entry comes after (the caller).
   const stored = await packs.flush();
-  await writeIndex(vaults.primary, envelope, stored);
-  for (const pack of stored) index.addPack(pack);
+  index.addDocument(await writeIndex(vaults.primary, envelope, stored), stored);
   return { entry, blobsWritten };
 }

@@ -102,14 +102,7 @@ export class VaultIndex {
     options: Pick<IndexOptions, 'retry' | 'concurrency' | 'scratch' | 'indexMemoryBlobs'> = {},
   ): Promise<VaultIndex> {
     const held = sharedIndexes.get(vault);
-    if (held) {
-      const listed = await listIndexIds(vault);
-      const still = new Set(listed);
-      if ([...held.#loaded].every((id) => still.has(id))) {
-        await held.#refresh(listed);
-        return held;
-      }
-    }
+    if (held && (await held.refreshUnlessRewritten())) return held;
     sharedIndexes.delete(vault); // collectable while its replacement loads
     const index = await VaultIndex.load(vault, envelope, { ...options, cached: true });
     sharedIndexes.set(vault, index);
@@ -119,6 +112,20 @@ export class VaultIndex {
   /** Load index documents written since the last load. @returns how many were new. */
   refresh(): Promise<number> {
     return this.#refresh();
+  }
+
+  /**
+   * {@link refresh}, unless an index document this index loaded is gone from the listing: garbage
+   * collection rewrote it (the new one first) and may have dropped packs it named, which this index
+   * would go on locating. Then nothing is loaded and the holder loads a new index.
+   * @returns whether the index was refreshed (false: it is stale, load afresh).
+   */
+  async refreshUnlessRewritten(): Promise<boolean> {
+    const listed = await listIndexIds(this.#vault);
+    const still = new Set(listed);
+    if (![...this.#loaded].every((id) => still.has(id))) return false;
+    await this.#refresh(listed);
+    return true;
   }
 
   /** {@link refresh}, from `listed` (the index ids just listed) before listing again. */
@@ -212,6 +219,18 @@ export class VaultIndex {
     this.#used = 0;
     this.#slots = new Int32Array(1024).fill(-1);
     this.#packs.clear();
+  }
+
+  /**
+   * Record the index document this task just wrote (`indexId`, as writeIndex returned it) and its
+   * packs, as if loaded: so a later {@link refreshUnlessRewritten} also notices when garbage
+   * collection rewrites it.
+   */
+  addDocument(indexId: ContentId | undefined, packs: readonly IndexedPack[]): void {
+    if (packs.length === 0) return;
+    if (indexId) this.#loaded.add(indexId);
+    this.#addTable(PackTable.of(packs), () => true);
+    this.#spillIfOver();
   }
 
   /** Record a pack (one this task just stored, or one read from an index). */

@@ -10,9 +10,10 @@ import { DEFAULT_MAX_PARALLEL_PARTITIONS } from '../plan.ts';
 import type { SourceObject } from '../ports.ts';
 import { type ObjectProgress, ReadPaused, type Resumable } from '../reader.ts';
 import type { PartitionCheckpoint, PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
+import { keptIndex } from '../repository/kept-index.ts';
 import { readAllEntries } from '../repository/manifest-entries.ts';
 import { readManifest } from '../repository/read-documents.ts';
-import { VaultIndex } from '../repository/vault-index.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
 import { PackWriter, writeIndex, writePart } from '../repository/write.ts';
 import { sourceOf } from '../source/index.ts';
 import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
@@ -53,24 +54,6 @@ export async function resumeOf(
 
 /** Store one partition (or the rest of it, from `resume`); the last to finish seals. */
 export async function runPartition(
-  deps: PipelineDeps,
-  plan: PlanRecord,
-  record: SnapshotRecord,
-  task: SnapshotTask,
-  index: number,
-  resume: PartitionResume | undefined,
-): Promise<SnapshotResult> {
-  const opened: VaultIndex[] = [];
-  try {
-    return await partitionWith(opened, deps, plan, record, task, index, resume);
-  } finally {
-    for (const vaultIndex of opened) vaultIndex.close(); // the local disk it spilled to, if any
-  }
-}
-
-/** {@link runPartition}, recording in `opened` the vault index it loads. */
-async function partitionWith(
-  opened: VaultIndex[],
   deps: PipelineDeps,
   plan: PlanRecord,
   record: SnapshotRecord,
@@ -155,18 +138,13 @@ async function partitionWith(
   let loadedIndex: VaultIndex | undefined;
   let loadingIndex: Promise<VaultIndex> | undefined;
   const vaultIndex = (): Promise<VaultIndex> => {
-    // One load per invocation, shared by every object read in parallel (the promise is kept, not
-    // its result: sixteen reads arriving together must not start sixteen loads).
-    // Blobs of packs garbage collection marked count as absent: stored again, never reused
-    // (docs/format.md#garbage-collection). The marks are read before the index is listed.
+    // One look per invocation, shared by every object read in parallel (the promise is kept, not
+    // its result: sixteen reads arriving together must not start sixteen loads). The index is the
+    // one the container kept from its last invocation, refreshed (loaded on a cold start): blobs of
+    // packs garbage collection marked count as absent there, stored again, never reused
+    // (docs/format.md#garbage-collection).
     loadingIndex ??= (async () => {
-      const marks = await catalog.listGcMarks(vaults.primary.bucket);
-      loadedIndex = await VaultIndex.load(vaults.primary, envelope, {
-        ...deps,
-        cached: true,
-        exclude: new Set(marks.map((m) => m.packId)),
-      });
-      opened.push(loadedIndex);
+      loadedIndex = await keptIndex(deps, vaults.primary);
       return loadedIndex;
     })();
     return loadingIndex;
@@ -196,8 +174,7 @@ async function partitionWith(
   /** Store the packs, then their index, then the parts of `entries` (write order). */
   const storeParts = async (entries: ManifestEntry[], cutTail: boolean): Promise<ManifestEntry[]> => {
     const stored = await packs.flush();
-    await writeIndex(vaults.primary, envelope, stored);
-    for (const pack of stored) loadedIndex?.addPack(pack);
+    loadedIndex?.addDocument(await writeIndex(vaults.primary, envelope, stored), stored);
     const { complete, rest } = cutParts(entries, parentCuts, cutTail);
     for (const group of complete) {
       const { ref } = await writePart(vaults.primary, envelope, plan.id, group, parentPartIds);
