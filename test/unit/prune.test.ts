@@ -9,7 +9,12 @@ import { type PruneResult, prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readEntryContent } from '#domain/repository/read-blobs.ts';
-import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
+import {
+  cachedIndexCount,
+  readIndex,
+  readManifest,
+  retainCachedIndexes,
+} from '#domain/repository/read-documents.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
 import { taskIdOf } from '#domain/tasks.ts';
@@ -407,6 +412,20 @@ describe('prune: garbage collection on format v2', () => {
     const later = await afterGrace(h, s3.snapshotId);
     expect(later.gc['us-east-1']).toMatchObject({ packsDeleted: 1, packsRescued: 0 });
     expect(h.primary.objects.has(VaultLayout.packKey(mark?.packId as string))).toBe(true);
+  });
+
+  it('leaves the read cache of index documents as it found it (a warm prune container keeps no index)', async () => {
+    // Prepare: two snapshots, the older one forgotten; an empty read cache
+    await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
+    await snapshot(h, { 'a.txt': 'alpha' });
+    const s2 = await snapshot(h, { 'b.txt': 'bravo' });
+    retainCachedIndexes(h.primary, new Set());
+    // Act: a run that reads every index document, and one that rewrites them past the grace period
+    const first = await prune(h, s2.snapshotId);
+    await afterGrace(h, s2.snapshotId);
+    // Assert
+    expect(first.gc['us-east-1']?.packsMarked).toBeGreaterThan(0);
+    expect(cachedIndexCount(h.primary)).toBe(0);
   });
 
   it('makes a snapshot index load leave out marked packs, so their blobs are stored again', async () => {

@@ -61,7 +61,10 @@ export async function readPackHeaderAt(
 /**
  * Fetch, open and check one index document. Its packs come back compact (see {@link compactIndex}):
  * each pack's `blobs` is built on every read, so walk it once per pack. `cached`: a document the
- * read cache holds is not read again; `keep: false`: the document read is not put in the cache.
+ * read cache holds is not read again; `keep`: the document read is put in the cache (by default only
+ * when `cached`: the cache is filled by the readers that read from it, VaultIndex's loads, and never
+ * by one-off walks of every document — garbage collection, retention's lock extension, the cost
+ * report — which would leave a warm container holding a whole vault's index it never reads again).
  * @throws NotFoundError, IntegrityError
  */
 export async function readIndex(
@@ -82,7 +85,7 @@ export async function readIndex(
   if (cached) return cached;
   const sealed = await vault.get(VaultLayout.indexKey(indexId));
   const doc = compactIndex(decodeIndex(await envelope.open(sealed, indexAssociatedData(indexId)), indexId));
-  if (options.keep === false) return doc;
+  if (!(options.keep ?? options.cached ?? false)) return doc;
   cache.set(indexId, doc);
   if (cache.size > INDEX_CACHE_DOCUMENTS) cache.delete(cache.keys().next().value as string);
   return doc;
