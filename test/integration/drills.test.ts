@@ -15,7 +15,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { buildCli } from '#local/cli/index.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, waitFor } from '../support/wait.ts';
 
 const PLAN = 'drilled';
 let stack: LocalStack;
@@ -76,10 +76,7 @@ beforeAll(async () => {
     stack.copyRegions,
   );
   snapshotId = (await startSnapshotNow(c.pipeline, PLAN)).snapshotId;
-  await waitFor('the job', async () => {
-    const job = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
-    return job && job.status !== 'RUNNING' ? job : undefined;
-  });
+  await jobEnded(c.pipeline.catalog, PLAN, snapshotId);
   // No wait for a new second: the manual drill's id (to the millisecond) never equals the scheduled
   // drill's (the weekly schedule's first occurrence, the second the plan was created).
 }, 120_000);

@@ -13,7 +13,7 @@ import { startRestore } from '#domain/restore/jobs.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, restoreJobEnded } from '../support/wait.ts';
 
 const PLAN = 'spilled';
 const TARGET = 'spilled-restore';
@@ -73,21 +73,14 @@ describe('the pipeline with every vault index spilled to local disk', () => {
     // Act: a snapshot (partitions reuse what capture stored), its copy and verification; then a
     // restore job from the copy region (its workers spill the region's index)
     const { snapshotId } = await startSnapshotNow(c.pipeline, PLAN);
-    const job = await waitFor(`job ${PLAN}/${snapshotId}`, async () => {
-      const j = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
-      return j && j.status !== 'RUNNING' ? j : undefined;
-    });
+    const job = await jobEnded(c.pipeline.catalog, PLAN, snapshotId);
     const started = await startRestore(c.pipeline, {
       plan: PLAN,
       targetBucket: TARGET,
       region: 'eu-west-1',
       fanOut: true,
     });
-    const id = started.job?.restoreJobId as string;
-    const restore = await waitFor(`restore job ${id}`, async () => {
-      const j = await c.pipeline.catalog.getRestoreJob(id);
-      return j && j.status !== 'RUNNING' ? j : undefined;
-    });
+    const restore = await restoreJobEnded(c.pipeline.catalog, started.job?.restoreJobId as string);
 
     // Assert
     expect(job.status).toBe('SUCCEEDED');

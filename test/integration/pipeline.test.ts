@@ -21,7 +21,7 @@ import type { ManifestEntry } from '#domain/vault.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { DLQ_REASON_ATTRIBUTE } from '#runtime/sqs-task-handler.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, waitFor } from '../support/wait.ts';
 
 const KEYS = [
   'plain.txt',
@@ -39,10 +39,7 @@ let c: Container;
 let source: string;
 
 async function jobDone(planId: string, snapshotId: string) {
-  return waitFor(`job ${planId}/${snapshotId}`, async () => {
-    const job = await c.pipeline.catalog.getJob(`${planId}/${snapshotId}`);
-    return job && job.status !== 'RUNNING' ? job : undefined;
-  });
+  return jobEnded(c.pipeline.catalog, planId, snapshotId);
 }
 
 beforeAll(async () => {

@@ -15,7 +15,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CHUNK_SIZE_BYTES } from '#domain/vault.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, waitFor } from '../support/wait.ts';
 
 const PLAN = 'dumps';
 const TARGET = 'dumps-restore';
@@ -53,10 +53,7 @@ beforeAll(async () => {
   await stack.s3().send(new PutObjectCommand({ Bucket: source, Key: KEY, Body: DUMP }));
   await stack.settled();
   const { snapshotId } = await startSnapshotNow(c.pipeline, PLAN);
-  const job = await waitFor(`job ${PLAN}/${snapshotId}`, async () => {
-    const j = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
-    return j && j.status !== 'RUNNING' ? j : undefined;
-  });
+  const job = await jobEnded(c.pipeline.catalog, PLAN, snapshotId);
   expect(job.status).toBe('SUCCEEDED');
   snapshotInvocations = stack.dispatcher.invocations.filter(
     (i) => i.functionName === 'snapshot' && i.ok,

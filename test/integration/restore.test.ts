@@ -21,7 +21,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { attachToRestore } from '#local/cli/restore.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, restoreJobEnded } from '../support/wait.ts';
 
 const PLAN = 'ops';
 const TARGET = 'ops-restore';
@@ -61,10 +61,7 @@ async function keysIn(bucket: string, prefix: string): Promise<string[]> {
 async function snapshot(): Promise<string> {
   await stack.settled(); // capture journaled every change
   const { snapshotId } = await startSnapshotNow(c.pipeline, PLAN); // on-demand ids are to the millisecond
-  const job = await waitFor(`job ${PLAN}/${snapshotId}`, async () => {
-    const j = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
-    return j && j.status !== 'RUNNING' ? j : undefined;
-  });
+  const job = await jobEnded(c.pipeline.catalog, PLAN, snapshotId);
   expect(job.status).toBe('SUCCEEDED');
   return snapshotId;
 }
@@ -279,10 +276,7 @@ describe('a restore that fans out on the embedded stack', () => {
       fanOut: true,
     });
     const id = started.job?.restoreJobId as string;
-    const job = await waitFor(`restore job ${id}`, async () => {
-      const j = await c.pipeline.catalog.getRestoreJob(id);
-      return j && j.status !== 'RUNNING' ? j : undefined;
-    });
+    const job = await restoreJobEnded(c.pipeline.catalog, id);
     // Assess
     expect(started.job).toMatchObject({ status: 'RUNNING', selected: 7, slicesTotal: 4 });
     expect(job).toMatchObject({
@@ -318,10 +312,7 @@ describe('a restore that fans out on the embedded stack', () => {
       fanOut: true,
     });
     const id = started.job?.restoreJobId as string;
-    await waitFor(`restore job ${id}`, async () => {
-      const j = await c.pipeline.catalog.getRestoreJob(id);
-      return j && j.status !== 'RUNNING' ? j : undefined;
-    });
+    await restoreJobEnded(c.pipeline.catalog, id);
     const printed: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((line) => void printed.push(String(line)));
     // Act

@@ -21,7 +21,7 @@ import { blobAssociatedData, type ManifestEntry, VaultLayout } from '#domain/vau
 import { verificationLines } from '#local/cli/format/status.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
-import { waitFor } from '../support/wait.ts';
+import { jobEnded, waitFor } from '../support/wait.ts';
 
 const PLAN = 'tiers';
 let stack: LocalStack;
@@ -119,10 +119,7 @@ beforeAll(async () => {
     stack.copyRegions,
   );
   snapshotId = (await startSnapshotNow(c.pipeline, PLAN)).snapshotId;
-  await waitFor('the job', async () => {
-    const job = await c.pipeline.catalog.getJob(`${PLAN}/${snapshotId}`);
-    return job && job.status !== 'RUNNING' ? job : undefined;
-  });
+  await jobEnded(c.pipeline.catalog, PLAN, snapshotId);
   const record = await c.pipeline.catalog.getSnapshot(PLAN, snapshotId);
   const manifest = await readManifest(
     c.pipeline.vaults.primary,
