@@ -8,7 +8,7 @@
 import type { PipelineDeps } from '../pipeline.ts';
 import { tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
-import { VaultIndex } from './vault-index.ts';
+import { indexOptionsOf, VaultIndex } from './vault-index.ts';
 
 /** Age after which a kept index is refreshed (the index documents written since loaded). */
 export const KEPT_INDEX_MAX_AGE_MS = 60_000;
@@ -53,12 +53,9 @@ export async function keptIndex(
   const marked = (await deps.catalog.listGcMarks(vault.bucket)).map((m) => m.packId);
   const load = () =>
     VaultIndex.load(vault, deps.envelope, {
-      retry: deps.retry,
+      ...indexOptionsOf(deps),
       exclude: new Set(marked),
       cached: true,
-      ...(deps.concurrency !== undefined ? { concurrency: deps.concurrency } : {}),
-      ...(deps.scratch ? { scratch: deps.scratch } : {}),
-      ...(deps.indexMemoryBlobs !== undefined ? { indexMemoryBlobs: deps.indexMemoryBlobs } : {}),
     });
   let entry = kept.get(vault);
   if (entry && now - entry.marksReadAt >= graceMs / 2) entry = undefined;

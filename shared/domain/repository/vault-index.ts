@@ -24,6 +24,21 @@ type IndexOptions = {
   /** Blobs held in memory before the index spills to {@link scratch}. @default {@link TUNING_DEFAULTS}.indexMemoryBlobs */
   indexMemoryBlobs?: number;
 };
+/**
+ * The load options a task's deps give: their retry, concurrency, local disk and memory bound (what a
+ * holder that does not pass its whole deps hands {@link VaultIndex.load} or {@link VaultIndex.shared}).
+ */
+export function indexOptionsOf(
+  deps: Pick<PipelineDeps, 'retry' | 'concurrency' | 'scratch' | 'indexMemoryBlobs'>,
+): Pick<IndexOptions, 'retry' | 'concurrency' | 'scratch' | 'indexMemoryBlobs'> {
+  return {
+    retry: deps.retry,
+    ...(deps.concurrency !== undefined ? { concurrency: deps.concurrency } : {}),
+    ...(deps.scratch ? { scratch: deps.scratch } : {}),
+    ...(deps.indexMemoryBlobs !== undefined ? { indexMemoryBlobs: deps.indexMemoryBlobs } : {}),
+  };
+}
+
 /** Thrown inside {@link VaultIndex.refresh} when a listed index document vanished before its read. */
 const VANISHED = new NotFoundError('an index document vanished between the listing and its read');
 /** The ids of the index documents `vault` lists now. */
@@ -176,11 +191,10 @@ export class VaultIndex {
     // Read ahead a few documents per concurrent read, and add them in listing order: at most that
     // many documents are in memory besides the index, whatever the vault's size.
     const ahead = concurrency * 4;
-    const reading = fresh.slice(0, ahead).map(read);
+    const reading = fresh.slice(0, ahead).map(read); // a queue: fresh[i]'s read is taken at step i
     let vanished = false;
     for (const [i, id] of fresh.entries()) {
-      const table = await (reading[i] as Promise<PackTable | undefined>);
-      reading[i] = undefined as unknown as Promise<undefined>;
+      const table = await reading.shift();
       const next = fresh[i + ahead];
       if (next) reading.push(read(next));
       if (!table) {
@@ -213,6 +227,11 @@ export class VaultIndex {
     const spilled = this.#spilled;
     for (const table of this.#tables)
       spilled.add(table, (packId) => this.#packs.get(packId)?.table === table);
+    this.#clearMemory();
+  }
+
+  /** Forget every table, pack and slot held in memory. */
+  #clearMemory(): void {
     this.#tables = [];
     this.#bases = [];
     this.#entries = 0;
@@ -335,12 +354,7 @@ export class VaultIndex {
     const tables = this.#tables.filter((table) =>
       Array.from({ length: table.packCount }, (_, p) => table.packId(p)).some((packId) => live.has(packId)),
     );
-    this.#tables = [];
-    this.#bases = [];
-    this.#entries = 0;
-    this.#used = 0;
-    this.#slots = new Int32Array(1024).fill(-1);
-    this.#packs.clear();
+    this.#clearMemory();
     this.#reserve(tables.reduce((n, table) => n + table.blobCount, 0));
     for (const table of tables) this.#addTable(table, (packId) => live.has(packId));
   }

@@ -11,7 +11,7 @@ import type { KeyChange } from '../point-in-time.ts';
 import type { VaultStore } from '../ports.ts';
 import type { SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
-import { VaultIndex } from '../repository/vault-index.ts';
+import { indexOptionsOf, VaultIndex } from '../repository/vault-index.ts';
 import type { Manifest, ManifestEntry } from '../vault.ts';
 import { restoreEntries } from './entries.ts';
 import { pointInTimeChanges } from './point-in-time.ts';
@@ -44,12 +44,7 @@ export function indexOnce(
   options: { shared?: boolean } = {},
 ): IndexOnce {
   let loading: Promise<VaultIndex> | undefined;
-  const tuning = {
-    retry: deps.retry,
-    concurrency: deps.concurrency,
-    ...(deps.scratch ? { scratch: deps.scratch } : {}),
-    ...(deps.indexMemoryBlobs !== undefined ? { indexMemoryBlobs: deps.indexMemoryBlobs } : {}),
-  };
+  const tuning = indexOptionsOf(deps);
   const index = () => {
     loading ??= options.shared
       ? VaultIndex.shared(vault, envelope, tuning)
