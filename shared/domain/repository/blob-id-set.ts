@@ -4,8 +4,10 @@
  * live set holds every blob a live snapshot names (docs/format.md#garbage-collection, step 2), so
  * this is what bounds its memory per live blob.
  */
+import type { ScratchSpace } from '../ports.ts';
 import type { ContentId } from '../vault.ts';
 import { ID_BYTES } from './pack-table.ts';
+import { SpilledTable } from './spilled-table.ts';
 
 /** What holding blob ids needs: a `Set<ContentId>` qualifies, and so does {@link BlobIdSet}. */
 export interface ContentIdSet {
@@ -55,6 +57,11 @@ export class BlobIdSet implements ContentIdSet {
     return this.#find(blobId).entry >= 0;
   }
 
+  /** The ids held, {@link ID_BYTES} binary bytes each, in insertion order (a view: not a copy). */
+  get idBytes(): Buffer {
+    return this.#ids.subarray(0, this.#size * ID_BYTES);
+  }
+
   /** The slot holding `blobId` (entry ≥ 0), or the empty slot where it would go (entry -1); fills the probe. */
   #find(blobId: ContentId): { at: number; entry: number } {
     if (blobId.length !== ID_BYTES * 2 || this.#probe.write(blobId, 0, ID_BYTES, 'hex') !== ID_BYTES) {
@@ -76,5 +83,78 @@ export class BlobIdSet implements ContentIdSet {
       while ((this.#slots[s] as number) >= 0) s = (s + 1) & mask;
       this.#slots[s] = e;
     }
+  }
+}
+
+/**
+ * A {@link ContentIdSet} whose memory stays bounded however many ids it holds: up to `memoryIds`
+ * in a {@link BlobIdSet}, then all of those move to a {@link SpilledTable} on local disk (32-byte
+ * rows, sorted by id when they move) and the next ones gather in memory again. An id is in one of
+ * the two, never both (`add` looks on disk before it adds to memory), so `size` counts each once.
+ * Past the first move, an `add` of an id not in memory and a `has` of one not in memory each read a
+ * few KiB of disk. What holds garbage collection's live set (docs/format.md#garbage-collection).
+ * @example
+ * ```ts
+ * const live = new SpillingIdSet(scratch, 1_000_000);
+ * live.add(blobId);
+ * live.has(blobId); // true
+ * live.close(); // frees its disk
+ * ```
+ */
+export class SpillingIdSet implements ContentIdSet {
+  readonly #scratch: ScratchSpace | undefined;
+  readonly #memoryIds: number;
+  #memory = new BlobIdSet();
+  #disk: SpilledTable | undefined;
+  readonly #probe = Buffer.alloc(ID_BYTES);
+
+  /**
+   * @param scratch where ids move past `memoryIds`; without one, every id stays in memory.
+   * @param memoryIds ids held in memory before they move to disk (at least 1).
+   */
+  constructor(scratch: ScratchSpace | undefined, memoryIds: number) {
+    this.#scratch = scratch;
+    this.#memoryIds = Math.max(1, memoryIds);
+  }
+
+  get size(): number {
+    return this.#memory.size + (this.#disk?.rowCount ?? 0);
+  }
+
+  /** Ids held on disk (0 until the first move). */
+  get spilledIds(): number {
+    return this.#disk?.rowCount ?? 0;
+  }
+
+  /** Add `blobId` (a content id); adding one already held does nothing. */
+  add(blobId: ContentId): this {
+    if (this.#memory.has(blobId) || this.#onDisk(blobId)) return this;
+    this.#memory.add(blobId);
+    if (this.#scratch && this.#memory.size >= this.#memoryIds) this.#spill(this.#scratch);
+    return this;
+  }
+
+  has(blobId: ContentId): boolean {
+    return this.#memory.has(blobId) || this.#onDisk(blobId);
+  }
+
+  /** Free its disk (idempotent); the set is empty and unusable after. */
+  close(): void {
+    this.#disk?.close();
+    this.#memory = new BlobIdSet();
+  }
+
+  #onDisk(blobId: ContentId): boolean {
+    if (!this.#disk) return false;
+    this.#probe.write(blobId, 0, ID_BYTES, 'hex');
+    return this.#disk.find(this.#probe) !== undefined;
+  }
+
+  #spill(scratch: ScratchSpace): void {
+    this.#disk ??= new SpilledTable(scratch, ID_BYTES);
+    const ids = this.#memory.idBytes;
+    for (let at = 0; at < ids.length; at += ID_BYTES) this.#disk.append(ids.subarray(at, at + ID_BYTES));
+    this.#disk.seal();
+    this.#memory = new BlobIdSet();
   }
 }
