@@ -61,6 +61,7 @@ import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { GarbageWatch, garbagePacks, keptRootBlobs, liveBlobs } from '../support/gc-model.ts';
 import { MemoryCatalog, type MemoryCatalogState } from '../support/memory/catalog.ts';
+import { MemoryScratchSpace } from '../support/memory/scratch.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { SimEnvelope } from './envelope.ts';
 import type { FaultKind } from './faults.ts';
@@ -89,6 +90,13 @@ export interface SimOptions {
   leakPacks?: boolean;
   /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
   quietSteps?: number;
+  /**
+   * Blobs every vault index, and garbage collection's live set and index documents, hold in memory
+   * before they spill to scratch files (memory ones here; `indexMemoryBlobs`): 0 spills everything
+   * at once. Undefined: no scratch space, nothing spills. The result's stat `spill.bytes` counts
+   * what was written to scratch.
+   */
+  spillBlobs?: number;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
   replay?: readonly string[];
 }
@@ -226,6 +234,8 @@ export class World {
   readonly decisions: string[] = [];
   readonly violations: string[] = [];
   readonly stats: Record<string, number> = {};
+  /** Where indexes and GC's live set spill with `spillBlobs` (one space: scratch files are per container in Lambda, but nothing here shares them). */
+  readonly scratch = new MemoryScratchSpace();
   step = 0;
   #quiet = false;
   /** The source buckets refuse access (a policy change, a deleted bucket): listings fail. */
@@ -484,6 +494,9 @@ export class World {
       progressIntervalMs: 0,
       restoreFanOutThreshold: 1,
       restoreSliceSize: 2,
+      ...(this.opts.spillBlobs === undefined
+        ? {}
+        : { scratch: this.scratch, indexMemoryBlobs: this.opts.spillBlobs }),
     };
     return c;
   }
@@ -1552,6 +1565,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     if (failedAt < 0) record(await w.check(true));
   }
   w.count('hours', (w.T - START) / 3_600_000);
+  if (w.scratch.appendedBytes > 0) w.count('spill.bytes', w.scratch.appendedBytes);
   for (const x of w.catalog.snapshots.values()) w.count(`end.${x.status}${x.mode ? `.${x.mode}` : ''}`);
   return { seed: opts.seed, violations: w.violations, decisions: w.decisions, failedAt, stats: w.stats };
 }

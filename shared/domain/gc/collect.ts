@@ -26,12 +26,13 @@
 import pLimit from 'p-limit';
 import { isRetryable, NotFoundError, reasonOf } from '../errors.ts';
 import { type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
-import type { StoredObject, VaultStore } from '../ports.ts';
-import { tableOf } from '../repository/pack-table.ts';
+import type { ScratchSpace, StoredObject, VaultStore } from '../ports.ts';
+import { type PackTable, tableOf } from '../repository/pack-table.ts';
 import { readIndex } from '../repository/read-documents.ts';
+import { SpilledIndex } from '../repository/spilled-index.ts';
 import { type ContentId, VaultLayout } from '../vault.ts';
 import { executeGc } from './execute.ts';
-import { liveSet } from './live-set.ts';
+import { type LiveSet, liveSet, runIdSet } from './live-set.ts';
 import { keptBlobs, planGc, settleOrphans } from './plan.ts';
 import type { VaultGcResult } from './result.ts';
 import { listing, readPackHeaders } from './store.ts';
@@ -88,7 +89,12 @@ export async function collectGarbage(
   vault: VaultStore,
   startedMs: number,
 ): Promise<VaultGcResult> {
-  return executeGc(deps, vault, planGc(await readGcInputs(deps, vault, startedMs), gcOptions(deps)));
+  const inputs = await readGcInputs(deps, vault, startedMs);
+  try {
+    return await executeGc(deps, vault, planGc(inputs, gcOptions(deps)));
+  } finally {
+    inputs.close?.();
+  }
 }
 
 /**
@@ -103,16 +109,22 @@ export async function collectGarbage(
  */
 export async function planGcRun(deps: PipelineDeps, region: string): Promise<GcPlan> {
   const vault = vaultIn(deps.vaults, region);
-  const plan = planGc(await readGcInputs(deps, vault, deps.clock.now().getTime()), gcOptions(deps));
-  if (plan.orphans.length === 0) return plan;
-  const headers = await readPackHeaders(vault, deps.envelope, plan.orphans);
-  const moved = new Map(plan.repack.map((r) => [r.pack.packId, new Set(r.live.map((b) => b.blobId))]));
-  const kept = keptBlobs(
-    plan,
-    moved,
-    [...moved.values()].flatMap((blobs) => [...blobs]),
-  );
-  return { ...plan, settledOrphans: settleOrphans(plan, kept, headers) };
+  const inputs = await readGcInputs(deps, vault, deps.clock.now().getTime());
+  try {
+    const plan = planGc(inputs, gcOptions(deps));
+    if (plan.orphans.length === 0) return plan;
+    const headers = await readPackHeaders(vault, deps.envelope, plan.orphans);
+    const moved = new Map(plan.repack.map((r) => [r.pack.packId, new Set(r.live.map((b) => b.blobId))]));
+    const kept = keptBlobs(
+      plan,
+      moved,
+      [...moved.values()].flatMap((blobs) => [...blobs]),
+      runIdSet(deps),
+    );
+    return { ...plan, settledOrphans: settleOrphans(plan, kept, headers) };
+  } finally {
+    inputs.close?.();
+  }
 }
 
 /**
@@ -129,8 +141,31 @@ export async function readGcInputs(
   startedMs: number,
 ): Promise<GcInputs> {
   const live = await liveSet(deps, vault);
-  const marks = new Map((await deps.catalog.listGcMarks(vault.bucket)).map((m) => [m.packId, m.markedAt]));
-  const { indexes, unreadableIndex } = await readIndexes(deps, vault);
+  let indexes: GcIndexDocument[];
+  let unreadableIndex: string | undefined;
+  let spilled: SpilledIndex | undefined;
+  const close = () => {
+    live.close?.();
+    spilled?.close();
+  };
+  try {
+    const marks = new Map((await deps.catalog.listGcMarks(vault.bucket)).map((m) => [m.packId, m.markedAt]));
+    ({ indexes, unreadableIndex, spilled } = await readIndexes(deps, vault));
+    return { ...(await readListings(vault, live, marks, indexes, unreadableIndex)), startedMs, close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+/** The rest of a run's inputs: `packs/`, `manifests/` and (unless the live set is incomplete) `parts/`, listed last. */
+async function readListings(
+  vault: VaultStore,
+  live: LiveSet,
+  marks: ReadonlyMap<ContentId, string>,
+  indexes: readonly GcIndexDocument[],
+  unreadableIndex: string | undefined,
+): Promise<Omit<GcInputs, 'startedMs' | 'close'>> {
   const packObjects = new Map<ContentId, StoredObject>();
   for (const o of await listing(vault, VaultLayout.packsPrefix)) {
     const id = VaultLayout.packIdOf(o.key);
@@ -142,7 +177,6 @@ export async function readGcInputs(
     : (await listing(vault, 'parts/')).filter((o) => VaultLayout.partIdOf(o.key));
   return {
     vault: { region: vault.region, bucket: vault.bucket },
-    startedMs,
     live,
     marks,
     indexes,
@@ -153,11 +187,16 @@ export async function readGcInputs(
   };
 }
 
-/** List and read the index documents (in parallel): those that read, and why the first that did not. */
+/**
+ * List and read the index documents (in parallel): those that read, and why the first that did not.
+ * Past `indexMemoryBlobs` blobs read (with scratch space), their packs move to local disk (a
+ * {@link SpilledIndex}: each document's packs become views whose blobs are read from disk when
+ * walked), so the run's memory does not grow with the vault's index (docs/format.md#garbage-collection).
+ */
 async function readIndexes(
   deps: PipelineDeps,
   vault: VaultStore,
-): Promise<{ indexes: GcIndexDocument[]; unreadableIndex?: string }> {
+): Promise<{ indexes: GcIndexDocument[]; unreadableIndex?: string; spilled?: SpilledIndex }> {
   const objects = new Map<ContentId, StoredObject>();
   for (const o of await listing(vault, VaultLayout.indexPrefix)) {
     const id = VaultLayout.indexIdOf(o.key);
@@ -165,19 +204,22 @@ async function readIndexes(
   }
   const indexes: GcIndexDocument[] = [];
   let unreadableIndex: string | undefined;
+  const held = new HeldPacks(deps.scratch, tuningOf(deps).indexMemoryBlobs);
   const limit = pLimit(tuningOf(deps).concurrency);
   await Promise.all(
     [...objects].map(([indexId, object]) =>
       limit(async () => {
         try {
-          const doc = await readIndex(vault, deps.envelope, indexId);
-          const blobCount = tableOf(doc)?.blobCount;
-          indexes.push({
+          const read = await readIndex(vault, deps.envelope, indexId);
+          const table = tableOf(read);
+          const doc: GcIndexDocument = {
             indexId,
             object,
-            packs: doc.packs,
-            ...(blobCount === undefined ? {} : { blobCount }),
-          });
+            packs: read.packs,
+            ...(table === undefined ? {} : { blobCount: table.blobCount }),
+          };
+          indexes.push(doc);
+          if (table) held.hold(doc, table);
         } catch (error) {
           if (error instanceof NotFoundError) return; // deleted meanwhile (another prune)
           if (isRetryable(error)) throw error;
@@ -187,5 +229,42 @@ async function readIndexes(
       }),
     ),
   );
-  return { indexes, ...(unreadableIndex ? { unreadableIndex } : {}) };
+  const { spilled } = held;
+  return { indexes, ...(unreadableIndex ? { unreadableIndex } : {}), ...(spilled ? { spilled } : {}) };
+}
+
+/**
+ * The packs of the index documents a run read: in their {@link PackTable}s while the run has read
+ * at most `memoryBlobs` blobs, then (with scratch space) every document's packs moved to one
+ * {@link SpilledIndex} on local disk, as views of its rows in the order added.
+ */
+class HeldPacks {
+  spilled: SpilledIndex | undefined;
+  readonly #scratch: ScratchSpace | undefined;
+  readonly #memoryBlobs: number;
+  readonly #tables = new Map<GcIndexDocument, PackTable>();
+  #blobs = 0;
+
+  constructor(scratch: ScratchSpace | undefined, memoryBlobs: number) {
+    this.#scratch = scratch;
+    this.#memoryBlobs = memoryBlobs;
+  }
+
+  /** Hold `doc`'s packs (`table`): in memory, or on disk (its `packs` replaced by views). */
+  hold(doc: GcIndexDocument, table: PackTable): void {
+    this.#blobs += table.blobCount;
+    if (!this.spilled && this.#scratch && this.#blobs > this.#memoryBlobs) {
+      this.spilled = new SpilledIndex(this.#scratch);
+      for (const [earlier, its] of this.#tables) this.#spill(earlier, its, this.spilled);
+      this.#tables.clear();
+    }
+    if (this.spilled) this.#spill(doc, table, this.spilled);
+    else this.#tables.set(doc, table);
+  }
+
+  #spill(doc: GcIndexDocument, table: PackTable, to: SpilledIndex): void {
+    const first = to.packCount;
+    to.add(table, () => true);
+    doc.packs = to.packsAt(first, to.packCount);
+  }
 }

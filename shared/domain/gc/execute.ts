@@ -13,6 +13,7 @@ import type { VaultStore } from '../ports.ts';
 import { readBlob } from '../repository/read-blobs.ts';
 import { PackWriter, writeIndex } from '../repository/write.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '../vault.ts';
+import { runIdSet } from './live-set.ts';
 import { keptBlobs, planIndexRewrite, settleOrphans } from './plan.ts';
 import { emptyGcResult, type VaultGcResult } from './result.ts';
 import { allVaults, deleteKeys, holds, readPackHeaders } from './store.ts';
@@ -148,8 +149,13 @@ async function settleOrphanPacks(
   if (plan.orphans.length === 0) return [];
   const headers = await readPackHeaders(vault, deps.envelope, plan.orphans);
   const newBlobs = repacked.newPacks.flatMap((p) => p.blobs.map((b) => b.blobId));
-  const kept = keptBlobs(plan, repacked.moved, newBlobs);
-  const verdicts = settleOrphans(plan, kept, headers);
+  const kept = keptBlobs(plan, repacked.moved, newBlobs, runIdSet(deps));
+  let verdicts: GcOrphanVerdict[];
+  try {
+    verdicts = settleOrphans(plan, kept, headers);
+  } finally {
+    kept.close();
+  }
   for (const v of verdicts) {
     if (v.action !== 'rescue') continue;
     const stored = await vault.checksum(VaultLayout.packKey(v.packId));

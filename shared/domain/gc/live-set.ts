@@ -12,7 +12,7 @@ import { JOURNAL_MARGIN_MS } from '../journal-expiry.ts';
 import { type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
-import { BlobIdSet, type ContentIdSet } from '../repository/blob-id-set.ts';
+import { type ContentIdSet, SpillingIdSet } from '../repository/blob-id-set.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { keepsWork } from '../retry.ts';
 import { type ContentId, type Manifest, VaultLayout } from '../vault.ts';
@@ -46,6 +46,17 @@ export interface LiveSet {
   blobs: ContentIdSet;
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
   incomplete?: string;
+  /** Frees the local disk {@link blobs} spilled to (once the run is done with it). */
+  close?: () => void;
+}
+
+/**
+ * A set of blob ids for a run: in memory up to `indexMemoryBlobs` (the bound the vault index
+ * holds to), then moving to the deployment's scratch space, so garbage collection's memory does
+ * not grow with the live set (docs/format.md#garbage-collection). Close it when done.
+ */
+export function runIdSet(deps: PipelineDeps): SpillingIdSet {
+  return new SpillingIdSet(deps.scratch, tuningOf(deps).indexMemoryBlobs);
 }
 
 /**
@@ -61,6 +72,7 @@ export interface LiveSet {
 export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> {
   const { catalog } = deps;
   const plans = await catalog.listPlans();
+  const blobs = runIdSet(deps);
   const live: LiveSet = {
     plans,
     roots: new Set(),
@@ -68,8 +80,20 @@ export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<Li
     unknownRoots: new Set(),
     tombstones: [],
     parts: new Set(),
-    blobs: new BlobIdSet(),
+    blobs,
+    close: () => blobs.close(),
   };
+  try {
+    return await readLiveSet(deps, vault, live);
+  } catch (error) {
+    blobs.close();
+    throw error;
+  }
+}
+
+/** {@link liveSet}'s reads, into `live`. */
+async function readLiveSet(deps: PipelineDeps, vault: VaultStore, live: LiveSet): Promise<LiveSet> {
+  const plans = live.plans;
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
   const workOnly = new Set<string>();

@@ -11,6 +11,7 @@
  * @see ../../../docs/format.md#garbage-collection
  */
 import type { StoredObject } from '../ports.ts';
+import type { ContentIdSet } from '../repository/blob-id-set.ts';
 import { type ContentId, type IndexedPack, type PackedBlob, VaultLayout } from '../vault.ts';
 import type {
   GcDocument,
@@ -270,15 +271,16 @@ function classifyOrphan(inputs: GcInputs, plan: GcPlan, packId: ContentId, objec
 
 /**
  * The blobs the vault keeps located after the repack: those of the kept packs (less the blobs a
- * repack moved out of them) and those of the new packs. An old-marked orphan holding a live blob
+ * repack moved out of them) and those of the new packs, added to `kept` (a `Set` by default; a run
+ * of a large vault passes one that spills to disk). An old-marked orphan holding a live blob
  * outside this set is rescued.
  */
-export function keptBlobs(
+export function keptBlobs<S extends ContentIdSet = Set<ContentId>>(
   plan: GcPlan,
   moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
   newBlobs: Iterable<ContentId>,
-): Set<ContentId> {
-  const kept = new Set<ContentId>();
+  kept: S = new Set<ContentId>() as unknown as S,
+): S {
   for (const pack of plan.keptPacks)
     for (const b of pack.blobs) if (!moved.get(pack.packId)?.has(b.blobId)) kept.add(b.blobId);
   for (const blobId of newBlobs) kept.add(blobId);
@@ -293,10 +295,12 @@ export function keptBlobs(
  */
 export function settleOrphans(
   plan: GcPlan,
-  kept: ReadonlySet<ContentId>,
+  kept: Pick<ContentIdSet, 'has'>,
   headers: ReadonlyMap<ContentId, readonly PackedBlob[] | 'gone'>,
 ): GcOrphanVerdict[] {
-  const located = new Set(kept);
+  /** Blobs of orphans rescued so far: located too, for the orphans after them. */
+  const rescued = new Set<ContentId>();
+  const located = { has: (blobId: ContentId) => kept.has(blobId) || rescued.has(blobId) };
   return plan.orphans.map((orphan): GcOrphanVerdict => {
     const header = headers.get(orphan.packId);
     if (header === undefined) throw new Error(`the header of orphan pack ${orphan.packId} was not read`);
@@ -306,7 +310,7 @@ export function settleOrphans(
     const lost = blobs.filter((b) => plan.liveBlobs.has(b.blobId) && !located.has(b.blobId));
     if (lost.length === 0)
       return { ...orphan, action: 'sweep', blobs, reason: 'named by no index; no live blob only it holds' };
-    for (const b of blobs) located.add(b.blobId);
+    for (const b of blobs) rescued.add(b.blobId);
     return {
       ...orphan,
       action: 'rescue',

@@ -42,6 +42,11 @@ export interface GcInputs {
   rootObjects: readonly StoredObject[];
   /** The parts of `parts/`; absent when the live set is incomplete (not listed: no part is deleted). */
   partObjects?: readonly StoredObject[];
+  /**
+   * Frees the local disk the live set and the index documents spilled to (a run of a large vault):
+   * called once the run is done with the plan, whose packs and live set read from that disk.
+   */
+  close?: () => void;
 }
 
 /** The deployment's garbage-collection settings. */

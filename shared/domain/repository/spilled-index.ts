@@ -152,6 +152,11 @@ export class SpilledIndex {
     for (let n = 0; n < this.#packs.rowCount; n++) yield this.#view(n);
   }
 
+  /** Pack rows `[first, end)` (in the order added), their `blobs` read from disk on each read. */
+  packsAt(first: number, end: number): IndexedPack[] {
+    return Array.from({ length: end - first }, (_, k) => this.#view(first + k));
+  }
+
   #view(n: number): IndexedPack {
     const row = this.#packs.row(n);
     const packId = row.toString('hex', 0, ID_BYTES) as ContentId;
