@@ -3,11 +3,13 @@
 // the whole index again, which a spilled index (no read cache) would do on every invocation; and a
 // pack marked while the container stayed warm is still never reused.
 import { describe, expect, it, vi } from 'vitest';
+import { prunePlan } from '#domain/prune.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
 import type { SnapshotTask } from '#domain/tasks.ts';
 import { contentIdOf } from '#domain/vault.ts';
+import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
 import { MemoryScratchSpace } from '../support/memory/scratch.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
 
@@ -82,5 +84,40 @@ describe('the index a warm snapshot container keeps', () => {
     );
     expect(where).toBeDefined();
     expect(where?.packId).not.toBe(packId);
+  });
+});
+
+describe('the local disk a task spills to', () => {
+  it('is freed when a verification task or a garbage-collection run ends: a warm container runs the next', async () => {
+    // Prepare: a committed snapshot; every index and live set spills (to memory scratch files)
+    const p = await spilling();
+    await snapshotOf(p, { 'a.txt': 'a', 'b.txt': 'b' });
+    const scratch = p.deps.scratch as MemoryScratchSpace;
+    const [snapshot] = await p.catalog.listSnapshots('photos');
+    expect(snapshot?.status).toBe('COMMITTED');
+    const open = scratch.openFiles; // the snapshot container's kept index: its own to keep
+    const appended = scratch.appendedBytes;
+    // Act
+    const verification = await verifySnapshot(p.deps, {
+      kind: 'verify',
+      planId: 'photos',
+      snapshotId: snapshot?.snapshotId as string,
+    });
+    await new Promise((resolve) => setImmediate(resolve)); // the indexes close once their loads settle
+    const afterVerify = scratch.openFiles;
+    const appendedByVerify = scratch.appendedBytes - appended;
+    const gc = await prunePlan(p.deps, {
+      kind: 'gc',
+      planId: 'photos',
+      snapshotId: snapshot?.snapshotId as string,
+      region: 'us-east-1',
+    });
+    // Assess: both spilled (files were opened) and both closed what they opened
+    expect(verification?.status).toBe('PASSED');
+    expect(gc.gc['us-east-1']?.blobsLive).toBe(2);
+    expect(appendedByVerify).toBeGreaterThan(0);
+    expect(scratch.appendedBytes - appended - appendedByVerify).toBeGreaterThan(0);
+    expect(afterVerify).toBe(open);
+    expect(scratch.openFiles).toBe(open);
   });
 });

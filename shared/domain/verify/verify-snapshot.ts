@@ -8,6 +8,7 @@ import { NotFoundError } from '../errors.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, regionsHolding } from '../pipeline.ts';
 import type { TierVerification, Verification, VerificationTier } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
+import type { VaultIndex } from '../repository/vault-index.ts';
 import { jobIdOf, taskIdOf, type VerifyTask, type VerifyTierTask } from '../tasks.ts';
 import { catalogTier } from './catalog-tier.ts';
 import { checksumTier } from './checksum-tier.ts';
@@ -56,6 +57,7 @@ export async function verifySnapshot(
   if (snapshot.status !== 'COMMITTED' || !snapshot.manifestId) return undefined;
   const manifestId = snapshot.manifestId;
   await catalog.startTask(jobId, taskId, nowIso(clock));
+  const indexes = new Map<string, Promise<VaultIndex>>();
   try {
     const manifest = await readManifest(vaults.primary, envelope, task.planId, manifestId);
     const regions = regionsHolding(deps.vaults, snapshot);
@@ -70,7 +72,7 @@ export async function verifySnapshot(
       expected: new Map(),
       unreadableParts: new Map(),
       regions,
-      indexes: new Map(),
+      indexes,
     };
     await loadExpected(context);
     const results: Partial<Record<VerificationTier, TierVerification>> = {};
@@ -117,5 +119,8 @@ export async function verifySnapshot(
   } catch (error) {
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
+  } finally {
+    // The local disk the task's indexes spilled to, if any (a warm container runs the next task).
+    for (const index of indexes.values()) index.then((loaded) => loaded.close()).catch(() => undefined);
   }
 }
