@@ -614,8 +614,18 @@ describe.each(CASES)('npm run package $args', (c) => {
   });
 
   it('gives the functions that load a vault index 10,240 MiB of /tmp to spill it to, and no other', () => {
-    // docs/format.md#reading-the-index: past STRONGBOX_INDEX_MEMORY_BLOBS an index moves to /tmp.
-    const loadsIndex = ['capture', 'snapshot', 'copy', 'drill', 'restore', 'restoreWorker'];
+    // docs/format.md#reading-the-index: past STRONGBOX_INDEX_MEMORY_BLOBS an index moves to /tmp;
+    // #garbage-collection: so do prune's live set and the index documents it reads.
+    const loadsIndex = [
+      'capture',
+      'snapshot',
+      'copy',
+      'verify',
+      'prune',
+      'drill',
+      'restore',
+      'restoreWorker',
+    ];
     for (const fn of FUNCTIONS) {
       const storage = t().Resources[`${logicalId(fn)}LambdaFunction`]?.Properties?.EphemeralStorage;
       expect(storage, fn).toEqual(loadsIndex.includes(fn) ? { Size: 10240 } : undefined);
