@@ -10,6 +10,7 @@ import type { RegionVerification, TierVerification } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { VaultLayout } from '../vault.ts';
 import {
+  blobsIn,
   documentPresent,
   listed,
   locateReferenced,
@@ -39,14 +40,14 @@ export async function catalogTier(c: TierContext): Promise<TierVerification> {
     const { byPack, unlocated } = locateReferenced(c, index);
     const missingPacks = [...byPack.keys()].filter((id) => !packsListed.has(id));
     regions[region] = {
-      referencedBlobs: c.expected.size,
+      referencedBlobs: c.referenced.size,
       referencedPacks: byPack.size,
       manifestPresent,
       missingParts: listed(missingParts),
-      missingBlobs: listed([...unlocated, ...missingPacks.flatMap((id) => byPack.get(id) ?? [])]),
+      missingBlobs: listed([...unlocated.ids, ...blobsIn(c, index, new Set(missingPacks)).ids]),
       missingPacks: listed(missingPacks),
       corruptBlobs: [],
-      checkedBlobs: c.expected.size,
+      checkedBlobs: c.referenced.size,
       seconds: secondsSince(deps, started),
     };
   }

@@ -10,6 +10,7 @@ import { tuningOf, vaultIn } from '../pipeline.ts';
 import type { RegionVerification, TierVerification } from '../records.ts';
 import { type ContentId, type StoredBlob, VaultLayout } from '../vault.ts';
 import {
+  blobsIn,
   documentPresent,
   listed,
   locateReferenced,
@@ -39,13 +40,11 @@ export async function checksumTier(c: TierContext): Promise<TierVerification> {
     const { byPack, unlocated } = locateReferenced(c, index);
     const missingPacks: ContentId[] = [];
     const mismatchedPacks: ContentId[] = [];
-    const missingBlobs: ContentId[] = [...unlocated];
-    const mismatchedBlobs: ContentId[] = [];
     let checkedPacks = 0;
     let checkedBlobs = 0;
     const limit = pLimit(tuningOf(deps).concurrency);
     await Promise.all(
-      [...byPack].map(([packId, blobs]) =>
+      [...byPack].map(([packId, count]) =>
         limit(async () => {
           let reported: StoredBlob;
           try {
@@ -53,13 +52,12 @@ export async function checksumTier(c: TierContext): Promise<TierVerification> {
           } catch (error) {
             if (error instanceof NotFoundError) {
               missingPacks.push(packId);
-              missingBlobs.push(...blobs);
               return;
             }
             throw error;
           }
           checkedPacks += 1;
-          checkedBlobs += blobs.length;
+          checkedBlobs += count;
           const stored = index.pack(packId)?.stored;
           if (
             !stored ||
@@ -68,19 +66,18 @@ export async function checksumTier(c: TierContext): Promise<TierVerification> {
             reported.checksumType !== stored.checksumType
           ) {
             mismatchedPacks.push(packId);
-            mismatchedBlobs.push(...blobs);
           }
         }),
       ),
     );
     regions[region] = {
-      referencedBlobs: c.expected.size,
+      referencedBlobs: c.referenced.size,
       referencedPacks: byPack.size,
       manifestPresent,
       missingParts: listed(missingParts),
-      missingBlobs: listed(missingBlobs),
+      missingBlobs: listed([...unlocated.ids, ...blobsIn(c, index, new Set(missingPacks)).ids]),
       missingPacks: listed(missingPacks),
-      mismatchedBlobs: listed(mismatchedBlobs),
+      mismatchedBlobs: listed(blobsIn(c, index, new Set(mismatchedPacks)).ids),
       mismatchedPacks: listed(mismatchedPacks),
       corruptBlobs: [],
       checkedBlobs,

@@ -15,7 +15,7 @@ import { readPart } from '../repository/read-documents.ts';
 import { VaultIndex } from '../repository/vault-index.ts';
 import type { VerifyTask, VerifyTierTask } from '../tasks.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type Manifest, type ManifestPart, VaultLayout } from '../vault.ts';
-import type { ExpectedBlob } from './sample.ts';
+import type { ReferencedBlobs } from './referenced.ts';
 
 /** At most this many blob ids are recorded per list (missing, mismatched, corrupt). */
 export const MAX_LISTED = 100;
@@ -45,8 +45,8 @@ export interface TierContext {
   snapshot: SnapshotRecord;
   manifestId: ContentId;
   manifest: Manifest;
-  /** Referenced blobs and their sizes. */
-  expected: Map<ContentId, ExpectedBlob>;
+  /** Referenced blobs and their sizes (on local disk past `indexMemoryBlobs`; closed when the task ends). */
+  referenced: ReferencedBlobs;
   /** Per region, the parts found there but unreadable while reading the entries (counted as missing). */
   unreadableParts: Map<string, Set<ContentId>>;
   regions: string[];
@@ -79,13 +79,10 @@ export async function loadExpected(c: TierContext): Promise<void> {
         const part = await readPartAnywhere(c, ref.partId);
         for (const entry of part.entries) {
           entry.blobs.forEach((blobId, i) => {
-            if (c.expected.has(blobId)) return;
+            if (c.referenced.has(blobId)) return;
             const where = primaryIndex.locate(blobId);
             const chunk = Math.max(0, Math.min(CHUNK_SIZE_BYTES, entry.sizeBytes - i * CHUNK_SIZE_BYTES));
-            c.expected.set(blobId, {
-              logicalBytes: where?.sizeBytes ?? chunk,
-              ...(where ? { storedBytes: where.lengthBytes } : {}),
-            });
+            c.referenced.add(blobId, where?.sizeBytes ?? chunk, where?.lengthBytes);
           });
         }
       }),
@@ -118,24 +115,60 @@ async function readPartAnywhere(c: TierContext, partId: ContentId): Promise<Mani
   throw first ?? new NotFoundError(`part ${partId} of ${c.task.planId}/${c.task.snapshotId} is in no region`);
 }
 
-/** The referenced blobs grouped by the pack the region's index puts them in, and those it does not locate. */
+/**
+ * Blob ids counted, and the {@link MAX_LISTED} smallest of them kept (what {@link listed} reports
+ * of any list they join): a list of a whole snapshot's blobs, held in constant memory.
+ */
+export class ListedIds {
+  count = 0;
+  /** The smallest ids added, ascending, at most {@link MAX_LISTED}. */
+  readonly ids: ContentId[] = [];
+
+  add(blobId: ContentId): void {
+    this.count += 1;
+    const { ids } = this;
+    if (ids.length === MAX_LISTED && blobId >= (ids[MAX_LISTED - 1] as ContentId)) return;
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((ids[mid] as ContentId) < blobId) lo = mid + 1;
+      else hi = mid;
+    }
+    if (ids[lo] === blobId) return;
+    ids.splice(lo, 0, blobId);
+    if (ids.length > MAX_LISTED) ids.pop();
+  }
+}
+
+/**
+ * The referenced blobs counted by the pack the region's index puts them in, and those it does not
+ * locate (counted, the smallest listed): memory by pack, not by blob. {@link blobsIn} lists the
+ * blobs of the packs found missing or mismatched.
+ */
 export function locateReferenced(
   c: TierContext,
   index: VaultIndex,
-): { byPack: Map<ContentId, ContentId[]>; unlocated: ContentId[] } {
-  const byPack = new Map<ContentId, ContentId[]>();
-  const unlocated: ContentId[] = [];
-  for (const blobId of c.expected.keys()) {
+): { byPack: Map<ContentId, number>; unlocated: ListedIds } {
+  const byPack = new Map<ContentId, number>();
+  const unlocated = new ListedIds();
+  for (const { blobId } of c.referenced.entries()) {
     const where = index.locate(blobId);
-    if (!where) {
-      unlocated.push(blobId);
-      continue;
-    }
-    const blobs = byPack.get(where.packId);
-    if (blobs) blobs.push(blobId);
-    else byPack.set(where.packId, [blobId]);
+    if (where) byPack.set(where.packId, (byPack.get(where.packId) ?? 0) + 1);
+    else unlocated.add(blobId);
   }
   return { byPack, unlocated };
+}
+
+/** The referenced blobs the region's index puts in one of `packs` (counted, the smallest listed). */
+export function blobsIn(c: TierContext, index: VaultIndex, packs: ReadonlySet<ContentId>): ListedIds {
+  const found = new ListedIds();
+  if (packs.size === 0) return found;
+  for (const { blobId } of c.referenced.entries()) {
+    const where = index.locate(blobId);
+    if (where && packs.has(where.packId)) found.add(blobId);
+  }
+  return found;
 }
 
 /** The snapshot's parts not listed in the region (or found unreadable there). */

@@ -19,7 +19,7 @@ import {
 import { jobIdOf, taskIdOf } from '../tasks.ts';
 import type { ContentId } from '../vault.ts';
 import { MAX_LISTED, regionIndex, secondsSince, type TierContext } from './context.ts';
-import { deepPassOrder } from './sample.ts';
+import { type BlobOrder, deepPassOrder } from './sample.ts';
 
 /** Blobs of the pass order per window (the cursor moves a window at a time), unless configured… */
 const WINDOW_BLOBS = 4096;
@@ -40,7 +40,7 @@ export const DEEP_COALESCE_LIMITS: CoalesceLimits = {
  * @internal exported for its tests.
  */
 export function windowOf(
-  order: readonly ContentId[],
+  order: BlobOrder,
   from: number,
   index: { locate(blobId: ContentId): BlobLocation | undefined },
   windowBlobs: number,
@@ -59,7 +59,7 @@ export function windowOf(
 
 /** Up to `windowBlobs` blobs of the order from `from` (and at most WINDOW_BYTES, unless one is larger). */
 function blobsOf(
-  order: readonly ContentId[],
+  order: BlobOrder,
   from: number,
   index: { locate(blobId: ContentId): BlobLocation | undefined },
   windowBlobs: number,
@@ -69,7 +69,7 @@ function blobsOf(
   let to = from;
   let windowBytes = 0;
   while (to < order.length && to - from < windowBlobs && windowBytes < WINDOW_BYTES) {
-    const blobId = order[to] as ContentId;
+    const blobId = order.at(to) as ContentId;
     const where = index.locate(blobId);
     if (where) {
       located.push(where);
@@ -88,7 +88,9 @@ async function checkWindow(
   result: RegionVerification,
   readLimit: (read: () => Promise<void>) => Promise<void>,
 ): Promise<{ blobs: number; bytes: number }> {
-  for (const blobId of window.unlocated) result.missingBlobs.push(blobId);
+  // Listed up to MAX_LISTED, in the order found (what the region's result keeps), not all of them.
+  for (const blobId of window.unlocated)
+    if (result.missingBlobs.length < MAX_LISTED) result.missingBlobs.push(blobId);
   result.checkedBlobs += window.unlocated.length;
   let bytes = 0;
   await Promise.all(
@@ -110,8 +112,13 @@ function tally(
 ): number {
   let bytes = 0;
   for (const [i, where] of read.entries()) {
-    if (checks[i] === 'missing') result.missingBlobs.push(where.blobId);
-    if (checks[i] === 'corrupt') result.corruptBlobs.push(where.blobId);
+    const list =
+      checks[i] === 'missing'
+        ? result.missingBlobs
+        : checks[i] === 'corrupt'
+          ? result.corruptBlobs
+          : undefined;
+    if (list && list.length < MAX_LISTED) list.push(where.blobId);
     bytes += where.lengthBytes;
   }
   result.checkedBlobs += read.length;
@@ -139,7 +146,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     task.tier === 'deep' &&
     previous?.status === 'RUNNING' &&
     previous.scope === scope;
-  const order = deepPassOrder(task.snapshotId, c.expected, {
+  const order = deepPassOrder(task.snapshotId, c.referenced, {
     all,
     samplePercent: plan.verification.samplePercent,
     ...(plan.verification.sampleBytes === undefined ? {} : { sampleBytes: plan.verification.sampleBytes }),
@@ -162,7 +169,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
   for (const region of c.regions) {
     const before = resume ? previous?.regions[region] : undefined;
     const result: RegionVerification = {
-      referencedBlobs: c.expected.size,
+      referencedBlobs: c.referenced.size,
       manifestPresent: true,
       missingBlobs: [...(before?.missingBlobs ?? [])],
       corruptBlobs: [...(before?.corruptBlobs ?? [])],

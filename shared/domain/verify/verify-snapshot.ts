@@ -5,7 +5,7 @@
  */
 
 import { NotFoundError } from '../errors.ts';
-import { nowIso, type PipelineDeps, recordTaskFailure, regionsHolding } from '../pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, regionsHolding, tuningOf } from '../pipeline.ts';
 import type { TierVerification, Verification, VerificationTier } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
@@ -14,6 +14,7 @@ import { catalogTier } from './catalog-tier.ts';
 import { checksumTier } from './checksum-tier.ts';
 import { loadExpected, type TierContext, type VerifyOptions } from './context.ts';
 import { deepTier } from './deep-tier.ts';
+import { ReferencedBlobs } from './referenced.ts';
 import { describeFailure, mergeVerification, VERIFICATION_TIERS } from './report.ts';
 
 /**
@@ -58,6 +59,7 @@ export async function verifySnapshot(
   const manifestId = snapshot.manifestId;
   await catalog.startTask(jobId, taskId, nowIso(clock));
   const indexes = new Map<string, Promise<VaultIndex>>();
+  const referenced = new ReferencedBlobs(deps.scratch, tuningOf(deps).indexMemoryBlobs);
   try {
     const manifest = await readManifest(vaults.primary, envelope, task.planId, manifestId);
     const regions = regionsHolding(deps.vaults, snapshot);
@@ -69,7 +71,7 @@ export async function verifySnapshot(
       snapshot,
       manifestId,
       manifest,
-      expected: new Map(),
+      referenced,
       unreadableParts: new Map(),
       regions,
       indexes,
@@ -96,7 +98,7 @@ export async function verifySnapshot(
       result: {
         tiers: Object.keys(results).join(','),
         regions: context.regions.length,
-        referencedBlobs: context.expected.size,
+        referencedBlobs: context.referenced.size,
         referencedParts: manifest.parts.length,
         ...(deep ? { deep: deep.status } : {}),
       },
@@ -120,7 +122,8 @@ export async function verifySnapshot(
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   } finally {
-    // The local disk the task's indexes spilled to, if any (a warm container runs the next task).
+    // The local disk the task spilled to, if any (a warm container runs the next task).
+    referenced.close();
     for (const index of indexes.values()) index.then((loaded) => loaded.close()).catch(() => undefined);
   }
 }
