@@ -102,7 +102,8 @@ export async function collectGarbage(
  * `strongbox prune --dry-run` prints, with `formatGcPlan`). Reads only — the live set, the marks,
  * the index documents, the listings, and the headers of the old-marked orphans (settled as if every
  * planned repack succeeds) — and takes no lease, so a run or a copy going on meanwhile may make the
- * plan stale; the run itself plans again.
+ * plan stale; the run itself plans again. The plan's steps and stats are its own; its `indexes`,
+ * `keptPacks` and `liveBlobs` may have been read from local disk that is freed when this returns.
  * @throws NotFoundError (not retryable) when no vault is configured in `region`.
  * @throws TransientError (retryable) on storage or catalog failures.
  * @see ../../../docs/format.md#garbage-collection
@@ -206,7 +207,7 @@ async function readIndexes(
   let unreadableIndex: string | undefined;
   const held = new HeldPacks(deps.scratch, tuningOf(deps).indexMemoryBlobs);
   const limit = pLimit(tuningOf(deps).concurrency);
-  await Promise.all(
+  const reads = Promise.all(
     [...objects].map(([indexId, object]) =>
       limit(async () => {
         try {
@@ -229,6 +230,12 @@ async function readIndexes(
       }),
     ),
   );
+  try {
+    await reads;
+  } catch (error) {
+    held.spilled?.close();
+    throw error;
+  }
   const { spilled } = held;
   return { indexes, ...(unreadableIndex ? { unreadableIndex } : {}), ...(spilled ? { spilled } : {}) };
 }
