@@ -2,7 +2,9 @@
  * The pipeline on the embedded stack with every vault index spilled to local disk at once
  * (STRONGBOX_INDEX_MEMORY_BLOBS=0, docs/format.md#reading-the-index): capture, the snapshot's
  * partitions, the copy (two indexes), verification, a restore job's workers and a drill all locate
- * blobs through scratch files, and the restore is byte-identical.
+ * blobs through scratch files, and the restore is byte-identical. Verification holds the referenced
+ * blobs there too (docs/format.md#verification), and the job's prune collects each region with its
+ * live set and index documents spilled (docs/format.md#garbage-collection).
  */
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
