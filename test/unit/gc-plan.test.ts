@@ -32,6 +32,7 @@ import { MemoryCatalog } from '../support/memory/catalog.ts';
 import { ManualClock } from '../support/memory/clock.ts';
 import { memoryKeyProvider } from '../support/memory/key-provider.ts';
 import { MemoryObjectStore } from '../support/memory/object-store.ts';
+import { MemoryScratchSpace } from '../support/memory/scratch.ts';
 import { MemoryTaskQueue } from '../support/memory/task-queue.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
@@ -533,7 +534,11 @@ describe('formatGcPlan', () => {
 });
 
 describe('planGcRun: a dry run', () => {
-  it('reads and plans without changing anything, and plans what the run then does', async () => {
+  it.each([
+    ['in memory', false],
+    ['spilled to scratch files (freed when it returns)', true],
+  ])('reads and plans without changing anything, and plans what the run then does: %s', async (_, spill) => {
+    const scratch = new MemoryScratchSpace();
     const clock = new ManualClock('2026-03-01T00:00:00Z');
     const catalog = new MemoryCatalog();
     const primary = new MemoryVaultStore('us-east-1', 'vault-use1', clock);
@@ -547,6 +552,7 @@ describe('planGcRun: a dry run', () => {
       objects: new MemoryObjectStore(clock),
       gcGraceSeconds: 3600,
       retry: withRetry,
+      ...(spill ? { scratch, indexMemoryBlobs: 0 } : {}),
     };
     // A pack an index names (no snapshot references its blob), and a marked pack no index names.
     const indexedWriter = new PackWriter(primary, envelope);
@@ -565,6 +571,8 @@ describe('planGcRun: a dry run', () => {
 
     const plan = await planGcRun(deps, 'us-east-1');
 
+    expect(scratch.openFiles).toBe(0); // its live set, index and kept blobs, spilled or not, are freed
+    expect(scratch.appendedBytes > 0).toBe(spill);
     expect(ids(plan.mark)).toEqual([indexed?.packId]);
     expect(plan.settledOrphans).toMatchObject([{ packId: orphan?.packId, action: 'sweep' }]);
     expect([...primary.objects.keys()]).toEqual(keysBefore);
@@ -574,5 +582,6 @@ describe('planGcRun: a dry run', () => {
     // The run does what the dry run said.
     const result = await collectGarbage(deps, primary, clock.now().getTime());
     expect(result).toMatchObject({ packsMarked: 1, packsDeleted: 1, orphanPacksDeleted: 1 });
+    expect(scratch.openFiles).toBe(0);
   });
 });

@@ -116,13 +116,18 @@ export async function planGcRun(deps: PipelineDeps, region: string): Promise<GcP
     if (plan.orphans.length === 0) return plan;
     const headers = await readPackHeaders(vault, deps.envelope, plan.orphans);
     const moved = new Map(plan.repack.map((r) => [r.pack.packId, new Set(r.live.map((b) => b.blobId))]));
-    const kept = keptBlobs(
-      plan,
-      moved,
-      [...moved.values()].flatMap((blobs) => [...blobs]),
-      runIdSet(deps),
-    );
-    return { ...plan, settledOrphans: settleOrphans(plan, kept, headers) };
+    const kept = runIdSet(deps);
+    try {
+      keptBlobs(
+        plan,
+        moved,
+        [...moved.values()].flatMap((blobs) => [...blobs]),
+        kept,
+      );
+      return { ...plan, settledOrphans: settleOrphans(plan, kept, headers) };
+    } finally {
+      kept.close();
+    }
   } finally {
     inputs.close?.();
   }

@@ -149,10 +149,10 @@ async function settleOrphanPacks(
   if (plan.orphans.length === 0) return [];
   const headers = await readPackHeaders(vault, deps.envelope, plan.orphans);
   const newBlobs = repacked.newPacks.flatMap((p) => p.blobs.map((b) => b.blobId));
-  const kept = keptBlobs(plan, repacked.moved, newBlobs, runIdSet(deps));
+  const kept = runIdSet(deps);
   let verdicts: GcOrphanVerdict[];
   try {
-    verdicts = settleOrphans(plan, kept, headers);
+    verdicts = settleOrphans(plan, keptBlobs(plan, repacked.moved, newBlobs, kept), headers);
   } finally {
     kept.close();
   }

@@ -275,12 +275,12 @@ function classifyOrphan(inputs: GcInputs, plan: GcPlan, packId: ContentId, objec
  * of a large vault passes one that spills to disk). An old-marked orphan holding a live blob
  * outside this set is rescued.
  */
-export function keptBlobs<S extends ContentIdSet = Set<ContentId>>(
+export function keptBlobs(
   plan: GcPlan,
   moved: ReadonlyMap<ContentId, ReadonlySet<ContentId>>,
   newBlobs: Iterable<ContentId>,
-  kept: S = new Set<ContentId>() as unknown as S,
-): S {
+  kept: ContentIdSet = new Set<ContentId>(),
+): ContentIdSet {
   for (const pack of plan.keptPacks)
     for (const b of pack.blobs) if (!moved.get(pack.packId)?.has(b.blobId)) kept.add(b.blobId);
   for (const blobId of newBlobs) kept.add(blobId);
