@@ -63,8 +63,8 @@ export class ReferencedBlobs {
 
   /** Add `blobId` with its sizes, unless it was added before. @returns whether it was new. */
   add(blobId: ContentId, logicalBytes: number, storedBytes?: number): boolean {
-    if (this.#ids.has(blobId)) return false;
-    this.#ids.add(blobId);
+    const before = this.#ids.size;
+    if (this.#ids.add(blobId).size === before) return false; // held already: one lookup, not two
     if (this.#pendingRows * ROW_BYTES === this.#pending.length) this.#makeRoom();
     const at = this.#pendingRows * ROW_BYTES;
     this.#pending.write(blobId, at, ID_BYTES, 'hex');
