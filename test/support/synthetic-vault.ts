@@ -3,12 +3,7 @@
 // document, 500 a pack; the packs themselves are never stored) and whose parts name every other one.
 import { randomBytes } from 'node:crypto';
 import { writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
-import {
-  type IndexedPack,
-  type ManifestEntry,
-  PART_MAX_ENTRIES,
-  VAULT_FORMAT_VERSION,
-} from '#domain/vault.ts';
+import { type IndexedPack, type ManifestEntry, manifestRoot, PART_MAX_ENTRIES } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline } from './memory-pipeline.ts';
 
 const BLOBS_PER_PACK = 500;
@@ -58,19 +53,22 @@ export async function syntheticVault(blobCount: number): Promise<{ p: MemoryPipe
   for (let i = 0; i < entries.length; i += PART_MAX_ENTRIES)
     parts.push((await writePart(vault, deps.envelope, planId, entries.slice(i, i + PART_MAX_ENTRIES))).ref);
   entries.length = 0;
-  const { manifestId } = await writeManifest(vault, deps.envelope, {
-    version: VAULT_FORMAT_VERSION,
-    type: 'manifest',
-    planId,
-    snapshotId,
-    parentSnapshotId: null,
-    source: { bucket: 'source', prefix: '' },
-    scheduledAt: at,
-    time: at,
-    completedAt: at,
-    totals: { objectCount: Math.ceil(blobCount / 2), logicalBytes: 0 },
-    parts,
-  });
+  const { manifestId } = await writeManifest(
+    vault,
+    deps.envelope,
+    manifestRoot(
+      {
+        planId,
+        snapshotId,
+        parentSnapshotId: null,
+        source: { bucket: 'source', prefix: '' },
+        scheduledAt: at,
+        time: at,
+        completedAt: at,
+      },
+      parts,
+    ),
+  );
   await catalog.updateSnapshot(
     planId,
     snapshotId,

@@ -5,25 +5,35 @@
 // six hours of ticks pass at the end of each.
 import { describe, expect, it } from 'vitest';
 import { CI_FAULTS, FAULT_KINDS } from '../sim/faults.ts';
-import { simulate } from '../sim/world.ts';
+import { type SimOptions, simulate } from '../sim/world.ts';
 
 const SEEDS = 300;
 
+type SeedOptions = Partial<Omit<SimOptions, 'seed'>>;
+
+/**
+ * Seeds `first`..`last` with the CI fault kinds, 400 steps and 200 quiet ones, and `options` (or
+ * each seed's own): the first violation of each failing seed, and the stats summed over all.
+ */
+async function runSeeds(
+  first: number,
+  last: number,
+  options: SeedOptions | ((seed: number) => SeedOptions) = {},
+): Promise<{ failures: string[]; totals: Record<string, number> }> {
+  const failures: string[] = [];
+  const totals: Record<string, number> = {};
+  for (let seed = first; seed <= last; seed++) {
+    const own = typeof options === 'function' ? options(seed) : options;
+    const result = await simulate({ faults: CI_FAULTS, steps: 400, quietSteps: 200, ...own, seed });
+    for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
+    if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
+  }
+  return { failures, totals };
+}
+
 describe('deterministic simulation of the pipeline', () => {
   it(`${SEEDS} seeds with the CI fault kinds: no invariant is ever violated`, async () => {
-    const failures: string[] = [];
-    const totals: Record<string, number> = {};
-    for (let seed = 1; seed <= SEEDS; seed++) {
-      const result = await simulate({
-        seed,
-        faults: CI_FAULTS,
-        steps: 400,
-        quietSteps: 200,
-        checkGarbage: true,
-      });
-      for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
-      if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
-    }
+    const { failures, totals } = await runSeeds(1, SEEDS, { checkGarbage: true });
     expect(failures).toEqual([]);
     // The seeds did exercise what the invariants are about.
     expect(totals['end.COMMITTED'] ?? 0).toBeGreaterThan(SEEDS / 2);
@@ -36,37 +46,17 @@ describe('deterministic simulation of the pipeline', () => {
   }, 300_000);
 
   it('60 seeds with the RUNNING deadline: nothing stays RUNNING past 6 hours of ticks', async () => {
-    const failures: string[] = [];
-    for (let seed = 1001; seed <= 1060; seed++) {
-      const result = await simulate({
-        seed,
-        faults: CI_FAULTS,
-        steps: 400,
-        quietSteps: 200,
-        runningDeadlineSeconds: 21_600,
-      });
-      if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
-    }
+    const { failures } = await runSeeds(1001, 1060, { runningDeadlineSeconds: 21_600 });
     expect(failures).toEqual([]);
   }, 180_000);
 
   it('60 seeds with every index and the live set spilled to scratch files: no invariant is ever violated', async () => {
     // What a vault past `indexMemoryBlobs` does (docs/format.md#reading-the-index, #garbage-collection):
     // the indexes every task loads, and garbage collection's live set and index documents, on disk.
-    const failures: string[] = [];
-    const totals: Record<string, number> = {};
-    for (let seed = 2001; seed <= 2060; seed++) {
-      const result = await simulate({
-        seed,
-        faults: CI_FAULTS,
-        steps: 400,
-        quietSteps: 200,
-        checkGarbage: true,
-        spillBlobs: seed % 3, // 0: everything at once; 1, 2: after a blob or two, so later ones join a spill
-      });
-      for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
-      if (result.violations.length > 0) failures.push(`seed ${seed}: ${result.violations[0]}`);
-    }
+    const { failures, totals } = await runSeeds(2001, 2060, (seed) => ({
+      checkGarbage: true,
+      spillBlobs: seed % 3, // 0: everything at once; 1, 2: after a blob or two, so later ones join a spill
+    }));
     expect(failures).toEqual([]);
     expect(totals['spill.bytes'] ?? 0).toBeGreaterThan(0);
     expect(totals['gc.packsDeleted'] ?? 0).toBeGreaterThan(3);
