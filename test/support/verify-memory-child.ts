@@ -1,7 +1,7 @@
 // Child process of test/unit/verify-memory.test.ts: the bytes a verify task holds for a snapshot
 // referencing `blobs / 2` blobs once it has read what its tiers share and built what they walk
-// (the referenced blobs, the primary's index, the blobs grouped by pack, the deep pass's order: its
-// peak, less the order's transient draw), measured with all of it alive; with a second argument,
+// (the referenced blobs, the primary's index, the blobs grouped by pack, the deep pass's order with
+// its first bucket sorted), measured with all of it alive; with a second argument,
 // a task that spills past that many blobs. Run with --expose-gc; prints one JSON line.
 import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { tuningOf } from '#domain/pipeline.ts';
@@ -46,8 +46,15 @@ async function shared() {
   await loadExpected(c);
   const index = await regionIndex(c, 'us-east-1');
   const located = locateReferenced(c, index);
-  const order = deepPassOrder(snapshotId, c.referenced, { all: true, samplePercent: 100 });
+  const order = deepPassOrder(
+    snapshotId,
+    c.referenced,
+    { all: true, samplePercent: 100 },
+    { scratch: deps.scratch, memoryBlobs: tuningOf(deps).indexMemoryBlobs },
+  );
+  order.at(0); // the pass has begun: its first bucket is sorted
   const close = () => {
+    order.close();
     c.referenced.close();
     index.close();
   };

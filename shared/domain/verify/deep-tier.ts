@@ -136,7 +136,7 @@ function tally(
  * @see ../../../docs/format.md#packs
  */
 export async function deepTier(c: TierContext): Promise<TierVerification> {
-  const { deps, task, plan, options } = c;
+  const { deps, task, plan } = c;
   const all = task.kind === 'verify-tier' && task.all === true;
   const scope = all ? 'all' : 'sample';
   const previous = c.snapshot.verification?.tiers?.deep;
@@ -146,11 +146,31 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     task.tier === 'deep' &&
     previous?.status === 'RUNNING' &&
     previous.scope === scope;
-  const order = deepPassOrder(task.snapshotId, c.referenced, {
-    all,
-    samplePercent: plan.verification.samplePercent,
-    ...(plan.verification.sampleBytes === undefined ? {} : { sampleBytes: plan.verification.sampleBytes }),
-  });
+  const order = deepPassOrder(
+    task.snapshotId,
+    c.referenced,
+    {
+      all,
+      samplePercent: plan.verification.samplePercent,
+      ...(plan.verification.sampleBytes === undefined ? {} : { sampleBytes: plan.verification.sampleBytes }),
+    },
+    { scratch: deps.scratch, memoryBlobs: tuningOf(deps).indexMemoryBlobs },
+  );
+  try {
+    return await walkOrder(c, order, resume ? previous : undefined, scope);
+  } finally {
+    order.close();
+  }
+}
+
+/** The deep pass over `order`, region after region, from `previous`'s cursors when it resumes. */
+async function walkOrder(
+  c: TierContext,
+  order: BlobOrder,
+  previous: TierVerification | undefined,
+  scope: 'all' | 'sample',
+): Promise<TierVerification> {
+  const { deps, task, options } = c;
   const reserveMs = options.reserveMs ?? 60_000;
   const concurrency = tuningOf(deps).concurrency;
   const outOfTime = () => options.remainingMs !== undefined && options.remainingMs() < reserveMs;
@@ -167,7 +187,7 @@ export async function deepTier(c: TierContext): Promise<TierVerification> {
     }),
   );
   for (const region of c.regions) {
-    const before = resume ? previous?.regions[region] : undefined;
+    const before = previous?.regions[region];
     const result: RegionVerification = {
       referencedBlobs: c.referenced.size,
       manifestPresent: true,
