@@ -121,6 +121,9 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   const copyVault = `arn:aws:s3:::strongbox-${c.stage}-vault-${ACCOUNT}-${c.copyRegion}`;
   const copyVaultObjects = `${copyVault}/*`;
   const copyKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`;
+  /** The layout's prefixes of a vault bucket ARN (docs/format.md#layout): what its writers may write. */
+  const under = (bucket: string, ...prefixes: string[]) => prefixes.map((p) => `${bucket}/${p}/*`);
+  const layout = ['packs', 'index', 'parts', 'manifests'];
   const sources = c.protectedBuckets.map((b) => `arn:aws:s3:::${b}`);
   const g = (actions: string[], resources: string[]) =>
     actions.flatMap((a) => resources.map((r) => `${a} ${r}`));
@@ -212,11 +215,9 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         sources.map((s) => `${s}/*`),
       ),
       ...g(['s3:ListBucket'], [vault]),
-      // PutObjectRetention: a PUT with Object Lock headers needs it.
-      ...g(
-        ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:AbortMultipartUpload'],
-        [vaultObjects],
-      ),
+      ...g(['s3:GetObject'], [vaultObjects]),
+      // PutObjectRetention: a PUT with Object Lock headers needs it. Only the layout's prefixes.
+      ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], under(vault, ...layout)),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...poll('SnapshotQueue'),
       // Its own queue: partitions, and a partition's continuation.
@@ -229,7 +230,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [table]),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
-      ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], [copyVaultObjects]),
+      ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], under(copyVault, ...layout)),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
       ...poll('CopyQueue'),
@@ -261,7 +262,12 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ),
       ...g(['s3:ListBucket'], [vault, copyVault]),
       // Put: index documents rewritten without the packs garbage collection deletes.
-      ...g(['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], [vaultObjects, copyVaultObjects]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      // Writes only packs (repacks) and index documents (rewrites): never a part or a root.
+      ...g(
+        ['s3:PutObject', 's3:AbortMultipartUpload'],
+        [...under(vault, 'packs', 'index'), ...under(copyVault, 'packs', 'index')],
+      ),
       ...g(['s3:DeleteObject'], [vaultObjects, copyVaultObjects]),
       // Object Lock: read retain-until dates, extend those of documents kept snapshots reference.
       ...g(['s3:GetObjectRetention', 's3:PutObjectRetention'], [vaultObjects, copyVaultObjects]),
@@ -546,6 +552,18 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(envOf(t(), 'drill', b).STRONGBOX_DRILL_BUCKET).toBe(c.drillBucket);
     const verifyStorage = byFunction.verify.filter((g) => /^(s3|kms):/.test(g)).map((g) => g.split(' ')[0]);
     expect([...new Set(verifyStorage)].sort()).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+    // Writes to a vault only under the layout's prefixes a role writes, never "<vault>/*": a role
+    // that never deletes still cannot overwrite what it never writes, and prune, which deletes,
+    // writes packs and index documents only, never a part or a manifest root.
+    for (const fn of FUNCTIONS) {
+      for (const grant of byFunction[fn].filter((g) => g.startsWith('s3:PutObject '))) {
+        const resource = grant.split(' ')[1] as string;
+        if (resource.includes('<VaultBucket') || resource.includes('-vault-'))
+          expect(resource, fn).toMatch(
+            fn === 'prune' ? /\/(packs|index)\/\*$/ : /\/(packs|index|parts|manifests)\/\*$/,
+          );
+      }
+    }
     // Every grant on a vault is limited to vault buckets of this account (no bucket sniping).
     for (const fn of FUNCTIONS) {
       for (const s of roleStatements(roleOf(t(), fn, b)[1], b)) {
@@ -558,9 +576,10 @@ describe.each(CASES)('npm run package $args', (c) => {
 
   it('grants no wildcard action and no "*" resource in any role or policy', () => {
     // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*"), or of
-    // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*").
+    // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*"), or of a vault's layout
+    // prefix ("<bucket ARN>/packs/*").
     const objectsOfNamedBucket =
-      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/)?\*$/;
+      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/|parts\/|manifests\/)?\*$/;
     for (const [id, statements] of identityStatements(t(), b)) {
       for (const s of statements) {
         expect(s.NotAction, id).toBeUndefined();
@@ -775,7 +794,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     });
   });
 
-  it('encrypts the state table and keeps point-in-time recovery', () => {
+  it('encrypts the state table, keeps point-in-time recovery and refuses its deletion', () => {
     const tables = resourcesOf(t(), 'AWS::DynamoDB::Table');
     expect(tables.map(([id]) => id)).toEqual(['StateTable']);
     for (const [, table] of tables) {
@@ -784,6 +803,7 @@ describe.each(CASES)('npm run package $args', (c) => {
         PointInTimeRecoveryEnabled: true,
       });
       expect(table.DeletionPolicy).toBe('Retain');
+      expect(table.Properties?.DeletionProtectionEnabled, 'DeleteTable refused').toBe(true);
     }
   });
 
