@@ -4,13 +4,12 @@
  * the order first referenced, in memory or (with scratch space) in a scratch file on local disk, so
  * a snapshot of any number of objects is verified in memory that does not grow with it past
  * `indexMemoryBlobs` (docs/format.md#verification). The deep pass's order over them spills the
- * same way ({@link deepPassOrder}).
+ * same way (`deepPassOrder`, ./sample.ts).
  */
 import type { ScratchFile, ScratchSpace } from '../ports.ts';
 import { SpillingIdSet } from '../repository/blob-id-set.ts';
 import { ID_BYTES } from '../repository/pack-table.ts';
 import type { ContentId } from '../vault.ts';
-import type { deepPassOrder } from './sample.ts';
 
 /** A row: id (32 bytes) ‖ logical bytes (f64) ‖ sealed bytes (f64; NaN when no index locates it). */
 const ROW_BYTES = ID_BYTES + 16;
