@@ -50,6 +50,8 @@ interface Case {
   objectLockMode: string;
   objectLockDays: string;
   packStorageClasses: string;
+  /** The one role that may change, disable, delete or replicate the stage's keys. */
+  keyCustodianArn: string;
   args: string[];
 }
 
@@ -68,6 +70,7 @@ const CASES: Case[] = [
     objectLockMode: '',
     objectLockDays: '',
     packStorageClasses: '',
+    keyCustodianArn: `arn:aws:iam::${ACCOUNT}:role/strongbox-dev-key-custodian`,
     args: ['--stage', 'dev'],
   },
   {
@@ -83,6 +86,8 @@ const CASES: Case[] = [
     objectLockMode: 'COMPLIANCE',
     objectLockDays: '35',
     packStorageClasses: 'eu-central-1=GLACIER_IR',
+    // A break-glass role in a separate security account
+    keyCustodianArn: 'arn:aws:iam::999988887777:role/security/strongbox-break-glass',
     args: [
       '--stage',
       'prod',
@@ -108,6 +113,8 @@ const CASES: Case[] = [
       'objectLockDays=35',
       '--param',
       'packStorageClasses=eu-central-1=GLACIER_IR',
+      '--param',
+      'keyCustodianArn=arn:aws:iam::999988887777:role/security/strongbox-break-glass',
     ],
   },
 ];
@@ -402,7 +409,26 @@ function roleKeyUse(t: Template, b: Bindings, keyArn: string): Record<string, st
   return use;
 }
 
-function expectKeyAdministration(keyPolicy: unknown, b: Bindings): void {
+/** What could grant any use of a key, or destroy it: the key custodian's alone (README, "Key custody"). */
+const KEY_CUSTODY = [
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:PutKeyPolicy',
+  'kms:ReplicateKey',
+  'kms:ScheduleKeyDeletion',
+  'kms:UpdatePrimaryRegion',
+];
+
+/**
+ * A key's policy: the account's administrators may administer it but neither use it nor do what
+ * {@link KEY_CUSTODY} lists, which only `custodian` may (`custody`: those that apply to the key).
+ */
+function expectKeyAdministration(
+  keyPolicy: unknown,
+  b: Bindings,
+  custodian: string,
+  custody: string[] = KEY_CUSTODY,
+): void {
   const statements = asList((evaluate(keyPolicy, b) as { Statement: Statement[] }).Statement);
   for (const s of statements) {
     expect(
@@ -415,6 +441,16 @@ function expectKeyAdministration(keyPolicy: unknown, b: Bindings): void {
   const admin = statements.find((s) => s.Sid === 'KeyAdministration');
   expect(admin?.Principal).toEqual({ AWS: `arn:aws:iam::${ACCOUNT}:root` });
   expect(asList(admin?.Action).filter((a) => KEY_USE.includes(a))).toEqual([]);
+  for (const s of statements.filter((s) => s.Sid !== 'KeyCustody'))
+    expect(
+      asList(s.Action).filter((a) => KEY_CUSTODY.includes(a)),
+      `${s.Sid}: custody`,
+    ).toEqual([]);
+  const custodyStatement = statements.find((s) => s.Sid === 'KeyCustody');
+  expect(custodyStatement?.Effect).toBe('Allow');
+  expect(custodyStatement?.Principal).toEqual({ AWS: `arn:aws:iam::${custodian.split(':')[4]}:root` });
+  expect(custodyStatement?.Condition).toEqual({ ArnEquals: { 'aws:PrincipalArn': custodian } });
+  expect(asList(custodyStatement?.Action).sort()).toEqual([...custody].sort());
 }
 
 function expectHardenedBucket(t: Template, id: string, b: Bindings): void {
@@ -615,7 +651,9 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(key.Properties?.MultiRegion).toBe(true);
     expect(key.Properties?.EnableKeyRotation).toBe(true);
     expect(key.DeletionPolicy).toBe('Retain');
-    expectKeyAdministration(key.Properties?.KeyPolicy, b);
+    expectKeyAdministration(key.Properties?.KeyPolicy, b, c.keyCustodianArn);
+    // Its policy names the custodian alone for PutKeyPolicy, so KMS's lockout check must be skipped.
+    expect(key.Properties?.BypassPolicyLockoutSafetyCheck).toBe(true);
     const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
     expect(byKeyPolicy).toEqual({
@@ -899,7 +937,8 @@ describe.each(CASES)('npm run package $args', (c) => {
     const topic = evaluated('AlarmTopic').Properties ?? {};
     expect(topic.KmsMasterKeyId).toBe('<NotificationKey.Arn>');
     const key = t().Resources.NotificationKey as Resource;
-    expectKeyAdministration(key.Properties?.KeyPolicy, b);
+    expectKeyAdministration(key.Properties?.KeyPolicy, b, c.keyCustodianArn);
+    expect(key.Properties?.BypassPolicyLockoutSafetyCheck).toBe(true);
     expect(keyUse(key.Properties?.KeyPolicy, b)).toEqual({});
     const statements = asList(
       (evaluate(key.Properties?.KeyPolicy, b) as { Statement: Statement[] }).Statement,
@@ -989,6 +1028,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       Stage: c.stage,
       PrimaryRegion: c.region,
       PrimaryKeyArn: `arn:aws:kms:${c.region}:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`,
+      KeyCustodianArn: c.keyCustodianArn,
     };
     const copyTemplate = evaluate(copy, cb) as Template;
     // The bucket the functions are granted and told about is the one the template creates.
@@ -1001,7 +1041,16 @@ describe.each(CASES)('npm run package $args', (c) => {
     const key = copy.Resources.VaultKey as Resource;
     expect(key.Type).toBe('AWS::KMS::ReplicaKey');
     expect(evaluate(key.Properties?.PrimaryKeyArn, cb)).toBe(cb.PrimaryKeyArn);
-    expectKeyAdministration(key.Properties?.KeyPolicy, cb);
+    // A replica neither rotates nor replicates on its own: the rest of custody applies.
+    expectKeyAdministration(key.Properties?.KeyPolicy, cb, c.keyCustodianArn, [
+      'kms:DisableKey',
+      'kms:PutKeyPolicy',
+      'kms:ScheduleKeyDeletion',
+      'kms:UpdatePrimaryRegion',
+    ]);
+    const parameter = copy.Parameters?.KeyCustodianArn as { AllowedPattern?: string; Default?: unknown };
+    expect(parameter.Default, 'the custodian is named when the copy vault is deployed').toBeUndefined();
+    expect(new RegExp(parameter.AllowedPattern as string).test(c.keyCustodianArn)).toBe(true);
     // The replica has the primary's key id: the roles are granted it as that ARN.
     const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, cb);

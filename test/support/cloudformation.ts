@@ -1,7 +1,7 @@
 /**
  * Reading CloudFormation in tests: YAML with the short intrinsic tags, and a small evaluator that
  * turns intrinsics into comparable strings (`{Ref: X}` → `<X>`, `{Fn::GetAtt: [X, Arn]}` →
- * `<X.Arn>`, `Fn::Sub`/`Fn::Join` expanded, pseudo parameters and template parameters filled in).
+ * `<X.Arn>`, `Fn::Sub`/`Fn::Join`/`Fn::Select`/`Fn::Split` expanded, pseudo parameters and template parameters filled in).
  */
 import { readFileSync } from 'node:fs';
 import { parse, type Tags } from 'yaml';
@@ -95,6 +95,14 @@ export function evaluate(value: unknown, bindings: Bindings): unknown {
         if (name in bindings) return String(bindings[name]);
         return `<${name}>`;
       });
+    }
+    if ('Fn::Select' in obj) {
+      const [index, list] = obj['Fn::Select'] as [number | string, unknown];
+      return (evaluate(list, bindings) as unknown[])[Number(index)];
+    }
+    if ('Fn::Split' in obj) {
+      const [delimiter, text] = obj['Fn::Split'] as [string, unknown];
+      return String(evaluate(text, bindings)).split(delimiter);
     }
     if ('Fn::Join' in obj) {
       const [delimiter, list] = obj['Fn::Join'] as [string, unknown[]];
