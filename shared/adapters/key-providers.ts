@@ -9,20 +9,46 @@ import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk
 import { IntegrityError, StrongboxError, TransientError } from '#domain/errors.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
 
+/** A KMS key in one region, and a client of that region's KMS. */
+export interface RegionalKey {
+  client: KMSClient;
+  /** The key's ARN in that region. */
+  keyId: string;
+}
+
+/**
+ * The ARN of the multi-Region key `keyArn`'s replica in `region` (same key id, another region), or
+ * undefined when `keyArn` is not the ARN of a multi-Region key (`mrk-…`).
+ * @see https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html
+ */
+export function replicaKeyArn(keyArn: string, region: string): string | undefined {
+  const match = /^arn:(aws[a-z-]*):kms:[a-z0-9-]+:(\d{12}):key\/(mrk-[0-9a-f]{32})$/.exec(keyArn);
+  return match ? `arn:${match[1]}:kms:${region}:${match[2]}:key/${match[3]}` : undefined;
+}
+
 /**
  * Data keys from AWS KMS under one customer-managed key. The wrapped key is KMS's CiphertextBlob.
+ * A multi-Region key's replicas can unwrap what the primary wrapped: when the primary region's KMS
+ * fails to unwrap a key (unavailable, throttled, refused), each replica is asked in turn, so a copy
+ * region's vault stays readable through the primary region's outage. A key that does not unwrap
+ * (IntegrityError) is not asked again.
  * @example
  * ```ts
- * const keys = new KmsKeyProvider(new KMSClient({}), 'arn:aws:kms:us-east-1:111122223333:key/…');
+ * const keys = new KmsKeyProvider(new KMSClient({ region: 'us-east-1' }), 'arn:aws:kms:us-east-1:111122223333:key/mrk-…', [
+ *   { client: new KMSClient({ region: 'eu-west-1' }), keyId: 'arn:aws:kms:eu-west-1:111122223333:key/mrk-…' },
+ * ]);
  * ```
  */
 export class KmsKeyProvider implements KeyProvider {
   readonly #client: KMSClient;
   readonly #keyId: string;
+  readonly #replicas: readonly RegionalKey[];
 
-  constructor(client: KMSClient, keyId: string) {
+  /** @param replicas the key's replicas, asked in order when the primary cannot unwrap a key. */
+  constructor(client: KMSClient, keyId: string, replicas: readonly RegionalKey[] = []) {
     this.#client = client;
     this.#keyId = keyId;
+    this.#replicas = replicas;
   }
 
   async generateDataKey(): Promise<DataKey> {
@@ -37,16 +63,24 @@ export class KmsKeyProvider implements KeyProvider {
     }
   }
 
+  /**
+   * @throws IntegrityError (not retryable) when the key does not unwrap; else the primary's error
+   *   (retryable when it is) once every replica failed too.
+   */
   async unwrapDataKey(wrapped: Uint8Array): Promise<Uint8Array> {
-    try {
-      const out = await this.#client.send(
-        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: this.#keyId }),
-      );
-      if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
-      return out.Plaintext;
-    } catch (error) {
-      throw kmsError(error, 'Decrypt');
+    let first: StrongboxError | undefined;
+    for (const { client, keyId } of [{ client: this.#client, keyId: this.#keyId }, ...this.#replicas]) {
+      try {
+        const out = await client.send(new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId }));
+        if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
+        return out.Plaintext;
+      } catch (error) {
+        const failure = kmsError(error, 'Decrypt');
+        if (failure instanceof IntegrityError) throw failure;
+        first ??= failure;
+      }
     }
+    throw first as StrongboxError;
   }
 }
 

@@ -16,7 +16,12 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
-import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import {
+  KmsKeyProvider,
+  localKeyFileProvider,
+  type RegionalKey,
+  replicaKeyArn,
+} from '#adapters/key-providers.ts';
 import { loggingPort, type WarnLogger } from '#adapters/logging-port.ts';
 import { meteredPort, PortMeter } from '#adapters/metered-port.ts';
 import { withRetry } from '#adapters/retrying.ts';
@@ -138,7 +143,11 @@ export function createContainer(
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
   });
   const keys = config.kmsKeyId
-    ? new KmsKeyProvider(new KMSClient({ region }), config.kmsKeyId)
+    ? new KmsKeyProvider(
+        new KMSClient({ region }),
+        config.kmsKeyId,
+        replicasOf(config.kmsKeyId, config.copyVaults),
+      )
     : localKeyFileProvider(config.localKeyFile as string);
   const primaryS3 = s3ClientFor(config, region);
   const clock = options.clock ?? systemClock;
@@ -179,6 +188,14 @@ export function createContainer(
   };
   const metrics = options.metrics ?? createMetrics(config, logger);
   return { config, pipeline, sqs, logger, metrics, portMeter };
+}
+
+/** The vault key's replica in each copy region (a multi-Region key's), which can unwrap its data keys too. */
+function replicasOf(keyArn: string, copyVaults: ReadonlyMap<string, string>): RegionalKey[] {
+  return [...copyVaults.keys()].flatMap((r) => {
+    const keyId = replicaKeyArn(keyArn, r);
+    return keyId ? [{ client: new KMSClient({ region: r }), keyId }] : [];
+  });
 }
 
 let defaultContainer: Container | undefined;

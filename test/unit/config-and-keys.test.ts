@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KmsKeyProvider, localKeyFileProvider } from '#adapters/key-providers.ts';
+import { KmsKeyProvider, localKeyFileProvider, replicaKeyArn } from '#adapters/key-providers.ts';
 import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { IntegrityError, StrongboxError, TransientError, ValidationError } from '#domain/errors.ts';
@@ -329,6 +329,85 @@ describe('KmsKeyProvider', () => {
     expect(failure).toBeInstanceOf(TransientError);
     expect((failure as TransientError).retryable).toBe(true);
     expect((failure as TransientError).message).toBe('KMS GenerateDataKey: ThrottlingException');
+  });
+
+  describe('with replicas of a multi-Region key', () => {
+    const primary = 'arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
+    const replica = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
+    const withReplica = () =>
+      new KmsKeyProvider(new KMSClient({ region: 'us-east-1' }), primary, [
+        { client: new KMSClient({ region: 'eu-west-1' }), keyId: replica },
+      ]);
+    /** KMS where the primary region answers `primaryAnswer` and the replica unwraps. */
+    const kmsWherePrimary = (primaryAnswer: () => never, plaintext: Buffer) =>
+      kms.on(DecryptCommand).callsFake((input: { KeyId: string }) => {
+        if (input.KeyId === primary) primaryAnswer();
+        return { Plaintext: plaintext, KeyId: replica };
+      });
+
+    it('names the replica in another region by the same key id, and no replica of a single-Region key', () => {
+      expect(replicaKeyArn(primary, 'eu-west-1')).toBe(replica);
+      expect(
+        replicaKeyArn(
+          'arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef',
+          'cn-northwest-1',
+        ),
+      ).toBe('arn:aws-cn:kms:cn-northwest-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef');
+      expect(replicaKeyArn(keyId, 'eu-west-1')).toBeUndefined();
+    });
+
+    it.each([
+      ['unavailable', () => new KMSInternalException({ message: 'region down', ...metadata })],
+      ['refused', () => Object.assign(new Error('denied'), { name: 'AccessDeniedException' })],
+    ])('unwraps through the replica when the primary region is %s', async (_, error) => {
+      const plaintext = randomBytes(32);
+      kmsWherePrimary(() => {
+        throw error();
+      }, plaintext);
+      const key = await withReplica().unwrapDataKey(randomBytes(184));
+      expect(Buffer.from(key).equals(plaintext)).toBe(true);
+      expect(kms.commandCalls(DecryptCommand).map((c) => c.args[0].input.KeyId)).toEqual([primary, replica]);
+    });
+
+    it('asks no replica about a key the primary says does not unwrap', async () => {
+      kmsWherePrimary(() => {
+        throw new InvalidCiphertextException({ message: 'invalid', ...metadata });
+      }, randomBytes(32));
+      await expect(withReplica().unwrapDataKey(randomBytes(184))).rejects.toBeInstanceOf(IntegrityError);
+      expect(kms.commandCalls(DecryptCommand)).toHaveLength(1);
+    });
+
+    it("throws the primary's error, retryable, when every region fails", async () => {
+      kms.on(DecryptCommand).callsFake((input: { KeyId: string }) => {
+        throw input.KeyId === primary
+          ? new KMSInternalException({ message: 'region down', ...metadata })
+          : Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+      });
+      const failure = (await withReplica()
+        .unwrapDataKey(randomBytes(184))
+        .catch((e: unknown) => e)) as StrongboxError;
+      expect(failure.message).toBe('KMS Decrypt: KMSInternalException');
+      expect(failure.retryable).toBe(true);
+      expect(kms.commandCalls(DecryptCommand)).toHaveLength(2);
+    });
+
+    it("is what a container with copy vaults opens documents with: the copy regions' replicas", async () => {
+      const plaintext = randomBytes(32);
+      const wrapped = randomBytes(184);
+      kms.on(GenerateDataKeyCommand).resolves({ Plaintext: plaintext, CiphertextBlob: wrapped });
+      kmsWherePrimary(() => {
+        throw new KMSInternalException({ message: 'region down', ...metadata });
+      }, plaintext);
+      const config = loadConfig({
+        ...minimalEnv,
+        STRONGBOX_KMS_KEY_ID: primary,
+        STRONGBOX_COPY_VAULTS: 'eu-west-1=vault-euw1',
+      });
+      const sealed = await createContainer(config).pipeline.envelope.seal(Buffer.from('root'), 'ad');
+      const opened = await createContainer(config).pipeline.envelope.open(sealed, 'ad');
+      expect(opened.toString()).toBe('root');
+      expect(kms.commandCalls(DecryptCommand).map((c) => c.args[0].input.KeyId)).toEqual([primary, replica]);
+    });
   });
 
   it('makes a KMS internal error retryable', async () => {
