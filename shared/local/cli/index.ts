@@ -16,6 +16,8 @@
  *   strongbox restore-status [JOB]                recent restore jobs, or follow one (= restore --attach JOB)
  *   strongbox versions PLAN KEY                   the versions of one object: snapshots and journaled
  *                                                 captures (restore --key K --point-in-time T)
+ *   strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]   the objects of a snapshot or of any point in time (--json)
+ *   strongbox diff PLAN A B [--prefix P]          keys added, removed and modified from A to B (--json)
  *   strongbox cost [PLAN] [--price CLASS=USD]     stored bytes, dedup, compression, USD/month per plan and region
  *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
  *   strongbox capture replay [--max N] [--dry-run] run capture again on the S3 events it failed after
@@ -29,6 +31,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { registerBackup } from './backup.ts';
+import { registerBrowse } from './browse.ts';
 import { registerCapture } from './capture.ts';
 import { type CliContext, DEFAULT_DATA_DIR } from './context.ts';
 import { registerCost } from './cost.ts';
@@ -72,6 +75,7 @@ export function buildCli(): Command {
   registerRestore(program, cli);
   registerRestoreStatus(program, cli);
   registerVersions(program, cli);
+  registerBrowse(program, cli);
   registerCost(program, cli);
   registerRepair(program, cli);
   registerPrune(program, cli);

@@ -1,0 +1,137 @@
+/**
+ * `strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]` and `strongbox diff PLAN A B`: history without a
+ * restore. Text for people; `--json` for scripts (JSON lines, one per object or change).
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+import {
+  diffTrees,
+  openTree,
+  type TreeAt,
+  type TreeChange,
+  type TreeEntry,
+  type TreeSource,
+} from '#domain/browse/tree.ts';
+import { formatBytes } from '../format.ts';
+import { type CliContext, connect } from './context.ts';
+
+const isoTime = z.iso.datetime({ offset: true });
+
+/** `SNAPSHOT` (an id or `latest`) or `TIME` (ISO-8601) as a tree of `plan`. */
+export function treeOf(plan: string, at: string | undefined): TreeAt {
+  if (at === undefined || at === '') return { plan };
+  return isoTime.safeParse(at).success ? { plan, pointInTime: at } : { plan, snapshot: at };
+}
+
+/** `PLAN`, `PLAN@SNAPSHOT` or `PLAN@TIME`. */
+export function parseTreeSpec(spec: string): TreeAt {
+  const at = spec.indexOf('@');
+  const plan = at < 0 ? spec : spec.slice(0, at);
+  if (plan === '')
+    throw new InvalidArgumentError(`'${spec}' names no plan: use PLAN, PLAN@SNAPSHOT or PLAN@TIME`);
+  return treeOf(plan, at < 0 ? undefined : spec.slice(at + 1));
+}
+
+/** Which tree was read, in words: `snapshot 20261201T000000Z (us-east-1)`, or `… as of TIME (N journaled changes)`. */
+export function describeSource(s: TreeSource): string {
+  const at = s.pointInTime
+    ? ` as of ${s.pointInTime.at} (${s.pointInTime.changes} journaled change(s) since it)`
+    : '';
+  return `snapshot ${s.snapshot.snapshotId}${at} of plan ${s.planId} (${s.region})`;
+}
+
+/** One object of `ls`: size, last modified (UTC, to the second), key. */
+export function treeLine(e: TreeEntry): string {
+  return `${formatBytes(e.sizeBytes).padStart(10)}  ${e.lastModified.slice(0, 19).replace('T', ' ')}  ${e.key}`;
+}
+
+/** One change of `diff`: `+` added, `-` removed, `M` modified, with sizes. */
+export function changeLine(c: TreeChange): string {
+  switch (c.change) {
+    case 'added':
+      return `+ ${c.key}  (${formatBytes(c.after.sizeBytes)})`;
+    case 'removed':
+      return `- ${c.key}  (${formatBytes(c.before.sizeBytes)})`;
+    case 'modified':
+      return `M ${c.key}  (${formatBytes(c.before.sizeBytes)} → ${formatBytes(c.after.sizeBytes)})`;
+  }
+}
+
+/** What `ls` prints, line by line, to `out`. */
+export async function printTree(
+  entries: AsyncIterable<TreeEntry>,
+  source: TreeSource,
+  json: boolean,
+  out: (line: string) => void,
+): Promise<void> {
+  let objects = 0;
+  let bytes = 0;
+  for await (const e of entries) {
+    out(json ? JSON.stringify(e) : treeLine(e));
+    objects += 1;
+    bytes += e.sizeBytes;
+  }
+  if (!json) out(`${objects} object(s), ${formatBytes(bytes)} in ${describeSource(source)}`);
+}
+
+/** What `diff` prints, line by line, to `out`. */
+export async function printDiff(
+  diff: Awaited<ReturnType<typeof diffTrees>>,
+  json: boolean,
+  out: (line: string) => void,
+): Promise<void> {
+  const counts = { added: 0, removed: 0, modified: 0 };
+  for await (const c of diff.changes) {
+    out(json ? JSON.stringify(c) : changeLine(c));
+    counts[c.change] += 1;
+  }
+  if (!json)
+    out(
+      `${counts.added} added, ${counts.removed} removed, ${counts.modified} modified from ${describeSource(diff.a)} to ${describeSource(diff.b)}` +
+        ` (${diff.sharedParts} manifest part(s) shared, not read)`,
+    );
+}
+
+export function registerBrowse(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('ls <plan[@snapshot|@time]> [prefix]')
+    .description(
+      'the objects of a snapshot (an id or latest, the default) or of any point in time (ISO-8601: the snapshot before it and the journal since), under a prefix',
+    )
+    .option('--region <region>', "read a copy region's vault")
+    .option('--json', 'one JSON object per line: key, sizeBytes, lastModified, etag, contentSha256')
+    .action(async (spec: string, prefix: string | undefined, opts: { region?: string; json?: boolean }) => {
+      const c = await connect(dataDir(), deployment());
+      const tree = await openTree(c.pipeline, { ...parseTreeSpec(spec), ...regionOf(opts) }, prefix);
+      await printTree(tree.entries, tree.source, opts.json === true, (line) => console.log(line));
+    });
+  program
+    .command('diff <plan> <a> <b>')
+    .description(
+      'what changed from A to B (each a snapshot id, latest, or an ISO-8601 time): keys added, removed and modified, comparing only the manifest parts the two do not share',
+    )
+    .option('--prefix <prefix>', 'only keys under this prefix')
+    .option('--region <region>', "read a copy region's vault")
+    .option('--json', 'one JSON object per line: change (added, removed, modified), key, before, after')
+    .action(
+      async (
+        plan: string,
+        a: string,
+        b: string,
+        opts: { prefix?: string; region?: string; json?: boolean },
+      ) => {
+        const c = await connect(dataDir(), deployment());
+        const diff = await diffTrees(
+          c.pipeline,
+          { ...treeOf(plan, a), ...regionOf(opts) },
+          { ...treeOf(plan, b), ...regionOf(opts) },
+          opts.prefix,
+        );
+        await printDiff(diff, opts.json === true, (line) => console.log(line));
+      },
+    );
+}
+
+function regionOf(opts: { region?: string }): { region?: string } {
+  return opts.region ? { region: opts.region } : {};
+}
