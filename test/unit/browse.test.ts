@@ -2,11 +2,19 @@
 // the tree at a snapshot or a point in time, under a prefix, and what changed between two trees,
 // reading only the manifest parts the two do not share.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { findVersions } from '#domain/browse/find.ts';
 import { diffTrees, openTree, type TreeChange, type TreeEntry } from '#domain/browse/tree.ts';
 import { captureChange, S3EventRecordSchema } from '#domain/capture.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
-import { parseTreeSpec, printDiff, printTree, treeOf } from '#local/cli/browse.ts';
+import {
+  formatFind,
+  parseSizeFilter,
+  parseTreeSpec,
+  printDiff,
+  printTree,
+  treeOf,
+} from '#local/cli/browse.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 let p: MemoryPipeline;
@@ -28,7 +36,7 @@ const summary = (changes: readonly TreeChange[]) => changes.map((c) => `${c.chan
 
 beforeEach(async () => {
   p = memoryPipeline('2026-12-01T00:00:00Z');
-  await p.catalog.putPlans([plan({ copyRegions: [] })]);
+  await p.catalog.putPlans([plan({ copyRegions: [], retention: { keepLast: 10 } })]);
 });
 
 describe('openTree (strongbox ls)', () => {
@@ -226,5 +234,113 @@ describe('strongbox ls and diff, as printed', () => {
       ['modified', 'b é.txt'],
       ['added', 'c.txt'],
     ]);
+  });
+});
+
+describe('findVersions (strongbox find)', () => {
+  it('finds every version of matching keys across snapshots and the journal, reading each distinct part once', async () => {
+    // 4,500 objects: three parts; three snapshots that change only keys of the last part
+    for (let n = 0; n < 4_500; n++) await putText(p, `k/${String(n).padStart(5, '0')}`, `v${n}`);
+    await putText(p, 'z/cat one.jpg', 'meow');
+    await putText(p, 'z/dog.jpg', 'woof');
+    const s1 = await snapshotNow();
+    p.clock.set('2026-12-01T01:00:00Z');
+    await putText(p, 'z/cat one.jpg', 'meow meow'); // a second version
+    const s2 = await snapshotNow();
+    p.clock.set('2026-12-01T02:00:00Z');
+    await putText(p, 'z/cat ünï.jpg', 'purr');
+    const s3 = await snapshotNow();
+    const get = vi.spyOn(p.primary, 'get');
+    const result = await findVersions(p.deps, { plan: 'photos', pattern: 'z/cat*.jpg' });
+    expect(
+      result.versions.map((v) => [v.key, v.sizeBytes, v.firstSeen.in, v.lastSeen.in, v.snapshots]),
+    ).toEqual([
+      ['z/cat one.jpg', 4, s1, s1, 1],
+      ['z/cat one.jpg', 9, s2, s3, 2],
+      ['z/cat ünï.jpg', 4, s3, s3, 1],
+    ]);
+    expect(result.snapshotsSearched).toBe(3);
+    // Under the pattern's prefix 'z/' lies only the last part of each snapshot: three distinct ones
+    // (each snapshot changed it), read once each; the 'k/' parts are not read at all.
+    expect(result.partsRead).toBe(3);
+    expect(get.mock.calls.filter(([key]) => key.startsWith('parts/'))).toHaveLength(3);
+    // Filters: time window, size, ETag
+    const window = await findVersions(p.deps, {
+      plan: 'photos',
+      pattern: 'z/**',
+      since: '2026-12-01T00:30:00Z',
+    });
+    expect(window.snapshotsSearched).toBe(2);
+    expect(new Set(window.versions.map((v) => v.firstSeen.in))).toEqual(new Set([s2, s3]));
+    const big = await findVersions(p.deps, { plan: 'photos', pattern: 'z/**', minSizeBytes: 5 });
+    expect(big.versions.map((v) => v.key)).toEqual(['z/cat one.jpg']);
+    const etag = result.versions[0]?.etag as string;
+    const byEtag = await findVersions(p.deps, { plan: 'photos', pattern: '**', etag });
+    expect(byEtag.versions.map((v) => [v.key, v.etag])).toEqual([['z/cat one.jpg', etag]]);
+  });
+
+  it('reads a part shared by many snapshots once', async () => {
+    await putText(p, 'a/1.txt', 'one');
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      p.clock.advance(3_600_000);
+      ids.push(await snapshotNow());
+    }
+    const result = await findVersions(p.deps, { plan: 'photos', pattern: 'a/1.txt' });
+    expect(result.versions).toHaveLength(1);
+    expect(result.versions[0]).toMatchObject({
+      snapshots: 5,
+      firstSeen: { in: ids[0] },
+      lastSeen: { in: ids[4] },
+    });
+    expect([result.partsRead, result.partsSkipped]).toEqual([1, 4]);
+  });
+
+  it('finds versions captured between snapshots, in the journal', async () => {
+    await putText(p, 'z/a.txt', 'first');
+    const s1 = await snapshotNow();
+    p.clock.set('2026-12-01T01:00:00Z');
+    await putText(p, 'z/a.txt', 'second!');
+    const o = p.objects.buckets.get('source')?.get('z/a.txt');
+    await captureChange(
+      p.deps,
+      S3EventRecordSchema.parse({
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: 'us-east-1',
+        eventTime: '2026-12-01T01:00:00.000Z',
+        eventName: 'ObjectCreated:Put',
+        s3: {
+          bucket: { name: 'source' },
+          object: { key: 'z/a.txt', size: o?.sizeBytes, eTag: o?.etag, sequencer: '0000000000000000B1' },
+        },
+      }),
+    );
+    const result = await findVersions(p.deps, { plan: 'photos', pattern: 'z/*.txt' });
+    expect(result.versions.map((v) => [v.sizeBytes, v.firstSeen.in, v.snapshots, v.captures])).toEqual([
+      [5, s1, 1, 0],
+      [7, 'journal', 0, 1],
+    ]);
+    expect(result.journalEntriesSearched).toBe(1);
+  });
+
+  it('prints a line per version and what was searched; reads sizes as find(1) does', async () => {
+    expect(parseSizeFilter('1024')).toEqual({ minSizeBytes: 1024, maxSizeBytes: 1024 });
+    expect(parseSizeFilter('+10M')).toEqual({ minSizeBytes: 10 * 1024 * 1024 });
+    expect(parseSizeFilter('-1.5KiB')).toEqual({ maxSizeBytes: 1536 });
+    expect(() => parseSizeFilter('big')).toThrow(/not a size/);
+    await putText(p, 'docs/read me.txt', 'hello');
+    const s1 = await snapshotNow();
+    const result = await findVersions(p.deps, { plan: 'photos', pattern: 'docs/**' });
+    const lines = formatFind(result, false).split('\n');
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^docs/read me\\.txt {2}5 B {2}etag \\S+ {2}first 2026-12-01 00:00:00 \\(snapshot ${s1}\\) {2}last .* in 1 snapshot\\(s\\)$`,
+      ),
+    );
+    expect(lines[1]).toBe(
+      '1 version(s) of 1 key(s); searched 1 snapshot(s), read 1 manifest part(s) (0 skipped: shared or outside the pattern) and 0 journal entries',
+    );
+    expect((JSON.parse(formatFind(result, true)) as typeof result).versions[0]?.key).toBe('docs/read me.txt');
   });
 });

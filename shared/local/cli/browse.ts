@@ -1,9 +1,11 @@
 /**
- * `strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]` and `strongbox diff PLAN A B`: history without a
- * restore. Text for people; `--json` for scripts (JSON lines, one per object or change).
+ * `strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]`, `strongbox diff PLAN A B` and `strongbox find PLAN
+ * PATTERN`: history without a restore. Text for people; `--json` for scripts (JSON lines, one per
+ * object or change; one document for find).
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { type FindResult, type FoundVersion, findVersions } from '#domain/browse/find.ts';
 import {
   diffTrees,
   openTree,
@@ -92,6 +94,45 @@ export async function printDiff(
     );
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/**
+ * `--size`: `N` exactly, `+N` at least, `-N` at most, N in bytes or with a binary unit (`K`, `M`,
+ * `G`, `T`, optionally followed by `iB` or `B`: `+1.5MiB`).
+ */
+export function parseSizeFilter(text: string): { minSizeBytes?: number; maxSizeBytes?: number } {
+  const m = /^([+-]?)(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a size: use N, +N or -N, e.g. +10M`);
+  const bytes = Math.round(Number(m[2]) * (SIZE_UNITS[(m[3] ?? '').toUpperCase()] as number));
+  if (m[1] === '+') return { minSizeBytes: bytes };
+  if (m[1] === '-') return { maxSizeBytes: bytes };
+  return { minSizeBytes: bytes, maxSizeBytes: bytes };
+}
+
+function sightingText(s: { in: string; time: string }): string {
+  return `${s.time.slice(0, 19).replace('T', ' ')} (${s.in === 'journal' ? 'journal' : `snapshot ${s.in}`})`;
+}
+
+/** One version of `find`: key, size, ETag, first and last seen, in how many snapshots and captures. */
+export function versionLine(v: FoundVersion): string {
+  const seen = [`${v.snapshots} snapshot(s)`, ...(v.captures > 0 ? [`${v.captures} capture(s)`] : [])].join(
+    ', ',
+  );
+  return `${v.key}  ${formatBytes(v.sizeBytes)}  etag ${v.etag}  first ${sightingText(v.firstSeen)}  last ${sightingText(v.lastSeen)}  in ${seen}`;
+}
+
+/** What `find` prints. */
+export function formatFind(result: FindResult, json: boolean): string {
+  if (json) return JSON.stringify(result);
+  const keys = new Set(result.versions.map((v) => v.key)).size;
+  return [
+    ...result.versions.map(versionLine),
+    `${result.versions.length} version(s) of ${keys} key(s); searched ${result.snapshotsSearched} snapshot(s), ` +
+      `read ${result.partsRead} manifest part(s) (${result.partsSkipped} skipped: shared or outside the pattern) ` +
+      `and ${result.journalEntriesSearched} journal entries`,
+  ].join('\n');
+}
+
 export function registerBrowse(program: Command, { dataDir, deployment }: CliContext): void {
   program
     .command('ls <plan[@snapshot|@time]> [prefix]')
@@ -128,6 +169,53 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
           opts.prefix,
         );
         await printDiff(diff, opts.json === true, (line) => console.log(line));
+      },
+    );
+  registerFind(program, { dataDir, deployment });
+}
+
+function registerFind(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('find <plan> <pattern>')
+    .description(
+      'every version of the keys matching a glob (** crosses /) in every snapshot and in the journal, with when each was first and last seen',
+    )
+    .option('--since <time>', 'only snapshots taken and versions captured at or after this ISO-8601 time')
+    .option('--until <time>', 'only snapshots taken and versions captured at or before this ISO-8601 time')
+    .option('--size <size>', 'N exactly, +N at least, -N at most (bytes, or K, M, G, T)', parseSizeFilter)
+    .option('--etag <etag>', 'only versions with this ETag')
+    .option('--region <region>', "read a copy region's vault (its snapshots only)")
+    .option('--json', 'one JSON document: versions, and what was searched')
+    .action(
+      async (
+        plan: string,
+        pattern: string,
+        opts: {
+          since?: string;
+          until?: string;
+          size?: ReturnType<typeof parseSizeFilter>;
+          etag?: string;
+          region?: string;
+          json?: boolean;
+        },
+      ) => {
+        for (const [name, value] of [
+          ['since', opts.since],
+          ['until', opts.until],
+        ] as const)
+          if (value !== undefined && !isoTime.safeParse(value).success)
+            throw new InvalidArgumentError(`--${name} '${value}' is not an ISO-8601 time`);
+        const c = await connect(dataDir(), deployment());
+        const result = await findVersions(c.pipeline, {
+          plan,
+          pattern,
+          ...(opts.since ? { since: opts.since } : {}),
+          ...(opts.until ? { until: opts.until } : {}),
+          ...(opts.size ?? {}),
+          ...(opts.etag ? { etag: opts.etag } : {}),
+          ...regionOf(opts),
+        });
+        console.log(formatFind(result, opts.json === true));
       },
     );
 }

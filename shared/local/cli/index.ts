@@ -18,6 +18,8 @@
  *                                                 captures (restore --key K --point-in-time T)
  *   strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]   the objects of a snapshot or of any point in time (--json)
  *   strongbox diff PLAN A B [--prefix P]          keys added, removed and modified from A to B (--json)
+ *   strongbox find PLAN PATTERN [--since --until --size --etag]
+ *                                                 every version of matching keys, first and last seen (--json)
  *   strongbox cost [PLAN] [--price CLASS=USD]     stored bytes, dedup, compression, USD/month per plan and region
  *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
  *   strongbox capture replay [--max N] [--dry-run] run capture again on the S3 events it failed after
