@@ -1,0 +1,144 @@
+/**
+ * `strongbox ls`, `diff` and `find` as an operator runs them: the CLI against the embedded stack,
+ * over snapshots the pipeline took and an upload capture journaled, keys with spaces and non-ASCII
+ * characters included, in text and in JSON.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { applyPlans } from '#domain/apply-plans.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import { buildCli } from '#local/cli/index.ts';
+import { type LocalStack, startLocalStack } from '#local/stack.ts';
+import type { Container } from '#runtime/container.ts';
+import { jobEnded } from '../support/wait.ts';
+
+const PLAN = 'browsed';
+let stack: LocalStack;
+let c: Container;
+let dataDir: string;
+let source: string;
+let first: string;
+let second: string;
+/** Between the two snapshots, after the journaled upload of 'new ✓.txt'. */
+let between: string;
+
+async function cli(...args: string[]): Promise<string[]> {
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    await buildCli().parseAsync(['node', 'strongbox', '--data-dir', dataDir, ...args]);
+    return log.mock.calls.flatMap((call) => call.join(' ').split('\n'));
+  } finally {
+    log.mockRestore();
+  }
+}
+
+async function put(key: string, body: string): Promise<void> {
+  await stack.s3().send(new PutObjectCommand({ Bucket: source, Key: key, Body: body }));
+}
+
+async function snapshot(): Promise<string> {
+  await stack.settled(); // capture journaled every change
+  const { snapshotId } = await startSnapshotNow(c.pipeline, PLAN);
+  expect((await jobEnded(c.pipeline.catalog, PLAN, snapshotId)).status).toBe('SUCCEEDED');
+  return snapshotId;
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'strongbox-browse-'));
+  stack = await startLocalStack({ dataDir, logLevel: 'SILENT' });
+  c = stack.container();
+  const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
+  await writeFile(
+    join(dataDir, 'stack.json'),
+    JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }),
+  );
+  source = String(stack.serverless.functions.capture?.events.find((e) => e.s3)?.s3?.bucket);
+  await applyPlans(
+    c.pipeline,
+    {
+      plans: [
+        { id: PLAN, source: { bucket: source }, schedule: 'cron(0 3 1 1 ? *)', retention: { keepLast: 10 } },
+      ],
+    },
+    stack.copyRegions,
+  );
+  await put('docs/read me.txt', 'hello');
+  await put('docs/ünïcødé/naïve résumé.txt', 'bonjour');
+  await put('photos/cat.jpg', 'meow');
+  first = await snapshot();
+  await put('photos/new ✓.txt', 'fresh');
+  await stack.settled();
+  between = new Date().toISOString();
+  await put('photos/cat.jpg', 'meow meow');
+  await stack.s3().send(new DeleteObjectCommand({ Bucket: source, Key: 'docs/read me.txt' }));
+  second = await snapshot();
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('ls, diff and find on the embedded stack', () => {
+  it('ls lists a snapshot, a prefix, and a point in time between snapshots, keys exactly as stored', async () => {
+    const lines = await cli('ls', `${PLAN}@${first}`);
+    expect(lines.slice(0, 3).map((l) => l.split('  ').at(-1))).toEqual([
+      'docs/read me.txt',
+      'docs/ünïcødé/naïve résumé.txt',
+      'photos/cat.jpg',
+    ]);
+    expect(lines.at(-1)).toBe(`3 object(s), 16 B in snapshot ${first} of plan ${PLAN} (us-east-1)`);
+    const json = (await cli('ls', `${PLAN}@${between}`, 'photos/', '--json')).map((l) => JSON.parse(l));
+    expect(json.map((e) => [e.key, e.sizeBytes])).toEqual([
+      ['photos/cat.jpg', 4],
+      ['photos/new ✓.txt', 5],
+    ]);
+    const latest = (await cli('ls', PLAN, '--json')).map((l) => JSON.parse(l).key);
+    expect(latest).toEqual(['docs/ünïcødé/naïve résumé.txt', 'photos/cat.jpg', 'photos/new ✓.txt']);
+  });
+
+  it('diff lists what changed between the snapshots', async () => {
+    const lines = await cli('diff', PLAN, first, second);
+    expect(lines).toEqual([
+      '- docs/read me.txt  (5 B)',
+      'M photos/cat.jpg  (4 B → 9 B)',
+      '+ photos/new ✓.txt  (5 B)',
+      expect.stringMatching(/^1 added, 1 removed, 1 modified from snapshot /),
+    ]);
+    const json = (await cli('diff', PLAN, first, 'latest', '--prefix', 'photos/', '--json')).map((l) =>
+      JSON.parse(l),
+    );
+    expect(json.map((c) => [c.change, c.key])).toEqual([
+      ['modified', 'photos/cat.jpg'],
+      ['added', 'photos/new ✓.txt'],
+    ]);
+  });
+
+  it('find lists every version of the matching keys, from the snapshots and the journal', async () => {
+    const result = JSON.parse((await cli('find', PLAN, 'photos/**', '--json')).join('\n'));
+    type Found = {
+      key: string;
+      sizeBytes: number;
+      lastSeen: { in: string };
+      snapshots: number;
+      captures: number;
+    };
+    // Capture journaled each upload as it happened: every version was first seen there, then in the
+    // snapshots that hold it.
+    expect(
+      result.versions.map((v: Found) => [v.key, v.sizeBytes, v.snapshots, v.captures, v.lastSeen.in]),
+    ).toEqual([
+      ['photos/cat.jpg', 4, 1, 1, first],
+      ['photos/cat.jpg', 9, 1, 1, second],
+      ['photos/new ✓.txt', 5, 1, 1, second],
+    ]);
+    expect(result.snapshotsSearched).toBe(2);
+    const text = await cli('find', PLAN, 'docs/ünïcødé/*', '--size', '-1K');
+    expect(text[0]).toMatch(
+      /^docs\/ünïcødé\/naïve résumé\.txt {2}7 B {2}etag .* in 2 snapshot\(s\), 1 capture\(s\)$/,
+    );
+  });
+});
