@@ -150,9 +150,10 @@ describe('verify task memory', () => {
       expect(r.located).toBe(r.referenced);
       expect(r.order).toBe(r.referenced); // a pass over all of them
     }
-    // 300,000 more referenced blobs: their packs' counts only (the order took 4 bytes each, 1.2 MB,
-    // before it spilled too); held whole, their rows, ids and index alone take tens of MB
-    expect(large.bytes - small.bytes).toBeLessThan(1024 * 1024);
+    // 300,000 more referenced blobs: their packs' counts, and noise of a few hundred KB to 1.5 MB
+    // (the order's own bound is the next test's); held whole, their rows, ids and index alone take
+    // tens of MB
+    expect(large.bytes - small.bytes).toBeLessThan(5 * 1024 * 1024);
     expect(large.bytes).toBeLessThan(32 * 1024 * 1024);
     expect(whole.bytes).toBeGreaterThan(large.bytes + 20 * 1024 * 1024);
   }, 300_000);
