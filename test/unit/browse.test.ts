@@ -25,6 +25,22 @@ async function snapshotNow(): Promise<string> {
   return snapshotId;
 }
 
+/** Capture the upload of `key` (already in the source bucket) at the clock's time. */
+async function captureUpload(key: string, sequencer: string): Promise<void> {
+  const o = p.objects.buckets.get('source')?.get(key);
+  await captureChange(
+    p.deps,
+    S3EventRecordSchema.parse({
+      eventVersion: '2.1',
+      eventSource: 'aws:s3',
+      awsRegion: 'us-east-1',
+      eventTime: p.clock.now().toISOString(),
+      eventName: 'ObjectCreated:Put',
+      s3: { bucket: { name: 'source' }, object: { key, size: o?.sizeBytes, eTag: o?.etag, sequencer } },
+    }),
+  );
+}
+
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of items) out.push(item);
@@ -82,21 +98,7 @@ describe('openTree (strongbox ls)', () => {
     const first = await snapshotNow();
     p.clock.set('2026-12-01T01:00:00Z');
     await putText(p, 'photos/3.jpg', 'jpeg three');
-    const o = p.objects.buckets.get('source')?.get('photos/3.jpg');
-    await captureChange(
-      p.deps,
-      S3EventRecordSchema.parse({
-        eventVersion: '2.1',
-        eventSource: 'aws:s3',
-        awsRegion: 'us-east-1',
-        eventTime: '2026-12-01T01:00:00.000Z',
-        eventName: 'ObjectCreated:Put',
-        s3: {
-          bucket: { name: 'source' },
-          object: { key: 'photos/3.jpg', size: o?.sizeBytes, eTag: o?.etag, sequencer: '0000000000000000A1' },
-        },
-      }),
-    );
+    await captureUpload('photos/3.jpg', '0000000000000000A1');
     p.clock.set('2026-12-01T02:00:00Z');
     await p.objects.delete('source', ['photos/1.jpg']);
     await snapshotNow();
@@ -301,21 +303,7 @@ describe('findVersions (strongbox find)', () => {
     const s1 = await snapshotNow();
     p.clock.set('2026-12-01T01:00:00Z');
     await putText(p, 'z/a.txt', 'second!');
-    const o = p.objects.buckets.get('source')?.get('z/a.txt');
-    await captureChange(
-      p.deps,
-      S3EventRecordSchema.parse({
-        eventVersion: '2.1',
-        eventSource: 'aws:s3',
-        awsRegion: 'us-east-1',
-        eventTime: '2026-12-01T01:00:00.000Z',
-        eventName: 'ObjectCreated:Put',
-        s3: {
-          bucket: { name: 'source' },
-          object: { key: 'z/a.txt', size: o?.sizeBytes, eTag: o?.etag, sequencer: '0000000000000000B1' },
-        },
-      }),
-    );
+    await captureUpload('z/a.txt', '0000000000000000B1');
     const result = await findVersions(p.deps, { plan: 'photos', pattern: 'z/*.txt' });
     expect(result.versions.map((v) => [v.sizeBytes, v.firstSeen.in, v.snapshots, v.captures])).toEqual([
       [5, s1, 1, 0],

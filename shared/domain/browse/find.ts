@@ -9,7 +9,8 @@ import { type PipelineDeps, vaultIn } from '../pipeline.ts';
 import type { SnapshotRecord } from '../records.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { EntrySelector } from '../restore/selection.ts';
-import { type ContentId, compareKeys, contentSha256Of, type ManifestEntry } from '../vault.ts';
+import { type ContentId, compareKeys } from '../vault.ts';
+import { treeEntryOf } from './tree.ts';
 
 /** What to find. */
 export interface FindRequest {
@@ -213,21 +214,11 @@ async function searchSnapshots(
       if (matches) partsSkipped += 1;
       else {
         const part = await readPart(vault, deps.envelope, planId, ref.partId);
-        matches = part.entries.filter((e) => filter.wants(e)).map(versionOf);
+        matches = part.entries.filter((e) => filter.wants(e)).map(treeEntryOf);
         matchesOf.set(ref.partId, matches);
       }
       for (const m of matches) sightings.see(m, at, 'snapshots');
     }
   }
   return { partsRead: matchesOf.size, partsSkipped };
-}
-
-function versionOf(e: ManifestEntry): Version {
-  return {
-    key: e.key,
-    etag: e.etag,
-    sizeBytes: e.sizeBytes,
-    lastModified: e.lastModified,
-    contentSha256: contentSha256Of(e),
-  };
 }

@@ -86,7 +86,8 @@ async function* treeEntries(entries: AsyncIterable<ManifestEntry>): AsyncGenerat
   for await (const e of entries) yield treeEntryOf(e);
 }
 
-function treeEntryOf(e: ManifestEntry): TreeEntry {
+/** What a tree (and `find`) reports of a manifest entry. */
+export function treeEntryOf(e: ManifestEntry): TreeEntry {
   return {
     key: e.key,
     sizeBytes: e.sizeBytes,
