@@ -203,6 +203,14 @@ export interface RestoreJobCatalog {
    * slices all hold `sliceSize` entries but the last. @throws TransientError (retryable).
    */
   getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined>;
+  /**
+   * Store the keys slice `slice` of a restore of listed keys restores (at most 256 KiB of them:
+   * `MAX_SLICE_KEY_BYTES` in restore/slices.ts), before the job is created; storing them again
+   * writes the same. @throws TransientError (retryable).
+   */
+  putRestoreSliceKeys(restoreJobId: string, slice: number, keys: readonly string[]): Promise<void>;
+  /** The keys stored for a slice ({@link putRestoreSliceKeys}), or undefined. @throws TransientError (retryable). */
+  getRestoreSliceKeys(restoreJobId: string, slice: number): Promise<string[] | undefined>;
   getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined>;
   /** The most recent restore jobs, newest first. */
   listRestoreJobs(limit?: number): Promise<RestoreJobRecord[]>;

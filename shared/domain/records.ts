@@ -336,8 +336,17 @@ export interface RestoreJobRecord {
   snapshotJournalUntil?: string;
   region: string;
   targetBucket: string;
-  /** The parsed restore request the slices replay (overwrite policy, archive tier, selection). */
+  /**
+   * The parsed restore request the slices replay (overwrite policy, archive tier, selection), without
+   * its `keys` when it listed some: those are stored per slice (see `listedKeys`).
+   */
   request: Record<string, unknown>;
+  /**
+   * A restore of listed keys (`request.keys`): how many were listed. Each slice's keys are stored
+   * apart, one item per slice ({@link RestoreJobCatalog.getRestoreSliceKeys}), and a slice restores
+   * exactly those. @see docs/format.md#catalog
+   */
+  listedKeys?: number;
   /** Objects and bytes the request selects. */
   selected: number;
   selectedBytes: number;

@@ -14,6 +14,7 @@ import { PackWriter, writeIndex } from '#domain/repository/write.ts';
 import { ArchivePendingError } from '#domain/restore/archive.ts';
 import { reportOfRestoreJob, restoreJobIdOf, restoreSlice, startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { Slicer } from '#domain/restore/slices.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { RestoreSliceTask } from '#domain/tasks.ts';
 import { contentIdOf, VaultLayout } from '#domain/vault.ts';
@@ -499,5 +500,80 @@ describe('a restore whose slices cannot all be sent', () => {
     const [job] = await p.catalog.listRestoreJobs();
     expect(job?.status).toBe('FAILED');
     expect(job?.error).toBe('could not send every slice: TransientError: queue unavailable');
+  });
+});
+
+describe('a restore job of listed keys (restore --from-file)', () => {
+  /** Every other key, in reverse, twice over, and two the snapshot never held. */
+  const LISTED = [
+    ...KEYS.filter((_, i) => i % 2 === 0).reverse(),
+    KEYS[0] as string,
+    'photos/zz.txt',
+    'nope',
+  ];
+  const HELD = KEYS.filter((_, i) => i % 2 === 0);
+
+  it('restores exactly the listed keys the snapshot holds, keeping the list per slice, not in the job', async () => {
+    // Prepare
+    const { job, slices } = await fanOut({ keys: LISTED });
+    // Act
+    for (const task of slices) await restoreSlice(p.deps, task);
+    // Assess
+    expect(keysIn('restored')).toEqual(HELD);
+    const done = await p.catalog.getRestoreJob(job.restoreJobId);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', selected: 12, objects: 12, listedKeys: 14 });
+    expect(done?.request).not.toHaveProperty('keys');
+    expect(done?.warnings).toEqual([
+      '2 of the 14 listed key(s) are not in snapshot ' + job.snapshotId + ": 'photos/zz.txt', 'nope'",
+    ]);
+    expect(slices.map((t) => t.count)).toEqual([5, 5, 2]);
+    expect(await p.catalog.getRestoreSliceKeys(job.restoreJobId, 1)).toEqual(HELD.slice(5, 10));
+  });
+
+  it('restores the same keys from a slice sent again with only its number (a reaper redrive)', async () => {
+    // Prepare: slice 1 as the reaper rebuilds it from the job
+    const { slices } = await fanOut({ keys: LISTED });
+    const redriven = { ...(slices[1] as RestoreSliceTask), first: 5, count: 5 };
+    // Act
+    await restoreSlice(p.deps, redriven);
+    // Assess
+    expect(keysIn('restored')).toEqual(HELD.slice(5, 10));
+  });
+
+  it('refuses, not retryably, a slice whose keys are not stored, restoring nothing', async () => {
+    // Prepare
+    const { job, slices } = await fanOut({ keys: LISTED });
+    p.catalog.restoreSliceKeys.delete(`${job.restoreJobId}#0`);
+    // Act
+    const run = restoreSlice(p.deps, slices[0] as RestoreSliceTask);
+    // Assess
+    await expect(run).rejects.toThrow(`restore job ${job.restoreJobId} has no keys stored for slice 0`);
+    expect(keysIn('restored')).toEqual([]);
+  });
+
+  it('restores a short list at once, like any small selection', async () => {
+    const started = await startRestore(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      keys: [KEYS[3] as string, KEYS[7] as string],
+    });
+    expect(started.report?.objects).toBe(2);
+    expect(keysIn('restored')).toEqual([KEYS[3], KEYS[7]]);
+  });
+
+  it('refuses a list together with a single key', async () => {
+    await expect(
+      startRestore(p.deps, { plan: 'photos', keys: [KEYS[0] as string], key: KEYS[1] as string }),
+    ).rejects.toThrow(ValidationError);
+  });
+});
+
+describe('slices of listed keys', () => {
+  it('end before 256 KiB of keys, so that each slice’s keys are one catalog item', () => {
+    // 300 keys of 1,000 bytes (each counted with 8 more): 260 fit in 256 KiB.
+    const slicer = new Slicer(500, Number.MAX_SAFE_INTEGER);
+    const starts = Array.from({ length: 300 }, () => slicer.add(1, 1008));
+    expect(slicer.finish().counts).toEqual([260, 40]);
+    expect(starts.filter(Boolean)).toHaveLength(2);
   });
 });

@@ -422,6 +422,9 @@ describe('selectFromManifest', () => {
     ['include and exclude globs', { include: ['*/1.txt', 'b/**'], exclude: ['b/2.txt', 'z/**'] }],
     ['a prefix and a glob', { prefix: 'd/', include: ['**/3.txt'] }],
     ['one key', { key: 'd/2.txt' }],
+    ['a list of keys', { keys: ['e/0.txt', 'a/1.txt', 'c/3.txt', 'a/1.txt'] }],
+    ['a list of keys, some not held', { keys: ['b/2.txt', 'b/9.txt', 'zz', 'x'] }],
+    ['a list of keys and a glob', { keys: ['a/1.txt', 'b/1.txt', 'c/2.txt'], include: ['*/1.txt'] }],
   ])('selects what selectEntries selects, with the same warnings: %s', async (_name, request) => {
     const streamed = await selectFromManifest(vault, envelope, manifest, request, 'S');
     const whole = selectEntries(entries, request, 'S');
@@ -446,6 +449,24 @@ describe('selectFromManifest', () => {
       /does not hold 'zzz'/,
     );
     expect(vault.calls.get).toBe(0);
+  });
+
+  it('selects exactly the listed keys the snapshot holds, in manifest order, and names those it does not', async () => {
+    const { selected, warnings } = await selectFromManifest(
+      vault,
+      envelope,
+      manifest,
+      { keys: ['e/0.txt', 'a/1.txt', 'b/9.txt', 'a/1.txt', 'c/3.txt'] },
+      'S',
+    );
+    expect(selected.map((e) => e.key)).toEqual(['a/1.txt', 'c/3.txt', 'e/0.txt']);
+    expect(warnings).toEqual(["1 of the 4 listed key(s) are not in snapshot S: 'b/9.txt'"]);
+  });
+
+  it('reads only the parts whose key range holds a listed key', async () => {
+    // b/9.txt sorts after b/3.txt and before c/0.txt: no part's range holds it.
+    await selectFromManifest(vault, envelope, manifest, { keys: ['a/1.txt', 'b/9.txt', 'd/0.txt'] }, 'S');
+    expect(vault.calls.get).toBe(2);
   });
 
   it('reads only the parts whose key range meets a prefix', async () => {

@@ -228,6 +228,12 @@ export class DynamoDbCatalog implements Catalog {
   getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
     return this.#restoreJobs.getRestoreSliceCounts(restoreJobId);
   }
+  putRestoreSliceKeys(restoreJobId: string, slice: number, keys: readonly string[]): Promise<void> {
+    return this.#restoreJobs.putRestoreSliceKeys(restoreJobId, slice, keys);
+  }
+  getRestoreSliceKeys(restoreJobId: string, slice: number): Promise<string[] | undefined> {
+    return this.#restoreJobs.getRestoreSliceKeys(restoreJobId, slice);
+  }
 
   getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
     return this.#restoreJobs.getRestoreJob(restoreJobId);

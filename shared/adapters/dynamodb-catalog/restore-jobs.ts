@@ -1,7 +1,8 @@
 /**
  * {@link RestoreJobCatalog} on the catalog's table: restore jobs (`RESTORE` / `JOB#<restoreJobId>`)
  * their slices' done markers (`RESTORE#<restoreJobId>` / `PART#<slice>`), and the entries per slice
- * of a job whose slices were cut by bytes (`RESTORE#<restoreJobId>` / `SLICES`).
+ * of a job whose slices were cut by bytes (`RESTORE#<restoreJobId>` / `SLICES`), and the keys of
+ * each slice of a restore of listed keys (`RESTORE#<restoreJobId>` / `KEYS#<slice>`).
  *
  * Slices were called parts before; what is stored keeps the old names, so a job in flight across the
  * upgrade reads and counts the same: the markers' `PART#` sort keys, and the job's `partsTotal`,
@@ -74,6 +75,22 @@ export class DynamoDbRestoreJobCatalog implements RestoreJobCatalog {
   async getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
     const item = await this.#table.get<{ counts: number[] }>(`RESTORE#${restoreJobId}`, 'SLICES');
     return item?.counts;
+  }
+
+  async putRestoreSliceKeys(restoreJobId: string, slice: number, keys: readonly string[]): Promise<void> {
+    await this.#table.call(`store the keys of slice ${slice} of restore job ${restoreJobId}`, () =>
+      this.#table.doc.send(
+        new PutCommand({
+          TableName: this.#table.name,
+          Item: { pk: `RESTORE#${restoreJobId}`, sk: `KEYS#${slice}`, keys: [...keys] },
+        }),
+      ),
+    );
+  }
+
+  async getRestoreSliceKeys(restoreJobId: string, slice: number): Promise<string[] | undefined> {
+    const item = await this.#table.get<{ keys: string[] }>(`RESTORE#${restoreJobId}`, `KEYS#${slice}`);
+    return item?.keys;
   }
 
   async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {

@@ -33,7 +33,7 @@ import {
 } from './restore.ts';
 import { restoreResumably } from './resumable.ts';
 import { type SelectionSummary, selectFromManifest } from './selection.ts';
-import { DEFAULT_SLICE_BYTES, measureSelection } from './slices.ts';
+import { DEFAULT_SLICE_BYTES, type MeasuredSelection, measureSelection } from './slices.ts';
 
 /** Selected objects above which a restore fans out, unless configured. */
 export const DEFAULT_FANOUT_THRESHOLD = 500;
@@ -134,35 +134,11 @@ async function startFrom(
     sliceBytes,
   });
   await prepareArchiveOfPacks(deps, source.vault, measured.packs, request, options);
-  const { snapshot, pointInTime } = source;
   const slices = measured.slices;
-  const at = started.toISOString();
-  const job: RestoreJobRecord = {
-    restoreJobId: restoreJobIdOf(request, started),
-    status: 'RUNNING',
-    planId: source.planId,
-    snapshotId: snapshot.snapshotId,
-    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
-    manifestId: source.manifestId,
-    ...(pointInTime ? { journalUntil: pointInTime.capturedUntil } : {}),
-    ...(pointInTime && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
-    region: source.region,
-    targetBucket: source.targetBucket,
-    request: { ...request },
-    selected: measured.selected,
-    selectedBytes: measured.selectedBytes,
-    objects: 0,
-    bytes: 0,
-    skippedExists: 0,
-    skippedUnchanged: 0,
-    slicesTotal: slices.counts.length,
-    slicesDone: 0,
-    sliceSize,
-    ...(slices.uniform ? {} : { slicesCutByBytes: true }),
-    warnings: measured.summary.warnings,
-    createdAt: at,
-    updatedAt: at,
-  };
+  const restoreJobId = restoreJobIdOf(request, started);
+  // A list of keys is stored per slice, before the job exists, not in the job (one catalog item).
+  if (request.keys) await storeSliceKeys(deps, restoreJobId, measured.sliceKeys ?? []);
+  const job = restoreJobRecord(restoreJobId, source, request, measured, started, sliceSize);
   await deps.catalog.createRestoreJob(job, slices.uniform ? undefined : slices.counts);
   try {
     // SendMessageBatch: a job of 2,000 slices is 200 requests, not 2,000 one after another.
@@ -191,6 +167,66 @@ async function startFrom(
     throw error;
   }
   return { job };
+}
+
+/** The RUNNING restore job of a measured selection: the request replayed without its `keys`. */
+function restoreJobRecord(
+  restoreJobId: string,
+  source: RestoreSource,
+  request: ParsedRestoreRequest,
+  measured: MeasuredSelection,
+  started: Date,
+  sliceSize: number,
+): RestoreJobRecord {
+  const { snapshot, pointInTime } = source;
+  const slices = measured.slices;
+  const at = started.toISOString();
+  const { keys, ...replayed } = request;
+  return {
+    restoreJobId,
+    status: 'RUNNING',
+    planId: source.planId,
+    snapshotId: snapshot.snapshotId,
+    ...(snapshot.time ? { snapshotTime: snapshot.time } : {}),
+    manifestId: source.manifestId,
+    ...(pointInTime ? { journalUntil: pointInTime.capturedUntil } : {}),
+    ...(pointInTime && snapshot.journalUntil ? { snapshotJournalUntil: snapshot.journalUntil } : {}),
+    region: source.region,
+    targetBucket: source.targetBucket,
+    request: { ...replayed },
+    ...(keys ? { listedKeys: new Set(keys).size } : {}),
+    selected: measured.selected,
+    selectedBytes: measured.selectedBytes,
+    objects: 0,
+    bytes: 0,
+    skippedExists: 0,
+    skippedUnchanged: 0,
+    slicesTotal: slices.counts.length,
+    slicesDone: 0,
+    sliceSize,
+    ...(slices.uniform ? {} : { slicesCutByBytes: true }),
+    warnings: measured.summary.warnings,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** Slices whose keys are stored at once. */
+const KEY_WRITES_AT_ONCE = 8;
+
+/** Store each slice's keys of a restore of listed keys (a few writes at a time). */
+async function storeSliceKeys(
+  deps: PipelineDeps,
+  restoreJobId: string,
+  sliceKeys: readonly (readonly string[])[],
+): Promise<void> {
+  for (let i = 0; i < sliceKeys.length; i += KEY_WRITES_AT_ONCE) {
+    await Promise.all(
+      sliceKeys
+        .slice(i, i + KEY_WRITES_AT_ONCE)
+        .map((keys, n) => deps.catalog.putRestoreSliceKeys(restoreJobId, i + n, keys)),
+    );
+  }
 }
 
 /** What one restore slice did. */
@@ -261,7 +297,7 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     }
     return result;
   }
-  const request = parseRestoreRequest(job.request);
+  const { request, range } = await sliceRequest(deps, job, task);
   const vault = vaultIn(vaults, job.region);
   const manifest = await readManifest(vault, envelope, job.planId, task.manifestId);
   // A point-in-time job replays the journal up to the capture horizon it recorded: every slice
@@ -288,7 +324,7 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     manifest,
     request,
     job.snapshotId,
-    { first: task.first, count: task.count },
+    range,
     pointInTime,
   );
   if (entries.length !== task.count) {
@@ -342,6 +378,26 @@ export async function restoreSlice(deps: PipelineDeps, task: RestoreSliceTask): 
     });
   }
   return result;
+}
+
+/**
+ * The request a slice replays and the range of its selection it restores: the job's request and
+ * the slice's range, or — for a restore of listed keys — the slice's own keys, all of them.
+ * @throws NotFoundError (not retryable) when a slice of listed keys has none stored.
+ */
+async function sliceRequest(
+  deps: PipelineDeps,
+  job: RestoreJobRecord,
+  task: RestoreSliceTask,
+): Promise<{ request: ParsedRestoreRequest; range: { first: number; count: number } }> {
+  if (job.listedKeys === undefined) {
+    return { request: parseRestoreRequest(job.request), range: { first: task.first, count: task.count } };
+  }
+  const keys = await deps.catalog.getRestoreSliceKeys(job.restoreJobId, task.slice);
+  if (!keys) {
+    throw new NotFoundError(`restore job ${job.restoreJobId} has no keys stored for slice ${task.slice}`);
+  }
+  return { request: parseRestoreRequest({ ...job.request, keys }), range: { first: 0, count: task.count } };
 }
 
 /**

@@ -25,6 +25,13 @@ export const RestoreRequestSchema = z
      * `pointInTime`, the version the key had at that time (a captured version between snapshots too).
      */
     key: z.string().min(1).optional(),
+    /**
+     * These original keys only (a list from `strongbox find`, `diff` or `ls`), with no limit on their
+     * number; with `snapshot` or `pointInTime`, the version each had there. A listed key the
+     * snapshot does not hold is a warning, not an error. A restore job stores the list in the
+     * catalog, one item per slice (see docs/format.md#catalog).
+     */
+    keys: z.array(z.string().min(1)).min(1).optional(),
     /** Only original keys under this prefix. */
     prefix: z.string().min(1).optional(),
     /** Globs over the original keys (picomatch syntax, `**` crosses `/`); none = everything. */
@@ -53,6 +60,13 @@ export const RestoreRequestSchema = z
     fanOut: z.boolean().optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.key !== undefined && r.keys !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys'],
+        message: 'a single key cannot be combined with a list of keys',
+      });
+    }
     if (r.key !== undefined && (r.prefix !== undefined || r.include || r.exclude)) {
       ctx.addIssue({
         code: 'custom',

@@ -65,7 +65,54 @@ export function selectSnapshot(
 }
 
 /** The part of a restore request that selects entries. */
-export type EntrySelection = Pick<ParsedRestoreRequest, 'key' | 'prefix' | 'include' | 'exclude'>;
+export type EntrySelection = Pick<ParsedRestoreRequest, 'key' | 'keys' | 'prefix' | 'include' | 'exclude'>;
+
+/**
+ * The keys a request lists (`keys`, e.g. from a `find` or `diff` result): membership, whether a
+ * part's key range holds any of them (so the others are not read), and which were not seen.
+ */
+class ListedKeys {
+  readonly size: number;
+  readonly #set: Set<string>;
+  /** The keys as UTF-8, in manifest (binary) order. */
+  readonly #sorted: Buffer[];
+  readonly #unseen: Set<string>;
+
+  constructor(keys: readonly string[]) {
+    this.#set = new Set(keys);
+    this.size = this.#set.size;
+    this.#sorted = [...this.#set].map((k) => Buffer.from(k, 'utf8')).sort(Buffer.compare);
+    this.#unseen = new Set(this.#set);
+  }
+
+  has(key: string): boolean {
+    return this.#set.has(key);
+  }
+
+  /** Whether a listed key lies in `firstKey`…`lastKey` (inclusive). */
+  anyIn(firstKey: string, lastKey: string): boolean {
+    const first = Buffer.from(firstKey, 'utf8');
+    let lo = 0;
+    let hi = this.#sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Buffer.compare(this.#sorted[mid] as Buffer, first) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = this.#sorted[lo];
+    return next !== undefined && Buffer.compare(next, Buffer.from(lastKey, 'utf8')) <= 0;
+  }
+
+  /** Mark `key` as one the snapshot holds. */
+  seen(key: string): void {
+    this.#unseen.delete(key);
+  }
+
+  /** The listed keys the snapshot does not hold, the first `n` of them by name, and their count. */
+  unseen(n: number): { count: number; first: string[] } {
+    return { count: this.#unseen.size, first: [...this.#unseen].slice(0, n) };
+  }
+}
 
 /** A compiled include or exclude glob, and whether it matched an entry under the prefix yet. */
 interface Glob {
@@ -85,6 +132,7 @@ export class EntrySelector {
   readonly #snapshotId: string;
   readonly #includes: Glob[];
   readonly #excludes: Glob[];
+  readonly #listed: ListedKeys | undefined;
   /** Entries under the prefix (all entries without one). */
   #underPrefix = 0;
   /** Entries selected so far. */
@@ -97,12 +145,14 @@ export class EntrySelector {
       (list ?? []).map((glob) => ({ glob, match: picomatch(glob, { dot: true }), hit: false }));
     this.#includes = globs(request.include);
     this.#excludes = globs(request.exclude);
+    this.#listed = request.keys ? new ListedKeys(request.keys) : undefined;
   }
 
   /** Whether a part whose keys run from `firstKey` to `lastKey` can hold a selected entry. */
   mayHold(ref: Pick<PartRef, 'firstKey' | 'lastKey'>): boolean {
     const { key, prefix } = this.#request;
     if (key !== undefined) return compareKeys(ref.firstKey, key) <= 0 && compareKeys(key, ref.lastKey) <= 0;
+    if (this.#listed && !this.#listed.anyIn(ref.firstKey, ref.lastKey)) return false;
     if (prefix === undefined) return true;
     // The keys under a prefix are one run in binary order, starting at the prefix itself.
     return (
@@ -111,10 +161,11 @@ export class EntrySelector {
     );
   }
 
-  /** Whether every entry of such a part is selected (no key, no glob, the range under the prefix). */
+  /** Whether every entry of such a part is selected (no key, no list, no glob, the range under the prefix). */
   selectsAll(ref: Pick<PartRef, 'firstKey' | 'lastKey'>): boolean {
     const { key, prefix } = this.#request;
-    if (key !== undefined || this.#includes.length > 0 || this.#excludes.length > 0) return false;
+    if (key !== undefined || this.#listed || this.#includes.length > 0 || this.#excludes.length > 0)
+      return false;
     return prefix === undefined || (ref.firstKey.startsWith(prefix) && ref.lastKey.startsWith(prefix));
   }
 
@@ -131,6 +182,7 @@ export class EntrySelector {
   matches(key: string): boolean {
     const r = this.#request;
     if (r.key !== undefined) return key === r.key;
+    if (this.#listed && !this.#listed.has(key)) return false;
     if (r.prefix !== undefined && !key.startsWith(r.prefix)) return false;
     const any = (globs: readonly Glob[]) => globs.some((g) => g.match(key));
     return (this.#includes.length === 0 || any(this.#includes)) && !any(this.#excludes);
@@ -143,6 +195,10 @@ export class EntrySelector {
       if (entry.key !== key || this.selected > 0) return false;
       this.selected += 1;
       return true;
+    }
+    if (this.#listed) {
+      if (!this.#listed.has(entry.key)) return false;
+      this.#listed.seen(entry.key);
     }
     if (prefix !== undefined && !entry.key.startsWith(prefix)) return false;
     this.#underPrefix += 1;
@@ -181,6 +237,13 @@ export class EntrySelector {
       return [];
     }
     const warnings: string[] = [];
+    const unseen = this.#listed?.unseen(3);
+    if (this.#listed && unseen && unseen.count > 0) {
+      const names = unseen.first.map((k) => `'${k}'`).join(', ');
+      warnings.push(
+        `${unseen.count} of the ${this.#listed.size} listed key(s) are not in snapshot ${snapshotId}: ${names}${unseen.count > unseen.first.length ? ', …' : ''}`,
+      );
+    }
     if (prefix !== undefined && this.#underPrefix === 0) {
       warnings.push(`prefix '${prefix}' matches no object of snapshot ${snapshotId}`);
     }

@@ -18,6 +18,11 @@ import type { SelectionSummary } from './selection.ts';
 
 /** Selected bytes per restore slice, unless configured: minutes of work for one worker. */
 export const DEFAULT_SLICE_BYTES = 2 * 1024 ** 3;
+/**
+ * UTF-8 bytes of listed keys (`keys`) per slice, each key counted with 8 more: a slice's keys are
+ * one catalog item of their own (DynamoDB's limit is 400 KB an item).
+ */
+export const MAX_SLICE_KEY_BYTES = 256 * 1024;
 /** The most slices a job records the counts of (about 200 KB: one catalog item of their own). */
 export const MAX_RECORDED_SLICES = 50_000;
 /** How far {@link measureSelection} raises the byte budget to fit the recorded slices: 16×. */
@@ -26,7 +31,7 @@ const MAX_BUDGET_DOUBLINGS = 4;
 /**
  * Cuts a selection into slices as its entries come, in order: a slice ends at `maxObjects` entries,
  * or before an entry that would take it past `maxBytes` (an entry larger than that is a slice of
- * its own).
+ * its own), or past {@link MAX_SLICE_KEY_BYTES} of keys when the keys are counted.
  */
 export class Slicer {
   readonly counts: number[] = [];
@@ -34,20 +39,33 @@ export class Slicer {
   readonly #maxBytes: number;
   #count = 0;
   #bytes = 0;
+  #keyBytes = 0;
 
   constructor(maxObjects: number, maxBytes: number) {
     this.#maxObjects = maxObjects;
     this.#maxBytes = maxBytes;
   }
 
-  add(sizeBytes: number): void {
-    if (this.#count > 0 && (this.#count >= this.#maxObjects || this.#bytes + sizeBytes > this.#maxBytes)) {
+  /**
+   * Add the next entry: `sizeBytes` of content and, for a slice that stores its keys, `keyBytes`.
+   * @returns whether the entry starts a new slice.
+   */
+  add(sizeBytes: number, keyBytes = 0): boolean {
+    const full =
+      this.#count >= this.#maxObjects ||
+      this.#bytes + sizeBytes > this.#maxBytes ||
+      this.#keyBytes + keyBytes > MAX_SLICE_KEY_BYTES;
+    const starts = this.#count === 0 || full;
+    if (this.#count > 0 && full) {
       this.counts.push(this.#count);
       this.#count = 0;
       this.#bytes = 0;
+      this.#keyBytes = 0;
     }
     this.#count += 1;
     this.#bytes += sizeBytes;
+    this.#keyBytes += keyBytes;
+    return starts;
   }
 
   /** The entries in each slice; `uniform` when all but the last hold `maxObjects` (nothing to record). */
@@ -105,6 +123,8 @@ export interface MeasuredSelection {
   slices: { counts: number[]; uniform: boolean };
   /** Pack id → blobs of the selection it holds (each entry's blobs counted, a shared blob each time). */
   packs: Map<ContentId, number>;
+  /** With listed keys (`request.keys`): the keys each slice restores, in order. */
+  sliceKeys?: string[][];
   summary: SelectionSummary;
 }
 
@@ -151,13 +171,24 @@ async function measureOnce(
   const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
   const slicer = new Slicer(limits.sliceSize, limits.sliceBytes);
   const packs = new Map<ContentId, number>();
+  // A job over listed keys stores each slice's keys: the list is held already (it is the request's).
+  const sliceKeys: string[][] | undefined = request.keys ? [] : undefined;
   let selected = 0;
   let selectedBytes = 0;
   for await (const entry of selectionOf({ ...source, vault }, envelope, request, summary)) {
     selected += 1;
     selectedBytes += entry.sizeBytes;
-    slicer.add(entry.sizeBytes);
+    const keyBytes = sliceKeys ? Buffer.byteLength(entry.key, 'utf8') + 8 : 0;
+    if (slicer.add(entry.sizeBytes, keyBytes)) sliceKeys?.push([]);
+    sliceKeys?.at(-1)?.push(entry.key);
     addPacksOf(vault, index, entry, packs);
   }
-  return { selected, selectedBytes, slices: slicer.finish(), packs, summary };
+  return {
+    selected,
+    selectedBytes,
+    slices: slicer.finish(),
+    packs,
+    ...(sliceKeys ? { sliceKeys } : {}),
+    summary,
+  };
 }

@@ -45,6 +45,23 @@ export function restoreJobCatalogContract(
       expect(await c.getRestoreSliceCounts('R-uniform')).toBeUndefined();
     });
 
+    it('keeps the keys of each slice of a restore of listed keys, 256 KiB of them in one item', async () => {
+      const c = await make();
+      // A slice's most (MAX_SLICE_KEY_BYTES in restore/slices.ts): 260 keys of 1,000 UTF-8 bytes,
+      // spaces and non-ASCII among them
+      const keys = Array.from(
+        { length: 260 },
+        (_, i) => `dir é/${String(i).padStart(3, '0')} ${'x'.repeat(990)}`,
+      );
+      await c.putRestoreSliceKeys('R-keys', 3, keys);
+      await c.putRestoreSliceKeys('R-keys', 3, keys); // a start again writes the same
+      await c.putRestoreSliceKeys('R-keys', 4, ['last']);
+      expect(await c.getRestoreSliceKeys('R-keys', 3)).toEqual(keys);
+      expect(await c.getRestoreSliceKeys('R-keys', 4)).toEqual(['last']);
+      expect(await c.getRestoreSliceKeys('R-keys', 5)).toBeUndefined();
+      expect(await c.getRestoreSliceKeys('R-other', 3)).toBeUndefined();
+    });
+
     it('lists the 20 most recent restore jobs when no limit is given', async () => {
       const c = await make();
       const ids = Array.from(

@@ -303,6 +303,8 @@ export class MemoryCatalog implements Catalog {
   }
   /** Each restore job's slice counts, when it was created with them (an item of their own). */
   readonly restoreSliceCounts = new Map<string, number[]>();
+  /** `<restoreJobId>#<slice>` → the keys of that slice of a restore of listed keys. */
+  readonly restoreSliceKeys = new Map<string, string[]>();
   async createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean> {
     if (sliceCounts) {
       fitsInItem(`RESTORE#${job.restoreJobId}`, 'SLICES', { counts: sliceCounts });
@@ -316,6 +318,14 @@ export class MemoryCatalog implements Catalog {
   async getRestoreSliceCounts(restoreJobId: string): Promise<number[] | undefined> {
     const counts = this.restoreSliceCounts.get(restoreJobId);
     return counts && [...counts];
+  }
+  async putRestoreSliceKeys(restoreJobId: string, slice: number, keys: readonly string[]): Promise<void> {
+    fitsInItem(`RESTORE#${restoreJobId}`, `KEYS#${slice}`, { keys });
+    this.restoreSliceKeys.set(`${restoreJobId}#${slice}`, [...keys]);
+  }
+  async getRestoreSliceKeys(restoreJobId: string, slice: number): Promise<string[] | undefined> {
+    const keys = this.restoreSliceKeys.get(`${restoreJobId}#${slice}`);
+    return keys && [...keys];
   }
   async getRestoreJob(restoreJobId: string): Promise<RestoreJobRecord | undefined> {
     const j = this.restoreJobs.get(restoreJobId);
