@@ -15,6 +15,7 @@ import { type CliContext, collect, connect, positiveInteger } from './context.ts
 import { type Deployment, invokeRestore, restoreFunctionName } from './deployed.ts';
 import { followRestoreJob, restoreProgress } from './format/progress.ts';
 import { formatRestoreReport, formatVersions, restoreJobLine } from './format/restore.ts';
+import { readKeyList, runsOfKeys } from './key-list.ts';
 
 /** Follow a restore job (unless `follow` is false) and print its report; a FAILED job sets the exit code. */
 export async function attachToRestore(
@@ -51,12 +52,17 @@ interface RestoreCliOptions {
   archiveTier: 'Expedited' | 'Standard' | 'Bulk';
   region?: string;
   dryRun: boolean;
+  fromFile?: string;
 }
 
+/** JSON bytes of listed keys per deployed restore: a Lambda invocation's payload is at most 6 MB. */
+const DEPLOYED_KEY_BYTES = 5 * 1024 * 1024;
+
 /** The restore request of `strongbox restore`'s options (options left out stay out of it). */
-function restoreRequest(plan: string, opts: RestoreCliOptions): RestoreRequest {
+function restoreRequest(plan: string, opts: RestoreCliOptions, keys?: string[]): RestoreRequest {
   return {
     plan,
+    ...(keys ? { keys } : {}),
     ...(opts.fanOut ? { fanOut: true } : {}),
     snapshot: opts.snapshot,
     targetPrefix: opts.targetPrefix,
@@ -116,6 +122,10 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
     .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
     .option('--exclude <glob>', 'leave out keys matching this glob (repeatable)', collect)
     .option(
+      '--from-file <file>',
+      'only the keys listed in this file (- for standard input): the --json output of find, diff or ls, or a JSON list of keys; no limit on their number',
+    )
+    .option(
       '--target-bucket <bucket>',
       "bucket to write into (never a vault) [default: the plan's source bucket]",
     )
@@ -146,21 +156,40 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
         return;
       }
       if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
-      const request = restoreRequest(opts.plan, opts);
-      // A deployed restore runs in the restore function (with its role); a local one in-process.
-      const result = await runRestore(dataDir(), deployed, request);
-      if ('restoreJobId' in result) {
-        console.log(
-          `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.slicesTotal} slice(s)`,
-        );
-        const { catalog } = (await connect(dataDir(), deployed)).pipeline;
-        await attachToRestore(catalog, result.restoreJobId, opts.follow);
-        return;
+      if (opts.fromFile && opts.key)
+        throw new InvalidArgumentError('--from-file and --key cannot be combined');
+      const listed = opts.fromFile ? await readKeyList(opts.fromFile) : undefined;
+      // A deployed restore's request travels in one invocation: a longer list runs as several.
+      const runs = listed && deployed ? runsOfKeys(listed, DEPLOYED_KEY_BYTES) : [listed];
+      for (const [i, keys] of runs.entries()) {
+        if (runs.length > 1)
+          console.log(
+            `restore ${i + 1} of ${runs.length}: ${keys?.length} of the ${listed?.length} listed keys`,
+          );
+        await restoreAndReport(dataDir(), deployed, restoreRequest(opts.plan, opts, keys), opts.follow);
       }
-      const report = result;
-      for (const key of report.keys ?? []) console.log(key);
-      console.log(formatRestoreReport(report));
     });
+}
+
+/** Run one restore request and print its report, or start its restore job and follow it. */
+async function restoreAndReport(
+  dataDir: string,
+  deployed: Deployment | undefined,
+  request: RestoreRequest,
+  follow: boolean,
+): Promise<void> {
+  // A deployed restore runs in the restore function (with its role); a local one in-process.
+  const result = await runRestore(dataDir, deployed, request);
+  if ('restoreJobId' in result) {
+    console.log(
+      `restore job ${result.restoreJobId}: ${result.selected} object(s), ${formatBytes(result.selectedBytes)} in ${result.slicesTotal} slice(s)`,
+    );
+    const { catalog } = (await connect(dataDir, deployed)).pipeline;
+    await attachToRestore(catalog, result.restoreJobId, follow);
+    return;
+  }
+  for (const key of result.keys ?? []) console.log(key);
+  console.log(formatRestoreReport(result));
 }
 
 export function registerRestoreStatus(program: Command, { dataDir, deployment }: CliContext): void {
