@@ -1,24 +1,35 @@
 /**
- * `strongbox ls`, `diff` and `find` as an operator runs them: the CLI against the embedded stack,
+ * `strongbox ls`, `diff`, `find`, `restore --from-file` and `serve-s3` as an operator runs them: the CLI against the embedded stack,
  * over snapshots the pipeline took and an upload capture journaled, keys with spaces and non-ASCII
  * characters included, in text and in JSON.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
+  paginateListObjectsV2,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
+import { ServedTree } from '#domain/browse/served-tree.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { buildCli } from '#local/cli/index.ts';
+import { type ServingS3, serveS3 } from '#local/serve-s3.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
+import { debianProgram } from '../support/debian.ts';
 import { jobEnded } from '../support/wait.ts';
+
+const execFileAsync = promisify(execFile);
 
 const PLAN = 'browsed';
 let stack: LocalStack;
@@ -190,6 +201,114 @@ describe('ls, diff and find on the embedded stack', () => {
     expect(await restored('find/docs/read me.txt')).toBeUndefined();
     expect(fromFind.join('\n')).toMatch(/^restored 1 object\(s\)/m);
   });
+});
+
+describe('serve-s3 on the embedded stack', () => {
+  let served: ServingS3;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    served = await serveS3(await ServedTree.open(c.pipeline, { plan: PLAN, pointInTime: between }), {
+      bucket: 'history',
+      region: 'us-east-1',
+    });
+    client = new S3Client({
+      endpoint: served.url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'any', secretAccessKey: 'any' },
+    });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await served?.close();
+  });
+
+  it('lists the tree at a point in time through the AWS SDK, page by page and by delimiter', async () => {
+    const keys: string[] = [];
+    for await (const page of paginateListObjectsV2({ client, pageSize: 1 }, { Bucket: 'history' }))
+      keys.push(...(page.Contents ?? []).map((o) => o.Key as string));
+    // Between the snapshots: the first snapshot's tree with the journaled upload of 'new ✓.txt'
+    expect(keys).toEqual([
+      'docs/read me.txt',
+      'docs/ünïcødé/naïve résumé.txt',
+      'photos/cat.jpg',
+      'photos/new ✓.txt',
+    ]);
+    const top = await client.send(
+      new ListObjectsV2Command({ Bucket: 'history', Delimiter: '/', Prefix: 'docs/' }),
+    );
+    expect(top.Contents?.map((o) => [o.Key, o.Size, o.ETag?.startsWith('"')])).toEqual([
+      ['docs/read me.txt', 5, true],
+    ]);
+    expect(top.CommonPrefixes?.map((cp) => cp.Prefix)).toEqual(['docs/ünïcødé/']);
+  });
+
+  it('gets and heads objects through the AWS SDK, whole and by range, keys with spaces and non-ASCII', async () => {
+    const whole = await client.send(
+      new GetObjectCommand({ Bucket: 'history', Key: 'docs/ünïcødé/naïve résumé.txt' }),
+    );
+    expect(await whole.Body?.transformToString()).toBe('bonjour');
+    const part = await client.send(
+      new GetObjectCommand({ Bucket: 'history', Key: 'photos/new ✓.txt', Range: 'bytes=1-3' }),
+    );
+    expect(await part.Body?.transformToString()).toBe('res');
+    expect(part.ContentRange).toBe('bytes 1-3/5');
+    const head = await client.send(new HeadObjectCommand({ Bucket: 'history', Key: 'photos/cat.jpg' }));
+    expect(head.ContentLength).toBe(4); // 'meow': the version before the second snapshot's
+    await expect(
+      client.send(new GetObjectCommand({ Bucket: 'history', Key: 'photos/nope' })),
+    ).rejects.toMatchObject({
+      name: 'NoSuchKey',
+    });
+  });
+
+  it('refuses every write with S3’s AccessDenied, and changes nothing', async () => {
+    for (const command of [
+      new PutObjectCommand({ Bucket: 'history', Key: 'photos/cat.jpg', Body: 'woof' }),
+      new DeleteObjectCommand({ Bucket: 'history', Key: 'photos/cat.jpg' }),
+    ]) {
+      await expect(client.send(command as PutObjectCommand)).rejects.toMatchObject({
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      });
+    }
+    const cat = await client.send(new GetObjectCommand({ Bucket: 'history', Key: 'photos/cat.jpg' }));
+    expect(await cat.Body?.transformToString()).toBe('meow');
+  });
+
+  it('serves rclone: lists and copies the tree byte for byte', async () => {
+    const rclone = await debianProgram('rclone');
+    // Configured from its environment alone (as an operator would, or a script), the remote
+    // named PAST; nothing of this process's AWS settings (a CA bundle, say) leaks in.
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dataDir,
+      RCLONE_CONFIG_PAST_TYPE: 's3',
+      RCLONE_CONFIG_PAST_PROVIDER: 'Other',
+      RCLONE_CONFIG_PAST_ENDPOINT: served.url,
+      RCLONE_CONFIG_PAST_ACCESS_KEY_ID: 'any',
+      RCLONE_CONFIG_PAST_SECRET_ACCESS_KEY: 'any',
+    };
+    const remote = 'past:history';
+    const run = (...args: string[]) =>
+      execFileAsync(rclone, ['--config', '/dev/null', ...args], { encoding: 'utf8', env }).then(
+        (r) => r.stdout,
+      );
+    const listed = (await run('lsf', '-R', '--files-only', remote)).trim().split('\n');
+    expect(listed).toEqual([
+      'docs/read me.txt',
+      'docs/ünïcødé/naïve résumé.txt',
+      'photos/cat.jpg',
+      'photos/new ✓.txt',
+    ]);
+    const into = join(dataDir, 'rclone-copy');
+    await run('copy', remote, into);
+    expect(await readFile(join(into, 'docs/ünïcødé/naïve résumé.txt'), 'utf8')).toBe('bonjour');
+    expect(await readFile(join(into, 'photos/new ✓.txt'), 'utf8')).toBe('fresh');
+    expect(await run('cat', `${remote}/photos/cat.jpg`)).toBe('meow');
+  }, 180_000);
 });
 
 /** The text of a restored object, or undefined when the restore did not write it. */

@@ -1,11 +1,12 @@
 /**
- * `strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]`, `strongbox diff PLAN A B` and `strongbox find PLAN
- * PATTERN`: history without a restore. Text for people; `--json` for scripts (JSON lines, one per
+ * `strongbox ls PLAN[@SNAPSHOT|@TIME] [PREFIX]`, `strongbox diff PLAN A B`, `strongbox find PLAN
+ * PATTERN` and `strongbox serve-s3 PLAN[@SNAPSHOT|@TIME]`: history without a restore. Text for people; `--json` for scripts (JSON lines, one per
  * object or change; one document for find).
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { type FindResult, type FoundVersion, findVersions } from '#domain/browse/find.ts';
+import { ServedTree } from '#domain/browse/served-tree.ts';
 import {
   diffTrees,
   openTree,
@@ -15,6 +16,7 @@ import {
   type TreeSource,
 } from '#domain/browse/tree.ts';
 import { formatBytes } from '../format.ts';
+import { serveS3 } from '../serve-s3.ts';
 import { type CliContext, connect } from './context.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
@@ -172,6 +174,50 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
       },
     );
   registerFind(program, { dataDir, deployment });
+  registerServeS3(program, { dataDir, deployment });
+}
+
+/** A bucket name for a plan id: itself when S3 would take it, else `strongbox`. */
+function bucketNameOf(plan: string): string {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(plan) ? plan : 'strongbox';
+}
+
+function registerServeS3(program: Command, { dataDir, deployment }: CliContext): void {
+  program
+    .command('serve-s3 <plan[@snapshot|@time]>')
+    .description(
+      'serve a snapshot or any point in time as a read-only S3 bucket on loopback, straight from the vault (aws s3, rclone and SDKs read it; writes are refused)',
+    )
+    .option('--port <port>', 'port to listen on (0: any free one)', (v) => Number(v), 9000)
+    .option('--host <host>', 'address to listen on (loopback: requests are not authenticated)', '127.0.0.1')
+    .option('--bucket <name>', 'the bucket name clients use [default: the plan id]')
+    .option('--region <region>', "read a copy region's vault")
+    .action(async (spec: string, opts: { port: number; host: string; bucket?: string; region?: string }) => {
+      const c = await connect(dataDir(), deployment());
+      const at = parseTreeSpec(spec);
+      const tree = await ServedTree.open(c.pipeline, { ...at, ...regionOf(opts) });
+      const bucket = opts.bucket ?? bucketNameOf(at.plan);
+      const served = await serveS3(tree, {
+        bucket,
+        region: tree.source.region,
+        host: opts.host,
+        port: opts.port,
+      });
+      console.log(`serving ${describeSource(tree.source)} read-only as s3://${bucket} at ${served.url}`);
+      console.log(`  aws --endpoint-url ${served.url} --no-sign-request s3 ls --recursive s3://${bucket}/`);
+      console.log(`  rclone lsf -R :s3,provider=Other,env_auth=false,endpoint=${served.url}:${bucket}`);
+      console.log('Ctrl-C stops it.');
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          served.close().then(() => {
+            tree.close();
+            resolve();
+          });
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
 }
 
 function registerFind(program: Command, { dataDir, deployment }: CliContext): void {

@@ -20,6 +20,7 @@
  *   strongbox diff PLAN A B [--prefix P]          keys added, removed and modified from A to B (--json)
  *   strongbox find PLAN PATTERN [--since --until --size --etag]
  *                                                 every version of matching keys, first and last seen (--json)
+ *   strongbox serve-s3 PLAN[@SNAPSHOT|@TIME]       a read-only S3 endpoint on loopback onto that tree
  *   strongbox cost [PLAN] [--price CLASS=USD]     stored bytes, dedup, compression, USD/month per plan and region
  *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
  *   strongbox capture replay [--max N] [--dry-run] run capture again on the S3 events it failed after
