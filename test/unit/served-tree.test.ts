@@ -108,6 +108,13 @@ describe('ServedTree.entry and content', () => {
     expect(await tree.entry('zz')).toBeUndefined();
   });
 
+  it('reads a part once for a listing and the reads of its objects that follow', async () => {
+    p.primary.calls.get = 0;
+    const page = await tree.list({ maxKeys: 1000 });
+    for (const e of page.entries) await tree.entry(e.key);
+    expect(p.primary.calls.get).toBe(1);
+  });
+
   it('reads any range, across the boundary between two chunks', async () => {
     // Prepare: an object of two chunks, each byte its offset mod 251
     const size = CHUNK_SIZE_BYTES + 1000;

@@ -5,11 +5,12 @@
  */
 import { NotFoundError } from '../errors.ts';
 import type { PipelineDeps } from '../pipeline.ts';
+import type { VaultStore } from '../ports.ts';
 import { readBlob } from '../repository/read-blobs.ts';
 import { parseRestoreRequest } from '../restore/request.ts';
 import { type RestoreSource, resolveRestoreSource } from '../restore/restore.ts';
 import { type EntrySelection, type SelectionSummary, streamSelection } from '../restore/selection.ts';
-import { CHUNK_SIZE_BYTES, compareKeys, type ManifestEntry } from '../vault.ts';
+import { CHUNK_SIZE_BYTES, compareKeys, type ManifestEntry, VaultLayout } from '../vault.ts';
 import { type TreeAt, type TreeEntry, type TreeSource, treeEntryOf } from './tree.ts';
 
 /** One page of a listing, as ListObjectsV2 asks for it. */
@@ -40,6 +41,38 @@ function commonPrefixOf(key: string, prefix: string, delimiter: string | undefin
   if (!delimiter) return undefined;
   const at = key.indexOf(delimiter, prefix.length);
   return at < 0 ? undefined : key.slice(0, at + delimiter.length);
+}
+
+/** Manifest parts a served tree keeps, most recently read: a page of a listing and the GETs after it. */
+const CACHED_PARTS = 32;
+
+/**
+ * `vault` whose `get` of a manifest part answers from the `size` parts read last: parts are
+ * content-addressed, so never change, and a client that lists a page and then reads its objects
+ * one by one asks for the same part again and again.
+ */
+function cachingParts(vault: VaultStore, size: number): VaultStore {
+  const cache = new Map<string, Promise<Uint8Array>>();
+  const get = (key: string): Promise<Uint8Array> => {
+    if (VaultLayout.partIdOf(key) === undefined) return vault.get(key);
+    let read = cache.get(key);
+    if (read)
+      cache.delete(key); // moved to the end: the most recently used
+    else {
+      read = vault.get(key);
+      read.catch(() => cache.delete(key)); // a failed read is not kept
+    }
+    cache.set(key, read);
+    if (cache.size > size) cache.delete(cache.keys().next().value as string);
+    return read;
+  };
+  return new Proxy(vault, {
+    get(target, property) {
+      if (property === 'get') return get;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /** An inclusive byte range of an object. */
@@ -76,7 +109,8 @@ export class ServedTree {
    * @throws as {@link openTree}.
    */
   static async open(deps: PipelineDeps, at: TreeAt): Promise<ServedTree> {
-    const restore = await resolveRestoreSource(deps, parseRestoreRequest({ ...at, dryRun: true }));
+    const resolved = await resolveRestoreSource(deps, parseRestoreRequest({ ...at, dryRun: true }));
+    const restore = { ...resolved, vault: cachingParts(resolved.vault, CACHED_PARTS) };
     const source: TreeSource = {
       planId: restore.planId,
       snapshot: restore.snapshot,
