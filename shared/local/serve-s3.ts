@@ -203,6 +203,14 @@ function listBuckets(tree: ServedTree, bucket: string): string {
   )}</Bucket></Buckets></ListAllMyBucketsResult>`;
 }
 
+/** @throws S3Error `NotImplemented` (501) for a query parameter not in `known` (a subresource not served). */
+function answerable(query: URLSearchParams, known: ReadonlySet<string>): void {
+  const unknown = [...query.keys()].find((k) => !known.has(k));
+  if (unknown !== undefined) {
+    throw new S3Error(501, 'NotImplemented', `strongbox serve-s3 does not implement '?${unknown}'`);
+  }
+}
+
 /** The subresources of a bucket that are answered; any other is NotImplemented. */
 const BUCKET_QUERY = new Set([
   'list-type',
@@ -225,10 +233,7 @@ async function bucketRequest(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const unknown = [...query.keys()].find((k) => !BUCKET_QUERY.has(k));
-  if (unknown !== undefined) {
-    throw new S3Error(501, 'NotImplemented', `strongbox serve-s3 does not implement '?${unknown}'`);
-  }
+  answerable(query, BUCKET_QUERY);
   if (req.method === 'HEAD') {
     res.writeHead(200);
     res.end();
@@ -321,10 +326,7 @@ async function objectRequest(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const unknown = [...query.keys()].find((k) => !OBJECT_QUERY.has(k));
-  if (unknown !== undefined) {
-    throw new S3Error(501, 'NotImplemented', `strongbox serve-s3 does not implement '?${unknown}'`);
-  }
+  answerable(query, OBJECT_QUERY);
   const entry = await tree.entry(key);
   if (!entry) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
   const etag = `"${entry.etag}"`;
