@@ -1,6 +1,7 @@
 // serve-s3's HTTP answers, as S3 gives them, on loopback over the memory pipeline (no emulator needed):
 // ListObjects V1 and V2 pages, GetBucketLocation, conditional and ranged GETs, and S3's error codes for
 // what it does not serve.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServedTree } from '#domain/browse/served-tree.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { type ServingS3, serveS3 } from '#local/serve-s3.ts';
