@@ -31,6 +31,7 @@ const FUNCTIONS = [
   'restore',
   'restoreWorker',
   'drill',
+  'browse',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 const logicalId = (fn: string) => fn.charAt(0).toUpperCase() + fn.slice(1);
@@ -313,6 +314,14 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...poll('DrillQueue'),
       ...send('DrillDLQ'),
     ],
+    // ls, diff and find for an operator (--stage): read the catalog and the vaults, open them; nothing else.
+    browse: [
+      ...logs('browse'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query'], [table]),
+      ...g(['s3:ListBucket'], [vault, copyVault]),
+      ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
+      ...g(['kms:Decrypt'], [key, copyKey]),
+    ],
   };
 }
 
@@ -549,7 +558,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(resourcesOf(t(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length + 1);
   });
 
-  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot and capture read sources, restore writes only targets, drills write and delete only scratch, verify only reads', () => {
+  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot and capture read sources, restore writes only targets, drills write and delete only scratch, verify and browse only read', () => {
     const byFunction = Object.fromEntries(
       FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
     ) as Record<FunctionName, string[]>;
@@ -588,6 +597,16 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(envOf(t(), 'drill', b).STRONGBOX_DRILL_BUCKET).toBe(c.drillBucket);
     const verifyStorage = byFunction.verify.filter((g) => /^(s3|kms):/.test(g)).map((g) => g.split(' ')[0]);
     expect([...new Set(verifyStorage)].sort()).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+    // Browse answers an operator's ls, diff and find: it reads and opens, and writes nothing anywhere.
+    expect([...new Set(byFunction.browse.map((g) => g.split(' ')[0]))].sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'kms:Decrypt',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:GetObject',
+      's3:ListBucket',
+    ]);
     // Every grant on a vault is limited to vault buckets of this account (no bucket sniping).
     for (const fn of FUNCTIONS) {
       for (const s of roleStatements(roleOf(t(), fn, b)[1], b)) {
@@ -658,7 +677,17 @@ describe.each(CASES)('npm run package $args', (c) => {
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, b);
     expect(byKeyPolicy).toEqual({
       'kms:GenerateDataKey': ['capture', 'copy', 'prune', 'snapshot'].map(role),
-      'kms:Decrypt': ['capture', 'snapshot', 'copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill']
+      'kms:Decrypt': [
+        'capture',
+        'snapshot',
+        'copy',
+        'verify',
+        'prune',
+        'restore',
+        'restoreWorker',
+        'drill',
+        'browse',
+      ]
         .map(role)
         .sort(),
     });
@@ -1056,7 +1085,9 @@ describe.each(CASES)('npm run package $args', (c) => {
     const byKeyPolicy = keyUse(key.Properties?.KeyPolicy, cb);
     expect(byKeyPolicy).toEqual({
       'kms:GenerateDataKey': ['copy', 'prune'].map(role),
-      'kms:Decrypt': ['copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill'].map(role).sort(),
+      'kms:Decrypt': ['copy', 'verify', 'prune', 'restore', 'restoreWorker', 'drill', 'browse']
+        .map(role)
+        .sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
   });

@@ -6,6 +6,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { type FindResult, type FoundVersion, findVersions } from '#domain/browse/find.ts';
+import { type DiffPage, type FindAnswer, MAX_FOUND_VERSIONS, type TreePage } from '#domain/browse/remote.ts';
 import { ServedTree } from '#domain/browse/served-tree.ts';
 import {
   diffTrees,
@@ -18,6 +19,7 @@ import {
 import { formatBytes } from '../format.ts';
 import { serveS3 } from '../serve-s3.ts';
 import { type CliContext, connect } from './context.ts';
+import { type Deployment, invokeBrowse } from './deployed.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -144,8 +146,11 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
     .option('--region <region>', "read a copy region's vault")
     .option('--json', 'one JSON object per line: key, sizeBytes, lastModified, etag, contentSha256')
     .action(async (spec: string, prefix: string | undefined, opts: { region?: string; json?: boolean }) => {
-      const c = await connect(dataDir(), deployment());
-      const tree = await openTree(c.pipeline, { ...parseTreeSpec(spec), ...regionOf(opts) }, prefix);
+      const at = { ...parseTreeSpec(spec), ...regionOf(opts) };
+      const deployed = deployment();
+      const tree = deployed
+        ? await remoteTree(deployed, at, prefix)
+        : await openTree((await connect(dataDir())).pipeline, at, prefix);
       await printTree(tree.entries, tree.source, opts.json === true, (line) => console.log(line));
     });
   program
@@ -163,13 +168,14 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
         b: string,
         opts: { prefix?: string; region?: string; json?: boolean },
       ) => {
-        const c = await connect(dataDir(), deployment());
-        const diff = await diffTrees(
-          c.pipeline,
+        const sides = [
           { ...treeOf(plan, a), ...regionOf(opts) },
           { ...treeOf(plan, b), ...regionOf(opts) },
-          opts.prefix,
-        );
+        ] as const;
+        const deployed = deployment();
+        const diff = deployed
+          ? await remoteDiff(deployed, ...sides, opts.prefix)
+          : await diffTrees((await connect(dataDir())).pipeline, ...sides, opts.prefix);
         await printDiff(diff, opts.json === true, (line) => console.log(line));
       },
     );
@@ -251,8 +257,7 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
         ] as const)
           if (value !== undefined && !isoTime.safeParse(value).success)
             throw new InvalidArgumentError(`--${name} '${value}' is not an ISO-8601 time`);
-        const c = await connect(dataDir(), deployment());
-        const result = await findVersions(c.pipeline, {
+        const request = {
           plan,
           pattern,
           ...(opts.since ? { since: opts.since } : {}),
@@ -260,10 +265,65 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
           ...(opts.size ?? {}),
           ...(opts.etag ? { etag: opts.etag } : {}),
           ...regionOf(opts),
-        });
+        };
+        const deployed = deployment();
+        const result: FindAnswer = deployed
+          ? await invokeBrowse<FindAnswer>(deployed, { op: 'find', ...request })
+          : await findVersions((await connect(dataDir())).pipeline, request);
         console.log(formatFind(result, opts.json === true));
+        if (result.truncated)
+          console.error(
+            `only the first ${MAX_FOUND_VERSIONS} versions: narrow the pattern, --since or --until`,
+          );
       },
     );
+}
+
+/**
+ * A deployed stage's tree, page by page through its browse function (the first page read now, for
+ * its source; the next ones as the entries are read).
+ */
+async function remoteTree(
+  deployed: Deployment,
+  tree: TreeAt,
+  prefix: string | undefined,
+): Promise<{ source: TreeSource; entries: AsyncGenerator<TreeEntry> }> {
+  const ask = (after?: string) =>
+    invokeBrowse<TreePage>(deployed, {
+      op: 'ls',
+      tree,
+      ...(prefix ? { prefix } : {}),
+      ...(after ? { after } : {}),
+    });
+  const first = await ask();
+  async function* entries(): AsyncGenerator<TreeEntry> {
+    for (let page: TreePage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
+      yield* page.entries;
+  }
+  return { source: first.source, entries: entries() };
+}
+
+/** A deployed stage's diff, page by page through its browse function. */
+async function remoteDiff(
+  deployed: Deployment,
+  a: TreeAt,
+  b: TreeAt,
+  prefix: string | undefined,
+): Promise<Awaited<ReturnType<typeof diffTrees>>> {
+  const ask = (after?: string) =>
+    invokeBrowse<DiffPage>(deployed, {
+      op: 'diff',
+      a,
+      b,
+      ...(prefix ? { prefix } : {}),
+      ...(after ? { after } : {}),
+    });
+  const first = await ask();
+  async function* changes(): AsyncGenerator<TreeChange> {
+    for (let page: DiffPage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
+      yield* page.changes;
+  }
+  return { a: first.a, b: first.b, sharedParts: first.sharedParts, changes: changes() };
 }
 
 function regionOf(opts: { region?: string }): { region?: string } {

@@ -8,6 +8,7 @@ import {
   LambdaClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-lambda';
+import type { BrowseRequest } from '#domain/browse/remote.ts';
 import { StrongboxError } from '#domain/errors.ts';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import type { RestoreReport } from '#domain/restore/report.ts';
@@ -58,7 +59,34 @@ export async function invokeRestore(
   request: RestoreRequest,
   client = new LambdaClient({ region: deployment.region }),
 ): Promise<RestoreReport | RestoreJobRecord> {
-  const functionName = restoreFunctionName(deployment.stage);
+  const payload = await invokeFunction(client, restoreFunctionName(deployment.stage), request);
+  if (typeof payload.snapshotId !== 'string') {
+    throw new StrongboxError(
+      `${restoreFunctionName(deployment.stage)} returned no restore report: ${JSON.stringify(payload).slice(0, 500)}`,
+    );
+  }
+  return payload as unknown as RestoreReport | RestoreJobRecord;
+}
+
+/**
+ * Invoke the deployed browse function (`strongbox-<stage>-browse`) with a browse request: ls, diff
+ * and find read manifests with its role, the only kind of principal the vault key lets decrypt.
+ * @throws StrongboxError with the function's error message.
+ */
+export async function invokeBrowse<T>(
+  deployment: Deployment,
+  request: BrowseRequest,
+  client = new LambdaClient({ region: deployment.region }),
+): Promise<T> {
+  return (await invokeFunction(client, `strongbox-${deployment.stage}-browse`, request)) as T;
+}
+
+/** Invoke a function with a JSON payload and return its JSON answer. @throws StrongboxError on its error. */
+async function invokeFunction(
+  client: LambdaClient,
+  functionName: string,
+  request: unknown,
+): Promise<Record<string, unknown>> {
   const out = await client.send(
     new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(request)) }),
   );
@@ -75,8 +103,5 @@ export async function invokeRestore(
       `${functionName} failed: ${typeof payload.errorType === 'string' ? `${payload.errorType}: ` : ''}${reason}`,
     );
   }
-  if (typeof payload.snapshotId !== 'string') {
-    throw new StrongboxError(`${functionName} returned no restore report: ${text.slice(0, 500)}`);
-  }
-  return payload as unknown as RestoreReport | RestoreJobRecord;
+  return payload;
 }
