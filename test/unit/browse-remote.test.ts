@@ -145,6 +145,12 @@ describe('strongbox --stage through the browse function', () => {
     ]);
   });
 
+  it('versions lists one object’s versions, newest first', async () => {
+    await cli('versions', 'photos', 'docs/ünï.txt');
+    expect(out.join('\n')).toContain(second);
+    expect(out.join('\n')).toContain(first);
+  });
+
   it('surfaces the function’s error', async () => {
     await expect(cli('ls', 'nope')).rejects.toThrow(
       "strongbox-prod-browse failed: NotFoundError: plan 'nope' does not exist",

@@ -1,6 +1,6 @@
 /**
- * Browsing a deployed stage: the requests the browse function answers (`strongbox ls`, `diff` and
- * `find` with `--stage`), so that manifests are opened with the function's role, the only principals
+ * Browsing a deployed stage: the requests the browse function answers (`strongbox ls`, `diff`,
+ * `find` and `versions` with `--stage`), so that manifests are opened with the function's role, the only principals
  * the vault key lets decrypt, and the operator needs no more than `lambda:InvokeFunction` on it.
  * Answers come in pages that fit a Lambda response (6 MB): the caller asks again from `next`.
  * @see ../../../docs/format.md#manifests
@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import type { PipelineDeps } from '../pipeline.ts';
+import { type KeyVersion, listVersions } from '../restore/versions.ts';
 import { compareKeys } from '../vault.ts';
 import { type FindResult, findVersions } from './find.ts';
 import { ServedTree } from './served-tree.ts';
@@ -47,6 +48,13 @@ export const BrowseRequestSchema = z.discriminatedUnion('op', [
     etag: z.string().min(1).optional(),
     region: z.string().min(1).optional(),
   }),
+  z.strictObject({
+    op: z.literal('versions'),
+    plan: z.string().min(1),
+    key: z.string().min(1),
+    region: z.string().min(1).optional(),
+    limit: z.number().int().min(1).max(1000).default(20),
+  }),
 ]);
 export type BrowseRequest = z.input<typeof BrowseRequestSchema>;
 
@@ -69,6 +77,11 @@ export interface DiffPage {
 /** A `find`, with at most {@link MAX_FOUND_VERSIONS} versions (`truncated` when there were more). */
 export type FindAnswer = FindResult & { truncated?: boolean };
 
+/** The versions of one object, newest first (`strongbox versions`). */
+export interface VersionsAnswer {
+  versions: KeyVersion[];
+}
+
 /**
  * Answer a browse request.
  * @throws ValidationError (not retryable) for a request that does not parse, naming the field.
@@ -82,7 +95,7 @@ export type FindAnswer = FindResult & { truncated?: boolean };
 export async function answerBrowse(
   deps: PipelineDeps,
   input: unknown,
-): Promise<TreePage | DiffPage | FindAnswer> {
+): Promise<TreePage | DiffPage | FindAnswer | VersionsAnswer> {
   const parsed = BrowseRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -115,6 +128,10 @@ export async function answerBrowse(
       changes.push(change);
     }
     return { a: diff.a, b: diff.b, sharedParts: diff.sharedParts, changes, ...(next ? { next } : {}) };
+  }
+  if (request.op === 'versions') {
+    const { op: _op, ...query } = request;
+    return { versions: await listVersions(deps, { ...query, journal: true }) };
   }
   const { op: _op, ...find } = request;
   const result = await findVersions(deps, find);

@@ -3,6 +3,7 @@
  * job it follows), `strongbox restore-status [JOB]` and `strongbox versions PLAN KEY`.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { VersionsAnswer } from '#domain/browse/remote.ts';
 import type { Catalog } from '#domain/ports.ts';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { reportOfRestoreJob, startRestore } from '#domain/restore/jobs.ts';
@@ -12,7 +13,7 @@ import type { RestoreRequest } from '#domain/restore/request.ts';
 import { listVersions } from '#domain/restore/versions.ts';
 import { formatBytes } from '../format.ts';
 import { type CliContext, collect, connect, positiveInteger } from './context.ts';
-import { type Deployment, invokeRestore, restoreFunctionName } from './deployed.ts';
+import { type Deployment, invokeBrowse, invokeRestore, restoreFunctionName } from './deployed.ts';
 import { followRestoreJob, restoreProgress } from './format/progress.ts';
 import { formatRestoreReport, formatVersions, restoreJobLine } from './format/restore.ts';
 import { readKeyList, runsOfKeys } from './key-list.ts';
@@ -229,14 +230,12 @@ export function registerVersions(program: Command, { dataDir, deployment }: CliC
         const key = opts.key ?? keyArg;
         if (!plan || !key)
           throw new InvalidArgumentError('name the plan and the key: strongbox versions <plan> <key>');
-        const c = await connect(dataDir(), deployment());
-        const versions = await listVersions(c.pipeline, {
-          plan,
-          key,
-          limit: opts.limit,
-          journal: true,
-          ...(opts.region ? { region: opts.region } : {}),
-        });
+        const query = { plan, key, limit: opts.limit, ...(opts.region ? { region: opts.region } : {}) };
+        // A deployed stage's manifests are opened by its browse function (only function roles decrypt).
+        const deployed = deployment();
+        const versions = deployed
+          ? (await invokeBrowse<VersionsAnswer>(deployed, { op: 'versions', ...query })).versions
+          : await listVersions((await connect(dataDir())).pipeline, { ...query, journal: true });
         if (versions.length === 0) {
           console.log(`no snapshot or journal entry of plan '${plan}' holds '${key}'`);
           return;
