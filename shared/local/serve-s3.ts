@@ -1,6 +1,6 @@
 /**
- * `strongbox serve-s3`: a read-only S3 endpoint on loopback onto a {@link ServedTree} (a snapshot or
- * a point in time), so `aws s3 cp`, rclone or an application read history without restoring it.
+ * `strongbox serve-s3`: a read-only S3 endpoint on loopback onto a {@link TreeReader} (a snapshot or
+ * a point in time, read in this process or through a deployed stage's browse function), so `aws s3 cp`, rclone or an application read history without restoring it.
  *
  * Path-style requests only (`http://127.0.0.1:PORT/BUCKET/KEY`), one bucket. Served: ListBuckets,
  * HeadBucket, GetBucketLocation, ListObjectsV2 and ListObjects (V1), HeadObject and GetObject with
@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ByteRange, ListPage, ServedTree } from '#domain/browse/served-tree.ts';
+import type { ByteRange, ListPage, TreeReader } from '#domain/browse/served-tree.ts';
 import { reasonOf } from '#domain/errors.ts';
 import type { ManifestEntry } from '#domain/vault.ts';
 
@@ -86,7 +86,7 @@ export interface ServingS3 {
   /** `http://HOST:PORT`: the endpoint URL to give clients (path-style). */
   url: string;
   bucket: string;
-  tree: ServedTree;
+  tree: TreeReader;
   close(): Promise<void>;
 }
 
@@ -100,7 +100,7 @@ export interface ServingS3 {
  * ```
  */
 export async function serveS3(
-  tree: ServedTree,
+  tree: TreeReader,
   options: { bucket: string; region: string; host?: string; port?: number },
 ): Promise<ServingS3> {
   const server: Server = createServer((req, res) => {
@@ -164,7 +164,7 @@ function sendXml(res: ServerResponse, body: string): void {
 }
 
 async function handle(
-  tree: ServedTree,
+  tree: TreeReader,
   options: { bucket: string; region: string },
   req: IncomingMessage,
   res: ServerResponse,
@@ -196,7 +196,7 @@ async function handle(
   return objectRequest(tree, key, query, req, res);
 }
 
-function listBuckets(tree: ServedTree, bucket: string): string {
+function listBuckets(tree: TreeReader, bucket: string): string {
   const created = tree.source.snapshot.time ?? tree.source.snapshot.scheduledAt;
   return `<ListAllMyBucketsResult xmlns="${XMLNS}"><Owner>${tags({ ID: 'strongbox', DisplayName: 'strongbox' })}</Owner><Buckets><Bucket>${tags(
     { Name: bucket, CreationDate: created },
@@ -227,7 +227,7 @@ const BUCKET_QUERY = new Set([
 ]);
 
 async function bucketRequest(
-  tree: ServedTree,
+  tree: TreeReader,
   options: { bucket: string; region: string },
   query: URLSearchParams,
   req: IncomingMessage,
@@ -247,7 +247,7 @@ async function bucketRequest(
 }
 
 /** ListObjectsV2 (`list-type=2`) or ListObjects (V1) as S3 answers them. */
-async function listObjects(tree: ServedTree, bucket: string, query: URLSearchParams): Promise<string> {
+async function listObjects(tree: TreeReader, bucket: string, query: URLSearchParams): Promise<string> {
   const v2 = query.get('list-type') === '2';
   const prefix = query.get('prefix') ?? '';
   const delimiter = query.get('delimiter') || undefined;
@@ -320,7 +320,7 @@ async function listObjects(tree: ServedTree, bucket: string, query: URLSearchPar
 const OBJECT_QUERY = new Set(['x-id', 'partNumber']);
 
 async function objectRequest(
-  tree: ServedTree,
+  tree: TreeReader,
   key: string,
   query: URLSearchParams,
   req: IncomingMessage,

@@ -715,6 +715,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       'drill',
       'restore',
       'restoreWorker',
+      'browse',
     ];
     for (const fn of FUNCTIONS) {
       const storage = t().Resources[`${logicalId(fn)}LambdaFunction`]?.Properties?.EphemeralStorage;

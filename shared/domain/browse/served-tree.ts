@@ -8,7 +8,7 @@ import type { PipelineDeps } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import { readBlob } from '../repository/read-blobs.ts';
 import { parseRestoreRequest } from '../restore/request.ts';
-import { type RestoreSource, resolveRestoreSource } from '../restore/restore.ts';
+import { indexOnce, type RestoreSource, resolveRestoreSource } from '../restore/restore.ts';
 import { type EntrySelection, type SelectionSummary, streamSelection } from '../restore/selection.ts';
 import { CHUNK_SIZE_BYTES, compareKeys, type ManifestEntry, VaultLayout } from '../vault.ts';
 import { type TreeAt, type TreeEntry, type TreeSource, treeEntryOf } from './tree.ts';
@@ -82,6 +82,18 @@ export interface ByteRange {
 }
 
 /**
+ * What `serve-s3` reads a tree through: {@link ServedTree} in this process, or a deployed stage's
+ * browse function (shared/local/remote-tree.ts).
+ */
+export interface TreeReader {
+  readonly source: TreeSource;
+  list(request: ListRequest): Promise<ListPage>;
+  entry(key: string): Promise<ManifestEntry | undefined>;
+  content(entry: ManifestEntry, range?: ByteRange): AsyncIterable<Buffer>;
+  close(): void;
+}
+
+/**
  * A plan's tree at a snapshot or a point in time, resolved once and served read-only: listings read
  * only the manifest parts at and after where a page starts (and in its prefix), an object's entry
  * only the one part whose key range holds it, and content only the chunks a range covers.
@@ -93,7 +105,7 @@ export interface ByteRange {
  * if (entry) for await (const chunk of tree.content(entry, { start: 0, end: 99 })) process.stdout.write(chunk);
  * ```
  */
-export class ServedTree {
+export class ServedTree implements TreeReader {
   readonly source: TreeSource;
   readonly #deps: Pick<PipelineDeps, 'envelope'>;
   readonly #restore: RestoreSource;
@@ -106,11 +118,24 @@ export class ServedTree {
 
   /**
    * Resolve the tree (its snapshot, manifest and, for a point in time, the journal's changes up to it).
+   * @param options.sharedIndex read content through the index a warm function keeps between
+   *   invocations ({@link VaultIndex.shared}), not one loaded for this tree alone.
    * @throws as {@link openTree}.
    */
-  static async open(deps: PipelineDeps, at: TreeAt): Promise<ServedTree> {
+  static async open(
+    deps: PipelineDeps,
+    at: TreeAt,
+    options: { sharedIndex?: boolean } = {},
+  ): Promise<ServedTree> {
     const resolved = await resolveRestoreSource(deps, parseRestoreRequest({ ...at, dryRun: true }));
-    const restore = { ...resolved, vault: cachingParts(resolved.vault, CACHED_PARTS) };
+    const vault = cachingParts(resolved.vault, CACHED_PARTS);
+    const restore = {
+      ...resolved,
+      vault,
+      ...(options.sharedIndex
+        ? { index: indexOnce(resolved.vault, deps.envelope, deps, { shared: true }) }
+        : {}),
+    };
     const source: TreeSource = {
       planId: restore.planId,
       snapshot: restore.snapshot,

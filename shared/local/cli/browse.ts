@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { type FindResult, type FoundVersion, findVersions } from '#domain/browse/find.ts';
 import { type DiffPage, type FindAnswer, MAX_FOUND_VERSIONS, type TreePage } from '#domain/browse/remote.ts';
-import { ServedTree } from '#domain/browse/served-tree.ts';
+import { ServedTree, type TreeReader } from '#domain/browse/served-tree.ts';
 import {
   diffTrees,
   openTree,
@@ -17,6 +17,7 @@ import {
   type TreeSource,
 } from '#domain/browse/tree.ts';
 import { formatBytes } from '../format.ts';
+import { RemoteTree } from '../remote-tree.ts';
 import { serveS3 } from '../serve-s3.ts';
 import { type CliContext, connect } from './context.ts';
 import { type Deployment, invokeBrowse } from './deployed.ts';
@@ -183,6 +184,16 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
   registerServeS3(program, { dataDir, deployment });
 }
 
+/** A tree to serve: read in this process, or through a deployed stage's browse function. */
+async function openReader(
+  dataDir: string,
+  deployed: Deployment | undefined,
+  at: TreeAt,
+): Promise<TreeReader> {
+  if (deployed) return RemoteTree.open(deployed, at);
+  return ServedTree.open((await connect(dataDir)).pipeline, at);
+}
+
 /** A bucket name for a plan id: itself when S3 would take it, else `strongbox`. */
 function bucketNameOf(plan: string): string {
   return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(plan) ? plan : 'strongbox';
@@ -199,9 +210,8 @@ function registerServeS3(program: Command, { dataDir, deployment }: CliContext):
     .option('--bucket <name>', 'the bucket name clients use [default: the plan id]')
     .option('--region <region>', "read a copy region's vault")
     .action(async (spec: string, opts: { port: number; host: string; bucket?: string; region?: string }) => {
-      const c = await connect(dataDir(), deployment());
       const at = parseTreeSpec(spec);
-      const tree = await ServedTree.open(c.pipeline, { ...at, ...regionOf(opts) });
+      const tree = await openReader(dataDir(), deployment(), { ...at, ...regionOf(opts) });
       const bucket = opts.bucket ?? bucketNameOf(at.plan);
       const served = await serveS3(tree, {
         bucket,

@@ -1,6 +1,7 @@
-// `strongbox ls|diff|find --stage NAME`: the CLI asks the stage's browse function, page by page,
+// `strongbox ls|diff|find|versions|serve-s3 --stage NAME`: the CLI asks the stage's browse function, page by page,
 // and prints what it prints for the embedded stack. The function runs here on the memory pipeline,
-// behind a mocked Lambda client that hands it the invocation's payload as AWS would.
+// behind a mocked Lambda client that hands it the invocation's payload as AWS would; serve-s3 --stage
+// listens on loopback.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -13,6 +14,8 @@ import { answerBrowse, type TreePage } from '#domain/browse/remote.ts';
 import { openTree } from '#domain/browse/tree.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { buildCli } from '#local/cli/index.ts';
+import { RemoteTree } from '#local/remote-tree.ts';
+import { serveS3 } from '#local/serve-s3.ts';
 import { PROJECT_ROOT } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { makeHandler } from '../../functions/browse.ts';
@@ -149,6 +152,40 @@ describe('strongbox --stage through the browse function', () => {
     await cli('versions', 'photos', 'docs/ünï.txt');
     expect(out.join('\n')).toContain(second);
     expect(out.join('\n')).toContain(first);
+  });
+
+  it('serve-s3 serves the stage’s tree through the function: listings, entries, and content in 4 MiB reads', async () => {
+    // Prepare: an object of 9 MiB (two chunks, three reads) in a third snapshot
+    const big = Buffer.alloc(9 * 1024 * 1024).map((_, i) => i % 253);
+    await p.objects.put('source', 'big.bin', big, {});
+    const third = await snapshot();
+    const tree = await RemoteTree.open({ stage: 'prod', region: 'us-east-1' }, { plan: 'photos' });
+    const served = await serveS3(tree, { bucket: 'photos', region: 'us-east-1' });
+    try {
+      // Act
+      const listing = await (await fetch(`${served.url}/photos?list-type=2&delimiter=/`)).text();
+      const whole = Buffer.from(await (await fetch(`${served.url}/photos/big.bin`)).arrayBuffer());
+      const ranged = await fetch(`${served.url}/photos/big.bin`, {
+        headers: { Range: 'bytes=4194300-4194310' },
+      });
+      // Assess
+      expect(tree.source.snapshot.snapshotId).toBe(third);
+      expect([...listing.matchAll(/<Prefix>([^<]+)<\/Prefix>/g)].map((m) => m[1])).toEqual([
+        'a b/',
+        'docs/',
+        'logs/',
+      ]);
+      expect(whole.equals(big)).toBe(true);
+      expect(Buffer.from(await ranged.arrayBuffer())).toEqual(big.subarray(4194300, 4194311));
+      const reads = lambda.commandCalls(InvokeCommand).filter((call) =>
+        Buffer.from(call.args[0].input.Payload as Uint8Array)
+          .toString()
+          .includes('"op":"read"'),
+      );
+      expect(reads).toHaveLength(3 + 1); // the whole object in 4 MiB reads, then the 11 bytes in one
+    } finally {
+      await served.close();
+    }
   });
 
   it('surfaces the function’s error', async () => {
