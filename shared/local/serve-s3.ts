@@ -176,7 +176,7 @@ async function handle(
   const q = raw.indexOf('?');
   const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
   const [, bucket = '', ...rest] = (q < 0 ? raw : raw.slice(0, q)).split('/');
-  const key = rest.length > 0 ? decodeURIComponent(rest.join('/')) : '';
+  const key = rest.length > 0 ? decodePath(rest.join('/')) : '';
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw new S3Error(
       403,
@@ -185,7 +185,7 @@ async function handle(
     );
   }
   if (bucket === '') return sendXml(res, listBuckets(tree, options.bucket));
-  if (decodeURIComponent(bucket) !== options.bucket) {
+  if (decodePath(bucket) !== options.bucket) {
     throw new S3Error(
       404,
       'NoSuchBucket',
@@ -194,6 +194,15 @@ async function handle(
   }
   if (key === '') return bucketRequest(tree, options, query, req, res);
   return objectRequest(tree, key, query, req, res);
+}
+
+/** A path segment's text. @throws S3Error `InvalidURI` (400) for a malformed percent-encoding. */
+function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.");
+  }
 }
 
 function listBuckets(tree: TreeReader, bucket: string): string {

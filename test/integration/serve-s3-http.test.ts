@@ -66,6 +66,7 @@ describe('serve-s3 over HTTP', () => {
     ['/photos/nope', {}, 'GET', 404, 'NoSuchKey'],
     ['/other/z', {}, 'GET', 404, 'NoSuchBucket'],
     ['/photos/z?acl', {}, 'GET', 501, 'NotImplemented'],
+    ['/photos/%E0%A4%A', {}, 'GET', 400, 'InvalidURI'],
     ['/photos?versioning', {}, 'GET', 501, 'NotImplemented'],
     ['/photos/z', {}, 'PUT', 403, 'AccessDenied'],
     ['/photos/z', {}, 'DELETE', 403, 'AccessDenied'],
