@@ -2,7 +2,9 @@
  * `strongbox`: the command line for the embedded stack (and, through the same use cases, for a
  * deployment). `npm start` runs `strongbox start`; other commands talk to the running stack.
  *
- *   strongbox start [--data-dir DIR]              start the embedded stack and keep it running
+ *   strongbox start [--data-dir DIR]              start the embedded stack and keep it running (and the
+ *                                                 web console: --console-port N, --no-console)
+ *   strongbox console [--port N]                  the web console on 127.0.0.1 (with --stage: a deployed stage)
  *   strongbox plans apply FILE                    validate and store plans (YAML)
  *   strongbox plans list
  *   strongbox backup PLAN [--tag T]...            start an on-demand snapshot (tagged, for keepTag)
@@ -36,6 +38,7 @@ import { Command } from 'commander';
 import { registerBackup } from './backup.ts';
 import { registerBrowse } from './browse.ts';
 import { registerCapture } from './capture.ts';
+import { registerConsole } from './console.ts';
 import { type CliContext, DEFAULT_DATA_DIR } from './context.ts';
 import { registerCost } from './cost.ts';
 import type { Deployment } from './deployed.ts';
@@ -68,6 +71,7 @@ export function buildCli(): Command {
 
   // In the order `strongbox --help` lists them.
   registerStart(program, cli);
+  registerConsole(program, cli);
   registerPlans(program, cli);
   registerBackup(program, cli);
   registerCapture(program, cli);

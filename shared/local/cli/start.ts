@@ -1,12 +1,17 @@
-/** `strongbox start`: run the embedded stack in this process until Ctrl-C. */
+/** `strongbox start`: run the embedded stack (and the web console) in this process until Ctrl-C. */
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_CONSOLE_PORT, type RunningConsole, startConsole } from '../console/server.ts';
 import { formatTable } from '../format.ts';
 import { startLocalStack } from '../stack.ts';
+import { consoleLine, portNumber } from './console.ts';
 import type { CliContext } from './context.ts';
 
-/** `start [--port P] [--log-level L]`: start the stack and write its stack.json for the other commands. */
+/**
+ * `start [--port P] [--log-level L] [--console-port N | --no-console]`: start the stack, serve the
+ * web console on 127.0.0.1, and write its stack.json for the other commands.
+ */
 export function registerStart(program: Command, { dataDir }: CliContext): void {
   program
     .command('start')
@@ -22,13 +27,28 @@ export function registerStart(program: Command, { dataDir }: CliContext): void {
       4566,
     )
     .option('--log-level <level>', 'functions log level', 'INFO')
-    .action(async (opts: { port: number; logLevel: string }) => {
+    .option(
+      '--console-port <port>',
+      'port of the web console on 127.0.0.1 (0: any free one)',
+      portNumber,
+      DEFAULT_CONSOLE_PORT,
+    )
+    .option('--no-console', 'do not serve the web console')
+    .action(async (opts: { port: number; logLevel: string; consolePort: number; console: boolean }) => {
       const dir = dataDir();
       const stack = await startLocalStack({
         dataDir: dir,
         ports: { primaryS3Sqs: opts.port, copyS3: opts.port + 1, dynamodb: opts.port + 2 },
         logLevel: opts.logLevel,
       });
+      let served: RunningConsole | undefined;
+      try {
+        if (opts.console)
+          served = await startConsole({ container: stack.container(), port: opts.consolePort });
+      } catch (error) {
+        await stack.stop();
+        throw error;
+      }
       const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
       await writeFile(
         join(dir, 'stack.json'),
@@ -46,9 +66,11 @@ export function registerStart(program: Command, { dataDir }: CliContext): void {
         ),
       );
       console.log(`protected bucket(s): ${stack.protectedBuckets.join(', ') || 'none'}`);
+      if (served) console.log(consoleLine(served));
       console.log('Ctrl-C stops it.');
       const stop = async () => {
         await rm(join(dir, 'stack.json'), { force: true });
+        await served?.close();
         await stack.stop();
         process.exit(0);
       };
