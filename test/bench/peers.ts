@@ -10,11 +10,12 @@
  * variables (a remote named `peer`, with an empty config file), restic by its environment and `-o`
  * options, with a cache directory of its own per repository.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { aptInstall, which } from '../support/debian.ts';
 
 /** One measured child process. */
 export interface PeerRun {
@@ -37,33 +38,6 @@ const PEERS = ['rclone', 'restic'] as const;
 const TAIL_BYTES = 4096;
 const TIME_BIN = '/usr/bin/time';
 const DUMMY_KEY = 'test';
-
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, name);
-    if (
-      await access(candidate, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    )
-      return candidate;
-  }
-  return undefined;
-}
-
-function aptInstall(names: string[]): string | undefined {
-  const run = (args: string[]) => spawnSync('apt-get', args, { encoding: 'utf8', stdio: 'pipe' });
-  let res = run(['install', '-y', ...names]);
-  if (res.status !== 0) {
-    // The package lists may be missing or stale.
-    run(['update']);
-    res = run(['install', '-y', ...names]);
-  }
-  if (res.status === 0) return undefined;
-  const why = res.error?.message ?? (res.stderr || res.stdout || '').trim().split('\n').pop();
-  return `apt-get install -y ${names.join(' ')} failed (${why ?? `exit ${res.status}`})`;
-}
 
 /** Find rclone and restic; install the missing ones with apt-get (Debian packages) if possible. */
 export async function ensurePeers(): Promise<Peers> {
