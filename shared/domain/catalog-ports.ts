@@ -14,6 +14,7 @@ import type {
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
+  QuarantineRecord,
   RegionCopy,
   RestoreJobRecord,
   RestoreSliceCounts,
@@ -36,11 +37,22 @@ export interface Catalog
     JournalCatalog,
     GcCatalog {}
 
-/** The catalog's plans: the plans applied, as stored ({@link PlanRecord}). */
+/** The catalog's plans: the plans applied, as stored ({@link PlanRecord}), and their quarantines. */
 export interface PlanCatalog {
   putPlans(plans: readonly PlanRecord[]): Promise<void>;
   getPlan(planId: string): Promise<PlanRecord | undefined>;
   listPlans(): Promise<PlanRecord[]>;
+  /**
+   * Quarantine a plan, once: false (nothing written) when it is in quarantine already.
+   * @throws TransientError (retryable). @see QuarantineRecord
+   */
+  putQuarantine(quarantine: QuarantineRecord): Promise<boolean>;
+  /** A plan's quarantine, or undefined. @throws TransientError (retryable). */
+  getQuarantine(planId: string): Promise<QuarantineRecord | undefined>;
+  /** Every quarantine, by plan id. @throws TransientError (retryable). */
+  listQuarantines(): Promise<QuarantineRecord[]>;
+  /** Lift a plan's quarantine: false when it was in none. @throws TransientError (retryable). */
+  liftQuarantine(planId: string): Promise<boolean>;
 }
 
 /**

@@ -513,6 +513,30 @@ export interface PlanRecord extends Plan {
 }
 
 /**
+ * A plan in quarantine (a suspected attack on its source): its forget, its journal's expiry and
+ * garbage collection of its vaults pause until an operator lifts it, and the newest snapshot taken
+ * before the attack began is held. Stored apart from the plan (`QUARANTINE` / `<planId>`), so
+ * `plans apply` never lifts it. @see docs/format.md#catalog
+ * @example
+ * ```ts
+ * const q: QuarantineRecord = { planId: 'photos', since: '2026-12-06T01:00:00.000Z', at: '2026-12-06T01:20:00.000Z',
+ *   reason: 'GuardDuty finding 42', by: 'operator', heldSnapshotId: '20261206T000000Z' };
+ * ```
+ */
+export interface QuarantineRecord {
+  planId: string;
+  /** ISO-8601 UTC: when the attack (the anomaly) began; the clean point lies before it. */
+  since: string;
+  /** ISO-8601 UTC: when the plan was quarantined. */
+  at: string;
+  reason: string;
+  /** Who quarantined it: an operator (`strongbox quarantine`), or the detector. */
+  by: 'operator' | 'detector';
+  /** The newest committed snapshot taken before `since`, held (absent: the plan had none). */
+  heldSnapshotId?: string;
+}
+
+/**
  * A pack garbage collection found unreferenced: deleted by a later run once `markedAt` is older than
  * the grace period and the pack is still unreferenced; a pack referenced again meanwhile loses its
  * mark (rescued). Snapshots do not reuse blobs of marked packs.

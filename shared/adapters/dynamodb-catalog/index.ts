@@ -53,6 +53,7 @@ import type {
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
+  QuarantineRecord,
   RegionCopy,
   RestoreJobRecord,
   RestoreSliceCounts,
@@ -109,6 +110,22 @@ export class DynamoDbCatalog implements Catalog {
 
   listPlans(): Promise<PlanRecord[]> {
     return this.#plans.listPlans();
+  }
+
+  putQuarantine(quarantine: QuarantineRecord): Promise<boolean> {
+    return this.#plans.putQuarantine(quarantine);
+  }
+
+  getQuarantine(planId: string): Promise<QuarantineRecord | undefined> {
+    return this.#plans.getQuarantine(planId);
+  }
+
+  listQuarantines(): Promise<QuarantineRecord[]> {
+    return this.#plans.listQuarantines();
+  }
+
+  liftQuarantine(planId: string): Promise<boolean> {
+    return this.#plans.liftQuarantine(planId);
   }
 
   createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {

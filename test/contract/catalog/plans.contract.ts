@@ -55,5 +55,31 @@ export function planCatalogContract(
       expect(isRetryable(error)).toBe(false);
       expect(await c.getPlan('huge')).toBeUndefined();
     });
+
+    it('quarantines a plan once, apart from the plan (applying plans lifts nothing), and lifts it once', async () => {
+      const c = await make();
+      await c.putPlans([plan]);
+      const q = {
+        planId: plan.id,
+        since: '2026-12-06T01:00:00.000Z',
+        at: '2026-12-06T01:20:00.000Z',
+        reason: 'GuardDuty finding 42',
+        by: 'operator' as const,
+        heldSnapshotId: '20261206T000000Z',
+      };
+      expect(await c.putQuarantine(q)).toBe(true);
+      expect(await c.putQuarantine({ ...q, reason: 'again' })).toBe(false);
+      await c.putPlans([{ ...plan, updatedAt: '2026-12-06T02:00:00.000Z' }]);
+      expect(await c.getQuarantine(plan.id)).toEqual(q);
+      await c.putQuarantine({ ...q, planId: 'docs', by: 'detector' });
+      expect((await c.listQuarantines()).map((x) => [x.planId, x.by])).toEqual([
+        ['docs', 'detector'],
+        [plan.id, 'operator'],
+      ]);
+      expect(await c.liftQuarantine(plan.id)).toBe(true);
+      expect(await c.liftQuarantine(plan.id)).toBe(false);
+      expect(await c.getQuarantine(plan.id)).toBeUndefined();
+      expect((await c.listPlans()).map((p) => p.id)).toEqual([plan.id]);
+    });
   });
 }

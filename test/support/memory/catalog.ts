@@ -18,6 +18,7 @@ import type {
   PartitionPlan,
   PartitionSummary,
   PlanRecord,
+  QuarantineRecord,
   RegionCopy,
   RestoreJobRecord,
   RestoreSliceCounts,
@@ -184,6 +185,22 @@ export class MemoryCatalog implements Catalog {
   async listPlans(): Promise<PlanRecord[]> {
     return [...this.plans.values()].sort((a, b) => a.id.localeCompare(b.id)).map(clone);
   }
+  async putQuarantine(quarantine: QuarantineRecord): Promise<boolean> {
+    if (this.quarantines.has(quarantine.planId)) return false;
+    fitsInItem('QUARANTINE', quarantine.planId, quarantine);
+    this.quarantines.set(quarantine.planId, clone(quarantine));
+    return true;
+  }
+  async getQuarantine(planId: string): Promise<QuarantineRecord | undefined> {
+    const q = this.quarantines.get(planId);
+    return q && clone(q);
+  }
+  async listQuarantines(): Promise<QuarantineRecord[]> {
+    return [...this.quarantines.values()].sort((a, b) => (a.planId < b.planId ? -1 : 1)).map(clone);
+  }
+  async liftQuarantine(planId: string): Promise<boolean> {
+    return this.quarantines.delete(planId);
+  }
   async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
     if (this.jobs.has(job.jobId)) return false;
     fitsInItem(`PLAN#${job.planId}`, `JOB#${job.snapshotId}`, job);
@@ -303,6 +320,7 @@ export class MemoryCatalog implements Catalog {
   }
   /** Each restore job's slice counts, when it was created with them (an item of their own). */
   readonly restoreSliceCounts = new Map<string, number[]>();
+  readonly quarantines = new Map<string, QuarantineRecord>();
   /** `<restoreJobId>#<slice>` → the keys of that slice of a restore of listed keys. */
   readonly restoreSliceKeys = new Map<string, string[]>();
   async createRestoreJob(job: RestoreJobRecord, sliceCounts?: readonly number[]): Promise<boolean> {
