@@ -5,6 +5,8 @@
  *   npm run bench                       # ≥ 25,000 files and ≥ 300 MB, plus the 200k-object row
  *   npm run bench -- --quick            # 3,000 files, 20,000 small objects: a smoke run
  *   npm run bench -- --files 3000 --skip-200k
+ *   npm run bench -- --only-find --quick  # the find row alone: 3,000 files, 10 snapshots (~1–2 min)
+ *   npm run bench -- --only-find        # the find row alone, the issue's size: 25,000 files, 100 snapshots
  *
  * Options: --files N (≥ N files; with --files the 300 MB floor is off unless --min-mb), --min-mb M,
  * --small N (objects of the small-object row, default 200000), --skip-200k, --large-mb M (the large-object
@@ -15,6 +17,10 @@
  * first-byte latency and per-connection bandwidth: shared/local/latency-proxy.ts; uploads of the
  * corpus and the byte-for-byte checks go straight to the emulator), --scale (instead of the table:
  * the scale rows of issue 14 and their memory verdict; see scale.ts for its options).
+ * The find row: --only-find (the corpus and its upload, then only the find row), --skip-find,
+ * --find-snapshots N (default 100; 10 with --quick, which the row's note says), --find-changes N
+ * (changes between two snapshots, default 25), --find-repeats N (runs of ls and of find, alternately;
+ * the medians count; default 3).
  *
  * Processes (see stack-child.ts for why):
  *   - this process: corpus, orchestration, the peers (each its own child process), the table;
@@ -27,9 +33,17 @@
  * path `strongbox restore` takes) against the raw floor and the peers; the
  * incremental a second way, built from the journal capture fills from S3 events (a second plan over
  * the same bucket, continuously protected); both incrementals again at a second bucket size (every
- * fifth file, under `size-b/`), with the peers' incrementals there too; the 200k-object snapshot.
+ * fifth file, under `size-b/`), with the peers' incrementals there too; the 200k-object snapshot; the
+ * large object; last, once no other row uses the corpus bucket, the find row (find-row.ts): a plan of
+ * its own over the whole source bucket, continuously protected, gets 100 snapshots through the
+ * pipeline (the first by listing, then 99 built from the journal, each after 25 changes drawn at
+ * random from the whole key space: 60% modified, 20% added, 20% deleted), then `strongbox find PLAN
+ * '**\/*README*'` over all of them is timed against its baseline, `strongbox ls PLAN@latest` (the
+ * whole tree), both through the CLI in a process of its own as a user runs them; the issue's target
+ * is find < 10× ls.
  * Results: two tables on stdout (all rows; journal vs listing per bucket size, with the S3 requests
- * per change fitted over the two sizes) and `.bench/results.json`.
+ * per change fitted over the two sizes), the find verdict (find/ls against the target, and the parts
+ * find read) and `.bench/results.json` (the ratio in `find`).
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -41,6 +55,7 @@ import { formatTable } from '#local/format.ts';
 import { S3_LATENCY_PROFILE } from '#local/latency-proxy.ts';
 import { PROJECT_ROOT, s3RequestCount } from '#local/stack.ts';
 import { buildCorpus } from './corpus.ts';
+import { FIND_PATTERN, FIND_TARGET_RATIO, type FindResult, PLAN_FIND, runFindRow } from './find-row.ts';
 import {
   ensurePeers,
   type PeerRun,
@@ -73,8 +88,9 @@ const PLAN_B_JOURNAL = 'bench-b-journal';
 interface Row {
   id: string;
   name: string;
-  who: 'ours' | 'floor' | 'peer';
-  /** For a peer or the floor: the id of our row it is the baseline of. */
+  /** `baseline`: our own command the row beside it is measured against (ls for find). */
+  who: 'ours' | 'floor' | 'peer' | 'baseline';
+  /** For a peer, the floor or a baseline: the id of our row it is the baseline of. */
   peerOf?: string;
   /** For our row: compared with the peers of this other row of ours (the same work, another path). */
   sharesPeersOf?: string;
@@ -119,6 +135,11 @@ const { values: args } = parseArgs({
     'scale-large-gib': { type: 'string', default: '60' },
     'scale-sample': { type: 'string', default: '2000' },
     'scale-rows': { type: 'string', default: 'snapshot,restoreJob,journal,gc,large' },
+    'only-find': { type: 'boolean', default: false },
+    'skip-find': { type: 'boolean', default: false },
+    'find-snapshots': { type: 'string' },
+    'find-changes': { type: 'string', default: '25' },
+    'find-repeats': { type: 'string', default: '3' },
   },
 });
 const quick = args.quick === true;
@@ -132,6 +153,11 @@ const samplePercent = Number(args['verify-sample']);
 const concurrency = Number(args.concurrency);
 const withPeers = args['no-peers'] !== true;
 const withLatency = args.latency === true;
+const findSnapshots = Number(args['find-snapshots'] ?? (quick ? 10 : 100));
+const findChanges = Number(args['find-changes']);
+const findRepeats = Number(args['find-repeats']);
+const onlyFind = args['only-find'] === true;
+const skipFind = args['skip-find'] === true;
 
 const log = (s: string) => console.log(s);
 const rows: Row[] = [];
@@ -617,7 +643,7 @@ function printTable(): string {
       `${r.who === 'ours' ? '' : '  '}${r.name}${r.note ? ` [${r.note}]` : ''}`,
       r.seconds === undefined ? '-' : Number(r.seconds.toFixed(1)),
       r.seconds ? Math.round(r.objects / r.seconds) : '-',
-      r.seconds ? Number((r.bytes / MB / r.seconds).toFixed(1)) : '-',
+      r.seconds && r.bytes ? Number((r.bytes / MB / r.seconds).toFixed(1)) : '-',
       r.s3Requests ?? '-',
       r.memBytes === undefined || Number.isNaN(r.memBytes) ? '-' : `${fmtMB(r.memBytes)} ${r.memKind}`,
       ratio(r),
@@ -635,6 +661,7 @@ function printTable(): string {
   lines.push(
     '',
     'objects/s and MB/s: over the data set the row covers (full, floor, copy, backup, verify, restore of snapshot 1: the corpus; incremental/sync/backup 2: the whole source after the changes).',
+    '  find and its baseline ls: the objects of the latest snapshot (the CLI in a process of its own, start-up included; peak mem: its RSS).',
     'S3 requests: every S3 HTTP request the emulator endpoints served during the row (SQS excluded), by whoever made it.',
     'peak mem: "rss" = the process\'s peak RSS (peers: /usr/bin/time; raw floor: VmHWM); "js" = peak heapTotal+external of the thread running our',
     '  functions (sampled every 100 ms; excludes the emulator threads sharing that process, DynamoDB Local (Java) and the node binary; stackRssPeakBytes in results.json is the whole stack process);',
@@ -683,6 +710,97 @@ async function ourRestoreRow(
   );
 }
 
+const fmtInt = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * The find row and its baseline: a history of `findSnapshots` snapshots of the source bucket built
+ * through the pipeline (find-row.ts), then `strongbox ls PLAN@latest` and `strongbox find PLAN
+ * PATTERN` timed through the CLI. Rows `find-ls` (baseline) and `find`; the ratio in `meta.find`.
+ */
+async function findRows(
+  stack: StackProcess,
+  files: CorpusFile[],
+  scratch: string,
+  exclude: ReadonlySet<string>,
+): Promise<void> {
+  const fewer = findSnapshots < 100 ? `${findSnapshots} snapshots, not the issue's 100` : '';
+  const r = await runFindRow(
+    stack,
+    files,
+    {
+      snapshots: findSnapshots,
+      changesPerRound: findChanges,
+      repeats: findRepeats,
+      cliDataDir: join(scratch, 'cli'),
+      exclude,
+    },
+    log,
+  );
+  const note = [quick ? '--quick' : '', fewer].filter(Boolean).join(': ');
+  const row = (id: string, name: string, t: FindResult['ls']): Row => ({
+    id,
+    name,
+    who: id === 'find' ? 'ours' : 'baseline',
+    ...(id === 'find' ? {} : { peerOf: 'find' }),
+    seconds: t.seconds,
+    objects: r.objects,
+    bytes: 0,
+    s3Requests: t.s3Requests,
+    requestsByKind: t.requestsByKind,
+    memBytes: t.peakRssBytes,
+    memKind: 'rss',
+    ok: true,
+    ...(id === 'find' && note ? { note } : {}),
+    detail: { argv: t.argv, runs: t.runs, summary: t.summary },
+  });
+  addRow(row('find', `strongbox find '${FIND_PATTERN}' in ${r.snapshots} snapshots`, r.find));
+  addRow(row('find-ls', `strongbox ls ${PLAN_FIND}@latest (${fmtInt(r.objects)} objects)`, r.ls));
+  const { ls: _ls, find: _find, ...rest } = r;
+  meta.find = {
+    ...rest,
+    lsSeconds: r.ls.seconds,
+    findSeconds: r.find.seconds,
+    target: FIND_TARGET_RATIO,
+    targetMet: r.ratio < FIND_TARGET_RATIO,
+    repeats: findRepeats,
+  };
+  log(
+    `   ls ${r.ls.seconds.toFixed(2)} s, find ${r.find.seconds.toFixed(2)} s (medians of ${findRepeats}; CLI start-up ${r.startupSeconds.toFixed(2)} s in each) → ${r.ratio.toFixed(1)}×`,
+  );
+}
+
+/** The full run's step 12: the find row, after every row that uses the corpus bucket. */
+async function findStep(
+  stack: StackProcess,
+  files: CorpusFile[],
+  scratch: string,
+  changed: ChangeSet,
+): Promise<void> {
+  log(
+    `12. find: ${findSnapshots} snapshots of the source bucket (${findChanges} changes between each two), then strongbox ls and find through the CLI…`,
+  );
+  // Objects step 6 changed already (gone from the corpus directory, or modified there): left alone.
+  const touched = new Set([...changed.modified, ...changed.deleted].map((f) => f.key));
+  await findRows(stack, files, scratch, touched);
+}
+
+/** The find row's verdict (when it ran): its ratio against the issue's target, and what find read. */
+function printFindVerdict(): void {
+  const f = meta.find as
+    | (Omit<FindResult, 'ls' | 'find'> & { lsSeconds: number; findSeconds: number; repeats: number })
+    | undefined;
+  if (!f) return;
+  const partRefs = f.searched.partsRead + f.searched.partsSkipped;
+  const perSnapshot = partRefs / f.snapshots;
+  const net = (f.findSeconds - f.startupSeconds) / (f.lsSeconds - f.startupSeconds);
+  const lines = [
+    `find: ${f.snapshots} snapshots of ${fmtInt(f.objects)} objects (${f.changesPerRound} changes between snapshots, anywhere in the key space) in ${f.findSeconds.toFixed(2)} s = ${f.ratio.toFixed(1)}× one ls (${f.lsSeconds.toFixed(2)} s); target < ${FIND_TARGET_RATIO}×: ${f.ratio < FIND_TARGET_RATIO ? 'met' : 'NOT met'}${f.snapshots < 100 ? ` (at ${f.snapshots} snapshots, not the target's 100)` : ''}`,
+    `  find read ${fmtInt(f.searched.partsRead)} distinct manifest parts of the ${fmtInt(partRefs)} its snapshots reference (ls reads one snapshot's ${perSnapshot.toFixed(0)}) and ${fmtInt(f.searched.journalEntries)} journal entries; found ${fmtInt(f.searched.versions)} versions of ${fmtInt(f.searched.keys)} keys`,
+    `  both through the CLI in a process of its own, medians of ${f.repeats} runs each, alternately; the CLI's start-up (\`strongbox --help\`: ${f.startupSeconds.toFixed(2)} s) is in both: ≈ ${net.toFixed(1)}× without it`,
+  ];
+  log(`${lines.join('\n')}\n`);
+}
+
 /** `--scale`: the stack process with DynamoDB requests counted, and the scale rows (scale.ts). */
 async function mainScale(): Promise<number> {
   const stack = new StackProcess();
@@ -715,8 +833,47 @@ async function mainScale(): Promise<number> {
   }
 }
 
+/**
+ * `--only-find`: the corpus, the stack and the upload, then the find row alone (its table, verdict
+ * and results.json).
+ */
+async function mainFindOnly(): Promise<number> {
+  const started = Date.now();
+  const scratch = await mkdtemp(join(tmpdir(), 'strongbox-bench-'));
+  const stack = new StackProcess();
+  Object.assign(meta, {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    options: { onlyFind, fileTarget, minBytes, concurrency, findSnapshots, findChanges, findRepeats },
+  });
+  try {
+    log(`1. Corpus: ≥ ${fileTarget} files, ≥ ${minBytes / MB} MB…`);
+    const corpus = await buildCorpus({ files: fileTarget, minBytes, dir: join(scratch, 'corpus') });
+    meta.corpus = { files: corpus.files.length, bytes: corpus.bytes, digest: corpus.digest };
+    log(`   ${corpus.files.length} files, ${(corpus.bytes / MB).toFixed(1)} MB; starting the stack…`);
+    await stack.call({ cmd: 'start', concurrency, latency: withLatency });
+    const load = await stack.call<{ seconds: number }>({ cmd: 'load', files: corpus.files });
+    log(`   uploaded in ${load.seconds.toFixed(1)} s`);
+    log(`2. find: ${findSnapshots} snapshots (${findChanges} changes between each two), then ls and find…`);
+    await findRows(stack, corpus.files, scratch, new Set());
+  } catch (error) {
+    problems.push(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await stack.stop();
+    if (!args.keep) await rm(scratch, { recursive: true, force: true });
+  }
+  meta.totalSeconds = (Date.now() - started) / 1000;
+  meta.complete = true;
+  await saving;
+  await saveResults();
+  log(`\n${printTable()}\n`);
+  printFindVerdict();
+  log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${RESULTS}`);
+  for (const p of problems) console.error(`PROBLEM: ${p}`);
+  return problems.length ? 1 : 0;
+}
+
 async function main(): Promise<number> {
-  if (args.scale) return mainScale();
   const started = Date.now();
   const scratch = await mkdtemp(join(tmpdir(), 'strongbox-bench-'));
   const corpusDir = join(scratch, 'corpus');
@@ -993,6 +1150,7 @@ async function main(): Promise<number> {
         `   ${large.seconds.toFixed(1)} s, ${large.s3Requests} S3 requests, peak RSS of its environments ${fmtMB(large.environments?.maxRssBytes)} MB (${large.environments?.environments} environments, ${large.environments?.invocations} invocations, ${large.environments?.cpuSeconds.toFixed(1)} CPU s)`,
       );
     }
+    if (!skipFind) await findStep(stack, files, scratch, changes);
   } catch (error) {
     problems.push(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {
@@ -1006,12 +1164,20 @@ async function main(): Promise<number> {
   const out = RESULTS;
   log(`\n${printTable()}\n`);
   log(`${printJournalTable()}\n`);
+  printFindVerdict();
   log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${out}`);
   for (const p of problems) console.error(`PROBLEM: ${p}`);
   return problems.length ? 1 : 0;
 }
 
-main().then(
+/** `--scale`, `--only-find`, or the table. */
+function entry(): Promise<number> {
+  if (args.scale) return mainScale();
+  if (onlyFind) return mainFindOnly();
+  return main();
+}
+
+entry().then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(error);

@@ -14,11 +14,15 @@
  * recorded too (`stackRssPeakBytes` in results.json), labelled as such.
  *
  * Our rows use only the public paths the demo and the CLI use: applyPlans, startSnapshotNow (=
- * `strongbox backup`), the catalog's job, task and snapshot records, restoreSnapshot.
+ * `strongbox backup`), the catalog's job, task and snapshot records, restoreSnapshot. The find row's
+ * `strongbox ls` and `strongbox find` run in processes of their own (run.ts spawns the CLI), reaching
+ * this stack through the stack.json the `stackFile` command writes, as `strongbox start` would.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -91,7 +95,15 @@ export type Command =
   | { cmd: 'load'; files: CorpusFile[] }
   | { cmd: 'full'; samplePercent: number }
   | { cmd: 'verify' }
-  | { cmd: 'plan'; planId: string; prefix: string; continuous: boolean; samplePercent: number }
+  | {
+      cmd: 'plan';
+      planId: string;
+      prefix: string;
+      continuous: boolean;
+      samplePercent: number;
+      /** Retention's keepLast (default 10). */
+      keepLast?: number;
+    }
   | { cmd: 'base'; planId: string }
   | { cmd: 'change'; changes: ChangeSet; planIds: string[] }
   | { cmd: 'incremental'; planId: string }
@@ -101,6 +113,10 @@ export type Command =
   | { cmd: 'large'; sizeBytes: number }
   | { cmd: 'createBucket'; bucket: string }
   | { cmd: 'scale'; command: ScaleCommand }
+  /** Write `dir`/stack.json, as `strongbox start` does, so the CLI run with `--data-dir dir` reaches this stack. */
+  | { cmd: 'stackFile'; dir: string }
+  /** Wait until no function has run for a second (a prune, a verification, GC): nothing competes with a timed CLI run. */
+  | { cmd: 'quiet' }
   | { cmd: 'stop' };
 
 const PLAN_ID = 'bench';
@@ -409,6 +425,7 @@ async function handle(message: Command): Promise<unknown> {
       await benchPlan(message.planId, sourceBucket, message.prefix, {
         samplePercent: message.samplePercent,
         continuous: message.continuous,
+        keepLast: message.keepLast,
       });
       return null;
     }
@@ -544,6 +561,19 @@ async function handle(message: Command): Promise<unknown> {
       };
       return scaleRow(message.command, kit);
     }
+    case 'stackFile': {
+      const { stack } = ready();
+      const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
+      await mkdir(message.dir, { recursive: true });
+      await writeFile(
+        join(message.dir, 'stack.json'),
+        JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2),
+      );
+      return null;
+    }
+    case 'quiet':
+      await quiet(ready().stack);
+      return null;
     case 'stop':
       await stack?.stop();
       stack = undefined;
