@@ -20,6 +20,7 @@ import { allVaults } from './gc/store.ts';
 import { extendRetentionForPlan } from './immutability.ts';
 import { journalExpiryCutoff } from './journal-expiry.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
+import { quarantineBlocksGc } from './quarantine.ts';
 import type { RetentionDecision } from './retention/apply.ts';
 import { type ForgetTask, type GcTask, jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
 
@@ -67,9 +68,12 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
   try {
     const snapshots = await catalog.listSnapshots(plan.id);
     const { decisions } = decideRetention(snapshots, plan, clock.now());
+    // A plan in quarantine forgets nothing and keeps its journal: what was taken before the attack
+    // must not age out while the attacker's changes come in (quarantine.ts).
+    const quarantine = await catalog.getQuarantine(plan.id);
     const forgotten: string[] = [];
     for (const d of decisions) {
-      if (d.keep) continue;
+      if (d.keep || quarantine) continue;
       const ok = await catalog.updateSnapshot(
         plan.id,
         d.snapshotId,
@@ -86,7 +90,7 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
     const restoring = (await catalog.listRestoreJobs(RESTORE_JOBS_CONSIDERED)).filter(
       (j) => j.planId === plan.id,
     );
-    const expireBefore = journalExpiryCutoff(remaining, clock.now(), restoring);
+    const expireBefore = quarantine ? undefined : journalExpiryCutoff(remaining, clock.now(), restoring);
     const journalExpired = expireBefore ? await catalog.expireJournal(plan.id, expireBefore) : 0;
     // Garbage collection: one task per region, each collecting its own vault.
     const gcRegions = allVaults(deps).map((v) => v.region);
@@ -97,7 +101,7 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
     // roots (and it deletes them once no vault holds their root).
     const result: PruneResult = {
       decisions,
-      kept: decisions.filter((d) => d.keep).length,
+      kept: quarantine ? decisions.length : decisions.filter((d) => d.keep).length,
       forgotten,
       gc: {},
       gcRegions,
@@ -111,6 +115,9 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
         retentionExtended: extensions.reduce((n, r) => n + r.extended, 0),
         journalExpired,
         gcRegions: gcRegions.join(','),
+        ...(quarantine
+          ? { paused: `quarantine since ${quarantine.since}: nothing forgotten or expired` }
+          : {}),
       },
     });
     const job = await catalog.getJob(jobId);
@@ -145,7 +152,12 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     const owner = randomUUID();
     const until = new Date(startedMs + GC_LEASE_SECONDS * 1000).toISOString();
     let gc: VaultGcResult;
-    if (!(await catalog.acquireGcLease(vault.bucket, owner, new Date(startedMs).toISOString(), until))) {
+    const paused = await quarantineBlocksGc(deps);
+    if (paused) {
+      gc = { ...emptyGcResult(), deferred: paused };
+    } else if (
+      !(await catalog.acquireGcLease(vault.bucket, owner, new Date(startedMs).toISOString(), until))
+    ) {
       gc = { ...emptyGcResult(), deferred: `another garbage collection or a copy holds ${vault.bucket}` };
     } else {
       try {

@@ -203,6 +203,31 @@ describe('ls, diff and find on the embedded stack', () => {
   });
 });
 
+describe('quarantine on the embedded stack', () => {
+  it('quarantine holds the snapshot before the attack, status says so, clean-point names where to restore from, release lifts it', async () => {
+    // The "attack": everything journaled after the first snapshot (the upload of 'new ✓.txt' first)
+    const firstTime = String((await c.pipeline.catalog.getSnapshot(PLAN, first))?.time);
+    const since = (await c.pipeline.catalog.listJournal(PLAN))
+      .map((e) => e.eventTime)
+      .filter((t) => t > firstTime)
+      .sort()[0] as string;
+    const quarantined = await cli('quarantine', PLAN, '--since', since, '--reason', 'test attack');
+    expect(quarantined[0]).toMatch(
+      new RegExp(`^quarantined: plan ${PLAN} since .* snapshot ${first} is held`),
+    );
+    expect((await cli('status', PLAN)).join('\n')).toMatch(
+      /QUARANTINED since .*: test attack; snapshot .* held/,
+    );
+    const points = JSON.parse((await cli('clean-point', PLAN, '--json')).join('\n'));
+    expect(points.snapshot.snapshotId).toBe(first);
+    expect(points.touched.map((t: { prefix: string }) => t.prefix)).toEqual(['docs/', 'photos/']);
+    expect((await cli('release', PLAN))[0]).toMatch(
+      new RegExp(`^released: plan ${PLAN} is out of quarantine`),
+    );
+    expect((await cli('release', PLAN, first))[0]).toMatch(/^released: snapshot .* has no legal hold/);
+  });
+});
+
 describe('serve-s3 on the embedded stack', () => {
   let served: ServingS3;
   let client: S3Client;

@@ -11,6 +11,9 @@
  *   strongbox forget PLAN [--dry-run]             what retention keeps and forgets; enqueue a prune
  *   strongbox hold PLAN SNAPSHOT [--reason R]     place a legal hold: retention never forgets it
  *   strongbox release PLAN SNAPSHOT               clear a legal hold
+ *   strongbox quarantine PLAN --reason R [--since T]  an attack: hold the clean snapshot, pause forget and GC
+ *   strongbox release PLAN                        lift a plan's quarantine
+ *   strongbox clean-point PLAN [PREFIX]           per prefix, the moment before the attack touched it
  *   strongbox drill PLAN                          enqueue a restore drill of a plan now
  *   strongbox status [PLAN]                       plans, snapshots, jobs and their tasks
  *   strongbox restore --plan P [--target-bucket B] restore a snapshot, whole or in part (see --help);
@@ -44,6 +47,7 @@ import { registerCost } from './cost.ts';
 import type { Deployment } from './deployed.ts';
 import { registerDrill } from './drill.ts';
 import { registerPlans } from './plans.ts';
+import { registerQuarantine } from './quarantine.ts';
 import { registerRepair } from './repair.ts';
 import { registerRestore, registerRestoreStatus, registerVersions } from './restore.ts';
 import { registerForget, registerLegalHold, registerPrune } from './retention.ts';
@@ -77,6 +81,7 @@ export function buildCli(): Command {
   registerCapture(program, cli);
   registerForget(program, cli);
   registerLegalHold(program, cli);
+  registerQuarantine(program, cli);
   registerDrill(program, cli);
   registerStatus(program, cli);
   registerRestore(program, cli);

@@ -1,6 +1,6 @@
 /**
  * Retention from the command line: `strongbox forget PLAN [--dry-run]`, `strongbox hold PLAN SNAPSHOT
- * [--reason R]`, `strongbox release PLAN SNAPSHOT` and `strongbox prune PLAN [--dry-run] [--timeout S]`.
+ * [--reason R]`, `strongbox release PLAN SNAPSHOT` (or, without a snapshot, lift a quarantine) and `strongbox prune PLAN [--dry-run] [--timeout S]`.
  */
 import type { Command } from 'commander';
 import { NotFoundError } from '#domain/errors.ts';
@@ -11,6 +11,7 @@ import type { PipelineDeps } from '#domain/pipeline.ts';
 import { formatPruneRun, pruneNow } from '../reports.ts';
 import { type CliContext, connect } from './context.ts';
 import { formatForgetTable } from './format/retention.ts';
+import { releaseQuarantine } from './quarantine.ts';
 
 /**
  * `strongbox forget PLAN [--dry-run]`: decide retention for the plan now; with `dryRun`, return the
@@ -107,11 +108,15 @@ export function registerLegalHold(program: Command, { dataDir, deployment }: Cli
     });
 
   program
-    .command('release <plan> <snapshotId>')
-    .description('clear the legal hold of a snapshot')
-    .action(async (planId: string, snapshotId: string) => {
+    .command('release <plan> [snapshotId]')
+    .description("clear the legal hold of a snapshot; without one, lift the plan's quarantine")
+    .action(async (planId: string, snapshotId: string | undefined) => {
       const c = await connect(dataDir(), deployment());
-      console.log(await legalHoldCommand(c.pipeline, planId, snapshotId, undefined));
+      console.log(
+        snapshotId
+          ? await legalHoldCommand(c.pipeline, planId, snapshotId, undefined)
+          : await releaseQuarantine(c.pipeline, planId),
+      );
     });
 }
 

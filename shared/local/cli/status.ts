@@ -1,5 +1,6 @@
 /** `strongbox status [PLAN]`: plans, snapshots, jobs and tasks. */
 import type { Command } from 'commander';
+import type { QuarantineRecord } from '#domain/records.ts';
 import type { Container } from '#runtime/container.ts';
 import { type CliContext, connect } from './context.ts';
 import {
@@ -10,6 +11,12 @@ import {
   snapshotTable,
   verificationLines,
 } from './format/status.ts';
+
+/** A plan's quarantine, in one line. */
+export function quarantineLine(q: QuarantineRecord): string {
+  const held = q.heldSnapshotId ? `; snapshot ${q.heldSnapshotId} held` : '';
+  return `  QUARANTINED since ${q.since} by ${q.by} at ${q.at}: ${q.reason}${held}; forget, journal expiry and garbage collection paused ('strongbox clean-point ${q.planId}', then 'strongbox release ${q.planId}')`;
+}
 
 /** `strongbox status`: plans, their snapshots and recent jobs. */
 export async function printStatus(c: Container, planId?: string): Promise<void> {
@@ -23,6 +30,8 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
   }
   for (const plan of plans) {
     console.log(planLine(plan));
+    const quarantine = await catalog.getQuarantine(plan.id);
+    if (quarantine) console.log(quarantineLine(quarantine));
     const snapshots = await catalog.listSnapshots(plan.id);
     for (const line of recoveryLines(
       plan,
