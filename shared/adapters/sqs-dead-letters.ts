@@ -9,7 +9,6 @@
  * @see https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html
  */
 import {
-  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
@@ -31,6 +30,8 @@ import type { TaskQueueName } from '#domain/tasks.ts';
 
 /** Seconds a redrive holds the messages it received before it sends and deletes them. */
 const REDRIVE_VISIBILITY_SECONDS = 60;
+/** Receives a peek makes at most. */
+const PEEK_ROUNDS = 20;
 
 /**
  * The DLQs of the configured task queues.
@@ -56,20 +57,8 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
     return Promise.all(
       queues.map(async (queue) => {
         const dlq = await this.#dlqOf(queue);
-        const attributes = await this.#sqs(`read the ${queue} DLQ's depth`, () =>
-          this.#client.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: dlq.url,
-              AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-            }),
-          ),
-        );
-        return {
-          queue,
-          dlqName: dlq.name,
-          messages: Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0),
-          inFlight: Number(attributes.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-        };
+        const [messages, inFlight] = await this.#depth(dlq.url, queue);
+        return { queue, dlqName: dlq.name, messages, inFlight };
       }),
     );
   }
@@ -77,24 +66,17 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
   async peek(queue: TaskQueueName, max: number): Promise<DeadLetter[]> {
     const dlq = await this.#dlqOf(queue);
     const seen = new Map<string, DeadLetter>();
-    const handles: string[] = [];
-    try {
-      // Each receive returns at most 10; a message released below is not received again meanwhile
-      // (it stays invisible for the short timeout), so the loop ends when nothing new comes.
-      while (seen.size < max) {
-        const messages = await this.#receive(dlq.url, Math.min(10, max - seen.size), 30);
-        if (messages.length === 0) break;
-        let fresh = 0;
-        for (const m of messages) {
-          if (m.ReceiptHandle) handles.push(m.ReceiptHandle);
-          if (!m.MessageId || seen.has(m.MessageId)) continue;
-          seen.set(m.MessageId, deadLetterOf(m));
-          fresh += 1;
-        }
-        if (fresh === 0) break;
+    // Received with a visibility timeout of 0, a message stays visible: receives go on until one
+    // brings nothing new (SQS returns a sample of the queue each time), or `max` are seen.
+    for (let round = 0; round < PEEK_ROUNDS && seen.size < max; round++) {
+      const messages = await this.#receive(dlq.url, 10, 0);
+      let fresh = 0;
+      for (const m of messages) {
+        if (!m.MessageId || seen.has(m.MessageId) || seen.size >= max) continue;
+        seen.set(m.MessageId, deadLetterOf(m));
+        fresh += 1;
       }
-    } finally {
-      await this.#release(dlq.url, handles);
+      if (fresh === 0) break;
     }
     return [...seen.values()];
   }
@@ -103,10 +85,14 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
     const dlq = await this.#dlqOf(queue);
     const target = this.#queueUrls[queue] as string;
     const result: RedriveResult = { queue, moved: 0, failed: [] };
-    while (result.moved + result.failed.length < max) {
+    // At most what the DLQ held when the redrive started: a task that fails again at once comes
+    // back to the DLQ while the redrive goes on, and is not moved a second time in a loop.
+    const held = (await this.#depth(dlq.url, queue)).reduce((a, b) => a + b, 0);
+    const budget = Math.min(max, held);
+    while (result.moved + result.failed.length < budget) {
       const messages = await this.#receive(
         dlq.url,
-        Math.min(10, max - result.moved - result.failed.length),
+        Math.min(10, budget - result.moved - result.failed.length),
         REDRIVE_VISIBILITY_SECONDS,
       );
       if (messages.length === 0) break;
@@ -146,6 +132,22 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
       }
     }
     return result;
+  }
+
+  /** A DLQ's messages waiting and in flight (SQS's approximate counts). */
+  async #depth(url: string, queue: TaskQueueName): Promise<[number, number]> {
+    const out = await this.#sqs(`read the ${queue} DLQ's depth`, () =>
+      this.#client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      ),
+    );
+    return [
+      Number(out.Attributes?.ApproximateNumberOfMessages ?? 0),
+      Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    ];
   }
 
   /** The DLQ of a task queue, from its redrive policy (looked up once). */
@@ -189,28 +191,13 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
           QueueUrl: url,
           MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
           VisibilityTimeout: visibilityTimeoutSeconds,
-          WaitTimeSeconds: 0,
+          WaitTimeSeconds: 1,
           MessageAttributeNames: ['All'],
           MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
         }),
       ),
     );
     return out.Messages ?? [];
-  }
-
-  async #release(url: string, handles: readonly string[]): Promise<void> {
-    for (let i = 0; i < handles.length; i += 10) {
-      await this.#sqs('release dead letters', () =>
-        this.#client.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: url,
-            Entries: handles
-              .slice(i, i + 10)
-              .map((handle, j) => ({ Id: String(i + j), ReceiptHandle: handle, VisibilityTimeout: 0 })),
-          }),
-        ),
-      );
-    }
   }
 
   async #sqs<T>(what: string, call: () => Promise<T>): Promise<T> {

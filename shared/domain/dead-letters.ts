@@ -51,11 +51,12 @@ export interface RedriveResult {
 /**
  * The DLQs of the task queues.
  * - `list` reads each configured task queue's redrive policy to find its DLQ.
- * - `peek` receives up to `max` messages and releases them at once (visibility 0): nothing is
- *   removed, but each counts one more receive.
- * - `redrive` moves up to `max` messages back to the task queue they came from: each is sent there,
- *   then deleted from the DLQ (a message whose send failed stays). A message sent whose delete failed
- *   is delivered twice: tasks are idempotent.
+ * - `peek` reads up to `max` messages, receiving them with a visibility timeout of 0: nothing is
+ *   removed or hidden, but each counts one more receive.
+ * - `redrive` moves up to `max` messages, and no more than the DLQ held when it started, back to
+ *   the task queue they came from: each is sent there, then deleted from the DLQ (a message whose
+ *   send failed stays). A message sent whose delete failed is delivered twice: tasks are idempotent.
+ *   A task that fails again at once is back in the DLQ, as a new message, when the redrive returns.
  * @throws TransientError (retryable) when SQS fails; StrongboxError naming the queue when it has no DLQ.
  */
 export interface DeadLetterQueues {

@@ -107,15 +107,15 @@ export function BrowseView({ params }: { params: URLSearchParams }): VNode {
       e.preventDefault();
       go('browse', { ...form, plan: chosen });
     }}>
-      <${PlanSelect} id="browse-plan" value=${chosen} plans=${plans} onChange=${(p: string) => setForm({ ...form, plan: p })} />
+      <${PlanSelect} id="browse-plan" value=${chosen} plans=${plans} onChange=${(p: string) => setForm((f) => ({ ...f, plan: p }))} />
       <${TextField} id="browse-at" label="Snapshot or time" value=${form.at} list="browse-snapshots"
         hint="A snapshot id, latest (the default), or an ISO-8601 time such as 2026-12-01T10:00:00Z"
-        onInput=${(v: string) => setForm({ ...form, at: v })} />
+        onInput=${(v: string) => setForm((f) => ({ ...f, at: v }))} />
       <${SnapshotOptions} id="browse-snapshots" plan=${chosen} />
       <${TextField} id="browse-prefix" label="Prefix" value=${form.prefix} hint="Only keys under this prefix, e.g. photos/2026/"
-        onInput=${(v: string) => setForm({ ...form, prefix: v })} />
+        onInput=${(v: string) => setForm((f) => ({ ...f, prefix: v }))} />
       <${TextField} id="browse-region" label="Region" value=${form.region} hint="A copy region's vault; empty: the primary"
-        onInput=${(v: string) => setForm({ ...form, region: v })} />
+        onInput=${(v: string) => setForm((f) => ({ ...f, region: v }))} />
       <button type="submit">Open</button>
     </form>
     ${plan ? html`<${LoadState} loaded=${loaded} what="the tree" />` : null}

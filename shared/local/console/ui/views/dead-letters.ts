@@ -62,7 +62,7 @@ function QueueRow({
     <td>
       <button type="button" aria-expanded=${shown} aria-controls=${`letters-${q.queue}`} onClick=${onShow}
         aria-label=${`${shown ? 'Hide' : 'Show'} the messages of the ${q.queue} DLQ`}>${shown ? 'Hide messages' : 'Show messages'}</button>
-      <button type="button" disabled=${q.messages === 0} onClick=${onRedrive}
+      <button type="button" disabled=${q.messages + q.inFlight === 0} onClick=${onRedrive}
         aria-label=${`Redrive the ${q.queue} DLQ`}>Redrive…</button>
     </td>
   </tr>`;
@@ -108,7 +108,7 @@ export function DeadLettersView(): VNode {
     ${
       confirming
         ? html`<div class="confirm" role="group" aria-labelledby="redrive-question">
-      <p id="redrive-question">Move the ${formatCount(confirming.messages)} message(s) of the ${confirming.queue} DLQ back to the ${confirming.queue} queue? Each task runs again.</p>
+      <p id="redrive-question">Move the messages of the ${confirming.queue} DLQ (${formatCount(confirming.messages)} waiting${confirming.inFlight ? `, ${formatCount(confirming.inFlight)} being read` : ''}) back to the ${confirming.queue} queue? Each task runs again.</p>
       <button type="button" ref=${confirmButton} disabled=${busy} onClick=${() => redrive(confirming)}>Confirm redrive</button>
       <button type="button" disabled=${busy} onClick=${() => setConfirming(undefined)}>Cancel</button>
     </div>`

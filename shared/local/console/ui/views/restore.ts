@@ -96,7 +96,7 @@ function SelectStep({
   busy,
 }: {
   form: Form;
-  setForm: (f: Form) => void;
+  setForm: (update: (f: Form) => Form) => void;
   plans: string[];
   onDryRun: () => void;
   busy: boolean;
@@ -104,7 +104,7 @@ function SelectStep({
   const set =
     <K extends keyof Form>(k: K) =>
     (v: Form[K]) =>
-      setForm({ ...form, [k]: v });
+      setForm((f) => ({ ...f, [k]: v }));
   return html`<form onSubmit=${(e: Event) => {
     e.preventDefault();
     onDryRun();
@@ -231,7 +231,8 @@ export function RestoreView({ params }: { params: URLSearchParams }): VNode {
   const heading = useRef<HTMLHeadingElement>(null);
   const first = useRef(true);
   useEffect(() => {
-    if (!form.plan && plans[0]) setForm({ ...form, plan: plans[0] });
+    const firstPlan = plans[0];
+    if (firstPlan) setForm((f) => (f.plan ? f : { ...f, plan: firstPlan }));
   }, [plans.join()]);
   // Each step: the focus goes to its heading (not on the view's first showing: the view's own heading has it).
   useEffect(() => {

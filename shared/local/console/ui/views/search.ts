@@ -53,7 +53,7 @@ function FindForm({ plans, initialPlan }: { plans: string[]; initialPlan: string
       setState({ error: (error as Error).message });
     }
   };
-  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
+  const set = (k: keyof typeof form) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
   return html`<section aria-labelledby="find-title">
     <h3 id="find-title">Find every version</h3>
     <form class="fields" onSubmit=${submit} aria-labelledby="find-title">
@@ -90,7 +90,7 @@ function DiffForm({ plans, initialPlan }: { plans: string[]; initialPlan: string
       setState({ error: (error as Error).message });
     }
   };
-  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
+  const set = (k: keyof typeof form) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
   const r = state.result;
   return html`<section aria-labelledby="diff-title">
     <h3 id="diff-title">Diff</h3>

@@ -36,6 +36,8 @@ import {
 
 const timeOf = (s: SnapshotRecord) => s.time ?? s.scheduledAt;
 const bytesOrDash = (n: number | undefined) => (n === undefined ? '-' : formatBytes(n));
+/** A point of the logarithmic chart: none for 0 (the table says 0 B). */
+const positive = (n: number | undefined) => (n === undefined || n <= 0 ? null : n);
 
 /** The chart: logical size per snapshot over time; stored and new bytes once measured. */
 function SizeChart({
@@ -59,12 +61,12 @@ function SizeChart({
     ];
     const data: (number | null)[][] = [
       points.map((s) => Date.parse(timeOf(s)) / 1000),
-      points.map((s) => s.logicalBytes ?? null),
+      points.map((s) => positive(s.logicalBytes)),
     ];
     if (measured) {
       series.push(
         {
-          label: 'Stored',
+          label: 'Stored blobs',
           stroke: '#176f2c',
           width: 2,
           dash: [8, 4],
@@ -81,17 +83,19 @@ function SizeChart({
         },
       );
       data.push(
-        points.map((s) => measured.get(s.snapshotId)?.sealedBytes ?? null),
-        points.map((s) => measured.get(s.snapshotId)?.newSealedBytes ?? null),
+        points.map((s) => positive(measured.get(s.snapshotId)?.sealedBytes)),
+        points.map((s) => positive(measured.get(s.snapshotId)?.newSealedBytes)),
       );
     }
     const chart = new uPlot(
       {
         width: Math.max(320, Math.min(el.clientWidth, 960)),
         height: 260,
-        scales: { x: { time: true } },
+        // Logarithmic: sizes before and after deduplication and compression differ by orders of magnitude.
+        scales: { x: { time: true }, y: { distr: 3 } },
         series,
-        axes: [{}, { values: (_u, values) => values.map((v) => formatBytes(v)), size: 80 }],
+        // A logarithmic axis gives its minor ticks no value: those stay unlabelled.
+        axes: [{}, { values: (_u, values) => values.map((v) => (v ? formatBytes(v) : '')), size: 80 }],
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       },
       data as uPlot.AlignedData,
@@ -184,12 +188,10 @@ function SnapshotRow({
 }): VNode {
   return html`<tr>
     <th scope="row">${s.snapshotId}</th>
-    <td>${formatTime(timeOf(s))}</td>
-    <td><${Status} status=${s.status} />${s.error ? html` <span class="reason">${s.error}</span>` : null}${s.legalHold ? ' (legal hold)' : ''}</td>
-    <td>${s.mode ?? 'listing'}</td>
-    <td class="num">${formatCount(s.objectCount)}</td>
+    <td class="time">${timeOf(s).slice(0, 19).replace('T', ' ')}</td>
+    <td><${Status} status=${s.status} />${s.error ? html` <span class="reason">${s.error}</span>` : null}${s.legalHold ? ' (legal hold)' : ''}<br /><span class="hint">from ${s.mode ?? 'listing'}</span></td>
+    <td class="num">${formatCount(s.objectCount)}<br /><span class="hint">${formatCount(s.objectsRead)} read</span></td>
     <td class="num">${bytesOrDash(s.logicalBytes)}</td>
-    <td class="num">${formatCount(s.objectsRead)}</td>
     <td class="num">${bytesOrDash(s.storedBytesWritten)}</td>
     ${measured ? html`<${MeasuredCells} e=${measured.get(s.snapshotId)} />` : null}
     <td><${Listed} items=${copiesOf(s)} /></td>
@@ -225,11 +227,11 @@ function SnapshotTable({
   return html`<div class="scroll"><table>
     <caption>Snapshots of plan ${t.plan.id}, oldest first</caption>
     <thead><tr>
-      <th scope="col">Snapshot</th><th scope="col">Time</th><th scope="col">Status</th><th scope="col">Built by</th>
-      <th scope="col">Objects</th><th scope="col">Logical size</th><th scope="col">Objects read</th><th scope="col">Written by the snapshot</th>
+      <th scope="col">Snapshot</th><th scope="col">Time (UTC)</th><th scope="col">Status</th>
+      <th scope="col">Objects</th><th scope="col">Logical size</th><th scope="col">Written</th>
       ${
         measured
-          ? html`<th scope="col">Unique after dedup</th><th scope="col">Stored</th><th scope="col">New vs previous</th>
+          ? html`<th scope="col">Unique after dedup</th><th scope="col">Stored blobs</th><th scope="col">New vs previous</th>
         <th scope="col">Dedup ratio</th><th scope="col">Compression ratio</th>`
           : null
       }
@@ -238,8 +240,9 @@ function SnapshotTable({
     </tr></thead>
     <tbody>${t.snapshots.map((s) => html`<${SnapshotRow} key=${s.snapshotId} s=${s} drills=${t.drills} plan=${t.plan.id} measured=${measured} />`)}</tbody>
   </table></div>
-  <p class="hint">Objects read: new or changed objects the snapshot read from the source (the others came from the parent snapshot or
-  the capture journal). Written by the snapshot: sealed bytes it stored itself (uploads captured as they arrived were stored by capture).</p>`;
+  <p class="hint">Read: the new or changed objects the snapshot read from the source (the others came from the parent snapshot or
+  the capture journal). Written: the sealed bytes the snapshot stored itself (uploads captured as they arrived were stored by capture).${' '}
+  ${measured ? 'Stored blobs: the distinct blobs the snapshot references, compressed and encrypted; new vs previous: those the previous snapshot did not reference.' : ''}</p>`;
 }
 
 function recoveryText(t: Timeline): string {
