@@ -281,6 +281,34 @@ describe('findVersions (strongbox find)', () => {
     expect(byEtag.versions.map((v) => [v.key, v.etag])).toEqual([['z/cat one.jpg', etag]]);
   });
 
+  it('reads the parts of a long history several at a time, and still counts each sighting in order', async () => {
+    // Prepare: six snapshots, each with a part of its own (one key changed each time)
+    const ids: string[] = [];
+    for (let n = 0; n < 6; n++) {
+      await putText(p, 'a/1.txt', `version ${n}`);
+      p.clock.advance(3_600_000);
+      ids.push(await snapshotNow());
+    }
+    let inFlight = 0;
+    let most = 0;
+    const get = p.primary.get.bind(p.primary);
+    p.primary.get = async (key: string) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      try {
+        return await get(key);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    // Act
+    const result = await findVersions(p.deps, { plan: 'photos', pattern: 'a/1.txt' });
+    // Assess
+    expect(most).toBeGreaterThan(1);
+    expect(result.versions.map((v) => [v.firstSeen.in, v.lastSeen.in])).toEqual(ids.map((id) => [id, id]));
+  });
+
   it('reads a part shared by many snapshots once', async () => {
     await putText(p, 'a/1.txt', 'one');
     const ids: string[] = [];

@@ -3,9 +3,10 @@
  * journal, with when each was first and last seen.
  * @see ../../../docs/format.md#manifests
  */
+import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { NotFoundError } from '../errors.ts';
-import { type PipelineDeps, vaultIn } from '../pipeline.ts';
+import { type PipelineDeps, tuningOf, vaultIn } from '../pipeline.ts';
 import type { SnapshotRecord } from '../records.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { EntrySelector } from '../restore/selection.ts';
@@ -193,7 +194,12 @@ class Sightings {
   }
 }
 
-/** Every snapshot's matching versions, each distinct part read once. */
+/**
+ * Every snapshot's matching versions, each distinct part read once. The roots, then the distinct
+ * parts that can match, are read `concurrency` at a time (parts of consecutive snapshots are mostly
+ * shared, but one read after another the new ones add up over a long history); the sightings are
+ * then counted in snapshot order. Memory: the roots' part refs and each part's matches.
+ */
 async function searchSnapshots(
   deps: PipelineDeps,
   planId: string,
@@ -203,21 +209,33 @@ async function searchSnapshots(
   sightings: Sightings,
 ): Promise<{ partsRead: number; partsSkipped: number }> {
   const vault = vaultIn(deps.vaults, region);
-  /** Each part read, by id: only its matches. */
-  const matchesOf = new Map<ContentId, Version[]>();
+  const limit = pLimit(tuningOf(deps).concurrency);
+  const manifests = await Promise.all(
+    snapshots.map((s) => limit(() => readManifest(vault, deps.envelope, planId, s.manifestId as string))),
+  );
+  /** Each part to read, by id: only its matches. */
+  const matchesOf = new Map<ContentId, Promise<Version[]>>();
+  for (const manifest of manifests)
+    for (const ref of manifest.parts) {
+      if (!filter.selector.mayHold(ref) || matchesOf.has(ref.partId)) continue;
+      const matches = limit(async () => {
+        const part = await readPart(vault, deps.envelope, planId, ref.partId);
+        return part.entries.filter((e) => filter.wants(e)).map(treeEntryOf);
+      });
+      matches.catch(() => {}); // surfaced below, in order
+      matchesOf.set(ref.partId, matches);
+    }
+  const counted = new Set<ContentId>();
   let partsSkipped = 0;
-  for (const snapshot of snapshots) {
-    const manifest = await readManifest(vault, deps.envelope, planId, snapshot.manifestId as string);
+  for (const [i, manifest] of manifests.entries()) {
+    const snapshot = snapshots[i] as SnapshotRecord;
     const at = { in: snapshot.snapshotId, time: snapshot.time as string };
     for (const ref of manifest.parts) {
-      let matches = filter.selector.mayHold(ref) ? matchesOf.get(ref.partId) : [];
-      if (matches) partsSkipped += 1;
-      else {
-        const part = await readPart(vault, deps.envelope, planId, ref.partId);
-        matches = part.entries.filter((e) => filter.wants(e)).map(treeEntryOf);
-        matchesOf.set(ref.partId, matches);
-      }
-      for (const m of matches) sightings.see(m, at, 'snapshots');
+      // Only parts that can match were read: any other is skipped, and so is a part read already.
+      const read = matchesOf.get(ref.partId);
+      if (!read || counted.has(ref.partId)) partsSkipped += 1;
+      else counted.add(ref.partId);
+      for (const m of read ? await read : []) sightings.see(m, at, 'snapshots');
     }
   }
   return { partsRead: matchesOf.size, partsSkipped };
