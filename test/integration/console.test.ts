@@ -92,9 +92,15 @@ async function restored(key: string): Promise<string | undefined> {
   }
 }
 
+let executablePath: string;
+
+// The browser first, with time for apt-get: a machine without chromium gets Debian's package, or the
+// tests fail saying why.
 beforeAll(async () => {
-  // The browser first: a machine without chromium gets Debian's, or the tests fail saying why.
-  const executablePath = await debianProgram('chromium');
+  executablePath = await debianProgram('chromium');
+}, 900_000);
+
+beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   dataDir = await mkdtemp(join(tmpdir(), 'strongbox-console-'));
   stack = await startLocalStack({ dataDir, logLevel: 'SILENT' });

@@ -154,6 +154,12 @@ describe('the console server', () => {
     expect(served.url).toBe(`http://127.0.0.1:${served.port}/#token=abc123`);
   });
 
+  it('says which option to use when its port is taken', async () => {
+    await expect(startConsole({ container, port: served.port })).rejects.toThrow(
+      `the console's port ${served.port} is in use: choose another with --console-port`,
+    );
+  });
+
   it('serves the page and its bundle with a strict Content-Security-Policy, no token needed', async () => {
     const page = await call('/');
     expect(page.status).toBe(200);
