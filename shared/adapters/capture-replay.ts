@@ -60,8 +60,9 @@ export class SqsCaptureFailureQueue implements CaptureFailureQueue {
   }
 
   async release(receiptHandles: readonly string[]): Promise<void> {
+    const failed: string[] = [];
     for (let i = 0; i < receiptHandles.length; i += 10) {
-      await this.#client.send(
+      const out = await this.#client.send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: this.#url,
           Entries: receiptHandles
@@ -69,7 +70,14 @@ export class SqsCaptureFailureQueue implements CaptureFailureQueue {
             .map((handle, j) => ({ Id: String(i + j), ReceiptHandle: handle, VisibilityTimeout: 0 })),
         }),
       );
+      for (const f of out.Failed ?? []) failed.push(`${f.Code}: ${f.Message ?? ''}`);
     }
+    // A batch answers 200 with its failed entries: those messages come back only when their
+    // visibility timeout runs out, which the caller should know.
+    if (failed.length > 0)
+      throw new TransientError(
+        `${failed.length} capture failure(s) not released at once (visible again after their visibility timeout): ${failed[0]}`,
+      );
   }
 }
 

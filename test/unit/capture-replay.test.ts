@@ -10,11 +10,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SqsCaptureFailureQueue } from '#adapters/capture-replay.ts';
 import {
   type CaptureFailureQueue,
   type ReceivedFailure,
   replayCaptureFailures,
 } from '#domain/capture-replay.ts';
+import { TransientError } from '#domain/errors.ts';
 import { buildCli } from '#local/cli/index.ts';
 
 /** Lambda's invocation record of an S3 event capture failed on. */
@@ -137,6 +139,7 @@ describe('strongbox --stage STAGE capture replay', () => {
   beforeEach(() => {
     lambda.reset();
     sqs.reset();
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
     out = [];
     vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
       out.push(args.join(' '));
@@ -216,5 +219,30 @@ describe('strongbox --stage STAGE capture replay', () => {
     expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
     expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.MaxNumberOfMessages).toBe(1);
     expect(out.at(-1)).toBe('dry run: 1 failed event(s) in the queue, none replayed');
+  });
+});
+
+describe('SqsCaptureFailureQueue.release', () => {
+  it('says when SQS did not make every message visible again (a batch answers 200 with its failures)', async () => {
+    const sqs = mockClient(SQSClient);
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [{ Id: '0' }],
+      Failed: [
+        {
+          Id: '1',
+          SenderFault: true,
+          Code: 'ReceiptHandleIsInvalid',
+          Message: 'The input receipt handle is invalid.',
+        },
+      ],
+    });
+    const queue = new SqsCaptureFailureQueue(
+      new SQSClient({ region: 'us-east-1' }),
+      'https://sqs.us-east-1.amazonaws.com/1/q',
+    );
+    const released = queue.release(['a', 'b']);
+    await expect(released).rejects.toThrow(TransientError);
+    await expect(released).rejects.toThrow('1 capture failure(s) not released at once');
+    sqs.restore();
   });
 });
