@@ -9,7 +9,7 @@ import { type FindResult, type FoundVersion, findVersions } from '#domain/browse
 import { type DiffPage, type FindAnswer, MAX_FOUND_VERSIONS, type TreePage } from '#domain/browse/remote.ts';
 import { ServedTree, type TreeReader } from '#domain/browse/served-tree.ts';
 import {
-  diffTrees,
+  type diffTrees,
   openTree,
   type TreeAt,
   type TreeChange,
@@ -17,10 +17,11 @@ import {
   type TreeSource,
 } from '#domain/browse/tree.ts';
 import { formatBytes } from '../format.ts';
+import { type History, localHistory, remoteHistory } from '../history.ts';
 import { RemoteTree } from '../remote-tree.ts';
 import { serveS3 } from '../serve-s3.ts';
 import { type CliContext, connect } from './context.ts';
-import { type Deployment, invokeBrowse } from './deployed.ts';
+import type { Deployment } from './deployed.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -148,10 +149,7 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
     .option('--json', 'one JSON object per line: key, sizeBytes, lastModified, etag, contentSha256')
     .action(async (spec: string, prefix: string | undefined, opts: { region?: string; json?: boolean }) => {
       const at = { ...parseTreeSpec(spec), ...regionOf(opts) };
-      const deployed = deployment();
-      const tree = deployed
-        ? await remoteTree(deployed, at, prefix)
-        : await openTree((await connect(dataDir())).pipeline, at, prefix);
+      const tree = await (await historyOf(dataDir(), deployment())).openTree(at, prefix);
       await printTree(tree.entries, tree.source, opts.json === true, (line) => console.log(line));
     });
   program
@@ -173,10 +171,7 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
           { ...treeOf(plan, a), ...regionOf(opts) },
           { ...treeOf(plan, b), ...regionOf(opts) },
         ] as const;
-        const deployed = deployment();
-        const diff = deployed
-          ? await remoteDiff(deployed, ...sides, opts.prefix)
-          : await diffTrees((await connect(dataDir())).pipeline, ...sides, opts.prefix);
+        const diff = await (await historyOf(dataDir(), deployment())).diffTrees(...sides, opts.prefix);
         await printDiff(diff, opts.json === true, (line) => console.log(line));
       },
     );
@@ -276,10 +271,7 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
           ...(opts.etag ? { etag: opts.etag } : {}),
           ...regionOf(opts),
         };
-        const deployed = deployment();
-        const result: FindAnswer = deployed
-          ? await invokeBrowse<FindAnswer>(deployed, { op: 'find', ...request })
-          : await findVersions((await connect(dataDir())).pipeline, request);
+        const result = await (await historyOf(dataDir(), deployment())).findVersions(request);
         console.log(formatFind(result, opts.json === true));
         if (result.truncated)
           console.error(
@@ -289,51 +281,9 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
     );
 }
 
-/**
- * A deployed stage's tree, page by page through its browse function (the first page read now, for
- * its source; the next ones as the entries are read).
- */
-async function remoteTree(
-  deployed: Deployment,
-  tree: TreeAt,
-  prefix: string | undefined,
-): Promise<{ source: TreeSource; entries: AsyncGenerator<TreeEntry> }> {
-  const ask = (after?: string) =>
-    invokeBrowse<TreePage>(deployed, {
-      op: 'ls',
-      tree,
-      ...(prefix ? { prefix } : {}),
-      ...(after ? { after } : {}),
-    });
-  const first = await ask();
-  async function* entries(): AsyncGenerator<TreeEntry> {
-    for (let page: TreePage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
-      yield* page.entries;
-  }
-  return { source: first.source, entries: entries() };
-}
-
-/** A deployed stage's diff, page by page through its browse function. */
-async function remoteDiff(
-  deployed: Deployment,
-  a: TreeAt,
-  b: TreeAt,
-  prefix: string | undefined,
-): Promise<Awaited<ReturnType<typeof diffTrees>>> {
-  const ask = (after?: string) =>
-    invokeBrowse<DiffPage>(deployed, {
-      op: 'diff',
-      a,
-      b,
-      ...(prefix ? { prefix } : {}),
-      ...(after ? { after } : {}),
-    });
-  const first = await ask();
-  async function* changes(): AsyncGenerator<TreeChange> {
-    for (let page: DiffPage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
-      yield* page.changes;
-  }
-  return { a: first.a, b: first.b, sharedParts: first.sharedParts, changes: changes() };
+/** The history of the embedded stack, or of a deployed stage through its browse function. */
+async function historyOf(dataDir: string, deployed: Deployment | undefined): Promise<History> {
+  return deployed ? remoteHistory(deployed) : localHistory((await connect(dataDir)).pipeline);
 }
 
 function regionOf(opts: { region?: string }): { region?: string } {

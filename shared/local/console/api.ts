@@ -3,13 +3,15 @@
  * {@link Container}'s `pipeline`) and validated parameters, calls the same use cases as the CLI
  * (`status`, `ls`, `diff`, `find`, `cost`), and returns one JSON-able answer (./api-types.ts).
  */
-import { findVersions } from '#domain/browse/find.ts';
-import { diffTrees, openTree, type TreeAt, type TreeEntry } from '#domain/browse/tree.ts';
+
+import type { FindRequest } from '#domain/browse/find.ts';
+import type { TreeAt, TreeEntry } from '#domain/browse/tree.ts';
 import { costReport, gatherCostInputs } from '#domain/cost.ts';
 import { NotFoundError } from '#domain/errors.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { SnapshotRecord } from '#domain/records.ts';
 import { recoveryPoint } from '#domain/rpo.ts';
+import type { History } from '../history.ts';
 import type {
   CostReport,
   DiffResult,
@@ -130,15 +132,16 @@ export async function jobs(deps: PipelineDeps): Promise<Omit<Jobs, 'consoleResto
  * One level of the tree of `at` under `prefix`: the folders (the next `/`-separated segment, with
  * how many objects and bytes each holds) and at most `limit` objects directly under the prefix. Every
  * object under the prefix is read (manifest parts outside it are not).
- * @throws as {@link openTree}: NotFoundError, ValidationError.
+ * Through `history`: the embedded stack's, or a deployed stage's browse function (shared/local/history.ts).
+ * @throws as openTree: NotFoundError, ValidationError.
  */
 export async function treeLevel(
-  deps: PipelineDeps,
+  history: History,
   at: TreeAt,
   prefix: string,
   limit: number,
 ): Promise<TreeLevel> {
-  const tree = await openTree(deps, at, prefix || undefined);
+  const tree = await history.openTree(at, prefix || undefined);
   const folders = new Map<string, TreeFolder>();
   const files: TreeEntry[] = [];
   let objects = 0;
@@ -165,16 +168,16 @@ export async function treeLevel(
 
 /**
  * The first `limit` changes from `a` to `b` under `prefix`, and how many of each kind there are.
- * @throws as {@link diffTrees}.
+ * @throws as diffTrees.
  */
 export async function diff(
-  deps: PipelineDeps,
+  history: History,
   a: TreeAt,
   b: TreeAt,
   prefix: string | undefined,
   limit: number,
 ): Promise<DiffResult> {
-  const d = await diffTrees(deps, a, b, prefix);
+  const d = await history.diffTrees(a, b, prefix);
   const counts = { added: 0, removed: 0, modified: 0 };
   const changes: DiffResult['changes'] = [];
   for await (const c of d.changes) {
@@ -185,9 +188,9 @@ export async function diff(
   return { a: d.a, b: d.b, sharedParts: d.sharedParts, changes, counts, truncated: total > changes.length };
 }
 
-/** `strongbox find`'s search. @throws as {@link findVersions}. */
-export function search(deps: PipelineDeps, request: Parameters<typeof findVersions>[1]): Promise<FindResult> {
-  return findVersions(deps, request);
+/** `strongbox find`'s search. @throws as findVersions. */
+export function search(history: History, request: FindRequest): Promise<FindResult> {
+  return history.findVersions(request);
 }
 
 /**

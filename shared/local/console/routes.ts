@@ -27,6 +27,7 @@ import type { PipelineDeps } from '#domain/pipeline.ts';
 import { RestoreRequestSchema } from '#domain/restore/request.ts';
 import { QUEUE_OF, type TaskQueueName } from '#domain/tasks.ts';
 import { parseSizeFilter, treeOf } from '../cli/browse.ts';
+import type { History } from '../history.ts';
 import { cost, diff, jobs, overview, search, timeline, treeLevel } from './api.ts';
 import { planEfficiency } from './efficiency.ts';
 import type { ConsoleRestores } from './restores.ts';
@@ -34,6 +35,8 @@ import type { ConsoleRestores } from './restores.ts';
 /** What the routes work with. */
 export interface ApiContext {
   deps: PipelineDeps;
+  /** Trees, diffs and finds: in this process, or through a deployed stage's browse function. */
+  history: History;
   /** What the console is connected to, in words. */
   target: string;
   regions: { primaryRegion: string; copyRegions: string[] };
@@ -144,7 +147,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
     path: /^\/api\/tree$/,
     handler: (c, _m, query) => {
       const q = parse(TreeQuery, Object.fromEntries(query));
-      return treeLevel(c.deps, { ...treeOf(q.plan, q.at), ...regionOf(q.region) }, q.prefix, q.limit);
+      return treeLevel(c.history, { ...treeOf(q.plan, q.at), ...regionOf(q.region) }, q.prefix, q.limit);
     },
   },
   {
@@ -152,7 +155,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
     path: /^\/api\/find$/,
     handler: (c, _m, query) => {
       const q = parse(FindQuery, Object.fromEntries(query));
-      return search(c.deps, {
+      return search(c.history, {
         plan: q.plan,
         pattern: q.pattern,
         ...(q.since ? { since: q.since } : {}),
@@ -169,7 +172,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
     handler: (c, _m, query) => {
       const q = parse(DiffQuery, Object.fromEntries(query));
       const side = (at: string) => ({ ...treeOf(q.plan, at), ...regionOf(q.region) });
-      return diff(c.deps, side(q.a), side(q.b), q.prefix, q.limit);
+      return diff(c.history, side(q.a), side(q.b), q.prefix, q.limit);
     },
   },
   {

@@ -19,6 +19,7 @@ import { NotFoundError, StrongboxError, ValidationError } from '#domain/errors.t
 import type { Container } from '#runtime/container.ts';
 import type { Deployment } from '../cli/deployed.ts';
 import { invokeRestore } from '../cli/deployed.ts';
+import { localHistory, remoteHistory } from '../history.ts';
 import type { Asset } from './assets.ts';
 import { buildConsoleAssets } from './assets.ts';
 import { ConsoleRestores, inProcessRunner } from './restores.ts';
@@ -79,6 +80,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const { config, pipeline } = container;
   const context: ApiContext = {
     deps: pipeline,
+    // A deployed stage's manifests are opened by its browse function: only function roles decrypt.
+    history: deployment ? remoteHistory(deployment) : localHistory(pipeline),
     target: deployment ? `stage ${deployment.stage} (${deployment.region})` : 'embedded stack',
     regions: { primaryRegion: config.primaryRegion, copyRegions: [...config.copyVaults.keys()] },
     deadLetters: new SqsDeadLetterQueues(container.sqs, config.queueUrls),
