@@ -37,6 +37,7 @@ import { applyPlans } from '#domain/apply-plans.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { writeStackFile } from '#local/cli/context.ts';
 import { followRestoreJob } from '#local/cli/format/progress.ts';
 import {
   applyChanges,
@@ -562,13 +563,7 @@ async function handle(message: Command): Promise<unknown> {
       return scaleRow(message.command, kit);
     }
     case 'stackFile': {
-      const { stack } = ready();
-      const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
-      await mkdir(message.dir, { recursive: true });
-      await writeFile(
-        join(message.dir, 'stack.json'),
-        JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2),
-      );
+      await writeStackFile(ready().stack, message.dir);
       return null;
     }
     case 'quiet':

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import { ServedTree } from '#domain/browse/served-tree.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { writeStackFile } from '#local/cli/context.ts';
 import { buildCli } from '#local/cli/index.ts';
 import { type ServingS3, serveS3 } from '#local/serve-s3.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
@@ -66,11 +67,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'strongbox-browse-'));
   stack = await startLocalStack({ dataDir, logLevel: 'SILENT' });
   c = stack.container();
-  const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
-  await writeFile(
-    join(dataDir, 'stack.json'),
-    JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }),
-  );
+  await writeStackFile(stack, dataDir);
   source = String(stack.serverless.functions.capture?.events.find((e) => e.s3)?.s3?.bucket);
   await applyPlans(
     c.pipeline,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPlans } from '#domain/apply-plans.ts';
 import type { DrillRecord } from '#domain/records.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { writeStackFile } from '#local/cli/context.ts';
 import { buildCli } from '#local/cli/index.ts';
 import { type LocalStack, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
@@ -39,12 +40,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'strongbox-drills-'));
   stack = await startLocalStack({ dataDir, logLevel: 'SILENT' });
   c = stack.container();
-  // What `strongbox start` writes for the other commands to find the stack.
-  const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
-  await writeFile(
-    join(dataDir, 'stack.json'),
-    JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }),
-  );
+  await writeStackFile(stack, dataDir); // what `strongbox start` writes for the other commands
   drillBucket = String(stack.env('drill').STRONGBOX_DRILL_BUCKET);
   const source = String(stack.serverless.functions.capture?.events.find((e) => e.s3)?.s3?.bucket);
   for (let i = 0; i < 40; i++) {

@@ -2,13 +2,13 @@
  * What every command shares: the global options (`--data-dir`, `--stage`, `--aws-region`), the
  * connection to the running embedded stack (or to a deployed one), and the option parsers.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { StrongboxError } from '#domain/errors.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
-import { PROJECT_ROOT } from '../stack.ts';
+import { type LocalStack, PROJECT_ROOT } from '../stack.ts';
 import { connectDeployed, type Deployment } from './deployed.ts';
 
 export const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.strongbox', 'data');
@@ -31,6 +31,21 @@ export async function connect(dataDir: string, deployment?: Deployment): Promise
   if (deployment) return connectDeployed(deployment);
   const file = await readStackFile(dataDir);
   return createContainer(loadConfig(file.env.restore));
+}
+
+/**
+ * Write `dir`/stack.json for a stack running in this process (its pid, endpoints and each function's
+ * environment), so the CLI run with `--data-dir dir` reaches it: what `strongbox start` does, and
+ * the tests and the bench that drive the CLI.
+ */
+export async function writeStackFile(
+  stack: Pick<LocalStack, 'serverless' | 'endpoints' | 'env'>,
+  dir: string,
+): Promise<void> {
+  const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
+  const file: StackFile = { pid: process.pid, endpoints: stack.endpoints, env };
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'stack.json'), JSON.stringify(file, null, 2));
 }
 
 /** The running embedded stack's stack.json (endpoints, each function's environment). */

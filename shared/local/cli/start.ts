@@ -7,6 +7,7 @@ import { formatTable } from '../format.ts';
 import { startLocalStack } from '../stack.ts';
 import { consoleLine, portNumber } from './console.ts';
 import type { CliContext } from './context.ts';
+import { writeStackFile } from './context.ts';
 
 /**
  * `start [--port P] [--log-level L] [--console-port N | --no-console]`: start the stack, serve the
@@ -49,11 +50,7 @@ export function registerStart(program: Command, { dataDir }: CliContext): void {
         await stack.stop();
         throw error;
       }
-      const env = Object.fromEntries(Object.keys(stack.serverless.functions).map((f) => [f, stack.env(f)]));
-      await writeFile(
-        join(dir, 'stack.json'),
-        JSON.stringify({ pid: process.pid, endpoints: stack.endpoints, env }, null, 2),
-      );
+      await writeStackFile(stack, dir);
       console.log(`Strongbox embedded stack running (state in ${dir})`);
       console.log(
         formatTable(
