@@ -24,7 +24,9 @@ export async function which(name: string): Promise<string | undefined> {
 
 /** `apt-get install -y` the packages (updating the lists once if that fails); undefined, or why it failed. */
 export function aptInstall(packages: string[]): string | undefined {
-  const run = (args: string[]) => spawnSync('apt-get', args, { encoding: 'utf8', stdio: 'pipe' });
+  // Test files run in parallel: a second apt-get waits for the first's dpkg lock, not fails on it.
+  const run = (args: string[]) =>
+    spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], { encoding: 'utf8', stdio: 'pipe' });
   let res = run(['install', '-y', ...packages]);
   if (res.status !== 0) {
     // The package lists may be missing or stale.
