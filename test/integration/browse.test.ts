@@ -3,7 +3,7 @@
  * over snapshots the pipeline took and an upload capture journaled, keys with spaces and non-ASCII
  * characters included, in text and in JSON.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { startSnapshotNow } from '#domain/scheduling.ts';
 import { writeStackFile } from '#local/cli/context.ts';
 import { buildCli } from '#local/cli/index.ts';
 import { type ServingS3, serveS3 } from '#local/serve-s3.ts';
-import { type LocalStack, startLocalStack } from '#local/stack.ts';
+import { type LocalStack, PROJECT_ROOT, startLocalStack } from '#local/stack.ts';
 import type { Container } from '#runtime/container.ts';
 import { debianProgram } from '../support/debian.ts';
 import { jobEnded } from '../support/wait.ts';
@@ -299,6 +299,32 @@ describe('serve-s3 on the embedded stack', () => {
     const cat = await client.send(new GetObjectCommand({ Bucket: 'history', Key: 'photos/cat.jpg' }));
     expect(await cat.Body?.transformToString()).toBe('meow');
   });
+
+  it('strongbox serve-s3 prints its endpoint, serves the tree, and stops on Ctrl-C', async () => {
+    const child = spawn(
+      join(PROJECT_ROOT, 'node_modules/.bin/node'),
+      ['shared/local/cli/index.ts', '--data-dir', dataDir, 'serve-s3', `${PLAN}@${first}`, '--port', '0'],
+      { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const firstLine = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (chunk: Buffer) =>
+          resolve(chunk.toString('utf8').split('\n')[0] as string),
+        );
+        child.once('exit', (code) => reject(new Error(`serve-s3 exited (${code}) before serving`)));
+      });
+      const url = /at (http:\/\/127\.0\.0\.1:\d+)$/.exec(firstLine)?.[1];
+      expect(firstLine).toMatch(
+        new RegExp(`^serving snapshot ${first} of plan ${PLAN} .* read-only as s3://${PLAN} at `),
+      );
+      const listing = await (await fetch(`${url}/${PLAN}?list-type=2`)).text();
+      expect(listing).toContain('<Key>docs/ünïcødé/naïve résumé.txt</Key>');
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    }
+  }, 60_000);
 
   it('serves rclone: lists and copies the tree byte for byte', async () => {
     const rclone = await debianProgram('rclone');
