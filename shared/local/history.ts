@@ -47,33 +47,49 @@ export function localHistory(deps: PipelineDeps): History {
  * for await (const e of tree.entries) console.log(e.key);
  * ```
  */
-export function remoteHistory(deployed: Deployment): History {
+export function remoteHistory(deployed: Deployment, pageSize?: number): History {
+  const limit = pageSize ? { limit: pageSize } : {};
   return {
-    openTree: (at, prefix) => remoteTree(deployed, at, prefix),
-    diffTrees: (a, b, prefix) => remoteDiff(deployed, a, b, prefix),
+    openTree: (at, prefix) => remoteTree(deployed, at, prefix, limit),
+    diffTrees: (a, b, prefix) => remoteDiff(deployed, a, b, prefix, limit),
     findVersions: (request) => invokeBrowse<FindAnswer>(deployed, { op: 'find', ...request }),
   };
 }
 
 /**
+ * A tree at a time stays that tree; one named `latest` (or by default) is pinned to the snapshot
+ * the first page read, so a snapshot committed between two pages does not mix into the listing.
+ */
+function pinned(at: TreeAt, source: TreeSource): TreeAt {
+  return at.pointInTime ? at : { ...at, snapshot: source.snapshot.snapshotId };
+}
+
+/**
  * A deployed stage's tree, page by page through its browse function (the first page read now, for
- * its source; the next ones as the entries are read).
+ * its source; the next ones, of the same snapshot, as the entries are read).
  */
 async function remoteTree(
   deployed: Deployment,
-  tree: TreeAt,
+  at: TreeAt,
   prefix: string | undefined,
+  limit: { limit?: number },
 ): Promise<OpenedTree> {
-  const ask = (after?: string) =>
+  const ask = (tree: TreeAt, after?: string) =>
     invokeBrowse<TreePage>(deployed, {
       op: 'ls',
       tree,
+      ...limit,
       ...(prefix ? { prefix } : {}),
       ...(after ? { after } : {}),
     });
-  const first = await ask();
+  const first = await ask(at);
+  const tree = pinned(at, first.source);
   async function* entries(): AsyncGenerator<TreeEntry> {
-    for (let page: TreePage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
+    for (
+      let page: TreePage | undefined = first;
+      page;
+      page = page.next ? await ask(tree, page.next) : undefined
+    )
       yield* page.entries;
   }
   return { source: first.source, entries: entries() };
@@ -85,18 +101,25 @@ async function remoteDiff(
   a: TreeAt,
   b: TreeAt,
   prefix: string | undefined,
+  limit: { limit?: number },
 ): Promise<OpenedDiff> {
-  const ask = (after?: string) =>
+  const ask = (sides: [TreeAt, TreeAt], after?: string) =>
     invokeBrowse<DiffPage>(deployed, {
       op: 'diff',
-      a,
-      b,
+      a: sides[0],
+      b: sides[1],
+      ...limit,
       ...(prefix ? { prefix } : {}),
       ...(after ? { after } : {}),
     });
-  const first = await ask();
+  const first = await ask([a, b]);
+  const sides: [TreeAt, TreeAt] = [pinned(a, first.a), pinned(b, first.b)];
   async function* changes(): AsyncGenerator<TreeChange> {
-    for (let page: DiffPage | undefined = first; page; page = page.next ? await ask(page.next) : undefined)
+    for (
+      let page: DiffPage | undefined = first;
+      page;
+      page = page.next ? await ask(sides, page.next) : undefined
+    )
       yield* page.changes;
   }
   return { a: first.a, b: first.b, sharedParts: first.sharedParts, changes: changes() };

@@ -14,6 +14,7 @@ import { answerBrowse, type TreePage } from '#domain/browse/remote.ts';
 import { openTree } from '#domain/browse/tree.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { buildCli } from '#local/cli/index.ts';
+import { remoteHistory } from '#local/history.ts';
 import { RemoteTree } from '#local/remote-tree.ts';
 import { serveS3 } from '#local/serve-s3.ts';
 import { PROJECT_ROOT } from '#local/stack.ts';
@@ -186,6 +187,23 @@ describe('strongbox --stage through the browse function', () => {
     } finally {
       await served.close();
     }
+  });
+
+  it('keeps paging one snapshot when another is committed between two pages of latest', async () => {
+    // Prepare: pages of 5 of latest (`second`), and a snapshot with a new key committed after the first
+    const tree = await remoteHistory({ stage: 'prod', region: 'us-east-1' }, 5).openTree({ plan: 'photos' });
+    const keys: string[] = [];
+    for await (const e of tree.entries) {
+      keys.push(e.key);
+      if (keys.length === 5) {
+        await putText(p, 'zz-after.txt', 'committed between two pages');
+        await snapshot();
+      }
+    }
+    // Assess
+    expect(tree.source.snapshot.snapshotId).toBe(second);
+    expect(keys).not.toContain('zz-after.txt');
+    expect(keys).toHaveLength(13);
   });
 
   it('surfaces the function’s error', async () => {
