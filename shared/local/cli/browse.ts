@@ -5,19 +5,12 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { type FindResult, type FoundVersion, findVersions } from '#domain/browse/find.ts';
-import { type DiffPage, type FindAnswer, MAX_FOUND_VERSIONS, type TreePage } from '#domain/browse/remote.ts';
+import type { FindResult, FoundVersion } from '#domain/browse/find.ts';
+import { MAX_FOUND_VERSIONS } from '#domain/browse/remote.ts';
 import { ServedTree, type TreeReader } from '#domain/browse/served-tree.ts';
-import {
-  type diffTrees,
-  openTree,
-  type TreeAt,
-  type TreeChange,
-  type TreeEntry,
-  type TreeSource,
-} from '#domain/browse/tree.ts';
+import type { TreeAt, TreeChange, TreeEntry, TreeSource } from '#domain/browse/tree.ts';
 import { formatBytes } from '../format.ts';
-import { type History, localHistory, remoteHistory } from '../history.ts';
+import { type History, localHistory, type OpenedDiff, remoteHistory } from '../history.ts';
 import { RemoteTree } from '../remote-tree.ts';
 import { serveS3 } from '../serve-s3.ts';
 import { type CliContext, connect } from './context.ts';
@@ -83,11 +76,7 @@ export async function printTree(
 }
 
 /** What `diff` prints, line by line, to `out`. */
-export async function printDiff(
-  diff: Awaited<ReturnType<typeof diffTrees>>,
-  json: boolean,
-  out: (line: string) => void,
-): Promise<void> {
+export async function printDiff(diff: OpenedDiff, json: boolean, out: (line: string) => void): Promise<void> {
   const counts = { added: 0, removed: 0, modified: 0 };
   for await (const c of diff.changes) {
     out(json ? JSON.stringify(c) : changeLine(c));
