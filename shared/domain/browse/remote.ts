@@ -161,7 +161,7 @@ export async function answerBrowse(
   const request = parsed.data;
   if (request.op === 'list' || request.op === 'entry' || request.op === 'read')
     return answerServe(deps, request, trees);
-  if (request.op === 'ls') return answerLs(deps, request);
+  if (request.op === 'ls') return answerLs(deps, request, trees);
   if (request.op === 'diff') return answerDiff(deps, request);
   if (request.op === 'versions') {
     const { op: _op, ...query } = request;
@@ -175,19 +175,15 @@ export async function answerBrowse(
 
 type RequestOf<Op> = Extract<z.infer<typeof BrowseRequestSchema>, { op: Op }>;
 
-/** A page of a tree (`ls`). */
-async function answerLs(deps: PipelineDeps, request: RequestOf<'ls'>): Promise<TreePage> {
-  const tree = await ServedTree.open(deps, request.tree);
-  try {
-    const listed = await tree.list({
-      ...(request.prefix ? { prefix: request.prefix } : {}),
-      ...(request.after ? { after: request.after } : {}),
-      maxKeys: request.limit,
-    });
-    return { source: tree.source, entries: listed.entries, ...(listed.next ? { next: listed.next } : {}) };
-  } finally {
-    tree.close();
-  }
+/** A page of a tree (`ls`), from the tree a warm function opened for the pages before it. */
+async function answerLs(deps: PipelineDeps, request: RequestOf<'ls'>, trees: TreeCache): Promise<TreePage> {
+  const tree = await trees.open(deps, request.tree);
+  const listed = await tree.list({
+    ...(request.prefix ? { prefix: request.prefix } : {}),
+    ...(request.after ? { after: request.after } : {}),
+    maxKeys: request.limit,
+  });
+  return { source: tree.source, entries: listed.entries, ...(listed.next ? { next: listed.next } : {}) };
 }
 
 /** A page of a diff: its changes after `after`, the shared parts skipped as in any diff. */
