@@ -3,6 +3,8 @@
  * {@link Catalog}, all of them together. Re-exported by ports.ts; the records they store are in
  * records.ts. @see ../../docs/format.md#catalog
  */
+
+import type { AnomalyFinding, ChangeCounts, FindingWrite, MinuteCounts } from './detector/model.ts';
 import type {
   DrillHistory,
   GcMark,
@@ -35,7 +37,8 @@ export interface Catalog
     RestoreJobCatalog,
     DrillCatalog,
     JournalCatalog,
-    GcCatalog {}
+    GcCatalog,
+    DetectorCatalog {}
 
 /** The catalog's plans: the plans applied, as stored ({@link PlanRecord}), and their quarantines. */
 export interface PlanCatalog {
@@ -350,8 +353,20 @@ export interface GcCatalog {
    * @see ../../docs/format.md#garbage-collection
    */
   acquireGcLease(vault: string, owner: string, now: string, until: string): Promise<boolean>;
-  /** Give the lease back if `owner` holds it (a no-op otherwise). @throws TransientError (retryable). */
-  releaseGcLease(vault: string, owner: string): Promise<void>;
+  /**
+   * Give the lease back if `owner` holds it (a no-op otherwise). With `completedAt` (ISO-8601 UTC),
+   * also record it, in the same write, as the end of the vault's last completed run (attribute
+   * `completedAt` of the lease item), which {@link lastGcCompletedAt} returns; a run that failed or
+   * deferred part of its work gives none. @throws TransientError (retryable).
+   */
+  releaseGcLease(vault: string, owner: string, completedAt?: string): Promise<void>;
+  /**
+   * When the vault bucket `vault`'s last completed garbage-collection run ended (ISO-8601 UTC), as
+   * {@link releaseGcLease} recorded it; undefined when none has. A prune after a snapshot collects
+   * only when it is at least `gcIntervalSeconds` old. @throws TransientError (retryable).
+   * @see ../../docs/format.md#garbage-collection
+   */
+  lastGcCompletedAt(vault: string): Promise<string | undefined>;
   /**
    * Hold the vault bucket `vault` against garbage collection for a writer that relies on what it
    * found there (a copy into it, a sealer from its part check to its commit), as `holder` until
@@ -370,4 +385,38 @@ export interface GcCatalog {
   acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean>;
   /** Give a hold back (a no-op when it is not held). @throws TransientError (retryable). */
   releaseVaultHold(vault: string, holder: string): Promise<void>;
+}
+
+/**
+ * The detector's state per plan: change counts per minute (capture adds to them) and findings.
+ * @see ../../docs/format.md#detector
+ */
+export interface DetectorCatalog {
+  /**
+   * Add `counts` to a plan's counts of one minute, atomically (DynamoDB `ADD`): concurrent capture
+   * invocations all count. The item expires (DynamoDB TTL) after `expiresAt` (ISO-8601 UTC).
+   * @param minute `YYYY-MM-DDTHH:MM` (UTC).
+   * @throws TransientError (retryable): adding again counts twice.
+   */
+  addChangeCounts(
+    planId: string,
+    minute: string,
+    counts: Partial<ChangeCounts>,
+    expiresAt: string,
+  ): Promise<void>;
+  /**
+   * A plan's counts of the minutes from `range.from` to `range.to` (both inclusive, `YYYY-MM-DDTHH:MM`),
+   * oldest first; minutes without changes have no item. One query.
+   * @throws TransientError (retryable).
+   */
+  listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]>;
+  /**
+   * Record a finding once per (plan, kind, first minute), conditionally: `created` when new,
+   * `raised` when a recorded one had a lower count (its count, peak and `lastSeenAt` are replaced),
+   * else `unchanged` (nothing written). Concurrent callers agree: one of them creates.
+   * @throws TransientError (retryable).
+   */
+  recordFinding(finding: AnomalyFinding): Promise<FindingWrite>;
+  /** A plan's findings, oldest first seen first. One query. @throws TransientError (retryable). */
+  listFindings(planId: string): Promise<AnomalyFinding[]>;
 }

@@ -4,6 +4,7 @@
  * @see ../../docs/format.md#plans
  */
 import { z } from 'zod';
+import { DetectorSettingsSchema } from './detector/settings.ts';
 import { ValidationError } from './errors.ts';
 import type { ForgetPolicy } from './forget.ts';
 import { isEmptyPolicy, parseKeepWithin, parseTagList } from './retention/policy.ts';
@@ -172,6 +173,20 @@ export const PlanSchema = z.strictObject({
   schedule: scheduleSchema,
   retention: RetentionPolicySchema,
   copyRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name')).default([]),
+  /**
+   * Isolated vaults (another account or provider) each snapshot is copied to, by the names the
+   * deployment configures them under (`STRONGBOX_ISOLATED_VAULTS`). @see docs/format.md#isolated-vaults
+   */
+  isolatedVaults: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9-]{0,62}$/,
+          'use the isolated vault’s name: lowercase letters, digits and dashes',
+        ),
+    )
+    .optional(),
   verification: VerificationSettingsSchema.default({ samplePercent: 5 }),
   /** Optional restore drills; none when absent. */
   drill: DrillSettingsSchema.optional(),
@@ -184,6 +199,11 @@ export const PlanSchema = z.strictObject({
   rpoMinutes: z.number().int().min(1).max(525_600).optional(),
   /** Optional Object Lock period of this plan's snapshots (the deployment's when absent). */
   immutability: ImmutabilitySchema.optional(),
+  /**
+   * The ransomware detector's settings (every field has a default; the detector watches a plan
+   * without them). @see ./detector/settings.ts
+   */
+  detector: DetectorSettingsSchema.optional(),
   enabled: z.boolean().default(true),
 });
 export type Plan = z.infer<typeof PlanSchema>;
@@ -199,8 +219,10 @@ export const PlansFileSchema = z.strictObject({ plans: z.array(PlanSchema).min(1
  *   `strongbox-prod-vault-… → 'the primary vault'`): its vault buckets (primary and copies), whose
  *   documents a snapshot would back up into themselves, and the restore drills' scratch bucket.
  *   @default none
+ * @param isolatedVaults the names of this deployment's isolated vaults. @default none
  * @throws ValidationError (not retryable) naming the field, e.g. `plans[0].retention.keepDaily`, or
  *   `plans[0].source.bucket` for a reserved bucket.
+ *   `plans[0].isolatedVaults[0]` for an isolated vault the deployment does not configure.
  * @example
  * ```ts
  * const plans = validatePlans(YAML.parse(text), ['eu-west-1'], new Map([[vaultBucket, 'the primary vault']]));
@@ -210,6 +232,7 @@ export function validatePlans(
   doc: unknown,
   copyRegions: readonly string[],
   reservedBuckets: ReadonlyMap<string, string> = new Map(),
+  isolatedVaults: readonly string[] = [],
 ): Plan[] {
   const parsed = PlansFileSchema.safeParse(doc);
   if (!parsed.success) {
@@ -227,6 +250,14 @@ export function validatePlans(
         `plans[${i}].source.bucket`,
       );
     }
+    (plan.isolatedVaults ?? []).forEach((name, j) => {
+      if (!isolatedVaults.includes(name)) {
+        throw new ValidationError(
+          `no isolated vault named '${name}' is configured (configured: ${isolatedVaults.join(', ') || 'none'})`,
+          `plans[${i}].isolatedVaults[${j}]`,
+        );
+      }
+    });
     plan.copyRegions.forEach((region, j) => {
       if (!copyRegions.includes(region)) {
         throw new ValidationError(

@@ -354,6 +354,7 @@ export interface ScratchSpace {
 
 export type {
   Catalog,
+  DetectorCatalog,
   DrillCatalog,
   GcCatalog,
   JobCatalog,

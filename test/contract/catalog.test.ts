@@ -7,6 +7,7 @@ import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import type { Catalog } from '#domain/ports.ts';
 import { startDynamoDb } from '../support/emulators.ts';
 import { MemoryCatalog } from '../support/memory/catalog.ts';
+import { detectorCatalogContract } from './catalog/detector.contract.ts';
 import { drillCatalogContract } from './catalog/drills.contract.ts';
 import { gcCatalogContract } from './catalog/gc.contract.ts';
 import { jobCatalogContract } from './catalog/jobs.contract.ts';
@@ -50,4 +51,5 @@ for (const { name, make, known } of implementations) {
   drillCatalogContract(name, make, known);
   journalCatalogContract(name, make, known);
   gcCatalogContract(name, make, known);
+  detectorCatalogContract(name, make, known);
 }

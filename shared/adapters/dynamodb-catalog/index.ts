@@ -21,6 +21,8 @@
  * | first-listing leg | `PLAN#<planId>` | `LISTING#<snapshotId>#<000000 leg>` (`attribute_not_exists`; long `partitionBoundaries` in overflow items) |
  * | GC mark of a pack | `GC#<vault bucket>` | `PACK#<packId>` (with `markedAt`) |
  * | GC lease of a vault | `GC#<vault bucket>` | `LEASE` (with `owner`, `until`; copies' holds `copy:<holder>`, `version`) |
+ * | detector counts of a minute | `DETECTOR#<planId>` | `MINUTE#<YYYY-MM-DDTHH:MM>` (`ADD`ed counts; `expiresAt` for the TTL) |
+ * | detector finding | `DETECTOR#<planId>` | `FINDING#<YYYY-MM-DDTHH:MM first seen>#<kind>` |
  *
  * Conditional writes make duplicate deliveries harmless: a job is created once (transaction with
  * `attribute_not_exists`), a snapshot commits once (`#status = RUNNING`), a restore slice counts
@@ -41,6 +43,7 @@
  * @see ../../../docs/format.md#catalog
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AnomalyFinding, ChangeCounts, FindingWrite, MinuteCounts } from '#domain/detector/model.ts';
 import type { Catalog } from '#domain/ports.ts';
 import type {
   DrillHistory,
@@ -61,6 +64,7 @@ import type {
   SnapshotStatus,
   TaskRecord,
 } from '#domain/records.ts';
+import { DynamoDbDetectorCatalog } from './detector.ts';
 import { DynamoDbDrillCatalog } from './drills.ts';
 import { DynamoDbGcCatalog } from './gc.ts';
 import { DynamoDbJobCatalog } from './jobs.ts';
@@ -88,6 +92,7 @@ export class DynamoDbCatalog implements Catalog {
   readonly #drills: DynamoDbDrillCatalog;
   readonly #journal: DynamoDbJournalCatalog;
   readonly #gc: DynamoDbGcCatalog;
+  readonly #detector: DynamoDbDetectorCatalog;
 
   constructor(client: DynamoDBClient, tableName: string) {
     const table = new Table(client, tableName);
@@ -98,6 +103,7 @@ export class DynamoDbCatalog implements Catalog {
     this.#drills = new DynamoDbDrillCatalog(table);
     this.#journal = new DynamoDbJournalCatalog(table);
     this.#gc = new DynamoDbGcCatalog(table);
+    this.#detector = new DynamoDbDetectorCatalog(table);
   }
 
   putPlans(plans: readonly PlanRecord[]): Promise<void> {
@@ -126,6 +132,27 @@ export class DynamoDbCatalog implements Catalog {
 
   liftQuarantine(planId: string): Promise<boolean> {
     return this.#plans.liftQuarantine(planId);
+  }
+
+  addChangeCounts(
+    planId: string,
+    minute: string,
+    counts: Partial<ChangeCounts>,
+    expiresAt: string,
+  ): Promise<void> {
+    return this.#detector.addChangeCounts(planId, minute, counts, expiresAt);
+  }
+
+  listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]> {
+    return this.#detector.listChangeCounts(planId, range);
+  }
+
+  recordFinding(finding: AnomalyFinding): Promise<FindingWrite> {
+    return this.#detector.recordFinding(finding);
+  }
+
+  listFindings(planId: string): Promise<AnomalyFinding[]> {
+    return this.#detector.listFindings(planId);
   }
 
   createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
@@ -339,8 +366,12 @@ export class DynamoDbCatalog implements Catalog {
     return this.#gc.acquireGcLease(vault, owner, now, until);
   }
 
-  releaseGcLease(vault: string, owner: string): Promise<void> {
-    return this.#gc.releaseGcLease(vault, owner);
+  releaseGcLease(vault: string, owner: string, completedAt?: string): Promise<void> {
+    return this.#gc.releaseGcLease(vault, owner, completedAt);
+  }
+
+  lastGcCompletedAt(vault: string): Promise<string | undefined> {
+    return this.#gc.lastGcCompletedAt(vault);
   }
 
   acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {

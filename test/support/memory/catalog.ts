@@ -4,6 +4,14 @@
  */
 
 import { assertItemSize, type OverflowAttribute, splitOverflow } from '#adapters/item-size.ts';
+import {
+  type AnomalyFinding,
+  type ChangeCounts,
+  COUNT_FIELDS,
+  type FindingWrite,
+  type MinuteCounts,
+  minuteOf,
+} from '#domain/detector/model.ts';
 import { ConflictError, NotFoundError } from '#domain/errors.ts';
 import { compareSequencers, journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type { Catalog } from '#domain/ports.ts';
@@ -200,6 +208,52 @@ export class MemoryCatalog implements Catalog {
   }
   async liftQuarantine(planId: string): Promise<boolean> {
     return this.quarantines.delete(planId);
+  }
+  /** `<planId>#<minute>` → that minute's counts (and `expiresAt`, ISO-8601, never acted on). */
+  readonly changeCounts = new Map<string, MinuteCounts & { expiresAt: string }>();
+  /** `<planId>#<first minute>#<kind>` → the finding. */
+  readonly findings = new Map<string, AnomalyFinding>();
+  async addChangeCounts(
+    planId: string,
+    minute: string,
+    counts: Partial<ChangeCounts>,
+    expiresAt: string,
+  ): Promise<void> {
+    const added = COUNT_FIELDS.filter((f) => (counts[f] ?? 0) !== 0);
+    if (added.length === 0) return;
+    const id = `${planId}#${minute}`;
+    const item = this.changeCounts.get(id) ?? { planId, minute, expiresAt };
+    for (const f of added) item[f] = (item[f] ?? 0) + (counts[f] ?? 0);
+    item.expiresAt = expiresAt;
+    this.changeCounts.set(id, item);
+  }
+  async listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]> {
+    return [...this.changeCounts.values()]
+      .filter((m) => m.planId === planId && m.minute >= range.from && m.minute <= range.to)
+      .sort((a, b) => (a.minute < b.minute ? -1 : 1))
+      .map(({ expiresAt: _e, ...m }) => clone(m));
+  }
+  async recordFinding(finding: AnomalyFinding): Promise<FindingWrite> {
+    const id = `${finding.planId}#${minuteOf(finding.firstSeenAt)}#${finding.kind}`;
+    const stored = this.findings.get(id);
+    if (!stored) {
+      fitsInItem(`DETECTOR#${finding.planId}`, `FINDING#${id}`, finding);
+      this.findings.set(id, clone(finding));
+      return 'created';
+    }
+    if (stored.count >= finding.count) return 'unchanged';
+    Object.assign(stored, {
+      count: finding.count,
+      peakPerMinute: finding.peakPerMinute,
+      lastSeenAt: finding.lastSeenAt,
+    });
+    return 'raised';
+  }
+  async listFindings(planId: string): Promise<AnomalyFinding[]> {
+    return [...this.findings.entries()]
+      .filter(([, f]) => f.planId === planId)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, f]) => clone(f));
   }
   async createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {
     if (this.jobs.has(job.jobId)) return false;
@@ -528,8 +582,15 @@ export class MemoryCatalog implements Catalog {
     this.gcLeases.set(vault, { owner, until });
     return true;
   }
-  async releaseGcLease(vault: string, owner: string): Promise<void> {
-    if (this.gcLeases.get(vault)?.owner === owner) this.gcLeases.delete(vault);
+  async releaseGcLease(vault: string, owner: string, completedAt?: string): Promise<void> {
+    if (this.gcLeases.get(vault)?.owner !== owner) return;
+    this.gcLeases.delete(vault);
+    if (completedAt) this.gcCompleted.set(vault, completedAt);
+  }
+  /** The end of each vault's last completed garbage-collection run: vault bucket → ISO-8601 UTC. */
+  readonly gcCompleted = new Map<string, string>();
+  async lastGcCompletedAt(vault: string): Promise<string | undefined> {
+    return this.gcCompleted.get(vault);
   }
   /** Copies' holds on vaults: vault bucket → holder → until. */
   readonly copyHolds = new Map<string, Map<string, string>>();

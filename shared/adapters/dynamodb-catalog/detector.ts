@@ -1,0 +1,113 @@
+/**
+ * {@link DetectorCatalog} on the catalog's table, in the plan's detector partition
+ * `DETECTOR#<planId>`: change counts per minute (`sk` `MINUTE#<YYYY-MM-DDTHH:MM>`, numbers added with
+ * `ADD`, `expiresAt` in epoch seconds for the table's TTL) and findings
+ * (`sk` `FINDING#<first minute>#<kind>`, written with a condition).
+ * @see ../../../docs/format.md#detector
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type AnomalyFinding,
+  type ChangeCounts,
+  COUNT_FIELDS,
+  type FindingWrite,
+  type MinuteCounts,
+  minuteOf,
+} from '#domain/detector/model.ts';
+import type { DetectorCatalog } from '#domain/ports.ts';
+import { catalogFailure } from './errors.ts';
+import type { Item, Table } from './table.ts';
+
+const pkOf = (planId: string) => `DETECTOR#${planId}`;
+const minuteSk = (minute: string) => `MINUTE#${minute}`;
+const findingSk = (f: Pick<AnomalyFinding, 'firstSeenAt' | 'kind'>) =>
+  `FINDING#${minuteOf(f.firstSeenAt)}#${f.kind}`;
+
+export class DynamoDbDetectorCatalog implements DetectorCatalog {
+  readonly #table: Table;
+
+  constructor(table: Table) {
+    this.#table = table;
+  }
+
+  async addChangeCounts(
+    planId: string,
+    minute: string,
+    counts: Partial<ChangeCounts>,
+    expiresAt: string,
+  ): Promise<void> {
+    const added = COUNT_FIELDS.filter((f) => (counts[f] ?? 0) !== 0);
+    if (added.length === 0) return;
+    const values: Item = {
+      ':plan': planId,
+      ':minute': minute,
+      ':exp': Math.ceil(Date.parse(expiresAt) / 1000),
+    };
+    for (const f of added) values[`:${f}`] = counts[f];
+    try {
+      await this.#table.doc.send(
+        new UpdateCommand({
+          TableName: this.#table.name,
+          Key: { pk: pkOf(planId), sk: minuteSk(minute) },
+          UpdateExpression: `SET planId = :plan, #minute = :minute, expiresAt = :exp ADD ${added.map((f) => `${f} :${f}`).join(', ')}`,
+          ExpressionAttributeNames: { '#minute': 'minute' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      throw catalogFailure(`count changes of plan ${planId} in ${minute}`, error);
+    }
+  }
+
+  async listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]> {
+    const items = await this.#table.query<MinuteCounts & { expiresAt?: number }>({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': pkOf(planId),
+        ':from': minuteSk(range.from),
+        ':to': minuteSk(range.to),
+      },
+    });
+    return items.map(({ expiresAt: _e, ...counts }) => counts);
+  }
+
+  async recordFinding(finding: AnomalyFinding): Promise<FindingWrite> {
+    const { count, peakPerMinute, lastSeenAt, ...rest } = finding;
+    const firstWrite: Item = { ...rest };
+    const names: Record<string, string> = { '#count': 'count' };
+    const values: Item = { ':count': count, ':peak': peakPerMinute, ':last': lastSeenAt };
+    const sets = ['#count = :count', 'peakPerMinute = :peak', 'lastSeenAt = :last'];
+    Object.entries(firstWrite)
+      .filter(([, v]) => v !== undefined)
+      .forEach(([k, v], i) => {
+        names[`#f${i}`] = k;
+        values[`:f${i}`] = v;
+        sets.push(`#f${i} = if_not_exists(#f${i}, :f${i})`);
+      });
+    try {
+      const out = await this.#table.doc.send(
+        new UpdateCommand({
+          TableName: this.#table.name,
+          Key: { pk: pkOf(finding.planId), sk: findingSk(finding) },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'attribute_not_exists(pk) OR #count < :count',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      return out.Attributes?.count === undefined ? 'created' : 'raised';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'unchanged';
+      throw catalogFailure(`record a finding of plan ${finding.planId}`, error);
+    }
+  }
+
+  async listFindings(planId: string): Promise<AnomalyFinding[]> {
+    return this.#table.query<AnomalyFinding>({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :f)',
+      ExpressionAttributeValues: { ':pk': pkOf(planId), ':f': 'FINDING#' },
+    });
+  }
+}

@@ -1,0 +1,88 @@
+/** The DetectorCatalog contract: per-minute change counts added atomically, findings recorded once. */
+import { describe, expect, it } from 'vitest';
+import type { AnomalyFinding } from '#domain/detector/model.ts';
+import type { DetectorCatalog } from '#domain/ports.ts';
+import type { KnownDivergences } from '../divergences.ts';
+
+const expiresAt = '2026-12-08T03:41:00.000Z';
+
+export function detectorCatalogContract(
+  name: string,
+  make: () => Promise<DetectorCatalog>,
+  _known?: KnownDivergences,
+): void {
+  describe(`DetectorCatalog contract: ${name}`, () => {
+    it('adds counts to a minute, concurrently, and lists the minutes of a range in order, per plan', async () => {
+      const c = await make();
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          c.addChangeCounts('photos', '2026-12-06T03:41', { created: 1, overwrites: 1 }, expiresAt),
+        ),
+      );
+      await c.addChangeCounts(
+        'photos',
+        '2026-12-06T03:41',
+        { incompressibleOverwrites: 3, removals: 0 },
+        expiresAt,
+      );
+      await c.addChangeCounts('photos', '2026-12-06T03:39', { removals: 2 }, expiresAt);
+      await c.addChangeCounts('photos', '2026-12-06T03:45', { removals: 9 }, expiresAt);
+      await c.addChangeCounts('docs', '2026-12-06T03:40', { created: 5 }, expiresAt);
+      await c.addChangeCounts('photos', '2026-12-06T03:40', {}, expiresAt); // nothing to add: no item
+      expect(
+        await c.listChangeCounts('photos', { from: '2026-12-06T03:39', to: '2026-12-06T03:44' }),
+      ).toEqual([
+        { planId: 'photos', minute: '2026-12-06T03:39', removals: 2 },
+        {
+          planId: 'photos',
+          minute: '2026-12-06T03:41',
+          created: 20,
+          overwrites: 20,
+          incompressibleOverwrites: 3,
+        },
+      ]);
+      expect(await c.listChangeCounts('nope', { from: '2026-12-06T03:00', to: '2026-12-06T04:00' })).toEqual(
+        [],
+      );
+    });
+
+    it('records a finding once per plan, kind and first minute, raises its count, and lists findings oldest first', async () => {
+      const c = await make();
+      const f: AnomalyFinding = {
+        planId: 'photos',
+        kind: 'encryptedOverwrites',
+        firstSeenAt: '2026-12-06T03:41:00.000Z',
+        lastSeenAt: '2026-12-06T03:41:30.000Z',
+        count: 60,
+        peakPerMinute: 60,
+        baseline: 0.5,
+        threshold: 50,
+        windowMinutes: 5,
+      };
+      const first = await Promise.all([c.recordFinding(f), c.recordFinding(f), c.recordFinding(f)]);
+      expect(first.sort()).toEqual(['created', 'unchanged', 'unchanged']);
+      const later = {
+        ...f,
+        lastSeenAt: '2026-12-06T03:42:10.000Z',
+        count: 412,
+        peakPerMinute: 352,
+        baseline: 9,
+      };
+      expect(await c.recordFinding(later)).toBe('raised');
+      expect(await c.recordFinding({ ...later, count: 400 })).toBe('unchanged');
+      const removals = {
+        ...f,
+        kind: 'removals' as const,
+        firstSeenAt: '2026-12-06T03:40:00.000Z',
+        count: 1200,
+      };
+      expect(await c.recordFinding(removals)).toBe('created');
+      expect(await c.recordFinding({ ...f, planId: 'docs' })).toBe('created');
+      // The first write's baseline and threshold stay; count, peak and lastSeenAt follow the raise.
+      expect(await c.listFindings('photos')).toEqual([
+        removals,
+        { ...f, lastSeenAt: later.lastSeenAt, count: 412, peakPerMinute: 352 },
+      ]);
+    });
+  });
+}
