@@ -40,6 +40,16 @@ export interface PipelineDeps {
    */
   gcGraceSeconds?: number;
   /**
+   * A prune after a snapshot collects garbage in a vault only when the vault's last completed
+   * garbage-collection run ended at least this long ago (an operator's `strongbox prune` always
+   * collects). Bounds GC's cost, which grows with the whole history, under continuous protection:
+   * garbage then lingers up to `gcGraceSeconds` plus twice this (plus the plan's snapshot interval)
+   * longer. 0 = every prune collects. @default 0 (AWS deployments: the `gcIntervalSeconds`
+   * parameter, 21600)
+   * @see ../../docs/format.md#garbage-collection
+   */
+  gcIntervalSeconds?: number;
+  /**
    * Garbage collection repacks a pack some of whose blobs are live when more than this percentage
    * of its sealed blob bytes is unreferenced (restic's `--max-unused`): its live blobs go to new
    * packs, the old pack is marked and deleted after the grace period. 0–100. @default 5
@@ -99,6 +109,7 @@ export interface PipelineDeps {
 export const TUNING_DEFAULTS = {
   concurrency: 16,
   gcGraceSeconds: 86_400,
+  gcIntervalSeconds: 0,
   gcMaxUnusedPercent: 5,
   timeReserveSeconds: 120,
   partitionBatchObjects: 500,
@@ -123,6 +134,7 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
   return {
     concurrency: deps.concurrency ?? d.concurrency,
     gcGraceSeconds: deps.gcGraceSeconds ?? d.gcGraceSeconds,
+    gcIntervalSeconds: deps.gcIntervalSeconds ?? d.gcIntervalSeconds,
     gcMaxUnusedPercent: deps.gcMaxUnusedPercent ?? d.gcMaxUnusedPercent,
     timeReserveSeconds: deps.timeReserveSeconds ?? d.timeReserveSeconds,
     partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,

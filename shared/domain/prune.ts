@@ -19,7 +19,7 @@ import { emptyGcResult, type VaultGcResult } from './gc/result.ts';
 import { allVaults } from './gc/store.ts';
 import { extendRetentionForPlan } from './immutability.ts';
 import { journalExpiryCutoff } from './journal-expiry.ts';
-import { nowIso, type PipelineDeps, recordTaskFailure, vaultIn } from './pipeline.ts';
+import { nowIso, type PipelineDeps, recordTaskFailure, tuningOf, vaultIn } from './pipeline.ts';
 import { quarantineBlocksGc } from './quarantine.ts';
 import type { RetentionDecision } from './retention/apply.ts';
 import { type ForgetTask, type GcTask, jobIdOf, type PruneTask, taskIdOf } from './tasks.ts';
@@ -95,7 +95,13 @@ async function forget(deps: PipelineDeps, task: ForgetTask): Promise<PruneResult
     // Garbage collection: one task per region, each collecting its own vault.
     const gcRegions = allVaults(deps).map((v) => v.region);
     for (const region of gcRegions) {
-      await deps.queue.send({ kind: 'gc', planId: plan.id, snapshotId: task.snapshotId, region });
+      await deps.queue.send({
+        kind: 'gc',
+        planId: plan.id,
+        snapshotId: task.snapshotId,
+        region,
+        ...(task.force ? { force: true } : {}),
+      });
     }
     // The FORGOTTEN records stay: they are the tombstones that let garbage collection delete the
     // roots (and it deletes them once no vault holds their root).
@@ -152,7 +158,8 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     const owner = randomUUID();
     const until = new Date(startedMs + GC_LEASE_SECONDS * 1000).toISOString();
     let gc: VaultGcResult;
-    const paused = await quarantineBlocksGc(deps);
+    const paused =
+      (await quarantineBlocksGc(deps)) ?? (task.force ? undefined : await gcNotDue(deps, vault.bucket));
     if (paused) {
       gc = { ...emptyGcResult(), deferred: paused };
     } else if (
@@ -160,10 +167,14 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     ) {
       gc = { ...emptyGcResult(), deferred: `another garbage collection or a copy holds ${vault.bucket}` };
     } else {
+      let completedAt: string | undefined;
       try {
         gc = await collectGarbage(deps, vault, startedMs);
+        // Only a run that did all its work counts as the last one: one that deferred (an unreadable
+        // index, an incomplete live set) leaves the next prune to try again.
+        if (!gc.deferred) completedAt = nowIso(clock);
       } finally {
-        await catalog.releaseGcLease(vault.bucket, owner);
+        await catalog.releaseGcLease(vault.bucket, owner, completedAt);
       }
     }
     await catalog.updateTask(jobId, taskId, {
@@ -176,6 +187,30 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   }
+}
+
+/**
+ * Why a prune after a snapshot leaves the vault bucket `bucket` alone: its last completed
+ * garbage-collection run ended less than `gcIntervalSeconds` ago (docs/format.md#garbage-collection);
+ * undefined when a run is due (or the interval is 0).
+ * @throws TransientError (retryable) from the catalog.
+ */
+export async function gcNotDue(deps: PipelineDeps, bucket: string): Promise<string | undefined> {
+  const intervalSeconds = tuningOf(deps).gcIntervalSeconds;
+  if (intervalSeconds <= 0) return undefined;
+  const last = await deps.catalog.lastGcCompletedAt(bucket);
+  if (!last) return undefined;
+  const ageMs = deps.clock.now().getTime() - Date.parse(last);
+  // A last run in the future (a clock that went back) does not hold collection off for ever.
+  if (ageMs < 0 || ageMs >= intervalSeconds * 1000) return undefined;
+  return `last GC ${last} (< ${formatSeconds(intervalSeconds)} ago; gcIntervalSeconds)`;
+}
+
+/** `21600` → `6h`, `90` → `90s`, `5400` → `90m`. */
+function formatSeconds(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
 }
 
 /**

@@ -113,22 +113,27 @@ export const VerifyTierTaskSchema = z.strictObject({
 });
 /**
  * Apply a plan's retention (forget what it drops), then enqueue one `gc` task per region.
- * `snapshotId` names the job that asked for it. @see docs/format.md#retention
+ * `snapshotId` names the job that asked for it. `force` (an operator's `strongbox prune`) passes on
+ * to the `gc` tasks. @see docs/format.md#retention
  */
 export const ForgetTaskSchema = z.strictObject({
   kind: z.literal('forget'),
   planId: id,
   snapshotId: id,
+  force: z.boolean().optional(),
 });
 /**
  * Collect garbage in one region's vault (for every plan sharing it). `planId` and `snapshotId` name
- * the job that asked for it (its figures are recorded there). @see docs/format.md#garbage-collection
+ * the job that asked for it (its figures are recorded there). Without `force`, a vault whose last
+ * completed run ended less than `gcIntervalSeconds` ago is left alone (the run is `deferred`).
+ * @see docs/format.md#garbage-collection
  */
 export const GcTaskSchema = z.strictObject({
   kind: z.literal('gc'),
   planId: id,
   snapshotId: id,
   region,
+  force: z.boolean().optional(),
 });
 
 /**

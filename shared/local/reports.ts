@@ -124,7 +124,8 @@ export async function pruneNow(
   const before = attemptsOf(await catalog.listTasks(jobId));
   const ran = (t: TaskRecord | undefined): t is TaskRecord =>
     !!t && t.attempts > (before.get(t.taskId) ?? 0) && t.status !== 'RUNNING';
-  await deps.queue.send({ kind: 'forget', planId, snapshotId: newest.snapshotId });
+  // An operator's prune collects garbage whatever `gcIntervalSeconds` says (force).
+  await deps.queue.send({ kind: 'forget', planId, snapshotId: newest.snapshotId, force: true });
   const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000);
   const pollMs = options.pollMs ?? 1000;
   for (;;) {

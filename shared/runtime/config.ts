@@ -66,6 +66,8 @@ const EnvSchema = z.object({
   STRONGBOX_DLQ_URL: optional.pipe(url.optional()),
   STRONGBOX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(TUNING_DEFAULTS.concurrency),
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcGraceSeconds),
+  /** A prune after a snapshot collects garbage only when the vault's last GC run ended this long ago (0 = always). */
+  STRONGBOX_GC_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcIntervalSeconds),
   /** Repack a partly live pack when more than this percentage of its bytes is unreferenced. */
   STRONGBOX_GC_MAX_UNUSED_PERCENT: z.coerce
     .number()
@@ -166,6 +168,8 @@ export interface Config {
   dlqUrl?: string;
   concurrency: number;
   gcGraceSeconds: number;
+  /** See PipelineDeps.gcIntervalSeconds (`STRONGBOX_GC_INTERVAL_SECONDS`). @default 0 (every prune collects) */
+  gcIntervalSeconds?: number;
   /** See PipelineDeps.gcMaxUnusedPercent. @default 5 */
   gcMaxUnusedPercent: number;
   /**
@@ -274,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.STRONGBOX_DLQ_URL ? { dlqUrl: e.STRONGBOX_DLQ_URL } : {}),
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
+    gcIntervalSeconds: e.STRONGBOX_GC_INTERVAL_SECONDS,
     gcMaxUnusedPercent: e.STRONGBOX_GC_MAX_UNUSED_PERCENT,
     ...(e.STRONGBOX_OBJECT_LOCK_MODE && e.STRONGBOX_OBJECT_LOCK_DAYS !== undefined
       ? { objectLock: { mode: e.STRONGBOX_OBJECT_LOCK_MODE, days: e.STRONGBOX_OBJECT_LOCK_DAYS } }

@@ -177,6 +177,7 @@ export function createContainer(
     retry: withRetry,
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
+    gcIntervalSeconds: config.gcIntervalSeconds,
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     resumableObjectBytes: config.resumableObjectBytes,

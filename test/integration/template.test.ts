@@ -825,6 +825,8 @@ describe.each(CASES)('npm run package $args', (c) => {
         STRONGBOX_OBJECT_LOCK_DAYS: c.objectLockDays,
         STRONGBOX_PACK_STORAGE_CLASSES: c.packStorageClasses,
       });
+      // A prune after a snapshot collects garbage at most every 6 hours on AWS (gcIntervalSeconds).
+      expect(String(envOf(t(), fn, b).STRONGBOX_GC_INTERVAL_SECONDS), fn).toBe('21600');
     }
   });
 

@@ -90,7 +90,9 @@ describe('strongbox forget / hold / release', () => {
     const lines = await forgetCommand(deps, 'photos', { dryRun: false });
 
     // Assess
-    expect(queue.sent).toEqual([{ kind: 'forget', planId: 'photos', snapshotId: '20260310T000000Z' }]);
+    expect(queue.sent).toEqual([
+      { kind: 'forget', planId: 'photos', snapshotId: '20260310T000000Z', force: true },
+    ]);
     expect(lines).toEqual([
       "enqueued: prune of plan photos (task of snapshot 20260310T000000Z); it would forget 2 snapshot(s) now: 20260305T000000Z, 20260301T000000Z, then collect garbage (see 'strongbox status photos')",
     ]);

@@ -62,7 +62,7 @@ describe('pruneNow', () => {
   it('enqueues a prune task for the newest snapshot and waits for this run’s tasks, not the earlier one', async () => {
     const deps = await setUp();
     const run = await pruneNow(deps, 'photos', { pollMs: 2 });
-    expect(deps.sent).toEqual([{ kind: 'forget', planId: 'photos', snapshotId: 's1' }]);
+    expect(deps.sent).toEqual([{ kind: 'forget', planId: 'photos', snapshotId: 's1', force: true }]);
     expect(run.prune.result).toMatchObject({ kept: 1, forgotten: 2 });
     expect(run.regions.map((t) => t.taskId)).toEqual(['prune:us-east-1', 'prune:eu-west-1']);
     const text = formatPruneRun(run);

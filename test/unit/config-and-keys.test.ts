@@ -49,6 +49,7 @@ describe('loadConfig', () => {
       },
       concurrency: 16,
       gcGraceSeconds: 86_400,
+      gcIntervalSeconds: 0,
       gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
       resumableObjectBytes: 1024 ** 3,
@@ -213,12 +214,13 @@ describe('loadConfig', () => {
     expect(error.field).toBe('AWS_ENDPOINT_URL_SQS');
   });
 
-  it('reads the DLQ URL, concurrency, grace period and log level', () => {
+  it('reads the DLQ URL, concurrency, grace period, GC interval and log level', () => {
     const config = loadConfig({
       ...minimalEnv,
       STRONGBOX_DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/dlq',
       STRONGBOX_CONCURRENCY: '32',
       STRONGBOX_GC_GRACE_SECONDS: '0',
+      STRONGBOX_GC_INTERVAL_SECONDS: '21600',
       STRONGBOX_GC_MAX_UNUSED_PERCENT: '12.5',
       POWERTOOLS_LOG_LEVEL: 'DEBUG',
     });
@@ -226,6 +228,7 @@ describe('loadConfig', () => {
       dlqUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/dlq',
       concurrency: 32,
       gcGraceSeconds: 0,
+      gcIntervalSeconds: 21600,
       gcMaxUnusedPercent: 12.5,
       logLevel: 'DEBUG',
     });
@@ -391,7 +394,7 @@ describe('KmsKeyProvider', () => {
       expect(kms.commandCalls(DecryptCommand)).toHaveLength(2);
     });
 
-    it("is what a container with copy vaults opens documents with: the copy regions' replicas", async () => {
+    it("is what a container with copy vaults opens documents written before the keyring with: the copy regions' replicas", async () => {
       const plaintext = randomBytes(32);
       const wrapped = randomBytes(184);
       kms.on(GenerateDataKeyCommand).resolves({ Plaintext: plaintext, CiphertextBlob: wrapped });
@@ -403,7 +406,9 @@ describe('KmsKeyProvider', () => {
         STRONGBOX_KMS_KEY_ID: primary,
         STRONGBOX_COPY_VAULTS: 'eu-west-1=vault-euw1',
       });
-      const sealed = await createContainer(config).pipeline.envelope.seal(Buffer.from('root'), 'ad');
+      // An envelope holding the KMS wrap itself (docs/format.md#keyring: the legacy provider opens it).
+      const direct = new KmsKeyProvider(new KMSClient({ region: 'us-east-1' }), primary);
+      const sealed = await new Envelope(direct).seal(Buffer.from('root'), 'ad');
       const opened = await createContainer(config).pipeline.envelope.open(sealed, 'ad');
       expect(opened.toString()).toBe('root');
       expect(kms.commandCalls(DecryptCommand).map((c) => c.args[0].input.KeyId)).toEqual([primary, replica]);

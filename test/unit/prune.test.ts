@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { withRetry } from '#adapters/retrying.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { INDEX_COMPACT_THRESHOLD } from '#domain/gc/plan.ts';
+import { emptyGcResult } from '#domain/gc/result.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import { type PruneResult, prunePlan } from '#domain/prune.ts';
 import type { PlanRecord } from '#domain/records.ts';
@@ -17,7 +18,7 @@ import {
 } from '#domain/repository/read-documents.ts';
 import { VaultIndex } from '#domain/repository/vault-index.ts';
 import { PackWriter, writeIndex, writeManifest, writePart } from '#domain/repository/write.ts';
-import { taskIdOf } from '#domain/tasks.ts';
+import { type GcTask, taskIdOf } from '#domain/tasks.ts';
 import {
   type ContentId,
   contentIdOf,
@@ -164,9 +165,12 @@ async function snapshot(
   return { snapshotId, manifestId, parts };
 }
 
-/** Retention, then the garbage-collection tasks it enqueued (one per region), as the queue would run them. */
-async function prune(h: Harness, snapshotId: string, planId = 'photos'): Promise<PruneResult> {
-  const result = await prunePlan(h.deps, { kind: 'forget', planId, snapshotId });
+/**
+ * Retention, then the garbage-collection tasks it enqueued (one per region), as the queue would run
+ * them. `force`: as `strongbox prune` asks (GC whatever `gcIntervalSeconds` says).
+ */
+async function prune(h: Harness, snapshotId: string, planId = 'photos', force = false): Promise<PruneResult> {
+  const result = await prunePlan(h.deps, { kind: 'forget', planId, snapshotId, ...(force ? { force } : {}) });
   for (const task of (h.deps.queue as MemoryTaskQueue).drain()) {
     if (task.kind === 'gc') Object.assign(result.gc, (await prunePlan(h.deps, task)).gc);
   }
@@ -783,6 +787,114 @@ describe('prune: garbage collection on format v2', () => {
       const doc = await readIndex(h.primary, h.deps.envelope, VaultLayout.indexIdOf(key) as string);
       for (const p of doc.packs) expect(h.primary.objects.has(VaultLayout.packKey(p.packId))).toBe(true);
     }
+  });
+});
+
+describe('gcIntervalSeconds: a prune after a snapshot collects each vault at most once per interval', () => {
+  let h: Harness;
+  const last = (h: Harness) => h.catalog.lastGcCompletedAt(h.primary.bucket);
+  beforeEach(async () => {
+    h = harness();
+    await h.catalog.putPlans([plan()]);
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    h.deps.gcIntervalSeconds = 6 * 3600;
+  });
+
+  it('skips GC (and says why) within the interval of the last completed run; forget still runs; after it, GC runs', async () => {
+    // Prepare: a completed run at S2 (nothing to collect yet)
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    const first = await prune(h, s2.snapshotId);
+    expect(first.gc['us-east-1']?.deferred).toBeUndefined();
+    const ranAt = h.clock.now().toISOString();
+    expect(await last(h)).toBe(ranAt);
+    const s3 = await snapshot(h, { 'a.txt': 'three' }); // 2 h later
+
+    // Act: S3's prune, 2 h after the run
+    const within = await prune(h, s3.snapshotId);
+
+    // Assess: S1 forgotten, but its documents stay until a run is due
+    expect(within.forgotten).toEqual([s1.snapshotId]);
+    expect(within.gc['us-east-1']).toEqual({
+      ...emptyGcResult(),
+      deferred: `last GC ${ranAt} (< 6h ago; gcIntervalSeconds)`,
+    });
+    const task = (await h.catalog.listTasks(`photos/${s3.snapshotId}`)).find(
+      (t) => t.taskId === 'prune:us-east-1',
+    );
+    expect(task?.status).toBe('SUCCEEDED');
+    expect(task?.result?.deferred).toMatch(/^last GC .* \(< 6h ago/);
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(true);
+    expect(await last(h)).toBe(ranAt);
+
+    // 6 h after the run (the injected clock): it is due, and collects
+    h.clock.advance(4 * HOUR);
+    const due = await prune(h, s3.snapshotId);
+    expect(due.gc['us-east-1']?.deferred).toBeUndefined();
+    expect(due.gc['us-east-1']).toMatchObject({ manifestsDeleted: 1, packsMarked: 1 });
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(false);
+    expect(await last(h)).toBe(h.clock.now().toISOString());
+  });
+
+  it('always collects when forced (strongbox prune), and the forget task passes force on to every gc task', async () => {
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    await prune(h, s2.snapshotId);
+    const s3 = await snapshot(h, { 'a.txt': 'three' });
+    await prunePlan(h.deps, { kind: 'forget', planId: 'photos', snapshotId: s3.snapshotId, force: true });
+    const tasks = (h.deps.queue as MemoryTaskQueue).drain();
+    expect(tasks).toEqual([
+      { kind: 'gc', planId: 'photos', snapshotId: s3.snapshotId, region: 'us-east-1', force: true },
+    ]);
+    const forced = await prunePlan(h.deps, tasks[0] as GcTask);
+    expect(forced.gc['us-east-1']?.deferred).toBeUndefined();
+    expect(forced.gc['us-east-1']?.manifestsDeleted).toBe(1);
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(false);
+    // A forced run counts as the last one too: an unforced prune right after it skips GC.
+    expect(await last(h)).toBe(h.clock.now().toISOString());
+    expect((await prune(h, s3.snapshotId)).gc['us-east-1']?.deferred).toMatch(/^last GC /);
+    // Quarantine still pauses GC when forced.
+    const now = h.clock.now().toISOString();
+    await h.catalog.putQuarantine({ planId: 'photos', since: now, at: now, reason: 'test', by: 'operator' });
+    expect((await prune(h, s3.snapshotId, 'photos', true)).gc['us-east-1']?.deferred).toMatch(/quarantine/);
+  });
+
+  it('does not count a failed run, nor one that deferred part of its work, as the last completed one', async () => {
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    await prune(h, s2.snapshotId);
+    const ranAt = await last(h);
+    expect(ranAt).toBeDefined();
+    const s3 = await snapshot(h, { 'a.txt': 'three' });
+    h.clock.advance(6 * HOUR);
+    // A run that fails (its listing of packs/ throws) ...
+    h.primary.faults.push({ op: 'list', prefix: 'packs/', onCall: 1 });
+    await expect(prune(h, s3.snapshotId)).rejects.toThrow(/injected list fault/);
+    expect(await last(h)).toBe(ranAt);
+    // ... leaves the next prune, at once, to collect
+    const rerun = await prune(h, s3.snapshotId);
+    expect(rerun.gc['us-east-1']?.deferred).toBeUndefined();
+    expect(rerun.gc['us-east-1']?.manifestsDeleted).toBe(1);
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(false);
+    // A run that could not read a live root deferred its packs: not a completed run either.
+    const completed = await last(h);
+    h.clock.advance(6 * HOUR);
+    h.primary.objects.delete(VaultLayout.manifestKey('photos', s2.manifestId as string));
+    const partial = await prune(h, s3.snapshotId);
+    expect(partial.gc['us-east-1']?.deferred).toMatch(/is unreadable/);
+    expect(await last(h)).toBe(completed);
+    expect((await prune(h, s3.snapshotId)).gc['us-east-1']?.deferred).toMatch(/is unreadable/);
+  });
+
+  it('collects on every prune with 0 (the default)', async () => {
+    delete h.deps.gcIntervalSeconds;
+    const s1 = await snapshot(h, { 'a.txt': 'one' });
+    const s2 = await snapshot(h, { 'a.txt': 'two' });
+    await prune(h, s2.snapshotId);
+    const s3 = await snapshot(h, { 'a.txt': 'three' });
+    const next = await prune(h, s3.snapshotId);
+    expect(next.gc['us-east-1']?.deferred).toBeUndefined();
+    expect(h.primary.objects.has(VaultLayout.manifestKey('photos', s1.manifestId as string))).toBe(false);
   });
 });
 

@@ -88,23 +88,35 @@ export class DynamoDbGcCatalog implements GcCatalog {
     }
   }
 
-  async releaseGcLease(vault: string, owner: string): Promise<void> {
+  async releaseGcLease(vault: string, owner: string, completedAt?: string): Promise<void> {
     try {
-      // REMOVE, not DeleteItem: the item also carries the copies' holds.
+      // REMOVE, not DeleteItem: the item also carries the copies' holds (and the last completed run).
       await this.#table.doc.send(
         new UpdateCommand({
           TableName: this.#table.name,
           Key: { pk: `GC#${vault}`, sk: 'LEASE' },
-          UpdateExpression: 'REMOVE #owner, #until',
+          UpdateExpression: `${completedAt ? 'SET #completedAt = :completedAt ' : ''}REMOVE #owner, #until`,
           ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
-          ExpressionAttributeValues: { ':owner': owner },
+          ExpressionAttributeNames: {
+            '#owner': 'owner',
+            '#until': 'until',
+            ...(completedAt ? { '#completedAt': 'completedAt' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ...(completedAt ? { ':completedAt': completedAt } : {}),
+          },
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return;
       throw catalogFailure(`release GC lease of ${vault}`, error);
     }
+  }
+
+  async lastGcCompletedAt(vault: string): Promise<string | undefined> {
+    const item = await this.#table.get<Item>(`GC#${vault}`, 'LEASE');
+    return typeof item?.completedAt === 'string' ? item.completedAt : undefined;
   }
 
   async acquireVaultHold(vault: string, holder: string, now: string, until: string): Promise<boolean> {

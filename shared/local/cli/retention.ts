@@ -45,7 +45,7 @@ export async function forgetCommand(
   }
   const newest = snapshots.filter((s) => s.status === 'COMMITTED').at(-1);
   if (!newest) throw new NotFoundError(`plan '${planId}' has no committed snapshot: nothing to forget`);
-  await deps.queue.send({ kind: 'forget', planId, snapshotId: newest.snapshotId });
+  await deps.queue.send({ kind: 'forget', planId, snapshotId: newest.snapshotId, force: true });
   return [
     `enqueued: prune of plan ${planId} (task of snapshot ${newest.snapshotId}); it would forget ${removed.length} snapshot(s) now${removed.length ? `: ${removed.join(', ')}` : ''}, then collect garbage (see 'strongbox status ${planId}')`,
   ];

@@ -82,6 +82,28 @@ export function gcCatalogContract(
       expect(await c.listGcMarks('vault-use1')).toEqual([]); // the lease is no mark
     });
 
+    it('records the end of the last completed run when its owner gives the lease back with it, and keeps it across leases and holds', async () => {
+      const c = await make();
+      expect(await c.lastGcCompletedAt('vault-use1')).toBeUndefined();
+      expect(await c.acquireGcLease('vault-use1', 'gc-1', t(0), t(30))).toBe(true);
+      await c.releaseGcLease('vault-use1', 'gc-2', t(5)); // not the holder: nothing recorded
+      expect(await c.lastGcCompletedAt('vault-use1')).toBeUndefined();
+      await c.releaseGcLease('vault-use1', 'gc-1', t(5));
+      expect(await c.lastGcCompletedAt('vault-use1')).toBe(t(5));
+      expect(await c.lastGcCompletedAt('vault-euw1')).toBeUndefined(); // per vault
+      // A run that failed gives the lease back without one: the last completed run stays.
+      expect(await c.acquireGcLease('vault-use1', 'gc-2', t(6), t(36))).toBe(true);
+      await c.releaseGcLease('vault-use1', 'gc-2');
+      expect(await c.lastGcCompletedAt('vault-use1')).toBe(t(5));
+      // Holds come and go on the same item.
+      expect(await c.acquireVaultHold('vault-use1', 'copy-1', t(7), t(40))).toBe(true);
+      await c.releaseVaultHold('vault-use1', 'copy-1');
+      expect(await c.acquireGcLease('vault-use1', 'gc-3', t(8), t(38))).toBe(true);
+      await c.releaseGcLease('vault-use1', 'gc-3', t(9));
+      expect(await c.lastGcCompletedAt('vault-use1')).toBe(t(9));
+      expect(await c.listGcMarks('vault-use1')).toEqual([]);
+    });
+
     it('grants the lease to one of several runs asking at the same time', async () => {
       const c = await make();
       const owners = ['gc-1', 'gc-2', 'gc-3', 'gc-4'];
