@@ -20,7 +20,8 @@
  * @see ../../docs/format.md#journal
  * @see ../../docs/format.md#read-and-write-ordering
  */
-import { ConflictError, NotFoundError, reasonOf } from './errors.ts';
+import { type CapturedChange, countChange } from './detector/count.ts';
+import { ConflictError, EncryptedObjectError, NotFoundError, reasonOf } from './errors.ts';
 import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import { ReadPaused, readObjectChunks } from './reader.ts';
 import type { JournalEntry } from './records.ts';
@@ -52,6 +53,8 @@ export type CaptureOutcome =
       /** New blobs stored in the primary vault for this record (0 when the vault held them all). */
       blobsWritten: number;
       reason?: string;
+      /** The plans whose detector counted this change (docs/format.md#detector): run it for them. */
+      counted: string[];
     }
   | {
       status: 'duplicate';
@@ -121,10 +124,14 @@ export async function captureChange(deps: CaptureDeps, record: ChangeNotificatio
 
   let body: EntryBody;
   let blobsWritten = 0;
+  const sizes = { plaintextBytes: 0, sealedBytes: 0, unreadable: false };
   if (change.after === 'written') {
     const { sizeBytes, etag } = change;
     const read = await storeObject(deps, source, key, sizeBytes ?? 0, { versionId, etag });
     blobsWritten = read.blobsWritten;
+    sizes.plaintextBytes = read.plaintextBytes ?? 0;
+    sizes.sealedBytes = read.sealedBytes ?? 0;
+    sizes.unreadable = 'unreadable' in read && read.unreadable === true;
     body =
       'reason' in read
         ? {
@@ -146,10 +153,10 @@ export async function captureChange(deps: CaptureDeps, record: ChangeNotificatio
 
   // Journal last: the bytes the entries name are stored and indexed by now.
   const capturedAt = nowIso(deps.clock);
-  let fresh = false;
+  const fresh: typeof plans = [];
   for (const plan of plans) {
     const entry: JournalEntry = { planId: plan.id, ...common, capturedAt, ...body };
-    if (await deps.catalog.appendJournal(entry)) fresh = true;
+    if (await deps.catalog.appendJournal(entry)) fresh.push(plan);
   }
   const outcome = {
     bucket,
@@ -159,10 +166,20 @@ export async function captureChange(deps: CaptureDeps, record: ChangeNotificatio
     eventTime,
     blobsWritten,
   };
-  if (!fresh) return { status: 'duplicate', ...outcome };
+  if (fresh.length === 0) return { status: 'duplicate', ...outcome };
+  // Counted once journaled: a redelivered event journals nothing and counts nothing.
+  const captured: CapturedChange = {
+    key,
+    sequencer: change.sequencer,
+    event: common.event,
+    outcome: body.outcome,
+    ...sizes,
+  };
+  const counted = await countChange(deps, fresh, captured);
   return {
     status: 'journaled',
     ...outcome,
+    counted,
     ...(body.outcome === 'lost-before-capture' && body.reason ? { reason: body.reason } : {}),
   };
 }
@@ -237,7 +254,15 @@ async function storeObject(
   sizeBytes: number,
   named: { versionId: string | undefined; etag: string | undefined },
 ): Promise<
-  { entry: ManifestEntry; blobsWritten: number } | { reason: string; blobsWritten: number; paused?: true }
+  | { entry: ManifestEntry; blobsWritten: number; plaintextBytes?: number; sealedBytes?: number }
+  | {
+      reason: string;
+      blobsWritten: number;
+      paused?: true;
+      unreadable?: true;
+      plaintextBytes?: number;
+      sealedBytes?: number;
+    }
 > {
   if (named.versionId === undefined && named.etag === undefined) {
     // Without a version or an ETag, nothing says which bytes are the event's.
@@ -289,6 +314,14 @@ async function storeObject(
         blobsWritten: 0,
       };
     }
+    if (error instanceof EncryptedObjectError) {
+      // Re-encrypted with a customer key (SSE-C): not readable by anyone but its key's holder.
+      return {
+        reason: `unreadable: ${source.uriOf(key)} is encrypted with a key capture does not hold (${reasonOf(error)})`,
+        blobsWritten: 0,
+        unreadable: true,
+      };
+    }
     if (error instanceof NotFoundError) {
       const what = named.versionId === undefined ? '' : ` version ${named.versionId}`;
       return {
@@ -301,5 +334,10 @@ async function storeObject(
   // Packs, then the index naming them; the journal entry comes after (the caller).
   const stored = await packs.flush();
   index.addDocument(await writeIndex(vaults.primary, envelope, stored), stored);
-  return { entry, blobsWritten };
+  return {
+    entry,
+    blobsWritten,
+    plaintextBytes: packs.plaintextBytesAdded,
+    sealedBytes: packs.sealedBytesAdded,
+  };
 }

@@ -83,6 +83,18 @@ export class ConflictError extends StrongboxError {
   }
 }
 
+/**
+ * A source object the pipeline may not read because of how it is encrypted: S3 wants the customer's
+ * own key (SSE-C; GetObject answers 400 InvalidRequest without it). Re-encryption with SSE-C is a
+ * known ransomware technique, so capture counts these for the detector. Not retryable.
+ * @see ../../docs/format.md#detector
+ */
+export class EncryptedObjectError extends StrongboxError {
+  constructor(message: string, options: StrongboxErrorOptions = {}) {
+    super(message, { ...options, retryable: false });
+  }
+}
+
 /** Whether an unknown thrown value should be retried: Strongbox errors say so; anything else is retried. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof StrongboxError ? error.retryable : true;

@@ -134,6 +134,7 @@ describe('captureChange: an upload', () => {
       outcome: 'captured',
       eventTime: '2026-03-01T00:00:00.000Z',
       blobsWritten: 1,
+      counted: ['plan0', 'plan1'],
     });
     const [entry] = await p.catalog.listJournal('plan1');
     expect(entry).toEqual({

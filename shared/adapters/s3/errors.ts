@@ -3,6 +3,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import {
   ConflictError,
+  EncryptedObjectError,
   IntegrityError,
   NotFoundError,
   StrongboxError,
@@ -43,6 +44,14 @@ function errorOfS3Answer(
   }
   if (name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket does not exist`, { cause });
   if (status === 403) return new StrongboxError(`${what}: access denied`, { cause, retryable: false });
+  // GetObject of an SSE-C object without its customer key: 400 InvalidRequest, "The object was stored
+  // using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+  if (status === 400 && name === 'InvalidRequest' && /server side encryption|customer/i.test(message)) {
+    return new EncryptedObjectError(
+      `${what}: encrypted with a customer-provided key (SSE-C) Strongbox does not hold: ${message}`,
+      { cause },
+    );
+  }
   if (status === 412 || name === 'PreconditionFailed')
     return new ConflictError(`${what}: changed since it was listed (precondition failed)`, { cause });
   // 409 to a conditional write: another write of the key was under way; S3 advises to try again.

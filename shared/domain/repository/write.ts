@@ -60,6 +60,10 @@ export class PackWriter {
   readonly added = new Set<ContentId>();
   packsWritten = 0;
   storedBytesWritten = 0;
+  /** Plaintext bytes of the blobs sealed since the writer was made (blobs added again not counted). */
+  plaintextBytesAdded = 0;
+  /** Their sealed bytes (compressed, encrypted): over `plaintextBytesAdded`, the compressibility the detector watches. */
+  sealedBytesAdded = 0;
 
   constructor(vault: VaultStore, envelope: Envelope, options: { targetBytes?: number } = {}) {
     this.#vault = vault;
@@ -85,6 +89,8 @@ export class PackWriter {
     });
     open.parts.push(sealed);
     open.sizeBytes += sealed.length;
+    this.plaintextBytesAdded += plaintext.length;
+    this.sealedBytesAdded += sealed.length;
     if (open.sizeBytes >= this.#targetBytes) await this.#close();
   }
 
