@@ -30,6 +30,7 @@ import { formatForgetTable } from '../cli/format/retention.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from '../format.ts';
 import { formatCostReport } from '../reports.ts';
 import { PROJECT_ROOT, startLocalStack } from '../stack.ts';
+import { runAttackDemo } from './attack.ts';
 import {
   applyChanges,
   modifiedBody,
@@ -107,8 +108,13 @@ async function main(): Promise<number> {
       (v) => Number.parseInt(v, 10),
       Number.POSITIVE_INFINITY,
     )
+    .option(
+      '--attack',
+      'then attack the bucket (re-encrypt 30%, delete 10%, edit its lifecycle) and restore the clean point',
+      false,
+    )
     .parse(process.argv);
-  const opts = program.opts<{ from: string; maxFiles: number }>();
+  const opts = program.opts<{ from: string; maxFiles: number; attack: boolean }>();
   const started = Date.now();
   const root = resolve(opts.from);
 
@@ -412,6 +418,19 @@ async function main(): Promise<number> {
     log(
       `Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`,
     );
+    if (opts.attack) {
+      const attackProblems = await runAttackDemo({
+        container: c,
+        s3,
+        sourceBucket,
+        planId: PLAN_ID,
+        log,
+        follow: (snapshotId) => follow(c, snapshotId),
+        restoreFrom: { label: 'the primary vault' },
+      });
+      for (const p of attackProblems) console.error(`FAILED: ${p}`);
+      if (attackProblems.length > 0) return 1;
+    }
     return 0;
   } finally {
     await stop();
