@@ -2,11 +2,12 @@
  * Key providers: AWS KMS (`GenerateDataKey`/`Decrypt`) on AWS, a local key file in the embedded stack.
  * @see https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { IntegrityError, StrongboxError, TransientError } from '#domain/errors.ts';
+import type { KeyRecipient } from '#domain/keyring.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
 
 /** A KMS key in one region, and a client of that region's KMS. */
@@ -162,7 +163,16 @@ export class MasterKeyProvider implements KeyProvider {
  * ```
  */
 export function localKeyFileProvider(path: string): MasterKeyProvider {
-  return new MasterKeyProvider(async () => {
+  return new MasterKeyProvider(() => readLocalKeyFile(path), path);
+}
+
+/**
+ * The 32-byte master key in a local key file (base64), the file created (mode 0600) with 32 random
+ * bytes when it does not exist yet.
+ * @throws StrongboxError (not retryable) when the file does not hold a 256-bit key.
+ */
+export async function readLocalKeyFile(path: string): Promise<Buffer> {
+  const key = await (async () => {
     try {
       return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
     } catch (error) {
@@ -175,5 +185,105 @@ export function localKeyFileProvider(path: string): MasterKeyProvider {
       );
       return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
     }
-  }, path);
+  })();
+  if (key.length !== 32) throw new StrongboxError(`${path} does not hold a 256-bit key`);
+  return key;
+}
+
+/** The associated data a keyring wrap of data key `dataKeyId` is bound to. */
+function dataKeyAssociatedData(dataKeyId: string): Buffer {
+  return Buffer.from(`strongbox:data-key:${dataKeyId}`, 'utf8');
+}
+
+/**
+ * A keyring recipient (docs/format.md#keyring) that is a local 256-bit master key: a data key is
+ * wrapped with AES-256-GCM, bound to its data key id (`nonce ‖ ciphertext ‖ tag`, 60 bytes). Its
+ * key id is `sha256:` and 32 hex digits of the SHA-256 of `strongbox:key-fingerprint:` ‖ the key:
+ * it names the key without revealing it.
+ * @example
+ * ```ts
+ * const recipient = await LocalKeyRecipient.fromFile('.strongbox/data/master.key');
+ * ```
+ */
+export class LocalKeyRecipient implements KeyRecipient {
+  readonly kind = 'local-aes-256-gcm';
+  readonly keyId: string;
+  readonly #master: Buffer;
+
+  /** @param master the 32-byte master key. */
+  constructor(master: Uint8Array) {
+    if (master.length !== 32) throw new StrongboxError('a local master key is 32 bytes');
+    this.#master = Buffer.from(master);
+    this.keyId = localKeyIdOf(this.#master);
+  }
+
+  /** The recipient of the key in `path` (created when missing, as {@link localKeyFileProvider} does). */
+  static async fromFile(path: string): Promise<LocalKeyRecipient> {
+    return new LocalKeyRecipient(await readLocalKeyFile(path));
+  }
+
+  async wrap(plaintext: Uint8Array, dataKeyId: string): Promise<Uint8Array> {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#master, nonce);
+    cipher.setAAD(dataKeyAssociatedData(dataKeyId));
+    return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  async unwrap(wrapped: Uint8Array, dataKeyId: string): Promise<Uint8Array> {
+    const buf = Buffer.from(wrapped);
+    if (buf.length !== 12 + 32 + 16)
+      throw new IntegrityError(`wrap of data key ${dataKeyId} is not 60 bytes`);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#master, buf.subarray(0, 12));
+      decipher.setAAD(dataKeyAssociatedData(dataKeyId));
+      decipher.setAuthTag(buf.subarray(buf.length - 16));
+      return Buffer.concat([decipher.update(buf.subarray(12, buf.length - 16)), decipher.final()]);
+    } catch (cause) {
+      throw new IntegrityError(`data key ${dataKeyId} was not wrapped by local key ${this.keyId}`, { cause });
+    }
+  }
+}
+
+/** The key id of a local master key: `sha256:` and 32 hex digits (see {@link LocalKeyRecipient}). */
+export function localKeyIdOf(master: Uint8Array): string {
+  const digest = createHash('sha256').update('strongbox:key-fingerprint:').update(master).digest('hex');
+  return `sha256:${digest.slice(0, 32)}`;
+}
+
+/**
+ * A keyring recipient that is a symmetric KMS key: new data keys come from GenerateDataKey, another
+ * recipient's data key is wrapped with Encrypt (rotation), and unwrapping is Decrypt through the
+ * {@link KmsKeyProvider} (so a multi-Region key's replicas are asked when the primary fails). Its
+ * key id in key documents is the key's ARN.
+ */
+export class KmsRecipient implements KeyRecipient {
+  readonly kind = 'aws-kms';
+  readonly keyId: string;
+  readonly #client: KMSClient;
+  readonly #provider: KmsKeyProvider;
+
+  /** @param replicas as for {@link KmsKeyProvider}. */
+  constructor(client: KMSClient, keyId: string, replicas: readonly RegionalKey[] = []) {
+    this.#client = client;
+    this.keyId = keyId;
+    this.#provider = new KmsKeyProvider(client, keyId, replicas);
+  }
+
+  generate(): Promise<DataKey> {
+    return this.#provider.generateDataKey();
+  }
+
+  async wrap(plaintext: Uint8Array): Promise<Uint8Array> {
+    try {
+      const out = await this.#client.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext }));
+      if (!out.CiphertextBlob) throw new TransientError('KMS Encrypt returned no ciphertext');
+      return out.CiphertextBlob;
+    } catch (error) {
+      throw kmsError(error, 'Encrypt');
+    }
+  }
+
+  unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
+    return this.#provider.unwrapDataKey(wrapped);
+  }
 }

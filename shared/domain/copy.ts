@@ -154,7 +154,8 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       );
     let packsCopied = 0;
     let blobsCopied = 0;
-    let bytesCopied = 0;
+    // The keyring first: a pack copied must never be in the target without what unwraps its data keys.
+    let bytesCopied = await copyKeyDocuments(primary, target);
     const report = throttled(clock, tuningOf(deps).progressIntervalMs, () =>
       catalog.updateTask(jobId, taskId, {
         progress: { done: packsCopied, total: missingPacks.length, bytes: bytesCopied },
@@ -242,6 +243,33 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     // and nothing is lost, so it does not fail a copy that is done.
     if (held) await catalog.releaseVaultHold(target.bucket, held).catch(() => undefined);
   }
+}
+
+/** Where a vault keeps its keyring documents (the data keys' recipients), when it has them. */
+export const KEYS_PREFIX = 'keys/';
+
+/**
+ * Copy the primary's keyring documents (`keys/…`) that the target lacks or holds with other bytes
+ * (a key rewrapped since), byte for byte; a primary without a keyring copies nothing. Keyring
+ * documents are few and small: each is read whole.
+ * @returns the bytes copied.
+ * @throws TransientError (retryable) when storage fails.
+ * @example
+ * ```ts
+ * const bytes = await copyKeyDocuments(vaults.primary, vaultIn(vaults, 'vault:offsite'));
+ * ```
+ */
+export async function copyKeyDocuments(primary: VaultStore, target: VaultStore): Promise<number> {
+  const there = new Set<string>();
+  for await (const object of target.list(KEYS_PREFIX)) there.add(object.key);
+  let bytes = 0;
+  for await (const object of primary.list(KEYS_PREFIX)) {
+    const body = await primary.get(object.key);
+    if (there.has(object.key) && Buffer.from(await target.get(object.key)).equals(body)) continue;
+    await target.put(object.key, body);
+    bytes += body.length;
+  }
+  return bytes;
 }
 
 /**

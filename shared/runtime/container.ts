@@ -18,6 +18,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
 import {
   KmsKeyProvider,
+  KmsRecipient,
+  LocalKeyRecipient,
   localKeyFileProvider,
   type RegionalKey,
   replicaKeyArn,
@@ -32,8 +34,9 @@ import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
+import { type KeyRecipient, KeyringKeyProvider, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { Clock, VaultStore } from '#domain/ports.ts';
+import type { Clock, KeyProvider, VaultStore } from '#domain/ports.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -142,15 +145,19 @@ export function createContainer(
     retryMode: 'adaptive',
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
   });
-  const keys = config.kmsKeyId
-    ? new KmsKeyProvider(
-        new KMSClient({ region }),
-        config.kmsKeyId,
-        replicasOf(config.kmsKeyId, config.copyVaults),
-      )
-    : localKeyFileProvider(config.localKeyFile as string);
-  const primaryS3 = s3ClientFor(config, region);
   const clock = options.clock ?? systemClock;
+  const { legacy, master } = masterKeyOf(config);
+  // The vault's keyring (docs/format.md#keyring): envelopes name a key document; the master key
+  // wraps data keys in it. Envelopes written before it carry the master key's wrap (`legacy`).
+  const vaultsForKeys: VaultStore[] = [];
+  const keyring = new KeyringKeyProvider({
+    vaults: () => vaultsForKeys,
+    recipients: async () => [await master()],
+    holders: async () => [await master()],
+    legacy,
+    clock,
+  });
+  const primaryS3 = s3ClientFor(config, region);
   const primaryHttp = s3HttpClientFor(config, primaryS3);
   // The vaults are observed outside their write policy: the calls are counted as the domain makes
   // them, and the policy (`writePolicyOf`, `region`, `bucket`) still reads through the Proxy.
@@ -158,17 +165,27 @@ export function createContainer(
     [...config.copyVaults].map(([r, bucket]) => {
       const client = s3ClientFor(config, r);
       const vault = new S3VaultStore(client, r, bucket, s3HttpClientFor(config, client));
-      return [r, observed(withVaultPolicy(config, vault, clock), `vault:${r}`)] as const;
+      return [
+        r,
+        observed(withKeyDocuments(withVaultPolicy(config, vault, clock), keyring), `vault:${r}`),
+      ] as const;
     }),
   );
   const pipeline: PipelineDeps = {
     catalog: observed(new DynamoDbCatalog(dynamodb, config.stateTable), 'catalog'),
     queue: observed(new SqsTaskQueue(sqs, config.queueUrls), 'queue'),
     clock,
-    envelope: new Envelope(keys),
+    envelope: new Envelope(keyring),
     vaults: {
       primary: observed(
-        withVaultPolicy(config, new S3VaultStore(primaryS3, region, config.vaultBucket, primaryHttp), clock),
+        withKeyDocuments(
+          withVaultPolicy(
+            config,
+            new S3VaultStore(primaryS3, region, config.vaultBucket, primaryHttp),
+            clock,
+          ),
+          keyring,
+        ),
         'vault',
       ),
       copies,
@@ -187,8 +204,37 @@ export function createContainer(
     ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
     ...(config.restoreSliceBytes ? { restoreSliceBytes: config.restoreSliceBytes } : {}),
   };
+  vaultsForKeys.push(pipeline.vaults.primary, ...copies.values());
   const metrics = options.metrics ?? createMetrics(config, logger);
   return { config, pipeline, sqs, logger, metrics, portMeter };
+}
+
+/**
+ * The configured master key: as the keyring's recipient (made on first use: a local key file is
+ * read then) and as the provider of envelopes written before the keyring (a direct wrap).
+ */
+function masterKeyOf(config: Config): { legacy: KeyProvider; master: () => Promise<KeyRecipient> } {
+  if (config.kmsKeyId) {
+    const client = new KMSClient({ region: config.primaryRegion });
+    const replicas = replicasOf(config.kmsKeyId, config.copyVaults);
+    const recipient = new KmsRecipient(client, config.kmsKeyId, replicas);
+    return {
+      legacy: new KmsKeyProvider(client, config.kmsKeyId, replicas),
+      master: async () => recipient,
+    };
+  }
+  const path = config.localKeyFile as string;
+  let recipient: Promise<KeyRecipient> | undefined;
+  return {
+    legacy: localKeyFileProvider(path),
+    master: () => {
+      recipient ??= LocalKeyRecipient.fromFile(path);
+      recipient.catch(() => {
+        recipient = undefined;
+      });
+      return recipient;
+    },
+  };
 }
 
 /** The vault key's replica in each copy region (a multi-Region key's), which can unwrap its data keys too. */

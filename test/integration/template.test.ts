@@ -131,7 +131,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   const copyKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`;
   /** The layout's prefixes of a vault bucket ARN (docs/format.md#layout): what its writers may write. */
   const under = (bucket: string, ...prefixes: string[]) => prefixes.map((p) => `${bucket}/${p}/*`);
-  const layout = ['packs', 'index', 'parts', 'manifests'];
+  const layout = ['packs', 'index', 'parts', 'manifests', 'keys'];
   const sources = c.protectedBuckets.map((b) => `arn:aws:s3:::${b}`);
   const g = (actions: string[], resources: string[]) =>
     actions.flatMap((a) => resources.map((r) => `${a} ${r}`));
@@ -190,10 +190,11 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         sources.map((s) => `${s}/*`),
       ),
       ...g(['s3:ListBucket'], [vault]),
-      ...g(['s3:GetObject'], [`${vault}/index/*`]),
+      // keys/: the key documents (docs/format.md#keyring) of the data keys it reads and issues.
+      ...g(['s3:GetObject'], [`${vault}/index/*`, `${vault}/keys/*`]),
       ...g(
         ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'],
-        [`${vault}/packs/*`, `${vault}/index/*`],
+        [`${vault}/packs/*`, `${vault}/index/*`, `${vault}/keys/*`],
       ),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       // Lambda sends an event capture failed for good to its on-failure queue as this role.
@@ -271,12 +272,20 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       // Put: index documents rewritten without the packs garbage collection deletes.
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
-      // Writes only packs (repacks) and index documents (rewrites): never a part or a root.
+      // Writes only packs (repacks), index documents (rewrites) and the key documents of the data
+      // keys it seals them with: never a part or a root.
       ...g(
         ['s3:PutObject', 's3:AbortMultipartUpload'],
-        [...under(vault, 'packs', 'index'), ...under(copyVault, 'packs', 'index')],
+        [...under(vault, 'packs', 'index', 'keys'), ...under(copyVault, 'packs', 'index', 'keys')],
       ),
-      ...g(['s3:DeleteObject'], [vaultObjects, copyVaultObjects]),
+      // Deletes what garbage collection deletes: never a key document.
+      ...g(
+        ['s3:DeleteObject'],
+        [
+          ...under(vault, 'packs', 'index', 'parts', 'manifests'),
+          ...under(copyVault, 'packs', 'index', 'parts', 'manifests'),
+        ],
+      ),
       // Object Lock: read retain-until dates, extend those of documents kept snapshots reference.
       ...g(['s3:GetObjectRetention', 's3:PutObjectRetention'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
@@ -617,6 +626,19 @@ describe.each(CASES)('npm run package $args', (c) => {
     }
   });
 
+  it('lets no role delete a key document: garbage collection deletes only under the four other prefixes', () => {
+    // A key document unwraps every document sealed with its data key (docs/format.md#keyring).
+    for (const fn of FUNCTIONS) {
+      const deletes = grants(roleStatements(roleOf(t(), fn, b)[1], b)).filter((g) =>
+        g.startsWith('s3:DeleteObject '),
+      );
+      for (const resource of deletes.map((g) => g.split(' ')[1] as string)) {
+        if (resource.includes('<VaultBucket') || resource.includes('-vault-'))
+          expect(resource, fn).toMatch(/\/(packs|index|parts|manifests)\/\*$/);
+      }
+    }
+  });
+
   it('writes a vault only under the layout prefixes each role writes: prune never a part or a root', () => {
     // A role that never deletes still cannot overwrite what it never writes, and prune, which
     // deletes, writes packs (repacks) and index documents (rewrites) only.
@@ -627,7 +649,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       for (const resource of writes.map((g) => g.split(' ')[1] as string)) {
         if (resource.includes('<VaultBucket') || resource.includes('-vault-'))
           expect(resource, fn).toMatch(
-            fn === 'prune' ? /\/(packs|index)\/\*$/ : /\/(packs|index|parts|manifests)\/\*$/,
+            fn === 'prune' ? /\/(packs|index|keys)\/\*$/ : /\/(packs|index|parts|manifests|keys)\/\*$/,
           );
       }
     }
@@ -638,7 +660,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*"), or of a vault's layout
     // prefix ("<bucket ARN>/packs/*").
     const objectsOfNamedBucket =
-      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/|parts\/|manifests\/)?\*$/;
+      /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/|parts\/|manifests\/|keys\/)?\*$/;
     for (const [id, statements] of identityStatements(t(), b)) {
       for (const s of statements) {
         expect(s.NotAction, id).toBeUndefined();
