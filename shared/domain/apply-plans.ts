@@ -21,13 +21,16 @@ export function reservedBuckets(vaults?: Vaults, drillBucket?: string): Map<stri
   if (drillBucket) reserved.set(drillBucket, 'the restore drills’ scratch bucket');
   for (const [region, vault] of vaults?.copies ?? [])
     reserved.set(vault.bucket, `the copy vault in ${region}`);
+  for (const [name, vault] of vaults?.isolated ?? [])
+    reserved.set(vault.bucket, `the isolated vault ${name}`);
   if (vaults) reserved.set(vaults.primary.bucket, 'the primary vault');
   return reserved;
 }
 
 /**
  * Validate and store plans.
- * @param deps the catalog and clock; with `vaults`, a plan over a vault bucket is refused.
+ * @param deps the catalog and clock; with `vaults`, a plan over a vault bucket is refused, and a
+ *   plan may copy only to the isolated vaults `vaults.isolated` names.
  * @param doc the parsed plans file (`{ plans: [...] }`).
  * @param copyRegions regions with a configured copy vault.
  * @param options `drillBucket`: the restore drills' scratch bucket, refused as a source too.
@@ -47,7 +50,9 @@ export async function applyPlans(
   copyRegions: readonly string[],
   options: { drillBucket?: string | undefined } = {},
 ): Promise<PlanRecord[]> {
-  const plans = validatePlans(doc, copyRegions, reservedBuckets(deps.vaults, options.drillBucket));
+  const plans = validatePlans(doc, copyRegions, reservedBuckets(deps.vaults, options.drillBucket), [
+    ...(deps.vaults?.isolated?.keys() ?? []),
+  ]);
   // Whole seconds: schedules are anchored here and EventBridge ticks carry whole seconds.
   const now = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000).toISOString();
   const records: PlanRecord[] = [];

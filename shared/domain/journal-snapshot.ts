@@ -10,7 +10,7 @@ import pLimit from 'p-limit';
 import { NotFoundError, TransientError } from './errors.ts';
 import { holdingVault } from './gc/hold.ts';
 import { CLOCK_SKEW_MS, latestByKey, supersededBy } from './journal.ts';
-import { nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
+import { copyTargetsOf, nowIso, type PipelineDeps, tuningOf } from './pipeline.ts';
 import { manifestEntryOfJournal } from './point-in-time.ts';
 import type { JournalCatalog, SnapshotCatalog } from './ports.ts';
 import type { JournalEntry, PlanRecord, SnapshotRecord } from './records.ts';
@@ -300,7 +300,7 @@ export async function snapshotFromJournal(
           journalLost: lostChanges,
           seconds,
           regions: Object.fromEntries(
-            plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }]),
+            copyTargetsOf(plan).map((region) => [region, { status: 'PENDING' as const }]),
           ),
         },
         ['RUNNING'],

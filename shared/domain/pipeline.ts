@@ -5,14 +5,55 @@
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
 import type { Catalog, Clock, ObjectStore, ScratchSpace, TaskQueue, VaultStore } from './ports.ts';
-import type { SnapshotRecord } from './records.ts';
+import type { PlanRecord, SnapshotRecord } from './records.ts';
 import type { Retry } from './retry-policy.ts';
 
-/** The vault buckets of a deployment: one primary, and one per copy region. */
+/**
+ * The vault buckets of a deployment: one primary, one per copy region, and its isolated vaults (in
+ * another account or at another provider) by name. An isolated vault's store has the location
+ * `vault:<name>` ({@link isolatedLocation}) as its `region`.
+ */
 export interface Vaults {
   primary: VaultStore;
   /** Copy vaults by region. */
   copies: ReadonlyMap<string, VaultStore>;
+  /**
+   * Isolated vaults by name: copy targets like a copy region's vault, read by restore, verification
+   * and drills, but never garbage-collected or re-locked by this deployment. @default none
+   */
+  isolated?: ReadonlyMap<string, VaultStore>;
+}
+
+/** What a location names an isolated vault with (`vault:offsite`); a region name never has it. */
+const ISOLATED_PREFIX = 'vault:';
+
+/**
+ * The location of isolated vault `name`: the key of its copy in a snapshot record's `regions`, the
+ * `region` of its copy task and of a restore from it. @example isolatedLocation('offsite') === 'vault:offsite'
+ * @see ../../docs/format.md#isolated-vaults
+ */
+export function isolatedLocation(name: string): string {
+  return `${ISOLATED_PREFIX}${name}`;
+}
+
+/** The isolated vault's name of a location (`vault:offsite` → `offsite`), or undefined for a region. */
+export function isolatedNameOf(location: string): string | undefined {
+  return location.startsWith(ISOLATED_PREFIX) ? location.slice(ISOLATED_PREFIX.length) : undefined;
+}
+
+/**
+ * Where a plan's snapshots are copied: its copy regions, then its isolated vaults' locations
+ * (`vault:<name>`, docs/format.md#isolated-vaults).
+ */
+export function copyTargetsOf(plan: Pick<PlanRecord, 'copyRegions' | 'isolatedVaults'>): string[] {
+  return [...plan.copyRegions, ...(plan.isolatedVaults ?? []).map(isolatedLocation)];
+}
+
+/** Whether the deployment has a vault at `location` (the primary or a copy region, or `vault:<name>`). */
+export function hasVault(vaults: Vaults, location: string): boolean {
+  const name = isolatedNameOf(location);
+  if (name !== undefined) return vaults.isolated?.has(name) ?? false;
+  return vaults.primary.region === location || vaults.copies.has(location);
 }
 
 /** Dependencies of the pipeline's use cases. */
@@ -144,9 +185,18 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
   };
 }
 
-/** The vault of `region` (the primary region's or a copy region's). @throws NotFoundError */
+/**
+ * The vault of `region` (the primary region's or a copy region's), or of an isolated vault's
+ * location (`vault:<name>`). @throws NotFoundError
+ */
 export function vaultIn(vaults: Vaults, region: string): VaultStore {
   if (vaults.primary.region === region) return vaults.primary;
+  const isolated = isolatedNameOf(region);
+  if (isolated !== undefined) {
+    const vault = vaults.isolated?.get(isolated);
+    if (!vault) throw new NotFoundError(`no isolated vault named '${isolated}' is configured`);
+    return vault;
+  }
   const vault = vaults.copies.get(region);
   if (!vault) throw new NotFoundError(`no vault is configured in region ${region}`);
   return vault;
@@ -154,7 +204,9 @@ export function vaultIn(vaults: Vaults, region: string): VaultStore {
 
 /** Every vault bucket name of the deployment (restores refuse to write into one). */
 export function vaultBuckets(vaults: Vaults): Set<string> {
-  return new Set([vaults.primary.bucket, ...[...vaults.copies.values()].map((v) => v.bucket)]);
+  return new Set(
+    [vaults.primary, ...vaults.copies.values(), ...(vaults.isolated?.values() ?? [])].map((v) => v.bucket),
+  );
 }
 
 /** ISO-8601 UTC string of the clock's now. */
@@ -176,13 +228,17 @@ export function throttled(clock: Clock, intervalMs: number, write: () => Promise
   };
 }
 
-/** The regions holding a snapshot: the primary, and every copy region whose copy is COPIED. */
+/**
+ * The regions holding a snapshot: the primary, and every copy region whose copy is COPIED; and the
+ * locations (`vault:<name>`) of the isolated vaults it was copied to that are still configured.
+ */
 export function regionsHolding(vaults: Vaults, snapshot: Pick<SnapshotRecord, 'regions'>): string[] {
   return [
     vaults.primary.region,
     ...Object.entries(snapshot.regions ?? {})
       .filter(([, copy]) => copy.status === 'COPIED')
-      .map(([region]) => region),
+      .map(([region]) => region)
+      .filter((region) => isolatedNameOf(region) === undefined || hasVault(vaults, region)),
   ];
 }
 

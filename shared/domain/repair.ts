@@ -12,7 +12,7 @@
  * @see ../../docs/format.md#garbage-collection
  */
 import { isRetryable, reasonOf } from './errors.ts';
-import { nowIso, type PipelineDeps } from './pipeline.ts';
+import { hasVault, nowIso, type PipelineDeps } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import type { JobRecord, PlanRecord, RegionCopy, SnapshotRecord } from './records.ts';
 import { readManifest } from './repository/read-documents.ts';
@@ -201,7 +201,12 @@ export async function repairCatalog(
     result.recreated.push(job.jobId);
     const copies: CopyTask[] = s.regions.includes(deps.vaults.primary.region)
       ? Object.entries(s.record.regions ?? {})
-          .filter(([region, copy]) => copy.status === 'PENDING' && deps.vaults.copies.has(region))
+          .filter(
+            ([region, copy]) =>
+              copy.status === 'PENDING' &&
+              region !== deps.vaults.primary.region &&
+              hasVault(deps.vaults, region),
+          )
           .map(([region]) => ({ kind: 'copy' as const, planId: s.planId, snapshotId: s.snapshotId, region }))
       : [];
     const next: (CopyTask | VerifyTask)[] =

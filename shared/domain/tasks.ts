@@ -81,12 +81,15 @@ export const SnapshotPartitionTaskSchema = z.strictObject({
   scheduledAt: z.iso.datetime({ offset: false }),
   partition: z.strictObject({ index: z.number().int().min(0), resume: PartitionResumeSchema.optional() }),
 });
-/** Copy a committed snapshot to one copy region. */
+/**
+ * Copy a committed snapshot to one copy region, or to an isolated vault: `region` is then its
+ * location `vault:<name>` (docs/format.md#isolated-vaults).
+ */
 export const CopyTaskSchema = z.strictObject({
   kind: z.literal('copy'),
   planId: id,
   snapshotId: id,
-  region,
+  region: z.union([region, z.string().regex(/^vault:[a-z0-9][a-z0-9-]{0,62}$/)]),
 });
 /**
  * The pipeline's verify step on a committed snapshot, in every region that holds it: the catalog and

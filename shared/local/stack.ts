@@ -12,8 +12,10 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
+import { isolatedLocation } from '#domain/pipeline.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
+import { type IsolatedVault, IsolatedVaultSchema } from '#runtime/isolated-vaults.ts';
 import {
   type Invocation,
   LocalDispatcher,
@@ -54,7 +56,14 @@ export interface LocalStackOptions {
   /** `--param` overrides for serverless.yml, e.g. `{ protectedBuckets: 'photos' }`. */
   params?: Record<string, string>;
   /** Fixed ports; 0 or omitted = any free port. */
-  ports?: { primaryS3Sqs?: number; copyS3?: number; dynamodb?: number };
+  ports?: { primaryS3Sqs?: number; copyS3?: number; dynamodb?: number; isolatedS3?: number };
+  /**
+   * Run an isolated vault named `name` on an S3 endpoint of its own (another fauxqs server: a second
+   * provider, sharing nothing with the primary's), configured to the functions as an `s3-compatible`
+   * isolated vault; plans copy to it with `isolatedVaults: [name]`. None when omitted.
+   * @see ../runtime/isolated-vaults.ts
+   */
+  isolatedVault?: { name: string };
   /** Override every queue's visibility timeout (tests that exercise redelivery). */
   visibilityTimeoutSeconds?: number;
   /** Extra environment for every function (e.g. STRONGBOX_GC_GRACE_SECONDS). */
@@ -91,6 +100,13 @@ export interface LocalStack {
   primaryRegion: string;
   copyRegions: string[];
   endpoints: { s3: Record<string, string>; sqs: string; dynamodb: string };
+  /**
+   * The isolated vault (with the `isolatedVault` option): its name, bucket, its own endpoint, and an
+   * S3 client of that endpoint. The emulator enforces neither its Object Lock nor a bucket policy.
+   */
+  isolatedVault:
+    | { name: string; location: string; bucket: string; endpoint: string; s3: S3Client }
+    | undefined;
   /** Where the stack keeps its master key (and state, with `dataDir`). */
   dataDir: string;
   /** The resolved environment of a function, as Lambda would give it, plus local endpoints. */
@@ -225,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await startRegion(region, copyPort, false);
       copyPort = copyPort ? copyPort + 1 : undefined;
     }
+    const isolated = await startIsolatedVault(options, `${serverless.service}-${stage}`, dataDir, cleanups);
     const dynamo: DynamoDbLocal = await startDynamoDbLocal({
       ...(options.ports?.dynamodb ? { port: options.ports.dynamodb } : {}),
       ...(options.dataDir ? { dbPath: join(dataDir, 'dynamodb') } : {}),
@@ -321,6 +338,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
       STRONGBOX_REGION_ENDPOINTS: [...copyVaults.keys()].map((r) => `${r}=${endpoints.s3[r]}`).join(','),
       STRONGBOX_LOCAL_KEY_FILE: join(dataDir, 'master.key'),
+      ...isolated.env,
       POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
       ...(options.environment ?? {}),
     };
@@ -443,6 +461,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       primaryRegion,
       copyRegions: [...copyVaults.keys()],
       endpoints,
+      isolatedVault: isolated.vault,
       dataDir,
       env: envOf,
       container: containerOf,
@@ -471,6 +490,48 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+/** Where the embedded stack's isolated vault says it is (a provider's region, signed for, not routed by). */
+const ISOLATED_LOCAL_REGION = 'us-east-1';
+
+/**
+ * Start the isolated vault's own S3 endpoint (a fauxqs server of its own, no S3 notifications) and
+ * its bucket `<service>-<stage>-isolated-<name>`, when the options ask for one: the functions'
+ * environment for it (`STRONGBOX_ISOLATED_VAULTS`), and what the stack tells about it.
+ */
+async function startIsolatedVault(
+  options: LocalStackOptions,
+  prefix: string,
+  dataDir: string,
+  cleanups: (() => Promise<void>)[],
+): Promise<{ env: Record<string, string>; vault: LocalStack['isolatedVault'] }> {
+  if (!options.isolatedVault) return { env: {}, vault: undefined };
+  const { name } = options.isolatedVault;
+  const dir = options.dataDir ? join(dataDir, 'isolated', name) : undefined;
+  if (dir) await mkdir(join(dir, 'fauxqs'), { recursive: true });
+  const server = await startFauxqsThread({
+    region: ISOLATED_LOCAL_REGION,
+    ...(options.ports?.isolatedS3 ? { port: options.ports.isolatedS3 } : {}),
+    ...(dir ? { dataDir: join(dir, 'fauxqs'), s3StorageDir: join(dir, 's3') } : {}),
+  });
+  cleanups.push(() => server.stop());
+  const bucket = `${prefix}-isolated-${name}`;
+  const s3 = new S3Client({ region: ISOLATED_LOCAL_REGION, endpoint: server.address, forcePathStyle: true });
+  await createBucket(s3, bucket);
+  // No credentials secret: the local endpoint takes the stack's local keys (AWS_ACCESS_KEY_ID).
+  const spec: IsolatedVault = IsolatedVaultSchema.parse({
+    name,
+    kind: 's3-compatible',
+    endpoint: server.address,
+    region: ISOLATED_LOCAL_REGION,
+    bucket,
+    forcePathStyle: true,
+  });
+  return {
+    env: { STRONGBOX_ISOLATED_VAULTS: JSON.stringify([spec]) },
+    vault: { name, location: isolatedLocation(name), bucket, endpoint: server.address, s3 },
+  };
 }
 
 async function createBucket(client: S3Client, bucket: string): Promise<void> {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ValidationError } from '#domain/errors.ts';
 import { type LockPolicy, PACK_STORAGE_CLASSES } from '#domain/immutability.ts';
 import { TUNING_DEFAULTS } from '#domain/pipeline.ts';
+import { type IsolatedAccess, type IsolatedVault, IsolatedVaultsSchema } from './isolated-vaults.ts';
 
 const url = z.url();
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name');
@@ -43,6 +44,10 @@ const EnvSchema = z.object({
   STRONGBOX_STATE_TABLE: z.string().min(3),
   STRONGBOX_VAULT_BUCKET: z.string().min(3),
   STRONGBOX_COPY_VAULTS: regionMap,
+  /** JSON list of isolated vaults (another account or provider): ./isolated-vaults.ts. */
+  STRONGBOX_ISOLATED_VAULTS: IsolatedVaultsSchema,
+  /** `write`: the copy function's role for isolated vaults; every other function reads. */
+  STRONGBOX_ISOLATED_VAULT_ACCESS: z.enum(['read', 'write']).default('read'),
   STRONGBOX_KMS_KEY_ID: optional,
   STRONGBOX_LOCAL_KEY_FILE: optional,
   STRONGBOX_SNAPSHOT_QUEUE_URL: url,
@@ -140,6 +145,10 @@ export interface Config {
   vaultBucket: string;
   /** Copy vault bucket by region. */
   copyVaults: Map<string, string>;
+  /** Isolated vaults (`STRONGBOX_ISOLATED_VAULTS`), none when absent. @see ./isolated-vaults.ts */
+  isolatedVaults?: IsolatedVault[];
+  /** How this function reaches isolated vaults: only the copy function writes. @default 'read' */
+  isolatedAccess?: IsolatedAccess;
   /** KMS key that wraps data keys (AWS). */
   kmsKeyId?: string;
   /** Local master key file (embedded stack). */
@@ -219,6 +228,12 @@ function restoreSliceSizeOf(
   return {};
 }
 
+/** The isolated vaults the environment configures, and how this function reaches them; none: nothing. */
+function isolatedVaultsOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'isolatedVaults' | 'isolatedAccess'> {
+  if (e.STRONGBOX_ISOLATED_VAULTS.length === 0) return {};
+  return { isolatedVaults: e.STRONGBOX_ISOLATED_VAULTS, isolatedAccess: e.STRONGBOX_ISOLATED_VAULT_ACCESS };
+}
+
 /**
  * Read and validate the configuration.
  * @param env the environment to read. @default process.env
@@ -259,6 +274,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stateTable: e.STRONGBOX_STATE_TABLE,
     vaultBucket: e.STRONGBOX_VAULT_BUCKET,
     copyVaults: e.STRONGBOX_COPY_VAULTS,
+    ...isolatedVaultsOf(e),
     ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
     ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),
     queueUrls: {

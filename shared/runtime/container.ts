@@ -38,6 +38,7 @@ import { type KeyRecipient, KeyringKeyProvider, withKeyDocuments } from '#domain
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { Clock, KeyProvider, VaultStore } from '#domain/ports.ts';
 import { type Config, loadConfig } from './config.ts';
+import { isolatedVaultStores } from './isolated-vaults.ts';
 import { createMetrics } from './metrics.ts';
 
 /** What handlers are given. */
@@ -171,6 +172,14 @@ export function createContainer(
       ] as const;
     }),
   );
+  // Isolated vaults (another account or provider): never under this deployment's write policy.
+  const isolated = isolatedVaultStores(
+    config.isolatedVaults ?? [],
+    config.isolatedAccess ?? 'read',
+    config,
+    (vault, location) => observed(vault, location),
+    (client) => s3HttpClientFor(config, client),
+  );
   const pipeline: PipelineDeps = {
     catalog: observed(new DynamoDbCatalog(dynamodb, config.stateTable), 'catalog'),
     queue: observed(new SqsTaskQueue(sqs, config.queueUrls), 'queue'),
@@ -189,6 +198,7 @@ export function createContainer(
         'vault',
       ),
       copies,
+      ...(isolated.size > 0 ? { isolated } : {}),
     },
     objects: observed(new S3ObjectStore(primaryS3, primaryHttp), 'objects'),
     retry: withRetry,

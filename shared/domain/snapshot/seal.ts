@@ -1,7 +1,7 @@
 /** Sealing a snapshot: the manifest root last, the conditional commit, then the next stage. */
 import { NotFoundError, TransientError } from '../errors.ts';
 import { holdingVault } from '../gc/hold.ts';
-import type { PipelineDeps } from '../pipeline.ts';
+import { copyTargetsOf, type PipelineDeps } from '../pipeline.ts';
 import type { PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { writeManifest } from '../repository/write.ts';
 import { missingParts } from '../retry.ts';
@@ -139,7 +139,9 @@ async function commitRoot(
       // The listing ran after `time`: every change captured up to then is in it.
       ...(plan.continuous ? { journalUntil: time } : {}),
       ...(record.mode === 'reconcile' ? { reconcileMissed: sum((s) => s.reconcileMissed ?? 0) } : {}),
-      regions: Object.fromEntries(plan.copyRegions.map((region) => [region, { status: 'PENDING' as const }])),
+      regions: Object.fromEntries(
+        copyTargetsOf(plan).map((region) => [region, { status: 'PENDING' as const }]),
+      ),
     },
     ['RUNNING'],
   );
@@ -147,17 +149,18 @@ async function commitRoot(
 }
 
 /**
- * Ask for the stage after a commit: a copy task per copy region, or verification when the plan
- * copies nowhere. Safe to repeat: every downstream task is idempotent.
+ * Ask for the stage after a commit: a copy task per copy region and isolated vault, or verification
+ * when the plan copies nowhere. Safe to repeat: every downstream task is idempotent.
  */
 export async function fanOutAfterCommit(
   deps: PipelineDeps,
   plan: PlanRecord,
   snapshotId: string,
 ): Promise<void> {
+  const targets = copyTargetsOf(plan);
   const next: Task[] =
-    plan.copyRegions.length > 0
-      ? plan.copyRegions.map((region) => ({ kind: 'copy', planId: plan.id, snapshotId, region }))
+    targets.length > 0
+      ? targets.map((region) => ({ kind: 'copy', planId: plan.id, snapshotId, region }))
       : [{ kind: 'verify', planId: plan.id, snapshotId }];
   for (const task of next) await deps.queue.send(task);
 }

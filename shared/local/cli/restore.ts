@@ -4,6 +4,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { VersionsAnswer } from '#domain/browse/remote.ts';
+import { isolatedLocation } from '#domain/pipeline.ts';
 import type { Catalog } from '#domain/ports.ts';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { reportOfRestoreJob, startRestore } from '#domain/restore/jobs.ts';
@@ -52,6 +53,7 @@ interface RestoreCliOptions {
   overwrite: OverwritePolicy;
   archiveTier: 'Expedited' | 'Standard' | 'Bulk';
   region?: string;
+  vault?: string;
   dryRun: boolean;
   fromFile?: string;
 }
@@ -77,6 +79,8 @@ function restoreRequest(plan: string, opts: RestoreCliOptions, keys?: string[]):
     ...(opts.include ? { include: opts.include } : {}),
     ...(opts.exclude ? { exclude: opts.exclude } : {}),
     ...(opts.region ? { region: opts.region } : {}),
+    // An isolated vault is read as the location its copies are recorded under.
+    ...(opts.vault ? { region: isolatedLocation(opts.vault) } : {}),
   };
 }
 
@@ -145,6 +149,10 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
         .default('Standard'),
     )
     .option('--region <region>', 'read from this region’s vault')
+    .option(
+      '--vault <name>',
+      'read from this isolated vault (another account or provider), e.g. when the primary vault is lost',
+    )
     .option('--dry-run', 'list what would be restored and skipped, write nothing', false)
     .option('--fan-out', 'run as a restore job through the restore queue, whatever the selection’s size')
     .option('--attach <jobId>', 'follow a running restore job (or print the report of one that ended)')
@@ -159,6 +167,8 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
       if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
       if (opts.fromFile && opts.key)
         throw new InvalidArgumentError('--from-file and --key cannot be combined');
+      if (opts.region && opts.vault)
+        throw new InvalidArgumentError('--region and --vault cannot be combined');
       const listed = opts.fromFile ? await readKeyList(opts.fromFile) : undefined;
       // A deployed restore's request travels in one invocation: a longer list runs as several.
       const runs = listed && deployed ? runsOfKeys(listed, DEPLOYED_KEY_BYTES) : [listed];

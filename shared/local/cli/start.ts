@@ -9,6 +9,15 @@ import { consoleLine, portNumber } from './console.ts';
 import type { CliContext } from './context.ts';
 import { writeStackFile } from './context.ts';
 
+/** The options of `strongbox start`, as commander parses them. */
+interface StartOptions {
+  port: number;
+  logLevel: string;
+  consolePort: number;
+  console: boolean;
+  isolatedVault?: string;
+}
+
 /**
  * `start [--port P] [--log-level L] [--console-port N | --no-console]`: start the stack, serve the
  * web console on 127.0.0.1, and write its stack.json for the other commands.
@@ -35,12 +44,22 @@ export function registerStart(program: Command, { dataDir }: CliContext): void {
       DEFAULT_CONSOLE_PORT,
     )
     .option('--no-console', 'do not serve the web console')
-    .action(async (opts: { port: number; logLevel: string; consolePort: number; console: boolean }) => {
+    .option(
+      '--isolated-vault <name>',
+      'also run an isolated vault of this name on an S3 endpoint of its own (port +3), for plans’ isolatedVaults',
+    )
+    .action(async (opts: StartOptions) => {
       const dir = dataDir();
       const stack = await startLocalStack({
         dataDir: dir,
-        ports: { primaryS3Sqs: opts.port, copyS3: opts.port + 1, dynamodb: opts.port + 2 },
+        ports: {
+          primaryS3Sqs: opts.port,
+          copyS3: opts.port + 1,
+          dynamodb: opts.port + 2,
+          isolatedS3: opts.port + 3,
+        },
         logLevel: opts.logLevel,
+        ...(opts.isolatedVault ? { isolatedVault: { name: opts.isolatedVault } } : {}),
       });
       let served: RunningConsole | undefined;
       try {
@@ -59,6 +78,9 @@ export function registerStart(program: Command, { dataDir }: CliContext): void {
             ...Object.entries(stack.endpoints.s3).map(([r, e]) => [`S3 ${r}`, e]),
             ['SQS', stack.endpoints.sqs],
             ['DynamoDB', stack.endpoints.dynamodb],
+            ...(stack.isolatedVault
+              ? [[`S3 isolated vault ${stack.isolatedVault.name}`, stack.isolatedVault.endpoint]]
+              : []),
           ],
         ),
       );

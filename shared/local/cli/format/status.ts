@@ -2,6 +2,8 @@
  * What `strongbox status` prints: per plan its header, recovery point, snapshot table, each
  * snapshot's verification, the last drills and the recent jobs with their tasks.
  */
+
+import { copyTargetsOf } from '#domain/pipeline.ts';
 import type {
   DrillRecord,
   JobRecord,
@@ -18,9 +20,9 @@ import { recoveryPoint } from '#domain/rpo.ts';
 import { describeFailure, regionProblems, VERIFICATION_TIERS } from '#domain/verify/report.ts';
 import { formatBytes, formatTable } from '../../format.ts';
 
-/** The header line of a plan: its source, schedule, copy regions and whether it is disabled. */
+/** The header line of a plan: its source, schedule, copy regions and isolated vaults, and whether it is disabled. */
 export function planLine(plan: PlanRecord): string {
-  return `\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${plan.copyRegions.join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`;
+  return `\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${copyTargetsOf(plan).join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`;
 }
 
 /** A plan's snapshots as a table: status, objects, size, copies, verification and error. */
