@@ -5,6 +5,7 @@
  */
 
 import type { AnomalyFinding, ChangeCounts, FindingWrite, MinuteCounts } from './detector/model.ts';
+import type { SourceSettingsRecord } from './detector/source-settings.ts';
 import type {
   DrillHistory,
   GcMark,
@@ -419,4 +420,8 @@ export interface DetectorCatalog {
   recordFinding(finding: AnomalyFinding): Promise<FindingWrite>;
   /** A plan's findings, oldest first seen first. One query. @throws TransientError (retryable). */
   listFindings(planId: string): Promise<AnomalyFinding[]>;
+  /** What the settings watch last saw of a plan's bucket, if anything. @throws TransientError (retryable). */
+  getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined>;
+  /** Replace what the settings watch saw of a plan's bucket. @throws TransientError (retryable). */
+  putSourceSettings(record: SourceSettingsRecord): Promise<void>;
 }

@@ -2,11 +2,12 @@
  * {@link DetectorCatalog} on the catalog's table, in the plan's detector partition
  * `DETECTOR#<planId>`: change counts per minute (`sk` `MINUTE#<YYYY-MM-DDTHH:MM>`, numbers added with
  * `ADD`, `expiresAt` in epoch seconds for the table's TTL) and findings
- * (`sk` `FINDING#<first minute>#<kind>`, written with a condition).
+ * (`sk` `FINDING#<first minute>#<kind>`, written with a condition), and what the settings watch
+ * last saw of the plan's bucket (`sk` `SETTINGS`).
  * @see ../../../docs/format.md#detector
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type AnomalyFinding,
   type ChangeCounts,
@@ -15,11 +16,14 @@ import {
   type MinuteCounts,
   minuteOf,
 } from '#domain/detector/model.ts';
+import type { SourceSettingsRecord } from '#domain/detector/source-settings.ts';
 import type { DetectorCatalog } from '#domain/ports.ts';
 import { catalogFailure } from './errors.ts';
 import type { Item, Table } from './table.ts';
 
 const pkOf = (planId: string) => `DETECTOR#${planId}`;
+/** What the settings watch last saw of the plan's bucket (one item, replaced on a change). */
+const SETTINGS_SK = 'SETTINGS';
 const minuteSk = (minute: string) => `MINUTE#${minute}`;
 const findingSk = (f: Pick<AnomalyFinding, 'firstSeenAt' | 'kind'>) =>
   `FINDING#${minuteOf(f.firstSeenAt)}#${f.kind}`;
@@ -101,6 +105,23 @@ export class DynamoDbDetectorCatalog implements DetectorCatalog {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return 'unchanged';
       throw catalogFailure(`record a finding of plan ${finding.planId}`, error);
+    }
+  }
+
+  async getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined> {
+    return this.#table.get<SourceSettingsRecord>(pkOf(planId), SETTINGS_SK);
+  }
+
+  async putSourceSettings(record: SourceSettingsRecord): Promise<void> {
+    try {
+      await this.#table.doc.send(
+        new PutCommand({
+          TableName: this.#table.name,
+          Item: { pk: pkOf(record.planId), sk: SETTINGS_SK, ...record },
+        }),
+      );
+    } catch (error) {
+      throw catalogFailure(`record the bucket settings of plan ${record.planId}`, error);
     }
   }
 

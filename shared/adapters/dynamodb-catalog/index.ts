@@ -42,8 +42,10 @@
  * {@link DynamoDbCatalog} composes them.
  * @see ../../../docs/format.md#catalog
  */
+
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AnomalyFinding, ChangeCounts, FindingWrite, MinuteCounts } from '#domain/detector/model.ts';
+import type { SourceSettingsRecord } from '#domain/detector/source-settings.ts';
 import type { Catalog } from '#domain/ports.ts';
 import type {
   DrillHistory,
@@ -153,6 +155,14 @@ export class DynamoDbCatalog implements Catalog {
 
   listFindings(planId: string): Promise<AnomalyFinding[]> {
     return this.#detector.listFindings(planId);
+  }
+
+  getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined> {
+    return this.#detector.getSourceSettings(planId);
+  }
+
+  putSourceSettings(record: SourceSettingsRecord): Promise<void> {
+    return this.#detector.putSourceSettings(record);
   }
 
   createJob(job: JobRecord, snapshot: SnapshotRecord): Promise<boolean> {

@@ -17,6 +17,8 @@ export function countOf(kind: FindingKind, m: Partial<MinuteCounts>): number {
       return m.extensionChanges ?? 0;
     case 'overwrites':
       return m.overwrites ?? 0;
+    case 'sourceSettings':
+      return m.settingsChanges ?? 0;
     default:
       return kind satisfies never;
   }
@@ -87,6 +89,7 @@ export const KIND_WORDS: Record<FindingKind, string> = {
   removals: 'removals',
   extensionChanges: 'extension changes',
   overwrites: 'overwrites',
+  sourceSettings: 'lifecycle or bucket-policy changes',
 };
 
 /**

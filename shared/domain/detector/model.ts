@@ -21,6 +21,11 @@ export interface ChangeCounts {
   unreadable: number;
   /** New keys with a ransomware extension, or that add an extension to a key that existed. */
   extensionChanges: number;
+  /**
+   * Changes of the protected bucket's lifecycle rules or bucket policy, seen by the scheduler's
+   * settings watch (./source-settings.ts), not by capture.
+   */
+  settingsChanges: number;
 }
 
 export const COUNT_FIELDS = [
@@ -30,6 +35,7 @@ export const COUNT_FIELDS = [
   'incompressibleOverwrites',
   'unreadable',
   'extensionChanges',
+  'settingsChanges',
 ] as const satisfies readonly (keyof ChangeCounts)[];
 
 /** One minute's counts of a plan, as stored. */

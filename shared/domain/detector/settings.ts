@@ -23,6 +23,11 @@ export const DetectorThresholdsSchema = z.strictObject({
   extensionChanges: z.number().int().min(0).default(20),
   /** Overwrites of existing keys, whatever their content (deploys overwrite many). @default 0 (off) */
   overwrites: z.number().int().min(0).default(0),
+  /**
+   * Changes of the protected bucket's lifecycle rules or bucket policy (an attacker's expiry rule,
+   * or a policy that shuts Strongbox out), read every scheduler tick. @default 1
+   */
+  sourceSettings: z.number().int().min(0).default(1),
 });
 export type DetectorThresholds = z.infer<typeof DetectorThresholdsSchema>;
 
@@ -33,6 +38,7 @@ export const FINDING_KINDS = [
   'removals',
   'extensionChanges',
   'overwrites',
+  'sourceSettings',
 ] as const satisfies readonly FindingKind[];
 
 /** Extensions ransomware commonly gives the files it encrypts (lowercase, with the dot). */

@@ -84,5 +84,26 @@ export function detectorCatalogContract(
         { ...f, lastSeenAt: later.lastSeenAt, count: 412, peakPerMinute: 352 },
       ]);
     });
+
+    it('keeps what the settings watch last saw of a plan, replaced whole, per plan', async () => {
+      const c = await make();
+      expect(await c.getSourceSettings('photos')).toBeUndefined();
+      const first = {
+        planId: 'photos',
+        bucket: 'photos-bucket',
+        fingerprints: { lifecycle: 'none', policy: 'a'.repeat(64) },
+        seenAt: '2026-12-06T03:41:00.000Z',
+      };
+      await c.putSourceSettings(first);
+      expect(await c.getSourceSettings('photos')).toEqual(first);
+      const second = {
+        ...first,
+        fingerprints: { lifecycle: 'b'.repeat(64) },
+        seenAt: '2026-12-06T03:42:00.000Z',
+      };
+      await c.putSourceSettings(second);
+      expect(await c.getSourceSettings('photos')).toEqual(second);
+      expect(await c.getSourceSettings('docs')).toBeUndefined();
+    });
   });
 }

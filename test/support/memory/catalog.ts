@@ -12,6 +12,7 @@ import {
   type MinuteCounts,
   minuteOf,
 } from '#domain/detector/model.ts';
+import type { SourceSettingsRecord } from '#domain/detector/source-settings.ts';
 import { ConflictError, NotFoundError } from '#domain/errors.ts';
 import { compareSequencers, journalEntryHash, sequencerSortKey } from '#domain/journal.ts';
 import type { Catalog } from '#domain/ports.ts';
@@ -232,6 +233,15 @@ export class MemoryCatalog implements Catalog {
       .filter((m) => m.planId === planId && m.minute >= range.from && m.minute <= range.to)
       .sort((a, b) => (a.minute < b.minute ? -1 : 1))
       .map(({ expiresAt: _e, ...m }) => clone(m));
+  }
+  /** planId → what the settings watch last saw. */
+  readonly sourceSettings = new Map<string, SourceSettingsRecord>();
+  async getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined> {
+    const r = this.sourceSettings.get(planId);
+    return r ? clone(r) : undefined;
+  }
+  async putSourceSettings(record: SourceSettingsRecord): Promise<void> {
+    this.sourceSettings.set(record.planId, clone(record));
   }
   async recordFinding(finding: AnomalyFinding): Promise<FindingWrite> {
     const id = `${finding.planId}#${minuteOf(finding.firstSeenAt)}#${finding.kind}`;
