@@ -10,31 +10,77 @@
  * retryable failure fails the invocation so Lambda's asynchronous retries run it again (storing and
  * journaling twice is harmless). `CaptureLagSeconds` is recorded per journaled record, from its
  * `eventTime` to after its journal write (the capture is durable).
+ *
+ * After the batch, the ransomware detector runs for every plan that counted a change (or saw a
+ * redelivered one, whose first delivery may have failed before it ran): a finding is recorded,
+ * counted by `AnomalyDetected`, announced on EventBridge, and quarantines the plan
+ * (docs/format.md#detector). A retryable failure there fails the invocation: the records run again
+ * as duplicates (journaled and counted once) and the detector with them.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
  * @see ../shared/runtime/s3-event-handler.ts
  * @see ../docs/format.md#journal
  */
 import { type CaptureOutcome, captureChange } from '#domain/capture.ts';
+import { describeFinding } from '#domain/detector/detect.ts';
+import { runDetector } from '#domain/detector/run.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
-import { recordCaptureLag } from '#runtime/metrics.ts';
-import { s3EventHandler } from '#runtime/s3-event-handler.ts';
+import { recordAnomalies, recordCaptureLag } from '#runtime/metrics.ts';
+import { type InvalidRecord, s3EventHandler } from '#runtime/s3-event-handler.ts';
 
 export const makeHandler = (c: Container) =>
-  s3EventHandler(c, async (record, context): Promise<CaptureOutcome> => {
-    const deps = context
-      ? { ...c.pipeline, remainingTimeMs: () => context.getRemainingTimeInMillis() }
-      : c.pipeline;
-    const outcome = await captureChange(deps, record);
-    if (outcome.status === 'journaled') {
-      recordCaptureLag(c.metrics, outcome.eventTime, c.pipeline.clock.now());
-      if (outcome.outcome === 'lost-before-capture') {
-        c.logger.warn('change lost before capture', { plans: outcome.plans, reason: outcome.reason });
+  s3EventHandler(
+    c,
+    async (record, context): Promise<CaptureOutcome> => {
+      const deps = context
+        ? { ...c.pipeline, remainingTimeMs: () => context.getRemainingTimeInMillis() }
+        : c.pipeline;
+      const outcome = await captureChange(deps, record);
+      if (outcome.status === 'journaled') {
+        recordCaptureLag(c.metrics, outcome.eventTime, c.pipeline.clock.now());
+        if (outcome.outcome === 'lost-before-capture') {
+          c.logger.warn('change lost before capture', { plans: outcome.plans, reason: outcome.reason });
+        }
+      } else if (outcome.status === 'ignored') {
+        c.logger.info('change ignored', { bucket: outcome.bucket, reason: outcome.reason });
       }
-    } else if (outcome.status === 'ignored') {
-      c.logger.info('change ignored', { bucket: outcome.bucket, reason: outcome.reason });
+      return outcome;
+    },
+    { afterRecords: (outcomes) => detectAfterBatch(c, outcomes) },
+  );
+
+/** Run the detector for the plans a batch counted changes of, or saw redelivered changes of. */
+async function detectAfterBatch(c: Container, outcomes: readonly (CaptureOutcome | InvalidRecord)[]) {
+  const plans = new Set<string>();
+  for (const o of outcomes) {
+    if (o.status === 'journaled') for (const id of o.counted) plans.add(id);
+    else if (o.status === 'duplicate') for (const id of o.plans) plans.add(id);
+  }
+  for (const planId of plans) {
+    const run = await runDetector(c.pipeline, planId, c.anomalyEvents ? { events: c.anomalyEvents } : {});
+    recordAnomalies(c.metrics, planId, run.created.length);
+    for (const finding of run.created) {
+      c.logger.error('anomaly detected', {
+        plan: planId,
+        finding: describeFinding(finding),
+        firstSeenAt: finding.firstSeenAt,
+      });
     }
-    return outcome;
-  });
+    if (run.quarantine?.created) {
+      c.logger.warn('plan quarantined by the detector', {
+        plan: planId,
+        since: run.quarantine.quarantine.since,
+        heldSnapshotId: run.quarantine.quarantine.heldSnapshotId,
+      });
+    }
+    for (const u of run.unannounced) {
+      c.logger.error('anomaly not announced', {
+        plan: planId,
+        finding: describeFinding(u.finding),
+        reason: u.reason,
+      });
+    }
+  }
+}
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -12,10 +12,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
+import { EventBridgeAnomalyEvents, LoggedAnomalyEvents } from '#adapters/eventbridge-anomaly-events.ts';
 import {
   KmsKeyProvider,
   KmsRecipient,
@@ -32,6 +34,7 @@ import { S3VaultStore } from '#adapters/s3/vault-store.ts';
 import { S3HttpClient } from '#adapters/s3-http.ts';
 import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
+import type { AnomalyEvents } from '#domain/detector/run.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
 import { type KeyRecipient, KeyringKeyProvider, withKeyDocuments } from '#domain/keyring.ts';
@@ -54,6 +57,12 @@ export interface Container {
    * (`publishMetrics`); absent from containers built by hand, whose ports are not metered.
    */
   portMeter?: PortMeter;
+  /**
+   * Where the detector announces new findings (capture): EventBridge's default bus on AWS; a log
+   * line in the embedded stack (its endpoints are set; there is no EventBridge emulator). Absent
+   * from containers built by hand: findings are then recorded and counted, not announced.
+   */
+  anomalyEvents?: AnomalyEvents;
 }
 
 const systemClock: Clock = { now: () => new Date() };
@@ -216,7 +225,13 @@ export function createContainer(
   };
   vaultsForKeys.push(pipeline.vaults.primary, ...copies.values());
   const metrics = options.metrics ?? createMetrics(config, logger);
-  return { config, pipeline, sqs, logger, metrics, portMeter };
+  const embedded = config.endpoints.dynamodb !== undefined || config.endpoints.sqs !== undefined;
+  const anomalyEvents: AnomalyEvents = embedded
+    ? new LoggedAnomalyEvents((message, fields) => logger.warn(message, fields))
+    : new EventBridgeAnomalyEvents(
+        new EventBridgeClient({ region, maxAttempts: config.sdkMaxAttempts, retryMode: 'adaptive' }),
+      );
+  return { config, pipeline, sqs, logger, metrics, portMeter, anomalyEvents };
 }
 
 /**

@@ -5,6 +5,8 @@
  * `Strongbox/<stage>` with the dimension `service=strongbox` (`plan` too for per-plan ages).
  *
  * - `CaptureLagSeconds` (capture): how long after an S3 event capture journaled it.
+ * - `AnomalyDetected` (capture, after each batch that counted changes): how many findings the
+ *   ransomware detector recorded first (0 when none), overall and per plan (see #domain/detector).
  * - `RpoExceededPlans` (scheduler, every tick): how many enabled plans' newest committed snapshot is
  *   older than the plan's own `rpoMinutes`.
  * - `SnapshotAgeMinutes` per plan and `OldestSnapshotAgeMinutes` (scheduler, every tick): minutes
@@ -32,6 +34,7 @@ import type { Container } from './container.ts';
 /** The names of Strongbox's metrics (serverless.yml's alarms name them too). */
 export const METRICS = {
   captureLag: 'CaptureLagSeconds',
+  anomalyDetected: 'AnomalyDetected',
   snapshotAge: 'SnapshotAgeMinutes',
   oldestSnapshotAge: 'OldestSnapshotAgeMinutes',
   rpoExceededPlans: 'RpoExceededPlans',
@@ -112,6 +115,17 @@ export function publishPortMetrics(metrics: Metrics, meter: PortMeter): void {
 export function recordCaptureLag(metrics: Metrics, eventTime: string, now: Date): void {
   const lag = Math.max(0, (now.getTime() - Date.parse(eventTime)) / 1000);
   metrics.addMetric(METRICS.captureLag, MetricUnit.Seconds, lag);
+}
+
+/**
+ * Capture: `AnomalyDetected`, the findings the detector recorded first for `planId` in this batch
+ * (0 when none): once without the plan dimension (the alarm's) and once with it.
+ */
+export function recordAnomalies(metrics: Metrics, planId: string, created: number): void {
+  metrics.addMetric(METRICS.anomalyDetected, MetricUnit.Count, created);
+  const single = metrics.singleMetric();
+  single.addDimension('plan', planId);
+  single.addMetric(METRICS.anomalyDetected, MetricUnit.Count, created);
 }
 
 /** Verify: 1 when the snapshot's verification is FAILED (by any tier, now or before), 0 otherwise. Returns its argument. */

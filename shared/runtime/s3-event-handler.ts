@@ -14,6 +14,10 @@
  *   several did), so Lambda's asynchronous retries run the whole event again and, once they are
  *   spent, its on-failure destination records it. The use case must therefore be idempotent.
  *
+ * After every record ran, `options.afterRecords` (when given) sees the outcomes of the batch (capture
+ * runs the ransomware detector there): it runs before a retryable failure of a record is thrown, and
+ * a retryable error it throws fails the invocation like a record's would.
+ *
  * An event that is not an S3 event notification ({@link parseS3Event} throws) — among them S3's
  * `s3:TestEvent`, sent when a notification configuration is saved — is logged with one line and
  * ignored: `{ outcomes: [] }`, no retry.
@@ -93,6 +97,7 @@ export function parseS3Event(event: unknown): ParsedS3Event {
 export function s3EventHandler<O>(
   container: Container,
   run: (record: S3EventRecord, context?: Context) => Promise<O>,
+  options: { afterRecords?: (outcomes: readonly (O | InvalidRecord)[]) => Promise<void> } = {},
 ) {
   const { logger } = container;
   return middy<unknown, S3EventResult<O>, Error, Context>()
@@ -110,7 +115,7 @@ export function s3EventHandler<O>(
         logger.info('ignored s3:TestEvent', { bucket: parsed.bucket });
         return { outcomes: [] };
       }
-      return runRecords(container, parsed.records, (record) => run(record, context));
+      return runRecords(container, parsed.records, (record) => run(record, context), options.afterRecords);
     });
 }
 
@@ -119,6 +124,7 @@ async function runRecords<O>(
   { logger }: Pick<Container, 'logger'>,
   records: unknown[],
   run: (record: S3EventRecord) => Promise<O>,
+  afterRecords?: (outcomes: readonly (O | InvalidRecord)[]) => Promise<void>,
 ): Promise<S3EventResult<O>> {
   const outcomes: (O | InvalidRecord)[] = [];
   let retry: unknown;
@@ -139,6 +145,14 @@ async function runRecords<O>(
         continue;
       }
       retry = error;
+    }
+  }
+  if (afterRecords) {
+    try {
+      await afterRecords(outcomes);
+    } catch (error) {
+      if (!isRetryable(error)) logger.error('after the records', { reason: reasonOf(error) });
+      else retry = error;
     }
   }
   if (retry) throw retry;

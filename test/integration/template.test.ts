@@ -184,7 +184,12 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
     capture: [
       ...logs('capture'),
-      ...g(['dynamodb:Query', 'dynamodb:PutItem'], [table]),
+      // GetItem, UpdateItem: the detector's counts and findings, and the quarantine it places.
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
+      // The detector: did an uploaded key exist in the newest snapshot (its manifest root and parts)?
+      ...g(['s3:GetObject'], [`${vault}/manifests/*`, `${vault}/parts/*`]),
+      // The detector announces new findings on the default event bus.
+      ...g(['events:PutEvents'], [`arn:aws:events:${c.region}:${ACCOUNT}:event-bus/default`]),
       ...g(
         ['s3:GetObject', 's3:GetObjectVersion'],
         sources.map((s) => `${s}/*`),
@@ -900,6 +905,17 @@ describe.each(CASES)('npm run package $args', (c) => {
       });
       expect(table.DeletionPolicy).toBe('Retain');
       expect(table.Properties?.DeletionProtectionEnabled, 'DeleteTable refused').toBe(true);
+      // The detector's per-minute counts expire (docs/format.md#detector).
+      expect(table.Properties?.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    }
+  });
+
+  it('lets only capture put events, and only on the default event bus (the detector’s findings)', () => {
+    for (const fn of FUNCTIONS) {
+      const events = grants(roleStatements(roleOf(t(), fn, b)[1], b)).filter((g) => g.startsWith('events:'));
+      expect(events, fn).toEqual(
+        fn === 'capture' ? [`events:PutEvents arn:aws:events:${c.region}:${ACCOUNT}:event-bus/default`] : [],
+      );
     }
   });
 
@@ -978,13 +994,20 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(Number(app(METRICS.captureLag).Threshold)).toBe(c.captureLagSeconds);
     expect(app(METRICS.verificationFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
     expect(app(METRICS.drillFailed)).toMatchObject({ Statistic: 'Sum', Threshold: 0 });
+    // Any finding of the ransomware detector, within the minute.
+    expect(app(METRICS.anomalyDetected)).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 0,
+      Period: 60,
+      AlarmName: `strongbox-${c.stage}-anomaly-detected`,
+    });
     // Any plan past its own rpoMinutes (the scheduler counts them every tick).
     expect(app(METRICS.rpoExceededPlans)).toMatchObject({
       Statistic: 'Maximum',
       Threshold: 0,
       TreatMissingData: 'breaching',
     });
-    expect(alarms).toHaveLength(dlqs.length + 1 + 2 * FUNCTIONS.length + 5);
+    expect(alarms).toHaveLength(dlqs.length + 1 + 2 * FUNCTIONS.length + 6);
   });
 
   it('sends alarms to an encrypted topic CloudWatch may publish to, and e-mails it when asked', () => {

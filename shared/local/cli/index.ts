@@ -30,6 +30,8 @@
  *   strongbox prune PLAN                          prune a plan now; print what retention and GC did
  *   strongbox capture replay [--max N] [--dry-run] run capture again on the S3 events it failed after
  *                                                 Lambda's retries (its failure queue); delete each once captured
+ *   strongbox keys list | rotate --to KEY | retire KEY  the vault keyring: wrap every data key to a new
+ *                                                 master key (key documents only), then drop the old one
  *
  * With `--stage STAGE [--aws-region REGION]` the same commands talk to a deployed stack instead
  * (AWS credentials from the environment): plans, backup and status use its state table and queues
@@ -46,6 +48,7 @@ import { type CliContext, DEFAULT_DATA_DIR } from './context.ts';
 import { registerCost } from './cost.ts';
 import type { Deployment } from './deployed.ts';
 import { registerDrill } from './drill.ts';
+import { registerKeys } from './keys.ts';
 import { registerPlans } from './plans.ts';
 import { registerQuarantine } from './quarantine.ts';
 import { registerRepair } from './repair.ts';
@@ -91,6 +94,7 @@ export function buildCli(): Command {
   registerCost(program, cli);
   registerRepair(program, cli);
   registerPrune(program, cli);
+  registerKeys(program, cli);
 
   return program;
 }
