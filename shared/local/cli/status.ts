@@ -1,5 +1,6 @@
 /** `strongbox status [PLAN]`: plans, snapshots, jobs and tasks. */
 import type { Command } from 'commander';
+import { anomalyLines } from '#domain/detector/run.ts';
 import type { QuarantineRecord } from '#domain/records.ts';
 import type { Container } from '#runtime/container.ts';
 import { type CliContext, connect } from './context.ts';
@@ -32,6 +33,9 @@ export async function printStatus(c: Container, planId?: string): Promise<void> 
     console.log(planLine(plan));
     const quarantine = await catalog.getQuarantine(plan.id);
     if (quarantine) console.log(quarantineLine(quarantine));
+    // The detector's findings seen in the last 24 hours (docs/format.md#detector).
+    const findings = await catalog.listFindings(plan.id);
+    for (const line of anomalyLines(findings, c.pipeline.clock.now())) console.log(`  ${line}`);
     const snapshots = await catalog.listSnapshots(plan.id);
     for (const line of recoveryLines(
       plan,
