@@ -5,8 +5,8 @@
  * `Strongbox/<stage>` with the dimension `service=strongbox` (`plan` too for per-plan ages).
  *
  * - `CaptureLagSeconds` (capture): how long after an S3 event capture journaled it.
- * - `AnomalyDetected` (capture, after each batch that counted changes): how many findings the
- *   ransomware detector recorded first (0 when none), overall and per plan (see #domain/detector).
+ * - `AnomalyDetected` (capture, after a batch whose detector run recorded findings): how many
+ *   findings it recorded first, overall and per plan (see #domain/detector); nothing otherwise.
  * - `RpoExceededPlans` (scheduler, every tick): how many enabled plans' newest committed snapshot is
  *   older than the plan's own `rpoMinutes`.
  * - `SnapshotAgeMinutes` per plan and `OldestSnapshotAgeMinutes` (scheduler, every tick): minutes
@@ -118,10 +118,11 @@ export function recordCaptureLag(metrics: Metrics, eventTime: string, now: Date)
 }
 
 /**
- * Capture: `AnomalyDetected`, the findings the detector recorded first for `planId` in this batch
- * (0 when none): once without the plan dimension (the alarm's) and once with it.
+ * Capture: `AnomalyDetected`, the findings the detector recorded first for `planId` in this batch,
+ * once without the plan dimension (the alarm's) and once with it; nothing when it recorded none.
  */
 export function recordAnomalies(metrics: Metrics, planId: string, created: number): void {
+  if (created === 0) return;
   metrics.addMetric(METRICS.anomalyDetected, MetricUnit.Count, created);
   const single = metrics.singleMetric();
   single.addDimension('plan', planId);

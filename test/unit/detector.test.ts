@@ -2,8 +2,11 @@
 // not, at the rates named in each test), and capture counting on the memory twins, with the
 // quarantine the detector places.
 import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mapS3Error } from '#adapters/s3/errors.ts';
 import { captureChange, S3EventRecordSchema } from '#domain/capture.ts';
 import { extensionOf, isIncompressible } from '#domain/detector/count.ts';
@@ -14,7 +17,12 @@ import { DetectorSettingsSchema, detectorSettingsOf } from '#domain/detector/set
 import { EncryptedObjectError } from '#domain/errors.ts';
 import { validatePlans } from '#domain/plan.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import type { Container } from '#runtime/container.ts';
+import { createMetrics, METRICS } from '#runtime/metrics.ts';
+import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
+import { testConfig } from '../support/config.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { captureEmf } from '../support/metrics.ts';
 
 const defaults = DetectorSettingsSchema.parse({});
 const now = new Date('2026-12-06T03:41:30Z');
@@ -253,19 +261,22 @@ const keys = Array.from(
   (_, i) => `site/${i < 100 ? 'js' : 'img'}/f${String(i).padStart(3, '0')}.js`,
 );
 
+/** 200 objects: the first 100 only in a snapshot taken at 00:00, the others captured at 01:00; the clock at 03:00. */
+async function setUpTree(): Promise<void> {
+  p = memoryPipeline('2026-12-06T00:00:00Z');
+  published.length = 0;
+  await p.catalog.putPlans([plan({ retention: { keepLast: 10 }, copyRegions: [] })]);
+  // Half the tree only in the snapshot (never journaled), half captured after it.
+  for (const key of keys.slice(0, 100)) await putText(p, key, textOf(1));
+  await startSnapshotNow(p.deps, 'photos');
+  await p.drain();
+  p.clock.set('2026-12-06T01:00:00Z');
+  for (const key of keys.slice(100)) await put(key, textOf(1));
+  p.clock.set('2026-12-06T03:00:00Z');
+}
+
 describe('capture counts changes and the detector quarantines an attacked plan', () => {
-  beforeEach(async () => {
-    p = memoryPipeline('2026-12-06T00:00:00Z');
-    published.length = 0;
-    await p.catalog.putPlans([plan({ retention: { keepLast: 10 }, copyRegions: [] })]);
-    // Half the tree only in the snapshot (never journaled), half captured after it.
-    for (const key of keys.slice(0, 100)) await putText(p, key, textOf(1));
-    await startSnapshotNow(p.deps, 'photos');
-    await p.drain();
-    p.clock.set('2026-12-06T01:00:00Z');
-    for (const key of keys.slice(100)) await put(key, textOf(1));
-    p.clock.set('2026-12-06T03:00:00Z');
-  });
+  beforeEach(setUpTree);
 
   it('overwriting 60 of 200 objects with random bytes and deleting 20 quarantines the plan from the first minute', async () => {
     const attacked = keys.filter((_, i) => i % 10 < 3); // 30%: half of them only in the snapshot
@@ -380,5 +391,47 @@ describe('capture counts changes and the detector quarantines an attacked plan',
     const run = await runDetector(p.deps, 'photos', { events });
     expect(run.findings.map((f) => f.count)).toEqual([10]);
     expect(await p.catalog.getQuarantine('photos')).toBeUndefined();
+  });
+});
+
+describe("capture's handler runs the detector after each batch", () => {
+  beforeEach(setUpTree);
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('quarantines the plan within the batch that overwrote 60 objects with random bytes, announces it once, counts AnomalyDetected 1', async () => {
+    // Prepare: the tree of the previous tests, a container with real metrics and an event sink
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    vi.stubEnv('POWERTOOLS_DEV', 'false');
+    const config = testConfig({ metricsNamespace: 'Strongbox/test' });
+    const c: Container = {
+      config,
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: createMetrics(config),
+      anomalyEvents: events,
+    };
+    const handler = makeCaptureHandler(c);
+    const context = { functionName: 'capture', getRemainingTimeInMillis: () => 60_000 } as Context;
+    const attacked = keys.filter((_, i) => i % 10 < 3);
+    const records = [];
+    for (const key of attacked) {
+      await p.objects.put('source', key, randomBytes(4096), {});
+      records.push(record(key, 'ObjectCreated:Put'));
+    }
+    // Act: one batch of 60 records
+    const docs = await captureEmf(() => handler({ Records: records }, context));
+    // Assess
+    expect(await p.catalog.getQuarantine('photos')).toMatchObject({ by: 'detector' });
+    expect(published).toHaveLength(1);
+    const anomalies = docs.filter((d) => METRICS.anomalyDetected in d);
+    expect(anomalies.map((d) => [d[METRICS.anomalyDetected], d.plan ?? null])).toEqual([
+      [1, 'photos'],
+      [1, null],
+    ]);
+    // The batch redelivered: journaled and counted once, announced once.
+    const again = await captureEmf(() => handler({ Records: records }, context));
+    expect(published).toHaveLength(1);
+    expect(again.filter((d) => METRICS.anomalyDetected in d)).toEqual([]);
   });
 });
