@@ -1,20 +1,62 @@
 /**
  * scheduler: fired by an EventBridge schedule; starts one snapshot job per due plan, and enqueues
  * the verification tiers plans schedule on their own and their due restore drills; then the reaper
- * re-drives (or fails for good) work held by dead workers.
+ * re-drives (or fails for good) work held by dead workers; then the detector's settings watch reads
+ * each protected bucket's lifecycle rules and policy (docs/format.md#detector): a change is counted
+ * and judged like captured changes (a finding, `AnomalyDetected`, an event, a quarantine). A watch
+ * that fails is logged and tried again on the next tick; it never fails the tick.
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
  * @see ../shared/runtime/scheduled-event-handler.ts
  */
+
+import { S3SourceSettingsReader } from '#adapters/s3/source-settings.ts';
+import { describeFinding } from '#domain/detector/detect.ts';
+import { watchSourceSettings } from '#domain/detector/source-settings.ts';
 import { TransientError } from '#domain/errors.ts';
 import { reapStaleWork } from '#domain/reaper.ts';
 import { startDueDrills, startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
-import { type Container, lambdaContainer } from '#runtime/container.ts';
+import { type Container, lambdaContainer, s3ClientFor } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
-import { recordSnapshotAges } from '#runtime/metrics.ts';
+import { recordAnomalies, recordSnapshotAges } from '#runtime/metrics.ts';
 import { scheduledEventHandler } from '#runtime/scheduled-event-handler.ts';
 
-export const makeHandler = (c: Container) =>
-  scheduledEventHandler(c, async (time, event) => {
+/** Read every protected bucket's watched settings and judge their changes; logs, never throws. */
+async function watchSettings(c: Container, reader: S3SourceSettingsReader): Promise<void> {
+  try {
+    const plans = await c.pipeline.catalog.listPlans();
+    const { watched, failed } = await watchSourceSettings(
+      { ...c.pipeline, sourceSettings: reader },
+      plans,
+      c.anomalyEvents ? { events: c.anomalyEvents } : {},
+    );
+    for (const w of watched.filter((x) => x.detector)) {
+      recordAnomalies(c.metrics, w.planId, w.detector?.created.length ?? 0);
+      for (const finding of w.detector?.created ?? []) {
+        c.logger.error('anomaly detected', {
+          plan: w.planId,
+          bucket: w.bucket,
+          changed: w.changed,
+          finding: describeFinding(finding),
+        });
+      }
+      if (w.detector?.quarantine?.created) {
+        c.logger.warn('plan quarantined by the detector', {
+          plan: w.planId,
+          heldSnapshotId: w.detector.quarantine.quarantine.heldSnapshotId,
+        });
+      }
+    }
+    for (const f of failed) c.logger.warn('could not read a protected bucket’s settings', { ...f });
+  } catch (error) {
+    c.logger.warn('the settings watch failed; the next tick tries again', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+export const makeHandler = (c: Container) => {
+  const reader = new S3SourceSettingsReader(s3ClientFor(c.config, c.config.primaryRegion));
+  return scheduledEventHandler(c, async (time, event) => {
     const result = await startDueSnapshots(c.pipeline, time);
     const verifications = await startDueVerifications(c.pipeline, time);
     const drills = await startDueDrills(c.pipeline, time);
@@ -34,6 +76,7 @@ export const makeHandler = (c: Container) =>
       c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
     for (const f of drills.failed) c.logger.error('could not enqueue a plan’s restore drill', { ...f });
     await recordSnapshotAges(c, c.pipeline.clock.now());
+    await watchSettings(c, reader);
     // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
     const failed = [...result.failed, ...verifications.failed, ...drills.failed];
     if (failed.some((f) => f.retryable)) {
@@ -46,5 +89,6 @@ export const makeHandler = (c: Container) =>
       reaped: reaper.reaped,
     };
   });
+};
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

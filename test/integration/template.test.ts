@@ -180,6 +180,10 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // The reaper re-drives snapshot, copy, verify and prune tasks, restore slices and drills of dead
       // workers (Query and UpdateItem: a restore job's done slices and its conditional redrive mark).
       ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'PruneQueue', 'DrillQueue', 'RestoreQueue'),
+      // The detector's settings watch: each protected bucket's lifecycle rules and policy, read only,
+      // and its findings announced on the default event bus.
+      ...g(['s3:GetLifecycleConfiguration', 's3:GetBucketPolicy'], sources),
+      ...g(['events:PutEvents'], [`arn:aws:events:${c.region}:${ACCOUNT}:event-bus/default`]),
     ],
     // Capture stores uploads: reads protected objects (exact versions), writes packs and index documents.
     capture: [
@@ -572,7 +576,7 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(resourcesOf(t(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length + 1);
   });
 
-  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot and capture read sources, restore writes only targets, drills write and delete only scratch, verify and browse only read', () => {
+  it('keeps the issue’s separations: only prune deletes in vaults, only snapshot and capture read sources (the scheduler reads their settings), restore writes only targets, drills write and delete only scratch, verify and browse only read', () => {
     const byFunction = Object.fromEntries(
       FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
     ) as Record<FunctionName, string[]>;
@@ -585,7 +589,7 @@ describe.each(CASES)('npm run package $args', (c) => {
           fn,
         ).toEqual([]);
       // Snapshot lists and reads them; capture reads the uploads it is told of (exact versions).
-      if (fn !== 'snapshot' && fn !== 'capture')
+      if (fn !== 'snapshot' && fn !== 'capture' && fn !== 'scheduler')
         expect(
           mine.filter((g) => sources.some((s) => g.includes(s))),
           fn,
@@ -594,6 +598,11 @@ describe.each(CASES)('npm run package $args', (c) => {
         expect([
           ...new Set(mine.filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0])),
         ]).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
+      // The scheduler's settings watch reads the buckets' lifecycle rules and policy, nothing else.
+      if (fn === 'scheduler')
+        expect([
+          ...new Set(mine.filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0])),
+        ]).toEqual(['s3:GetBucketPolicy', 's3:GetLifecycleConfiguration']);
     }
     for (const fn of ['restore', 'restoreWorker'] as const) {
       const restoreWrites = byFunction[fn].filter((g) => g.startsWith('s3:PutObject '));
@@ -906,15 +915,20 @@ describe.each(CASES)('npm run package $args', (c) => {
       expect(table.DeletionPolicy).toBe('Retain');
       expect(table.Properties?.DeletionProtectionEnabled, 'DeleteTable refused').toBe(true);
       // The detector's per-minute counts expire (docs/format.md#detector).
-      expect(table.Properties?.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+      expect(table.Properties?.TimeToLiveSpecification).toEqual({
+        AttributeName: 'expiresAt',
+        Enabled: true,
+      });
     }
   });
 
-  it('lets only capture put events, and only on the default event bus (the detector’s findings)', () => {
+  it('lets only capture and the scheduler put events, and only on the default event bus (the detector’s findings)', () => {
     for (const fn of FUNCTIONS) {
       const events = grants(roleStatements(roleOf(t(), fn, b)[1], b)).filter((g) => g.startsWith('events:'));
       expect(events, fn).toEqual(
-        fn === 'capture' ? [`events:PutEvents arn:aws:events:${c.region}:${ACCOUNT}:event-bus/default`] : [],
+        fn === 'capture' || fn === 'scheduler'
+          ? [`events:PutEvents arn:aws:events:${c.region}:${ACCOUNT}:event-bus/default`]
+          : [],
       );
     }
   });
