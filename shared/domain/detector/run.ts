@@ -12,6 +12,13 @@ import type { AnomalyFinding } from './model.ts';
 import { detectorSettingsOf } from './settings.ts';
 
 /**
+ * How far before a finding's first minute its quarantine begins: capture counts a change in the
+ * minute it captured it, up to its lag after the change happened, so the attack's first change may
+ * lie in the minute before. Holding an older snapshot, and naming earlier clean points, is safe.
+ */
+export const CAPTURE_LAG_MARGIN_MS = 60_000;
+
+/**
  * What an anomaly announcement says (the EventBridge event's `detail`): the finding, a one-line
  * summary, and the quarantine it led to, when one holds the plan.
  */
@@ -54,8 +61,8 @@ export interface DetectorRun {
  * finding first announces it.
  *
  * A finding this run recorded or raised quarantines the plan (when `detector.quarantine`, the
- * default) from the first minute of the earliest finding: the newest snapshot taken before it is
- * held, forget and GC pause. A plan an operator released is quarantined again only if the anomaly
+ * default) from a minute before the earliest finding's first minute ({@link CAPTURE_LAG_MARGIN_MS}):
+ * the newest snapshot taken before then is held, forget and GC pause. A plan an operator released is quarantined again only if the anomaly
  * grows (its count in the window rises).
  * @returns nothing found for an unknown or disabled plan.
  * @throws TransientError (retryable) from the catalog.
@@ -91,7 +98,7 @@ export async function runDetector(
   if (settings.quarantine && grew) {
     const first = run.findings.reduce((a, b) => (a.firstSeenAt <= b.firstSeenAt ? a : b));
     run.quarantine = await quarantinePlan(deps, planId, {
-      since: first.firstSeenAt,
+      since: new Date(Date.parse(first.firstSeenAt) - CAPTURE_LAG_MARGIN_MS).toISOString(),
       reason: `detector: ${run.findings.map(describeFinding).join('; ')}`,
       by: 'detector',
     });
