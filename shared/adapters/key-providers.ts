@@ -2,10 +2,28 @@
  * Key providers: AWS KMS (`GenerateDataKey`/`Decrypt`) on AWS, a local key file in the embedded stack.
  * @see https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+} from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import {
+  DecryptCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  GetPublicKeyCommand,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
 import { IntegrityError, StrongboxError, TransientError } from '#domain/errors.ts';
 import type { KeyRecipient } from '#domain/keyring.ts';
 import type { DataKey, KeyProvider } from '#domain/ports.ts';
@@ -285,5 +303,154 @@ export class KmsRecipient implements KeyRecipient {
 
   unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
     return this.#provider.unwrapDataKey(wrapped);
+  }
+}
+
+/** RSA-OAEP with SHA-256 (and MGF1 SHA-256, no label): what KMS's RSAES_OAEP_SHA_256 decrypts. */
+function oaepEncrypt(publicKey: KeyObject, plaintext: Uint8Array): Buffer {
+  return publicEncrypt(
+    { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    plaintext,
+  );
+}
+
+/** The key id of a public key in key documents: `sha256:` and 32 hex digits of its SPKI DER's SHA-256. */
+export function publicKeyIdOf(publicKey: KeyObject): string {
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(der).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * A keyring recipient that is an RSA key pair (write-only keys, docs/format.md#keyring): anyone with
+ * the public key wraps a data key to it (RSA-OAEP, SHA-256); only the holder of the private key
+ * unwraps. The writers of the embedded stack get the public key alone, so they seal blobs they
+ * cannot open again; restore, verify, drills and browse get the private key too.
+ * @example
+ * ```ts
+ * const writer = await RsaOaepRecipient.fromFiles('content.pub.pem');
+ * const reader = await RsaOaepRecipient.fromFiles('content.pub.pem', 'content.key.pem');
+ * ```
+ */
+export class RsaOaepRecipient implements KeyRecipient {
+  readonly kind = 'rsa-oaep-256';
+  readonly keyId: string;
+  readonly #publicKey: KeyObject;
+  readonly #privateKey: KeyObject | undefined;
+  readonly unwrap?: (wrapped: Uint8Array, dataKeyId: string) => Promise<Uint8Array>;
+
+  constructor(publicKey: KeyObject, privateKey?: KeyObject) {
+    if (publicKey.asymmetricKeyType !== 'rsa') throw new StrongboxError('a content key is an RSA key');
+    this.#publicKey = publicKey;
+    this.#privateKey = privateKey;
+    this.keyId = publicKeyIdOf(publicKey);
+    if (privateKey) this.unwrap = (wrapped, dataKeyId) => this.#unwrap(wrapped, dataKeyId);
+  }
+
+  /** The recipient of a PEM public key file, with its private key file when given (a reader). */
+  static async fromFiles(publicKeyFile: string, privateKeyFile?: string): Promise<RsaOaepRecipient> {
+    const publicKey = createPublicKey(await readFile(publicKeyFile, 'utf8'));
+    const privateKey = privateKeyFile ? createPrivateKey(await readFile(privateKeyFile, 'utf8')) : undefined;
+    return new RsaOaepRecipient(publicKey, privateKey);
+  }
+
+  async wrap(plaintext: Uint8Array): Promise<Uint8Array> {
+    return oaepEncrypt(this.#publicKey, plaintext);
+  }
+
+  async #unwrap(wrapped: Uint8Array, dataKeyId: string): Promise<Uint8Array> {
+    try {
+      return privateDecrypt(
+        { key: this.#privateKey as KeyObject, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+        wrapped,
+      );
+    } catch (cause) {
+      throw new IntegrityError(`data key ${dataKeyId} was not wrapped to content key ${this.keyId}`, {
+        cause,
+      });
+    }
+  }
+}
+
+/**
+ * Make the embedded stack's content key pair when it does not exist: `publicKeyFile` (SPKI PEM) and
+ * `privateKeyFile` (PKCS#8 PEM, mode 0600), RSA 4096 as on AWS. Idempotent.
+ */
+export async function ensureContentKeyPair(publicKeyFile: string, privateKeyFile: string): Promise<void> {
+  try {
+    await readFile(publicKeyFile);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const { publicKey, privateKey } = await new Promise<{ publicKey: string; privateKey: string }>((ok, fail) =>
+    generateKeyPair(
+      'rsa',
+      {
+        modulusLength: 4096,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      },
+      (error, pub, priv) => (error ? fail(error) : ok({ publicKey: pub, privateKey: priv })),
+    ),
+  );
+  await mkdir(dirname(privateKeyFile), { recursive: true });
+  await writeFile(privateKeyFile, privateKey, { mode: 0o600 });
+  await writeFile(publicKeyFile, publicKey, { mode: 0o644 });
+}
+
+/**
+ * A keyring recipient that is a KMS asymmetric key (`RSA_4096`, `ENCRYPT_DECRYPT`): writers wrap
+ * locally with its public key (kms:GetPublicKey once per process, or given), which needs no
+ * decrypt permission; readers unwrap with kms:Decrypt, `RSAES_OAEP_SHA_256`, which the key policy
+ * grants to restore, restoreWorker, verify, drill and browse alone. Key id: the key's ARN.
+ */
+export class KmsRsaRecipient implements KeyRecipient {
+  readonly kind = 'aws-kms-rsa-oaep-256';
+  readonly keyId: string;
+  readonly #client: KMSClient;
+  #publicKey: Promise<KeyObject> | undefined;
+
+  /** @param publicKeyDer the key's public key (SPKI DER) when known; else fetched with GetPublicKey. */
+  constructor(client: KMSClient, keyId: string, publicKeyDer?: Uint8Array) {
+    this.#client = client;
+    this.keyId = keyId;
+    if (publicKeyDer)
+      this.#publicKey = Promise.resolve(
+        createPublicKey({ key: Buffer.from(publicKeyDer), format: 'der', type: 'spki' }),
+      );
+  }
+
+  async wrap(plaintext: Uint8Array): Promise<Uint8Array> {
+    return oaepEncrypt(await this.#public(), plaintext);
+  }
+
+  async unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
+    try {
+      const out = await this.#client.send(
+        new DecryptCommand({
+          CiphertextBlob: wrapped,
+          KeyId: this.keyId,
+          EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+        }),
+      );
+      if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
+      return out.Plaintext;
+    } catch (error) {
+      throw kmsError(error, 'Decrypt');
+    }
+  }
+
+  #public(): Promise<KeyObject> {
+    this.#publicKey ??= this.#client
+      .send(new GetPublicKeyCommand({ KeyId: this.keyId }))
+      .then((out) => {
+        if (!out.PublicKey) throw new TransientError('KMS GetPublicKey returned no key');
+        return createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
+      })
+      .catch((error: unknown) => {
+        this.#publicKey = undefined;
+        throw kmsError(error, 'GetPublicKey');
+      });
+    return this.#publicKey;
   }
 }

@@ -23,8 +23,8 @@ import { promisify } from 'node:util';
 import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
 import pLimit from 'p-limit';
 import { IntegrityError } from './errors.ts';
-import type { KeyProvider } from './ports.ts';
-import { VAULT_FORMAT_VERSION } from './vault.ts';
+import type { DataKeyPurpose, KeyProvider } from './ports.ts';
+import { blobAssociatedData, VAULT_FORMAT_VERSION } from './vault.ts';
 
 const MAGIC = Buffer.from('SBX1', 'ascii');
 const NONCE_BYTES = 12;
@@ -32,6 +32,8 @@ const TAG_BYTES = 16;
 const COMPRESSION_NONE = 0;
 const COMPRESSION_ZSTD = 1;
 const compressAsync = promisify(zstdCompress);
+/** Associated data of a blob starts so (`strongbox:blob:<blob id>`): its data key seals content. */
+const BLOB_ASSOCIATED_DATA_PREFIX = blobAssociatedData('');
 const decompressAsync = promisify(zstdDecompress);
 
 /**
@@ -87,8 +89,10 @@ export interface EnvelopeOptions {
 }
 
 /**
- * Seals and opens documents. Holds one data key at a time (generated on first use) and a cache of
- * unwrapped keys, so a task asks the key provider once, not once per blob.
+ * Seals and opens documents. Holds one data key at a time per purpose (generated on first use): one
+ * for blobs (`content`), one for every other document (`metadata`), so that with write-only keys a
+ * writer's blobs are sealed under keys it cannot unwrap again (docs/format.md#keyring). Keeps a
+ * cache of unwrapped keys, so a task asks the key provider once, not once per blob.
  *
  * @example
  * ```ts
@@ -101,8 +105,10 @@ export class Envelope {
   readonly #keys: KeyProvider;
   readonly #level: number;
   readonly #perKey: number;
-  #current: Promise<{ secret: KeyObject; wrapped: Buffer }> | undefined;
-  #sealedWithCurrent = 0;
+  readonly #current = new Map<
+    DataKeyPurpose,
+    { key: Promise<{ secret: KeyObject; wrapped: Buffer }>; sealed: number }
+  >();
   readonly #unwrapped = new Map<string, Promise<KeyObject>>();
 
   constructor(keys: KeyProvider, options: EnvelopeOptions = {}) {
@@ -117,7 +123,9 @@ export class Envelope {
    * @throws whatever the key provider throws when it cannot generate a key (retryable when transient).
    */
   async seal(plaintext: Uint8Array, associatedData: string): Promise<Buffer> {
-    const key = await this.#dataKey();
+    const key = await this.#dataKey(
+      associatedData.startsWith(BLOB_ASSOCIATED_DATA_PREFIX) ? 'content' : 'metadata',
+    );
     const compressed = await compress(plaintext, this.#level);
     const useZstd = compressed.length < plaintext.length;
     const body = useZstd ? compressed : plaintext;
@@ -179,21 +187,23 @@ export class Envelope {
    * createDecipheriv makes one again (on Node 24, ~15 µs each: more than the rest of sealing a small
    * blob, 6–9 µs).
    */
-  #dataKey(): Promise<{ secret: KeyObject; wrapped: Buffer }> {
-    if (this.#current === undefined || this.#sealedWithCurrent >= this.#perKey) {
-      this.#sealedWithCurrent = 0;
-      const pending = this.#keys.generateDataKey().then((k) => ({
+  #dataKey(purpose: DataKeyPurpose): Promise<{ secret: KeyObject; wrapped: Buffer }> {
+    let current = this.#current.get(purpose);
+    if (current === undefined || current.sealed >= this.#perKey) {
+      const key = this.#keys.generateDataKey(purpose).then((k) => ({
         secret: createSecretKey(Buffer.from(k.plaintext)),
         wrapped: Buffer.from(k.wrapped),
       }));
+      const made = { key, sealed: 0 };
       // A failed generation must not poison later calls.
-      pending.catch(() => {
-        if (this.#current === pending) this.#current = undefined;
+      key.catch(() => {
+        if (this.#current.get(purpose) === made) this.#current.delete(purpose);
       });
-      this.#current = pending;
+      this.#current.set(purpose, made);
+      current = made;
     }
-    this.#sealedWithCurrent += 1;
-    return this.#current;
+    current.sealed += 1;
+    return current.key;
   }
 
   #unwrap(wrapped: Buffer): Promise<KeyObject> {

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { IntegrityError, NotFoundError, StrongboxError } from './errors.ts';
-import type { Clock, DataKey, KeyProvider, VaultStore } from './ports.ts';
+import type { Clock, DataKey, DataKeyPurpose, KeyProvider, VaultStore } from './ports.ts';
 
 /** Version of key documents; readers refuse any other. */
 export const KEY_DOCUMENT_VERSION = 1;
@@ -100,6 +100,8 @@ const KeyDocumentSchema = z.object({
   dataKeyId: z.string().regex(/^[0-9a-f]{32}$/),
   /** ISO-8601 UTC. */
   createdAt: z.string(),
+  /** What the data key seals: blobs (`content`) or every other document (`metadata`); absent: either. */
+  purpose: z.enum(['content', 'metadata']).optional(),
   recipients: z.array(RecipientEntrySchema).min(1),
 });
 
@@ -140,8 +142,15 @@ function isFor(entry: { kind: string; keyId: string }, recipient: { kind: string
 }
 
 /**
+ * No key this process holds is a recipient of a key document: with write-only keys, a writer asked
+ * to open a blob (its data key is wrapped to the readers' public key alone). Not retryable.
+ */
+export class NoKeyError extends IntegrityError {}
+
+/**
  * Unwrap a key document's data key with the first of `holders` one of its recipients names.
- * @throws IntegrityError (not retryable) when no holder is a recipient, or every matching wrap fails.
+ * @throws NoKeyError (not retryable) when no holder is a recipient; IntegrityError when every
+ *   matching wrap fails.
  */
 export async function unwrapKeyDocument(
   doc: KeyDocument,
@@ -163,7 +172,7 @@ export async function unwrapKeyDocument(
   }
   if (failure !== undefined) throw failure;
   const named = doc.recipients.map((r) => `${r.kind} ${r.keyId}`).join(', ');
-  throw new IntegrityError(
+  throw new NoKeyError(
     `data key ${doc.dataKeyId} is wrapped to no key this process holds (its recipients: ${named})`,
   );
 }
@@ -181,6 +190,11 @@ export interface KeyringOptions {
    * is read then).
    */
   recipients: () => Promise<readonly KeyRecipient[]>;
+  /**
+   * Write-only keys: recipients of the data keys that seal blobs (`content`), e.g. the readers'
+   * public key, instead of {@link recipients}. Absent: content keys go to {@link recipients} too.
+   */
+  contentRecipients?: () => Promise<readonly KeyRecipient[]>;
   /** Keys this process may unwrap with (the current master key, and any it still holds); resolved once. */
   holders: () => Promise<readonly KeyRecipient[]>;
   /** Unwraps envelopes written before the keyring (a direct wrap in the header). */
@@ -210,6 +224,7 @@ export class KeyringKeyProvider implements KeyProvider {
   readonly #unwrapped = new Map<string, Promise<Uint8Array>>();
   #recipients: Promise<readonly KeyRecipient[]> | undefined;
   #holders: Promise<readonly KeyRecipient[]> | undefined;
+  #contentRecipients: Promise<readonly KeyRecipient[]> | undefined;
 
   constructor(options: KeyringOptions) {
     this.#options = options;
@@ -227,6 +242,20 @@ export class KeyringKeyProvider implements KeyProvider {
     return this.#recipients;
   }
 
+  /** The recipients of content data keys (blobs): {@link KeyringOptions.contentRecipients}, else {@link recipients}. */
+  contentRecipients(): Promise<readonly KeyRecipient[]> {
+    const resolve = this.#options.contentRecipients;
+    if (!resolve) return this.recipients();
+    this.#contentRecipients ??= resolve().then((r) => {
+      if (r.length === 0) throw new StrongboxError('write-only keys need at least one content recipient');
+      return r;
+    });
+    this.#contentRecipients.catch(() => {
+      this.#contentRecipients = undefined;
+    });
+    return this.#contentRecipients;
+  }
+
   /** The keys this process may unwrap data keys with. */
   holders(): Promise<readonly KeyRecipient[]> {
     this.#holders ??= this.#options.holders();
@@ -236,9 +265,11 @@ export class KeyringKeyProvider implements KeyProvider {
     return this.#holders;
   }
 
-  async generateDataKey(): Promise<DataKey> {
+  async generateDataKey(purpose: DataKeyPurpose = 'metadata'): Promise<DataKey> {
     const dataKeyId = randomBytes(DATA_KEY_ID_BYTES).toString('hex');
-    const [first, ...others] = (await this.recipients()) as [KeyRecipient, ...KeyRecipient[]];
+    const [first, ...others] = (await (purpose === 'content'
+      ? this.contentRecipients()
+      : this.recipients())) as [KeyRecipient, ...KeyRecipient[]];
     let plaintext: Uint8Array;
     let firstWrap: Uint8Array;
     if (first.generate) {
@@ -253,6 +284,7 @@ export class KeyringKeyProvider implements KeyProvider {
       type: 'data-key',
       dataKeyId,
       createdAt: this.#options.clock.now().toISOString(),
+      purpose,
       recipients: [first, ...others].map((r, i) => ({
         kind: r.kind,
         keyId: r.keyId,
@@ -397,9 +429,12 @@ export interface KeyringChange {
 export type Progress = (line: string) => void;
 
 /**
- * Rotation: add `to` as a recipient of every key document of every vault (unwrapping each data key
- * with a key of `holders`, wrapping it to `to`), without touching any other document. Idempotent
- * and resumable: a document that already has `to` is left alone, so a run stopped halfway is run
+ * Rotation: add `to` as a recipient of the key documents of every vault that have a recipient of
+ * its kind (unwrapping each data key with a key of `holders`, wrapping it to `to`), without
+ * touching any other document: so rotating the symmetric key never gives it the content keys that
+ * write-only keys wrap to a public key alone, and rotating the public key leaves metadata keys.
+ * `all` adds `to` to every key document (e.g. an isolated account's key). Idempotent and
+ * resumable: a document that already has `to` is left alone, so a run stopped halfway is run
  * again. New writes use `to` once the configuration names it as the master key.
  * @throws IntegrityError (not retryable) for a key document none of `holders` unwraps (nothing
  *   after it in that vault is rewritten; what is done stays done); a retryable error when a vault
@@ -412,9 +447,9 @@ export type Progress = (line: string) => void;
  */
 export async function rotateKeys(
   vaults: readonly VaultStore[],
-  options: { holders: readonly KeyRecipient[]; to: KeyRecipient; progress?: Progress },
+  options: { holders: readonly KeyRecipient[]; to: KeyRecipient; all?: boolean; progress?: Progress },
 ): Promise<KeyringChange[]> {
-  const { holders, to, progress = () => undefined } = options;
+  const { holders, to, all = false, progress = () => undefined } = options;
   const changes: KeyringChange[] = [];
   for (const vault of vaults) {
     const ids = await listKeyDocuments(vault);
@@ -428,7 +463,10 @@ export async function rotateKeys(
     for (const [n, dataKeyId] of ids.entries()) {
       const key = keyDocumentKey(dataKeyId);
       const doc = parseKeyDocument(await vault.get(key), dataKeyId);
-      if (doc.recipients.some((r) => isFor(r, to))) {
+      if (
+        doc.recipients.some((r) => isFor(r, to)) ||
+        !(all || doc.recipients.some((r) => r.kind === to.kind))
+      ) {
         change.unchanged += 1;
       } else {
         const plaintext = await unwrapKeyDocument(doc, holders);

@@ -19,12 +19,22 @@ export interface DataKey {
 }
 
 /**
+ * What a data key seals: `content` (blobs: the protected objects' bytes) or `metadata` (everything
+ * else: pack headers, index documents, manifests). With write-only keys the two are wrapped to
+ * different master keys (docs/format.md#keyring).
+ */
+export type DataKeyPurpose = 'content' | 'metadata';
+
+/**
  * Issues and unwraps data keys (envelope encryption). AWS: KMS `GenerateDataKey`/`Decrypt`;
  * the embedded stack: a master key in a local key file.
  */
 export interface KeyProvider {
-  /** A fresh 256-bit data key. Throws a retryable error on throttling. */
-  generateDataKey(): Promise<DataKey>;
+  /**
+   * A fresh 256-bit data key for `purpose` (@default 'metadata'; a provider may ignore it). Throws
+   * a retryable error on throttling.
+   */
+  generateDataKey(purpose?: DataKeyPurpose): Promise<DataKey>;
   /** The plaintext of a wrapped key. Throws IntegrityError when the key cannot be unwrapped. */
   unwrapDataKey(wrapped: Uint8Array): Promise<Uint8Array>;
 }

@@ -131,11 +131,14 @@ describe('the keyring', () => {
     // The wrapped-key field (length at 6, bytes from 8) holds `SBK1` and the data key id: 20 bytes.
     expect(sealed.readUInt16BE(6)).toBe(20);
     const dataKeyId = dataKeyIdOfReference(sealed.subarray(8, 28)) as string;
-    const [doc] = await keyDocuments(p.primary);
+    // Two data keys: one sealed the blob (content), one the other documents (metadata).
+    const docs = await keyDocuments(p.primary);
+    expect(docs.map((d) => d.purpose).sort()).toEqual(['content', 'metadata']);
+    const doc = docs.find((d) => d.dataKeyId === dataKeyId);
     expect(doc).toMatchObject({
       version: 1,
       type: 'data-key',
-      dataKeyId,
+      purpose: 'metadata',
       recipients: [{ kind: 'local-aes-256-gcm', keyId: key.keyId }],
     });
     // The master key's wrap is in the key document only, never in the envelope.

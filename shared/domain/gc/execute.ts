@@ -8,9 +8,10 @@
  * @see ../../../docs/format.md#garbage-collection
  */
 import { isRetryable } from '../errors.ts';
+import { NoKeyError } from '../keyring.ts';
 import { nowIso, type PipelineDeps } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
-import { readBlob } from '../repository/read-blobs.ts';
+import { type BlobLocation, readBlob } from '../repository/read-blobs.ts';
 import { PackWriter, writeIndex } from '../repository/write.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '../vault.ts';
 import { runIdSet } from './live-set.ts';
@@ -118,15 +119,19 @@ async function repack(
   if (plan.repack.length === 0) return repacked;
   const writer = new PackWriter(vault, deps.envelope);
   for (const { pack, live: blobs } of plan.repack) {
-    const plaintexts: Buffer[] = [];
+    const contents: ({ plaintext: Buffer } | { sealed: Uint8Array })[] = [];
     try {
       for (const b of blobs)
-        plaintexts.push(await readBlob(vault, deps.envelope, { ...b, packId: pack.packId }));
+        contents.push(await repackedContent(vault, deps.envelope, { ...b, packId: pack.packId }));
     } catch (error) {
       if (isRetryable(error)) throw error;
       continue; // a blob that does not read is verification's to report: leave its pack alone
     }
-    for (const [i, b] of blobs.entries()) await writer.add(b.blobId, plaintexts[i] as Buffer);
+    for (const [i, b] of blobs.entries()) {
+      const content = contents[i] as { plaintext: Buffer } | { sealed: Uint8Array };
+      if ('plaintext' in content) await writer.add(b.blobId, content.plaintext);
+      else await writer.addSealed(b.blobId, content.sealed, b.sizeBytes);
+    }
     result.packsRepacked += 1;
     result.bytesRepacked += blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
     repacked.moved.set(pack.packId, new Set(blobs.map((b) => b.blobId)));
@@ -134,6 +139,26 @@ async function repack(
   repacked.newPacks.push(...(await writer.flush()));
   await writeIndex(vault, deps.envelope, repacked.newPacks); // before any index stops naming the old packs
   return repacked;
+}
+
+/**
+ * A live blob as a repack moves it: opened and checked against its id, or, when its data key is
+ * wrapped to no key this process holds (write-only keys: prune may seal, not open, content), its
+ * sealed bytes as they are (verification checks them).
+ */
+async function repackedContent(
+  vault: VaultStore,
+  envelope: PipelineDeps['envelope'],
+  where: BlobLocation,
+): Promise<{ plaintext: Buffer } | { sealed: Uint8Array }> {
+  try {
+    return { plaintext: await readBlob(vault, envelope, where) };
+  } catch (error) {
+    if (!(error instanceof NoKeyError)) throw error;
+    return {
+      sealed: await vault.getRange(VaultLayout.packKey(where.packId), where.offsetBytes, where.lengthBytes),
+    };
+  }
 }
 
 /**

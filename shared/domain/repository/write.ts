@@ -80,17 +80,28 @@ export class PackWriter {
     if (this.added.has(blobId)) return;
     this.added.add(blobId);
     const sealed = await this.#envelope.seal(plaintext, blobAssociatedData(blobId));
-    const open = this.#open;
-    open.blobs.push({
-      blobId,
-      offsetBytes: open.sizeBytes,
-      lengthBytes: sealed.length,
-      sizeBytes: plaintext.length,
-    });
-    open.parts.push(sealed);
-    open.sizeBytes += sealed.length;
     this.plaintextBytesAdded += plaintext.length;
     this.sealedBytesAdded += sealed.length;
+    await this.#append(blobId, sealed, plaintext.length);
+  }
+
+  /**
+   * Put a blob that is sealed already into the open pack, byte for byte (a sealed blob is bound to
+   * its blob id, not to its pack): what a repack does with a blob whose data key it cannot unwrap
+   * (write-only keys, docs/format.md#keyring). A no-op for a blob already added.
+   * @param sizeBytes its plaintext size, as its index entry says.
+   */
+  async addSealed(blobId: ContentId, sealed: Uint8Array, sizeBytes: number): Promise<void> {
+    if (this.added.has(blobId)) return;
+    this.added.add(blobId);
+    await this.#append(blobId, Buffer.from(sealed), sizeBytes);
+  }
+
+  async #append(blobId: ContentId, sealed: Buffer, sizeBytes: number): Promise<void> {
+    const open = this.#open;
+    open.blobs.push({ blobId, offsetBytes: open.sizeBytes, lengthBytes: sealed.length, sizeBytes });
+    open.parts.push(sealed);
+    open.sizeBytes += sealed.length;
     if (open.sizeBytes >= this.#targetBytes) await this.#close();
   }
 

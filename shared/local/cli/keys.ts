@@ -113,17 +113,22 @@ export function registerKeys(program: Command, { dataDir, deployment }: CliConte
       'the new master key: a KMS key ARN, or a local key file (created when missing)',
     )
     .option(
+      '--all',
+      'add the key to every key document, whatever kinds of keys they name (e.g. an isolated account key); by default only those naming a key of its kind',
+      false,
+    )
+    .option(
       '--from <key>',
       'a master key to unwrap with besides the configured one (repeatable)',
       collect,
       [] as string[],
     )
-    .action(async (opts: { to: string; from: string[] }) => {
+    .action(async (opts: { to: string; from: string[]; all: boolean }) => {
       const c = await connect(dataDir(), deployment());
       const current = configuredKey(c.config);
       const holders = await Promise.all([current, ...opts.from].map((k) => recipientOf(k)));
       const to = await recipientOf(opts.to, { create: true });
-      const changes = await rotateKeys(vaultsOf(c), { holders, to, progress });
+      const changes = await rotateKeys(vaultsOf(c), { holders, to, all: opts.all, progress });
       console.log(formatChanges(changes, 'rewrapped'));
       console.log(
         `every key document now names ${to.kind} ${to.keyId}. Next: point the configuration at it (${c.config.kmsKeyId ? 'STRONGBOX_KMS_KEY_ID' : 'the stack key file'}), run 'strongbox keys rotate --to ${opts.to}' once more for data keys issued before the switch, then 'strongbox keys retire ${holders[0]?.keyId}'.`,
