@@ -1,9 +1,10 @@
 /**
  * Copy-to-region: copy the keyring documents, then the packs and manifest parts a region's vault
  * lacks, then one index naming the packs copied, then the manifest root, then record the copy. The
- * target may also be an isolated vault (`task.region` is then `vault:<name>`): the same steps. Sealed bytes are copied as they
- * are (no re-encryption), in the same part size, so a copied pack is byte-identical and S3 reports
- * the same checksum for it in both regions.
+ * target may also be an isolated vault (`task.region` is then `vault:<name>`): the same steps.
+ * Sealed bytes are copied as they are (no re-encryption), in the same part size, so a copied pack
+ * is byte-identical and S3 reports the same checksum for it in both regions.
+ * @see ../../docs/format.md#isolated-vaults
  * @see ../../docs/format.md#read-and-write-ordering
  * @see ../../docs/format.md#packs
  * @see ../../docs/format.md#index
