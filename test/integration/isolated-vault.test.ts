@@ -236,6 +236,15 @@ describe('an isolated vault at a second provider', () => {
     }
   });
 
+  it('lists the snapshot from it with `strongbox ls --vault`, the primary vault still empty', async () => {
+    const printed = await cli('ls', PLAN, '--vault', VAULT, '--json');
+    const keys = printed
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => (JSON.parse(line) as { key: string }).key);
+    expect(keys.sort()).toEqual(Object.keys(OBJECTS).sort());
+  });
+
   it('refuses --region and --vault together, and a vault the deployment does not have', async () => {
     await expect(cli('restore', '--plan', PLAN, '--vault', VAULT, '--region', 'eu-west-1')).rejects.toThrow(
       /--region and --vault cannot be combined/,

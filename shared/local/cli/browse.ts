@@ -9,6 +9,7 @@ import type { FindResult, FoundVersion } from '#domain/browse/find.ts';
 import { MAX_FOUND_VERSIONS } from '#domain/browse/remote.ts';
 import { ServedTree, type TreeReader } from '#domain/browse/served-tree.ts';
 import type { TreeAt, TreeChange, TreeEntry, TreeSource } from '#domain/browse/tree.ts';
+import { isolatedLocation } from '#domain/pipeline.ts';
 import { formatBytes } from '../format.ts';
 import { type History, localHistory, type OpenedDiff, remoteHistory } from '../history.ts';
 import { RemoteTree } from '../remote-tree.ts';
@@ -135,12 +136,19 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
       'the objects of a snapshot (an id or latest, the default) or of any point in time (ISO-8601: the snapshot before it and the journal since), under a prefix',
     )
     .option('--region <region>', "read a copy region's vault")
+    .option('--vault <name>', 'read an isolated vault (another account or provider)')
     .option('--json', 'one JSON object per line: key, sizeBytes, lastModified, etag, contentSha256')
-    .action(async (spec: string, prefix: string | undefined, opts: { region?: string; json?: boolean }) => {
-      const at = { ...parseTreeSpec(spec), ...regionOf(opts) };
-      const tree = await (await historyOf(dataDir(), deployment())).openTree(at, prefix);
-      await printTree(tree.entries, tree.source, opts.json === true, (line) => console.log(line));
-    });
+    .action(
+      async (
+        spec: string,
+        prefix: string | undefined,
+        opts: { region?: string; vault?: string; json?: boolean },
+      ) => {
+        const at = { ...parseTreeSpec(spec), ...regionOf(opts) };
+        const tree = await (await historyOf(dataDir(), deployment())).openTree(at, prefix);
+        await printTree(tree.entries, tree.source, opts.json === true, (line) => console.log(line));
+      },
+    );
   program
     .command('diff <plan> <a> <b>')
     .description(
@@ -148,13 +156,14 @@ export function registerBrowse(program: Command, { dataDir, deployment }: CliCon
     )
     .option('--prefix <prefix>', 'only keys under this prefix')
     .option('--region <region>', "read a copy region's vault")
+    .option('--vault <name>', 'read an isolated vault (another account or provider)')
     .option('--json', 'one JSON object per line: change (added, removed, modified), key, before, after')
     .action(
       async (
         plan: string,
         a: string,
         b: string,
-        opts: { prefix?: string; region?: string; json?: boolean },
+        opts: { prefix?: string; region?: string; vault?: string; json?: boolean },
       ) => {
         const sides = [
           { ...treeOf(plan, a), ...regionOf(opts) },
@@ -193,31 +202,37 @@ function registerServeS3(program: Command, { dataDir, deployment }: CliContext):
     .option('--host <host>', 'address to listen on (loopback: requests are not authenticated)', '127.0.0.1')
     .option('--bucket <name>', 'the bucket name clients use [default: the plan id]')
     .option('--region <region>', "read a copy region's vault")
-    .action(async (spec: string, opts: { port: number; host: string; bucket?: string; region?: string }) => {
-      const at = parseTreeSpec(spec);
-      const tree = await openReader(dataDir(), deployment(), { ...at, ...regionOf(opts) });
-      const bucket = opts.bucket ?? bucketNameOf(at.plan);
-      const served = await serveS3(tree, {
-        bucket,
-        region: tree.source.region,
-        host: opts.host,
-        port: opts.port,
-      });
-      console.log(`serving ${describeSource(tree.source)} read-only as s3://${bucket} at ${served.url}`);
-      console.log(`  aws --endpoint-url ${served.url} --no-sign-request s3 ls --recursive s3://${bucket}/`);
-      console.log(`  rclone lsf -R :s3,provider=Other,env_auth=false,endpoint=${served.url}:${bucket}`);
-      console.log('Ctrl-C stops it.');
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          served.close().then(() => {
-            tree.close();
-            resolve();
-          });
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-    });
+    .option('--vault <name>', 'read an isolated vault (another account or provider)')
+    .action(
+      async (
+        spec: string,
+        opts: { port: number; host: string; bucket?: string; region?: string; vault?: string },
+      ) => {
+        const at = parseTreeSpec(spec);
+        const tree = await openReader(dataDir(), deployment(), { ...at, ...regionOf(opts) });
+        const bucket = opts.bucket ?? bucketNameOf(at.plan);
+        const served = await serveS3(tree, {
+          bucket,
+          region: tree.source.region,
+          host: opts.host,
+          port: opts.port,
+        });
+        console.log(`serving ${describeSource(tree.source)} read-only as s3://${bucket} at ${served.url}`);
+        console.log(`  aws --endpoint-url ${served.url} --no-sign-request s3 ls --recursive s3://${bucket}/`);
+        console.log(`  rclone lsf -R :s3,provider=Other,env_auth=false,endpoint=${served.url}:${bucket}`);
+        console.log('Ctrl-C stops it.');
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            served.close().then(() => {
+              tree.close();
+              resolve();
+            });
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      },
+    );
 }
 
 function registerFind(program: Command, { dataDir, deployment }: CliContext): void {
@@ -231,6 +246,7 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
     .option('--size <size>', 'N exactly, +N at least, -N at most (bytes, or K, M, G, T)', parseSizeFilter)
     .option('--etag <etag>', 'only versions with this ETag')
     .option('--region <region>', "read a copy region's vault (its snapshots only)")
+    .option('--vault <name>', 'read an isolated vault (its snapshots only)')
     .option('--json', 'one JSON document: versions, and what was searched')
     .action(
       async (
@@ -242,6 +258,7 @@ function registerFind(program: Command, { dataDir, deployment }: CliContext): vo
           size?: ReturnType<typeof parseSizeFilter>;
           etag?: string;
           region?: string;
+          vault?: string;
           json?: boolean;
         },
       ) => {
@@ -275,6 +292,9 @@ async function historyOf(dataDir: string, deployed: Deployment | undefined): Pro
   return deployed ? remoteHistory(deployed) : localHistory((await connect(dataDir)).pipeline);
 }
 
-function regionOf(opts: { region?: string }): { region?: string } {
+/** The vault to read: `--region` (a copy region's) or `--vault` (an isolated vault's location), or none. */
+function regionOf(opts: { region?: string; vault?: string }): { region?: string } {
+  if (opts.region && opts.vault) throw new InvalidArgumentError('--region and --vault cannot be combined');
+  if (opts.vault) return { region: isolatedLocation(opts.vault) };
   return opts.region ? { region: opts.region } : {};
 }

@@ -1,5 +1,5 @@
 /** `strongbox start`: run the embedded stack (and the web console) in this process until Ctrl-C. */
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONSOLE_PORT, type RunningConsole, startConsole } from '../console/server.ts';
