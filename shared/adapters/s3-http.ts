@@ -66,8 +66,19 @@ export interface S3HttpObject {
   contentType?: string;
   contentRange?: string;
   versionId?: string;
+  /** `x-amz-server-side-encryption`, with `:<x-amz-server-side-encryption-aws-kms-key-id>` when it names a KMS key. */
+  encryption?: string;
   /** `x-amz-meta-*` headers, by lower-case name without the prefix (as the SDK reports them). */
   metadata: Record<string, string>;
+}
+
+/**
+ * An object's encryption at rest as one string (see `FetchedObject.encryption`, #domain/ports.ts):
+ * the server-side encryption header, and the KMS key it names when it names one.
+ */
+export function encryptionOf(sse: string | undefined, kmsKeyId: string | undefined): string | undefined {
+  if (!sse) return undefined;
+  return kmsKeyId && sse.startsWith('aws:kms') ? `${sse}:${kmsKeyId}` : sse;
 }
 
 /** Options of {@link S3HttpClient}. */
@@ -177,6 +188,10 @@ export class S3HttpClient {
     const contentType = header(h, 'content-type');
     const contentRange = header(h, 'content-range');
     const versionId = header(h, 'x-amz-version-id');
+    const encryption = encryptionOf(
+      header(h, 'x-amz-server-side-encryption'),
+      header(h, 'x-amz-server-side-encryption-aws-kms-key-id'),
+    );
     return {
       body,
       etag: (header(h, 'etag') ?? '').replace(/"/g, ''),
@@ -184,6 +199,7 @@ export class S3HttpClient {
       ...(contentType ? { contentType } : {}),
       ...(contentRange ? { contentRange } : {}),
       ...(versionId ? { versionId } : {}),
+      ...(encryption ? { encryption } : {}),
       metadata,
     };
   }

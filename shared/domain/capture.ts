@@ -140,7 +140,7 @@ export async function captureChange(deps: CaptureDeps, record: ChangeNotificatio
             ...(etag === undefined ? {} : { etag }),
             reason: read.reason,
           }
-        : capturedBody(read.entry, etag);
+        : capturedBody(read.entry, etag, read.encryption);
   } else if (change.after === 'unknown') {
     // One version removed (the source says which, not what is left): the key may still have a
     // current version — older, or unchanged — so ask the source what the key is now.
@@ -174,6 +174,7 @@ export async function captureChange(deps: CaptureDeps, record: ChangeNotificatio
     event: common.event,
     outcome: body.outcome,
     ...sizes,
+    ...(body.encryption === undefined ? {} : { encryption: body.encryption }),
   };
   const counted = await countChange(deps, fresh, captured);
   return {
@@ -191,7 +192,7 @@ type EntryBody = Omit<
 >;
 
 /** The `captured` body of an object read into the vault; `etag` (the event's) wins over the read's. */
-function capturedBody(entry: ManifestEntry, etag: string | undefined): EntryBody {
+function capturedBody(entry: ManifestEntry, etag: string | undefined, encryption?: string): EntryBody {
   return {
     outcome: 'captured',
     sizeBytes: entry.sizeBytes,
@@ -201,6 +202,7 @@ function capturedBody(entry: ManifestEntry, etag: string | undefined): EntryBody
     ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
     blobs: entry.blobs,
     ...(entry.contentSha256 === undefined ? {} : { contentSha256: entry.contentSha256 }),
+    ...(encryption === undefined ? {} : { encryption }),
   };
 }
 
@@ -231,7 +233,7 @@ async function stateAfterVersionDelete(
       etag: current.etag,
     });
     if (!('reason' in read)) {
-      const body = capturedBody(read.entry, current.etag);
+      const body = capturedBody(read.entry, current.etag, read.encryption);
       if (current.versionId !== undefined) body.currentVersionId = current.versionId;
       return { body, blobsWritten: read.blobsWritten };
     }
@@ -254,7 +256,13 @@ async function storeObject(
   sizeBytes: number,
   named: { versionId: string | undefined; etag: string | undefined },
 ): Promise<
-  | { entry: ManifestEntry; blobsWritten: number; plaintextBytes?: number; sealedBytes?: number }
+  | {
+      entry: ManifestEntry;
+      blobsWritten: number;
+      plaintextBytes?: number;
+      sealedBytes?: number;
+      encryption?: string;
+    }
   | {
       reason: string;
       blobsWritten: number;
@@ -288,9 +296,23 @@ async function storeObject(
     minBytes: tuningOf(deps).resumableObjectBytes,
   };
   let entry: ManifestEntry;
+  // How S3 encrypts the version read (its first response says): journaled for the detector.
+  let encryption: string | undefined;
+  const watched: Source = {
+    kind: source.kind,
+    list: (options) => source.list(options),
+    read: async (item, options) => {
+      const read = await source.read(item, options);
+      encryption ??= read.encryption;
+      return read;
+    },
+    currentVersion: (k) => source.currentVersion(k),
+    covers: (where) => source.covers(where),
+    uriOf: (k) => source.uriOf(k),
+  };
   try {
     entry = await readObjectChunks(
-      source,
+      watched,
       { key, sizeBytes },
       named.versionId === undefined ? { ifMatch: named.etag as string } : { versionId: named.versionId },
       store,
@@ -339,5 +361,6 @@ async function storeObject(
     blobsWritten,
     plaintextBytes: packs.plaintextBytesAdded,
     sealedBytes: packs.sealedBytesAdded,
+    ...(encryption === undefined ? {} : { encryption }),
   };
 }

@@ -185,6 +185,13 @@ export interface FetchedObject extends SourceObject {
   body: Uint8Array;
   /** The version read, on a versioned bucket. */
   versionId?: string;
+  /**
+   * How S3 encrypts the version at rest, as the response says: `AES256` (SSE-S3),
+   * `aws:kms:<key id>` (SSE-KMS, with the key the response names), `aws:kms:dsse:<key id>`;
+   * absent when the response does not say (an emulator). The detector compares it with the key's
+   * previous version (docs/format.md#detector).
+   */
+  encryption?: string;
   contentType?: string;
   metadata?: Record<string, string>;
 }

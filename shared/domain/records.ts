@@ -447,6 +447,12 @@ export interface JournalEntry {
   contentSha256?: string;
   /** Why the bytes could not be captured (lost-before-capture). */
   reason?: string;
+  /**
+   * How S3 encrypted the version read at rest (captured; `FetchedObject.encryption`: `AES256`,
+   * `aws:kms:<key id>`), when the response said: the detector compares a key's versions.
+   * @see docs/format.md#detector
+   */
+  encryption?: string;
 }
 
 /** What a restore drill measured in one region. @see docs/format.md#catalog */

@@ -371,6 +371,37 @@ describe('capture counts changes and the detector quarantines an attacked plan',
     expect(minute?.overwrites ?? 0).toBe(0);
   });
 
+  it('counts overwrites S3 encrypts with another KMS key than the key had (25 of them: a finding)', async () => {
+    const encrypt = (key: string, encryption: string) => {
+      const o = p.objects.buckets.get('source')?.get(key) as { encryption?: string };
+      o.encryption = encryption;
+    };
+    const victims = keys.slice(100, 125); // captured at 01:00: the journal knows them
+    for (const key of victims) {
+      await p.objects.put('source', key, Buffer.from(textOf(2)), {});
+      encrypt(key, 'aws:kms:arn:aws:kms:us-east-1:111122223333:key/ours');
+      p.clock.advance(100);
+      await captureChange(p.deps, record(key, 'ObjectCreated:Put'));
+    }
+    expect((await p.catalog.listJournalForKey('photos', victims[0] as string)).at(-1)?.encryption).toBe(
+      'aws:kms:arn:aws:kms:us-east-1:111122223333:key/ours',
+    );
+    for (const key of victims) {
+      await p.objects.put('source', key, Buffer.from(textOf(2)), {});
+      encrypt(key, 'aws:kms:arn:aws:kms:us-east-1:999999999999:key/theirs');
+      p.clock.advance(100);
+      await captureChange(p.deps, record(key, 'ObjectCreated:Put'));
+    }
+    const [minute] = await p.catalog.listChangeCounts('photos', {
+      from: '2026-12-06T03:00',
+      to: '2026-12-06T03:00',
+    });
+    // The first round knew no earlier encryption (the versions of 01:00 said none): not counted.
+    expect(minute).toMatchObject({ overwrites: 50, encryptionChanges: 25 });
+    const run = await runDetector(p.deps, 'photos', { events });
+    expect(run.findings.map((f) => [f.kind, f.count])).toEqual([['encryptionChanges', 25]]);
+  });
+
   it('counts nothing for a plan whose detector is disabled, and quarantines nothing when told not to', async () => {
     await p.catalog.putPlans([
       plan({

@@ -6,7 +6,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TransientError } from '#domain/errors.ts';
 import type { ByteRange, FetchedObject, ReadOptions } from '#domain/ports.ts';
-import { type S3HttpClient, S3HttpFallback } from '../s3-http.ts';
+import { encryptionOf, type S3HttpClient, S3HttpFallback } from '../s3-http.ts';
 
 /**
  * Run `fast` on the {@link S3HttpClient} when there is one and it serves `bucket`, else (or when it
@@ -55,6 +55,7 @@ export async function getObject(
         ...(out.contentType ? { contentType: out.contentType } : {}),
         ...(Object.keys(out.metadata).length > 0 ? { metadata: out.metadata } : {}),
         ...(out.versionId && out.versionId !== 'null' ? { versionId: out.versionId } : {}),
+        ...(out.encryption ? { encryption: out.encryption } : {}),
       };
     },
     () => getObjectSdk(client, bucket, key, range, options),
@@ -78,6 +79,7 @@ async function getObjectSdk(
     }),
   );
   const body = await out.Body?.transformToByteArray();
+  const encryption = encryptionOf(out.ServerSideEncryption, out.SSEKMSKeyId);
   if (!body) throw new TransientError(`s3://${bucket}/${key}: empty response body`);
   // A ranged GET answers `Content-Range: bytes a-b/total`: the object's size is the total.
   const total = /\/(\d+)$/.exec(out.ContentRange ?? '')?.[1];
@@ -90,5 +92,6 @@ async function getObjectSdk(
     ...(out.ContentType ? { contentType: out.ContentType } : {}),
     ...(out.Metadata && Object.keys(out.Metadata).length > 0 ? { metadata: out.Metadata } : {}),
     ...(out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {}),
+    ...(encryption ? { encryption } : {}),
   };
 }

@@ -28,6 +28,8 @@ export interface CapturedChange {
   /** Plaintext and sealed bytes of the blobs this change added to the vault (0 when all were there). */
   plaintextBytes: number;
   sealedBytes: number;
+  /** How S3 encrypts the new version at rest, when its response said (`AES256`, `aws:kms:<key>`). */
+  encryption?: string;
 }
 
 type CountDeps = Pick<PipelineDeps, 'catalog' | 'clock' | 'vaults' | 'envelope'>;
@@ -70,9 +72,13 @@ export async function countsOf(
   if (change.event !== 'created') return {};
   const counts: Partial<ChangeCounts> = { created: 1 };
   if (change.unreadable) counts.unreadable = 1;
-  const existed = await keyExisted(deps, planId, change.key, change.sequencer);
-  if (existed) {
+  const prior = await priorVersion(deps, planId, change.key, change.sequencer);
+  if (prior.existed) {
     counts.overwrites = 1;
+    // Re-encrypted at rest (another KMS key, SSE-S3 to KMS): both versions' encryption known, and different.
+    if (change.encryption && prior.encryption && change.encryption !== prior.encryption) {
+      counts.encryptionChanges = 1;
+    }
     if (
       change.outcome === 'captured' &&
       isIncompressible(change.plaintextBytes, change.sealedBytes, settings)
@@ -137,12 +143,28 @@ export async function keyExisted(
   key: string,
   sequencer: string | undefined,
 ): Promise<boolean> {
+  return (await priorVersion(deps, planId, key, sequencer)).existed;
+}
+
+/**
+ * What a key of the plan held before the change `sequencer` names: whether an object, and how S3
+ * encrypted it when the journal recorded that (a key known only from a snapshot: unknown).
+ */
+async function priorVersion(
+  deps: CountDeps,
+  planId: string,
+  key: string,
+  sequencer: string | undefined,
+): Promise<{ existed: boolean; encryption?: string }> {
   const before = (await deps.catalog.listJournalForKey(planId, key)).filter(
     (e) => sequencer === undefined || compareSequencers(e.sequencer, sequencer) < 0,
   );
   const last = before.at(-1);
-  if (last) return last.outcome !== 'removed';
-  return inNewestSnapshot(deps, planId, key);
+  if (last) {
+    if (last.outcome === 'removed') return { existed: false };
+    return { existed: true, ...(last.encryption ? { encryption: last.encryption } : {}) };
+  }
+  return { existed: await inNewestSnapshot(deps, planId, key) };
 }
 
 /** Snapshot lists (per catalog and plan) kept this long before they are read again. */

@@ -15,6 +15,8 @@ export function countOf(kind: FindingKind, m: Partial<MinuteCounts>): number {
       return m.removals ?? 0;
     case 'extensionChanges':
       return m.extensionChanges ?? 0;
+    case 'encryptionChanges':
+      return m.encryptionChanges ?? 0;
     case 'overwrites':
       return m.overwrites ?? 0;
     case 'sourceSettings':
@@ -88,6 +90,7 @@ export const KIND_WORDS: Record<FindingKind, string> = {
   encryptedOverwrites: 'encrypted overwrites',
   removals: 'removals',
   extensionChanges: 'extension changes',
+  encryptionChanges: 'changes of the encryption key at rest',
   overwrites: 'overwrites',
   sourceSettings: 'lifecycle or bucket-policy changes',
 };

@@ -22,6 +22,11 @@ export interface ChangeCounts {
   /** New keys with a ransomware extension, or that add an extension to a key that existed. */
   extensionChanges: number;
   /**
+   * Overwrites whose new version S3 encrypts at rest differently from the key's previous one (another
+   * KMS key, SSE-S3 to SSE-KMS), when the journal recorded both (`JournalEntry.encryption`).
+   */
+  encryptionChanges: number;
+  /**
    * Changes of the protected bucket's lifecycle rules or bucket policy, seen by the scheduler's
    * settings watch (./source-settings.ts), not by capture.
    */
@@ -36,6 +41,7 @@ export const COUNT_FIELDS = [
   'unreadable',
   'extensionChanges',
   'settingsChanges',
+  'encryptionChanges',
 ] as const satisfies readonly (keyof ChangeCounts)[];
 
 /** One minute's counts of a plan, as stored. */

@@ -21,6 +21,11 @@ export const DetectorThresholdsSchema = z.strictObject({
    * a key that existed (`a.jpg` → `a.jpg.locked`). @default 20
    */
   extensionChanges: z.number().int().min(0).default(20),
+  /**
+   * Overwrites re-encrypted at rest with another key than the key's previous version (SSE-KMS with
+   * an attacker's key, to be deleted later). @default 20
+   */
+  encryptionChanges: z.number().int().min(0).default(20),
   /** Overwrites of existing keys, whatever their content (deploys overwrite many). @default 0 (off) */
   overwrites: z.number().int().min(0).default(0),
   /**
@@ -37,6 +42,7 @@ export const FINDING_KINDS = [
   'encryptedOverwrites',
   'removals',
   'extensionChanges',
+  'encryptionChanges',
   'overwrites',
   'sourceSettings',
 ] as const satisfies readonly FindingKind[];

@@ -38,6 +38,8 @@ export interface ItemToRead {
 export interface SourceRead extends SourceItem {
   /** The version read, on a versioned source. */
   versionId?: string;
+  /** How the source encrypts it at rest, when it says (S3: `FetchedObject.encryption`). */
+  encryption?: string;
   contentType?: string;
   /** User metadata (S3 `x-amz-meta-*`), as the source reports it (possibly empty). */
   metadata?: Record<string, string>;
