@@ -12,7 +12,7 @@
  * @see ../../docs/format.md#garbage-collection
  */
 import { isRetryable, reasonOf } from './errors.ts';
-import { hasVault, nowIso, type PipelineDeps } from './pipeline.ts';
+import { copyTargetsOf, hasVault, nowIso, type PipelineDeps, type Vaults } from './pipeline.ts';
 import type { VaultStore } from './ports.ts';
 import type { JobRecord, PlanRecord, RegionCopy, SnapshotRecord } from './records.ts';
 import { readManifest } from './repository/read-documents.ts';
@@ -86,7 +86,7 @@ export async function planCatalogRepair(
   deps: Pick<PipelineDeps, 'catalog' | 'clock' | 'envelope' | 'vaults'>,
 ): Promise<CatalogRepairPlan> {
   const { catalog } = deps;
-  const vaults = [deps.vaults.primary, ...deps.vaults.copies.values()];
+  const vaults = vaultsHoldingRoots(deps.vaults);
   const listed = new Map<string, ListedRoot>();
   for (const vault of vaults) {
     for await (const o of vault.list('manifests/')) {
@@ -281,6 +281,14 @@ async function readRoot(
 }
 
 /**
+ * The vaults repair lists roots in: the primary, the copy regions', and the isolated vaults (read
+ * only; a snapshot one holds is recorded as copied there, docs/format.md#isolated-vaults).
+ */
+function vaultsHoldingRoots(vaults: Vaults): VaultStore[] {
+  return [vaults.primary, ...vaults.copies.values(), ...(vaults.isolated?.values() ?? [])];
+}
+
+/**
  * The record of a snapshot recovered from its root: what the seal would have written that the root
  * says (times, parent, totals, manifest id), the copy state of each of the plan's copy regions
  * (COPIED where that region's vault holds the root, else PENDING), and `journalUntil` for plans under
@@ -293,7 +301,7 @@ function recovered(
   manifest: Manifest,
 ): RecoveredSnapshot {
   const regions: Record<string, RegionCopy> = {};
-  for (const region of plan.copyRegions) {
+  for (const region of copyTargetsOf(plan)) {
     const copiedAt = root.heldBy.get(region);
     regions[region] = copiedAt ? { status: 'COPIED', copiedAt } : { status: 'PENDING' };
   }

@@ -21,13 +21,18 @@ import {
   vaultIn,
 } from '#domain/pipeline.ts';
 import { validatePlans } from '#domain/plan.ts';
+import { repairCatalog } from '#domain/repair.ts';
+import { restoreSnapshot } from '#domain/restore/restore.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
 import { CopyTaskSchema } from '#domain/tasks.ts';
+import { VaultLayout } from '#domain/vault.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { createContainer } from '#runtime/container.ts';
 import { type IsolatedVault, isolatedS3Client } from '#runtime/isolated-vaults.ts';
 import { validationErrorOf } from '../support/errors.ts';
 import { ManualClock } from '../support/memory/clock.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
+import { memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const clock = new ManualClock(new Date('2026-12-06T04:00:00Z'));
 const sts = mockClient(STSClient);
@@ -312,5 +317,44 @@ describe('copyKeyDocuments', () => {
     for await (const o of target.list('')) listed.push(o.key);
     expect(listed.sort()).toEqual(['keys/a', 'keys/b']);
     expect(await copyKeyDocuments(primary, target)).toBe(0);
+  });
+});
+
+describe('an isolated vault on the memory pipeline', () => {
+  it('gets every snapshot copied, survives the primary vault and the catalog record, and restores', async () => {
+    // Prepare: a plan copying to the copy region and to isolated vault `offsite`.
+    const p = memoryPipeline();
+    const offsite = new MemoryVaultStore('vault:offsite', 'isolated-offsite', p.clock);
+    p.deps.vaults = { ...p.deps.vaults, isolated: new Map([['offsite', offsite]]) };
+    await p.catalog.putPlans([plan({ isolatedVaults: ['offsite'], retention: { keepLast: 10 } })]);
+    await putText(p, 'a.txt', 'alpha');
+    await putText(p, 'dir/b.txt', 'bravo');
+    p.objects.createBucket('restored');
+    // Act: a snapshot and every task it leads to (copies, verification, prune).
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    await p.drain();
+    // Assess: copied and verified there; never collected there (no GC task names it).
+    const record = await p.catalog.getSnapshot('photos', snapshotId);
+    expect(Object.keys(record?.regions ?? {}).sort()).toEqual(['eu-west-1', 'vault:offsite']);
+    expect(record?.regions?.['vault:offsite']?.status).toBe('COPIED');
+    expect(Object.keys(record?.verification?.tiers.catalog?.regions ?? {})).toContain('vault:offsite');
+    const manifestKey = VaultLayout.manifestKey('photos', record?.manifestId as string);
+    expect(offsite.objects.has(manifestKey)).toBe(true);
+    // The primary vault and the snapshot's record are lost; repair brings the record back from the
+    // copies, and the isolated vault restores it.
+    await p.primary.delete([...p.primary.objects.keys()]);
+    p.catalog.snapshots.delete(`photos/${snapshotId}`);
+    p.catalog.jobs.delete(`photos/${snapshotId}`);
+    await repairCatalog(p.deps);
+    expect((await p.catalog.getSnapshot('photos', snapshotId))?.regions?.['vault:offsite']?.status).toBe(
+      'COPIED',
+    );
+    const report = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      region: 'vault:offsite',
+      targetBucket: 'restored',
+    });
+    expect(report).toMatchObject({ objects: 2 });
+    expect(Buffer.from((await p.objects.get('restored', 'dir/b.txt')).body).toString()).toBe('bravo');
   });
 });
