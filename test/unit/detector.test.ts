@@ -295,7 +295,9 @@ describe('capture counts changes and the detector quarantines an attacked plan',
     });
 
     const run = await runDetector(p.deps, 'photos', { events });
-    expect(run.findings.map((f) => [f.kind, f.count])).toEqual([['encryptedOverwrites', 60]]);
+    expect(run.findings.map((f) => [f.kind, f.count, f.prefix])).toEqual([
+      ['encryptedOverwrites', 60, 'site/'],
+    ]);
     expect(run.quarantine?.created).toBe(true);
     const q = await p.catalog.getQuarantine('photos');
     // From a minute before the first minute with an incompressible overwrite (capture's lag).

@@ -87,6 +87,7 @@ export async function runDetector(
   const counts = await catalog.listChangeCounts(planId, countsRange(settings, now));
   run.findings = detectAnomalies(planId, counts, settings, now);
   if (run.findings.length === 0) return run;
+  await namePrefixes(deps, plan.source.prefix, run.findings);
   let grew = false;
   for (const finding of run.findings) {
     const write = await catalog.recordFinding(finding);
@@ -103,28 +104,77 @@ export async function runDetector(
       by: 'detector',
     });
   }
+  await announce(run, options.events);
+  return run;
+}
+
+/** Announce each finding the run created, with the quarantine it led to; failures go to `unannounced`. */
+async function announce(run: DetectorRun, events: AnomalyEvents | undefined): Promise<void> {
   const q = run.quarantine?.quarantine;
+  const quarantine = q && {
+    since: q.since,
+    by: q.by,
+    ...(q.heldSnapshotId ? { heldSnapshotId: q.heldSnapshotId } : {}),
+  };
   for (const finding of run.created) {
     const event: AnomalyEvent = {
       finding,
-      summary: `plan ${planId}: ${describeFinding(finding)} since ${finding.firstSeenAt}`,
-      ...(q
-        ? {
-            quarantine: {
-              since: q.since,
-              by: q.by,
-              ...(q.heldSnapshotId ? { heldSnapshotId: q.heldSnapshotId } : {}),
-            },
-          }
-        : {}),
+      summary: `plan ${run.planId}: ${describeFinding(finding)} since ${finding.firstSeenAt}`,
+      ...(quarantine ? { quarantine } : {}),
     };
     try {
-      await options.events?.publish(event);
+      await events?.publish(event);
     } catch (error) {
       run.unannounced.push({ finding, reason: error instanceof Error ? error.message : String(error) });
     }
   }
-  return run;
+}
+
+/**
+ * Findings not recorded yet name the prefix most of the changes since their first minute fell under
+ * (one journal read, only when a finding is new).
+ */
+async function namePrefixes(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planPrefix: string,
+  findings: AnomalyFinding[],
+): Promise<void> {
+  const [any] = findings;
+  if (!any) return;
+  const recorded = new Set((await deps.catalog.listFindings(any.planId)).map(findingId));
+  const fresh = findings.filter((f) => !recorded.has(findingId(f)));
+  if (fresh.length === 0) return;
+  const from = fresh.reduce((a, b) => (a.firstSeenAt <= b.firstSeenAt ? a : b)).firstSeenAt;
+  const prefix = await busiestPrefix(deps, planPrefix, any.planId, from);
+  if (prefix !== undefined) for (const f of fresh) f.prefix = prefix;
+}
+
+/** A finding's identity: its plan, kind and first minute. */
+function findingId(f: AnomalyFinding): string {
+  return `${f.kind}#${f.firstSeenAt.slice(0, 16)}`;
+}
+
+/**
+ * The prefix (the first path segment below the plan's, with its `/`) that at least half of the
+ * changes captured since `from` fell under, or undefined when they are spread wider.
+ */
+async function busiestPrefix(
+  deps: Pick<PipelineDeps, 'catalog'>,
+  planPrefix: string,
+  planId: string,
+  from: string,
+): Promise<string | undefined> {
+  const entries = await deps.catalog.listJournal(planId, {
+    capturedAfter: new Date(Date.parse(from) - 1).toISOString(),
+  });
+  const groups = new Map<string, number>();
+  for (const e of entries) {
+    const slash = e.key.indexOf('/', planPrefix.length);
+    const group = slash < 0 ? planPrefix : e.key.slice(0, slash + 1);
+    groups.set(group, (groups.get(group) ?? 0) + 1);
+  }
+  const [top] = [...groups].sort((a, b) => b[1] - a[1]);
+  return top && top[0] !== '' && top[1] * 2 >= entries.length ? top[0] : undefined;
 }
 
 /**
