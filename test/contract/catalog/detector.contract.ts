@@ -77,7 +77,8 @@ export function detectorCatalogContract(
         count: 1200,
       };
       expect(await c.recordFinding(removals)).toBe('created');
-      expect(await c.recordFinding({ ...f, planId: 'docs' })).toBe('created');
+      expect(await c.recordFinding({ ...f, planId: 'docs', prefix: 'finance/' })).toBe('created');
+      expect(await c.listFindings('docs')).toEqual([{ ...f, planId: 'docs', prefix: 'finance/' }]);
       // The first write's baseline and threshold stay; count, peak and lastSeenAt follow the raise.
       expect(await c.listFindings('photos')).toEqual([
         removals,
