@@ -1068,6 +1068,7 @@ describe.each(CASES)('npm run package $args', (c) => {
       METRICS.captureLag,
       METRICS.verificationFailed,
       METRICS.drillFailed,
+      METRICS.anomalyDetected,
     ])
       expect(has(`Strongbox/${c.stage}`, name), name).toBe(true);
     expect(metrics.some((m) => m.includes(METRICS.snapshotAge) && m.includes('SEARCH'))).toBe(true);
