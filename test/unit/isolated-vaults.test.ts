@@ -357,4 +357,45 @@ describe('an isolated vault on the memory pipeline', () => {
     expect(report).toMatchObject({ objects: 2 });
     expect(Buffer.from((await p.objects.get('restored', 'dir/b.txt')).body).toString()).toBe('bravo');
   });
+
+  it('restores `latest` from it as the newest snapshot copied there, not a newer one still being copied', async () => {
+    // Prepare: S1 copied everywhere; S2 committed, its copies not run yet.
+    const p = memoryPipeline();
+    const offsite = new MemoryVaultStore('vault:offsite', 'isolated-offsite', p.clock);
+    p.deps.vaults = { ...p.deps.vaults, isolated: new Map([['offsite', offsite]]) };
+    await p.catalog.putPlans([plan({ isolatedVaults: ['offsite'], retention: { keepLast: 10 } })]);
+    await putText(p, 'a.txt', 'first');
+    const s1 = (await startSnapshotNow(p.deps, 'photos')).snapshotId;
+    await p.drain();
+    p.clock.advance(3600_000);
+    await putText(p, 'a.txt', 'second');
+    const s2 = (await startSnapshotNow(p.deps, 'photos')).snapshotId;
+    for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
+      for (const task of tasks) if (task.kind !== 'copy') await p.run(task);
+    }
+    expect((await p.catalog.getSnapshot('photos', s2))?.status).toBe('COMMITTED');
+    p.objects.createBucket('restored');
+    // Act
+    const fromIsolated = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      region: 'vault:offsite',
+      targetBucket: 'restored',
+    });
+    const fromPrimary = await restoreSnapshot(p.deps, {
+      plan: 'photos',
+      targetBucket: 'restored',
+      targetPrefix: 'primary/',
+    });
+    // Assess
+    expect(fromIsolated.snapshotId).toBe(s1);
+    expect(fromPrimary.snapshotId).toBe(s2);
+    await expect(
+      restoreSnapshot(p.deps, {
+        plan: 'photos',
+        snapshot: s2,
+        region: 'vault:offsite',
+        targetBucket: 'restored',
+      }),
+    ).rejects.toThrow(/has not been copied to vault:offsite/);
+  });
 });

@@ -106,8 +106,17 @@ export async function resolveRestoreSource(
       'targetBucket',
     );
   }
-  const snapshot = selectSnapshot(await catalog.listSnapshots(plan.id), request);
   const region = request.region ?? vaults.primary.region;
+  // From a copy (a copy region, an isolated vault), `latest` and a point in time choose among the
+  // snapshots copied there: a newer one not copied yet is not there to restore. (None copied there:
+  // the choice among all, refused below as not copied.)
+  const listed = await catalog.listSnapshots(plan.id);
+  const copied = listed.filter((s) => s.regions?.[region]?.status === 'COPIED');
+  const chosenByTime = request.pointInTime !== undefined || request.snapshot === 'latest';
+  const snapshot = selectSnapshot(
+    region !== vaults.primary.region && chosenByTime && copied.length > 0 ? copied : listed,
+    request,
+  );
   if (region !== vaults.primary.region && snapshot.regions?.[region]?.status !== 'COPIED') {
     throw new NotFoundError(`snapshot ${snapshot.snapshotId} has not been copied to ${region}`);
   }
