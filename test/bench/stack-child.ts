@@ -356,7 +356,13 @@ async function handle(message: Command): Promise<unknown> {
           }
         : undefined;
       stack = await startLocalStack({
-        environment: { STRONGBOX_CONCURRENCY: String(concurrency) },
+        environment: {
+          STRONGBOX_CONCURRENCY: String(concurrency),
+          // GC as on AWS (serverless.yml's gcIntervalSeconds; the embedded stack's own default is 0):
+          // the prune after each of the find row's 100 snapshots would otherwise collect every time,
+          // reading the whole history (docs/scale.md). The GC row forces its runs (strongbox prune).
+          STRONGBOX_GC_INTERVAL_SECONDS: '21600',
+        },
         ...(message.latency ? { s3Latency: S3_LATENCY_PROFILE } : {}),
         ...(message.countDynamoDb ? { countDynamoDbRequests: true } : {}),
         ...(synthetic ? { s3Overlay: syntheticOverlay(synthetic.object, synthetic.served) } : {}),

@@ -97,6 +97,12 @@ export interface SimOptions {
    * what was written to scratch.
    */
   spillBlobs?: number;
+  /**
+   * `gcIntervalSeconds` of every function (a `gc` task collects only when the vault's last completed
+   * run ended this long ago; deferred otherwise). Undefined: 0, every task collects. The garbage
+   * check counts completed runs only, so its bound ("grace plus one run") holds whatever it is.
+   */
+  gcIntervalSeconds?: number;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
   replay?: readonly string[];
 }
@@ -487,6 +493,9 @@ export class World {
       retry: withRetry,
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
+      ...(this.opts.gcIntervalSeconds === undefined
+        ? {}
+        : { gcIntervalSeconds: this.opts.gcIntervalSeconds }),
       gcMaxUnusedPercent: 30,
       remainingTimeMs: () => (c.current ? c.current.deadlineT - this.T : LAMBDA_TIMEOUT_MS),
       timeReserveSeconds: this.faults.has('continuation') ? LAMBDA_TIMEOUT_MS / 1000 - 8 : 120,
