@@ -292,7 +292,9 @@ export class KeyringKeyProvider implements KeyProvider {
       })),
     };
     this.#issued.set(dataKeyId, serializeKeyDocument(doc));
-    this.#unwrapped.set(dataKeyId, Promise.resolve(plaintext));
+    // A content key is not kept for opening: with write-only keys this process opens no blob, even
+    // one it sealed itself, unless it holds a content recipient's key (then it unwraps it as any).
+    if (purpose !== 'content') this.#unwrapped.set(dataKeyId, Promise.resolve(plaintext));
     return { plaintext, wrapped: keyReferenceOf(dataKeyId) };
   }
 
@@ -316,7 +318,10 @@ export class KeyringKeyProvider implements KeyProvider {
       key = this.#readKeyDocument(dataKeyId).then(async (doc) =>
         unwrapKeyDocument(doc, await this.holders()),
       );
-      key.catch(() => this.#unwrapped.delete(dataKeyId));
+      // No key to unwrap it with stays so for the process (a writer's content keys): asked once.
+      key.catch((error: unknown) => {
+        if (!(error instanceof NoKeyError)) this.#unwrapped.delete(dataKeyId);
+      });
       this.#unwrapped.set(dataKeyId, key);
     }
     return key;

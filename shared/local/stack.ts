@@ -12,6 +12,7 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
+import { ensureContentKeyPair } from '#adapters/key-providers.ts';
 import { isolatedLocation } from '#domain/pipeline.ts';
 import { loadConfig } from '#runtime/config.ts';
 import { type Container, createContainer } from '#runtime/container.ts';
@@ -331,13 +332,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       refs.ref[`${lambdaLogicalId(name)}LambdaFunction`] = `${serverless.service}-${stage}-${name}`;
     }
 
-    // Functions: the environment Lambda would give them, plus the local endpoints and key file.
+    // Write-only keys (docs/format.md#keyring): a content key pair in the data directory, its private
+    // key given only to the functions serverless.yml lets open content (STRONGBOX_CONTENT_KEY_UNWRAP).
+    const contentPublicKeyFile = join(dataDir, 'content.pub.pem');
+    const contentPrivateKeyFile = join(dataDir, 'content.key.pem');
+    await ensureContentKeyPair(contentPublicKeyFile, contentPrivateKeyFile);
+    // Functions: the environment Lambda would give them, plus the local endpoints and key files.
     const localEnv: Record<string, string> = {
       AWS_ENDPOINT_URL_S3: endpoints.s3[primaryRegion] as string,
       AWS_ENDPOINT_URL_SQS: endpoints.sqs,
       AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
       STRONGBOX_REGION_ENDPOINTS: [...copyVaults.keys()].map((r) => `${r}=${endpoints.s3[r]}`).join(','),
       STRONGBOX_LOCAL_KEY_FILE: join(dataDir, 'master.key'),
+      STRONGBOX_CONTENT_PUBLIC_KEY_FILE: contentPublicKeyFile,
       ...isolated.env,
       POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
       ...(options.environment ?? {}),
@@ -349,7 +356,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         string,
         unknown
       >;
-      return { ...Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, String(v)])), ...localEnv };
+      const reader = merged.STRONGBOX_CONTENT_KEY_UNWRAP === 'true';
+      return {
+        ...Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, String(v)])),
+        ...(reader ? { STRONGBOX_CONTENT_PRIVATE_KEY_FILE: contentPrivateKeyFile } : {}),
+        ...localEnv,
+      };
     };
     // Restore drills' scratch bucket (an existing bucket on AWS, like the restore buckets): made here.
     for (const name of Object.keys(serverless.functions)) {

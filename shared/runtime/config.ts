@@ -50,6 +50,14 @@ const EnvSchema = z.object({
   STRONGBOX_ISOLATED_VAULT_ACCESS: z.enum(['read', 'write']).default('read'),
   STRONGBOX_KMS_KEY_ID: optional,
   STRONGBOX_LOCAL_KEY_FILE: optional,
+  /** Write-only keys (docs/format.md#keyring), AWS: the KMS RSA_4096 key content data keys are wrapped to. */
+  STRONGBOX_CONTENT_KEY_ID: optional,
+  /** Write-only keys, embedded stack: the content key's public key (PEM). */
+  STRONGBOX_CONTENT_PUBLIC_KEY_FILE: optional,
+  /** Write-only keys, embedded stack: its private key (PEM), given to the reader functions alone. */
+  STRONGBOX_CONTENT_PRIVATE_KEY_FILE: optional,
+  /** `true` on the functions that may open content (restore, restoreWorker, verify, drill, browse). */
+  STRONGBOX_CONTENT_KEY_UNWRAP: z.enum(['true', 'false']).default('false'),
   STRONGBOX_SNAPSHOT_QUEUE_URL: url,
   STRONGBOX_COPY_QUEUE_URL: url,
   STRONGBOX_VERIFY_QUEUE_URL: url,
@@ -154,6 +162,13 @@ export interface Config {
   /** Local master key file (embedded stack). */
   localKeyFile?: string;
   /**
+   * Write-only keys (docs/format.md#keyring): the key content data keys (blobs) are wrapped to
+   * instead of the master key. `kmsKeyId` (AWS, a KMS RSA_4096 key) or `publicKeyFile` (embedded,
+   * with `privateKeyFile` for readers); `unwrap`: this function may open content. Absent: content
+   * keys go to the master key like the rest.
+   */
+  contentKey?: { kmsKeyId?: string; publicKeyFile?: string; privateKeyFile?: string; unwrap: boolean };
+  /**
    * Task queues by name (`TaskQueueName`: each task kind's queue is `queueOf(kind)`); `restore` only
    * where the restore queue is deployed.
    */
@@ -234,6 +249,21 @@ function isolatedVaultsOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'isolatedV
   return { isolatedVaults: e.STRONGBOX_ISOLATED_VAULTS, isolatedAccess: e.STRONGBOX_ISOLATED_VAULT_ACCESS };
 }
 
+/** The write-only content key the environment names, if any. */
+function contentKeyOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'contentKey'> {
+  if (!e.STRONGBOX_CONTENT_KEY_ID && !e.STRONGBOX_CONTENT_PUBLIC_KEY_FILE) return {};
+  return {
+    contentKey: {
+      ...(e.STRONGBOX_CONTENT_KEY_ID ? { kmsKeyId: e.STRONGBOX_CONTENT_KEY_ID } : {}),
+      ...(e.STRONGBOX_CONTENT_PUBLIC_KEY_FILE ? { publicKeyFile: e.STRONGBOX_CONTENT_PUBLIC_KEY_FILE } : {}),
+      ...(e.STRONGBOX_CONTENT_PRIVATE_KEY_FILE
+        ? { privateKeyFile: e.STRONGBOX_CONTENT_PRIVATE_KEY_FILE }
+        : {}),
+      unwrap: e.STRONGBOX_CONTENT_KEY_UNWRAP === 'true',
+    },
+  };
+}
+
 /**
  * Read and validate the configuration.
  * @param env the environment to read. @default process.env
@@ -277,6 +307,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...isolatedVaultsOf(e),
     ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
     ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),
+    ...contentKeyOf(e),
     queueUrls: {
       snapshot: e.STRONGBOX_SNAPSHOT_QUEUE_URL,
       copy: e.STRONGBOX_COPY_QUEUE_URL,

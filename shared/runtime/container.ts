@@ -21,9 +21,11 @@ import { EventBridgeAnomalyEvents, LoggedAnomalyEvents } from '#adapters/eventbr
 import {
   KmsKeyProvider,
   KmsRecipient,
+  KmsRsaRecipient,
   LocalKeyRecipient,
   localKeyFileProvider,
   type RegionalKey,
+  RsaOaepRecipient,
   replicaKeyArn,
 } from '#adapters/key-providers.ts';
 import { loggingPort, type WarnLogger } from '#adapters/logging-port.ts';
@@ -157,13 +159,17 @@ export function createContainer(
   });
   const clock = options.clock ?? systemClock;
   const { legacy, master } = masterKeyOf(config);
+  const content = contentKeyOf(config);
   // The vault's keyring (docs/format.md#keyring): envelopes name a key document; the master key
   // wraps data keys in it. Envelopes written before it carry the master key's wrap (`legacy`).
   const vaultsForKeys: VaultStore[] = [];
   const keyring = new KeyringKeyProvider({
     vaults: () => vaultsForKeys,
     recipients: async () => [await master()],
-    holders: async () => [await master()],
+    ...(content ? { contentRecipients: async () => [await content()] } : {}),
+    // A writer's content key wraps only (write-only keys): it is no holder, so a blob it cannot open
+    // says so (NoKeyError) without asking KMS.
+    holders: async () => [await master(), ...(content && config.contentKey?.unwrap ? [await content()] : [])],
     legacy,
     clock,
   });
@@ -259,6 +265,22 @@ function masterKeyOf(config: Config): { legacy: KeyProvider; master: () => Promi
       });
       return recipient;
     },
+  };
+}
+
+/** The write-only content key (docs/format.md#keyring), made on first use; undefined without one. */
+function contentKeyOf(config: Config): (() => Promise<KeyRecipient>) | undefined {
+  const key = config.contentKey;
+  if (!key) return undefined;
+  let recipient: Promise<KeyRecipient> | undefined;
+  return () => {
+    recipient ??= key.kmsKeyId
+      ? Promise.resolve(new KmsRsaRecipient(new KMSClient({ region: config.primaryRegion }), key.kmsKeyId))
+      : RsaOaepRecipient.fromFiles(key.publicKeyFile as string, key.unwrap ? key.privateKeyFile : undefined);
+    recipient.catch(() => {
+      recipient = undefined;
+    });
+    return recipient;
   };
 }
 

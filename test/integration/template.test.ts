@@ -129,6 +129,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   const copyVault = `arn:aws:s3:::strongbox-${c.stage}-vault-${ACCOUNT}-${c.copyRegion}`;
   const copyVaultObjects = `${copyVault}/*`;
   const copyKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`;
+  /** Write-only keys: writers fetch its public key, readers alone Decrypt (docs/format.md#keyring). */
+  const contentKey = '<ContentKey.Arn>';
   /** The layout's prefixes of a vault bucket ARN (docs/format.md#layout): what its writers may write. */
   const under = (bucket: string, ...prefixes: string[]) => prefixes.map((p) => `${bucket}/${p}/*`);
   const layout = ['packs', 'index', 'parts', 'manifests', 'keys'];
@@ -149,6 +151,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ...g(['s3:ListBucket'], [vault, copyVault]),
     ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
     ...g(['kms:Decrypt'], [key, copyKey]),
+    ...g(['kms:Decrypt'], [contentKey]),
     ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
     ...g(
       ['s3:PutObject', 's3:AbortMultipartUpload'],
@@ -206,6 +209,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         [`${vault}/packs/*`, `${vault}/index/*`, `${vault}/keys/*`],
       ),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+      ...g(['kms:GetPublicKey'], [contentKey]),
       // Lambda sends an event capture failed for good to its on-failure queue as this role.
       ...send('CaptureFailureQueue'),
     ],
@@ -237,6 +241,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // PutObjectRetention: a PUT with Object Lock headers needs it. Only the layout's prefixes.
       ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], under(vault, ...layout)),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
+      ...g(['kms:GetPublicKey'], [contentKey]),
       ...poll('SnapshotQueue'),
       // Its own queue: partitions, and a partition's continuation.
       ...send('SnapshotQueue', 'CopyQueue', 'VerifyQueue', 'SnapshotDLQ'),
@@ -251,6 +256,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'], under(copyVault, ...layout)),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
+      ...g(['kms:GetPublicKey'], [contentKey]),
       ...poll('CopyQueue'),
       ...send('VerifyQueue', 'CopyDLQ'),
     ],
@@ -260,6 +266,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['kms:Decrypt'], [contentKey]),
       ...poll('VerifyQueue'),
       ...send('PruneQueue', 'VerifyQueue', 'VerifyDLQ'),
     ],
@@ -299,6 +306,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:GetObjectRetention', 's3:PutObjectRetention'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [key]),
       ...g(['kms:GenerateDataKey', 'kms:Decrypt'], [copyKey]),
+      ...g(['kms:GetPublicKey'], [contentKey]),
       ...poll('PruneQueue'),
       ...send('PruneDLQ'),
     ],
@@ -328,6 +336,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['kms:Decrypt'], [contentKey]),
       ...g(['s3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${c.drillBucket}/strongbox-drill/*`]),
       ...poll('DrillQueue'),
       ...send('DrillDLQ'),
@@ -339,6 +348,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
+      ...g(['kms:Decrypt'], [contentKey]),
     ],
   };
 }
@@ -699,6 +709,42 @@ describe.each(CASES)('npm run package $args', (c) => {
         `lambda:RemovePermission arn:aws:lambda:${c.region}:${ACCOUNT}:function:strongbox-${c.stage}-capture`,
       ].sort(),
     );
+  });
+
+  it("gives writers only the content key's public key, and lets only readers open content with it (write-only keys)", () => {
+    // docs/format.md#keyring: a stolen writer credential seals blobs it cannot read.
+    const key = t().Resources.ContentKey as Resource;
+    expect(key.Properties?.KeySpec).toBe('RSA_4096');
+    expect(key.Properties?.KeyUsage).toBe('ENCRYPT_DECRYPT');
+    expect(key.Properties?.MultiRegion).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    expectKeyAdministration(key.Properties?.KeyPolicy, b, c.keyCustodianArn);
+    const role = (fn: string) => `arn:aws:iam::${ACCOUNT}:role/strongbox-${c.stage}-${c.region}-${fn}`;
+    const writers = ['capture', 'copy', 'prune', 'snapshot'].map(role).sort();
+    const readers = ['browse', 'drill', 'restore', 'restoreWorker', 'verify'].map(role).sort();
+    const statements = asList(
+      (evaluate(key.Properties?.KeyPolicy, b) as { Statement: Statement[] }).Statement,
+    );
+    expect(statements.map((s) => s.Sid).sort()).toEqual(
+      ['KeyAdministration', 'KeyCustody', 'ReadersDecrypt', 'WritersGetPublicKey'].sort(),
+    );
+    const wrap = statements.find((s) => s.Sid === 'WritersGetPublicKey');
+    expect(wrap?.Action).toBe('kms:GetPublicKey');
+    expect(asList(wrap?.Condition?.ArnEquals?.['aws:PrincipalArn'] as string[]).sort()).toEqual(writers);
+    const open = statements.find((s) => s.Sid === 'ReadersDecrypt');
+    expect(open?.Action).toBe('kms:Decrypt');
+    expect(asList(open?.Condition?.ArnEquals?.['aws:PrincipalArn'] as string[]).sort()).toEqual(readers);
+    expect(open?.Condition?.StringEquals).toEqual({ 'kms:EncryptionAlgorithm': 'RSAES_OAEP_SHA_256' });
+    // The roles' own policies say the same, and nothing more.
+    expect(roleKeyUse(t(), b, '<ContentKey.Arn>')).toEqual({
+      'kms:GetPublicKey': writers,
+      'kms:Decrypt': readers,
+    });
+    for (const fn of FUNCTIONS) {
+      const env = envOf(t(), fn, b);
+      expect(env.STRONGBOX_CONTENT_KEY_ID, fn).toBe('<ContentKey.Arn>');
+      expect(env.STRONGBOX_CONTENT_KEY_UNWRAP === 'true', fn).toBe(readers.includes(role(fn)));
+    }
   });
 
   it('lets only the function roles use the vault key, each for what its role grants', () => {
