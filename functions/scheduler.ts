@@ -9,53 +9,17 @@
  * @see ../shared/runtime/scheduled-event-handler.ts
  */
 
-import { S3SourceSettingsReader } from '#adapters/s3/source-settings.ts';
-import { describeFinding } from '#domain/detector/detect.ts';
-import { watchSourceSettings } from '#domain/detector/source-settings.ts';
 import { TransientError } from '#domain/errors.ts';
 import { reapStaleWork } from '#domain/reaper.ts';
 import { startDueDrills, startDueSnapshots, startDueVerifications } from '#domain/scheduling.ts';
-import { type Container, lambdaContainer, s3ClientFor } from '#runtime/container.ts';
+import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
-import { recordAnomalies, recordSnapshotAges } from '#runtime/metrics.ts';
+import { recordSnapshotAges } from '#runtime/metrics.ts';
 import { scheduledEventHandler } from '#runtime/scheduled-event-handler.ts';
-
-/** Read every protected bucket's watched settings and judge their changes; logs, never throws. */
-async function watchSettings(c: Container, reader: S3SourceSettingsReader): Promise<void> {
-  try {
-    const plans = await c.pipeline.catalog.listPlans();
-    const { watched, failed } = await watchSourceSettings(
-      { ...c.pipeline, sourceSettings: reader },
-      plans,
-      c.anomalyEvents ? { events: c.anomalyEvents } : {},
-    );
-    for (const w of watched.filter((x) => x.detector)) {
-      recordAnomalies(c.metrics, w.planId, w.detector?.created.length ?? 0);
-      for (const finding of w.detector?.created ?? []) {
-        c.logger.error('anomaly detected', {
-          plan: w.planId,
-          bucket: w.bucket,
-          changed: w.changed,
-          finding: describeFinding(finding),
-        });
-      }
-      if (w.detector?.quarantine?.created) {
-        c.logger.warn('plan quarantined by the detector', {
-          plan: w.planId,
-          heldSnapshotId: w.detector.quarantine.quarantine.heldSnapshotId,
-        });
-      }
-    }
-    for (const f of failed) c.logger.warn('could not read a protected bucket’s settings', { ...f });
-  } catch (error) {
-    c.logger.warn('the settings watch failed; the next tick tries again', {
-      error: error instanceof Error ? error.message : String(error),
-    });
-  }
-}
+import { settingsWatch } from '#runtime/settings-watch.ts';
 
 export const makeHandler = (c: Container) => {
-  const reader = new S3SourceSettingsReader(s3ClientFor(c.config, c.config.primaryRegion));
+  const watchSettings = settingsWatch(c);
   return scheduledEventHandler(c, async (time, event) => {
     const result = await startDueSnapshots(c.pipeline, time);
     const verifications = await startDueVerifications(c.pipeline, time);
@@ -76,7 +40,7 @@ export const makeHandler = (c: Container) => {
       c.logger.error('could not enqueue a plan’s scheduled verification', { ...f });
     for (const f of drills.failed) c.logger.error('could not enqueue a plan’s restore drill', { ...f });
     await recordSnapshotAges(c, c.pipeline.clock.now());
-    await watchSettings(c, reader);
+    await watchSettings();
     // A passing failure (throttling) fails the tick, so Lambda retries it; starting jobs is idempotent.
     const failed = [...result.failed, ...verifications.failed, ...drills.failed];
     if (failed.some((f) => f.retryable)) {

@@ -29,7 +29,7 @@ import type { Container } from '#runtime/container.ts';
 import { formatForgetTable } from '../cli/format/retention.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from '../format.ts';
 import { formatCostReport } from '../reports.ts';
-import { PROJECT_ROOT, startLocalStack } from '../stack.ts';
+import { type LocalStack, PROJECT_ROOT, startLocalStack } from '../stack.ts';
 import { runAttackDemo } from './attack.ts';
 import {
   applyChanges,
@@ -46,6 +46,7 @@ import { waitUntil } from './wait.ts';
 
 const PLAN_ID = 'demo';
 const RESTORE_BUCKET = 'strongbox-demo-restore';
+const ISOLATED_VAULT = 'offsite';
 const log = (line: string) => console.log(line);
 
 function bar(label: string, total: number): cliProgress.SingleBar {
@@ -122,7 +123,8 @@ async function main(): Promise<number> {
   log(
     '1. Starting the embedded stack (fauxqs S3+SQS in us-east-1 and eu-west-1, DynamoDB Local, the functions of serverless.yml)…',
   );
-  const stack = await startLocalStack({ environment: { STRONGBOX_CONCURRENCY: '32' } });
+  // The attack demo restores from an isolated vault: a bucket on an S3 endpoint of its own.
+  const stack = await startLocalStack(stackOptions(opts.attack));
   const stop = async () => {
     await stack.stop();
   };
@@ -148,7 +150,7 @@ async function main(): Promise<number> {
     log(`   ${files.length} files, ${formatBytes(totalBytes)} in ${formatSeconds(uploadSeconds)}`);
 
     log(
-      `\n3. Applying plan '${PLAN_ID}' (schedule rate(1 hour), keepLast 3 + keepDaily 7, copy to ${stack.copyRegions.join(', ')}, verify a 5% sample)…`,
+      `\n3. Applying plan '${PLAN_ID}' (schedule rate(1 hour), keepLast 3 + keepDaily 7, copy to ${copyTargetsText(stack)}, verify a 5% sample)…`,
     );
     await applyPlans(
       c.pipeline,
@@ -164,6 +166,7 @@ async function main(): Promise<number> {
             // Continuous protection: capture stores each change as it happens, and the second
             // snapshot is built from the first plus the journal, without listing the bucket.
             continuous: { settleSeconds: 1 },
+            isolatedVaults: isolatedVaultsOf(stack),
           },
         ],
       },
@@ -418,23 +421,55 @@ async function main(): Promise<number> {
     log(
       `Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`,
     );
-    if (opts.attack) {
-      const attackProblems = await runAttackDemo({
-        container: c,
-        s3,
-        sourceBucket,
-        planId: PLAN_ID,
-        log,
-        follow: (snapshotId) => follow(c, snapshotId),
-        restoreFrom: { label: 'the primary vault' },
-      });
-      for (const p of attackProblems) console.error(`FAILED: ${p}`);
-      if (attackProblems.length > 0) return 1;
-    }
-    return 0;
+    return attackAfterDemo(stack, sourceBucket, opts.attack);
   } finally {
     await stop();
   }
+}
+
+/**
+ * With `--attack` (`attack`), the attack and Strongbox's answer, restoring from the isolated vault;
+ * the exit code (0 without `--attack`).
+ */
+async function attackAfterDemo(stack: LocalStack, sourceBucket: string, attack: boolean): Promise<number> {
+  if (!attack) return 0;
+  const c = stack.container();
+  const isolated = stack.isolatedVault;
+  const problems = await runAttackDemo({
+    container: c,
+    s3: stack.s3(),
+    sourceBucket,
+    planId: PLAN_ID,
+    log,
+    follow: (snapshotId) => follow(c, snapshotId),
+    restoreFrom: isolated
+      ? {
+          label: `the isolated vault '${isolated.name}' (s3://${isolated.bucket} on ${isolated.endpoint})`,
+          region: isolated.location,
+        }
+      : { label: 'the primary vault' },
+  });
+  for (const p of problems) console.error(`FAILED: ${p}`);
+  return problems.length > 0 ? 1 : 0;
+}
+
+/** The demo's stack: with `--attack`, also an isolated vault on an S3 endpoint of its own. */
+function stackOptions(attack: boolean): Parameters<typeof startLocalStack>[0] {
+  return {
+    environment: { STRONGBOX_CONCURRENCY: '32' },
+    ...(attack ? { isolatedVault: { name: ISOLATED_VAULT } } : {}),
+  };
+}
+
+/** The isolated vaults the demo plan copies to: the stack's, if it runs one. */
+function isolatedVaultsOf(stack: LocalStack): string[] {
+  return stack.isolatedVault ? [stack.isolatedVault.name] : [];
+}
+
+/** The targets the demo plan copies to, in words. */
+function copyTargetsText(stack: LocalStack): string {
+  const isolated = stack.isolatedVault ? [`the isolated vault '${stack.isolatedVault.name}'`] : [];
+  return [...stack.copyRegions, ...isolated].join(', ');
 }
 
 async function waitForFirstJob(c: Container): Promise<JobRecord> {
