@@ -420,6 +420,18 @@ export interface DetectorCatalog {
   recordFinding(finding: AnomalyFinding): Promise<FindingWrite>;
   /** A plan's findings, oldest first seen first. One query. @throws TransientError (retryable). */
   listFindings(planId: string): Promise<AnomalyFinding[]>;
+  /**
+   * What the journal says a key held before the change `before` names (a sequencer; absent: now):
+   * the outcome, sequencer and encryption of the key's newest entry with a lower sequencer, or
+   * undefined when it has none. Reads the key's journal newest first and stops at that entry, so a
+   * key changed thousands of times costs what one changed once does.
+   * @throws TransientError (retryable).
+   */
+  latestJournalEntryBefore(
+    planId: string,
+    key: string,
+    before?: string,
+  ): Promise<Pick<JournalEntry, 'outcome' | 'sequencer' | 'encryption'> | undefined>;
   /** What the settings watch last saw of a plan's bucket, if anything. @throws TransientError (retryable). */
   getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined>;
   /** Replace what the settings watch saw of a plan's bucket. @throws TransientError (retryable). */

@@ -7,7 +7,7 @@
  * @see ../../../docs/format.md#detector
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type AnomalyFinding,
   type ChangeCounts,
@@ -17,7 +17,10 @@ import {
   minuteOf,
 } from '#domain/detector/model.ts';
 import type { SourceSettingsRecord } from '#domain/detector/source-settings.ts';
+import { sequencerSortKey } from '#domain/journal.ts';
 import type { DetectorCatalog } from '#domain/ports.ts';
+import type { JournalEntry } from '#domain/records.ts';
+import { contentIdOf } from '#domain/vault.ts';
 import { catalogFailure } from './errors.ts';
 import type { Item, Table } from './table.ts';
 
@@ -122,6 +125,43 @@ export class DynamoDbDetectorCatalog implements DetectorCatalog {
       );
     } catch (error) {
       throw catalogFailure(`record the bucket settings of plan ${record.planId}`, error);
+    }
+  }
+
+  async latestJournalEntryBefore(
+    planId: string,
+    key: string,
+    before?: string,
+  ): Promise<Pick<JournalEntry, 'outcome' | 'sequencer' | 'encryption'> | undefined> {
+    // The journal's per-key items (journal.ts): `JKEY#<planId>#<sha256(key)>`, sorted by sequencer;
+    // a long blob list's overflow chunks share the partition (`chunkOf`): skipped.
+    const values: Item = { ':pk': `JKEY#${planId}#${contentIdOf(key)}` };
+    if (before !== undefined) values[':before'] = sequencerSortKey(before);
+    let start: Record<string, unknown> | undefined;
+    try {
+      do {
+        const out = await this.#table.doc.send(
+          new QueryCommand({
+            TableName: this.#table.name,
+            KeyConditionExpression: before === undefined ? 'pk = :pk' : 'pk = :pk AND sk < :before',
+            ExpressionAttributeValues: values,
+            ProjectionExpression: 'outcome, sequencer, encryption, chunkOf',
+            ScanIndexForward: false,
+            ConsistentRead: true,
+            Limit: 10,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        const entry = (out.Items ?? []).find((i) => i.chunkOf === undefined);
+        if (entry) {
+          const { outcome, sequencer, encryption } = entry as JournalEntry;
+          return { outcome, sequencer, ...(encryption ? { encryption } : {}) };
+        }
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return undefined;
+    } catch (error) {
+      throw catalogFailure(`the journal of ${key} before ${before ?? 'now'}`, error);
     }
   }
 

@@ -157,6 +157,10 @@ export class DynamoDbCatalog implements Catalog {
     return this.#detector.listFindings(planId);
   }
 
+  latestJournalEntryBefore(planId: string, key: string, before?: string) {
+    return this.#detector.latestJournalEntryBefore(planId, key, before);
+  }
+
   getSourceSettings(planId: string): Promise<SourceSettingsRecord | undefined> {
     return this.#detector.getSourceSettings(planId);
   }

@@ -4,7 +4,6 @@
  * at all, and whether it looks like a ransom rename; added to the plan's counts of the minute.
  * @see ../../../docs/format.md#detector
  */
-import { compareSequencers } from '../journal.ts';
 import type { PipelineDeps } from '../pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
@@ -156,10 +155,7 @@ async function priorVersion(
   key: string,
   sequencer: string | undefined,
 ): Promise<{ existed: boolean; encryption?: string }> {
-  const before = (await deps.catalog.listJournalForKey(planId, key)).filter(
-    (e) => sequencer === undefined || compareSequencers(e.sequencer, sequencer) < 0,
-  );
-  const last = before.at(-1);
+  const last = await deps.catalog.latestJournalEntryBefore(planId, key, sequencer);
   if (last) {
     if (last.outcome === 'removed') return { existed: false };
     return { existed: true, ...(last.encryption ? { encryption: last.encryption } : {}) };

@@ -1,14 +1,15 @@
 /** The DetectorCatalog contract: per-minute change counts added atomically, findings recorded once. */
 import { describe, expect, it } from 'vitest';
 import type { AnomalyFinding } from '#domain/detector/model.ts';
-import type { DetectorCatalog } from '#domain/ports.ts';
+import type { DetectorCatalog, JournalCatalog } from '#domain/ports.ts';
 import type { KnownDivergences } from '../divergences.ts';
+import { journalEntry } from './fixtures.ts';
 
 const expiresAt = '2026-12-08T03:41:00.000Z';
 
 export function detectorCatalogContract(
   name: string,
-  make: () => Promise<DetectorCatalog>,
+  make: () => Promise<DetectorCatalog & JournalCatalog>,
   _known?: KnownDivergences,
 ): void {
   describe(`DetectorCatalog contract: ${name}`, () => {
@@ -44,6 +45,42 @@ export function detectorCatalogContract(
       expect(await c.listChangeCounts('nope', { from: '2026-12-06T03:00', to: '2026-12-06T04:00' })).toEqual(
         [],
       );
+    });
+
+    it("tells a key's newest journal entry before a sequencer, past a long blob list's overflow items", async () => {
+      const c = await make();
+      const kms = (k: string) => `aws:kms:arn:aws:kms:us-east-1:111122223333:key/${k}`;
+      await c.appendJournal(journalEntry({ key: 'hot.bin', sequencer: '01', encryption: kms('a') }));
+      // 7,000 blob ids do not fit one DynamoDB item: the DynamoDB catalog moves them to overflow items.
+      const blobs = Array.from({ length: 7000 }, (_, i) => i.toString(16).padStart(64, '0'));
+      await c.appendJournal(journalEntry({ key: 'hot.bin', sequencer: '02', encryption: kms('b'), blobs }));
+      await c.appendJournal(
+        journalEntry({
+          key: 'hot.bin',
+          sequencer: '0a',
+          event: 'removed',
+          outcome: 'removed',
+          blobs: undefined,
+        }),
+      );
+      await c.appendJournal(journalEntry({ key: 'hot.bin', sequencer: '0B' }));
+      await c.appendJournal(journalEntry({ key: 'other.bin', sequencer: '0c' }));
+      expect(await c.latestJournalEntryBefore('photos', 'hot.bin')).toEqual({
+        outcome: 'captured',
+        sequencer: '0B',
+      });
+      expect(await c.latestJournalEntryBefore('photos', 'hot.bin', '0b')).toEqual({
+        outcome: 'removed',
+        sequencer: '0a',
+      });
+      expect(await c.latestJournalEntryBefore('photos', 'hot.bin', '0A')).toEqual({
+        outcome: 'captured',
+        sequencer: '02',
+        encryption: kms('b'),
+      });
+      expect(await c.latestJournalEntryBefore('photos', 'hot.bin', '1')).toBeUndefined();
+      expect(await c.latestJournalEntryBefore('photos', 'nothing')).toBeUndefined();
+      expect(await c.latestJournalEntryBefore('docs', 'hot.bin')).toBeUndefined();
     });
 
     it('records a finding once per plan, kind and first minute, raises its count, and lists findings oldest first', async () => {

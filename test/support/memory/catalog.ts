@@ -259,6 +259,22 @@ export class MemoryCatalog implements Catalog {
     });
     return 'raised';
   }
+  async latestJournalEntryBefore(
+    planId: string,
+    key: string,
+    before?: string,
+  ): Promise<Pick<JournalEntry, 'outcome' | 'sequencer' | 'encryption'> | undefined> {
+    const last = (await this.listJournalForKey(planId, key))
+      .filter((e) => before === undefined || compareSequencers(e.sequencer, before) < 0)
+      .at(-1);
+    return (
+      last && {
+        outcome: last.outcome,
+        sequencer: last.sequencer,
+        ...(last.encryption ? { encryption: last.encryption } : {}),
+      }
+    );
+  }
   async listFindings(planId: string): Promise<AnomalyFinding[]> {
     return [...this.findings.entries()]
       .filter(([, f]) => f.planId === planId)
