@@ -62,18 +62,33 @@ export class KmsKeyProvider implements KeyProvider {
   readonly #client: KMSClient;
   readonly #keyId: string;
   readonly #replicas: readonly RegionalKey[];
+  readonly #context: Readonly<Record<string, string>> | undefined;
 
-  /** @param replicas the key's replicas, asked in order when the primary cannot unwrap a key. */
-  constructor(client: KMSClient, keyId: string, replicas: readonly RegionalKey[] = []) {
+  /**
+   * @param replicas the key's replicas, asked in order when the primary cannot unwrap a key.
+   * @param encryptionContext bound to every data key it generates (and so needed to unwrap it);
+   *   none when absent (data keys made before contexts: docs/format.md#keyring).
+   */
+  constructor(
+    client: KMSClient,
+    keyId: string,
+    replicas: readonly RegionalKey[] = [],
+    encryptionContext?: Readonly<Record<string, string>>,
+  ) {
     this.#client = client;
     this.#keyId = keyId;
     this.#replicas = replicas;
+    this.#context = encryptionContext;
   }
 
   async generateDataKey(): Promise<DataKey> {
     try {
       const out = await this.#client.send(
-        new GenerateDataKeyCommand({ KeyId: this.#keyId, KeySpec: 'AES_256' }),
+        new GenerateDataKeyCommand({
+          KeyId: this.#keyId,
+          KeySpec: 'AES_256',
+          ...(this.#context ? { EncryptionContext: { ...this.#context } } : {}),
+        }),
       );
       if (!out.Plaintext || !out.CiphertextBlob) throw new TransientError('GenerateDataKey returned no key');
       return { plaintext: out.Plaintext, wrapped: out.CiphertextBlob };
@@ -83,14 +98,22 @@ export class KmsKeyProvider implements KeyProvider {
   }
 
   /**
+   * @param encryptionContext the context the key was wrapped with (@default the provider's own;
+   *   `null`: none, a data key made before contexts).
    * @throws IntegrityError (not retryable) when the key does not unwrap; else the primary's error
    *   (retryable when it is) once every replica failed too.
    */
-  async unwrapDataKey(wrapped: Uint8Array): Promise<Uint8Array> {
+  async unwrapDataKey(
+    wrapped: Uint8Array,
+    encryptionContext: Readonly<Record<string, string>> | null | undefined = this.#context,
+  ): Promise<Uint8Array> {
     let first: StrongboxError | undefined;
+    const context = encryptionContext ? { EncryptionContext: { ...encryptionContext } } : {};
     for (const { client, keyId } of [{ client: this.#client, keyId: this.#keyId }, ...this.#replicas]) {
       try {
-        const out = await client.send(new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId }));
+        const out = await client.send(
+          new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, ...context }),
+        );
         if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
         return out.Plaintext;
       } catch (error) {
@@ -272,19 +295,27 @@ export function localKeyIdOf(master: Uint8Array): string {
  * A keyring recipient that is a symmetric KMS key: new data keys come from GenerateDataKey, another
  * recipient's data key is wrapped with Encrypt (rotation), and unwrapping is Decrypt through the
  * {@link KmsKeyProvider} (so a multi-Region key's replicas are asked when the primary fails). Its
- * key id in key documents is the key's ARN.
+ * key id in key documents is the key's ARN. With an `encryptionContext` (`{ "strongbox:vault":
+ * <vault name> }`) every wrap is bound to it, and the key document records it for the unwrap.
  */
 export class KmsRecipient implements KeyRecipient {
   readonly kind = 'aws-kms';
   readonly keyId: string;
+  readonly encryptionContext?: Readonly<Record<string, string>>;
   readonly #client: KMSClient;
   readonly #provider: KmsKeyProvider;
 
   /** @param replicas as for {@link KmsKeyProvider}. */
-  constructor(client: KMSClient, keyId: string, replicas: readonly RegionalKey[] = []) {
+  constructor(
+    client: KMSClient,
+    keyId: string,
+    replicas: readonly RegionalKey[] = [],
+    encryptionContext?: Readonly<Record<string, string>>,
+  ) {
     this.#client = client;
     this.keyId = keyId;
-    this.#provider = new KmsKeyProvider(client, keyId, replicas);
+    if (encryptionContext) this.encryptionContext = encryptionContext;
+    this.#provider = new KmsKeyProvider(client, keyId, replicas, encryptionContext);
   }
 
   generate(): Promise<DataKey> {
@@ -293,7 +324,13 @@ export class KmsRecipient implements KeyRecipient {
 
   async wrap(plaintext: Uint8Array): Promise<Uint8Array> {
     try {
-      const out = await this.#client.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext }));
+      const out = await this.#client.send(
+        new EncryptCommand({
+          KeyId: this.keyId,
+          Plaintext: plaintext,
+          ...(this.encryptionContext ? { EncryptionContext: { ...this.encryptionContext } } : {}),
+        }),
+      );
       if (!out.CiphertextBlob) throw new TransientError('KMS Encrypt returned no ciphertext');
       return out.CiphertextBlob;
     } catch (error) {
@@ -301,8 +338,13 @@ export class KmsRecipient implements KeyRecipient {
     }
   }
 
-  unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
-    return this.#provider.unwrapDataKey(wrapped);
+  /** With the context the key document recorded for this wrap: none for a data key made before contexts. */
+  unwrap(
+    wrapped: Uint8Array,
+    _dataKeyId: string,
+    encryptionContext?: Readonly<Record<string, string>>,
+  ): Promise<Uint8Array> {
+    return this.#provider.unwrapDataKey(wrapped, encryptionContext ?? null);
   }
 }
 

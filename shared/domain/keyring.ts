@@ -76,7 +76,16 @@ export interface KeyRecipient {
    * (a public key, a KMS key it may not Decrypt with).
    * @throws IntegrityError (not retryable) when `wrapped` is not this recipient's wrap of `dataKeyId`.
    */
-  unwrap?(wrapped: Uint8Array, dataKeyId: string): Promise<Uint8Array>;
+  unwrap?(
+    wrapped: Uint8Array,
+    dataKeyId: string,
+    encryptionContext?: Readonly<Record<string, string>>,
+  ): Promise<Uint8Array>;
+  /**
+   * The KMS EncryptionContext its wraps are bound to, recorded in each key document entry it makes
+   * (and given back to {@link unwrap}): `{ "strongbox:vault": <vault name> }`. Absent: none.
+   */
+  readonly encryptionContext?: Readonly<Record<string, string>>;
   /**
    * Issue a fresh data key and its wrap in one call (KMS GenerateDataKey), when the recipient can;
    * otherwise the keyring makes 32 random bytes and calls {@link wrap}.
@@ -89,6 +98,8 @@ const RecipientEntrySchema = z.object({
   keyId: z.string().min(1),
   /** The data key wrapped for this recipient, base64. */
   wrapped: z.string().min(1),
+  /** The KMS EncryptionContext the wrap is bound to (KMS recipients since contexts); absent: none. */
+  encryptionContext: z.record(z.string(), z.string()).optional(),
 });
 
 /** One recipient's wrap of a data key, as stored. */
@@ -136,6 +147,16 @@ export function serializeKeyDocument(doc: KeyDocument): Buffer {
   return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
 }
 
+/** A key document's entry for `recipient`'s wrap (with the context it is bound to, if any). */
+function entryOf(recipient: KeyRecipient, wrapped: Uint8Array): RecipientEntry {
+  return {
+    kind: recipient.kind,
+    keyId: recipient.keyId,
+    wrapped: Buffer.from(wrapped).toString('base64'),
+    ...(recipient.encryptionContext ? { encryptionContext: { ...recipient.encryptionContext } } : {}),
+  };
+}
+
 /** Whether `entry` is `recipient`'s wrap. */
 function isFor(entry: { kind: string; keyId: string }, recipient: { kind: string; keyId: string }): boolean {
   return entry.kind === recipient.kind && entry.keyId === recipient.keyId;
@@ -161,7 +182,11 @@ export async function unwrapKeyDocument(
     for (const holder of holders) {
       if (!holder.unwrap || !isFor(entry, holder)) continue;
       try {
-        const plaintext = await holder.unwrap(Buffer.from(entry.wrapped, 'base64'), doc.dataKeyId);
+        const plaintext = await holder.unwrap(
+          Buffer.from(entry.wrapped, 'base64'),
+          doc.dataKeyId,
+          entry.encryptionContext,
+        );
         if (plaintext.length !== 32) throw new IntegrityError(`data key ${doc.dataKeyId} is not 256 bits`);
         return plaintext;
       } catch (error) {
@@ -285,11 +310,9 @@ export class KeyringKeyProvider implements KeyProvider {
       dataKeyId,
       createdAt: this.#options.clock.now().toISOString(),
       purpose,
-      recipients: [first, ...others].map((r, i) => ({
-        kind: r.kind,
-        keyId: r.keyId,
-        wrapped: Buffer.from(i === 0 ? firstWrap : (otherWraps[i - 1] as Uint8Array)).toString('base64'),
-      })),
+      recipients: [first, ...others].map((r, i) =>
+        entryOf(r, i === 0 ? firstWrap : (otherWraps[i - 1] as Uint8Array)),
+      ),
     };
     this.#issued.set(dataKeyId, serializeKeyDocument(doc));
     // A content key is not kept for opening: with write-only keys this process opens no blob, even
@@ -478,10 +501,7 @@ export async function rotateKeys(
         const wrapped = await to.wrap(plaintext, dataKeyId);
         const next: KeyDocument = {
           ...doc,
-          recipients: [
-            ...doc.recipients,
-            { kind: to.kind, keyId: to.keyId, wrapped: Buffer.from(wrapped).toString('base64') },
-          ],
+          recipients: [...doc.recipients, entryOf(to, wrapped)],
         };
         await vault.put(key, serializeKeyDocument(next));
         change.changed += 1;

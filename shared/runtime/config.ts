@@ -49,6 +49,11 @@ const EnvSchema = z.object({
   /** `write`: the copy function's role for isolated vaults; every other function reads. */
   STRONGBOX_ISOLATED_VAULT_ACCESS: z.enum(['read', 'write']).default('read'),
   STRONGBOX_KMS_KEY_ID: optional,
+  /**
+   * The vault's logical name, the same in every region (`strongbox-<stage>`): KMS data keys are
+   * bound to the EncryptionContext `{ "strongbox:vault": name }` (docs/format.md#keyring).
+   */
+  STRONGBOX_VAULT_NAME: optional,
   STRONGBOX_LOCAL_KEY_FILE: optional,
   /** Write-only keys (docs/format.md#keyring), AWS: the KMS RSA_4096 key content data keys are wrapped to. */
   STRONGBOX_CONTENT_KEY_ID: optional,
@@ -159,6 +164,8 @@ export interface Config {
   isolatedAccess?: IsolatedAccess;
   /** KMS key that wraps data keys (AWS). */
   kmsKeyId?: string;
+  /** The vault's logical name: KMS data keys' EncryptionContext `{ "strongbox:vault": vaultName }`. */
+  vaultName?: string;
   /** Local master key file (embedded stack). */
   localKeyFile?: string;
   /**
@@ -249,6 +256,18 @@ function isolatedVaultsOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'isolatedV
   return { isolatedVaults: e.STRONGBOX_ISOLATED_VAULTS, isolatedAccess: e.STRONGBOX_ISOLATED_VAULT_ACCESS };
 }
 
+/** The keys the environment names: the master key, the vault's name (its EncryptionContext), the content key. */
+function keysOf(
+  e: z.infer<typeof EnvSchema>,
+): Pick<Config, 'kmsKeyId' | 'localKeyFile' | 'vaultName' | 'contentKey'> {
+  return {
+    ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
+    ...(e.STRONGBOX_VAULT_NAME ? { vaultName: e.STRONGBOX_VAULT_NAME } : {}),
+    ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),
+    ...contentKeyOf(e),
+  };
+}
+
 /** The write-only content key the environment names, if any. */
 function contentKeyOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'contentKey'> {
   if (!e.STRONGBOX_CONTENT_KEY_ID && !e.STRONGBOX_CONTENT_PUBLIC_KEY_FILE) return {};
@@ -305,9 +324,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vaultBucket: e.STRONGBOX_VAULT_BUCKET,
     copyVaults: e.STRONGBOX_COPY_VAULTS,
     ...isolatedVaultsOf(e),
-    ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
-    ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),
-    ...contentKeyOf(e),
+    ...keysOf(e),
     queueUrls: {
       snapshot: e.STRONGBOX_SNAPSHOT_QUEUE_URL,
       copy: e.STRONGBOX_COPY_QUEUE_URL,

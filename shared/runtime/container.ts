@@ -240,6 +240,9 @@ export function createContainer(
   return { config, pipeline, sqs, logger, metrics, portMeter, anomalyEvents };
 }
 
+/** The EncryptionContext key naming the vault: `kms:EncryptionContext:strongbox:vault` in key policies. */
+export const VAULT_CONTEXT_KEY = 'strongbox:vault';
+
 /**
  * The configured master key: as the keyring's recipient (made on first use: a local key file is
  * read then) and as the provider of envelopes written before the keyring (a direct wrap).
@@ -248,7 +251,9 @@ function masterKeyOf(config: Config): { legacy: KeyProvider; master: () => Promi
   if (config.kmsKeyId) {
     const client = new KMSClient({ region: config.primaryRegion });
     const replicas = replicasOf(config.kmsKeyId, config.copyVaults);
-    const recipient = new KmsRecipient(client, config.kmsKeyId, replicas);
+    // New data keys are bound to the vault (EncryptionContext); the key policy requires it of them.
+    const context = config.vaultName ? { [VAULT_CONTEXT_KEY]: config.vaultName } : undefined;
+    const recipient = new KmsRecipient(client, config.kmsKeyId, replicas, context);
     return {
       legacy: new KmsKeyProvider(client, config.kmsKeyId, replicas),
       master: async () => recipient,

@@ -427,10 +427,37 @@ function keyUse(keyPolicy: unknown, b: Bindings): Record<string, string[]> {
     expect(principal.AWS, `${s.Sid}: principal`).toBe(`arn:aws:iam::${ACCOUNT}:root`);
     const roles = asList(s.Condition?.ArnEquals?.['aws:PrincipalArn'] as string | string[] | undefined);
     expect(roles.length, `${s.Sid}: limited to named roles`).toBeGreaterThan(0);
-    expect(Object.keys(s.Condition ?? {})).toEqual(['ArnEquals']);
-    for (const a of actions) use[a] = [...(use[a] ?? []), ...roles].sort();
+    // Besides the roles, a statement may narrow use further (an EncryptionContext, S3, no context).
+    expect(Object.keys(s.Condition ?? {})[0]).toBe('ArnEquals');
+    for (const k of Object.keys(s.Condition ?? {}).slice(1)) expect(['StringEquals', 'Null']).toContain(k);
+    for (const a of actions) use[a] = [...new Set([...(use[a] ?? []), ...roles])].sort();
   }
   return use;
+}
+
+/**
+ * A vault key's policy binds every data key the functions make to the vault (docs/format.md#keyring):
+ * each statement letting a role GenerateDataKey or Decrypt requires the EncryptionContext
+ * `strongbox:vault` = `vaultName`, or is S3's own use for SSE-KMS (`kms:ViaService`), or (Decrypt
+ * alone) opens data keys wrapped before contexts, which carry none.
+ */
+function expectBoundToVault(keyPolicy: unknown, b: Bindings, vaultName: string, region: string): void {
+  const statements = asList((evaluate(keyPolicy, b) as { Statement: Statement[] }).Statement);
+  const conditions = statements
+    .filter((s) => asList(s.Action).some((a) => a === 'kms:GenerateDataKey' || a === 'kms:Decrypt'))
+    .map((s) => ({ actions: asList(s.Action), rest: { ...s.Condition, ArnEquals: undefined } }));
+  const bound = { StringEquals: { 'kms:EncryptionContext:strongbox:vault': vaultName } };
+  const viaS3 = { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } };
+  const noContext = { Null: { 'kms:EncryptionContextKeys': 'true' } };
+  for (const { actions, rest } of conditions) {
+    const narrowed = JSON.parse(JSON.stringify(rest)) as unknown;
+    if (actions.includes('kms:GenerateDataKey')) expect([bound, viaS3]).toContainEqual(narrowed);
+    else expect([bound, viaS3, noContext]).toContainEqual(narrowed);
+  }
+  for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) {
+    const kinds = conditions.filter((c) => c.actions.includes(action)).map((c) => JSON.stringify(c.rest));
+    expect(kinds, action).toContain(JSON.stringify(bound));
+  }
 }
 
 /** Which function roles the identity policies let use a key, by action. */
@@ -774,6 +801,10 @@ describe.each(CASES)('npm run package $args', (c) => {
         .sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, '<VaultKey.Arn>'));
+    // Its data keys are bound to the vault's name, which every function is told.
+    expectBoundToVault(key.Properties?.KeyPolicy, b, `strongbox-${c.stage}`, c.region);
+    for (const fn of FUNCTIONS)
+      expect(envOf(t(), fn, b).STRONGBOX_VAULT_NAME, fn).toBe(`strongbox-${c.stage}`);
     // The functions wrap the format's data keys with it.
     for (const fn of FUNCTIONS) {
       const env = envOf(t(), fn, b);
@@ -1199,6 +1230,8 @@ describe.each(CASES)('npm run package $args', (c) => {
         .sort(),
     });
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
+    // The same vault name as the primary's: a replica opens what the primary's key wrapped.
+    expectBoundToVault(key.Properties?.KeyPolicy, cb, `strongbox-${c.stage}`, c.copyRegion);
   });
 });
 
