@@ -17,6 +17,7 @@ import { DetectorSettingsSchema, detectorSettingsOf } from '#domain/detector/set
 import { EncryptedObjectError } from '#domain/errors.ts';
 import { validatePlans } from '#domain/plan.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
+import { printStatus } from '#local/cli/status.ts';
 import type { Container } from '#runtime/container.ts';
 import { createMetrics, METRICS } from '#runtime/metrics.ts';
 import { makeHandler as makeCaptureHandler } from '../../functions/capture.ts';
@@ -313,6 +314,37 @@ describe('capture counts changes and the detector quarantines an attacked plan',
     expect(again.quarantine).toBeUndefined();
     expect(published).toHaveLength(1);
     expect(await p.catalog.listFindings('photos')).toHaveLength(1);
+  });
+
+  it('agrees with itself when two capture invocations run it at once: one finding, one quarantine, one announcement', async () => {
+    for (const key of keys.filter((_, i) => i % 10 < 3)) await put(key, randomBytes(4096));
+    const runs = await Promise.all([
+      runDetector(p.deps, 'photos', { events }),
+      runDetector(p.deps, 'photos', { events }),
+    ]);
+    expect(runs.map((r) => r.created.length).sort()).toEqual([0, 1]);
+    expect(runs.filter((r) => r.quarantine?.created)).toHaveLength(1);
+    expect(published).toHaveLength(1);
+    expect(await p.catalog.listFindings('photos')).toHaveLength(1);
+    expect(await p.catalog.listQuarantines()).toHaveLength(1);
+  });
+
+  it('prints an ANOMALY line in strongbox status, beside the QUARANTINED one', async () => {
+    for (const key of keys.filter((_, i) => i % 10 < 3)) await put(key, randomBytes(4096));
+    await runDetector(p.deps, 'photos', { events });
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(String(line)));
+    try {
+      await printStatus({ pipeline: p.deps } as Container, 'photos');
+    } finally {
+      log.mockRestore();
+    }
+    expect(lines.filter((l) => /QUARANTINED|ANOMALY/.test(l))).toEqual([
+      expect.stringMatching(
+        /^ {2}QUARANTINED since 2026-12-06T02:59:00.000Z by detector .*: detector: encrypted overwrites 60 in 5 min/,
+      ),
+      "  ANOMALY plan photos since 2026-12-06T03:00:00.000Z: encrypted overwrites 60 in 5 min (peak 60/min; baseline 0 per 5 min; threshold 50) mostly under 'site/'",
+    ]);
   });
 
   it('counts a redelivered event once', async () => {
