@@ -204,6 +204,10 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     // The root last, as in the primary region.
     const rootKey = VaultLayout.manifestKey(task.planId, manifestId);
     const root = await primary.get(rootKey);
+    // The keyring again, for the key documents the primary gained while this copy read its documents:
+    // a part or pack written again meanwhile (same id, content-addressed) under a newer data key is
+    // copied as read, and the target must unwrap it alone (found by the simulation, seed 37).
+    bytesCopied += await copyKeyDocuments(primary, target, { missingOnly: true });
     await target.put(rootKey, root);
     bytesCopied += root.length;
 
@@ -254,6 +258,8 @@ export const KEYS_PREFIX = 'keys/';
  * Copy the primary's keyring documents (`keys/…`) that the target lacks or holds with other bytes
  * (a key rewrapped since), byte for byte; a primary without a keyring copies nothing. Keyring
  * documents are few and small: each is read whole.
+ * @param options.missingOnly copy only the documents the target lacks (two listings, no read of
+ *   what both hold). @default false
  * @returns the bytes copied.
  * @throws TransientError (retryable) when storage fails.
  * @example
@@ -261,11 +267,16 @@ export const KEYS_PREFIX = 'keys/';
  * const bytes = await copyKeyDocuments(vaults.primary, vaultIn(vaults, 'vault:offsite'));
  * ```
  */
-export async function copyKeyDocuments(primary: VaultStore, target: VaultStore): Promise<number> {
+export async function copyKeyDocuments(
+  primary: VaultStore,
+  target: VaultStore,
+  options: { missingOnly?: boolean } = {},
+): Promise<number> {
   const there = new Set<string>();
   for await (const object of target.list(KEYS_PREFIX)) there.add(object.key);
   let bytes = 0;
   for await (const object of primary.list(KEYS_PREFIX)) {
+    if (options.missingOnly && there.has(object.key)) continue;
     const body = await primary.get(object.key);
     if (there.has(object.key) && Buffer.from(await target.get(object.key)).equals(body)) continue;
     await target.put(object.key, body);

@@ -225,6 +225,11 @@ export interface KeyringOptions {
   /** Unwraps envelopes written before the keyring (a direct wrap in the header). */
   legacy?: KeyProvider;
   clock: Clock;
+  /**
+   * Where data key ids and data keys come from: `size` random bytes. @default node:crypto's
+   * randomBytes (a deterministic source is for the simulation alone, test/sim/keys.ts).
+   */
+  randomBytes?: (size: number) => Buffer;
 }
 
 /**
@@ -291,7 +296,8 @@ export class KeyringKeyProvider implements KeyProvider {
   }
 
   async generateDataKey(purpose: DataKeyPurpose = 'metadata'): Promise<DataKey> {
-    const dataKeyId = randomBytes(DATA_KEY_ID_BYTES).toString('hex');
+    const random = this.#options.randomBytes ?? randomBytes;
+    const dataKeyId = random(DATA_KEY_ID_BYTES).toString('hex');
     const [first, ...others] = (await (purpose === 'content'
       ? this.contentRecipients()
       : this.recipients())) as [KeyRecipient, ...KeyRecipient[]];
@@ -300,7 +306,7 @@ export class KeyringKeyProvider implements KeyProvider {
     if (first.generate) {
       ({ plaintext, wrapped: firstWrap } = await first.generate(dataKeyId));
     } else {
-      plaintext = randomBytes(32);
+      plaintext = random(32);
       firstWrap = await first.wrap(plaintext, dataKeyId);
     }
     const otherWraps = await Promise.all(others.map((r) => r.wrap(plaintext, dataKeyId)));

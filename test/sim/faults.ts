@@ -37,6 +37,16 @@ export const FAULT_KINDS = [
   'copy-gc-overlap',
   /** The state table restored to an earlier point (PITR). Issue 12, defect 5. */
   'state-restore',
+  /**
+   * An operator or the detector quarantines the photos plan, and releases it (and its held snapshot)
+   * later. Issue 15. Not a fault, an operator's action: on wherever the faults are.
+   */
+  'quarantine',
+  /**
+   * The envelopes use the keyring (key documents, data keys from a seeded source), and the operator
+   * rotates the master key and retires the old one (README "Keys: rotation and retirement"). Issue 15.
+   */
+  'rotation',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -26,6 +26,13 @@
  * - `[restore-job]`: a SUCCEEDED restore job wrote what its snapshot holds;
  * - `[running]` (with `runningDeadlineSeconds`): no RUNNING snapshot or restore job outlives its deadline
  *   (clock jumps not counted: no tick runs the reaper during them);
+ * - `[quarantine]` (fault kind `quarantine`): while a plan is in quarantine its held snapshot stays
+ *   COMMITTED with its legal hold (and restores, as every committed one), no forget task that started
+ *   while that quarantine was recorded forgets a snapshot of the plan, and no GC run that started
+ *   while it was recorded deletes a vault object;
+ * - `[keys]` (fault kind `rotation`): the envelopes use the keyring; after every rotation, retirement
+ *   (finished or killed halfway) and master-key deletion, every committed snapshot is restored again
+ *   from each region's vault alone (its key documents only), with the master keys that still exist;
  * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run
  *   ("unreferenced" as GC's live set defines it: test/support/gc-model.ts's liveBlobs and
  *   keptRootBlobs, plus journaled blobs); the quiet phase then ends with a GC cycle per region.
@@ -35,13 +42,17 @@
 import { withRetry } from '#adapters/retrying.ts';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
 import { copyToRegion } from '#domain/copy.ts';
+import { runDetector } from '#domain/detector/run.ts';
 import { runDrill } from '#domain/drill.ts';
 import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#domain/errors.ts';
+import { PartBlobCache } from '#domain/gc/part-cache.ts';
+import { KeyringKeyProvider, retireRecipient, rotateKeys, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
+import { quarantinePlan } from '#domain/quarantine.ts';
 import { DEFAULT_REAPER_OPTIONS, reapStaleWork } from '#domain/reaper.ts';
-import type { JournalEntry, PlanRecord, SnapshotRecord } from '#domain/records.ts';
+import type { JournalEntry, PlanRecord, QuarantineRecord, SnapshotRecord } from '#domain/records.ts';
 import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readEntryContent } from '#domain/repository/read-blobs.ts';
 import { readIndex, readManifest } from '#domain/repository/read-documents.ts';
@@ -65,6 +76,7 @@ import { MemoryScratchSpace } from '../support/memory/scratch.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { SimEnvelope } from './envelope.ts';
 import type { FaultKind } from './faults.ts';
+import { SimMasterKey, SimRandom } from './keys.ts';
 import { SimObjectStore } from './object-store.ts';
 import { Prng } from './prng.ts';
 
@@ -103,6 +115,8 @@ export interface SimOptions {
    * check counts completed runs only, so its bound ("grace plus one run") holds whatever it is.
    */
   gcIntervalSeconds?: number;
+  /** Each container's GC keeps a PartBlobCache (gc/part-cache.ts), as a warm prune environment does. */
+  partCache?: boolean;
   /** Replay these decisions instead of drawing them (a shrunk trace); a decision that no longer applies is skipped. */
   replay?: readonly string[];
 }
@@ -145,6 +159,8 @@ interface Run {
   deadlineT: number;
   calls: number;
   state: 'running' | 'done' | 'killed';
+  /** The quarantine records stored when the run started (forget and gc tasks; `quarantine` faults). */
+  quarantines?: QuarantineRecord[];
 }
 
 interface Pending {
@@ -158,6 +174,8 @@ interface Pending {
 interface Container {
   kind: string;
   deps: PipelineDeps;
+  /** The master key its configuration named when it started (fault kind `rotation`). */
+  master?: SimMasterKey;
   current?: Run;
   dead: boolean;
 }
@@ -200,6 +218,13 @@ interface Candidate {
   exec: (variant: string) => Promise<void> | void;
 }
 
+/** A rotation under way (fault kind `rotation`): from the configured key to a new one. */
+interface KeyRotation {
+  phase: 'rotating' | 'rotated' | 'switched' | 'rerotated';
+  from: SimMasterKey;
+  to: SimMasterKey;
+}
+
 const short = (s: string) => s.replace(/[0-9a-f]{64}/g, (h) => h.slice(0, 8));
 
 /** A clock whose time is `T + skew` of the world. */
@@ -231,7 +256,8 @@ export class World {
   readonly primary = new MemoryVaultStore(PRIMARY, 'vault-use1', this.s3Clock);
   readonly copy = new MemoryVaultStore(COPY, 'vault-euw1', this.s3Clock);
   readonly objects = new SimObjectStore(this.s3Clock);
-  readonly envelope = new SimEnvelope();
+  /** The envelope the checks open documents with (per check and region with `rotation`: #checkers). */
+  envelope = new SimEnvelope();
   readonly plans: PlanRecord[] = [];
   readonly pending: Pending[] = [];
   readonly runs: Run[] = [];
@@ -310,6 +336,25 @@ export class World {
   /** When each journal entry was first written (the functions' clock), by `<plan>/<key>/<sequencer>`. */
   readonly #appendedAt = new Map<string, number>();
   #restores = 0;
+  /** `rotation`: the nonce counter every container's envelope shares, and the seed's byte source. */
+  readonly #nonces = { n: 0 };
+  readonly #random: SimRandom;
+  /** `rotation`: the master keys made so far (K1 first); a retired one is deleted (it wraps and unwraps nothing). */
+  readonly #masterKeys: SimMasterKey[] = [];
+  /** `rotation`: the master key the configuration names (new containers wrap to it and unwrap with it). */
+  #configured: SimMasterKey | undefined;
+  /**
+   * `rotation`, the operator's procedure (README "Keys: rotation and retirement"): `rotate --to NEW`
+   * until it succeeds, point the configuration at NEW, `rotate --to NEW` again, `retire OLD`.
+   */
+  #keys: KeyRotation | undefined;
+  /** Bumped when restorability may have changed for every snapshot (keyring operations): everything is restored again. */
+  #keysEpoch = 0;
+  #keysCheckedEpoch = 0;
+  /** Per check, the envelopes opening documents of one region's vault alone (and of both: 'all'). */
+  #checkers = new Map<string, SimEnvelope>();
+  /** `[quarantine]` breaches seen at the port calls (a forget or a delete a quarantine should have stopped). */
+  readonly #quarantineBreaches: string[] = [];
   readonly #indexCache = new Map<string, ReadonlyMap<ContentId, readonly ContentId[]>>();
 
   constructor(opts: SimOptions) {
@@ -317,6 +362,11 @@ export class World {
     this.rng = new Prng(opts.seed);
     this.effects = new Prng(opts.seed ^ 0x5bd1e995);
     this.faults = new Set(opts.faults);
+    this.#random = new SimRandom(opts.seed);
+    if (this.faults.has('rotation')) {
+      this.#configured = new SimMasterKey(opts.seed, 1);
+      this.#masterKeys.push(this.#configured);
+    }
   }
 
   has(f: FaultKind): boolean {
@@ -389,17 +439,25 @@ export class World {
     const wrapVault = (raw: MemoryVaultStore, tag: string): VaultStore => ({
       region: raw.region,
       bucket: raw.bucket,
-      put: (key, body, options) => call(`${tag}.put ${key}`, () => raw.put(key, body, options)),
+      put: (key, body, options) =>
+        call(`${tag}.put ${key}`, () => {
+          // A key document rewritten outside a keyring operation (a copy's): restore everything again.
+          if (key.startsWith('keys/') && c.kind !== 'keys' && raw.objects.has(key)) this.#keysEpoch += 1;
+          return raw.put(key, body, options);
+        }),
       extendRetention: (key, until, mode) =>
         call(`${tag}.extendRetention ${key}`, () => raw.extendRetention(key, until, mode)),
       retainUntil: (key) => call(`${tag}.retainUntil ${key}`, () => raw.retainUntil(key)),
       get: (key) => call(`${tag}.get ${key}`, () => raw.get(key)),
       getRange: (key, o, l) => call(`${tag}.getRange ${key}`, () => raw.getRange(key, o, l)),
       checksum: (key) => call(`${tag}.checksum ${key}`, () => raw.checksum(key)),
-      delete: (keys) =>
-        call(`${tag}.delete ${keys.length}`, () =>
-          raw.delete(this.opts.leakPacks ? keys.filter((k) => !VaultLayout.packIdOf(k)) : keys),
-        ),
+      delete: (keys) => {
+        const run = c.current;
+        return call(`${tag}.delete ${keys.length}`, () => {
+          if (keys.length > 0 && run?.message?.task.kind === 'gc') this.#quarantineGc(run, tag, keys.length);
+          return raw.delete(this.opts.leakPacks ? keys.filter((k) => !VaultLayout.packIdOf(k)) : keys);
+        });
+      },
       list: (prefix) => ({
         async *[Symbol.asyncIterator]() {
           yield* await call(`${tag}.list ${prefix}`, async () => {
@@ -415,8 +473,11 @@ export class World {
       get: (target, prop) => {
         const f = (target as unknown as Record<string | symbol, unknown>)[prop];
         if (typeof f !== 'function') return f;
+        const run = c.current;
         return (...args: unknown[]) =>
           call(`catalog.${String(prop)}`, () => {
+            if (prop === 'updateSnapshot' && run?.quarantines?.length)
+              return this.#quarantineForget(run, target, args);
             if (!/^(get|list)/.test(String(prop))) this.writes += 1; // reads change nothing to check
             if (prop === 'deleteGcMarks' && c.kind === 'copy') this.count('copy-rescues');
             if (prop === 'appendJournal') {
@@ -480,15 +541,32 @@ export class World {
         call(`s3.currentVersion ${bucket}/${key}`, () => o.currentVersion(bucket, key)),
       delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),
     };
+    let envelope = this.envelope;
+    let primary = wrapVault(this.primary, 'use1');
+    let copy = wrapVault(this.copy, 'euw1');
+    if (this.#configured) {
+      // The keyring as a function's container builds it (shared/runtime/container.ts): the master
+      // key its configuration names, key documents read through its ports, stored before each put.
+      const master = this.#configured;
+      c.master = master;
+      const ports = [primary, copy];
+      const keyring = new KeyringKeyProvider({
+        vaults: () => ports,
+        recipients: async () => [master],
+        holders: async () => [master],
+        clock: this.fnClock,
+        randomBytes: (n) => this.#random.bytes(n),
+      });
+      envelope = new SimEnvelope(keyring, this.#nonces);
+      primary = withKeyDocuments(primary, keyring);
+      copy = withKeyDocuments(copy, keyring);
+    }
     c.deps = {
       catalog,
       queue,
       clock: this.fnClock,
-      envelope: this.envelope,
-      vaults: {
-        primary: wrapVault(this.primary, 'use1'),
-        copies: new Map([[COPY, wrapVault(this.copy, 'euw1')]]),
-      },
+      envelope,
+      vaults: { primary, copies: new Map([[COPY, copy]]) },
       objects,
       retry: withRetry,
       concurrency: 2,
@@ -496,6 +574,7 @@ export class World {
       ...(this.opts.gcIntervalSeconds === undefined
         ? {}
         : { gcIntervalSeconds: this.opts.gcIntervalSeconds }),
+      ...(this.opts.partCache ? { partBlobCache: new PartBlobCache(100_000) } : {}),
       gcMaxUnusedPercent: 30,
       remainingTimeMs: () => (c.current ? c.current.deadlineT - this.T : LAMBDA_TIMEOUT_MS),
       timeReserveSeconds: this.faults.has('continuation') ? LAMBDA_TIMEOUT_MS / 1000 - 8 : 120,
@@ -565,6 +644,7 @@ export class World {
     run.state = 'killed';
     run.container.dead = true;
     this.count(`kills.${why}`);
+    if (run.kind === 'keys') this.#keysEpoch += 1; // a keyring operation stopped halfway
     for (let i = this.pending.length - 1; i >= 0; i--)
       if (this.pending[i]?.run === run) this.pending.splice(i, 1);
     if (run.event) this.#retryEvent(run.event);
@@ -601,7 +681,33 @@ export class World {
       // 'retry': the message stays in flight until its visibility timeout.
     });
     run.message = m;
+    if (m.task.kind === 'forget' || m.task.kind === 'gc')
+      run.quarantines = [...this.catalog.quarantines.values()];
     m.runs.push(run);
+  }
+
+  /** A forget's `updateSnapshot`: forgetting while the quarantine its run started under still holds is a breach. */
+  async #quarantineForget(run: Run, catalog: MemoryCatalog, args: unknown[]): Promise<boolean> {
+    this.writes += 1;
+    const [planId, snapshotId, patch] = args as [string, string, Partial<SnapshotRecord>];
+    const ok = await catalog.updateSnapshot(...(args as Parameters<MemoryCatalog['updateSnapshot']>));
+    if (ok && patch.status === 'FORGOTTEN' && run.message?.task.kind === 'forget') {
+      const q = this.catalog.quarantines.get(planId);
+      if (q && run.quarantines?.includes(q))
+        this.#quarantineBreaches.push(
+          `[quarantine] ${run.name} forgot ${planId}/${snapshotId}: it started while the plan was in quarantine (since ${q.since})`,
+        );
+    }
+    return ok;
+  }
+
+  /** A GC run's delete: deleting while a quarantine recorded when the run started still holds is a breach. */
+  #quarantineGc(run: Run, tag: string, n: number): void {
+    const q = run.quarantines?.find((x) => this.catalog.quarantines.get(x.planId) === x);
+    if (q)
+      this.#quarantineBreaches.push(
+        `[quarantine] ${run.name} deleted ${n} object(s) from ${tag}: it started while plan ${q.planId} was in quarantine (since ${q.since})`,
+      );
   }
 
   /** What the SQS task handler does (shared/runtime/sqs-task-handler.ts), on the container's ports. */
@@ -782,8 +888,28 @@ export class World {
           })),
       });
     if (this.quiet) {
-      const gc = cats.length === 0 ? this.endGcDue() : undefined;
-      if (gc && gc !== 'wait') {
+      // The operator releases a quarantine left at the end (garbage collection waits for it), and
+      // takes a rotation under way on to its end (`--from OLD` where it needs it).
+      const release = cats.length === 0 && this.catalog.quarantines.size > 0 && this.faults.has('quarantine');
+      const keys = cats.length === 0 && !release && this.#keys ? this.#keyOps() : [];
+      const gc = cats.length === 0 && !release && keys.length === 0 ? this.endGcDue() : undefined;
+      if (keys.length > 0) {
+        const next = keys[0] as Candidate;
+        cats.push({ name: next.name, weight: 1, build: () => [{ ...next, variant: () => 'from-old' }] });
+      } else if (release) {
+        if (!this.runs.some((r) => r.state === 'running' && r.name.startsWith('release ')))
+          cats.push({
+            name: 'release',
+            weight: 1,
+            build: () => [{ name: 'release photos', weight: 1, exec: () => this.#release() }],
+          });
+        else
+          cats.push({
+            name: 'tick',
+            weight: 1,
+            build: () => [{ name: 'tick', weight: 1, exec: () => this.#tick() }],
+          });
+      } else if (gc && gc !== 'wait') {
         cats.push({
           name: 'gc',
           weight: 1,
@@ -922,6 +1048,8 @@ export class World {
           });
       }
     }
+    if (this.has('quarantine')) out.push(...this.#quarantineOps());
+    if (this.has('rotation')) out.push(...this.#keyOps());
     if (this.has('failed-retry'))
       out.push({
         name: this.sourceDown ? 'outage-ends' : 'outage',
@@ -983,6 +1111,152 @@ export class World {
         out.push({ name: 'restore-state', weight: 0.2, exec: () => this.#restoreState() });
     }
     return out;
+  }
+
+  /**
+   * `quarantine`: an operator quarantines the photos plan from a recent time, or the detector does
+   * (counts of a mass deletion injected for this minute); later it is released, and sometimes the
+   * snapshot it held too. One such command at a time (an operator's).
+   */
+  #quarantineOps(): Candidate[] {
+    if (
+      this.runs.some(
+        (r) => r.state === 'running' && r.kind === 'cli' && /^(quarantine|release) /.test(r.name),
+      )
+    )
+      return [];
+    const out: Candidate[] = [];
+    if (!this.catalog.quarantines.has('photos'))
+      out.push({
+        name: 'quarantine photos',
+        weight: 0.4,
+        variant: (rng) => (rng.chance(0.3) ? 'detector' : String(rng.int(90))),
+        exec: (v) => this.#quarantine(v),
+      });
+    else out.push({ name: 'release photos', weight: 0.4, exec: () => this.#release() });
+    const held = [...this.catalog.snapshots.values()].filter((s) => s.planId === 'photos' && s.legalHold);
+    if (!this.catalog.quarantines.has('photos'))
+      for (const s of held)
+        out.push({
+          name: `release photos/${s.snapshotId}`,
+          weight: 0.1,
+          exec: () =>
+            this.#cli(`release photos/${s.snapshotId}`, (d) =>
+              d.catalog.setLegalHold('photos', s.snapshotId, undefined),
+            ),
+        });
+    return out;
+  }
+
+  #quarantine(variant: string): void {
+    this.#cli('quarantine photos', async (d) => {
+      const now = d.clock.now().getTime();
+      if (variant === 'detector') {
+        const minute = new Date(now).toISOString().slice(0, 16);
+        const expires = new Date(now + 86_400_000).toISOString();
+        await d.catalog.addChangeCounts('photos', minute, { removals: 5000 }, expires);
+        const run = await runDetector(d, 'photos');
+        if (run.quarantine?.created) this.count('quarantine.detector');
+        if (run.quarantine?.quarantine.heldSnapshotId) this.count('quarantine.held');
+        return;
+      }
+      const since = new Date(now - Number(variant) * 60_000).toISOString();
+      const q = await quarantinePlan(d, 'photos', { since, reason: 'sim', by: 'operator' });
+      if (q.created) this.count('quarantine.operator');
+      if (q.quarantine.heldSnapshotId) this.count('quarantine.held');
+    });
+  }
+
+  /** `strongbox release photos` (shared/local/cli/quarantine.ts releaseQuarantine: the same catalog calls). */
+  #release(): void {
+    this.#cli('release photos', async (d) => {
+      const q = await d.catalog.getQuarantine('photos');
+      if (q && (await d.catalog.liftQuarantine('photos'))) this.count('quarantine.released');
+    });
+  }
+
+  /**
+   * `rotation`: the operator's procedure (README "Keys: rotation and retirement"), one command at a
+   * time: `keys rotate --to NEW` (again until it succeeds), point the configuration at NEW, `keys
+   * rotate --to NEW` again (with or without `--from OLD`), `keys retire OLD` (again, or rotate again,
+   * until it succeeds), then OLD is deleted. Every command may die halfway, and runs again.
+   */
+  #keyOps(): Candidate[] {
+    if (this.runs.some((r) => r.state === 'running' && r.kind === 'keys')) return [];
+    const k = this.#keys;
+    const rotate = (weight: number): Candidate => ({
+      name: 'rotate',
+      weight,
+      variant: (rng) =>
+        k?.phase === 'switched' || k?.phase === 'rerotated' ? rng.pick(['', 'from-old']) : '',
+      exec: (v) => this.#rotate(v === 'from-old'),
+    });
+    if (!k) return [rotate(0.6)];
+    if (k.phase === 'rotating' || k.phase === 'switched') return [rotate(3)];
+    if (k.phase === 'rotated')
+      return [
+        {
+          name: 'switch-key',
+          weight: 3,
+          exec: () => {
+            // New containers name NEW; a warm one is replaced (Lambda's on a configuration change).
+            this.#configured = k.to;
+            k.phase = 'switched';
+            this.#warmCapture = undefined;
+            this.count('keys.switched');
+          },
+        },
+      ];
+    return [{ name: 'retire', weight: 3, exec: () => this.#retire(k) }, rotate(1)];
+  }
+
+  #rotate(fromOld: boolean): void {
+    if (!this.#keys) {
+      const to = new SimMasterKey(this.opts.seed, this.#masterKeys.length + 1);
+      this.#masterKeys.push(to);
+      this.#keys = { phase: 'rotating', from: this.#configured as SimMasterKey, to };
+    }
+    const k = this.#keys;
+    const holders = [this.#configured as SimMasterKey, ...(fromOld ? [k.from] : [])];
+    this.#keysRun(`rotate ${k.to.keyId}`, async (d) => {
+      await rotateKeys([d.vaults.primary, ...d.vaults.copies.values()], { holders, to: k.to });
+      if (k.phase === 'rotating') k.phase = 'rotated';
+      else if (k.phase === 'switched') k.phase = 'rerotated';
+      this.count('keys.rotated');
+    });
+  }
+
+  #retire(k: KeyRotation): void {
+    this.#keysRun(`retire ${k.from.keyId}`, async (d) => {
+      await retireRecipient([d.vaults.primary, ...d.vaults.copies.values()], { keyId: k.from.keyId }).catch(
+        (error: unknown) => {
+          // Refused (a key document names OLD alone): the operator runs `keys rotate` first.
+          if (/only recipient/.test(reasonOf(error))) k.phase = 'switched';
+          throw error;
+        },
+      );
+      // Removed from the key service: nothing wraps to it or unwraps with it any more.
+      k.from.deleted = true;
+      if (this.#keys === k) this.#keys = undefined;
+      this.count('keys.retired');
+    });
+  }
+
+  /** A keyring command (the CLI): its failure is the operator's to see; it ends a keys epoch. */
+  #keysRun(label: string, body: (deps: PipelineDeps) => Promise<void>): void {
+    this.#start('keys', label, async (deps) => {
+      try {
+        await body(deps);
+      } catch (error) {
+        this.count(
+          `keys.failed.${label.split(' ')[0]}: ${reasonOf(error)
+            .replace(/[0-9a-f]{32}/g, 'ID')
+            .slice(0, 60)}`,
+        );
+      } finally {
+        this.#keysEpoch += 1;
+      }
+    });
   }
 
   async #resume(p: Pending, variant: string): Promise<void> {
@@ -1168,10 +1442,14 @@ export class World {
     const found: string[] = [];
     // Every invariant but [running] depends only on what the catalog and the vaults hold: with
     // nothing written since the last look, only the clock moved, and only [running] can change.
-    const at = `${this.writes}/${this.#vaultVersion(this.primary)}/${this.#vaultVersion(this.copy)}`;
+    const at = `${this.writes}/${this.#vaultVersion(this.primary)}/${this.#vaultVersion(this.copy)}/${this.#keysEpoch}`;
     if (at === this.#checkedAt && !full)
       return this.#fresh(this.#running([...this.catalog.snapshots.values()]));
     this.#checkedAt = at;
+    this.#checkers.clear();
+    // After a keyring operation (or a copy rewriting a key document) every snapshot restores again.
+    const keysChanged = this.#keysEpoch !== this.#keysCheckedEpoch;
+    this.#keysCheckedEpoch = this.#keysEpoch;
     const snapshots = [...this.catalog.snapshots.values()];
     for (const s of snapshots) {
       const id = `${s.planId}/${s.snapshotId}`;
@@ -1200,7 +1478,7 @@ export class World {
       let checked = this.#checked.get(key);
       const regions = [PRIMARY, ...(s.regions?.[COPY]?.status === 'COPIED' ? [COPY] : [])];
       for (const region of regions) {
-        if (checked?.regions.has(region) && !full) continue;
+        if (checked?.regions.has(region) && !full && !keysChanged) continue;
         const restored = await this.#restoreAll(s, region).catch((e: unknown) => `${reasonOf(e)}`);
         if (typeof restored === 'string') {
           found.push(`[restore] ${id} (committed) does not restore in ${region}: ${short(restored)}`);
@@ -1223,6 +1501,7 @@ export class World {
       }
       if (checked) found.push(...(await this.#present(checked, regions)));
     }
+    found.push(...this.#quarantined());
     // Committed snapshots a state restore dropped from the catalog keep their documents.
     for (const o of this.#orphans.values()) {
       if (this.#forgotten.has(`${o.planId}/${o.snapshotId}`)) continue;
@@ -1253,6 +1532,46 @@ export class World {
     }
     if (this.opts.checkGarbage) found.push(...(await this.#garbage()));
     return this.#fresh(found);
+  }
+
+  /**
+   * `[quarantine]`: a quarantined plan's held snapshot is COMMITTED and held (its restorability is
+   * the committed snapshots' check), and the breaches the ports saw (a forget, a GC delete).
+   */
+  #quarantined(): string[] {
+    const found = [...this.#quarantineBreaches];
+    for (const q of this.catalog.quarantines.values()) {
+      if (!q.heldSnapshotId) continue;
+      const s = this.catalog.snapshots.get(`${q.planId}/${q.heldSnapshotId}`);
+      if (s?.status === 'COMMITTED' && s.legalHold) continue;
+      found.push(
+        `[quarantine] ${q.planId} is in quarantine (since ${q.since}, by ${q.by}) holding ${q.heldSnapshotId}, which is ${s ? `${s.status}${s.legalHold ? '' : ' without a legal hold'}` : 'gone from the catalog'}`,
+      );
+    }
+    return found;
+  }
+
+  /**
+   * The envelope the checks open a region's documents with: with `rotation`, over a keyring reading
+   * key documents from that region's vault alone (`all`: both) and holding every master key that
+   * still exists; made afresh for each check (no data key stays unwrapped from an earlier one).
+   */
+  #checker(region: string): SimEnvelope {
+    if (!this.faults.has('rotation')) return this.envelope;
+    let envelope = this.#checkers.get(region);
+    if (!envelope) {
+      const vaults =
+        region === PRIMARY ? [this.primary] : region === COPY ? [this.copy] : [this.primary, this.copy];
+      const keys = new KeyringKeyProvider({
+        vaults: () => vaults,
+        recipients: async () => this.#masterKeys.filter((k) => !k.deleted),
+        holders: async () => this.#masterKeys.filter((k) => !k.deleted),
+        clock: this.s3Clock,
+      });
+      envelope = new SimEnvelope(keys, { n: 0 });
+      this.#checkers.set(region, envelope);
+    }
+    return envelope;
   }
 
   /** The violations not reported before (recorded as reported now). */
@@ -1289,12 +1608,13 @@ export class World {
   /** Restore a snapshot from a region, every byte, on the raw stores: key → content. */
   async #restoreAll(s: SnapshotRecord, region: string): Promise<Map<string, string>> {
     const vault = region === PRIMARY ? this.primary : this.copy;
-    const root = await readManifest(vault, this.envelope, s.planId, s.manifestId as string);
-    const entries = await readAllEntries(vault, this.envelope, root);
-    const index = await VaultIndex.load(vault, this.envelope, { retry: withRetry });
+    const envelope = this.#checker(region);
+    const root = await readManifest(vault, envelope, s.planId, s.manifestId as string);
+    const entries = await readAllEntries(vault, envelope, root);
+    const index = await VaultIndex.load(vault, envelope, { retry: withRetry });
     const out = new Map<string, string>();
     for (const e of entries)
-      out.set(e.key, (await readEntryContent(vault, this.envelope, index, e)).toString('utf8'));
+      out.set(e.key, (await readEntryContent(vault, envelope, index, e)).toString('utf8'));
     return out;
   }
 
@@ -1381,7 +1701,7 @@ export class World {
     const now = new Date(this.T + this.skewMs);
     let common: Set<ContentId>;
     try {
-      common = await liveBlobs(this.catalog, vaults, this.envelope, { now });
+      common = await liveBlobs(this.catalog, vaults, this.#checker('all'), { now });
     } catch {
       return []; // a live document is unreadable: the restore checks report that
     }
@@ -1389,12 +1709,15 @@ export class World {
     for (const vault of [this.primary, this.copy]) {
       let live: Set<ContentId>;
       try {
-        live = new Set([...common, ...(await keptRootBlobs(this.catalog, vaults, this.envelope, vault))]);
+        live = new Set([
+          ...common,
+          ...(await keptRootBlobs(this.catalog, vaults, this.#checker('all'), vault)),
+        ]);
       } catch {
         continue;
       }
       for (const b of journaled) live.add(b);
-      const garbage = await garbagePacks(vault, this.envelope, live).catch(() => undefined);
+      const garbage = await garbagePacks(vault, this.#checker(vault.region), live).catch(() => undefined);
       if (garbage)
         for (const overdue of this.#watch.observe(vault.region, garbage, this.T + this.skewMs))
           out.push(`[garbage] ${overdue}`);
@@ -1420,9 +1743,9 @@ export class World {
       const key = `${c.planId}/${c.manifestId}`;
       let docs = this.#blobsOf.get(key);
       if (!docs) {
-        const root = await readManifest(vault, this.envelope, c.planId, c.manifestId);
+        const root = await readManifest(vault, this.#checker(region), c.planId, c.manifestId);
         const blobs = new Set<ContentId>();
-        for (const e of await readAllEntries(vault, this.envelope, root))
+        for (const e of await readAllEntries(vault, this.#checker(region), root))
           for (const b of e.blobs) blobs.add(b);
         docs = { parts: root.parts.map((p) => VaultLayout.partKey(c.planId, p.partId)), blobs: [...blobs] };
         this.#blobsOf.set(key, docs);
@@ -1456,7 +1779,10 @@ export class World {
       let doc = this.#indexCache.get(`${vault.bucket}/${id}`);
       if (!doc) {
         const m = new Map<ContentId, ContentId[]>();
-        for (const p of (await readIndex(vault, this.envelope, id)).packs)
+        // An index document that does not open: the restore checks report what it costs.
+        const index = await readIndex(vault, this.#checker(vault.region), id).catch(() => undefined);
+        if (!index) continue;
+        for (const p of index.packs)
           for (const b of p.blobs) m.set(b.blobId, [...(m.get(b.blobId) ?? []), p.packId]);
         doc = m;
         this.#indexCache.set(`${vault.bucket}/${id}`, doc);
