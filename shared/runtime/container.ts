@@ -192,7 +192,8 @@ export function createContainer(
     config.isolatedVaults ?? [],
     config.isolatedAccess ?? 'read',
     config,
-    (vault, location) => observed(vault, location),
+    // The key documents of this process's data keys go in first, as in every vault it writes.
+    (vault, location) => observed(withKeyDocuments(vault, keyring), location),
     (client) => s3HttpClientFor(config, client),
   );
   const pipeline: PipelineDeps = {
@@ -229,7 +230,8 @@ export function createContainer(
     ...(config.restoreSliceSize ? { restoreSliceSize: config.restoreSliceSize } : {}),
     ...(config.restoreSliceBytes ? { restoreSliceBytes: config.restoreSliceBytes } : {}),
   };
-  vaultsForKeys.push(pipeline.vaults.primary, ...copies.values());
+  // Key documents are read from the primary first, then the copy regions', then the isolated vaults'.
+  vaultsForKeys.push(pipeline.vaults.primary, ...copies.values(), ...isolated.values());
   const metrics = options.metrics ?? createMetrics(config, logger);
   const embedded = config.endpoints.dynamodb !== undefined || config.endpoints.sqs !== undefined;
   const anomalyEvents: AnomalyEvents = embedded

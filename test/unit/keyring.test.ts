@@ -33,7 +33,7 @@ import {
   readFixtureJson,
   readFixtureKey,
 } from '../support/fixture-vault.ts';
-import type { MemoryVaultStore } from '../support/memory/vault-store.ts';
+import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -159,6 +159,39 @@ describe('the keyring', () => {
     // Another process reaching only the copy region's vault.
     keyringProcess(p, [key], [key], [p.copy]);
     expect(await restored(p, id, 'eu-west-1')).toEqual(expected);
+  });
+
+  it('stores the key documents an isolated vault needs there, so it restores with the primary and the copy region gone', async () => {
+    // Prepare: a plan copying to the copy region and to isolated vault `offsite`, all on the keyring.
+    const p = memoryPipeline();
+    const offsite = new MemoryVaultStore('vault:offsite', 'isolated-offsite', p.clock);
+    await p.catalog.putPlans([plan({ isolatedVaults: ['offsite'], retention: { keepLast: 10 } })]);
+    await putText(p, 'a.txt', 'alpha');
+    const key = await LocalKeyRecipient.fromFile(join(dir, 'master.key'));
+    const withOffsite = (reachable: MemoryVaultStore[]) => {
+      const { keyring } = keyringProcess(p, [key], [key], reachable);
+      p.deps.vaults = {
+        ...p.deps.vaults,
+        isolated: new Map([['offsite', withKeyDocuments(offsite, keyring)]]),
+      };
+    };
+    // Each task in a process of its own, as in Lambda: the copy seals its index documents with a data
+    // key of its own, which only it stores.
+    withOffsite([p.primary, p.copy, offsite]);
+    const { snapshotId: id } = await startSnapshotNow(p.deps, 'photos');
+    for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
+      for (const task of tasks) {
+        withOffsite([p.primary, p.copy, offsite]);
+        await p.run(task);
+      }
+    }
+    const expected = await restored(p, id);
+    // Act: the primary and the copy region's vaults are lost; a process reaching the isolated vault alone.
+    await p.primary.delete([...p.primary.objects.keys()]);
+    await p.copy.delete([...p.copy.objects.keys()]);
+    withOffsite([offsite]);
+    // Assess
+    expect(await restored(p, id, 'vault:offsite')).toEqual(expected);
   });
 
   it('never lets garbage collection delete a key document', async () => {
