@@ -4,6 +4,7 @@
  */
 import type { Envelope } from './envelope.ts';
 import { NotFoundError, reasonOf } from './errors.ts';
+import type { PartBlobCache } from './gc/part-cache.ts';
 import type { Catalog, Clock, ObjectStore, ScratchSpace, TaskQueue, VaultStore } from './ports.ts';
 import type { PlanRecord, SnapshotRecord } from './records.ts';
 import type { Retry } from './retry-policy.ts';
@@ -90,6 +91,13 @@ export interface PipelineDeps {
    * @see ../../docs/format.md#garbage-collection
    */
   gcIntervalSeconds?: number;
+  /**
+   * The blob ids of the manifest parts earlier garbage-collection runs of this container read, so a
+   * run reads only the parts new since (gc/part-cache.ts; content-addressed, never stale). The
+   * composition root makes one per Lambda environment; absent (tests, the simulator): every run
+   * reads every live part.
+   */
+  partBlobCache?: PartBlobCache;
   /**
    * Garbage collection repacks a pack some of whose blobs are live when more than this percentage
    * of its sealed blob bytes is unreferenced (restic's `--max-unused`): its live blobs go to new

@@ -38,6 +38,7 @@ import { DiskScratchSpace } from '#adapters/scratch.ts';
 import { SqsTaskQueue } from '#adapters/sqs-task-queue.ts';
 import type { AnomalyEvents } from '#domain/detector/run.ts';
 import { Envelope } from '#domain/envelope.ts';
+import { PartBlobCache } from '#domain/gc/part-cache.ts';
 import { withWritePolicy } from '#domain/immutability.ts';
 import { type KeyRecipient, KeyringKeyProvider, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
@@ -221,6 +222,8 @@ export function createContainer(
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
     gcIntervalSeconds: config.gcIntervalSeconds,
+    // Built once per Lambda environment: the next GC run in it reads only manifest parts new since.
+    partBlobCache: new PartBlobCache(config.indexMemoryBlobs),
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
     timeReserveSeconds: config.timeReserveSeconds,
     resumableObjectBytes: config.resumableObjectBytes,

@@ -7,13 +7,15 @@
  * modified, 20% added, 20% deleted, captured as S3 would notify them), a journal-built snapshot
  * `--minutes` after the last (default 5), and what the job runs after it: verification, forget
  * (retention keeps every snapshot, so the history only grows) and GC. `--interval S` is
- * `gcIntervalSeconds` (default: both 0 and 21600, one after the other). Prints the seconds of the
+ * `gcIntervalSeconds` (default: both 0 and 21600, one after the other); `--part-cache` gives GC a
+ * PartBlobCache as a warm prune environment has (gc/part-cache.ts). Prints the seconds of the
  * rounds at 1, 20, 60 and 100 snapshots, by task kind, and a JSON line per run.
  *
- * node_modules/.bin/node test/bench/gc-rounds.ts [--objects N] [--rounds N] [--changes N] [--interval S]
+ * node_modules/.bin/node test/bench/gc-rounds.ts [--objects N] [--rounds N] [--changes N] [--interval S] [--part-cache]
  */
 import { parseArgs } from 'node:util';
 import { captureChange, type S3EventRecord } from '#domain/capture.ts';
+import { PartBlobCache } from '#domain/gc/part-cache.ts';
 import type { VaultGcResult } from '#domain/gc/result.ts';
 import type { PruneResult } from '#domain/prune.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '5' },
     interval: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    'part-cache': { type: 'boolean', default: false },
   },
 });
 const OBJECTS = Number(values.objects);
@@ -103,6 +106,7 @@ async function run(intervalSeconds: number) {
   const random = prng(Number(values.seed));
   const p = memoryPipeline('2026-03-01T00:00:00Z');
   p.deps.gcIntervalSeconds = intervalSeconds;
+  if (values['part-cache']) p.deps.partBlobCache = new PartBlobCache(1_000_000);
   await p.catalog.putPlans([
     plan({
       copyRegions: [],
@@ -161,7 +165,7 @@ const f = (n: number | undefined) => (n ?? 0).toFixed(2);
 for (const interval of INTERVALS) {
   const result = await run(interval);
   console.log(
-    `gcIntervalSeconds=${interval}: ${OBJECTS} objects, ${ROUNDS} rounds of ${CHANGES} changes ${MINUTES} min apart; ${result.totalSeconds.toFixed(1)} s for the rounds, ${result.gcRuns} GC runs (the first snapshot's included)`,
+    `gcIntervalSeconds=${interval}${values['part-cache'] ? ', part cache' : ''}: ${OBJECTS} objects, ${ROUNDS} rounds of ${CHANGES} changes ${MINUTES} min apart; ${result.totalSeconds.toFixed(1)} s for the rounds, ${result.gcRuns} GC runs (the first snapshot's included)`,
   );
   console.log('  snapshots | round s | capture | snapshot | verify | forget | gc    | gc ran');
   for (const n of REPORTED) {

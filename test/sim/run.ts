@@ -1,13 +1,14 @@
 /**
  * `npm run simulate -- --seeds N [--seed S] [--steps K] [--faults a,b|all|ci] [--running-deadline s]
- *   [--garbage] [--gc-interval s] [--no-shrink] [--verbose]`
+ *   [--garbage] [--gc-interval s] [--part-cache] [--no-shrink] [--verbose]`
  *
  * Runs seeds S, S+1, … S+N-1 (S defaults to 1; N to 1 with `--seed`, else 100) of the deterministic
  * simulation (world.ts), K scheduler steps each (default 600) and a quiet phase, with the fault kinds
  * of faults.ts (default `all`; `ci` is the set CI runs). Each
  * failing seed prints its first violation and a minimal trace (the decisions up to the violation,
  * shrunk by dropping decisions while the same kind of violation still shows); `--seed S` replays a
- * seed exactly. `--gc-interval s` runs every function with `gcIntervalSeconds` s (default 0).
+ * seed exactly. `--gc-interval s` runs every function with `gcIntervalSeconds` s (default 0);
+ * `--part-cache` gives each container's GC a PartBlobCache.
  * Ends with `N seeds, M violations, T s`; exits 1 when any seed failed.
  */
 import { performance } from 'node:perf_hooks';
@@ -41,6 +42,7 @@ for (let seed = first; seed < first + seeds; seed++) {
     ...(deadline ? { runningDeadlineSeconds: Number(deadline) } : {}),
     ...(process.argv.includes('--garbage') ? { checkGarbage: true } : {}),
     ...(gcInterval ? { gcIntervalSeconds: Number(gcInterval) } : {}),
+    ...(process.argv.includes('--part-cache') ? { partCache: true } : {}),
   };
   const result = await simulate(options);
   for (const [k, v] of Object.entries(result.stats)) totals[k] = (totals[k] ?? 0) + v;
@@ -56,7 +58,7 @@ for (let seed = first; seed < first + seeds; seed++) {
   console.log(`  trace (${minimal.length} of ${trace.length} decisions${noShrink ? '' : ', shrunk'}):`);
   for (const d of minimal) console.log(`    ${d}`);
   console.log(
-    `  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}${options.checkGarbage ? ' --garbage' : ''}${gcInterval ? ` --gc-interval ${gcInterval}` : ''}`,
+    `  replay: npm run simulate -- --seed ${seed} --steps ${steps} --faults ${faults.join(',') || 'none'}${deadline ? ` --running-deadline ${deadline}` : ''}${options.checkGarbage ? ' --garbage' : ''}${gcInterval ? ` --gc-interval ${gcInterval}` : ''}${options.partCache ? ' --part-cache' : ''}`,
   );
 }
 const seconds = (performance.now() - started) / 1000;

@@ -16,6 +16,7 @@ import { type ContentIdSet, SpillingIdSet } from '../repository/blob-id-set.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { keepsWork } from '../retry.ts';
 import { type ContentId, type Manifest, VaultLayout } from '../vault.ts';
+import type { PartBlobRun } from './part-cache.ts';
 import { absentEverywhere, allVaults, listing } from './store.ts';
 
 /** What the vault being collected must keep, from the catalog, its listing and the primary's documents. */
@@ -151,13 +152,18 @@ async function readLiveSet(deps: PipelineDeps, vault: VaultStore, live: LiveSet)
       partsToRead.set(key, { planId: root.value.planId, partId: ref.partId });
     }
   }
-  await addPartBlobs(deps, live, partsToRead, workOnly, limit);
+  const cached = deps.partBlobCache?.run();
+  await addPartBlobs(deps, live, partsToRead, workOnly, limit, cached);
+  // Every live part was asked for: the cache drops the parts no longer live.
+  cached?.end();
   return live;
 }
 
 /**
  * Read each distinct live part once (from any vault) and add the blobs it names. A part that does
  * not read makes the live set incomplete — unless only uncommitted work names it and no vault holds it.
+ * With `cached` (the container's {@link PartBlobCache}), a part an earlier run read is not read
+ * again: its blob ids come from the cache (content-addressed, so never stale).
  */
 async function addPartBlobs(
   deps: PipelineDeps,
@@ -165,10 +171,16 @@ async function addPartBlobs(
   partsToRead: ReadonlyMap<string, { planId: string; partId: ContentId }>,
   workOnly: ReadonlySet<string>,
   limit: LimitFunction,
+  cached: PartBlobRun | undefined,
 ): Promise<void> {
   await Promise.all(
     [...partsToRead.entries()].map(([key, { planId, partId }]) =>
       limit(async () => {
+        const known = cached?.get(planId, partId);
+        if (known) {
+          for (const blobId of known) live.blobs.add(blobId);
+          return;
+        }
         const part = await fromAnyVault(deps, `manifest part ${planId}/${partId}`, (vault) =>
           readPart(vault, deps.envelope, planId, partId),
         );
@@ -179,7 +191,10 @@ async function addPartBlobs(
           live.incomplete ??= part.reason;
           return;
         }
-        for (const entry of part.value.entries) for (const blobId of entry.blobs) live.blobs.add(blobId);
+        const blobIds = new Set<ContentId>();
+        for (const entry of part.value.entries) for (const blobId of entry.blobs) blobIds.add(blobId);
+        for (const blobId of blobIds) live.blobs.add(blobId);
+        cached?.set(planId, partId, [...blobIds]);
       }),
     ),
   );
