@@ -206,7 +206,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     const root = await primary.get(rootKey);
     // The keyring again, for the key documents the primary gained while this copy read its documents:
     // a part or pack written again meanwhile (same id, content-addressed) under a newer data key is
-    // copied as read, and the target must unwrap it alone (found by the simulation, seed 37).
+    // copied as read, and the target must unwrap it alone (found by the simulation, seed 33).
     bytesCopied += await copyKeyDocuments(primary, target, { missingOnly: true });
     await target.put(rootKey, root);
     bytesCopied += root.length;

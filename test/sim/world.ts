@@ -1126,14 +1126,18 @@ export class World {
     )
       return [];
     const out: Candidate[] = [];
+    // Mostly once a snapshot is committed, so that most quarantines hold one.
+    const committed = [...this.catalog.snapshots.values()].some(
+      (s) => s.planId === 'photos' && s.status === 'COMMITTED',
+    );
     if (!this.catalog.quarantines.has('photos'))
       out.push({
         name: 'quarantine photos',
-        weight: 0.4,
-        variant: (rng) => (rng.chance(0.3) ? 'detector' : String(rng.int(90))),
+        weight: committed ? 3 : 0.05,
+        variant: (rng) => (rng.chance(0.3) ? 'detector' : String(rng.int(15))),
         exec: (v) => this.#quarantine(v),
       });
-    else out.push({ name: 'release photos', weight: 0.4, exec: () => this.#release() });
+    else out.push({ name: 'release photos', weight: 1, exec: () => this.#release() });
     const held = [...this.catalog.snapshots.values()].filter((s) => s.planId === 'photos' && s.legalHold);
     if (!this.catalog.quarantines.has('photos'))
       for (const s of held)

@@ -119,6 +119,7 @@ describe('deterministic simulation of the pipeline', () => {
     });
     expect(failures).toEqual([]);
     expect(totals['quarantine.operator'] ?? 0).toBeGreaterThan(3);
+    expect(totals['quarantine.held'] ?? 0).toBeGreaterThan(3);
     expect(Object.keys(totals).some((k) => k.startsWith('gc.deferred.paused: plan(s) in quarantine'))).toBe(
       true,
     );
@@ -126,11 +127,12 @@ describe('deterministic simulation of the pipeline', () => {
     expect(totals['keys.retired'] ?? 0).toBeGreaterThan(0);
   }, 180_000);
 
-  it('seed 37 with quarantine and rotation: a part written again under a newer data key while a copy read it', async () => {
+  it('seed 33 with quarantine and rotation: a part written again under a newer data key while a copy read it', async () => {
     // A copy copied the keyring first, then a part a later snapshot had written again (same id)
     // under a data key the copy region lacked: the copy region alone could not open it. Fixed by
     // copying the key documents the primary gained once more before the root (copy.ts).
-    const result = await simulate({ seed: 37, steps: 600, faults: [...CI_FAULTS, 'quarantine', 'rotation'] });
+    // (Seeds 110, 136 and 171 of 1-300 failed so too.)
+    const result = await simulate({ seed: 33, steps: 600, faults: [...CI_FAULTS, 'quarantine', 'rotation'] });
     expect(result.violations).toEqual([]);
   }, 60_000);
 

@@ -131,7 +131,7 @@ export function registerKeys(program: Command, { dataDir, deployment }: CliConte
       const changes = await rotateKeys(vaultsOf(c), { holders, to, all: opts.all, progress });
       console.log(formatChanges(changes, 'rewrapped'));
       console.log(
-        `every key document now names ${to.kind} ${to.keyId}. Next: point the configuration at it (${c.config.kmsKeyId ? 'STRONGBOX_KMS_KEY_ID' : 'the stack key file'}), run 'strongbox keys rotate --to ${opts.to}' once more for data keys issued before the switch, then 'strongbox keys retire ${holders[0]?.keyId}'.`,
+        `every key document now names ${to.kind} ${to.keyId}. Next: point the configuration at it (${c.config.kmsKeyId ? 'STRONGBOX_KMS_KEY_ID' : 'the stack key file'}), run 'strongbox keys rotate --to ${opts.to} --from OLD' once more (OLD: this key, kept aside) for data keys issued before the switch, then 'strongbox keys retire ${holders[0]?.keyId}'.`,
       );
     });
   keys
