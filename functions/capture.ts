@@ -21,12 +21,11 @@
  * @see ../docs/format.md#journal
  */
 import { type CaptureOutcome, captureChange } from '#domain/capture.ts';
-import { describeFinding } from '#domain/detector/detect.ts';
-import { runDetector } from '#domain/detector/run.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
+import { detectAfterBatch } from '#runtime/detector-reports.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
-import { recordAnomalies, recordCaptureLag } from '#runtime/metrics.ts';
-import { type InvalidRecord, s3EventHandler } from '#runtime/s3-event-handler.ts';
+import { recordCaptureLag } from '#runtime/metrics.ts';
+import { s3EventHandler } from '#runtime/s3-event-handler.ts';
 
 export const makeHandler = (c: Container) =>
   s3EventHandler(
@@ -48,39 +47,5 @@ export const makeHandler = (c: Container) =>
     },
     { afterRecords: (outcomes) => detectAfterBatch(c, outcomes) },
   );
-
-/** Run the detector for the plans a batch counted changes of, or saw redelivered changes of. */
-async function detectAfterBatch(c: Container, outcomes: readonly (CaptureOutcome | InvalidRecord)[]) {
-  const plans = new Set<string>();
-  for (const o of outcomes) {
-    if (o.status === 'journaled') for (const id of o.counted) plans.add(id);
-    else if (o.status === 'duplicate') for (const id of o.plans) plans.add(id);
-  }
-  for (const planId of plans) {
-    const run = await runDetector(c.pipeline, planId, c.anomalyEvents ? { events: c.anomalyEvents } : {});
-    recordAnomalies(c.metrics, planId, run.created.length);
-    for (const finding of run.created) {
-      c.logger.error('anomaly detected', {
-        plan: planId,
-        finding: describeFinding(finding),
-        firstSeenAt: finding.firstSeenAt,
-      });
-    }
-    if (run.quarantine?.created) {
-      c.logger.warn('plan quarantined by the detector', {
-        plan: planId,
-        since: run.quarantine.quarantine.since,
-        heldSnapshotId: run.quarantine.quarantine.heldSnapshotId,
-      });
-    }
-    for (const u of run.unannounced) {
-      c.logger.error('anomaly not announced', {
-        plan: planId,
-        finding: describeFinding(u.finding),
-        reason: u.reason,
-      });
-    }
-  }
-}
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

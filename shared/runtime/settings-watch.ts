@@ -6,10 +6,9 @@
  * @see ../../docs/format.md#detector
  */
 import { S3SourceSettingsReader } from '#adapters/s3/source-settings.ts';
-import { describeFinding } from '#domain/detector/detect.ts';
 import { watchSourceSettings } from '#domain/detector/source-settings.ts';
 import { type Container, s3ClientFor } from './container.ts';
-import { recordAnomalies } from './metrics.ts';
+import { reportDetectorRun } from './detector-reports.ts';
 
 /**
  * A watch over the container's protected buckets (in the primary region), made once per container.
@@ -28,23 +27,8 @@ export function settingsWatch(c: Container): () => Promise<void> {
         await c.pipeline.catalog.listPlans(),
         c.anomalyEvents ? { events: c.anomalyEvents } : {},
       );
-      for (const { planId, bucket, changed, detector } of watched) {
-        if (!detector) continue;
-        recordAnomalies(c.metrics, planId, detector.created.length);
-        for (const finding of detector.created) {
-          c.logger.error('anomaly detected', {
-            plan: planId,
-            bucket,
-            changed,
-            finding: describeFinding(finding),
-          });
-        }
-        if (detector.quarantine?.created) {
-          c.logger.warn('plan quarantined by the detector', {
-            plan: planId,
-            heldSnapshotId: detector.quarantine.quarantine.heldSnapshotId,
-          });
-        }
+      for (const { bucket, changed, detector } of watched) {
+        if (detector) reportDetectorRun(c, detector, { bucket, changed });
       }
       for (const f of failed) c.logger.warn('could not read a protected bucket’s settings', { ...f });
     } catch (error) {
