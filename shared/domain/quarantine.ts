@@ -61,13 +61,17 @@ export async function quarantinePlan(
   }
   const existing = await catalog.getQuarantine(planId);
   if (existing) return { quarantine: existing, created: false, holdPlaced: false };
-  const clean = newestBefore(await catalog.listSnapshots(planId), since);
+  let clean = newestBefore(await catalog.listSnapshots(planId), since);
   let holdPlaced = false;
-  if (clean && !clean.legalHold) {
+  // A forget running meanwhile may forget it between the listing and the hold (setLegalHold then
+  // refuses): pick again among the snapshots left, never recording a forgotten one as held.
+  for (let attempt = 0; clean && !clean.legalHold && !holdPlaced; attempt++) {
     holdPlaced = await catalog.setLegalHold(planId, clean.snapshotId, {
       since: at,
       reason: `quarantine: ${options.reason}`,
     });
+    if (!holdPlaced)
+      clean = attempt < 3 ? newestBefore(await catalog.listSnapshots(planId), since) : undefined;
   }
   const quarantine: QuarantineRecord = {
     planId,

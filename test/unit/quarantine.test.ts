@@ -96,6 +96,33 @@ describe('quarantinePlan', () => {
     expect(again).toMatchObject({ created: false, quarantine: first.quarantine });
   });
 
+  it('never records as held a snapshot a forget running meanwhile forgot before the hold', async () => {
+    await attack();
+    // The forget's write lands between quarantinePlan's listing and its hold.
+    const setLegalHold = p.catalog.setLegalHold.bind(p.catalog);
+    let raced = false;
+    p.catalog.setLegalHold = async (planId, snapshotId, hold) => {
+      if (!raced) {
+        raced = true;
+        await p.catalog.updateSnapshot(planId, snapshotId, { status: 'FORGOTTEN' }, ['COMMITTED']);
+      }
+      return setLegalHold(planId, snapshotId, hold);
+    };
+    const { quarantine, holdPlaced } = await quarantinePlan(p.deps, 'photos', {
+      since: '2026-12-06T02:00:00Z',
+      reason: 'GuardDuty finding 42',
+      by: 'operator',
+    });
+    expect(raced).toBe(true);
+    // snapshots[1] was forgotten: the one before it is the newest committed before the attack now.
+    expect({ held: quarantine.heldSnapshotId, holdPlaced }).toEqual({ held: snapshots[0], holdPlaced: true });
+    const held = await p.catalog.getSnapshot('photos', snapshots[0] as string);
+    expect({ status: held?.status, hold: Boolean(held?.legalHold) }).toEqual({
+      status: 'COMMITTED',
+      hold: true,
+    });
+  });
+
   it('refuses an unknown plan and a start in the future', async () => {
     await expect(quarantinePlan(p.deps, 'nope', { reason: 'x', by: 'operator' })).rejects.toThrow(
       NotFoundError,
