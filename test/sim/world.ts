@@ -1195,8 +1195,12 @@ export class World {
         k?.phase === 'switched' || k?.phase === 'rerotated' ? rng.pick(['', 'from-old']) : '',
       exec: (v) => this.#rotate(v === 'from-old'),
     });
+    // An operator may also retire too early (before the second rotation): the check must refuse it
+    // while a key document names OLD alone.
+    const early: Candidate = { name: 'retire', weight: 0.4, exec: () => this.#retire(k as KeyRotation) };
     if (!k) return [rotate(0.6)];
-    if (k.phase === 'rotating' || k.phase === 'switched') return [rotate(3)];
+    if (k.phase === 'rotating') return [rotate(3)];
+    if (k.phase === 'switched') return [rotate(3), early];
     if (k.phase === 'rotated')
       return [
         {
@@ -1210,6 +1214,7 @@ export class World {
             this.count('keys.switched');
           },
         },
+        early,
       ];
     return [{ name: 'retire', weight: 3, exec: () => this.#retire(k) }, rotate(1)];
   }
@@ -1235,12 +1240,17 @@ export class World {
       await retireRecipient([d.vaults.primary, ...d.vaults.copies.values()], { keyId: k.from.keyId }).catch(
         (error: unknown) => {
           // Refused (a key document names OLD alone): the operator runs `keys rotate` first.
-          if (/only recipient/.test(reasonOf(error))) k.phase = 'switched';
+          if (/only recipient/.test(reasonOf(error)) && k.phase === 'rerotated') k.phase = 'switched';
           throw error;
         },
       );
-      // Removed from the key service: nothing wraps to it or unwraps with it any more.
+      // Removed from the key service: nothing wraps to it or unwraps with it any more (retired before
+      // the switch: the operator points the configuration at NEW now).
       k.from.deleted = true;
+      if (this.#configured === k.from) {
+        this.#configured = k.to;
+        this.#warmCapture = undefined;
+      }
       if (this.#keys === k) this.#keys = undefined;
       this.count('keys.retired');
     });
