@@ -58,9 +58,11 @@ async function journaled(key: string, n = 1): Promise<JournalEntry[]> {
 
 async function contentOf(entry: JournalEntry | undefined, index?: VaultIndex): Promise<Buffer> {
   if (entry?.outcome !== 'captured') throw new Error(`not captured: ${JSON.stringify(entry)}`);
-  const vault = c.pipeline.vaults.primary;
-  const loaded = index ?? (await VaultIndex.load(vault, c.pipeline.envelope));
-  return readEntryContent(vault, c.pipeline.envelope, loaded, { key: entry.key, blobs: entry.blobs ?? [] });
+  // Capture seals content it cannot open (write-only keys, docs/format.md#keyring): read as restore does.
+  const reader = stack.container().pipeline;
+  const vault = reader.vaults.primary;
+  const loaded = index ?? (await VaultIndex.load(vault, reader.envelope));
+  return readEntryContent(vault, reader.envelope, loaded, { key: entry.key, blobs: entry.blobs ?? [] });
 }
 
 const put = (key: string, body: string | Uint8Array) =>
