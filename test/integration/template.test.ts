@@ -618,28 +618,24 @@ describe.each(CASES)('npm run package $args', (c) => {
       FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))]),
     ) as Record<FunctionName, string[]>;
     const sources = c.protectedBuckets.map((s) => `arn:aws:s3:::${s}`);
+    const onSources = (fn: FunctionName) => [
+      ...new Set(
+        byFunction[fn].filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0]),
+      ),
+    ];
+    // Snapshot lists and reads them; capture reads the uploads it is told of (exact versions); the
+    // scheduler's settings watch reads their lifecycle rules and policy; no other function touches them.
+    const allowedOnSources: Partial<Record<FunctionName, string[]>> = {
+      capture: ['s3:GetObject', 's3:GetObjectVersion'],
+      scheduler: ['s3:GetBucketPolicy', 's3:GetLifecycleConfiguration'],
+    };
     for (const fn of FUNCTIONS) {
-      const mine = byFunction[fn];
       if (fn !== 'prune' && fn !== 'drill')
         expect(
-          mine.filter((g) => /^s3:Delete/.test(g)),
+          byFunction[fn].filter((g) => /^s3:Delete/.test(g)),
           fn,
         ).toEqual([]);
-      // Snapshot lists and reads them; capture reads the uploads it is told of (exact versions).
-      if (fn !== 'snapshot' && fn !== 'capture' && fn !== 'scheduler')
-        expect(
-          mine.filter((g) => sources.some((s) => g.includes(s))),
-          fn,
-        ).toEqual([]);
-      if (fn === 'capture')
-        expect([
-          ...new Set(mine.filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0])),
-        ]).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
-      // The scheduler's settings watch reads the buckets' lifecycle rules and policy, nothing else.
-      if (fn === 'scheduler')
-        expect([
-          ...new Set(mine.filter((g) => sources.some((s) => g.includes(s))).map((g) => g.split(' ')[0])),
-        ]).toEqual(['s3:GetBucketPolicy', 's3:GetLifecycleConfiguration']);
+      if (fn !== 'snapshot') expect(onSources(fn), fn).toEqual(allowedOnSources[fn] ?? []);
     }
     for (const fn of ['restore', 'restoreWorker'] as const) {
       const restoreWrites = byFunction[fn].filter((g) => g.startsWith('s3:PutObject '));
