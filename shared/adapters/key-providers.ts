@@ -450,12 +450,24 @@ export class KmsRsaRecipient implements KeyRecipient {
   readonly kind = 'aws-kms-rsa-oaep-256';
   readonly keyId: string;
   readonly #client: KMSClient;
+  readonly #replicas: readonly RegionalKey[];
   #publicKey: Promise<KeyObject> | undefined;
 
-  /** @param publicKeyDer the key's public key (SPKI DER) when known; else fetched with GetPublicKey. */
-  constructor(client: KMSClient, keyId: string, publicKeyDer?: Uint8Array) {
+  /**
+   * @param publicKeyDer the key's public key (SPKI DER) when known; else fetched with GetPublicKey.
+   * @param replicas the multi-Region key's replicas (deploy/copy-vault.yml), asked in order when the
+   *   primary region's KMS cannot unwrap (unavailable, throttled, refused), as {@link KmsKeyProvider}
+   *   does: blobs stay readable in a copy region through the primary region's outage.
+   */
+  constructor(
+    client: KMSClient,
+    keyId: string,
+    publicKeyDer?: Uint8Array,
+    replicas: readonly RegionalKey[] = [],
+  ) {
     this.#client = client;
     this.keyId = keyId;
+    this.#replicas = replicas;
     if (publicKeyDer)
       this.#publicKey = Promise.resolve(
         createPublicKey({ key: Buffer.from(publicKeyDer), format: 'der', type: 'spki' }),
@@ -466,20 +478,30 @@ export class KmsRsaRecipient implements KeyRecipient {
     return oaepEncrypt(await this.#public(), plaintext);
   }
 
+  /**
+   * @throws IntegrityError (not retryable) when the key does not unwrap; else the primary's error
+   *   (retryable when it is) once every replica failed too.
+   */
   async unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
-    try {
-      const out = await this.#client.send(
-        new DecryptCommand({
-          CiphertextBlob: wrapped,
-          KeyId: this.keyId,
-          EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-        }),
-      );
-      if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
-      return out.Plaintext;
-    } catch (error) {
-      throw kmsError(error, 'Decrypt');
+    let first: StrongboxError | undefined;
+    for (const { client, keyId } of [{ client: this.#client, keyId: this.keyId }, ...this.#replicas]) {
+      try {
+        const out = await client.send(
+          new DecryptCommand({
+            CiphertextBlob: wrapped,
+            KeyId: keyId,
+            EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+          }),
+        );
+        if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
+        return out.Plaintext;
+      } catch (error) {
+        const failure = kmsError(error, 'Decrypt');
+        if (failure instanceof IntegrityError) throw failure;
+        first ??= failure;
+      }
     }
+    throw first as StrongboxError;
   }
 
   #public(): Promise<KeyObject> {

@@ -285,7 +285,14 @@ function contentKeyOf(config: Config): (() => Promise<KeyRecipient>) | undefined
   let recipient: Promise<KeyRecipient> | undefined;
   return () => {
     recipient ??= key.kmsKeyId
-      ? Promise.resolve(new KmsRsaRecipient(new KMSClient({ region: config.primaryRegion }), key.kmsKeyId))
+      ? Promise.resolve(
+          new KmsRsaRecipient(
+            new KMSClient({ region: config.primaryRegion }),
+            key.kmsKeyId,
+            undefined,
+            replicasOf(key.kmsKeyId, config.copyVaults),
+          ),
+        )
       : RsaOaepRecipient.fromFiles(key.publicKeyFile as string, key.unwrap ? key.privateKeyFile : undefined);
     recipient.catch(() => {
       recipient = undefined;

@@ -131,6 +131,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   const copyKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`;
   /** Write-only keys: writers fetch its public key, readers alone Decrypt (docs/format.md#keyring). */
   const contentKey = '<ContentKey.Arn>';
+  /** Its replica in the copy region (deploy/copy-vault.yml): blobs there open through a primary outage. */
+  const copyContentKey = `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<ContentKey>`;
   /** The layout's prefixes of a vault bucket ARN (docs/format.md#layout): what its writers may write. */
   const under = (bucket: string, ...prefixes: string[]) => prefixes.map((p) => `${bucket}/${p}/*`);
   const layout = ['packs', 'index', 'parts', 'manifests', 'keys'];
@@ -151,7 +153,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     ...g(['s3:ListBucket'], [vault, copyVault]),
     ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
     ...g(['kms:Decrypt'], [key, copyKey]),
-    ...g(['kms:Decrypt'], [contentKey]),
+    ...g(['kms:Decrypt'], [contentKey, copyContentKey]),
     ...g(['s3:RestoreObject'], [vaultObjects, copyVaultObjects]),
     ...g(
       ['s3:PutObject', 's3:AbortMultipartUpload'],
@@ -266,7 +268,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
-      ...g(['kms:Decrypt'], [contentKey]),
+      ...g(['kms:Decrypt'], [contentKey, copyContentKey]),
       ...poll('VerifyQueue'),
       ...send('PruneQueue', 'VerifyQueue', 'VerifyDLQ'),
     ],
@@ -336,7 +338,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
-      ...g(['kms:Decrypt'], [contentKey]),
+      ...g(['kms:Decrypt'], [contentKey, copyContentKey]),
       ...g(['s3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${c.drillBucket}/strongbox-drill/*`]),
       ...poll('DrillQueue'),
       ...send('DrillDLQ'),
@@ -348,7 +350,7 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['s3:ListBucket'], [vault, copyVault]),
       ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
       ...g(['kms:Decrypt'], [key, copyKey]),
-      ...g(['kms:Decrypt'], [contentKey]),
+      ...g(['kms:Decrypt'], [contentKey, copyContentKey]),
     ],
   };
 }
@@ -1185,14 +1187,16 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(evaluated('StateTable').Properties?.TableName).toBe(`strongbox-${c.stage}-state`);
   });
 
-  it('matches deploy/copy-vault.yml: the copy vault, its replica key and who may use it', () => {
+  it('matches deploy/copy-vault.yml: the copy vault, its replica keys and who may use them', () => {
     const copy = readYaml<Template>(path.join(PROJECT_ROOT, 'deploy', 'copy-vault.yml'));
+    const contentArn = `arn:aws:kms:${c.region}:${ACCOUNT}:key/mrk-fedcba9876543210fedcba9876543210`;
     const cb: Bindings = {
       ...pseudoParameters(c.copyRegion, ACCOUNT),
       Service: 'strongbox',
       Stage: c.stage,
       PrimaryRegion: c.region,
       PrimaryKeyArn: `arn:aws:kms:${c.region}:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`,
+      ContentKeyArn: contentArn,
       KeyCustodianArn: c.keyCustodianArn,
     };
     const copyTemplate = evaluate(copy, cb) as Template;
@@ -1228,6 +1232,39 @@ describe.each(CASES)('npm run package $args', (c) => {
     expect(byKeyPolicy).toEqual(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<VaultKey>`));
     // The same vault name as the primary's: a replica opens what the primary's key wrapped.
     expectBoundToVault(key.Properties?.KeyPolicy, cb, `strongbox-${c.stage}`, c.copyRegion);
+
+    // The content key's replica: readers open blobs in the copy region without the primary's KMS.
+    const content = copy.Resources.ContentKey as Resource;
+    expect(content.Type).toBe('AWS::KMS::ReplicaKey');
+    expect(content.DeletionPolicy).toBe('Retain');
+    expect(evaluate(content.Properties?.PrimaryKeyArn, { ...cb, ContentKeyArn: contentArn })).toBe(
+      contentArn,
+    );
+    expectKeyAdministration(content.Properties?.KeyPolicy, cb, c.keyCustodianArn, [
+      'kms:DisableKey',
+      'kms:PutKeyPolicy',
+      'kms:ScheduleKeyDeletion',
+      'kms:UpdatePrimaryRegion',
+    ]);
+    const readers = ['browse', 'drill', 'restore', 'restoreWorker', 'verify'].map(role).sort();
+    const contentStatements = asList(
+      (evaluate(content.Properties?.KeyPolicy, cb) as { Statement: Statement[] }).Statement,
+    );
+    const open = contentStatements.find((s) => s.Sid === 'ReadersDecrypt');
+    expect(contentStatements.map((s) => s.Sid).sort()).toEqual([
+      'KeyAdministration',
+      'KeyCustody',
+      'ReadersDecrypt',
+    ]);
+    expect(open?.Action).toBe('kms:Decrypt');
+    expect(asList(open?.Condition?.ArnEquals?.['aws:PrincipalArn'] as string[]).sort()).toEqual(readers);
+    expect(open?.Condition?.StringEquals).toEqual({ 'kms:EncryptionAlgorithm': 'RSAES_OAEP_SHA_256' });
+    expect(keyUse(content.Properties?.KeyPolicy, cb)).toEqual({ 'kms:Decrypt': readers });
+    expect(roleKeyUse(t(), b, `arn:aws:kms:${c.copyRegion}:${ACCOUNT}:key/<ContentKey>`)).toEqual({
+      'kms:Decrypt': readers,
+    });
+    // Its parameter is the primary stack's output.
+    expect(evaluate(t().Outputs?.ContentKeyArn?.Value, b)).toBe('<ContentKey.Arn>');
   });
 });
 

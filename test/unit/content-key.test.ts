@@ -72,4 +72,29 @@ describe('KmsRsaRecipient', () => {
     expect(failure).toBeInstanceOf(StrongboxError);
     expect((failure as StrongboxError).retryable).toBe(false);
   });
+
+  it("asks the copy region's replica when the primary region's KMS cannot unwrap, and no replica when the key does not open", async () => {
+    const primary = 'arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
+    const replica = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
+    const plaintext = randomBytes(32);
+    kms
+      .on(DecryptCommand, { KeyId: primary })
+      .rejects(Object.assign(new Error('KMS is down'), { name: 'KMSInternalException' }));
+    kms.on(DecryptCommand, { KeyId: replica }).resolves({ Plaintext: plaintext });
+    const recipient = new KmsRsaRecipient(new KMSClient({ region: 'us-east-1' }), primary, undefined, [
+      { client: new KMSClient({ region: 'eu-west-1' }), keyId: replica },
+    ]);
+    expect(Buffer.from(await recipient.unwrap(randomBytes(512)))).toEqual(plaintext);
+    expect(kms.commandCalls(DecryptCommand).map((c) => c.args[0].input.KeyId)).toEqual([primary, replica]);
+    // The key id in key documents stays the primary's ARN.
+    expect(recipient.keyId).toBe(primary);
+
+    kms.reset();
+    kms
+      .on(DecryptCommand)
+      .rejects(Object.assign(new Error('bad ciphertext'), { name: 'InvalidCiphertextException' }));
+    const failure = await recipient.unwrap(randomBytes(512)).catch((e: unknown) => e);
+    expect((failure as Error).name).toBe('IntegrityError');
+    expect(kms.commandCalls(DecryptCommand)).toHaveLength(1);
+  });
 });
