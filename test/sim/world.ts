@@ -353,6 +353,8 @@ export class World {
   #keysCheckedEpoch = 0;
   /** Per check, the envelopes opening documents of one region's vault alone (and of both: 'all'). */
   #checkers = new Map<string, SimEnvelope>();
+  /** When the state table was last restored to an earlier point (the functions' clock), or -Infinity. */
+  #stateRestoredT = Number.NEGATIVE_INFINITY;
   /** `[quarantine]` breaches seen at the port calls (a forget or a delete a quarantine should have stopped). */
   readonly #quarantineBreaches: string[] = [];
   readonly #indexCache = new Map<string, ReadonlyMap<ContentId, readonly ContentId[]>>();
@@ -1377,6 +1379,7 @@ export class World {
     const before = [...this.catalog.snapshots.values()].filter((s) => s.status === 'COMMITTED');
     this.catalog.importState(this.#savedState as MemoryCatalogState);
     this.count('state-restores');
+    this.#stateRestoredT = this.T + this.skewMs;
     this.writes += 1;
     // The GC marks live in the state table too: those written since the saved point are gone, so a
     // run before the restore no longer counts as the one that marked a pack (garbage waits one grace
@@ -1551,6 +1554,9 @@ export class World {
     const found = [...this.#quarantineBreaches];
     for (const q of this.catalog.quarantines.values()) {
       if (!q.heldSnapshotId) continue;
+      // A state-table restore after the command began may have rolled back the hold it placed and the
+      // snapshot's record, then seen the quarantine recorded (two writes): not judged.
+      if (this.#stateRestoredT >= Date.parse(q.at)) continue;
       const s = this.catalog.snapshots.get(`${q.planId}/${q.heldSnapshotId}`);
       if (s?.status === 'COMMITTED' && s.legalHold) continue;
       found.push(
