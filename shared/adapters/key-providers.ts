@@ -395,6 +395,15 @@ export class RsaOaepRecipient implements KeyRecipient {
     return new RsaOaepRecipient(publicKey, privateKey);
   }
 
+  /**
+   * The recipient of a PEM private key file (its public key derived from it): an isolated vault's
+   * escrow key held by an operator restoring without this deployment's keys.
+   */
+  static async fromPrivateKeyFile(privateKeyFile: string): Promise<RsaOaepRecipient> {
+    const privateKey = createPrivateKey(await readFile(privateKeyFile, 'utf8'));
+    return new RsaOaepRecipient(createPublicKey(privateKey), privateKey);
+  }
+
   async wrap(plaintext: Uint8Array): Promise<Uint8Array> {
     return oaepEncrypt(this.#publicKey, plaintext);
   }

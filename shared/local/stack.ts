@@ -3,7 +3,7 @@
  * Local, the resources and functions of serverless.yml, and the dispatcher that plays their event
  * sources. Everything binds to 127.0.0.1; everything it starts, `stop()` stops.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -106,7 +106,15 @@ export interface LocalStack {
    * S3 client of that endpoint. The emulator enforces neither its Object Lock nor a bucket policy.
    */
   isolatedVault:
-    | { name: string; location: string; bucket: string; endpoint: string; s3: S3Client }
+    | {
+        name: string;
+        location: string;
+        bucket: string;
+        endpoint: string;
+        s3: S3Client;
+        /** The escrow key's private half (PEM), for a restore without the stack's own keys. */
+        escrowKeyFile: string;
+      }
     | undefined;
   /** Where the stack keeps its master key (and state, with `dataDir`). */
   dataDir: string;
@@ -531,6 +539,11 @@ async function startIsolatedVault(
   const bucket = `${prefix}-isolated-${name}`;
   const s3 = new S3Client({ region: ISOLATED_LOCAL_REGION, endpoint: server.address, forcePathStyle: true });
   await createBucket(s3, bucket);
+  // The isolated side's escrow key: every data key is also wrapped to its public half; its private
+  // half is given to no function, only to an operator's break-glass restore (STRONGBOX_ESCROW_KEY_FILES).
+  const escrowKeyFile = join(dataDir, 'isolated', name, 'escrow.key.pem');
+  const escrowPublicFile = join(dataDir, 'isolated', name, 'escrow.pub.pem');
+  await ensureContentKeyPair(escrowPublicFile, escrowKeyFile);
   // No credentials secret: the local endpoint takes the stack's local keys (AWS_ACCESS_KEY_ID).
   const spec: IsolatedVault = IsolatedVaultSchema.parse({
     name,
@@ -539,10 +552,11 @@ async function startIsolatedVault(
     region: ISOLATED_LOCAL_REGION,
     bucket,
     forcePathStyle: true,
+    escrowPublicKey: await readFile(escrowPublicFile, 'utf8'),
   });
   return {
     env: { STRONGBOX_ISOLATED_VAULTS: JSON.stringify([spec]) },
-    vault: { name, location: isolatedLocation(name), bucket, endpoint: server.address, s3 },
+    vault: { name, location: isolatedLocation(name), bucket, endpoint: server.address, s3, escrowKeyFile },
   };
 }
 

@@ -63,6 +63,11 @@ const EnvSchema = z.object({
   STRONGBOX_CONTENT_PRIVATE_KEY_FILE: optional,
   /** `true` on the functions that may open content (restore, restoreWorker, verify, drill, browse). */
   STRONGBOX_CONTENT_KEY_UNWRAP: z.enum(['true', 'false']).default('false'),
+  /**
+   * Break-glass: comma-separated PEM private key files of isolated vaults' escrow keys, held only by
+   * an operator restoring without this deployment's keys (never set on a function).
+   */
+  STRONGBOX_ESCROW_KEY_FILES: optional,
   STRONGBOX_SNAPSHOT_QUEUE_URL: url,
   STRONGBOX_COPY_QUEUE_URL: url,
   STRONGBOX_VERIFY_QUEUE_URL: url,
@@ -175,6 +180,8 @@ export interface Config {
    * keys go to the master key like the rest.
    */
   contentKey?: { kmsKeyId?: string; publicKeyFile?: string; privateKeyFile?: string; unwrap: boolean };
+  /** Escrow private key files this process may unwrap with (`STRONGBOX_ESCROW_KEY_FILES`). @default none */
+  escrowKeyFiles?: string[];
   /**
    * Task queues by name (`TaskQueueName`: each task kind's queue is `queueOf(kind)`); `restore` only
    * where the restore queue is deployed.
@@ -259,8 +266,10 @@ function isolatedVaultsOf(e: z.infer<typeof EnvSchema>): Pick<Config, 'isolatedV
 /** The keys the environment names: the master key, the vault's name (its EncryptionContext), the content key. */
 function keysOf(
   e: z.infer<typeof EnvSchema>,
-): Pick<Config, 'kmsKeyId' | 'localKeyFile' | 'vaultName' | 'contentKey'> {
+): Pick<Config, 'kmsKeyId' | 'localKeyFile' | 'vaultName' | 'contentKey' | 'escrowKeyFiles'> {
+  const escrow = (e.STRONGBOX_ESCROW_KEY_FILES ?? '').split(',').filter((f) => f.trim() !== '');
   return {
+    ...(escrow.length > 0 ? { escrowKeyFiles: escrow } : {}),
     ...(e.STRONGBOX_KMS_KEY_ID ? { kmsKeyId: e.STRONGBOX_KMS_KEY_ID } : {}),
     ...(e.STRONGBOX_VAULT_NAME ? { vaultName: e.STRONGBOX_VAULT_NAME } : {}),
     ...(e.STRONGBOX_LOCAL_KEY_FILE ? { localKeyFile: e.STRONGBOX_LOCAL_KEY_FILE } : {}),

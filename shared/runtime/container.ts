@@ -9,6 +9,7 @@
  * one more layer would multiply the attempts.
  */
 
+import { createPublicKey } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -161,16 +162,24 @@ export function createContainer(
   const clock = options.clock ?? systemClock;
   const { legacy, master } = masterKeyOf(config);
   const content = contentKeyOf(config);
+  const escrow = escrowRecipientsOf(config);
   // The vault's keyring (docs/format.md#keyring): envelopes name a key document; the master key
   // wraps data keys in it. Envelopes written before it carry the master key's wrap (`legacy`).
   const vaultsForKeys: VaultStore[] = [];
   const keyring = new KeyringKeyProvider({
     vaults: () => vaultsForKeys,
-    recipients: async () => [await master()],
-    ...(content ? { contentRecipients: async () => [await content()] } : {}),
+    // Isolated vaults' escrow keys are recipients of every data key, never holders here.
+    recipients: async () => [await master(), ...escrow],
+    ...(content ? { contentRecipients: async () => [await content(), ...escrow] } : {}),
     // A writer's content key wraps only (write-only keys): it is no holder, so a blob it cannot open
-    // says so (NoKeyError) without asking KMS.
-    holders: async () => [await master(), ...(content && config.contentKey?.unwrap ? [await content()] : [])],
+    // says so (NoKeyError) without asking KMS. Escrow private keys: an operator's break-glass restore.
+    holders: async () => [
+      await master(),
+      ...(content && config.contentKey?.unwrap ? [await content()] : []),
+      ...(await Promise.all(
+        (config.escrowKeyFiles ?? []).map((f) => RsaOaepRecipient.fromPrivateKeyFile(f)),
+      )),
+    ],
     legacy,
     clock,
   });
@@ -276,6 +285,16 @@ function masterKeyOf(config: Config): { legacy: KeyProvider; master: () => Promi
       return recipient;
     },
   };
+}
+
+/**
+ * The isolated vaults' escrow keys (docs/format.md#keyring): public keys every data key is also
+ * wrapped to, so an isolated vault's copies open with its own key alone.
+ */
+function escrowRecipientsOf(config: Config): KeyRecipient[] {
+  return (config.isolatedVaults ?? []).flatMap((v) =>
+    v.escrowPublicKey ? [new RsaOaepRecipient(createPublicKey(v.escrowPublicKey))] : [],
+  );
 }
 
 /** The write-only content key (docs/format.md#keyring), made on first use; undefined without one. */

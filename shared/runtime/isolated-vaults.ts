@@ -25,6 +25,9 @@ const name = z
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an isolated vault name is lowercase letters, digits and dashes');
 const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name');
 const bucket = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name');
+const escrowKey = z
+  .string()
+  .regex(/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*$/, 'a PEM public key (SPKI)');
 const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'not an IAM role ARN');
 
 /** An isolated vault in another AWS account (deploy/isolated-account.yml creates it). */
@@ -42,6 +45,13 @@ export const AccountVaultSchema = z.strictObject({
   externalId: z
     .string()
     .regex(/^[\w+=,.@:/-]{2,1224}$/, 'an ExternalId is 2 to 1224 of [A-Za-z0-9+=,.@:/_-]'),
+  /**
+   * The isolated side's own key (SPKI PEM of an RSA key, 2048 bits or more): every data key is also
+   * wrapped to it, so the isolated copies open without this deployment's keys (docs/format.md#keyring).
+   * Its private half stays with the isolated account or provider (an offline file, or the private
+   * half of that account's KMS RSA key); no function of this deployment holds it.
+   */
+  escrowPublicKey: escrowKey.optional(),
 });
 
 /** An isolated vault at another provider's S3-compatible endpoint. */
@@ -60,6 +70,13 @@ export const S3CompatibleVaultSchema = z.strictObject({
     .string()
     .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/, 'not a secret ARN')
     .optional(),
+  /**
+   * The isolated side's own key (SPKI PEM of an RSA key, 2048 bits or more): every data key is also
+   * wrapped to it, so the isolated copies open without this deployment's keys (docs/format.md#keyring).
+   * Its private half stays with the isolated account or provider (an offline file, or the private
+   * half of that account's KMS RSA key); no function of this deployment holds it.
+   */
+  escrowPublicKey: escrowKey.optional(),
 });
 
 export const IsolatedVaultSchema = z.discriminatedUnion('kind', [

@@ -1,9 +1,10 @@
 // `strongbox keys`: how a KEY argument names a master key, and what `keys list` prints.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KmsRecipient, LocalKeyRecipient } from '#adapters/key-providers.ts';
+import { KmsRecipient, LocalKeyRecipient, RsaOaepRecipient } from '#adapters/key-providers.ts';
 import { Envelope } from '#domain/envelope.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { KeyringKeyProvider, rotateKeys, withKeyDocuments } from '#domain/keyring.ts';
@@ -34,6 +35,17 @@ describe('strongbox keys', () => {
     expect(await keyIdOf(arn)).toBe(arn);
     await writeFile(join(dir, 'short.key'), `${Buffer.alloc(16).toString('base64')}\n`);
     await expect(recipientOf(join(dir, 'short.key'))).rejects.toThrow(/256-bit/);
+  });
+
+  it('reads a PEM public key file as an escrow recipient that wraps only (rotate --to escrow.pub.pem --all)', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const file = join(dir, 'escrow.pub.pem');
+    await writeFile(file, publicKey.export({ type: 'spki', format: 'pem' }));
+    const escrow = await recipientOf(file);
+    expect(escrow).toBeInstanceOf(RsaOaepRecipient);
+    expect(escrow.unwrap).toBeUndefined();
+    expect(escrow.keyId).toBe(new RsaOaepRecipient(publicKey).keyId);
+    expect(await keyIdOf(file)).toBe(escrow.keyId);
   });
 
   it('lists, per vault, how many key documents name each master key', async () => {

@@ -4,11 +4,19 @@
  * also takes a key id as key documents name it (`sha256:…`).
  * @see ../../domain/keyring.ts
  */
-import { access } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Command } from 'commander';
-import { KmsRecipient, LocalKeyRecipient, localKeyIdOf, readLocalKeyFile } from '#adapters/key-providers.ts';
+import {
+  KmsRecipient,
+  LocalKeyRecipient,
+  localKeyIdOf,
+  publicKeyIdOf,
+  RsaOaepRecipient,
+  readLocalKeyFile,
+} from '#adapters/key-providers.ts';
 import { StrongboxError, ValidationError } from '#domain/errors.ts';
 import {
   type KeyRecipient,
@@ -27,9 +35,15 @@ import { type CliContext, collect, connect } from './context.ts';
 
 const KMS_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[0-9a-zA-Z-]+$/;
 
+/** Whether a key file holds a PEM public key (an isolated vault's escrow key), not a master key. */
+async function publicKeyPemOf(path: string): Promise<string | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.startsWith('-----BEGIN PUBLIC KEY-----') ? text : undefined;
+}
+
 /**
- * The recipient a KEY names: a KMS key ARN, or a local key file (made with 32 random bytes when
- * `create` and it does not exist).
+ * The recipient a KEY names: a KMS key ARN, a PEM public key file (an isolated vault's escrow key:
+ * wrap only), or a local key file (made with 32 random bytes when `create` and it does not exist).
  * @throws ValidationError (not retryable) for a local key file that does not exist (without
  *   `create`) or does not hold a 256-bit key.
  */
@@ -44,12 +58,16 @@ export async function recipientOf(spec: string, { create = false } = {}): Promis
       throw new ValidationError(`no key file at ${path} (and not a KMS key ARN)`, 'KEY');
     }
   }
+  const pem = await publicKeyPemOf(path);
+  if (pem) return new RsaOaepRecipient(createPublicKey(pem));
   return LocalKeyRecipient.fromFile(path);
 }
 
 /** The key id a KEY names in key documents: a `sha256:…` id as given, a KMS key's ARN, a key file's fingerprint. */
 export async function keyIdOf(spec: string): Promise<string> {
   if (/^sha256:[0-9a-f]{32}$/.test(spec) || KMS_ARN.test(spec)) return spec;
+  const pem = await publicKeyPemOf(resolve(spec));
+  if (pem) return publicKeyIdOf(createPublicKey(pem));
   return localKeyIdOf(await readLocalKeyFile(resolve(spec)));
 }
 

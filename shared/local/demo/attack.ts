@@ -51,8 +51,11 @@ export interface AttackContext {
   log: (line: string) => void;
   /** Follow a snapshot's job (snapshot → copy → verify → prune) until it ends. */
   follow: (snapshotId: string) => Promise<{ status: string; error?: string }>;
-  /** Where the clean snapshot is restored from. */
-  restoreFrom: { label: string; region?: string };
+  /**
+   * Where the clean snapshot is restored from, and with what: `container` (default: the demo's) is
+   * the isolated vault's break-glass one, holding its escrow key and none of the stack's own keys.
+   */
+  restoreFrom: { label: string; region?: string; container?: Container };
 }
 
 /** The bytes of a GetObject body. */
@@ -275,7 +278,7 @@ async function restoreCleanPoint(
     `\n14. Restoring the clean point (snapshot ${held.snapshotId}) from ${ctx.restoreFrom.label} into s3://${CLEAN_RESTORE_BUCKET}/ and comparing it with the tree before the attack…`,
   );
   await s3.send(new CreateBucketCommand({ Bucket: CLEAN_RESTORE_BUCKET }));
-  const report = await restoreSnapshot(c.pipeline, {
+  const report = await restoreSnapshot((ctx.restoreFrom.container ?? c).pipeline, {
     plan: planId,
     snapshot: held.snapshotId,
     targetBucket: CLEAN_RESTORE_BUCKET,

@@ -25,7 +25,8 @@ import { restoreSnapshot } from '#domain/restore/restore.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import { contentSha256Of } from '#domain/vault.ts';
 import { VERIFICATION_TIERS } from '#domain/verify/report.ts';
-import type { Container } from '#runtime/container.ts';
+import { loadConfig } from '#runtime/config.ts';
+import { type Container, createContainer } from '#runtime/container.ts';
 import { formatForgetTable } from '../cli/format/retention.ts';
 import { formatBytes, formatRate, formatSeconds, formatTable } from '../format.ts';
 import { formatCostReport } from '../reports.ts';
@@ -421,7 +422,8 @@ async function main(): Promise<number> {
     log(
       `Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`,
     );
-    return attackAfterDemo(stack, sourceBucket, opts.attack);
+    // Awaited here: the finally below stops the stack.
+    return await attackAfterDemo(stack, sourceBucket, opts.attack);
   } finally {
     await stop();
   }
@@ -444,13 +446,32 @@ async function attackAfterDemo(stack: LocalStack, sourceBucket: string, attack: 
     follow: (snapshotId) => follow(c, snapshotId),
     restoreFrom: isolated
       ? {
-          label: `the isolated vault '${isolated.name}' (s3://${isolated.bucket} on ${isolated.endpoint})`,
+          label: `the isolated vault '${isolated.name}' (s3://${isolated.bucket} on ${isolated.endpoint}) with its escrow key alone`,
           region: isolated.location,
+          container: await breakGlassContainer(stack),
         }
       : { label: 'the primary vault' },
   });
   for (const p of problems) console.error(`FAILED: ${p}`);
   return problems.length > 0 ? 1 : 0;
+}
+
+/**
+ * A restore's container that holds the isolated vault's escrow key and none of the stack's own keys
+ * (a master key file of its own, no content key): what an operator has when this deployment's keys
+ * are lost or not to be trusted. A restore through it proves the isolated copies stand alone.
+ */
+async function breakGlassContainer(stack: LocalStack): Promise<Container> {
+  const isolated = stack.isolatedVault as NonNullable<LocalStack['isolatedVault']>;
+  const { STRONGBOX_CONTENT_PRIVATE_KEY_FILE: _held, ...env } = stack.env('restore');
+  return createContainer(
+    loadConfig({
+      ...env,
+      STRONGBOX_LOCAL_KEY_FILE: join(stack.dataDir, 'break-glass', 'not-the-master.key'),
+      STRONGBOX_CONTENT_KEY_UNWRAP: 'false',
+      STRONGBOX_ESCROW_KEY_FILES: isolated.escrowKeyFile,
+    }),
+  );
 }
 
 /** The demo's stack: with `--attack`, also an isolated vault on an S3 endpoint of its own. */
