@@ -397,6 +397,7 @@ export interface DetectorCatalog {
    * Add `counts` to a plan's counts of one minute, atomically (DynamoDB `ADD`): concurrent capture
    * invocations all count. The item expires (DynamoDB TTL) after `expiresAt` (ISO-8601 UTC).
    * @param minute `YYYY-MM-DDTHH:MM` (UTC).
+   * @param prefix the prefix the counts are of (an item of its own); absent: the whole plan's.
    * @throws TransientError (retryable): adding again counts twice.
    */
   addChangeCounts(
@@ -404,10 +405,12 @@ export interface DetectorCatalog {
     minute: string,
     counts: Partial<ChangeCounts>,
     expiresAt: string,
+    prefix?: string,
   ): Promise<void>;
   /**
    * A plan's counts of the minutes from `range.from` to `range.to` (both inclusive, `YYYY-MM-DDTHH:MM`),
-   * oldest first; minutes without changes have no item. One query.
+   * oldest first, the plan's before its prefixes' within a minute (those with `prefix`); minutes
+   * without changes have no item. One query.
    * @throws TransientError (retryable).
    */
   listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]>;

@@ -276,6 +276,64 @@ async function setUpTree(): Promise<void> {
   p.clock.set('2026-12-06T03:00:00Z');
 }
 
+describe('detectAnomalies per prefix', () => {
+  const minutesOf = (
+    to: string,
+    count: number,
+    prefix: string | undefined,
+    perMinute: Partial<ChangeCounts>,
+  ) => minutes(to, count, perMinute).map((m) => (prefix === undefined ? m : { ...m, prefix }));
+
+  it("finds 60 encrypted overwrites/min under docs/ against docs/'s own baseline, while media/ re-encodes 200/min all day", () => {
+    // media/ (a transcoder) overwrites 200 incompressible files a minute: the plan's baseline is
+    // 1,000 per 5 min, so the plan's 1,060 in the window is no finding (under 10 x 1,000).
+    const busy = { created: 200, overwrites: 200, incompressibleOverwrites: 200 };
+    const attack = { created: 60, overwrites: 60, incompressibleOverwrites: 60 };
+    const counts = [
+      ...minutesOf('2026-12-06T03:40', 64, undefined, busy),
+      ...minutesOf('2026-12-06T03:41', 65, 'media/', busy),
+      {
+        planId: 'photos',
+        minute: '2026-12-06T03:41',
+        created: 260,
+        overwrites: 260,
+        incompressibleOverwrites: 260,
+      },
+      { planId: 'photos', minute: '2026-12-06T03:41', prefix: 'docs/', ...attack },
+    ];
+    const findings = detectAnomalies('photos', counts, defaults, now);
+    expect(findings.map((f) => [f.kind, f.count, f.prefix, f.perPrefix])).toEqual([
+      ['encryptedOverwrites', 60, 'docs/', true],
+    ]);
+    expect(anomalyLines(findings, now)[0]).toMatch(
+      /encrypted overwrites 60 in 5 min .* under 'docs\/' \(its own baseline\)$/,
+    );
+  });
+
+  it('reports a bucket-wide attack once, as the plan’s finding, not once per prefix', () => {
+    const attack = { created: 100, overwrites: 100, incompressibleOverwrites: 100 };
+    const counts = [
+      {
+        planId: 'photos',
+        minute: '2026-12-06T03:41',
+        ...attack,
+        incompressibleOverwrites: 300,
+        overwrites: 300,
+        created: 300,
+      },
+      ...['a/', 'b/', 'c/'].map((prefix) => ({
+        planId: 'photos',
+        minute: '2026-12-06T03:41',
+        prefix,
+        ...attack,
+      })),
+    ];
+    expect(
+      detectAnomalies('photos', counts, defaults, now).map((f) => [f.kind, f.count, f.perPrefix]),
+    ).toEqual([['encryptedOverwrites', 300, undefined]]);
+  });
+});
+
 describe('capture counts changes and the detector quarantines an attacked plan', () => {
   beforeEach(setUpTree);
 
@@ -287,13 +345,13 @@ describe('capture counts changes and the detector quarantines an attacked plan',
       from: '2026-12-06T03:00',
       to: '2026-12-06T03:59',
     });
-    expect(counts.map((m) => m.minute)).toEqual(['2026-12-06T03:00']);
-    expect(counts[0]).toMatchObject({
-      created: 60,
-      overwrites: 60,
-      incompressibleOverwrites: 60,
-      removals: 20,
-    });
+    // The plan's counts, then the same for the keys' prefix (its own baseline).
+    expect(counts.map((m) => [m.minute, m.prefix])).toEqual([
+      ['2026-12-06T03:00', undefined],
+      ['2026-12-06T03:00', 'site/'],
+    ]);
+    for (const m of counts)
+      expect(m).toMatchObject({ created: 60, overwrites: 60, incompressibleOverwrites: 60, removals: 20 });
 
     const run = await runDetector(p.deps, 'photos', { events });
     expect(run.findings.map((f) => [f.kind, f.count, f.prefix])).toEqual([

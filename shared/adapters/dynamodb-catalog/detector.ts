@@ -27,9 +27,14 @@ import type { Item, Table } from './table.ts';
 const pkOf = (planId: string) => `DETECTOR#${planId}`;
 /** What the settings watch last saw of the plan's bucket (one item, replaced on a change). */
 const SETTINGS_SK = 'SETTINGS';
-const minuteSk = (minute: string) => `MINUTE#${minute}`;
-const findingSk = (f: Pick<AnomalyFinding, 'firstSeenAt' | 'kind'>) =>
-  `FINDING#${minuteOf(f.firstSeenAt)}#${f.kind}`;
+/** A minute's counts: the plan's (`MINUTE#<minute>`), or a prefix's (`MINUTE#<minute>#<prefix>`). */
+const minuteSk = (minute: string, prefix?: string) =>
+  prefix === undefined ? `MINUTE#${minute}` : `MINUTE#${minute}#${prefix}`;
+/** A finding: the plan's (`FINDING#<minute>#<kind>`), or one prefix's (`…#<kind>#<prefix>`). */
+const findingSk = (f: Pick<AnomalyFinding, 'firstSeenAt' | 'kind' | 'prefix' | 'perPrefix'>) =>
+  f.perPrefix
+    ? `FINDING#${minuteOf(f.firstSeenAt)}#${f.kind}#${f.prefix}`
+    : `FINDING#${minuteOf(f.firstSeenAt)}#${f.kind}`;
 
 export class DynamoDbDetectorCatalog implements DetectorCatalog {
   readonly #table: Table;
@@ -43,6 +48,7 @@ export class DynamoDbDetectorCatalog implements DetectorCatalog {
     minute: string,
     counts: Partial<ChangeCounts>,
     expiresAt: string,
+    prefix?: string,
   ): Promise<void> {
     const added = COUNT_FIELDS.filter((f) => (counts[f] ?? 0) !== 0);
     if (added.length === 0) return;
@@ -50,14 +56,15 @@ export class DynamoDbDetectorCatalog implements DetectorCatalog {
       ':plan': planId,
       ':minute': minute,
       ':exp': Math.ceil(Date.parse(expiresAt) / 1000),
+      ...(prefix === undefined ? {} : { ':prefix': prefix }),
     };
     for (const f of added) values[`:${f}`] = counts[f];
     try {
       await this.#table.doc.send(
         new UpdateCommand({
           TableName: this.#table.name,
-          Key: { pk: pkOf(planId), sk: minuteSk(minute) },
-          UpdateExpression: `SET planId = :plan, #minute = :minute, expiresAt = :exp ADD ${added.map((f) => `${f} :${f}`).join(', ')}`,
+          Key: { pk: pkOf(planId), sk: minuteSk(minute, prefix) },
+          UpdateExpression: `SET planId = :plan, #minute = :minute, expiresAt = :exp${prefix === undefined ? '' : ', prefix = :prefix'} ADD ${added.map((f) => `${f} :${f}`).join(', ')}`,
           ExpressionAttributeNames: { '#minute': 'minute' },
           ExpressionAttributeValues: values,
         }),
@@ -73,7 +80,8 @@ export class DynamoDbDetectorCatalog implements DetectorCatalog {
       ExpressionAttributeValues: {
         ':pk': pkOf(planId),
         ':from': minuteSk(range.from),
-        ':to': minuteSk(range.to),
+        // '$' sorts after '#': the last minute's prefix items (`MINUTE#<to>#<prefix>`) are in range.
+        ':to': `${minuteSk(range.to)}$`,
       },
     });
     return items.map(({ expiresAt: _e, ...counts }) => counts);

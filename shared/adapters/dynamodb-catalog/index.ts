@@ -141,8 +141,9 @@ export class DynamoDbCatalog implements Catalog {
     minute: string,
     counts: Partial<ChangeCounts>,
     expiresAt: string,
+    prefix?: string,
   ): Promise<void> {
-    return this.#detector.addChangeCounts(planId, minute, counts, expiresAt);
+    return this.#detector.addChangeCounts(planId, minute, counts, expiresAt, prefix);
   }
 
   listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]> {

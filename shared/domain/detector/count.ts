@@ -8,7 +8,7 @@ import type { PipelineDeps } from '../pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { compareKeys, type Manifest } from '../vault.ts';
-import { type ChangeCounts, minuteOf } from './model.ts';
+import { type ChangeCounts, detectorPrefixOf, minuteOf } from './model.ts';
 import { type DetectorSettings, detectorSettingsOf } from './settings.ts';
 
 /** How long a plan's counts of one minute are kept (DynamoDB TTL): two days, past any baseline. */
@@ -55,6 +55,10 @@ export async function countChange(
     const counts = await countsOf(deps, plan.id, settings, change);
     const expiresAt = new Date(now.getTime() + COUNTS_TTL_MS).toISOString();
     await deps.catalog.addChangeCounts(plan.id, minuteOf(now), counts, expiresAt);
+    // And the same counts for the key's prefix, its own baseline (./detect.ts, per prefix).
+    const prefix = detectorPrefixOf(change.key, plan.source.prefix);
+    if (prefix !== undefined)
+      await deps.catalog.addChangeCounts(plan.id, minuteOf(now), counts, expiresAt, prefix);
     counted.push(plan.id);
   }
   return counted;

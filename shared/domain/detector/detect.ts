@@ -39,9 +39,12 @@ export function countsRange(settings: DetectorSettings, now: Date): { from: stri
  * The findings at `now`: for each kind whose threshold is above 0, its count over the window (the
  * `windowMinutes` ending with the current minute) when that count is at least the threshold and at
  * least `factor` times the baseline (the mean count per window over the `baselineMinutes` before
- * the window; minutes without counts count 0). Minutes outside the range are ignored.
- * @param counts the plan's minutes (any order; at least those of {@link countsRange}).
- * @returns the findings, in {@link FINDING_KINDS} order, `lastSeenAt` = now; none when disabled.
+ * the window; minutes without counts count 0). Minutes outside the range are ignored. The plan's
+ * counts are judged as a whole, then each prefix's (`prefix` set) against its own baseline, for the
+ * kinds the whole does not find (those findings are `perPrefix`, naming their prefix).
+ * @param counts the plan's minutes and its prefixes' (any order; at least those of {@link countsRange}).
+ * @returns the plan's findings in {@link FINDING_KINDS} order, then the prefixes' by prefix;
+ *   `lastSeenAt` = now; none when disabled.
  * @example
  * ```ts
  * const findings = detectAnomalies('photos', await catalog.listChangeCounts('photos', countsRange(s, now)), s, now);
@@ -54,6 +57,38 @@ export function detectAnomalies(
   now: Date,
 ): AnomalyFinding[] {
   if (!settings.enabled) return [];
+  const whole = findingsIn(
+    planId,
+    counts.filter((m) => m.prefix === undefined),
+    settings,
+    now,
+  );
+  // Per prefix, against the prefix's own baseline: an attack on one prefix of a bucket whose other
+  // prefixes are busy stays under the plan's factor × baseline. Only kinds the whole plan does not
+  // already find, so a bucket-wide attack is one finding, not one per prefix.
+  const found = new Set(whole.map((f) => f.kind));
+  const byPrefix = new Map<string, MinuteCounts[]>();
+  for (const m of counts) {
+    if (m.prefix === undefined) continue;
+    byPrefix.set(m.prefix, [...(byPrefix.get(m.prefix) ?? []), m]);
+  }
+  const perPrefix = [...byPrefix]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .flatMap(([prefix, minutes]) =>
+      findingsIn(planId, minutes, settings, now)
+        .filter((f) => !found.has(f.kind))
+        .map((f) => ({ ...f, prefix, perPrefix: true })),
+    );
+  return [...whole, ...perPrefix];
+}
+
+/** The findings of one series of minute counts (the plan's, or one prefix's). */
+function findingsIn(
+  planId: string,
+  counts: readonly MinuteCounts[],
+  settings: DetectorSettings,
+  now: Date,
+): AnomalyFinding[] {
   const { windowMinutes, baselineMinutes, factor } = settings;
   const current = minuteOf(now);
   const windowFrom = addMinutes(current, -(windowMinutes - 1));
@@ -95,9 +130,14 @@ export const KIND_WORDS: Record<FindingKind, string> = {
   sourceSettings: 'lifecycle or bucket-policy changes',
 };
 
+function prefixWords(f: AnomalyFinding): string {
+  if (!f.prefix) return '';
+  return f.perPrefix ? ` under '${f.prefix}' (its own baseline)` : ` mostly under '${f.prefix}'`;
+}
+
 /**
  * One line for a finding: `encrypted overwrites 412 in 5 min (peak 380/min; baseline 0.4 per 5 min; threshold 50)`.
  */
 export function describeFinding(f: AnomalyFinding): string {
-  return `${KIND_WORDS[f.kind]} ${f.count} in ${f.windowMinutes} min (peak ${f.peakPerMinute}/min; baseline ${f.baseline} per ${f.windowMinutes} min; threshold ${f.threshold})${f.prefix ? ` mostly under '${f.prefix}'` : ''}`;
+  return `${KIND_WORDS[f.kind]} ${f.count} in ${f.windowMinutes} min (peak ${f.peakPerMinute}/min; baseline ${f.baseline} per ${f.windowMinutes} min; threshold ${f.threshold})${prefixWords(f)}`;
 }

@@ -49,6 +49,17 @@ export interface MinuteCounts extends Partial<ChangeCounts> {
   planId: string;
   /** The minute, `YYYY-MM-DDTHH:MM` (UTC). */
   minute: string;
+  /**
+   * The prefix these counts are of (the first path segment below the plan's prefix, with its `/`);
+   * absent: the whole plan. Capture counts each change twice: for the plan and for its prefix.
+   */
+  prefix?: string;
+}
+
+/** The prefix a key counts under for the detector: its first path segment below `planPrefix`, or none. */
+export function detectorPrefixOf(key: string, planPrefix: string): string | undefined {
+  const slash = key.indexOf('/', planPrefix.length);
+  return slash < 0 ? undefined : key.slice(0, slash + 1);
 }
 
 /**
@@ -78,8 +89,17 @@ export interface AnomalyFinding {
   /** The plan's threshold for this kind (count per window). */
   threshold: number;
   windowMinutes: number;
-  /** The prefix (first path segment with its `/`) most of the window's changes fell under, when known. */
+  /**
+   * With `perPrefix`: the prefix whose own counts and baseline the finding is of. Without: the prefix
+   * (first path segment with its `/`) most of the window's changes fell under, when known.
+   */
   prefix?: string;
+  /**
+   * The finding is of one prefix's counts against that prefix's own baseline (an attack on one
+   * prefix of a bucket whose other prefixes are busy): reported only for kinds the plan's counts as a
+   * whole do not already find.
+   */
+  perPrefix?: boolean;
 }
 
 /** What {@link DetectorCatalog.recordFinding} did: a new finding, a higher count on it, or nothing. */

@@ -142,16 +142,17 @@ async function namePrefixes(
   const [any] = findings;
   if (!any) return;
   const recorded = new Set((await deps.catalog.listFindings(any.planId)).map(findingId));
-  const fresh = findings.filter((f) => !recorded.has(findingId(f)));
+  // A prefix's own finding names its prefix already.
+  const fresh = findings.filter((f) => !f.perPrefix && !recorded.has(findingId(f)));
   if (fresh.length === 0) return;
   const from = fresh.reduce((a, b) => (a.firstSeenAt <= b.firstSeenAt ? a : b)).firstSeenAt;
   const prefix = await busiestPrefix(deps, planPrefix, any.planId, from);
   if (prefix !== undefined) for (const f of fresh) f.prefix = prefix;
 }
 
-/** A finding's identity: its plan, kind and first minute. */
+/** A finding's identity: its plan, kind and first minute (and its prefix, for a prefix's own). */
 function findingId(f: AnomalyFinding): string {
-  return `${f.kind}#${f.firstSeenAt.slice(0, 16)}`;
+  return `${f.kind}#${f.firstSeenAt.slice(0, 16)}${f.perPrefix ? `#${f.prefix}` : ''}`;
 }
 
 /**

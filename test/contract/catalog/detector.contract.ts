@@ -123,6 +123,40 @@ export function detectorCatalogContract(
       ]);
     });
 
+    it('keeps a prefix’s counts apart from the plan’s, listed after them within a minute, the last minute too', async () => {
+      const c = await make();
+      await c.addChangeCounts('photos', '2026-12-06T03:44', { created: 3 }, expiresAt);
+      await c.addChangeCounts('photos', '2026-12-06T03:44', { created: 2 }, expiresAt, 'docs/');
+      await c.addChangeCounts('photos', '2026-12-06T03:44', { created: 1 }, expiresAt, 'a b/é/');
+      await c.addChangeCounts('photos', '2026-12-06T03:45', { created: 9 }, expiresAt, 'docs/');
+      expect(
+        await c.listChangeCounts('photos', { from: '2026-12-06T03:40', to: '2026-12-06T03:44' }),
+      ).toEqual([
+        { planId: 'photos', minute: '2026-12-06T03:44', created: 3 },
+        { planId: 'photos', minute: '2026-12-06T03:44', prefix: 'a b/é/', created: 1 },
+        { planId: 'photos', minute: '2026-12-06T03:44', prefix: 'docs/', created: 2 },
+      ]);
+    });
+
+    it('records a prefix’s own finding apart from the plan’s finding of the same kind and minute', async () => {
+      const c = await make();
+      const base: AnomalyFinding = {
+        planId: 'photos',
+        kind: 'encryptedOverwrites',
+        firstSeenAt: '2026-12-06T03:41:00.000Z',
+        lastSeenAt: '2026-12-06T03:41:30.000Z',
+        count: 60,
+        peakPerMinute: 60,
+        baseline: 0,
+        threshold: 50,
+        windowMinutes: 5,
+      };
+      expect(await c.recordFinding(base)).toBe('created');
+      expect(await c.recordFinding({ ...base, prefix: 'docs/', perPrefix: true })).toBe('created');
+      expect(await c.recordFinding({ ...base, prefix: 'docs/', perPrefix: true })).toBe('unchanged');
+      expect((await c.listFindings('photos')).map((f) => f.prefix ?? '-')).toEqual(['-', 'docs/']);
+    });
+
     it('keeps what the settings watch last saw of a plan, replaced whole, per plan', async () => {
       const c = await make();
       expect(await c.getSourceSettings('photos')).toBeUndefined();

@@ -67,6 +67,8 @@ function fitsInItem(pk: string, sk: string, record: object, overflow?: OverflowA
 const isoOf = (t: string): string => new Date(t).toISOString();
 
 /** The catalog in memory, with the same conditional semantics as the DynamoDB catalog. */
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export class MemoryCatalog implements Catalog {
   readonly plans = new Map<string, PlanRecord>();
   readonly jobs = new Map<string, JobRecord>();
@@ -219,20 +221,29 @@ export class MemoryCatalog implements Catalog {
     minute: string,
     counts: Partial<ChangeCounts>,
     expiresAt: string,
+    prefix?: string,
   ): Promise<void> {
     const added = COUNT_FIELDS.filter((f) => (counts[f] ?? 0) !== 0);
     if (added.length === 0) return;
-    const id = `${planId}#${minute}`;
-    const item = this.changeCounts.get(id) ?? { planId, minute, expiresAt };
+    const id = prefix === undefined ? `${planId}#${minute}` : `${planId}#${minute}#${prefix}`;
+    const item = this.changeCounts.get(id) ?? {
+      planId,
+      minute,
+      expiresAt,
+      ...(prefix === undefined ? {} : { prefix }),
+    };
     for (const f of added) item[f] = (item[f] ?? 0) + (counts[f] ?? 0);
     item.expiresAt = expiresAt;
     this.changeCounts.set(id, item);
   }
   async listChangeCounts(planId: string, range: { from: string; to: string }): Promise<MinuteCounts[]> {
-    return [...this.changeCounts.values()]
-      .filter((m) => m.planId === planId && m.minute >= range.from && m.minute <= range.to)
-      .sort((a, b) => (a.minute < b.minute ? -1 : 1))
-      .map(({ expiresAt: _e, ...m }) => clone(m));
+    return (
+      [...this.changeCounts.values()]
+        .filter((m) => m.planId === planId && m.minute >= range.from && m.minute <= range.to)
+        // As the table's sort keys: the minute, then the plan's item before its prefixes', by prefix.
+        .sort((a, b) => compareStrings(a.minute, b.minute) || compareStrings(a.prefix ?? '', b.prefix ?? ''))
+        .map(({ expiresAt: _e, ...m }) => clone(m))
+    );
   }
   /** planId → what the settings watch last saw. */
   readonly sourceSettings = new Map<string, SourceSettingsRecord>();
@@ -244,7 +255,7 @@ export class MemoryCatalog implements Catalog {
     this.sourceSettings.set(record.planId, clone(record));
   }
   async recordFinding(finding: AnomalyFinding): Promise<FindingWrite> {
-    const id = `${finding.planId}#${minuteOf(finding.firstSeenAt)}#${finding.kind}`;
+    const id = `${finding.planId}#${minuteOf(finding.firstSeenAt)}#${finding.kind}${finding.perPrefix ? `#${finding.prefix}` : ''}`;
     const stored = this.findings.get(id);
     if (!stored) {
       fitsInItem(`DETECTOR#${finding.planId}`, `FINDING#${id}`, finding);
