@@ -107,23 +107,36 @@ export class KmsKeyProvider implements KeyProvider {
     wrapped: Uint8Array,
     encryptionContext: Readonly<Record<string, string>> | null | undefined = this.#context,
   ): Promise<Uint8Array> {
-    let first: StrongboxError | undefined;
     const context = encryptionContext ? { EncryptionContext: { ...encryptionContext } } : {};
-    for (const { client, keyId } of [{ client: this.#client, keyId: this.#keyId }, ...this.#replicas]) {
-      try {
-        const out = await client.send(
-          new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, ...context }),
-        );
-        if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
-        return out.Plaintext;
-      } catch (error) {
-        const failure = kmsError(error, 'Decrypt');
-        if (failure instanceof IntegrityError) throw failure;
-        first ??= failure;
-      }
-    }
-    throw first as StrongboxError;
+    return decryptWithReplicas(
+      [{ client: this.#client, keyId: this.#keyId }, ...this.#replicas],
+      (keyId) => new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, ...context }),
+    );
   }
+}
+
+/**
+ * KMS Decrypt with the first of `keys` (a key, then its multi-Region replicas) that answers: a key
+ * that does not unwrap (IntegrityError) is not asked again elsewhere; any other failure moves on.
+ * @throws IntegrityError (not retryable); else the first key's error once every key failed.
+ */
+async function decryptWithReplicas(
+  keys: readonly RegionalKey[],
+  command: (keyId: string) => DecryptCommand,
+): Promise<Uint8Array> {
+  let first: StrongboxError | undefined;
+  for (const { client, keyId } of keys) {
+    try {
+      const out = await client.send(command(keyId));
+      if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
+      return out.Plaintext;
+    } catch (error) {
+      const failure = kmsError(error, 'Decrypt');
+      if (failure instanceof IntegrityError) throw failure;
+      first ??= failure;
+    }
+  }
+  throw first as StrongboxError;
 }
 
 function kmsError(error: unknown, op: string): StrongboxError {
@@ -492,25 +505,15 @@ export class KmsRsaRecipient implements KeyRecipient {
    *   (retryable when it is) once every replica failed too.
    */
   async unwrap(wrapped: Uint8Array): Promise<Uint8Array> {
-    let first: StrongboxError | undefined;
-    for (const { client, keyId } of [{ client: this.#client, keyId: this.keyId }, ...this.#replicas]) {
-      try {
-        const out = await client.send(
-          new DecryptCommand({
-            CiphertextBlob: wrapped,
-            KeyId: keyId,
-            EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-          }),
-        );
-        if (!out.Plaintext) throw new IntegrityError('KMS Decrypt returned no plaintext');
-        return out.Plaintext;
-      } catch (error) {
-        const failure = kmsError(error, 'Decrypt');
-        if (failure instanceof IntegrityError) throw failure;
-        first ??= failure;
-      }
-    }
-    throw first as StrongboxError;
+    return decryptWithReplicas(
+      [{ client: this.#client, keyId: this.keyId }, ...this.#replicas],
+      (keyId) =>
+        new DecryptCommand({
+          CiphertextBlob: wrapped,
+          KeyId: keyId,
+          EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+        }),
+    );
   }
 
   #public(): Promise<KeyObject> {
