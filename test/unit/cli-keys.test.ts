@@ -8,7 +8,7 @@ import { KmsRecipient, LocalKeyRecipient, RsaOaepRecipient } from '#adapters/key
 import { Envelope } from '#domain/envelope.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { KeyringKeyProvider, rotateKeys, withKeyDocuments } from '#domain/keyring.ts';
-import { describeKeyring, keyIdOf, recipientOf } from '#local/cli/keys.ts';
+import { checkRetirable, describeKeyring, keyIdOf, recipientOf } from '#local/cli/keys.ts';
 import { ManualClock } from '../support/memory/clock.ts';
 import { MemoryVaultStore } from '../support/memory/vault-store.ts';
 
@@ -46,6 +46,11 @@ describe('strongbox keys', () => {
     expect(escrow.unwrap).toBeUndefined();
     expect(escrow.keyId).toBe(new RsaOaepRecipient(publicKey).keyId);
     expect(await keyIdOf(file)).toBe(escrow.keyId);
+  });
+
+  it('refuses to retire the key the configuration still issues data keys under', () => {
+    expect(() => checkRetirable('sha256:aaaa', 'sha256:aaaa')).toThrow(/configured master key/);
+    expect(() => checkRetirable('sha256:aaaa', 'sha256:bbbb')).not.toThrow();
   });
 
   it('lists, per vault, how many key documents name each master key', async () => {

@@ -83,6 +83,20 @@ function vaultsOf(c: Container): VaultStore[] {
   return [c.pipeline.vaults.primary, ...c.pipeline.vaults.copies.values()];
 }
 
+/**
+ * Refuse to retire the key the configuration still issues data keys under: key documents written
+ * after the check would name it alone (found by the simulation: snapshots lost to an early retire).
+ * @throws ValidationError (not retryable) when `keyId` is the configured key's.
+ */
+export function checkRetirable(keyId: string, configuredKeyId: string): void {
+  if (keyId === configuredKeyId) {
+    throw new ValidationError(
+      `${keyId} is the configured master key: new data keys are still wrapped to it alone. Point the configuration at the new key, wait out functions started before the switch, run 'keys rotate --to NEW --from OLD', then retire it`,
+      'KEY',
+    );
+  }
+}
+
 /** A table of what a rotation or retirement did per vault. */
 export function formatChanges(changes: readonly KeyringChange[], verb: string): string {
   return formatTable(
@@ -160,6 +174,7 @@ export function registerKeys(program: Command, { dataDir, deployment }: CliConte
     .action(async (key: string) => {
       const c = await connect(dataDir(), deployment());
       const keyId = await keyIdOf(key);
+      checkRetirable(keyId, await keyIdOf(configuredKey(c.config)));
       const changes = await retireRecipient(vaultsOf(c), { keyId }, progress);
       console.log(formatChanges(changes, 'retired from'));
       console.log(`no key document names ${keyId} any more: it may be disabled or deleted.`);
