@@ -162,6 +162,36 @@ async function attack(
   return { started, changes: overwritten.length + deleted.length };
 }
 
+/**
+ * Wait until `expected` changes are journaled, printing progress every 30 s. It fails only when
+ * capture makes no progress for 2 minutes: how long the whole takes depends on the machine (16,000
+ * changes are minutes of capture on two loaded cores). Polled every 5 s: each poll reads the journal.
+ */
+async function waitForJournal(
+  journaled: () => Promise<readonly unknown[]>,
+  expected: number,
+  log: (line: string) => void,
+): Promise<void> {
+  let last = -1;
+  let lastProgressAt = Date.now();
+  let lastLogAt = Date.now();
+  for (;;) {
+    const n = (await journaled()).length;
+    if (n >= expected) return;
+    if (n > last) {
+      last = n;
+      lastProgressAt = Date.now();
+    } else if (Date.now() - lastProgressAt > 120_000) {
+      throw new Error(`capture journaled no change for 2 minutes (${n} of ${expected})`);
+    }
+    if (Date.now() - lastLogAt >= 30_000) {
+      log(`    … ${n} of ${expected} journaled`);
+      lastLogAt = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+}
+
 /** Step 11: the detector's quarantine, its findings, and the problems with them. */
 async function detection(
   ctx: AttackContext,
@@ -195,7 +225,7 @@ async function detection(
     );
   }
   log('    waiting for capture to journal every change of the attack…');
-  await waitUntil(async () => ((await journaled()).length >= attackOf.changes ? true : undefined), 300_000);
+  await waitForJournal(journaled, attackOf.changes, log);
   // S3 sends no event for a lifecycle edit: the scheduler's settings watch reads it every tick.
   log("    waiting for the scheduler's settings watch to see the lifecycle rule (it reads it every minute)…");
   const findings = await waitUntil(async () => {
