@@ -7,6 +7,19 @@ import { journalEntry } from './fixtures.ts';
 
 const expiresAt = '2026-12-08T03:41:00.000Z';
 
+/** One finding of plan photos, the contract's fixture. */
+const finding: AnomalyFinding = {
+  planId: 'photos',
+  kind: 'encryptedOverwrites',
+  firstSeenAt: '2026-12-06T03:41:00.000Z',
+  lastSeenAt: '2026-12-06T03:41:30.000Z',
+  count: 60,
+  peakPerMinute: 60,
+  baseline: 0.5,
+  threshold: 50,
+  windowMinutes: 5,
+};
+
 export function detectorCatalogContract(
   name: string,
   make: () => Promise<DetectorCatalog & JournalCatalog>,
@@ -85,17 +98,7 @@ export function detectorCatalogContract(
 
     it('records a finding once per plan, kind and first minute, raises its count, and lists findings oldest first', async () => {
       const c = await make();
-      const f: AnomalyFinding = {
-        planId: 'photos',
-        kind: 'encryptedOverwrites',
-        firstSeenAt: '2026-12-06T03:41:00.000Z',
-        lastSeenAt: '2026-12-06T03:41:30.000Z',
-        count: 60,
-        peakPerMinute: 60,
-        baseline: 0.5,
-        threshold: 50,
-        windowMinutes: 5,
-      };
+      const f: AnomalyFinding = finding;
       const first = await Promise.all([c.recordFinding(f), c.recordFinding(f), c.recordFinding(f)]);
       expect(first.sort()).toEqual(['created', 'unchanged', 'unchanged']);
       const later = {
@@ -140,17 +143,7 @@ export function detectorCatalogContract(
 
     it('records a prefix’s own finding apart from the plan’s finding of the same kind and minute', async () => {
       const c = await make();
-      const base: AnomalyFinding = {
-        planId: 'photos',
-        kind: 'encryptedOverwrites',
-        firstSeenAt: '2026-12-06T03:41:00.000Z',
-        lastSeenAt: '2026-12-06T03:41:30.000Z',
-        count: 60,
-        peakPerMinute: 60,
-        baseline: 0,
-        threshold: 50,
-        windowMinutes: 5,
-      };
+      const base: AnomalyFinding = { ...finding, baseline: 0 };
       expect(await c.recordFinding(base)).toBe('created');
       expect(await c.recordFinding({ ...base, prefix: 'docs/', perPrefix: true })).toBe('created');
       expect(await c.recordFinding({ ...base, prefix: 'docs/', perPrefix: true })).toBe('unchanged');
