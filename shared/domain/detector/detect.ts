@@ -70,7 +70,9 @@ export function detectAnomalies(
   const byPrefix = new Map<string, MinuteCounts[]>();
   for (const m of counts) {
     if (m.prefix === undefined) continue;
-    byPrefix.set(m.prefix, [...(byPrefix.get(m.prefix) ?? []), m]);
+    const series = byPrefix.get(m.prefix);
+    if (series) series.push(m);
+    else byPrefix.set(m.prefix, [m]);
   }
   const perPrefix = [...byPrefix]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
