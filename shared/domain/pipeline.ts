@@ -8,6 +8,7 @@ import type { PartBlobCache } from './gc/part-cache.ts';
 import type { Catalog, Clock, ObjectStore, ScratchSpace, TaskQueue, VaultStore } from './ports.ts';
 import type { PlanRecord, SnapshotRecord } from './records.ts';
 import type { Retry } from './retry-policy.ts';
+import type { TableStore } from './table/ports.ts';
 
 /**
  * The vault buckets of a deployment: one primary, one per copy region, and its isolated vaults (in
@@ -69,6 +70,12 @@ export interface PipelineDeps {
    * only through their `Source` (`sourceOf(deps, plan.source)`, source/index.ts).
    */
   objects: ObjectStore;
+  /**
+   * DynamoDB of the region a table source lives in (`undefined`: the deployment's region): what
+   * table snapshots scan, capture asks when a stream record carries no image, and table restores
+   * and drills write (shared/domain/table/ports.ts). Absent where no table is protected.
+   */
+  tables?: (region?: string) => TableStore;
   /**
    * How the domain tries an operation again (an object re-read after it changed mid-read, the vault
    * index listed again after a document vanished): shared/adapters/retrying.ts's `withRetry`.

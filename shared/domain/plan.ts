@@ -163,12 +163,46 @@ export const DEFAULT_PARTITION_OBJECTS = 10_000;
 /** Partitions of one snapshot running at once when a plan does not say. */
 export const DEFAULT_MAX_PARALLEL_PARTITIONS = 4;
 
+/** An S3 bucket source: the whole bucket, or the keys under `prefix`. */
+export const BucketSourceSchema = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
+  prefix: z.string().default(''),
+});
+export type BucketSourceSpec = z.infer<typeof BucketSourceSchema>;
+
+/**
+ * A DynamoDB table source (docs/format.md#table-items): the table's name and, when not the
+ * deployment's region, its region. Its stream (NEW_IMAGE or NEW_AND_OLD_IMAGES) feeds capture.
+ */
+export const TableSourceSchema = z.strictObject({
+  table: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'not a valid DynamoDB table name'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region name')
+    .optional(),
+});
+export type TableSourceSpec = z.infer<typeof TableSourceSchema>;
+
+/** A plan's source, either kind. */
+export type SourceSpec = BucketSourceSpec | TableSourceSpec;
+
+/** Whether a source spec names a DynamoDB table. */
+export function isTableSource(spec: SourceSpec): spec is TableSourceSpec {
+  return 'table' in spec;
+}
+
+/** A source for messages: `s3://bucket/prefix` or `dynamodb://table` (`dynamodb://region/table`). */
+export function sourceUriOf(spec: SourceSpec): string {
+  if (isTableSource(spec)) return `dynamodb://${spec.region ? `${spec.region}/` : ''}${spec.table}`;
+  return `s3://${spec.bucket}/${spec.prefix}`;
+}
+
 export const PlanSchema = z.strictObject({
   /** Lowercase letters, digits and dashes; appears in vault keys. */
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (at most 63)'),
-  source: z.strictObject({
-    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
-    prefix: z.string().default(''),
+  /** What the plan protects: an S3 bucket (whole or a prefix), or a DynamoDB table. */
+  source: z.union([BucketSourceSchema, TableSourceSchema], {
+    error: 'give a bucket ({ bucket, prefix }) or a DynamoDB table ({ table, region })',
   }),
   schedule: scheduleSchema,
   retention: RetentionPolicySchema,
@@ -243,8 +277,8 @@ export function validatePlans(
   parsed.data.plans.forEach((plan, i) => {
     if (seen.has(plan.id)) throw new ValidationError(`duplicate plan id '${plan.id}'`, `plans[${i}].id`);
     seen.add(plan.id);
-    const reserved = reservedBuckets.get(plan.source.bucket);
-    if (reserved !== undefined) {
+    const reserved = isTableSource(plan.source) ? undefined : reservedBuckets.get(plan.source.bucket);
+    if (reserved !== undefined && !isTableSource(plan.source)) {
       throw new ValidationError(
         `'${plan.source.bucket}' is ${reserved} of this deployment: a plan may not protect a vault or the drill bucket`,
         `plans[${i}].source.bucket`,

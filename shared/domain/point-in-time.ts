@@ -65,9 +65,20 @@ function outcomeOf(entry: JournalEntry): JournalEntry['outcome'] {
 
 /**
  * The manifest entry a `captured` journal entry describes, or undefined when it carries no content
- * (no blobs or no size: such an entry cannot be restored).
+ * (no blobs nor item, or no size: such an entry cannot be restored).
  */
 export function manifestEntryOfJournal(entry: JournalEntry): ManifestEntry | undefined {
+  if (outcomeOf(entry) === 'captured' && entry.item && entry.sizeBytes !== undefined) {
+    // A table item: the entry holds it (docs/format.md#table-items).
+    return {
+      key: entry.key,
+      sizeBytes: entry.sizeBytes,
+      etag: entry.etag ?? '',
+      lastModified: entry.lastModified ?? entry.eventTime,
+      blobs: [],
+      item: entry.item,
+    };
+  }
   if (outcomeOf(entry) !== 'captured' || !entry.blobs?.length || entry.sizeBytes === undefined) {
     return undefined;
   }

@@ -3,7 +3,9 @@
  * partitions, jobs and tasks, restore jobs, drills, the capture journal, garbage-collection marks).
  * The ports that store and read them are in ports.ts. @see docs/format.md#catalog
  */
+
 import type { Plan } from './plan.ts';
+import type { Item } from './table/attribute-value.ts';
 import type { PartitionResume } from './tasks.ts';
 import type { PartRef } from './vault.ts';
 
@@ -453,6 +455,12 @@ export interface JournalEntry {
    * @see docs/format.md#detector
    */
   encryption?: string;
+  /**
+   * A table source's item after the change (captured; the stream record's `NewImage`, canonical
+   * DynamoDB JSON): the content, held in the entry itself instead of blobs. `etag` is its content
+   * hash (table/item.ts). @see docs/format.md#table-items
+   */
+  item?: Item;
 }
 
 /** What a restore drill measured in one region. @see docs/format.md#catalog */

@@ -7,6 +7,11 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { IntegrityError, ValidationError } from './errors.ts';
+import { ItemSchema } from './table/attribute-value.ts';
+import { type TableDefinition, TableDefinitionSchema } from './table/definition.ts';
+
+/** A manifest's source: an S3 bucket and prefix, or a DynamoDB table (plan.ts's `SourceSpec`). */
+type SourceSpec = { bucket: string; prefix: string } | { table: string; region?: string | undefined };
 
 /** Version written into every blob header and manifest; readers refuse any other. */
 export const VAULT_FORMAT_VERSION = 2;
@@ -220,18 +225,31 @@ export const PackHeaderSchema = z.strictObject({
 export type PackHeader = z.infer<typeof PackHeaderSchema>;
 
 /** One object of the source as a snapshot saw it. @see docs/format.md#manifest-parts */
-export const ManifestEntrySchema = z.strictObject({
-  key: z.string().min(1),
-  sizeBytes: z.number().int().nonnegative(),
-  etag: z.string(),
-  lastModified: isoUtc,
-  contentType: z.string().optional(),
-  metadata: z.record(z.string(), z.string()).optional(),
-  /** The object's chunks in order: one blob id per {@link CHUNK_SIZE_BYTES} (at least one). */
-  blobs: z.array(contentId).min(1),
-  /** SHA-256 of the whole object; present only when it has more than one chunk (else `blobs[0]`). */
-  contentSha256: contentId.optional(),
-});
+export const ManifestEntrySchema = z
+  .strictObject({
+    key: z.string().min(1),
+    sizeBytes: z.number().int().nonnegative(),
+    etag: z.string(),
+    lastModified: isoUtc,
+    contentType: z.string().optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+    /**
+     * The object's chunks in order: one blob id per {@link CHUNK_SIZE_BYTES} (at least one); none for
+     * a table item, which the entry holds itself (`item`).
+     */
+    blobs: z.array(contentId),
+    /** SHA-256 of the whole object; present only when it has more than one chunk (else `blobs[0]`). */
+    contentSha256: contentId.optional(),
+    /**
+     * A table source's item, in canonical DynamoDB JSON (table/item.ts): the entry's content, stored
+     * in the part (sorted, content-addressed, encrypted with it), not in a blob. `etag` is its content
+     * hash. @see docs/format.md#table-items
+     */
+    item: ItemSchema.optional(),
+  })
+  .refine((e) => (e.item === undefined ? e.blobs.length >= 1 : e.blobs.length === 0), {
+    message: 'an entry has blobs (an object) or an item (a table item), not both and not neither',
+  });
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;
 
 /** The SHA-256 (lowercase hex) of the object an entry describes. */
@@ -273,7 +291,12 @@ export const ManifestSchema = z.strictObject({
   planId: z.string().min(1),
   snapshotId: z.string().min(1),
   parentSnapshotId: z.string().nullable(),
-  source: z.strictObject({ bucket: z.string().min(1), prefix: z.string() }),
+  source: z.union([
+    z.strictObject({ bucket: z.string().min(1), prefix: z.string() }),
+    z.strictObject({ table: z.string().min(1), region: z.string().min(1).optional() }),
+  ]),
+  /** A table source's definition as the snapshot recorded it. @see docs/format.md#table-definition */
+  table: TableDefinitionSchema.optional(),
   scheduledAt: isoUtc,
   time: isoUtc,
   completedAt: isoUtc,
@@ -294,7 +317,9 @@ export function manifestRoot(
     planId: string;
     snapshotId: string;
     parentSnapshotId: string | null;
-    source: { bucket: string; prefix: string };
+    source: SourceSpec;
+    /** A table source's definition (table sources only). */
+    table?: TableDefinition;
     scheduledAt: string;
     time: string;
     completedAt: string;
@@ -307,7 +332,14 @@ export function manifestRoot(
     planId: snapshot.planId,
     snapshotId: snapshot.snapshotId,
     parentSnapshotId: snapshot.parentSnapshotId,
-    source: { bucket: snapshot.source.bucket, prefix: snapshot.source.prefix },
+    source:
+      'table' in snapshot.source
+        ? {
+            table: snapshot.source.table,
+            ...(snapshot.source.region ? { region: snapshot.source.region } : {}),
+          }
+        : { bucket: snapshot.source.bucket, prefix: snapshot.source.prefix },
+    ...(snapshot.table ? { table: snapshot.table } : {}),
     scheduledAt: snapshot.scheduledAt,
     time: snapshot.time,
     completedAt: snapshot.completedAt,

@@ -48,6 +48,7 @@ import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#
 import { PartBlobCache } from '#domain/gc/part-cache.ts';
 import { KeyringKeyProvider, retireRecipient, rotateKeys, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
+import type { BucketSourceSpec } from '#domain/plan.ts';
 import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
 import { quarantinePlan } from '#domain/quarantine.ts';
@@ -79,6 +80,11 @@ import type { FaultKind } from './faults.ts';
 import { SimMasterKey, SimRandom } from './keys.ts';
 import { SimObjectStore } from './object-store.ts';
 import { Prng } from './prng.ts';
+
+/** The bucket a simulated bucket plan protects. */
+function bucketOf(plan: PlanRecord): string {
+  return (plan.source as BucketSourceSpec).bucket;
+}
 
 export interface SimOptions {
   seed: number;
@@ -416,7 +422,7 @@ export class World {
     await this.catalog.putPlans(this.plans);
     // A first state of each source: every key present.
     for (const plan of this.plans)
-      for (const key of KEYS) this.mutate(plan.source.bucket, key, 'put', this.rng.pick(ALPHABET), false);
+      for (const key of KEYS) this.mutate(bucketOf(plan), key, 'put', this.rng.pick(ALPHABET), false);
   }
 
   // ---------------------------------------------------------------- containers and ports
@@ -986,20 +992,20 @@ export class World {
   #puts(): Candidate[] {
     return this.plans.flatMap((plan) =>
       KEYS.map((key) => ({
-        name: `put ${plan.source.bucket}/${key}`,
+        name: `put ${bucketOf(plan)}/${key}`,
         weight: 1,
         variant: (rng: Prng) => rng.pick(ALPHABET),
-        exec: (v: string) => this.mutate(plan.source.bucket, key, 'put', v),
+        exec: (v: string) => this.mutate(bucketOf(plan), key, 'put', v),
       })),
     );
   }
 
   #deletes(): Candidate[] {
     return this.plans.flatMap((plan) =>
-      KEYS.filter((key) => this.objects.current(plan.source.bucket, key)).map((key) => ({
-        name: `delete ${plan.source.bucket}/${key}`,
+      KEYS.filter((key) => this.objects.current(bucketOf(plan), key)).map((key) => ({
+        name: `delete ${bucketOf(plan)}/${key}`,
         weight: 1,
-        exec: () => this.mutate(plan.source.bucket, key, 'delete', ''),
+        exec: () => this.mutate(bucketOf(plan), key, 'delete', ''),
       })),
     );
   }
@@ -1008,12 +1014,12 @@ export class World {
     const out: Candidate[] = [];
     for (const plan of this.plans)
       for (const key of KEYS)
-        for (const v of this.objects.versionsOf(plan.source.bucket, key).slice(-3)) {
+        for (const v of this.objects.versionsOf(bucketOf(plan), key).slice(-3)) {
           if (v.versionId === 'null') continue;
           out.push({
-            name: `delete-version ${plan.source.bucket}/${key}@${v.versionId}`,
+            name: `delete-version ${bucketOf(plan)}/${key}@${v.versionId}`,
             weight: 1,
-            exec: () => this.mutate(plan.source.bucket, key, 'delete-version', v.versionId),
+            exec: () => this.mutate(bucketOf(plan), key, 'delete-version', v.versionId),
           });
         }
     return out;
@@ -1636,7 +1642,7 @@ export class World {
   /** Is the restored content one the source could have given this snapshot? */
   #judge(s: SnapshotRecord, restored: Map<string, string>): string[] {
     const plan = this.plans.find((p) => p.id === s.planId) as PlanRecord;
-    const bucket = plan.source.bucket;
+    const bucket = bucketOf(plan);
     const id = `${s.planId}/${s.snapshotId}`;
     const out: string[] = [];
     if (s.mode === 'journal') {

@@ -56,7 +56,7 @@ export async function countChange(
     const expiresAt = new Date(now.getTime() + COUNTS_TTL_MS).toISOString();
     await deps.catalog.addChangeCounts(plan.id, minuteOf(now), counts, expiresAt);
     // And the same counts for the key's prefix, its own baseline (./detect.ts, per prefix).
-    const prefix = detectorPrefixOf(change.key, plan.source.prefix);
+    const prefix = detectorPrefixOf(change.key, 'prefix' in plan.source ? plan.source.prefix : '');
     if (prefix !== undefined)
       await deps.catalog.addChangeCounts(plan.id, minuteOf(now), counts, expiresAt, prefix);
     counted.push(plan.id);

@@ -87,7 +87,7 @@ export async function runDetector(
   const counts = await catalog.listChangeCounts(planId, countsRange(settings, now));
   run.findings = detectAnomalies(planId, counts, settings, now);
   if (run.findings.length === 0) return run;
-  await namePrefixes(deps, plan.source.prefix, run.findings);
+  await namePrefixes(deps, 'prefix' in plan.source ? plan.source.prefix : '', run.findings);
   let grew = false;
   for (const finding of run.findings) {
     const write = await catalog.recordFinding(finding);

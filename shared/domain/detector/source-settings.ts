@@ -95,7 +95,7 @@ export async function watchSourceSettings(
   const watched: SettingsWatch[] = [];
   const failed: { planId: string; reason: string }[] = [];
   for (const plan of plans) {
-    const { bucket } = plan.source;
+    const bucket = 'bucket' in plan.source ? plan.source.bucket : undefined;
     if (!bucket || !detectorSettingsOf(plan).enabled) continue;
     let read: SourceSettings;
     try {

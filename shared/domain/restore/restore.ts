@@ -7,6 +7,7 @@
 import type { Envelope } from '../envelope.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { nowIso, type PipelineDeps, vaultBuckets, vaultIn } from '../pipeline.ts';
+import { isTableSource } from '../plan.ts';
 import type { KeyChange } from '../point-in-time.ts';
 import type { VaultStore } from '../ports.ts';
 import type { SnapshotRecord } from '../records.ts';
@@ -99,7 +100,11 @@ export async function resolveRestoreSource(
   const { catalog, envelope, vaults } = deps;
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
-  const targetBucket = request.targetBucket ?? plan.source.bucket;
+  if (isTableSource(plan.source) && !request.targetBucket)
+    throw new ValidationError(
+      `plan '${plan.id}' protects the DynamoDB table '${plan.source.table}': restore its items with --to-table (or give --to-bucket to write them as files)`,
+    );
+  const targetBucket = request.targetBucket ?? (plan.source as { bucket: string }).bucket;
   if (vaultBuckets(vaults).has(targetBucket)) {
     throw new ValidationError(
       `'${targetBucket}' is a vault bucket: restore refuses to write into a vault`,

@@ -6,11 +6,14 @@
  * @see ../../../docs/format.md#plans
  */
 import type { PipelineDeps } from '../pipeline.ts';
+import { isTableSource } from '../plan.ts';
 import type { PlanRecord } from '../records.ts';
+import { DynamoDBTableSource } from './dynamodb-table.ts';
 import { S3BucketSource } from './s3-bucket.ts';
 import { s3ChangeOf } from './s3-events.ts';
 import type { ChangeNotification, Source, SourceChange, SourceKind } from './source.ts';
 
+export { DynamoDBTableSource, tableContainerOf } from './dynamodb-table.ts';
 export { S3BucketSource } from './s3-bucket.ts';
 export type {
   ChangeNotification,
@@ -25,9 +28,9 @@ export type {
 /** A plan's `source`, as plans.yml gives it: today an S3 bucket and a key prefix (`''`: all of it). */
 export type SourceSpec = PlanRecord['source'];
 
-/** The kind of source a spec names. Every spec is an S3 bucket until plans can name a table (issue 17). */
-function kindOf(_spec: SourceSpec): SourceKind {
-  return 's3-bucket';
+/** The kind of source a spec names. */
+function kindOf(spec: SourceSpec): SourceKind {
+  return isTableSource(spec) ? 'dynamodb-table' : 's3-bucket';
 }
 
 /**
@@ -42,7 +45,11 @@ export function sourceOf(deps: Pick<PipelineDeps, 'objects'>, spec: SourceSpec):
   const kind = kindOf(spec);
   switch (kind) {
     case 's3-bucket':
+      if (isTableSource(spec)) throw new Error('unreachable: a table spec of kind s3-bucket');
       return new S3BucketSource(deps.objects, spec.bucket, spec.prefix);
+    case 'dynamodb-table':
+      if (!isTableSource(spec)) throw new Error('unreachable: a bucket spec of kind dynamodb-table');
+      return new DynamoDBTableSource(spec);
     default:
       return kind satisfies never;
   }

@@ -121,5 +121,5 @@ export interface Source {
   uriOf(key: string): string;
 }
 
-/** The kinds of sources: an S3 bucket (whole or a prefix). A DynamoDB table comes with issue 17. */
-export type SourceKind = 's3-bucket';
+/** The kinds of sources: an S3 bucket (whole or a prefix), or a DynamoDB table. */
+export type SourceKind = 's3-bucket' | 'dynamodb-table';

@@ -1,8 +1,10 @@
 /** `strongbox plans apply FILE` and `strongbox plans list`. */
+
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { applyPlans } from '#domain/apply-plans.ts';
+import { sourceUriOf } from '#domain/plan.ts';
 import { formatTable } from '../format.ts';
 import { type CliContext, connect } from './context.ts';
 
@@ -32,7 +34,7 @@ export function registerPlans(program: Command, { dataDir, deployment }: CliCont
           ['plan', 'source', 'schedule', 'retention', 'copies'],
           all.map((p) => [
             p.id,
-            `s3://${p.source.bucket}/${p.source.prefix}`,
+            sourceUriOf(p.source),
             p.schedule,
             JSON.stringify(p.retention),
             p.copyRegions.join(',') || '-',

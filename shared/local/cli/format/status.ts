@@ -4,6 +4,7 @@
  */
 
 import { copyTargetsOf } from '#domain/pipeline.ts';
+import { sourceUriOf } from '#domain/plan.ts';
 import type {
   DrillRecord,
   JobRecord,
@@ -22,7 +23,7 @@ import { formatBytes, formatTable } from '../../format.ts';
 
 /** The header line of a plan: its source, schedule, copy regions and isolated vaults, and whether it is disabled. */
 export function planLine(plan: PlanRecord): string {
-  return `\nplan ${plan.id}: s3://${plan.source.bucket}/${plan.source.prefix}  ${plan.schedule}  copies: ${copyTargetsOf(plan).join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`;
+  return `\nplan ${plan.id}: ${sourceUriOf(plan.source)}  ${plan.schedule}  copies: ${copyTargetsOf(plan).join(', ') || 'none'}${plan.enabled ? '' : '  (disabled)'}`;
 }
 
 /** A plan's snapshots as a table: status, objects, size, copies, verification and error. */

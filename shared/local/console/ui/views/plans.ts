@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
 /** The plans: each one's source, schedule, newest snapshot and recovery point against its RPO. */
+
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
+import { sourceUriOf } from '#domain/plan.ts';
 import type { Overview, PlanSummary } from '../../api-types.ts';
 import { useApi } from '../client.ts';
 import { formatAge, formatTime, href, LoadState, Status } from '../common.ts';
@@ -23,7 +25,7 @@ function PlanRow({ p }: { p: PlanSummary }): VNode {
     .join(', ');
   return html`<tr>
     <th scope="row"><a href=${href(`timeline/${encodeURIComponent(p.plan.id)}`)}>${p.plan.id}</a>${p.plan.enabled ? '' : ' (disabled)'}</th>
-    <td><code>s3://${p.plan.source.bucket}/${p.plan.source.prefix}</code></td>
+    <td><code>${sourceUriOf(p.plan.source)}</code></td>
     <td><code>${p.plan.schedule}</code></td>
     <td>${p.newest ? html`${formatTime(p.newest.time ?? p.newest.scheduledAt)} <${Status} status=${p.newest.status} />` : 'none'}</td>
     <td>${r.newestSnapshotTime ? formatAge(r.ageMinutes) : `${formatAge(r.ageMinutes)} since the plan was applied`}</td>
