@@ -82,6 +82,15 @@ export interface RegionVerification {
   totalBlobs?: number;
   /** deep: index into the pass's blob order of the next blob to check (the resumption cursor). */
   cursor?: number;
+  /**
+   * Table snapshots, every tier: item entries checked (hash, size, key) in the parts read
+   * (docs/format.md#verification, verify/items.ts).
+   */
+  itemsChecked?: number;
+  /** Table snapshots: keys of the items that do not hash to their `etag`, have another size or another key (at most 100). */
+  corruptItems?: string[];
+  /** Table snapshots: keys out of order or repeated, part or root counts that disagree with the entries, in words. */
+  itemProblems?: string[];
   seconds: number;
 }
 

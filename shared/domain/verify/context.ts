@@ -15,6 +15,7 @@ import { readPart } from '../repository/read-documents.ts';
 import { VaultIndex } from '../repository/vault-index.ts';
 import type { VerifyTask, VerifyTierTask } from '../tasks.ts';
 import { CHUNK_SIZE_BYTES, type ContentId, type Manifest, type ManifestPart, VaultLayout } from '../vault.ts';
+import { checkItemPart, checkItemRoot, type ItemChecks, newItemChecks } from './items.ts';
 import type { ReferencedBlobs } from './referenced.ts';
 
 /** At most this many blob ids are recorded per list (missing, mismatched, corrupt). */
@@ -52,6 +53,8 @@ export interface TierContext {
   regions: string[];
   /** Each region's index, loaded once per task. */
   indexes: Map<string, Promise<VaultIndex>>;
+  /** A table snapshot's item checks, made as {@link loadExpected} reads the parts (verify/items.ts). */
+  items?: ItemChecks;
 }
 
 /** A region's index, loaded on first use and shared by the tiers of one task. */
@@ -66,17 +69,20 @@ export function regionIndex(c: TierContext, region: string): Promise<VaultIndex>
 
 /**
  * Read every part (from the primary, else from the first copy region that has it and opens it) and
- * collect the referenced blobs with their sizes (the stored size from the primary's index). Parts
- * are folded in as they arrive, so memory holds the blob ids, not the entries.
+ * collect the referenced blobs with their sizes (the stored size from the primary's index); of a
+ * table snapshot, check its items on the way (`c.items`, verify/items.ts). Parts are folded in as
+ * they arrive, so memory holds the blob ids, not the entries.
  */
 export async function loadExpected(c: TierContext): Promise<void> {
   const { deps, manifest } = c;
   const primaryIndex = await regionIndex(c, deps.vaults.primary.region);
   const limit = pLimit(8);
+  c.items = newItemChecks(manifest);
   await Promise.all(
-    manifest.parts.map((ref) =>
+    manifest.parts.map((ref, i) =>
       limit(async () => {
         const part = await readPartAnywhere(c, ref.partId);
+        if (c.items) checkItemPart(c.items, manifest, i, ref, part);
         for (const entry of part.entries) {
           entry.blobs.forEach((blobId, i) => {
             if (c.referenced.has(blobId)) return;
@@ -88,6 +94,7 @@ export async function loadExpected(c: TierContext): Promise<void> {
       }),
     ),
   );
+  if (c.items) checkItemRoot(c.items, manifest);
 }
 
 async function readPartAnywhere(c: TierContext, partId: ContentId): Promise<ManifestPart> {

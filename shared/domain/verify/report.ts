@@ -74,5 +74,7 @@ export function regionProblems(r: RegionVerification): string[] {
   if (r.mismatchedPacks !== undefined) some('pack checksum mismatch(es)', r.mismatchedPacks);
   else some('checksum mismatch(es)', r.mismatchedBlobs);
   some('corrupt blob(s)', r.corruptBlobs);
+  some('corrupt item(s)', r.corruptItems);
+  problems.push(...(r.itemProblems ?? []));
   return problems;
 }

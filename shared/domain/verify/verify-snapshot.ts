@@ -14,6 +14,7 @@ import { catalogTier } from './catalog-tier.ts';
 import { checksumTier } from './checksum-tier.ts';
 import { loadExpected, type TierContext, type VerifyOptions } from './context.ts';
 import { deepTier } from './deep-tier.ts';
+import { withItemChecks } from './items.ts';
 import { ReferencedBlobs } from './referenced.ts';
 import { describeFailure, mergeVerification, VERIFICATION_TIERS } from './report.ts';
 
@@ -79,9 +80,7 @@ export async function verifySnapshot(
     await loadExpected(context);
     const results: Partial<Record<VerificationTier, TierVerification>> = {};
     for (const tier of task.kind === 'verify-tier' ? [task.tier] : VERIFICATION_TIERS) {
-      if (tier === 'catalog') results.catalog = await catalogTier(context);
-      else if (tier === 'checksum') results.checksum = await checksumTier(context);
-      else results.deep = await deepTier(context);
+      results[tier] = withItemChecks(await runTier(context, tier), context.items);
     }
 
     // Re-read just before writing, so a tier that ran meanwhile is kept, and a failure stays a failure.
@@ -100,6 +99,7 @@ export async function verifySnapshot(
         regions: context.regions.length,
         referencedBlobs: context.referenced.size,
         referencedParts: manifest.parts.length,
+        ...(context.items ? { itemsChecked: context.items.checked } : {}),
         ...(deep ? { deep: deep.status } : {}),
       },
     });
@@ -126,4 +126,11 @@ export async function verifySnapshot(
     referenced.close();
     for (const index of indexes.values()) index.then((loaded) => loaded.close()).catch(() => undefined);
   }
+}
+
+/** One tier's checks of blobs, parts and packs (the item checks are added by the caller). */
+function runTier(context: TierContext, tier: VerificationTier): Promise<TierVerification> {
+  if (tier === 'catalog') return catalogTier(context);
+  if (tier === 'checksum') return checksumTier(context);
+  return deepTier(context);
 }
