@@ -18,6 +18,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDbCatalog } from '#adapters/dynamodb-catalog/index.ts';
+import { DynamoDBTableStore } from '#adapters/dynamodb-table/index.ts';
 import { EventBridgeAnomalyEvents, LoggedAnomalyEvents } from '#adapters/eventbridge-anomaly-events.ts';
 import {
   KmsKeyProvider,
@@ -44,6 +45,7 @@ import { withWritePolicy } from '#domain/immutability.ts';
 import { type KeyRecipient, KeyringKeyProvider, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
 import type { Clock, KeyProvider, VaultStore } from '#domain/ports.ts';
+import type { TableStore } from '#domain/table/ports.ts';
 import { type Config, loadConfig } from './config.ts';
 import { isolatedVaultStores } from './isolated-vaults.ts';
 import { createMetrics } from './metrics.ts';
@@ -227,6 +229,7 @@ export function createContainer(
       ...(isolated.size > 0 ? { isolated } : {}),
     },
     objects: observed(new S3ObjectStore(primaryS3, primaryHttp), 'objects'),
+    tables: tableStoresOf(config, dynamodb, observed),
     retry: withRetry,
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
@@ -252,6 +255,39 @@ export function createContainer(
         new EventBridgeClient({ region, maxAttempts: config.sdkMaxAttempts, retryMode: 'adaptive' }),
       );
   return { config, pipeline, sqs, logger, metrics, portMeter, anomalyEvents };
+}
+
+/**
+ * Table sources and restore targets: one observed {@link DynamoDBTableStore} per region, made on
+ * first use (the primary region's over the catalog's client). The configured DynamoDB endpoint serves
+ * every region: DynamoDB Local keeps each region's tables apart.
+ */
+export function tableStoresOf(
+  config: Config,
+  primary: DynamoDBClient,
+  observed: <T extends object>(port: T, name: string) => T,
+): (region?: string) => TableStore {
+  const stores = new Map<string, TableStore>();
+  return (r = config.primaryRegion) => {
+    let store = stores.get(r);
+    if (!store) {
+      const client =
+        r === config.primaryRegion
+          ? primary
+          : new DynamoDBClient({
+              region: r,
+              maxAttempts: config.sdkMaxAttempts,
+              retryMode: 'adaptive',
+              ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
+            });
+      store = observed(
+        new DynamoDBTableStore(client, { region: r }),
+        r === config.primaryRegion ? 'tables' : `tables:${r}`,
+      );
+      stores.set(r, store);
+    }
+    return store;
+  };
 }
 
 /** The EncryptionContext key naming the vault: `kms:EncryptionContext:strongbox:vault` in key policies. */
