@@ -111,11 +111,46 @@ export async function resolveRestoreSource(
       'targetBucket',
     );
   }
+  const chosen = await snapshotSourceOf(deps, plan.id, request);
+  return {
+    ...chosen,
+    request,
+    planId: plan.id,
+    index: indexOnce(chosen.vault, envelope, deps),
+    targetBucket,
+  };
+}
+
+/** The snapshot a request names, where it is read, its manifest, and for a point in time the journal's changes. */
+export type SnapshotSource = Pick<
+  RestoreSource,
+  'snapshot' | 'region' | 'vault' | 'manifestId' | 'manifest' | 'pointInTime'
+>;
+
+/**
+ * Choose the snapshot a request names in the region it reads (from a copy: among the snapshots
+ * copied there), read its manifest, and for a point in time the journal's changes up to now: what
+ * object and table restores share.
+ * @throws NotFoundError (not retryable) for an unknown snapshot, one not copied to the region, or a
+ *   point in time before the first snapshot; TransientError (retryable) when the catalog fails.
+ */
+export async function snapshotSourceOf(
+  deps: PipelineDeps,
+  planId: string,
+  request: {
+    plan: string;
+    snapshot: string;
+    pointInTime?: string | undefined;
+    region?: string | undefined;
+    key?: string | undefined;
+  },
+): Promise<SnapshotSource> {
+  const { catalog, envelope, vaults } = deps;
   const region = request.region ?? vaults.primary.region;
   // From a copy (a copy region, an isolated vault), `latest` and a point in time choose among the
   // snapshots copied there: a newer one not copied yet is not there to restore. (None copied there:
   // the choice among all, refused below as not copied.)
-  const listed = await catalog.listSnapshots(plan.id);
+  const listed = await catalog.listSnapshots(planId);
   const copied = listed.filter((s) => s.regions?.[region]?.status === 'COPIED');
   const chosenByTime = request.pointInTime !== undefined || request.snapshot === 'latest';
   const snapshot = selectSnapshot(
@@ -127,14 +162,14 @@ export async function resolveRestoreSource(
   }
   const vault = vaultIn(vaults, region);
   const manifestId = snapshot.manifestId as string;
-  const manifest = await readManifest(vault, envelope, plan.id, manifestId);
+  const manifest = await readManifest(vault, envelope, planId, manifestId);
   const capturedUntil = nowIso(deps.clock);
   const pointInTime = request.pointInTime
     ? {
         at: request.pointInTime,
         changes: await pointInTimeChanges(
           deps,
-          plan.id,
+          planId,
           { ...request, pointInTime: request.pointInTime },
           snapshot,
           capturedUntil,
@@ -144,13 +179,9 @@ export async function resolveRestoreSource(
     : undefined;
   return {
     ...(pointInTime ? { pointInTime } : {}),
-    request,
-    planId: plan.id,
     snapshot,
     region,
     vault,
-    index: indexOnce(vault, envelope, deps),
-    targetBucket,
     manifestId,
     manifest,
   };
