@@ -14,7 +14,12 @@ export const makeHandler = (c: Container) =>
   sqsTaskHandler('drill', c, async (task) => {
     const drillBucket = c.config.drillBucket;
     if (!drillBucket) throw new ValidationError('missing environment variable', 'STRONGBOX_DRILL_BUCKET');
-    const drill = await runDrill({ ...c.pipeline, drillBucket, elapsedMs: () => performance.now() }, task);
+    // A table plan's scratch tables: `<service>-<stage>-drill-…` (the vault name is `<service>-<stage>`).
+    const prefix = c.config.vaultName ? { drillTablePrefix: c.config.vaultName } : {};
+    const drill = await runDrill(
+      { ...c.pipeline, drillBucket, ...prefix, elapsedMs: () => performance.now() },
+      task,
+    );
     return recordDrill(c.metrics, task.planId, drill);
   });
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));

@@ -12,6 +12,7 @@
  * @see ../../docs/format.md#restore-drills
  */
 import { createHash } from 'node:crypto';
+import { drillTableRegion, prepareTableDrill } from './drill-table.ts';
 import { IntegrityError, NotFoundError, reasonOf, TransientError, ValidationError } from './errors.ts';
 import { nowIso, type PipelineDeps, regionsHolding, vaultBuckets, vaultIn } from './pipeline.ts';
 import type { DrillSettings } from './plan.ts';
@@ -22,6 +23,7 @@ import { VaultIndex } from './repository/vault-index.ts';
 import { writeEntry } from './restore/write.ts';
 import type { DrillTask } from './tasks.ts';
 import { type contentSha256Of, type ManifestEntry, snapshotIdFor } from './vault.ts';
+import { isTableManifest } from './verify/items.ts';
 
 /** A plan's history keeps this many drills (the newest). */
 export const DRILLS_KEPT = 10;
@@ -39,6 +41,12 @@ const MAX_LISTED = 100;
 export interface DrillDeps extends PipelineDeps {
   /** The bucket of the scratch copies (never a vault). */
   drillBucket: string;
+  /**
+   * The deployment's name prefix (`<service>-<stage>`, what STRONGBOX_VAULT_NAME holds): a table
+   * plan's drill restores into scratch tables `<prefix>-drill-<plan>-<short id>` (drill-table.ts).
+   * @default 'strongbox'
+   */
+  drillTablePrefix?: string;
   /**
    * A monotonic timer in milliseconds (on Lambda, `performance.now`): what throughput and time to
    * first byte are measured with. Only differences between two readings count.
@@ -256,8 +264,14 @@ export async function runDrill(
     const manifest = await readManifest(deps.vaults.primary, deps.envelope, task.planId, manifestId);
     const entries = await readAllEntries(deps.vaults.primary, deps.envelope, manifest);
     const sample = pickSample(entries, settings, random);
-    for (const region of regionsHolding(deps.vaults, snapshot)) {
-      regions[region] = await drillRegion(deps, task, region, sample, latestLogicalBytes);
+    const holding = regionsHolding(deps.vaults, snapshot);
+    const table = isTableManifest(manifest)
+      ? await prepareTableDrill(deps, task, manifest, holding, { sample, latestLogicalBytes })
+      : undefined;
+    for (const region of holding) {
+      regions[region] = table
+        ? await drillTableRegion(deps, table, region)
+        : await drillRegion(deps, task, region, sample, latestLogicalBytes);
     }
   } catch (error) {
     // A failure caught is no death: the queue delivers the task again, the reaper leaves it alone.

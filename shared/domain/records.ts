@@ -486,8 +486,13 @@ export interface DrillRegion {
   timeToFirstByteMs: number;
   /** The plan's newest committed snapshot's `logicalBytes ÷ throughputBytesPerSecond`, in seconds. */
   estimatedRtoSeconds: number;
-  /** Keys (original) whose blob is missing or does not hash to the manifest's blob id; at most 100. */
+  /**
+   * Keys (original) whose blob is missing or does not hash to the manifest's blob id; of a table plan,
+   * item keys missing, corrupt or read back different from the scratch table. At most 100.
+   */
   failedObjects?: string[];
+  /** A table plan's drill: the scratch table the sample was restored into (and deleted from). */
+  scratchTable?: string;
   reason?: string;
 }
 

@@ -65,4 +65,10 @@ export interface TableStore {
   createTable(definition: TableDefinition, tableName: string): Promise<void>;
   /** DeleteTable, then wait until it is gone; nothing when it does not exist. */
   deleteTable(tableName: string): Promise<void>;
+  /**
+   * ListTables: the names of the region's tables that start with `prefix` (all pages). Optional:
+   * restore drills find the scratch tables a crashed drill left by their name prefix with it, and
+   * fall back to the names their drill history implies without it.
+   */
+  listTables?(prefix: string): Promise<string[]>;
 }
