@@ -252,8 +252,16 @@ export const ManifestEntrySchema = z
   });
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;
 
-/** The SHA-256 (lowercase hex) of the object an entry describes. */
-export function contentSha256Of(entry: Pick<ManifestEntry, 'blobs' | 'contentSha256'>): ContentId {
+/**
+ * The SHA-256 (lowercase hex) of the object an entry describes: `contentSha256`, else its one blob's
+ * id; of a table item (no blobs), its `etag`, the SHA-256 of the item's canonical JSON, which is the
+ * object a restore to a bucket writes and `serve-s3` serves. Never a blob id for an item entry.
+ * @see docs/format.md#table-items
+ */
+export function contentSha256Of(
+  entry: Pick<ManifestEntry, 'blobs' | 'contentSha256'> & Partial<Pick<ManifestEntry, 'item' | 'etag'>>,
+): ContentId {
+  if (entry.item !== undefined && entry.etag !== undefined) return entry.etag;
   return entry.contentSha256 ?? (entry.blobs[0] as ContentId);
 }
 

@@ -10,12 +10,14 @@ import { IntegrityError } from '../errors.ts';
 import type { ObjectStore, VaultStore, WriteConditions, WriteOutcome } from '../ports.ts';
 import { entryContent } from '../repository/read-blobs.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
+import { canonicalItemJson } from '../table/item.ts';
 import { contentSha256Of, type ManifestEntry } from '../vault.ts';
 
 /**
  * The content of the object `entry` describes, chunk by chunk, checked: each chunk hashes to its
  * blob id (as the repository reads it), and the whole to {@link contentSha256Of} the entry with the
- * entry's size. The check of the whole comes after the last chunk and before the iteration ends, so
+ * entry's size. A table item's object is its canonical DynamoDB JSON (one chunk, from the entry
+ * itself), checked against its `etag` and size (docs/format.md#table-items). The check of the whole comes after the last chunk and before the iteration ends, so
  * a consumer that stores the chunks (a multipart upload) fails before completing.
  * @param onChunk called with each chunk's size as it arrives (time to first byte, progress).
  * @throws NotFoundError when a blob's pack is gone or no index locates the blob.
@@ -29,6 +31,14 @@ export async function* verifiedEntryContent(
   entry: ManifestEntry,
   onChunk?: (sizeBytes: number) => void,
 ): AsyncIterable<Buffer> {
+  if (entry.item !== undefined) {
+    // A table item: its object is its canonical JSON, held in the part itself (no blob to read).
+    const body = Buffer.from(canonicalItemJson(entry.item), 'utf8');
+    onChunk?.(body.length);
+    checkWholeObject(vault, entry, body.length, createHash('sha256').update(body).digest('hex'));
+    yield body;
+    return;
+  }
   // With one chunk the blob id is the object's SHA-256, and the repository checks it already.
   const hash = entry.blobs.length > 1 || entry.contentSha256 !== undefined ? createHash('sha256') : undefined;
   let sizeBytes = 0;
@@ -125,8 +135,12 @@ export function attributesOf(entry: ManifestEntry): {
   contentType?: string;
   metadata?: Record<string, string>;
 } {
+  const contentType = entry.contentType ?? (entry.item === undefined ? undefined : ITEM_CONTENT_TYPE);
   return {
-    ...(entry.contentType === undefined ? {} : { contentType: entry.contentType }),
+    ...(contentType === undefined ? {} : { contentType }),
     ...(entry.metadata === undefined ? {} : { metadata: entry.metadata }),
   };
 }
+
+/** The content type of a table item written as an object (its canonical DynamoDB JSON). */
+export const ITEM_CONTENT_TYPE = 'application/json';
