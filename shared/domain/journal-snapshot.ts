@@ -70,7 +70,7 @@ function stateOf(
  * - or its event is more than {@link CLOCK_SKEW_MS} before `listedAt`, the time of the newest
  *   listing the parent descends from: that listing saw the change or a later one.
  */
-async function parentHoldsNewer(
+export async function parentHoldsNewer(
   catalog: JournalCatalog,
   planId: string,
   change: JournalEntry,
@@ -93,10 +93,10 @@ async function parentHoldsNewer(
 const PARTS_IN_FLIGHT = 16;
 
 /** How far before the parent's horizon the journal is read for {@link parentHoldsNewer}'s `nearby`. */
-const NEARBY_MS = 3 * CLOCK_SKEW_MS;
+export const NEARBY_MS = 3 * CLOCK_SKEW_MS;
 
 /** The entries captured by `horizon`, by key. */
-function capturedBy(entries: readonly JournalEntry[], horizon: string): Map<string, JournalEntry[]> {
+export function capturedBy(entries: readonly JournalEntry[], horizon: string): Map<string, JournalEntry[]> {
   const until = Date.parse(horizon);
   return Map.groupBy(
     entries.filter((e) => Date.parse(e.capturedAt) <= until),
@@ -270,6 +270,8 @@ export async function snapshotFromJournal(
           snapshotId: record.snapshotId,
           parentSnapshotId: parent.snapshotId,
           source: plan.source,
+          // A table source's definition, as its last listing recorded it.
+          ...(base.table ? { table: base.table } : {}),
           scheduledAt: record.scheduledAt,
           time: journalUntil,
           completedAt: completedAt.toISOString(),

@@ -128,6 +128,11 @@ export type DrillSettings = z.infer<typeof DrillSettingsSchema>;
 export const SnapshotSettingsSchema = z.strictObject({
   partitionObjects: z.number().int().min(100).max(1_000_000).optional(),
   maxParallelPartitions: z.number().int().min(1).max(1000).optional(),
+  /**
+   * A table source: the Scan segments a full snapshot reads in parallel, one partition each
+   * (DynamoDB's TotalSegments, at most 1,000,000). @default one per `partitionObjects` items, at most 64
+   */
+  scanSegments: z.number().int().min(1).max(1_000_000).optional(),
 });
 export type SnapshotSettings = z.infer<typeof SnapshotSettingsSchema>;
 
@@ -141,6 +146,16 @@ export const ContinuousSettingsSchema = z.strictObject({
   reconcileSchedule: scheduleSchema.optional(),
   /** Seconds a journal entry must have been captured before a snapshot includes it. @default 30 */
   settleSeconds: z.number().int().min(0).max(3600).optional(),
+  /**
+   * Differential snapshots: each journal-built snapshot is built from the last full one (a listing
+   * or reconcile: for a table, a Scan) plus the whole journal since, not from the last snapshot. A
+   * restore then needs one full snapshot and one differential, and a damaged journal-built
+   * snapshot spoils no later one; each differential grows with the changes since the full one.
+   * @see docs/format.md#journal-built-snapshots
+   */
+  differential: z.boolean().optional(),
+  /** Every Nth snapshot is a full one (a reconcile: lists or scans the source and counts repairs). */
+  fullEvery: z.number().int().min(1).max(10_000).optional(),
 });
 export type ContinuousSettings = z.infer<typeof ContinuousSettingsSchema>;
 
@@ -301,7 +316,10 @@ export function validatePlans(
       }
     });
   });
-  return parsed.data.plans;
+  // A table's changes come from its stream: its plan is always under continuous protection.
+  return parsed.data.plans.map((plan) =>
+    isTableSource(plan.source) && !plan.continuous ? { ...plan, continuous: {} } : plan,
+  );
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

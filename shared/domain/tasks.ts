@@ -53,6 +53,11 @@ export const PartitionResumeSchema = z.strictObject({
   planTime: z.iso.datetime().optional(),
   /** The object whose read paused, the first after `afterKey`. */
   object: ObjectResumeSchema.optional(),
+  /**
+   * A table's scan segment (docs/format.md#table-snapshots): where its Scan goes on, the
+   * `LastEvaluatedKey` of the last page stored, as JSON (DynamoDB JSON).
+   */
+  scanKey: z.string().min(2).optional(),
 });
 export type PartitionResume = z.infer<typeof PartitionResumeSchema>;
 

@@ -20,9 +20,18 @@ export async function continuousMode(
 ): Promise<'journal' | 'listing' | 'reconcile'> {
   if (!parent.journalUntil) return 'listing';
   if (parent.journalLost) return 'reconcile';
-  const listed = (await deps.catalog.listSnapshots(plan.id))
-    .filter((s) => s.status === 'COMMITTED' && s.mode !== 'journal' && s.time)
-    .at(-1);
+  const committed = (await deps.catalog.listSnapshots(plan.id)).filter(
+    (s) => s.status === 'COMMITTED' && s.time,
+  );
+  const listed = committed.filter((s) => s.mode !== 'journal').at(-1);
+  const fullEvery = plan.continuous?.fullEvery;
+  if (fullEvery !== undefined) {
+    // Journal-built snapshots since the last full one: the Nth snapshot is full again.
+    const since = listed
+      ? committed.filter((s) => Date.parse(s.time as string) > Date.parse(listed.time as string))
+      : committed;
+    if (since.length + 1 >= fullEvery) return 'reconcile';
+  }
   const schedule = parseSchedule(plan.continuous?.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE);
   const occurrence = latestOccurrence(schedule, new Date(plan.createdAt), deps.clock.now());
   return occurrence && (!listed || occurrence.getTime() > Date.parse(listed.time as string))
@@ -35,9 +44,11 @@ export async function journalBuilt(
   deps: PipelineDeps,
   plan: PlanRecord,
   record: SnapshotRecord,
-  parent: SnapshotRecord,
+  lastSnapshot: SnapshotRecord,
 ): Promise<SnapshotResult> {
+  let parent = lastSnapshot;
   const settleMs = (plan.continuous?.settleSeconds ?? 30) * 1000;
+  if (plan.continuous?.differential) parent = (await lastFull(deps, plan.id)) ?? parent;
   const now = deps.clock.now().getTime();
   const until = new Date(Math.max(Date.parse(parent.journalUntil as string), now - settleMs)).toISOString();
   const result = await snapshotFromJournal(deps, plan, record, parent, until);
@@ -50,4 +61,11 @@ export async function journalBuilt(
     objectsRead: 0,
     seconds: result.seconds,
   };
+}
+
+/** The newest committed full snapshot (a listing or reconcile) a journal can be applied to. */
+async function lastFull(deps: PipelineDeps, planId: string): Promise<SnapshotRecord | undefined> {
+  return (await deps.catalog.listSnapshots(planId))
+    .filter((s) => s.status === 'COMMITTED' && s.mode !== 'journal' && s.manifestId && s.journalUntil)
+    .at(-1);
 }

@@ -347,7 +347,7 @@ export async function runPartition(
 }
 
 /** After a partition is done (now or before): enqueue the next one in its window, seal when last. */
-async function afterPartition(
+export async function afterPartition(
   deps: PipelineDeps,
   plan: PlanRecord,
   record: SnapshotRecord,

@@ -2,12 +2,14 @@
  * Planning a snapshot: its partitions' key ranges (at the parent's part boundaries, or from a first
  * listing), recorded once on the snapshot record, and the first partitions enqueued.
  */
+
 import { nowIso, type PipelineDeps, tuningOf } from '../pipeline.ts';
-import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS } from '../plan.ts';
+import { DEFAULT_MAX_PARALLEL_PARTITIONS, DEFAULT_PARTITION_OBJECTS, isTableSource } from '../plan.ts';
 import type { ListingLeg, PartitionPlan, PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
 import { resetLostWork } from '../retry.ts';
 import { sourceOf } from '../source/index.ts';
+import { segmentBoundaries } from '../table/scan-partition.ts';
 import { jobIdOf, partitionTask, type SnapshotTask } from '../tasks.ts';
 import type { Manifest } from '../vault.ts';
 import { continuousMode, journalBuilt } from './mode.ts';
@@ -47,12 +49,14 @@ export async function planSnapshot(
       record.mode = mode;
     }
     const target = plan.snapshot?.partitionObjects ?? DEFAULT_PARTITION_OBJECTS;
-    const boundaries = parent?.manifestId
-      ? boundariesFromParent(
-          await readManifest(deps.vaults.primary, deps.envelope, plan.id, parent.manifestId),
-          target,
-        )
-      : await boundariesFromListing(deps, plan, record, task, target);
+    const boundaries = isTableSource(plan.source)
+      ? await segmentBoundaries(deps, plan)
+      : parent?.manifestId
+        ? boundariesFromParent(
+            await readManifest(deps.vaults.primary, deps.envelope, plan.id, parent.manifestId),
+            target,
+          )
+        : await boundariesFromListing(deps, plan, record, task, target);
     if (!Array.isArray(boundaries)) return boundaries; // the listing goes on in another invocation
     recorded = await catalog.planPartitions(plan.id, record.snapshotId, {
       boundaries,

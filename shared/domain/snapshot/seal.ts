@@ -1,10 +1,13 @@
 /** Sealing a snapshot: the manifest root last, the conditional commit, then the next stage. */
+
 import { NotFoundError, TransientError } from '../errors.ts';
 import { holdingVault } from '../gc/hold.ts';
 import { copyTargetsOf, type PipelineDeps } from '../pipeline.ts';
+import { isTableSource } from '../plan.ts';
 import type { PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { writeManifest } from '../repository/write.ts';
 import { missingParts } from '../retry.ts';
+import { sealTable } from '../table/seal.ts';
 import { jobIdOf, type Task } from '../tasks.ts';
 import { manifestRoot } from '../vault.ts';
 import type { SnapshotResult } from './result.ts';
@@ -23,6 +26,8 @@ export async function seal(
   plan: PlanRecord,
   snapshotId: string,
 ): Promise<SnapshotResult> {
+  // A table's segments stored sorted runs, not key ranges: its seal merges them (table/seal.ts).
+  if (isTableSource(plan.source)) return sealTable(deps, plan, snapshotId);
   const { catalog, vaults } = deps;
   const record = await catalog.getSnapshot(plan.id, snapshotId);
   if (!record) throw new NotFoundError(`snapshot ${plan.id}/${snapshotId} does not exist`);
@@ -59,7 +64,7 @@ export async function seal(
 }
 
 /** Reset the partitions that wrote a missing part and send them again: the snapshot goes on. */
-async function rerunPartitions(
+export async function rerunPartitions(
   deps: PipelineDeps,
   plan: PlanRecord,
   record: SnapshotRecord,

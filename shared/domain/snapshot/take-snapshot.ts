@@ -12,9 +12,12 @@
  *    RUNNING → COMMITTED (exactly once, whatever is delivered twice).
  * @see ../../../docs/format.md#read-and-write-ordering
  */
+
 import { NotFoundError, reasonOf, SourceUnavailableError } from '../errors.ts';
 import { nowIso, type PipelineDeps, recordTaskFailure } from '../pipeline.ts';
+import { isTableSource } from '../plan.ts';
 import type { SnapshotRecord } from '../records.ts';
+import { runTablePartition } from '../table/scan-partition.ts';
 import { jobIdOf, type SnapshotTask } from '../tasks.ts';
 import { resumeOf, runPartition } from './partition.ts';
 import { planSnapshot } from './plan-partitions.ts';
@@ -58,7 +61,8 @@ export async function takeSnapshot(deps: PipelineDeps, task: SnapshotTask): Prom
   try {
     if (task.kind === 'snapshot-plan') return await planSnapshot(deps, plan, record, task);
     const resume = await resumeOf(deps, record, task.partition.index, task.partition.resume);
-    return await runPartition(deps, plan, record, task, task.partition.index, resume);
+    const run = isTableSource(plan.source) ? runTablePartition : runPartition;
+    return await run(deps, plan, record, task, task.partition.index, resume);
   } catch (error) {
     if (!(error instanceof SourceUnavailableError)) {
       await recordTaskFailure(deps, jobId, taskId, error);
