@@ -24,6 +24,7 @@ const ACCOUNT = '123456789012';
 const FUNCTIONS = [
   'scheduler',
   'capture',
+  'captureTable',
   'snapshot',
   'copy',
   'verify',
@@ -42,6 +43,10 @@ interface Case {
   copyRegion: string;
   protectedBuckets: string[];
   restoreBuckets: string[];
+  /** DynamoDB tables plans may protect, the streams captureTable hears, the tables restore may write. */
+  protectedTables: string[];
+  protectedTableStreams: string[];
+  restoreTables: string[];
   /** Where restore drills write their scratch copies. */
   drillBucket: string;
   rpoMinutes: number;
@@ -64,6 +69,9 @@ const CASES: Case[] = [
     copyRegion: 'eu-west-1',
     protectedBuckets: ['strongbox-dev-source'],
     restoreBuckets: ['strongbox-dev-restore'],
+    protectedTables: ['strongbox-dev-source-table'],
+    protectedTableStreams: [],
+    restoreTables: ['strongbox-dev-restore-*'],
     drillBucket: 'strongbox-dev-restore',
     rpoMinutes: 1440,
     captureLagSeconds: 900,
@@ -80,6 +88,12 @@ const CASES: Case[] = [
     copyRegion: 'eu-central-1',
     protectedBuckets: ['photos-prod', 'logs-prod'],
     restoreBuckets: ['photos-restored'],
+    protectedTables: ['orders-prod', 'carts-prod'],
+    protectedTableStreams: [
+      `arn:aws:dynamodb:us-west-2:${ACCOUNT}:table/orders-prod/stream/2026-01-01T00:00:00.000`,
+      `arn:aws:dynamodb:us-west-2:${ACCOUNT}:table/carts-prod/stream/2026-02-01T00:00:00.000`,
+    ],
+    restoreTables: ['orders-restored', 'strongbox-prod-restore-*'],
     drillBucket: 'photos-drills',
     rpoMinutes: 120,
     captureLagSeconds: 300,
@@ -100,6 +114,12 @@ const CASES: Case[] = [
       'protectedBuckets=photos-prod, logs-prod',
       '--param',
       'restoreBuckets=photos-restored',
+      '--param',
+      'protectedTables=orders-prod, carts-prod',
+      '--param',
+      `protectedTableStreams=arn:aws:dynamodb:us-west-2:${ACCOUNT}:table/orders-prod/stream/2026-01-01T00:00:00.000,arn:aws:dynamodb:us-west-2:${ACCOUNT}:table/carts-prod/stream/2026-02-01T00:00:00.000`,
+      '--param',
+      'restoreTables=orders-restored,strongbox-prod-restore-*',
       '--param',
       'drillBucket=photos-drills',
       '--param',
@@ -137,6 +157,9 @@ function allowList(c: Case): Record<FunctionName, string[]> {
   const under = (bucket: string, ...prefixes: string[]) => prefixes.map((p) => `${bucket}/${p}/*`);
   const layout = ['packs', 'index', 'parts', 'manifests', 'keys'];
   const sources = c.protectedBuckets.map((b) => `arn:aws:s3:::${b}`);
+  const tableArn = (name: string) => `arn:aws:dynamodb:${c.region}:${ACCOUNT}:table/${name}`;
+  const protectedTables = c.protectedTables.map(tableArn);
+  const restoreTables = c.restoreTables.map(tableArn);
   const g = (actions: string[], resources: string[]) =>
     actions.flatMap((a) => resources.map((r) => `${a} ${r}`));
   const logs = (fn: string) =>
@@ -150,6 +173,17 @@ function allowList(c: Case): Record<FunctionName, string[]> {
     );
   /** Restore and its workers: read both vaults (and ask for archived blobs), write only the restore buckets. */
   const readVaultsWriteRestoreTargets = [
+    // Table restores: create the target table and write items; never a Scan, never a protected table.
+    ...g(
+      [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:PutItem',
+        'dynamodb:CreateTable',
+        'dynamodb:DescribeTable',
+        'dynamodb:UpdateTimeToLive',
+      ],
+      restoreTables,
+    ),
     ...g(['s3:ListBucket'], [vault, copyVault]),
     ...g(['s3:GetObject'], [vaultObjects, copyVaultObjects]),
     ...g(['kms:Decrypt'], [key, copyKey]),
@@ -215,8 +249,27 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       // Lambda sends an event capture failed for good to its on-failure queue as this role.
       ...send('CaptureFailureQueue'),
     ],
+    // Table capture: the protected tables' streams (read by Lambda's event source mapping as this
+    // role), their key schema and items, the journal; poison records and failed batches to the queue.
+    captureTable: [
+      ...logs('captureTable'),
+      ...g(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]),
+      ...g(
+        [
+          'dynamodb:DescribeStream',
+          'dynamodb:GetRecords',
+          'dynamodb:GetShardIterator',
+          'dynamodb:ListStreams',
+        ],
+        protectedTables.map((t) => `${t}/stream/*`),
+      ),
+      ...g(['dynamodb:DescribeTable', 'dynamodb:GetItem'], protectedTables),
+      ...send('CaptureFailureQueue'),
+    ],
     snapshot: [
       ...logs('snapshot'),
+      // Table plans: a parallel Scan of a protected table, its definition and TTL; never a write.
+      ...g(['dynamodb:Scan', 'dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive'], protectedTables),
       // PutItem: a partition's summary, in the transaction that counts it, and its checkpoint.
       // DeleteItem: a checkpoint's replaced chunks, and a partition reset. UpdateItem: also the
       // sealer's hold on the vault (acquireVaultHold/releaseVaultHold), from its part check to its commit.
@@ -340,6 +393,17 @@ function allowList(c: Case): Record<FunctionName, string[]> {
       ...g(['kms:Decrypt'], [key, copyKey]),
       ...g(['kms:Decrypt'], [contentKey, copyContentKey]),
       ...g(['s3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${c.drillBucket}/strongbox-drill/*`]),
+      // Drills of table plans: scratch tables of one prefix, created, written, read back, deleted.
+      ...g(
+        [
+          'dynamodb:CreateTable',
+          'dynamodb:DeleteTable',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:Scan',
+          'dynamodb:DescribeTable',
+        ],
+        [tableArn(`strongbox-${c.stage}-drill-*`)],
+      ),
       ...poll('DrillQueue'),
       ...send('DrillDLQ'),
     ],
@@ -366,6 +430,34 @@ const KEY_USE = [
   'kms:ReEncryptTo',
   'kms:CreateGrant',
 ];
+
+/** Only captureTable reads streams; protected tables are only read; restore tables are never scanned. */
+function expectTableGrantApart(c: Case, fn: FunctionName, grant: string): void {
+  const tableArn = (name: string) => `arn:aws:dynamodb:${c.region}:${ACCOUNT}:table/${name}`;
+  const [action, resource] = grant.split(' ') as [string, string];
+  const onProtected = c.protectedTables.some(
+    (name) => resource === tableArn(name) || resource.startsWith(`${tableArn(name)}/`),
+  );
+  if (onProtected) expect(TABLE_READS.has(action), `${fn}: ${grant}`).toBe(true);
+  if (/^dynamodb:(DescribeStream|GetRecords|GetShardIterator|ListStreams)$/.test(action))
+    expect(fn, grant).toBe('captureTable');
+  if (c.restoreTables.some((name) => resource === tableArn(name)))
+    expect(action, `${fn}: ${grant}`).not.toBe('dynamodb:Scan');
+  // Every table grant names the state table, or a protected, restore or scratch table: no '*' table.
+  if (action.startsWith('dynamodb:')) expect(resource, `${fn}: ${grant}`).not.toMatch(/:table\/\*/);
+}
+
+/** What a role may do on a protected table: read it, its definition and its stream; never write. */
+const TABLE_READS = new Set([
+  'dynamodb:DescribeTable',
+  'dynamodb:DescribeTimeToLive',
+  'dynamodb:Scan',
+  'dynamodb:GetItem',
+  'dynamodb:DescribeStream',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+  'dynamodb:ListStreams',
+]);
 
 const packaged: Record<string, Packaged> = {};
 
@@ -707,7 +799,10 @@ describe.each(CASES)('npm run package $args', (c) => {
   it('grants no wildcard action and no "*" resource in any role or policy', () => {
     // The only "*" characters allowed: the object part of a named bucket ("<bucket ARN>/*"), or of
     // the drills' scratch prefix in one ("<bucket ARN>/strongbox-drill/*"), or of a vault's layout
-    // prefix ("<bucket ARN>/packs/*").
+    // prefix ("<bucket ARN>/packs/*"); the streams of a named table ("<table ARN>/stream/*"), or
+    // the tables of a named prefix (restoreTables' and the drills' scratch tables: "…-restore-*").
+    const namedTableStreamsOrPrefix =
+      /^arn:aws:dynamodb:[a-z0-9-]+:\d{12}:table\/([a-zA-Z0-9_.-]{3,255}\/stream\/\*|[a-zA-Z0-9_.-]+-\*)$/;
     const objectsOfNamedBucket =
       /^(arn:aws:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]|<\w+\.Arn>)\/(strongbox-drill\/|index\/|packs\/|parts\/|manifests\/|keys\/)?\*$/;
     for (const [id, statements] of identityStatements(t(), b)) {
@@ -717,7 +812,9 @@ describe.each(CASES)('npm run package $args', (c) => {
         for (const action of asList(s.Action)) expect(action, `${id}: action`).not.toContain('*');
         for (const resource of asList(s.Resource)) {
           expect(typeof resource, `${id}: resource ${JSON.stringify(resource)}`).toBe('string');
-          if (resource.includes('*')) expect(resource, `${id}: resource`).toMatch(objectsOfNamedBucket);
+          if (resource.includes('*') && resource.startsWith('arn:aws:dynamodb:'))
+            expect(resource, `${id}: resource`).toMatch(namedTableStreamsOrPrefix);
+          else if (resource.includes('*')) expect(resource, `${id}: resource`).toMatch(objectsOfNamedBucket);
         }
       }
     }
@@ -839,7 +936,10 @@ describe.each(CASES)('npm run package $args', (c) => {
       const p = queue.Properties ?? {};
       expect(p.SqsManagedSseEnabled === true || p.KmsMasterKeyId !== undefined, `${id}: SSE`).toBe(true);
     }
-    const mappings = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping');
+    // The task queues' mappings (the table streams' are checked with captureTable).
+    const mappings = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => !String(evaluate(m.Properties?.EventSourceArn, b)).includes(':dynamodb:'),
+    );
     expect(mappings).toHaveLength(6);
     for (const [id, mapping] of mappings) {
       const m = evaluate(mapping.Properties, b) as Record<string, string>;
@@ -881,15 +981,76 @@ describe.each(CASES)('npm run package $args', (c) => {
       ([, m]) => (evaluate(m.Properties, b) as Record<string, unknown>).EventSourceArn,
     );
     expect(polled).not.toContain('<CaptureFailureQueue.Arn>');
-    // Capture's role may send to it (the destination uses the function's role), and no other role may.
+    // Capture's role may send to it (the destination uses the function's role), and so may
+    // captureTable's (its poison records, and its stream mappings' failed batches); no other role.
     expect(allowed.capture).toContain('sqs:SendMessage <CaptureFailureQueue.Arn>');
-    for (const fn of FUNCTIONS.filter((f) => f !== 'capture')) {
+    expect(allowed.captureTable).toContain('sqs:SendMessage <CaptureFailureQueue.Arn>');
+    for (const fn of FUNCTIONS.filter((f) => f !== 'capture' && f !== 'captureTable')) {
       expect(grants(roleStatements(roleOf(t(), fn, b)[1], b)).join('\n'), fn).not.toContain(
         'CaptureFailureQueue',
       );
     }
     // `strongbox capture replay` finds it in capture's configuration.
     expect(envOf(t(), 'capture', b).STRONGBOX_CAPTURE_FAILURE_QUEUE_URL).toBe('<CaptureFailureQueue>');
+  });
+
+  it('feeds captureTable from each protected table’s stream: partial batch failures, bisection, then the capture failure queue', () => {
+    const mappings = resourcesOf(t(), 'AWS::Lambda::EventSourceMapping')
+      .map(([, m]) => evaluate(m.Properties, b) as Record<string, unknown>)
+      .filter((p) => String(p.EventSourceArn).includes(':dynamodb:'));
+    // One mapping per stream parameter (the defaults name none), each onto captureTable alone.
+    expect(mappings.map((m) => m.EventSourceArn).sort()).toEqual([...c.protectedTableStreams].sort());
+    for (const m of mappings) {
+      expect(m).toEqual({
+        BatchSize: 100,
+        Enabled: true,
+        EventSourceArn: m.EventSourceArn,
+        FunctionName: '<CaptureTableLambdaFunction.Arn>',
+        StartingPosition: 'TRIM_HORIZON',
+        MaximumRetryAttempts: 10,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        DestinationConfig: { OnFailure: { Destination: '<CaptureFailureQueue.Arn>' } },
+      });
+    }
+    // The handler parks poison records (with their reason) on the same queue.
+    expect(envOf(t(), 'captureTable', b).STRONGBOX_DLQ_URL).toBe('<CaptureFailureQueue>');
+  });
+
+  it('keeps tables apart: only captureTable reads streams, no role writes a protected table, none scans a restore table, drills touch only scratch tables', () => {
+    const tableArn = (name: string) => `arn:aws:dynamodb:${c.region}:${ACCOUNT}:table/${name}`;
+    const byFunction = FUNCTIONS.map((fn) => [fn, grants(roleStatements(roleOf(t(), fn, b)[1], b))] as const);
+    for (const [fn, list] of byFunction) for (const grant of list) expectTableGrantApart(c, fn, grant);
+    // No other identity policy (the isolated vaults' grants) touches a table.
+    for (const [id, statements] of identityStatements(t(), b)) {
+      if (t().Resources[id]?.Type === 'AWS::IAM::Role') continue;
+      expect(
+        grants(statements).filter((g) => g.startsWith('dynamodb:')),
+        id,
+      ).toEqual([]);
+    }
+    const scans = byFunction.flatMap(([fn, list]) =>
+      list.filter((g) => g.startsWith('dynamodb:Scan ')).map((g) => `${fn} ${g.split(' ')[1]}`),
+    );
+    expect(scans.sort()).toEqual(
+      [
+        ...c.protectedTables.map((name) => `snapshot ${tableArn(name)}`),
+        `drill ${tableArn(`strongbox-${c.stage}-drill-*`)}`,
+      ].sort(),
+    );
+    // Who may create a table: restore and its workers (restore tables), drills (scratch tables).
+    const creators = byFunction.flatMap(([fn, list]) =>
+      list.filter((g) => g.startsWith('dynamodb:CreateTable ')).map((g) => `${fn} ${g.split(' ')[1]}`),
+    );
+    expect(creators.sort()).toEqual(
+      [
+        ...c.restoreTables.flatMap((name) => [
+          `restore ${tableArn(name)}`,
+          `restoreWorker ${tableArn(name)}`,
+        ]),
+        `drill ${tableArn(`strongbox-${c.stage}-drill-*`)}`,
+      ].sort(),
+    );
   });
 
   it('bounds parallel snapshot partitions with the snapshot queue’s maximumConcurrency', () => {
