@@ -36,6 +36,8 @@ import {
 } from '#domain/errors.ts';
 import type { TableDefinition } from '#domain/table/definition.ts';
 import type { Item } from '#domain/table/item.ts';
+import { tableStoresOf } from '#runtime/container.ts';
+import { testConfig } from '../support/config.ts';
 
 const dynamo = mockClient(DynamoDBClient);
 const store = () =>
@@ -454,5 +456,29 @@ describe('DynamoDBTableStore requests', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
     expect(dynamo.commandCalls(UpdateTimeToLiveCommand)).toHaveLength(0);
+  });
+});
+
+describe('tableStoresOf (the container)', () => {
+  afterEach(() => dynamo.reset());
+
+  it('makes one store per region, the primary over the given client, each recording its own region', async () => {
+    const named: string[] = [];
+    const primary = new DynamoDBClient({ region: 'us-east-1' });
+    const tables = tableStoresOf(
+      testConfig({ endpoints: { s3: new Map(), dynamodb: 'http://127.0.0.1:1' } }),
+      primary,
+      (port, name) => {
+        named.push(name);
+        return port;
+      },
+    );
+    expect(tables()).toBe(tables('us-east-1'));
+    expect(tables('eu-west-1')).toBe(tables('eu-west-1'));
+    expect(named).toEqual(['tables', 'tables:eu-west-1']);
+    dynamo.on(DescribeTableCommand).resolves({ Table: described });
+    dynamo.on(DescribeTimeToLiveCommand).resolves({});
+    expect((await tables('eu-west-1').describe('orders'))?.definition.region).toBe('eu-west-1');
+    expect((await tables().describe('orders'))?.definition.region).toBe('us-east-1');
   });
 });
