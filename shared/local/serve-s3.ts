@@ -375,7 +375,8 @@ function objectHeaders(entry: ManifestEntry): Record<string, string> {
   return {
     ETag: `"${entry.etag}"`,
     'Last-Modified': new Date(entry.lastModified).toUTCString(),
-    'Content-Type': entry.contentType ?? 'binary/octet-stream',
+    // A table item is served as its canonical DynamoDB JSON.
+    'Content-Type': entry.contentType ?? (entry.item ? 'application/json' : 'binary/octet-stream'),
     'Accept-Ranges': 'bytes',
     ...Object.fromEntries(
       Object.entries(entry.metadata ?? {}).map(([k, v]) => [`x-amz-meta-${k}`, encodeHeader(v)]),

@@ -116,7 +116,8 @@ export async function findVersions(deps: PipelineDeps, request: FindRequest): Pr
       : [];
   for (const e of journal) {
     if (e.outcome !== 'captured' || e.etag === undefined || !filter.inWindow(e.eventTime)) continue;
-    const sha256 = e.contentSha256 ?? (e.blobs?.length === 1 ? e.blobs[0] : undefined);
+    // A table item's SHA-256 is its etag (of its canonical JSON); it has no blob.
+    const sha256 = e.contentSha256 ?? (e.item ? e.etag : e.blobs?.length === 1 ? e.blobs[0] : undefined);
     const v: Version = {
       key: e.key,
       etag: e.etag,

@@ -10,6 +10,7 @@ import { readBlob } from '../repository/read-blobs.ts';
 import { parseRestoreRequest } from '../restore/request.ts';
 import { indexOnce, type RestoreSource, resolveRestoreSource } from '../restore/restore.ts';
 import { type EntrySelection, type SelectionSummary, streamSelection } from '../restore/selection.ts';
+import { itemObjectOf } from '../restore/write.ts';
 import { CHUNK_SIZE_BYTES, compareKeys, type ManifestEntry, VaultLayout } from '../vault.ts';
 import { type TreeAt, type TreeEntry, type TreeSource, treeEntryOf } from './tree.ts';
 
@@ -127,7 +128,9 @@ export class ServedTree implements TreeReader {
     at: TreeAt,
     options: { sharedIndex?: boolean } = {},
   ): Promise<ServedTree> {
-    const resolved = await resolveRestoreSource(deps, parseRestoreRequest({ ...at, dryRun: true }));
+    const resolved = await resolveRestoreSource(deps, parseRestoreRequest({ ...at, dryRun: true }), {
+      browse: true,
+    });
     const vault = cachingParts(resolved.vault, CACHED_PARTS);
     const restore = {
       ...resolved,
@@ -215,6 +218,12 @@ export class ServedTree implements TreeReader {
     const start = range?.start ?? 0;
     const end = Math.min(range?.end ?? entry.sizeBytes - 1, entry.sizeBytes - 1);
     if (end < start) return;
+    if (entry.item !== undefined) {
+      // A table item is served as its canonical DynamoDB JSON, from the part itself (no blob).
+      const body = itemObjectOf(entry);
+      yield body.subarray(start, end + 1);
+      return;
+    }
     const index = await this.#restore.index();
     const { vault } = this.#restore;
     for (let i = Math.floor(start / CHUNK_SIZE_BYTES); i <= Math.floor(end / CHUNK_SIZE_BYTES); i++) {

@@ -63,7 +63,7 @@ export async function openTree(
   prefix?: string,
 ): Promise<{ source: TreeSource; entries: AsyncGenerator<TreeEntry> }> {
   const request = parseRestoreRequest({ ...at, ...(prefix ? { prefix } : {}), dryRun: true });
-  const restoreSource = await resolveRestoreSource(deps, request);
+  const restoreSource = await resolveRestoreSource(deps, request, { browse: true });
   const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
   return {
     source: sourceOf(restoreSource),
@@ -129,7 +129,10 @@ export async function diffTrees(
     ReturnType<typeof parseRestoreRequest>,
     ReturnType<typeof parseRestoreRequest>,
   ];
-  const [sa, sb] = await Promise.all([resolveRestoreSource(deps, ra), resolveRestoreSource(deps, rb)]);
+  const [sa, sb] = await Promise.all([
+    resolveRestoreSource(deps, ra, { browse: true }),
+    resolveRestoreSource(deps, rb, { browse: true }),
+  ]);
   const journaled = (sa.pointInTime?.changes.length ?? 0) + (sb.pointInTime?.changes.length ?? 0) > 0;
   const inA = new Set(sa.manifest.parts.map((p) => p.partId));
   const shared = journaled

@@ -91,15 +91,29 @@ export interface RestoreSource extends Omit<ResolvedRestore, 'selected' | 'warni
 /**
  * Resolve a request up to its selection: plan, target (never a vault), snapshot, region, manifest,
  * and for a point in time the journal's changes.
- * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}.
+ * @param options.browse the caller reads the tree and writes nothing (ls, diff, find, serve-s3): a
+ *   table plan needs no target bucket then (its `targetBucket` is '').
+ * @throws ValidationError, NotFoundError (not retryable), as {@link restoreSnapshot}; ValidationError
+ *   for a table plan's restore without a target bucket (restore a table with --to-table).
  */
 export async function resolveRestoreSource(
   deps: PipelineDeps,
   request: ParsedRestoreRequest,
+  options: { browse?: boolean } = {},
 ): Promise<RestoreSource> {
   const { catalog, envelope, vaults } = deps;
   const plan = await catalog.getPlan(request.plan);
   if (!plan) throw new NotFoundError(`plan '${request.plan}' does not exist`);
+  if (isTableSource(plan.source) && options.browse && !request.targetBucket) {
+    const chosen = await snapshotSourceOf(deps, plan.id, request);
+    return {
+      ...chosen,
+      request,
+      planId: plan.id,
+      index: indexOnce(chosen.vault, envelope, deps),
+      targetBucket: '',
+    };
+  }
   if (isTableSource(plan.source) && !request.targetBucket)
     throw new ValidationError(
       `plan '${plan.id}' protects the DynamoDB table '${plan.source.table}': restore its items with --to-table (or give --to-bucket to write them as files)`,

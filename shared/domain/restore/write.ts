@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Envelope } from '../envelope.ts';
-import { IntegrityError } from '../errors.ts';
+import { IntegrityError, ValidationError } from '../errors.ts';
 import type { ObjectStore, VaultStore, WriteConditions, WriteOutcome } from '../ports.ts';
 import { entryContent } from '../repository/read-blobs.ts';
 import type { VaultIndex } from '../repository/vault-index.ts';
@@ -33,9 +33,8 @@ export async function* verifiedEntryContent(
 ): AsyncIterable<Buffer> {
   if (entry.item !== undefined) {
     // A table item: its object is its canonical JSON, held in the part itself (no blob to read).
-    const body = Buffer.from(canonicalItemJson(entry.item), 'utf8');
+    const body = itemObjectOf(entry);
     onChunk?.(body.length);
-    checkWholeObject(vault, entry, body.length, createHash('sha256').update(body).digest('hex'));
     yield body;
     return;
   }
@@ -50,6 +49,28 @@ export async function* verifiedEntryContent(
     yield chunk;
   }
   checkWholeObject(vault, entry, sizeBytes, hash?.digest('hex'));
+}
+
+/**
+ * A table item's object: its canonical DynamoDB JSON (UTF-8), as a restore to a bucket writes it and
+ * `serve-s3` serves it, checked against the entry's `etag` (its SHA-256) and `sizeBytes`.
+ * @throws IntegrityError (not retryable) naming the key when the item does not match its entry.
+ * @throws ValidationError (not retryable) for an entry without an item.
+ * @example
+ * ```ts
+ * const body = itemObjectOf(entry); // '{"pk":{"S":"customer#1"},…}'
+ * ```
+ * @see docs/format.md#table-items
+ */
+export function itemObjectOf(entry: ManifestEntry): Buffer {
+  if (entry.item === undefined) throw new ValidationError(`'${entry.key}' is not a table item`);
+  const body = Buffer.from(canonicalItemJson(entry.item), 'utf8');
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  if (sha256 !== entry.etag || body.length !== entry.sizeBytes)
+    throw new IntegrityError(
+      `item '${entry.key}' is ${body.length} byte(s) hashing to ${sha256}; its manifest entry says ${entry.sizeBytes} and ${entry.etag}`,
+    );
+  return body;
 }
 
 /**
