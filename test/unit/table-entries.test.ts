@@ -9,7 +9,8 @@ import { diffTrees, openTree } from '#domain/browse/tree.ts';
 import { ValidationError } from '#domain/errors.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import { restoreSnapshot } from '#domain/restore/restore.ts';
-import { canonicalItemJson, itemEntryOf, itemHashOf } from '#domain/table/item.ts';
+import { listVersions } from '#domain/restore/versions.ts';
+import { canonicalItemJson, type Item, itemEntryOf, itemHashOf } from '#domain/table/item.ts';
 import { compareKeys, contentIdOf, contentSha256Of } from '#domain/vault.ts';
 import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
 import { ORDERS, orderItems, tablePlan, writeTableSnapshot } from '../support/table-snapshot.ts';
@@ -120,5 +121,31 @@ describe('browsing a table snapshot (ls, diff, find, serve-s3)', () => {
     } finally {
       tree.close();
     }
+  });
+});
+
+describe('versions of an item key', () => {
+  it('offers a journaled item change (no blobs, its item inline) as a point in time', async () => {
+    const p = memoryPipeline();
+    await p.catalog.putPlans([tablePlan()]);
+    await writeTableSnapshot(p, 'orders', '20260301T000000Z', items);
+    const changed = { ...(items[4] as Item), total: { N: '1' } };
+    const entry = itemEntryOf(changed, ORDERS.key, '2026-03-01T00:30:00.000Z');
+    await p.catalog.appendJournal({
+      planId: 'orders',
+      bucket: 'dynamodb:orders',
+      key: entry.key,
+      event: 'created',
+      eventTime: '2026-03-01T00:30:00.000Z',
+      sequencer: '100000000000000000001',
+      capturedAt: '2026-03-01T00:30:01.000Z',
+      outcome: 'captured',
+      sizeBytes: entry.sizeBytes,
+      etag: entry.etag,
+      lastModified: '2026-03-01T00:30:00.000Z',
+      item: entry.item as Item,
+    });
+    const versions = await listVersions(p.deps, { plan: 'orders', key: 'customer#4/4', journal: true });
+    expect(versions[0]).toMatchObject({ source: 'journal', pointInTime: '2026-03-01T00:30:00.000Z' });
   });
 });

@@ -159,7 +159,10 @@ async function journalVersions(
       ...(e.etag === undefined ? {} : { etag: e.etag }),
       ...(e.lastModified === undefined ? {} : { lastModified: e.lastModified }),
       ...(e.reason === undefined ? {} : { reason: e.reason }),
-      ...(e.outcome === 'captured' && e.blobs?.length && firstSnapshotTime < Date.parse(e.eventTime)
+      // Restorable: content captured (blobs, or a table item held in the entry itself) after the first snapshot.
+      ...(e.outcome === 'captured' &&
+      (e.blobs?.length || e.item !== undefined) &&
+      firstSnapshotTime < Date.parse(e.eventTime)
         ? { pointInTime: e.eventTime }
         : {}),
     }));
