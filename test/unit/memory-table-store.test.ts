@@ -81,4 +81,28 @@ describe('MemoryTableStore', () => {
       ),
     ).rejects.toThrow(ValidationError);
   });
+
+  it('sees writes made between two pages of a scan (a change not yet scanned shows, a removed item does not)', async () => {
+    const store = await storeWith(Array.from({ length: 20 }, (_, i) => order(i)));
+    const segment = { index: 0, total: 1 };
+    const scanOrder = (await store.scanPage('orders', segment)).items;
+    const first = await store.scanPage('orders', segment, undefined, 5);
+    const removed = scanOrder[10] as Item;
+    const changed = scanOrder[12] as Item;
+    await store.batchWrite('orders', [{ delete: { pk: removed.pk, sk: removed.sk } as Item }]);
+    await store.putItem('orders', { ...changed, total: { N: '0' } });
+    const rest: Item[] = [];
+    let startKey = first.lastEvaluatedKey;
+    while (startKey) {
+      const page = await store.scanPage('orders', segment, startKey, 5);
+      rest.push(...page.items);
+      startKey = page.lastEvaluatedKey;
+    }
+    const sks = rest.map((item) => (item.sk as { N: string }).N);
+    expect(sks).toHaveLength(14);
+    expect(sks).not.toContain((removed.sk as { N: string }).N);
+    expect(
+      rest.find((item) => (item.sk as { N: string }).N === (changed.sk as { N: string }).N)?.total,
+    ).toEqual({ N: '0' });
+  });
 });

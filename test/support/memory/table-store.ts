@@ -34,6 +34,8 @@ interface MemoryTable {
   /** By item key. */
   items: Map<string, Item>;
   streamArn?: string;
+  /** Each segment's places in scan order, by `index/total`; emptied by every write. */
+  segments: Map<string, { hash: number; key: string }[]>;
 }
 
 /** DynamoDB's item size limit, approximated by the canonical JSON's bytes. */
@@ -97,6 +99,7 @@ export class MemoryTableStore implements TableStore {
   seed(tableName: string, items: readonly Item[]): void {
     const table = this.#table(tableName);
     for (const item of items) table.items.set(itemKeyOf(item, table.definition.key), clone(item));
+    table.segments.clear();
   }
 
   #table(tableName: string): MemoryTable {
@@ -143,14 +146,22 @@ export class MemoryTableStore implements TableStore {
     const table = this.#table(tableName);
     const key = table.definition.key;
     const after = startKey ? placeOf(startKey, key) : undefined;
-    const candidates = [...table.items.values()]
-      .map((item) => ({ item, place: placeOf(item, key) }))
-      .filter(({ place }) => place.hash % total === index && (!after || comparePlaces(place, after) > 0))
-      .sort((a, b) => comparePlaces(a.place, b.place));
+    const places = segmentPlaces(table, index, total);
+    // The first place after the start key (binary search: pages of a large table stay cheap).
+    let from = 0;
+    if (after) {
+      let hi = places.length;
+      while (from < hi) {
+        const mid = (from + hi) >>> 1;
+        if (comparePlaces(places[mid] as { hash: number; key: string }, after) > 0) hi = mid;
+        else from = mid + 1;
+      }
+    }
     const items: Item[] = [];
     let bytes = 0;
     let stopped = false;
-    for (const { item } of candidates) {
+    for (let i = from; i < places.length; i += 1) {
+      const item = table.items.get((places[i] as { key: string }).key) as Item;
       if ((limit !== undefined && items.length >= limit) || bytes >= this.#pageBytes) {
         stopped = true;
         break;
@@ -193,6 +204,7 @@ export class MemoryTableStore implements TableStore {
         return;
       }
       const at = keys[i] as string;
+      table.segments.clear();
       if ('put' in write) table.items.set(at, clone(write.put));
       else table.items.delete(at);
     });
@@ -209,6 +221,7 @@ export class MemoryTableStore implements TableStore {
     const at = this.#keyOf(table, item, false);
     this.#checkSize(item);
     if (options.ifAbsent && table.items.has(at)) return 'exists';
+    table.segments.clear();
     table.items.set(at, clone(item));
     return 'written';
   }
@@ -226,6 +239,7 @@ export class MemoryTableStore implements TableStore {
     this.tables.set(tableName, {
       definition: stored,
       items: new Map(),
+      segments: new Map(),
       ...(definition.streamViewType
         ? {
             streamArn: `arn:aws:dynamodb:${this.region}:000000000000:table/${tableName}/stream/${String(this.#streams).padStart(6, '0')}`,
@@ -257,6 +271,20 @@ export class MemoryTableStore implements TableStore {
     if (bytesOf(item) > MAX_ITEM_BYTES)
       throw new ValidationError('ValidationException: Item size has exceeded the maximum allowed size');
   }
+}
+
+/** The places of segment `index` of `total`, in scan order (cached until the next write). */
+function segmentPlaces(table: MemoryTable, index: number, total: number): { hash: number; key: string }[] {
+  const id = `${index}/${total}`;
+  let places = table.segments.get(id);
+  if (!places) {
+    places = [...table.items.values()]
+      .map((item) => placeOf(item, table.definition.key))
+      .filter((place) => place.hash % total === index)
+      .sort(comparePlaces);
+    table.segments.set(id, places);
+  }
+  return places;
 }
 
 /** The key attributes of an item (what LastEvaluatedKey names on a table scan). */
