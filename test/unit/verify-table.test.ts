@@ -1,7 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { Verification } from '#domain/records.ts';
 import { itemEntryOf } from '#domain/table/item.ts';
 import { itemEntryProblem } from '#domain/verify/items.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
+import { verificationLines } from '#local/cli/format/status.ts';
 import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
 import {
   editTableSnapshot,
@@ -92,5 +94,21 @@ describe('verification of a table snapshot', () => {
     expect(v?.status).toBe('FAILED');
     const problems = v?.tiers.catalog?.regions['us-east-1']?.itemProblems ?? [];
     expect(problems.join('\n')).toMatch(/customer#3\/10/);
+  });
+});
+
+describe('status lines of a table snapshot', () => {
+  it('show the items each tier checked, and a corrupt item by key', async () => {
+    const p = memoryPipeline();
+    await p.catalog.putPlans([tablePlan()]);
+    const snapshot = await writeTableSnapshot(p, 'orders', SNAPSHOT, orderItems(10));
+    await editTableSnapshot(p, snapshot, (e) =>
+      e.key === 'customer#2/2' ? { ...e, item: { ...e.item, total: { N: '0' } } } : e,
+    );
+    const v = await verifySnapshot(p.deps, { kind: 'verify', planId: 'orders', snapshotId: SNAPSHOT });
+    const lines = verificationLines(SNAPSHOT, v as Verification);
+    expect(lines.find((l) => l.trimStart().startsWith('catalog'))).toMatch(
+      /FAILED\s+0\/0 blobs listed, 10 items checked: 1 corrupt item\(s\) \(customer#2\/2…\)/,
+    );
   });
 });

@@ -118,7 +118,9 @@ function tierRegionLine(
   region: string,
   r: RegionVerification,
 ): string {
-  const figures = tierFigures(tier, t, r);
+  // A table snapshot's items are checked by every tier (their blob figures are 0).
+  const items = r.itemsChecked === undefined ? '' : `, ${r.itemsChecked} items checked`;
+  const figures = `${tierFigures(tier, t, r)}${items}`;
   const problems = regionProblems(r);
   const status =
     problems.length > 0
@@ -152,7 +154,7 @@ export function drillLine(drill: DrillRecord): string {
   const regions = Object.entries(drill.regions)
     .map(
       ([region, r]) =>
-        `${region} ${r.objects} objects ${formatBytes(r.bytes)} ${formatBytes(r.throughputBytesPerSecond)}/s TTFB ${Math.round(r.timeToFirstByteMs)} ms RTO ≈ ${formatDuration(r.estimatedRtoSeconds)}${r.status === 'FAILED' ? ' FAILED' : ''}`,
+        `${region} ${r.objects} ${r.scratchTable ? 'items' : 'objects'} ${formatBytes(r.bytes)} ${formatBytes(r.throughputBytesPerSecond)}/s TTFB ${Math.round(r.timeToFirstByteMs)} ms RTO ≈ ${formatDuration(r.estimatedRtoSeconds)}${r.status === 'FAILED' ? ' FAILED' : ''}`,
     )
     .join('; ');
   return `  drill ${at} snapshot ${drill.snapshotId} ${drill.status}: ${regions}${drill.reason ? `  reason: ${drill.reason}` : ''}`;
