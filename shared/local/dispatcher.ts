@@ -11,6 +11,9 @@
  * - `sqs`: each event source mapping polls its queue with the configured batch size and
  *   concurrency, honours partial batch responses (ReportBatchItemFailures), leaves failed messages
  *   to the queue's visibility timeout, and so to its redrive policy (DLQ after maxReceiveCount).
+ * - `stream` of `type: dynamodb`: each mapping reads its table's stream on DynamoDB Local shard by
+ *   shard, in order, with Lambda's retries, bisection, partial batch responses and on-failure
+ *   records (./dynamodb-streams.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -25,6 +28,11 @@ import type { Context, S3EventRecord, SQSBatchResponse, SQSRecord } from 'aws-la
 import pLimit from 'p-limit';
 import { withRetry } from '#adapters/retrying.ts';
 import { nextOccurrence, parseSchedule } from '#domain/schedule.ts';
+import {
+  type DynamoDbStreamMapping,
+  DynamoDbStreamPoller,
+  type StreamPollerDeps,
+} from './dynamodb-streams.ts';
 
 /**
  * The invocation the current code runs in (its function and event source), for code that observes
@@ -112,7 +120,7 @@ export interface ObservedS3Change {
 /** One invocation, for logs and tests. */
 export interface Invocation {
   functionName: string;
-  source: 'schedule' | 's3' | 'sqs' | 'manual';
+  source: 'schedule' | 's3' | 'sqs' | 'stream' | 'manual';
   ok: boolean;
   error?: string;
   batchItemFailures?: number;
@@ -136,6 +144,9 @@ export class LocalDispatcher {
   readonly #schedules: ScheduleMapping[];
   readonly #s3: S3Mapping[];
   readonly #queues: SqsMapping[];
+  readonly #streams: { mappings: DynamoDbStreamMapping[] } & Partial<
+    Pick<StreamPollerDeps, 'dynamodb' | 'streams'>
+  >;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #asyncLimit = pLimit(8);
@@ -153,6 +164,8 @@ export class LocalDispatcher {
     schedules: ScheduleMapping[];
     s3: S3Mapping[];
     queues: SqsMapping[];
+    /** DynamoDB stream mappings, and the clients that read DynamoDB Local's streams. */
+    streams?: { mappings: DynamoDbStreamMapping[] } & Pick<StreamPollerDeps, 'dynamodb' | 'streams'>;
     onInvocation?: (i: Invocation) => void;
   }) {
     this.#functions = new Map(options.functions.map((f) => [f.name, f]));
@@ -161,6 +174,7 @@ export class LocalDispatcher {
     this.#schedules = options.schedules;
     this.#s3 = options.s3;
     this.#queues = options.queues;
+    this.#streams = options.streams ?? { mappings: [] };
     this.#onInvocation = options.onInvocation;
   }
 
@@ -176,6 +190,34 @@ export class LocalDispatcher {
     for (const q of this.#queues) {
       for (let i = 0; i < q.concurrency; i++) this.#pollers.push(this.#poll(q));
     }
+    for (const m of this.#streams.mappings) this.#pollers.push(this.#pollStream(m));
+  }
+
+  #pollStream(mapping: DynamoDbStreamMapping): Promise<void> {
+    const signal = this.#abort.signal;
+    const poller = new DynamoDbStreamPoller(mapping, {
+      dynamodb: this.#streams.dynamodb as StreamPollerDeps['dynamodb'],
+      streams: this.#streams.streams as StreamPollerDeps['streams'],
+      region: this.#region,
+      invoke: (name, event) => this.#invoke(name, event, 'stream', true),
+      sendFailure: async (queueUrl, record) => {
+        await this.#sqs.send(
+          new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(record) }),
+        );
+      },
+      running: () => this.#running,
+      sleep: (ms) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          function done() {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            resolve();
+          }
+          signal.addEventListener('abort', done, { once: true });
+        }),
+    });
+    return poller.run();
   }
 
   /** Stop: no new invocations; waits for those in flight. */
