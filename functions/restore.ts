@@ -4,7 +4,9 @@
  * dryRun…). A small selection is restored in this invocation and the report returned; a large one
  * (more objects than STRONGBOX_RESTORE_FANOUT_THRESHOLD, or `fanOut: true`) becomes a restore job
  * whose slices the restoreWorker runs from the restore queue, and the job record (its
- * `restoreJobId`) is returned at once. Errors surface as the invocation's error with a clear message.
+ * `restoreJobId`) is returned at once. A table restore (a request naming `toTable` or `toOriginal`,
+ * see TableRestoreRequestSchema) runs whole in this invocation (no fan-out) and returns its report.
+ * Errors surface as the invocation's error with a clear message.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
@@ -12,13 +14,24 @@ import type { RestoreJobRecord } from '#domain/records.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import type { RestoreReport } from '#domain/restore/report.ts';
 import { parseRestoreRequest } from '#domain/restore/request.ts';
+import { restoreTable } from '#domain/table/restore.ts';
+import {
+  isTableRestoreRequest,
+  parseTableRestoreRequest,
+  type TableRestoreReport,
+} from '#domain/table/restore-request.ts';
 import { type Container, lambdaContainer } from '#runtime/container.ts';
 import { lazyHandler } from '#runtime/lazy-handler.ts';
 
 export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
-    .handler(async (event: unknown): Promise<RestoreReport | RestoreJobRecord> => {
+    .handler(async (event: unknown): Promise<RestoreReport | RestoreJobRecord | TableRestoreReport> => {
+      if (isTableRestoreRequest(event)) {
+        const report = await restoreTable(c.pipeline, parseTableRestoreRequest(event));
+        c.logger.info('table restore done', { ...report, keys: undefined });
+        return report;
+      }
       // No `sleep`: a restore that needs archived blobs asks for them and fails with a retryable
       // ArchivePendingError; invoking it again once they are ready (hours later) proceeds.
       const started = await startRestore(c.pipeline, parseRestoreRequest(event));

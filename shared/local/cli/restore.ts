@@ -18,6 +18,7 @@ import { type Deployment, invokeBrowse, invokeRestore, restoreFunctionName } fro
 import { followRestoreJob, restoreProgress } from './format/progress.ts';
 import { formatRestoreReport, formatVersions, restoreJobLine } from './format/restore.ts';
 import { readKeyList, runsOfKeys } from './key-list.ts';
+import { runTableRestore, type TableRestoreCliOptions, tableRestoreRequest } from './restore-table.ts';
 
 /** Follow a restore job (unless `follow` is false) and print its report; a FAILED job sets the exit code. */
 export async function attachToRestore(
@@ -37,14 +38,15 @@ export async function attachToRestore(
 }
 
 /** The options of `strongbox restore`, as commander parses them. */
-interface RestoreCliOptions {
+interface RestoreCliOptions extends Omit<TableRestoreCliOptions, 'key' | 'overwrite'> {
   plan?: string;
   fanOut?: boolean;
   attach?: string;
   follow: boolean;
   snapshot: string;
   pointInTime?: string;
-  key?: string;
+  /** Repeatable: one object (or, for a table, item keys). */
+  key?: string[];
   prefix?: string;
   include?: string[];
   exclude?: string[];
@@ -74,7 +76,8 @@ function restoreRequest(plan: string, opts: RestoreCliOptions, keys?: string[]):
     dryRun: opts.dryRun,
     ...(opts.targetBucket ? { targetBucket: opts.targetBucket } : {}),
     ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
-    ...(opts.key ? { key: opts.key } : {}),
+    ...(opts.key?.length === 1 ? { key: opts.key[0] } : {}),
+    ...(opts.key && opts.key.length > 1 ? { keys: opts.key } : {}),
     ...(opts.prefix ? { prefix: opts.prefix } : {}),
     ...(opts.include ? { include: opts.include } : {}),
     ...(opts.exclude ? { exclude: opts.exclude } : {}),
@@ -121,7 +124,28 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
     )
     .option(
       '--key <key>',
-      "one object (with --snapshot: that snapshot's version of it; with --point-in-time: its version at that time, see 'strongbox versions')",
+      "one object (with --snapshot: that snapshot's version of it; with --point-in-time: its version at that time, see 'strongbox versions'); repeatable: these keys (a table: item keys, pk or pk/sk)",
+      collect,
+    )
+    .option('--at <iso>', 'the same as --point-in-time')
+    .option(
+      '--to-table <table>',
+      'a table plan: restore into this new table, created with the recorded definition',
+    )
+    .option('--to-original', "a table plan: restore into the plan's own table (see --overwrite never|always)")
+    .option(
+      '--key-prefix <prefix>',
+      'a table restore: item keys under this prefix (customer#42/ = one partition key)',
+    )
+    .option(
+      '--filter <expression>',
+      'a table restore: a DynamoDB filter expression on the items, e.g. "status = :s"',
+    )
+    .option('--values <json>', 'the filter\'s values in DynamoDB JSON, e.g. \'{":s":{"S":"open"}}\'')
+    .option('--names <json>', 'the filter\'s #names, e.g. \'{"#s":"status"}\'')
+    .option(
+      '--target-region <region>',
+      "a table restore: the target table's region [default: the source table's]",
     )
     .option('--prefix <prefix>', 'only keys under this prefix')
     .option('--include <glob>', 'only keys matching this glob (repeatable)', collect)
@@ -165,6 +189,13 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
         return;
       }
       if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
+      if (opts.toTable || opts.toOriginal) {
+        // A table restore runs whole in one invocation (or in-process): no restore job.
+        const request = tableRestoreRequest(opts.plan, { ...opts, snapshot: opts.snapshot });
+        await runTableRestore(dataDir(), deployed, request);
+        return;
+      }
+      if (opts.at) opts.pointInTime ??= opts.at;
       if (opts.fromFile && opts.key)
         throw new InvalidArgumentError('--from-file and --key cannot be combined');
       if (opts.region && opts.vault)
