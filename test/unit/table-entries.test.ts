@@ -149,3 +149,23 @@ describe('versions of an item key', () => {
     expect(versions[0]).toMatchObject({ source: 'journal', pointInTime: '2026-03-01T00:30:00.000Z' });
   });
 });
+
+describe('a fanned-out restore of a table snapshot to a bucket', () => {
+  it('writes every item as its JSON object through the restore slices', async () => {
+    const p = memoryPipeline();
+    p.deps.restoreFanOutThreshold = 4;
+    p.deps.restoreSliceSize = 5;
+    await p.catalog.putPlans([tablePlan()]);
+    await writeTableSnapshot(p, 'orders', '20260301T000000Z', items, { perPart: 5 });
+    p.objects.createBucket('orders-files');
+    const started = await startRestore(p.deps, { plan: 'orders', targetBucket: 'orders-files' });
+    expect(started.job).toBeDefined();
+    const ran = await p.drain();
+    expect(ran.filter((t) => t.kind === 'restore-slice')).toHaveLength(3);
+    for (const item of items) {
+      const entry = itemEntryOf(item, ORDERS.key, '2026-03-01T00:00:00.000Z');
+      const stored = await p.objects.get('orders-files', entry.key);
+      expect(Buffer.from(stored.body).toString('utf8')).toBe(canonicalItemJson(item));
+    }
+  });
+});
