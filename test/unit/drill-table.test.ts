@@ -5,6 +5,7 @@ import { TransientError, ValidationError } from '#domain/errors.ts';
 import type { TableDefinition } from '#domain/table/definition.ts';
 import type { Item } from '#domain/table/item.ts';
 import type { DrillTask } from '#domain/tasks.ts';
+import { drillLine } from '#local/cli/format/status.ts';
 import { MemoryTableStore } from '../support/memory/table-store.ts';
 import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
 import {
@@ -119,6 +120,7 @@ describe('runDrill of a table plan', () => {
     expect(store.deleted).toEqual([name]);
     expect(store.tables.size).toBe(0);
     expect(store.calls.getItem).toBe(30);
+    expect(drillLine(drill)).toMatch(/us-east-1 30 items /);
     // Unprocessed writes were sent again: more batches than ceil(30 / 25).
     expect(store.calls.batchWrite).toBeGreaterThan(2);
   });

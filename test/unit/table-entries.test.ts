@@ -147,6 +147,9 @@ describe('versions of an item key', () => {
     });
     const versions = await listVersions(p.deps, { plan: 'orders', key: 'customer#4/4', journal: true });
     expect(versions[0]).toMatchObject({ source: 'journal', pointInTime: '2026-03-01T00:30:00.000Z' });
+    // find: the journaled item's SHA-256 is its etag (it has no blob to take one from).
+    const found = await findVersions(p.deps, { plan: 'orders', pattern: 'customer#4/4' });
+    expect(found.versions.find((v) => v.etag === entry.etag)?.contentSha256).toBe(entry.etag);
   });
 });
 
