@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { NotFoundError } from './errors.ts';
 import { decideRetention } from './forget.ts';
 import { collectGarbage } from './gc/collect.ts';
+import { MarkCheckpoint } from './gc/mark-checkpoint.ts';
 import { emptyGcResult, type VaultGcResult } from './gc/result.ts';
 import { allVaults } from './gc/store.ts';
 import { extendRetentionForPlan } from './immutability.ts';
@@ -169,13 +170,23 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     } else {
       let completedAt: string | undefined;
       try {
-        gc = await collectGarbage(deps, vault, startedMs);
+        gc = await collectGarbage(deps, vault, startedMs, {
+          checkpoint: new MarkCheckpoint(vault, deps.envelope),
+          ...markBudget(deps),
+        });
         // Only a run that did all its work counts as the last one: one that deferred (an unreadable
-        // index, an incomplete live set) leaves the next prune to try again.
-        if (!gc.deferred) completedAt = nowIso(clock);
+        // index, an incomplete live set) or goes on in another invocation leaves that to later.
+        if (!gc.deferred && !gc.continued) completedAt = nowIso(clock);
       } finally {
         await catalog.releaseGcLease(vault.bucket, owner, completedAt);
       }
+    }
+    if (gc.continued) {
+      // The lease is given back between invocations (sealers and copies may go on meanwhile): the
+      // next invocation takes it again, with its own time, and decides what is live afresh.
+      await deps.queue.send(task);
+      await catalog.updateTask(jobId, taskId, { result: gcFigures(gc) });
+      return { decisions: [], kept: 0, forgotten: [], gc: { [region]: gc }, gcRegions: [] };
     }
     await catalog.updateTask(jobId, taskId, {
       status: 'SUCCEEDED',
@@ -187,6 +198,19 @@ async function collectRegion(deps: PipelineDeps, task: GcTask): Promise<PruneRes
     await recordTaskFailure(deps, jobId, taskId, error);
     throw error;
   }
+}
+
+/**
+ * When a run's mark stops reading parts: once the invocation's time left falls under half of what
+ * it had when the run began (the other half is for reading the index documents, planning and
+ * deleting), or under `timeReserveSeconds`; no budget without `remainingTimeMs`.
+ */
+function markBudget(deps: PipelineDeps): { outOfTime?: () => boolean } {
+  const remaining = deps.remainingTimeMs;
+  const began = remaining?.();
+  if (!remaining || began === undefined) return {};
+  const stopUnderMs = Math.max(tuningOf(deps).timeReserveSeconds * 1000, began / 2);
+  return { outOfTime: () => remaining() < stopUnderMs };
 }
 
 /**

@@ -556,7 +556,7 @@ describe('prune: garbage collection on format v2', () => {
     expect(Object.keys(result.gc)).toEqual(['eu-west-1']);
     expect(listed.every((l) => l.startsWith('eu-west-1:'))).toBe(true);
     expect(new Set(listed.map((l) => l.split(':')[1]))).toEqual(
-      new Set(['index/', 'packs/', 'manifests/', 'parts/']),
+      new Set(['index/', 'packs/', 'manifests/', 'parts/', 'gc/mark/']), // gc/mark/: the mark's checkpoint
     );
     // The retention task collects nothing itself: it enqueues one task per region.
     const retention = await prunePlan(h.deps, {

@@ -32,9 +32,9 @@ import { readIndex } from '../repository/read-documents.ts';
 import { SpilledIndex } from '../repository/spilled-index.ts';
 import { type ContentId, VaultLayout } from '../vault.ts';
 import { executeGc } from './execute.ts';
-import { type LiveSet, liveSet, runIdSet } from './live-set.ts';
+import { type LiveSet, liveSet, type MarkOptions, runIdSet } from './live-set.ts';
 import { keptBlobs, planGc, settleOrphans } from './plan.ts';
-import type { VaultGcResult } from './result.ts';
+import { emptyGcResult, type VaultGcResult } from './result.ts';
 import { listing, readPackHeaders } from './store.ts';
 import type { GcIndexDocument, GcInputs, GcOptions, GcPlan } from './types.ts';
 
@@ -45,6 +45,10 @@ export function gcOptions(deps: PipelineDeps): GcOptions {
 
 /**
  * Collect one vault: read its inputs ({@link readGcInputs}), plan (`planGc`), execute (`executeGc`).
+ * With `mark` (a checkpoint and a time budget), the live set's parts already read by earlier
+ * invocations come from the checkpoint; when time runs low before every live part is read, the run
+ * stores what it read and returns `continued` without planning anything (the caller goes on in
+ * another invocation); a complete run deletes the checkpoint.
  * In two phases: MARK every pack none of whose blobs is live (and every pack no index names), SWEEP the packs marked longer than the grace period that are
  * still unreferenced, RESCUE (unmark) marked packs referenced again, and REPACK partly live packs
  * whose unreferenced bytes exceed `gcMaxUnusedPercent`.
@@ -88,13 +92,30 @@ export async function collectGarbage(
   deps: PipelineDeps,
   vault: VaultStore,
   startedMs: number,
+  mark: MarkOptions = {},
 ): Promise<VaultGcResult> {
-  const inputs = await readGcInputs(deps, vault, startedMs);
+  const live = await liveSet(deps, vault, mark);
+  if (live.paused) {
+    // Out of time while marking: what was read is in the checkpoint; nothing is planned on a part
+    // of the live set. The caller sends the task again.
+    live.close?.();
+    return {
+      ...emptyGcResult(),
+      blobsLive: live.blobs.size,
+      partsLive: live.parts.size,
+      continued: live.paused,
+    };
+  }
+  const inputs = await readGcInputsAfter(deps, vault, startedMs, live);
+  let result: VaultGcResult;
   try {
-    return await executeGc(deps, vault, planGc(inputs, gcOptions(deps)));
+    result = await executeGc(deps, vault, planGc(inputs, gcOptions(deps)));
   } finally {
     inputs.close?.();
   }
+  // A complete run needs no checkpoint any more (a deferred one leaves it to the next run).
+  if (!result.deferred) await mark.checkpoint?.clear();
+  return result;
 }
 
 /**
@@ -146,7 +167,16 @@ export async function readGcInputs(
   vault: VaultStore,
   startedMs: number,
 ): Promise<GcInputs> {
-  const live = await liveSet(deps, vault);
+  return readGcInputsAfter(deps, vault, startedMs, await liveSet(deps, vault));
+}
+
+/** {@link readGcInputs} once the live set `live` is read (closed with the inputs, or on failure). */
+async function readGcInputsAfter(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  startedMs: number,
+  live: LiveSet,
+): Promise<GcInputs> {
   let indexes: GcIndexDocument[];
   let unreadableIndex: string | undefined;
   let spilled: SpilledIndex | undefined;

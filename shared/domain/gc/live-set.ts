@@ -16,6 +16,7 @@ import { type ContentIdSet, SpillingIdSet } from '../repository/blob-id-set.ts';
 import { readManifest, readPart } from '../repository/read-documents.ts';
 import { keepsWork } from '../retry.ts';
 import { type ContentId, type Manifest, VaultLayout } from '../vault.ts';
+import type { MarkCheckpoint } from './mark-checkpoint.ts';
 import type { PartBlobRun } from './part-cache.ts';
 import { absentEverywhere, allVaults, listing } from './store.ts';
 
@@ -47,8 +48,25 @@ export interface LiveSet {
   blobs: ContentIdSet;
   /** Why the live set is incomplete (a live root or part could not be read); parts and packs then stay. */
   incomplete?: string;
+  /**
+   * Set when the mark stopped for lack of time ({@link MarkOptions.outOfTime}) before every live part
+   * was read: how far it got. What it read is in the checkpoint; the run plans nothing and goes on
+   * in another invocation.
+   */
+  paused?: string;
   /** Frees the local disk {@link blobs} spilled to (once the run is done with it). */
   close?: () => void;
+}
+
+/** How a run's mark may be spread over invocations (docs/format.md#garbage-collection, step 2). */
+export interface MarkOptions {
+  /** The parts earlier invocations read, and where this one stores what it reads. */
+  checkpoint?: MarkCheckpoint;
+  /**
+   * Whether the invocation should stop reading parts now (its time runs low). At least one part is
+   * read by each invocation, so a run always gets further.
+   */
+  outOfTime?: () => boolean;
 }
 
 /**
@@ -70,7 +88,11 @@ export function runIdSet(deps: PipelineDeps): SpillingIdSet {
  * consecutive snapshots share their unchanged parts.
  * @throws TransientError (retryable) on storage or catalog failures.
  */
-export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<LiveSet> {
+export async function liveSet(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  mark: MarkOptions = {},
+): Promise<LiveSet> {
   const { catalog } = deps;
   const plans = await catalog.listPlans();
   const blobs = runIdSet(deps);
@@ -85,7 +107,7 @@ export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<Li
     close: () => blobs.close(),
   };
   try {
-    return await readLiveSet(deps, vault, live);
+    return await readLiveSet(deps, vault, live, mark);
   } catch (error) {
     blobs.close();
     throw error;
@@ -93,7 +115,12 @@ export async function liveSet(deps: PipelineDeps, vault: VaultStore): Promise<Li
 }
 
 /** {@link liveSet}'s reads, into `live`. */
-async function readLiveSet(deps: PipelineDeps, vault: VaultStore, live: LiveSet): Promise<LiveSet> {
+async function readLiveSet(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  live: LiveSet,
+  mark: MarkOptions,
+): Promise<LiveSet> {
   const plans = live.plans;
   const partsToRead = new Map<string, { planId: string; partId: ContentId }>();
   /** Keys of parts named by uncommitted work (summaries, checkpoints); those a live root names are removed. */
@@ -153,9 +180,9 @@ async function readLiveSet(deps: PipelineDeps, vault: VaultStore, live: LiveSet)
     }
   }
   const cached = deps.partBlobCache?.run();
-  await addPartBlobs(deps, live, partsToRead, workOnly, limit, cached);
+  await addPartBlobs(deps, live, partsToRead, workOnly, limit, cached, mark);
   // Every live part was asked for: the cache drops the parts no longer live.
-  cached?.end();
+  if (!live.paused) cached?.end();
   return live;
 }
 
@@ -163,7 +190,9 @@ async function readLiveSet(deps: PipelineDeps, vault: VaultStore, live: LiveSet)
  * Read each distinct live part once (from any vault) and add the blobs it names. A part that does
  * not read makes the live set incomplete — unless only uncommitted work names it and no vault holds it.
  * With `cached` (the container's {@link PartBlobCache}), a part an earlier run read is not read
- * again: its blob ids come from the cache (content-addressed, so never stale).
+ * again: its blob ids come from the cache (content-addressed, so never stale); so with the mark's
+ * checkpoint, which also stores what this invocation reads. Once `mark.outOfTime` says so, no
+ * further part is read: the live set is {@link LiveSet.paused}, and what was read is stored.
  */
 async function addPartBlobs(
   deps: PipelineDeps,
@@ -172,32 +201,68 @@ async function addPartBlobs(
   workOnly: ReadonlySet<string>,
   limit: LimitFunction,
   cached: PartBlobRun | undefined,
+  mark: MarkOptions,
 ): Promise<void> {
+  const { checkpoint, outOfTime } = mark;
+  const fromCheckpoint = checkpoint
+    ? await checkpoint.apply(new Set(partsToRead.keys()), (key, blobIds) => {
+        for (const blobId of blobIds) live.blobs.add(blobId);
+        const part = partsToRead.get(key);
+        if (part) cached?.set(part.planId, part.partId, blobIds);
+      })
+    : new Set<string>();
+  let read = 0;
+  let skipped = 0;
   await Promise.all(
     [...partsToRead.entries()].map(([key, { planId, partId }]) =>
       limit(async () => {
+        if (fromCheckpoint.has(key)) return;
         const known = cached?.get(planId, partId);
         if (known) {
           for (const blobId of known) live.blobs.add(blobId);
           return;
         }
-        const part = await fromAnyVault(deps, `manifest part ${planId}/${partId}`, (vault) =>
-          readPart(vault, deps.envelope, planId, partId),
-        );
-        // A part only uncommitted work names, and no vault holds, is lost work: the seal never names
-        // it (its partition runs again), so none of its blobs needs keeping and the run goes on.
-        if (!part.ok && workOnly.has(key) && (await absentEverywhere(deps, key))) return;
-        if (!part.ok) {
-          live.incomplete ??= part.reason;
+        if (read > 0 && outOfTime?.()) {
+          skipped += 1;
           return;
         }
-        const blobIds = new Set<ContentId>();
-        for (const entry of part.value.entries) for (const blobId of entry.blobs) blobIds.add(blobId);
+        const blobIds = await readPartBlobs(deps, live, key, { planId, partId }, workOnly);
+        read += 1;
+        if (!blobIds) return;
         for (const blobId of blobIds) live.blobs.add(blobId);
         cached?.set(planId, partId, [...blobIds]);
+        await checkpoint?.record(key, blobIds);
       }),
     ),
   );
+  if (skipped === 0) return;
+  live.paused = `mark: ${partsToRead.size - skipped} of ${partsToRead.size} live parts read (${fromCheckpoint.size} from the checkpoint, ${read} now); the rest in the next invocation`;
+  await checkpoint?.flush();
+}
+
+/**
+ * The distinct blob ids of live part `key` (read from any vault); undefined when it does not read:
+ * the live set is then incomplete — unless only uncommitted work names it and no vault holds it.
+ */
+async function readPartBlobs(
+  deps: PipelineDeps,
+  live: LiveSet,
+  key: string,
+  { planId, partId }: { planId: string; partId: ContentId },
+  workOnly: ReadonlySet<string>,
+): Promise<Set<ContentId> | undefined> {
+  const part = await fromAnyVault(deps, `manifest part ${planId}/${partId}`, (vault) =>
+    readPart(vault, deps.envelope, planId, partId),
+  );
+  if (part.ok) {
+    const blobIds = new Set<ContentId>();
+    for (const entry of part.value.entries) for (const blobId of entry.blobs) blobIds.add(blobId);
+    return blobIds;
+  }
+  // A part only uncommitted work names, and no vault holds, is lost work: the seal never names
+  // it (its partition runs again), so none of its blobs needs keeping and the run goes on.
+  if (!(workOnly.has(key) && (await absentEverywhere(deps, key)))) live.incomplete ??= part.reason;
+  return undefined;
 }
 
 /**

@@ -65,6 +65,12 @@ export interface VaultGcResult {
    * in this run, e.g. `index 3b7c… is unreadable: …`; absent when nothing was deferred.
    */
   deferred?: string;
+  /**
+   * Set when the invocation ran out of time while it read the live set (the mark): how far it got.
+   * What it read is in the vault's mark checkpoint (`gc/mark/`), nothing was deleted or marked, and
+   * the `gc` task was sent again to go on (docs/format.md#garbage-collection, step 2).
+   */
+  continued?: string;
   /** What the operator should do, e.g. run `strongbox repair catalog` when {@link rootsUnknown} > 0. */
   warning?: string;
 }
