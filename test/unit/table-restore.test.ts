@@ -1,5 +1,8 @@
 // Table restores on the memory twins: table snapshots written directly (items in manifest parts, the
 // definition in the root), journaled item changes, and a memory TableStore as the target.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '#domain/errors.ts';
 import type { JournalEntry } from '#domain/records.ts';
@@ -9,8 +12,12 @@ import { type Item, itemEntryOf, itemHashOf } from '#domain/table/item.ts';
 import { restoreTable } from '#domain/table/restore.ts';
 import { isTableRestoreRequest } from '#domain/table/restore-request.ts';
 import { compareKeys, manifestRoot, type PartRef } from '#domain/vault.ts';
+import type { Container } from '#runtime/container.ts';
+import { makeHandler } from '../../functions/restore.ts';
+import { testConfig } from '../support/config.ts';
 import { MemoryTableStore } from '../support/memory/table-store.ts';
 import { type MemoryPipeline, memoryPipeline, plan } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
 
 const definition: TableDefinition = {
   tableName: 'orders',
@@ -326,5 +333,28 @@ describe('table restore requests', () => {
       /exactly one/,
     );
     await expect(restoreTable(p.deps, { plan: 'orders' })).rejects.toThrow(/exactly one/);
+  });
+});
+
+describe('the restore function', () => {
+  it('runs a request naming toTable as a table restore in this invocation', async () => {
+    const container: Container = {
+      config: testConfig(),
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
+    };
+    const context = { functionName: 'restore', getRemainingTimeInMillis: () => 900_000 } as Context;
+    const report = await makeHandler(container)(
+      { plan: 'orders', toTable: 'orders-fn', select: { keyPrefix: 'customer#2/' } },
+      context,
+    );
+    expect(report).toMatchObject({ kind: 'table', table: 'orders-fn', selected: 10, restored: 10 });
+    expect(store.itemsOf('orders-fn')).toHaveLength(10);
+    expect(p.queue.drain()).toEqual([]); // no restore job, no fan-out
+    await expect(makeHandler(container)({ plan: 'orders', toTable: 'x!' }, context)).rejects.toThrow(
+      /not a valid DynamoDB table name/,
+    );
   });
 });
