@@ -7,6 +7,7 @@
  *   npm run bench -- --files 3000 --skip-200k
  *   npm run bench -- --only-find --quick  # the find row alone: 3,000 files, 10 snapshots (~1–2 min)
  *   npm run bench -- --only-find        # the find row alone, the issue's size: 25,000 files, 100 snapshots
+ *   npm run bench -- --only-table       # the DynamoDB table rows alone (100,000 items; --quick: 10,000)
  *
  * Options: --files N (≥ N files; with --files the 300 MB floor is off unless --min-mb), --min-mb M,
  * --small N (objects of the small-object row, default 200000), --skip-200k, --large-mb M (the large-object
@@ -21,6 +22,10 @@
  * --find-snapshots N (default 100; 10 with --quick, which the row's note says), --find-changes N
  * (changes between two snapshots, default 25), --find-repeats N (runs of ls and of find, alternately;
  * the medians count; default 3).
+ * The table rows (issue 17, table-bench.ts): --only-table (the stack, then only the table rows, on
+ * the lines of node_modules' text files), --skip-table, --table-items N (default 100000; 10000 with
+ * --quick), --table-changes N (updates, inserts and deletes each before the incremental; default
+ * 300), --table-segments N (Scan segments of ours and of the floor; default 8).
  *
  * Processes (see stack-child.ts for why):
  *   - this process: corpus, orchestration, the peers (each its own child process), the table;
@@ -50,7 +55,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges } from '#local/demo/corpus.ts';
+import { type ChangeSet, type CorpusFile, modifiedBody, pickChanges, walk } from '#local/demo/corpus.ts';
 import { formatTable } from '#local/format.ts';
 import { S3_LATENCY_PROFILE } from '#local/latency-proxy.ts';
 import { PROJECT_ROOT, s3RequestCount } from '#local/stack.ts';
@@ -71,6 +76,7 @@ import {
 import type { RawFloorJob, RawFloorResult } from './raw-floor.ts';
 import { runScale } from './scale.ts';
 import type { Command, OurRow } from './stack-child.ts';
+import { runTableRows } from './table-bench.ts';
 
 const MB = 1_000_000;
 
@@ -140,6 +146,11 @@ const { values: args } = parseArgs({
     'find-snapshots': { type: 'string' },
     'find-changes': { type: 'string', default: '25' },
     'find-repeats': { type: 'string', default: '3' },
+    'only-table': { type: 'boolean', default: false },
+    'skip-table': { type: 'boolean', default: false },
+    'table-items': { type: 'string' },
+    'table-changes': { type: 'string', default: '300' },
+    'table-segments': { type: 'string', default: '8' },
   },
 });
 const quick = args.quick === true;
@@ -158,6 +169,12 @@ const findChanges = Number(args['find-changes']);
 const findRepeats = Number(args['find-repeats']);
 const onlyFind = args['only-find'] === true;
 const skipFind = args['skip-find'] === true;
+const onlyTable = args['only-table'] === true;
+const skipTable = args['skip-table'] === true;
+const tableItems = Number(args['table-items'] ?? (quick ? 10_000 : 100_000));
+const tableChanges = Number(args['table-changes']);
+const tableSegments = Number(args['table-segments']);
+let tableSummary = '';
 
 const log = (s: string) => console.log(s);
 const rows: Row[] = [];
@@ -920,7 +937,7 @@ async function main(): Promise<number> {
     }
     stack = new StackProcess();
     const info = await stack.call<{
-      endpoints: { s3: Record<string, string> };
+      endpoints: { s3: Record<string, string>; dynamodb: string };
       primaryRegion: string;
       sourceBucket: string;
     }>({ cmd: 'start', concurrency, latency: withLatency });
@@ -1150,6 +1167,7 @@ async function main(): Promise<number> {
         `   ${large.seconds.toFixed(1)} s, ${large.s3Requests} S3 requests, peak RSS of its environments ${fmtMB(large.environments?.maxRssBytes)} MB (${large.environments?.environments} environments, ${large.environments?.invocations} invocations, ${large.environments?.cpuSeconds.toFixed(1)} CPU s)`,
       );
     }
+    await tableRows(stack, files, scratch, info.endpoints.dynamodb, region);
     if (!skipFind) await findStep(stack, files, scratch, changes);
   } catch (error) {
     problems.push(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -1164,16 +1182,96 @@ async function main(): Promise<number> {
   const out = RESULTS;
   log(`\n${printTable()}\n`);
   log(`${printJournalTable()}\n`);
+  logTableSummary();
   printFindVerdict();
   log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${out}`);
   for (const p of problems) console.error(`PROBLEM: ${p}`);
   return problems.length ? 1 : 0;
 }
 
-/** `--scale`, `--only-find`, or the table. */
+/**
+ * The DynamoDB table rows (table-bench.ts) on the lines of `files`' text files: ours against the
+ * raw Scan and BatchWriteItem floors.
+ */
+async function tableRows(
+  stack: StackProcess,
+  files: readonly CorpusFile[],
+  scratch: string,
+  dynamodb: string,
+  region: string,
+): Promise<void> {
+  if (skipTable) return;
+  log(
+    `12. DynamoDB table rows: a table of ≥ ${tableItems} items (a line each of the corpus's text files), ${tableSegments} Scan segments…`,
+  );
+  try {
+    tableSummary = await runTableRows({
+      stack,
+      endpoints: { dynamodb },
+      region,
+      files,
+      items: tableItems,
+      perKind: tableChanges,
+      segments: tableSegments,
+      concurrency,
+      scratch,
+      log,
+      problems,
+      addOurs: (id, name, row, items, note) => addRow(ourRow(id, name, row, items, 0, note)),
+      addFloor: (row) => addRow({ ...row, who: 'floor', bytes: 0, memKind: 'rss', ok: true }),
+      addCli: (row) => addRow({ ...row, who: 'ours', bytes: 0, memKind: 'rss', ok: true }),
+    });
+  } catch (error) {
+    problems.push(`table rows: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
+}
+
+/** The table rows' own summary, when they ran. */
+function logTableSummary(): void {
+  if (tableSummary) log(`${tableSummary}\n`);
+}
+
+/** `--only-table`: the stack, then the table rows alone on node_modules' text files. */
+async function mainTableOnly(): Promise<number> {
+  const started = Date.now();
+  const scratch = await mkdtemp(join(tmpdir(), 'strongbox-bench-'));
+  const stack = new StackProcess();
+  Object.assign(meta, {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    options: { onlyTable, tableItems, tableChanges, tableSegments, concurrency },
+  });
+  try {
+    const files = await walk(join(PROJECT_ROOT, 'node_modules'), Number.POSITIVE_INFINITY);
+    log(`1. Starting the stack (${files.length} files of node_modules for the table's lines)…`);
+    const info = await stack.call<{ endpoints: { dynamodb: string }; primaryRegion: string }>({
+      cmd: 'start',
+      concurrency,
+      latency: withLatency,
+    });
+    await tableRows(stack, files, scratch, info.endpoints.dynamodb, info.primaryRegion);
+  } catch (error) {
+    problems.push(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await stack.stop();
+    if (!args.keep) await rm(scratch, { recursive: true, force: true });
+  }
+  meta.totalSeconds = (Date.now() - started) / 1000;
+  meta.complete = true;
+  await saving;
+  await saveResults();
+  log(`\n${printTable()}\n`);
+  logTableSummary();
+  log(`Total ${(((Date.now() - started) / 1000) | 0).toString()} s; results in ${RESULTS}`);
+  for (const p of problems) console.error(`PROBLEM: ${p}`);
+  return problems.length ? 1 : 0;
+}
+
+/** `--scale`, `--only-find`, `--only-table`, or the table. */
 function entry(): Promise<number> {
   if (args.scale) return mainScale();
   if (onlyFind) return mainFindOnly();
+  if (onlyTable) return mainTableOnly();
   return main();
 }
 

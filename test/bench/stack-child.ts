@@ -54,6 +54,7 @@ import { type LocalStack, s3RequestCount, startLocalStack } from '#local/stack.t
 import type { Container } from '#runtime/container.ts';
 import { type EnvironmentStats, type ScaleCommand, type ScaleKit, scaleRow } from './scale-rows.ts';
 import { type SyntheticObject, syntheticObject, syntheticOverlay } from './synthetic-object.ts';
+import { type TableCommand, tableStep } from './table-rows.ts';
 
 /** What one of our rows measured. */
 export interface OurRow {
@@ -114,6 +115,8 @@ export type Command =
   | { cmd: 'large'; sizeBytes: number }
   | { cmd: 'createBucket'; bucket: string }
   | { cmd: 'scale'; command: ScaleCommand }
+  /** A step of the table rows (table-rows.ts). */
+  | { cmd: 'table'; command: TableCommand }
   /** Write `dir`/stack.json, as `strongbox start` does, so the CLI run with `--data-dir dir` reaches this stack. */
   | { cmd: 'stackFile'; dir: string }
   /** Wait until no function has run for a second (a prune, a verification, GC): nothing competes with a timed CLI run. */
@@ -567,6 +570,10 @@ async function handle(message: Command): Promise<unknown> {
         synthetic,
       };
       return scaleRow(message.command, kit);
+    }
+    case 'table': {
+      const { stack, c } = ready();
+      return tableStep(message.command, { stack, c, measure, snapshotRow });
     }
     case 'stackFile': {
       await writeStackFile(ready().stack, message.dir);

@@ -42,16 +42,35 @@ import {
 import { applyTableChanges, createLineTable, putItems, scanTable } from './table-load.ts';
 
 export const TABLE_PLAN_ID = 'demo-table';
-/** The demo's table and the table it restores into. */
-export const DEMO_TABLE = 'strongbox-demo-lines';
-export const DEMO_RESTORED_TABLE = 'strongbox-demo-lines-restored';
 /** BatchWriteItem calls and item changes in flight. */
 const WRITE_CONCURRENCY = 16;
 /** Segments of the demo's own parallel Scan of the restored table. */
 const COMPARE_SEGMENTS = 4;
 
+/**
+ * The stack's table names (serverless.yml's `protectedTables` and `restoreTables`, as
+ * deploy/table-lists.cjs lists them): the first protected table (the one whose stream the embedded
+ * stack plays to captureTable), and tables named `<restore prefix><name>` and `…<name>-floor` that
+ * restore may create.
+ */
+export function stackTableNames(
+  stack: Pick<LocalStack, 'serverless'>,
+  name: string,
+): { source: string; restored: string; floor: string } {
+  const tables = (
+    stack.serverless as { custom?: { tables?: { protectedTables?: string[]; restoreTables?: string[] } } }
+  ).custom?.tables;
+  const source = tables?.protectedTables?.[0];
+  if (!source) throw new Error('serverless.yml names no protected table (param protectedTables)');
+  const pattern = tables?.restoreTables?.[0] ?? `${source}-restore-*`;
+  const prefix = pattern.endsWith('*') ? pattern.slice(0, -1) : `${pattern}-`;
+  return { source, restored: `${prefix}${name}`, floor: `${prefix}${name}-floor` };
+}
+
 /** What the table part needs from the demo. */
 export interface TableDemoContext {
+  /** The table and the restore's new table (default: stackTableNames(stack, 'demo')). */
+  tables?: { source: string; restored: string };
   stack: LocalStack;
   container: Container;
   /** The uploaded tree's files (the table's lines come from their text files). */
@@ -64,6 +83,8 @@ export interface TableDemoContext {
   /** Items the table holds at least (DEMO_TABLE_ITEMS). */
   items?: number;
 }
+
+type Ctx = TableDemoContext & { tables: { source: string; restored: string } };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -117,13 +138,13 @@ export function runCli(dataDir: string, argv: readonly string[]): Promise<{ code
   });
 }
 
-/** The table restore's command line: `restore --plan P --point-in-time T --to-table NEW`. */
+/** The table restore's command line: `restore --plan P --at T --to-table NEW`. */
 export function tableRestoreArgv(plan: string, at: string, toTable: string): string[] {
-  return ['restore', '--plan', plan, '--point-in-time', at, '--to-table', toTable];
+  return ['restore', '--plan', plan, '--at', at, '--to-table', toTable];
 }
 
 /** Step 1: the items, the table and its load. */
-async function loadTable(ctx: TableDemoContext, target: number) {
+async function loadTable(ctx: Ctx, target: number) {
   const { log } = ctx;
   let corpus = await linesOfFiles([...ctx.files], target);
   if (corpus.items.length < target) {
@@ -136,14 +157,14 @@ async function loadTable(ctx: TableDemoContext, target: number) {
   }
   const { items } = corpus;
   const ddb = ctx.stack.dynamodb;
-  const streamArn = await createLineTable(ddb, DEMO_TABLE);
+  const streamArn = await createLineTable(ddb, ctx.tables.source);
   log(
-    `   ${items.length} items (a line each of ${corpus.files} text files; ${corpus.skipped} files not text) into table ${DEMO_TABLE} (stream ${streamArn ?? 'none'})…`,
+    `   ${items.length} items (a line each of ${corpus.files} text files; ${corpus.skipped} files not text) into table ${ctx.tables.source} (stream ${streamArn ?? 'none'})…`,
   );
   const started = Date.now();
   let written = 0;
   let lastLog = Date.now();
-  const calls = await putItems(ddb, DEMO_TABLE, items, WRITE_CONCURRENCY, (n) => {
+  const calls = await putItems(ddb, ctx.tables.source, items, WRITE_CONCURRENCY, (n) => {
     written += n;
     if (Date.now() - lastLog >= 10_000) {
       lastLog = Date.now();
@@ -159,7 +180,7 @@ async function loadTable(ctx: TableDemoContext, target: number) {
 }
 
 /** A snapshot of the table plan, followed to the end of its job. */
-async function snapshot(ctx: TableDemoContext, what: string): Promise<SnapshotRecord> {
+async function snapshot(ctx: Ctx, what: string): Promise<SnapshotRecord> {
   const c = ctx.container;
   const started = await startSnapshotNow(c.pipeline, TABLE_PLAN_ID);
   const job = await ctx.follow(TABLE_PLAN_ID, started.snapshotId);
@@ -176,12 +197,12 @@ async function snapshot(ctx: TableDemoContext, what: string): Promise<SnapshotRe
  * @returns when the wait began (epoch ms).
  */
 async function waitForJournal(
-  ctx: TableDemoContext,
+  ctx: Ctx,
   rounds: { round1: readonly TableChange[]; round2: readonly TableChange[] },
   since: string,
   t: number,
 ): Promise<number> {
-  const container = tableContainerOf(DEMO_TABLE);
+  const container = tableContainerOf(ctx.tables.source);
   const started = Date.now();
   let lastLog = started;
   let best = Number.POSITIVE_INFINITY;
@@ -210,12 +231,12 @@ async function waitForJournal(
 }
 
 /** Step 3: the two rounds of changes with T between them, and the wait for capture. */
-async function changeInRounds(ctx: TableDemoContext, items: readonly Item[]) {
+async function changeInRounds(ctx: Ctx, items: readonly Item[]) {
   const { log } = ctx;
   const rounds = pickTableRounds(items);
   const count = (r: TableChange[], kind: TableChange['kind']) => r.filter((x) => x.kind === kind).length;
   const round1Start = new Date(Date.now() - 1000).toISOString();
-  await applyTableChanges(ctx.stack.dynamodb, DEMO_TABLE, rounds.round1, WRITE_CONCURRENCY);
+  await applyTableChanges(ctx.stack.dynamodb, ctx.tables.source, rounds.round1, WRITE_CONCURRENCY);
   const { t, round2At } = momentBetweenRounds(Date.now());
   log(
     `   round 1: ${count(rounds.round1, 'update')} updated, ${count(rounds.round1, 'insert')} inserted, ${count(rounds.round1, 'delete')} deleted`,
@@ -223,7 +244,7 @@ async function changeInRounds(ctx: TableDemoContext, items: readonly Item[]) {
   await sleep(Math.max(0, round2At - Date.now()));
   const at = new Date(t).toISOString();
   log(`   T = ${at} (no change in its second: the stream dates changes to the second)`);
-  await applyTableChanges(ctx.stack.dynamodb, DEMO_TABLE, rounds.round2, WRITE_CONCURRENCY);
+  await applyTableChanges(ctx.stack.dynamodb, ctx.tables.source, rounds.round2, WRITE_CONCURRENCY);
   log(
     `   round 2: ${count(rounds.round2, 'update')} updated (a third of them again), ${count(rounds.round2, 'insert')} inserted (a third of them round 1's deleted keys), ${count(rounds.round2, 'delete')} deleted (a third of them round 1's inserts)`,
   );
@@ -238,7 +259,8 @@ async function changeInRounds(ctx: TableDemoContext, items: readonly Item[]) {
  * Run the table part. @returns the problems found (empty when the restored table equals the table
  * at T item for item).
  */
-export async function runTableDemo(ctx: TableDemoContext): Promise<string[]> {
+export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
+  const ctx: Ctx = { ...input, tables: input.tables ?? stackTableNames(input.stack, 'demo') };
   const { log, container: c, stack } = ctx;
   const target = ctx.items ?? DEMO_TABLE_ITEMS;
   log(
@@ -247,7 +269,7 @@ export async function runTableDemo(ctx: TableDemoContext): Promise<string[]> {
   const items = await loadTable(ctx, target);
 
   log(
-    `\nTable 2. Applying plan '${TABLE_PLAN_ID}' (source: { table: ${DEMO_TABLE} }) and taking a full snapshot ('strongbox backup ${TABLE_PLAN_ID}': a parallel Scan)…`,
+    `\nTable 2. Applying plan '${TABLE_PLAN_ID}' (source: { table: ${ctx.tables.source} }) and taking a full snapshot ('strongbox backup ${TABLE_PLAN_ID}': a parallel Scan)…`,
   );
   await applyPlans(
     c.pipeline,
@@ -255,7 +277,7 @@ export async function runTableDemo(ctx: TableDemoContext): Promise<string[]> {
       plans: [
         {
           id: TABLE_PLAN_ID,
-          source: { table: DEMO_TABLE },
+          source: { table: ctx.tables.source },
           schedule: 'rate(1 day)',
           retention: { keepLast: 3 },
           copyRegions: stack.copyRegions,
@@ -295,7 +317,7 @@ export async function runTableDemo(ctx: TableDemoContext): Promise<string[]> {
   if (second.objectCount !== undefined && second.objectCount !== now.items.size)
     problems.push(`the second table snapshot holds ${second.objectCount} items, the table ${now.items.size}`);
 
-  const argv = tableRestoreArgv(TABLE_PLAN_ID, at, DEMO_RESTORED_TABLE);
+  const argv = tableRestoreArgv(TABLE_PLAN_ID, at, ctx.tables.restored);
   log(`\nTable 5. Restoring the table as of T into a new table: 'strongbox ${argv.join(' ')}'…`);
   const cliDir = await mkdtemp(join(tmpdir(), 'strongbox-demo-cli-'));
   await writeStackFile(stack, cliDir);
@@ -307,13 +329,13 @@ export async function runTableDemo(ctx: TableDemoContext): Promise<string[]> {
   if (run.code !== 0)
     return [...problems, `strongbox restore --to-table exited with ${run.code}: ${tail.join(' / ')}`];
 
-  const scanned = await scanTable(stack.dynamodb, DEMO_RESTORED_TABLE, COMPARE_SEGMENTS);
+  const scanned = await scanTable(stack.dynamodb, ctx.tables.restored, COMPARE_SEGMENTS);
   const comparison = compareImages(atT, scanned.items);
   const problem = comparisonProblem(comparison);
   if (problem) problems.push(`the table restored as of ${at} differs from the table at T: ${problem}`);
   if (problems.length === 0)
     log(
-      `Restored ${comparison.identical} of ${comparison.expected} items into table ${DEMO_RESTORED_TABLE} as of ${at} (${formatSeconds(restoreSeconds)}): all identical`,
+      `Restored ${comparison.identical} of ${comparison.expected} items into table ${ctx.tables.restored} as of ${at} (${formatSeconds(restoreSeconds)}): all identical`,
     );
   return problems;
 }
