@@ -180,6 +180,35 @@ describe('runDrill of a table plan', () => {
     expect(store.deleted).toContain(left);
   });
 
+  it('keeps the scratch table of another drill of the plan still RUNNING (the reaper re-drives it)', async () => {
+    await writeTableSnapshot(p, 'orders', '20260301T000000Z', items);
+    const running = scratchTableName(PREFIX, 'orders', '20260301T120000Z', 'us-east-1');
+    await store.createTable(ORDERS, running);
+    await p.catalog.putDrillHistory(
+      {
+        planId: 'orders',
+        version: 1,
+        drills: [
+          {
+            drillId: '20260301T120000Z',
+            scheduledAt: '2026-03-01T12:00:00.000Z',
+            startedAt: '2026-03-01T12:00:00.000Z',
+            heartbeatAt: '2026-03-01T12:00:00.000Z',
+            snapshotId: '20260301T000000Z',
+            latestSnapshotId: '20260301T000000Z',
+            latestLogicalBytes: 0,
+            status: 'RUNNING',
+            regions: {},
+          },
+        ],
+      },
+      0,
+    );
+    const drill = await runDrill(deps, task());
+    expect(drill.status).toBe('PASSED');
+    expect([...store.tables.keys()]).toEqual([running]);
+  });
+
   it('without ListTables, deletes the scratch tables of the finished drills in its history', async () => {
     await writeTableSnapshot(p, 'orders', '20260301T000000Z', items);
     const plain = new MemoryTableStore();
