@@ -33,16 +33,25 @@
  * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html
  */
 import { randomUUID } from 'node:crypto';
-import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type AttributeValue,
   DescribeStreamCommand,
-  type DynamoDBStreamsClient,
+  DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type _Record as SdkStreamRecord,
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
+import {
+  type LocalRefs,
+  onFailureQueueArn,
+  resolveIntrinsics,
+  type ServerlessConfig,
+  type ServerlessFunction,
+} from './serverless-config.ts';
+
+type ServerlessEvent = ServerlessConfig['functions'][string]['events'][number];
 
 /** A `stream` event of `type: dynamodb`, resolved. */
 export interface DynamoDbStreamMapping {
@@ -419,3 +428,52 @@ export class DynamoDbStreamPoller {
     );
   }
 }
+
+/**
+ * The mapping of a serverless.yml `stream` event of `type: dynamodb` (none for any other event,
+ * or a disabled one), its on-failure queue found among the stack's queues.
+ * @throws Error when the on-failure destination is not a queue of the stack.
+ */
+export function dynamoDbStreamMappingOf(
+  functionName: string,
+  event: ServerlessEvent['stream'],
+  refs: LocalRefs,
+  queues: Record<string, { url: string; arn: string }>,
+): DynamoDbStreamMapping[] {
+  if (event === undefined) return [];
+  const config = typeof event === 'string' ? { arn: event } : event;
+  const arn = String(resolveIntrinsics(config.arn, refs));
+  if (!arn.includes(':dynamodb:') || (typeof event !== 'string' && event.enabled === false)) return [];
+  const settings = typeof event === 'string' ? undefined : event;
+  const failureArn = settings?.destinations
+    ? onFailureQueueArn({ destinations: settings.destinations } as ServerlessFunction, refs)
+    : undefined;
+  const failureQueue = failureArn ? Object.values(queues).find((q) => q.arn === failureArn) : undefined;
+  if (failureArn && !failureQueue)
+    throw new Error(
+      `serverless.yml: ${functionName}'s stream onFailure ${failureArn} is not a queue of this stack`,
+    );
+  const mapping: DynamoDbStreamMapping = {
+    functionName,
+    arn,
+    batchSize: settings?.batchSize ?? 100,
+    startingPosition: settings?.startingPosition ?? 'TRIM_HORIZON',
+    maximumRetryAttempts: settings?.maximumRetryAttempts ?? -1,
+    bisectBatchOnFunctionError: settings?.bisectBatchOnFunctionError ?? false,
+    reportBatchItemFailures: settings?.functionResponseType === 'ReportBatchItemFailures',
+    ...(failureQueue ? { onFailure: { queueUrl: failureQueue.url, queueArn: failureQueue.arn } } : {}),
+  };
+  return [mapping];
+}
+
+/** A DynamoDB client of DynamoDB Local (any credentials do). */
+export function localDynamoDb(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: LOCAL_CREDENTIALS });
+}
+
+/** A DynamoDB Streams client of DynamoDB Local. */
+export function localStreams(endpoint: string): DynamoDBStreamsClient {
+  return new DynamoDBStreamsClient({ region: 'us-east-1', endpoint, credentials: LOCAL_CREDENTIALS });
+}
+
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };

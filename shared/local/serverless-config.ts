@@ -34,6 +34,23 @@ const EventSchema = z.looseObject({
       maximumConcurrency: z.number().int().min(2).optional(),
     })
     .optional(),
+  /** A DynamoDB (or Kinesis) stream's event source mapping; Lambda's defaults where absent. */
+  stream: z
+    .union([
+      z.string(),
+      z.looseObject({
+        arn: z.unknown(),
+        type: z.enum(['dynamodb', 'kinesis']).optional(),
+        batchSize: z.number().int().min(1).max(10_000).default(100),
+        startingPosition: z.enum(['TRIM_HORIZON', 'LATEST']).default('TRIM_HORIZON'),
+        maximumRetryAttempts: z.number().int().min(-1).max(10_000).default(-1),
+        bisectBatchOnFunctionError: z.boolean().default(false),
+        functionResponseType: z.string().optional(),
+        enabled: z.boolean().optional(),
+        destinations: z.looseObject({ onFailure: z.unknown() }).optional(),
+      }),
+    ])
+    .optional(),
 });
 
 const FunctionSchema = z.looseObject({

@@ -26,6 +26,12 @@ import {
   type SqsMapping,
 } from './dispatcher.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
+import {
+  type DynamoDbStreamMapping,
+  dynamoDbStreamMappingOf,
+  localDynamoDb,
+  localStreams,
+} from './dynamodb-streams.ts';
 import { type FauxqsStats, type FauxqsThread, startFauxqsThread } from './fauxqs-thread.ts';
 import {
   type LatencyProfile,
@@ -430,6 +436,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const schedules: ScheduleMapping[] = [];
     const s3: S3Mapping[] = [...notifications];
     const sqsMappings: SqsMapping[] = [];
+    const streamMappings: DynamoDbStreamMapping[] = [];
     for (const [name, fn] of Object.entries(serverless.functions)) {
       for (const event of fn.events) {
         for (const expression of scheduleExpressions(event.schedule))
@@ -460,6 +467,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             concurrency: event.sqs.maximumConcurrency ?? 2,
           });
         }
+        streamMappings.push(...dynamoDbStreamMappingOf(name, event.stream, refs, queues));
       }
     }
     dispatcher = new LocalDispatcher({
@@ -469,6 +477,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       schedules,
       s3,
       queues: sqsMappings,
+      // Read straight from DynamoDB Local: the stream pollers are Lambda's, not the functions' requests.
+      streams: {
+        mappings: streamMappings,
+        dynamodb: localDynamoDb(dynamo.endpoint),
+        streams: localStreams(dynamo.endpoint),
+      },
       ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
     });
     const running = dispatcher;

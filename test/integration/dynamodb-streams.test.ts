@@ -257,3 +257,33 @@ describe('DynamoDB stream event source mapping on DynamoDB Local', () => {
     expect(info?.approximateArrivalOfFirstRecord).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   }, 90_000);
 });
+
+describe('the embedded stack', () => {
+  it('plays captureTable’s stream event from serverless.yml (params.local: label *) once the protected table exists', async () => {
+    const { startLocalStack } = await import('#local/stack.ts');
+    const stack = await startLocalStack({ logLevel: 'SILENT' });
+    try {
+      const name = 'strongbox-local-source-table';
+      await stack.dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+        }),
+      );
+      await stack.dynamodb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'k1' } } }));
+      // No plan protects the table: captureTable answers (ignored), the mapping acknowledges.
+      const invocation = await waitFor(
+        'captureTable invoked by the stream',
+        async () => stack.dispatcher.invocations.find((i) => i.functionName === 'captureTable'),
+        30_000,
+      );
+      expect(invocation).toMatchObject({ source: 'stream', ok: true });
+      expect(invocation.batchItemFailures).toBeUndefined();
+    } finally {
+      await stack.stop();
+    }
+  }, 180_000);
+});
