@@ -16,7 +16,7 @@ import { type SnapshotSource, snapshotSourceOf } from '../restore/restore.ts';
 import { type SelectionSummary, streamSelection } from '../restore/selection.ts';
 import type { TableDefinition } from './definition.ts';
 import { compileFilter, type ItemFilter } from './filter.ts';
-import type { Item } from './item.ts';
+import { type Item, keyOfItemKey } from './item.ts';
 import type { TableStore } from './ports.ts';
 import {
   type ParsedTableRestoreRequest,
@@ -38,6 +38,50 @@ export interface TableRestoreOptions {
 
 /** Item keys a dry run lists. */
 const DRY_RUN_KEYS = 10;
+
+/**
+ * A dry run's counts. With `exists` (the original table under `never`), each item's key is looked up
+ * (GetItem, 16 at a time) so the items the table holds count as skipped, as the restore would.
+ */
+class DryRunCount {
+  readonly keys: string[] = [];
+  restored = 0;
+  skipped = 0;
+  readonly #exists: ((key: string) => Promise<boolean>) | undefined;
+  readonly #pending = new Set<Promise<void>>();
+  #error: unknown;
+
+  constructor(exists?: (key: string) => Promise<boolean>) {
+    this.#exists = exists;
+  }
+
+  async add(key: string): Promise<void> {
+    const exists = this.#exists;
+    if (!exists) return this.#count(key, false);
+    while (this.#pending.size >= 16) await Promise.race(this.#pending);
+    const run: Promise<void> = exists(key)
+      .then((found) => this.#count(key, found))
+      .catch((error: unknown) => {
+        this.#error ??= error;
+      })
+      .finally(() => this.#pending.delete(run));
+    this.#pending.add(run);
+  }
+
+  /** Wait for the lookups; @throws the first lookup's error. */
+  async finish(): Promise<void> {
+    await Promise.all(this.#pending);
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  #count(key: string, exists: boolean): void {
+    if (exists) this.skipped += 1;
+    else {
+      this.restored += 1;
+      if (this.keys.length < DRY_RUN_KEYS) this.keys.push(key);
+    }
+  }
+}
 
 /** The table a restore writes, resolved and checked before anything is written. */
 interface Target {
@@ -160,13 +204,18 @@ export async function restoreTable(
     onProgress: progress,
   });
   const summary: SelectionSummary = { selectedCount: 0, warnings: [], fromJournal: 0 };
-  const keys = await writeSelection(deps, resolved, summary, report, started, writer);
+  const dry = new DryRunCount(
+    mode === 'ifAbsent'
+      ? async (key) =>
+          (await target.store.getItem(target.table, keyOfItemKey(key, definition.key))) !== undefined
+      : undefined,
+  );
+  await writeSelection(deps, resolved, summary, report, started, request.dryRun ? dry : writer);
   if (request.dryRun) {
-    report.keys = keys;
-    if (mode === 'ifAbsent')
-      report.warnings.push(
-        `a dry run does not read table '${target.table}': items it already holds would be kept (policy never), so fewer may be written`,
-      );
+    await dry.finish();
+    report.keys = dry.keys;
+    report.restored = dry.restored;
+    report.skipped = dry.skipped;
   } else {
     const outcome = await writer.finish();
     report.restored = outcome.written;
@@ -252,7 +301,6 @@ function initialReport({ request, planId, target, source }: ResolvedTableRestore
 /**
  * Stream the selection (part by part, the journal applied), filter it, leave out expired items, and
  * hand the rest to the writer (a dry run counts them instead).
- * @returns with `dryRun`, the first item keys that would be written.
  */
 async function writeSelection(
   deps: PipelineDeps,
@@ -260,8 +308,8 @@ async function writeSelection(
   summary: SelectionSummary,
   report: TableRestoreReport,
   started: Date,
-  writer: TableItemWriter,
-): Promise<string[]> {
+  sink: TableItemWriter | DryRunCount,
+): Promise<void> {
   const select = request.select ?? {};
   const { snapshot } = source;
   const entries = streamSelection(
@@ -278,7 +326,6 @@ async function writeSelection(
     source.pointInTime,
   );
   const nowSeconds = started.getTime() / 1000;
-  const keys: string[] = [];
   for await (const entry of entries) {
     const item = entry.item;
     if (!item)
@@ -286,10 +333,7 @@ async function writeSelection(
     if (filter && !filter(item)) continue;
     report.selected += 1;
     if (expiredAt(item, definition, nowSeconds)) report.expired += 1;
-    else if (request.dryRun) {
-      if (keys.length < DRY_RUN_KEYS) keys.push(entry.key);
-      report.restored += 1;
-    } else await writer.add(item);
+    else if (sink instanceof DryRunCount) await sink.add(entry.key);
+    else await sink.add(item);
   }
-  return keys;
 }

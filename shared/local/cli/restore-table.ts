@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { StrongboxError } from '#domain/errors.ts';
+import { isolatedLocation } from '#domain/pipeline.ts';
 import type { RestoreRequest } from '#domain/restore/request.ts';
 import type { AttributeValue } from '#domain/table/attribute-value.ts';
 import { restoreTable } from '#domain/table/restore.ts';
@@ -25,6 +26,7 @@ export interface TableRestoreCliOptions {
   names?: string;
   overwrite: string;
   region?: string;
+  vault?: string;
   targetRegion?: string;
   dryRun: boolean;
 }
@@ -64,6 +66,8 @@ export function tableRestoreRequest(plan: string, opts: TableRestoreCliOptions):
     overwrite: opts.overwrite as TableRestoreRequest['overwrite'],
     dryRun: opts.dryRun,
     ...(opts.region ? { region: opts.region } : {}),
+    // An isolated vault is read as the location its copies are recorded under.
+    ...(opts.vault ? { region: isolatedLocation(opts.vault) } : {}),
     ...(opts.targetRegion ? { targetRegion: opts.targetRegion } : {}),
   };
 }

@@ -189,17 +189,17 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
         return;
       }
       if (!opts.plan) throw new InvalidArgumentError("required option '--plan <plan>' not specified");
+      if (opts.region && opts.vault)
+        throw new InvalidArgumentError('--region and --vault cannot be combined');
       if (opts.toTable || opts.toOriginal) {
         // A table restore runs whole in one invocation (or in-process): no restore job.
-        const request = tableRestoreRequest(opts.plan, { ...opts, snapshot: opts.snapshot });
+        const request = tableRestoreRequest(opts.plan, opts);
         await runTableRestore(dataDir(), deployed, request);
         return;
       }
       if (opts.at) opts.pointInTime ??= opts.at;
       if (opts.fromFile && opts.key)
         throw new InvalidArgumentError('--from-file and --key cannot be combined');
-      if (opts.region && opts.vault)
-        throw new InvalidArgumentError('--region and --vault cannot be combined');
       const listed = opts.fromFile ? await readKeyList(opts.fromFile) : undefined;
       // A deployed restore's request travels in one invocation: a longer list runs as several.
       const runs = listed && deployed ? runsOfKeys(listed, DEPLOYED_KEY_BYTES) : [listed];
