@@ -214,8 +214,10 @@ export function streamBatchFailureRecord(
 interface ShardState {
   /** The last acknowledged record's sequence number. */
   after?: string;
-  /** LATEST: read from the end the poller first saw. */
+  /** LATEST: read from the end the poller first saw (until a record is delivered). */
   latest?: boolean;
+  /** Where an empty read of an open shard left off: the next read goes on from it. */
+  iterator?: string;
   done: boolean;
 }
 
@@ -326,32 +328,37 @@ export class DynamoDbStreamPoller {
 
   /** Read and deliver one batch of a shard; whether it held records. */
   async #readShard(arn: string, shardId: string, state: ShardState): Promise<boolean> {
-    const position = state.after
-      ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: state.after }
-      : { ShardIteratorType: state.latest ? ('LATEST' as const) : ('TRIM_HORIZON' as const) };
-    const iterator = await this.#d.streams.send(
-      new GetShardIteratorCommand({ StreamArn: arn, ShardId: shardId, ...position }),
-    );
-    if (!iterator.ShardIterator) {
+    const iterator = state.iterator ?? (await this.#iterator(arn, shardId, state));
+    if (!iterator) {
       state.done = true;
       return false;
     }
+    state.iterator = undefined; // an expired or failed iterator is not used twice
     const out = await this.#d.streams.send(
-      new GetRecordsCommand({
-        ShardIterator: iterator.ShardIterator,
-        Limit: Math.min(this.#m.batchSize, 1000),
-      }),
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: Math.min(this.#m.batchSize, 1000) }),
     );
     const records = (out.Records ?? []).map((r) => lambdaStreamRecord(r, arn, this.#d.region));
     if (records.length === 0) {
-      // A closed shard read to its end has no next iterator: its children may start.
+      // A closed shard read to its end has no next iterator: its children may start. An open one
+      // goes on from where this read ended (for LATEST, the end it first saw).
       if (!out.NextShardIterator) state.done = true;
-      else state.latest = false;
+      else state.iterator = out.NextShardIterator;
       return false;
     }
     state.latest = false;
     await this.#deliver(records, shardId, state, 0, arn);
     return true;
+  }
+
+  /** A shard iterator: after the last acknowledged record, else at the starting position. */
+  async #iterator(arn: string, shardId: string, state: ShardState): Promise<string | undefined> {
+    const position = state.after
+      ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: state.after }
+      : { ShardIteratorType: state.latest ? ('LATEST' as const) : ('TRIM_HORIZON' as const) };
+    const out = await this.#d.streams.send(
+      new GetShardIteratorCommand({ StreamArn: arn, ShardId: shardId, ...position }),
+    );
+    return out.ShardIterator;
   }
 
   /** Deliver a batch until it is acknowledged or discarded; `attempts` retries already spent. */
