@@ -5,13 +5,20 @@
 // never a live blob — also when a snapshot commits between two invocations (reusing a blob of a
 // forgotten one) and when an invocation crashes before its checkpoint is written.
 // @see docs/format.md#garbage-collection
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { GC_MARK_PREFIX } from '#domain/gc/mark-checkpoint.ts';
 import type { PruneResult } from '#domain/prune.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
+import { makeHandler as makePruneHandler } from '../../functions/prune.ts';
+import { testConfig } from '../support/config.ts';
 import { checkRestores, garbagePacks, liveBlobs, type SourceModel } from '../support/gc-model.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
+import { silentMetrics } from '../support/metrics.ts';
+import { sqsRecord } from '../support/sqs.ts';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -220,5 +227,27 @@ describe('garbage collection: a mark checkpointed across invocations', () => {
     expect(crashes).toBeGreaterThanOrEqual(3);
     expect(marking.continued).toBeGreaterThanOrEqual(2);
     await expectExactlyTheGarbageGone();
+  });
+
+  it('the prune function gives the run its Lambda time: a gc task short of it is sent again to go on', async () => {
+    const handler = makePruneHandler({
+      config: testConfig(),
+      pipeline: p.deps,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      logger: new Logger({ serviceName: 'strongbox-test', logLevel: 'SILENT' }),
+      metrics: silentMetrics(),
+    });
+    const task: Task = { kind: 'gc', planId: 'photos', snapshotId: 'gc', region: 'us-east-1', force: true };
+    const record = sqsRecord(
+      'm-1',
+      JSON.stringify(task),
+      'arn:aws:sqs:us-east-1:111122223333:strongbox-prune',
+    );
+    const response = await handler({ Records: [record] }, {
+      getRemainingTimeInMillis: () => 1000,
+    } as Context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(p.queue.drain()).toEqual([task]);
+    expect([...p.primary.objects.keys()].filter((k) => k.startsWith(GC_MARK_PREFIX))).toHaveLength(1);
   });
 });
