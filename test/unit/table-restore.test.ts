@@ -358,3 +358,70 @@ describe('the restore function', () => {
     );
   });
 });
+
+describe('a table snapshot the snapshot use case took', () => {
+  it('restores into a new table item for item', async () => {
+    const { startSnapshotNow } = await import('#domain/scheduling.ts');
+    p.catalog.snapshots.clear();
+    await p.catalog.putPlans([
+      plan({ id: 'orders', source: { table: 'orders' }, copyRegions: [], continuous: { settleSeconds: 0 } }),
+    ]);
+    const { snapshotId } = await startSnapshotNow(p.deps, 'orders');
+    await p.drain();
+    const report = await restoreTable(
+      p.deps,
+      { plan: 'orders', snapshot: snapshotId, toTable: 'from-scan' },
+      options,
+    );
+    expect(report).toMatchObject({ snapshotId, restored: 60, failed: 0, created: true });
+    expect(store.itemsOf('from-scan')).toEqual(store.itemsOf('orders'));
+    expect((await store.describe('from-scan'))?.definition.globalSecondaryIndexes).toHaveLength(1);
+  });
+
+  it('restores the table as of a moment between two captured changes of one item', async () => {
+    const { startSnapshotNow } = await import('#domain/scheduling.ts');
+    const { captureTableRecord } = await import('#domain/table/capture.ts');
+    const { DynamoDBStreamRecordSchema } = await import('#domain/table/stream.ts');
+    p.catalog.snapshots.clear();
+    await p.catalog.putPlans([
+      plan({ id: 'orders', source: { table: 'orders' }, copyRegions: [], continuous: { settleSeconds: 0 } }),
+    ]);
+    await startSnapshotNow(p.deps, 'orders');
+    await p.drain();
+    let sequence = 5000;
+    const change = async (kind: 'put' | 'delete', item: Item) => {
+      p.clock.advance(60_000);
+      const keys = { pk: item.pk as Item[string], sk: item.sk as Item[string] };
+      const existed = (await store.getItem('orders', keys)) !== undefined;
+      if (kind === 'put') await store.putItem('orders', item);
+      else await store.batchWrite('orders', [{ delete: keys }]);
+      sequence += 1;
+      await captureTableRecord(
+        p.deps,
+        DynamoDBStreamRecordSchema.parse({
+          eventID: `e${sequence}`,
+          eventName: kind === 'delete' ? 'REMOVE' : existed ? 'MODIFY' : 'INSERT',
+          eventSourceARN:
+            'arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-12-06T00:00:00.000',
+          dynamodb: {
+            ApproximateCreationDateTime: p.clock.now().getTime() / 1000,
+            Keys: keys,
+            ...(kind === 'put' ? { NewImage: item } : {}),
+            SequenceNumber: String(sequence),
+            StreamViewType: 'NEW_AND_OLD_IMAGES',
+          },
+        }),
+      );
+    };
+    await change('put', order(3, 3, { total: { N: '111' } }));
+    await change('delete', order(5, 5));
+    const before = store.itemsOf('orders');
+    p.clock.advance(30_000);
+    const at = p.clock.now().toISOString();
+    await change('put', order(3, 3, { total: { N: '222' } }));
+    await change('put', order(9, 900));
+    const report = await restoreTable(p.deps, { plan: 'orders', pointInTime: at, toTable: 'as-of' }, options);
+    expect(store.itemsOf('as-of')).toEqual(before);
+    expect(report).toMatchObject({ restored: 59, fromJournal: 1, pointInTime: at });
+  });
+});

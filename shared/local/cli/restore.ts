@@ -114,7 +114,7 @@ export function registerRestore(program: Command, { dataDir, deployment }: CliCo
   program
     .command('restore')
     .description(
-      "restore a snapshot (whole or in part) into a bucket: the plan's source bucket unless --target-bucket",
+      "restore a snapshot (whole or in part) into a bucket: the plan's source bucket unless --target-bucket; a table plan's into a table (--to-table NEW or --to-original)",
     )
     .option('--plan <plan>', 'plan id (required unless --attach)')
     .option('--snapshot <id>', 'snapshot id, or "latest"', 'latest')
