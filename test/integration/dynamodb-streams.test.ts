@@ -17,6 +17,7 @@ import { LocalDispatcher } from '#local/dispatcher.ts';
 import { startDynamoDbLocal } from '#local/dynamodb-local.ts';
 import type { DynamoDbStreamMapping, StreamBatchFailureRecord } from '#local/dynamodb-streams.ts';
 import { startSqs } from '../support/emulators.ts';
+import { plan } from '../support/memory-pipeline.ts';
 import { waitFor } from '../support/wait.ts';
 
 type Handler = (event: { Records: unknown[] }) => Promise<unknown>;
@@ -259,7 +260,7 @@ describe('DynamoDB stream event source mapping on DynamoDB Local', () => {
 });
 
 describe('the embedded stack', () => {
-  it('plays captureTable’s stream event from serverless.yml (params.local: label *) once the protected table exists', async () => {
+  it('plays captureTable’s stream event from serverless.yml (params.local: label *) once the protected table exists, and journals the change', async () => {
     const { startLocalStack } = await import('#local/stack.ts');
     const stack = await startLocalStack({ logLevel: 'SILENT' });
     try {
@@ -273,15 +274,26 @@ describe('the embedded stack', () => {
           StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
         }),
       );
-      await stack.dynamodb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'k1' } } }));
-      // No plan protects the table: captureTable answers (ignored), the mapping acknowledges.
-      const invocation = await waitFor(
-        'captureTable invoked by the stream',
-        async () => stack.dispatcher.invocations.find((i) => i.functionName === 'captureTable'),
-        30_000,
+      const { catalog } = stack.container().pipeline;
+      await catalog.putPlans([plan({ id: 'source-table', source: { table: name }, copyRegions: [] })]);
+      await stack.dynamodb.send(
+        new PutItemCommand({ TableName: name, Item: { pk: { S: 'k1' }, raw: { B: new Uint8Array([7]) } } }),
       );
+      // The real captureTable journals it (its item inline), and the mapping acknowledges.
+      const journal = await waitFor(
+        'the journal entry',
+        async () => {
+          const entries = await catalog.listJournal('source-table');
+          return entries.length > 0 ? entries : undefined;
+        },
+        60_000,
+      );
+      expect(journal.map((e) => [e.bucket, e.key, e.outcome])).toEqual([
+        [`dynamodb:${name}`, 'k1', 'captured'],
+      ]);
+      const invocation = stack.dispatcher.invocations.find((i) => i.functionName === 'captureTable');
       expect(invocation).toMatchObject({ source: 'stream', ok: true });
-      expect(invocation.batchItemFailures).toBeUndefined();
+      expect(invocation?.batchItemFailures).toBeUndefined();
     } finally {
       await stack.stop();
     }
