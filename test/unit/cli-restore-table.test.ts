@@ -67,6 +67,7 @@ describe('formatTableRestoreReport', () => {
     errors: ['1 item(s) still unprocessed after 12 attempts'],
     throttled: 14,
     seconds: 2.25,
+    complete: true,
     warnings: [],
   };
 

@@ -143,6 +143,7 @@ describe('restoreTable into a new table', () => {
     );
     expect(report).toMatchObject({
       kind: 'table',
+      complete: true,
       table: 'orders-restored',
       created: true,
       selected: 60,
@@ -197,6 +198,15 @@ describe('restoreTable into a new table', () => {
     expect(report.keys?.[0]).toBe('customer#0/order#000');
     expect(await store.describe('orders-dry')).toBeUndefined();
     expect(store.calls.batchWrite + store.calls.putItem).toBe(0);
+  });
+
+  it("stops reading items when the invocation's time runs low, and says so", async () => {
+    let looks = 0;
+    p.deps.remainingTimeMs = () => (++looks > 30 ? 60_000 : 900_000);
+    const report = await restoreTable(p.deps, { plan: 'orders', toTable: 'partial' }, options);
+    expect(report).toMatchObject({ complete: false, selected: 30, restored: 30 });
+    expect(report.warnings.join()).toMatch(/time ran low after 30 selected item\(s\)/);
+    expect(store.itemsOf('partial')).toHaveLength(30);
   });
 
   it('leaves out items whose TTL is past', async () => {

@@ -133,6 +133,11 @@ export interface TableRestoreReport {
   throttled: number;
   /** Wall-clock seconds by the injected clock. */
   seconds: number;
+  /**
+   * False when the invocation's time ran low (less than `timeReserveSeconds` left) and the restore
+   * stopped reading items: those written stay, the rest were not restored (a warning says so).
+   */
+  complete: boolean;
   warnings: string[];
   /** With `dryRun`: the first 10 item keys that would be written. */
   keys?: string[];

@@ -294,6 +294,7 @@ function initialReport({ request, planId, target, source }: ResolvedTableRestore
     errors: [],
     throttled: 0,
     seconds: 0,
+    complete: true,
     warnings: [],
   };
 }
@@ -326,7 +327,16 @@ async function writeSelection(
     source.pointInTime,
   );
   const nowSeconds = started.getTime() / 1000;
+  const { timeReserveSeconds } = tuningOf(deps);
   for await (const entry of entries) {
+    // Inside a Lambda invocation: stop reading while there is time to finish the batches in flight.
+    if (deps.remainingTimeMs && deps.remainingTimeMs() < timeReserveSeconds * 1000) {
+      report.complete = false;
+      report.warnings.push(
+        `the invocation's time ran low after ${report.selected} selected item(s): the rest (from '${entry.key}' on) was not restored; restore it from the CLI, or by key prefix in several requests`,
+      );
+      break;
+    }
     const item = entry.item;
     if (!item)
       throw new NotFoundError(`entry '${entry.key}' of snapshot ${snapshot.snapshotId} holds no item`);

@@ -135,6 +135,6 @@ export async function runTableRestore(
     });
   }
   console.log(formatTableRestoreReport(report));
-  if (report.failed > 0) process.exitCode = 1;
+  if (report.failed > 0 || !report.complete) process.exitCode = 1;
   return report;
 }
