@@ -10,6 +10,7 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { startRestore } from '#domain/restore/jobs.ts';
 import type { RestoreReport } from '#domain/restore/report.ts';
@@ -26,23 +27,32 @@ import { lazyHandler } from '#runtime/lazy-handler.ts';
 export const makeHandler = (c: Container) =>
   middy()
     .use(injectLambdaContext(c.logger))
-    .handler(async (event: unknown): Promise<RestoreReport | RestoreJobRecord | TableRestoreReport> => {
-      if (isTableRestoreRequest(event)) {
-        const report = await restoreTable(c.pipeline, parseTableRestoreRequest(event));
-        c.logger.info('table restore done', { ...report, keys: undefined });
+    .handler(
+      async (
+        event: unknown,
+        context?: Context,
+      ): Promise<RestoreReport | RestoreJobRecord | TableRestoreReport> => {
+        if (isTableRestoreRequest(event)) {
+          // One invocation: the restore stops reading items when its time runs low (report.complete).
+          const deps = context
+            ? { ...c.pipeline, remainingTimeMs: () => context.getRemainingTimeInMillis() }
+            : c.pipeline;
+          const report = await restoreTable(deps, parseTableRestoreRequest(event));
+          c.logger.info('table restore done', { ...report, keys: undefined });
+          return report;
+        }
+        // No `sleep`: a restore that needs archived blobs asks for them and fails with a retryable
+        // ArchivePendingError; invoking it again once they are ready (hours later) proceeds.
+        const started = await startRestore(c.pipeline, parseRestoreRequest(event));
+        if (started.job) {
+          const { request: _r, ...job } = started.job;
+          c.logger.info('restore job started', job);
+          return started.job;
+        }
+        const { report } = started;
+        c.logger.info('restore done', { ...report, keys: undefined, skippedObjects: undefined });
         return report;
-      }
-      // No `sleep`: a restore that needs archived blobs asks for them and fails with a retryable
-      // ArchivePendingError; invoking it again once they are ready (hours later) proceeds.
-      const started = await startRestore(c.pipeline, parseRestoreRequest(event));
-      if (started.job) {
-        const { request: _r, ...job } = started.job;
-        c.logger.info('restore job started', job);
-        return started.job;
-      }
-      const { report } = started;
-      c.logger.info('restore done', { ...report, keys: undefined, skippedObjects: undefined });
-      return report;
-    });
+      },
+    );
 
 export const handler = lazyHandler(() => makeHandler(lambdaContainer()));
