@@ -47,6 +47,15 @@ export const FAULT_KINDS = [
    * rotates the master key and retires the old one (README "Keys: rotation and retirement"). Issue 15.
    */
   'rotation',
+  /**
+   * Table sources (issue 17; test/sim/tables.ts): two plans of one DynamoDB table, item changes whose
+   * stream records reach table capture with the S3 event faults that apply (`event-loss`: past the
+   * stream's 24 hours; `event-dup`: redelivered; `event-reorder`: any order, concurrently). Not a
+   * fault: a source kind, on wherever the faults are.
+   */
+  'tables',
+  /** Stream records reach capture up to 20 s after their change (less than `settleSeconds`). */
+  'capture-lag',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

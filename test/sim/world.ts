@@ -33,6 +33,11 @@
  * - `[keys]` (fault kind `rotation`): the envelopes use the keyring; after every rotation, retirement
  *   (finished or killed halfway) and master-key deletion, every committed snapshot is restored again
  *   from each region's vault alone (its key documents only), with the master keys that still exist;
+ * - `[table]`, `[table-reconcile]`, `[table-pit]`, `[table-restore]`, `[table-capture]` (fault kind
+ *   `tables`): table snapshots hold the table at their cut, reconciles count what the stream missed,
+ *   a point in time between two snapshots restores the table as it was, a snapshot restores into a
+ *   new table item for item, capture never refuses a valid record (test/sim/tables.ts says which
+ *   keys each leaves undecided, and why);
  * - `[garbage]` (with `checkGarbage`): no unreferenced pack outlives the grace period plus one GC run
  *   ("unreferenced" as GC's live set defines it: test/support/gc-model.ts's liveBlobs and
  *   keptRootBlobs, plus journaled blobs); the quiet phase then ends with a GC cycle per region.
@@ -48,7 +53,7 @@ import { isRetryable, reasonOf, SourceUnavailableError, TransientError } from '#
 import { PartBlobCache } from '#domain/gc/part-cache.ts';
 import { KeyringKeyProvider, retireRecipient, rotateKeys, withKeyDocuments } from '#domain/keyring.ts';
 import type { PipelineDeps } from '#domain/pipeline.ts';
-import type { BucketSourceSpec } from '#domain/plan.ts';
+import { type BucketSourceSpec, isTableSource } from '#domain/plan.ts';
 import type { Catalog, Clock, ObjectStore, TaskQueue, VaultStore } from '#domain/ports.ts';
 import { prunePlan } from '#domain/prune.ts';
 import { quarantinePlan } from '#domain/quarantine.ts';
@@ -68,6 +73,9 @@ import {
   startSnapshotNow,
 } from '#domain/scheduling.ts';
 import { takeSnapshot } from '#domain/snapshot/take-snapshot.ts';
+import { captureTableRecord } from '#domain/table/capture.ts';
+import { canonicalItemJson, itemHashOf } from '#domain/table/item.ts';
+import type { TableStore } from '#domain/table/ports.ts';
 import { jobIdOf, queueOf, type Task, taskIdOf } from '#domain/tasks.ts';
 import { type ContentId, VaultLayout } from '#domain/vault.ts';
 import { verifySnapshot } from '#domain/verify/verify-snapshot.ts';
@@ -80,6 +88,7 @@ import type { FaultKind } from './faults.ts';
 import { SimMasterKey, SimRandom } from './keys.ts';
 import { SimObjectStore } from './object-store.ts';
 import { Prng } from './prng.ts';
+import { MAX_LAG_MS, type StreamDelivery, type TableCheckContext, TableModel, tablePlans } from './tables.ts';
 
 /** The bucket a simulated bucket plan protects. */
 function bucketOf(plan: PlanRecord): string {
@@ -167,6 +176,8 @@ interface Run {
   state: 'running' | 'done' | 'killed';
   /** The quarantine records stored when the run started (forget and gc tasks; `quarantine` faults). */
   quarantines?: QuarantineRecord[];
+  /** What a kill hands back for delivery again (a table capture's stream record). */
+  requeue?: () => void;
 }
 
 interface Pending {
@@ -262,6 +273,8 @@ export class World {
   readonly primary = new MemoryVaultStore(PRIMARY, 'vault-use1', this.s3Clock);
   readonly copy = new MemoryVaultStore(COPY, 'vault-euw1', this.s3Clock);
   readonly objects = new SimObjectStore(this.s3Clock);
+  /** Fault kind `tables`: the protected table, its history and its stream. */
+  readonly table: TableModel | undefined;
   /** The envelope the checks open documents with (per check and region with `rotation`: #checkers). */
   envelope = new SimEnvelope();
   readonly plans: PlanRecord[] = [];
@@ -341,6 +354,10 @@ export class World {
   readonly #watch = new GarbageWatch(GRACE_SECONDS);
   /** When each journal entry was first written (the functions' clock), by `<plan>/<key>/<sequencer>`. */
   readonly #appendedAt = new Map<string, number>();
+  /** The same, with each entry's `capturedAt` (ms), for the table checks. */
+  readonly #journaled = new Map<string, { capturedAt: number; appendedAt: number }>();
+  /** `[table-capture]`: stream records capture refused for good (they are valid: it never should). */
+  readonly #tableBreaches: string[] = [];
   #restores = 0;
   /** `rotation`: the nonce counter every container's envelope shares, and the seed's byte source. */
   readonly #nonces = { n: 0 };
@@ -370,6 +387,7 @@ export class World {
     this.rng = new Prng(opts.seed);
     this.effects = new Prng(opts.seed ^ 0x5bd1e995);
     this.faults = new Set(opts.faults);
+    this.table = this.faults.has('tables') ? new TableModel() : undefined;
     this.#random = new SimRandom(opts.seed);
     if (this.faults.has('rotation')) {
       this.#configured = new SimMasterKey(opts.seed, 1);
@@ -417,12 +435,19 @@ export class World {
       } as PlanRecord);
       this.objects.createBucket('src-docs', true);
     }
+    if (this.table) this.plans.push(...tablePlans(base, COPY));
     this.objects.createBucket('restored');
     this.objects.createBucket('drill-scratch');
     await this.catalog.putPlans(this.plans);
     // A first state of each source: every key present.
-    for (const plan of this.plans)
+    for (const plan of this.bucketPlans())
       for (const key of KEYS) this.mutate(bucketOf(plan), key, 'put', this.rng.pick(ALPHABET), false);
+    await this.table?.setUp(() => this.rng.pick(ALPHABET), this.T);
+  }
+
+  /** The plans of buckets (the table plans change through {@link TableModel}). */
+  bucketPlans(): PlanRecord[] {
+    return this.plans.filter((p) => !isTableSource(p.source));
   }
 
   // ---------------------------------------------------------------- containers and ports
@@ -491,7 +516,13 @@ export class World {
             if (prop === 'appendJournal') {
               const e = args[0] as JournalEntry;
               const id = `${e.planId}/${e.key}/${e.sequencer}`;
-              if (!this.#appendedAt.has(id)) this.#appendedAt.set(id, this.T + this.skewMs);
+              if (!this.#appendedAt.has(id)) {
+                this.#appendedAt.set(id, this.T + this.skewMs);
+                this.#journaled.set(id, {
+                  capturedAt: Date.parse(e.capturedAt),
+                  appendedAt: this.T + this.skewMs,
+                });
+              }
             }
             return (raw[prop as string] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           });
@@ -549,6 +580,22 @@ export class World {
         call(`s3.currentVersion ${bucket}/${key}`, () => o.currentVersion(bucket, key)),
       delete: (bucket, keys) => call(`s3.delete ${bucket}`, () => o.delete(bucket, keys)),
     };
+    const rawTables = this.table?.store;
+    // DynamoDB as the container's table store: every call a yield point. A page holds at most 2
+    // items (DynamoDB may return fewer than the Limit), so scans interleave with item changes.
+    const tables: TableStore | undefined = rawTables && {
+      describe: (t) => call(`ddb.describe ${t}`, () => rawTables.describe(t)),
+      scanPage: (t, segment, startKey, limit) =>
+        call(`ddb.scan ${t} ${segment.index}/${segment.total}`, () =>
+          rawTables.scanPage(t, segment, startKey, Math.min(limit ?? 2, 2)),
+        ),
+      getItem: (t, key) => call(`ddb.getItem ${t}`, () => rawTables.getItem(t, key)),
+      batchWrite: (t, writes) => call(`ddb.batchWrite ${t}`, () => rawTables.batchWrite(t, writes)),
+      putItem: (t, item, options) => call(`ddb.putItem ${t}`, () => rawTables.putItem(t, item, options)),
+      createTable: (definition, t) =>
+        call(`ddb.createTable ${t}`, () => rawTables.createTable(definition, t)),
+      deleteTable: (t) => call(`ddb.deleteTable ${t}`, () => rawTables.deleteTable(t)),
+    };
     let envelope = this.envelope;
     let primary = wrapVault(this.primary, 'use1');
     let copy = wrapVault(this.copy, 'euw1');
@@ -576,7 +623,18 @@ export class World {
       envelope,
       vaults: { primary, copies: new Map([[COPY, copy]]) },
       objects,
-      retry: withRetry,
+      // A wait between attempts is a call that lets S3's clock move on by it (a table seal waits
+      // for capture to settle past its cut so); no timer, no randomness.
+      retry: (attempt, policy) =>
+        withRetry(attempt, {
+          ...policy,
+          random: () => 0.5,
+          sleep: (ms) =>
+            call(`sleep ${ms}`, async () => {
+              this.T += ms;
+            }),
+        }),
+      ...(tables ? { tables: () => tables } : {}),
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
       ...(this.opts.gcIntervalSeconds === undefined
@@ -656,6 +714,7 @@ export class World {
     for (let i = this.pending.length - 1; i >= 0; i--)
       if (this.pending[i]?.run === run) this.pending.splice(i, 1);
     if (run.event) this.#retryEvent(run.event);
+    run.requeue?.();
   }
 
   // ---------------------------------------------------------------- queues
@@ -863,6 +922,73 @@ export class World {
     );
   }
 
+  // ---------------------------------------------------------------- table sources
+
+  /** Change an item of the table (fault kind `tables`): its stream record maybe lost, twice, late. */
+  #changeItem(k: { pk: string; sk: number }, op: 'put' | 'delete', value: string): void {
+    const lost = this.has('event-loss') && this.effects.chance(0.1);
+    const copies = this.has('event-dup') && this.effects.chance(0.1) ? 2 : 1;
+    const lags = Array.from({ length: copies }, () =>
+      this.has('capture-lag') ? this.effects.int(MAX_LAG_MS) : 0,
+    );
+    (this.table as TableModel).change(k, op, value, this.T, lost, lags);
+    if (lost) this.count('table.records-lost');
+  }
+
+  #itemChanges(): Candidate[] {
+    return (this.table as TableModel).keys().flatMap((k) => [
+      {
+        name: `item put ${k.name}`,
+        weight: 1,
+        variant: (rng: Prng) => rng.pick(ALPHABET),
+        exec: (v: string) => this.#changeItem(k, 'put', v),
+      },
+      ...(k.present
+        ? [{ name: `item delete ${k.name}`, weight: 0.4, exec: () => this.#changeItem(k, 'delete', '') }]
+        : []),
+    ]);
+  }
+
+  /**
+   * The stream records capture may take now: those past their lag; without `event-reorder` the
+   * oldest alone, one capture at a time (a shard's records in order).
+   */
+  #tableCaptures(): Candidate[] {
+    const table = this.table;
+    if (!table) return [];
+    const reorder = this.faults.has('event-reorder');
+    if (!reorder && this.runs.some((r) => r.state === 'running' && r.kind === 'capture-table')) return [];
+    const waiting = table.stream.filter((d) => !d.running);
+    return (reorder ? waiting : waiting.slice(0, 1))
+      .filter((d) => d.notBefore <= this.T)
+      .map((d) => ({ name: `capture-table ${d.name}`, weight: 1, exec: () => this.#captureTable(d) }));
+  }
+
+  /** Table capture (its own function) on one record; retried (redelivered) until it succeeds. */
+  #captureTable(d: StreamDelivery): void {
+    const table = this.table as TableModel;
+    d.running = true;
+    d.attempts += 1;
+    const again = () => {
+      d.running = false;
+    };
+    this.#start(
+      'capture-table',
+      `capture-table ${d.name}`,
+      async (deps) => {
+        try {
+          await captureTableRecord(deps, d.record);
+          table.stream.splice(table.stream.indexOf(d), 1);
+        } catch (error) {
+          if (isRetryable(error)) return again();
+          table.stream.splice(table.stream.indexOf(d), 1);
+          this.#tableBreaches.push(`[table-capture] ${d.name} refused: ${reasonOf(error)}`);
+        }
+      },
+      { requeue: again },
+    );
+  }
+
   // ---------------------------------------------------------------- the scheduler
 
   /**
@@ -898,6 +1024,9 @@ export class World {
             },
           })),
       });
+    const tableCaptures = this.#tableCaptures();
+    if (tableCaptures.length > 0)
+      cats.push({ name: 'capture-table', weight: 30, build: () => tableCaptures });
     if (this.quiet) {
       // The operator releases a quarantine left at the end (garbage collection waits for it), and
       // takes a rotation under way on to its end (`--from OLD` where it needs it).
@@ -960,6 +1089,7 @@ export class World {
     cats.push({ name: 'delete', weight: 1, build: () => this.#deletes() });
     if (this.faults.has('versioned'))
       cats.push({ name: 'delete-version', weight: 0.5, build: () => this.#deleteVersions() });
+    if (this.table) cats.push({ name: 'item', weight: 3, build: () => this.#itemChanges() });
     cats.push({ name: 'op', weight: 12, build: () => this.#operations() });
     return cats;
   }
@@ -993,7 +1123,7 @@ export class World {
   }
 
   #puts(): Candidate[] {
-    return this.plans.flatMap((plan) =>
+    return this.bucketPlans().flatMap((plan) =>
       KEYS.map((key) => ({
         name: `put ${bucketOf(plan)}/${key}`,
         weight: 1,
@@ -1004,7 +1134,7 @@ export class World {
   }
 
   #deletes(): Candidate[] {
-    return this.plans.flatMap((plan) =>
+    return this.bucketPlans().flatMap((plan) =>
       KEYS.filter((key) => this.objects.current(bucketOf(plan), key)).map((key) => ({
         name: `delete ${bucketOf(plan)}/${key}`,
         weight: 1,
@@ -1015,7 +1145,7 @@ export class World {
 
   #deleteVersions(): Candidate[] {
     const out: Candidate[] = [];
-    for (const plan of this.plans)
+    for (const plan of this.bucketPlans())
       for (const key of KEYS)
         for (const v of this.objects.versionsOf(bucketOf(plan), key).slice(-3)) {
           if (v.versionId === 'null') continue;
@@ -1080,9 +1210,11 @@ export class World {
       });
     // Time passes mostly while no function runs (tasks take seconds; the clock jumps between them).
     const idle = !this.runs.some((r) => r.state === 'running');
+    // Stream records waiting for capture hold time back (#advance): capture them first.
+    const streaming = (this.table?.stream.length ?? 0) > 0;
     out.push({
       name: 'advance',
-      weight: idle ? 40 : 4,
+      weight: idle && !streaming ? 40 : 4,
       variant: (rng) => String(idle ? 60 * (1 + rng.int(30)) : 1 + rng.int(20)),
       exec: (v) => this.#advance(Number(v) * 1000, true),
     });
@@ -1310,6 +1442,11 @@ export class World {
       for (const r of this.runs)
         if (r.state === 'running') by = Math.min(by, r.deadlineT - LAMBDA_TIMEOUT_MS / 3 - this.T);
     }
+    // Capture lags the stream by less than settleSeconds (the design's assumption): time waits
+    // for a record not captured by its deadline (clock jumps too: the stream flows meanwhile).
+    const wanted = by;
+    for (const d of this.table?.stream ?? []) by = Math.min(by, d.deadline - this.T);
+    if (by < wanted) this.count('advance.streamCapMs', wanted - Math.max(0, by));
     this.T += Math.max(0, by);
     // EventBridge fires the scheduler every minute whatever else happens: once a minute has passed
     // since the last tick, one fires now (the minutes a jump skipped coalesce into it).
@@ -1465,7 +1602,7 @@ export class World {
     // nothing written since the last look, only the clock moved, and only [running] can change.
     const at = `${this.writes}/${this.#vaultVersion(this.primary)}/${this.#vaultVersion(this.copy)}/${this.#keysEpoch}`;
     if (at === this.#checkedAt && !full)
-      return this.#fresh(this.#running([...this.catalog.snapshots.values()]));
+      return this.#fresh([...this.#running([...this.catalog.snapshots.values()]), ...this.#tableBreaches]);
     this.#checkedAt = at;
     this.#checkers.clear();
     // After a keyring operation (or a copy rewriting a key document) every snapshot restores again.
@@ -1514,7 +1651,7 @@ export class World {
             regions: new Set(),
           };
           this.#checked.set(key, checked);
-          found.push(...this.#judge(s, restored));
+          found.push(...(await this.#judgeAny(s, restored)));
         } else if (!sameMap(checked.contents, restored)) {
           found.push(`[restore] ${id} restores differently in ${region} than in ${[...checked.regions][0]}`);
         }
@@ -1522,7 +1659,7 @@ export class World {
       }
       if (checked) found.push(...(await this.#present(checked, regions)));
     }
-    found.push(...this.#quarantined());
+    found.push(...this.#quarantined(), ...this.#tableBreaches);
     // Committed snapshots a state restore dropped from the catalog keep their documents.
     for (const o of this.#orphans.values()) {
       if (this.#forgotten.has(`${o.planId}/${o.snapshotId}`)) continue;
@@ -1637,9 +1774,55 @@ export class World {
     const entries = await readAllEntries(vault, envelope, root);
     const index = await VaultIndex.load(vault, envelope, { retry: withRetry });
     const out = new Map<string, string>();
-    for (const e of entries)
-      out.set(e.key, (await readEntryContent(vault, envelope, index, e)).toString('utf8'));
+    for (const e of entries) {
+      if (e.item) {
+        // A table item lives in its entry: its canonical JSON, which must hash to its etag.
+        if (itemHashOf(e.item) !== e.etag) throw new Error(`item ${e.key} does not hash to its etag`);
+        out.set(e.key, canonicalItemJson(e.item));
+      } else out.set(e.key, (await readEntryContent(vault, envelope, index, e)).toString('utf8'));
+    }
     return out;
+  }
+
+  /** Judge a snapshot's restored contents once: a table plan's by the table model, a bucket plan's by #judge. */
+  async #judgeAny(s: SnapshotRecord, restored: Map<string, string>): Promise<string[]> {
+    const plan = this.plans.find((p) => p.id === s.planId);
+    if (!this.table || !plan || !isTableSource(plan.source)) return this.#judge(s, restored);
+    // After a state restore the journal is no longer one history (entries lost, captured again).
+    if (this.stats['state-restores']) return [];
+    return this.table.judge(s, restored, this.#tableContext());
+  }
+
+  /** What the table checks read: the raw stores (no yield points, no faults), the journal's history. */
+  #tableContext(): TableCheckContext {
+    return {
+      deps: (store) =>
+        ({
+          catalog: this.catalog,
+          queue: { send: async () => {}, sendBatch: async () => {} },
+          clock: this.fnClock,
+          envelope: this.#checker(PRIMARY),
+          vaults: { primary: this.primary, copies: new Map([[COPY, this.copy]]) },
+          objects: this.objects,
+          retry: withRetry,
+          concurrency: 2,
+          tables: () => store,
+        }) as unknown as PipelineDeps,
+      journaled: (planId, key, sequencer) => this.#journaled.get(`${planId}/${key}/${sequencer}`),
+      captures: (planId) => {
+        const out = new Map<string, number[]>();
+        for (const [id, j] of this.#journaled) {
+          if (!id.startsWith(`${planId}/`)) continue;
+          const key = id.slice(planId.length + 1, id.lastIndexOf('/'));
+          out.set(key, [...(out.get(key) ?? []), j.capturedAt]);
+        }
+        return out;
+      },
+      contentsOf: (planId, snapshotId) =>
+        [...this.#checked.values()].find((c) => c.planId === planId && c.snapshotId === snapshotId)?.contents,
+      snapshots: () => [...this.catalog.snapshots.values()],
+      count: (what, n) => this.count(what, n),
+    };
   }
 
   /** Is the restored content one the source could have given this snapshot? */
@@ -1907,7 +2090,13 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       if (!(await w.decide())) break;
       record(await w.check());
       if (failedAt >= 0) break;
-      if (w.pending.length === 0 && w.events.length === 0 && !w.messages.some((m) => m.state !== 'gone')) {
+      const streaming = (w.table?.stream.length ?? 0) > 0;
+      if (
+        w.pending.length === 0 &&
+        w.events.length === 0 &&
+        !streaming &&
+        !w.messages.some((m) => m.state !== 'gone')
+      ) {
         if (i > 0 && w.decisions.at(-1)?.startsWith('tick') && w.endGcDue() === undefined) break;
       }
     }

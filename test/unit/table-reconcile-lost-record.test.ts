@@ -1,0 +1,143 @@
+/**
+ * Found by the simulator (test/sim/tables.ts; `npm run simulate -- --seed 24 --steps 3000 --faults
+ * ci,tables,capture-lag` before its check learnt the limitation): a full table snapshot (a first one,
+ * or a reconcile) whose Scan read an item *after* its newest change, when the stream lost that change
+ * (past its 24 hours, or left in the capture failure queue) but journaled an older one of the same
+ * item within 5 minutes (`CLOCK_SKEW_MS`) before the Scan began: the seal applies the older journaled
+ * change over what the Scan read (docs/format.md#table-snapshots, step 3: an entry captured after
+ * T0 − 5 minutes counts unless a newer entry says otherwise), so the snapshot holds a state the table
+ * left before the Scan — a deleted item comes back, a modified one goes back — and a reconcile, meant
+ * to repair what the stream missed, does not. The next reconcile whose Scan begins more than 5
+ * minutes after the older change's capture repairs it.
+ *
+ * `it.fails`: these pass while the defect is there; once the seal tells a Scan's read newer than a
+ * journaled change (it knows when each page was read), make them `it`. The last one is the count's
+ * gap of the same case: the repaired item is not counted in `reconcileMissed`.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { TransientError } from '#domain/errors.ts';
+import type { SnapshotRecord } from '#domain/records.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
+import { readManifest } from '#domain/repository/read-documents.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
+import { captureTableRecord } from '#domain/table/capture.ts';
+import { canonicalItem, type Item, itemKeyOf } from '#domain/table/item.ts';
+import { DynamoDBStreamRecordSchema } from '#domain/table/stream.ts';
+import { MemoryTableStore } from '../support/memory/table-store.ts';
+import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
+import { ORDERS, orderItems, tablePlan } from '../support/table-snapshot.ts';
+
+let p: MemoryPipeline;
+let store: MemoryTableStore;
+let sequence = 1000;
+
+beforeEach(async () => {
+  p = memoryPipeline();
+  store = new MemoryTableStore();
+  p.deps.tables = () => store;
+  await store.createTable(ORDERS, 'orders');
+  store.seed('orders', orderItems(20));
+  // Every snapshot after the first is a full one (a reconcile).
+  await p.catalog.putPlans([tablePlan({ continuous: { settleSeconds: 0, fullEvery: 1 } })]);
+});
+
+const KEY = { pk: { S: 'customer#1' }, sk: { N: '1' } };
+
+/** Change the item; `lost`: the stream never delivers the record, else capture journals it. */
+async function change(kind: 'put' | 'delete', item: Item, lost = false) {
+  p.clock.advance(1000);
+  const existed = (await store.getItem('orders', KEY)) !== undefined;
+  if (kind === 'put') await store.putItem('orders', item);
+  else await store.batchWrite('orders', [{ delete: KEY }]);
+  sequence += 1;
+  if (lost) return;
+  const record = DynamoDBStreamRecordSchema.parse({
+    eventID: `e${sequence}`,
+    eventName: kind === 'delete' ? 'REMOVE' : existed ? 'MODIFY' : 'INSERT',
+    eventSourceARN: 'arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-03-01T00:00:00.000',
+    awsRegion: 'us-east-1',
+    dynamodb: {
+      ApproximateCreationDateTime: Math.floor(p.clock.now().getTime() / 1000),
+      Keys: KEY,
+      ...(kind === 'put' ? { NewImage: item } : {}),
+      SequenceNumber: String(sequence),
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
+  });
+  await captureTableRecord(p.deps, record);
+}
+
+async function snapshot(): Promise<SnapshotRecord> {
+  p.clock.advance(60_000);
+  const { snapshotId } = await startSnapshotNow(p.deps, 'orders');
+  for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
+    for (const task of tasks) {
+      if (!task.kind.startsWith('snapshot')) continue;
+      try {
+        await p.run(task);
+      } catch (error) {
+        if (!(error instanceof TransientError)) throw error;
+        p.queue.send(task);
+      }
+    }
+  }
+  return (await p.catalog.getSnapshot('orders', snapshotId)) as SnapshotRecord;
+}
+
+async function itemsOf(record: SnapshotRecord): Promise<Map<string, Item>> {
+  const manifest = await readManifest(p.primary, p.deps.envelope, 'orders', record.manifestId as string);
+  const entries = await readAllEntries(p.primary, p.deps.envelope, {
+    planId: 'orders',
+    parts: manifest.parts,
+  });
+  return new Map(entries.map((e) => [e.key, e.item as Item]));
+}
+
+function tableNow(): Map<string, Item> {
+  return new Map(store.itemsOf('orders').map((i) => [itemKeyOf(i, ORDERS.key), canonicalItem(i)]));
+}
+
+describe('a reconcile after the stream lost an item’s newest change', () => {
+  it.fails('does not bring back an item deleted before its Scan began', async () => {
+    expect((await snapshot()).mode).toBeUndefined(); // the first: a full Scan
+    await change('put', { ...KEY, total: { N: '5' } }); // journaled
+    await change('delete', KEY, true); // the stream lost it
+    const reconcile = await snapshot();
+    expect(reconcile.mode).toBe('reconcile');
+    expect(tableNow().has('customer#1/1')).toBe(false);
+    expect(await itemsOf(reconcile)).toEqual(tableNow()); // fails: customer#1/1 is back, total 5
+  });
+
+  it.fails('holds an item as the Scan read it, not as an older journaled change left it', async () => {
+    await snapshot();
+    await change('put', { ...KEY, total: { N: '5' } });
+    await change('put', { ...KEY, total: { N: '6' } }, true);
+    const reconcile = await snapshot();
+    expect(reconcile.mode).toBe('reconcile');
+    expect((await itemsOf(reconcile)).get('customer#1/1')?.total).toEqual({ N: '6' }); // fails: 5
+  });
+
+  it('repairs it once its Scan begins more than 5 minutes after the older change was captured', async () => {
+    await snapshot();
+    await change('put', { ...KEY, total: { N: '5' } });
+    await change('delete', KEY, true);
+    p.clock.advance(6 * 60_000);
+    const reconcile = await snapshot();
+    expect(reconcile.mode).toBe('reconcile');
+    expect(await itemsOf(reconcile)).toEqual(tableNow());
+  });
+
+  // reconcileMissed counts the keys that differ from the parent with no journaled change since
+  // its horizon (docs/format.md#table-snapshots): a key the journal changed, but not to what the
+  // table holds, is repaired and not counted (a bucket's reconcile compares with the parent plus
+  // the journal instead, and counts it).
+  it.fails('counts the change the stream lost in reconcileMissed', async () => {
+    await snapshot();
+    await change('put', { ...KEY, total: { N: '5' } });
+    await change('delete', KEY, true);
+    p.clock.advance(6 * 60_000);
+    const reconcile = await snapshot();
+    expect(await itemsOf(reconcile)).toEqual(tableNow());
+    expect(reconcile.reconcileMissed).toBe(1); // fails: 0
+  });
+});
