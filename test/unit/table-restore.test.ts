@@ -388,6 +388,36 @@ describe('a table snapshot the snapshot use case took', () => {
     expect((await store.describe('from-scan'))?.definition.globalSecondaryIndexes).toHaveLength(1);
   });
 
+  it("restores from a copy region's vault", async () => {
+    const { startSnapshotNow } = await import('#domain/scheduling.ts');
+    p.catalog.snapshots.clear();
+    await p.catalog.putPlans([
+      plan({
+        id: 'orders',
+        source: { table: 'orders' },
+        copyRegions: ['eu-west-1'],
+        continuous: { settleSeconds: 0 },
+      }),
+    ]);
+    const { snapshotId } = await startSnapshotNow(p.deps, 'orders');
+    await p.drain();
+    expect((await p.catalog.getSnapshot('orders', snapshotId))?.regions?.['eu-west-1']?.status).toBe(
+      'COPIED',
+    );
+    const primaryReads = p.primary.objects.size;
+    p.primary.objects.clear(); // the primary vault is lost
+    const report = await restoreTable(
+      p.deps,
+      { plan: 'orders', region: 'eu-west-1', toTable: 'from-copy', select: { keyPrefix: 'customer#0/' } },
+      options,
+    );
+    expect(primaryReads).toBeGreaterThan(0);
+    expect(report).toMatchObject({ region: 'eu-west-1', snapshotId, restored: 10 });
+    expect(store.itemsOf('from-copy')).toEqual(
+      store.itemsOf('orders').filter((i) => str(i, 'pk') === 'customer#0'),
+    );
+  });
+
   it('restores the table as of a moment between two captured changes of one item', async () => {
     const { startSnapshotNow } = await import('#domain/scheduling.ts');
     const { captureTableRecord } = await import('#domain/table/capture.ts');
