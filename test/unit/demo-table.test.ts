@@ -164,11 +164,22 @@ describe('compareImages', () => {
 describe('the moment T and the journal', () => {
   it('puts T in a second of its own, at least 1.1 s after round 1 and before round 2', () => {
     for (const end of [1_000_000, 1_000_001, 1_000_499, 1_000_999]) {
-      const { t, round2At } = momentBetweenRounds(end);
+      const { t, round2At } = momentBetweenRounds(end, 1000);
       expect(t - end).toBeGreaterThanOrEqual(1100);
       expect(Math.floor(t / 1000)).toBeGreaterThan(Math.floor(end / 1000));
       expect(round2At - t).toBeGreaterThanOrEqual(1100);
       expect(Math.floor(round2At / 1000)).toBeGreaterThan(Math.floor(t / 1000));
+    }
+  });
+
+  it('starts round 2 past the next minute after T when the stream dates changes to the minute', () => {
+    for (const end of [Date.parse('2026-12-06T07:35:10.000Z'), Date.parse('2026-12-06T07:35:58.950Z')]) {
+      const { t, round2At } = momentBetweenRounds(end);
+      expect(Math.floor(t / 1000)).toBeGreaterThan(Math.floor(end / 1000));
+      // Round 2's changes, dated to the minute (rounded down), are after T; round 1's are before.
+      expect(Math.floor(round2At / 60_000) * 60_000).toBeGreaterThan(t);
+      expect(Math.floor(end / 60_000) * 60_000).toBeLessThan(t);
+      expect(round2At - t).toBeLessThanOrEqual(61_100);
     }
   });
 

@@ -5,8 +5,9 @@
  * applies a plan; lets the schedule fire; follows snapshot → copy → verify → prune; changes, adds
  * and deletes objects (their upload events flow through capture); takes a second snapshot;
  * restores the FIRST snapshot into a new bucket and compares every object with the original file;
- * checks the first manifest lists exactly the uploaded keys; prints a summary. Exits 0 only when
- * every restored object is byte-identical.
+ * checks the first manifest lists exactly the uploaded keys; prints a summary. Then (unless
+ * `--no-table`) the same for a DynamoDB table of the tree's text lines (table.ts). Exits 0 only when
+ * every restored object is byte-identical and every restored item identical.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -34,6 +35,7 @@ import { type LocalStack, PROJECT_ROOT, startLocalStack } from '../stack.ts';
 import { runAttackDemo } from './attack.ts';
 import {
   applyChanges,
+  type CorpusFile,
   modifiedBody,
   pickChanges,
   put,
@@ -43,6 +45,7 @@ import {
   walk,
 } from './corpus.ts';
 import { pruneRows, vaultUsage } from './report.ts';
+import { runTableDemo } from './table.ts';
 import { waitUntil } from './wait.ts';
 
 const PLAN_ID = 'demo';
@@ -66,8 +69,8 @@ function bar(label: string, total: number): cliProgress.SingleBar {
 }
 
 /** Follow a job through its tasks with a progress bar per task, until it ends. */
-async function follow(c: Container, snapshotId: string): Promise<JobRecord> {
-  const jobId = `${PLAN_ID}/${snapshotId}`;
+async function follow(c: Container, snapshotId: string, planId = PLAN_ID): Promise<JobRecord> {
+  const jobId = `${planId}/${snapshotId}`;
   const bars = new Map<string, cliProgress.SingleBar>();
   const multi = new cliProgress.MultiBar(
     {
@@ -115,8 +118,9 @@ async function main(): Promise<number> {
       'then attack the bucket (re-encrypt 30%, delete 10%, edit its lifecycle) and restore the clean point',
       false,
     )
+    .option('--no-table', 'leave out the DynamoDB table part (issue 17)')
     .parse(process.argv);
-  const opts = program.opts<{ from: string; maxFiles: number; attack: boolean }>();
+  const opts = program.opts<{ from: string; maxFiles: number; attack: boolean; table: boolean }>();
   const started = Date.now();
   const root = resolve(opts.from);
 
@@ -423,10 +427,43 @@ async function main(): Promise<number> {
       `Restored ${identical} of ${files.length} objects from snapshot ${snap1.snapshotId}: all ${identical} byte-identical to the original files.`,
     );
     // Awaited here: the finally below stops the stack.
-    return await attackAfterDemo(stack, sourceBucket, opts.attack);
+    return await afterDemo(stack, files, sourceBucket, opts);
   } finally {
     await stop();
   }
+}
+
+/** What follows the bucket part: the table part, then the attack; the exit code. */
+async function afterDemo(
+  stack: LocalStack,
+  files: CorpusFile[],
+  sourceBucket: string,
+  opts: { table: boolean; attack: boolean },
+): Promise<number> {
+  return (
+    (await tableAfterDemo(stack, files, opts.table)) ||
+    (await attackAfterDemo(stack, sourceBucket, opts.attack))
+  );
+}
+
+/**
+ * Unless `--no-table`, the table part (table.ts): a table of the uploaded tree's text lines, backed
+ * up, changed, and restored as of a moment between two rounds of changes; the exit code.
+ */
+async function tableAfterDemo(stack: LocalStack, files: CorpusFile[], table: boolean): Promise<number> {
+  if (!table) return 0;
+  const c = stack.container();
+  const problems = await runTableDemo({
+    stack,
+    container: c,
+    files,
+    // The project's dependencies: on every machine that runs the demo.
+    fallbackFiles: () => walk(join(PROJECT_ROOT, 'node_modules'), Number.POSITIVE_INFINITY),
+    log,
+    follow: (planId, snapshotId) => follow(c, snapshotId, planId),
+  });
+  for (const p of problems) console.error(`FAILED: ${p}`);
+  return problems.length > 0 ? 1 : 0;
 }
 
 /**

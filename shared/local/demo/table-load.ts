@@ -14,6 +14,7 @@ import {
   PutItemCommand,
   ScanCommand,
   UpdateItemCommand,
+  UpdateTableCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import pLimit from 'p-limit';
@@ -31,10 +32,14 @@ const plain = (item: SdkItem) => item as unknown as Item;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Create the line table (pk S, sk N; on-demand; a NEW_AND_OLD_IMAGES stream) and wait until it is
- * ACTIVE. @returns the stream's ARN.
+ * Create the line table (pk S, sk N; on-demand; with `stream`, a NEW_AND_OLD_IMAGES stream) and
+ * wait until it is ACTIVE. @returns the stream's ARN.
  */
-export async function createLineTable(ddb: DynamoDBClient, tableName: string): Promise<string | undefined> {
+export async function createLineTable(
+  ddb: DynamoDBClient,
+  tableName: string,
+  options: { stream?: boolean } = {},
+): Promise<string | undefined> {
   await ddb.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -47,15 +52,41 @@ export async function createLineTable(ddb: DynamoDBClient, tableName: string): P
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
       BillingMode: 'PAY_PER_REQUEST',
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      ...(options.stream !== false
+        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }
+        : {}),
     }),
   );
+  return activeTable(ddb, tableName, options.stream !== false);
+}
+
+/** Wait until the table is ACTIVE (and, with `stream`, has a stream). @returns the stream's ARN. */
+async function activeTable(
+  ddb: DynamoDBClient,
+  tableName: string,
+  stream: boolean,
+): Promise<string | undefined> {
   for (let i = 0; i < 600; i += 1) {
     const { Table } = await ddb.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') return Table.LatestStreamArn;
+    if (Table?.TableStatus === 'ACTIVE' && (!stream || Table.LatestStreamArn)) return Table.LatestStreamArn;
     await sleep(100);
   }
   throw new Error(`table ${tableName} did not become ACTIVE`);
+}
+
+/**
+ * Enable a NEW_AND_OLD_IMAGES stream on an existing table (UpdateTable), as when a loaded table is
+ * put under protection: the changes from now on flow through capture, the items already there are
+ * the full snapshot's Scan's. @returns the stream's ARN.
+ */
+export async function enableStream(ddb: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  await ddb.send(
+    new UpdateTableCommand({
+      TableName: tableName,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+  return activeTable(ddb, tableName, true);
 }
 
 /** Split into chunks of `size`. */

@@ -39,7 +39,7 @@ import {
   type TableChange,
   TableImage,
 } from './table-corpus.ts';
-import { applyTableChanges, createLineTable, putItems, scanTable } from './table-load.ts';
+import { applyTableChanges, createLineTable, enableStream, putItems, scanTable } from './table-load.ts';
 
 export const TABLE_PLAN_ID = 'demo-table';
 /** BatchWriteItem calls and item changes in flight. */
@@ -89,14 +89,26 @@ type Ctx = TableDemoContext & { tables: { source: string; restored: string } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The moment T between two rounds of changes, for a stream whose ApproximateCreationDateTime has a
- * one-second resolution: at .500 of a second that begins at least 1.1 s after round 1 ended (no
- * change of round 1 shares T's second), and round 2 may begin 1.1 s after T (in a later second).
+ * The resolution of the stream's ApproximateCreationDateTime, which capture journals as a change's
+ * time: AWS gives it to the second; DynamoDB Local to the minute (its records of changes made at
+ * 07:35:07–07:35:17 all say 07:35:00), so the demo keeps its two rounds a minute apart.
+ */
+export const STREAM_TIME_RESOLUTION_MS = 60_000;
+
+/**
+ * The moment T between two rounds of changes: at .500 of a second that begins at least 1.1 s after
+ * round 1 ended (no change of round 1 shares T's second), and the moment round 2 may begin: at least
+ * 1.1 s after T and past the next multiple of `resolutionMs` after T, so that every change of round
+ * 2, dated by the stream to that resolution (rounded down), is dated after T.
  * @param roundEndMs epoch ms when round 1's last change was answered.
  */
-export function momentBetweenRounds(roundEndMs: number): { t: number; round2At: number } {
+export function momentBetweenRounds(
+  roundEndMs: number,
+  resolutionMs = STREAM_TIME_RESOLUTION_MS,
+): { t: number; round2At: number } {
   const t = Math.ceil((roundEndMs + 1100) / 1000) * 1000 + 500;
-  return { t, round2At: t + 1100 };
+  const nextBoundary = (Math.floor(t / resolutionMs) + 1) * resolutionMs;
+  return { t, round2At: Math.max(t + 1100, nextBoundary + 500) };
 }
 
 /**
@@ -124,7 +136,10 @@ export function missingFromJournal(
 }
 
 /** `strongbox …` in a process of its own against this stack (its stack.json in `dataDir`). */
-export function runCli(dataDir: string, argv: readonly string[]): Promise<{ code: number; out: string }> {
+export function runCli(
+  dataDir: string,
+  argv: readonly string[],
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -132,7 +147,7 @@ export function runCli(dataDir: string, argv: readonly string[]): Promise<{ code
       { cwd: PROJECT_ROOT, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, out: `${stdout}${stderr}` });
+        resolve({ code, out: stdout, err: stderr });
       },
     );
   });
@@ -157,9 +172,11 @@ async function loadTable(ctx: Ctx, target: number) {
   }
   const { items } = corpus;
   const ddb = ctx.stack.dynamodb;
-  const streamArn = await createLineTable(ddb, ctx.tables.source);
+  // The stream is enabled once the table is loaded, as when an existing table is put under
+  // protection: the load's 100,000 records would keep capture busy for many minutes on this stack.
+  await createLineTable(ddb, ctx.tables.source, { stream: false });
   log(
-    `   ${items.length} items (a line each of ${corpus.files} text files; ${corpus.skipped} files not text) into table ${ctx.tables.source} (stream ${streamArn ?? 'none'})…`,
+    `   ${items.length} items (a line each of ${corpus.files} text files; ${corpus.skipped} files not text) into table ${ctx.tables.source}…`,
   );
   const started = Date.now();
   let written = 0;
@@ -173,8 +190,9 @@ async function loadTable(ctx: Ctx, target: number) {
     }
   });
   const seconds = (Date.now() - started) / 1000;
+  const streamArn = await enableStream(ddb, ctx.tables.source);
   log(
-    `   loaded in ${formatSeconds(seconds)}: ${Math.round(items.length / seconds)} items/s, ${calls} BatchWriteItem calls (25 items each, ${WRITE_CONCURRENCY} at a time)`,
+    `   loaded in ${formatSeconds(seconds)}: ${Math.round(items.length / seconds)} items/s, ${calls} BatchWriteItem calls (25 items each, ${WRITE_CONCURRENCY} at a time); stream enabled (NEW_AND_OLD_IMAGES): ${streamArn}`,
   );
   return items;
 }
@@ -243,7 +261,9 @@ async function changeInRounds(ctx: Ctx, items: readonly Item[]) {
   );
   await sleep(Math.max(0, round2At - Date.now()));
   const at = new Date(t).toISOString();
-  log(`   T = ${at} (no change in its second: the stream dates changes to the second)`);
+  log(
+    `   T = ${at}: no change in its second, and round 2 waits for the next minute (DynamoDB Local dates stream records to the minute)`,
+  );
   await applyTableChanges(ctx.stack.dynamodb, ctx.tables.source, rounds.round2, WRITE_CONCURRENCY);
   log(
     `   round 2: ${count(rounds.round2, 'update')} updated (a third of them again), ${count(rounds.round2, 'insert')} inserted (a third of them round 1's deleted keys), ${count(rounds.round2, 'delete')} deleted (a third of them round 1's inserts)`,
@@ -290,7 +310,7 @@ export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
   );
   const full = await snapshot(ctx, 'the full table snapshot');
   log(
-    `   snapshot ${full.snapshotId}: ${full.objectCount ?? '?'} items in ${formatSeconds(full.seconds)} (mode ${full.mode ?? '-'})`,
+    `   snapshot ${full.snapshotId}: ${full.objectCount ?? '?'} items read by a parallel Scan in ${formatSeconds(full.seconds)}`,
   );
 
   log(
@@ -307,7 +327,7 @@ export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
   const atT = new TableImage(items).apply(rounds.round1);
   const now = atT.clone().apply(rounds.round2);
   log(
-    `   snapshot ${second.snapshotId}: ${second.objectCount ?? '?'} items (the table holds ${now.items.size}) in ${formatSeconds(second.seconds)}, mode ${second.mode ?? '-'}${second.journalEntries !== undefined ? `, ${second.journalEntries} journal entries` : ''}`,
+    `   snapshot ${second.snapshotId}: ${second.objectCount ?? '?'} items (the table holds ${now.items.size}) in ${formatSeconds(second.seconds)}, built ${second.mode === 'journal' ? `from the journal (${second.journalEntries ?? '?'} entries), no Scan` : `by ${second.mode ?? 'a full Scan'}`}`,
   );
   const problems: string[] = [];
   if (second.mode !== 'journal')
@@ -324,7 +344,7 @@ export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
   const restoreStarted = Date.now();
   const run = await runCli(cliDir, argv);
   const restoreSeconds = (Date.now() - restoreStarted) / 1000;
-  const tail = run.out.trimEnd().split('\n').slice(-4);
+  const tail = (run.code === 0 ? run.out : `${run.out}${run.err}`).trimEnd().split('\n').slice(-4);
   for (const line of tail) log(`   | ${line}`);
   if (run.code !== 0)
     return [...problems, `strongbox restore --to-table exited with ${run.code}: ${tail.join(' / ')}`];
