@@ -115,6 +115,12 @@ export interface SimOptions {
    * for the test that shows the `[garbage]` check can fail. @default false
    */
   leakPacks?: boolean;
+  /**
+   * A deliberately broken catalog that answers "journaled" to a table item's removal and stores
+   * nothing (a capture that loses deletes): for the test that shows the `[table]` checks can fail.
+   * @default false
+   */
+  loseTableRemovals?: boolean;
   /** Steps of the quiet phase (no faults: what is under way finishes). @default 300 */
   quietSteps?: number;
   /**
@@ -523,6 +529,8 @@ export class World {
                   appendedAt: this.T + this.skewMs,
                 });
               }
+              if (this.opts.loseTableRemovals && e.bucket.startsWith('dynamodb:') && e.outcome === 'removed')
+                return Promise.resolve(true);
             }
             return (raw[prop as string] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           });
