@@ -180,6 +180,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         'dynamodb:PutItem',
         'dynamodb:CreateTable',
         'dynamodb:DescribeTable',
+        // DescribeTable and DescribeTimeToLive: the adapter's describe (does the target exist?).
+        'dynamodb:DescribeTimeToLive',
         'dynamodb:UpdateTimeToLive',
       ],
       restoreTables,
@@ -263,7 +265,8 @@ function allowList(c: Case): Record<FunctionName, string[]> {
         ],
         protectedTables.map((t) => `${t}/stream/*`),
       ),
-      ...g(['dynamodb:DescribeTable', 'dynamodb:GetItem'], protectedTables),
+      // The key schema: the adapter's describe is DescribeTable and DescribeTimeToLive.
+      ...g(['dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem'], protectedTables),
       ...send('CaptureFailureQueue'),
     ],
     snapshot: [
