@@ -117,6 +117,13 @@ export interface PipelineDeps {
    */
   remainingTimeMs?: () => number;
   /**
+   * Seconds a DynamoDB stream record's `ApproximateCreationDateTime` may lie before the change it
+   * dates (AWS rounds it down to the second; DynamoDB Local to the minute: the embedded stack says
+   * 60). A table snapshot's seal applies a journaled change over an item its Scan read only when the
+   * change may be later than the read by this much (docs/format.md#table-snapshots). @default 1
+   */
+  streamTimePrecisionSeconds?: number;
+  /**
    * Seconds a snapshot partition keeps in hand: with less left it stores what it has done and
    * re-enqueues the rest. @default 120
    */
@@ -172,6 +179,7 @@ export const TUNING_DEFAULTS = {
   resumableObjectBytes: 1024 ** 3,
   progressIntervalMs: 2000,
   indexMemoryBlobs: 1_000_000,
+  streamTimePrecisionSeconds: 1,
 } as const;
 
 /** The tuning values of {@link PipelineDeps}, resolved. */
@@ -197,6 +205,7 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
     resumableObjectBytes: deps.resumableObjectBytes ?? d.resumableObjectBytes,
     progressIntervalMs: deps.progressIntervalMs ?? d.progressIntervalMs,
     indexMemoryBlobs: deps.indexMemoryBlobs ?? d.indexMemoryBlobs,
+    streamTimePrecisionSeconds: deps.streamTimePrecisionSeconds ?? d.streamTimePrecisionSeconds,
   };
 }
 

@@ -91,6 +91,13 @@ const EnvSchema = z.object({
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcGraceSeconds),
   /** A prune after a snapshot collects garbage only when the vault's last GC run ended this long ago (0 = always). */
   STRONGBOX_GC_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcIntervalSeconds),
+  /** How coarse the table streams' record times are (1 on AWS; DynamoDB Local's: 60). */
+  STRONGBOX_STREAM_TIME_PRECISION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(TUNING_DEFAULTS.streamTimePrecisionSeconds),
   /** Repack a partly live pack when more than this percentage of its bytes is unreferenced. */
   STRONGBOX_GC_MAX_UNUSED_PERCENT: z.coerce
     .number()
@@ -208,6 +215,8 @@ export interface Config {
   gcGraceSeconds: number;
   /** See PipelineDeps.gcIntervalSeconds (`STRONGBOX_GC_INTERVAL_SECONDS`). @default 0 (every prune collects) */
   gcIntervalSeconds?: number;
+  /** See PipelineDeps.streamTimePrecisionSeconds (`STRONGBOX_STREAM_TIME_PRECISION_SECONDS`). @default 1 */
+  streamTimePrecisionSeconds?: number;
   /** See PipelineDeps.gcMaxUnusedPercent. @default 5 */
   gcMaxUnusedPercent: number;
   /**
@@ -352,6 +361,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     concurrency: e.STRONGBOX_CONCURRENCY,
     gcGraceSeconds: e.STRONGBOX_GC_GRACE_SECONDS,
     gcIntervalSeconds: e.STRONGBOX_GC_INTERVAL_SECONDS,
+    streamTimePrecisionSeconds: e.STRONGBOX_STREAM_TIME_PRECISION_SECONDS,
     gcMaxUnusedPercent: e.STRONGBOX_GC_MAX_UNUSED_PERCENT,
     ...(e.STRONGBOX_OBJECT_LOCK_MODE && e.STRONGBOX_OBJECT_LOCK_DAYS !== undefined
       ? { objectLock: { mode: e.STRONGBOX_OBJECT_LOCK_MODE, days: e.STRONGBOX_OBJECT_LOCK_DAYS } }

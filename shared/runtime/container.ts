@@ -234,6 +234,9 @@ export function createContainer(
     concurrency: config.concurrency,
     gcGraceSeconds: config.gcGraceSeconds,
     gcIntervalSeconds: config.gcIntervalSeconds,
+    ...(config.streamTimePrecisionSeconds === undefined
+      ? {}
+      : { streamTimePrecisionSeconds: config.streamTimePrecisionSeconds }),
     // Built once per Lambda environment: the next GC run in it reads only manifest parts new since.
     partBlobCache: new PartBlobCache(config.indexMemoryBlobs),
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,

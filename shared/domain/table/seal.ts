@@ -13,7 +13,7 @@ import { NotFoundError, TransientError } from '../errors.ts';
 import { holdingVault } from '../gc/hold.ts';
 import { CLOCK_SKEW_MS, latestByKey } from '../journal.ts';
 import { capturedBy, NEARBY_MS, parentHoldsNewer } from '../journal-snapshot.ts';
-import { copyTargetsOf, nowIso, type PipelineDeps } from '../pipeline.ts';
+import { copyTargetsOf, nowIso, type PipelineDeps, tuningOf } from '../pipeline.ts';
 import { manifestEntryOfJournal } from '../point-in-time.ts';
 import type { JournalEntry, PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { readManifest } from '../repository/read-documents.ts';
@@ -89,15 +89,29 @@ async function changesToCut(
   return { changes, read: read.length };
 }
 
-/** The merged Scan with the changes applied: `captured` → its item, `removed` → gone, lost → as scanned. */
+/**
+ * The merged Scan with the changes applied: `captured` → its item, `removed` → gone, lost → as
+ * scanned. A change applies over an item the Scan read only when it may be later than the read (its
+ * event, plus the stream's time precision, after the read's `lastModified`): the Scan read the state
+ * a change before the read left, or a newer one the journal may lack (lost, or captured after the
+ * cut), which an older journaled change must not replace.
+ */
 async function* applyChanges(
   scanned: AsyncIterable<ManifestEntry>,
   changes: ReadonlyMap<string, JournalEntry>,
   counts: { lost: number },
+  at: { precisionMs: number; scanStartMs: number },
 ): AsyncGenerator<ManifestEntry> {
+  const { precisionMs, scanStartMs } = at;
   const pending = [...changes.values()].sort((a, b) => compareKeys(a.key, b.key));
   let i = 0;
   const resolve = function* (change: JournalEntry, scannedEntry: ManifestEntry | undefined) {
+    // When the Scan read the key: its page's time, or (it found no such item) at the latest its start.
+    const readMs = scannedEntry ? Date.parse(scannedEntry.lastModified) : scanStartMs;
+    if (Date.parse(change.eventTime) + precisionMs <= readMs) {
+      if (scannedEntry) yield scannedEntry; // read after the change: the Scan holds it, or a newer state
+      return;
+    }
     if (change.outcome === 'removed') return;
     const entry = manifestEntryOfJournal(change);
     if (entry) yield entry;
@@ -120,24 +134,40 @@ async function* applyChanges(
   for (; i < pending.length; i++) yield* resolve(pending[i] as JournalEntry, undefined);
 }
 
+/** What the parent plus the journal says a key holds: an etag, gone (null), or unknown (a lost change). */
+function expectedOf(
+  parent: ManifestEntry | undefined,
+  change: JournalEntry | undefined,
+): string | null | undefined {
+  if (!change) return parent?.etag ?? null;
+  if (change.outcome === 'removed') return null;
+  return change.outcome === 'captured' ? (change.etag ?? undefined) : undefined;
+}
+
 /**
- * A reconcile's count of repairs: keys where the snapshot differs from its parent although the
- * stream journaled no change of them since the parent's horizon (the stream missed it: older than
- * its 24 hours, or lost), counted as the entries pass.
+ * A reconcile's count of repairs: keys whose state in the snapshot differs from what the parent plus
+ * the journal since the parent's horizon says (the newest journaled change, else the parent's
+ * entry): what the stream missed (past its 24 hours, or lost). A key whose newest journaled change
+ * was lost before capture is not counted (nothing says what it should hold). Counted as the entries
+ * pass, joined with the parent's in key order.
  */
 function repairCounter(
   parentEntries: AsyncIterator<ManifestEntry> | undefined,
-  changed: ReadonlySet<string>,
+  changes: ReadonlyMap<string, JournalEntry>,
 ) {
   let parentHead: ManifestEntry | undefined;
   let started = false;
+  const seen = new Set<string>();
   const state = { repaired: 0 };
   const next = async () => {
     const r = parentEntries ? await parentEntries.next() : { done: true as const, value: undefined };
     parentHead = r.done ? undefined : r.value;
   };
-  const miss = (key: string) => {
-    if (!changed.has(key)) state.repaired += 1;
+  const check = (key: string, parent: ManifestEntry | undefined, actual: ManifestEntry | undefined) => {
+    const change = changes.get(key);
+    if (change) seen.add(key);
+    const expected = expectedOf(parent, change);
+    if (expected !== undefined && expected !== (actual?.etag ?? null)) state.repaired += 1;
   };
   return {
     state,
@@ -148,14 +178,17 @@ function repairCounter(
         await next();
       }
       while (parentHead && (!entry || compareKeys(parentHead.key, entry.key) < 0)) {
-        miss(parentHead.key); // gone from the table unseen
+        check(parentHead.key, parentHead, undefined); // in the parent, not in the table
         await next();
       }
-      if (!entry) return;
-      if (parentHead && parentHead.key === entry.key) {
-        if (parentHead.etag !== entry.etag) miss(entry.key);
-        await next();
-      } else miss(entry.key); // new in the table unseen
+      if (!entry) {
+        // Keys the journal says exist that are in neither the parent nor the table.
+        for (const key of changes.keys()) if (!seen.has(key)) check(key, undefined, undefined);
+        return;
+      }
+      const parent = parentHead && parentHead.key === entry.key ? parentHead : undefined;
+      check(entry.key, parent, entry);
+      if (parent) await next();
     },
   };
 }
@@ -210,14 +243,15 @@ export async function sealTable(
       : undefined,
     record.mode === 'reconcile' && parentRecord?.journalUntil
       ? await changedSince(deps, plan, parentRecord.journalUntil, cut)
-      : new Set(),
+      : new Map(),
   );
   const counts = { lost: 0 };
   const runs = runsOf(runParts).map((run) => entriesOf(vaults.primary, envelope, plan.id, run));
+  const precisionMs = tuningOf(deps).streamTimePrecisionSeconds * 1000;
   const parts = await writeParts(
     deps,
     plan,
-    applyChanges(mergeRuns(runs), changes, counts),
+    applyChanges(mergeRuns(runs), changes, counts, { precisionMs, scanStartMs: Date.parse(scanStart) }),
     parent,
     counter.see,
   );
@@ -281,19 +315,19 @@ function sum(summaries: readonly PartitionSummary[], f: (s: PartitionSummary) =>
   return summaries.reduce((n, s) => n + f(s), 0);
 }
 
-/** Keys the journal changed (captured) after `since`, up to `until`. */
+/** The newest journaled change of each key captured after `since` (less the skew), up to `until`. */
 async function changedSince(
   deps: PipelineDeps,
   plan: PlanRecord,
   since: string,
   until: string,
-): Promise<Set<string>> {
+): Promise<Map<string, JournalEntry>> {
   const source = sourceOf(deps, plan.source);
   const entries = await deps.catalog.listJournal(plan.id, {
     capturedAfter: new Date(Date.parse(since) - CLOCK_SKEW_MS).toISOString(),
     capturedUntil: until,
   });
-  return new Set(entries.filter((e) => source.covers(e)).map((e) => e.key));
+  return latestByKey(entries.filter((e) => source.covers(e)));
 }
 
 /** Write the entries as parts, cut at the parent's part boundaries; an unchanged part is the parent's. */
