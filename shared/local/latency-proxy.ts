@@ -75,6 +75,28 @@ class Throttle extends Transform {
 }
 
 /**
+ * What the proxy answers when it cannot reach the emulator (refused, reset, a malformed answer): an
+ * S3 error document, as S3 answers a request it failed internally (500 InternalError). Never plain
+ * text: the SDK parses any error body of S3 as XML, and fails on text with "XML parse error" instead
+ * of reporting (and retrying) a server error.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+ */
+export function s3ErrorBody(error: Error): string {
+  const message = `latency proxy: ${error.message}`.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>${message}</Message></Error>`;
+}
+
+const reported = new Set<string>();
+
+/** Each kind of upstream failure once on stderr: the emulator's failure, not the client's, is the cause. */
+function reportUpstreamError(error: NodeJS.ErrnoException): void {
+  const kind = error.code ?? error.message;
+  if (reported.has(kind)) return;
+  reported.add(kind);
+  console.error(`latency proxy: the emulator failed a request: ${error.stack ?? error.message}`);
+}
+
+/**
  * Start a proxy to `target` (an `http://host:port` endpoint) on a free loopback port; `overlay`
  * answers the requests it claims (without the profile's latency).
  * @example
@@ -117,9 +139,13 @@ export async function startLatencyProxy(
       },
     );
     forward.on('error', (error) => {
+      reportUpstreamError(error);
       // Mid-body: cut the response (as a dropped connection), never append text to it.
       if (res.headersSent) return void res.destroy();
-      res.writeHead(502, { 'content-type': 'text/plain' }).end(`latency proxy: ${error.message}`);
+      const body = s3ErrorBody(error);
+      res
+        .writeHead(500, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) })
+        .end(body);
     });
     pipeline(req, new Throttle(profile.bytesPerSecond), forward).catch(() => forward.destroy());
   });

@@ -4,7 +4,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mapS3Error } from '#adapters/s3/errors.ts';
+import { TransientError } from '#domain/errors.ts';
 import { type LatencyProxy, startLatencyProxy } from '#local/latency-proxy.ts';
 
 const BODY = Buffer.alloc(1024 * 1024, 7);
@@ -65,5 +68,45 @@ describe('the latency proxy', () => {
     expect(res.headers.get('x-sha256')).toBe(createHash('sha256').update(BODY).digest('hex'));
     expect(performance.now() - t0).toBeGreaterThanOrEqual(249);
     expect(proxy.requests()).toBeGreaterThanOrEqual(3);
+  });
+});
+
+// The emulator failing a request (here: it hangs up without an answer) must reach the SDK as S3
+// answers a failure, a 500 error document: a plain-text body made the SDK throw "XML parse error:
+// unexpected content" instead, which no caller knows as a server error (the scale bench's key
+// document puts failed so).
+describe('the latency proxy, when the emulator fails a request', () => {
+  it('answers an S3 error document (500 InternalError), which the SDK reports as a retryable server error', async () => {
+    const hangUp = createServer((req) => req.socket.destroy());
+    await new Promise<void>((resolve) => hangUp.listen(0, '127.0.0.1', resolve));
+    const failing = await startLatencyProxy(`http://127.0.0.1:${(hangUp.address() as AddressInfo).port}`, {
+      firstByteMs: 0,
+      bytesPerSecond: Number.POSITIVE_INFINITY,
+    });
+    const s3 = new S3Client({
+      endpoint: failing.address,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    try {
+      const error = await s3
+        .send(new PutObjectCommand({ Bucket: 'vault', Key: 'keys/0123', Body: '{}', IfNoneMatch: '*' }))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(S3ServiceException);
+      expect((error as S3ServiceException).name).toBe('InternalError');
+      expect((error as S3ServiceException).$metadata.httpStatusCode).toBe(500);
+      const mapped = mapS3Error(error, 'put s3://vault/keys/0123');
+      expect(mapped).toBeInstanceOf(TransientError);
+      expect(mapped.retryable).toBe(true);
+    } finally {
+      s3.destroy();
+      await failing.stop();
+      await new Promise((resolve) => hangUp.close(resolve));
+    }
   });
 });
