@@ -65,7 +65,9 @@ module.exports = async ({ resolveVariable }) => {
   }
   for (const name of restoreTables) {
     const prefix = name.replace(/\*$/, '');
-    const clash = protectedTables.find((t) => t === name || (name.endsWith('*') && t.startsWith(prefix)));
+    // A protected table named exactly is an operator's explicit choice (restore --to-original writes
+    // it back); a pattern never covers one.
+    const clash = protectedTables.find((t) => name.endsWith('*') && t.startsWith(prefix));
     if (clash) throw new Error(`--param restoreTables: '${name}' covers the protected table '${clash}'`);
   }
   const settings = await resolveVariable('self:custom.tableStream');

@@ -57,10 +57,16 @@ describe('deploy/table-lists.cjs', () => {
     ).rejects.toThrow(/not a DynamoDB stream ARN/);
   });
 
-  it('refuses restore tables that would cover a protected table, and invalid names', async () => {
-    await expect(lists({ restoreTables: 'orders' })).rejects.toThrow(/covers the protected table 'orders'/);
+  it('refuses restore table patterns that would cover a protected table, and invalid names', async () => {
     await expect(lists({ restoreTables: 'car*' })).rejects.toThrow(/covers the protected table 'carts'/);
     await expect(lists({ protectedTables: 'a b' })).rejects.toThrow(/not a valid table name/);
     await expect(lists({ protectedTables: '' })).rejects.toThrow(/must name at least one table/);
+  });
+
+  it('lets restore write a protected table named exactly (an explicit opt-in for --to-original), never by a pattern', async () => {
+    const named = await lists({ restoreTables: 'orders,strongbox-dev-restore-*' });
+    expect(named.restoreTableArns).toContainEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/orders',
+    });
   });
 });
