@@ -1826,6 +1826,7 @@ export class World {
         }
         return out;
       },
+      journal: (planId) => [...this.catalog.journal.values()].filter((e) => e.planId === planId),
       contentsOf: (planId, snapshotId) =>
         [...this.#checked.values()].find((c) => c.planId === planId && c.snapshotId === snapshotId)?.contents,
       snapshots: () => [...this.catalog.snapshots.values()],
