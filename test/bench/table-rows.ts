@@ -13,7 +13,7 @@ import { tableContainerOf } from '#domain/source/dynamodb-table.ts';
 import type { Item } from '#domain/table/item.ts';
 import type { TableStore } from '#domain/table/ports.ts';
 import type { CorpusFile } from '#local/demo/corpus.ts';
-import { missingFromJournal, stackTableNames } from '#local/demo/table.ts';
+import { missingFromJournal, STREAM_TIME_RESOLUTION_MS, stackTableNames } from '#local/demo/table.ts';
 import {
   compareImages,
   comparisonProblem,
@@ -148,7 +148,8 @@ export async function tableStep(command: TableCommand, kit: TableKit): Promise<u
               verification: { samplePercent: 0 },
               continuous: { settleSeconds: 1 },
               snapshot: { scanSegments: command.segments },
-              enabled: false,
+              // Enabled: captureTable journals a table's changes for enabled plans only.
+              enabled: true,
             },
           ],
         },
@@ -166,7 +167,8 @@ export async function tableStep(command: TableCommand, kit: TableKit): Promise<u
       await applyTableChanges(kit.stack.dynamodb, names.source, round1, command.concurrency);
       now.apply(round1);
       const container = tableContainerOf(names.source);
-      const from = Date.parse(since) - 1000;
+      // The stream dates changes to its resolution, rounded down (DynamoDB Local: the minute).
+      const from = Date.parse(since) - STREAM_TIME_RESOLUTION_MS;
       const journaled = await waitUntil(async () => {
         // Entries of these changes (the load's, journaled late, are dated before them).
         const entries = (

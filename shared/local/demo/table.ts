@@ -283,6 +283,7 @@ export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
   const ctx: Ctx = { ...input, tables: input.tables ?? stackTableNames(input.stack, 'demo') };
   const { log, container: c, stack } = ctx;
   const target = ctx.items ?? DEMO_TABLE_ITEMS;
+  const partStarted = Date.now();
   log(
     `\nTable 1. A DynamoDB table of one item per text line of the uploaded tree (pk = path, sk = line number)…`,
   );
@@ -353,6 +354,7 @@ export async function runTableDemo(input: TableDemoContext): Promise<string[]> {
   const comparison = compareImages(atT, scanned.items);
   const problem = comparisonProblem(comparison);
   if (problem) problems.push(`the table restored as of ${at} differs from the table at T: ${problem}`);
+  log(`Table part: ${formatSeconds((Date.now() - partStarted) / 1000)} in all`);
   if (problems.length === 0)
     log(
       `Restored ${comparison.identical} of ${comparison.expected} items into table ${ctx.tables.restored} as of ${at} (${formatSeconds(restoreSeconds)}): all identical`,
