@@ -118,9 +118,11 @@ export interface PipelineDeps {
   remainingTimeMs?: () => number;
   /**
    * Seconds a DynamoDB stream record's `ApproximateCreationDateTime` may lie before the change it
-   * dates (AWS rounds it down to the second; DynamoDB Local to the minute: the embedded stack says
-   * 60). A table snapshot's seal applies a journaled change over an item its Scan read only when the
-   * change may be later than the read by this much (docs/format.md#table-snapshots). @default 1
+   * dates, as the functions' clock tells time: its rounding (AWS: down to the second; DynamoDB
+   * Local: to the minute, so the embedded stack says 60) plus the skew between DynamoDB's clock and
+   * the functions'. A table snapshot's seal applies a journaled change over an item its Scan read
+   * only when the change may be later than the read by this much (docs/format.md#table-snapshots).
+   * @default 10
    */
   streamTimePrecisionSeconds?: number;
   /**
@@ -179,7 +181,7 @@ export const TUNING_DEFAULTS = {
   resumableObjectBytes: 1024 ** 3,
   progressIntervalMs: 2000,
   indexMemoryBlobs: 1_000_000,
-  streamTimePrecisionSeconds: 1,
+  streamTimePrecisionSeconds: 10,
 } as const;
 
 /** The tuning values of {@link PipelineDeps}, resolved. */

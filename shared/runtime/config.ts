@@ -91,7 +91,7 @@ const EnvSchema = z.object({
   STRONGBOX_GC_GRACE_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcGraceSeconds),
   /** A prune after a snapshot collects garbage only when the vault's last GC run ended this long ago (0 = always). */
   STRONGBOX_GC_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcIntervalSeconds),
-  /** How coarse the table streams' record times are (1 on AWS; DynamoDB Local's: 60). */
+  /** How far a table stream record's time may lie before its change (AWS: 10 with skew; DynamoDB Local: 60). */
   STRONGBOX_STREAM_TIME_PRECISION_SECONDS: z.coerce
     .number()
     .int()
@@ -215,7 +215,7 @@ export interface Config {
   gcGraceSeconds: number;
   /** See PipelineDeps.gcIntervalSeconds (`STRONGBOX_GC_INTERVAL_SECONDS`). @default 0 (every prune collects) */
   gcIntervalSeconds?: number;
-  /** See PipelineDeps.streamTimePrecisionSeconds (`STRONGBOX_STREAM_TIME_PRECISION_SECONDS`). @default 1 */
+  /** See PipelineDeps.streamTimePrecisionSeconds (`STRONGBOX_STREAM_TIME_PRECISION_SECONDS`). @default 10 */
   streamTimePrecisionSeconds?: number;
   /** See PipelineDeps.gcMaxUnusedPercent. @default 5 */
   gcMaxUnusedPercent: number;

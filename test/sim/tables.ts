@@ -362,6 +362,10 @@ export class TableModel {
     const why = this.#unjournaled(basis.planId, key, m, basis.at, basis.mode, ctx);
     if (!why) return undefined;
     if (m.t > basis.fullStart - AMBIGUOUS_MS) return why;
+    // A lost newest change within the journal's 5-minute skew of the newest full Scan: an older
+    // journaled change of the key may win over what the Scan read (a journal-built snapshot counts
+    // an entry of a key its parent lacks; docs/format.md#table-snapshots, "Limits").
+    if (why === 'lost' && m.t > basis.fullStart - CLOCK_SKEW_MS) return `${why}-near-scan`;
     if (basis.inherited?.get(key) === m.sequencer) return `${why}-inherited`;
     return undefined;
   }

@@ -643,6 +643,9 @@ export class World {
             }),
         }),
       ...(tables ? { tables: () => tables } : {}),
+      // A stream record's time is its second, on a clock up to 5 s off the functions' (clock-skew):
+      // the seal's window is 6 s, under AMBIGUOUS_MS (tables.ts).
+      streamTimePrecisionSeconds: 6,
       concurrency: 2,
       gcGraceSeconds: GRACE_SECONDS,
       ...(this.opts.gcIntervalSeconds === undefined

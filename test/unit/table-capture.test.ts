@@ -305,7 +305,7 @@ describe('captureTableRecord', () => {
     expect((await catalog.listJournalForKey('orders', 'deep/1'))[1]?.reason).toMatch(/too deeply nested/);
   });
 
-  it('journals one entry per enabled plan on the table, in its region', async () => {
+  it('journals one entry per plan on the table, in its region, disabled ones too (as bucket capture does)', async () => {
     const { deps, catalog, regions } = await setup([
       tablePlan('orders', { table: 'orders' }),
       tablePlan('orders-eu', { table: 'orders', region: 'eu-west-1' }),
@@ -315,11 +315,12 @@ describe('captureTableRecord', () => {
       tablePlan('photos', { bucket: 'orders', prefix: '' }),
     ]);
     const out = await captureTableRecord(deps, streamRecord({ sequence: '7' }));
-    expect(out).toMatchObject({ status: 'journaled', plans: ['orders', 'orders-here'] });
+    expect(out).toMatchObject({ status: 'journaled', plans: ['orders', 'orders-here', 'orders-off'] });
     expect((await journalOf(catalog, 'orders')).map((e) => e.key)).toEqual(['customer#42/7']);
     expect((await journalOf(catalog, 'orders-here')).map((e) => e.key)).toEqual(['customer#42/7']);
-    for (const id of ['orders-eu', 'orders-off', 'other', 'photos'])
-      expect(await journalOf(catalog, id)).toEqual([]);
+    // A disabled plan is only not scheduled: its journal goes on, so enabling it again loses nothing.
+    expect((await journalOf(catalog, 'orders-off')).map((e) => e.key)).toEqual(['customer#42/7']);
+    for (const id of ['orders-eu', 'other', 'photos']) expect(await journalOf(catalog, id)).toEqual([]);
     expect(regions).toEqual([undefined]);
     // The same record again: both plans hold it already.
     expect((await captureTableRecord(deps, streamRecord({ sequence: '7' }))).status).toBe('duplicate');
@@ -335,7 +336,7 @@ describe('captureTableRecord', () => {
     const { deps, catalog, store } = await setup();
     const out = await captureTableRecord(deps, streamRecord({ table: 'sessions' }));
     expect(out).toMatchObject({ status: 'ignored', bucket: 'dynamodb:sessions' });
-    expect(out.status === 'ignored' && out.reason).toBe('no enabled plan protects this table');
+    expect(out.status === 'ignored' && out.reason).toBe('no plan protects this table');
     expect(store.describes).toBe(0);
     expect(catalog.journal.size).toBe(0);
   });

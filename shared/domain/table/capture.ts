@@ -1,6 +1,7 @@
 /**
  * Table capture (continuous protection of a DynamoDB table): every change a table's stream reports
- * becomes one journal entry for each enabled plan that protects the table, holding the item after
+ * becomes one journal entry for each plan that protects the table (a disabled one too: it is only
+ * not scheduled, as for buckets), holding the item after
  * the change inline (canonical DynamoDB JSON) — no blob, no vault write.
  *
  * The mapping (docs/format.md#journal, "Table capture"): `bucket` = `dynamodb:<table>`, `key` = the
@@ -161,7 +162,7 @@ function protects(source: TableSourceSpec, table: string, record: DynamoDBStream
 }
 
 /**
- * Capture one DynamoDB stream record: journal the item's state after the change for every enabled
+ * Capture one DynamoDB stream record: journal the item's state after the change for every
  * plan whose source is the record's table (`tableOfStreamArn(eventSourceARN)`) in the record's
  * `awsRegion` (a plan without `region` is in the deployment's; a record without `awsRegion` matches).
  *
@@ -178,7 +179,7 @@ function protects(source: TableSourceSpec, table: string, record: DynamoDBStream
  *   `journalLost`, so the one after reconciles).
  *
  * `capturedAt` is the clock's now; `eventTime` is `ApproximateCreationDateTime` (else `capturedAt`).
- * @returns `ignored` (nothing read or written) when no enabled plan protects the table; `duplicate`
+ * @returns `ignored` (nothing read or written) when no plan protects the table; `duplicate`
  *   when every plan's entry existed already (a redelivery); else `journaled`.
  * @throws ValidationError (not retryable) when the record's `Keys` lack the table's key attributes,
  *   or no `tables` store is configured. NotFoundError (not retryable) when the table no longer
@@ -198,12 +199,12 @@ export async function captureTableRecord(
   const home = deps.vaults.primary.region;
   const plans = (await deps.catalog.listPlans()).filter(
     (plan): plan is PlanRecord & { source: TableSourceSpec } =>
-      plan.enabled && isTableSource(plan.source) && protects(plan.source, table, record, home),
+      isTableSource(plan.source) && protects(plan.source, table, record, home),
   );
   const [first] = plans;
   if (first === undefined) {
     const key = JSON.stringify(record.dynamodb.Keys);
-    return { status: 'ignored', bucket, key, reason: 'no enabled plan protects this table' };
+    return { status: 'ignored', bucket, key, reason: 'no plan protects this table' };
   }
   if (!deps.tables)
     throw new ValidationError(

@@ -58,10 +58,11 @@ async function settle(deps: PipelineDeps, atMs: number, what: string): Promise<v
 }
 
 /**
- * The changes the stream journaled between the Scan's start and the cut that the Scan may have
- * missed, by key (newest per key by sequencer): captured after T0 − skew and by `cut`, and not older
- * than a state the Scan read (an entry of the key with a greater sequencer captured by T0, or an
- * event more than the skew before T0).
+ * The changes the stream journaled from the Scan's start up to the cut that the Scan may have
+ * missed, by key (newest per key by sequencer): captured after T0 − skew and by now (the seal waited
+ * `settleSeconds` past the cut, so a change made by the cut is in), with an event by the cut (give
+ * or take the stream's time window), and not older than a state the Scan read (an entry of the key
+ * with a greater sequencer captured by T0, or an event more than the skew before T0).
  */
 async function changesToCut(
   deps: PipelineDeps,
@@ -71,12 +72,13 @@ async function changesToCut(
 ): Promise<{ changes: Map<string, JournalEntry>; read: number }> {
   const source = sourceOf(deps, plan.source);
   const t0 = Date.parse(scanStart);
+  const lastEventMs = Date.parse(cut) + tuningOf(deps).streamTimePrecisionSeconds * 1000;
   const read = (
     await deps.catalog.listJournal(plan.id, {
       capturedAfter: new Date(t0 - NEARBY_MS).toISOString(),
-      capturedUntil: cut,
+      capturedUntil: nowIso(deps.clock),
     })
-  ).filter((e) => source.covers(e));
+  ).filter((e) => source.covers(e) && Date.parse(e.eventTime) <= lastEventMs);
   const nearby = capturedBy(read, scanStart);
   const candidates = [
     ...latestByKey(read.filter((e) => Date.parse(e.capturedAt) > t0 - CLOCK_SKEW_MS)).values(),
