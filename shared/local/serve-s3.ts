@@ -386,6 +386,5 @@ function objectHeaders(entry: ManifestEntry): Record<string, string> {
 
 /** A metadata value as an HTTP header carries it: non-ASCII as RFC 2047 `=?UTF-8?B?…?=`, like S3. */
 function encodeHeader(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the printable ASCII range is the point
   return /^[\x20-\x7e]*$/.test(value) ? value : `=?UTF-8?B?${Buffer.from(value).toString('base64')}?=`;
 }

@@ -20,9 +20,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
-import { mkdir, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,

@@ -4,7 +4,7 @@
  * restores a sample in both regions to the drill bucket's scratch prefix, and `strongbox status`
  * shows what it measured.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';

@@ -524,7 +524,7 @@ describe('a restore job of listed keys (restore --from-file)', () => {
     expect(done).toMatchObject({ status: 'SUCCEEDED', selected: 12, objects: 12, listedKeys: 14 });
     expect(done?.request).not.toHaveProperty('keys');
     expect(done?.warnings).toEqual([
-      '2 of the 14 listed key(s) are not in snapshot ' + job.snapshotId + ": 'photos/zz.txt', 'nope'",
+      `2 of the 14 listed key(s) are not in snapshot ${job.snapshotId}: 'photos/zz.txt', 'nope'`,
     ]);
     expect(slices.map((t) => t.count)).toEqual([5, 5, 2]);
     expect(await p.catalog.getRestoreSliceKeys(job.restoreJobId, 1)).toEqual(HELD.slice(5, 10));
