@@ -33,9 +33,6 @@ import {
   toSdkItem,
 } from '#adapters/dynamodb-table/index.ts';
 import { runDrill } from '#domain/drill.ts';
-import { TransientError } from '#domain/errors.ts';
-import type { SnapshotRecord } from '#domain/records.ts';
-import { startSnapshotNow } from '#domain/scheduling.ts';
 import { captureTableRecord } from '#domain/table/capture.ts';
 import type { TableDefinition } from '#domain/table/definition.ts';
 import type { Item } from '#domain/table/item.ts';
@@ -52,7 +49,7 @@ import {
 import { MemoryTableStore } from '../support/memory/table-store.ts';
 import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
 import { type Packaged, runPackage } from '../support/package.ts';
-import { ORDERS, orderItems, tablePlan } from '../support/table-snapshot.ts';
+import { ORDERS, orderItems, runTableSnapshot, tablePlan } from '../support/table-snapshot.ts';
 
 // serverless.yml's defaults (stage dev): protectedTables, restoreTables, and the drill's scratch
 // tables `<service>-<stage>-drill-…` (functions/drill.ts: the vault name is the prefix).
@@ -227,23 +224,7 @@ function streamRecord(view: 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY', item: Item, sequ
   });
 }
 
-/** Run a snapshot of the plan to its end (its plan task, partitions and seal; redeliveries too). */
-async function fullSnapshot(p: MemoryPipeline): Promise<SnapshotRecord> {
-  p.clock.advance(60_000);
-  const { snapshotId } = await startSnapshotNow(p.deps, 'orders');
-  for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
-    for (const task of tasks) {
-      if (!task.kind.startsWith('snapshot')) continue;
-      try {
-        await p.run(task);
-      } catch (error) {
-        if (!(error instanceof TransientError)) throw error;
-        p.queue.send(task);
-      }
-    }
-  }
-  return (await p.catalog.getSnapshot('orders', snapshotId)) as SnapshotRecord;
-}
+const fullSnapshot = (p: MemoryPipeline) => runTableSnapshot(p, 'orders');
 
 /**
  * Run each function's table use case through the real adapter and return what each one sent: a full

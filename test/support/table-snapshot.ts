@@ -3,12 +3,16 @@
  * and a root naming the table's definition), for tests of the readers of table snapshots while the
  * table snapshot use case is written elsewhere. Also: corrupting one item of a stored snapshot.
  */
+import { TransientError } from '#domain/errors.ts';
 import { nowIso } from '#domain/pipeline.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
+import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readManifest, readPart } from '#domain/repository/read-documents.ts';
 import { writeManifest, writePart } from '#domain/repository/write.ts';
+import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { TableDefinition } from '#domain/table/definition.ts';
 import { type Item, itemEntryOf } from '#domain/table/item.ts';
+import type { Task } from '#domain/tasks.ts';
 import { compareKeys, type ManifestEntry, type ManifestPart, manifestRoot } from '#domain/vault.ts';
 import type { MemoryPipeline } from './memory-pipeline.ts';
 
@@ -152,4 +156,42 @@ export async function editTableSnapshot(
   const { manifestId } = await writeManifest(p.primary, p.deps.envelope, change({ ...manifest, parts }));
   await p.catalog.updateSnapshot(snapshot.planId, snapshot.snapshotId, { manifestId }, ['COMMITTED']);
   return manifestId;
+}
+
+/**
+ * Take a snapshot of a table plan on the memory pipeline to its end: the clock moved `advanceMs` on,
+ * then every snapshot task queued (plan, segments, seal) run, a TransientError sent again as SQS
+ * would, `beforeTask` awaited before each.
+ * @returns the snapshot's record as the catalog ends with it.
+ */
+export async function runTableSnapshot(
+  p: MemoryPipeline,
+  planId: string,
+  options: { advanceMs?: number; beforeTask?: (task: Task) => Promise<void> } = {},
+): Promise<SnapshotRecord> {
+  p.clock.advance(options.advanceMs ?? 60_000);
+  const { snapshotId } = await startSnapshotNow(p.deps, planId);
+  for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
+    for (const task of tasks) {
+      if (!task.kind.startsWith('snapshot')) continue;
+      await options.beforeTask?.(task);
+      try {
+        await p.run(task);
+      } catch (error) {
+        if (!(error instanceof TransientError)) throw error;
+        p.queue.send(task);
+      }
+    }
+  }
+  return (await p.catalog.getSnapshot(planId, snapshotId)) as SnapshotRecord;
+}
+
+/** A committed table snapshot's items by item key. */
+export async function snapshotItems(p: MemoryPipeline, record: SnapshotRecord): Promise<Map<string, Item>> {
+  const manifest = await readManifest(p.primary, p.deps.envelope, record.planId, record.manifestId as string);
+  const entries = await readAllEntries(p.primary, p.deps.envelope, {
+    planId: record.planId,
+    parts: manifest.parts,
+  });
+  return new Map(entries.map((e) => [e.key, e.item as Item]));
 }

@@ -7,16 +7,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '#domain/errors.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
-import { readAllEntries } from '#domain/repository/manifest-entries.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
-import { startSnapshotNow } from '#domain/scheduling.ts';
 import { captureTableRecord } from '#domain/table/capture.ts';
 import { canonicalItem, type Item, itemKeyOf } from '#domain/table/item.ts';
 import { DynamoDBStreamRecordSchema } from '#domain/table/stream.ts';
 import type { Task } from '#domain/tasks.ts';
 import { MemoryTableStore } from '../support/memory/table-store.ts';
 import { type MemoryPipeline, memoryPipeline } from '../support/memory-pipeline.ts';
-import { ORDERS, orderItems, tablePlan } from '../support/table-snapshot.ts';
+import { ORDERS, orderItems, runTableSnapshot, snapshotItems, tablePlan } from '../support/table-snapshot.ts';
 
 let p: MemoryPipeline;
 let store: MemoryTableStore;
@@ -59,33 +57,9 @@ async function change(kind: 'put' | 'delete', item: Item) {
   await captureTableRecord(p.deps, record);
 }
 
-/** Run a snapshot of the plan to its end (every queued snapshot task, redelivered ones too). */
-async function snapshot(options: { beforeTask?: (t: Task) => Promise<void> } = {}): Promise<SnapshotRecord> {
-  p.clock.advance(60_000);
-  const { snapshotId } = await startSnapshotNow(p.deps, 'orders');
-  for (let tasks = p.queue.drain(); tasks.length > 0; tasks = p.queue.drain()) {
-    for (const task of tasks) {
-      if (!task.kind.startsWith('snapshot')) continue;
-      await options.beforeTask?.(task);
-      try {
-        await p.run(task);
-      } catch (error) {
-        if (!(error instanceof TransientError)) throw error;
-        p.queue.send(task); // SQS delivers it again
-      }
-    }
-  }
-  return (await p.catalog.getSnapshot('orders', snapshotId)) as SnapshotRecord;
-}
-
-async function itemsOf(record: SnapshotRecord): Promise<Map<string, Item>> {
-  const manifest = await readManifest(p.primary, p.deps.envelope, 'orders', record.manifestId as string);
-  const entries = await readAllEntries(p.primary, p.deps.envelope, {
-    planId: 'orders',
-    parts: manifest.parts,
-  });
-  return new Map(entries.map((e) => [e.key, e.item as Item]));
-}
+const snapshot = (options: { beforeTask?: (t: Task) => Promise<void> } = {}) =>
+  runTableSnapshot(p, 'orders', options);
+const itemsOf = (record: SnapshotRecord) => snapshotItems(p, record);
 
 function tableNow(): Map<string, Item> {
   return new Map(store.itemsOf('orders').map((i) => [itemKeyOf(i, ORDERS.key), canonicalItem(i)]));
