@@ -148,8 +148,9 @@ export async function tableStep(command: TableCommand, kit: TableKit): Promise<u
               verification: { samplePercent: 0 },
               continuous: { settleSeconds: 1 },
               snapshot: { scanSegments: command.segments },
-              // Enabled: captureTable journals a table's changes for enabled plans only.
-              enabled: true,
+              // Disabled: the scheduler starts no snapshot of it beside the row's own (captureTable
+              // journals a disabled plan's changes too).
+              enabled: false,
             },
           ],
         },
