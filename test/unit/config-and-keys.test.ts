@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       concurrency: 16,
       gcGraceSeconds: 86_400,
       gcIntervalSeconds: 0,
+      streamTimePrecisionSeconds: 10,
       gcMaxUnusedPercent: 5,
       timeReserveSeconds: 120,
       resumableObjectBytes: 1024 ** 3,
