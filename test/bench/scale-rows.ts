@@ -27,6 +27,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import type { RestoreJobRecord } from '#domain/records.ts';
 import { repairCatalog } from '#domain/repair.ts';
@@ -277,7 +278,7 @@ async function gcOfVault(kit: ScaleKit, blobs: number): Promise<OurRow> {
   await kit.stack.settled();
   // The last pack written must be older than the grace period before the first run can mark it.
   await sleep(Math.max(0, GC_ROW_GRACE_SECONDS + 5 - writeSeconds) * 1000);
-  await gcLeaseFree(c);
+  await gcIdle(kit);
   const grace = process.env.STRONGBOX_GC_GRACE_SECONDS;
   process.env.STRONGBOX_GC_GRACE_SECONDS = String(GC_ROW_GRACE_SECONDS); // the prune environments forked now
   try {
@@ -289,7 +290,7 @@ async function gcOfVault(kit: ScaleKit, blobs: number): Promise<OurRow> {
         // run deletes, and the second finds nothing left.)
         const mark = await timedPrune(c);
         await sleep((GC_ROW_GRACE_SECONDS + 5) * 1000); // untimed: the marks age
-        await gcLeaseFree(c);
+        await gcIdle(kit);
         const sweep = await timedPrune(c);
         const count = (field: string) =>
           [...mark.gc, ...sweep.gc].reduce((n, g) => n + Number(g[field] ?? 0), 0);
@@ -335,13 +336,40 @@ async function timedPrune(
 }
 
 /**
- * Wait (an hour at most) until the primary vault's GC lease can be taken: another plan's garbage
- * collection (the rows before) may still hold it, and a prune timed then is deferred and measures
- * nothing.
+ * Wait (an hour at most) until no garbage collection is under way and the primary vault's GC lease
+ * can be taken: a prune timed while another run holds the lease is deferred and measures nothing.
+ * The lease alone does not tell: a run whose mark goes on in another invocation gives it back
+ * between invocations, while its next message waits in the prune queue. So the stack must also be
+ * idle: no invocation in flight and nothing waiting or in flight in any queue a function reads,
+ * twice in a row around the probe (a message consumed and re-sent between two looks is seen by one).
  */
-async function gcLeaseFree(c: Container): Promise<void> {
+async function gcIdle(kit: ScaleKit): Promise<void> {
+  const { c, stack } = kit;
   const bucket = c.pipeline.vaults.primary.bucket;
+  const worked = Object.entries(stack.queues).filter(([id]) => /Queue$/.test(id) && !/Failure/.test(id));
+  const queuesEmpty = async () => {
+    for (const [, q] of worked) {
+      const out = await stack.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: q.url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      const a = out.Attributes ?? {};
+      if (
+        Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) >
+        0
+      )
+        return false;
+    }
+    return true;
+  };
+  const idle = async () => {
+    await stack.settled();
+    return queuesEmpty();
+  };
   await waitUntil(async () => {
+    if (!(await idle())) return undefined;
     const now = c.pipeline.clock.now();
     const until = new Date(now.getTime() + 1000).toISOString();
     const free = await c.pipeline.catalog.acquireGcLease(
@@ -351,7 +379,7 @@ async function gcLeaseFree(c: Container): Promise<void> {
       until,
     );
     if (free) await c.pipeline.catalog.releaseGcLease(bucket, 'bench-scale-probe');
-    return free || undefined;
+    return (free && (await idle())) || undefined;
   }, HOUR_MS);
 }
 
