@@ -5,7 +5,7 @@
  * and differential snapshots.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { TransientError } from '#domain/errors.ts';
+import { NotFoundError, TransientError } from '#domain/errors.ts';
 import type { PlanRecord, SnapshotRecord } from '#domain/records.ts';
 import { readManifest } from '#domain/repository/read-documents.ts';
 import { captureTableRecord } from '#domain/table/capture.ts';
@@ -105,6 +105,27 @@ describe('a full table snapshot', () => {
     const record = await snapshot();
     expect(record.status).toBe('COMMITTED');
     expect(record.objectCount).toBe(1200);
+    expect(await itemsOf(record)).toEqual(tableNow());
+  });
+
+  it('refuses a segment its partition plan does not have, scanning nothing', async () => {
+    // Three segments (0–2): a message naming segment 3 (from another partition plan) is no work of
+    // this snapshot's, and a bucket partition refuses it the same way.
+    let pages = 0;
+    store.beforeScanPage = () => {
+      pages += 1;
+    };
+    let refused: unknown;
+    const record = await snapshot({
+      beforeTask: async (t) => {
+        if (refused !== undefined || t.kind !== 'snapshot-partition') return;
+        refused = await p.run({ ...t, partition: { index: 3 } }).catch((error: unknown) => error);
+        expect(pages).toBe(0);
+      },
+    });
+    expect(refused).toBeInstanceOf(NotFoundError);
+    expect(String(refused)).toMatch(/has no partition 3/);
+    expect(record.status).toBe('COMMITTED');
     expect(await itemsOf(record)).toEqual(tableNow());
   });
 

@@ -52,6 +52,41 @@ export async function resumeOf(
   return resume;
 }
 
+/** A partition about to run: its job, task and partition plan, and when this invocation began it. */
+export interface StartedPartition {
+  jobId: string;
+  taskId: string;
+  boundaries: string[];
+  started: Date;
+}
+
+/**
+ * The opening of every partition, of a bucket or a table: check the partition plan, skip a
+ * partition already done (a redelivery: only what follows it runs again), else start its task.
+ * @throws TransientError (retryable) when the snapshot has no partition plan yet.
+ * @throws NotFoundError (not retryable) when the plan has no partition `index`.
+ */
+export async function startPartition(
+  deps: PipelineDeps,
+  plan: PlanRecord,
+  record: SnapshotRecord,
+  task: SnapshotTask,
+  index: number,
+): Promise<StartedPartition | { done: SnapshotResult }> {
+  const { catalog, clock } = deps;
+  const jobId = jobIdOf(record);
+  const taskId = `snapshot:p${index}`;
+  const boundaries = record.partitionBoundaries;
+  if (!boundaries) throw new TransientError(`snapshot ${jobId} has no partition plan yet`);
+  if (index > boundaries.length) throw new NotFoundError(`snapshot ${jobId} has no partition ${index}`);
+  if ((await catalog.listPartitions(plan.id, record.snapshotId)).some((p) => p.partition === index)) {
+    return { done: await afterPartition(deps, plan, record, task, index, false) };
+  }
+  const started = clock.now();
+  await catalog.startTask(jobId, taskId, started.toISOString());
+  return { jobId, taskId, boundaries, started };
+}
+
 /** Store one partition (or the rest of it, from `resume`); the last to finish seals. */
 export async function runPartition(
   deps: PipelineDeps,
@@ -62,16 +97,9 @@ export async function runPartition(
   resume: PartitionResume | undefined,
 ): Promise<SnapshotResult> {
   const { catalog, clock, envelope, vaults } = deps;
-  const jobId = jobIdOf(record);
-  const taskId = `snapshot:p${index}`;
-  const boundaries = record.partitionBoundaries;
-  if (!boundaries) throw new TransientError(`snapshot ${jobId} has no partition plan yet`);
-  if (index > boundaries.length) throw new NotFoundError(`snapshot ${jobId} has no partition ${index}`);
-  if ((await catalog.listPartitions(plan.id, record.snapshotId)).some((p) => p.partition === index)) {
-    return afterPartition(deps, plan, record, task, index, false);
-  }
-  const started = clock.now();
-  await catalog.startTask(jobId, taskId, started.toISOString());
+  const start = await startPartition(deps, plan, record, task, index);
+  if ('done' in start) return start.done;
+  const { jobId, taskId, boundaries, started } = start;
 
   const lower = index > 0 ? boundaries[index - 1] : undefined;
   const upper = index < boundaries.length ? boundaries[index] : undefined;

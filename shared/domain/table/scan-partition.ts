@@ -7,15 +7,15 @@
  * named by nothing, and garbage collection removes them). The seal merges every segment's runs into
  * the snapshot's parts (table/seal.ts).
  */
-import { SourceUnavailableError, TransientError } from '../errors.ts';
+import { SourceUnavailableError } from '../errors.ts';
 import { nowIso, type PipelineDeps, throttled, tuningOf } from '../pipeline.ts';
 import { DEFAULT_PARTITION_OBJECTS, isTableSource, type TableSourceSpec } from '../plan.ts';
 import type { PartitionSummary, PlanRecord, SnapshotRecord } from '../records.ts';
 import { writePart } from '../repository/write.ts';
-import { afterPartition } from '../snapshot/partition.ts';
+import { afterPartition, startPartition } from '../snapshot/partition.ts';
 import { cutParts } from '../snapshot/parts.ts';
 import type { SnapshotResult } from '../snapshot/result.ts';
-import { jobIdOf, type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
+import { type PartitionResume, partitionTask, type SnapshotTask } from '../tasks.ts';
 import { compareKeys, type ManifestEntry, type PartRef } from '../vault.ts';
 import { type Item, ItemSchema, itemEntryOf } from './item.ts';
 import type { TableDescription, TableStore } from './ports.ts';
@@ -88,15 +88,9 @@ export async function runTablePartition(
   resume: PartitionResume | undefined,
 ): Promise<SnapshotResult> {
   const { catalog, clock, envelope, vaults } = deps;
-  const jobId = jobIdOf(record);
-  const taskId = `snapshot:p${index}`;
-  const boundaries = record.partitionBoundaries;
-  if (!boundaries) throw new TransientError(`snapshot ${jobId} has no partition plan yet`);
-  if ((await catalog.listPartitions(plan.id, record.snapshotId)).some((p) => p.partition === index)) {
-    return afterPartition(deps, plan, record, task, index, false);
-  }
-  const started = clock.now();
-  await catalog.startTask(jobId, taskId, started.toISOString());
+  const start = await startPartition(deps, plan, record, task, index);
+  if ('done' in start) return start.done;
+  const { jobId, taskId, boundaries, started } = start;
   const spec = tableSpecOf(plan);
   const store = tableStoreOf(deps, spec);
   const { definition } = await describeSource(deps, spec);
