@@ -112,6 +112,17 @@ export interface PipelineDeps {
    */
   gcMaxUnusedPercent?: number;
   /**
+   * Garbage collection consolidates live packs of fewer stored bytes than this (capture stores each
+   * upload in a pack of its own): their blobs go to new packs of about 16 MiB (`PACK_TARGET_BYTES`), the old
+   * packs are marked and deleted after the grace period (docs/format.md#garbage-collection, step 6).
+   * @default 1048576 (1 MiB)
+   */
+  gcSmallPackBytes?: number;
+  /** A run consolidates small packs only when at least this many are older than the grace period. @default 256 */
+  gcConsolidateMinPacks?: number;
+  /** The most small packs one run consolidates (the rest wait for the next run). @default 100000 */
+  gcConsolidateMaxPacks?: number;
+  /**
    * Milliseconds this invocation has left (Lambda's `context.getRemainingTimeInMillis`); absent
    * outside a Lambda invocation (no time budget).
    */
@@ -176,6 +187,9 @@ export const TUNING_DEFAULTS = {
   gcGraceSeconds: 86_400,
   gcIntervalSeconds: 0,
   gcMaxUnusedPercent: 5,
+  gcSmallPackBytes: 1024 * 1024,
+  gcConsolidateMinPacks: 256,
+  gcConsolidateMaxPacks: 100_000,
   timeReserveSeconds: 120,
   partitionBatchObjects: 500,
   resumableObjectBytes: 1024 ** 3,
@@ -202,6 +216,9 @@ export function tuningOf(deps: Partial<Tuning>): Tuning {
     gcGraceSeconds: deps.gcGraceSeconds ?? d.gcGraceSeconds,
     gcIntervalSeconds: deps.gcIntervalSeconds ?? d.gcIntervalSeconds,
     gcMaxUnusedPercent: deps.gcMaxUnusedPercent ?? d.gcMaxUnusedPercent,
+    gcSmallPackBytes: deps.gcSmallPackBytes ?? d.gcSmallPackBytes,
+    gcConsolidateMinPacks: deps.gcConsolidateMinPacks ?? d.gcConsolidateMinPacks,
+    gcConsolidateMaxPacks: deps.gcConsolidateMaxPacks ?? d.gcConsolidateMaxPacks,
     timeReserveSeconds: deps.timeReserveSeconds ?? d.timeReserveSeconds,
     partitionBatchObjects: deps.partitionBatchObjects ?? d.partitionBatchObjects,
     resumableObjectBytes: deps.resumableObjectBytes ?? d.resumableObjectBytes,

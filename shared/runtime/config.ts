@@ -104,6 +104,20 @@ const EnvSchema = z.object({
     .min(0)
     .max(100)
     .default(TUNING_DEFAULTS.gcMaxUnusedPercent),
+  /** Consolidate live packs stored in fewer bytes than this (docs/format.md#garbage-collection, step 6). */
+  STRONGBOX_GC_SMALL_PACK_BYTES: z.coerce.number().int().min(0).default(TUNING_DEFAULTS.gcSmallPackBytes),
+  /** …only when at least this many small packs are older than the grace period. */
+  STRONGBOX_GC_CONSOLIDATE_MIN_PACKS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(TUNING_DEFAULTS.gcConsolidateMinPacks),
+  /** …and at most this many in one run. */
+  STRONGBOX_GC_CONSOLIDATE_MAX_PACKS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(TUNING_DEFAULTS.gcConsolidateMaxPacks),
   /** S3 Object Lock of every vault document written: mode, and days from the write (both or neither). */
   STRONGBOX_OBJECT_LOCK_MODE: optional.pipe(z.enum(['GOVERNANCE', 'COMPLIANCE']).optional()),
   STRONGBOX_OBJECT_LOCK_DAYS: optional.pipe(
@@ -219,6 +233,12 @@ export interface Config {
   streamTimePrecisionSeconds?: number;
   /** See PipelineDeps.gcMaxUnusedPercent. @default 5 */
   gcMaxUnusedPercent: number;
+  /** See PipelineDeps.gcSmallPackBytes (`STRONGBOX_GC_SMALL_PACK_BYTES`). @default 1048576 */
+  gcSmallPackBytes?: number;
+  /** See PipelineDeps.gcConsolidateMinPacks (`STRONGBOX_GC_CONSOLIDATE_MIN_PACKS`). @default 256 */
+  gcConsolidateMinPacks?: number;
+  /** See PipelineDeps.gcConsolidateMaxPacks (`STRONGBOX_GC_CONSOLIDATE_MAX_PACKS`). @default 100000 */
+  gcConsolidateMaxPacks?: number;
   /**
    * S3 Object Lock of every vault document written (`STRONGBOX_OBJECT_LOCK_MODE` and `_DAYS`): each
    * is retained `days` days from its write in `mode`. None when absent. @see #domain/immutability.ts
@@ -363,6 +383,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gcIntervalSeconds: e.STRONGBOX_GC_INTERVAL_SECONDS,
     streamTimePrecisionSeconds: e.STRONGBOX_STREAM_TIME_PRECISION_SECONDS,
     gcMaxUnusedPercent: e.STRONGBOX_GC_MAX_UNUSED_PERCENT,
+    gcSmallPackBytes: e.STRONGBOX_GC_SMALL_PACK_BYTES,
+    gcConsolidateMinPacks: e.STRONGBOX_GC_CONSOLIDATE_MIN_PACKS,
+    gcConsolidateMaxPacks: e.STRONGBOX_GC_CONSOLIDATE_MAX_PACKS,
     ...(e.STRONGBOX_OBJECT_LOCK_MODE && e.STRONGBOX_OBJECT_LOCK_DAYS !== undefined
       ? { objectLock: { mode: e.STRONGBOX_OBJECT_LOCK_MODE, days: e.STRONGBOX_OBJECT_LOCK_DAYS } }
       : {}),

@@ -240,6 +240,9 @@ export function createContainer(
     // Built once per Lambda environment: the next GC run in it reads only manifest parts new since.
     partBlobCache: new PartBlobCache(config.indexMemoryBlobs),
     gcMaxUnusedPercent: config.gcMaxUnusedPercent,
+    gcSmallPackBytes: config.gcSmallPackBytes,
+    gcConsolidateMinPacks: config.gcConsolidateMinPacks,
+    gcConsolidateMaxPacks: config.gcConsolidateMaxPacks,
     timeReserveSeconds: config.timeReserveSeconds,
     resumableObjectBytes: config.resumableObjectBytes,
     scratch: new DiskScratchSpace(),

@@ -653,6 +653,9 @@ export class World {
         : { gcIntervalSeconds: this.opts.gcIntervalSeconds }),
       ...(this.opts.partCache ? { partBlobCache: new PartBlobCache(100_000) } : {}),
       gcMaxUnusedPercent: 30,
+      // Every pack here is small: runs consolidate live packs whenever two are old, three at most.
+      gcConsolidateMinPacks: 2,
+      gcConsolidateMaxPacks: 3,
       remainingTimeMs: () => (c.current ? c.current.deadlineT - this.T : LAMBDA_TIMEOUT_MS),
       timeReserveSeconds: this.faults.has('continuation') ? LAMBDA_TIMEOUT_MS / 1000 - 8 : 120,
       ...(this.faults.has('continuation') ? { partitionBatchObjects: 1 } : {}),

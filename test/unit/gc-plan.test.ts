@@ -107,6 +107,88 @@ function inputs(v: Vault, over: Partial<GcInputs> = {}): GcInputs {
 
 const ids = (steps: readonly { packId: ContentId }[]) => steps.map((s) => s.packId);
 
+describe('planGc: consolidating small packs (step 6)', () => {
+  // Packs are stored in 1,000 bytes (stored()): small under 2,000.
+  const SMALL = { ...OPTIONS, smallPacks: { packBytes: 2000, minPacks: 3, maxPacks: 4 } };
+  const smalls = ['s1', 's2', 's3', 's4', 's5'].map((n) => pack(n, [`${n}-a`, `${n}-b`]));
+  const liveOf = (packs: readonly IndexedPack[]) => packs.flatMap((p) => p.blobs.map((b) => b.blobId));
+  const vaultOf = (packs: readonly IndexedPack[], at = OLD): GcInputs => {
+    const i = inputs({ indexed: packs.map((p) => [p, at]) });
+    return { ...i, live: live({ blobs: new Set(liveOf(packs)) }) };
+  };
+
+  it('repacks old small live packs together, at most maxPacks a run, and shrinks their entries to nothing', () => {
+    const plan = planGc(vaultOf(smalls), SMALL);
+    expect(plan.repack.map((r) => r.pack.packId)).toEqual(smalls.slice(0, 4).map((p) => p.packId));
+    expect(plan.repack.every((r) => r.consolidated && r.unusedBytes === 0)).toBe(true);
+    expect(plan.repack[0]?.reason).toMatch(
+      /^small: stored in 1000 bytes .*consolidated with 3 other small pack\(s\); 1 more wait for the next run$/,
+    );
+    expect(plan.repack[0]?.live.map((b) => b.blobId)).toEqual(liveOf([smalls[0] as IndexedPack]));
+    // Each repacked pack's entry keeps only its unreferenced blobs: none. The fifth waits.
+    const entries = plan.indexRewrite.writes.flat();
+    expect(entries.map((p) => [p.packId, p.blobs.length])).toEqual(
+      smalls.slice(0, 4).map((p) => [p.packId, 0]),
+    );
+    expect(plan.mark).toEqual([]); // execution marks what it repacked
+    expect(formatGcPlan(plan)).toContain('repack 4 pack(s) (4 small, consolidated)');
+  });
+
+  it('leaves small packs alone when fewer than minPacks are old: a young pack, a marked one and a large one do not count', () => {
+    const [a, b, c] = smalls as [IndexedPack, IndexedPack, IndexedPack];
+    const young = pack('young', ['y1']);
+    const large = pack('large', ['l1']);
+    const i = vaultOf([a, b, c, large]);
+    i.indexes = [
+      ...i.indexes,
+      { ...(i.indexes[0] as GcInputs['indexes'][number]), indexId: id('i-young'), packs: [young] },
+    ];
+    (i.packObjects as Map<ContentId, StoredObject>).set(
+      young.packId,
+      stored(VaultLayout.packKey(young.packId), YOUNG),
+    );
+    (i.packObjects as Map<ContentId, StoredObject>).set(
+      large.packId,
+      stored(VaultLayout.packKey(large.packId), OLD, 5000),
+    );
+    i.marks = new Map([[c.packId, OLD]]);
+    i.live = live({ blobs: new Set(liveOf([a, b, c, young, large])) });
+    const plan = planGc(i, SMALL);
+    expect(plan.repack).toEqual([]); // a and b only: 2 < 3
+    expect(ids(plan.rescue)).toEqual([c.packId]);
+    // With a third old unmarked small pack, they go, and only they.
+    const d = smalls[3] as IndexedPack;
+    const more = planGc(
+      {
+        ...i,
+        indexes: [
+          ...i.indexes,
+          { ...(i.indexes[0] as GcInputs['indexes'][number]), indexId: id('i-d'), packs: [d] },
+        ],
+        packObjects: new Map([...i.packObjects, [d.packId, stored(VaultLayout.packKey(d.packId))]]),
+        live: live({ blobs: new Set(liveOf([a, b, c, d, young, large])) }),
+      },
+      SMALL,
+    );
+    expect(more.repack.map((r) => r.pack.packId).sort()).toEqual([a.packId, b.packId, d.packId].sort());
+  });
+
+  it('repacks a small pack that is mostly unreferenced for its unused bytes, not as a consolidation', () => {
+    const partly = pack('partly', ['p1', 'p2', 'p3', 'p4']);
+    const i = vaultOf([...smalls.slice(0, 3), partly]);
+    i.live = live({ blobs: new Set([...liveOf(smalls.slice(0, 3)), id('p1')]) });
+    const plan = planGc(i, SMALL);
+    const mine = plan.repack.filter((r) => r.pack.packId === partly.packId);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.consolidated).toBeUndefined();
+    expect(plan.repack.filter((r) => r.consolidated)).toHaveLength(3);
+  });
+
+  it('consolidates nothing without smallPacks, however many small packs', () => {
+    expect(planGc(vaultOf(smalls), OPTIONS).repack).toEqual([]);
+  });
+});
+
 describe('planGc: packs', () => {
   const dead = pack('dead', ['d1', 'd2']);
   const used = pack('used', ['u1', 'u2']);

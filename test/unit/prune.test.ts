@@ -482,6 +482,52 @@ describe('prune: garbage collection on format v2', () => {
       );
   });
 
+  it('consolidates small live packs (a pack per captured upload) into one; the old ones go after the grace period', async () => {
+    await h.catalog.putPlans([plan({ retention: { keepLast: 2 } })]);
+    const files = { 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie', 'd.txt': 'delta' };
+    const s1 = await snapshot(h, files, { packBytes: 1 }); // one blob a pack, as capture stores them
+    const small = keysUnder(h.primary, 'packs/');
+    expect(small).toHaveLength(4);
+    h.deps.vaults = { primary: h.primary, copies: new Map() };
+    h.deps.gcConsolidateMinPacks = 5;
+    // Fewer small packs than gcConsolidateMinPacks: left alone.
+    const none = await prune(h, s1.snapshotId);
+    expect(none.gc['us-east-1']).toMatchObject({ packsRepacked: 0, packsConsolidated: 0, packsMarked: 0 });
+    h.deps.gcConsolidateMinPacks = 3;
+    // A reader that loaded the index before the run still finds every blob afterwards.
+    const before = await VaultIndex.load(h.primary, h.deps.envelope);
+    const first = await prune(h, s1.snapshotId);
+    expect(first.gc['us-east-1']).toMatchObject({
+      packsRepacked: 4,
+      packsConsolidated: 4,
+      packsMarked: 4,
+      packsDeleted: 0,
+    });
+    const merged = keysUnder(h.primary, 'packs/').filter((k) => !small.includes(k));
+    expect(merged).toHaveLength(1);
+    const index = await VaultIndex.load(h.primary, h.deps.envelope);
+    for (const text of Object.values(files)) {
+      expect(VaultLayout.packKey(index.locate(blob(text))?.packId as string)).toBe(merged[0]);
+      expect(before.locate(blob(text))).toBeDefined();
+    }
+    const readAll = async () => {
+      const root = await readManifest(h.primary, h.deps.envelope, 'photos', s1.manifestId as string);
+      const fresh = await VaultIndex.load(h.primary, h.deps.envelope);
+      const out: Record<string, string> = {};
+      for (const e of await readAllEntries(h.primary, h.deps.envelope, root))
+        out[e.key] = (await readEntryContent(h.primary, h.deps.envelope, fresh, e)).toString();
+      return out;
+    };
+    expect(await readAll()).toEqual(files);
+    // After the grace period the four small packs are swept; the consolidated one is not consolidated again.
+    const swept = await afterGrace(h, s1.snapshotId);
+    expect(swept.gc['us-east-1']).toMatchObject({ packsDeleted: 4, packsRepacked: 0, packsRescued: 0 });
+    expect(keysUnder(h.primary, 'packs/')).toEqual(merged);
+    expect(await readAll()).toEqual(files);
+    const again = await afterGrace(h, s1.snapshotId);
+    expect(again.gc['us-east-1']).toMatchObject({ packsRepacked: 0, packsMarked: 0, packsDeleted: 0 });
+  });
+
   it('rescues a repacked pack when a snapshot that loaded the index before reuses its unreferenced blob', async () => {
     await h.catalog.putPlans([plan({ retention: { keepLast: 1 } })]);
     await snapshot(h, { 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'one' });

@@ -40,7 +40,16 @@ import type { GcIndexDocument, GcInputs, GcOptions, GcPlan } from './types.ts';
 
 /** The deployment's garbage-collection settings (`gcGraceSeconds`, default a day; `gcMaxUnusedPercent`, default 5). */
 export function gcOptions(deps: PipelineDeps): GcOptions {
-  return { graceSeconds: tuningOf(deps).gcGraceSeconds, maxUnusedPercent: tuningOf(deps).gcMaxUnusedPercent };
+  const t = tuningOf(deps);
+  return {
+    graceSeconds: t.gcGraceSeconds,
+    maxUnusedPercent: t.gcMaxUnusedPercent,
+    smallPacks: {
+      packBytes: t.gcSmallPackBytes,
+      minPacks: t.gcConsolidateMinPacks,
+      maxPacks: t.gcConsolidateMaxPacks,
+    },
+  };
 }
 
 /**

@@ -7,18 +7,19 @@
  * packs; then their marks.
  * @see ../../../docs/format.md#garbage-collection
  */
+import pLimit from 'p-limit';
 import { isRetryable } from '../errors.ts';
 import { NoKeyError } from '../keyring.ts';
-import { nowIso, type PipelineDeps } from '../pipeline.ts';
+import { nowIso, type PipelineDeps, tuningOf } from '../pipeline.ts';
 import type { VaultStore } from '../ports.ts';
 import { type BlobLocation, readBlob } from '../repository/read-blobs.ts';
 import { PackWriter, writeIndex } from '../repository/write.ts';
 import { type ContentId, type IndexedPack, VaultLayout } from '../vault.ts';
 import { runIdSet } from './live-set.ts';
-import { keptBlobs, planIndexRewrite, settleOrphans } from './plan.ts';
+import { cutDocuments, keptBlobs, planIndexRewrite, settleOrphans } from './plan.ts';
 import { emptyGcResult, type VaultGcResult } from './result.ts';
 import { allVaults, deleteKeys, holds, readPackHeaders } from './store.ts';
-import type { GcOrphanVerdict, GcPlan, GcSweep, GcTombstone } from './types.ts';
+import type { GcOrphanVerdict, GcPlan, GcRepack, GcSweep, GcTombstone } from './types.ts';
 
 /** A vault whose store may report Object Lock retention (an optional capability of VaultStore). */
 type MaybeLockedVault = VaultStore & { retainUntil?: (key: string) => Promise<string | undefined> };
@@ -118,27 +119,64 @@ async function repack(
   const repacked: Repacked = { moved: new Map(), newPacks: [] };
   if (plan.repack.length === 0) return repacked;
   const writer = new PackWriter(vault, deps.envelope);
-  for (const { pack, live: blobs } of plan.repack) {
-    const contents: ({ plaintext: Buffer } | { sealed: Uint8Array })[] = [];
-    try {
-      for (const b of blobs)
-        contents.push(await repackedContent(vault, deps.envelope, { ...b, packId: pack.packId }));
-    } catch (error) {
-      if (isRetryable(error)) throw error;
-      continue; // a blob that does not read is verification's to report: leave its pack alone
+  const limit = pLimit(tuningOf(deps).concurrency);
+  // Packs are read several at once (consolidation reads thousands of one-blob packs: a GET each),
+  // a window of at most REPACK_WINDOW_PACKS packs and REPACK_WINDOW_BYTES at a time, and written in
+  // the plan's order.
+  for (let next = 0; next < plan.repack.length; ) {
+    const window: GcRepack[] = [];
+    let bytes = 0;
+    while (next < plan.repack.length && window.length < REPACK_WINDOW_PACKS && bytes < REPACK_WINDOW_BYTES) {
+      const r = plan.repack[next++] as GcRepack;
+      window.push(r);
+      bytes += r.totalBytes - r.unusedBytes;
     }
-    for (const [i, b] of blobs.entries()) {
-      const content = contents[i] as { plaintext: Buffer } | { sealed: Uint8Array };
-      if ('plaintext' in content) await writer.add(b.blobId, content.plaintext);
-      else await writer.addSealed(b.blobId, content.sealed, b.sizeBytes);
+    const read = await Promise.all(window.map((r) => limit(() => liveContents(deps, vault, r))));
+    for (const [i, { pack, live: blobs, consolidated }] of window.entries()) {
+      const contents = read[i];
+      if (!contents) continue; // a blob that does not read is verification's to report: leave its pack alone
+      for (const [j, b] of blobs.entries()) {
+        const content = contents[j] as { plaintext: Buffer } | { sealed: Uint8Array };
+        if ('plaintext' in content) await writer.add(b.blobId, content.plaintext);
+        else await writer.addSealed(b.blobId, content.sealed, b.sizeBytes);
+      }
+      result.packsRepacked += 1;
+      if (consolidated) result.packsConsolidated += 1;
+      result.bytesRepacked += blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+      repacked.moved.set(pack.packId, new Set(blobs.map((b) => b.blobId)));
     }
-    result.packsRepacked += 1;
-    result.bytesRepacked += blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
-    repacked.moved.set(pack.packId, new Set(blobs.map((b) => b.blobId)));
   }
   repacked.newPacks.push(...(await writer.flush()));
-  await writeIndex(vault, deps.envelope, repacked.newPacks); // before any index stops naming the old packs
+  // Before any index stops naming the old packs; in documents of at most 100,000 blobs, as a run
+  // leaves every document it writes (a consolidation may move more).
+  for (const packs of cutDocuments(repacked.newPacks)) await writeIndex(vault, deps.envelope, packs);
   return repacked;
+}
+
+/** Packs a repack reads at once. */
+const REPACK_WINDOW_PACKS = 64;
+/** Live bytes a repack reads at once (one pack alone may be larger). */
+const REPACK_WINDOW_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The live blobs of a pack to repack, read one after another; undefined when one does not read for
+ * good (verification reports it; the pack is left alone).
+ * @throws a retryable error (TransientError) as it came: the run fails and its task is retried.
+ */
+async function liveContents(
+  deps: PipelineDeps,
+  vault: VaultStore,
+  r: GcRepack,
+): Promise<({ plaintext: Buffer } | { sealed: Uint8Array })[] | undefined> {
+  const contents: ({ plaintext: Buffer } | { sealed: Uint8Array })[] = [];
+  try {
+    for (const b of r.live)
+      contents.push(await repackedContent(vault, deps.envelope, { ...b, packId: r.pack.packId }));
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return undefined;
+  }
+  return contents;
 }
 
 /**

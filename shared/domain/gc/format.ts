@@ -44,7 +44,7 @@ export function formatGcPlan(plan: GcPlan, options: GcPlanFormat = {}): string {
       limit,
     ),
     ...section(
-      `repack ${plan.repack.length} pack(s): ${bytes(sum(plan.repack.map((r) => r.totalBytes - r.unusedBytes)))} of live blobs to new packs, ${bytes(sum(plan.repack.map((r) => r.unusedBytes)))} unreferenced left behind:`,
+      `repack ${plan.repack.length} pack(s)${consolidated(plan)}: ${bytes(sum(plan.repack.map((r) => r.totalBytes - r.unusedBytes)))} of live blobs to new packs, ${bytes(sum(plan.repack.map((r) => r.unusedBytes)))} unreferenced left behind:`,
       plan.repack.map((r) => `${short(r.pack.packId)}: ${r.reason}`),
       limit,
     ),
@@ -136,4 +136,10 @@ function bytes(n: number): string {
     unit += 1;
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** How many of the packs to repack are small ones consolidated (docs/format.md#garbage-collection, step 6). */
+function consolidated(plan: GcPlan): string {
+  const n = plan.repack.filter((r) => r.consolidated).length;
+  return n > 0 ? ` (${n} small, consolidated)` : '';
 }

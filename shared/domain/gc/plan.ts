@@ -21,6 +21,7 @@ import type {
   GcOptions,
   GcOrphanVerdict,
   GcPlan,
+  GcRepack,
   GcTombstone,
 } from './types.ts';
 
@@ -158,7 +159,9 @@ export function namedPacks(indexes: readonly GcIndexDocument[]): Map<ContentId, 
 /** Classify every pack: named ones, then those no index names, then marks of packs that are gone. */
 function planPacks(inputs: GcInputs, options: GcOptions, plan: GcPlan): void {
   const named = namedPacks(inputs.indexes);
-  for (const pack of named.values()) classifyNamed(inputs, options, plan, pack);
+  const small: SmallPacks = { found: 0, chosen: [] };
+  for (const pack of named.values()) classifyNamed(inputs, options, plan, pack, small);
+  consolidate(options, plan, small);
   for (const [packId, object] of inputs.packObjects) {
     if (!named.has(packId)) classifyOrphan(inputs, plan, packId, object);
   }
@@ -182,13 +185,20 @@ function oldMark(inputs: GcInputs, packId: ContentId, cutoffMs: number): boolean
 }
 
 /** A named pack: live (rescue, repack), or dead (gone, mark, sweep, or wait). */
-function classifyNamed(inputs: GcInputs, options: GcOptions, plan: GcPlan, pack: IndexedPack): void {
+function classifyNamed(
+  inputs: GcInputs,
+  options: GcOptions,
+  plan: GcPlan,
+  pack: IndexedPack,
+  small: SmallPacks,
+): void {
   const { packId } = pack;
   const object = inputs.packObjects.get(packId);
   const markedAt = inputs.marks.get(packId);
   const liveBlobs = pack.blobs.filter((b) => inputs.live.blobs.has(b.blobId));
   if (liveBlobs.length > 0) {
     const repacked = classifyLive(options, plan, pack, object, liveBlobs);
+    if (!repacked && markedAt === undefined) smallPack(options, plan, small, pack, object, liveBlobs);
     if (markedAt !== undefined) {
       plan.rescue.push({
         packId,
@@ -247,6 +257,62 @@ function classifyLive(
     reason: `${unusedBytes} of its ${totalBytes} blob bytes are unreferenced (more than ${options.maxUnusedPercent}%)`,
   });
   return true;
+}
+
+/** The small packs a plan found (all counted), and the first `smallPacks.maxPacks` of them (held). */
+interface SmallPacks {
+  found: number;
+  chosen: GcRepack[];
+}
+
+/**
+ * Count a live pack not repacked for its unused bytes and not marked as small when stored in fewer
+ * than `smallPacks.packBytes` and older than the grace period (like a repack, never a young pack);
+ * hold it while fewer than `smallPacks.maxPacks` are held (a backlog of millions costs a count).
+ */
+function smallPack(
+  options: GcOptions,
+  plan: GcPlan,
+  small: SmallPacks,
+  pack: IndexedPack,
+  object: StoredObject | undefined,
+  liveBlobs: PackedBlob[],
+): void {
+  const limit = options.smallPacks;
+  if (!limit || !object || object.sizeBytes >= limit.packBytes || !isOld(object, plan.cutoffMs)) return;
+  small.found += 1;
+  if (small.chosen.length >= limit.maxPacks) return;
+  const totalBytes = pack.blobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+  const liveBytes = liveBlobs.reduce((sum, b) => sum + b.lengthBytes, 0);
+  small.chosen.push({
+    pack,
+    object,
+    live: liveBlobs,
+    totalBytes,
+    unusedBytes: totalBytes - liveBytes,
+    reason: '',
+  });
+}
+
+/**
+ * Consolidation (docs/format.md#garbage-collection, step 6): when at least `smallPacks.minPacks`
+ * small packs are old enough, the first `smallPacks.maxPacks` of them are repacked together, so a
+ * vault under continuous protection (a pack per captured upload) keeps its pack count, and what
+ * every run holds per pack, near its bytes over 16 MiB. Fewer are left alone: consolidating a
+ * handful would write one small pack for another on every run.
+ */
+function consolidate(options: GcOptions, plan: GcPlan, small: SmallPacks): void {
+  const limit = options.smallPacks;
+  if (!limit || small.found === 0 || small.found < limit.minPacks) return;
+  const { chosen } = small;
+  const waiting = small.found - chosen.length;
+  for (const r of chosen) {
+    plan.repack.push({
+      ...r,
+      consolidated: true,
+      reason: `small: stored in ${r.object.sizeBytes} bytes (under gcSmallPackBytes, ${limit.packBytes}), consolidated with ${chosen.length - 1} other small pack(s)${waiting > 0 ? `; ${waiting} more wait for the next run` : ''}`,
+    });
+  }
 }
 
 /** A pack no index names (a crashed task's, or a repacked one): marked, or its header decides. */
@@ -387,7 +453,7 @@ export function planIndexRewrite(
 }
 
 /** Packs cut, in order, into documents of at most {@link INDEX_COMPACT_PACKS} packs and {@link INDEX_COMPACT_BLOBS} blobs (a larger pack alone). */
-function cutDocuments(packs: readonly IndexedPack[]): IndexedPack[][] {
+export function cutDocuments(packs: readonly IndexedPack[]): IndexedPack[][] {
   const docs: IndexedPack[][] = [];
   let doc: IndexedPack[] = [];
   let count = 0;

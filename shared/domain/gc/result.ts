@@ -38,6 +38,8 @@ export interface VaultGcResult {
   packsLocked: number;
   /** Partly live packs whose live blobs were copied to new packs (the old pack is marked and dropped from the index). */
   packsRepacked: number;
+  /** Of {@link packsRepacked}, the small packs consolidated (under `gcSmallPackBytes`). */
+  packsConsolidated: number;
   /** Sealed bytes of the live blobs the repacked packs moved to new packs. */
   bytesRepacked: number;
   /** Blobs the deleted packs held, as their index listed them. */
@@ -88,6 +90,7 @@ export function emptyGcResult(): VaultGcResult {
     orphanPacksDeleted: 0,
     packsLocked: 0,
     packsRepacked: 0,
+    packsConsolidated: 0,
     bytesRepacked: 0,
     blobsDeleted: 0,
     indexesDeleted: 0,

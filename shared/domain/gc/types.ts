@@ -55,6 +55,12 @@ export interface GcOptions {
   graceSeconds: number;
   /** `gcMaxUnusedPercent`: a live pack with more unreferenced blob bytes than this is repacked. */
   maxUnusedPercent: number;
+  /**
+   * Consolidation of small live packs (docs/format.md#garbage-collection, step 6): a pack of fewer
+   * stored bytes than `packBytes` (`gcSmallPackBytes`) is small; when at least `minPacks` are older
+   * than the grace period, up to `maxPacks` of them are repacked together. Absent: none is.
+   */
+  smallPacks?: { packBytes: number; minPacks: number; maxPacks: number };
 }
 
 /** A document to delete (a root, a part, an index document), and why. */
@@ -86,6 +92,8 @@ export interface GcRepack {
   /** Sealed bytes of its blobs, and of those no live snapshot references. */
   totalBytes: number;
   unusedBytes: number;
+  /** Repacked for being small (consolidated with others), not for its unreferenced bytes. */
+  consolidated?: true;
   reason: string;
 }
 
