@@ -132,7 +132,23 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       VaultIndex.load(target, envelope, deps),
     ]);
     opened.push(targetIndex);
-    const missingPacks = [...referenced.packs.values()].filter((p) => !packsThere.has(p.packId));
+    // Packs to copy: the primary's packs of the referenced blobs the region does not hold. A blob
+    // the region's index locates in a pack the region lists is there already, whatever pack holds
+    // it: each vault repacks and consolidates its own packs (docs/format.md#garbage-collection,
+    // step 6), so the region may hold it in a pack the primary never had. Copying the primary's
+    // pack again would store it twice, and bring back a pack the region consolidated and swept.
+    const reliedOn = new Set<ContentId>();
+    const needed = new Set<ContentId>();
+    for (const blobId of referenced.blobs) {
+      const where = targetIndex.locate(blobId);
+      if (where) reliedOn.add(where.packId);
+      if (where && packsThere.has(where.packId)) continue;
+      const from = index.locate(blobId);
+      if (from) needed.add(from.packId);
+    }
+    const missingPacks = [...referenced.packs.values()].filter(
+      (p) => needed.has(p.packId) && !packsThere.has(p.packId),
+    );
     // Held by the region but named by none of its indexes (a copy that crashed before its index).
     const unindexed = [...referenced.packs.values()].filter(
       (p) => packsThere.has(p.packId) && !targetIndex.pack(p.packId),
@@ -143,11 +159,7 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
     // not (the region repacked it: its entry keeps only unreferenced blobs) keeps its mark: rescuing
     // it would keep that garbage as long as copies come more often than the grace period
     // (docs/format.md#garbage-collection).
-    const reliedOn = new Set<ContentId>([...missingPacks, ...unindexed].map((p) => p.packId));
-    for (const blobId of referenced.blobs) {
-      const where = targetIndex.locate(blobId);
-      if (where) reliedOn.add(where.packId);
-    }
+    for (const p of [...missingPacks, ...unindexed]) reliedOn.add(p.packId);
     const marked = (await catalog.listGcMarks(target.bucket)).filter((m) => reliedOn.has(m.packId));
     if (marked.length > 0)
       await catalog.deleteGcMarks(
