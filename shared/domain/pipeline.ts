@@ -120,7 +120,10 @@ export interface PipelineDeps {
   gcSmallPackBytes?: number;
   /** A run consolidates small packs only when at least this many are older than the grace period. @default 256 */
   gcConsolidateMinPacks?: number;
-  /** The most small packs one run consolidates (the rest wait for the next run). @default 100000 */
+  /**
+   * The most small packs one run consolidates (the rest wait for the next run; a run also stops
+   * repacking when its time runs low). @default 250000
+   */
   gcConsolidateMaxPacks?: number;
   /**
    * Milliseconds this invocation has left (Lambda's `context.getRemainingTimeInMillis`); absent
@@ -189,7 +192,7 @@ export const TUNING_DEFAULTS = {
   gcMaxUnusedPercent: 5,
   gcSmallPackBytes: 1024 * 1024,
   gcConsolidateMinPacks: 256,
-  gcConsolidateMaxPacks: 100_000,
+  gcConsolidateMaxPacks: 250_000,
   timeReserveSeconds: 120,
   partitionBatchObjects: 500,
   resumableObjectBytes: 1024 ** 3,

@@ -122,7 +122,7 @@ describe('planGc: consolidating small packs (step 6)', () => {
     expect(plan.repack.map((r) => r.pack.packId)).toEqual(smalls.slice(0, 4).map((p) => p.packId));
     expect(plan.repack.every((r) => r.consolidated && r.unusedBytes === 0)).toBe(true);
     expect(plan.repack[0]?.reason).toMatch(
-      /^small: stored in 1000 bytes .*consolidated with 3 other small pack\(s\); 1 more wait for the next run$/,
+      /^small: stored in fewer than 2000 bytes \(gcSmallPackBytes\), consolidated with 3 other small pack\(s\); 1 more wait for the next run$/,
     );
     expect(plan.repack[0]?.live.map((b) => b.blobId)).toEqual(liveOf([smalls[0] as IndexedPack]));
     // Each repacked pack's entry keeps only its unreferenced blobs: none. The fifth waits.

@@ -494,6 +494,12 @@ describe('prune: garbage collection on format v2', () => {
     const none = await prune(h, s1.snapshotId);
     expect(none.gc['us-east-1']).toMatchObject({ packsRepacked: 0, packsConsolidated: 0, packsMarked: 0 });
     h.deps.gcConsolidateMinPacks = 3;
+    // A run whose time runs low before its repack leaves the packs as they are, and says so.
+    h.deps.remainingTimeMs = () => 1000;
+    const late = await prune(h, s1.snapshotId);
+    expect(late.gc['us-east-1']).toMatchObject({ packsRepacked: 0, packsRepackWaiting: 4, packsMarked: 0 });
+    expect(keysUnder(h.primary, 'packs/')).toEqual(small);
+    delete h.deps.remainingTimeMs;
     // A reader that loaded the index before the run still finds every blob afterwards.
     const before = await VaultIndex.load(h.primary, h.deps.envelope);
     const first = await prune(h, s1.snapshotId);

@@ -119,11 +119,19 @@ async function repack(
   const repacked: Repacked = { moved: new Map(), newPacks: [] };
   if (plan.repack.length === 0) return repacked;
   const writer = new PackWriter(vault, deps.envelope);
-  const limit = pLimit(tuningOf(deps).concurrency);
-  // Packs are read several at once (consolidation reads thousands of one-blob packs: a GET each),
-  // a window of at most REPACK_WINDOW_PACKS packs and REPACK_WINDOW_BYTES at a time, and written in
-  // the plan's order.
+  const limit = pLimit(Math.max(tuningOf(deps).concurrency, REPACK_READS));
+  // The rest of the run (index documents, marks, sweep) keeps twice the time reserve in hand: packs
+  // not reached by then stay as they are, and the next run repacks them.
+  const reserveMs = 2 * tuningOf(deps).timeReserveSeconds * 1000;
+  const late = () => deps.remainingTimeMs !== undefined && deps.remainingTimeMs() < reserveMs;
+  // Packs are read many at once (consolidation reads thousands of one-blob packs: a GET each, about
+  // 100 ms on S3), a window of at most REPACK_WINDOW_PACKS packs and REPACK_WINDOW_BYTES at a time,
+  // and written in the plan's order.
   for (let next = 0; next < plan.repack.length; ) {
+    if (late()) {
+      result.packsRepackWaiting = plan.repack.length - next;
+      break;
+    }
     const window: GcRepack[] = [];
     let bytes = 0;
     while (next < plan.repack.length && window.length < REPACK_WINDOW_PACKS && bytes < REPACK_WINDOW_BYTES) {
@@ -153,8 +161,10 @@ async function repack(
   return repacked;
 }
 
-/** Packs a repack reads at once. */
-const REPACK_WINDOW_PACKS = 64;
+/** Packs a repack reads in one window. */
+const REPACK_WINDOW_PACKS = 256;
+/** Reads a repack has in flight (at least): small ranged GETs, bound by latency, not bandwidth. */
+const REPACK_READS = 64;
 /** Live bytes a repack reads at once (one pack alone may be larger). */
 const REPACK_WINDOW_BYTES = 64 * 1024 * 1024;
 

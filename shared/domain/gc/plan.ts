@@ -306,13 +306,9 @@ function consolidate(options: GcOptions, plan: GcPlan, small: SmallPacks): void 
   if (!limit || small.found === 0 || small.found < limit.minPacks) return;
   const { chosen } = small;
   const waiting = small.found - chosen.length;
-  for (const r of chosen) {
-    plan.repack.push({
-      ...r,
-      consolidated: true,
-      reason: `small: stored in ${r.object.sizeBytes} bytes (under gcSmallPackBytes, ${limit.packBytes}), consolidated with ${chosen.length - 1} other small pack(s)${waiting > 0 ? `; ${waiting} more wait for the next run` : ''}`,
-    });
-  }
+  // One reason for them all: a run may hold hundreds of thousands.
+  const reason = `small: stored in fewer than ${limit.packBytes} bytes (gcSmallPackBytes), consolidated with ${chosen.length - 1} other small pack(s)${waiting > 0 ? `; ${waiting} more wait for the next run` : ''}`;
+  for (const r of chosen) plan.repack.push({ ...r, consolidated: true, reason });
 }
 
 /** A pack no index names (a crashed task's, or a repacked one): marked, or its header decides. */

@@ -40,6 +40,11 @@ export interface VaultGcResult {
   packsRepacked: number;
   /** Of {@link packsRepacked}, the small packs consolidated (under `gcSmallPackBytes`). */
   packsConsolidated: number;
+  /**
+   * Packs planned for a repack that this run did not reach before its time ran low (absent when
+   * none): they stay as they are, and the next run repacks them.
+   */
+  packsRepackWaiting?: number;
   /** Sealed bytes of the live blobs the repacked packs moved to new packs. */
   bytesRepacked: number;
   /** Blobs the deleted packs held, as their index listed them. */
