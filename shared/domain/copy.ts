@@ -19,7 +19,7 @@ import { readManifest } from './repository/read-documents.ts';
 import { VaultIndex } from './repository/vault-index.ts';
 import { writeIndex } from './repository/write.ts';
 import { type CopyTask, jobIdOf, taskIdOf } from './tasks.ts';
-import { type ContentId, contentIdOf, type IndexedPack, VaultLayout } from './vault.ts';
+import { type ContentId, contentIdOf, type IndexedPack, type PackedBlob, VaultLayout } from './vault.ts';
 
 /**
  * Packs copied at once. A pack is about 16 MiB and is held whole between its GET and its put, so
@@ -146,13 +146,21 @@ export async function copyToRegion(deps: PipelineDeps, task: CopyTask): Promise<
       const from = index.locate(blobId);
       if (from) needed.add(from.packId);
     }
-    const missingPacks = [...referenced.packs.values()].filter(
+    // The region's entry of a pack this copy copies or indexes lists every referenced blob the
+    // primary locates in it, not only what `index.pack` names: a pack the primary's GC is repacking
+    // (its new index document written, the old one not yet deleted, or a run that crashed between
+    // the two) has a shrunk entry beside its full one, and a copy that wrote the shrunk one left the
+    // region without the blobs it relied on.
+    const toCopy = [...referenced.packs.values()].filter(
       (p) => needed.has(p.packId) && !packsThere.has(p.packId),
     );
     // Held by the region but named by none of its indexes (a copy that crashed before its index).
-    const unindexed = [...referenced.packs.values()].filter(
+    const toIndex = [...referenced.packs.values()].filter(
       (p) => packsThere.has(p.packId) && !targetIndex.pack(p.packId),
     );
+    const entries = withReferencedBlobs([...toCopy, ...toIndex], referenced.blobs, index);
+    const missingPacks = toCopy.map((p) => entries.get(p.packId) as IndexedPack);
+    const unindexed = toIndex.map((p) => entries.get(p.packId) as IndexedPack);
     // Rescue, still holding the vault: a pack this copy relies on in the region (one the region's
     // index locates a blob of this snapshot in, or one it copies or indexes) loses its mark, so no
     // later run deletes it as unreferenced. A pack the primary locates a blob in but the region does
@@ -317,4 +325,51 @@ export async function idsListed(
     if (id) ids.add(id);
   }
   return ids;
+}
+
+/**
+ * Each of `packs`' entries with every blob of `blobs` that `index` locates in it added (in offset
+ * order): the blobs a copy relies on in that pack, whatever entry `index.pack` returned. One pass
+ * over `blobs`; holds 8 bytes per listed blob (its offset, to look it up) and the blobs added.
+ */
+function withReferencedBlobs(
+  packs: readonly IndexedPack[],
+  blobs: ReadonlySet<ContentId>,
+  index: Pick<VaultIndex, 'locate'>,
+): Map<ContentId, IndexedPack> {
+  const byPack = new Map(
+    packs.map((p) => [
+      p.packId,
+      { offsets: Float64Array.from(p.blobs, (b) => b.offsetBytes).sort(), added: [] as PackedBlob[] },
+    ]),
+  );
+  for (const blobId of blobs) {
+    const where = index.locate(blobId);
+    const pack = where && byPack.get(where.packId);
+    if (!where || !pack || hasOffset(pack.offsets, where.offsetBytes)) continue;
+    const { packId: _packId, ...blob } = where;
+    pack.added.push(blob);
+  }
+  return new Map(
+    packs.map((p) => {
+      const { added } = byPack.get(p.packId) as { added: PackedBlob[] };
+      if (added.length === 0) return [p.packId, p];
+      return [
+        p.packId,
+        { ...p, blobs: [...p.blobs, ...added].sort((a, b) => a.offsetBytes - b.offsetBytes) },
+      ];
+    }),
+  );
+}
+
+/** Whether the sorted `offsets` hold `offset` (a blob of a pack is known by where it starts). */
+function hasOffset(offsets: Float64Array, offset: number): boolean {
+  let lo = 0;
+  let hi = offsets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((offsets[mid] as number) < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < offsets.length && offsets[lo] === offset;
 }

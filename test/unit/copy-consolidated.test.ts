@@ -5,9 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import type { CopyResult } from '#domain/copy.ts';
 import type { PruneResult } from '#domain/prune.ts';
+import { VaultIndex } from '#domain/repository/vault-index.ts';
+import { writeIndex } from '#domain/repository/write.ts';
 import { startSnapshotNow } from '#domain/scheduling.ts';
 import type { Task } from '#domain/tasks.ts';
-import { VaultLayout } from '#domain/vault.ts';
+import { contentIdOf, type IndexedPack, VaultLayout } from '#domain/vault.ts';
 import { checkRestores, type SourceModel } from '../support/gc-model.ts';
 import { type MemoryPipeline, memoryPipeline, plan, putText } from '../support/memory-pipeline.ts';
 
@@ -79,5 +81,51 @@ describe('a copy into a region that consolidated its small packs', () => {
     );
     expect(problems).toEqual([]);
     expect(checked).toBeGreaterThanOrEqual(5 * 2); // every snapshot, in both regions
+  });
+
+  it('indexes in the region every blob it relies on in a pack the primary is repacking (a shrunk entry beside the full one)', async () => {
+    const p = memoryPipeline();
+    await p.catalog.putPlans([plan({ retention: { keepLast: 10 }, verification: { samplePercent: 0 } })]);
+    const model: SourceModel = new Map();
+    const source = new Map([
+      ['a.txt', 'a lives in the pack'],
+      ['b.txt', 'b lives there too'],
+    ]);
+    for (const [key, text] of source) await putText(p, key, text);
+    const { snapshotId } = await startSnapshotNow(p.deps, 'photos');
+    model.set(`photos/${snapshotId}`, new Map(source));
+    const tasks: Task[] = [];
+    for (let next = p.queue.drain(); next.length > 0; next = p.queue.drain())
+      for (const task of next) {
+        if (task.kind === 'snapshot-plan' || task.kind === 'snapshot-partition') await p.run(task);
+        else if (task.kind === 'copy') tasks.push(task);
+      }
+    const [packKey] = packsIn(p.primary);
+    const packId = VaultLayout.packIdOf(packKey as string) as string;
+    // The primary's GC writes the pack's shrunk entry in a new index document before it deletes the
+    // old one (or crashed between the two): a copy loading the index then sees both. A few variants
+    // of the new document, until the index's entry for the pack is the shrunk one.
+    const full = (await VaultIndex.load(p.primary, p.deps.envelope)).pack(packId) as IndexedPack;
+    expect(full.blobs).toHaveLength(2);
+    let shrunk = false;
+    for (let n = 0; n < 20 && !shrunk; n++) {
+      const others = Array.from({ length: n }, (_, i) => ({
+        ...full,
+        packId: contentIdOf(`absent ${i}`),
+        blobs: [],
+      }));
+      await writeIndex(p.primary, p.deps.envelope, [{ ...full, blobs: [] }, ...others]);
+      const index = await VaultIndex.load(p.primary, p.deps.envelope);
+      shrunk =
+        index.pack(packId)?.blobs.length === 0 && index.locate(full.blobs[0]?.blobId as string) !== undefined;
+    }
+    expect(shrunk).toBe(true);
+
+    const copied = (await p.run(tasks[0] as Task)) as CopyResult;
+    expect(copied).toMatchObject({ status: 'COPIED', packsCopied: 1 });
+    const region = await VaultIndex.load(p.copy, p.deps.envelope);
+    for (const b of full.blobs) expect(region.locate(b.blobId)?.packId).toBe(packId);
+    const { problems } = await checkRestores(p.catalog, p.deps.vaults, p.deps.envelope, ['photos'], model);
+    expect(problems).toEqual([]);
   });
 });
