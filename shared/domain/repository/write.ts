@@ -100,7 +100,7 @@ export class PackWriter {
   async #append(blobId: ContentId, sealed: Buffer, sizeBytes: number): Promise<void> {
     const open = this.#open;
     open.blobs.push({ blobId, offsetBytes: open.sizeBytes, lengthBytes: sealed.length, sizeBytes });
-    open.parts.push(sealed);
+    open.parts.push(ownBytes(sealed));
     open.sizeBytes += sealed.length;
     if (open.sizeBytes >= this.#targetBytes) await this.#close();
   }
@@ -148,6 +148,19 @@ export class PackWriter {
     // Only unsettled uploads count: a stored pack no longer holds its body.
     while (this.#unstored.size >= 3) await Promise.race(this.#unstored);
   }
+}
+
+/**
+ * `bytes`, or a copy of them in an allocation of their own when they are a view into a larger one.
+ * A small Buffer (under 32 KiB) is a slice of a pool slab Node 24 shares between allocations (64 KiB,
+ * `Buffer.poolSize`): an open pack holding thousands of small sealed blobs kept a slab alive for
+ * every few of them, about 13 times the pack's own bytes (test/unit/pack-writer-memory.test.ts).
+ */
+function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(own);
+  return own;
 }
 
 /**
