@@ -237,7 +237,7 @@ export interface Config {
   gcSmallPackBytes?: number;
   /** See PipelineDeps.gcConsolidateMinPacks (`STRONGBOX_GC_CONSOLIDATE_MIN_PACKS`). @default 256 */
   gcConsolidateMinPacks?: number;
-  /** See PipelineDeps.gcConsolidateMaxPacks (`STRONGBOX_GC_CONSOLIDATE_MAX_PACKS`). @default 250000 */
+  /** See PipelineDeps.gcConsolidateMaxPacks (`STRONGBOX_GC_CONSOLIDATE_MAX_PACKS`). @default 100000 */
   gcConsolidateMaxPacks?: number;
   /**
    * S3 Object Lock of every vault document written (`STRONGBOX_OBJECT_LOCK_MODE` and `_DAYS`): each

@@ -54,7 +54,7 @@ describe('loadConfig', () => {
       gcMaxUnusedPercent: 5,
       gcSmallPackBytes: 1024 * 1024,
       gcConsolidateMinPacks: 256,
-      gcConsolidateMaxPacks: 250_000,
+      gcConsolidateMaxPacks: 100_000,
       timeReserveSeconds: 120,
       resumableObjectBytes: 1024 ** 3,
       indexMemoryBlobs: 1_000_000,
